@@ -1,0 +1,130 @@
+#include "client/client.h"
+
+#include "absl/time/clock.h"
+
+namespace quiver::client {
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+Client::Client(const std::string& target, ClientOptions options) : options_(options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxSendMessageSize(options.max_message_bytes);
+  channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  collections_ = v1::CollectionService::NewStub(channel_);
+  points_ = v1::PointService::NewStub(channel_);
+  search_ = v1::SearchService::NewStub(channel_);
+  health_ = grpc::health::v1::Health::NewStub(channel_);
+}
+
+void Client::Prepare(grpc::ClientContext* ctx) const {
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+}
+
+absl::Status Client::Health() {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::Status s = health_->Check(&ctx, req, &resp);
+  if (!s.ok()) return absl::UnavailableError("health check failed: " + s.error_message());
+  if (resp.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+    return absl::UnavailableError("server is not serving");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::CollectionInfo> Client::CreateCollection(const std::string& name,
+                                                            const v1::CollectionSchema& schema) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::CreateCollectionRequest req;
+  req.set_name(name);
+  *req.mutable_schema() = schema;
+  v1::CreateCollectionResponse resp;
+  absl::Status s = FromGrpc(collections_->CreateCollection(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp.collection();
+}
+
+absl::StatusOr<v1::CollectionInfo> Client::GetCollection(const std::string& name) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::GetCollectionRequest req;
+  req.set_name(name);
+  v1::GetCollectionResponse resp;
+  absl::Status s = FromGrpc(collections_->GetCollection(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp.collection();
+}
+
+absl::StatusOr<std::vector<v1::CollectionInfo>> Client::ListCollections() {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::ListCollectionsResponse resp;
+  absl::Status s = FromGrpc(collections_->ListCollections(&ctx, {}, &resp));
+  if (!s.ok()) return s;
+  return std::vector<v1::CollectionInfo>(resp.collections().begin(), resp.collections().end());
+}
+
+absl::Status Client::DropCollection(const std::string& name) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::DropCollectionRequest req;
+  req.set_name(name);
+  v1::DropCollectionResponse resp;
+  return FromGrpc(collections_->DropCollection(&ctx, req, &resp));
+}
+
+absl::StatusOr<v1::UpsertPointsResponse> Client::Upsert(const v1::UpsertPointsRequest& req) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::UpsertPointsResponse resp;
+  absl::Status s = FromGrpc(points_->UpsertPoints(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<v1::GetPointsResponse> Client::GetPoints(const v1::GetPointsRequest& req) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::GetPointsResponse resp;
+  absl::Status s = FromGrpc(points_->GetPoints(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<v1::DeletePointsResponse> Client::Delete(const v1::DeletePointsRequest& req) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::DeletePointsResponse resp;
+  absl::Status s = FromGrpc(points_->DeletePoints(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<uint64_t> Client::Count(const std::string& collection, const std::string& filter) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::CountPointsRequest req;
+  req.set_collection(collection);
+  req.set_filter(filter);
+  v1::CountPointsResponse resp;
+  absl::Status s = FromGrpc(points_->CountPoints(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp.count();
+}
+
+absl::StatusOr<v1::SearchResponse> Client::Search(const v1::SearchRequest& req) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::SearchResponse resp;
+  absl::Status s = FromGrpc(search_->Search(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp;
+}
+
+}  // namespace quiver::client

@@ -1,0 +1,70 @@
+// Client: the C++ client library for quiverd, a thin layer over the
+// generated gRPC stubs that returns absl::Status/StatusOr (the server's code
+// and message carried over unchanged).
+//
+// Thread-safety: a Client may be shared by many threads (gRPC channels and
+// stubs are thread-safe).
+#ifndef QUIVER_CLIENT_CLIENT_H_
+#define QUIVER_CLIENT_CLIENT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "quiver/v1/collections.grpc.pb.h"
+#include "quiver/v1/points.grpc.pb.h"
+#include "quiver/v1/search.grpc.pb.h"
+
+namespace quiver::client {
+
+struct ClientOptions {
+  // Per-call timeout. Default: 60 s.
+  absl::Duration timeout = absl::Seconds(60);
+  // Largest message sent or received. Default: 256 MiB.
+  int max_message_bytes = 256 << 20;
+};
+
+class Client {
+ public:
+  // `target` is host:port. Connects lazily; use Health() to check.
+  explicit Client(const std::string& target, ClientOptions options = {});
+
+  // SERVING -> OK; NOT_SERVING or unreachable -> UNAVAILABLE.
+  absl::Status Health();
+
+  absl::StatusOr<v1::CollectionInfo> CreateCollection(const std::string& name,
+                                                       const v1::CollectionSchema& schema);
+  absl::StatusOr<v1::CollectionInfo> GetCollection(const std::string& name);
+  absl::StatusOr<std::vector<v1::CollectionInfo>> ListCollections();
+  absl::Status DropCollection(const std::string& name);
+
+  absl::StatusOr<v1::UpsertPointsResponse> Upsert(const v1::UpsertPointsRequest& req);
+  absl::StatusOr<v1::GetPointsResponse> GetPoints(const v1::GetPointsRequest& req);
+  absl::StatusOr<v1::DeletePointsResponse> Delete(const v1::DeletePointsRequest& req);
+  absl::StatusOr<uint64_t> Count(const std::string& collection, const std::string& filter = "");
+  absl::StatusOr<v1::SearchResponse> Search(const v1::SearchRequest& req);
+
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+
+ private:
+  void Prepare(grpc::ClientContext* ctx) const;
+
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::CollectionService::Stub> collections_;
+  std::unique_ptr<v1::PointService::Stub> points_;
+  std::unique_ptr<v1::SearchService::Stub> search_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+// grpc::Status -> absl::Status, code and message unchanged.
+absl::Status FromGrpc(const grpc::Status& s);
+
+}  // namespace quiver::client
+
+#endif  // QUIVER_CLIENT_CLIENT_H_

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs everything Quiver needs to build, run, test and benchmark on Debian 12.
+# Used by the README's first command, .ci/run and the Dockerfile's build stage,
+# so all three see the same toolchain. Must run as root (or via sudo).
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y --no-install-recommends \
+  build-essential cmake ninja-build pkg-config git ca-certificates \
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev \
+  librocksdb-dev libfaiss-dev libopenblas0-openmp libopenblas-openmp-dev \
+  libspdlog-dev libfmt-dev libabsl-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev \
+  libcli11-dev nlohmann-json3-dev libroaring-dev liburing-dev libhnswlib-dev \
+  python3 python3-grpcio python3-protobuf python3-numpy \
+  dataset-fashion-mnist

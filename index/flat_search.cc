@@ -1,0 +1,88 @@
+#include "index/flat_search.h"
+
+#include <algorithm>
+#include <string>
+
+#include <cblas.h>
+#include <omp.h>
+
+#include "index/distance.h"
+
+// Declared weak so a binary linked against reference BLAS still starts and
+// can say so (OpenBLAS defines these; reference BLAS does not).
+extern "C" {
+char* openblas_get_config(void) __attribute__((weak));
+void openblas_set_num_threads(int) __attribute__((weak));
+}
+
+namespace quiver::index {
+namespace {
+
+// Below this share of kept rows, per-row kernels beat a full matrix product.
+constexpr size_t kSparseDivisor = 4;
+// Queries per BLAS call: bounds the scratch matrix (256 x block rows).
+constexpr size_t kQueryTile = 256;
+
+}  // namespace
+
+void ScanBlock(const QueryBatch& q, const Block& b, TopK* topk,
+               std::vector<float>* scratch) {
+  if (b.n == 0 || (b.mask != nullptr && b.passing == 0)) return;
+  const bool l2 = q.similarity == Similarity::kL2;
+  const size_t dim = q.dim;
+
+  if (b.mask != nullptr && b.passing * kSparseDivisor < b.n) {
+    for (size_t i = 0; i < b.n; ++i) {
+      if (!b.mask[i]) continue;
+      const float* row = b.rows + i * dim;
+      for (size_t j = 0; j < q.nq; ++j) {
+        const float* v = q.vectors + j * dim;
+        const float d = l2 ? L2Sqr(v, row, dim) : -Dot(v, row, dim);
+        topk[j].Push(d, b.first_id + i);
+      }
+    }
+    return;
+  }
+
+  for (size_t q0 = 0; q0 < q.nq; q0 += kQueryTile) {
+    const size_t m = std::min(kQueryTile, q.nq - q0);
+    scratch->resize(m * b.n);
+    float* ip = scratch->data();
+    if (m == 1) {
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(b.n), static_cast<int>(dim),
+                  1.0f, b.rows, static_cast<int>(dim), q.vectors + q0 * dim, 1, 0.0f, ip, 1);
+    } else {
+      // ip (m x n) = Q (m x dim) * R^T (dim x n)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
+                  static_cast<int>(b.n), static_cast<int>(dim), 1.0f, q.vectors + q0 * dim,
+                  static_cast<int>(dim), b.rows, static_cast<int>(dim), 0.0f, ip,
+                  static_cast<int>(b.n));
+    }
+    for (size_t j = 0; j < m; ++j) {
+      const float* row_ip = ip + j * b.n;
+      TopK& heap = topk[q0 + j];
+      const float qn = l2 ? q.norms_sqr[q0 + j] : 0.0f;
+      for (size_t i = 0; i < b.n; ++i) {
+        if (b.mask != nullptr && !b.mask[i]) continue;
+        // Same expansion as FAISS: |q|^2 + |r|^2 - 2<q,r>, clamped at 0
+        // because rounding can take it slightly negative.
+        const float d = l2 ? std::max(0.0f, qn + b.norms_sqr[i] - 2.0f * row_ip[i]) : -row_ip[i];
+        if (d <= heap.threshold()) heap.Push(d, b.first_id + i);
+      }
+    }
+  }
+}
+
+int SetBlasThreads(int n) {
+  if (n < 1) n = 1;
+  omp_set_num_threads(n);
+  if (openblas_set_num_threads != nullptr) openblas_set_num_threads(n);
+  return n;
+}
+
+std::string BlasDescription() {
+  if (openblas_get_config != nullptr) return std::string("OpenBLAS ") + openblas_get_config();
+  return "reference BLAS (slow: install libopenblas0-openmp)";
+}
+
+}  // namespace quiver::index

@@ -1,0 +1,377 @@
+#include "query/engine.h"
+
+#include <future>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "spdlog/spdlog.h"
+#include "storage/status_macros.h"
+
+namespace quiver {
+
+struct Engine::Writer {
+  enum class Kind { kCreate, kDrop, kUpsert, kDelete };
+  Kind kind;
+  // Runs as a commit group of its own, so its Prepare sees only applied
+  // state (catalog changes and filter deletes).
+  bool barrier = false;
+  std::string name;
+  std::optional<Schema> schema;  // kCreate
+  std::shared_ptr<Collection> coll;
+  PreparedUpsert up;
+  PreparedDelete del;
+  WriteEffects fx;
+  absl::Time deadline = absl::InfiniteFuture();
+  size_t bytes = 0;
+  uint64_t seq = 0;
+  storage::CollectionRecord created;  // kCreate
+  // Fills the response after a successful apply.
+  std::function<void(Writer&)> respond;
+  Done done;
+};
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  std::unique_ptr<Engine> engine(new Engine());
+  engine->options_ = options;
+  QUIVER_ASSIGN_OR_RETURN(engine->store_, storage::Store::Open(options.store));
+  QUIVER_ASSIGN_OR_RETURN(std::vector<storage::CollectionState> states,
+                          engine->store_->LoadCollections());
+  const uint64_t last_seq = engine->store_->last_sequence();
+  for (storage::CollectionState& st : states) {
+    absl::StatusOr<Schema> schema = Schema::FromProto(st.record.schema());
+    if (!schema.ok()) {
+      return absl::DataLossError(absl::StrCat("collection \"", st.record.name(),
+                                              "\": stored schema is invalid: ",
+                                              schema.status().message()));
+    }
+    const absl::Time start = absl::Now();
+    auto coll = std::make_shared<Collection>(st.record, *std::move(schema), st.next_iid);
+    QUIVER_RETURN_IF_ERROR(coll->Recover(*engine->store_, last_seq));
+    v1::CollectionInfo info;
+    coll->Describe(&info);
+    spdlog::info("recovered collection \"{}\": {} points in {:.3f}s", st.record.name(),
+                 info.stats().point_count(), absl::ToDoubleSeconds(absl::Now() - start));
+    absl::MutexLock lock(&engine->collections_mu_);
+    engine->collections_.emplace(st.record.name(), std::move(coll));
+  }
+  engine->commit_thread_ = std::thread([e = engine.get()] { e->CommitLoop(); });
+  return engine;
+}
+
+Engine::~Engine() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    stopping_ = true;
+    accepting_ = false;
+  }
+  queue_cv_.notify_all();
+  if (commit_thread_.joinable()) commit_thread_.join();
+}
+
+void Engine::StopAcceptingWrites() {
+  std::lock_guard<std::mutex> lock(queue_mu_);
+  accepting_ = false;
+}
+
+absl::StatusOr<std::shared_ptr<Collection>> Engine::Find(const std::string& name) const {
+  absl::ReaderMutexLock lock(&collections_mu_);
+  auto it = collections_.find(name);
+  if (it == collections_.end()) {
+    return absl::NotFoundError(absl::StrCat("collection \"", name, "\" does not exist"));
+  }
+  return it->second;
+}
+
+// ---------------------------------------------------------------- writes
+
+void Engine::Enqueue(std::unique_ptr<Writer> w) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (accepting_) {
+      queue_.push_back(std::move(w));
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  w->done(absl::UnavailableError("server is shutting down"));
+}
+
+void Engine::CreateCollection(const v1::CreateCollectionRequest& req,
+                              v1::CreateCollectionResponse* resp, Done done) {
+  if (!IsValidName(req.name())) {
+    return done(absl::InvalidArgumentError(absl::StrCat(
+        "invalid collection name \"", req.name(),
+        "\": names must match [A-Za-z][A-Za-z0-9_]{0,63}")));
+  }
+  absl::StatusOr<Schema> schema = Schema::FromProto(req.schema());
+  if (!schema.ok()) return done(schema.status());
+  auto w = std::make_unique<Writer>();
+  w->kind = Writer::Kind::kCreate;
+  w->barrier = true;
+  w->name = req.name();
+  w->schema = *std::move(schema);
+  w->respond = [this, resp](Writer& w) {
+    auto c = Find(w.name);
+    if (c.ok()) Describe(**c, resp->mutable_collection());
+  };
+  w->done = std::move(done);
+  Enqueue(std::move(w));
+}
+
+void Engine::DropCollection(const v1::DropCollectionRequest& req,
+                            v1::DropCollectionResponse* resp, Done done) {
+  auto w = std::make_unique<Writer>();
+  w->kind = Writer::Kind::kDrop;
+  w->barrier = true;
+  w->name = req.name();
+  w->respond = [resp](Writer& w) { resp->set_sequence(w.seq); };
+  w->done = std::move(done);
+  Enqueue(std::move(w));
+}
+
+void Engine::Upsert(const v1::UpsertPointsRequest& req, v1::UpsertPointsResponse* resp,
+                    absl::Time deadline, Done done) {
+  absl::StatusOr<std::shared_ptr<Collection>> coll = Find(req.collection());
+  if (!coll.ok()) return done(coll.status());
+  absl::StatusOr<PreparedUpsert> up = (*coll)->ValidateUpsert(req);
+  if (!up.ok()) return done(up.status());
+  auto w = std::make_unique<Writer>();
+  w->kind = Writer::Kind::kUpsert;
+  w->name = req.collection();
+  w->coll = *std::move(coll);
+  w->up = *std::move(up);
+  w->deadline = deadline;
+  w->bytes = req.ByteSizeLong();
+  w->respond = [resp](Writer& w) {
+    resp->set_sequence(w.seq);
+    resp->set_upserted_count(static_cast<uint32_t>(w.up.points.size()));
+  };
+  w->done = std::move(done);
+  Enqueue(std::move(w));
+}
+
+void Engine::Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse* resp,
+                    absl::Time deadline, Done done) {
+  absl::StatusOr<std::shared_ptr<Collection>> coll = Find(req.collection());
+  if (!coll.ok()) return done(coll.status());
+  absl::StatusOr<PreparedDelete> del = (*coll)->ValidateDelete(req);
+  if (!del.ok()) return done(del.status());
+  auto w = std::make_unique<Writer>();
+  w->kind = Writer::Kind::kDelete;
+  w->barrier = del->filter != nullptr;
+  w->name = req.collection();
+  w->coll = *std::move(coll);
+  w->del = *std::move(del);
+  w->deadline = deadline;
+  w->bytes = req.ByteSizeLong();
+  w->respond = [resp](Writer& w) {
+    resp->set_sequence(w.seq);
+    resp->set_deleted_count(w.fx.removed.size());
+  };
+  w->done = std::move(done);
+  Enqueue(std::move(w));
+}
+
+namespace {
+// Runs an asynchronous write and waits for it.
+template <typename Fn>
+absl::Status Wait(Fn&& start) {
+  std::promise<absl::Status> p;
+  std::future<absl::Status> f = p.get_future();
+  start([&p](absl::Status s) { p.set_value(std::move(s)); });
+  return f.get();
+}
+}  // namespace
+
+absl::Status Engine::CreateCollection(const v1::CreateCollectionRequest& req,
+                                      v1::CreateCollectionResponse* resp) {
+  return Wait([&](Done d) { CreateCollection(req, resp, std::move(d)); });
+}
+absl::Status Engine::DropCollection(const v1::DropCollectionRequest& req,
+                                    v1::DropCollectionResponse* resp) {
+  return Wait([&](Done d) { DropCollection(req, resp, std::move(d)); });
+}
+absl::Status Engine::Upsert(const v1::UpsertPointsRequest& req, v1::UpsertPointsResponse* resp) {
+  return Wait([&](Done d) { Upsert(req, resp, absl::InfiniteFuture(), std::move(d)); });
+}
+absl::Status Engine::Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse* resp) {
+  return Wait([&](Done d) { Delete(req, resp, absl::InfiniteFuture(), std::move(d)); });
+}
+
+void Engine::CommitLoop() {
+  std::vector<std::unique_ptr<Writer>> group;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to do
+      size_t bytes = 0;
+      while (!queue_.empty()) {
+        Writer& next = *queue_.front();
+        if (!group.empty() && (next.barrier || group.front()->barrier ||
+                               bytes + next.bytes > options_.max_group_bytes)) {
+          break;
+        }
+        bytes += next.bytes;
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitGroup(group);
+    group.clear();
+  }
+}
+
+absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
+  if (absl::Now() > w.deadline) {
+    return absl::DeadlineExceededError("deadline passed before the write was committed");
+  }
+  if (w.kind == Writer::Kind::kCreate) {
+    if (Find(w.name).ok()) {
+      return absl::AlreadyExistsError(absl::StrCat("collection \"", w.name, "\" already exists"));
+    }
+    w.created.set_id(store_->next_collection_id());
+    w.created.set_name(w.name);
+    *w.created.mutable_schema() = w.schema->proto();
+    w.created.set_created_at_unix_ms(absl::ToUnixMillis(absl::Now()));
+    batch->PutCollection(w.created);
+    batch->PutNextCollectionId(w.created.id() + 1);
+    storage::OpRecord op;
+    op.set_type(storage::OpRecord::CREATE_COLLECTION);
+    op.set_collection_id(w.created.id());
+    op.set_unix_ms(w.created.created_at_unix_ms());
+    batch->LogOp(seq, op);
+    return absl::OkStatus();
+  }
+  if (w.kind == Writer::Kind::kDrop) {
+    QUIVER_ASSIGN_OR_RETURN(w.coll, Find(w.name));
+    batch->DropCollection(w.coll->id(), w.name);
+    storage::OpRecord op;
+    op.set_type(storage::OpRecord::DROP_COLLECTION);
+    op.set_collection_id(w.coll->id());
+    op.set_unix_ms(absl::ToUnixMillis(absl::Now()));
+    batch->LogOp(seq, op);
+    return absl::OkStatus();
+  }
+  // The collection may have been dropped (and even re-created) since the
+  // request was validated against it.
+  absl::StatusOr<std::shared_ptr<Collection>> current = Find(w.name);
+  if (!current.ok() || *current != w.coll) {
+    return absl::NotFoundError(absl::StrCat("collection \"", w.name, "\" was dropped"));
+  }
+  if (w.kind == Writer::Kind::kUpsert) {
+    w.coll->PrepareUpsert(seq, w.up, batch, &w.fx);
+  } else {
+    w.coll->PrepareDelete(seq, w.del, batch, &w.fx);
+  }
+  return absl::OkStatus();
+}
+
+void Engine::Apply(Writer& w) {
+  switch (w.kind) {
+    case Writer::Kind::kCreate: {
+      auto coll = std::make_shared<Collection>(w.created, *w.schema, 0);
+      coll->ApplyNoop(w.seq);
+      absl::MutexLock lock(&collections_mu_);
+      collections_.emplace(w.name, std::move(coll));
+      break;
+    }
+    case Writer::Kind::kDrop: {
+      {
+        absl::MutexLock lock(&collections_mu_);
+        collections_.erase(w.name);
+      }
+      w.coll->MarkDropped();
+      break;
+    }
+    case Writer::Kind::kUpsert:
+      w.coll->ApplyUpsert(w.seq, w.up, w.fx);
+      break;
+    case Writer::Kind::kDelete:
+      w.coll->ApplyDelete(w.seq, w.fx);
+      break;
+  }
+}
+
+void Engine::CommitGroup(std::vector<std::unique_ptr<Writer>>& group) {
+  std::unique_ptr<storage::Batch> batch = store_->NewBatch();
+  std::vector<absl::Status> status(group.size());
+  uint64_t seq = store_->last_sequence();
+  size_t prepared = 0;
+  for (size_t i = 0; i < group.size(); ++i) {
+    batch->SetSavePoint();
+    status[i] = Prepare(*group[i], seq + 1, batch.get());
+    if (status[i].ok()) {
+      group[i]->seq = ++seq;
+      ++prepared;
+    } else {
+      batch->RollbackToSavePoint();
+    }
+  }
+  absl::Status written = prepared > 0 ? store_->Write(*batch) : absl::OkStatus();
+  if (!written.ok()) {
+    spdlog::error("commit of {} writes failed: {}", prepared, written.ToString());
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    Writer& w = *group[i];
+    if (status[i].ok()) {
+      if (written.ok()) {
+        Apply(w);
+        w.respond(w);
+      } else {
+        status[i] = written;
+      }
+    }
+    if (w.coll != nullptr) w.coll->EndGroup();
+  }
+  for (size_t i = 0; i < group.size(); ++i) group[i]->done(status[i]);
+}
+
+// ---------------------------------------------------------------- reads
+
+void Engine::Describe(const Collection& c, v1::CollectionInfo* info) const {
+  c.Describe(info);
+  info->mutable_stats()->set_storage_bytes(store_->ApproximateCollectionBytes(c.id()));
+}
+
+absl::Status Engine::GetCollection(const v1::GetCollectionRequest& req,
+                                   v1::GetCollectionResponse* resp) const {
+  QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.name()));
+  Describe(*c, resp->mutable_collection());
+  return absl::OkStatus();
+}
+
+absl::Status Engine::ListCollections(v1::ListCollectionsResponse* resp) const {
+  std::vector<std::shared_ptr<Collection>> all;
+  {
+    absl::ReaderMutexLock lock(&collections_mu_);
+    for (const auto& [name, c] : collections_) all.push_back(c);
+  }
+  std::sort(all.begin(), all.end(),
+            [](const auto& a, const auto& b) { return a->name() < b->name(); });
+  for (const auto& c : all) Describe(*c, resp->add_collections());
+  return absl::OkStatus();
+}
+
+absl::Status Engine::GetPoints(const v1::GetPointsRequest& req,
+                               v1::GetPointsResponse* resp) const {
+  QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
+  return c->Get(req, resp);
+}
+
+absl::Status Engine::CountPoints(const v1::CountPointsRequest& req,
+                                 v1::CountPointsResponse* resp) const {
+  QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
+  QUIVER_ASSIGN_OR_RETURN(uint64_t n, c->Count(req.filter()));
+  resp->set_count(n);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Search(const v1::SearchRequest& req, absl::Time deadline,
+                            v1::SearchResponse* resp) const {
+  QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
+  return c->Search(req, deadline, resp);
+}
+
+}  // namespace quiver

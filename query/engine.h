@@ -1,0 +1,125 @@
+// Engine: the data plane behind quiverd. Owns the Store, the collections and
+// the commit thread; the gRPC services call it and nothing below it.
+//
+// Writes (create/drop collection, upsert, delete) are validated on the
+// caller's thread, then queued to one commit thread, which takes every
+// queued write at once (a commit group), assigns consecutive sequence
+// numbers, writes the group as one RocksDB batch with one WAL sync (group
+// commit), makes it visible, and then calls each writer's callback. So WAL
+// order is sequence order, an acknowledged write is durable, and a write is
+// visible to reads before its callback runs.
+//
+// Reads (search, get, count, describe) run on the caller's thread against a
+// snapshot of the collection and never wait for the commit thread.
+//
+// Thread-safety: all public methods are safe to call concurrently.
+// Callbacks run on the commit thread (or inline for requests rejected before
+// queueing) and must not block.
+#ifndef QUIVER_QUERY_ENGINE_H_
+#define QUIVER_QUERY_ENGINE_H_
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "query/collection.h"
+#include "quiver/v1/collections.pb.h"
+#include "quiver/v1/points.pb.h"
+#include "quiver/v1/search.pb.h"
+#include "storage/store.h"
+
+namespace quiver {
+
+struct EngineOptions {
+  storage::StoreOptions store;
+  // A commit group stops growing past this many bytes of pending batch.
+  // Default: 64 MiB.
+  size_t max_group_bytes = 64u << 20;
+};
+
+class Engine {
+ public:
+  using Done = std::function<void(absl::Status)>;
+
+  // Opens the store at options.store.path and recovers every collection.
+  static absl::StatusOr<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  // Stops the commit thread after it has finished the queued writes.
+  ~Engine();
+
+  // --- Writes: `done` is called exactly once; `resp` is filled before it.
+  // The request and response must stay alive until then.
+  void CreateCollection(const v1::CreateCollectionRequest& req,
+                        v1::CreateCollectionResponse* resp, Done done);
+  void DropCollection(const v1::DropCollectionRequest& req, v1::DropCollectionResponse* resp,
+                      Done done);
+  void Upsert(const v1::UpsertPointsRequest& req, v1::UpsertPointsResponse* resp,
+              absl::Time deadline, Done done);
+  void Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse* resp,
+              absl::Time deadline, Done done);
+
+  // Blocking forms of the writes, for tests and tools.
+  absl::Status CreateCollection(const v1::CreateCollectionRequest& req,
+                                v1::CreateCollectionResponse* resp);
+  absl::Status DropCollection(const v1::DropCollectionRequest& req,
+                              v1::DropCollectionResponse* resp);
+  absl::Status Upsert(const v1::UpsertPointsRequest& req, v1::UpsertPointsResponse* resp);
+  absl::Status Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse* resp);
+
+  // --- Reads.
+  absl::Status GetCollection(const v1::GetCollectionRequest& req,
+                             v1::GetCollectionResponse* resp) const;
+  absl::Status ListCollections(v1::ListCollectionsResponse* resp) const;
+  absl::Status GetPoints(const v1::GetPointsRequest& req, v1::GetPointsResponse* resp) const;
+  absl::Status CountPoints(const v1::CountPointsRequest& req, v1::CountPointsResponse* resp) const;
+  absl::Status Search(const v1::SearchRequest& req, absl::Time deadline,
+                      v1::SearchResponse* resp) const;
+
+  // After this, new writes fail UNAVAILABLE; queued ones still complete.
+  void StopAcceptingWrites();
+
+  // NOT_FOUND if there is no such collection.
+  absl::StatusOr<std::shared_ptr<Collection>> Find(const std::string& name) const;
+
+  uint64_t last_sequence() const { return store_->last_sequence(); }
+  storage::Store& store() { return *store_; }
+
+ private:
+  struct Writer;
+  Engine() = default;
+
+  void Enqueue(std::unique_ptr<Writer> w);
+  void CommitLoop();
+  void CommitGroup(std::vector<std::unique_ptr<Writer>>& group);
+  // Prepares one writer into the batch; returns its status (the batch is
+  // rolled back to before it on failure).
+  absl::Status Prepare(Writer& w, uint64_t seq, storage::Batch* batch);
+  void Apply(Writer& w);
+  void Describe(const Collection& c, v1::CollectionInfo* info) const;
+
+  EngineOptions options_;
+  std::unique_ptr<storage::Store> store_;
+
+  mutable absl::Mutex collections_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Collection>> collections_
+      ABSL_GUARDED_BY(collections_mu_);
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<std::unique_ptr<Writer>> queue_;  // guarded by queue_mu_
+  bool stopping_ = false;                      // guarded by queue_mu_
+  bool accepting_ = true;                      // guarded by queue_mu_
+  std::thread commit_thread_;
+};
+
+}  // namespace quiver
+
+#endif  // QUIVER_QUERY_ENGINE_H_

@@ -1,0 +1,576 @@
+#include "query/filter/filter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+#include "query/filter/ast.h"
+#include "query/filter/parser.h"
+#include "storage/status_macros.h"
+
+namespace quiver::filter {
+namespace {
+
+// Debian's abseil keeps its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW
+// is 0), to which std::string_view does not convert implicitly.
+absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+using Ast = ::quiver::filter::Node;  // syntax tree; BoundNode is the evaluator's
+
+constexpr int64_t kMinInt = std::numeric_limits<int64_t>::min();
+constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kTwo63 = 9223372036854775808.0;  // 2^63, exactly a double
+
+// What the evaluator does at a node.
+enum class Op : uint8_t {
+  kConst,         // `value`
+  kAnd,           // all kids
+  kOr,            // any kid
+  kNot,           // !kids[0]
+  kIntRange,      // ilo <= v <= ihi (int64 attribute), != negate
+  kDoubleRange,   // dlo <= v <= dhi (double attribute), != negate
+  kBoolEq,        // v == value
+  kStrCmp,        // v <cmp> slo, byte-wise
+  kStrRange,      // slo <= v <= shi, != negate
+  kIntIn,         // v in ints (sorted), != negate
+  kDoubleIn,      // v in doubles (sorted), != negate
+  kStrIn,         // v in strs (sorted), != negate
+  kContainsOne,   // slo is an element of v
+  kContainsAny,   // some element of v is in strs (sorted)
+  kContainsAll,   // every element of strs is in v
+};
+
+// Where a numeric literal falls among the values of T (int64_t or double):
+// floor is the largest T <= literal, ceil the smallest T >= literal (absent
+// when the literal lies beyond every T), exact if the literal is a T. Lets
+// `int_attr < 2.5` or `double_attr = 9007199254740993` compile to exact
+// comparisons in T, with no mixed-type arithmetic at evaluation time.
+template <typename T>
+struct Bounds {
+  bool has_floor = false;
+  bool has_ceil = false;
+  T floor{};
+  T ceil{};
+  bool exact = false;
+};
+
+Bounds<int64_t> IntBounds(const Literal& lit) {
+  Bounds<int64_t> b;
+  if (const auto* i = std::get_if<int64_t>(&lit.value)) {
+    b.has_floor = b.has_ceil = b.exact = true;
+    b.floor = b.ceil = *i;
+    return b;
+  }
+  const double f = std::get<double>(lit.value);  // finite: the lexer checks
+  const double fl = std::floor(f);
+  const double ce = std::ceil(f);
+  if (fl >= -kTwo63) {
+    b.has_floor = true;
+    b.floor = fl >= kTwo63 ? kMaxInt : static_cast<int64_t>(fl);
+  }
+  if (ce < kTwo63) {
+    b.has_ceil = true;
+    b.ceil = ce < -kTwo63 ? kMinInt : static_cast<int64_t>(ce);
+  }
+  b.exact = fl == f && f >= -kTwo63 && f < kTwo63;
+  return b;
+}
+
+Bounds<double> DoubleBounds(const Literal& lit) {
+  Bounds<double> b;
+  b.has_floor = b.has_ceil = true;
+  if (const auto* f = std::get_if<double>(&lit.value)) {
+    b.floor = b.ceil = *f;
+    b.exact = true;
+    return b;
+  }
+  const int64_t i = std::get<int64_t>(lit.value);
+  const double d = static_cast<double>(i);  // nearest double
+  int order = 1;  // sign of d - i; d >= 2^63 cannot be converted back
+  if (d < kTwo63) {
+    const int64_t back = static_cast<int64_t>(d);
+    order = back > i ? 1 : (back < i ? -1 : 0);
+  }
+  if (order == 0) {
+    b.floor = b.ceil = d;
+    b.exact = true;
+  } else if (order > 0) {
+    b.ceil = d;
+    b.floor = std::nextafter(d, -kInf);
+  } else {
+    b.floor = d;
+    b.ceil = std::nextafter(d, kInf);
+  }
+  return b;
+}
+
+// The next / previous value of T, or nullopt-like `false` at the end of T.
+bool Prev(int64_t v, int64_t* out) {
+  if (v == kMinInt) return false;
+  *out = v - 1;
+  return true;
+}
+bool Next(int64_t v, int64_t* out) {
+  if (v == kMaxInt) return false;
+  *out = v + 1;
+  return true;
+}
+bool Prev(double v, double* out) {
+  *out = std::nextafter(v, -kInf);
+  return true;
+}
+bool Next(double v, double* out) {
+  *out = std::nextafter(v, kInf);
+  return true;
+}
+
+// Inclusive range of T; lo > hi is empty.
+template <typename T>
+struct Range {
+  T lo;
+  T hi;
+};
+
+template <typename T>
+Range<T> EmptyRange();
+template <>
+Range<int64_t> EmptyRange() { return {1, 0}; }
+template <>
+Range<double> EmptyRange() { return {kInf, -kInf}; }
+
+template <typename T>
+Range<T> FullRange();
+template <>
+Range<int64_t> FullRange() { return {kMinInt, kMaxInt}; }
+template <>
+Range<double> FullRange() { return {-kInf, kInf}; }
+
+// The values v of T with `v op literal`; for kNe the range of kEq (the
+// caller negates it).
+template <typename T>
+Range<T> RangeFor(CompareOp op, const Bounds<T>& b) {
+  Range<T> r = FullRange<T>();
+  switch (op) {
+    case CompareOp::kEq:
+    case CompareOp::kNe:
+      if (!b.exact) return EmptyRange<T>();
+      return {b.floor, b.floor};
+    case CompareOp::kLe:
+      if (!b.has_floor) return EmptyRange<T>();
+      r.hi = b.floor;
+      return r;
+    case CompareOp::kLt:
+      if (!b.has_floor) return EmptyRange<T>();
+      r.hi = b.floor;
+      if (b.exact && !Prev(b.floor, &r.hi)) return EmptyRange<T>();
+      return r;
+    case CompareOp::kGe:
+      if (!b.has_ceil) return EmptyRange<T>();
+      r.lo = b.ceil;
+      return r;
+    case CompareOp::kGt:
+      if (!b.has_ceil) return EmptyRange<T>();
+      r.lo = b.ceil;
+      if (b.exact && !Next(b.ceil, &r.lo)) return EmptyRange<T>();
+      return r;
+  }
+  return EmptyRange<T>();
+}
+
+template <typename T>
+Range<T> Intersect(Range<T> a, Range<T> b) {
+  if (a.lo > a.hi || b.lo > b.hi) return EmptyRange<T>();
+  Range<T> r{std::max(a.lo, b.lo), std::min(a.hi, b.hi)};
+  return r.lo > r.hi ? EmptyRange<T>() : r;
+}
+
+template <typename T>
+void SortUnique(std::vector<T>* v) {
+  std::sort(v->begin(), v->end());
+  v->erase(std::unique(v->begin(), v->end()), v->end());
+}
+
+}  // namespace
+
+struct Filter::BoundNode {
+  Op op = Op::kConst;
+  bool negate = false;
+  bool value = false;
+  CompareOp cmp = CompareOp::kEq;
+  int attr = -1;
+  int64_t ilo = 1, ihi = 0;
+  double dlo = kInf, dhi = -kInf;
+  std::string slo, shi;
+  std::vector<int64_t> ints;
+  std::vector<double> doubles;
+  std::vector<std::string> strs;
+  std::vector<uint32_t> kids;
+};
+
+// Type-checks a syntax tree against a schema and appends the evaluator nodes
+// to a Filter, children before parents. Recursion depth is that of the tree,
+// which the parser bounds.
+class Filter::Binder {
+ public:
+  Binder(const Schema& schema, Filter* out) : schema_(schema), out_(out) {}
+
+  absl::StatusOr<uint32_t> Bind(const Ast& n) {
+    BoundNode b;
+    switch (n.kind) {
+      case NodeKind::kConst:
+        b.op = Op::kConst;
+        b.value = n.const_value;
+        return Emit(std::move(b));
+      case NodeKind::kAnd:
+      case NodeKind::kOr:
+      case NodeKind::kNot:
+        b.op = n.kind == NodeKind::kAnd ? Op::kAnd : n.kind == NodeKind::kOr ? Op::kOr : Op::kNot;
+        for (const auto& child : n.children) {
+          QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(*child));
+          b.kids.push_back(k);
+        }
+        return Emit(std::move(b));
+      default:
+        break;
+    }
+    const int attr = schema_.AttributeIndex(n.field);
+    if (attr < 0) {
+      return FilterError(n.field_pos, absl::StrCat("unknown attribute \"", n.field, "\""));
+    }
+    b.attr = attr;
+    referenced_.push_back(attr);
+    const AttributeSpec& spec = schema_.attributes()[attr];
+    switch (n.kind) {
+      case NodeKind::kField:
+        if (spec.type != AttrType::kBool) {
+          return FilterError(n.field_pos, absl::StrCat(Describe(spec),
+                                                       " cannot stand alone as a condition; "
+                                                       "only a BOOL attribute can"));
+        }
+        b.op = Op::kBoolEq;
+        b.value = true;
+        break;
+      case NodeKind::kCompare:
+        QUIVER_RETURN_IF_ERROR(BindCompare(n, spec, &b));
+        break;
+      case NodeKind::kIn:
+        QUIVER_RETURN_IF_ERROR(BindIn(n, spec, &b));
+        break;
+      case NodeKind::kBetween:
+        QUIVER_RETURN_IF_ERROR(BindBetween(n, spec, &b));
+        break;
+      case NodeKind::kContains:
+        QUIVER_RETURN_IF_ERROR(BindContains(n, spec, &b));
+        break;
+      default:
+        return absl::InternalError("filter: unexpected node kind");
+    }
+    return Emit(std::move(b));
+  }
+
+  std::vector<int> TakeReferenced() {
+    SortUnique(&referenced_);
+    return std::move(referenced_);
+  }
+
+ private:
+  static std::string Describe(const AttributeSpec& spec) {
+    return absl::StrCat(Sv(AttrTypeName(spec.type)), " attribute \"", spec.name, "\"");
+  }
+
+  static bool IsNumeric(const AttributeSpec& spec) {
+    return spec.type == AttrType::kInt64 || spec.type == AttrType::kDouble;
+  }
+
+  // OK if `lit` may be compared with `spec`'s values: a number for INT64 and
+  // DOUBLE, a string for STRING, TRUE/FALSE for BOOL.
+  static absl::Status CheckLiteral(const Literal& lit, const AttributeSpec& spec) {
+    bool ok = false;
+    std::string_view want;
+    switch (spec.type) {
+      case AttrType::kInt64:
+      case AttrType::kDouble:
+        ok = lit.is_number();
+        want = "a number";
+        break;
+      case AttrType::kString:
+      case AttrType::kStringList:
+        ok = lit.is_string();
+        want = "a string";
+        break;
+      case AttrType::kBool:
+        ok = lit.is_bool();
+        want = "TRUE or FALSE";
+        break;
+    }
+    if (ok) return absl::OkStatus();
+    return FilterError(lit.pos, absl::StrCat("type mismatch: ", Describe(spec), " needs ", Sv(want),
+                                             ", got ", Sv(lit.KindName())));
+  }
+
+  static absl::Status NotAllowed(std::string_view what, const Ast& n,
+                                 const AttributeSpec& spec, std::string_view hint) {
+    return FilterError(n.op_pos, absl::StrCat(Sv(what), " is not allowed on ", Describe(spec),
+                                              hint.empty() ? "" : "; ", Sv(hint)));
+  }
+
+  static absl::Status BindCompare(const Ast& n, const AttributeSpec& spec, BoundNode* b) {
+    const std::string what = absl::StrCat("operator ", Sv(CompareOpSymbol(n.op)));
+    if (spec.type == AttrType::kStringList) {
+      return NotAllowed(what, n, spec, "use CONTAINS");
+    }
+    if (spec.type == AttrType::kBool && n.op != CompareOp::kEq && n.op != CompareOp::kNe) {
+      return NotAllowed(what, n, spec, "use = or !=");
+    }
+    const Literal& lit = n.values.at(0);
+    QUIVER_RETURN_IF_ERROR(CheckLiteral(lit, spec));
+    b->negate = n.op == CompareOp::kNe;
+    switch (spec.type) {
+      case AttrType::kInt64: {
+        b->op = Op::kIntRange;
+        Range<int64_t> r = RangeFor(n.op, IntBounds(lit));
+        b->ilo = r.lo;
+        b->ihi = r.hi;
+        break;
+      }
+      case AttrType::kDouble: {
+        b->op = Op::kDoubleRange;
+        Range<double> r = RangeFor(n.op, DoubleBounds(lit));
+        b->dlo = r.lo;
+        b->dhi = r.hi;
+        break;
+      }
+      case AttrType::kBool:
+        b->op = Op::kBoolEq;
+        // Values are non-null here, so `v != x` is `v == !x`.
+        b->value = std::get<bool>(lit.value) != b->negate;
+        b->negate = false;
+        break;
+      case AttrType::kString:
+        b->op = Op::kStrCmp;
+        b->cmp = n.op;
+        b->negate = false;
+        b->slo = std::get<std::string>(lit.value);
+        break;
+      case AttrType::kStringList:
+        break;  // rejected above
+    }
+    return absl::OkStatus();
+  }
+
+  static absl::Status BindIn(const Ast& n, const AttributeSpec& spec, BoundNode* b) {
+    const std::string what = n.negated ? "NOT IN" : "IN";
+    if (spec.type == AttrType::kStringList) return NotAllowed(what, n, spec, "use CONTAINS ANY");
+    if (spec.type == AttrType::kBool) return NotAllowed(what, n, spec, "use = or !=");
+    b->negate = n.negated;
+    for (const Literal& lit : n.values) {
+      QUIVER_RETURN_IF_ERROR(CheckLiteral(lit, spec));
+      // A number that no value of the attribute's type equals (2.5 for
+      // INT64) can never match, so it is left out.
+      if (spec.type == AttrType::kInt64) {
+        Bounds<int64_t> bd = IntBounds(lit);
+        if (bd.exact) b->ints.push_back(bd.floor);
+      } else if (spec.type == AttrType::kDouble) {
+        Bounds<double> bd = DoubleBounds(lit);
+        if (bd.exact) b->doubles.push_back(bd.floor);
+      } else {
+        b->strs.push_back(std::get<std::string>(lit.value));
+      }
+    }
+    switch (spec.type) {
+      case AttrType::kInt64:
+        b->op = Op::kIntIn;
+        SortUnique(&b->ints);
+        break;
+      case AttrType::kDouble:
+        b->op = Op::kDoubleIn;
+        SortUnique(&b->doubles);
+        break;
+      default:
+        b->op = Op::kStrIn;
+        SortUnique(&b->strs);
+        break;
+    }
+    return absl::OkStatus();
+  }
+
+  static absl::Status BindBetween(const Ast& n, const AttributeSpec& spec, BoundNode* b) {
+    const std::string what = n.negated ? "NOT BETWEEN" : "BETWEEN";
+    if (spec.type == AttrType::kStringList || spec.type == AttrType::kBool) {
+      return NotAllowed(what, n, spec, "");
+    }
+    const Literal& lo = n.values.at(0);
+    const Literal& hi = n.values.at(1);
+    QUIVER_RETURN_IF_ERROR(CheckLiteral(lo, spec));
+    QUIVER_RETURN_IF_ERROR(CheckLiteral(hi, spec));
+    b->negate = n.negated;
+    if (spec.type == AttrType::kInt64) {
+      b->op = Op::kIntRange;
+      Range<int64_t> r = Intersect(RangeFor(CompareOp::kGe, IntBounds(lo)),
+                                   RangeFor(CompareOp::kLe, IntBounds(hi)));
+      b->ilo = r.lo;
+      b->ihi = r.hi;
+    } else if (spec.type == AttrType::kDouble) {
+      b->op = Op::kDoubleRange;
+      Range<double> r = Intersect(RangeFor(CompareOp::kGe, DoubleBounds(lo)),
+                                  RangeFor(CompareOp::kLe, DoubleBounds(hi)));
+      b->dlo = r.lo;
+      b->dhi = r.hi;
+    } else {
+      b->op = Op::kStrRange;
+      b->slo = std::get<std::string>(lo.value);
+      b->shi = std::get<std::string>(hi.value);
+    }
+    return absl::OkStatus();
+  }
+
+  static absl::Status BindContains(const Ast& n, const AttributeSpec& spec, BoundNode* b) {
+    if (spec.type != AttrType::kStringList) {
+      return NotAllowed("CONTAINS", n, spec, "it needs a STRING_LIST attribute");
+    }
+    for (const Literal& lit : n.values) QUIVER_RETURN_IF_ERROR(CheckLiteral(lit, spec));
+    switch (n.contains_mode) {
+      case ContainsMode::kOne:
+        b->op = Op::kContainsOne;
+        b->slo = std::get<std::string>(n.values.at(0).value);
+        return absl::OkStatus();
+      case ContainsMode::kAny:
+        b->op = Op::kContainsAny;
+        break;
+      case ContainsMode::kAll:
+        b->op = Op::kContainsAll;
+        break;
+    }
+    for (const Literal& lit : n.values) b->strs.push_back(std::get<std::string>(lit.value));
+    SortUnique(&b->strs);
+    return absl::OkStatus();
+  }
+
+  uint32_t Emit(BoundNode b) {
+    out_->nodes_.push_back(std::move(b));
+    return static_cast<uint32_t>(out_->nodes_.size() - 1);
+  }
+
+  const Schema& schema_;
+  Filter* out_;
+  std::vector<int> referenced_;
+};
+
+Filter::Filter() = default;
+Filter::~Filter() = default;
+
+absl::StatusOr<std::shared_ptr<const Filter>> Filter::Compile(std::string_view expr,
+                                                              const Schema& schema) {
+  QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<Ast> tree, Parse(expr));
+  std::shared_ptr<Filter> f(new Filter());
+  Binder binder(schema, f.get());
+  QUIVER_ASSIGN_OR_RETURN(f->root_, binder.Bind(*tree));
+  f->referenced_ = binder.TakeReferenced();
+  f->text_ = tree->ToString();
+  return std::shared_ptr<const Filter>(std::move(f));
+}
+
+std::string Filter::ToString() const { return text_; }
+
+bool Filter::Matches(const AttrRow& row) const { return Eval(root_, row); }
+
+bool Filter::Eval(uint32_t i, const AttrRow& row) const {
+  const BoundNode& n = nodes_[i];
+  switch (n.op) {
+    case Op::kConst:
+      return n.value;
+    case Op::kAnd:
+      for (uint32_t k : n.kids) {
+        if (!Eval(k, row)) return false;
+      }
+      return true;
+    case Op::kOr:
+      for (uint32_t k : n.kids) {
+        if (Eval(k, row)) return true;
+      }
+      return false;
+    case Op::kNot:
+      return !Eval(n.kids[0], row);
+    default:
+      break;
+  }
+  // A predicate: false on null, on a missing value and on a value of the
+  // wrong type (each get_if below fails for those).
+  if (static_cast<size_t>(n.attr) >= row.size()) return false;
+  const AttrValue& v = row[n.attr];
+  switch (n.op) {
+    case Op::kIntRange: {
+      const int64_t* x = std::get_if<int64_t>(&v);
+      return x != nullptr && ((n.ilo <= *x && *x <= n.ihi) != n.negate);
+    }
+    case Op::kDoubleRange: {
+      const double* x = std::get_if<double>(&v);
+      return x != nullptr && ((n.dlo <= *x && *x <= n.dhi) != n.negate);
+    }
+    case Op::kBoolEq: {
+      const bool* x = std::get_if<bool>(&v);
+      return x != nullptr && *x == n.value;
+    }
+    case Op::kStrCmp: {
+      const std::string* x = std::get_if<std::string>(&v);
+      if (x == nullptr) return false;
+      const int c = x->compare(n.slo);
+      switch (n.cmp) {
+        case CompareOp::kEq: return c == 0;
+        case CompareOp::kNe: return c != 0;
+        case CompareOp::kLt: return c < 0;
+        case CompareOp::kLe: return c <= 0;
+        case CompareOp::kGt: return c > 0;
+        case CompareOp::kGe: return c >= 0;
+      }
+      return false;
+    }
+    case Op::kStrRange: {
+      const std::string* x = std::get_if<std::string>(&v);
+      return x != nullptr && ((n.slo <= *x && *x <= n.shi) != n.negate);
+    }
+    case Op::kIntIn: {
+      const int64_t* x = std::get_if<int64_t>(&v);
+      return x != nullptr &&
+             (std::binary_search(n.ints.begin(), n.ints.end(), *x) != n.negate);
+    }
+    case Op::kDoubleIn: {
+      const double* x = std::get_if<double>(&v);
+      return x != nullptr &&
+             (std::binary_search(n.doubles.begin(), n.doubles.end(), *x) != n.negate);
+    }
+    case Op::kStrIn: {
+      const std::string* x = std::get_if<std::string>(&v);
+      return x != nullptr &&
+             (std::binary_search(n.strs.begin(), n.strs.end(), *x) != n.negate);
+    }
+    case Op::kContainsOne: {
+      const auto* x = std::get_if<std::vector<std::string>>(&v);
+      return x != nullptr && std::find(x->begin(), x->end(), n.slo) != x->end();
+    }
+    case Op::kContainsAny: {
+      const auto* x = std::get_if<std::vector<std::string>>(&v);
+      if (x == nullptr) return false;
+      for (const std::string& tag : *x) {
+        if (std::binary_search(n.strs.begin(), n.strs.end(), tag)) return true;
+      }
+      return false;
+    }
+    case Op::kContainsAll: {
+      const auto* x = std::get_if<std::vector<std::string>>(&v);
+      if (x == nullptr) return false;
+      for (const std::string& want : n.strs) {
+        if (std::find(x->begin(), x->end(), want) == x->end()) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+}  // namespace quiver::filter

@@ -1,0 +1,78 @@
+// Filter: a compiled attribute filter, the public entry point of the filter
+// language (syntax and semantics in GRAMMAR.md).
+//
+// Compile() parses an expression, binds every attribute name to its index in
+// the schema, type-checks each predicate and converts its literals into the
+// attribute's own representation (numeric comparisons become inclusive
+// ranges, IN lists sorted vectors), so Matches() does no name lookup, no
+// parsing and no allocation.
+//
+// Null semantics (two-valued): a predicate on a null attribute is false,
+// including `a != 1`, `a NOT IN (..)` and `a NOT BETWEEN ..`; NOT is plain
+// negation, so `NOT (a = 1)` is true when `a` is null.
+//
+// A Filter is immutable and does not refer to the Schema after Compile
+// returns. Thread-safety: all methods are const and may be called
+// concurrently.
+#ifndef QUIVER_QUERY_FILTER_FILTER_H_
+#define QUIVER_QUERY_FILTER_FILTER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "storage/schema.h"
+
+namespace quiver::filter {
+
+// A compiled, immutable filter bound to one schema. Thread-safe: Matches may
+// be called concurrently.
+class Filter {
+ public:
+  // Parses and type-checks `expr` against `schema`'s attributes.
+  // INVALID_ARGUMENT "filter: at position N: ..." on syntax errors, unknown
+  // attributes and type mismatches (a string literal for an INT64 attribute,
+  // CONTAINS on a non-list, '<' on BOOL or STRING_LIST, ...); BETWEEN with
+  // lo > hi is allowed and matches nothing. An expression longer than
+  // kMaxExpressionBytes or nested deeper than kMaxNestingDepth (parser.h) is
+  // INVALID_ARGUMENT too.
+  static absl::StatusOr<std::shared_ptr<const Filter>> Compile(std::string_view expr,
+                                                               const Schema& schema);
+
+  ~Filter();
+  Filter(const Filter&) = delete;
+  Filter& operator=(const Filter&) = delete;
+
+  // True if `row` (indexed like the schema's attributes) satisfies the
+  // filter. A row shorter than the schema, or a value whose type differs from
+  // its attribute's, reads as null. Never throws.
+  bool Matches(const AttrRow& row) const;
+
+  // Normalized expression, for logs and explain; compiling it again against
+  // the same schema gives an equivalent filter with the same ToString().
+  std::string ToString() const;
+
+  // Indices (into Schema::attributes()) of the attributes the filter reads,
+  // ascending, without duplicates.
+  const std::vector<int>& referenced_attributes() const { return referenced_; }
+
+ private:
+  struct BoundNode;  // one node of the evaluator tree; defined in filter.cc
+  class Binder;
+
+  Filter();
+  bool Eval(uint32_t node, const AttrRow& row) const;
+
+  // All constant after Compile.
+  std::vector<BoundNode> nodes_;  // nodes_[root_] is the root
+  uint32_t root_ = 0;
+  std::string text_;
+  std::vector<int> referenced_;
+};
+
+}  // namespace quiver::filter
+
+#endif  // QUIVER_QUERY_FILTER_FILTER_H_

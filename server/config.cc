@@ -1,0 +1,51 @@
+#include "server/config.h"
+
+#include <sstream>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+
+namespace quiver::server {
+
+absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
+  ServerConfig c;
+  CLI::App app{"quiverd: the Quiver vector database server"};
+  app.set_version_flag("--version", "quiverd 0.1.0");
+  app.set_config("--config", "", "Read settings from an INI/TOML file (keys = long flag names)");
+  app.add_option("--listen", c.listen, "gRPC listen address host:port")->capture_default_str();
+  app.add_option("--data-dir", c.data_dir, "Data directory")->capture_default_str();
+  app.add_option("--durability", c.durability,
+                 "sync (fsync before ack) or async (survives kill -9, not power loss)")
+      ->check(CLI::IsMember({"sync", "async"}))
+      ->capture_default_str();
+  app.add_option("--search-threads", c.search_threads, "BLAS/OpenMP threads per search")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--max-message-bytes", c.max_message_bytes, "Largest gRPC message")
+      ->check(CLI::Range(int64_t{4096}, int64_t{2000000000}))
+      ->capture_default_str();
+  app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_option("--shutdown-grace-seconds", c.shutdown_grace_seconds,
+                 "Time in-flight requests get on SIGTERM")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
+  app.add_option("--block-cache-mb", c.block_cache_mb, "RocksDB block cache (MiB)")
+      ->check(CLI::Range(int64_t{8}, int64_t{1} << 20))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    std::cout << app.help();
+    return absl::CancelledError("help");
+  } catch (const CLI::CallForVersion& e) {
+    std::cout << app.version() << "\n";
+    return absl::CancelledError("version");
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  return c;
+}
+
+}  // namespace quiver::server

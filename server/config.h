@@ -1,0 +1,43 @@
+// ServerConfig: quiverd's settings, from command-line flags and/or a config
+// file (INI/TOML, same keys as the long flags, via --config).
+#ifndef QUIVER_SERVER_CONFIG_H_
+#define QUIVER_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace quiver::server {
+
+struct ServerConfig {
+  // host:port to serve gRPC on. Default: 127.0.0.1:50051 (loopback only;
+  // use 0.0.0.0:50051 to serve other hosts, as the Docker image does).
+  std::string listen = "127.0.0.1:50051";
+  // Directory for the database; created if missing. Default: ./quiver-data
+  std::string data_dir = "./quiver-data";
+  // "sync": acknowledged writes survive power loss (WAL fsync, group
+  // committed); "async": they survive a crash of quiverd (kill -9) but the
+  // last ones may be lost on power loss. Default: sync.
+  std::string durability = "sync";
+  // Threads one search may use for its matrix products (OpenMP/BLAS).
+  // Concurrent requests already run on separate gRPC threads, so more than
+  // 1 pays off mainly for large batched searches. Default: 1.
+  int search_threads = 1;
+  // Largest request or response message. Default: 64 MiB.
+  int64_t max_message_bytes = 64ll << 20;
+  // trace, debug, info, warn, error. Default: info.
+  std::string log_level = "info";
+  // Seconds in-flight requests get to finish on SIGTERM/SIGINT. Default: 30.
+  int shutdown_grace_seconds = 30;
+  // RocksDB block cache in MiB. Default: 256.
+  int64_t block_cache_mb = 256;
+};
+
+// Parses argv. On --help/--version prints and returns a status with code
+// CANCELLED (exit 0); on bad flags returns INVALID_ARGUMENT with the message.
+absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv);
+
+}  // namespace quiver::server
+
+#endif  // QUIVER_SERVER_CONFIG_H_

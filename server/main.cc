@@ -1,0 +1,42 @@
+// quiverd: the Quiver vector database server.
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "server/config.h"
+#include "server/server.h"
+#include "spdlog/spdlog.h"
+
+int main(int argc, char** argv) {
+  auto config = quiver::server::ParseConfig(argc, argv);
+  if (!config.ok()) {
+    if (absl::IsCancelled(config.status())) return 0;  // --help / --version
+    std::cerr << "quiverd: " << config.status().message() << "\n";
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
+
+  // Block the shutdown signals in every thread (threads inherit the mask);
+  // one thread waits for them with sigwait, so no handler runs in an
+  // arbitrary thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = quiver::server::Server::Start(*config);
+  if (!server.ok()) {
+    spdlog::critical("cannot start: {}", server.status().ToString());
+    return 1;
+  }
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    (*server)->Shutdown();
+  });
+  (*server)->Wait();
+  waiter.join();
+  return 0;
+}

@@ -1,0 +1,74 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "index/flat_search.h"
+#include "spdlog/spdlog.h"
+
+namespace quiver::server {
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
+  std::unique_ptr<Server> s(new Server());
+  s->config_ = config;
+
+  const std::string blas = index::BlasDescription();
+  if (blas.rfind("OpenBLAS", 0) == 0) spdlog::info("BLAS: {}", blas);
+  else spdlog::warn("BLAS: {}", blas);
+  index::SetBlasThreads(config.search_threads);
+
+  EngineOptions eo;
+  eo.store.path = config.data_dir;
+  eo.store.durability = config.durability == "async" ? storage::Durability::kAsync
+                                                     : storage::Durability::kSync;
+  eo.store.block_cache_bytes = static_cast<size_t>(config.block_cache_mb) << 20;
+  auto engine = Engine::Open(eo);
+  if (!engine.ok()) return engine.status();
+  s->engine_ = *std::move(engine);
+
+  s->collections_ = std::make_unique<CollectionServiceImpl>(s->engine_.get());
+  s->points_ = std::make_unique<PointServiceImpl>(s->engine_.get());
+  s->search_ = std::make_unique<SearchServiceImpl>(s->engine_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
+  builder.RegisterService(s->collections_.get());
+  builder.RegisterService(s->points_.get());
+  builder.RegisterService(s->search_.get());
+  s->grpc_ = builder.BuildAndStart();
+  if (s->grpc_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
+  }
+  s->grpc_->GetHealthCheckService()->SetServingStatus(true);
+  spdlog::info("quiverd serving on {} (port {}), data dir {}, durability {}", config.listen,
+               s->port_, config.data_dir, config.durability);
+  return s;
+}
+
+Server::~Server() { Shutdown(); }
+
+void Server::Wait() { shut_down_.WaitForNotification(); }
+
+void Server::Shutdown() {
+  std::call_once(shutdown_once_, [this] { ShutdownOnce(); });
+}
+
+void Server::ShutdownOnce() {
+  spdlog::info("shutting down: finishing in-flight requests");
+  grpc_->GetHealthCheckService()->SetServingStatus(false);
+  engine_->StopAcceptingWrites();
+  grpc_->Shutdown(std::chrono::system_clock::now() +
+                  std::chrono::seconds(config_.shutdown_grace_seconds));
+  grpc_->Wait();
+  grpc_.reset();
+  engine_.reset();  // drains the commit thread, closes RocksDB
+  spdlog::info("shutdown complete");
+  shut_down_.Notify();
+}
+
+}  // namespace quiver::server

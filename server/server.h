@@ -1,0 +1,52 @@
+// Server: quiverd's gRPC server — the v1 services, the standard health
+// service (grpc.health.v1) and server reflection — over one Engine.
+//
+// Thread-safety: Shutdown may be called from any thread, once; Wait from
+// one thread.
+#ifndef QUIVER_SERVER_SERVER_H_
+#define QUIVER_SERVER_SERVER_H_
+
+#include <memory>
+#include <mutex>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "query/engine.h"
+#include "server/config.h"
+#include "server/services.h"
+
+namespace quiver::server {
+
+class Server {
+ public:
+  // Opens the engine on config.data_dir (recovering it) and starts serving.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerConfig& config);
+  ~Server();
+
+  // The port actually bound (useful with port 0).
+  int port() const { return port_; }
+  // Blocks until Shutdown has completed.
+  void Wait();
+  // Stops accepting RPCs, lets in-flight ones finish (up to the grace
+  // period), then closes the engine (flushing RocksDB).
+  void Shutdown();
+
+ private:
+  Server() = default;
+  void ShutdownOnce();
+  ServerConfig config_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<CollectionServiceImpl> collections_;
+  std::unique_ptr<PointServiceImpl> points_;
+  std::unique_ptr<SearchServiceImpl> search_;
+  std::unique_ptr<grpc::Server> grpc_;
+  int port_ = 0;
+  std::once_flag shutdown_once_;
+  absl::Notification shut_down_;
+};
+
+}  // namespace quiver::server
+
+#endif  // QUIVER_SERVER_SERVER_H_

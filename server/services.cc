@@ -1,0 +1,125 @@
+#include "server/services.h"
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/status.h"
+#include "spdlog/spdlog.h"
+
+namespace quiver::server {
+namespace {
+
+absl::Time Deadline(const grpc::CallbackServerContext* ctx) {
+  const auto d = ctx->deadline();
+  if (d >= std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(d);
+}
+
+// Client-caused errors are logged at debug like successes; everything that
+// is the server's fault at error.
+void LogRpc(const char* method, absl::Time start, const absl::Status& s) {
+  const double ms = absl::ToDoubleMilliseconds(absl::Now() - start);
+  if (s.ok() || absl::IsInvalidArgument(s) || absl::IsNotFound(s) || absl::IsAlreadyExists(s) ||
+      absl::IsUnimplemented(s) || absl::IsDeadlineExceeded(s)) {
+    spdlog::debug("{} {:.3f}ms {}", method, ms, s.ToString());
+  } else {
+    spdlog::error("{} {:.3f}ms {}", method, ms, s.ToString());
+  }
+}
+
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, const char* method,
+                                 absl::Time start, const absl::Status& s) {
+  LogRpc(method, start, s);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpc(s));
+  return reactor;
+}
+
+// For writes: the reactor is finished from the engine's commit thread.
+template <typename Start>
+grpc::ServerUnaryReactor* FinishLater(grpc::CallbackServerContext* ctx, const char* method,
+                                      Start start_write) {
+  auto* reactor = ctx->DefaultReactor();
+  const absl::Time start = absl::Now();
+  start_write([reactor, method, start](absl::Status s) {
+    LogRpc(method, start, s);
+    reactor->Finish(ToGrpc(s));
+  });
+  return reactor;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* CollectionServiceImpl::CreateCollection(
+    grpc::CallbackServerContext* ctx, const v1::CreateCollectionRequest* req,
+    v1::CreateCollectionResponse* resp) {
+  return FinishLater(ctx, "CreateCollection", [&](Engine::Done done) {
+    engine_->CreateCollection(*req, resp, std::move(done));
+  });
+}
+
+grpc::ServerUnaryReactor* CollectionServiceImpl::GetCollection(
+    grpc::CallbackServerContext* ctx, const v1::GetCollectionRequest* req,
+    v1::GetCollectionResponse* resp) {
+  const absl::Time start = absl::Now();
+  return Finish(ctx, "GetCollection", start, engine_->GetCollection(*req, resp));
+}
+
+grpc::ServerUnaryReactor* CollectionServiceImpl::ListCollections(
+    grpc::CallbackServerContext* ctx, const v1::ListCollectionsRequest*,
+    v1::ListCollectionsResponse* resp) {
+  const absl::Time start = absl::Now();
+  return Finish(ctx, "ListCollections", start, engine_->ListCollections(resp));
+}
+
+grpc::ServerUnaryReactor* CollectionServiceImpl::DropCollection(
+    grpc::CallbackServerContext* ctx, const v1::DropCollectionRequest* req,
+    v1::DropCollectionResponse* resp) {
+  return FinishLater(ctx, "DropCollection", [&](Engine::Done done) {
+    engine_->DropCollection(*req, resp, std::move(done));
+  });
+}
+
+grpc::ServerUnaryReactor* PointServiceImpl::UpsertPoints(grpc::CallbackServerContext* ctx,
+                                                         const v1::UpsertPointsRequest* req,
+                                                         v1::UpsertPointsResponse* resp) {
+  return FinishLater(ctx, "UpsertPoints", [&](Engine::Done done) {
+    engine_->Upsert(*req, resp, Deadline(ctx), std::move(done));
+  });
+}
+
+grpc::ServerUnaryReactor* PointServiceImpl::GetPoints(grpc::CallbackServerContext* ctx,
+                                                      const v1::GetPointsRequest* req,
+                                                      v1::GetPointsResponse* resp) {
+  const absl::Time start = absl::Now();
+  return Finish(ctx, "GetPoints", start, engine_->GetPoints(*req, resp));
+}
+
+grpc::ServerUnaryReactor* PointServiceImpl::DeletePoints(grpc::CallbackServerContext* ctx,
+                                                         const v1::DeletePointsRequest* req,
+                                                         v1::DeletePointsResponse* resp) {
+  return FinishLater(ctx, "DeletePoints", [&](Engine::Done done) {
+    engine_->Delete(*req, resp, Deadline(ctx), std::move(done));
+  });
+}
+
+grpc::ServerUnaryReactor* PointServiceImpl::CountPoints(grpc::CallbackServerContext* ctx,
+                                                        const v1::CountPointsRequest* req,
+                                                        v1::CountPointsResponse* resp) {
+  const absl::Time start = absl::Now();
+  return Finish(ctx, "CountPoints", start, engine_->CountPoints(*req, resp));
+}
+
+grpc::ServerUnaryReactor* SearchServiceImpl::Search(grpc::CallbackServerContext* ctx,
+                                                    const v1::SearchRequest* req,
+                                                    v1::SearchResponse* resp) {
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = Deadline(ctx);
+  absl::Status s = start > deadline
+                       ? absl::DeadlineExceededError("deadline passed before the search began")
+                       : engine_->Search(*req, deadline, resp);
+  return Finish(ctx, "Search", start, s);
+}
+
+}  // namespace quiver::server

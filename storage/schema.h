@@ -1,0 +1,89 @@
+// Schema: the validated, in-memory form of a collection's schema.
+//
+// A Schema is built from the API message by Schema::FromProto, which checks
+// every rule a client can break (names, dimensions, duplicate names, types)
+// and reports the first violation as INVALID_ARGUMENT, or UNIMPLEMENTED for
+// features the API describes but this version does not serve yet.
+// Schemas are immutable once built and safe to share between threads.
+#ifndef QUIVER_STORAGE_SCHEMA_H_
+#define QUIVER_STORAGE_SCHEMA_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "quiver/v1/types.pb.h"
+
+namespace quiver {
+
+enum class Metric { kL2, kIP, kCosine };
+enum class AttrType { kInt64, kDouble, kBool, kString, kStringList };
+
+std::string_view MetricName(Metric m);
+std::string_view AttrTypeName(AttrType t);
+
+struct VectorFieldSpec {
+  std::string name;
+  uint32_t dim = 0;
+  Metric metric = Metric::kL2;
+  std::string index_type = "FLAT";
+};
+
+struct AttributeSpec {
+  std::string name;
+  AttrType type = AttrType::kInt64;
+  bool indexed = false;
+};
+
+// One attribute value; std::monostate is null (attribute absent).
+using AttrValue = std::variant<std::monostate, int64_t, double, bool,
+                               std::string, std::vector<std::string>>;
+// A point's attributes, indexed like Schema::attributes().
+using AttrRow = std::vector<AttrValue>;
+
+// Largest dimension a vector field may declare.
+inline constexpr uint32_t kMaxDim = 65536;
+
+// True if `name` is a valid collection or field name:
+// [A-Za-z][A-Za-z0-9_]{0,63}.
+bool IsValidName(std::string_view name);
+
+class Schema {
+ public:
+  // Validates `proto` and builds the schema. INVALID_ARGUMENT names the bad
+  // field; UNIMPLEMENTED for multi-vector fields, DISK storage and index
+  // types other than FLAT.
+  static absl::StatusOr<Schema> FromProto(const v1::CollectionSchema& proto);
+
+  const std::vector<VectorFieldSpec>& vectors() const { return vectors_; }
+  const std::vector<AttributeSpec>& attributes() const { return attributes_; }
+
+  // Index of the named field, or -1 if there is none.
+  int VectorFieldIndex(std::string_view name) const;
+  int AttributeIndex(std::string_view name) const;
+
+  // The validated message (normalized: defaults filled in).
+  const v1::CollectionSchema& proto() const { return proto_; }
+
+ private:
+  v1::CollectionSchema proto_;
+  std::vector<VectorFieldSpec> vectors_;
+  std::vector<AttributeSpec> attributes_;
+  absl::flat_hash_map<std::string, int> vector_index_;
+  absl::flat_hash_map<std::string, int> attribute_index_;
+};
+
+// Converts between the API's Value and AttrValue. ValueToAttr checks the
+// value against `type`; a mismatch is INVALID_ARGUMENT mentioning `what`.
+absl::StatusOr<AttrValue> ValueToAttr(const v1::Value& v, AttrType type,
+                                      std::string_view what);
+// Appends nothing for a null value (returns false).
+bool AttrToValue(const AttrValue& a, v1::Value* out);
+
+}  // namespace quiver
+
+#endif  // QUIVER_STORAGE_SCHEMA_H_

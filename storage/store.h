@@ -1,0 +1,166 @@
+// Store: Quiver's persistent state in one RocksDB database.
+//
+// Column families and keys (all integers big-endian so keys sort by value):
+//   catalog     "c/" + name          -> CollectionRecord
+//               "n/" + cid(4)        -> next internal id of the collection (8)
+//               "meta/next_cid"      -> next collection id (4)
+//               "meta/last_seq"      -> last committed sequence number (8)
+//   vectors     cid(4) field(2) iid(8) -> float32[dim], little-endian
+//   attributes  cid(4) iid(8)        -> PointRecord
+//   idmap       cid(4) external id   -> iid(8)
+//   oplog       seq(8)               -> OpRecord
+//
+// Every mutation is one Batch written atomically; Write() makes it durable
+// according to StoreOptions::durability before it returns. Store does not
+// order or group writers itself: its single caller (the engine's commit
+// thread) does, so the WAL order equals the sequence order.
+//
+// Thread-safety: all methods are safe to call concurrently. A Batch is not.
+#ifndef QUIVER_STORAGE_STORE_H_
+#define QUIVER_STORAGE_STORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "storage/records.pb.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace quiver::storage {
+
+enum class Durability {
+  // The WAL is fsynced before a write is acknowledged: survives kill -9 and
+  // power loss. Concurrent writers share one fsync (group commit).
+  kSync,
+  // The WAL is written to the OS but not fsynced: survives kill -9 of the
+  // server, may lose the last writes on power loss or kernel crash.
+  kAsync,
+};
+
+struct StoreOptions {
+  // Directory of the RocksDB database; created if missing.
+  std::string path;
+  // Default: kSync.
+  Durability durability = Durability::kSync;
+  // RocksDB block cache. Default: 256 MiB.
+  size_t block_cache_bytes = 256u << 20;
+  // Operation-log entries kept; older ones are trimmed. The log is the change
+  // stream replicas and index rebuilds replay; data itself is in the other
+  // column families. Default: 1,000,000.
+  uint64_t oplog_retention = 1'000'000;
+};
+
+class Store;
+
+// One atomic mutation under construction. Obtained from Store::NewBatch.
+class Batch {
+ public:
+  ~Batch();
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+  void PutCollection(const CollectionRecord& rec);
+  // Removes the collection record and every key of the collection.
+  void DropCollection(uint32_t cid, absl::string_view name);
+  void PutNextCollectionId(uint32_t next);
+  void PutNextInternalId(uint32_t cid, uint64_t next);
+
+  // Writes a point under internal id `iid`: its record, one vector per field
+  // (vectors[f] has the field's dim floats) and its id-map entry.
+  void PutPoint(uint32_t cid, uint64_t iid, const PointRecord& rec,
+                absl::Span<const float* const> vectors,
+                absl::Span<const uint32_t> dims);
+  // Removes the data of internal id `iid` (record and vectors), leaving the
+  // id map alone.
+  void DeletePointData(uint32_t cid, uint64_t iid, size_t num_vector_fields);
+  void DeleteIdMapping(uint32_t cid, absl::string_view external_id);
+
+  // Appends the operation-log entry for sequence `seq` and records `seq` as
+  // the last committed one.
+  void LogOp(uint64_t seq, const OpRecord& op);
+
+  void SetSavePoint();
+  void RollbackToSavePoint();
+  size_t ByteSize() const;
+
+ private:
+  friend class Store;
+  explicit Batch(Store* store);
+  Store* store_;
+  std::unique_ptr<rocksdb::WriteBatch> wb_;
+  std::string scratch_;
+  uint64_t last_seq_ = 0;   // highest sequence logged, 0 if none
+  uint32_t next_cid_ = 0;   // next collection id recorded, 0 if none
+};
+
+// What Store::Open found, for the engine to rebuild its in-memory state.
+struct CollectionState {
+  CollectionRecord record;
+  uint64_t next_iid = 0;
+};
+
+class Store {
+ public:
+  // Opens or creates the database at options.path.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  ~Store();
+
+  std::unique_ptr<Batch> NewBatch();
+  // Writes `batch` atomically with the configured durability.
+  absl::Status Write(Batch& batch);
+
+  uint64_t last_sequence() const { return last_seq_; }
+  uint32_t next_collection_id() const { return next_cid_; }
+
+  absl::StatusOr<std::vector<CollectionState>> LoadCollections();
+
+  // Calls `fn(iid, record)` for every point of collection `cid` in iid order.
+  absl::Status ScanPoints(
+      uint32_t cid,
+      const std::function<absl::Status(uint64_t iid, PointRecord& rec)>& fn);
+  // Calls `fn(iid, data, dim)` for every stored vector of field `field`.
+  absl::Status ScanVectors(
+      uint32_t cid, uint16_t field,
+      const std::function<absl::Status(uint64_t iid, const float* data, size_t dim)>& fn);
+
+  // Operation-log entries with sequence >= from, in order (for tests, change
+  // streams and index replay).
+  absl::Status ScanOplog(uint64_t from,
+                         const std::function<absl::Status(uint64_t seq, const OpRecord&)>& fn);
+
+  // Approximate bytes on disk of one collection (SST files, all CFs).
+  uint64_t ApproximateCollectionBytes(uint32_t cid);
+
+  const StoreOptions& options() const { return options_; }
+
+ private:
+  friend class Batch;
+  Store() = default;
+
+  StoreOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* catalog_ = nullptr;
+  rocksdb::ColumnFamilyHandle* vectors_ = nullptr;
+  rocksdb::ColumnFamilyHandle* attributes_ = nullptr;
+  rocksdb::ColumnFamilyHandle* idmap_ = nullptr;
+  rocksdb::ColumnFamilyHandle* oplog_ = nullptr;
+  // Written by the single committing caller, read by anyone.
+  std::atomic<uint64_t> last_seq_{0};
+  std::atomic<uint32_t> next_cid_{1};
+};
+
+}  // namespace quiver::storage
+
+#endif  // QUIVER_STORAGE_STORE_H_
