@@ -155,7 +155,7 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
     const Chunk* chunk = (*snap.chunks)[c].get();
     if (chunk == nullptr) continue;
     // Bounded work between deadline checks: 16 chunks = 16k rows.
-    if (c % 16 == 15 && absl::Now() > deadline) {
+    if (c % 16 == 0 && absl::Now() > deadline) {
       return absl::DeadlineExceededError("search deadline exceeded");
     }
     const size_t n = std::min<uint64_t>(kChunkRows, snap.rows - c * kChunkRows);

@@ -1,0 +1,557 @@
+// Engine tests: the whole data plane below gRPC — collections, the write
+// path with group commit, exact search against a brute-force reference,
+// recovery from the store, and every bad input a client can send.
+#include "query/engine.h"
+
+#include <atomic>
+#include <cmath>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "tests/common/test_util.h"
+
+namespace quiver {
+namespace {
+
+using ::quiver::testing::Attribute;
+using ::quiver::testing::StatusIs;
+using ::quiver::testing::TempDir;
+using ::quiver::testing::VectorField;
+using ::testing::ElementsAre;
+
+constexpr uint32_t kDim = 16;
+
+struct RefPoint {
+  std::string id;
+  std::vector<float> v;
+  int64_t label;
+  std::string color;
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  void Reopen() {
+    engine_.reset();
+    EngineOptions o;
+    o.store.path = dir_.path();
+    auto e = Engine::Open(o);
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = std::move(e).value();
+  }
+
+  absl::Status Create(const std::string& name, v1::Metric metric = v1::L2) {
+    v1::CreateCollectionRequest req;
+    req.set_name(name);
+    *req.mutable_schema()->add_vectors() = VectorField("v", kDim, metric);
+    *req.mutable_schema()->add_attributes() = Attribute("label", v1::INT64);
+    *req.mutable_schema()->add_attributes() = Attribute("color", v1::STRING);
+    v1::CreateCollectionResponse resp;
+    return engine_->CreateCollection(req, &resp);
+  }
+
+  static v1::Point MakePoint(const RefPoint& p) {
+    v1::Point out;
+    out.set_id(p.id);
+    auto* vals = (*out.mutable_vectors())["v"].mutable_values();
+    vals->Add(p.v.begin(), p.v.end());
+    (*out.mutable_attributes())["label"].set_int_value(p.label);
+    (*out.mutable_attributes())["color"].set_string_value(p.color);
+    return out;
+  }
+
+  std::vector<RefPoint> RandomPoints(size_t n, uint32_t seed, const std::string& prefix = "p") {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> g;
+    std::vector<RefPoint> pts;
+    const char* colors[] = {"red", "green", "blue"};
+    for (size_t i = 0; i < n; ++i) {
+      RefPoint p{absl::StrCat(prefix, i), std::vector<float>(kDim),
+                 static_cast<int64_t>(rng() % 10), colors[rng() % 3]};
+      for (float& x : p.v) x = g(rng);
+      pts.push_back(std::move(p));
+    }
+    return pts;
+  }
+
+  absl::StatusOr<uint64_t> Upsert(const std::string& coll, const std::vector<RefPoint>& pts) {
+    v1::UpsertPointsRequest req;
+    req.set_collection(coll);
+    for (const auto& p : pts) *req.add_points() = MakePoint(p);
+    v1::UpsertPointsResponse resp;
+    absl::Status s = engine_->Upsert(req, &resp);
+    if (!s.ok()) return s;
+    return resp.sequence();
+  }
+
+  uint64_t Count(const std::string& coll, const std::string& filter = "") {
+    v1::CountPointsRequest req;
+    req.set_collection(coll);
+    req.set_filter(filter);
+    v1::CountPointsResponse resp;
+    absl::Status s = engine_->CountPoints(req, &resp);
+    EXPECT_TRUE(s.ok()) << s;
+    return resp.count();
+  }
+
+  absl::StatusOr<v1::SearchResponse> Search(const std::string& coll,
+                                            const std::vector<std::vector<float>>& qs,
+                                            uint32_t k, const std::string& filter = "") {
+    v1::SearchRequest req;
+    req.set_collection(coll);
+    req.set_k(k);
+    req.set_filter(filter);
+    req.add_output_attributes("*");
+    for (const auto& q : qs) req.add_vectors()->mutable_values()->Add(q.begin(), q.end());
+    v1::SearchResponse resp;
+    absl::Status s = engine_->Search(req, absl::InfiniteFuture(), &resp);
+    if (!s.ok()) return s;
+    return resp;
+  }
+
+  // Brute-force top-k ids over `pts` under `metric`, restricted by `keep`.
+  static std::vector<std::string> Expected(const std::vector<RefPoint>& pts,
+                                           const std::vector<float>& q, size_t k,
+                                           v1::Metric metric,
+                                           const std::function<bool(const RefPoint&)>& keep) {
+    std::vector<std::pair<double, std::string>> all;
+    double qn = 0;
+    for (float x : q) qn += x * x;
+    for (const auto& p : pts) {
+      if (keep && !keep(p)) continue;
+      double l2 = 0, dot = 0, pn = 0;
+      for (size_t i = 0; i < q.size(); ++i) {
+        l2 += (q[i] - p.v[i]) * (q[i] - p.v[i]);
+        dot += q[i] * p.v[i];
+        pn += p.v[i] * p.v[i];
+      }
+      const double d = metric == v1::L2 ? l2 : metric == v1::IP ? -dot : -dot / std::sqrt(qn * pn);
+      all.emplace_back(d, p.id);
+    }
+    std::sort(all.begin(), all.end());
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < std::min(k, all.size()); ++i) ids.push_back(all[i].second);
+    return ids;
+  }
+
+  static std::vector<std::string> Ids(const v1::SearchResult& r) {
+    std::vector<std::string> ids;
+    for (const auto& h : r.hits()) ids.push_back(h.id());
+    return ids;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, CollectionLifecycle) {
+  QUIVER_ASSERT_OK(Create("b"));
+  QUIVER_ASSERT_OK(Create("a"));
+  EXPECT_THAT(Create("a"), StatusIs(absl::StatusCode::kAlreadyExists, "\"a\" already exists"));
+  EXPECT_THAT(Create("bad name"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "invalid collection name"));
+  v1::ListCollectionsResponse list;
+  QUIVER_ASSERT_OK(engine_->ListCollections(&list));
+  ASSERT_EQ(list.collections_size(), 2);
+  EXPECT_EQ(list.collections(0).name(), "a");
+  EXPECT_EQ(list.collections(1).name(), "b");
+
+  v1::DropCollectionRequest drop;
+  drop.set_name("a");
+  v1::DropCollectionResponse dropped;
+  QUIVER_ASSERT_OK(engine_->DropCollection(drop, &dropped));
+  EXPECT_THAT(engine_->DropCollection(drop, &dropped),
+              StatusIs(absl::StatusCode::kNotFound, "\"a\" does not exist"));
+  v1::GetCollectionRequest get;
+  get.set_name("a");
+  v1::GetCollectionResponse info;
+  EXPECT_THAT(engine_->GetCollection(get, &info), StatusIs(absl::StatusCode::kNotFound));
+  // The name can be reused, and the new collection starts empty.
+  QUIVER_ASSERT_OK(Create("a"));
+  EXPECT_EQ(Count("a"), 0u);
+}
+
+class EngineMetricTest : public EngineTest,
+                         public ::testing::WithParamInterface<v1::Metric> {};
+
+TEST_P(EngineMetricTest, ExactSearchMatchesBruteForce) {
+  const v1::Metric metric = GetParam();
+  QUIVER_ASSERT_OK(Create("c", metric));
+  // 2500 points: three chunks, the last one partial.
+  auto pts = RandomPoints(2500, 7);
+  for (size_t i = 0; i < pts.size(); i += 1000) {
+    std::vector<RefPoint> part(pts.begin() + i, pts.begin() + std::min(i + 1000, pts.size()));
+    QUIVER_ASSERT_OK(Upsert("c", part));
+  }
+  EXPECT_EQ(Count("c"), 2500u);
+  auto queries = RandomPoints(20, 99, "q");
+  std::vector<std::vector<float>> qs;
+  for (const auto& q : queries) qs.push_back(q.v);
+  auto resp = Search("c", qs, 10);
+  QUIVER_ASSERT_OK(resp);
+  ASSERT_EQ(resp->results_size(), 20);
+  for (size_t i = 0; i < qs.size(); ++i) {
+    EXPECT_EQ(Ids(resp->results(i)), Expected(pts, qs[i], 10, metric, nullptr)) << i;
+  }
+  // Filtered: the filter is exact, so is the answer.
+  auto fresp = Search("c", qs, 10, "label < 3 AND color != \"red\"");
+  QUIVER_ASSERT_OK(fresp);
+  for (size_t i = 0; i < qs.size(); ++i) {
+    EXPECT_EQ(Ids(fresp->results(i)),
+              Expected(pts, qs[i], 10, metric,
+                       [](const RefPoint& p) { return p.label < 3 && p.color != "red"; }));
+    for (const auto& h : fresp->results(i).hits()) {
+      EXPECT_LT(h.attributes().at("label").int_value(), 3);
+      EXPECT_NE(h.attributes().at("color").string_value(), "red");
+    }
+  }
+  // Scores follow the metric's convention.
+  const auto& top = resp->results(0).hits(0);
+  if (metric == v1::COSINE) {
+    EXPECT_LE(top.score(), 1.0001f);
+  }
+  if (metric == v1::L2) {
+    EXPECT_GE(top.score(), 0.0f);
+    EXPECT_LE(top.score(), resp->results(0).hits(9).score());
+  } else {
+    EXPECT_GE(top.score(), resp->results(0).hits(9).score());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Metrics, EngineMetricTest,
+                         ::testing::Values(v1::L2, v1::IP, v1::COSINE));
+
+TEST_F(EngineTest, OwnVectorIsNearestWithZeroDistance) {
+  QUIVER_ASSERT_OK(Create("c"));
+  auto pts = RandomPoints(500, 3);
+  QUIVER_ASSERT_OK(Upsert("c", pts));
+  auto resp = Search("c", {pts[123].v}, 1);
+  QUIVER_ASSERT_OK(resp);
+  EXPECT_EQ(resp->results(0).hits(0).id(), "p123");
+  EXPECT_NEAR(resp->results(0).hits(0).score(), 0.0f, 1e-3);
+  EXPECT_EQ(resp->results(0).hits(0).attributes().at("label").int_value(), pts[123].label);
+}
+
+TEST_F(EngineTest, FewerMatchesThanKAndEmptyFilterResult) {
+  QUIVER_ASSERT_OK(Create("c"));
+  auto pts = RandomPoints(50, 3);
+  QUIVER_ASSERT_OK(Upsert("c", pts));
+  auto all = Search("c", {pts[0].v}, 100);
+  QUIVER_ASSERT_OK(all);
+  EXPECT_EQ(all->results(0).hits_size(), 50);
+  auto none = Search("c", {pts[0].v}, 10, "label > 100");
+  QUIVER_ASSERT_OK(none);
+  ASSERT_EQ(none->results_size(), 1);
+  EXPECT_EQ(none->results(0).hits_size(), 0);
+}
+
+TEST_F(EngineTest, OverwriteReplacesAtomically) {
+  QUIVER_ASSERT_OK(Create("c"));
+  auto pts = RandomPoints(100, 3);
+  QUIVER_ASSERT_OK(Upsert("c", pts));
+  RefPoint moved = pts[5];
+  for (float& x : moved.v) x += 100;
+  moved.label = 42;
+  QUIVER_ASSERT_OK(Upsert("c", {moved}));
+  EXPECT_EQ(Count("c"), 100u);
+  auto near_new = Search("c", {moved.v}, 1);
+  EXPECT_EQ(near_new->results(0).hits(0).id(), "p5");
+  EXPECT_EQ(near_new->results(0).hits(0).attributes().at("label").int_value(), 42);
+  auto near_old = Search("c", {pts[5].v}, 100);
+  int seen = 0;
+  for (const auto& h : near_old->results(0).hits()) seen += h.id() == "p5";
+  EXPECT_EQ(seen, 1);  // only the new version, once
+  EXPECT_EQ(Count("c", "label = 42"), 1u);
+}
+
+TEST_F(EngineTest, DeleteByIdsAndByFilter) {
+  QUIVER_ASSERT_OK(Create("c"));
+  auto pts = RandomPoints(300, 3);
+  QUIVER_ASSERT_OK(Upsert("c", pts));
+  v1::DeletePointsRequest del;
+  del.set_collection("c");
+  del.add_ids("p1");
+  del.add_ids("p2");
+  del.add_ids("p1");       // repeated: counted once
+  del.add_ids("missing");  // absent: not an error
+  v1::DeletePointsResponse resp;
+  QUIVER_ASSERT_OK(engine_->Delete(del, &resp));
+  EXPECT_EQ(resp.deleted_count(), 2u);
+  EXPECT_EQ(Count("c"), 298u);
+
+  const uint64_t sevens = Count("c", "label = 7");
+  ASSERT_GT(sevens, 0u);
+  v1::DeletePointsRequest fdel;
+  fdel.set_collection("c");
+  fdel.set_filter("label = 7");
+  QUIVER_ASSERT_OK(engine_->Delete(fdel, &resp));
+  EXPECT_EQ(resp.deleted_count(), sevens);
+  EXPECT_EQ(Count("c", "label = 7"), 0u);
+  auto r = Search("c", {pts[0].v}, 300);
+  for (const auto& h : r->results(0).hits()) {
+    EXPECT_NE(h.id(), "p1");
+    EXPECT_NE(h.attributes().at("label").int_value(), 7);
+  }
+  v1::GetPointsRequest get;
+  get.set_collection("c");
+  get.add_ids("p1");
+  get.add_ids("p3");
+  v1::GetPointsResponse got;
+  QUIVER_ASSERT_OK(engine_->GetPoints(get, &got));
+  // p3 may have had label 7; compute what should remain.
+  const bool p3_alive = pts[3].label != 7;
+  EXPECT_EQ(got.points_size(), p3_alive ? 1 : 0);
+}
+
+TEST_F(EngineTest, GetPointsWithVectorsAndSelectedAttributes) {
+  QUIVER_ASSERT_OK(Create("c"));
+  auto pts = RandomPoints(10, 3);
+  QUIVER_ASSERT_OK(Upsert("c", pts));
+  v1::GetPointsRequest get;
+  get.set_collection("c");
+  get.add_ids("p4");
+  get.add_ids("nope");
+  get.add_ids("p2");
+  get.set_with_vectors(true);
+  get.add_attributes("color");
+  v1::GetPointsResponse got;
+  QUIVER_ASSERT_OK(engine_->GetPoints(get, &got));
+  ASSERT_EQ(got.points_size(), 2);
+  EXPECT_EQ(got.points(0).id(), "p4");
+  EXPECT_EQ(got.points(1).id(), "p2");
+  EXPECT_EQ(got.points(0).attributes().size(), 1u);
+  EXPECT_EQ(got.points(0).attributes().at("color").string_value(), pts[4].color);
+  const auto& v = got.points(0).vectors().at("v").values();
+  EXPECT_EQ(std::vector<float>(v.begin(), v.end()), pts[4].v);
+  get.add_attributes("nonexistent");
+  EXPECT_THAT(engine_->GetPoints(get, &got), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(EngineTest, RecoveryRestoresEverythingAcknowledged) {
+  QUIVER_ASSERT_OK(Create("c", v1::COSINE));
+  QUIVER_ASSERT_OK(Create("gone"));
+  auto pts = RandomPoints(2100, 5);
+  QUIVER_ASSERT_OK(Upsert("c", pts));
+  RefPoint moved = pts[10];
+  moved.v[0] += 5;
+  QUIVER_ASSERT_OK(Upsert("c", {moved}));
+  pts[10] = moved;
+  v1::DeletePointsRequest del;
+  del.set_collection("c");
+  del.add_ids("p20");
+  v1::DeletePointsResponse dresp;
+  QUIVER_ASSERT_OK(engine_->Delete(del, &dresp));
+  v1::DropCollectionRequest drop;
+  drop.set_name("gone");
+  v1::DropCollectionResponse dropped;
+  QUIVER_ASSERT_OK(engine_->DropCollection(drop, &dropped));
+  const uint64_t seq = engine_->last_sequence();
+  auto queries = RandomPoints(5, 77, "q");
+  std::vector<std::vector<float>> qs;
+  for (const auto& q : queries) qs.push_back(q.v);
+  auto before = Search("c", qs, 10);
+  QUIVER_ASSERT_OK(before);
+
+  Reopen();
+  EXPECT_EQ(engine_->last_sequence(), seq);
+  EXPECT_EQ(Count("c"), 2099u);
+  v1::GetCollectionRequest get;
+  get.set_name("gone");
+  v1::GetCollectionResponse info;
+  EXPECT_THAT(engine_->GetCollection(get, &info), StatusIs(absl::StatusCode::kNotFound));
+  auto after = Search("c", qs, 10);
+  QUIVER_ASSERT_OK(after);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Ids(after->results(i)), Ids(before->results(i)));
+  pts.erase(pts.begin() + 20);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(Ids(after->results(i)), Expected(pts, qs[i], 10, v1::COSINE, nullptr));
+  }
+  // Writes after recovery continue the sequence and internal ids.
+  auto more = RandomPoints(10, 6, "new");
+  auto s = Upsert("c", more);
+  QUIVER_ASSERT_OK(s);
+  EXPECT_EQ(*s, seq + 1);
+  EXPECT_EQ(Count("c"), 2109u);
+  auto own = Search("c", {more[3].v}, 1);
+  EXPECT_EQ(own->results(0).hits(0).id(), "new3");
+}
+
+// Every client mistake: the right code, a message naming the problem, and
+// nothing applied.
+TEST_F(EngineTest, BadWritesAreRejectedWholeAndChangeNothing) {
+  QUIVER_ASSERT_OK(Create("c"));
+  QUIVER_ASSERT_OK(Upsert("c", RandomPoints(10, 1)));
+  const uint64_t seq = engine_->last_sequence();
+  auto good = RandomPoints(3, 2, "g");
+
+  struct Case {
+    const char* what;
+    std::function<void(v1::UpsertPointsRequest*)> mutate;
+    absl::StatusCode code;
+    const char* message;
+  };
+  const float nan = std::nanf("");
+  const std::vector<Case> cases = {
+      {"dimension", [](auto* r) { r->mutable_points(1)->mutable_vectors()->at("v").add_values(1); },
+       absl::StatusCode::kInvalidArgument, "point 1 (id \"g1\"): field \"v\": expected 16 values, got 17"},
+      {"nan", [&](auto* r) { r->mutable_points(2)->mutable_vectors()->at("v").set_values(3, nan); },
+       absl::StatusCode::kInvalidArgument, "value 3 is not finite"},
+      {"inf", [](auto* r) { r->mutable_points(0)->mutable_vectors()->at("v").set_values(0, INFINITY); },
+       absl::StatusCode::kInvalidArgument, "not finite"},
+      {"empty id", [](auto* r) { r->mutable_points(1)->set_id(""); },
+       absl::StatusCode::kInvalidArgument, "id is empty"},
+      {"long id", [](auto* r) { r->mutable_points(1)->set_id(std::string(600, 'x')); },
+       absl::StatusCode::kInvalidArgument, "longer than 512 bytes"},
+      {"duplicate id", [](auto* r) { r->mutable_points(2)->set_id("g0"); },
+       absl::StatusCode::kInvalidArgument, "appears more than once"},
+      {"missing vector", [](auto* r) { r->mutable_points(1)->mutable_vectors()->clear(); },
+       absl::StatusCode::kInvalidArgument, "vector field \"v\" is missing"},
+      {"unknown vector field",
+       [](auto* r) { (*r->mutable_points(1)->mutable_vectors())["w"].add_values(1); },
+       absl::StatusCode::kInvalidArgument, "no vector field \"w\""},
+      {"unknown attribute",
+       [](auto* r) { (*r->mutable_points(0)->mutable_attributes())["size"].set_int_value(1); },
+       absl::StatusCode::kInvalidArgument, "no attribute \"size\""},
+      {"attribute type",
+       [](auto* r) { (*r->mutable_points(0)->mutable_attributes())["label"].set_string_value("x"); },
+       absl::StatusCode::kInvalidArgument, "attribute \"label\": expected INT64, got a string"},
+      {"multi-vector on single field",
+       [](auto* r) { (*r->mutable_points(0)->mutable_multi_vectors())["v"].add_vectors(); },
+       absl::StatusCode::kInvalidArgument, "not a multi-vector field"},
+      {"no points", [](auto* r) { r->clear_points(); },
+       absl::StatusCode::kInvalidArgument, "at least one point"},
+      {"unknown collection", [](auto* r) { r->set_collection("nope"); },
+       absl::StatusCode::kNotFound, "collection \"nope\" does not exist"},
+  };
+  for (const Case& c : cases) {
+    v1::UpsertPointsRequest req;
+    req.set_collection("c");
+    for (const auto& p : good) *req.add_points() = MakePoint(p);
+    c.mutate(&req);
+    v1::UpsertPointsResponse resp;
+    EXPECT_THAT(engine_->Upsert(req, &resp), StatusIs(c.code, c.message)) << c.what;
+    EXPECT_EQ(Count("c"), 10u) << c.what;
+    EXPECT_EQ(engine_->last_sequence(), seq) << c.what;
+  }
+}
+
+TEST_F(EngineTest, BadSearchesAndDeletesAreRejected) {
+  QUIVER_ASSERT_OK(Create("c"));
+  QUIVER_ASSERT_OK(Upsert("c", RandomPoints(10, 1)));
+  std::vector<float> q(kDim, 0.5f);
+  EXPECT_THAT(Search("c", {q}, 0), StatusIs(absl::StatusCode::kInvalidArgument, "k must be"));
+  EXPECT_THAT(Search("c", {q}, 1000000), StatusIs(absl::StatusCode::kInvalidArgument, "k must be"));
+  EXPECT_THAT(Search("c", {}, 5), StatusIs(absl::StatusCode::kInvalidArgument, "at least one"));
+  EXPECT_THAT(Search("c", {std::vector<float>(3)}, 5),
+              StatusIs(absl::StatusCode::kInvalidArgument, "expected 16 values, got 3"));
+  EXPECT_THAT(Search("nope", {q}, 5), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Search("c", {q}, 5, "label = "),
+              StatusIs(absl::StatusCode::kInvalidArgument, "position 8"));
+  EXPECT_THAT(Search("c", {q}, 5, "label = \"seven\""),
+              StatusIs(absl::StatusCode::kInvalidArgument, "position"));
+  EXPECT_THAT(Search("c", {q}, 5, "weight > 3"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "weight"));
+  std::vector<std::vector<float>> too_many(kMaxQueriesPerRequest + 1, q);
+  EXPECT_THAT(Search("c", too_many, 5), StatusIs(absl::StatusCode::kInvalidArgument, "at most"));
+
+  v1::SearchRequest req;
+  req.set_collection("c");
+  req.set_k(1);
+  req.add_vectors()->mutable_values()->Add(q.begin(), q.end());
+  v1::SearchResponse resp;
+  req.set_field("w");
+  EXPECT_THAT(engine_->Search(req, absl::InfiniteFuture(), &resp),
+              StatusIs(absl::StatusCode::kInvalidArgument, "no vector field \"w\""));
+  req.set_field("v");
+  req.add_output_attributes("zzz");
+  EXPECT_THAT(engine_->Search(req, absl::InfiniteFuture(), &resp),
+              StatusIs(absl::StatusCode::kInvalidArgument, "no attribute \"zzz\""));
+  req.clear_output_attributes();
+  req.set_explain(true);
+  EXPECT_THAT(engine_->Search(req, absl::InfiniteFuture(), &resp),
+              StatusIs(absl::StatusCode::kUnimplemented));
+  req.set_explain(false);
+  EXPECT_THAT(engine_->Search(req, absl::InfinitePast(), &resp),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+
+  const uint64_t seq = engine_->last_sequence();
+  v1::DeletePointsRequest del;
+  del.set_collection("c");
+  v1::DeletePointsResponse dresp;
+  EXPECT_THAT(engine_->Delete(del, &dresp), StatusIs(absl::StatusCode::kInvalidArgument, "needs ids or a filter"));
+  del.add_ids("p1");
+  del.set_filter("label = 1");
+  EXPECT_THAT(engine_->Delete(del, &dresp), StatusIs(absl::StatusCode::kInvalidArgument, "not both"));
+  del.clear_ids();
+  del.set_filter("label = = 1");
+  EXPECT_THAT(engine_->Delete(del, &dresp), StatusIs(absl::StatusCode::kInvalidArgument, "position"));
+  EXPECT_EQ(Count("c"), 10u);
+  EXPECT_EQ(engine_->last_sequence(), seq);
+}
+
+// Concurrent writers share commit groups; readers never see a deleted or a
+// half-written point, and every acknowledged write is there at the end.
+TEST_F(EngineTest, ConcurrentWritersAndReaders) {
+  QUIVER_ASSERT_OK(Create("c"));
+  constexpr int kWriters = 4, kBatches = 30, kBatch = 20;
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  std::vector<std::vector<uint64_t>> seqs(kWriters);
+  absl::Mutex deleted_mu;
+  std::set<std::string> deleted;  // acknowledged deletes
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      for (int b = 0; b < kBatches; ++b) {
+        auto pts = RandomPoints(kBatch, w * 1000 + b, absl::StrCat("w", w, "_", b, "_"));
+        // Every point of this writer carries label = w; half get overwritten.
+        for (auto& p : pts) p.label = w;
+        auto s = Upsert("c", pts);
+        if (!s.ok()) { ++bad; continue; }
+        seqs[w].push_back(*s);
+        v1::DeletePointsRequest del;
+        del.set_collection("c");
+        del.add_ids(absl::StrCat("w", w, "_", b, "_0"));
+        v1::DeletePointsResponse resp;
+        if (!engine_->Delete(del, &resp).ok() || resp.deleted_count() != 1) ++bad;
+        absl::MutexLock lock(&deleted_mu);
+        deleted.insert(del.ids(0));
+      }
+    });
+  }
+  std::thread reader([&] {
+    std::vector<float> q(kDim, 0.0f);
+    while (!done.load()) {
+      std::set<std::string> gone;
+      {
+        absl::MutexLock lock(&deleted_mu);
+        gone = deleted;
+      }
+      auto r = Search("c", {q}, 200);
+      if (!r.ok()) { ++bad; continue; }
+      for (const auto& h : r->results(0).hits()) {
+        // A delete acknowledged before the search began must be seen by it.
+        if (gone.count(h.id())) ++bad;
+        if (!h.attributes().contains("label")) ++bad;
+      }
+    }
+  });
+  for (auto& t : threads) t.join();
+  done = true;
+  reader.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_EQ(Count("c"), static_cast<uint64_t>(kWriters * kBatches * (kBatch - 1)));
+  for (int w = 0; w < kWriters; ++w) {
+    EXPECT_TRUE(std::is_sorted(seqs[w].begin(), seqs[w].end()));
+    EXPECT_EQ(Count("c", absl::StrCat("label = ", w)), static_cast<uint64_t>(kBatches * (kBatch - 1)));
+  }
+  Reopen();
+  EXPECT_EQ(Count("c"), static_cast<uint64_t>(kWriters * kBatches * (kBatch - 1)));
+}
+
+}  // namespace
+}  // namespace quiver

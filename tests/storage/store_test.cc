@@ -1,0 +1,173 @@
+#include "storage/store.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+#include "tests/common/test_util.h"
+
+namespace quiver::storage {
+namespace {
+
+using ::quiver::testing::TempDir;
+
+CollectionRecord Record(uint32_t id, const std::string& name) {
+  CollectionRecord r;
+  r.set_id(id);
+  r.set_name(name);
+  auto* v = r.mutable_schema()->add_vectors();
+  v->set_name("v");
+  v->set_dim(3);
+  v->set_metric(quiver::v1::L2);
+  return r;
+}
+
+PointRecord Point(const std::string& id, int64_t label) {
+  PointRecord p;
+  p.set_id(id);
+  p.add_attributes()->set_int_value(label);
+  return p;
+}
+
+std::unique_ptr<Store> OpenStore(const std::string& path) {
+  StoreOptions o;
+  o.path = path;
+  auto s = Store::Open(o);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return std::move(s).value();
+}
+
+TEST(StoreTest, PointsCatalogAndSequenceSurviveReopen) {
+  TempDir dir;
+  {
+    auto store = OpenStore(dir.path());
+    EXPECT_EQ(store->last_sequence(), 0u);
+    EXPECT_EQ(store->next_collection_id(), 1u);
+    auto b = store->NewBatch();
+    b->PutCollection(Record(1, "c"));
+    b->PutNextCollectionId(2);
+    const float v0[3] = {1, 2, 3}, v1[3] = {4, 5, 6};
+    const uint32_t dims[1] = {3};
+    const float* p0[1] = {v0};
+    const float* p1[1] = {v1};
+    b->PutPoint(1, 0, Point("a", 7), p0, dims);
+    b->PutPoint(1, 1, Point("b", 8), p1, dims);
+    b->PutNextInternalId(1, 2);
+    OpRecord op;
+    op.set_type(OpRecord::UPSERT);
+    b->LogOp(1, op);
+    QUIVER_ASSERT_OK(store->Write(*b));
+    EXPECT_EQ(store->last_sequence(), 1u);
+    EXPECT_EQ(store->next_collection_id(), 2u);
+  }
+  auto store = OpenStore(dir.path());
+  EXPECT_EQ(store->last_sequence(), 1u);
+  EXPECT_EQ(store->next_collection_id(), 2u);
+  auto cols = store->LoadCollections();
+  QUIVER_ASSERT_OK(cols);
+  ASSERT_EQ(cols->size(), 1u);
+  EXPECT_EQ((*cols)[0].record.name(), "c");
+  EXPECT_EQ((*cols)[0].next_iid, 2u);
+
+  std::vector<std::string> ids;
+  QUIVER_ASSERT_OK(store->ScanPoints(1, [&](uint64_t iid, PointRecord& rec) {
+    ids.push_back(absl::StrCat(iid, ":", rec.id(), ":", rec.attributes(0).int_value()));
+    return absl::OkStatus();
+  }));
+  EXPECT_THAT(ids, ::testing::ElementsAre("0:a:7", "1:b:8"));
+  std::vector<float> all;
+  QUIVER_ASSERT_OK(store->ScanVectors(1, 0, [&](uint64_t, const float* d, size_t dim) {
+    all.insert(all.end(), d, d + dim);
+    return absl::OkStatus();
+  }));
+  EXPECT_THAT(all, ::testing::ElementsAre(1, 2, 3, 4, 5, 6));
+  int ops = 0;
+  QUIVER_ASSERT_OK(store->ScanOplog(0, [&](uint64_t seq, const OpRecord& op) {
+    EXPECT_EQ(seq, 1u);
+    EXPECT_EQ(op.type(), OpRecord::UPSERT);
+    ++ops;
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(ops, 1);
+}
+
+TEST(StoreTest, DropCollectionRemovesEverythingOfItOnly) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  const float v[3] = {1, 1, 1};
+  const uint32_t dims[1] = {3};
+  const float* pv[1] = {v};
+  auto b = store->NewBatch();
+  b->PutCollection(Record(1, "x"));
+  b->PutCollection(Record(2, "y"));
+  b->PutPoint(1, 0, Point("a", 1), pv, dims);
+  b->PutPoint(2, 0, Point("a", 2), pv, dims);
+  b->LogOp(1, OpRecord());
+  QUIVER_ASSERT_OK(store->Write(*b));
+  auto d = store->NewBatch();
+  d->DropCollection(1, "x");
+  d->LogOp(2, OpRecord());
+  QUIVER_ASSERT_OK(store->Write(*d));
+  auto cols = store->LoadCollections();
+  ASSERT_EQ(cols->size(), 1u);
+  EXPECT_EQ((*cols)[0].record.name(), "y");
+  int n1 = 0, n2 = 0;
+  QUIVER_ASSERT_OK(store->ScanPoints(1, [&](uint64_t, PointRecord&) { ++n1; return absl::OkStatus(); }));
+  QUIVER_ASSERT_OK(store->ScanPoints(2, [&](uint64_t, PointRecord&) { ++n2; return absl::OkStatus(); }));
+  EXPECT_EQ(n1, 0);
+  EXPECT_EQ(n2, 1);
+}
+
+TEST(StoreTest, SavePointRollbackDropsOnlyLaterWrites) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  const float v[3] = {1, 1, 1};
+  const uint32_t dims[1] = {3};
+  const float* pv[1] = {v};
+  auto b = store->NewBatch();
+  b->PutPoint(1, 0, Point("keep", 1), pv, dims);
+  b->SetSavePoint();
+  b->PutPoint(1, 1, Point("drop", 1), pv, dims);
+  b->RollbackToSavePoint();
+  b->LogOp(1, OpRecord());
+  QUIVER_ASSERT_OK(store->Write(*b));
+  std::vector<std::string> ids;
+  QUIVER_ASSERT_OK(store->ScanPoints(1, [&](uint64_t, PointRecord& r) {
+    ids.push_back(r.id());
+    return absl::OkStatus();
+  }));
+  EXPECT_THAT(ids, ::testing::ElementsAre("keep"));
+}
+
+TEST(StoreTest, OplogIsTrimmedToRetention) {
+  TempDir dir;
+  StoreOptions o;
+  o.path = dir.path();
+  o.oplog_retention = 100;
+  auto store = std::move(Store::Open(o)).value();
+  for (uint64_t seq = 1; seq <= 3000; ++seq) {
+    auto b = store->NewBatch();
+    b->LogOp(seq, OpRecord());
+    QUIVER_ASSERT_OK(store->Write(*b));
+  }
+  uint64_t first = 0, count = 0;
+  QUIVER_ASSERT_OK(store->ScanOplog(0, [&](uint64_t seq, const OpRecord&) {
+    if (count++ == 0) first = seq;
+    return absl::OkStatus();
+  }));
+  // Trimming happens every 1024 sequences, keeping at least `retention`.
+  EXPECT_GE(count, 100u);
+  EXPECT_LE(count, 100u + 1024u);
+  EXPECT_GT(first, 1u);
+}
+
+TEST(StoreTest, OpenFailsClearlyOnUnusablePath) {
+  StoreOptions o;
+  o.path = "/proc/quiver-cannot-create-here";
+  auto s = Store::Open(o);
+  EXPECT_THAT(s, ::quiver::testing::StatusIs(absl::StatusCode::kUnavailable,
+                                             "cannot open data directory"));
+}
+
+}  // namespace
+}  // namespace quiver::storage

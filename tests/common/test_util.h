@@ -1,0 +1,71 @@
+// Helpers shared by the unit tests: temp directories, status matchers
+// (Debian's abseil has no StatusIs), schema builders.
+#ifndef QUIVER_TESTS_COMMON_TEST_UTIL_H_
+#define QUIVER_TESTS_COMMON_TEST_UTIL_H_
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "quiver/v1/types.pb.h"
+
+namespace quiver::testing {
+
+// A fresh directory removed when the object goes away.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "quiver-test-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+inline const absl::Status& GetStatus(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& GetStatus(const absl::StatusOr<T>& s) { return s.status(); }
+
+MATCHER_P(StatusIs, code, "") { return GetStatus(arg).code() == code; }
+MATCHER_P2(StatusIs, code, substr, "") {
+  const absl::Status& s = GetStatus(arg);
+  return s.code() == code && std::string(s.message()).find(substr) != std::string::npos;
+}
+
+#define QUIVER_ASSERT_OK(expr)                         \
+  do {                                                 \
+    const auto& quiver_s_ = (expr);                    \
+    ASSERT_TRUE(::quiver::testing::GetStatus(quiver_s_).ok()) \
+        << ::quiver::testing::GetStatus(quiver_s_);    \
+  } while (0)
+
+inline v1::VectorField VectorField(const std::string& name, uint32_t dim,
+                                   v1::Metric metric = v1::L2) {
+  v1::VectorField f;
+  f.set_name(name);
+  f.set_dim(dim);
+  f.set_metric(metric);
+  return f;
+}
+
+inline v1::AttributeField Attribute(const std::string& name, v1::AttributeType type) {
+  v1::AttributeField a;
+  a.set_name(name);
+  a.set_type(type);
+  return a;
+}
+
+}  // namespace quiver::testing
+
+#endif  // QUIVER_TESTS_COMMON_TEST_UTIL_H_
