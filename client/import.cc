@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "storage/status_macros.h"
 
@@ -73,14 +74,15 @@ class GzInput {
   GzInput& operator=(const GzInput&) = delete;
 
   // Reads up to `n` bytes; fewer only at the end of the data. DATA_LOSS when
-  // the compressed stream is damaged or cut short.
-  absl::StatusOr<size_t> Read(void* buf, size_t n) {
+  // the compressed stream is damaged or cut short; its message names the
+  // file and `where` ("row 12").
+  absl::StatusOr<size_t> Read(void* buf, size_t n, absl::string_view where) {
     size_t got = 0;
     auto* p = static_cast<unsigned char*>(buf);
     while (got < n) {
       const unsigned chunk = static_cast<unsigned>(std::min<size_t>(n - got, 1u << 30));
       const int r = gzread(file_, p + got, chunk);
-      if (r < 0) return ZlibError();
+      if (r < 0) return ZlibError(where);
       if (r == 0) break;
       got += static_cast<size_t>(r);
     }
@@ -89,13 +91,13 @@ class GzInput {
       // tells them apart only through gzerror.
       int errnum = Z_OK;
       gzerror(file_, &errnum);
-      if (errnum != Z_OK && errnum != Z_STREAM_END) return ZlibError();
+      if (errnum != Z_OK && errnum != Z_STREAM_END) return ZlibError(where);
     }
     return got;
   }
 
   // Reads the next line (without its '\n'). false at the end of the data.
-  absl::StatusOr<bool> ReadLine(std::string* line) {
+  absl::StatusOr<bool> ReadLine(std::string* line, absl::string_view where) {
     line->clear();
     while (true) {
       if (pos_ < buf_.size()) {
@@ -108,7 +110,7 @@ class GzInput {
         pos_ = buf_.size();
       }
       buf_.resize(1 << 16);
-      QUIVER_ASSIGN_OR_RETURN(size_t n, Read(buf_.data(), buf_.size()));
+      QUIVER_ASSIGN_OR_RETURN(size_t n, Read(buf_.data(), buf_.size(), where));
       buf_.resize(n);
       pos_ = 0;
       if (n == 0) return !line->empty();
@@ -130,11 +132,17 @@ class GzInput {
  private:
   GzInput(std::string path, gzFile f) : path_(std::move(path)), file_(f) {}
 
-  absl::Status ZlibError() {
+  absl::Status ZlibError(absl::string_view where) {
     int errnum = Z_OK;
     const char* msg = gzerror(file_, &errnum);
-    if (errnum == Z_ERRNO) msg = std::strerror(errno);
-    return absl::DataLossError(absl::StrCat(path_, ": read error: ", msg ? msg : "unknown"));
+    absl::string_view text = msg != nullptr ? msg : "unknown error";
+    if (errnum == Z_ERRNO) text = std::strerror(errno);
+    // zlib puts the path in front of its message; we add our own with the
+    // position, so drop zlib's.
+    absl::ConsumePrefix(&text, path_);
+    absl::ConsumePrefix(&text, ": ");
+    const char* what = errnum == Z_BUF_ERROR ? "truncated gzip data" : "read error";
+    return absl::DataLossError(absl::StrCat(path_, ": ", where, ": ", what, " (", text, ")"));
   }
 
   std::string path_;
@@ -153,7 +161,7 @@ uint32_t LoadLE32(const unsigned char* p) {
 
 // Reads exactly `n` header bytes; a shorter file is not of the format.
 absl::Status ReadHeaderBytes(GzInput& in, void* buf, size_t n, const char* what) {
-  QUIVER_ASSIGN_OR_RETURN(size_t got, in.Read(buf, n));
+  QUIVER_ASSIGN_OR_RETURN(size_t got, in.Read(buf, n, "header"));
   if (got < n) {
     return absl::InvalidArgumentError(
         absl::StrCat(in.path(), ": too short for ", what, " (", got, " bytes)"));
@@ -177,7 +185,7 @@ struct NpyHeader {
 // True/False/None, integers and tuples of integers.
 class NpyDictParser {
  public:
-  explicit NpyDictParser(std::string_view text) : s_(text) {}
+  explicit NpyDictParser(absl::string_view text) : s_(text) {}
 
   absl::Status Parse(NpyHeader* h) {
     bool have_descr = false, have_order = false, have_shape = false;
@@ -226,19 +234,19 @@ class NpyDictParser {
     }
     return false;
   }
-  bool EatWord(std::string_view w) {
+  bool EatWord(absl::string_view w) {
     if (s_.substr(i_, w.size()) != w) return false;
     i_ += w.size();
     return true;
   }
-  absl::Status Error(std::string_view what) const {
+  absl::Status Error(absl::string_view what) const {
     return absl::InvalidArgumentError(absl::StrCat("bad npy header at offset ", i_, ": ", what));
   }
   absl::Status String(std::string* out) {
     if (i_ >= s_.size() || (s_[i_] != '\'' && s_[i_] != '"')) return Error("expected a string");
     const char quote = s_[i_++];
     const size_t end = s_.find(quote, i_);
-    if (end == std::string_view::npos) return Error("unterminated string");
+    if (end == absl::string_view::npos) return Error("unterminated string");
     *out = std::string(s_.substr(i_, end - i_));
     i_ = end + 1;
     return absl::OkStatus();
@@ -257,7 +265,7 @@ class NpyDictParser {
     const size_t start = i_;
     while (i_ < s_.size() && absl::ascii_isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
     // Python 2 era files may write 100L.
-    std::string_view digits = s_.substr(start, i_ - start);
+    absl::string_view digits = s_.substr(start, i_ - start);
     if (i_ < s_.size() && s_[i_] == 'L') ++i_;
     if (digits.empty() || !absl::SimpleAtoi(digits, out)) return Error("expected an integer");
     return absl::OkStatus();
@@ -292,7 +300,7 @@ class NpyDictParser {
     return Int(&ignored);
   }
 
-  std::string_view s_;
+  absl::string_view s_;
   size_t i_ = 0;
 };
 
@@ -403,7 +411,7 @@ NpyDtype ParseDtype(const std::string& descr) {
   size_t i = 0;
   if (descr[0] == '<' || descr[0] == '>' || descr[0] == '|' || descr[0] == '=') d.order = descr[i++];
   d.kind = descr[i++];
-  if (!absl::SimpleAtoi(std::string_view(descr).substr(i), &d.size)) d.size = 0;
+  if (!absl::SimpleAtoi(absl::string_view(descr).substr(i), &d.size)) d.size = 0;
   return d;
 }
 
@@ -458,7 +466,7 @@ absl::StatusOr<FileFormat> ParseFileFormat(const std::string& name) {
 
 absl::StatusOr<FileFormat> FileFormatFromName(const std::string& path) {
   std::string n = absl::AsciiStrToLower(path);
-  absl::ConsumeSuffix(&n, ".gz");
+  if (absl::EndsWith(n, ".gz")) n.resize(n.size() - 3);
   const size_t slash = n.rfind('/');
   if (slash != std::string::npos) n = n.substr(slash + 1);
   if (absl::EndsWith(n, ".fvecs")) return FileFormat::kFvecs;
@@ -502,7 +510,7 @@ absl::Status VectorFileReader::ReadHeader() {
     case FileFormat::kFvecs: {
       // fvecs has no header: the first row's dimension stands for the file.
       unsigned char d[4];
-      QUIVER_ASSIGN_OR_RETURN(size_t got, in.Read(d, 4));
+      QUIVER_ASSIGN_OR_RETURN(size_t got, in.Read(d, 4, "row 0"));
       if (got == 0) return absl::InvalidArgumentError(absl::StrCat(path_, ": empty file"));
       if (got < 4) {
         return absl::DataLossError(absl::StrCat(path_, ": row 0: truncated dimension"));
@@ -602,7 +610,8 @@ absl::StatusOr<bool> VectorFileReader::Next(std::vector<float>* out) {
   if (format_ == FileFormat::kFvecs && row_ > 0) {
     // Every fvecs row repeats the dimension; row 0's was read as the header.
     unsigned char d[4];
-    QUIVER_ASSIGN_OR_RETURN(size_t got, in.Read(d, 4));
+    const std::string where = absl::StrCat("row ", row_);
+    QUIVER_ASSIGN_OR_RETURN(size_t got, in.Read(d, 4, where));
     if (got == 0) {
       rows_ = row_;
       return false;
@@ -616,7 +625,8 @@ absl::StatusOr<bool> VectorFileReader::Next(std::vector<float>* out) {
                                                      " differs from the first row's ", dim_));
     }
   }
-  QUIVER_ASSIGN_OR_RETURN(size_t got, in.Read(impl_->buf.data(), impl_->buf.size()));
+  QUIVER_ASSIGN_OR_RETURN(size_t got,
+                          in.Read(impl_->buf.data(), impl_->buf.size(), absl::StrCat("row ", row_)));
   if (got < impl_->buf.size()) {
     return absl::DataLossError(absl::StrCat(path_, ": row ", row_, ": truncated (", got, " of ",
                                             impl_->buf.size(), " bytes)"));
@@ -657,7 +667,7 @@ absl::StatusOr<std::vector<int64_t>> ReadLabels(const std::string& path) {
   // with two zero bytes. Peeking would need a seekable stream, so each
   // branch re-opens the file.
   unsigned char first = 0;
-  QUIVER_ASSIGN_OR_RETURN(size_t got, in->Read(&first, 1));
+  QUIVER_ASSIGN_OR_RETURN(size_t got, in->Read(&first, 1, "header"));
   if (got == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": empty file"));
   QUIVER_ASSIGN_OR_RETURN(in, GzInput::Open(path));
 
@@ -715,7 +725,8 @@ absl::StatusOr<std::vector<int64_t>> ReadLabels(const std::string& path) {
   while (labels.size() < n) {
     const uint64_t todo = std::min<uint64_t>(n - labels.size(), 1 << 16);
     chunk.resize(todo * static_cast<uint64_t>(size));
-    QUIVER_ASSIGN_OR_RETURN(size_t read, in->Read(chunk.data(), chunk.size()));
+    QUIVER_ASSIGN_OR_RETURN(size_t read, in->Read(chunk.data(), chunk.size(),
+                                                  absl::StrCat("label ", labels.size())));
     if (read < chunk.size()) {
       return absl::DataLossError(absl::StrCat(path, ": truncated: the header promises ", n,
                                               " labels; label ", labels.size() + read / size,
@@ -980,8 +991,15 @@ absl::StatusOr<ImportResult> ImportVectors(client::Client& client, const ImportO
   int64_t n = 0;
   while (options.limit < 0 || n < options.limit) {
     const int64_t index = reader->row();
-    QUIVER_ASSIGN_OR_RETURN(bool more, reader->Next(&row));
-    if (!more) break;
+    absl::StatusOr<bool> more = reader->Next(&row);
+    if (!more.ok()) {
+      // Damage found mid-file (a gzip'd file cannot be checked up front):
+      // say how much is already in the collection.
+      return absl::Status(more.status().code(),
+                          absl::StrCat(more.status().message(), " (", batcher.imported(),
+                                       " points were imported before it)"));
+    }
+    if (!*more) break;
     v1::Point p;
     p.set_id(absl::StrCat(options.id_prefix, options.start_id + index));
     auto* values = (*p.mutable_vectors())[field->name()].mutable_values();
@@ -1189,9 +1207,9 @@ class JsonlConverter {
 // nlohmann's messages start with "[json.exception.parse_error.101] "; the
 // rest ("parse error at line 1, column 7: ...") is what a person needs.
 std::string ParseErrorText(const char* what) {
-  std::string_view s(what);
+  absl::string_view s(what);
   const size_t close = s.find("] ");
-  if (!s.empty() && s[0] == '[' && close != std::string_view::npos) s.remove_prefix(close + 2);
+  if (!s.empty() && s[0] == '[' && close != absl::string_view::npos) s.remove_prefix(close + 2);
   return std::string(s);
 }
 
@@ -1214,12 +1232,12 @@ absl::StatusOr<ImportResult> ImportJsonl(client::Client& client, const ImportOpt
   std::string line;
   int64_t line_no = 0, n = 0;
   while (options.limit < 0 || n < options.limit) {
-    QUIVER_ASSIGN_OR_RETURN(bool more, in->ReadLine(&line));
+    QUIVER_ASSIGN_OR_RETURN(bool more, in->ReadLine(&line, absl::StrCat("line ", line_no + 1)));
     if (!more) break;
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF files
     if (absl::StripAsciiWhitespace(line).empty()) continue;
-    auto where = [&](std::string_view msg) {
+    auto where = [&](absl::string_view msg) {
       return absl::InvalidArgumentError(absl::StrCat(options.path, ": line ", line_no, ": ", msg,
                                                      " (", batcher.imported(),
                                                      " points were imported before it)"));

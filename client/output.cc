@@ -25,12 +25,34 @@ size_t DisplayWidth(const std::string& s) {
   return n;
 }
 
-// Cells that start like a number ("42", "-0.5", "1.5 KiB") are right-aligned
-// so that magnitudes line up; sizes with units count as numbers on purpose.
+// Numbers ("42", "-0.5", "1e-05") and sizes with a unit ("1.5 KiB") are
+// right-aligned so that magnitudes line up; dates and ids that merely start
+// with a digit ("2024-05-01 ...") are not.
 bool LooksNumeric(const std::string& s) {
   size_t i = 0;
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < s.size() && absl::ascii_isdigit(static_cast<unsigned char>(s[i]))) ++i;
+    return i > start;
+  };
   if (i < s.size() && s[i] == '-') ++i;
-  return i < s.size() && absl::ascii_isdigit(static_cast<unsigned char>(s[i]));
+  if (!digits()) return false;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && s[i] == ' ') {  // a unit: "B", "KiB", ...
+    ++i;
+    const size_t start = i;
+    while (i < s.size() && absl::ascii_isalpha(static_cast<unsigned char>(s[i]))) ++i;
+    if (i == start) return false;
+  }
+  return i == s.size();
 }
 
 void Pad(std::ostream& os, size_t n) {

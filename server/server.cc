@@ -27,9 +27,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (!engine.ok()) return engine.status();
   s->engine_ = *std::move(engine);
 
-  s->collections_ = std::make_unique<CollectionServiceImpl>(s->engine_.get());
-  s->points_ = std::make_unique<PointServiceImpl>(s->engine_.get());
-  s->search_ = std::make_unique<SearchServiceImpl>(s->engine_.get());
+  s->collections_ = std::make_unique<CollectionServiceImpl>(s->engine_.get(), &s->gate_);
+  s->points_ = std::make_unique<PointServiceImpl>(s->engine_.get(), &s->gate_);
+  s->search_ = std::make_unique<SearchServiceImpl>(s->engine_.get(), &s->gate_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -61,10 +61,14 @@ void Server::Shutdown() {
 void Server::ShutdownOnce() {
   spdlog::info("shutting down: finishing in-flight requests");
   grpc_->GetHealthCheckService()->SetServingStatus(false);
-  engine_->StopAcceptingWrites();
-  grpc_->Shutdown(std::chrono::system_clock::now() +
-                  std::chrono::seconds(config_.shutdown_grace_seconds));
+  const int left = gate_.Drain(absl::Now() + absl::Seconds(config_.shutdown_grace_seconds));
+  if (left > 0) spdlog::warn("{} requests still in flight after the grace period; cancelling", left);
+  // Our own requests are done (or out of time). The short deadline lets the
+  // UNAVAILABLE replies of requests refused meanwhile reach their clients
+  // instead of being cancelled.
+  grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(250));
   grpc_->Wait();
+  engine_->StopAcceptingWrites();
   grpc_.reset();
   engine_.reset();  // drains the commit thread, closes RocksDB
   spdlog::info("shutdown complete");

@@ -38,6 +38,7 @@ class Server {
   void ShutdownOnce();
   ServerConfig config_;
   std::unique_ptr<Engine> engine_;
+  RpcGate gate_;
   std::unique_ptr<CollectionServiceImpl> collections_;
   std::unique_ptr<PointServiceImpl> points_;
   std::unique_ptr<SearchServiceImpl> search_;

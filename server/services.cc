@@ -28,23 +28,37 @@ void LogRpc(const char* method, absl::Time start, const absl::Status& s) {
   }
 }
 
-grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, const char* method,
-                                 absl::Time start, const absl::Status& s) {
+grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
+  return reactor;
+}
+
+// For reads, which run inline on the gRPC thread. `run` returns the status.
+template <typename Run>
+grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* gate,
+                                    const char* method, Run run) {
+  if (!gate->Enter()) return Reject(ctx);
+  const absl::Time start = absl::Now();
+  const absl::Status s = run();
   LogRpc(method, start, s);
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpc(s));
+  gate->Exit();
   return reactor;
 }
 
 // For writes: the reactor is finished from the engine's commit thread.
 template <typename Start>
-grpc::ServerUnaryReactor* FinishLater(grpc::CallbackServerContext* ctx, const char* method,
-                                      Start start_write) {
+grpc::ServerUnaryReactor* FinishLater(grpc::CallbackServerContext* ctx, RpcGate* gate,
+                                      const char* method, Start start_write) {
+  if (!gate->Enter()) return Reject(ctx);
   auto* reactor = ctx->DefaultReactor();
   const absl::Time start = absl::Now();
-  start_write([reactor, method, start](absl::Status s) {
+  start_write([reactor, gate, method, start](absl::Status s) {
     LogRpc(method, start, s);
     reactor->Finish(ToGrpc(s));
+    gate->Exit();
   });
   return reactor;
 }
@@ -54,7 +68,7 @@ grpc::ServerUnaryReactor* FinishLater(grpc::CallbackServerContext* ctx, const ch
 grpc::ServerUnaryReactor* CollectionServiceImpl::CreateCollection(
     grpc::CallbackServerContext* ctx, const v1::CreateCollectionRequest* req,
     v1::CreateCollectionResponse* resp) {
-  return FinishLater(ctx, "CreateCollection", [&](Engine::Done done) {
+  return FinishLater(ctx, gate_, "CreateCollection", [&](Engine::Done done) {
     engine_->CreateCollection(*req, resp, std::move(done));
   });
 }
@@ -62,21 +76,19 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::CreateCollection(
 grpc::ServerUnaryReactor* CollectionServiceImpl::GetCollection(
     grpc::CallbackServerContext* ctx, const v1::GetCollectionRequest* req,
     v1::GetCollectionResponse* resp) {
-  const absl::Time start = absl::Now();
-  return Finish(ctx, "GetCollection", start, engine_->GetCollection(*req, resp));
+  return RunInline(ctx, gate_, "GetCollection", [&] { return engine_->GetCollection(*req, resp); });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::ListCollections(
     grpc::CallbackServerContext* ctx, const v1::ListCollectionsRequest*,
     v1::ListCollectionsResponse* resp) {
-  const absl::Time start = absl::Now();
-  return Finish(ctx, "ListCollections", start, engine_->ListCollections(resp));
+  return RunInline(ctx, gate_, "ListCollections", [&] { return engine_->ListCollections(resp); });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::DropCollection(
     grpc::CallbackServerContext* ctx, const v1::DropCollectionRequest* req,
     v1::DropCollectionResponse* resp) {
-  return FinishLater(ctx, "DropCollection", [&](Engine::Done done) {
+  return FinishLater(ctx, gate_, "DropCollection", [&](Engine::Done done) {
     engine_->DropCollection(*req, resp, std::move(done));
   });
 }
@@ -84,7 +96,7 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::DropCollection(
 grpc::ServerUnaryReactor* PointServiceImpl::UpsertPoints(grpc::CallbackServerContext* ctx,
                                                          const v1::UpsertPointsRequest* req,
                                                          v1::UpsertPointsResponse* resp) {
-  return FinishLater(ctx, "UpsertPoints", [&](Engine::Done done) {
+  return FinishLater(ctx, gate_, "UpsertPoints", [&](Engine::Done done) {
     engine_->Upsert(*req, resp, Deadline(ctx), std::move(done));
   });
 }
@@ -92,14 +104,13 @@ grpc::ServerUnaryReactor* PointServiceImpl::UpsertPoints(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* PointServiceImpl::GetPoints(grpc::CallbackServerContext* ctx,
                                                       const v1::GetPointsRequest* req,
                                                       v1::GetPointsResponse* resp) {
-  const absl::Time start = absl::Now();
-  return Finish(ctx, "GetPoints", start, engine_->GetPoints(*req, resp));
+  return RunInline(ctx, gate_, "GetPoints", [&] { return engine_->GetPoints(*req, resp); });
 }
 
 grpc::ServerUnaryReactor* PointServiceImpl::DeletePoints(grpc::CallbackServerContext* ctx,
                                                          const v1::DeletePointsRequest* req,
                                                          v1::DeletePointsResponse* resp) {
-  return FinishLater(ctx, "DeletePoints", [&](Engine::Done done) {
+  return FinishLater(ctx, gate_, "DeletePoints", [&](Engine::Done done) {
     engine_->Delete(*req, resp, Deadline(ctx), std::move(done));
   });
 }
@@ -107,19 +118,19 @@ grpc::ServerUnaryReactor* PointServiceImpl::DeletePoints(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* PointServiceImpl::CountPoints(grpc::CallbackServerContext* ctx,
                                                         const v1::CountPointsRequest* req,
                                                         v1::CountPointsResponse* resp) {
-  const absl::Time start = absl::Now();
-  return Finish(ctx, "CountPoints", start, engine_->CountPoints(*req, resp));
+  return RunInline(ctx, gate_, "CountPoints", [&] { return engine_->CountPoints(*req, resp); });
 }
 
 grpc::ServerUnaryReactor* SearchServiceImpl::Search(grpc::CallbackServerContext* ctx,
                                                     const v1::SearchRequest* req,
                                                     v1::SearchResponse* resp) {
-  const absl::Time start = absl::Now();
-  const absl::Time deadline = Deadline(ctx);
-  absl::Status s = start > deadline
-                       ? absl::DeadlineExceededError("deadline passed before the search began")
-                       : engine_->Search(*req, deadline, resp);
-  return Finish(ctx, "Search", start, s);
+  return RunInline(ctx, gate_, "Search", [&] {
+    const absl::Time deadline = Deadline(ctx);
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError("deadline passed before the search began");
+    }
+    return engine_->Search(*req, deadline, resp);
+  });
 }
 
 }  // namespace quiver::server

@@ -3,10 +3,14 @@
 // writes are handed to the engine's commit thread, which finishes the RPC
 // when the write is durable. No handler holds a lock across requests.
 //
-// The Engine is borrowed and must outlive the services.
+// The Engine and RpcGate are borrowed and must outlive the services.
 #ifndef QUIVER_SERVER_SERVICES_H_
 #define QUIVER_SERVER_SERVICES_H_
 
+#include <atomic>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "query/engine.h"
 #include "quiver/v1/collections.grpc.pb.h"
 #include "quiver/v1/points.grpc.pb.h"
@@ -14,9 +18,46 @@
 
 namespace quiver::server {
 
+// Counts RPCs in flight so shutdown can wait for exactly those. gRPC 1.51's
+// Server::Shutdown(deadline) waits out the whole deadline while any client
+// keeps a connection open, even an idle one, so quiverd drains its own
+// RPCs first and then shuts gRPC down with an immediate deadline.
+// Thread-safe.
+class RpcGate {
+ public:
+  // False once draining: the caller must fail the RPC with UNAVAILABLE.
+  bool Enter() {
+    inflight_.fetch_add(1, std::memory_order_acq_rel);
+    if (draining_.load(std::memory_order_acquire)) {
+      Exit();
+      return false;
+    }
+    return true;
+  }
+  void Exit() {
+    if (inflight_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      absl::MutexLock lock(&mu_);  // pairs with the wait in Drain
+    }
+  }
+  // Refuses new RPCs and waits until none is in flight or `deadline`.
+  // Returns the number still in flight.
+  int Drain(absl::Time deadline) {
+    draining_.store(true, std::memory_order_release);
+    absl::MutexLock lock(&mu_);
+    auto idle = [this] { return inflight_.load(std::memory_order_acquire) == 0; };
+    mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+    return inflight_.load(std::memory_order_acquire);
+  }
+
+ private:
+  std::atomic<int> inflight_{0};
+  std::atomic<bool> draining_{false};
+  absl::Mutex mu_;
+};
+
 class CollectionServiceImpl final : public v1::CollectionService::CallbackService {
  public:
-  explicit CollectionServiceImpl(Engine* engine) : engine_(engine) {}
+  CollectionServiceImpl(Engine* engine, RpcGate* gate) : engine_(engine), gate_(gate) {}
   grpc::ServerUnaryReactor* CreateCollection(grpc::CallbackServerContext* ctx,
                                              const v1::CreateCollectionRequest* req,
                                              v1::CreateCollectionResponse* resp) override;
@@ -32,11 +73,12 @@ class CollectionServiceImpl final : public v1::CollectionService::CallbackServic
 
  private:
   Engine* engine_;
+  RpcGate* gate_;
 };
 
 class PointServiceImpl final : public v1::PointService::CallbackService {
  public:
-  explicit PointServiceImpl(Engine* engine) : engine_(engine) {}
+  PointServiceImpl(Engine* engine, RpcGate* gate) : engine_(engine), gate_(gate) {}
   grpc::ServerUnaryReactor* UpsertPoints(grpc::CallbackServerContext* ctx,
                                          const v1::UpsertPointsRequest* req,
                                          v1::UpsertPointsResponse* resp) override;
@@ -52,17 +94,19 @@ class PointServiceImpl final : public v1::PointService::CallbackService {
 
  private:
   Engine* engine_;
+  RpcGate* gate_;
 };
 
 class SearchServiceImpl final : public v1::SearchService::CallbackService {
  public:
-  explicit SearchServiceImpl(Engine* engine) : engine_(engine) {}
+  SearchServiceImpl(Engine* engine, RpcGate* gate) : engine_(engine), gate_(gate) {}
   grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx,
                                    const v1::SearchRequest* req,
                                    v1::SearchResponse* resp) override;
 
  private:
   Engine* engine_;
+  RpcGate* gate_;
 };
 
 }  // namespace quiver::server

@@ -89,6 +89,7 @@ def setUpModule():
         raise RuntimeError("proto dir not found: pass --proto DIR or set QUIVER_PROTO_DIR (got %r)"
                            % PROTO_DIR)
     _stub_dir = tempfile.mkdtemp(prefix="quiver_py_stubs_")
+    unittest.addModuleCleanup(shutil.rmtree, _stub_dir, ignore_errors=True)
     protos = sorted(glob.glob(os.path.join(PROTO_DIR, "quiver", "v1", "*.proto")))
     _protoc(PROTO_DIR, protos)
     # health.proto would generate grpc/health/v1/health_pb2.py, whose package
@@ -117,11 +118,6 @@ def _protoc(include_dir, protos):
            "--grpc_python_out=" + _stub_dir,
            "--plugin=protoc-gen-grpc_python=" + GRPC_PLUGIN] + protos
     subprocess.run(cmd, check=True)
-
-
-def tearDownModule():
-    if _stub_dir:
-        shutil.rmtree(_stub_dir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------
@@ -153,7 +149,6 @@ class Server:
                  "--log-level", "warn"],
                 stdout=log, stderr=subprocess.STDOUT)
             log.close()
-            self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.port)
             try:
                 self._wait_healthy(timeout)
                 self.collections = coll_grpc.CollectionServiceStub(self.channel)
@@ -166,19 +161,33 @@ class Server:
         raise RuntimeError("quiverd did not become healthy: %s\n--- log ---\n%s" % (last_err, self.log()))
 
     def _wait_healthy(self, timeout):
-        stub = health_grpc.HealthStub(self.channel)
         deadline = time.monotonic() + timeout
+        # Wait for the port to accept connections first: a gRPC channel that
+        # fails to connect backs off for seconds before it retries.
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("quiverd exited with %s" % self.proc.returncode)
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("port %d not accepting after %.0fs" % (self.port, timeout))
+                time.sleep(0.02)
+        self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.port)
+        stub = health_grpc.HealthStub(self.channel)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("quiverd exited with %s" % self.proc.returncode)
             try:
-                resp = stub.Check(health_pb.HealthCheckRequest(service=""), timeout=1.0)
+                resp = stub.Check(health_pb.HealthCheckRequest(service=""), timeout=1.0,
+                                  wait_for_ready=True)
                 if resp.status == health_pb.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
                 pass
-            time.sleep(0.05)
-        raise RuntimeError("timed out after %.0fs" % timeout)
+            time.sleep(0.02)
+        raise RuntimeError("not SERVING after %.0fs" % timeout)
 
     def log(self):
         try:
@@ -380,6 +389,10 @@ class QuiverTestCase(unittest.TestCase):
         return self.server.collections.CreateCollection(
             coll_pb.CreateCollectionRequest(name=name, schema=sch or schema()), timeout=RPC_TIMEOUT)
 
+    def drop(self, name):
+        self.server.collections.DropCollection(coll_pb.DropCollectionRequest(name=name),
+                                               timeout=RPC_TIMEOUT)
+
     def count(self, name, flt=""):
         return self.server.points.CountPoints(
             pts_pb.CountPointsRequest(collection=name, filter=flt), timeout=RPC_TIMEOUT).count
@@ -389,9 +402,9 @@ class QuiverTestCase(unittest.TestCase):
             pts_pb.UpsertPointsRequest(collection=name, points=points), timeout=RPC_TIMEOUT)
 
     def get(self, name, ids, with_vectors=False, attributes=()):
-        return self.server.points.GetPoints(
+        return list(self.server.points.GetPoints(
             pts_pb.GetPointsRequest(collection=name, ids=ids, with_vectors=with_vectors,
-                                    attributes=list(attributes)), timeout=RPC_TIMEOUT).points
+                                    attributes=list(attributes)), timeout=RPC_TIMEOUT).points)
 
     def search(self, name, field, queries, k, flt="", **kw):
         req = srch_pb.SearchRequest(collection=name, field=field, k=k, filter=flt, **kw)
@@ -455,24 +468,19 @@ class QuiverE2ETest(QuiverTestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="quiver_e2e_")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
         cls.server = Server(os.path.join(cls.tmp, "data"))
+        cls.addClassCleanup(cls.server.stop)  # no-op after tearDownClass's stop
         cls.server.start()
+        # Load the shared collection through an instance to reuse the helpers.
+        loader = cls("test_create_and_describe")
+        loader.create(cls.MAIN)
         cls.model = Model()
-        cls.rng = random.Random(20240601)
-        try:
-            QuiverTestCase.create(cls, cls.MAIN)
-            helper = QuiverE2ETest("test_create_and_describe")
-            helper.server = cls.server
-            helper.fill(cls.MAIN, cls.model, cls.rng, NUM_POINTS)
-        except Exception:
-            cls.server.stop()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise
+        loader.fill(cls.MAIN, cls.model, random.Random(20240601), NUM_POINTS)
 
     @classmethod
     def tearDownClass(cls):
         rc = cls.server.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
         if rc not in (0, None):
             raise AssertionError("quiverd exited with %s on SIGTERM" % rc)
 
@@ -617,10 +625,6 @@ class QuiverE2ETest(QuiverTestCase):
         self.assertEqual(self.count(name, 'category = "z"'), 1)
         self.drop(name)
 
-    def drop(self, name):
-        self.server.collections.DropCollection(coll_pb.DropCollectionRequest(name=name),
-                                               timeout=RPC_TIMEOUT)
-
     def test_delete_by_ids_and_filter(self):
         name = "delete_t"
         self.create(name)
@@ -706,10 +710,32 @@ class QuiverE2ETest(QuiverTestCase):
         s.attributes.add(name="img", type=pb.INT64)  # shared namespace
         self.assertCode(ia, self.create, "dup_field", s)
 
-    def test_error_hnsw_unimplemented(self):
-        self.assertCode(grpc.StatusCode.UNIMPLEMENTED, self.create, "hnsw_t", schema("HNSW"))
+    def test_error_unimplemented_features(self):
+        un = grpc.StatusCode.UNIMPLEMENTED
+        self.assertCode(un, self.create, "hnsw_t", schema("HNSW"))
         self.assertCode(grpc.StatusCode.NOT_FOUND, self.server.collections.GetCollection,
                         coll_pb.GetCollectionRequest(name="hnsw_t"))
+        self.assertCode(un, self.create, "ivf_t", schema("IVF_FLAT"))
+        s = schema()
+        s.vectors[1].multi_vector.max_vectors_per_point = 8
+        self.assertCode(un, self.create, "multi_t", s)
+        s = schema()
+        s.vectors[0].storage = pb.DISK
+        self.assertCode(un, self.create, "disk_t", s)
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.create, "unknown_index_t", schema("FOO"))
+        q = [0.5] * IMG_DIM
+        r = srch_pb.SearchRequest(collection=self.MAIN, field="img", k=1)
+        r.field_queries.add(field="img", k=1).vector.values.extend(q)
+        self.assertCode(un, self.server.search.Search, r)
+        r = srch_pb.SearchRequest(collection=self.MAIN, field="img", k=1)
+        r.multi_vectors.add().vectors.add(values=q)
+        self.assertCode(un, self.server.search.Search, r)
+        r = srch_pb.SearchRequest(collection=self.MAIN, field="img", k=1, explain=True)
+        r.vectors.add(values=q)
+        self.assertCode(un, self.server.search.Search, r)
+        names = [c.name for c in self.server.collections.ListCollections(
+            coll_pb.ListCollectionsRequest(), timeout=RPC_TIMEOUT).collections]
+        self.assertFalse(set(names) & {"ivf_t", "multi_t", "disk_t", "unknown_index_t"}, names)
 
     def _bad_batch(self, name, bad_point, what):
         """A batch of two good new points and one bad one: rejected whole."""
@@ -745,7 +771,8 @@ class QuiverE2ETest(QuiverTestCase):
         self._bad_batch(name, make_point("x" * 513, vecs(), {}), "long_id")
         self._bad_batch(name, make_point("new_dup_ids_0", vecs(), {}), "dup_ids")
         self._bad_batch(name, make_point("p00003", vecs(), {"qty": "seven"}), "attr_type_str")
-        self._bad_batch(name, make_point("p00003", vecs(), {"price": 5}), "attr_type_int_for_double")
+        self._bad_batch(name, make_point("p00003", vecs(), {"qty": 5.0}), "attr_type_double_for_int")
+        self._bad_batch(name, make_point("p00003", vecs(), {"price": float("nan")}), "attr_nan")
         self._bad_batch(name, make_point("p00003", vecs(), {"tags": "red"}), "attr_type_str_for_list")
         self._bad_batch(name, make_point("p00003", vecs(), {"in_stock": 1}), "attr_type_int_for_bool")
         self._bad_batch(name, make_point("p00004", {"img": rand_vec(rng, IMG_DIM)}, {}), "missing_field")
@@ -757,6 +784,12 @@ class QuiverE2ETest(QuiverTestCase):
         self._bad_batch(name, make_point("p00004", v, {}), "zero_cosine")
         # The existing points were not touched by any of it.
         self.assertEqual(self.count(name), 50)
+        # An integer for a DOUBLE attribute is accepted and widened (the
+        # server does this on purpose: storage/schema.cc ValueToAttr).
+        self.upsert(name, [make_point("p00003", vecs(), {"price": 5})])
+        got = self.get(name, ["p00003"])[0].attributes["price"]
+        self.assertEqual(got.WhichOneof("kind"), "double_value")
+        self.assertEqual(got.double_value, 5.0)
         self.drop(name)
 
     def test_error_bad_search_requests(self):
@@ -773,10 +806,21 @@ class QuiverE2ETest(QuiverTestCase):
         self.assertIn("position", e.details())
         e = self.assertCode(ia, self.count, self.MAIN, "price <")
         self.assertIn("position", e.details())
-        for k in (0, 100000):
+        for k in (0, 16385, 100000):
             r = req(field="img", k=k)
             r.vectors.add(values=q)
             self.assertCode(ia, self.server.search.Search, r)
+        r = req(field="img", k=16384)  # the largest k is accepted
+        r.vectors.add(values=q)
+        self.assertEqual(len(self.server.search.Search(r, timeout=RPC_TIMEOUT).results[0].hits),
+                         NUM_POINTS)
+        r = req(field="img", k=1)  # at most 1024 query vectors
+        for _ in range(1025):
+            r.vectors.add(values=q)
+        self.assertCode(ia, self.server.search.Search, r)
+        r = req(field="emb", k=1)  # a COSINE query must not be all zeros
+        r.vectors.add(values=[0.0] * EMB_DIM)
+        self.assertCode(ia, self.server.search.Search, r)
         r = req(field="img", k=10)
         r.vectors.add(values=q[:-1])  # wrong dimension
         self.assertCode(ia, self.server.search.Search, r)
@@ -804,12 +848,10 @@ class QuiverPersistenceTest(QuiverTestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="quiver_e2e_persist_")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.server = Server(os.path.join(self.tmp, "data"))
+        self.addCleanup(self.server.stop)  # cleanups run last-in first-out
         self.server.start()
-
-    def tearDown(self):
-        self.server.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_survives_sigkill(self):
         name = "durable"
@@ -825,7 +867,7 @@ class QuiverPersistenceTest(QuiverTestCase):
             collection=name, ids=["p00006", "p00007"]), timeout=RPC_TIMEOUT)
         del model.points["p00006"], model.points["p00007"]
         self.create("dropped_before_kill")
-        self.drop_name("dropped_before_kill")
+        self.drop("dropped_before_kill")
         self.assertEqual(self.count(name), len(model.points))
 
         self.server.kill()
@@ -855,10 +897,6 @@ class QuiverPersistenceTest(QuiverTestCase):
         self.upsert(name, [make_point("after", {"img": rand_vec(rng, IMG_DIM),
                                                 "emb": rand_vec(rng, EMB_DIM)}, {})])
         self.assertEqual(self.count(name), len(model.points) + 1)
-
-    def drop_name(self, name):
-        self.server.collections.DropCollection(coll_pb.DropCollectionRequest(name=name),
-                                               timeout=RPC_TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,24 @@
+// Report: the JSON a benchmark writes next to its binary
+// (<exe dir>/bench_results/<name>.json), with the facts needed to compare
+// runs: when, which commit, which machine, BLAS, command line.
+#ifndef QUIVER_BENCH_COMMON_REPORT_H_
+#define QUIVER_BENCH_COMMON_REPORT_H_
+
+#include <string>
+
+#include "nlohmann/json.hpp"
+
+namespace quiver::bench {
+
+// {"benchmark": name, "started_utc": ..., "git": ..., "host": {...},
+//  "command": "..."}; add results to it and call WriteReport.
+nlohmann::json NewReport(const std::string& name, int argc, char** argv);
+
+// Writes `report` to `path`, or to <exe dir>/bench_results/<name>.json when
+// `path` is empty. Returns the path written ("" and a message on stderr on
+// failure).
+std::string WriteReport(const nlohmann::json& report, const std::string& path = "");
+
+}  // namespace quiver::bench
+
+#endif  // QUIVER_BENCH_COMMON_REPORT_H_

@@ -1,0 +1,661 @@
+// End-to-end tests of quiverctl: each test starts a real quiverd on a free
+// loopback port with a fresh data dir, runs the quiverctl binary against it
+// and checks its output and exit status.
+//
+// Data files (fvecs, npy, gzip'd IDX, jsonl) are generated here, so every
+// expected answer is known: a query equal to an imported vector has that
+// point as its nearest neighbour at (squared L2) distance ~0.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tests/common/quiverd_process.h"
+
+extern char** environ;
+
+namespace quiver {
+namespace {
+
+using nlohmann::json;
+
+// ------------------------------------------------------------ running commands
+
+struct CmdResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs `args` (args[0] is the binary) with stdout and stderr captured in
+// files under `scratch` (files rather than pipes: no deadlock when a child
+// writes a lot to both). `env` entries ("K=V") are added to the environment.
+CmdResult RunCommand(const std::vector<std::string>& args, const std::string& scratch,
+                     const std::vector<std::string>& env = {}) {
+  static int counter = 0;
+  const std::string base = absl::StrCat(scratch, "/cmd", ++counter);
+  const std::string out_path = base + ".out", err_path = base + ".err";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> args_copy = args;
+  std::vector<char*> argv;
+  for (auto& a : args_copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_copy;
+  for (char** e = environ; *e != nullptr; ++e) env_copy.emplace_back(*e);
+  env_copy.insert(env_copy.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_copy) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  CmdResult r;
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    r.err = absl::StrCat("posix_spawn ", args[0], ": ", std::strerror(rc));
+    return r;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = ReadFile(out_path);
+  r.err = ReadFile(err_path);
+  std::remove(out_path.c_str());
+  std::remove(err_path.c_str());
+  return r;
+}
+
+std::ostream& operator<<(std::ostream& os, const CmdResult& r) {
+  return os << "exit " << r.exit_code << "\n--- stdout\n" << r.out << "--- stderr\n" << r.err;
+}
+
+// ------------------------------------------------------------ data files
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+void WriteGz(const std::string& path, const std::string& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr) << path;
+  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())),
+            static_cast<int>(bytes.size()));
+  ASSERT_EQ(gzclose(f), Z_OK);
+}
+
+template <typename T>
+void Append(std::string* s, T v) {
+  s->append(reinterpret_cast<const char*>(&v), sizeof(v));  // little-endian host
+}
+
+void AppendBE32(std::string* s, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) s->push_back(static_cast<char>((v >> shift) & 0xFF));
+}
+
+using Rows = std::vector<std::vector<float>>;
+
+Rows RandomRows(int n, int dim, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  Rows rows(static_cast<size_t>(n), std::vector<float>(static_cast<size_t>(dim)));
+  for (auto& r : rows) {
+    for (auto& x : r) x = u(rng);
+  }
+  return rows;
+}
+
+std::string FvecsBytes(const Rows& rows) {
+  std::string s;
+  for (const auto& r : rows) {
+    Append(&s, static_cast<int32_t>(r.size()));
+    for (float x : r) Append(&s, x);
+  }
+  return s;
+}
+
+// An npy v1.0 file: magic, version, header dict padded so data starts at a
+// multiple of 64, then `data`.
+std::string NpyBytes(const std::string& descr, const std::string& shape, const std::string& data,
+                     bool fortran = false) {
+  std::string dict = absl::StrCat("{'descr': '", descr, "', 'fortran_order': ",
+                                  fortran ? "True" : "False", ", 'shape': ", shape, ", }");
+  while ((10 + dict.size() + 1) % 64 != 0) dict.push_back(' ');
+  dict.push_back('\n');
+  std::string s = "\x93NUMPY";
+  s.push_back(1);
+  s.push_back(0);
+  Append(&s, static_cast<uint16_t>(dict.size()));
+  return s + dict + data;
+}
+
+std::string F32Data(const Rows& rows) {
+  std::string s;
+  for (const auto& r : rows) {
+    for (float x : r) Append(&s, x);
+  }
+  return s;
+}
+
+// Exact text of a float: parsing it gives back the same float, so a query
+// built from it equals the imported vector bit for bit.
+std::string FloatText(float v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, end);
+}
+
+std::string VectorArg(const std::vector<float>& v) {
+  std::vector<std::string> parts;
+  for (float x : v) parts.push_back(FloatText(x));
+  return absl::StrJoin(parts, ",");
+}
+
+// ------------------------------------------------------------ fixture
+
+class QuiverctlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "quiverctl_test.XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    testing::QuiverdOptions o;
+    o.binary = QUIVERD_PATH;
+    // Ready means `quiverctl health` succeeds: the same path users take.
+    o.ready = [this](const std::string& addr) {
+      return RunCommand({QUIVERCTL_PATH, "--addr", addr, "--timeout", "1", "health"}, dir_)
+                 .exit_code == 0;
+    };
+    server_ = std::make_unique<testing::QuiverdProcess>(o);
+    absl::Status s = server_->Start(dir_ + "/data");
+    ASSERT_TRUE(s.ok()) << s;
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) {
+      absl::Status s = server_->Stop();
+      EXPECT_TRUE(s.ok()) << s;
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // quiverctl --addr <server> args...
+  CmdResult Ctl(const std::vector<std::string>& args) {
+    std::vector<std::string> full = {QUIVERCTL_PATH, "--addr", server_->address()};
+    full.insert(full.end(), args.begin(), args.end());
+    return RunCommand(full, dir_);
+  }
+
+  // Runs and expects success; returns stdout.
+  std::string CtlOk(const std::vector<std::string>& args) {
+    CmdResult r = Ctl(args);
+    EXPECT_EQ(r.exit_code, 0) << absl::StrJoin(args, " ") << "\n" << r;
+    return r.out;
+  }
+
+  json CtlJson(std::vector<std::string> args) {
+    args.insert(args.begin(), "--json");
+    const std::string out = CtlOk(args);
+    json j = json::parse(out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << out;
+    return j;
+  }
+
+  uint64_t Count(const std::string& collection, const std::string& filter = "") {
+    std::vector<std::string> args = {"count", collection};
+    if (!filter.empty()) {
+      args.push_back("--filter");
+      args.push_back(filter);
+    }
+    const std::string out = CtlOk(args);
+    return std::strtoull(out.c_str(), nullptr, 10);
+  }
+
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+
+  std::string dir_;
+  std::unique_ptr<testing::QuiverdProcess> server_;
+};
+
+// ------------------------------------------------------------ cases
+
+TEST_F(QuiverctlTest, HealthReportsServingAndFailsWhenNoServer) {
+  CmdResult r = Ctl({"health"});
+  EXPECT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(r.out, "SERVING\n");
+
+  // The address also comes from QUIVER_ADDR.
+  r = RunCommand({QUIVERCTL_PATH, "health"}, dir_, {"QUIVER_ADDR=" + server_->address()});
+  EXPECT_EQ(r.exit_code, 0) << r;
+
+  const int dead = testing::PickFreePort();
+  r = RunCommand({QUIVERCTL_PATH, "--addr", absl::StrCat("127.0.0.1:", dead), "--timeout", "2",
+                  "health"},
+                 dir_);
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("error: UNAVAILABLE"), std::string::npos) << r;
+}
+
+TEST_F(QuiverctlTest, CreateListDescribeDrop) {
+  std::string out = CtlOk({"collection", "create", "docs", "--vector", "emb:4:L2", "--attr",
+                           "price:double", "--attr", "tags:string_list:indexed"});
+  EXPECT_NE(out.find("created collection docs"), std::string::npos) << out;
+
+  WriteFile(Path("schema.json"), R"({
+    "vectors": [{"name": "img", "dim": 8, "metric": "COSINE", "index": {"type": "FLAT"}}],
+    "attributes": [{"name": "label", "type": "INT64", "indexed": true}]
+  })");
+  CtlOk({"collection", "create", "imgs", "--schema", Path("schema.json")});
+
+  out = CtlOk({"collection", "list"});
+  EXPECT_NE(out.find("docs"), std::string::npos) << out;
+  EXPECT_NE(out.find("imgs"), std::string::npos) << out;
+  EXPECT_NE(out.find("emb:4:L2"), std::string::npos) << out;
+
+  out = CtlOk({"collection", "describe", "docs"});
+  for (const char* want : {"docs", "emb", "L2", "FLAT", "price", "double", "tags", "string_list",
+                           "yes", "points", "last sequence", "MEMORY"}) {
+    EXPECT_NE(out.find(want), std::string::npos) << want << " in\n" << out;
+  }
+
+  json j = CtlJson({"collection", "describe", "imgs"});
+  EXPECT_EQ(j["name"], "imgs");
+  EXPECT_EQ(j["schema"]["vectors"][0]["dim"], 8);
+  EXPECT_EQ(j["schema"]["vectors"][0]["metric"], "COSINE");
+  EXPECT_EQ(j["schema"]["attributes"][0]["type"], "INT64");
+  EXPECT_EQ(j["schema"]["attributes"][0]["indexed"], true);
+  // proto3 JSON prints 64-bit integers as strings.
+  EXPECT_EQ(j["stats"]["pointCount"], "0");
+
+  json list = CtlJson({"collection", "list"});
+  ASSERT_EQ(list["collections"].size(), 2u);
+  EXPECT_EQ(list["collections"][0]["name"], "docs");  // sorted by name
+
+  // Taken name: the server's code and message, exit 1.
+  CmdResult r = Ctl({"collection", "create", "docs", "--vector", "emb:4:L2"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("ALREADY_EXISTS"), std::string::npos) << r;
+
+  // Bad flag values are usage errors, exit 2, and nothing reaches the server.
+  r = Ctl({"collection", "create", "x", "--vector", "emb:abc:L2"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  r = Ctl({"collection", "create", "x", "--vector", "emb:4:HAMMING"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  r = Ctl({"collection", "create", "x", "--vector", "emb:4:L2", "--attr", "a:float"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  r = Ctl({"collection", "frobnicate"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+
+  out = CtlOk({"collection", "drop", "imgs"});
+  EXPECT_NE(out.find("dropped collection imgs"), std::string::npos) << out;
+  out = CtlOk({"collection", "list"});
+  EXPECT_EQ(out.find("imgs"), std::string::npos) << out;
+}
+
+TEST_F(QuiverctlTest, ImportFvecsThenSearchGetStats) {
+  CtlOk({"collection", "create", "vec", "--vector", "emb:8:L2"});
+  const Rows rows = RandomRows(250, 8, 1);
+  WriteFile(Path("base.fvecs"), FvecsBytes(rows));
+  std::string out =
+      CtlOk({"import", "vec", Path("base.fvecs"), "--id-prefix", "v", "--batch", "100"});
+  EXPECT_NE(out.find("imported 250 points"), std::string::npos) << out;
+  EXPECT_EQ(Count("vec"), 250u);
+
+  json j = CtlJson({"search", "vec", "--vector", VectorArg(rows[17]), "-k", "3"});
+  ASSERT_EQ(j["results"].size(), 1u);
+  ASSERT_EQ(j["results"][0]["hits"].size(), 3u);
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "v17");
+  EXPECT_NEAR(j["results"][0]["hits"][0]["score"].get<double>(), 0.0, 1e-4);
+
+  out = CtlOk({"search", "vec", "--vector", VectorArg(rows[17]), "-k", "3"});
+  EXPECT_NE(out.find("RANK"), std::string::npos) << out;
+  EXPECT_NE(out.find("v17"), std::string::npos) << out;
+
+  // Queries straight from the file: one row, then a batch.
+  j = CtlJson({"search", "vec", "--vector-file", Path("base.fvecs"), "--row", "42", "-k", "1"});
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "v42");
+  j = CtlJson({"search", "vec", "--vector-file", Path("base.fvecs"), "--rows", "10:13", "-k", "1",
+               "--exact"});
+  ASSERT_EQ(j["results"].size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(j["results"][i]["hits"][0]["id"], absl::StrCat("v", 10 + i));
+
+  out = CtlOk({"get", "vec", "v17", "v18", "--vectors"});
+  EXPECT_NE(out.find("v17"), std::string::npos) << out;
+  EXPECT_NE(out.find("v18"), std::string::npos) << out;
+  j = CtlJson({"get", "vec", "v17", "--vectors"});
+  ASSERT_EQ(j["points"].size(), 1u);
+  const json& values = j["points"][0]["vectors"]["emb"]["values"];
+  ASSERT_EQ(values.size(), 8u);
+  for (size_t i = 0; i < 8; ++i) EXPECT_FLOAT_EQ(values[i].get<float>(), rows[17][i]);
+
+  CmdResult r = Ctl({"get", "vec", "v17", "nope"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.out.find("v17"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("nope"), std::string::npos) << r;
+
+  out = CtlOk({"stats", "vec"});
+  EXPECT_NE(out.find("250"), std::string::npos) << out;
+  j = CtlJson({"stats", "vec"});
+  EXPECT_EQ(j["pointCount"], "250");
+
+  // A query of the wrong dimension is the server's INVALID_ARGUMENT.
+  r = Ctl({"search", "vec", "--vector", "1,2,3"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("INVALID_ARGUMENT"), std::string::npos) << r;
+}
+
+// Also exercises QuiverdProcess's Restart and Kill9 for the other e2e tests.
+TEST_F(QuiverctlTest, ImportedPointsSurviveRestartAndKill9) {
+  CtlOk({"collection", "create", "vec", "--vector", "emb:8:L2"});
+  const Rows rows = RandomRows(50, 8, 9);
+  WriteFile(Path("base.fvecs"), FvecsBytes(rows));
+  CtlOk({"import", "vec", Path("base.fvecs"), "--id-prefix", "v"});
+
+  const int port = server_->port();
+  absl::Status s = server_->Restart();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(server_->port(), port);
+  EXPECT_EQ(Count("vec"), 50u);
+
+  s = server_->Kill9();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_FALSE(server_->running());
+  CmdResult r = Ctl({"--timeout", "2", "count", "vec"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("UNAVAILABLE"), std::string::npos) << r;
+
+  s = server_->Start(dir_ + "/data");
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(Count("vec"), 50u);
+  json j = CtlJson({"search", "vec", "--vector", VectorArg(rows[49]), "-k", "1"});
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "v49");
+}
+
+TEST_F(QuiverctlTest, ImportNpyFloat32AndUint8) {
+  CtlOk({"collection", "create", "npf", "--vector", "emb:6:L2"});
+  const Rows rows = RandomRows(30, 6, 2);
+  WriteFile(Path("f32.npy"), NpyBytes("<f4", "(30, 6)", F32Data(rows)));
+  CtlOk({"import", "npf", Path("f32.npy"), "--id-prefix", "f", "--start-id", "100"});
+  EXPECT_EQ(Count("npf"), 30u);
+  json j = CtlJson({"search", "npf", "--vector", VectorArg(rows[5]), "-k", "1"});
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "f105");
+
+  CtlOk({"collection", "create", "npu", "--vector", "emb:5:L2"});
+  std::mt19937 rng(3);
+  std::string u8;
+  Rows as_float(20, std::vector<float>(5));
+  for (int i = 0; i < 20; ++i) {
+    for (int d = 0; d < 5; ++d) {
+      const unsigned char b = static_cast<unsigned char>(rng() & 0xFF);
+      u8.push_back(static_cast<char>(b));
+      as_float[i][d] = b;
+    }
+  }
+  WriteFile(Path("u8.npy"), NpyBytes("|u1", "(20, 5)", u8));
+  CtlOk({"import", "npu", Path("u8.npy"), "--id-prefix", "u"});
+  EXPECT_EQ(Count("npu"), 20u);
+  j = CtlJson({"search", "npu", "--query-json", "[" + VectorArg(as_float[3]) + "]", "-k", "1"});
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "u3");
+  EXPECT_NEAR(j["results"][0]["hits"][0]["score"].get<double>(), 0.0, 1e-3);
+
+  // Layouts and dtypes we do not read are refused by name, nothing imported.
+  WriteFile(Path("fortran.npy"), NpyBytes("<f4", "(30, 6)", F32Data(rows), /*fortran=*/true));
+  CmdResult r = Ctl({"import", "npf", Path("fortran.npy")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("fortran_order"), std::string::npos) << r;
+  WriteFile(Path("f64.npy"), NpyBytes("<f8", "(30, 3)", std::string(30 * 3 * 8, '\0')));
+  r = Ctl({"import", "npf", Path("f64.npy")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("dtype '<f8'"), std::string::npos) << r;
+  EXPECT_EQ(Count("npf"), 30u);
+}
+
+TEST_F(QuiverctlTest, ImportGzippedIdxWithLabels) {
+  CtlOk({"collection", "create", "mnist", "--vector", "img:16:L2", "--attr", "label:int64:indexed"});
+  constexpr int kN = 40;
+  std::mt19937 rng(4);
+  std::string images;
+  AppendBE32(&images, 0x00000803);
+  AppendBE32(&images, kN);
+  AppendBE32(&images, 4);
+  AppendBE32(&images, 4);
+  for (int i = 0; i < kN * 16; ++i) images.push_back(static_cast<char>(rng() & 0xFF));
+  std::string labels;
+  AppendBE32(&labels, 0x00000801);
+  AppendBE32(&labels, kN);
+  for (int i = 0; i < kN; ++i) labels.push_back(static_cast<char>(i % 4));
+  WriteGz(Path("train-images-idx3-ubyte.gz"), images);
+  WriteGz(Path("train-labels-idx1-ubyte.gz"), labels);
+
+  std::string out = CtlOk({"import", "mnist", Path("train-images-idx3-ubyte.gz"), "--labels",
+                           Path("train-labels-idx1-ubyte.gz"), "--id-prefix", "img"});
+  EXPECT_NE(out.find("imported 40 points"), std::string::npos) << out;
+  EXPECT_EQ(Count("mnist"), 40u);
+  EXPECT_EQ(Count("mnist", "label = 2"), 10u);
+
+  // Row 6 has label 2: with a matching filter it finds itself...
+  json j = CtlJson({"search", "mnist", "--vector-file", Path("train-images-idx3-ubyte.gz"),
+                    "--row", "6", "-k", "3", "--filter", "label = 2", "--output-attrs", "label"});
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "img6");
+  EXPECT_NEAR(j["results"][0]["hits"][0]["score"].get<double>(), 0.0, 1e-2);
+  // ...with another label, only points of that label come back.
+  j = CtlJson({"search", "mnist", "--vector-file", Path("train-images-idx3-ubyte.gz"), "--row",
+               "6", "-k", "5", "--filter", "label = 1", "--output-attrs", "*"});
+  ASSERT_EQ(j["results"][0]["hits"].size(), 5u);
+  for (const auto& hit : j["results"][0]["hits"]) {
+    EXPECT_NE(hit["id"], "img6");
+    EXPECT_EQ(hit["attributes"]["label"]["intValue"], "1") << hit.dump();
+  }
+
+  // A file that is not IDX at all.
+  WriteGz(Path("bogus-idx3-ubyte.gz"), "this is not an IDX file at all");
+  CmdResult r = Ctl({"import", "mnist", Path("bogus-idx3-ubyte.gz")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("not an IDX file"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("bogus-idx3-ubyte.gz"), std::string::npos) << r;
+}
+
+constexpr char kShopJsonl[] =
+    R"({"id": "p1", "vectors": {"emb": [1, 0, 0]}, "attributes": {"price": 5.5, "color": "red", "tags": ["a", "b"], "instock": true, "qty": 3}}
+{"id": "p2", "vectors": {"emb": [0, 1, 0]}, "attributes": {"price": 20, "color": "blue", "tags": ["b"], "instock": false, "qty": 0}}
+
+{"id": "p3", "vector": [0, 0, 1], "attributes": {"price": 7.25, "color": "red", "tags": [], "qty": 12}}
+{"id": "p4", "vector": [1, 1, 0], "attributes": {"price": 99, "color": "green", "qty": 1.0}}
+{"id": "p5", "vector": [0, 1, 1], "attributes": {"price": 3, "color": "blue", "instock": null}}
+{"id": "p6", "vector": [1, 0, 1], "attributes": {}}
+)";
+
+
+class QuiverctlShopTest : public QuiverctlTest {
+ protected:
+  void SetUp() override {
+    QuiverctlTest::SetUp();
+    if (HasFatalFailure()) return;
+    CtlOk({"collection", "create", "shop", "--vector", "emb:3:L2", "--attr", "price:double",
+           "--attr", "color:string:indexed", "--attr", "tags:string_list", "--attr",
+           "instock:bool", "--attr", "qty:int64"});
+    WriteFile(Path("shop.jsonl"), kShopJsonl);
+    const std::string out = CtlOk({"import", "shop", Path("shop.jsonl")});
+    EXPECT_NE(out.find("imported 6 points"), std::string::npos) << out;
+  }
+};
+
+TEST_F(QuiverctlShopTest, JsonlAttributesFilterAndGet) {
+  EXPECT_EQ(Count("shop"), 6u);
+  EXPECT_EQ(Count("shop", R"(color = "red")"), 2u);
+  EXPECT_EQ(Count("shop", R"(tags CONTAINS "b")"), 2u);
+  EXPECT_EQ(Count("shop", "qty >= 1"), 3u);
+
+  // Nearest to [1,0,0] is p1, but p1 costs 5.5: the filter leaves p5 (3).
+  json j = CtlJson({"search", "shop", "--vector", "1,0,0", "-k", "1"});
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "p1");
+  j = CtlJson({"search", "shop", "--vector", "1,0,0", "-k", "3", "--filter", "price < 5",
+               "--output-attrs", "*"});
+  ASSERT_EQ(j["results"][0]["hits"].size(), 1u);
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "p5");
+  EXPECT_EQ(j["results"][0]["hits"][0]["attributes"]["color"]["stringValue"], "blue");
+
+  std::string out = CtlOk({"search", "shop", "--vector", "[1, 0, 0]", "-k", "2", "--output-attrs",
+                           "color,price"});
+  EXPECT_NE(out.find("color"), std::string::npos) << out;
+  EXPECT_NE(out.find("red"), std::string::npos) << out;
+
+  out = CtlOk({"get", "shop", "p1", "--attrs", "price,tags"});
+  EXPECT_NE(out.find("5.5"), std::string::npos) << out;
+  EXPECT_NE(out.find("[a, b]"), std::string::npos) << out;
+  EXPECT_EQ(out.find("red"), std::string::npos) << out;  // color not asked for
+  j = CtlJson({"get", "shop", "p4"});
+  EXPECT_EQ(j["points"][0]["attributes"]["qty"]["intValue"], "1");
+  EXPECT_EQ(j["points"][0]["attributes"]["price"]["doubleValue"], 99);
+}
+
+TEST_F(QuiverctlShopTest, DeleteByIdAndByFilter) {
+  std::string out = CtlOk({"delete", "shop", "p1", "p2", "missing"});
+  EXPECT_NE(out.find("deleted 2 points"), std::string::npos) << out;
+  EXPECT_EQ(Count("shop"), 4u);
+  out = CtlOk({"delete", "shop", "--filter", R"(color = "blue")"});  // p5 (p2 is gone)
+  EXPECT_NE(out.find("deleted 1 points"), std::string::npos) << out;
+  EXPECT_EQ(Count("shop"), 3u);
+  CmdResult r = Ctl({"get", "shop", "p5"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+
+  // Exactly one of ids and --filter.
+  r = Ctl({"delete", "shop"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  r = Ctl({"delete", "shop", "p3", "--filter", "qty > 1"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_EQ(Count("shop"), 3u);
+}
+
+TEST_F(QuiverctlShopTest, ServerErrorsKeepCodeAndMessage) {
+  CmdResult r = Ctl({"count", "nosuchcoll"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("error: NOT_FOUND"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("nosuchcoll"), std::string::npos) << r;
+  r = Ctl({"collection", "describe", "nosuchcoll"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << r;
+  r = Ctl({"import", "nosuchcoll", Path("shop.jsonl")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << r;
+
+  r = Ctl({"count", "shop", "--filter", "price <"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("INVALID_ARGUMENT"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("position"), std::string::npos) << r;
+  r = Ctl({"search", "shop", "--vector", "1,0,0", "--filter", "color = = 1"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("position"), std::string::npos) << r;
+}
+
+TEST_F(QuiverctlShopTest, BadJsonlNamesTheLineAndStopsThere) {
+  // Line 3 is not JSON; lines 1-2 are fine but share its batch, so nothing
+  // reaches the server.
+  WriteFile(Path("bad.jsonl"), R"({"id": "n1", "vector": [1, 2, 3]}
+{"id": "n2", "vector": [1, 2, 4]}
+{"id": "n3", "vector": [1, 2,
+)");
+  CmdResult r = Ctl({"import", "shop", Path("bad.jsonl")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("bad.jsonl: line 3"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("invalid JSON"), std::string::npos) << r;
+
+  WriteFile(Path("badtype.jsonl"),
+            "{\"id\": \"n1\", \"vector\": [1, 2, 3]}\n"
+            "{\"id\": \"n2\", \"vector\": [1, 2, 3], \"attributes\": {\"qty\": \"many\"}}\n");
+  r = Ctl({"import", "shop", Path("badtype.jsonl")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("line 2"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("qty"), std::string::npos) << r;
+
+  WriteFile(Path("baddim.jsonl"), "{\"id\": \"n1\", \"vector\": [1, 2]}\n");
+  r = Ctl({"import", "shop", Path("baddim.jsonl")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("line 1"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("dimension is 3"), std::string::npos) << r;
+
+  EXPECT_EQ(Count("shop"), 6u);
+}
+
+TEST_F(QuiverctlTest, BadVectorFilesImportNothing) {
+  CtlOk({"collection", "create", "vec", "--vector", "emb:8:L2"});
+
+  // Dimension 4 into a dimension-8 field.
+  WriteFile(Path("d4.fvecs"), FvecsBytes(RandomRows(10, 4, 5)));
+  CmdResult r = Ctl({"import", "vec", Path("d4.fvecs")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("dimension 4"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("d4.fvecs"), std::string::npos) << r;
+  EXPECT_EQ(Count("vec"), 0u);
+
+  // Cut off in the middle of row 7.
+  std::string bytes = FvecsBytes(RandomRows(10, 8, 6));
+  bytes.resize(7 * 36 + 20);
+  WriteFile(Path("cut.fvecs"), bytes);
+  r = Ctl({"import", "vec", Path("cut.fvecs")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("truncated"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("row 7"), std::string::npos) << r;
+  EXPECT_EQ(Count("vec"), 0u);
+
+  // Truncated npy, caught from the header before any write.
+  std::string npy = NpyBytes("<f4", "(10, 8)", F32Data(RandomRows(10, 8, 7)));
+  npy.resize(npy.size() - 10);
+  WriteFile(Path("cut.npy"), npy);
+  r = Ctl({"import", "vec", Path("cut.npy")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("row 9 is incomplete"), std::string::npos) << r;
+  EXPECT_EQ(Count("vec"), 0u);
+
+  // Garbage where an fvecs dimension should be.
+  WriteFile(Path("junk.fvecs"), std::string("\xff\xff\xff\x7f junk junk", 14));
+  r = Ctl({"import", "vec", Path("junk.fvecs")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("implausible dimension"), std::string::npos) << r;
+
+  // Missing file.
+  r = Ctl({"import", "vec", Path("nope.fvecs")});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("nope.fvecs"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("No such file"), std::string::npos) << r;
+
+  // A name that says no format is a usage error.
+  WriteFile(Path("data.bin"), "x");
+  r = Ctl({"import", "vec", Path("data.bin")});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_NE(r.err.find("--format"), std::string::npos) << r;
+  EXPECT_EQ(Count("vec"), 0u);
+}
+
+}  // namespace
+}  // namespace quiver
