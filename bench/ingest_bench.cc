@@ -59,6 +59,7 @@ struct Args {
   std::string tmp_dir;
   std::string dataset_dir = kFashionMnistDir;
   std::string json_out;
+  std::vector<std::string> quiverd_env;
 };
 
 struct Sample {
@@ -109,6 +110,7 @@ Sample RunGrpc(const Args& args, const std::vector<v1::UpsertPointsRequest>& req
   qo.binary = args.quiverd;
   qo.durability = args.durability;
   qo.tmp_root = args.tmp_dir;
+  qo.env = args.quiverd_env;
   auto server = QuiverdProcess::Start(qo);
   if (!server.ok()) Die("start quiverd", server.status());
   {
@@ -266,6 +268,9 @@ int Main(int argc, char** argv) {
   app.add_option("--threads", threads_csv, "client/writer thread counts, comma-separated");
   app.add_option("--rounds", args.rounds, "interleaved rounds; the median is reported");
   app.add_option("--quiverd", args.quiverd, "quiverd binary");
+  app.add_option("--quiverd-env", args.quiverd_env,
+                 "extra NAME=value in quiverd's environment (repeatable), e.g. "
+                 "OMP_NUM_THREADS=1");
   app.add_option("--tmp-dir", args.tmp_dir,
                  "where the fresh data dirs go (same filesystem for both paths)");
   app.add_option("--dataset-dir", args.dataset_dir, "Fashion-MNIST IDX folder");
@@ -303,6 +308,7 @@ int Main(int argc, char** argv) {
                       {"rounds", args.rounds},
                       {"threads", args.threads},
                       {"quiverd", args.quiverd},
+                      {"quiverd_env", args.quiverd_env},
                       {"tmp_dir", args.tmp_dir},
                       {"filesystem", FilesystemOf(args.tmp_dir)}};
 

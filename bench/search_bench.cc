@@ -75,6 +75,7 @@ struct Args {
   std::string tmp_dir;
   std::string dataset_dir = kFashionMnistDir;
   std::string json_out;
+  std::vector<std::string> quiverd_env;
 };
 
 struct Mode {
@@ -275,6 +276,9 @@ int Main(int argc, char** argv) {
                "run quiverd at --log-level debug and report its own per-Search handler time "
                "(costs a log line per RPC)");
   app.add_option("--quiverd", args.quiverd, "quiverd binary");
+  app.add_option("--quiverd-env", args.quiverd_env,
+                 "extra NAME=value in quiverd's environment (repeatable), e.g. "
+                 "OMP_NUM_THREADS=1");
   app.add_option("--tmp-dir", args.tmp_dir, "where quiverd's data dir goes");
   app.add_option("--cache-dir", cache_dir, "ground-truth cache folder");
   app.add_option("--dataset-dir", args.dataset_dir, "Fashion-MNIST IDX folder");
@@ -330,6 +334,7 @@ int Main(int argc, char** argv) {
   qo.durability = "async";  // loading is not what this measures
   qo.search_threads = args.omp_threads;
   qo.tmp_root = args.tmp_dir;
+  qo.env = args.quiverd_env;
   qo.log_level = args.server_timing ? "debug" : "warn";
   auto server = QuiverdProcess::Start(qo);
   if (!server.ok()) Die("start quiverd", server.status());
@@ -462,12 +467,14 @@ int Main(int argc, char** argv) {
                "FAISS p99 ms", "Quiver recall@10", "FAISS recall@10", "Quiver cores",
                "FAISS cores", "others' cores"});
   nlohmann::json results = nlohmann::json::array();
+  std::vector<std::string> warnings;
   for (size_t i = 0; i < modes.size(); ++i) {
     const Mode& m = modes[i];
     const GroundTruth& g = m.filtered ? gt_filtered : *gt;
     const std::vector<bool> none;
     const std::vector<bool>& allow = m.filtered ? allowed : none;
-    std::vector<double> qqps, fqps, ratios, qlat, flat, qcores, fcores, qrec, frec, others;
+    std::vector<double> qqps, fqps, ratios, qlat, flat, qcores, fcores, qrec, frec, others,
+        srv_cores;
     for (size_t r = 0; r < quiver_runs[i].size(); ++r) {
       const Run& q = quiver_runs[i][r];
       const Run& f = faiss_runs[i][r];
@@ -479,11 +486,21 @@ int Main(int argc, char** argv) {
       qcores.push_back((q.cpu_server_s + q.cpu_self_s) / q.seconds);
       fcores.push_back(f.cpu_self_s / f.seconds);
       others.push_back(q.other_cores);
+      srv_cores.push_back(q.cpu_server_s / q.seconds);
       others.push_back(f.other_cores);
       qrec.push_back(MeanRecall(q, g, base, queries, m.nq, k, allow));
       frec.push_back(MeanRecall(f, g, base, queries, m.nq, k, allow));
     }
     const double ratio = Median(ratios);
+    // quiverd may use at most client_threads x search_threads cores for
+    // searching (plus a little for gRPC); more means the pin did not hold.
+    const double allowed_cores = m.client_threads * args.omp_threads;
+    if (Median(srv_cores) > allowed_cores * 1.15 + 0.1) {
+      warnings.push_back(absl::StrCat(
+          m.Label(), ": quiverd used ", Fixed(Median(srv_cores), 2), " cores, more than ",
+          m.client_threads, " concurrent searches x --search-threads ", args.omp_threads,
+          " allow; FAISS here used ", Fixed(Median(fcores), 2)));
+    }
     table.AddRow({m.batched ? absl::StrCat("batched x", m.per_call) : "single",
                   m.filtered ? sh.filter_expr : "-", std::to_string(m.client_threads),
                   std::to_string(args.omp_threads), Fixed(Median(qqps), 1),
@@ -514,7 +531,8 @@ int Main(int argc, char** argv) {
                         {"faiss_recall_at_k", frec},
                         {"quiver_cores_busy", qcores},
                         {"faiss_cores_busy", fcores},
-                        {"others_cores_busy", others}};
+                        {"others_cores_busy", others},
+                        {"quiverd_cores_busy", srv_cores}};
     if (!server_ms[i].empty()) {
       j["quiver_server_handler_p50_ms"] = Percentile(server_ms[i], 50);
       j["quiver_server_handler_mean_ms"] =
@@ -533,6 +551,7 @@ int Main(int argc, char** argv) {
   std::ostringstream out;
   table.Print(out);
   std::printf("%s", out.str().c_str());
+  for (const auto& w : warnings) std::printf("WARNING: %s\n", w.c_str());
   if (args.server_timing) {
     std::printf("\nquiverd's own Search handler time (debug log), vs client-observed p50:\n");
     for (size_t i = 0; i < modes.size(); ++i) {
@@ -561,11 +580,13 @@ int Main(int argc, char** argv) {
                       {"filter", args.filtered ? sh.filter_expr : ""},
                       {"filter_matches", subset.size()},
                       {"quiverd", args.quiverd},
+                      {"quiverd_env", args.quiverd_env},
                       {"quiverd_argv", srv->argv()},
                       {"load_seconds", load_s}};
   report["quiverd_memory_mb"] = {{"rss_after_load", mem_loaded.rss_kb / 1024.0},
                                  {"peak", mem_end.hwm_kb / 1024.0}};
   report["results"] = results;
+  report["warnings"] = warnings;
   report["table"] = out.str();
   report["host"]["loadavg_at_end"] = LoadAverage();
   if (absl::Status st = srv->Stop(); !st.ok()) {

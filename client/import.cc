@@ -15,7 +15,6 @@
 #include <iostream>
 #include <limits>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -26,6 +25,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "client/output.h"
 #include "storage/status_macros.h"
 
 namespace quiver::ctl {
@@ -360,15 +360,16 @@ absl::StatusOr<IdxHeader> ReadIdxHeader(GzInput& in) {
   IdxHeader h;
   h.type = magic[2];
   const int ndims = magic[3];
-  const bool known_type = h.type == 0x08 || h.type == 0x09 || h.type == 0x0B ||
-                          h.type == 0x0C || h.type == 0x0D || h.type == 0x0E;
+  const bool known_type = h.type == 0x08 || h.type == 0x09 || h.type == 0x0B || h.type == 0x0C ||
+                          h.type == 0x0D || h.type == 0x0E;
   if (magic[0] != 0 || magic[1] != 0 || !known_type || ndims < 1) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: not an IDX file (magic 0x%08x; expected 0x000008nn for ubyte data)", in.path(),
-        LoadBE32(magic)));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: not an IDX file (magic 0x%08x; expected 0x000008nn for ubyte data)",
+                        in.path(), LoadBE32(magic)));
   }
   unsigned char dims[4 * 255];
-  QUIVER_RETURN_IF_ERROR(ReadHeaderBytes(in, dims, 4 * static_cast<size_t>(ndims), "an IDX header"));
+  QUIVER_RETURN_IF_ERROR(
+      ReadHeaderBytes(in, dims, 4 * static_cast<size_t>(ndims), "an IDX header"));
   for (int i = 0; i < ndims; ++i) h.dims.push_back(LoadBE32(dims + 4 * i));
   h.data_offset = 4 + 4 * static_cast<uint64_t>(ndims);
   return h;
@@ -393,8 +394,8 @@ absl::Status CheckSize(GzInput& in, uint64_t header_bytes, uint64_t rows, uint64
   const uint64_t have = in.file_size() > header_bytes ? in.file_size() - header_bytes : 0;
   if (have >= need) return absl::OkStatus();
   const uint64_t whole = row_bytes == 0 ? 0 : have / row_bytes;
-  return absl::DataLossError(absl::StrCat(in.path(), ": truncated: the header promises ", rows,
-                                          " ", unit, "s (", need, " bytes of data) but the file has ",
+  return absl::DataLossError(absl::StrCat(in.path(), ": truncated: the header promises ", rows, " ",
+                                          unit, "s (", need, " bytes of data) but the file has ",
                                           have, "; ", unit, " ", whole, " is incomplete"));
 }
 
@@ -409,7 +410,8 @@ NpyDtype ParseDtype(const std::string& descr) {
   NpyDtype d;
   if (descr.size() < 2) return d;
   size_t i = 0;
-  if (descr[0] == '<' || descr[0] == '>' || descr[0] == '|' || descr[0] == '=') d.order = descr[i++];
+  if (descr[0] == '<' || descr[0] == '>' || descr[0] == '|' || descr[0] == '=')
+    d.order = descr[i++];
   d.kind = descr[i++];
   if (!absl::SimpleAtoi(absl::string_view(descr).substr(i), &d.size)) d.size = 0;
   return d;
@@ -517,8 +519,8 @@ absl::Status VectorFileReader::ReadHeader() {
       }
       const int32_t dim = static_cast<int32_t>(LoadLE32(d));
       if (dim <= 0 || static_cast<uint32_t>(dim) > kMaxDim) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path_, ": row 0: implausible dimension ", dim, " (is this an fvecs file?)"));
+        return absl::InvalidArgumentError(absl::StrCat(path_, ": row 0: implausible dimension ",
+                                                       dim, " (is this an fvecs file?)"));
       }
       dim_ = static_cast<uint32_t>(dim);
       impl_->element = Element::kF32LE;
@@ -536,9 +538,10 @@ absl::Status VectorFileReader::ReadHeader() {
     case FileFormat::kNpy: {
       QUIVER_ASSIGN_OR_RETURN(NpyHeader h, ReadNpyHeader(in));
       if (h.fortran_order) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path_, ": fortran_order arrays are not supported; save a C-order array "
-                   "(numpy.ascontiguousarray)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(path_,
+                         ": fortran_order arrays are not supported; save a C-order array "
+                         "(numpy.ascontiguousarray)"));
       }
       const NpyDtype dt = ParseDtype(h.descr);
       if (dt.kind == 'f' && dt.size == 4) {
@@ -555,15 +558,15 @@ absl::Status VectorFileReader::ReadHeader() {
             path_, ": expected a 2-D array (rows, dim), got shape ", ShapeText(h.shape)));
       }
       if (h.shape[1] == 0 || h.shape[1] > kMaxDim) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(path_, ": implausible dimension ", h.shape[1], " in shape ",
-                         ShapeText(h.shape)));
+        return absl::InvalidArgumentError(absl::StrCat(
+            path_, ": implausible dimension ", h.shape[1], " in shape ", ShapeText(h.shape)));
       }
       dim_ = static_cast<uint32_t>(h.shape[1]);
-      QUIVER_RETURN_IF_ERROR(DataBytes(path_, h.shape[0], dim_ * ElementSize(impl_->element)).status());
+      QUIVER_RETURN_IF_ERROR(
+          DataBytes(path_, h.shape[0], dim_ * ElementSize(impl_->element)).status());
       rows_ = static_cast<int64_t>(h.shape[0]);
-      QUIVER_RETURN_IF_ERROR(CheckSize(in, h.data_offset, h.shape[0],
-                                       dim_ * ElementSize(impl_->element), "row"));
+      QUIVER_RETURN_IF_ERROR(
+          CheckSize(in, h.data_offset, h.shape[0], dim_ * ElementSize(impl_->element), "row"));
       break;
     }
     case FileFormat::kIdx: {
@@ -588,8 +591,8 @@ absl::Status VectorFileReader::ReadHeader() {
         if (dim > kMaxDim) break;
       }
       if (dim == 0 || dim > kMaxDim) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(path_, ": implausible IDX item size (", absl::StrJoin(h.dims, " x "), ")"));
+        return absl::InvalidArgumentError(absl::StrCat(path_, ": implausible IDX item size (",
+                                                       absl::StrJoin(h.dims, " x "), ")"));
       }
       dim_ = static_cast<uint32_t>(dim);
       rows_ = h.dims[0];
@@ -625,8 +628,8 @@ absl::StatusOr<bool> VectorFileReader::Next(std::vector<float>* out) {
                                                      " differs from the first row's ", dim_));
     }
   }
-  QUIVER_ASSIGN_OR_RETURN(size_t got,
-                          in.Read(impl_->buf.data(), impl_->buf.size(), absl::StrCat("row ", row_)));
+  QUIVER_ASSIGN_OR_RETURN(
+      size_t got, in.Read(impl_->buf.data(), impl_->buf.size(), absl::StrCat("row ", row_)));
   if (got < impl_->buf.size()) {
     return absl::DataLossError(absl::StrCat(path_, ": row ", row_, ": truncated (", got, " of ",
                                             impl_->buf.size(), " bytes)"));
@@ -699,13 +702,24 @@ absl::StatusOr<std::vector<int64_t>> ReadLabels(const std::string& path) {
           path, ": a labels IDX file has one dimension (IDX1), this one has ", h.dims.size()));
     }
     switch (h.type) {
-      case 0x08: size = 1; break;
-      case 0x09: size = 1; is_signed = true; break;
-      case 0x0B: size = 2; is_signed = true; break;
-      case 0x0C: size = 4; is_signed = true; break;
+      case 0x08:
+        size = 1;
+        break;
+      case 0x09:
+        size = 1;
+        is_signed = true;
+        break;
+      case 0x0B:
+        size = 2;
+        is_signed = true;
+        break;
+      case 0x0C:
+        size = 4;
+        is_signed = true;
+        break;
       default:
-        return absl::InvalidArgumentError(
-            absl::StrFormat("%s: IDX labels must be integers, got element type 0x%02x", path, h.type));
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: IDX labels must be integers, got element type 0x%02x", path, h.type));
     }
     n = h.dims[0];
     big_endian = true;
@@ -725,8 +739,8 @@ absl::StatusOr<std::vector<int64_t>> ReadLabels(const std::string& path) {
   while (labels.size() < n) {
     const uint64_t todo = std::min<uint64_t>(n - labels.size(), 1 << 16);
     chunk.resize(todo * static_cast<uint64_t>(size));
-    QUIVER_ASSIGN_OR_RETURN(size_t read, in->Read(chunk.data(), chunk.size(),
-                                                  absl::StrCat("label ", labels.size())));
+    QUIVER_ASSIGN_OR_RETURN(
+        size_t read, in->Read(chunk.data(), chunk.size(), absl::StrCat("label ", labels.size())));
     if (read < chunk.size()) {
       return absl::DataLossError(absl::StrCat(path, ": truncated: the header promises ", n,
                                               " labels; label ", labels.size() + read / size,
@@ -752,13 +766,14 @@ absl::StatusOr<std::vector<int64_t>> ReadLabels(const std::string& path) {
 absl::StatusOr<std::vector<std::vector<float>>> ReadVectorRows(const std::string& path,
                                                                FileFormat format, int64_t begin,
                                                                int64_t end) {
-  QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<VectorFileReader> r, VectorFileReader::Open(path, format));
+  QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<VectorFileReader> r,
+                          VectorFileReader::Open(path, format));
   if (begin < 0 || end <= begin) {
     return absl::InvalidArgumentError(absl::StrCat("empty row range ", begin, ":", end));
   }
   if (r->rows() >= 0 && end > r->rows()) {
-    return absl::OutOfRangeError(absl::StrCat(path, " has ", r->rows(), " rows; asked for rows ",
-                                              begin, " to ", end - 1));
+    return absl::OutOfRangeError(
+        absl::StrCat(path, " has ", r->rows(), " rows; asked for rows ", begin, " to ", end - 1));
   }
   QUIVER_RETURN_IF_ERROR(r->Skip(begin));
   std::vector<std::vector<float>> rows;
@@ -781,7 +796,9 @@ namespace {
 class Progress {
  public:
   Progress(bool enabled, int64_t total)
-      : enabled_(enabled), total_(total), tty_(isatty(STDERR_FILENO) == 1),
+      : enabled_(enabled),
+        total_(total),
+        tty_(isatty(STDERR_FILENO) == 1),
         start_(std::chrono::steady_clock::now()) {}
 
   // `done` points so far; `fraction` of the input consumed (used when the
@@ -863,11 +880,10 @@ class Batcher {
     if (req_.points_size() == 0) return absl::OkStatus();
     absl::StatusOr<v1::UpsertPointsResponse> resp = client_.Upsert(req_);
     if (!resp.ok()) {
-      return absl::Status(
-          resp.status().code(),
-          absl::StrCat(resp.status().message(), " (in the batch of ", unit_, "s ", first_, "-",
-                       last_, " of ", options_.path, "; ", imported_,
-                       " points were imported before it)"));
+      return absl::Status(resp.status().code(),
+                          absl::StrCat(resp.status().message(), " (in the batch of ", unit_, "s ",
+                                       first_, "-", last_, " of ", options_.path, "; ", imported_,
+                                       " points were imported before it)"));
     }
     imported_ += static_cast<uint64_t>(req_.points_size());
     req_.clear_points();
@@ -933,9 +949,10 @@ absl::StatusOr<ImportResult> ImportVectors(client::Client& client, const ImportO
   QUIVER_ASSIGN_OR_RETURN(const v1::VectorField* field,
                           ResolveField(options.collection, schema, options.field));
   if (field->has_multi_vector()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "\"", field->name(), "\" is a multi-vector field; import from vector files fills "
-        "single-vector fields only"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", field->name(),
+                     "\" is a multi-vector field; import from vector files fills "
+                     "single-vector fields only"));
   }
   if (schema.vectors_size() > 1) {
     // Every point needs every vector field, and a vector file has one.
@@ -949,8 +966,8 @@ absl::StatusOr<ImportResult> ImportVectors(client::Client& client, const ImportO
   if (reader->dim() != field->dim()) {
     return absl::InvalidArgumentError(
         absl::StrCat(options.path, " has vectors of dimension ", reader->dim(), " but field \"",
-                     field->name(), "\" of collection \"", options.collection,
-                     "\" has dimension ", field->dim(), "; nothing was imported"));
+                     field->name(), "\" of collection \"", options.collection, "\" has dimension ",
+                     field->dim(), "; nothing was imported"));
   }
 
   std::vector<int64_t> labels;
@@ -961,14 +978,14 @@ absl::StatusOr<ImportResult> ImportVectors(client::Client& client, const ImportO
       if (a.name() == options.label_attr) attr = &a;
     }
     if (attr == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "collection \"", options.collection, "\" has no attribute \"", options.label_attr,
-          "\" for the labels; create it with --attr ", options.label_attr,
-          ":int64 or pass --label-attr"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("collection \"", options.collection, "\" has no attribute \"",
+                       options.label_attr, "\" for the labels; create it with --attr ",
+                       options.label_attr, ":int64 or pass --label-attr"));
     }
     if (attr->type() != v1::INT64 && attr->type() != v1::DOUBLE && attr->type() != v1::STRING) {
-      return absl::InvalidArgumentError(absl::StrCat("attribute \"", attr->name(),
-                                                     "\" must be int64, double or string to hold labels"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "attribute \"", attr->name(), "\" must be int64, double or string to hold labels"));
     }
     label_type = attr->type();
     QUIVER_ASSIGN_OR_RETURN(labels, ReadLabels(options.labels_path));
@@ -1007,10 +1024,9 @@ absl::StatusOr<ImportResult> ImportVectors(client::Client& client, const ImportO
     values->Add(row.begin(), row.end());
     if (!options.labels_path.empty()) {
       if (index >= static_cast<int64_t>(labels.size())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(options.labels_path, " has only ", labels.size(), " labels; ",
-                         options.path, " row ", index, " has none (", batcher.imported(),
-                         " points were imported)"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            options.labels_path, " has only ", labels.size(), " labels; ", options.path, " row ",
+            index, " has none (", batcher.imported(), " points were imported)"));
       }
       (*p.mutable_attributes())[options.label_attr] =
           LabelValue(labels[static_cast<size_t>(index)], label_type);
@@ -1043,7 +1059,8 @@ class JsonlConverter {
   // Errors are plain descriptions; the caller adds file and line.
   absl::Status Convert(const nlohmann::json& j, v1::Point* p) const {
     if (!j.is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat("expected a JSON object, got ", JsonTypeName(j)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected a JSON object, got ", JsonTypeName(j)));
     }
     bool have_id = false;
     for (const auto& [key, value] : j.items()) {
@@ -1069,9 +1086,8 @@ class JsonlConverter {
         QUIVER_RETURN_IF_ERROR(Vector(default_field_, value, p));
       } else if (key == "vectors") {
         if (!value.is_object()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("\"vectors\" must be an object of field -> array, got ",
-                           JsonTypeName(value)));
+          return absl::InvalidArgumentError(absl::StrCat(
+              "\"vectors\" must be an object of field -> array, got ", JsonTypeName(value)));
         }
         for (const auto& [name, v] : value.items()) QUIVER_RETURN_IF_ERROR(Vector(name, v, p));
       } else if (key == "attributes") {
@@ -1084,8 +1100,8 @@ class JsonlConverter {
       } else {
         // Strict about keys: a misspelt "attribute" would otherwise drop
         // data silently.
-        return absl::InvalidArgumentError(absl::StrCat(
-            "unknown key \"", key, "\" (expected id, vector, vectors, attributes)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown key \"", key, "\" (expected id, vector, vectors, attributes)"));
       }
     }
     if (!have_id) return absl::InvalidArgumentError("missing \"id\"");
@@ -1096,7 +1112,8 @@ class JsonlConverter {
   absl::Status Vector(const std::string& name, const nlohmann::json& v, v1::Point* p) const {
     auto it = vectors_.find(name);
     if (it == vectors_.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("no vector field \"", name, "\" in the schema"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("no vector field \"", name, "\" in the schema"));
     }
     if (it->second->has_multi_vector()) {
       return absl::InvalidArgumentError(
@@ -1115,8 +1132,8 @@ class JsonlConverter {
     values->Reserve(static_cast<int>(v.size()));
     for (size_t i = 0; i < v.size(); ++i) {
       if (!v[i].is_number()) {
-        return absl::InvalidArgumentError(absl::StrCat("vector \"", name, "\"[", i,
-                                                       "] is not a number (", JsonTypeName(v[i]), ")"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "vector \"", name, "\"[", i, "] is not a number (", JsonTypeName(v[i]), ")"));
       }
       const float f = static_cast<float>(v[i].get<double>());
       if (!std::isfinite(f)) {
@@ -1137,7 +1154,7 @@ class JsonlConverter {
     v1::Value value;
     auto wrong = [&](const char* expected) {
       return absl::InvalidArgumentError(absl::StrCat("attribute \"", name, "\" is ",
-                                                     AttributeTypeText(it->second), " and needs ",
+                                                     AttributeTypeName(it->second), " and needs ",
                                                      expected, ", got ", v.dump()));
     };
     switch (it->second) {
@@ -1186,17 +1203,6 @@ class JsonlConverter {
     }
     (*p->mutable_attributes())[name] = std::move(value);
     return absl::OkStatus();
-  }
-
-  static const char* AttributeTypeText(v1::AttributeType t) {
-    switch (t) {
-      case v1::INT64: return "int64";
-      case v1::DOUBLE: return "double";
-      case v1::BOOL: return "bool";
-      case v1::STRING: return "string";
-      case v1::STRING_LIST: return "string_list";
-      default: return "unspecified";
-    }
   }
 
   std::string default_field_;
@@ -1271,8 +1277,9 @@ absl::StatusOr<ImportResult> Import(client::Client& client, const ImportOptions&
   }
   if (opts.batch <= 0) return absl::InvalidArgumentError("--batch must be positive");
   if (*opts.format == FileFormat::kJsonl && !opts.labels_path.empty()) {
-    return absl::InvalidArgumentError("--labels applies to fvecs, npy and idx files; jsonl "
-                                      "lines carry their own attributes");
+    return absl::InvalidArgumentError(
+        "--labels applies to fvecs, npy and idx files; jsonl "
+        "lines carry their own attributes");
   }
   QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo info, client.GetCollection(opts.collection));
   if (*opts.format == FileFormat::kJsonl) return ImportJsonl(client, opts, info.schema());

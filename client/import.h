@@ -94,8 +94,8 @@ absl::StatusOr<std::vector<int64_t>> ReadLabels(const std::string& path);
 // Rows [begin, end) of a vector file, for search queries. OUT_OF_RANGE when
 // the file has fewer than `end` rows.
 absl::StatusOr<std::vector<std::vector<float>>> ReadVectorRows(const std::string& path,
-                                                               FileFormat format,
-                                                               int64_t begin, int64_t end);
+                                                               FileFormat format, int64_t begin,
+                                                               int64_t end);
 
 struct ImportOptions {
   std::string collection;

@@ -1,11 +1,11 @@
 // Output: tables, key/value lists, JSON and value formatting for quiverctl.
 #include "client/output.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
 #include <charconv>
 #include <ctime>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -121,17 +121,17 @@ std::string ProtoToJsonString(const google::protobuf::Message& message) {
   return out;
 }
 
-nlohmann::json ProtoToJson(const google::protobuf::Message& message) {
+nlohmann::ordered_json ProtoToJson(const google::protobuf::Message& message) {
   // No exceptions: a parse failure yields a discarded value, replaced by {}.
-  nlohmann::json doc = nlohmann::json::parse(ProtoToJsonString(message), nullptr,
-                                             /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return nlohmann::json::object();
+  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(ProtoToJsonString(message), nullptr,
+                                                             /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return nlohmann::ordered_json::object();
   return doc;
 }
 
-void PrintJson(std::ostream& os, const nlohmann::json& doc) {
+void PrintJson(std::ostream& os, const nlohmann::ordered_json& doc) {
   // `replace` keeps invalid UTF-8 in ids or strings from throwing.
-  os << doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  os << doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << '\n';
 }
 
 std::string FormatFloat(float v) {

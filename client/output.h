@@ -7,14 +7,14 @@
 #ifndef QUIVER_CLIENT_OUTPUT_H_
 #define QUIVER_CLIENT_OUTPUT_H_
 
+#include <google/protobuf/message.h>
+
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <google/protobuf/message.h>
-#include <nlohmann/json.hpp>
 
 #include "quiver/v1/types.pb.h"
 
@@ -40,17 +40,17 @@ class Table {
 };
 
 // "Key   value" lines with the values aligned.
-void PrintKeyValues(std::ostream& os,
-                    const std::vector<std::pair<std::string, std::string>>& rows);
+void PrintKeyValues(std::ostream& os, const std::vector<std::pair<std::string, std::string>>& rows);
 
 // A message in proto3's JSON mapping (lowerCamelCase names; 64-bit integers
 // as strings, as the mapping requires), with fields at their default value
 // printed too so scripts can rely on every key being present.
 std::string ProtoToJsonString(const google::protobuf::Message& message);
-// The same, parsed, for composing larger documents.
-nlohmann::json ProtoToJson(const google::protobuf::Message& message);
+// The same, parsed, for composing larger documents. Ordered, so keys keep
+// the proto's field order rather than coming out sorted.
+nlohmann::ordered_json ProtoToJson(const google::protobuf::Message& message);
 // Writes `doc` indented, followed by a newline.
-void PrintJson(std::ostream& os, const nlohmann::json& doc);
+void PrintJson(std::ostream& os, const nlohmann::ordered_json& doc);
 
 // Shortest text of a number that reads back to the same float (scores,
 // vector components): "0", "1.5", "0.30000001".

@@ -8,6 +8,8 @@
 // Results go to stdout (tables for people, --json for scripts); errors go to
 // stderr as "error: <CODE>: <message>", the server's message unchanged.
 // Exit status: 0 success, 1 the server or a file said no, 2 bad usage.
+#include <google/protobuf/util/json_util.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -15,8 +17,6 @@
 #include <optional>
 #include <set>
 #include <sstream>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
@@ -152,7 +152,8 @@ absl::StatusOr<v1::VectorField> ParseVectorSpec(const std::string& spec) {
   std::vector<std::string> index_parts = absl::StrSplit(index, ',');
   f.mutable_index()->set_type(absl::AsciiStrToUpper(index_parts[0]));
   for (size_t i = 1; i < index_parts.size(); ++i) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(index_parts[i], absl::MaxSplits('=', 1));
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(index_parts[i], absl::MaxSplits('=', 1));
     if (kv.first.empty() || index_parts[i].find('=') == std::string::npos) {
       return UsageError(absl::StrCat("--vector \"", spec, "\": index parameter \"", index_parts[i],
                                      "\" is not name=value"));
@@ -187,8 +188,8 @@ absl::StatusOr<v1::AttributeField> ParseAttrSpec(const std::string& spec) {
   }
   if (parts.size() == 3) {
     if (absl::AsciiStrToLower(parts[2]) != "indexed") {
-      return UsageError(
-          absl::StrCat("--attr \"", spec, "\": third part must be \"indexed\", got \"", parts[2], "\""));
+      return UsageError(absl::StrCat("--attr \"", spec,
+                                     "\": third part must be \"indexed\", got \"", parts[2], "\""));
     }
     a.set_indexed(true);
   }
@@ -233,7 +234,8 @@ absl::StatusOr<std::vector<std::vector<float>>> ParseQueryJson(const std::string
   auto row = [](const nlohmann::json& a) -> absl::StatusOr<std::vector<float>> {
     std::vector<float> v;
     for (const auto& x : a) {
-      if (!x.is_number()) return UsageError(absl::StrCat("--query-json: ", x.dump(), " is not a number"));
+      if (!x.is_number())
+        return UsageError(absl::StrCat("--query-json: ", x.dump(), " is not a number"));
       v.push_back(x.get<float>());
     }
     return v;
@@ -339,11 +341,12 @@ absl::Status CollectionCreate(Context& c, const CreateArgs& a) {
     QUIVER_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(a.schema_file));
     auto s = google::protobuf::util::JsonStringToMessage(text, &schema);
     if (!s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(a.schema_file, ": not a CollectionSchema in JSON: ",
-                                                     s.message().as_string()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          a.schema_file, ": not a CollectionSchema in JSON: ", s.message().as_string()));
     }
   } else {
-    if (a.vectors.empty()) return UsageError("give at least one --vector name:dim:metric, or --schema FILE");
+    if (a.vectors.empty())
+      return UsageError("give at least one --vector name:dim:metric, or --schema FILE");
     for (const auto& spec : a.vectors) {
       QUIVER_ASSIGN_OR_RETURN(*schema.add_vectors(), ParseVectorSpec(spec));
     }
@@ -378,8 +381,9 @@ absl::Status CollectionList(Context& c) {
     for (const auto& f : info.schema().vectors()) {
       vectors.push_back(absl::StrCat(f.name(), ":", f.dim(), ":", MetricName(f.metric())));
     }
-    t.AddRow({info.name(), absl::StrJoin(vectors, " "), absl::StrCat(info.schema().attributes_size()),
-              absl::StrCat(info.stats().point_count()), FormatUnixMillis(info.created_at_unix_ms())});
+    t.AddRow(
+        {info.name(), absl::StrJoin(vectors, " "), absl::StrCat(info.schema().attributes_size()),
+         absl::StrCat(info.stats().point_count()), FormatUnixMillis(info.created_at_unix_ms())});
   }
   t.Print(c.out);
   return absl::OkStatus();
@@ -493,10 +497,10 @@ absl::Status Get(Context& c, const GetArgs& a) {
     PrintJson(c.out, ProtoToJson(resp));
   } else if (resp.points_size() > 0) {
     const auto& pts = resp.points();
-    std::vector<std::string> attr_cols =
-        AttrColumns(pts, [](const v1::Point& p) -> const auto& { return p.attributes(); }, a.attrs);
-    std::vector<std::string> vec_cols =
-        VectorColumns(pts, [](const v1::Point& p) -> const auto& { return p.vectors(); });
+    std::vector<std::string> attr_cols = AttrColumns(
+        pts, [](const v1::Point& p) -> const auto& { return p.attributes(); }, a.attrs);
+    std::vector<std::string> vec_cols = VectorColumns(
+        pts, [](const v1::Point& p) -> const auto& { return p.vectors(); });
     std::vector<std::string> headers = {"ID"};
     headers.insert(headers.end(), attr_cols.begin(), attr_cols.end());
     headers.insert(headers.end(), vec_cols.begin(), vec_cols.end());
@@ -612,10 +616,10 @@ void PrintHits(std::ostream& out, const v1::SearchResult& result,
     return;
   }
   const auto& hits = result.hits();
-  std::vector<std::string> attr_cols =
-      AttrColumns(hits, [](const v1::Hit& h) -> const auto& { return h.attributes(); }, output_attrs);
-  std::vector<std::string> vec_cols =
-      VectorColumns(hits, [](const v1::Hit& h) -> const auto& { return h.vectors(); });
+  std::vector<std::string> attr_cols = AttrColumns(
+      hits, [](const v1::Hit& h) -> const auto& { return h.attributes(); }, output_attrs);
+  std::vector<std::string> vec_cols = VectorColumns(
+      hits, [](const v1::Hit& h) -> const auto& { return h.vectors(); });
   std::vector<std::string> headers = {"RANK", "ID", "SCORE"};
   headers.insert(headers.end(), attr_cols.begin(), attr_cols.end());
   headers.insert(headers.end(), vec_cols.begin(), vec_cols.end());
@@ -704,8 +708,10 @@ int Main(int argc, char** argv) {
   ImportArgs imp;
   auto* import_cmd = app.add_subcommand("import", "Import points from a file");
   import_cmd->add_option("collection", imp.collection, "Collection name")->required();
-  import_cmd->add_option("file", imp.file, "fvecs, npy, IDX or jsonl file (optionally .gz)")->required();
-  import_cmd->add_option("--format", imp.format, "fvecs|npy|idx|jsonl (default: from the file name)");
+  import_cmd->add_option("file", imp.file, "fvecs, npy, IDX or jsonl file (optionally .gz)")
+      ->required();
+  import_cmd->add_option("--format", imp.format,
+                         "fvecs|npy|idx|jsonl (default: from the file name)");
   import_cmd->add_option("--field", imp.field, "Vector field (default: the only one)");
   import_cmd->add_option("--id-prefix", imp.id_prefix, "fvecs/npy/idx: id = prefix + row number");
   import_cmd->add_option("--start-id", imp.start_id, "fvecs/npy/idx: number of the first row")
@@ -722,7 +728,8 @@ int Main(int argc, char** argv) {
   get_cmd->add_option("collection", get.collection, "Collection name")->required();
   get_cmd->add_option("ids", get.ids, "Point ids")->required();
   get_cmd->add_flag("--vectors", get.vectors, "Include vectors");
-  get_cmd->add_option("--attrs", get.attrs, "Attributes to return (a,b; default all)")->delimiter(',');
+  get_cmd->add_option("--attrs", get.attrs, "Attributes to return (a,b; default all)")
+      ->delimiter(',');
 
   DeleteArgs del;
   auto* delete_cmd = app.add_subcommand("delete", "Delete points by id or by filter");
@@ -742,7 +749,8 @@ int Main(int argc, char** argv) {
   search_cmd->add_option("--vector-file", srch.vector_file, "Queries from an fvecs/npy/idx file");
   search_cmd->add_option("--row", srch.row, "Row of --vector-file to use");
   search_cmd->add_option("--rows", srch.rows, "Rows A:B (A inclusive, B exclusive) as a batch");
-  search_cmd->add_option("--format", srch.format, "Format of --vector-file (default: from its name)");
+  search_cmd->add_option("--format", srch.format,
+                         "Format of --vector-file (default: from its name)");
   search_cmd->add_option("--query-json", srch.query_json, "[1,2,3] or [[1,2,3],[4,5,6]]");
   search_cmd->add_option("--field", srch.field, "Vector field (default: the only one)");
   search_cmd->add_option("-k,--k", srch.k, "Results per query")->capture_default_str();

@@ -98,6 +98,20 @@ absl::StatusOr<std::unique_ptr<QuiverdProcess>> QuiverdProcess::Start(
     for (auto& a : p->argv_) args.push_back(a.data());
     args.push_back(nullptr);
     const char* log_path = p->log_path_.c_str();
+    std::vector<std::string> env_store;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string kv = *e;
+      bool overridden = false;
+      for (const auto& x : options.env) {
+        const size_t eq = x.find('=');
+        if (eq != std::string::npos && kv.compare(0, eq + 1, x, 0, eq + 1) == 0) overridden = true;
+      }
+      if (!overridden) env_store.push_back(kv);
+    }
+    for (const auto& x : options.env) env_store.push_back(x);
+    std::vector<char*> envp;
+    for (auto& kv : env_store) envp.push_back(kv.data());
+    envp.push_back(nullptr);
     const pid_t parent = getpid();
     const pid_t pid = fork();
     if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
@@ -111,7 +125,7 @@ absl::StatusOr<std::unique_ptr<QuiverdProcess>> QuiverdProcess::Start(
         dup2(fd, STDERR_FILENO);
         close(fd);
       }
-      execv(args[0], args.data());
+      execve(args[0], args.data(), envp.data());
       _exit(127);
     }
     p->pid_ = pid;

@@ -25,6 +25,9 @@ struct QuiverdOptions {
   // should be on the same filesystem as the storage-only baseline's.
   std::string tmp_root = "/tmp";
   std::vector<std::string> extra_args;
+  // Extra environment for quiverd, "NAME=value" (e.g. OMP_NUM_THREADS=1);
+  // the rest of the environment is inherited.
+  std::vector<std::string> env;
   // Seconds to wait for health before giving up.
   double start_timeout_s = 60;
 };

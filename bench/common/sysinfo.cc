@@ -110,7 +110,7 @@ void PinOmpThreads(int n) {
 }
 
 std::string BlasConfig() {
-  if (openblas_get_config != nullptr) return std::string("OpenBLAS ") + openblas_get_config();
+  if (openblas_get_config != nullptr) return openblas_get_config();
   return "not OpenBLAS";
 }
 

@@ -6,6 +6,7 @@
 // expected answer is known: a query equal to an imported vector has that
 // point as its nearest neighbour at (squared L2) distance ~0.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,13 +16,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -146,8 +145,9 @@ std::string FvecsBytes(const Rows& rows) {
 // multiple of 64, then `data`.
 std::string NpyBytes(const std::string& descr, const std::string& shape, const std::string& data,
                      bool fortran = false) {
-  std::string dict = absl::StrCat("{'descr': '", descr, "', 'fortran_order': ",
-                                  fortran ? "True" : "False", ", 'shape': ", shape, ", }");
+  std::string dict =
+      absl::StrCat("{'descr': '", descr, "', 'fortran_order': ", fortran ? "True" : "False",
+                   ", 'shape': ", shape, ", }");
   while ((10 + dict.size() + 1) % 64 != 0) dict.push_back(' ');
   dict.push_back('\n');
   std::string s = "\x93NUMPY";
@@ -258,9 +258,9 @@ TEST_F(QuiverctlTest, HealthReportsServingAndFailsWhenNoServer) {
   EXPECT_EQ(r.exit_code, 0) << r;
 
   const int dead = testing::PickFreePort();
-  r = RunCommand({QUIVERCTL_PATH, "--addr", absl::StrCat("127.0.0.1:", dead), "--timeout", "2",
-                  "health"},
-                 dir_);
+  r = RunCommand(
+      {QUIVERCTL_PATH, "--addr", absl::StrCat("127.0.0.1:", dead), "--timeout", "2", "health"},
+      dir_);
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_NE(r.err.find("error: UNAVAILABLE"), std::string::npos) << r;
 }
@@ -346,7 +346,8 @@ TEST_F(QuiverctlTest, ImportFvecsThenSearchGetStats) {
   j = CtlJson({"search", "vec", "--vector-file", Path("base.fvecs"), "--rows", "10:13", "-k", "1",
                "--exact"});
   ASSERT_EQ(j["results"].size(), 3u);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(j["results"][i]["hits"][0]["id"], absl::StrCat("v", 10 + i));
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(j["results"][i]["hits"][0]["id"], absl::StrCat("v", 10 + i));
 
   out = CtlOk({"get", "vec", "v17", "v18", "--vectors"});
   EXPECT_NE(out.find("v17"), std::string::npos) << out;
@@ -441,7 +442,8 @@ TEST_F(QuiverctlTest, ImportNpyFloat32AndUint8) {
 }
 
 TEST_F(QuiverctlTest, ImportGzippedIdxWithLabels) {
-  CtlOk({"collection", "create", "mnist", "--vector", "img:16:L2", "--attr", "label:int64:indexed"});
+  CtlOk(
+      {"collection", "create", "mnist", "--vector", "img:16:L2", "--attr", "label:int64:indexed"});
   constexpr int kN = 40;
   std::mt19937 rng(4);
   std::string images;
@@ -464,13 +466,13 @@ TEST_F(QuiverctlTest, ImportGzippedIdxWithLabels) {
   EXPECT_EQ(Count("mnist", "label = 2"), 10u);
 
   // Row 6 has label 2: with a matching filter it finds itself...
-  json j = CtlJson({"search", "mnist", "--vector-file", Path("train-images-idx3-ubyte.gz"),
-                    "--row", "6", "-k", "3", "--filter", "label = 2", "--output-attrs", "label"});
+  json j = CtlJson({"search", "mnist", "--vector-file", Path("train-images-idx3-ubyte.gz"), "--row",
+                    "6", "-k", "3", "--filter", "label = 2", "--output-attrs", "label"});
   EXPECT_EQ(j["results"][0]["hits"][0]["id"], "img6");
   EXPECT_NEAR(j["results"][0]["hits"][0]["score"].get<double>(), 0.0, 1e-2);
   // ...with another label, only points of that label come back.
-  j = CtlJson({"search", "mnist", "--vector-file", Path("train-images-idx3-ubyte.gz"), "--row",
-               "6", "-k", "5", "--filter", "label = 1", "--output-attrs", "*"});
+  j = CtlJson({"search", "mnist", "--vector-file", Path("train-images-idx3-ubyte.gz"), "--row", "6",
+               "-k", "5", "--filter", "label = 1", "--output-attrs", "*"});
   ASSERT_EQ(j["results"][0]["hits"].size(), 5u);
   for (const auto& hit : j["results"][0]["hits"]) {
     EXPECT_NE(hit["id"], "img6");
@@ -495,15 +497,14 @@ constexpr char kShopJsonl[] =
 {"id": "p6", "vector": [1, 0, 1], "attributes": {}}
 )";
 
-
 class QuiverctlShopTest : public QuiverctlTest {
  protected:
   void SetUp() override {
     QuiverctlTest::SetUp();
     if (HasFatalFailure()) return;
     CtlOk({"collection", "create", "shop", "--vector", "emb:3:L2", "--attr", "price:double",
-           "--attr", "color:string:indexed", "--attr", "tags:string_list", "--attr",
-           "instock:bool", "--attr", "qty:int64"});
+           "--attr", "color:string:indexed", "--attr", "tags:string_list", "--attr", "instock:bool",
+           "--attr", "qty:int64"});
     WriteFile(Path("shop.jsonl"), kShopJsonl);
     const std::string out = CtlOk({"import", "shop", Path("shop.jsonl")});
     EXPECT_NE(out.find("imported 6 points"), std::string::npos) << out;
@@ -525,8 +526,8 @@ TEST_F(QuiverctlShopTest, JsonlAttributesFilterAndGet) {
   EXPECT_EQ(j["results"][0]["hits"][0]["id"], "p5");
   EXPECT_EQ(j["results"][0]["hits"][0]["attributes"]["color"]["stringValue"], "blue");
 
-  std::string out = CtlOk({"search", "shop", "--vector", "[1, 0, 0]", "-k", "2", "--output-attrs",
-                           "color,price"});
+  std::string out = CtlOk(
+      {"search", "shop", "--vector", "[1, 0, 0]", "-k", "2", "--output-attrs", "color,price"});
   EXPECT_NE(out.find("color"), std::string::npos) << out;
   EXPECT_NE(out.find("red"), std::string::npos) << out;
 

@@ -84,13 +84,8 @@ absl::Status QuiverdProcess::Launch(bool* exited_early) {
   *exited_early = false;
   // Everything the child needs is built before fork: between fork and exec
   // only async-signal-safe calls are allowed (the parent may have threads).
-  std::vector<std::string> args = {options_.binary,
-                                   "--listen",
-                                   address(),
-                                   "--data-dir",
-                                   data_dir_,
-                                   "--log-level",
-                                   options_.log_level};
+  std::vector<std::string> args = {options_.binary, "--listen",    address(),         "--data-dir",
+                                   data_dir_,       "--log-level", options_.log_level};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
