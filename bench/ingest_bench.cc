@@ -60,6 +60,7 @@ struct Args {
   std::string dataset_dir = kFashionMnistDir;
   std::string json_out;
   std::vector<std::string> quiverd_env;
+  bool server_timing = false;
 };
 
 struct Sample {
@@ -68,6 +69,8 @@ struct Sample {
   double client_cpu_s = 0;   // this process
   int64_t server_hwm_kb = -1;
   double other_cores = 0;    // CPU used by other processes meanwhile / wall
+  std::vector<double> latency_ms;  // per request / per batch write
+  std::vector<double> server_ms;   // quiverd's handler time per request (--server-timing)
 };
 
 v1::CollectionSchema Schema(size_t dim) {
@@ -111,6 +114,7 @@ Sample RunGrpc(const Args& args, const std::vector<v1::UpsertPointsRequest>& req
   qo.durability = args.durability;
   qo.tmp_root = args.tmp_dir;
   qo.env = args.quiverd_env;
+  qo.log_level = args.server_timing ? "debug" : "warn";
   auto server = QuiverdProcess::Start(qo);
   if (!server.ok()) Die("start quiverd", server.status());
   {
@@ -124,6 +128,8 @@ Sample RunGrpc(const Args& args, const std::vector<v1::UpsertPointsRequest>& req
     if (absl::Status h = clients.back()->Health(); !h.ok()) Die("health", h);
   }
   Sample s;
+  const size_t log_lines = args.server_timing ? CountLines((*server)->log_path()) : 0;
+  std::vector<std::vector<double>> lat(threads);
   const double server_cpu0 = ProcessCpuSeconds((*server)->pid());
   const double client_cpu0 = ProcessCpuSeconds();
   const double busy0 = MachineBusySeconds();
@@ -133,7 +139,9 @@ Sample RunGrpc(const Args& args, const std::vector<v1::UpsertPointsRequest>& req
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       for (size_t b = t; b < reqs.size(); b += threads) {
+        const double c0 = NowSeconds();
         auto r = clients[t]->Upsert(reqs[b]);
+        lat[t].push_back((NowSeconds() - c0) * 1e3);
         if (!r.ok()) {
           errors[t] = r.status();
           return;
@@ -147,6 +155,7 @@ Sample RunGrpc(const Args& args, const std::vector<v1::UpsertPointsRequest>& req
   s.server_cpu_s = ProcessCpuSeconds((*server)->pid()) - server_cpu0;
   s.other_cores = (MachineBusySeconds() - busy0 - s.client_cpu_s - s.server_cpu_s) / s.seconds;
   s.server_hwm_kb = ReadMemory((*server)->pid()).hwm_kb;
+  for (const auto& l : lat) s.latency_ms.insert(s.latency_ms.end(), l.begin(), l.end());
   for (const auto& e : errors) {
     if (!e.ok()) Die("Upsert", e);
   }
@@ -156,6 +165,7 @@ Sample RunGrpc(const Args& args, const std::vector<v1::UpsertPointsRequest>& req
     Die("Count", absl::DataLossError(absl::StrCat("expected ", expect_rows, " got ", *count)));
   }
   if (absl::Status st = (*server)->Stop(); !st.ok()) Die("stop quiverd", st);
+  if (args.server_timing) s.server_ms = RpcTimesFromLog((*server)->log_path(), "UpsertPoints", log_lines);
   return s;
 }
 
@@ -194,6 +204,7 @@ Sample RunStorage(const Args& args, const Matrix& x, const std::vector<uint8_t>&
     }
 
     std::atomic<uint64_t> next_seq{2};
+    std::vector<std::vector<double>> lat(threads);
     const size_t nbatches = (x.n + args.batch - 1) / args.batch;
     const uint32_t dim = static_cast<uint32_t>(x.dim);
     std::vector<absl::Status> errors(threads);
@@ -206,6 +217,7 @@ Sample RunStorage(const Args& args, const Matrix& x, const std::vector<uint8_t>&
         for (size_t b = t; b < nbatches; b += threads) {
           // What Collection::PrepareUpsert puts in the batch for a request of
           // new points (ids are fresh, so no DeletePointData).
+          const double w0 = NowSeconds();
           auto batch = (*store)->NewBatch();
           storage::OpRecord op;
           op.set_type(storage::OpRecord::UPSERT);
@@ -228,6 +240,7 @@ Sample RunStorage(const Args& args, const Matrix& x, const std::vector<uint8_t>&
             errors[t] = st;
             return;
           }
+          lat[t].push_back((NowSeconds() - w0) * 1e3);
         }
       });
     }
@@ -235,6 +248,7 @@ Sample RunStorage(const Args& args, const Matrix& x, const std::vector<uint8_t>&
     s.seconds = NowSeconds() - t0;
     s.client_cpu_s = ProcessCpuSeconds() - client_cpu0;
     s.other_cores = (MachineBusySeconds() - busy0 - s.client_cpu_s) / s.seconds;
+    for (const auto& l : lat) s.latency_ms.insert(s.latency_ms.end(), l.begin(), l.end());
     for (const auto& e : errors) {
       if (!e.ok()) Die("Store::Write", e);
     }
@@ -274,6 +288,8 @@ int Main(int argc, char** argv) {
   app.add_option("--tmp-dir", args.tmp_dir,
                  "where the fresh data dirs go (same filesystem for both paths)");
   app.add_option("--dataset-dir", args.dataset_dir, "Fashion-MNIST IDX folder");
+  app.add_flag("--server-timing", args.server_timing,
+               "run quiverd at --log-level debug and report its own UpsertPoints handler time");
   app.add_option("--json", args.json_out, "JSON output (default <exe dir>/bench_results/)");
   CLI11_PARSE(app, argc, argv);
   args.threads.clear();
@@ -333,9 +349,11 @@ int Main(int argc, char** argv) {
   }
 
   Table table({"path", "threads", "durability", "median s", "vectors/s", "MB/s",
+               "p50 ms/batch",
                "client CPU s", "server CPU s", "server peak RSS MB", "others' cores",
                "grpc/storage", ">= 0.5x?"});
   nlohmann::json results = nlohmann::json::array();
+  std::vector<std::string> timing_lines;
   for (int th : args.threads) {
     const auto& g = samples[{"grpc", th}];
     const auto& st = samples[{"storage", th}];
@@ -346,20 +364,23 @@ int Main(int argc, char** argv) {
     const double ratio = Median(ratios);
     for (const char* path : {"storage", "grpc"}) {
       const auto& v = samples[{path, th}];
-      std::vector<double> secs, ccpu, scpu, hwm, others;
+      std::vector<double> secs, ccpu, scpu, hwm, others, lat, srv_ms;
       for (const Sample& s : v) {
         secs.push_back(s.seconds);
         ccpu.push_back(s.client_cpu_s);
         scpu.push_back(s.server_cpu_s);
         hwm.push_back(static_cast<double>(s.server_hwm_kb) / 1024.0);
         others.push_back(s.other_cores);
+        lat.insert(lat.end(), s.latency_ms.begin(), s.latency_ms.end());
+        srv_ms.insert(srv_ms.end(), s.server_ms.begin(), s.server_ms.end());
       }
       const double med = Median(secs);
       const bool is_grpc = std::string(path) == "grpc";
       table.AddRow({path, std::to_string(th), args.durability, Fixed(med, 2),
                     Thousands(static_cast<double>(x.n) / med), Fixed(raw_mb / med, 1),
+                    Fixed(Percentile(lat, 50), 1),
                     Fixed(Median(ccpu), 2), is_grpc ? Fixed(Median(scpu), 2) : "-",
-                    is_grpc ? Thousands(Median(hwm)) : "-", Fixed(Median(others), 2),
+                    is_grpc ? Thousands(Median(hwm)) : "-", Fixed(std::max(0.0, Median(others)), 2),
                     is_grpc ? Fixed(ratio, 2) + "x" : "",
                     is_grpc ? (ratio >= 0.5 ? "yes" : "NO") : ""});
       nlohmann::json j = {{"path", path},
@@ -370,7 +391,17 @@ int Main(int argc, char** argv) {
                           {"vectors_per_s", static_cast<double>(x.n) / med},
                           {"mb_per_s", raw_mb / med},
                           {"client_cpu_s", ccpu},
-                          {"others_cores_busy", others}};
+                          {"others_cores_busy", others},
+                          {"p50_ms_per_batch", Percentile(lat, 50)},
+                          {"p99_ms_per_batch", Percentile(lat, 99)}};
+      if (is_grpc && !srv_ms.empty()) {
+        j["server_handler_p50_ms"] = Percentile(srv_ms, 50);
+        timing_lines.push_back(absl::StrCat(
+            "  grpc, ", th, " thread(s): client p50 ", Fixed(Percentile(lat, 50), 1),
+            " ms per request; quiverd handler (queue + commit + apply) p50 ",
+            Fixed(Percentile(srv_ms, 50), 1), " ms -> send/receive/parse ~",
+            Fixed(Percentile(lat, 50) - Percentile(srv_ms, 50), 1), " ms"));
+      }
       if (is_grpc) {
         j["server_cpu_s"] = scpu;
         j["server_peak_rss_mb"] = hwm;
@@ -382,11 +413,15 @@ int Main(int argc, char** argv) {
   }
   std::printf("\nQuestion: is durable gRPC ingest at least 0.5x of storage-only ingest of the "
               "same bytes?\n(ratio = median over rounds of storage_seconds / grpc_seconds; "
-              "MB = 10^6 bytes of raw float32; CPU s = CPU seconds, client = this process; "
+              "MB = 10^6 bytes of raw float32; p50 ms/batch = per UpsertPoints call (grpc) or per batch built and written (storage); CPU s = CPU seconds, client = this process; "
               "others' cores = CPU used by other processes meanwhile / wall)\n\n");
   std::ostringstream out;
   table.Print(out);
   std::printf("%s", out.str().c_str());
+  if (!timing_lines.empty()) {
+    std::printf("\nWhere a request's time goes (storage p50 above = one batch built + Store::Write):\n");
+    for (const auto& l : timing_lines) std::printf("%s\n", l.c_str());
+  }
   report["results"] = results;
   report["table"] = out.str();
   report["host"]["loadavg_at_end"] = LoadAverage();

@@ -28,7 +28,6 @@
 #include <functional>
 #include <map>
 #include <numeric>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -230,30 +229,6 @@ double MeanRecall(const Run& run, const GroundTruth& gt, const Matrix& base,
   return sum / static_cast<double>(nq);
 }
 
-// Server-side handler times from quiverd's debug log lines
-// "... Search 12.345ms OK" (services.cc LogRpc), in order of appearance.
-std::vector<double> ServerSearchMs(const std::string& log_path, size_t skip_lines) {
-  std::vector<double> out;
-  std::ifstream in(log_path);
-  std::string line;
-  size_t n = 0;
-  static const std::regex re(R"( Search ([0-9.]+)ms )");
-  while (std::getline(in, line)) {
-    if (n++ < skip_lines) continue;
-    std::smatch m;
-    if (std::regex_search(line, m, re)) out.push_back(std::stod(m[1]));
-  }
-  return out;
-}
-
-size_t CountLines(const std::string& path) {
-  std::ifstream in(path);
-  size_t n = 0;
-  std::string line;
-  while (std::getline(in, line)) ++n;
-  return n;
-}
-
 int Main(int argc, char** argv) {
   Args args;
   args.tmp_dir = ExeDir() + "/bench_tmp";
@@ -445,7 +420,7 @@ int Main(int argc, char** argv) {
           const size_t log_lines = args.server_timing ? CountLines(srv->log_path()) : 0;
           run = RunQuiver(sh, m, requests[i], clients);
           if (args.server_timing) {
-            auto ms = ServerSearchMs(srv->log_path(), log_lines);
+            auto ms = RpcTimesFromLog(srv->log_path(), "Search", log_lines);
             server_ms[i].insert(server_ms[i].end(), ms.begin(), ms.end());
           }
           quiver_runs[i].push_back(std::move(run));
@@ -510,7 +485,7 @@ int Main(int argc, char** argv) {
                   Fixed(*std::min_element(qrec.begin(), qrec.end()), 4),
                   Fixed(*std::min_element(frec.begin(), frec.end()), 4),
                   Fixed(Median(qcores), 2), Fixed(Median(fcores), 2),
-                  Fixed(Median(others), 2)});
+                  Fixed(std::max(0.0, Median(others)), 2)});
     nlohmann::json j = {{"mode", m.name},
                         {"batch", m.per_call},
                         {"filter", m.filtered ? sh.filter_expr : ""},

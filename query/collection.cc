@@ -10,6 +10,7 @@
 #include "index/distance.h"
 #include "index/flat_search.h"
 #include "index/topk.h"
+#include "spdlog/spdlog.h"
 #include "storage/status_macros.h"
 
 namespace quiver {
@@ -50,31 +51,57 @@ void Normalize(const float* in, float* out, size_t dim) {
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
+
+// Accepts the labels (segment offsets) a reader may see: below its row
+// count, not deleted at its sequence number, and matching the filter.
+class RowFilter final : public index::LabelFilter {
+ public:
+  RowFilter(const Segment& seg, uint32_t rows, uint64_t seq, const filter::Filter* flt)
+      : seg_(seg), rows_(rows), seq_(seq), flt_(flt) {}
+  bool Accept(uint32_t label) const override {
+    return label < rows_ && seg_.Visible(label, seq_) &&
+           (flt_ == nullptr || flt_->Matches(seg_.attrs(label)));
+  }
+
+ private:
+  const Segment& seg_;
+  const uint32_t rows_;
+  const uint64_t seq_;
+  const filter::Filter* flt_;
+};
+
+// Search hits carry (part << 32 | offset) until they are resolved to points.
+uint64_t HitId(size_t part, uint32_t offset) { return (static_cast<uint64_t>(part) << 32) | offset; }
+
 }  // namespace
 
-Collection::Collection(const storage::CollectionRecord& record, Schema schema,
-                       uint64_t next_iid)
+Collection::Collection(const storage::CollectionRecord& record, Schema schema, uint64_t next_iid,
+                       CollectionOptions options, SealedCallback on_sealed)
     : id_(record.id()),
       name_(record.name()),
-      schema_(std::move(schema)),
+      schema_(std::make_shared<const Schema>(std::move(schema))),
       created_at_unix_ms_(record.created_at_unix_ms()),
-      next_iid_(next_iid),
-      writer_chunks_(std::make_shared<ChunkDir>()),
-      chunks_(writer_chunks_) {}
+      options_(options),
+      on_sealed_(std::move(on_sealed)),
+      next_iid_(next_iid) {}
 
-Snapshot Collection::TakeSnapshot() const {
+View Collection::TakeView() const {
+  View v;
   absl::ReaderMutexLock lock(&mu_);
-  return Snapshot{chunks_, rows_, seq_};
+  v.parts.reserve(segments_.size());
+  for (const auto& s : segments_) v.parts.push_back({s, s->published()});
+  v.seq = seq_;
+  return v;
 }
 
 absl::StatusOr<int> Collection::ResolveField(const std::string& field) const {
   if (field.empty()) {
-    if (schema_.vectors().size() == 1) return 0;
+    if (schema_->vectors().size() == 1) return 0;
     return absl::InvalidArgumentError(absl::StrCat(
-        "collection \"", name_, "\" has ", schema_.vectors().size(),
+        "collection \"", name_, "\" has ", schema_->vectors().size(),
         " vector fields: name the one to search in `field`"));
   }
-  const int f = schema_.VectorFieldIndex(field);
+  const int f = schema_->VectorFieldIndex(field);
   if (f < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("collection \"", name_, "\" has no vector field \"", field, "\""));
@@ -96,7 +123,7 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
     return absl::UnimplementedError("hybrid search over several fields is not implemented yet");
   }
   QUIVER_ASSIGN_OR_RETURN(const int f, ResolveField(req.field()));
-  const VectorFieldSpec& field = schema_.vectors()[f];
+  const VectorFieldSpec& field = schema_->vectors()[f];
   if (req.k() == 0 || req.k() > kMaxK) {
     return absl::InvalidArgumentError(absl::StrCat("k must be in 1..", kMaxK, ", got ", req.k()));
   }
@@ -120,13 +147,13 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
   }
   std::shared_ptr<const filter::Filter> flt;
   if (!req.filter().empty()) {
-    QUIVER_ASSIGN_OR_RETURN(flt, filter::Filter::Compile(req.filter(), schema_));
+    QUIVER_ASSIGN_OR_RETURN(flt, filter::Filter::Compile(req.filter(), *schema_));
   }
   bool all_attrs = false;
   std::vector<int> out_attrs;
   for (const std::string& a : req.output_attributes()) {
     if (a == "*") { all_attrs = true; continue; }
-    const int ai = schema_.AttributeIndex(a);
+    const int ai = schema_->AttributeIndex(a);
     if (ai < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "output_attributes: collection \"", name_, "\" has no attribute \"", a, "\""));
@@ -135,10 +162,13 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
   }
   if (all_attrs) {
     out_attrs.clear();
-    for (size_t i = 0; i < schema_.attributes().size(); ++i) out_attrs.push_back(static_cast<int>(i));
+    for (size_t i = 0; i < schema_->attributes().size(); ++i) out_attrs.push_back(static_cast<int>(i));
   }
+  index::SearchParams params;
+  params.ef = req.params().ef();
+  params.nprobe = req.params().nprobe();
 
-  const Snapshot snap = TakeSnapshot();
+  const View view = TakeView();
   const uint32_t k = req.k();
   std::vector<index::TopK> topk(nq, index::TopK(k));
   index::QueryBatch qb;
@@ -149,55 +179,70 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
   qb.similarity =
       field.metric == Metric::kL2 ? index::Similarity::kL2 : index::Similarity::kInnerProduct;
   std::vector<float> scratch;
-  uint8_t mask[kChunkRows];
-  const size_t num_chunks = (snap.rows + kChunkRows - 1) / kChunkRows;
-  for (size_t c = 0; c < num_chunks; ++c) {
-    const Chunk* chunk = (*snap.chunks)[c].get();
-    if (chunk == nullptr) continue;
-    // Bounded work between deadline checks: 16 chunks = 16k rows.
-    if (c % 16 == 0 && absl::Now() > deadline) {
-      return absl::DeadlineExceededError("search deadline exceeded");
+  uint8_t mask[Segment::kChunkRows];
+  for (size_t p = 0; p < view.parts.size(); ++p) {
+    const Segment& seg = *view.parts[p].segment;
+    const uint32_t rows = view.parts[p].rows;
+    if (rows == 0) continue;
+    if (absl::Now() > deadline) return absl::DeadlineExceededError("search deadline exceeded");
+    std::shared_ptr<const index::VectorIndex> idx = req.params().exact() ? nullptr : seg.index(f);
+    if (idx != nullptr) {
+      RowFilter accept(seg, rows, view.seq, flt.get());
+      for (size_t q = 0; q < nq; ++q) {
+        index::TopK local(k);
+        QUIVER_RETURN_IF_ERROR(idx->Search(queries.data() + q * dim, params, &accept, &local));
+        for (const index::Neighbor& nb : local.Take()) {
+          topk[q].Push(nb.distance, HitId(p, static_cast<uint32_t>(nb.id)));
+        }
+      }
+      continue;
     }
-    const size_t n = std::min<uint64_t>(kChunkRows, snap.rows - c * kChunkRows);
-    size_t passing = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const bool keep = chunk->delete_seq[i].load(std::memory_order_relaxed) > snap.seq &&
-                        (flt == nullptr || flt->Matches(chunk->attrs[i]));
-      mask[i] = keep;
-      passing += keep;
+    // No index (growing segment, FLAT field, or not built yet): exact scan.
+    for (uint32_t first = 0; first < rows; first += Segment::kChunkRows) {
+      if ((first / Segment::kChunkRows) % 16 == 15 && absl::Now() > deadline) {
+        return absl::DeadlineExceededError("search deadline exceeded");
+      }
+      const uint32_t n = std::min(Segment::kChunkRows, rows - first);
+      size_t passing = 0;
+      for (uint32_t i = 0; i < n; ++i) {
+        const uint32_t off = first + i;
+        const bool keep =
+            seg.Visible(off, view.seq) && (flt == nullptr || flt->Matches(seg.attrs(off)));
+        mask[i] = keep;
+        passing += keep;
+      }
+      index::Block block;
+      block.rows = seg.chunk_vectors(f, first);
+      block.norms_sqr = seg.chunk_norms(f, first);
+      block.n = n;
+      block.first_id = HitId(p, first);
+      block.mask = passing == n ? nullptr : mask;
+      block.passing = passing;
+      index::ScanBlock(qb, block, topk.data(), &scratch);
     }
-    index::Block block;
-    block.rows = chunk->vectors[f].get();
-    block.norms_sqr = chunk->norms[f].get();
-    block.n = n;
-    block.first_id = c * kChunkRows;
-    block.mask = passing == n ? nullptr : mask;
-    block.passing = passing;
-    index::ScanBlock(qb, block, topk.data(), &scratch);
   }
 
   const bool similarity = field.metric != Metric::kL2;
   for (size_t q = 0; q < nq; ++q) {
     v1::SearchResult* result = resp->add_results();
     for (const index::Neighbor& nb : topk[q].Take()) {
-      const Chunk* chunk = snap.ChunkOf(nb.id);
-      const size_t row = nb.id % kChunkRows;
+      const Segment& seg = *view.parts[nb.id >> 32].segment;
+      const uint32_t off = static_cast<uint32_t>(nb.id & 0xffffffffu);
       v1::Hit* hit = result->add_hits();
-      hit->set_id(chunk->ids[row]);
+      hit->set_id(seg.external_id(off));
       hit->set_score(similarity ? -nb.distance : nb.distance);
-      const AttrRow& attrs = chunk->attrs[row];
+      const AttrRow& attrs = seg.attrs(off);
       for (int ai : out_attrs) {
         v1::Value value;
         if (AttrToValue(attrs[ai], &value)) {
-          (*hit->mutable_attributes())[schema_.attributes()[ai].name] = std::move(value);
+          (*hit->mutable_attributes())[schema_->attributes()[ai].name] = std::move(value);
         }
       }
       if (req.with_vectors()) {
-        for (size_t vf = 0; vf < schema_.vectors().size(); ++vf) {
-          const size_t d = schema_.vectors()[vf].dim;
-          const float* src = chunk->vectors[vf].get() + row * d;
-          auto* vals = (*hit->mutable_vectors())[schema_.vectors()[vf].name].mutable_values();
-          vals->Add(src, src + d);
+        for (size_t vf = 0; vf < schema_->vectors().size(); ++vf) {
+          const float* src = seg.vector(vf, off);
+          auto* vals = (*hit->mutable_vectors())[schema_->vectors()[vf].name].mutable_values();
+          vals->Add(src, src + schema_->vectors()[vf].dim);
         }
       }
     }
@@ -209,7 +254,7 @@ absl::Status Collection::Get(const v1::GetPointsRequest& req,
                              v1::GetPointsResponse* resp) const {
   std::vector<int> out_attrs;
   for (const std::string& a : req.attributes()) {
-    const int ai = schema_.AttributeIndex(a);
+    const int ai = schema_->AttributeIndex(a);
     if (ai < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "attributes: collection \"", name_, "\" has no attribute \"", a, "\""));
@@ -217,35 +262,29 @@ absl::Status Collection::Get(const v1::GetPointsRequest& req,
     out_attrs.push_back(ai);
   }
   if (req.attributes().empty()) {
-    for (size_t i = 0; i < schema_.attributes().size(); ++i) out_attrs.push_back(static_cast<int>(i));
+    for (size_t i = 0; i < schema_->attributes().size(); ++i) out_attrs.push_back(static_cast<int>(i));
   }
-  std::vector<int64_t> iids(req.ids_size(), -1);
-  Snapshot snap;
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    for (int i = 0; i < req.ids_size(); ++i) {
-      auto it = id_map_.find(req.ids(i));
-      if (it != id_map_.end()) iids[i] = static_cast<int64_t>(it->second);
-    }
-    snap = Snapshot{chunks_, rows_, seq_};
-  }
+  // The rows found are copied out under the reader lock: id-map entries are
+  // only valid while the segment list cannot change.
+  absl::ReaderMutexLock lock(&mu_);
   for (int i = 0; i < req.ids_size(); ++i) {
-    if (iids[i] < 0 || !snap.Visible(iids[i])) continue;
-    const Chunk* chunk = snap.ChunkOf(iids[i]);
-    const size_t row = iids[i] % kChunkRows;
+    auto it = id_map_.find(req.ids(i));
+    if (it == id_map_.end()) continue;
+    const Segment& seg = *it->second.segment;
+    const uint32_t off = it->second.offset;
     v1::Point* p = resp->add_points();
-    p->set_id(chunk->ids[row]);
+    p->set_id(seg.external_id(off));
     for (int ai : out_attrs) {
       v1::Value value;
-      if (AttrToValue(chunk->attrs[row][ai], &value)) {
-        (*p->mutable_attributes())[schema_.attributes()[ai].name] = std::move(value);
+      if (AttrToValue(seg.attrs(off)[ai], &value)) {
+        (*p->mutable_attributes())[schema_->attributes()[ai].name] = std::move(value);
       }
     }
     if (req.with_vectors()) {
-      for (size_t vf = 0; vf < schema_.vectors().size(); ++vf) {
-        const size_t d = schema_.vectors()[vf].dim;
-        const float* src = chunk->vectors[vf].get() + row * d;
-        (*p->mutable_vectors())[schema_.vectors()[vf].name].mutable_values()->Add(src, src + d);
+      for (size_t vf = 0; vf < schema_->vectors().size(); ++vf) {
+        const float* src = seg.vector(vf, off);
+        (*p->mutable_vectors())[schema_->vectors()[vf].name].mutable_values()->Add(
+            src, src + schema_->vectors()[vf].dim);
       }
     }
   }
@@ -255,24 +294,17 @@ absl::Status Collection::Get(const v1::GetPointsRequest& req,
 absl::StatusOr<uint64_t> Collection::Count(const std::string& filter_expr) const {
   std::shared_ptr<const filter::Filter> flt;
   if (!filter_expr.empty()) {
-    QUIVER_ASSIGN_OR_RETURN(flt, filter::Filter::Compile(filter_expr, schema_));
+    QUIVER_ASSIGN_OR_RETURN(flt, filter::Filter::Compile(filter_expr, *schema_));
   }
   if (flt == nullptr) {
     absl::ReaderMutexLock lock(&mu_);
     return live_;
   }
-  const Snapshot snap = TakeSnapshot();
+  const View view = TakeView();
   uint64_t count = 0;
-  for (uint64_t iid = 0; iid < snap.rows; ++iid) {
-    const Chunk* chunk = (*snap.chunks)[iid / kChunkRows].get();
-    if (chunk == nullptr) {
-      iid += kChunkRows - 1;
-      continue;
-    }
-    const size_t row = iid % kChunkRows;
-    if (chunk->delete_seq[row].load(std::memory_order_relaxed) > snap.seq &&
-        flt->Matches(chunk->attrs[row])) {
-      ++count;
+  for (const View::Part& part : view.parts) {
+    for (uint32_t off = 0; off < part.rows; ++off) {
+      count += part.segment->Visible(off, view.seq) && flt->Matches(part.segment->attrs(off));
     }
   }
   return count;
@@ -280,19 +312,47 @@ absl::StatusOr<uint64_t> Collection::Count(const std::string& filter_expr) const
 
 void Collection::Describe(v1::CollectionInfo* info) const {
   info->set_name(name_);
-  *info->mutable_schema() = schema_.proto();
+  *info->mutable_schema() = schema_->proto();
   info->set_created_at_unix_ms(created_at_unix_ms_);
-  absl::ReaderMutexLock lock(&mu_);
+  const View view = TakeView();
   v1::CollectionStats* st = info->mutable_stats();
-  st->set_point_count(live_);
-  st->set_deleted_count(dead_);
-  st->set_last_sequence(seq_);
-  size_t allocated = 0;
-  for (const auto& c : *chunks_) allocated += c != nullptr;
-  for (const VectorFieldSpec& f : schema_.vectors()) {
+  uint64_t dead = 0;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    st->set_point_count(live_);
+  }
+  for (const View::Part& part : view.parts) dead += part.segment->dead();
+  st->set_deleted_count(dead);
+  st->set_last_sequence(view.seq);
+  const size_t nf = schema_->vectors().size();
+  for (size_t f = 0; f < nf; ++f) {
     v1::VectorFieldStats* vs = st->add_vectors();
-    vs->set_name(f.name);
-    vs->set_memory_bytes(allocated * kChunkRows * (f.dim + 1) * sizeof(float));
+    vs->set_name(schema_->vectors()[f].name);
+  }
+  for (const View::Part& part : view.parts) {
+    const Segment& seg = *part.segment;
+    v1::SegmentInfo* si = st->add_segments();
+    si->set_id(seg.id());
+    si->set_rows(part.rows);
+    si->set_deleted(seg.dead());
+    bool indexed = true;
+    for (size_t f = 0; f < nf; ++f) {
+      const VectorFieldSpec& field = schema_->vectors()[f];
+      v1::SegmentInfo::Field* fi = si->add_fields();
+      fi->set_name(field.name);
+      std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
+      if (idx != nullptr) fi->set_index(idx->Describe());
+      if (idx == nullptr && field.index_type != "FLAT") indexed = false;
+      fi->set_memory_bytes(seg.VectorBytes(f, part.rows) + (idx ? idx->MemoryBytes() : 0));
+      fi->set_disk_bytes(seg.disk_bytes(f));
+      v1::VectorFieldStats* vs = st->mutable_vectors(static_cast<int>(f));
+      vs->set_memory_bytes(vs->memory_bytes() + fi->memory_bytes());
+      vs->set_disk_bytes(vs->disk_bytes() + fi->disk_bytes());
+    }
+    si->set_state(!seg.sealed() ? v1::SegmentInfo::GROWING
+                  : indexed     ? v1::SegmentInfo::INDEXED
+                  : seg.building() ? v1::SegmentInfo::BUILDING
+                                   : v1::SegmentInfo::SEALED);
   }
 }
 
@@ -305,12 +365,12 @@ absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
   up.points.resize(req.points_size());
   absl::flat_hash_set<absl::string_view> seen;
   size_t owned_floats = 0;
-  for (const VectorFieldSpec& f : schema_.vectors()) {
+  for (const VectorFieldSpec& f : schema_->vectors()) {
     if (f.metric == Metric::kCosine) owned_floats += static_cast<size_t>(f.dim) * req.points_size();
   }
   up.owned.resize(owned_floats);
   size_t owned_pos = 0;
-  const auto& attrs = schema_.attributes();
+  const auto& attrs = schema_->attributes();
   for (int i = 0; i < req.points_size(); ++i) {
     const v1::Point& p = req.points(i);
     const std::string label = PointLabel(p.id(), i);
@@ -329,15 +389,15 @@ absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
           "\" is not a multi-vector field of collection \"", name_, "\""));
     }
     for (const auto& [fname, vec] : p.vectors()) {
-      if (schema_.VectorFieldIndex(fname) < 0) {
+      if (schema_->VectorFieldIndex(fname) < 0) {
         return absl::InvalidArgumentError(absl::StrCat(
             label, ": collection \"", name_, "\" has no vector field \"", fname, "\""));
       }
     }
     PreparedUpsert::Point& out = up.points[i];
-    out.vectors.resize(schema_.vectors().size());
-    for (size_t f = 0; f < schema_.vectors().size(); ++f) {
-      const VectorFieldSpec& spec = schema_.vectors()[f];
+    out.vectors.resize(schema_->vectors().size());
+    for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+      const VectorFieldSpec& spec = schema_->vectors()[f];
       auto it = p.vectors().find(spec.name);
       if (it == p.vectors().end()) {
         return absl::InvalidArgumentError(
@@ -358,7 +418,7 @@ absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
     out.record.set_id(p.id());
     for (size_t a = 0; a < attrs.size(); ++a) out.record.add_attributes();
     for (const auto& [aname, value] : p.attributes()) {
-      const int ai = schema_.AttributeIndex(aname);
+      const int ai = schema_->AttributeIndex(aname);
       if (ai < 0) {
         return absl::InvalidArgumentError(absl::StrCat(
             label, ": collection \"", name_, "\" has no attribute \"", aname, "\""));
@@ -389,7 +449,7 @@ absl::StatusOr<PreparedDelete> Collection::ValidateDelete(
     del.ids.push_back(id);
   }
   if (!req.filter().empty()) {
-    QUIVER_ASSIGN_OR_RETURN(del.filter, filter::Filter::Compile(req.filter(), schema_));
+    QUIVER_ASSIGN_OR_RETURN(del.filter, filter::Filter::Compile(req.filter(), *schema_));
   }
   return del;
 }
@@ -401,7 +461,8 @@ int64_t Collection::ResolveForWrite(const std::string& id) const {
   if (p != pending_.end()) return p->second;
   absl::ReaderMutexLock lock(&mu_);
   auto it = id_map_.find(id);
-  return it == id_map_.end() ? -1 : static_cast<int64_t>(it->second);
+  if (it == id_map_.end()) return -1;
+  return static_cast<int64_t>(it->second.segment->iid(it->second.offset));
 }
 
 void Collection::PrepareUpsert(uint64_t seq, const PreparedUpsert& up, storage::Batch* batch,
@@ -411,13 +472,13 @@ void Collection::PrepareUpsert(uint64_t seq, const PreparedUpsert& up, storage::
   op.set_collection_id(id_);
   op.set_unix_ms(NowMs());
   std::vector<uint32_t> dims;
-  for (const VectorFieldSpec& f : schema_.vectors()) dims.push_back(f.dim);
+  for (const VectorFieldSpec& f : schema_->vectors()) dims.push_back(f.dim);
   for (const PreparedUpsert::Point& p : up.points) {
     const std::string& id = p.record.id();
     const int64_t old = ResolveForWrite(id);
     if (old >= 0) {
       batch->DeletePointData(id_, old, dims.size());
-      fx->removed.push_back(old);
+      fx->removed_ids.push_back(id);
       op.add_removed_iids(old);
     }
     const uint64_t iid = next_iid_++;
@@ -438,9 +499,8 @@ void Collection::PrepareDelete(uint64_t seq, const PreparedDelete& del, storage:
   op.set_collection_id(id_);
   op.set_unix_ms(NowMs());
   auto remove = [&](const std::string& id, uint64_t iid) {
-    batch->DeletePointData(id_, iid, schema_.vectors().size());
+    batch->DeletePointData(id_, iid, schema_->vectors().size());
     batch->DeleteIdMapping(id_, id);
-    fx->removed.push_back(iid);
     fx->removed_ids.push_back(id);
     pending_[id] = -1;
     op.add_ids(id);
@@ -449,17 +509,13 @@ void Collection::PrepareDelete(uint64_t seq, const PreparedDelete& del, storage:
   if (del.filter != nullptr) {
     // The engine runs a filter delete as a group of its own, so the applied
     // state is the whole truth here.
-    const Snapshot snap = TakeSnapshot();
-    for (uint64_t iid = 0; iid < snap.rows; ++iid) {
-      const Chunk* chunk = (*snap.chunks)[iid / kChunkRows].get();
-      if (chunk == nullptr) {
-        iid += kChunkRows - 1;
-        continue;
-      }
-      const size_t row = iid % kChunkRows;
-      if (chunk->delete_seq[row].load(std::memory_order_relaxed) > snap.seq &&
-          del.filter->Matches(chunk->attrs[row])) {
-        remove(chunk->ids[row], iid);
+    const View view = TakeView();
+    for (const View::Part& part : view.parts) {
+      const Segment& seg = *part.segment;
+      for (uint32_t off = 0; off < part.rows; ++off) {
+        if (seg.Visible(off, view.seq) && del.filter->Matches(seg.attrs(off))) {
+          remove(seg.external_id(off), seg.iid(off));
+        }
       }
     }
   } else {
@@ -473,122 +529,253 @@ void Collection::PrepareDelete(uint64_t seq, const PreparedDelete& del, storage:
   batch->LogOp(seq, op);
 }
 
-Chunk* Collection::ChunkForWrite(uint64_t iid) {
-  const size_t c = iid / kChunkRows;
-  if (c >= writer_chunks_->size() || (*writer_chunks_)[c] == nullptr) {
-    // Copy-on-write: readers keep the directory they hold.
-    auto dir = std::make_shared<ChunkDir>(*writer_chunks_);
-    if (dir->size() <= c) dir->resize(c + 1);
-    (*dir)[c] = std::make_shared<Chunk>(schema_);
-    writer_chunks_ = std::move(dir);
+Segment& Collection::GrowingForAppend() {
+  if (growing_ != nullptr && growing_->full()) SealGrowing();
+  if (growing_ == nullptr) {
+    growing_ = std::make_shared<Segment>(next_segment_id_++, schema_, options_.segment_max_rows);
+    writer_segments_.push_back(growing_);
   }
-  return (*writer_chunks_)[c].get();
+  return *growing_;
 }
 
-void Collection::FillRow(uint64_t iid, const std::string& id, AttrRow attrs,
-                         const std::vector<const float*>& vectors) {
-  Chunk* chunk = ChunkForWrite(iid);
-  const size_t row = iid % kChunkRows;
-  chunk->ids[row] = id;
-  chunk->attrs[row] = std::move(attrs);
-  for (size_t f = 0; f < vectors.size(); ++f) {
-    const size_t dim = schema_.vectors()[f].dim;
-    float* dst = chunk->vectors[f].get() + row * dim;
-    std::memcpy(dst, vectors[f], dim * sizeof(float));
-    chunk->norms[f][row] = index::NormSqr(dst, dim);
-  }
-  chunk->delete_seq[row].store(kAlive, std::memory_order_relaxed);
+std::shared_ptr<Segment> Collection::SealGrowing() {
+  if (growing_ == nullptr || growing_->appended() == 0) return nullptr;
+  growing_->Seal();
+  just_sealed_.push_back(growing_);
+  std::shared_ptr<Segment> sealed = std::move(growing_);
+  growing_ = nullptr;
+  return sealed;
 }
 
-void Collection::Publish(uint64_t rows, uint64_t seq) {
-  chunks_ = writer_chunks_;
-  rows_ = std::max(rows_, rows);
+void Collection::PublishLocked(uint64_t seq) {
+  // Row data is written before the counts that cover it are published; the
+  // release in Publish and the mutex order both before any reader's view.
+  for (const auto& s : writer_segments_) {
+    if (s->published() != s->appended()) s->Publish(s->appended());
+  }
+  if (segments_.size() != writer_segments_.size() ||
+      !std::equal(segments_.begin(), segments_.end(), writer_segments_.begin())) {
+    segments_ = writer_segments_;
+  }
   seq_ = std::max(seq_, seq);
 }
 
+void Collection::NotifySealed() {
+  std::vector<std::shared_ptr<Segment>> sealed;
+  sealed.swap(just_sealed_);
+  if (on_sealed_) {
+    for (auto& s : sealed) on_sealed_(*this, std::move(s));
+  }
+}
+
 void Collection::ApplyUpsert(uint64_t seq, const PreparedUpsert& up, const WriteEffects& fx) {
+  std::vector<RowRef> rows;
+  rows.reserve(up.points.size());
   for (size_t i = 0; i < up.points.size(); ++i) {
     const PreparedUpsert::Point& p = up.points[i];
-    FillRow(fx.added[i], p.record.id(), p.attrs, p.vectors);
+    Segment& seg = GrowingForAppend();
+    rows.push_back({&seg, seg.Append(fx.added[i], p.record.id(), p.attrs, p.vectors)});
   }
-  absl::MutexLock lock(&mu_);
-  for (uint64_t iid : fx.removed) {
-    (*writer_chunks_)[iid / kChunkRows]->delete_seq[iid % kChunkRows].store(
-        seq, std::memory_order_relaxed);
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& id : fx.removed_ids) {
+      auto it = id_map_.find(id);
+      if (it != id_map_.end()) it->second.segment->MarkDeleted(it->second.offset, seq);
+    }
+    for (size_t i = 0; i < up.points.size(); ++i) id_map_[up.points[i].record.id()] = rows[i];
+    live_ += up.points.size() - fx.removed_ids.size();
+    PublishLocked(seq);
   }
-  for (size_t i = 0; i < up.points.size(); ++i) {
-    id_map_[up.points[i].record.id()] = fx.added[i];
-  }
-  live_ += up.points.size() - fx.removed.size();
-  dead_ += fx.removed.size();
-  Publish(next_iid_, seq);
+  last_write_ = absl::Now();
+  NotifySealed();
 }
 
 void Collection::ApplyDelete(uint64_t seq, const WriteEffects& fx) {
-  absl::MutexLock lock(&mu_);
-  for (uint64_t iid : fx.removed) {
-    (*writer_chunks_)[iid / kChunkRows]->delete_seq[iid % kChunkRows].store(
-        seq, std::memory_order_relaxed);
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& id : fx.removed_ids) {
+      auto it = id_map_.find(id);
+      if (it == id_map_.end()) continue;
+      it->second.segment->MarkDeleted(it->second.offset, seq);
+      id_map_.erase(it);
+    }
+    live_ -= fx.removed_ids.size();
+    PublishLocked(seq);
   }
-  for (const std::string& id : fx.removed_ids) id_map_.erase(id);
-  live_ -= fx.removed.size();
-  dead_ += fx.removed.size();
-  Publish(rows_, seq);
+  last_write_ = absl::Now();
 }
 
 void Collection::ApplyNoop(uint64_t seq) {
   absl::MutexLock lock(&mu_);
-  Publish(rows_, seq);
+  PublishLocked(seq);
 }
 
-absl::Status Collection::Recover(storage::Store& store, uint64_t last_seq) {
-  const auto& attrs = schema_.attributes();
-  std::vector<std::pair<std::string, uint64_t>> ids;
+void Collection::SealIfIdle(absl::Duration idle) {
+  if (growing_ == nullptr || growing_->appended() == 0 || absl::Now() - last_write_ < idle) return;
+  SealGrowing();
+  {
+    absl::MutexLock lock(&mu_);
+    PublishLocked(seq_);
+  }
+  NotifySealed();
+}
+
+absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& files) const {
+  if (dropped()) return absl::OkStatus();
+  QUIVER_ASSIGN_OR_RETURN(const std::string tmp, files.BeginWrite(id_, seg.id()));
+  storage::SegmentManifest m;
+  m.set_collection_id(id_);
+  m.set_segment_id(seg.id());
+  const uint32_t rows = seg.published();
+  for (uint32_t off = 0; off < rows; ++off) m.add_iids(seg.iid(off));
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    m.set_sequence(seq_);
+  }
+  for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+    std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
+    if (idx == nullptr) continue;
+    const VectorFieldSpec& field = schema_->vectors()[f];
+    storage::SegmentManifest::IndexFile* e = m.add_indexes();
+    e->set_field(static_cast<uint32_t>(f));
+    e->set_field_name(field.name);
+    e->set_index_type(field.index_type);
+    e->mutable_index_params()->insert(field.index_params.begin(), field.index_params.end());
+    e->set_file(absl::StrCat("f", f, ".index"));
+    QUIVER_RETURN_IF_ERROR(idx->Save(absl::StrCat(tmp, "/", e->file())));
+    QUIVER_RETURN_IF_ERROR(files.Checksum(tmp, e));
+  }
+  QUIVER_RETURN_IF_ERROR(files.Commit(tmp, m));
+  for (const auto& e : m.indexes()) seg.SetDiskBytes(e.field(), e.size());
+  return absl::OkStatus();
+}
+
+absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFiles& files,
+                                 uint64_t last_seq) {
+  const auto& attrs = schema_->attributes();
+  absl::flat_hash_map<uint64_t, RowRef> by_iid;
+
+  // 1. Persisted segments. A compaction writes its output under a new, higher
+  // id before it removes its inputs, so when two claim the same row the
+  // newer one wins and the older is discarded.
+  std::vector<storage::SegmentManifest> manifests =
+      files.List(id_, [&](const std::string& path, const std::string& why) {
+        spdlog::warn("collection \"{}\": ignoring segment {}: {}", name_, path, why);
+      });
+  std::vector<std::pair<std::shared_ptr<Segment>, const storage::SegmentManifest*>> restored;
+  absl::flat_hash_set<uint64_t> claimed;
+  for (auto it = manifests.rbegin(); it != manifests.rend(); ++it) {
+    const storage::SegmentManifest& m = *it;
+    next_segment_id_ = std::max(next_segment_id_, m.segment_id() + 1);
+    bool overlaps = m.sequence() > last_seq || m.iids().empty();
+    for (uint64_t iid : m.iids()) overlaps = overlaps || claimed.contains(iid);
+    if (overlaps) {
+      spdlog::info("collection \"{}\": discarding superseded segment {}", name_, m.segment_id());
+      (void)files.RemoveSegment(id_, m.segment_id());
+      continue;
+    }
+    claimed.insert(m.iids().begin(), m.iids().end());
+    auto seg = std::make_shared<Segment>(m.segment_id(), schema_,
+                                         static_cast<uint32_t>(m.iids_size()));
+    for (uint64_t iid : m.iids()) by_iid[iid] = RowRef{seg.get(), seg->AppendHole(iid)};
+    seg->Seal();
+    restored.emplace_back(std::move(seg), &m);
+  }
+  std::sort(restored.begin(), restored.end(),
+            [](const auto& a, const auto& b) { return a.first->id() < b.first->id(); });
+  for (auto& [seg, m] : restored) writer_segments_.push_back(seg);
+
+  // 2. Points: into their persisted segment, or appended to new segments of
+  // segment_max_rows in iid order, all sealed but the last.
   QUIVER_RETURN_IF_ERROR(store.ScanPoints(
       id_, [&](uint64_t iid, storage::PointRecord& rec) -> absl::Status {
         if (iid >= next_iid_) next_iid_ = iid + 1;
-        Chunk* chunk = ChunkForWrite(iid);
-        const size_t row = iid % kChunkRows;
         AttrRow row_attrs(attrs.size());
         for (int a = 0; a < rec.attributes_size() && a < static_cast<int>(attrs.size()); ++a) {
           QUIVER_ASSIGN_OR_RETURN(row_attrs[a],
                                   ValueToAttr(rec.attributes(a), attrs[a].type, "stored point"));
         }
-        chunk->ids[row] = rec.id();
-        chunk->attrs[row] = std::move(row_attrs);
-        chunk->delete_seq[row].store(kAlive, std::memory_order_relaxed);
-        ids.emplace_back(rec.id(), iid);
+        auto found = by_iid.find(iid);
+        if (found == by_iid.end()) {
+          Segment& seg = GrowingForAppend();
+          found = by_iid.emplace(iid, RowRef{&seg, seg.AppendHole(iid)}).first;
+        }
+        found->second.segment->FillRow(found->second.offset, rec.id(), std::move(row_attrs));
         return absl::OkStatus();
       }));
-  for (size_t f = 0; f < schema_.vectors().size(); ++f) {
-    const uint32_t dim = schema_.vectors()[f].dim;
+  uint64_t live = 0;
+  for (const auto& [iid, ref] : by_iid) live += ref.segment->Visible(ref.offset, last_seq);
+  for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+    const uint32_t dim = schema_->vectors()[f].dim;
     uint64_t found = 0;
     QUIVER_RETURN_IF_ERROR(store.ScanVectors(
         id_, static_cast<uint16_t>(f),
         [&](uint64_t iid, const float* data, size_t d) -> absl::Status {
-          const size_t c = iid / kChunkRows;
-          if (d != dim || c >= writer_chunks_->size() || (*writer_chunks_)[c] == nullptr) {
+          auto it = by_iid.find(iid);
+          if (d != dim || it == by_iid.end()) {
             return absl::DataLossError(absl::StrCat("collection \"", name_,
                                                     "\": vector without a point record"));
           }
-          Chunk* chunk = (*writer_chunks_)[c].get();
-          float* dst = chunk->vectors[f].get() + (iid % kChunkRows) * dim;
-          std::memcpy(dst, data, dim * sizeof(float));
-          chunk->norms[f][iid % kChunkRows] = index::NormSqr(dst, dim);
+          it->second.segment->SetVector(it->second.offset, f, data);
           ++found;
           return absl::OkStatus();
         }));
-    if (found != ids.size()) {
+    if (found != live) {
       return absl::DataLossError(absl::StrCat("collection \"", name_, "\": field \"",
-                                              schema_.vectors()[f].name, "\" has ", found,
-                                              " vectors for ", ids.size(), " points"));
+                                              schema_->vectors()[f].name, "\" has ", found,
+                                              " vectors for ", live, " points"));
     }
   }
-  absl::MutexLock lock(&mu_);
-  for (auto& [id, iid] : ids) id_map_.emplace(std::move(id), iid);
-  live_ = id_map_.size();
-  dead_ = 0;
-  Publish(next_iid_, last_seq);
+
+  // 3. Indexes of restored segments, where the file is intact and was built
+  // for the field's current index spec; the rest are rebuilt.
+  for (auto& [seg, m] : restored) {
+    seg->Publish(seg->appended());
+    bool complete = true;
+    for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+      const VectorFieldSpec& field = schema_->vectors()[f];
+      if (field.index_type == "FLAT") continue;
+      const storage::SegmentManifest::IndexFile* entry = nullptr;
+      for (const auto& e : m->indexes()) {
+        if (e.field() == f && e.index_type() == field.index_type &&
+            std::map<std::string, std::string>(e.index_params().begin(), e.index_params().end()) ==
+                field.index_params) {
+          entry = &e;
+        }
+      }
+      absl::Status s = entry == nullptr ? absl::NotFoundError("no index file for the current spec")
+                                        : files.VerifyFile(id_, seg->id(), *entry);
+      if (s.ok()) {
+        auto idx = index::CreateIndex(IndexSpecOf(field));
+        s = idx.ok() ? (*idx)->Load(absl::StrCat(files.SegmentDir(id_, seg->id()), "/", entry->file()))
+                     : idx.status();
+        if (s.ok() && (*idx)->size() != seg->appended()) {
+          s = absl::DataLossError("index size does not match the segment");
+        }
+        if (s.ok()) {
+          seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
+          seg->SetDiskBytes(f, entry->size());
+        }
+      }
+      if (!s.ok()) {
+        spdlog::warn("collection \"{}\" segment {} field \"{}\": rebuilding index: {}", name_,
+                     seg->id(), field.name, s.ToString());
+        complete = false;
+      }
+    }
+    if (!complete) just_sealed_.push_back(seg);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [iid, ref] : by_iid) {
+      if (ref.segment->Visible(ref.offset, last_seq)) {
+        id_map_.emplace(ref.segment->external_id(ref.offset), ref);
+      }
+    }
+    live_ = id_map_.size();
+    PublishLocked(last_seq);
+  }
+  NotifySealed();
   return absl::OkStatus();
 }
 

@@ -1,9 +1,14 @@
-// Collection: one collection's live state in memory — schema, points (Rows),
-// the external-id map — and the read paths over it (exact search, get,
-// count).
+// Collection: one collection's live state in memory — schema, segments, the
+// external-id map — and the read paths over it (search, get, count).
 //
-// Writes follow the engine's commit protocol, in three steps that all run on
-// the engine's single commit thread:
+// Rows live in segments (query/segment.h): sealed, immutable segments with
+// ANN indexes built in the background, and one growing segment that takes
+// new rows and is searched exactly. Searches fan out over a View (the
+// segment list and row counts at one sequence number) and merge the
+// per-segment top-k.
+//
+// Writes follow the engine's commit protocol, all on the engine's single
+// commit thread except validation:
 //   1. ValidateUpsert / ValidateDelete (any thread): check the request
 //      against the schema and copy out what is needed. Nothing changes.
 //   2. Prepare*(seq, batch): resolve ids (seeing earlier, not yet applied
@@ -11,15 +16,19 @@
 //      mutation to the RocksDB batch.
 //   3. Apply*(seq): after the batch is durable, make the mutation visible.
 // EndGroup() is called after every commit group, applied or failed.
+// Segment-list changes that are not writes (sealing an idle growing segment,
+// swapping in a compacted segment) also run on the commit thread, so the
+// writer's view of the segments never races with them.
 //
 // Thread-safety: read methods may run concurrently with each other and with
-// the commit thread's Apply*. Prepare*/Apply*/EndGroup/Recover must only be
-// called from one thread at a time (the commit thread).
+// the commit thread. Methods marked "commit thread" must only be called from
+// the engine's commit thread (or before the collection is shared).
 #ifndef QUIVER_QUERY_COLLECTION_H_
 #define QUIVER_QUERY_COLLECTION_H_
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,12 +39,13 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "query/filter/filter.h"
-#include "query/rows.h"
+#include "query/segment.h"
 #include "quiver/v1/collections.pb.h"
 #include "quiver/v1/points.pb.h"
 #include "quiver/v1/search.pb.h"
 #include "storage/records.pb.h"
 #include "storage/schema.h"
+#include "storage/segment_files.h"
 #include "storage/store.h"
 
 namespace quiver {
@@ -44,6 +54,12 @@ namespace quiver {
 inline constexpr uint32_t kMaxK = 16384;
 inline constexpr size_t kMaxQueriesPerRequest = 1024;
 inline constexpr size_t kMaxIdBytes = 512;
+
+struct CollectionOptions {
+  // A growing segment is sealed (and indexed) when it holds this many rows.
+  // Default: 65536.
+  uint32_t segment_max_rows = 65536;
+};
 
 // A validated upsert, ready to commit. Vector pointers point either into the
 // request (which must outlive this object) or into `owned` (normalized
@@ -66,32 +82,47 @@ struct PreparedDelete {
 
 // What Prepare* decided, for Apply*.
 struct WriteEffects {
-  std::vector<uint64_t> added;        // iid per point of a PreparedUpsert
-  std::vector<uint64_t> removed;      // iids deleted or overwritten
-  std::vector<std::string> removed_ids;  // external ids deleted (delete only)
+  std::vector<uint64_t> added;           // iid per point of a PreparedUpsert
+  std::vector<std::string> removed_ids;  // external ids whose current row goes
 };
 
-class Collection {
+// The segments a reader sees, with their row counts, at sequence `seq`.
+struct View {
+  struct Part {
+    std::shared_ptr<const Segment> segment;
+    uint32_t rows;
+  };
+  std::vector<Part> parts;
+  uint64_t seq = 0;
+};
+
+class Collection : public std::enable_shared_from_this<Collection> {
  public:
-  Collection(const storage::CollectionRecord& record, Schema schema, uint64_t next_iid);
+  // Called (outside any lock, on the commit thread) with each segment as it
+  // is sealed.
+  using SealedCallback = std::function<void(Collection&, std::shared_ptr<Segment>)>;
+
+  Collection(const storage::CollectionRecord& record, Schema schema, uint64_t next_iid,
+             CollectionOptions options, SealedCallback on_sealed);
 
   const std::string& name() const { return name_; }
   uint32_t id() const { return id_; }
-  const Schema& schema() const { return schema_; }
+  const Schema& schema() const { return *schema_; }
+  const std::shared_ptr<const Schema>& shared_schema() const { return schema_; }
 
   // --- Reads (any thread) ---
   absl::Status Search(const v1::SearchRequest& req, absl::Time deadline,
                       v1::SearchResponse* resp) const;
   absl::Status Get(const v1::GetPointsRequest& req, v1::GetPointsResponse* resp) const;
   absl::StatusOr<uint64_t> Count(const std::string& filter_expr) const;
-  // Fills name, schema and stats; `storage_bytes` comes from the store.
   void Describe(v1::CollectionInfo* info) const;
+  View TakeView() const;
 
   // --- Validation (any thread; changes nothing) ---
   absl::StatusOr<PreparedUpsert> ValidateUpsert(const v1::UpsertPointsRequest& req) const;
   absl::StatusOr<PreparedDelete> ValidateDelete(const v1::DeletePointsRequest& req) const;
 
-  // --- Commit protocol (commit thread only) ---
+  // --- Commit protocol (commit thread) ---
   void PrepareUpsert(uint64_t seq, const PreparedUpsert& up, storage::Batch* batch,
                      WriteEffects* fx);
   void PrepareDelete(uint64_t seq, const PreparedDelete& del, storage::Batch* batch,
@@ -101,49 +132,70 @@ class Collection {
   // Records that `seq` touched this collection without changing rows.
   void ApplyNoop(uint64_t seq);
   void EndGroup() { pending_.clear(); }
+  // Seals the growing segment if it has rows and no write came for
+  // `idle` (commit thread).
+  void SealIfIdle(absl::Duration idle);
 
-  // Loads all points from the store (at start-up, before serving).
-  absl::Status Recover(storage::Store& store, uint64_t last_seq);
+  // Loads all points from the store (before the collection is shared).
+  // Segments persisted in `files` are restored with their indexes when their
+  // files are intact; rows no persisted segment covers go to new segments.
+  // Segments left without an index go to the sealed callback for building.
+  absl::Status Recover(storage::Store& store, const storage::SegmentFiles& files,
+                       uint64_t last_seq);
+
+  // Writes a sealed segment's indexes and row list to `files` (builder
+  // thread). Skipped for a dropped collection.
+  absl::Status Persist(Segment& segment, const storage::SegmentFiles& files) const;
 
   // Marks the collection dropped: later writes queued for it fail NOT_FOUND.
   void MarkDropped() { dropped_.store(true, std::memory_order_release); }
   bool dropped() const { return dropped_.load(std::memory_order_acquire); }
 
  private:
-  Snapshot TakeSnapshot() const;
+  // Where an external id's current row lives.
+  struct RowRef {
+    Segment* segment;
+    uint32_t offset;
+  };
+
   // Resolves an external id as the commit thread sees it: pending writes of
   // the current group first, then the applied id map. -1 if absent.
   int64_t ResolveForWrite(const std::string& id) const;
-  // Writes a point's data into its row slot (beyond the published rows).
-  void FillRow(uint64_t iid, const std::string& id, AttrRow attrs,
-               const std::vector<const float*>& vectors);
-  Chunk* ChunkForWrite(uint64_t iid);
-  void Publish(uint64_t rows, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int> ResolveField(const std::string& field) const;
+  // The growing segment, creating one if there is none or it is full
+  // (sealing the full one). Commit thread.
+  Segment& GrowingForAppend();
+  // Seals the growing segment (commit thread). Returns it, or null.
+  std::shared_ptr<Segment> SealGrowing();
+  // Makes the writer's segment list and row counts visible. Commit thread.
+  void PublishLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NotifySealed();
 
   // Constant after construction.
   const uint32_t id_;
   const std::string name_;
-  const Schema schema_;
+  const std::shared_ptr<const Schema> schema_;
   const int64_t created_at_unix_ms_;
+  const CollectionOptions options_;
+  const SealedCallback on_sealed_;
 
   std::atomic<bool> dropped_{false};
 
   // Commit thread only.
   uint64_t next_iid_;
+  uint64_t next_segment_id_ = 1;
   absl::flat_hash_map<std::string, int64_t> pending_;
-  // The writer's own view of the directory (may be ahead of the published one).
-  std::shared_ptr<ChunkDir> writer_chunks_;
+  std::vector<std::shared_ptr<Segment>> writer_segments_;  // growing one last
+  std::shared_ptr<Segment> growing_;
+  std::vector<std::shared_ptr<Segment>> just_sealed_;
+  absl::Time last_write_ = absl::InfinitePast();
 
-  // State below is what readers see; changed only under mu_ by the commit
-  // thread, read under a reader lock (briefly: readers copy a Snapshot).
+  // What readers see; changed only by the commit thread, under mu_.
   mutable absl::Mutex mu_;
-  std::shared_ptr<const ChunkDir> chunks_ ABSL_GUARDED_BY(mu_);
-  uint64_t rows_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::shared_ptr<Segment>> segments_ ABSL_GUARDED_BY(mu_);
   uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t live_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t dead_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::string, uint64_t> id_map_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, RowRef> id_map_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace quiver

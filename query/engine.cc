@@ -1,5 +1,6 @@
 #include "query/engine.h"
 
+#include <filesystem>
 #include <future>
 #include <optional>
 
@@ -11,7 +12,9 @@
 namespace quiver {
 
 struct Engine::Writer {
-  enum class Kind { kCreate, kDrop, kUpsert, kDelete };
+  // kInternal runs `internal` on the commit thread: segment-list changes
+  // that write nothing to storage and take no sequence number.
+  enum class Kind { kCreate, kDrop, kUpsert, kDelete, kInternal };
   Kind kind;
   // Runs as a commit group of its own, so its Prepare sees only applied
   // state (catalog changes and filter deletes).
@@ -26,6 +29,7 @@ struct Engine::Writer {
   size_t bytes = 0;
   uint64_t seq = 0;
   storage::CollectionRecord created;  // kCreate
+  std::function<void()> internal;     // kInternal
   // Fills the response after a successful apply.
   std::function<void(Writer&)> respond;
   Done done;
@@ -34,7 +38,25 @@ struct Engine::Writer {
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   std::unique_ptr<Engine> engine(new Engine());
   engine->options_ = options;
-  QUIVER_ASSIGN_OR_RETURN(engine->store_, storage::Store::Open(options.store));
+  engine->options_.store.path = options.data_dir + "/db";
+  std::error_code ec;
+  std::filesystem::create_directories(engine->options_.store.path, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create data directory ", options.data_dir, ": ", ec.message()));
+  }
+  QUIVER_ASSIGN_OR_RETURN(engine->store_, storage::Store::Open(engine->options_.store));
+  engine->files_ = std::make_unique<storage::SegmentFiles>(options.data_dir + "/segments");
+  engine->builder_ = std::make_unique<IndexBuilder>(
+      options.builder, [files = engine->files_.get()](Collection& c, const auto& seg) {
+        absl::Status s = c.Persist(*seg, *files);
+        if (!s.ok()) {
+          // Derived data: the segment keeps serving from memory and is
+          // rebuilt after a restart.
+          spdlog::warn("collection \"{}\" segment {}: not persisted: {}", c.name(), seg->id(),
+                       s.ToString());
+        }
+      });
   QUIVER_ASSIGN_OR_RETURN(std::vector<storage::CollectionState> states,
                           engine->store_->LoadCollections());
   const uint64_t last_seq = engine->store_->last_sequence();
@@ -46,8 +68,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
                                               schema.status().message()));
     }
     const absl::Time start = absl::Now();
-    auto coll = std::make_shared<Collection>(st.record, *std::move(schema), st.next_iid);
-    QUIVER_RETURN_IF_ERROR(coll->Recover(*engine->store_, last_seq));
+    auto coll = engine->NewCollection(st.record, *std::move(schema), st.next_iid);
+    QUIVER_RETURN_IF_ERROR(coll->Recover(*engine->store_, *engine->files_, last_seq));
     v1::CollectionInfo info;
     coll->Describe(&info);
     spdlog::info("recovered collection \"{}\": {} points in {:.3f}s", st.record.name(),
@@ -56,10 +78,72 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
     engine->collections_.emplace(st.record.name(), std::move(coll));
   }
   engine->commit_thread_ = std::thread([e = engine.get()] { e->CommitLoop(); });
+  engine->maintenance_thread_ = std::thread([e = engine.get()] { e->MaintenanceLoop(); });
   return engine;
 }
 
+std::shared_ptr<Collection> Engine::NewCollection(const storage::CollectionRecord& rec,
+                                                  Schema schema, uint64_t next_iid) {
+  return std::make_shared<Collection>(
+      rec, std::move(schema), next_iid, options_.collection,
+      [this](Collection& c, std::shared_ptr<Segment> seg) {
+        builder_->Enqueue(c.weak_from_this(), std::move(seg));
+      });
+}
+
+std::vector<std::shared_ptr<Collection>> Engine::AllCollections() const {
+  std::vector<std::shared_ptr<Collection>> all;
+  absl::ReaderMutexLock lock(&collections_mu_);
+  for (const auto& [name, c] : collections_) all.push_back(c);
+  return all;
+}
+
+void Engine::MaintenanceLoop() {
+  // Ticks often enough that an idle segment is sealed soon after seal_idle.
+  const absl::Duration tick =
+      std::clamp(options_.seal_idle / 4, absl::Milliseconds(20), absl::Milliseconds(500));
+  for (;;) {
+    {
+      absl::MutexLock lock(&maintenance_mu_);
+      if (maintenance_mu_.AwaitWithTimeout(absl::Condition(&maintenance_stop_), tick)) return;
+    }
+    auto w = std::make_unique<Writer>();
+    w->kind = Writer::Kind::kInternal;
+    w->internal = [this] {
+      for (const auto& c : AllCollections()) c->SealIfIdle(options_.seal_idle);
+    };
+    w->respond = [](Writer&) {};
+    w->done = [](absl::Status) {};
+    Enqueue(std::move(w));
+  }
+}
+
+void Engine::RunOnCommitThread(std::function<void()> fn) {
+  std::promise<absl::Status> p;
+  std::future<absl::Status> f = p.get_future();
+  auto w = std::make_unique<Writer>();
+  w->kind = Writer::Kind::kInternal;
+  w->barrier = true;
+  w->internal = std::move(fn);
+  w->respond = [](Writer&) {};
+  w->done = [&p](absl::Status s) { p.set_value(std::move(s)); };
+  Enqueue(std::move(w));
+  (void)f.get();
+}
+
+void Engine::SealAndWaitForIndexes() {
+  RunOnCommitThread([this] {
+    for (const auto& c : AllCollections()) c->SealIfIdle(absl::ZeroDuration());
+  });
+  builder_->WaitIdle();
+}
+
 Engine::~Engine() {
+  {
+    absl::MutexLock lock(&maintenance_mu_);
+    maintenance_stop_ = true;
+  }
+  if (maintenance_thread_.joinable()) maintenance_thread_.join();
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
     stopping_ = true;
@@ -67,6 +151,7 @@ Engine::~Engine() {
   }
   queue_cv_.notify_all();
   if (commit_thread_.joinable()) commit_thread_.join();
+  builder_.reset();  // joins the builders before collections go away
 }
 
 void Engine::StopAcceptingWrites() {
@@ -106,6 +191,12 @@ void Engine::CreateCollection(const v1::CreateCollectionRequest& req,
   }
   absl::StatusOr<Schema> schema = Schema::FromProto(req.schema());
   if (!schema.ok()) return done(schema.status());
+  for (const VectorFieldSpec& f : schema->vectors()) {
+    absl::Status s = index::ValidateIndexSpec(IndexSpecOf(f));
+    if (!s.ok()) {
+      return done(absl::Status(s.code(), absl::StrCat("vector field \"", f.name, "\": ", s.message())));
+    }
+  }
   auto w = std::make_unique<Writer>();
   w->kind = Writer::Kind::kCreate;
   w->barrier = true;
@@ -167,7 +258,7 @@ void Engine::Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse
   w->bytes = req.ByteSizeLong();
   w->respond = [resp](Writer& w) {
     resp->set_sequence(w.seq);
-    resp->set_deleted_count(w.fx.removed.size());
+    resp->set_deleted_count(w.fx.removed_ids.size());
   };
   w->done = std::move(done);
   Enqueue(std::move(w));
@@ -224,6 +315,7 @@ void Engine::CommitLoop() {
 }
 
 absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
+  if (w.kind == Writer::Kind::kInternal) return absl::OkStatus();
   if (absl::Now() > w.deadline) {
     return absl::DeadlineExceededError("deadline passed before the write was committed");
   }
@@ -270,8 +362,11 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
 
 void Engine::Apply(Writer& w) {
   switch (w.kind) {
+    case Writer::Kind::kInternal:
+      w.internal();
+      break;
     case Writer::Kind::kCreate: {
-      auto coll = std::make_shared<Collection>(w.created, *w.schema, 0);
+      auto coll = NewCollection(w.created, *w.schema, 0);
       coll->ApplyNoop(w.seq);
       absl::MutexLock lock(&collections_mu_);
       collections_.emplace(w.name, std::move(coll));
@@ -283,6 +378,9 @@ void Engine::Apply(Writer& w) {
         collections_.erase(w.name);
       }
       w.coll->MarkDropped();
+      if (absl::Status s = files_->RemoveCollection(w.coll->id()); !s.ok()) {
+        spdlog::warn("drop \"{}\": {}", w.name, s.ToString());
+      }
       break;
     }
     case Writer::Kind::kUpsert:
@@ -302,7 +400,7 @@ void Engine::CommitGroup(std::vector<std::unique_ptr<Writer>>& group) {
   for (size_t i = 0; i < group.size(); ++i) {
     batch->SetSavePoint();
     status[i] = Prepare(*group[i], seq + 1, batch.get());
-    if (status[i].ok()) {
+    if (status[i].ok() && group[i]->kind != Writer::Kind::kInternal) {
       group[i]->seq = ++seq;
       ++prepared;
     } else {

@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "query/collection.h"
+#include "query/index_builder.h"
 #include "quiver/v1/collections.pb.h"
 #include "quiver/v1/points.pb.h"
 #include "quiver/v1/search.pb.h"
@@ -40,7 +41,16 @@
 namespace quiver {
 
 struct EngineOptions {
+  // Everything lives under here: RocksDB in db/, segment files in segments/.
+  std::string data_dir;
+  // store.path is set from data_dir.
   storage::StoreOptions store;
+  CollectionOptions collection;
+  IndexBuilderOptions builder;
+  // A growing segment with rows that sees no write for this long is sealed
+  // and indexed, so a collection that stops changing ends up fully indexed.
+  // Default: 2 s.
+  absl::Duration seal_idle = absl::Seconds(2);
   // A commit group stops growing past this many bytes of pending batch.
   // Default: 64 MiB.
   size_t max_group_bytes = 64u << 20;
@@ -50,7 +60,7 @@ class Engine {
  public:
   using Done = std::function<void(absl::Status)>;
 
-  // Opens the store at options.store.path and recovers every collection.
+  // Opens the data directory and recovers every collection.
   static absl::StatusOr<std::unique_ptr<Engine>> Open(const EngineOptions& options);
   // Stops the commit thread after it has finished the queued writes.
   ~Engine();
@@ -86,6 +96,10 @@ class Engine {
   // After this, new writes fail UNAVAILABLE; queued ones still complete.
   void StopAcceptingWrites();
 
+  // Seals every growing segment now and waits until all sealed segments
+  // have their indexes (tests, benchmarks, and the Flush of a later API).
+  void SealAndWaitForIndexes();
+
   // NOT_FOUND if there is no such collection.
   absl::StatusOr<std::shared_ptr<Collection>> Find(const std::string& name) const;
 
@@ -97,6 +111,12 @@ class Engine {
   Engine() = default;
 
   void Enqueue(std::unique_ptr<Writer> w);
+  // Runs `fn` on the commit thread, ordered with writes, and waits for it.
+  void RunOnCommitThread(std::function<void()> fn);
+  std::shared_ptr<Collection> NewCollection(const storage::CollectionRecord& rec, Schema schema,
+                                            uint64_t next_iid);
+  void MaintenanceLoop();
+  std::vector<std::shared_ptr<Collection>> AllCollections() const;
   void CommitLoop();
   void CommitGroup(std::vector<std::unique_ptr<Writer>>& group);
   // Prepares one writer into the batch; returns its status (the batch is
@@ -118,6 +138,12 @@ class Engine {
   bool stopping_ = false;                      // guarded by queue_mu_
   bool accepting_ = true;                      // guarded by queue_mu_
   std::thread commit_thread_;
+
+  std::unique_ptr<storage::SegmentFiles> files_;
+  std::unique_ptr<IndexBuilder> builder_;
+  absl::Mutex maintenance_mu_;
+  bool maintenance_stop_ ABSL_GUARDED_BY(maintenance_mu_) = false;
+  std::thread maintenance_thread_;
 };
 
 }  // namespace quiver

@@ -19,7 +19,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   index::SetBlasThreads(config.search_threads);
 
   EngineOptions eo;
-  eo.store.path = config.data_dir;
+  eo.data_dir = config.data_dir;
   eo.store.durability = config.durability == "async" ? storage::Durability::kAsync
                                                      : storage::Durability::kSync;
   eo.store.block_cache_bytes = static_cast<size_t>(config.block_cache_mb) << 20;

@@ -87,20 +87,7 @@ absl::StatusOr<Schema> Schema::FromProto(const v1::CollectionSchema& proto) {
     }
     std::string type = absl::AsciiStrToUpper(f.index().type());
     if (type.empty()) type = "FLAT";
-    if (type == "HNSW" || type == "IVF_FLAT") {
-      return absl::UnimplementedError(absl::StrCat(
-          "vector field \"", f.name(), "\": index type ", type,
-          " is not implemented yet; use FLAT"));
-    }
-    if (type != "FLAT") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "vector field \"", f.name(), "\": unknown index type \"", f.index().type(),
-          "\" (known: FLAT, HNSW, IVF_FLAT)"));
-    }
-    if (!f.index().params().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "vector field \"", f.name(), "\": index FLAT takes no parameters"));
-    }
+    spec.index_params.insert(f.index().params().begin(), f.index().params().end());
     spec.index_type = type;
     v1::VectorField* nf = s.proto_.mutable_vectors(i);
     nf->mutable_index()->set_type(type);

@@ -9,6 +9,7 @@
 #define QUIVER_STORAGE_SCHEMA_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -30,7 +31,11 @@ struct VectorFieldSpec {
   std::string name;
   uint32_t dim = 0;
   Metric metric = Metric::kL2;
+  // Index kind and its build parameters, as given in the API (validated by
+  // the index registry when the collection is created, not here: storage
+  // does not know index kinds).
   std::string index_type = "FLAT";
+  std::map<std::string, std::string> index_params;
 };
 
 struct AttributeSpec {
@@ -55,8 +60,8 @@ bool IsValidName(std::string_view name);
 class Schema {
  public:
   // Validates `proto` and builds the schema. INVALID_ARGUMENT names the bad
-  // field; UNIMPLEMENTED for multi-vector fields, DISK storage and index
-  // types other than FLAT.
+  // field; UNIMPLEMENTED for multi-vector fields and DISK storage. Index
+  // types and parameters are checked by the index registry, not here.
   static absl::StatusOr<Schema> FromProto(const v1::CollectionSchema& proto);
 
   const std::vector<VectorFieldSpec>& vectors() const { return vectors_; }

@@ -52,6 +52,35 @@ absl::StatusOr<int> FreeLoopbackPort() {
   return port;
 }
 
+std::vector<double> RpcTimesFromLog(const std::string& log_path, const std::string& method,
+                                    size_t skip_lines) {
+  std::vector<double> out;
+  std::ifstream in(log_path);
+  std::string line;
+  const std::string needle = " " + method + " ";
+  for (size_t n = 0; std::getline(in, line); ++n) {
+    if (n < skip_lines) continue;
+    const size_t at = line.find(needle);
+    if (at == std::string::npos) continue;
+    const size_t num = at + needle.size();
+    const size_t ms = line.find("ms", num);
+    if (ms == std::string::npos) continue;
+    try {
+      out.push_back(std::stod(line.substr(num, ms - num)));
+    } catch (...) {
+    }
+  }
+  return out;
+}
+
+size_t CountLines(const std::string& path) {
+  std::ifstream in(path);
+  size_t n = 0;
+  std::string line;
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
 std::string FileTail(const std::string& path, size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "";

@@ -65,6 +65,15 @@ class QuiverdProcess {
 // A loopback TCP port that was free a moment ago.
 absl::StatusOr<int> FreeLoopbackPort();
 
+// Handler times quiverd logs at --log-level debug, one line per RPC
+// ("... <Method> 12.345ms OK", server/services.cc LogRpc), for lines after
+// the first `skip_lines` of the log. The handler time runs from the handler's
+// start (request received and parsed) to its reply being handed to gRPC, so
+// client latency minus it is transport, (de)serialization and queueing.
+std::vector<double> RpcTimesFromLog(const std::string& log_path, const std::string& method,
+                                    size_t skip_lines = 0);
+size_t CountLines(const std::string& path);
+
 // Last `max_bytes` of a file (for error messages).
 std::string FileTail(const std::string& path, size_t max_bytes = 2000);
 

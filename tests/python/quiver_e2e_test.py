@@ -712,10 +712,14 @@ class QuiverE2ETest(QuiverTestCase):
 
     def test_error_unimplemented_features(self):
         un = grpc.StatusCode.UNIMPLEMENTED
-        self.assertCode(un, self.create, "hnsw_t", schema("HNSW"))
+        s = schema("HNSW")
+        s.vectors[0].index.params["M"] = "1"
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.create, "hnsw_t", s)
         self.assertCode(grpc.StatusCode.NOT_FOUND, self.server.collections.GetCollection,
                         coll_pb.GetCollectionRequest(name="hnsw_t"))
-        self.assertCode(un, self.create, "ivf_t", schema("IVF_FLAT"))
+        s = schema("IVF_FLAT")
+        s.vectors[0].index.params["no_such_param"] = "1"
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.create, "ivf_t", s)
         s = schema()
         s.vectors[1].multi_vector.max_vectors_per_point = 8
         self.assertCode(un, self.create, "multi_t", s)

@@ -8,6 +8,9 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <filesystem>
+#include <fstream>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -37,17 +40,22 @@ class EngineTest : public ::testing::Test {
 
   void Reopen() {
     engine_.reset();
-    EngineOptions o;
-    o.store.path = dir_.path();
+    EngineOptions o = options_;
+    o.data_dir = dir_.path();
     auto e = Engine::Open(o);
     ASSERT_TRUE(e.ok()) << e.status();
     engine_ = std::move(e).value();
   }
 
-  absl::Status Create(const std::string& name, v1::Metric metric = v1::L2) {
+  absl::Status Create(const std::string& name, v1::Metric metric = v1::L2,
+                      const std::string& index_type = "",
+                      const std::map<std::string, std::string>& params = {}) {
     v1::CreateCollectionRequest req;
     req.set_name(name);
     *req.mutable_schema()->add_vectors() = VectorField("v", kDim, metric);
+    req.mutable_schema()->mutable_vectors(0)->mutable_index()->set_type(index_type);
+    req.mutable_schema()->mutable_vectors(0)->mutable_index()->mutable_params()->insert(
+        params.begin(), params.end());
     *req.mutable_schema()->add_attributes() = Attribute("label", v1::INT64);
     *req.mutable_schema()->add_attributes() = Attribute("color", v1::STRING);
     v1::CreateCollectionResponse resp;
@@ -145,6 +153,7 @@ class EngineTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  EngineOptions options_;
   std::unique_ptr<Engine> engine_;
 };
 
@@ -552,6 +561,161 @@ TEST_F(EngineTest, ConcurrentWritersAndReaders) {
   Reopen();
   EXPECT_EQ(Count("c"), static_cast<uint64_t>(kWriters * kBatches * (kBatch - 1)));
 }
+
+TEST_F(EngineTest, IndexSpecsAreValidatedAtCreate) {
+  EXPECT_THAT(Create("a", v1::L2, "LSH"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "vector field \"v\": "));
+  EXPECT_THAT(Create("b", v1::L2, "HNSW", {{"M", "1"}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "M"));
+  EXPECT_THAT(Create("c", v1::L2, "HNSW", {{"bogus", "1"}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "bogus"));
+  QUIVER_ASSERT_OK(Create("d", v1::L2, "hnsw", {{"M", "8"}}));
+  QUIVER_ASSERT_OK(Create("e", v1::COSINE, "IVF_FLAT", {{"nlist", "4"}}));
+}
+
+// Segments: the same workload over every index kind, with segments small
+// enough that most rows sit in sealed, indexed segments.
+class SegmentedEngineTest : public EngineTest,
+                            public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    options_.collection.segment_max_rows = 400;
+    options_.seal_idle = absl::Milliseconds(50);
+    Reopen();
+  }
+  std::map<std::string, std::string> Params() const {
+    if (GetParam() == "IVF_FLAT") return {{"nlist", "8"}};
+    if (GetParam() == "HNSW") return {{"M", "12"}};
+    return {};
+  }
+  // recall@10 of the collection's default search against brute force.
+  double Recall(const std::vector<RefPoint>& pts, const std::vector<std::vector<float>>& qs,
+                const std::string& filter = "",
+                const std::function<bool(const RefPoint&)>& keep = nullptr) {
+    auto r = Search("c", qs, 10, filter);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return 0;
+    size_t hits = 0, total = 0;
+    for (size_t i = 0; i < qs.size(); ++i) {
+      auto want = Expected(pts, qs[i], 10, v1::L2, keep);
+      auto got = Ids(r->results(i));
+      total += want.size();
+      for (const auto& id : got) hits += std::count(want.begin(), want.end(), id);
+    }
+    return total == 0 ? 1.0 : static_cast<double>(hits) / total;
+  }
+};
+
+TEST_P(SegmentedEngineTest, SealsIndexesAndSearchesAcrossSegments) {
+  QUIVER_ASSERT_OK(Create("c", v1::L2, GetParam(), Params()));
+  auto pts = RandomPoints(2000, 11);
+  for (size_t i = 0; i < pts.size(); i += 250) {
+    QUIVER_ASSERT_OK(Upsert("c", std::vector<RefPoint>(pts.begin() + i, pts.begin() + i + 250)));
+  }
+  engine_->SealAndWaitForIndexes();
+  v1::GetCollectionRequest get;
+  get.set_name("c");
+  v1::GetCollectionResponse info;
+  QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
+  EXPECT_EQ(info.collection().stats().point_count(), 2000u);
+  auto queries = RandomPoints(30, 5, "q");
+  std::vector<std::vector<float>> qs;
+  for (const auto& q : queries) qs.push_back(q.v);
+  const double min_recall = GetParam() == "FLAT" ? 1.0 : 0.9;
+  EXPECT_GE(Recall(pts, qs), min_recall);
+  EXPECT_GE(Recall(pts, qs, "label < 5", [](const RefPoint& p) { return p.label < 5; }),
+            min_recall);
+
+  // Overwrite and delete points in sealed segments: never returned again.
+  std::vector<RefPoint> moved(pts.begin(), pts.begin() + 100);
+  for (auto& p : moved) p.v[0] += 50;
+  QUIVER_ASSERT_OK(Upsert("c", moved));
+  v1::DeletePointsRequest del;
+  del.set_collection("c");
+  for (int i = 100; i < 300; ++i) del.add_ids(absl::StrCat("p", i));
+  v1::DeletePointsResponse dresp;
+  QUIVER_ASSERT_OK(engine_->Delete(del, &dresp));
+  EXPECT_EQ(dresp.deleted_count(), 200u);
+  std::vector<RefPoint> now(pts.begin() + 300, pts.end());
+  now.insert(now.end(), moved.begin(), moved.end());
+  EXPECT_GE(Recall(now, qs), min_recall);
+  auto r = Search("c", qs, 50);
+  for (const auto& res : r->results()) {
+    for (const auto& h : res.hits()) {
+      const int n = std::stoi(h.id().substr(1));
+      EXPECT_FALSE(n >= 100 && n < 300) << h.id() << " was deleted";
+    }
+  }
+  EXPECT_EQ(Count("c"), 1800u);
+
+  // Exact search bypasses the indexes and matches brute force exactly.
+  v1::SearchRequest exact;
+  exact.set_collection("c");
+  exact.set_k(10);
+  exact.mutable_params()->set_exact(true);
+  exact.add_vectors()->mutable_values()->Add(qs[0].begin(), qs[0].end());
+  v1::SearchResponse eresp;
+  QUIVER_ASSERT_OK(engine_->Search(exact, absl::InfiniteFuture(), &eresp));
+  EXPECT_EQ(Ids(eresp.results(0)), Expected(now, qs[0], 10, v1::L2, nullptr));
+
+  // A restart restores segments and indexes from their files.
+  const double before = Recall(now, qs);
+  Reopen();
+  EXPECT_EQ(Count("c"), 1800u);
+  EXPECT_DOUBLE_EQ(Recall(now, qs), before);
+  // Sealed segments came back indexed from their files, without a rebuild.
+  QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
+  int indexed = 0;
+  for (const auto& seg : info.collection().stats().segments()) {
+    indexed += seg.state() == v1::SegmentInfo::INDEXED;
+    if (GetParam() != "FLAT" && seg.state() == v1::SegmentInfo::INDEXED) {
+      EXPECT_GT(seg.fields(0).disk_bytes(), 0u);
+      EXPECT_NE(seg.fields(0).index().find(GetParam()), std::string::npos);
+    }
+  }
+  EXPECT_GE(indexed, 4);
+}
+
+TEST_P(SegmentedEngineTest, CorruptOrMissingIndexFilesAreRebuilt) {
+  if (GetParam() == "FLAT") GTEST_SKIP() << "FLAT writes no index files";
+  QUIVER_ASSERT_OK(Create("c", v1::L2, GetParam(), Params()));
+  auto pts = RandomPoints(1200, 12);
+  QUIVER_ASSERT_OK(Upsert("c", pts));
+  engine_->SealAndWaitForIndexes();
+  auto queries = RandomPoints(20, 6, "q");
+  std::vector<std::vector<float>> qs;
+  for (const auto& q : queries) qs.push_back(q.v);
+  const double before = Recall(pts, qs);
+  engine_.reset();
+  // Damage every index file three ways: truncate, garbage, delete.
+  int damaged = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_.path() + "/segments")) {
+    if (e.path().extension() != ".index") continue;
+    const auto size = std::filesystem::file_size(e.path());
+    switch (damaged++ % 3) {
+      case 0: std::filesystem::resize_file(e.path(), size / 2); break;
+      case 1: {
+        std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(static_cast<std::streamoff>(size / 3));
+        f << "garbage-garbage-garbage";
+        break;
+      }
+      case 2: std::filesystem::remove(e.path()); break;
+    }
+  }
+  EXPECT_GE(damaged, 3);
+  options_.builder.workers = 1;
+  Reopen();
+  EXPECT_EQ(Count("c"), 1200u);
+  // Correct at once (segments without an index are scanned exactly) ...
+  EXPECT_GE(Recall(pts, qs), 0.9);
+  // ... and indexed again after the rebuild.
+  engine_->SealAndWaitForIndexes();
+  EXPECT_DOUBLE_EQ(Recall(pts, qs), before);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, SegmentedEngineTest,
+                         ::testing::Values("FLAT", "HNSW", "IVF_FLAT"));
 
 }  // namespace
 }  // namespace quiver

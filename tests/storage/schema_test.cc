@@ -64,12 +64,6 @@ INSTANTIATE_TEST_SUITE_P(
                         s->mutable_attributes(0)->set_type(v1::ATTRIBUTE_TYPE_UNSPECIFIED);
                       },
                       absl::StatusCode::kInvalidArgument, "type must be"},
-        BadSchemaCase{"unknown_index",
-                      [](auto* s) { s->mutable_vectors(0)->mutable_index()->set_type("LSH"); },
-                      absl::StatusCode::kInvalidArgument, "unknown index type"},
-        BadSchemaCase{"hnsw_not_yet",
-                      [](auto* s) { s->mutable_vectors(0)->mutable_index()->set_type("HNSW"); },
-                      absl::StatusCode::kUnimplemented, "not implemented yet"},
         BadSchemaCase{"disk_not_yet",
                       [](auto* s) { s->mutable_vectors(0)->set_storage(v1::DISK); },
                       absl::StatusCode::kUnimplemented, "DISK storage"},
@@ -77,6 +71,16 @@ INSTANTIATE_TEST_SUITE_P(
                       [](auto* s) { s->mutable_vectors(0)->mutable_multi_vector(); },
                       absl::StatusCode::kUnimplemented, "multi-vector"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(SchemaTest, IndexSpecIsKeptForTheRegistryToCheck) {
+  v1::CollectionSchema p = Basic();
+  p.mutable_vectors(0)->mutable_index()->set_type("hnsw");
+  (*p.mutable_vectors(0)->mutable_index()->mutable_params())["M"] = "32";
+  absl::StatusOr<Schema> s = Schema::FromProto(p);
+  QUIVER_ASSERT_OK(s);
+  EXPECT_EQ(s->vectors()[0].index_type, "HNSW");
+  EXPECT_EQ(s->vectors()[0].index_params.at("M"), "32");
+}
 
 TEST(SchemaTest, NameRules) {
   EXPECT_TRUE(IsValidName("a"));

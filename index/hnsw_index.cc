@@ -1,0 +1,545 @@
+#include "index/hnsw_index.h"
+
+#include <immintrin.h>
+#include <sys/stat.h>
+
+// Standard headers hnswlib includes, included here first so that the
+// namespace wrapper below does not capture them.
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <list>
+#include <mutex>
+#include <new>
+#include <queue>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <x86intrin.h>
+#endif
+
+#include "absl/strings/str_cat.h"
+#include "index/distance.h"
+
+// hnswlib 0.6.2's hnswlib.h defines non-inline functions and a global
+// (cpuid, AVXCapable, L2SqrSIMD16Ext, ...), so two translation units of one
+// binary that include it fail to link. Wrapped in an anonymous namespace it
+// gets internal linkage: a benchmark may include hnswlib itself and still
+// link this file.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+namespace {
+#include <hnswlib/hnswlib.h>
+}  // namespace
+#pragma GCC diagnostic pop
+
+namespace quiver::index {
+namespace {
+
+using Hnsw = hnswlib::HierarchicalNSW<float>;
+using hnswlib::linklistsizeint;
+using hnswlib::tableint;
+
+// hnswlib's file header: 6 size_t, int maxlevel, uint32 entry point,
+// 3 size_t, double mult, size_t ef_construction (see saveIndex).
+constexpr size_t kHeaderBytes = 96;
+
+float L2Dist(const void* a, const void* b, const void* dim) {
+  return L2Sqr(static_cast<const float*>(a), static_cast<const float*>(b),
+               *static_cast<const size_t*>(dim));
+}
+float NegDotDist(const void* a, const void* b, const void* dim) {
+  return -Dot(static_cast<const float*>(a), static_cast<const float*>(b),
+              *static_cast<const size_t*>(dim));
+}
+
+// An hnswlib space over our kernels: distances are already in our
+// convention (-ip, not hnswlib's 1 - ip), and constructing it writes no
+// global (hnswlib's L2Space/InnerProductSpace constructors do, racily).
+class Space final : public hnswlib::SpaceInterface<float> {
+ public:
+  Space(size_t dim, Similarity sim)
+      : dim_(dim), fn_(sim == Similarity::kL2 ? &L2Dist : &NegDotDist) {}
+  size_t get_data_size() override { return dim_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return fn_; }
+  void* get_dist_func_param() override { return &dim_; }
+
+ private:
+  size_t dim_;
+  hnswlib::DISTFUNC<float> fn_;
+};
+
+// Kernels picked once per search (a template argument), so the hot loop
+// makes direct calls, no indirect call per distance.
+struct L2Metric {
+  static float Distance(const float* a, const float* b, size_t dim) { return L2Sqr(a, b, dim); }
+};
+struct IpMetric {
+  static float Distance(const float* a, const float* b, size_t dim) { return -Dot(a, b, dim); }
+};
+
+struct Cand {
+  float distance;
+  uint32_t id;  // hnswlib internal id
+};
+struct NearerFirst {  // for a min-heap with std::*_heap
+  bool operator()(const Cand& a, const Cand& b) const { return a.distance > b.distance; }
+};
+struct FartherFirst {  // for a max-heap
+  bool operator()(const Cand& a, const Cand& b) const { return a.distance < b.distance; }
+};
+
+// Per-thread search state, reused across searches and across indexes. A
+// node is visited in this search iff visited[id] == tag; the tag changes
+// every search, so nothing is cleared between searches (only on wrap).
+struct SearchScratch {
+  std::vector<uint16_t> visited;
+  uint16_t tag = 0;
+  std::vector<Cand> candidates;  // min-heap on distance
+  std::vector<Cand> results;     // max-heap on distance, accepted only
+
+  void Begin(size_t n) {
+    if (visited.size() < n) visited.resize(n, 0);
+    if (++tag == 0) {
+      std::fill(visited.begin(), visited.end(), 0);
+      tag = 1;
+    }
+    candidates.clear();
+    results.clear();
+  }
+};
+thread_local SearchScratch tls_scratch;
+
+// TopK does not expose its capacity: probe a copy. Cost O(k log k), small
+// next to a graph search.
+// TODO(index): use TopK::k() once topk.h has it.
+size_t CapacityOf(const TopK& topk) {
+  TopK probe = topk;
+  for (uint64_t i = 0;; ++i) {
+    const size_t before = probe.size();
+    probe.Push(-std::numeric_limits<float>::infinity(), ~uint64_t{0} - i);
+    if (probe.size() == before) return before;
+  }
+}
+
+inline void Prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
+
+}  // namespace
+
+struct HnswIndex::Graph {
+  Graph(size_t dim, Similarity sim) : space(dim, sim) {}
+
+  const char* Vector(uint32_t id) const {
+    return hnsw->data_level0_memory_ + id * hnsw->size_data_per_element_ + hnsw->offsetData_;
+  }
+  const uint32_t* Links0(uint32_t id) const {
+    return reinterpret_cast<const uint32_t*>(hnsw->data_level0_memory_ +
+                                             id * hnsw->size_data_per_element_ +
+                                             hnsw->offsetLevel0_);
+  }
+  const uint32_t* Links(uint32_t id, int level) const {
+    return reinterpret_cast<const uint32_t*>(hnsw->linkLists_[id] +
+                                             (level - 1) * hnsw->size_links_per_element_);
+  }
+  static size_t Count(const uint32_t* links) {
+    return *reinterpret_cast<const uint16_t*>(links);
+  }
+
+  // After Build/Load: label table, and hnswlib state search never needs
+  // (the label hash map, per-node insert locks, its visited-list pool).
+  void Finish() {
+    const size_t n = hnsw->cur_element_count;
+    labels.resize(n);
+    upper_link_bytes = 0;
+    for (size_t i = 0; i < n; ++i) {
+      labels[i] = static_cast<uint32_t>(hnsw->getExternalLabel(static_cast<tableint>(i)));
+      upper_link_bytes += static_cast<size_t>(hnsw->element_levels_[i]) *
+                          hnsw->size_links_per_element_;
+    }
+    std::unordered_map<hnswlib::labeltype, tableint>().swap(hnsw->label_lookup_);
+    std::vector<std::mutex>().swap(hnsw->link_list_locks_);
+    std::vector<std::mutex>().swap(hnsw->link_list_update_locks_);
+    delete hnsw->visited_list_pool_;
+    hnsw->visited_list_pool_ = new hnswlib::VisitedListPool(0, 0);
+  }
+
+  // Checks a loaded graph so that search cannot read out of bounds: every
+  // link names a node that exists on that layer, labels are 0..n-1 once each.
+  absl::Status Check() const {
+    const size_t n = hnsw->cur_element_count;
+    if (hnsw->enterpoint_node_ >= n ||
+        hnsw->element_levels_[hnsw->enterpoint_node_] != hnsw->maxlevel_) {
+      return absl::DataLossError("HNSW: bad entry point");
+    }
+    std::vector<bool> seen(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      const hnswlib::labeltype label = hnsw->getExternalLabel(i);
+      if (label >= n || seen[label]) return absl::DataLossError("HNSW: bad labels");
+      seen[label] = true;
+      const int top = hnsw->element_levels_[i];
+      if (top < 0 || top > hnsw->maxlevel_) return absl::DataLossError("HNSW: bad node level");
+      for (int level = 0; level <= top; ++level) {
+        const uint32_t* links = level == 0 ? Links0(i) : Links(i, level);
+        const size_t count = Count(links);
+        if (count > (level == 0 ? hnsw->maxM0_ : hnsw->maxM_)) {
+          return absl::DataLossError("HNSW: bad link count");
+        }
+        for (size_t j = 1; j <= count; ++j) {
+          if (links[j] >= n || hnsw->element_levels_[links[j]] < level) {
+            return absl::DataLossError("HNSW: link out of range");
+          }
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  template <class Metric, bool kFiltered>
+  void Search(const float* query, size_t ef, const LabelFilter* filter, TopK* out) const;
+
+  // Declared before `hnsw`: hnswlib keeps a pointer to it.
+  Space space;
+  std::unique_ptr<Hnsw> hnsw;
+  std::vector<uint32_t> labels;  // internal id -> label
+  size_t upper_link_bytes = 0;
+};
+
+template <class Metric, bool kFiltered>
+void HnswIndex::Graph::Search(const float* query, size_t ef, const LabelFilter* filter,
+                              TopK* out) const {
+  const size_t dim = labels.empty() ? 0 : hnsw->data_size_ / sizeof(float);
+  auto distance = [&](uint32_t id) {
+    return Metric::Distance(query, reinterpret_cast<const float*>(Vector(id)), dim);
+  };
+
+  // 1. Greedy descent through the upper layers.
+  uint32_t cur = hnsw->enterpoint_node_;
+  float cur_dist = distance(cur);
+  for (int level = hnsw->maxlevel_; level > 0; --level) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      const uint32_t* links = Links(cur, level);
+      const size_t count = Count(links);
+      for (size_t j = 1; j <= count; ++j) {
+        const uint32_t cand = links[j];
+        if (j < count) Prefetch(Vector(links[j + 1]));
+        const float d = distance(cand);
+        if (d < cur_dist) {
+          cur_dist = d;
+          cur = cand;
+          changed = true;
+        }
+      }
+    }
+  }
+
+  // 2. Best-first search on layer 0; rejected labels are walked through.
+  SearchScratch& s = tls_scratch;
+  s.Begin(labels.size());
+  uint16_t* const visited = s.visited.data();
+  const uint16_t tag = s.tag;
+  std::vector<Cand>& candidates = s.candidates;
+  std::vector<Cand>& results = s.results;
+  auto accept = [&](uint32_t id) { return !kFiltered || filter->Accept(labels[id]); };
+
+  float bound = std::numeric_limits<float>::infinity();  // worst accepted, once ef held
+  visited[cur] = tag;
+  candidates.push_back({cur_dist, cur});
+  if (accept(cur)) {
+    results.push_back({cur_dist, cur});
+    if (results.size() >= ef) bound = results.front().distance;
+  }
+  while (!candidates.empty()) {
+    const Cand c = candidates.front();
+    if (c.distance > bound) break;
+    std::pop_heap(candidates.begin(), candidates.end(), NearerFirst());
+    candidates.pop_back();
+
+    const uint32_t* links = Links0(c.id);
+    const size_t count = Count(links);
+    if (count > 0) {
+      Prefetch(visited + links[1]);
+      Prefetch(Vector(links[1]));
+    }
+    for (size_t j = 1; j <= count; ++j) {
+      const uint32_t id = links[j];
+      if (j < count) {
+        Prefetch(visited + links[j + 1]);
+        Prefetch(Vector(links[j + 1]));
+      }
+      if (visited[id] == tag) continue;
+      visited[id] = tag;
+      const float d = distance(id);
+      if (d >= bound) continue;
+      candidates.push_back({d, id});
+      std::push_heap(candidates.begin(), candidates.end(), NearerFirst());
+      Prefetch(Vector(candidates.front().id));
+      if (!accept(id)) continue;
+      results.push_back({d, id});
+      std::push_heap(results.begin(), results.end(), FartherFirst());
+      if (results.size() > ef) {
+        std::pop_heap(results.begin(), results.end(), FartherFirst());
+        results.pop_back();
+      }
+      if (results.size() >= ef) bound = results.front().distance;
+    }
+  }
+  for (const Cand& r : results) out->Push(r.distance, labels[r.id]);
+}
+
+HnswIndex::HnswIndex(IndexSpec spec, HnswOptions options)
+    : spec_(std::move(spec)), options_(options) {}
+
+HnswIndex::~HnswIndex() = default;
+
+size_t HnswIndex::size() const { return graph_ ? graph_->labels.size() : 0; }
+
+std::string HnswIndex::Describe() const {
+  return absl::StrCat("HNSW(M=", options_.m, ", ef_construction=", options_.ef_construction, ")");
+}
+
+size_t HnswIndex::MemoryBytes() const {
+  if (!graph_) return 0;
+  const Hnsw& h = *graph_->hnsw;
+  const size_t n = graph_->labels.size();
+  return n * h.size_data_per_element_ + graph_->upper_link_bytes +
+         n * (sizeof(char*) + sizeof(int) + sizeof(uint32_t));
+}
+
+absl::Status HnswIndex::Build(const float* vectors, size_t n, int threads) {
+  if (n == 0) return absl::InvalidArgumentError("HNSW: cannot build over 0 vectors");
+  if (n >= std::numeric_limits<uint32_t>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat("HNSW: too many vectors (", n, ")"));
+  }
+  const size_t dim = spec_.dim;
+  auto graph = std::make_unique<Graph>(dim, spec_.similarity);
+  try {
+    graph->hnsw = std::make_unique<Hnsw>(&graph->space, n, options_.m, options_.ef_construction);
+    // The first point becomes the entry point; hnswlib needs it in place
+    // before concurrent inserts.
+    graph->hnsw->addPoint(vectors, 0);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat("HNSW: out of memory for ", n, " vectors"));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("HNSW build: ", e.what()));
+  }
+
+  std::atomic<size_t> next{1};
+  std::mutex error_mu;
+  absl::Status error;
+  auto insert = [&] {
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
+      try {
+        graph->hnsw->addPoint(vectors + i * dim, i);
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        const bool oom = dynamic_cast<const std::bad_alloc*>(&e) != nullptr ||
+                         std::strstr(e.what(), "memory") != nullptr;
+        if (error.ok()) {
+          error = oom ? absl::ResourceExhaustedError(absl::StrCat("HNSW build: ", e.what()))
+                      : absl::InternalError(absl::StrCat("HNSW build: ", e.what()));
+        }
+        next.store(n);
+        return;
+      }
+    }
+  };
+  const size_t workers = std::clamp<size_t>(threads < 1 ? 1 : threads, 1, n);
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < workers; ++t) {
+    try {
+      pool.emplace_back(insert);
+    } catch (const std::system_error&) {
+      break;  // fewer threads; this one still inserts
+    }
+  }
+  insert();
+  for (std::thread& t : pool) t.join();
+  if (!error.ok()) return error;
+
+  graph->Finish();
+  graph_ = std::move(graph);
+  return absl::OkStatus();
+}
+
+absl::Status HnswIndex::Search(const float* query, const SearchParams& params,
+                               const LabelFilter* filter, TopK* out) const {
+  if (!graph_) return absl::FailedPreconditionError("HNSW: index not built");
+  const size_t k = CapacityOf(*out);
+  if (k == 0) return absl::OkStatus();
+  const size_t ef = std::max<size_t>(k, params.ef != 0 ? params.ef : kHnswDefaultEf);
+  const bool l2 = spec_.similarity == Similarity::kL2;
+  if (filter == nullptr) {
+    l2 ? graph_->Search<L2Metric, false>(query, ef, nullptr, out)
+       : graph_->Search<IpMetric, false>(query, ef, nullptr, out);
+  } else {
+    l2 ? graph_->Search<L2Metric, true>(query, ef, filter, out)
+       : graph_->Search<IpMetric, true>(query, ef, filter, out);
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// The exact size of the file hnswlib's saveIndex writes for `h`.
+uint64_t SavedSize(const Hnsw& h) {
+  uint64_t size = kHeaderBytes + uint64_t{h.cur_element_count} * h.size_data_per_element_;
+  for (size_t i = 0; i < h.cur_element_count; ++i) {
+    size += sizeof(uint32_t) + uint64_t(h.element_levels_[i]) * h.size_links_per_element_;
+  }
+  return size;
+}
+
+uint64_t FileSize(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+template <typename T>
+T Field(const char* header, size_t offset) {
+  T v;
+  std::memcpy(&v, header + offset, sizeof(T));
+  return v;
+}
+
+}  // namespace
+
+absl::Status HnswIndex::Save(const std::string& path) const {
+  if (!graph_) return absl::FailedPreconditionError("HNSW: index not built");
+  try {
+    graph_->hnsw->saveIndex(path);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("HNSW: cannot write ", path, ": ", e.what()));
+  }
+  // saveIndex ignores stream errors; a short or missing file shows here.
+  const uint64_t expected = SavedSize(*graph_->hnsw);
+  const uint64_t written = FileSize(path);
+  if (written != expected) {
+    return absl::InternalError(absl::StrCat("HNSW: cannot write ", path, " (", written, " of ",
+                                            expected, " bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HnswIndex::Load(const std::string& path) {
+  // Check the file against its header before hnswlib reads it: hnswlib
+  // trusts the header (sizes, counts) and a truncated file would otherwise
+  // make it allocate or read garbage.
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  if (!f) return absl::NotFoundError(absl::StrCat("HNSW: cannot open ", path));
+  const uint64_t file_size = static_cast<uint64_t>(f.tellg());
+  f.seekg(0);
+  char header[kHeaderBytes];
+  if (file_size < kHeaderBytes || !f.read(header, kHeaderBytes)) {
+    return absl::DataLossError(absl::StrCat("HNSW: ", path, " is truncated (", file_size,
+                                            " bytes)"));
+  }
+  const size_t m = options_.m, dim = spec_.dim;
+  const size_t links0 = 2 * m * sizeof(tableint) + sizeof(linklistsizeint);
+  const size_t links_upper = m * sizeof(tableint) + sizeof(linklistsizeint);
+  const size_t per_element = links0 + dim * sizeof(float) + sizeof(hnswlib::labeltype);
+  const auto offset_level0 = Field<size_t>(header, 0);
+  const auto count = Field<size_t>(header, 16);
+  const auto size_per_element = Field<size_t>(header, 24);
+  const auto label_offset = Field<size_t>(header, 32);
+  const auto data_offset = Field<size_t>(header, 40);
+  const auto max_level = Field<int>(header, 48);
+  const auto entry = Field<uint32_t>(header, 52);
+  const auto max_m = Field<size_t>(header, 56);
+  const auto max_m0 = Field<size_t>(header, 64);
+  const auto file_m = Field<size_t>(header, 72);
+  if (offset_level0 != 0 || size_per_element != per_element || data_offset != links0 ||
+      label_offset != links0 + dim * sizeof(float) || max_m != m || max_m0 != 2 * m ||
+      file_m != m) {
+    return absl::DataLossError(absl::StrCat("HNSW: ", path, " is not an HNSW file for dim ", dim,
+                                            ", M ", m));
+  }
+  if (count == 0 || count >= std::numeric_limits<uint32_t>::max() || entry >= count ||
+      max_level < 0 || max_level > 64 ||
+      file_size < kHeaderBytes + count * (per_element + sizeof(uint32_t))) {
+    return absl::DataLossError(absl::StrCat("HNSW: ", path, " is truncated or corrupt (",
+                                            file_size, " bytes for ", count, " nodes)"));
+  }
+  // The upper-layer link lists follow layer 0: a 4-byte size, then the lists.
+  const uint64_t tail_offset = kHeaderBytes + uint64_t{count} * per_element;
+  std::string tail;
+  try {
+    tail.resize(file_size - tail_offset);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat("HNSW: cannot read ", path));
+  }
+  f.seekg(static_cast<std::streamoff>(tail_offset));
+  if (!f.read(tail.data(), static_cast<std::streamsize>(tail.size()))) {
+    return absl::DataLossError(absl::StrCat("HNSW: short read from ", path));
+  }
+  f.close();
+  uint64_t pos = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (pos + sizeof(uint32_t) > tail.size()) {
+      return absl::DataLossError(absl::StrCat("HNSW: ", path, " is truncated"));
+    }
+    const auto bytes = Field<uint32_t>(tail.data(), pos);
+    if (bytes % links_upper != 0 || bytes / links_upper > static_cast<uint64_t>(max_level)) {
+      return absl::DataLossError(absl::StrCat("HNSW: ", path, " is corrupt (node ", i, ")"));
+    }
+    pos += sizeof(uint32_t) + bytes;
+  }
+  if (pos != tail.size()) {
+    return absl::DataLossError(absl::StrCat("HNSW: ", path, " is truncated or corrupt"));
+  }
+  tail = {};
+
+  auto graph = std::make_unique<Graph>(dim, spec_.similarity);
+  // The space-only constructor initialises nothing; make the destructor safe
+  // whatever point loadIndex fails at.
+  graph->hnsw = std::make_unique<Hnsw>(&graph->space);
+  Hnsw& h = *graph->hnsw;
+  h.data_level0_memory_ = nullptr;
+  h.linkLists_ = nullptr;
+  h.visited_list_pool_ = nullptr;
+  h.cur_element_count = 0;
+  h.num_deleted_ = 0;
+  try {
+    h.loadIndex(path, &graph->space, count);
+  } catch (const std::exception& e) {
+    if (h.linkLists_ == nullptr || h.element_levels_.size() < h.cur_element_count) {
+      h.cur_element_count = 0;  // the destructor walks element_levels_
+    }
+    if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat("HNSW: cannot load ", path));
+    }
+    return absl::DataLossError(absl::StrCat("HNSW: cannot load ", path, ": ", e.what()));
+  }
+  if (h.cur_element_count != count) {
+    return absl::DataLossError(absl::StrCat("HNSW: ", path, " changed while loading"));
+  }
+  if (absl::Status s = graph->Check(); !s.ok()) {
+    return absl::DataLossError(absl::StrCat(s.message(), " in ", path));
+  }
+  graph->Finish();
+  graph_ = std::move(graph);
+  return absl::OkStatus();
+}
+
+}  // namespace quiver::index

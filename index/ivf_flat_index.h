@@ -1,0 +1,104 @@
+// IvfFlatIndex: the IVF_FLAT kind of VectorIndex. A k-means coarse
+// quantizer splits the vectors into `nlist` inverted lists; a query scans the
+// `nprobe` lists whose centroids are nearest to it, exactly.
+//
+// FAISS 1.7.3 does the heavy, rare work: k-means training (faiss::Clustering
+// through IndexIVFFlat::train, on the segment's own vectors: FAISS samples
+// 256 * nlist of them when there are more), assigning vectors to lists, the
+// list storage and the file format (write_index/read_index). Searching is
+// ours: the list scan is a loop over contiguous rows with index/distance.h's
+// AVX2 kernels and the LabelFilter checked inline, with no OpenMP and no
+// allocation per query. Debian's FAISS is built for baseline x86-64 and
+// scans at a fraction of memory bandwidth (see DESIGN.md); this scan runs
+// several times faster on the same lists (figures in issue 3's note).
+//
+// Build parameters: "nlist" (1..65536). Default 0 = automatic:
+// round(sqrt(n)), at least 1. Either way nlist is capped at n / 39 (at
+// least 1), FAISS's minimum of 39 training points per centroid, so small
+// segments build rather than fail; Describe() shows the nlist in force.
+// Search parameter: nprobe (SearchParams::nprobe, capped at nlist); default
+// DefaultNprobe(nlist).
+//
+// Distances: kL2 squared L2, kInnerProduct -<q, x> (FAISS's +ip is never
+// exposed). The quantizer uses the same metric (IndexFlatL2 / IndexFlatIP,
+// spherical k-means for IP as FAISS does).
+//
+// Ownership: Build copies the vectors into the lists (n * dim floats plus an
+// 8-byte id per vector).
+// Thread-safety: as VectorIndex. Build uses `threads` OpenMP threads in the
+// calling thread only (omp_set_num_threads, restored afterwards).
+#ifndef QUIVER_INDEX_IVF_FLAT_INDEX_H_
+#define QUIVER_INDEX_IVF_FLAT_INDEX_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "index/vector_index.h"
+
+namespace faiss {
+struct IndexIVFFlat;
+}  // namespace faiss
+
+namespace quiver::index {
+
+struct IvfFlatOptions {
+  // "nlist": number of inverted lists; 0 = automatic (see above).
+  uint32_t nlist = 0;
+  static constexpr uint32_t kMaxNlist = 65536;
+};
+
+// The nlist Build uses for n vectors and a requested nlist (0 = automatic).
+uint32_t EffectiveNlist(size_t n, uint32_t requested);
+// Default nprobe for an index of nlist lists: max(8, nlist / 16), at most
+// nlist. Measured on Fashion-MNIST (see issue 3's note): recall@10 >= 0.95.
+uint32_t DefaultNprobe(uint32_t nlist);
+
+class IvfFlatIndex final : public VectorIndex {
+ public:
+  // REQUIRES: spec passed ValidateIndexSpec and spec.type is "IVF_FLAT".
+  IvfFlatIndex(IndexSpec spec, IvfFlatOptions options);
+  ~IvfFlatIndex() override;
+
+  // INVALID_ARGUMENT if n == 0; RESOURCE_EXHAUSTED on allocation failure;
+  // INTERNAL if FAISS reports an error.
+  absl::Status Build(const float* vectors, size_t n, int threads) override;
+  // FAILED_PRECONDITION before Build/Load.
+  absl::Status Search(const float* query, const SearchParams& params,
+                      const LabelFilter* filter, TopK* out) const override;
+  // FAISS's format (write_index). INTERNAL on a write error. Does not fsync.
+  absl::Status Save(const std::string& path) const override;
+  // NOT_FOUND if the file cannot be opened; DATA_LOSS if FAISS cannot read
+  // it (truncated) or it is not an IVF-Flat index of this spec (dim, metric)
+  // with labels 0..n-1.
+  absl::Status Load(const std::string& path) override;
+
+  size_t size() const override;
+  size_t MemoryBytes() const override;
+  const IndexSpec& spec() const override { return spec_; }
+  // "IVF_FLAT(nlist=245)": the nlist in force.
+  std::string Describe() const override;
+
+ private:
+  struct List {
+    const float* rows;  // size * dim
+    const int64_t* ids;
+    size_t size;
+  };
+  // Points lists_/centroids_ into index_ after Build/Load.
+  absl::Status Attach(std::unique_ptr<faiss::IndexIVFFlat> index);
+  template <class Metric, bool kFiltered>
+  void Scan(const float* query, size_t nprobe, const LabelFilter* filter, TopK* out) const;
+
+  const IndexSpec spec_;
+  const IvfFlatOptions options_;
+  std::unique_ptr<faiss::IndexIVFFlat> index_;  // null until Build/Load succeeds
+  const float* centroids_ = nullptr;            // nlist * dim, owned by index_
+  std::vector<List> lists_;                     // nlist, views into index_
+};
+
+}  // namespace quiver::index
+
+#endif  // QUIVER_INDEX_IVF_FLAT_INDEX_H_

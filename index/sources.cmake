@@ -1,0 +1,27 @@
+# Sources of the index module (index/); included by the top-level build:
+#
+#   include(index/sources.cmake)
+#   add_library(quiver_index STATIC ${QUIVER_INDEX_SOURCES})
+#   target_include_directories(quiver_index PUBLIC ${CMAKE_SOURCE_DIR})
+#   target_link_libraries(quiver_index PUBLIC faiss ${BLAS_LIBRARIES} OpenMP::OpenMP_CXX
+#     absl::status absl::statusor absl::strings)
+#
+# It needs, before that (FAISS's config needs OpenMP found first; hnswlib is
+# header-only, /usr/include/hnswlib from libhnswlib-dev, no package):
+#
+#   find_package(OpenMP REQUIRED)
+#   find_package(faiss CONFIG REQUIRED)
+#   set(BLA_VENDOR OpenBLAS)
+#   find_package(BLAS REQUIRED)
+#
+# Only index/hnsw_index.cc includes <hnswlib/hnswlib.h> (wrapped so that its
+# non-inline definitions get internal linkage); only index/ivf_flat_index.cc
+# includes FAISS headers.
+set(QUIVER_INDEX_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/distance.cc
+  ${CMAKE_CURRENT_LIST_DIR}/flat_search.cc
+  ${CMAKE_CURRENT_LIST_DIR}/flat_index.cc
+  ${CMAKE_CURRENT_LIST_DIR}/hnsw_index.cc
+  ${CMAKE_CURRENT_LIST_DIR}/ivf_flat_index.cc
+  ${CMAKE_CURRENT_LIST_DIR}/registry.cc
+)

@@ -1,0 +1,99 @@
+// VectorIndex: the one interface every ANN index kind implements (FLAT,
+// HNSW, IVF_FLAT; compressed kinds later), chosen by type name from a
+// registry (CreateIndex / LoadIndex).
+//
+// An index is built once over an immutable set of vectors — one sealed
+// segment of one vector field — whose rows are addressed by dense labels
+// 0..n-1 (the segment's local offsets). There is no incremental add or
+// remove: segments are immutable and deletions are filtered at search time
+// through a LabelFilter, so no index is ever mutated while it is searched.
+//
+// Distances follow index/flat_search.h: lower is better; kL2 is squared
+// Euclidean distance, kInnerProduct is -<q, x> (COSINE = kInnerProduct over
+// normalized vectors). Every kind returns the same numbers for the same pair,
+// so results of different segments and kinds merge directly.
+//
+// Ownership: an index copies what it needs during Build; the caller's
+// vectors may be freed afterwards.
+// Thread-safety: after Build/Load returns, Search, Save, MemoryBytes and
+// Describe are safe to call concurrently. Build/Load are not.
+// Errors: FAISS and hnswlib exceptions never escape; they become statuses.
+#ifndef QUIVER_INDEX_VECTOR_INDEX_H_
+#define QUIVER_INDEX_VECTOR_INDEX_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "index/flat_search.h"
+#include "index/topk.h"
+
+namespace quiver::index {
+
+// What to build. `params` are the index kind's build parameters by name
+// (strings, as in the API's IndexSpec), validated by ValidateIndexSpec.
+struct IndexSpec {
+  std::string type;  // "FLAT", "HNSW", "IVF_FLAT"
+  std::map<std::string, std::string> params;
+  uint32_t dim = 0;
+  Similarity similarity = Similarity::kL2;
+};
+
+// Per-query knobs. Zero means the index's default (documented per kind).
+struct SearchParams {
+  uint32_t ef = 0;      // HNSW: candidate list size (raised to at least k)
+  uint32_t nprobe = 0;  // IVF: inverted lists scanned
+};
+
+// Says which labels a search may return. Implementations must be cheap and
+// thread-safe (one instance may be consulted from one search at a time, but
+// by any thread). An index may still traverse rejected labels (HNSW walks
+// through them) but never returns them.
+class LabelFilter {
+ public:
+  virtual ~LabelFilter() = default;
+  virtual bool Accept(uint32_t label) const = 0;
+};
+
+class VectorIndex {
+ public:
+  virtual ~VectorIndex() = default;
+
+  // Builds over `n` vectors (row-major, n * dim floats) with labels 0..n-1,
+  // using up to `threads` threads. INVALID_ARGUMENT if n is too small for the
+  // kind (e.g. fewer points than IVF lists); RESOURCE_EXHAUSTED on allocation
+  // failure.
+  virtual absl::Status Build(const float* vectors, size_t n, int threads) = 0;
+
+  // Pushes the nearest accepted labels of `query` (dim floats) into `out`
+  // (whose capacity is k). `filter` may be null (accept all).
+  virtual absl::Status Search(const float* query, const SearchParams& params,
+                              const LabelFilter* filter, TopK* out) const = 0;
+
+  // Writes the built index to `path` (a new file), or reads it back. Load
+  // expects a file this kind's Save wrote for the same spec; callers verify
+  // a checksum first, so Load need not defend against arbitrary bytes, but
+  // it must return an error rather than crash on a truncated file.
+  virtual absl::Status Save(const std::string& path) const = 0;
+  virtual absl::Status Load(const std::string& path) = 0;
+
+  virtual size_t size() const = 0;          // labels indexed
+  virtual size_t MemoryBytes() const = 0;   // resident bytes of the index
+  virtual const IndexSpec& spec() const = 0;
+  // One line for logs and `describe`, e.g. "HNSW(M=16, ef_construction=200)".
+  virtual std::string Describe() const = 0;
+};
+
+// Checks type and params: INVALID_ARGUMENT names the bad parameter (unknown
+// type, unknown parameter, value out of range).
+absl::Status ValidateIndexSpec(const IndexSpec& spec);
+
+// A new, empty index of spec.type (validated first).
+absl::StatusOr<std::unique_ptr<VectorIndex>> CreateIndex(const IndexSpec& spec);
+
+}  // namespace quiver::index
+
+#endif  // QUIVER_INDEX_VECTOR_INDEX_H_

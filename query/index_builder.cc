@@ -1,0 +1,97 @@
+#include "query/index_builder.h"
+
+#include "absl/time/clock.h"
+#include "spdlog/spdlog.h"
+
+namespace quiver {
+
+IndexBuilder::IndexBuilder(IndexBuilderOptions options, BuiltCallback on_built)
+    : options_(options), on_built_(std::move(on_built)) {
+  for (int i = 0; i < std::max(1, options_.workers); ++i) {
+    workers_.emplace_back([this] { Work(); });
+  }
+}
+
+IndexBuilder::~IndexBuilder() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    queue_.clear();
+  }
+  for (auto& t : workers_) t.join();
+}
+
+void IndexBuilder::Enqueue(std::weak_ptr<Collection> collection,
+                           std::shared_ptr<Segment> segment) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  queue_.push_back({std::move(collection), std::move(segment)});
+}
+
+void IndexBuilder::WaitIdle() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](IndexBuilder* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu_) {
+        return b->queue_.empty() && b->running_ == 0;
+      },
+      this));
+}
+
+void IndexBuilder::Work() {
+  for (;;) {
+    Job job;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](IndexBuilder* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu_) {
+            return b->stopping_ || !b->queue_.empty();
+          },
+          this));
+      if (stopping_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      ++running_;
+    }
+    if (std::shared_ptr<Collection> coll = job.collection.lock();
+        coll != nullptr && !coll->dropped()) {
+      Build(*coll, job.segment);
+    }
+    absl::MutexLock lock(&mu_);
+    --running_;
+  }
+}
+
+void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) {
+  const Schema& schema = coll.schema();
+  bool built_any = false;
+  seg->SetBuilding(true);
+  for (size_t f = 0; f < schema.vectors().size(); ++f) {
+    const VectorFieldSpec& field = schema.vectors()[f];
+    if (field.index_type == "FLAT" || seg->index(f) != nullptr) continue;
+    const absl::Time start = absl::Now();
+    auto idx = index::CreateIndex(IndexSpecOf(field));
+    if (!idx.ok()) {
+      spdlog::error("collection \"{}\" segment {} field \"{}\": {}", coll.name(), seg->id(),
+                    field.name, idx.status().ToString());
+      continue;
+    }
+    const uint32_t rows = seg->published();
+    const std::vector<float> data = seg->GatherVectors(f, rows);
+    absl::Status s = (*idx)->Build(data.data(), rows, options_.threads_per_build);
+    if (!s.ok()) {
+      // The segment stays searchable exactly; a later rebuild may succeed.
+      spdlog::error("collection \"{}\" segment {} field \"{}\": index build failed: {}",
+                    coll.name(), seg->id(), field.name, s.ToString());
+      continue;
+    }
+    spdlog::info("collection \"{}\" segment {} field \"{}\": built {} over {} rows in {:.2f}s",
+                 coll.name(), seg->id(), field.name, (*idx)->Describe(), rows,
+                 absl::ToDoubleSeconds(absl::Now() - start));
+    seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
+    built_any = true;
+  }
+  seg->SetBuilding(false);
+  if (built_any && on_built_) on_built_(coll, seg);
+}
+
+}  // namespace quiver

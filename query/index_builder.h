@@ -1,0 +1,66 @@
+// IndexBuilder: background threads that build the ANN indexes of sealed
+// segments, so writers and searches never wait for a build. A segment is
+// searched exactly until its index is set, then through the index.
+//
+// Jobs hold their collection weakly: the jobs of a dropped collection are
+// skipped. Builds run with an explicit thread count so they do not
+// oversubscribe the cores that gRPC and searches use.
+//
+// Thread-safety: all methods are safe to call concurrently.
+#ifndef QUIVER_QUERY_INDEX_BUILDER_H_
+#define QUIVER_QUERY_INDEX_BUILDER_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "query/collection.h"
+#include "query/segment.h"
+
+namespace quiver {
+
+struct IndexBuilderOptions {
+  // Concurrent builds. Default: 1.
+  int workers = 1;
+  // Threads one build may use (hnswlib inserts, FAISS k-means). Default: 1.
+  int threads_per_build = 1;
+};
+
+class IndexBuilder {
+ public:
+  // Called after a segment's indexes are all built (on a builder thread).
+  using BuiltCallback = std::function<void(Collection&, const std::shared_ptr<Segment>&)>;
+
+  IndexBuilder(IndexBuilderOptions options, BuiltCallback on_built);
+  // Stops the workers; queued jobs are dropped, running builds finish.
+  ~IndexBuilder();
+
+  // Builds every missing index of `segment` (fields whose kind is not FLAT).
+  void Enqueue(std::weak_ptr<Collection> collection, std::shared_ptr<Segment> segment);
+  // Blocks until no job is queued or running.
+  void WaitIdle();
+
+ private:
+  struct Job {
+    std::weak_ptr<Collection> collection;
+    std::shared_ptr<Segment> segment;
+  };
+  void Work();
+  void Build(Collection& coll, const std::shared_ptr<Segment>& seg);
+
+  const IndexBuilderOptions options_;
+  const BuiltCallback on_built_;
+  absl::Mutex mu_;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace quiver
+
+#endif  // QUIVER_QUERY_INDEX_BUILDER_H_

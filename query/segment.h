@@ -1,0 +1,160 @@
+// Segment: a bounded, append-only set of one collection's rows, and the ANN
+// indexes built over it once it is sealed. The design Lucene, Milvus and
+// LanceDB use: one growing segment takes new rows and is searched exactly;
+// when full (or idle) it is sealed, a background thread builds each vector
+// field's index over it, and from then on its rows never change — only
+// their deletion marks do. Overwrites and deletes mark the old row; no row
+// is ever edited in place.
+//
+// Rows are addressed by local offset (0..rows-1), which is also the label
+// the segment's indexes use. Each row holds its internal id (the RocksDB
+// key), external id, attributes, one vector (+ squared norm) per vector
+// field, and delete_seq: kAlive while the row lives, the sequence number of
+// the operation that deleted or replaced it, or 0 for a slot whose point was
+// gone when the segment was loaded. A row is visible to a reader at
+// sequence S iff its offset is below the reader's row count and
+// delete_seq > S.
+//
+// Thread-safety: one writer (the engine's commit thread, or a compaction
+// building a new segment before anyone can see it) appends rows; readers
+// read only offsets below a row count published to them under the
+// collection's mutex, so appended data is visible before its count.
+// delete_seq is atomic. Indexes are swapped atomically (SetIndex) and are
+// immutable once set. Chunks never move: a segment's capacity is fixed.
+#ifndef QUIVER_QUERY_SEGMENT_H_
+#define QUIVER_QUERY_SEGMENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "index/vector_index.h"
+#include "storage/schema.h"
+
+namespace quiver {
+
+inline constexpr uint64_t kAlive = std::numeric_limits<uint64_t>::max();
+
+// The index spec of a vector field, as the index registry takes it.
+index::IndexSpec IndexSpecOf(const VectorFieldSpec& field);
+
+class Segment {
+ public:
+  // Rows per chunk: the unit of allocation and of one BLAS block in exact
+  // scans.
+  static constexpr uint32_t kChunkRows = 1024;
+
+  Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t capacity);
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  uint64_t id() const { return id_; }
+  uint32_t capacity() const { return capacity_; }
+  const Schema& schema() const { return *schema_; }
+
+  // --- Writer side.
+  // Rows appended so far (the writer's count; readers use their own).
+  uint32_t appended() const { return appended_; }
+  bool full() const { return appended_ >= capacity_; }
+  // Appends a live row and returns its offset. REQUIRES: !full(), !sealed().
+  // vectors[f] has schema().vectors()[f].dim floats (already normalized for
+  // COSINE fields).
+  uint32_t Append(uint64_t iid, const std::string& external_id, AttrRow attrs,
+                  const std::vector<const float*>& vectors);
+  // Appends an empty slot (a row whose point no longer exists).
+  uint32_t AppendHole(uint64_t iid);
+  // Fills the vector of field `f` at `offset` (recovery loads attributes and
+  // vectors in separate passes).
+  void SetVector(uint32_t offset, size_t f, const float* v);
+  // Fills a hole's row data and marks it alive (recovery).
+  void FillRow(uint32_t offset, const std::string& external_id, AttrRow attrs);
+
+  // Makes rows [0, rows) visible to readers that take views after this.
+  // Called under the collection's mutex, which orders it with view-taking.
+  void Publish(uint32_t rows) { published_.store(rows, std::memory_order_release); }
+  uint32_t published() const { return published_.load(std::memory_order_acquire); }
+
+  // No appends after this; the segment becomes eligible for index builds.
+  void Seal() { sealed_.store(true, std::memory_order_release); }
+  bool sealed() const { return sealed_.load(std::memory_order_acquire); }
+
+  // --- Reader side (offsets below a published row count).
+  uint64_t iid(uint32_t off) const { return chunk(off).iids[off % kChunkRows]; }
+  const std::string& external_id(uint32_t off) const { return chunk(off).ids[off % kChunkRows]; }
+  const AttrRow& attrs(uint32_t off) const { return chunk(off).attrs[off % kChunkRows]; }
+  const float* vector(size_t f, uint32_t off) const {
+    return chunk(off).vectors[f].get() + static_cast<size_t>(off % kChunkRows) * dims_[f];
+  }
+  // Contiguous rows [first, first + n) of field f, n <= kChunkRows, first a
+  // multiple of kChunkRows: one chunk.
+  const float* chunk_vectors(size_t f, uint32_t first) const {
+    return chunk(first).vectors[f].get();
+  }
+  const float* chunk_norms(size_t f, uint32_t first) const { return chunk(first).norms[f].get(); }
+  uint64_t delete_seq(uint32_t off) const {
+    return chunk(off).delete_seq[off % kChunkRows].load(std::memory_order_relaxed);
+  }
+  bool Visible(uint32_t off, uint64_t seq) const { return delete_seq(off) > seq; }
+
+  // Marks a live row deleted by operation `seq`.
+  void MarkDeleted(uint32_t off, uint64_t seq);
+  // Rows marked deleted (including holes).
+  uint32_t dead() const { return dead_.load(std::memory_order_relaxed); }
+
+  // --- Indexes, one slot per vector field; null until built.
+  std::shared_ptr<const index::VectorIndex> index(size_t f) const;
+  void SetIndex(size_t f, std::shared_ptr<const index::VectorIndex> idx);
+  // Copies field f's vectors of rows [0, rows) into one contiguous array, as
+  // index builds need.
+  std::vector<float> GatherVectors(size_t f, uint32_t rows) const;
+
+  // Set by the index builder while it works on this segment.
+  void SetBuilding(bool b) { building_.store(b, std::memory_order_relaxed); }
+  bool building() const { return building_.load(std::memory_order_relaxed); }
+  // Bytes of field f's index file on disk, once persisted.
+  void SetDiskBytes(size_t f, uint64_t bytes) { disk_bytes_[f].store(bytes, std::memory_order_relaxed); }
+  uint64_t disk_bytes(size_t f) const { return disk_bytes_[f].load(std::memory_order_relaxed); }
+
+  // Bytes of row data held in memory for field f given `rows` published
+  // rows, and of its index.
+  size_t VectorBytes(size_t f, uint32_t rows) const;
+  size_t IndexBytes(size_t f) const;
+
+ private:
+  struct Chunk {
+    Chunk(const std::vector<uint32_t>& dims);
+    std::vector<std::unique_ptr<float[]>> vectors;  // per field
+    std::vector<std::unique_ptr<float[]>> norms;    // per field
+    std::vector<uint64_t> iids;
+    std::vector<std::string> ids;
+    std::vector<AttrRow> attrs;
+    std::unique_ptr<std::atomic<uint64_t>[]> delete_seq;
+  };
+  const Chunk& chunk(uint32_t off) const { return *chunks_[off / kChunkRows]; }
+  Chunk& ChunkForAppend(uint32_t off);
+
+  const uint64_t id_;
+  const std::shared_ptr<const Schema> schema_;
+  const uint32_t capacity_;
+  std::vector<uint32_t> dims_;
+  // Sized at construction, never resized; chunks allocated by the writer.
+  std::vector<std::unique_ptr<Chunk>> chunks_;
+  uint32_t appended_ = 0;  // writer only
+  std::atomic<uint32_t> published_{0};
+  std::atomic<bool> sealed_{false};
+  std::atomic<uint32_t> dead_{0};
+  std::atomic<bool> building_{false};
+  std::unique_ptr<std::atomic<uint64_t>[]> disk_bytes_;
+
+  mutable absl::Mutex index_mu_;
+  std::vector<std::shared_ptr<const index::VectorIndex>> indexes_ ABSL_GUARDED_BY(index_mu_);
+};
+
+}  // namespace quiver
+
+#endif  // QUIVER_QUERY_SEGMENT_H_

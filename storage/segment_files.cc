@@ -1,0 +1,175 @@
+#include "storage/segment_files.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include <zlib.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+
+namespace quiver::storage {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr char kManifest[] = "MANIFEST";
+constexpr char kTmpPrefix[] = ".tmp-";
+
+absl::Status Errno(const std::string& what, const std::string& path) {
+  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+absl::Status FsyncPath(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) return Errno("open", path);
+  const int r = ::fsync(fd);
+  ::close(fd);
+  return r == 0 ? absl::OkStatus() : Errno("fsync", path);
+}
+
+// CRC-32 and size of a whole file.
+absl::Status FileCrc(const std::string& path, uint64_t* size, uint32_t* crc) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::DataLossError(absl::StrCat("cannot read ", path));
+  std::vector<char> buf(1 << 20);
+  uLong c = crc32(0L, Z_NULL, 0);
+  uint64_t total = 0;
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const std::streamsize got = in.gcount();
+    if (got <= 0) break;
+    c = crc32(c, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(got));
+    total += static_cast<uint64_t>(got);
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat("read error in ", path));
+  *size = total;
+  *crc = static_cast<uint32_t>(c);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string SegmentFiles::CollectionDir(uint32_t cid) const {
+  return absl::StrCat(root_, "/c", cid);
+}
+
+std::string SegmentFiles::SegmentDir(uint32_t cid, uint64_t segment_id) const {
+  return absl::StrCat(CollectionDir(cid), "/s", segment_id);
+}
+
+absl::StatusOr<std::string> SegmentFiles::BeginWrite(uint32_t cid, uint64_t segment_id) const {
+  static std::atomic<uint64_t> counter{0};
+  std::error_code ec;
+  fs::create_directories(CollectionDir(cid), ec);
+  if (ec) return absl::InternalError(absl::StrCat("create ", CollectionDir(cid), ": ", ec.message()));
+  const std::string tmp = absl::StrCat(CollectionDir(cid), "/", kTmpPrefix, segment_id, "-",
+                                       ::getpid(), "-", counter.fetch_add(1));
+  fs::remove_all(tmp, ec);
+  if (!fs::create_directory(tmp, ec) || ec) {
+    return absl::InternalError(absl::StrCat("create ", tmp, ": ", ec.message()));
+  }
+  return tmp;
+}
+
+absl::Status SegmentFiles::Checksum(const std::string& tmp_dir,
+                                    SegmentManifest::IndexFile* entry) const {
+  uint64_t size = 0;
+  uint32_t crc = 0;
+  absl::Status s = FileCrc(absl::StrCat(tmp_dir, "/", entry->file()), &size, &crc);
+  if (!s.ok()) return s;
+  entry->set_size(size);
+  entry->set_crc32(crc);
+  return absl::OkStatus();
+}
+
+absl::Status SegmentFiles::Commit(const std::string& tmp_dir,
+                                  const SegmentManifest& manifest) const {
+  const std::string mpath = absl::StrCat(tmp_dir, "/", kManifest);
+  {
+    std::ofstream out(mpath, std::ios::binary | std::ios::trunc);
+    if (!out || !manifest.SerializeToOstream(&out)) return Errno("write", mpath);
+  }
+  for (const auto& e : manifest.indexes()) {
+    absl::Status s = FsyncPath(absl::StrCat(tmp_dir, "/", e.file()), false);
+    if (!s.ok()) return s;
+  }
+  if (absl::Status s = FsyncPath(mpath, false); !s.ok()) return s;
+  if (absl::Status s = FsyncPath(tmp_dir, true); !s.ok()) return s;
+  const std::string final_dir = SegmentDir(manifest.collection_id(), manifest.segment_id());
+  std::error_code ec;
+  fs::remove_all(final_dir, ec);
+  if (::rename(tmp_dir.c_str(), final_dir.c_str()) != 0) return Errno("rename to", final_dir);
+  return FsyncPath(CollectionDir(manifest.collection_id()), true);
+}
+
+std::vector<SegmentManifest> SegmentFiles::List(
+    uint32_t cid, const std::function<void(const std::string&, const std::string&)>& bad) const {
+  std::vector<SegmentManifest> out;
+  std::error_code ec;
+  const std::string dir = CollectionDir(cid);
+  if (!fs::exists(dir, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, kTmpPrefix)) {
+      // A write that never committed (crash mid-write).
+      fs::remove_all(entry.path(), ec);
+      continue;
+    }
+    uint64_t id = 0;
+    if (name.size() < 2 || name[0] != 's' || !absl::SimpleAtoi(name.substr(1), &id)) continue;
+    const std::string mpath = absl::StrCat(entry.path().string(), "/", kManifest);
+    std::ifstream in(mpath, std::ios::binary);
+    SegmentManifest m;
+    if (!in || !m.ParseFromIstream(&in)) {
+      bad(entry.path().string(), "missing or unreadable MANIFEST");
+      continue;
+    }
+    if (m.collection_id() != cid || m.segment_id() != id) {
+      bad(entry.path().string(), "MANIFEST belongs to another segment");
+      continue;
+    }
+    out.push_back(std::move(m));
+  }
+  std::sort(out.begin(), out.end(), [](const SegmentManifest& a, const SegmentManifest& b) {
+    return a.segment_id() < b.segment_id();
+  });
+  return out;
+}
+
+absl::Status SegmentFiles::VerifyFile(uint32_t cid, uint64_t segment_id,
+                                      const SegmentManifest::IndexFile& entry) const {
+  const std::string path = absl::StrCat(SegmentDir(cid, segment_id), "/", entry.file());
+  uint64_t size = 0;
+  uint32_t crc = 0;
+  absl::Status s = FileCrc(path, &size, &crc);
+  if (!s.ok()) return s;
+  if (size != entry.size() || crc != entry.crc32()) {
+    return absl::DataLossError(absl::StrCat(path, ": size/checksum mismatch (", size, " bytes, crc ",
+                                            crc, "; expected ", entry.size(), ", ",
+                                            entry.crc32(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SegmentFiles::RemoveSegment(uint32_t cid, uint64_t segment_id) const {
+  std::error_code ec;
+  fs::remove_all(SegmentDir(cid, segment_id), ec);
+  if (ec) return absl::InternalError(absl::StrCat("remove segment: ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status SegmentFiles::RemoveCollection(uint32_t cid) const {
+  std::error_code ec;
+  fs::remove_all(CollectionDir(cid), ec);
+  if (ec) return absl::InternalError(absl::StrCat("remove collection files: ", ec.message()));
+  return absl::OkStatus();
+}
+
+}  // namespace quiver::storage

@@ -1,0 +1,63 @@
+// Segment files: persisted, derived data of sealed segments — one directory
+// per segment holding its ANN index files and a MANIFEST that lists the
+// segment's rows (internal ids) and each file's size and CRC-32.
+//
+// Layout: <root>/c<collection id>/s<segment id>/{MANIFEST, f<field>.index}
+//
+// A segment directory is written under a temporary name and renamed into
+// place after everything in it is fsynced, so a crash leaves either the old
+// state or the whole new directory. Everything here is derived from RocksDB:
+// a missing, truncated or corrupt directory is reported (VerifyFile) and the
+// caller rebuilds; deleting the whole root never loses data.
+//
+// Thread-safety: functions are safe to call concurrently for different
+// segments; the caller serializes work on one segment.
+#ifndef QUIVER_STORAGE_SEGMENT_FILES_H_
+#define QUIVER_STORAGE_SEGMENT_FILES_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "storage/records.pb.h"
+
+namespace quiver::storage {
+
+class SegmentFiles {
+ public:
+  explicit SegmentFiles(std::string root) : root_(std::move(root)) {}
+
+  // Directory of one segment and of one collection.
+  std::string SegmentDir(uint32_t cid, uint64_t segment_id) const;
+  std::string CollectionDir(uint32_t cid) const;
+
+  // A fresh temporary directory for writing segment `segment_id`.
+  absl::StatusOr<std::string> BeginWrite(uint32_t cid, uint64_t segment_id) const;
+  // Fills size and crc32 of `entry` from the file it names in `tmp_dir`.
+  absl::Status Checksum(const std::string& tmp_dir, SegmentManifest::IndexFile* entry) const;
+  // Writes MANIFEST into `tmp_dir`, fsyncs everything and renames the
+  // directory into place (replacing an older one of the same segment).
+  absl::Status Commit(const std::string& tmp_dir, const SegmentManifest& manifest) const;
+
+  // Manifests of every committed segment of collection `cid`, in segment-id
+  // order; directories that cannot be read are reported through `bad` (their
+  // path and why) and skipped. Leftover temporary directories are removed.
+  std::vector<SegmentManifest> List(
+      uint32_t cid, const std::function<void(const std::string&, const std::string&)>& bad) const;
+  // OK if the file of `entry` in the segment's directory has the recorded
+  // size and CRC-32; DATA_LOSS otherwise.
+  absl::Status VerifyFile(uint32_t cid, uint64_t segment_id,
+                          const SegmentManifest::IndexFile& entry) const;
+
+  absl::Status RemoveSegment(uint32_t cid, uint64_t segment_id) const;
+  absl::Status RemoveCollection(uint32_t cid) const;
+
+ private:
+  std::string root_;
+};
+
+}  // namespace quiver::storage
+
+#endif  // QUIVER_STORAGE_SEGMENT_FILES_H_

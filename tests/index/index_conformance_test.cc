@@ -1,0 +1,578 @@
+// Conformance suite: the same cases over every index kind (FLAT, HNSW,
+// IVF_FLAT) and both similarities (L2; IP over normalized vectors = COSINE).
+//
+// Data: a Fashion-MNIST slice (first 5,000 training images as the base,
+// first 200 test images as queries, 784-d floats from uint8 pixels) and a
+// small synthetic clustered set (3,000 x 40, 100 queries; a dimension that
+// is not a multiple of 8 exercises the kernels' tails). Ground truth is a
+// double-precision brute force in this file. Recall counts a returned label
+// as a hit if its true distance is within the k-th true distance (ties).
+//
+// Indexes are built once per (kind, similarity, data set) and shared.
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "index/ivf_flat_index.h"
+#include "index/vector_index.h"
+#include "tests/common/test_util.h"
+
+namespace quiver::index {
+namespace {
+
+using ::quiver::testing::StatusIs;
+using ::quiver::testing::TempDir;
+
+constexpr size_t kK = 10;
+constexpr int kBuildThreads = 2;
+const char* const kFashionDir = "/usr/share/datasets/fashion-mnist";
+
+// ------------------------------------------------------------------ data
+
+struct DataSet {
+  std::string name;
+  size_t dim = 0;
+  size_t n = 0, nq = 0;
+  std::vector<float> base;     // n * dim
+  std::vector<float> queries;  // nq * dim
+  const float* row(size_t i) const { return base.data() + i * dim; }
+  const float* query(size_t j) const { return queries.data() + j * dim; }
+};
+
+// Reads the first `count` images of an IDX3 gzip file as floats 0..255.
+std::vector<float> ReadIdxImages(const std::string& path, size_t count, size_t* dim) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (f == nullptr) return {};
+  unsigned char header[16];
+  std::vector<float> out;
+  if (gzread(f, header, sizeof(header)) == sizeof(header)) {
+    auto be32 = [&](int o) {
+      return (uint32_t{header[o]} << 24) | (uint32_t{header[o + 1]} << 16) |
+             (uint32_t{header[o + 2]} << 8) | header[o + 3];
+    };
+    const size_t total = be32(4);
+    *dim = size_t{be32(8)} * be32(12);
+    count = std::min(count, total);
+    std::vector<unsigned char> bytes(count * *dim);
+    if (be32(0) == 0x803 &&
+        gzread(f, bytes.data(), static_cast<unsigned>(bytes.size())) == int(bytes.size())) {
+      out.assign(bytes.begin(), bytes.end());
+    }
+  }
+  gzclose(f);
+  return out;
+}
+
+void Normalize(std::vector<float>* v, size_t dim) {
+  for (size_t i = 0; i < v->size() / dim; ++i) {
+    float* x = v->data() + i * dim;
+    double s = 0;
+    for (size_t j = 0; j < dim; ++j) s += double{x[j]} * x[j];
+    const float inv = s > 0 ? static_cast<float>(1 / std::sqrt(s)) : 0.0f;
+    for (size_t j = 0; j < dim; ++j) x[j] *= inv;
+  }
+}
+
+DataSet FashionMnist(Similarity sim) {
+  DataSet d;
+  d.name = "fashion-mnist";
+  size_t dim_q = 0;
+  d.base = ReadIdxImages(std::string(kFashionDir) + "/train-images-idx3-ubyte.gz", 5000, &d.dim);
+  d.queries = ReadIdxImages(std::string(kFashionDir) + "/t10k-images-idx3-ubyte.gz", 200, &dim_q);
+  if (d.dim == 0 || dim_q != d.dim) return DataSet{};
+  d.n = d.base.size() / d.dim;
+  d.nq = d.queries.size() / d.dim;
+  if (sim == Similarity::kInnerProduct) {
+    Normalize(&d.base, d.dim);
+    Normalize(&d.queries, d.dim);
+  }
+  return d;
+}
+
+// Gaussian clusters: structure for the ANN kinds to find, unlike uniform
+// noise where no index beats a scan.
+DataSet Synthetic(Similarity sim, size_t n = 3000, size_t nq = 100, size_t dim = 40,
+                  uint32_t seed = 7) {
+  DataSet d;
+  d.name = "synthetic";
+  d.dim = dim;
+  d.n = n;
+  d.nq = nq;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  const size_t clusters = 30;
+  std::vector<float> centers(clusters * dim);
+  for (float& c : centers) c = 4 * g(rng);
+  auto fill = [&](std::vector<float>* v, size_t count) {
+    v->resize(count * dim);
+    for (size_t i = 0; i < count; ++i) {
+      const float* c = centers.data() + (rng() % clusters) * dim;
+      for (size_t j = 0; j < dim; ++j) (*v)[i * dim + j] = c[j] + g(rng);
+    }
+  };
+  fill(&d.base, n);
+  fill(&d.queries, nq);
+  if (sim == Similarity::kInnerProduct) {
+    Normalize(&d.base, dim);
+    Normalize(&d.queries, dim);
+  }
+  return d;
+}
+
+// ------------------------------------------------------------------ truth
+
+double TrueDistance(const float* a, const float* b, size_t dim, Similarity sim) {
+  double s = 0;
+  for (size_t i = 0; i < dim; ++i) {
+    s += sim == Similarity::kL2 ? (double{a[i]} - b[i]) * (double{a[i]} - b[i])
+                                : -double{a[i]} * b[i];
+  }
+  return s;
+}
+
+// Accepts about 10% of labels, by a hash (not a contiguous range).
+class TenPercent final : public LabelFilter {
+ public:
+  bool Accept(uint32_t label) const override { return ((label * 0x9E3779B1u) >> 16) % 10 == 0; }
+};
+
+class RejectAll final : public LabelFilter {
+ public:
+  bool Accept(uint32_t) const override { return false; }
+};
+
+// Exact answers per query: the true distances of the accepted labels, sorted.
+struct Truth {
+  std::vector<std::vector<std::pair<double, uint32_t>>> sorted;
+
+  static Truth Of(const DataSet& d, Similarity sim) {
+    Truth t;
+    t.sorted.resize(d.nq);
+    for (size_t j = 0; j < d.nq; ++j) {
+      auto& all = t.sorted[j];
+      for (size_t i = 0; i < d.n; ++i) {
+        all.emplace_back(TrueDistance(d.query(j), d.row(i), d.dim, sim), i);
+      }
+      std::sort(all.begin(), all.end());
+    }
+    return t;
+  }
+  Truth Filtered(const LabelFilter& filter) const {
+    Truth t;
+    for (const auto& all : sorted) {
+      auto& kept = t.sorted.emplace_back();
+      for (const auto& p : all) {
+        if (filter.Accept(p.second)) kept.push_back(p);
+      }
+    }
+    return t;
+  }
+};
+
+// Mean recall@k of `results` (per query) against `truth`, counting ties.
+double Recall(const Truth& truth, const std::vector<std::vector<Neighbor>>& results,
+              const DataSet& d, Similarity sim, size_t k) {
+  double sum = 0;
+  for (size_t j = 0; j < results.size(); ++j) {
+    const auto& exact = truth.sorted[j];
+    const size_t want = std::min(k, exact.size());
+    if (want == 0) {
+      sum += 1;
+      continue;
+    }
+    const double kth = exact[want - 1].first;
+    const double tol = 1e-5 * std::max(1.0, std::abs(kth));
+    size_t hits = 0;
+    for (const Neighbor& nb : results[j]) {
+      if (TrueDistance(d.query(j), d.row(nb.id), d.dim, sim) <= kth + tol) ++hits;
+    }
+    sum += static_cast<double>(std::min(hits, want)) / want;
+  }
+  return sum / results.size();
+}
+
+// ------------------------------------------------------------------ helpers
+
+IndexSpec Spec(const std::string& type, size_t dim, Similarity sim,
+               std::map<std::string, std::string> params = {}) {
+  IndexSpec s;
+  s.type = type;
+  s.dim = static_cast<uint32_t>(dim);
+  s.similarity = sim;
+  s.params = std::move(params);
+  return s;
+}
+
+std::vector<Neighbor> SearchOne(const VectorIndex& index, const float* q, size_t k,
+                                const SearchParams& params = {},
+                                const LabelFilter* filter = nullptr) {
+  TopK out(k);
+  const absl::Status s = index.Search(q, params, filter, &out);
+  EXPECT_TRUE(s.ok()) << s;
+  return out.Take();
+}
+
+std::vector<std::vector<Neighbor>> SearchAll(const VectorIndex& index, const DataSet& d,
+                                             size_t k, const SearchParams& params = {},
+                                             const LabelFilter* filter = nullptr) {
+  std::vector<std::vector<Neighbor>> r(d.nq);
+  for (size_t j = 0; j < d.nq; ++j) r[j] = SearchOne(index, d.query(j), k, params, filter);
+  return r;
+}
+
+std::unique_ptr<VectorIndex> BuildIndex(const IndexSpec& spec, const float* v, size_t n) {
+  auto created = CreateIndex(spec);
+  EXPECT_TRUE(created.ok()) << created.status();
+  if (!created.ok()) return nullptr;
+  std::unique_ptr<VectorIndex> index = std::move(*created);
+  const absl::Status s = index->Build(v, n, kBuildThreads);
+  EXPECT_TRUE(s.ok()) << s;
+  return s.ok() ? std::move(index) : nullptr;
+}
+
+bool SameResults(const std::vector<std::vector<Neighbor>>& a,
+                 const std::vector<std::vector<Neighbor>>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t j = 0; j < a.size(); ++j) {
+    if (a[j].size() != b[j].size()) return false;
+    for (size_t i = 0; i < a[j].size(); ++i) {
+      if (a[j][i].id != b[j][i].id || a[j][i].distance != b[j][i].distance) return false;
+    }
+  }
+  return true;
+}
+
+// One data set with its exact answers and a built index, shared by tests.
+struct Built {
+  DataSet data;
+  Truth truth, filtered_truth;
+  std::unique_ptr<VectorIndex> index;
+};
+
+enum class Data { kFashion, kSynthetic };
+
+const Built& GetBuilt(const std::string& type, Similarity sim, Data which) {
+  static std::mutex mu;
+  static std::map<std::tuple<std::string, Similarity, Data>, std::unique_ptr<Built>> cache;
+  // Data and truth are shared across kinds.
+  static std::map<std::pair<Similarity, Data>, std::shared_ptr<Built>> data_cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = cache[{type, sim, which}];
+  if (slot) return *slot;
+  auto& data = data_cache[{sim, which}];
+  if (!data) {
+    data = std::make_shared<Built>();
+    data->data = which == Data::kFashion ? FashionMnist(sim) : Synthetic(sim);
+    data->truth = Truth::Of(data->data, sim);
+    data->filtered_truth = data->truth.Filtered(TenPercent());
+  }
+  slot = std::make_unique<Built>();
+  slot->data = data->data;
+  slot->truth = data->truth;
+  slot->filtered_truth = data->filtered_truth;
+  slot->index = BuildIndex(Spec(type, data->data.dim, sim), data->data.base.data(),
+                           data->data.n);
+  return *slot;
+}
+
+// ------------------------------------------------------------------ suite
+
+struct KindCase {
+  std::string type;
+  double min_recall;  // default params, unfiltered
+  // Params for the 10%-selectivity filter case, and the recall they must reach.
+  SearchParams filtered_params;
+  double min_filtered_recall;
+};
+
+const KindCase& CaseOf(const std::string& type) {
+  static const auto* cases = new std::map<std::string, KindCase>{
+      {"FLAT", {"FLAT", 1.0, {}, 1.0}},
+      // A 10% filter: nine in ten nodes walked are rejected, so HNSW needs a
+      // larger ef for the same recall (ef=64 gives ~0.9 here).
+      {"HNSW", {"HNSW", 0.95, {.ef = 200}, 0.95}},
+      // IVF scans whole lists, so the filter costs little recall; a few more
+      // lists make up for accepted neighbours in farther lists.
+      {"IVF_FLAT", {"IVF_FLAT", 0.95, {.nprobe = 16}, 0.95}},
+  };
+  return cases->at(type);
+}
+
+class IndexConformanceTest
+    : public ::testing::TestWithParam<std::tuple<std::string, Similarity>> {
+ protected:
+  const std::string& type() const { return std::get<0>(GetParam()); }
+  Similarity sim() const { return std::get<1>(GetParam()); }
+  const KindCase& kind() const { return CaseOf(type()); }
+  const Built& Get(Data which) {
+    const Built& b = GetBuilt(type(), sim(), which);
+    if (b.data.n == 0) {
+      ADD_FAILURE() << "cannot read Fashion-MNIST under " << kFashionDir;
+    }
+    return b;
+  }
+};
+
+TEST_P(IndexConformanceTest, RecallWithDefaultParams) {
+  for (Data which : {Data::kFashion, Data::kSynthetic}) {
+    const Built& b = Get(which);
+    ASSERT_NE(b.index, nullptr);
+    EXPECT_EQ(b.index->size(), b.data.n);
+    const auto results = SearchAll(*b.index, b.data, kK);
+    const double recall = Recall(b.truth, results, b.data, sim(), kK);
+    RecordProperty("recall_" + b.data.name, std::to_string(recall));
+    EXPECT_GE(recall, kind().min_recall) << b.data.name << " " << b.index->Describe();
+    // Every result: k of them, distinct labels, best first, and the distance
+    // is the true one in our convention (squared L2, or -ip).
+    for (size_t j = 0; j < results.size(); ++j) {
+      ASSERT_EQ(results[j].size(), kK) << "query " << j;
+      std::vector<uint64_t> ids;
+      for (size_t i = 0; i < results[j].size(); ++i) {
+        const Neighbor& nb = results[j][i];
+        ASSERT_LT(nb.id, b.data.n);
+        ids.push_back(nb.id);
+        if (i > 0) {
+          EXPECT_LE(results[j][i - 1].distance, nb.distance);
+        }
+        const double truth = TrueDistance(b.data.query(j), b.data.row(nb.id), b.data.dim, sim());
+        EXPECT_NEAR(nb.distance, truth, 1e-4 * std::max(1.0, std::abs(truth)))
+            << b.data.name << " query " << j << " label " << nb.id;
+      }
+      std::sort(ids.begin(), ids.end());
+      EXPECT_EQ(std::unique(ids.begin(), ids.end()), ids.end()) << "duplicate label";
+    }
+  }
+}
+
+TEST_P(IndexConformanceTest, FilterIsHonoured) {
+  TenPercent filter;
+  for (Data which : {Data::kFashion, Data::kSynthetic}) {
+    const Built& b = Get(which);
+    ASSERT_NE(b.index, nullptr);
+    const auto results = SearchAll(*b.index, b.data, kK, kind().filtered_params, &filter);
+    for (const auto& r : results) {
+      EXPECT_EQ(r.size(), kK);
+      for (const Neighbor& nb : r) {
+        ASSERT_TRUE(filter.Accept(static_cast<uint32_t>(nb.id))) << "label " << nb.id;
+      }
+    }
+    const double recall = Recall(b.filtered_truth, results, b.data, sim(), kK);
+    RecordProperty("filtered_recall_" + b.data.name, std::to_string(recall));
+    EXPECT_GE(recall, kind().min_filtered_recall) << b.data.name;
+  }
+}
+
+TEST_P(IndexConformanceTest, RejectAllFilterReturnsNothing) {
+  const Built& b = Get(Data::kSynthetic);
+  ASSERT_NE(b.index, nullptr);
+  RejectAll none;
+  EXPECT_TRUE(SearchOne(*b.index, b.data.query(0), kK, {}, &none).empty());
+}
+
+TEST_P(IndexConformanceTest, SaveLoadRoundTripGivesIdenticalResults) {
+  TempDir dir;
+  const std::string path = dir.path() + "/index";
+  for (Data which : {Data::kFashion, Data::kSynthetic}) {
+    const Built& b = Get(which);
+    ASSERT_NE(b.index, nullptr);
+    QUIVER_ASSERT_OK(b.index->Save(path));
+    auto loaded = CreateIndex(b.index->spec());
+    QUIVER_ASSERT_OK(loaded);
+    QUIVER_ASSERT_OK((*loaded)->Load(path));
+    EXPECT_EQ((*loaded)->size(), b.index->size());
+    EXPECT_EQ((*loaded)->Describe(), b.index->Describe());
+    EXPECT_GT((*loaded)->MemoryBytes(), 0u);
+    TenPercent filter;
+    EXPECT_TRUE(SameResults(SearchAll(*b.index, b.data, kK), SearchAll(**loaded, b.data, kK)));
+    EXPECT_TRUE(SameResults(SearchAll(*b.index, b.data, kK, {}, &filter),
+                            SearchAll(**loaded, b.data, kK, {}, &filter)));
+  }
+}
+
+TEST_P(IndexConformanceTest, LoadOfTruncatedFileFails) {
+  const Built& b = Get(Data::kSynthetic);
+  ASSERT_NE(b.index, nullptr);
+  TempDir dir;
+  const std::string path = dir.path() + "/index";
+  QUIVER_ASSERT_OK(b.index->Save(path));
+  const auto size = std::filesystem::file_size(path);
+  std::string bytes(size, '\0');
+  std::ifstream(path, std::ios::binary).read(bytes.data(), static_cast<std::streamsize>(size));
+  for (size_t keep : {size_t{0}, size_t{7}, size_t{40}, size_t{100}, size / 3, size / 2,
+                      size - 9, size - 1}) {
+    const std::string cut = dir.path() + "/cut";
+    std::ofstream(cut, std::ios::binary | std::ios::trunc)
+        .write(bytes.data(), static_cast<std::streamsize>(keep));
+    auto index = CreateIndex(b.index->spec());
+    QUIVER_ASSERT_OK(index);
+    EXPECT_FALSE((*index)->Load(cut).ok()) << "kept " << keep << " of " << size << " bytes";
+    // A failed Load leaves an unbuilt index that says so.
+    TopK out(kK);
+    EXPECT_THAT((*index)->Search(b.data.query(0), {}, nullptr, &out),
+                StatusIs(absl::StatusCode::kFailedPrecondition));
+  }
+  auto index = CreateIndex(b.index->spec());
+  QUIVER_ASSERT_OK(index);
+  EXPECT_THAT((*index)->Load(dir.path() + "/missing"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_P(IndexConformanceTest, KLargerThanNReturnsAll) {
+  const DataSet d = Synthetic(sim(), /*n=*/7, /*nq=*/3, /*dim=*/40, /*seed=*/11);
+  auto index = BuildIndex(Spec(type(), d.dim, sim()), d.base.data(), d.n);
+  ASSERT_NE(index, nullptr);
+  for (size_t j = 0; j < d.nq; ++j) {
+    const auto r = SearchOne(*index, d.query(j), 20);
+    ASSERT_EQ(r.size(), d.n);
+    std::vector<uint64_t> ids;
+    for (const Neighbor& nb : r) ids.push_back(nb.id);
+    std::sort(ids.begin(), ids.end());
+    for (size_t i = 0; i < d.n; ++i) EXPECT_EQ(ids[i], i);
+  }
+}
+
+TEST_P(IndexConformanceTest, SingleVector) {
+  const DataSet d = Synthetic(sim(), /*n=*/1, /*nq=*/2, /*dim=*/40, /*seed=*/12);
+  auto index = BuildIndex(Spec(type(), d.dim, sim()), d.base.data(), d.n);
+  ASSERT_NE(index, nullptr);
+  const auto r = SearchOne(*index, d.query(0), 5);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].id, 0u);
+  EXPECT_NEAR(r[0].distance, TrueDistance(d.query(0), d.row(0), d.dim, sim()), 1e-3);
+  RejectAll none;
+  EXPECT_TRUE(SearchOne(*index, d.query(0), 5, {}, &none).empty());
+  // And it survives a round trip.
+  TempDir dir;
+  QUIVER_ASSERT_OK(index->Save(dir.path() + "/one"));
+  auto loaded = CreateIndex(index->spec());
+  QUIVER_ASSERT_OK(loaded);
+  QUIVER_ASSERT_OK((*loaded)->Load(dir.path() + "/one"));
+  EXPECT_EQ(SearchOne(**loaded, d.query(0), 5).size(), 1u);
+}
+
+TEST_P(IndexConformanceTest, ConcurrentSearchesMatchSequential) {
+  const Built& b = Get(Data::kFashion);
+  ASSERT_NE(b.index, nullptr);
+  TenPercent filter;
+  const auto expected = SearchAll(*b.index, b.data, kK);
+  const auto expected_filtered = SearchAll(*b.index, b.data, kK, {}, &filter);
+  std::vector<std::vector<std::vector<Neighbor>>> got(4), got_filtered(4);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      // Interleave filtered and unfiltered searches within each thread.
+      got[t].resize(b.data.nq);
+      got_filtered[t].resize(b.data.nq);
+      for (size_t i = 0; i < b.data.nq; ++i) {
+        const size_t j = (i + t * 37) % b.data.nq;
+        got[t][j] = SearchOne(*b.index, b.data.query(j), kK);
+        got_filtered[t][j] = SearchOne(*b.index, b.data.query(j), kK, {}, &filter);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (size_t t = 0; t < 4; ++t) {
+    EXPECT_TRUE(SameResults(got[t], expected)) << "thread " << t;
+    EXPECT_TRUE(SameResults(got_filtered[t], expected_filtered)) << "thread " << t;
+  }
+}
+
+TEST_P(IndexConformanceTest, UnbuiltIndexAndEmptyBuild) {
+  auto index = CreateIndex(Spec(type(), 8, sim()));
+  QUIVER_ASSERT_OK(index);
+  EXPECT_EQ((*index)->size(), 0u);
+  const float q[8] = {};
+  TopK out(kK);
+  EXPECT_THAT((*index)->Search(q, {}, nullptr, &out),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*index)->Build(q, 0, 1), StatusIs(absl::StatusCode::kInvalidArgument));
+  TempDir dir;
+  EXPECT_FALSE((*index)->Save(dir.path() + "/x").ok());
+}
+
+std::string CaseName(const ::testing::TestParamInfo<std::tuple<std::string, Similarity>>& info) {
+  return std::get<0>(info.param) +
+         (std::get<1>(info.param) == Similarity::kL2 ? "_L2" : "_Cosine");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllKinds, IndexConformanceTest,
+                         ::testing::Combine(::testing::Values("FLAT", "HNSW", "IVF_FLAT"),
+                                            ::testing::Values(Similarity::kL2,
+                                                              Similarity::kInnerProduct)),
+                         CaseName);
+
+// ------------------------------------------------------------------ registry
+
+TEST(IndexRegistryTest, AcceptsEveryKindCaseInsensitively) {
+  for (const char* type : {"FLAT", "flat", "HNSW", "Hnsw", "IVF_FLAT", "ivf_flat"}) {
+    EXPECT_TRUE(ValidateIndexSpec(Spec(type, 4, Similarity::kL2)).ok()) << type;
+  }
+  QUIVER_ASSERT_OK(ValidateIndexSpec(
+      Spec("HNSW", 4, Similarity::kL2, {{"M", "32"}, {"ef_construction", "100"}})));
+  QUIVER_ASSERT_OK(ValidateIndexSpec(Spec("HNSW", 4, Similarity::kL2, {{"m", "2"}})));
+  QUIVER_ASSERT_OK(ValidateIndexSpec(Spec("IVF_FLAT", 4, Similarity::kL2, {{"nlist", "1024"}})));
+  auto index = CreateIndex(Spec("hnsw", 4, Similarity::kL2, {{"M", "8"}}));
+  QUIVER_ASSERT_OK(index);
+  EXPECT_EQ((*index)->spec().type, "HNSW");
+  EXPECT_EQ((*index)->Describe(), "HNSW(M=8, ef_construction=200)");
+}
+
+TEST(IndexRegistryTest, RejectsBadSpecsNamingTheProblem) {
+  struct Bad {
+    IndexSpec spec;
+    std::string message;
+  };
+  const std::vector<Bad> bad = {
+      {Spec("HNSWX", 4, Similarity::kL2), "HNSWX"},
+      {Spec("HNSWX", 4, Similarity::kL2), "FLAT, HNSW, IVF_FLAT"},
+      {Spec("", 4, Similarity::kL2), "unknown index type"},
+      {Spec("FLAT", 0, Similarity::kL2), "dim"},
+      {Spec("FLAT", 4, Similarity::kL2, {{"nlist", "4"}}), "nlist"},
+      {Spec("HNSW", 4, Similarity::kL2, {{"foo", "1"}}), "M, ef_construction"},
+      {Spec("HNSW", 4, Similarity::kL2, {{"M", "1"}}), "[2, 100]"},
+      {Spec("HNSW", 4, Similarity::kL2, {{"M", "101"}}), "\"M\""},
+      {Spec("HNSW", 4, Similarity::kL2, {{"M", "abc"}}), "abc"},
+      {Spec("HNSW", 4, Similarity::kL2, {{"M", "-16"}}), "\"M\""},
+      {Spec("HNSW", 4, Similarity::kL2, {{"M", "16.5"}}), "\"M\""},
+      {Spec("HNSW", 4, Similarity::kL2, {{"ef_construction", "7"}}), "ef_construction"},
+      {Spec("HNSW", 4, Similarity::kL2, {{"ef_construction", "99999"}}), "ef_construction"},
+      {Spec("IVF_FLAT", 4, Similarity::kL2, {{"nlist", "0"}}), "nlist"},
+      {Spec("IVF_FLAT", 4, Similarity::kL2, {{"nlist", "70000"}}), "nlist"},
+      {Spec("IVF_FLAT", 4, Similarity::kL2, {{"nprobe", "8"}}), "nprobe"},
+  };
+  for (const Bad& b : bad) {
+    EXPECT_THAT(ValidateIndexSpec(b.spec),
+                StatusIs(absl::StatusCode::kInvalidArgument, b.message))
+        << b.spec.type << " " << (b.spec.params.empty() ? "" : b.spec.params.begin()->first);
+    EXPECT_THAT(CreateIndex(b.spec), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+}
+
+TEST(IvfFlatTest, NlistIsCappedForSmallSegments) {
+  EXPECT_EQ(EffectiveNlist(1, 0), 1u);
+  EXPECT_EQ(EffectiveNlist(100, 0), 2u);      // sqrt = 10, capped at 100/39
+  EXPECT_EQ(EffectiveNlist(60000, 0), 245u);  // round(sqrt(60000))
+  EXPECT_EQ(EffectiveNlist(60000, 4096), 1538u);
+  EXPECT_EQ(EffectiveNlist(60000, 64), 64u);
+  EXPECT_EQ(DefaultNprobe(1), 1u);
+  EXPECT_EQ(DefaultNprobe(245), 15u);
+  const DataSet d = Synthetic(Similarity::kL2, 100, 1, 40, 13);
+  auto index = BuildIndex(Spec("IVF_FLAT", d.dim, Similarity::kL2, {{"nlist", "64"}}),
+                          d.base.data(), d.n);
+  ASSERT_NE(index, nullptr);
+  EXPECT_EQ(index->Describe(), "IVF_FLAT(nlist=2)");
+}
+
+}  // namespace
+}  // namespace quiver::index
