@@ -59,6 +59,20 @@ struct CollectionOptions {
   // A growing segment is sealed (and indexed) when it holds this many rows.
   // Default: 65536.
   uint32_t segment_max_rows = 65536;
+  // A sealed segment whose deleted share passes this is rewritten without
+  // its deleted rows. Default: 0.2.
+  double compact_deleted_ratio = 0.2;
+  // Sealed segments with fewer live rows than this are merged with their
+  // neighbours, up to segment_max_rows. Default: segment_max_rows / 2
+  // (0 means that default).
+  uint32_t merge_below_rows = 0;
+};
+
+// One compaction: rewrite `inputs` (sealed segments of one collection) as
+// one new segment `output_id` holding their live rows.
+struct CompactionPlan {
+  std::vector<std::shared_ptr<Segment>> inputs;
+  uint64_t output_id = 0;
 };
 
 // A validated upsert, ready to commit. Vector pointers point either into the
@@ -135,6 +149,17 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Seals the growing segment if it has rows and no write came for
   // `idle` (commit thread).
   void SealIfIdle(absl::Duration idle);
+
+  // --- Compaction.
+  // Picks segments to compact and marks them (commit thread).
+  std::vector<CompactionPlan> PlanCompactions();
+  // Copies the live rows of the plan's inputs into a new sealed segment, as
+  // of a fresh view (any thread; the result is not visible to anyone yet).
+  std::shared_ptr<Segment> BuildCompacted(const CompactionPlan& plan) const;
+  // Replaces the inputs by `output` (commit thread): rows deleted since the
+  // copy are marked deleted in it and the id map moves to it. Returns false
+  // (and changes nothing) if the collection was dropped.
+  bool SwapCompacted(const CompactionPlan& plan, const std::shared_ptr<Segment>& output);
 
   // Loads all points from the store (before the collection is shared).
   // Segments persisted in `files` are restored with their indexes when their

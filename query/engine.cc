@@ -56,6 +56,14 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
           spdlog::warn("collection \"{}\" segment {}: not persisted: {}", c.name(), seg->id(),
                        s.ToString());
         }
+      },
+      [e = engine.get()](const std::shared_ptr<Collection>& c, CompactionPlan plan,
+                         std::shared_ptr<Segment> out) {
+        // The swap runs on the commit thread, ordered with writes.
+        e->RunOnCommitThreadAsync([e, c, plan = std::move(plan), out = std::move(out)] {
+          if (!c->SwapCompacted(plan, out)) return;
+          for (const auto& in : plan.inputs) (void)e->files_->RemoveSegment(c->id(), in->id());
+        });
       });
   QUIVER_ASSIGN_OR_RETURN(std::vector<storage::CollectionState> states,
                           engine->store_->LoadCollections());
@@ -110,12 +118,26 @@ void Engine::MaintenanceLoop() {
     auto w = std::make_unique<Writer>();
     w->kind = Writer::Kind::kInternal;
     w->internal = [this] {
-      for (const auto& c : AllCollections()) c->SealIfIdle(options_.seal_idle);
+      for (const auto& c : AllCollections()) {
+        c->SealIfIdle(options_.seal_idle);
+        for (CompactionPlan& p : c->PlanCompactions()) {
+          builder_->EnqueueCompaction(c->weak_from_this(), std::move(p));
+        }
+      }
     };
     w->respond = [](Writer&) {};
     w->done = [](absl::Status) {};
     Enqueue(std::move(w));
   }
+}
+
+void Engine::RunOnCommitThreadAsync(std::function<void()> fn) {
+  auto w = std::make_unique<Writer>();
+  w->kind = Writer::Kind::kInternal;
+  w->internal = std::move(fn);
+  w->respond = [](Writer&) {};
+  w->done = [](absl::Status) {};
+  Enqueue(std::move(w));
 }
 
 void Engine::RunOnCommitThread(std::function<void()> fn) {
@@ -136,6 +158,9 @@ void Engine::SealAndWaitForIndexes() {
     for (const auto& c : AllCollections()) c->SealIfIdle(absl::ZeroDuration());
   });
   builder_->WaitIdle();
+  // Compaction swaps the builders queued on the commit thread run before
+  // this no-op does.
+  RunOnCommitThread([] {});
 }
 
 Engine::~Engine() {

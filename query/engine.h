@@ -97,7 +97,9 @@ class Engine {
   void StopAcceptingWrites();
 
   // Seals every growing segment now and waits until all sealed segments
-  // have their indexes (tests, benchmarks, and the Flush of a later API).
+  // have their indexes and queued compactions are swapped in (tests,
+  // benchmarks, and the Flush of a later API). Compactions planned later
+  // by the maintenance thread may still follow.
   void SealAndWaitForIndexes();
 
   // NOT_FOUND if there is no such collection.
@@ -113,6 +115,7 @@ class Engine {
   void Enqueue(std::unique_ptr<Writer> w);
   // Runs `fn` on the commit thread, ordered with writes, and waits for it.
   void RunOnCommitThread(std::function<void()> fn);
+  void RunOnCommitThreadAsync(std::function<void()> fn);
   std::shared_ptr<Collection> NewCollection(const storage::CollectionRecord& rec, Schema schema,
                                             uint64_t next_iid);
   void MaintenanceLoop();

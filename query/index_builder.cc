@@ -5,8 +5,9 @@
 
 namespace quiver {
 
-IndexBuilder::IndexBuilder(IndexBuilderOptions options, BuiltCallback on_built)
-    : options_(options), on_built_(std::move(on_built)) {
+IndexBuilder::IndexBuilder(IndexBuilderOptions options, BuiltCallback on_built,
+                           CompactedCallback on_compacted)
+    : options_(options), on_built_(std::move(on_built)), on_compacted_(std::move(on_compacted)) {
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
     workers_.emplace_back([this] { Work(); });
   }
@@ -25,7 +26,14 @@ void IndexBuilder::Enqueue(std::weak_ptr<Collection> collection,
                            std::shared_ptr<Segment> segment) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
-  queue_.push_back({std::move(collection), std::move(segment)});
+  queue_.push_back({std::move(collection), std::move(segment), CompactionPlan()});
+}
+
+void IndexBuilder::EnqueueCompaction(std::weak_ptr<Collection> collection,
+                                     CompactionPlan plan) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  queue_.push_back({std::move(collection), nullptr, std::move(plan)});
 }
 
 void IndexBuilder::WaitIdle() {
@@ -54,7 +62,17 @@ void IndexBuilder::Work() {
     }
     if (std::shared_ptr<Collection> coll = job.collection.lock();
         coll != nullptr && !coll->dropped()) {
-      Build(*coll, job.segment);
+      if (job.plan.inputs.empty()) {
+        Build(*coll, job.segment);
+      } else {
+        const absl::Time start = absl::Now();
+        std::shared_ptr<Segment> out = coll->BuildCompacted(job.plan);
+        Build(*coll, out);
+        spdlog::info("collection \"{}\": compacted {} segment(s) into segment {} ({} rows) in {:.2f}s",
+                     coll->name(), job.plan.inputs.size(), out->id(), out->appended(),
+                     absl::ToDoubleSeconds(absl::Now() - start));
+        if (on_compacted_) on_compacted_(coll, std::move(job.plan), std::move(out));
+      }
     }
     absl::MutexLock lock(&mu_);
     --running_;

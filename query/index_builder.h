@@ -1,6 +1,8 @@
 // IndexBuilder: background threads that build the ANN indexes of sealed
-// segments, so writers and searches never wait for a build. A segment is
-// searched exactly until its index is set, then through the index.
+// segments and run compactions, so writers and searches never wait for
+// either. A segment is searched exactly until its index is set, then
+// through the index. A compaction copies live rows into a new segment,
+// builds its indexes and hands it back for the swap.
 //
 // Jobs hold their collection weakly: the jobs of a dropped collection are
 // skipped. Builds run with an explicit thread count so they do not
@@ -34,26 +36,33 @@ class IndexBuilder {
  public:
   // Called after a segment's indexes are all built (on a builder thread).
   using BuiltCallback = std::function<void(Collection&, const std::shared_ptr<Segment>&)>;
+  // Called with a compaction's finished output (indexed and persisted).
+  using CompactedCallback = std::function<void(const std::shared_ptr<Collection>&,
+                                               CompactionPlan, std::shared_ptr<Segment>)>;
 
-  IndexBuilder(IndexBuilderOptions options, BuiltCallback on_built);
+  IndexBuilder(IndexBuilderOptions options, BuiltCallback on_built,
+               CompactedCallback on_compacted);
   // Stops the workers; queued jobs are dropped, running builds finish.
   ~IndexBuilder();
 
   // Builds every missing index of `segment` (fields whose kind is not FLAT).
   void Enqueue(std::weak_ptr<Collection> collection, std::shared_ptr<Segment> segment);
+  void EnqueueCompaction(std::weak_ptr<Collection> collection, CompactionPlan plan);
   // Blocks until no job is queued or running.
   void WaitIdle();
 
  private:
   struct Job {
     std::weak_ptr<Collection> collection;
-    std::shared_ptr<Segment> segment;
+    std::shared_ptr<Segment> segment;  // index build
+    CompactionPlan plan;               // compaction, when it has inputs
   };
   void Work();
   void Build(Collection& coll, const std::shared_ptr<Segment>& seg);
 
   const IndexBuilderOptions options_;
   const BuiltCallback on_built_;
+  const CompactedCallback on_compacted_;
   absl::Mutex mu_;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;

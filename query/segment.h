@@ -113,6 +113,9 @@ class Segment {
   // index builds need.
   std::vector<float> GatherVectors(size_t f, uint32_t rows) const;
 
+  // Set while a compaction has this segment as input (commit thread).
+  void SetCompacting(bool c) { compacting_.store(c, std::memory_order_relaxed); }
+  bool compacting() const { return compacting_.load(std::memory_order_relaxed); }
   // Set by the index builder while it works on this segment.
   void SetBuilding(bool b) { building_.store(b, std::memory_order_relaxed); }
   bool building() const { return building_.load(std::memory_order_relaxed); }
@@ -149,6 +152,7 @@ class Segment {
   std::atomic<bool> sealed_{false};
   std::atomic<uint32_t> dead_{0};
   std::atomic<bool> building_{false};
+  std::atomic<bool> compacting_{false};
   std::unique_ptr<std::atomic<uint64_t>[]> disk_bytes_;
 
   mutable absl::Mutex index_mu_;

@@ -302,10 +302,10 @@ const KindCase& CaseOf(const std::string& type) {
       {"FLAT", {"FLAT", 1.0, {}, 1.0}},
       // A 10% filter: nine in ten nodes walked are rejected, so HNSW needs a
       // larger ef for the same recall (ef=64 gives ~0.9 here).
-      {"HNSW", {"HNSW", 0.95, {.ef = 200}, 0.95}},
+      {"HNSW", {"HNSW", 0.95, {}, 0.95}},
       // IVF scans whole lists, so the filter costs little recall; a few more
       // lists make up for accepted neighbours in farther lists.
-      {"IVF_FLAT", {"IVF_FLAT", 0.95, {.nprobe = 16}, 0.95}},
+      {"IVF_FLAT", {"IVF_FLAT", 0.95, {}, 0.95}},
   };
   return cases->at(type);
 }

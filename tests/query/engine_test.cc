@@ -714,6 +714,77 @@ TEST_P(SegmentedEngineTest, CorruptOrMissingIndexFilesAreRebuilt) {
   EXPECT_DOUBLE_EQ(Recall(pts, qs), before);
 }
 
+TEST_P(SegmentedEngineTest, CompactionReclaimsDeletedRowsAndMergesSmallSegments) {
+  QUIVER_ASSERT_OK(Create("c", v1::L2, GetParam(), Params()));
+  auto pts = RandomPoints(1600, 13);  // four full segments of 400
+  for (size_t i = 0; i < pts.size(); i += 400) {
+    QUIVER_ASSERT_OK(Upsert("c", std::vector<RefPoint>(pts.begin() + i, pts.begin() + i + 400)));
+  }
+  engine_->SealAndWaitForIndexes();
+  // Delete 60% of every segment: each is then both too sparse and too small.
+  v1::DeletePointsRequest del;
+  del.set_collection("c");
+  std::vector<RefPoint> kept;
+  for (size_t i = 0; i < pts.size(); ++i) {
+    if (i % 5 < 3) del.add_ids(pts[i].id);
+    else kept.push_back(pts[i]);
+  }
+  v1::DeletePointsResponse dresp;
+  QUIVER_ASSERT_OK(engine_->Delete(del, &dresp));
+  auto queries = RandomPoints(20, 7, "q");
+  std::vector<std::vector<float>> qs;
+  for (const auto& q : queries) qs.push_back(q.v);
+  const double min_recall = GetParam() == "FLAT" ? 1.0 : 0.9;
+
+  // Wait for the maintenance thread to plan and finish the compactions.
+  v1::GetCollectionRequest get;
+  get.set_name("c");
+  v1::GetCollectionResponse info;
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  for (;;) {
+    engine_->SealAndWaitForIndexes();
+    QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
+    if (info.collection().stats().deleted_count() == 0 &&
+        info.collection().stats().segments_size() <= 2) {
+      break;
+    }
+    ASSERT_LT(absl::Now(), give_up) << info.DebugString();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  const auto& st = info.collection().stats();
+  EXPECT_EQ(st.point_count(), 640u);
+  // 640 live rows fit in two segments of at most 400.
+  EXPECT_LE(st.segments_size(), 2) << info.DebugString();
+  uint64_t rows = 0;
+  for (const auto& seg : st.segments()) {
+    rows += seg.rows();
+    EXPECT_EQ(seg.state(), v1::SegmentInfo::INDEXED);
+  }
+  EXPECT_EQ(rows, 640u);
+  EXPECT_GE(Recall(kept, qs), min_recall);
+  EXPECT_EQ(Count("c", "label >= 0"), 640u);
+
+  // Overwrites of compacted rows still work, and a restart keeps it all.
+  RefPoint moved = kept[7];
+  moved.v[1] += 30;
+  QUIVER_ASSERT_OK(Upsert("c", {moved}));
+  kept[7] = moved;
+  Reopen();
+  EXPECT_EQ(Count("c"), 640u);
+  EXPECT_GE(Recall(kept, qs), min_recall);
+  auto own = Search("c", {moved.v}, 1);
+  EXPECT_EQ(own->results(0).hits(0).id(), moved.id);
+  if (GetParam() != "FLAT") {
+    // Only the compacted segments' directories are left (plus none of the
+    // inputs'); FLAT collections persist no segments.
+    int dirs = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/segments/c1")) {
+      dirs += e.is_directory();
+    }
+    EXPECT_LE(dirs, 2);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Kinds, SegmentedEngineTest,
                          ::testing::Values("FLAT", "HNSW", "IVF_FLAT"));
 
