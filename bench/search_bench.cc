@@ -20,6 +20,7 @@
 #include <omp.h>
 
 #include <atomic>
+#include <chrono>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
@@ -268,6 +269,7 @@ int Main(int argc, char** argv) {
   const size_t k = args.k;
 
   PinOmpThreads(args.omp_threads);
+  nlohmann::json report = NewReport("search_bench", argc, argv);
 
   // ---- data and ground truth
   const size_t nq_max = std::max(args.batch_queries, args.single_queries);
@@ -350,6 +352,38 @@ int Main(int argc, char** argv) {
       }
     }
   }
+  // A collection that stops changing is sealed and indexed in the background
+  // (2 s idle); measure the steady state: every segment INDEXED and quiverd
+  // idle.
+  const double wait0 = NowSeconds();
+  std::string segments_desc;
+  {
+    client::Client c(srv->target());
+    for (;;) {
+      auto info = c.GetCollection(kCollection);
+      if (!info.ok()) Die("GetCollection", info.status());
+      bool all_indexed = true;
+      segments_desc.clear();
+      for (const auto& seg : info->stats().segments()) {
+        all_indexed &= seg.state() == v1::SegmentInfo::INDEXED;
+        segments_desc += absl::StrCat(segments_desc.empty() ? "" : ", ", "#", seg.id(), " ",
+                                      v1::SegmentInfo::State_Name(seg.state()), " ",
+                                      seg.rows(), " rows");
+      }
+      if (all_indexed && !info->stats().segments().empty()) break;
+      if (NowSeconds() - wait0 > 600) {
+        Die("wait for indexes", absl::DeadlineExceededError(segments_desc));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    // Then until quiverd uses (almost) no CPU for two 0.5 s periods.
+    for (int quiet = 0; quiet < 2 && NowSeconds() - wait0 < 600;) {
+      const double c0 = ProcessCpuSeconds(srv->pid());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      quiet = ProcessCpuSeconds(srv->pid()) - c0 < 0.03 ? quiet + 1 : 0;
+    }
+  }
+  const double settle_s = NowSeconds() - wait0;
   const MemoryInfo mem_loaded = ReadMemory(srv->pid());
 
   Shared sh{&args, &base, &queries, absl::StrCat(kLabel, " = ", args.filter_label), &index,
@@ -385,8 +419,10 @@ int Main(int argc, char** argv) {
               "--search-threads %d; client threads as listed; %u cores\n",
               args.omp_threads, args.omp_threads, std::thread::hardware_concurrency());
   std::printf("  BLAS: %s\n", BlasConfig().c_str());
-  std::printf("  quiverd: %s, loaded in %.1f s (async), RSS %.0f MB after load\n",
-              args.quiverd.c_str(), load_s, mem_loaded.rss_kb / 1024.0);
+  std::printf("  quiverd: %s, loaded in %.1f s (async), sealed/indexed and idle %.1f s later; "
+              "RSS %.0f MB\n  segments: %s\n",
+              args.quiverd.c_str(), load_s, settle_s, mem_loaded.rss_kb / 1024.0,
+              segments_desc.c_str());
   if (args.filtered) {
     std::printf("  filter: `%s` matches %zu of %zu (%.1f%%); FAISS: IDSelectorBatch\n",
                 sh.filter_expr.c_str(), subset.size(), base.n,
@@ -538,10 +574,9 @@ int Main(int argc, char** argv) {
                   Percentile(qlat, 50) - Percentile(server_ms[i], 50));
     }
   }
-  std::printf("\nquiverd memory: RSS %.0f MB after load, peak %.0f MB (raw vectors %.0f MB)\n",
+  std::printf("\nquiverd memory: RSS %.0f MB when settled, peak %.0f MB (raw vectors %.0f MB)\n",
               mem_loaded.rss_kb / 1024.0, mem_end.hwm_kb / 1024.0, base.bytes() / 1048576.0);
 
-  nlohmann::json report = NewReport("search_bench", argc, argv);
   report["config"] = {{"rows", base.n},
                       {"dim", base.dim},
                       {"k", k},
@@ -557,8 +592,10 @@ int Main(int argc, char** argv) {
                       {"quiverd", args.quiverd},
                       {"quiverd_env", args.quiverd_env},
                       {"quiverd_argv", srv->argv()},
-                      {"load_seconds", load_s}};
-  report["quiverd_memory_mb"] = {{"rss_after_load", mem_loaded.rss_kb / 1024.0},
+                      {"load_seconds", load_s},
+                      {"settle_seconds", settle_s},
+                      {"segments", segments_desc}};
+  report["quiverd_memory_mb"] = {{"rss_settled", mem_loaded.rss_kb / 1024.0},
                                  {"peak", mem_end.hwm_kb / 1024.0}};
   report["results"] = results;
   report["warnings"] = warnings;

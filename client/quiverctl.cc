@@ -663,7 +663,7 @@ absl::Status Search(Context& c, const SearchArgs& a) {
     if (resp.results_size() > 1) c.out << (i > 0 ? "\n" : "") << "query " << i << ":\n";
     PrintHits(c.out, resp.results(i), a.output_attrs);
   }
-  if (!resp.explain().empty()) c.out << "\nexplain:\n" << resp.explain() << "\n";
+  if (!resp.explain().text().empty()) c.out << "\nexplain:\n" << resp.explain().text() << "\n";
   return absl::OkStatus();
 }
 

@@ -35,6 +35,12 @@ absl::Status CheckVector(const google::protobuf::RepeatedField<float>& v, uint32
     }
     norm += static_cast<double>(v[i]) * v[i];
   }
+  // Distances are computed in float: a squared norm past its range would
+  // turn them into inf or NaN.
+  if (!std::isfinite(static_cast<float>(norm))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": values are too large (squared norm overflows float32)"));
+  }
   if (metric == Metric::kCosine && norm == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": a COSINE vector must not be all zeros"));
@@ -42,11 +48,12 @@ absl::Status CheckVector(const google::protobuf::RepeatedField<float>& v, uint32
   return absl::OkStatus();
 }
 
+// In double, so that tiny vectors normalize without overflowing 1/norm.
 void Normalize(const float* in, float* out, size_t dim) {
   double norm = 0;
   for (size_t i = 0; i < dim; ++i) norm += static_cast<double>(in[i]) * in[i];
-  const float inv = static_cast<float>(1.0 / std::sqrt(norm));
-  for (size_t i = 0; i < dim; ++i) out[i] = in[i] * inv;
+  const double inv = 1.0 / std::sqrt(norm);
+  for (size_t i = 0; i < dim; ++i) out[i] = static_cast<float>(in[i] * inv);
 }
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
@@ -133,6 +140,10 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
     return absl::InvalidArgumentError(absl::StrCat(
         "at most ", kMaxQueriesPerRequest, " query vectors per request, got ", nq));
   }
+  if (nq * req.k() > kMaxHitsPerRequest) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "queries x k must be at most ", kMaxHitsPerRequest, ", got ", nq, " x ", req.k()));
+  }
   const size_t dim = field.dim;
   std::vector<float> queries(nq * dim);
   std::vector<float> qnorms(nq);
@@ -179,7 +190,7 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
   qb.similarity =
       field.metric == Metric::kL2 ? index::Similarity::kL2 : index::Similarity::kInnerProduct;
   std::vector<float> scratch;
-  uint8_t mask[Segment::kChunkRows];
+  uint8_t mask[Segment::kMaxChunkRows];
   for (size_t p = 0; p < view.parts.size(); ++p) {
     const Segment& seg = *view.parts[p].segment;
     const uint32_t rows = view.parts[p].rows;
@@ -198,11 +209,12 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
       continue;
     }
     // No index (growing segment, FLAT field, or not built yet): exact scan.
-    for (uint32_t first = 0; first < rows; first += Segment::kChunkRows) {
-      if ((first / Segment::kChunkRows) % 16 == 15 && absl::Now() > deadline) {
+    const uint32_t chunk_rows = seg.chunk_rows();
+    for (uint32_t first = 0; first < rows; first += chunk_rows) {
+      if ((first / chunk_rows) % 16 == 15 && absl::Now() > deadline) {
         return absl::DeadlineExceededError("search deadline exceeded");
       }
-      const uint32_t n = std::min(Segment::kChunkRows, rows - first);
+      const uint32_t n = std::min(chunk_rows, rows - first);
       size_t passing = 0;
       for (uint32_t i = 0; i < n; ++i) {
         const uint32_t off = first + i;

@@ -54,6 +54,9 @@ namespace quiver {
 inline constexpr uint32_t kMaxK = 16384;
 inline constexpr size_t kMaxQueriesPerRequest = 1024;
 inline constexpr size_t kMaxIdBytes = 512;
+// Most hits one search request may ask for (queries x k), which bounds the
+// memory a response takes before gRPC's own size limit applies.
+inline constexpr size_t kMaxHitsPerRequest = 1 << 18;
 
 struct CollectionOptions {
   // A growing segment is sealed (and indexed) when it holds this many rows.

@@ -196,15 +196,19 @@ absl::StatusOr<std::shared_ptr<Collection>> Engine::Find(const std::string& name
 // ---------------------------------------------------------------- writes
 
 void Engine::Enqueue(std::unique_ptr<Writer> w) {
+  bool write_failed = false;
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
+    write_failed = write_failed_;
     if (accepting_) {
       queue_.push_back(std::move(w));
       queue_cv_.notify_one();
       return;
     }
   }
-  w->done(absl::UnavailableError("server is shutting down"));
+  w->done(absl::UnavailableError(
+      write_failed ? "a storage write failed earlier; writes are refused until quiverd restarts"
+                   : "server is shutting down"));
 }
 
 void Engine::CreateCollection(const v1::CreateCollectionRequest& req,
@@ -425,16 +429,29 @@ void Engine::CommitGroup(std::vector<std::unique_ptr<Writer>>& group) {
   for (size_t i = 0; i < group.size(); ++i) {
     batch->SetSavePoint();
     status[i] = Prepare(*group[i], seq + 1, batch.get());
-    if (status[i].ok() && group[i]->kind != Writer::Kind::kInternal) {
+    if (!status[i].ok()) {
+      batch->RollbackToSavePoint();
+      continue;
+    }
+    batch->PopSavePoint();
+    if (group[i]->kind != Writer::Kind::kInternal) {
       group[i]->seq = ++seq;
       ++prepared;
-    } else {
-      batch->RollbackToSavePoint();
     }
   }
   absl::Status written = prepared > 0 ? store_->Write(*batch) : absl::OkStatus();
   if (!written.ok()) {
-    spdlog::error("commit of {} writes failed: {}", prepared, written.ToString());
+    // Memory and disk may now disagree (the WAL may hold part of what
+    // failed), so stop writing: recovery at the next start rebuilds memory
+    // from disk.
+    spdlog::critical("commit of {} writes failed, refusing further writes until restart: {}",
+                     prepared, written.ToString());
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      accepting_ = false;
+      write_failed_ = true;
+    }
+    if (options_.on_write_failure) options_.on_write_failure();
   }
   for (size_t i = 0; i < group.size(); ++i) {
     Writer& w = *group[i];

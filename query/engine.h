@@ -51,6 +51,9 @@ struct EngineOptions {
   // and indexed, so a collection that stops changing ends up fully indexed.
   // Default: 2 s.
   absl::Duration seal_idle = absl::Seconds(2);
+  // Called once if a storage write fails; the engine then refuses writes
+  // (UNAVAILABLE) until it is reopened. quiverd reports NOT_SERVING.
+  std::function<void()> on_write_failure;
   // A commit group stops growing past this many bytes of pending batch.
   // Default: 64 MiB.
   size_t max_group_bytes = 64u << 20;
@@ -140,6 +143,7 @@ class Engine {
   std::deque<std::unique_ptr<Writer>> queue_;  // guarded by queue_mu_
   bool stopping_ = false;                      // guarded by queue_mu_
   bool accepting_ = true;                      // guarded by queue_mu_
+  bool write_failed_ = false;                  // guarded by queue_mu_
   std::thread commit_thread_;
 
   std::unique_ptr<storage::SegmentFiles> files_;

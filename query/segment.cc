@@ -16,36 +16,43 @@ index::IndexSpec IndexSpecOf(const VectorFieldSpec& field) {
   return spec;
 }
 
-Segment::Chunk::Chunk(const std::vector<uint32_t>& dims)
-    : iids(kChunkRows), ids(kChunkRows), attrs(kChunkRows),
-      delete_seq(new std::atomic<uint64_t>[kChunkRows]) {
+Segment::Chunk::Chunk(const std::vector<uint32_t>& dims, uint32_t rows)
+    : iids(rows), ids(rows), attrs(rows), delete_seq(new std::atomic<uint64_t>[rows]) {
   for (uint32_t dim : dims) {
-    vectors.emplace_back(new float[static_cast<size_t>(kChunkRows) * dim]());
-    norms.emplace_back(new float[kChunkRows]());
+    vectors.emplace_back(new float[static_cast<size_t>(rows) * dim]());
+    norms.emplace_back(new float[rows]());
   }
-  for (uint32_t i = 0; i < kChunkRows; ++i) delete_seq[i].store(0, std::memory_order_relaxed);
+  for (uint32_t i = 0; i < rows; ++i) delete_seq[i].store(0, std::memory_order_relaxed);
 }
 
 Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t capacity)
     : id_(id), schema_(std::move(schema)), capacity_(capacity) {
-  for (const VectorFieldSpec& f : schema_->vectors()) dims_.push_back(f.dim);
+  size_t row_bytes = 0;
+  for (const VectorFieldSpec& f : schema_->vectors()) {
+    dims_.push_back(f.dim);
+    row_bytes += (f.dim + 1) * sizeof(float);
+  }
+  while (chunk_rows_ > kMinChunkRows &&
+         (chunk_rows_ * row_bytes > kChunkBytes || chunk_rows_ / 2 >= capacity)) {
+    chunk_rows_ /= 2;
+  }
   disk_bytes_.reset(new std::atomic<uint64_t>[dims_.size()]);
   for (size_t f = 0; f < dims_.size(); ++f) disk_bytes_[f].store(0, std::memory_order_relaxed);
-  chunks_.resize((static_cast<size_t>(capacity) + kChunkRows - 1) / kChunkRows);
+  chunks_.resize((static_cast<size_t>(capacity) + chunk_rows_ - 1) / chunk_rows_);
   absl::MutexLock lock(&index_mu_);
   indexes_.resize(dims_.size());
 }
 
 Segment::Chunk& Segment::ChunkForAppend(uint32_t off) {
-  std::unique_ptr<Chunk>& c = chunks_[off / kChunkRows];
-  if (c == nullptr) c = std::make_unique<Chunk>(dims_);
+  std::unique_ptr<Chunk>& c = chunks_[off / chunk_rows_];
+  if (c == nullptr) c = std::make_unique<Chunk>(dims_, chunk_rows_);
   return *c;
 }
 
 uint32_t Segment::AppendHole(uint64_t iid) {
   const uint32_t off = appended_++;
   Chunk& c = ChunkForAppend(off);
-  c.iids[off % kChunkRows] = iid;
+  c.iids[off % chunk_rows_] = iid;
   dead_.fetch_add(1, std::memory_order_relaxed);
   return off;
 }
@@ -54,7 +61,7 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
                          const std::vector<const float*>& vectors) {
   const uint32_t off = appended_++;
   Chunk& c = ChunkForAppend(off);
-  const uint32_t r = off % kChunkRows;
+  const uint32_t r = off % chunk_rows_;
   c.iids[r] = iid;
   c.ids[r] = external_id;
   c.attrs[r] = std::move(attrs);
@@ -68,16 +75,16 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
 }
 
 void Segment::SetVector(uint32_t offset, size_t f, const float* v) {
-  Chunk& c = *chunks_[offset / kChunkRows];
-  const uint32_t r = offset % kChunkRows;
+  Chunk& c = *chunks_[offset / chunk_rows_];
+  const uint32_t r = offset % chunk_rows_;
   float* dst = c.vectors[f].get() + static_cast<size_t>(r) * dims_[f];
   std::memcpy(dst, v, dims_[f] * sizeof(float));
   c.norms[f][r] = index::NormSqr(dst, dims_[f]);
 }
 
 void Segment::FillRow(uint32_t offset, const std::string& external_id, AttrRow attrs) {
-  Chunk& c = *chunks_[offset / kChunkRows];
-  const uint32_t r = offset % kChunkRows;
+  Chunk& c = *chunks_[offset / chunk_rows_];
+  const uint32_t r = offset % chunk_rows_;
   c.ids[r] = external_id;
   c.attrs[r] = std::move(attrs);
   if (c.delete_seq[r].exchange(kAlive, std::memory_order_relaxed) != kAlive) {
@@ -86,8 +93,8 @@ void Segment::FillRow(uint32_t offset, const std::string& external_id, AttrRow a
 }
 
 void Segment::MarkDeleted(uint32_t off, uint64_t seq) {
-  Chunk& c = *chunks_[off / kChunkRows];
-  if (c.delete_seq[off % kChunkRows].exchange(seq, std::memory_order_relaxed) == kAlive) {
+  Chunk& c = *chunks_[off / chunk_rows_];
+  if (c.delete_seq[off % chunk_rows_].exchange(seq, std::memory_order_relaxed) == kAlive) {
     dead_.fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -105,16 +112,16 @@ void Segment::SetIndex(size_t f, std::shared_ptr<const index::VectorIndex> idx) 
 std::vector<float> Segment::GatherVectors(size_t f, uint32_t rows) const {
   const size_t dim = dims_[f];
   std::vector<float> out(static_cast<size_t>(rows) * dim);
-  for (uint32_t first = 0; first < rows; first += kChunkRows) {
-    const uint32_t n = std::min(kChunkRows, rows - first);
+  for (uint32_t first = 0; first < rows; first += chunk_rows_) {
+    const uint32_t n = std::min(chunk_rows_, rows - first);
     std::memcpy(out.data() + first * dim, chunk_vectors(f, first), n * dim * sizeof(float));
   }
   return out;
 }
 
 size_t Segment::VectorBytes(size_t f, uint32_t rows) const {
-  const size_t chunks = (static_cast<size_t>(rows) + kChunkRows - 1) / kChunkRows;
-  return chunks * kChunkRows * (dims_[f] + 1) * sizeof(float);
+  const size_t chunks = (static_cast<size_t>(rows) + chunk_rows_ - 1) / chunk_rows_;
+  return chunks * chunk_rows_ * (dims_[f] + 1) * sizeof(float);
 }
 
 size_t Segment::IndexBytes(size_t f) const {

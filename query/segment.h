@@ -45,9 +45,13 @@ index::IndexSpec IndexSpecOf(const VectorFieldSpec& field);
 
 class Segment {
  public:
-  // Rows per chunk: the unit of allocation and of one BLAS block in exact
-  // scans.
-  static constexpr uint32_t kChunkRows = 1024;
+  // Rows per chunk, the unit of allocation and of one BLAS block in exact
+  // scans: as many as fit in kChunkBytes of vectors, a power of two in
+  // [kMinChunkRows, kMaxChunkRows]. Small dimensions get 1024-row blocks;
+  // a 65536-d field does not allocate 256 MiB for its first point.
+  static constexpr uint32_t kMaxChunkRows = 1024;
+  static constexpr uint32_t kMinChunkRows = 16;
+  static constexpr size_t kChunkBytes = 8u << 20;
 
   Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t capacity);
   Segment(const Segment&) = delete;
@@ -84,20 +88,21 @@ class Segment {
   bool sealed() const { return sealed_.load(std::memory_order_acquire); }
 
   // --- Reader side (offsets below a published row count).
-  uint64_t iid(uint32_t off) const { return chunk(off).iids[off % kChunkRows]; }
-  const std::string& external_id(uint32_t off) const { return chunk(off).ids[off % kChunkRows]; }
-  const AttrRow& attrs(uint32_t off) const { return chunk(off).attrs[off % kChunkRows]; }
+  uint32_t chunk_rows() const { return chunk_rows_; }
+  uint64_t iid(uint32_t off) const { return chunk(off).iids[off % chunk_rows_]; }
+  const std::string& external_id(uint32_t off) const { return chunk(off).ids[off % chunk_rows_]; }
+  const AttrRow& attrs(uint32_t off) const { return chunk(off).attrs[off % chunk_rows_]; }
   const float* vector(size_t f, uint32_t off) const {
-    return chunk(off).vectors[f].get() + static_cast<size_t>(off % kChunkRows) * dims_[f];
+    return chunk(off).vectors[f].get() + static_cast<size_t>(off % chunk_rows_) * dims_[f];
   }
-  // Contiguous rows [first, first + n) of field f, n <= kChunkRows, first a
-  // multiple of kChunkRows: one chunk.
+  // Contiguous rows [first, first + n) of field f, n <= chunk_rows(), first
+  // a multiple of chunk_rows(): one chunk.
   const float* chunk_vectors(size_t f, uint32_t first) const {
     return chunk(first).vectors[f].get();
   }
   const float* chunk_norms(size_t f, uint32_t first) const { return chunk(first).norms[f].get(); }
   uint64_t delete_seq(uint32_t off) const {
-    return chunk(off).delete_seq[off % kChunkRows].load(std::memory_order_relaxed);
+    return chunk(off).delete_seq[off % chunk_rows_].load(std::memory_order_relaxed);
   }
   bool Visible(uint32_t off, uint64_t seq) const { return delete_seq(off) > seq; }
 
@@ -130,7 +135,7 @@ class Segment {
 
  private:
   struct Chunk {
-    Chunk(const std::vector<uint32_t>& dims);
+    Chunk(const std::vector<uint32_t>& dims, uint32_t rows);
     std::vector<std::unique_ptr<float[]>> vectors;  // per field
     std::vector<std::unique_ptr<float[]>> norms;    // per field
     std::vector<uint64_t> iids;
@@ -138,13 +143,14 @@ class Segment {
     std::vector<AttrRow> attrs;
     std::unique_ptr<std::atomic<uint64_t>[]> delete_seq;
   };
-  const Chunk& chunk(uint32_t off) const { return *chunks_[off / kChunkRows]; }
+  const Chunk& chunk(uint32_t off) const { return *chunks_[off / chunk_rows_]; }
   Chunk& ChunkForAppend(uint32_t off);
 
   const uint64_t id_;
   const std::shared_ptr<const Schema> schema_;
   const uint32_t capacity_;
   std::vector<uint32_t> dims_;
+  uint32_t chunk_rows_ = kMaxChunkRows;
   // Sized at construction, never resized; chunks allocated by the writer.
   std::vector<std::unique_ptr<Chunk>> chunks_;
   uint32_t appended_ = 0;  // writer only

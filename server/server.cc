@@ -20,6 +20,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
 
   EngineOptions eo;
   eo.data_dir = config.data_dir;
+  eo.on_write_failure = [srv = s.get()] {
+    if (srv->grpc_ != nullptr) srv->grpc_->GetHealthCheckService()->SetServingStatus(false);
+  };
   eo.store.durability = config.durability == "async" ? storage::Durability::kAsync
                                                      : storage::Durability::kSync;
   eo.store.block_cache_bytes = static_cast<size_t>(config.block_cache_mb) << 20;
@@ -34,6 +37,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // Without this a second quiverd on a busy port would bind it too
+  // (SO_REUSEPORT) and split the traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &s->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
@@ -59,6 +65,12 @@ void Server::Shutdown() {
 }
 
 void Server::ShutdownOnce() {
+  if (grpc_ == nullptr) {
+    // Start failed part-way; there is nothing to drain.
+    engine_.reset();
+    shut_down_.Notify();
+    return;
+  }
   spdlog::info("shutting down: finishing in-flight requests");
   grpc_->GetHealthCheckService()->SetServingStatus(false);
   const int left = gate_.Drain(absl::Now() + absl::Seconds(config_.shutdown_grace_seconds));

@@ -54,6 +54,14 @@ absl::StatusOr<Schema> Schema::FromProto(const v1::CollectionSchema& proto) {
   if (proto.vectors_size() == 0) {
     return absl::InvalidArgumentError("schema must declare at least one vector field");
   }
+  if (proto.vectors_size() > kMaxVectorFields) {
+    return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxVectorFields,
+                                                   " vector fields, got ", proto.vectors_size()));
+  }
+  if (proto.attributes_size() > kMaxAttributes) {
+    return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxAttributes,
+                                                   " attributes, got ", proto.attributes_size()));
+  }
   absl::flat_hash_map<std::string, int> all_names;
   for (int i = 0; i < proto.vectors_size(); ++i) {
     const v1::VectorField& f = proto.vectors(i);

@@ -52,6 +52,11 @@ using AttrRow = std::vector<AttrValue>;
 
 // Largest dimension a vector field may declare.
 inline constexpr uint32_t kMaxDim = 65536;
+// Most vector fields and attributes a collection may declare. (Vector keys
+// in storage hold the field index in 16 bits; the limits keep every
+// per-point structure small.)
+inline constexpr int kMaxVectorFields = 16;
+inline constexpr int kMaxAttributes = 256;
 
 // True if `name` is a valid collection or field name:
 // [A-Za-z][A-Za-z0-9_]{0,63}.

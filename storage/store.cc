@@ -130,12 +130,31 @@ void Batch::LogOp(uint64_t seq, const OpRecord& op) {
   }
 }
 
-void Batch::SetSavePoint() { wb_->SetSavePoint(); }
-void Batch::RollbackToSavePoint() { (void)wb_->RollbackToSavePoint(); }
+void Batch::SetSavePoint() {
+  wb_->SetSavePoint();
+  saved_.push_back({last_seq_, next_cid_});
+}
+
+void Batch::RollbackToSavePoint() {
+  (void)wb_->RollbackToSavePoint();
+  if (!saved_.empty()) {
+    last_seq_ = saved_.back().first;
+    next_cid_ = saved_.back().second;
+    saved_.pop_back();
+  }
+}
+void Batch::PopSavePoint() {
+  (void)wb_->PopSavePoint();
+  if (!saved_.empty()) saved_.pop_back();
+}
+
 size_t Batch::ByteSize() const { return wb_->GetDataSize(); }
 
 Store::~Store() {
   if (db_) {
+    // With async durability the WAL tail may still be in the OS only; a
+    // clean shutdown makes it durable.
+    (void)db_->SyncWAL();
     for (auto* h : handles_) (void)db_->DestroyColumnFamilyHandle(h);
     (void)db_->Close();
   }

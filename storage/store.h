@@ -90,8 +90,11 @@ class Batch {
   // the last committed one.
   void LogOp(uint64_t seq, const OpRecord& op);
 
+  // Save points nest: Rollback undoes everything since the latest Set, Pop
+  // forgets the latest Set and keeps what came after it.
   void SetSavePoint();
   void RollbackToSavePoint();
+  void PopSavePoint();
   size_t ByteSize() const;
 
  private:
@@ -102,6 +105,7 @@ class Batch {
   std::string scratch_;
   uint64_t last_seq_ = 0;   // highest sequence logged, 0 if none
   uint32_t next_cid_ = 0;   // next collection id recorded, 0 if none
+  std::vector<std::pair<uint64_t, uint32_t>> saved_;  // at each save point
 };
 
 // What Store::Open found, for the engine to rebuild its in-memory state.

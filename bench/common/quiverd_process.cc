@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -29,6 +30,48 @@ using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Servers still running and directories still present, so that a benchmark
+// leaving through exit() (an error path) does not leave them behind.
+std::mutex g_live_mu;
+std::vector<std::pair<pid_t*, std::string>>* g_live = nullptr;
+
+void CleanUpAtExit() {
+  std::lock_guard<std::mutex> lock(g_live_mu);
+  if (g_live == nullptr) return;
+  for (auto& [pid, dir] : *g_live) {
+    if (*pid > 0) {
+      kill(*pid, SIGKILL);
+      waitpid(*pid, nullptr, 0);
+      *pid = -1;
+    }
+    if (std::getenv("QUIVER_BENCH_KEEP_TMP") == nullptr) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  }
+  g_live->clear();
+}
+
+void Register(pid_t* pid, const std::string& dir) {
+  std::lock_guard<std::mutex> lock(g_live_mu);
+  if (g_live == nullptr) {
+    g_live = new std::vector<std::pair<pid_t*, std::string>>();
+    std::atexit(CleanUpAtExit);
+  }
+  g_live->emplace_back(pid, dir);
+}
+
+void Unregister(pid_t* pid) {
+  std::lock_guard<std::mutex> lock(g_live_mu);
+  if (g_live == nullptr) return;
+  for (size_t i = 0; i < g_live->size(); ++i) {
+    if ((*g_live)[i].first == pid) {
+      g_live->erase(g_live->begin() + static_cast<long>(i));
+      return;
+    }
+  }
 }
 
 }  // namespace
@@ -104,6 +147,7 @@ absl::StatusOr<std::unique_ptr<QuiverdProcess>> QuiverdProcess::Start(
   }
   std::unique_ptr<QuiverdProcess> p(new QuiverdProcess());
   p->dir_ = tmpl;
+  Register(&p->pid_, p->dir_);
   p->data_dir_ = tmpl + "/data";
   p->log_path_ = tmpl + "/quiverd.log";
 
@@ -219,6 +263,7 @@ absl::Status QuiverdProcess::Stop(double timeout_s) {
 
 QuiverdProcess::~QuiverdProcess() {
   (void)Stop();
+  Unregister(&pid_);
   if (!dir_.empty() && std::getenv("QUIVER_BENCH_KEEP_TMP") == nullptr) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);

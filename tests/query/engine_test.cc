@@ -562,6 +562,105 @@ TEST_F(EngineTest, ConcurrentWritersAndReaders) {
   EXPECT_EQ(Count("c"), static_cast<uint64_t>(kWriters * kBatches * (kBatch - 1)));
 }
 
+// Regression: rows deleted at the end of the id range used to leave the
+// recovered row count past the allocated rows, and the first search crashed.
+TEST_F(EngineTest, RestartAfterDeletingTheNewestPoints) {
+  QUIVER_ASSERT_OK(Create("c"));
+  QUIVER_ASSERT_OK(Create("all_gone"));
+  auto pts = RandomPoints(1100, 21);
+  QUIVER_ASSERT_OK(Upsert("c", pts));
+  QUIVER_ASSERT_OK(Upsert("all_gone", RandomPoints(10, 22)));
+  v1::DeletePointsRequest del;
+  del.set_collection("c");
+  for (int i = 1024; i < 1100; ++i) del.add_ids(absl::StrCat("p", i));
+  v1::DeletePointsResponse dresp;
+  QUIVER_ASSERT_OK(engine_->Delete(del, &dresp));
+  del.set_collection("all_gone");
+  del.clear_ids();
+  del.set_filter("label >= 0");
+  QUIVER_ASSERT_OK(engine_->Delete(del, &dresp));
+  EXPECT_EQ(dresp.deleted_count(), 10u);
+  Reopen();
+  for (const char* coll : {"c", "all_gone"}) {
+    QUIVER_ASSERT_OK(Search(coll, {pts[0].v}, 5));
+    QUIVER_ASSERT_OK(Search(coll, {pts[0].v}, 5, "label < 5"));
+    Count(coll, "label < 5");
+    v1::DeletePointsRequest fdel;
+    fdel.set_collection(coll);
+    fdel.set_filter("label = 3");
+    QUIVER_ASSERT_OK(engine_->Delete(fdel, &dresp));
+  }
+  EXPECT_EQ(Count("all_gone"), 0u);
+  EXPECT_EQ(Count("c", "label = 3"), 0u);
+}
+
+// Regression: a commit group used to publish rows of writers later in the
+// group before they were written, so readers saw duplicates or crashed.
+TEST_F(EngineTest, ConcurrentOverwritesNeverShowTwoVersions) {
+  QUIVER_ASSERT_OK(Create("c"));
+  auto hot = RandomPoints(20, 31, "hot");
+  QUIVER_ASSERT_OK(Upsert("c", hot));
+  std::atomic<bool> done{false};
+  std::atomic<int> duplicates{0}, errors{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      for (int round = 0; round < 40; ++round) {
+        auto batch = RandomPoints(20, 1000 + w * 100 + round, "hot");
+        auto far = RandomPoints(100, 5000 + w * 100 + round, absl::StrCat("far", w, "_", round, "_"));
+        batch.insert(batch.end(), far.begin(), far.end());
+        if (!Upsert("c", batch).ok()) ++errors;
+      }
+    });
+  }
+  std::thread reader([&] {
+    std::vector<float> q(kDim, 0.0f);
+    while (!done.load()) {
+      auto r = Search("c", {q}, 500);
+      if (!r.ok()) { ++errors; continue; }
+      std::set<std::string> seen;
+      for (const auto& h : r->results(0).hits()) duplicates += !seen.insert(h.id()).second;
+    }
+  });
+  for (auto& t : writers) t.join();
+  done = true;
+  reader.join();
+  EXPECT_EQ(duplicates.load(), 0);
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(Count("c"), 20u + 4 * 40 * 100);
+}
+
+TEST_F(EngineTest, HugeOrTinyValuesAreHandled) {
+  QUIVER_ASSERT_OK(Create("l2"));
+  QUIVER_ASSERT_OK(Create("cos", v1::COSINE));
+  RefPoint big{"big", std::vector<float>(kDim, 1e30f), 1, "red"};
+  EXPECT_THAT(Upsert("l2", {big}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "too large"));
+  EXPECT_THAT(Search("l2", {big.v}, 1), StatusIs(absl::StatusCode::kInvalidArgument, "too large"));
+  // A tiny but non-zero COSINE vector normalizes fine and is found.
+  RefPoint tiny{"tiny", std::vector<float>(kDim, 0.0f), 1, "red"};
+  tiny.v[0] = 1e-40f;
+  QUIVER_ASSERT_OK(Upsert("cos", {tiny}));
+  auto r = Search("cos", {tiny.v}, 1);
+  QUIVER_ASSERT_OK(r);
+  ASSERT_EQ(r->results(0).hits_size(), 1);
+  EXPECT_NEAR(r->results(0).hits(0).score(), 1.0f, 1e-5);
+  std::vector<std::vector<float>> many(300, std::vector<float>(kDim, 1.0f));
+  EXPECT_THAT(Search("cos", many, 1000),
+              StatusIs(absl::StatusCode::kInvalidArgument, "queries x k must be at most"));
+}
+
+TEST_F(EngineTest, SchemaSizeLimits) {
+  v1::CreateCollectionRequest req;
+  req.set_name("wide");
+  for (int i = 0; i < kMaxVectorFields + 1; ++i) {
+    *req.mutable_schema()->add_vectors() = VectorField(absl::StrCat("v", i), 4);
+  }
+  v1::CreateCollectionResponse resp;
+  EXPECT_THAT(engine_->CreateCollection(req, &resp),
+              StatusIs(absl::StatusCode::kInvalidArgument, "at most 16 vector fields"));
+}
+
 TEST_F(EngineTest, IndexSpecsAreValidatedAtCreate) {
   EXPECT_THAT(Create("a", v1::L2, "LSH"),
               StatusIs(absl::StatusCode::kInvalidArgument, "vector field \"v\": "));
