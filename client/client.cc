@@ -79,6 +79,16 @@ absl::Status Client::DropCollection(const std::string& name) {
   return FromGrpc(collections_->DropCollection(&ctx, req, &resp));
 }
 
+absl::StatusOr<v1::CollectionInfo> Client::UpdateCollection(
+    const v1::UpdateCollectionRequest& req) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::UpdateCollectionResponse resp;
+  absl::Status s = FromGrpc(collections_->UpdateCollection(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp.collection();
+}
+
 absl::StatusOr<v1::UpsertPointsResponse> Client::Upsert(const v1::UpsertPointsRequest& req) {
   grpc::ClientContext ctx;
   Prepare(&ctx);

@@ -42,6 +42,7 @@ class Client {
   absl::StatusOr<v1::CollectionInfo> GetCollection(const std::string& name);
   absl::StatusOr<std::vector<v1::CollectionInfo>> ListCollections();
   absl::Status DropCollection(const std::string& name);
+  absl::StatusOr<v1::CollectionInfo> UpdateCollection(const v1::UpdateCollectionRequest& req);
 
   absl::StatusOr<v1::UpsertPointsResponse> Upsert(const v1::UpsertPointsRequest& req);
   absl::StatusOr<v1::GetPointsResponse> GetPoints(const v1::GetPointsRequest& req);

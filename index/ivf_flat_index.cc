@@ -68,7 +68,7 @@ uint32_t EffectiveNlist(size_t n, uint32_t requested) {
   return static_cast<uint32_t>(std::min<size_t>(nlist, IvfFlatOptions::kMaxNlist));
 }
 
-uint32_t DefaultNprobe(uint32_t nlist) { return std::min(nlist, std::max(8u, nlist / 16)); }
+uint32_t DefaultNprobe(uint32_t nlist) { return std::min(nlist, std::max(8u, nlist / 32)); }
 
 IvfFlatIndex::IvfFlatIndex(IndexSpec spec, IvfFlatOptions options)
     : spec_(std::move(spec)), options_(options) {}

@@ -90,7 +90,48 @@ Collection::Collection(const storage::CollectionRecord& record, Schema schema, u
       created_at_unix_ms_(record.created_at_unix_ms()),
       options_(options),
       on_sealed_(std::move(on_sealed)),
-      next_iid_(next_iid) {}
+      next_iid_(next_iid) {
+  absl::MutexLock lock(&spec_mu_);
+  for (const VectorFieldSpec& f : schema_->vectors()) index_specs_.push_back(IndexSpecOf(f));
+}
+
+index::IndexSpec Collection::IndexSpecFor(size_t f) const {
+  absl::MutexLock lock(&spec_mu_);
+  return index_specs_[f];
+}
+
+storage::CollectionRecord Collection::Record() const {
+  storage::CollectionRecord r;
+  r.set_id(id_);
+  r.set_name(name_);
+  r.set_created_at_unix_ms(created_at_unix_ms_);
+  *r.mutable_schema() = schema_->proto();
+  absl::MutexLock lock(&spec_mu_);
+  for (size_t f = 0; f < index_specs_.size(); ++f) {
+    auto* idx = r.mutable_schema()->mutable_vectors(static_cast<int>(f))->mutable_index();
+    idx->set_type(index_specs_[f].type);
+    idx->mutable_params()->clear();
+    idx->mutable_params()->insert(index_specs_[f].params.begin(), index_specs_[f].params.end());
+  }
+  return r;
+}
+
+void Collection::ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& spec) {
+  {
+    absl::MutexLock lock(&spec_mu_);
+    index_specs_[f] = spec;
+  }
+  for (const auto& seg : writer_segments_) {
+    if (!seg->sealed()) continue;
+    if (spec.type == "FLAT") {
+      seg->SetIndex(f, nullptr);
+    } else {
+      just_sealed_.push_back(seg);  // the builder rebuilds what is stale
+    }
+  }
+  ApplyNoop(seq);
+  NotifySealed();
+}
 
 View Collection::TakeView() const {
   View v;
@@ -324,8 +365,9 @@ absl::StatusOr<uint64_t> Collection::Count(const std::string& filter_expr) const
 
 void Collection::Describe(v1::CollectionInfo* info) const {
   info->Clear();
+  storage::CollectionRecord rec = Record();
   info->set_name(name_);
-  *info->mutable_schema() = schema_->proto();
+  *info->mutable_schema() = std::move(*rec.mutable_schema());
   info->set_created_at_unix_ms(created_at_unix_ms_);
   const View view = TakeView();
   v1::CollectionStats* st = info->mutable_stats();
@@ -351,11 +393,14 @@ void Collection::Describe(v1::CollectionInfo* info) const {
     bool indexed = true;
     for (size_t f = 0; f < nf; ++f) {
       const VectorFieldSpec& field = schema_->vectors()[f];
+      const index::IndexSpec spec = IndexSpecFor(f);
       v1::SegmentInfo::Field* fi = si->add_fields();
       fi->set_name(field.name);
       std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
       if (idx != nullptr) fi->set_index(idx->Describe());
-      if (idx == nullptr && field.index_type != "FLAT") indexed = false;
+      if (spec.type != "FLAT" && (idx == nullptr || !SameIndexSpec(idx->spec(), spec))) {
+        indexed = false;
+      }
       fi->set_memory_bytes(seg.VectorBytes(f, part.rows) + (idx ? idx->MemoryBytes() : 0));
       fi->set_disk_bytes(seg.disk_bytes(f));
       v1::VectorFieldStats* vs = st->mutable_vectors(static_cast<int>(f));
@@ -764,11 +809,12 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
     std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
     if (idx == nullptr) continue;
     const VectorFieldSpec& field = schema_->vectors()[f];
+    const index::IndexSpec& spec = idx->spec();
     storage::SegmentManifest::IndexFile* e = m.add_indexes();
     e->set_field(static_cast<uint32_t>(f));
     e->set_field_name(field.name);
-    e->set_index_type(field.index_type);
-    e->mutable_index_params()->insert(field.index_params.begin(), field.index_params.end());
+    e->set_index_type(spec.type);
+    e->mutable_index_params()->insert(spec.params.begin(), spec.params.end());
     e->set_file(absl::StrCat("f", f, ".index"));
     QUIVER_RETURN_IF_ERROR(idx->Save(absl::StrCat(tmp, "/", e->file())));
     QUIVER_RETURN_IF_ERROR(files.Checksum(tmp, e));
@@ -862,19 +908,20 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
     bool complete = true;
     for (size_t f = 0; f < schema_->vectors().size(); ++f) {
       const VectorFieldSpec& field = schema_->vectors()[f];
-      if (field.index_type == "FLAT") continue;
+      const index::IndexSpec spec = IndexSpecFor(f);
+      if (spec.type == "FLAT") continue;
       const storage::SegmentManifest::IndexFile* entry = nullptr;
       for (const auto& e : m->indexes()) {
-        if (e.field() == f && e.index_type() == field.index_type &&
+        if (e.field() == f && e.index_type() == spec.type &&
             std::map<std::string, std::string>(e.index_params().begin(), e.index_params().end()) ==
-                field.index_params) {
+                spec.params) {
           entry = &e;
         }
       }
       absl::Status s = entry == nullptr ? absl::NotFoundError("no index file for the current spec")
                                         : files.VerifyFile(id_, seg->id(), *entry);
       if (s.ok()) {
-        auto idx = index::CreateIndex(IndexSpecOf(field));
+        auto idx = index::CreateIndex(spec);
         s = idx.ok() ? (*idx)->Load(absl::StrCat(files.SegmentDir(id_, seg->id()), "/", entry->file()))
                      : idx.status();
         if (s.ok() && (*idx)->size() != seg->appended()) {

@@ -126,6 +126,11 @@ class Collection : public std::enable_shared_from_this<Collection> {
   uint32_t id() const { return id_; }
   const Schema& schema() const { return *schema_; }
   const std::shared_ptr<const Schema>& shared_schema() const { return schema_; }
+  // Field f's index kind and build parameters now: the schema's, unless an
+  // UpdateCollection changed them since. Any thread.
+  index::IndexSpec IndexSpecFor(size_t f) const;
+  // The collection's catalog record with the current index specs.
+  storage::CollectionRecord Record() const;
 
   // --- Reads (any thread) ---
   absl::Status Search(const v1::SearchRequest& req, absl::Time deadline,
@@ -148,6 +153,10 @@ class Collection : public std::enable_shared_from_this<Collection> {
   void ApplyDelete(uint64_t seq, const WriteEffects& fx);
   // Records that `seq` touched this collection without changing rows.
   void ApplyNoop(uint64_t seq);
+  // Switches field f to `spec` (commit thread). Segments whose index was
+  // built for another spec go to the sealed callback for a rebuild; their
+  // old index serves until then. FLAT drops the indexes.
+  void ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& spec);
   void EndGroup() { pending_.clear(); }
   // Seals the growing segment if it has rows and no write came for
   // `idle` (commit thread).
@@ -208,6 +217,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   const SealedCallback on_sealed_;
 
   std::atomic<bool> dropped_{false};
+
+  mutable absl::Mutex spec_mu_;
+  std::vector<index::IndexSpec> index_specs_ ABSL_GUARDED_BY(spec_mu_);
 
   // Commit thread only.
   uint64_t next_iid_;

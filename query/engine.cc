@@ -4,6 +4,7 @@
 #include <future>
 #include <optional>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "spdlog/spdlog.h"
@@ -14,7 +15,7 @@ namespace quiver {
 struct Engine::Writer {
   // kInternal runs `internal` on the commit thread: segment-list changes
   // that write nothing to storage and take no sequence number.
-  enum class Kind { kCreate, kDrop, kUpsert, kDelete, kInternal };
+  enum class Kind { kCreate, kDrop, kUpdate, kUpsert, kDelete, kInternal };
   Kind kind;
   // Runs as a commit group of its own, so its Prepare sees only applied
   // state (catalog changes and filter deletes).
@@ -30,6 +31,7 @@ struct Engine::Writer {
   uint64_t seq = 0;
   storage::CollectionRecord created;  // kCreate
   std::function<void()> internal;     // kInternal
+  std::vector<std::pair<size_t, index::IndexSpec>> index_updates;  // kUpdate
   // Fills the response after a successful apply.
   std::function<void(Writer&)> respond;
   Done done;
@@ -250,6 +252,43 @@ void Engine::DropCollection(const v1::DropCollectionRequest& req,
   Enqueue(std::move(w));
 }
 
+void Engine::UpdateCollection(const v1::UpdateCollectionRequest& req,
+                              v1::UpdateCollectionResponse* resp, Done done) {
+  absl::StatusOr<std::shared_ptr<Collection>> coll = Find(req.name());
+  if (!coll.ok()) return done(coll.status());
+  if (req.vectors().empty()) {
+    return done(absl::InvalidArgumentError("update names no vector field to change"));
+  }
+  auto w = std::make_unique<Writer>();
+  for (const v1::VectorFieldUpdate& u : req.vectors()) {
+    const int f = (*coll)->schema().VectorFieldIndex(u.field());
+    if (f < 0) {
+      return done(absl::InvalidArgumentError(absl::StrCat(
+          "collection \"", req.name(), "\" has no vector field \"", u.field(), "\"")));
+    }
+    index::IndexSpec spec = IndexSpecOf((*coll)->schema().vectors()[f]);
+    spec.type = absl::AsciiStrToUpper(u.index().type());
+    if (spec.type.empty()) spec.type = "FLAT";
+    spec.params = std::map<std::string, std::string>(u.index().params().begin(),
+                                                     u.index().params().end());
+    if (absl::Status s = index::ValidateIndexSpec(spec); !s.ok()) {
+      return done(absl::Status(s.code(), absl::StrCat("vector field \"", u.field(), "\": ",
+                                                      s.message())));
+    }
+    w->index_updates.emplace_back(f, std::move(spec));
+  }
+  w->kind = Writer::Kind::kUpdate;
+  w->barrier = true;
+  w->name = req.name();
+  w->coll = *std::move(coll);
+  w->respond = [this, resp](Writer& w) {
+    resp->set_sequence(w.seq);
+    Describe(*w.coll, resp->mutable_collection());
+  };
+  w->done = std::move(done);
+  Enqueue(std::move(w));
+}
+
 void Engine::Upsert(const v1::UpsertPointsRequest& req, v1::UpsertPointsResponse* resp,
                     absl::Time deadline, Done done) {
   absl::StatusOr<std::shared_ptr<Collection>> coll = Find(req.collection());
@@ -311,6 +350,10 @@ absl::Status Engine::CreateCollection(const v1::CreateCollectionRequest& req,
 absl::Status Engine::DropCollection(const v1::DropCollectionRequest& req,
                                     v1::DropCollectionResponse* resp) {
   return Wait([&](Done d) { DropCollection(req, resp, std::move(d)); });
+}
+absl::Status Engine::UpdateCollection(const v1::UpdateCollectionRequest& req,
+                                      v1::UpdateCollectionResponse* resp) {
+  return Wait([&](Done d) { UpdateCollection(req, resp, std::move(d)); });
 }
 absl::Status Engine::Upsert(const v1::UpsertPointsRequest& req, v1::UpsertPointsResponse* resp) {
   return Wait([&](Done d) { Upsert(req, resp, absl::InfiniteFuture(), std::move(d)); });
@@ -381,7 +424,21 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
   if (!current.ok() || *current != w.coll) {
     return absl::NotFoundError(absl::StrCat("collection \"", w.name, "\" was dropped"));
   }
-  if (w.kind == Writer::Kind::kUpsert) {
+  if (w.kind == Writer::Kind::kUpdate) {
+    storage::CollectionRecord rec = w.coll->Record();
+    for (const auto& [f, spec] : w.index_updates) {
+      auto* idx = rec.mutable_schema()->mutable_vectors(static_cast<int>(f))->mutable_index();
+      idx->set_type(spec.type);
+      idx->mutable_params()->clear();
+      idx->mutable_params()->insert(spec.params.begin(), spec.params.end());
+    }
+    batch->PutCollection(rec);
+    storage::OpRecord op;
+    op.set_type(storage::OpRecord::UPDATE_COLLECTION);
+    op.set_collection_id(w.coll->id());
+    op.set_unix_ms(absl::ToUnixMillis(absl::Now()));
+    batch->LogOp(seq, op);
+  } else if (w.kind == Writer::Kind::kUpsert) {
     w.coll->PrepareUpsert(seq, w.up, batch, &w.fx);
   } else {
     w.coll->PrepareDelete(seq, w.del, batch, &w.fx);
@@ -412,6 +469,9 @@ void Engine::Apply(Writer& w) {
       }
       break;
     }
+    case Writer::Kind::kUpdate:
+      for (const auto& [f, spec] : w.index_updates) w.coll->ApplyIndexSpec(w.seq, f, spec);
+      break;
     case Writer::Kind::kUpsert:
       w.coll->ApplyUpsert(w.seq, w.up, w.fx);
       break;

@@ -74,6 +74,8 @@ class Engine {
                         v1::CreateCollectionResponse* resp, Done done);
   void DropCollection(const v1::DropCollectionRequest& req, v1::DropCollectionResponse* resp,
                       Done done);
+  void UpdateCollection(const v1::UpdateCollectionRequest& req,
+                        v1::UpdateCollectionResponse* resp, Done done);
   void Upsert(const v1::UpsertPointsRequest& req, v1::UpsertPointsResponse* resp,
               absl::Time deadline, Done done);
   void Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse* resp,
@@ -84,6 +86,8 @@ class Engine {
                                 v1::CreateCollectionResponse* resp);
   absl::Status DropCollection(const v1::DropCollectionRequest& req,
                               v1::DropCollectionResponse* resp);
+  absl::Status UpdateCollection(const v1::UpdateCollectionRequest& req,
+                                v1::UpdateCollectionResponse* resp);
   absl::Status Upsert(const v1::UpsertPointsRequest& req, v1::UpsertPointsResponse* resp);
   absl::Status Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse* resp);
 

@@ -85,9 +85,13 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
   seg->SetBuilding(true);
   for (size_t f = 0; f < schema.vectors().size(); ++f) {
     const VectorFieldSpec& field = schema.vectors()[f];
-    if (field.index_type == "FLAT" || seg->index(f) != nullptr) continue;
+    const index::IndexSpec spec = coll.IndexSpecFor(f);
+    std::shared_ptr<const index::VectorIndex> current = seg->index(f);
+    if (spec.type == "FLAT" || (current != nullptr && SameIndexSpec(current->spec(), spec))) {
+      continue;
+    }
     const absl::Time start = absl::Now();
-    auto idx = index::CreateIndex(IndexSpecOf(field));
+    auto idx = index::CreateIndex(spec);
     if (!idx.ok()) {
       spdlog::error("collection \"{}\" segment {} field \"{}\": {}", coll.name(), seg->id(),
                     field.name, idx.status().ToString());

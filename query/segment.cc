@@ -6,6 +6,10 @@
 
 namespace quiver {
 
+bool SameIndexSpec(const index::IndexSpec& a, const index::IndexSpec& b) {
+  return a.type == b.type && a.params == b.params;
+}
+
 index::IndexSpec IndexSpecOf(const VectorFieldSpec& field) {
   index::IndexSpec spec;
   spec.type = field.index_type;

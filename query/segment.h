@@ -42,6 +42,8 @@ inline constexpr uint64_t kAlive = std::numeric_limits<uint64_t>::max();
 
 // The index spec of a vector field, as the index registry takes it.
 index::IndexSpec IndexSpecOf(const VectorFieldSpec& field);
+// Same kind and build parameters (an index built for one serves the other).
+bool SameIndexSpec(const index::IndexSpec& a, const index::IndexSpec& b);
 
 class Segment {
  public:

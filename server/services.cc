@@ -93,6 +93,14 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::DropCollection(
   });
 }
 
+grpc::ServerUnaryReactor* CollectionServiceImpl::UpdateCollection(
+    grpc::CallbackServerContext* ctx, const v1::UpdateCollectionRequest* req,
+    v1::UpdateCollectionResponse* resp) {
+  return FinishLater(ctx, gate_, "UpdateCollection", [&](Engine::Done done) {
+    engine_->UpdateCollection(*req, resp, std::move(done));
+  });
+}
+
 grpc::ServerUnaryReactor* PointServiceImpl::UpsertPoints(grpc::CallbackServerContext* ctx,
                                                          const v1::UpsertPointsRequest* req,
                                                          v1::UpsertPointsResponse* resp) {

@@ -70,6 +70,9 @@ class CollectionServiceImpl final : public v1::CollectionService::CallbackServic
   grpc::ServerUnaryReactor* DropCollection(grpc::CallbackServerContext* ctx,
                                            const v1::DropCollectionRequest* req,
                                            v1::DropCollectionResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateCollection(grpc::CallbackServerContext* ctx,
+                                             const v1::UpdateCollectionRequest* req,
+                                             v1::UpdateCollectionResponse* resp) override;
 
  private:
   Engine* engine_;

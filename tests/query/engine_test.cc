@@ -674,18 +674,12 @@ TEST_F(EngineTest, IndexSpecsAreValidatedAtCreate) {
 
 // Segments: the same workload over every index kind, with segments small
 // enough that most rows sit in sealed, indexed segments.
-class SegmentedEngineTest : public EngineTest,
-                            public ::testing::WithParamInterface<std::string> {
+class SmallSegmentsTest : public EngineTest {
  protected:
   void SetUp() override {
     options_.collection.segment_max_rows = 400;
     options_.seal_idle = absl::Milliseconds(50);
     Reopen();
-  }
-  std::map<std::string, std::string> Params() const {
-    if (GetParam() == "IVF_FLAT") return {{"nlist", "8"}};
-    if (GetParam() == "HNSW") return {{"M", "12"}};
-    return {};
   }
   // recall@10 of the collection's default search against brute force.
   double Recall(const std::vector<RefPoint>& pts, const std::vector<std::vector<float>>& qs,
@@ -702,6 +696,16 @@ class SegmentedEngineTest : public EngineTest,
       for (const auto& id : got) hits += std::count(want.begin(), want.end(), id);
     }
     return total == 0 ? 1.0 : static_cast<double>(hits) / total;
+  }
+};
+
+class SegmentedEngineTest : public SmallSegmentsTest,
+                            public ::testing::WithParamInterface<std::string> {
+ protected:
+  std::map<std::string, std::string> Params() const {
+    if (GetParam() == "IVF_FLAT") return {{"nlist", "8"}};
+    if (GetParam() == "HNSW") return {{"M", "12"}};
+    return {};
   }
 };
 
@@ -881,6 +885,71 @@ TEST_P(SegmentedEngineTest, CompactionReclaimsDeletedRowsAndMergesSmallSegments)
       dirs += e.is_directory();
     }
     EXPECT_LE(dirs, 2);
+  }
+}
+
+// Changing a field's index on a live collection: searches keep answering
+// from the old index until the new one is built; the change survives a
+// restart; FLAT drops the indexes.
+TEST_F(SmallSegmentsTest, ChangeIndexOnLiveCollection) {
+  QUIVER_ASSERT_OK(Create("c", v1::L2, "HNSW", {{"M", "8"}}));
+  auto pts = RandomPoints(1000, 41);
+  QUIVER_ASSERT_OK(Upsert("c", pts));
+  engine_->SealAndWaitForIndexes();
+  auto queries = RandomPoints(20, 8, "q");
+  std::vector<std::vector<float>> qs;
+  for (const auto& q : queries) qs.push_back(q.v);
+
+  auto update = [&](const std::string& coll, const std::string& field, const std::string& type,
+                    std::map<std::string, std::string> params) {
+    v1::UpdateCollectionRequest req;
+    req.set_name(coll);
+    auto* u = req.add_vectors();
+    u->set_field(field);
+    u->mutable_index()->set_type(type);
+    u->mutable_index()->mutable_params()->insert(params.begin(), params.end());
+    v1::UpdateCollectionResponse resp;
+    return engine_->UpdateCollection(req, &resp);
+  };
+  EXPECT_THAT(update("nope", "v", "FLAT", {}), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(update("c", "w", "FLAT", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "no vector field \"w\""));
+  EXPECT_THAT(update("c", "v", "IVF_FLAT", {{"M", "8"}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "M"));
+
+  auto index_kinds = [&]() {
+    v1::GetCollectionRequest get;
+    get.set_name("c");
+    v1::GetCollectionResponse info;
+    EXPECT_TRUE(engine_->GetCollection(get, &info).ok());
+    std::set<std::string> kinds;
+    for (const auto& seg : info.collection().stats().segments()) {
+      kinds.insert(seg.state() == v1::SegmentInfo::INDEXED ? seg.fields(0).index().substr(0, 3)
+                                                            : "not indexed");
+    }
+    return kinds;
+  };
+  EXPECT_EQ(index_kinds(), std::set<std::string>({"HNS"}));
+  QUIVER_ASSERT_OK(update("c", "v", "ivf_flat", {{"nlist", "4"}}));
+  EXPECT_GE(Recall(pts, qs), 0.9);  // old or new index, never nothing
+  engine_->SealAndWaitForIndexes();
+  EXPECT_EQ(index_kinds(), std::set<std::string>({"IVF"}));
+  EXPECT_GE(Recall(pts, qs), 0.9);
+  Reopen();
+  EXPECT_EQ(index_kinds(), std::set<std::string>({"IVF"}));
+  v1::GetCollectionRequest get;
+  get.set_name("c");
+  v1::GetCollectionResponse info;
+  QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
+  EXPECT_EQ(info.collection().schema().vectors(0).index().type(), "IVF_FLAT");
+  EXPECT_EQ(info.collection().schema().vectors(0).index().params().at("nlist"), "4");
+  QUIVER_ASSERT_OK(update("c", "v", "FLAT", {}));
+  engine_->SealAndWaitForIndexes();
+  EXPECT_DOUBLE_EQ(Recall(pts, qs), 1.0);
+  QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
+  for (const auto& seg : info.collection().stats().segments()) {
+    EXPECT_EQ(seg.fields(0).index(), "");
+    EXPECT_EQ(seg.state(), v1::SegmentInfo::INDEXED);
   }
 }
 
