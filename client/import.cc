@@ -903,13 +903,14 @@ class Batcher {
   uint64_t imported_ = 0;
 };
 
+}  // namespace
+
 std::string FieldNames(const v1::CollectionSchema& schema) {
   std::vector<std::string> names;
   for (const auto& f : schema.vectors()) names.push_back(f.name());
   return absl::StrJoin(names, ", ");
 }
 
-// The vector field rows go to: --field, or the only one.
 absl::StatusOr<const v1::VectorField*> ResolveField(const std::string& collection,
                                                     const v1::CollectionSchema& schema,
                                                     const std::string& field) {
@@ -926,6 +927,8 @@ absl::StatusOr<const v1::VectorField*> ResolveField(const std::string& collectio
                                                  "\" has no vector field \"", field,
                                                  "\" (fields: ", FieldNames(schema), ")"));
 }
+
+namespace {
 
 // A label as a value of the label attribute's type.
 v1::Value LabelValue(int64_t label, v1::AttributeType type) {

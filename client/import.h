@@ -127,6 +127,15 @@ struct ImportResult {
   double seconds = 0;
 };
 
+// The vector field named `field`, or with `field` empty the schema's only
+// vector field. INVALID_ARGUMENT naming the fields if there is no such field
+// or, `field` empty, not exactly one.
+absl::StatusOr<const v1::VectorField*> ResolveField(const std::string& collection,
+                                                    const v1::CollectionSchema& schema,
+                                                    const std::string& field);
+// "a, b": the schema's vector field names.
+std::string FieldNames(const v1::CollectionSchema& schema);
+
 // Reads the collection's schema, then the file, upserting points in
 // batches. Local problems come back with the file and row or line in the
 // message; a server error keeps the server's code, with the rows of the

@@ -2,7 +2,7 @@
 //
 //   quiverctl [--addr host:port] [--json] [--timeout SECONDS] COMMAND ...
 //
-// Commands: health; collection create|list|describe|drop; import; get;
+// Commands: health; collection create|list|describe|drop|set-index; import; get;
 // delete; count; search; stats. Run `quiverctl COMMAND --help` for each.
 //
 // Results go to stdout (tables for people, --json for scripts); errors go to
@@ -10,6 +10,7 @@
 // Exit status: 0 success, 1 the server or a file said no, 2 bad usage.
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -28,6 +29,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/client.h"
 #include "client/import.h"
 #include "client/output.h"
@@ -131,6 +134,29 @@ absl::StatusOr<v1::Metric> ParseMetric(const std::string& s) {
   return UsageError(absl::StrCat("unknown metric \"", s, "\" (expected L2, IP or COSINE)"));
 }
 
+// TYPE[,param=value...], e.g. "HNSW,M=16,ef_construction=200" or
+// "IVF_FLAT,nlist=64": the index part of --vector, and set-index's --index.
+// Only the form is checked here; the server judges types and values, so its
+// INVALID_ARGUMENT names what is wrong. `flag` prefixes usage errors.
+absl::StatusOr<v1::IndexSpec> ParseIndexSpec(const std::string& text, const std::string& flag) {
+  std::vector<std::string> parts = absl::StrSplit(text, ',');
+  v1::IndexSpec index;
+  const std::string type(absl::StripAsciiWhitespace(parts[0]));
+  if (type.empty()) {
+    return UsageError(absl::StrCat(flag, ": no index type (expected TYPE[,param=value...])"));
+  }
+  index.set_type(absl::AsciiStrToUpper(type));
+  for (size_t i = 1; i < parts.size(); ++i) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(parts[i], absl::MaxSplits('=', 1));
+    if (kv.first.empty() || parts[i].find('=') == std::string::npos) {
+      return UsageError(
+          absl::StrCat(flag, ": index parameter \"", parts[i], "\" is not name=value"));
+    }
+    (*index.mutable_params())[kv.first] = kv.second;
+  }
+  return index;
+}
+
 // name:dim:metric[:index], index = TYPE[,param=value...], e.g.
 // "emb:768:COSINE:HNSW,M=16,ef_construction=200".
 absl::StatusOr<v1::VectorField> ParseVectorSpec(const std::string& spec) {
@@ -148,18 +174,9 @@ absl::StatusOr<v1::VectorField> ParseVectorSpec(const std::string& spec) {
   f.set_dim(dim);
   QUIVER_ASSIGN_OR_RETURN(v1::Metric metric, ParseMetric(parts[2]));
   f.set_metric(metric);
-  std::string index = parts.size() == 4 ? parts[3] : "FLAT";
-  std::vector<std::string> index_parts = absl::StrSplit(index, ',');
-  f.mutable_index()->set_type(absl::AsciiStrToUpper(index_parts[0]));
-  for (size_t i = 1; i < index_parts.size(); ++i) {
-    std::pair<std::string, std::string> kv =
-        absl::StrSplit(index_parts[i], absl::MaxSplits('=', 1));
-    if (kv.first.empty() || index_parts[i].find('=') == std::string::npos) {
-      return UsageError(absl::StrCat("--vector \"", spec, "\": index parameter \"", index_parts[i],
-                                     "\" is not name=value"));
-    }
-    (*f.mutable_index()->mutable_params())[kv.first] = kv.second;
-  }
+  QUIVER_ASSIGN_OR_RETURN(*f.mutable_index(),
+                          ParseIndexSpec(parts.size() == 4 ? parts[3] : "FLAT",
+                                         absl::StrCat("--vector \"", spec, "\"")));
   return f;
 }
 
@@ -276,6 +293,92 @@ std::string IndexText(const v1::IndexSpec& index) {
   return absl::StrCat(type, "(", absl::StrJoin(kv, ", "), ")");
 }
 
+std::string SegmentStateName(v1::SegmentInfo::State s) {
+  switch (s) {
+    case v1::SegmentInfo::GROWING:
+      return "growing";
+    case v1::SegmentInfo::SEALED:
+      return "sealed";
+    case v1::SegmentInfo::BUILDING:
+      return "building";
+    case v1::SegmentInfo::INDEXED:
+      return "indexed";
+    default:
+      return "unknown";
+  }
+}
+
+// "3 segments (1 indexed, 1 building, 0 sealed waiting, 1 growing)".
+std::string SegmentSummary(const v1::CollectionStats& st) {
+  const int n = st.segments_size();
+  std::map<v1::SegmentInfo::State, int> by_state;
+  for (const auto& seg : st.segments()) ++by_state[seg.state()];
+  std::string out =
+      absl::StrFormat("%d segment%s (%d indexed, %d building, %d sealed waiting, %d growing",
+                      n, n == 1 ? "" : "s", by_state[v1::SegmentInfo::INDEXED],
+                      by_state[v1::SegmentInfo::BUILDING], by_state[v1::SegmentInfo::SEALED],
+                      by_state[v1::SegmentInfo::GROWING]);
+  const int other = by_state[v1::SegmentInfo::STATE_UNSPECIFIED];
+  if (other > 0) absl::StrAppend(&out, ", ", other, " unknown");
+  return out + ")";
+}
+
+bool AllSegmentsIndexed(const v1::CollectionStats& st) {
+  for (const auto& seg : st.segments()) {
+    if (seg.state() != v1::SegmentInfo::INDEXED) return false;
+  }
+  return true;
+}
+
+// The segments table, one row per segment; for each vector field (in schema
+// order) its index, memory and disk. With several fields the field name
+// prefixes those columns.
+void PrintSegments(std::ostream& out, const v1::CollectionInfo& info) {
+  const v1::CollectionStats& st = info.stats();
+  out << "\n";
+  if (st.segments_size() == 0) {
+    out << SegmentSummary(st) << "\n";
+    return;
+  }
+  std::vector<std::string> fields;
+  for (const auto& f : info.schema().vectors()) fields.push_back(f.name());
+  // Fields a segment reports that the schema does not list (should not
+  // happen) still get columns.
+  for (const auto& seg : st.segments()) {
+    for (const auto& f : seg.fields()) {
+      if (std::find(fields.begin(), fields.end(), f.name()) == fields.end()) {
+        fields.push_back(f.name());
+      }
+    }
+  }
+  std::vector<std::string> headers = {"SEGMENT", "STATE", "ROWS", "DELETED"};
+  for (const auto& name : fields) {
+    const std::string prefix = fields.size() == 1 ? "" : name + " ";
+    for (const char* h : {"INDEX", "MEMORY", "DISK"}) headers.push_back(prefix + h);
+  }
+  Table t(headers);
+  for (const auto& seg : st.segments()) {
+    std::vector<std::string> row = {absl::StrCat(seg.id()), SegmentStateName(seg.state()),
+                                    absl::StrCat(seg.rows()), absl::StrCat(seg.deleted())};
+    for (const auto& name : fields) {
+      const v1::SegmentInfo::Field* field = nullptr;
+      for (const auto& f : seg.fields()) {
+        if (f.name() == name) field = &f;
+      }
+      if (field == nullptr) {
+        row.insert(row.end(), {"-", "-", "-"});
+        continue;
+      }
+      row.push_back(field->index().empty() ? "-" : field->index());
+      row.push_back(FormatBytes(field->memory_bytes()));
+      row.push_back(FormatBytes(field->disk_bytes()));
+    }
+    t.AddRow(std::move(row));
+  }
+  t.Print(out);
+  out << SegmentSummary(st) << "\n";
+}
+
 void PrintStats(std::ostream& out, const v1::CollectionInfo& info) {
   const v1::CollectionStats& st = info.stats();
   PrintKeyValues(out, {
@@ -294,6 +397,7 @@ void PrintStats(std::ostream& out, const v1::CollectionInfo& info) {
     }
     t.Print(out);
   }
+  PrintSegments(out, info);
 }
 
 // Attribute columns for hits or points: the requested names in their order,
@@ -389,11 +493,12 @@ absl::Status CollectionList(Context& c) {
   return absl::OkStatus();
 }
 
-absl::Status CollectionDescribe(Context& c, const std::string& name) {
-  QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo info, c.client->GetCollection(name));
+// describe's output: the whole CollectionInfo as JSON, or for people the
+// collection's figures, its schema and its segments.
+void PrintDescribe(Context& c, const v1::CollectionInfo& info) {
   if (c.globals.json) {
     PrintJson(c.out, ProtoToJson(info));
-    return absl::OkStatus();
+    return;
   }
   const v1::CollectionStats& st = info.stats();
   PrintKeyValues(c.out, {
@@ -427,6 +532,76 @@ absl::Status CollectionDescribe(Context& c, const std::string& name) {
     }
     at.Print(c.out);
   }
+  PrintSegments(c.out, info);
+}
+
+struct DescribeArgs {
+  bool wait_indexed = false;
+  double wait_timeout_seconds = 300;
+};
+
+constexpr absl::Duration kIndexPollInterval = absl::Milliseconds(200);
+
+// Polls describe until every segment is INDEXED (the growing one sealed and
+// every sealed one's indexes built to the current spec), or `timeout`.
+absl::StatusOr<v1::CollectionInfo> WaitIndexed(Context& c, const std::string& name,
+                                               absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo info, c.client->GetCollection(name));
+    if (AllSegmentsIndexed(info.stats())) return info;
+    if (absl::Now() + kIndexPollInterval > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "collection \"", name, "\" not fully indexed after ",
+          absl::FormatDuration(timeout), ": ", SegmentSummary(info.stats())));
+    }
+    absl::SleepFor(kIndexPollInterval);
+  }
+}
+
+absl::Status CollectionDescribe(Context& c, const std::string& name, const DescribeArgs& a) {
+  v1::CollectionInfo info;
+  if (a.wait_indexed) {
+    if (!(a.wait_timeout_seconds > 0)) return UsageError("--timeout-s must be positive");
+    QUIVER_ASSIGN_OR_RETURN(info, WaitIndexed(c, name, absl::Seconds(a.wait_timeout_seconds)));
+  } else {
+    QUIVER_ASSIGN_OR_RETURN(info, c.client->GetCollection(name));
+  }
+  PrintDescribe(c, info);
+  return absl::OkStatus();
+}
+
+struct SetIndexArgs {
+  std::string name;
+  std::string field;
+  std::string index;
+};
+
+absl::Status CollectionSetIndex(Context& c, const SetIndexArgs& a) {
+  QUIVER_ASSIGN_OR_RETURN(v1::IndexSpec index, ParseIndexSpec(a.index, "--index"));
+  std::string field = a.field;
+  if (field.empty()) {
+    // As import does: the only vector field, else ask for --field.
+    QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo current, c.client->GetCollection(a.name));
+    QUIVER_ASSIGN_OR_RETURN(const v1::VectorField* f,
+                            ResolveField(a.name, current.schema(), ""));
+    field = f->name();
+  }
+  v1::UpdateCollectionRequest req;
+  req.set_name(a.name);
+  v1::VectorFieldUpdate* u = req.add_vectors();
+  u->set_field(field);
+  *u->mutable_index() = std::move(index);
+  QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo info, c.client->UpdateCollection(req));
+  if (!c.globals.json) {
+    std::string now = "?";
+    for (const auto& f : info.schema().vectors()) {
+      if (f.name() == field) now = IndexText(f.index());
+    }
+    c.out << "vector field " << field << " of collection " << info.name() << " now has index "
+          << now << "; sealed segments are re-indexed in the background\n\n";
+  }
+  PrintDescribe(c, info);
   return absl::OkStatus();
 }
 
@@ -685,7 +860,8 @@ int Main(int argc, char** argv) {
 
   auto* health = app.add_subcommand("health", "Check that the server is serving");
 
-  auto* coll = app.add_subcommand("collection", "Create, list, describe or drop collections");
+  auto* coll = app.add_subcommand(
+      "collection", "Create, list, describe or drop collections, or change their index");
   coll->require_subcommand(1);
   CreateArgs create;
   auto* create_cmd = coll->add_subcommand("create", "Create a collection");
@@ -700,8 +876,31 @@ int Main(int argc, char** argv) {
                          "CollectionSchema as JSON (instead of --vector/--attr)");
   auto* list_cmd = coll->add_subcommand("list", "List collections");
   std::string coll_name;
-  auto* describe_cmd = coll->add_subcommand("describe", "Schema and statistics of a collection");
+  DescribeArgs describe;
+  auto* describe_cmd =
+      coll->add_subcommand("describe", "Schema, statistics and segments of a collection");
   describe_cmd->add_option("name", coll_name, "Collection name")->required();
+  auto* wait_flag = describe_cmd->add_flag(
+      "--wait-indexed", describe.wait_indexed,
+      "Poll until every segment is indexed (the growing one sealed, every index built), "
+      "then print");
+  describe_cmd
+      ->add_option("--timeout-s", describe.wait_timeout_seconds,
+                   "Give up --wait-indexed after this many seconds (exit 1)")
+      ->check(CLI::PositiveNumber)
+      ->needs(wait_flag)
+      ->capture_default_str();
+  SetIndexArgs set_index;
+  auto* set_index_cmd = coll->add_subcommand(
+      "set-index",
+      "Change a vector field's index; sealed segments are re-indexed in the background");
+  set_index_cmd->add_option("name", set_index.name, "Collection name")->required();
+  set_index_cmd->add_option("--field", set_index.field, "Vector field (default: the only one)");
+  set_index_cmd
+      ->add_option("--index", set_index.index,
+                   "TYPE[,param=value...] as in create --vector: FLAT, HNSW,M=16,"
+                   "ef_construction=200 or IVF_FLAT,nlist=1024")
+      ->required();
   auto* drop_cmd = coll->add_subcommand("drop", "Drop a collection and all its points");
   drop_cmd->add_option("name", coll_name, "Collection name")->required();
 
@@ -789,7 +988,9 @@ int Main(int argc, char** argv) {
   } else if (list_cmd->parsed()) {
     s = CollectionList(c);
   } else if (describe_cmd->parsed()) {
-    s = CollectionDescribe(c, coll_name);
+    s = CollectionDescribe(c, coll_name, describe);
+  } else if (set_index_cmd->parsed()) {
+    s = CollectionSetIndex(c, set_index);
   } else if (drop_cmd->parsed()) {
     s = CollectionDrop(c, coll_name);
   } else if (import_cmd->parsed()) {

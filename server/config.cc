@@ -34,6 +34,25 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
   app.add_option("--block-cache-mb", c.block_cache_mb, "RocksDB block cache (MiB)")
       ->check(CLI::Range(int64_t{8}, int64_t{1} << 20))
       ->capture_default_str();
+  app.add_option("--segment-max-rows", c.segment_max_rows,
+                 "Rows at which a growing segment is sealed and indexed")
+      ->check(CLI::Range(int64_t{16}, int64_t{1} << 24))
+      ->capture_default_str();
+  app.add_option("--seal-idle-ms", c.seal_idle_ms,
+                 "Seal and index a growing segment after this long without writes")
+      ->check(CLI::Range(int64_t{10}, int64_t{86400000}))
+      ->capture_default_str();
+  app.add_option("--index-build-workers", c.index_build_workers,
+                 "Concurrent background index builds and compactions")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--index-build-threads", c.index_build_threads, "Threads per index build")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--compact-deleted-ratio", c.compact_deleted_ratio,
+                 "Compact a sealed segment once this share of its rows is deleted")
+      ->check(CLI::Range(0.01, 1.0))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

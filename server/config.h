@@ -32,6 +32,18 @@ struct ServerConfig {
   int shutdown_grace_seconds = 30;
   // RocksDB block cache in MiB. Default: 256.
   int64_t block_cache_mb = 256;
+  // Rows at which a growing segment is sealed and indexed. Default: 65536.
+  int64_t segment_max_rows = 65536;
+  // A growing segment that sees no write for this long is sealed and
+  // indexed. Default: 2000 ms.
+  int64_t seal_idle_ms = 2000;
+  // Concurrent index builds / compactions, and threads each may use.
+  // Default: 1 and 1, leaving the other core to searches on 2-core machines.
+  int index_build_workers = 1;
+  int index_build_threads = 1;
+  // A sealed segment with this share of deleted rows is compacted.
+  // Default: 0.2.
+  double compact_deleted_ratio = 0.2;
 };
 
 // Parses argv. On --help/--version prints and returns a status with code

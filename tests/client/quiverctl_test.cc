@@ -608,6 +608,129 @@ TEST_F(QuiverctlShopTest, BadJsonlNamesTheLineAndStopsThere) {
   EXPECT_EQ(Count("shop"), 6u);
 }
 
+// Segments: an import lands in a growing segment, which the server seals
+// ~2 s after the last write and indexes in the background; set-index
+// re-indexes sealed segments. --wait-indexed waits for both.
+TEST_F(QuiverctlTest, SegmentsWaitIndexedAndSetIndex) {
+  CtlOk({"collection", "create", "seg", "--vector", "v:16:L2:HNSW,M=8"});
+  const Rows rows = RandomRows(2000, 16, 11);
+  WriteFile(Path("seg.fvecs"), FvecsBytes(rows));
+  CtlOk({"import", "seg", Path("seg.fvecs"), "--id-prefix", "v", "--no-progress"});
+
+  // Just written: one growing segment, shown in the table...
+  std::string out = CtlOk({"collection", "describe", "seg"});
+  for (const char* want : {"SEGMENT", "STATE", "ROWS", "DELETED", "INDEX", "growing",
+                           "1 segment (0 indexed, 0 building, 0 sealed waiting, 1 growing)"}) {
+    EXPECT_NE(out.find(want), std::string::npos) << want << " in\n" << out;
+  }
+  // ...and not indexed within a short --timeout-s: exit 1, saying so.
+  CmdResult r = Ctl({"collection", "describe", "seg", "--wait-indexed", "--timeout-s", "0.3"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("DEADLINE_EXCEEDED"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("growing"), std::string::npos) << r;
+  EXPECT_EQ(r.out, "") << r;
+
+  auto expect_all_indexed = [&](const json& j, const std::string& index) {
+    const json& segs = j["stats"]["segments"];
+    ASSERT_GE(segs.size(), 1u) << j.dump(2);
+    uint64_t rows_total = 0;
+    for (const auto& seg : segs) {
+      EXPECT_EQ(seg["state"], "INDEXED") << seg.dump();
+      rows_total += std::stoull(seg["rows"].get<std::string>());
+      ASSERT_EQ(seg["fields"].size(), 1u) << seg.dump();
+      EXPECT_EQ(seg["fields"][0]["name"], "v");
+      EXPECT_NE(seg["fields"][0]["index"].get<std::string>().find(index), std::string::npos)
+          << seg.dump();
+      EXPECT_NE(seg["fields"][0]["memoryBytes"], "0") << seg.dump();
+    }
+    EXPECT_EQ(rows_total, 2000u);
+  };
+  json j = CtlJson({"collection", "describe", "seg", "--wait-indexed", "--timeout-s", "20"});
+  expect_all_indexed(j, "HNSW(M=8");
+  EXPECT_EQ(j["schema"]["vectors"][0]["index"]["type"], "HNSW");
+
+  out = CtlOk({"collection", "describe", "seg"});
+  EXPECT_NE(out.find("indexed"), std::string::npos) << out;
+  EXPECT_NE(out.find("HNSW(M=8, ef_construction="), std::string::npos) << out;
+  EXPECT_NE(out.find("(1 indexed, 0 building, 0 sealed waiting, 0 growing)"), std::string::npos)
+      << out;
+  out = CtlOk({"stats", "seg"});
+  EXPECT_NE(out.find("SEGMENT"), std::string::npos) << out;
+  EXPECT_NE(out.find("1 segment ("), std::string::npos) << out;
+  j = CtlJson({"stats", "seg"});
+  ASSERT_GE(j["segments"].size(), 1u) << j.dump(2);
+  EXPECT_EQ(j["segments"][0]["state"], "INDEXED");
+
+  // The only vector field needs no --field. The answer is the new describe.
+  out = CtlOk({"collection", "set-index", "seg", "--index", "IVF_FLAT,nlist=8"});
+  EXPECT_NE(out.find("IVF_FLAT(nlist=8)"), std::string::npos) << out;
+  EXPECT_NE(out.find("SEGMENT"), std::string::npos) << out;
+  j = CtlJson({"collection", "describe", "seg", "--wait-indexed", "--timeout-s", "20"});
+  expect_all_indexed(j, "IVF_FLAT");
+  EXPECT_EQ(j["schema"]["vectors"][0]["index"]["type"], "IVF_FLAT");
+  EXPECT_EQ(j["schema"]["vectors"][0]["index"]["params"]["nlist"], "8");
+
+  j = CtlJson({"search", "seg", "--vector", VectorArg(rows[123]), "-k", "3"});
+  ASSERT_GE(j["results"][0]["hits"].size(), 1u) << j.dump(2);
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "v123");
+  EXPECT_NEAR(j["results"][0]["hits"][0]["score"].get<double>(), 0.0, 1e-4);
+
+  // --json set-index prints the CollectionInfo, as describe --json does.
+  j = CtlJson({"collection", "set-index", "seg", "--field", "v", "--index", "hnsw,M=12"});
+  EXPECT_EQ(j["name"], "seg");
+  EXPECT_EQ(j["schema"]["vectors"][0]["index"]["type"], "HNSW");
+  EXPECT_EQ(j["schema"]["vectors"][0]["index"]["params"]["M"], "12");
+  ASSERT_GE(j["stats"]["segments"].size(), 1u) << j.dump(2);
+
+  // Values and names the server refuses: its INVALID_ARGUMENT, exit 1.
+  r = Ctl({"collection", "set-index", "seg", "--field", "v", "--index", "HNSW,M=0"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("error: INVALID_ARGUMENT"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("\"M\""), std::string::npos) << r;
+  r = Ctl({"collection", "set-index", "seg", "--index", "IVF_FLAT,bogus=1"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("error: INVALID_ARGUMENT"), std::string::npos) << r;
+  r = Ctl({"collection", "set-index", "seg", "--field", "nope", "--index", "FLAT"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("nope"), std::string::npos) << r;
+  r = Ctl({"collection", "set-index", "nosuch", "--index", "FLAT"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << r;
+  // Malformed flags are usage errors: exit 2.
+  r = Ctl({"collection", "set-index", "seg", "--index", "HNSW,M"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  r = Ctl({"collection", "set-index", "seg"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  r = Ctl({"collection", "describe", "seg", "--timeout-s", "5"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  // Nothing refused changed the index.
+  j = CtlJson({"collection", "describe", "seg"});
+  EXPECT_EQ(j["schema"]["vectors"][0]["index"]["params"]["M"], "12");
+}
+
+TEST_F(QuiverctlTest, SetIndexNeedsFieldWhenSeveral) {
+  CtlOk({"collection", "create", "two", "--vector", "a:4:L2", "--vector", "b:4:IP"});
+  CmdResult r = Ctl({"collection", "set-index", "two", "--index", "HNSW"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("pass --field"), std::string::npos) << r;
+  // No points, no segments: nothing to wait for.
+  std::string out = CtlOk({"collection", "set-index", "two", "--field", "b", "--index", "HNSW"});
+  EXPECT_NE(out.find("0 segments"), std::string::npos) << out;
+  json j = CtlJson({"collection", "describe", "two", "--wait-indexed", "--timeout-s", "1"});
+  EXPECT_EQ(j["stats"]["segments"].size(), 0u) << j.dump(2);
+  // Several fields: the segment columns name their field.
+  WriteFile(Path("two.jsonl"), R"({"id": "x", "vectors": {"a": [1, 0, 0, 0], "b": [0, 1, 0, 0]}})"
+                               "\n");
+  CtlOk({"import", "two", Path("two.jsonl"), "--no-progress"});
+  out = CtlOk({"collection", "describe", "two"});
+  for (const char* want : {"a INDEX", "a MEMORY", "a DISK", "b INDEX", "growing"}) {
+    EXPECT_NE(out.find(want), std::string::npos) << want << " in\n" << out;
+  }
+  j = CtlJson({"collection", "describe", "two"});
+  EXPECT_EQ(j["schema"]["vectors"][0]["index"]["type"], "FLAT");
+  EXPECT_EQ(j["schema"]["vectors"][1]["index"]["type"], "HNSW");
+}
+
 TEST_F(QuiverctlTest, BadVectorFilesImportNothing) {
   CtlOk({"collection", "create", "vec", "--vector", "emb:8:L2"});
 
