@@ -313,11 +313,10 @@ std::string SegmentSummary(const v1::CollectionStats& st) {
   const int n = st.segments_size();
   std::map<v1::SegmentInfo::State, int> by_state;
   for (const auto& seg : st.segments()) ++by_state[seg.state()];
-  std::string out =
-      absl::StrFormat("%d segment%s (%d indexed, %d building, %d sealed waiting, %d growing",
-                      n, n == 1 ? "" : "s", by_state[v1::SegmentInfo::INDEXED],
-                      by_state[v1::SegmentInfo::BUILDING], by_state[v1::SegmentInfo::SEALED],
-                      by_state[v1::SegmentInfo::GROWING]);
+  std::string out = absl::StrFormat(
+      "%d segment%s (%d indexed, %d building, %d sealed waiting, %d growing", n, n == 1 ? "" : "s",
+      by_state[v1::SegmentInfo::INDEXED], by_state[v1::SegmentInfo::BUILDING],
+      by_state[v1::SegmentInfo::SEALED], by_state[v1::SegmentInfo::GROWING]);
   const int other = by_state[v1::SegmentInfo::STATE_UNSPECIFIED];
   if (other > 0) absl::StrAppend(&out, ", ", other, " unknown");
   return out + ")";
@@ -551,9 +550,9 @@ absl::StatusOr<v1::CollectionInfo> WaitIndexed(Context& c, const std::string& na
     QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo info, c.client->GetCollection(name));
     if (AllSegmentsIndexed(info.stats())) return info;
     if (absl::Now() + kIndexPollInterval > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "collection \"", name, "\" not fully indexed after ",
-          absl::FormatDuration(timeout), ": ", SegmentSummary(info.stats())));
+      return absl::DeadlineExceededError(
+          absl::StrCat("collection \"", name, "\" not fully indexed after ",
+                       absl::FormatDuration(timeout), ": ", SegmentSummary(info.stats())));
     }
     absl::SleepFor(kIndexPollInterval);
   }
@@ -583,8 +582,7 @@ absl::Status CollectionSetIndex(Context& c, const SetIndexArgs& a) {
   if (field.empty()) {
     // As import does: the only vector field, else ask for --field.
     QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo current, c.client->GetCollection(a.name));
-    QUIVER_ASSIGN_OR_RETURN(const v1::VectorField* f,
-                            ResolveField(a.name, current.schema(), ""));
+    QUIVER_ASSIGN_OR_RETURN(const v1::VectorField* f, ResolveField(a.name, current.schema(), ""));
     field = f->name();
   }
   v1::UpdateCollectionRequest req;
