@@ -147,7 +147,7 @@ inline void Prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), 
 }  // namespace
 
 struct HnswIndex::Graph {
-  Graph(size_t dim, Similarity sim) : space(dim, sim) {}
+  Graph(size_t d, Similarity sim) : dim(d), space(d, sim) {}
 
   const char* Vector(uint32_t id) const {
     return hnsw->data_level0_memory_ + id * hnsw->size_data_per_element_ + hnsw->offsetData_;
@@ -217,6 +217,7 @@ struct HnswIndex::Graph {
   template <class Metric, bool kFiltered>
   void Search(const float* query, size_t ef, const LabelFilter* filter, TopK* out) const;
 
+  const size_t dim;
   // Declared before `hnsw`: hnswlib keeps a pointer to it.
   Space space;
   std::unique_ptr<Hnsw> hnsw;
@@ -227,7 +228,6 @@ struct HnswIndex::Graph {
 template <class Metric, bool kFiltered>
 void HnswIndex::Graph::Search(const float* query, size_t ef, const LabelFilter* filter,
                               TopK* out) const {
-  const size_t dim = labels.empty() ? 0 : hnsw->data_size_ / sizeof(float);
   auto distance = [&](uint32_t id) {
     return Metric::Distance(query, reinterpret_cast<const float*>(Vector(id)), dim);
   };

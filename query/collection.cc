@@ -91,12 +91,12 @@ Collection::Collection(const storage::CollectionRecord& record, Schema schema, u
       options_(options),
       on_sealed_(std::move(on_sealed)),
       next_iid_(next_iid) {
-  absl::MutexLock lock(&spec_mu_);
+  MutexLock lock(&spec_mu_);
   for (const VectorFieldSpec& f : schema_->vectors()) index_specs_.push_back(IndexSpecOf(f));
 }
 
 index::IndexSpec Collection::IndexSpecFor(size_t f) const {
-  absl::MutexLock lock(&spec_mu_);
+  MutexLock lock(&spec_mu_);
   return index_specs_[f];
 }
 
@@ -106,7 +106,7 @@ storage::CollectionRecord Collection::Record() const {
   r.set_name(name_);
   r.set_created_at_unix_ms(created_at_unix_ms_);
   *r.mutable_schema() = schema_->proto();
-  absl::MutexLock lock(&spec_mu_);
+  MutexLock lock(&spec_mu_);
   for (size_t f = 0; f < index_specs_.size(); ++f) {
     auto* idx = r.mutable_schema()->mutable_vectors(static_cast<int>(f))->mutable_index();
     idx->set_type(index_specs_[f].type);
@@ -118,7 +118,7 @@ storage::CollectionRecord Collection::Record() const {
 
 void Collection::ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& spec) {
   {
-    absl::MutexLock lock(&spec_mu_);
+    MutexLock lock(&spec_mu_);
     index_specs_[f] = spec;
   }
   for (const auto& seg : writer_segments_) {
@@ -135,7 +135,7 @@ void Collection::ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& 
 
 View Collection::TakeView() const {
   View v;
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   v.parts.reserve(segments_.size());
   for (const auto& s : segments_) v.parts.push_back({s, s->published()});
   v.seq = seq_;
@@ -319,7 +319,7 @@ absl::Status Collection::Get(const v1::GetPointsRequest& req,
   }
   // The rows found are copied out under the reader lock: id-map entries are
   // only valid while the segment list cannot change.
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   for (int i = 0; i < req.ids_size(); ++i) {
     auto it = id_map_.find(req.ids(i));
     if (it == id_map_.end()) continue;
@@ -350,7 +350,7 @@ absl::StatusOr<uint64_t> Collection::Count(const std::string& filter_expr) const
     QUIVER_ASSIGN_OR_RETURN(flt, filter::Filter::Compile(filter_expr, *schema_));
   }
   if (flt == nullptr) {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     return live_;
   }
   const View view = TakeView();
@@ -373,7 +373,7 @@ void Collection::Describe(v1::CollectionInfo* info) const {
   v1::CollectionStats* st = info->mutable_stats();
   uint64_t dead = 0;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     st->set_point_count(live_);
   }
   for (const View::Part& part : view.parts) dead += part.segment->dead();
@@ -517,7 +517,7 @@ absl::StatusOr<PreparedDelete> Collection::ValidateDelete(
 int64_t Collection::ResolveForWrite(const std::string& id) const {
   auto p = pending_.find(id);
   if (p != pending_.end()) return p->second;
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   auto it = id_map_.find(id);
   if (it == id_map_.end()) return -1;
   return static_cast<int64_t>(it->second.segment->iid(it->second.offset));
@@ -635,7 +635,7 @@ void Collection::ApplyUpsert(uint64_t seq, const PreparedUpsert& up, const Write
     rows.push_back({&seg, seg.Append(fx.added[i], p.record.id(), p.attrs, p.vectors)});
   }
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const std::string& id : fx.removed_ids) {
       auto it = id_map_.find(id);
       if (it != id_map_.end()) it->second.segment->MarkDeleted(it->second.offset, seq);
@@ -650,7 +650,7 @@ void Collection::ApplyUpsert(uint64_t seq, const PreparedUpsert& up, const Write
 
 void Collection::ApplyDelete(uint64_t seq, const WriteEffects& fx) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const std::string& id : fx.removed_ids) {
       auto it = id_map_.find(id);
       if (it == id_map_.end()) continue;
@@ -664,7 +664,7 @@ void Collection::ApplyDelete(uint64_t seq, const WriteEffects& fx) {
 }
 
 void Collection::ApplyNoop(uint64_t seq) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   PublishLocked(seq);
 }
 
@@ -672,7 +672,7 @@ void Collection::SealIfIdle(absl::Duration idle) {
   if (growing_ == nullptr || growing_->appended() == 0 || absl::Now() - last_write_ < idle) return;
   SealGrowing();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     PublishLocked(seq_);
   }
   NotifySealed();
@@ -757,7 +757,7 @@ bool Collection::SwapCompacted(const CompactionPlan& plan,
   absl::flat_hash_map<uint64_t, uint32_t> out_offset;
   const uint32_t out_rows = output->appended();
   for (uint32_t off = 0; off < out_rows; ++off) out_offset[output->iid(off)] = off;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (const auto& in : plan.inputs) {
     const uint32_t rows = in->published();
     for (uint32_t off = 0; off < rows; ++off) {
@@ -802,7 +802,7 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
   const uint32_t rows = seg.published();
   for (uint32_t off = 0; off < rows; ++off) m.add_iids(seg.iid(off));
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     m.set_sequence(seq_);
   }
   for (size_t f = 0; f < schema_->vectors().size(); ++f) {
@@ -941,7 +941,7 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
     if (!complete) just_sealed_.push_back(seg);
   }
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const auto& [iid, ref] : by_iid) {
       if (ref.segment->Visible(ref.offset, last_seq)) {
         id_map_.emplace(ref.segment->external_id(ref.offset), ref);

@@ -36,7 +36,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "storage/mutex.h"
 #include "absl/time/time.h"
 #include "query/filter/filter.h"
 #include "query/segment.h"
@@ -218,7 +218,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
 
   std::atomic<bool> dropped_{false};
 
-  mutable absl::Mutex spec_mu_;
+  mutable Mutex spec_mu_;
   std::vector<index::IndexSpec> index_specs_ ABSL_GUARDED_BY(spec_mu_);
 
   // Commit thread only.
@@ -231,7 +231,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   absl::Time last_write_ = absl::InfinitePast();
 
   // What readers see; changed only by the commit thread, under mu_.
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::vector<std::shared_ptr<Segment>> segments_ ABSL_GUARDED_BY(mu_);
   uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t live_ ABSL_GUARDED_BY(mu_) = 0;

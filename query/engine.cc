@@ -84,7 +84,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
     coll->Describe(&info);
     spdlog::info("recovered collection \"{}\": {} points in {:.3f}s", st.record.name(),
                  info.stats().point_count(), absl::ToDoubleSeconds(absl::Now() - start));
-    absl::MutexLock lock(&engine->collections_mu_);
+    MutexLock lock(&engine->collections_mu_);
     engine->collections_.emplace(st.record.name(), std::move(coll));
   }
   engine->commit_thread_ = std::thread([e = engine.get()] { e->CommitLoop(); });
@@ -103,7 +103,7 @@ std::shared_ptr<Collection> Engine::NewCollection(const storage::CollectionRecor
 
 std::vector<std::shared_ptr<Collection>> Engine::AllCollections() const {
   std::vector<std::shared_ptr<Collection>> all;
-  absl::ReaderMutexLock lock(&collections_mu_);
+  ReaderMutexLock lock(&collections_mu_);
   for (const auto& [name, c] : collections_) all.push_back(c);
   return all;
 }
@@ -114,8 +114,13 @@ void Engine::MaintenanceLoop() {
       std::clamp(options_.seal_idle / 4, absl::Milliseconds(20), absl::Milliseconds(500));
   for (;;) {
     {
-      absl::MutexLock lock(&maintenance_mu_);
-      if (maintenance_mu_.AwaitWithTimeout(absl::Condition(&maintenance_stop_), tick)) return;
+      MutexLock lock(&maintenance_mu_);
+      if (maintenance_cv_.WaitUntil(&maintenance_mu_, absl::Now() + tick,
+                                    [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_) {
+                                      return maintenance_stop_;
+                                    })) {
+        return;
+      }
     }
     auto w = std::make_unique<Writer>();
     w->kind = Writer::Kind::kInternal;
@@ -167,9 +172,10 @@ void Engine::SealAndWaitForIndexes() {
 
 Engine::~Engine() {
   {
-    absl::MutexLock lock(&maintenance_mu_);
+    MutexLock lock(&maintenance_mu_);
     maintenance_stop_ = true;
   }
+  maintenance_cv_.NotifyAll();
   if (maintenance_thread_.joinable()) maintenance_thread_.join();
   {
     std::lock_guard<std::mutex> lock(queue_mu_);
@@ -187,7 +193,7 @@ void Engine::StopAcceptingWrites() {
 }
 
 absl::StatusOr<std::shared_ptr<Collection>> Engine::Find(const std::string& name) const {
-  absl::ReaderMutexLock lock(&collections_mu_);
+  ReaderMutexLock lock(&collections_mu_);
   auto it = collections_.find(name);
   if (it == collections_.end()) {
     return absl::NotFoundError(absl::StrCat("collection \"", name, "\" does not exist"));
@@ -454,13 +460,13 @@ void Engine::Apply(Writer& w) {
     case Writer::Kind::kCreate: {
       auto coll = NewCollection(w.created, *w.schema, 0);
       coll->ApplyNoop(w.seq);
-      absl::MutexLock lock(&collections_mu_);
+      MutexLock lock(&collections_mu_);
       collections_.emplace(w.name, std::move(coll));
       break;
     }
     case Writer::Kind::kDrop: {
       {
-        absl::MutexLock lock(&collections_mu_);
+        MutexLock lock(&collections_mu_);
         collections_.erase(w.name);
       }
       w.coll->MarkDropped();
@@ -545,7 +551,7 @@ absl::Status Engine::GetCollection(const v1::GetCollectionRequest& req,
 absl::Status Engine::ListCollections(v1::ListCollectionsResponse* resp) const {
   std::vector<std::shared_ptr<Collection>> all;
   {
-    absl::ReaderMutexLock lock(&collections_mu_);
+    ReaderMutexLock lock(&collections_mu_);
     for (const auto& [name, c] : collections_) all.push_back(c);
   }
   std::sort(all.begin(), all.end(),

@@ -29,7 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "storage/mutex.h"
 #include "absl/time/time.h"
 #include "query/collection.h"
 #include "query/index_builder.h"
@@ -138,7 +138,7 @@ class Engine {
   EngineOptions options_;
   std::unique_ptr<storage::Store> store_;
 
-  mutable absl::Mutex collections_mu_;
+  mutable Mutex collections_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Collection>> collections_
       ABSL_GUARDED_BY(collections_mu_);
 
@@ -152,7 +152,8 @@ class Engine {
 
   std::unique_ptr<storage::SegmentFiles> files_;
   std::unique_ptr<IndexBuilder> builder_;
-  absl::Mutex maintenance_mu_;
+  Mutex maintenance_mu_;
+  CondVar maintenance_cv_;
   bool maintenance_stop_ ABSL_GUARDED_BY(maintenance_mu_) = false;
   std::thread maintenance_thread_;
 };

@@ -15,46 +15,45 @@ IndexBuilder::IndexBuilder(IndexBuilderOptions options, BuiltCallback on_built,
 
 IndexBuilder::~IndexBuilder() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
     queue_.clear();
   }
+  cv_.NotifyAll();
   for (auto& t : workers_) t.join();
 }
 
 void IndexBuilder::Enqueue(std::weak_ptr<Collection> collection,
                            std::shared_ptr<Segment> segment) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (stopping_) return;
   queue_.push_back({std::move(collection), std::move(segment), CompactionPlan()});
+  cv_.NotifyAll();
 }
 
 void IndexBuilder::EnqueueCompaction(std::weak_ptr<Collection> collection,
                                      CompactionPlan plan) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (stopping_) return;
   queue_.push_back({std::move(collection), nullptr, std::move(plan)});
+  cv_.NotifyAll();
 }
 
 void IndexBuilder::WaitIdle() {
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](IndexBuilder* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu_) {
-        return b->queue_.empty() && b->running_ == 0;
-      },
-      this));
+  MutexLock lock(&mu_);
+  cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return queue_.empty() && running_ == 0;
+  });
 }
 
 void IndexBuilder::Work() {
   for (;;) {
     Job job;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](IndexBuilder* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu_) {
-            return b->stopping_ || !b->queue_.empty();
-          },
-          this));
+      MutexLock lock(&mu_);
+      cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !queue_.empty();
+      });
       if (stopping_) return;
       job = std::move(queue_.front());
       queue_.pop_front();
@@ -74,8 +73,9 @@ void IndexBuilder::Work() {
         if (on_compacted_) on_compacted_(coll, std::move(job.plan), std::move(out));
       }
     }
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     --running_;
+    cv_.NotifyAll();
   }
 }
 

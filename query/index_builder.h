@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "storage/mutex.h"
 #include "query/collection.h"
 #include "query/segment.h"
 
@@ -63,7 +63,8 @@ class IndexBuilder {
   const IndexBuilderOptions options_;
   const BuiltCallback on_built_;
   const CompactedCallback on_compacted_;
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar cv_;  // queue, running_ or stopping_ changed
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

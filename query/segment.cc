@@ -43,7 +43,7 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
   disk_bytes_.reset(new std::atomic<uint64_t>[dims_.size()]);
   for (size_t f = 0; f < dims_.size(); ++f) disk_bytes_[f].store(0, std::memory_order_relaxed);
   chunks_.resize((static_cast<size_t>(capacity) + chunk_rows_ - 1) / chunk_rows_);
-  absl::MutexLock lock(&index_mu_);
+  MutexLock lock(&index_mu_);
   indexes_.resize(dims_.size());
 }
 
@@ -104,12 +104,12 @@ void Segment::MarkDeleted(uint32_t off, uint64_t seq) {
 }
 
 std::shared_ptr<const index::VectorIndex> Segment::index(size_t f) const {
-  absl::MutexLock lock(&index_mu_);
+  MutexLock lock(&index_mu_);
   return indexes_[f];
 }
 
 void Segment::SetIndex(size_t f, std::shared_ptr<const index::VectorIndex> idx) {
-  absl::MutexLock lock(&index_mu_);
+  MutexLock lock(&index_mu_);
   indexes_[f] = std::move(idx);
 }
 

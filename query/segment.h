@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "storage/mutex.h"
 #include "index/vector_index.h"
 #include "storage/schema.h"
 
@@ -163,7 +163,7 @@ class Segment {
   std::atomic<bool> compacting_{false};
   std::unique_ptr<std::atomic<uint64_t>[]> disk_bytes_;
 
-  mutable absl::Mutex index_mu_;
+  mutable Mutex index_mu_;
   std::vector<std::shared_ptr<const index::VectorIndex>> indexes_ ABSL_GUARDED_BY(index_mu_);
 };
 

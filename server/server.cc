@@ -63,7 +63,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
 
 Server::~Server() { Shutdown(); }
 
-void Server::Wait() { shut_down_.WaitForNotification(); }
+void Server::Wait() {
+  MutexLock lock(&done_mu_);
+  done_cv_.Wait(&done_mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(done_mu_) { return shut_down_; });
+}
+
+void Server::NotifyShutDown() {
+  {
+    MutexLock lock(&done_mu_);
+    shut_down_ = true;
+  }
+  done_cv_.NotifyAll();
+}
 
 void Server::Shutdown() {
   std::call_once(shutdown_once_, [this] { ShutdownOnce(); });
@@ -73,7 +84,7 @@ void Server::ShutdownOnce() {
   if (grpc_ == nullptr) {
     // Start failed part-way; there is nothing to drain.
     engine_.reset();
-    shut_down_.Notify();
+    NotifyShutDown();
     return;
   }
   spdlog::info("shutting down: finishing in-flight requests");
@@ -89,7 +100,7 @@ void Server::ShutdownOnce() {
   grpc_.reset();
   engine_.reset();  // drains the commit thread, closes RocksDB
   spdlog::info("shutdown complete");
-  shut_down_.Notify();
+  NotifyShutDown();
 }
 
 }  // namespace quiver::server

@@ -12,7 +12,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
+#include "storage/mutex.h"
 #include "query/engine.h"
 #include "server/config.h"
 #include "server/services.h"
@@ -36,6 +36,7 @@ class Server {
  private:
   Server() = default;
   void ShutdownOnce();
+  void NotifyShutDown();
   ServerConfig config_;
   std::unique_ptr<Engine> engine_;
   RpcGate gate_;
@@ -45,7 +46,9 @@ class Server {
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
   std::once_flag shutdown_once_;
-  absl::Notification shut_down_;
+  Mutex done_mu_;
+  CondVar done_cv_;
+  bool shut_down_ ABSL_GUARDED_BY(done_mu_) = false;
 };
 
 }  // namespace quiver::server

@@ -9,7 +9,7 @@
 
 #include <atomic>
 
-#include "absl/synchronization/mutex.h"
+#include "storage/mutex.h"
 #include "absl/time/time.h"
 #include "query/engine.h"
 #include "quiver/v1/collections.grpc.pb.h"
@@ -36,23 +36,25 @@ class RpcGate {
   }
   void Exit() {
     if (inflight_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      absl::MutexLock lock(&mu_);  // pairs with the wait in Drain
+      MutexLock lock(&mu_);  // so the notification cannot slip past Drain's check
+      idle_.NotifyAll();
     }
   }
   // Refuses new RPCs and waits until none is in flight or `deadline`.
   // Returns the number still in flight.
   int Drain(absl::Time deadline) {
     draining_.store(true, std::memory_order_release);
-    absl::MutexLock lock(&mu_);
-    auto idle = [this] { return inflight_.load(std::memory_order_acquire) == 0; };
-    mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+    MutexLock lock(&mu_);
+    idle_.WaitUntil(&mu_, deadline,
+                    [this] { return inflight_.load(std::memory_order_acquire) == 0; });
     return inflight_.load(std::memory_order_acquire);
   }
 
  private:
   std::atomic<int> inflight_{0};
   std::atomic<bool> draining_{false};
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar idle_;
 };
 
 class CollectionServiceImpl final : public v1::CollectionService::CallbackService {

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "storage/mutex.h"
 #include "client/client.h"
 #include "tests/common/quiverd_process.h"
 #include "tests/common/test_util.h"
@@ -68,7 +68,7 @@ TEST_F(CrashTest, AcknowledgedWritesSurviveKill9) {
   }
 
   constexpr int kThreads = 3, kIdsPerThread = 400;
-  absl::Mutex mu;
+  Mutex mu;
   std::map<int, Expect> expect;  // guarded by mu
 
   for (int round = 0; round < 3; ++round) {
@@ -88,7 +88,7 @@ TEST_F(CrashTest, AcknowledgedWritesSurviveKill9) {
           const bool del = rng() % 4 == 0;
           ++version;
           {
-            absl::MutexLock l(&mu);
+            MutexLock l(&mu);
             for (int i = base; i < base + 10; ++i) {
               expect[i].in_flight = del ? std::optional<int>() : std::optional<int>(version);
             }
@@ -106,7 +106,7 @@ TEST_F(CrashTest, AcknowledgedWritesSurviveKill9) {
             s = c.Upsert(req).status();
           }
           if (!s.ok()) return;  // the server is gone; the write stays "in flight"
-          absl::MutexLock l(&mu);
+          MutexLock l(&mu);
           for (int i = base; i < base + 10; ++i) {
             Expect& e = expect[i];
             e.acked = *e.in_flight;
@@ -127,7 +127,7 @@ TEST_F(CrashTest, AcknowledgedWritesSurviveKill9) {
 
     QUIVER_ASSERT_OK(server.Start(data));
     client::Client c(server.address());
-    absl::MutexLock l(&mu);
+    MutexLock l(&mu);
     v1::GetPointsRequest get;
     get.set_collection("c");
     get.set_with_vectors(true);

@@ -13,7 +13,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "storage/mutex.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
@@ -511,7 +511,7 @@ TEST_F(EngineTest, ConcurrentWritersAndReaders) {
   std::atomic<int> bad{0};
   std::vector<std::thread> threads;
   std::vector<std::vector<uint64_t>> seqs(kWriters);
-  absl::Mutex deleted_mu;
+  Mutex deleted_mu;
   std::set<std::string> deleted;  // acknowledged deletes
   for (int w = 0; w < kWriters; ++w) {
     threads.emplace_back([&, w] {
@@ -527,7 +527,7 @@ TEST_F(EngineTest, ConcurrentWritersAndReaders) {
         del.add_ids(absl::StrCat("w", w, "_", b, "_0"));
         v1::DeletePointsResponse resp;
         if (!engine_->Delete(del, &resp).ok() || resp.deleted_count() != 1) ++bad;
-        absl::MutexLock lock(&deleted_mu);
+        MutexLock lock(&deleted_mu);
         deleted.insert(del.ids(0));
       }
     });
@@ -537,7 +537,7 @@ TEST_F(EngineTest, ConcurrentWritersAndReaders) {
     while (!done.load()) {
       std::set<std::string> gone;
       {
-        absl::MutexLock lock(&deleted_mu);
+        MutexLock lock(&deleted_mu);
         gone = deleted;
       }
       auto r = Search("c", {q}, 200);
