@@ -752,6 +752,7 @@ bool Collection::SwapCompacted(const CompactionPlan& plan,
                                const std::shared_ptr<Segment>& output) {
   for (const auto& in : plan.inputs) in->SetCompacting(false);
   if (dropped()) return false;
+  for (const auto& in : plan.inputs) in->SetRetired();
   // Where each copied row came from: inputs are scanned in the same order
   // BuildCompacted used, matching rows by internal id.
   absl::flat_hash_map<uint64_t, uint32_t> out_offset;
@@ -794,7 +795,7 @@ bool Collection::SwapCompacted(const CompactionPlan& plan,
 }
 
 absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& files) const {
-  if (dropped()) return absl::OkStatus();
+  if (dropped() || seg.retired()) return absl::OkStatus();
   QUIVER_ASSIGN_OR_RETURN(const std::string tmp, files.BeginWrite(id_, seg.id()));
   storage::SegmentManifest m;
   m.set_collection_id(id_);
@@ -820,6 +821,10 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
     QUIVER_RETURN_IF_ERROR(files.Checksum(tmp, e));
   }
   QUIVER_RETURN_IF_ERROR(files.Commit(tmp, m));
+  // A compaction may have replaced the segment while it was being written;
+  // it removes the files of segments it retires, and either it sees these
+  // files or this sees the retirement.
+  if (seg.retired()) return files.RemoveSegment(id_, seg.id());
   for (const auto& e : m.indexes()) seg.SetDiskBytes(e.field(), e.size());
   return absl::OkStatus();
 }
@@ -877,6 +882,18 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
         found->second.segment->FillRow(found->second.offset, rec.id(), std::move(row_attrs));
         return absl::OkStatus();
       }));
+  // Persisted segments none of whose rows still exist are gone for good.
+  for (auto it = restored.begin(); it != restored.end();) {
+    Segment& seg = *it->first;
+    if (seg.dead() < seg.appended()) {
+      ++it;
+      continue;
+    }
+    for (uint32_t off = 0; off < seg.appended(); ++off) by_iid.erase(seg.iid(off));
+    writer_segments_.erase(std::find(writer_segments_.begin(), writer_segments_.end(), it->first));
+    (void)files.RemoveSegment(id_, seg.id());
+    it = restored.erase(it);
+  }
   uint64_t live = 0;
   for (const auto& [iid, ref] : by_iid) live += ref.segment->Visible(ref.offset, last_seq);
   for (size_t f = 0; f < schema_->vectors().size(); ++f) {

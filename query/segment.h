@@ -120,6 +120,10 @@ class Segment {
   // index builds need.
   std::vector<float> GatherVectors(size_t f, uint32_t rows) const;
 
+  // Set once a compaction has replaced this segment: its files must not
+  // outlive it.
+  void SetRetired() { retired_.store(true, std::memory_order_seq_cst); }
+  bool retired() const { return retired_.load(std::memory_order_seq_cst); }
   // Set while a compaction has this segment as input (commit thread).
   void SetCompacting(bool c) { compacting_.store(c, std::memory_order_relaxed); }
   bool compacting() const { return compacting_.load(std::memory_order_relaxed); }
@@ -161,6 +165,7 @@ class Segment {
   std::atomic<uint32_t> dead_{0};
   std::atomic<bool> building_{false};
   std::atomic<bool> compacting_{false};
+  std::atomic<bool> retired_{false};
   std::unique_ptr<std::atomic<uint64_t>[]> disk_bytes_;
 
   mutable Mutex index_mu_;
