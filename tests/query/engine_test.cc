@@ -879,79 +879,117 @@ TEST_P(SegmentedEngineTest, CompactionReclaimsDeletedRowsAndMergesSmallSegments)
   auto own = Search("c", {moved.v}, 1);
   EXPECT_EQ(own->results(0).hits(0).id(), moved.id);
   if (GetParam() != "FLAT") {
-    // Only the compacted segments' directories are left (plus none of the
-    // inputs'); FLAT collections persist no segments.
-    int dirs = 0;
-    for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/segments/c1")) {
-      dirs += e.is_directory();
+    // Every segment directory on disk belongs to a live segment: the
+    // compactions' inputs left nothing behind.
+    engine_->SealAndWaitForIndexes();
+    QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
+    std::set<std::string> live;
+    for (const auto& seg : info.collection().stats().segments()) {
+      live.insert(absl::StrCat("s", seg.id()));
     }
-    EXPECT_LE(dirs, 2);
+    for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/segments/c1")) {
+      const std::string name = e.path().filename().string();
+      EXPECT_TRUE(live.count(name)) << name << " is left over; " << info.DebugString();
+    }
   }
 }
 
-// Changing a field's index on a live collection: searches keep answering
-// from the old index until the new one is built; the change survives a
-// restart; FLAT drops the indexes.
-TEST_F(SmallSegmentsTest, ChangeIndexOnLiveCollection) {
+// Everything at once: writers upsert, overwrite and delete; readers search
+// (plain, filtered, exact), get and count; the index kind flips between
+// HNSW, IVF_FLAT and FLAT; seals, builds and compactions run underneath.
+// Readers never see an acknowledged delete or two versions of a point, and
+// the final state is exactly what was acknowledged.
+TEST_F(SmallSegmentsTest, EverythingConcurrently) {
   QUIVER_ASSERT_OK(Create("c", v1::L2, "HNSW", {{"M", "8"}}));
-  auto pts = RandomPoints(1000, 41);
-  QUIVER_ASSERT_OK(Upsert("c", pts));
-  engine_->SealAndWaitForIndexes();
-  auto queries = RandomPoints(20, 8, "q");
-  std::vector<std::vector<float>> qs;
-  for (const auto& q : queries) qs.push_back(q.v);
-
-  auto update = [&](const std::string& coll, const std::string& field, const std::string& type,
-                    std::map<std::string, std::string> params) {
-    v1::UpdateCollectionRequest req;
-    req.set_name(coll);
-    auto* u = req.add_vectors();
-    u->set_field(field);
-    u->mutable_index()->set_type(type);
-    u->mutable_index()->mutable_params()->insert(params.begin(), params.end());
-    v1::UpdateCollectionResponse resp;
-    return engine_->UpdateCollection(req, &resp);
-  };
-  EXPECT_THAT(update("nope", "v", "FLAT", {}), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(update("c", "w", "FLAT", {}),
-              StatusIs(absl::StatusCode::kInvalidArgument, "no vector field \"w\""));
-  EXPECT_THAT(update("c", "v", "IVF_FLAT", {{"M", "8"}}),
-              StatusIs(absl::StatusCode::kInvalidArgument, "M"));
-
-  auto index_kinds = [&]() {
-    v1::GetCollectionRequest get;
-    get.set_name("c");
-    v1::GetCollectionResponse info;
-    EXPECT_TRUE(engine_->GetCollection(get, &info).ok());
-    std::set<std::string> kinds;
-    for (const auto& seg : info.collection().stats().segments()) {
-      kinds.insert(seg.state() == v1::SegmentInfo::INDEXED ? seg.fields(0).index().substr(0, 3)
-                                                            : "not indexed");
-    }
-    return kinds;
-  };
-  EXPECT_EQ(index_kinds(), std::set<std::string>({"HNS"}));
-  QUIVER_ASSERT_OK(update("c", "v", "ivf_flat", {{"nlist", "4"}}));
-  EXPECT_GE(Recall(pts, qs), 0.9);  // old or new index, never nothing
-  engine_->SealAndWaitForIndexes();
-  EXPECT_EQ(index_kinds(), std::set<std::string>({"IVF"}));
-  EXPECT_GE(Recall(pts, qs), 0.9);
-  Reopen();
-  EXPECT_EQ(index_kinds(), std::set<std::string>({"IVF"}));
-  v1::GetCollectionRequest get;
-  get.set_name("c");
-  v1::GetCollectionResponse info;
-  QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
-  EXPECT_EQ(info.collection().schema().vectors(0).index().type(), "IVF_FLAT");
-  EXPECT_EQ(info.collection().schema().vectors(0).index().params().at("nlist"), "4");
-  QUIVER_ASSERT_OK(update("c", "v", "FLAT", {}));
-  engine_->SealAndWaitForIndexes();
-  EXPECT_DOUBLE_EQ(Recall(pts, qs), 1.0);
-  QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
-  for (const auto& seg : info.collection().stats().segments()) {
-    EXPECT_EQ(seg.fields(0).index(), "");
-    EXPECT_EQ(seg.state(), v1::SegmentInfo::INDEXED);
+  constexpr int kWriters = 2, kRounds = 25, kBatch = 60;
+  std::atomic<bool> done{false};
+  std::atomic<int> errors{0}, violations{0};
+  Mutex mu;
+  std::set<std::string> deleted;  // acknowledged deletes, never re-inserted
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      for (int r = 0; r < kRounds; ++r) {
+        auto pts = RandomPoints(kBatch, w * 1000 + r, absl::StrCat("w", w, "r", r, "_"));
+        if (!Upsert("c", pts).ok()) ++errors;
+        // Overwrite half of the previous round's surviving points.
+        if (r > 0) {
+          auto fresh = RandomPoints(kBatch, w * 1000 + r + 500, absl::StrCat("w", w, "r", r - 1, "_"));
+          std::vector<RefPoint> again;
+          for (int i = 0; i < kBatch; ++i) {
+            if (i % 3 != 0 && i % 2 == 0) again.push_back(fresh[i]);
+          }
+          if (!Upsert("c", again).ok()) ++errors;
+        }
+        // Delete a third of this round's points.
+        v1::DeletePointsRequest del;
+        del.set_collection("c");
+        for (int i = 0; i < kBatch; i += 3) del.add_ids(absl::StrCat("w", w, "r", r, "_", i));
+        v1::DeletePointsResponse resp;
+        if (!engine_->Delete(del, &resp).ok()) ++errors;
+        MutexLock lock(&mu);
+        for (const auto& id : del.ids()) deleted.insert(id);
+      }
+    });
   }
+  for (int rdr = 0; rdr < 2; ++rdr) {
+    threads.emplace_back([&, rdr] {
+      std::mt19937 rng(rdr);
+      std::normal_distribution<float> g;
+      while (!done.load()) {
+        std::set<std::string> gone;
+        {
+          MutexLock lock(&mu);
+          gone = deleted;
+        }
+        std::vector<float> q(kDim);
+        for (float& x : q) x = g(rng);
+        v1::SearchRequest req;
+        req.set_collection("c");
+        req.set_k(50);
+        if (rng() % 2) req.set_filter("label < 5");
+        if (rng() % 4 == 0) req.mutable_params()->set_exact(true);
+        req.add_vectors()->mutable_values()->Add(q.begin(), q.end());
+        v1::SearchResponse resp;
+        if (!engine_->Search(req, absl::InfiniteFuture(), &resp).ok()) {
+          ++errors;
+          continue;
+        }
+        std::set<std::string> seen;
+        for (const auto& h : resp.results(0).hits()) {
+          if (gone.count(h.id()) || !seen.insert(h.id()).second) ++violations;
+        }
+        Count("c", "label >= 0");
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    const std::pair<const char*, std::map<std::string, std::string>> kinds[] = {
+        {"IVF_FLAT", {{"nlist", "4"}}}, {"FLAT", {}}, {"HNSW", {{"M", "8"}}}};
+    for (int i = 0; !done.load(); ++i) {
+      v1::UpdateCollectionRequest req;
+      req.set_name("c");
+      auto* u = req.add_vectors();
+      u->set_field("v");
+      u->mutable_index()->set_type(kinds[i % 3].first);
+      u->mutable_index()->mutable_params()->insert(kinds[i % 3].second.begin(),
+                                                   kinds[i % 3].second.end());
+      v1::UpdateCollectionResponse resp;
+      if (!engine_->UpdateCollection(req, &resp).ok()) ++errors;
+      absl::SleepFor(absl::Milliseconds(30));
+    }
+  });
+  for (int w = 0; w < kWriters; ++w) threads[w].join();
+  done = true;
+  for (size_t t = kWriters; t < threads.size(); ++t) threads[t].join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(violations.load(), 0);
+  const uint64_t expected = kWriters * kRounds * (kBatch - kBatch / 3);
+  EXPECT_EQ(Count("c"), expected);
+  engine_->SealAndWaitForIndexes();
+  EXPECT_EQ(Count("c", "label >= 0"), expected);
+  Reopen();
+  EXPECT_EQ(Count("c"), expected);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, SegmentedEngineTest,
