@@ -130,18 +130,6 @@ struct SearchScratch {
 };
 thread_local SearchScratch tls_scratch;
 
-// TopK does not expose its capacity: probe a copy. Cost O(k log k), small
-// next to a graph search.
-// TODO(index): use TopK::k() once topk.h has it.
-size_t CapacityOf(const TopK& topk) {
-  TopK probe = topk;
-  for (uint64_t i = 0;; ++i) {
-    const size_t before = probe.size();
-    probe.Push(-std::numeric_limits<float>::infinity(), ~uint64_t{0} - i);
-    if (probe.size() == before) return before;
-  }
-}
-
 inline void Prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 
 }  // namespace
@@ -386,7 +374,7 @@ absl::Status HnswIndex::Build(const float* vectors, size_t n, int threads) {
 absl::Status HnswIndex::Search(const float* query, const SearchParams& params,
                                const LabelFilter* filter, TopK* out) const {
   if (!graph_) return absl::FailedPreconditionError("HNSW: index not built");
-  const size_t k = CapacityOf(*out);
+  const size_t k = out->k();
   if (k == 0) return absl::OkStatus();
   const size_t ef = std::max<size_t>(k, params.ef != 0 ? params.ef : kHnswDefaultEf);
   const bool l2 = spec_.similarity == Similarity::kL2;

@@ -25,8 +25,12 @@ class TopK {
  public:
   explicit TopK(size_t k = 0) : k_(k) { heap_.reserve(k); }
 
-  // Distance a candidate must beat to enter; +inf until k are held.
+  size_t k() const { return k_; }
+
+  // Distance a candidate must beat to enter; +inf until k are held (and
+  // -inf for k = 0, which takes nothing).
   float threshold() const {
+    if (k_ == 0) return -std::numeric_limits<float>::infinity();
     return heap_.size() < k_ ? std::numeric_limits<float>::infinity() : heap_.front().distance;
   }
 
