@@ -1,6 +1,7 @@
 #include "index/flat_search.h"
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 
 #include <cblas.h>
@@ -23,11 +24,26 @@ constexpr size_t kSparseDivisor = 4;
 // Queries per BLAS call: bounds the scratch matrix (256 x block rows).
 constexpr size_t kQueryTile = 256;
 
+// OpenMP's thread count is per thread and OpenBLAS follows the caller's, so
+// the configured count must be applied on every thread that scans (gRPC's
+// threads are not the one that read the configuration).
+std::atomic<int> g_blas_threads{1};
+
+void ApplyBlasThreadsHere() {
+  thread_local int applied = 0;
+  const int want = g_blas_threads.load(std::memory_order_relaxed);
+  if (applied != want) {
+    omp_set_num_threads(want);
+    applied = want;
+  }
+}
+
 }  // namespace
 
 void ScanBlock(const QueryBatch& q, const Block& b, TopK* topk,
                std::vector<float>* scratch) {
   if (b.n == 0 || (b.mask != nullptr && b.passing == 0)) return;
+  ApplyBlasThreadsHere();
   const bool l2 = q.similarity == Similarity::kL2;
   const size_t dim = q.dim;
 
@@ -75,6 +91,7 @@ void ScanBlock(const QueryBatch& q, const Block& b, TopK* topk,
 
 int SetBlasThreads(int n) {
   if (n < 1) n = 1;
+  g_blas_threads.store(n, std::memory_order_relaxed);
   omp_set_num_threads(n);
   if (openblas_set_num_threads != nullptr) openblas_set_num_threads(n);
   return n;

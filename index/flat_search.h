@@ -46,8 +46,9 @@ struct Block {
 void ScanBlock(const QueryBatch& queries, const Block& block, TopK* topk,
                std::vector<float>* scratch);
 
-// Sets the number of threads BLAS may use per call (OpenMP). Returns the
-// value in force afterwards.
+// Sets the number of threads BLAS may use per call (OpenMP), for every
+// thread that scans from now on (each applies it before its next scan).
+// Returns the value in force.
 int SetBlasThreads(int n);
 // "OpenBLAS 0.3.21 ..." or a warning that reference BLAS is in use.
 std::string BlasDescription();
