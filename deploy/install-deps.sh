@@ -17,4 +17,4 @@ $SUDO apt-get install -y --no-install-recommends \
   libgtest-dev libgmock-dev libbenchmark-dev \
   libcli11-dev nlohmann-json3-dev libroaring-dev liburing-dev libhnswlib-dev \
   python3 python3-grpcio python3-protobuf python3-numpy \
-  dataset-fashion-mnist
+  dataset-fashion-mnist gnuplot-nox

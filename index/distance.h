@@ -12,6 +12,16 @@ float L2Sqr(const float* a, const float* b, size_t dim);
 // Squared norm of a.
 inline float NormSqr(const float* a, size_t dim) { return Dot(a, a, dim); }
 
+// Distances in the ranking convention of index/flat_search.h (lower is
+// better), as types: hot loops take one as a template argument, so the
+// kernel is picked once per search and called directly per distance.
+struct L2Metric {
+  static float Distance(const float* a, const float* b, size_t dim) { return L2Sqr(a, b, dim); }
+};
+struct IpMetric {
+  static float Distance(const float* a, const float* b, size_t dim) { return -Dot(a, b, dim); }
+};
+
 }  // namespace quiver::index
 
 #endif  // QUIVER_INDEX_DISTANCE_H_

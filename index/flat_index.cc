@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "index/distance.h"
+#include "index/omp_threads.h"
 
 namespace quiver::index {
 namespace {
@@ -27,22 +28,6 @@ struct FileHeader {
 };
 static_assert(sizeof(FileHeader) == 32);
 
-// Sets the calling thread's OpenMP thread count for the scope, so BLAS
-// (OpenBLAS/OpenMP) does not start a team for one query.
-class ScopedOmpThreads {
- public:
-  explicit ScopedOmpThreads(int n) : saved_(omp_get_max_threads()) {
-    if (saved_ != n) omp_set_num_threads(n);
-  }
-  ~ScopedOmpThreads() {
-    if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
-  }
-  ScopedOmpThreads(const ScopedOmpThreads&) = delete;
-  ScopedOmpThreads& operator=(const ScopedOmpThreads&) = delete;
-
- private:
-  const int saved_;
-};
 
 // Per-thread scratch, reused so a search allocates nothing once warm.
 struct Scratch {

@@ -89,14 +89,6 @@ class Space final : public hnswlib::SpaceInterface<float> {
   hnswlib::DISTFUNC<float> fn_;
 };
 
-// Kernels picked once per search (a template argument), so the hot loop
-// makes direct calls, no indirect call per distance.
-struct L2Metric {
-  static float Distance(const float* a, const float* b, size_t dim) { return L2Sqr(a, b, dim); }
-};
-struct IpMetric {
-  static float Distance(const float* a, const float* b, size_t dim) { return -Dot(a, b, dim); }
-};
 
 struct Cand {
   float distance;

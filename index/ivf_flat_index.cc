@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "index/distance.h"
+#include "index/omp_threads.h"
 
 namespace quiver::index {
 namespace {
@@ -38,27 +39,7 @@ constexpr bool kThreadSanitizer = false;
 constexpr bool kThreadSanitizer = false;
 #endif
 
-class ScopedOmpThreads {
- public:
-  explicit ScopedOmpThreads(int n) : saved_(omp_get_max_threads()) {
-    if (saved_ != n) omp_set_num_threads(n);
-  }
-  ~ScopedOmpThreads() {
-    if (omp_get_max_threads() != saved_) omp_set_num_threads(saved_);
-  }
-  ScopedOmpThreads(const ScopedOmpThreads&) = delete;
-  ScopedOmpThreads& operator=(const ScopedOmpThreads&) = delete;
 
- private:
-  const int saved_;
-};
-
-struct L2Metric {
-  static float Distance(const float* a, const float* b, size_t dim) { return L2Sqr(a, b, dim); }
-};
-struct IpMetric {
-  static float Distance(const float* a, const float* b, size_t dim) { return -Dot(a, b, dim); }
-};
 
 struct Probe {
   float distance;
