@@ -148,7 +148,7 @@ absl::StatusOr<std::unique_ptr<QuiverdProcess>> QuiverdProcess::Start(
   std::unique_ptr<QuiverdProcess> p(new QuiverdProcess());
   p->dir_ = tmpl;
   Register(&p->pid_, p->dir_);
-  p->data_dir_ = tmpl + "/data";
+  p->data_dir_ = options.data_dir.empty() ? tmpl + "/data" : options.data_dir;
   p->log_path_ = tmpl + "/quiverd.log";
 
   // The port may be taken between FreeLoopbackPort and the server's bind;

@@ -24,6 +24,10 @@ struct QuiverdOptions {
   // The temporary directory (data dir + log) is created under this. It
   // should be on the same filesystem as the storage-only baseline's.
   std::string tmp_root = "/tmp";
+  // Use this existing data directory instead of a fresh one under the
+  // temporary directory (to restart on another server's data; it is not
+  // removed with this process's directory).
+  std::string data_dir;
   std::vector<std::string> extra_args;
   // Extra environment for quiverd, "NAME=value" (e.g. OMP_NUM_THREADS=1);
   // the rest of the environment is inherited.

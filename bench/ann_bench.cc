@@ -1,0 +1,1272 @@
+// ann_bench: how do Quiver's HNSW and IVF_FLAT through gRPC compare, in
+// recall@10 and QPS, with in-process hnswlib and FAISS on the same data,
+// parameters and threads; can searches continue during ingest; how fast is a
+// restart with persisted indexes versus a rebuild?
+//
+// On Fashion-MNIST (60,000 train images as the base, t10k queries, exact
+// ground truth from the cache):
+//  1. ingest into an HNSW collection (M=16, ef_construction=200) through
+//     gRPC, batches of 1000, while a second client thread searches with
+//     single-query RPCs; then wait until the segment is INDEXED. A second
+//     collection (IVF_FLAT nlist=256) is loaded the same way, without the
+//     searcher.
+//  2./3. sweep ef (HNSW) and nprobe (IVF_FLAT) for Quiver and, interleaved
+//     per parameter value and round, in-process hnswlib 0.6.2 (same flags),
+//     FAISS IndexHNSWFlat and IndexIVFFlat: single-query calls from 2 client
+//     threads and batched calls (100 queries) from 1 thread; OpenMP pinned to
+//     1 thread in every search thread.
+//  4. restart quiverd on the same data (indexes loaded from DATA_DIR/segments)
+//     versus restart without DATA_DIR/segments (indexes rebuilt).
+//  5. memory: quiverd RSS, index sizes.
+// Also measured in the same run, for the targets of issue 3: a no-op unary
+// RPC of the same size (callback server in this process) and one core's
+// memory read bandwidth.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <numeric>
+#include <sstream>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "bench/common/dataset.h"
+#include "bench/common/ground_truth.h"
+#include "bench/common/quiverd_process.h"
+#include "bench/common/report.h"
+#include "bench/common/sysinfo.h"
+#include "bench/common/table.h"
+#include "client/client.h"
+#include "faiss/IndexFlat.h"
+#include "faiss/IndexHNSW.h"
+#include "faiss/IndexIVFFlat.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <hnswlib/hnswlib.h>
+#pragma GCC diagnostic pop
+
+namespace quiver::bench {
+namespace {
+
+using idx_t = faiss::Index::idx_t;
+
+constexpr char kHnswColl[] = "fmnist_hnsw";
+constexpr char kIvfColl[] = "fmnist_ivf";
+constexpr char kField[] = "image";
+constexpr char kLabel[] = "label";
+
+[[noreturn]] void Die(const std::string& what, const absl::Status& s) {
+  std::fprintf(stderr, "ann_bench: %s: %s\n", what.c_str(), s.ToString().c_str());
+  std::exit(1);
+}
+
+struct Args {
+  size_t rows = 60000;
+  size_t queries = 1000;
+  size_t batch = 100;        // queries per batched call
+  size_t ingest_batch = 1000;
+  size_t k = 10;
+  int rounds = 3;
+  int single_threads = 2;    // client threads for single-query calls
+  int build_threads = 2;     // hnswlib/FAISS builds and quiverd --index-build-threads
+  int search_threads = 1;    // quiverd --search-threads
+  int hnsw_m = 16;
+  int ef_construction = 200;
+  int nlist = 256;
+  std::vector<int> efs = {16, 32, 64, 128};
+  std::vector<int> nprobes = {4, 8, 16, 32};
+  double idle_window_s = 1.0;  // idle-latency window after the last write
+  bool restart = true;
+  std::string durability = "sync";
+  std::string quiverd = QUIVER_BENCH_QUIVERD;
+  std::string tmp_dir;
+  std::string cache_dir = QUIVER_BENCH_CACHE_DIR;
+  std::string dataset_dir = kFashionMnistDir;
+  std::string json_out;
+  std::vector<std::string> quiverd_env;
+};
+
+// ------------------------------------------------------------ helpers
+
+struct Run {
+  double seconds = 0;
+  std::vector<double> latency_ms;  // per call
+  std::vector<int64_t> ids;        // nq * k, -1 where fewer hits
+};
+
+// Calls `call(c, thread, run)` for c in [0, calls) over `threads` threads
+// (each pulls the next index), timing each call. `thread_init` runs in each
+// thread before the clock starts.
+template <typename Call>
+Run Drive(size_t calls, int threads, size_t nq, size_t k, Call&& call,
+          const std::function<void()>& thread_init = nullptr) {
+  Run run;
+  run.ids.assign(nq * k, -1);
+  std::vector<std::vector<double>> lat(threads);
+  std::atomic<size_t> next{0};
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      omp_set_num_threads(1);  // per thread: FAISS must not spawn teams
+      if (thread_init) thread_init();
+      lat[t].reserve(calls);
+      ready.fetch_add(1);
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (size_t c; (c = next.fetch_add(1)) < calls;) {
+        const double t0 = NowSeconds();
+        call(c, t, &run);
+        lat[t].push_back((NowSeconds() - t0) * 1e3);
+      }
+    });
+  }
+  while (ready.load() < threads) std::this_thread::yield();
+  const double t0 = NowSeconds();
+  go.store(true, std::memory_order_release);
+  for (auto& th : pool) th.join();
+  run.seconds = NowSeconds() - t0;
+  for (auto& l : lat) run.latency_ms.insert(run.latency_ms.end(), l.begin(), l.end());
+  return run;
+}
+
+int64_t ParseId(const std::string& s) {
+  int64_t v = -1;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+double MeanRecall(const Run& run, const GroundTruth& gt, const Matrix& base,
+                  const Matrix& queries, size_t nq, size_t k) {
+  double sum = 0;
+  for (size_t q = 0; q < nq; ++q) sum += Recall(gt, q, run.ids.data() + q * k, k, base, queries.row(q));
+  return sum / static_cast<double>(nq);
+}
+
+v1::CollectionSchema MakeSchema(size_t dim, const std::string& type,
+                                const std::map<std::string, std::string>& params) {
+  v1::CollectionSchema schema;
+  v1::VectorField* v = schema.add_vectors();
+  v->set_name(kField);
+  v->set_dim(static_cast<uint32_t>(dim));
+  v->set_metric(v1::L2);
+  v->mutable_index()->set_type(type);
+  for (const auto& [key, val] : params) (*v->mutable_index()->mutable_params())[key] = val;
+  v1::AttributeField* a = schema.add_attributes();
+  a->set_name(kLabel);
+  a->set_type(v1::INT64);
+  return schema;
+}
+
+std::vector<v1::UpsertPointsRequest> MakeUpserts(const Matrix& base,
+                                                 const std::vector<uint8_t>& labels,
+                                                 size_t batch) {
+  std::vector<v1::UpsertPointsRequest> out;
+  for (size_t b = 0; b < base.n; b += batch) {
+    v1::UpsertPointsRequest req;
+    for (size_t i = b; i < std::min(base.n, b + batch); ++i) {
+      v1::Point* p = req.add_points();
+      p->set_id(std::to_string(i));
+      (*p->mutable_vectors())[kField].mutable_values()->Add(base.row(i), base.row(i) + base.dim);
+      (*p->mutable_attributes())[kLabel].set_int_value(labels[i]);
+    }
+    out.push_back(std::move(req));
+  }
+  return out;
+}
+
+// Search requests over queries [0, nq), `per_call` query vectors each.
+std::vector<v1::SearchRequest> MakeSearches(const std::string& coll, const Matrix& queries,
+                                            size_t nq, size_t per_call, size_t k) {
+  std::vector<v1::SearchRequest> out;
+  for (size_t first = 0; first < nq; first += per_call) {
+    v1::SearchRequest req;
+    req.set_collection(coll);
+    req.set_field(kField);
+    req.set_k(static_cast<uint32_t>(k));
+    for (size_t q = first; q < std::min(nq, first + per_call); ++q) {
+      req.add_vectors()->mutable_values()->Add(queries.row(q), queries.row(q) + queries.dim);
+    }
+    out.push_back(std::move(req));
+  }
+  return out;
+}
+
+struct SegmentsState {
+  bool all_indexed = false;
+  size_t segments = 0;
+  uint64_t rows = 0;
+  uint64_t index_memory = 0;  // per-field memory of sealed segments
+  uint64_t index_disk = 0;
+  uint64_t field_memory = 0;  // VectorFieldStats.memory_bytes
+  std::string desc;
+};
+
+absl::StatusOr<SegmentsState> Segments(client::Client& c, const std::string& coll) {
+  auto info = c.GetCollection(coll);
+  if (!info.ok()) return info.status();
+  SegmentsState s;
+  s.all_indexed = info->stats().segments_size() > 0;
+  for (const auto& seg : info->stats().segments()) {
+    s.all_indexed &= seg.state() == v1::SegmentInfo::INDEXED;
+    ++s.segments;
+    s.rows += seg.rows();
+    std::string idx;
+    for (const auto& f : seg.fields()) {
+      s.index_memory += f.memory_bytes();
+      s.index_disk += f.disk_bytes();
+      idx = f.index();
+    }
+    s.desc += absl::StrCat(s.desc.empty() ? "" : ", ", "#", seg.id(), " ",
+                           v1::SegmentInfo::State_Name(seg.state()), " ", seg.rows(), " rows",
+                           idx.empty() ? "" : " " + idx);
+  }
+  for (const auto& v : info->stats().vectors()) s.field_memory += v.memory_bytes();
+  return s;
+}
+
+// Polls until every segment of every collection is INDEXED; seconds waited.
+double WaitIndexed(client::Client& c, const std::vector<std::string>& colls, double timeout_s,
+                   int poll_ms) {
+  const double t0 = NowSeconds();
+  for (;;) {
+    bool all = true;
+    std::string desc;
+    for (const auto& coll : colls) {
+      auto s = Segments(c, coll);
+      if (!s.ok()) {  // may be UNAVAILABLE right after a start
+        all = false;
+        desc += absl::StrCat(coll, ": ", s.status().ToString(), "; ");
+        continue;
+      }
+      all &= s->all_indexed;
+      desc += absl::StrCat(coll, ": ", s->desc, "; ");
+    }
+    if (all) return NowSeconds() - t0;
+    if (NowSeconds() - t0 > timeout_s) {
+      Die("wait for indexes", absl::DeadlineExceededError(desc));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+  }
+}
+
+// Waits until quiverd uses (almost) no CPU for two 0.5 s periods.
+void WaitQuiet(pid_t pid, double timeout_s = 120) {
+  const double t0 = NowSeconds();
+  for (int quiet = 0; quiet < 2 && NowSeconds() - t0 < timeout_s;) {
+    const double c0 = ProcessCpuSeconds(pid);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    quiet = ProcessCpuSeconds(pid) - c0 < 0.03 ? quiet + 1 : 0;
+  }
+}
+
+// Index build times quiverd logs at info level:
+//   collection "X" segment N field "F": built HNSW(...) over R rows in 12.34s
+std::vector<double> BuildTimesFromLog(const std::string& path, const std::string& coll) {
+  std::vector<double> out;
+  std::ifstream in(path);
+  std::string line;
+  const std::string needle = absl::StrCat("collection \"", coll, "\" segment");
+  while (std::getline(in, line)) {
+    if (line.find(needle) == std::string::npos || line.find("\": built ") == std::string::npos) {
+      continue;
+    }
+    const size_t at = line.rfind(" in ");
+    if (at == std::string::npos) continue;
+    try {
+      out.push_back(std::stod(line.substr(at + 4)));
+    } catch (...) {
+    }
+  }
+  return out;
+}
+
+// One core's memory read bandwidth: AVX2 sum over 1 GiB, best of 3, GB/s.
+double MemoryReadGBs() {
+  const size_t bytes = size_t{1} << 30;
+  const size_t n = bytes / sizeof(float);
+  float* buf = static_cast<float*>(std::aligned_alloc(64, bytes));
+  for (size_t i = 0; i < n; ++i) buf[i] = static_cast<float>(i & 7);
+  double best = 0;
+  volatile float sink = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    const double t0 = NowSeconds();
+    __m256 a[8];
+    for (auto& x : a) x = _mm256_setzero_ps();
+    for (size_t i = 0; i < n; i += 64) {
+      for (int j = 0; j < 8; ++j) a[j] = _mm256_add_ps(a[j], _mm256_load_ps(buf + i + 8 * j));
+    }
+    const double s = NowSeconds() - t0;
+    for (int j = 1; j < 8; ++j) a[0] = _mm256_add_ps(a[0], a[j]);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, a[0]);
+    sink = sink + lanes[0];
+    best = std::max(best, static_cast<double>(bytes) / s / 1e9);
+  }
+  std::free(buf);
+  return best;
+}
+
+// A Search service that does nothing: k hits per query vector, no search.
+// The cost of a unary RPC of the benchmark's size on this machine.
+class NoopSearch final : public v1::SearchService::CallbackService {
+  grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx,
+                                   const v1::SearchRequest* req,
+                                   v1::SearchResponse* resp) override {
+    for (int q = 0; q < req->vectors_size(); ++q) {
+      v1::SearchResult* r = resp->add_results();
+      for (uint32_t h = 0; h < req->k(); ++h) {
+        v1::Hit* hit = r->add_hits();
+        hit->set_id(std::to_string(h));
+        hit->set_score(static_cast<float>(h));
+      }
+    }
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+// ------------------------------------------------------------ systems
+
+enum System { kQuiverHnsw, kHnswlib, kFaissHnsw, kQuiverIvf, kFaissIvf, kNumSystems };
+const char* kSystemName[] = {"Quiver HNSW", "hnswlib", "FAISS HNSW", "Quiver IVF_FLAT",
+                             "FAISS IVF-Flat"};
+const char* kSystemKey[] = {"quiver_hnsw", "hnswlib", "faiss_hnsw", "quiver_ivf", "faiss_ivf"};
+
+struct Mode {
+  bool batched;
+  int threads;
+  size_t per_call;
+  std::string Label() const {
+    return batched ? absl::StrCat("batched x", per_call, ", ", threads, " thr")
+                   : absl::StrCat("single, ", threads, " thr");
+  }
+};
+
+struct Bench {
+  const Args* args;
+  const Matrix* base;
+  const Matrix* queries;
+  size_t nq;
+  size_t k;
+  hnswlib::HierarchicalNSW<float>* hnswlib_index;
+  faiss::IndexHNSWFlat* faiss_hnsw;
+  faiss::IndexIVFFlat* faiss_ivf;
+  // Per Quiver system and mode (0 single, 1 batched): prepared requests.
+  std::vector<v1::SearchRequest> reqs[2][2];
+  std::vector<std::unique_ptr<client::Client>>* clients;
+
+  std::vector<v1::SearchRequest>& Requests(System s, bool batched) {
+    return reqs[s == kQuiverIvf ? 1 : 0][batched ? 1 : 0];
+  }
+
+  // Sets the per-sweep-point parameter (outside the clock; shared state of
+  // the in-process indexes is never changed while threads search).
+  void SetParam(System s, int param) {
+    switch (s) {
+      case kQuiverHnsw:
+      case kQuiverIvf:
+        for (int b = 0; b < 2; ++b) {
+          for (auto& r : Requests(s, b == 1)) {
+            r.mutable_params()->Clear();
+            if (s == kQuiverHnsw) r.mutable_params()->set_ef(static_cast<uint32_t>(param));
+            else r.mutable_params()->set_nprobe(static_cast<uint32_t>(param));
+          }
+        }
+        break;
+      case kHnswlib: hnswlib_index->setEf(static_cast<size_t>(param)); break;
+      case kFaissHnsw: faiss_hnsw->hnsw.efSearch = param; break;
+      case kFaissIvf: faiss_ivf->nprobe = static_cast<size_t>(param); break;
+      default: break;
+    }
+  }
+
+  Run RunSystem(System s, const Mode& m, size_t nq_run) {
+    const size_t calls = (nq_run + m.per_call - 1) / m.per_call;
+    if (s == kQuiverHnsw || s == kQuiverIvf) {
+      const auto& reqs_s = Requests(s, m.batched);
+      std::vector<absl::Status> errors(m.threads);
+      Run run = Drive(calls, m.threads, nq_run, k, [&](size_t c, int t, Run* out) {
+        auto resp = (*clients)[t]->Search(reqs_s[c]);
+        if (!resp.ok()) {
+          errors[t] = resp.status();
+          return;
+        }
+        const size_t first = c * m.per_call;
+        for (int r = 0; r < resp->results_size(); ++r) {
+          const auto& hits = resp->results(r).hits();
+          for (int h = 0; h < hits.size() && static_cast<size_t>(h) < k; ++h) {
+            out->ids[(first + r) * k + h] = ParseId(hits[h].id());
+          }
+        }
+      });
+      for (const auto& e : errors) {
+        if (!e.ok()) Die(kSystemName[s], e);
+      }
+      return run;
+    }
+    if (s == kHnswlib) {
+      return Drive(calls, m.threads, nq_run, k, [&](size_t c, int, Run* out) {
+        const size_t first = c * m.per_call;
+        const size_t last = std::min(nq_run, first + m.per_call);
+        for (size_t q = first; q < last; ++q) {
+          auto pq = hnswlib_index->searchKnn(queries->row(q), k);
+          for (size_t j = pq.size(); j-- > 0;) {
+            if (j < k) out->ids[q * k + j] = static_cast<int64_t>(pq.top().second);
+            pq.pop();
+          }
+        }
+      });
+    }
+    faiss::Index* index = s == kFaissHnsw ? static_cast<faiss::Index*>(faiss_hnsw)
+                                          : static_cast<faiss::Index*>(faiss_ivf);
+    return Drive(calls, m.threads, nq_run, k, [&](size_t c, int, Run* out) {
+      const size_t first = c * m.per_call;
+      const size_t n = std::min(m.per_call, nq_run - first);
+      thread_local std::vector<float> dist;
+      thread_local std::vector<idx_t> labels;
+      dist.resize(n * k);
+      labels.resize(n * k);
+      index->search(static_cast<idx_t>(n), queries->row(first), static_cast<idx_t>(k),
+                    dist.data(), labels.data());
+      for (size_t i = 0; i < n * k; ++i) out->ids[first * k + i] = labels[i];
+    });
+  }
+};
+
+struct Cell {  // one system x parameter x mode, over rounds
+  std::vector<double> qps;
+  std::vector<double> latency_ms;
+  std::vector<double> recall;
+  double Qps() const { return Median(qps); }
+  double Recall() const {
+    return recall.empty() ? NAN
+                          : std::accumulate(recall.begin(), recall.end(), 0.0) /
+                                static_cast<double>(recall.size());
+  }
+};
+
+std::string Ratio(double a, double b) { return b > 0 ? Fixed(a / b, 2) + "x" : "-"; }
+std::string Mb(double bytes) { return Fixed(bytes / 1048576.0, 0); }
+
+int Main(int argc, char** argv) {
+  Args args;
+  args.tmp_dir = ExeDir() + "/bench_tmp";
+  std::string efs_csv = "16,32,64,128", nprobes_csv = "4,8,16,32";
+  bool no_restart = false;
+  CLI::App app{"ann_bench: Quiver HNSW / IVF_FLAT through gRPC vs in-process hnswlib and FAISS"};
+  app.add_option("--rows", args.rows, "base rows (max 60000)");
+  app.add_option("--queries", args.queries, "queries per sweep point (from t10k)");
+  app.add_option("--rounds", args.rounds, "interleaved rounds per sweep point");
+  app.add_option("--batch", args.batch, "queries per batched call");
+  app.add_option("--ingest-batch", args.ingest_batch, "points per UpsertPoints request");
+  app.add_option("--single-threads", args.single_threads, "client threads, single-query calls");
+  app.add_option("--build-threads", args.build_threads,
+                 "hnswlib/FAISS build threads and quiverd --index-build-threads");
+  app.add_option("--search-threads", args.search_threads, "quiverd --search-threads");
+  app.add_option("--ef", efs_csv, "HNSW ef values");
+  app.add_option("--nprobe", nprobes_csv, "IVF nprobe values");
+  app.add_option("--nlist", args.nlist, "IVF lists");
+  app.add_flag("--no-restart", no_restart, "skip the restart/rebuild measurement");
+  app.add_option("--durability", args.durability, "quiverd --durability");
+  app.add_option("--quiverd", args.quiverd, "quiverd binary");
+  app.add_option("--quiverd-env", args.quiverd_env, "extra NAME=value for quiverd (repeatable)");
+  app.add_option("--tmp-dir", args.tmp_dir, "where quiverd's data dir goes");
+  app.add_option("--cache-dir", args.cache_dir, "ground-truth cache folder");
+  app.add_option("--dataset-dir", args.dataset_dir, "Fashion-MNIST IDX folder");
+  app.add_option("--json", args.json_out, "JSON output (default <exe dir>/bench_results/)");
+  CLI11_PARSE(app, argc, argv);
+  args.restart = !no_restart;
+  auto parse_list = [](const std::string& csv) {
+    std::vector<int> v;
+    for (absl::string_view t : absl::StrSplit(csv, ',', absl::SkipEmpty())) {
+      v.push_back(std::stoi(std::string(t)));
+    }
+    return v;
+  };
+  args.efs = parse_list(efs_csv);
+  args.nprobes = parse_list(nprobes_csv);
+  std::filesystem::create_directories(args.tmp_dir);
+  const size_t k = args.k;
+  const double run_t0 = NowSeconds();
+
+  PinOmpThreads(1);
+  nlohmann::json report = NewReport("ann_bench", argc, argv);
+
+  // ---------------------------------------------------------- data
+  auto ds = LoadFashionMnist(args.dataset_dir, args.rows, args.queries);
+  if (!ds.ok()) Die("load dataset", ds.status());
+  const Matrix& base = ds->train;
+  const Matrix& queries = ds->test;
+  const size_t nq = std::min(args.queries, queries.n);
+  auto gt = LoadOrComputeGroundTruth(absl::StrCat("fmnist-", base.n), base, queries, nq, k, {},
+                                     args.cache_dir);
+  if (!gt.ok()) Die("ground truth", gt.status());
+  PinOmpThreads(1);
+
+  std::printf("ann_bench: base %zu x %zu (Fashion-MNIST train), %zu queries from t10k, k=%zu, "
+              "%d rounds per sweep point\n",
+              base.n, base.dim, nq, k, args.rounds);
+  std::printf("  threads: single-query %d client threads (Quiver: %d gRPC channels; baselines: "
+              "%d std::threads, one query per call); batched: 1 thread, %zu queries per call\n",
+              args.single_threads, args.single_threads, args.single_threads, args.batch);
+  std::printf("           OpenMP 1 thread in every search thread; builds: hnswlib %d threads, "
+              "FAISS OpenMP %d, quiverd --index-build-threads %d --index-build-workers 1; "
+              "quiverd --search-threads %d; %u cores\n",
+              args.build_threads, args.build_threads, args.build_threads, args.search_threads,
+              std::thread::hardware_concurrency());
+  std::printf("  BLAS: %s; load average %s\n\n", BlasConfig().c_str(), LoadAverage().c_str());
+  std::fflush(stdout);
+
+  // ---------------------------------------------------------- quiverd
+  QuiverdOptions qo;
+  qo.binary = args.quiverd;
+  qo.durability = args.durability;
+  qo.search_threads = args.search_threads;
+  qo.tmp_root = args.tmp_dir;
+  qo.env = args.quiverd_env;
+  qo.log_level = "info";  // index build times are logged at info
+  qo.extra_args = {"--index-build-threads", std::to_string(args.build_threads),
+                   "--index-build-workers", "1"};
+  auto started = QuiverdProcess::Start(qo);
+  if (!started.ok()) Die("start quiverd", started.status());
+  std::unique_ptr<QuiverdProcess> srv = *std::move(started);
+  client::Client admin(srv->target());
+
+  auto upserts = MakeUpserts(base, ds->train_labels, args.ingest_batch);
+  const std::map<std::string, std::string> hnsw_params = {
+      {"M", std::to_string(args.hnsw_m)}, {"ef_construction", std::to_string(args.ef_construction)}};
+  const std::map<std::string, std::string> ivf_params = {{"nlist", std::to_string(args.nlist)}};
+  if (auto r = admin.CreateCollection(kHnswColl, MakeSchema(base.dim, "HNSW", hnsw_params)); !r.ok()) {
+    Die("CreateCollection hnsw", r.status());
+  }
+  if (auto r = admin.CreateCollection(kIvfColl, MakeSchema(base.dim, "IVF_FLAT", ivf_params)); !r.ok()) {
+    Die("CreateCollection ivf", r.status());
+  }
+
+  // ---------------------------------------------------------- 1. ingest + searches
+  std::printf("[1] ingest %zu points into %s while a client thread searches...\n", base.n, kHnswColl);
+  std::fflush(stdout);
+  struct Sample {
+    double start;
+    double ms;
+    bool ok;
+  };
+  std::vector<Sample> samples;
+  std::string first_error;
+  double ingest_t0 = 0, ingest_end = 0;
+  {
+    auto probe = MakeSearches(kHnswColl, queries, nq, 1, k);
+    for (auto& r : probe) r.mutable_params()->set_ef(64);
+    client::Client writer(srv->target()), searcher(srv->target());
+    if (!writer.Health().ok() || !searcher.Health().ok()) Die("health", absl::UnavailableError(""));
+    std::atomic<bool> stop{false};
+    std::thread search_thread([&] {
+      omp_set_num_threads(1);
+      samples.reserve(100000);
+      for (size_t i = 0; !stop.load(); ++i) {
+        const double t0 = NowSeconds();
+        auto resp = searcher.Search(probe[i % probe.size()]);
+        const double t1 = NowSeconds();
+        samples.push_back({t0, (t1 - t0) * 1e3, resp.ok()});
+        if (!resp.ok() && first_error.empty()) first_error = resp.status().ToString();
+      }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // searcher running
+    ingest_t0 = NowSeconds();
+    for (auto& req : upserts) {
+      req.set_collection(kHnswColl);
+      if (auto r = writer.Upsert(req); !r.ok()) Die("Upsert", r.status());
+    }
+    ingest_end = NowSeconds();
+    // Idle reference: the same searches for a while after the last write,
+    // before the segment is sealed (--seal-idle-ms, 2 s).
+    std::this_thread::sleep_for(std::chrono::duration<double>(args.idle_window_s));
+    stop = true;
+    search_thread.join();
+  }
+  const double ingest_s = ingest_end - ingest_t0;
+  const double hnsw_wait_s = WaitIndexed(admin, {kHnswColl}, 900, 20);
+  const double hnsw_ready_s = NowSeconds() - ingest_end;  // from the last write's ack
+  std::vector<double> during_ms, idle_ms;
+  size_t during_n = 0, errors_n = 0;
+  for (const Sample& s : samples) {
+    if (!s.ok) ++errors_n;
+    if (s.start >= ingest_t0 && s.start + s.ms / 1e3 <= ingest_end) {
+      ++during_n;
+      if (s.ok) during_ms.push_back(s.ms);
+    } else if (s.start >= ingest_end && s.ok) {
+      idle_ms.push_back(s.ms);
+    }
+  }
+  (void)hnsw_wait_s;
+  const auto hnsw_log_build = BuildTimesFromLog(srv->log_path(), kHnswColl);
+  std::printf("    ingest %.1f s, %zu searches during it (%zu errors), index ready %.1f s after "
+              "the last write (quiverd log: build %s s)\n",
+              ingest_s, during_n, errors_n, hnsw_ready_s,
+              hnsw_log_build.empty() ? "?" : Fixed(hnsw_log_build.back(), 1).c_str());
+  std::fflush(stdout);
+
+  // IVF collection: same ingest, no searcher.
+  std::printf("[1b] ingest %zu points into %s...\n", base.n, kIvfColl);
+  std::fflush(stdout);
+  double ivf_ingest_s = 0, ivf_ready_s = 0;
+  {
+    client::Client writer(srv->target());
+    const double t0 = NowSeconds();
+    for (auto& req : upserts) {
+      req.set_collection(kIvfColl);
+      if (auto r = writer.Upsert(req); !r.ok()) Die("Upsert ivf", r.status());
+    }
+    const double t1 = NowSeconds();
+    ivf_ingest_s = t1 - t0;
+    WaitIndexed(admin, {kIvfColl}, 900, 20);
+    ivf_ready_s = NowSeconds() - t1;
+  }
+  upserts.clear();
+  upserts.shrink_to_fit();
+  const auto ivf_log_build = BuildTimesFromLog(srv->log_path(), kIvfColl);
+  WaitQuiet(srv->pid());
+  const MemoryInfo quiverd_mem_indexed = ReadMemory(srv->pid());
+  auto hnsw_seg = Segments(admin, kHnswColl);
+  auto ivf_seg = Segments(admin, kIvfColl);
+  if (!hnsw_seg.ok() || !ivf_seg.ok()) Die("GetCollection", absl::InternalError("segments"));
+  std::printf("    ingest %.1f s, index ready %.1f s after the last write; segments: %s | %s\n",
+              ivf_ingest_s, ivf_ready_s, hnsw_seg->desc.c_str(), ivf_seg->desc.c_str());
+  std::printf("    quiverd RSS %.0f MB\n", quiverd_mem_indexed.rss_kb / 1024.0);
+  std::fflush(stdout);
+
+  // ---------------------------------------------------------- baselines: builds
+  std::printf("[3] building baselines in-process (%d threads each)...\n", args.build_threads);
+  std::fflush(stdout);
+  hnswlib::L2Space l2space(base.dim);
+  double hnswlib_build_s = 0, faiss_hnsw_build_s = 0, faiss_ivf_build_s = 0;
+  int64_t hnswlib_rss_kb = 0, faiss_hnsw_rss_kb = 0, faiss_ivf_rss_kb = 0;
+  auto hnswlib_index = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+      &l2space, base.n, args.hnsw_m, args.ef_construction);
+  {
+    const int64_t rss0 = ReadMemory().rss_kb;
+    const double t0 = NowSeconds();
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < args.build_threads; ++t) {
+      pool.emplace_back([&] {
+        for (size_t i; (i = next.fetch_add(1)) < base.n;) hnswlib_index->addPoint(base.row(i), i);
+      });
+    }
+    for (auto& th : pool) th.join();
+    hnswlib_build_s = NowSeconds() - t0;
+    hnswlib_rss_kb = ReadMemory().rss_kb - rss0;
+    std::printf("    hnswlib: %.1f s\n", hnswlib_build_s);
+    std::fflush(stdout);
+  }
+  faiss::IndexHNSWFlat faiss_hnsw(static_cast<int>(base.dim), args.hnsw_m);
+  faiss_hnsw.hnsw.efConstruction = args.ef_construction;
+  {
+    const int64_t rss0 = ReadMemory().rss_kb;
+    omp_set_num_threads(args.build_threads);
+    const double t0 = NowSeconds();
+    faiss_hnsw.add(static_cast<idx_t>(base.n), base.data.data());
+    faiss_hnsw_build_s = NowSeconds() - t0;
+    omp_set_num_threads(1);
+    faiss_hnsw_rss_kb = ReadMemory().rss_kb - rss0;
+    std::printf("    FAISS HNSW: %.1f s\n", faiss_hnsw_build_s);
+    std::fflush(stdout);
+  }
+  faiss::IndexFlatL2 ivf_quantizer(static_cast<int>(base.dim));
+  faiss::IndexIVFFlat faiss_ivf(&ivf_quantizer, base.dim, static_cast<size_t>(args.nlist));
+  {
+    const int64_t rss0 = ReadMemory().rss_kb;
+    omp_set_num_threads(args.build_threads);
+    const double t0 = NowSeconds();
+    faiss_ivf.train(static_cast<idx_t>(base.n), base.data.data());
+    faiss_ivf.add(static_cast<idx_t>(base.n), base.data.data());
+    faiss_ivf_build_s = NowSeconds() - t0;
+    omp_set_num_threads(1);
+    faiss_ivf_rss_kb = ReadMemory().rss_kb - rss0;
+    std::printf("    FAISS IVF-Flat: %.1f s (train + add)\n", faiss_ivf_build_s);
+    std::fflush(stdout);
+  }
+  // Index sizes from their structures.
+  size_t hnswlib_bytes = hnswlib_index->cur_element_count * hnswlib_index->size_data_per_element_;
+  for (size_t i = 0; i < hnswlib_index->cur_element_count; ++i) {
+    hnswlib_bytes += static_cast<size_t>(hnswlib_index->element_levels_[i]) *
+                     hnswlib_index->size_links_per_element_;
+  }
+  const size_t faiss_hnsw_bytes =
+      static_cast<size_t>(faiss_hnsw.ntotal) * base.dim * sizeof(float) +
+      faiss_hnsw.hnsw.neighbors.size() * sizeof(faiss::HNSW::storage_idx_t) +
+      faiss_hnsw.hnsw.offsets.size() * sizeof(size_t) + faiss_hnsw.hnsw.levels.size() * sizeof(int);
+  size_t faiss_ivf_bytes = static_cast<size_t>(args.nlist) * base.dim * sizeof(float);
+  for (size_t l = 0; l < faiss_ivf.nlist; ++l) {
+    faiss_ivf_bytes += faiss_ivf.invlists->list_size(l) * (faiss_ivf.code_size + sizeof(idx_t));
+  }
+  // Bytes an IVF search scans per query at each nprobe (FAISS's lists; used
+  // as the estimate for Quiver's too: same k-means, same data).
+  std::map<int, double> ivf_scan_bytes;
+  for (int np : args.nprobes) {
+    const size_t p = std::min<size_t>(np, faiss_ivf.nlist);
+    std::vector<float> d(nq * p);
+    std::vector<idx_t> l(nq * p);
+    ivf_quantizer.search(static_cast<idx_t>(nq), queries.data.data(), static_cast<idx_t>(p),
+                         d.data(), l.data());
+    double rows = 0;
+    for (idx_t x : l) rows += x >= 0 ? static_cast<double>(faiss_ivf.invlists->list_size(x)) : 0;
+    ivf_scan_bytes[np] = rows / static_cast<double>(nq) * base.dim * sizeof(float);
+  }
+
+  // ---------------------------------------------------------- reference costs
+  double membw = MemoryReadGBs();
+  std::unique_ptr<grpc::Server> noop_server;
+  NoopSearch noop_service;
+  int noop_port = 0;
+  {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &noop_port);
+    b.RegisterService(&noop_service);
+    noop_server = b.BuildAndStart();
+    if (noop_server == nullptr || noop_port == 0) Die("noop server", absl::InternalError("start"));
+  }
+  std::vector<std::unique_ptr<client::Client>> noop_clients;
+  for (int t = 0; t < std::max(2, args.single_threads); ++t) {
+    noop_clients.push_back(
+        std::make_unique<client::Client>(absl::StrCat("127.0.0.1:", noop_port)));
+  }
+  auto noop_reqs = MakeSearches("noop", queries, nq, 1, k);
+  auto noop_rate = [&](int threads) {
+    const size_t calls = 3000;
+    Run r = Drive(calls, threads, 0, k, [&](size_t c, int t, Run*) {
+      auto resp = noop_clients[t]->Search(noop_reqs[c % noop_reqs.size()]);
+      if (!resp.ok()) Die("noop Search", resp.status());
+    });
+    return static_cast<double>(calls) / r.seconds;
+  };
+  noop_rate(2);  // warm-up
+  std::vector<double> noop1, noopN;
+
+  // ---------------------------------------------------------- sweep
+  std::vector<std::unique_ptr<client::Client>> clients;
+  for (int t = 0; t < std::max(1, args.single_threads); ++t) {
+    clients.push_back(std::make_unique<client::Client>(srv->target()));
+    if (absl::Status h = clients.back()->Health(); !h.ok()) Die("health", h);
+  }
+  Bench bench{&args, &base, &queries, nq, k, hnswlib_index.get(), &faiss_hnsw, &faiss_ivf, {},
+              &clients};
+  for (int b = 0; b < 2; ++b) {
+    const size_t per_call = b ? args.batch : 1;
+    bench.reqs[0][b] = MakeSearches(kHnswColl, queries, nq, per_call, k);
+    bench.reqs[1][b] = MakeSearches(kIvfColl, queries, nq, per_call, k);
+  }
+  const Mode modes[2] = {{false, args.single_threads, 1}, {true, 1, args.batch}};
+
+  // Idle latency of the indexed collection, same call as during ingest
+  // (1 client thread, one query per RPC, ef=64).
+  Run idle_indexed;
+  {
+    bench.SetParam(kQuiverHnsw, 64);
+    bench.RunSystem(kQuiverHnsw, {false, 1, 1}, std::min<size_t>(nq, 200));  // warm-up
+    idle_indexed = bench.RunSystem(kQuiverHnsw, {false, 1, 1}, nq);
+  }
+
+  struct Family {
+    std::string name;
+    std::string param;
+    std::vector<int> values;
+    std::vector<System> systems;
+  };
+  const Family families[2] = {{"HNSW", "ef", args.efs, {kQuiverHnsw, kHnswlib, kFaissHnsw}},
+                              {"IVF_FLAT", "nprobe", args.nprobes, {kQuiverIvf, kFaissIvf}}};
+  // cells[system][param][mode]
+  std::map<System, std::map<int, std::array<Cell, 2>>> cells;
+  std::printf("[2/3] sweep (each line: one run of %zu queries)\n", nq);
+  std::fflush(stdout);
+  // Warm-up: a few calls of every system and mode.
+  for (const Family& f : families) {
+    for (System s : f.systems) {
+      bench.SetParam(s, f.values.front());
+      for (const Mode& m : modes) bench.RunSystem(s, m, std::min<size_t>(nq, 200));
+    }
+  }
+  noop1.push_back(noop_rate(1));
+  noopN.push_back(noop_rate(args.single_threads));
+  const double sweep_t0 = NowSeconds();
+  for (const Family& f : families) {
+    for (size_t pi = 0; pi < f.values.size(); ++pi) {
+      const int param = f.values[pi];
+      for (int r = 0; r < args.rounds; ++r) {
+        for (int mi = 0; mi < 2; ++mi) {
+          const Mode& m = modes[mi];
+          const size_t ns = f.systems.size();
+          for (size_t j = 0; j < ns; ++j) {
+            const System s = f.systems[(j + r + pi + mi) % ns];  // rotate who goes first
+            bench.SetParam(s, param);
+            Run run = bench.RunSystem(s, m, nq);
+            Cell& cell = cells[s][param][mi];
+            cell.qps.push_back(static_cast<double>(nq) / run.seconds);
+            cell.latency_ms.insert(cell.latency_ms.end(), run.latency_ms.begin(),
+                                   run.latency_ms.end());
+            cell.recall.push_back(MeanRecall(run, *gt, base, queries, nq, k));
+            std::printf("  %-8s %s=%-4d round %d  %-18s %-16s %9.1f QPS  recall %.4f\n",
+                        f.name.c_str(), f.param.c_str(), param, r + 1, m.Label().c_str(),
+                        kSystemName[s], cell.qps.back(), cell.recall.back());
+            std::fflush(stdout);
+          }
+        }
+      }
+    }
+    noop1.push_back(noop_rate(1));
+    noopN.push_back(noop_rate(args.single_threads));
+  }
+  const double sweep_s = NowSeconds() - sweep_t0;
+  const double noop1_rate = Median(noop1), noopN_rate = Median(noopN);
+  noop_server->Shutdown();
+  const MemoryInfo quiverd_mem_swept = ReadMemory(srv->pid());
+
+  // ---------------------------------------------------------- 4. restart
+  struct RestartResult {
+    double stop_s = NAN, health_s = NAN, ready_s = NAN;
+    double rss_mb = NAN;
+    double recall_hnsw = NAN, recall_ivf = NAN;
+    std::vector<double> log_builds;
+    bool segments_dir_existed = false;
+  };
+  RestartResult warm, cold;
+  std::vector<std::unique_ptr<QuiverdProcess>> restarted;
+  if (args.restart) {
+    std::printf("[4] restart with persisted indexes, then without DATA_DIR/segments...\n");
+    std::fflush(stdout);
+    const std::string data_dir = srv->data_dir();
+    clients.clear();
+    auto restart = [&](bool wipe_segments, RestartResult* out, QuiverdProcess* running) {
+      double t0 = NowSeconds();
+      if (absl::Status st = running->Stop(); !st.ok()) Die("stop quiverd", st);
+      out->stop_s = NowSeconds() - t0;
+      const std::string seg_dir = data_dir + "/segments";
+      out->segments_dir_existed = std::filesystem::exists(seg_dir);
+      if (wipe_segments) std::filesystem::remove_all(seg_dir);
+      QuiverdOptions ro = qo;
+      ro.data_dir = data_dir;
+      t0 = NowSeconds();
+      auto p = QuiverdProcess::Start(ro);
+      if (!p.ok()) Die("restart quiverd", p.status());
+      out->health_s = NowSeconds() - t0;
+      client::Client c((*p)->target());
+      WaitIndexed(c, {kHnswColl, kIvfColl}, 900, 5);
+      // ...and answers a search on each collection.
+      for (const char* coll : {kHnswColl, kIvfColl}) {
+        for (;;) {
+          auto req = MakeSearches(coll, queries, 1, 1, k)[0];
+          auto resp = c.Search(req);
+          if (resp.ok() && resp->results_size() == 1 && resp->results(0).hits_size() == static_cast<int>(k)) break;
+          if (NowSeconds() - t0 > 900) Die("search after restart", resp.status());
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+      }
+      out->ready_s = NowSeconds() - t0;
+      WaitQuiet((*p)->pid());
+      out->rss_mb = ReadMemory((*p)->pid()).rss_kb / 1024.0;
+      out->log_builds = BuildTimesFromLog((*p)->log_path(), kHnswColl);
+      for (double x : BuildTimesFromLog((*p)->log_path(), kIvfColl)) out->log_builds.push_back(x);
+      // Same answers as before? recall at ef=64 / nprobe=16, batched.
+      clients.clear();
+      clients.push_back(std::make_unique<client::Client>((*p)->target()));
+      clients.push_back(std::make_unique<client::Client>((*p)->target()));
+      bench.SetParam(kQuiverHnsw, 64);
+      out->recall_hnsw = MeanRecall(bench.RunSystem(kQuiverHnsw, modes[1], nq), *gt, base, queries, nq, k);
+      bench.SetParam(kQuiverIvf, 16);
+      out->recall_ivf = MeanRecall(bench.RunSystem(kQuiverIvf, modes[1], nq), *gt, base, queries, nq, k);
+      clients.clear();
+      restarted.push_back(*std::move(p));
+    };
+    restart(false, &warm, srv.get());
+    std::printf("    persisted indexes: ready in %.2f s\n", warm.ready_s);
+    std::fflush(stdout);
+    restart(true, &cold, restarted.back().get());
+    std::printf("    rebuilt indexes:   ready in %.2f s\n", cold.ready_s);
+    std::fflush(stdout);
+    if (absl::Status st = restarted.back()->Stop(); !st.ok()) {
+      std::fprintf(stderr, "ann_bench: stopping quiverd: %s\n", st.ToString().c_str());
+    }
+  }
+
+  // ========================================================== tables
+  std::ostringstream out;
+  auto pct = [](const std::vector<double>& v, double p) { return Percentile(v, p); };
+
+  // 1. ingest
+  const double p99_during = pct(during_ms, 99), p99_idle = pct(idle_ms, 99);
+  const double hnsw_build_log = hnsw_log_build.empty() ? NAN : hnsw_log_build.back();
+  const double ivf_build_log = ivf_log_build.empty() ? NAN : ivf_log_build.back();
+  {
+    out << "\n## 1. Can searches continue during ingest? (" << base.n << " points, batches of "
+        << args.ingest_batch << ", 1 writer thread, --durability " << args.durability
+        << "; 1 searcher thread, one query per RPC, k=10, ef=64)\n\n";
+    Table t({"what", "value"});
+    t.AddRow({"ingest into HNSW collection (searcher running)", Fixed(ingest_s, 2) + " s, " +
+                                                                    Thousands(base.n / ingest_s) + " vectors/s"});
+    t.AddRow({"searches served during ingest", Thousands(static_cast<double>(during_n)) + " (" +
+                                                   Fixed(during_n / ingest_s, 1) + "/s)"});
+    t.AddRow({"search errors", std::to_string(errors_n) + (first_error.empty() ? "" : " (" + first_error + ")")});
+    t.AddRow({"search p50 / p99 during ingest (growing segment, exact)",
+              Fixed(pct(during_ms, 50), 2) + " / " + Fixed(p99_during, 2) + " ms"});
+    t.AddRow({absl::StrCat("search p50 / p99 idle, ", Fixed(args.idle_window_s, 1),
+                           " s after the last write (", base.n, " rows, growing, exact; ",
+                           idle_ms.size(), " calls)"),
+              Fixed(pct(idle_ms, 50), 2) + " / " + Fixed(p99_idle, 2) + " ms"});
+    t.AddRow({"p99 during ingest / idle p99 (target <= 3x)", Ratio(p99_during, p99_idle)});
+    t.AddRow({"search p50 / p99 idle, indexed (HNSW ef=64)",
+              Fixed(pct(idle_indexed.latency_ms, 50), 2) + " / " +
+                  Fixed(pct(idle_indexed.latency_ms, 99), 2) + " ms"});
+    t.AddRow({"HNSW: last write -> INDEXED (incl. --seal-idle-ms 2 s)", Fixed(hnsw_ready_s, 2) + " s"});
+    t.AddRow({"HNSW: build time in quiverd's log (2 threads)", Fixed(hnsw_build_log, 2) + " s"});
+    t.AddRow({"IVF_FLAT: ingest (no searcher)", Fixed(ivf_ingest_s, 2) + " s, " +
+                                                    Thousands(base.n / ivf_ingest_s) + " vectors/s"});
+    t.AddRow({"IVF_FLAT: last write -> INDEXED / build in log", Fixed(ivf_ready_s, 2) + " s / " +
+                                                                    Fixed(ivf_build_log, 2) + " s"});
+    t.AddRow({absl::StrCat("hnswlib build, in-process, ", args.build_threads, " threads"),
+              Fixed(hnswlib_build_s, 2) + " s"});
+    t.AddRow({absl::StrCat("FAISS HNSW build, in-process, ", args.build_threads, " threads"),
+              Fixed(faiss_hnsw_build_s, 2) + " s"});
+    t.AddRow({absl::StrCat("FAISS IVF-Flat train + add, ", args.build_threads, " threads"),
+              Fixed(faiss_ivf_build_s, 2) + " s"});
+    t.AddRow({"Quiver HNSW import + build / hnswlib build (target <= 1.3x)",
+              Ratio(ingest_s + hnsw_ready_s, hnswlib_build_s) + " (without the 2 s seal wait: " +
+                  Ratio(ingest_s + hnsw_build_log, hnswlib_build_s) + ")"});
+    t.AddRow({"segments", hnsw_seg->desc + " | " + ivf_seg->desc});
+    t.Print(out);
+  }
+
+  // 2. sweep
+  nlohmann::json sweep = nlohmann::json::array();
+  {
+    out << "\n## 2/3. recall@10 and QPS, Quiver through gRPC vs in-process baselines ("
+        << nq << " queries; QPS median of " << args.rounds
+        << " interleaved rounds; latency per call, pooled; single: " << args.single_threads
+        << " client threads, 1 query per call; batched: 1 thread, " << args.batch
+        << " queries per call; OpenMP 1 per thread; quiverd --search-threads "
+        << args.search_threads << ")\n\n";
+    Table t({"index", "param", "system", "single recall", "single QPS", "p50 ms", "p99 ms",
+             "vs base", "batched recall", "batched QPS", "p50 ms/call", "vs base"});
+    for (const Family& f : families) {
+      for (int param : f.values) {
+        for (System s : f.systems) {
+          const auto& c = cells[s][param];
+          // Quiver rows compare with the in-process baseline of the same kind
+          // (hnswlib for HNSW, FAISS for IVF_FLAT).
+          const System ref = s == kQuiverHnsw ? kHnswlib : s == kQuiverIvf ? kFaissIvf : s;
+          const auto& rc = cells[ref][param];
+          t.AddRow({f.name, absl::StrCat(f.param, "=", param), kSystemName[s],
+                    Fixed(c[0].Recall(), 4), Fixed(c[0].Qps(), 0),
+                    Fixed(Percentile(c[0].latency_ms, 50), 3),
+                    Fixed(Percentile(c[0].latency_ms, 99), 3),
+                    ref == s ? "" : Ratio(c[0].Qps(), rc[0].Qps()), Fixed(c[1].Recall(), 4),
+                    Fixed(c[1].Qps(), 0), Fixed(Percentile(c[1].latency_ms, 50), 2),
+                    ref == s ? "" : Ratio(c[1].Qps(), rc[1].Qps())});
+          for (int mi = 0; mi < 2; ++mi) {
+            sweep.push_back({{"index", f.name},
+                             {"param", f.param},
+                             {"value", param},
+                             {"system", kSystemKey[s]},
+                             {"mode", mi ? "batched" : "single"},
+                             {"client_threads", modes[mi].threads},
+                             {"queries_per_call", modes[mi].per_call},
+                             {"qps_rounds", c[mi].qps},
+                             {"qps", c[mi].Qps()},
+                             {"recall_at_10", c[mi].Recall()},
+                             {"p50_ms", Percentile(c[mi].latency_ms, 50)},
+                             {"p99_ms", Percentile(c[mi].latency_ms, 99)}});
+          }
+        }
+      }
+    }
+    t.Print(out);
+    out << "(vs base: Quiver HNSW / hnswlib, Quiver IVF_FLAT / FAISS IVF-Flat, same parameter "
+           "and mode. No-op RPC of the same size, callback server in the bench process: "
+        << Thousands(noop1_rate) << "/s with 1 client thread, " << Thousands(noopN_rate)
+        << "/s with " << args.single_threads << ".)\n";
+  }
+
+  // Targets (issue 3)
+  nlohmann::json targets = nlohmann::json::array();
+  {
+    out << "\n## Targets of issue 3 (ratios from this run)\n\n";
+    Table t({"target", "measured", "met?"});
+    auto add = [&](const std::string& what, const std::string& measured, bool ok, double value) {
+      t.AddRow({what, measured, ok ? "yes" : "NO"});
+      targets.push_back({{"target", what}, {"measured", measured}, {"met", ok}, {"value", value}});
+    };
+    // Lowest parameter where Quiver's batched recall reaches 0.95.
+    auto first_at = [&](System s, const std::vector<int>& values) {
+      for (int v : values) {
+        if (cells[s][v][1].Recall() >= 0.95) return v;
+      }
+      return values.back();
+    };
+    const int ef = first_at(kQuiverHnsw, args.efs);
+    {
+      const double r = cells[kQuiverHnsw][ef][1].Qps() / cells[kHnswlib][ef][1].Qps();
+      add(absl::StrCat("HNSW batched >= 0.9x hnswlib at recall >= 0.95 (ef=", ef, ", recall ",
+                       Fixed(cells[kQuiverHnsw][ef][1].Recall(), 3), " vs ",
+                       Fixed(cells[kHnswlib][ef][1].Recall(), 3), ")"),
+          Ratio(cells[kQuiverHnsw][ef][1].Qps(), cells[kHnswlib][ef][1].Qps()), r >= 0.9, r);
+      const double rf = cells[kQuiverHnsw][ef][1].Qps() / cells[kFaissHnsw][ef][1].Qps();
+      add(absl::StrCat("HNSW batched ahead of FAISS HNSW (ef=", ef, ")"),
+          Ratio(cells[kQuiverHnsw][ef][1].Qps(), cells[kFaissHnsw][ef][1].Qps()), rf > 1.0, rf);
+      const double inproc = cells[kHnswlib][ef][0].Qps();
+      const double bound = 1.0 / (1.0 / noopN_rate + 1.0 / inproc);
+      const double q = cells[kQuiverHnsw][ef][0].Qps();
+      add(absl::StrCat("HNSW single-query >= 0.8 x 1/(1/noop + 1/hnswlib) (ef=", ef, ": noop ",
+                       Thousands(noopN_rate), "/s, hnswlib ", Thousands(inproc), "/s -> ",
+                       Thousands(bound), "/s)"),
+          Thousands(q) + "/s = " + Ratio(q, bound) + " of bound", q >= 0.8 * bound, q / bound);
+    }
+    const int np = first_at(kQuiverIvf, args.nprobes);
+    {
+      const double r = cells[kQuiverIvf][np][1].Qps() / cells[kFaissIvf][np][1].Qps();
+      add(absl::StrCat("IVF_FLAT batched >= 2x FAISS IVF-Flat (nprobe=", np, ", recall ",
+                       Fixed(cells[kQuiverIvf][np][1].Recall(), 3), " vs ",
+                       Fixed(cells[kFaissIvf][np][1].Recall(), 3), ")"),
+          Ratio(cells[kQuiverIvf][np][1].Qps(), cells[kFaissIvf][np][1].Qps()), r >= 2.0, r);
+      const double gbs = cells[kQuiverIvf][np][1].Qps() * ivf_scan_bytes[np] / 1e9;
+      const double fgbs = cells[kFaissIvf][np][1].Qps() * ivf_scan_bytes[np] / 1e9;
+      add(absl::StrCat("IVF_FLAT list scan >= 0.5x one core's read bandwidth (", Fixed(membw, 1),
+                       " GB/s; ", Fixed(ivf_scan_bytes[np] / 1e6, 1),
+                       " MB/query est. from FAISS's lists; FAISS ", Fixed(fgbs, 2), " GB/s)"),
+          Fixed(gbs, 2) + " GB/s = " + Ratio(gbs, membw), gbs >= 0.5 * membw, gbs / membw);
+    }
+    {
+      const double r = (ingest_s + hnsw_ready_s) / hnswlib_build_s;
+      add("import + index build <= 1.3x hnswlib build (2 threads)",
+          Fixed(ingest_s, 1) + " + " + Fixed(hnsw_ready_s, 1) + " s vs " + Fixed(hnswlib_build_s, 1) +
+              " s = " + Fixed(r, 2) + "x",
+          r <= 1.3, r);
+      add("a few large sealed segments", absl::StrCat(hnsw_seg->segments, " + ", ivf_seg->segments,
+                                                      " segment(s)"),
+          hnsw_seg->segments <= 2 && ivf_seg->segments <= 2,
+          static_cast<double>(hnsw_seg->segments + ivf_seg->segments));
+    }
+    if (args.restart) {
+      const double r = warm.ready_s / cold.ready_s;
+      add("restart with persisted indexes <= 0.1x rebuild",
+          Fixed(warm.ready_s, 2) + " s vs " + Fixed(cold.ready_s, 2) + " s = " + Fixed(r, 3) + "x",
+          r <= 0.1, r);
+    }
+    {
+      const double r = p99_during / p99_idle;
+      add("p99 search latency while importing <= 3x idle p99",
+          Fixed(p99_during, 1) + " vs " + Fixed(p99_idle, 1) + " ms = " + Fixed(r, 2) + "x",
+          r <= 3.0, r);
+    }
+    add("search errors during ingest = 0", std::to_string(errors_n), errors_n == 0,
+        static_cast<double>(errors_n));
+    t.Print(out);
+  }
+
+  // 4. restart
+  if (args.restart) {
+    out << "\n## 4. Restart: persisted indexes vs rebuild (both collections; time from start "
+           "to all segments INDEXED and a search answered on each)\n\n";
+    Table t({"start", "SIGTERM -> exit s", "start -> healthy s", "start -> ready s",
+             "builds in log", "recall HNSW ef=64", "recall IVF nprobe=16", "RSS MB"});
+    auto row = [&](const char* name, const RestartResult& r) {
+      std::vector<std::string> b;
+      for (double x : r.log_builds) b.push_back(Fixed(x, 1) + " s");
+      t.AddRow({name, Fixed(r.stop_s, 2), Fixed(r.health_s, 2), Fixed(r.ready_s, 2),
+                b.empty() ? "none" : absl::StrJoin(b, " + "), Fixed(r.recall_hnsw, 4),
+                Fixed(r.recall_ivf, 4), Fixed(r.rss_mb, 0)});
+    };
+    row("with DATA_DIR/segments (indexes loaded)", warm);
+    row("without DATA_DIR/segments (rebuilt)", cold);
+    t.Print(out);
+    out << "persisted / rebuild: " << Fixed(warm.ready_s / cold.ready_s, 3) << "x (target <= 0.1x)"
+        << (warm.segments_dir_existed ? "" : "; WARNING: DATA_DIR/segments did not exist") << "\n";
+  }
+
+  // 5. memory
+  {
+    out << "\n## 5. Memory (raw vectors: " << Mb(static_cast<double>(base.bytes()))
+        << " MB per copy)\n\n";
+    Table t({"what", "MB"});
+    t.AddRow({absl::StrCat("quiverd RSS, both collections indexed (2 x ", base.n, " vectors + HNSW + IVF)"),
+              Fixed(quiverd_mem_indexed.rss_kb / 1024.0, 0)});
+    t.AddRow({"quiverd RSS after the sweep / peak", Fixed(quiverd_mem_swept.rss_kb / 1024.0, 0) +
+                                                        " / " + Fixed(quiverd_mem_swept.hwm_kb / 1024.0, 0)});
+    if (args.restart) {
+      t.AddRow({"quiverd RSS after restart (loaded) / after rebuild",
+                Fixed(warm.rss_mb, 0) + " / " + Fixed(cold.rss_mb, 0)});
+    }
+    t.AddRow({"Quiver HNSW segment index (GetCollection memory / disk)",
+              Mb(hnsw_seg->index_memory) + " / " + Mb(hnsw_seg->index_disk)});
+    t.AddRow({"Quiver IVF_FLAT segment index (GetCollection memory / disk)",
+              Mb(ivf_seg->index_memory) + " / " + Mb(ivf_seg->index_disk)});
+    t.AddRow({"hnswlib index (vectors + links) / bench RSS growth in build",
+              Mb(hnswlib_bytes) + " / " + Fixed(hnswlib_rss_kb / 1024.0, 0)});
+    t.AddRow({"FAISS IndexHNSWFlat (vectors + links) / RSS growth",
+              Mb(faiss_hnsw_bytes) + " / " + Fixed(faiss_hnsw_rss_kb / 1024.0, 0)});
+    t.AddRow({"FAISS IndexIVFFlat (lists + ids + centroids) / RSS growth",
+              Mb(faiss_ivf_bytes) + " / " + Fixed(faiss_ivf_rss_kb / 1024.0, 0)});
+    t.Print(out);
+  }
+
+  // Curves: recall vs QPS, single-query and batched.
+  std::string png;
+  {
+    const std::string dir = args.json_out.empty()
+                                ? ExeDir() + "/bench_results"
+                                : std::filesystem::path(args.json_out).parent_path().string();
+    std::filesystem::create_directories(dir.empty() ? "." : dir);
+    const std::string stem = (dir.empty() ? "." : dir) + "/ann_bench";
+    std::ofstream dat(stem + ".dat");
+    const System order[] = {kQuiverHnsw, kHnswlib, kFaissHnsw, kQuiverIvf, kFaissIvf};
+    for (int mi = 0; mi < 2; ++mi) {
+      for (System s : order) {
+        const Family& f = s == kQuiverIvf || s == kFaissIvf ? families[1] : families[0];
+        dat << "# " << kSystemName[s] << " " << (mi ? "batched" : "single") << "\n";
+        for (int v : f.values) {
+          dat << Fixed(cells[s][v][mi].Recall(), 5) << " " << Fixed(cells[s][v][mi].Qps(), 1) << " "
+              << f.param << "=" << v << "\n";
+        }
+        dat << "\n\n";
+      }
+    }
+    dat.close();
+    std::ofstream gp(stem + ".gp");
+    gp << "set terminal pngcairo noenhanced size 1500,620 font 'DejaVu Sans,11'\n"
+       << "set output '" << stem << ".png'\n"
+       << "set multiplot layout 1,2 title 'Fashion-MNIST " << base.n << " x " << base.dim
+       << ", k=" << k << ", " << nq
+       << " queries: Quiver through gRPC vs in-process baselines (2 cores)'\n"
+       << "set logscale y\nset grid xtics ytics mytics\n"
+       << "set xlabel 'recall@10'\nset ylabel 'queries per second (log scale)'\n"
+       << "set key bottom left box opaque\nset xrange [*:1.0]\n";
+    const char* styles[] = {"lc rgb '#d62728' pt 7 lw 2", "lc rgb '#1f77b4' pt 5 lw 2",
+                            "lc rgb '#2ca02c' pt 9 lw 2", "lc rgb '#ff7f0e' pt 7 lw 2 dt 2",
+                            "lc rgb '#9467bd' pt 5 lw 2 dt 2"};
+    for (int mi = 0; mi < 2; ++mi) {
+      gp << "set title '"
+         << (mi ? absl::StrCat("batched: ", args.batch, " queries per call, 1 client thread")
+                : absl::StrCat("single query per call, ", args.single_threads, " client threads"))
+         << "'\nplot ";
+      for (int si = 0; si < 5; ++si) {
+        const int block = mi * 5 + si;
+        gp << (si ? ", \\\n     " : "") << "'" << stem << ".dat' index " << block
+           << " using 1:2 with linespoints " << styles[si] << " title '" << kSystemName[order[si]]
+           << (order[si] == kQuiverHnsw || order[si] == kQuiverIvf ? " (gRPC)" : "") << "'"
+           << ", '' index " << block << " using 1:2:3 with labels offset 0,0.8 font ',8' notitle";
+      }
+      gp << "\n";
+    }
+    gp << "unset multiplot\n";
+    gp.close();
+    if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
+      if (std::system(("gnuplot '" + stem + ".gp'").c_str()) == 0) png = stem + ".png";
+    } else {
+      out << "\n(gnuplot not found: apt-get install gnuplot-nox; data in " << stem << ".dat)\n";
+    }
+  }
+
+  std::printf("%s", out.str().c_str());
+  if (!png.empty()) std::printf("\nrecall-QPS curves: %s\n", png.c_str());
+  std::printf("total %.0f s (sweep %.0f s); load average %s\n", NowSeconds() - run_t0, sweep_s,
+              LoadAverage().c_str());
+
+  report["config"] = {{"rows", base.n},
+                      {"dim", base.dim},
+                      {"queries", nq},
+                      {"k", k},
+                      {"rounds", args.rounds},
+                      {"batch", args.batch},
+                      {"ingest_batch", args.ingest_batch},
+                      {"single_client_threads", args.single_threads},
+                      {"build_threads", args.build_threads},
+                      {"quiverd_search_threads", args.search_threads},
+                      {"omp_threads_per_search_thread", 1},
+                      {"hnsw", {{"M", args.hnsw_m}, {"ef_construction", args.ef_construction}}},
+                      {"nlist", args.nlist},
+                      {"efs", args.efs},
+                      {"nprobes", args.nprobes},
+                      {"durability", args.durability},
+                      {"quiverd_argv", srv->argv()},
+                      {"quiverd_env", args.quiverd_env}};
+  report["ingest"] = {{"seconds", ingest_s},
+                      {"vectors_per_s", base.n / ingest_s},
+                      {"searches_during", during_n},
+                      {"errors", errors_n},
+                      {"first_error", first_error},
+                      {"p50_ms_during", pct(during_ms, 50)},
+                      {"p99_ms_during", p99_during},
+                      {"p50_ms_idle_growing", pct(idle_ms, 50)},
+                      {"p99_ms_idle_growing", p99_idle},
+                      {"idle_growing_calls", idle_ms.size()},
+                      {"p50_ms_idle_indexed", pct(idle_indexed.latency_ms, 50)},
+                      {"p99_ms_idle_indexed", pct(idle_indexed.latency_ms, 99)},
+                      {"hnsw_last_write_to_indexed_s", hnsw_ready_s},
+                      {"hnsw_build_log_s", hnsw_build_log},
+                      {"ivf_ingest_s", ivf_ingest_s},
+                      {"ivf_last_write_to_indexed_s", ivf_ready_s},
+                      {"ivf_build_log_s", ivf_build_log},
+                      {"segments", {hnsw_seg->desc, ivf_seg->desc}}};
+  report["baseline_builds_s"] = {{"hnswlib", hnswlib_build_s},
+                                 {"faiss_hnsw", faiss_hnsw_build_s},
+                                 {"faiss_ivf", faiss_ivf_build_s}};
+  report["sweep"] = sweep;
+  report["noop_rpc_per_s"] = {{"1_thread", noop1}, {"n_threads", noopN}, {"n", args.single_threads}};
+  report["memory_read_gb_s"] = membw;
+  nlohmann::json scan_bytes = nlohmann::json::object();
+  for (const auto& [np, b] : ivf_scan_bytes) scan_bytes[std::to_string(np)] = b;
+  report["ivf_scan_bytes_per_query_est"] = scan_bytes;
+  if (args.restart) {
+    auto rj = [](const RestartResult& r) {
+      return nlohmann::json{{"stop_s", r.stop_s},     {"health_s", r.health_s},
+                            {"ready_s", r.ready_s},   {"rss_mb", r.rss_mb},
+                            {"recall_hnsw_ef64", r.recall_hnsw}, {"recall_ivf_nprobe16", r.recall_ivf},
+                            {"log_builds_s", r.log_builds}};
+    };
+    report["restart"] = {{"persisted", rj(warm)}, {"rebuild", rj(cold)},
+                         {"ratio", warm.ready_s / cold.ready_s}};
+  }
+  report["memory_mb"] = {{"quiverd_rss_indexed", quiverd_mem_indexed.rss_kb / 1024.0},
+                         {"quiverd_rss_after_sweep", quiverd_mem_swept.rss_kb / 1024.0},
+                         {"quiverd_peak", quiverd_mem_swept.hwm_kb / 1024.0},
+                         {"quiver_hnsw_index", hnsw_seg->index_memory / 1048576.0},
+                         {"quiver_ivf_index", ivf_seg->index_memory / 1048576.0},
+                         {"hnswlib_index", hnswlib_bytes / 1048576.0},
+                         {"faiss_hnsw_index", faiss_hnsw_bytes / 1048576.0},
+                         {"faiss_ivf_index", faiss_ivf_bytes / 1048576.0}};
+  report["targets"] = targets;
+  report["tables"] = out.str();
+  report["png"] = png;
+  report["seconds_total"] = NowSeconds() - run_t0;
+  report["host"]["loadavg_at_end"] = LoadAverage();
+  const std::string path = WriteReport(report, args.json_out);
+  if (!path.empty()) std::printf("JSON: %s\n", path.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace quiver::bench
+
+int main(int argc, char** argv) { return quiver::bench::Main(argc, argv); }
