@@ -23,6 +23,7 @@
 // memory read bandwidth.
 #include <immintrin.h>
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -84,7 +85,7 @@ constexpr char kLabel[] = "label";
 
 struct Args {
   size_t rows = 60000;
-  size_t queries = 1000;
+  size_t queries = 2000;
   size_t batch = 100;        // queries per batched call
   size_t ingest_batch = 1000;
   size_t k = 10;
@@ -114,6 +115,7 @@ struct Run {
   double seconds = 0;
   std::vector<double> latency_ms;  // per call
   std::vector<int64_t> ids;        // nq * k, -1 where fewer hits
+  double other_cores = 0;          // CPU other processes used meanwhile / wall
 };
 
 // Calls `call(c, thread, run)` for c in [0, calls) over `threads` threads
@@ -303,6 +305,21 @@ std::vector<double> BuildTimesFromLog(const std::string& path, const std::string
   return out;
 }
 
+// CPU seconds the machine spent in user, nice, system and steal time, from
+// /proc/stat. Unlike MachineBusySeconds() it leaves out irq and softirq:
+// loopback TCP is processed in softirq, accounted to no process, so with it
+// every gRPC run would look as if other processes were busy.
+double MachineBusyNoIrqSeconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+            steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  if (cpu != "cpu") return -1;
+  return static_cast<double>(user + nice + system + steal) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 // One core's memory read bandwidth: AVX2 sum over 1 GiB, best of 3, GB/s.
 double MemoryReadGBs() {
   const size_t bytes = size_t{1} << 30;
@@ -378,6 +395,19 @@ struct Bench {
   // Per Quiver system and mode (0 single, 1 batched): prepared requests.
   std::vector<v1::SearchRequest> reqs[2][2];
   std::vector<std::unique_ptr<client::Client>>* clients;
+  pid_t server_pid = 0;
+
+  // Runs one system and records how many cores other processes (not this
+  // one, not quiverd) kept busy meanwhile: the noise on a shared machine.
+  Run RunMeasured(System s, const Mode& m, size_t nq_run) {
+    const double busy0 = MachineBusyNoIrqSeconds();
+    const double self0 = ProcessCpuSeconds();
+    const double srv0 = ProcessCpuSeconds(server_pid);
+    Run run = RunSystem(s, m, nq_run);
+    const double used = (ProcessCpuSeconds() - self0) + (ProcessCpuSeconds(server_pid) - srv0);
+    run.other_cores = std::max(0.0, (MachineBusyNoIrqSeconds() - busy0 - used) / run.seconds);
+    return run;
+  }
 
   std::vector<v1::SearchRequest>& Requests(System s, bool batched) {
     return reqs[s == kQuiverIvf ? 1 : 0][batched ? 1 : 0];
@@ -461,6 +491,7 @@ struct Cell {  // one system x parameter x mode, over rounds
   std::vector<double> qps;
   std::vector<double> latency_ms;
   std::vector<double> recall;
+  std::vector<double> others;  // other processes' cores per run
   double Qps() const { return Median(qps); }
   double Recall() const {
     return recall.empty() ? NAN
@@ -665,10 +696,11 @@ int Main(int argc, char** argv) {
   hnswlib::L2Space l2space(base.dim);
   double hnswlib_build_s = 0, faiss_hnsw_build_s = 0, faiss_ivf_build_s = 0;
   int64_t hnswlib_rss_kb = 0, faiss_hnsw_rss_kb = 0, faiss_ivf_rss_kb = 0;
+  const int64_t hnswlib_rss0 = ReadMemory().rss_kb;
   auto hnswlib_index = std::make_unique<hnswlib::HierarchicalNSW<float>>(
       &l2space, base.n, args.hnsw_m, args.ef_construction);
   {
-    const int64_t rss0 = ReadMemory().rss_kb;
+    const int64_t rss0 = hnswlib_rss0;
     const double t0 = NowSeconds();
     std::atomic<size_t> next{0};
     std::vector<std::thread> pool;
@@ -774,7 +806,7 @@ int Main(int argc, char** argv) {
     if (absl::Status h = clients.back()->Health(); !h.ok()) Die("health", h);
   }
   Bench bench{&args, &base, &queries, nq, k, hnswlib_index.get(), &faiss_hnsw, &faiss_ivf, {},
-              &clients};
+              &clients, srv->pid()};
   for (int b = 0; b < 2; ++b) {
     const size_t per_call = b ? args.batch : 1;
     bench.reqs[0][b] = MakeSearches(kHnswColl, queries, nq, per_call, k);
@@ -823,15 +855,17 @@ int Main(int argc, char** argv) {
           for (size_t j = 0; j < ns; ++j) {
             const System s = f.systems[(j + r + pi + mi) % ns];  // rotate who goes first
             bench.SetParam(s, param);
-            Run run = bench.RunSystem(s, m, nq);
+            Run run = bench.RunMeasured(s, m, nq);
             Cell& cell = cells[s][param][mi];
+            cell.others.push_back(run.other_cores);
             cell.qps.push_back(static_cast<double>(nq) / run.seconds);
             cell.latency_ms.insert(cell.latency_ms.end(), run.latency_ms.begin(),
                                    run.latency_ms.end());
             cell.recall.push_back(MeanRecall(run, *gt, base, queries, nq, k));
-            std::printf("  %-8s %s=%-4d round %d  %-18s %-16s %9.1f QPS  recall %.4f\n",
+            std::printf("  %-8s %s=%-4d round %d  %-20s %-16s %9.1f QPS  recall %.4f  "
+                        "others' cores %.2f\n",
                         f.name.c_str(), f.param.c_str(), param, r + 1, m.Label().c_str(),
-                        kSystemName[s], cell.qps.back(), cell.recall.back());
+                        kSystemName[s], cell.qps.back(), cell.recall.back(), run.other_cores);
             std::fflush(stdout);
           }
         }
@@ -969,7 +1003,7 @@ int Main(int argc, char** argv) {
         << " queries per call; OpenMP 1 per thread; quiverd --search-threads "
         << args.search_threads << ")\n\n";
     Table t({"index", "param", "system", "single recall", "single QPS", "p50 ms", "p99 ms",
-             "vs base", "batched recall", "batched QPS", "p50 ms/call", "vs base"});
+             "vs base", "batched recall", "batched QPS", "p50 ms/call", "vs base", "others' cores"});
     for (const Family& f : families) {
       for (int param : f.values) {
         for (System s : f.systems) {
@@ -984,7 +1018,13 @@ int Main(int argc, char** argv) {
                     Fixed(Percentile(c[0].latency_ms, 99), 3),
                     ref == s ? "" : Ratio(c[0].Qps(), rc[0].Qps()), Fixed(c[1].Recall(), 4),
                     Fixed(c[1].Qps(), 0), Fixed(Percentile(c[1].latency_ms, 50), 2),
-                    ref == s ? "" : Ratio(c[1].Qps(), rc[1].Qps())});
+                    ref == s ? "" : Ratio(c[1].Qps(), rc[1].Qps()),
+                    Fixed(Median([&] {
+                            std::vector<double> o = c[0].others;
+                            o.insert(o.end(), c[1].others.begin(), c[1].others.end());
+                            return o;
+                          }()),
+                          2)});
           for (int mi = 0; mi < 2; ++mi) {
             sweep.push_back({{"index", f.name},
                              {"param", f.param},
@@ -997,14 +1037,16 @@ int Main(int argc, char** argv) {
                              {"qps", c[mi].Qps()},
                              {"recall_at_10", c[mi].Recall()},
                              {"p50_ms", Percentile(c[mi].latency_ms, 50)},
-                             {"p99_ms", Percentile(c[mi].latency_ms, 99)}});
+                             {"p99_ms", Percentile(c[mi].latency_ms, 99)},
+                             {"others_cores", c[mi].others}});
           }
         }
       }
     }
     t.Print(out);
     out << "(vs base: Quiver HNSW / hnswlib, Quiver IVF_FLAT / FAISS IVF-Flat, same parameter "
-           "and mode. No-op RPC of the same size, callback server in the bench process: "
+           "and mode. others' cores: CPU other processes on the machine used meanwhile, median "
+           "over the row's runs; above ~0.2 the numbers are disturbed. No-op RPC of the same size, callback server in the bench process: "
         << Thousands(noop1_rate) << "/s with 1 client thread, " << Thousands(noopN_rate)
         << "/s with " << args.single_threads << ".)\n";
   }

@@ -27,6 +27,10 @@ absl::Status CheckVector(const google::protobuf::RepeatedField<float>& v, uint32
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": expected ", dim, " values, got ", v.size()));
   }
+  // Fast path: one AVX2 pass; NaN and Inf propagate into the sum, and a
+  // finite, non-zero float sum means every value is fine.
+  const float fast = index::NormSqr(v.data(), dim);
+  if (std::isfinite(fast) && (fast > 0 || metric != Metric::kCosine)) return absl::OkStatus();
   double norm = 0;
   for (int i = 0; i < v.size(); ++i) {
     if (!std::isfinite(v[i])) {
@@ -431,25 +435,26 @@ absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
   const auto& attrs = schema_->attributes();
   for (int i = 0; i < req.points_size(); ++i) {
     const v1::Point& p = req.points(i);
-    const std::string label = PointLabel(p.id(), i);
-    if (p.id().empty()) return absl::InvalidArgumentError(absl::StrCat(label, ": id is empty"));
+    // Built only on the error paths: most batches have none.
+    auto label = [&] { return PointLabel(p.id(), i); };
+    if (p.id().empty()) return absl::InvalidArgumentError(absl::StrCat(label(), ": id is empty"));
     if (p.id().size() > kMaxIdBytes) {
       return absl::InvalidArgumentError(
-          absl::StrCat(label, ": id is longer than ", kMaxIdBytes, " bytes"));
+          absl::StrCat(label(), ": id is longer than ", kMaxIdBytes, " bytes"));
     }
     if (!seen.insert(p.id()).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat(label, ": id appears more than once in this request"));
+          absl::StrCat(label(), ": id appears more than once in this request"));
     }
     if (!p.multi_vectors().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          label, ": field \"", p.multi_vectors().begin()->first,
+          label(), ": field \"", p.multi_vectors().begin()->first,
           "\" is not a multi-vector field of collection \"", name_, "\""));
     }
     for (const auto& [fname, vec] : p.vectors()) {
       if (schema_->VectorFieldIndex(fname) < 0) {
         return absl::InvalidArgumentError(absl::StrCat(
-            label, ": collection \"", name_, "\" has no vector field \"", fname, "\""));
+            label(), ": collection \"", name_, "\" has no vector field \"", fname, "\""));
       }
     }
     PreparedUpsert::Point& out = up.points[i];
@@ -459,10 +464,13 @@ absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
       auto it = p.vectors().find(spec.name);
       if (it == p.vectors().end()) {
         return absl::InvalidArgumentError(
-            absl::StrCat(label, ": vector field \"", spec.name, "\" is missing"));
+            absl::StrCat(label(), ": vector field \"", spec.name, "\" is missing"));
       }
-      QUIVER_RETURN_IF_ERROR(CheckVector(it->second.values(), spec.dim, spec.metric,
-                                         absl::StrCat(label, ": field \"", spec.name, "\"")));
+      if (absl::Status st = CheckVector(it->second.values(), spec.dim, spec.metric, "");
+          !st.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(label(), ": field \"", spec.name, "\"", st.message()));
+      }
       if (spec.metric == Metric::kCosine) {
         float* dst = up.owned.data() + owned_pos;
         owned_pos += spec.dim;
@@ -479,11 +487,14 @@ absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
       const int ai = schema_->AttributeIndex(aname);
       if (ai < 0) {
         return absl::InvalidArgumentError(absl::StrCat(
-            label, ": collection \"", name_, "\" has no attribute \"", aname, "\""));
+            label(), ": collection \"", name_, "\" has no attribute \"", aname, "\""));
       }
-      QUIVER_ASSIGN_OR_RETURN(
-          out.attrs[ai],
-          ValueToAttr(value, attrs[ai].type, absl::StrCat(label, ": attribute \"", aname, "\"")));
+      absl::StatusOr<AttrValue> av = ValueToAttr(value, attrs[ai].type, "");
+      if (!av.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(label(), ": attribute \"", aname, "\"", av.status().message()));
+      }
+      out.attrs[ai] = *std::move(av);
       *out.record.mutable_attributes(ai) = value;
       if (attrs[ai].type == AttrType::kDouble && value.has_int_value()) {
         out.record.mutable_attributes(ai)->set_double_value(static_cast<double>(value.int_value()));

@@ -761,10 +761,13 @@ TEST_P(SegmentedEngineTest, SealsIndexesAndSearchesAcrossSegments) {
   QUIVER_ASSERT_OK(engine_->Search(exact, absl::InfiniteFuture(), &eresp));
   EXPECT_EQ(Ids(eresp.results(0)), Expected(now, qs[0], 10, v1::L2, nullptr));
 
-  // A restart restores segments and indexes from their files.
+  // A restart restores segments and indexes from their files. (Settle
+  // first: a segment still searched exactly would answer differently.)
+  engine_->SealAndWaitForIndexes();
   const double before = Recall(now, qs);
   Reopen();
   EXPECT_EQ(Count("c"), 1800u);
+  engine_->SealAndWaitForIndexes();
   EXPECT_DOUBLE_EQ(Recall(now, qs), before);
   // Sealed segments came back indexed from their files, without a rebuild.
   QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
