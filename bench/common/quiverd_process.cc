@@ -22,8 +22,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/client.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include <grpcpp/grpcpp.h>
 
 namespace quiver::bench {
 namespace {
@@ -205,23 +203,32 @@ absl::StatusOr<std::unique_ptr<QuiverdProcess>> QuiverdProcess::Start(
     }
     p->pid_ = pid;
 
-    // A channel whose reconnect backoff stays short: with gRPC's default
-    // (1 s, growing 1.6x) a first attempt before quiverd listens delays the
-    // next one by seconds, and start-up times (restart benchmarks) would
-    // measure the client's backoff instead of the server.
-    grpc::ChannelArguments channel_args;
-    channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 10);
-    channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 10);
-    channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 50);
-    auto health = grpc::health::v1::Health::NewStub(grpc::CreateCustomChannel(
-        p->target_, grpc::InsecureChannelCredentials(), channel_args));
-    auto healthy = [&health] {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-      grpc::health::v1::HealthCheckRequest req;
-      grpc::health::v1::HealthCheckResponse resp;
-      return health->Check(&ctx, req, &resp).ok() &&
-             resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+    // Wait for the port to accept TCP connections before creating a gRPC
+    // channel: a channel that first tried while nothing listened goes
+    // through reconnect backoff (and re-resolution), and answered only ~5 s
+    // later here, so start-up times (restart benchmarks) measured the
+    // client instead of the server.
+    const int port_num = std::stoi(p->target_.substr(p->target_.rfind(':') + 1));
+    auto port_open = [port_num] {
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0) return false;
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(static_cast<uint16_t>(port_num));
+      const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+      close(fd);
+      return ok;
+    };
+    std::unique_ptr<client::Client> client;
+    auto healthy = [&] {
+      if (client == nullptr) {
+        if (!port_open()) return false;
+        client::ClientOptions co;
+        co.timeout = absl::Milliseconds(500);
+        client = std::make_unique<client::Client>(p->target_, co);
+      }
+      return client->Health().ok();
     };
     const auto start = Clock::now();
     bool exited = false;
