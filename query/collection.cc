@@ -244,9 +244,14 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
     std::shared_ptr<const index::VectorIndex> idx = req.params().exact() ? nullptr : seg.index(f);
     if (idx != nullptr) {
       RowFilter accept(seg, rows, view.seq, flt.get());
+      // With no filter and no deleted row, every label is visible: search
+      // unfiltered (no per-row check). dead() is published before the view
+      // that could see a delete, so 0 here means none at view.seq.
+      const bool all_visible = flt == nullptr && seg.dead() == 0 && idx->size() == rows;
+      const index::LabelFilter* filter = all_visible ? nullptr : &accept;
       for (size_t q = 0; q < nq; ++q) {
         index::TopK local(k);
-        QUIVER_RETURN_IF_ERROR(idx->Search(queries.data() + q * dim, params, &accept, &local));
+        QUIVER_RETURN_IF_ERROR(idx->Search(queries.data() + q * dim, params, filter, &local));
         for (const index::Neighbor& nb : local.Take()) {
           topk[q].Push(nb.distance, HitId(p, static_cast<uint32_t>(nb.id)));
         }

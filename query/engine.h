@@ -49,8 +49,8 @@ struct EngineOptions {
   IndexBuilderOptions builder;
   // A growing segment with rows that sees no write for this long is sealed
   // and indexed, so a collection that stops changing ends up fully indexed.
-  // Default: 2 s.
-  absl::Duration seal_idle = absl::Seconds(2);
+  // Default: 1 s.
+  absl::Duration seal_idle = absl::Seconds(1);
   // Called once if a storage write fails; the engine then refuses writes
   // (UNAVAILABLE) until it is reopened. quiverd reports NOT_SERVING.
   std::function<void()> on_write_failure;

@@ -35,8 +35,8 @@ struct ServerConfig {
   // Rows at which a growing segment is sealed and indexed. Default: 65536.
   int64_t segment_max_rows = 65536;
   // A growing segment that sees no write for this long is sealed and
-  // indexed. Default: 2000 ms.
-  int64_t seal_idle_ms = 2000;
+  // indexed. Default: 1000 ms.
+  int64_t seal_idle_ms = 1000;
   // Concurrent index builds / compactions, and threads each may use.
   // Default: 1 and 1, leaving the other core to searches on 2-core machines.
   int index_build_workers = 1;
