@@ -15,6 +15,6 @@ $SUDO apt-get install -y --no-install-recommends \
   librocksdb-dev libfaiss-dev libopenblas0-openmp libopenblas-openmp-dev \
   libspdlog-dev libfmt-dev libabsl-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
-  libcli11-dev nlohmann-json3-dev libroaring-dev liburing-dev libhnswlib-dev \
+  libcli11-dev nlohmann-json3-dev libroaring-dev liburing-dev libhnswlib-dev zlib1g-dev \
   python3 python3-grpcio python3-protobuf python3-numpy \
   dataset-fashion-mnist gnuplot-nox
