@@ -1,6 +1,7 @@
 #include "query/collection.h"
 
 #include <algorithm>
+#include <future>
 #include <cmath>
 #include <cstring>
 
@@ -845,6 +846,45 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
   return absl::OkStatus();
 }
 
+bool Collection::LoadIndexes(Segment* seg, const storage::SegmentManifest& manifest,
+                             const storage::SegmentFiles& files) const {
+  const storage::SegmentManifest* m = &manifest;
+  bool complete = true;
+  for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+    const VectorFieldSpec& field = schema_->vectors()[f];
+    const index::IndexSpec spec = IndexSpecFor(f);
+    if (spec.type == "FLAT") continue;
+    const storage::SegmentManifest::IndexFile* entry = nullptr;
+    for (const auto& e : m->indexes()) {
+      if (e.field() == f && e.index_type() == spec.type &&
+          std::map<std::string, std::string>(e.index_params().begin(), e.index_params().end()) ==
+              spec.params) {
+        entry = &e;
+      }
+    }
+    absl::Status s = entry == nullptr ? absl::NotFoundError("no index file for the current spec")
+                                      : files.VerifyFile(id_, seg->id(), *entry);
+    if (s.ok()) {
+      auto idx = index::CreateIndex(spec);
+      s = idx.ok() ? (*idx)->Load(absl::StrCat(files.SegmentDir(id_, seg->id()), "/", entry->file()))
+                   : idx.status();
+      if (s.ok() && (*idx)->size() != seg->appended()) {
+        s = absl::DataLossError("index size does not match the segment");
+      }
+      if (s.ok()) {
+        seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
+        seg->SetDiskBytes(f, entry->size());
+      }
+    }
+    if (!s.ok()) {
+      spdlog::warn("collection \"{}\" segment {} field \"{}\": rebuilding index: {}", name_,
+                   seg->id(), field.name, s.ToString());
+      complete = false;
+    }
+  }
+  return complete;
+}
+
 absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFiles& files,
                                  uint64_t last_seq) {
   const auto& attrs = schema_->attributes();
@@ -879,6 +919,17 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
   std::sort(restored.begin(), restored.end(),
             [](const auto& a, const auto& b) { return a.first->id() < b.first->id(); });
   for (auto& [seg, m] : restored) writer_segments_.push_back(seg);
+  // Index files load on another thread while this one reads the points from
+  // RocksDB: the two are the bulk of a restart and need nothing from each
+  // other (a restored segment's size is known from its manifest).
+  std::vector<std::shared_ptr<Segment>> load_order;
+  for (auto& [seg, m] : restored) load_order.push_back(seg);
+  std::future<std::vector<bool>> loaded =
+      std::async(std::launch::async, [this, jobs = restored, &files] {
+        std::vector<bool> complete;
+        for (const auto& [seg, m] : jobs) complete.push_back(LoadIndexes(seg.get(), *m, files));
+        return complete;
+      });
 
   // 2. Points: into their persisted segment, or appended to new segments of
   // segment_max_rows in iid order, all sealed but the last.
@@ -934,44 +985,17 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
     }
   }
 
-  // 3. Indexes of restored segments, where the file is intact and was built
-  // for the field's current index spec; the rest are rebuilt.
-  for (auto& [seg, m] : restored) {
-    seg->Publish(seg->appended());
-    bool complete = true;
-    for (size_t f = 0; f < schema_->vectors().size(); ++f) {
-      const VectorFieldSpec& field = schema_->vectors()[f];
-      const index::IndexSpec spec = IndexSpecFor(f);
-      if (spec.type == "FLAT") continue;
-      const storage::SegmentManifest::IndexFile* entry = nullptr;
-      for (const auto& e : m->indexes()) {
-        if (e.field() == f && e.index_type() == spec.type &&
-            std::map<std::string, std::string>(e.index_params().begin(), e.index_params().end()) ==
-                spec.params) {
-          entry = &e;
-        }
-      }
-      absl::Status s = entry == nullptr ? absl::NotFoundError("no index file for the current spec")
-                                        : files.VerifyFile(id_, seg->id(), *entry);
-      if (s.ok()) {
-        auto idx = index::CreateIndex(spec);
-        s = idx.ok() ? (*idx)->Load(absl::StrCat(files.SegmentDir(id_, seg->id()), "/", entry->file()))
-                     : idx.status();
-        if (s.ok() && (*idx)->size() != seg->appended()) {
-          s = absl::DataLossError("index size does not match the segment");
-        }
-        if (s.ok()) {
-          seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
-          seg->SetDiskBytes(f, entry->size());
-        }
-      }
-      if (!s.ok()) {
-        spdlog::warn("collection \"{}\" segment {} field \"{}\": rebuilding index: {}", name_,
-                     seg->id(), field.name, s.ToString());
-        complete = false;
-      }
+  // 3. Indexes of restored segments (loaded meanwhile): where a file was
+  // intact and built for the field's current spec it serves; the rest are
+  // rebuilt.
+  const std::vector<bool> complete = loaded.get();
+  for (size_t i = 0; i < load_order.size(); ++i) {
+    const auto& seg = load_order[i];
+    if (std::find(writer_segments_.begin(), writer_segments_.end(), seg) == writer_segments_.end()) {
+      continue;  // dropped above: no live rows
     }
-    if (!complete) just_sealed_.push_back(seg);
+    seg->Publish(seg->appended());
+    if (!complete[i]) just_sealed_.push_back(seg);
   }
   {
     MutexLock lock(&mu_);

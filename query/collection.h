@@ -199,6 +199,10 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // the current group first, then the applied id map. -1 if absent.
   int64_t ResolveForWrite(const std::string& id) const;
   absl::StatusOr<int> ResolveField(const std::string& field) const;
+  // Loads the index files of a restored segment that match the current
+  // specs; false if any field must be rebuilt. Thread-safe.
+  bool LoadIndexes(Segment* seg, const storage::SegmentManifest& manifest,
+                   const storage::SegmentFiles& files) const;
   // The growing segment, creating one if there is none or it is full
   // (sealing the full one). Commit thread.
   Segment& GrowingForAppend();
