@@ -47,6 +47,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "bench/common/dataset.h"
+#include "bench/common/driver.h"
 #include "bench/common/ground_truth.h"
 #include "bench/common/quiverd_process.h"
 #include "bench/common/report.h"
@@ -111,60 +112,12 @@ struct Args {
 
 // ------------------------------------------------------------ helpers
 
-struct Run {
-  double seconds = 0;
-  std::vector<double> latency_ms;  // per call
-  std::vector<int64_t> ids;        // nq * k, -1 where fewer hits
-  double other_cores = 0;          // CPU other processes used meanwhile / wall
-};
-
-// Calls `call(c, thread, run)` for c in [0, calls) over `threads` threads
-// (each pulls the next index), timing each call. `thread_init` runs in each
-// thread before the clock starts.
+// Drive with OpenMP pinned to 1 thread in every calling thread (a
+// per-thread setting): FAISS must not start a team per query.
 template <typename Call>
-Run Drive(size_t calls, int threads, size_t nq, size_t k, Call&& call,
-          const std::function<void()>& thread_init = nullptr) {
-  Run run;
-  run.ids.assign(nq * k, -1);
-  std::vector<std::vector<double>> lat(threads);
-  std::atomic<size_t> next{0};
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      omp_set_num_threads(1);  // per thread: FAISS must not spawn teams
-      if (thread_init) thread_init();
-      lat[t].reserve(calls);
-      ready.fetch_add(1);
-      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-      for (size_t c; (c = next.fetch_add(1)) < calls;) {
-        const double t0 = NowSeconds();
-        call(c, t, &run);
-        lat[t].push_back((NowSeconds() - t0) * 1e3);
-      }
-    });
-  }
-  while (ready.load() < threads) std::this_thread::yield();
-  const double t0 = NowSeconds();
-  go.store(true, std::memory_order_release);
-  for (auto& th : pool) th.join();
-  run.seconds = NowSeconds() - t0;
-  for (auto& l : lat) run.latency_ms.insert(run.latency_ms.end(), l.begin(), l.end());
-  return run;
-}
-
-int64_t ParseId(const std::string& s) {
-  int64_t v = -1;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
-
-double MeanRecall(const Run& run, const GroundTruth& gt, const Matrix& base,
-                  const Matrix& queries, size_t nq, size_t k) {
-  double sum = 0;
-  for (size_t q = 0; q < nq; ++q) sum += Recall(gt, q, run.ids.data() + q * k, k, base, queries.row(q));
-  return sum / static_cast<double>(nq);
+Run DrivePinned(size_t calls, int threads, size_t nq, size_t k, Call&& call) {
+  return Drive(calls, threads, nq, k, std::forward<Call>(call),
+               [](int) { omp_set_num_threads(1); });
 }
 
 v1::CollectionSchema MakeSchema(size_t dim, const std::string& type,
@@ -305,21 +258,6 @@ std::vector<double> BuildTimesFromLog(const std::string& path, const std::string
   return out;
 }
 
-// CPU seconds the machine spent in user, nice, system and steal time, from
-// /proc/stat. Unlike MachineBusySeconds() it leaves out irq and softirq:
-// loopback TCP is processed in softirq, accounted to no process, so with it
-// every gRPC run would look as if other processes were busy.
-double MachineBusyNoIrqSeconds() {
-  std::ifstream in("/proc/stat");
-  std::string cpu;
-  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
-            steal = 0;
-  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-  if (cpu != "cpu") return -1;
-  return static_cast<double>(user + nice + system + steal) /
-         static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 // One core's memory read bandwidth: AVX2 sum over 1 GiB, best of 3, GB/s.
 double MemoryReadGBs() {
   const size_t bytes = size_t{1} << 30;
@@ -400,12 +338,12 @@ struct Bench {
   // Runs one system and records how many cores other processes (not this
   // one, not quiverd) kept busy meanwhile: the noise on a shared machine.
   Run RunMeasured(System s, const Mode& m, size_t nq_run) {
-    const double busy0 = MachineBusyNoIrqSeconds();
+    const double busy0 = MachineBusySeconds(/*include_irq=*/false);
     const double self0 = ProcessCpuSeconds();
     const double srv0 = ProcessCpuSeconds(server_pid);
     Run run = RunSystem(s, m, nq_run);
     const double used = (ProcessCpuSeconds() - self0) + (ProcessCpuSeconds(server_pid) - srv0);
-    run.other_cores = std::max(0.0, (MachineBusyNoIrqSeconds() - busy0 - used) / run.seconds);
+    run.other_cores = std::max(0.0, (MachineBusySeconds(/*include_irq=*/false) - busy0 - used) / run.seconds);
     return run;
   }
 
@@ -439,7 +377,7 @@ struct Bench {
     if (s == kQuiverHnsw || s == kQuiverIvf) {
       const auto& reqs_s = Requests(s, m.batched);
       std::vector<absl::Status> errors(m.threads);
-      Run run = Drive(calls, m.threads, nq_run, k, [&](size_t c, int t, Run* out) {
+      Run run = DrivePinned(calls, m.threads, nq_run, k, [&](size_t c, int t, Run* out) {
         auto resp = (*clients)[t]->Search(reqs_s[c]);
         if (!resp.ok()) {
           errors[t] = resp.status();
@@ -459,7 +397,7 @@ struct Bench {
       return run;
     }
     if (s == kHnswlib) {
-      return Drive(calls, m.threads, nq_run, k, [&](size_t c, int, Run* out) {
+      return DrivePinned(calls, m.threads, nq_run, k, [&](size_t c, int, Run* out) {
         const size_t first = c * m.per_call;
         const size_t last = std::min(nq_run, first + m.per_call);
         for (size_t q = first; q < last; ++q) {
@@ -473,7 +411,7 @@ struct Bench {
     }
     faiss::Index* index = s == kFaissHnsw ? static_cast<faiss::Index*>(faiss_hnsw)
                                           : static_cast<faiss::Index*>(faiss_ivf);
-    return Drive(calls, m.threads, nq_run, k, [&](size_t c, int, Run* out) {
+    return DrivePinned(calls, m.threads, nq_run, k, [&](size_t c, int, Run* out) {
       const size_t first = c * m.per_call;
       const size_t n = std::min(m.per_call, nq_run - first);
       thread_local std::vector<float> dist;
@@ -782,7 +720,7 @@ int Main(int argc, char** argv) {
   auto noop_reqs = MakeSearches("noop", queries, nq, 1, k);
   auto noop_rate = [&](int threads) {
     const size_t calls = 3000;
-    Run r = Drive(calls, threads, 0, k, [&](size_t c, int t, Run*) {
+    Run r = DrivePinned(calls, threads, 0, k, [&](size_t c, int t, Run*) {
       auto resp = noop_clients[t]->Search(noop_reqs[c % noop_reqs.size()]);
       if (!resp.ok()) Die("noop Search", resp.status());
     });

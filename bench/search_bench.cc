@@ -36,6 +36,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bench/common/dataset.h"
+#include "bench/common/driver.h"
 #include "bench/common/ground_truth.h"
 #include "bench/common/quiverd_process.h"
 #include "bench/common/report.h"
@@ -91,15 +92,6 @@ struct Mode {
   }
 };
 
-struct Run {
-  double seconds = 0;
-  std::vector<double> latency_ms;  // per call
-  std::vector<int64_t> ids;        // nq * k, -1 where fewer hits
-  double cpu_server_s = 0;         // quiverd (Quiver runs)
-  double cpu_self_s = 0;           // this process
-  double other_cores = 0;          // CPU others used meanwhile / wall
-};
-
 struct Shared {
   const Args* args;
   const Matrix* base;
@@ -109,12 +101,6 @@ struct Shared {
   faiss::SearchParameters* faiss_filter;  // sel = IDSelectorBatch
   QuiverdProcess* server;
 };
-
-int64_t ParseId(const std::string& s) {
-  int64_t v = -1;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
 
 v1::SearchRequest MakeRequest(const Shared& sh, size_t first, size_t n, bool filtered) {
   v1::SearchRequest req;
@@ -126,39 +112,6 @@ v1::SearchRequest MakeRequest(const Shared& sh, size_t first, size_t n, bool fil
                                              sh.queries->row(q) + sh.queries->dim);
   }
   return req;
-}
-
-// Calls `call(c, thread)` for c in [0, calls) spread over `threads` threads
-// (each thread pulls the next call index), timing each call.
-template <typename Call>
-Run Drive(size_t calls, int threads, size_t nq, size_t k, Call&& call,
-          const std::function<void(int)>& thread_init = nullptr) {
-  Run run;
-  run.ids.assign(nq * k, -1);
-  std::vector<std::vector<double>> lat(threads);
-  std::atomic<size_t> next{0};
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      if (thread_init) thread_init(t);
-      ready.fetch_add(1);
-      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-      for (size_t c; (c = next.fetch_add(1)) < calls;) {
-        const double t0 = NowSeconds();
-        call(c, t, &run);
-        lat[t].push_back((NowSeconds() - t0) * 1e3);
-      }
-    });
-  }
-  while (ready.load() < threads) std::this_thread::yield();
-  const double t0 = NowSeconds();
-  go.store(true, std::memory_order_release);
-  for (auto& th : pool) th.join();
-  run.seconds = NowSeconds() - t0;
-  for (auto& l : lat) run.latency_ms.insert(run.latency_ms.end(), l.begin(), l.end());
-  return run;
 }
 
 Run RunQuiver(const Shared& sh, const Mode& m, const std::vector<v1::SearchRequest>& reqs,
@@ -218,16 +171,6 @@ Run RunFaiss(const Shared& sh, const Mode& m) {
   const double srv = ProcessCpuSeconds(sh.server->pid()) - srv0;  // idle quiverd
   run.other_cores = (MachineBusySeconds() - busy0 - run.cpu_self_s - srv) / run.seconds;
   return run;
-}
-
-double MeanRecall(const Run& run, const GroundTruth& gt, const Matrix& base,
-                  const Matrix& queries, size_t nq, size_t k,
-                  const std::vector<bool>& allowed) {
-  double sum = 0;
-  for (size_t q = 0; q < nq; ++q) {
-    sum += Recall(gt, q, run.ids.data() + q * k, k, base, queries.row(q), allowed);
-  }
-  return sum / static_cast<double>(nq);
 }
 
 int Main(int argc, char** argv) {

@@ -52,14 +52,14 @@ double ProcessCpuSeconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-double MachineBusySeconds() {
+double MachineBusySeconds(bool include_irq) {
   std::ifstream in("/proc/stat");
   std::string cpu;
   long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
             steal = 0;
   in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
   if (cpu != "cpu") return -1;
-  return static_cast<double>(user + nice + system + irq + softirq + steal) /
+  return static_cast<double>(user + nice + system + steal + (include_irq ? irq + softirq : 0)) /
          static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
