@@ -61,7 +61,7 @@ absl::Status FlatIndex::Build(const float* vectors, size_t n, int /*threads*/) {
   return absl::OkStatus();
 }
 
-absl::Status FlatIndex::Search(const float* query, const SearchParams& /*params*/,
+absl::Status FlatIndex::Search(const float* query, const SearchParams& params,
                                const LabelFilter* filter, TopK* out) const {
   if (n_ == 0) return absl::FailedPreconditionError("FLAT: index not built");
   const size_t dim = spec_.dim;
@@ -69,6 +69,7 @@ absl::Status FlatIndex::Search(const float* query, const SearchParams& /*params*
   const QueryBatch batch{query, &qnorm, 1, dim, spec_.similarity};
   ScopedOmpThreads one_thread(1);
   Scratch& s = tls_scratch;
+  uint64_t distances = 0;
   for (size_t start = 0; start < n_; start += kBlockRows) {
     Block b;
     b.n = std::min(kBlockRows, n_ - start);
@@ -86,7 +87,12 @@ absl::Status FlatIndex::Search(const float* query, const SearchParams& /*params*
       b.mask = s.mask.data();
       b.passing = passing;
     }
+    distances += b.mask != nullptr ? b.passing : b.n;
     ScanBlock(batch, b, out, &s.blas);
+  }
+  if (params.stats != nullptr) {
+    params.stats->distances += distances;
+    if (filter != nullptr) params.stats->checks += n_;
   }
   return absl::OkStatus();
 }

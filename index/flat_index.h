@@ -43,6 +43,7 @@ class FlatIndex final : public VectorIndex {
   size_t size() const override { return n_; }
   size_t MemoryBytes() const override;
   const IndexSpec& spec() const override { return spec_; }
+  IndexShape shape() const override { return {}; }
   std::string Describe() const override { return "FLAT"; }
 
  private:

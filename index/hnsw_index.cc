@@ -195,7 +195,8 @@ struct HnswIndex::Graph {
   }
 
   template <class Metric, bool kFiltered>
-  void Search(const float* query, size_t ef, const LabelFilter* filter, TopK* out) const;
+  void Search(const float* query, size_t ef, const LabelFilter* filter, TopK* out,
+              SearchStats* stats) const;
 
   const size_t dim;
   // Declared before `hnsw`: hnswlib keeps a pointer to it.
@@ -207,8 +208,11 @@ struct HnswIndex::Graph {
 
 template <class Metric, bool kFiltered>
 void HnswIndex::Graph::Search(const float* query, size_t ef, const LabelFilter* filter,
-                              TopK* out) const {
+                              TopK* out, SearchStats* stats) const {
+  uint64_t distances = 0;
+  uint64_t checks = 0;
   auto distance = [&](uint32_t id) {
+    ++distances;
     return Metric::Distance(query, reinterpret_cast<const float*>(Vector(id)), dim);
   };
 
@@ -241,7 +245,11 @@ void HnswIndex::Graph::Search(const float* query, size_t ef, const LabelFilter* 
   const uint16_t tag = s.tag;
   std::vector<Cand>& candidates = s.candidates;
   std::vector<Cand>& results = s.results;
-  auto accept = [&](uint32_t id) { return !kFiltered || filter->Accept(labels[id]); };
+  auto accept = [&](uint32_t id) {
+    if constexpr (!kFiltered) return true;
+    ++checks;
+    return filter->Accept(labels[id]);
+  };
 
   float bound = std::numeric_limits<float>::infinity();  // worst accepted, once ef held
   visited[cur] = tag;
@@ -286,6 +294,10 @@ void HnswIndex::Graph::Search(const float* query, size_t ef, const LabelFilter* 
     }
   }
   for (const Cand& r : results) out->Push(r.distance, labels[r.id]);
+  if (stats != nullptr) {
+    stats->distances += distances;
+    stats->checks += checks;
+  }
 }
 
 HnswIndex::HnswIndex(IndexSpec spec, HnswOptions options)
@@ -371,11 +383,11 @@ absl::Status HnswIndex::Search(const float* query, const SearchParams& params,
   const size_t ef = std::max<size_t>(k, params.ef != 0 ? params.ef : kHnswDefaultEf);
   const bool l2 = spec_.similarity == Similarity::kL2;
   if (filter == nullptr) {
-    l2 ? graph_->Search<L2Metric, false>(query, ef, nullptr, out)
-       : graph_->Search<IpMetric, false>(query, ef, nullptr, out);
+    l2 ? graph_->Search<L2Metric, false>(query, ef, nullptr, out, params.stats)
+       : graph_->Search<IpMetric, false>(query, ef, nullptr, out, params.stats);
   } else {
-    l2 ? graph_->Search<L2Metric, true>(query, ef, filter, out)
-       : graph_->Search<IpMetric, true>(query, ef, filter, out);
+    l2 ? graph_->Search<L2Metric, true>(query, ef, filter, out, params.stats)
+       : graph_->Search<IpMetric, true>(query, ef, filter, out, params.stats);
   }
   return absl::OkStatus();
 }

@@ -81,6 +81,9 @@ class HnswIndex final : public VectorIndex {
   size_t size() const override;
   size_t MemoryBytes() const override;
   const IndexSpec& spec() const override { return spec_; }
+  IndexShape shape() const override {
+    return {IndexShape::Kind::kGraph, kHnswDefaultEf, 0, 0};
+  }
   std::string Describe() const override;
 
  private:

@@ -152,7 +152,7 @@ absl::Status IvfFlatIndex::Attach(std::unique_ptr<faiss::IndexIVFFlat> index) {
 
 template <class Metric, bool kFiltered>
 void IvfFlatIndex::Scan(const float* query, size_t nprobe, const LabelFilter* filter,
-                        TopK* out) const {
+                        TopK* out, SearchStats* stats) const {
   const size_t dim = spec_.dim;
   std::vector<Probe>& probes = tls_probes;
   probes.resize(lists_.size());
@@ -161,13 +161,21 @@ void IvfFlatIndex::Scan(const float* query, size_t nprobe, const LabelFilter* fi
   }
   // Nearest lists first, so the top-k bound tightens early.
   std::partial_sort(probes.begin(), probes.begin() + nprobe, probes.end());
+  uint64_t scanned = 0;
+  uint64_t distances = lists_.size();
   for (size_t p = 0; p < nprobe; ++p) {
     const List& list = lists_[probes[p].list];
+    scanned += list.size;
     for (size_t i = 0; i < list.size; ++i) {
       const auto label = static_cast<uint64_t>(list.ids[i]);
       if (kFiltered && !filter->Accept(static_cast<uint32_t>(label))) continue;
+      ++distances;
       out->Push(Metric::Distance(query, list.rows + i * dim, dim), label);
     }
+  }
+  if (stats != nullptr) {
+    stats->distances += distances;
+    if (kFiltered) stats->checks += scanned;
   }
 }
 
@@ -178,11 +186,11 @@ absl::Status IvfFlatIndex::Search(const float* query, const SearchParams& params
   const size_t nprobe = std::min(nlist, params.nprobe != 0 ? params.nprobe : DefaultNprobe(nlist));
   const bool l2 = spec_.similarity == Similarity::kL2;
   if (filter == nullptr) {
-    l2 ? Scan<L2Metric, false>(query, nprobe, nullptr, out)
-       : Scan<IpMetric, false>(query, nprobe, nullptr, out);
+    l2 ? Scan<L2Metric, false>(query, nprobe, nullptr, out, params.stats)
+       : Scan<IpMetric, false>(query, nprobe, nullptr, out, params.stats);
   } else {
-    l2 ? Scan<L2Metric, true>(query, nprobe, filter, out)
-       : Scan<IpMetric, true>(query, nprobe, filter, out);
+    l2 ? Scan<L2Metric, true>(query, nprobe, filter, out, params.stats)
+       : Scan<IpMetric, true>(query, nprobe, filter, out, params.stats);
   }
   return absl::OkStatus();
 }

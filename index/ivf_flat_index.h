@@ -87,6 +87,10 @@ class IvfFlatIndex final : public VectorIndex {
   size_t size() const override;
   size_t MemoryBytes() const override;
   const IndexSpec& spec() const override { return spec_; }
+  IndexShape shape() const override {
+    const auto nlist = static_cast<uint32_t>(lists_.size());
+    return {IndexShape::Kind::kLists, 0, nlist, DefaultNprobe(nlist)};
+  }
   // "IVF_FLAT(nlist=245)": the nlist in force.
   std::string Describe() const override;
 
@@ -99,7 +103,8 @@ class IvfFlatIndex final : public VectorIndex {
   // Points lists_/centroids_ into index_ after Build/Load.
   absl::Status Attach(std::unique_ptr<faiss::IndexIVFFlat> index);
   template <class Metric, bool kFiltered>
-  void Scan(const float* query, size_t nprobe, const LabelFilter* filter, TopK* out) const;
+  void Scan(const float* query, size_t nprobe, const LabelFilter* filter, TopK* out,
+            SearchStats* stats) const;
 
   const IndexSpec spec_;
   const IvfFlatOptions options_;

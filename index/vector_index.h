@@ -42,10 +42,28 @@ struct IndexSpec {
   Similarity similarity = Similarity::kL2;
 };
 
+// What a search did, for explain and for calibrating the planner's costs.
+// Counters are added to, never reset, by Search.
+struct SearchStats {
+  uint64_t distances = 0;  // query-to-vector distance computations
+  uint64_t checks = 0;     // LabelFilter::Accept calls
+};
+
 // Per-query knobs. Zero means the index's default (documented per kind).
 struct SearchParams {
   uint32_t ef = 0;      // HNSW: candidate list size (raised to at least k)
   uint32_t nprobe = 0;  // IVF: inverted lists scanned
+  SearchStats* stats = nullptr;  // if set, the search adds its counts here
+};
+
+// How an index searches, for the filter planner's cost model
+// (query/planner.h): the kind of work and its default knobs.
+struct IndexShape {
+  enum class Kind { kScan, kGraph, kLists };
+  Kind kind = Kind::kScan;
+  uint32_t default_ef = 0;      // kGraph
+  uint32_t nlist = 0;           // kLists
+  uint32_t default_nprobe = 0;  // kLists
 };
 
 // Says which labels a search may return. Implementations must be cheap and
@@ -83,6 +101,7 @@ class VectorIndex {
   virtual size_t size() const = 0;          // labels indexed
   virtual size_t MemoryBytes() const = 0;   // resident bytes of the index
   virtual const IndexSpec& spec() const = 0;
+  virtual IndexShape shape() const = 0;
   // One line for logs and `describe`, e.g. "HNSW(M=16, ef_construction=200)".
   virtual std::string Describe() const = 0;
 };

@@ -7,10 +7,14 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "index/distance.h"
 #include "index/flat_search.h"
 #include "index/topk.h"
+#include "query/attr_index.h"
+#include "query/planner.h"
 #include "spdlog/spdlog.h"
 #include "storage/status_macros.h"
 
@@ -63,27 +67,6 @@ void Normalize(const float* in, float* out, size_t dim) {
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
-
-// Accepts the labels (segment offsets) a reader may see: below its row
-// count, not deleted at its sequence number, and matching the filter.
-class RowFilter final : public index::LabelFilter {
- public:
-  RowFilter(const Segment& seg, uint32_t rows, uint64_t seq, const filter::Filter* flt)
-      : seg_(seg), rows_(rows), seq_(seq), flt_(flt) {}
-  bool Accept(uint32_t label) const override {
-    return label < rows_ && seg_.Visible(label, seq_) &&
-           (flt_ == nullptr || flt_->Matches(seg_.attrs(label)));
-  }
-
- private:
-  const Segment& seg_;
-  const uint32_t rows_;
-  const uint64_t seq_;
-  const filter::Filter* flt_;
-};
-
-// Search hits carry (part << 32 | offset) until they are resolved to points.
-uint64_t HitId(size_t part, uint32_t offset) { return (static_cast<uint64_t>(part) << 32) | offset; }
 
 }  // namespace
 
@@ -166,9 +149,6 @@ absl::StatusOr<int> Collection::ResolveField(const std::string& field) const {
 
 absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadline,
                                 v1::SearchResponse* resp) const {
-  if (req.explain()) {
-    return absl::UnimplementedError("explain is not implemented yet");
-  }
   if (!req.multi_vectors().empty()) {
     return absl::UnimplementedError("multi-vector (late interaction) search is not implemented yet");
   }
@@ -221,68 +201,56 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
     out_attrs.clear();
     for (size_t i = 0; i < schema_->attributes().size(); ++i) out_attrs.push_back(static_cast<int>(i));
   }
-  index::SearchParams params;
-  params.ef = req.params().ef();
-  params.nprobe = req.params().nprobe();
-
-  const View view = TakeView();
-  const uint32_t k = req.k();
-  std::vector<index::TopK> topk(nq, index::TopK(k));
-  index::QueryBatch qb;
-  qb.vectors = queries.data();
-  qb.norms_sqr = qnorms.data();
-  qb.nq = nq;
-  qb.dim = dim;
-  qb.similarity =
+  SearchContext ctx;
+  ctx.field = static_cast<size_t>(f);
+  ctx.dim = field.dim;
+  ctx.k = req.k();
+  ctx.queries = queries.data();
+  ctx.qnorms = qnorms.data();
+  ctx.nq = nq;
+  ctx.similarity =
       field.metric == Metric::kL2 ? index::Similarity::kL2 : index::Similarity::kInnerProduct;
-  std::vector<float> scratch;
-  uint8_t mask[Segment::kMaxChunkRows];
+  ctx.params.ef = req.params().ef();
+  ctx.params.nprobe = req.params().nprobe();
+  ctx.exact = req.params().exact();
+  ctx.filter = flt.get();
+  ctx.forced = req.params().filter_strategy();
+  ctx.deadline = deadline;
+  ctx.explain = req.explain();
+
+  const auto t_start = absl::Now();
+  const View view = TakeView();
+  std::vector<index::TopK> topk(nq, index::TopK(req.k()));
+  v1::Explain* explain = req.explain() ? resp->mutable_explain() : nullptr;
   for (size_t p = 0; p < view.parts.size(); ++p) {
     const Segment& seg = *view.parts[p].segment;
     const uint32_t rows = view.parts[p].rows;
     if (rows == 0) continue;
     if (absl::Now() > deadline) return absl::DeadlineExceededError("search deadline exceeded");
-    std::shared_ptr<const index::VectorIndex> idx = req.params().exact() ? nullptr : seg.index(f);
-    if (idx != nullptr) {
-      RowFilter accept(seg, rows, view.seq, flt.get());
-      // With no filter and no deleted row, every label is visible: search
-      // unfiltered (no per-row check). dead() is published before the view
-      // that could see a delete, so 0 here means none at view.seq.
-      const bool all_visible = flt == nullptr && seg.dead() == 0 && idx->size() == rows;
-      const index::LabelFilter* filter = all_visible ? nullptr : &accept;
-      for (size_t q = 0; q < nq; ++q) {
-        index::TopK local(k);
-        QUIVER_RETURN_IF_ERROR(idx->Search(queries.data() + q * dim, params, filter, &local));
-        for (const index::Neighbor& nb : local.Take()) {
-          topk[q].Push(nb.distance, HitId(p, static_cast<uint32_t>(nb.id)));
-        }
+    QUIVER_RETURN_IF_ERROR(SearchSegment(ctx, seg, rows, view.seq, p, topk.data(),
+                                         explain ? explain->add_segments() : nullptr));
+  }
+  if (explain != nullptr) {
+    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
+    std::string text = absl::StrCat(
+        "Search(collection=\"", name_, "\", field=\"", field.name, "\", k=", req.k(),
+        ", queries=", nq, ", filter=", flt ? absl::StrCat("\"", flt->ToString(), "\"") : "none",
+        ", strategy=", v1::FilterStrategy_Name(ctx.forced), ")\n",
+        "  MergeTopK(segments=", explain->segments_size(), ")\n");
+    for (const v1::SegmentPlan& sp : explain->segments()) {
+      absl::StrAppend(&text, "    Segment(id=", sp.segment_id(), ", ", sp.state(), ", rows=",
+                      sp.rows(), ", live=", sp.live_rows(), ") -> ", sp.strategy(), "\n");
+      for (absl::string_view line : absl::StrSplit(sp.plan(), '\n', absl::SkipEmpty())) {
+        absl::StrAppend(&text, "      ", line, "\n");
       }
-      continue;
+      absl::StrAppend(&text, "      why: ", sp.reason(), "\n",
+                      absl::StrFormat("      measured: distances=%d filter_checks=%d "
+                                      "plan=%.1fus filter=%.1fus search=%.1fus\n",
+                                      sp.distances(), sp.filter_checks(), sp.plan_micros(),
+                                      sp.filter_micros(), sp.search_micros()));
     }
-    // No index (growing segment, FLAT field, or not built yet): exact scan.
-    const uint32_t chunk_rows = seg.chunk_rows();
-    for (uint32_t first = 0; first < rows; first += chunk_rows) {
-      if ((first / chunk_rows) % 16 == 15 && absl::Now() > deadline) {
-        return absl::DeadlineExceededError("search deadline exceeded");
-      }
-      const uint32_t n = std::min(chunk_rows, rows - first);
-      size_t passing = 0;
-      for (uint32_t i = 0; i < n; ++i) {
-        const uint32_t off = first + i;
-        const bool keep =
-            seg.Visible(off, view.seq) && (flt == nullptr || flt->Matches(seg.attrs(off)));
-        mask[i] = keep;
-        passing += keep;
-      }
-      index::Block block;
-      block.rows = seg.chunk_vectors(f, first);
-      block.norms_sqr = seg.chunk_norms(f, first);
-      block.n = n;
-      block.first_id = HitId(p, first);
-      block.mask = passing == n ? nullptr : mask;
-      block.passing = passing;
-      index::ScanBlock(qb, block, topk.data(), &scratch);
-    }
+    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
+    explain->set_text(std::move(text));
   }
 
   const bool similarity = field.metric != Metric::kL2;
@@ -366,9 +334,7 @@ absl::StatusOr<uint64_t> Collection::Count(const std::string& filter_expr) const
   const View view = TakeView();
   uint64_t count = 0;
   for (const View::Part& part : view.parts) {
-    for (uint32_t off = 0; off < part.rows; ++off) {
-      count += part.segment->Visible(off, view.seq) && flt->Matches(part.segment->attrs(off));
-    }
+    count += MatchingRows(*part.segment, part.rows, view.seq, flt.get()).Count();
   }
   return count;
 }
@@ -587,11 +553,9 @@ void Collection::PrepareDelete(uint64_t seq, const PreparedDelete& del, storage:
     const View view = TakeView();
     for (const View::Part& part : view.parts) {
       const Segment& seg = *part.segment;
-      for (uint32_t off = 0; off < part.rows; ++off) {
-        if (seg.Visible(off, view.seq) && del.filter->Matches(seg.attrs(off))) {
-          remove(seg.external_id(off), seg.iid(off));
-        }
-      }
+      MatchingRows(seg, part.rows, view.seq, del.filter.get()).ForEach([&](uint32_t off) {
+        remove(seg.external_id(off), seg.iid(off));
+      });
     }
   } else {
     absl::flat_hash_set<absl::string_view> seen;
@@ -995,7 +959,11 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
       continue;  // dropped above: no live rows
     }
     seg->Publish(seg->appended());
-    if (!complete[i]) just_sealed_.push_back(seg);
+    if (complete[i]) {
+      seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->appended()));
+    } else {
+      just_sealed_.push_back(seg);  // the builder builds attribute indexes too
+    }
   }
   {
     MutexLock lock(&mu_);

@@ -1,6 +1,7 @@
 #include "query/index_builder.h"
 
 #include "absl/time/clock.h"
+#include "query/attr_index.h"
 #include "spdlog/spdlog.h"
 
 namespace quiver {
@@ -83,6 +84,11 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
   const Schema& schema = coll.schema();
   bool built_any = false;
   seg->SetBuilding(true);
+  // Attribute indexes first: they take milliseconds, vector indexes seconds,
+  // and filtered searches use them at once.
+  if (seg->attr_index() == nullptr) {
+    seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->published()));
+  }
   for (size_t f = 0; f < schema.vectors().size(); ++f) {
     const VectorFieldSpec& field = schema.vectors()[f];
     const index::IndexSpec spec = coll.IndexSpecFor(f);

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "index/distance.h"
+#include "query/attr_index.h"
 
 namespace quiver {
 
@@ -119,6 +120,16 @@ std::shared_ptr<const index::VectorIndex> Segment::index(size_t f) const {
 void Segment::SetIndex(size_t f, std::shared_ptr<const index::VectorIndex> idx) {
   MutexLock lock(&index_mu_);
   indexes_[f] = std::move(idx);
+}
+
+std::shared_ptr<const SegmentAttrIndex> Segment::attr_index() const {
+  ReaderMutexLock lock(&index_mu_);
+  return attr_index_;
+}
+
+void Segment::SetAttrIndex(std::shared_ptr<const SegmentAttrIndex> idx) {
+  MutexLock lock(&index_mu_);
+  attr_index_ = std::move(idx);
 }
 
 std::vector<float> Segment::GatherVectors(size_t f, uint32_t rows) const {

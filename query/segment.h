@@ -38,6 +38,8 @@
 
 namespace quiver {
 
+class SegmentAttrIndex;
+
 inline constexpr uint64_t kAlive = std::numeric_limits<uint64_t>::max();
 
 // The index spec of a vector field, as the index registry takes it.
@@ -116,6 +118,11 @@ class Segment {
   // --- Indexes, one slot per vector field; null until built.
   std::shared_ptr<const index::VectorIndex> index(size_t f) const;
   void SetIndex(size_t f, std::shared_ptr<const index::VectorIndex> idx);
+  // Attribute indexes over all rows (query/attr_index.h); null until the
+  // index builder (or recovery) builds them, and when the schema indexes no
+  // attribute.
+  std::shared_ptr<const SegmentAttrIndex> attr_index() const;
+  void SetAttrIndex(std::shared_ptr<const SegmentAttrIndex> idx);
   // Copies field f's vectors of rows [0, rows) into one contiguous array, as
   // index builds need.
   std::vector<float> GatherVectors(size_t f, uint32_t rows) const;
@@ -170,6 +177,7 @@ class Segment {
 
   mutable Mutex index_mu_;
   std::vector<std::shared_ptr<const index::VectorIndex>> indexes_ ABSL_GUARDED_BY(index_mu_);
+  std::shared_ptr<const SegmentAttrIndex> attr_index_ ABSL_GUARDED_BY(index_mu_);
 };
 
 }  // namespace quiver

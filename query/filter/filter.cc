@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "query/filter/ast.h"
+#include "query/filter/bound.h"
 #include "query/filter/parser.h"
 #include "storage/status_macros.h"
 
@@ -25,24 +26,6 @@ constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kTwo63 = 9223372036854775808.0;  // 2^63, exactly a double
 
-// What the evaluator does at a node.
-enum class Op : uint8_t {
-  kConst,         // `value`
-  kAnd,           // all kids
-  kOr,            // any kid
-  kNot,           // !kids[0]
-  kIntRange,      // ilo <= v <= ihi (int64 attribute), != negate
-  kDoubleRange,   // dlo <= v <= dhi (double attribute), != negate
-  kBoolEq,        // v == value
-  kStrCmp,        // v <cmp> slo, byte-wise
-  kStrRange,      // slo <= v <= shi, != negate
-  kIntIn,         // v in ints (sorted), != negate
-  kDoubleIn,      // v in doubles (sorted), != negate
-  kStrIn,         // v in strs (sorted), != negate
-  kContainsOne,   // slo is an element of v
-  kContainsAny,   // some element of v is in strs (sorted)
-  kContainsAll,   // every element of strs is in v
-};
 
 // Where a numeric literal falls among the values of T (int64_t or double):
 // floor is the largest T <= literal, ceil the smallest T >= literal (absent
@@ -196,20 +179,6 @@ void SortUnique(std::vector<T>* v) {
 
 }  // namespace
 
-struct Filter::BoundNode {
-  Op op = Op::kConst;
-  bool negate = false;
-  bool value = false;
-  CompareOp cmp = CompareOp::kEq;
-  int attr = -1;
-  int64_t ilo = 1, ihi = 0;
-  double dlo = kInf, dhi = -kInf;
-  std::string slo, shi;
-  std::vector<int64_t> ints;
-  std::vector<double> doubles;
-  std::vector<std::string> strs;
-  std::vector<uint32_t> kids;
-};
 
 // Type-checks a syntax tree against a schema and appends the evaluator nodes
 // to a Filter, children before parents. Recursion depth is that of the tree,
@@ -476,25 +445,25 @@ absl::StatusOr<std::shared_ptr<const Filter>> Filter::Compile(std::string_view e
 
 std::string Filter::ToString() const { return text_; }
 
-bool Filter::Matches(const AttrRow& row) const { return Eval(root_, row); }
+bool Filter::Matches(const AttrRow& row) const { return EvalNode(root_, row); }
 
-bool Filter::Eval(uint32_t i, const AttrRow& row) const {
+bool Filter::EvalNode(uint32_t i, const AttrRow& row) const {
   const BoundNode& n = nodes_[i];
   switch (n.op) {
     case Op::kConst:
       return n.value;
     case Op::kAnd:
       for (uint32_t k : n.kids) {
-        if (!Eval(k, row)) return false;
+        if (!EvalNode(k, row)) return false;
       }
       return true;
     case Op::kOr:
       for (uint32_t k : n.kids) {
-        if (Eval(k, row)) return true;
+        if (EvalNode(k, row)) return true;
       }
       return false;
     case Op::kNot:
-      return !Eval(n.kids[0], row);
+      return !EvalNode(n.kids[0], row);
     default:
       break;
   }

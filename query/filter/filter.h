@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "query/filter/bound.h"
 #include "storage/schema.h"
 
 namespace quiver::filter {
@@ -59,12 +60,17 @@ class Filter {
   // ascending, without duplicates.
   const std::vector<int>& referenced_attributes() const { return referenced_; }
 
+  // The compiled nodes (bound.h), children before parents, and the root's
+  // index, for the planner's estimation and index-based evaluation.
+  const std::vector<BoundNode>& nodes() const { return nodes_; }
+  uint32_t root() const { return root_; }
+  // Matches() restricted to the subtree at `node`.
+  bool EvalNode(uint32_t node, const AttrRow& row) const;
+
  private:
-  struct BoundNode;  // one node of the evaluator tree; defined in filter.cc
   class Binder;
 
   Filter();
-  bool Eval(uint32_t node, const AttrRow& row) const;
 
   // All constant after Compile.
   std::vector<BoundNode> nodes_;  // nodes_[root_] is the root

@@ -9,7 +9,6 @@
 // as a hit if its true distance is within the k-th true distance (ties).
 //
 // Indexes are built once per (kind, similarity, data set) and shared.
-#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -27,6 +26,7 @@
 
 #include "index/ivf_flat_index.h"
 #include "index/vector_index.h"
+#include "tests/common/fashion_mnist.h"
 #include "tests/common/test_util.h"
 
 namespace quiver::index {
@@ -37,7 +37,6 @@ using ::quiver::testing::TempDir;
 
 constexpr size_t kK = 10;
 constexpr int kBuildThreads = 2;
-const char* const kFashionDir = "/usr/share/datasets/fashion-mnist";
 
 // ------------------------------------------------------------------ data
 
@@ -50,30 +49,6 @@ struct DataSet {
   const float* row(size_t i) const { return base.data() + i * dim; }
   const float* query(size_t j) const { return queries.data() + j * dim; }
 };
-
-// Reads the first `count` images of an IDX3 gzip file as floats 0..255.
-std::vector<float> ReadIdxImages(const std::string& path, size_t count, size_t* dim) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (f == nullptr) return {};
-  unsigned char header[16];
-  std::vector<float> out;
-  if (gzread(f, header, sizeof(header)) == sizeof(header)) {
-    auto be32 = [&](int o) {
-      return (uint32_t{header[o]} << 24) | (uint32_t{header[o + 1]} << 16) |
-             (uint32_t{header[o + 2]} << 8) | header[o + 3];
-    };
-    const size_t total = be32(4);
-    *dim = size_t{be32(8)} * be32(12);
-    count = std::min(count, total);
-    std::vector<unsigned char> bytes(count * *dim);
-    if (be32(0) == 0x803 &&
-        gzread(f, bytes.data(), static_cast<unsigned>(bytes.size())) == int(bytes.size())) {
-      out.assign(bytes.begin(), bytes.end());
-    }
-  }
-  gzclose(f);
-  return out;
-}
 
 void Normalize(std::vector<float>* v, size_t dim) {
   for (size_t i = 0; i < v->size() / dim; ++i) {
@@ -89,8 +64,8 @@ DataSet FashionMnist(Similarity sim) {
   DataSet d;
   d.name = "fashion-mnist";
   size_t dim_q = 0;
-  d.base = ReadIdxImages(std::string(kFashionDir) + "/train-images-idx3-ubyte.gz", 5000, &d.dim);
-  d.queries = ReadIdxImages(std::string(kFashionDir) + "/t10k-images-idx3-ubyte.gz", 200, &dim_q);
+  d.base = ::quiver::testing::FashionImages("train", 5000, &d.dim);
+  d.queries = ::quiver::testing::FashionImages("t10k", 200, &dim_q);
   if (d.dim == 0 || dim_q != d.dim) return DataSet{};
   d.n = d.base.size() / d.dim;
   d.nq = d.queries.size() / d.dim;
@@ -321,7 +296,7 @@ class IndexConformanceTest
   const Built& Get(Data which) {
     const Built& b = GetBuilt(type(), sim(), which);
     if (b.data.n == 0) {
-      ADD_FAILURE() << "cannot read Fashion-MNIST under " << kFashionDir;
+      ADD_FAILURE() << "cannot read Fashion-MNIST under " << ::quiver::testing::kFashionDir;
     }
     return b;
   }

@@ -736,7 +736,9 @@ class QuiverE2ETest(QuiverTestCase):
         self.assertCode(un, self.server.search.Search, r)
         r = srch_pb.SearchRequest(collection=self.MAIN, field="img", k=1, explain=True)
         r.vectors.add(values=q)
-        self.assertCode(un, self.server.search.Search, r)
+        resp = self.server.search.Search(r, timeout=RPC_TIMEOUT)
+        self.assertTrue(resp.explain.segments, resp)
+        self.assertIn("MergeTopK", resp.explain.text)
         names = [c.name for c in self.server.collections.ListCollections(
             coll_pb.ListCollectionsRequest(), timeout=RPC_TIMEOUT).collections]
         self.assertFalse(set(names) & {"ivf_t", "multi_t", "disk_t", "unknown_index_t"}, names)

@@ -480,10 +480,6 @@ TEST_F(EngineTest, BadSearchesAndDeletesAreRejected) {
   EXPECT_THAT(engine_->Search(req, absl::InfiniteFuture(), &resp),
               StatusIs(absl::StatusCode::kInvalidArgument, "no attribute \"zzz\""));
   req.clear_output_attributes();
-  req.set_explain(true);
-  EXPECT_THAT(engine_->Search(req, absl::InfiniteFuture(), &resp),
-              StatusIs(absl::StatusCode::kUnimplemented));
-  req.set_explain(false);
   EXPECT_THAT(engine_->Search(req, absl::InfinitePast(), &resp),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
 

@@ -1,0 +1,128 @@
+// The filter planner and the per-segment search executor.
+//
+// A search fans out over the segments of a View; for each segment,
+// SearchSegment picks how to find the k nearest rows that are visible and
+// pass the filter, and runs it:
+//   - PRE_FILTER: evaluate the filter to a RowSet (attribute indexes where
+//     the attributes are indexed, query/attr_index.h) and compute exact
+//     distances over that set only. Also how segments without an ANN index
+//     (the growing one, FLAT fields, indexes not built yet) are searched.
+//   - FILTERED_INDEX: the ANN index with the filter checked inline (HNSW
+//     walks through rejected nodes, IVF skips them in its list scan), ef or
+//     nprobe raised as selectivity falls; the filter is checked against a
+//     materialized RowSet when that is cheaper than reading rows.
+//   - POST_FILTER: the ANN index without the filter, fetching k / selectivity
+//     results, keeping those that pass, and fetching more if too few did.
+// The choice comes from the filter's estimated selectivity (EstimateFilter)
+// and a cost model in nanoseconds (CostModel), calibrated on this machine
+// class by bench/filter_bench (which prints the measured constants). A
+// request may force a strategy (SearchParams.filter_strategy).
+//
+// With explain, each segment reports its plan as a printed operator tree,
+// the estimated and counted selectivity, and what it did.
+//
+// Thread-safety: everything here is reentrant; a SearchSegment call reads
+// the segment and writes only the TopKs and explain message it is given.
+#ifndef QUIVER_QUERY_PLANNER_H_
+#define QUIVER_QUERY_PLANNER_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "index/topk.h"
+#include "index/vector_index.h"
+#include "query/attr_index.h"
+#include "query/filter/filter.h"
+#include "query/segment.h"
+#include "quiver/v1/search.pb.h"
+
+namespace quiver {
+
+// Search hits carry (part << 32 | offset) until they are resolved to points.
+inline uint64_t HitId(size_t part, uint32_t offset) {
+  return (static_cast<uint64_t>(part) << 32) | offset;
+}
+
+enum class Strategy { kIndex, kExactScan, kPreFilter, kFilteredIndex, kPostFilter, kEmpty };
+std::string_view StrategyName(Strategy s);
+
+// Nanosecond costs of the planner's unit operations. Defaults were measured
+// on this machine class (2 cores, AVX2) by bench/filter_bench's calibration
+// step; see the note there for the figures.
+struct CostModel {
+  double scan_ns_per_float = 0.12;    // exact scan of contiguous rows
+  double gather_ns_per_float = 0.16;  // exact distance to a row picked from a set
+  double graph_ns_per_float = 0.20;   // HNSW: a neighbour's vector, cache-cold
+  double graph_ns_per_visit = 30;     // HNSW: heap and visited-set work per distance
+  double match_ns = 30;               // Filter::Matches on one row
+  double bit_ns = 1.0;                // RowSet test
+  double set_ns = 2.0;                // one matching row set from an attribute index
+  double word_ns = 0.4;               // one 64-row word of a RowSet pass
+  // HNSW distance computations of an unfiltered search at candidate list
+  // size ef: graph_base + graph_per_ef * ef (M = 16 graphs).
+  double graph_base = 150;
+  double graph_per_ef = 14;
+};
+
+// What the planner knows about one segment and query batch.
+struct PlanInput {
+  uint32_t rows = 0;
+  uint32_t dim = 0;
+  uint32_t k = 0;
+  size_t nq = 1;
+  bool has_index = false;     // an ANN index covers the segment
+  index::IndexShape shape;    // its shape, when it does
+  index::SearchParams params;                 // as requested (ef, nprobe)
+  double selectivity = 1;        // estimated share of rows passing
+  bool indexable = false;        // the filter can be evaluated from attribute indexes alone
+  double checked_share = 1;      // share of rows read one by one to evaluate it
+  v1::FilterStrategy forced = v1::FILTER_STRATEGY_AUTO;
+};
+
+struct PlanChoice {
+  Strategy strategy = Strategy::kPreFilter;
+  index::SearchParams params;  // ef / nprobe to search with
+  uint32_t fetch = 0;          // POST_FILTER: first fetch per query
+  bool materialize = true;     // FILTERED_INDEX: check a RowSet, not rows
+  double pre_ns = 0, filtered_ns = 0, post_ns = 0;  // estimated costs (0: not applicable)
+  std::string reason;
+};
+
+// The strategy for one segment. Pure function of its input (tests assert it).
+PlanChoice ChoosePlan(const PlanInput& in, const CostModel& model = CostModel());
+
+// Per request, shared by all segments.
+struct SearchContext {
+  size_t field = 0;
+  uint32_t dim = 0;
+  uint32_t k = 0;
+  const float* queries = nullptr;  // nq * dim (normalized for COSINE)
+  const float* qnorms = nullptr;   // nq squared norms
+  size_t nq = 0;
+  index::Similarity similarity = index::Similarity::kL2;
+  index::SearchParams params;      // ef / nprobe as requested
+  bool exact = false;              // no ANN index
+  const filter::Filter* filter = nullptr;  // null: no filter
+  v1::FilterStrategy forced = v1::FILTER_STRATEGY_AUTO;
+  absl::Time deadline = absl::InfiniteFuture();
+  bool explain = false;
+};
+
+// Searches rows [0, rows) of `seg` visible at `seq`, pushing hits (ids
+// HitId(part, offset)) into topk[q] for each query. With ctx.explain, fills
+// `plan`. DEADLINE_EXCEEDED past ctx.deadline.
+absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_t rows,
+                           uint64_t seq, size_t part, index::TopK* topk, v1::SegmentPlan* plan);
+
+// The rows of [0, rows) visible at `seq` that pass `flt` (null: all
+// visible), through the attribute indexes where they help. For delete by
+// filter and count.
+RowSet MatchingRows(const Segment& seg, uint32_t rows, uint64_t seq, const filter::Filter* flt);
+
+}  // namespace quiver
+
+#endif  // QUIVER_QUERY_PLANNER_H_
