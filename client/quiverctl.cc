@@ -100,6 +100,7 @@ struct SearchArgs {
   uint32_t ef = 0;
   uint32_t nprobe = 0;
   bool exact = false;
+  std::string strategy = "auto";
   bool explain = false;
 };
 
@@ -826,6 +827,12 @@ absl::Status Search(Context& c, const SearchArgs& a) {
   req.mutable_params()->set_ef(a.ef);
   req.mutable_params()->set_nprobe(a.nprobe);
   req.mutable_params()->set_exact(a.exact);
+  v1::FilterStrategy strategy = v1::FILTER_STRATEGY_AUTO;
+  if (a.strategy != "auto" && !v1::FilterStrategy_Parse(absl::AsciiStrToUpper(a.strategy), &strategy)) {
+    return UsageError(absl::StrCat("--strategy \"", a.strategy,
+                                   "\": expected auto, pre_filter, filtered_index or post_filter"));
+  }
+  req.mutable_params()->set_filter_strategy(strategy);
   req.set_explain(a.explain);
   QUIVER_ASSIGN_OR_RETURN(v1::SearchResponse resp, c.client->Search(req));
   if (c.globals.json) {
@@ -958,7 +965,12 @@ int Main(int argc, char** argv) {
   search_cmd->add_option("--ef", srch.ef, "HNSW search list size");
   search_cmd->add_option("--nprobe", srch.nprobe, "IVF lists to probe");
   search_cmd->add_flag("--exact", srch.exact, "Exact scan, bypassing the ANN index");
-  search_cmd->add_flag("--explain", srch.explain, "Show the query plan");
+  search_cmd->add_option("--strategy", srch.strategy,
+                         "With --filter: auto (the planner chooses per segment), pre_filter, "
+                         "filtered_index or post_filter")
+      ->capture_default_str();
+  search_cmd->add_flag("--explain", srch.explain,
+                       "Show the plan per segment: strategy, selectivity, work and time");
 
   std::string stats_coll;
   auto* stats_cmd = app.add_subcommand("stats", "Statistics of a collection");

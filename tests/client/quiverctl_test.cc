@@ -531,6 +531,20 @@ TEST_F(QuiverctlShopTest, JsonlAttributesFilterAndGet) {
   EXPECT_NE(out.find("color"), std::string::npos) << out;
   EXPECT_NE(out.find("red"), std::string::npos) << out;
 
+  // The plan: one segment, the filter on the indexed `color`, counted.
+  out = CtlOk({"search", "shop", "--vector", "1,0,0", "-k", "1", "--filter", R"(color = "red")",
+               "--explain"});
+  EXPECT_NE(out.find("explain:"), std::string::npos) << out;
+  EXPECT_NE(out.find("PRE_FILTER"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"(color = "red")"), std::string::npos) << out;
+  j = CtlJson({"search", "shop", "--vector", "1,0,0", "-k", "1", "--filter", "qty >= 1",
+               "--strategy", "post_filter", "--explain"});
+  ASSERT_FALSE(j["explain"]["segments"].empty()) << j.dump();
+  EXPECT_EQ(j["results"][0]["hits"].size(), 1u);
+  auto bad = Ctl({"search", "shop", "--vector", "1,0,0", "--filter", "qty >= 1", "--strategy", "fast"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--strategy"), std::string::npos) << bad.err;
+
   out = CtlOk({"get", "shop", "p1", "--attrs", "price,tags"});
   EXPECT_NE(out.find("5.5"), std::string::npos) << out;
   EXPECT_NE(out.find("[a, b]"), std::string::npos) << out;
