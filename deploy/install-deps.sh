@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything Quiver needs to build, run, test and benchmark on Debian 12.
+# Installs everything Quiver needs to build, run, test, fuzz and benchmark on Debian 12.
 # Used by the README's first command, .ci/run and the Dockerfile's build stage,
 # so all three see the same toolchain. Must run as root (or via sudo).
 set -euo pipefail
@@ -17,4 +17,8 @@ $SUDO apt-get install -y --no-install-recommends \
   libgtest-dev libgmock-dev libbenchmark-dev \
   libcli11-dev nlohmann-json3-dev libroaring-dev liburing-dev libhnswlib-dev zlib1g-dev \
   python3 python3-grpcio python3-protobuf python3-numpy \
-  dataset-fashion-mnist gnuplot-nox
+  dataset-fashion-mnist gnuplot-nox \
+  clang-14 libclang-rt-14-dev libomp-14-dev llvm-14
+# clang-14 etc.: deploy/fuzz.sh (libFuzzer and the ASan/UBSan runtimes are in
+# libclang-rt-14-dev, llvm-symbolizer in llvm-14; libomp-14-dev because the
+# configure step finds OpenMP, for faiss, with the compiler in use).

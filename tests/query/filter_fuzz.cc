@@ -7,9 +7,10 @@
 //   - errors are INVALID_ARGUMENT;
 //   - the normalized form (ToString) compiles again, to the same text and
 //     the same result on every row.
-// Build (not wired into CMake yet), e.g.:
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined \
-//     tests/query/filter_fuzz.cc <filter sources> storage/schema.cc ...
+// Built and run by deploy/fuzz.sh (CMake target filter_fuzz, QUIVER_FUZZ=ON
+// with clang-14; seeds in tests/query/filter_fuzz_corpus/, dictionary
+// tests/query/filter_fuzz.dict). To replay an input:
+//   build-fuzz/filter_fuzz build-fuzz/fuzz-artifacts/crash-...
 #include <cstddef>
 #include <cstdint>
 #include <memory>
