@@ -289,6 +289,18 @@ void SegmentAttrIndex::MaterializePredicate(const BoundNode& n, RowSet* out) con
   }
 }
 
+const std::vector<uint32_t>& SegmentAttrIndex::SortedRows(int attr) const {
+  return columns_[attr]->rows;
+}
+
+void SegmentAttrIndex::RangePositions(const BoundNode& n, uint32_t* first, uint32_t* last) const {
+  const Column& col = *columns_[n.attr];
+  const Interval i = n.op == Op::kIntRange ? col.Range<int64_t>(n.ilo, n.ihi)
+                                           : col.Range<double>(n.dlo, n.dhi);
+  *first = i.first;
+  *last = std::max(i.first, i.second);
+}
+
 uint32_t SegmentAttrIndex::CountPredicate(const BoundNode& n) const {
   const Column& col = *columns_[n.attr];
   switch (n.op) {

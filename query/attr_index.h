@@ -89,6 +89,13 @@ class SegmentAttrIndex {
   // Sets the rows matching a predicate node on an indexed attribute.
   void MaterializePredicate(const filter::BoundNode& node, RowSet* out) const;
 
+  // Sorted columns (INT64, DOUBLE, BOOL, STRING): the rows with a value, in
+  // value order. Window indexes partition a segment by these positions.
+  const std::vector<uint32_t>& SortedRows(int attr) const;
+  // For a non-negated kIntRange / kDoubleRange node on an indexed attribute:
+  // the positions [*first, *last) of SortedRows whose values are in range.
+  void RangePositions(const filter::BoundNode& node, uint32_t* first, uint32_t* last) const;
+
  private:
   struct Column;
   SegmentAttrIndex() = default;

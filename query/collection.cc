@@ -953,6 +953,8 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
   // intact and built for the field's current spec it serves; the rest are
   // rebuilt.
   const std::vector<bool> complete = loaded.get();
+  bool has_windows = false;
+  for (const AttributeSpec& a : attrs) has_windows = has_windows || a.window;
   for (size_t i = 0; i < load_order.size(); ++i) {
     const auto& seg = load_order[i];
     if (std::find(writer_segments_.begin(), writer_segments_.end(), seg) == writer_segments_.end()) {
@@ -961,9 +963,10 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
     seg->Publish(seg->appended());
     if (complete[i]) {
       seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->appended()));
-    } else {
-      just_sealed_.push_back(seg);  // the builder builds attribute indexes too
     }
+    // The builder builds what is missing: vector indexes that did not load,
+    // attribute indexes, window indexes (which are not persisted).
+    if (!complete[i] || has_windows) just_sealed_.push_back(seg);
   }
   {
     MutexLock lock(&mu_);

@@ -2,6 +2,7 @@
 
 #include "absl/time/clock.h"
 #include "query/attr_index.h"
+#include "query/window_index.h"
 #include "spdlog/spdlog.h"
 
 namespace quiver {
@@ -117,6 +118,31 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
                  absl::ToDoubleSeconds(absl::Now() - start));
     seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
     built_any = true;
+  }
+  // Window indexes: per window attribute and indexed vector field, over the
+  // attribute index's sorted column.
+  std::shared_ptr<const SegmentAttrIndex> attrs = seg->attr_index();
+  for (size_t a = 0; a < schema.attributes().size() && attrs != nullptr; ++a) {
+    if (!schema.attributes()[a].window) continue;
+    for (size_t f = 0; f < schema.vectors().size(); ++f) {
+      const index::IndexSpec spec = coll.IndexSpecFor(f);
+      std::shared_ptr<const WindowIndex> current = seg->window_index(static_cast<int>(a), f);
+      if (spec.type == "FLAT" || (current != nullptr && SameIndexSpec(current->spec(), spec))) {
+        continue;
+      }
+      const absl::Time start = absl::Now();
+      auto w = WindowIndex::Build(*seg, attrs, static_cast<int>(a), f, spec,
+                                  options_.threads_per_build);
+      if (!w.ok()) {
+        spdlog::error("collection \"{}\" segment {} window on \"{}\": {}", coll.name(), seg->id(),
+                      schema.attributes()[a].name, w.status().ToString());
+        continue;
+      }
+      spdlog::info("collection \"{}\" segment {} field \"{}\": built {} on \"{}\" in {:.2f}s",
+                   coll.name(), seg->id(), schema.vectors()[f].name, (*w)->Describe(),
+                   schema.attributes()[a].name, absl::ToDoubleSeconds(absl::Now() - start));
+      seg->SetWindowIndex(std::move(*w));
+    }
   }
   seg->SetBuilding(false);
   if (built_any && on_built_) on_built_(coll, seg);

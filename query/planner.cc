@@ -8,7 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "index/distance.h"
 #include "index/flat_search.h"
+#include "query/window_index.h"
+#include "storage/status_macros.h"
 
 namespace quiver {
 namespace {
@@ -104,10 +107,40 @@ std::string_view StrategyName(Strategy s) {
     case Strategy::kPreFilter: return "PRE_FILTER";
     case Strategy::kFilteredIndex: return "FILTERED_INDEX";
     case Strategy::kPostFilter: return "POST_FILTER";
+    case Strategy::kWindow: return "WINDOW_FILTER";
     case Strategy::kEmpty: return "EMPTY";
   }
   return "?";
 }
+
+namespace {
+
+// One query's cost of searching an index of `shape` over `rows` rows when a
+// share `s` of them passes (1: no filter), without the cost of checking the
+// filter; sets the ef / nprobe it would search with and the rows it visits
+// (each of which a filter check would read).
+double IndexSearchNs(const index::IndexShape& shape, double rows, double s, double k,
+                     uint32_t dim, const index::SearchParams& requested, const CostModel& m,
+                     index::SearchParams* params, double* visited) {
+  *params = requested;
+  if (shape.kind == index::IndexShape::Kind::kGraph) {
+    const double ef0 = std::max(k, static_cast<double>(requested.ef != 0 ? requested.ef
+                                                                          : shape.default_ef));
+    const double ef = std::ceil(ef0 * EfRaise(s));
+    params->ef = static_cast<uint32_t>(ef);
+    *visited = std::min(rows, (m.graph_base + m.graph_per_ef * ef) / s);
+    return *visited * (dim * m.graph_ns_per_float + m.graph_ns_per_visit);
+  }
+  const double nlist = std::max<uint32_t>(shape.nlist, 1);
+  const double np0 = requested.nprobe != 0 ? std::min<double>(requested.nprobe, nlist)
+                                           : shape.default_nprobe;
+  const double np = std::min(nlist, std::ceil(np0 * NprobeRaise(s)));
+  params->nprobe = static_cast<uint32_t>(np);
+  *visited = rows * np / nlist;
+  return nlist * dim * m.scan_ns_per_float + *visited * s * dim * m.scan_ns_per_float;
+}
+
+}  // namespace
 
 PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
   PlanChoice c;
@@ -122,49 +155,65 @@ PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
                                  : rows * in.checked_share * m.match_ns + rows * s * m.set_ns;
   c.pre_ns = materialize + rows * s * m.bit_ns +
              nq * rows * s * (in.dim * m.gather_ns_per_float + m.word_ns);
-  if (!in.has_index) {
+  const bool searchable = in.has_index && (in.shape.kind == index::IndexShape::Kind::kGraph ||
+                                           (in.shape.kind == index::IndexShape::Kind::kLists &&
+                                            in.shape.nlist > 0));
+  if (!searchable) {
     c.strategy = Strategy::kPreFilter;
-    c.reason = "no ANN index in this segment: exact distances over the filtered rows";
+    c.reason = in.has_index ? "FLAT field: exact distances over the filtered rows"
+                            : "no ANN index in this segment: exact distances over the filtered rows";
     return c;
   }
-  const index::IndexShape& shape = in.shape;
   const double k = std::max<uint32_t>(in.k, 1);
   c.fetch = PostFetch(in.k, s, in.rows);
-  double filtered_rows_checked = 0;  // per query, for the materialize decision
-  if (shape.kind == index::IndexShape::Kind::kGraph) {
-    const double ef0 = std::max<double>(k, in.params.ef != 0 ? in.params.ef : shape.default_ef);
-    const double ef = std::ceil(ef0 * EfRaise(s));
-    c.params.ef = static_cast<uint32_t>(ef);
-    const double per_distance = in.dim * m.graph_ns_per_float + m.graph_ns_per_visit;
-    const double visits = std::min(rows, (m.graph_base + m.graph_per_ef * ef) / s);
-    filtered_rows_checked = visits;
-    c.filtered_ns = nq * visits * per_distance;
-    const double ef_post = std::max<double>(ef0, c.fetch);
-    const double post_visits = std::min(rows, m.graph_base + m.graph_per_ef * ef_post);
-    c.post_ns = nq * (post_visits * per_distance + c.fetch * m.match_ns);
-  } else if (shape.kind == index::IndexShape::Kind::kLists && shape.nlist > 0) {
-    const double nlist = shape.nlist;
-    const double np0 = in.params.nprobe != 0 ? std::min<double>(in.params.nprobe, nlist)
-                                             : shape.default_nprobe;
-    const double np = std::min(nlist, std::ceil(np0 * NprobeRaise(s)));
-    c.params.nprobe = static_cast<uint32_t>(np);
-    const double scanned = rows * np / nlist;
-    const double coarse = nlist * in.dim * m.scan_ns_per_float;
-    filtered_rows_checked = scanned;
-    c.filtered_ns = nq * (coarse + scanned * s * in.dim * m.scan_ns_per_float);
-    c.post_ns = nq * (coarse + scanned * in.dim * m.scan_ns_per_float + c.fetch * m.match_ns);
-  } else {
-    // A FLAT index: the pre-filter scan is the same work without the index.
-    c.strategy = Strategy::kPreFilter;
-    c.reason = "FLAT field: exact distances over the filtered rows";
-    return c;
-  }
-  // The inline check reads a RowSet bit when materializing it pays for
+
+  // FILTERED_INDEX, checking a RowSet when materializing it pays for
   // itself against reading each visited row's attributes.
-  const double lazy_checks = nq * filtered_rows_checked * m.match_ns;
-  const double set_checks = materialize + nq * filtered_rows_checked * m.bit_ns;
+  double visited = 0;
+  c.filtered_ns = nq * IndexSearchNs(in.shape, rows, s, k, in.dim, in.params, m, &c.params, &visited);
+  const double lazy_checks = nq * visited * m.match_ns;
+  const double set_checks = materialize + nq * visited * m.bit_ns;
   c.materialize = set_checks <= lazy_checks;
   c.filtered_ns += std::min(lazy_checks, set_checks);
+
+  // POST_FILTER: an unfiltered search deep enough for `fetch` results (IVF
+  // probes as many lists as the filtered scan, or the fetched rows would
+  // not reach the k nearest that pass).
+  double post_visited = 0;
+  index::SearchParams deeper = in.params;
+  if (in.shape.kind == index::IndexShape::Kind::kGraph) {
+    deeper.ef = std::max<uint32_t>(in.params.ef != 0 ? in.params.ef : in.shape.default_ef, c.fetch);
+  } else {
+    deeper.nprobe = c.params.nprobe;
+  }
+  c.post_ns = nq * (IndexSearchNs(in.shape, rows, 1, k, in.dim, deeper, m, &c.post_params,
+                                  &post_visited) +
+                    c.fetch * m.match_ns);
+
+  // WINDOW_FILTER: each overlapping partition searched whole, or scanned
+  // exactly over its rows in range, whichever costs less.
+  if (in.has_window) {
+    double per_query = 0;
+    const double rest = std::clamp(in.window_rest_selectivity, kMinSelectivity, 1.0);
+    for (const PlanInput::WindowPart& p : in.window) {
+      index::SearchParams unused;
+      double v = 0;
+      if (p.inside == p.rows && !in.window_rest) {
+        per_query += IndexSearchNs(in.window_shape, p.rows, 1, k, in.dim, in.params, m, &unused, &v);
+        c.window_exact.push_back(false);
+        continue;
+      }
+      const double check = in.window_rest ? m.match_ns : m.bit_ns;
+      const double exact = p.inside * (in.dim * m.gather_ns_per_float + check);
+      const double share = std::max(kMinSelectivity, static_cast<double>(p.inside) / p.rows * rest);
+      const double searched =
+          IndexSearchNs(in.window_shape, p.rows, share, k, in.dim, in.params, m, &unused, &v) +
+          v * check;
+      c.window_exact.push_back(exact <= searched);
+      per_query += std::min(exact, searched);
+    }
+    c.window_ns = nq * per_query;
+  }
 
   switch (in.forced) {
     case v1::PRE_FILTER:
@@ -179,6 +228,13 @@ PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
       c.strategy = Strategy::kPostFilter;
       c.reason = "forced";
       return c;
+    case v1::WINDOW_FILTER:
+      if (in.has_window) {
+        c.strategy = Strategy::kWindow;
+        c.reason = "forced";
+        return c;
+      }
+      break;  // no window index applies here: the planner chooses
     default:
       break;
   }
@@ -192,8 +248,13 @@ PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
     best = c.post_ns;
     c.strategy = Strategy::kPostFilter;
   }
+  if (in.has_window && c.window_ns < best) {
+    best = c.window_ns;
+    c.strategy = Strategy::kWindow;
+  }
   c.reason = absl::StrCat("estimated us: pre_filter ", Us(c.pre_ns), ", filtered_index ",
-                          Us(c.filtered_ns), ", post_filter ", Us(c.post_ns));
+                          Us(c.filtered_ns), ", post_filter ", Us(c.post_ns),
+                          in.has_window ? absl::StrCat(", window_filter ", Us(c.window_ns)) : "");
   return c;
 }
 
@@ -253,6 +314,93 @@ absl::Status ExactOverRows(const SearchContext& ctx, const Segment& seg, uint32_
   return absl::OkStatus();
 }
 
+// Lets through partition labels whose row is inside the window, visible,
+// and (when the filter has more than the range) passing the filter.
+class PartitionFilter final : public index::LabelFilter {
+ public:
+  PartitionFilter(const Segment& seg, uint64_t seq, const WindowIndex& w,
+                  const WindowIndex::Partition& p, const WindowRange& range,
+                  const filter::Filter* rest)
+      : seg_(seg), seq_(seq), w_(w), p_(p), range_(range), rest_(rest) {}
+  bool Accept(uint32_t label) const override {
+    const uint32_t pos = p_.first + label;
+    if (pos < range_.first || pos >= range_.last) return false;
+    const uint32_t off = w_.row(p_, label);
+    return seg_.Visible(off, seq_) && (rest_ == nullptr || rest_->Matches(seg_.attrs(off)));
+  }
+
+ private:
+  const Segment& seg_;
+  const uint64_t seq_;
+  const WindowIndex& w_;
+  const WindowIndex::Partition& p_;
+  const WindowRange& range_;
+  const filter::Filter* rest_;
+};
+
+// WINDOW_FILTER: the partitions overlapping the range, each searched whole
+// (no filter), searched with the filter, or scanned exactly over its rows in
+// range, as the plan says.
+absl::Status SearchWindow(const SearchContext& ctx, const Segment& seg, uint64_t seq, size_t part,
+                          const WindowIndex& w, const WindowRange& range, const PlanChoice& choice,
+                          index::TopK* topk, index::SearchStats* stats) {
+  const filter::Filter* rest = range.rest ? ctx.filter : nullptr;
+  const bool l2 = ctx.similarity == index::Similarity::kL2;
+  size_t j = 0;  // index into choice.window_exact: overlapping partitions in order
+  for (const WindowIndex::Partition& p : w.partitions()) {
+    if (p.last <= range.first || p.first >= range.last) continue;
+    const bool exact = j < choice.window_exact.size() && choice.window_exact[j];
+    ++j;
+    if (absl::Now() > ctx.deadline) return absl::DeadlineExceededError("search deadline exceeded");
+    const uint32_t lo = std::max(p.first, range.first), hi = std::min(p.last, range.last);
+    if (exact) {
+      for (uint32_t pos = lo; pos < hi; ++pos) {
+        const uint32_t off = w.row(p, pos - p.first);
+        if (!seg.Visible(off, seq)) continue;
+        if (rest != nullptr) {
+          ++stats->checks;
+          if (!rest->Matches(seg.attrs(off))) continue;
+        }
+        const float* v = seg.vector(ctx.field, off);
+        for (size_t q = 0; q < ctx.nq; ++q) {
+          const float* qv = ctx.queries + q * ctx.dim;
+          const float d = l2 ? index::L2Metric::Distance(qv, v, ctx.dim)
+                             : index::IpMetric::Distance(qv, v, ctx.dim);
+          topk[q].Push(d, HitId(part, off));
+        }
+        stats->distances += ctx.nq;
+      }
+      continue;
+    }
+    const bool whole = lo == p.first && hi == p.last && rest == nullptr && seg.dead() == 0;
+    PartitionFilter accept(seg, seq, w, p, range, rest);
+    index::SearchParams params = ctx.params;
+    params.stats = stats;
+    if (!whole) {
+      // ef / nprobe raised for the share of the partition that passes.
+      PlanInput sub;
+      sub.rows = p.last - p.first;
+      sub.dim = ctx.dim;
+      sub.k = ctx.k;
+      sub.has_index = true;
+      sub.shape = p.index->shape();
+      sub.params = ctx.params;
+      sub.selectivity = static_cast<double>(hi - lo) / (p.last - p.first);
+      params = ChoosePlan(sub).params;
+      params.stats = stats;
+    }
+    for (size_t q = 0; q < ctx.nq; ++q) {
+      index::TopK local(ctx.k);
+      QUIVER_RETURN_IF_ERROR(p.index->Search(ctx.queries + q * ctx.dim, params,
+                                             whole ? nullptr : &accept, &local));
+      for (const index::Neighbor& nb : local.Take()) {
+        topk[q].Push(nb.distance, HitId(part, w.row(p, static_cast<uint32_t>(nb.id))));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_t rows,
@@ -268,6 +416,9 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   double plan_us = 0, filter_us = 0;
   FilterEstimate est;
   PlanChoice choice;
+  std::shared_ptr<const WindowIndex> window;
+  WindowRange range;
+  std::vector<PlanInput::WindowPart> in_window;
   RowSet set;
   bool have_set = false;
   PlanOp root;
@@ -290,7 +441,33 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
     in.indexable = est.indexable;
     in.checked_share = est.checked_share;
     in.forced = ctx.forced;
+    // A window index over an attribute the filter puts a range on, built
+    // for the index this segment searches with.
+    if (idx != nullptr && attrs != nullptr && attrs->rows() == rows) {
+      for (int a : ctx.filter->referenced_attributes()) {
+        std::shared_ptr<const WindowIndex> w = seg.window_index(a, ctx.field);
+        if (w == nullptr || !SameIndexSpec(w->spec(), idx->spec())) continue;
+        const WindowRange r = FindWindow(*ctx.filter, *attrs, a);
+        if (!r.found) continue;
+        window = std::move(w);
+        range = r;
+        break;
+      }
+    }
+    if (window != nullptr) {
+      in.has_window = true;
+      in.window_rest = range.rest;
+      in.window_shape = window->partitions().front().index->shape();
+      const double in_range = static_cast<double>(range.last - range.first) / rows;
+      in.window_rest_selectivity = in_range > 0 ? est.selectivity / in_range : 1;
+      for (const WindowIndex::Partition& p : window->partitions()) {
+        if (p.last <= range.first || p.first >= range.last) continue;
+        const uint32_t inside = std::min(p.last, range.last) - std::max(p.first, range.first);
+        in.window.push_back({p.last - p.first, inside});
+      }
+    }
     choice = ChoosePlan(in);
+    in_window = in.window;
     if (est.exact && est.selectivity == 0) {
       choice.strategy = Strategy::kEmpty;
       choice.reason = "the attribute index counts no matching row";
@@ -346,6 +523,9 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
       }
       break;
     }
+    case Strategy::kWindow:
+      status = SearchWindow(ctx, seg, seq, part, *window, range, choice, topk, &stats);
+      break;
     case Strategy::kPostFilter: {
       RowFilter visible(seg, rows, seq, nullptr);
       const index::LabelFilter* accept = seg.dead() == 0 ? nullptr : &visible;
@@ -358,7 +538,7 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
         // and the index still had more to give.
         for (uint32_t fetch = std::max(choice.fetch, ctx.k);;) {
           ++fetches;
-          index::SearchParams params = choice.params;
+          index::SearchParams params = choice.post_params;
           params.stats = &stats;
           params.ef = std::max(params.ef, fetch);
           index::TopK got(fetch);
@@ -437,11 +617,27 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
       root.children.push_back(have_set ? PlanOp{"RowSet(live, passing)", {filter_op}}
                                        : PlanOp{"CheckRows(live)", {filter_op}});
       break;
+    case Strategy::kWindow: {
+      uint32_t whole = 0, exact = 0, filtered = 0;
+      for (size_t j = 0; j < in_window.size(); ++j) {
+        if (choice.window_exact[j]) ++exact;
+        else if (in_window[j].inside == in_window[j].rows && !range.rest) ++whole;
+        else ++filtered;
+      }
+      root.text = absl::StrCat("WindowSearch(", window->Describe(), ", ", ks, ", partitions=",
+                               in_window.size(), ": ", whole, " whole, ", filtered, " filtered, ",
+                               exact, " exact)");
+      root.children.push_back({absl::StrCat("Window(positions ", range.first, "..", range.last,
+                                            range.rest ? ", rest checked per row" : "", ")"),
+                               {filter_op}});
+      break;
+    }
     case Strategy::kPostFilter:
       root.text = absl::StrCat("PostFilter(", ks, ", first fetch=", choice.fetch,
                                ", fetches=", fetches, ")");
-      root.children.push_back({absl::StrCat("IndexSearch(", index_name, ", ef>=fetch",
-                                            choice.params.nprobe ? absl::StrCat(", nprobe=", choice.params.nprobe) : "",
+      root.children.push_back({absl::StrCat("IndexSearch(", index_name,
+                                            choice.post_params.ef ? absl::StrCat(", ef=", choice.post_params.ef) : "",
+                                            choice.post_params.nprobe ? absl::StrCat(", nprobe=", choice.post_params.nprobe) : "",
                                             ")"),
                                {}});
       root.children.push_back(filter_op);

@@ -13,6 +13,9 @@
 //     materialized RowSet when that is cheaper than reading rows.
 //   - POST_FILTER: the ANN index without the filter, fetching k / selectivity
 //     results, keeping those that pass, and fetching more if too few did.
+//   - WINDOW_FILTER: for a range on an attribute declared `window`, the
+//     partitions of the segment's window index that the range overlaps
+//     (query/window_index.h): unfiltered where covered whole.
 // The choice comes from the filter's estimated selectivity (EstimateFilter)
 // and a cost model in nanoseconds (CostModel), calibrated on this machine
 // class by bench/filter_bench (which prints the measured constants). A
@@ -47,7 +50,9 @@ inline uint64_t HitId(size_t part, uint32_t offset) {
   return (static_cast<uint64_t>(part) << 32) | offset;
 }
 
-enum class Strategy { kIndex, kExactScan, kPreFilter, kFilteredIndex, kPostFilter, kEmpty };
+enum class Strategy {
+  kIndex, kExactScan, kPreFilter, kFilteredIndex, kPostFilter, kWindow, kEmpty
+};
 std::string_view StrategyName(Strategy s);
 
 // Nanosecond costs of the planner's unit operations. Defaults were measured
@@ -81,14 +86,30 @@ struct PlanInput {
   bool indexable = false;        // the filter can be evaluated from attribute indexes alone
   double checked_share = 1;      // share of rows read one by one to evaluate it
   v1::FilterStrategy forced = v1::FILTER_STRATEGY_AUTO;
+  // A window index applies (query/window_index.h): the partitions the
+  // filter's range overlaps, their index shape, and whether the filter has
+  // conditions besides the range.
+  struct WindowPart {
+    uint32_t rows = 0;    // rows in the partition
+    uint32_t inside = 0;  // of those, inside the range
+  };
+  std::vector<WindowPart> window;
+  bool has_window = false;
+  bool window_rest = false;
+  double window_rest_selectivity = 1;  // share of in-range rows the rest passes
+  index::IndexShape window_shape;
 };
 
 struct PlanChoice {
   Strategy strategy = Strategy::kPreFilter;
   index::SearchParams params;  // ef / nprobe to search with
   uint32_t fetch = 0;          // POST_FILTER: first fetch per query
+  index::SearchParams post_params;  // POST_FILTER: ef / nprobe (ef raised to the fetch)
   bool materialize = true;     // FILTERED_INDEX: check a RowSet, not rows
-  double pre_ns = 0, filtered_ns = 0, post_ns = 0;  // estimated costs (0: not applicable)
+  // WINDOW_FILTER, per overlapping partition: scan its rows in the range
+  // exactly (true) or search its index (false).
+  std::vector<bool> window_exact;
+  double pre_ns = 0, filtered_ns = 0, post_ns = 0, window_ns = 0;  // estimated (0: n/a)
   std::string reason;
 };
 

@@ -4,6 +4,7 @@
 
 #include "index/distance.h"
 #include "query/attr_index.h"
+#include "query/window_index.h"
 
 namespace quiver {
 
@@ -130,6 +131,25 @@ std::shared_ptr<const SegmentAttrIndex> Segment::attr_index() const {
 void Segment::SetAttrIndex(std::shared_ptr<const SegmentAttrIndex> idx) {
   MutexLock lock(&index_mu_);
   attr_index_ = std::move(idx);
+}
+
+std::shared_ptr<const WindowIndex> Segment::window_index(int attr, size_t f) const {
+  ReaderMutexLock lock(&index_mu_);
+  for (const auto& w : windows_) {
+    if (w->attr() == attr && w->field() == f) return w;
+  }
+  return nullptr;
+}
+
+void Segment::SetWindowIndex(std::shared_ptr<const WindowIndex> w) {
+  MutexLock lock(&index_mu_);
+  for (auto& old : windows_) {
+    if (old->attr() == w->attr() && old->field() == w->field()) {
+      old = std::move(w);
+      return;
+    }
+  }
+  windows_.push_back(std::move(w));
 }
 
 std::vector<float> Segment::GatherVectors(size_t f, uint32_t rows) const {

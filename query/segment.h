@@ -39,6 +39,7 @@
 namespace quiver {
 
 class SegmentAttrIndex;
+class WindowIndex;
 
 inline constexpr uint64_t kAlive = std::numeric_limits<uint64_t>::max();
 
@@ -123,6 +124,11 @@ class Segment {
   // attribute.
   std::shared_ptr<const SegmentAttrIndex> attr_index() const;
   void SetAttrIndex(std::shared_ptr<const SegmentAttrIndex> idx);
+  // Window indexes (query/window_index.h), at most one per window attribute
+  // and vector field; null if none is built.
+  std::shared_ptr<const WindowIndex> window_index(int attr, size_t f) const;
+  // Adds `w`, replacing one for the same attribute and field.
+  void SetWindowIndex(std::shared_ptr<const WindowIndex> w);
   // Copies field f's vectors of rows [0, rows) into one contiguous array, as
   // index builds need.
   std::vector<float> GatherVectors(size_t f, uint32_t rows) const;
@@ -178,6 +184,7 @@ class Segment {
   mutable Mutex index_mu_;
   std::vector<std::shared_ptr<const index::VectorIndex>> indexes_ ABSL_GUARDED_BY(index_mu_);
   std::shared_ptr<const SegmentAttrIndex> attr_index_ ABSL_GUARDED_BY(index_mu_);
+  std::vector<std::shared_ptr<const WindowIndex>> windows_ ABSL_GUARDED_BY(index_mu_);
 };
 
 }  // namespace quiver

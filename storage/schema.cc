@@ -124,6 +124,16 @@ absl::StatusOr<Schema> Schema::FromProto(const v1::CollectionSchema& proto) {
             "attribute \"", a.name(),
             "\": type must be INT64, DOUBLE, BOOL, STRING or STRING_LIST"));
     }
+    if (a.window()) {
+      if (spec.type != AttrType::kInt64 && spec.type != AttrType::kDouble) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "attribute \"", a.name(), "\": window needs an INT64 or DOUBLE attribute"));
+      }
+      // A window index is partitioned by the attribute's sorted column.
+      spec.window = true;
+      spec.indexed = true;
+      s.proto_.mutable_attributes(i)->set_indexed(true);
+    }
     s.attribute_index_.emplace(spec.name, static_cast<int>(s.attributes_.size()));
     s.attributes_.push_back(std::move(spec));
   }

@@ -42,6 +42,8 @@ struct AttributeSpec {
   std::string name;
   AttrType type = AttrType::kInt64;
   bool indexed = false;
+  // Keep window indexes over this (numeric) attribute; implies indexed.
+  bool window = false;
 };
 
 // One attribute value; std::monostate is null (attribute absent).

@@ -457,5 +457,184 @@ INSTANTIATE_TEST_SUITE_P(Kinds, FilteredSearchTest,
                          ::testing::Values("FLAT", "HNSW", "IVF_FLAT"),
                          [](const auto& info) { return info.param; });
 
+// ------------------------------------------------------------ window filters
+
+// 20,000 clustered 16-d points with a timestamp-like `ts` declared `window`
+// (5 partitions of ~4,000 rows in the one sealed segment) and a `label`.
+class WindowFilterTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static constexpr size_t kN = 20000, kDim = 16, kQ = 30;
+
+  void SetUp() override {
+    std::mt19937 rng(3);
+    std::normal_distribution<float> g;
+    std::vector<float> centers(40 * kDim);
+    for (float& c : centers) c = 3 * g(rng);
+    auto draw = [&](std::vector<float>* out, size_t n) {
+      for (size_t i = 0; i < n; ++i) {
+        const float* c = centers.data() + (rng() % 40) * kDim;
+        for (size_t j = 0; j < kDim; ++j) out->push_back(c[j] + g(rng));
+      }
+    };
+    draw(&base_, kN);
+    draw(&queries_, kQ);
+    for (size_t i = 0; i < kN; ++i) {
+      ts_.push_back(static_cast<int64_t>(rng() % 1000000));
+      label_.push_back(static_cast<int>(rng() % 10));
+    }
+    Open();
+    v1::CreateCollectionRequest req;
+    req.set_name("w");
+    *req.mutable_schema()->add_vectors() = VectorField("v", kDim, v1::L2);
+    req.mutable_schema()->mutable_vectors(0)->mutable_index()->set_type(GetParam());
+    v1::AttributeField ts = Attribute("ts", v1::INT64);
+    ts.set_window(true);
+    *req.mutable_schema()->add_attributes() = ts;
+    *req.mutable_schema()->add_attributes() = Attribute("label", v1::INT64);
+    v1::CreateCollectionResponse cresp;
+    ASSERT_TRUE(engine_->CreateCollection(req, &cresp).ok());
+    for (size_t start = 0; start < kN; start += 2000) {
+      v1::UpsertPointsRequest up;
+      up.set_collection("w");
+      for (size_t i = start; i < start + 2000; ++i) {
+        v1::Point* p = up.add_points();
+        p->set_id(std::to_string(i));
+        (*p->mutable_vectors())["v"].mutable_values()->Add(base_.begin() + i * kDim,
+                                                          base_.begin() + (i + 1) * kDim);
+        (*p->mutable_attributes())["ts"].set_int_value(ts_[i]);
+        (*p->mutable_attributes())["label"].set_int_value(label_[i]);
+      }
+      v1::UpsertPointsResponse uresp;
+      ASSERT_TRUE(engine_->Upsert(up, &uresp).ok());
+    }
+    engine_->SealAndWaitForIndexes();
+  }
+
+  void Open() {
+    engine_.reset();
+    EngineOptions o;
+    o.data_dir = dir_.path();
+    o.builder.threads_per_build = 2;
+    auto e = Engine::Open(o);
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = std::move(e).value();
+  }
+
+  v1::SearchResponse Search(const std::string& filter, v1::FilterStrategy strategy) {
+    v1::SearchRequest req;
+    req.set_collection("w");
+    req.set_k(10);
+    req.set_filter(filter);
+    req.set_explain(true);
+    req.mutable_params()->set_filter_strategy(strategy);
+    for (size_t q = 0; q < kQ; ++q) {
+      req.add_vectors()->mutable_values()->Add(queries_.begin() + q * kDim,
+                                               queries_.begin() + (q + 1) * kDim);
+    }
+    v1::SearchResponse resp;
+    const absl::Status s = engine_->Search(req, absl::InfiniteFuture(), &resp);
+    EXPECT_TRUE(s.ok()) << s;
+    return resp;
+  }
+
+  double Recall(const v1::SearchResponse& resp, const std::function<bool(size_t)>& keep) {
+    size_t hits = 0, total = 0;
+    for (size_t q = 0; q < kQ; ++q) {
+      auto dist = [&](size_t i) {
+        float s = 0;
+        for (size_t j = 0; j < kDim; ++j) {
+          const float x = queries_[q * kDim + j] - base_[i * kDim + j];
+          s += x * x;
+        }
+        return s;
+      };
+      std::vector<std::pair<float, size_t>> all;
+      for (size_t i = 0; i < kN; ++i) {
+        if (keep(i)) all.emplace_back(dist(i), i);
+      }
+      const size_t want = std::min<size_t>(10, all.size());
+      std::partial_sort(all.begin(), all.begin() + want, all.end());
+      total += want;
+      for (const auto& h : resp.results(static_cast<int>(q)).hits()) {
+        const size_t i = std::stoul(h.id());
+        EXPECT_TRUE(keep(i)) << "hit " << i << " fails the filter";
+        if (want > 0 && dist(i) <= all[want - 1].first * (1 + 1e-5f)) ++hits;
+      }
+    }
+    return total == 0 ? 1.0 : static_cast<double>(hits) / total;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Engine> engine_;
+  std::vector<float> base_, queries_;
+  std::vector<int64_t> ts_;
+  std::vector<int> label_;
+};
+
+TEST_P(WindowFilterTest, WindowsOfEveryWidthAreAccurate) {
+  for (int64_t width : {1000000, 400000, 100000, 20000, 2000}) {
+    const int64_t lo = 300000, hi = lo + width - 1;
+    const std::string expr = absl::StrCat("ts BETWEEN ", lo, " AND ", hi);
+    SCOPED_TRACE(expr);
+    auto in = [&](size_t i) { return ts_[i] >= lo && ts_[i] <= hi; };
+    const v1::SearchResponse forced = Search(expr, v1::WINDOW_FILTER);
+    ASSERT_EQ(forced.explain().segments_size(), 1);
+    EXPECT_EQ(forced.explain().segments(0).strategy(), "WINDOW_FILTER")
+        << forced.explain().text();
+    EXPECT_NE(forced.explain().text().find("WindowSearch(WINDOW(5 x"), std::string::npos)
+        << forced.explain().text();
+    EXPECT_GE(Recall(forced, in), 0.95);
+    const v1::SearchResponse planned = Search(expr, v1::FILTER_STRATEGY_AUTO);
+    EXPECT_GE(Recall(planned, in), 0.95) << planned.explain().text();
+    if (getenv("SHOW_PLAN")) std::printf("%s\n", planned.explain().text().c_str());
+    // The same window written as two comparisons, and with a condition on
+    // another attribute checked per row.
+    const std::string two = absl::StrCat("ts >= ", lo, " AND ts < ", hi + 1, " AND label = 4");
+    auto in_and_label = [&](size_t i) { return in(i) && label_[i] == 4; };
+    const v1::SearchResponse rest = Search(two, v1::WINDOW_FILTER);
+    EXPECT_EQ(rest.explain().segments(0).strategy(), "WINDOW_FILTER") << rest.explain().text();
+    EXPECT_GE(Recall(rest, in_and_label), 0.95) << rest.explain().text();
+  }
+  // A filter with no range on `ts` cannot use the window index: forcing it
+  // leaves the choice to the planner.
+  const v1::SearchResponse other = Search("label = 4", v1::WINDOW_FILTER);
+  EXPECT_NE(other.explain().segments(0).strategy(), "WINDOW_FILTER");
+}
+
+TEST_P(WindowFilterTest, DeletedRowsStayHiddenAndWindowsComeBackAfterRestart) {
+  v1::DeletePointsRequest del;
+  del.set_collection("w");
+  del.set_filter("ts < 500000 AND label < 5");
+  v1::DeletePointsResponse dresp;
+  ASSERT_TRUE(engine_->Delete(del, &dresp).ok());
+  ASSERT_GT(dresp.deleted_count(), 0u);
+  auto alive = [&](size_t i) { return !(ts_[i] < 500000 && label_[i] < 5); };
+  auto in = [&](size_t i) { return ts_[i] >= 200000 && ts_[i] < 700000 && alive(i); };
+  EXPECT_GE(Recall(Search("ts >= 200000 AND ts < 700000", v1::WINDOW_FILTER), in), 0.95);
+  Open();
+  engine_->SealAndWaitForIndexes();
+  const v1::SearchResponse r = Search("ts >= 200000 AND ts < 700000", v1::WINDOW_FILTER);
+  EXPECT_EQ(r.explain().segments(0).strategy(), "WINDOW_FILTER") << r.explain().text();
+  EXPECT_GE(Recall(r, in), 0.95);
+}
+
+TEST(WindowSchemaTest, WindowNeedsANumericAttributeAndImpliesIndexed) {
+  v1::CollectionSchema p;
+  *p.add_vectors() = VectorField("v", 4, v1::L2);
+  v1::AttributeField a = Attribute("s", v1::STRING);
+  a.set_window(true);
+  *p.add_attributes() = a;
+  EXPECT_THAT(Schema::FromProto(p),
+              ::quiver::testing::StatusIs(absl::StatusCode::kInvalidArgument, "window needs"));
+  p.mutable_attributes(0)->set_type(v1::DOUBLE);
+  auto s = Schema::FromProto(p);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->attributes()[0].indexed);
+  EXPECT_TRUE(s->proto().attributes(0).indexed());
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, WindowFilterTest, ::testing::Values("HNSW", "IVF_FLAT"),
+                         [](const auto& info) { return info.param; });
+
 }  // namespace
 }  // namespace quiver
