@@ -181,11 +181,12 @@ absl::StatusOr<v1::VectorField> ParseVectorSpec(const std::string& spec) {
   return f;
 }
 
-// name:type[:indexed]
+// name:type[:indexed|:window]
 absl::StatusOr<v1::AttributeField> ParseAttrSpec(const std::string& spec) {
   std::vector<std::string> parts = absl::StrSplit(spec, ':');
   if (parts.size() < 2 || parts.size() > 3) {
-    return UsageError(absl::StrCat("--attr \"", spec, "\": expected name:type[:indexed]"));
+    return UsageError(
+        absl::StrCat("--attr \"", spec, "\": expected name:type[:indexed|:window]"));
   }
   v1::AttributeField a;
   a.set_name(parts[0]);
@@ -205,11 +206,16 @@ absl::StatusOr<v1::AttributeField> ParseAttrSpec(const std::string& spec) {
                                    "\" (expected int64, double, bool, string, string_list)"));
   }
   if (parts.size() == 3) {
-    if (absl::AsciiStrToLower(parts[2]) != "indexed") {
+    const std::string opt = absl::AsciiStrToLower(parts[2]);
+    if (opt == "window") {
+      a.set_window(true);  // implies indexed
+    } else if (opt == "indexed") {
+      a.set_indexed(true);
+    } else {
       return UsageError(absl::StrCat("--attr \"", spec,
-                                     "\": third part must be \"indexed\", got \"", parts[2], "\""));
+                                     "\": third part must be \"indexed\" or \"window\", got \"",
+                                     parts[2], "\""));
     }
-    a.set_indexed(true);
   }
   return a;
 }
@@ -528,7 +534,8 @@ void PrintDescribe(Context& c, const v1::CollectionInfo& info) {
     c.out << "\n";
     Table at({"ATTRIBUTE", "TYPE", "INDEXED"});
     for (const auto& a : info.schema().attributes()) {
-      at.AddRow({a.name(), AttributeTypeName(a.type()), a.indexed() ? "yes" : "no"});
+      at.AddRow({a.name(), AttributeTypeName(a.type()),
+                 a.window() ? "window" : a.indexed() ? "yes" : "no"});
     }
     at.Print(c.out);
   }
@@ -875,8 +882,9 @@ int Main(int argc, char** argv) {
                          "Vector field name:dim:metric[:index] (metric L2|IP|COSINE; index "
                          "FLAT (default), HNSW,M=16,... or IVF_FLAT,nlist=...); repeatable");
   create_cmd->add_option("--attr", create.attrs,
-                         "Attribute name:type[:indexed] (int64|double|bool|string|string_list); "
-                         "repeatable");
+                         "Attribute name:type[:indexed|:window] (int64|double|bool|string|"
+                         "string_list; window: numeric, indexed, with window indexes for range "
+                         "filters); repeatable");
   create_cmd->add_option("--schema", create.schema_file,
                          "CollectionSchema as JSON (instead of --vector/--attr)");
   auto* list_cmd = coll->add_subcommand("list", "List collections");

@@ -267,7 +267,8 @@ TEST_F(QuiverctlTest, HealthReportsServingAndFailsWhenNoServer) {
 
 TEST_F(QuiverctlTest, CreateListDescribeDrop) {
   std::string out = CtlOk({"collection", "create", "docs", "--vector", "emb:4:L2", "--attr",
-                           "price:double", "--attr", "tags:string_list:indexed"});
+                           "price:double", "--attr", "tags:string_list:indexed", "--attr",
+                           "ts:int64:window"});
   EXPECT_NE(out.find("created collection docs"), std::string::npos) << out;
 
   WriteFile(Path("schema.json"), R"({
@@ -283,7 +284,7 @@ TEST_F(QuiverctlTest, CreateListDescribeDrop) {
 
   out = CtlOk({"collection", "describe", "docs"});
   for (const char* want : {"docs", "emb", "L2", "FLAT", "price", "double", "tags", "string_list",
-                           "yes", "points", "last sequence", "MEMORY"}) {
+                           "yes", "window", "points", "last sequence", "MEMORY"}) {
     EXPECT_NE(out.find(want), std::string::npos) << want << " in\n" << out;
   }
 
