@@ -80,7 +80,7 @@ absl::Status FlatIndex::Search(const float* query, const SearchParams& params,
       s.mask.resize(b.n);
       size_t passing = 0;
       for (size_t i = 0; i < b.n; ++i) {
-        const bool keep = filter->Accept(static_cast<uint32_t>(start + i));
+        const bool keep = filter->Test(static_cast<uint32_t>(start + i));
         s.mask[i] = keep;
         passing += keep;
       }

@@ -19,8 +19,13 @@ void openblas_set_num_threads(int) __attribute__((weak));
 namespace quiver::index {
 namespace {
 
-// Below this share of kept rows, per-row kernels beat a full matrix product.
-constexpr size_t kSparseDivisor = 4;
+// Below this share of kept rows, per-row kernels beat a full matrix product:
+// for one query both are bound by memory, so reading only the kept rows wins
+// until most are kept; a batch reuses each row across queries in the matrix
+// product, so per-row kernels win only on sparse blocks.
+bool SparseWins(size_t kept, size_t n, size_t nq) {
+  return nq < 4 ? kept * 5 < n * 4 : kept * 4 < n;
+}
 // Queries per BLAS call: bounds the scratch matrix (256 x block rows).
 constexpr size_t kQueryTile = 256;
 
@@ -47,15 +52,27 @@ void ScanBlock(const QueryBatch& q, const Block& b, TopK* topk,
   const bool l2 = q.similarity == Similarity::kL2;
   const size_t dim = q.dim;
 
-  if (b.mask != nullptr && b.passing * kSparseDivisor < b.n) {
-    for (size_t i = 0; i < b.n; ++i) {
-      if (!b.mask[i]) continue;
+  if (b.mask != nullptr && SparseWins(b.passing, b.n, q.nq)) {
+    // Kept rows are scattered, so the hardware prefetcher starts on each
+    // one late; the next kept row is fetched while this one is computed.
+    auto next_kept = [&](size_t from) {
+      while (from < b.n && !b.mask[from]) ++from;
+      return from;
+    };
+    const size_t row_bytes = dim * sizeof(float);
+    for (size_t i = next_kept(0); i < b.n;) {
+      const size_t next = next_kept(i + 1);
+      if (next < b.n) {
+        const char* p = reinterpret_cast<const char*>(b.rows + next * dim);
+        for (size_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(p + off);
+      }
       const float* row = b.rows + i * dim;
       for (size_t j = 0; j < q.nq; ++j) {
         const float* v = q.vectors + j * dim;
         const float d = l2 ? L2Sqr(v, row, dim) : -Dot(v, row, dim);
         topk[j].Push(d, b.first_id + i);
       }
+      i = next;
     }
     return;
   }

@@ -248,7 +248,7 @@ void HnswIndex::Graph::Search(const float* query, size_t ef, const LabelFilter* 
   auto accept = [&](uint32_t id) {
     if constexpr (!kFiltered) return true;
     ++checks;
-    return filter->Accept(labels[id]);
+    return filter->Test(labels[id]);
   };
 
   float bound = std::numeric_limits<float>::infinity();  // worst accepted, once ef held

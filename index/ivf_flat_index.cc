@@ -151,8 +151,8 @@ absl::Status IvfFlatIndex::Attach(std::unique_ptr<faiss::IndexIVFFlat> index) {
 }
 
 template <class Metric, bool kFiltered>
-void IvfFlatIndex::Scan(const float* query, size_t nprobe, const LabelFilter* filter,
-                        TopK* out, SearchStats* stats) const {
+void IvfFlatIndex::Scan(const float* query, size_t nprobe, size_t min_accepted,
+                        const LabelFilter* filter, TopK* out, SearchStats* stats) const {
   const size_t dim = spec_.dim;
   std::vector<Probe>& probes = tls_probes;
   probes.resize(lists_.size());
@@ -160,15 +160,21 @@ void IvfFlatIndex::Scan(const float* query, size_t nprobe, const LabelFilter* fi
     probes[l] = {Metric::Distance(query, centroids_ + l * dim, dim), static_cast<uint32_t>(l)};
   }
   // Nearest lists first, so the top-k bound tightens early.
-  std::partial_sort(probes.begin(), probes.begin() + nprobe, probes.end());
+  // Nearest lists first; past nprobe only while a filter has let through
+  // fewer than min_accepted rows.
+  const size_t want = kFiltered ? min_accepted : 0;
+  size_t sorted = want > 0 ? probes.size() : nprobe;
+  std::partial_sort(probes.begin(), probes.begin() + sorted, probes.end());
   uint64_t scanned = 0;
   uint64_t distances = lists_.size();
-  for (size_t p = 0; p < nprobe; ++p) {
+  size_t accepted = 0;
+  for (size_t p = 0; p < probes.size() && (p < nprobe || accepted < want); ++p) {
     const List& list = lists_[probes[p].list];
     scanned += list.size;
     for (size_t i = 0; i < list.size; ++i) {
       const auto label = static_cast<uint64_t>(list.ids[i]);
-      if (kFiltered && !filter->Accept(static_cast<uint32_t>(label))) continue;
+      if (kFiltered && !filter->Test(static_cast<uint32_t>(label))) continue;
+      ++accepted;
       ++distances;
       out->Push(Metric::Distance(query, list.rows + i * dim, dim), label);
     }
@@ -186,11 +192,11 @@ absl::Status IvfFlatIndex::Search(const float* query, const SearchParams& params
   const size_t nprobe = std::min(nlist, params.nprobe != 0 ? params.nprobe : DefaultNprobe(nlist));
   const bool l2 = spec_.similarity == Similarity::kL2;
   if (filter == nullptr) {
-    l2 ? Scan<L2Metric, false>(query, nprobe, nullptr, out, params.stats)
-       : Scan<IpMetric, false>(query, nprobe, nullptr, out, params.stats);
+    l2 ? Scan<L2Metric, false>(query, nprobe, 0, nullptr, out, params.stats)
+       : Scan<IpMetric, false>(query, nprobe, 0, nullptr, out, params.stats);
   } else {
-    l2 ? Scan<L2Metric, true>(query, nprobe, filter, out, params.stats)
-       : Scan<IpMetric, true>(query, nprobe, filter, out, params.stats);
+    l2 ? Scan<L2Metric, true>(query, nprobe, params.min_accepted, filter, out, params.stats)
+       : Scan<IpMetric, true>(query, nprobe, params.min_accepted, filter, out, params.stats);
   }
   return absl::OkStatus();
 }

@@ -103,8 +103,8 @@ class IvfFlatIndex final : public VectorIndex {
   // Points lists_/centroids_ into index_ after Build/Load.
   absl::Status Attach(std::unique_ptr<faiss::IndexIVFFlat> index);
   template <class Metric, bool kFiltered>
-  void Scan(const float* query, size_t nprobe, const LabelFilter* filter, TopK* out,
-            SearchStats* stats) const;
+  void Scan(const float* query, size_t nprobe, size_t min_accepted, const LabelFilter* filter,
+            TopK* out, SearchStats* stats) const;
 
   const IndexSpec spec_;
   const IvfFlatOptions options_;

@@ -53,6 +53,11 @@ struct SearchStats {
 struct SearchParams {
   uint32_t ef = 0;      // HNSW: candidate list size (raised to at least k)
   uint32_t nprobe = 0;  // IVF: inverted lists scanned
+  // IVF with a filter: keep probing lists, nearest first, past nprobe until
+  // this many accepted rows have been scanned (or every list has been). A
+  // filter correlated with the query's region leaves few accepted rows in
+  // the nearest lists; this keeps recall where a fixed nprobe loses it.
+  uint32_t min_accepted = 0;
   SearchStats* stats = nullptr;  // if set, the search adds its counts here
 };
 
@@ -74,6 +79,21 @@ class LabelFilter {
  public:
   virtual ~LabelFilter() = default;
   virtual bool Accept(uint32_t label) const = 0;
+
+  // A filter that is a plain bitset over labels sets these, and indexes test
+  // the bit inline instead of calling Accept (a virtual call per visited
+  // label costs as much as the test itself). Bits at or past bitmap_size
+  // are rejected.
+  const uint64_t* bitmap = nullptr;
+  uint32_t bitmap_size = 0;
+
+  // Accept, through the bitmap when there is one.
+  bool Test(uint32_t label) const {
+    if (bitmap != nullptr) {
+      return label < bitmap_size && ((bitmap[label >> 6] >> (label & 63)) & 1);
+    }
+    return Accept(label);
+  }
 };
 
 class VectorIndex {

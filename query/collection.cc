@@ -217,6 +217,7 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
   ctx.forced = req.params().filter_strategy();
   ctx.deadline = deadline;
   ctx.explain = req.explain();
+  ctx.feedback = &plan_feedback_;
 
   const auto t_start = absl::Now();
   const View view = TakeView();

@@ -39,6 +39,7 @@
 #include "storage/mutex.h"
 #include "absl/time/time.h"
 #include "query/filter/filter.h"
+#include "query/planner.h"
 #include "query/segment.h"
 #include "quiver/v1/collections.pb.h"
 #include "quiver/v1/points.pb.h"
@@ -221,6 +222,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   const SealedCallback on_sealed_;
 
   std::atomic<bool> dropped_{false};
+
+  // What the filter planner learned from past searches (thread-safe).
+  mutable PlanFeedback plan_feedback_;
 
   mutable Mutex spec_mu_;
   std::vector<index::IndexSpec> index_specs_ ABSL_GUARDED_BY(spec_mu_);

@@ -38,10 +38,11 @@ double NprobeRaise(double s) { return std::pow(std::max(s, kMinSelectivity), -0.
 
 // The costs assume the filter is independent of where a query's neighbours
 // are. A filter correlated with the vectors (a class label) can leave none
-// of the fetched neighbours passing, and each retry fetches 4x more; the
-// inline walk degrades gracefully instead. So the planner only post-filters
-// filters that exclude little.
-constexpr double kPostFilterMinSelectivity = 0.8;
+// of the fetched neighbours passing; POST_FILTER then falls back to another
+// strategy for that query. The planner prices that as this share of queries
+// (times the share the filter rejects: a filter that passes all cannot fail)
+// paying for both.
+constexpr double kPostFilterFailShare = 0.15;
 
 // POST_FILTER's first fetch: enough that k pass in expectation, with margin.
 uint32_t PostFetch(uint32_t k, double s, uint32_t rows) {
@@ -52,7 +53,12 @@ uint32_t PostFetch(uint32_t k, double s, uint32_t rows) {
 // Lets through labels set in a RowSet (which already excludes deleted rows).
 class RowSetFilter final : public index::LabelFilter {
  public:
+  // `set` may still be empty and filled later: the bitmap is read at search.
   explicit RowSetFilter(const RowSet& set) : set_(set) {}
+  void Bind() {
+    bitmap = set_.words();
+    bitmap_size = set_.size();
+  }
   bool Accept(uint32_t label) const override { return label < set_.size() && set_.Test(label); }
 
  private:
@@ -100,6 +106,32 @@ std::string Us(double ns) { return absl::StrFormat("%.1f", ns / 1000.0); }
 
 }  // namespace
 
+PlanFeedback::Counts PlanFeedback::Get(uint64_t segment, const std::string& filter) const {
+  ReaderMutexLock lock(&mu_);
+  auto it = counts_.find(Key(segment, filter));
+  return it == counts_.end() ? Counts() : it->second;
+}
+
+void PlanFeedback::Add(uint64_t segment, const std::string& filter, uint32_t attempts,
+                       uint32_t fallbacks) {
+  if (attempts == 0) return;
+  MutexLock lock(&mu_);
+  // Bounded: a workload of ever-new filters starts over rather than grows.
+  if (counts_.size() >= kMaxEntries) counts_.clear();
+  Counts& c = counts_[Key(segment, filter)];
+  c.attempts += attempts;
+  c.fallbacks += fallbacks;
+  // Old observations fade, so a filter whose data changed is re-learned.
+  if (c.attempts > kHorizon) {
+    c.attempts /= 2;
+    c.fallbacks /= 2;
+  }
+}
+
+std::string PlanFeedback::Key(uint64_t segment, const std::string& filter) {
+  return absl::StrCat(segment, ":", filter);
+}
+
 std::string_view StrategyName(Strategy s) {
   switch (s) {
     case Strategy::kIndex: return "INDEX";
@@ -128,7 +160,10 @@ double IndexSearchNs(const index::IndexShape& shape, double rows, double s, doub
                                                                           : shape.default_ef));
     const double ef = std::ceil(ef0 * EfRaise(s));
     params->ef = static_cast<uint32_t>(ef);
-    *visited = std::min(rows, (m.graph_base + m.graph_per_ef * ef) / s);
+    // The raised ef is part of what the filtered-walk exponent was fitted
+    // on, so visits follow the requested ef.
+    const double unfiltered = m.graph_visits_scale * std::pow(ef0, m.graph_visits_exponent);
+    *visited = std::min(rows * 0.6, unfiltered / std::pow(s, m.filtered_visits_exponent));
     return *visited * (dim * m.graph_ns_per_float + m.graph_ns_per_visit);
   }
   const double nlist = std::max<uint32_t>(shape.nlist, 1);
@@ -137,6 +172,11 @@ double IndexSearchNs(const index::IndexShape& shape, double rows, double s, doub
   const double np = std::min(nlist, std::ceil(np0 * NprobeRaise(s)));
   params->nprobe = static_cast<uint32_t>(np);
   *visited = rows * np / nlist;
+  if (s < 1) {
+    // As many passing rows as an unfiltered scan would see, however the
+    // filter falls across the lists (see SearchParams::min_accepted).
+    params->min_accepted = static_cast<uint32_t>(std::ceil(rows * np0 / nlist / 2));
+  }
   return nlist * dim * m.scan_ns_per_float + *visited * s * dim * m.scan_ns_per_float;
 }
 
@@ -151,10 +191,13 @@ PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
   const double words = std::ceil(rows / 64);
   // Evaluating the filter into a RowSet, once per request.
   const double materialize = in.indexable
-                                 ? rows * s * m.set_ns * 2 + words * m.word_ns * 4
+                                 ? rows * s * m.set_ns + words * m.word_ns * 4
                                  : rows * in.checked_share * m.match_ns + rows * s * m.set_ns;
+  const double chunks = std::ceil(rows / Segment::kMaxChunkRows);
+  const double busy_chunks = chunks * std::min(1.0, s * Segment::kMaxChunkRows);
   c.pre_ns = materialize + rows * s * m.bit_ns +
-             nq * rows * s * (in.dim * m.gather_ns_per_float + m.word_ns);
+             nq * (rows * s * (in.dim * m.gather_ns_per_float + m.word_ns) +
+                   busy_chunks * m.chunk_ns);
   const bool searchable = in.has_index && (in.shape.kind == index::IndexShape::Kind::kGraph ||
                                            (in.shape.kind == index::IndexShape::Kind::kLists &&
                                             in.shape.nlist > 0));
@@ -244,8 +287,15 @@ PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
     best = c.filtered_ns;
     c.strategy = Strategy::kFilteredIndex;
   }
-  if (s >= kPostFilterMinSelectivity && c.post_ns < best) {
-    best = c.post_ns;
+  // POST_FILTER falls back per query to the best of the others when the
+  // filter turns out to avoid the query's neighbourhood; that risk is priced
+  // as a share of queries paying for both.
+  c.fallback = c.strategy;
+  const double fail_share =
+      in.post_fail_share >= 0 ? in.post_fail_share : kPostFilterFailShare * (1 - s);
+  const double fail = fail_share * best;
+  if (c.post_ns + fail < best) {
+    best = c.post_ns + fail;
     c.strategy = Strategy::kPostFilter;
   }
   if (in.has_window && c.window_ns < best) {
@@ -416,6 +466,7 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   double plan_us = 0, filter_us = 0;
   FilterEstimate est;
   PlanChoice choice;
+  PlanFeedback::Counts post_seen;
   std::shared_ptr<const WindowIndex> window;
   WindowRange range;
   std::vector<PlanInput::WindowPart> in_window;
@@ -441,6 +492,16 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
     in.indexable = est.indexable;
     in.checked_share = est.checked_share;
     in.forced = ctx.forced;
+    if (ctx.feedback != nullptr) {
+      const PlanFeedback::Counts seen = ctx.feedback->Get(seg.id(), ctx.filter->ToString());
+      if (seen.attempts > 0) {
+        // The prior counts as a few queries, so one unlucky query does not
+        // decide.
+        const double prior = kPostFilterFailShare * (1 - std::min(1.0, est.selectivity));
+        in.post_fail_share = (seen.fallbacks + 4 * prior) / (seen.attempts + 4);
+        post_seen = seen;
+      }
+    }
     // A window index over an attribute the filter puts a range on, built
     // for the index this segment searches with.
     if (idx != nullptr && attrs != nullptr && attrs->rows() == rows) {
@@ -487,7 +548,46 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
 
   const auto t_search = Clock::now();
   absl::Status status;
-  uint32_t fetches = 0;
+  uint32_t fetches = 0, fallbacks = 0;
+  // The RowSet, evaluated on first need (POST_FILTER's fallbacks need it
+  // only for the queries that fall back).
+  auto ensure_set = [&] {
+    if (have_set) return;
+    const auto t0 = Clock::now();
+    EvaluateFilter(*ctx.filter, seg, rows, attrs.get(), &set, &stats.checks);
+    DropInvisible(seg, seq, &set);
+    have_set = true;
+    filter_us += MicrosSince(t0);
+  };
+  RowSetFilter by_set(set);
+  RowFilter by_row(seg, rows, seq, ctx.filter);
+  // One query through the index with the filter inline (or none).
+  auto index_one = [&](size_t q, const index::SearchParams& p) -> absl::Status {
+    index::SearchParams params = p;
+    params.stats = &stats;
+    if (have_set) by_set.Bind();
+    const index::LabelFilter* accept = have_set ? static_cast<const index::LabelFilter*>(&by_set)
+                                                : &by_row;
+    // No filter and no deleted row: every label is visible, so the index
+    // runs without a per-row check. dead() is published before a view that
+    // could see a delete, so 0 here means none at `seq`.
+    if (ctx.filter == nullptr && seg.dead() == 0) accept = nullptr;
+    index::TopK local(ctx.k);
+    QUIVER_RETURN_IF_ERROR(idx->Search(ctx.queries + q * ctx.dim, params, accept, &local));
+    for (const index::Neighbor& nb : local.Take()) {
+      topk[q].Push(nb.distance, HitId(part, static_cast<uint32_t>(nb.id)));
+    }
+    return absl::OkStatus();
+  };
+  // One query, exactly over the RowSet.
+  auto exact_one = [&](size_t q) -> absl::Status {
+    ensure_set();
+    SearchContext one = ctx;
+    one.queries = ctx.queries + q * ctx.dim;
+    one.qnorms = ctx.qnorms + q;
+    one.nq = 1;
+    return ExactOverRows(one, seg, rows, seq, part, &set, topk + q, &stats.distances);
+  };
   switch (choice.strategy) {
     case Strategy::kEmpty:
       break;
@@ -498,45 +598,37 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
       status = ExactOverRows(ctx, seg, rows, seq, part, &set, topk, &stats.distances);
       break;
     case Strategy::kIndex:
-    case Strategy::kFilteredIndex: {
-      index::SearchParams params = choice.params;
-      params.stats = &stats;
-      RowSetFilter by_set(set);
-      RowFilter by_row(seg, rows, seq, ctx.filter);
-      const index::LabelFilter* accept = have_set ? static_cast<const index::LabelFilter*>(&by_set)
-                                                  : &by_row;
-      // No filter and no deleted row: every label is visible, so the index
-      // runs without a per-row check. dead() is published before a view
-      // that could see a delete, so 0 here means none at `seq`.
-      if (ctx.filter == nullptr && seg.dead() == 0) accept = nullptr;
+    case Strategy::kFilteredIndex:
       if (have_set && set.Count() == 0) break;
       for (size_t q = 0; q < ctx.nq && status.ok(); ++q) {
         if (q % 8 == 7 && absl::Now() > ctx.deadline) {
           status = absl::DeadlineExceededError("search deadline exceeded");
           break;
         }
-        index::TopK local(ctx.k);
-        status = idx->Search(ctx.queries + q * ctx.dim, params, accept, &local);
-        for (const index::Neighbor& nb : local.Take()) {
-          topk[q].Push(nb.distance, HitId(part, static_cast<uint32_t>(nb.id)));
-        }
+        status = index_one(q, choice.params);
       }
       break;
-    }
     case Strategy::kWindow:
       status = SearchWindow(ctx, seg, seq, part, *window, range, choice, topk, &stats);
       break;
     case Strategy::kPostFilter: {
       RowFilter visible(seg, rows, seq, nullptr);
       const index::LabelFilter* accept = seg.dead() == 0 ? nullptr : &visible;
+      const bool adaptive = ctx.forced != v1::POST_FILTER;
+      const double s = std::max(est.selectivity, kMinSelectivity);
       for (size_t q = 0; q < ctx.nq && status.ok(); ++q) {
         if (absl::Now() > ctx.deadline) {
           status = absl::DeadlineExceededError("search deadline exceeded");
           break;
         }
-        // Fetch, keep what passes; fetch 4x more while fewer than k passed
-        // and the index still had more to give.
-        for (uint32_t fetch = std::max(choice.fetch, ctx.k);;) {
+        // Fetch and keep what passes. Forced, fetch 4x more while fewer
+        // than k passed and the index had more to give. Chosen by the
+        // planner, fetch again only if the share that passed is in line
+        // with the estimate: far less means the filter avoids this query's
+        // neighbourhood, where more fetching goes on failing, so the query
+        // falls back to the planner's next choice.
+        bool fall_back = false;
+        for (uint32_t fetch = std::max(choice.fetch, ctx.k), round = 0;; ++round) {
           ++fetches;
           index::SearchParams params = choice.post_params;
           params.stats = &stats;
@@ -546,26 +638,49 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
           if (!status.ok()) break;
           const size_t returned = got.size();
           index::TopK passed(ctx.k);
+          size_t passing = 0;
           for (const index::Neighbor& nb : got.Take()) {
             ++stats.checks;
             if (ctx.filter->Matches(seg.attrs(static_cast<uint32_t>(nb.id)))) {
               passed.Push(nb.distance, nb.id);
+              ++passing;
             }
           }
-          const bool done = passed.size() >= ctx.k || returned < fetch || fetch >= rows;
-          if (done) {
+          if (passed.size() >= ctx.k || returned < fetch || fetch >= rows) {
             for (const index::Neighbor& nb : passed.Take()) {
               topk[q].Push(nb.distance, HitId(part, static_cast<uint32_t>(nb.id)));
             }
             break;
           }
-          fetch = static_cast<uint32_t>(std::min<uint64_t>(rows, uint64_t{fetch} * 4));
+          if (!adaptive) {
+            fetch = static_cast<uint32_t>(std::min<uint64_t>(rows, uint64_t{fetch} * 4));
+            continue;
+          }
+          const double local = static_cast<double>(passing) / std::max<size_t>(returned, 1);
+          if (round > 0 || local < s / 4) {
+            fall_back = true;
+            break;
+          }
+          fetch = static_cast<uint32_t>(std::min<double>(
+              rows, std::max(2.0 * fetch, std::ceil(ctx.k * 1.25 / local) + 8)));
+        }
+        if (!status.ok() || !fall_back) continue;
+        ++fallbacks;
+        if (choice.fallback == Strategy::kPreFilter) {
+          status = exact_one(q);
+        } else {
+          if (choice.materialize) ensure_set();
+          status = index_one(q, choice.params);
         }
       }
       break;
     }
   }
   const double search_us = MicrosSince(t_search);
+  if (choice.strategy == Strategy::kPostFilter && ctx.forced != v1::POST_FILTER &&
+      ctx.feedback != nullptr && status.ok()) {
+    ctx.feedback->Add(seg.id(), ctx.filter->ToString(), static_cast<uint32_t>(ctx.nq), fallbacks);
+  }
   if (!status.ok() || plan == nullptr) return status;
 
   // Explain: the operator tree, bottom-up.
@@ -634,7 +749,13 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
     }
     case Strategy::kPostFilter:
       root.text = absl::StrCat("PostFilter(", ks, ", first fetch=", choice.fetch,
-                               ", fetches=", fetches, ")");
+                               ", fetches=", fetches,
+                               ctx.forced == v1::POST_FILTER
+                                   ? ""
+                                   : absl::StrCat(", fallback=", std::string(StrategyName(choice.fallback)),
+                                                  " for ", fallbacks, " queries; before: ",
+                                                  post_seen.fallbacks, " of ", post_seen.attempts),
+                               ")");
       root.children.push_back({absl::StrCat("IndexSearch(", index_name,
                                             choice.post_params.ef ? absl::StrCat(", ef=", choice.post_params.ef) : "",
                                             choice.post_params.nprobe ? absl::StrCat(", nprobe=", choice.post_params.nprobe) : "",

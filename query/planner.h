@@ -18,8 +18,8 @@
 //     (query/window_index.h): unfiltered where covered whole.
 // The choice comes from the filter's estimated selectivity (EstimateFilter)
 // and a cost model in nanoseconds (CostModel), calibrated on this machine
-// class by bench/filter_bench (which prints the measured constants). A
-// request may force a strategy (SearchParams.filter_strategy).
+// class by bench/planner_calibrate. A request may force a strategy
+// (SearchParams.filter_strategy).
 //
 // With explain, each segment reports its plan as a printed operator tree,
 // the estimated and counted selectivity, and what it did.
@@ -34,6 +34,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "index/topk.h"
@@ -41,6 +43,7 @@
 #include "query/attr_index.h"
 #include "query/filter/filter.h"
 #include "query/segment.h"
+#include "storage/mutex.h"
 #include "quiver/v1/search.pb.h"
 
 namespace quiver {
@@ -55,22 +58,29 @@ enum class Strategy {
 };
 std::string_view StrategyName(Strategy s);
 
-// Nanosecond costs of the planner's unit operations. Defaults were measured
-// on this machine class (2 cores, AVX2) by bench/filter_bench's calibration
-// step; see the note there for the figures.
+// Nanosecond costs of the planner's unit operations, and the shape of an
+// HNSW search. Defaults were measured on this machine class (2 cores, AVX2,
+// Fashion-MNIST 784-d, single queries) by bench/planner_calibrate, which
+// prints these measurements next to the model's estimates.
 struct CostModel {
-  double scan_ns_per_float = 0.12;    // exact scan of contiguous rows
-  double gather_ns_per_float = 0.16;  // exact distance to a row picked from a set
-  double graph_ns_per_float = 0.20;   // HNSW: a neighbour's vector, cache-cold
-  double graph_ns_per_visit = 30;     // HNSW: heap and visited-set work per distance
+  double scan_ns_per_float = 0.125;   // IVF list scan: contiguous rows (~100 ns per 784-d row)
+  double gather_ns_per_float = 0.14;  // exact distance to a row picked from a set (~110 ns)
+  double chunk_ns = 400;              // pre-filter: one chunk with a passing row (its mask)
+  double graph_ns_per_float = 0.30;   // HNSW: a neighbour's vector, cache-cold
+  double graph_ns_per_visit = 40;     // HNSW: heap and visited-set work (~275 ns per visit)
   double match_ns = 30;               // Filter::Matches on one row
   double bit_ns = 1.0;                // RowSet test
-  double set_ns = 2.0;                // one matching row set from an attribute index
+  double set_ns = 1.0;                // one matching row set from an attribute index
   double word_ns = 0.4;               // one 64-row word of a RowSet pass
-  // HNSW distance computations of an unfiltered search at candidate list
-  // size ef: graph_base + graph_per_ef * ef (M = 16 graphs).
-  double graph_base = 150;
-  double graph_per_ef = 14;
+  // HNSW visits (distance computations) of an unfiltered search with
+  // candidate list ef: graph_visits_scale * ef ^ graph_visits_exponent
+  // (M = 16: 278 at ef 16, 615 at 64, 1462 at 256).
+  double graph_visits_scale = 60;
+  double graph_visits_exponent = 0.58;
+  // A filtered walk that accepts a share s of the nodes visits about
+  // visits(ef) / s ^ filtered_visits_exponent (uncorrelated filters:
+  // 963 at 50%, 4402 at 10%, 20898 at 2%, from 615 unfiltered).
+  double filtered_visits_exponent = 0.85;
 };
 
 // What the planner knows about one segment and query batch.
@@ -97,6 +107,9 @@ struct PlanInput {
   bool has_window = false;
   bool window_rest = false;
   double window_rest_selectivity = 1;  // share of in-range rows the rest passes
+  // POST_FILTER's observed share of queries that fell back (PlanFeedback);
+  // negative: none observed, use the prior.
+  double post_fail_share = -1;
   index::IndexShape window_shape;
 };
 
@@ -106,6 +119,9 @@ struct PlanChoice {
   uint32_t fetch = 0;          // POST_FILTER: first fetch per query
   index::SearchParams post_params;  // POST_FILTER: ef / nprobe (ef raised to the fetch)
   bool materialize = true;     // FILTERED_INDEX: check a RowSet, not rows
+  // POST_FILTER chosen by the planner: what a query whose fetches find too
+  // few passing falls back to (PRE_FILTER or FILTERED_INDEX).
+  Strategy fallback = Strategy::kPreFilter;
   // WINDOW_FILTER, per overlapping partition: scan its rows in the range
   // exactly (true) or search its index (false).
   std::vector<bool> window_exact;
@@ -115,6 +131,29 @@ struct PlanChoice {
 
 // The strategy for one segment. Pure function of its input (tests assert it).
 PlanChoice ChoosePlan(const PlanInput& in, const CostModel& model = CostModel());
+
+// What POST_FILTER, when the planner chose it, has met per segment and
+// filter: how many queries fell back because too few fetched neighbours
+// passed. A filter correlated with the vectors (a class label) fails for
+// most queries; the planner reads the observed share instead of its prior
+// and stops post-filtering it. Bounded in size; old counts fade.
+// Thread-safe.
+class PlanFeedback {
+ public:
+  struct Counts {
+    double attempts = 0;
+    double fallbacks = 0;
+  };
+  Counts Get(uint64_t segment, const std::string& filter) const;
+  void Add(uint64_t segment, const std::string& filter, uint32_t attempts, uint32_t fallbacks);
+
+ private:
+  static constexpr size_t kMaxEntries = 4096;
+  static constexpr double kHorizon = 256;
+  static std::string Key(uint64_t segment, const std::string& filter);
+  mutable Mutex mu_;
+  absl::flat_hash_map<std::string, Counts> counts_ ABSL_GUARDED_BY(mu_);
+};
 
 // Per request, shared by all segments.
 struct SearchContext {
@@ -131,6 +170,7 @@ struct SearchContext {
   v1::FilterStrategy forced = v1::FILTER_STRATEGY_AUTO;
   absl::Time deadline = absl::InfiniteFuture();
   bool explain = false;
+  PlanFeedback* feedback = nullptr;  // the collection's; may be null
 };
 
 // Searches rows [0, rows) of `seg` visible at `seq`, pushing hits (ids

@@ -150,7 +150,9 @@ TEST(AttrIndexTest, MatchingRowsDropsDeletedRows) {
 
 // The planner's choice for a 60k x 784 HNSW (M=16) or IVF segment, k=10, one
 // query, a filter on indexed attributes: exact pre-filtering while the
-// filter keeps few rows, the index once it keeps many.
+// filter keeps few rows, the index once it keeps many (HNSW: unfiltered with
+// over-fetch, until experience says the filter avoids the neighbourhoods
+// queries land in).
 TEST(PlannerTest, ChoiceBySelectivity) {
   PlanInput in;
   in.rows = 60000;
@@ -161,8 +163,8 @@ TEST(PlannerTest, ChoiceBySelectivity) {
   in.checked_share = 0;
   in.shape = {index::IndexShape::Kind::kGraph, 64, 0, 0};
   const std::map<double, Strategy> hnsw = {
-      {1.0, Strategy::kPostFilter},     {0.5, Strategy::kFilteredIndex},
-      {0.1, Strategy::kPreFilter},      {0.01, Strategy::kPreFilter},
+      {1.0, Strategy::kPostFilter},     {0.5, Strategy::kPostFilter},
+      {0.1, Strategy::kPostFilter},     {0.01, Strategy::kPreFilter},
       {0.001, Strategy::kPreFilter},    {0.0001, Strategy::kPreFilter}};
   for (const auto& [s, want] : hnsw) {
     in.selectivity = s;
@@ -179,6 +181,16 @@ TEST(PlannerTest, ChoiceBySelectivity) {
     const PlanChoice c = ChoosePlan(in);
     EXPECT_EQ(StrategyName(c.strategy), StrategyName(want)) << "IVF at " << s << ": " << c.reason;
   }
+  // POST_FILTER that fell back for most queries so far is not chosen again:
+  // the next cheapest is.
+  in.shape = {index::IndexShape::Kind::kGraph, 64, 0, 0};
+  in.selectivity = 0.1;
+  in.post_fail_share = 0.9;
+  EXPECT_EQ(ChoosePlan(in).strategy, Strategy::kPreFilter);
+  in.selectivity = 0.5;
+  EXPECT_EQ(ChoosePlan(in).strategy, Strategy::kFilteredIndex);
+  EXPECT_EQ(ChoosePlan(in).fallback, Strategy::kFilteredIndex);
+  in.post_fail_share = -1;
   // Without an ANN index there is only the exact scan; a forced strategy is
   // obeyed where an index exists.
   in.has_index = false;
@@ -187,6 +199,20 @@ TEST(PlannerTest, ChoiceBySelectivity) {
   in.forced = v1::POST_FILTER;
   in.selectivity = 0.0001;
   EXPECT_EQ(ChoosePlan(in).strategy, Strategy::kPostFilter);
+}
+
+TEST(PlannerTest, FeedbackCountsFallbacksPerSegmentAndFilterAndFades) {
+  PlanFeedback fb;
+  EXPECT_EQ(fb.Get(1, "a = 1").attempts, 0);
+  fb.Add(1, "a = 1", 10, 9);
+  fb.Add(2, "a = 1", 10, 0);
+  EXPECT_EQ(fb.Get(1, "a = 1").fallbacks, 9);
+  EXPECT_EQ(fb.Get(2, "a = 1").fallbacks, 0);
+  EXPECT_EQ(fb.Get(1, "a = 2").attempts, 0);
+  for (int i = 0; i < 100; ++i) fb.Add(1, "a = 1", 10, 0);
+  const PlanFeedback::Counts c = fb.Get(1, "a = 1");
+  EXPECT_LE(c.attempts, 256);
+  EXPECT_LT(c.fallbacks / c.attempts, 0.05);  // the early failures faded
 }
 
 TEST(PlannerTest, SearchParametersGrowAsSelectivityFalls) {
