@@ -837,7 +837,7 @@ absl::Status Search(Context& c, const SearchArgs& a) {
   v1::FilterStrategy strategy = v1::FILTER_STRATEGY_AUTO;
   if (a.strategy != "auto" && !v1::FilterStrategy_Parse(absl::AsciiStrToUpper(a.strategy), &strategy)) {
     return UsageError(absl::StrCat("--strategy \"", a.strategy,
-                                   "\": expected auto, pre_filter, filtered_index or post_filter"));
+                                   "\": expected auto, pre_filter, filtered_index, post_filter or window_filter"));
   }
   req.mutable_params()->set_filter_strategy(strategy);
   req.set_explain(a.explain);
@@ -975,7 +975,7 @@ int Main(int argc, char** argv) {
   search_cmd->add_flag("--exact", srch.exact, "Exact scan, bypassing the ANN index");
   search_cmd->add_option("--strategy", srch.strategy,
                          "With --filter: auto (the planner chooses per segment), pre_filter, "
-                         "filtered_index or post_filter")
+                         "filtered_index, post_filter or window_filter")
       ->capture_default_str();
   search_cmd->add_flag("--explain", srch.explain,
                        "Show the plan per segment: strategy, selectivity, work and time");
