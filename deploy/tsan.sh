@@ -16,6 +16,6 @@ cd "$BUILD_DIR"
 # The tests that run threads against each other; single-threaded suites
 # (filter parsing, the index kinds' recall) gain nothing under TSan but time.
 # (The deadline test times a search against 20 ms, which means nothing at
-# TSan's speed.)
-ctest --output-on-failure --timeout 900 -j2 -E SearchDeadlineIsHonoured \
+# TSan's speed; the filtered-recall suite is single-threaded searches.)
+ctest --output-on-failure --timeout 900 -j2 -E "SearchDeadlineIsHonoured|FilteredSearchTest" \
   -R "^(StoreTest|EngineTest|SmallSegmentsTest|Metrics/|Kinds/|AllKinds/IndexConformanceTest.ConcurrentSearches|ServerTest|CrashTest|SegmentsE2ETest)"
