@@ -192,11 +192,11 @@ PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
   // Evaluating the filter into a RowSet, once per request.
   const double materialize = in.indexable
                                  ? rows * s * m.set_ns + words * m.word_ns * 4
-                                 : rows * in.checked_share * m.match_ns + rows * s * m.set_ns;
+                                 : rows * in.checked_share * m.match_scan_ns + rows * s * m.set_ns;
   const double chunks = std::ceil(rows / Segment::kMaxChunkRows);
   const double busy_chunks = chunks * std::min(1.0, s * Segment::kMaxChunkRows);
   c.pre_ns = materialize + rows * s * m.bit_ns +
-             nq * (rows * s * (in.dim * m.gather_ns_per_float + m.word_ns) +
+             nq * (rows * s * (in.dim * m.gather_ns_per_float + m.gather_ns_per_row) +
                    busy_chunks * m.chunk_ns);
   const bool searchable = in.has_index && (in.shape.kind == index::IndexShape::Kind::kGraph ||
                                            (in.shape.kind == index::IndexShape::Kind::kLists &&
@@ -214,7 +214,7 @@ PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
   // itself against reading each visited row's attributes.
   double visited = 0;
   c.filtered_ns = nq * IndexSearchNs(in.shape, rows, s, k, in.dim, in.params, m, &c.params, &visited);
-  const double lazy_checks = nq * visited * m.match_ns;
+  const double lazy_checks = nq * visited * m.match_random_ns;
   const double set_checks = materialize + nq * visited * m.bit_ns;
   c.materialize = set_checks <= lazy_checks;
   c.filtered_ns += std::min(lazy_checks, set_checks);
@@ -231,7 +231,7 @@ PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
   }
   c.post_ns = nq * (IndexSearchNs(in.shape, rows, 1, k, in.dim, deeper, m, &c.post_params,
                                   &post_visited) +
-                    c.fetch * m.match_ns);
+                    c.fetch * m.match_random_ns);
 
   // WINDOW_FILTER: each overlapping partition searched whole, or scanned
   // exactly over its rows in range, whichever costs less.
@@ -246,8 +246,9 @@ PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
         c.window_exact.push_back(false);
         continue;
       }
-      const double check = in.window_rest ? m.match_ns : m.bit_ns;
-      const double exact = p.inside * (in.dim * m.gather_ns_per_float + check);
+      const double check = in.window_rest ? m.match_random_ns : m.bit_ns;
+      const double exact =
+          p.inside * (in.dim * m.gather_ns_per_float + m.gather_ns_per_row + check);
       const double share = std::max(kMinSelectivity, static_cast<double>(p.inside) / p.rows * rest);
       const double searched =
           IndexSearchNs(in.window_shape, p.rows, share, k, in.dim, in.params, m, &unused, &v) +

@@ -64,11 +64,21 @@ std::string_view StrategyName(Strategy s);
 // prints these measurements next to the model's estimates.
 struct CostModel {
   double scan_ns_per_float = 0.125;   // IVF list scan: contiguous rows (~100 ns per 784-d row)
-  double gather_ns_per_float = 0.14;  // exact distance to a row picked from a set (~110 ns)
+  // Exact distance to a row picked from a set: per float, plus per row
+  // (lookup, call, top-k): ~110 ns per 784-d row, ~40 ns per 32-d row.
+  double gather_ns_per_float = 0.10;
+  double gather_ns_per_row = 35;
   double chunk_ns = 400;              // pre-filter: one chunk with a passing row (its mask)
-  double graph_ns_per_float = 0.30;   // HNSW: a neighbour's vector, cache-cold
-  double graph_ns_per_visit = 40;     // HNSW: heap and visited-set work (~275 ns per visit)
-  double match_ns = 30;               // Filter::Matches on one row
+  // HNSW, per visited node: its vector (cache-cold) and the heap and
+  // visited-set work: ~285 ns at 784-d, ~110 ns at 32-d.
+  double graph_ns_per_float = 0.25;
+  double graph_ns_per_visit = 90;
+  // Filter::Matches on one row: in a scan over the rows in order, and on a
+  // row picked by label during an index search, where its attributes are
+  // cache misses (measured: IVF with the filter read per row took 720 us
+  // for 2,283 rows against 245 us without).
+  double match_scan_ns = 10;
+  double match_random_ns = 200;
   double bit_ns = 1.0;                // RowSet test
   double set_ns = 1.0;                // one matching row set from an attribute index
   double word_ns = 0.4;               // one 64-row word of a RowSet pass
