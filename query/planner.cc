@@ -162,7 +162,11 @@ double IndexSearchNs(const index::IndexShape& shape, double rows, double s, doub
     params->ef = static_cast<uint32_t>(ef);
     // The raised ef is part of what the filtered-walk exponent was fitted
     // on, so visits follow the requested ef.
-    const double unfiltered = m.graph_visits_scale * std::pow(ef0, m.graph_visits_exponent);
+    // Visits grow with the log of the graph's size (the model was fitted on
+    // 60,000 nodes): a window partition's small graph is cheaper to search.
+    const double size_factor = std::clamp(std::log(std::max(rows, 2.0)) / std::log(60000.0), 0.3, 1.5);
+    const double unfiltered =
+        size_factor * m.graph_visits_scale * std::pow(ef0, m.graph_visits_exponent);
     *visited = std::min(rows * 0.6, unfiltered / std::pow(s, m.filtered_visits_exponent));
     return *visited * (dim * m.graph_ns_per_float + m.graph_ns_per_visit);
   }
