@@ -133,7 +133,8 @@ int Main() {
   (*engine)->SealAndWaitForIndexes();
 
   // 1. Unfiltered HNSW: distance computations as a function of ef.
-  std::printf("\nHNSW unfiltered: distances per query vs ef (model: graph_base + graph_per_ef * ef)\n");
+  std::printf("\nHNSW unfiltered: distances per query vs ef "
+              "(model: graph_visits_scale * ef ^ graph_visits_exponent)\n");
   for (uint32_t ef : {16, 32, 64, 128, 256}) {
     const Measure m = Run(**engine, "HNSW", data->test, "", v1::FILTER_STRATEGY_AUTO, ef);
     std::printf("  ef %4u  distances %7.0f  search %7.1f us  %6.1f ns/distance\n", ef, m.distances,
