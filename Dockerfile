@@ -18,7 +18,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 librocksdb7.8 libopenblas0-openmp libgomp1 \
-      libspdlog1.10 libfmt9 libabsl20220623 zlib1g \
+      libspdlog1.10 libfmt9 libabsl20220623 zlib1g liburing2 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /data quiver \
  && mkdir -p /data && chown quiver:quiver /data

@@ -1,0 +1,390 @@
+#include "storage/rerank_table.h"
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+
+namespace quiver::storage {
+namespace {
+
+constexpr char kMagic[8] = {'Q', 'V', 'R', 'R', 'T', 'B', 'L', '1'};
+constexpr uint32_t kVersion = 1;
+constexpr uint64_t kHeaderBytes = 4096;
+constexpr uint64_t kBlock = 4096;
+constexpr size_t kWriteBuffer = 1 << 20;
+
+struct RerankHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t dim;
+  uint64_t rows;
+  uint64_t vectors;  // total vectors (rows for a single-vector table)
+  uint64_t sequence;
+  uint32_t multi;
+  uint32_t data_crc;  // CRC-32 of bytes [kHeaderBytes, file_bytes)
+  uint64_t data_offset;
+  uint64_t file_bytes;
+  uint32_t header_crc;  // CRC-32 of the fields above
+  uint32_t reserved;
+};
+static_assert(sizeof(RerankHeader) <= kHeaderBytes);
+
+uint32_t Crc(uint32_t crc, const void* p, size_t n) {
+  return static_cast<uint32_t>(crc32_z(crc, static_cast<const Bytef*>(p), n));
+}
+
+uint32_t HeaderCrc(const RerankHeader& h) {
+  return Crc(crc32_z(0, Z_NULL, 0), &h, offsetof(RerankHeader, header_crc));
+}
+
+absl::Status Errno(absl::string_view what, const std::string& path) {
+  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+// Reads exactly n bytes at off (pread loops over short reads).
+bool PreadAll(int fd, void* buf, size_t n, uint64_t off) {
+  auto* p = static_cast<char*>(buf);
+  while (n > 0) {
+    const ssize_t got = pread(fd, p, n, static_cast<off_t>(off));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    p += got;
+    n -= static_cast<size_t>(got);
+    off += static_cast<uint64_t>(got);
+  }
+  return true;
+}
+
+// One io_uring per thread, set up on first use; null where the kernel (or a
+// seccomp profile, as Docker's default one) refuses io_uring, and reads then
+// go through pread.
+struct ThreadRing {
+  ThreadRing() { ok = io_uring_queue_init(RerankTable::kMaxQueueDepth, &ring, 0) == 0; }
+  ~ThreadRing() {
+    if (ok) io_uring_queue_exit(&ring);
+  }
+  io_uring ring{};
+  bool ok = false;
+};
+io_uring* Ring() {
+  thread_local ThreadRing r;
+  return r.ok ? &r.ring : nullptr;
+}
+
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------ writer
+
+RerankTableWriter::RerankTableWriter(std::string path, uint32_t dim, uint64_t sequence, bool multi)
+    : path_(std::move(path)), tmp_path_(path_ + ".tmp"), dim_(dim), sequence_(sequence),
+      multi_(multi) {
+  crc_ = static_cast<uint32_t>(crc32_z(0, Z_NULL, 0));
+  offsets_.push_back(0);
+  status_ = Open();
+}
+
+RerankTableWriter::~RerankTableWriter() {
+  if (fd_ >= 0) close(fd_);
+  if (!finished_) unlink(tmp_path_.c_str());
+}
+
+absl::Status RerankTableWriter::Open() {
+  if (dim_ == 0) return absl::InvalidArgumentError("rerank table: dim must be positive");
+  fd_ = open(tmp_path_.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd_ < 0) return Errno("cannot create", tmp_path_);
+  // The header is written last, once the sizes and checksum are known.
+  const std::vector<char> zeros(kHeaderBytes, 0);
+  const ssize_t n = write(fd_, zeros.data(), zeros.size());
+  if (n != static_cast<ssize_t>(zeros.size())) return Errno("cannot write", tmp_path_);
+  return absl::OkStatus();
+}
+
+absl::Status RerankTableWriter::WriteAll(const void* data, size_t n) {
+  const auto* p = static_cast<const char*>(data);
+  crc_ = Crc(crc_, p, n);
+  while (n > 0) {
+    const ssize_t w = write(fd_, p, std::min(n, kWriteBuffer));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return Errno("cannot write", tmp_path_);
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RerankTableWriter::Add(const float* vectors, size_t count) {
+  if (!status_.ok()) return status_;
+  if (finished_) return absl::FailedPreconditionError("rerank table: Add after Finish");
+  if (multi_ ? count == 0 : count != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rerank table: a row holds ", multi_ ? "at least one vector" : "one vector", ", got ",
+        count));
+  }
+  status_ = WriteAll(vectors, count * dim_ * sizeof(float));
+  ++rows_;
+  vectors_ += count;
+  if (multi_) offsets_.push_back(vectors_);
+  return status_;
+}
+
+absl::Status RerankTableWriter::Finish() {
+  if (!status_.ok()) return status_;
+  if (finished_) return absl::FailedPreconditionError("rerank table: Finish twice");
+  if (multi_) {
+    status_ = WriteAll(offsets_.data(), offsets_.size() * sizeof(uint64_t));
+    if (!status_.ok()) return status_;
+  }
+  RerankHeader h{};
+  std::memcpy(h.magic, kMagic, sizeof(kMagic));
+  h.version = kVersion;
+  h.dim = dim_;
+  h.rows = rows_;
+  h.vectors = vectors_;
+  h.sequence = sequence_;
+  h.multi = multi_ ? 1 : 0;
+  h.data_crc = crc_;
+  h.data_offset = kHeaderBytes;
+  h.file_bytes = kHeaderBytes + vectors_ * dim_ * sizeof(float) +
+                 (multi_ ? offsets_.size() * sizeof(uint64_t) : 0);
+  h.header_crc = HeaderCrc(h);
+  if (pwrite(fd_, &h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h))) {
+    return status_ = Errno("cannot write", tmp_path_);
+  }
+  if (fsync(fd_) != 0) return status_ = Errno("cannot fsync", tmp_path_);
+  close(fd_);
+  fd_ = -1;
+  if (rename(tmp_path_.c_str(), path_.c_str()) != 0) return status_ = Errno("cannot rename", path_);
+  // The rename is durable once the directory is.
+  const std::string dir = std::filesystem::path(path_).parent_path().string();
+  const int dfd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  finished_ = true;
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------ reader
+
+RerankTable::~RerankTable() {
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::StatusOr<std::unique_ptr<RerankTable>> RerankTable::Open(const std::string& path,
+                                                               const RerankTableExpect& expect,
+                                                               const RerankTableOptions& options) {
+  std::unique_ptr<RerankTable> t(new RerankTable());
+  t->fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (t->fd_ < 0) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat("no rerank table ", path));
+    return Errno("cannot open", path);
+  }
+  struct stat st;
+  if (fstat(t->fd_, &st) != 0) return Errno("cannot stat", path);
+  const auto size = static_cast<uint64_t>(st.st_size);
+  RerankHeader h{};
+  auto lost = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat("rerank table ", path, ": ", why));
+  };
+  if (size < kHeaderBytes || !PreadAll(t->fd_, &h, sizeof(h), 0)) return lost("truncated header");
+  if (std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0) return lost("not a rerank table");
+  if (h.header_crc != HeaderCrc(h)) return lost("header checksum mismatch");
+  if (h.version != kVersion) return lost(absl::StrCat("unknown format version ", h.version));
+  const uint64_t vector_bytes = uint64_t{h.dim} * sizeof(float);
+  const bool multi = h.multi != 0;
+  // Sizes that cannot overflow: a table is at most 2^48 bytes.
+  if (h.dim == 0 || h.dim > (1u << 20) || h.vectors > (uint64_t{1} << 40) ||
+      h.data_offset != kHeaderBytes || (!multi && h.vectors != h.rows) ||
+      h.file_bytes != kHeaderBytes + h.vectors * vector_bytes +
+                          (multi ? (h.rows + 1) * sizeof(uint64_t) : 0)) {
+    return lost("inconsistent header");
+  }
+  if (size != h.file_bytes) {
+    return lost(absl::StrCat("size ", size, " bytes, header says ", h.file_bytes));
+  }
+  if (h.dim != expect.dim || h.rows != expect.rows || h.sequence != expect.sequence ||
+      multi != expect.multi) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "rerank table ", path, " is stale: dim ", h.dim, ", rows ", h.rows, ", sequence ",
+        h.sequence, ", expected dim ", expect.dim, ", rows ", expect.rows, ", sequence ",
+        expect.sequence));
+  }
+  // Everything after the header is checksummed, so a flipped bit anywhere
+  // is caught here rather than returned as a wrong distance later.
+  std::vector<char> buf(kWriteBuffer);
+  uint32_t crc = static_cast<uint32_t>(crc32_z(0, Z_NULL, 0));
+  for (uint64_t off = kHeaderBytes; off < size;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
+    if (!PreadAll(t->fd_, buf.data(), n, off)) return lost("read failed");
+    crc = Crc(crc, buf.data(), n);
+    off += n;
+  }
+  if (crc != h.data_crc) return lost("data checksum mismatch");
+  if (multi) {
+    t->offsets_.resize(h.rows + 1);
+    if (!PreadAll(t->fd_, t->offsets_.data(), t->offsets_.size() * sizeof(uint64_t),
+                  kHeaderBytes + h.vectors * vector_bytes)) {
+      return lost("read failed");
+    }
+    if (t->offsets_[0] != 0 || t->offsets_[h.rows] != h.vectors ||
+        !std::is_sorted(t->offsets_.begin(), t->offsets_.end())) {
+      return lost("bad offsets");
+    }
+  }
+  if (options.direct_io) {
+    const int dfd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+    if (dfd < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot open ", path, " with O_DIRECT (", std::strerror(errno),
+          "): the file system does not support direct I/O"));
+    }
+    close(t->fd_);
+    t->fd_ = dfd;
+    t->direct_ = true;
+  }
+  t->dim_ = h.dim;
+  t->rows_ = h.rows;
+  t->sequence_ = h.sequence;
+  t->multi_ = multi;
+  t->data_offset_ = h.data_offset;
+  t->file_bytes_ = size;
+  return t;
+}
+
+absl::Status RerankTable::Read(const std::vector<uint64_t>& rows,
+                               std::vector<std::vector<float>>* out, uint64_t* reads) const {
+  out->resize(rows.size());
+  for (uint64_t r : rows) {
+    if (r >= rows_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("rerank table: row ", r, " out of range (", rows_, " rows)"));
+    }
+  }
+  const uint64_t vector_bytes = uint64_t{dim_} * sizeof(float);
+  // One request per record: its byte range, widened to whole blocks for
+  // O_DIRECT (which also needs an aligned buffer).
+  struct Request {
+    uint64_t offset = 0;  // file offset read from
+    uint64_t bytes = 0;   // bytes read
+    uint64_t skip = 0;    // bytes before the record in the buffer
+    uint64_t need = 0;    // bytes that must arrive: skip + the record (the
+                          // last block may run past the end of the file)
+    char* dest = nullptr;
+    std::unique_ptr<char, AlignedFree> bounce;
+  };
+  std::vector<Request> reqs(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const uint64_t first = multi_ ? offsets_[rows[i]] : rows[i];
+    const uint64_t n = count(rows[i]);
+    const uint64_t start = data_offset_ + first * vector_bytes;
+    const uint64_t len = n * vector_bytes;
+    (*out)[i].resize(n * dim_);
+    Request& q = reqs[i];
+    if (!direct_) {
+      q.offset = start;
+      q.bytes = q.need = len;
+      q.dest = reinterpret_cast<char*>((*out)[i].data());
+      continue;
+    }
+    q.offset = start & ~(kBlock - 1);
+    q.bytes = ((start + len + kBlock - 1) & ~(kBlock - 1)) - q.offset;
+    q.skip = start - q.offset;
+    q.need = q.skip + len;
+    void* p = nullptr;
+    if (posix_memalign(&p, kBlock, q.bytes) != 0) {
+      return absl::ResourceExhaustedError("rerank table: cannot allocate a read buffer");
+    }
+    q.bounce.reset(static_cast<char*>(p));
+    q.dest = q.bounce.get();
+  }
+  if (reads != nullptr) *reads += reqs.size();
+
+  // Submits up to the ring's depth at a time and waits for that batch; a
+  // short read (not expected from a regular file) is finished with pread.
+  io_uring* ring = Ring();
+  for (size_t begin = 0; begin < reqs.size(); begin += kMaxQueueDepth) {
+    const size_t end = std::min(reqs.size(), begin + kMaxQueueDepth);
+    if (ring == nullptr) {
+      for (size_t i = begin; i < end; ++i) {
+        bool ok;
+        if (direct_) {
+          // Whole aligned blocks in one call; the file may end inside the
+          // last one.
+          ssize_t got;
+          do {
+            got = pread(fd_, reqs[i].dest, reqs[i].bytes, static_cast<off_t>(reqs[i].offset));
+          } while (got < 0 && errno == EINTR);
+          ok = got >= static_cast<ssize_t>(reqs[i].need);
+        } else {
+          ok = PreadAll(fd_, reqs[i].dest, reqs[i].need, reqs[i].offset);
+        }
+        if (!ok) {
+          return absl::InternalError(
+              absl::StrCat("rerank table: read failed: ", std::strerror(errno)));
+        }
+      }
+      continue;
+    }
+    for (size_t i = begin; i < end; ++i) {
+      io_uring_sqe* sqe = io_uring_get_sqe(ring);
+      io_uring_prep_read(sqe, fd_, reqs[i].dest, static_cast<unsigned>(reqs[i].bytes),
+                         reqs[i].offset);
+      io_uring_sqe_set_data64(sqe, i);
+    }
+    int submitted = io_uring_submit(ring);
+    if (submitted < 0) {
+      return absl::InternalError(absl::StrCat("rerank table: io_uring_submit: ", std::strerror(-submitted)));
+    }
+    absl::Status failed;
+    for (size_t done = begin; done < end; ++done) {
+      io_uring_cqe* cqe = nullptr;
+      int rc;
+      while ((rc = io_uring_wait_cqe(ring, &cqe)) == -EINTR) {
+      }
+      if (rc < 0) return absl::InternalError(absl::StrCat("rerank table: io_uring_wait_cqe: ", std::strerror(-rc)));
+      const size_t i = static_cast<size_t>(io_uring_cqe_get_data64(cqe));
+      const int res = cqe->res;
+      io_uring_cqe_seen(ring, cqe);
+      if (res < 0) {
+        if (failed.ok()) failed = absl::InternalError(absl::StrCat("rerank table: read failed: ", std::strerror(-res)));
+        continue;
+      }
+      // A short read of a regular file means its end: fine past the record
+      // (O_DIRECT reads whole blocks), an error before it. Without O_DIRECT
+      // the rest is read with pread; with it, an unaligned pread would fail.
+      const auto got = static_cast<uint64_t>(res);
+      if (got < reqs[i].need && failed.ok() &&
+          (direct_ || !PreadAll(fd_, reqs[i].dest + got, reqs[i].need - got,
+                                reqs[i].offset + got))) {
+        failed = absl::InternalError("rerank table: short read");
+      }
+    }
+    // Every completion of this batch has been reaped, so the ring is empty
+    // again even when a read failed.
+    if (!failed.ok()) return failed;
+  }
+  if (direct_) {
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      std::memcpy((*out)[i].data(), reqs[i].dest + reqs[i].skip, (*out)[i].size() * sizeof(float));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace quiver::storage

@@ -1,0 +1,139 @@
+// Rerank tables: the full-precision vectors of one sealed segment's vector
+// field in a file, for fields whose in-memory index keeps only compressed
+// codes (DISK storage). A search finds candidates in memory and reads their
+// exact vectors from here to rerank them.
+//
+// A table is derived data, written once when its segment is sealed and
+// never modified: RocksDB stays the source of truth. Open() checks the
+// header, the sizes, that the table covers what the caller expects (rows,
+// dimension, sequence number) and a CRC-32 over everything after the
+// header, so a missing, stale, truncated or corrupt table is reported
+// (NOT_FOUND, FAILED_PRECONDITION, DATA_LOSS) and the caller rebuilds it;
+// nothing is served from a table that did not verify.
+//
+// Layout (little-endian, as written by this machine):
+//   [0, 4096)         header (RerankHeader), then zero padding
+//   [4096, ...)       records: row r's vectors at data + offset[r] * dim * 4,
+//                     rows back to back (no padding between them)
+//   after the records the offsets (rows + 1 uint64, in vectors), for
+//                     multi-vector tables only; a single-vector table has
+//                     offset[r] = r implicitly.
+// Records are addressed by row (the segment's local offset). With O_DIRECT
+// a read covers the 4 KiB blocks a record spans.
+//
+// Reads are batched: Read() issues every record's read at once through
+// io_uring (queue depth up to kMaxQueueDepth) and waits for them all, so the
+// device sees the whole batch at once rather than one read at a time.
+//
+// Thread-safety: a RerankTable is immutable after Open; Read may be called
+// from any number of threads (each call uses its own ring and buffers).
+#ifndef QUIVER_STORAGE_RERANK_TABLE_H_
+#define QUIVER_STORAGE_RERANK_TABLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace quiver::storage {
+
+// Writes a table to `path` (through a temporary file, fsynced and renamed
+// into place, so a crash leaves either no table or a complete one).
+class RerankTableWriter {
+ public:
+  // `multi`: rows hold a variable number of vectors (late interaction).
+  RerankTableWriter(std::string path, uint32_t dim, uint64_t sequence, bool multi);
+  ~RerankTableWriter();
+  RerankTableWriter(const RerankTableWriter&) = delete;
+  RerankTableWriter& operator=(const RerankTableWriter&) = delete;
+
+  // Appends the next row: `count` vectors of dim floats (exactly 1 unless
+  // multi).
+  absl::Status Add(const float* vectors, size_t count);
+  // Writes the offsets and header, fsyncs, renames. No Add after this.
+  absl::Status Finish();
+
+ private:
+  absl::Status Open();
+  absl::Status WriteAll(const void* data, size_t n);
+
+  const std::string path_;
+  const std::string tmp_path_;
+  const uint32_t dim_;
+  const uint64_t sequence_;
+  const bool multi_;
+  int fd_ = -1;
+  absl::Status status_;
+  uint64_t rows_ = 0;
+  uint64_t vectors_ = 0;
+  uint32_t crc_ = 0;
+  std::vector<uint64_t> offsets_;
+  bool finished_ = false;
+};
+
+struct RerankTableOptions {
+  // Read with O_DIRECT, bypassing the page cache (benchmarks measure the
+  // device this way). Default: off.
+  bool direct_io = false;
+};
+
+// What the caller expects the table to cover; a mismatch is stale.
+struct RerankTableExpect {
+  uint32_t dim = 0;
+  uint64_t rows = 0;
+  uint64_t sequence = 0;
+  bool multi = false;
+};
+
+class RerankTable {
+ public:
+  // Reads at most this many records in one batch of the ring.
+  static constexpr unsigned kMaxQueueDepth = 256;
+
+  // NOT_FOUND: no file. FAILED_PRECONDITION: a valid table for other rows,
+  // dimension or sequence number (stale). DATA_LOSS: truncated, corrupt or
+  // not a table.
+  static absl::StatusOr<std::unique_ptr<RerankTable>> Open(const std::string& path,
+                                                           const RerankTableExpect& expect,
+                                                           const RerankTableOptions& options = {});
+  ~RerankTable();
+  RerankTable(const RerankTable&) = delete;
+  RerankTable& operator=(const RerankTable&) = delete;
+
+  uint32_t dim() const { return dim_; }
+  uint64_t rows() const { return rows_; }
+  uint64_t sequence() const { return sequence_; }
+  bool multi() const { return multi_; }
+  uint64_t file_bytes() const { return file_bytes_; }
+  // Vectors of row r (1 for single-vector tables).
+  uint32_t count(uint64_t r) const {
+    return multi_ ? static_cast<uint32_t>(offsets_[r + 1] - offsets_[r]) : 1;
+  }
+
+  // Reads rows[i]'s vectors into out[i] (resized to count * dim floats),
+  // all reads in flight together. INVALID_ARGUMENT for a row out of range;
+  // INTERNAL for an I/O error. `reads`, if set, gets the number of device
+  // reads issued (one per record, or per record's 4 KiB blocks with O_DIRECT).
+  absl::Status Read(const std::vector<uint64_t>& rows, std::vector<std::vector<float>>* out,
+                    uint64_t* reads = nullptr) const;
+
+ private:
+  RerankTable() = default;
+
+  int fd_ = -1;
+  bool direct_ = false;
+  uint32_t dim_ = 0;
+  uint64_t rows_ = 0;
+  uint64_t sequence_ = 0;
+  bool multi_ = false;
+  uint64_t data_offset_ = 0;
+  uint64_t file_bytes_ = 0;
+  std::vector<uint64_t> offsets_;  // multi only: rows + 1, in vectors
+};
+
+}  // namespace quiver::storage
+
+#endif  // QUIVER_STORAGE_RERANK_TABLE_H_

@@ -1,0 +1,169 @@
+// Rerank tables: round trips (single- and multi-vector, page cache and
+// O_DIRECT), batches deeper than the ring, and every way a table can be
+// missing, stale, truncated or corrupt being reported, never served.
+#include "storage/rerank_table.h"
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "tests/common/test_util.h"
+
+namespace quiver::storage {
+namespace {
+
+using ::quiver::testing::StatusIs;
+using ::quiver::testing::TempDir;
+
+constexpr uint32_t kDim = 37;  // records straddle 4 KiB blocks at odd places
+
+struct Rows {
+  std::vector<std::vector<float>> rows;  // each count * kDim floats
+};
+
+Rows RandomRows(size_t n, bool multi, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  Rows r;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t count = multi ? 1 + rng() % 7 : 1;
+    std::vector<float> v(count * kDim);
+    for (float& x : v) x = g(rng);
+    r.rows.push_back(std::move(v));
+  }
+  return r;
+}
+
+void Write(const std::string& path, const Rows& r, bool multi, uint64_t seq = 42) {
+  RerankTableWriter w(path, kDim, seq, multi);
+  for (const auto& row : r.rows) {
+    ASSERT_TRUE(w.Add(row.data(), row.size() / kDim).ok());
+  }
+  ASSERT_TRUE(w.Finish().ok());
+}
+
+RerankTableExpect Expect(const Rows& r, bool multi, uint64_t seq = 42) {
+  return {kDim, r.rows.size(), seq, multi};
+}
+
+class RerankTableTest : public ::testing::TestWithParam<std::tuple<bool, bool>> {
+ protected:
+  bool multi() const { return std::get<0>(GetParam()); }
+  bool direct() const { return std::get<1>(GetParam()); }
+  std::string Path() const { return dir_.path() + "/f0.rerank"; }
+  TempDir dir_;
+};
+
+TEST_P(RerankTableTest, RoundTripInBatchesOfAnySize) {
+  const Rows r = RandomRows(3000, multi(), 1);
+  Write(Path(), r, multi());
+  EXPECT_FALSE(std::filesystem::exists(Path() + ".tmp"));
+  RerankTableOptions o;
+  o.direct_io = direct();
+  auto t = RerankTable::Open(Path(), Expect(r, multi()), o);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)->rows(), 3000u);
+  // Batches deeper than the ring, repeats, the first and last rows.
+  std::mt19937 rng(7);
+  for (size_t batch : {1, 10, 255, 256, 257, 1000}) {
+    std::vector<uint64_t> ids;
+    for (size_t i = 0; i < batch; ++i) ids.push_back(rng() % r.rows.size());
+    ids[0] = 0;
+    ids.back() = r.rows.size() - 1;
+    std::vector<std::vector<float>> got;
+    uint64_t reads = 0;
+    ASSERT_TRUE((*t)->Read(ids, &got, &reads).ok());
+    EXPECT_EQ(reads, batch);
+    ASSERT_EQ(got.size(), batch);
+    for (size_t i = 0; i < batch; ++i) {
+      EXPECT_EQ((*t)->count(ids[i]), r.rows[ids[i]].size() / kDim);
+      ASSERT_EQ(got[i], r.rows[ids[i]]) << "row " << ids[i];
+    }
+  }
+  std::vector<std::vector<float>> got;
+  EXPECT_THAT((*t)->Read({3000}, &got), StatusIs(absl::StatusCode::kInvalidArgument, "out of range"));
+}
+
+TEST_P(RerankTableTest, MissingStaleTruncatedOrCorruptIsReportedNotServed) {
+  const Rows r = RandomRows(500, multi(), 2);
+  RerankTableOptions o;
+  o.direct_io = direct();
+  EXPECT_THAT(RerankTable::Open(Path(), Expect(r, multi()), o),
+              StatusIs(absl::StatusCode::kNotFound));
+  Write(Path(), r, multi(), /*seq=*/42);
+  ASSERT_TRUE(RerankTable::Open(Path(), Expect(r, multi()), o).ok());
+  // Stale: another sequence number, row count or dimension.
+  EXPECT_THAT(RerankTable::Open(Path(), Expect(r, multi(), 43), o),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "stale"));
+  RerankTableExpect e = Expect(r, multi());
+  e.rows = 499;
+  EXPECT_THAT(RerankTable::Open(Path(), e, o), StatusIs(absl::StatusCode::kFailedPrecondition));
+  e = Expect(r, multi());
+  e.dim = kDim + 1;
+  EXPECT_THAT(RerankTable::Open(Path(), e, o), StatusIs(absl::StatusCode::kFailedPrecondition));
+
+  const auto size = std::filesystem::file_size(Path());
+  auto flip = [&](uint64_t offset) {
+    std::fstream f(Path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(offset));
+    char c = 0;
+    f.read(&c, 1);
+    c ^= 0x10;
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.write(&c, 1);
+  };
+  // A bit flipped in a vector, in the header, in the offsets (multi) or the
+  // last byte: each one caught.
+  for (uint64_t at : {uint64_t{4096 + 1234}, uint64_t{20}, size - 1}) {
+    flip(at);
+    EXPECT_THAT(RerankTable::Open(Path(), Expect(r, multi()), o),
+                StatusIs(absl::StatusCode::kDataLoss))
+        << "flip at " << at;
+    flip(at);
+    ASSERT_TRUE(RerankTable::Open(Path(), Expect(r, multi()), o).ok());
+  }
+  std::filesystem::resize_file(Path(), size - 5);
+  EXPECT_THAT(RerankTable::Open(Path(), Expect(r, multi()), o),
+              StatusIs(absl::StatusCode::kDataLoss, "size"));
+  std::filesystem::resize_file(Path(), 100);
+  EXPECT_THAT(RerankTable::Open(Path(), Expect(r, multi()), o),
+              StatusIs(absl::StatusCode::kDataLoss, "truncated"));
+  std::ofstream(Path(), std::ios::trunc) << std::string(8192, 'x');
+  EXPECT_THAT(RerankTable::Open(Path(), Expect(r, multi()), o),
+              StatusIs(absl::StatusCode::kDataLoss, "not a rerank table"));
+}
+
+// A writer that never finishes (a crash while writing) leaves no table.
+TEST_P(RerankTableTest, UnfinishedWriteLeavesNoTable) {
+  const Rows r = RandomRows(100, multi(), 3);
+  {
+    RerankTableWriter w(Path(), kDim, 1, multi());
+    for (const auto& row : r.rows) ASSERT_TRUE(w.Add(row.data(), row.size() / kDim).ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(Path()));
+  EXPECT_FALSE(std::filesystem::exists(Path() + ".tmp"));
+}
+
+TEST(RerankTableWriterTest, RowsHoldTheRightNumberOfVectors) {
+  TempDir dir;
+  const std::vector<float> v(2 * kDim, 1.0f);
+  RerankTableWriter single(dir.path() + "/s", kDim, 1, false);
+  EXPECT_THAT(single.Add(v.data(), 2), StatusIs(absl::StatusCode::kInvalidArgument));
+  RerankTableWriter multi(dir.path() + "/m", kDim, 1, true);
+  EXPECT_THAT(multi.Add(v.data(), 0), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(multi.Add(v.data(), 2).ok());
+  EXPECT_TRUE(multi.Finish().ok());
+  EXPECT_THAT(multi.Finish(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  RerankTableWriter bad(dir.path() + "/no/such/dir/t", kDim, 1, false);
+  EXPECT_THAT(bad.Add(v.data(), 1), StatusIs(absl::StatusCode::kInternal, "cannot create"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, RerankTableTest,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param) ? "Multi" : "Single") +
+                                  (std::get<1>(info.param) ? "Direct" : "Cached");
+                         });
+
+}  // namespace
+}  // namespace quiver::storage
