@@ -138,6 +138,7 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
                       schema.attributes()[a].name, w.status().ToString());
         continue;
       }
+      if (*w == nullptr) continue;  // no row has a value for the attribute
       spdlog::info("collection \"{}\" segment {} field \"{}\": built {} on \"{}\" in {:.2f}s",
                    coll.name(), seg->id(), schema.vectors()[f].name, (*w)->Describe(),
                    schema.attributes()[a].name, absl::ToDoubleSeconds(absl::Now() - start));

@@ -242,6 +242,7 @@ PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
   if (in.has_window) {
     double per_query = 0;
     const double rest = std::clamp(in.window_rest_selectivity, kMinSelectivity, 1.0);
+    c.window_rest_selectivity = rest;
     for (const PlanInput::WindowPart& p : in.window) {
       index::SearchParams unused;
       double v = 0;
@@ -440,7 +441,10 @@ absl::Status SearchWindow(const SearchContext& ctx, const Segment& seg, uint64_t
       sub.has_index = true;
       sub.shape = p.index->shape();
       sub.params = ctx.params;
-      sub.selectivity = static_cast<double>(hi - lo) / (p.last - p.first);
+      // The share of the partition that passes: inside the range, and of
+      // those, passing the rest of the filter (as ChoosePlan priced it).
+      sub.selectivity = static_cast<double>(hi - lo) / (p.last - p.first) *
+                        (range.rest ? choice.window_rest_selectivity : 1.0);
       params = ChoosePlan(sub).params;
       params.stats = stats;
     }
@@ -520,7 +524,7 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
         break;
       }
     }
-    if (window != nullptr) {
+    if (window != nullptr && !window->partitions().empty()) {
       in.has_window = true;
       in.window_rest = range.rest;
       in.window_shape = window->partitions().front().index->shape();
@@ -633,11 +637,15 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
         // neighbourhood, where more fetching goes on failing, so the query
         // falls back to the planner's next choice.
         bool fall_back = false;
+        const bool lists = idx->shape().kind == index::IndexShape::Kind::kLists;
+        const uint32_t nlist = idx->shape().nlist;
+        uint32_t nprobe = choice.post_params.nprobe;
         for (uint32_t fetch = std::max(choice.fetch, ctx.k), round = 0;; ++round) {
           ++fetches;
           index::SearchParams params = choice.post_params;
           params.stats = &stats;
           params.ef = std::max(params.ef, fetch);
+          params.nprobe = nprobe;
           index::TopK got(fetch);
           status = idx->Search(ctx.queries + q * ctx.dim, params, accept, &got);
           if (!status.ok()) break;
@@ -651,7 +659,12 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
               ++passing;
             }
           }
-          if (passed.size() >= ctx.k || returned < fetch || fetch >= rows) {
+          // Fewer results than fetched: an HNSW walk has reached every
+          // visible row; IVF has only emptied the lists it probed, and
+          // probing more would find more.
+          const bool exhausted =
+              fetch >= rows || (returned < fetch && (!lists || nprobe == 0 || nprobe >= nlist));
+          if (passed.size() >= ctx.k || exhausted) {
             for (const index::Neighbor& nb : passed.Take()) {
               topk[q].Push(nb.distance, HitId(part, static_cast<uint32_t>(nb.id)));
             }
@@ -659,10 +672,11 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
           }
           if (!adaptive) {
             fetch = static_cast<uint32_t>(std::min<uint64_t>(rows, uint64_t{fetch} * 4));
+            if (lists && nprobe != 0) nprobe = std::min<uint32_t>(nlist, nprobe * 4);
             continue;
           }
           const double local = static_cast<double>(passing) / std::max<size_t>(returned, 1);
-          if (round > 0 || local < s / 4) {
+          if (round > 0 || local < s / 4 || returned < fetch) {
             fall_back = true;
             break;
           }

@@ -135,6 +135,7 @@ struct PlanChoice {
   // WINDOW_FILTER, per overlapping partition: scan its rows in the range
   // exactly (true) or search its index (false).
   std::vector<bool> window_exact;
+  double window_rest_selectivity = 1;  // share of in-range rows the rest passes
   double pre_ns = 0, filtered_ns = 0, post_ns = 0, window_ns = 0;  // estimated (0: n/a)
   std::string reason;
 };

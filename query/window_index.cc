@@ -37,6 +37,9 @@ absl::StatusOr<std::shared_ptr<const WindowIndex>> WindowIndex::Build(
     part.index = std::move(*idx);
     w->partitions_.push_back(std::move(part));
   }
+  // No row has a value: no range can match here, and there is nothing to
+  // search.
+  if (w->partitions_.empty()) return std::shared_ptr<const WindowIndex>();
   return std::shared_ptr<const WindowIndex>(std::move(w));
 }
 

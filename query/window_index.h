@@ -46,7 +46,8 @@ class WindowIndex {
 
   // Partitions the rows of `seg` that have a value of attribute `attr`
   // (indexed in `attrs`) and builds an index of `spec` over vector field
-  // `field` in each, with up to `threads` threads.
+  // `field` in each, with up to `threads` threads. Null (and OK) when no row
+  // has a value.
   static absl::StatusOr<std::shared_ptr<const WindowIndex>> Build(
       const Segment& seg, std::shared_ptr<const SegmentAttrIndex> attrs, int attr, size_t field,
       const index::IndexSpec& spec, int threads);

@@ -646,6 +646,49 @@ TEST_P(WindowFilterTest, DeletedRowsStayHiddenAndWindowsComeBackAfterRestart) {
   EXPECT_GE(Recall(r, in), 0.95);
 }
 
+// A sealed segment where no row has a value for the window attribute has no
+// window index; a range on it matches nothing, whatever the strategy.
+TEST(WindowNullTest, SegmentWithoutValuesForTheWindowAttribute) {
+  TempDir dir;
+  EngineOptions o;
+  o.data_dir = dir.path();
+  auto engine = Engine::Open(o);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  v1::CreateCollectionRequest req;
+  req.set_name("n");
+  *req.mutable_schema()->add_vectors() = VectorField("v", 4, v1::L2);
+  req.mutable_schema()->mutable_vectors(0)->mutable_index()->set_type("HNSW");
+  v1::AttributeField ts = Attribute("ts", v1::INT64);
+  ts.set_window(true);
+  *req.mutable_schema()->add_attributes() = ts;
+  v1::CreateCollectionResponse cresp;
+  ASSERT_TRUE((*engine)->CreateCollection(req, &cresp).ok());
+  v1::UpsertPointsRequest up;
+  up.set_collection("n");
+  for (int i = 0; i < 300; ++i) {
+    v1::Point* p = up.add_points();
+    p->set_id(std::to_string(i));
+    const float v[4] = {float(i), 1, 2, 3};
+    (*p->mutable_vectors())["v"].mutable_values()->Add(v, v + 4);
+  }
+  v1::UpsertPointsResponse uresp;
+  ASSERT_TRUE((*engine)->Upsert(up, &uresp).ok());
+  (*engine)->SealAndWaitForIndexes();
+  for (auto strategy : {v1::FILTER_STRATEGY_AUTO, v1::WINDOW_FILTER, v1::FILTERED_INDEX}) {
+    v1::SearchRequest s;
+    s.set_collection("n");
+    s.set_k(5);
+    s.set_filter("ts >= 0");
+    s.set_explain(true);
+    s.mutable_params()->set_filter_strategy(strategy);
+    const float q[4] = {1, 1, 2, 3};
+    s.add_vectors()->mutable_values()->Add(q, q + 4);
+    v1::SearchResponse resp;
+    ASSERT_TRUE((*engine)->Search(s, absl::InfiniteFuture(), &resp).ok());
+    EXPECT_EQ(resp.results(0).hits_size(), 0) << resp.explain().text();
+  }
+}
+
 TEST(WindowSchemaTest, WindowNeedsANumericAttributeAndImpliesIndexed) {
   v1::CollectionSchema p;
   *p.add_vectors() = VectorField("v", 4, v1::L2);
