@@ -66,27 +66,9 @@ bool PreadAll(int fd, void* buf, size_t n, uint64_t off) {
   return true;
 }
 
-// One io_uring per thread, set up on first use; null where the kernel (or a
-// seccomp profile, as Docker's default one) refuses io_uring, and reads then
-// go through pread.
-struct ThreadRing {
-  ThreadRing() { ok = io_uring_queue_init(RerankTable::kMaxQueueDepth, &ring, 0) == 0; }
-  ~ThreadRing() {
-    if (ok) io_uring_queue_exit(&ring);
-  }
-  io_uring ring{};
-  bool ok = false;
-};
-io_uring* Ring() {
-  thread_local ThreadRing r;
-  return r.ok ? &r.ring : nullptr;
-}
-
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
-
 }  // namespace
+
+void AlignedFree::operator()(void* p) const { std::free(p); }
 
 // ------------------------------------------------------------------ writer
 
@@ -267,39 +249,60 @@ absl::StatusOr<std::unique_ptr<RerankTable>> RerankTable::Open(const std::string
   return t;
 }
 
-absl::Status RerankTable::Read(const std::vector<uint64_t>& rows,
-                               std::vector<std::vector<float>>* out, uint64_t* reads) const {
-  out->resize(rows.size());
+// One record's read: its byte range, widened to whole blocks for O_DIRECT
+// (which also needs an aligned buffer).
+struct RerankRead::Request {
+  uint64_t offset = 0;  // file offset read from
+  uint64_t bytes = 0;   // bytes read
+  uint64_t skip = 0;    // bytes before the record in the buffer
+  uint64_t need = 0;    // bytes that must arrive: skip + the record (the
+                        // last block may run past the end of the file)
+  char* dest = nullptr;
+  std::unique_ptr<char, AlignedFree> bounce;
+  bool done = false;
+};
+
+RerankRead::RerankRead() = default;
+
+RerankRead::~RerankRead() {
+  // Reads still in flight write into our buffers: wait for them first.
+  if (ring_ok_) {
+    while (inflight_ > 0) {
+      io_uring_cqe* cqe = nullptr;
+      if (io_uring_wait_cqe(&ring_, &cqe) == -EINTR) continue;
+      if (cqe == nullptr) break;
+      io_uring_cqe_seen(&ring_, cqe);
+      --inflight_;
+    }
+    io_uring_queue_exit(&ring_);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<RerankRead>> RerankTable::Submit(const std::vector<uint64_t>& rows,
+                                                                uint64_t* reads) const {
   for (uint64_t r : rows) {
     if (r >= rows_) {
       return absl::InvalidArgumentError(
           absl::StrCat("rerank table: row ", r, " out of range (", rows_, " rows)"));
     }
   }
+  std::unique_ptr<RerankRead> b(new RerankRead());
+  b->fd_ = fd_;
+  b->direct_ = direct_;
+  b->out_.resize(rows.size());
+  b->reqs_.resize(rows.size());
   const uint64_t vector_bytes = uint64_t{dim_} * sizeof(float);
-  // One request per record: its byte range, widened to whole blocks for
-  // O_DIRECT (which also needs an aligned buffer).
-  struct Request {
-    uint64_t offset = 0;  // file offset read from
-    uint64_t bytes = 0;   // bytes read
-    uint64_t skip = 0;    // bytes before the record in the buffer
-    uint64_t need = 0;    // bytes that must arrive: skip + the record (the
-                          // last block may run past the end of the file)
-    char* dest = nullptr;
-    std::unique_ptr<char, AlignedFree> bounce;
-  };
-  std::vector<Request> reqs(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const uint64_t first = multi_ ? offsets_[rows[i]] : rows[i];
     const uint64_t n = count(rows[i]);
     const uint64_t start = data_offset_ + first * vector_bytes;
     const uint64_t len = n * vector_bytes;
-    (*out)[i].resize(n * dim_);
-    Request& q = reqs[i];
+    b->out_[i].resize(n * dim_);
+    RerankRead::Request& q = b->reqs_[i];
     if (!direct_) {
       q.offset = start;
       q.bytes = q.need = len;
-      q.dest = reinterpret_cast<char*>((*out)[i].data());
+      q.dest = reinterpret_cast<char*>(b->out_[i].data());
       continue;
     }
     q.offset = start & ~(kBlock - 1);
@@ -313,78 +316,100 @@ absl::Status RerankTable::Read(const std::vector<uint64_t>& rows,
     q.bounce.reset(static_cast<char*>(p));
     q.dest = q.bounce.get();
   }
-  if (reads != nullptr) *reads += reqs.size();
+  if (reads != nullptr) *reads += rows.size();
+  // A ring of its own, so that several batches can be in flight on one
+  // thread; where io_uring is refused (Docker's default seccomp profile),
+  // Wait reads with pread.
+  const unsigned depth =
+      static_cast<unsigned>(std::clamp<size_t>(rows.size(), 1, RerankTable::kMaxQueueDepth));
+  b->ring_ok_ = !rows.empty() && io_uring_queue_init(depth, &b->ring_, 0) == 0;
+  b->depth_ = depth;
+  if (b->ring_ok_) {
+    absl::Status s = b->Fill();
+    if (!s.ok()) return s;
+  }
+  return b;
+}
 
-  // Submits up to the ring's depth at a time and waits for that batch; a
-  // short read (not expected from a regular file) is finished with pread.
-  io_uring* ring = Ring();
-  for (size_t begin = 0; begin < reqs.size(); begin += kMaxQueueDepth) {
-    const size_t end = std::min(reqs.size(), begin + kMaxQueueDepth);
-    if (ring == nullptr) {
-      for (size_t i = begin; i < end; ++i) {
-        bool ok;
-        if (direct_) {
-          // Whole aligned blocks in one call; the file may end inside the
-          // last one.
-          ssize_t got;
-          do {
-            got = pread(fd_, reqs[i].dest, reqs[i].bytes, static_cast<off_t>(reqs[i].offset));
-          } while (got < 0 && errno == EINTR);
-          ok = got >= static_cast<ssize_t>(reqs[i].need);
-        } else {
-          ok = PreadAll(fd_, reqs[i].dest, reqs[i].need, reqs[i].offset);
-        }
-        if (!ok) {
-          return absl::InternalError(
-              absl::StrCat("rerank table: read failed: ", std::strerror(errno)));
-        }
+absl::Status RerankRead::Fill() {
+  unsigned added = 0;
+  while (next_ < reqs_.size() && inflight_ < depth_) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) break;
+    Request& q = reqs_[next_];
+    io_uring_prep_read(sqe, fd_, q.dest, static_cast<unsigned>(q.bytes), q.offset);
+    io_uring_sqe_set_data64(sqe, next_);
+    ++next_;
+    ++inflight_;
+    ++added;
+  }
+  if (added == 0) return absl::OkStatus();
+  const int rc = io_uring_submit(&ring_);
+  if (rc < 0) {
+    return absl::InternalError(absl::StrCat("rerank table: io_uring_submit: ", std::strerror(-rc)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RerankRead::Wait(std::vector<std::vector<float>>* out) {
+  absl::Status failed;
+  if (!ring_ok_) {
+    for (Request& q : reqs_) {
+      bool ok;
+      if (direct_) {
+        // Whole aligned blocks in one call; the file may end inside the
+        // last one.
+        ssize_t got;
+        do {
+          got = pread(fd_, q.dest, q.bytes, static_cast<off_t>(q.offset));
+        } while (got < 0 && errno == EINTR);
+        ok = got >= static_cast<ssize_t>(q.need);
+      } else {
+        ok = PreadAll(fd_, q.dest, q.need, q.offset);
       }
-      continue;
+      if (!ok) return absl::InternalError(absl::StrCat("rerank table: read failed: ", std::strerror(errno)));
     }
-    for (size_t i = begin; i < end; ++i) {
-      io_uring_sqe* sqe = io_uring_get_sqe(ring);
-      io_uring_prep_read(sqe, fd_, reqs[i].dest, static_cast<unsigned>(reqs[i].bytes),
-                         reqs[i].offset);
-      io_uring_sqe_set_data64(sqe, i);
-    }
-    int submitted = io_uring_submit(ring);
-    if (submitted < 0) {
-      return absl::InternalError(absl::StrCat("rerank table: io_uring_submit: ", std::strerror(-submitted)));
-    }
-    absl::Status failed;
-    for (size_t done = begin; done < end; ++done) {
-      io_uring_cqe* cqe = nullptr;
-      int rc;
-      while ((rc = io_uring_wait_cqe(ring, &cqe)) == -EINTR) {
-      }
-      if (rc < 0) return absl::InternalError(absl::StrCat("rerank table: io_uring_wait_cqe: ", std::strerror(-rc)));
-      const size_t i = static_cast<size_t>(io_uring_cqe_get_data64(cqe));
-      const int res = cqe->res;
-      io_uring_cqe_seen(ring, cqe);
-      if (res < 0) {
-        if (failed.ok()) failed = absl::InternalError(absl::StrCat("rerank table: read failed: ", std::strerror(-res)));
-        continue;
-      }
+  }
+  while (ring_ok_ && inflight_ > 0) {
+    io_uring_cqe* cqe = nullptr;
+    const int rc = io_uring_wait_cqe(&ring_, &cqe);
+    if (rc == -EINTR) continue;
+    if (rc < 0) return absl::InternalError(absl::StrCat("rerank table: io_uring_wait_cqe: ", std::strerror(-rc)));
+    const auto i = static_cast<size_t>(io_uring_cqe_get_data64(cqe));
+    const int res = cqe->res;
+    io_uring_cqe_seen(&ring_, cqe);
+    --inflight_;
+    Request& q = reqs_[i];
+    if (res < 0) {
+      if (failed.ok()) failed = absl::InternalError(absl::StrCat("rerank table: read failed: ", std::strerror(-res)));
+    } else {
       // A short read of a regular file means its end: fine past the record
       // (O_DIRECT reads whole blocks), an error before it. Without O_DIRECT
       // the rest is read with pread; with it, an unaligned pread would fail.
       const auto got = static_cast<uint64_t>(res);
-      if (got < reqs[i].need && failed.ok() &&
-          (direct_ || !PreadAll(fd_, reqs[i].dest + got, reqs[i].need - got,
-                                reqs[i].offset + got))) {
+      if (got < q.need && failed.ok() &&
+          (direct_ || !PreadAll(fd_, q.dest + got, q.need - got, q.offset + got))) {
         failed = absl::InternalError("rerank table: short read");
       }
     }
-    // Every completion of this batch has been reaped, so the ring is empty
-    // again even when a read failed.
-    if (!failed.ok()) return failed;
+    absl::Status s = Fill();
+    if (!s.ok() && failed.ok()) failed = s;
   }
+  if (!failed.ok()) return failed;
   if (direct_) {
-    for (size_t i = 0; i < reqs.size(); ++i) {
-      std::memcpy((*out)[i].data(), reqs[i].dest + reqs[i].skip, (*out)[i].size() * sizeof(float));
+    for (size_t i = 0; i < reqs_.size(); ++i) {
+      std::memcpy(out_[i].data(), reqs_[i].dest + reqs_[i].skip, out_[i].size() * sizeof(float));
     }
   }
+  *out = std::move(out_);
   return absl::OkStatus();
+}
+
+absl::Status RerankTable::Read(const std::vector<uint64_t>& rows,
+                               std::vector<std::vector<float>>* out, uint64_t* reads) const {
+  absl::StatusOr<std::unique_ptr<RerankRead>> b = Submit(rows, reads);
+  if (!b.ok()) return b.status();
+  return (*b)->Wait(out);
 }
 
 }  // namespace quiver::storage

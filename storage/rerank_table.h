@@ -21,12 +21,15 @@
 // Records are addressed by row (the segment's local offset). With O_DIRECT
 // a read covers the 4 KiB blocks a record spans.
 //
-// Reads are batched: Read() issues every record's read at once through
-// io_uring (queue depth up to kMaxQueueDepth) and waits for them all, so the
-// device sees the whole batch at once rather than one read at a time.
+// Reads are batched and asynchronous: Submit() issues every record's read
+// through io_uring (up to kMaxQueueDepth in flight) and returns at once, so
+// a search can keep generating candidates while the device works (ESPN's
+// prefetching); RerankRead::Wait() collects them. Read() is both in one.
 //
-// Thread-safety: a RerankTable is immutable after Open; Read may be called
-// from any number of threads (each call uses its own ring and buffers).
+// Thread-safety: a RerankTable is immutable after Open; Submit and Read may
+// be called from any number of threads (each batch has its own ring and
+// buffers). A RerankRead belongs to one thread at a time and must not
+// outlive its table.
 #ifndef QUIVER_STORAGE_RERANK_TABLE_H_
 #define QUIVER_STORAGE_RERANK_TABLE_H_
 
@@ -35,6 +38,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <liburing.h>
 
 #include "absl/status/statusor.h"
 
@@ -88,6 +93,39 @@ struct RerankTableExpect {
   bool multi = false;
 };
 
+struct AlignedFree {
+  void operator()(void* p) const;
+};
+
+// A batch of reads in flight (see RerankTable::Submit).
+class RerankRead {
+ public:
+  // Waits for reads still in flight (their buffers are ours).
+  ~RerankRead();
+  RerankRead(const RerankRead&) = delete;
+  RerankRead& operator=(const RerankRead&) = delete;
+
+  // Waits for every read of the batch and moves the records into *out, in
+  // the order they were asked for. INTERNAL on an I/O error. Call once.
+  absl::Status Wait(std::vector<std::vector<float>>* out);
+
+ private:
+  friend class RerankTable;
+  struct Request;
+  RerankRead();
+  absl::Status Fill();  // submits queued requests while the ring has room
+
+  int fd_ = -1;
+  bool direct_ = false;
+  io_uring ring_{};
+  bool ring_ok_ = false;
+  unsigned depth_ = 0;
+  size_t next_ = 0;      // first request not submitted yet
+  unsigned inflight_ = 0;
+  std::vector<Request> reqs_;
+  std::vector<std::vector<float>> out_;
+};
+
 class RerankTable {
  public:
   // Reads at most this many records in one batch of the ring.
@@ -113,10 +151,13 @@ class RerankTable {
     return multi_ ? static_cast<uint32_t>(offsets_[r + 1] - offsets_[r]) : 1;
   }
 
-  // Reads rows[i]'s vectors into out[i] (resized to count * dim floats),
-  // all reads in flight together. INVALID_ARGUMENT for a row out of range;
-  // INTERNAL for an I/O error. `reads`, if set, gets the number of device
-  // reads issued (one per record, or per record's 4 KiB blocks with O_DIRECT).
+  // Starts reading rows[i]'s vectors (count * dim floats each) and returns
+  // without waiting. INVALID_ARGUMENT for a row out of range. `reads`, if
+  // set, is increased by the number of device reads issued: one per record
+  // (with O_DIRECT, one covering the 4 KiB blocks the record spans).
+  absl::StatusOr<std::unique_ptr<RerankRead>> Submit(const std::vector<uint64_t>& rows,
+                                                     uint64_t* reads = nullptr) const;
+  // Submit and Wait.
   absl::Status Read(const std::vector<uint64_t>& rows, std::vector<std::vector<float>>* out,
                     uint64_t* reads = nullptr) const;
 

@@ -82,6 +82,23 @@ TEST_P(RerankTableTest, RoundTripInBatchesOfAnySize) {
   }
   std::vector<std::vector<float>> got;
   EXPECT_THAT((*t)->Read({3000}, &got), StatusIs(absl::StatusCode::kInvalidArgument, "out of range"));
+
+  // Batches in flight together on one thread (submitted while candidates
+  // are still being found), waited for in the other order; a batch dropped
+  // without waiting cleans up after its reads.
+  auto a = (*t)->Submit({5, 6, 7});
+  auto b = (*t)->Submit({2999, 0});
+  auto dropped = (*t)->Submit({1, 2, 3});
+  ASSERT_TRUE(a.ok() && b.ok() && dropped.ok());
+  dropped->reset();
+  std::vector<std::vector<float>> ga, gb;
+  ASSERT_TRUE((*b)->Wait(&gb).ok());
+  ASSERT_TRUE((*a)->Wait(&ga).ok());
+  ASSERT_EQ(ga.size(), 3u);
+  EXPECT_EQ(ga[1], r.rows[6]);
+  ASSERT_EQ(gb.size(), 2u);
+  EXPECT_EQ(gb[0], r.rows[2999]);
+  EXPECT_EQ(gb[1], r.rows[0]);
 }
 
 TEST_P(RerankTableTest, MissingStaleTruncatedOrCorruptIsReportedNotServed) {
