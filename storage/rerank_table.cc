@@ -259,7 +259,6 @@ struct RerankRead::Request {
                         // last block may run past the end of the file)
   char* dest = nullptr;
   std::unique_ptr<char, AlignedFree> bounce;
-  bool done = false;
 };
 
 RerankRead::RerankRead() = default;
@@ -352,6 +351,8 @@ absl::Status RerankRead::Fill() {
 }
 
 absl::Status RerankRead::Wait(std::vector<std::vector<float>>* out) {
+  if (waited_) return absl::FailedPreconditionError("rerank table: Wait called twice");
+  waited_ = true;
   absl::Status failed;
   if (!ring_ok_) {
     for (Request& q : reqs_) {

@@ -106,7 +106,8 @@ class RerankRead {
   RerankRead& operator=(const RerankRead&) = delete;
 
   // Waits for every read of the batch and moves the records into *out, in
-  // the order they were asked for. INTERNAL on an I/O error. Call once.
+  // the order they were asked for. INTERNAL on an I/O error;
+  // FAILED_PRECONDITION if called again.
   absl::Status Wait(std::vector<std::vector<float>>* out);
 
  private:
@@ -122,6 +123,7 @@ class RerankRead {
   unsigned depth_ = 0;
   size_t next_ = 0;      // first request not submitted yet
   unsigned inflight_ = 0;
+  bool waited_ = false;
   std::vector<Request> reqs_;
   std::vector<std::vector<float>> out_;
 };
