@@ -51,6 +51,7 @@
 #include "bench/common/ground_truth.h"
 #include "bench/common/quiverd_process.h"
 #include "bench/common/report.h"
+#include "bench/common/server_wait.h"
 #include "bench/common/sysinfo.h"
 #include "bench/common/table.h"
 #include "client/client.h"
@@ -78,11 +79,6 @@ constexpr char kHnswColl[] = "fmnist_hnsw";
 constexpr char kIvfColl[] = "fmnist_ivf";
 constexpr char kField[] = "image";
 constexpr char kLabel[] = "label";
-
-[[noreturn]] void Die(const std::string& what, const absl::Status& s) {
-  std::fprintf(stderr, "ann_bench: %s: %s\n", what.c_str(), s.ToString().c_str());
-  std::exit(1);
-}
 
 struct Args {
   size_t rows = 60000;
@@ -167,74 +163,6 @@ std::vector<v1::SearchRequest> MakeSearches(const std::string& coll, const Matri
     out.push_back(std::move(req));
   }
   return out;
-}
-
-struct SegmentsState {
-  bool all_indexed = false;
-  size_t segments = 0;
-  uint64_t rows = 0;
-  uint64_t index_memory = 0;  // per-field memory of sealed segments
-  uint64_t index_disk = 0;
-  uint64_t field_memory = 0;  // VectorFieldStats.memory_bytes
-  std::string desc;
-};
-
-absl::StatusOr<SegmentsState> Segments(client::Client& c, const std::string& coll) {
-  auto info = c.GetCollection(coll);
-  if (!info.ok()) return info.status();
-  SegmentsState s;
-  s.all_indexed = info->stats().segments_size() > 0;
-  for (const auto& seg : info->stats().segments()) {
-    s.all_indexed &= seg.state() == v1::SegmentInfo::INDEXED;
-    ++s.segments;
-    s.rows += seg.rows();
-    std::string idx;
-    for (const auto& f : seg.fields()) {
-      s.index_memory += f.memory_bytes();
-      s.index_disk += f.disk_bytes();
-      idx = f.index();
-    }
-    s.desc += absl::StrCat(s.desc.empty() ? "" : ", ", "#", seg.id(), " ",
-                           v1::SegmentInfo::State_Name(seg.state()), " ", seg.rows(), " rows",
-                           idx.empty() ? "" : " " + idx);
-  }
-  for (const auto& v : info->stats().vectors()) s.field_memory += v.memory_bytes();
-  return s;
-}
-
-// Polls until every segment of every collection is INDEXED; seconds waited.
-double WaitIndexed(client::Client& c, const std::vector<std::string>& colls, double timeout_s,
-                   int poll_ms) {
-  const double t0 = NowSeconds();
-  for (;;) {
-    bool all = true;
-    std::string desc;
-    for (const auto& coll : colls) {
-      auto s = Segments(c, coll);
-      if (!s.ok()) {  // may be UNAVAILABLE right after a start
-        all = false;
-        desc += absl::StrCat(coll, ": ", s.status().ToString(), "; ");
-        continue;
-      }
-      all &= s->all_indexed;
-      desc += absl::StrCat(coll, ": ", s->desc, "; ");
-    }
-    if (all) return NowSeconds() - t0;
-    if (NowSeconds() - t0 > timeout_s) {
-      Die("wait for indexes", absl::DeadlineExceededError(desc));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
-  }
-}
-
-// Waits until quiverd uses (almost) no CPU for two 0.5 s periods.
-void WaitQuiet(pid_t pid, double timeout_s = 120) {
-  const double t0 = NowSeconds();
-  for (int quiet = 0; quiet < 2 && NowSeconds() - t0 < timeout_s;) {
-    const double c0 = ProcessCpuSeconds(pid);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    quiet = ProcessCpuSeconds(pid) - c0 < 0.03 ? quiet + 1 : 0;
-  }
 }
 
 // Index build times quiverd logs at info level:

@@ -65,6 +65,7 @@
 #include "bench/common/ground_truth.h"
 #include "bench/common/quiverd_process.h"
 #include "bench/common/report.h"
+#include "bench/common/server_wait.h"
 #include "bench/common/sysinfo.h"
 #include "bench/common/table.h"
 #include "client/client.h"
@@ -96,11 +97,6 @@ constexpr double kQpsTarget = 0.9;
 constexpr double kWindowWidths[] = {0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.001, 0.0001};
 constexpr size_t kClusters = 100;
 constexpr double kSigma = 0.5;
-
-[[noreturn]] void Die(const std::string& what, const absl::Status& s) {
-  std::fprintf(stderr, "filter_bench: %s: %s\n", what.c_str(), s.ToString().c_str());
-  std::exit(1);
-}
 
 struct Args {
   size_t rows = 60000;
@@ -378,51 +374,16 @@ std::vector<v1::UpsertPointsRequest> MakeUpserts(const Matrix& base,
   return out;
 }
 
-// "#1 INDEXED 60000 rows HNSW(...)" per segment; whether all are INDEXED.
-absl::StatusOr<std::pair<bool, std::string>> Segments(client::Client& c, const std::string& coll) {
-  auto info = c.GetCollection(coll);
-  if (!info.ok()) return info.status();
-  bool all = info->stats().segments_size() > 0;
-  std::string desc;
-  for (const auto& seg : info->stats().segments()) {
-    all &= seg.state() == v1::SegmentInfo::INDEXED;
-    std::string idx;
-    for (const auto& f : seg.fields()) idx = f.index();
-    desc += absl::StrCat(desc.empty() ? "" : ", ", "#", seg.id(), " ",
-                         v1::SegmentInfo::State_Name(seg.state()), " ", seg.rows(), " rows",
-                         idx.empty() ? "" : " " + idx);
-  }
-  return std::make_pair(all, desc);
-}
-
-// Polls until every segment of the collections is INDEXED (quiverd seals a
-// segment after --seal-idle-ms without writes and builds its indexes in the
-// background); the filtered searches are measured on that steady state.
-void WaitIndexed(client::Client& c, std::vector<Collection>& colls, double timeout_s) {
-  const double t0 = NowSeconds();
-  for (;;) {
-    bool all = true;
-    std::string desc;
-    for (Collection& coll : colls) {
-      auto s = Segments(c, coll.name);
-      if (!s.ok()) Die("GetCollection " + coll.name, s.status());
-      all &= s->first;
-      coll.segments = s->second;
-      desc += absl::StrCat(coll.name, ": ", s->second, "; ");
-    }
-    if (all) return;
-    if (NowSeconds() - t0 > timeout_s) Die("wait for indexes", absl::DeadlineExceededError(desc));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
-
-// Waits until quiverd uses (almost) no CPU for two 0.5 s periods.
-void WaitQuiet(pid_t pid, double timeout_s = 120) {
-  const double t0 = NowSeconds();
-  for (int quiet = 0; quiet < 2 && NowSeconds() - t0 < timeout_s;) {
-    const double c0 = ProcessCpuSeconds(pid);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    quiet = ProcessCpuSeconds(pid) - c0 < 0.03 ? quiet + 1 : 0;
+// Waits until every segment of the collections is INDEXED (the filtered
+// searches are measured on that steady state) and records their segments.
+void WaitIndexedAndDescribe(client::Client& c, std::vector<Collection>& colls, double timeout_s) {
+  std::vector<std::string> names;
+  for (const Collection& coll : colls) names.push_back(coll.name);
+  WaitIndexed(c, names, timeout_s, 50);
+  for (Collection& coll : colls) {
+    auto s = Segments(c, coll.name);
+    if (!s.ok()) Die("GetCollection " + coll.name, s.status());
+    coll.segments = s->desc;
   }
 }
 
@@ -940,7 +901,7 @@ int WindowMain(const Args& args, int argc, char** argv) {
   std::printf("    ingest %.1f s (%s points/s)\n", coll.ingest_s,
               Thousands(static_cast<double>(n) / coll.ingest_s).c_str());
   std::fflush(stdout);
-  WaitIndexed(admin, colls, 3600);
+  WaitIndexedAndDescribe(admin, colls, 3600);
   const double indexed_s = NowSeconds() - load_t0;
   std::printf("    every segment INDEXED %.1f s after the first write\n", indexed_s);
   std::fflush(stdout);
@@ -1381,7 +1342,7 @@ int Main(int argc, char** argv) {
       c.ingest_s = NowSeconds() - t0;
     }
   }
-  WaitIndexed(admin, colls, 1800);
+  WaitIndexedAndDescribe(admin, colls, 1800);
   WaitQuiet(srv->pid());
   // The window filters are measured once every segment has its window index.
   for (const FilterCase& f : filters) {

@@ -44,11 +44,6 @@ constexpr char kCollection[] = "fmnist";
 constexpr char kVectorField[] = "image";
 constexpr char kLabel[] = "label";
 
-[[noreturn]] void Die(const std::string& what, const absl::Status& s) {
-  std::fprintf(stderr, "ingest_bench: %s: %s\n", what.c_str(), s.ToString().c_str());
-  std::exit(1);
-}
-
 struct Args {
   size_t rows = 60000;
   size_t batch = 1000;

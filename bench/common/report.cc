@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>  // program_invocation_short_name
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -65,6 +67,12 @@ std::string WriteReport(const nlohmann::json& report, const std::string& path) {
     return "";
   }
   return out;
+}
+
+void Die(const std::string& what, const absl::Status& s) {
+  std::fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, what.c_str(),
+               s.ToString().c_str());
+  std::exit(1);
 }
 
 }  // namespace quiver::bench

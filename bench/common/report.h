@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "nlohmann/json.hpp"
 
 namespace quiver::bench {
@@ -18,6 +19,10 @@ nlohmann::json NewReport(const std::string& name, int argc, char** argv);
 // `path` is empty. Returns the path written ("" and a message on stderr on
 // failure).
 std::string WriteReport(const nlohmann::json& report, const std::string& path = "");
+
+// Prints "<program>: <what>: <status>" to stderr and exits 1: a benchmark
+// whose setup fails has nothing to report.
+[[noreturn]] void Die(const std::string& what, const absl::Status& s);
 
 }  // namespace quiver::bench
 
