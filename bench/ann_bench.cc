@@ -1036,11 +1036,7 @@ int Main(int argc, char** argv) {
   // Curves: recall vs QPS, single-query and batched.
   std::string png;
   {
-    const std::string dir = args.json_out.empty()
-                                ? ExeDir() + "/bench_results"
-                                : std::filesystem::path(args.json_out).parent_path().string();
-    std::filesystem::create_directories(dir.empty() ? "." : dir);
-    const std::string stem = (dir.empty() ? "." : dir) + "/ann_bench";
+    const std::string stem = ResultsStem(args.json_out, "ann_bench");
     std::ofstream dat(stem + ".dat");
     const System order[] = {kQuiverHnsw, kHnswlib, kFaissHnsw, kQuiverIvf, kFaissIvf};
     for (int mi = 0; mi < 2; ++mi) {
@@ -1089,11 +1085,7 @@ int Main(int argc, char** argv) {
     }
     gp << "unset multiplot\n";
     gp.close();
-    if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
-      if (std::system(("gnuplot '" + stem + ".gp'").c_str()) == 0) png = stem + ".png";
-    } else {
-      out << "\n(gnuplot not found: apt-get install gnuplot-nox; data in " << stem << ".dat)\n";
-    }
+    png = RunGnuplot(stem, out);
   }
 
   std::printf("%s", out.str().c_str());

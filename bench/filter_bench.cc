@@ -764,26 +764,6 @@ nlohmann::json RowJson(const Row& row) {
 // Plot colour per strategy, in Strategy order.
 const char* kColors[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"};
 
-// <folder of --json, or <exe dir>/bench_results>/<name>: where the curves
-// (.dat, .gp, .png) go.
-std::string ResultsStem(const std::string& json_out, const std::string& name) {
-  std::string dir = json_out.empty() ? ExeDir() + "/bench_results"
-                                     : std::filesystem::path(json_out).parent_path().string();
-  if (dir.empty()) dir = ".";
-  std::filesystem::create_directories(dir);
-  return dir + "/" + name;
-}
-
-// Draws <stem>.gp into <stem>.png; returns the PNG's path, or "" with a
-// note in `out` when there is no gnuplot.
-std::string RunGnuplot(const std::string& stem, std::ostream& out) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    out << "\n(gnuplot not found: apt-get install gnuplot-nox; data in " << stem << ".dat)\n";
-    return "";
-  }
-  return std::system(("gnuplot '" + stem + ".gp'").c_str()) == 0 ? stem + ".png" : "";
-}
-
 // ============================================================ window mode
 
 // Window mode: at which window widths does WINDOW_FILTER beat every other

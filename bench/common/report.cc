@@ -69,6 +69,22 @@ std::string WriteReport(const nlohmann::json& report, const std::string& path) {
   return out;
 }
 
+std::string ResultsStem(const std::string& json_out, const std::string& name) {
+  std::string dir = json_out.empty() ? ExeDir() + "/bench_results"
+                                     : std::filesystem::path(json_out).parent_path().string();
+  if (dir.empty()) dir = ".";
+  std::filesystem::create_directories(dir);
+  return dir + "/" + name;
+}
+
+std::string RunGnuplot(const std::string& stem, std::ostream& out) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    out << "\n(gnuplot not found: apt-get install gnuplot-nox; data in " << stem << ".dat)\n";
+    return "";
+  }
+  return std::system(("gnuplot '" + stem + ".gp'").c_str()) == 0 ? stem + ".png" : "";
+}
+
 void Die(const std::string& what, const absl::Status& s) {
   std::fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, what.c_str(),
                s.ToString().c_str());

@@ -4,6 +4,7 @@
 #ifndef QUIVER_BENCH_COMMON_REPORT_H_
 #define QUIVER_BENCH_COMMON_REPORT_H_
 
+#include <ostream>
 #include <string>
 
 #include "absl/status/status.h"
@@ -19,6 +20,14 @@ nlohmann::json NewReport(const std::string& name, int argc, char** argv);
 // `path` is empty. Returns the path written ("" and a message on stderr on
 // failure).
 std::string WriteReport(const nlohmann::json& report, const std::string& path = "");
+
+// <folder of `json_out`, or <exe dir>/bench_results>/<name>, the folder
+// created: where a benchmark's curves (.dat, .gp, .png) go.
+std::string ResultsStem(const std::string& json_out, const std::string& name);
+
+// Draws <stem>.gp into <stem>.png; returns the PNG's path, or "" with a
+// note in `out` when there is no gnuplot (the .dat file stays).
+std::string RunGnuplot(const std::string& stem, std::ostream& out);
 
 // Prints "<program>: <what>: <status>" to stderr and exits 1: a benchmark
 // whose setup fails has nothing to report.
