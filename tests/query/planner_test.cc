@@ -236,6 +236,44 @@ TEST(PlannerTest, SearchParametersGrowAsSelectivityFalls) {
 
 // -------------------------------------- filtered recall on Fashion-MNIST
 
+// recall@k of `resp` (one result per query) against the exact L2 top-k of
+// the base rows passing `keep`; a returned point as far as the k-th true one
+// counts (ties). Also checks that every hit passes and no result holds more
+// than k hits.
+double FilteredRecall(const v1::SearchResponse& resp, const std::vector<float>& base,
+                      const std::vector<float>& queries, size_t dim, size_t k,
+                      const std::function<bool(size_t)>& keep, const std::string& what) {
+  const size_t n = base.size() / dim, nq = queries.size() / dim;
+  size_t hits = 0, total = 0;
+  for (size_t q = 0; q < nq; ++q) {
+    const float* qv = queries.data() + q * dim;
+    auto dist = [&](size_t i) {
+      float s = 0;
+      for (size_t j = 0; j < dim; ++j) {
+        const float x = qv[j] - base[i * dim + j];
+        s += x * x;
+      }
+      return s;
+    };
+    std::vector<std::pair<float, size_t>> all;
+    for (size_t i = 0; i < n; ++i) {
+      if (keep(i)) all.emplace_back(dist(i), i);
+    }
+    const size_t want = std::min(k, all.size());
+    std::partial_sort(all.begin(), all.begin() + want, all.end());
+    total += want;
+    if (static_cast<int>(q) >= resp.results_size()) continue;
+    const auto& r = resp.results(static_cast<int>(q));
+    EXPECT_LE(static_cast<size_t>(r.hits_size()), k);
+    for (const auto& h : r.hits()) {
+      const size_t i = std::stoul(h.id());
+      EXPECT_TRUE(keep(i)) << what << ": hit " << i << " fails the filter";
+      if (want > 0 && dist(i) <= all[want - 1].first * (1 + 1e-5f)) ++hits;
+    }
+  }
+  return total == 0 ? 1.0 : std::min(1.0, static_cast<double>(hits) / total);
+}
+
 constexpr size_t kBase = 6000;
 constexpr size_t kQueries = 40;
 constexpr uint32_t kK = 10;
@@ -298,7 +336,6 @@ std::vector<Case> Cases() {
 
 class FilteredSearchTest : public ::testing::TestWithParam<std::string> {
  protected:
-  static void SetUpTestSuite() {}
 
   void SetUp() override {
     const Data& d = Fashion();
@@ -360,38 +397,9 @@ class FilteredSearchTest : public ::testing::TestWithParam<std::string> {
     return resp;
   }
 
-  // recall@10 against the exact filtered answer; a returned point as far as
-  // the k-th true one counts (ties). Also checks every hit passes.
   double Recall(const v1::SearchResponse& resp, const Case& c) {
     const Data& d = Fashion();
-    size_t hits = 0, total = 0;
-    for (size_t q = 0; q < kQueries; ++q) {
-      const float* qv = d.queries.data() + q * 784;
-      std::vector<std::pair<float, size_t>> all;
-      auto dist = [&](size_t i) {
-        float s = 0;
-        for (size_t j = 0; j < 784; ++j) {
-          const float x = qv[j] - d.base[i * 784 + j];
-          s += x * x;
-        }
-        return s;
-      };
-      for (size_t i = 0; i < kBase; ++i) {
-        if (c.keep(i)) all.emplace_back(dist(i), i);
-      }
-      const size_t want = std::min<size_t>(kK, all.size());
-      std::partial_sort(all.begin(), all.begin() + want, all.end());
-      total += want;
-      if (static_cast<int>(q) >= resp.results_size()) continue;
-      const auto& r = resp.results(static_cast<int>(q));
-      EXPECT_LE(static_cast<size_t>(r.hits_size()), kK);
-      for (const auto& h : r.hits()) {
-        const size_t i = std::stoul(h.id());
-        EXPECT_TRUE(c.keep(i)) << c.expr << ": hit " << i << " fails the filter";
-        if (want > 0 && dist(i) <= all[want - 1].first * (1 + 1e-5f)) ++hits;
-      }
-    }
-    return total == 0 ? 1.0 : std::min(1.0, static_cast<double>(hits) / total);
+    return FilteredRecall(resp, d.base, d.queries, 784, kK, c.keep, c.expr);
   }
 
   TempDir dir_;
@@ -566,30 +574,7 @@ class WindowFilterTest : public ::testing::TestWithParam<std::string> {
   }
 
   double Recall(const v1::SearchResponse& resp, const std::function<bool(size_t)>& keep) {
-    size_t hits = 0, total = 0;
-    for (size_t q = 0; q < kQ; ++q) {
-      auto dist = [&](size_t i) {
-        float s = 0;
-        for (size_t j = 0; j < kDim; ++j) {
-          const float x = queries_[q * kDim + j] - base_[i * kDim + j];
-          s += x * x;
-        }
-        return s;
-      };
-      std::vector<std::pair<float, size_t>> all;
-      for (size_t i = 0; i < kN; ++i) {
-        if (keep(i)) all.emplace_back(dist(i), i);
-      }
-      const size_t want = std::min<size_t>(10, all.size());
-      std::partial_sort(all.begin(), all.begin() + want, all.end());
-      total += want;
-      for (const auto& h : resp.results(static_cast<int>(q)).hits()) {
-        const size_t i = std::stoul(h.id());
-        EXPECT_TRUE(keep(i)) << "hit " << i << " fails the filter";
-        if (want > 0 && dist(i) <= all[want - 1].first * (1 + 1e-5f)) ++hits;
-      }
-    }
-    return total == 0 ? 1.0 : static_cast<double>(hits) / total;
+    return FilteredRecall(resp, base_, queries_, kDim, 10, keep, "window");
   }
 
   TempDir dir_;
@@ -614,7 +599,6 @@ TEST_P(WindowFilterTest, WindowsOfEveryWidthAreAccurate) {
     EXPECT_GE(Recall(forced, in), 0.95);
     const v1::SearchResponse planned = Search(expr, v1::FILTER_STRATEGY_AUTO);
     EXPECT_GE(Recall(planned, in), 0.95) << planned.explain().text();
-    if (getenv("SHOW_PLAN")) std::printf("%s\n", planned.explain().text().c_str());
     // The same window written as two comparisons, and with a condition on
     // another attribute checked per row.
     const std::string two = absl::StrCat("ts >= ", lo, " AND ts < ", hi + 1, " AND label = 4");
