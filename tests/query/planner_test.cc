@@ -336,7 +336,6 @@ std::vector<Case> Cases() {
 
 class FilteredSearchTest : public ::testing::TestWithParam<std::string> {
  protected:
-
   void SetUp() override {
     const Data& d = Fashion();
     if (d.base.size() != kBase * 784 || d.labels.size() != kBase) {
