@@ -378,8 +378,6 @@ class Estimator {
     return Sample(i);
   }
 
-  uint32_t sampled() const { return sampled_; }
-
  private:
   // Ranges on one numeric attribute are intersected before they are
   // counted (`ts >= a AND ts < b` is a window, not two independent halves);
@@ -419,7 +417,6 @@ class Estimator {
       const uint32_t off = static_cast<uint32_t>(static_cast<uint64_t>(s) * rows_ / n);
       hits += flt_.EvalNode(i, seg_.attrs(off));
     }
-    sampled_ += n;
     if (hits == 0) return 0.5 / n;
     return static_cast<double>(hits) / n;
   }
@@ -429,7 +426,6 @@ class Estimator {
   const uint32_t rows_;
   const SegmentAttrIndex* index_;
   const std::vector<bool> indexable_;
-  uint32_t sampled_ = 0;
 };
 
 class Evaluator {
@@ -455,7 +451,7 @@ class Evaluator {
         out->Invert();
         return;
       case Op::kAnd:
-        EvalAnd(n, out);
+        EvalAnd(i, n, out);
         return;
       case Op::kOr:
         EvalOr(n, out);
@@ -469,7 +465,7 @@ class Evaluator {
  private:
   // Indexed parts first, most selective first; the rest checked only on
   // the rows those leave.
-  void EvalAnd(const BoundNode& n, RowSet* out) {
+  void EvalAnd(uint32_t i, const BoundNode& n, RowSet* out) {
     std::vector<std::pair<uint32_t, uint32_t>> indexed;  // (count estimate, kid)
     std::vector<uint32_t> rest;
     for (uint32_t k : n.kids) {
@@ -482,7 +478,7 @@ class Evaluator {
       indexed.emplace_back(est, k);
     }
     if (indexed.empty()) {
-      Scan(Self(n), out);
+      Scan(i, out);
       return;
     }
     std::sort(indexed.begin(), indexed.end());
@@ -527,10 +523,6 @@ class Evaluator {
     }
   }
 
-  uint32_t Self(const BoundNode& n) const {
-    return static_cast<uint32_t>(&n - flt_.nodes().data());
-  }
-
   void Scan(uint32_t i, RowSet* out) {
     *checks_ += rows_;
     for (uint32_t off = 0; off < rows_; ++off) {
@@ -560,7 +552,6 @@ FilterEstimate EstimateFilter(const filter::Filter& flt, const Segment& seg, uin
   index = Usable(index, rows);
   Estimator est(flt, seg, rows, index);
   e.selectivity = std::clamp(est.Estimate(flt.root()), 0.0, 1.0);
-  e.sampled = est.sampled();
   const BoundNode& root = flt.nodes()[flt.root()];
   e.exact = root.op == Op::kConst ||
             (filter::IsPredicate(root.op) && index != nullptr && index->indexed(root.attr));

@@ -116,7 +116,6 @@ struct FilterEstimate {
   // Share of rows EvaluateFilter would read one by one: 0 if indexable, the
   // indexed part's selectivity for an AND that mixes both, else 1.
   double checked_share = 1;
-  uint32_t sampled = 0;    // rows evaluated for unindexed predicates
 };
 FilterEstimate EstimateFilter(const filter::Filter& flt, const Segment& seg, uint32_t rows,
                               const SegmentAttrIndex* index);

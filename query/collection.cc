@@ -216,7 +216,6 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
   ctx.filter = flt.get();
   ctx.forced = req.params().filter_strategy();
   ctx.deadline = deadline;
-  ctx.explain = req.explain();
   ctx.feedback = &plan_feedback_;
 
   const auto t_start = absl::Now();

@@ -104,6 +104,12 @@ struct PlanOp {
 
 std::string Us(double ns) { return absl::StrFormat("%.1f", ns / 1000.0); }
 
+// ", ef=96, nprobe=13": the knobs a plan searches with, for explain.
+std::string KnobsText(const index::SearchParams& p) {
+  return absl::StrCat(p.ef ? absl::StrCat(", ef=", p.ef) : "",
+                      p.nprobe ? absl::StrCat(", nprobe=", p.nprobe) : "");
+}
+
 }  // namespace
 
 PlanFeedback::Counts PlanFeedback::Get(uint64_t segment, const std::string& filter) const {
@@ -264,25 +270,17 @@ PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
     c.window_ns = nq * per_query;
   }
 
+  auto forced = [&](Strategy st) {
+    c.strategy = st;
+    c.reason = "forced";
+    return c;
+  };
   switch (in.forced) {
-    case v1::PRE_FILTER:
-      c.strategy = Strategy::kPreFilter;
-      c.reason = "forced";
-      return c;
-    case v1::FILTERED_INDEX:
-      c.strategy = Strategy::kFilteredIndex;
-      c.reason = "forced";
-      return c;
-    case v1::POST_FILTER:
-      c.strategy = Strategy::kPostFilter;
-      c.reason = "forced";
-      return c;
+    case v1::PRE_FILTER: return forced(Strategy::kPreFilter);
+    case v1::FILTERED_INDEX: return forced(Strategy::kFilteredIndex);
+    case v1::POST_FILTER: return forced(Strategy::kPostFilter);
     case v1::WINDOW_FILTER:
-      if (in.has_window) {
-        c.strategy = Strategy::kWindow;
-        c.reason = "forced";
-        return c;
-      }
+      if (in.has_window) return forced(Strategy::kWindow);
       break;  // no window index applies here: the planner chooses
     default:
       break;
@@ -715,10 +713,18 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   PlanOp filter_op;
   if (ctx.filter != nullptr) {
     plan->set_estimated_selectivity(est.selectivity);
-    RowSet all;
-    uint64_t unused = 0;
-    EvaluateFilter(*ctx.filter, seg, rows, attrs.get(), &all, &unused);
-    plan->set_actual_selectivity(rows == 0 ? 0 : static_cast<double>(all.Count()) / rows);
+    // Over all rows, deleted or not, like the estimate: the row set the
+    // search used serves when no row is deleted.
+    uint32_t matching = 0;
+    if (have_set && seg.dead() == 0) {
+      matching = set.Count();
+    } else {
+      RowSet all;
+      uint64_t unused = 0;
+      EvaluateFilter(*ctx.filter, seg, rows, attrs.get(), &all, &unused);
+      matching = all.Count();
+    }
+    plan->set_actual_selectivity(rows == 0 ? 0 : static_cast<double>(matching) / rows);
     filter_op.text = absl::StrFormat(
         "%s(%s) est=%.4f%s actual=%.4f", est.indexable ? "IndexFilter" : "RowFilter",
         ctx.filter->ToString(), est.selectivity, est.exact ? " (counted)" : "",
@@ -739,15 +745,11 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
       break;
     case Strategy::kIndex:
       root.text = absl::StrCat("IndexSearch(", index_name, ", ", ks,
-                               choice.params.ef ? absl::StrCat(", ef=", choice.params.ef) : "",
-                               choice.params.nprobe ? absl::StrCat(", nprobe=", choice.params.nprobe) : "",
-                               ")");
+                               KnobsText(choice.params), ")");
       break;
     case Strategy::kFilteredIndex:
       root.text = absl::StrCat("FilteredIndexSearch(", index_name, ", ", ks,
-                               choice.params.ef ? absl::StrCat(", ef=", choice.params.ef) : "",
-                               choice.params.nprobe ? absl::StrCat(", nprobe=", choice.params.nprobe) : "",
-                               ")");
+                               KnobsText(choice.params), ")");
       root.children.push_back(have_set ? PlanOp{"RowSet(live, passing)", {filter_op}}
                                        : PlanOp{"CheckRows(live)", {filter_op}});
       break;
@@ -776,9 +778,7 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
                                                   post_seen.fallbacks, " of ", post_seen.attempts),
                                ")");
       root.children.push_back({absl::StrCat("IndexSearch(", index_name,
-                                            choice.post_params.ef ? absl::StrCat(", ef=", choice.post_params.ef) : "",
-                                            choice.post_params.nprobe ? absl::StrCat(", nprobe=", choice.post_params.nprobe) : "",
-                                            ")"),
+                                            KnobsText(choice.post_params), ")"),
                                {}});
       root.children.push_back(filter_op);
       break;
@@ -803,11 +803,7 @@ RowSet MatchingRows(const Segment& seg, uint32_t rows, uint64_t seq, const filte
     std::shared_ptr<const SegmentAttrIndex> attrs = seg.attr_index();
     EvaluateFilter(*flt, seg, rows, attrs.get(), &set, &checks);
   }
-  if (seg.dead() > 0) {
-    set.ForEach([&](uint32_t off) {
-      if (!seg.Visible(off, seq)) set.Clear(off);
-    });
-  }
+  DropInvisible(seg, seq, &set);
   return set;
 }
 

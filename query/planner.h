@@ -180,13 +180,12 @@ struct SearchContext {
   const filter::Filter* filter = nullptr;  // null: no filter
   v1::FilterStrategy forced = v1::FILTER_STRATEGY_AUTO;
   absl::Time deadline = absl::InfiniteFuture();
-  bool explain = false;
   PlanFeedback* feedback = nullptr;  // the collection's; may be null
 };
 
 // Searches rows [0, rows) of `seg` visible at `seq`, pushing hits (ids
-// HitId(part, offset)) into topk[q] for each query. With ctx.explain, fills
-// `plan`. DEADLINE_EXCEEDED past ctx.deadline.
+// HitId(part, offset)) into topk[q] for each query. If `plan` is set, fills
+// it (explain). DEADLINE_EXCEEDED past ctx.deadline.
 absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_t rows,
                            uint64_t seq, size_t part, index::TopK* topk, v1::SegmentPlan* plan);
 

@@ -443,8 +443,6 @@ absl::StatusOr<std::shared_ptr<const Filter>> Filter::Compile(std::string_view e
   return std::shared_ptr<const Filter>(std::move(f));
 }
 
-std::string Filter::ToString() const { return text_; }
-
 bool Filter::Matches(const AttrRow& row) const { return EvalNode(root_, row); }
 
 bool Filter::EvalNode(uint32_t i, const AttrRow& row) const {

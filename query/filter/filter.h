@@ -54,7 +54,7 @@ class Filter {
 
   // Normalized expression, for logs and explain; compiling it again against
   // the same schema gives an equivalent filter with the same ToString().
-  std::string ToString() const;
+  const std::string& ToString() const { return text_; }
 
   // Indices (into Schema::attributes()) of the attributes the filter reads,
   // ascending, without duplicates.
