@@ -351,6 +351,63 @@ TEST_P(IndexConformanceTest, FilterIsHonoured) {
   }
 }
 
+// A filter given as a bitmap is tested inline by every kind, with the same
+// results as through Accept.
+class BitmapOf final : public LabelFilter {
+ public:
+  BitmapOf(const LabelFilter& f, uint32_t n) : words_((n + 63) / 64, 0) {
+    for (uint32_t l = 0; l < n; ++l) {
+      if (f.Accept(l)) words_[l >> 6] |= uint64_t{1} << (l & 63);
+    }
+    bitmap = words_.data();
+    bitmap_size = n;
+  }
+  bool Accept(uint32_t) const override {
+    ADD_FAILURE() << "Accept called on a bitmap filter";
+    return false;
+  }
+
+ private:
+  std::vector<uint64_t> words_;
+};
+
+TEST_P(IndexConformanceTest, BitmapFilterMatchesAccept) {
+  const Built& b = Get(Data::kSynthetic);
+  ASSERT_NE(b.index, nullptr);
+  TenPercent filter;
+  BitmapOf bits(filter, static_cast<uint32_t>(b.data.n));
+  const auto by_accept = SearchAll(*b.index, b.data, kK, kind().filtered_params, &filter);
+  const auto by_bits = SearchAll(*b.index, b.data, kK, kind().filtered_params, &bits);
+  for (size_t j = 0; j < by_accept.size(); ++j) {
+    ASSERT_EQ(by_bits[j].size(), by_accept[j].size());
+    for (size_t i = 0; i < by_bits[j].size(); ++i) EXPECT_EQ(by_bits[j][i].id, by_accept[j][i].id);
+  }
+}
+
+// IVF with min_accepted keeps probing lists past nprobe until that many
+// accepted rows were scanned: with a 1% filter and one list, k results
+// instead of the few the nearest list holds.
+TEST_P(IndexConformanceTest, IvfMinAcceptedProbesPastNprobe) {
+  if (kind().type != "IVF_FLAT") GTEST_SKIP() << "IVF only";
+  const Built& b = Get(Data::kSynthetic);
+  ASSERT_NE(b.index, nullptr);
+  class OnePercent final : public LabelFilter {
+   public:
+    bool Accept(uint32_t label) const override { return label % 100 == 0; }
+  } filter;
+  SearchParams one_list;
+  one_list.nprobe = 1;
+  SearchParams enough = one_list;
+  enough.min_accepted = 200;
+  size_t short_results = 0;
+  for (size_t j = 0; j < b.data.nq; ++j) {
+    short_results += SearchOne(*b.index, b.data.query(j), kK, one_list, &filter).size() < kK;
+    const auto r = SearchOne(*b.index, b.data.query(j), kK, enough, &filter);
+    EXPECT_EQ(r.size(), kK) << "query " << j;
+  }
+  EXPECT_GT(short_results, b.data.nq / 2);  // without it, most come up short
+}
+
 TEST_P(IndexConformanceTest, SearchParamsTakeEffect) {
   const Built& b = Get(Data::kFashion);
   ASSERT_NE(b.index, nullptr);
