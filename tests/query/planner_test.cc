@@ -462,6 +462,22 @@ TEST_P(FilteredSearchTest, ExplainShowsThePlanPerSegment) {
   }
 }
 
+// Post-filtering a filter correlated with the vectors (half the classes):
+// queries of the other classes find too few passing neighbours and fall back
+// one by one, and the results stay exact-quality.
+TEST_P(FilteredSearchTest, PostFilterFallsBackPerQuery) {
+  if (GetParam() != "HNSW") GTEST_SKIP() << "the planner post-filters this on HNSW";
+  const Case c = Cases()[6];
+  ASSERT_EQ(c.expr, "label IN (0, 2, 4, 6, 8)");
+  const v1::SearchResponse r = Search(c.expr, v1::FILTER_STRATEGY_AUTO, /*explain=*/true);
+  ASSERT_EQ(r.explain().segments_size(), 1);
+  const v1::SegmentPlan& sp = r.explain().segments(0);
+  ASSERT_EQ(sp.strategy(), "POST_FILTER") << r.explain().text();
+  EXPECT_THAT(sp.plan(), ::testing::ContainsRegex("fallback=[A-Z_]+ for [1-9][0-9]* queries"))
+      << r.explain().text();
+  EXPECT_GE(Recall(r, c), 0.95);
+}
+
 TEST_P(FilteredSearchTest, DeleteAndCountByFilterUseTheIndexes) {
   v1::CountPointsRequest count;
   count.set_collection("f");
