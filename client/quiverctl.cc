@@ -22,6 +22,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -102,6 +103,15 @@ struct SearchArgs {
   bool exact = false;
   std::string strategy = "auto";
   bool explain = false;
+  // Hybrid search: NAME=1,2,3 / NAME=PATH[:ROW] per field, and per-field k
+  // and weight as NAME=N.
+  std::vector<std::string> field_vectors;
+  std::vector<std::string> field_vector_files;
+  std::vector<std::string> field_ks;
+  std::vector<std::string> weights;
+  std::string fusion;
+  float rrf_k = 0;
+  bool field_results = false;
 };
 
 struct ImportArgs {
@@ -821,12 +831,125 @@ void PrintHits(std::ostream& out, const v1::SearchResult& result,
   t.Print(out);
 }
 
+// Splits "NAME=REST" (hybrid search options).
+absl::StatusOr<std::pair<std::string, std::string>> SplitFieldArg(const std::string& flag,
+                                                                  const std::string& arg) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == arg.size()) {
+    return UsageError(absl::StrCat(flag, " \"", arg, "\": expected FIELD=VALUE"));
+  }
+  return std::make_pair(arg.substr(0, eq), arg.substr(eq + 1));
+}
+
+// The field queries of a hybrid search, from --field-vector and
+// --field-vector-file, with --field-k and --weight.
+absl::Status AddFieldQueries(const SearchArgs& a, v1::SearchRequest* req) {
+  std::map<std::string, v1::FieldQuery*> by_field;
+  auto add = [&](const std::string& flag, const std::string& name,
+                 std::vector<float> v) -> absl::Status {
+    if (by_field.count(name) != 0) {
+      return UsageError(absl::StrCat(flag, ": field \"", name, "\" is given twice"));
+    }
+    v1::FieldQuery* fq = req->add_field_queries();
+    fq->set_field(name);
+    fq->mutable_vector()->mutable_values()->Add(v.begin(), v.end());
+    by_field[name] = fq;
+    return absl::OkStatus();
+  };
+  for (const std::string& arg : a.field_vectors) {
+    QUIVER_ASSIGN_OR_RETURN(auto kv, SplitFieldArg("--field-vector", arg));
+    QUIVER_ASSIGN_OR_RETURN(std::vector<float> v, ParseFloatList(kv.second));
+    QUIVER_RETURN_IF_ERROR(add("--field-vector", kv.first, std::move(v)));
+  }
+  for (const std::string& arg : a.field_vector_files) {
+    QUIVER_ASSIGN_OR_RETURN(auto kv, SplitFieldArg("--field-vector-file", arg));
+    std::string path = kv.second;
+    int64_t row = 0;
+    if (const size_t colon = path.rfind(':'); colon != std::string::npos) {
+      if (!absl::SimpleAtoi(path.substr(colon + 1), &row) || row < 0) {
+        return UsageError(absl::StrCat("--field-vector-file \"", arg,
+                                       "\": expected FIELD=PATH or FIELD=PATH:ROW"));
+      }
+      path = path.substr(0, colon);
+    }
+    absl::StatusOr<FileFormat> format = FileFormatFromName(path);
+    if (!format.ok()) return AsUsage(format.status());
+    if (*format == FileFormat::kJsonl) {
+      return UsageError("--field-vector-file takes fvecs, npy or idx");
+    }
+    QUIVER_ASSIGN_OR_RETURN(auto rows, ReadVectorRows(path, *format, row, row + 1));
+    if (rows.size() != 1) {
+      return UsageError(absl::StrCat("--field-vector-file \"", arg, "\": no row ", row));
+    }
+    QUIVER_RETURN_IF_ERROR(add("--field-vector-file", kv.first, std::move(rows[0])));
+  }
+  auto per_field = [&](const std::string& flag, const std::vector<std::string>& args,
+                       auto set) -> absl::Status {
+    for (const std::string& arg : args) {
+      QUIVER_ASSIGN_OR_RETURN(auto kv, SplitFieldArg(flag, arg));
+      auto it = by_field.find(kv.first);
+      if (it == by_field.end()) {
+        return UsageError(absl::StrCat(flag, ": field \"", kv.first,
+                                       "\" has no --field-vector or --field-vector-file"));
+      }
+      if (!set(it->second, kv.second)) {
+        return UsageError(absl::StrCat(flag, " \"", arg, "\": bad number"));
+      }
+    }
+    return absl::OkStatus();
+  };
+  QUIVER_RETURN_IF_ERROR(per_field("--field-k", a.field_ks, [](v1::FieldQuery* fq, const std::string& v) {
+    uint32_t k = 0;
+    if (!absl::SimpleAtoi(v, &k)) return false;
+    fq->set_k(k);
+    return true;
+  }));
+  QUIVER_RETURN_IF_ERROR(per_field("--weight", a.weights, [](v1::FieldQuery* fq, const std::string& v) {
+    float w = 0;
+    if (!absl::SimpleAtof(v, &w)) return false;
+    fq->set_weight(w);
+    return true;
+  }));
+  for (v1::FieldQuery& fq : *req->mutable_field_queries()) {
+    fq.mutable_params()->set_ef(a.ef);
+    fq.mutable_params()->set_nprobe(a.nprobe);
+    fq.mutable_params()->set_exact(a.exact);
+  }
+  if (a.fusion.empty() || absl::EqualsIgnoreCase(a.fusion, "rrf")) {
+    req->set_fusion(v1::RRF);
+  } else if (absl::EqualsIgnoreCase(a.fusion, "weighted")) {
+    req->set_fusion(v1::WEIGHTED);
+  } else {
+    return UsageError(absl::StrCat("--fusion \"", a.fusion, "\": expected rrf or weighted"));
+  }
+  req->set_rrf_k(a.rrf_k);
+  req->set_with_field_results(a.field_results);
+  return absl::OkStatus();
+}
+
 absl::Status Search(Context& c, const SearchArgs& a) {
-  QUIVER_ASSIGN_OR_RETURN(std::vector<std::vector<float>> queries, SearchQueries(a));
   v1::SearchRequest req;
   req.set_collection(a.collection);
-  req.set_field(a.field);
-  for (const auto& q : queries) req.add_vectors()->mutable_values()->Add(q.begin(), q.end());
+  const bool hybrid = !a.field_vectors.empty() || !a.field_vector_files.empty();
+  if (hybrid) {
+    if (!a.vector.empty() || !a.vector_file.empty() || !a.query_json.empty() ||
+        !a.field.empty()) {
+      return UsageError(
+          "--field-vector/--field-vector-file (hybrid search) replace --vector, "
+          "--vector-file, --query-json and --field");
+    }
+    QUIVER_RETURN_IF_ERROR(AddFieldQueries(a, &req));
+  } else {
+    if (!a.field_ks.empty() || !a.weights.empty() || !a.fusion.empty() || a.rrf_k != 0 ||
+        a.field_results) {
+      return UsageError(
+          "--field-k, --weight, --fusion, --rrf-k and --field-results need "
+          "--field-vector or --field-vector-file (hybrid search)");
+    }
+    QUIVER_ASSIGN_OR_RETURN(std::vector<std::vector<float>> queries, SearchQueries(a));
+    req.set_field(a.field);
+    for (const auto& q : queries) req.add_vectors()->mutable_values()->Add(q.begin(), q.end());
+  }
   req.set_k(a.k);
   req.set_filter(a.filter);
   for (const auto& name : a.output_attrs) req.add_output_attributes(name);
@@ -848,7 +971,14 @@ absl::Status Search(Context& c, const SearchArgs& a) {
   }
   for (int i = 0; i < resp.results_size(); ++i) {
     if (resp.results_size() > 1) c.out << (i > 0 ? "\n" : "") << "query " << i << ":\n";
+    if (hybrid) c.out << "fused (" << v1::FusionMethod_Name(req.fusion()) << "):\n";
     PrintHits(c.out, resp.results(i), a.output_attrs);
+  }
+  for (const v1::FieldResult& fr : resp.field_results()) {
+    c.out << "\nfield " << fr.field() << ":\n";
+    v1::SearchResult r;
+    *r.mutable_hits() = fr.hits();
+    PrintHits(c.out, r, a.output_attrs);
   }
   if (!resp.explain().text().empty()) c.out << "\nexplain:\n" << resp.explain().text() << "\n";
   return absl::OkStatus();
@@ -979,6 +1109,22 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   search_cmd->add_flag("--explain", srch.explain,
                        "Show the plan per segment: strategy, selectivity, work and time");
+  search_cmd->add_option("--field-vector", srch.field_vectors,
+                         "Hybrid search: FIELD=1,2,3, a query vector for one field; repeat per "
+                         "field. The fields' lists are fused (--fusion)");
+  search_cmd->add_option("--field-vector-file", srch.field_vector_files,
+                         "Hybrid search: FIELD=PATH[:ROW], a field's query vector from an "
+                         "fvecs/npy/idx file (row 0 by default)");
+  search_cmd->add_option("--field-k", srch.field_ks,
+                         "Hybrid search: FIELD=N candidates from that field (default: -k)");
+  search_cmd->add_option("--weight", srch.weights,
+                         "Hybrid search: FIELD=W, the field's weight in the fusion (default 1)");
+  search_cmd->add_option("--fusion", srch.fusion,
+                         "Hybrid search: rrf (reciprocal rank fusion, default) or weighted "
+                         "(weighted min-max normalized scores)");
+  search_cmd->add_option("--rrf-k", srch.rrf_k, "Hybrid search: RRF's constant (default 60)");
+  search_cmd->add_flag("--field-results", srch.field_results,
+                       "Hybrid search: also print each field's own list");
 
   std::string stats_coll;
   auto* stats_cmd = app.add_subcommand("stats", "Statistics of a collection");

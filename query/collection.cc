@@ -14,6 +14,8 @@
 #include "index/flat_search.h"
 #include "index/topk.h"
 #include "query/attr_index.h"
+#include "query/fusion.h"
+#include "query/task_pool.h"
 #include "query/planner.h"
 #include "spdlog/spdlog.h"
 #include "storage/status_macros.h"
@@ -147,19 +149,149 @@ absl::StatusOr<int> Collection::ResolveField(const std::string& field) const {
 
 // ---------------------------------------------------------------- reads
 
+absl::Status Collection::PrepareQueries(const VectorFieldSpec& field,
+                                        const v1::Vector* const* vectors, size_t nq,
+                                        absl::string_view what, bool numbered,
+                                        std::vector<float>* queries,
+                                        std::vector<float>* qnorms) const {
+  const size_t dim = field.dim;
+  queries->resize(nq * dim);
+  qnorms->resize(nq);
+  for (size_t q = 0; q < nq; ++q) {
+    const auto& v = vectors[q]->values();
+    QUIVER_RETURN_IF_ERROR(CheckVector(
+        v, field.dim, field.metric, numbered ? absl::StrCat(what, " ", q) : std::string(what)));
+    float* dst = queries->data() + q * dim;
+    if (field.metric == Metric::kCosine) Normalize(v.data(), dst, dim);
+    else std::memcpy(dst, v.data(), dim * sizeof(float));
+    (*qnorms)[q] = index::NormSqr(dst, dim);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int>> Collection::OutputAttributes(
+    const google::protobuf::RepeatedPtrField<std::string>& names) const {
+  std::vector<int> out;
+  for (const std::string& a : names) {
+    if (a == "*") {
+      out.clear();
+      for (size_t i = 0; i < schema_->attributes().size(); ++i) out.push_back(static_cast<int>(i));
+      for (const std::string& b : names) {
+        if (b != "*" && schema_->AttributeIndex(b) < 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "output_attributes: collection \"", name_, "\" has no attribute \"", b, "\""));
+        }
+      }
+      return out;
+    }
+    const int ai = schema_->AttributeIndex(a);
+    if (ai < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "output_attributes: collection \"", name_, "\" has no attribute \"", a, "\""));
+    }
+    out.push_back(ai);
+  }
+  return out;
+}
+
+SearchContext Collection::MakeContext(size_t f, uint32_t k, const std::vector<float>& queries,
+                                      const std::vector<float>& qnorms,
+                                      const v1::SearchParams& params,
+                                      const filter::Filter* flt, absl::Time deadline) const {
+  const VectorFieldSpec& field = schema_->vectors()[f];
+  SearchContext ctx;
+  ctx.field = f;
+  ctx.dim = field.dim;
+  ctx.k = k;
+  ctx.queries = queries.data();
+  ctx.qnorms = qnorms.data();
+  ctx.nq = qnorms.size();
+  ctx.similarity =
+      field.metric == Metric::kL2 ? index::Similarity::kL2 : index::Similarity::kInnerProduct;
+  ctx.params.ef = params.ef();
+  ctx.params.nprobe = params.nprobe();
+  ctx.exact = params.exact();
+  ctx.filter = flt;
+  ctx.forced = params.filter_strategy();
+  ctx.deadline = deadline;
+  ctx.feedback = &plan_feedback_;
+  return ctx;
+}
+
+absl::Status Collection::SearchView(const SearchContext& ctx, const View& view,
+                                    v1::Explain* explain, std::vector<index::TopK>* topk) const {
+  for (size_t p = 0; p < view.parts.size(); ++p) {
+    const Segment& seg = *view.parts[p].segment;
+    const uint32_t rows = view.parts[p].rows;
+    if (rows == 0) continue;
+    if (absl::Now() > ctx.deadline) return absl::DeadlineExceededError("search deadline exceeded");
+    QUIVER_RETURN_IF_ERROR(SearchSegment(ctx, seg, rows, view.seq, p, topk->data(),
+                                         explain ? explain->add_segments() : nullptr));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Appends the segments of one field's search to explain text.
+void AppendSegmentsText(const v1::Explain& explain, int first, const std::string& indent,
+                        std::string* text) {
+  for (int i = first; i < explain.segments_size(); ++i) {
+    const v1::SegmentPlan& sp = explain.segments(i);
+    absl::StrAppend(text, indent, "Segment(id=", sp.segment_id(), ", ", sp.state(), ", rows=",
+                    sp.rows(), ", live=", sp.live_rows(), ") -> ", sp.strategy(), "\n");
+    for (absl::string_view line : absl::StrSplit(sp.plan(), '\n', absl::SkipEmpty())) {
+      absl::StrAppend(text, indent, "  ", line, "\n");
+    }
+    absl::StrAppend(text, indent, "  why: ", sp.reason(), "\n",
+                    absl::StrFormat("%s  measured: distances=%d filter_checks=%d "
+                                    "plan=%.1fus filter=%.1fus search=%.1fus\n",
+                                    indent, sp.distances(), sp.filter_checks(), sp.plan_micros(),
+                                    sp.filter_micros(), sp.search_micros()));
+  }
+}
+
+}  // namespace
+
+void Collection::FillHit(const View& view, uint64_t id, float score,
+                         const std::vector<int>& out_attrs, bool with_vectors,
+                         v1::Hit* hit) const {
+  const Segment& seg = *view.parts[id >> 32].segment;
+  const uint32_t off = static_cast<uint32_t>(id & 0xffffffffu);
+  hit->set_id(seg.external_id(off));
+  hit->set_score(score);
+  const AttrRow& attrs = seg.attrs(off);
+  for (int ai : out_attrs) {
+    v1::Value value;
+    if (AttrToValue(attrs[ai], &value)) {
+      (*hit->mutable_attributes())[schema_->attributes()[ai].name] = std::move(value);
+    }
+  }
+  if (with_vectors) {
+    for (size_t vf = 0; vf < schema_->vectors().size(); ++vf) {
+      const float* src = seg.vector(vf, off);
+      auto* vals = (*hit->mutable_vectors())[schema_->vectors()[vf].name].mutable_values();
+      vals->Add(src, src + schema_->vectors()[vf].dim);
+    }
+  }
+}
+
 absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadline,
                                 v1::SearchResponse* resp) const {
   if (!req.multi_vectors().empty()) {
     return absl::UnimplementedError("multi-vector (late interaction) search is not implemented yet");
   }
-  if (!req.field_queries().empty()) {
-    return absl::UnimplementedError("hybrid search over several fields is not implemented yet");
-  }
-  QUIVER_ASSIGN_OR_RETURN(const int f, ResolveField(req.field()));
-  const VectorFieldSpec& field = schema_->vectors()[f];
   if (req.k() == 0 || req.k() > kMaxK) {
     return absl::InvalidArgumentError(absl::StrCat("k must be in 1..", kMaxK, ", got ", req.k()));
   }
+  if (!req.field_queries().empty()) return SearchHybrid(req, deadline, resp);
+  if (req.fusion() != v1::FUSION_METHOD_UNSPECIFIED || req.rrf_k() != 0 ||
+      req.with_field_results()) {
+    return absl::InvalidArgumentError(
+        "fusion, rrf_k and with_field_results apply only to hybrid search (field_queries)");
+  }
+  QUIVER_ASSIGN_OR_RETURN(const int f, ResolveField(req.field()));
+  const VectorFieldSpec& field = schema_->vectors()[f];
   const size_t nq = req.vectors_size();
   if (nq == 0) return absl::InvalidArgumentError("search needs at least one query vector");
   if (nq > kMaxQueriesPerRequest) {
@@ -170,66 +302,23 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
     return absl::InvalidArgumentError(absl::StrCat(
         "queries x k must be at most ", kMaxHitsPerRequest, ", got ", nq, " x ", req.k()));
   }
-  const size_t dim = field.dim;
-  std::vector<float> queries(nq * dim);
-  std::vector<float> qnorms(nq);
-  for (size_t q = 0; q < nq; ++q) {
-    const auto& v = req.vectors(static_cast<int>(q)).values();
-    QUIVER_RETURN_IF_ERROR(
-        CheckVector(v, field.dim, field.metric, absl::StrCat("query vector ", q)));
-    float* dst = queries.data() + q * dim;
-    if (field.metric == Metric::kCosine) Normalize(v.data(), dst, dim);
-    else std::memcpy(dst, v.data(), dim * sizeof(float));
-    qnorms[q] = index::NormSqr(dst, dim);
-  }
+  std::vector<float> queries, qnorms;
+  QUIVER_RETURN_IF_ERROR(PrepareQueries(field, req.vectors().data(), nq, "query vector",
+                                        /*numbered=*/true, &queries, &qnorms));
   std::shared_ptr<const filter::Filter> flt;
   if (!req.filter().empty()) {
     QUIVER_ASSIGN_OR_RETURN(flt, filter::Filter::Compile(req.filter(), *schema_));
   }
-  bool all_attrs = false;
-  std::vector<int> out_attrs;
-  for (const std::string& a : req.output_attributes()) {
-    if (a == "*") { all_attrs = true; continue; }
-    const int ai = schema_->AttributeIndex(a);
-    if (ai < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "output_attributes: collection \"", name_, "\" has no attribute \"", a, "\""));
-    }
-    out_attrs.push_back(ai);
-  }
-  if (all_attrs) {
-    out_attrs.clear();
-    for (size_t i = 0; i < schema_->attributes().size(); ++i) out_attrs.push_back(static_cast<int>(i));
-  }
-  SearchContext ctx;
-  ctx.field = static_cast<size_t>(f);
-  ctx.dim = field.dim;
-  ctx.k = req.k();
-  ctx.queries = queries.data();
-  ctx.qnorms = qnorms.data();
-  ctx.nq = nq;
-  ctx.similarity =
-      field.metric == Metric::kL2 ? index::Similarity::kL2 : index::Similarity::kInnerProduct;
-  ctx.params.ef = req.params().ef();
-  ctx.params.nprobe = req.params().nprobe();
-  ctx.exact = req.params().exact();
-  ctx.filter = flt.get();
-  ctx.forced = req.params().filter_strategy();
-  ctx.deadline = deadline;
-  ctx.feedback = &plan_feedback_;
+  QUIVER_ASSIGN_OR_RETURN(const std::vector<int> out_attrs,
+                          OutputAttributes(req.output_attributes()));
+  const SearchContext ctx =
+      MakeContext(f, req.k(), queries, qnorms, req.params(), flt.get(), deadline);
 
   const auto t_start = absl::Now();
   const View view = TakeView();
   std::vector<index::TopK> topk(nq, index::TopK(req.k()));
   v1::Explain* explain = req.explain() ? resp->mutable_explain() : nullptr;
-  for (size_t p = 0; p < view.parts.size(); ++p) {
-    const Segment& seg = *view.parts[p].segment;
-    const uint32_t rows = view.parts[p].rows;
-    if (rows == 0) continue;
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("search deadline exceeded");
-    QUIVER_RETURN_IF_ERROR(SearchSegment(ctx, seg, rows, view.seq, p, topk.data(),
-                                         explain ? explain->add_segments() : nullptr));
-  }
+  QUIVER_RETURN_IF_ERROR(SearchView(ctx, view, explain, &topk));
   if (explain != nullptr) {
     explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
     std::string text = absl::StrCat(
@@ -237,18 +326,7 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
         ", queries=", nq, ", filter=", flt ? absl::StrCat("\"", flt->ToString(), "\"") : "none",
         ", strategy=", v1::FilterStrategy_Name(ctx.forced), ")\n",
         "  MergeTopK(segments=", explain->segments_size(), ")\n");
-    for (const v1::SegmentPlan& sp : explain->segments()) {
-      absl::StrAppend(&text, "    Segment(id=", sp.segment_id(), ", ", sp.state(), ", rows=",
-                      sp.rows(), ", live=", sp.live_rows(), ") -> ", sp.strategy(), "\n");
-      for (absl::string_view line : absl::StrSplit(sp.plan(), '\n', absl::SkipEmpty())) {
-        absl::StrAppend(&text, "      ", line, "\n");
-      }
-      absl::StrAppend(&text, "      why: ", sp.reason(), "\n",
-                      absl::StrFormat("      measured: distances=%d filter_checks=%d "
-                                      "plan=%.1fus filter=%.1fus search=%.1fus\n",
-                                      sp.distances(), sp.filter_checks(), sp.plan_micros(),
-                                      sp.filter_micros(), sp.search_micros()));
-    }
+    AppendSegmentsText(*explain, 0, "    ", &text);
     absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
     explain->set_text(std::move(text));
   }
@@ -257,26 +335,163 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
   for (size_t q = 0; q < nq; ++q) {
     v1::SearchResult* result = resp->add_results();
     for (const index::Neighbor& nb : topk[q].Take()) {
-      const Segment& seg = *view.parts[nb.id >> 32].segment;
-      const uint32_t off = static_cast<uint32_t>(nb.id & 0xffffffffu);
-      v1::Hit* hit = result->add_hits();
-      hit->set_id(seg.external_id(off));
-      hit->set_score(similarity ? -nb.distance : nb.distance);
-      const AttrRow& attrs = seg.attrs(off);
-      for (int ai : out_attrs) {
-        v1::Value value;
-        if (AttrToValue(attrs[ai], &value)) {
-          (*hit->mutable_attributes())[schema_->attributes()[ai].name] = std::move(value);
-        }
+      FillHit(view, nb.id, similarity ? -nb.distance : nb.distance, out_attrs,
+              req.with_vectors(), result->add_hits());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time deadline,
+                                      v1::SearchResponse* resp) const {
+  if (!req.field().empty() || !req.vectors().empty()) {
+    return absl::InvalidArgumentError(
+        "hybrid search takes its query vectors in field_queries: leave field and vectors empty");
+  }
+  double rrf_k = kDefaultRrfK;
+  if (req.rrf_k() != 0) {
+    if (!std::isfinite(req.rrf_k()) || req.rrf_k() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("rrf_k must be a positive number, got ", req.rrf_k()));
+    }
+    rrf_k = req.rrf_k();
+  }
+  if (req.fusion() != v1::FUSION_METHOD_UNSPECIFIED && req.fusion() != v1::RRF &&
+      req.fusion() != v1::WEIGHTED) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown fusion method ", req.fusion()));
+  }
+  const FusionKind kind = req.fusion() == v1::WEIGHTED ? FusionKind::kWeighted : FusionKind::kRrf;
+
+  struct Part {
+    int field;
+    uint32_t k;
+    double weight;
+    std::vector<float> queries, qnorms;
+  };
+  const size_t nf = req.field_queries_size();
+  std::vector<Part> parts(nf);
+  std::vector<bool> used(schema_->vectors().size(), false);
+  for (size_t i = 0; i < nf; ++i) {
+    const v1::FieldQuery& fq = req.field_queries(static_cast<int>(i));
+    const std::string what = absl::StrCat("field_queries[", i, "]");
+    if (fq.field().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": field is empty"));
+    }
+    QUIVER_ASSIGN_OR_RETURN(const int f, ResolveField(fq.field()));
+    if (used[f]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": field \"", fq.field(), "\" is queried twice"));
+    }
+    used[f] = true;
+    Part& part = parts[i];
+    part.field = f;
+    part.k = fq.k() == 0 ? req.k() : fq.k();
+    if (part.k > kMaxK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": k must be in 1..", kMaxK, ", got ", fq.k()));
+    }
+    if (!std::isfinite(fq.weight()) || fq.weight() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": weight must be a finite number >= 0, got ", fq.weight()));
+    }
+    part.weight = fq.weight() == 0 ? 1.0 : fq.weight();
+    switch (fq.query_case()) {
+      case v1::FieldQuery::kVector: {
+        const v1::Vector* v = &fq.vector();
+        QUIVER_RETURN_IF_ERROR(PrepareQueries(schema_->vectors()[f], &v, 1,
+                                              absl::StrCat(what, " vector"), /*numbered=*/false,
+                                              &part.queries,
+                                              &part.qnorms));
+        break;
       }
-      if (req.with_vectors()) {
-        for (size_t vf = 0; vf < schema_->vectors().size(); ++vf) {
-          const float* src = seg.vector(vf, off);
-          auto* vals = (*hit->mutable_vectors())[schema_->vectors()[vf].name].mutable_values();
-          vals->Add(src, src + schema_->vectors()[vf].dim);
-        }
+      case v1::FieldQuery::kMultiVector:
+        return absl::UnimplementedError(
+            absl::StrCat(what, ": multi-vector queries are not implemented yet"));
+      case v1::FieldQuery::QUERY_NOT_SET:
+        return absl::InvalidArgumentError(absl::StrCat(what, ": no query vector"));
+    }
+  }
+  std::shared_ptr<const filter::Filter> flt;
+  if (!req.filter().empty()) {
+    QUIVER_ASSIGN_OR_RETURN(flt, filter::Filter::Compile(req.filter(), *schema_));
+  }
+  QUIVER_ASSIGN_OR_RETURN(const std::vector<int> out_attrs,
+                          OutputAttributes(req.output_attributes()));
+
+  const auto t_start = absl::Now();
+  const View view = TakeView();
+  // One filter plan for every field: the estimate and row set of each
+  // segment are computed once, by the first field that needs them.
+  std::vector<SharedSegmentFilter> shared(flt != nullptr ? view.parts.size() : 0);
+  std::vector<std::vector<index::TopK>> topk(nf);
+  std::vector<v1::Explain> explains(req.explain() ? nf : 0);
+  std::vector<absl::Status> statuses(nf);
+  std::vector<double> field_micros(nf);
+  std::vector<std::function<void()>> tasks;
+  for (size_t i = 0; i < nf; ++i) {
+    tasks.push_back([&, i] {
+      const auto t0 = absl::Now();
+      SearchContext ctx = MakeContext(parts[i].field, parts[i].k, parts[i].queries,
+                                      parts[i].qnorms, req.field_queries(static_cast<int>(i)).params(),
+                                      flt.get(), deadline);
+      if (!shared.empty()) ctx.shared_filter = shared.data();
+      topk[i].assign(1, index::TopK(parts[i].k));
+      statuses[i] = SearchView(ctx, view, req.explain() ? &explains[i] : nullptr, &topk[i]);
+      field_micros[i] = absl::ToDoubleMicroseconds(absl::Now() - t0);
+    });
+  }
+  if (options_.search_pool != nullptr) options_.search_pool->RunAll(tasks);
+  else for (const auto& t : tasks) t();
+  for (const absl::Status& st : statuses) QUIVER_RETURN_IF_ERROR(st);
+
+  std::vector<RankedList> lists(nf);
+  for (size_t i = 0; i < nf; ++i) {
+    lists[i].hits = topk[i][0].Take();
+    lists[i].weight = parts[i].weight;
+  }
+  const auto t_fuse = absl::Now();
+  const std::vector<FusedHit> fused = Fuse(kind, lists, req.k(), rrf_k);
+  const double fuse_micros = absl::ToDoubleMicroseconds(absl::Now() - t_fuse);
+
+  v1::SearchResult* result = resp->add_results();
+  for (const FusedHit& h : fused) {
+    FillHit(view, h.id, static_cast<float>(h.score), out_attrs, req.with_vectors(),
+            result->add_hits());
+  }
+  if (req.with_field_results()) {
+    for (size_t i = 0; i < nf; ++i) {
+      v1::FieldResult* fr = resp->add_field_results();
+      const VectorFieldSpec& field = schema_->vectors()[parts[i].field];
+      fr->set_field(field.name);
+      const bool similarity = field.metric != Metric::kL2;
+      for (const index::Neighbor& nb : lists[i].hits) {
+        FillHit(view, nb.id, similarity ? -nb.distance : nb.distance, out_attrs,
+                req.with_vectors(), fr->add_hits());
       }
     }
+  }
+  if (req.explain()) {
+    v1::Explain* explain = resp->mutable_explain();
+    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
+    std::string text = absl::StrCat(
+        "HybridSearch(collection=\"", name_, "\", k=", req.k(), ", fields=", nf,
+        ", filter=", flt ? absl::StrCat("\"", flt->ToString(), "\"") : "none", ")\n",
+        "  Fuse(", kind == FusionKind::kRrf ? absl::StrCat("RRF, rrf_k=", rrf_k) : "WEIGHTED",
+        absl::StrFormat(", %.1fus)\n", fuse_micros));
+    for (size_t i = 0; i < nf; ++i) {
+      const v1::FieldQuery& fq = req.field_queries(static_cast<int>(i));
+      absl::StrAppend(&text, "    Field(\"", schema_->vectors()[parts[i].field].name,
+                      "\", k=", parts[i].k, ", weight=", parts[i].weight,
+                      ", strategy=", v1::FilterStrategy_Name(fq.params().filter_strategy()),
+                      absl::StrFormat(", %.1fus)\n", field_micros[i]),
+                      "      MergeTopK(segments=", explains[i].segments_size(), ")\n");
+      AppendSegmentsText(explains[i], 0, "        ", &text);
+      for (v1::SegmentPlan& sp : *explains[i].mutable_segments()) {
+        *explain->add_segments() = std::move(sp);
+      }
+    }
+    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
+    explain->set_text(std::move(text));
   }
   return absl::OkStatus();
 }

@@ -51,6 +51,8 @@
 
 namespace quiver {
 
+class TaskPool;
+
 // Request limits a client can hit; each violation is INVALID_ARGUMENT.
 inline constexpr uint32_t kMaxK = 16384;
 inline constexpr size_t kMaxQueriesPerRequest = 1024;
@@ -70,6 +72,9 @@ struct CollectionOptions {
   // neighbours, up to segment_max_rows. Default: segment_max_rows / 2
   // (0 means that default).
   uint32_t merge_below_rows = 0;
+  // Runs the fields of a hybrid search in parallel; null runs them one
+  // after another. Not owned; outlives the collection.
+  TaskPool* search_pool = nullptr;
 };
 
 // One compaction: rewrite `inputs` (sealed segments of one collection) as
@@ -200,6 +205,27 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // the current group first, then the applied id map. -1 if absent.
   int64_t ResolveForWrite(const std::string& id) const;
   absl::StatusOr<int> ResolveField(const std::string& field) const;
+  // Search helpers. PrepareQueries checks nq query vectors of `field` and
+  // copies them (normalized for COSINE) with their squared norms; errors
+  // name them `what` (+ " <i>" if numbered).
+  absl::Status PrepareQueries(const VectorFieldSpec& field, const v1::Vector* const* vectors,
+                              size_t nq, absl::string_view what, bool numbered,
+                              std::vector<float>* queries, std::vector<float>* qnorms) const;
+  absl::StatusOr<std::vector<int>> OutputAttributes(
+      const google::protobuf::RepeatedPtrField<std::string>& names) const;
+  SearchContext MakeContext(size_t f, uint32_t k, const std::vector<float>& queries,
+                            const std::vector<float>& qnorms, const v1::SearchParams& params,
+                            const filter::Filter* flt, absl::Time deadline) const;
+  // Searches every segment of `view`, pushing into topk (one per query).
+  absl::Status SearchView(const SearchContext& ctx, const View& view, v1::Explain* explain,
+                          std::vector<index::TopK>* topk) const;
+  // Hybrid search (req.field_queries): each field searched in parallel on
+  // the search pool, over one view, with one filter plan; lists fused.
+  absl::Status SearchHybrid(const v1::SearchRequest& req, absl::Time deadline,
+                            v1::SearchResponse* resp) const;
+  // Fills a hit from row `id` (HitId) of `view`.
+  void FillHit(const View& view, uint64_t id, float score, const std::vector<int>& out_attrs,
+               bool with_vectors, v1::Hit* hit) const;
   // Loads the index files of a restored segment that match the current
   // specs; false if any field must be rebuilt. Thread-safe.
   bool LoadIndexes(Segment* seg, const storage::SegmentManifest& manifest,

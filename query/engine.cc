@@ -1,5 +1,6 @@
 #include "query/engine.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <optional>
@@ -48,6 +49,12 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
         absl::StrCat("cannot create data directory ", options.data_dir, ": ", ec.message()));
   }
   QUIVER_ASSIGN_OR_RETURN(engine->store_, storage::Store::Open(engine->options_.store));
+  int search_threads = options.search_threads;
+  if (search_threads <= 0) {
+    search_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - 1);
+  }
+  engine->search_pool_ = std::make_unique<TaskPool>(search_threads);
+  engine->options_.collection.search_pool = engine->search_pool_.get();
   engine->files_ = std::make_unique<storage::SegmentFiles>(options.data_dir + "/segments");
   engine->builder_ = std::make_unique<IndexBuilder>(
       options.builder, [files = engine->files_.get()](Collection& c, const auto& seg) {

@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "query/collection.h"
 #include "query/index_builder.h"
+#include "query/task_pool.h"
 #include "quiver/v1/collections.pb.h"
 #include "quiver/v1/points.pb.h"
 #include "quiver/v1/search.pb.h"
@@ -57,6 +58,9 @@ struct EngineOptions {
   // A commit group stops growing past this many bytes of pending batch.
   // Default: 64 MiB.
   size_t max_group_bytes = 64u << 20;
+  // Threads that search the fields of a hybrid request in parallel (the
+  // request's own thread takes part too). Default 0: one per core, less one.
+  int search_threads = 0;
 };
 
 class Engine {
@@ -137,6 +141,8 @@ class Engine {
 
   EngineOptions options_;
   std::unique_ptr<storage::Store> store_;
+  // Declared before the collections, which point to it, so it outlives them.
+  std::unique_ptr<TaskPool> search_pool_;
 
   mutable Mutex collections_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Collection>> collections_

@@ -460,6 +460,27 @@ absl::Status SearchWindow(const SearchContext& ctx, const Segment& seg, uint64_t
 
 }  // namespace
 
+FilterEstimate SharedSegmentFilter::Estimate(const filter::Filter& flt, const Segment& seg,
+                                             uint32_t rows, const SegmentAttrIndex* attrs) {
+  MutexLock lock(&mu_);
+  if (!have_estimate_) {
+    estimate_ = EstimateFilter(flt, seg, rows, attrs);
+    have_estimate_ = true;
+  }
+  return estimate_;
+}
+
+RowSet SharedSegmentFilter::Rows(const filter::Filter& flt, const Segment& seg, uint32_t rows,
+                                 uint64_t seq, const SegmentAttrIndex* attrs, uint64_t* checks) {
+  MutexLock lock(&mu_);
+  if (!have_set_) {
+    EvaluateFilter(flt, seg, rows, attrs, &set_, checks);
+    DropInvisible(seg, seq, &set_);
+    have_set_ = true;
+  }
+  return set_;
+}
+
 absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_t rows,
                            uint64_t seq, size_t part, index::TopK* topk, v1::SegmentPlan* plan) {
   const auto t_start = Clock::now();
@@ -469,6 +490,8 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   if (idx != nullptr && idx->size() != rows) idx = nullptr;
   std::shared_ptr<const SegmentAttrIndex> attrs =
       ctx.filter != nullptr ? seg.attr_index() : nullptr;
+  SharedSegmentFilter* shared =
+      ctx.filter != nullptr && ctx.shared_filter != nullptr ? &ctx.shared_filter[part] : nullptr;
   index::SearchStats stats;
   double plan_us = 0, filter_us = 0;
   FilterEstimate est;
@@ -486,7 +509,8 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
     choice.strategy = idx != nullptr ? Strategy::kIndex : Strategy::kExactScan;
     choice.params = ctx.params;
   } else {
-    est = EstimateFilter(*ctx.filter, seg, rows, attrs.get());
+    est = shared != nullptr ? shared->Estimate(*ctx.filter, seg, rows, attrs.get())
+                            : EstimateFilter(*ctx.filter, seg, rows, attrs.get());
     PlanInput in;
     in.rows = rows;
     in.dim = ctx.dim;
@@ -546,11 +570,17 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   const auto t_filter = Clock::now();
   const bool needs_set = choice.strategy == Strategy::kPreFilter ||
                          (choice.strategy == Strategy::kFilteredIndex && choice.materialize);
-  if (needs_set) {
-    EvaluateFilter(*ctx.filter, seg, rows, attrs.get(), &set, &stats.checks);
-    DropInvisible(seg, seq, &set);
+  // Evaluates the filter into `set` (or takes the hybrid search's shared one).
+  auto evaluate = [&] {
+    if (shared != nullptr) {
+      set = shared->Rows(*ctx.filter, seg, rows, seq, attrs.get(), &stats.checks);
+    } else {
+      EvaluateFilter(*ctx.filter, seg, rows, attrs.get(), &set, &stats.checks);
+      DropInvisible(seg, seq, &set);
+    }
     have_set = true;
-  }
+  };
+  if (needs_set) evaluate();
   filter_us = MicrosSince(t_filter);
 
   const auto t_search = Clock::now();
@@ -561,9 +591,7 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   auto ensure_set = [&] {
     if (have_set) return;
     const auto t0 = Clock::now();
-    EvaluateFilter(*ctx.filter, seg, rows, attrs.get(), &set, &stats.checks);
-    DropInvisible(seg, seq, &set);
-    have_set = true;
+    evaluate();
     filter_us += MicrosSince(t0);
   };
   RowSetFilter by_set(set);
@@ -702,6 +730,7 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
 
   // Explain: the operator tree, bottom-up.
   plan->set_segment_id(seg.id());
+  plan->set_field(seg.schema().vectors()[ctx.field].name);
   plan->set_state(!seg.sealed() ? "GROWING" : seg.index(ctx.field) != nullptr ? "INDEXED" : "SEALED");
   plan->set_index(index_name);
   plan->set_rows(rows);

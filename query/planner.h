@@ -166,6 +166,27 @@ class PlanFeedback {
   absl::flat_hash_map<std::string, Counts> counts_ ABSL_GUARDED_BY(mu_);
 };
 
+// A filter's work in one segment, shared by the fields of a hybrid search:
+// the selectivity estimate and the row set of visible passing rows are
+// computed once per segment, by whichever field's search needs them first,
+// so one filter plan serves every field. Thread-safe.
+class SharedSegmentFilter {
+ public:
+  FilterEstimate Estimate(const filter::Filter& flt, const Segment& seg, uint32_t rows,
+                          const SegmentAttrIndex* attrs);
+  // A copy of the set (8 KiB at most); adds to *checks the rows read one
+  // by one if this call evaluated it.
+  RowSet Rows(const filter::Filter& flt, const Segment& seg, uint32_t rows, uint64_t seq,
+              const SegmentAttrIndex* attrs, uint64_t* checks);
+
+ private:
+  Mutex mu_;
+  bool have_estimate_ ABSL_GUARDED_BY(mu_) = false;
+  FilterEstimate estimate_ ABSL_GUARDED_BY(mu_);
+  bool have_set_ ABSL_GUARDED_BY(mu_) = false;
+  RowSet set_ ABSL_GUARDED_BY(mu_);
+};
+
 // Per request, shared by all segments.
 struct SearchContext {
   size_t field = 0;
@@ -181,6 +202,9 @@ struct SearchContext {
   v1::FilterStrategy forced = v1::FILTER_STRATEGY_AUTO;
   absl::Time deadline = absl::InfiniteFuture();
   PlanFeedback* feedback = nullptr;  // the collection's; may be null
+  // Hybrid search: one entry per part of the view, shared by the fields'
+  // searches. Null: each search evaluates the filter itself.
+  SharedSegmentFilter* shared_filter = nullptr;
 };
 
 // Searches rows [0, rows) of `seg` visible at `seq`, pushing hits (ids

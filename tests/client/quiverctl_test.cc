@@ -555,6 +555,65 @@ TEST_F(QuiverctlShopTest, JsonlAttributesFilterAndGet) {
   EXPECT_EQ(j["points"][0]["attributes"]["price"]["doubleValue"], 99);
 }
 
+// Two fields that disagree: by `a` the nearest to [0, 0] is h1, by `b` it is
+// h3; h2 is second in both, so RRF puts it first.
+constexpr char kHybridJsonl[] =
+    R"({"id": "h1", "vectors": {"a": [0, 0], "b": [9, 9, 9]}, "attributes": {"n": 1}}
+{"id": "h2", "vectors": {"a": [1, 0], "b": [1, 0, 0]}, "attributes": {"n": 2}}
+{"id": "h3", "vectors": {"a": [9, 9], "b": [0, 0, 0]}, "attributes": {"n": 3}}
+{"id": "h4", "vectors": {"a": [5, 5], "b": [5, 5, 5]}, "attributes": {"n": 4}}
+)";
+
+TEST_F(QuiverctlTest, HybridSearchFusesFields) {
+  CtlOk({"collection", "create", "hy", "--vector", "a:2:L2", "--vector", "b:3:L2", "--attr",
+         "n:int64"});
+  WriteFile(Path("hy.jsonl"), kHybridJsonl);
+  CtlOk({"import", "hy", Path("hy.jsonl")});
+  json j = CtlJson({"search", "hy", "--field-vector", "a=0,0", "--field-vector", "b=0,0,0", "-k",
+                    "3", "--field-results"});
+  ASSERT_EQ(j["results"][0]["hits"].size(), 3u) << j.dump();
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "h2");
+  ASSERT_EQ(j["fieldResults"].size(), 2u) << j.dump();
+  EXPECT_EQ(j["fieldResults"][0]["field"], "a");
+  EXPECT_EQ(j["fieldResults"][0]["hits"][0]["id"], "h1");
+  EXPECT_EQ(j["fieldResults"][1]["hits"][0]["id"], "h3");
+
+  // Weighting `b` heavily makes its nearest win; a filter applies to both.
+  j = CtlJson({"search", "hy", "--field-vector", "a=0,0", "--field-vector", "b=0,0,0", "-k", "1",
+               "--weight", "b=10", "--fusion", "weighted"});
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "h3");
+  j = CtlJson({"search", "hy", "--field-vector", "a=0,0", "--field-vector", "b=0,0,0", "-k", "4",
+               "--filter", "n >= 3", "--field-k", "a=1"});
+  // Under the filter `a` ranks h4 first and `b` ranks h3 first, then h4.
+  ASSERT_EQ(j["results"][0]["hits"].size(), 2u) << j.dump();
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "h4");
+  EXPECT_EQ(j["results"][0]["hits"][1]["id"], "h3");
+
+  // The table output.
+  std::string out = CtlOk({"search", "hy", "--field-vector", "a=0,0", "--field-vector",
+                           "b=0,0,0", "--field-results", "--explain"});
+  EXPECT_NE(out.find("fused (RRF)"), std::string::npos) << out;
+  EXPECT_NE(out.find("field b:"), std::string::npos) << out;
+  EXPECT_NE(out.find("HybridSearch("), std::string::npos) << out;
+
+  auto bad = Ctl({"search", "hy", "--field-vector", "a=0,0", "--vector", "0,0"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("replace --vector"), std::string::npos) << bad.err;
+  bad = Ctl({"search", "hy", "--field-vector", "a=0,0", "--fusion", "max"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--fusion"), std::string::npos) << bad.err;
+  bad = Ctl({"search", "hy", "--field-vector", "a=0,0", "--weight", "c=1"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("\"c\""), std::string::npos) << bad.err;
+  bad = Ctl({"search", "hy", "--vector", "0,0", "--field", "a", "--fusion", "rrf"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("hybrid"), std::string::npos) << bad.err;
+  // The server's own checks come back as its message.
+  bad = Ctl({"search", "hy", "--field-vector", "a=0,0,0"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("expected 2 values"), std::string::npos) << bad.err;
+}
+
 TEST_F(QuiverctlShopTest, DeleteByIdAndByFilter) {
   std::string out = CtlOk({"delete", "shop", "p1", "p2", "missing"});
   EXPECT_NE(out.find("deleted 2 points"), std::string::npos) << out;

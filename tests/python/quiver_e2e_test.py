@@ -710,6 +710,47 @@ class QuiverE2ETest(QuiverTestCase):
         s.attributes.add(name="img", type=pb.INT64)  # shared namespace
         self.assertCode(ia, self.create, "dup_field", s)
 
+    def test_hybrid_search_fuses_field_lists(self):
+        qi = self.queries("img", 1, seed=21)[0]
+        qe = self.queries("emb", 1, seed=22)[0]
+        for fusion in (srch_pb.RRF, srch_pb.WEIGHTED):
+            r = srch_pb.SearchRequest(collection=self.MAIN, k=10, fusion=fusion,
+                                      with_field_results=True, filter="price < 80")
+            r.field_queries.add(field="img", k=25, weight=2.0).vector.values.extend(qi)
+            r.field_queries.add(field="emb", k=25).vector.values.extend(qe)
+            resp = self.server.search.Search(r, timeout=RPC_TIMEOUT)
+            self.assertEqual([f.field for f in resp.field_results], ["img", "emb"])
+            # Each field's list is that field's own filtered search.
+            for fr, q in zip(resp.field_results, (qi, qe)):
+                own = self.search(self.MAIN, fr.field, [q], 25, flt="price < 80")[0]
+                self.assertEqual([h.id for h in fr.hits], [h.id for h in own.hits])
+            # The fused list follows the documented arithmetic.
+            scores = {}
+            for fr, w in zip(resp.field_results, (2.0, 1.0)):
+                ds = [h.score if fr.field == "img" else -h.score for h in fr.hits]
+                lo, hi = min(ds), max(ds)
+                for rank, (h, d) in enumerate(zip(fr.hits, ds), start=1):
+                    if fusion == srch_pb.RRF:
+                        part = w / (60 + rank)
+                    else:
+                        part = w * ((hi - d) / (hi - lo) if hi > lo else 1.0)
+                    scores[h.id] = scores.get(h.id, 0.0) + part
+            want = sorted(scores.items(), key=lambda kv: -kv[1])[:10]
+            got = [(h.id, h.score) for h in resp.results[0].hits]
+            self.assertEqual(len(got), 10)
+            for (gid, gs), (wid, ws) in zip(got, want):
+                self.assertAlmostEqual(gs, ws, places=5)
+            self.assertEqual({g[0] for g in got if g[1] > want[-1][1] + 1e-6},
+                             {w[0] for w in want if w[1] > want[-1][1] + 1e-6})
+        ia = grpc.StatusCode.INVALID_ARGUMENT
+        r = srch_pb.SearchRequest(collection=self.MAIN, field="img", k=1)
+        r.field_queries.add(field="img", k=1).vector.values.extend(qi)
+        self.assertCode(ia, self.server.search.Search, r)
+        r = srch_pb.SearchRequest(collection=self.MAIN, k=1)
+        r.field_queries.add(field="img").vector.values.extend(qi)
+        r.field_queries.add(field="img").vector.values.extend(qi)
+        self.assertCode(ia, self.server.search.Search, r)
+
     def test_error_unimplemented_features(self):
         un = grpc.StatusCode.UNIMPLEMENTED
         s = schema("HNSW")
@@ -728,9 +769,6 @@ class QuiverE2ETest(QuiverTestCase):
         self.assertCode(un, self.create, "disk_t", s)
         self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.create, "unknown_index_t", schema("FOO"))
         q = [0.5] * IMG_DIM
-        r = srch_pb.SearchRequest(collection=self.MAIN, field="img", k=1)
-        r.field_queries.add(field="img", k=1).vector.values.extend(q)
-        self.assertCode(un, self.server.search.Search, r)
         r = srch_pb.SearchRequest(collection=self.MAIN, field="img", k=1)
         r.multi_vectors.add().vectors.add(values=q)
         self.assertCode(un, self.server.search.Search, r)
