@@ -168,12 +168,22 @@ absl::StatusOr<v1::IndexSpec> ParseIndexSpec(const std::string& text, const std:
   return index;
 }
 
-// name:dim:metric[:index], index = TYPE[,param=value...], e.g.
-// "emb:768:COSINE:HNSW,M=16,ef_construction=200".
+// name:dim:metric[:index][:memory|:disk], index = TYPE[,param=value...],
+// e.g. "emb:768:COSINE:HNSW,M=16,ef_construction=200" or
+// "img:784:L2:IVF_PQ,m=56:disk".
 absl::StatusOr<v1::VectorField> ParseVectorSpec(const std::string& spec) {
   std::vector<std::string> parts = absl::StrSplit(spec, ':');
+  v1::StorageMode storage = v1::MEMORY;
+  if (parts.size() >= 4) {
+    const std::string last = absl::AsciiStrToLower(parts.back());
+    if (last == "disk" || last == "memory") {
+      storage = last == "disk" ? v1::DISK : v1::MEMORY;
+      parts.pop_back();
+    }
+  }
   if (parts.size() < 3 || parts.size() > 4) {
-    return UsageError(absl::StrCat("--vector \"", spec, "\": expected name:dim:metric[:index]"));
+    return UsageError(absl::StrCat("--vector \"", spec,
+                                   "\": expected name:dim:metric[:index][:memory|:disk]"));
   }
   v1::VectorField f;
   f.set_name(parts[0]);
@@ -188,6 +198,7 @@ absl::StatusOr<v1::VectorField> ParseVectorSpec(const std::string& spec) {
   QUIVER_ASSIGN_OR_RETURN(*f.mutable_index(),
                           ParseIndexSpec(parts.size() == 4 ? parts[3] : "FLAT",
                                          absl::StrCat("--vector \"", spec, "\"")));
+  f.set_storage(storage);
   return f;
 }
 
@@ -1009,8 +1020,11 @@ int Main(int argc, char** argv) {
   auto* create_cmd = coll->add_subcommand("create", "Create a collection");
   create_cmd->add_option("name", create.name, "Collection name")->required();
   create_cmd->add_option("--vector", create.vectors,
-                         "Vector field name:dim:metric[:index] (metric L2|IP|COSINE; index "
-                         "FLAT (default), HNSW,M=16,... or IVF_FLAT,nlist=...); repeatable");
+                         "Vector field name:dim:metric[:index][:disk] (metric L2|IP|COSINE; "
+                         "index FLAT (default), HNSW,M=16,..., IVF_FLAT,nlist=..., or a "
+                         "compressed IVF_SQ8, IVF_PQ,m=..., HNSW_SQ8; disk: only the "
+                         "compressed index in memory, full vectors in a rerank table on disk); "
+                         "repeatable");
   create_cmd->add_option("--attr", create.attrs,
                          "Attribute name:type[:indexed|:window] (int64|double|bool|string|"
                          "string_list; window: numeric, indexed, with window indexes for range "

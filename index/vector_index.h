@@ -122,6 +122,10 @@ class VectorIndex {
   virtual size_t MemoryBytes() const = 0;   // resident bytes of the index
   virtual const IndexSpec& spec() const = 0;
   virtual IndexShape shape() const = 0;
+  // True for kinds that search compressed codes (SQ8, PQ): the distances
+  // they return are estimates, and callers rerank their candidates with
+  // exact distances (query/planner.h asks for k * refine_factor of them).
+  virtual bool approximate() const { return false; }
   // One line for logs and `describe`, e.g. "HNSW(M=16, ef_construction=200)".
   virtual std::string Describe() const = 0;
 };

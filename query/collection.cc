@@ -4,6 +4,7 @@
 #include <future>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -69,6 +70,15 @@ void Normalize(const float* in, float* out, size_t dim) {
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
+absl::Status CheckSearchParams(const v1::SearchParams& p, absl::string_view what) {
+  const float rf = p.refine_factor();
+  if (!std::isfinite(rf) || rf < 0 || (rf > 0 && rf < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, "refine_factor must be 0 (the index's default) or a number >= 1, got ", rf));
+  }
+  return absl::OkStatus();
+}
+
 
 }  // namespace
 
@@ -81,6 +91,10 @@ Collection::Collection(const storage::CollectionRecord& record, Schema schema, u
       options_(options),
       on_sealed_(std::move(on_sealed)),
       next_iid_(next_iid) {
+  {
+    MutexLock lock(&mu_);
+    epoch_ = std::make_shared<Epoch>();
+  }
   MutexLock lock(&spec_mu_);
   for (const VectorFieldSpec& f : schema_->vectors()) index_specs_.push_back(IndexSpecOf(f));
 }
@@ -129,7 +143,41 @@ View Collection::TakeView() const {
   v.parts.reserve(segments_.size());
   for (const auto& s : segments_) v.parts.push_back({s, s->published()});
   v.seq = seq_;
+  v.pin = epoch_;
   return v;
+}
+
+std::shared_ptr<const void> Collection::Pin() const {
+  ReaderMutexLock lock(&mu_);
+  return epoch_;
+}
+
+void Collection::Retire(std::vector<std::unique_ptr<float[]>> memory) const {
+  std::shared_ptr<Epoch> old;
+  {
+    // Exclusive: Get reads vectors under the reader lock without a pin, so
+    // taking the lock also waits out any Get that saw the old pointers.
+    MutexLock lock(&mu_);
+    old = epoch_;
+    old->retired = std::move(memory);
+    old->next = std::make_shared<Epoch>();
+    epoch_ = old->next;
+  }
+  // `old` is released here: if no pin holds it, the memory goes now.
+}
+
+absl::Status Collection::AttachTable(Segment& seg, size_t f, const std::string& path,
+                                     const storage::RerankTableExpect& expect,
+                                     bool compute_norms) const {
+  storage::RerankTableOptions options;
+  options.direct_io = options_.rerank_direct_io;
+  options.map = true;
+  QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<storage::RerankTable> table,
+                          storage::RerankTable::Open(path, expect, options));
+  std::vector<std::unique_ptr<float[]>> retired;
+  seg.AttachTable(f, std::move(table), compute_norms, &retired);
+  Retire(std::move(retired));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int> Collection::ResolveField(const std::string& field) const {
@@ -211,6 +259,7 @@ SearchContext Collection::MakeContext(size_t f, uint32_t k, const std::vector<fl
   ctx.params.ef = params.ef();
   ctx.params.nprobe = params.nprobe();
   ctx.exact = params.exact();
+  ctx.refine_factor = params.refine_factor();
   ctx.filter = flt;
   ctx.forced = params.filter_strategy();
   ctx.deadline = deadline;
@@ -220,15 +269,26 @@ SearchContext Collection::MakeContext(size_t f, uint32_t k, const std::vector<fl
 
 absl::Status Collection::SearchView(const SearchContext& ctx, const View& view,
                                     v1::Explain* explain, std::vector<index::TopK>* topk) const {
-  for (size_t p = 0; p < view.parts.size(); ++p) {
+  // DISK segments submit their rerank reads and the loop goes on to the
+  // next segment's candidates while the device works; Finish collects.
+  RerankQueue rerank;
+  SearchContext c = ctx;
+  c.rerank = &rerank;
+  absl::Status status;
+  for (size_t p = 0; p < view.parts.size() && status.ok(); ++p) {
     const Segment& seg = *view.parts[p].segment;
     const uint32_t rows = view.parts[p].rows;
     if (rows == 0) continue;
-    if (absl::Now() > ctx.deadline) return absl::DeadlineExceededError("search deadline exceeded");
-    QUIVER_RETURN_IF_ERROR(SearchSegment(ctx, seg, rows, view.seq, p, topk->data(),
-                                         explain ? explain->add_segments() : nullptr));
+    if (absl::Now() > ctx.deadline) {
+      status = absl::DeadlineExceededError("search deadline exceeded");
+      break;
+    }
+    status = SearchSegment(c, seg, rows, view.seq, p, topk->data(),
+                           explain ? explain->add_segments() : nullptr);
   }
-  return absl::OkStatus();
+  // Always: pending reads own buffers the kernel writes into.
+  const absl::Status finished = rerank.Finish();
+  return status.ok() ? finished : status;
 }
 
 namespace {
@@ -302,6 +362,7 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
     return absl::InvalidArgumentError(absl::StrCat(
         "queries x k must be at most ", kMaxHitsPerRequest, ", got ", nq, " x ", req.k()));
   }
+  QUIVER_RETURN_IF_ERROR(CheckSearchParams(req.params(), ""));
   std::vector<float> queries, qnorms;
   QUIVER_RETURN_IF_ERROR(PrepareQueries(field, req.vectors().data(), nq, "query vector",
                                         /*numbered=*/true, &queries, &qnorms));
@@ -395,6 +456,7 @@ absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time d
           absl::StrCat(what, ": weight must be a finite number >= 0, got ", fq.weight()));
     }
     part.weight = fq.weight() == 0 ? 1.0 : fq.weight();
+    QUIVER_RETURN_IF_ERROR(CheckSearchParams(fq.params(), absl::StrCat(what, ": ")));
     switch (fq.query_case()) {
       case v1::FieldQuery::kVector: {
         const v1::Vector* v = &fq.vector();
@@ -593,7 +655,8 @@ void Collection::Describe(v1::CollectionInfo* info) const {
         indexed = false;
       }
       fi->set_memory_bytes(seg.VectorBytes(f, part.rows) + (idx ? idx->MemoryBytes() : 0));
-      fi->set_disk_bytes(seg.disk_bytes(f));
+      std::shared_ptr<const storage::RerankTable> table = seg.table(f);
+      fi->set_disk_bytes(seg.disk_bytes(f) + (table ? table->file_bytes() : 0));
       v1::VectorFieldStats* vs = st->mutable_vectors(static_cast<int>(f));
       vs->set_memory_bytes(vs->memory_bytes() + fi->memory_bytes());
       vs->set_disk_bytes(vs->disk_bytes() + fi->disk_bytes());
@@ -1016,12 +1079,47 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
     QUIVER_RETURN_IF_ERROR(idx->Save(absl::StrCat(tmp, "/", e->file())));
     QUIVER_RETURN_IF_ERROR(files.Checksum(tmp, e));
   }
+  // DISK fields: the full vectors go to a rerank table, written once; an
+  // attached one is named again with the sequence it was written at.
+  std::vector<size_t> written;
+  for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+    const VectorFieldSpec& field = schema_->vectors()[f];
+    if (!field.disk) continue;
+    storage::SegmentManifest::RerankFile* rf = m.add_rerank_tables();
+    rf->set_field(static_cast<uint32_t>(f));
+    if (std::shared_ptr<const storage::RerankTable> t = seg.table(f); t != nullptr) {
+      rf->set_sequence(t->sequence());
+      rf->set_size(t->file_bytes());
+      continue;
+    }
+    const std::string path = files.RerankTablePath(id_, seg.id(), static_cast<uint32_t>(f));
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    storage::RerankTableWriter w(path, field.dim, m.sequence(), /*multi=*/false);
+    for (uint32_t off = 0; off < rows; ++off) {
+      QUIVER_RETURN_IF_ERROR(w.Add(seg.vector(f, off), 1));
+    }
+    QUIVER_RETURN_IF_ERROR(w.Finish());
+    rf->set_sequence(m.sequence());
+    rf->set_size(std::filesystem::file_size(path, ec));
+    written.push_back(f);
+  }
   QUIVER_RETURN_IF_ERROR(files.Commit(tmp, m));
   // A compaction may have replaced the segment while it was being written;
   // it removes the files of segments it retires, and either it sees these
   // files or this sees the retirement.
   if (seg.retired()) return files.RemoveSegment(id_, seg.id());
   for (const auto& e : m.indexes()) seg.SetDiskBytes(e.field(), e.size());
+  // Only now, with the manifest naming them, do the tables serve.
+  for (size_t f : written) {
+    storage::RerankTableExpect expect;
+    expect.dim = schema_->vectors()[f].dim;
+    expect.rows = rows;
+    expect.sequence = m.sequence();
+    QUIVER_RETURN_IF_ERROR(AttachTable(seg, f, files.RerankTablePath(id_, seg.id(),
+                                                                     static_cast<uint32_t>(f)),
+                                       expect, /*compute_norms=*/false));
+  }
   return absl::OkStatus();
 }
 
@@ -1093,7 +1191,33 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
                                          static_cast<uint32_t>(m.iids_size()));
     for (uint64_t iid : m.iids()) by_iid[iid] = RowRef{seg.get(), seg->AppendHole(iid)};
     seg->Seal();
+    // DISK fields with a verified table serve from it at once: their
+    // vectors are never loaded into memory (ScanVectors skips them). A
+    // missing, stale or corrupt table is rebuilt by the builder.
+    for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+      if (!schema_->vectors()[f].disk) continue;
+      absl::Status st = absl::NotFoundError("not in the manifest");
+      for (const auto& rf : m.rerank_tables()) {
+        if (rf.field() != f) continue;
+        storage::RerankTableExpect expect;
+        expect.dim = schema_->vectors()[f].dim;
+        expect.rows = static_cast<uint64_t>(m.iids_size());
+        expect.sequence = rf.sequence();
+        st = AttachTable(*seg, f, files.RerankTablePath(id_, m.segment_id(),
+                                                        static_cast<uint32_t>(f)),
+                         expect, /*compute_norms=*/true);
+      }
+      if (!st.ok()) {
+        spdlog::warn("collection \"{}\" segment {} field \"{}\": rebuilding rerank table: {}",
+                     name_, m.segment_id(), schema_->vectors()[f].name, st.ToString());
+      }
+    }
     restored.emplace_back(std::move(seg), &m);
+  }
+  {
+    std::vector<uint64_t> keep;
+    for (const auto& [seg, m] : restored) keep.push_back(seg->id());
+    files.RemoveOrphanTables(id_, keep);
   }
   std::sort(restored.begin(), restored.end(),
             [](const auto& a, const auto& b) { return a.first->id() < b.first->id(); });
@@ -1181,7 +1305,11 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
     }
     // The builder builds what is missing: vector indexes that did not load,
     // attribute indexes, window indexes (which are not persisted).
-    if (!complete[i] || has_windows) just_sealed_.push_back(seg);
+    bool tables = true;
+    for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+      tables = tables && (!schema_->vectors()[f].disk || seg->table(f) != nullptr);
+    }
+    if (!complete[i] || has_windows || !tables) just_sealed_.push_back(seg);
   }
   {
     MutexLock lock(&mu_);

@@ -45,6 +45,7 @@
 #include "quiver/v1/points.pb.h"
 #include "quiver/v1/search.pb.h"
 #include "storage/records.pb.h"
+#include "storage/rerank_table.h"
 #include "storage/schema.h"
 #include "storage/segment_files.h"
 #include "storage/store.h"
@@ -75,6 +76,9 @@ struct CollectionOptions {
   // Runs the fields of a hybrid search in parallel; null runs them one
   // after another. Not owned; outlives the collection.
   TaskPool* search_pool = nullptr;
+  // Read DISK fields' rerank tables with O_DIRECT, bypassing the page cache
+  // (so a benchmark measures the device). Default: off.
+  bool rerank_direct_io = false;
 };
 
 // One compaction: rewrite `inputs` (sealed segments of one collection) as
@@ -117,6 +121,9 @@ struct View {
   };
   std::vector<Part> parts;
   uint64_t seq = 0;
+  // Keeps memory a DISK field's vectors were served from alive while this
+  // view may hold pointers into it (see Collection::Pin).
+  std::shared_ptr<const void> pin;
 };
 
 class Collection : public std::enable_shared_from_this<Collection> {
@@ -145,6 +152,11 @@ class Collection : public std::enable_shared_from_this<Collection> {
   absl::StatusOr<uint64_t> Count(const std::string& filter_expr) const;
   void Describe(v1::CollectionInfo* info) const;
   View TakeView() const;
+  // Segment vectors may move from memory to a mapped rerank table (DISK
+  // fields) while readers run; the memory is freed only once every pin
+  // taken before the move is released. Anything that reads vectors outside
+  // a View (index builds, compaction) holds one.
+  std::shared_ptr<const void> Pin() const;
 
   // --- Validation (any thread; changes nothing) ---
   absl::StatusOr<PreparedUpsert> ValidateUpsert(const v1::UpsertPointsRequest& req) const;
@@ -239,6 +251,19 @@ class Collection : public std::enable_shared_from_this<Collection> {
   void PublishLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifySealed();
 
+  // Hands the in-memory vectors a rerank table replaced to the current
+  // epoch and starts a new one: they are freed when the last pin taken
+  // before now is released. Epoch i holds epoch i+1, so an old pin keeps
+  // everything retired after it alive.
+  struct Epoch {
+    std::shared_ptr<Epoch> next;
+    std::vector<std::unique_ptr<float[]>> retired;
+  };
+  void Retire(std::vector<std::unique_ptr<float[]>> memory) const;
+  // Opens the table of DISK field f of `seg` and serves the field from it.
+  absl::Status AttachTable(Segment& seg, size_t f, const std::string& path,
+                           const storage::RerankTableExpect& expect, bool compute_norms) const;
+
   // Constant after construction.
   const uint32_t id_;
   const std::string name_;
@@ -248,6 +273,8 @@ class Collection : public std::enable_shared_from_this<Collection> {
   const SealedCallback on_sealed_;
 
   std::atomic<bool> dropped_{false};
+
+  mutable std::shared_ptr<Epoch> epoch_ ABSL_GUARDED_BY(mu_);
 
   // What the filter planner learned from past searches (thread-safe).
   mutable PlanFeedback plan_feedback_;

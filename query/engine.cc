@@ -12,6 +12,23 @@
 #include "storage/status_macros.h"
 
 namespace quiver {
+namespace {
+
+// A DISK field keeps only its index in memory, so the index must hold
+// compressed codes and leave exact distances to the rerank table.
+absl::Status CheckStorage(const VectorFieldSpec& field, const index::IndexSpec& spec) {
+  if (!field.disk) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<index::VectorIndex>> idx = index::CreateIndex(spec);
+  if (!idx.ok()) return idx.status();
+  if (!(*idx)->approximate()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "DISK storage needs an index over compressed codes (IVF_SQ8, IVF_PQ or HNSW_SQ8), got ",
+        spec.type));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 struct Engine::Writer {
   // kInternal runs `internal` on the commit thread: segment-list changes
@@ -237,6 +254,7 @@ void Engine::CreateCollection(const v1::CreateCollectionRequest& req,
   if (!schema.ok()) return done(schema.status());
   for (const VectorFieldSpec& f : schema->vectors()) {
     absl::Status s = index::ValidateIndexSpec(IndexSpecOf(f));
+    if (s.ok()) s = CheckStorage(f, IndexSpecOf(f));
     if (!s.ok()) {
       return done(absl::Status(s.code(), absl::StrCat("vector field \"", f.name, "\": ", s.message())));
     }
@@ -284,7 +302,9 @@ void Engine::UpdateCollection(const v1::UpdateCollectionRequest& req,
     if (spec.type.empty()) spec.type = "FLAT";
     spec.params = std::map<std::string, std::string>(u.index().params().begin(),
                                                      u.index().params().end());
-    if (absl::Status s = index::ValidateIndexSpec(spec); !s.ok()) {
+    absl::Status s = index::ValidateIndexSpec(spec);
+    if (s.ok()) s = CheckStorage((*coll)->schema().vectors()[f], spec);
+    if (!s.ok()) {
       return done(absl::Status(s.code(), absl::StrCat("vector field \"", u.field(), "\": ",
                                                       s.message())));
     }
@@ -346,6 +366,7 @@ void Engine::Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse
 }
 
 namespace {
+
 // Runs an asynchronous write and waits for it.
 template <typename Fn>
 absl::Status Wait(Fn&& start) {

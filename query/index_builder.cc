@@ -84,6 +84,8 @@ void IndexBuilder::Work() {
 void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) {
   const Schema& schema = coll.schema();
   bool built_any = false;
+  // Vectors are read below (builds, and Persist writing rerank tables).
+  const std::shared_ptr<const void> pin = coll.Pin();
   seg->SetBuilding(true);
   // Attribute indexes first: they take milliseconds, vector indexes seconds,
   // and filtered searches use them at once.
@@ -146,7 +148,14 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
     }
   }
   seg->SetBuilding(false);
-  if (built_any && on_built_) on_built_(coll, seg);
+  // A DISK field without its rerank table (new, or found missing or corrupt
+  // at start-up) needs a persist even when every index loaded.
+  bool needs_table = false;
+  for (size_t f = 0; f < schema.vectors().size(); ++f) {
+    needs_table = needs_table || (schema.vectors()[f].disk && seg->table(f) == nullptr &&
+                                  seg->index(f) != nullptr);
+  }
+  if ((built_any || needs_table) && on_built_) on_built_(coll, seg);
 }
 
 }  // namespace quiver

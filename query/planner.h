@@ -44,6 +44,7 @@
 #include "query/filter/filter.h"
 #include "query/segment.h"
 #include "storage/mutex.h"
+#include "storage/rerank_table.h"
 #include "quiver/v1/search.pb.h"
 
 namespace quiver {
@@ -187,6 +188,40 @@ class SharedSegmentFilter {
   RowSet set_ ABSL_GUARDED_BY(mu_);
 };
 
+struct SearchContext;
+
+// Default refine factors for compressed indexes (candidates reranked =
+// k x factor), and the most candidates one query reranks per segment.
+inline constexpr float kDefaultRefineSq = 2;
+inline constexpr float kDefaultRefinePq = 8;
+inline constexpr uint32_t kMaxRefineCandidates = 65536;
+// Candidates a search of `idx` (approximate()) reranks for k results:
+// k x refine_factor (0: the default for the index's kind), at least k.
+uint32_t RefineCandidates(uint32_t k, float refine_factor, const index::VectorIndex& idx);
+
+// Reranks waiting for their rerank-table reads: SearchSegment submits a
+// segment's reads and moves on to the next segment; Finish waits for them
+// and pushes the exact results. Not thread-safe: one per search.
+class RerankQueue {
+ public:
+  struct Pending {
+    std::unique_ptr<storage::RerankRead> read;
+    std::shared_ptr<const storage::RerankTable> table;  // outlives the read
+    const SearchContext* ctx;
+    const Segment* seg;
+    size_t part;
+    std::vector<std::vector<index::Neighbor>> cand;  // per query, read order
+    index::TopK* topk;
+    v1::SegmentPlan* plan;
+  };
+  void Add(Pending p) { pending_.push_back(std::move(p)); }
+  // Waits for every read and reranks; the first error, if any.
+  absl::Status Finish();
+
+ private:
+  std::vector<Pending> pending_;
+};
+
 // Per request, shared by all segments.
 struct SearchContext {
   size_t field = 0;
@@ -205,6 +240,12 @@ struct SearchContext {
   // Hybrid search: one entry per part of the view, shared by the fields'
   // searches. Null: each search evaluates the filter itself.
   SharedSegmentFilter* shared_filter = nullptr;
+  // Compressed indexes: candidates reranked = k x refine_factor (0: the
+  // kind's default).
+  float refine_factor = 0;
+  // DISK fields: where reranks wait for their reads (null: each segment
+  // waits for its own).
+  RerankQueue* rerank = nullptr;
 };
 
 // Searches rows [0, rows) of `seg` visible at `seq`, pushing hits (ids

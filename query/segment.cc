@@ -1,10 +1,12 @@
 #include "query/segment.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "index/distance.h"
 #include "query/attr_index.h"
 #include "query/window_index.h"
+#include "storage/rerank_table.h"
 
 namespace quiver {
 
@@ -26,8 +28,10 @@ Segment::Chunk::Chunk(const std::vector<uint32_t>& dims, uint32_t rows)
     : iids(rows), ids(rows), attrs(rows), delete_seq(new std::atomic<uint64_t>[rows]) {
   // Not zero-filled: every row is written by Append, or zeroed by
   // AppendHole, before anything reads it (zeroing was ~10% of ingest CPU).
-  for (uint32_t dim : dims) {
-    vectors.emplace_back(new float[static_cast<size_t>(rows) * dim]);
+  vectors.reset(new std::atomic<float*>[dims.size()]);
+  for (size_t f = 0; f < dims.size(); ++f) {
+    owned.emplace_back(new float[static_cast<size_t>(rows) * dims[f]]);
+    vectors[f].store(owned.back().get(), std::memory_order_relaxed);
     norms.emplace_back(new float[rows]);
   }
   for (uint32_t i = 0; i < rows; ++i) delete_seq[i].store(0, std::memory_order_relaxed);
@@ -49,6 +53,7 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
   chunks_.resize((static_cast<size_t>(capacity) + chunk_rows_ - 1) / chunk_rows_);
   MutexLock lock(&index_mu_);
   indexes_.resize(dims_.size());
+  tables_.resize(dims_.size());
 }
 
 Segment::Chunk& Segment::ChunkForAppend(uint32_t off) {
@@ -64,7 +69,7 @@ uint32_t Segment::AppendHole(uint64_t iid) {
   c.iids[r] = iid;
   // A hole is still indexed (labels are offsets): give it finite data.
   for (size_t f = 0; f < dims_.size(); ++f) {
-    std::memset(c.vectors[f].get() + static_cast<size_t>(r) * dims_[f], 0, dims_[f] * sizeof(float));
+    std::memset(c.owned[f].get() + static_cast<size_t>(r) * dims_[f], 0, dims_[f] * sizeof(float));
     c.norms[f][r] = 0;
   }
   dead_.fetch_add(1, std::memory_order_relaxed);
@@ -80,7 +85,7 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
   c.ids[r] = external_id;
   c.attrs[r] = std::move(attrs);
   for (size_t f = 0; f < vectors.size(); ++f) {
-    float* dst = c.vectors[f].get() + static_cast<size_t>(r) * dims_[f];
+    float* dst = c.owned[f].get() + static_cast<size_t>(r) * dims_[f];
     std::memcpy(dst, vectors[f], dims_[f] * sizeof(float));
     c.norms[f][r] = index::NormSqr(dst, dims_[f]);
   }
@@ -91,7 +96,8 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
 void Segment::SetVector(uint32_t offset, size_t f, const float* v) {
   Chunk& c = *chunks_[offset / chunk_rows_];
   const uint32_t r = offset % chunk_rows_;
-  float* dst = c.vectors[f].get() + static_cast<size_t>(r) * dims_[f];
+  if (c.owned[f] == nullptr) return;  // served from a rerank table
+  float* dst = c.owned[f].get() + static_cast<size_t>(r) * dims_[f];
   std::memcpy(dst, v, dims_[f] * sizeof(float));
   c.norms[f][r] = index::NormSqr(dst, dims_[f]);
 }
@@ -164,7 +170,33 @@ std::vector<float> Segment::GatherVectors(size_t f, uint32_t rows) const {
 
 size_t Segment::VectorBytes(size_t f, uint32_t rows) const {
   const size_t chunks = (static_cast<size_t>(rows) + chunk_rows_ - 1) / chunk_rows_;
-  return chunks * chunk_rows_ * (dims_[f] + 1) * sizeof(float);
+  const size_t per_row = table(f) != nullptr ? 1 : dims_[f] + 1;  // norms stay in memory
+  return chunks * chunk_rows_ * per_row * sizeof(float);
+}
+
+void Segment::AttachTable(size_t f, std::shared_ptr<const storage::RerankTable> table,
+                          bool compute_norms, std::vector<std::unique_ptr<float[]>>* retired) {
+  const float* base = table->mapped_vectors();
+  const size_t dim = dims_[f];
+  for (size_t ci = 0; ci < chunks_.size(); ++ci) {
+    Chunk* c = chunks_[ci].get();
+    if (c == nullptr) continue;
+    float* mapped = const_cast<float*>(base) + ci * chunk_rows_ * dim;
+    c->vectors[f].store(mapped, std::memory_order_release);
+    if (c->owned[f] != nullptr) retired->push_back(std::move(c->owned[f]));
+    if (compute_norms) {
+      const uint32_t first = static_cast<uint32_t>(ci * chunk_rows_);
+      const uint32_t n = std::min<uint32_t>(chunk_rows_, appended_ - std::min(appended_, first));
+      for (uint32_t r = 0; r < n; ++r) c->norms[f][r] = index::NormSqr(mapped + r * dim, dim);
+    }
+  }
+  MutexLock lock(&index_mu_);
+  tables_[f] = std::move(table);
+}
+
+std::shared_ptr<const storage::RerankTable> Segment::table(size_t f) const {
+  ReaderMutexLock lock(&index_mu_);
+  return tables_[f];
 }
 
 size_t Segment::IndexBytes(size_t f) const {

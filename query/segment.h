@@ -40,6 +40,9 @@ namespace quiver {
 
 class SegmentAttrIndex;
 class WindowIndex;
+namespace storage {
+class RerankTable;
+}  // namespace storage
 
 inline constexpr uint64_t kAlive = std::numeric_limits<uint64_t>::max();
 
@@ -97,13 +100,17 @@ class Segment {
   uint64_t iid(uint32_t off) const { return chunk(off).iids[off % chunk_rows_]; }
   const std::string& external_id(uint32_t off) const { return chunk(off).ids[off % chunk_rows_]; }
   const AttrRow& attrs(uint32_t off) const { return chunk(off).attrs[off % chunk_rows_]; }
+  // Pointers into memory, or into a mapped rerank table once the field is
+  // served from one (AttachTable): hold a pin (Collection::TakeView) while
+  // using them.
   const float* vector(size_t f, uint32_t off) const {
-    return chunk(off).vectors[f].get() + static_cast<size_t>(off % chunk_rows_) * dims_[f];
+    return chunk(off).vectors[f].load(std::memory_order_acquire) +
+           static_cast<size_t>(off % chunk_rows_) * dims_[f];
   }
   // Contiguous rows [first, first + n) of field f, n <= chunk_rows(), first
   // a multiple of chunk_rows(): one chunk.
   const float* chunk_vectors(size_t f, uint32_t first) const {
-    return chunk(first).vectors[f].get();
+    return chunk(first).vectors[f].load(std::memory_order_acquire);
   }
   const float* chunk_norms(size_t f, uint32_t first) const { return chunk(first).norms[f].get(); }
   uint64_t delete_seq(uint32_t off) const {
@@ -133,6 +140,18 @@ class Segment {
   // index builds need.
   std::vector<float> GatherVectors(size_t f, uint32_t rows) const;
 
+  // --- DISK fields. Serves field f's vectors from `table` (opened with
+  // RerankTableOptions::map, one record per row, rows == appended()) from
+  // now on: vector() points into the mapping, and the in-memory copies move
+  // to *retired, which the caller frees once no reader can still hold a
+  // pointer into them (Collection's epochs). compute_norms: fill the norms
+  // from the table (recovery, where the vectors were never loaded).
+  // REQUIRES: sealed; no concurrent AttachTable for the same field.
+  void AttachTable(size_t f, std::shared_ptr<const storage::RerankTable> table,
+                   bool compute_norms, std::vector<std::unique_ptr<float[]>>* retired);
+  // The table serving field f, or null (MEMORY, or not attached yet).
+  std::shared_ptr<const storage::RerankTable> table(size_t f) const;
+
   // Set once a compaction has replaced this segment: its files must not
   // outlive it.
   void SetRetired() { retired_.store(true, std::memory_order_seq_cst); }
@@ -155,7 +174,10 @@ class Segment {
  private:
   struct Chunk {
     Chunk(const std::vector<uint32_t>& dims, uint32_t rows);
-    std::vector<std::unique_ptr<float[]>> vectors;  // per field
+    // Per field: where the rows' vectors are read (owned below, or a mapped
+    // rerank table), and the in-memory copy (null once a table serves).
+    std::unique_ptr<std::atomic<float*>[]> vectors;
+    std::vector<std::unique_ptr<float[]>> owned;
     std::vector<std::unique_ptr<float[]>> norms;    // per field
     std::vector<uint64_t> iids;
     std::vector<std::string> ids;
@@ -185,6 +207,7 @@ class Segment {
   std::vector<std::shared_ptr<const index::VectorIndex>> indexes_ ABSL_GUARDED_BY(index_mu_);
   std::shared_ptr<const SegmentAttrIndex> attr_index_ ABSL_GUARDED_BY(index_mu_);
   std::vector<std::shared_ptr<const WindowIndex>> windows_ ABSL_GUARDED_BY(index_mu_);
+  std::vector<std::shared_ptr<const storage::RerankTable>> tables_ ABSL_GUARDED_BY(index_mu_);
 };
 
 }  // namespace quiver

@@ -21,6 +21,8 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
   app.add_option("--search-threads", c.search_threads, "BLAS/OpenMP threads per search")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  app.add_flag("--rerank-direct-io", c.rerank_direct_io,
+               "Read DISK fields' rerank tables with O_DIRECT, bypassing the page cache");
   app.add_option("--max-message-bytes", c.max_message_bytes, "Largest gRPC message")
       ->check(CLI::Range(int64_t{4096}, int64_t{2000000000}))
       ->capture_default_str();

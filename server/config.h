@@ -24,6 +24,8 @@ struct ServerConfig {
   // Concurrent requests already run on separate gRPC threads, so more than
   // 1 pays off mainly for large batched searches. Default: 1.
   int search_threads = 1;
+  // Read DISK fields' rerank tables with O_DIRECT (benchmarks of the device).
+  bool rerank_direct_io = false;
   // Largest request or response message. Default: 64 MiB.
   int64_t max_message_bytes = 64ll << 20;
   // trace, debug, info, warn, error. Default: info.

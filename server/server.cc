@@ -22,6 +22,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   eo.data_dir = config.data_dir;
   eo.collection.segment_max_rows = static_cast<uint32_t>(config.segment_max_rows);
   eo.collection.compact_deleted_ratio = config.compact_deleted_ratio;
+  eo.collection.rerank_direct_io = config.rerank_direct_io;
   eo.seal_idle = absl::Milliseconds(config.seal_idle_ms);
   eo.builder.workers = config.index_build_workers;
   eo.builder.threads_per_build = config.index_build_threads;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <liburing.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -165,7 +166,13 @@ absl::Status RerankTableWriter::Finish() {
 // ------------------------------------------------------------------ reader
 
 RerankTable::~RerankTable() {
+  if (map_ != nullptr) munmap(map_, map_bytes_);
   if (fd_ >= 0) close(fd_);
+}
+
+const float* RerankTable::mapped_vectors() const {
+  if (map_ == nullptr) return nullptr;
+  return reinterpret_cast<const float*>(static_cast<const char*>(map_) + data_offset_);
 }
 
 absl::StatusOr<std::unique_ptr<RerankTable>> RerankTable::Open(const std::string& path,
@@ -239,6 +246,12 @@ absl::StatusOr<std::unique_ptr<RerankTable>> RerankTable::Open(const std::string
     close(t->fd_);
     t->fd_ = dfd;
     t->direct_ = true;
+  }
+  if (options.map) {
+    void* m = mmap(nullptr, size, PROT_READ, MAP_SHARED, t->fd_, 0);
+    if (m == MAP_FAILED) return Errno("cannot map", path);
+    t->map_ = m;
+    t->map_bytes_ = size;
   }
   t->dim_ = h.dim;
   t->rows_ = h.rows;

@@ -83,6 +83,11 @@ struct RerankTableOptions {
   // Read with O_DIRECT, bypassing the page cache (benchmarks measure the
   // device this way). Default: off.
   bool direct_io = false;
+  // Also map the file read-only (mapped_vectors()), for readers that want a
+  // vector by pointer rather than by batched read: exact scans, returning
+  // vectors, compaction. The mapping goes through the page cache whatever
+  // direct_io says. Default: off.
+  bool map = false;
 };
 
 // What the caller expects the table to cover; a mismatch is stale.
@@ -148,6 +153,10 @@ class RerankTable {
   uint64_t sequence() const { return sequence_; }
   bool multi() const { return multi_; }
   uint64_t file_bytes() const { return file_bytes_; }
+  // With RerankTableOptions::map: the records, row r's vectors at
+  // mapped_vectors() + offset(r) * dim, valid while the table lives.
+  // Null otherwise.
+  const float* mapped_vectors() const;
   // Vectors of row r (1 for single-vector tables).
   uint32_t count(uint64_t r) const {
     return multi_ ? static_cast<uint32_t>(offsets_[r + 1] - offsets_[r]) : 1;
@@ -175,6 +184,8 @@ class RerankTable {
   uint64_t data_offset_ = 0;
   uint64_t file_bytes_ = 0;
   std::vector<uint64_t> offsets_;  // multi only: rows + 1, in vectors
+  void* map_ = nullptr;            // RerankTableOptions::map
+  size_t map_bytes_ = 0;
 };
 
 }  // namespace quiver::storage

@@ -78,9 +78,10 @@ absl::StatusOr<Schema> Schema::FromProto(const v1::CollectionSchema& proto) {
       return absl::UnimplementedError(absl::StrCat(
           "vector field \"", f.name(), "\": multi-vector fields are not implemented yet"));
     }
-    if (f.storage() == v1::DISK) {
-      return absl::UnimplementedError(absl::StrCat(
-          "vector field \"", f.name(), "\": DISK storage is not implemented yet"));
+    if (f.storage() != v1::STORAGE_MODE_UNSPECIFIED && f.storage() != v1::MEMORY &&
+        f.storage() != v1::DISK) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "vector field \"", f.name(), "\": storage must be MEMORY or DISK"));
     }
     VectorFieldSpec spec;
     spec.name = f.name();
@@ -99,7 +100,8 @@ absl::StatusOr<Schema> Schema::FromProto(const v1::CollectionSchema& proto) {
     spec.index_type = type;
     v1::VectorField* nf = s.proto_.mutable_vectors(i);
     nf->mutable_index()->set_type(type);
-    nf->set_storage(v1::MEMORY);
+    spec.disk = f.storage() == v1::DISK;
+    nf->set_storage(spec.disk ? v1::DISK : v1::MEMORY);
     s.vector_index_.emplace(spec.name, static_cast<int>(s.vectors_.size()));
     s.vectors_.push_back(std::move(spec));
   }

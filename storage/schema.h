@@ -3,7 +3,8 @@
 // A Schema is built from the API message by Schema::FromProto, which checks
 // every rule a client can break (names, dimensions, duplicate names, types)
 // and reports the first violation as INVALID_ARGUMENT, or UNIMPLEMENTED for
-// features the API describes but this version does not serve yet.
+// features the API describes but this version does not serve yet
+// (multi-vector fields).
 // Schemas are immutable once built and safe to share between threads.
 #ifndef QUIVER_STORAGE_SCHEMA_H_
 #define QUIVER_STORAGE_SCHEMA_H_
@@ -36,6 +37,9 @@ struct VectorFieldSpec {
   // does not know index kinds).
   std::string index_type = "FLAT";
   std::map<std::string, std::string> index_params;
+  // DISK: sealed segments keep only the index (compressed codes) in memory;
+  // the full vectors live in a rerank table on disk (storage/rerank_table.h).
+  bool disk = false;
 };
 
 struct AttributeSpec {
@@ -67,7 +71,7 @@ bool IsValidName(std::string_view name);
 class Schema {
  public:
   // Validates `proto` and builds the schema. INVALID_ARGUMENT names the bad
-  // field; UNIMPLEMENTED for multi-vector fields and DISK storage. Index
+  // field; UNIMPLEMENTED for multi-vector fields. Index
   // types and parameters are checked by the index registry, not here.
   static absl::StatusOr<Schema> FromProto(const v1::CollectionSchema& proto);
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <cstring>
@@ -158,10 +159,50 @@ absl::Status SegmentFiles::VerifyFile(uint32_t cid, uint64_t segment_id,
   return absl::OkStatus();
 }
 
+std::string SegmentFiles::RerankTablePath(uint32_t cid, uint64_t segment_id,
+                                          uint32_t field) const {
+  return absl::StrCat(CollectionDir(cid), "/rerank/s", segment_id, ".f", field, ".rrt");
+}
+
+namespace {
+
+// The segment id of a rerank table file name "s<id>.f<field>.rrt[...]".
+bool TableSegment(const std::string& name, uint64_t* id) {
+  if (name.size() < 2 || name[0] != 's') return false;
+  const size_t dot = name.find('.');
+  return dot != std::string::npos && absl::SimpleAtoi(name.substr(1, dot - 1), id);
+}
+
+}  // namespace
+
+void SegmentFiles::RemoveOrphanTables(uint32_t cid, const std::vector<uint64_t>& keep) const {
+  std::error_code ec;
+  const std::string dir = CollectionDir(cid) + "/rerank";
+  if (!fs::exists(dir, ec)) return;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    uint64_t id = 0;
+    const bool finished = absl::EndsWith(name, ".rrt");
+    if (!finished || !TableSegment(name, &id) ||
+        std::find(keep.begin(), keep.end(), id) == keep.end()) {
+      fs::remove(entry.path(), ec);
+    }
+  }
+}
+
 absl::Status SegmentFiles::RemoveSegment(uint32_t cid, uint64_t segment_id) const {
   std::error_code ec;
   fs::remove_all(SegmentDir(cid, segment_id), ec);
   if (ec) return absl::InternalError(absl::StrCat("remove segment: ", ec.message()));
+  const std::string dir = CollectionDir(cid) + "/rerank";
+  if (fs::exists(dir, ec)) {
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      uint64_t id = 0;
+      if (TableSegment(entry.path().filename().string(), &id) && id == segment_id) {
+        fs::remove(entry.path(), ec);
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

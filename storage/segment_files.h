@@ -51,6 +51,17 @@ class SegmentFiles {
   absl::Status VerifyFile(uint32_t cid, uint64_t segment_id,
                           const SegmentManifest::IndexFile& entry) const;
 
+  // Rerank table of a segment's field (storage/rerank_table.h). Tables live
+  // beside the segment directories, in <collection dir>/rerank/, because a
+  // segment directory is replaced whole whenever its indexes are rewritten
+  // while a table, written once, stays: the MANIFEST names it (with the
+  // sequence it was written at) and RemoveSegment removes it.
+  std::string RerankTablePath(uint32_t cid, uint64_t segment_id, uint32_t field) const;
+  // Removes rerank tables (and unfinished temporary ones) of collection
+  // `cid` whose segment is not in `keep`.
+  void RemoveOrphanTables(uint32_t cid, const std::vector<uint64_t>& keep) const;
+
+  // Removes the segment's directory and its rerank tables.
   absl::Status RemoveSegment(uint32_t cid, uint64_t segment_id) const;
   absl::Status RemoveCollection(uint32_t cid) const;
 

@@ -766,7 +766,8 @@ class QuiverE2ETest(QuiverTestCase):
         self.assertCode(un, self.create, "multi_t", s)
         s = schema()
         s.vectors[0].storage = pb.DISK
-        self.assertCode(un, self.create, "disk_t", s)
+        # DISK needs an index over compressed codes; FLAT keeps full vectors.
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.create, "disk_t", s)
         self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.create, "unknown_index_t", schema("FOO"))
         q = [0.5] * IMG_DIM
         r = srch_pb.SearchRequest(collection=self.MAIN, field="img", k=1)

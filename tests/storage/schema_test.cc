@@ -64,9 +64,11 @@ INSTANTIATE_TEST_SUITE_P(
                         s->mutable_attributes(0)->set_type(v1::ATTRIBUTE_TYPE_UNSPECIFIED);
                       },
                       absl::StatusCode::kInvalidArgument, "type must be"},
-        BadSchemaCase{"disk_not_yet",
-                      [](auto* s) { s->mutable_vectors(0)->set_storage(v1::DISK); },
-                      absl::StatusCode::kUnimplemented, "DISK storage"},
+        BadSchemaCase{"unknown_storage",
+                      [](auto* s) {
+                        s->mutable_vectors(0)->set_storage(static_cast<v1::StorageMode>(9));
+                      },
+                      absl::StatusCode::kInvalidArgument, "storage must be MEMORY or DISK"},
         BadSchemaCase{"multi_not_yet",
                       [](auto* s) { s->mutable_vectors(0)->mutable_multi_vector(); },
                       absl::StatusCode::kUnimplemented, "multi-vector"}),
