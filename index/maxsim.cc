@@ -7,6 +7,7 @@
 #include <cblas.h>
 
 #include "index/distance.h"
+#include "index/omp_threads.h"
 
 namespace quiver::index {
 namespace {
@@ -85,6 +86,7 @@ size_t BlockEnd(const uint64_t* offsets, size_t first, size_t end) {
 
 float MaxSimDistance(const MaxSimQuery& query, const float* doc, size_t nd,
                      MaxSimScratch* scratch) {
+  ScopedOmpThreads one_thread(1);  // see the header
   MaxSimScratch local;
   MaxSimScratch* s = scratch != nullptr ? scratch : &local;
   const uint64_t bounds[2] = {0, nd};
@@ -95,6 +97,7 @@ float MaxSimDistance(const MaxSimQuery& query, const float* doc, size_t nd,
 
 void MaxSimDistances(const MaxSimQuery& query, const MultiVectorDocs& docs, size_t first,
                      size_t count, float* out, MaxSimScratch* scratch) {
+  ScopedOmpThreads one_thread(1);  // see the header
   MaxSimScratch local;
   if (scratch == nullptr) scratch = &local;
   const float* qn = QueryNorms(query, scratch);
@@ -109,6 +112,7 @@ void MaxSimDistances(const MaxSimQuery& query, const MultiVectorDocs& docs, size
 
 void MaxSimDistancesOf(const MaxSimQuery& query, const MultiVectorDocs& docs,
                        const uint64_t* ids, size_t count, float* out, MaxSimScratch* scratch) {
+  ScopedOmpThreads one_thread(1);  // see the header
   MaxSimScratch local;
   if (scratch == nullptr) scratch = &local;
   const float* qn = QueryNorms(query, scratch);
@@ -139,6 +143,7 @@ void MaxSimDistancesOf(const MaxSimQuery& query, const MultiVectorDocs& docs,
 
 void MaxSimScan(const MaxSimQuery& query, const MultiVectorDocs& docs, uint64_t first_id,
                 TopK* topk, MaxSimScratch* scratch) {
+  ScopedOmpThreads one_thread(1);  // see the header
   MaxSimScratch local;
   if (scratch == nullptr) scratch = &local;
   constexpr size_t kChunk = 4096;  // documents per MaxSimDistances call

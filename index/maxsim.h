@@ -14,12 +14,17 @@
 // Many documents are scored in blocks of about kMaxSimBlockVectors token
 // vectors: one BLAS sgemm per block gives every query-token inner product
 // (L2 adds the norms: |q|^2 + |d|^2 - 2<q,d>, clamped at 0), then a max (min)
-// per document and query vector. BLAS runs with the calling thread's OpenMP
-// setting (see SetBlasThreads, ScopedOmpThreads); inside an OpenMP parallel
-// region OpenBLAS runs single-threaded.
+// per document and query vector. Each call runs on the calling thread only
+// (BLAS set to one thread for its duration): a block's product is ~2 MFLOP,
+// too small to split, and on a busy machine OpenBLAS waiting for its second
+// thread made scoring over 10x slower. Use more cores by scoring different
+// documents (or queries) on different threads.
 //
-// Measured (bench/muvera_tune, 16 x 65 query, documents of 16 x 65, 1
-// thread): see the figures in bench/README.md ("muvera_tune").
+// Measured (bench/muvera_tune, Fashion patch sets: 16 x 65 query, documents
+// of 16 x 65, 1 thread, OpenBLAS Haswell kernels, shared 2-core machine):
+// ~550 us per 1,000 contiguous documents (~60 GFLOP/s, close to one core's
+// sgemm peak), so brute force over 60,000 documents ~33 ms = ~30 QPS;
+// reranking 1,000 scattered candidates (MaxSimDistancesOf) ~550 us.
 //
 // Thread-safety: the functions are reentrant; each call writes only its
 // output and the scratch it is given (one MaxSimScratch per thread).

@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "index/omp_threads.h"
 
 namespace quiver::index {
 namespace {
@@ -64,6 +65,7 @@ SplitMix64 StreamFor(uint64_t seed, Stream s) {
 constexpr uint32_t kMaxKSim = 10;
 constexpr uint32_t kMaxReps = 256;
 constexpr uint32_t kDefaultDProj = 16;
+constexpr uint32_t kDefaultFinalDim = 2048;
 
 absl::Status OutOfRange(absl::string_view name, absl::string_view range,
                         absl::string_view got) {
@@ -121,6 +123,7 @@ absl::StatusOr<MuveraParams> ParseMuveraParams(
     const std::map<std::string, std::string>& params, size_t dim) {
   MuveraParams p;
   p.d_proj = static_cast<uint32_t>(std::min<size_t>(kDefaultDProj, dim));
+  bool final_dim_given = false;
   constexpr uint64_t kU32 = std::numeric_limits<uint32_t>::max();
   for (const auto& [name, text] : params) {
     uint64_t v = 0;
@@ -146,6 +149,7 @@ absl::StatusOr<MuveraParams> ParseMuveraParams(
         return s;
       }
       p.final_dim = static_cast<uint32_t>(v);
+      final_dim_given = true;
     } else if (name == "seed") {
       if (auto s = ParseUint(name, text, std::numeric_limits<uint64_t>::max(),
                              "0..18446744073709551615", &v);
@@ -167,6 +171,12 @@ absl::StatusOr<MuveraParams> ParseMuveraParams(
           "unknown encoding parameter \"", name,
           "\" (MUVERA takes k_sim, d_proj, r_reps, fill_empty, final_dim, seed)"));
     }
+  }
+  if (!final_dim_given) {
+    // Only shorten: a small raw encoding (few repetitions or partitions)
+    // is kept as it is.
+    const uint64_t raw = (uint64_t{p.r_reps} << p.k_sim) * p.d_proj;
+    p.final_dim = raw > kDefaultFinalDim ? kDefaultFinalDim : 0;
   }
   if (absl::Status s = ValidateMuveraParams(p, dim); !s.ok()) return s;
   return p;
@@ -251,6 +261,10 @@ void MuveraEncoder::Encode(const float* vectors, size_t n, bool document, float*
   if (n > 0 && columns_ > 0) {
     // One product gives every vector's hyperplane sides and projections:
     // products (n x columns) = vectors (n x dim) * matrix (dim x columns).
+    // On one thread: OpenBLAS would split even a 16-vector set's product
+    // across threads, and on a busy machine waiting for the second thread
+    // made encoding ~20x slower; callers parallelize across points instead.
+    ScopedOmpThreads one_thread(1);
     t_products.resize(n * columns_);
     float* products = t_products.data();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(n),
