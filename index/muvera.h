@@ -26,9 +26,11 @@
 //
 // Everything random is drawn from splitmix64 streams derived from `seed`,
 // with the distributions written out here (Gaussians by Box-Muller in
-// double, rounded to float), so an encoder re-created with the same
-// parameters and dimension has bit-identical matrices, and encodings of the
-// same input are bit-identical on the same machine and BLAS build. (OpenBLAS
+// double, rounded to float: log/sin/cos are the only library calls, and only
+// the signs of products with these hyperplanes matter), so an encoder
+// re-created with the same parameters and dimension has bit-identical
+// matrices (a test pins them for seed 1), and encodings of the same input
+// are bit-identical on the same machine and BLAS build. (OpenBLAS
 // picks its sgemm kernel by CPU; another kernel may round the products'
 // last bits differently, which can move a vector lying within rounding of a
 // hyperplane to the neighbouring partition.) Persist the resolved

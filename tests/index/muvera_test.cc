@@ -278,6 +278,36 @@ TEST(MuveraTest, ReproducibleForASeed) {
   }
 }
 
+// Stored encodings must not change under a new build: a field's FDE index
+// is built from them. Pins, for seed 1, the SimHash partitions (robust to
+// sgemm rounding) and the +-1 projection and Count-Sketch (to 1e-5) of
+// fixed inputs, so a change to the random streams or their order fails here.
+TEST(MuveraTest, EncodingIsFrozenForASeed) {
+  const size_t dim = 8;
+  std::vector<float> x(24 * dim);
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<float>((i * 2654435761u) % 1000) / 500 - 1;
+  }
+  // Partitions: one repetition, no projection; a one-vector query shows its
+  // vector's partition.
+  const MuveraEncoder parts = MakeEncoder(dim, Params(3, dim, 1));
+  std::string codes;
+  for (size_t i = 0; i < 24; ++i) {
+    std::vector<float> q(parts.output_dim());
+    parts.EncodeQuery(x.data() + i * dim, 1, q.data());
+    for (size_t p = 0; p < 8; ++p) {
+      if (q[p * dim] != 0.0f) codes += static_cast<char>('0' + p);
+    }
+  }
+  EXPECT_EQ(codes, "777446010225775440012227");
+  // Projection to 4 dims (one partition), then Count-Sketch of 2 x 4 to 3.
+  const MuveraEncoder proj = MakeEncoder(dim, Params(0, 4, 2, 3));
+  std::vector<float> out(3);
+  proj.EncodeQuery(x.data(), 24, out.data());
+  const std::vector<float> want = {-1.63200116f, 1.79199851f, -1.5839988f};
+  for (size_t j = 0; j < 3; ++j) EXPECT_NEAR(out[j], want[j], 1e-5 * std::abs(want[j])) << j;
+}
+
 TEST(MuveraTest, FillEmptyLeavesNoZeroBlocks) {
   const auto patches = FashionPatches("train", 50);
   ASSERT_FALSE(patches.empty());
