@@ -24,4 +24,6 @@ set(QUIVER_INDEX_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/hnsw_index.cc
   ${CMAKE_CURRENT_LIST_DIR}/ivf_flat_index.cc
   ${CMAKE_CURRENT_LIST_DIR}/registry.cc
+  ${CMAKE_CURRENT_LIST_DIR}/maxsim.cc
+  ${CMAKE_CURRENT_LIST_DIR}/muvera.cc
 )
