@@ -19,6 +19,8 @@
 // bench_results/compressed_ivf_bench.json next to the binary.
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/index_io.h>
 #include <omp.h>
 #include <unistd.h>
@@ -159,6 +161,9 @@ int main(int argc, char** argv) {
   app.add_option("--sim", sim_name, "l2 or cosine");
   app.add_option("--m", m, "IVF_PQ sub-quantizers (default: the kind's default)");
   app.add_option("--refine", refine, "refine factor (default: 4 for SQ8, 10 for PQ)");
+  bool faiss_build = false;
+  app.add_flag("--faiss-build", faiss_build,
+               "also time FAISS's own train + add of the same kind (same nlist, m, threads)");
   CLI11_PARSE(app, argc, argv);
   const Similarity sim = sim_name == "cosine" ? Similarity::kInnerProduct : Similarity::kL2;
   omp_set_num_threads(1);
@@ -211,6 +216,30 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<faiss::IndexIVF> faiss_index(
         dynamic_cast<faiss::IndexIVF*>(faiss::read_index(tmp.c_str())));
+    if (faiss_build) {
+      // The same kind built by FAISS alone: IndexIVF::train + add.
+      omp_set_num_threads(build_threads);
+      faiss::IndexFlat* quantizer = sim == Similarity::kL2
+                                        ? static_cast<faiss::IndexFlat*>(new faiss::IndexFlatL2(d.dim))
+                                        : new faiss::IndexFlatIP(d.dim);
+      std::unique_ptr<faiss::IndexIVF> own;
+      const auto metric = sim == Similarity::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+      if (kind == "IVF_PQ") {
+        auto* pq = dynamic_cast<faiss::IndexIVFPQ*>(faiss_index.get());
+        own = std::make_unique<faiss::IndexIVFPQ>(quantizer, d.dim, faiss_index->nlist, pq->pq.M,
+                                                  8, metric);
+      } else {
+        own = std::make_unique<faiss::IndexIVFScalarQuantizer>(
+            quantizer, d.dim, faiss_index->nlist, faiss::ScalarQuantizer::QT_8bit, metric, false);
+      }
+      own->own_fields = true;
+      const auto a = Clock::now();
+      own->train(d.n, d.base.data());
+      own->add(d.n, d.base.data());
+      std::printf("FAISS's own %s train + add: %.1f s (%d threads); Quiver: %.1f s\n\n",
+                  kind.c_str(), Seconds(a, Clock::now()), build_threads, build_s);
+      omp_set_num_threads(1);
+    }
     std::filesystem::remove(tmp);
     const double ratio =
         static_cast<double>(index->MemoryBytes()) / (double(d.n) * d.dim * sizeof(float));
