@@ -1,7 +1,8 @@
 // The index registry: ValidateIndexSpec and CreateIndex (vector_index.h).
 // Type and parameter names are matched case-insensitively; parameter values
 // are decimal integers. Each kind's parameters, defaults and ranges are
-// documented in its header (flat_index.h, hnsw_index.h, ivf_flat_index.h).
+// documented in its header (flat_index.h, hnsw_index.h, ivf_flat_index.h,
+// ivf_sq8_index.h, ivf_pq_index.h).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,12 +16,14 @@
 #include "index/flat_index.h"
 #include "index/hnsw_index.h"
 #include "index/ivf_flat_index.h"
+#include "index/ivf_pq_index.h"
+#include "index/ivf_sq8_index.h"
 #include "index/vector_index.h"
 
 namespace quiver::index {
 namespace {
 
-enum class Kind { kFlat, kHnsw, kIvfFlat };
+enum class Kind { kFlat, kHnsw, kIvfFlat, kIvfSq8, kIvfPq };
 
 struct ParamDef {
   const char* name;
@@ -41,6 +44,10 @@ const std::vector<KindDef>& Kinds() {
        {{"M", HnswOptions::kMinM, HnswOptions::kMaxM},
         {"ef_construction", HnswOptions::kMinEfConstruction, HnswOptions::kMaxEfConstruction}}},
       {Kind::kIvfFlat, "IVF_FLAT", {{"nlist", 1, IvfFlatOptions::kMaxNlist}}},
+      {Kind::kIvfSq8, "IVF_SQ8", {{"nlist", 1, IvfFlatOptions::kMaxNlist}}},
+      {Kind::kIvfPq,
+       "IVF_PQ",
+       {{"nlist", 1, IvfFlatOptions::kMaxNlist}, {"m", 1, IvfPqOptions::kMaxM}}},
   };
   return *kinds;
 }
@@ -99,6 +106,11 @@ absl::StatusOr<Parsed> Parse(const IndexSpec& spec) {
     }
     parsed.values.emplace_back(param->name, static_cast<uint32_t>(v));
   }
+  uint32_t m = 0;
+  if (def.kind == Kind::kIvfPq && parsed.Get("m", &m) && spec.dim % m != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(def.name, " parameter \"m\" must divide dim (",
+                                                   spec.dim, "), got ", m));
+  }
   return parsed;
 }
 
@@ -124,6 +136,17 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> CreateIndex(const IndexSpec& spec) 
       IvfFlatOptions o;
       parsed->Get("nlist", &o.nlist);
       return std::make_unique<IvfFlatIndex>(std::move(canonical), o);
+    }
+    case Kind::kIvfSq8: {
+      IvfSq8Options o;
+      parsed->Get("nlist", &o.nlist);
+      return std::make_unique<IvfSq8Index>(std::move(canonical), o);
+    }
+    case Kind::kIvfPq: {
+      IvfPqOptions o;
+      parsed->Get("nlist", &o.nlist);
+      parsed->Get("m", &o.m);
+      return std::make_unique<IvfPqIndex>(std::move(canonical), o);
     }
   }
   return absl::InternalError("unreachable");

@@ -1,6 +1,6 @@
 // VectorIndex: the one interface every ANN index kind implements (FLAT,
-// HNSW, IVF_FLAT; compressed kinds later), chosen by type name from a
-// registry (CreateIndex / LoadIndex).
+// HNSW, IVF_FLAT, and the compressed kinds IVF_SQ8, IVF_PQ), chosen by type
+// name from a registry (CreateIndex / LoadIndex).
 //
 // An index is built once over an immutable set of vectors — one sealed
 // segment of one vector field — whose rows are addressed by dense labels
@@ -10,8 +10,15 @@
 //
 // Distances follow index/flat_search.h: lower is better; kL2 is squared
 // Euclidean distance, kInnerProduct is -<q, x> (COSINE = kInnerProduct over
-// normalized vectors). Every kind returns the same numbers for the same pair,
-// so results of different segments and kinds merge directly.
+// normalized vectors). Every exact kind returns the same numbers for the same
+// pair, so results of different segments and kinds merge directly.
+//
+// Compressed kinds (approximate() == true) hold codes, not the vectors: the
+// distances they return are estimates from the codes (same convention, lower
+// is better, but not the true numbers, and their order may differ from the
+// true order). Callers must refine: ask for k * refine_factor candidates and
+// rerank them with exact distances from the full-precision vectors (the
+// DISK storage mode's rerank table) before merging with other segments.
 //
 // Ownership: an index copies what it needs during Build; the caller's
 // vectors may be freed afterwards.
@@ -36,7 +43,7 @@ namespace quiver::index {
 // What to build. `params` are the index kind's build parameters by name
 // (strings, as in the API's IndexSpec), validated by ValidateIndexSpec.
 struct IndexSpec {
-  std::string type;  // "FLAT", "HNSW", "IVF_FLAT"
+  std::string type;  // "FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "IVF_PQ"
   std::map<std::string, std::string> params;
   uint32_t dim = 0;
   Similarity similarity = Similarity::kL2;
@@ -120,6 +127,10 @@ class VectorIndex {
 
   virtual size_t size() const = 0;          // labels indexed
   virtual size_t MemoryBytes() const = 0;   // resident bytes of the index
+  // True if Search's distances are estimates from compressed codes and the
+  // candidates must be reranked with exact distances (see above). The kind
+  // keeps no copy of the float vectors.
+  virtual bool approximate() const { return false; }
   virtual const IndexSpec& spec() const = 0;
   virtual IndexShape shape() const = 0;
   // True for kinds that search compressed codes (SQ8, PQ): the distances

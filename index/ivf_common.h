@@ -1,0 +1,145 @@
+// Machinery shared by the IVF kinds over FAISS inverted lists of codes
+// (IVF_SQ8, IVF_PQ): building the coarse quantizer, ranking lists for a
+// query, the list scan with the LabelFilter inline and min_accepted probing
+// (the same rules as IVF_FLAT, ivf_flat_index.h), reading and writing FAISS
+// files with statuses instead of exceptions, and checking a loaded index's
+// labels. Internal to index/: FAISS types appear only as forward
+// declarations here, and only the kinds' .cc files include FAISS headers.
+//
+// Thread-safety: the functions are reentrant; ScanLists's per-query scratch
+// is thread-local.
+#ifndef QUIVER_INDEX_IVF_COMMON_H_
+#define QUIVER_INDEX_IVF_COMMON_H_
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "index/flat_search.h"
+#include "index/topk.h"
+#include "index/vector_index.h"
+
+namespace faiss {
+struct Index;
+struct IndexIVF;
+}  // namespace faiss
+
+namespace quiver::index::ivf {
+
+// libgomp is not instrumented for ThreadSanitizer: the joins of FAISS's
+// OpenMP teams are invisible to it, and every later read of the lists would
+// be reported as a race. Sanitized builds train and add on one thread.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kThreadSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr bool kThreadSanitizer = true;
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+
+// FAISS or allocation failure as a status: RESOURCE_EXHAUSTED for
+// bad_alloc, INTERNAL otherwise. `kind` prefixes the message.
+absl::Status FromException(const std::exception& e, absl::string_view kind,
+                           absl::string_view what);
+
+// A new coarse quantizer for `dim` and `sim`, trained when nlist == 1 (its
+// one centroid is the mean, normalized for IP as FAISS's spherical k-means
+// would make it; no k-means and no FAISS warning for tiny segments).
+// Otherwise untrained: IndexIVF::train runs k-means. The caller owns it.
+// Throws what FAISS throws.
+faiss::Index* NewQuantizer(size_t dim, Similarity sim, size_t nlist, const float* vectors,
+                           size_t n);
+
+// One inverted list: `size` codes of code_size bytes, and their labels.
+struct CodeList {
+  const uint8_t* codes;
+  const int64_t* ids;
+  size_t size;
+};
+
+// After Build or Load of `index` (ArrayInvertedLists): trims the lists'
+// spare capacity (vectors grow by doubling while FAISS adds) and returns
+// views of them, or DATA_LOSS if the layout is not the expected one.
+absl::StatusOr<std::vector<CodeList>> AttachLists(faiss::IndexIVF* index,
+                                                  absl::string_view kind);
+// Bytes held by the lists of `index` (codes and ids, by capacity).
+size_t ListBytes(const faiss::IndexIVF& index);
+// DATA_LOSS unless the labels of `index` are 0..ntotal-1, each once.
+absl::Status CheckLabels(const faiss::IndexIVF& index, absl::string_view kind,
+                         const std::string& path);
+
+// faiss::write_index; INTERNAL on error. Does not fsync.
+absl::Status Write(const faiss::Index& index, absl::string_view kind, const std::string& path);
+// faiss::read_index without IndexIVFPQ's precomputed table (our scan does
+// not use it; see ivf_pq_index.h). NOT_FOUND if the file does not exist,
+// DATA_LOSS if FAISS cannot read it (truncated), RESOURCE_EXHAUSTED.
+absl::StatusOr<std::unique_ptr<faiss::Index>> Read(absl::string_view kind,
+                                                   const std::string& path);
+
+// A list and its coarse distance (the ranking convention: squared L2, or
+// -<q, centroid>).
+struct Probe {
+  float distance;
+  uint32_t list;
+  bool operator<(const Probe& o) const { return distance < o.distance; }
+};
+
+// Ranks the nlist centroids (row-major, nlist * dim) for `query`: the first
+// `sorted` probes of the result are the nearest lists, nearest first.
+// Returns a thread-local vector, valid until the next call on this thread.
+std::vector<Probe>& RankLists(const float* query, const float* centroids, size_t nlist,
+                              size_t dim, Similarity sim, size_t sorted);
+
+// The list scan of every IVF kind: probes lists nearest first, `nprobe` of
+// them, and past nprobe while a filter has let fewer than `min_accepted`
+// rows through (SearchParams::min_accepted). `scorer.BeginList(probe)`
+// prepares a list; `scorer.Score(code)` is the distance estimate of one code.
+// Rejected rows are skipped before they are scored (bitmap tested inline).
+template <bool kFiltered, class Scorer>
+void ScanLists(const std::vector<CodeList>& lists, size_t code_size,
+               const std::vector<Probe>& probes, size_t nprobe, size_t min_accepted,
+               const LabelFilter* filter, Scorer& scorer, TopK* out, SearchStats* stats) {
+  const size_t want = kFiltered ? min_accepted : 0;
+  uint64_t scanned = 0;
+  uint64_t distances = lists.size();
+  size_t accepted = 0;
+  for (size_t p = 0; p < probes.size() && (p < nprobe || accepted < want); ++p) {
+    const CodeList& list = lists[probes[p].list];
+    if (list.size == 0) continue;
+    scorer.BeginList(probes[p]);
+    scanned += list.size;
+    for (size_t i = 0; i < list.size; ++i) {
+      const auto label = static_cast<uint64_t>(list.ids[i]);
+      if (kFiltered && !filter->Test(static_cast<uint32_t>(label))) continue;
+      ++accepted;
+      ++distances;
+      out->Push(scorer.Score(list.codes + i * code_size), label);
+    }
+  }
+  if (stats != nullptr) {
+    stats->distances += distances;
+    if (kFiltered) stats->checks += scanned;
+  }
+}
+
+// How many probes ScanLists may need sorted: all of them when it may probe
+// past nprobe.
+inline size_t ProbesToSort(size_t nlist, size_t nprobe, const LabelFilter* filter,
+                           uint32_t min_accepted) {
+  return filter != nullptr && min_accepted > 0 ? nlist : std::min(nlist, nprobe);
+}
+
+}  // namespace quiver::index::ivf
+
+#endif  // QUIVER_INDEX_IVF_COMMON_H_

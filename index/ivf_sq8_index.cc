@@ -1,0 +1,141 @@
+#include "index/ivf_sq8_index.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexScalarQuantizer.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "index/omp_threads.h"
+
+namespace quiver::index {
+namespace {
+
+constexpr char kKind[] = "IVF_SQ8";
+
+faiss::MetricType MetricOf(Similarity sim) {
+  return sim == Similarity::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+}
+
+// Scores the codes of every list against one prepared query; the codes are
+// of the vectors, not residuals, so lists need no preparation.
+template <bool kL2>
+struct Sq8Scorer {
+  const Sq8Query* query;
+  void BeginList(const ivf::Probe&) {}
+  float Score(const uint8_t* code) const { return kL2 ? query->L2(code) : query->NegIp(code); }
+};
+
+thread_local Sq8Query tls_query;
+
+}  // namespace
+
+IvfSq8Index::IvfSq8Index(IndexSpec spec, IvfSq8Options options)
+    : spec_(std::move(spec)), options_(options) {}
+
+IvfSq8Index::~IvfSq8Index() = default;
+
+size_t IvfSq8Index::size() const { return index_ ? static_cast<size_t>(index_->ntotal) : 0; }
+
+std::string IvfSq8Index::Describe() const {
+  if (index_) return absl::StrCat(kKind, "(nlist=", index_->nlist, ")");
+  if (options_.nlist == 0) return absl::StrCat(kKind, "(nlist=auto)");
+  return absl::StrCat(kKind, "(nlist=", options_.nlist, ")");
+}
+
+size_t IvfSq8Index::MemoryBytes() const {
+  if (!index_) return 0;
+  return ivf::ListBytes(*index_) + index_->nlist * spec_.dim * sizeof(float) +
+         index_->sq.trained.capacity() * sizeof(float) + sq_.MemoryBytes() +
+         lists_.capacity() * sizeof(ivf::CodeList);
+}
+
+absl::Status IvfSq8Index::Build(const float* vectors, size_t n, int threads) {
+  if (n == 0) return absl::InvalidArgumentError("IVF_SQ8: cannot build over 0 vectors");
+  const uint32_t nlist = EffectiveNlist(n, options_.nlist);
+  ScopedOmpThreads omp_threads(ivf::kThreadSanitizer ? 1 : std::max(1, threads));
+  try {
+    std::unique_ptr<faiss::Index> quantizer(
+        ivf::NewQuantizer(spec_.dim, spec_.similarity, nlist, vectors, n));
+    auto index = std::make_unique<faiss::IndexIVFScalarQuantizer>(
+        quantizer.get(), spec_.dim, nlist, faiss::ScalarQuantizer::QT_8bit,
+        MetricOf(spec_.similarity), /*encode_residual=*/false);
+    index->own_fields = true;
+    quantizer.release();
+    const auto count = static_cast<faiss::Index::idx_t>(n);
+    if (nlist > 1) index->train(count, vectors);  // k-means, and ranges on a sample
+    // Ranges over every vector, so that none of the segment's codes clips.
+    index->sq.train(n, vectors);
+    index->is_trained = true;
+    index->add(count, vectors);  // labels 0..n-1
+    return Attach(std::move(index));
+  } catch (const std::exception& e) {
+    return ivf::FromException(e, kKind, absl::StrCat("build over ", n, " vectors"));
+  }
+}
+
+absl::Status IvfSq8Index::Attach(std::unique_ptr<faiss::IndexIVFScalarQuantizer> index) {
+  if (index->sq.qtype != faiss::ScalarQuantizer::QT_8bit || index->by_residual ||
+      index->code_size != spec_.dim || index->sq.trained.size() != 2 * spec_.dim) {
+    return absl::DataLossError("IVF_SQ8: unexpected FAISS index layout");
+  }
+  absl::StatusOr<std::vector<ivf::CodeList>> lists = ivf::AttachLists(index.get(), kKind);
+  if (!lists.ok()) return lists.status();
+  sq_ = Sq8Params::FromFaiss(index->sq.trained.data(), spec_.dim);
+  centroids_ = dynamic_cast<const faiss::IndexFlat*>(index->quantizer)->get_xb();
+  lists_ = std::move(*lists);
+  index_ = std::move(index);
+  return absl::OkStatus();
+}
+
+template <bool kL2, bool kFiltered>
+void IvfSq8Index::Scan(const float* query, size_t nprobe, size_t min_accepted,
+                       const LabelFilter* filter, TopK* out, SearchStats* stats) const {
+  const std::vector<ivf::Probe>& probes =
+      ivf::RankLists(query, centroids_, lists_.size(), spec_.dim, spec_.similarity,
+                     ivf::ProbesToSort(lists_.size(), nprobe, filter, min_accepted));
+  Sq8Query& q = tls_query;
+  q.Prepare(query, sq_, spec_.similarity);
+  Sq8Scorer<kL2> scorer{&q};
+  ivf::ScanLists<kFiltered>(lists_, spec_.dim, probes, nprobe, min_accepted, filter, scorer, out,
+                            stats);
+}
+
+absl::Status IvfSq8Index::Search(const float* query, const SearchParams& params,
+                                 const LabelFilter* filter, TopK* out) const {
+  if (!index_) return absl::FailedPreconditionError("IVF_SQ8: index not built");
+  const auto nlist = static_cast<uint32_t>(lists_.size());
+  const size_t nprobe = std::min(nlist, params.nprobe != 0 ? params.nprobe : DefaultNprobe(nlist));
+  const bool l2 = spec_.similarity == Similarity::kL2;
+  if (filter == nullptr) {
+    l2 ? Scan<true, false>(query, nprobe, 0, nullptr, out, params.stats)
+       : Scan<false, false>(query, nprobe, 0, nullptr, out, params.stats);
+  } else {
+    l2 ? Scan<true, true>(query, nprobe, params.min_accepted, filter, out, params.stats)
+       : Scan<false, true>(query, nprobe, params.min_accepted, filter, out, params.stats);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status IvfSq8Index::Save(const std::string& path) const {
+  if (!index_) return absl::FailedPreconditionError("IVF_SQ8: index not built");
+  return ivf::Write(*index_, kKind, path);
+}
+
+absl::Status IvfSq8Index::Load(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<faiss::Index>> raw = ivf::Read(kKind, path);
+  if (!raw.ok()) return raw.status();
+  auto* ivf = dynamic_cast<faiss::IndexIVFScalarQuantizer*>(raw->get());
+  if (ivf == nullptr || ivf->d != static_cast<int>(spec_.dim) ||
+      ivf->metric_type != MetricOf(spec_.similarity) || ivf->ntotal <= 0 || ivf->nlist == 0) {
+    return absl::DataLossError(
+        absl::StrCat("IVF_SQ8: ", path, " is not an IVF_SQ8 index of dim ", spec_.dim));
+  }
+  raw->release();
+  std::unique_ptr<faiss::IndexIVFScalarQuantizer> index(ivf);
+  if (absl::Status s = ivf::CheckLabels(*index, kKind, path); !s.ok()) return s;
+  return Attach(std::move(index));
+}
+
+}  // namespace quiver::index
