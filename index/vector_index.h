@@ -128,15 +128,12 @@ class VectorIndex {
   virtual size_t size() const = 0;          // labels indexed
   virtual size_t MemoryBytes() const = 0;   // resident bytes of the index
   // True if Search's distances are estimates from compressed codes and the
-  // candidates must be reranked with exact distances (see above). The kind
+  // candidates must be reranked with exact distances (see above; the query
+  // layer asks for k * refine_factor of them, query/planner.h). The kind
   // keeps no copy of the float vectors.
   virtual bool approximate() const { return false; }
   virtual const IndexSpec& spec() const = 0;
   virtual IndexShape shape() const = 0;
-  // True for kinds that search compressed codes (SQ8, PQ): the distances
-  // they return are estimates, and callers rerank their candidates with
-  // exact distances (query/planner.h asks for k * refine_factor of them).
-  virtual bool approximate() const { return false; }
   // One line for logs and `describe`, e.g. "HNSW(M=16, ef_construction=200)".
   virtual std::string Describe() const = 0;
 };
