@@ -58,9 +58,8 @@ void KillAndCheck(const std::string& data, const v1::VectorField& field,
                   const std::vector<std::string>& extra_args) {
   QuiverdOptions o;
   o.binary = QUIVERD_PATH;
-  o.extra_args = extra_args;
   QuiverdProcess server(o);
-  QUIVER_ASSERT_OK(server.Start(data));
+  QUIVER_ASSERT_OK(server.Start(data, extra_args));
   {
     client::Client c(server.address());
     v1::CollectionSchema schema;
@@ -127,7 +126,7 @@ void KillAndCheck(const std::string& data, const v1::VectorField& field,
     stop = true;
     for (auto& th : threads) th.join();
 
-    QUIVER_ASSERT_OK(server.Start(data));
+    QUIVER_ASSERT_OK(server.Start(data, extra_args));
     client::Client c(server.address());
     MutexLock l(&mu);
     v1::GetPointsRequest get;
@@ -168,14 +167,23 @@ void KillAndCheck(const std::string& data, const v1::VectorField& field,
     int searched = 0;
     for (const auto& [id, p] : by_id) {
       if (++searched % 7 != 0) continue;
+      // Different ids may hold the same content (Value repeats across
+      // versions): the point must be among the hits, tied with the best.
       v1::SearchRequest req;
       req.set_collection("c");
-      req.set_k(1);
+      req.set_k(10);
       *req.add_vectors() = p->vectors().at("v");
       auto r = c.Search(req);
       QUIVER_ASSERT_OK(r);
-      ASSERT_EQ(r->results(0).hits_size(), 1);
-      EXPECT_EQ(r->results(0).hits(0).id(), id) << "round " << round;
+      ASSERT_GE(r->results(0).hits_size(), 1);
+      double norm = 0;
+      for (float x : p->vectors().at("v").values()) norm += double(x) * x;
+      const v1::Hit* own = nullptr;
+      for (const v1::Hit& h : r->results(0).hits()) {
+        if (h.id() == id) own = &h;
+      }
+      ASSERT_NE(own, nullptr) << id << " not found by its own vector, round " << round;
+      EXPECT_LE(own->score(), r->results(0).hits(0).score() + 1e-5 * norm) << id;
     }
   }
   QUIVER_ASSERT_OK(server.Stop());
