@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "index/distance.h"
 #include "index/flat_search.h"
+#include "index/maxsim.h"
 #include "index/topk.h"
 #include "query/attr_index.h"
 #include "query/fusion.h"
@@ -70,6 +71,31 @@ void Normalize(const float* in, float* out, size_t dim) {
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
+// Checks a multi-vector field's set (1..max vectors of dim finite floats;
+// COSINE: none all zeros) and returns it contiguous, normalized for COSINE,
+// in a block appended to *owned.
+absl::StatusOr<TokenSet> PrepareTokens(const VectorFieldSpec& spec, const v1::MultiVector& mv,
+                                       const std::string& what,
+                                       std::vector<std::unique_ptr<float[]>>* owned) {
+  const int n = mv.vectors_size();
+  if (n == 0) return absl::InvalidArgumentError(absl::StrCat(what, ": the set of vectors is empty"));
+  if (static_cast<uint32_t>(n) > spec.max_vectors) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", n, " vectors, at most ",
+                                                   spec.max_vectors, " allowed"));
+  }
+  float* dst = new float[static_cast<size_t>(n) * spec.dim];
+  owned->emplace_back(dst);
+  for (int j = 0; j < n; ++j) {
+    const auto& v = mv.vectors(j).values();
+    QUIVER_RETURN_IF_ERROR(
+        CheckVector(v, spec.dim, spec.metric, absl::StrCat(what, " vector ", j)));
+    float* row = dst + static_cast<size_t>(j) * spec.dim;
+    if (spec.metric == Metric::kCosine) Normalize(v.data(), row, spec.dim);
+    else std::memcpy(row, v.data(), spec.dim * sizeof(float));
+  }
+  return TokenSet{dst, static_cast<uint32_t>(n)};
+}
+
 absl::Status CheckSearchParams(const v1::SearchParams& p, absl::string_view what) {
   const float rf = p.refine_factor();
   if (!std::isfinite(rf) || rf < 0 || (rf > 0 && rf < 1)) {
@@ -94,6 +120,23 @@ Collection::Collection(const storage::CollectionRecord& record, Schema schema, u
   {
     MutexLock lock(&mu_);
     epoch_ = std::make_shared<Epoch>();
+  }
+  for (const VectorFieldSpec& f : schema_->vectors()) {
+    std::shared_ptr<const index::MuveraEncoder> enc;
+    if (f.multi) {
+      // Validated at create; a stored schema that no longer parses serves
+      // exact MaxSim only (encoders_ null) rather than failing the start.
+      absl::StatusOr<index::MuveraParams> p = index::ParseMuveraParams(f.encoding_params, f.dim);
+      absl::StatusOr<index::MuveraEncoder> e =
+          p.ok() ? index::MuveraEncoder::Create(f.dim, *p) : p.status();
+      if (e.ok()) {
+        enc = std::make_shared<const index::MuveraEncoder>(*std::move(e));
+      } else {
+        spdlog::error("collection \"{}\" field \"{}\": {}", record.name(), f.name,
+                      e.status().ToString());
+      }
+    }
+    encoders_.push_back(std::move(enc));
   }
   MutexLock lock(&spec_mu_);
   for (const VectorFieldSpec& f : schema_->vectors()) index_specs_.push_back(IndexSpecOf(f));
@@ -175,7 +218,11 @@ absl::Status Collection::AttachTable(Segment& seg, size_t f, const std::string& 
   QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<storage::RerankTable> table,
                           storage::RerankTable::Open(path, expect, options));
   std::vector<std::unique_ptr<float[]>> retired;
-  seg.AttachTable(f, std::move(table), compute_norms, &retired);
+  if (schema_->vectors()[f].multi) {
+    seg.AttachTokenTable(f, std::move(table), &retired);
+  } else {
+    seg.AttachTable(f, std::move(table), compute_norms, &retired);
+  }
   Retire(std::move(retired));
   return absl::OkStatus();
 }
@@ -249,13 +296,14 @@ SearchContext Collection::MakeContext(size_t f, uint32_t k, const std::vector<fl
   const VectorFieldSpec& field = schema_->vectors()[f];
   SearchContext ctx;
   ctx.field = f;
-  ctx.dim = field.dim;
+  ctx.dim = StoredDim(field);
   ctx.k = k;
   ctx.queries = queries.data();
   ctx.qnorms = qnorms.data();
   ctx.nq = qnorms.size();
-  ctx.similarity =
-      field.metric == Metric::kL2 ? index::Similarity::kL2 : index::Similarity::kInnerProduct;
+  // Multi-vector fields search their encodings, by inner product.
+  ctx.similarity = field.metric == Metric::kL2 && !field.multi ? index::Similarity::kL2
+                                                               : index::Similarity::kInnerProduct;
   ctx.params.ef = params.ef();
   ctx.params.nprobe = params.nprobe();
   ctx.exact = params.exact();
@@ -327,20 +375,197 @@ void Collection::FillHit(const View& view, uint64_t id, float score,
       (*hit->mutable_attributes())[schema_->attributes()[ai].name] = std::move(value);
     }
   }
-  if (with_vectors) {
-    for (size_t vf = 0; vf < schema_->vectors().size(); ++vf) {
-      const float* src = seg.vector(vf, off);
-      auto* vals = (*hit->mutable_vectors())[schema_->vectors()[vf].name].mutable_values();
-      vals->Add(src, src + schema_->vectors()[vf].dim);
+  if (with_vectors) AddVectors(seg, off, hit->mutable_vectors(), hit->mutable_multi_vectors());
+}
+
+void Collection::AddVectors(const Segment& seg, uint32_t off,
+                            google::protobuf::Map<std::string, v1::Vector>* vectors,
+                            google::protobuf::Map<std::string, v1::MultiVector>* multi) const {
+  for (size_t vf = 0; vf < schema_->vectors().size(); ++vf) {
+    const VectorFieldSpec& field = schema_->vectors()[vf];
+    if (field.multi) {
+      const TokenSet t = seg.tokens(vf, off);
+      v1::MultiVector& mv = (*multi)[field.name];
+      for (uint32_t j = 0; j < t.count; ++j) {
+        const float* src = t.data + static_cast<size_t>(j) * field.dim;
+        mv.add_vectors()->mutable_values()->Add(src, src + field.dim);
+      }
+      continue;
+    }
+    const float* src = seg.vector(vf, off);
+    (*vectors)[field.name].mutable_values()->Add(src, src + field.dim);
+  }
+}
+
+namespace {
+
+// Candidates' vector sets gathered contiguously for blocked MaxSim.
+struct Gathered {
+  std::vector<float> vectors;
+  std::vector<uint64_t> offsets{0};
+  void Add(const float* data, size_t count, size_t dim) {
+    vectors.insert(vectors.end(), data, data + count * dim);
+    offsets.push_back(offsets.back() + count);
+  }
+  index::MultiVectorDocs Docs(size_t dim) const {
+    return {vectors.data(), offsets.data(), offsets.size() - 1, dim};
+  }
+};
+
+}  // namespace
+
+absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::Time deadline,
+                                     v1::SearchResponse* resp) const {
+  const VectorFieldSpec& field = schema_->vectors()[f];
+  const size_t nq = req.multi_vectors_size();
+  if (nq == 0) return absl::InvalidArgumentError("search needs at least one query set (multi_vectors)");
+  if (nq > kMaxQueriesPerRequest) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "at most ", kMaxQueriesPerRequest, " query sets per request, got ", nq));
+  }
+  if (nq * req.k() > kMaxHitsPerRequest) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "queries x k must be at most ", kMaxHitsPerRequest, ", got ", nq, " x ", req.k()));
+  }
+  QUIVER_RETURN_IF_ERROR(CheckSearchParams(req.params(), ""));
+  std::vector<std::unique_ptr<float[]>> owned;
+  std::vector<TokenSet> sets(nq);
+  for (size_t q = 0; q < nq; ++q) {
+    QUIVER_ASSIGN_OR_RETURN(sets[q], PrepareTokens(field, req.multi_vectors(static_cast<int>(q)),
+                                                   absl::StrCat("query set ", q), &owned));
+  }
+  std::shared_ptr<const filter::Filter> flt;
+  if (!req.filter().empty()) {
+    QUIVER_ASSIGN_OR_RETURN(flt, filter::Filter::Compile(req.filter(), *schema_));
+  }
+  QUIVER_ASSIGN_OR_RETURN(const std::vector<int> out_attrs,
+                          OutputAttributes(req.output_attributes()));
+  const index::Similarity sim =
+      field.metric == Metric::kL2 ? index::Similarity::kL2 : index::Similarity::kInnerProduct;
+  auto query_of = [&](size_t q) {
+    return index::MaxSimQuery{sets[q].data, sets[q].count, field.dim, sim};
+  };
+  const auto t_start = absl::Now();
+  const View view = TakeView();
+  std::vector<index::TopK> topk(nq, index::TopK(req.k()));
+  v1::Explain* explain = req.explain() ? resp->mutable_explain() : nullptr;
+  index::MaxSimScratch scratch;
+  std::string text;
+  uint64_t scored = 0, reads = 0;
+
+  if (req.params().exact() || encoders_[f] == nullptr) {
+    // Exact MaxSim over every visible row that passes the filter.
+    for (size_t p = 0; p < view.parts.size(); ++p) {
+      const Segment& seg = *view.parts[p].segment;
+      const uint32_t rows = view.parts[p].rows;
+      if (rows == 0) continue;
+      if (absl::Now() > deadline) return absl::DeadlineExceededError("search deadline exceeded");
+      const RowSet keep = MatchingRows(seg, rows, view.seq, flt.get());
+      std::shared_ptr<const storage::RerankTable> table = seg.table(f);
+      index::MultiVectorDocs docs;
+      Gathered gathered;
+      if (table != nullptr && table->mapped_vectors() != nullptr) {
+        docs = {table->mapped_vectors(), table->offsets(), rows, field.dim};
+      } else {
+        for (uint32_t off = 0; off < rows; ++off) {
+          const TokenSet t = seg.tokens(f, off);
+          gathered.Add(t.data, t.count, field.dim);
+        }
+        docs = gathered.Docs(field.dim);
+      }
+      std::vector<float> dist(rows);
+      for (size_t q = 0; q < nq; ++q) {
+        index::MaxSimDistances(query_of(q), docs, 0, rows, dist.data(), &scratch);
+        keep.ForEach([&](uint32_t off) { topk[q].Push(dist[off], HitId(p, off)); });
+      }
+      scored += static_cast<uint64_t>(keep.Count()) * nq;
+      if (explain != nullptr) {
+        v1::SegmentPlan* sp = explain->add_segments();
+        sp->set_segment_id(seg.id());
+        sp->set_field(field.name);
+        sp->set_rows(rows);
+        sp->set_strategy("EXACT_SCAN");
+        sp->set_plan(absl::StrCat("ExactMaxSim(rows=", keep.Count(), " of ", rows, ")"));
+        sp->set_distances(static_cast<uint64_t>(keep.Count()) * nq);
+      }
+    }
+    text = absl::StrCat("LateInteraction(field=\"", field.name, "\", k=", req.k(), ", queries=",
+                        nq, ", exact MaxSim over ", scored / std::max<size_t>(nq, 1), " points)\n");
+  } else {
+    // Candidates: the field's index over MUVERA encodings (with the
+    // filter, through the planner), then exact MaxSim over their sets.
+    const uint32_t fde_dim = StoredDim(field);
+    std::vector<float> fde(nq * fde_dim), norms(nq);
+    for (size_t q = 0; q < nq; ++q) {
+      encoders_[f]->EncodeQuery(sets[q].data, sets[q].count, fde.data() + q * fde_dim);
+      norms[q] = index::NormSqr(fde.data() + q * fde_dim, fde_dim);
+    }
+    const float rf = req.params().refine_factor() > 0 ? req.params().refine_factor()
+                                                      : kDefaultMultiRefine;
+    const auto candidates = static_cast<uint32_t>(std::min<double>(
+        kMaxRefineCandidates, std::ceil(static_cast<double>(req.k()) * std::max(1.0f, rf))));
+    v1::SearchParams params = req.params();
+    params.set_refine_factor(0);  // the encodings' own index, at its default
+    const SearchContext ctx =
+        MakeContext(static_cast<size_t>(f), candidates, fde, norms, params, flt.get(), deadline);
+    std::vector<index::TopK> cand(nq, index::TopK(candidates));
+    QUIVER_RETURN_IF_ERROR(SearchView(ctx, view, explain, &cand));
+    const auto t_rerank = absl::Now();
+    for (size_t q = 0; q < nq; ++q) {
+      const std::vector<index::Neighbor> found = cand[q].Take();
+      // Per segment: DISK fields read the sets from the table in one batch.
+      std::map<size_t, std::vector<uint64_t>> by_part;
+      for (const index::Neighbor& nb : found) by_part[nb.id >> 32].push_back(nb.id);
+      for (auto& [p, ids] : by_part) {
+        const Segment& seg = *view.parts[p].segment;
+        std::shared_ptr<const storage::RerankTable> table = seg.table(f);
+        Gathered g;
+        if (field.disk && table != nullptr) {
+          std::vector<uint64_t> rows;
+          for (uint64_t id : ids) rows.push_back(id & 0xffffffffu);
+          std::vector<std::vector<float>> got;
+          QUIVER_RETURN_IF_ERROR(table->Read(rows, &got, &reads));
+          for (const auto& v : got) g.Add(v.data(), v.size() / field.dim, field.dim);
+        } else {
+          for (uint64_t id : ids) {
+            const TokenSet t = seg.tokens(f, static_cast<uint32_t>(id & 0xffffffffu));
+            g.Add(t.data, t.count, field.dim);
+          }
+        }
+        std::vector<float> dist(ids.size());
+        index::MaxSimDistances(query_of(q), g.Docs(field.dim), 0, ids.size(), dist.data(),
+                               &scratch);
+        for (size_t i = 0; i < ids.size(); ++i) topk[q].Push(dist[i], ids[i]);
+        scored += ids.size();
+      }
+    }
+    text = absl::StrCat(
+        "LateInteraction(field=\"", field.name, "\", k=", req.k(), ", queries=", nq, ")\n",
+        absl::StrFormat("  MaxSimRerank(candidates=%d per query, reranked=%d, reads=%d, %.1fus)\n",
+                        candidates, scored, reads,
+                        absl::ToDoubleMicroseconds(absl::Now() - t_rerank)),
+        "    MuveraCandidates(encoding dims=", fde_dim, ", ", encoders_[f]->params().r_reps,
+        " repetitions x ", 1u << encoders_[f]->params().k_sim, " partitions)\n");
+    if (explain != nullptr) AppendSegmentsText(*explain, 0, "      ", &text);
+  }
+  if (explain != nullptr) {
+    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
+    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
+    explain->set_text(std::move(text));
+  }
+  const bool similarity = field.metric != Metric::kL2;
+  for (size_t q = 0; q < nq; ++q) {
+    v1::SearchResult* result = resp->add_results();
+    for (const index::Neighbor& nb : topk[q].Take()) {
+      FillHit(view, nb.id, similarity ? -nb.distance : nb.distance, out_attrs,
+              req.with_vectors(), result->add_hits());
     }
   }
+  return absl::OkStatus();
 }
 
 absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadline,
                                 v1::SearchResponse* resp) const {
-  if (!req.multi_vectors().empty()) {
-    return absl::UnimplementedError("multi-vector (late interaction) search is not implemented yet");
-  }
   if (req.k() == 0 || req.k() > kMaxK) {
     return absl::InvalidArgumentError(absl::StrCat("k must be in 1..", kMaxK, ", got ", req.k()));
   }
@@ -352,6 +577,18 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
   }
   QUIVER_ASSIGN_OR_RETURN(const int f, ResolveField(req.field()));
   const VectorFieldSpec& field = schema_->vectors()[f];
+  if (field.multi) {
+    if (!req.vectors().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "field \"", field.name,
+          "\" is a multi-vector field: give the query sets in multi_vectors"));
+    }
+    return SearchMulti(req, f, deadline, resp);
+  }
+  if (!req.multi_vectors().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "multi_vectors: field \"", field.name, "\" is not a multi-vector field"));
+  }
   const size_t nq = req.vectors_size();
   if (nq == 0) return absl::InvalidArgumentError("search needs at least one query vector");
   if (nq > kMaxQueriesPerRequest) {
@@ -588,13 +825,7 @@ absl::Status Collection::Get(const v1::GetPointsRequest& req,
         (*p->mutable_attributes())[schema_->attributes()[ai].name] = std::move(value);
       }
     }
-    if (req.with_vectors()) {
-      for (size_t vf = 0; vf < schema_->vectors().size(); ++vf) {
-        const float* src = seg.vector(vf, off);
-        (*p->mutable_vectors())[schema_->vectors()[vf].name].mutable_values()->Add(
-            src, src + schema_->vectors()[vf].dim);
-      }
-    }
+    if (req.with_vectors()) AddVectors(seg, off, p->mutable_vectors(), p->mutable_multi_vectors());
   }
   return absl::OkStatus();
 }
@@ -678,7 +909,9 @@ absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
   absl::flat_hash_set<absl::string_view> seen;
   size_t owned_floats = 0;
   for (const VectorFieldSpec& f : schema_->vectors()) {
-    if (f.metric == Metric::kCosine) owned_floats += static_cast<size_t>(f.dim) * req.points_size();
+    if (f.metric == Metric::kCosine && !f.multi) {
+      owned_floats += static_cast<size_t>(f.dim) * req.points_size();
+    }
   }
   up.owned.resize(owned_floats);
   size_t owned_pos = 0;
@@ -696,21 +929,52 @@ absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
       return absl::InvalidArgumentError(
           absl::StrCat(label(), ": id appears more than once in this request"));
     }
-    if (!p.multi_vectors().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          label(), ": field \"", p.multi_vectors().begin()->first,
-          "\" is not a multi-vector field of collection \"", name_, "\""));
+    for (const auto& [fname, mv] : p.multi_vectors()) {
+      const int f = schema_->VectorFieldIndex(fname);
+      if (f < 0 || !schema_->vectors()[f].multi) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            label(), ": field \"", fname, "\" is not a multi-vector field of collection \"",
+            name_, "\""));
+      }
     }
     for (const auto& [fname, vec] : p.vectors()) {
-      if (schema_->VectorFieldIndex(fname) < 0) {
+      const int f = schema_->VectorFieldIndex(fname);
+      if (f < 0) {
         return absl::InvalidArgumentError(absl::StrCat(
             label(), ": collection \"", name_, "\" has no vector field \"", fname, "\""));
+      }
+      if (schema_->vectors()[f].multi) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            label(), ": field \"", fname,
+            "\" is a multi-vector field: give its vectors in multi_vectors"));
       }
     }
     PreparedUpsert::Point& out = up.points[i];
     out.vectors.resize(schema_->vectors().size());
+    out.tokens.resize(schema_->vectors().size());
     for (size_t f = 0; f < schema_->vectors().size(); ++f) {
       const VectorFieldSpec& spec = schema_->vectors()[f];
+      if (spec.multi) {
+        auto mit = p.multi_vectors().find(spec.name);
+        if (mit == p.multi_vectors().end()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(label(), ": multi-vector field \"", spec.name, "\" is missing"));
+        }
+        QUIVER_ASSIGN_OR_RETURN(
+            TokenSet set,
+            PrepareTokens(spec, mit->second, absl::StrCat(label(), ": field \"", spec.name, "\""),
+                          &up.owned_blocks));
+        out.tokens[f] = set;
+        float* fde = new float[StoredDim(spec)];
+        up.owned_blocks.emplace_back(fde);
+        if (encoders_[f] != nullptr) {
+          encoders_[f]->EncodeDocument(set.data, set.count, fde);
+        } else {
+          std::fill(fde, fde + StoredDim(spec), 0.0f);
+        }
+        out.vectors[f] = fde;
+        continue;
+      }
       auto it = p.vectors().find(spec.name);
       if (it == p.vectors().end()) {
         return absl::InvalidArgumentError(
@@ -792,7 +1056,17 @@ void Collection::PrepareUpsert(uint64_t seq, const PreparedUpsert& up, storage::
   op.set_unix_ms(NowMs());
   std::vector<uint32_t> dims;
   for (const VectorFieldSpec& f : schema_->vectors()) dims.push_back(f.dim);
+  std::vector<const float*> stored(dims.size());
   for (const PreparedUpsert::Point& p : up.points) {
+    // Multi-vector fields store the point's vectors; encodings are derived.
+    for (size_t f = 0; f < dims.size(); ++f) {
+      if (schema_->vectors()[f].multi) {
+        stored[f] = p.tokens[f].data;
+        dims[f] = p.tokens[f].count * schema_->vectors()[f].dim;
+      } else {
+        stored[f] = p.vectors[f];
+      }
+    }
     const std::string& id = p.record.id();
     const int64_t old = ResolveForWrite(id);
     if (old >= 0) {
@@ -801,7 +1075,7 @@ void Collection::PrepareUpsert(uint64_t seq, const PreparedUpsert& up, storage::
       op.add_removed_iids(old);
     }
     const uint64_t iid = next_iid_++;
-    batch->PutPoint(id_, iid, p.record, p.vectors, dims);
+    batch->PutPoint(id_, iid, p.record, stored, dims);
     fx->added.push_back(iid);
     pending_[id] = static_cast<int64_t>(iid);
     op.add_ids(id);
@@ -891,7 +1165,8 @@ void Collection::ApplyUpsert(uint64_t seq, const PreparedUpsert& up, const Write
   for (size_t i = 0; i < up.points.size(); ++i) {
     const PreparedUpsert::Point& p = up.points[i];
     Segment& seg = GrowingForAppend();
-    rows.push_back({&seg, seg.Append(fx.added[i], p.record.id(), p.attrs, p.vectors)});
+    rows.push_back(
+        {&seg, seg.Append(fx.added[i], p.record.id(), p.attrs, p.vectors, p.tokens.data())});
   }
   {
     MutexLock lock(&mu_);
@@ -994,12 +1269,16 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
                                        static_cast<uint32_t>(std::max<uint64_t>(live, 1)));
   const size_t nf = schema_->vectors().size();
   std::vector<const float*> vectors(nf);
+  std::vector<TokenSet> tokens(nf);
   for (const auto& in : plan.inputs) {
     const uint32_t rows = in->published();
     for (uint32_t off = 0; off < rows && !out->full(); ++off) {
       if (!in->Visible(off, view.seq)) continue;
-      for (size_t f = 0; f < nf; ++f) vectors[f] = in->vector(f, off);
-      out->Append(in->iid(off), in->external_id(off), in->attrs(off), vectors);
+      for (size_t f = 0; f < nf; ++f) {
+        vectors[f] = in->vector(f, off);
+        if (schema_->vectors()[f].multi) tokens[f] = in->tokens(f, off);
+      }
+      out->Append(in->iid(off), in->external_id(off), in->attrs(off), vectors, tokens.data());
     }
   }
   out->Seal();
@@ -1083,8 +1362,10 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
   // attached one is named again with the sequence it was written at.
   std::vector<size_t> written;
   for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+    // Multi-vector fields always keep their sets in a table: one contiguous
+    // array that exact MaxSim scans block by block.
     const VectorFieldSpec& field = schema_->vectors()[f];
-    if (!field.disk) continue;
+    if (!field.disk && !field.multi) continue;
     storage::SegmentManifest::RerankFile* rf = m.add_rerank_tables();
     rf->set_field(static_cast<uint32_t>(f));
     if (std::shared_ptr<const storage::RerankTable> t = seg.table(f); t != nullptr) {
@@ -1095,9 +1376,14 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
     const std::string path = files.RerankTablePath(id_, seg.id(), static_cast<uint32_t>(f));
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    storage::RerankTableWriter w(path, field.dim, m.sequence(), /*multi=*/false);
+    storage::RerankTableWriter w(path, field.dim, m.sequence(), field.multi);
     for (uint32_t off = 0; off < rows; ++off) {
-      QUIVER_RETURN_IF_ERROR(w.Add(seg.vector(f, off), 1));
+      if (field.multi) {
+        const TokenSet t = seg.tokens(f, off);
+        QUIVER_RETURN_IF_ERROR(w.Add(t.data, t.count));
+      } else {
+        QUIVER_RETURN_IF_ERROR(w.Add(seg.vector(f, off), 1));
+      }
     }
     QUIVER_RETURN_IF_ERROR(w.Finish());
     rf->set_sequence(m.sequence());
@@ -1116,6 +1402,7 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
     expect.dim = schema_->vectors()[f].dim;
     expect.rows = rows;
     expect.sequence = m.sequence();
+    expect.multi = schema_->vectors()[f].multi;
     QUIVER_RETURN_IF_ERROR(AttachTable(seg, f, files.RerankTablePath(id_, seg.id(),
                                                                      static_cast<uint32_t>(f)),
                                        expect, /*compute_norms=*/false));
@@ -1195,7 +1482,7 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
     // vectors are never loaded into memory (ScanVectors skips them). A
     // missing, stale or corrupt table is rebuilt by the builder.
     for (size_t f = 0; f < schema_->vectors().size(); ++f) {
-      if (!schema_->vectors()[f].disk) continue;
+      if (!schema_->vectors()[f].disk && !schema_->vectors()[f].multi) continue;
       absl::Status st = absl::NotFoundError("not in the manifest");
       for (const auto& rf : m.rerank_tables()) {
         if (rf.field() != f) continue;
@@ -1203,6 +1490,7 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
         expect.dim = schema_->vectors()[f].dim;
         expect.rows = static_cast<uint64_t>(m.iids_size());
         expect.sequence = rf.sequence();
+        expect.multi = schema_->vectors()[f].multi;
         st = AttachTable(*seg, f, files.RerankTablePath(id_, m.segment_id(),
                                                         static_cast<uint32_t>(f)),
                          expect, /*compute_norms=*/true);
@@ -1267,17 +1555,28 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
   uint64_t live = 0;
   for (const auto& [iid, ref] : by_iid) live += ref.segment->Visible(ref.offset, last_seq);
   for (size_t f = 0; f < schema_->vectors().size(); ++f) {
-    const uint32_t dim = schema_->vectors()[f].dim;
+    const VectorFieldSpec& field = schema_->vectors()[f];
+    const uint32_t dim = field.dim;
+    std::vector<float> fde(field.multi ? StoredDim(field) : 0);
     uint64_t found = 0;
     QUIVER_RETURN_IF_ERROR(store.ScanVectors(
         id_, static_cast<uint16_t>(f),
         [&](uint64_t iid, const float* data, size_t d) -> absl::Status {
           auto it = by_iid.find(iid);
-          if (d != dim || it == by_iid.end()) {
+          const bool size_ok = field.multi ? d > 0 && d % dim == 0 : d == dim;
+          if (!size_ok || it == by_iid.end()) {
             return absl::DataLossError(absl::StrCat("collection \"", name_,
                                                     "\": vector without a point record"));
           }
-          it->second.segment->SetVector(it->second.offset, f, data);
+          if (field.multi) {
+            // The encoding is derived: recomputed with the field's seed.
+            const TokenSet set{data, static_cast<uint32_t>(d / dim)};
+            if (encoders_[f] != nullptr) encoders_[f]->EncodeDocument(set.data, set.count, fde.data());
+            it->second.segment->SetVector(it->second.offset, f, fde.data());
+            it->second.segment->SetTokens(it->second.offset, f, set);
+          } else {
+            it->second.segment->SetVector(it->second.offset, f, data);
+          }
           ++found;
           return absl::OkStatus();
         }));
@@ -1307,7 +1606,8 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
     // attribute indexes, window indexes (which are not persisted).
     bool tables = true;
     for (size_t f = 0; f < schema_->vectors().size(); ++f) {
-      tables = tables && (!schema_->vectors()[f].disk || seg->table(f) != nullptr);
+      tables = tables && ((!schema_->vectors()[f].disk && !schema_->vectors()[f].multi) ||
+                          seg->table(f) != nullptr);
     }
     if (!complete[i] || has_windows || !tables) just_sealed_.push_back(seg);
   }

@@ -39,6 +39,7 @@
 #include "storage/mutex.h"
 #include "absl/time/time.h"
 #include "query/filter/filter.h"
+#include "index/muvera.h"
 #include "query/planner.h"
 #include "query/segment.h"
 #include "quiver/v1/collections.pb.h"
@@ -95,10 +96,15 @@ struct PreparedUpsert {
   struct Point {
     storage::PointRecord record;  // id + attributes, as stored
     AttrRow attrs;
-    std::vector<const float*> vectors;  // one per vector field
+    // One per vector field; for a multi-vector field, its encoding.
+    std::vector<const float*> vectors;
+    // Multi-vector fields: the point's vectors (count 0 for other fields).
+    std::vector<TokenSet> tokens;
   };
   std::vector<Point> points;
   std::vector<float> owned;
+  // Encodings and normalized token vectors of multi-vector fields.
+  std::vector<std::unique_ptr<float[]>> owned_blocks;
 };
 
 // A validated delete: by ids, or by a compiled filter.
@@ -231,10 +237,18 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Searches every segment of `view`, pushing into topk (one per query).
   absl::Status SearchView(const SearchContext& ctx, const View& view, v1::Explain* explain,
                           std::vector<index::TopK>* topk) const;
+  // Late-interaction search of multi-vector field f (req.multi_vectors).
+  absl::Status SearchMulti(const v1::SearchRequest& req, int f, absl::Time deadline,
+                           v1::SearchResponse* resp) const;
   // Hybrid search (req.field_queries): each field searched in parallel on
   // the search pool, over one view, with one filter plan; lists fused.
   absl::Status SearchHybrid(const v1::SearchRequest& req, absl::Time deadline,
                             v1::SearchResponse* resp) const;
+  // Adds row `off`'s vectors: single-vector fields to *vectors,
+  // multi-vector fields to *multi.
+  void AddVectors(const Segment& seg, uint32_t off,
+                  google::protobuf::Map<std::string, v1::Vector>* vectors,
+                  google::protobuf::Map<std::string, v1::MultiVector>* multi) const;
   // Fills a hit from row `id` (HitId) of `view`.
   void FillHit(const View& view, uint64_t id, float score, const std::vector<int>& out_attrs,
                bool with_vectors, v1::Hit* hit) const;
@@ -275,6 +289,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   std::atomic<bool> dropped_{false};
 
   mutable std::shared_ptr<Epoch> epoch_ ABSL_GUARDED_BY(mu_);
+  // Multi-vector fields' MUVERA encoders (null for other fields). Constant
+  // after construction; immutable, shared by every thread.
+  std::vector<std::shared_ptr<const index::MuveraEncoder>> encoders_;
 
   // What the filter planner learned from past searches (thread-safe).
   mutable PlanFeedback plan_feedback_;

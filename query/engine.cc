@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "index/muvera.h"
 #include "spdlog/spdlog.h"
 #include "storage/status_macros.h"
 
@@ -17,7 +18,9 @@ namespace {
 // A DISK field keeps only its index in memory, so the index must hold
 // compressed codes and leave exact distances to the rerank table.
 absl::Status CheckStorage(const VectorFieldSpec& field, const index::IndexSpec& spec) {
-  if (!field.disk) return absl::OkStatus();
+  // A multi-vector field's index is over encodings, kept in memory whatever
+  // the storage; DISK moves only its vector sets to the table.
+  if (!field.disk || field.multi) return absl::OkStatus();
   absl::StatusOr<std::unique_ptr<index::VectorIndex>> idx = index::CreateIndex(spec);
   if (!idx.ok()) return idx.status();
   if (!(*idx)->approximate()) {
@@ -250,7 +253,33 @@ void Engine::CreateCollection(const v1::CreateCollectionRequest& req,
         "invalid collection name \"", req.name(),
         "\": names must match [A-Za-z][A-Za-z0-9_]{0,63}")));
   }
-  absl::StatusOr<Schema> schema = Schema::FromProto(req.schema());
+  // Multi-vector fields: resolve the encoding parameters now and store them
+  // whole, so a later change of the defaults never re-encodes this field.
+  v1::CollectionSchema proto = req.schema();
+  for (v1::VectorField& vf : *proto.mutable_vectors()) {
+    if (!vf.has_multi_vector() || vf.dim() == 0) continue;
+    if (vf.multi_vector().candidates() == v1::MultiVectorOptions::TOKENS) {
+      return done(absl::UnimplementedError(absl::StrCat(
+          "vector field \"", vf.name(), "\": TOKENS candidates are not implemented yet")));
+    }
+    const auto& given = vf.multi_vector().encoding_params();
+    absl::StatusOr<index::MuveraParams> p = index::ParseMuveraParams(
+        std::map<std::string, std::string>(given.begin(), given.end()), vf.dim());
+    if (p.ok()) {
+      if (absl::StatusOr<index::MuveraEncoder> e = index::MuveraEncoder::Create(vf.dim(), *p);
+          !e.ok()) {
+        p = e.status();
+      }
+    }
+    if (!p.ok()) {
+      return done(absl::Status(p.status().code(), absl::StrCat("vector field \"", vf.name(),
+                                                                 "\": ", p.status().message())));
+    }
+    auto* params = vf.mutable_multi_vector()->mutable_encoding_params();
+    params->clear();
+    for (const auto& [k, v] : index::MuveraParamsToMap(*p)) (*params)[k] = v;
+  }
+  absl::StatusOr<Schema> schema = Schema::FromProto(proto);
   if (!schema.ok()) return done(schema.status());
   for (const VectorFieldSpec& f : schema->vectors()) {
     absl::Status s = index::ValidateIndexSpec(IndexSpecOf(f));

@@ -7,6 +7,7 @@
 #include "query/attr_index.h"
 #include "query/window_index.h"
 #include "storage/rerank_table.h"
+#include "index/muvera.h"
 
 namespace quiver {
 
@@ -14,17 +15,28 @@ bool SameIndexSpec(const index::IndexSpec& a, const index::IndexSpec& b) {
   return a.type == b.type && a.params == b.params;
 }
 
+uint32_t StoredDim(const VectorFieldSpec& field) {
+  if (!field.multi) return field.dim;
+  // The params were resolved and validated when the collection was created.
+  absl::StatusOr<index::MuveraParams> p = index::ParseMuveraParams(field.encoding_params, field.dim);
+  if (!p.ok()) return field.dim;
+  absl::StatusOr<index::MuveraEncoder> enc = index::MuveraEncoder::Create(field.dim, *p);
+  return enc.ok() ? static_cast<uint32_t>(enc->output_dim()) : field.dim;
+}
+
 index::IndexSpec IndexSpecOf(const VectorFieldSpec& field) {
   index::IndexSpec spec;
   spec.type = field.index_type;
   spec.params = field.index_params;
-  spec.dim = field.dim;
-  spec.similarity =
-      field.metric == Metric::kL2 ? index::Similarity::kL2 : index::Similarity::kInnerProduct;
+  spec.dim = StoredDim(field);
+  // Encodings are compared by inner product, whatever the field's metric.
+  spec.similarity = field.metric == Metric::kL2 && !field.multi ? index::Similarity::kL2
+                                                                : index::Similarity::kInnerProduct;
   return spec;
 }
 
-Segment::Chunk::Chunk(const std::vector<uint32_t>& dims, uint32_t rows)
+Segment::Chunk::Chunk(const std::vector<uint32_t>& dims, const std::vector<bool>& multi,
+                      uint32_t rows)
     : iids(rows), ids(rows), attrs(rows), delete_seq(new std::atomic<uint64_t>[rows]) {
   // Not zero-filled: every row is written by Append, or zeroed by
   // AppendHole, before anything reads it (zeroing was ~10% of ingest CPU).
@@ -33,6 +45,14 @@ Segment::Chunk::Chunk(const std::vector<uint32_t>& dims, uint32_t rows)
     owned.emplace_back(new float[static_cast<size_t>(rows) * dims[f]]);
     vectors[f].store(owned.back().get(), std::memory_order_relaxed);
     norms.emplace_back(new float[rows]);
+    if (multi[f]) {
+      tok_ptr.emplace_back(new std::atomic<const float*>[rows]);
+      tok_count.emplace_back(new uint32_t[rows]());
+      for (uint32_t r = 0; r < rows; ++r) tok_ptr[f][r].store(nullptr, std::memory_order_relaxed);
+    } else {
+      tok_ptr.emplace_back();
+      tok_count.emplace_back();
+    }
   }
   for (uint32_t i = 0; i < rows; ++i) delete_seq[i].store(0, std::memory_order_relaxed);
 }
@@ -41,9 +61,15 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
     : id_(id), schema_(std::move(schema)), capacity_(capacity) {
   size_t row_bytes = 0;
   for (const VectorFieldSpec& f : schema_->vectors()) {
-    dims_.push_back(f.dim);
-    row_bytes += (f.dim + 1) * sizeof(float);
+    dims_.push_back(StoredDim(f));
+    multi_.push_back(f.multi);
+    token_dims_.push_back(f.dim);
+    row_bytes += (dims_.back() + 1) * sizeof(float);
   }
+  arena_.resize(dims_.size());
+  arena_used_.assign(dims_.size(), 0);
+  token_bytes_.reset(new std::atomic<uint64_t>[dims_.size()]);
+  for (size_t f = 0; f < dims_.size(); ++f) token_bytes_[f].store(0, std::memory_order_relaxed);
   while (chunk_rows_ > kMinChunkRows &&
          (chunk_rows_ * row_bytes > kChunkBytes || chunk_rows_ / 2 >= capacity)) {
     chunk_rows_ /= 2;
@@ -58,7 +84,7 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
 
 Segment::Chunk& Segment::ChunkForAppend(uint32_t off) {
   std::unique_ptr<Chunk>& c = chunks_[off / chunk_rows_];
-  if (c == nullptr) c = std::make_unique<Chunk>(dims_, chunk_rows_);
+  if (c == nullptr) c = std::make_unique<Chunk>(dims_, multi_, chunk_rows_);
   return *c;
 }
 
@@ -71,13 +97,42 @@ uint32_t Segment::AppendHole(uint64_t iid) {
   for (size_t f = 0; f < dims_.size(); ++f) {
     std::memset(c.owned[f].get() + static_cast<size_t>(r) * dims_[f], 0, dims_[f] * sizeof(float));
     c.norms[f][r] = 0;
+    if (multi_[f]) {
+      c.tok_count[f][r] = 0;
+      c.tok_ptr[f][r].store(nullptr, std::memory_order_relaxed);
+    }
   }
   dead_.fetch_add(1, std::memory_order_relaxed);
   return off;
 }
 
+float* Segment::ArenaAlloc(size_t f, size_t floats) {
+  // 1 MiB blocks; a set larger than a block gets one of its own.
+  constexpr size_t kBlockFloats = size_t{1} << 18;
+  auto& blocks = arena_[f];
+  if (blocks.empty() || arena_used_[f] + floats > std::max(kBlockFloats, floats)) {
+    blocks.emplace_back(new float[std::max(kBlockFloats, floats)]);
+    arena_used_[f] = 0;
+  }
+  float* p = blocks.back().get() + arena_used_[f];
+  arena_used_[f] += floats;
+  return p;
+}
+
+void Segment::SetTokens(uint32_t offset, size_t f, TokenSet tokens) {
+  Chunk& c = *chunks_[offset / chunk_rows_];
+  const uint32_t r = offset % chunk_rows_;
+  if (table(f) != nullptr) return;  // served from a rerank table
+  const size_t floats = static_cast<size_t>(tokens.count) * token_dims_[f];
+  float* dst = ArenaAlloc(f, floats);
+  std::memcpy(dst, tokens.data, floats * sizeof(float));
+  c.tok_count[f][r] = tokens.count;
+  c.tok_ptr[f][r].store(dst, std::memory_order_release);
+  token_bytes_[f].fetch_add(floats * sizeof(float), std::memory_order_relaxed);
+}
+
 uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow attrs,
-                         const std::vector<const float*>& vectors) {
+                         const std::vector<const float*>& vectors, const TokenSet* tokens) {
   const uint32_t off = appended_++;
   Chunk& c = ChunkForAppend(off);
   const uint32_t r = off % chunk_rows_;
@@ -88,6 +143,14 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
     float* dst = c.owned[f].get() + static_cast<size_t>(r) * dims_[f];
     std::memcpy(dst, vectors[f], dims_[f] * sizeof(float));
     c.norms[f][r] = index::NormSqr(dst, dims_[f]);
+    if (multi_[f] && tokens != nullptr) {
+      const size_t floats = static_cast<size_t>(tokens[f].count) * token_dims_[f];
+      float* t = ArenaAlloc(f, floats);
+      std::memcpy(t, tokens[f].data, floats * sizeof(float));
+      c.tok_count[f][r] = tokens[f].count;
+      c.tok_ptr[f][r].store(t, std::memory_order_relaxed);
+      token_bytes_[f].fetch_add(floats * sizeof(float), std::memory_order_relaxed);
+    }
   }
   c.delete_seq[r].store(kAlive, std::memory_order_relaxed);
   return off;
@@ -170,8 +233,30 @@ std::vector<float> Segment::GatherVectors(size_t f, uint32_t rows) const {
 
 size_t Segment::VectorBytes(size_t f, uint32_t rows) const {
   const size_t chunks = (static_cast<size_t>(rows) + chunk_rows_ - 1) / chunk_rows_;
-  const size_t per_row = table(f) != nullptr ? 1 : dims_[f] + 1;  // norms stay in memory
-  return chunks * chunk_rows_ * per_row * sizeof(float);
+  const bool mapped = table(f) != nullptr && !multi_[f];
+  const size_t per_row = mapped ? 1 : dims_[f] + 1;  // norms stay in memory
+  return chunks * chunk_rows_ * per_row * sizeof(float) +
+         token_bytes_[f].load(std::memory_order_relaxed);
+}
+
+void Segment::AttachTokenTable(size_t f, std::shared_ptr<const storage::RerankTable> table,
+                               std::vector<std::unique_ptr<float[]>>* retired) {
+  const float* base = table->mapped_vectors();
+  const size_t dim = token_dims_[f];
+  for (uint32_t off = 0; off < appended_; ++off) {
+    Chunk& c = *chunks_[off / chunk_rows_];
+    const uint32_t r = off % chunk_rows_;
+    // Readers may be reading the count: it only changes for holes of a
+    // restored segment, which nobody reads yet.
+    if (c.tok_count[f][r] != table->count(off)) c.tok_count[f][r] = table->count(off);
+    c.tok_ptr[f][r].store(base + table->offset(off) * dim, std::memory_order_release);
+  }
+  for (auto& block : arena_[f]) retired->push_back(std::move(block));
+  arena_[f].clear();
+  arena_used_[f] = 0;
+  token_bytes_[f].store(0, std::memory_order_relaxed);
+  MutexLock lock(&index_mu_);
+  tables_[f] = std::move(table);
 }
 
 void Segment::AttachTable(size_t f, std::shared_ptr<const storage::RerankTable> table,

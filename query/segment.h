@@ -46,7 +46,18 @@ class RerankTable;
 
 inline constexpr uint64_t kAlive = std::numeric_limits<uint64_t>::max();
 
-// The index spec of a vector field, as the index registry takes it.
+// A point's vectors in a multi-vector field: `count` rows of the field's dim.
+struct TokenSet {
+  const float* data = nullptr;
+  uint32_t count = 0;
+};
+
+// Dimension of what a segment stores as field f's vector: the field's dim,
+// or for a multi-vector field the dimension of its MUVERA encoding (the
+// vector its index is built over).
+uint32_t StoredDim(const VectorFieldSpec& field);
+// The index spec of a vector field, as the index registry takes it (for a
+// multi-vector field: over its encodings, by inner product).
 index::IndexSpec IndexSpecOf(const VectorFieldSpec& field);
 // Same kind and build parameters (an index built for one serves the other).
 bool SameIndexSpec(const index::IndexSpec& a, const index::IndexSpec& b);
@@ -76,13 +87,18 @@ class Segment {
   // Appends a live row and returns its offset. REQUIRES: !full(), !sealed().
   // vectors[f] has schema().vectors()[f].dim floats (already normalized for
   // COSINE fields).
+  // Multi-vector fields: vectors[f] is the point's encoding and tokens[f]
+  // its vectors (tokens may be null when the schema has no such field).
   uint32_t Append(uint64_t iid, const std::string& external_id, AttrRow attrs,
-                  const std::vector<const float*>& vectors);
+                  const std::vector<const float*>& vectors, const TokenSet* tokens = nullptr);
   // Appends an empty slot (a row whose point no longer exists).
   uint32_t AppendHole(uint64_t iid);
   // Fills the vector of field `f` at `offset` (recovery loads attributes and
   // vectors in separate passes).
   void SetVector(uint32_t offset, size_t f, const float* v);
+  // Fills the vectors of multi-vector field f at `offset` (recovery); a
+  // no-op once a table serves the field.
+  void SetTokens(uint32_t offset, size_t f, TokenSet tokens);
   // Fills a hole's row data and marks it alive (recovery).
   void FillRow(uint32_t offset, const std::string& external_id, AttrRow attrs);
 
@@ -113,6 +129,13 @@ class Segment {
     return chunk(first).vectors[f].load(std::memory_order_acquire);
   }
   const float* chunk_norms(size_t f, uint32_t first) const { return chunk(first).norms[f].get(); }
+  // Multi-vector field f's vectors of row `off` (count 0 for a hole); the
+  // pointer is valid as long as a pin is held (see vector()).
+  TokenSet tokens(size_t f, uint32_t off) const {
+    const Chunk& c = chunk(off);
+    const uint32_t r = off % chunk_rows_;
+    return {c.tok_ptr[f][r].load(std::memory_order_acquire), c.tok_count[f][r]};
+  }
   uint64_t delete_seq(uint32_t off) const {
     return chunk(off).delete_seq[off % chunk_rows_].load(std::memory_order_relaxed);
   }
@@ -149,6 +172,10 @@ class Segment {
   // REQUIRES: sealed; no concurrent AttachTable for the same field.
   void AttachTable(size_t f, std::shared_ptr<const storage::RerankTable> table,
                    bool compute_norms, std::vector<std::unique_ptr<float[]>>* retired);
+  // Multi-vector fields: the same for the token vectors, from a multi
+  // table; the encodings stay in memory. REQUIRES: table->multi().
+  void AttachTokenTable(size_t f, std::shared_ptr<const storage::RerankTable> table,
+                        std::vector<std::unique_ptr<float[]>>* retired);
   // The table serving field f, or null (MEMORY, or not attached yet).
   std::shared_ptr<const storage::RerankTable> table(size_t f) const;
 
@@ -173,12 +200,16 @@ class Segment {
 
  private:
   struct Chunk {
-    Chunk(const std::vector<uint32_t>& dims, uint32_t rows);
+    Chunk(const std::vector<uint32_t>& dims, const std::vector<bool>& multi, uint32_t rows);
     // Per field: where the rows' vectors are read (owned below, or a mapped
     // rerank table), and the in-memory copy (null once a table serves).
     std::unique_ptr<std::atomic<float*>[]> vectors;
     std::vector<std::unique_ptr<float[]>> owned;
     std::vector<std::unique_ptr<float[]>> norms;    // per field
+    // Multi-vector fields (null arrays for the others): per row, where its
+    // vectors are (an arena block, or a mapped table) and how many.
+    std::vector<std::unique_ptr<std::atomic<const float*>[]>> tok_ptr;
+    std::vector<std::unique_ptr<uint32_t[]>> tok_count;
     std::vector<uint64_t> iids;
     std::vector<std::string> ids;
     std::vector<AttrRow> attrs;
@@ -190,7 +221,16 @@ class Segment {
   const uint64_t id_;
   const std::shared_ptr<const Schema> schema_;
   const uint32_t capacity_;
-  std::vector<uint32_t> dims_;
+  std::vector<uint32_t> dims_;        // stored per row: the vector, or the encoding
+  std::vector<bool> multi_;
+  std::vector<uint32_t> token_dims_;  // multi-vector fields: each vector's dim
+  // Writer only: blocks that hold multi-vector fields' vectors, per field,
+  // and floats used in the last block. Blocks never move.
+  std::vector<std::vector<std::unique_ptr<float[]>>> arena_;
+  std::vector<size_t> arena_used_;
+  // Bytes of token vectors held in memory per field (accounting).
+  std::unique_ptr<std::atomic<uint64_t>[]> token_bytes_;
+  float* ArenaAlloc(size_t f, size_t floats);
   uint32_t chunk_rows_ = kMaxChunkRows;
   // Sized at construction, never resized; chunks allocated by the writer.
   std::vector<std::unique_ptr<Chunk>> chunks_;

@@ -113,12 +113,11 @@ absl::Status RerankTableWriter::WriteAll(const void* data, size_t n) {
 absl::Status RerankTableWriter::Add(const float* vectors, size_t count) {
   if (!status_.ok()) return status_;
   if (finished_) return absl::FailedPreconditionError("rerank table: Add after Finish");
-  if (multi_ ? count == 0 : count != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "rerank table: a row holds ", multi_ ? "at least one vector" : "one vector", ", got ",
-        count));
+  if (!multi_ && count != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rerank table: a row holds one vector, got ", count));
   }
-  status_ = WriteAll(vectors, count * dim_ * sizeof(float));
+  if (count > 0) status_ = WriteAll(vectors, count * dim_ * sizeof(float));
   ++rows_;
   vectors_ += count;
   if (multi_) offsets_.push_back(vectors_);

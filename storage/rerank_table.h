@@ -56,7 +56,7 @@ class RerankTableWriter {
   RerankTableWriter& operator=(const RerankTableWriter&) = delete;
 
   // Appends the next row: `count` vectors of dim floats (exactly 1 unless
-  // multi).
+  // multi; a multi row may be empty).
   absl::Status Add(const float* vectors, size_t count);
   // Writes the offsets and header, fsyncs, renames. No Add after this.
   absl::Status Finish();
@@ -157,6 +157,10 @@ class RerankTable {
   // mapped_vectors() + offset(r) * dim, valid while the table lives.
   // Null otherwise.
   const float* mapped_vectors() const;
+  // Multi tables: rows + 1 offsets (in vectors) of each row's first vector.
+  const uint64_t* offsets() const { return offsets_.data(); }
+  // First vector of row r, counted in vectors from the first record.
+  uint64_t offset(uint64_t r) const { return multi_ ? offsets_[r] : r; }
   // Vectors of row r (1 for single-vector tables).
   uint32_t count(uint64_t r) const {
     return multi_ ? static_cast<uint32_t>(offsets_[r + 1] - offsets_[r]) : 1;

@@ -74,10 +74,6 @@ absl::StatusOr<Schema> Schema::FromProto(const v1::CollectionSchema& proto) {
       return absl::InvalidArgumentError(absl::StrCat(
           "vector field \"", f.name(), "\": dim must be in 1..", kMaxDim, ", got ", f.dim()));
     }
-    if (f.has_multi_vector()) {
-      return absl::UnimplementedError(absl::StrCat(
-          "vector field \"", f.name(), "\": multi-vector fields are not implemented yet"));
-    }
     if (f.storage() != v1::STORAGE_MODE_UNSPECIFIED && f.storage() != v1::MEMORY &&
         f.storage() != v1::DISK) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -102,6 +98,25 @@ absl::StatusOr<Schema> Schema::FromProto(const v1::CollectionSchema& proto) {
     nf->mutable_index()->set_type(type);
     spec.disk = f.storage() == v1::DISK;
     nf->set_storage(spec.disk ? v1::DISK : v1::MEMORY);
+    if (f.has_multi_vector()) {
+      const v1::MultiVectorOptions& mv = f.multi_vector();
+      spec.multi = true;
+      spec.max_vectors =
+          mv.max_vectors_per_point() == 0 ? kDefaultMaxVectorsPerPoint : mv.max_vectors_per_point();
+      if (spec.max_vectors > kMaxVectorsPerPoint) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "vector field \"", f.name(), "\": max_vectors_per_point must be at most ",
+            kMaxVectorsPerPoint, ", got ", mv.max_vectors_per_point()));
+      }
+      if (mv.candidates() != v1::MultiVectorOptions::MUVERA &&
+          mv.candidates() != v1::MultiVectorOptions::TOKENS) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "vector field \"", f.name(), "\": candidates must be MUVERA or TOKENS"));
+      }
+      spec.token_candidates = mv.candidates() == v1::MultiVectorOptions::TOKENS;
+      spec.encoding_params.insert(mv.encoding_params().begin(), mv.encoding_params().end());
+      nf->mutable_multi_vector()->set_max_vectors_per_point(spec.max_vectors);
+    }
     s.vector_index_.emplace(spec.name, static_cast<int>(s.vectors_.size()));
     s.vectors_.push_back(std::move(spec));
   }

@@ -4,7 +4,7 @@
 // every rule a client can break (names, dimensions, duplicate names, types)
 // and reports the first violation as INVALID_ARGUMENT, or UNIMPLEMENTED for
 // features the API describes but this version does not serve yet
-// (multi-vector fields).
+
 // Schemas are immutable once built and safe to share between threads.
 #ifndef QUIVER_STORAGE_SCHEMA_H_
 #define QUIVER_STORAGE_SCHEMA_H_
@@ -40,7 +40,22 @@ struct VectorFieldSpec {
   // DISK: sealed segments keep only the index (compressed codes) in memory;
   // the full vectors live in a rerank table on disk (storage/rerank_table.h).
   bool disk = false;
+  // Multi-vector (late-interaction) field: each point holds 1..max_vectors
+  // vectors of `dim`; the index is built over their MUVERA encodings
+  // (encoding_params, resolved and stored at create) and candidates are
+  // reranked by exact MaxSim.
+  bool multi = false;
+  uint32_t max_vectors = 0;
+  std::map<std::string, std::string> encoding_params;
+  // Candidates from an index over every token vector instead of the
+  // encodings (the baseline MUVERA is compared with).
+  bool token_candidates = false;
 };
+
+// Multi-vector fields: vectors per point when the schema says 0, and the
+// most a schema may allow.
+inline constexpr uint32_t kDefaultMaxVectorsPerPoint = 1024;
+inline constexpr uint32_t kMaxVectorsPerPoint = 8192;
 
 struct AttributeSpec {
   std::string name;
@@ -71,7 +86,7 @@ bool IsValidName(std::string_view name);
 class Schema {
  public:
   // Validates `proto` and builds the schema. INVALID_ARGUMENT names the bad
-  // field; UNIMPLEMENTED for multi-vector fields. Index
+  // field;  Index
   // types and parameters are checked by the index registry, not here.
   static absl::StatusOr<Schema> FromProto(const v1::CollectionSchema& proto);
 

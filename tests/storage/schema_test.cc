@@ -69,9 +69,12 @@ INSTANTIATE_TEST_SUITE_P(
                         s->mutable_vectors(0)->set_storage(static_cast<v1::StorageMode>(9));
                       },
                       absl::StatusCode::kInvalidArgument, "storage must be MEMORY or DISK"},
-        BadSchemaCase{"multi_not_yet",
-                      [](auto* s) { s->mutable_vectors(0)->mutable_multi_vector(); },
-                      absl::StatusCode::kUnimplemented, "multi-vector"}),
+        BadSchemaCase{"too_many_vectors_per_point",
+                      [](auto* s) {
+                        s->mutable_vectors(0)->mutable_multi_vector()->set_max_vectors_per_point(
+                            kMaxVectorsPerPoint + 1);
+                      },
+                      absl::StatusCode::kInvalidArgument, "max_vectors_per_point"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(SchemaTest, IndexSpecIsKeptForTheRegistryToCheck) {
