@@ -375,6 +375,38 @@ absl::Status HnswIndex::Build(const float* vectors, size_t n, int threads) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec& spec, const HnswOptions& options,
+                                         const float* vectors, size_t n, int threads) {
+  HnswIndex index(spec, options);
+  if (absl::Status s = index.Build(vectors, n, threads); !s.ok()) return s;
+  const Hnsw& h = *index.graph_->hnsw;
+  const std::vector<uint32_t>& labels = index.graph_->labels;
+  HnswGraph g;
+  g.m = options.m;
+  g.entry_point = labels[h.enterpoint_node_];
+  g.max_level = h.maxlevel_;
+  try {
+    g.levels.resize(n);
+    g.offsets.resize(n + 1);
+    for (size_t id = 0; id < n; ++id) g.levels[labels[id]] = h.element_levels_[id] + 1;
+    for (size_t i = 0; i < n; ++i) g.offsets[i + 1] = g.offsets[i] + g.Slot(g.levels[i]);
+    g.neighbors.assign(g.offsets[n], -1);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat("HNSW: out of memory for ", n, " nodes"));
+  }
+  for (uint32_t id = 0; id < n; ++id) {
+    const uint32_t label = labels[id];
+    for (int level = 0; level < g.levels[label]; ++level) {
+      const uint32_t* links =
+          level == 0 ? index.graph_->Links0(id) : index.graph_->Links(id, level);
+      const size_t count = HnswIndex::Graph::Count(links);
+      int32_t* slots = g.neighbors.data() + g.offsets[label] + g.Slot(level);
+      for (size_t j = 0; j < count; ++j) slots[j] = static_cast<int32_t>(labels[links[j + 1]]);
+    }
+  }
+  return g;
+}
+
 absl::Status HnswIndex::Search(const float* query, const SearchParams& params,
                                const LabelFilter* filter, TopK* out) const {
   if (!graph_) return absl::FailedPreconditionError("HNSW: index not built");

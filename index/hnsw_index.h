@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "index/vector_index.h"
 
@@ -56,6 +57,29 @@ struct HnswOptions {
 // 64 keeps recall@10 >= 0.99 for both metrics, a margin for data harder than
 // Fashion-MNIST; ef=32 is ~1.65x faster where 0.98 is enough.
 inline constexpr uint32_t kHnswDefaultEf = 64;
+
+// An HNSW graph as plain data, nodes numbered by label, in FAISS's HNSW
+// layout (faiss::HNSW's levels / offsets / neighbors): node i is on levels
+// 0..levels[i]-1; its neighbour slots are
+// neighbors[offsets[i] + Slot(level) .. offsets[i] + Slot(level + 1)), with
+// 2m slots on level 0 and m on each level above, unused slots -1.
+struct HnswGraph {
+  uint32_t m = 0;
+  uint32_t entry_point = 0;  // a node on max_level
+  int max_level = 0;
+  std::vector<int> levels;       // n
+  std::vector<size_t> offsets;   // n + 1
+  std::vector<int32_t> neighbors;
+  size_t Slot(int level) const { return level == 0 ? 0 : 2 * m + (level - 1) * size_t{m}; }
+};
+
+// Builds the graph HnswIndex::Build builds over `vectors` (hnswlib, exact
+// distances, the same options and threads) and returns it without the
+// vectors: for kinds that keep the graph over compressed codes (HNSW_SQ8).
+// REQUIRES: `spec` (type "HNSW") and `options` passed ValidateIndexSpec.
+// Errors as HnswIndex::Build.
+absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec& spec, const HnswOptions& options,
+                                         const float* vectors, size_t n, int threads);
 
 class HnswIndex final : public VectorIndex {
  public:
@@ -88,6 +112,8 @@ class HnswIndex final : public VectorIndex {
 
  private:
   struct Graph;  // hnswlib's objects; hnswlib headers stay in the .cc
+  friend absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec&, const HnswOptions&,
+                                                  const float*, size_t, int);
 
   const IndexSpec spec_;
   const HnswOptions options_;

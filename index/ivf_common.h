@@ -3,7 +3,8 @@
 // query, the list scan with the LabelFilter inline and min_accepted probing
 // (the same rules as IVF_FLAT, ivf_flat_index.h), reading and writing FAISS
 // files with statuses instead of exceptions, and checking a loaded index's
-// labels. Internal to index/: FAISS types appear only as forward
+// labels. HNSW_SQ8 uses its FAISS I/O and exception helpers too (Read,
+// Write, FromException). Internal to index/: FAISS types appear only as forward
 // declarations here, and only the kinds' .cc files include FAISS headers.
 //
 // Thread-safety: the functions are reentrant; ScanLists's per-query scratch

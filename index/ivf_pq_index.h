@@ -31,7 +31,7 @@
 // thread against our 1.2 s; at 60k (FAISS: all 60,000 residuals) 95.6 s
 // against 7.1 s on 2 threads.
 //
-// Measured with bench/compressed_ivf_bench.cc (Fashion-MNIST 60k x 784,
+// Measured with bench/compressed_bench.cc (Fashion-MNIST 60k x 784,
 // nlist 245, m 98, 1,000 t10k queries, 1 thread, median of 3 interleaved
 // rounds): this search against IndexIVFPQ::search with SearchParametersIVF
 // on the same saved lists (with its precomputed L2 table), and recall@10 raw

@@ -16,7 +16,7 @@
 // The ranges are trained on all the segment's vectors (FAISS samples 100k),
 // so no code of the segment clips.
 //
-// Measured with bench/compressed_ivf_bench.cc (Fashion-MNIST 60k x 784,
+// Measured with bench/compressed_bench.cc (Fashion-MNIST 60k x 784,
 // nlist 245, 1,000 t10k queries, 1 thread, median of 3 interleaved rounds):
 // this scan against IndexIVFScalarQuantizer::search with
 // SearchParametersIVF on the same saved lists (Debian's FAISS is built for

@@ -2,7 +2,7 @@
 // Type and parameter names are matched case-insensitively; parameter values
 // are decimal integers. Each kind's parameters, defaults and ranges are
 // documented in its header (flat_index.h, hnsw_index.h, ivf_flat_index.h,
-// ivf_sq8_index.h, ivf_pq_index.h).
+// ivf_sq8_index.h, ivf_pq_index.h, hnsw_sq8_index.h).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "index/flat_index.h"
 #include "index/hnsw_index.h"
+#include "index/hnsw_sq8_index.h"
 #include "index/ivf_flat_index.h"
 #include "index/ivf_pq_index.h"
 #include "index/ivf_sq8_index.h"
@@ -23,7 +24,7 @@
 namespace quiver::index {
 namespace {
 
-enum class Kind { kFlat, kHnsw, kIvfFlat, kIvfSq8, kIvfPq };
+enum class Kind { kFlat, kHnsw, kIvfFlat, kIvfSq8, kIvfPq, kHnswSq8 };
 
 struct ParamDef {
   const char* name;
@@ -45,6 +46,10 @@ const std::vector<KindDef>& Kinds() {
         {"ef_construction", HnswOptions::kMinEfConstruction, HnswOptions::kMaxEfConstruction}}},
       {Kind::kIvfFlat, "IVF_FLAT", {{"nlist", 1, IvfFlatOptions::kMaxNlist}}},
       {Kind::kIvfSq8, "IVF_SQ8", {{"nlist", 1, IvfFlatOptions::kMaxNlist}}},
+      {Kind::kHnswSq8,
+       "HNSW_SQ8",
+       {{"M", HnswOptions::kMinM, HnswOptions::kMaxM},
+        {"ef_construction", HnswOptions::kMinEfConstruction, HnswOptions::kMaxEfConstruction}}},
       {Kind::kIvfPq,
        "IVF_PQ",
        {{"nlist", 1, IvfFlatOptions::kMaxNlist}, {"m", 1, IvfPqOptions::kMaxM}}},
@@ -131,6 +136,12 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> CreateIndex(const IndexSpec& spec) 
       parsed->Get("M", &o.m);
       parsed->Get("ef_construction", &o.ef_construction);
       return std::make_unique<HnswIndex>(std::move(canonical), o);
+    }
+    case Kind::kHnswSq8: {
+      HnswOptions o;
+      parsed->Get("M", &o.m);
+      parsed->Get("ef_construction", &o.ef_construction);
+      return std::make_unique<HnswSq8Index>(std::move(canonical), o);
     }
     case Kind::kIvfFlat: {
       IvfFlatOptions o;

@@ -16,8 +16,8 @@
 #
 # Only index/hnsw_index.cc includes <hnswlib/hnswlib.h> (wrapped so that its
 # non-inline definitions get internal linkage); only the IVF kinds' .cc files
-# (ivf_flat_index.cc, ivf_common.cc, ivf_sq8_index.cc, ivf_pq_index.cc)
-# include FAISS headers.
+# (ivf_flat_index.cc, ivf_common.cc, ivf_sq8_index.cc, ivf_pq_index.cc) and
+# hnsw_sq8_index.cc include FAISS headers.
 set(QUIVER_INDEX_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/distance.cc
   ${CMAKE_CURRENT_LIST_DIR}/flat_search.cc
@@ -28,6 +28,7 @@ set(QUIVER_INDEX_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/sq8.cc
   ${CMAKE_CURRENT_LIST_DIR}/ivf_sq8_index.cc
   ${CMAKE_CURRENT_LIST_DIR}/ivf_pq_index.cc
+  ${CMAKE_CURRENT_LIST_DIR}/hnsw_sq8_index.cc
   ${CMAKE_CURRENT_LIST_DIR}/registry.cc
   ${CMAKE_CURRENT_LIST_DIR}/maxsim.cc
   ${CMAKE_CURRENT_LIST_DIR}/muvera.cc

@@ -1,6 +1,6 @@
 // VectorIndex: the one interface every ANN index kind implements (FLAT,
-// HNSW, IVF_FLAT, and the compressed kinds IVF_SQ8, IVF_PQ), chosen by type
-// name from a registry (CreateIndex / LoadIndex).
+// HNSW, IVF_FLAT, and the compressed kinds IVF_SQ8, IVF_PQ, HNSW_SQ8),
+// chosen by type name from a registry (CreateIndex / LoadIndex).
 //
 // An index is built once over an immutable set of vectors — one sealed
 // segment of one vector field — whose rows are addressed by dense labels
@@ -43,7 +43,7 @@ namespace quiver::index {
 // What to build. `params` are the index kind's build parameters by name
 // (strings, as in the API's IndexSpec), validated by ValidateIndexSpec.
 struct IndexSpec {
-  std::string type;  // "FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "IVF_PQ"
+  std::string type;  // "FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW_SQ8"
   std::map<std::string, std::string> params;
   uint32_t dim = 0;
   Similarity similarity = Similarity::kL2;

@@ -1,23 +1,28 @@
-// compressed_ivf_bench: how fast are Quiver's IVF_SQ8 and IVF_PQ list scans
-// against FAISS's own search of the same lists, and what recall@10 do they
-// reach raw and after an exact refine of k * refine candidates?
+// compressed_bench: how fast do Quiver's compressed kinds (IVF_SQ8, IVF_PQ,
+// HNSW_SQ8) search, against FAISS's own search of the same saved index, and
+// what recall@10 do they reach raw and after an exact refine of k * refine
+// candidates?
 //
 // Fashion-MNIST (the first --n training images as the base, the first
 // --queries test images as queries; --sim cosine normalizes both). Each kind
 // is built by Quiver (--build-threads), saved, and read back with
-// faiss::read_index, so FAISS searches exactly the lists Quiver scans (with
-// its precomputed table for IVF-PQ L2: its fastest path). For each nprobe,
+// faiss::read_index, so FAISS searches exactly the lists / graph and codes
+// Quiver searches (with its precomputed table for IVF-PQ L2: its fastest
+// path). Kinds FAISS cannot read (HNSW: hnswlib's format) run without the
+// FAISS columns, as a reference. For each nprobe (IVF) or ef (graphs),
 // interleaved over --rounds (order alternating per round), on one thread
 // (OpenMP pinned to 1):
 //   quiver      VectorIndex::Search, one query per call, k candidates;
-//   faiss-1     IndexIVF::search with SearchParametersIVF, one query a call;
+//   faiss-1     FAISS search, one query a call (IVF: SearchParametersIVF;
+//               HNSW: hnsw.efSearch, as 1.7.3 ignores per-query params);
 //   faiss-batch the same over all queries in one call (its best case).
 // Reported: median QPS per column, quiver/faiss-1, raw recall@10 of both
-// (they should agree: the same codes), recall@10 after an exact rerank of
-// the quiver candidates (k = 10 * refine, from the float vectors in memory),
-// build seconds and MemoryBytes / (n * dim * 4). JSON goes to
-// bench_results/compressed_ivf_bench.json next to the binary.
+// (they should agree for IVF: the same codes), recall@10 after an exact
+// rerank of the quiver candidates (k = 10 * refine, from the float vectors
+// in memory), build seconds and MemoryBytes / (n * dim * 4). JSON goes to
+// bench_results/compressed_bench.json next to the binary.
 #include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexScalarQuantizer.h>
@@ -148,14 +153,16 @@ double Median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"IVF_SQ8 / IVF_PQ list scan vs FAISS on the same lists"};
+  CLI::App app{"compressed index kinds vs FAISS searching the same saved index"};
   size_t n = 60000, nq = 1000;
   int rounds = 3, build_threads = 2, refine = 0;
-  std::string kinds = "IVF_SQ8,IVF_PQ", nprobes = "4,8,16,32", sim_name = "l2", m;
+  std::string kinds = "IVF_SQ8,IVF_PQ,HNSW_SQ8", nprobes = "4,8,16,32", sim_name = "l2", m;
   app.add_option("--n", n, "base vectors (Fashion-MNIST train)");
   app.add_option("--queries", nq, "queries (Fashion-MNIST t10k)");
   app.add_option("--kinds", kinds, "comma-separated index kinds");
-  app.add_option("--nprobe", nprobes, "comma-separated nprobe values");
+  app.add_option("--nprobe", nprobes, "comma-separated nprobe values (IVF kinds)");
+  std::string efs = "16,32,64,128";
+  app.add_option("--ef", efs, "comma-separated ef values (graph kinds)");
   app.add_option("--rounds", rounds, "interleaved rounds (median reported)");
   app.add_option("--build-threads", build_threads);
   app.add_option("--sim", sim_name, "l2 or cosine");
@@ -189,7 +196,7 @@ int main(int argc, char** argv) {
   const std::filesystem::path out_dir =
       std::filesystem::path(argv[0]).parent_path() / "bench_results";
   std::filesystem::create_directories(out_dir);
-  const std::string tmp = (out_dir / absl::StrCat("compressed_ivf_bench.", getpid())).string();
+  const std::string tmp = (out_dir / absl::StrCat("compressed_bench.", getpid())).string();
   nlohmann::json report = nlohmann::json::array();
 
   for (const std::string& kind : std::vector<std::string>(absl::StrSplit(kinds, ','))) {
@@ -214,9 +221,17 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", s.ToString().c_str());
       return 1;
     }
-    std::unique_ptr<faiss::IndexIVF> faiss_index(
-        dynamic_cast<faiss::IndexIVF*>(faiss::read_index(tmp.c_str())));
-    if (faiss_build) {
+    std::unique_ptr<faiss::Index> faiss_any;
+    try {
+      faiss_any.reset(faiss::read_index(tmp.c_str()));
+    } catch (const std::exception&) {
+      // Not a FAISS file (HNSW): no FAISS columns.
+    }
+    auto* faiss_ivf = dynamic_cast<faiss::IndexIVF*>(faiss_any.get());
+    auto* faiss_hnsw = dynamic_cast<faiss::IndexHNSW*>(faiss_any.get());
+    const bool graph = index->shape().kind == quiver::index::IndexShape::Kind::kGraph;
+    if (faiss_build && faiss_ivf != nullptr) {
+      auto* faiss_index = faiss_ivf;
       // The same kind built by FAISS alone: IndexIVF::train + add.
       omp_set_num_threads(build_threads);
       faiss::IndexFlat* quantizer = sim == Similarity::kL2
@@ -225,7 +240,7 @@ int main(int argc, char** argv) {
       std::unique_ptr<faiss::IndexIVF> own;
       const auto metric = sim == Similarity::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
       if (kind == "IVF_PQ") {
-        auto* pq = dynamic_cast<faiss::IndexIVFPQ*>(faiss_index.get());
+        auto* pq = dynamic_cast<faiss::IndexIVFPQ*>(faiss_index);
         own = std::make_unique<faiss::IndexIVFPQ>(quantizer, d.dim, faiss_index->nlist, pq->pq.M,
                                                   8, metric);
       } else {
@@ -243,18 +258,22 @@ int main(int argc, char** argv) {
     std::filesystem::remove(tmp);
     const double ratio =
         static_cast<double>(index->MemoryBytes()) / (double(d.n) * d.dim * sizeof(float));
-    const int rf = refine > 0 ? refine : (kind == "IVF_PQ" ? 10 : 4);
+    const int rf = refine > 0 ? refine : (kind == "IVF_PQ" ? 10 : index->approximate() ? 4 : 1);
     std::printf("## %s: build %.1f s (%d threads), MemoryBytes %.2f MB = %.4f of the floats\n\n",
                 index->Describe().c_str(), build_s, build_threads, index->MemoryBytes() / 1e6,
                 ratio);
-    std::printf("| nprobe | quiver QPS | faiss-1 QPS | faiss-batch QPS | quiver/faiss-1 | "
+    std::printf(graph ? "| ef " : "| nprobe ");
+    std::printf("| quiver QPS | faiss-1 QPS | faiss-batch QPS | quiver/faiss-1 | "
                 "recall raw (quiver / faiss) | recall refined x%d |\n", rf);
     std::printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
 
-    for (const std::string& np_text : std::vector<std::string>(absl::StrSplit(nprobes, ','))) {
-      const uint32_t nprobe = static_cast<uint32_t>(std::stoul(np_text));
+    for (const std::string& np_text :
+         std::vector<std::string>(absl::StrSplit(graph ? efs : nprobes, ','))) {
+      const uint32_t nprobe = static_cast<uint32_t>(std::stoul(np_text));  // or ef
       SearchParams params;
       params.nprobe = nprobe;
+      params.ef = nprobe;
+      if (faiss_hnsw != nullptr) faiss_hnsw->hnsw.efSearch = static_cast<int>(nprobe);
       faiss::SearchParametersIVF fparams;
       fparams.nprobe = nprobe;
       std::vector<double> ours, faiss1, faissb;
@@ -270,22 +289,24 @@ int main(int argc, char** argv) {
         }
         ours.push_back(d.nq / Seconds(a, Clock::now()));
       };
+      const faiss::SearchParameters* fp = faiss_ivf != nullptr ? &fparams : nullptr;
       auto run_faiss1 = [&] {
+        if (faiss_any == nullptr) return;
         std::vector<float> dist(kK);
         std::vector<faiss::Index::idx_t> ids(kK);
         const auto a = Clock::now();
         for (size_t q = 0; q < d.nq; ++q) {
-          faiss_index->search(1, d.queries.data() + q * d.dim, kK, dist.data(), ids.data(),
-                              &fparams);
+          faiss_any->search(1, d.queries.data() + q * d.dim, kK, dist.data(), ids.data(), fp);
           faiss_ids[q].assign(ids.begin(), ids.end());
         }
         faiss1.push_back(d.nq / Seconds(a, Clock::now()));
       };
       auto run_faissb = [&] {
+        if (faiss_any == nullptr) return;
         std::vector<float> dist(d.nq * kK);
         std::vector<faiss::Index::idx_t> ids(d.nq * kK);
         const auto a = Clock::now();
-        faiss_index->search(d.nq, d.queries.data(), kK, dist.data(), ids.data(), &fparams);
+        faiss_any->search(d.nq, d.queries.data(), kK, dist.data(), ids.data(), fp);
         faissb.push_back(d.nq / Seconds(a, Clock::now()));
       };
       for (int r = 0; r < rounds; ++r) {
@@ -304,7 +325,8 @@ int main(int argc, char** argv) {
         (void)index->Search(d.queries.data() + q * d.dim, params, nullptr, &top);
         refined[q] = Refine(d, sim, q, top.Take());
       }
-      const double r_ours = Recall(d, sim, ours_ids), r_faiss = Recall(d, sim, faiss_ids);
+      const double r_ours = Recall(d, sim, ours_ids);
+      const double r_faiss = faiss_any != nullptr ? Recall(d, sim, faiss_ids) : 0.0;
       const double r_refined = Recall(d, sim, refined);
       const double q_ours = Median(ours), q_f1 = Median(faiss1), q_fb = Median(faissb);
       std::printf("| %u | %.0f | %.0f | %.0f | %.2fx | %.3f / %.3f | %.3f |\n", nprobe, q_ours,
@@ -325,6 +347,6 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
   }
-  std::ofstream(out_dir / "compressed_ivf_bench.json") << report.dump(2) << "\n";
+  std::ofstream(out_dir / "compressed_bench.json") << report.dump(2) << "\n";
   return 0;
 }
