@@ -947,15 +947,76 @@ v1::Value LabelValue(int64_t label, v1::AttributeType type) {
   return v;
 }
 
+// Points of a multi-vector field from a vector file of all their vectors,
+// point i holding rows [offsets[i], offsets[i + 1]).
+absl::StatusOr<ImportResult> ImportMultiVectors(client::Client& client,
+                                                const ImportOptions& options,
+                                                const v1::VectorField& field,
+                                                VectorFileReader* reader,
+                                                const std::vector<int64_t>& labels,
+                                                v1::AttributeType label_type) {
+  QUIVER_ASSIGN_OR_RETURN(std::vector<int64_t> offsets, ReadLabels(options.offsets_path));
+  if (offsets.size() < 2 || offsets.front() != 0 ||
+      !std::is_sorted(offsets.begin(), offsets.end()) ||
+      (reader->rows() >= 0 && offsets.back() != reader->rows())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.offsets_path, ": offsets must start at 0, never decrease and end at the rows of ",
+        options.path, reader->rows() >= 0 ? absl::StrCat(" (", reader->rows(), ")") : "",
+        "; nothing was imported"));
+  }
+  const int64_t points = static_cast<int64_t>(offsets.size()) - 1;
+  if (!labels.empty() && static_cast<int64_t>(labels.size()) != points) {
+    return absl::InvalidArgumentError(absl::StrCat(options.labels_path, " has ", labels.size(),
+                                                   " labels for ", points, " points"));
+  }
+  const int64_t total = options.limit >= 0 ? std::min(points, options.limit) : points;
+  Progress progress(options.show_progress, total);
+  Batcher batcher(client, options, "point");
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<float> row;
+  for (int64_t i = 0; i < total; ++i) {
+    v1::Point p;
+    p.set_id(absl::StrCat(options.id_prefix, options.start_id + i));
+    v1::MultiVector& mv = (*p.mutable_multi_vectors())[field.name()];
+    for (int64_t r = offsets[i]; r < offsets[i + 1]; ++r) {
+      absl::StatusOr<bool> more = reader->Next(&row);
+      if (!more.ok()) return more.status();
+      if (!*more) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            options.path, " ends at row ", r, " but ", options.offsets_path, " says point ", i,
+            " goes on to row ", offsets[i + 1], " (", batcher.imported(),
+            " points were imported)"));
+      }
+      mv.add_vectors()->mutable_values()->Add(row.begin(), row.end());
+    }
+    if (!labels.empty()) {
+      (*p.mutable_attributes())[options.label_attr] =
+          LabelValue(labels[static_cast<size_t>(i)], label_type);
+    }
+    const uint64_t before = batcher.imported();
+    QUIVER_RETURN_IF_ERROR(batcher.Add(std::move(p), i));
+    if (batcher.imported() != before) progress.Update(batcher.imported(), reader->progress());
+  }
+  QUIVER_RETURN_IF_ERROR(batcher.Flush());
+  progress.Finish(batcher.imported());
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return ImportResult{batcher.imported(), secs};
+}
+
 absl::StatusOr<ImportResult> ImportVectors(client::Client& client, const ImportOptions& options,
                                            const v1::CollectionSchema& schema) {
   QUIVER_ASSIGN_OR_RETURN(const v1::VectorField* field,
                           ResolveField(options.collection, schema, options.field));
-  if (field->has_multi_vector()) {
+  const bool multi = field->has_multi_vector();
+  if (multi != !options.offsets_path.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("\"", field->name(),
-                     "\" is a multi-vector field; import from vector files fills "
-                     "single-vector fields only"));
+        multi ? absl::StrCat("\"", field->name(),
+                             "\" is a multi-vector field: give --offsets, the first row of each "
+                             "point's vectors (n + 1 entries, the last = the rows of ",
+                             options.path, ")")
+              : absl::StrCat("--offsets goes with a multi-vector field; \"", field->name(),
+                             "\" is not one"));
   }
   if (schema.vectors_size() > 1) {
     // Every point needs every vector field, and a vector file has one.
@@ -998,6 +1059,8 @@ absl::StatusOr<ImportResult> ImportVectors(client::Client& client, const ImportO
                                                      reader->rows(), " rows"));
     }
   }
+
+  if (multi) return ImportMultiVectors(client, options, *field, reader.get(), labels, label_type);
 
   int64_t total = reader->rows();
   if (options.limit >= 0 && (total < 0 || total > options.limit)) {
@@ -1119,19 +1182,34 @@ class JsonlConverter {
           absl::StrCat("no vector field \"", name, "\" in the schema"));
     }
     if (it->second->has_multi_vector()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("\"", name, "\" is a multi-vector field, which import does not support"));
+      // A list of vectors: [[...], [...], ...].
+      if (!v.is_array()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "multi-vector field \"", name, "\" takes an array of vectors, got ", JsonTypeName(v)));
+      }
+      v1::Point tmp;
+      v1::MultiVector& mv = (*p->mutable_multi_vectors())[name];
+      for (size_t j = 0; j < v.size(); ++j) {
+        absl::Status st = Values(absl::StrCat(name, "[", j, "]"), it->second->dim(), v[j],
+                                 mv.add_vectors()->mutable_values());
+        if (!st.ok()) return st;
+      }
+      return absl::OkStatus();
     }
+    return Values(name, it->second->dim(), v, (*p->mutable_vectors())[name].mutable_values());
+  }
+
+  // One vector's values from a JSON array of `dim` finite numbers.
+  static absl::Status Values(const std::string& name, uint32_t dim, const nlohmann::json& v,
+                             google::protobuf::RepeatedField<float>* values) {
     if (!v.is_array()) {
       return absl::InvalidArgumentError(
           absl::StrCat("vector \"", name, "\" must be an array of numbers, got ", JsonTypeName(v)));
     }
-    if (v.size() != it->second->dim()) {
+    if (v.size() != dim) {
       return absl::InvalidArgumentError(absl::StrCat("vector \"", name, "\" has ", v.size(),
-                                                     " values; the field's dimension is ",
-                                                     it->second->dim()));
+                                                     " values; the field's dimension is ", dim));
     }
-    auto* values = (*p->mutable_vectors())[name].mutable_values();
     values->Reserve(static_cast<int>(v.size()));
     for (size_t i = 0; i < v.size(); ++i) {
       if (!v[i].is_number()) {

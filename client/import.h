@@ -116,6 +116,10 @@ struct ImportOptions {
   // attribute `label_attr` (converted to its type in the schema).
   std::string labels_path;
   std::string label_attr = "label";
+  // Multi-vector fields (fvecs/npy/IDX): the file holds every point's
+  // vectors back to back, and this file (as for labels) the row where each
+  // point's start, n + 1 entries from 0 to the file's rows.
+  std::string offsets_path;
   // Import at most this many rows; -1 for all.
   int64_t limit = -1;
   // Progress on stderr: a bar on a terminal, a line per ~10% otherwise.

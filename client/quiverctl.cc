@@ -68,6 +68,9 @@ struct Globals {
 struct CreateArgs {
   std::string name;
   std::vector<std::string> vectors;
+  std::vector<std::string> multi_vectors;
+  uint32_t max_vectors = 0;
+  std::vector<std::string> encoding;  // k=v
   std::vector<std::string> attrs;
   std::string schema_file;
 };
@@ -103,6 +106,7 @@ struct SearchArgs {
   bool exact = false;
   std::string strategy = "auto";
   bool explain = false;
+  float refine = 0;
   // Hybrid search: NAME=1,2,3 / NAME=PATH[:ROW] per field, and per-field k
   // and weight as NAME=N.
   std::vector<std::string> field_vectors;
@@ -112,6 +116,9 @@ struct SearchArgs {
   std::string fusion;
   float rrf_k = 0;
   bool field_results = false;
+  // Late interaction: one query set.
+  std::string query_set_json;
+  std::string query_set_file;
 };
 
 struct ImportArgs {
@@ -125,6 +132,7 @@ struct ImportArgs {
   std::string labels;
   std::string label_attr = "label";
   int64_t limit = -1;
+  std::string offsets;
   bool no_progress = false;
 };
 
@@ -476,10 +484,27 @@ absl::Status CollectionCreate(Context& c, const CreateArgs& a) {
           a.schema_file, ": not a CollectionSchema in JSON: ", s.message().as_string()));
     }
   } else {
-    if (a.vectors.empty())
-      return UsageError("give at least one --vector name:dim:metric, or --schema FILE");
+    if (a.vectors.empty() && a.multi_vectors.empty())
+      return UsageError(
+          "give at least one --vector (or --multi-vector) name:dim:metric, or --schema FILE");
     for (const auto& spec : a.vectors) {
       QUIVER_ASSIGN_OR_RETURN(*schema.add_vectors(), ParseVectorSpec(spec));
+    }
+    if (a.multi_vectors.empty() && (a.max_vectors != 0 || !a.encoding.empty())) {
+      return UsageError("--max-vectors and --encoding go with --multi-vector");
+    }
+    for (const auto& spec : a.multi_vectors) {
+      QUIVER_ASSIGN_OR_RETURN(v1::VectorField f, ParseVectorSpec(spec));
+      v1::MultiVectorOptions* mv = f.mutable_multi_vector();
+      mv->set_max_vectors_per_point(a.max_vectors);
+      for (const std::string& kv : a.encoding) {
+        const size_t eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          return UsageError(absl::StrCat("--encoding \"", kv, "\": expected name=value"));
+        }
+        (*mv->mutable_encoding_params())[kv.substr(0, eq)] = kv.substr(eq + 1);
+      }
+      *schema.add_vectors() = std::move(f);
     }
     for (const auto& spec : a.attrs) {
       QUIVER_ASSIGN_OR_RETURN(*schema.add_attributes(), ParseAttrSpec(spec));
@@ -674,6 +699,7 @@ absl::Status Import(Context& c, const ImportArgs& a) {
   o.start_id = a.start_id;
   o.batch = a.batch;
   o.labels_path = a.labels;
+  o.offsets_path = a.offsets;
   o.label_attr = a.label_attr;
   o.limit = a.limit;
   o.show_progress = !a.no_progress;
@@ -925,6 +951,7 @@ absl::Status AddFieldQueries(const SearchArgs& a, v1::SearchRequest* req) {
     fq.mutable_params()->set_ef(a.ef);
     fq.mutable_params()->set_nprobe(a.nprobe);
     fq.mutable_params()->set_exact(a.exact);
+    fq.mutable_params()->set_refine_factor(a.refine);
   }
   if (a.fusion.empty() || absl::EqualsIgnoreCase(a.fusion, "rrf")) {
     req->set_fusion(v1::RRF);
@@ -950,6 +977,30 @@ absl::Status Search(Context& c, const SearchArgs& a) {
           "--vector-file, --query-json and --field");
     }
     QUIVER_RETURN_IF_ERROR(AddFieldQueries(a, &req));
+  } else if (!a.query_set_json.empty() || !a.query_set_file.empty()) {
+    if (!a.vector.empty() || !a.vector_file.empty() || !a.query_json.empty() ||
+        (!a.query_set_json.empty() && !a.query_set_file.empty())) {
+      return UsageError(
+          "give one query: --query-set-json or --query-set-file (late interaction), or "
+          "--vector / --vector-file / --query-json");
+    }
+    std::vector<std::vector<float>> set;
+    if (!a.query_set_json.empty()) {
+      QUIVER_ASSIGN_OR_RETURN(set, ParseQueryJson(a.query_set_json));
+    } else {
+      absl::StatusOr<FileFormat> format = FileFormatFromName(a.query_set_file);
+      if (!format.ok()) return AsUsage(format.status());
+      QUIVER_ASSIGN_OR_RETURN(auto reader, VectorFileReader::Open(a.query_set_file, *format));
+      std::vector<float> row;
+      for (;;) {
+        QUIVER_ASSIGN_OR_RETURN(bool more, reader->Next(&row));
+        if (!more) break;
+        set.push_back(row);
+      }
+    }
+    req.set_field(a.field);
+    v1::MultiVector* mv = req.add_multi_vectors();
+    for (const auto& v : set) mv->add_vectors()->mutable_values()->Add(v.begin(), v.end());
   } else {
     if (!a.field_ks.empty() || !a.weights.empty() || !a.fusion.empty() || a.rrf_k != 0 ||
         a.field_results) {
@@ -968,6 +1019,7 @@ absl::Status Search(Context& c, const SearchArgs& a) {
   req.mutable_params()->set_ef(a.ef);
   req.mutable_params()->set_nprobe(a.nprobe);
   req.mutable_params()->set_exact(a.exact);
+  req.mutable_params()->set_refine_factor(a.refine);
   v1::FilterStrategy strategy = v1::FILTER_STRATEGY_AUTO;
   if (a.strategy != "auto" && !v1::FilterStrategy_Parse(absl::AsciiStrToUpper(a.strategy), &strategy)) {
     return UsageError(absl::StrCat("--strategy \"", a.strategy,
@@ -1031,6 +1083,16 @@ int Main(int argc, char** argv) {
                          "filters); repeatable");
   create_cmd->add_option("--schema", create.schema_file,
                          "CollectionSchema as JSON (instead of --vector/--attr)");
+  create_cmd->add_option("--multi-vector", create.multi_vectors,
+                         "Multi-vector (late interaction) field name:dim:metric[:index][:disk]: "
+                         "each point holds a set of vectors, scored by MaxSim; the index is "
+                         "built over MUVERA encodings of the sets; repeatable");
+  create_cmd->add_option("--max-vectors", create.max_vectors,
+                         "Multi-vector fields: most vectors per point (default 1024)");
+  create_cmd->add_option("--encoding", create.encoding,
+                         "Multi-vector fields: MUVERA parameter name=value (k_sim, d_proj, "
+                         "r_reps, fill_empty, final_dim, seed); repeatable")
+      ->delimiter(',');
   auto* list_cmd = coll->add_subcommand("list", "List collections");
   std::string coll_name;
   DescribeArgs describe;
@@ -1077,6 +1139,9 @@ int Main(int argc, char** argv) {
   import_cmd->add_option("--label-attr", imp.label_attr, "Attribute the labels go to")
       ->capture_default_str();
   import_cmd->add_option("--limit", imp.limit, "Import at most N rows");
+  import_cmd->add_option("--offsets", imp.offsets,
+                         "Multi-vector field: IDX1 or .npy integers, the row where each point's "
+                         "vectors start (n + 1 entries, the last = the file's rows)");
   import_cmd->add_flag("--no-progress", imp.no_progress, "No progress report on stderr");
 
   GetArgs get;
@@ -1139,6 +1204,14 @@ int Main(int argc, char** argv) {
   search_cmd->add_option("--rrf-k", srch.rrf_k, "Hybrid search: RRF's constant (default 60)");
   search_cmd->add_flag("--field-results", srch.field_results,
                        "Hybrid search: also print each field's own list");
+  search_cmd->add_option("--query-set-json", srch.query_set_json,
+                         "Late interaction: one query set [[1,2,3],[4,5,6]] for the "
+                         "multi-vector --field, scored by MaxSim");
+  search_cmd->add_option("--query-set-file", srch.query_set_file,
+                         "Late interaction: one query set, every row of an fvecs/npy/idx file");
+  search_cmd->add_option("--refine", srch.refine,
+                         "Candidates reranked = k x this (compressed indexes; late interaction: "
+                         "points scored by exact MaxSim). Default: the index's");
 
   std::string stats_coll;
   auto* stats_cmd = app.add_subcommand("stats", "Statistics of a collection");

@@ -150,10 +150,13 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
   seg->SetBuilding(false);
   // A DISK field without its rerank table (new, or found missing or corrupt
   // at start-up) needs a persist even when every index loaded.
+  // (Multi-vector fields always keep their sets in a table, FLAT or not.)
   bool needs_table = false;
   for (size_t f = 0; f < schema.vectors().size(); ++f) {
-    needs_table = needs_table || (schema.vectors()[f].disk && seg->table(f) == nullptr &&
-                                  seg->index(f) != nullptr);
+    const VectorFieldSpec& field = schema.vectors()[f];
+    const bool has_index = seg->index(f) != nullptr || coll.IndexSpecFor(f).type == "FLAT";
+    needs_table = needs_table || ((field.disk || field.multi) && seg->table(f) == nullptr &&
+                                  has_index);
   }
   if ((built_any || needs_table) && on_built_) on_built_(coll, seg);
 }

@@ -614,6 +614,87 @@ TEST_F(QuiverctlTest, HybridSearchFusesFields) {
   EXPECT_NE(bad.err.find("expected 2 values"), std::string::npos) << bad.err;
 }
 
+// Late interaction: a multi-vector field created, filled from jsonl sets
+// and from npy + offsets, searched with a query set by MaxSim.
+TEST_F(QuiverctlTest, MultiVectorFieldsImportAndSearch) {
+  CtlOk({"collection", "create", "lv", "--multi-vector", "tok:4:IP:HNSW", "--max-vectors", "8",
+         "--encoding", "r_reps=8,final_dim=0", "--attr", "n:int64"});
+  json info = CtlJson({"collection", "describe", "lv"});
+  const json& mv = info["schema"]["vectors"][0]["multiVector"];
+  EXPECT_EQ(mv["maxVectorsPerPoint"], 8) << info.dump();
+  EXPECT_EQ(mv["encodingParams"]["r_reps"], "8") << info.dump();
+  EXPECT_EQ(mv["encodingParams"]["k_sim"], "4") << info.dump();  // resolved default
+
+  WriteFile(Path("lv.jsonl"),
+            R"({"id": "a", "vectors": {"tok": [[1, 0, 0, 0], [0, 1, 0, 0]]}, "attributes": {"n": 1}}
+{"id": "b", "vectors": {"tok": [[0, 0, 1, 0]]}, "attributes": {"n": 2}}
+)");
+  CtlOk({"import", "lv", Path("lv.jsonl")});
+  // Tokens of three more points: c = rows 0-1, d = row 2, e = rows 3-5.
+  const Rows tokens = {{0, 0, 0, 1}, {0, 0, 0.5f, 0}, {0.9f, 0.1f, 0, 0},
+                       {0, 0.2f, 0, 0}, {0, 0, 0, 0.3f}, {0.1f, 0, 0, 0}};
+  WriteFile(Path("tok.npy"), NpyBytes("<f4", "(6, 4)", F32Data(tokens)));
+  std::string offsets;
+  for (int64_t o : {0, 2, 3, 6}) Append(&offsets, o);
+  WriteFile(Path("off.npy"), NpyBytes("<i8", "(4,)", offsets));
+  std::string out = CtlOk({"import", "lv", Path("tok.npy"), "--field", "tok", "--offsets",
+                           Path("off.npy"), "--id-prefix", "p", "--no-progress"});
+  EXPECT_NE(out.find("imported 3 points"), std::string::npos) << out;
+  EXPECT_EQ(Count("lv"), 5u);
+
+  // MaxSim of {[1,0,0,0], [0,0,0,1]}: a 1 + 0, b 0, p0 (c) 0 + 1, p1 (d) 0.9,
+  // p2 (e) 0.1 + 0.3.
+  for (const char* exact : {"", "--exact"}) {
+    std::vector<std::string> args = {"search", "lv", "--field", "tok", "--query-set-json",
+                                     "[[1, 0, 0, 0], [0, 0, 0, 1]]", "-k", "5"};
+    if (*exact) args.push_back(exact);
+    json j = CtlJson(args);
+    ASSERT_EQ(j["results"][0]["hits"].size(), 5u) << j.dump();
+    EXPECT_EQ(j["results"][0]["hits"][2]["id"], "p1") << j.dump();
+    EXPECT_NEAR(j["results"][0]["hits"][2]["score"].get<double>(), 0.9, 1e-5);
+    EXPECT_NEAR(j["results"][0]["hits"][3]["score"].get<double>(), 0.4, 1e-5);
+  }
+  // A query set from a file, with a filter, returning the sets.
+  WriteFile(Path("q.npy"), NpyBytes("<f4", "(1, 4)", F32Data({{0, 0, 1, 0}})));
+  json j = CtlJson({"search", "lv", "--field", "tok", "--query-set-file", Path("q.npy"), "-k",
+                    "1", "--filter", "n = 2", "--with-vectors"});
+  ASSERT_EQ(j["results"][0]["hits"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "b");
+  EXPECT_EQ(j["results"][0]["hits"][0]["multiVectors"]["tok"]["vectors"].size(), 1u) << j.dump();
+
+  // Memory and disk per field once sealed (the sets go to a table).
+  CtlOk({"collection", "describe", "lv", "--wait-indexed", "--timeout-s", "60"});
+  info = CtlJson({"collection", "describe", "lv"});
+  EXPECT_GT(std::stoull(info["stats"]["vectors"][0]["memoryBytes"].get<std::string>()), 0u)
+      << info.dump();
+  EXPECT_GT(std::stoull(info["stats"]["vectors"][0]["diskBytes"].get<std::string>()), 0u)
+      << info.dump();
+
+  // Usage and server errors.
+  CmdResult r = Ctl({"collection", "create", "bad", "--vector", "v:2:L2", "--encoding", "r_reps=2"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--multi-vector"), std::string::npos) << r.err;
+  r = Ctl({"import", "lv", Path("tok.npy"), "--field", "tok", "--no-progress"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--offsets"), std::string::npos) << r.err;
+  std::string bad_offsets;
+  for (int64_t o : {0, 4, 2, 6}) Append(&bad_offsets, o);
+  WriteFile(Path("bad_off.npy"), NpyBytes("<i8", "(4,)", bad_offsets));
+  r = Ctl({"import", "lv", Path("tok.npy"), "--field", "tok", "--offsets", Path("bad_off.npy")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("never decrease"), std::string::npos) << r.err;
+  r = Ctl({"search", "lv", "--field", "tok", "--query-set-json", "[[1, 0, 0]]"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("expected 4 values"), std::string::npos) << r.err;
+  WriteFile(Path("big.jsonl"),
+            R"({"id": "big", "vectors": {"tok": [[1,0,0,0],[1,0,0,0],[1,0,0,0],[1,0,0,0],[1,0,0,0],[1,0,0,0],[1,0,0,0],[1,0,0,0],[1,0,0,0]]}})"
+            "\n");
+  r = Ctl({"import", "lv", Path("big.jsonl")});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("at most 8"), std::string::npos) << r.err;
+  EXPECT_EQ(Count("lv"), 5u);
+}
+
 TEST_F(QuiverctlShopTest, DeleteByIdAndByFilter) {
   std::string out = CtlOk({"delete", "shop", "p1", "p2", "missing"});
   EXPECT_NE(out.find("deleted 2 points"), std::string::npos) << out;

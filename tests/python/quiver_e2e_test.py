@@ -762,8 +762,8 @@ class QuiverE2ETest(QuiverTestCase):
         s.vectors[0].index.params["no_such_param"] = "1"
         self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.create, "ivf_t", s)
         s = schema()
-        s.vectors[1].multi_vector.max_vectors_per_point = 8
-        self.assertCode(un, self.create, "multi_t", s)
+        s.vectors[1].multi_vector.max_vectors_per_point = 100000
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.create, "multi_t", s)
         s = schema()
         s.vectors[0].storage = pb.DISK
         # DISK needs an index over compressed codes; FLAT keeps full vectors.
@@ -772,7 +772,8 @@ class QuiverE2ETest(QuiverTestCase):
         q = [0.5] * IMG_DIM
         r = srch_pb.SearchRequest(collection=self.MAIN, field="img", k=1)
         r.multi_vectors.add().vectors.add(values=q)
-        self.assertCode(un, self.server.search.Search, r)
+        # img is a single-vector field: multi_vectors is a client error.
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.server.search.Search, r)
         r = srch_pb.SearchRequest(collection=self.MAIN, field="img", k=1, explain=True)
         r.vectors.add(values=q)
         resp = self.server.search.Search(r, timeout=RPC_TIMEOUT)

@@ -310,7 +310,7 @@ TEST_P(DiskTest, VectorsFiltersDeletesAndCompactionReadTheTable) {
   ExpectSame(Search("disk", 100, 4096), disk);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, DiskTest, ::testing::Values("IVF_SQ8", "IVF_PQ"),
+INSTANTIATE_TEST_SUITE_P(Kinds, DiskTest, ::testing::Values("IVF_SQ8", "IVF_PQ", "HNSW_SQ8"),
                          [](const auto& info) { return info.param; });
 
 TEST(DiskSchemaTest, DiskNeedsACompressedIndexAndGoodParams) {

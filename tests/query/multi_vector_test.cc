@@ -1,0 +1,413 @@
+// Multi-vector (late-interaction) fields through the engine: exact MaxSim
+// against a brute-force reference, MUVERA candidates + MaxSim rerank against
+// exact, filters, deletes, restarts (encodings recomputed, tables reused),
+// DISK reads, and every bad input, on Fashion-MNIST patch sets (16 x 65).
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "query/engine.h"
+#include "tests/common/fashion_mnist.h"
+#include "tests/common/fashion_patches.h"
+#include "tests/common/test_util.h"
+
+namespace quiver {
+namespace {
+
+using ::quiver::testing::Attribute;
+using ::quiver::testing::kPatchDim;
+using ::quiver::testing::kPatchesPerImage;
+using ::quiver::testing::kPatchSetFloats;
+using ::quiver::testing::StatusIs;
+using ::quiver::testing::TempDir;
+using ::quiver::testing::VectorField;
+
+constexpr size_t kBase = 3000;
+constexpr size_t kQueries = 20;
+constexpr uint32_t kK = 10;
+
+struct Data {
+  std::vector<float> base, queries;
+  std::vector<int> labels;
+};
+
+const Data& Patches() {
+  static const Data* d = [] {
+    auto* d = new Data;
+    d->base = testing::FashionPatches("train", kBase);
+    d->queries = testing::FashionPatches("t10k", kQueries);
+    d->labels = testing::FashionLabels("train", kBase);
+    return d;
+  }();
+  return *d;
+}
+
+v1::MultiVector SetOf(const float* set, size_t n = kPatchesPerImage) {
+  v1::MultiVector mv;
+  for (size_t j = 0; j < n; ++j) {
+    mv.add_vectors()->mutable_values()->Add(set + j * kPatchDim, set + (j + 1) * kPatchDim);
+  }
+  return mv;
+}
+
+// Brute-force MaxSim (inner product): sum over query vectors of the best dot.
+double ChamferSim(const float* q, const float* d) {
+  double total = 0;
+  for (size_t i = 0; i < kPatchesPerImage; ++i) {
+    double best = -1e30;
+    for (size_t j = 0; j < kPatchesPerImage; ++j) {
+      double dot = 0;
+      for (size_t c = 0; c < kPatchDim; ++c) {
+        dot += double(q[i * kPatchDim + c]) * d[j * kPatchDim + c];
+      }
+      best = std::max(best, dot);
+    }
+    total += best;
+  }
+  return total;
+}
+
+// The exact top-k (by similarity, ids = rows) of query q among rows kept.
+std::vector<std::pair<double, size_t>> ExactTop(size_t q, const std::vector<bool>& keep) {
+  const Data& d = Patches();
+  std::vector<std::pair<double, size_t>> all;
+  for (size_t i = 0; i < kBase; ++i) {
+    if (keep[i]) {
+      all.push_back({ChamferSim(d.queries.data() + q * kPatchSetFloats,
+                                d.base.data() + i * kPatchSetFloats),
+                     i});
+    }
+  }
+  std::partial_sort(all.begin(), all.begin() + std::min<size_t>(kK, all.size()), all.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first; });
+  all.resize(std::min<size_t>(kK, all.size()));
+  return all;
+}
+
+class MultiVectorTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (Patches().base.empty()) GTEST_SKIP() << "Fashion-MNIST not installed";
+    Open();
+    v1::CreateCollectionRequest req;
+    req.set_name("mv");
+    v1::VectorField f = VectorField("patches", kPatchDim, v1::IP);
+    f.mutable_index()->set_type(GetParam());
+    f.mutable_multi_vector()->set_max_vectors_per_point(32);
+    *req.mutable_schema()->add_vectors() = f;
+    v1::VectorField g = VectorField("disk_patches", kPatchDim, v1::IP);
+    g.mutable_multi_vector();
+    g.set_storage(v1::DISK);
+    *req.mutable_schema()->add_vectors() = g;
+    v1::AttributeField label = Attribute("label", v1::INT64);
+    label.set_indexed(true);
+    *req.mutable_schema()->add_attributes() = label;
+    v1::CreateCollectionResponse cresp;
+    QUIVER_ASSERT_OK(engine_->CreateCollection(req, &cresp));
+    created_ = cresp.collection();
+    for (size_t start = 0; start < kBase; start += 500) {
+      v1::UpsertPointsRequest up;
+      up.set_collection("mv");
+      for (size_t i = start; i < start + 500; ++i) *up.add_points() = Point(i);
+      v1::UpsertPointsResponse uresp;
+      QUIVER_ASSERT_OK(engine_->Upsert(up, &uresp));
+    }
+    engine_->SealAndWaitForIndexes();
+  }
+
+  v1::Point Point(size_t i) {
+    const Data& d = Patches();
+    v1::Point p;
+    p.set_id(std::to_string(i));
+    const float* set = d.base.data() + i * kPatchSetFloats;
+    (*p.mutable_multi_vectors())["patches"] = SetOf(set);
+    (*p.mutable_multi_vectors())["disk_patches"] = SetOf(set);
+    (*p.mutable_attributes())["label"].set_int_value(d.labels[i]);
+    return p;
+  }
+
+  void Open() {
+    engine_.reset();
+    EngineOptions o;
+    o.data_dir = dir_.path();
+    o.collection.segment_max_rows = 1000;
+    auto e = Engine::Open(o);
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = *std::move(e);
+  }
+
+  v1::SearchResponse Search(const std::string& field, bool exact, const std::string& filter = "",
+                            bool explain = false, float refine = 0) {
+    v1::SearchRequest req;
+    req.set_collection("mv");
+    req.set_field(field);
+    req.set_k(kK);
+    req.set_filter(filter);
+    req.set_explain(explain);
+    req.mutable_params()->set_exact(exact);
+    req.mutable_params()->set_refine_factor(refine);
+    for (size_t q = 0; q < kQueries; ++q) {
+      *req.add_multi_vectors() = SetOf(Patches().queries.data() + q * kPatchSetFloats);
+    }
+    v1::SearchResponse resp;
+    const absl::Status s = engine_->Search(req, absl::InfiniteFuture(), &resp);
+    EXPECT_TRUE(s.ok()) << s;
+    return resp;
+  }
+
+  // Recall@k against brute force, counting ties at the k-th similarity.
+  double Recall(const v1::SearchResponse& resp, const std::vector<bool>& keep) {
+    size_t hits = 0, total = 0;
+    for (size_t q = 0; q < kQueries; ++q) {
+      const auto truth = ExactTop(q, keep);
+      const double kth = truth.back().first;
+      std::set<size_t> want;
+      for (const auto& t : truth) want.insert(t.second);
+      for (const v1::Hit& h : resp.results(static_cast<int>(q)).hits()) {
+        const size_t id = std::stoul(h.id());
+        EXPECT_TRUE(keep[id]) << "hit " << id << " fails the filter";
+        if (want.count(id) || h.score() >= kth - 1e-4) ++hits;
+      }
+      total += truth.size();
+    }
+    return static_cast<double>(hits) / total;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Engine> engine_;
+  v1::CollectionInfo created_;
+};
+
+TEST_P(MultiVectorTest, ExactMaxSimMatchesBruteForce) {
+  std::vector<bool> all(kBase, true);
+  const v1::SearchResponse exact = Search("patches", true);
+  for (size_t q = 0; q < kQueries; ++q) {
+    const auto truth = ExactTop(q, all);
+    ASSERT_EQ(exact.results(static_cast<int>(q)).hits_size(), static_cast<int>(kK));
+    for (size_t i = 0; i < kK; ++i) {
+      // Scores are the MaxSim similarity, higher is better.
+      EXPECT_NEAR(exact.results(static_cast<int>(q)).hits(static_cast<int>(i)).score(),
+                  truth[i].first, 1e-3)
+          << "query " << q << " rank " << i;
+    }
+  }
+  EXPECT_EQ(Recall(exact, all), 1.0);
+}
+
+TEST_P(MultiVectorTest, MuveraCandidatesAndRerankKeepRecall) {
+  std::vector<bool> all(kBase, true);
+  const double r = Recall(Search("patches", false), all);
+  const double r_disk = Recall(Search("disk_patches", false), all);
+  std::printf("%s: MUVERA + rerank recall@10 %.3f (DISK field %.3f)\n", GetParam().c_str(), r,
+              r_disk);
+  EXPECT_GE(r, 0.95);
+  EXPECT_GE(r_disk, 0.95);
+  // Fewer candidates lose recall: the refine factor takes effect.
+  EXPECT_LT(Recall(Search("patches", false, "", false, 1), all), r);
+}
+
+TEST_P(MultiVectorTest, FiltersApply) {
+  const Data& d = Patches();
+  std::vector<bool> keep(kBase);
+  for (size_t i = 0; i < kBase; ++i) keep[i] = d.labels[i] == 1 || d.labels[i] == 7;
+  EXPECT_EQ(Recall(Search("patches", true, "label IN (1, 7)"), keep), 1.0);
+  EXPECT_GE(Recall(Search("patches", false, "label IN (1, 7)"), keep), 0.9);
+}
+
+TEST_P(MultiVectorTest, ExplainDeletesRestartAndVectors) {
+  const v1::SearchResponse disk = Search("disk_patches", false, "", true);
+  EXPECT_NE(disk.explain().text().find("MaxSimRerank(candidates=500"), std::string::npos)
+      << disk.explain().text();
+  EXPECT_EQ(disk.explain().text().find("reads=0,"), std::string::npos) << disk.explain().text();
+  const v1::SearchResponse mem = Search("patches", false, "", true);
+  EXPECT_NE(mem.explain().text().find("reads=0,"), std::string::npos) << mem.explain().text();
+
+  // The resolved encoding parameters are stored with the schema.
+  const auto& params = created_.schema().vectors(0).multi_vector().encoding_params();
+  EXPECT_EQ(params.at("r_reps"), "40");
+  EXPECT_EQ(params.at("k_sim"), "4");
+
+  // Delete every query's best hit: it is gone from both paths.
+  std::set<std::string> gone;
+  v1::DeletePointsRequest del;
+  del.set_collection("mv");
+  const v1::SearchResponse best = Search("patches", true);
+  for (const auto& r : best.results()) {
+    if (gone.insert(r.hits(0).id()).second) del.add_ids(r.hits(0).id());
+  }
+  v1::DeletePointsResponse dresp;
+  QUIVER_ASSERT_OK(engine_->Delete(del, &dresp));
+  const v1::SearchResponse before_exact = Search("patches", true);
+  const v1::SearchResponse before = Search("patches", false);
+  for (const auto* resp : {&before_exact, &before}) {
+    for (const auto& r : resp->results()) {
+      for (const auto& h : r.hits()) EXPECT_EQ(gone.count(h.id()), 0u) << h.id();
+    }
+  }
+  // After a restart the encodings are recomputed from the stored sets with
+  // the stored seed: identical results.
+  Open();
+  const v1::SearchResponse after = Search("patches", false);
+  const v1::SearchResponse after_exact = Search("patches", true);
+  for (size_t q = 0; q < kQueries; ++q) {
+    const int qi = static_cast<int>(q);
+    ASSERT_EQ(after.results(qi).hits_size(), before.results(qi).hits_size());
+    for (int i = 0; i < after.results(qi).hits_size(); ++i) {
+      EXPECT_EQ(after.results(qi).hits(i).id(), before.results(qi).hits(i).id());
+      EXPECT_EQ(after.results(qi).hits(i).score(), before.results(qi).hits(i).score());
+      EXPECT_EQ(after_exact.results(qi).hits(i).id(), before_exact.results(qi).hits(i).id());
+    }
+  }
+  // Sets come back exactly, from the table of a sealed segment.
+  v1::GetPointsRequest get;
+  get.set_collection("mv");
+  get.set_with_vectors(true);
+  get.add_ids("1234");
+  v1::GetPointsResponse got;
+  QUIVER_ASSERT_OK(engine_->GetPoints(get, &got));
+  ASSERT_EQ(got.points_size(), 1);
+  for (const char* f : {"patches", "disk_patches"}) {
+    const v1::MultiVector& mv = got.points(0).multi_vectors().at(f);
+    ASSERT_EQ(mv.vectors_size(), static_cast<int>(kPatchesPerImage));
+    for (size_t j = 0; j < kPatchesPerImage; ++j) {
+      for (size_t c = 0; c < kPatchDim; ++c) {
+        ASSERT_EQ(mv.vectors(static_cast<int>(j)).values(static_cast<int>(c)),
+                  Patches().base[1234 * kPatchSetFloats + j * kPatchDim + c]);
+      }
+    }
+  }
+}
+
+TEST_P(MultiVectorTest, BadInputsAreRejectedAndChangeNothing) {
+  auto count = [&] {
+    v1::CountPointsRequest req;
+    req.set_collection("mv");
+    v1::CountPointsResponse resp;
+    EXPECT_TRUE(engine_->CountPoints(req, &resp).ok());
+    return resp.count();
+  };
+  const uint64_t before = count();
+  auto upsert = [&](const v1::Point& bad) {
+    v1::UpsertPointsRequest up;
+    up.set_collection("mv");
+    *up.add_points() = Point(5000 % kBase);
+    up.mutable_points(0)->set_id("fresh");
+    *up.add_points() = bad;
+    v1::UpsertPointsResponse resp;
+    return engine_->Upsert(up, &resp);
+  };
+  v1::Point p = Point(1);
+  p.set_id("bad");
+  {
+    v1::Point b = p;
+    (*b.mutable_multi_vectors())["patches"].clear_vectors();
+    EXPECT_THAT(upsert(b), StatusIs(absl::StatusCode::kInvalidArgument, "empty"));
+  }
+  {
+    v1::Point b = p;
+    v1::MultiVector& mv = (*b.mutable_multi_vectors())["patches"];
+    while (mv.vectors_size() <= 32) *mv.add_vectors() = mv.vectors(0);
+    EXPECT_THAT(upsert(b), StatusIs(absl::StatusCode::kInvalidArgument, "at most 32"));
+  }
+  {
+    v1::Point b = p;
+    (*b.mutable_multi_vectors())["patches"].mutable_vectors(3)->mutable_values()->RemoveLast();
+    EXPECT_THAT(upsert(b), StatusIs(absl::StatusCode::kInvalidArgument, "vector 3: expected 65"));
+  }
+  {
+    v1::Point b = p;
+    (*b.mutable_multi_vectors())["patches"].mutable_vectors(2)->set_values(4, std::nanf(""));
+    EXPECT_THAT(upsert(b), StatusIs(absl::StatusCode::kInvalidArgument, "not finite"));
+  }
+  {
+    v1::Point b = p;
+    b.mutable_multi_vectors()->erase("disk_patches");
+    EXPECT_THAT(upsert(b), StatusIs(absl::StatusCode::kInvalidArgument, "is missing"));
+  }
+  {
+    v1::Point b = p;
+    (*b.mutable_vectors())["patches"] = b.multi_vectors().at("patches").vectors(0);
+    EXPECT_THAT(upsert(b), StatusIs(absl::StatusCode::kInvalidArgument, "multi_vectors"));
+  }
+  {
+    v1::Point b = p;
+    (*b.mutable_multi_vectors())["nope"] = b.multi_vectors().at("patches");
+    EXPECT_THAT(upsert(b), StatusIs(absl::StatusCode::kInvalidArgument, "not a multi-vector"));
+  }
+  EXPECT_EQ(count(), before);
+
+  // Searches.
+  auto search = [&](const v1::SearchRequest& r) {
+    v1::SearchResponse resp;
+    return engine_->Search(r, absl::InfiniteFuture(), &resp);
+  };
+  v1::SearchRequest good;
+  good.set_collection("mv");
+  good.set_field("patches");
+  good.set_k(5);
+  *good.add_multi_vectors() = SetOf(Patches().queries.data());
+  QUIVER_ASSERT_OK(search(good));
+  {
+    v1::SearchRequest r = good;
+    r.mutable_multi_vectors(0)->clear_vectors();
+    EXPECT_THAT(search(r), StatusIs(absl::StatusCode::kInvalidArgument, "query set 0"));
+  }
+  {
+    v1::SearchRequest r = good;
+    r.mutable_multi_vectors(0)->mutable_vectors(0)->set_values(0, INFINITY);
+    EXPECT_THAT(search(r), StatusIs(absl::StatusCode::kInvalidArgument, "not finite"));
+  }
+  {
+    v1::SearchRequest r = good;
+    r.clear_multi_vectors();
+    *r.add_vectors() = good.multi_vectors(0).vectors(0);
+    EXPECT_THAT(search(r), StatusIs(absl::StatusCode::kInvalidArgument, "multi_vectors"));
+  }
+  {
+    v1::SearchRequest r = good;
+    r.clear_multi_vectors();
+    EXPECT_THAT(search(r), StatusIs(absl::StatusCode::kInvalidArgument));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, MultiVectorTest, ::testing::Values("FLAT", "HNSW"),
+                         [](const auto& info) { return info.param; });
+
+TEST(MultiVectorSchemaTest, EncodingParamsAreValidated) {
+  TempDir dir;
+  EngineOptions o;
+  o.data_dir = dir.path();
+  auto e = Engine::Open(o);
+  ASSERT_TRUE(e.ok());
+  auto create = [&](const std::map<std::string, std::string>& params,
+                    v1::MultiVectorOptions::Candidates candidates = v1::MultiVectorOptions::MUVERA) {
+    v1::CreateCollectionRequest req;
+    req.set_name("c");
+    v1::VectorField f = VectorField("t", 8, v1::COSINE);
+    f.mutable_multi_vector()->mutable_encoding_params()->insert(params.begin(), params.end());
+    f.mutable_multi_vector()->set_candidates(candidates);
+    *req.mutable_schema()->add_vectors() = f;
+    v1::CreateCollectionResponse resp;
+    return (*e)->CreateCollection(req, &resp);
+  };
+  EXPECT_THAT(create({{"k_sim", "99"}}), StatusIs(absl::StatusCode::kInvalidArgument, "k_sim"));
+  EXPECT_THAT(create({{"nope", "1"}}), StatusIs(absl::StatusCode::kInvalidArgument, "nope"));
+  EXPECT_THAT(create({}, v1::MultiVectorOptions::TOKENS),
+              StatusIs(absl::StatusCode::kUnimplemented, "TOKENS"));
+  QUIVER_ASSERT_OK(create({{"r_reps", "8"}, {"final_dim", "0"}}));
+  // A COSINE multi-vector field normalizes each vector; a zero one is rejected.
+  v1::UpsertPointsRequest up;
+  up.set_collection("c");
+  v1::Point* p = up.add_points();
+  p->set_id("z");
+  v1::MultiVector& mv = (*p->mutable_multi_vectors())["t"];
+  mv.add_vectors()->mutable_values()->Resize(8, 1.0f);
+  mv.add_vectors()->mutable_values()->Resize(8, 0.0f);
+  v1::UpsertPointsResponse uresp;
+  EXPECT_THAT((*e)->Upsert(up, &uresp), StatusIs(absl::StatusCode::kInvalidArgument, "zeros"));
+}
+
+}  // namespace
+}  // namespace quiver
