@@ -240,6 +240,12 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Late-interaction search of multi-vector field f (req.multi_vectors).
   absl::Status SearchMulti(const v1::SearchRequest& req, int f, absl::Time deadline,
                            v1::SearchResponse* resp) const;
+  // Its core over one view: the k best points of each query set (checked
+  // already), into topk (one per set), and explain's text.
+  absl::Status SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
+                               const v1::SearchParams& params, const filter::Filter* flt,
+                               const View& view, absl::Time deadline, v1::Explain* explain,
+                               std::vector<index::TopK>* topk, std::string* text) const;
   // Hybrid search (req.field_queries): each field searched in parallel on
   // the search pool, over one view, with one filter plan; lists fused.
   absl::Status SearchHybrid(const v1::SearchRequest& req, absl::Time deadline,
