@@ -911,6 +911,9 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   }
   const auto t0 = Clock::now();
   std::shared_ptr<const storage::RerankTable> table = seg.table(ctx.field);
+  // A multi-vector field's table holds its vector sets, not the encodings
+  // this index ranks: those stay in memory.
+  if (table != nullptr && table->multi()) table = nullptr;
   std::string source = "memory";
   uint64_t reads = 0;
   if (table != nullptr) {
