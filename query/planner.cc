@@ -892,6 +892,15 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   // refine_factor candidates, then rerank them exactly.
   SearchContext wide = ctx;
   wide.k = RefineCandidates(ctx.k, ctx.refine_factor, *idx);
+  // IVF at its default nprobe may probe fewer rows than the candidates
+  // wanted (late interaction asks for hundreds): probe lists enough to hold
+  // them on average. An nprobe the request sets is kept.
+  const index::IndexShape shape = idx->shape();
+  if (shape.kind == index::IndexShape::Kind::kLists && shape.nlist > 0 && ctx.params.nprobe == 0) {
+    const auto need = static_cast<uint32_t>(
+        std::ceil(static_cast<double>(wide.k) * shape.nlist / std::max<uint32_t>(rows, 1)));
+    wide.params.nprobe = std::min(shape.nlist, std::max(shape.default_nprobe, need));
+  }
   std::vector<index::TopK> found(ctx.nq, index::TopK(wide.k));
   QUIVER_RETURN_IF_ERROR(SearchCandidates(wide, seg, rows, seq, part, found.data(), plan, &used));
   std::vector<std::vector<index::Neighbor>> cand(ctx.nq);

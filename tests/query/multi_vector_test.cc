@@ -98,6 +98,7 @@ class MultiVectorTest : public ::testing::TestWithParam<std::string> {
     f.mutable_multi_vector()->set_max_vectors_per_point(32);
     *req.mutable_schema()->add_vectors() = f;
     v1::VectorField g = VectorField("disk_patches", kPatchDim, v1::IP);
+    g.mutable_index()->set_type(GetParam());
     g.mutable_multi_vector();
     g.set_storage(v1::DISK);
     *req.mutable_schema()->add_vectors() = g;
@@ -415,7 +416,9 @@ TEST_P(MultiVectorTest, BadInputsAreRejectedAndChangeNothing) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, MultiVectorTest, ::testing::Values("FLAT", "HNSW"),
+// IVF_SQ8: a compressed index over the encodings, refined from memory even
+// where the field's sets are on disk.
+INSTANTIATE_TEST_SUITE_P(Kinds, MultiVectorTest, ::testing::Values("FLAT", "HNSW", "IVF_SQ8"),
                          [](const auto& info) { return info.param; });
 
 // The baseline: candidates from an index over every token vector.
