@@ -1,5 +1,7 @@
 #include "query/collection.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <future>
 #include <cmath>
@@ -190,6 +192,12 @@ View Collection::TakeView() const {
   return v;
 }
 
+Collection::Epoch::~Epoch() {
+  if (retired.empty()) return;
+  retired.clear();
+  malloc_trim(0);
+}
+
 std::shared_ptr<const void> Collection::Pin() const {
   ReaderMutexLock lock(&mu_);
   return epoch_;
@@ -212,6 +220,9 @@ void Collection::Retire(std::vector<std::unique_ptr<float[]>> memory) const {
 absl::Status Collection::AttachTable(Segment& seg, size_t f, const std::string& path,
                                      const storage::RerankTableExpect& expect,
                                      bool compute_norms) const {
+  // An attached table is never replaced: readers may hold pointers into
+  // its mapping, which only the segment's end unmaps.
+  if (seg.table(f) != nullptr) return absl::OkStatus();
   storage::RerankTableOptions options;
   options.direct_io = options_.rerank_direct_io;
   options.map = true;
@@ -1445,6 +1456,10 @@ bool Collection::SwapCompacted(const CompactionPlan& plan,
 
 absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& files) const {
   if (dropped() || seg.retired()) return absl::OkStatus();
+  // Several builder workers may finish one segment (an index change
+  // re-queues it): one persist at a time, so a table is written and
+  // attached once.
+  MutexLock persist_lock(&persist_mu_);
   QUIVER_ASSIGN_OR_RETURN(const std::string tmp, files.BeginWrite(id_, seg.id()));
   storage::SegmentManifest m;
   m.set_collection_id(id_);
@@ -1543,8 +1558,14 @@ bool Collection::LoadIndexes(Segment* seg, const storage::SegmentManifest& manif
       auto idx = index::CreateIndex(spec);
       s = idx.ok() ? (*idx)->Load(absl::StrCat(files.SegmentDir(id_, seg->id()), "/", entry->file()))
                    : idx.status();
-      const uint64_t want =
-          field.token_candidates ? seg->TokenCount(f, seg->appended()) : seg->appended();
+      // A TOKENS index is checked against the vector sets' table; without
+      // one the sets are still being loaded (and the table is rebuilt).
+      if (s.ok() && field.token_candidates && seg->table(f) == nullptr) {
+        s = absl::DataLossError("no verified vector-set table to check the index against");
+      }
+      const uint64_t want = !s.ok() ? 0
+                            : field.token_candidates ? seg->TokenCount(f, seg->appended())
+                                                     : seg->appended();
       if (s.ok() && (*idx)->size() != want) {
         s = absl::DataLossError("index size does not match the segment");
       }

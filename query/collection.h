@@ -278,6 +278,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   struct Epoch {
     std::shared_ptr<Epoch> next;
     std::vector<std::unique_ptr<float[]>> retired;
+    // Hands the freed memory back to the system: glibc keeps large freed
+    // blocks in its heap, and the point of DISK storage is a smaller RSS.
+    ~Epoch();
   };
   void Retire(std::vector<std::unique_ptr<float[]>> memory) const;
   // Opens the table of DISK field f of `seg` and serves the field from it.
@@ -295,6 +298,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   std::atomic<bool> dropped_{false};
 
   mutable std::shared_ptr<Epoch> epoch_ ABSL_GUARDED_BY(mu_);
+  mutable Mutex persist_mu_;  // serializes Persist
   // Multi-vector fields' MUVERA encoders (null for other fields). Constant
   // after construction; immutable, shared by every thread.
   std::vector<std::shared_ptr<const index::MuveraEncoder>> encoders_;
