@@ -507,6 +507,18 @@ TEST(MultiVectorSchemaTest, EncodingParamsAreValidated) {
   EXPECT_THAT(create({{"nope", "1"}}), StatusIs(absl::StatusCode::kInvalidArgument, "nope"));
   EXPECT_THAT(create({}, static_cast<v1::MultiVectorOptions::Candidates>(5)),
               StatusIs(absl::StatusCode::kInvalidArgument, "candidates"));
+  {
+    // Parameters whose random matrix would take gigabytes.
+    v1::CreateCollectionRequest req;
+    req.set_name("huge");
+    v1::VectorField f = VectorField("t", 65536, v1::IP);
+    f.mutable_multi_vector()->mutable_encoding_params()->insert(
+        {{"r_reps", "16"}, {"k_sim", "0"}, {"d_proj", "65535"}, {"final_dim", "2048"}});
+    *req.mutable_schema()->add_vectors() = f;
+    v1::CreateCollectionResponse resp;
+    EXPECT_THAT((*e)->CreateCollection(req, &resp),
+                StatusIs(absl::StatusCode::kInvalidArgument, "random matrix"));
+  }
   QUIVER_ASSERT_OK(create({{"r_reps", "8"}, {"final_dim", "0"}}));
   // A COSINE multi-vector field normalizes each vector; a zero one is rejected.
   v1::UpsertPointsRequest up;
