@@ -271,7 +271,6 @@ struct RerankRead::Request {
   uint64_t need = 0;    // bytes that must arrive: skip + the record (the
                         // last block may run past the end of the file)
   char* dest = nullptr;
-  std::unique_ptr<char, AlignedFree> bounce;
 };
 
 namespace {
@@ -371,12 +370,21 @@ absl::StatusOr<std::unique_ptr<RerankRead>> RerankTable::Submit(const std::vecto
     q.bytes = ((start + len + kBlock - 1) & ~(kBlock - 1)) - q.offset;
     q.skip = start - q.offset;
     q.need = q.skip + len;
+  }
+  if (direct_ && !rows.empty()) {
+    // One aligned buffer for the whole batch, each read at a block boundary.
+    uint64_t total = 0;
+    for (const RerankRead::Request& q : b->reqs_) total += q.bytes;
     void* p = nullptr;
-    if (posix_memalign(&p, kBlock, q.bytes) != 0) {
+    if (posix_memalign(&p, kBlock, total) != 0) {
       return absl::ResourceExhaustedError("rerank table: cannot allocate a read buffer");
     }
-    q.bounce.reset(static_cast<char*>(p));
-    q.dest = q.bounce.get();
+    b->bounce_.reset(static_cast<char*>(p));
+    uint64_t at = 0;
+    for (RerankRead::Request& q : b->reqs_) {
+      q.dest = b->bounce_.get() + at;
+      at += q.bytes;
+    }
   }
   if (reads != nullptr) *reads += rows.size();
   // A ring of its own (from the pool), so that several batches can be in
@@ -435,18 +443,24 @@ absl::Status RerankRead::Wait(std::vector<std::vector<float>>* out) {
     }
   }
   while (ring_ok_ && inflight_ > 0) {
+    // Sleep once for many completions, not once per read: with everything
+    // submitted, wait for all of it; otherwise for half of what is in
+    // flight, then refill.
+    const unsigned want = next_ >= reqs_.size() ? inflight_ : std::max(1u, inflight_ / 2);
     io_uring_cqe* cqe = nullptr;
-    const int rc = io_uring_wait_cqe(&ring_, &cqe);
+    const int rc = io_uring_wait_cqe_nr(&ring_, &cqe, want);
     if (rc == -EINTR) continue;
     if (rc < 0) return absl::InternalError(absl::StrCat("rerank table: io_uring_wait_cqe: ", std::strerror(-rc)));
-    const auto i = static_cast<size_t>(io_uring_cqe_get_data64(cqe));
-    const int res = cqe->res;
-    io_uring_cqe_seen(&ring_, cqe);
-    --inflight_;
-    Request& q = reqs_[i];
-    if (res < 0) {
-      if (failed.ok()) failed = absl::InternalError(absl::StrCat("rerank table: read failed: ", std::strerror(-res)));
-    } else {
+    unsigned head = 0, seen = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++seen;
+      const auto i = static_cast<size_t>(io_uring_cqe_get_data64(cqe));
+      const int res = cqe->res;
+      Request& q = reqs_[i];
+      if (res < 0) {
+        if (failed.ok()) failed = absl::InternalError(absl::StrCat("rerank table: read failed: ", std::strerror(-res)));
+        continue;
+      }
       // A short read of a regular file means its end: fine past the record
       // (O_DIRECT reads whole blocks), an error before it. Without O_DIRECT
       // the rest is read with pread; with it, an unaligned pread would fail.
@@ -456,6 +470,8 @@ absl::Status RerankRead::Wait(std::vector<std::vector<float>>* out) {
         failed = absl::InternalError("rerank table: short read");
       }
     }
+    io_uring_cq_advance(&ring_, seen);
+    inflight_ -= seen;
     absl::Status s = Fill();
     if (!s.ok() && failed.ok()) failed = s;
   }

@@ -131,6 +131,7 @@ class RerankRead {
   bool waited_ = false;
   std::vector<Request> reqs_;
   std::vector<std::vector<float>> out_;
+  std::unique_ptr<char, AlignedFree> bounce_;  // O_DIRECT: every read's blocks
 };
 
 class RerankTable {
