@@ -258,10 +258,6 @@ void Engine::CreateCollection(const v1::CreateCollectionRequest& req,
   v1::CollectionSchema proto = req.schema();
   for (v1::VectorField& vf : *proto.mutable_vectors()) {
     if (!vf.has_multi_vector() || vf.dim() == 0) continue;
-    if (vf.multi_vector().candidates() == v1::MultiVectorOptions::TOKENS) {
-      return done(absl::UnimplementedError(absl::StrCat(
-          "vector field \"", vf.name(), "\": TOKENS candidates are not implemented yet")));
-    }
     const auto& given = vf.multi_vector().encoding_params();
     absl::StatusOr<index::MuveraParams> p = index::ParseMuveraParams(
         std::map<std::string, std::string>(given.begin(), given.end()), vf.dim());

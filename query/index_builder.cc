@@ -107,17 +107,21 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
       continue;
     }
     const uint32_t rows = seg->published();
-    const std::vector<float> data = seg->GatherVectors(f, rows);
-    absl::Status s = (*idx)->Build(data.data(), rows, options_.threads_per_build);
+    // TOKENS multi-vector fields: an index over every vector of every row.
+    const bool tokens = field.multi && field.token_candidates;
+    const std::vector<float> data =
+        tokens ? seg->GatherTokens(f, rows) : seg->GatherVectors(f, rows);
+    const size_t n = tokens ? data.size() / field.dim : rows;
+    absl::Status s = (*idx)->Build(data.data(), n, options_.threads_per_build);
     if (!s.ok()) {
       // The segment stays searchable exactly; a later rebuild may succeed.
       spdlog::error("collection \"{}\" segment {} field \"{}\": index build failed: {}",
                     coll.name(), seg->id(), field.name, s.ToString());
       continue;
     }
-    spdlog::info("collection \"{}\" segment {} field \"{}\": built {} over {} rows in {:.2f}s",
-                 coll.name(), seg->id(), field.name, (*idx)->Describe(), rows,
-                 absl::ToDoubleSeconds(absl::Now() - start));
+    spdlog::info("collection \"{}\" segment {} field \"{}\": built {} over {} {} in {:.2f}s",
+                 coll.name(), seg->id(), field.name, (*idx)->Describe(), n,
+                 tokens ? "vectors of its rows" : "rows", absl::ToDoubleSeconds(absl::Now() - start));
     seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
     built_any = true;
   }
@@ -127,6 +131,7 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
   for (size_t a = 0; a < schema.attributes().size() && attrs != nullptr; ++a) {
     if (!schema.attributes()[a].window) continue;
     for (size_t f = 0; f < schema.vectors().size(); ++f) {
+      if (schema.vectors()[f].token_candidates) continue;  // its index is not per row
       const index::IndexSpec spec = coll.IndexSpecFor(f);
       std::shared_ptr<const WindowIndex> current = seg->window_index(static_cast<int>(a), f);
       if (spec.type == "FLAT" || (current != nullptr && SameIndexSpec(current->spec(), spec))) {

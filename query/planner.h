@@ -199,6 +199,9 @@ inline constexpr uint32_t kMaxRefineCandidates = 65536;
 // (bench/muvera_tune: 500 candidates give recall@10 0.967 on Fashion-MNIST
 // patch sets at the default encoding).
 inline constexpr float kDefaultMultiRefine = 50;
+// TOKENS multi-vector fields: each query vector fetches its k x this nearest
+// token vectors; their points are the candidates.
+inline constexpr float kDefaultTokenRefine = 10;
 // Candidates a search of `idx` (approximate()) reranks for k results:
 // k x refine_factor (0: the default for the index's kind), at least k.
 uint32_t RefineCandidates(uint32_t k, float refine_factor, const index::VectorIndex& idx);

@@ -17,6 +17,8 @@ bool SameIndexSpec(const index::IndexSpec& a, const index::IndexSpec& b) {
 
 uint32_t StoredDim(const VectorFieldSpec& field) {
   if (!field.multi) return field.dim;
+  // TOKENS fields index the vectors themselves; the per-row slot is unused.
+  if (field.token_candidates) return 1;
   // The params were resolved and validated when the collection was created.
   absl::StatusOr<index::MuveraParams> p = index::ParseMuveraParams(field.encoding_params, field.dim);
   if (!p.ok()) return field.dim;
@@ -28,11 +30,38 @@ index::IndexSpec IndexSpecOf(const VectorFieldSpec& field) {
   index::IndexSpec spec;
   spec.type = field.index_type;
   spec.params = field.index_params;
-  spec.dim = StoredDim(field);
-  // Encodings are compared by inner product, whatever the field's metric.
-  spec.similarity = field.metric == Metric::kL2 && !field.multi ? index::Similarity::kL2
-                                                                : index::Similarity::kInnerProduct;
+  // Encodings are compared by inner product, whatever the field's metric;
+  // a TOKENS field's index is over the vectors, by the field's metric.
+  const bool encodings = field.multi && !field.token_candidates;
+  spec.dim = encodings ? StoredDim(field) : field.dim;
+  spec.similarity = field.metric == Metric::kL2 && !encodings ? index::Similarity::kL2
+                                                              : index::Similarity::kInnerProduct;
   return spec;
+}
+
+uint64_t Segment::TokenCount(size_t f, uint32_t rows) const {
+  uint64_t n = 0;
+  for (uint32_t off = 0; off < rows; ++off) n += tokens(f, off).count;
+  return n;
+}
+
+std::shared_ptr<const std::vector<uint32_t>> Segment::TokenRows(size_t f) const {
+  MutexLock lock(&index_mu_);
+  if (token_rows_[f] == nullptr) {
+    auto rows = std::make_shared<std::vector<uint32_t>>();
+    for (uint32_t off = 0; off < published(); ++off) rows->insert(rows->end(), tokens(f, off).count, off);
+    token_rows_[f] = std::move(rows);
+  }
+  return token_rows_[f];
+}
+
+std::vector<float> Segment::GatherTokens(size_t f, uint32_t rows) const {
+  std::vector<float> out;
+  for (uint32_t off = 0; off < rows; ++off) {
+    const TokenSet t = tokens(f, off);
+    out.insert(out.end(), t.data, t.data + static_cast<size_t>(t.count) * token_dims_[f]);
+  }
+  return out;
 }
 
 Segment::Chunk::Chunk(const std::vector<uint32_t>& dims, const std::vector<bool>& multi,
@@ -80,6 +109,7 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
   MutexLock lock(&index_mu_);
   indexes_.resize(dims_.size());
   tables_.resize(dims_.size());
+  token_rows_.resize(dims_.size());
 }
 
 Segment::Chunk& Segment::ChunkForAppend(uint32_t off) {

@@ -176,6 +176,13 @@ class Segment {
   // table; the encodings stay in memory. REQUIRES: table->multi().
   void AttachTokenTable(size_t f, std::shared_ptr<const storage::RerankTable> table,
                         std::vector<std::unique_ptr<float[]>>* retired);
+  // TOKENS multi-vector fields (whose index is over every vector of every
+  // row, labelled in row order): the vectors held by rows [0, published),
+  // the row of each such vector (computed once, for sealed segments), and
+  // all of them contiguous for an index build.
+  uint64_t TokenCount(size_t f, uint32_t rows) const;
+  std::shared_ptr<const std::vector<uint32_t>> TokenRows(size_t f) const;
+  std::vector<float> GatherTokens(size_t f, uint32_t rows) const;
   // The table serving field f, or null (MEMORY, or not attached yet).
   std::shared_ptr<const storage::RerankTable> table(size_t f) const;
 
@@ -248,6 +255,8 @@ class Segment {
   std::shared_ptr<const SegmentAttrIndex> attr_index_ ABSL_GUARDED_BY(index_mu_);
   std::vector<std::shared_ptr<const WindowIndex>> windows_ ABSL_GUARDED_BY(index_mu_);
   std::vector<std::shared_ptr<const storage::RerankTable>> tables_ ABSL_GUARDED_BY(index_mu_);
+  mutable std::vector<std::shared_ptr<const std::vector<uint32_t>>> token_rows_
+      ABSL_GUARDED_BY(index_mu_);
 };
 
 }  // namespace quiver

@@ -56,6 +56,7 @@ class EngineTest : public ::testing::Test {
     req.mutable_schema()->mutable_vectors(0)->mutable_index()->set_type(index_type);
     req.mutable_schema()->mutable_vectors(0)->mutable_index()->mutable_params()->insert(
         params.begin(), params.end());
+    if (disk_) req.mutable_schema()->mutable_vectors(0)->set_storage(v1::DISK);
     *req.mutable_schema()->add_attributes() = Attribute("label", v1::INT64);
     *req.mutable_schema()->add_attributes() = Attribute("color", v1::STRING);
     v1::CreateCollectionResponse resp;
@@ -154,6 +155,7 @@ class EngineTest : public ::testing::Test {
 
   TempDir dir_;
   EngineOptions options_;
+  bool disk_ = false;  // Create makes the field DISK
   std::unique_ptr<Engine> engine_;
 };
 
@@ -693,6 +695,8 @@ class SmallSegmentsTest : public EngineTest {
     }
     return total == 0 ? 1.0 : static_cast<double>(hits) / total;
   }
+  void EverythingConcurrently(const std::string& index,
+                              const std::map<std::string, std::string>& params);
 };
 
 class SegmentedEngineTest : public SmallSegmentsTest,
@@ -898,8 +902,18 @@ TEST_P(SegmentedEngineTest, CompactionReclaimsDeletedRowsAndMergesSmallSegments)
 // HNSW, IVF_FLAT and FLAT; seals, builds and compactions run underneath.
 // Readers never see an acknowledged delete or two versions of a point, and
 // the final state is exactly what was acknowledged.
-TEST_F(SmallSegmentsTest, EverythingConcurrently) {
-  QUIVER_ASSERT_OK(Create("c", v1::L2, "HNSW", {{"M", "8"}}));
+TEST_F(SmallSegmentsTest, EverythingConcurrently) { EverythingConcurrently("HNSW", {{"M", "8"}}); }
+
+// DISK: segments sealed every few hundred rows move their vectors to rerank
+// tables while searches, gets and compactions read them (reader epochs).
+TEST_F(SmallSegmentsTest, EverythingConcurrentlyOnDisk) {
+  disk_ = true;
+  EverythingConcurrently("IVF_SQ8", {{"nlist", "4"}});
+}
+
+void SmallSegmentsTest::EverythingConcurrently(const std::string& index,
+                                               const std::map<std::string, std::string>& params) {
+  QUIVER_ASSERT_OK(Create("c", v1::L2, index, params));
   constexpr int kWriters = 2, kRounds = 25, kBatch = 60;
   std::atomic<bool> done{false};
   std::atomic<int> errors{0}, violations{0};
@@ -948,6 +962,9 @@ TEST_F(SmallSegmentsTest, EverythingConcurrently) {
         req.set_k(50);
         if (rng() % 2) req.set_filter("label < 5");
         if (rng() % 4 == 0) req.mutable_params()->set_exact(true);
+        // Vectors come from memory or, for sealed DISK segments, the mapped
+        // tables that replace it meanwhile.
+        if (rng() % 3 == 0) req.set_with_vectors(true);
         req.add_vectors()->mutable_values()->Add(q.begin(), q.end());
         v1::SearchResponse resp;
         if (!engine_->Search(req, absl::InfiniteFuture(), &resp).ok()) {
@@ -963,8 +980,12 @@ TEST_F(SmallSegmentsTest, EverythingConcurrently) {
     });
   }
   threads.emplace_back([&] {
-    const std::pair<const char*, std::map<std::string, std::string>> kinds[] = {
-        {"IVF_FLAT", {{"nlist", "4"}}}, {"FLAT", {}}, {"HNSW", {{"M", "8"}}}};
+    using Kind = std::pair<const char*, std::map<std::string, std::string>>;
+    const std::vector<Kind> kinds =
+        disk_ ? std::vector<Kind>{{"HNSW_SQ8", {{"M", "8"}}},
+                                  {"IVF_PQ", {{"nlist", "4"}, {"m", "4"}}},
+                                  {"IVF_SQ8", {{"nlist", "4"}}}}
+              : std::vector<Kind>{{"IVF_FLAT", {{"nlist", "4"}}}, {"FLAT", {}}, {"HNSW", {{"M", "8"}}}};
     for (int i = 0; !done.load(); ++i) {
       v1::UpdateCollectionRequest req;
       req.set_name("c");

@@ -375,6 +375,71 @@ TEST_P(MultiVectorTest, BadInputsAreRejectedAndChangeNothing) {
 INSTANTIATE_TEST_SUITE_P(Kinds, MultiVectorTest, ::testing::Values("FLAT", "HNSW"),
                          [](const auto& info) { return info.param; });
 
+// The baseline: candidates from an index over every token vector.
+TEST(MultiVectorTokensTest, TokenCandidatesRecallAndExplain) {
+  if (Patches().base.empty()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  TempDir dir;
+  EngineOptions o;
+  o.data_dir = dir.path();
+  o.collection.segment_max_rows = 1500;
+  auto e = Engine::Open(o);
+  ASSERT_TRUE(e.ok());
+  Engine& engine = **e;
+  v1::CreateCollectionRequest req;
+  req.set_name("tok");
+  v1::VectorField f = VectorField("patches", kPatchDim, v1::IP);
+  f.mutable_index()->set_type("HNSW");
+  f.mutable_multi_vector()->set_candidates(v1::MultiVectorOptions::TOKENS);
+  *req.mutable_schema()->add_vectors() = f;
+  v1::CreateCollectionResponse cresp;
+  QUIVER_ASSERT_OK(engine.CreateCollection(req, &cresp));
+  v1::UpsertPointsRequest up;
+  up.set_collection("tok");
+  for (size_t i = 0; i < kBase; ++i) {
+    v1::Point* p = up.add_points();
+    p->set_id(std::to_string(i));
+    (*p->mutable_multi_vectors())["patches"] =
+        SetOf(Patches().base.data() + i * kPatchSetFloats);
+  }
+  v1::UpsertPointsResponse uresp;
+  QUIVER_ASSERT_OK(engine.Upsert(up, &uresp));
+  engine.SealAndWaitForIndexes();
+  auto search = [&](float refine, bool explain) {
+    v1::SearchRequest s;
+    s.set_collection("tok");
+    s.set_field("patches");
+    s.set_k(kK);
+    s.set_explain(explain);
+    s.mutable_params()->set_refine_factor(refine);
+    for (size_t q = 0; q < kQueries; ++q) {
+      *s.add_multi_vectors() = SetOf(Patches().queries.data() + q * kPatchSetFloats);
+    }
+    v1::SearchResponse resp;
+    EXPECT_TRUE(engine.Search(s, absl::InfiniteFuture(), &resp).ok());
+    return resp;
+  };
+  std::vector<bool> all(kBase, true);
+  auto recall = [&](const v1::SearchResponse& resp) {
+    size_t hits = 0;
+    for (size_t q = 0; q < kQueries; ++q) {
+      const auto truth = ExactTop(q, all);
+      for (const v1::Hit& h : resp.results(static_cast<int>(q)).hits()) {
+        if (h.score() >= truth.back().first - 1e-4) ++hits;
+      }
+    }
+    return static_cast<double>(hits) / (kQueries * kK);
+  };
+  const v1::SearchResponse def = search(0, true);
+  const double r = recall(def);
+  std::printf("TOKENS default: recall@10 %.3f\n%s", r, def.explain().text().c_str());
+  EXPECT_GE(r, 0.95);
+  EXPECT_NE(def.explain().text().find("TokenCandidates(nearest 100 token vectors"),
+            std::string::npos)
+      << def.explain().text();
+  // k token neighbours per query vector instead of 10 k find fewer.
+  EXPECT_LT(recall(search(1, false)), r);
+}
+
 TEST(MultiVectorSchemaTest, EncodingParamsAreValidated) {
   TempDir dir;
   EngineOptions o;
@@ -394,8 +459,8 @@ TEST(MultiVectorSchemaTest, EncodingParamsAreValidated) {
   };
   EXPECT_THAT(create({{"k_sim", "99"}}), StatusIs(absl::StatusCode::kInvalidArgument, "k_sim"));
   EXPECT_THAT(create({{"nope", "1"}}), StatusIs(absl::StatusCode::kInvalidArgument, "nope"));
-  EXPECT_THAT(create({}, v1::MultiVectorOptions::TOKENS),
-              StatusIs(absl::StatusCode::kUnimplemented, "TOKENS"));
+  EXPECT_THAT(create({}, static_cast<v1::MultiVectorOptions::Candidates>(5)),
+              StatusIs(absl::StatusCode::kInvalidArgument, "candidates"));
   QUIVER_ASSERT_OK(create({{"r_reps", "8"}, {"final_dim", "0"}}));
   // A COSINE multi-vector field normalizes each vector; a zero one is rejected.
   v1::UpsertPointsRequest up;
