@@ -206,8 +206,10 @@ int Main(int argc, char** argv) {
       ->delimiter(',');
   app.add_option("--rounds", args.rounds, "interleaved rounds");
   app.add_option("--refine", args.refine, "refine factors, MUVERA HNSW")->delimiter(',');
-  app.add_option("--flat-refine", args.flat_refine, "refine factors, MUVERA FLAT (empty: skip)")
+  app.add_option("--flat-refine", args.flat_refine, "refine factors, MUVERA FLAT")
       ->delimiter(',');
+  bool no_flat = false;
+  app.add_flag("--no-flat", no_flat, "skip the FLAT-over-encodings collection");
   app.add_option("--token-refine", args.token_refine, "refine factors, quiverd TOKENS")
       ->delimiter(',');
   app.add_option("--token-k", args.token_k, "in-process tokens: neighbours per query vector")
@@ -225,6 +227,7 @@ int Main(int argc, char** argv) {
   app.add_option("--cache-dir", args.cache_dir, "ground truth / token index cache");
   app.add_option("--json", args.json_out, "JSON output (default <exe dir>/bench_results/)");
   CLI11_PARSE(app, argc, argv);
+  if (no_flat) args.flat_refine.clear();
   const double t_start = NowSeconds();
   PinOmpThreads(1);
   nlohmann::json report = NewReport("late_bench", argc, argv);
@@ -329,7 +332,8 @@ int Main(int argc, char** argv) {
     auto info = admin.GetCollection(c);
     if (!info.ok()) Die("describe " + c, info.status());
     std::string params;
-    for (const auto& [key, v] : info->schema().vectors(0).multi_vector().encoding_params()) {
+    const auto& stored = info->schema().vectors(0).multi_vector().encoding_params();
+    for (const auto& [key, v] : std::map<std::string, std::string>(stored.begin(), stored.end())) {
       absl::StrAppend(&params, params.empty() ? "" : ",", key, "=", v);
     }
     std::printf("collection %s: %s; encoding params as stored: %s\n", c.c_str(),
