@@ -116,6 +116,15 @@ absl::Status ValidateMuveraParams(const MuveraParams& p, size_t dim) {
         "encoding parameters r_reps * 2^k_sim * d_proj = ", raw_dim, " exceed ",
         kMuveraMaxOutputDim, "; set final_dim to at most ", kMuveraMaxOutputDim));
   }
+  // The encoder keeps a dim x (hyperplanes + projections) matrix: bound it
+  // so a schema cannot ask for gigabytes (64 MiB of floats).
+  const size_t columns = size_t{p.r_reps} * p.k_sim + (p.d_proj == dim ? 0 : size_t{p.r_reps} * p.d_proj);
+  if (dim * columns > kMuveraMaxMatrixFloats) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "encoding parameters need a ", dim, " x ", columns,
+        " random matrix (dim x r_reps * (k_sim + d_proj)), more than ", kMuveraMaxMatrixFloats,
+        " floats; lower r_reps or d_proj"));
+  }
   return absl::OkStatus();
 }
 

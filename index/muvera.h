@@ -129,6 +129,8 @@ struct MuveraParams {
 // largest output: the API's limit on a vector field's dimension.
 inline constexpr size_t kMuveraMaxRawDim = size_t{1} << 20;
 inline constexpr size_t kMuveraMaxOutputDim = 65536;
+// Largest random matrix an encoder may hold, in floats (dim x columns).
+inline constexpr size_t kMuveraMaxMatrixFloats = size_t{1} << 24;
 
 // Parses `params` (the keys k_sim, d_proj, r_reps, fill_empty ("true",
 // "false", "1", "0"), final_dim, seed; absent keys take the defaults above)

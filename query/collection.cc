@@ -1,5 +1,7 @@
 #include "query/collection.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <future>
 #include <cmath>
@@ -190,6 +192,12 @@ View Collection::TakeView() const {
   return v;
 }
 
+Collection::Epoch::~Epoch() {
+  if (retired.empty()) return;
+  retired.clear();
+  malloc_trim(0);
+}
+
 std::shared_ptr<const void> Collection::Pin() const {
   ReaderMutexLock lock(&mu_);
   return epoch_;
@@ -212,6 +220,9 @@ void Collection::Retire(std::vector<std::unique_ptr<float[]>> memory) const {
 absl::Status Collection::AttachTable(Segment& seg, size_t f, const std::string& path,
                                      const storage::RerankTableExpect& expect,
                                      bool compute_norms) const {
+  // An attached table is never replaced: readers may hold pointers into
+  // its mapping, which only the segment's end unmaps.
+  if (seg.table(f) != nullptr) return absl::OkStatus();
   storage::RerankTableOptions options;
   options.direct_io = options_.rerank_direct_io;
   options.map = true;
@@ -440,27 +451,55 @@ absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::
   }
   QUIVER_ASSIGN_OR_RETURN(const std::vector<int> out_attrs,
                           OutputAttributes(req.output_attributes()));
+  const auto t_start = absl::Now();
+  const View view = TakeView();
+  std::vector<index::TopK> topk(nq, index::TopK(req.k()));
+  v1::Explain* explain = req.explain() ? resp->mutable_explain() : nullptr;
+  std::string text;
+  QUIVER_RETURN_IF_ERROR(SearchMultiView(f, sets, req.k(), req.params(), flt.get(), view,
+                                         deadline, explain, &topk, &text));
+  if (explain != nullptr) {
+    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
+    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
+    explain->set_text(std::move(text));
+  }
+  const bool similarity = field.metric != Metric::kL2;
+  for (size_t q = 0; q < nq; ++q) {
+    v1::SearchResult* result = resp->add_results();
+    for (const index::Neighbor& nb : topk[q].Take()) {
+      FillHit(view, nb.id, similarity ? -nb.distance : nb.distance, out_attrs,
+              req.with_vectors(), result->add_hits());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
+                                         const v1::SearchParams& params,
+                                         const filter::Filter* flt, const View& view,
+                                         absl::Time deadline, v1::Explain* explain,
+                                         std::vector<index::TopK>* topk_out,
+                                         std::string* text_out) const {
+  const VectorFieldSpec& field = schema_->vectors()[f];
+  const size_t nq = sets.size();
+  std::vector<index::TopK>& topk = *topk_out;
+  std::string& text = *text_out;
   const index::Similarity sim =
       field.metric == Metric::kL2 ? index::Similarity::kL2 : index::Similarity::kInnerProduct;
   auto query_of = [&](size_t q) {
     return index::MaxSimQuery{sets[q].data, sets[q].count, field.dim, sim};
   };
-  const auto t_start = absl::Now();
-  const View view = TakeView();
-  std::vector<index::TopK> topk(nq, index::TopK(req.k()));
-  v1::Explain* explain = req.explain() ? resp->mutable_explain() : nullptr;
   index::MaxSimScratch scratch;
-  std::string text;
   uint64_t scored = 0, reads = 0;
 
-  if (req.params().exact() || encoders_[f] == nullptr) {
+  if (params.exact() || encoders_[f] == nullptr) {
     // Exact MaxSim over every visible row that passes the filter.
     for (size_t p = 0; p < view.parts.size(); ++p) {
       const Segment& seg = *view.parts[p].segment;
       const uint32_t rows = view.parts[p].rows;
       if (rows == 0) continue;
       if (absl::Now() > deadline) return absl::DeadlineExceededError("search deadline exceeded");
-      const RowSet keep = MatchingRows(seg, rows, view.seq, flt.get());
+      const RowSet keep = MatchingRows(seg, rows, view.seq, flt);
       std::shared_ptr<const storage::RerankTable> table = seg.table(f);
       index::MultiVectorDocs docs;
       Gathered gathered;
@@ -489,16 +528,16 @@ absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::
         sp->set_distances(static_cast<uint64_t>(keep.Count()) * nq);
       }
     }
-    text = absl::StrCat("LateInteraction(field=\"", field.name, "\", k=", req.k(), ", queries=",
+    text = absl::StrCat("LateInteraction(field=\"", field.name, "\", k=", k, ", queries=",
                         nq, ", exact MaxSim over ", scored / std::max<size_t>(nq, 1), " points)\n");
   } else if (field.token_candidates) {
     // The baseline: each query vector's nearest token vectors in the
     // segment's index over all of them, mapped to their rows; those rows
     // are the candidates. Segments without that index are scored exactly.
-    const float rf = req.params().refine_factor() > 0 ? req.params().refine_factor()
+    const float rf = params.refine_factor() > 0 ? params.refine_factor()
                                                       : kDefaultTokenRefine;
     const auto per_vector = static_cast<uint32_t>(std::min<double>(
-        kMaxRefineCandidates, std::ceil(static_cast<double>(req.k()) * std::max(1.0f, rf))));
+        kMaxRefineCandidates, std::ceil(static_cast<double>(k) * std::max(1.0f, rf))));
     const auto t_cand = absl::Now();
     double rerank_us = 0;
     uint64_t token_searches = 0;
@@ -507,7 +546,7 @@ absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::
       const uint32_t rows = view.parts[p].rows;
       if (rows == 0) continue;
       if (absl::Now() > deadline) return absl::DeadlineExceededError("search deadline exceeded");
-      const RowSet keep = MatchingRows(seg, rows, view.seq, flt.get());
+      const RowSet keep = MatchingRows(seg, rows, view.seq, flt);
       std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
       std::shared_ptr<const std::vector<uint32_t>> token_rows;
       if (idx != nullptr && seg.sealed()) {
@@ -523,8 +562,8 @@ absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::
       accept.keep = &keep;
       accept.rows = token_rows.get();
       index::SearchParams sp;
-      sp.ef = req.params().ef();
-      sp.nprobe = req.params().nprobe();
+      sp.ef = params.ef();
+      sp.nprobe = params.nprobe();
       for (size_t q = 0; q < nq; ++q) {
         std::vector<uint32_t> cand;
         if (token_rows == nullptr) {
@@ -557,7 +596,7 @@ absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::
       }
     }
     text = absl::StrCat(
-        "LateInteraction(field=\"", field.name, "\", k=", req.k(), ", queries=", nq, ")\n",
+        "LateInteraction(field=\"", field.name, "\", k=", k, ", queries=", nq, ")\n",
         absl::StrFormat("  MaxSimRerank(reranked=%d, %.1fus)\n", scored, rerank_us),
         absl::StrFormat("    TokenCandidates(nearest %d token vectors per query vector, %d "
                         "searches, %.1fus)\n",
@@ -572,14 +611,14 @@ absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::
       encoders_[f]->EncodeQuery(sets[q].data, sets[q].count, fde.data() + q * fde_dim);
       norms[q] = index::NormSqr(fde.data() + q * fde_dim, fde_dim);
     }
-    const float rf = req.params().refine_factor() > 0 ? req.params().refine_factor()
+    const float rf = params.refine_factor() > 0 ? params.refine_factor()
                                                       : kDefaultMultiRefine;
     const auto candidates = static_cast<uint32_t>(std::min<double>(
-        kMaxRefineCandidates, std::ceil(static_cast<double>(req.k()) * std::max(1.0f, rf))));
-    v1::SearchParams params = req.params();
-    params.set_refine_factor(0);  // the encodings' own index, at its default
+        kMaxRefineCandidates, std::ceil(static_cast<double>(k) * std::max(1.0f, rf))));
+    v1::SearchParams fde_params = params;
+    fde_params.set_refine_factor(0);  // the encodings' own index, at its default
     const SearchContext ctx =
-        MakeContext(static_cast<size_t>(f), candidates, fde, norms, params, flt.get(), deadline);
+        MakeContext(static_cast<size_t>(f), candidates, fde, norms, fde_params, flt, deadline);
     std::vector<index::TopK> cand(nq, index::TopK(candidates));
     QUIVER_RETURN_IF_ERROR(SearchView(ctx, view, explain, &cand));
     const auto t_rerank = absl::Now();
@@ -612,26 +651,13 @@ absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::
       }
     }
     text = absl::StrCat(
-        "LateInteraction(field=\"", field.name, "\", k=", req.k(), ", queries=", nq, ")\n",
+        "LateInteraction(field=\"", field.name, "\", k=", k, ", queries=", nq, ")\n",
         absl::StrFormat("  MaxSimRerank(candidates=%d per query, reranked=%d, reads=%d, %.1fus)\n",
                         candidates, scored, reads,
                         absl::ToDoubleMicroseconds(absl::Now() - t_rerank)),
         "    MuveraCandidates(encoding dims=", fde_dim, ", ", encoders_[f]->params().r_reps,
         " repetitions x ", 1u << encoders_[f]->params().k_sim, " partitions)\n");
     if (explain != nullptr) AppendSegmentsText(*explain, 0, "      ", &text);
-  }
-  if (explain != nullptr) {
-    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
-    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
-    explain->set_text(std::move(text));
-  }
-  const bool similarity = field.metric != Metric::kL2;
-  for (size_t q = 0; q < nq; ++q) {
-    v1::SearchResult* result = resp->add_results();
-    for (const index::Neighbor& nb : topk[q].Take()) {
-      FillHit(view, nb.id, similarity ? -nb.distance : nb.distance, out_attrs,
-              req.with_vectors(), result->add_hits());
-    }
   }
   return absl::OkStatus();
 }
@@ -737,7 +763,9 @@ absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time d
     uint32_t k;
     double weight;
     std::vector<float> queries, qnorms;
+    std::vector<TokenSet> sets;  // a multi-vector field's query set
   };
+  std::vector<std::unique_ptr<float[]>> owned;
   const size_t nf = req.field_queries_size();
   std::vector<Part> parts(nf);
   std::vector<bool> used(schema_->vectors().size(), false);
@@ -766,18 +794,29 @@ absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time d
     }
     part.weight = fq.weight() == 0 ? 1.0 : fq.weight();
     QUIVER_RETURN_IF_ERROR(CheckSearchParams(fq.params(), absl::StrCat(what, ": ")));
+    const VectorFieldSpec& spec = schema_->vectors()[f];
     switch (fq.query_case()) {
       case v1::FieldQuery::kVector: {
+        if (spec.multi) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              what, ": \"", spec.name, "\" is a multi-vector field: give a multi_vector"));
+        }
         const v1::Vector* v = &fq.vector();
-        QUIVER_RETURN_IF_ERROR(PrepareQueries(schema_->vectors()[f], &v, 1,
-                                              absl::StrCat(what, " vector"), /*numbered=*/false,
-                                              &part.queries,
-                                              &part.qnorms));
+        QUIVER_RETURN_IF_ERROR(PrepareQueries(spec, &v, 1, absl::StrCat(what, " vector"),
+                                              /*numbered=*/false, &part.queries, &part.qnorms));
         break;
       }
-      case v1::FieldQuery::kMultiVector:
-        return absl::UnimplementedError(
-            absl::StrCat(what, ": multi-vector queries are not implemented yet"));
+      case v1::FieldQuery::kMultiVector: {
+        if (!spec.multi) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              what, ": \"", spec.name, "\" is not a multi-vector field: give a vector"));
+        }
+        QUIVER_ASSIGN_OR_RETURN(TokenSet set,
+                                PrepareTokens(spec, fq.multi_vector(),
+                                              absl::StrCat(what, " query set"), &owned));
+        part.sets.push_back(set);
+        break;
+      }
       case v1::FieldQuery::QUERY_NOT_SET:
         return absl::InvalidArgumentError(absl::StrCat(what, ": no query vector"));
     }
@@ -798,16 +837,24 @@ absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time d
   std::vector<v1::Explain> explains(req.explain() ? nf : 0);
   std::vector<absl::Status> statuses(nf);
   std::vector<double> field_micros(nf);
+  std::vector<std::string> multi_text(nf);
   std::vector<std::function<void()>> tasks;
   for (size_t i = 0; i < nf; ++i) {
     tasks.push_back([&, i] {
       const auto t0 = absl::Now();
-      SearchContext ctx = MakeContext(parts[i].field, parts[i].k, parts[i].queries,
-                                      parts[i].qnorms, req.field_queries(static_cast<int>(i)).params(),
-                                      flt.get(), deadline);
-      if (!shared.empty()) ctx.shared_filter = shared.data();
+      const v1::SearchParams& params = req.field_queries(static_cast<int>(i)).params();
       topk[i].assign(1, index::TopK(parts[i].k));
-      statuses[i] = SearchView(ctx, view, req.explain() ? &explains[i] : nullptr, &topk[i]);
+      if (!parts[i].sets.empty()) {
+        statuses[i] = SearchMultiView(parts[i].field, parts[i].sets, parts[i].k, params,
+                                      flt.get(), view, deadline,
+                                      req.explain() ? &explains[i] : nullptr, &topk[i],
+                                      &multi_text[i]);
+      } else {
+        SearchContext ctx = MakeContext(parts[i].field, parts[i].k, parts[i].queries,
+                                        parts[i].qnorms, params, flt.get(), deadline);
+        if (!shared.empty()) ctx.shared_filter = shared.data();
+        statuses[i] = SearchView(ctx, view, req.explain() ? &explains[i] : nullptr, &topk[i]);
+      }
       field_micros[i] = absl::ToDoubleMicroseconds(absl::Now() - t0);
     });
   }
@@ -856,7 +903,10 @@ absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time d
                       ", strategy=", v1::FilterStrategy_Name(fq.params().filter_strategy()),
                       absl::StrFormat(", %.1fus)\n", field_micros[i]),
                       "      MergeTopK(segments=", explains[i].segments_size(), ")\n");
-      AppendSegmentsText(explains[i], 0, "        ", &text);
+      for (absl::string_view line : absl::StrSplit(multi_text[i], '\n', absl::SkipEmpty())) {
+        absl::StrAppend(&text, "        ", line, "\n");
+      }
+      if (multi_text[i].empty()) AppendSegmentsText(explains[i], 0, "        ", &text);
       for (v1::SegmentPlan& sp : *explains[i].mutable_segments()) {
         *explain->add_segments() = std::move(sp);
       }
@@ -1406,6 +1456,10 @@ bool Collection::SwapCompacted(const CompactionPlan& plan,
 
 absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& files) const {
   if (dropped() || seg.retired()) return absl::OkStatus();
+  // Several builder workers may finish one segment (an index change
+  // re-queues it): one persist at a time, so a table is written and
+  // attached once.
+  MutexLock persist_lock(&persist_mu_);
   QUIVER_ASSIGN_OR_RETURN(const std::string tmp, files.BeginWrite(id_, seg.id()));
   storage::SegmentManifest m;
   m.set_collection_id(id_);
@@ -1504,8 +1558,14 @@ bool Collection::LoadIndexes(Segment* seg, const storage::SegmentManifest& manif
       auto idx = index::CreateIndex(spec);
       s = idx.ok() ? (*idx)->Load(absl::StrCat(files.SegmentDir(id_, seg->id()), "/", entry->file()))
                    : idx.status();
-      const uint64_t want =
-          field.token_candidates ? seg->TokenCount(f, seg->appended()) : seg->appended();
+      // A TOKENS index is checked against the vector sets' table; without
+      // one the sets are still being loaded (and the table is rebuilt).
+      if (s.ok() && field.token_candidates && seg->table(f) == nullptr) {
+        s = absl::DataLossError("no verified vector-set table to check the index against");
+      }
+      const uint64_t want = !s.ok() ? 0
+                            : field.token_candidates ? seg->TokenCount(f, seg->appended())
+                                                     : seg->appended();
       if (s.ok() && (*idx)->size() != want) {
         s = absl::DataLossError("index size does not match the segment");
       }

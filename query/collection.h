@@ -240,6 +240,12 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Late-interaction search of multi-vector field f (req.multi_vectors).
   absl::Status SearchMulti(const v1::SearchRequest& req, int f, absl::Time deadline,
                            v1::SearchResponse* resp) const;
+  // Its core over one view: the k best points of each query set (checked
+  // already), into topk (one per set), and explain's text.
+  absl::Status SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
+                               const v1::SearchParams& params, const filter::Filter* flt,
+                               const View& view, absl::Time deadline, v1::Explain* explain,
+                               std::vector<index::TopK>* topk, std::string* text) const;
   // Hybrid search (req.field_queries): each field searched in parallel on
   // the search pool, over one view, with one filter plan; lists fused.
   absl::Status SearchHybrid(const v1::SearchRequest& req, absl::Time deadline,
@@ -272,6 +278,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   struct Epoch {
     std::shared_ptr<Epoch> next;
     std::vector<std::unique_ptr<float[]>> retired;
+    // Hands the freed memory back to the system: glibc keeps large freed
+    // blocks in its heap, and the point of DISK storage is a smaller RSS.
+    ~Epoch();
   };
   void Retire(std::vector<std::unique_ptr<float[]>> memory) const;
   // Opens the table of DISK field f of `seg` and serves the field from it.
@@ -289,6 +298,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   std::atomic<bool> dropped_{false};
 
   mutable std::shared_ptr<Epoch> epoch_ ABSL_GUARDED_BY(mu_);
+  mutable Mutex persist_mu_;  // serializes Persist
   // Multi-vector fields' MUVERA encoders (null for other fields). Constant
   // after construction; immutable, shared by every thread.
   std::vector<std::shared_ptr<const index::MuveraEncoder>> encoders_;

@@ -865,6 +865,18 @@ uint32_t RefineCandidates(uint32_t k, float refine_factor, const index::VectorIn
   return static_cast<uint32_t>(std::min<double>(n, kMaxRefineCandidates));
 }
 
+size_t RerankQueue::Admit(size_t q, const std::vector<index::Neighbor>& cand, uint32_t keep) {
+  if (best_.size() <= q) best_.resize(q + 1, index::TopK(keep));
+  index::TopK& best = best_[q];
+  size_t n = 0;
+  for (const index::Neighbor& nb : cand) {
+    if (best.size() >= best.k() && !(nb.distance < best.threshold())) break;
+    best.Push(nb.distance, nb.id);
+    ++n;
+  }
+  return n;
+}
+
 absl::Status RerankQueue::Finish() {
   absl::Status status;
   for (Pending& p : pending_) {
@@ -892,6 +904,15 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   // refine_factor candidates, then rerank them exactly.
   SearchContext wide = ctx;
   wide.k = RefineCandidates(ctx.k, ctx.refine_factor, *idx);
+  // IVF at its default nprobe may probe fewer rows than the candidates
+  // wanted (late interaction asks for hundreds): probe lists enough to hold
+  // them on average. An nprobe the request sets is kept.
+  const index::IndexShape shape = idx->shape();
+  if (shape.kind == index::IndexShape::Kind::kLists && shape.nlist > 0 && ctx.params.nprobe == 0) {
+    const auto need = static_cast<uint32_t>(
+        std::ceil(static_cast<double>(wide.k) * shape.nlist / std::max<uint32_t>(rows, 1)));
+    wide.params.nprobe = std::min(shape.nlist, std::max(shape.default_nprobe, need));
+  }
   std::vector<index::TopK> found(ctx.nq, index::TopK(wide.k));
   QUIVER_RETURN_IF_ERROR(SearchCandidates(wide, seg, rows, seq, part, found.data(), plan, &used));
   std::vector<std::vector<index::Neighbor>> cand(ctx.nq);
@@ -911,8 +932,21 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   }
   const auto t0 = Clock::now();
   std::shared_ptr<const storage::RerankTable> table = seg.table(ctx.field);
+  // A multi-vector field's table holds its vector sets, not the encodings
+  // this index ranks: those stay in memory.
+  if (table != nullptr && table->multi()) table = nullptr;
   std::string source = "memory";
   uint64_t reads = 0;
+  // Only candidates still among the best k x refine estimates over the
+  // segments seen so far are reranked (in memory and on disk alike, so both
+  // give the same answers).
+  if (ctx.rerank != nullptr) {
+    total = 0;
+    for (size_t q = 0; q < ctx.nq; ++q) {
+      cand[q].resize(ctx.rerank->Admit(q, cand[q], wide.k));
+      total += cand[q].size();
+    }
+  }
   if (table != nullptr) {
     // DISK: read the candidates' full vectors from the rerank table, all of
     // this segment's at once. With a queue, the reads complete while the
@@ -926,7 +960,7 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
     QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<storage::RerankRead> read,
                             table->Submit(rows_to_read, &reads));
     if (ctx.rerank != nullptr) {
-      ctx.rerank->Add({std::move(read), table, &ctx, &seg, part, std::move(cand), topk, plan});
+      ctx.rerank->Add({table, std::move(read), &ctx, &seg, part, std::move(cand), topk, plan});
     } else {
       std::vector<std::vector<float>> vectors;
       QUIVER_RETURN_IF_ERROR(read->Wait(&vectors));

@@ -212,8 +212,9 @@ uint32_t RefineCandidates(uint32_t k, float refine_factor, const index::VectorIn
 class RerankQueue {
  public:
   struct Pending {
+    // Declared first, destroyed last: the read uses the table's file.
+    std::shared_ptr<const storage::RerankTable> table;
     std::unique_ptr<storage::RerankRead> read;
-    std::shared_ptr<const storage::RerankTable> table;  // outlives the read
     const SearchContext* ctx;
     const Segment* seg;
     size_t part;
@@ -222,11 +223,19 @@ class RerankQueue {
     v1::SegmentPlan* plan;
   };
   void Add(Pending p) { pending_.push_back(std::move(p)); }
+  // Which of query q's candidates from the next segment (best first, by
+  // estimated distance) are worth reranking: those that would still be among
+  // the best `keep` estimates over every segment seen so far. Later
+  // segments read only what can still matter, so a search over many
+  // segments reads about k x refine records, not that many per segment.
+  // Returns how many of the leading candidates to read.
+  size_t Admit(size_t q, const std::vector<index::Neighbor>& cand, uint32_t keep);
   // Waits for every read and reranks; the first error, if any.
   absl::Status Finish();
 
  private:
   std::vector<Pending> pending_;
+  std::vector<index::TopK> best_;  // per query: the best estimates so far
 };
 
 // Per request, shared by all segments.

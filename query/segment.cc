@@ -20,10 +20,11 @@ uint32_t StoredDim(const VectorFieldSpec& field) {
   // TOKENS fields index the vectors themselves; the per-row slot is unused.
   if (field.token_candidates) return 1;
   // The params were resolved and validated when the collection was created.
+  // (Arithmetic, not an encoder: building one draws its random matrices.)
   absl::StatusOr<index::MuveraParams> p = index::ParseMuveraParams(field.encoding_params, field.dim);
   if (!p.ok()) return field.dim;
-  absl::StatusOr<index::MuveraEncoder> enc = index::MuveraEncoder::Create(field.dim, *p);
-  return enc.ok() ? static_cast<uint32_t>(enc->output_dim()) : field.dim;
+  if (p->final_dim > 0) return p->final_dim;
+  return static_cast<uint32_t>((static_cast<uint64_t>(p->r_reps) << p->k_sim) * p->d_proj);
 }
 
 index::IndexSpec IndexSpecOf(const VectorFieldSpec& field) {

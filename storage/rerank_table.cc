@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 
@@ -273,19 +274,69 @@ struct RerankRead::Request {
   std::unique_ptr<char, AlignedFree> bounce;
 };
 
+namespace {
+
+// Rings set up once and reused: io_uring_queue_init (a syscall and three
+// mappings) cost more than the reads of a small batch. Every ring has the
+// full depth; a batch uses what it needs.
+class RingPool {
+ public:
+  static RingPool& Get() {
+    static auto* pool = new RingPool();
+    return *pool;
+  }
+  bool Take(io_uring* ring) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        *ring = free_.back();
+        free_.pop_back();
+        return true;
+      }
+    }
+    return io_uring_queue_init(RerankTable::kMaxQueueDepth, ring, 0) == 0;
+  }
+  // REQUIRES: nothing in flight on `ring`.
+  void Give(io_uring* ring) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (free_.size() < kKeep) {
+        free_.push_back(*ring);
+        return;
+      }
+    }
+    io_uring_queue_exit(ring);
+  }
+
+ private:
+  static constexpr size_t kKeep = 64;
+  std::mutex mu_;
+  std::vector<io_uring> free_;
+};
+
+}  // namespace
+
 RerankRead::RerankRead() = default;
 
 RerankRead::~RerankRead() {
   // Reads still in flight write into our buffers: wait for them first.
   if (ring_ok_) {
+    bool clean = true;
     while (inflight_ > 0) {
       io_uring_cqe* cqe = nullptr;
       if (io_uring_wait_cqe(&ring_, &cqe) == -EINTR) continue;
-      if (cqe == nullptr) break;
+      if (cqe == nullptr) {
+        clean = false;
+        break;
+      }
       io_uring_cqe_seen(&ring_, cqe);
       --inflight_;
     }
-    io_uring_queue_exit(&ring_);
+    if (clean) {
+      RingPool::Get().Give(&ring_);
+    } else {
+      io_uring_queue_exit(&ring_);
+    }
   }
 }
 
@@ -328,12 +379,12 @@ absl::StatusOr<std::unique_ptr<RerankRead>> RerankTable::Submit(const std::vecto
     q.dest = q.bounce.get();
   }
   if (reads != nullptr) *reads += rows.size();
-  // A ring of its own, so that several batches can be in flight on one
-  // thread; where io_uring is refused (Docker's default seccomp profile),
-  // Wait reads with pread.
+  // A ring of its own (from the pool), so that several batches can be in
+  // flight on one thread; where io_uring is refused (Docker's default
+  // seccomp profile), Wait reads with pread.
   const unsigned depth =
       static_cast<unsigned>(std::clamp<size_t>(rows.size(), 1, RerankTable::kMaxQueueDepth));
-  b->ring_ok_ = !rows.empty() && io_uring_queue_init(depth, &b->ring_, 0) == 0;
+  b->ring_ok_ = !rows.empty() && RingPool::Get().Take(&b->ring_);
   b->depth_ = depth;
   if (b->ring_ok_) {
     absl::Status s = b->Fill();

@@ -475,7 +475,8 @@ TEST_P(HybridSearchTest, BadHybridRequestsAreRejected) {
   {
     v1::SearchRequest r = good;
     r.mutable_field_queries(0)->mutable_multi_vector()->add_vectors();
-    EXPECT_THAT(search(r), StatusIs(absl::StatusCode::kUnimplemented));
+    EXPECT_THAT(search(r),
+                StatusIs(absl::StatusCode::kInvalidArgument, "not a multi-vector field"));
   }
   {
     // Fusion options without field_queries.

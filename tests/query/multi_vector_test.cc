@@ -98,6 +98,7 @@ class MultiVectorTest : public ::testing::TestWithParam<std::string> {
     f.mutable_multi_vector()->set_max_vectors_per_point(32);
     *req.mutable_schema()->add_vectors() = f;
     v1::VectorField g = VectorField("disk_patches", kPatchDim, v1::IP);
+    g.mutable_index()->set_type(GetParam());
     g.mutable_multi_vector();
     g.set_storage(v1::DISK);
     *req.mutable_schema()->add_vectors() = g;
@@ -280,6 +281,49 @@ TEST_P(MultiVectorTest, ExplainDeletesRestartAndVectors) {
   }
 }
 
+TEST_P(MultiVectorTest, HybridFusesLateInteractionFields) {
+  v1::SearchRequest req;
+  req.set_collection("mv");
+  req.set_k(kK);
+  req.set_with_field_results(true);
+  req.set_filter("label != 3");
+  for (const char* f : {"patches", "disk_patches"}) {
+    v1::FieldQuery* fq = req.add_field_queries();
+    fq->set_field(f);
+    fq->set_k(30);
+    *fq->mutable_multi_vector() = SetOf(Patches().queries.data() + 4 * kPatchSetFloats);
+  }
+  req.mutable_field_queries(1)->mutable_params()->set_exact(true);
+  v1::SearchResponse resp;
+  QUIVER_ASSERT_OK(engine_->Search(req, absl::InfiniteFuture(), &resp));
+  ASSERT_EQ(resp.field_results_size(), 2);
+  // RRF of the two lists, recomputed here.
+  std::map<std::string, double> want;
+  for (const v1::FieldResult& fr : resp.field_results()) {
+    ASSERT_EQ(fr.hits_size(), 30);
+    for (int r = 0; r < fr.hits_size(); ++r) want[fr.hits(r).id()] += 1.0 / (60 + r + 1);
+  }
+  ASSERT_EQ(resp.results(0).hits_size(), static_cast<int>(kK));
+  for (const v1::Hit& h : resp.results(0).hits()) {
+    EXPECT_NEAR(h.score(), want[h.id()], 1e-6) << h.id();
+    EXPECT_NE(Patches().labels[std::stoul(h.id())], 3);
+  }
+  // The MUVERA list and the exact list agree on most of their top points.
+  std::set<std::string> a, b;
+  for (int r = 0; r < 10; ++r) {
+    a.insert(resp.field_results(0).hits(r).id());
+    b.insert(resp.field_results(1).hits(r).id());
+  }
+  size_t common = 0;
+  for (const auto& id : a) common += b.count(id);
+  EXPECT_GE(common, 9u);
+  // A plain vector for a multi-vector field is a client error.
+  req.mutable_field_queries(0)->clear_multi_vector();
+  req.mutable_field_queries(0)->mutable_vector()->mutable_values()->Resize(kPatchDim, 0.1f);
+  EXPECT_THAT(engine_->Search(req, absl::InfiniteFuture(), &resp),
+              StatusIs(absl::StatusCode::kInvalidArgument, "multi-vector field"));
+}
+
 TEST_P(MultiVectorTest, BadInputsAreRejectedAndChangeNothing) {
   auto count = [&] {
     v1::CountPointsRequest req;
@@ -372,7 +416,9 @@ TEST_P(MultiVectorTest, BadInputsAreRejectedAndChangeNothing) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, MultiVectorTest, ::testing::Values("FLAT", "HNSW"),
+// IVF_SQ8: a compressed index over the encodings, refined from memory even
+// where the field's sets are on disk.
+INSTANTIATE_TEST_SUITE_P(Kinds, MultiVectorTest, ::testing::Values("FLAT", "HNSW", "IVF_SQ8"),
                          [](const auto& info) { return info.param; });
 
 // The baseline: candidates from an index over every token vector.
@@ -461,6 +507,18 @@ TEST(MultiVectorSchemaTest, EncodingParamsAreValidated) {
   EXPECT_THAT(create({{"nope", "1"}}), StatusIs(absl::StatusCode::kInvalidArgument, "nope"));
   EXPECT_THAT(create({}, static_cast<v1::MultiVectorOptions::Candidates>(5)),
               StatusIs(absl::StatusCode::kInvalidArgument, "candidates"));
+  {
+    // Parameters whose random matrix would take gigabytes.
+    v1::CreateCollectionRequest req;
+    req.set_name("huge");
+    v1::VectorField f = VectorField("t", 65536, v1::IP);
+    f.mutable_multi_vector()->mutable_encoding_params()->insert(
+        {{"r_reps", "16"}, {"k_sim", "0"}, {"d_proj", "65535"}, {"final_dim", "2048"}});
+    *req.mutable_schema()->add_vectors() = f;
+    v1::CreateCollectionResponse resp;
+    EXPECT_THAT((*e)->CreateCollection(req, &resp),
+                StatusIs(absl::StatusCode::kInvalidArgument, "random matrix"));
+  }
   QUIVER_ASSERT_OK(create({{"r_reps", "8"}, {"final_dim", "0"}}));
   // A COSINE multi-vector field normalizes each vector; a zero one is rejected.
   v1::UpsertPointsRequest up;
