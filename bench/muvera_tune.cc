@@ -34,6 +34,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/common/maxsim_truth.h"
 #include "bench/common/report.h"
 #include "bench/common/sysinfo.h"
 #include "bench/common/table.h"
@@ -65,75 +66,17 @@ struct Args {
   std::string json_out;
 };
 
-// Exact top-k by MaxSim, best first (distance = -Chamfer similarity).
-struct Truth {
-  size_t nq = 0;
-  std::vector<uint64_t> ids;   // nq * kK
-  std::vector<float> dist;     // nq * kK
-  float kth(size_t q) const { return dist[q * kK + kK - 1]; }
-};
-
-uint64_t Fnv(const float* data, size_t n, uint64_t h = 0xcbf29ce484222325ull) {
-  const auto* bytes = reinterpret_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n * sizeof(float); ++i) h = (h ^ bytes[i]) * 0x100000001b3ull;
-  return h;
-}
+using Truth = MaxSimTruth;
 
 Truth LoadOrComputeTruth(const std::vector<float>& base, const MultiVectorDocs& docs,
                          const std::vector<float>& queries, size_t nq, const Args& args) {
-  const uint64_t hash = Fnv(queries.data(), queries.size(), Fnv(base.data(), base.size()));
-  const std::string path = absl::StrCat(args.cache_dir, "/maxsim_gt_fmnist_patches_", docs.n,
-                                        "_nq", nq, "_k", kK, ".bin");
-  Truth t;
-  t.nq = nq;
-  t.ids.resize(nq * kK);
-  t.dist.resize(nq * kK);
-  {
-    std::ifstream in(path, std::ios::binary);
-    uint64_t h = 0;
-    if (in.read(reinterpret_cast<char*>(&h), sizeof(h)) && h == hash &&
-        in.read(reinterpret_cast<char*>(t.ids.data()), t.ids.size() * sizeof(uint64_t)) &&
-        in.read(reinterpret_cast<char*>(t.dist.data()), t.dist.size() * sizeof(float))) {
-      std::fprintf(stderr, "ground truth: loaded %s\n", path.c_str());
-      return t;
-    }
-  }
-  std::fprintf(stderr, "ground truth: computing %s (exact MaxSim, %d threads)...\n",
-               path.c_str(), args.threads);
-#pragma omp parallel for schedule(dynamic) num_threads(args.threads)
-  for (size_t q = 0; q < nq; ++q) {
-    index::MaxSimScratch scratch;
-    MaxSimQuery query{queries.data() + q * kPatchSetFloats, kPatchesPerImage, kPatchDim,
-                      index::Similarity::kInnerProduct};
-    const auto top = index::MaxSimTopK(query, docs, kK, &scratch);
-    for (size_t i = 0; i < kK; ++i) {
-      t.ids[q * kK + i] = top[i].id;
-      t.dist[q * kK + i] = top[i].distance;
-    }
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(args.cache_dir, ec);
-  std::ofstream out(path + ".tmp", std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(&hash), sizeof(hash));
-  out.write(reinterpret_cast<const char*>(t.ids.data()), t.ids.size() * sizeof(uint64_t));
-  out.write(reinterpret_cast<const char*>(t.dist.data()), t.dist.size() * sizeof(float));
-  out.close();
-  if (out) std::filesystem::rename(path + ".tmp", path, ec);
-  return t;
+  return LoadOrComputeMaxSimTruth("fmnist_patches", base, docs, queries, kPatchesPerImage, nq, kK,
+                                  index::Similarity::kInnerProduct, args.cache_dir, args.threads);
 }
 
-// recall@10 of `returned` (ids with their exact distances, best first) as
-// BENCHMARKS.md counts it: a true top-10 id, or a tie with the 10th.
+// recall@10 as BENCHMARKS.md counts it (ties with the 10th count).
 double Recall(const Truth& t, size_t q, const std::vector<index::Neighbor>& returned) {
-  const uint64_t* truth = t.ids.data() + q * kK;
-  const float kth = t.kth(q);
-  size_t hits = 0;
-  for (size_t i = 0; i < std::min(kK, returned.size()); ++i) {
-    const bool in = std::find(truth, truth + kK, returned[i].id) != truth + kK;
-    // Block composition can change sgemm's rounding: equal within 1e-5.
-    hits += in || returned[i].distance <= kth + 1e-5f * std::abs(kth);
-  }
-  return static_cast<double>(hits) / kK;
+  return MaxSimRecall(t, q, returned);
 }
 
 struct Setting {

@@ -1,0 +1,777 @@
+// late_bench: late-interaction (multi-vector, MaxSim) search through quiverd.
+//
+// Question: does MUVERA + exact MaxSim rerank reach recall@10 >= 0.95 at
+// >= 10x the QPS of exact MaxSim, and with fewer candidates reranked than
+// gathering candidates from an ANN index over every token vector (the
+// PLAID/Milvus-style baseline the MUVERA paper compares against; the paper
+// reports 2-5x fewer)?
+//
+// Data (BENCHMARKS.md, tests/common/fashion_patches.h): the 60,000
+// Fashion-MNIST training images as points of 16 vectors (7x7 patches + 0.5 x
+// one-hot place, normalized, 65-d), the first --queries test images as query
+// sets; MaxSim by inner product, k = 10. Ground truth: exact MaxSim top-10 by
+// brute force in process (index/maxsim.h), cached under the build folder.
+//
+// Systems, measured in one run, one query set per RPC over --threads client
+// threads, --rounds interleaved rounds (each round a slice of the queries,
+// every mode on the same slice, the order of modes rotated per round):
+//   - exact: SearchParams.exact (every point scored by exact MaxSim);
+//   - MUVERA HNSW: the field's HNSW over the points' MUVERA encodings
+//     (default encoding, 2,048 dims), k x refine_factor candidates reranked
+//     by exact MaxSim, for each refine factor in --refine;
+//   - MUVERA FLAT: the same with a FLAT index over the encodings (the
+//     encoding's own recall, no graph loss), --flat-refine;
+//   - tokens: candidates from an index over all 960,000 token vectors. Through
+//     quiverd (candidates: TOKENS) when the server supports it, else (or with
+//     --tokens both/inprocess) in process: hnswlib 0.6.2 (M=16,
+//     ef_construction=200 as the server's HNSW), each of the 16 query
+//     vectors' --token-k nearest tokens (ef = that k), mapped to their points,
+//     the distinct points reranked by exact MaxSim (index/maxsim.h). The
+//     in-process baseline pays no gRPC; label it so.
+// Reported per mode: candidates reranked per query (from explain for quiverd:
+// "reranked="; counted in process), recall@10 (returned ids re-scored in
+// process, ties with the 10th count), QPS (median over rounds), x exact
+// (median of per-round ratios to exact's QPS), p50/p99 latency, and the CPU
+// other processes used meanwhile. Curves: bench_results/late_bench.png.
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "bench/common/driver.h"
+#include "bench/common/maxsim_truth.h"
+#include "bench/common/quiverd_process.h"
+#include "bench/common/report.h"
+#include "bench/common/server_wait.h"
+#include "bench/common/sysinfo.h"
+#include "bench/common/table.h"
+#include "client/client.h"
+#include "index/maxsim.h"
+#include "tests/common/fashion_patches.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <hnswlib/hnswlib.h>
+#pragma GCC diagnostic pop
+
+namespace quiver::bench {
+namespace {
+
+using testing::kPatchDim;
+using testing::kPatchesPerImage;
+using testing::kPatchSetFloats;
+
+constexpr size_t kK = 10;
+constexpr char kField[] = "patches";
+
+struct Args {
+  size_t rows = 60000;
+  size_t queries = 300;
+  std::vector<int> threads = {1};
+  int rounds = 3;
+  std::vector<float> refine = {2, 5, 10, 20, 50, 100, 200};
+  std::vector<float> flat_refine = {10, 50, 200};
+  std::vector<float> token_refine = {1, 2, 4, 8, 16, 32};  // quiverd TOKENS: k x rf per vector
+  std::vector<int> token_k = {10, 20, 40, 80, 160, 320};  // in-process: the same per vector
+  std::string tokens = "auto";  // auto | server | inprocess | both | none
+  int hnsw_m = 16;
+  int ef_construction = 200;
+  int build_threads = 2;
+  int batch = 500;
+  bool token_cache = true;
+  std::string quiverd = QUIVER_BENCH_QUIVERD;
+  std::string tmp_dir = "/tmp";
+  std::string cache_dir = QUIVER_BENCH_CACHE_DIR;
+  std::string json_out;
+};
+
+enum Kind { kExact, kMuveraHnsw, kMuveraFlat, kTokensServer, kTokensLocal };
+const char* kSeriesName[] = {"exact MaxSim", "MUVERA HNSW + rerank", "MUVERA FLAT + rerank",
+                             "tokens HNSW + rerank (quiverd TOKENS)",
+                             "tokens hnswlib + rerank (in-process)"};
+const char* kSeriesKey[] = {"exact", "muvera_hnsw", "muvera_flat", "tokens_server",
+                            "tokens_inprocess"};
+
+struct Mode {
+  Kind kind;
+  double knob = 0;  // refine factor, or per-token k (in process)
+  int threads = 1;  // client threads
+  std::string knob_text() const {
+    if (kind == kExact) return "-";
+    if (kind == kTokensLocal) return absl::StrCat(static_cast<int>(knob), " tokens/vector");
+    if (kind == kTokensServer) {
+      return absl::StrCat("rf=", knob, " (", static_cast<int>(kK * knob), " tokens/vector)");
+    }
+    return absl::StrCat("rf=", knob, " (", static_cast<int>(kK * knob), " cand.)");
+  }
+};
+
+struct Cell {
+  std::vector<double> qps, ratio, other;
+  std::vector<double> latency_ms;
+  double recall_sum = 0, cand_sum = 0;
+  size_t n = 0;
+  double Qps() const { return Median(qps); }
+  double Recall() const { return n ? recall_sum / n : 0; }
+  double Cands() const { return n ? cand_sum / n : 0; }
+};
+
+// Per-query outcome of one call.
+struct Answer {
+  std::vector<uint64_t> ids;
+  double candidates = 0;
+};
+
+double RerankedFromExplain(const std::string& text) {
+  const size_t at = text.find("reranked=");
+  if (at == std::string::npos) return -1;
+  return std::strtod(text.c_str() + at + 9, nullptr);
+}
+
+// In-process token baseline: hnswlib over every token vector (label =
+// point * 16 + j), per query vector its k' nearest tokens, distinct points,
+// exact MaxSim rerank.
+struct TokenIndex {
+  std::unique_ptr<hnswlib::InnerProductSpace> space;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
+  double build_s = -1;
+  bool loaded = false;
+};
+
+TokenIndex BuildTokenIndex(const std::vector<float>& base, size_t n, const Args& args) {
+  TokenIndex t;
+  t.space = std::make_unique<hnswlib::InnerProductSpace>(kPatchDim);
+  const size_t tokens = n * kPatchesPerImage;
+  const std::string path = absl::StrCat(
+      args.cache_dir, "/late_tokens_hnswlib_M", args.hnsw_m, "_efc", args.ef_construction, "_",
+      n, "_", FnvFloats(base.data(), base.size()), ".bin");
+  if (args.token_cache && std::filesystem::exists(path)) {
+    t.hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(t.space.get(), path, false, tokens);
+    if (t.hnsw->cur_element_count == tokens) {
+      t.loaded = true;
+      std::printf("    in-process token index: loaded %s\n", path.c_str());
+      return t;
+    }
+  }
+  t.hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(t.space.get(), tokens, args.hnsw_m,
+                                                             args.ef_construction);
+  const double t0 = NowSeconds();
+  t.hnsw->addPoint(base.data(), 0);  // alone: the entry point
+  std::atomic<size_t> next{1};
+  std::vector<std::thread> pool;
+  for (int th = 0; th < args.build_threads; ++th) {
+    pool.emplace_back([&] {
+      for (size_t i; (i = next.fetch_add(1)) < tokens;) {
+        t.hnsw->addPoint(base.data() + i * kPatchDim, i);
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  t.build_s = NowSeconds() - t0;
+  std::printf("    in-process token index: hnswlib M=%d ef_construction=%d over %zu vectors, "
+              "%d threads: %.1f s\n",
+              args.hnsw_m, args.ef_construction, tokens, args.build_threads, t.build_s);
+  if (args.token_cache) {
+    std::error_code ec;
+    std::filesystem::create_directories(args.cache_dir, ec);
+    t.hnsw->saveIndex(path);
+  }
+  return t;
+}
+
+int Main(int argc, char** argv) {
+  Args args;
+  CLI::App app{"late_bench: late-interaction search (MUVERA + rerank vs exact MaxSim vs tokens)"};
+  app.add_option("--rows", args.rows, "points (training images, max 60000)");
+  app.add_option("--queries", args.queries, "query sets (test images)");
+  app.add_option("--threads", args.threads,
+                 "client thread counts, one query set per RPC (each measured in the same rounds)")
+      ->delimiter(',');
+  app.add_option("--rounds", args.rounds, "interleaved rounds");
+  app.add_option("--refine", args.refine, "refine factors, MUVERA HNSW")->delimiter(',');
+  app.add_option("--flat-refine", args.flat_refine, "refine factors, MUVERA FLAT")
+      ->delimiter(',');
+  bool no_flat = false;
+  app.add_flag("--no-flat", no_flat, "skip the FLAT-over-encodings collection");
+  app.add_option("--token-refine", args.token_refine, "refine factors, quiverd TOKENS")
+      ->delimiter(',');
+  app.add_option("--token-k", args.token_k, "in-process tokens: neighbours per query vector")
+      ->delimiter(',');
+  app.add_option("--tokens", args.tokens, "token baseline: auto|server|inprocess|both|none")
+      ->check(CLI::IsMember({"auto", "server", "inprocess", "both", "none"}));
+  app.add_option("--hnsw-m", args.hnsw_m, "HNSW M (all indexes)");
+  app.add_option("--ef-construction", args.ef_construction, "HNSW ef_construction (all)");
+  app.add_option("--build-threads", args.build_threads,
+                 "quiverd --index-build-threads and in-process build threads");
+  app.add_flag("!--no-token-cache", args.token_cache,
+               "rebuild the in-process token index instead of loading it from the cache");
+  app.add_option("--quiverd", args.quiverd, "quiverd binary");
+  app.add_option("--tmp-dir", args.tmp_dir, "where quiverd's data dir goes");
+  app.add_option("--cache-dir", args.cache_dir, "ground truth / token index cache");
+  app.add_option("--json", args.json_out, "JSON output (default <exe dir>/bench_results/)");
+  CLI11_PARSE(app, argc, argv);
+  if (no_flat) args.flat_refine.clear();
+  const double t_start = NowSeconds();
+  PinOmpThreads(1);
+  nlohmann::json report = NewReport("late_bench", argc, argv);
+
+  const std::vector<float> base = quiver::testing::FashionPatches("train", args.rows);
+  const std::vector<float> queries = quiver::testing::FashionPatches("t10k", args.queries);
+  if (base.empty() || queries.empty()) {
+    Die("loading Fashion-MNIST", absl::NotFoundError(quiver::testing::kFashionDir));
+  }
+  const size_t n = base.size() / kPatchSetFloats;
+  const size_t nq = queries.size() / kPatchSetFloats;
+  std::vector<uint64_t> offsets(n + 1);
+  for (size_t i = 0; i <= n; ++i) offsets[i] = i * kPatchesPerImage;
+  const index::MultiVectorDocs docs{base.data(), offsets.data(), n, kPatchDim};
+  auto query_of = [&](size_t q) {
+    return index::MaxSimQuery{queries.data() + q * kPatchSetFloats, kPatchesPerImage, kPatchDim,
+                              index::Similarity::kInnerProduct};
+  };
+
+  std::printf("late_bench: %zu points x 16 vectors x 65 dims (Fashion-MNIST patch sets), %zu "
+              "query sets, k=%zu, MaxSim by inner product; client threads %s, one query set per "
+              "RPC, %d interleaved rounds; %u cores; %s; load average %s\n",
+              n, nq, kK, absl::StrJoin(args.threads, ",").c_str(), args.rounds,
+              std::thread::hardware_concurrency(), BlasConfig().c_str(), LoadAverage().c_str());
+  std::printf("bench threads: OpenMP/BLAS 1 per thread (MaxSim pins BLAS to 1 per call)\n");
+  std::fflush(stdout);
+
+  double t0 = NowSeconds();
+  const MaxSimTruth truth =
+      LoadOrComputeMaxSimTruth("fmnist_patches", base, docs, queries, kPatchesPerImage, nq, kK,
+                               index::Similarity::kInnerProduct, args.cache_dir, 2);
+  std::printf("[1] ground truth (exact MaxSim brute force, 2 threads, cached): %.1f s\n",
+              NowSeconds() - t0);
+  std::fflush(stdout);
+
+  // ------------------------------------------------------------ quiverd
+  QuiverdOptions qo;
+  qo.binary = args.quiverd;
+  qo.durability = "async";
+  qo.tmp_root = args.tmp_dir;
+  qo.search_threads = 1;
+  qo.log_level = "info";  // index build times are read from the log
+  qo.env = {"OMP_NUM_THREADS=1"};
+  qo.extra_args = {"--index-build-threads", std::to_string(args.build_threads),
+                   "--index-build-workers", "1"};
+  auto started = QuiverdProcess::Start(qo);
+  if (!started.ok()) Die("start quiverd", started.status());
+  std::unique_ptr<QuiverdProcess> srv = *std::move(started);
+  std::printf("quiverd: %s (env OMP_NUM_THREADS=1)\n", absl::StrJoin(srv->argv(), " ").c_str());
+  client::Client admin(srv->target());
+
+  auto make_schema = [&](const std::string& index_type, bool tokens) {
+    v1::CollectionSchema schema;
+    v1::VectorField* f = schema.add_vectors();
+    f->set_name(kField);
+    f->set_dim(kPatchDim);
+    f->set_metric(v1::IP);
+    f->mutable_index()->set_type(index_type);
+    if (index_type == "HNSW") {
+      (*f->mutable_index()->mutable_params())["M"] = std::to_string(args.hnsw_m);
+      (*f->mutable_index()->mutable_params())["ef_construction"] =
+          std::to_string(args.ef_construction);
+    }
+    v1::MultiVectorOptions* mv = f->mutable_multi_vector();
+    mv->set_max_vectors_per_point(kPatchesPerImage);
+    if (tokens) mv->set_candidates(v1::MultiVectorOptions::TOKENS);
+    return schema;
+  };
+  std::vector<std::string> colls;
+  const std::map<std::string, std::string> coll_desc = {
+      {"mv_hnsw", "HNSW over MUVERA encodings"},
+      {"mv_flat", "FLAT over MUVERA encodings"},
+      {"mv_tokens", "TOKENS: HNSW over every token vector"}};
+  if (auto r = admin.CreateCollection("mv_hnsw", make_schema("HNSW", false)); !r.ok()) {
+    Die("create mv_hnsw", r.status());
+  }
+  colls.push_back("mv_hnsw");
+  if (!args.flat_refine.empty()) {
+    if (auto r = admin.CreateCollection("mv_flat", make_schema("FLAT", false)); !r.ok()) {
+      Die("create mv_flat", r.status());
+    }
+    colls.push_back("mv_flat");
+  }
+  bool tokens_server = false, tokens_local = false;
+  std::string tokens_server_note;
+  if (args.tokens != "none" && args.tokens != "inprocess") {
+    auto r = admin.CreateCollection("mv_tokens", make_schema("HNSW", true));
+    if (r.ok()) {
+      tokens_server = true;
+      colls.push_back("mv_tokens");
+    } else if (args.tokens == "server") {
+      Die("create mv_tokens (candidates TOKENS)", r.status());
+    } else {
+      tokens_server_note = r.status().ToString();
+      std::printf("quiverd has no TOKENS candidates (%s): token baseline in process\n",
+                  tokens_server_note.c_str());
+    }
+  }
+  tokens_local = args.tokens == "inprocess" || args.tokens == "both" ||
+                 (args.tokens == "auto" && !tokens_server);
+  for (const std::string& c : colls) {
+    auto info = admin.GetCollection(c);
+    if (!info.ok()) Die("describe " + c, info.status());
+    std::string params;
+    const auto& stored = info->schema().vectors(0).multi_vector().encoding_params();
+    for (const auto& [key, v] : std::map<std::string, std::string>(stored.begin(), stored.end())) {
+      absl::StrAppend(&params, params.empty() ? "" : ",", key, "=", v);
+    }
+    std::printf("collection %s: %s; encoding params as stored: %s\n", c.c_str(),
+                coll_desc.at(c).c_str(), params.c_str());
+    report["collections"][c] = {{"what", coll_desc.at(c)}, {"encoding_params", params}};
+  }
+
+  // Ingest: the same points into every collection, --batch per request.
+  t0 = NowSeconds();
+  for (const std::string& c : colls) {
+    const double c0 = NowSeconds();
+    for (size_t start = 0; start < n; start += args.batch) {
+      v1::UpsertPointsRequest up;
+      up.set_collection(c);
+      for (size_t i = start; i < std::min(n, start + args.batch); ++i) {
+        v1::Point* p = up.add_points();
+        p->set_id(std::to_string(i));
+        v1::MultiVector& mv = (*p->mutable_multi_vectors())[kField];
+        for (size_t j = 0; j < kPatchesPerImage; ++j) {
+          const float* v = base.data() + i * kPatchSetFloats + j * kPatchDim;
+          mv.add_vectors()->mutable_values()->Add(v, v + kPatchDim);
+        }
+      }
+      if (auto r = admin.Upsert(up); !r.ok()) Die("upsert " + c, r.status());
+    }
+    std::printf("[2] ingest %s: %zu points in %.1f s\n", c.c_str(), n, NowSeconds() - c0);
+    std::fflush(stdout);
+  }
+  const double waited = WaitIndexed(admin, colls, 3600, 200);
+  WaitQuiet(srv->pid());
+  const double load_s = NowSeconds() - t0;
+  std::printf("    all indexed %.1f s after the last write (builds one at a time, %d threads "
+              "each); quiverd RSS %.0f MB\n",
+              waited, args.build_threads, ReadMemory(srv->pid()).rss_kb / 1024.0);
+  {
+    std::ifstream log(srv->log_path());
+    std::string line;
+    while (std::getline(log, line)) {
+      if (line.find(" built ") != std::string::npos) {
+        std::printf("    quiverd log: %s\n", line.c_str());
+        report["quiverd_build_log"].push_back(line);
+      }
+    }
+  }
+  for (const std::string& c : colls) {
+    auto s = Segments(admin, c);
+    if (s.ok()) {
+      std::printf("    %s: %s; index memory %.0f MB\n", c.c_str(), s->desc.c_str(),
+                  s->index_memory / 1e6);
+      report["segments"][c] = {{"desc", s->desc}, {"index_memory", s->index_memory}};
+    }
+  }
+  std::fflush(stdout);
+
+  TokenIndex tok;
+  if (tokens_local) {
+    std::printf("[3] in-process token baseline (quiverd idle)...\n");
+    std::fflush(stdout);
+    tok = BuildTokenIndex(base, n, args);
+  }
+
+  // ------------------------------------------------------------ modes
+  // Every mode at every thread count; exact_of[mi] is the exact mode at
+  // the same thread count (the QPS ratios' denominator).
+  std::vector<Mode> modes;
+  std::vector<size_t> exact_of;
+  int max_threads = 1;
+  for (int th : args.threads) {
+    max_threads = std::max(max_threads, th);
+    const size_t exact = modes.size();
+    modes.push_back({kExact, 0, th});
+    for (float rf : args.refine) modes.push_back({kMuveraHnsw, rf, th});
+    for (float rf : args.flat_refine) modes.push_back({kMuveraFlat, rf, th});
+    if (tokens_server) for (float rf : args.token_refine) modes.push_back({kTokensServer, rf, th});
+    if (tokens_local) for (int kp : args.token_k) modes.push_back({kTokensLocal, double(kp), th});
+    exact_of.resize(modes.size(), exact);
+  }
+
+  std::vector<std::unique_ptr<client::Client>> clients;
+  for (int t = 0; t < max_threads; ++t) {
+    clients.push_back(std::make_unique<client::Client>(srv->target()));
+  }
+  auto make_request = [&](const Mode& m, size_t q) {
+    v1::SearchRequest req;
+    req.set_collection(m.kind == kMuveraFlat ? "mv_flat"
+                       : m.kind == kTokensServer ? "mv_tokens"
+                                                 : "mv_hnsw");
+    req.set_field(kField);
+    req.set_k(kK);
+    req.set_explain(true);  // every mode, for the reranked count
+    v1::MultiVector* mv = req.add_multi_vectors();
+    for (size_t j = 0; j < kPatchesPerImage; ++j) {
+      const float* v = queries.data() + q * kPatchSetFloats + j * kPatchDim;
+      mv->add_vectors()->mutable_values()->Add(v, v + kPatchDim);
+    }
+    if (m.kind == kExact) req.mutable_params()->set_exact(true);
+    else req.mutable_params()->set_refine_factor(static_cast<float>(m.knob));
+    return req;
+  };
+  // The in-process token search of query q; scratch per thread.
+  std::vector<index::MaxSimScratch> scratch(max_threads);
+  auto local_search = [&](const Mode& m, size_t q, int thread, Answer* out) {
+    const size_t kp = static_cast<size_t>(m.knob);
+    std::vector<uint64_t> cand;
+    cand.reserve(kPatchesPerImage * kp);
+    for (size_t j = 0; j < kPatchesPerImage; ++j) {
+      auto pq = tok.hnsw->searchKnn(queries.data() + q * kPatchSetFloats + j * kPatchDim, kp);
+      for (; !pq.empty(); pq.pop()) cand.push_back(pq.top().second / kPatchesPerImage);
+    }
+    std::sort(cand.begin(), cand.end());
+    cand.erase(std::unique(cand.begin(), cand.end()), cand.end());
+    std::vector<float> dist(cand.size());
+    index::MaxSimDistancesOf(query_of(q), docs, cand.data(), cand.size(), dist.data(),
+                             &scratch[thread]);
+    index::TopK top(kK);
+    for (size_t i = 0; i < cand.size(); ++i) top.Push(dist[i], cand[i]);
+    out->ids.clear();
+    for (const index::Neighbor& nb : top.Take()) out->ids.push_back(nb.id);
+    out->candidates = static_cast<double>(cand.size());
+  };
+
+  // Runs mode m over queries [q0, q1); returns the Run and fills answers.
+  auto run_mode = [&](const Mode& m, size_t q0, size_t q1, std::vector<Answer>* answers) {
+    const size_t calls = q1 - q0;
+    answers->assign(calls, Answer{});
+    std::vector<v1::SearchRequest> reqs;
+    if (m.kind != kTokensLocal) {
+      for (size_t q = q0; q < q1; ++q) reqs.push_back(make_request(m, q));
+    } else {
+      tok.hnsw->setEf(static_cast<size_t>(m.knob));  // never while threads search
+    }
+    std::vector<absl::Status> errs(m.threads);
+    const double busy0 = MachineBusySeconds(/*include_irq=*/false);
+    const double self0 = ProcessCpuSeconds();
+    const double srv0 = ProcessCpuSeconds(srv->pid());
+    Run run = Drive(
+        calls, m.threads, 0, 0,
+        [&](size_t c, int t, Run*) {
+          Answer& a = (*answers)[c];
+          if (m.kind == kTokensLocal) {
+            local_search(m, q0 + c, t, &a);
+            return;
+          }
+          auto r = clients[t]->Search(reqs[c]);
+          if (!r.ok()) {
+            errs[t] = r.status();
+            return;
+          }
+          for (const v1::Hit& h : r->results(0).hits()) {
+            a.ids.push_back(static_cast<uint64_t>(ParseId(h.id())));
+          }
+          a.candidates = m.kind == kExact ? static_cast<double>(n)
+                                          : RerankedFromExplain(r->explain().text());
+        },
+        [](int) { PinOmpThreads(1); });
+    const double used = (ProcessCpuSeconds() - self0) + (ProcessCpuSeconds(srv->pid()) - srv0);
+    run.other_cores = std::max(
+        0.0, (MachineBusySeconds(/*include_irq=*/false) - busy0 - used) / run.seconds);
+    for (const auto& e : errs) {
+      if (!e.ok()) Die(absl::StrCat(kSeriesName[m.kind], " ", m.knob_text(), " ", m.threads, "t"), e);
+    }
+    return run;
+  };
+
+  // Warm-up: a few queries of every mode (page cache, gRPC channels).
+  std::printf("[4] warm-up, then %d rounds x %zu modes...\n", args.rounds, modes.size());
+  std::fflush(stdout);
+  {
+    std::vector<Answer> tmp;
+    for (const Mode& m : modes) run_mode(m, 0, std::min<size_t>(nq, 5), &tmp);
+  }
+
+  std::vector<Cell> cells(modes.size());
+  std::vector<std::string> explain_samples(modes.size());
+  const size_t per_round = std::max<size_t>(1, nq / args.rounds);
+  index::MaxSimScratch rescore;
+  for (int round = 0; round < args.rounds; ++round) {
+    const size_t q0 = round * per_round;
+    const size_t q1 = round + 1 == args.rounds ? nq : q0 + per_round;
+    if (q0 >= q1) break;
+    std::vector<double> round_qps(modes.size());
+    for (size_t i = 0; i < modes.size(); ++i) {
+      const size_t mi = (i + round) % modes.size();  // rotated order
+      const Mode& m = modes[mi];
+      std::vector<Answer> answers;
+      const Run run = run_mode(m, q0, q1, &answers);
+      Cell& cell = cells[mi];
+      round_qps[mi] = (q1 - q0) / run.seconds;
+      cell.qps.push_back(round_qps[mi]);
+      cell.other.push_back(run.other_cores);
+      cell.latency_ms.insert(cell.latency_ms.end(), run.latency_ms.begin(), run.latency_ms.end());
+      for (size_t c = 0; c < answers.size(); ++c) {
+        const size_t q = q0 + c;
+        // Re-score the returned ids with the truth's kernel.
+        std::vector<float> d(answers[c].ids.size());
+        index::MaxSimDistancesOf(query_of(q), docs, answers[c].ids.data(), d.size(), d.data(),
+                                 &rescore);
+        std::vector<index::Neighbor> got;
+        for (size_t i2 = 0; i2 < d.size(); ++i2) got.push_back({d[i2], answers[c].ids[i2]});
+        std::sort(got.begin(), got.end(),
+                  [](const index::Neighbor& a, const index::Neighbor& b) {
+                    return a.distance < b.distance;
+                  });
+        cell.recall_sum += MaxSimRecall(truth, q, got);
+        cell.cand_sum += answers[c].candidates;
+        ++cell.n;
+      }
+      std::fprintf(stderr, "round %d, %d thread(s), %s %s: %.1f QPS\n", round, m.threads,
+                   kSeriesName[m.kind], m.knob_text().c_str(), round_qps[mi]);
+    }
+    for (size_t mi = 0; mi < modes.size(); ++mi) {
+      cells[mi].ratio.push_back(round_qps[mi] / round_qps[exact_of[mi]]);
+    }
+  }
+  // One explain text per mode for the report (query 0, untimed).
+  for (size_t mi = 0; mi < modes.size(); ++mi) {
+    if (modes[mi].kind == kTokensLocal || modes[mi].threads != args.threads[0]) continue;
+    auto r = admin.Search(make_request(modes[mi], 0));
+    if (r.ok()) explain_samples[mi] = r->explain().text();
+  }
+
+  // ------------------------------------------------------------ output
+  std::ostringstream out;
+  Table t({"threads", "system", "knob", "candidates reranked", "recall@10", "QPS", "x exact", "p50 ms",
+           "p99 ms", "other cores"});
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t mi = 0; mi < modes.size(); ++mi) {
+    const Mode& m = modes[mi];
+    const Cell& c = cells[mi];
+    t.AddRow({std::to_string(m.threads), kSeriesName[m.kind], m.knob_text(), Thousands(c.Cands()), Fixed(c.Recall(), 3),
+              Fixed(c.Qps(), 1), Fixed(Median(c.ratio), 1) + "x",
+              Fixed(Percentile(c.latency_ms, 50), 2), Fixed(Percentile(c.latency_ms, 99), 2),
+              Fixed(Median(c.other), 2)});
+    rows.push_back({{"threads", m.threads},
+                    {"system", kSeriesKey[m.kind]},
+                    {"knob", m.knob},
+                    {"candidates", c.Cands()},
+                    {"recall", c.Recall()},
+                    {"qps", c.Qps()},
+                    {"qps_rounds", c.qps},
+                    {"x_exact", Median(c.ratio)},
+                    {"p50_ms", Percentile(c.latency_ms, 50)},
+                    {"p99_ms", Percentile(c.latency_ms, 99)},
+                    {"other_cores", Median(c.other)},
+                    {"explain_sample", explain_samples[mi]}});
+  }
+  t.Print(out);
+  report["rows"] = rows;
+
+  // Targets.
+  out << "\n";
+  nlohmann::json targets;
+  auto is_token = [](Kind k) { return k == kTokensServer || k == kTokensLocal; };
+  for (int th : args.threads) {
+    // (1) MUVERA HNSW + rerank: recall >= 0.95 at >= 10x exact, per thread
+    // count; and the fastest setting of each series reaching 0.95.
+    std::map<int, int> fastest;  // kind -> mode index
+    for (size_t mi = 0; mi < modes.size(); ++mi) {
+      if (modes[mi].threads != th || cells[mi].Recall() < 0.95) continue;
+      auto it = fastest.find(modes[mi].kind);
+      if (it == fastest.end() || Median(cells[mi].ratio) > Median(cells[it->second].ratio)) {
+        fastest[modes[mi].kind] = static_cast<int>(mi);
+      }
+    }
+    const std::string name =
+        absl::StrCat("target 1, ", th, " client thread", th == 1 ? "" : "s",
+                     " (MUVERA HNSW + rerank recall@10 >= 0.95 at >= 10x exact MaxSim QPS): ");
+    if (!fastest.count(kMuveraHnsw)) {
+      out << name << "NOT MET: no refine factor reached 0.95\n";
+      targets["muvera_10x"].push_back({{"threads", th}, {"met", false}});
+    } else {
+      const int best = fastest[kMuveraHnsw];
+      const Cell& c = cells[best];
+      const bool met = Median(c.ratio) >= 10;
+      out << name << (met ? "MET" : "NOT MET") << ": " << modes[best].knob_text() << " recall "
+          << Fixed(c.Recall(), 3) << " at " << Fixed(c.Qps(), 1) << " QPS = "
+          << Fixed(Median(c.ratio), 1) << "x exact (" << Fixed(cells[exact_of[best]].Qps(), 1)
+          << " QPS)\n";
+      targets["muvera_10x"].push_back({{"threads", th}, {"met", met},
+                                       {"knob", modes[best].knob}, {"recall", c.Recall()},
+                                       {"qps", c.Qps()}, {"x_exact", Median(c.ratio)}});
+    }
+    for (const auto& [kind, mi] : fastest) {
+      if (!is_token(Kind(kind)) && kind != kMuveraFlat) continue;
+      out << "  fastest " << kSeriesName[kind] << " reaching 0.95 at " << th << " thread(s): "
+          << modes[mi].knob_text() << " recall " << Fixed(cells[mi].Recall(), 3) << " at "
+          << Fixed(cells[mi].Qps(), 1) << " QPS = " << Fixed(Median(cells[mi].ratio), 1)
+          << "x exact\n";
+    }
+  }
+  {
+    // (2) candidates for the same recall (at the first thread count; the
+    // counts do not depend on threads): per series, candidates where the
+    // recall curve crosses the level, interpolated linearly in
+    // log(candidates) between the measured points around it.
+    auto needed = [&](Kind kind, double level) {
+      std::vector<std::pair<double, double>> pts;  // candidates, recall
+      for (size_t mi = 0; mi < modes.size(); ++mi) {
+        if (modes[mi].kind == kind && modes[mi].threads == args.threads[0]) {
+          pts.push_back({cells[mi].Cands(), cells[mi].Recall()});
+        }
+      }
+      std::sort(pts.begin(), pts.end());
+      for (size_t i = 0; i < pts.size(); ++i) {
+        if (pts[i].second < level) continue;
+        if (i == 0) return -pts[0].first - 0.5;  // already there at the fewest measured: <=
+        const auto [c0, r0] = pts[i - 1];
+        const auto [c1, r1] = pts[i];
+        const double f = r1 > r0 ? (level - r0) / (r1 - r0) : 1;
+        return std::exp(std::log(c0) + f * (std::log(c1) - std::log(c0)));
+      }
+      return -1.0;  // never reached
+    };
+    for (Kind tk : {kTokensServer, kTokensLocal}) {
+      if ((tk == kTokensServer && !tokens_server) || (tk == kTokensLocal && !tokens_local)) {
+        continue;
+      }
+      for (double level : {0.80, 0.90, 0.95, 0.97}) {
+        const double cm = needed(kMuveraHnsw, level), ct = needed(tk, level);
+        // -1: never reached; other negatives: <= the fewest measured.
+        auto show = [](double c) {
+          return c == -1 ? std::string("not reached")
+                         : c < 0 ? "<= " + Thousands(-c - 0.5) : Thousands(c);
+        };
+        out << "candidates for recall@10 " << Fixed(level, 2) << " (interpolated): MUVERA HNSW "
+            << show(cm) << ", " << kSeriesName[tk] << " " << show(ct);
+        if (cm > 0 && ct > 0) out << ": tokens / MUVERA = " << Fixed(ct / cm, 2) << "x";
+        out << "\n";
+        targets["candidates"].push_back({{"level", level}, {"tokens", kSeriesKey[tk]},
+                                         {"muvera_hnsw", cm}, {"token_series", ct}});
+      }
+    }
+    if (tokens_server || tokens_local) {
+      const Kind tk = tokens_server ? kTokensServer : kTokensLocal;
+      const double cm = needed(kMuveraHnsw, 0.95), ct = needed(tk, 0.95);
+      auto val = [](double c) { return c < -1 ? -c - 0.5 : c; };
+      const bool met = cm != -1 && (ct == -1 || val(cm) < val(ct));
+      out << "target 2 (MUVERA fewer candidates than " << kSeriesName[tk]
+          << " at recall@10 0.95; paper: 2-5x fewer): " << (met ? "MET" : "NOT MET");
+      if (cm != -1 && ct != -1) {
+        out << " (tokens / MUVERA " << (cm < 0 ? ">= " : "") << Fixed(val(ct) / val(cm), 2) << "x)";
+      }
+      out << "\n";
+      targets["fewer_candidates_met"] = met;
+    }
+  }
+  report["targets"] = targets;
+  report["quiverd_argv"] = srv->argv();
+  report["quiverd_env"] = qo.env;
+  report["threads"] = args.threads;
+  report["load_seconds"] = load_s;
+  report["tokens_server"] = tokens_server;
+  report["tokens_server_note"] = tokens_server_note;
+  if (tokens_local) report["token_index_build_s"] = tok.build_s;
+
+  // Curves: one data block per (thread count, series).
+  const std::string stem = ResultsStem(args.json_out, "late_bench");
+  {
+    std::vector<std::pair<int, int>> blocks;  // threads, kind
+    std::ofstream dat(stem + ".dat");
+    for (int th : args.threads) {
+      for (int kind = kExact; kind <= kTokensLocal; ++kind) {
+        bool any = false;
+        for (const Mode& m : modes) any |= m.kind == kind && m.threads == th;
+        if (!any) continue;
+        blocks.push_back({th, kind});
+        dat << "# " << kSeriesName[kind] << ", " << th
+            << " client thread(s): knob, candidates, recall, QPS\n";
+        for (size_t mi = 0; mi < modes.size(); ++mi) {
+          if (modes[mi].kind != kind || modes[mi].threads != th) continue;
+          dat << modes[mi].knob << " " << cells[mi].Cands() << " " << cells[mi].Recall() << " "
+              << cells[mi].Qps() << "\n";
+        }
+        dat << "\n\n";
+      }
+    }
+    const char* pt[] = {"9", "7", "5", "13", "11"};
+    const char* color[] = {"#000000", "#0072b2", "#56b4e9", "#d55e00", "#e69f00"};
+    auto style = [&](size_t b) {
+      const auto [th, kind] = blocks[b];
+      return absl::StrCat("with linespoints pt ", pt[kind], " ps 1.5 lw 2 lc rgb '", color[kind],
+                          "' dt ", th == args.threads[0] ? 1 : 2, " title '", kSeriesName[kind],
+                          args.threads.size() > 1 ? absl::StrCat(", ", th, "t") : "", "'");
+    };
+    std::ofstream gp(stem + ".gp");
+    gp << "set terminal pngcairo noenhanced size 1100,1000 font 'DejaVu Sans,11'\n"
+       << "set output '" << stem << ".png'\n"
+       << "set multiplot layout 2,1 title \"late interaction through quiverd: Fashion-MNIST "
+       << n << " points x 16 x 65-d patch sets, " << nq
+       << " query sets, k=10, MaxSim (IP), one query per RPC\"\n"
+       << "set grid\nset key bottom left box opaque\nset lmargin 12\nset rmargin 3\n"
+       << "set title 'recall@10 vs QPS (exact MaxSim: the point at recall 1; dashed: "
+       << (args.threads.size() > 1 ? absl::StrCat(args.threads[1], " client threads") : "-")
+       << ")'\n"
+       << "set xlabel 'recall@10 against exact MaxSim'\nset ylabel 'QPS'\nset logscale y\n"
+       << "plot";
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      gp << (b ? "," : "") << " '" << stem << ".dat' index " << b << " using 3:4 " << style(b);
+    }
+    gp << "\nset title 'recall@10 vs candidates reranked by exact MaxSim per query'\n"
+       << "set key bottom right box opaque\n"
+       << "set xlabel 'candidates reranked per query (log)'\nset ylabel 'recall@10'\n"
+       << "unset logscale y\nset logscale x\nset yrange [*:1.01]\n"
+       << "plot";
+    bool first = true;
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      if (blocks[b].second == kExact || blocks[b].first != args.threads[0]) continue;
+      gp << (first ? "" : ",") << " '" << stem << ".dat' index " << b << " using 2:3 "
+         << style(b);
+      first = false;
+    }
+    gp << "\nunset multiplot\n";
+  }
+  const std::string png = RunGnuplot(stem, out);
+  std::printf("\n%s", out.str().c_str());
+  if (!png.empty()) std::printf("\ncurves: %s\n", png.c_str());
+  {
+    // The explain of the first MUVERA HNSW setting reaching 0.95 (else the last).
+    size_t shown = 0;
+    for (size_t mi = 0; mi < modes.size(); ++mi) {
+      if (modes[mi].kind != kMuveraHnsw || modes[mi].threads != args.threads[0]) continue;
+      shown = mi;
+      if (cells[mi].Recall() >= 0.95) break;
+    }
+    if (shown > 0) {
+      std::printf("explain (query 0, %s %s):\n%s", kSeriesName[modes[shown].kind],
+                  modes[shown].knob_text().c_str(), explain_samples[shown].c_str());
+    }
+  }
+  std::printf("total %.0f s (ingest and index %.0f s); quiverd RSS %.0f MB; load average %s\n",
+              NowSeconds() - t_start, load_s, ReadMemory(srv->pid()).rss_kb / 1024.0,
+              LoadAverage().c_str());
+  const std::string path = WriteReport(report, args.json_out);
+  if (!path.empty()) std::printf("report: %s\n", path.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace quiver::bench
+
+int main(int argc, char** argv) { return quiver::bench::Main(argc, argv); }
