@@ -740,9 +740,10 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
 
 absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time deadline,
                                       v1::SearchResponse* resp) const {
-  if (!req.field().empty() || !req.vectors().empty()) {
+  if (!req.field().empty() || !req.vectors().empty() || !req.multi_vectors().empty()) {
     return absl::InvalidArgumentError(
-        "hybrid search takes its query vectors in field_queries: leave field and vectors empty");
+        "hybrid search takes its queries in field_queries: leave field and vectors (and "
+        "multi_vectors) empty");
   }
   double rrf_k = kDefaultRrfK;
   if (req.rrf_k() != 0) {

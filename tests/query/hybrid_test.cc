@@ -423,6 +423,11 @@ TEST_P(HybridSearchTest, BadHybridRequestsAreRejected) {
   }
   {
     v1::SearchRequest r = good;
+    r.add_multi_vectors()->add_vectors()->mutable_values()->Resize(784, 1.0f);
+    EXPECT_THAT(search(r), StatusIs(absl::StatusCode::kInvalidArgument, "leave field and vectors"));
+  }
+  {
+    v1::SearchRequest r = good;
     r.mutable_field_queries(1)->set_field("nope");
     EXPECT_THAT(search(r), StatusIs(absl::StatusCode::kInvalidArgument, "no vector field \"nope\""));
   }
