@@ -98,6 +98,21 @@ absl::StatusOr<TokenSet> PrepareTokens(const VectorFieldSpec& spec, const v1::Mu
   return TokenSet{dst, static_cast<uint32_t>(n)};
 }
 
+// The limits on a batch of nq queries of k results each; `unit` names
+// a query ("query vector", "query set").
+absl::Status CheckBatch(size_t nq, uint32_t k, absl::string_view unit, absl::string_view field) {
+  if (nq == 0) return absl::InvalidArgumentError(absl::StrCat("search needs at least one ", unit, field));
+  if (nq > kMaxQueriesPerRequest) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "at most ", kMaxQueriesPerRequest, " ", unit, "s per request, got ", nq));
+  }
+  if (nq * k > kMaxHitsPerRequest) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "queries x k must be at most ", kMaxHitsPerRequest, ", got ", nq, " x ", k));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckSearchParams(const v1::SearchParams& p, absl::string_view what) {
   const float rf = p.refine_factor();
   if (!std::isfinite(rf) || rf < 0 || (rf > 0 && rf < 1)) {
@@ -139,6 +154,7 @@ Collection::Collection(const storage::CollectionRecord& record, Schema schema, u
       }
     }
     encoders_.push_back(std::move(enc));
+    stored_dims_.push_back(StoredDim(f));
   }
   MutexLock lock(&spec_mu_);
   for (const VectorFieldSpec& f : schema_->vectors()) index_specs_.push_back(IndexSpecOf(f));
@@ -307,7 +323,7 @@ SearchContext Collection::MakeContext(size_t f, uint32_t k, const std::vector<fl
   const VectorFieldSpec& field = schema_->vectors()[f];
   SearchContext ctx;
   ctx.field = f;
-  ctx.dim = StoredDim(field);
+  ctx.dim = stored_dims_[f];
   ctx.k = k;
   ctx.queries = queries.data();
   ctx.qnorms = qnorms.data();
@@ -389,6 +405,19 @@ void Collection::FillHit(const View& view, uint64_t id, float score,
   if (with_vectors) AddVectors(seg, off, hit->mutable_vectors(), hit->mutable_multi_vectors());
 }
 
+void Collection::FillHits(const View& view, const VectorFieldSpec& field,
+                          const std::vector<index::Neighbor>& hits,
+                          const std::vector<int>& out_attrs, bool with_vectors,
+                          google::protobuf::RepeatedPtrField<v1::Hit>* out) const {
+  // Scores follow the metric: distances for L2, similarities (negated back)
+  // for IP and COSINE, MaxSim included.
+  const bool similarity = field.metric != Metric::kL2;
+  for (const index::Neighbor& nb : hits) {
+    FillHit(view, nb.id, similarity ? -nb.distance : nb.distance, out_attrs, with_vectors,
+            out->Add());
+  }
+}
+
 void Collection::AddVectors(const Segment& seg, uint32_t off,
                             google::protobuf::Map<std::string, v1::Vector>* vectors,
                             google::protobuf::Map<std::string, v1::MultiVector>* multi) const {
@@ -429,15 +458,7 @@ absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::
                                      v1::SearchResponse* resp) const {
   const VectorFieldSpec& field = schema_->vectors()[f];
   const size_t nq = req.multi_vectors_size();
-  if (nq == 0) return absl::InvalidArgumentError("search needs at least one query set (multi_vectors)");
-  if (nq > kMaxQueriesPerRequest) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "at most ", kMaxQueriesPerRequest, " query sets per request, got ", nq));
-  }
-  if (nq * req.k() > kMaxHitsPerRequest) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "queries x k must be at most ", kMaxHitsPerRequest, ", got ", nq, " x ", req.k()));
-  }
+  QUIVER_RETURN_IF_ERROR(CheckBatch(nq, req.k(), "query set", " (multi_vectors)"));
   QUIVER_RETURN_IF_ERROR(CheckSearchParams(req.params(), ""));
   std::vector<std::unique_ptr<float[]>> owned;
   std::vector<TokenSet> sets(nq);
@@ -463,13 +484,8 @@ absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::
     absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
     explain->set_text(std::move(text));
   }
-  const bool similarity = field.metric != Metric::kL2;
-  for (size_t q = 0; q < nq; ++q) {
-    v1::SearchResult* result = resp->add_results();
-    for (const index::Neighbor& nb : topk[q].Take()) {
-      FillHit(view, nb.id, similarity ? -nb.distance : nb.distance, out_attrs,
-              req.with_vectors(), result->add_hits());
-    }
+  for (index::TopK& t : topk) {
+    FillHits(view, field, t.Take(), out_attrs, req.with_vectors(), resp->add_results()->mutable_hits());
   }
   return absl::OkStatus();
 }
@@ -605,7 +621,7 @@ absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& set
   } else {
     // Candidates: the field's index over MUVERA encodings (with the
     // filter, through the planner), then exact MaxSim over their sets.
-    const uint32_t fde_dim = StoredDim(field);
+    const uint32_t fde_dim = stored_dims_[f];
     std::vector<float> fde(nq * fde_dim), norms(nq);
     for (size_t q = 0; q < nq; ++q) {
       encoders_[f]->EncodeQuery(sets[q].data, sets[q].count, fde.data() + q * fde_dim);
@@ -688,15 +704,7 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
         "multi_vectors: field \"", field.name, "\" is not a multi-vector field"));
   }
   const size_t nq = req.vectors_size();
-  if (nq == 0) return absl::InvalidArgumentError("search needs at least one query vector");
-  if (nq > kMaxQueriesPerRequest) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "at most ", kMaxQueriesPerRequest, " query vectors per request, got ", nq));
-  }
-  if (nq * req.k() > kMaxHitsPerRequest) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "queries x k must be at most ", kMaxHitsPerRequest, ", got ", nq, " x ", req.k()));
-  }
+  QUIVER_RETURN_IF_ERROR(CheckBatch(nq, req.k(), "query vector", ""));
   QUIVER_RETURN_IF_ERROR(CheckSearchParams(req.params(), ""));
   std::vector<float> queries, qnorms;
   QUIVER_RETURN_IF_ERROR(PrepareQueries(field, req.vectors().data(), nq, "query vector",
@@ -727,13 +735,8 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
     explain->set_text(std::move(text));
   }
 
-  const bool similarity = field.metric != Metric::kL2;
-  for (size_t q = 0; q < nq; ++q) {
-    v1::SearchResult* result = resp->add_results();
-    for (const index::Neighbor& nb : topk[q].Take()) {
-      FillHit(view, nb.id, similarity ? -nb.distance : nb.distance, out_attrs,
-              req.with_vectors(), result->add_hits());
-    }
+  for (index::TopK& t : topk) {
+    FillHits(view, field, t.Take(), out_attrs, req.with_vectors(), resp->add_results()->mutable_hits());
   }
   return absl::OkStatus();
 }
@@ -882,11 +885,7 @@ absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time d
       v1::FieldResult* fr = resp->add_field_results();
       const VectorFieldSpec& field = schema_->vectors()[parts[i].field];
       fr->set_field(field.name);
-      const bool similarity = field.metric != Metric::kL2;
-      for (const index::Neighbor& nb : lists[i].hits) {
-        FillHit(view, nb.id, similarity ? -nb.distance : nb.distance, out_attrs,
-                req.with_vectors(), fr->add_hits());
-      }
+      FillHits(view, field, lists[i].hits, out_attrs, req.with_vectors(), fr->mutable_hits());
     }
   }
   if (req.explain()) {
@@ -1088,12 +1087,12 @@ absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
             PrepareTokens(spec, mit->second, absl::StrCat(label(), ": field \"", spec.name, "\""),
                           &up.owned_blocks));
         out.tokens[f] = set;
-        float* fde = new float[StoredDim(spec)];
+        float* fde = new float[stored_dims_[f]];
         up.owned_blocks.emplace_back(fde);
         if (encoders_[f] != nullptr && !spec.token_candidates) {
           encoders_[f]->EncodeDocument(set.data, set.count, fde);
         } else {
-          std::fill(fde, fde + StoredDim(spec), 0.0f);  // unused: TOKENS index the vectors
+          std::fill(fde, fde + stored_dims_[f], 0.0f);  // unused: TOKENS index the vectors
         }
         out.vectors[f] = fde;
         continue;
@@ -1692,7 +1691,7 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
   for (size_t f = 0; f < schema_->vectors().size(); ++f) {
     const VectorFieldSpec& field = schema_->vectors()[f];
     const uint32_t dim = field.dim;
-    std::vector<float> fde(field.multi ? StoredDim(field) : 0, 0.0f);
+    std::vector<float> fde(field.multi ? stored_dims_[f] : 0, 0.0f);
     uint64_t found = 0;
     QUIVER_RETURN_IF_ERROR(store.ScanVectors(
         id_, static_cast<uint16_t>(f),

@@ -250,6 +250,10 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // the search pool, over one view, with one filter plan; lists fused.
   absl::Status SearchHybrid(const v1::SearchRequest& req, absl::Time deadline,
                             v1::SearchResponse* resp) const;
+  // Appends a hit per neighbour of field `field`, scored by its metric.
+  void FillHits(const View& view, const VectorFieldSpec& field,
+                const std::vector<index::Neighbor>& hits, const std::vector<int>& out_attrs,
+                bool with_vectors, google::protobuf::RepeatedPtrField<v1::Hit>* out) const;
   // Adds row `off`'s vectors: single-vector fields to *vectors,
   // multi-vector fields to *multi.
   void AddVectors(const Segment& seg, uint32_t off,
@@ -302,6 +306,8 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Multi-vector fields' MUVERA encoders (null for other fields). Constant
   // after construction; immutable, shared by every thread.
   std::vector<std::shared_ptr<const index::MuveraEncoder>> encoders_;
+  // StoredDim of each field (parsed once, not per point or query).
+  std::vector<uint32_t> stored_dims_;
 
   // What the filter planner learned from past searches (thread-safe).
   mutable PlanFeedback plan_feedback_;
