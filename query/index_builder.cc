@@ -123,8 +123,11 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
                     coll.name(), seg->id(), field.name, s.ToString());
       continue;
     }
+    const double build_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    const absl::Time check_start = absl::Now();
     const IndexCheckResult check =
         CheckIndex(*seg, f, **idx, options_.check_samples, /*seed=*/seg->id() * 131 + f);
+    const double check_seconds = absl::ToDoubleSeconds(absl::Now() - check_start);
     if (!check.ok) {
       // Serving it would answer wrong without a trace; exact search is slow
       // but right. UpdateCollection or a restart builds it again.
@@ -134,10 +137,10 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
       continue;
     }
     spdlog::info("collection \"{}\" segment {} field \"{}\": built {} over {} {} in {:.2f}s; "
-                 "self-check: {}",
+                 "self-check in {:.2f}s: {}",
                  coll.name(), seg->id(), field.name, (*idx)->Describe(),
                  build_rows != nullptr ? with_data.count() : n,
-                 tokens ? "vectors of its rows" : "rows", absl::ToDoubleSeconds(absl::Now() - start),
+                 tokens ? "vectors of its rows" : "rows", build_seconds, check_seconds,
                  check.ToString());
     seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
     built_any = true;
