@@ -15,6 +15,7 @@
 #include "index/hnsw_index.h"
 #include "query/engine.h"
 #include "query/index_check.h"
+#include "storage/segment_files.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
@@ -226,6 +227,87 @@ TEST(IndexCheckTest, PassesSoundIndexAndFailsBrokenOne) {
   const IndexCheckResult failed = CheckIndex(seg, 0, **bad, 64, 1);
   EXPECT_FALSE(failed.ok) << failed.ToString();
   EXPECT_LT(failed.nearest_found, 10u) << failed.ToString();
+}
+
+// An index file that passes its checksum but answers for other vectors
+// (what an older version persisted after building over placeholder rows)
+// fails the own-vector check at start-up and is rebuilt.
+TEST(IndexCheckTest, LoadedIndexFileThatAnswersWrongIsRebuilt) {
+  constexpr size_t n = 4000;
+  const std::vector<float> v = RandomVectors(n, 21);
+  TempDir dir;
+  auto open = [&]() {
+    EngineOptions o;
+    o.data_dir = dir.path();
+    o.collection.segment_max_rows = 2000;
+    auto e = Engine::Open(o);
+    EXPECT_TRUE(e.ok()) << e.status();
+    return e.ok() ? *std::move(e) : nullptr;
+  };
+  std::unique_ptr<Engine> engine = open();
+  ASSERT_NE(engine, nullptr);
+  v1::CreateCollectionRequest req;
+  req.set_name("c");
+  v1::VectorField f = VectorField("v", kDim, v1::L2);
+  f.mutable_index()->set_type("HNSW");
+  *req.mutable_schema()->add_vectors() = f;
+  v1::CreateCollectionResponse cresp;
+  QUIVER_ASSERT_OK(engine->CreateCollection(req, &cresp));
+  v1::UpsertPointsRequest up;
+  up.set_collection("c");
+  for (size_t i = 0; i < n; ++i) {
+    v1::Point* p = up.add_points();
+    p->set_id(std::to_string(i));
+    (*p->mutable_vectors())["v"].mutable_values()->Add(v.begin() + i * kDim,
+                                                       v.begin() + (i + 1) * kDim);
+  }
+  v1::UpsertPointsResponse uresp;
+  QUIVER_ASSERT_OK(engine->Upsert(up, &uresp));
+  engine->SealAndWaitForIndexes();
+  engine.reset();
+
+  // Replace every index file with one built over other vectors, through the
+  // same writer the engine uses, so that its checksum is right.
+  const storage::SegmentFiles files(dir.path() + "/segments");
+  int replaced = 0;
+  for (storage::SegmentManifest m :
+       files.List(1, [](const std::string& path, const std::string& why) {
+         ADD_FAILURE() << path << ": " << why;
+       })) {
+    auto tmp = files.BeginWrite(1, m.segment_id());
+    ASSERT_TRUE(tmp.ok()) << tmp.status();
+    for (storage::SegmentManifest::IndexFile& entry : *m.mutable_indexes()) {
+      index::IndexSpec spec;
+      spec.type = entry.index_type();
+      spec.params.insert(entry.index_params().begin(), entry.index_params().end());
+      spec.dim = kDim;
+      auto idx = index::CreateIndex(spec);
+      ASSERT_TRUE(idx.ok()) << idx.status();
+      const std::vector<float> other = RandomVectors(m.iids_size(), 100 + replaced);
+      QUIVER_ASSERT_OK((*idx)->Build(other.data(), m.iids_size(), 1));
+      QUIVER_ASSERT_OK((*idx)->Save(*tmp + "/" + entry.file()));
+      QUIVER_ASSERT_OK(files.Checksum(*tmp, &entry));
+      ++replaced;
+    }
+    QUIVER_ASSERT_OK(files.Commit(*tmp, m));
+  }
+  ASSERT_EQ(replaced, 2);
+
+  engine = open();
+  ASSERT_NE(engine, nullptr);
+  engine->SealAndWaitForIndexes();
+  size_t misses = 0;
+  for (size_t i = 0; i < n; i += 13) {
+    v1::SearchRequest sreq;
+    sreq.set_collection("c");
+    sreq.set_k(1);
+    sreq.add_vectors()->mutable_values()->Add(v.begin() + i * kDim, v.begin() + (i + 1) * kDim);
+    v1::SearchResponse sresp;
+    QUIVER_ASSERT_OK(engine->Search(sreq, absl::InfiniteFuture(), &sresp));
+    misses += sresp.results(0).hits_size() == 0 ||
+              sresp.results(0).hits(0).id() != std::to_string(i);
+  }
+  EXPECT_LE(misses, 3u) << "of " << (n + 12) / 13;
 }
 
 // Rows a build leaves out are never returned, never walked through, and the
