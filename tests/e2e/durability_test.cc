@@ -52,7 +52,16 @@ v1::Point MakePoint(const std::string& id, uint32_t dim, int version, size_t pad
   const size_t h = std::hash<std::string>()(id);
   for (uint32_t d = 0; d < dim; ++d) v->Add(static_cast<float>((h >> (d % 32)) % 1000 + version));
   (*p.mutable_attributes())["version"].set_int_value(version);
-  if (pad > 0) (*p.mutable_attributes())["pad"].set_string_value(std::string(pad, 'p'));
+  if (pad > 0) {
+    // Incompressible, so SST files take as much space as the WAL.
+    std::string text(pad, ' ');
+    uint64_t x = h | 1;
+    for (char& ch : text) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      ch = static_cast<char>('a' + x % 26);
+    }
+    (*p.mutable_attributes())["pad"].set_string_value(std::move(text));
+  }
   return p;
 }
 
@@ -109,12 +118,57 @@ void PrintLogTail(const std::string& path) {
 
 // ---------------------------------------------------------------- disk full
 
+// Temporary files of segment and rerank-table writes under `data`.
+std::set<std::string> TempSegmentFiles(const std::string& data) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(data + "/segments", ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(".tmp-", 0) == 0 || (name.size() > 4 && name.substr(name.size() - 4) == ".tmp")) {
+      out.insert(it->path().string());
+    }
+  }
+  return out;
+}
+
+// Indexed segments and whether their index files are on disk.
+std::vector<std::pair<uint64_t, bool>> IndexedSegments(client::Client& c) {
+  std::vector<std::pair<uint64_t, bool>> out;
+  auto info = c.GetCollection("c");
+  EXPECT_TRUE(info.ok()) << info.status();
+  if (!info.ok()) return out;
+  for (const v1::SegmentInfo& seg : info->stats().segments()) {
+    if (seg.state() != v1::SegmentInfo::INDEXED) continue;
+    bool on_disk = true;
+    for (const auto& f : seg.fields()) on_disk = on_disk && f.disk_bytes() > 0;
+    out.emplace_back(seg.id(), on_disk);
+  }
+  return out;
+}
+
+bool AllPersisted(client::Client& c) {
+  for (const auto& [id, on_disk] : IndexedSegments(c)) {
+    if (!on_disk) return false;
+  }
+  return true;
+}
+
+// Every indexed segment is (or, on a full disk, none is) persisted.
+void ExpectPersisted(client::Client& c, bool persisted) {
+  const auto segments = IndexedSegments(c);
+  EXPECT_FALSE(segments.empty());
+  for (const auto& [id, on_disk] : segments) {
+    EXPECT_EQ(on_disk, persisted) << "segment " << id;
+  }
+}
+
 class DiskFullTest : public ::testing::Test {
  protected:
   void SetUp() override {
     mnt_ = dir_.path() + "/mnt";
     fs::create_directories(mnt_);
-    if (::mount("tmpfs", mnt_.c_str(), "tmpfs", 0, "size=40m") != 0) {
+    if (::mount("tmpfs", mnt_.c_str(), "tmpfs", 0, "size=48m") != 0) {
       GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << std::strerror(errno);
     }
     mounted_ = true;
@@ -148,7 +202,7 @@ TEST_F(DiskFullTest, WritesFailCleanlyAndResumeOnceSpaceIsFreed) {
   // Space to give back later: a little before the restart (less than the
   // data it recovers), then enough for RocksDB to flush its memtables.
   const std::string big_filler = mnt_ + "/filler-big";
-  WriteFile(big_filler, std::string(16 << 20, 'b'));
+  WriteFile(big_filler, std::string(28 << 20, 'b'));
   const std::string small_filler = mnt_ + "/filler-small";
   WriteFile(small_filler, std::string(3 << 20, 's'));
 
@@ -201,6 +255,16 @@ TEST_F(DiskFullTest, WritesFailCleanlyAndResumeOnceSpaceIsFreed) {
   }
   absl::Status again = upsert(50);
   EXPECT_EQ(again.code(), absl::StatusCode::kResourceExhausted) << again;
+  // Index files that could not be written left nothing behind (checked
+  // twice, so that a retry running at that moment does not count).
+  const std::set<std::string> leftovers = TempSegmentFiles(data);
+  absl::SleepFor(absl::Milliseconds(500));
+  std::set<std::string> stuck;
+  for (const auto& f : TempSegmentFiles(data)) {
+    if (leftovers.count(f) > 0) stuck.insert(f);
+  }
+  EXPECT_THAT(stuck, ::testing::IsEmpty());
+  ExpectPersisted(*c, false);
 
   // SIGTERM on a full disk: a clean exit.
   QUIVER_ASSERT_OK(server.Stop());
@@ -213,6 +277,10 @@ TEST_F(DiskFullTest, WritesFailCleanlyAndResumeOnceSpaceIsFreed) {
   ExpectPoints(*c, acked);
   absl::Status refull = fill();
   ASSERT_EQ(refull.code(), absl::StatusCode::kResourceExhausted) << refull;
+  // The segment those writes went to is sealed and indexed, but its files
+  // do not fit.
+  for (int i = 0; i < 100 && AllPersisted(*c); ++i) absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_FALSE(AllPersisted(*c));
 
   // Space comes back: writes succeed again, no restart. (The store asks
   // RocksDB to resume at most once a second.)
@@ -226,6 +294,9 @@ TEST_F(DiskFullTest, WritesFailCleanlyAndResumeOnceSpaceIsFreed) {
   QUIVER_ASSERT_OK(resumed);
   for (int i = 0; i < 5; ++i) QUIVER_ASSERT_OK(upsert(50));
   ExpectPoints(*c, acked);
+  // The index files that failed are written by a later retry.
+  for (int i = 0; i < 30 && !AllPersisted(*c); ++i) absl::SleepFor(absl::Seconds(1));
+  ExpectPersisted(*c, true);
   QUIVER_ASSERT_OK(server.Stop());
 
   // And all of it survives a restart.
