@@ -428,12 +428,23 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
       o.avoid_flush_during_recovery = true;
     }
   };
-  rocksdb::Status s = open(dbo);
   std::optional<WalDamage> damage;
   std::vector<std::string> discarded;  // WAL files replay stops in or skips
   std::string aside;
+  // The one damage RocksDB would take for a torn tail, dropping what
+  // follows it without a word: checked first, cheaply (last block only).
+  const std::vector<std::string> wals = ListWalFiles(options.path);
+  for (size_t i = 0; i < wals.size() && !damage.has_value(); ++i) {
+    absl::StatusOr<std::optional<WalDamage>> tail = CheckWalTail(wals[i]);
+    if (!tail.ok() || !tail->has_value()) continue;
+    damage = **tail;
+    absl::StatusOr<std::optional<WalDamage>> whole = CheckWalFile(wals[i]);
+    if (whole.ok() && whole->has_value()) damage = **whole;
+    discarded.assign(wals.begin() + static_cast<std::ptrdiff_t>(i), wals.end());
+  }
+  rocksdb::Status s = damage.has_value() ? rocksdb::Status::Corruption("damaged WAL tail")
+                                         : open(dbo);
   if (s.IsCorruption()) {
-    const std::vector<std::string> wals = ListWalFiles(options.path);
     for (size_t i = 0; i < wals.size() && !damage.has_value(); ++i) {
       absl::StatusOr<std::optional<WalDamage>> d = CheckWalFile(wals[i]);
       if (!d.ok()) {

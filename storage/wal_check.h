@@ -9,7 +9,10 @@
 // split into FIRST/MIDDLE/LAST fragments) the way log::Reader::ReadRecord
 // does in that mode: a record cut short by the end of the file (a torn
 // tail after a crash) ends the log normally; anything else that RocksDB
-// reports as corruption is damage. Recyclable records (recycle_log_file_num,
+// reports as corruption is damage, and so is a record whose length runs
+// past the end of the file while intact records follow it (see
+// CheckWalTail). Not detected, as RocksDB does not: a zero-filled header
+// (RocksDB skips the rest of that 32 KiB block). Recyclable records (recycle_log_file_num,
 // which Store does not use) and compressed WALs are reported as unsupported.
 //
 // Read-only: never modifies a file. Thread-safe (no shared state).
@@ -47,6 +50,12 @@ std::vector<std::string> ListWalFiles(const std::string& db_dir);
 // the first damage otherwise. NOT_FOUND / INTERNAL if it cannot be read,
 // UNIMPLEMENTED for recyclable or compressed records.
 absl::StatusOr<std::optional<WalDamage>> CheckWalFile(const std::string& path);
+
+// The one kind of damage RocksDB 7.8 takes for a torn tail: in the final,
+// partial 32 KiB block of a WAL, a record whose length (damaged) runs past
+// the end of the file although intact records follow it. Reads that block
+// only, so Store checks every WAL this way before each open.
+absl::StatusOr<std::optional<WalDamage>> CheckWalTail(const std::string& path);
 
 // CRC-32C (Castagnoli) of `data`, as RocksDB's crc32c::Value computes it.
 uint32_t Crc32c(absl::string_view data);

@@ -208,6 +208,11 @@ void WriteAll(const std::string& path, const std::string& data) {
   out << data;
 }
 
+TEST(StoreTest, Crc32cMatchesTheStandardCheckValue) {
+  EXPECT_EQ(Crc32c("123456789"), 0xe3069283u);
+  EXPECT_EQ(Crc32c(""), 0u);
+}
+
 TEST(StoreTest, WalCheckFindsNothingInAnIntactWal) {
   TempDir dir;
   const std::string wal = WriteBatchesAndClose(dir.path() + "/db", 500);
@@ -270,6 +275,45 @@ TEST(StoreTest, DamagedWalIsRefusedThenAcceptedOnRequest) {
   OpRecord op;
   b->LogOp((*store)->last_sequence() + 1, op);
   QUIVER_ASSERT_OK((*store)->Write(*b));
+}
+
+// RocksDB alone takes a length running past the end of the last, partial
+// block for a torn tail and drops the records after it silently.
+TEST(StoreTest, DamagedLengthInTheLastBlockIsNotATornTail) {
+  TempDir dir;
+  const std::string db = dir.path() + "/db";
+  const int kBatches = 500;
+  const std::string wal = WriteBatchesAndClose(db, kBatches);
+  std::string bytes = ReadAll(wal);
+  const size_t start = bytes.size() - bytes.size() % 32768;
+  ASSERT_GT(bytes.size() - start, 4000u) << "the last block holds several records";
+  // Walk the last block's records to one in its middle.
+  size_t pos = start;
+  while (pos - start < (bytes.size() - start) / 2) {
+    pos += 7 + (static_cast<unsigned char>(bytes[pos + 4]) |
+                (static_cast<unsigned char>(bytes[pos + 5]) << 8));
+  }
+  ASSERT_LT(pos + 1000, bytes.size());
+  bytes[pos + 4] = static_cast<char>(0xff);
+  bytes[pos + 5] = static_cast<char>(0xff);
+  WriteAll(wal, bytes);
+
+  StoreOptions o;
+  o.path = db;
+  auto refused = Store::Open(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(),
+              ::testing::HasSubstr(absl::StrCat(wal, " is damaged at byte ", pos, " of ",
+                                                bytes.size(), " (bad record length)")));
+  EXPECT_EQ(ReadAll(wal), bytes);
+
+  o.accept_wal_loss = true;
+  auto store = Store::Open(o);
+  QUIVER_ASSERT_OK(store);
+  EXPECT_GT((*store)->last_sequence(), 0u);
+  EXPECT_LT((*store)->last_sequence(), static_cast<uint64_t>(kBatches));
+  EXPECT_THAT((*store)->wal_loss_report(),
+              ::testing::HasSubstr(absl::StrCat("from byte ", pos, " on")));
 }
 
 TEST(StoreTest, TornWalTailIsTolerated) {
