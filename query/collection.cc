@@ -1462,6 +1462,21 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
   // attached once.
   MutexLock persist_lock(&persist_mu_);
   QUIVER_ASSIGN_OR_RETURN(const std::string tmp, files.BeginWrite(id_, seg.id()));
+  // A failed persist (a full disk, say) leaves nothing behind: the space
+  // goes back, and the next attempt starts over.
+  std::vector<std::string> tables;  // written by this attempt
+  bool committed = false;
+  struct Cleanup {
+    const std::string& tmp;
+    const std::vector<std::string>& tables;
+    const bool& committed;
+    ~Cleanup() {
+      if (committed) return;
+      std::error_code ec;
+      std::filesystem::remove_all(tmp, ec);
+      for (const std::string& t : tables) std::filesystem::remove(t, ec);
+    }
+  } cleanup{tmp, tables, committed};
   storage::SegmentManifest m;
   m.set_collection_id(id_);
   m.set_segment_id(seg.id());
@@ -1513,11 +1528,13 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
       }
     }
     QUIVER_RETURN_IF_ERROR(w.Finish());
+    tables.push_back(path);
     rf->set_sequence(m.sequence());
     rf->set_size(std::filesystem::file_size(path, ec));
     written.push_back(f);
   }
   QUIVER_RETURN_IF_ERROR(files.Commit(tmp, m));
+  committed = true;
   // A compaction may have replaced the segment while it was being written;
   // it removes the files of segments it retires, and either it sees these
   // files or this sees the retirement.

@@ -77,13 +77,17 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   engine->options_.collection.search_pool = engine->search_pool_.get();
   engine->files_ = std::make_unique<storage::SegmentFiles>(options.data_dir + "/segments");
   engine->builder_ = std::make_unique<IndexBuilder>(
-      options.builder, [files = engine->files_.get()](Collection& c, const auto& seg) {
-        absl::Status s = c.Persist(*seg, *files);
+      options.builder, [e = engine.get()](Collection& c, const auto& seg) {
+        absl::Status s = c.Persist(*seg, *e->files_);
         if (!s.ok()) {
-          // Derived data: the segment keeps serving from memory and is
-          // rebuilt after a restart.
-          spdlog::warn("collection \"{}\" segment {}: not persisted: {}", c.name(), seg->id(),
+          // Derived data: the segment keeps serving from memory (and would
+          // be rebuilt after a restart); the maintenance thread tries again.
+          spdlog::warn("collection \"{}\" segment {}: not persisted, retrying in {}: {}",
+                       c.name(), seg->id(), absl::FormatDuration(e->options_.persist_retry),
                        s.ToString());
+          MutexLock lock(&e->persist_retry_mu_);
+          e->persist_retries_.push_back(
+              {c.weak_from_this(), seg, absl::Now() + e->options_.persist_retry});
         }
       },
       [e = engine.get()](const std::shared_ptr<Collection>& c, CompactionPlan plan,
@@ -162,6 +166,24 @@ void Engine::MaintenanceLoop() {
     w->respond = [](Writer&) {};
     w->done = [](absl::Status) {};
     Enqueue(std::move(w));
+    RetryPersists();
+  }
+}
+
+void Engine::RetryPersists() {
+  std::vector<PersistRetry> due;
+  {
+    MutexLock lock(&persist_retry_mu_);
+    const absl::Time now = absl::Now();
+    auto later = std::partition(persist_retries_.begin(), persist_retries_.end(),
+                                [now](const PersistRetry& r) { return r.due > now; });
+    due.assign(std::make_move_iterator(later), std::make_move_iterator(persist_retries_.end()));
+    persist_retries_.erase(later, persist_retries_.end());
+  }
+  for (PersistRetry& r : due) {
+    if (std::shared_ptr<Segment> seg = r.segment.lock()) {
+      builder_->EnqueuePersist(std::move(r.collection), std::move(seg));
+    }
   }
 }
 
@@ -559,7 +581,10 @@ void Engine::CommitGroup(std::vector<std::unique_ptr<Writer>>& group) {
     }
   }
   absl::Status written = prepared > 0 ? store_->Write(*batch) : absl::OkStatus();
-  if (!written.ok()) {
+  // A full disk (RESOURCE_EXHAUSTED) is the exception to what follows: the
+  // store had RocksDB stop writing, so nothing of the group reached it to
+  // disagree with memory, and its next write resumes once space is free.
+  if (!written.ok() && !absl::IsResourceExhausted(written)) {
     // Memory and disk may now disagree (the WAL may hold part of what
     // failed), so stop writing: recovery at the next start rebuilds memory
     // from disk.

@@ -53,8 +53,14 @@ struct EngineOptions {
   // Default: 1 s.
   absl::Duration seal_idle = absl::Seconds(1);
   // Called once if a storage write fails; the engine then refuses writes
-  // (UNAVAILABLE) until it is reopened. quiverd reports NOT_SERVING.
+  // (UNAVAILABLE) until it is reopened. quiverd reports NOT_SERVING. A full
+  // disk is the exception: those writes fail RESOURCE_EXHAUSTED ("disk
+  // full: ..."), reads go on, and writes succeed again once space is free.
   std::function<void()> on_write_failure;
+  // A segment whose files could not be written (a full disk, say) is
+  // persisted again after this long, and again until it succeeds; it
+  // serves from memory meanwhile. Default: 10 s.
+  absl::Duration persist_retry = absl::Seconds(10);
   // A commit group stops growing past this many bytes of pending batch.
   // Default: 64 MiB.
   size_t max_group_bytes = 64u << 20;
@@ -130,6 +136,8 @@ class Engine {
   std::shared_ptr<Collection> NewCollection(const storage::CollectionRecord& rec, Schema schema,
                                             uint64_t next_iid);
   void MaintenanceLoop();
+  // Hands the persists whose retry is due to the builder.
+  void RetryPersists();
   std::vector<std::shared_ptr<Collection>> AllCollections() const;
   void CommitLoop();
   void CommitGroup(std::vector<std::unique_ptr<Writer>>& group);
@@ -158,6 +166,13 @@ class Engine {
 
   std::unique_ptr<storage::SegmentFiles> files_;
   std::unique_ptr<IndexBuilder> builder_;
+  struct PersistRetry {
+    std::weak_ptr<Collection> collection;
+    std::weak_ptr<Segment> segment;
+    absl::Time due;
+  };
+  Mutex persist_retry_mu_;
+  std::vector<PersistRetry> persist_retries_ ABSL_GUARDED_BY(persist_retry_mu_);
   Mutex maintenance_mu_;
   CondVar maintenance_cv_;
   bool maintenance_stop_ ABSL_GUARDED_BY(maintenance_mu_) = false;

@@ -42,6 +42,16 @@ void IndexBuilder::EnqueueCompaction(std::weak_ptr<Collection> collection,
   cv_.NotifyAll();
 }
 
+void IndexBuilder::EnqueuePersist(std::weak_ptr<Collection> collection,
+                                  std::shared_ptr<Segment> segment) {
+  MutexLock lock(&mu_);
+  if (stopping_) return;
+  Job job{std::move(collection), std::move(segment), CompactionPlan()};
+  job.persist_only = true;
+  queue_.push_back(std::move(job));
+  cv_.NotifyAll();
+}
+
 void IndexBuilder::WaitIdle() {
   MutexLock lock(&mu_);
   cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -64,7 +74,11 @@ void IndexBuilder::Work() {
     }
     if (std::shared_ptr<Collection> coll = job.collection.lock();
         coll != nullptr && !coll->dropped()) {
-      if (job.plan.inputs.empty()) {
+      if (job.persist_only) {
+        // Persist reads vectors (rerank tables), as in Build.
+        const std::shared_ptr<const void> pin = coll->Pin();
+        if (on_built_) on_built_(*coll, job.segment);
+      } else if (job.plan.inputs.empty()) {
         Build(*coll, job.segment);
       } else {
         const absl::Time start = absl::Now();

@@ -52,6 +52,9 @@ class IndexBuilder {
   // Builds every missing index of `segment` (fields whose kind is not FLAT).
   void Enqueue(std::weak_ptr<Collection> collection, std::shared_ptr<Segment> segment);
   void EnqueueCompaction(std::weak_ptr<Collection> collection, CompactionPlan plan);
+  // Calls the built callback for `segment` again, its indexes as they are:
+  // a retry of a persist that failed (say on a full disk).
+  void EnqueuePersist(std::weak_ptr<Collection> collection, std::shared_ptr<Segment> segment);
   // Blocks until no job is queued or running.
   void WaitIdle();
 
@@ -60,6 +63,7 @@ class IndexBuilder {
     std::weak_ptr<Collection> collection;
     std::shared_ptr<Segment> segment;  // index build
     CompactionPlan plan;               // compaction, when it has inputs
+    bool persist_only = false;         // EnqueuePersist
   };
   void Work();
   void Build(Collection& coll, const std::shared_ptr<Segment>& seg);

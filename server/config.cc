@@ -60,6 +60,10 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
                  "Compact a sealed segment once this share of its rows is deleted")
       ->check(CLI::Range(0.01, 1.0))
       ->capture_default_str();
+  app.add_flag("--accept-wal-loss", c.accept_wal_loss,
+               "If the write-ahead log is damaged (quiverd then refuses to start and says "
+               "where), start anyway: copy the WAL files to DATA_DIR/damaged-wal-<time>/, "
+               "recover the writes before the damage and discard the rest");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -49,6 +49,11 @@ struct ServerConfig {
   // A sealed segment with this share of deleted rows is compacted.
   // Default: 0.2.
   double compact_deleted_ratio = 0.2;
+  // Start even if the RocksDB write-ahead log is damaged before its tail:
+  // copy the WAL files to DATA_DIR/damaged-wal-<time>/, recover up to the
+  // damage and discard the rest (logged). Without it quiverd refuses to
+  // start and names the damage. Default: false.
+  bool accept_wal_loss = false;
 };
 
 // Parses argv. On --help/--version prints and returns a status with code

@@ -34,6 +34,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   eo.store.durability = config.durability == "async" ? storage::Durability::kAsync
                                                      : storage::Durability::kSync;
   eo.store.block_cache_bytes = static_cast<size_t>(config.block_cache_mb) << 20;
+  eo.store.accept_wal_loss = config.accept_wal_loss;
   auto engine = Engine::Open(eo);
   if (!engine.ok()) return engine.status();
   s->engine_ = *std::move(engine);

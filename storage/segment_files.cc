@@ -96,6 +96,9 @@ absl::Status SegmentFiles::Commit(const std::string& tmp_dir,
   {
     std::ofstream out(mpath, std::ios::binary | std::ios::trunc);
     if (!out || !manifest.SerializeToOstream(&out)) return Errno("write", mpath);
+    // The last buffered bytes are written here; on a full disk this fails.
+    out.close();
+    if (!out) return Errno("write", mpath);
   }
   for (const auto& e : manifest.indexes()) {
     absl::Status s = FsyncPath(absl::StrCat(tmp_dir, "/", e.file()), false);

@@ -1,17 +1,212 @@
 #include "storage/store.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "rocksdb/cache.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
+#include "rocksdb/sst_file_manager.h"
 #include "rocksdb/table.h"
-#include "rocksdb/cache.h"
 #include "rocksdb/write_batch.h"
+#include "spdlog/spdlog.h"
+#include "storage/wal_check.h"
 
 namespace quiver::storage {
+namespace fs = std::filesystem;
 namespace {
+
+// RocksDB's info log, the LOG file in the database directory. It replaces
+// RocksDB's default (EnvLogger), which does not survive a full disk: once
+// one of its appends fails, its next append or flush goes through
+// WritableFileWriter::AssertFalseAndGetStatusForPrevError, and with
+// assertions compiled in (Debian's librocksdb 7.8 has them) the assertion
+// `sync_without_flush_called_` aborts the process; a few seconds after the
+// disk fills up, the next LOG line or periodic LOG flush does it. Here
+// every line is one write(2) and a line that cannot be written is dropped.
+// Warnings and errors also go to quiverd's own log, where operators look.
+class InfoLog final : public rocksdb::Logger {
+ public:
+  explicit InfoLog(const std::string& path)
+      : fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) {}
+  ~InfoLog() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  void Logv(const char* format, va_list ap) override {
+    Write(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    Write(level, format, ap);
+  }
+  void LogHeader(const char* format, va_list ap) override {
+    Write(rocksdb::InfoLogLevel::HEADER_LEVEL, format, ap);
+  }
+  // Until the database is open its warnings stay in LOG: Store::Open
+  // reports a failure in one line of its own.
+  void ForwardToQuiverLog() { forward_.store(true, std::memory_order_relaxed); }
+
+  size_t GetLogFileSize() const override {
+    struct stat st;
+    return fd_ >= 0 && ::fstat(fd_, &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+  }
+
+ private:
+  void Write(rocksdb::InfoLogLevel level, const char* format, va_list ap) {
+    char stack[512];
+    va_list copy;
+    va_copy(copy, ap);
+    const int n = std::vsnprintf(stack, sizeof(stack), format, copy);
+    va_end(copy);
+    if (n < 0) return;
+    std::string msg;
+    if (static_cast<size_t>(n) < sizeof(stack)) {
+      msg.assign(stack, static_cast<size_t>(n));
+    } else {
+      msg.resize(static_cast<size_t>(n) + 1);
+      std::vsnprintf(msg.data(), msg.size(), format, ap);
+      msg.resize(static_cast<size_t>(n));
+    }
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    if (fd_ >= 0) {
+      timeval tv;
+      ::gettimeofday(&tv, nullptr);
+      tm t;
+      ::localtime_r(&tv.tv_sec, &t);
+      static constexpr const char* kTags[] = {"[DEBUG] ", "", "[WARN] ", "[ERROR] ", "[FATAL] ",
+                                              ""};
+      char prefix[96];
+      std::snprintf(prefix, sizeof(prefix), "%04d/%02d/%02d-%02d:%02d:%02d.%06ld %lx %s",
+                    t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+                    static_cast<long>(tv.tv_usec), static_cast<unsigned long>(::pthread_self()),
+                    level < rocksdb::InfoLogLevel::NUM_INFO_LOG_LEVELS ? kTags[level] : "");
+      const std::string line = absl::StrCat(prefix, msg, "\n");
+      // A full disk only costs log lines.
+      (void)!::write(fd_, line.data(), line.size());
+    }
+    if (!forward_.load(std::memory_order_relaxed)) return;
+    if (level == rocksdb::InfoLogLevel::WARN_LEVEL) {
+      spdlog::warn("rocksdb: {}", msg);
+    } else if (level == rocksdb::InfoLogLevel::ERROR_LEVEL ||
+               level == rocksdb::InfoLogLevel::FATAL_LEVEL) {
+      spdlog::error("rocksdb: {}", msg);
+    }
+  }
+
+  const int fd_;
+  std::atomic<bool> forward_{false};
+};
+
+// Keeps the LOG of earlier runs as LOG.old.<microseconds>, as RocksDB's own
+// logger does, but only the newest few.
+void RotateInfoLog(const std::string& dir) {
+  constexpr size_t kKeep = 10;
+  std::error_code ec;
+  const std::string log = dir + "/LOG";
+  if (fs::exists(log, ec)) {
+    timeval tv;
+    ::gettimeofday(&tv, nullptr);
+    fs::rename(log,
+               absl::StrCat(log, ".old.", static_cast<uint64_t>(tv.tv_sec) * 1000000 + tv.tv_usec),
+               ec);
+  }
+  std::vector<std::string> old;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().filename().string().rfind("LOG.old.", 0) == 0) old.push_back(e.path().string());
+  }
+  if (old.size() <= kKeep) return;
+  std::sort(old.begin(), old.end());  // same-length numbers: oldest first
+  for (size_t i = 0; i + kKeep < old.size(); ++i) fs::remove(old[i], ec);
+}
+
+// Turns RocksDB's own recovery from out-of-space errors off, leaving
+// Store::TryResume (DB::Resume on the next write) as the only one. RocksDB's
+// (the SstFileManager polling every 5 s) resumes only once the free space
+// exceeds the largest write buffer (64 MiB here), and while it waits
+// DB::Resume answers Busy: with less than that free after a clean-up,
+// writes would never resume.
+class ManualNoSpaceRecovery final : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status bg_error,
+                            bool* auto_recovery) override {
+    if (bg_error.IsNoSpace()) *auto_recovery = false;
+  }
+};
+
+// A write refused for lack of space; a write stalled behind a background
+// out-of-space error reports it as Incomplete.
+bool IsNoSpace(const rocksdb::Status& s) {
+  if (s.severity() >= rocksdb::Status::Severity::kFatalError) return false;
+  return s.IsNoSpace() ||
+         (s.IsIncomplete() && s.ToString().find("No space left") != std::string::npos);
+}
+
+absl::Status FsyncPath(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+  const int r = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (r != 0) return absl::InternalError(absl::StrCat("fsync ", path, ": ", std::strerror(err)));
+  return absl::OkStatus();
+}
+
+// Copies `files` into a new directory damaged-wal-<UTC time>[-n] in
+// `parent`, fsynced; returns its path.
+absl::StatusOr<std::string> CopyAside(const std::vector<std::string>& files,
+                                      const std::string& parent) {
+  const time_t now = ::time(nullptr);
+  tm t;
+  ::gmtime_r(&now, &t);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &t);
+  std::string dir;
+  std::error_code ec;
+  for (int n = 1;; ++n) {
+    dir = absl::StrCat(parent, "/damaged-wal-", stamp, n > 1 ? absl::StrCat("-", n) : "");
+    if (fs::create_directory(dir, ec)) break;
+    if (ec) return absl::InternalError(absl::StrCat("create ", dir, ": ", ec.message()));
+  }
+  for (const std::string& f : files) {
+    const std::string to = absl::StrCat(dir, "/", fs::path(f).filename().string());
+    if (!fs::copy_file(f, to, ec) || ec) {
+      return absl::InternalError(absl::StrCat("copy ", f, " to ", to, ": ", ec.message()));
+    }
+    if (absl::Status s = FsyncPath(to, false); !s.ok()) return s;
+  }
+  if (absl::Status s = FsyncPath(dir, true); !s.ok()) return s;
+  if (absl::Status s = FsyncPath(parent, true); !s.ok()) return s;
+  return dir;
+}
+
+uint64_t FileSize(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t n = fs::file_size(path, ec);
+  return ec ? 0 : static_cast<uint64_t>(n);
+}
+
+std::string FileNames(const std::vector<std::string>& paths) {
+  std::vector<std::string> names;
+  for (const auto& p : paths) names.push_back(fs::path(p).filename().string());
+  return absl::StrJoin(names, ", ");
+}
 
 void AppendBE(std::string* out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -153,8 +348,11 @@ size_t Batch::ByteSize() const { return wb_->GetDataSize(); }
 Store::~Store() {
   if (db_) {
     // With async durability the WAL tail may still be in the OS only; a
-    // clean shutdown makes it durable.
-    (void)db_->SyncWAL();
+    // clean shutdown makes it durable (sync durability synced every
+    // acknowledged write already). Not after a write failed for lack of
+    // space: syncing a WAL file whose write failed trips an assertion in
+    // RocksDB 7.8 (WritableFileWriter::SyncWithoutFlush) and aborts.
+    if (options_.durability == Durability::kAsync && !disk_full()) (void)db_->SyncWAL();
     for (auto* h : handles_) (void)db_->DestroyColumnFamilyHandle(h);
     (void)db_->Close();
   }
@@ -163,6 +361,14 @@ Store::~Store() {
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::unique_ptr<Store> store(new Store());
   store->options_ = options;
+  std::error_code ec;
+  fs::create_directories(options.path, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot open data directory ", options.path, ": ", ec.message()));
+  }
+  RotateInfoLog(options.path);
+  store->info_log_ = std::make_shared<InfoLog>(options.path + "/LOG");
 
   rocksdb::Options db_opts;
   db_opts.create_if_missing = true;
@@ -172,6 +378,13 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   db_opts.write_buffer_size = 64 << 20;
   db_opts.max_write_buffer_number = 3;
   db_opts.enable_pipelined_write = false;
+  db_opts.info_log = store->info_log_;
+  db_opts.listeners.push_back(std::make_shared<ManualNoSpaceRecovery>());
+  // A torn last record is what a crash leaves and holds nothing that was
+  // acknowledged; damage before it does. RocksDB's default,
+  // kPointInTimeRecovery, stops replay at either and then drops the rest
+  // of the WAL with only a warning in LOG.
+  db_opts.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
@@ -189,14 +402,107 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
       {"idmap", cf_opts},
       {"oplog", cf_opts},
   };
-  rocksdb::DB* raw = nullptr;
   rocksdb::DBOptions dbo(db_opts);
-  rocksdb::Status s = rocksdb::DB::Open(dbo, options.path, cfs, &store->handles_, &raw);
+  auto open = [&](rocksdb::DBOptions o) {
+    rocksdb::Status s;
+    for (;;) {
+      // The SstFileManager tracks the files of one DB instance. Setting it
+      // explicitly changes nothing (7.8 creates one per DB); what matters is
+      // ManualNoSpaceRecovery above.
+      o.sst_file_manager.reset(rocksdb::NewSstFileManager(rocksdb::Env::Default(),
+                                                          store->info_log_));
+      rocksdb::DB* raw = nullptr;
+      store->handles_.clear();
+      s = rocksdb::DB::Open(o, options.path, cfs, &store->handles_, &raw);
+      if (s.ok()) {
+        store->db_.reset(raw);
+        return s;
+      }
+      if (!s.IsNoSpace() || o.avoid_flush_during_recovery) return s;
+      // Recovery writes what it replays from the WAL to new SST files
+      // before the WAL can go; without space for them, keep it in memory
+      // and the WAL in place instead (flushed later, like any memtable).
+      spdlog::warn("storage: no space to flush the recovered write-ahead log ({}); keeping it "
+                   "in memory",
+                   s.ToString());
+      o.avoid_flush_during_recovery = true;
+    }
+  };
+  std::optional<WalDamage> damage;
+  std::vector<std::string> discarded;  // WAL files replay stops in or skips
+  std::string aside;
+  // The one damage RocksDB would take for a torn tail, dropping what
+  // follows it without a word: checked first, cheaply (last block only).
+  const std::vector<std::string> wals = ListWalFiles(options.path);
+  for (size_t i = 0; i < wals.size() && !damage.has_value(); ++i) {
+    absl::StatusOr<std::optional<WalDamage>> tail = CheckWalTail(wals[i]);
+    if (!tail.ok() || !tail->has_value()) continue;
+    damage = **tail;
+    absl::StatusOr<std::optional<WalDamage>> whole = CheckWalFile(wals[i]);
+    if (whole.ok() && whole->has_value()) damage = **whole;
+    discarded.assign(wals.begin() + static_cast<std::ptrdiff_t>(i), wals.end());
+  }
+  rocksdb::Status s = damage.has_value() ? rocksdb::Status::Corruption("damaged WAL tail")
+                                         : open(dbo);
+  if (s.IsCorruption()) {
+    for (size_t i = 0; i < wals.size() && !damage.has_value(); ++i) {
+      absl::StatusOr<std::optional<WalDamage>> d = CheckWalFile(wals[i]);
+      if (!d.ok()) {
+        spdlog::warn("storage: cannot check {}: {}", wals[i], d.status().ToString());
+        continue;
+      }
+      if (d->has_value()) {
+        damage = **d;
+        discarded.assign(wals.begin() + static_cast<std::ptrdiff_t>(i), wals.end());
+      }
+    }
+    if (!damage.has_value()) {
+      return absl::DataLossError(
+          absl::StrCat("cannot open data directory ", options.path, ": ", s.ToString()));
+    }
+    const std::string parent = fs::path(options.path).parent_path().string();
+    const std::vector<std::string> later(discarded.begin() + 1, discarded.end());
+    if (!options.accept_wal_loss) {
+      return absl::DataLossError(absl::StrCat(
+          "write-ahead log ", damage->file, " is damaged at byte ", damage->offset, " of ",
+          damage->file_size, " (", damage->reason, "): the ",
+          damage->file_size - damage->offset, " bytes from there on",
+          later.empty() ? "" : absl::StrCat(" and the later WAL files ", FileNames(later)),
+          " hold writes that cannot be replayed, acknowledged ones among them; the ",
+          damage->intact_batches, " write batches before the damage (through RocksDB sequence ",
+          damage->last_intact_sequence,
+          ") are intact. Nothing was changed. To start with the data before the damage and "
+          "discard the rest, restart with --accept-wal-loss (it first copies the WAL files to ",
+          parent, "/damaged-wal-<time>/)"));
+    }
+    absl::StatusOr<std::string> copied = CopyAside(discarded, parent);
+    if (!copied.ok()) {
+      return absl::Status(copied.status().code(),
+                          absl::StrCat("--accept-wal-loss: cannot copy the damaged write-ahead "
+                                       "log aside, so nothing was discarded: ",
+                                       copied.status().message()));
+    }
+    aside = *std::move(copied);
+    dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+    s = open(dbo);
+    if (!s.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          "cannot open data directory ", options.path,
+          " even discarding the write-ahead log after its damage (copies in ", aside,
+          "): ", s.ToString()));
+    }
+  }
   if (!s.ok()) {
+    if (s.IsNoSpace()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("disk full: cannot open data directory ", options.path, ": ",
+                       s.ToString()));
+    }
     return absl::UnavailableError(
         absl::StrCat("cannot open data directory ", options.path, ": ", s.ToString()));
   }
-  store->db_.reset(raw);
+  static_cast<InfoLog*>(store->info_log_.get())->ForwardToQuiverLog();
+  rocksdb::DB* raw = store->db_.get();
   store->catalog_ = store->handles_[1];
   store->vectors_ = store->handles_[2];
   store->attributes_ = store->handles_[3];
@@ -210,19 +516,78 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   s = raw->Get(rocksdb::ReadOptions(), store->catalog_, kNextCidKey, &v);
   if (s.ok() && v.size() == 4) store->next_cid_ = static_cast<uint32_t>(ReadBE(v.data(), 4));
   else if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read next collection id");
+
+  if (damage.has_value()) {
+    uint64_t later_bytes = 0;
+    for (size_t i = 1; i < discarded.size(); ++i) later_bytes += FileSize(discarded[i]);
+    store->wal_loss_report_ = absl::StrCat(
+        "accepted write-ahead log loss: discarded ", damage->file, " from byte ", damage->offset,
+        " on (", damage->file_size - damage->offset, " bytes after the damage: ", damage->reason,
+        ")",
+        discarded.size() > 1
+            ? absl::StrCat(" and the later WAL files ",
+                           FileNames({discarded.begin() + 1, discarded.end()}), " (",
+                           later_bytes, " bytes)")
+            : "",
+        "; recovered through RocksDB sequence ", raw->GetLatestSequenceNumber(),
+        ", Quiver operation ", store->last_seq_.load(), "; the WAL files as found are in ",
+        aside);
+    spdlog::warn("{}", store->wal_loss_report_);
+  } else if (options.accept_wal_loss) {
+    spdlog::info("--accept-wal-loss: the write-ahead log is intact, nothing was discarded");
+  }
   return store;
 }
 
 std::unique_ptr<Batch> Store::NewBatch() { return std::unique_ptr<Batch>(new Batch(this)); }
 
 absl::Status Store::Write(Batch& batch) {
+  if (disk_full()) {
+    if (absl::Status s = TryResume(); !s.ok()) return s;
+  }
   rocksdb::WriteOptions wo;
   wo.sync = options_.durability == Durability::kSync;
   rocksdb::Status s = db_->Write(wo, batch.wb_.get());
-  if (!s.ok()) return FromRocks(s, "write");
+  if (!s.ok()) return WriteError(s);
   if (batch.last_seq_ != 0) last_seq_.store(batch.last_seq_, std::memory_order_release);
   if (batch.next_cid_ != 0) next_cid_ = batch.next_cid_;
   return absl::OkStatus();
+}
+
+absl::Status Store::WriteError(const rocksdb::Status& s) {
+  if (!IsNoSpace(s)) return FromRocks(s, "write");
+  // RocksDB has stopped writing (a hard background error); the batch did
+  // not reach the memtables and its WAL record, if any part of it was
+  // written, is dropped when Resume flushes the memtables and starts a new
+  // WAL. Only a crash before that could replay it, like a write in flight.
+  disk_full_error_ = s.ToString();
+  if (!disk_full_.exchange(true, std::memory_order_acq_rel)) {
+    last_resume_ = std::chrono::steady_clock::now();
+    spdlog::error("storage: disk full, writes fail until space is freed (reads go on): {}",
+                  disk_full_error_);
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "disk full: cannot write to ", options_.path, " (", disk_full_error_,
+      "); writes fail until space is freed, reads go on"));
+}
+
+absl::Status Store::TryResume() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_resume_ >= std::chrono::seconds(1)) {
+    last_resume_ = now;
+    // Flushes the memtables to new SST files and switches to a new WAL.
+    const rocksdb::Status s = db_->Resume();
+    if (s.ok()) {
+      disk_full_.store(false, std::memory_order_release);
+      spdlog::info("storage: space available again, writes resumed");
+      return absl::OkStatus();
+    }
+    if (!s.IsBusy() && !IsNoSpace(s)) return FromRocks(s, "resume after a full disk");
+    disk_full_error_ = s.ToString();
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "disk full: cannot write to ", options_.path, " (", disk_full_error_,
+      "); writes fail until space is freed, reads go on"));
 }
 
 absl::StatusOr<std::vector<CollectionState>> Store::LoadCollections() {

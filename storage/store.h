@@ -15,11 +15,18 @@
 // order or group writers itself: its single caller (the engine's commit
 // thread) does, so the WAL order equals the sequence order.
 //
+// A full disk is not fatal: Write() fails with RESOURCE_EXHAUSTED, RocksDB
+// stops writing (reads go on), and once space is free the next Write()
+// resumes it (DB::Resume) and succeeds. Open() accepts a WAL cut short by a
+// crash (a torn last record) but refuses one damaged before its tail, which
+// would silently lose acknowledged writes, unless accept_wal_loss is set.
+//
 // Thread-safety: all methods are safe to call concurrently. A Batch is not.
 #ifndef QUIVER_STORAGE_STORE_H_
 #define QUIVER_STORAGE_STORE_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,6 +41,8 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class Logger;
+class Status;
 class WriteBatch;
 }  // namespace rocksdb
 
@@ -59,6 +68,13 @@ struct StoreOptions {
   // stream replicas and index rebuilds replay; data itself is in the other
   // column families. Default: 1,000,000.
   uint64_t oplog_retention = 1'000'000;
+  // When the WAL is damaged before its tail, open anyway: copy the WAL
+  // files into damaged-wal-<UTC time>/ beside `path` (in its parent
+  // directory), then recover up to the damage (point-in-time recovery),
+  // discarding the writes after it, and log what was discarded. Without it
+  // Open fails with DATA_LOSS naming the file and offset and changes
+  // nothing. Default: false.
+  bool accept_wal_loss = false;
 };
 
 class Store;
@@ -116,13 +132,28 @@ struct CollectionState {
 
 class Store {
  public:
-  // Opens or creates the database at options.path.
+  // Opens or creates the database at options.path. Errors: DATA_LOSS for a
+  // damaged WAL (one line naming the file and offset; nothing is changed)
+  // or other damage RocksDB finds; RESOURCE_EXHAUSTED if even a recovery
+  // that keeps the WAL's contents in memory finds no space; UNAVAILABLE
+  // otherwise.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
   ~Store();
 
   std::unique_ptr<Batch> NewBatch();
   // Writes `batch` atomically with the configured durability.
+  // RESOURCE_EXHAUSTED ("disk full: ...") when the file system is full:
+  // nothing of the batch is acknowledged and the store stays usable; the
+  // next call first asks RocksDB to resume (at most once a second) and
+  // writes if that succeeds. INTERNAL for any other storage error, after
+  // which the caller must stop writing (memory and disk may disagree).
   absl::Status Write(Batch& batch);
+  // True from a failed write for lack of space until a resume succeeds.
+  bool disk_full() const { return disk_full_.load(std::memory_order_acquire); }
+
+  // After an Open that accepted WAL loss: one line saying what was
+  // discarded and where the copies are. Empty otherwise.
+  const std::string& wal_loss_report() const { return wal_loss_report_; }
 
   uint64_t last_sequence() const { return last_seq_; }
   uint32_t next_collection_id() const { return next_cid_; }
@@ -151,8 +182,14 @@ class Store {
  private:
   friend class Batch;
   Store() = default;
+  // Classifies a failed write; sets disk_full_ for lack of space.
+  absl::Status WriteError(const rocksdb::Status& s);
+  // Asks RocksDB to resume after a lack of space, at most once a second.
+  absl::Status TryResume();
 
   StoreOptions options_;
+  // RocksDB's info log (see InfoLog in store.cc); outlives db_.
+  std::shared_ptr<rocksdb::Logger> info_log_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* catalog_ = nullptr;
@@ -163,6 +200,11 @@ class Store {
   // Written by the single committing caller, read by anyone.
   std::atomic<uint64_t> last_seq_{0};
   std::atomic<uint32_t> next_cid_{1};
+  std::atomic<bool> disk_full_{false};
+  // Written by the committing caller only.
+  std::chrono::steady_clock::time_point last_resume_;
+  std::string disk_full_error_;
+  std::string wal_loss_report_;
 };
 
 }  // namespace quiver::storage

@@ -1,9 +1,13 @@
 #include "storage/store.h"
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 
+#include "storage/wal_check.h"
 #include "tests/common/test_util.h"
 
 namespace quiver::storage {
@@ -167,6 +171,162 @@ TEST(StoreTest, OpenFailsClearlyOnUnusablePath) {
   auto s = Store::Open(o);
   EXPECT_THAT(s, ::quiver::testing::StatusIs(absl::StatusCode::kUnavailable,
                                              "cannot open data directory"));
+}
+
+
+// --- Damaged and torn write-ahead logs. Closing a Store does not flush its
+// memtables, so everything written in a session is in its WAL alone.
+
+// Writes `n` batches, sequences 1..n, each with one point; returns the WAL.
+std::string WriteBatchesAndClose(const std::string& path, int n) {
+  auto store = OpenStore(path);
+  const float v[3] = {1, 2, 3};
+  const uint32_t dims[1] = {3};
+  const float* p[1] = {v};
+  for (int i = 1; i <= n; ++i) {
+    auto b = store->NewBatch();
+    b->PutPoint(1, static_cast<uint64_t>(i), Point(absl::StrCat("p", i), i), p, dims);
+    OpRecord op;
+    op.set_type(OpRecord::UPSERT);
+    op.add_ids(std::string(200, 'x'));  // bulk, so the WAL spans many blocks
+    b->LogOp(static_cast<uint64_t>(i), op);
+    EXPECT_TRUE(store->Write(*b).ok());
+  }
+  store.reset();
+  const std::vector<std::string> wals = ListWalFiles(path);
+  EXPECT_EQ(wals.size(), 1u);
+  return wals.empty() ? "" : wals.back();
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteAll(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+TEST(StoreTest, Crc32cMatchesTheStandardCheckValue) {
+  EXPECT_EQ(Crc32c("123456789"), 0xe3069283u);
+  EXPECT_EQ(Crc32c(""), 0u);
+}
+
+TEST(StoreTest, WalCheckFindsNothingInAnIntactWal) {
+  TempDir dir;
+  const std::string wal = WriteBatchesAndClose(dir.path() + "/db", 500);
+  auto damage = CheckWalFile(wal);
+  QUIVER_ASSERT_OK(damage);
+  EXPECT_FALSE(damage->has_value()) << (*damage)->reason << " at " << (*damage)->offset;
+}
+
+TEST(StoreTest, DamagedWalIsRefusedThenAcceptedOnRequest) {
+  TempDir dir;
+  const std::string db = dir.path() + "/db";
+  const int kBatches = 500;
+  const std::string wal = WriteBatchesAndClose(db, kBatches);
+  std::string bytes = ReadAll(wal);
+  ASSERT_GT(bytes.size(), 100'000u);
+  const size_t flip = bytes.size() / 2;
+  bytes[flip] = static_cast<char>(bytes[flip] ^ 0x40);
+  WriteAll(wal, bytes);
+
+  StoreOptions o;
+  o.path = db;
+  auto refused = Store::Open(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss) << refused.status();
+  const std::string msg(refused.status().message());
+  EXPECT_THAT(msg, ::testing::HasSubstr(absl::StrCat("write-ahead log ", wal, " is damaged at byte ")));
+  EXPECT_THAT(msg, ::testing::HasSubstr("--accept-wal-loss"));
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << "one line";
+  EXPECT_EQ(ReadAll(wal), bytes) << "the damaged WAL must stay as it was";
+
+  // The damage is located: the record holding the flipped byte starts at
+  // most one record (here < 1 KiB) before it.
+  auto damage = CheckWalFile(wal);
+  QUIVER_ASSERT_OK(damage);
+  ASSERT_TRUE(damage->has_value());
+  EXPECT_LE((*damage)->offset, flip);
+  EXPECT_GT((*damage)->offset + 1024, flip);
+  EXPECT_EQ((*damage)->reason, "checksum mismatch");
+  EXPECT_GT((*damage)->intact_batches, 0u);
+
+  o.accept_wal_loss = true;
+  auto store = Store::Open(o);
+  QUIVER_ASSERT_OK(store);
+  // Everything before the damaged record, nothing from it on.
+  EXPECT_EQ((*store)->last_sequence(), (*damage)->intact_batches);
+  EXPECT_LT((*store)->last_sequence(), static_cast<uint64_t>(kBatches));
+  const std::string& report = (*store)->wal_loss_report();
+  EXPECT_THAT(report, ::testing::HasSubstr(absl::StrCat("discarded ", wal, " from byte ",
+                                                        (*damage)->offset)));
+  // The copy aside is the damaged file as it was.
+  std::vector<std::string> asides;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    if (e.path().filename().string().rfind("damaged-wal-", 0) == 0) asides.push_back(e.path());
+  }
+  ASSERT_EQ(asides.size(), 1u);
+  EXPECT_THAT(report, ::testing::HasSubstr(asides[0]));
+  EXPECT_EQ(ReadAll(asides[0] + "/" + std::filesystem::path(wal).filename().string()), bytes);
+  // The store is usable.
+  auto b = (*store)->NewBatch();
+  OpRecord op;
+  b->LogOp((*store)->last_sequence() + 1, op);
+  QUIVER_ASSERT_OK((*store)->Write(*b));
+}
+
+// RocksDB alone takes a length running past the end of the last, partial
+// block for a torn tail and drops the records after it silently.
+TEST(StoreTest, DamagedLengthInTheLastBlockIsNotATornTail) {
+  TempDir dir;
+  const std::string db = dir.path() + "/db";
+  const int kBatches = 500;
+  const std::string wal = WriteBatchesAndClose(db, kBatches);
+  std::string bytes = ReadAll(wal);
+  const size_t start = bytes.size() - bytes.size() % 32768;
+  ASSERT_GT(bytes.size() - start, 4000u) << "the last block holds several records";
+  // Walk the last block's records to one in its middle.
+  size_t pos = start;
+  while (pos - start < (bytes.size() - start) / 2) {
+    pos += 7 + (static_cast<unsigned char>(bytes[pos + 4]) |
+                (static_cast<unsigned char>(bytes[pos + 5]) << 8));
+  }
+  ASSERT_LT(pos + 1000, bytes.size());
+  bytes[pos + 4] = static_cast<char>(0xff);
+  bytes[pos + 5] = static_cast<char>(0xff);
+  WriteAll(wal, bytes);
+
+  StoreOptions o;
+  o.path = db;
+  auto refused = Store::Open(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(),
+              ::testing::HasSubstr(absl::StrCat(wal, " is damaged at byte ", pos, " of ",
+                                                bytes.size(), " (bad record length)")));
+  EXPECT_EQ(ReadAll(wal), bytes);
+
+  o.accept_wal_loss = true;
+  auto store = Store::Open(o);
+  QUIVER_ASSERT_OK(store);
+  EXPECT_GT((*store)->last_sequence(), 0u);
+  EXPECT_LT((*store)->last_sequence(), static_cast<uint64_t>(kBatches));
+  EXPECT_THAT((*store)->wal_loss_report(),
+              ::testing::HasSubstr(absl::StrCat("from byte ", pos, " on")));
+}
+
+TEST(StoreTest, TornWalTailIsTolerated) {
+  TempDir dir;
+  const std::string db = dir.path() + "/db";
+  const std::string wal = WriteBatchesAndClose(db, 300);
+  const std::string bytes = ReadAll(wal);
+  // The last record loses its last bytes, as when a crash interrupts it.
+  std::filesystem::resize_file(wal, bytes.size() - 5);
+  auto store = OpenStore(db);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->last_sequence(), 299u);
+  EXPECT_TRUE(store->wal_loss_report().empty());
 }
 
 }  // namespace
