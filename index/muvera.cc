@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "index/omp_threads.h"
+#include "storage/truncate.h"
 
 namespace quiver::index {
 namespace {
@@ -77,7 +78,7 @@ absl::Status ParseUint(absl::string_view name, const std::string& text, uint64_t
                        absl::string_view range, uint64_t* out) {
   uint64_t v = 0;
   if (!absl::SimpleAtoi(text, &v) || v > max) {
-    return OutOfRange(name, range, absl::StrCat("\"", text, "\""));
+    return OutOfRange(name, range, absl::StrCat("\"", TruncateForMessage(text), "\""));
   }
   *out = v;
   return absl::OkStatus();
@@ -173,11 +174,12 @@ absl::StatusOr<MuveraParams> ParseMuveraParams(
         p.fill_empty = false;
       } else {
         return absl::InvalidArgumentError(absl::StrCat(
-            "encoding parameter fill_empty must be true, false, 1 or 0, got \"", text, "\""));
+            "encoding parameter fill_empty must be true, false, 1 or 0, got \"",
+            TruncateForMessage(text), "\""));
       }
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
-          "unknown encoding parameter \"", name,
+          "unknown encoding parameter \"", TruncateForMessage(name),
           "\" (MUVERA takes k_sim, d_proj, r_reps, fill_empty, final_dim, seed)"));
     }
   }

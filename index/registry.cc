@@ -20,6 +20,7 @@
 #include "index/ivf_pq_index.h"
 #include "index/ivf_sq8_index.h"
 #include "index/vector_index.h"
+#include "storage/truncate.h"
 
 namespace quiver::index {
 namespace {
@@ -81,7 +82,7 @@ absl::StatusOr<Parsed> Parse(const IndexSpec& spec) {
   if (parsed.def == nullptr) {
     std::vector<std::string> names;
     for (const KindDef& def : Kinds()) names.push_back(def.name);
-    return absl::InvalidArgumentError(absl::StrCat("unknown index type \"", spec.type,
+    return absl::InvalidArgumentError(absl::StrCat("unknown index type \"", TruncateForMessage(spec.type),
                                                    "\"; valid types: ",
                                                    absl::StrJoin(names, ", ")));
   }
@@ -98,7 +99,7 @@ absl::StatusOr<Parsed> Parse(const IndexSpec& spec) {
       std::vector<std::string> names;
       for (const ParamDef& p : def.params) names.push_back(p.name);
       return absl::InvalidArgumentError(absl::StrCat(
-          "unknown ", def.name, " parameter \"", name, "\"; valid parameters: ",
+          "unknown ", def.name, " parameter \"", TruncateForMessage(name), "\"; valid parameters: ",
           names.empty() ? std::string("none") : absl::StrJoin(names, ", ")));
     }
     uint64_t v = 0;
@@ -106,8 +107,8 @@ absl::StatusOr<Parsed> Parse(const IndexSpec& spec) {
         v > param->max) {
       return absl::InvalidArgumentError(absl::StrCat(def.name, " parameter \"", param->name,
                                                      "\" must be an integer in [", param->min,
-                                                     ", ", param->max, "], got \"", value,
-                                                     "\""));
+                                                     ", ", param->max, "], got \"",
+                                                     TruncateForMessage(value), "\""));
     }
     parsed.values.emplace_back(param->name, static_cast<uint32_t>(v));
   }

@@ -431,12 +431,16 @@ class Estimator {
 class Evaluator {
  public:
   Evaluator(const filter::Filter& flt, const Segment& seg, uint32_t rows,
-            const SegmentAttrIndex* index, uint64_t* checks)
-      : flt_(flt), seg_(seg), rows_(rows), index_(index), checks_(checks),
+            const SegmentAttrIndex* index, uint64_t* checks, const StopToken& stop)
+      : flt_(flt), seg_(seg), rows_(rows), index_(index), checks_(checks), stop_(stop),
         indexable_(IndexableNodes(flt, index)) {}
+
+  // Why evaluation ended early, or OK.
+  const absl::Status& status() const { return status_; }
 
   // Sets in *out (empty, sized rows) the rows matching node i.
   void Eval(uint32_t i, RowSet* out) {
+    if (!status_.ok()) return;
     const BoundNode& n = flt_.nodes()[i];
     if (!indexable_[i] && n.op != Op::kAnd && n.op != Op::kOr) {
       Scan(i, out);
@@ -454,7 +458,7 @@ class Evaluator {
         EvalAnd(i, n, out);
         return;
       case Op::kOr:
-        EvalOr(n, out);
+        EvalOr(i, n, out);
         return;
       default:
         index_->MaterializePredicate(n, out);
@@ -490,15 +494,16 @@ class Evaluator {
     }
     for (uint32_t k : rest) {
       out->ForEach([&](uint32_t off) {
-        ++*checks_;
+        if (!Continue()) return;
         if (!flt_.EvalNode(k, seg_.attrs(off))) out->Clear(off);
       });
     }
   }
 
   // Indexed parts through the index; the rest checked only on rows not
-  // already in.
-  void EvalOr(const BoundNode& n, RowSet* out) {
+  // already in (through the OR's dispatch table when it has one: a row
+  // then checks only the branches its value can satisfy).
+  void EvalOr(uint32_t i, const BoundNode& n, RowSet* out) {
     std::vector<uint32_t> rest;
     for (uint32_t k : n.kids) {
       if (!indexable_[k]) {
@@ -512,8 +517,12 @@ class Evaluator {
     if (rest.empty()) return;
     for (uint32_t off = 0; off < rows_; ++off) {
       if (out->Test(off)) continue;
-      ++*checks_;
+      if (!Continue()) return;
       const AttrRow& row = seg_.attrs(off);
+      if (n.dispatch != nullptr) {
+        if (flt_.EvalNode(i, row)) out->Set(off);
+        continue;
+      }
       for (uint32_t k : rest) {
         if (flt_.EvalNode(k, row)) {
           out->Set(off);
@@ -524,10 +533,18 @@ class Evaluator {
   }
 
   void Scan(uint32_t i, RowSet* out) {
-    *checks_ += rows_;
     for (uint32_t off = 0; off < rows_; ++off) {
+      if (!Continue()) return;
       if (flt_.EvalNode(i, seg_.attrs(off))) out->Set(off);
     }
+  }
+
+  // Counts one row read one by one; false once the request was stopped
+  // (looked at every kStopCheckRows rows).
+  bool Continue() {
+    if (!status_.ok()) return false;
+    if (++*checks_ % kStopCheckRows == 0) status_ = stop_.Check();
+    return status_.ok();
   }
 
   const filter::Filter& flt_;
@@ -535,7 +552,9 @@ class Evaluator {
   const uint32_t rows_;
   const SegmentAttrIndex* index_;
   uint64_t* checks_;
+  const StopToken& stop_;
   const std::vector<bool> indexable_;
+  absl::Status status_;
 };
 
 // The index, if it covers exactly these rows.
@@ -568,12 +587,14 @@ FilterEstimate EstimateFilter(const filter::Filter& flt, const Segment& seg, uin
   return e;
 }
 
-void EvaluateFilter(const filter::Filter& flt, const Segment& seg, uint32_t rows,
-                    const SegmentAttrIndex* index, RowSet* out, uint64_t* checks) {
+absl::Status EvaluateFilter(const filter::Filter& flt, const Segment& seg, uint32_t rows,
+                            const SegmentAttrIndex* index, RowSet* out, uint64_t* checks,
+                            const StopToken& stop) {
   *out = RowSet(rows);
-  if (rows == 0) return;
-  Evaluator ev(flt, seg, rows, Usable(index, rows), checks);
+  if (rows == 0) return absl::OkStatus();
+  Evaluator ev(flt, seg, rows, Usable(index, rows), checks, stop);
   ev.Eval(flt.root(), out);
+  return ev.status();
 }
 
 }  // namespace quiver

@@ -31,7 +31,9 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "query/filter/filter.h"
+#include "query/stop.h"
 #include "storage/schema.h"
 
 namespace quiver {
@@ -124,9 +126,12 @@ FilterEstimate EstimateFilter(const filter::Filter& flt, const Segment& seg, uin
 // predicates on indexed attributes through `index`, others by reading the
 // rows still in play (an AND checks its unindexed parts only on the rows its
 // indexed parts left). `checks` counts rows evaluated one by one. Deleted
-// rows are not removed here. `index` may be null.
-void EvaluateFilter(const filter::Filter& flt, const Segment& seg, uint32_t rows,
-                    const SegmentAttrIndex* index, RowSet* out, uint64_t* checks);
+// rows are not removed here. `index` may be null. Row-by-row passes look at
+// `stop` every kStopCheckRows rows: once it says stop, evaluation ends with
+// its status (CANCELLED or DEADLINE_EXCEEDED) and *out is incomplete.
+absl::Status EvaluateFilter(const filter::Filter& flt, const Segment& seg, uint32_t rows,
+                            const SegmentAttrIndex* index, RowSet* out, uint64_t* checks,
+                            const StopToken& stop = StopToken());
 
 }  // namespace quiver
 

@@ -24,13 +24,13 @@
 #include "query/planner.h"
 #include "spdlog/spdlog.h"
 #include "storage/status_macros.h"
+#include "storage/truncate.h"
 
 namespace quiver {
 namespace {
 
 std::string PointLabel(const std::string& id, int index) {
-  return absl::StrCat("point ", index, " (id \"", id.size() > 64 ? id.substr(0, 64) + "..." : id,
-                      "\")");
+  return absl::StrCat("point ", index, " (id \"", TruncateForMessage(id, 64), "\")");
 }
 
 absl::Status CheckVector(const google::protobuf::RepeatedField<float>& v, uint32_t dim,
@@ -265,7 +265,8 @@ absl::StatusOr<int> Collection::ResolveField(const std::string& field) const {
   const int f = schema_->VectorFieldIndex(field);
   if (f < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("collection \"", name_, "\" has no vector field \"", field, "\""));
+        absl::StrCat("collection \"", name_, "\" has no vector field \"",
+                     TruncateForMessage(field), "\""));
   }
   return f;
 }
@@ -302,7 +303,8 @@ absl::StatusOr<std::vector<int>> Collection::OutputAttributes(
       for (const std::string& b : names) {
         if (b != "*" && schema_->AttributeIndex(b) < 0) {
           return absl::InvalidArgumentError(absl::StrCat(
-              "output_attributes: collection \"", name_, "\" has no attribute \"", b, "\""));
+              "output_attributes: collection \"", name_, "\" has no attribute \"",
+              TruncateForMessage(b), "\""));
         }
       }
       return out;
@@ -310,7 +312,8 @@ absl::StatusOr<std::vector<int>> Collection::OutputAttributes(
     const int ai = schema_->AttributeIndex(a);
     if (ai < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "output_attributes: collection \"", name_, "\" has no attribute \"", a, "\""));
+          "output_attributes: collection \"", name_, "\" has no attribute \"",
+          TruncateForMessage(a), "\""));
     }
     out.push_back(ai);
   }
@@ -320,7 +323,7 @@ absl::StatusOr<std::vector<int>> Collection::OutputAttributes(
 SearchContext Collection::MakeContext(size_t f, uint32_t k, const std::vector<float>& queries,
                                       const std::vector<float>& qnorms,
                                       const v1::SearchParams& params,
-                                      const filter::Filter* flt, absl::Time deadline) const {
+                                      const filter::Filter* flt, const StopToken& stop) const {
   const VectorFieldSpec& field = schema_->vectors()[f];
   SearchContext ctx;
   ctx.field = f;
@@ -338,7 +341,7 @@ SearchContext Collection::MakeContext(size_t f, uint32_t k, const std::vector<fl
   ctx.refine_factor = params.refine_factor();
   ctx.filter = flt;
   ctx.forced = params.filter_strategy();
-  ctx.deadline = deadline;
+  ctx.stop = stop;
   ctx.feedback = &plan_feedback_;
   return ctx;
 }
@@ -355,10 +358,8 @@ absl::Status Collection::SearchView(const SearchContext& ctx, const View& view,
     const Segment& seg = *view.parts[p].segment;
     const uint32_t rows = view.parts[p].rows;
     if (rows == 0) continue;
-    if (absl::Now() > ctx.deadline) {
-      status = absl::DeadlineExceededError("search deadline exceeded");
-      break;
-    }
+    status = ctx.stop.Check();
+    if (!status.ok()) break;
     status = SearchSegment(c, seg, rows, view.seq, p, topk->data(),
                            explain ? explain->add_segments() : nullptr);
   }
@@ -389,9 +390,76 @@ void AppendSegmentsText(const v1::Explain& explain, int first, const std::string
 
 }  // namespace
 
-void Collection::FillHit(const View& view, uint64_t id, float score,
-                         const std::vector<int>& out_attrs, bool with_vectors,
-                         v1::Hit* hit) const {
+absl::Status ResponseBudget::Add(size_t bytes) {
+  used_ += bytes;
+  if (limit_ == 0 || used_ <= limit_) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the response grew past the limit of --max-message-bytes=", limit_,
+      " bytes while it was being filled (vector sets or attribute values larger than "
+      "estimated); ask for fewer results, fewer output attributes, or no vectors"));
+}
+
+uint64_t Collection::LiveCount() const {
+  ReaderMutexLock lock(&mu_);
+  return live_;
+}
+
+size_t Collection::HitBytesEstimate(const std::vector<int>& out_attrs, bool with_vectors) const {
+  // Protobuf framing: a tag and a length varint per message and map entry.
+  constexpr size_t kIdBytes = 16;  // nominal; actual ids are counted when filled
+  size_t b = 4 + (2 + kIdBytes) + 5;  // the hit, its id, its score
+  for (int ai : out_attrs) {
+    const AttributeSpec& a = schema_->attributes()[ai];
+    size_t value = 0;
+    switch (a.type) {
+      case AttrType::kInt64: value = 11; break;
+      case AttrType::kDouble: value = 9; break;
+      case AttrType::kBool: value = 2; break;
+      case AttrType::kString: value = 18; break;
+      case AttrType::kStringList: value = 36; break;
+    }
+    b += 4 + (2 + a.name.size()) + (2 + value);
+  }
+  if (with_vectors) {
+    for (const VectorFieldSpec& f : schema_->vectors()) {
+      // One vector of a set at the least; sets are counted when filled.
+      b += 6 + (2 + f.name.size()) + (6 + 4 * static_cast<size_t>(f.dim)) + (f.multi ? 6 : 0);
+    }
+  }
+  return b;
+}
+
+absl::Status Collection::CheckResponseEstimate(double estimate, const std::string& how) const {
+  const size_t limit = options_.max_response_bytes;
+  if (limit == 0 || estimate <= static_cast<double>(limit)) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "the response would take about %.0f bytes (%s), more than the limit of "
+      "--max-message-bytes=%d bytes; nothing was done. Ask for fewer queries or results, "
+      "fewer output attributes, or no vectors",
+      estimate, how, limit));
+}
+
+absl::Status Collection::CheckSearchEstimate(size_t lists, uint32_t k,
+                                             const std::vector<int>& out_attrs,
+                                             bool with_vectors, size_t explain_segments,
+                                             size_t filter_bytes) const {
+  const uint64_t per_list = std::min<uint64_t>(k, LiveCount());
+  const size_t hit = HitBytesEstimate(out_attrs, with_vectors);
+  double estimate = static_cast<double>(lists) * per_list * hit + 8.0 * lists;
+  std::string how = absl::StrFormat("%d result lists x %d hits x ~%d bytes per hit%s", lists,
+                                    per_list, hit, with_vectors ? " with its vectors" : "");
+  if (explain_segments > 0) {
+    // Each segment's plan quotes the filter twice (plan and text).
+    const double e = explain_segments * (2.0 * filter_bytes + 1024) + 2.0 * filter_bytes;
+    estimate += e;
+    absl::StrAppend(&how, absl::StrFormat(", plus ~%.0f bytes of explain", e));
+  }
+  return CheckResponseEstimate(estimate, how);
+}
+
+absl::Status Collection::FillHit(const View& view, uint64_t id, float score,
+                                 const std::vector<int>& out_attrs, bool with_vectors,
+                                 ResponseBudget* budget, v1::Hit* hit) const {
   const Segment& seg = *view.parts[id >> 32].segment;
   const uint32_t off = static_cast<uint32_t>(id & 0xffffffffu);
   hit->set_id(seg.external_id(off));
@@ -404,19 +472,24 @@ void Collection::FillHit(const View& view, uint64_t id, float score,
     }
   }
   if (with_vectors) AddVectors(seg, off, hit->mutable_vectors(), hit->mutable_multi_vectors());
+  // ByteSizeLong is arithmetic over the fields (a packed float field is
+  // counted, not walked); +4 for the hit's own tag and length.
+  return budget->Add(hit->ByteSizeLong() + 4);
 }
 
-void Collection::FillHits(const View& view, const VectorFieldSpec& field,
-                          const std::vector<index::Neighbor>& hits,
-                          const std::vector<int>& out_attrs, bool with_vectors,
-                          google::protobuf::RepeatedPtrField<v1::Hit>* out) const {
+absl::Status Collection::FillHits(const View& view, const VectorFieldSpec& field,
+                                  const std::vector<index::Neighbor>& hits,
+                                  const std::vector<int>& out_attrs, bool with_vectors,
+                                  ResponseBudget* budget,
+                                  google::protobuf::RepeatedPtrField<v1::Hit>* out) const {
   // Scores follow the metric: distances for L2, similarities (negated back)
   // for IP and COSINE, MaxSim included.
   const bool similarity = field.metric != Metric::kL2;
   for (const index::Neighbor& nb : hits) {
-    FillHit(view, nb.id, similarity ? -nb.distance : nb.distance, out_attrs, with_vectors,
-            out->Add());
+    QUIVER_RETURN_IF_ERROR(FillHit(view, nb.id, similarity ? -nb.distance : nb.distance,
+                                   out_attrs, with_vectors, budget, out->Add()));
   }
+  return absl::OkStatus();
 }
 
 void Collection::AddVectors(const Segment& seg, uint32_t off,
@@ -455,7 +528,7 @@ struct Gathered {
 
 }  // namespace
 
-absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::Time deadline,
+absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, const StopToken& stop,
                                      v1::SearchResponse* resp) const {
   const VectorFieldSpec& field = schema_->vectors()[f];
   const size_t nq = req.multi_vectors_size();
@@ -475,18 +548,24 @@ absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::
                           OutputAttributes(req.output_attributes()));
   const auto t_start = absl::Now();
   const View view = TakeView();
+  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(nq, req.k(), out_attrs, req.with_vectors(),
+                                             req.explain() ? view.parts.size() : 0,
+                                             req.filter().size()));
   std::vector<index::TopK> topk(nq, index::TopK(req.k()));
   v1::Explain* explain = req.explain() ? resp->mutable_explain() : nullptr;
   std::string text;
   QUIVER_RETURN_IF_ERROR(SearchMultiView(f, sets, req.k(), req.params(), flt.get(), view,
-                                         deadline, explain, &topk, &text));
+                                         stop, explain, &topk, &text));
+  ResponseBudget budget(options_.max_response_bytes);
   if (explain != nullptr) {
     explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
     absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
     explain->set_text(std::move(text));
+    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
   }
   for (index::TopK& t : topk) {
-    FillHits(view, field, t.Take(), out_attrs, req.with_vectors(), resp->add_results()->mutable_hits());
+    QUIVER_RETURN_IF_ERROR(FillHits(view, field, t.Take(), out_attrs, req.with_vectors(),
+                                    &budget, resp->add_results()->mutable_hits()));
   }
   return absl::OkStatus();
 }
@@ -494,7 +573,7 @@ absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, absl::
 absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
                                          const v1::SearchParams& params,
                                          const filter::Filter* flt, const View& view,
-                                         absl::Time deadline, v1::Explain* explain,
+                                         const StopToken& stop, v1::Explain* explain,
                                          std::vector<index::TopK>* topk_out,
                                          std::string* text_out) const {
   const VectorFieldSpec& field = schema_->vectors()[f];
@@ -515,8 +594,9 @@ absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& set
       const Segment& seg = *view.parts[p].segment;
       const uint32_t rows = view.parts[p].rows;
       if (rows == 0) continue;
-      if (absl::Now() > deadline) return absl::DeadlineExceededError("search deadline exceeded");
-      const RowSet keep = MatchingRows(seg, rows, view.seq, flt);
+      QUIVER_RETURN_IF_ERROR(stop.Check());
+      RowSet keep;
+      QUIVER_RETURN_IF_ERROR(MatchingRows(seg, rows, view.seq, flt, stop, &keep));
       std::shared_ptr<const storage::RerankTable> table = seg.table(f);
       index::MultiVectorDocs docs;
       Gathered gathered;
@@ -531,6 +611,7 @@ absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& set
       }
       std::vector<float> dist(rows);
       for (size_t q = 0; q < nq; ++q) {
+        QUIVER_RETURN_IF_ERROR(stop.Check());
         index::MaxSimDistances(query_of(q), docs, 0, rows, dist.data(), &scratch);
         keep.ForEach([&](uint32_t off) { topk[q].Push(dist[off], HitId(p, off)); });
       }
@@ -562,8 +643,9 @@ absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& set
       const Segment& seg = *view.parts[p].segment;
       const uint32_t rows = view.parts[p].rows;
       if (rows == 0) continue;
-      if (absl::Now() > deadline) return absl::DeadlineExceededError("search deadline exceeded");
-      const RowSet keep = MatchingRows(seg, rows, view.seq, flt);
+      QUIVER_RETURN_IF_ERROR(stop.Check());
+      RowSet keep;
+      QUIVER_RETURN_IF_ERROR(MatchingRows(seg, rows, view.seq, flt, stop, &keep));
       std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
       std::shared_ptr<const std::vector<uint32_t>> token_rows;
       if (idx != nullptr && seg.sealed()) {
@@ -582,6 +664,7 @@ absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& set
       sp.ef = params.ef();
       sp.nprobe = params.nprobe();
       for (size_t q = 0; q < nq; ++q) {
+        QUIVER_RETURN_IF_ERROR(stop.Check());
         std::vector<uint32_t> cand;
         if (token_rows == nullptr) {
           keep.ForEach([&](uint32_t off) { cand.push_back(off); });
@@ -635,11 +718,12 @@ absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& set
     v1::SearchParams fde_params = params;
     fde_params.set_refine_factor(0);  // the encodings' own index, at its default
     const SearchContext ctx =
-        MakeContext(static_cast<size_t>(f), candidates, fde, norms, fde_params, flt, deadline);
+        MakeContext(static_cast<size_t>(f), candidates, fde, norms, fde_params, flt, stop);
     std::vector<index::TopK> cand(nq, index::TopK(candidates));
     QUIVER_RETURN_IF_ERROR(SearchView(ctx, view, explain, &cand));
     const auto t_rerank = absl::Now();
     for (size_t q = 0; q < nq; ++q) {
+      QUIVER_RETURN_IF_ERROR(stop.Check());
       const std::vector<index::Neighbor> found = cand[q].Take();
       // Per segment: DISK fields read the sets from the table in one batch.
       std::map<size_t, std::vector<uint64_t>> by_part;
@@ -679,12 +763,12 @@ absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& set
   return absl::OkStatus();
 }
 
-absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadline,
+absl::Status Collection::Search(const v1::SearchRequest& req, const StopToken& stop,
                                 v1::SearchResponse* resp) const {
   if (req.k() == 0 || req.k() > kMaxK) {
     return absl::InvalidArgumentError(absl::StrCat("k must be in 1..", kMaxK, ", got ", req.k()));
   }
-  if (!req.field_queries().empty()) return SearchHybrid(req, deadline, resp);
+  if (!req.field_queries().empty()) return SearchHybrid(req, stop, resp);
   if (req.fusion() != v1::FUSION_METHOD_UNSPECIFIED || req.rrf_k() != 0 ||
       req.with_field_results()) {
     return absl::InvalidArgumentError(
@@ -698,7 +782,7 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
           "field \"", field.name,
           "\" is a multi-vector field: give the query sets in multi_vectors"));
     }
-    return SearchMulti(req, f, deadline, resp);
+    return SearchMulti(req, f, stop, resp);
   }
   if (!req.multi_vectors().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -717,13 +801,17 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
   QUIVER_ASSIGN_OR_RETURN(const std::vector<int> out_attrs,
                           OutputAttributes(req.output_attributes()));
   const SearchContext ctx =
-      MakeContext(f, req.k(), queries, qnorms, req.params(), flt.get(), deadline);
+      MakeContext(f, req.k(), queries, qnorms, req.params(), flt.get(), stop);
 
   const auto t_start = absl::Now();
   const View view = TakeView();
+  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(nq, req.k(), out_attrs, req.with_vectors(),
+                                             req.explain() ? view.parts.size() : 0,
+                                             req.filter().size()));
   std::vector<index::TopK> topk(nq, index::TopK(req.k()));
   v1::Explain* explain = req.explain() ? resp->mutable_explain() : nullptr;
   QUIVER_RETURN_IF_ERROR(SearchView(ctx, view, explain, &topk));
+  ResponseBudget budget(options_.max_response_bytes);
   if (explain != nullptr) {
     explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
     std::string text = absl::StrCat(
@@ -734,15 +822,17 @@ absl::Status Collection::Search(const v1::SearchRequest& req, absl::Time deadlin
     AppendSegmentsText(*explain, 0, "    ", &text);
     absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
     explain->set_text(std::move(text));
+    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
   }
 
   for (index::TopK& t : topk) {
-    FillHits(view, field, t.Take(), out_attrs, req.with_vectors(), resp->add_results()->mutable_hits());
+    QUIVER_RETURN_IF_ERROR(FillHits(view, field, t.Take(), out_attrs, req.with_vectors(),
+                                    &budget, resp->add_results()->mutable_hits()));
   }
   return absl::OkStatus();
 }
 
-absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time deadline,
+absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, const StopToken& stop,
                                       v1::SearchResponse* resp) const {
   if (!req.field().empty() || !req.vectors().empty() || !req.multi_vectors().empty()) {
     return absl::InvalidArgumentError(
@@ -835,6 +925,19 @@ absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time d
 
   const auto t_start = absl::Now();
   const View view = TakeView();
+  {
+    // The fused list, and each field's own list if asked for.
+    QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(1, req.k(), out_attrs, req.with_vectors(),
+                                               req.explain() ? view.parts.size() * nf : 0,
+                                               req.filter().size()));
+    if (req.with_field_results()) {
+      uint32_t field_k = 0;
+      for (const Part& part : parts) field_k = std::max(field_k, part.k);
+      QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(
+          nf + 1, std::max(field_k, req.k()), out_attrs, req.with_vectors(),
+          req.explain() ? view.parts.size() * nf : 0, req.filter().size()));
+    }
+  }
   // One filter plan for every field: the estimate and row set of each
   // segment are computed once, by the first field that needs them.
   std::vector<SharedSegmentFilter> shared(flt != nullptr ? view.parts.size() : 0);
@@ -851,12 +954,12 @@ absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time d
       topk[i].assign(1, index::TopK(parts[i].k));
       if (!parts[i].sets.empty()) {
         statuses[i] = SearchMultiView(parts[i].field, parts[i].sets, parts[i].k, params,
-                                      flt.get(), view, deadline,
+                                      flt.get(), view, stop,
                                       req.explain() ? &explains[i] : nullptr, &topk[i],
                                       &multi_text[i]);
       } else {
         SearchContext ctx = MakeContext(parts[i].field, parts[i].k, parts[i].queries,
-                                        parts[i].qnorms, params, flt.get(), deadline);
+                                        parts[i].qnorms, params, flt.get(), stop);
         if (!shared.empty()) ctx.shared_filter = shared.data();
         statuses[i] = SearchView(ctx, view, req.explain() ? &explains[i] : nullptr, &topk[i]);
       }
@@ -876,17 +979,19 @@ absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time d
   const std::vector<FusedHit> fused = Fuse(kind, lists, req.k(), rrf_k);
   const double fuse_micros = absl::ToDoubleMicroseconds(absl::Now() - t_fuse);
 
+  ResponseBudget budget(options_.max_response_bytes);
   v1::SearchResult* result = resp->add_results();
   for (const FusedHit& h : fused) {
-    FillHit(view, h.id, static_cast<float>(h.score), out_attrs, req.with_vectors(),
-            result->add_hits());
+    QUIVER_RETURN_IF_ERROR(FillHit(view, h.id, static_cast<float>(h.score), out_attrs,
+                                   req.with_vectors(), &budget, result->add_hits()));
   }
   if (req.with_field_results()) {
     for (size_t i = 0; i < nf; ++i) {
       v1::FieldResult* fr = resp->add_field_results();
       const VectorFieldSpec& field = schema_->vectors()[parts[i].field];
       fr->set_field(field.name);
-      FillHits(view, field, lists[i].hits, out_attrs, req.with_vectors(), fr->mutable_hits());
+      QUIVER_RETURN_IF_ERROR(FillHits(view, field, lists[i].hits, out_attrs, req.with_vectors(),
+                                      &budget, fr->mutable_hits()));
     }
   }
   if (req.explain()) {
@@ -914,6 +1019,7 @@ absl::Status Collection::SearchHybrid(const v1::SearchRequest& req, absl::Time d
     }
     absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
     explain->set_text(std::move(text));
+    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
   }
   return absl::OkStatus();
 }
@@ -925,7 +1031,8 @@ absl::Status Collection::Get(const v1::GetPointsRequest& req,
     const int ai = schema_->AttributeIndex(a);
     if (ai < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "attributes: collection \"", name_, "\" has no attribute \"", a, "\""));
+          "attributes: collection \"", name_, "\" has no attribute \"", TruncateForMessage(a),
+          "\""));
     }
     out_attrs.push_back(ai);
   }
@@ -935,6 +1042,19 @@ absl::Status Collection::Get(const v1::GetPointsRequest& req,
   // The rows found are copied out under the reader lock: id-map entries are
   // only valid while the segment list cannot change.
   ReaderMutexLock lock(&mu_);
+  // Lookups are cheap next to copying vectors: the points found are
+  // counted first, so a response past the limit is refused before any is
+  // copied (an id asked for twice is returned twice).
+  if (options_.max_response_bytes > 0) {
+    size_t found = 0;
+    for (const std::string& id : req.ids()) found += id_map_.contains(id);
+    const size_t point = HitBytesEstimate(out_attrs, req.with_vectors());
+    QUIVER_RETURN_IF_ERROR(CheckResponseEstimate(
+        static_cast<double>(found) * point,
+        absl::StrFormat("%d points found x ~%d bytes per point%s", found, point,
+                        req.with_vectors() ? " with its vectors" : "")));
+  }
+  ResponseBudget budget(options_.max_response_bytes);
   for (int i = 0; i < req.ids_size(); ++i) {
     auto it = id_map_.find(req.ids(i));
     if (it == id_map_.end()) continue;
@@ -949,11 +1069,63 @@ absl::Status Collection::Get(const v1::GetPointsRequest& req,
       }
     }
     if (req.with_vectors()) AddVectors(seg, off, p->mutable_vectors(), p->mutable_multi_vectors());
+    QUIVER_RETURN_IF_ERROR(budget.Add(p->ByteSizeLong() + 4));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> Collection::Count(const std::string& filter_expr) const {
+namespace {
+
+// An unindexed predicate costs a few nanoseconds per row; a filter's
+// predicates are counted by its size (a predicate with its connective
+// takes ~8 bytes at the least), which needs no parsing.
+uint64_t FilterWork(uint64_t rows, size_t filter_bytes) {
+  return filter_bytes == 0 ? 0 : rows * (1 + filter_bytes / 8);
+}
+
+}  // namespace
+
+uint64_t Collection::EstimateCountWork(const std::string& filter_expr) const {
+  uint64_t live;
+  {
+    ReaderMutexLock lock(&mu_);
+    live = live_;
+  }
+  return FilterWork(live, filter_expr.size());
+}
+
+uint64_t Collection::EstimateWork(const v1::SearchRequest& req) const {
+  uint64_t live;
+  {
+    ReaderMutexLock lock(&mu_);
+    live = live_;
+  }
+  // Floats of distance computation per query vector: every row for an
+  // exact scan, a few thousand rows' worth through an index.
+  auto search = [&](uint32_t dim, bool exact, uint64_t vectors) {
+    const uint64_t rows = exact ? live : std::min<uint64_t>(live, 4096);
+    return vectors * rows * std::max<uint32_t>(dim, 16) / 16;
+  };
+  uint64_t work = FilterWork(live, req.filter().size());
+  const int f = schema_->VectorFieldIndex(req.field());
+  const uint32_t dim = f >= 0 ? schema_->vectors()[f].dim
+                              : schema_->vectors().empty() ? 0 : schema_->vectors()[0].dim;
+  const bool exact = req.params().exact();
+  work += search(dim, exact, static_cast<uint64_t>(req.vectors_size()));
+  for (const v1::MultiVector& mv : req.multi_vectors()) {
+    work += search(dim, exact, static_cast<uint64_t>(mv.vectors_size()));
+  }
+  for (const v1::FieldQuery& fq : req.field_queries()) {
+    const int ff = schema_->VectorFieldIndex(fq.field());
+    if (ff < 0) continue;
+    work += search(schema_->vectors()[ff].dim, fq.params().exact(),
+                   fq.has_multi_vector() ? fq.multi_vector().vectors_size() : 1);
+  }
+  return work;
+}
+
+absl::StatusOr<uint64_t> Collection::Count(const std::string& filter_expr,
+                                           const StopToken& stop) const {
   std::shared_ptr<const filter::Filter> flt;
   if (!filter_expr.empty()) {
     QUIVER_ASSIGN_OR_RETURN(flt, filter::Filter::Compile(filter_expr, *schema_));
@@ -965,7 +1137,9 @@ absl::StatusOr<uint64_t> Collection::Count(const std::string& filter_expr) const
   const View view = TakeView();
   uint64_t count = 0;
   for (const View::Part& part : view.parts) {
-    count += MatchingRows(*part.segment, part.rows, view.seq, flt.get()).Count();
+    RowSet rows;
+    QUIVER_RETURN_IF_ERROR(MatchingRows(*part.segment, part.rows, view.seq, flt.get(), stop, &rows));
+    count += rows.Count();
   }
   return count;
 }
@@ -1056,7 +1230,8 @@ absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
       const int f = schema_->VectorFieldIndex(fname);
       if (f < 0 || !schema_->vectors()[f].multi) {
         return absl::InvalidArgumentError(absl::StrCat(
-            label(), ": field \"", fname, "\" is not a multi-vector field of collection \"",
+            label(), ": field \"", TruncateForMessage(fname),
+            "\" is not a multi-vector field of collection \"",
             name_, "\""));
       }
     }
@@ -1064,7 +1239,8 @@ absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
       const int f = schema_->VectorFieldIndex(fname);
       if (f < 0) {
         return absl::InvalidArgumentError(absl::StrCat(
-            label(), ": collection \"", name_, "\" has no vector field \"", fname, "\""));
+            label(), ": collection \"", name_, "\" has no vector field \"",
+            TruncateForMessage(fname), "\""));
       }
       if (schema_->vectors()[f].multi) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -1124,7 +1300,8 @@ absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
       const int ai = schema_->AttributeIndex(aname);
       if (ai < 0) {
         return absl::InvalidArgumentError(absl::StrCat(
-            label(), ": collection \"", name_, "\" has no attribute \"", aname, "\""));
+            label(), ": collection \"", name_, "\" has no attribute \"",
+            TruncateForMessage(aname), "\""));
       }
       absl::StatusOr<AttrValue> av = ValueToAttr(value, attrs[ai].type, "");
       if (!av.ok()) {

@@ -42,6 +42,7 @@
 #include "index/muvera.h"
 #include "query/planner.h"
 #include "query/segment.h"
+#include "query/stop.h"
 #include "quiver/v1/collections.pb.h"
 #include "quiver/v1/points.pb.h"
 #include "quiver/v1/search.pb.h"
@@ -62,6 +63,10 @@ inline constexpr size_t kMaxIdBytes = 512;
 // Most hits one search request may ask for (queries x k), which bounds the
 // memory a response takes before gRPC's own size limit applies.
 inline constexpr size_t kMaxHitsPerRequest = 1 << 18;
+
+// Work (EstimateWork units) past which a read counts as expensive: about
+// 20-50 ms of one core.
+inline constexpr uint64_t kExpensiveWork = uint64_t{16} << 20;
 
 struct CollectionOptions {
   // A growing segment is sealed (and indexed) when it holds this many rows.
@@ -84,6 +89,27 @@ struct CollectionOptions {
   // searches, query/index_check.h); one that fails is rebuilt. 0: off.
   // Default: 32.
   uint32_t index_check_samples = 32;
+  // Largest response a read may build, in serialized bytes (quiverd's
+  // --max-message-bytes, which gRPC enforces only once the response
+  // exists). Reads estimate their response first and refuse one past this
+  // with RESOURCE_EXHAUSTED, doing nothing; what cannot be estimated
+  // exactly (vector sets, string attributes) is counted while the response
+  // is filled, which stops at the limit. 0: no limit.
+  size_t max_response_bytes = 0;
+};
+
+// The bytes of a response being filled, against a limit. Not thread-safe:
+// one per request.
+class ResponseBudget {
+ public:
+  // limit 0: unlimited.
+  explicit ResponseBudget(size_t limit) : limit_(limit) {}
+  // Counts `bytes` more; RESOURCE_EXHAUSTED once the total passes the limit.
+  absl::Status Add(size_t bytes);
+
+ private:
+  const size_t limit_;
+  size_t used_ = 0;
 };
 
 // One compaction: rewrite `inputs` (sealed segments of one collection) as
@@ -156,11 +182,20 @@ class Collection : public std::enable_shared_from_this<Collection> {
   storage::CollectionRecord Record() const;
 
   // --- Reads (any thread) ---
-  absl::Status Search(const v1::SearchRequest& req, absl::Time deadline,
+  // Stops with CANCELLED or DEADLINE_EXCEEDED once `stop` says so.
+  absl::Status Search(const v1::SearchRequest& req, const StopToken& stop,
                       v1::SearchResponse* resp) const;
   absl::Status Get(const v1::GetPointsRequest& req, v1::GetPointsResponse* resp) const;
-  absl::StatusOr<uint64_t> Count(const std::string& filter_expr) const;
+  absl::StatusOr<uint64_t> Count(const std::string& filter_expr,
+                                 const StopToken& stop = StopToken()) const;
   void Describe(v1::CollectionInfo* info) const;
+  // A rough count of the unit operations (one filter predicate on one row,
+  // 16 floats of distance computation) a search or a count with this
+  // filter would take, from the request's shape and the collection's size,
+  // without doing any of it. quiverd runs requests estimated past
+  // kExpensiveWork on its pool for expensive requests.
+  uint64_t EstimateWork(const v1::SearchRequest& req) const;
+  uint64_t EstimateCountWork(const std::string& filter_expr) const;
   View TakeView() const;
   // Segment vectors may move from memory to a mapped rerank table (DISK
   // fields) while readers run; the memory is freed only once every pin
@@ -237,35 +272,55 @@ class Collection : public std::enable_shared_from_this<Collection> {
       const google::protobuf::RepeatedPtrField<std::string>& names) const;
   SearchContext MakeContext(size_t f, uint32_t k, const std::vector<float>& queries,
                             const std::vector<float>& qnorms, const v1::SearchParams& params,
-                            const filter::Filter* flt, absl::Time deadline) const;
+                            const filter::Filter* flt, const StopToken& stop) const;
   // Searches every segment of `view`, pushing into topk (one per query).
   absl::Status SearchView(const SearchContext& ctx, const View& view, v1::Explain* explain,
                           std::vector<index::TopK>* topk) const;
   // Late-interaction search of multi-vector field f (req.multi_vectors).
-  absl::Status SearchMulti(const v1::SearchRequest& req, int f, absl::Time deadline,
+  absl::Status SearchMulti(const v1::SearchRequest& req, int f, const StopToken& stop,
                            v1::SearchResponse* resp) const;
   // Its core over one view: the k best points of each query set (checked
   // already), into topk (one per set), and explain's text.
   absl::Status SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
                                const v1::SearchParams& params, const filter::Filter* flt,
-                               const View& view, absl::Time deadline, v1::Explain* explain,
+                               const View& view, const StopToken& stop, v1::Explain* explain,
                                std::vector<index::TopK>* topk, std::string* text) const;
   // Hybrid search (req.field_queries): each field searched in parallel on
   // the search pool, over one view, with one filter plan; lists fused.
-  absl::Status SearchHybrid(const v1::SearchRequest& req, absl::Time deadline,
+  absl::Status SearchHybrid(const v1::SearchRequest& req, const StopToken& stop,
                             v1::SearchResponse* resp) const;
-  // Appends a hit per neighbour of field `field`, scored by its metric.
-  void FillHits(const View& view, const VectorFieldSpec& field,
-                const std::vector<index::Neighbor>& hits, const std::vector<int>& out_attrs,
-                bool with_vectors, google::protobuf::RepeatedPtrField<v1::Hit>* out) const;
+  // Appends a hit per neighbour of field `field`, scored by its metric,
+  // counting each against *budget (stops at its limit).
+  absl::Status FillHits(const View& view, const VectorFieldSpec& field,
+                        const std::vector<index::Neighbor>& hits,
+                        const std::vector<int>& out_attrs, bool with_vectors,
+                        ResponseBudget* budget,
+                        google::protobuf::RepeatedPtrField<v1::Hit>* out) const;
+  // Serialized bytes of one hit or point with these attributes (strings at
+  // a nominal length) and, with_vectors, every vector field (a vector set
+  // counted as one vector: a lower bound).
+  size_t HitBytesEstimate(const std::vector<int>& out_attrs, bool with_vectors) const;
+  // RESOURCE_EXHAUSTED naming --max-message-bytes if `estimate` is past
+  // options_.max_response_bytes; `how` says what it is made of.
+  absl::Status CheckResponseEstimate(double estimate, const std::string& how) const;
+  // Points visible now.
+  uint64_t LiveCount() const;
+  // CheckResponseEstimate for `lists` result lists of up to k hits each
+  // (at most the points there are), and explain text over
+  // `explain_segments` segment plans (0: no explain) that each quote the
+  // filter.
+  absl::Status CheckSearchEstimate(size_t lists, uint32_t k, const std::vector<int>& out_attrs,
+                                   bool with_vectors, size_t explain_segments,
+                                   size_t filter_bytes) const;
   // Adds row `off`'s vectors: single-vector fields to *vectors,
   // multi-vector fields to *multi.
   void AddVectors(const Segment& seg, uint32_t off,
                   google::protobuf::Map<std::string, v1::Vector>* vectors,
                   google::protobuf::Map<std::string, v1::MultiVector>* multi) const;
-  // Fills a hit from row `id` (HitId) of `view`.
-  void FillHit(const View& view, uint64_t id, float score, const std::vector<int>& out_attrs,
-               bool with_vectors, v1::Hit* hit) const;
+  // Fills a hit from row `id` (HitId) of `view`, counted against *budget.
+  absl::Status FillHit(const View& view, uint64_t id, float score,
+                       const std::vector<int>& out_attrs, bool with_vectors,
+                       ResponseBudget* budget, v1::Hit* hit) const;
   // Loads the index files of a restored segment that match the current
   // specs; false if any field must be rebuilt. Thread-safe.
   bool LoadIndexes(Segment* seg, const storage::SegmentManifest& manifest,

@@ -11,6 +11,7 @@
 #include "index/muvera.h"
 #include "spdlog/spdlog.h"
 #include "storage/status_macros.h"
+#include "storage/truncate.h"
 
 namespace quiver {
 namespace {
@@ -245,7 +246,8 @@ absl::StatusOr<std::shared_ptr<Collection>> Engine::Find(const std::string& name
   ReaderMutexLock lock(&collections_mu_);
   auto it = collections_.find(name);
   if (it == collections_.end()) {
-    return absl::NotFoundError(absl::StrCat("collection \"", name, "\" does not exist"));
+    return absl::NotFoundError(
+        absl::StrCat("collection \"", TruncateForMessage(name), "\" does not exist"));
   }
   return it->second;
 }
@@ -272,7 +274,7 @@ void Engine::CreateCollection(const v1::CreateCollectionRequest& req,
                               v1::CreateCollectionResponse* resp, Done done) {
   if (!IsValidName(req.name())) {
     return done(absl::InvalidArgumentError(absl::StrCat(
-        "invalid collection name \"", req.name(),
+        "invalid collection name \"", TruncateForMessage(req.name()),
         "\": names must match [A-Za-z][A-Za-z0-9_]{0,63}")));
   }
   // Multi-vector fields: resolve the encoding parameters now and store them
@@ -290,7 +292,7 @@ void Engine::CreateCollection(const v1::CreateCollectionRequest& req,
       }
     }
     if (!p.ok()) {
-      return done(absl::Status(p.status().code(), absl::StrCat("vector field \"", vf.name(),
+      return done(absl::Status(p.status().code(), absl::StrCat("vector field \"", TruncateForMessage(vf.name()),
                                                                  "\": ", p.status().message())));
     }
     auto* params = vf.mutable_multi_vector()->mutable_encoding_params();
@@ -342,7 +344,8 @@ void Engine::UpdateCollection(const v1::UpdateCollectionRequest& req,
     const int f = (*coll)->schema().VectorFieldIndex(u.field());
     if (f < 0) {
       return done(absl::InvalidArgumentError(absl::StrCat(
-          "collection \"", req.name(), "\" has no vector field \"", u.field(), "\"")));
+          "collection \"", req.name(), "\" has no vector field \"", TruncateForMessage(u.field()),
+          "\"")));
     }
     index::IndexSpec spec = IndexSpecOf((*coll)->schema().vectors()[f]);
     spec.type = absl::AsciiStrToUpper(u.index().type());
@@ -641,21 +644,36 @@ absl::Status Engine::ListCollections(v1::ListCollectionsResponse* resp) const {
 absl::Status Engine::GetPoints(const v1::GetPointsRequest& req,
                                v1::GetPointsResponse* resp) const {
   QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
-  return c->Get(req, resp);
+  const absl::Status s = c->Get(req, resp);
+  if (!s.ok()) resp->Clear();  // what was filled before a limit stopped it
+  return s;
 }
 
 absl::Status Engine::CountPoints(const v1::CountPointsRequest& req,
-                                 v1::CountPointsResponse* resp) const {
+                                 v1::CountPointsResponse* resp, const StopToken& stop) const {
   QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
-  QUIVER_ASSIGN_OR_RETURN(uint64_t n, c->Count(req.filter()));
+  QUIVER_ASSIGN_OR_RETURN(uint64_t n, c->Count(req.filter(), stop));
   resp->set_count(n);
   return absl::OkStatus();
 }
 
-absl::Status Engine::Search(const v1::SearchRequest& req, absl::Time deadline,
+bool Engine::IsExpensive(const v1::SearchRequest& req) const {
+  absl::StatusOr<std::shared_ptr<Collection>> c = Find(req.collection());
+  return c.ok() && (*c)->EstimateWork(req) > kExpensiveWork;
+}
+
+bool Engine::IsExpensive(const v1::CountPointsRequest& req) const {
+  if (req.filter().empty()) return false;
+  absl::StatusOr<std::shared_ptr<Collection>> c = Find(req.collection());
+  return c.ok() && (*c)->EstimateCountWork(req.filter()) > kExpensiveWork;
+}
+
+absl::Status Engine::Search(const v1::SearchRequest& req, const StopToken& stop,
                             v1::SearchResponse* resp) const {
   QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
-  return c->Search(req, deadline, resp);
+  const absl::Status s = c->Search(req, stop, resp);
+  if (!s.ok()) resp->Clear();  // what was filled before a limit or a stop ended it
+  return s;
 }
 
 }  // namespace quiver

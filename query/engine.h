@@ -106,9 +106,17 @@ class Engine {
                              v1::GetCollectionResponse* resp) const;
   absl::Status ListCollections(v1::ListCollectionsResponse* resp) const;
   absl::Status GetPoints(const v1::GetPointsRequest& req, v1::GetPointsResponse* resp) const;
-  absl::Status CountPoints(const v1::CountPointsRequest& req, v1::CountPointsResponse* resp) const;
-  absl::Status Search(const v1::SearchRequest& req, absl::Time deadline,
+  // Reads that may run long stop with CANCELLED or DEADLINE_EXCEEDED once
+  // `stop` says so (a bare deadline converts).
+  absl::Status CountPoints(const v1::CountPointsRequest& req, v1::CountPointsResponse* resp,
+                           const StopToken& stop = StopToken()) const;
+  absl::Status Search(const v1::SearchRequest& req, const StopToken& stop,
                       v1::SearchResponse* resp) const;
+
+  // Whether a read is estimated to take long (Collection::EstimateWork past
+  // kExpensiveWork). False for an unknown collection: the read fails fast.
+  bool IsExpensive(const v1::SearchRequest& req) const;
+  bool IsExpensive(const v1::CountPointsRequest& req) const;
 
   // After this, new writes fail UNAVAILABLE; queued ones still complete.
   void StopAcceptingWrites();

@@ -67,12 +67,23 @@ class RowSetFilter final : public index::LabelFilter {
 };
 
 // Lets through labels below the reader's row count, not deleted at its
-// sequence number and (when given) passing the filter.
+// sequence number and (when given) passing the filter. With `stop`, every
+// few hundred filter checks look whether the request was stopped; from then
+// on every label passes without a check, which ends an index walk soonest
+// (its results are discarded).
 class RowFilter final : public index::LabelFilter {
  public:
-  RowFilter(const Segment& seg, uint32_t rows, uint64_t seq, const filter::Filter* flt)
-      : seg_(seg), rows_(rows), seq_(seq), flt_(flt) {}
+  RowFilter(const Segment& seg, uint32_t rows, uint64_t seq, const filter::Filter* flt,
+            const StopToken* stop = nullptr)
+      : seg_(seg), rows_(rows), seq_(seq), flt_(flt), stop_(stop) {}
   bool Accept(uint32_t label) const override {
+    if (flt_ != nullptr && stop_ != nullptr) {
+      if (stopped_) return true;
+      if (++checks_ % kStopCheckRows == 0 && stop_->stopped()) {
+        stopped_ = true;
+        return true;
+      }
+    }
     return label < rows_ && seg_.Visible(label, seq_) &&
            (flt_ == nullptr || flt_->Matches(seg_.attrs(label)));
   }
@@ -82,6 +93,10 @@ class RowFilter final : public index::LabelFilter {
   const uint32_t rows_;
   const uint64_t seq_;
   const filter::Filter* flt_;
+  const StopToken* stop_;
+  // One search consults a filter from one thread at a time.
+  mutable uint32_t checks_ = 0;
+  mutable bool stopped_ = false;
 };
 
 // Clears the rows of `set` not visible at `seq`.
@@ -332,9 +347,7 @@ absl::Status ExactOverRows(const SearchContext& ctx, const Segment& seg, uint32_
   const uint32_t chunk_rows = seg.chunk_rows();
   const bool any_dead = seg.dead() > 0;
   for (uint32_t first = 0; first < rows; first += chunk_rows) {
-    if ((first / chunk_rows) % 16 == 15 && absl::Now() > ctx.deadline) {
-      return absl::DeadlineExceededError("search deadline exceeded");
-    }
+    QUIVER_RETURN_IF_ERROR(ctx.stop.Check());
     const uint32_t n = std::min(chunk_rows, rows - first);
     size_t passing = 0;
     if (set != nullptr) {
@@ -406,7 +419,7 @@ absl::Status SearchWindow(const SearchContext& ctx, const Segment& seg, uint64_t
     if (p.last <= range.first || p.first >= range.last) continue;
     const bool exact = j < choice.window_exact.size() && choice.window_exact[j];
     ++j;
-    if (absl::Now() > ctx.deadline) return absl::DeadlineExceededError("search deadline exceeded");
+    QUIVER_RETURN_IF_ERROR(ctx.stop.Check());
     const uint32_t lo = std::max(p.first, range.first), hi = std::min(p.last, range.last);
     if (exact) {
       for (uint32_t pos = lo; pos < hi; ++pos) {
@@ -471,15 +484,18 @@ FilterEstimate SharedSegmentFilter::Estimate(const filter::Filter& flt, const Se
   return estimate_;
 }
 
-RowSet SharedSegmentFilter::Rows(const filter::Filter& flt, const Segment& seg, uint32_t rows,
-                                 uint64_t seq, const SegmentAttrIndex* attrs, uint64_t* checks) {
+absl::Status SharedSegmentFilter::Rows(const filter::Filter& flt, const Segment& seg,
+                                       uint32_t rows, uint64_t seq,
+                                       const SegmentAttrIndex* attrs, const StopToken& stop,
+                                       uint64_t* checks, RowSet* out) {
   MutexLock lock(&mu_);
   if (!have_set_) {
-    EvaluateFilter(flt, seg, rows, attrs, &set_, checks);
+    QUIVER_RETURN_IF_ERROR(EvaluateFilter(flt, seg, rows, attrs, &set_, checks, stop));
     DropInvisible(seg, seq, &set_);
     have_set_ = true;
   }
-  return set_;
+  *out = set_;
+  return absl::OkStatus();
 }
 
 namespace {
@@ -575,16 +591,19 @@ absl::Status SearchCandidates(const SearchContext& ctx, const Segment& seg, uint
   const bool needs_set = choice.strategy == Strategy::kPreFilter ||
                          (choice.strategy == Strategy::kFilteredIndex && choice.materialize);
   // Evaluates the filter into `set` (or takes the hybrid search's shared one).
-  auto evaluate = [&] {
+  auto evaluate = [&]() -> absl::Status {
     if (shared != nullptr) {
-      set = shared->Rows(*ctx.filter, seg, rows, seq, attrs.get(), &stats.checks);
+      QUIVER_RETURN_IF_ERROR(
+          shared->Rows(*ctx.filter, seg, rows, seq, attrs.get(), ctx.stop, &stats.checks, &set));
     } else {
-      EvaluateFilter(*ctx.filter, seg, rows, attrs.get(), &set, &stats.checks);
+      QUIVER_RETURN_IF_ERROR(
+          EvaluateFilter(*ctx.filter, seg, rows, attrs.get(), &set, &stats.checks, ctx.stop));
       DropInvisible(seg, seq, &set);
     }
     have_set = true;
+    return absl::OkStatus();
   };
-  if (needs_set) evaluate();
+  if (needs_set) QUIVER_RETURN_IF_ERROR(evaluate());
   filter_us = MicrosSince(t_filter);
 
   const auto t_search = Clock::now();
@@ -592,14 +611,15 @@ absl::Status SearchCandidates(const SearchContext& ctx, const Segment& seg, uint
   uint32_t fetches = 0, fallbacks = 0;
   // The RowSet, evaluated on first need (POST_FILTER's fallbacks need it
   // only for the queries that fall back).
-  auto ensure_set = [&] {
-    if (have_set) return;
+  auto ensure_set = [&]() -> absl::Status {
+    if (have_set) return absl::OkStatus();
     const auto t0 = Clock::now();
-    evaluate();
+    QUIVER_RETURN_IF_ERROR(evaluate());
     filter_us += MicrosSince(t0);
+    return absl::OkStatus();
   };
   RowSetFilter by_set(set);
-  RowFilter by_row(seg, rows, seq, ctx.filter);
+  RowFilter by_row(seg, rows, seq, ctx.filter, &ctx.stop);
   // One query through the index with the filter inline (or none).
   auto index_one = [&](size_t q, const index::SearchParams& p) -> absl::Status {
     index::SearchParams params = p;
@@ -620,7 +640,7 @@ absl::Status SearchCandidates(const SearchContext& ctx, const Segment& seg, uint
   };
   // One query, exactly over the RowSet.
   auto exact_one = [&](size_t q) -> absl::Status {
-    ensure_set();
+    QUIVER_RETURN_IF_ERROR(ensure_set());
     SearchContext one = ctx;
     one.queries = ctx.queries + q * ctx.dim;
     one.qnorms = ctx.qnorms + q;
@@ -640,10 +660,8 @@ absl::Status SearchCandidates(const SearchContext& ctx, const Segment& seg, uint
     case Strategy::kFilteredIndex:
       if (have_set && set.Count() == 0) break;
       for (size_t q = 0; q < ctx.nq && status.ok(); ++q) {
-        if (q % 8 == 7 && absl::Now() > ctx.deadline) {
-          status = absl::DeadlineExceededError("search deadline exceeded");
-          break;
-        }
+        status = ctx.stop.Check();
+        if (!status.ok()) break;
         status = index_one(q, choice.params);
       }
       break;
@@ -656,10 +674,8 @@ absl::Status SearchCandidates(const SearchContext& ctx, const Segment& seg, uint
       const bool adaptive = ctx.forced != v1::POST_FILTER;
       const double s = std::max(est.selectivity, kMinSelectivity);
       for (size_t q = 0; q < ctx.nq && status.ok(); ++q) {
-        if (absl::Now() > ctx.deadline) {
-          status = absl::DeadlineExceededError("search deadline exceeded");
-          break;
-        }
+        status = ctx.stop.Check();
+        if (!status.ok()) break;
         // Fetch and keep what passes. Forced, fetch 4x more while fewer
         // than k passed and the index had more to give. Chosen by the
         // planner, fetch again only if the share that passed is in line
@@ -718,13 +734,16 @@ absl::Status SearchCandidates(const SearchContext& ctx, const Segment& seg, uint
         if (choice.fallback == Strategy::kPreFilter) {
           status = exact_one(q);
         } else {
-          if (choice.materialize) ensure_set();
-          status = index_one(q, choice.params);
+          if (choice.materialize) status = ensure_set();
+          if (status.ok()) status = index_one(q, choice.params);
         }
       }
       break;
     }
   }
+  // A stopped request's walks let every label through (RowFilter): what
+  // they found must not count as results.
+  if (status.ok()) status = ctx.stop.Check();
   const double search_us = MicrosSince(t_search);
   *used = choice.strategy;
   if (choice.strategy == Strategy::kPostFilter && ctx.forced != v1::POST_FILTER &&
@@ -755,7 +774,8 @@ absl::Status SearchCandidates(const SearchContext& ctx, const Segment& seg, uint
     } else {
       RowSet all;
       uint64_t unused = 0;
-      EvaluateFilter(*ctx.filter, seg, rows, attrs.get(), &all, &unused);
+      QUIVER_RETURN_IF_ERROR(
+          EvaluateFilter(*ctx.filter, seg, rows, attrs.get(), &all, &unused, ctx.stop));
       matching = all.Count();
     }
     plan->set_actual_selectivity(rows == 0 ? 0 : static_cast<double>(matching) / rows);
@@ -985,16 +1005,23 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
 }
 
 RowSet MatchingRows(const Segment& seg, uint32_t rows, uint64_t seq, const filter::Filter* flt) {
-  RowSet set(rows);
+  RowSet set;
+  (void)MatchingRows(seg, rows, seq, flt, StopToken(), &set);  // never stops
+  return set;
+}
+
+absl::Status MatchingRows(const Segment& seg, uint32_t rows, uint64_t seq,
+                          const filter::Filter* flt, const StopToken& stop, RowSet* out) {
+  *out = RowSet(rows);
   if (flt == nullptr) {
-    set.SetAll();
+    out->SetAll();
   } else {
     uint64_t checks = 0;
     std::shared_ptr<const SegmentAttrIndex> attrs = seg.attr_index();
-    EvaluateFilter(*flt, seg, rows, attrs.get(), &set, &checks);
+    QUIVER_RETURN_IF_ERROR(EvaluateFilter(*flt, seg, rows, attrs.get(), out, &checks, stop));
   }
-  DropInvisible(seg, seq, &set);
-  return set;
+  DropInvisible(seg, seq, out);
+  return absl::OkStatus();
 }
 
 }  // namespace quiver

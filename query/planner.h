@@ -43,6 +43,7 @@
 #include "query/attr_index.h"
 #include "query/filter/filter.h"
 #include "query/segment.h"
+#include "query/stop.h"
 #include "storage/mutex.h"
 #include "storage/rerank_table.h"
 #include "quiver/v1/search.pb.h"
@@ -175,10 +176,12 @@ class SharedSegmentFilter {
  public:
   FilterEstimate Estimate(const filter::Filter& flt, const Segment& seg, uint32_t rows,
                           const SegmentAttrIndex* attrs);
-  // A copy of the set (8 KiB at most); adds to *checks the rows read one
-  // by one if this call evaluated it.
-  RowSet Rows(const filter::Filter& flt, const Segment& seg, uint32_t rows, uint64_t seq,
-              const SegmentAttrIndex* attrs, uint64_t* checks);
+  // A copy of the set (8 KiB at most) into *out; adds to *checks the rows
+  // read one by one if this call evaluated it. CANCELLED or
+  // DEADLINE_EXCEEDED if `stop` ended the evaluation (nothing is cached).
+  absl::Status Rows(const filter::Filter& flt, const Segment& seg, uint32_t rows, uint64_t seq,
+                    const SegmentAttrIndex* attrs, const StopToken& stop, uint64_t* checks,
+                    RowSet* out);
 
  private:
   Mutex mu_;
@@ -251,7 +254,9 @@ struct SearchContext {
   bool exact = false;              // no ANN index
   const filter::Filter* filter = nullptr;  // null: no filter
   v1::FilterStrategy forced = v1::FILTER_STRATEGY_AUTO;
-  absl::Time deadline = absl::InfiniteFuture();
+  // Deadline and cancellation, checked between segments, chunks of an
+  // exact scan, queries, and every few hundred rows of filter evaluation.
+  StopToken stop;
   PlanFeedback* feedback = nullptr;  // the collection's; may be null
   // Hybrid search: one entry per part of the view, shared by the fields'
   // searches. Null: each search evaluates the filter itself.
@@ -266,7 +271,7 @@ struct SearchContext {
 
 // Searches rows [0, rows) of `seg` visible at `seq`, pushing hits (ids
 // HitId(part, offset)) into topk[q] for each query. If `plan` is set, fills
-// it (explain). DEADLINE_EXCEEDED past ctx.deadline.
+// it (explain). CANCELLED or DEADLINE_EXCEEDED once ctx.stop says so.
 absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_t rows,
                            uint64_t seq, size_t part, index::TopK* topk, v1::SegmentPlan* plan);
 
@@ -274,6 +279,10 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
 // visible), through the attribute indexes where they help. For delete by
 // filter and count.
 RowSet MatchingRows(const Segment& seg, uint32_t rows, uint64_t seq, const filter::Filter* flt);
+// The same into *out, ending early with CANCELLED or DEADLINE_EXCEEDED
+// (and *out unusable) once `stop` says so.
+absl::Status MatchingRows(const Segment& seg, uint32_t rows, uint64_t seq,
+                          const filter::Filter* flt, const StopToken& stop, RowSet* out);
 
 }  // namespace quiver
 

@@ -21,6 +21,11 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
   app.add_option("--search-threads", c.search_threads, "BLAS/OpenMP threads per search")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  app.add_option("--expensive-workers", c.expensive_workers,
+                 "Expensive reads (large filters, batches, exact scans) run at once; 0: one per "
+                 "core")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
   app.add_flag("--rerank-direct-io", c.rerank_direct_io,
                "Read DISK fields' rerank tables with O_DIRECT, bypassing the page cache");
   app.add_option("--max-message-bytes", c.max_message_bytes, "Largest gRPC message")

@@ -24,9 +24,16 @@ struct ServerConfig {
   // Concurrent requests already run on separate gRPC threads, so more than
   // 1 pays off mainly for large batched searches. Default: 1.
   int search_threads = 1;
+  // Reads estimated expensive (filters over many rows, large batches, exact
+  // scans; Engine::IsExpensive) run on this many worker threads, so no more
+  // run at once; the rest wait in a queue while cheap requests go on
+  // inline. Default 0: one per core.
+  int expensive_workers = 0;
   // Read DISK fields' rerank tables with O_DIRECT (benchmarks of the device).
   bool rerank_direct_io = false;
-  // Largest request or response message. Default: 64 MiB.
+  // Largest request or response message. Default: 64 MiB. Reads whose
+  // response would be larger are refused with RESOURCE_EXHAUSTED before
+  // the response is built.
   int64_t max_message_bytes = 64ll << 20;
   // trace, debug, info, warn, error. Default: info.
   std::string log_level = "info";

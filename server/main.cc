@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "server/config.h"
+#include "server/log_limit.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   spdlog::set_level(spdlog::level::from_str(config->log_level));
+  quiver::server::RouteLibraryLogs();
 
   // Block the shutdown signals in every thread (threads inherit the mask);
   // one thread waits for them with sigwait, so no handler runs in an

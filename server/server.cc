@@ -3,8 +3,12 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "index/flat_search.h"
+#include "server/decode_errors.h"
 #include "spdlog/spdlog.h"
 
 namespace quiver::server {
@@ -24,6 +28,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   eo.collection.compact_deleted_ratio = config.compact_deleted_ratio;
   eo.collection.rerank_direct_io = config.rerank_direct_io;
   eo.collection.index_check_samples = config.index_check_samples;
+  eo.collection.max_response_bytes = static_cast<size_t>(config.max_message_bytes);
   eo.seal_idle = absl::Milliseconds(config.seal_idle_ms);
   eo.builder.workers = config.index_build_workers;
   eo.builder.threads_per_build = config.index_build_threads;
@@ -39,9 +44,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (!engine.ok()) return engine.status();
   s->engine_ = *std::move(engine);
 
+  const int workers = config.expensive_workers > 0
+                          ? config.expensive_workers
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  s->expensive_ = std::make_unique<WorkQueue>(workers);
   s->collections_ = std::make_unique<CollectionServiceImpl>(s->engine_.get(), &s->gate_);
-  s->points_ = std::make_unique<PointServiceImpl>(s->engine_.get(), &s->gate_);
-  s->search_ = std::make_unique<SearchServiceImpl>(s->engine_.get(), &s->gate_);
+  s->points_ =
+      std::make_unique<PointServiceImpl>(s->engine_.get(), &s->gate_, s->expensive_.get());
+  s->search_ =
+      std::make_unique<SearchServiceImpl>(s->engine_.get(), &s->gate_, s->expensive_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -52,6 +63,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &s->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> intercept;
+  intercept.push_back(std::make_unique<DecodeErrorInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(intercept));
   builder.RegisterService(s->collections_.get());
   builder.RegisterService(s->points_.get());
   builder.RegisterService(s->search_.get());
@@ -102,6 +116,7 @@ void Server::ShutdownOnce() {
   grpc_->Wait();
   engine_->StopAcceptingWrites();
   grpc_.reset();
+  expensive_.reset();  // runs what is queued (cancelled by now), joins
   engine_.reset();  // drains the commit thread, closes RocksDB
   spdlog::info("shutdown complete");
   NotifyShutDown();

@@ -40,6 +40,8 @@ class Server {
   ServerConfig config_;
   std::unique_ptr<Engine> engine_;
   RpcGate gate_;
+  // Declared after the engine, destroyed before it: its queued jobs use it.
+  std::unique_ptr<WorkQueue> expensive_;
   std::unique_ptr<CollectionServiceImpl> collections_;
   std::unique_ptr<PointServiceImpl> points_;
   std::unique_ptr<SearchServiceImpl> search_;

@@ -1,9 +1,13 @@
 #include "server/services.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/log_limit.h"
 #include "server/status.h"
 #include "spdlog/spdlog.h"
+#include "storage/status_macros.h"
+#include "storage/truncate.h"
 
 namespace quiver::server {
 namespace {
@@ -17,16 +21,37 @@ absl::Time Deadline(const grpc::CallbackServerContext* ctx) {
 }
 
 // Client-caused errors are logged at debug like successes; everything that
-// is the server's fault at error.
+// is the server's fault at error, at most a few lines per method and code
+// per 10 s (one failing disk must not turn every request into a log line).
 void LogRpc(const char* method, absl::Time start, const absl::Status& s) {
   const double ms = absl::ToDoubleMilliseconds(absl::Now() - start);
   if (s.ok() || absl::IsInvalidArgument(s) || absl::IsNotFound(s) || absl::IsAlreadyExists(s) ||
-      absl::IsUnimplemented(s) || absl::IsDeadlineExceeded(s)) {
-    spdlog::debug("{} {:.3f}ms {}", method, ms, s.ToString());
-  } else {
-    spdlog::error("{} {:.3f}ms {}", method, ms, s.ToString());
+      absl::IsUnimplemented(s) || absl::IsDeadlineExceeded(s) || absl::IsCancelled(s) ||
+      absl::IsResourceExhausted(s)) {
+    spdlog::debug("{} {:.3f}ms {}", method, ms, TruncateForMessage(s.ToString(), 1024));
+    return;
   }
+  const LogRateLimiter::Decision d = RequestLogLimiter().Admit(
+      absl::StrCat(method, " ", absl::StatusCodeToString(s.code())), absl::Now());
+  if (d.suppressed > 0) {
+    spdlog::error("{}: suppressed {} similar lines", method, d.suppressed);
+  }
+  if (d.write) spdlog::error("{} {:.3f}ms {}", method, ms, TruncateForMessage(s.ToString(), 1024));
 }
+
+// A reactor that records the RPC's cancellation (client cancel, deadline,
+// connection loss) in a flag the request's StopToken watches. gRPC calls
+// OnCancel at most once, before OnDone; the reactor deletes itself in OnDone,
+// after Finish, so the flag outlives the work that reads it.
+class CancellableReactor final : public grpc::ServerUnaryReactor {
+ public:
+  void OnCancel() override { cancelled_.store(true, std::memory_order_relaxed); }
+  void OnDone() override { delete this; }
+  const std::atomic<bool>* cancelled() const { return &cancelled_; }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
 
 grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx) {
   auto* reactor = ctx->DefaultReactor();
@@ -45,6 +70,26 @@ grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* g
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpc(s));
   gate->Exit();
+  return reactor;
+}
+
+// For expensive reads: `run(stop)` runs on a worker of `queue`, and the
+// reactor is finished from there. A request cancelled or past its deadline
+// while it waited is answered without running.
+template <typename Run>
+grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* gate,
+                                    WorkQueue* queue, const char* method, Run run) {
+  if (!gate->Enter()) return Reject(ctx);
+  auto* reactor = new CancellableReactor();
+  const absl::Time start = absl::Now();
+  const StopToken stop(Deadline(ctx), reactor->cancelled());
+  queue->Submit([reactor, gate, method, start, stop, run = std::move(run)] {
+    absl::Status s = stop.Check();
+    if (s.ok()) s = run(stop);
+    LogRpc(method, start, s);
+    reactor->Finish(ToGrpc(s));
+    gate->Exit();
+  });
   return reactor;
 }
 
@@ -126,18 +171,27 @@ grpc::ServerUnaryReactor* PointServiceImpl::DeletePoints(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* PointServiceImpl::CountPoints(grpc::CallbackServerContext* ctx,
                                                         const v1::CountPointsRequest* req,
                                                         v1::CountPointsResponse* resp) {
-  return RunInline(ctx, gate_, "CountPoints", [&] { return engine_->CountPoints(*req, resp); });
+  if (engine_->IsExpensive(*req)) {
+    return RunQueued(ctx, gate_, expensive_, "CountPoints", [this, req, resp](const StopToken& stop) {
+      return engine_->CountPoints(*req, resp, stop);
+    });
+  }
+  return RunInline(ctx, gate_, "CountPoints",
+                   [&] { return engine_->CountPoints(*req, resp, Deadline(ctx)); });
 }
 
 grpc::ServerUnaryReactor* SearchServiceImpl::Search(grpc::CallbackServerContext* ctx,
                                                     const v1::SearchRequest* req,
                                                     v1::SearchResponse* resp) {
+  if (engine_->IsExpensive(*req)) {
+    return RunQueued(ctx, gate_, expensive_, "Search", [this, req, resp](const StopToken& stop) {
+      return engine_->Search(*req, stop, resp);
+    });
+  }
   return RunInline(ctx, gate_, "Search", [&] {
-    const absl::Time deadline = Deadline(ctx);
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError("deadline passed before the search began");
-    }
-    return engine_->Search(*req, deadline, resp);
+    const StopToken stop(Deadline(ctx));
+    QUIVER_RETURN_IF_ERROR(stop.Check());
+    return engine_->Search(*req, stop, resp);
   });
 }
 

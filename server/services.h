@@ -1,9 +1,16 @@
 // The gRPC services of API v1 over an Engine. Each handler uses the callback
-// API: reads run inline on the gRPC thread (they never wait on writes);
-// writes are handed to the engine's commit thread, which finishes the RPC
-// when the write is durable. No handler holds a lock across requests.
+// API: cheap reads run inline on the gRPC thread (they never wait on
+// writes); reads the engine estimates expensive (Engine::IsExpensive:
+// filtered searches and counts over many rows, big batches, exact scans)
+// run on the WorkQueue, so at most its thread count of them run at once and
+// gRPC's few threads stay free for everything else; writes are handed to
+// the engine's commit thread, which finishes the RPC when the write is
+// durable. Queued and running expensive reads stop early, with CANCELLED or
+// DEADLINE_EXCEEDED, when their client cancels or their deadline passes.
+// No handler holds a lock across requests.
 //
-// The Engine and RpcGate are borrowed and must outlive the services.
+// The Engine, RpcGate and WorkQueue are borrowed and must outlive the
+// services.
 #ifndef QUIVER_SERVER_SERVICES_H_
 #define QUIVER_SERVER_SERVICES_H_
 
@@ -12,6 +19,7 @@
 #include "storage/mutex.h"
 #include "absl/time/time.h"
 #include "query/engine.h"
+#include "server/work_queue.h"
 #include "quiver/v1/collections.grpc.pb.h"
 #include "quiver/v1/points.grpc.pb.h"
 #include "quiver/v1/search.grpc.pb.h"
@@ -83,7 +91,8 @@ class CollectionServiceImpl final : public v1::CollectionService::CallbackServic
 
 class PointServiceImpl final : public v1::PointService::CallbackService {
  public:
-  PointServiceImpl(Engine* engine, RpcGate* gate) : engine_(engine), gate_(gate) {}
+  PointServiceImpl(Engine* engine, RpcGate* gate, WorkQueue* expensive)
+      : engine_(engine), gate_(gate), expensive_(expensive) {}
   grpc::ServerUnaryReactor* UpsertPoints(grpc::CallbackServerContext* ctx,
                                          const v1::UpsertPointsRequest* req,
                                          v1::UpsertPointsResponse* resp) override;
@@ -100,11 +109,13 @@ class PointServiceImpl final : public v1::PointService::CallbackService {
  private:
   Engine* engine_;
   RpcGate* gate_;
+  WorkQueue* expensive_;
 };
 
 class SearchServiceImpl final : public v1::SearchService::CallbackService {
  public:
-  SearchServiceImpl(Engine* engine, RpcGate* gate) : engine_(engine), gate_(gate) {}
+  SearchServiceImpl(Engine* engine, RpcGate* gate, WorkQueue* expensive)
+      : engine_(engine), gate_(gate), expensive_(expensive) {}
   grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx,
                                    const v1::SearchRequest* req,
                                    v1::SearchResponse* resp) override;
@@ -112,6 +123,7 @@ class SearchServiceImpl final : public v1::SearchService::CallbackService {
  private:
   Engine* engine_;
   RpcGate* gate_;
+  WorkQueue* expensive_;
 };
 
 }  // namespace quiver::server

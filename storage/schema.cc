@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "storage/truncate.h"
 
 namespace quiver {
 
@@ -42,7 +43,7 @@ absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.
 
 absl::Status BadName(std::string_view what, std::string_view name) {
   return absl::InvalidArgumentError(absl::StrCat(
-      "invalid ", AV(what), " name \"", AV(name),
+      "invalid ", AV(what), " name \"", TruncateForMessage(name),
       "\": names must match [A-Za-z][A-Za-z0-9_]{0,63}"));
 }
 

@@ -8,8 +8,11 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "absl/container/flat_hash_map.h"
 
 #include "query/filter/ast.h"
 
@@ -40,6 +43,20 @@ inline bool IsPredicate(Op op) {
   return op != Op::kConst && op != Op::kAnd && op != Op::kOr && op != Op::kNot;
 }
 
+// For an OR of many branches that each require an equality on one INT64 or
+// STRING attribute (`(a = 1 AND b > 2) OR (a = 7 AND ...) OR ...`): the
+// branches by the value they require, so a row evaluates only the branches
+// its value can satisfy (and the `always` ones, which require none) instead
+// of every branch. Same meaning as the plain OR: a branch requiring a = v is
+// false on a row whose a is not v, null included.
+struct OrDispatch {
+  int attr = -1;
+  bool strings = false;  // STRING keys (else INT64)
+  absl::flat_hash_map<int64_t, std::vector<uint32_t>> by_int;      // value -> kid nodes
+  absl::flat_hash_map<std::string, std::vector<uint32_t>> by_str;  // value -> kid nodes
+  std::vector<uint32_t> always;                                    // kid nodes
+};
+
 struct BoundNode {
   Op op = Op::kConst;
   bool negate = false;
@@ -54,6 +71,9 @@ struct BoundNode {
   std::vector<double> doubles;
   std::vector<std::string> strs;
   std::vector<uint32_t> kids;
+  // kOr only, when worth it: its kids by the value they require. `kids`
+  // still lists them all (estimation and index evaluation use it).
+  std::shared_ptr<const OrDispatch> dispatch;
 };
 
 }  // namespace quiver::filter

@@ -11,6 +11,7 @@
 #include "query/filter/bound.h"
 #include "query/filter/parser.h"
 #include "storage/status_macros.h"
+#include "storage/truncate.h"
 
 namespace quiver::filter {
 namespace {
@@ -194,10 +195,11 @@ class Filter::Binder {
         b.op = Op::kConst;
         b.value = n.const_value;
         return Emit(std::move(b));
-      case NodeKind::kAnd:
       case NodeKind::kOr:
+        return BindOr(n);
+      case NodeKind::kAnd:
       case NodeKind::kNot:
-        b.op = n.kind == NodeKind::kAnd ? Op::kAnd : n.kind == NodeKind::kOr ? Op::kOr : Op::kNot;
+        b.op = n.kind == NodeKind::kAnd ? Op::kAnd : Op::kNot;
         for (const auto& child : n.children) {
           QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(*child));
           b.kids.push_back(k);
@@ -208,7 +210,8 @@ class Filter::Binder {
     }
     const int attr = schema_.AttributeIndex(n.field);
     if (attr < 0) {
-      return FilterError(n.field_pos, absl::StrCat("unknown attribute \"", n.field, "\""));
+      return FilterError(n.field_pos, absl::StrCat("unknown attribute \"",
+                                                   TruncateForMessage(n.field), "\""));
     }
     b.attr = attr;
     referenced_.push_back(attr);
@@ -239,6 +242,142 @@ class Filter::Binder {
         return absl::InternalError("filter: unexpected node kind");
     }
     return Emit(std::move(b));
+  }
+
+  // An OR whose children include several equalities or IN lists on one
+  // INT64, DOUBLE or STRING attribute binds those as one IN list, which a
+  // row answers with one binary search: `a = 1 OR a = 2 OR ...` (a 64 KiB
+  // filter holds ~8000 of them) otherwise costs a comparison per value per
+  // row, and, on an indexed attribute, a row set per value. The meaning is
+  // the same, nulls included (both are false on a null). Errors are those
+  // of the equalities: a literal of the wrong type is reported at its
+  // position.
+  absl::StatusOr<uint32_t> BindOr(const Ast& n) {
+    auto mergeable = [&](const Ast& c) {
+      if (!((c.kind == NodeKind::kCompare && c.op == CompareOp::kEq) ||
+            (c.kind == NodeKind::kIn && !c.negated))) {
+        return false;
+      }
+      const int a = schema_.AttributeIndex(c.field);
+      if (a < 0) return false;
+      const AttrType t = schema_.attributes()[a].type;
+      return t == AttrType::kInt64 || t == AttrType::kDouble || t == AttrType::kString;
+    };
+    // Per attribute: the mergeable children, in order (attributes are few,
+    // so a linear search of the groups is fine; children may be thousands).
+    std::vector<std::pair<std::string, std::vector<const Ast*>>> groups;
+    std::vector<int> group_of(n.children.size(), -1);
+    for (size_t i = 0; i < n.children.size(); ++i) {
+      const Ast& child = *n.children[i];
+      if (!mergeable(child)) continue;
+      auto g = std::find_if(groups.begin(), groups.end(),
+                            [&](const auto& e) { return e.first == child.field; });
+      if (g == groups.end()) {
+        groups.emplace_back(child.field, std::vector<const Ast*>());
+        g = groups.end() - 1;
+      }
+      g->second.push_back(&child);
+      group_of[i] = static_cast<int>(g - groups.begin());
+    }
+    BoundNode b;
+    b.op = Op::kOr;
+    for (size_t i = 0; i < n.children.size(); ++i) {
+      const auto& child = n.children[i];
+      const std::vector<const Ast*>* group =
+          group_of[i] >= 0 && groups[group_of[i]].second.size() > 1 ? &groups[group_of[i]].second
+                                                                    : nullptr;
+      if (group == nullptr) {
+        QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(*child));
+        b.kids.push_back(k);
+        continue;
+      }
+      if (group->front() != child.get()) continue;  // bound with the first member
+      Ast in;
+      in.kind = NodeKind::kIn;
+      in.pos = child->pos;
+      in.field = child->field;
+      in.field_pos = child->field_pos;
+      in.op_pos = child->op_pos;
+      for (const Ast* m : *group) in.values.insert(in.values.end(), m->values.begin(), m->values.end());
+      QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(in));
+      b.kids.push_back(k);
+    }
+    if (b.kids.size() == 1) return b.kids[0];
+    b.dispatch = MakeDispatch(b.kids);
+    return Emit(std::move(b));
+  }
+
+  // The equality values node `k` requires of an attribute: itself an
+  // equality or IN list, or an AND with one among its conjuncts. Appends
+  // (attr, values) pairs; ints or strs as the attribute's type is.
+  struct Requirement {
+    int attr;
+    bool strings;
+    std::vector<int64_t> ints;
+    std::vector<std::string> strs;
+  };
+  std::vector<Requirement> Requirements(uint32_t k) const {
+    std::vector<Requirement> out;
+    auto add = [&](const BoundNode& n) {
+      if (n.negate) return;
+      if (n.op == Op::kIntRange && n.ilo == n.ihi) {
+        out.push_back({n.attr, false, {n.ilo}, {}});
+      } else if (n.op == Op::kIntIn) {
+        out.push_back({n.attr, false, n.ints, {}});
+      } else if (n.op == Op::kStrCmp && n.cmp == CompareOp::kEq) {
+        out.push_back({n.attr, true, {}, {n.slo}});
+      } else if (n.op == Op::kStrIn) {
+        out.push_back({n.attr, true, {}, n.strs});
+      }
+    };
+    const BoundNode& n = out_->nodes_[k];
+    if (n.op == Op::kAnd) {
+      for (uint32_t c : n.kids) add(out_->nodes_[c]);
+    } else {
+      add(n);
+    }
+    return out;
+  }
+
+  // A dispatch table for an OR with many branches keyed by one attribute,
+  // or null when too few are (a plain scan of the branches is as cheap).
+  std::shared_ptr<const OrDispatch> MakeDispatch(const std::vector<uint32_t>& kids) const {
+    constexpr size_t kMinKeyed = 16;
+    if (kids.size() < kMinKeyed) return nullptr;
+    std::vector<std::vector<Requirement>> reqs;
+    absl::flat_hash_map<int, size_t> keyed;  // attr -> branches requiring a value of it
+    for (uint32_t k : kids) {
+      reqs.push_back(Requirements(k));
+      absl::flat_hash_map<int, bool> seen;
+      for (const Requirement& r : reqs.back()) {
+        if (seen.emplace(r.attr, true).second) ++keyed[r.attr];
+      }
+    }
+    int best = -1;
+    size_t best_count = 0;
+    for (const auto& [attr, count] : keyed) {
+      if (count > best_count || (count == best_count && attr < best)) {
+        best = attr;
+        best_count = count;
+      }
+    }
+    if (best < 0 || best_count < kMinKeyed) return nullptr;
+    auto d = std::make_shared<OrDispatch>();
+    d->attr = best;
+    for (size_t i = 0; i < kids.size(); ++i) {
+      const Requirement* r = nullptr;
+      for (const Requirement& x : reqs[i]) {
+        if (x.attr == best) r = &x;  // an AND requiring two: either serves
+      }
+      if (r == nullptr) {
+        d->always.push_back(kids[i]);
+        continue;
+      }
+      d->strings = r->strings;
+      for (int64_t v : r->ints) d->by_int[v].push_back(kids[i]);
+      for (const std::string& v : r->strs) d->by_str[v].push_back(kids[i]);
+    }
+    return d;
   }
 
   std::vector<int> TakeReferenced() {
@@ -445,6 +584,31 @@ absl::StatusOr<std::shared_ptr<const Filter>> Filter::Compile(std::string_view e
 
 bool Filter::Matches(const AttrRow& row) const { return EvalNode(root_, row); }
 
+bool Filter::EvalDispatch(const OrDispatch& d, const AttrRow& row) const {
+  const std::vector<uint32_t>* bucket = nullptr;
+  if (static_cast<size_t>(d.attr) < row.size()) {
+    const AttrValue& v = row[d.attr];
+    if (d.strings) {
+      if (const auto* s = std::get_if<std::string>(&v)) {
+        auto it = d.by_str.find(*s);
+        if (it != d.by_str.end()) bucket = &it->second;
+      }
+    } else if (const auto* x = std::get_if<int64_t>(&v)) {
+      auto it = d.by_int.find(*x);
+      if (it != d.by_int.end()) bucket = &it->second;
+    }
+  }
+  if (bucket != nullptr) {
+    for (uint32_t k : *bucket) {
+      if (EvalNode(k, row)) return true;
+    }
+  }
+  for (uint32_t k : d.always) {
+    if (EvalNode(k, row)) return true;
+  }
+  return false;
+}
+
 bool Filter::EvalNode(uint32_t i, const AttrRow& row) const {
   const BoundNode& n = nodes_[i];
   switch (n.op) {
@@ -456,6 +620,7 @@ bool Filter::EvalNode(uint32_t i, const AttrRow& row) const {
       }
       return true;
     case Op::kOr:
+      if (n.dispatch != nullptr) return EvalDispatch(*n.dispatch, row);
       for (uint32_t k : n.kids) {
         if (EvalNode(k, row)) return true;
       }

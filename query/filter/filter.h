@@ -71,6 +71,8 @@ class Filter {
   class Binder;
 
   Filter();
+  // An OR through its dispatch table (bound.h).
+  bool EvalDispatch(const OrDispatch& d, const AttrRow& row) const;
 
   // All constant after Compile.
   std::vector<BoundNode> nodes_;  // nodes_[root_] is the root

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "storage/truncate.h"
 
 namespace quiver::filter {
 namespace {
@@ -229,7 +230,7 @@ std::vector<Token> Tokenize(std::string_view input) { return Lexer(input).Run();
 
 std::string DescribeToken(const Token& t) {
   switch (t.kind) {
-    case TokenKind::kIdent: return absl::StrCat("identifier \"", t.text, "\"");
+    case TokenKind::kIdent: return absl::StrCat("identifier \"", TruncateForMessage(t.text), "\"");
     case TokenKind::kInt: return absl::StrCat("integer ", t.int_value);
     case TokenKind::kFloat: return absl::StrCat("number ", t.float_value);
     case TokenKind::kString: return "string literal";

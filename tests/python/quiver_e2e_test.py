@@ -190,10 +190,11 @@ class Server:
             time.sleep(0.02)
         raise RuntimeError("not SERVING after %.0fs" % timeout)
 
-    def log(self):
+    def log(self, tail=4000):
         try:
             with open(self.log_path, "rb") as f:
-                return f.read()[-4000:].decode("utf-8", "replace")
+                data = f.read()
+                return (data[-tail:] if tail else data).decode("utf-8", "replace")
         except OSError:
             return ""
 
@@ -888,6 +889,85 @@ class QuiverE2ETest(QuiverTestCase):
         r = req(field="img", k=10)
         r.vectors.add(values=q[:3] + [float("nan")] + q[4:])
         self.assertCode(ia, self.server.search.Search, r)
+
+
+class QuiverLimitsTest(QuiverTestCase):
+    """Requests that cost far more than they weigh, or cannot be decoded."""
+
+    LIMIT = 1 << 20  # --max-message-bytes
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="quiver_e2e_limits_")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
+        cls.server = Server(os.path.join(cls.tmp, "data"),
+                            ["--max-message-bytes", str(cls.LIMIT)])
+        cls.addClassCleanup(cls.server.stop)
+        cls.server.start()
+        loader = cls("test_oversized_response_is_refused")
+        loader.create("c")
+        rng = random.Random(7)
+        loader.fill("c", Model(), rng, 300)
+
+    def _raw(self, method):
+        """A unary call that sends the given bytes as they are."""
+        return self.server.channel.unary_unary(
+            method, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+
+    def test_undecodable_request_says_why_and_logs_are_rate_limited(self):
+        # CountPointsRequest{collection: "c", filter: <bytes ff fe>}: not UTF-8.
+        bad = b"\x0a\x01c" + b"\x12\x02\xff\xfe"
+        count = self._raw("/quiver.v1.PointService/CountPoints")
+        before = self.server.log(tail=0).count("invalid UTF-8")
+        errors = []
+        for _ in range(40):
+            with self.assertRaises(grpc.RpcError) as cm:
+                count(bad, timeout=RPC_TIMEOUT)
+            errors.append(cm.exception)
+        time.sleep(0.5)  # the log is written by the server asynchronously to us
+        logged = self.server.log(tail=0).count("invalid UTF-8") - before
+        # At most 5 lines per 10 s for one kind of line (the 40 requests may
+        # straddle two windows), not one per request.
+        self.assertLessEqual(logged, 10, self.server.log())
+        self.assertGreaterEqual(logged, 1, self.server.log())
+        for e in errors:
+            self.assertEqual(e.code(), grpc.StatusCode.INVALID_ARGUMENT, e.details())
+            self.assertIn("could not be decoded", e.details())
+            self.assertIn("quiver.v1.CountPointsRequest.filter", e.details())
+            self.assertIn("invalid UTF-8", e.details())
+        # A valid request on the same channel still works.
+        self.assertEqual(self.count("c"), 300)
+
+    def test_long_input_is_cut_in_error_messages(self):
+        name = "a" * 60000
+        e = self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.server.points.CountPoints,
+                            pts_pb.CountPointsRequest(collection="c", filter=name + " = 1"))
+        self.assertIn("unknown attribute", e.details())
+        self.assertIn("(60000 bytes, cut)", e.details())
+        self.assertLess(len(e.details()), 1024)
+        e = self.assertCode(grpc.StatusCode.NOT_FOUND, self.server.points.CountPoints,
+                            pts_pb.CountPointsRequest(collection=name))
+        self.assertIn("(60000 bytes, cut)", e.details())
+        self.assertLess(len(e.details()), 1024)
+
+    def test_oversized_response_is_refused(self):
+        # 40 queries x 300 hits, each with a 16-float and an 8-float vector
+        # and five attributes: ~2.4 MB, over the 1 MiB limit.
+        req = srch_pb.SearchRequest(collection="c", field="img", k=300, with_vectors=True,
+                                    output_attributes=["*"])
+        for q in range(40):
+            req.vectors.add(values=[float(q)] * IMG_DIM)
+        e = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.server.search.Search, req)
+        self.assertIn("--max-message-bytes=%d" % self.LIMIT, e.details())
+        self.assertIn("40 result lists x 300 hits", e.details())
+        # Fewer queries fit and are answered in full.
+        del req.vectors[2:]
+        res = self.server.search.Search(req, timeout=RPC_TIMEOUT).results
+        self.assertEqual([len(r.hits) for r in res], [300, 300])
+        get = pts_pb.GetPointsRequest(collection="c", ids=["p%05d" % i for i in range(300)] * 20,
+                                      with_vectors=True)
+        e = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.server.points.GetPoints, get)
+        self.assertIn("6000 points found", e.details())
 
 
 class QuiverPersistenceTest(QuiverTestCase):

@@ -103,7 +103,7 @@ TEST(AttrIndexTest, EvaluationMatchesTheRowEvaluator) {
       uint32_t want = 0;
       RowSet got;
       uint64_t checks = 0;
-      EvaluateFilter(**flt, *seg, rows, index.get(), &got, &checks);
+      QUIVER_ASSERT_OK(EvaluateFilter(**flt, *seg, rows, index.get(), &got, &checks));
       for (uint32_t off = 0; off < rows; ++off) {
         const bool m = (*flt)->Matches(seg->attrs(off));
         want += m;

@@ -1,5 +1,6 @@
 #include "storage/schema.h"
 
+#include "storage/truncate.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
@@ -116,6 +117,20 @@ TEST(SchemaTest, ValueConversionChecksTypes) {
   ASSERT_TRUE(AttrToValue(a, &back));
   EXPECT_EQ(back.string_list_value().values(0), "a");
   EXPECT_FALSE(AttrToValue(AttrValue{}, &back));
+}
+
+// Echoed inputs: whole when short; cut at a character boundary, with the
+// original length, when long.
+TEST(TruncateTest, CutsLongInputsAtACharacterBoundary) {
+  EXPECT_EQ(TruncateForMessage("abc"), "abc");
+  EXPECT_EQ(TruncateForMessage(std::string(200, 'a')), std::string(200, 'a'));
+  EXPECT_EQ(TruncateForMessage(std::string(201, 'a')), std::string(200, 'a') + "...(201 bytes, cut)");
+  // "é" is two bytes; a cut through it drops it whole.
+  std::string s = std::string(9, 'a') + "\xc3\xa9" + std::string(10, 'b');
+  EXPECT_EQ(TruncateForMessage(s, 10), std::string(9, 'a') + "...(21 bytes, cut)");
+  EXPECT_EQ(TruncateForMessage(s, 11), std::string(9, 'a') + "\xc3\xa9...(21 bytes, cut)");
+  // Invalid UTF-8 (a run of continuation bytes) is cut without backing off far.
+  EXPECT_EQ(TruncateForMessage(std::string(20, '\x80'), 10).substr(0, 7), std::string(7, '\x80'));
 }
 
 }  // namespace
