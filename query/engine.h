@@ -104,6 +104,14 @@ class Engine {
   absl::Status Search(const v1::SearchRequest& req, absl::Time deadline,
                       v1::SearchResponse* resp) const;
 
+  // Checks a collection's segments, files and indexes against RocksDB
+  // (Collection::Verify), at one consistent point in time. NOT_FOUND,
+  // INVALID_ARGUMENT (sample sizes); UNAVAILABLE when the engine no longer
+  // takes writes (shutting down, or after a failed storage write), since the
+  // consistent point is found on the commit thread.
+  absl::Status VerifyCollection(const v1::VerifyCollectionRequest& req,
+                                v1::VerifyCollectionResponse* resp);
+
   // After this, new writes fail UNAVAILABLE; queued ones still complete.
   void StopAcceptingWrites();
 
