@@ -46,7 +46,10 @@ std::vector<float> Norms(const std::vector<float>& rows, size_t dim) {
 
 FlatIndex::FlatIndex(IndexSpec spec) : spec_(std::move(spec)) {}
 
-absl::Status FlatIndex::Build(const float* vectors, size_t n, int /*threads*/) {
+// An exact scan has no structure for a placeholder row to shape: `rows`
+// is not needed (searches never accept such rows).
+absl::Status FlatIndex::Build(const float* vectors, size_t n, int /*threads*/,
+                              const LabelFilter* /*rows*/) {
   if (n == 0) return absl::InvalidArgumentError("FLAT: cannot build over 0 vectors");
   try {
     std::vector<float> rows(vectors, vectors + n * spec_.dim);

@@ -29,7 +29,8 @@ class FlatIndex final : public VectorIndex {
 
   // INVALID_ARGUMENT if n == 0; RESOURCE_EXHAUSTED if the copy cannot be
   // allocated. `threads` is unused (copying is memory-bound).
-  absl::Status Build(const float* vectors, size_t n, int threads) override;
+  absl::Status Build(const float* vectors, size_t n, int threads,
+                     const LabelFilter* rows = nullptr) override;
   // FAILED_PRECONDITION before Build/Load.
   absl::Status Search(const float* query, const SearchParams& params,
                       const LabelFilter* filter, TopK* out) const override;

@@ -164,17 +164,18 @@ struct HnswIndex::Graph {
   }
 
   // Checks a loaded graph so that search cannot read out of bounds: every
-  // link names a node that exists on that layer, labels are 0..n-1 once each.
+  // link names a node that exists on that layer, labels are below the label
+  // space and used once each.
   absl::Status Check() const {
     const size_t n = hnsw->cur_element_count;
     if (hnsw->enterpoint_node_ >= n ||
         hnsw->element_levels_[hnsw->enterpoint_node_] != hnsw->maxlevel_) {
       return absl::DataLossError("HNSW: bad entry point");
     }
-    std::vector<bool> seen(n);
+    std::vector<bool> seen(label_space);
     for (uint32_t i = 0; i < n; ++i) {
       const hnswlib::labeltype label = hnsw->getExternalLabel(i);
-      if (label >= n || seen[label]) return absl::DataLossError("HNSW: bad labels");
+      if (label >= label_space || seen[label]) return absl::DataLossError("HNSW: bad labels");
       seen[label] = true;
       const int top = hnsw->element_levels_[i];
       if (top < 0 || top > hnsw->maxlevel_) return absl::DataLossError("HNSW: bad node level");
@@ -203,6 +204,9 @@ struct HnswIndex::Graph {
   Space space;
   std::unique_ptr<Hnsw> hnsw;
   std::vector<uint32_t> labels;  // internal id -> label
+  // Labels are below this (size()): the rows the index was built for, of
+  // which only those holding data are nodes (labels.size()).
+  size_t label_space = 0;
   size_t upper_link_bytes = 0;
 };
 
@@ -305,7 +309,7 @@ HnswIndex::HnswIndex(IndexSpec spec, HnswOptions options)
 
 HnswIndex::~HnswIndex() = default;
 
-size_t HnswIndex::size() const { return graph_ ? graph_->labels.size() : 0; }
+size_t HnswIndex::size() const { return graph_ ? graph_->label_space : 0; }
 
 std::string HnswIndex::Describe() const {
   return absl::StrCat("HNSW(M=", options_.m, ", ef_construction=", options_.ef_construction, ")");
@@ -319,31 +323,47 @@ size_t HnswIndex::MemoryBytes() const {
          n * (sizeof(char*) + sizeof(int) + sizeof(uint32_t));
 }
 
-absl::Status HnswIndex::Build(const float* vectors, size_t n, int threads) {
+absl::Status HnswIndex::Build(const float* vectors, size_t n, int threads,
+                              const LabelFilter* rows) {
   if (n == 0) return absl::InvalidArgumentError("HNSW: cannot build over 0 vectors");
   if (n >= std::numeric_limits<uint32_t>::max()) {
     return absl::InvalidArgumentError(absl::StrCat("HNSW: too many vectors (", n, ")"));
   }
   const size_t dim = spec_.dim;
-  auto graph = std::make_unique<Graph>(dim, spec_.similarity);
+  std::vector<uint32_t> order;  // the rows inserted, in row order
   try {
+    order.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (rows == nullptr || rows->Test(static_cast<uint32_t>(i))) order.push_back(static_cast<uint32_t>(i));
+    }
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat("HNSW: out of memory for ", n, " vectors"));
+  }
+  if (order.empty()) return absl::InvalidArgumentError("HNSW: no row holds data");
+  auto graph = std::make_unique<Graph>(dim, spec_.similarity);
+  graph->label_space = n;
+  try {
+    // Capacity n (the label space, which saveIndex records as max_elements):
+    // the nodes take internal ids 0..order.size()-1, so the capacity past
+    // them is allocated but never touched (not resident).
     graph->hnsw = std::make_unique<Hnsw>(&graph->space, n, options_.m, options_.ef_construction);
     // The first point becomes the entry point; hnswlib needs it in place
     // before concurrent inserts.
-    graph->hnsw->addPoint(vectors, 0);
+    graph->hnsw->addPoint(vectors + size_t{order[0]} * dim, order[0]);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(absl::StrCat("HNSW: out of memory for ", n, " vectors"));
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("HNSW build: ", e.what()));
   }
 
+  const size_t total = order.size();
   std::atomic<size_t> next{1};
   std::mutex error_mu;
   absl::Status error;
   auto insert = [&] {
-    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < total;) {
       try {
-        graph->hnsw->addPoint(vectors + i * dim, i);
+        graph->hnsw->addPoint(vectors + size_t{order[i]} * dim, order[i]);
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(error_mu);
         const bool oom = dynamic_cast<const std::bad_alloc*>(&e) != nullptr ||
@@ -352,12 +372,12 @@ absl::Status HnswIndex::Build(const float* vectors, size_t n, int threads) {
           error = oom ? absl::ResourceExhaustedError(absl::StrCat("HNSW build: ", e.what()))
                       : absl::InternalError(absl::StrCat("HNSW build: ", e.what()));
         }
-        next.store(n);
+        next.store(total);
         return;
       }
     }
   };
-  const size_t workers = std::clamp<size_t>(threads < 1 ? 1 : threads, 1, n);
+  const size_t workers = std::clamp<size_t>(threads < 1 ? 1 : threads, 1, total);
   std::vector<std::thread> pool;
   for (size_t t = 1; t < workers; ++t) {
     try {
@@ -376,9 +396,10 @@ absl::Status HnswIndex::Build(const float* vectors, size_t n, int threads) {
 }
 
 absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec& spec, const HnswOptions& options,
-                                         const float* vectors, size_t n, int threads) {
+                                         const float* vectors, size_t n, int threads,
+                                         const LabelFilter* rows) {
   HnswIndex index(spec, options);
-  if (absl::Status s = index.Build(vectors, n, threads); !s.ok()) return s;
+  if (absl::Status s = index.Build(vectors, n, threads, rows); !s.ok()) return s;
   const Hnsw& h = *index.graph_->hnsw;
   const std::vector<uint32_t>& labels = index.graph_->labels;
   HnswGraph g;
@@ -386,15 +407,16 @@ absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec& spec, const HnswOption
   g.entry_point = labels[h.enterpoint_node_];
   g.max_level = h.maxlevel_;
   try {
-    g.levels.resize(n);
+    // A row left out of the graph is a node on level 0 without links.
+    g.levels.assign(n, 1);
     g.offsets.resize(n + 1);
-    for (size_t id = 0; id < n; ++id) g.levels[labels[id]] = h.element_levels_[id] + 1;
+    for (size_t id = 0; id < labels.size(); ++id) g.levels[labels[id]] = h.element_levels_[id] + 1;
     for (size_t i = 0; i < n; ++i) g.offsets[i + 1] = g.offsets[i] + g.Slot(g.levels[i]);
     g.neighbors.assign(g.offsets[n], -1);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(absl::StrCat("HNSW: out of memory for ", n, " nodes"));
   }
-  for (uint32_t id = 0; id < n; ++id) {
+  for (uint32_t id = 0; id < labels.size(); ++id) {
     const uint32_t label = labels[id];
     for (int level = 0; level < g.levels[label]; ++level) {
       const uint32_t* links =
@@ -484,6 +506,7 @@ absl::Status HnswIndex::Load(const std::string& path) {
   const size_t links_upper = m * sizeof(tableint) + sizeof(linklistsizeint);
   const size_t per_element = links0 + dim * sizeof(float) + sizeof(hnswlib::labeltype);
   const auto offset_level0 = Field<size_t>(header, 0);
+  const auto label_space = Field<size_t>(header, 8);  // max_elements (see Build)
   const auto count = Field<size_t>(header, 16);
   const auto size_per_element = Field<size_t>(header, 24);
   const auto label_offset = Field<size_t>(header, 32);
@@ -499,7 +522,8 @@ absl::Status HnswIndex::Load(const std::string& path) {
     return absl::DataLossError(absl::StrCat("HNSW: ", path, " is not an HNSW file for dim ", dim,
                                             ", M ", m));
   }
-  if (count == 0 || count >= std::numeric_limits<uint32_t>::max() || entry >= count ||
+  if (count == 0 || label_space < count ||
+      label_space >= std::numeric_limits<uint32_t>::max() || entry >= count ||
       max_level < 0 || max_level > 64 ||
       file_size < kHeaderBytes + count * (per_element + sizeof(uint32_t))) {
     return absl::DataLossError(absl::StrCat("HNSW: ", path, " is truncated or corrupt (",
@@ -535,6 +559,7 @@ absl::Status HnswIndex::Load(const std::string& path) {
   tail = {};
 
   auto graph = std::make_unique<Graph>(dim, spec_.similarity);
+  graph->label_space = label_space;
   // The space-only constructor initialises nothing; make the destructor safe
   // whatever point loadIndex fails at.
   graph->hnsw = std::make_unique<Hnsw>(&graph->space);
@@ -558,6 +583,10 @@ absl::Status HnswIndex::Load(const std::string& path) {
   if (h.cur_element_count != count) {
     return absl::DataLossError(absl::StrCat("HNSW: ", path, " changed while loading"));
   }
+  // loadIndex sized the graph for its nodes; a later Save must still record
+  // the label space. (Nothing is added after a load, so the capacity this
+  // claims is never used.)
+  h.max_elements_ = label_space;
   if (absl::Status s = graph->Check(); !s.ok()) {
     return absl::DataLossError(absl::StrCat(s.message(), " in ", path));
   }

@@ -4,8 +4,11 @@
 // AVX2); searching it is ours (see below), because hnswlib's searchKnn reads
 // a shared mutable `ef_` and has no filter hook in 0.6.2.
 //
-// Build: hnswlib addPoint from `threads` threads (label 0 first, alone: it
-// becomes the entry point). Labels 0..n-1 are hnswlib's external labels.
+// Build: hnswlib addPoint from `threads` threads (the first row that holds
+// data first, alone: it becomes the entry point). Labels 0..n-1 are
+// hnswlib's external labels; rows the build's `rows` filter rejects are not
+// inserted at all, so hnswlib's element count may be below n, and the file
+// records n (the label space, size()) in hnswlib's max_elements field.
 //
 // Search (per query, no shared mutable state):
 //   1. greedy descent from the entry point through the upper layers;
@@ -78,8 +81,11 @@ struct HnswGraph {
 // vectors: for kinds that keep the graph over compressed codes (HNSW_SQ8).
 // REQUIRES: `spec` (type "HNSW") and `options` passed ValidateIndexSpec.
 // Errors as HnswIndex::Build.
+// Rows `rows` rejects (VectorIndex::Build) are nodes on level 0 with no
+// links, which no node links to.
 absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec& spec, const HnswOptions& options,
-                                         const float* vectors, size_t n, int threads);
+                                         const float* vectors, size_t n, int threads,
+                                         const LabelFilter* rows = nullptr);
 
 class HnswIndex final : public VectorIndex {
  public:
@@ -89,7 +95,8 @@ class HnswIndex final : public VectorIndex {
 
   // INVALID_ARGUMENT if n == 0 or n >= 2^32; RESOURCE_EXHAUSTED on allocation
   // failure; INTERNAL if hnswlib reports an error.
-  absl::Status Build(const float* vectors, size_t n, int threads) override;
+  absl::Status Build(const float* vectors, size_t n, int threads,
+                     const LabelFilter* rows = nullptr) override;
   // FAILED_PRECONDITION before Build/Load.
   absl::Status Search(const float* query, const SearchParams& params,
                       const LabelFilter* filter, TopK* out) const override;
@@ -113,7 +120,7 @@ class HnswIndex final : public VectorIndex {
  private:
   struct Graph;  // hnswlib's objects; hnswlib headers stay in the .cc
   friend absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec&, const HnswOptions&,
-                                                  const float*, size_t, int);
+                                                  const float*, size_t, int, const LabelFilter*);
 
   const IndexSpec spec_;
   const HnswOptions options_;

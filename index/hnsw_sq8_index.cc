@@ -80,14 +80,15 @@ size_t HnswSq8Index::MemoryBytes() const {
          h.assign_probas.capacity() * sizeof(double) + sq_.MemoryBytes();
 }
 
-absl::Status HnswSq8Index::Build(const float* vectors, size_t n, int threads) {
+absl::Status HnswSq8Index::Build(const float* vectors, size_t n, int threads,
+                              const LabelFilter* rows) {
   if (n == 0) return absl::InvalidArgumentError("HNSW_SQ8: cannot build over 0 vectors");
   if (n >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
     return absl::InvalidArgumentError(absl::StrCat("HNSW_SQ8: too many vectors (", n, ")"));
   }
   IndexSpec float_spec = spec_;
   float_spec.type = "HNSW";
-  absl::StatusOr<HnswGraph> graph = BuildHnswGraph(float_spec, options_, vectors, n, threads);
+  absl::StatusOr<HnswGraph> graph = BuildHnswGraph(float_spec, options_, vectors, n, threads, rows);
   if (!graph.ok()) return graph.status();
   try {
     auto index = std::make_unique<faiss::IndexHNSWSQ>(
@@ -95,7 +96,13 @@ absl::Status HnswSq8Index::Build(const float* vectors, size_t n, int threads) {
         static_cast<int>(options_.m), MetricOf(spec_.similarity));
     auto* storage = dynamic_cast<faiss::IndexScalarQuantizer*>(index->storage);
     if (storage == nullptr) return absl::InternalError("HNSW_SQ8: unexpected FAISS storage");
-    storage->sq.train(n, vectors);  // ranges over every vector: no code clips
+    // Ranges over every vector that holds data: none of their codes clips
+    // (a placeholder's may; it is not in the graph).
+    std::vector<float> kept;
+    size_t data_rows = 0;
+    const float* train = ivf::DataRows(vectors, n, spec_.dim, rows, &kept, &data_rows);
+    storage->sq.train(data_rows, train);
+    kept = {};
     storage->is_trained = true;
     storage->codes.resize(n * storage->code_size);
     storage->sq.compute_codes(vectors, storage->codes.data(), n);

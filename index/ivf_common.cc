@@ -1,5 +1,7 @@
 #include "index/ivf_common.h"
 
+#include <cstring>
+
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/index_io.h>
@@ -21,6 +23,22 @@ absl::Status FromException(const std::exception& e, absl::string_view kind,
     return absl::ResourceExhaustedError(absl::StrCat(kind, ": out of memory: ", what));
   }
   return absl::InternalError(absl::StrCat(kind, ": ", what, ": ", e.what()));
+}
+
+const float* DataRows(const float* vectors, size_t n, size_t dim, const LabelFilter* rows,
+                      std::vector<float>* storage, size_t* count) {
+  size_t accepted = 0;
+  for (size_t i = 0; i < n; ++i) accepted += rows == nullptr || rows->Test(static_cast<uint32_t>(i));
+  *count = accepted;
+  if (accepted == n) return vectors;
+  storage->resize(accepted * dim);
+  float* out = storage->data();
+  for (size_t i = 0; i < n; ++i) {
+    if (!rows->Test(static_cast<uint32_t>(i))) continue;
+    std::memcpy(out, vectors + i * dim, dim * sizeof(float));
+    out += dim;
+  }
+  return storage->data();
 }
 
 faiss::Index* NewQuantizer(size_t dim, Similarity sim, size_t nlist, const float* vectors,

@@ -62,6 +62,12 @@ absl::Status FromException(const std::exception& e, absl::string_view kind,
 faiss::Index* NewQuantizer(size_t dim, Similarity sim, size_t nlist, const float* vectors,
                            size_t n);
 
+// The rows of `vectors` (n x dim) that `rows` accepts (VectorIndex::Build),
+// contiguous, for training: `vectors` itself when `rows` is null or accepts
+// every row, otherwise a copy kept in *storage. *count gets their number.
+const float* DataRows(const float* vectors, size_t n, size_t dim, const LabelFilter* rows,
+                      std::vector<float>* storage, size_t* count);
+
 // One inverted list: `size` codes of code_size bytes, and their labels.
 struct CodeList {
   const uint8_t* codes;

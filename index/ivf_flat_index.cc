@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "index/distance.h"
+#include "index/ivf_common.h"
 #include "index/omp_threads.h"
 
 namespace quiver::index {
@@ -86,9 +87,14 @@ size_t IvfFlatIndex::MemoryBytes() const {
          lists_.capacity() * sizeof(List);
 }
 
-absl::Status IvfFlatIndex::Build(const float* vectors, size_t n, int threads) {
+absl::Status IvfFlatIndex::Build(const float* vectors, size_t n, int threads,
+                              const LabelFilter* rows) {
   if (n == 0) return absl::InvalidArgumentError("IVF_FLAT: cannot build over 0 vectors");
-  const uint32_t nlist = EffectiveNlist(n, options_.nlist);
+  std::vector<float> kept;
+  size_t m = 0;
+  const float* train = ivf::DataRows(vectors, n, spec_.dim, rows, &kept, &m);
+  if (m == 0) return absl::InvalidArgumentError("IVF_FLAT: no row holds data");
+  const uint32_t nlist = EffectiveNlist(m, options_.nlist);
   const auto metric = spec_.similarity == Similarity::kL2 ? faiss::METRIC_L2
                                                           : faiss::METRIC_INNER_PRODUCT;
   ScopedOmpThreads omp_threads(kThreadSanitizer ? 1 : std::max(1, threads));
@@ -108,20 +114,20 @@ absl::Status IvfFlatIndex::Build(const float* vectors, size_t n, int threads) {
       // spherical k-means would make it); no k-means, and no FAISS warning
       // about too few training points for tiny segments.
       std::vector<float> mean(spec_.dim, 0.0f);
-      for (size_t i = 0; i < n; ++i) {
-        for (size_t j = 0; j < spec_.dim; ++j) mean[j] += vectors[i * spec_.dim + j];
+      for (size_t i = 0; i < m; ++i) {
+        for (size_t j = 0; j < spec_.dim; ++j) mean[j] += train[i * spec_.dim + j];
       }
-      for (float& m : mean) m /= static_cast<float>(n);
+      for (float& x : mean) x /= static_cast<float>(m);
       if (metric == faiss::METRIC_INNER_PRODUCT) {
         const float norm = std::sqrt(NormSqr(mean.data(), spec_.dim));
         if (norm > 0) {
-          for (float& m : mean) m /= norm;
+          for (float& x : mean) x /= norm;
         }
       }
       index->quantizer->add(1, mean.data());
       index->is_trained = true;
     } else {
-      index->train(count, vectors);
+      index->train(static_cast<faiss::Index::idx_t>(m), train);
     }
     index->add(count, vectors);  // labels 0..n-1
     return Attach(std::move(index));

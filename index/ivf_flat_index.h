@@ -73,7 +73,8 @@ class IvfFlatIndex final : public VectorIndex {
 
   // INVALID_ARGUMENT if n == 0; RESOURCE_EXHAUSTED on allocation failure;
   // INTERNAL if FAISS reports an error.
-  absl::Status Build(const float* vectors, size_t n, int threads) override;
+  absl::Status Build(const float* vectors, size_t n, int threads,
+                     const LabelFilter* rows = nullptr) override;
   // FAILED_PRECONDITION before Build/Load.
   absl::Status Search(const float* query, const SearchParams& params,
                       const LabelFilter* filter, TopK* out) const override;

@@ -304,31 +304,39 @@ size_t IvfPqIndex::MemoryBytes() const {
          lists_.capacity() * sizeof(ivf::CodeList);
 }
 
-absl::Status IvfPqIndex::Build(const float* vectors, size_t n, int threads) {
+absl::Status IvfPqIndex::Build(const float* vectors, size_t n, int threads,
+                              const LabelFilter* rows) {
   if (n == 0) return absl::InvalidArgumentError("IVF_PQ: cannot build over 0 vectors");
-  const uint32_t nlist = EffectiveNlist(n, options_.nlist);
+  std::vector<float> kept;
+  size_t data_rows = 0;
+  const float* train = ivf::DataRows(vectors, n, spec_.dim, rows, &kept, &data_rows);
+  if (data_rows == 0) return absl::InvalidArgumentError("IVF_PQ: no row holds data");
+  const uint32_t nlist = EffectiveNlist(data_rows, options_.nlist);
   const size_t dim = spec_.dim, m = options_.m, dsub = dim / m;
   const faiss::MetricType metric = MetricOf(spec_.similarity);
   threads = std::max(1, threads);
   ScopedOmpThreads omp_threads(ivf::kThreadSanitizer ? 1 : threads);
   try {
     std::unique_ptr<faiss::Index> quantizer(
-        ivf::NewQuantizer(dim, spec_.similarity, nlist, vectors, n));
+        ivf::NewQuantizer(dim, spec_.similarity, nlist, train, data_rows));
     auto index = std::make_unique<faiss::IndexIVFPQ>(quantizer.get(), dim, nlist, m, 8, metric);
     index->own_fields = true;
     quantizer.release();
     index->use_precomputed_table = -1;  // see header: it would outweigh the codes
     const auto count = static_cast<faiss::Index::idx_t>(n);
-    if (nlist > 1) index->train_q1(n, vectors, false, metric);  // FAISS k-means
+    if (nlist > 1) index->train_q1(data_rows, train, false, metric);  // FAISS k-means
     std::vector<faiss::Index::idx_t> assign(n);
     index->quantizer->assign(count, vectors, assign.data());
     const float* centroids = dynamic_cast<const faiss::IndexFlat*>(index->quantizer)->get_xb();
 
     // Codebooks from the residuals of at most kMaxTrainPerCentroid * 256
-    // vectors (a fixed-seed sample).
-    std::vector<size_t> sample(n);
-    for (size_t i = 0; i < n; ++i) sample[i] = i;
-    if (n > kMaxTrainPerCentroid * kKsub) {
+    // vectors that hold data (a fixed-seed sample).
+    std::vector<size_t> sample;
+    sample.reserve(data_rows);
+    for (size_t i = 0; i < n; ++i) {
+      if (rows == nullptr || rows->Test(static_cast<uint32_t>(i))) sample.push_back(i);
+    }
+    if (sample.size() > kMaxTrainPerCentroid * kKsub) {
       std::mt19937 rng(1234);
       std::shuffle(sample.begin(), sample.end(), rng);
       sample.resize(kMaxTrainPerCentroid * kKsub);

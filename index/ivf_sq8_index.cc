@@ -51,22 +51,29 @@ size_t IvfSq8Index::MemoryBytes() const {
          lists_.capacity() * sizeof(ivf::CodeList);
 }
 
-absl::Status IvfSq8Index::Build(const float* vectors, size_t n, int threads) {
+absl::Status IvfSq8Index::Build(const float* vectors, size_t n, int threads,
+                              const LabelFilter* rows) {
   if (n == 0) return absl::InvalidArgumentError("IVF_SQ8: cannot build over 0 vectors");
-  const uint32_t nlist = EffectiveNlist(n, options_.nlist);
+  std::vector<float> kept;
+  size_t m = 0;
+  const float* train = ivf::DataRows(vectors, n, spec_.dim, rows, &kept, &m);
+  if (m == 0) return absl::InvalidArgumentError("IVF_SQ8: no row holds data");
+  const uint32_t nlist = EffectiveNlist(m, options_.nlist);
   ScopedOmpThreads omp_threads(ivf::kThreadSanitizer ? 1 : std::max(1, threads));
   try {
     std::unique_ptr<faiss::Index> quantizer(
-        ivf::NewQuantizer(spec_.dim, spec_.similarity, nlist, vectors, n));
+        ivf::NewQuantizer(spec_.dim, spec_.similarity, nlist, train, m));
     auto index = std::make_unique<faiss::IndexIVFScalarQuantizer>(
         quantizer.get(), spec_.dim, nlist, faiss::ScalarQuantizer::QT_8bit,
         MetricOf(spec_.similarity), /*encode_residual=*/false);
     index->own_fields = true;
     quantizer.release();
     const auto count = static_cast<faiss::Index::idx_t>(n);
-    if (nlist > 1) index->train(count, vectors);  // k-means, and ranges on a sample
-    // Ranges over every vector, so that none of the segment's codes clips.
-    index->sq.train(n, vectors);
+    // k-means, and ranges on a sample
+    if (nlist > 1) index->train(static_cast<faiss::Index::idx_t>(m), train);
+    // Ranges over every vector that holds data, so that none of their codes
+    // clips (placeholders may clip: they are never returned).
+    index->sq.train(m, train);
     index->is_trained = true;
     index->add(count, vectors);  // labels 0..n-1
     return Attach(std::move(index));

@@ -109,9 +109,20 @@ class VectorIndex {
 
   // Builds over `n` vectors (row-major, n * dim floats) with labels 0..n-1,
   // using up to `threads` threads. INVALID_ARGUMENT if n is too small for the
-  // kind (e.g. fewer points than IVF lists); RESOURCE_EXHAUSTED on allocation
-  // failure.
-  virtual absl::Status Build(const float* vectors, size_t n, int threads) = 0;
+  // kind (e.g. fewer points than IVF lists, or `rows` accepts none);
+  // RESOURCE_EXHAUSTED on allocation failure.
+  //
+  // `rows` (null: all) says which rows hold data. A rejected row is a
+  // placeholder (a segment slot whose point was deleted before a restart:
+  // its vector is gone, the slot holds zeros) and must not shape the index:
+  // graph kinds leave it out of the graph entirely, list kinds train without
+  // it (they may still store it in a list). Callers never accept such a row
+  // in a search. Hundreds of identical placeholder vectors inserted into an
+  // HNSW graph link mostly to each other and cut the graph apart (every
+  // candidate ties with an already chosen neighbour, so the heuristic prunes
+  // the rest), which is why this exists. size() stays n.
+  virtual absl::Status Build(const float* vectors, size_t n, int threads,
+                             const LabelFilter* rows = nullptr) = 0;
 
   // Pushes the nearest accepted labels of `query` (dim floats) into `out`
   // (whose capacity is k). `filter` may be null (accept all).

@@ -19,6 +19,7 @@
 #include "index/topk.h"
 #include "query/attr_index.h"
 #include "query/fusion.h"
+#include "query/index_check.h"
 #include "query/task_pool.h"
 #include "query/planner.h"
 #include "spdlog/spdlog.h"
@@ -1814,7 +1815,23 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
       continue;  // dropped above: no live rows
     }
     seg->Publish(seg->appended());
-    if (complete[i]) {
+    // A file that passed its checksum can still hold a bad index (one built
+    // by an older version over placeholder rows): the vectors are loaded by
+    // now, so a few own-vector searches tell, and a failure is rebuilt.
+    bool indexes_ok = complete[i];
+    for (size_t f = 0; f < schema_->vectors().size() && indexes_ok; ++f) {
+      std::shared_ptr<const index::VectorIndex> idx = seg->index(f);
+      if (idx == nullptr) continue;
+      const IndexCheckResult check = CheckIndex(*seg, f, *idx, options_.index_check_samples,
+                                                seg->id() * 131 + f, /*measure_recall=*/false);
+      if (check.ok) continue;
+      spdlog::error("collection \"{}\" segment {} field \"{}\": index file fails its self-check, "
+                    "rebuilding (searched exactly meanwhile): {}",
+                    name_, seg->id(), schema_->vectors()[f].name, check.ToString());
+      seg->SetIndex(f, nullptr);
+      indexes_ok = false;
+    }
+    if (indexes_ok) {
       seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->appended()));
     }
     // The builder builds what is missing: vector indexes that did not load,
@@ -1824,10 +1841,10 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
       tables = tables && ((!schema_->vectors()[f].disk && !schema_->vectors()[f].multi) ||
                           seg->table(f) != nullptr);
     }
-    if (!complete[i] || has_windows || !tables) just_sealed_.push_back(seg);
+    if (!indexes_ok || has_windows || !tables) just_sealed_.push_back(seg);
     // Files that are being replaced are not the segment's until Persist
     // rewrites them (verify would report the damage it already knows).
-    if (complete[i] && tables) seg->SetPersisted();
+    if (indexes_ok && tables) seg->SetPersisted();
   }
   {
     MutexLock lock(&mu_);

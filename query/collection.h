@@ -80,6 +80,10 @@ struct CollectionOptions {
   // Read DISK fields' rerank tables with O_DIRECT, bypassing the page cache
   // (so a benchmark measures the device). Default: off.
   bool rerank_direct_io = false;
+  // Rows each index file loaded at start-up is checked on (own-vector
+  // searches, query/index_check.h); one that fails is rebuilt. 0: off.
+  // Default: 32.
+  uint32_t index_check_samples = 32;
 };
 
 // One compaction: rewrite `inputs` (sealed segments of one collection) as

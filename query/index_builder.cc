@@ -2,6 +2,7 @@
 
 #include "absl/time/clock.h"
 #include "query/attr_index.h"
+#include "query/index_check.h"
 #include "query/window_index.h"
 #include "spdlog/spdlog.h"
 
@@ -107,21 +108,37 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
       continue;
     }
     const uint32_t rows = seg->published();
-    // TOKENS multi-vector fields: an index over every vector of every row.
+    // TOKENS multi-vector fields: an index over every vector of every row
+    // (a placeholder row has none).
     const bool tokens = field.multi && field.token_candidates;
     const std::vector<float> data =
         tokens ? seg->GatherTokens(f, rows) : seg->GatherVectors(f, rows);
     const size_t n = tokens ? data.size() / field.dim : rows;
-    absl::Status s = (*idx)->Build(data.data(), n, options_.threads_per_build);
+    const RowsWithData with_data(*seg, rows);
+    const index::LabelFilter* build_rows = tokens || with_data.all() ? nullptr : &with_data;
+    absl::Status s = (*idx)->Build(data.data(), n, options_.threads_per_build, build_rows);
     if (!s.ok()) {
       // The segment stays searchable exactly; a later rebuild may succeed.
       spdlog::error("collection \"{}\" segment {} field \"{}\": index build failed: {}",
                     coll.name(), seg->id(), field.name, s.ToString());
       continue;
     }
-    spdlog::info("collection \"{}\" segment {} field \"{}\": built {} over {} {} in {:.2f}s",
-                 coll.name(), seg->id(), field.name, (*idx)->Describe(), n,
-                 tokens ? "vectors of its rows" : "rows", absl::ToDoubleSeconds(absl::Now() - start));
+    const IndexCheckResult check =
+        CheckIndex(*seg, f, **idx, options_.check_samples, /*seed=*/seg->id() * 131 + f);
+    if (!check.ok) {
+      // Serving it would answer wrong without a trace; exact search is slow
+      // but right. UpdateCollection or a restart builds it again.
+      spdlog::error("collection \"{}\" segment {} field \"{}\": built {} over {} rows fails its "
+                    "self-check, not used (the segment is searched exactly): {}",
+                    coll.name(), seg->id(), field.name, (*idx)->Describe(), n, check.ToString());
+      continue;
+    }
+    spdlog::info("collection \"{}\" segment {} field \"{}\": built {} over {} {} in {:.2f}s; "
+                 "self-check: {}",
+                 coll.name(), seg->id(), field.name, (*idx)->Describe(),
+                 build_rows != nullptr ? with_data.count() : n,
+                 tokens ? "vectors of its rows" : "rows", absl::ToDoubleSeconds(absl::Now() - start),
+                 check.ToString());
     seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
     built_any = true;
   }

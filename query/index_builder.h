@@ -30,6 +30,10 @@ struct IndexBuilderOptions {
   int workers = 1;
   // Threads one build may use (hnswlib inserts, FAISS k-means). Default: 1.
   int threads_per_build = 1;
+  // Rows each new index is checked on before it is served
+  // (query/index_check.h); an index that fails is logged as an error and not
+  // used. 0 turns the check off. Default: kDefaultIndexCheckSamples (32).
+  uint32_t check_samples = 32;
 };
 
 class IndexBuilder {

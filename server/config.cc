@@ -51,6 +51,11 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
   app.add_option("--index-build-threads", c.index_build_threads, "Threads per index build")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  app.add_option("--index-check-samples", c.index_check_samples,
+                 "Rows each new index is checked on against exact search before it is served "
+                 "(0: off)")
+      ->check(CLI::Range(0u, 4096u))
+      ->capture_default_str();
   app.add_option("--compact-deleted-ratio", c.compact_deleted_ratio,
                  "Compact a sealed segment once this share of its rows is deleted")
       ->check(CLI::Range(0.01, 1.0))

@@ -43,6 +43,9 @@ struct ServerConfig {
   // Default: 1 and 1, leaving the other core to searches on 2-core machines.
   int index_build_workers = 1;
   int index_build_threads = 1;
+  // Rows a new index is checked on (recall against exact search) before it
+  // is served; 0 turns the check off. Default: 32.
+  uint32_t index_check_samples = 32;
   // A sealed segment with this share of deleted rows is compacted.
   // Default: 0.2.
   double compact_deleted_ratio = 0.2;

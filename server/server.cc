@@ -23,9 +23,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   eo.collection.segment_max_rows = static_cast<uint32_t>(config.segment_max_rows);
   eo.collection.compact_deleted_ratio = config.compact_deleted_ratio;
   eo.collection.rerank_direct_io = config.rerank_direct_io;
+  eo.collection.index_check_samples = config.index_check_samples;
   eo.seal_idle = absl::Milliseconds(config.seal_idle_ms);
   eo.builder.workers = config.index_build_workers;
   eo.builder.threads_per_build = config.index_build_threads;
+  eo.builder.check_samples = config.index_check_samples;
   eo.on_write_failure = [srv = s.get()] {
     if (srv->grpc_ != nullptr) srv->grpc_->GetHealthCheckService()->SetServingStatus(false);
   };

@@ -142,6 +142,7 @@ TEST_F(VerifyTest, CleanCollectionHasNoDefectsAndCountsWhatItChecked) {
   EXPECT_EQ(r.vectors_checked(), 2400u);  // two fields
   // Per segment: MANIFEST, two index files, one rerank table.
   EXPECT_EQ(r.files_checked(), 12u);
+  EXPECT_EQ(r.indexes_checked(), 6u);  // two fields' indexes per segment
   EXPECT_EQ(r.sequence(), engine_->last_sequence());
 
   // A sample compares fewer vectors; sampling does not apply to files.
@@ -154,6 +155,7 @@ TEST_F(VerifyTest, CleanCollectionHasNoDefectsAndCountsWhatItChecked) {
   EXPECT_EQ(sampled.defects_total(), 0u) << Defects(sampled);
   EXPECT_EQ(sampled.vectors_checked(), 3u * 10 * 2);
   EXPECT_EQ(sampled.files_checked(), 12u);
+  EXPECT_EQ(sampled.indexes_checked(), 0u);  // skipped
 
   req.set_name("nope");
   EXPECT_THAT(engine_->VerifyCollection(req, &sampled), StatusIs(absl::StatusCode::kNotFound));

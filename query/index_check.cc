@@ -1,0 +1,116 @@
+#include "query/index_check.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "index/distance.h"
+#include "index/topk.h"
+#include "query/planner.h"
+
+namespace quiver {
+
+std::string IndexCheckResult::ToString() const {
+  if (samples == 0) return "not checked";
+  if (recall_at_10 < 0) {
+    return absl::StrFormat("exact nearest found for %u of %u sampled rows (%s)", nearest_found,
+                           samples, ok ? "passed" : "FAILED");
+  }
+  return absl::StrFormat("exact nearest found for %u of %u sampled rows, recall@10 %.3f (%s)",
+                         nearest_found, samples, recall_at_10, ok ? "passed" : "FAILED");
+}
+
+RowsWithData::RowsWithData(const Segment& seg, uint32_t rows)
+    : words_((static_cast<size_t>(rows) + 63) / 64, 0), size_(rows) {
+  for (uint32_t off = 0; off < rows; ++off) {
+    if (seg.delete_seq(off) == 0) continue;
+    words_[off >> 6] |= uint64_t{1} << (off & 63);
+    ++count_;
+  }
+  bitmap = words_.data();
+  bitmap_size = rows;
+}
+
+IndexCheckResult CheckIndex(const Segment& seg, size_t f, const index::VectorIndex& idx,
+                            uint32_t samples, uint64_t seed, bool measure_recall) {
+  IndexCheckResult result;
+  const VectorFieldSpec& field = seg.schema().vectors()[f];
+  if (samples == 0 || (field.multi && field.token_candidates)) return result;
+  const uint32_t rows = static_cast<uint32_t>(std::min<size_t>(idx.size(), seg.published()));
+  const RowsWithData data(seg, rows);
+  if (data.count() == 0) return result;
+  std::vector<uint32_t> candidates;
+  candidates.reserve(data.count());
+  for (uint32_t off = 0; off < rows; ++off) {
+    if (data.Test(off)) candidates.push_back(off);
+  }
+  std::mt19937_64 rng(seed);
+  std::vector<uint32_t> picked = candidates;
+  if (picked.size() > samples) {
+    // A partial Fisher-Yates: the first `samples` entries are the sample.
+    for (uint32_t i = 0; i < samples; ++i) {
+      std::uniform_int_distribution<size_t> pick(i, picked.size() - 1);
+      std::swap(picked[i], picked[pick(rng)]);
+    }
+    picked.resize(samples);
+  }
+
+  const size_t dim = idx.spec().dim;
+  const bool l2 = idx.spec().similarity == index::Similarity::kL2;
+  auto distance = [&](const float* q, uint32_t off) {
+    const float* v = seg.vector(f, off);
+    return l2 ? index::L2Sqr(q, v, dim) : -index::Dot(q, v, dim);
+  };
+  // A row is its own nearest neighbour under L2 and under COSINE (unit
+  // vectors); not under IP, nor for multi-vector encodings (compared by IP).
+  const bool self_nearest = !field.multi && (l2 || field.metric == Metric::kCosine);
+  const bool scan = measure_recall || !self_nearest;
+  const uint32_t k = std::min<uint32_t>(10, data.count());
+  const uint32_t fetch = idx.approximate() ? RefineCandidates(k, 0, idx) : k;
+  index::SearchParams params;  // the kind's defaults, as a plain search
+  double recall_sum = 0;
+  std::vector<float> query(dim);
+  for (uint32_t row : picked) {
+    // A copy: the row's vector may live in a mapped table (any pointer is
+    // fine while pinned, but the search may run long).
+    std::copy(seg.vector(f, row), seg.vector(f, row) + dim, query.begin());
+    std::vector<index::Neighbor> truth;
+    if (scan) {
+      index::TopK exact(k);
+      for (uint32_t off : candidates) exact.Push(distance(query.data(), off), off);
+      truth = exact.Take();
+    } else {
+      truth.push_back({distance(query.data(), row), row});
+    }
+
+    index::TopK approx(fetch);
+    if (!idx.Search(query.data(), params, data.all() ? nullptr : &data, &approx).ok()) {
+      ++result.samples;
+      continue;  // counts as a miss
+    }
+    // Reranked by exact distance, as a search reranks a compressed kind's
+    // candidates (a no-op for exact kinds).
+    index::TopK reranked(k);
+    for (const index::Neighbor& n : approx.Take()) {
+      reranked.Push(distance(query.data(), static_cast<uint32_t>(n.id)), n.id);
+    }
+    const std::vector<index::Neighbor> got = reranked.Take();
+    ++result.samples;
+    const float best = truth.front().distance;
+    const float tolerance = 1e-5f * (1.0f + std::fabs(best));
+    if (!got.empty() && got.front().distance <= best + tolerance) ++result.nearest_found;
+    uint32_t hits = 0;
+    for (const index::Neighbor& g : got) {
+      for (const index::Neighbor& t : truth) hits += g.id == t.id;
+    }
+    recall_sum += static_cast<double>(hits) / k;
+  }
+  if (result.samples == 0) return result;
+  result.recall_at_10 = measure_recall ? recall_sum / result.samples : -1;
+  result.ok = result.nearest_found >= kIndexCheckMinNearest * result.samples;
+  return result;
+}
+
+}  // namespace quiver
