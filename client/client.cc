@@ -70,6 +70,16 @@ absl::StatusOr<std::vector<v1::CollectionInfo>> Client::ListCollections() {
   return std::vector<v1::CollectionInfo>(resp.collections().begin(), resp.collections().end());
 }
 
+absl::StatusOr<v1::VerifyCollectionResponse> Client::VerifyCollection(
+    const v1::VerifyCollectionRequest& req) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::VerifyCollectionResponse resp;
+  absl::Status s = FromGrpc(collections_->VerifyCollection(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp;
+}
+
 absl::Status Client::DropCollection(const std::string& name) {
   grpc::ClientContext ctx;
   Prepare(&ctx);

@@ -43,6 +43,10 @@ class Client {
   absl::StatusOr<std::vector<v1::CollectionInfo>> ListCollections();
   absl::Status DropCollection(const std::string& name);
   absl::StatusOr<v1::CollectionInfo> UpdateCollection(const v1::UpdateCollectionRequest& req);
+  // OK with the findings (which may list defects): see VerifyCollection in
+  // proto/quiver/v1/collections.proto.
+  absl::StatusOr<v1::VerifyCollectionResponse> VerifyCollection(
+      const v1::VerifyCollectionRequest& req);
 
   absl::StatusOr<v1::UpsertPointsResponse> Upsert(const v1::UpsertPointsRequest& req);
   absl::StatusOr<v1::GetPointsResponse> GetPoints(const v1::GetPointsRequest& req);

@@ -3,11 +3,12 @@
 //   quiverctl [--addr host:port] [--json] [--timeout SECONDS] COMMAND ...
 //
 // Commands: health; collection create|list|describe|drop|set-index; import; get;
-// delete; count; search; stats. Run `quiverctl COMMAND --help` for each.
+// delete; count; search; stats; verify. Run `quiverctl COMMAND --help` for each.
 //
 // Results go to stdout (tables for people, --json for scripts); errors go to
 // stderr as "error: <CODE>: <message>", the server's message unchanged.
-// Exit status: 0 success, 1 the server or a file said no, 2 bad usage.
+// Exit status: 0 success, 1 the server or a file said no, 2 bad usage,
+// 3 verify found defects.
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -53,6 +54,10 @@ absl::Status UsageError(absl::string_view message) {
 }
 
 bool IsUsageError(const absl::Status& s) { return s.GetPayload(kUsagePayload).has_value(); }
+
+// `verify` ran and found defects (exit 3): the report is on stdout already.
+constexpr char kDefectsPayload[] = "quiverctl/defects";
+bool IsDefects(const absl::Status& s) { return s.GetPayload(kDefectsPayload).has_value(); }
 
 // Turns a local parsing failure into a usage error, keeping the text.
 absl::Status AsUsage(const absl::Status& s) { return s.ok() ? s : UsageError(s.message()); }
@@ -677,6 +682,57 @@ absl::Status Stats(Context& c, const std::string& name) {
   return absl::OkStatus();
 }
 
+struct VerifyArgs {
+  std::string collection;
+  uint32_t index_samples = 0;
+  bool skip_index = false;
+  uint32_t vector_sample = 0;
+  uint64_t seed = 0;
+};
+
+std::string DefectKindName(v1::VerifyDefect::Kind k) {
+  std::string name = v1::VerifyDefect::Kind_Name(k);
+  return name.empty() ? absl::StrCat(static_cast<int>(k)) : name;
+}
+
+absl::Status Verify(Context& c, const VerifyArgs& a) {
+  v1::VerifyCollectionRequest req;
+  req.set_name(a.collection);
+  req.set_index_samples(a.index_samples);
+  req.set_skip_index_check(a.skip_index);
+  req.set_vector_sample_rows(a.vector_sample);
+  req.set_seed(a.seed);
+  QUIVER_ASSIGN_OR_RETURN(v1::VerifyCollectionResponse resp, c.client->VerifyCollection(req));
+  if (c.globals.json) {
+    PrintJson(c.out, ProtoToJson(resp));
+  } else {
+    PrintKeyValues(c.out, {{"sequence", absl::StrCat(resp.sequence())},
+                           {"segments", absl::StrCat(resp.segments_checked())},
+                           {"rows", absl::StrCat(resp.rows_checked())},
+                           {"vectors", absl::StrCat(resp.vectors_checked())},
+                           {"files", absl::StrCat(resp.files_checked())},
+                           {"indexes", absl::StrCat(resp.indexes_checked())},
+                           {"defects", absl::StrCat(resp.defects_total())}});
+    if (resp.defects_size() > 0) {
+      c.out << "\n";
+      Table t({"SEGMENT", "KIND", "FIELD", "DETAIL"});
+      for (const v1::VerifyDefect& d : resp.defects()) {
+        t.AddRow({d.segment_id() == 0 ? "-" : absl::StrCat(d.segment_id()),
+                  DefectKindName(d.kind()), d.field().empty() ? "-" : d.field(), d.detail()});
+      }
+      t.Print(c.out);
+      if (resp.defects_total() > static_cast<uint64_t>(resp.defects_size())) {
+        c.out << "(" << resp.defects_total() - resp.defects_size() << " more not listed)\n";
+      }
+    }
+  }
+  if (resp.defects_total() == 0) return absl::OkStatus();
+  absl::Status s = absl::DataLossError(absl::StrCat("collection \"", a.collection, "\": ",
+                                                    resp.defects_total(), " defects found"));
+  s.SetPayload(kDefectsPayload, absl::Cord("1"));
+  return s;
+}
+
 absl::Status Import(Context& c, const ImportArgs& a) {
   ImportOptions o;
   o.collection = a.collection;
@@ -1217,6 +1273,19 @@ int Main(int argc, char** argv) {
   auto* stats_cmd = app.add_subcommand("stats", "Statistics of a collection");
   stats_cmd->add_option("collection", stats_coll, "Collection name")->required();
 
+  VerifyArgs ver;
+  auto* verify_cmd = app.add_subcommand(
+      "verify",
+      "Check a collection's segments, files and indexes against the stored points "
+      "(exit 3 if anything is wrong)");
+  verify_cmd->add_option("collection", ver.collection, "Collection name")->required();
+  verify_cmd->add_option("--index-samples", ver.index_samples,
+                         "Rows per segment searched in its index (default 100)");
+  verify_cmd->add_flag("--skip-index", ver.skip_index, "Do not check the vector indexes");
+  verify_cmd->add_option("--vector-sample", ver.vector_sample,
+                         "Compare only this many rows' vectors per segment (default: all)");
+  verify_cmd->add_option("--seed", ver.seed, "Seed of the samples")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -1256,9 +1325,15 @@ int Main(int argc, char** argv) {
     s = Search(c, srch);
   } else if (stats_cmd->parsed()) {
     s = Stats(c, stats_coll);
+  } else if (verify_cmd->parsed()) {
+    s = Verify(c, ver);
   }
   c.out.flush();
   if (s.ok()) return 0;
+  if (IsDefects(s)) {
+    std::cerr << "error: " << s.message() << "\n";
+    return 3;
+  }
   if (IsUsageError(s)) {
     std::cerr << "error: " << s.message() << "\n";
     return 2;

@@ -1716,6 +1716,7 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
   // it removes the files of segments it retires, and either it sees these
   // files or this sees the retirement.
   if (seg.retired()) return files.RemoveSegment(id_, seg.id());
+  seg.SetPersisted();
   for (const auto& e : m.indexes()) seg.SetDiskBytes(e.field(), e.size());
   // Only now, with the manifest naming them, do the tables serve.
   for (size_t f : written) {
@@ -1786,15 +1787,48 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
   // 1. Persisted segments. A compaction writes its output under a new, higher
   // id before it removes its inputs, so when two claim the same row the
   // newer one wins and the older is discarded.
+  // A damaged MANIFEST (or one that fails the cross-checks below) is not
+  // trusted in any part: the segment is derived data, so its files go and
+  // its rows are loaded from RocksDB into new segments like rows no segment
+  // covers, and indexed again.
+  auto rebuild = [&](uint64_t segment_id, const std::string& why) {
+    spdlog::warn("collection \"{}\" segment {}: {}; rebuilding the segment from RocksDB", name_,
+                 segment_id, why);
+    next_segment_id_ = std::max(next_segment_id_, segment_id + 1);
+    (void)files.RemoveSegment(id_, segment_id);
+  };
+  std::vector<std::pair<uint64_t, std::string>> damaged;
   std::vector<storage::SegmentManifest> manifests =
-      files.List(id_, [&](const std::string& path, const std::string& why) {
-        spdlog::warn("collection \"{}\": ignoring segment {}: {}", name_, path, why);
+      files.List(id_, [&](uint64_t segment_id, const std::string&, const std::string& why) {
+        damaged.emplace_back(segment_id, why);
       });
+  for (const auto& [segment_id, why] : damaged) rebuild(segment_id, why);
   std::vector<std::pair<std::shared_ptr<Segment>, const storage::SegmentManifest*>> restored;
   absl::flat_hash_set<uint64_t> claimed;
   for (auto it = manifests.rbegin(); it != manifests.rend(); ++it) {
     const storage::SegmentManifest& m = *it;
     next_segment_id_ = std::max(next_segment_id_, m.segment_id() + 1);
+    // What a checksummed manifest can still get wrong (a bug that wrote it,
+    // a file from another data directory) and costs nothing to see: an
+    // internal id this collection never assigned, or one row claimed twice.
+    {
+      std::string why;
+      absl::flat_hash_set<uint64_t> seen;
+      seen.reserve(static_cast<size_t>(m.iids_size()));
+      for (int r = 0; r < m.iids_size() && why.empty(); ++r) {
+        const uint64_t iid = m.iids(r);
+        if (iid >= next_iid_) {
+          why = absl::StrCat("MANIFEST row ", r, " names internal id ", iid,
+                             ", never assigned (next is ", next_iid_, ")");
+        } else if (!seen.insert(iid).second) {
+          why = absl::StrCat("MANIFEST names internal id ", iid, " twice");
+        }
+      }
+      if (!why.empty()) {
+        rebuild(m.segment_id(), why);
+        continue;
+      }
+    }
     bool overlaps = m.sequence() > last_seq || m.iids().empty();
     for (uint64_t iid : m.iids()) overlaps = overlaps || claimed.contains(iid);
     if (overlaps) {
@@ -1830,6 +1864,51 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
       }
     }
     restored.emplace_back(std::move(seg), &m);
+  }
+  // A table's CRC says its bytes are the ones written, not that row r holds
+  // the vectors of the manifest's row r: compare every row with RocksDB's
+  // copy. Opening the table read it whole for the CRC, so this reads it
+  // from the page cache; the price is one more scan of the DISK fields'
+  // vectors in RocksDB. A segment that disagrees is rebuilt.
+  {
+    absl::flat_hash_set<const Segment*> mismatched;
+    for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+      const VectorFieldSpec& field = schema_->vectors()[f];
+      bool any = false;
+      for (const auto& [seg, m] : restored) any = any || seg->table(f) != nullptr;
+      if (!any) continue;
+      QUIVER_RETURN_IF_ERROR(store.ScanVectors(
+          id_, static_cast<uint16_t>(f),
+          [&](uint64_t iid, const float* data, size_t d) -> absl::Status {
+            auto it = by_iid.find(iid);
+            if (it == by_iid.end()) return absl::OkStatus();
+            const Segment* seg = it->second.segment;
+            std::shared_ptr<const storage::RerankTable> t = seg->table(f);
+            if (t == nullptr || mismatched.contains(seg)) return absl::OkStatus();
+            const uint32_t off = it->second.offset;
+            const bool same =
+                static_cast<size_t>(t->count(off)) * field.dim == d &&
+                std::memcmp(t->mapped_vectors() + t->offset(off) * field.dim, data,
+                            d * sizeof(float)) == 0;
+            if (!same) {
+              mismatched.insert(seg);
+              rebuild(seg->id(), absl::StrCat("field \"", field.name, "\": rerank table row ",
+                                              off, " does not hold internal id ", iid,
+                                              "'s vectors"));
+            }
+            return absl::OkStatus();
+          }));
+    }
+    if (!mismatched.empty()) {
+      for (auto it = restored.begin(); it != restored.end();) {
+        if (!mismatched.contains(it->first.get())) {
+          ++it;
+          continue;
+        }
+        for (uint64_t iid : it->second->iids()) by_iid.erase(iid);
+        it = restored.erase(it);
+      }
+    }
   }
   {
     std::vector<uint64_t> keep;
@@ -1957,6 +2036,9 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
                           seg->table(f) != nullptr);
     }
     if (!indexes_ok || has_windows || !tables) just_sealed_.push_back(seg);
+    // Files that are being replaced are not the segment's until Persist
+    // rewrites them (verify would report the damage it already knows).
+    if (indexes_ok && tables) seg->SetPersisted();
   }
   {
     MutexLock lock(&mu_);

@@ -247,6 +247,17 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // thread). Skipped for a dropped collection.
   absl::Status Persist(Segment& segment, const storage::SegmentFiles& files) const;
 
+  // Checks the derived data of `view` (its segments' files, rows, vectors
+  // and indexes) against RocksDB as of `snapshot`, adding what is wrong to
+  // resp->defects. REQUIRES: `view` and `snapshot` show the same state: the
+  // view was taken on the commit thread between commit groups, with the
+  // snapshot (Engine::VerifyCollection). Any thread; reads only. Errors are
+  // for failures to read RocksDB, not for defects.
+  absl::Status Verify(const v1::VerifyCollectionRequest& req, const View& view,
+                      storage::Store& store, const storage::StoreSnapshot& snapshot,
+                      const storage::SegmentFiles& files,
+                      v1::VerifyCollectionResponse* resp) const;
+
   // Marks the collection dropped: later writes queued for it fail NOT_FOUND.
   void MarkDropped() { dropped_.store(true, std::memory_order_release); }
   bool dropped() const { return dropped_.load(std::memory_order_acquire); }

@@ -210,6 +210,50 @@ void Engine::RunOnCommitThread(std::function<void()> fn) {
   (void)f.get();
 }
 
+absl::Status Engine::VerifyCollection(const v1::VerifyCollectionRequest& req,
+                                      v1::VerifyCollectionResponse* resp) {
+  if (req.index_samples() > 10000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("index_samples is ", req.index_samples(), "; at most 10000"));
+  }
+  QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, Find(req.name()));
+  // The engine's commit thread writes a group to RocksDB and then makes it
+  // visible, so at any moment RocksDB may be ahead of every view, and a view
+  // paired with a snapshot taken on another thread would see false defects
+  // (points without rows, rows deleted on disk but not yet in memory). Both
+  // are taken on the commit thread, by an internal barrier that runs as a
+  // group of its own: every earlier group is written and applied, no later
+  // one has started, and RocksDB and the view agree at the view's sequence.
+  // That costs the writers one empty group, not the length of the check,
+  // which runs here against the pair while writes go on (a RocksDB snapshot
+  // instead of reading at a sequence number, because Quiver's sequences are
+  // not RocksDB's).
+  View view;
+  std::unique_ptr<storage::StoreSnapshot> snapshot;
+  std::promise<absl::Status> p;
+  std::future<absl::Status> f = p.get_future();
+  auto w = std::make_unique<Writer>();
+  w->kind = Writer::Kind::kInternal;
+  w->barrier = true;
+  w->internal = [&] {
+    view = coll->TakeView();
+    snapshot = store_->NewSnapshot();
+  };
+  w->respond = [](Writer&) {};
+  w->done = [&p](absl::Status s) { p.set_value(std::move(s)); };
+  Enqueue(std::move(w));
+  QUIVER_RETURN_IF_ERROR(f.get());
+  if (coll->dropped()) {
+    return absl::NotFoundError(absl::StrCat("collection \"", req.name(), "\" was dropped"));
+  }
+  QUIVER_RETURN_IF_ERROR(coll->Verify(req, view, *store_, *snapshot, *files_, resp));
+  // A drop during the check removed the files it was reading.
+  if (coll->dropped()) {
+    return absl::NotFoundError(absl::StrCat("collection \"", req.name(), "\" was dropped"));
+  }
+  return absl::OkStatus();
+}
+
 void Engine::SealAndWaitForIndexes() {
   RunOnCommitThread([this] {
     for (const auto& c : AllCollections()) c->SealIfIdle(absl::ZeroDuration());

@@ -117,6 +117,13 @@ class Engine {
   // kExpensiveWork). False for an unknown collection: the read fails fast.
   bool IsExpensive(const v1::SearchRequest& req) const;
   bool IsExpensive(const v1::CountPointsRequest& req) const;
+  // Checks a collection's segments, files and indexes against RocksDB
+  // (Collection::Verify), at one consistent point in time. NOT_FOUND,
+  // INVALID_ARGUMENT (sample sizes); UNAVAILABLE when the engine no longer
+  // takes writes (shutting down, or after a failed storage write), since the
+  // consistent point is found on the commit thread.
+  absl::Status VerifyCollection(const v1::VerifyCollectionRequest& req,
+                                v1::VerifyCollectionResponse* resp);
 
   // After this, new writes fail UNAVAILABLE; queued ones still complete.
   void StopAcceptingWrites();

@@ -193,6 +193,12 @@ class Segment {
   // Set while a compaction has this segment as input (commit thread).
   void SetCompacting(bool c) { compacting_.store(c, std::memory_order_relaxed); }
   bool compacting() const { return compacting_.load(std::memory_order_relaxed); }
+  // Set once the segment's files (MANIFEST, index files, rerank tables) are
+  // on disk and describe it: by Persist, and by recovery for a segment
+  // restored whole from intact files (one with a file to rebuild waits for
+  // Persist).
+  void SetPersisted() { persisted_.store(true, std::memory_order_release); }
+  bool persisted() const { return persisted_.load(std::memory_order_acquire); }
   // Set by the index builder while it works on this segment.
   void SetBuilding(bool b) { building_.store(b, std::memory_order_relaxed); }
   bool building() const { return building_.load(std::memory_order_relaxed); }
@@ -248,6 +254,7 @@ class Segment {
   std::atomic<bool> building_{false};
   std::atomic<bool> compacting_{false};
   std::atomic<bool> retired_{false};
+  std::atomic<bool> persisted_{false};
   std::unique_ptr<std::atomic<uint64_t>[]> disk_bytes_;
 
   mutable Mutex index_mu_;

@@ -146,6 +146,13 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::UpdateCollection(
   });
 }
 
+grpc::ServerUnaryReactor* CollectionServiceImpl::VerifyCollection(
+    grpc::CallbackServerContext* ctx, const v1::VerifyCollectionRequest* req,
+    v1::VerifyCollectionResponse* resp) {
+  return RunInline(ctx, gate_, "VerifyCollection",
+                   [&] { return engine_->VerifyCollection(*req, resp); });
+}
+
 grpc::ServerUnaryReactor* PointServiceImpl::UpsertPoints(grpc::CallbackServerContext* ctx,
                                                          const v1::UpsertPointsRequest* req,
                                                          v1::UpsertPointsResponse* resp) {

@@ -83,6 +83,10 @@ class CollectionServiceImpl final : public v1::CollectionService::CallbackServic
   grpc::ServerUnaryReactor* UpdateCollection(grpc::CallbackServerContext* ctx,
                                              const v1::UpdateCollectionRequest* req,
                                              v1::UpdateCollectionResponse* resp) override;
+  // Runs on the calling gRPC thread, like a search: it reads only.
+  grpc::ServerUnaryReactor* VerifyCollection(grpc::CallbackServerContext* ctx,
+                                             const v1::VerifyCollectionRequest* req,
+                                             v1::VerifyCollectionResponse* resp) override;
 
  private:
   Engine* engine_;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <random>
 
 #include <zlib.h>
@@ -38,7 +39,7 @@ absl::Status FsyncPath(const std::string& path, bool directory) {
 // CRC-32 and size of a whole file.
 absl::Status FileCrc(const std::string& path, uint64_t* size, uint32_t* crc) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::DataLossError(absl::StrCat("cannot read ", path));
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
   std::vector<char> buf(1 << 20);
   uLong c = crc32(0L, Z_NULL, 0);
   uint64_t total = 0;
@@ -55,7 +56,78 @@ absl::Status FileCrc(const std::string& path, uint64_t* size, uint32_t* crc) {
   return absl::OkStatus();
 }
 
+constexpr char kManifestMagic[4] = {'Q', 'V', 'M', 'F'};
+constexpr size_t kFrameBytes = 20;
+
+void PutLE(std::string* out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetLE(const char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+
+uint32_t Crc(const std::string& data, size_t from) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  // zlib takes uInt lengths: feed it in pieces.
+  for (size_t at = from; at < data.size();) {
+    const size_t n = std::min<size_t>(data.size() - at, 1u << 30);
+    c = crc32(c, reinterpret_cast<const Bytef*>(data.data() + at), static_cast<uInt>(n));
+    at += n;
+  }
+  return static_cast<uint32_t>(c);
+}
+
+absl::StatusOr<std::string> ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return absl::DataLossError(absl::StrCat("read error in ", path));
+  return data;
+}
+
 }  // namespace
+
+std::string EncodeManifest(const SegmentManifest& m) {
+  std::string payload;
+  m.SerializeToString(&payload);
+  std::string out(kManifestMagic, sizeof(kManifestMagic));
+  PutLE(&out, kManifestVersion, 4);
+  PutLE(&out, payload.size(), 8);
+  PutLE(&out, Crc(payload, 0), 4);
+  out += payload;
+  return out;
+}
+
+absl::StatusOr<SegmentManifest> DecodeManifest(const std::string& bytes) {
+  if (bytes.size() < kFrameBytes ||
+      std::memcmp(bytes.data(), kManifestMagic, sizeof(kManifestMagic)) != 0) {
+    return absl::DataLossError("MANIFEST has no frame (damaged, or written by an older version)");
+  }
+  const uint64_t version = GetLE(bytes.data() + 4, 4);
+  if (version != kManifestVersion) {
+    return absl::DataLossError(absl::StrCat("MANIFEST format version ", version, " (expected ",
+                                            kManifestVersion, ")"));
+  }
+  const uint64_t length = GetLE(bytes.data() + 8, 8);
+  if (length != bytes.size() - kFrameBytes) {
+    return absl::DataLossError(absl::StrCat("MANIFEST payload is ", bytes.size() - kFrameBytes,
+                                            " bytes, its frame says ", length));
+  }
+  const uint32_t want = static_cast<uint32_t>(GetLE(bytes.data() + 16, 4));
+  const uint32_t got = Crc(bytes, kFrameBytes);
+  if (got != want) {
+    return absl::DataLossError(
+        absl::StrCat("MANIFEST checksum mismatch (crc ", got, ", expected ", want, ")"));
+  }
+  SegmentManifest m;
+  if (!m.ParseFromArray(bytes.data() + kFrameBytes, static_cast<int>(length))) {
+    return absl::DataLossError("MANIFEST payload does not parse");
+  }
+  return m;
+}
 
 std::string SegmentFiles::CollectionDir(uint32_t cid) const {
   return absl::StrCat(root_, "/c", cid);
@@ -94,8 +166,11 @@ absl::Status SegmentFiles::Commit(const std::string& tmp_dir,
                                   const SegmentManifest& manifest) const {
   const std::string mpath = absl::StrCat(tmp_dir, "/", kManifest);
   {
+    const std::string bytes = EncodeManifest(manifest);
     std::ofstream out(mpath, std::ios::binary | std::ios::trunc);
-    if (!out || !manifest.SerializeToOstream(&out)) return Errno("write", mpath);
+    if (!out || !out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
+      return Errno("write", mpath);
+    }
     // The last buffered bytes are written here; on a full disk this fails.
     out.close();
     if (!out) return Errno("write", mpath);
@@ -114,7 +189,8 @@ absl::Status SegmentFiles::Commit(const std::string& tmp_dir,
 }
 
 std::vector<SegmentManifest> SegmentFiles::List(
-    uint32_t cid, const std::function<void(const std::string&, const std::string&)>& bad) const {
+    uint32_t cid,
+    const std::function<void(uint64_t, const std::string&, const std::string&)>& bad) const {
   std::vector<SegmentManifest> out;
   std::error_code ec;
   const std::string dir = CollectionDir(cid);
@@ -128,23 +204,31 @@ std::vector<SegmentManifest> SegmentFiles::List(
     }
     uint64_t id = 0;
     if (name.size() < 2 || name[0] != 's' || !absl::SimpleAtoi(name.substr(1), &id)) continue;
-    const std::string mpath = absl::StrCat(entry.path().string(), "/", kManifest);
-    std::ifstream in(mpath, std::ios::binary);
-    SegmentManifest m;
-    if (!in || !m.ParseFromIstream(&in)) {
-      bad(entry.path().string(), "missing or unreadable MANIFEST");
+    absl::StatusOr<SegmentManifest> m = ReadManifest(cid, id);
+    if (!m.ok()) {
+      bad(id, entry.path().string(), std::string(m.status().message()));
       continue;
     }
-    if (m.collection_id() != cid || m.segment_id() != id) {
-      bad(entry.path().string(), "MANIFEST belongs to another segment");
-      continue;
-    }
-    out.push_back(std::move(m));
+    out.push_back(*std::move(m));
   }
   std::sort(out.begin(), out.end(), [](const SegmentManifest& a, const SegmentManifest& b) {
     return a.segment_id() < b.segment_id();
   });
   return out;
+}
+
+absl::StatusOr<SegmentManifest> SegmentFiles::ReadManifest(uint32_t cid,
+                                                          uint64_t segment_id) const {
+  const std::string mpath = absl::StrCat(SegmentDir(cid, segment_id), "/", kManifest);
+  absl::StatusOr<std::string> bytes = ReadWhole(mpath);
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<SegmentManifest> m = DecodeManifest(*bytes);
+  if (!m.ok()) return m.status();
+  if (m->collection_id() != cid || m->segment_id() != segment_id) {
+    return absl::DataLossError(absl::StrCat("MANIFEST belongs to segment c", m->collection_id(),
+                                            "/s", m->segment_id()));
+  }
+  return m;
 }
 
 absl::Status SegmentFiles::VerifyFile(uint32_t cid, uint64_t segment_id,

@@ -4,6 +4,17 @@
 //
 // Layout: <root>/c<collection id>/s<segment id>/{MANIFEST, f<field>.index}
 //
+// MANIFEST is framed so that damage to it is detected, not parsed into a
+// different but valid manifest (a flipped internal id still parses, and
+// would attach one point's row, and its rerank-table record, to another):
+//   [0, 4)    magic "QVMF"
+//   [4, 8)    format version (uint32 little-endian, kManifestVersion)
+//   [8, 16)   payload length in bytes (uint64 little-endian)
+//   [16, 20)  CRC-32 (zlib) of the payload (uint32 little-endian)
+//   [20, ...) payload: a serialized SegmentManifest, exactly `length` bytes
+// A manifest written before the frame existed (a bare SegmentManifest) is
+// reported as damaged: the segment is derived data and is rebuilt.
+//
 // A segment directory is written under a temporary name and renamed into
 // place after everything in it is fsynced, so a crash leaves either the old
 // state or the whole new directory. Everything here is derived from RocksDB:
@@ -25,6 +36,14 @@
 
 namespace quiver::storage {
 
+inline constexpr uint32_t kManifestVersion = 1;
+
+// The framed bytes of `m` (see the layout above).
+std::string EncodeManifest(const SegmentManifest& m);
+// Parses framed manifest bytes. DATA_LOSS, saying why, if the magic,
+// version, length or checksum is wrong or the payload does not parse.
+absl::StatusOr<SegmentManifest> DecodeManifest(const std::string& bytes);
+
 class SegmentFiles {
  public:
   explicit SegmentFiles(std::string root) : root_(std::move(root)) {}
@@ -42,12 +61,18 @@ class SegmentFiles {
   absl::Status Commit(const std::string& tmp_dir, const SegmentManifest& manifest) const;
 
   // Manifests of every committed segment of collection `cid`, in segment-id
-  // order; directories that cannot be read are reported through `bad` (their
-  // path and why) and skipped. Leftover temporary directories are removed.
+  // order; directories whose MANIFEST is missing, damaged or names another
+  // segment are reported through `bad` (segment id, path and why) and
+  // skipped. Leftover temporary directories are removed.
   std::vector<SegmentManifest> List(
-      uint32_t cid, const std::function<void(const std::string&, const std::string&)>& bad) const;
+      uint32_t cid,
+      const std::function<void(uint64_t, const std::string&, const std::string&)>& bad) const;
+  // The verified MANIFEST of one segment. NOT_FOUND if the segment has no
+  // directory or no MANIFEST; DATA_LOSS if it is damaged or names another
+  // segment.
+  absl::StatusOr<SegmentManifest> ReadManifest(uint32_t cid, uint64_t segment_id) const;
   // OK if the file of `entry` in the segment's directory has the recorded
-  // size and CRC-32; DATA_LOSS otherwise.
+  // size and CRC-32; NOT_FOUND if it is missing, DATA_LOSS otherwise.
   absl::Status VerifyFile(uint32_t cid, uint64_t segment_id,
                           const SegmentManifest::IndexFile& entry) const;
 

@@ -609,10 +609,18 @@ absl::StatusOr<std::vector<CollectionState>> Store::LoadCollections() {
   return out;
 }
 
+StoreSnapshot::~StoreSnapshot() { db_->ReleaseSnapshot(snap_); }
+
+std::unique_ptr<StoreSnapshot> Store::NewSnapshot() {
+  return std::unique_ptr<StoreSnapshot>(new StoreSnapshot(db_.get(), db_->GetSnapshot()));
+}
+
 absl::Status Store::ScanPoints(
-    uint32_t cid, const std::function<absl::Status(uint64_t, PointRecord&)>& fn) {
+    uint32_t cid, const std::function<absl::Status(uint64_t, PointRecord&)>& fn,
+    const StoreSnapshot* snapshot) {
   const std::string begin = CidKey(cid), end = CidKey(cid + 1);
   rocksdb::ReadOptions ro;
+  if (snapshot != nullptr) ro.snapshot = snapshot->snap_;
   rocksdb::Slice upper(end);
   ro.iterate_upper_bound = &upper;
   ro.fill_cache = false;
@@ -631,11 +639,13 @@ absl::Status Store::ScanPoints(
 
 absl::Status Store::ScanVectors(
     uint32_t cid, uint16_t field,
-    const std::function<absl::Status(uint64_t, const float*, size_t)>& fn) {
+    const std::function<absl::Status(uint64_t, const float*, size_t)>& fn,
+    const StoreSnapshot* snapshot) {
   std::string begin = CidKey(cid), end = CidKey(cid);
   AppendBE(&begin, field, 2);
   AppendBE(&end, static_cast<uint64_t>(field) + 1, 2);
   rocksdb::ReadOptions ro;
+  if (snapshot != nullptr) ro.snapshot = snapshot->snap_;
   rocksdb::Slice upper(end);
   ro.iterate_upper_bound = &upper;
   ro.fill_cache = false;
@@ -653,6 +663,27 @@ absl::Status Store::ScanVectors(
     if (!st.ok()) return st;
   }
   return FromRocks(it->status(), "scan vectors");
+}
+
+absl::Status Store::ScanIdMap(
+    uint32_t cid, const std::function<absl::Status(absl::string_view, uint64_t)>& fn,
+    const StoreSnapshot* snapshot) {
+  const std::string begin = CidKey(cid), end = CidKey(cid + 1);
+  rocksdb::ReadOptions ro;
+  if (snapshot != nullptr) ro.snapshot = snapshot->snap_;
+  rocksdb::Slice upper(end);
+  ro.iterate_upper_bound = &upper;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, idmap_));
+  for (it->Seek(begin); it->Valid(); it->Next()) {
+    if (it->key().size() <= 4 || it->value().size() != 8) {
+      return absl::DataLossError("corrupt id-map entry");
+    }
+    absl::Status st = fn(absl::string_view(it->key().data() + 4, it->key().size() - 4),
+                         ReadBE(it->value().data(), 8));
+    if (!st.ok()) return st;
+  }
+  return FromRocks(it->status(), "scan id map");
 }
 
 absl::Status Store::ScanOplog(

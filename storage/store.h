@@ -40,6 +40,7 @@
 
 namespace rocksdb {
 class DB;
+class Snapshot;
 class ColumnFamilyHandle;
 class Logger;
 class Status;
@@ -124,6 +125,23 @@ class Batch {
   std::vector<std::pair<uint64_t, uint32_t>> saved_;  // at each save point
 };
 
+// A consistent read view of the whole database: scans given one see every
+// write committed before it was taken and none after. Holding one keeps
+// RocksDB from dropping the versions it sees, so hold it only for the scans
+// that need it. Must not outlive its Store.
+class StoreSnapshot {
+ public:
+  ~StoreSnapshot();
+  StoreSnapshot(const StoreSnapshot&) = delete;
+  StoreSnapshot& operator=(const StoreSnapshot&) = delete;
+
+ private:
+  friend class Store;
+  StoreSnapshot(rocksdb::DB* db, const rocksdb::Snapshot* snap) : db_(db), snap_(snap) {}
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snap_;
+};
+
 // What Store::Open found, for the engine to rebuild its in-memory state.
 struct CollectionState {
   CollectionRecord record;
@@ -160,14 +178,25 @@ class Store {
 
   absl::StatusOr<std::vector<CollectionState>> LoadCollections();
 
+  // A snapshot of the database as of now (see StoreSnapshot).
+  std::unique_ptr<StoreSnapshot> NewSnapshot();
+
+  // The scans read the latest state, or `snapshot`'s when given.
   // Calls `fn(iid, record)` for every point of collection `cid` in iid order.
   absl::Status ScanPoints(
       uint32_t cid,
-      const std::function<absl::Status(uint64_t iid, PointRecord& rec)>& fn);
+      const std::function<absl::Status(uint64_t iid, PointRecord& rec)>& fn,
+      const StoreSnapshot* snapshot = nullptr);
   // Calls `fn(iid, data, dim)` for every stored vector of field `field`.
   absl::Status ScanVectors(
       uint32_t cid, uint16_t field,
-      const std::function<absl::Status(uint64_t iid, const float* data, size_t dim)>& fn);
+      const std::function<absl::Status(uint64_t iid, const float* data, size_t dim)>& fn,
+      const StoreSnapshot* snapshot = nullptr);
+  // Calls `fn(external_id, iid)` for every id-map entry of collection `cid`.
+  absl::Status ScanIdMap(
+      uint32_t cid,
+      const std::function<absl::Status(absl::string_view external_id, uint64_t iid)>& fn,
+      const StoreSnapshot* snapshot = nullptr);
 
   // Operation-log entries with sequence >= from, in order (for tests, change
   // streams and index replay).

@@ -12,12 +12,14 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -934,6 +936,74 @@ TEST_F(QuiverctlTest, BadVectorFilesImportNothing) {
   EXPECT_EQ(r.exit_code, 2) << r;
   EXPECT_NE(r.err.find("--format"), std::string::npos) << r;
   EXPECT_EQ(Count("vec"), 0u);
+}
+
+// `verify`: a clean collection exits 0; files damaged under the running
+// server exit 3 with each finding in the table and in --json.
+TEST_F(QuiverctlTest, VerifyFindsDamagedFiles) {
+  ASSERT_TRUE(server_->Stop().ok());
+  absl::Status s = server_->Start(dir_ + "/data", {"--segment-max-rows", "400"});
+  ASSERT_TRUE(s.ok()) << s;
+  CtlOk({"collection", "create", "dk", "--vector", "v:8:L2:IVF_SQ8:disk"});
+  WriteFile(Path("base.fvecs"), FvecsBytes(RandomRows(1000, 8, 3)));
+  CtlOk({"import", "dk", Path("base.fvecs"), "--id-prefix", "v"});
+  CtlOk({"collection", "describe", "dk", "--wait-indexed"});
+
+  // Indexed segments are written to disk just after: wait for their files.
+  json clean;
+  for (int tries = 0; tries < 100; ++tries) {
+    clean = CtlJson({"verify", "dk", "--vector-sample", "50"});
+    if (clean["filesChecked"] == 9) break;
+    usleep(100 * 1000);
+  }
+  std::string out = CtlOk({"verify", "dk"});
+  EXPECT_NE(out.find("defects"), std::string::npos) << out;
+  EXPECT_EQ(out.find("FILE_"), std::string::npos) << out;
+  EXPECT_EQ(clean["defectsTotal"], "0") << clean.dump();
+  EXPECT_EQ(clean["segmentsChecked"], 3) << clean.dump();
+  EXPECT_EQ(clean["rowsChecked"], "1000") << clean.dump();
+  EXPECT_EQ(clean["vectorsChecked"], "150") << clean.dump();
+  EXPECT_EQ(clean["filesChecked"], 9) << clean.dump();  // MANIFEST, index, table x 3
+
+  // One rerank table's record bytes changed in place, one MANIFEST gone.
+  std::vector<std::string> tables, manifests;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir_ + "/data/segments")) {
+    if (e.path().extension() == ".rrt") tables.push_back(e.path().string());
+    if (e.path().filename() == "MANIFEST") manifests.push_back(e.path().string());
+  }
+  std::sort(tables.begin(), tables.end());
+  std::sort(manifests.begin(), manifests.end());
+  ASSERT_EQ(tables.size(), 3u);
+  ASSERT_EQ(manifests.size(), 3u);
+  {
+    std::fstream f(tables[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 + 3 * 8 * 4);
+    const float x = 1e6f;
+    f.write(reinterpret_cast<const char*>(&x), sizeof(x));
+  }
+  std::filesystem::remove(manifests[2]);
+
+  CmdResult r = Ctl({"verify", "dk"});
+  EXPECT_EQ(r.exit_code, 3) << r;
+  EXPECT_NE(r.err.find("3 defects found"), std::string::npos) << r;
+  for (const char* want : {"FILE_CORRUPT", "VECTOR_MISMATCH", "FILE_MISSING", "MANIFEST",
+                           "rerank table", "checksum"}) {
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << " in\n" << r;
+  }
+  r = Ctl({"--json", "verify", "dk"});
+  EXPECT_EQ(r.exit_code, 3) << r;
+  json j = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r;
+  EXPECT_EQ(j["defectsTotal"], "3") << j.dump();
+  std::multiset<std::string> kinds;
+  for (const auto& d : j["defects"]) kinds.insert(d["kind"].get<std::string>());
+  EXPECT_EQ(kinds, (std::multiset<std::string>{"FILE_CORRUPT", "FILE_MISSING",
+                                               "VECTOR_MISMATCH"}))
+      << j.dump();
+
+  r = Ctl({"verify", "nosuch"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << r;
 }
 
 }  // namespace

@@ -185,6 +185,14 @@ void KillAndCheck(const std::string& data, const v1::VectorField& field,
       ASSERT_NE(own, nullptr) << id << " not found by its own vector, round " << round;
       EXPECT_LE(own->score(), r->results(0).hits(0).score() + 1e-5 * norm) << id;
     }
+    // And what the restart rebuilt or reattached agrees with RocksDB.
+    v1::VerifyCollectionRequest vreq;
+    vreq.set_name("c");
+    auto verified = c.VerifyCollection(vreq);
+    QUIVER_ASSERT_OK(verified);
+    EXPECT_EQ(verified->defects_total(), 0u) << "round " << round << ": "
+                                             << verified->DebugString();
+    EXPECT_GT(verified->rows_checked(), 0u);
   }
   QUIVER_ASSERT_OK(server.Stop());
 }

@@ -680,6 +680,27 @@ class QuiverE2ETest(QuiverTestCase):
         self.drop(name)
 
     # -- errors --
+    def test_verify_collection(self):
+        resp = self.server.collections.VerifyCollection(
+            coll_pb.VerifyCollectionRequest(name=self.MAIN), timeout=RPC_TIMEOUT)
+        self.assertEqual(resp.defects_total, 0, str(resp))
+        self.assertEqual(list(resp.defects), [])
+        self.assertEqual(resp.rows_checked, NUM_POINTS)
+        self.assertGreaterEqual(resp.segments_checked, 1)
+        # Every row's vector in both fields.
+        self.assertEqual(resp.vectors_checked, 2 * NUM_POINTS)
+        self.assertGreater(resp.sequence, 0)
+        sampled = self.server.collections.VerifyCollection(
+            coll_pb.VerifyCollectionRequest(name=self.MAIN, vector_sample_rows=5, seed=3,
+                                            skip_index_check=True), timeout=RPC_TIMEOUT)
+        self.assertEqual(sampled.defects_total, 0, str(sampled))
+        self.assertLessEqual(sampled.vectors_checked, 2 * 5 * sampled.segments_checked)
+        self.assertCode(grpc.StatusCode.NOT_FOUND, self.server.collections.VerifyCollection,
+                        coll_pb.VerifyCollectionRequest(name="nope"))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT,
+                        self.server.collections.VerifyCollection,
+                        coll_pb.VerifyCollectionRequest(name=self.MAIN, index_samples=10001))
+
     def test_error_unknown_collection(self):
         nf = grpc.StatusCode.NOT_FOUND
         self.assertCode(nf, self.server.collections.GetCollection, coll_pb.GetCollectionRequest(name="nope"))
@@ -1020,6 +1041,11 @@ class QuiverPersistenceTest(QuiverTestCase):
                             label="after restart")
         expr, pred = FILTERS[0]
         self.assertEqual(self.count(name, expr), sum(1 for _, a in model.points.values() if pred(a)))
+        # What the restart rebuilt agrees with the stored points.
+        verified = self.server.collections.VerifyCollection(
+            coll_pb.VerifyCollectionRequest(name=name), timeout=RPC_TIMEOUT)
+        self.assertEqual(verified.defects_total, 0, str(verified))
+        self.assertEqual(verified.rows_checked, len(model.points))
         # And the server still takes writes.
         self.upsert(name, [make_point("after", {"img": rand_vec(rng, IMG_DIM),
                                                 "emb": rand_vec(rng, EMB_DIM)}, {})])

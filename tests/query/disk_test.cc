@@ -156,6 +156,16 @@ class DiskTest : public ::testing::TestWithParam<std::string> {
     return static_cast<double>(hits) / total;
   }
 
+  // VerifyCollection finds nothing wrong (files, rows, vectors, indexes).
+  void ExpectVerifyClean() {
+    v1::VerifyCollectionRequest req;
+    req.set_name("d");
+    v1::VerifyCollectionResponse resp;
+    QUIVER_ASSERT_OK(engine_->VerifyCollection(req, &resp));
+    EXPECT_EQ(resp.defects_total(), 0u) << resp.DebugString();
+    EXPECT_EQ(resp.rows_checked(), static_cast<uint64_t>(Describe().stats().point_count()));
+  }
+
   v1::CollectionInfo Describe() {
     v1::GetCollectionRequest req;
     req.set_name("d");
@@ -276,6 +286,7 @@ TEST_P(DiskTest, TablesSurviveRestartAndBadOnesAreRebuilt) {
   Open();
   for (const auto& t : TableFiles(dir_.path())) EXPECT_EQ(fs::last_write_time(t), mtime2[t]) << t;
   ExpectSame(Search("disk", 3), before);
+  ExpectVerifyClean();
 }
 
 TEST_P(DiskTest, VectorsFiltersDeletesAndCompactionReadTheTable) {
@@ -320,6 +331,7 @@ TEST_P(DiskTest, VectorsFiltersDeletesAndCompactionReadTheTable) {
   }
   Open();
   ExpectSame(Search("disk", 100, 4096), disk);
+  ExpectVerifyClean();
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, DiskTest, ::testing::Values("IVF_SQ8", "IVF_PQ", "HNSW_SQ8"),

@@ -279,6 +279,13 @@ TEST_P(MultiVectorTest, ExplainDeletesRestartAndVectors) {
       }
     }
   }
+  // Sets in tables and memory equal RocksDB's, and indexes find their rows.
+  v1::VerifyCollectionRequest vreq;
+  vreq.set_name("mv");
+  v1::VerifyCollectionResponse vresp;
+  QUIVER_ASSERT_OK(engine_->VerifyCollection(vreq, &vresp));
+  EXPECT_EQ(vresp.defects_total(), 0u) << vresp.DebugString();
+  EXPECT_GT(vresp.vectors_checked(), 0u);
 }
 
 TEST_P(MultiVectorTest, HybridFusesLateInteractionFields) {
