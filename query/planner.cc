@@ -76,6 +76,8 @@ class RowFilter final : public index::LabelFilter {
   RowFilter(const Segment& seg, uint32_t rows, uint64_t seq, const filter::Filter* flt,
             const StopToken* stop = nullptr)
       : seg_(seg), rows_(rows), seq_(seq), flt_(flt), stop_(stop) {}
+  // The walk saw its request stopped and let labels through unchecked.
+  bool stopped() const { return stopped_; }
   bool Accept(uint32_t label) const override {
     if (flt_ != nullptr && stop_ != nullptr) {
       if (stopped_) return true;
@@ -744,6 +746,11 @@ absl::Status SearchCandidates(const SearchContext& ctx, const Segment& seg, uint
   // A stopped request's walks let every label through (RowFilter): what
   // they found must not count as results.
   if (status.ok()) status = ctx.stop.Check();
+  // Decided by what the walk saw, not by a second look at the clock (which
+  // may have stepped back): results with unchecked labels never count.
+  if (status.ok() && by_row.stopped()) {
+    status = absl::DeadlineExceededError("the request's deadline passed");
+  }
   const double search_us = MicrosSince(t_search);
   *used = choice.strategy;
   if (choice.strategy == Strategy::kPostFilter && ctx.forced != v1::POST_FILTER &&

@@ -271,7 +271,7 @@ TEST(IndexCheckTest, LoadedIndexFileThatAnswersWrongIsRebuilt) {
   const storage::SegmentFiles files(dir.path() + "/segments");
   int replaced = 0;
   for (storage::SegmentManifest m :
-       files.List(1, [](const std::string& path, const std::string& why) {
+       files.List(1, [](uint64_t, const std::string& path, const std::string& why) {
          ADD_FAILURE() << path << ": " << why;
        })) {
     auto tmp = files.BeginWrite(1, m.segment_id());
