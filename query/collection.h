@@ -252,11 +252,13 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // resp->defects. REQUIRES: `view` and `snapshot` show the same state: the
   // view was taken on the commit thread between commit groups, with the
   // snapshot (Engine::VerifyCollection). Any thread; reads only. Errors are
-  // for failures to read RocksDB, not for defects.
+  // for failures to read RocksDB, not for defects, and CANCELLED or
+  // DEADLINE_EXCEEDED once `stop` says so (checked every few hundred rows
+  // and between segments).
   absl::Status Verify(const v1::VerifyCollectionRequest& req, const View& view,
                       storage::Store& store, const storage::StoreSnapshot& snapshot,
-                      const storage::SegmentFiles& files,
-                      v1::VerifyCollectionResponse* resp) const;
+                      const storage::SegmentFiles& files, v1::VerifyCollectionResponse* resp,
+                      const StopToken& stop = StopToken()) const;
 
   // Marks the collection dropped: later writes queued for it fail NOT_FOUND.
   void MarkDropped() { dropped_.store(true, std::memory_order_release); }

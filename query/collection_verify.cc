@@ -55,7 +55,8 @@ struct RowState {
 absl::Status Collection::Verify(const v1::VerifyCollectionRequest& req, const View& view,
                                 storage::Store& store, const storage::StoreSnapshot& snapshot,
                                 const storage::SegmentFiles& files,
-                                v1::VerifyCollectionResponse* resp) const {
+                                v1::VerifyCollectionResponse* resp,
+                                const StopToken& stop) const {
   namespace fs = std::filesystem;
   Findings found(resp);
   resp->set_sequence(view.seq);
@@ -80,9 +81,16 @@ absl::Status Collection::Verify(const v1::VerifyCollectionRequest& req, const Vi
     }
   }
   resp->set_rows_checked(rows.size());
+  uint64_t scanned = 0;
+  // Every few hundred rows of the long scans below: has the request stopped?
+  auto poll = [&]() -> absl::Status {
+    return ++scanned % kStopCheckRows == 0 ? stop.Check() : absl::OkStatus();
+  };
+  QUIVER_RETURN_IF_ERROR(stop.Check());
   QUIVER_RETURN_IF_ERROR(store.ScanPoints(
       id_,
       [&](uint64_t iid, storage::PointRecord& rec) -> absl::Status {
+        QUIVER_RETURN_IF_ERROR(poll());
         auto it = rows.find(iid);
         if (it == rows.end()) {
           found.Add(0, v1::VerifyDefect::POINT_NOT_IN_SEGMENT, "",
@@ -104,6 +112,7 @@ absl::Status Collection::Verify(const v1::VerifyCollectionRequest& req, const Vi
   QUIVER_RETURN_IF_ERROR(store.ScanIdMap(
       id_,
       [&](absl::string_view external_id, uint64_t iid) -> absl::Status {
+        QUIVER_RETURN_IF_ERROR(poll());
         auto it = rows.find(iid);
         if (it == rows.end() ||
             view.parts[it->second.part].segment->external_id(it->second.offset) != external_id) {
@@ -155,6 +164,7 @@ absl::Status Collection::Verify(const v1::VerifyCollectionRequest& req, const Vi
     QUIVER_RETURN_IF_ERROR(store.ScanVectors(
         id_, static_cast<uint16_t>(f),
         [&](uint64_t iid, const float* data, size_t d) -> absl::Status {
+          QUIVER_RETURN_IF_ERROR(poll());
           auto it = rows.find(iid);
           if (it == rows.end() || !sampled[it->second.part][it->second.offset]) {
             return absl::OkStatus();
@@ -198,6 +208,7 @@ absl::Status Collection::Verify(const v1::VerifyCollectionRequest& req, const Vi
   // makes look missing is not reported (the segment is retired by then).
   uint32_t files_checked = 0;
   for (const View::Part& part : view.parts) {
+    QUIVER_RETURN_IF_ERROR(stop.Check());
     const Segment& seg = *part.segment;
     if (!seg.sealed() || !seg.persisted() || seg.retired()) continue;
     MutexLock persist_lock(&persist_mu_);
@@ -274,10 +285,12 @@ absl::Status Collection::Verify(const v1::VerifyCollectionRequest& req, const Vi
       const Segment& seg = *part.segment;
       if (!seg.sealed()) continue;
       for (size_t f = 0; f < fields.size(); ++f) {
+        QUIVER_RETURN_IF_ERROR(stop.Check());
         std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
         if (idx == nullptr) continue;
         const IndexCheckResult check =
-            CheckIndex(seg, f, *idx, samples, req.seed() ^ (seg.id() * 131 + f));
+            CheckIndex(seg, f, *idx, samples, req.seed() ^ (seg.id() * 131 + f),
+                       /*measure_recall=*/true, &stop);
         if (check.samples == 0) continue;  // nothing it can check (TOKENS indexes)
         ++indexes_checked;
         if (!check.ok) {

@@ -211,7 +211,8 @@ void Engine::RunOnCommitThread(std::function<void()> fn) {
 }
 
 absl::Status Engine::VerifyCollection(const v1::VerifyCollectionRequest& req,
-                                      v1::VerifyCollectionResponse* resp) {
+                                      v1::VerifyCollectionResponse* resp,
+                                      const StopToken& stop) {
   if (req.index_samples() > 10000) {
     return absl::InvalidArgumentError(
         absl::StrCat("index_samples is ", req.index_samples(), "; at most 10000"));
@@ -246,7 +247,7 @@ absl::Status Engine::VerifyCollection(const v1::VerifyCollectionRequest& req,
   if (coll->dropped()) {
     return absl::NotFoundError(absl::StrCat("collection \"", req.name(), "\" was dropped"));
   }
-  QUIVER_RETURN_IF_ERROR(coll->Verify(req, view, *store_, *snapshot, *files_, resp));
+  QUIVER_RETURN_IF_ERROR(coll->Verify(req, view, *store_, *snapshot, *files_, resp, stop));
   // A drop during the check removed the files it was reading.
   if (coll->dropped()) {
     return absl::NotFoundError(absl::StrCat("collection \"", req.name(), "\" was dropped"));

@@ -123,7 +123,8 @@ class Engine {
   // takes writes (shutting down, or after a failed storage write), since the
   // consistent point is found on the commit thread.
   absl::Status VerifyCollection(const v1::VerifyCollectionRequest& req,
-                                v1::VerifyCollectionResponse* resp);
+                                v1::VerifyCollectionResponse* resp,
+                                const StopToken& stop = StopToken());
 
   // After this, new writes fail UNAVAILABLE; queued ones still complete.
   void StopAcceptingWrites();

@@ -34,7 +34,8 @@ RowsWithData::RowsWithData(const Segment& seg, uint32_t rows)
 }
 
 IndexCheckResult CheckIndex(const Segment& seg, size_t f, const index::VectorIndex& idx,
-                            uint32_t samples, uint64_t seed, bool measure_recall) {
+                            uint32_t samples, uint64_t seed, bool measure_recall,
+                            const StopToken* stop) {
   IndexCheckResult result;
   const VectorFieldSpec& field = seg.schema().vectors()[f];
   if (samples == 0 || (field.multi && field.token_candidates)) return result;
@@ -73,6 +74,7 @@ IndexCheckResult CheckIndex(const Segment& seg, size_t f, const index::VectorInd
   double recall_sum = 0;
   std::vector<float> query(dim);
   for (uint32_t row : picked) {
+    if (stop != nullptr && stop->stopped()) break;
     // A copy: the row's vector may live in a mapped table (any pointer is
     // fine while pinned, but the search may run long).
     std::copy(seg.vector(f, row), seg.vector(f, row) + dim, query.begin());

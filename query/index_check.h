@@ -28,6 +28,7 @@
 
 #include "index/vector_index.h"
 #include "query/segment.h"
+#include "query/stop.h"
 
 namespace quiver {
 
@@ -72,8 +73,11 @@ class RowsWithData final : public index::LabelFilter {
 // measure_recall = false skips the exact scan where the metric makes a row
 // its own nearest neighbour (L2, COSINE): only index searches are left, cheap
 // enough for every index file loaded at start-up; recall_at_10 is then -1.
+// `stop` (null: never) ends the check early, between samples; the result
+// then covers the samples done.
 IndexCheckResult CheckIndex(const Segment& seg, size_t f, const index::VectorIndex& idx,
-                            uint32_t samples, uint64_t seed, bool measure_recall = true);
+                            uint32_t samples, uint64_t seed, bool measure_recall = true,
+                            const StopToken* stop = nullptr);
 
 }  // namespace quiver
 

@@ -48,7 +48,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
                           ? config.expensive_workers
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   s->expensive_ = std::make_unique<WorkQueue>(workers);
-  s->collections_ = std::make_unique<CollectionServiceImpl>(s->engine_.get(), &s->gate_);
+  s->collections_ =
+      std::make_unique<CollectionServiceImpl>(s->engine_.get(), &s->gate_, s->expensive_.get());
   s->points_ =
       std::make_unique<PointServiceImpl>(s->engine_.get(), &s->gate_, s->expensive_.get());
   s->search_ =

@@ -149,8 +149,10 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::UpdateCollection(
 grpc::ServerUnaryReactor* CollectionServiceImpl::VerifyCollection(
     grpc::CallbackServerContext* ctx, const v1::VerifyCollectionRequest* req,
     v1::VerifyCollectionResponse* resp) {
-  return RunInline(ctx, gate_, "VerifyCollection",
-                   [&] { return engine_->VerifyCollection(*req, resp); });
+  return RunQueued(ctx, gate_, expensive_, "VerifyCollection",
+                   [this, req, resp](const StopToken& stop) {
+                     return engine_->VerifyCollection(*req, resp, stop);
+                   });
 }
 
 grpc::ServerUnaryReactor* PointServiceImpl::UpsertPoints(grpc::CallbackServerContext* ctx,

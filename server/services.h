@@ -67,7 +67,8 @@ class RpcGate {
 
 class CollectionServiceImpl final : public v1::CollectionService::CallbackService {
  public:
-  CollectionServiceImpl(Engine* engine, RpcGate* gate) : engine_(engine), gate_(gate) {}
+  CollectionServiceImpl(Engine* engine, RpcGate* gate, WorkQueue* expensive)
+      : engine_(engine), gate_(gate), expensive_(expensive) {}
   grpc::ServerUnaryReactor* CreateCollection(grpc::CallbackServerContext* ctx,
                                              const v1::CreateCollectionRequest* req,
                                              v1::CreateCollectionResponse* resp) override;
@@ -83,7 +84,8 @@ class CollectionServiceImpl final : public v1::CollectionService::CallbackServic
   grpc::ServerUnaryReactor* UpdateCollection(grpc::CallbackServerContext* ctx,
                                              const v1::UpdateCollectionRequest* req,
                                              v1::UpdateCollectionResponse* resp) override;
-  // Runs on the calling gRPC thread, like a search: it reads only.
+  // Reads only, but for long (whole scans of the collection): on the
+  // expensive-request pool, stopped by a cancel or the deadline.
   grpc::ServerUnaryReactor* VerifyCollection(grpc::CallbackServerContext* ctx,
                                              const v1::VerifyCollectionRequest* req,
                                              v1::VerifyCollectionResponse* resp) override;
@@ -91,6 +93,7 @@ class CollectionServiceImpl final : public v1::CollectionService::CallbackServic
  private:
   Engine* engine_;
   RpcGate* gate_;
+  WorkQueue* expensive_;
 };
 
 class PointServiceImpl final : public v1::PointService::CallbackService {
