@@ -647,8 +647,14 @@ void Engine::CommitGroup(std::vector<std::unique_ptr<Writer>>& group) {
   }
   for (size_t i = 0; i < group.size(); ++i) {
     Writer& w = *group[i];
+    // An internal job (a compaction's swap, seals) writes nothing to the
+    // batch: after a full disk, where memory still matches RocksDB, it runs
+    // as if alone. Dropping it would leave, say, a compaction's inputs
+    // marked as compacting for good.
+    const bool runs = written.ok() || (w.kind == Writer::Kind::kInternal &&
+                                       absl::IsResourceExhausted(written));
     if (status[i].ok()) {
-      if (written.ok()) {
+      if (runs) {
         Apply(w);
         w.respond(w);
       } else {
