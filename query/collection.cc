@@ -1650,6 +1650,9 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
     ~Cleanup() {
       if (committed) return;
       std::error_code ec;
+      // Commit failed after renaming the directory into place (its last
+      // fsync): the MANIFEST on disk names these tables, keep them.
+      if (!std::filesystem::exists(tmp, ec) && !ec) return;
       std::filesystem::remove_all(tmp, ec);
       for (const std::string& t : tables) std::filesystem::remove(t, ec);
     }
