@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -573,7 +574,13 @@ absl::Status Store::WriteError(const rocksdb::Status& s) {
 
 absl::Status Store::TryResume() {
   const auto now = std::chrono::steady_clock::now();
-  if (now - last_resume_ >= std::chrono::seconds(1)) {
+  // While the file system is still full, Resume (a synchronous memtable
+  // flush on the commit thread) fails anyway after stalling every writer
+  // queued behind it: try only once some space is back.
+  struct statvfs fs_stat;
+  const bool still_full = ::statvfs(options_.path.c_str(), &fs_stat) == 0 &&
+                          static_cast<uint64_t>(fs_stat.f_bavail) * fs_stat.f_frsize < (1u << 20);
+  if (!still_full && now - last_resume_ >= std::chrono::seconds(1)) {
     last_resume_ = now;
     // Flushes the memtables to new SST files and switches to a new WAL.
     const rocksdb::Status s = db_->Resume();
