@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "query/collection.h"
 #include "query/index_check.h"
@@ -87,12 +88,14 @@ absl::Status Collection::Verify(const v1::VerifyCollectionRequest& req, const Vi
     return ++scanned % kStopCheckRows == 0 ? stop.Check() : absl::OkStatus();
   };
   QUIVER_RETURN_IF_ERROR(stop.Check());
+  absl::flat_hash_set<uint64_t> unplaced;  // points in no row, reported once
   QUIVER_RETURN_IF_ERROR(store.ScanPoints(
       id_,
       [&](uint64_t iid, storage::PointRecord& rec) -> absl::Status {
         QUIVER_RETURN_IF_ERROR(poll());
         auto it = rows.find(iid);
         if (it == rows.end()) {
+          unplaced.insert(iid);
           found.Add(0, v1::VerifyDefect::POINT_NOT_IN_SEGMENT, "",
                     absl::StrCat("point \"", rec.id(), "\" (internal id ", iid,
                                  ") is in RocksDB but in no segment"));
@@ -113,6 +116,7 @@ absl::Status Collection::Verify(const v1::VerifyCollectionRequest& req, const Vi
       id_,
       [&](absl::string_view external_id, uint64_t iid) -> absl::Status {
         QUIVER_RETURN_IF_ERROR(poll());
+        if (unplaced.contains(iid)) return absl::OkStatus();
         auto it = rows.find(iid);
         if (it == rows.end() ||
             view.parts[it->second.part].segment->external_id(it->second.offset) != external_id) {
