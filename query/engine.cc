@@ -600,7 +600,10 @@ void Engine::CommitGroup(std::vector<std::unique_ptr<Writer>>& group) {
   for (size_t i = 0; i < group.size(); ++i) {
     Writer& w = *group[i];
     if (status[i].ok()) {
-      if (written.ok()) {
+      // Internal work (seals, compaction swaps) writes nothing to storage,
+      // so a failed write does not undo it; a dropped swap would leave its
+      // segments marked as compacting.
+      if (written.ok() || w.kind == Writer::Kind::kInternal) {
         Apply(w);
         w.respond(w);
       } else {
