@@ -8,7 +8,10 @@
 #include <faiss/invlists/InvertedLists.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <new>
 #include <utility>
 
@@ -120,10 +123,25 @@ absl::Status CheckLabels(const faiss::IndexIVF& index, absl::string_view kind,
 }
 
 absl::Status Write(const faiss::Index& index, absl::string_view kind, const std::string& path) {
+  // FAISS's own file writer reports a failed fclose (its last buffered
+  // bytes not written, say on a full disk) only on stderr, leaving a short
+  // file behind a success: the FILE is ours, and so are its errors.
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) {
+    return absl::InternalError(
+        absl::StrCat(kind, ": cannot write ", path, ": ", std::strerror(errno)));
+  }
   try {
-    faiss::write_index(&index, path.c_str());
+    faiss::write_index(&index, f);
   } catch (const std::exception& e) {
+    std::fclose(f);
     return FromException(e, kind, absl::StrCat("cannot write ", path));
+  }
+  const bool flushed = std::fflush(f) == 0 && std::ferror(f) == 0;
+  const int err = errno;
+  if (std::fclose(f) != 0 || !flushed) {
+    return absl::InternalError(absl::StrCat(kind, ": cannot write ", path, ": ",
+                                            std::strerror(flushed ? errno : err)));
   }
   return absl::OkStatus();
 }

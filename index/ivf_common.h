@@ -86,7 +86,8 @@ size_t ListBytes(const faiss::IndexIVF& index);
 absl::Status CheckLabels(const faiss::IndexIVF& index, absl::string_view kind,
                          const std::string& path);
 
-// faiss::write_index; INTERNAL on error. Does not fsync.
+// faiss::write_index; INTERNAL on any write error, the final flush and close
+// included. Does not fsync.
 absl::Status Write(const faiss::Index& index, absl::string_view kind, const std::string& path);
 // faiss::read_index without IndexIVFPQ's precomputed table (our scan does
 // not use it; see ivf_pq_index.h). NOT_FOUND if the file does not exist,

@@ -1,4 +1,5 @@
 #include "index/ivf_flat_index.h"
+#include "index/ivf_common.h"
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFFlat.h>
@@ -209,12 +210,7 @@ absl::Status IvfFlatIndex::Search(const float* query, const SearchParams& params
 
 absl::Status IvfFlatIndex::Save(const std::string& path) const {
   if (!index_) return absl::FailedPreconditionError("IVF_FLAT: index not built");
-  try {
-    faiss::write_index(index_.get(), path.c_str());
-  } catch (const std::exception& e) {
-    return FromException(e, absl::StrCat("cannot write ", path));
-  }
-  return absl::OkStatus();
+  return ivf::Write(*index_, "IVF_FLAT", path);
 }
 
 absl::Status IvfFlatIndex::Load(const std::string& path) {

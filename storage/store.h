@@ -151,7 +151,9 @@ struct CollectionState {
 class Store {
  public:
   // Opens or creates the database at options.path. Errors: DATA_LOSS for a
-  // damaged WAL (one line naming the file and offset; nothing is changed)
+  // damaged WAL (one line naming the file and offset; nothing is changed;
+  // this includes a damaged record length RocksDB would take for a torn
+  // tail, see CheckWalTail)
   // or other damage RocksDB finds; RESOURCE_EXHAUSTED if even a recovery
   // that keeps the WAL's contents in memory finds no space; UNAVAILABLE
   // otherwise.

@@ -76,13 +76,14 @@ v1::CollectionSchema Schema(uint32_t dim, const std::string& index) {
 }
 
 // Every id in `expect` has exactly the version given (-1: absent).
-void ExpectPoints(client::Client& c, const std::map<std::string, int>& expect) {
+void ExpectPoints(client::Client& c, const std::map<std::string, int>& expect,
+                  const std::string& collection = "c") {
   std::vector<std::string> ids;
   for (const auto& [id, version] : expect) ids.push_back(id);
   std::map<std::string, int> found;
   for (size_t i = 0; i < ids.size(); i += 500) {
     v1::GetPointsRequest get;
-    get.set_collection("c");
+    get.set_collection(collection);
     for (size_t j = i; j < std::min(ids.size(), i + 500); ++j) get.add_ids(ids[j]);
     auto got = c.GetPoints(get);
     QUIVER_ASSERT_OK(got);
@@ -132,17 +133,20 @@ std::set<std::string> TempSegmentFiles(const std::string& data) {
   return out;
 }
 
-// Indexed segments and whether their index files are on disk.
-std::vector<std::pair<uint64_t, bool>> IndexedSegments(client::Client& c) {
-  std::vector<std::pair<uint64_t, bool>> out;
-  auto info = c.GetCollection("c");
-  EXPECT_TRUE(info.ok()) << info.status();
-  if (!info.ok()) return out;
-  for (const v1::SegmentInfo& seg : info->stats().segments()) {
-    if (seg.state() != v1::SegmentInfo::INDEXED) continue;
-    bool on_disk = true;
-    for (const auto& f : seg.fields()) on_disk = on_disk && f.disk_bytes() > 0;
-    out.emplace_back(seg.id(), on_disk);
+// Indexed segments of collections c and d and whether their files are on
+// disk.
+std::vector<std::pair<std::string, bool>> IndexedSegments(client::Client& c) {
+  std::vector<std::pair<std::string, bool>> out;
+  for (const std::string name : {"c", "d"}) {
+    auto info = c.GetCollection(name);
+    EXPECT_TRUE(info.ok()) << info.status();
+    if (!info.ok()) continue;
+    for (const v1::SegmentInfo& seg : info->stats().segments()) {
+      if (seg.state() != v1::SegmentInfo::INDEXED) continue;
+      bool on_disk = true;
+      for (const auto& f : seg.fields()) on_disk = on_disk && f.disk_bytes() > 0;
+      out.emplace_back(absl::StrCat(name, " segment ", seg.id()), on_disk);
+    }
   }
   return out;
 }
@@ -159,7 +163,7 @@ void ExpectPersisted(client::Client& c, bool persisted) {
   const auto segments = IndexedSegments(c);
   EXPECT_FALSE(segments.empty());
   for (const auto& [id, on_disk] : segments) {
-    EXPECT_EQ(on_disk, persisted) << "segment " << id;
+    EXPECT_EQ(on_disk, persisted) << id;
   }
 }
 
@@ -198,6 +202,10 @@ TEST_F(DiskFullTest, WritesFailCleanlyAndResumeOnceSpaceIsFreed) {
   // Replaced after each restart (the port changes).
   auto c = std::make_unique<client::Client>(server.address());
   QUIVER_ASSERT_OK(c->CreateCollection("c", Schema(kDim, "HNSW")));
+  // And a DISK field: its segments write rerank tables and a FAISS index.
+  v1::CollectionSchema disk = Schema(kDim, "IVF_SQ8");
+  disk.mutable_vectors(0)->set_storage(v1::DISK);
+  QUIVER_ASSERT_OK(c->CreateCollection("d", disk));
 
   // Space to give back later: a little before the restart (less than the
   // data it recovers), then enough for RocksDB to flush its memtables.
@@ -206,11 +214,11 @@ TEST_F(DiskFullTest, WritesFailCleanlyAndResumeOnceSpaceIsFreed) {
   const std::string small_filler = mnt_ + "/filler-small";
   WriteFile(small_filler, std::string(3 << 20, 's'));
 
-  std::map<std::string, int> acked;
+  std::map<std::string, int> acked, acked_d;
   int next = 0;
-  auto upsert = [&](int n) {
+  auto upsert_to = [&](const std::string& coll, std::map<std::string, int>& into, int n) {
     v1::UpsertPointsRequest req;
-    req.set_collection("c");
+    req.set_collection(coll);
     std::vector<std::string> ids;
     for (int i = 0; i < n; ++i) {
       ids.push_back(absl::StrCat("p", next++));
@@ -218,13 +226,15 @@ TEST_F(DiskFullTest, WritesFailCleanlyAndResumeOnceSpaceIsFreed) {
     }
     absl::Status s = c->Upsert(req).status();
     if (s.ok()) {
-      for (const auto& id : ids) acked[id] = 1;
+      for (const auto& id : ids) into[id] = 1;
     }
     return s;
   };
+  auto upsert = [&](int n) { return upsert_to("c", acked, n); };
   auto fill = [&]() -> absl::Status {
     for (int i = 0; i < 2000; ++i) {
       absl::Status s = upsert(50);
+      if (s.ok()) s = upsert_to("d", acked_d, 10);
       if (!s.ok()) return s;
     }
     return absl::InternalError("the disk never filled up");
@@ -244,6 +254,7 @@ TEST_F(DiskFullTest, WritesFailCleanlyAndResumeOnceSpaceIsFreed) {
   QUIVER_ASSERT_OK(count);
   EXPECT_EQ(*count, acked.size());
   ExpectPoints(*c, acked);
+  ExpectPoints(*c, acked_d, "d");
   {
     v1::SearchRequest req;
     req.set_collection("c");
@@ -275,6 +286,7 @@ TEST_F(DiskFullTest, WritesFailCleanlyAndResumeOnceSpaceIsFreed) {
   QUIVER_ASSERT_OK(server.Start(data, args));
   c = std::make_unique<client::Client>(server.address());
   ExpectPoints(*c, acked);
+  ExpectPoints(*c, acked_d, "d");
   absl::Status refull = fill();
   ASSERT_EQ(refull.code(), absl::StatusCode::kResourceExhausted) << refull;
   // The segment those writes went to is sealed and indexed, but its files
@@ -303,6 +315,7 @@ TEST_F(DiskFullTest, WritesFailCleanlyAndResumeOnceSpaceIsFreed) {
   QUIVER_ASSERT_OK(server.Start(data, args));
   c = std::make_unique<client::Client>(server.address());
   ExpectPoints(*c, acked);
+  ExpectPoints(*c, acked_d, "d");
   QUIVER_ASSERT_OK(server.Stop());
   EXPECT_THAT(ReadFile(log_), ::testing::Not(::testing::HasSubstr("Assertion")));
 }
