@@ -275,7 +275,10 @@ TEST_F(DiskFullTest, WritesFailCleanlyAndResumeOnceSpaceIsFreed) {
     if (leftovers.count(f) > 0) stuck.insert(f);
   }
   EXPECT_THAT(stuck, ::testing::IsEmpty());
-  ExpectPersisted(*c, false);
+  // The segment the last writes went to is sealed and indexed by now, but
+  // its files do not fit. (A segment sealed before the disk filled may have
+  // made it to disk: that depends on timing, so it is not checked.)
+  EXPECT_FALSE(AllPersisted(*c));
 
   // SIGTERM on a full disk: a clean exit.
   QUIVER_ASSERT_OK(server.Stop());
