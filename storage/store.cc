@@ -622,15 +622,21 @@ std::unique_ptr<StoreSnapshot> Store::NewSnapshot() {
   return std::unique_ptr<StoreSnapshot>(new StoreSnapshot(db_.get(), db_->GetSnapshot()));
 }
 
+rocksdb::ReadOptions Store::ScanOptions(const StoreSnapshot* snapshot,
+                                       const rocksdb::Slice* upper) {
+  rocksdb::ReadOptions ro;
+  if (snapshot != nullptr) ro.snapshot = snapshot->snap_;
+  ro.iterate_upper_bound = upper;
+  ro.fill_cache = false;  // a whole-range scan would evict the working set
+  return ro;
+}
+
 absl::Status Store::ScanPoints(
     uint32_t cid, const std::function<absl::Status(uint64_t, PointRecord&)>& fn,
     const StoreSnapshot* snapshot) {
   const std::string begin = CidKey(cid), end = CidKey(cid + 1);
-  rocksdb::ReadOptions ro;
-  if (snapshot != nullptr) ro.snapshot = snapshot->snap_;
   rocksdb::Slice upper(end);
-  ro.iterate_upper_bound = &upper;
-  ro.fill_cache = false;
+  rocksdb::ReadOptions ro = ScanOptions(snapshot, &upper);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, attributes_));
   PointRecord rec;
   for (it->Seek(begin); it->Valid(); it->Next()) {
@@ -651,11 +657,8 @@ absl::Status Store::ScanVectors(
   std::string begin = CidKey(cid), end = CidKey(cid);
   AppendBE(&begin, field, 2);
   AppendBE(&end, static_cast<uint64_t>(field) + 1, 2);
-  rocksdb::ReadOptions ro;
-  if (snapshot != nullptr) ro.snapshot = snapshot->snap_;
   rocksdb::Slice upper(end);
-  ro.iterate_upper_bound = &upper;
-  ro.fill_cache = false;
+  rocksdb::ReadOptions ro = ScanOptions(snapshot, &upper);
   ro.readahead_size = 4 << 20;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, vectors_));
   std::vector<float> aligned;
@@ -676,11 +679,8 @@ absl::Status Store::ScanIdMap(
     uint32_t cid, const std::function<absl::Status(absl::string_view, uint64_t)>& fn,
     const StoreSnapshot* snapshot) {
   const std::string begin = CidKey(cid), end = CidKey(cid + 1);
-  rocksdb::ReadOptions ro;
-  if (snapshot != nullptr) ro.snapshot = snapshot->snap_;
   rocksdb::Slice upper(end);
-  ro.iterate_upper_bound = &upper;
-  ro.fill_cache = false;
+  rocksdb::ReadOptions ro = ScanOptions(snapshot, &upper);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, idmap_));
   for (it->Seek(begin); it->Valid(); it->Next()) {
     if (it->key().size() <= 4 || it->value().size() != 8) {

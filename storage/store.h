@@ -43,8 +43,10 @@ class DB;
 class Snapshot;
 class ColumnFamilyHandle;
 class Logger;
+class Slice;
 class Status;
 class WriteBatch;
+struct ReadOptions;
 }  // namespace rocksdb
 
 namespace quiver::storage {
@@ -213,6 +215,10 @@ class Store {
  private:
   friend class Batch;
   Store() = default;
+  // Read options of a whole-range scan up to `upper`, at `snapshot` (null:
+  // the latest state), not filling the block cache.
+  static rocksdb::ReadOptions ScanOptions(const StoreSnapshot* snapshot,
+                                          const rocksdb::Slice* upper);
   // Classifies a failed write; sets disk_full_ for lack of space.
   absl::Status WriteError(const rocksdb::Status& s);
   // Asks RocksDB to resume after a lack of space, at most once a second.
