@@ -20,8 +20,6 @@ Usage:
 """
 
 import argparse
-import glob
-import importlib
 import os
 import shutil
 import socket
@@ -30,23 +28,12 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 
 import grpc
 
-
-def gen_stubs(proto_dir, out_dir):
-    protos = sorted(glob.glob(os.path.join(proto_dir, "quiver", "v1", "*.proto")))
-    subprocess.run(["protoc", "-I" + proto_dir, "--python_out=" + out_dir,
-                    "--grpc_python_out=" + out_dir,
-                    "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin"] + protos,
-                   check=True)
-    sys.path.insert(0, out_dir)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+import quiver_e2e_test as qt  # noqa: E402  (stub generation, free ports)
 
 
 def cpu_seconds(pid):
@@ -122,16 +109,13 @@ def main():
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="quiver_overload_")
-    gen_stubs(args.proto, tmp)
-    pb = importlib.import_module("quiver.v1.types_pb2")
-    coll_pb = importlib.import_module("quiver.v1.collections_pb2")
-    coll_grpc = importlib.import_module("quiver.v1.collections_pb2_grpc")
-    pts_pb = importlib.import_module("quiver.v1.points_pb2")
-    pts_grpc = importlib.import_module("quiver.v1.points_pb2_grpc")
-    srch_pb = importlib.import_module("quiver.v1.search_pb2")
-    srch_grpc = importlib.import_module("quiver.v1.search_pb2_grpc")
-
-    port = free_port()
+    # The stubs and the free port come from the Python client test's helpers
+    # (one copy of the stub generation for tests and benchmarks).
+    qt.QUIVERD, qt.PROTO_DIR = args.quiverd, args.proto
+    qt.setUpModule()
+    pb, coll_pb, coll_grpc = qt.pb, qt.coll_pb, qt.coll_grpc
+    pts_pb, pts_grpc, srch_pb, srch_grpc = qt.pts_pb, qt.pts_grpc, qt.srch_pb, qt.srch_grpc
+    port = qt._free_port()
     log = open(os.path.join(tmp, "quiverd.log"), "wb")
     proc = subprocess.Popen([args.quiverd, "--listen", "127.0.0.1:%d" % port, "--data-dir",
                              os.path.join(tmp, "data"), "--durability", "async",
@@ -257,6 +241,7 @@ def main():
             proc.kill()
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
+        unittest.case.doModuleCleanups()  # the stub directory
 
 
 if __name__ == "__main__":
