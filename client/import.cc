@@ -26,7 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "client/output.h"
-#include "storage/status_macros.h"
+#include "base/status_macros.h"
 
 namespace quiver::ctl {
 namespace {

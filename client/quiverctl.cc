@@ -36,7 +36,7 @@
 #include "client/client.h"
 #include "client/import.h"
 #include "client/output.h"
-#include "storage/status_macros.h"
+#include "base/status_macros.h"
 
 namespace quiver::ctl {
 namespace {

@@ -11,7 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "index/omp_threads.h"
-#include "storage/truncate.h"
+#include "base/truncate.h"
 
 namespace quiver::index {
 namespace {

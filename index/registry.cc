@@ -20,7 +20,7 @@
 #include "index/ivf_pq_index.h"
 #include "index/ivf_sq8_index.h"
 #include "index/vector_index.h"
-#include "storage/truncate.h"
+#include "base/truncate.h"
 
 namespace quiver::index {
 namespace {

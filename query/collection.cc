@@ -23,8 +23,8 @@
 #include "query/task_pool.h"
 #include "query/planner.h"
 #include "spdlog/spdlog.h"
-#include "storage/status_macros.h"
-#include "storage/truncate.h"
+#include "base/status_macros.h"
+#include "base/truncate.h"
 
 namespace quiver {
 namespace {

@@ -36,7 +36,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "storage/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "query/filter/filter.h"
 #include "index/muvera.h"

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "query/collection.h"
 #include "query/index_check.h"
-#include "storage/status_macros.h"
+#include "base/status_macros.h"
 
 namespace quiver {
 namespace {

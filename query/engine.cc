@@ -8,12 +8,19 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "index/flat_search.h"
 #include "index/muvera.h"
 #include "spdlog/spdlog.h"
-#include "storage/status_macros.h"
-#include "storage/truncate.h"
+#include "base/status_macros.h"
+#include "base/truncate.h"
 
 namespace quiver {
+
+std::string ConfigureBlas(int threads_per_call) {
+  index::SetBlasThreads(threads_per_call);
+  return index::BlasDescription();
+}
+
 namespace {
 
 // A DISK field keeps only its index in memory, so the index must hold

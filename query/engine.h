@@ -29,7 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "storage/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "query/collection.h"
 #include "query/index_builder.h"
@@ -40,6 +40,11 @@
 #include "storage/store.h"
 
 namespace quiver {
+
+// Sets how many threads BLAS may use per exact-scan call (the search
+// threads) and returns the BLAS library's description ("OpenBLAS 0.3.21 ...",
+// or a warning that reference BLAS is in use), for quiverd's start-up log.
+std::string ConfigureBlas(int threads_per_call);
 
 struct EngineOptions {
   // Everything lives under here: RocksDB in db/, segment files in segments/.

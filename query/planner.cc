@@ -12,7 +12,7 @@
 #include "index/distance.h"
 #include "index/flat_search.h"
 #include "query/window_index.h"
-#include "storage/status_macros.h"
+#include "base/status_macros.h"
 
 namespace quiver {
 namespace {

@@ -44,7 +44,7 @@
 #include "query/filter/filter.h"
 #include "query/segment.h"
 #include "query/stop.h"
-#include "storage/mutex.h"
+#include "base/mutex.h"
 #include "storage/rerank_table.h"
 #include "quiver/v1/search.pb.h"
 

@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "storage/mutex.h"
+#include "base/mutex.h"
 #include "index/vector_index.h"
 #include "storage/schema.h"
 

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "storage/mutex.h"
+#include "base/mutex.h"
 
 namespace quiver {
 

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "spdlog/spdlog.h"
-#include "storage/truncate.h"
+#include "base/truncate.h"
 
 namespace quiver::server {
 

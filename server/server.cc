@@ -7,7 +7,6 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "index/flat_search.h"
 #include "server/decode_errors.h"
 #include "spdlog/spdlog.h"
 
@@ -17,10 +16,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
 
-  const std::string blas = index::BlasDescription();
+  const std::string blas = ConfigureBlas(config.search_threads);
   if (blas.rfind("OpenBLAS", 0) == 0) spdlog::info("BLAS: {}", blas);
   else spdlog::warn("BLAS: {}", blas);
-  index::SetBlasThreads(config.search_threads);
 
   EngineOptions eo;
   eo.data_dir = config.data_dir;

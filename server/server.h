@@ -12,7 +12,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
-#include "storage/mutex.h"
+#include "base/mutex.h"
 #include "query/engine.h"
 #include "server/config.h"
 #include "server/services.h"

@@ -6,8 +6,8 @@
 #include "server/log_limit.h"
 #include "server/status.h"
 #include "spdlog/spdlog.h"
-#include "storage/status_macros.h"
-#include "storage/truncate.h"
+#include "base/status_macros.h"
+#include "base/truncate.h"
 
 namespace quiver::server {
 namespace {

@@ -16,7 +16,7 @@
 
 #include <atomic>
 
-#include "storage/mutex.h"
+#include "base/mutex.h"
 #include "absl/time/time.h"
 #include "query/engine.h"
 #include "server/work_queue.h"

@@ -3,7 +3,7 @@
 // kMaxStatusMessageBytes: they travel in the grpc-message trailer, and a
 // client refuses trailers past its metadata limit (8 KiB by default),
 // reporting its own RESOURCE_EXHAUSTED instead of the error. Echoed inputs
-// are cut far shorter where they are echoed (storage/truncate.h); this is
+// are cut far shorter where they are echoed (base/truncate.h); this is
 // the backstop.
 #ifndef QUIVER_SERVER_STATUS_H_
 #define QUIVER_SERVER_STATUS_H_
@@ -11,7 +11,7 @@
 #include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
-#include "storage/truncate.h"
+#include "base/truncate.h"
 
 namespace quiver::server {
 

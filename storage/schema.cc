@@ -4,7 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "storage/truncate.h"
+#include "base/truncate.h"
 
 namespace quiver {
 

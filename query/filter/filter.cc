@@ -10,8 +10,8 @@
 #include "query/filter/ast.h"
 #include "query/filter/bound.h"
 #include "query/filter/parser.h"
-#include "storage/status_macros.h"
-#include "storage/truncate.h"
+#include "base/status_macros.h"
+#include "base/truncate.h"
 
 namespace quiver::filter {
 namespace {

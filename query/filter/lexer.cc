@@ -8,7 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "storage/truncate.h"
+#include "base/truncate.h"
 
 namespace quiver::filter {
 namespace {

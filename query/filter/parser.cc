@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "query/filter/lexer.h"
-#include "storage/status_macros.h"
+#include "base/status_macros.h"
 
 namespace quiver::filter {
 namespace {

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "storage/mutex.h"
+#include "base/mutex.h"
 #include "client/client.h"
 #include "tests/common/quiverd_process.h"
 #include "tests/common/test_util.h"

@@ -13,7 +13,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "storage/mutex.h"
+#include "base/mutex.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {

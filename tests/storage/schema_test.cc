@@ -1,6 +1,6 @@
 #include "storage/schema.h"
 
-#include "storage/truncate.h"
+#include "base/truncate.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {

@@ -1,6 +1,6 @@
 // Status helpers missing from Debian's abseil 20220623.
-#ifndef QUIVER_STORAGE_STATUS_MACROS_H_
-#define QUIVER_STORAGE_STATUS_MACROS_H_
+#ifndef QUIVER_BASE_STATUS_MACROS_H_
+#define QUIVER_BASE_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -23,4 +23,4 @@
   if (!tmp.ok()) return tmp.status();                 \
   lhs = std::move(tmp).value()
 
-#endif  // QUIVER_STORAGE_STATUS_MACROS_H_
+#endif  // QUIVER_BASE_STATUS_MACROS_H_

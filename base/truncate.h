@@ -8,8 +8,8 @@
 // short whatever the input.
 //
 // Stateless; safe from any thread.
-#ifndef QUIVER_STORAGE_TRUNCATE_H_
-#define QUIVER_STORAGE_TRUNCATE_H_
+#ifndef QUIVER_BASE_TRUNCATE_H_
+#define QUIVER_BASE_TRUNCATE_H_
 
 #include <cstddef>
 #include <string>
@@ -52,4 +52,4 @@ inline std::string TruncateForMessage(absl::string_view s, size_t max_bytes = kM
 
 }  // namespace quiver
 
-#endif  // QUIVER_STORAGE_TRUNCATE_H_
+#endif  // QUIVER_BASE_TRUNCATE_H_

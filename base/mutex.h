@@ -7,8 +7,8 @@
 // built for TSan, so absl::Mutex would hide our synchronization from it).
 //
 // Thread-safety: these are the synchronization primitives.
-#ifndef QUIVER_STORAGE_MUTEX_H_
-#define QUIVER_STORAGE_MUTEX_H_
+#ifndef QUIVER_BASE_MUTEX_H_
+#define QUIVER_BASE_MUTEX_H_
 
 #include <chrono>
 #include <condition_variable>
@@ -81,4 +81,4 @@ class CondVar {
 
 }  // namespace quiver
 
-#endif  // QUIVER_STORAGE_MUTEX_H_
+#endif  // QUIVER_BASE_MUTEX_H_
