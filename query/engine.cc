@@ -280,17 +280,17 @@ Engine::~Engine() {
   maintenance_cv_.NotifyAll();
   if (maintenance_thread_.joinable()) maintenance_thread_.join();
   {
-    std::lock_guard<std::mutex> lock(queue_mu_);
+    MutexLock lock(&queue_mu_);
     stopping_ = true;
     accepting_ = false;
   }
-  queue_cv_.notify_all();
+  queue_cv_.NotifyAll();
   if (commit_thread_.joinable()) commit_thread_.join();
   builder_.reset();  // joins the builders before collections go away
 }
 
 void Engine::StopAcceptingWrites() {
-  std::lock_guard<std::mutex> lock(queue_mu_);
+  MutexLock lock(&queue_mu_);
   accepting_ = false;
 }
 
@@ -309,11 +309,11 @@ absl::StatusOr<std::shared_ptr<Collection>> Engine::Find(const std::string& name
 void Engine::Enqueue(std::unique_ptr<Writer> w) {
   bool write_failed = false;
   {
-    std::lock_guard<std::mutex> lock(queue_mu_);
+    MutexLock lock(&queue_mu_);
     write_failed = write_failed_;
     if (accepting_) {
       queue_.push_back(std::move(w));
-      queue_cv_.notify_one();
+      queue_cv_.NotifyOne();
       return;
     }
   }
@@ -502,8 +502,10 @@ void Engine::CommitLoop() {
   std::vector<std::unique_ptr<Writer>> group;
   for (;;) {
     {
-      std::unique_lock<std::mutex> lock(queue_mu_);
-      queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(&queue_mu_);
+      queue_cv_.Wait(&queue_mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+        return stopping_ || !queue_.empty();
+      });
       if (queue_.empty()) return;  // stopping, and nothing left to do
       size_t bytes = 0;
       while (!queue_.empty()) {
@@ -646,7 +648,7 @@ void Engine::CommitGroup(std::vector<std::unique_ptr<Writer>>& group) {
     spdlog::critical("commit of {} writes failed, refusing further writes until restart: {}",
                      prepared, written.ToString());
     {
-      std::lock_guard<std::mutex> lock(queue_mu_);
+      MutexLock lock(&queue_mu_);
       accepting_ = false;
       write_failed_ = true;
     }

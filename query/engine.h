@@ -18,11 +18,9 @@
 #ifndef QUIVER_QUERY_ENGINE_H_
 #define QUIVER_QUERY_ENGINE_H_
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -177,12 +175,12 @@ class Engine {
   absl::flat_hash_map<std::string, std::shared_ptr<Collection>> collections_
       ABSL_GUARDED_BY(collections_mu_);
 
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
-  std::deque<std::unique_ptr<Writer>> queue_;  // guarded by queue_mu_
-  bool stopping_ = false;                      // guarded by queue_mu_
-  bool accepting_ = true;                      // guarded by queue_mu_
-  bool write_failed_ = false;                  // guarded by queue_mu_
+  Mutex queue_mu_;
+  CondVar queue_cv_;
+  std::deque<std::unique_ptr<Writer>> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  bool accepting_ ABSL_GUARDED_BY(queue_mu_) = true;
+  bool write_failed_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread commit_thread_;
 
   std::unique_ptr<storage::SegmentFiles> files_;

@@ -50,7 +50,9 @@ void TaskPool::WorkerLoop() {
     std::shared_ptr<Batch> batch;
     {
       MutexLock lock(&mu_);
-      wake_.Wait(&mu_, [&] { return stop_ || !queue_.empty(); });
+      wake_.Wait(&mu_, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stop_ || !queue_.empty();
+      });
       if (stop_) return;
       batch = queue_.front();
       // A batch stays queued while it has tasks to claim, so several

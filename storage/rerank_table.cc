@@ -13,9 +13,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "base/mutex.h"
 
 namespace quiver::storage {
 namespace {
@@ -286,7 +286,7 @@ class RingPool {
   }
   bool Take(io_uring* ring) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (!free_.empty()) {
         *ring = free_.back();
         free_.pop_back();
@@ -298,7 +298,7 @@ class RingPool {
   // REQUIRES: nothing in flight on `ring`.
   void Give(io_uring* ring) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (free_.size() < kKeep) {
         free_.push_back(*ring);
         return;
@@ -309,8 +309,8 @@ class RingPool {
 
  private:
   static constexpr size_t kKeep = 64;
-  std::mutex mu_;
-  std::vector<io_uring> free_;
+  Mutex mu_;
+  std::vector<io_uring> free_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
