@@ -109,9 +109,6 @@ class HnswSq8Index final : public VectorIndex {
 
  private:
   absl::Status Attach(std::unique_ptr<faiss::IndexHNSWSQ> index);
-  template <bool kL2, bool kFiltered>
-  void SearchGraph(const float* query, size_t ef, const LabelFilter* filter, TopK* out,
-                   SearchStats* stats) const;
 
   const IndexSpec spec_;
   const HnswOptions options_;

@@ -45,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "index/ivf_common.h"
 #include "index/vector_index.h"
 
 namespace faiss {
@@ -96,22 +97,14 @@ class IvfFlatIndex final : public VectorIndex {
   std::string Describe() const override;
 
  private:
-  struct List {
-    const float* rows;  // size * dim
-    const int64_t* ids;
-    size_t size;
-  };
   // Points lists_/centroids_ into index_ after Build/Load.
   absl::Status Attach(std::unique_ptr<faiss::IndexIVFFlat> index);
-  template <class Metric, bool kFiltered>
-  void Scan(const float* query, size_t nprobe, size_t min_accepted, const LabelFilter* filter,
-            TopK* out, SearchStats* stats) const;
 
   const IndexSpec spec_;
   const IvfFlatOptions options_;
   std::unique_ptr<faiss::IndexIVFFlat> index_;  // null until Build/Load succeeds
   const float* centroids_ = nullptr;            // nlist * dim, owned by index_
-  std::vector<List> lists_;                     // nlist, views into index_
+  std::vector<ivf::CodeList> lists_;            // nlist, views into index_ (rows)
 };
 
 }  // namespace quiver::index
