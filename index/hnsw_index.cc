@@ -324,20 +324,14 @@ absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec& spec, const HnswOption
 absl::Status HnswIndex::Search(const float* query, const SearchParams& params,
                                const LabelFilter* filter, TopK* out) const {
   if (!graph_) return absl::FailedPreconditionError("HNSW: index not built");
-  const size_t k = out->k();
-  if (k == 0) return absl::OkStatus();
-  const size_t ef = std::max<size_t>(k, params.ef != 0 ? params.ef : kHnswDefaultEf);
-  const bool l2 = spec_.similarity == Similarity::kL2;
-  const Graph& g = *graph_;
-  const Graph::Distance<L2Metric> l2_distance{&g, query};
-  const Graph::Distance<IpMetric> ip_distance{&g, query};
-  if (filter == nullptr) {
-    l2 ? hnsw::Walk<false>(g, l2_distance, ef, nullptr, out, params.stats)
-       : hnsw::Walk<false>(g, ip_distance, ef, nullptr, out, params.stats);
-  } else {
-    l2 ? hnsw::Walk<true>(g, l2_distance, ef, filter, out, params.stats)
-       : hnsw::Walk<true>(g, ip_distance, ef, filter, out, params.stats);
-  }
+  const Graph* g = graph_.get();
+  hnsw::Search(*g, spec_.similarity, params, filter, out, [&](auto l2) {
+    if constexpr (decltype(l2)::value) {
+      return Graph::Distance<L2Metric>{g, query};
+    } else {
+      return Graph::Distance<IpMetric>{g, query};
+    }
+  });
   return absl::OkStatus();
 }
 

@@ -188,22 +188,12 @@ absl::Status HnswSq8Index::Attach(std::unique_ptr<faiss::IndexHNSWSQ> index) {
 absl::Status HnswSq8Index::Search(const float* query, const SearchParams& params,
                                   const LabelFilter* filter, TopK* out) const {
   if (!index_) return absl::FailedPreconditionError("HNSW_SQ8: index not built");
-  const size_t k = out->k();
-  if (k == 0) return absl::OkStatus();
-  const size_t ef = std::max<size_t>(k, params.ef != 0 ? params.ef : kHnswDefaultEf);
-  const bool l2 = spec_.similarity == Similarity::kL2;
-  Sq8Query& q = tls_query;
-  q.Prepare(query, sq_, spec_.similarity);
   const FaissGraph graph{&index_->hnsw, neighbors_, offsets_, n_};
-  const CodeDistance<true> l2_distance{&q, codes_, spec_.dim};
-  const CodeDistance<false> ip_distance{&q, codes_, spec_.dim};
-  if (filter == nullptr) {
-    l2 ? hnsw::Walk<false>(graph, l2_distance, ef, nullptr, out, params.stats)
-       : hnsw::Walk<false>(graph, ip_distance, ef, nullptr, out, params.stats);
-  } else {
-    l2 ? hnsw::Walk<true>(graph, l2_distance, ef, filter, out, params.stats)
-       : hnsw::Walk<true>(graph, ip_distance, ef, filter, out, params.stats);
-  }
+  hnsw::Search(graph, spec_.similarity, params, filter, out, [&](auto l2) {
+    Sq8Query& q = tls_query;
+    q.Prepare(query, sq_, spec_.similarity);
+    return CodeDistance<decltype(l2)::value>{&q, codes_, spec_.dim};
+  });
   return absl::OkStatus();
 }
 

@@ -26,9 +26,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "base/simd.h"
+#include "index/hnsw_index.h"
 #include "index/topk.h"
 #include "index/vector_index.h"
 
@@ -201,6 +203,30 @@ void Walk(const Graph& graph, const Distance& distance, size_t ef, const LabelFi
     stats->distances += distances;
     stats->checks += checks;
   }
+}
+
+template <bool kL2, class Graph, class MakeDistance>
+void WalkWith(const Graph& graph, size_t ef, const LabelFilter* filter, TopK* out,
+              SearchStats* stats, MakeDistance& make_distance) {
+  const auto distance = make_distance(std::bool_constant<kL2>{});
+  filter == nullptr ? Walk<false>(graph, distance, ef, nullptr, out, stats)
+                    : Walk<true>(graph, distance, ef, filter, out, stats);
+}
+
+// One query, as VectorIndex::Search: nothing when k == 0, otherwise
+// ef = max(k, params.ef or kHnswDefaultEf) and the walk.
+// `make_distance(std::bool_constant<kL2>{})` returns the Distance for this
+// query (kL2: squared L2, otherwise -<q, x>), with whatever per-query
+// preparation its kind needs; it is called once, before the walk.
+template <class Graph, class MakeDistance>
+void Search(const Graph& graph, Similarity similarity, const SearchParams& params,
+            const LabelFilter* filter, TopK* out, MakeDistance make_distance) {
+  const size_t k = out->k();
+  if (k == 0) return;
+  const size_t ef = std::max<size_t>(k, params.ef != 0 ? params.ef : kHnswDefaultEf);
+  similarity == Similarity::kL2
+      ? WalkWith<true>(graph, ef, filter, out, params.stats, make_distance)
+      : WalkWith<false>(graph, ef, filter, out, params.stats, make_distance);
 }
 
 }  // namespace quiver::index::hnsw
