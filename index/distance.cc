@@ -1,22 +1,11 @@
 #include "index/distance.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
+#include "base/simd.h"
 
 namespace quiver::index {
 
-#if defined(__AVX2__) && defined(__FMA__)
-namespace {
-inline float HSum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_hadd_ps(lo, lo);
-  lo = _mm_hadd_ps(lo, lo);
-  return _mm_cvtss_f32(lo);
-}
-}  // namespace
+#if QUIVER_SIMD_AVX2
+using simd::HorizontalSum;
 
 float Dot(const float* a, const float* b, size_t dim) {
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
@@ -28,7 +17,7 @@ float Dot(const float* a, const float* b, size_t dim) {
   for (; i + 8 <= dim; i += 8) {
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
   }
-  float s = HSum(_mm256_add_ps(s0, s1));
+  float s = HorizontalSum(_mm256_add_ps(s0, s1));
   for (; i < dim; ++i) s += a[i] * b[i];
   return s;
 }
@@ -46,7 +35,7 @@ float L2Sqr(const float* a, const float* b, size_t dim) {
     __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
     s0 = _mm256_fmadd_ps(d0, d0, s0);
   }
-  float s = HSum(_mm256_add_ps(s0, s1));
+  float s = HorizontalSum(_mm256_add_ps(s0, s1));
   for (; i < dim; ++i) {
     const float d = a[i] - b[i];
     s += d * d;

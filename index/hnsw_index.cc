@@ -1,6 +1,5 @@
 #include "index/hnsw_index.h"
 
-#include <immintrin.h>
 #include <sys/stat.h>
 
 // Standard headers hnswlib includes, included here first so that the
@@ -34,6 +33,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "index/distance.h"
+#include "index/hnsw_walk.h"
 
 // hnswlib 0.6.2's hnswlib.h defines non-inline functions and a global
 // (cpuid, AVXCapable, L2SqrSIMD16Ext, ...), so two translation units of one
@@ -89,40 +89,6 @@ class Space final : public hnswlib::SpaceInterface<float> {
   hnswlib::DISTFUNC<float> fn_;
 };
 
-
-struct Cand {
-  float distance;
-  uint32_t id;  // hnswlib internal id
-};
-struct NearerFirst {  // for a min-heap with std::*_heap
-  bool operator()(const Cand& a, const Cand& b) const { return a.distance > b.distance; }
-};
-struct FartherFirst {  // for a max-heap
-  bool operator()(const Cand& a, const Cand& b) const { return a.distance < b.distance; }
-};
-
-// Per-thread search state, reused across searches and across indexes. A
-// node is visited in this search iff visited[id] == tag; the tag changes
-// every search, so nothing is cleared between searches (only on wrap).
-struct SearchScratch {
-  std::vector<uint16_t> visited;
-  uint16_t tag = 0;
-  std::vector<Cand> candidates;  // min-heap on distance
-  std::vector<Cand> results;     // max-heap on distance, accepted only
-
-  void Begin(size_t n) {
-    if (visited.size() < n) visited.resize(n, 0);
-    if (++tag == 0) {
-      std::fill(visited.begin(), visited.end(), 0);
-      tag = 1;
-    }
-    candidates.clear();
-    results.clear();
-  }
-};
-thread_local SearchScratch tls_scratch;
-
-inline void Prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 
 }  // namespace
 
@@ -195,9 +161,29 @@ struct HnswIndex::Graph {
     return absl::OkStatus();
   }
 
-  template <class Metric, bool kFiltered>
-  void Search(const float* query, size_t ef, const LabelFilter* filter, TopK* out,
-              SearchStats* stats) const;
+  // The graph as hnsw::Walk reads it (hnsw_walk.h); node ids are hnswlib's
+  // internal ids.
+  static constexpr bool kPrefetchNext = true;  // long float rows
+  uint32_t EntryPoint() const { return hnsw->enterpoint_node_; }
+  int MaxLevel() const { return hnsw->maxlevel_; }
+  size_t NodeCount() const { return labels.size(); }
+  hnsw::Links Neighbors(uint32_t id, int level) const {
+    const uint32_t* links = level == 0 ? Links0(id) : Links(id, level);
+    return {links + 1, Count(links)};
+  }
+  uint64_t Label(uint32_t id) const { return labels[id]; }
+
+  // Query-to-node distances for hnsw::Walk, with index/distance.h's kernels.
+  template <class Metric>
+  struct Distance {
+    const Graph* graph;
+    const float* query;
+    const void* Data(uint32_t id) const { return graph->Vector(id); }
+    float operator()(uint32_t id) const {
+      return Metric::Distance(query, reinterpret_cast<const float*>(graph->Vector(id)),
+                              graph->dim);
+    }
+  };
 
   const size_t dim;
   // Declared before `hnsw`: hnswlib keeps a pointer to it.
@@ -209,100 +195,6 @@ struct HnswIndex::Graph {
   size_t label_space = 0;
   size_t upper_link_bytes = 0;
 };
-
-template <class Metric, bool kFiltered>
-void HnswIndex::Graph::Search(const float* query, size_t ef, const LabelFilter* filter,
-                              TopK* out, SearchStats* stats) const {
-  uint64_t distances = 0;
-  uint64_t checks = 0;
-  auto distance = [&](uint32_t id) {
-    ++distances;
-    return Metric::Distance(query, reinterpret_cast<const float*>(Vector(id)), dim);
-  };
-
-  // 1. Greedy descent through the upper layers.
-  uint32_t cur = hnsw->enterpoint_node_;
-  float cur_dist = distance(cur);
-  for (int level = hnsw->maxlevel_; level > 0; --level) {
-    bool changed = true;
-    while (changed) {
-      changed = false;
-      const uint32_t* links = Links(cur, level);
-      const size_t count = Count(links);
-      for (size_t j = 1; j <= count; ++j) {
-        const uint32_t cand = links[j];
-        if (j < count) Prefetch(Vector(links[j + 1]));
-        const float d = distance(cand);
-        if (d < cur_dist) {
-          cur_dist = d;
-          cur = cand;
-          changed = true;
-        }
-      }
-    }
-  }
-
-  // 2. Best-first search on layer 0; rejected labels are walked through.
-  SearchScratch& s = tls_scratch;
-  s.Begin(labels.size());
-  uint16_t* const visited = s.visited.data();
-  const uint16_t tag = s.tag;
-  std::vector<Cand>& candidates = s.candidates;
-  std::vector<Cand>& results = s.results;
-  auto accept = [&](uint32_t id) {
-    if constexpr (!kFiltered) return true;
-    ++checks;
-    return filter->Test(labels[id]);
-  };
-
-  float bound = std::numeric_limits<float>::infinity();  // worst accepted, once ef held
-  visited[cur] = tag;
-  candidates.push_back({cur_dist, cur});
-  if (accept(cur)) {
-    results.push_back({cur_dist, cur});
-    if (results.size() >= ef) bound = results.front().distance;
-  }
-  while (!candidates.empty()) {
-    const Cand c = candidates.front();
-    if (c.distance > bound) break;
-    std::pop_heap(candidates.begin(), candidates.end(), NearerFirst());
-    candidates.pop_back();
-
-    const uint32_t* links = Links0(c.id);
-    const size_t count = Count(links);
-    if (count > 0) {
-      Prefetch(visited + links[1]);
-      Prefetch(Vector(links[1]));
-    }
-    for (size_t j = 1; j <= count; ++j) {
-      const uint32_t id = links[j];
-      if (j < count) {
-        Prefetch(visited + links[j + 1]);
-        Prefetch(Vector(links[j + 1]));
-      }
-      if (visited[id] == tag) continue;
-      visited[id] = tag;
-      const float d = distance(id);
-      if (d >= bound) continue;
-      candidates.push_back({d, id});
-      std::push_heap(candidates.begin(), candidates.end(), NearerFirst());
-      Prefetch(Vector(candidates.front().id));
-      if (!accept(id)) continue;
-      results.push_back({d, id});
-      std::push_heap(results.begin(), results.end(), FartherFirst());
-      if (results.size() > ef) {
-        std::pop_heap(results.begin(), results.end(), FartherFirst());
-        results.pop_back();
-      }
-      if (results.size() >= ef) bound = results.front().distance;
-    }
-  }
-  for (const Cand& r : results) out->Push(r.distance, labels[r.id]);
-  if (stats != nullptr) {
-    stats->distances += distances;
-    stats->checks += checks;
-  }
-}
 
 HnswIndex::HnswIndex(IndexSpec spec, HnswOptions options)
     : spec_(std::move(spec)), options_(options) {}
@@ -432,17 +324,14 @@ absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec& spec, const HnswOption
 absl::Status HnswIndex::Search(const float* query, const SearchParams& params,
                                const LabelFilter* filter, TopK* out) const {
   if (!graph_) return absl::FailedPreconditionError("HNSW: index not built");
-  const size_t k = out->k();
-  if (k == 0) return absl::OkStatus();
-  const size_t ef = std::max<size_t>(k, params.ef != 0 ? params.ef : kHnswDefaultEf);
-  const bool l2 = spec_.similarity == Similarity::kL2;
-  if (filter == nullptr) {
-    l2 ? graph_->Search<L2Metric, false>(query, ef, nullptr, out, params.stats)
-       : graph_->Search<IpMetric, false>(query, ef, nullptr, out, params.stats);
-  } else {
-    l2 ? graph_->Search<L2Metric, true>(query, ef, filter, out, params.stats)
-       : graph_->Search<IpMetric, true>(query, ef, filter, out, params.stats);
-  }
+  const Graph* g = graph_.get();
+  hnsw::Search(*g, spec_.similarity, params, filter, out, [&](auto l2) {
+    if constexpr (decltype(l2)::value) {
+      return Graph::Distance<L2Metric>{g, query};
+    } else {
+      return Graph::Distance<IpMetric>{g, query};
+    }
+  });
   return absl::OkStatus();
 }
 

@@ -10,7 +10,8 @@
 // inserted at all, so hnswlib's element count may be below n, and the file
 // records n (the label space, size()) in hnswlib's max_elements field.
 //
-// Search (per query, no shared mutable state):
+// Search (per query, no shared mutable state; index/hnsw_walk.h, the walk
+// HNSW_SQ8 runs too):
 //   1. greedy descent from the entry point through the upper layers;
 //   2. best-first search on layer 0 with a per-query `ef`. Labels the
 //      LabelFilter rejects are still expanded (walked through) but never

@@ -2,7 +2,6 @@
 
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexScalarQuantizer.h>
-#include <immintrin.h>
 
 #include <algorithm>
 #include <limits>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "index/hnsw_walk.h"
 #include "index/ivf_common.h"
 
 namespace quiver::index {
@@ -21,39 +21,44 @@ faiss::MetricType MetricOf(Similarity sim) {
   return sim == Similarity::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
 }
 
-struct Cand {
-  float distance;
-  int32_t id;
-};
-struct NearerFirst {  // for a min-heap with std::*_heap
-  bool operator()(const Cand& a, const Cand& b) const { return a.distance > b.distance; }
-};
-struct FartherFirst {  // for a max-heap
-  bool operator()(const Cand& a, const Cand& b) const { return a.distance < b.distance; }
+// FAISS's graph as hnsw::Walk reads it (hnsw_walk.h): node ids are labels;
+// a node's slots on a level end at the first -1.
+struct FaissGraph {
+  static constexpr bool kPrefetchNext = false;  // short code rows
+  const faiss::HNSW* h;
+  const int32_t* neighbors;
+  const size_t* offsets;
+  size_t n;
+
+  uint32_t EntryPoint() const { return static_cast<uint32_t>(h->entry_point); }
+  int MaxLevel() const { return h->max_level; }
+  size_t NodeCount() const { return n; }
+  hnsw::Links Neighbors(uint32_t id, int level) const {
+    const int* cum = h->cum_nneighbor_per_level.data();
+    const int32_t* links = neighbors + offsets[id] + cum[level];
+    const size_t slots = static_cast<size_t>(cum[level + 1] - cum[level]);
+    size_t count = 0;
+    while (count < slots && links[count] >= 0) ++count;
+    // Ids before the first -1 are >= 0 (Attach checked them).
+    return {reinterpret_cast<const uint32_t*>(links), count};
+  }
+  uint64_t Label(uint32_t id) const { return id; }
 };
 
-// Per-thread search state, as in hnsw_index.cc: a node is visited in this
-// search iff visited[id] == tag; the tag changes every search.
-struct SearchScratch {
-  std::vector<uint16_t> visited;
-  uint16_t tag = 0;
-  std::vector<Cand> candidates;  // min-heap on distance
-  std::vector<Cand> results;     // max-heap on distance, accepted only
-  Sq8Query query;
-
-  void Begin(size_t n) {
-    if (visited.size() < n) visited.resize(n, 0);
-    if (++tag == 0) {
-      std::fill(visited.begin(), visited.end(), 0);
-      tag = 1;
-    }
-    candidates.clear();
-    results.clear();
+// Query-to-code distance estimates for hnsw::Walk.
+template <bool kL2>
+struct CodeDistance {
+  const Sq8Query* query;
+  const uint8_t* codes;  // n * dim
+  size_t dim;
+  const void* Data(uint32_t id) const { return codes + size_t{id} * dim; }
+  float operator()(uint32_t id) const {
+    const uint8_t* code = codes + size_t{id} * dim;
+    return kL2 ? query->L2(code) : query->NegIp(code);
   }
 };
-thread_local SearchScratch tls_scratch;
 
-inline void Prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
+thread_local Sq8Query tls_query;
 
 }  // namespace
 
@@ -180,114 +185,15 @@ absl::Status HnswSq8Index::Attach(std::unique_ptr<faiss::IndexHNSWSQ> index) {
   return absl::OkStatus();
 }
 
-template <bool kL2, bool kFiltered>
-void HnswSq8Index::SearchGraph(const float* query, size_t ef, const LabelFilter* filter,
-                               TopK* out, SearchStats* stats) const {
-  const size_t dim = spec_.dim;
-  const faiss::HNSW& h = index_->hnsw;
-  const int* cum = h.cum_nneighbor_per_level.data();
-  SearchScratch& s = tls_scratch;
-  s.query.Prepare(query, sq_, spec_.similarity);
-  const Sq8Query& q = s.query;
-  uint64_t distances = 0;
-  uint64_t checks = 0;
-  auto code = [&](int32_t id) { return codes_ + static_cast<size_t>(id) * dim; };
-  auto distance = [&](int32_t id) {
-    ++distances;
-    return kL2 ? q.L2(code(id)) : q.NegIp(code(id));
-  };
-
-  // 1. Greedy descent through the upper levels.
-  int32_t cur = h.entry_point;
-  float cur_dist = distance(cur);
-  for (int level = h.max_level; level > 0; --level) {
-    bool changed = true;
-    while (changed) {
-      changed = false;
-      const int32_t* links = neighbors_ + offsets_[cur] + cum[level];
-      const int32_t* end = neighbors_ + offsets_[cur] + cum[level + 1];
-      for (; links < end && *links >= 0; ++links) {
-        const float d = distance(*links);
-        if (d < cur_dist) {
-          cur_dist = d;
-          cur = *links;
-          changed = true;
-        }
-      }
-    }
-  }
-
-  // 2. Best-first search on level 0; rejected labels are walked through.
-  s.Begin(n_);
-  uint16_t* const visited = s.visited.data();
-  const uint16_t tag = s.tag;
-  std::vector<Cand>& candidates = s.candidates;
-  std::vector<Cand>& results = s.results;
-  auto accept = [&](int32_t id) {
-    if constexpr (!kFiltered) return true;
-    ++checks;
-    return filter->Test(static_cast<uint32_t>(id));
-  };
-  float bound = std::numeric_limits<float>::infinity();  // worst accepted, once ef held
-  visited[cur] = tag;
-  candidates.push_back({cur_dist, cur});
-  if (accept(cur)) {
-    results.push_back({cur_dist, cur});
-    if (results.size() >= ef) bound = results.front().distance;
-  }
-  const size_t slots0 = static_cast<size_t>(cum[1]);
-  while (!candidates.empty()) {
-    const Cand c = candidates.front();
-    if (c.distance > bound) break;
-    std::pop_heap(candidates.begin(), candidates.end(), NearerFirst());
-    candidates.pop_back();
-
-    const int32_t* links = neighbors_ + offsets_[c.id];
-    size_t count = 0;
-    while (count < slots0 && links[count] >= 0) ++count;
-    for (size_t j = 0; j < count; ++j) {
-      Prefetch(visited + links[j]);
-      Prefetch(code(links[j]));
-    }
-    for (size_t j = 0; j < count; ++j) {
-      const int32_t id = links[j];
-      if (visited[id] == tag) continue;
-      visited[id] = tag;
-      const float d = distance(id);
-      if (d >= bound) continue;
-      candidates.push_back({d, id});
-      std::push_heap(candidates.begin(), candidates.end(), NearerFirst());
-      if (!accept(id)) continue;
-      results.push_back({d, id});
-      std::push_heap(results.begin(), results.end(), FartherFirst());
-      if (results.size() > ef) {
-        std::pop_heap(results.begin(), results.end(), FartherFirst());
-        results.pop_back();
-      }
-      if (results.size() >= ef) bound = results.front().distance;
-    }
-  }
-  for (const Cand& r : results) out->Push(r.distance, static_cast<uint64_t>(r.id));
-  if (stats != nullptr) {
-    stats->distances += distances;
-    stats->checks += checks;
-  }
-}
-
 absl::Status HnswSq8Index::Search(const float* query, const SearchParams& params,
                                   const LabelFilter* filter, TopK* out) const {
   if (!index_) return absl::FailedPreconditionError("HNSW_SQ8: index not built");
-  const size_t k = out->k();
-  if (k == 0) return absl::OkStatus();
-  const size_t ef = std::max<size_t>(k, params.ef != 0 ? params.ef : kHnswDefaultEf);
-  const bool l2 = spec_.similarity == Similarity::kL2;
-  if (filter == nullptr) {
-    l2 ? SearchGraph<true, false>(query, ef, nullptr, out, params.stats)
-       : SearchGraph<false, false>(query, ef, nullptr, out, params.stats);
-  } else {
-    l2 ? SearchGraph<true, true>(query, ef, filter, out, params.stats)
-       : SearchGraph<false, true>(query, ef, filter, out, params.stats);
-  }
+  const FaissGraph graph{&index_->hnsw, neighbors_, offsets_, n_};
+  hnsw::Search(graph, spec_.similarity, params, filter, out, [&](auto l2) {
+    Sq8Query& q = tls_query;
+    q.Prepare(query, sq_, spec_.similarity);
+    return CodeDistance<decltype(l2)::value>{&q, codes_, spec_.dim};
+  });
   return absl::OkStatus();
 }
 

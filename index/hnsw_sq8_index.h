@@ -21,7 +21,8 @@
 //     distances is at least as good as one built on code distances; but its
 //     file format has no room for the SQ ranges (loadIndex rejects trailing
 //     bytes).
-// Search is ours, the same algorithm as HNSW's (hnsw_index.h): greedy
+// Search is ours, HNSW's walk itself (index/hnsw_walk.h) over FAISS's
+// graph arrays and the code distances: greedy
 // descent through the upper levels, best-first on level 0 with a per-query
 // ef = max(k, SearchParams::ef or kHnswDefaultEf); rejected labels are
 // walked through but never returned, the bitmap tested inline.
@@ -109,9 +110,6 @@ class HnswSq8Index final : public VectorIndex {
 
  private:
   absl::Status Attach(std::unique_ptr<faiss::IndexHNSWSQ> index);
-  template <bool kL2, bool kFiltered>
-  void SearchGraph(const float* query, size_t ef, const LabelFilter* filter, TopK* out,
-                   SearchStats* stats) const;
 
   const IndexSpec spec_;
   const HnswOptions options_;

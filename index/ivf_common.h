@@ -1,13 +1,13 @@
-// Machinery shared by the IVF kinds over FAISS inverted lists of codes
-// (IVF_SQ8, IVF_PQ): building the coarse quantizer, ranking lists for a
-// query, the list scan with the LabelFilter inline and min_accepted probing
-// (the same rules as IVF_FLAT, ivf_flat_index.h), reading and writing FAISS
-// files with statuses instead of exceptions, and checking a loaded index's
-// labels. HNSW_SQ8 uses its FAISS I/O and exception helpers too (Read,
-// Write, FromException). Internal to index/: FAISS types appear only as forward
-// declarations here, and only the kinds' .cc files include FAISS headers.
+// Machinery shared by the IVF kinds over FAISS inverted lists (IVF_FLAT,
+// IVF_SQ8, IVF_PQ): building the coarse quantizer, viewing the lists,
+// ranking lists for a query (the search itself is ivf_search.h), reading
+// and writing FAISS files with statuses instead of exceptions, and checking
+// a loaded index's labels. HNSW_SQ8 uses its FAISS I/O and exception
+// helpers too (Read, Write, FromException). Internal to index/: FAISS types
+// appear only as forward declarations here, and only the kinds' .cc files
+// include FAISS headers.
 //
-// Thread-safety: the functions are reentrant; ScanLists's per-query scratch
+// Thread-safety: the functions are reentrant; RankLists's per-query scratch
 // is thread-local.
 #ifndef QUIVER_INDEX_IVF_COMMON_H_
 #define QUIVER_INDEX_IVF_COMMON_H_
@@ -68,7 +68,8 @@ faiss::Index* NewQuantizer(size_t dim, Similarity sim, size_t nlist, const float
 const float* DataRows(const float* vectors, size_t n, size_t dim, const LabelFilter* rows,
                       std::vector<float>* storage, size_t* count);
 
-// One inverted list: `size` codes of code_size bytes, and their labels.
+// One inverted list: `size` codes of code_size bytes (IVF_FLAT: the rows
+// themselves, dim floats), and their labels.
 struct CodeList {
   const uint8_t* codes;
   const int64_t* ids;
@@ -108,45 +109,6 @@ struct Probe {
 // Returns a thread-local vector, valid until the next call on this thread.
 std::vector<Probe>& RankLists(const float* query, const float* centroids, size_t nlist,
                               size_t dim, Similarity sim, size_t sorted);
-
-// The list scan of every IVF kind: probes lists nearest first, `nprobe` of
-// them, and past nprobe while a filter has let fewer than `min_accepted`
-// rows through (SearchParams::min_accepted). `scorer.BeginList(probe)`
-// prepares a list; `scorer.Score(code)` is the distance estimate of one code.
-// Rejected rows are skipped before they are scored (bitmap tested inline).
-template <bool kFiltered, class Scorer>
-void ScanLists(const std::vector<CodeList>& lists, size_t code_size,
-               const std::vector<Probe>& probes, size_t nprobe, size_t min_accepted,
-               const LabelFilter* filter, Scorer& scorer, TopK* out, SearchStats* stats) {
-  const size_t want = kFiltered ? min_accepted : 0;
-  uint64_t scanned = 0;
-  uint64_t distances = lists.size();
-  size_t accepted = 0;
-  for (size_t p = 0; p < probes.size() && (p < nprobe || accepted < want); ++p) {
-    const CodeList& list = lists[probes[p].list];
-    if (list.size == 0) continue;
-    scorer.BeginList(probes[p]);
-    scanned += list.size;
-    for (size_t i = 0; i < list.size; ++i) {
-      const auto label = static_cast<uint64_t>(list.ids[i]);
-      if (kFiltered && !filter->Test(static_cast<uint32_t>(label))) continue;
-      ++accepted;
-      ++distances;
-      out->Push(scorer.Score(list.codes + i * code_size), label);
-    }
-  }
-  if (stats != nullptr) {
-    stats->distances += distances;
-    if (kFiltered) stats->checks += scanned;
-  }
-}
-
-// How many probes ScanLists may need sorted: all of them when it may probe
-// past nprobe.
-inline size_t ProbesToSort(size_t nlist, size_t nprobe, const LabelFilter* filter,
-                           uint32_t min_accepted) {
-  return filter != nullptr && min_accepted > 0 ? nlist : std::min(nlist, nprobe);
-}
 
 }  // namespace quiver::index::ivf
 

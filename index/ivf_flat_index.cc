@@ -1,5 +1,4 @@
 #include "index/ivf_flat_index.h"
-#include "index/ivf_common.h"
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFFlat.h>
@@ -18,44 +17,27 @@
 #include "absl/strings/str_cat.h"
 #include "index/distance.h"
 #include "index/ivf_common.h"
+#include "index/ivf_search.h"
 #include "index/omp_threads.h"
 
 namespace quiver::index {
 namespace {
 
+constexpr char kKind[] = "IVF_FLAT";
+
 // FAISS warns below 39 training points per centroid (k-means degenerates).
 constexpr size_t kMinPointsPerList = 39;
 
-// libgomp is not instrumented for ThreadSanitizer: the joins of FAISS's
-// OpenMP teams are invisible to it, and every later read of the lists would
-// be reported as a race. Sanitized builds train and add on one thread.
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kThreadSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kThreadSanitizer = true;
-#else
-constexpr bool kThreadSanitizer = false;
-#endif
-#else
-constexpr bool kThreadSanitizer = false;
-#endif
-
-
-
-struct Probe {
-  float distance;
-  uint32_t list;
-  bool operator<(const Probe& o) const { return distance < o.distance; }
-};
-thread_local std::vector<Probe> tls_probes;
-
-absl::Status FromException(const std::exception& e, const std::string& what) {
-  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("IVF_FLAT: out of memory: ", what));
+// The lists hold the rows themselves: a code is dim floats, scored exactly.
+template <class Metric>
+struct RowScanner {
+  const float* query;
+  size_t dim;
+  void BeginList(const ivf::Probe&) {}
+  float Score(const uint8_t* code) const {
+    return Metric::Distance(query, reinterpret_cast<const float*>(code), dim);
   }
-  return absl::InternalError(absl::StrCat("IVF_FLAT: ", what, ": ", e.what()));
-}
+};
 
 }  // namespace
 
@@ -85,7 +67,7 @@ size_t IvfFlatIndex::MemoryBytes() const {
   if (!index_) return 0;
   const size_t row = spec_.dim * sizeof(float);
   return static_cast<size_t>(index_->ntotal) * (row + sizeof(int64_t)) + index_->nlist * row +
-         lists_.capacity() * sizeof(List);
+         lists_.capacity() * sizeof(ivf::CodeList);
 }
 
 absl::Status IvfFlatIndex::Build(const float* vectors, size_t n, int threads,
@@ -98,113 +80,48 @@ absl::Status IvfFlatIndex::Build(const float* vectors, size_t n, int threads,
   const uint32_t nlist = EffectiveNlist(m, options_.nlist);
   const auto metric = spec_.similarity == Similarity::kL2 ? faiss::METRIC_L2
                                                           : faiss::METRIC_INNER_PRODUCT;
-  ScopedOmpThreads omp_threads(kThreadSanitizer ? 1 : std::max(1, threads));
+  ScopedOmpThreads omp_threads(ivf::kThreadSanitizer ? 1 : std::max(1, threads));
   try {
-    std::unique_ptr<faiss::IndexFlat> quantizer;
-    if (metric == faiss::METRIC_L2) {
-      quantizer = std::make_unique<faiss::IndexFlatL2>(spec_.dim);
-    } else {
-      quantizer = std::make_unique<faiss::IndexFlatIP>(spec_.dim);
-    }
+    std::unique_ptr<faiss::Index> quantizer(
+        ivf::NewQuantizer(spec_.dim, spec_.similarity, nlist, train, m));
     auto index = std::make_unique<faiss::IndexIVFFlat>(quantizer.get(), spec_.dim, nlist, metric);
     index->own_fields = true;
     quantizer.release();
-    const auto count = static_cast<faiss::Index::idx_t>(n);
-    if (nlist == 1) {
-      // One list: its centroid is the mean (normalized for IP, as FAISS's
-      // spherical k-means would make it); no k-means, and no FAISS warning
-      // about too few training points for tiny segments.
-      std::vector<float> mean(spec_.dim, 0.0f);
-      for (size_t i = 0; i < m; ++i) {
-        for (size_t j = 0; j < spec_.dim; ++j) mean[j] += train[i * spec_.dim + j];
-      }
-      for (float& x : mean) x /= static_cast<float>(m);
-      if (metric == faiss::METRIC_INNER_PRODUCT) {
-        const float norm = std::sqrt(NormSqr(mean.data(), spec_.dim));
-        if (norm > 0) {
-          for (float& x : mean) x /= norm;
-        }
-      }
-      index->quantizer->add(1, mean.data());
-      index->is_trained = true;
-    } else {
-      index->train(static_cast<faiss::Index::idx_t>(m), train);
-    }
-    index->add(count, vectors);  // labels 0..n-1
+    // One list: NewQuantizer's centroid is final, and FAISS's k-means would
+    // warn about too few training points for tiny segments.
+    if (nlist > 1) index->train(static_cast<faiss::Index::idx_t>(m), train);
+    index->is_trained = true;
+    index->add(static_cast<faiss::Index::idx_t>(n), vectors);  // labels 0..n-1
     return Attach(std::move(index));
   } catch (const std::exception& e) {
-    return FromException(e, absl::StrCat("build over ", n, " vectors"));
+    return ivf::FromException(e, kKind, absl::StrCat("build over ", n, " vectors"));
   }
 }
 
 absl::Status IvfFlatIndex::Attach(std::unique_ptr<faiss::IndexIVFFlat> index) {
-  const auto* quantizer = dynamic_cast<const faiss::IndexFlat*>(index->quantizer);
-  const auto* invlists = dynamic_cast<const faiss::ArrayInvertedLists*>(index->invlists);
-  if (quantizer == nullptr || invlists == nullptr ||
-      quantizer->ntotal != static_cast<faiss::Index::idx_t>(index->nlist) ||
-      quantizer->d != index->d || index->code_size != spec_.dim * sizeof(float)) {
+  if (index->code_size != spec_.dim * sizeof(float)) {
     return absl::DataLossError("IVF_FLAT: unexpected FAISS index layout");
   }
-  std::vector<List> lists(index->nlist);
-  for (size_t l = 0; l < index->nlist; ++l) {
-    lists[l].rows = reinterpret_cast<const float*>(invlists->get_codes(l));
-    lists[l].ids = invlists->get_ids(l);
-    lists[l].size = invlists->list_size(l);
-  }
-  centroids_ = quantizer->get_xb();
-  lists_ = std::move(lists);
+  absl::StatusOr<std::vector<ivf::CodeList>> lists = ivf::AttachLists(index.get(), kKind);
+  if (!lists.ok()) return lists.status();
+  centroids_ = dynamic_cast<const faiss::IndexFlat*>(index->quantizer)->get_xb();
+  lists_ = std::move(*lists);
   index_ = std::move(index);
   return absl::OkStatus();
-}
-
-template <class Metric, bool kFiltered>
-void IvfFlatIndex::Scan(const float* query, size_t nprobe, size_t min_accepted,
-                        const LabelFilter* filter, TopK* out, SearchStats* stats) const {
-  const size_t dim = spec_.dim;
-  std::vector<Probe>& probes = tls_probes;
-  probes.resize(lists_.size());
-  for (size_t l = 0; l < lists_.size(); ++l) {
-    probes[l] = {Metric::Distance(query, centroids_ + l * dim, dim), static_cast<uint32_t>(l)};
-  }
-  // Nearest lists first, so the top-k bound tightens early.
-  // Nearest lists first; past nprobe only while a filter has let through
-  // fewer than min_accepted rows.
-  const size_t want = kFiltered ? min_accepted : 0;
-  size_t sorted = want > 0 ? probes.size() : nprobe;
-  std::partial_sort(probes.begin(), probes.begin() + sorted, probes.end());
-  uint64_t scanned = 0;
-  uint64_t distances = lists_.size();
-  size_t accepted = 0;
-  for (size_t p = 0; p < probes.size() && (p < nprobe || accepted < want); ++p) {
-    const List& list = lists_[probes[p].list];
-    scanned += list.size;
-    for (size_t i = 0; i < list.size; ++i) {
-      const auto label = static_cast<uint64_t>(list.ids[i]);
-      if (kFiltered && !filter->Test(static_cast<uint32_t>(label))) continue;
-      ++accepted;
-      ++distances;
-      out->Push(Metric::Distance(query, list.rows + i * dim, dim), label);
-    }
-  }
-  if (stats != nullptr) {
-    stats->distances += distances;
-    if (kFiltered) stats->checks += scanned;
-  }
 }
 
 absl::Status IvfFlatIndex::Search(const float* query, const SearchParams& params,
                                   const LabelFilter* filter, TopK* out) const {
   if (!index_) return absl::FailedPreconditionError("IVF_FLAT: index not built");
-  const auto nlist = static_cast<uint32_t>(lists_.size());
-  const size_t nprobe = std::min(nlist, params.nprobe != 0 ? params.nprobe : DefaultNprobe(nlist));
-  const bool l2 = spec_.similarity == Similarity::kL2;
-  if (filter == nullptr) {
-    l2 ? Scan<L2Metric, false>(query, nprobe, 0, nullptr, out, params.stats)
-       : Scan<IpMetric, false>(query, nprobe, 0, nullptr, out, params.stats);
-  } else {
-    l2 ? Scan<L2Metric, true>(query, nprobe, params.min_accepted, filter, out, params.stats)
-       : Scan<IpMetric, true>(query, nprobe, params.min_accepted, filter, out, params.stats);
-  }
+  const size_t dim = spec_.dim;
+  const ivf::ListsView view{&lists_, dim * sizeof(float), centroids_, dim, spec_.similarity};
+  ivf::Search(view, query, params, filter, out, [&](auto l2) {
+    if constexpr (decltype(l2)::value) {
+      return RowScanner<L2Metric>{query, dim};
+    } else {
+      return RowScanner<IpMetric>{query, dim};
+    }
+  });
   return absl::OkStatus();
 }
 
@@ -236,22 +153,7 @@ absl::Status IvfFlatIndex::Load(const std::string& path) {
   }
   raw.release();
   std::unique_ptr<faiss::IndexIVFFlat> index(ivf);
-  // Labels must be 0..n-1, each once: results name segment rows.
-  const size_t n = static_cast<size_t>(index->ntotal);
-  std::vector<bool> seen(n);
-  size_t total = 0;
-  for (size_t l = 0; l < index->nlist; ++l) {
-    const size_t size = index->invlists->list_size(l);
-    const faiss::Index::idx_t* ids = index->invlists->get_ids(l);
-    for (size_t i = 0; i < size; ++i) {
-      if (ids[i] < 0 || static_cast<size_t>(ids[i]) >= n || seen[ids[i]]) {
-        return absl::DataLossError(absl::StrCat("IVF_FLAT: ", path, " has bad labels"));
-      }
-      seen[ids[i]] = true;
-    }
-    total += size;
-  }
-  if (total != n) return absl::DataLossError(absl::StrCat("IVF_FLAT: ", path, " has bad lists"));
+  if (absl::Status s = ivf::CheckLabels(*index, kKind, path); !s.ok()) return s;
   return Attach(std::move(index));
 }
 

@@ -6,9 +6,10 @@
 // through IndexIVFFlat::train, on the segment's own vectors: FAISS samples
 // 256 * nlist of them when there are more), assigning vectors to lists, the
 // list storage and the file format (write_index/read_index). Searching is
-// ours: the list scan is a loop over contiguous rows with index/distance.h's
-// AVX2 kernels and the LabelFilter checked inline, with no OpenMP and no
-// allocation per query. Debian's FAISS is built for baseline x86-64 and
+// ours: the list scan (index/ivf_search.h, shared with IVF_SQ8 and IVF_PQ)
+// is a loop over contiguous rows with index/distance.h's AVX2 kernels and
+// the LabelFilter checked inline, with no OpenMP and no allocation per
+// query. Debian's FAISS is built for baseline x86-64 and
 // scans at a fraction of memory bandwidth (see DESIGN.md); on the same
 // lists (60k x 784, nlist 256, 1 thread) this scan is 4.1-4.6x faster than
 // IndexIVFFlat::search with SearchParametersIVF at nprobe 4-32, with
@@ -45,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "index/ivf_common.h"
 #include "index/vector_index.h"
 
 namespace faiss {
@@ -96,22 +98,14 @@ class IvfFlatIndex final : public VectorIndex {
   std::string Describe() const override;
 
  private:
-  struct List {
-    const float* rows;  // size * dim
-    const int64_t* ids;
-    size_t size;
-  };
   // Points lists_/centroids_ into index_ after Build/Load.
   absl::Status Attach(std::unique_ptr<faiss::IndexIVFFlat> index);
-  template <class Metric, bool kFiltered>
-  void Scan(const float* query, size_t nprobe, size_t min_accepted, const LabelFilter* filter,
-            TopK* out, SearchStats* stats) const;
 
   const IndexSpec spec_;
   const IvfFlatOptions options_;
   std::unique_ptr<faiss::IndexIVFFlat> index_;  // null until Build/Load succeeds
   const float* centroids_ = nullptr;            // nlist * dim, owned by index_
-  std::vector<List> lists_;                     // nlist, views into index_
+  std::vector<ivf::CodeList> lists_;            // nlist, views into index_ (rows)
 };
 
 }  // namespace quiver::index

@@ -5,10 +5,6 @@
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/invlists/InvertedLists.h>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
-
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -20,6 +16,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/simd.h"
+#include "index/ivf_search.h"
 #include "index/omp_threads.h"
 
 namespace quiver::index {
@@ -59,7 +57,7 @@ void Tables(const float* x, const float* codebook_t, size_t m, size_t dsub, floa
     const float* xj = x + j * dsub;
     const float* cj = codebook_t + j * dsub * kKsub;
     float* tj = table + j * kKsub;
-#if defined(__AVX2__) && defined(__FMA__)
+#if QUIVER_SIMD_AVX2
     for (size_t k = 0; k < kKsub; k += 32) {
       __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
       __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
@@ -106,13 +104,10 @@ void Tables(const float* x, const float* codebook_t, size_t m, size_t dsub, floa
 
 // The index of the smallest of 256 floats (the first on a tie).
 inline uint8_t ArgMin256(const float* t) {
-#if defined(__AVX2__) && defined(__FMA__)
+#if QUIVER_SIMD_AVX2
   __m256 lo = _mm256_loadu_ps(t);
   for (size_t k = 8; k < kKsub; k += 8) lo = _mm256_min_ps(lo, _mm256_loadu_ps(t + k));
-  __m128 m4 = _mm_min_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1));
-  m4 = _mm_min_ps(m4, _mm_movehl_ps(m4, m4));
-  m4 = _mm_min_ss(m4, _mm_shuffle_ps(m4, m4, 1));
-  const __m256 best = _mm256_broadcastss_ps(m4);
+  const __m256 best = simd::HorizontalMin(lo);
   for (size_t k = 0; k < kKsub; k += 8) {
     const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(t + k), best, _CMP_EQ_OQ));
     if (mask != 0) return static_cast<uint8_t>(k + __builtin_ctz(mask));
@@ -230,7 +225,7 @@ struct Scratch {
 thread_local Scratch tls_scratch;
 
 // L2: a table per probed list, of the query's residual from its centroid.
-struct L2Scorer {
+struct L2Scanner {
   const float* query;
   const float* centroids;
   const float* codebook_t;
@@ -248,7 +243,7 @@ struct L2Scorer {
 
 // IP: -<q, c + r> = -<q, c> - sum_j <q_j, C_j[code_j]>; the table is the
 // query's, built once; -<q, c> is the list's coarse distance.
-struct IpScorer {
+struct IpScanner {
   size_t m;
   const float* table;
   float list_distance = 0;
@@ -427,41 +422,22 @@ absl::Status IvfPqIndex::Attach(std::unique_ptr<faiss::IndexIVFPQ> index) {
   return absl::OkStatus();
 }
 
-template <bool kL2, bool kFiltered>
-void IvfPqIndex::Scan(const float* query, size_t nprobe, size_t min_accepted,
-                      const LabelFilter* filter, TopK* out, SearchStats* stats) const {
-  const size_t dim = spec_.dim, m = options_.m, dsub = dim / m;
-  const std::vector<ivf::Probe>& probes =
-      ivf::RankLists(query, centroids_, lists_.size(), dim, spec_.similarity,
-                     ivf::ProbesToSort(lists_.size(), nprobe, filter, min_accepted));
-  Scratch& scratch = tls_scratch;
-  scratch.table.resize(m * kKsub);
-  if constexpr (kL2) {
-    scratch.residual.resize(dim);
-    L2Scorer scorer{query, centroids_, codebook_t_.data(), dim, m, dsub, &scratch};
-    ivf::ScanLists<kFiltered>(lists_, m, probes, nprobe, min_accepted, filter, scorer, out,
-                              stats);
-  } else {
-    Tables<false>(query, codebook_t_.data(), m, dsub, scratch.table.data());
-    IpScorer scorer{m, scratch.table.data()};
-    ivf::ScanLists<kFiltered>(lists_, m, probes, nprobe, min_accepted, filter, scorer, out,
-                              stats);
-  }
-}
-
 absl::Status IvfPqIndex::Search(const float* query, const SearchParams& params,
                                 const LabelFilter* filter, TopK* out) const {
   if (!index_) return absl::FailedPreconditionError("IVF_PQ: index not built");
-  const auto nlist = static_cast<uint32_t>(lists_.size());
-  const size_t nprobe = std::min(nlist, params.nprobe != 0 ? params.nprobe : DefaultNprobe(nlist));
-  const bool l2 = spec_.similarity == Similarity::kL2;
-  if (filter == nullptr) {
-    l2 ? Scan<true, false>(query, nprobe, 0, nullptr, out, params.stats)
-       : Scan<false, false>(query, nprobe, 0, nullptr, out, params.stats);
-  } else {
-    l2 ? Scan<true, true>(query, nprobe, params.min_accepted, filter, out, params.stats)
-       : Scan<false, true>(query, nprobe, params.min_accepted, filter, out, params.stats);
-  }
+  const size_t dim = spec_.dim, m = options_.m, dsub = dim / m;
+  const ivf::ListsView view{&lists_, m, centroids_, dim, spec_.similarity};
+  ivf::Search(view, query, params, filter, out, [&](auto l2) {
+    Scratch& scratch = tls_scratch;
+    scratch.table.resize(m * kKsub);
+    if constexpr (decltype(l2)::value) {
+      scratch.residual.resize(dim);
+      return L2Scanner{query, centroids_, codebook_t_.data(), dim, m, dsub, &scratch};
+    } else {
+      Tables<false>(query, codebook_t_.data(), m, dsub, scratch.table.data());
+      return IpScanner{m, scratch.table.data()};
+    }
+  });
   return absl::OkStatus();
 }
 

@@ -132,9 +132,6 @@ class IvfPqIndex final : public VectorIndex {
 
  private:
   absl::Status Attach(std::unique_ptr<faiss::IndexIVFPQ> index);
-  template <bool kL2, bool kFiltered>
-  void Scan(const float* query, size_t nprobe, size_t min_accepted, const LabelFilter* filter,
-            TopK* out, SearchStats* stats) const;
 
   const IndexSpec spec_;
   const IvfPqOptions options_;  // m resolved (never 0)

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "index/ivf_search.h"
 #include "index/omp_threads.h"
 
 namespace quiver::index {
@@ -21,7 +22,7 @@ faiss::MetricType MetricOf(Similarity sim) {
 // Scores the codes of every list against one prepared query; the codes are
 // of the vectors, not residuals, so lists need no preparation.
 template <bool kL2>
-struct Sq8Scorer {
+struct Sq8Scanner {
   const Sq8Query* query;
   void BeginList(const ivf::Probe&) {}
   float Score(const uint8_t* code) const { return kL2 ? query->L2(code) : query->NegIp(code); }
@@ -96,32 +97,15 @@ absl::Status IvfSq8Index::Attach(std::unique_ptr<faiss::IndexIVFScalarQuantizer>
   return absl::OkStatus();
 }
 
-template <bool kL2, bool kFiltered>
-void IvfSq8Index::Scan(const float* query, size_t nprobe, size_t min_accepted,
-                       const LabelFilter* filter, TopK* out, SearchStats* stats) const {
-  const std::vector<ivf::Probe>& probes =
-      ivf::RankLists(query, centroids_, lists_.size(), spec_.dim, spec_.similarity,
-                     ivf::ProbesToSort(lists_.size(), nprobe, filter, min_accepted));
-  Sq8Query& q = tls_query;
-  q.Prepare(query, sq_, spec_.similarity);
-  Sq8Scorer<kL2> scorer{&q};
-  ivf::ScanLists<kFiltered>(lists_, spec_.dim, probes, nprobe, min_accepted, filter, scorer, out,
-                            stats);
-}
-
 absl::Status IvfSq8Index::Search(const float* query, const SearchParams& params,
                                  const LabelFilter* filter, TopK* out) const {
   if (!index_) return absl::FailedPreconditionError("IVF_SQ8: index not built");
-  const auto nlist = static_cast<uint32_t>(lists_.size());
-  const size_t nprobe = std::min(nlist, params.nprobe != 0 ? params.nprobe : DefaultNprobe(nlist));
-  const bool l2 = spec_.similarity == Similarity::kL2;
-  if (filter == nullptr) {
-    l2 ? Scan<true, false>(query, nprobe, 0, nullptr, out, params.stats)
-       : Scan<false, false>(query, nprobe, 0, nullptr, out, params.stats);
-  } else {
-    l2 ? Scan<true, true>(query, nprobe, params.min_accepted, filter, out, params.stats)
-       : Scan<false, true>(query, nprobe, params.min_accepted, filter, out, params.stats);
-  }
+  const ivf::ListsView view{&lists_, spec_.dim, centroids_, spec_.dim, spec_.similarity};
+  ivf::Search(view, query, params, filter, out, [&](auto l2) {
+    Sq8Query& q = tls_query;
+    q.Prepare(query, sq_, spec_.similarity);
+    return Sq8Scanner<decltype(l2)::value>{&q};
+  });
   return absl::OkStatus();
 }
 

@@ -108,9 +108,6 @@ class IvfSq8Index final : public VectorIndex {
 
  private:
   absl::Status Attach(std::unique_ptr<faiss::IndexIVFScalarQuantizer> index);
-  template <bool kL2, bool kFiltered>
-  void Scan(const float* query, size_t nprobe, size_t min_accepted, const LabelFilter* filter,
-            TopK* out, SearchStats* stats) const;
 
   const IndexSpec spec_;
   const IvfSq8Options options_;

@@ -1,10 +1,8 @@
 #include "index/sq8.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
-
 #include <cstring>
+
+#include "base/simd.h"
 
 namespace quiver::index {
 
@@ -36,17 +34,10 @@ void Sq8Query::Prepare(const float* query, const Sq8Params& params, Similarity s
   }
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if QUIVER_SIMD_AVX2
 namespace {
 
-inline float HSum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_hadd_ps(lo, lo);
-  lo = _mm_hadd_ps(lo, lo);
-  return _mm_cvtss_f32(lo);
-}
+using simd::HorizontalSum;
 
 // Eight codes widened to floats.
 inline __m256 Load8(const uint8_t* code) {
@@ -82,7 +73,7 @@ float Sq8L2(const float* qo, const float* scale, const uint8_t* code, size_t dim
                                        _mm256_loadu_ps(qo + i));
     s0 = _mm256_fmadd_ps(d0, d0, s0);
   }
-  float s = HSum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  float s = HorizontalSum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
   for (; i < dim; ++i) {
     const float d = qo[i] - static_cast<float>(code[i]) * scale[i];
     s += d * d;
@@ -103,7 +94,7 @@ float Sq8Dot(const float* w, const uint8_t* code, size_t dim) {
   for (; i + 8 <= dim; i += 8) {
     s0 = _mm256_fmadd_ps(Load8(code + i), _mm256_loadu_ps(w + i), s0);
   }
-  float s = HSum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  float s = HorizontalSum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
   for (; i < dim; ++i) s += w[i] * static_cast<float>(code[i]);
   return s;
 }
