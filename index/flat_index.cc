@@ -100,20 +100,17 @@ absl::Status FlatIndex::Search(const float* query, const SearchParams& params,
   return absl::OkStatus();
 }
 
-absl::Status FlatIndex::Save(const std::string& path) const {
+absl::Status FlatIndex::SaveTo(storage::WritableFile& out) const {
   if (n_ == 0) return absl::FailedPreconditionError("FLAT: index not built");
   FileHeader h{};
   std::memcpy(h.magic, kMagic, sizeof(kMagic));
   h.dim = spec_.dim;
   h.similarity = static_cast<uint32_t>(spec_.similarity);
   h.n = n_;
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(reinterpret_cast<const char*>(&h), sizeof(h));
-  f.write(reinterpret_cast<const char*>(rows_.data()),
-          static_cast<std::streamsize>(rows_.size() * sizeof(float)));
-  f.close();
-  if (!f) return absl::InternalError(absl::StrCat("FLAT: cannot write ", path));
-  return absl::OkStatus();
+  absl::Status s = out.Append(absl::string_view(reinterpret_cast<const char*>(&h), sizeof(h)));
+  if (!s.ok()) return s;
+  return out.Append(absl::string_view(reinterpret_cast<const char*>(rows_.data()),
+                                      rows_.size() * sizeof(float)));
 }
 
 absl::Status FlatIndex::Load(const std::string& path) {

@@ -36,7 +36,7 @@ class FlatIndex final : public VectorIndex {
                       const LabelFilter* filter, TopK* out) const override;
   // File: a 32-byte header (magic "QVFLAT01", dim, similarity, n) and the
   // n * dim floats. INTERNAL on a write error. Does not fsync.
-  absl::Status Save(const std::string& path) const override;
+  absl::Status SaveTo(storage::WritableFile& out) const override;
   // NOT_FOUND if the file cannot be opened; DATA_LOSS if it is not a FLAT
   // file of this spec or its size does not match its header (truncated).
   absl::Status Load(const std::string& path) override;

@@ -32,6 +32,7 @@
 #endif
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "index/distance.h"
 #include "index/hnsw_walk.h"
 
@@ -337,20 +338,6 @@ absl::Status HnswIndex::Search(const float* query, const SearchParams& params,
 
 namespace {
 
-// The exact size of the file hnswlib's saveIndex writes for `h`.
-uint64_t SavedSize(const Hnsw& h) {
-  uint64_t size = kHeaderBytes + uint64_t{h.cur_element_count} * h.size_data_per_element_;
-  for (size_t i = 0; i < h.cur_element_count; ++i) {
-    size += sizeof(uint32_t) + uint64_t(h.element_levels_[i]) * h.size_links_per_element_;
-  }
-  return size;
-}
-
-uint64_t FileSize(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-}
-
 template <typename T>
 T Field(const char* header, size_t offset) {
   T v;
@@ -360,21 +347,44 @@ T Field(const char* header, size_t offset) {
 
 }  // namespace
 
-absl::Status HnswIndex::Save(const std::string& path) const {
+absl::Status HnswIndex::SaveTo(storage::WritableFile& out) const {
   if (!graph_) return absl::FailedPreconditionError("HNSW: index not built");
-  try {
-    graph_->hnsw->saveIndex(path);
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("HNSW: cannot write ", path, ": ", e.what()));
+  // The bytes of hnswlib's saveIndex (whose loadIndex reads them back),
+  // written here because saveIndex only writes to a path of its own.
+  const Hnsw& h = *graph_->hnsw;
+  std::string buf;
+  auto pod = [&buf](const auto& v) {
+    buf.append(reinterpret_cast<const char*>(&v), sizeof(v));
+  };
+  pod(h.offsetLevel0_);
+  pod(h.max_elements_);
+  pod(h.cur_element_count);
+  pod(h.size_data_per_element_);
+  pod(h.label_offset_);
+  pod(h.offsetData_);
+  pod(h.maxlevel_);
+  pod(h.enterpoint_node_);
+  pod(h.maxM_);
+  pod(h.maxM0_);
+  pod(h.M_);
+  pod(h.mult_);
+  pod(h.ef_construction_);
+  const size_t count = h.cur_element_count;
+  QUIVER_RETURN_IF_ERROR(out.Append(buf));
+  QUIVER_RETURN_IF_ERROR(
+      out.Append(absl::string_view(h.data_level0_memory_, count * h.size_data_per_element_)));
+  buf.clear();
+  for (size_t i = 0; i < count; ++i) {
+    const unsigned int links =
+        h.element_levels_[i] > 0 ? h.size_links_per_element_ * h.element_levels_[i] : 0;
+    pod(links);
+    if (links != 0) buf.append(h.linkLists_[i], links);
+    if (buf.size() >= (1u << 20)) {
+      QUIVER_RETURN_IF_ERROR(out.Append(buf));
+      buf.clear();
+    }
   }
-  // saveIndex ignores stream errors; a short or missing file shows here.
-  const uint64_t expected = SavedSize(*graph_->hnsw);
-  const uint64_t written = FileSize(path);
-  if (written != expected) {
-    return absl::InternalError(absl::StrCat("HNSW: cannot write ", path, " (", written, " of ",
-                                            expected, " bytes)"));
-  }
-  return absl::OkStatus();
+  return out.Append(buf);
 }
 
 absl::Status HnswIndex::Load(const std::string& path) {

@@ -103,7 +103,7 @@ class HnswIndex final : public VectorIndex {
                       const LabelFilter* filter, TopK* out) const override;
   // hnswlib's file format (saveIndex). INTERNAL if the file is not written
   // whole. Does not fsync.
-  absl::Status Save(const std::string& path) const override;
+  absl::Status SaveTo(storage::WritableFile& out) const override;
   // NOT_FOUND if the file cannot be opened. DATA_LOSS if its header does not
   // match this spec (dim, M), its size does not match its header (truncated),
   // or its graph has a link out of range; the file is checked before hnswlib

@@ -197,9 +197,9 @@ absl::Status HnswSq8Index::Search(const float* query, const SearchParams& params
   return absl::OkStatus();
 }
 
-absl::Status HnswSq8Index::Save(const std::string& path) const {
+absl::Status HnswSq8Index::SaveTo(storage::WritableFile& out) const {
   if (!index_) return absl::FailedPreconditionError("HNSW_SQ8: index not built");
-  return ivf::Write(*index_, kKind, path);
+  return ivf::Write(*index_, kKind, out);
 }
 
 absl::Status HnswSq8Index::Load(const std::string& path) {

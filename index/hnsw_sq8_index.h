@@ -92,7 +92,7 @@ class HnswSq8Index final : public VectorIndex {
                       const LabelFilter* filter, TopK* out) const override;
   // FAISS's format (write_index of an IndexHNSWSQ). INTERNAL on a write
   // error. Does not fsync.
-  absl::Status Save(const std::string& path) const override;
+  absl::Status SaveTo(storage::WritableFile& out) const override;
   // NOT_FOUND if the file cannot be opened; DATA_LOSS if FAISS cannot read
   // it (truncated), it is not an HNSW-SQ8 index of this spec (dim, metric,
   // M), or its graph is inconsistent (a link or level out of range).

@@ -4,6 +4,7 @@
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 #include <faiss/invlists/InvertedLists.h>
 #include <sys/stat.h>
@@ -122,28 +123,47 @@ absl::Status CheckLabels(const faiss::IndexIVF& index, absl::string_view kind,
   return absl::OkStatus();
 }
 
-absl::Status Write(const faiss::Index& index, absl::string_view kind, const std::string& path) {
-  // FAISS's own file writer reports a failed fclose (its last buffered
-  // bytes not written, say on a full disk) only on stderr, leaving a short
-  // file behind a success: the FILE is ours, and so are its errors.
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) {
-    return absl::InternalError(
-        absl::StrCat(kind, ": cannot write ", path, ": ", std::strerror(errno)));
+namespace {
+
+// FAISS writes many small items; they are gathered here and handed to the
+// file a megabyte at a time. The first failed append stops the writing:
+// FAISS sees a short write and throws, and Write reports the file's error.
+class FileWriter final : public faiss::IOWriter {
+ public:
+  explicit FileWriter(storage::WritableFile& out) : out_(out) { name = out.path(); }
+
+  size_t operator()(const void* ptr, size_t size, size_t nitems) override {
+    if (!status_.ok()) return 0;
+    buf_.append(static_cast<const char*>(ptr), size * nitems);
+    if (buf_.size() >= kFlushBytes && !Flush().ok()) return 0;
+    return nitems;
   }
+
+  absl::Status Flush() {
+    if (status_.ok() && !buf_.empty()) status_ = out_.Append(buf_);
+    buf_.clear();
+    return status_;
+  }
+  const absl::Status& status() const { return status_; }
+
+ private:
+  static constexpr size_t kFlushBytes = 1 << 20;
+  storage::WritableFile& out_;
+  std::string buf_;
+  absl::Status status_;
+};
+
+}  // namespace
+
+absl::Status Write(const faiss::Index& index, absl::string_view kind, storage::WritableFile& out) {
+  FileWriter writer(out);
   try {
-    faiss::write_index(&index, f);
+    faiss::write_index(&index, &writer);
   } catch (const std::exception& e) {
-    std::fclose(f);
-    return FromException(e, kind, absl::StrCat("cannot write ", path));
+    if (!writer.status().ok()) return writer.status();
+    return FromException(e, kind, absl::StrCat("cannot write ", out.path()));
   }
-  const bool flushed = std::fflush(f) == 0 && std::ferror(f) == 0;
-  const int err = errno;
-  if (std::fclose(f) != 0 || !flushed) {
-    return absl::InternalError(absl::StrCat(kind, ": cannot write ", path, ": ",
-                                            std::strerror(flushed ? errno : err)));
-  }
-  return absl::OkStatus();
+  return writer.Flush();
 }
 
 absl::StatusOr<std::unique_ptr<faiss::Index>> Read(absl::string_view kind,

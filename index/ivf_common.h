@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "storage/file_system.h"
 #include "index/flat_search.h"
 #include "index/topk.h"
 #include "index/vector_index.h"
@@ -87,9 +88,10 @@ size_t ListBytes(const faiss::IndexIVF& index);
 absl::Status CheckLabels(const faiss::IndexIVF& index, absl::string_view kind,
                          const std::string& path);
 
-// faiss::write_index; INTERNAL on any write error, the final flush and close
-// included. Does not fsync.
-absl::Status Write(const faiss::Index& index, absl::string_view kind, const std::string& path);
+// faiss::write_index into `out` (through a faiss::IOWriter that appends to
+// it, so the bytes are those of FAISS's own file writer). The file's error
+// (INTERNAL, or RESOURCE_EXHAUSTED for a full disk) on a failed write.
+absl::Status Write(const faiss::Index& index, absl::string_view kind, storage::WritableFile& out);
 // faiss::read_index without IndexIVFPQ's precomputed table (our scan does
 // not use it; see ivf_pq_index.h). NOT_FOUND if the file does not exist,
 // DATA_LOSS if FAISS cannot read it (truncated), RESOURCE_EXHAUSTED.

@@ -125,9 +125,9 @@ absl::Status IvfFlatIndex::Search(const float* query, const SearchParams& params
   return absl::OkStatus();
 }
 
-absl::Status IvfFlatIndex::Save(const std::string& path) const {
+absl::Status IvfFlatIndex::SaveTo(storage::WritableFile& out) const {
   if (!index_) return absl::FailedPreconditionError("IVF_FLAT: index not built");
-  return ivf::Write(*index_, "IVF_FLAT", path);
+  return ivf::Write(*index_, "IVF_FLAT", out);
 }
 
 absl::Status IvfFlatIndex::Load(const std::string& path) {

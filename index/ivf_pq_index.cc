@@ -441,7 +441,7 @@ absl::Status IvfPqIndex::Search(const float* query, const SearchParams& params,
   return absl::OkStatus();
 }
 
-absl::Status IvfPqIndex::Save(const std::string& path) const {
+absl::Status IvfPqIndex::SaveTo(storage::WritableFile& out) const {
   if (!index_) return absl::FailedPreconditionError("IVF_PQ: index not built");
   // index_ holds no row-major codebook (Attach); write a shell that borrows
   // its quantizer and lists and carries one rebuilt from codebook_t_.
@@ -458,9 +458,9 @@ absl::Status IvfPqIndex::Save(const std::string& path) const {
         shell.pq.get_centroids(d / dsub, k)[d % dsub] = codebook_t_[d * kKsub + k];
       }
     }
-    return ivf::Write(shell, kKind, path);
+    return ivf::Write(shell, kKind, out);
   } catch (const std::exception& e) {
-    return ivf::FromException(e, kKind, absl::StrCat("cannot write ", path));
+    return ivf::FromException(e, kKind, absl::StrCat("cannot write ", out.path()));
   }
 }
 

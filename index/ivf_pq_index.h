@@ -113,7 +113,7 @@ class IvfPqIndex final : public VectorIndex {
   absl::Status Search(const float* query, const SearchParams& params,
                       const LabelFilter* filter, TopK* out) const override;
   // FAISS's format (write_index). INTERNAL on a write error. Does not fsync.
-  absl::Status Save(const std::string& path) const override;
+  absl::Status SaveTo(storage::WritableFile& out) const override;
   // NOT_FOUND if the file cannot be opened; DATA_LOSS if FAISS cannot read
   // it (truncated) or it is not an IVF-PQ index of this spec (dim, metric,
   // m, 8 bits, residual codes) with labels 0..n-1.

@@ -109,9 +109,9 @@ absl::Status IvfSq8Index::Search(const float* query, const SearchParams& params,
   return absl::OkStatus();
 }
 
-absl::Status IvfSq8Index::Save(const std::string& path) const {
+absl::Status IvfSq8Index::SaveTo(storage::WritableFile& out) const {
   if (!index_) return absl::FailedPreconditionError("IVF_SQ8: index not built");
-  return ivf::Write(*index_, kKind, path);
+  return ivf::Write(*index_, kKind, out);
 }
 
 absl::Status IvfSq8Index::Load(const std::string& path) {

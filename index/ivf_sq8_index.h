@@ -89,7 +89,7 @@ class IvfSq8Index final : public VectorIndex {
   absl::Status Search(const float* query, const SearchParams& params,
                       const LabelFilter* filter, TopK* out) const override;
   // FAISS's format (write_index). INTERNAL on a write error. Does not fsync.
-  absl::Status Save(const std::string& path) const override;
+  absl::Status SaveTo(storage::WritableFile& out) const override;
   // NOT_FOUND if the file cannot be opened; DATA_LOSS if FAISS cannot read
   // it (truncated) or it is not an IVF-SQ8 index of this spec (dim, metric,
   // 8-bit non-uniform codes of the vectors) with labels 0..n-1.

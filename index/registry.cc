@@ -20,6 +20,7 @@
 #include "index/ivf_pq_index.h"
 #include "index/ivf_sq8_index.h"
 #include "index/vector_index.h"
+#include "base/status_macros.h"
 #include "base/truncate.h"
 
 namespace quiver::index {
@@ -162,6 +163,17 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> CreateIndex(const IndexSpec& spec) 
     }
   }
   return absl::InternalError("unreachable");
+}
+
+absl::Status VectorIndex::Save(storage::FileSystem& fs, const std::string& path) const {
+  QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<storage::WritableFile> file, fs.NewWritableFile(path));
+  QUIVER_RETURN_IF_ERROR(SaveTo(*file));
+  QUIVER_RETURN_IF_ERROR(file->Sync());
+  return file->Close();
+}
+
+absl::Status VectorIndex::Save(const std::string& path) const {
+  return Save(*storage::FileSystem::Default(), path);
 }
 
 }  // namespace quiver::index

@@ -37,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "index/flat_search.h"
 #include "index/topk.h"
+#include "storage/file_system.h"
 
 namespace quiver::index {
 
@@ -129,12 +130,19 @@ class VectorIndex {
   virtual absl::Status Search(const float* query, const SearchParams& params,
                               const LabelFilter* filter, TopK* out) const = 0;
 
-  // Writes the built index to `path` (a new file), or reads it back. Load
-  // expects a file this kind's Save wrote for the same spec; callers verify
-  // a checksum first, so Load need not defend against arbitrary bytes, but
-  // it must return an error rather than crash on a truncated file.
-  virtual absl::Status Save(const std::string& path) const = 0;
+  // Writes the built index to `path` (a new file) through `fs`, synced
+  // before it returns (the POSIX file system if none is given), or reads it
+  // back. A failed Save may leave part of the file behind: the caller
+  // removes it. Load expects a file this kind's Save wrote for the same
+  // spec; callers verify a checksum first, so Load need not defend against
+  // arbitrary bytes, but it must return an error rather than crash on a
+  // truncated file.
+  absl::Status Save(storage::FileSystem& fs, const std::string& path) const;
+  absl::Status Save(const std::string& path) const;
   virtual absl::Status Load(const std::string& path) = 0;
+  // The bytes of the file Save writes, appended to `out` (Save creates,
+  // syncs and closes it).
+  virtual absl::Status SaveTo(storage::WritableFile& out) const = 0;
 
   virtual size_t size() const = 0;          // labels indexed
   virtual size_t MemoryBytes() const = 0;   // resident bytes of the index

@@ -1647,16 +1647,17 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
     const std::string& tmp;
     const std::vector<std::string>& tables;
     const bool& committed;
+    storage::FileSystem& fs;
     ~Cleanup() {
       if (committed) return;
-      std::error_code ec;
       // Commit failed after renaming the directory into place (its last
       // fsync): the MANIFEST on disk names these tables, keep them.
-      if (!std::filesystem::exists(tmp, ec) && !ec) return;
-      std::filesystem::remove_all(tmp, ec);
-      for (const std::string& t : tables) std::filesystem::remove(t, ec);
+      absl::StatusOr<bool> exists = fs.Exists(tmp);
+      if (exists.ok() && !*exists) return;
+      (void)fs.DeleteTree(tmp);
+      for (const std::string& t : tables) (void)fs.DeleteFile(t);
     }
-  } cleanup{tmp, tables, committed};
+  } cleanup{tmp, tables, committed, files.fs()};
   storage::SegmentManifest m;
   m.set_collection_id(id_);
   m.set_segment_id(seg.id());
@@ -1677,7 +1678,7 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
     e->set_index_type(spec.type);
     e->mutable_index_params()->insert(spec.params.begin(), spec.params.end());
     e->set_file(absl::StrCat("f", f, ".index"));
-    QUIVER_RETURN_IF_ERROR(idx->Save(absl::StrCat(tmp, "/", e->file())));
+    QUIVER_RETURN_IF_ERROR(idx->Save(files.fs(), absl::StrCat(tmp, "/", e->file())));
     QUIVER_RETURN_IF_ERROR(files.Checksum(tmp, e));
   }
   // DISK fields: the full vectors go to a rerank table, written once; an
@@ -1696,9 +1697,8 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
       continue;
     }
     const std::string path = files.RerankTablePath(id_, seg.id(), static_cast<uint32_t>(f));
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    storage::RerankTableWriter w(path, field.dim, m.sequence(), field.multi);
+    QUIVER_RETURN_IF_ERROR(files.fs().CreateDirs(storage::DirName(path)));
+    storage::RerankTableWriter w(files.fs(), path, field.dim, m.sequence(), field.multi);
     for (uint32_t off = 0; off < rows; ++off) {
       if (field.multi) {
         const TokenSet t = seg.tokens(f, off);
@@ -1710,7 +1710,8 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
     QUIVER_RETURN_IF_ERROR(w.Finish());
     tables.push_back(path);
     rf->set_sequence(m.sequence());
-    rf->set_size(std::filesystem::file_size(path, ec));
+    QUIVER_ASSIGN_OR_RETURN(const uint64_t table_bytes, files.fs().FileSize(path));
+    rf->set_size(table_bytes);
     written.push_back(f);
   }
   QUIVER_RETURN_IF_ERROR(files.Commit(tmp, m));

@@ -70,11 +70,11 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   std::unique_ptr<Engine> engine(new Engine());
   engine->options_ = options;
   engine->options_.store.path = options.data_dir + "/db";
-  std::error_code ec;
-  std::filesystem::create_directories(engine->options_.store.path, ec);
-  if (ec) {
+  if (engine->options_.store.fs == nullptr) engine->options_.store.fs = storage::FileSystem::Default();
+  if (absl::Status s = engine->options_.store.fs->CreateDirs(engine->options_.store.path);
+      !s.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("cannot create data directory ", options.data_dir, ": ", ec.message()));
+        absl::StrCat("cannot create data directory ", options.data_dir, ": ", s.message()));
   }
   QUIVER_ASSIGN_OR_RETURN(engine->store_, storage::Store::Open(engine->options_.store));
   int search_threads = options.search_threads;
@@ -83,7 +83,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   }
   engine->search_pool_ = std::make_unique<TaskPool>(search_threads);
   engine->options_.collection.search_pool = engine->search_pool_.get();
-  engine->files_ = std::make_unique<storage::SegmentFiles>(options.data_dir + "/segments");
+  engine->files_ = std::make_unique<storage::SegmentFiles>(options.data_dir + "/segments",
+                                                          engine->options_.store.fs);
   engine->builder_ = std::make_unique<IndexBuilder>(
       options.builder, [e = engine.get()](Collection& c, const auto& seg) {
         absl::Status s = c.Persist(*seg, *e->files_);

@@ -74,8 +74,9 @@ void AlignedFree::operator()(void* p) const { std::free(p); }
 
 // ------------------------------------------------------------------ writer
 
-RerankTableWriter::RerankTableWriter(std::string path, uint32_t dim, uint64_t sequence, bool multi)
-    : path_(std::move(path)), tmp_path_(path_ + ".tmp"), dim_(dim), sequence_(sequence),
+RerankTableWriter::RerankTableWriter(FileSystem& fs, std::string path, uint32_t dim,
+                                     uint64_t sequence, bool multi)
+    : fs_(fs), path_(std::move(path)), tmp_path_(path_ + ".tmp"), dim_(dim), sequence_(sequence),
       multi_(multi) {
   crc_ = static_cast<uint32_t>(crc32_z(0, Z_NULL, 0));
   offsets_.push_back(0);
@@ -83,30 +84,28 @@ RerankTableWriter::RerankTableWriter(std::string path, uint32_t dim, uint64_t se
 }
 
 RerankTableWriter::~RerankTableWriter() {
-  if (fd_ >= 0) close(fd_);
-  if (!finished_) unlink(tmp_path_.c_str());
+  file_.reset();
+  if (!finished_) (void)fs_.DeleteFile(tmp_path_);
 }
 
 absl::Status RerankTableWriter::Open() {
   if (dim_ == 0) return absl::InvalidArgumentError("rerank table: dim must be positive");
-  fd_ = open(tmp_path_.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-  if (fd_ < 0) return Errno("cannot create", tmp_path_);
+  absl::StatusOr<std::unique_ptr<WritableFile>> f = fs_.NewWritableFile(tmp_path_);
+  if (!f.ok()) return f.status();
+  file_ = *std::move(f);
   // The header is written last, once the sizes and checksum are known.
-  const std::vector<char> zeros(kHeaderBytes, 0);
-  const ssize_t n = write(fd_, zeros.data(), zeros.size());
-  if (n != static_cast<ssize_t>(zeros.size())) return Errno("cannot write", tmp_path_);
-  return absl::OkStatus();
+  const std::string zeros(kHeaderBytes, '\0');
+  return file_->Append(zeros);
 }
 
 absl::Status RerankTableWriter::WriteAll(const void* data, size_t n) {
   const auto* p = static_cast<const char*>(data);
   crc_ = Crc(crc_, p, n);
   while (n > 0) {
-    const ssize_t w = write(fd_, p, std::min(n, kWriteBuffer));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return Errno("cannot write", tmp_path_);
-    p += w;
-    n -= static_cast<size_t>(w);
+    const size_t chunk = std::min(n, kWriteBuffer);
+    if (absl::Status s = file_->Append(absl::string_view(p, chunk)); !s.ok()) return s;
+    p += chunk;
+    n -= chunk;
   }
   return absl::OkStatus();
 }
@@ -145,20 +144,15 @@ absl::Status RerankTableWriter::Finish() {
   h.file_bytes = kHeaderBytes + vectors_ * dim_ * sizeof(float) +
                  (multi_ ? offsets_.size() * sizeof(uint64_t) : 0);
   h.header_crc = HeaderCrc(h);
-  if (pwrite(fd_, &h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h))) {
-    return status_ = Errno("cannot write", tmp_path_);
-  }
-  if (fsync(fd_) != 0) return status_ = Errno("cannot fsync", tmp_path_);
-  close(fd_);
-  fd_ = -1;
-  if (rename(tmp_path_.c_str(), path_.c_str()) != 0) return status_ = Errno("cannot rename", path_);
+  status_ = file_->WriteAt(0, absl::string_view(reinterpret_cast<const char*>(&h), sizeof(h)));
+  if (status_.ok()) status_ = file_->Sync();
+  if (status_.ok()) status_ = file_->Close();
+  if (!status_.ok()) return status_;
+  file_.reset();
+  status_ = fs_.Rename(tmp_path_, path_);
   // The rename is durable once the directory is.
-  const std::string dir = std::filesystem::path(path_).parent_path().string();
-  const int dfd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
+  if (status_.ok()) status_ = fs_.SyncDir(DirName(path_));
+  if (!status_.ok()) return status_;
   finished_ = true;
   return absl::OkStatus();
 }

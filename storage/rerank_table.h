@@ -42,15 +42,21 @@
 #include <liburing.h>
 
 #include "absl/status/statusor.h"
+#include "storage/file_system.h"
 
 namespace quiver::storage {
 
-// Writes a table to `path` (through a temporary file, fsynced and renamed
-// into place, so a crash leaves either no table or a complete one).
+// Writes a table to `path` through a FileSystem (a temporary file, fsynced
+// and renamed into place, then the directory fsynced, so a crash leaves
+// either no table or a complete one). Reads stay direct (io_uring).
 class RerankTableWriter {
  public:
   // `multi`: rows hold a variable number of vectors (late interaction).
-  RerankTableWriter(std::string path, uint32_t dim, uint64_t sequence, bool multi);
+  // `fs` must outlive the writer.
+  RerankTableWriter(FileSystem& fs, std::string path, uint32_t dim, uint64_t sequence,
+                    bool multi);
+  RerankTableWriter(std::string path, uint32_t dim, uint64_t sequence, bool multi)
+      : RerankTableWriter(*FileSystem::Default(), std::move(path), dim, sequence, multi) {}
   ~RerankTableWriter();
   RerankTableWriter(const RerankTableWriter&) = delete;
   RerankTableWriter& operator=(const RerankTableWriter&) = delete;
@@ -65,12 +71,13 @@ class RerankTableWriter {
   absl::Status Open();
   absl::Status WriteAll(const void* data, size_t n);
 
+  FileSystem& fs_;
   const std::string path_;
   const std::string tmp_path_;
   const uint32_t dim_;
   const uint64_t sequence_;
   const bool multi_;
-  int fd_ = -1;
+  std::unique_ptr<WritableFile> file_;
   absl::Status status_;
   uint64_t rows_ = 0;
   uint64_t vectors_ = 0;

@@ -1,11 +1,9 @@
 #include "storage/segment_files.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -16,25 +14,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "base/status_macros.h"
 
 namespace quiver::storage {
-namespace fs = std::filesystem;
 namespace {
 
 constexpr char kManifest[] = "MANIFEST";
 constexpr char kTmpPrefix[] = ".tmp-";
-
-absl::Status Errno(const std::string& what, const std::string& path) {
-  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
-
-absl::Status FsyncPath(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) return Errno("open", path);
-  const int r = ::fsync(fd);
-  ::close(fd);
-  return r == 0 ? absl::OkStatus() : Errno("fsync", path);
-}
 
 // CRC-32 and size of a whole file.
 absl::Status FileCrc(const std::string& path, uint64_t* size, uint32_t* crc) {
@@ -78,14 +64,6 @@ uint32_t Crc(const std::string& data, size_t from) {
     at += n;
   }
   return static_cast<uint32_t>(c);
-}
-
-absl::StatusOr<std::string> ReadWhole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return absl::DataLossError(absl::StrCat("read error in ", path));
-  return data;
 }
 
 }  // namespace
@@ -139,15 +117,11 @@ std::string SegmentFiles::SegmentDir(uint32_t cid, uint64_t segment_id) const {
 
 absl::StatusOr<std::string> SegmentFiles::BeginWrite(uint32_t cid, uint64_t segment_id) const {
   static std::atomic<uint64_t> counter{0};
-  std::error_code ec;
-  fs::create_directories(CollectionDir(cid), ec);
-  if (ec) return absl::InternalError(absl::StrCat("create ", CollectionDir(cid), ": ", ec.message()));
+  QUIVER_RETURN_IF_ERROR(fs_->CreateDirs(CollectionDir(cid)));
   const std::string tmp = absl::StrCat(CollectionDir(cid), "/", kTmpPrefix, segment_id, "-",
                                        ::getpid(), "-", counter.fetch_add(1));
-  fs::remove_all(tmp, ec);
-  if (!fs::create_directory(tmp, ec) || ec) {
-    return absl::InternalError(absl::StrCat("create ", tmp, ": ", ec.message()));
-  }
+  QUIVER_RETURN_IF_ERROR(fs_->DeleteTree(tmp));
+  QUIVER_RETURN_IF_ERROR(fs_->CreateDirs(tmp));
   return tmp;
 }
 
@@ -164,49 +138,34 @@ absl::Status SegmentFiles::Checksum(const std::string& tmp_dir,
 
 absl::Status SegmentFiles::Commit(const std::string& tmp_dir,
                                   const SegmentManifest& manifest) const {
-  const std::string mpath = absl::StrCat(tmp_dir, "/", kManifest);
-  {
-    const std::string bytes = EncodeManifest(manifest);
-    std::ofstream out(mpath, std::ios::binary | std::ios::trunc);
-    if (!out || !out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
-      return Errno("write", mpath);
-    }
-    // The last buffered bytes are written here; on a full disk this fails.
-    out.close();
-    if (!out) return Errno("write", mpath);
-  }
-  for (const auto& e : manifest.indexes()) {
-    absl::Status s = FsyncPath(absl::StrCat(tmp_dir, "/", e.file()), false);
-    if (!s.ok()) return s;
-  }
-  if (absl::Status s = FsyncPath(mpath, false); !s.ok()) return s;
-  if (absl::Status s = FsyncPath(tmp_dir, true); !s.ok()) return s;
+  QUIVER_RETURN_IF_ERROR(
+      WriteFileSynced(*fs_, absl::StrCat(tmp_dir, "/", kManifest), EncodeManifest(manifest)));
+  QUIVER_RETURN_IF_ERROR(fs_->SyncDir(tmp_dir));
   const std::string final_dir = SegmentDir(manifest.collection_id(), manifest.segment_id());
-  std::error_code ec;
-  fs::remove_all(final_dir, ec);
-  if (::rename(tmp_dir.c_str(), final_dir.c_str()) != 0) return Errno("rename to", final_dir);
-  return FsyncPath(CollectionDir(manifest.collection_id()), true);
+  QUIVER_RETURN_IF_ERROR(fs_->DeleteTree(final_dir));
+  QUIVER_RETURN_IF_ERROR(fs_->Rename(tmp_dir, final_dir));
+  return fs_->SyncDir(CollectionDir(manifest.collection_id()));
 }
 
 std::vector<SegmentManifest> SegmentFiles::List(
     uint32_t cid,
     const std::function<void(uint64_t, const std::string&, const std::string&)>& bad) const {
   std::vector<SegmentManifest> out;
-  std::error_code ec;
   const std::string dir = CollectionDir(cid);
-  if (!fs::exists(dir, ec)) return out;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
+  absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(dir);
+  if (!names.ok()) return out;
+  for (const std::string& name : *names) {
+    const std::string path = absl::StrCat(dir, "/", name);
     if (absl::StartsWith(name, kTmpPrefix)) {
       // A write that never committed (crash mid-write).
-      fs::remove_all(entry.path(), ec);
+      (void)fs_->DeleteTree(path);
       continue;
     }
     uint64_t id = 0;
     if (name.size() < 2 || name[0] != 's' || !absl::SimpleAtoi(name.substr(1), &id)) continue;
     absl::StatusOr<SegmentManifest> m = ReadManifest(cid, id);
     if (!m.ok()) {
-      bad(id, entry.path().string(), std::string(m.status().message()));
+      bad(id, path, std::string(m.status().message()));
       continue;
     }
     out.push_back(*std::move(m));
@@ -220,7 +179,7 @@ std::vector<SegmentManifest> SegmentFiles::List(
 absl::StatusOr<SegmentManifest> SegmentFiles::ReadManifest(uint32_t cid,
                                                           uint64_t segment_id) const {
   const std::string mpath = absl::StrCat(SegmentDir(cid, segment_id), "/", kManifest);
-  absl::StatusOr<std::string> bytes = ReadWhole(mpath);
+  absl::StatusOr<std::string> bytes = fs_->ReadFile(mpath);
   if (!bytes.ok()) return bytes.status();
   absl::StatusOr<SegmentManifest> m = DecodeManifest(*bytes);
   if (!m.ok()) return m.status();
@@ -263,41 +222,35 @@ bool TableSegment(const std::string& name, uint64_t* id) {
 }  // namespace
 
 void SegmentFiles::RemoveOrphanTables(uint32_t cid, const std::vector<uint64_t>& keep) const {
-  std::error_code ec;
   const std::string dir = CollectionDir(cid) + "/rerank";
-  if (!fs::exists(dir, ec)) return;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
+  absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(dir);
+  if (!names.ok()) return;
+  for (const std::string& name : *names) {
     uint64_t id = 0;
     const bool finished = absl::EndsWith(name, ".rrt");
     if (!finished || !TableSegment(name, &id) ||
         std::find(keep.begin(), keep.end(), id) == keep.end()) {
-      fs::remove(entry.path(), ec);
+      (void)fs_->DeleteFile(absl::StrCat(dir, "/", name));
     }
   }
 }
 
 absl::Status SegmentFiles::RemoveSegment(uint32_t cid, uint64_t segment_id) const {
-  std::error_code ec;
-  fs::remove_all(SegmentDir(cid, segment_id), ec);
-  if (ec) return absl::InternalError(absl::StrCat("remove segment: ", ec.message()));
+  QUIVER_RETURN_IF_ERROR(fs_->DeleteTree(SegmentDir(cid, segment_id)));
   const std::string dir = CollectionDir(cid) + "/rerank";
-  if (fs::exists(dir, ec)) {
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      uint64_t id = 0;
-      if (TableSegment(entry.path().filename().string(), &id) && id == segment_id) {
-        fs::remove(entry.path(), ec);
-      }
+  absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(dir);
+  if (!names.ok()) return absl::OkStatus();
+  for (const std::string& name : *names) {
+    uint64_t id = 0;
+    if (TableSegment(name, &id) && id == segment_id) {
+      (void)fs_->DeleteFile(absl::StrCat(dir, "/", name));
     }
   }
   return absl::OkStatus();
 }
 
 absl::Status SegmentFiles::RemoveCollection(uint32_t cid) const {
-  std::error_code ec;
-  fs::remove_all(CollectionDir(cid), ec);
-  if (ec) return absl::InternalError(absl::StrCat("remove collection files: ", ec.message()));
-  return absl::OkStatus();
+  return fs_->DeleteTree(CollectionDir(cid));
 }
 
 }  // namespace quiver::storage

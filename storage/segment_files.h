@@ -21,6 +21,10 @@
 // a missing, truncated or corrupt directory is reported (VerifyFile) and the
 // caller rebuilds; deleting the whole root never loses data.
 //
+// Every file and directory is written, renamed and removed through the
+// FileSystem given at construction (storage/file_system.h); reads of whole
+// files for checksums go to the disk directly.
+//
 // Thread-safety: functions are safe to call concurrently for different
 // segments; the caller serializes work on one segment.
 #ifndef QUIVER_STORAGE_SEGMENT_FILES_H_
@@ -28,10 +32,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "storage/file_system.h"
 #include "storage/records.pb.h"
 
 namespace quiver::storage {
@@ -46,7 +52,13 @@ absl::StatusOr<SegmentManifest> DecodeManifest(const std::string& bytes);
 
 class SegmentFiles {
  public:
-  explicit SegmentFiles(std::string root) : root_(std::move(root)) {}
+  // `fs`: what the files are written through; the POSIX one by default.
+  explicit SegmentFiles(std::string root, std::shared_ptr<FileSystem> fs = FileSystem::Default())
+      : root_(std::move(root)), fs_(std::move(fs)) {}
+
+  // The file system segment files (and the indexes and tables a caller
+  // writes into a segment) go through.
+  FileSystem& fs() const { return *fs_; }
 
   // Directory of one segment and of one collection.
   std::string SegmentDir(uint32_t cid, uint64_t segment_id) const;
@@ -56,8 +68,10 @@ class SegmentFiles {
   absl::StatusOr<std::string> BeginWrite(uint32_t cid, uint64_t segment_id) const;
   // Fills size and crc32 of `entry` from the file it names in `tmp_dir`.
   absl::Status Checksum(const std::string& tmp_dir, SegmentManifest::IndexFile* entry) const;
-  // Writes MANIFEST into `tmp_dir`, fsyncs everything and renames the
-  // directory into place (replacing an older one of the same segment).
+  // Writes MANIFEST into `tmp_dir`, fsyncs it and the directory and renames
+  // the directory into place (replacing an older one of the same segment),
+  // then fsyncs the collection directory. The index files in `tmp_dir` must
+  // be synced already (the caller wrote them through fs()).
   absl::Status Commit(const std::string& tmp_dir, const SegmentManifest& manifest) const;
 
   // Manifests of every committed segment of collection `cid`, in segment-id
@@ -92,6 +106,7 @@ class SegmentFiles {
 
  private:
   std::string root_;
+  std::shared_ptr<FileSystem> fs_;
 };
 
 }  // namespace quiver::storage

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,8 @@
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "spdlog/spdlog.h"
+#include "base/status_macros.h"
+#include "rocksdb/file_system.h"
 #include "storage/wal_check.h"
 
 namespace quiver::storage {
@@ -44,10 +47,11 @@ namespace {
 // Warnings and errors also go to quiverd's own log, where operators look.
 class InfoLog final : public rocksdb::Logger {
  public:
-  explicit InfoLog(const std::string& path)
-      : fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) {}
-  ~InfoLog() override {
-    if (fd_ >= 0) ::close(fd_);
+  InfoLog(FileSystem& fs, const std::string& path) {
+    absl::StatusOr<std::unique_ptr<WritableFile>> f = fs.NewWritableFile(path, /*append=*/true);
+    if (f.ok()) file_ = *std::move(f);
+    absl::StatusOr<uint64_t> size = fs.FileSize(path);
+    size_ = size.ok() ? *size : 0;
   }
 
   void Logv(const char* format, va_list ap) override {
@@ -64,10 +68,7 @@ class InfoLog final : public rocksdb::Logger {
   // reports a failure in one line of its own.
   void ForwardToQuiverLog() { forward_.store(true, std::memory_order_relaxed); }
 
-  size_t GetLogFileSize() const override {
-    struct stat st;
-    return fd_ >= 0 && ::fstat(fd_, &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
-  }
+  size_t GetLogFileSize() const override { return size_.load(std::memory_order_relaxed); }
 
  private:
   void Write(rocksdb::InfoLogLevel level, const char* format, va_list ap) {
@@ -86,7 +87,7 @@ class InfoLog final : public rocksdb::Logger {
       msg.resize(static_cast<size_t>(n));
     }
     while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    if (fd_ >= 0) {
+    if (file_ != nullptr) {
       timeval tv;
       ::gettimeofday(&tv, nullptr);
       tm t;
@@ -100,7 +101,8 @@ class InfoLog final : public rocksdb::Logger {
                     level < rocksdb::InfoLogLevel::NUM_INFO_LOG_LEVELS ? kTags[level] : "");
       const std::string line = absl::StrCat(prefix, msg, "\n");
       // A full disk only costs log lines.
-      (void)!::write(fd_, line.data(), line.size());
+      std::lock_guard<std::mutex> lock(mu_);
+      if (file_->Append(line).ok()) size_.fetch_add(line.size(), std::memory_order_relaxed);
     }
     if (!forward_.load(std::memory_order_relaxed)) return;
     if (level == rocksdb::InfoLogLevel::WARN_LEVEL) {
@@ -111,30 +113,32 @@ class InfoLog final : public rocksdb::Logger {
     }
   }
 
-  const int fd_;
+  std::mutex mu_;  // one line at a time into file_
+  std::unique_ptr<WritableFile> file_;  // null if LOG cannot be opened
+  std::atomic<size_t> size_{0};
   std::atomic<bool> forward_{false};
 };
 
 // Keeps the LOG of earlier runs as LOG.old.<microseconds>, as RocksDB's own
 // logger does, but only the newest few.
-void RotateInfoLog(const std::string& dir) {
+void RotateInfoLog(FileSystem& fs, const std::string& dir) {
   constexpr size_t kKeep = 10;
-  std::error_code ec;
   const std::string log = dir + "/LOG";
-  if (fs::exists(log, ec)) {
+  if (absl::StatusOr<bool> e = fs.Exists(log); e.ok() && *e) {
     timeval tv;
     ::gettimeofday(&tv, nullptr);
-    fs::rename(log,
-               absl::StrCat(log, ".old.", static_cast<uint64_t>(tv.tv_sec) * 1000000 + tv.tv_usec),
-               ec);
+    (void)fs.Rename(log, absl::StrCat(log, ".old.",
+                                      static_cast<uint64_t>(tv.tv_sec) * 1000000 + tv.tv_usec));
   }
+  absl::StatusOr<std::vector<std::string>> names = fs.ListDir(dir);
+  if (!names.ok()) return;
   std::vector<std::string> old;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.path().filename().string().rfind("LOG.old.", 0) == 0) old.push_back(e.path().string());
+  for (const std::string& n : *names) {
+    if (n.rfind("LOG.old.", 0) == 0) old.push_back(absl::StrCat(dir, "/", n));
   }
   if (old.size() <= kKeep) return;
   std::sort(old.begin(), old.end());  // same-length numbers: oldest first
-  for (size_t i = 0; i + kKeep < old.size(); ++i) fs::remove(old[i], ec);
+  for (size_t i = 0; i + kKeep < old.size(); ++i) (void)fs.DeleteFile(old[i]);
 }
 
 // Turns RocksDB's own recovery from out-of-space errors off, leaving
@@ -159,19 +163,9 @@ bool IsNoSpace(const rocksdb::Status& s) {
          (s.IsIncomplete() && s.ToString().find("No space left") != std::string::npos);
 }
 
-absl::Status FsyncPath(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
-  const int r = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (r != 0) return absl::InternalError(absl::StrCat("fsync ", path, ": ", std::strerror(err)));
-  return absl::OkStatus();
-}
-
 // Copies `files` into a new directory damaged-wal-<UTC time>[-n] in
 // `parent`, fsynced; returns its path.
-absl::StatusOr<std::string> CopyAside(const std::vector<std::string>& files,
+absl::StatusOr<std::string> CopyAside(FileSystem& fs, const std::vector<std::string>& files,
                                       const std::string& parent) {
   const time_t now = ::time(nullptr);
   tm t;
@@ -179,21 +173,20 @@ absl::StatusOr<std::string> CopyAside(const std::vector<std::string>& files,
   char stamp[32];
   std::strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &t);
   std::string dir;
-  std::error_code ec;
   for (int n = 1;; ++n) {
     dir = absl::StrCat(parent, "/damaged-wal-", stamp, n > 1 ? absl::StrCat("-", n) : "");
-    if (fs::create_directory(dir, ec)) break;
-    if (ec) return absl::InternalError(absl::StrCat("create ", dir, ": ", ec.message()));
+    absl::StatusOr<bool> exists = fs.Exists(dir);
+    if (!exists.ok()) return exists.status();
+    if (!*exists) break;
   }
+  QUIVER_RETURN_IF_ERROR(fs.CreateDirs(dir));
   for (const std::string& f : files) {
     const std::string to = absl::StrCat(dir, "/", fs::path(f).filename().string());
-    if (!fs::copy_file(f, to, ec) || ec) {
-      return absl::InternalError(absl::StrCat("copy ", f, " to ", to, ": ", ec.message()));
-    }
-    if (absl::Status s = FsyncPath(to, false); !s.ok()) return s;
+    QUIVER_ASSIGN_OR_RETURN(const std::string bytes, fs.ReadFile(f));
+    QUIVER_RETURN_IF_ERROR(WriteFileSynced(fs, to, bytes));
   }
-  if (absl::Status s = FsyncPath(dir, true); !s.ok()) return s;
-  if (absl::Status s = FsyncPath(parent, true); !s.ok()) return s;
+  QUIVER_RETURN_IF_ERROR(fs.SyncDir(dir));
+  QUIVER_RETURN_IF_ERROR(fs.SyncDir(parent));
   return dir;
 }
 
@@ -362,14 +355,15 @@ Store::~Store() {
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   std::unique_ptr<Store> store(new Store());
   store->options_ = options;
-  std::error_code ec;
-  fs::create_directories(options.path, ec);
-  if (ec) {
+  if (store->options_.fs == nullptr) store->options_.fs = FileSystem::Default();
+  FileSystem& files = *store->options_.fs;
+  if (absl::Status s = files.CreateDirs(options.path); !s.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("cannot open data directory ", options.path, ": ", ec.message()));
+        absl::StrCat("cannot open data directory ", options.path, ": ", s.message()));
   }
-  RotateInfoLog(options.path);
-  store->info_log_ = std::make_shared<InfoLog>(options.path + "/LOG");
+  RotateInfoLog(files, options.path);
+  store->info_log_ = std::make_shared<InfoLog>(files, options.path + "/LOG");
+  store->env_ = rocksdb::NewCompositeEnv(files.ForRocksDb());
 
   rocksdb::Options db_opts;
   db_opts.create_if_missing = true;
@@ -380,6 +374,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   db_opts.max_write_buffer_number = 3;
   db_opts.enable_pipelined_write = false;
   db_opts.info_log = store->info_log_;
+  db_opts.env = store->env_.get();
   db_opts.listeners.push_back(std::make_shared<ManualNoSpaceRecovery>());
   // A torn last record is what a crash leaves and holds nothing that was
   // acknowledged; damage before it does. RocksDB's default,
@@ -410,7 +405,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
       // The SstFileManager tracks the files of one DB instance. Setting it
       // explicitly changes nothing (7.8 creates one per DB); what matters is
       // ManualNoSpaceRecovery above.
-      o.sst_file_manager.reset(rocksdb::NewSstFileManager(rocksdb::Env::Default(),
+      o.sst_file_manager.reset(rocksdb::NewSstFileManager(store->env_.get(),
                                                           store->info_log_));
       rocksdb::DB* raw = nullptr;
       store->handles_.clear();
@@ -476,7 +471,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
           "discard the rest, restart with --accept-wal-loss (it first copies the WAL files to ",
           parent, "/damaged-wal-<time>/)"));
     }
-    absl::StatusOr<std::string> copied = CopyAside(discarded, parent);
+    absl::StatusOr<std::string> copied = CopyAside(files, discarded, parent);
     if (!copied.ok()) {
       return absl::Status(copied.status().code(),
                           absl::StrCat("--accept-wal-loss: cannot copy the damaged write-ahead "

@@ -36,10 +36,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "storage/file_system.h"
 #include "storage/records.pb.h"
 
 namespace rocksdb {
 class DB;
+class Env;
 class Snapshot;
 class ColumnFamilyHandle;
 class Logger;
@@ -78,6 +80,10 @@ struct StoreOptions {
   // Open fails with DATA_LOSS naming the file and offset and changes
   // nothing. Default: false.
   bool accept_wal_loss = false;
+  // What the database, its info log and the copies of a damaged WAL are
+  // written through (RocksDB through fs->ForRocksDb()). The engine writes
+  // its segment files through the same one. Default: POSIX.
+  std::shared_ptr<FileSystem> fs = FileSystem::Default();
 };
 
 class Store;
@@ -225,6 +231,8 @@ class Store {
   absl::Status TryResume();
 
   StoreOptions options_;
+  // RocksDB's Env over options_.fs; outlives db_.
+  std::unique_ptr<rocksdb::Env> env_;
   // RocksDB's info log (see InfoLog in store.cc); outlives db_.
   std::shared_ptr<rocksdb::Logger> info_log_;
   std::unique_ptr<rocksdb::DB> db_;
