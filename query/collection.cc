@@ -340,7 +340,8 @@ SearchContext Collection::MakeContext(size_t f, uint32_t k, const std::vector<fl
   ctx.exact = params.exact();
   ctx.refine_factor = params.refine_factor();
   ctx.filter = flt;
-  ctx.forced = params.filter_strategy();
+  // ForcedStrategy mirrors the wire enum's values.
+  ctx.forced = static_cast<ForcedStrategy>(params.filter_strategy());
   ctx.stop = stop;
   ctx.feedback = &plan_feedback_;
   return ctx;
@@ -817,7 +818,7 @@ absl::Status Collection::Search(const v1::SearchRequest& req, const StopToken& s
     std::string text = absl::StrCat(
         "Search(collection=\"", name_, "\", field=\"", field.name, "\", k=", req.k(),
         ", queries=", nq, ", filter=", flt ? absl::StrCat("\"", flt->ToString(), "\"") : "none",
-        ", strategy=", v1::FilterStrategy_Name(ctx.forced), ")\n",
+        ", strategy=", ForcedStrategyName(ctx.forced), ")\n",
         "  MergeTopK(segments=", explain->segments_size(), ")\n");
     AppendSegmentsText(*explain, 0, "    ", &text);
     absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));

@@ -8,7 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "index/distance.h"
 #include "index/topk.h"
-#include "query/planner.h"
+#include "query/plan/segment_planner.h"
 
 namespace quiver {
 

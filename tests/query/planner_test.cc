@@ -9,7 +9,10 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "query/attr_index.h"
 #include "query/engine.h"
 #include "query/segment.h"
@@ -196,7 +199,7 @@ TEST(PlannerTest, ChoiceBySelectivity) {
   in.has_index = false;
   EXPECT_EQ(ChoosePlan(in).strategy, Strategy::kPreFilter);
   in.has_index = true;
-  in.forced = v1::POST_FILTER;
+  in.forced = ForcedStrategy::kPostFilter;
   in.selectivity = 0.0001;
   EXPECT_EQ(ChoosePlan(in).strategy, Strategy::kPostFilter);
 }
@@ -476,6 +479,76 @@ TEST_P(FilteredSearchTest, PostFilterFallsBackPerQuery) {
   EXPECT_THAT(sp.plan(), ::testing::ContainsRegex("fallback=[A-Z_]+ for [1-9][0-9]* queries"))
       << r.explain().text();
   EXPECT_GE(Recall(r, c), 0.95);
+}
+
+// The "| actual:" line explain prints under the first operator whose line
+// starts with `op` (after indentation), or "" if it has none.
+std::string ActualLine(const std::string& plan, const std::string& op) {
+  const std::vector<std::string> lines = absl::StrSplit(plan, '\n');
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    if (absl::StripLeadingAsciiWhitespace(lines[i]).substr(0, op.size()) != op) continue;
+    const absl::string_view next = absl::StripLeadingAsciiWhitespace(lines[i + 1]);
+    return absl::StartsWith(next, "| actual:") ? std::string(next) : "";
+  }
+  return "";
+}
+
+// The count `name=N` on an actual line (0 when absent: zero counts are not
+// printed).
+uint64_t Count(const std::string& line, const std::string& name) {
+  const size_t at = line.find(" " + name + "=");
+  if (at == std::string::npos) return 0;
+  return std::stoull(line.substr(at + name.size() + 2));
+}
+
+// Each operator reports what it did while it ran: an exact scan the rows it
+// scanned and the distances it computed, a row set the rows that passed, a
+// post-filter its fetches and the queries that fell back, which its fallback
+// operator ran one by one.
+TEST_P(FilteredSearchTest, OperatorsReportWhatTheyDid) {
+  // Forced PRE_FILTER: RowSet -> ExactScan over the passing rows.
+  v1::SearchResponse r = Search("u < 10000", v1::PRE_FILTER, /*explain=*/true);
+  ASSERT_EQ(r.explain().segments_size(), 1);
+  const v1::SegmentPlan& pre = r.explain().segments(0);
+  ASSERT_EQ(pre.strategy(), "PRE_FILTER") << pre.plan();
+  const uint64_t passing = std::llround(pre.actual_selectivity() * kBase);
+  const std::string set_line = ActualLine(pre.plan(), "RowSet(");
+  ASSERT_FALSE(set_line.empty()) << pre.plan();
+  EXPECT_EQ(Count(set_line, "rows_in"), kBase) << set_line;
+  EXPECT_EQ(Count(set_line, "rows_out"), passing) << set_line;
+  const std::string scan_line = ActualLine(pre.plan(), "ExactScan(");
+  ASSERT_FALSE(scan_line.empty()) << pre.plan();
+  EXPECT_EQ(Count(scan_line, "rows_in"), passing) << scan_line;
+  EXPECT_EQ(Count(scan_line, "distances"), passing * kQueries) << scan_line;
+  EXPECT_EQ(pre.distances(), passing * kQueries);
+  EXPECT_NE(scan_line.find("time="), std::string::npos) << scan_line;
+
+  if (GetParam() != "HNSW") return;
+  // POST_FILTER on a filter correlated with the vectors: some queries fall
+  // back, and the fallback operator ran once per such query.
+  r = Search(Cases()[6].expr, v1::FILTER_STRATEGY_AUTO, /*explain=*/true);
+  ASSERT_EQ(r.explain().segments_size(), 1);
+  const v1::SegmentPlan& post = r.explain().segments(0);
+  ASSERT_EQ(post.strategy(), "POST_FILTER") << r.explain().text();
+  const std::string post_line = ActualLine(post.plan(), "PostFilter(");
+  ASSERT_FALSE(post_line.empty()) << post.plan();
+  const uint64_t fallbacks = Count(post_line, "fallbacks");
+  EXPECT_GE(fallbacks, 1u) << post.plan();
+  EXPECT_GE(Count(post_line, "fetches"), kQueries) << post.plan();
+  EXPECT_GT(Count(post_line, "checks"), 0u) << post.plan();
+  EXPECT_NE(post.plan().find(absl::StrCat("for ", fallbacks, " queries")), std::string::npos)
+      << post.plan();
+  // The index it fetched from ran at least once per query.
+  EXPECT_GE(std::max<uint64_t>(Count(ActualLine(post.plan(), "IndexSearch("), "runs"), 1),
+            kQueries)
+      << post.plan();
+  // The fallback (the planner's next choice) ran once per query that fell
+  // back.
+  const std::string fb = ActualLine(post.plan(), "ExactScan(").empty()
+                             ? ActualLine(post.plan(), "FilteredIndexSearch(")
+                             : ActualLine(post.plan(), "ExactScan(");
+  ASSERT_FALSE(fb.empty()) << post.plan();
+  EXPECT_EQ(std::max<uint64_t>(Count(fb, "runs"), 1), fallbacks) << post.plan();
 }
 
 TEST_P(FilteredSearchTest, DeleteAndCountByFilterUseTheIndexes) {

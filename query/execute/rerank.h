@@ -1,0 +1,76 @@
+// RerankOp: exact distances for the candidates of a compressed index
+// (SQ8, PQ, DISK), which ranks by estimated distances. Its child searches
+// with k widened to k x refine (query/plan/segment_planner.h); this keeps
+// the best k by exact distance, reading the candidates' full vectors from
+// memory, or for DISK fields from the segment's rerank table.
+//
+// RerankQueue lets a search over many DISK segments overlap the reads with
+// the next segments' candidate searches: a segment submits its reads and
+// moves on; Finish waits for them and pushes the exact results. It also
+// admits only candidates still among the best k x refine estimates over the
+// segments seen so far, so a search reads about k x refine records in all.
+//
+// Records the candidates reranked and the records read (explain's
+// rerank_candidates and rerank_reads).
+//
+// Ownership: RerankQueue owns its pending reads and the rerank tables they
+// read; the TopKs and explain messages they fill are the caller's and must
+// outlive Finish. Thread-safety: none; one queue per search. Errors: read
+// errors from the rerank table (Finish returns the first).
+#ifndef QUIVER_QUERY_EXECUTE_RERANK_H_
+#define QUIVER_QUERY_EXECUTE_RERANK_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "index/topk.h"
+#include "query/execute/operator.h"
+#include "query/plan/search_context.h"
+#include "storage/rerank_table.h"
+
+namespace quiver {
+
+class RerankQueue {
+ public:
+  struct Pending {
+    // Declared first, destroyed last: the read uses the table's file.
+    std::shared_ptr<const storage::RerankTable> table;
+    std::unique_ptr<storage::RerankRead> read;
+    SearchContext ctx;  // the queries it reranks for (pointers the caller owns)
+    const Segment* seg;
+    size_t part;
+    std::vector<std::vector<index::Neighbor>> cand;  // per query, read order
+    index::TopK* topk;
+    v1::SegmentPlan* plan;  // explain: the wait is added to its search time
+  };
+  void Add(Pending p) { pending_.push_back(std::move(p)); }
+  // Which of query q's candidates from the next segment (best first, by
+  // estimated distance) are worth reranking: those that would still be among
+  // the best `keep` estimates over every segment seen so far. Returns how
+  // many of the leading candidates to read.
+  size_t Admit(size_t q, const std::vector<index::Neighbor>& cand, uint32_t keep);
+  // Waits for every read and reranks; the first error, if any.
+  absl::Status Finish();
+
+ private:
+  std::vector<Pending> pending_;
+  std::vector<index::TopK> best_;  // per query: the best estimates so far
+};
+
+class RerankOp final : public Operator {
+ public:
+  using Operator::Operator;
+
+ protected:
+  absl::Status Execute(SegmentRun& run, index::TopK* topk) override;
+  std::string Describe(const SegmentRun& run) const override;
+
+ private:
+  bool from_table_ = false;
+};
+
+}  // namespace quiver
+
+#endif  // QUIVER_QUERY_EXECUTE_RERANK_H_

@@ -1,0 +1,55 @@
+// SearchContext: one field's search request as the planner and the executor
+// see it, shared by every segment of the search.
+//
+// Built per request by the caller (query/collection.cc) from the bound
+// request; holds no proto. Ownership: the context points at the caller's
+// queries, filter, feedback, shared filters and rerank queue, which outlive
+// the search. Thread-safety: read-only while segments are searched (the
+// objects it points at are thread-safe where shared: PlanFeedback,
+// SharedSegmentFilter). Errors: none here.
+#ifndef QUIVER_QUERY_PLAN_SEARCH_CONTEXT_H_
+#define QUIVER_QUERY_PLAN_SEARCH_CONTEXT_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "index/vector_index.h"
+#include "query/filter/filter.h"
+#include "query/plan/planner.h"
+#include "query/stop.h"
+
+namespace quiver {
+
+class SharedSegmentFilter;  // query/plan/segment_filter.h
+class RerankQueue;          // query/execute/rerank.h
+
+struct SearchContext {
+  size_t field = 0;
+  uint32_t dim = 0;
+  uint32_t k = 0;
+  const float* queries = nullptr;  // nq * dim (normalized for COSINE)
+  const float* qnorms = nullptr;   // nq squared norms
+  size_t nq = 0;
+  index::Similarity similarity = index::Similarity::kL2;
+  index::SearchParams params;      // ef / nprobe as requested
+  bool exact = false;              // no ANN index
+  const filter::Filter* filter = nullptr;  // null: no filter
+  ForcedStrategy forced = ForcedStrategy::kAuto;
+  // Deadline and cancellation, checked between segments, chunks of an
+  // exact scan, queries, and every few hundred rows of filter evaluation.
+  StopToken stop;
+  PlanFeedback* feedback = nullptr;  // the collection's; may be null
+  // Hybrid search: one entry per part of the view, shared by the fields'
+  // searches. Null: each search evaluates the filter itself.
+  SharedSegmentFilter* shared_filter = nullptr;
+  // Compressed indexes: candidates reranked = k x refine_factor (0: the
+  // kind's default).
+  float refine_factor = 0;
+  // DISK fields: where reranks wait for their reads (null: each segment
+  // waits for its own).
+  RerankQueue* rerank = nullptr;
+};
+
+}  // namespace quiver
+
+#endif  // QUIVER_QUERY_PLAN_SEARCH_CONTEXT_H_
