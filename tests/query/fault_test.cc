@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <ostream>
 #include <random>
 #include <set>
 #include <string>
@@ -380,6 +381,11 @@ struct IoErrorCase {
   Site site;
   int err;
 };
+
+// For test listings: "wal-write EIO" rather than the bytes of the case.
+void PrintTo(const IoErrorCase& c, std::ostream* os) {
+  *os << c.site.name << " " << (c.err == ENOSPC ? "ENOSPC" : "EIO");
+}
 
 std::string CaseName(const ::testing::TestParamInfo<IoErrorCase>& info) {
   std::string n = absl::StrCat(info.param.site.name, "_", info.param.err == ENOSPC ? "ENOSPC" : "EIO");
