@@ -26,6 +26,9 @@
 // inside the synced part of a file are not restored; a rename counts as
 // durable when the directory of its target is synced.
 //
+// Errors: an injected fault is the errno's status (storage::IoError) for
+// Quiver's files and an IOStatus (NoSpace for ENOSPC, IOError otherwise)
+// for RocksDB's; DropUnsyncedData reports a restore that failed.
 // Thread-safety: everything is safe to call concurrently.
 #ifndef QUIVER_TESTS_COMMON_FAULT_FILE_SYSTEM_H_
 #define QUIVER_TESTS_COMMON_FAULT_FILE_SYSTEM_H_

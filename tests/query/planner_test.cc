@@ -530,6 +530,7 @@ TEST_P(FilteredSearchTest, OperatorsReportWhatTheyDid) {
   ASSERT_EQ(r.explain().segments_size(), 1);
   const v1::SegmentPlan& post = r.explain().segments(0);
   ASSERT_EQ(post.strategy(), "POST_FILTER") << r.explain().text();
+  std::printf("%s", r.explain().text().c_str());
   const std::string post_line = ActualLine(post.plan(), "PostFilter(");
   ASSERT_FALSE(post_line.empty()) << post.plan();
   const uint64_t fallbacks = Count(post_line, "fallbacks");
