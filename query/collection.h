@@ -20,6 +20,20 @@
 // swapping in a compacted segment) also run on the commit thread, so the
 // writer's view of the segments never races with them.
 //
+// Where it lives, by concept: construction, index specs, views, reader
+// epochs, get/count/describe in collection.cc; the commit protocol in
+// collection_write.cc; compaction in collection_compaction.cc; Persist and
+// Recover in collection_recovery.cc; Verify in collection_verify.cc;
+// searches in query/execute/ (search.cc, late_interaction.cc, hybrid.cc,
+// and response.cc for filling responses and explain).
+//
+// Ownership: the collection owns its segments (shared with views and
+// the index builder) and the id map; readers hold Views, which keep the
+// segments they list alive.
+// Errors: absl::Status; reads return CANCELLED / DEADLINE_EXCEEDED when
+// stopped and RESOURCE_EXHAUSTED past the response limit; recovery returns
+// DATA_LOSS when RocksDB's rows and vectors disagree.
+//
 // Thread-safety: read methods may run concurrently with each other and with
 // the commit thread. Methods marked "commit thread" must only be called from
 // the engine's commit thread (or before the collection is shared).
@@ -38,6 +52,8 @@
 #include "absl/status/statusor.h"
 #include "base/mutex.h"
 #include "absl/time/time.h"
+#include "query/bind/request_checks.h"
+#include "query/execute/response.h"
 #include "query/filter/filter.h"
 #include "index/muvera.h"
 #include "query/planner.h"
@@ -55,14 +71,6 @@
 namespace quiver {
 
 class TaskPool;
-
-// Request limits a client can hit; each violation is INVALID_ARGUMENT.
-inline constexpr uint32_t kMaxK = 16384;
-inline constexpr size_t kMaxQueriesPerRequest = 1024;
-inline constexpr size_t kMaxIdBytes = 512;
-// Most hits one search request may ask for (queries x k), which bounds the
-// memory a response takes before gRPC's own size limit applies.
-inline constexpr size_t kMaxHitsPerRequest = 1 << 18;
 
 // Work (EstimateWork units) past which a read counts as expensive: about
 // 20-50 ms of one core.
@@ -96,20 +104,6 @@ struct CollectionOptions {
   // exactly (vector sets, string attributes) is counted while the response
   // is filled, which stops at the limit. 0: no limit.
   size_t max_response_bytes = 0;
-};
-
-// The bytes of a response being filled, against a limit. Not thread-safe:
-// one per request.
-class ResponseBudget {
- public:
-  // limit 0: unlimited.
-  explicit ResponseBudget(size_t limit) : limit_(limit) {}
-  // Counts `bytes` more; RESOURCE_EXHAUSTED once the total passes the limit.
-  absl::Status Add(size_t bytes);
-
- private:
-  const size_t limit_;
-  size_t used_ = 0;
 };
 
 // One compaction: rewrite `inputs` (sealed segments of one collection) as
@@ -293,15 +287,31 @@ class Collection : public std::enable_shared_from_this<Collection> {
   absl::Status SearchMulti(const v1::SearchRequest& req, int f, const StopToken& stop,
                            v1::SearchResponse* resp) const;
   // Its core over one view: the k best points of each query set (checked
-  // already), into topk (one per set), and explain's text.
+  // already), into topk (one per set), and explain's text. One of three
+  // ways, by the field's candidates (query/execute/late_interaction.cc).
   absl::Status SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
                                const v1::SearchParams& params, const filter::Filter* flt,
                                const View& view, const StopToken& stop, v1::Explain* explain,
                                std::vector<index::TopK>* topk, std::string* text) const;
+  struct MultiViewArgs;
+  absl::Status ExactMaxSimView(const MultiViewArgs& a) const;
+  absl::Status TokenMaxSimView(const MultiViewArgs& a) const;
+  absl::Status MuveraMaxSimView(const MultiViewArgs& a) const;
   // Hybrid search (req.field_queries): each field searched in parallel on
-  // the search pool, over one view, with one filter plan; lists fused.
+  // the search pool, over one view, with one filter plan; lists fused. Its
+  // steps (query/execute/hybrid.cc): check and prepare the request, check
+  // the response estimate, search the fields, explain.
   absl::Status SearchHybrid(const v1::SearchRequest& req, const StopToken& stop,
                             v1::SearchResponse* resp) const;
+  struct HybridPart;
+  struct HybridRun;
+  absl::Status CheckHybridRequest(HybridRun* run) const;
+  absl::Status CheckFieldQuery(const v1::SearchRequest& req, size_t i, std::vector<bool>* used,
+                               HybridPart* part,
+                               std::vector<std::unique_ptr<float[]>>* owned) const;
+  absl::Status CheckHybridEstimate(const HybridRun& run, const View& view) const;
+  absl::Status RunHybridFields(const View& view, const StopToken& stop, HybridRun* run) const;
+  void HybridExplain(HybridRun* run, v1::Explain* explain) const;
   // Appends a hit per neighbour of field `field`, scored by its metric,
   // counting each against *budget (stops at its limit).
   absl::Status FillHits(const View& view, const VectorFieldSpec& field,
@@ -338,6 +348,37 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // specs; false if any field must be rebuilt. Thread-safe.
   bool LoadIndexes(Segment* seg, const storage::SegmentManifest& manifest,
                    const storage::SegmentFiles& files) const;
+  // Persist's steps: the segment's index files into directory `tmp`, and
+  // the rerank tables of its DISK and multi-vector fields (the paths
+  // written to *tables, their fields to *written), each named in *m.
+  absl::Status WriteIndexFiles(const Segment& seg, const storage::SegmentFiles& files,
+                               const std::string& tmp, storage::SegmentManifest* m) const;
+  absl::Status WriteRerankTables(const Segment& seg, const storage::SegmentFiles& files,
+                                 uint32_t rows, storage::SegmentManifest* m,
+                                 std::vector<std::string>* tables,
+                                 std::vector<size_t>* written) const;
+  // Recover's steps (query/collection_recovery.cc), in order: restore the
+  // persisted segments whose MANIFEST holds up, check their rerank tables
+  // against RocksDB, load the points and vectors from RocksDB, then keep
+  // the loaded indexes that pass their self-check and queue the rest.
+  struct RecoveryState;
+  // Drops a persisted segment's files; its rows are loaded from RocksDB.
+  void RebuildSegment(const storage::SegmentFiles& files, uint64_t segment_id,
+                      const std::string& why);
+  // Why a MANIFEST cannot be trusted ("" if it can).
+  std::string ManifestProblem(const storage::SegmentManifest& m) const;
+  void RestorePersistedSegments(const storage::SegmentFiles& files, RecoveryState* st);
+  void AttachRestoredTables(Segment& seg, const storage::SegmentManifest& m,
+                            const storage::SegmentFiles& files) const;
+  absl::Status CheckRestoredTables(storage::Store& store, const storage::SegmentFiles& files,
+                                   RecoveryState* st);
+  absl::Status LoadPoints(storage::Store& store, const storage::SegmentFiles& files,
+                          RecoveryState* st);
+  absl::Status LoadVectors(storage::Store& store, RecoveryState* st);
+  void FinishRestoredSegments(const std::vector<bool>& complete, const RecoveryState& st);
+  // False (and the failing field's index dropped) if a loaded index fails
+  // its self-check.
+  bool CheckLoadedIndexes(Segment& seg) const;
   // The growing segment, creating one if there is none or it is full
   // (sealing the full one). Commit thread.
   Segment& GrowingForAppend();
