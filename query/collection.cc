@@ -13,7 +13,6 @@
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "base/truncate.h"
-#include "index/distance.h"
 #include "query/execute/response.h"
 #include "spdlog/spdlog.h"
 
@@ -131,91 +130,14 @@ absl::Status Collection::AttachTable(Segment& seg, size_t f, const std::string& 
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> Collection::ResolveField(const std::string& field) const {
-  if (field.empty()) {
-    if (schema_->vectors().size() == 1) return 0;
-    return absl::InvalidArgumentError(absl::StrCat(
-        "collection \"", name_, "\" has ", schema_->vectors().size(),
-        " vector fields: name the one to search in `field`"));
-  }
-  const int f = schema_->VectorFieldIndex(field);
-  if (f < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("collection \"", name_, "\" has no vector field \"",
-                     TruncateForMessage(field), "\""));
-  }
-  return f;
-}
-
-// ---------------------------------------------------------------- reads
-
-absl::Status Collection::PrepareQueries(const VectorFieldSpec& field,
-                                        const v1::Vector* const* vectors, size_t nq,
-                                        absl::string_view what, bool numbered,
-                                        std::vector<float>* queries,
-                                        std::vector<float>* qnorms) const {
-  const size_t dim = field.dim;
-  queries->resize(nq * dim);
-  qnorms->resize(nq);
-  for (size_t q = 0; q < nq; ++q) {
-    const auto& v = vectors[q]->values();
-    QUIVER_RETURN_IF_ERROR(bind::CheckVector(
-        v, field.dim, field.metric, numbered ? absl::StrCat(what, " ", q) : std::string(what)));
-    float* dst = queries->data() + q * dim;
-    if (field.metric == Metric::kCosine) bind::Normalize(v.data(), dst, dim);
-    else std::memcpy(dst, v.data(), dim * sizeof(float));
-    (*qnorms)[q] = index::NormSqr(dst, dim);
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::vector<int>> Collection::OutputAttributes(
-    const google::protobuf::RepeatedPtrField<std::string>& names) const {
-  std::vector<int> out;
-  for (const std::string& a : names) {
-    if (a == "*") {
-      out.clear();
-      for (size_t i = 0; i < schema_->attributes().size(); ++i) out.push_back(static_cast<int>(i));
-      for (const std::string& b : names) {
-        if (b != "*" && schema_->AttributeIndex(b) < 0) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "output_attributes: collection \"", name_, "\" has no attribute \"",
-              TruncateForMessage(b), "\""));
-        }
-      }
-      return out;
-    }
-    const int ai = schema_->AttributeIndex(a);
-    if (ai < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "output_attributes: collection \"", name_, "\" has no attribute \"",
-          TruncateForMessage(a), "\""));
-    }
-    out.push_back(ai);
-  }
-  return out;
-}
-
 uint64_t Collection::LiveCount() const {
   ReaderMutexLock lock(&mu_);
   return live_;
 }
 
-absl::Status Collection::Get(const v1::GetPointsRequest& req,
-                             v1::GetPointsResponse* resp) const {
-  std::vector<int> out_attrs;
-  for (const std::string& a : req.attributes()) {
-    const int ai = schema_->AttributeIndex(a);
-    if (ai < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "attributes: collection \"", name_, "\" has no attribute \"", TruncateForMessage(a),
-          "\""));
-    }
-    out_attrs.push_back(ai);
-  }
-  if (req.attributes().empty()) {
-    for (size_t i = 0; i < schema_->attributes().size(); ++i) out_attrs.push_back(static_cast<int>(i));
-  }
+absl::Status Collection::Get(const BoundGet& q, v1::GetPointsResponse* resp) const {
+  const std::vector<int>& out_attrs = q.output.attributes;
+  const bool with_vectors = q.output.with_vectors;
   // The rows found are copied out under the reader lock: id-map entries are
   // only valid while the segment list cannot change.
   ReaderMutexLock lock(&mu_);
@@ -224,16 +146,16 @@ absl::Status Collection::Get(const v1::GetPointsRequest& req,
   // copied (an id asked for twice is returned twice).
   if (options_.max_response_bytes > 0) {
     size_t found = 0;
-    for (const std::string& id : req.ids()) found += id_map_.contains(id);
-    const size_t point = HitBytesEstimate(out_attrs, req.with_vectors());
+    for (const std::string& id : q.ids) found += id_map_.contains(id);
+    const size_t point = HitBytesEstimate(out_attrs, with_vectors);
     QUIVER_RETURN_IF_ERROR(CheckResponseEstimate(
         static_cast<double>(found) * point,
         absl::StrFormat("%d points found x ~%d bytes per point%s", found, point,
-                        req.with_vectors() ? " with its vectors" : "")));
+                        with_vectors ? " with its vectors" : "")));
   }
   ResponseBudget budget(options_.max_response_bytes);
-  for (int i = 0; i < req.ids_size(); ++i) {
-    auto it = id_map_.find(req.ids(i));
+  for (const std::string& id : q.ids) {
+    auto it = id_map_.find(id);
     if (it == id_map_.end()) continue;
     const Segment& seg = *it->second.segment;
     const uint32_t off = it->second.offset;
@@ -245,7 +167,7 @@ absl::Status Collection::Get(const v1::GetPointsRequest& req,
         (*p->mutable_attributes())[schema_->attributes()[ai].name] = std::move(value);
       }
     }
-    if (req.with_vectors()) AddVectors(seg, off, p->mutable_vectors(), p->mutable_multi_vectors());
+    if (with_vectors) AddVectors(seg, off, p->mutable_vectors(), p->mutable_multi_vectors());
     QUIVER_RETURN_IF_ERROR(budget.Add(p->ByteSizeLong() + 4));
   }
   return absl::OkStatus();
@@ -271,7 +193,7 @@ uint64_t Collection::EstimateCountWork(const std::string& filter_expr) const {
   return FilterWork(live, filter_expr.size());
 }
 
-uint64_t Collection::EstimateWork(const v1::SearchRequest& req) const {
+uint64_t Collection::EstimateWork(const BoundSearchRequest& q) const {
   uint64_t live;
   {
     ReaderMutexLock lock(&mu_);
@@ -279,34 +201,31 @@ uint64_t Collection::EstimateWork(const v1::SearchRequest& req) const {
   }
   // Floats of distance computation per query vector: every row for an
   // exact scan, a few thousand rows' worth through an index.
-  auto search = [&](uint32_t dim, bool exact, uint64_t vectors) {
+  auto search = [&](int f, bool exact, uint64_t vectors) {
+    const uint32_t dim = schema_->vectors()[f].dim;
     const uint64_t rows = exact ? live : std::min<uint64_t>(live, 4096);
     return vectors * rows * std::max<uint32_t>(dim, 16) / 16;
   };
-  uint64_t work = FilterWork(live, req.filter().size());
-  const int f = schema_->VectorFieldIndex(req.field());
-  const uint32_t dim = f >= 0 ? schema_->vectors()[f].dim
-                              : schema_->vectors().empty() ? 0 : schema_->vectors()[0].dim;
-  const bool exact = req.params().exact();
-  work += search(dim, exact, static_cast<uint64_t>(req.vectors_size()));
-  for (const v1::MultiVector& mv : req.multi_vectors()) {
-    work += search(dim, exact, static_cast<uint64_t>(mv.vectors_size()));
+  // Each query set counts its vectors.
+  auto vectors = [](const std::vector<TokenSet>& sets, size_t single) {
+    uint64_t n = single;
+    for (const TokenSet& t : sets) n += t.count;
+    return n;
+  };
+  if (const auto* h = std::get_if<BoundHybridSearch>(&q)) {
+    uint64_t work = FilterWork(live, h->filter_bytes);
+    for (const BoundFieldQuery& fq : h->fields) {
+      work += search(fq.field, fq.params.exact, vectors(fq.sets, fq.qnorms.size()));
+    }
+    return work;
   }
-  for (const v1::FieldQuery& fq : req.field_queries()) {
-    const int ff = schema_->VectorFieldIndex(fq.field());
-    if (ff < 0) continue;
-    work += search(schema_->vectors()[ff].dim, fq.params().exact(),
-                   fq.has_multi_vector() ? fq.multi_vector().vectors_size() : 1);
-  }
-  return work;
+  const BoundSearch& s = std::get<BoundSearch>(q);
+  return FilterWork(live, s.filter_bytes) +
+         search(s.field, s.params.exact, vectors(s.sets, s.qnorms.size()));
 }
 
-absl::StatusOr<uint64_t> Collection::Count(const std::string& filter_expr,
-                                           const StopToken& stop) const {
-  std::shared_ptr<const filter::Filter> flt;
-  if (!filter_expr.empty()) {
-    QUIVER_ASSIGN_OR_RETURN(flt, filter::Filter::Compile(filter_expr, *schema_));
-  }
+absl::StatusOr<uint64_t> Collection::Count(const BoundCount& q, const StopToken& stop) const {
+  const filter::Filter* flt = q.filter.get();
   if (flt == nullptr) {
     ReaderMutexLock lock(&mu_);
     return live_;
@@ -315,7 +234,7 @@ absl::StatusOr<uint64_t> Collection::Count(const std::string& filter_expr,
   uint64_t count = 0;
   for (const View::Part& part : view.parts) {
     RowSet rows;
-    QUIVER_RETURN_IF_ERROR(MatchingRows(*part.segment, part.rows, view.seq, flt.get(), stop, &rows));
+    QUIVER_RETURN_IF_ERROR(MatchingRows(*part.segment, part.rows, view.seq, flt, stop, &rows));
     count += rows.Count();
   }
   return count;

@@ -7,9 +7,11 @@
 // segment list and row counts at one sequence number) and merge the
 // per-segment top-k.
 //
-// Writes follow the engine's commit protocol, all on the engine's single
-// commit thread except validation:
-//   1. ValidateUpsert / ValidateDelete (any thread): check the request
+// Requests arrive bound (query/bind/bound.h): the binder has checked them
+// against this collection's schema (bind_target()), so what is here does
+// the work. Writes follow the engine's commit protocol, all on the
+// engine's single commit thread except binding:
+//   1. bind::BindUpsert / BindDelete (any thread): check the request
 //      against the schema and copy out what is needed. Nothing changes.
 //   2. Prepare*(seq, batch): resolve ids (seeing earlier, not yet applied
 //      writes of the same commit group), assign internal ids and add the
@@ -52,6 +54,8 @@
 #include "absl/status/statusor.h"
 #include "base/mutex.h"
 #include "absl/time/time.h"
+#include "query/bind/binder.h"
+#include "query/bind/bound.h"
 #include "query/bind/request_checks.h"
 #include "query/execute/response.h"
 #include "query/filter/filter.h"
@@ -113,33 +117,9 @@ struct CompactionPlan {
   uint64_t output_id = 0;
 };
 
-// A validated upsert, ready to commit. Vector pointers point either into the
-// request (which must outlive this object) or into `owned` (normalized
-// copies for COSINE fields).
-struct PreparedUpsert {
-  struct Point {
-    storage::PointRecord record;  // id + attributes, as stored
-    AttrRow attrs;
-    // One per vector field; for a multi-vector field, its encoding.
-    std::vector<const float*> vectors;
-    // Multi-vector fields: the point's vectors (count 0 for other fields).
-    std::vector<TokenSet> tokens;
-  };
-  std::vector<Point> points;
-  std::vector<float> owned;
-  // Encodings and normalized token vectors of multi-vector fields.
-  std::vector<std::unique_ptr<float[]>> owned_blocks;
-};
-
-// A validated delete: by ids, or by a compiled filter.
-struct PreparedDelete {
-  std::vector<std::string> ids;
-  std::shared_ptr<const filter::Filter> filter;
-};
-
 // What Prepare* decided, for Apply*.
 struct WriteEffects {
-  std::vector<uint64_t> added;           // iid per point of a PreparedUpsert
+  std::vector<uint64_t> added;           // iid per point of a BoundUpsert
   std::vector<std::string> removed_ids;  // external ids whose current row goes
 };
 
@@ -175,20 +155,31 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // The collection's catalog record with the current index specs.
   storage::CollectionRecord Record() const;
 
-  // --- Reads (any thread) ---
-  // Stops with CANCELLED or DEADLINE_EXCEEDED once `stop` says so.
-  absl::Status Search(const v1::SearchRequest& req, const StopToken& stop,
+  // What requests to this collection are bound against (binder.h). Valid
+  // while the collection is.
+  bind::BindTarget bind_target() const {
+    return bind::BindTarget{*schema_, name_, &encoders_, &stored_dims_};
+  }
+
+  // --- Reads (any thread), of requests bound against bind_target() ---
+  // Stops with CANCELLED or DEADLINE_EXCEEDED once `stop` says so;
+  // RESOURCE_EXHAUSTED when the response would pass max_response_bytes.
+  // A search of one field (query/execute/search.cc, late_interaction.cc).
+  absl::Status Search(const BoundSearch& q, const StopToken& stop,
                       v1::SearchResponse* resp) const;
-  absl::Status Get(const v1::GetPointsRequest& req, v1::GetPointsResponse* resp) const;
-  absl::StatusOr<uint64_t> Count(const std::string& filter_expr,
-                                 const StopToken& stop = StopToken()) const;
+  // Hybrid search: each field searched in parallel on the search pool, over
+  // one view, with one filter plan; lists fused (query/execute/hybrid.cc).
+  absl::Status SearchHybrid(const BoundHybridSearch& q, const StopToken& stop,
+                            v1::SearchResponse* resp) const;
+  absl::Status Get(const BoundGet& q, v1::GetPointsResponse* resp) const;
+  absl::StatusOr<uint64_t> Count(const BoundCount& q, const StopToken& stop = StopToken()) const;
   void Describe(v1::CollectionInfo* info) const;
   // A rough count of the unit operations (one filter predicate on one row,
   // 16 floats of distance computation) a search or a count with this
   // filter would take, from the request's shape and the collection's size,
   // without doing any of it. quiverd runs requests estimated past
   // kExpensiveWork on its pool for expensive requests.
-  uint64_t EstimateWork(const v1::SearchRequest& req) const;
+  uint64_t EstimateWork(const BoundSearchRequest& q) const;
   uint64_t EstimateCountWork(const std::string& filter_expr) const;
   View TakeView() const;
   // Segment vectors may move from memory to a mapped rerank table (DISK
@@ -197,16 +188,12 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // a View (index builds, compaction) holds one.
   std::shared_ptr<const void> Pin() const;
 
-  // --- Validation (any thread; changes nothing) ---
-  absl::StatusOr<PreparedUpsert> ValidateUpsert(const v1::UpsertPointsRequest& req) const;
-  absl::StatusOr<PreparedDelete> ValidateDelete(const v1::DeletePointsRequest& req) const;
-
   // --- Commit protocol (commit thread) ---
-  void PrepareUpsert(uint64_t seq, const PreparedUpsert& up, storage::Batch* batch,
+  void PrepareUpsert(uint64_t seq, const BoundUpsert& up, storage::Batch* batch,
                      WriteEffects* fx);
-  void PrepareDelete(uint64_t seq, const PreparedDelete& del, storage::Batch* batch,
+  void PrepareDelete(uint64_t seq, const BoundDelete& del, storage::Batch* batch,
                      WriteEffects* fx);
-  void ApplyUpsert(uint64_t seq, const PreparedUpsert& up, const WriteEffects& fx);
+  void ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEffects& fx);
   void ApplyDelete(uint64_t seq, const WriteEffects& fx);
   // Records that `seq` touched this collection without changing rows.
   void ApplyNoop(uint64_t seq);
@@ -268,48 +255,30 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Resolves an external id as the commit thread sees it: pending writes of
   // the current group first, then the applied id map. -1 if absent.
   int64_t ResolveForWrite(const std::string& id) const;
-  absl::StatusOr<int> ResolveField(const std::string& field) const;
-  // Search helpers. PrepareQueries checks nq query vectors of `field` and
-  // copies them (normalized for COSINE) with their squared norms; errors
-  // name them `what` (+ " <i>" if numbered).
-  absl::Status PrepareQueries(const VectorFieldSpec& field, const v1::Vector* const* vectors,
-                              size_t nq, absl::string_view what, bool numbered,
-                              std::vector<float>* queries, std::vector<float>* qnorms) const;
-  absl::StatusOr<std::vector<int>> OutputAttributes(
-      const google::protobuf::RepeatedPtrField<std::string>& names) const;
   SearchContext MakeContext(size_t f, uint32_t k, const std::vector<float>& queries,
-                            const std::vector<float>& qnorms, const v1::SearchParams& params,
+                            const std::vector<float>& qnorms, const BoundSearchParams& params,
                             const filter::Filter* flt, const StopToken& stop) const;
   // Searches every segment of `view`, pushing into topk (one per query).
   absl::Status SearchView(const SearchContext& ctx, const View& view, v1::Explain* explain,
                           std::vector<index::TopK>* topk) const;
-  // Late-interaction search of multi-vector field f (req.multi_vectors).
-  absl::Status SearchMulti(const v1::SearchRequest& req, int f, const StopToken& stop,
+  // Late-interaction search of a multi-vector field (q.multi).
+  absl::Status SearchMulti(const BoundSearch& q, const StopToken& stop,
                            v1::SearchResponse* resp) const;
   // Its core over one view: the k best points of each query set (checked
   // already), into topk (one per set), and explain's text. One of three
   // ways, by the field's candidates (query/execute/late_interaction.cc).
   absl::Status SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
-                               const v1::SearchParams& params, const filter::Filter* flt,
+                               const BoundSearchParams& params, const filter::Filter* flt,
                                const View& view, const StopToken& stop, v1::Explain* explain,
                                std::vector<index::TopK>* topk, std::string* text) const;
   struct MultiViewArgs;
   absl::Status ExactMaxSimView(const MultiViewArgs& a) const;
   absl::Status TokenMaxSimView(const MultiViewArgs& a) const;
   absl::Status MuveraMaxSimView(const MultiViewArgs& a) const;
-  // Hybrid search (req.field_queries): each field searched in parallel on
-  // the search pool, over one view, with one filter plan; lists fused. Its
-  // steps (query/execute/hybrid.cc): check and prepare the request, check
-  // the response estimate, search the fields, explain.
-  absl::Status SearchHybrid(const v1::SearchRequest& req, const StopToken& stop,
-                            v1::SearchResponse* resp) const;
-  struct HybridPart;
+  // SearchHybrid's steps (query/execute/hybrid.cc): check the response
+  // estimate, search the fields, explain.
   struct HybridRun;
-  absl::Status CheckHybridRequest(HybridRun* run) const;
-  absl::Status CheckFieldQuery(const v1::SearchRequest& req, size_t i, std::vector<bool>* used,
-                               HybridPart* part,
-                               std::vector<std::unique_ptr<float[]>>* owned) const;
-  absl::Status CheckHybridEstimate(const HybridRun& run, const View& view) const;
+  absl::Status CheckHybridEstimate(const BoundHybridSearch& q, const View& view) const;
   absl::Status RunHybridFields(const View& view, const StopToken& stop, HybridRun* run) const;
   void HybridExplain(HybridRun* run, v1::Explain* explain) const;
   // Appends a hit per neighbour of field `field`, scored by its metric,

@@ -1,5 +1,5 @@
-// Collection's write side, the commit protocol (collection.h): validation
-// of upserts and deletes, Prepare* on the commit thread (resolve ids,
+// Collection's write side, the commit protocol (collection.h) for bound
+// upserts and deletes: Prepare* on the commit thread (resolve ids,
 // assign internal ids, fill the RocksDB batch), Apply* once the batch is
 // durable (append rows, mark deletes, publish), and the other segment-list
 // changes the commit thread makes (sealing, index spec changes).
@@ -9,8 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
-#include "base/truncate.h"
-#include "query/bind/request_checks.h"
 #include "query/collection.h"
 
 namespace quiver {
@@ -20,187 +18,6 @@ int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
 }  // namespace
 
-// ---------------------------------------------------------------- validation
-
-namespace {
-
-// What binding a point needs from its collection.
-struct PointTarget {
-  const Schema& schema;
-  const std::string& name;
-  // Per vector field: MUVERA encoder (null: none) and stored dimension.
-  const std::vector<std::shared_ptr<const index::MuveraEncoder>>& encoders;
-  const std::vector<uint32_t>& stored_dims;
-};
-
-// The id and the names of the point's vector fields.
-absl::Status CheckPointNames(const PointTarget& t, const v1::Point& p, int i,
-                             absl::flat_hash_set<absl::string_view>* seen) {
-  // Built only on the error paths: most batches have none.
-  auto label = [&] { return bind::PointLabel(p.id(), i); };
-  if (p.id().empty()) return absl::InvalidArgumentError(absl::StrCat(label(), ": id is empty"));
-  if (p.id().size() > kMaxIdBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(label(), ": id is longer than ", kMaxIdBytes, " bytes"));
-  }
-  if (!seen->insert(p.id()).second) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(label(), ": id appears more than once in this request"));
-  }
-  for (const auto& [fname, mv] : p.multi_vectors()) {
-    const int f = t.schema.VectorFieldIndex(fname);
-    if (f < 0 || !t.schema.vectors()[f].multi) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(label(), ": field \"", TruncateForMessage(fname),
-                       "\" is not a multi-vector field of collection \"", t.name, "\""));
-    }
-  }
-  for (const auto& [fname, vec] : p.vectors()) {
-    const int f = t.schema.VectorFieldIndex(fname);
-    if (f < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(label(), ": collection \"", t.name, "\" has no vector field \"",
-                       TruncateForMessage(fname), "\""));
-    }
-    if (t.schema.vectors()[f].multi) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(label(), ": field \"", fname,
-                       "\" is a multi-vector field: give its vectors in multi_vectors"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// The point's vectors, checked, into *out: COSINE fields normalized into
-// up->owned from *owned_pos on, multi-vector fields' sets and encodings
-// into up->owned_blocks.
-absl::Status BindPointVectors(const PointTarget& t, const v1::Point& p, int i,
-                              PreparedUpsert* up, size_t* owned_pos,
-                              PreparedUpsert::Point* out) {
-  auto label = [&] { return bind::PointLabel(p.id(), i); };
-  const size_t nf = t.schema.vectors().size();
-  out->vectors.resize(nf);
-  out->tokens.resize(nf);
-  for (size_t f = 0; f < nf; ++f) {
-    const VectorFieldSpec& spec = t.schema.vectors()[f];
-    if (spec.multi) {
-      auto mit = p.multi_vectors().find(spec.name);
-      if (mit == p.multi_vectors().end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(label(), ": multi-vector field \"", spec.name, "\" is missing"));
-      }
-      QUIVER_ASSIGN_OR_RETURN(
-          TokenSet set,
-          bind::PrepareTokens(spec, mit->second,
-                              absl::StrCat(label(), ": field \"", spec.name, "\""),
-                              &up->owned_blocks));
-      out->tokens[f] = set;
-      float* fde = new float[t.stored_dims[f]];
-      up->owned_blocks.emplace_back(fde);
-      if (t.encoders[f] != nullptr && !spec.token_candidates) {
-        t.encoders[f]->EncodeDocument(set.data, set.count, fde);
-      } else {
-        std::fill(fde, fde + t.stored_dims[f], 0.0f);  // unused: TOKENS index the vectors
-      }
-      out->vectors[f] = fde;
-      continue;
-    }
-    auto it = p.vectors().find(spec.name);
-    if (it == p.vectors().end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(label(), ": vector field \"", spec.name, "\" is missing"));
-    }
-    if (absl::Status st = bind::CheckVector(it->second.values(), spec.dim, spec.metric, "");
-        !st.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(label(), ": field \"", spec.name, "\"", st.message()));
-    }
-    if (spec.metric == Metric::kCosine) {
-      float* dst = up->owned.data() + *owned_pos;
-      *owned_pos += spec.dim;
-      bind::Normalize(it->second.values().data(), dst, spec.dim);
-      out->vectors[f] = dst;
-    } else {
-      out->vectors[f] = it->second.values().data();
-    }
-  }
-  return absl::OkStatus();
-}
-
-// The point's id and attributes, checked, into out->record and out->attrs.
-absl::Status BindPointAttributes(const PointTarget& t, const v1::Point& p, int i,
-                                 PreparedUpsert::Point* out) {
-  auto label = [&] { return bind::PointLabel(p.id(), i); };
-  const auto& attrs = t.schema.attributes();
-  out->attrs.resize(attrs.size());
-  out->record.set_id(p.id());
-  for (size_t a = 0; a < attrs.size(); ++a) out->record.add_attributes();
-  for (const auto& [aname, value] : p.attributes()) {
-    const int ai = t.schema.AttributeIndex(aname);
-    if (ai < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(label(), ": collection \"", t.name, "\" has no attribute \"",
-                       TruncateForMessage(aname), "\""));
-    }
-    absl::StatusOr<AttrValue> av = ValueToAttr(value, attrs[ai].type, "");
-    if (!av.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(label(), ": attribute \"", aname, "\"", av.status().message()));
-    }
-    out->attrs[ai] = *std::move(av);
-    *out->record.mutable_attributes(ai) = value;
-    if (attrs[ai].type == AttrType::kDouble && value.has_int_value()) {
-      out->record.mutable_attributes(ai)->set_double_value(
-          static_cast<double>(value.int_value()));
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-absl::StatusOr<PreparedUpsert> Collection::ValidateUpsert(
-    const v1::UpsertPointsRequest& req) const {
-  if (req.points().empty()) return absl::InvalidArgumentError("upsert needs at least one point");
-  const PointTarget target{*schema_, name_, encoders_, stored_dims_};
-  PreparedUpsert up;
-  up.points.resize(req.points_size());
-  absl::flat_hash_set<absl::string_view> seen;
-  size_t owned_floats = 0;
-  for (const VectorFieldSpec& f : schema_->vectors()) {
-    if (f.metric == Metric::kCosine && !f.multi) {
-      owned_floats += static_cast<size_t>(f.dim) * req.points_size();
-    }
-  }
-  up.owned.resize(owned_floats);
-  size_t owned_pos = 0;
-  for (int i = 0; i < req.points_size(); ++i) {
-    const v1::Point& p = req.points(i);
-    QUIVER_RETURN_IF_ERROR(CheckPointNames(target, p, i, &seen));
-    QUIVER_RETURN_IF_ERROR(BindPointVectors(target, p, i, &up, &owned_pos, &up.points[i]));
-    QUIVER_RETURN_IF_ERROR(BindPointAttributes(target, p, i, &up.points[i]));
-  }
-  return up;
-}
-
-absl::StatusOr<PreparedDelete> Collection::ValidateDelete(
-    const v1::DeletePointsRequest& req) const {
-  PreparedDelete del;
-  if (!req.ids().empty() && !req.filter().empty()) {
-    return absl::InvalidArgumentError("delete takes ids or a filter, not both");
-  }
-  if (req.ids().empty() && req.filter().empty()) {
-    return absl::InvalidArgumentError("delete needs ids or a filter");
-  }
-  for (const std::string& id : req.ids()) {
-    if (id.empty()) return absl::InvalidArgumentError("delete: an id is empty");
-    del.ids.push_back(id);
-  }
-  if (!req.filter().empty()) {
-    QUIVER_ASSIGN_OR_RETURN(del.filter, filter::Filter::Compile(req.filter(), *schema_));
-  }
-  return del;
-}
 // ---------------------------------------------------------------- commit
 
 int64_t Collection::ResolveForWrite(const std::string& id) const {
@@ -212,7 +29,7 @@ int64_t Collection::ResolveForWrite(const std::string& id) const {
   return static_cast<int64_t>(it->second.segment->iid(it->second.offset));
 }
 
-void Collection::PrepareUpsert(uint64_t seq, const PreparedUpsert& up, storage::Batch* batch,
+void Collection::PrepareUpsert(uint64_t seq, const BoundUpsert& up, storage::Batch* batch,
                                WriteEffects* fx) {
   storage::OpRecord op;
   op.set_type(storage::OpRecord::UPSERT);
@@ -221,7 +38,7 @@ void Collection::PrepareUpsert(uint64_t seq, const PreparedUpsert& up, storage::
   std::vector<uint32_t> dims;
   for (const VectorFieldSpec& f : schema_->vectors()) dims.push_back(f.dim);
   std::vector<const float*> stored(dims.size());
-  for (const PreparedUpsert::Point& p : up.points) {
+  for (const BoundUpsert::Point& p : up.points) {
     // Multi-vector fields store the point's vectors; encodings are derived.
     for (size_t f = 0; f < dims.size(); ++f) {
       if (schema_->vectors()[f].multi) {
@@ -249,7 +66,7 @@ void Collection::PrepareUpsert(uint64_t seq, const PreparedUpsert& up, storage::
   batch->LogOp(seq, op);
 }
 
-void Collection::PrepareDelete(uint64_t seq, const PreparedDelete& del, storage::Batch* batch,
+void Collection::PrepareDelete(uint64_t seq, const BoundDelete& del, storage::Batch* batch,
                                WriteEffects* fx) {
   storage::OpRecord op;
   op.set_type(storage::OpRecord::DELETE);
@@ -323,11 +140,11 @@ void Collection::NotifySealed() {
   }
 }
 
-void Collection::ApplyUpsert(uint64_t seq, const PreparedUpsert& up, const WriteEffects& fx) {
+void Collection::ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEffects& fx) {
   std::vector<RowRef> rows;
   rows.reserve(up.points.size());
   for (size_t i = 0; i < up.points.size(); ++i) {
-    const PreparedUpsert::Point& p = up.points[i];
+    const BoundUpsert::Point& p = up.points[i];
     Segment& seg = GrowingForAppend();
     rows.push_back(
         {&seg, seg.Append(fx.added[i], p.record.id(), p.attrs, p.vectors, p.tokens.data())});

@@ -23,6 +23,15 @@ std::string ConfigureBlas(int threads_per_call) {
 
 namespace {
 
+absl::Status RunSearch(const Collection& c, const BoundSearch& q, const StopToken& stop,
+                       v1::SearchResponse* resp) {
+  return c.Search(q, stop, resp);
+}
+absl::Status RunSearch(const Collection& c, const BoundHybridSearch& q, const StopToken& stop,
+                       v1::SearchResponse* resp) {
+  return c.SearchHybrid(q, stop, resp);
+}
+
 // A DISK field keeps only its index in memory, so the index must hold
 // compressed codes and leave exact distances to the rerank table.
 absl::Status CheckStorage(const VectorFieldSpec& field, const index::IndexSpec& spec) {
@@ -52,8 +61,8 @@ struct Engine::Writer {
   std::string name;
   std::optional<Schema> schema;  // kCreate
   std::shared_ptr<Collection> coll;
-  PreparedUpsert up;
-  PreparedDelete del;
+  BoundUpsert up;
+  BoundDelete del;
   WriteEffects fx;
   absl::Time deadline = absl::InfiniteFuture();
   size_t bytes = 0;
@@ -424,19 +433,48 @@ void Engine::UpdateCollection(const v1::UpdateCollectionRequest& req,
   Enqueue(std::move(w));
 }
 
+absl::StatusOr<Bound<BoundSearchRequest>> Engine::BindSearch(
+    const v1::SearchRequest& req) const {
+  QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
+  QUIVER_ASSIGN_OR_RETURN(BoundSearchRequest q, bind::BindSearch(c->bind_target(), req));
+  return Bound<BoundSearchRequest>{std::move(c), std::move(q)};
+}
+
+absl::StatusOr<Bound<BoundUpsert>> Engine::BindUpsert(const v1::UpsertPointsRequest& req) const {
+  QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
+  QUIVER_ASSIGN_OR_RETURN(BoundUpsert up, bind::BindUpsert(c->bind_target(), req));
+  return Bound<BoundUpsert>{std::move(c), std::move(up)};
+}
+
+absl::StatusOr<Bound<BoundDelete>> Engine::BindDelete(const v1::DeletePointsRequest& req) const {
+  QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
+  QUIVER_ASSIGN_OR_RETURN(BoundDelete del, bind::BindDelete(c->bind_target(), req));
+  return Bound<BoundDelete>{std::move(c), std::move(del)};
+}
+
 void Engine::Upsert(const v1::UpsertPointsRequest& req, v1::UpsertPointsResponse* resp,
                     absl::Time deadline, Done done) {
-  absl::StatusOr<std::shared_ptr<Collection>> coll = Find(req.collection());
-  if (!coll.ok()) return done(coll.status());
-  absl::StatusOr<PreparedUpsert> up = (*coll)->ValidateUpsert(req);
+  absl::StatusOr<Bound<BoundUpsert>> up = BindUpsert(req);
   if (!up.ok()) return done(up.status());
+  Upsert(*std::move(up), resp, deadline, std::move(done));
+}
+
+void Engine::Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse* resp,
+                    absl::Time deadline, Done done) {
+  absl::StatusOr<Bound<BoundDelete>> del = BindDelete(req);
+  if (!del.ok()) return done(del.status());
+  Delete(*std::move(del), resp, deadline, std::move(done));
+}
+
+void Engine::Upsert(Bound<BoundUpsert> up, v1::UpsertPointsResponse* resp, absl::Time deadline,
+                    Done done) {
   auto w = std::make_unique<Writer>();
   w->kind = Writer::Kind::kUpsert;
-  w->name = req.collection();
-  w->coll = *std::move(coll);
-  w->up = *std::move(up);
+  w->name = up.collection->name();
+  w->coll = std::move(up.collection);
+  w->up = std::move(up.request);
   w->deadline = deadline;
-  w->bytes = req.ByteSizeLong();
+  w->bytes = w->up.request_bytes;
   w->respond = [resp](Writer& w) {
     resp->set_sequence(w.seq);
     resp->set_upserted_count(static_cast<uint32_t>(w.up.points.size()));
@@ -445,20 +483,16 @@ void Engine::Upsert(const v1::UpsertPointsRequest& req, v1::UpsertPointsResponse
   Enqueue(std::move(w));
 }
 
-void Engine::Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse* resp,
-                    absl::Time deadline, Done done) {
-  absl::StatusOr<std::shared_ptr<Collection>> coll = Find(req.collection());
-  if (!coll.ok()) return done(coll.status());
-  absl::StatusOr<PreparedDelete> del = (*coll)->ValidateDelete(req);
-  if (!del.ok()) return done(del.status());
+void Engine::Delete(Bound<BoundDelete> del, v1::DeletePointsResponse* resp, absl::Time deadline,
+                    Done done) {
   auto w = std::make_unique<Writer>();
   w->kind = Writer::Kind::kDelete;
-  w->barrier = del->filter != nullptr;
-  w->name = req.collection();
-  w->coll = *std::move(coll);
-  w->del = *std::move(del);
+  w->barrier = del.request.filter != nullptr;
+  w->name = del.collection->name();
+  w->coll = std::move(del.collection);
+  w->del = std::move(del.request);
   w->deadline = deadline;
-  w->bytes = req.ByteSizeLong();
+  w->bytes = w->del.request_bytes;
   w->respond = [resp](Writer& w) {
     resp->set_sequence(w.seq);
     resp->set_deleted_count(w.fx.removed_ids.size());
@@ -702,7 +736,8 @@ absl::Status Engine::ListCollections(v1::ListCollectionsResponse* resp) const {
 absl::Status Engine::GetPoints(const v1::GetPointsRequest& req,
                                v1::GetPointsResponse* resp) const {
   QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
-  const absl::Status s = c->Get(req, resp);
+  QUIVER_ASSIGN_OR_RETURN(const BoundGet q, bind::BindGet(c->bind_target(), req));
+  const absl::Status s = c->Get(q, resp);
   if (!s.ok()) resp->Clear();  // what was filled before a limit stopped it
   return s;
 }
@@ -710,14 +745,14 @@ absl::Status Engine::GetPoints(const v1::GetPointsRequest& req,
 absl::Status Engine::CountPoints(const v1::CountPointsRequest& req,
                                  v1::CountPointsResponse* resp, const StopToken& stop) const {
   QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
-  QUIVER_ASSIGN_OR_RETURN(uint64_t n, c->Count(req.filter(), stop));
+  QUIVER_ASSIGN_OR_RETURN(const BoundCount q, bind::BindCount(c->bind_target(), req));
+  QUIVER_ASSIGN_OR_RETURN(uint64_t n, c->Count(q, stop));
   resp->set_count(n);
   return absl::OkStatus();
 }
 
-bool Engine::IsExpensive(const v1::SearchRequest& req) const {
-  absl::StatusOr<std::shared_ptr<Collection>> c = Find(req.collection());
-  return c.ok() && (*c)->EstimateWork(req) > kExpensiveWork;
+bool Engine::IsExpensive(const Bound<BoundSearchRequest>& q) const {
+  return q.collection->EstimateWork(q.request) > kExpensiveWork;
 }
 
 bool Engine::IsExpensive(const v1::CountPointsRequest& req) const {
@@ -728,8 +763,15 @@ bool Engine::IsExpensive(const v1::CountPointsRequest& req) const {
 
 absl::Status Engine::Search(const v1::SearchRequest& req, const StopToken& stop,
                             v1::SearchResponse* resp) const {
-  QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
-  const absl::Status s = c->Search(req, stop, resp);
+  QUIVER_ASSIGN_OR_RETURN(const Bound<BoundSearchRequest> q, BindSearch(req));
+  return Search(q, stop, resp);
+}
+
+absl::Status Engine::Search(const Bound<BoundSearchRequest>& q, const StopToken& stop,
+                            v1::SearchResponse* resp) const {
+  const Collection& c = *q.collection;
+  const absl::Status s =
+      std::visit([&](const auto& bound) { return RunSearch(c, bound, stop, resp); }, q.request);
   if (!s.ok()) resp->Clear();  // what was filled before a limit or a stop ended it
   return s;
 }

@@ -13,7 +13,6 @@
 #include "base/status_macros.h"
 #include "index/distance.h"
 #include "index/maxsim.h"
-#include "query/bind/request_checks.h"
 #include "query/collection.h"
 #include "query/execute/response.h"
 
@@ -63,7 +62,7 @@ struct Collection::MultiViewArgs {
   const VectorFieldSpec& field;
   const std::vector<TokenSet>& sets;
   uint32_t k;
-  const v1::SearchParams& params;
+  const BoundSearchParams& params;
   const filter::Filter* flt;
   const View& view;
   const StopToken& stop;
@@ -78,33 +77,19 @@ struct Collection::MultiViewArgs {
   }
 };
 
-absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, const StopToken& stop,
+absl::Status Collection::SearchMulti(const BoundSearch& q, const StopToken& stop,
                                      v1::SearchResponse* resp) const {
-  const VectorFieldSpec& field = schema_->vectors()[f];
-  const size_t nq = req.multi_vectors_size();
-  QUIVER_RETURN_IF_ERROR(bind::CheckBatch(nq, req.k(), "query set", " (multi_vectors)"));
-  QUIVER_RETURN_IF_ERROR(bind::CheckSearchParams(req.params(), ""));
-  std::vector<std::unique_ptr<float[]>> owned;
-  std::vector<TokenSet> sets(nq);
-  for (size_t q = 0; q < nq; ++q) {
-    QUIVER_ASSIGN_OR_RETURN(sets[q], bind::PrepareTokens(field, req.multi_vectors(static_cast<int>(q)),
-                                                   absl::StrCat("query set ", q), &owned));
-  }
-  std::shared_ptr<const filter::Filter> flt;
-  if (!req.filter().empty()) {
-    QUIVER_ASSIGN_OR_RETURN(flt, filter::Filter::Compile(req.filter(), *schema_));
-  }
-  QUIVER_ASSIGN_OR_RETURN(const std::vector<int> out_attrs,
-                          OutputAttributes(req.output_attributes()));
+  const VectorFieldSpec& field = schema_->vectors()[q.field];
+  const size_t nq = q.num_queries();
   const auto t_start = absl::Now();
   const View view = TakeView();
-  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(nq, req.k(), out_attrs, req.with_vectors(),
-                                             req.explain() ? view.parts.size() : 0,
-                                             req.filter().size()));
-  std::vector<index::TopK> topk(nq, index::TopK(req.k()));
-  v1::Explain* explain = req.explain() ? resp->mutable_explain() : nullptr;
+  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(nq, q.k, q.output.attributes,
+                                             q.output.with_vectors,
+                                             q.explain ? view.parts.size() : 0, q.filter_bytes));
+  std::vector<index::TopK> topk(nq, index::TopK(q.k));
+  v1::Explain* explain = q.explain ? resp->mutable_explain() : nullptr;
   std::string text;
-  QUIVER_RETURN_IF_ERROR(SearchMultiView(f, sets, req.k(), req.params(), flt.get(), view,
+  QUIVER_RETURN_IF_ERROR(SearchMultiView(q.field, q.sets, q.k, q.params, q.filter.get(), view,
                                          stop, explain, &topk, &text));
   ResponseBudget budget(options_.max_response_bytes);
   if (explain != nullptr) {
@@ -114,21 +99,22 @@ absl::Status Collection::SearchMulti(const v1::SearchRequest& req, int f, const 
     QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
   }
   for (index::TopK& t : topk) {
-    QUIVER_RETURN_IF_ERROR(FillHits(view, field, t.Take(), out_attrs, req.with_vectors(),
-                                    &budget, resp->add_results()->mutable_hits()));
+    QUIVER_RETURN_IF_ERROR(FillHits(view, field, t.Take(), q.output.attributes,
+                                    q.output.with_vectors, &budget,
+                                    resp->add_results()->mutable_hits()));
   }
   return absl::OkStatus();
 }
 
 absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
-                                         const v1::SearchParams& params,
+                                         const BoundSearchParams& params,
                                          const filter::Filter* flt, const View& view,
                                          const StopToken& stop, v1::Explain* explain,
                                          std::vector<index::TopK>* topk,
                                          std::string* text) const {
   const MultiViewArgs a{f,    schema_->vectors()[f], sets,    k,    params, flt,
                         view, stop,                  explain, topk, text};
-  if (params.exact() || encoders_[f] == nullptr) return ExactMaxSimView(a);
+  if (params.exact || encoders_[f] == nullptr) return ExactMaxSimView(a);
   if (a.field.token_candidates) return TokenMaxSimView(a);
   return MuveraMaxSimView(a);
 }
@@ -195,7 +181,7 @@ absl::Status Collection::TokenMaxSimView(const MultiViewArgs& a) const {
   const VectorFieldSpec& field = a.field;
   const std::vector<TokenSet>& sets = a.sets;
   const uint32_t k = a.k;
-  const v1::SearchParams& params = a.params;
+  const BoundSearchParams& params = a.params;
   const filter::Filter* flt = a.flt;
   const View& view = a.view;
   const StopToken& stop = a.stop;
@@ -208,7 +194,7 @@ absl::Status Collection::TokenMaxSimView(const MultiViewArgs& a) const {
   // The baseline: each query vector's nearest token vectors in the
   // segment's index over all of them, mapped to their rows; those rows
   // are the candidates. Segments without that index are scored exactly.
-  const float rf = params.refine_factor() > 0 ? params.refine_factor()
+  const float rf = params.refine_factor > 0 ? params.refine_factor
                                                     : kDefaultTokenRefine;
   const auto per_vector = static_cast<uint32_t>(std::min<double>(
       kMaxRefineCandidates, std::ceil(static_cast<double>(k) * std::max(1.0f, rf))));
@@ -237,8 +223,8 @@ absl::Status Collection::TokenMaxSimView(const MultiViewArgs& a) const {
     accept.keep = &keep;
     accept.rows = token_rows.get();
     index::SearchParams sp;
-    sp.ef = params.ef();
-    sp.nprobe = params.nprobe();
+    sp.ef = params.ef;
+    sp.nprobe = params.nprobe;
     for (size_t q = 0; q < nq; ++q) {
       QUIVER_RETURN_IF_ERROR(stop.Check());
       std::vector<uint32_t> cand;
@@ -277,7 +263,7 @@ absl::Status Collection::MuveraMaxSimView(const MultiViewArgs& a) const {
   const VectorFieldSpec& field = a.field;
   const std::vector<TokenSet>& sets = a.sets;
   const uint32_t k = a.k;
-  const v1::SearchParams& params = a.params;
+  const BoundSearchParams& params = a.params;
   const filter::Filter* flt = a.flt;
   const View& view = a.view;
   const StopToken& stop = a.stop;
@@ -296,12 +282,12 @@ absl::Status Collection::MuveraMaxSimView(const MultiViewArgs& a) const {
     encoders_[f]->EncodeQuery(sets[q].data, sets[q].count, fde.data() + q * fde_dim);
     norms[q] = index::NormSqr(fde.data() + q * fde_dim, fde_dim);
   }
-  const float rf = params.refine_factor() > 0 ? params.refine_factor()
+  const float rf = params.refine_factor > 0 ? params.refine_factor
                                                     : kDefaultMultiRefine;
   const auto candidates = static_cast<uint32_t>(std::min<double>(
       kMaxRefineCandidates, std::ceil(static_cast<double>(k) * std::max(1.0f, rf))));
-  v1::SearchParams fde_params = params;
-  fde_params.set_refine_factor(0);  // the encodings' own index, at its default
+  BoundSearchParams fde_params = params;
+  fde_params.refine_factor = 0;  // the encodings' own index, at its default
   const SearchContext ctx =
       MakeContext(static_cast<size_t>(f), candidates, fde, norms, fde_params, flt, stop);
   std::vector<index::TopK> cand(nq, index::TopK(candidates));
