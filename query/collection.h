@@ -7,9 +7,11 @@
 // segment list and row counts at one sequence number) and merge the
 // per-segment top-k.
 //
-// Writes follow the engine's commit protocol, all on the engine's single
-// commit thread except validation:
-//   1. ValidateUpsert / ValidateDelete (any thread): check the request
+// Requests arrive bound (query/bind/bound.h): the binder has checked them
+// against this collection's schema (bind_target()), so what is here does
+// the work. Writes follow the engine's commit protocol, all on the
+// engine's single commit thread except binding:
+//   1. bind::BindUpsert / BindDelete (any thread): check the request
 //      against the schema and copy out what is needed. Nothing changes.
 //   2. Prepare*(seq, batch): resolve ids (seeing earlier, not yet applied
 //      writes of the same commit group), assign internal ids and add the
@@ -19,6 +21,20 @@
 // Segment-list changes that are not writes (sealing an idle growing segment,
 // swapping in a compacted segment) also run on the commit thread, so the
 // writer's view of the segments never races with them.
+//
+// Where it lives, by concept: construction, index specs, views, reader
+// epochs, get/count/describe in collection.cc; the commit protocol in
+// collection_write.cc; compaction in collection_compaction.cc; Persist and
+// Recover in collection_recovery.cc; Verify in collection_verify.cc;
+// searches in query/execute/ (search.cc, late_interaction.cc, hybrid.cc,
+// and response.cc for filling responses and explain).
+//
+// Ownership: the collection owns its segments (shared with views and
+// the index builder) and the id map; readers hold Views, which keep the
+// segments they list alive.
+// Errors: absl::Status; reads return CANCELLED / DEADLINE_EXCEEDED when
+// stopped and RESOURCE_EXHAUSTED past the response limit; recovery returns
+// DATA_LOSS when RocksDB's rows and vectors disagree.
 //
 // Thread-safety: read methods may run concurrently with each other and with
 // the commit thread. Methods marked "commit thread" must only be called from
@@ -38,9 +54,18 @@
 #include "absl/status/statusor.h"
 #include "base/mutex.h"
 #include "absl/time/time.h"
+#include "query/bind/binder.h"
+#include "query/bind/bound.h"
+#include "query/bind/request_checks.h"
+#include "query/execute/response.h"
 #include "query/filter/filter.h"
 #include "index/muvera.h"
-#include "query/planner.h"
+#include "query/execute/rerank.h"
+#include "query/execute/segment_search.h"
+#include "query/plan/planner.h"
+#include "query/plan/search_context.h"
+#include "query/plan/segment_filter.h"
+#include "query/plan/segment_planner.h"
 #include "query/segment.h"
 #include "query/stop.h"
 #include "quiver/v1/collections.pb.h"
@@ -55,14 +80,6 @@
 namespace quiver {
 
 class TaskPool;
-
-// Request limits a client can hit; each violation is INVALID_ARGUMENT.
-inline constexpr uint32_t kMaxK = 16384;
-inline constexpr size_t kMaxQueriesPerRequest = 1024;
-inline constexpr size_t kMaxIdBytes = 512;
-// Most hits one search request may ask for (queries x k), which bounds the
-// memory a response takes before gRPC's own size limit applies.
-inline constexpr size_t kMaxHitsPerRequest = 1 << 18;
 
 // Work (EstimateWork units) past which a read counts as expensive: about
 // 20-50 ms of one core.
@@ -98,20 +115,6 @@ struct CollectionOptions {
   size_t max_response_bytes = 0;
 };
 
-// The bytes of a response being filled, against a limit. Not thread-safe:
-// one per request.
-class ResponseBudget {
- public:
-  // limit 0: unlimited.
-  explicit ResponseBudget(size_t limit) : limit_(limit) {}
-  // Counts `bytes` more; RESOURCE_EXHAUSTED once the total passes the limit.
-  absl::Status Add(size_t bytes);
-
- private:
-  const size_t limit_;
-  size_t used_ = 0;
-};
-
 // One compaction: rewrite `inputs` (sealed segments of one collection) as
 // one new segment `output_id` holding their live rows.
 struct CompactionPlan {
@@ -119,33 +122,9 @@ struct CompactionPlan {
   uint64_t output_id = 0;
 };
 
-// A validated upsert, ready to commit. Vector pointers point either into the
-// request (which must outlive this object) or into `owned` (normalized
-// copies for COSINE fields).
-struct PreparedUpsert {
-  struct Point {
-    storage::PointRecord record;  // id + attributes, as stored
-    AttrRow attrs;
-    // One per vector field; for a multi-vector field, its encoding.
-    std::vector<const float*> vectors;
-    // Multi-vector fields: the point's vectors (count 0 for other fields).
-    std::vector<TokenSet> tokens;
-  };
-  std::vector<Point> points;
-  std::vector<float> owned;
-  // Encodings and normalized token vectors of multi-vector fields.
-  std::vector<std::unique_ptr<float[]>> owned_blocks;
-};
-
-// A validated delete: by ids, or by a compiled filter.
-struct PreparedDelete {
-  std::vector<std::string> ids;
-  std::shared_ptr<const filter::Filter> filter;
-};
-
 // What Prepare* decided, for Apply*.
 struct WriteEffects {
-  std::vector<uint64_t> added;           // iid per point of a PreparedUpsert
+  std::vector<uint64_t> added;           // iid per point of a BoundUpsert
   std::vector<std::string> removed_ids;  // external ids whose current row goes
 };
 
@@ -181,20 +160,31 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // The collection's catalog record with the current index specs.
   storage::CollectionRecord Record() const;
 
-  // --- Reads (any thread) ---
-  // Stops with CANCELLED or DEADLINE_EXCEEDED once `stop` says so.
-  absl::Status Search(const v1::SearchRequest& req, const StopToken& stop,
+  // What requests to this collection are bound against (binder.h). Valid
+  // while the collection is.
+  bind::BindTarget bind_target() const {
+    return bind::BindTarget{*schema_, name_, &encoders_, &stored_dims_};
+  }
+
+  // --- Reads (any thread), of requests bound against bind_target() ---
+  // Stops with CANCELLED or DEADLINE_EXCEEDED once `stop` says so;
+  // RESOURCE_EXHAUSTED when the response would pass max_response_bytes.
+  // A search of one field (query/execute/search.cc, late_interaction.cc).
+  absl::Status Search(const BoundSearch& q, const StopToken& stop,
                       v1::SearchResponse* resp) const;
-  absl::Status Get(const v1::GetPointsRequest& req, v1::GetPointsResponse* resp) const;
-  absl::StatusOr<uint64_t> Count(const std::string& filter_expr,
-                                 const StopToken& stop = StopToken()) const;
+  // Hybrid search: each field searched in parallel on the search pool, over
+  // one view, with one filter plan; lists fused (query/execute/hybrid.cc).
+  absl::Status SearchHybrid(const BoundHybridSearch& q, const StopToken& stop,
+                            v1::SearchResponse* resp) const;
+  absl::Status Get(const BoundGet& q, v1::GetPointsResponse* resp) const;
+  absl::StatusOr<uint64_t> Count(const BoundCount& q, const StopToken& stop = StopToken()) const;
   void Describe(v1::CollectionInfo* info) const;
   // A rough count of the unit operations (one filter predicate on one row,
   // 16 floats of distance computation) a search or a count with this
   // filter would take, from the request's shape and the collection's size,
   // without doing any of it. quiverd runs requests estimated past
   // kExpensiveWork on its pool for expensive requests.
-  uint64_t EstimateWork(const v1::SearchRequest& req) const;
+  uint64_t EstimateWork(const BoundSearchRequest& q) const;
   uint64_t EstimateCountWork(const std::string& filter_expr) const;
   View TakeView() const;
   // Segment vectors may move from memory to a mapped rerank table (DISK
@@ -203,16 +193,12 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // a View (index builds, compaction) holds one.
   std::shared_ptr<const void> Pin() const;
 
-  // --- Validation (any thread; changes nothing) ---
-  absl::StatusOr<PreparedUpsert> ValidateUpsert(const v1::UpsertPointsRequest& req) const;
-  absl::StatusOr<PreparedDelete> ValidateDelete(const v1::DeletePointsRequest& req) const;
-
   // --- Commit protocol (commit thread) ---
-  void PrepareUpsert(uint64_t seq, const PreparedUpsert& up, storage::Batch* batch,
+  void PrepareUpsert(uint64_t seq, const BoundUpsert& up, storage::Batch* batch,
                      WriteEffects* fx);
-  void PrepareDelete(uint64_t seq, const PreparedDelete& del, storage::Batch* batch,
+  void PrepareDelete(uint64_t seq, const BoundDelete& del, storage::Batch* batch,
                      WriteEffects* fx);
-  void ApplyUpsert(uint64_t seq, const PreparedUpsert& up, const WriteEffects& fx);
+  void ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEffects& fx);
   void ApplyDelete(uint64_t seq, const WriteEffects& fx);
   // Records that `seq` touched this collection without changing rows.
   void ApplyNoop(uint64_t seq);
@@ -274,34 +260,32 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Resolves an external id as the commit thread sees it: pending writes of
   // the current group first, then the applied id map. -1 if absent.
   int64_t ResolveForWrite(const std::string& id) const;
-  absl::StatusOr<int> ResolveField(const std::string& field) const;
-  // Search helpers. PrepareQueries checks nq query vectors of `field` and
-  // copies them (normalized for COSINE) with their squared norms; errors
-  // name them `what` (+ " <i>" if numbered).
-  absl::Status PrepareQueries(const VectorFieldSpec& field, const v1::Vector* const* vectors,
-                              size_t nq, absl::string_view what, bool numbered,
-                              std::vector<float>* queries, std::vector<float>* qnorms) const;
-  absl::StatusOr<std::vector<int>> OutputAttributes(
-      const google::protobuf::RepeatedPtrField<std::string>& names) const;
   SearchContext MakeContext(size_t f, uint32_t k, const std::vector<float>& queries,
-                            const std::vector<float>& qnorms, const v1::SearchParams& params,
+                            const std::vector<float>& qnorms, const BoundSearchParams& params,
                             const filter::Filter* flt, const StopToken& stop) const;
   // Searches every segment of `view`, pushing into topk (one per query).
   absl::Status SearchView(const SearchContext& ctx, const View& view, v1::Explain* explain,
                           std::vector<index::TopK>* topk) const;
-  // Late-interaction search of multi-vector field f (req.multi_vectors).
-  absl::Status SearchMulti(const v1::SearchRequest& req, int f, const StopToken& stop,
+  // Late-interaction search of a multi-vector field (q.multi).
+  absl::Status SearchMulti(const BoundSearch& q, const StopToken& stop,
                            v1::SearchResponse* resp) const;
   // Its core over one view: the k best points of each query set (checked
-  // already), into topk (one per set), and explain's text.
+  // already), into topk (one per set), and explain's text. One of three
+  // ways, by the field's candidates (query/execute/late_interaction.cc).
   absl::Status SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
-                               const v1::SearchParams& params, const filter::Filter* flt,
+                               const BoundSearchParams& params, const filter::Filter* flt,
                                const View& view, const StopToken& stop, v1::Explain* explain,
                                std::vector<index::TopK>* topk, std::string* text) const;
-  // Hybrid search (req.field_queries): each field searched in parallel on
-  // the search pool, over one view, with one filter plan; lists fused.
-  absl::Status SearchHybrid(const v1::SearchRequest& req, const StopToken& stop,
-                            v1::SearchResponse* resp) const;
+  struct MultiViewArgs;
+  absl::Status ExactMaxSimView(const MultiViewArgs& a) const;
+  absl::Status TokenMaxSimView(const MultiViewArgs& a) const;
+  absl::Status MuveraMaxSimView(const MultiViewArgs& a) const;
+  // SearchHybrid's steps (query/execute/hybrid.cc): check the response
+  // estimate, search the fields, explain.
+  struct HybridRun;
+  absl::Status CheckHybridEstimate(const BoundHybridSearch& q, const View& view) const;
+  absl::Status RunHybridFields(const View& view, const StopToken& stop, HybridRun* run) const;
+  void HybridExplain(HybridRun* run, v1::Explain* explain) const;
   // Appends a hit per neighbour of field `field`, scored by its metric,
   // counting each against *budget (stops at its limit).
   absl::Status FillHits(const View& view, const VectorFieldSpec& field,
@@ -338,6 +322,37 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // specs; false if any field must be rebuilt. Thread-safe.
   bool LoadIndexes(Segment* seg, const storage::SegmentManifest& manifest,
                    const storage::SegmentFiles& files) const;
+  // Persist's steps: the segment's index files into directory `tmp`, and
+  // the rerank tables of its DISK and multi-vector fields (the paths
+  // written to *tables, their fields to *written), each named in *m.
+  absl::Status WriteIndexFiles(const Segment& seg, const storage::SegmentFiles& files,
+                               const std::string& tmp, storage::SegmentManifest* m) const;
+  absl::Status WriteRerankTables(const Segment& seg, const storage::SegmentFiles& files,
+                                 uint32_t rows, storage::SegmentManifest* m,
+                                 std::vector<std::string>* tables,
+                                 std::vector<size_t>* written) const;
+  // Recover's steps (query/collection_recovery.cc), in order: restore the
+  // persisted segments whose MANIFEST holds up, check their rerank tables
+  // against RocksDB, load the points and vectors from RocksDB, then keep
+  // the loaded indexes that pass their self-check and queue the rest.
+  struct RecoveryState;
+  // Drops a persisted segment's files; its rows are loaded from RocksDB.
+  void RebuildSegment(const storage::SegmentFiles& files, uint64_t segment_id,
+                      const std::string& why);
+  // Why a MANIFEST cannot be trusted ("" if it can).
+  std::string ManifestProblem(const storage::SegmentManifest& m) const;
+  void RestorePersistedSegments(const storage::SegmentFiles& files, RecoveryState* st);
+  void AttachRestoredTables(Segment& seg, const storage::SegmentManifest& m,
+                            const storage::SegmentFiles& files) const;
+  absl::Status CheckRestoredTables(storage::Store& store, const storage::SegmentFiles& files,
+                                   RecoveryState* st);
+  absl::Status LoadPoints(storage::Store& store, const storage::SegmentFiles& files,
+                          RecoveryState* st);
+  absl::Status LoadVectors(storage::Store& store, RecoveryState* st);
+  void FinishRestoredSegments(const std::vector<bool>& complete, const RecoveryState& st);
+  // False (and the failing field's index dropped) if a loaded index fails
+  // its self-check.
+  bool CheckLoadedIndexes(Segment& seg) const;
   // The growing segment, creating one if there is none or it is full
   // (sealing the full one). Commit thread.
   Segment& GrowingForAppend();

@@ -12,6 +12,13 @@
 // Reads (search, get, count, describe) run on the caller's thread against a
 // snapshot of the collection and never wait for the commit thread.
 //
+// Requests that read or write points are bound first (query/bind/): Bind*
+// checks a request against its collection and returns it bound to that
+// collection; the entry points taking Bound<...> run it. The forms taking
+// protos bind and run in one call (tests and tools); quiverd binds
+// explicitly (server/services.cc), so a read estimated expensive is
+// already bound when it is queued.
+//
 // Thread-safety: all public methods are safe to call concurrently.
 // Callbacks run on the commit thread (or inline for requests rejected before
 // queueing) and must not block.
@@ -72,6 +79,15 @@ struct EngineOptions {
   int search_threads = 0;
 };
 
+// A request bound against one collection: it runs there even if the name
+// now belongs to a collection created since (a write then fails NOT_FOUND,
+// as one queued across a drop does).
+template <typename T>
+struct Bound {
+  std::shared_ptr<Collection> collection;
+  T request;
+};
+
 class Engine {
  public:
   using Done = std::function<void(absl::Status)>;
@@ -93,6 +109,18 @@ class Engine {
               absl::Time deadline, Done done);
   void Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse* resp,
               absl::Time deadline, Done done);
+  // The same for bound requests. An upsert points into the request it was
+  // bound from, which must stay alive until `done`.
+  void Upsert(Bound<BoundUpsert> up, v1::UpsertPointsResponse* resp, absl::Time deadline,
+              Done done);
+  void Delete(Bound<BoundDelete> del, v1::DeletePointsResponse* resp, absl::Time deadline,
+              Done done);
+
+  // --- Binding (any thread): NOT_FOUND for an unknown collection, else
+  // the binder's INVALID_ARGUMENT (query/bind/binder.h).
+  absl::StatusOr<Bound<BoundSearchRequest>> BindSearch(const v1::SearchRequest& req) const;
+  absl::StatusOr<Bound<BoundUpsert>> BindUpsert(const v1::UpsertPointsRequest& req) const;
+  absl::StatusOr<Bound<BoundDelete>> BindDelete(const v1::DeletePointsRequest& req) const;
 
   // Blocking forms of the writes, for tests and tools.
   absl::Status CreateCollection(const v1::CreateCollectionRequest& req,
@@ -115,10 +143,12 @@ class Engine {
                            const StopToken& stop = StopToken()) const;
   absl::Status Search(const v1::SearchRequest& req, const StopToken& stop,
                       v1::SearchResponse* resp) const;
+  absl::Status Search(const Bound<BoundSearchRequest>& q, const StopToken& stop,
+                      v1::SearchResponse* resp) const;
 
   // Whether a read is estimated to take long (Collection::EstimateWork past
   // kExpensiveWork). False for an unknown collection: the read fails fast.
-  bool IsExpensive(const v1::SearchRequest& req) const;
+  bool IsExpensive(const Bound<BoundSearchRequest>& q) const;
   bool IsExpensive(const v1::CountPointsRequest& req) const;
   // Checks a collection's segments, files and indexes against RocksDB
   // (Collection::Verify), at one consistent point in time. NOT_FOUND,

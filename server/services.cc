@@ -159,7 +159,9 @@ grpc::ServerUnaryReactor* PointServiceImpl::UpsertPoints(grpc::CallbackServerCon
                                                          const v1::UpsertPointsRequest* req,
                                                          v1::UpsertPointsResponse* resp) {
   return FinishLater(ctx, gate_, "UpsertPoints", [&](Engine::Done done) {
-    engine_->Upsert(*req, resp, Deadline(ctx), std::move(done));
+    absl::StatusOr<Bound<BoundUpsert>> up = engine_->BindUpsert(*req);
+    if (!up.ok()) return done(up.status());
+    engine_->Upsert(*std::move(up), resp, Deadline(ctx), std::move(done));
   });
 }
 
@@ -173,7 +175,9 @@ grpc::ServerUnaryReactor* PointServiceImpl::DeletePoints(grpc::CallbackServerCon
                                                          const v1::DeletePointsRequest* req,
                                                          v1::DeletePointsResponse* resp) {
   return FinishLater(ctx, gate_, "DeletePoints", [&](Engine::Done done) {
-    engine_->Delete(*req, resp, Deadline(ctx), std::move(done));
+    absl::StatusOr<Bound<BoundDelete>> del = engine_->BindDelete(*req);
+    if (!del.ok()) return done(del.status());
+    engine_->Delete(*std::move(del), resp, Deadline(ctx), std::move(done));
   });
 }
 
@@ -192,15 +196,21 @@ grpc::ServerUnaryReactor* PointServiceImpl::CountPoints(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* SearchServiceImpl::Search(grpc::CallbackServerContext* ctx,
                                                     const v1::SearchRequest* req,
                                                     v1::SearchResponse* resp) {
-  if (engine_->IsExpensive(*req)) {
-    return RunQueued(ctx, gate_, expensive_, "Search", [this, req, resp](const StopToken& stop) {
-      return engine_->Search(*req, stop, resp);
-    });
+  // Bound here, so that a request estimated expensive is queued already
+  // checked; one that does not bind is answered inline.
+  auto bound = std::make_shared<const absl::StatusOr<Bound<BoundSearchRequest>>>(
+      engine_->BindSearch(*req));
+  if (bound->ok() && engine_->IsExpensive(**bound)) {
+    return RunQueued(ctx, gate_, expensive_, "Search",
+                     [this, bound, resp](const StopToken& stop) {
+                       return engine_->Search(**bound, stop, resp);
+                     });
   }
   return RunInline(ctx, gate_, "Search", [&] {
     const StopToken stop(Deadline(ctx));
     QUIVER_RETURN_IF_ERROR(stop.Check());
-    return engine_->Search(*req, stop, resp);
+    QUIVER_RETURN_IF_ERROR(bound->status());
+    return engine_->Search(**bound, stop, resp);
   });
 }
 

@@ -38,7 +38,7 @@ class PostFilterOp final : public Operator {
   IndexSearchOp* fetcher() const { return static_cast<IndexSearchOp*>(child(0)); }
   Operator* fallback() const { return num_children() > 2 ? child(2) : nullptr; }
   bool adaptive(const SegmentRun& run) const {
-    return run.ctx.forced != ForcedStrategy::kPostFilter;
+    return run.ctx.forced != FilterStrategy::kPostFilter;
   }
   // Query q's fetches; *fall_back when it should fall back instead.
   absl::Status FetchAndFilter(SegmentRun& run, size_t q, index::TopK* out, bool* fall_back);

@@ -13,13 +13,6 @@
 
 namespace quiver {
 
-// The caller binds the wire enum to ForcedStrategy by value.
-static_assert(static_cast<int>(ForcedStrategy::kAuto) == v1::FILTER_STRATEGY_AUTO);
-static_assert(static_cast<int>(ForcedStrategy::kPreFilter) == v1::PRE_FILTER);
-static_assert(static_cast<int>(ForcedStrategy::kFilteredIndex) == v1::FILTERED_INDEX);
-static_assert(static_cast<int>(ForcedStrategy::kPostFilter) == v1::POST_FILTER);
-static_assert(static_cast<int>(ForcedStrategy::kWindow) == v1::WINDOW_FILTER);
-
 OperatorTree::OperatorTree(const PhysicalPlan& plan) { root_ = Build(plan.root, false); }
 
 Operator* OperatorTree::Build(const PlanNode& node, bool under_post_filter) {

@@ -67,15 +67,15 @@ double IndexSearchNs(const index::IndexShape& shape, double rows, double s, doub
 
 }  // namespace
 
-const char* ForcedStrategyName(ForcedStrategy s) {
+std::string_view FilterStrategyName(FilterStrategy s) {
   switch (s) {
-    case ForcedStrategy::kAuto: return "FILTER_STRATEGY_AUTO";
-    case ForcedStrategy::kPreFilter: return "PRE_FILTER";
-    case ForcedStrategy::kFilteredIndex: return "FILTERED_INDEX";
-    case ForcedStrategy::kPostFilter: return "POST_FILTER";
-    case ForcedStrategy::kWindow: return "WINDOW_FILTER";
+    case FilterStrategy::kAuto: return "FILTER_STRATEGY_AUTO";
+    case FilterStrategy::kPreFilter: return "PRE_FILTER";
+    case FilterStrategy::kFilteredIndex: return "FILTERED_INDEX";
+    case FilterStrategy::kPostFilter: return "POST_FILTER";
+    case FilterStrategy::kWindow: return "WINDOW_FILTER";
   }
-  return "?";
+  return "FILTER_STRATEGY_AUTO";
 }
 
 PlanFeedback::Counts PlanFeedback::Get(uint64_t segment, const std::string& filter) const {
@@ -244,13 +244,13 @@ PlanChoice ChoosePlan(const PlanInput& in, const CostModel& m) {
     return c;
   };
   switch (in.forced) {
-    case ForcedStrategy::kPreFilter: return forced(Strategy::kPreFilter);
-    case ForcedStrategy::kFilteredIndex: return forced(Strategy::kFilteredIndex);
-    case ForcedStrategy::kPostFilter: return forced(Strategy::kPostFilter);
-    case ForcedStrategy::kWindow:
+    case FilterStrategy::kPreFilter: return forced(Strategy::kPreFilter);
+    case FilterStrategy::kFilteredIndex: return forced(Strategy::kFilteredIndex);
+    case FilterStrategy::kPostFilter: return forced(Strategy::kPostFilter);
+    case FilterStrategy::kWindow:
       if (in.has_window) return forced(Strategy::kWindow);
       break;  // no window index applies here: the planner chooses
-    case ForcedStrategy::kAuto:
+    case FilterStrategy::kAuto:
       break;
   }
   PickCheapest(in, s, &c);

@@ -19,7 +19,7 @@
 // The choice comes from the filter's estimated selectivity (EstimateFilter)
 // and a cost model in nanoseconds (CostModel), calibrated on this machine
 // class by bench/planner_calibrate. A request may force a strategy
-// (ForcedStrategy, bound from SearchParams.filter_strategy).
+// (FilterStrategy, bound from SearchParams.filter_strategy).
 //
 // ChoosePlan is a pure function of its input; query/plan/segment_planner.h
 // gathers that input for a segment and turns the choice into an operator
@@ -39,16 +39,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "base/mutex.h"
 #include "index/vector_index.h"
+#include "query/plan/strategy.h"
 
 namespace quiver {
 
-// A strategy the request forces (the wire enum's values, so binding is a
-// cast; kAuto lets the planner choose).
-enum class ForcedStrategy : int {
-  kAuto = 0, kPreFilter = 1, kFilteredIndex = 2, kPostFilter = 3, kWindow = 4
-};
-// The wire name ("FILTER_STRATEGY_AUTO", "PRE_FILTER", ...), for explain.
-const char* ForcedStrategyName(ForcedStrategy s);
 
 // Selectivity below which costs stop growing: the walk cannot cost more than
 // visiting every row, and estimates this small are sample noise anyway.
@@ -114,7 +108,7 @@ struct PlanInput {
   double selectivity = 1;        // estimated share of rows passing
   bool indexable = false;        // the filter can be evaluated from attribute indexes alone
   double checked_share = 1;      // share of rows read one by one to evaluate it
-  ForcedStrategy forced = ForcedStrategy::kAuto;
+  FilterStrategy forced = FilterStrategy::kAuto;
   // A window index applies (query/window_index.h): the partitions the
   // filter's range overlaps, their index shape, and whether the filter has
   // conditions besides the range.

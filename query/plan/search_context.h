@@ -34,7 +34,7 @@ struct SearchContext {
   index::SearchParams params;      // ef / nprobe as requested
   bool exact = false;              // no ANN index
   const filter::Filter* filter = nullptr;  // null: no filter
-  ForcedStrategy forced = ForcedStrategy::kAuto;
+  FilterStrategy forced = FilterStrategy::kAuto;
   // Deadline and cancellation, checked between segments, chunks of an
   // exact scan, queries, and every few hundred rows of filter evaluation.
   StopToken stop;

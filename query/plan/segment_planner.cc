@@ -132,7 +132,7 @@ PlanNode TreeFor(Strategy s, const PhysicalPlan& p, uint32_t rows) {
       n.est_ns = c.post_ns;
       // Chosen by the planner, a query whose fetches find too few passing
       // falls back to the planner's next choice: its operator is a child.
-      if (p.ctx.forced != ForcedStrategy::kPostFilter) {
+      if (p.ctx.forced != FilterStrategy::kPostFilter) {
         n.children.push_back(TreeFor(c.fallback, p, rows));
       }
       return n;

@@ -1,7 +1,12 @@
 // Filtered search: attribute indexes against the row evaluator, the
 // planner's cost model, and filtered recall of every strategy and index kind
 // on a Fashion-MNIST slice at selectivities from 100% to 0.01%.
-#include "query/planner.h"
+#include "query/execute/rerank.h"
+#include "query/execute/segment_search.h"
+#include "query/plan/planner.h"
+#include "query/plan/search_context.h"
+#include "query/plan/segment_filter.h"
+#include "query/plan/segment_planner.h"
 
 #include <algorithm>
 #include <cmath>
@@ -199,7 +204,7 @@ TEST(PlannerTest, ChoiceBySelectivity) {
   in.has_index = false;
   EXPECT_EQ(ChoosePlan(in).strategy, Strategy::kPreFilter);
   in.has_index = true;
-  in.forced = ForcedStrategy::kPostFilter;
+  in.forced = FilterStrategy::kPostFilter;
   in.selectivity = 0.0001;
   EXPECT_EQ(ChoosePlan(in).strategy, Strategy::kPostFilter);
 }

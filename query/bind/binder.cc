@@ -1,0 +1,463 @@
+#include "query/bind/binder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "base/truncate.h"
+#include "index/distance.h"
+#include "query/bind/request_checks.h"
+
+namespace quiver {
+
+namespace bind {
+namespace {
+
+// Checks nq query vectors of `field` and copies them (normalized for
+// COSINE) with their squared norms; errors name them `what` (+ " <i>" if
+// numbered).
+absl::Status PrepareQueries(const VectorFieldSpec& field, const v1::Vector* const* vectors,
+                            size_t nq, absl::string_view what, bool numbered,
+                            std::vector<float>* queries, std::vector<float>* qnorms) {
+  const size_t dim = field.dim;
+  queries->resize(nq * dim);
+  qnorms->resize(nq);
+  for (size_t q = 0; q < nq; ++q) {
+    const auto& v = vectors[q]->values();
+    QUIVER_RETURN_IF_ERROR(CheckVector(
+        v, field.dim, field.metric, numbered ? absl::StrCat(what, " ", q) : std::string(what)));
+    float* dst = queries->data() + q * dim;
+    if (field.metric == Metric::kCosine) Normalize(v.data(), dst, dim);
+    else std::memcpy(dst, v.data(), dim * sizeof(float));
+    (*qnorms)[q] = index::NormSqr(dst, dim);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CompileFilter(const BindTarget& t, const std::string& expr,
+                           std::shared_ptr<const filter::Filter>* out, size_t* bytes) {
+  if (bytes != nullptr) *bytes = expr.size();
+  if (expr.empty()) return absl::OkStatus();
+  QUIVER_ASSIGN_OR_RETURN(*out, filter::Filter::Compile(expr, t.schema));
+  return absl::OkStatus();
+}
+
+FilterStrategy StrategyOf(v1::FilterStrategy s) {
+  switch (s) {
+    case v1::PRE_FILTER: return FilterStrategy::kPreFilter;
+    case v1::FILTERED_INDEX: return FilterStrategy::kFilteredIndex;
+    case v1::POST_FILTER: return FilterStrategy::kPostFilter;
+    case v1::WINDOW_FILTER: return FilterStrategy::kWindow;
+    default: return FilterStrategy::kAuto;  // AUTO, and values this version does not know
+  }
+}
+
+// A search of a multi-vector field (req.multi_vectors).
+absl::Status BindMulti(const BindTarget& t, const v1::SearchRequest& req, BoundSearch* s) {
+  const VectorFieldSpec& field = t.schema.vectors()[s->field];
+  const size_t nq = req.multi_vectors_size();
+  QUIVER_RETURN_IF_ERROR(CheckBatch(nq, req.k(), "query set", " (multi_vectors)"));
+  QUIVER_ASSIGN_OR_RETURN(s->params, BindParams(req.params(), ""));
+  s->sets.resize(nq);
+  for (size_t q = 0; q < nq; ++q) {
+    QUIVER_ASSIGN_OR_RETURN(s->sets[q], PrepareTokens(field, req.multi_vectors(static_cast<int>(q)),
+                                                      absl::StrCat("query set ", q), &s->owned));
+  }
+  return absl::OkStatus();
+}
+
+// A search of a single-vector field (req.vectors).
+absl::Status BindSingle(const BindTarget& t, const v1::SearchRequest& req, BoundSearch* s) {
+  const VectorFieldSpec& field = t.schema.vectors()[s->field];
+  const size_t nq = req.vectors_size();
+  QUIVER_RETURN_IF_ERROR(CheckBatch(nq, req.k(), "query vector", ""));
+  QUIVER_ASSIGN_OR_RETURN(s->params, BindParams(req.params(), ""));
+  return PrepareQueries(field, req.vectors().data(), nq, "query vector", /*numbered=*/true,
+                        &s->queries, &s->qnorms);
+}
+
+absl::StatusOr<BoundSearch> BindVectorSearch(const BindTarget& t, const v1::SearchRequest& req) {
+  if (req.fusion() != v1::FUSION_METHOD_UNSPECIFIED || req.rrf_k() != 0 ||
+      req.with_field_results()) {
+    return absl::InvalidArgumentError(
+        "fusion, rrf_k and with_field_results apply only to hybrid search (field_queries)");
+  }
+  BoundSearch s;
+  s.k = req.k();
+  QUIVER_ASSIGN_OR_RETURN(s.field, ResolveField(t, req.field()));
+  const VectorFieldSpec& field = t.schema.vectors()[s.field];
+  s.multi = field.multi;
+  if (field.multi) {
+    if (!req.vectors().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "field \"", field.name,
+          "\" is a multi-vector field: give the query sets in multi_vectors"));
+    }
+    QUIVER_RETURN_IF_ERROR(BindMulti(t, req, &s));
+  } else {
+    if (!req.multi_vectors().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "multi_vectors: field \"", field.name, "\" is not a multi-vector field"));
+    }
+    QUIVER_RETURN_IF_ERROR(BindSingle(t, req, &s));
+  }
+  QUIVER_RETURN_IF_ERROR(CompileFilter(t, req.filter(), &s.filter, &s.filter_bytes));
+  QUIVER_ASSIGN_OR_RETURN(s.output.attributes, OutputAttributes(t, req.output_attributes()));
+  s.output.with_vectors = req.with_vectors();
+  s.explain = req.explain();
+  return s;
+}
+
+// field_queries[i]; `used` marks the fields queried so far.
+absl::Status BindFieldQuery(const BindTarget& t, const v1::SearchRequest& req, size_t i,
+                            std::vector<bool>* used, BoundFieldQuery* part,
+                            std::vector<std::unique_ptr<float[]>>* owned) {
+  const v1::FieldQuery& fq = req.field_queries(static_cast<int>(i));
+  const std::string what = absl::StrCat("field_queries[", i, "]");
+  if (fq.field().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": field is empty"));
+  }
+  QUIVER_ASSIGN_OR_RETURN(const int f, ResolveField(t, fq.field()));
+  if ((*used)[f]) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": field \"", fq.field(), "\" is queried twice"));
+  }
+  (*used)[f] = true;
+  part->field = f;
+  part->k = fq.k() == 0 ? req.k() : fq.k();
+  if (part->k > kMaxK) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": k must be in 1..", kMaxK, ", got ", fq.k()));
+  }
+  if (!std::isfinite(fq.weight()) || fq.weight() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": weight must be a finite number >= 0, got ", fq.weight()));
+  }
+  part->weight = fq.weight() == 0 ? 1.0 : fq.weight();
+  QUIVER_ASSIGN_OR_RETURN(part->params, BindParams(fq.params(), absl::StrCat(what, ": ")));
+  const VectorFieldSpec& spec = t.schema.vectors()[f];
+  switch (fq.query_case()) {
+    case v1::FieldQuery::kVector: {
+      if (spec.multi) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, ": \"", spec.name, "\" is a multi-vector field: give a multi_vector"));
+      }
+      const v1::Vector* v = &fq.vector();
+      return PrepareQueries(spec, &v, 1, absl::StrCat(what, " vector"),
+                            /*numbered=*/false, &part->queries, &part->qnorms);
+    }
+    case v1::FieldQuery::kMultiVector: {
+      if (!spec.multi) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, ": \"", spec.name, "\" is not a multi-vector field: give a vector"));
+      }
+      QUIVER_ASSIGN_OR_RETURN(TokenSet set, PrepareTokens(spec, fq.multi_vector(),
+                                                          absl::StrCat(what, " query set"), owned));
+      part->sets.push_back(set);
+      return absl::OkStatus();
+    }
+    case v1::FieldQuery::QUERY_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(what, ": no query vector"));
+}
+
+absl::StatusOr<BoundHybridSearch> BindHybrid(const BindTarget& t, const v1::SearchRequest& req) {
+  if (!req.field().empty() || !req.vectors().empty() || !req.multi_vectors().empty()) {
+    return absl::InvalidArgumentError(
+        "hybrid search takes its queries in field_queries: leave field and vectors (and "
+        "multi_vectors) empty");
+  }
+  BoundHybridSearch h;
+  h.k = req.k();
+  if (req.rrf_k() != 0) {
+    if (!std::isfinite(req.rrf_k()) || req.rrf_k() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("rrf_k must be a positive number, got ", req.rrf_k()));
+    }
+    h.rrf_k = req.rrf_k();
+  }
+  if (req.fusion() != v1::FUSION_METHOD_UNSPECIFIED && req.fusion() != v1::RRF &&
+      req.fusion() != v1::WEIGHTED) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown fusion method ", req.fusion()));
+  }
+  h.fusion = req.fusion() == v1::WEIGHTED ? FusionKind::kWeighted : FusionKind::kRrf;
+  h.fields.resize(req.field_queries_size());
+  std::vector<bool> used(t.schema.vectors().size(), false);
+  for (size_t i = 0; i < h.fields.size(); ++i) {
+    QUIVER_RETURN_IF_ERROR(BindFieldQuery(t, req, i, &used, &h.fields[i], &h.owned));
+  }
+  QUIVER_RETURN_IF_ERROR(CompileFilter(t, req.filter(), &h.filter, &h.filter_bytes));
+  QUIVER_ASSIGN_OR_RETURN(h.output.attributes, OutputAttributes(t, req.output_attributes()));
+  h.output.with_vectors = req.with_vectors();
+  h.with_field_results = req.with_field_results();
+  h.explain = req.explain();
+  return h;
+}
+
+// The id and the names of the point's vector fields.
+absl::Status CheckPointNames(const BindTarget& t, const v1::Point& p, int i,
+                             absl::flat_hash_set<absl::string_view>* seen) {
+  // Built only on the error paths: most batches have none.
+  auto label = [&] { return PointLabel(p.id(), i); };
+  if (p.id().empty()) return absl::InvalidArgumentError(absl::StrCat(label(), ": id is empty"));
+  if (p.id().size() > kMaxIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(label(), ": id is longer than ", kMaxIdBytes, " bytes"));
+  }
+  if (!seen->insert(p.id()).second) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(label(), ": id appears more than once in this request"));
+  }
+  for (const auto& [fname, mv] : p.multi_vectors()) {
+    const int f = t.schema.VectorFieldIndex(fname);
+    if (f < 0 || !t.schema.vectors()[f].multi) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(label(), ": field \"", TruncateForMessage(fname),
+                       "\" is not a multi-vector field of collection \"", t.name, "\""));
+    }
+  }
+  for (const auto& [fname, vec] : p.vectors()) {
+    const int f = t.schema.VectorFieldIndex(fname);
+    if (f < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(label(), ": collection \"", t.name, "\" has no vector field \"",
+                       TruncateForMessage(fname), "\""));
+    }
+    if (t.schema.vectors()[f].multi) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(label(), ": field \"", fname,
+                       "\" is a multi-vector field: give its vectors in multi_vectors"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The point's vectors, checked, into *out: COSINE fields normalized into
+// up->owned from *owned_pos on, multi-vector fields' sets and encodings
+// into up->owned_blocks.
+absl::Status BindPointVectors(const BindTarget& t, const v1::Point& p, int i,
+                              BoundUpsert* up, size_t* owned_pos,
+                              BoundUpsert::Point* out) {
+  auto label = [&] { return PointLabel(p.id(), i); };
+  const size_t nf = t.schema.vectors().size();
+  out->vectors.resize(nf);
+  out->tokens.resize(nf);
+  for (size_t f = 0; f < nf; ++f) {
+    const VectorFieldSpec& spec = t.schema.vectors()[f];
+    if (spec.multi) {
+      auto mit = p.multi_vectors().find(spec.name);
+      if (mit == p.multi_vectors().end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(label(), ": multi-vector field \"", spec.name, "\" is missing"));
+      }
+      QUIVER_ASSIGN_OR_RETURN(
+          TokenSet set,
+          PrepareTokens(spec, mit->second,
+                              absl::StrCat(label(), ": field \"", spec.name, "\""),
+                              &up->owned_blocks));
+      out->tokens[f] = set;
+      float* fde = new float[(*t.stored_dims)[f]];
+      up->owned_blocks.emplace_back(fde);
+      if ((*t.encoders)[f] != nullptr && !spec.token_candidates) {
+        (*t.encoders)[f]->EncodeDocument(set.data, set.count, fde);
+      } else {
+        std::fill(fde, fde + (*t.stored_dims)[f], 0.0f);  // unused: TOKENS index the vectors
+      }
+      out->vectors[f] = fde;
+      continue;
+    }
+    auto it = p.vectors().find(spec.name);
+    if (it == p.vectors().end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(label(), ": vector field \"", spec.name, "\" is missing"));
+    }
+    if (absl::Status st = CheckVector(it->second.values(), spec.dim, spec.metric, "");
+        !st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(label(), ": field \"", spec.name, "\"", st.message()));
+    }
+    if (spec.metric == Metric::kCosine) {
+      float* dst = up->owned.data() + *owned_pos;
+      *owned_pos += spec.dim;
+      Normalize(it->second.values().data(), dst, spec.dim);
+      out->vectors[f] = dst;
+    } else {
+      out->vectors[f] = it->second.values().data();
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The point's id and attributes, checked, into out->record and out->attrs.
+absl::Status BindPointAttributes(const BindTarget& t, const v1::Point& p, int i,
+                                 BoundUpsert::Point* out) {
+  auto label = [&] { return PointLabel(p.id(), i); };
+  const auto& attrs = t.schema.attributes();
+  out->attrs.resize(attrs.size());
+  out->record.set_id(p.id());
+  for (size_t a = 0; a < attrs.size(); ++a) out->record.add_attributes();
+  for (const auto& [aname, value] : p.attributes()) {
+    const int ai = t.schema.AttributeIndex(aname);
+    if (ai < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(label(), ": collection \"", t.name, "\" has no attribute \"",
+                       TruncateForMessage(aname), "\""));
+    }
+    absl::StatusOr<AttrValue> av = ValueToAttr(value, attrs[ai].type, "");
+    if (!av.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(label(), ": attribute \"", aname, "\"", av.status().message()));
+    }
+    out->attrs[ai] = *std::move(av);
+    *out->record.mutable_attributes(ai) = value;
+    if (attrs[ai].type == AttrType::kDouble && value.has_int_value()) {
+      out->record.mutable_attributes(ai)->set_double_value(
+          static_cast<double>(value.int_value()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<int> ResolveField(const BindTarget& t, const std::string& field) {
+  if (field.empty()) {
+    if (t.schema.vectors().size() == 1) return 0;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "collection \"", t.name, "\" has ", t.schema.vectors().size(),
+        " vector fields: name the one to search in `field`"));
+  }
+  const int f = t.schema.VectorFieldIndex(field);
+  if (f < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("collection \"", t.name, "\" has no vector field \"",
+                     TruncateForMessage(field), "\""));
+  }
+  return f;
+}
+
+absl::StatusOr<std::vector<int>> OutputAttributes(
+    const BindTarget& t, const google::protobuf::RepeatedPtrField<std::string>& names) {
+  std::vector<int> out;
+  for (const std::string& a : names) {
+    if (a == "*") {
+      out.clear();
+      for (size_t i = 0; i < t.schema.attributes().size(); ++i) out.push_back(static_cast<int>(i));
+      for (const std::string& b : names) {
+        if (b != "*" && t.schema.AttributeIndex(b) < 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "output_attributes: collection \"", t.name, "\" has no attribute \"",
+              TruncateForMessage(b), "\""));
+        }
+      }
+      return out;
+    }
+    const int ai = t.schema.AttributeIndex(a);
+    if (ai < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "output_attributes: collection \"", t.name, "\" has no attribute \"",
+          TruncateForMessage(a), "\""));
+    }
+    out.push_back(ai);
+  }
+  return out;
+}
+
+absl::StatusOr<BoundSearchParams> BindParams(const v1::SearchParams& p, absl::string_view what) {
+  QUIVER_RETURN_IF_ERROR(CheckSearchParams(p, what));
+  BoundSearchParams b;
+  b.ef = p.ef();
+  b.nprobe = p.nprobe();
+  b.exact = p.exact();
+  b.refine_factor = p.refine_factor();
+  b.strategy = StrategyOf(p.filter_strategy());
+  return b;
+}
+
+absl::StatusOr<BoundSearchRequest> BindSearch(const BindTarget& t, const v1::SearchRequest& req) {
+  if (req.k() == 0 || req.k() > kMaxK) {
+    return absl::InvalidArgumentError(absl::StrCat("k must be in 1..", kMaxK, ", got ", req.k()));
+  }
+  if (!req.field_queries().empty()) {
+    QUIVER_ASSIGN_OR_RETURN(BoundHybridSearch h, BindHybrid(t, req));
+    return BoundSearchRequest(std::move(h));
+  }
+  QUIVER_ASSIGN_OR_RETURN(BoundSearch s, BindVectorSearch(t, req));
+  return BoundSearchRequest(std::move(s));
+}
+
+absl::StatusOr<BoundGet> BindGet(const BindTarget& t, const v1::GetPointsRequest& req) {
+  BoundGet g;
+  for (const std::string& a : req.attributes()) {
+    const int ai = t.schema.AttributeIndex(a);
+    if (ai < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "attributes: collection \"", t.name, "\" has no attribute \"", TruncateForMessage(a),
+          "\""));
+    }
+    g.output.attributes.push_back(ai);
+  }
+  if (req.attributes().empty()) {
+    for (size_t i = 0; i < t.schema.attributes().size(); ++i) {
+      g.output.attributes.push_back(static_cast<int>(i));
+    }
+  }
+  g.output.with_vectors = req.with_vectors();
+  g.ids.assign(req.ids().begin(), req.ids().end());
+  return g;
+}
+
+absl::StatusOr<BoundCount> BindCount(const BindTarget& t, const v1::CountPointsRequest& req) {
+  BoundCount c;
+  QUIVER_RETURN_IF_ERROR(CompileFilter(t, req.filter(), &c.filter, nullptr));
+  return c;
+}
+
+absl::StatusOr<BoundUpsert> BindUpsert(const BindTarget& t, const v1::UpsertPointsRequest& req) {
+  if (req.points().empty()) return absl::InvalidArgumentError("upsert needs at least one point");
+  BoundUpsert up;
+  up.request_bytes = req.ByteSizeLong();
+  up.points.resize(req.points_size());
+  absl::flat_hash_set<absl::string_view> seen;
+  size_t owned_floats = 0;
+  for (const VectorFieldSpec& f : t.schema.vectors()) {
+    if (f.metric == Metric::kCosine && !f.multi) {
+      owned_floats += static_cast<size_t>(f.dim) * req.points_size();
+    }
+  }
+  up.owned.resize(owned_floats);
+  size_t owned_pos = 0;
+  for (int i = 0; i < req.points_size(); ++i) {
+    const v1::Point& p = req.points(i);
+    QUIVER_RETURN_IF_ERROR(CheckPointNames(t, p, i, &seen));
+    QUIVER_RETURN_IF_ERROR(BindPointVectors(t, p, i, &up, &owned_pos, &up.points[i]));
+    QUIVER_RETURN_IF_ERROR(BindPointAttributes(t, p, i, &up.points[i]));
+  }
+  return up;
+}
+
+absl::StatusOr<BoundDelete> BindDelete(const BindTarget& t, const v1::DeletePointsRequest& req) {
+  BoundDelete del;
+  del.request_bytes = req.ByteSizeLong();
+  if (!req.ids().empty() && !req.filter().empty()) {
+    return absl::InvalidArgumentError("delete takes ids or a filter, not both");
+  }
+  if (req.ids().empty() && req.filter().empty()) {
+    return absl::InvalidArgumentError("delete needs ids or a filter");
+  }
+  for (const std::string& id : req.ids()) {
+    if (id.empty()) return absl::InvalidArgumentError("delete: an id is empty");
+    del.ids.push_back(id);
+  }
+  if (!req.filter().empty()) {
+    QUIVER_ASSIGN_OR_RETURN(del.filter, filter::Filter::Compile(req.filter(), t.schema));
+  }
+  return del;
+}
+
+}  // namespace bind
+}  // namespace quiver

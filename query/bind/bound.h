@@ -1,0 +1,140 @@
+// Bound requests: the internal, validated form of each v1 request that
+// reads or writes points, as the binder (query/bind/binder.h) makes them.
+// Field and attribute names are resolved to indexes into the collection's
+// schema, filters are compiled, query vectors are checked and copied
+// (normalized for COSINE fields), and every default the API leaves to the
+// server is applied. Nothing below the binder sees a request proto; a
+// front end other than gRPC builds these (through the binder or directly).
+//
+// Ownership: a bound request owns its copies (query vectors, sets,
+// normalized vectors, compiled filter). BoundUpsert is the exception that
+// saves a copy per point: its non-COSINE vectors point into the request it
+// was bound from, which must outlive it (records are copied). Indexes are
+// valid only for the schema the request was bound against.
+// Thread-safety: immutable once built; share freely between threads.
+// Errors: none here; binding reports them (binder.h).
+#ifndef QUIVER_QUERY_BIND_BOUND_H_
+#define QUIVER_QUERY_BIND_BOUND_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "query/filter/filter.h"
+#include "query/fusion.h"
+#include "query/segment.h"
+#include "query/plan/strategy.h"
+#include "storage/records.pb.h"
+#include "storage/schema.h"
+
+namespace quiver {
+
+// Per-field index parameters of a search. Zero: the index's default
+// (which depends on the index kind, so the planner applies it).
+struct BoundSearchParams {
+  uint32_t ef = 0;
+  uint32_t nprobe = 0;
+  bool exact = false;          // no ANN index: exact scan
+  float refine_factor = 0;     // 0 or >= 1 (checked)
+  FilterStrategy strategy = FilterStrategy::kAuto;
+};
+
+// What a read returns of each point.
+struct BoundOutput {
+  std::vector<int> attributes;  // indexes into Schema::attributes(), in order
+  bool with_vectors = false;
+};
+
+// A search of one vector field: single vectors, or query sets of a
+// multi-vector field (late interaction).
+struct BoundSearch {
+  int field = 0;   // index into Schema::vectors()
+  bool multi = false;
+  uint32_t k = 0;  // 1..kMaxK
+  BoundSearchParams params;
+  std::shared_ptr<const filter::Filter> filter;  // null: no filter
+  size_t filter_bytes = 0;  // the expression as given (response estimates)
+  // Single vectors: nq queries of the field's dim (normalized for COSINE),
+  // and their squared norms.
+  std::vector<float> queries;
+  std::vector<float> qnorms;
+  // Multi-vector: one set per query, held in `owned`.
+  std::vector<TokenSet> sets;
+  std::vector<std::unique_ptr<float[]>> owned;
+  BoundOutput output;
+  bool explain = false;
+
+  size_t num_queries() const { return multi ? sets.size() : qnorms.size(); }
+};
+
+// One field of a hybrid search; k and weight have their defaults applied.
+struct BoundFieldQuery {
+  int field = 0;
+  uint32_t k = 0;
+  double weight = 1;
+  BoundSearchParams params;
+  std::vector<float> queries, qnorms;  // one vector (single-vector field)
+  std::vector<TokenSet> sets;          // one set (multi-vector field)
+};
+
+// A hybrid search: fields searched separately, their lists fused.
+struct BoundHybridSearch {
+  uint32_t k = 0;
+  std::vector<BoundFieldQuery> fields;
+  FusionKind fusion = FusionKind::kRrf;
+  double rrf_k = kDefaultRrfK;
+  bool with_field_results = false;
+  std::shared_ptr<const filter::Filter> filter;
+  size_t filter_bytes = 0;
+  std::vector<std::unique_ptr<float[]>> owned;  // the fields' query sets
+  BoundOutput output;
+  bool explain = false;
+};
+
+// Any search request.
+using BoundSearchRequest = std::variant<BoundSearch, BoundHybridSearch>;
+
+// Points by id.
+struct BoundGet {
+  std::vector<std::string> ids;  // as asked, repeats included
+  BoundOutput output;            // no attributes named: all of them
+};
+
+// Points passing a filter (null: all).
+struct BoundCount {
+  std::shared_ptr<const filter::Filter> filter;
+};
+
+// An upsert, ready to commit. Vector pointers point either into the
+// request (which must outlive this object) or into `owned` (normalized
+// copies for COSINE fields).
+struct BoundUpsert {
+  struct Point {
+    storage::PointRecord record;  // id + attributes, as stored
+    AttrRow attrs;
+    // One per vector field; for a multi-vector field, its encoding.
+    std::vector<const float*> vectors;
+    // Multi-vector fields: the point's vectors (count 0 for other fields).
+    std::vector<TokenSet> tokens;
+  };
+  std::vector<Point> points;
+  std::vector<float> owned;
+  // Encodings and normalized token vectors of multi-vector fields.
+  std::vector<std::unique_ptr<float[]>> owned_blocks;
+  size_t request_bytes = 0;  // the request's size, for commit-group sizing
+};
+
+// A delete: by ids, or by a compiled filter.
+struct BoundDelete {
+  std::vector<std::string> ids;
+  std::shared_ptr<const filter::Filter> filter;
+  size_t request_bytes = 0;
+};
+
+}  // namespace quiver
+
+#endif  // QUIVER_QUERY_BIND_BOUND_H_

@@ -1,0 +1,132 @@
+// Collection's compaction: PlanCompactions picks and marks segments to
+// rewrite (commit thread), BuildCompacted copies their live rows into a new
+// segment (any thread), SwapCompacted puts it in their place (commit
+// thread).
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "query/collection.h"
+
+namespace quiver {
+
+std::vector<CompactionPlan> Collection::PlanCompactions() {
+  const uint32_t max_rows = options_.segment_max_rows;
+  const uint32_t small =
+      options_.merge_below_rows != 0 ? options_.merge_below_rows : std::max(1u, max_rows / 2);
+  std::vector<CompactionPlan> plans;
+  CompactionPlan merge;
+  uint64_t merge_live = 0;
+  auto sparse = [&](const Segment& seg) {
+    return seg.appended() > 0 && seg.dead() >= options_.compact_deleted_ratio * seg.appended();
+  };
+  // A merge group of one is only worth rewriting for its deletions.
+  auto flush_merge = [&] {
+    if (merge.inputs.size() >= 2 || (merge.inputs.size() == 1 && sparse(*merge.inputs[0]))) {
+      plans.push_back(std::move(merge));
+    }
+    merge = CompactionPlan();
+    merge_live = 0;
+  };
+  for (const auto& seg : writer_segments_) {
+    if (!seg->sealed() || seg->compacting() || seg->building()) {
+      flush_merge();
+      continue;
+    }
+    const uint32_t rows = seg->appended();
+    const uint32_t live = rows - std::min(rows, seg->dead());
+    if (live < small) {
+      if (merge_live + live > max_rows) flush_merge();
+      merge.inputs.push_back(seg);
+      merge_live += live;
+      continue;
+    }
+    flush_merge();
+    if (sparse(*seg)) {
+      CompactionPlan p;
+      p.inputs.push_back(seg);
+      plans.push_back(std::move(p));
+    }
+  }
+  flush_merge();
+  for (CompactionPlan& p : plans) {
+    p.output_id = next_segment_id_++;
+    for (const auto& in : p.inputs) in->SetCompacting(true);
+  }
+  return plans;
+}
+
+std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) const {
+  const View view = TakeView();
+  uint64_t live = 0;
+  for (const auto& in : plan.inputs) {
+    const uint32_t rows = in->published();
+    for (uint32_t off = 0; off < rows; ++off) live += in->Visible(off, view.seq);
+  }
+  auto out = std::make_shared<Segment>(plan.output_id, schema_,
+                                       static_cast<uint32_t>(std::max<uint64_t>(live, 1)));
+  const size_t nf = schema_->vectors().size();
+  std::vector<const float*> vectors(nf);
+  std::vector<TokenSet> tokens(nf);
+  for (const auto& in : plan.inputs) {
+    const uint32_t rows = in->published();
+    for (uint32_t off = 0; off < rows && !out->full(); ++off) {
+      if (!in->Visible(off, view.seq)) continue;
+      for (size_t f = 0; f < nf; ++f) {
+        vectors[f] = in->vector(f, off);
+        if (schema_->vectors()[f].multi) tokens[f] = in->tokens(f, off);
+      }
+      out->Append(in->iid(off), in->external_id(off), in->attrs(off), vectors, tokens.data());
+    }
+  }
+  out->Seal();
+  out->Publish(out->appended());
+  return out;
+}
+
+bool Collection::SwapCompacted(const CompactionPlan& plan,
+                               const std::shared_ptr<Segment>& output) {
+  for (const auto& in : plan.inputs) in->SetCompacting(false);
+  if (dropped()) return false;
+  for (const auto& in : plan.inputs) in->SetRetired();
+  // Where each copied row came from: inputs are scanned in the same order
+  // BuildCompacted used, matching rows by internal id.
+  absl::flat_hash_map<uint64_t, uint32_t> out_offset;
+  const uint32_t out_rows = output->appended();
+  for (uint32_t off = 0; off < out_rows; ++off) out_offset[output->iid(off)] = off;
+  MutexLock lock(&mu_);
+  for (const auto& in : plan.inputs) {
+    const uint32_t rows = in->published();
+    for (uint32_t off = 0; off < rows; ++off) {
+      auto it = out_offset.find(in->iid(off));
+      if (it == out_offset.end()) continue;
+      const uint64_t del = in->delete_seq(off);
+      if (del != kAlive) {
+        // Deleted or overwritten after the copy was taken.
+        output->MarkDeleted(it->second, del);
+        continue;
+      }
+      auto ref = id_map_.find(in->external_id(off));
+      if (ref != id_map_.end() && ref->second.segment == in.get() && ref->second.offset == off) {
+        ref->second = RowRef{output.get(), it->second};
+      }
+    }
+  }
+  // The output takes the place of the first input; the others go.
+  std::vector<std::shared_ptr<Segment>> next;
+  bool placed = false;
+  for (const auto& seg : writer_segments_) {
+    const bool is_input =
+        std::find(plan.inputs.begin(), plan.inputs.end(), seg) != plan.inputs.end();
+    if (!is_input) {
+      next.push_back(seg);
+    } else if (!placed) {
+      if (output->appended() > 0) next.push_back(output);
+      placed = true;
+    }
+  }
+  writer_segments_ = std::move(next);
+  PublishLocked(seq_);
+  return true;
+}
+
+}  // namespace quiver

@@ -1,0 +1,213 @@
+// Collection's write side, the commit protocol (collection.h) for bound
+// upserts and deletes: Prepare* on the commit thread (resolve ids,
+// assign internal ids, fill the RocksDB batch), Apply* once the batch is
+// durable (append rows, mark deletes, publish), and the other segment-list
+// changes the commit thread makes (sealing, index spec changes).
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/status_macros.h"
+#include "query/collection.h"
+
+namespace quiver {
+namespace {
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+}  // namespace
+
+// ---------------------------------------------------------------- commit
+
+int64_t Collection::ResolveForWrite(const std::string& id) const {
+  auto p = pending_.find(id);
+  if (p != pending_.end()) return p->second;
+  ReaderMutexLock lock(&mu_);
+  auto it = id_map_.find(id);
+  if (it == id_map_.end()) return -1;
+  return static_cast<int64_t>(it->second.segment->iid(it->second.offset));
+}
+
+void Collection::PrepareUpsert(uint64_t seq, const BoundUpsert& up, storage::Batch* batch,
+                               WriteEffects* fx) {
+  storage::OpRecord op;
+  op.set_type(storage::OpRecord::UPSERT);
+  op.set_collection_id(id_);
+  op.set_unix_ms(NowMs());
+  std::vector<uint32_t> dims;
+  for (const VectorFieldSpec& f : schema_->vectors()) dims.push_back(f.dim);
+  std::vector<const float*> stored(dims.size());
+  for (const BoundUpsert::Point& p : up.points) {
+    // Multi-vector fields store the point's vectors; encodings are derived.
+    for (size_t f = 0; f < dims.size(); ++f) {
+      if (schema_->vectors()[f].multi) {
+        stored[f] = p.tokens[f].data;
+        dims[f] = p.tokens[f].count * schema_->vectors()[f].dim;
+      } else {
+        stored[f] = p.vectors[f];
+      }
+    }
+    const std::string& id = p.record.id();
+    const int64_t old = ResolveForWrite(id);
+    if (old >= 0) {
+      batch->DeletePointData(id_, old, dims.size());
+      fx->removed_ids.push_back(id);
+      op.add_removed_iids(old);
+    }
+    const uint64_t iid = next_iid_++;
+    batch->PutPoint(id_, iid, p.record, stored, dims);
+    fx->added.push_back(iid);
+    pending_[id] = static_cast<int64_t>(iid);
+    op.add_ids(id);
+    op.add_added_iids(iid);
+  }
+  batch->PutNextInternalId(id_, next_iid_);
+  batch->LogOp(seq, op);
+}
+
+void Collection::PrepareDelete(uint64_t seq, const BoundDelete& del, storage::Batch* batch,
+                               WriteEffects* fx) {
+  storage::OpRecord op;
+  op.set_type(storage::OpRecord::DELETE);
+  op.set_collection_id(id_);
+  op.set_unix_ms(NowMs());
+  auto remove = [&](const std::string& id, uint64_t iid) {
+    batch->DeletePointData(id_, iid, schema_->vectors().size());
+    batch->DeleteIdMapping(id_, id);
+    fx->removed_ids.push_back(id);
+    pending_[id] = -1;
+    op.add_ids(id);
+    op.add_removed_iids(iid);
+  };
+  if (del.filter != nullptr) {
+    // The engine runs a filter delete as a group of its own, so the applied
+    // state is the whole truth here.
+    const View view = TakeView();
+    for (const View::Part& part : view.parts) {
+      const Segment& seg = *part.segment;
+      MatchingRows(seg, part.rows, view.seq, del.filter.get()).ForEach([&](uint32_t off) {
+        remove(seg.external_id(off), seg.iid(off));
+      });
+    }
+  } else {
+    absl::flat_hash_set<absl::string_view> seen;
+    for (const std::string& id : del.ids) {
+      if (!seen.insert(id).second) continue;
+      const int64_t iid = ResolveForWrite(id);
+      if (iid >= 0) remove(id, iid);
+    }
+  }
+  batch->LogOp(seq, op);
+}
+
+Segment& Collection::GrowingForAppend() {
+  if (growing_ != nullptr && growing_->full()) SealGrowing();
+  if (growing_ == nullptr) {
+    growing_ = std::make_shared<Segment>(next_segment_id_++, schema_, options_.segment_max_rows);
+    writer_segments_.push_back(growing_);
+  }
+  return *growing_;
+}
+
+std::shared_ptr<Segment> Collection::SealGrowing() {
+  if (growing_ == nullptr || growing_->appended() == 0) return nullptr;
+  growing_->Seal();
+  just_sealed_.push_back(growing_);
+  std::shared_ptr<Segment> sealed = std::move(growing_);
+  growing_ = nullptr;
+  return sealed;
+}
+
+void Collection::PublishLocked(uint64_t seq) {
+  // Row data is written before the counts that cover it are published; the
+  // release in Publish and the mutex order both before any reader's view.
+  for (const auto& s : writer_segments_) {
+    if (s->published() != s->appended()) s->Publish(s->appended());
+  }
+  if (segments_.size() != writer_segments_.size() ||
+      !std::equal(segments_.begin(), segments_.end(), writer_segments_.begin())) {
+    segments_ = writer_segments_;
+  }
+  seq_ = std::max(seq_, seq);
+}
+
+void Collection::NotifySealed() {
+  std::vector<std::shared_ptr<Segment>> sealed;
+  sealed.swap(just_sealed_);
+  if (on_sealed_) {
+    for (auto& s : sealed) on_sealed_(*this, std::move(s));
+  }
+}
+
+void Collection::ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEffects& fx) {
+  std::vector<RowRef> rows;
+  rows.reserve(up.points.size());
+  for (size_t i = 0; i < up.points.size(); ++i) {
+    const BoundUpsert::Point& p = up.points[i];
+    Segment& seg = GrowingForAppend();
+    rows.push_back(
+        {&seg, seg.Append(fx.added[i], p.record.id(), p.attrs, p.vectors, p.tokens.data())});
+  }
+  {
+    MutexLock lock(&mu_);
+    for (const std::string& id : fx.removed_ids) {
+      auto it = id_map_.find(id);
+      if (it != id_map_.end()) it->second.segment->MarkDeleted(it->second.offset, seq);
+    }
+    for (size_t i = 0; i < up.points.size(); ++i) id_map_[up.points[i].record.id()] = rows[i];
+    live_ += up.points.size() - fx.removed_ids.size();
+    PublishLocked(seq);
+  }
+  last_write_ = absl::Now();
+  NotifySealed();
+}
+
+void Collection::ApplyDelete(uint64_t seq, const WriteEffects& fx) {
+  {
+    MutexLock lock(&mu_);
+    for (const std::string& id : fx.removed_ids) {
+      auto it = id_map_.find(id);
+      if (it == id_map_.end()) continue;
+      it->second.segment->MarkDeleted(it->second.offset, seq);
+      id_map_.erase(it);
+    }
+    live_ -= fx.removed_ids.size();
+    PublishLocked(seq);
+  }
+  last_write_ = absl::Now();
+}
+
+void Collection::ApplyNoop(uint64_t seq) {
+  MutexLock lock(&mu_);
+  PublishLocked(seq);
+}
+
+void Collection::SealIfIdle(absl::Duration idle) {
+  if (growing_ == nullptr || growing_->appended() == 0 || absl::Now() - last_write_ < idle) return;
+  SealGrowing();
+  {
+    MutexLock lock(&mu_);
+    PublishLocked(seq_);
+  }
+  NotifySealed();
+}
+
+void Collection::ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& spec) {
+  {
+    MutexLock lock(&spec_mu_);
+    index_specs_[f] = spec;
+  }
+  for (const auto& seg : writer_segments_) {
+    if (!seg->sealed()) continue;
+    if (spec.type == "FLAT") {
+      seg->SetIndex(f, nullptr);
+    } else {
+      just_sealed_.push_back(seg);  // the builder rebuilds what is stale
+    }
+  }
+  ApplyNoop(seq);
+  NotifySealed();
+}
+
+}  // namespace quiver

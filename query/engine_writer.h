@@ -1,0 +1,51 @@
+// Engine::Writer: one queued unit of work for the engine's commit thread (a
+// write, a catalog change, or an internal job), shared by engine.cc, which
+// queues reads' barriers and starts the threads, and engine_commit.cc, which
+// runs the queue. Internal to the engine; include nowhere else.
+//
+// Ownership: the queue owns each Writer until its group is done; a Writer
+// owns its bound request and holds its collection.
+// Thread-safety: built on the caller's thread, then touched only by the
+// commit thread.
+// Errors: a Writer's outcome is the status passed to `done`.
+#ifndef QUIVER_QUERY_ENGINE_WRITER_H_
+#define QUIVER_QUERY_ENGINE_WRITER_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "query/engine.h"
+
+namespace quiver {
+
+struct Engine::Writer {
+  // kInternal runs `internal` on the commit thread: segment-list changes
+  // that write nothing to storage and take no sequence number.
+  enum class Kind { kCreate, kDrop, kUpdate, kUpsert, kDelete, kInternal };
+  Kind kind;
+  // Runs as a commit group of its own, so its Prepare sees only applied
+  // state (catalog changes and filter deletes).
+  bool barrier = false;
+  std::string name;
+  std::optional<Schema> schema;  // kCreate
+  std::shared_ptr<Collection> coll;
+  BoundUpsert up;
+  BoundDelete del;
+  WriteEffects fx;
+  absl::Time deadline = absl::InfiniteFuture();
+  size_t bytes = 0;
+  uint64_t seq = 0;
+  storage::CollectionRecord created;  // kCreate
+  std::function<void()> internal;     // kInternal
+  std::vector<std::pair<size_t, index::IndexSpec>> index_updates;  // kUpdate
+  // Fills the response after a successful apply.
+  std::function<void(Writer&)> respond;
+  Done done;
+};
+
+}  // namespace quiver
+
+#endif  // QUIVER_QUERY_ENGINE_WRITER_H_

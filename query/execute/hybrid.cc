@@ -1,0 +1,151 @@
+// Hybrid search (a bound SearchRequest.field_queries): each field searched
+// over one view, in parallel on the search pool, with one filter plan
+// shared by the fields; the ranked lists fused (RRF or weighted) into one.
+#include <algorithm>
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "base/status_macros.h"
+#include "query/collection.h"
+#include "query/execute/response.h"
+#include "query/task_pool.h"
+
+namespace quiver {
+
+// A hybrid search under way: the bound request and what each field's
+// search produced.
+struct Collection::HybridRun {
+  explicit HybridRun(const BoundHybridSearch& q) : q(q) {}
+  const BoundHybridSearch& q;
+  // Per field: its top k, explain, time, and late-interaction text.
+  std::vector<std::vector<index::TopK>> topk;
+  std::vector<v1::Explain> explains;
+  std::vector<double> field_micros;
+  std::vector<std::string> multi_text;
+  std::vector<RankedList> lists;
+  double fuse_micros = 0;
+};
+
+absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToken& stop,
+                                      v1::SearchResponse* resp) const {
+  HybridRun run(q);
+  const auto t_start = absl::Now();
+  const View view = TakeView();
+  QUIVER_RETURN_IF_ERROR(CheckHybridEstimate(q, view));
+  QUIVER_RETURN_IF_ERROR(RunHybridFields(view, stop, &run));
+
+  const size_t nf = q.fields.size();
+  run.lists.resize(nf);
+  for (size_t i = 0; i < nf; ++i) {
+    run.lists[i].hits = run.topk[i][0].Take();
+    run.lists[i].weight = q.fields[i].weight;
+  }
+  const auto t_fuse = absl::Now();
+  const std::vector<FusedHit> fused = Fuse(q.fusion, run.lists, q.k, q.rrf_k);
+  run.fuse_micros = absl::ToDoubleMicroseconds(absl::Now() - t_fuse);
+
+  ResponseBudget budget(options_.max_response_bytes);
+  v1::SearchResult* result = resp->add_results();
+  for (const FusedHit& h : fused) {
+    QUIVER_RETURN_IF_ERROR(FillHit(view, h.id, static_cast<float>(h.score), q.output.attributes,
+                                   q.output.with_vectors, &budget, result->add_hits()));
+  }
+  if (q.with_field_results) {
+    for (size_t i = 0; i < nf; ++i) {
+      v1::FieldResult* fr = resp->add_field_results();
+      const VectorFieldSpec& field = schema_->vectors()[q.fields[i].field];
+      fr->set_field(field.name);
+      QUIVER_RETURN_IF_ERROR(FillHits(view, field, run.lists[i].hits, q.output.attributes,
+                                      q.output.with_vectors, &budget, fr->mutable_hits()));
+    }
+  }
+  if (q.explain) {
+    v1::Explain* explain = resp->mutable_explain();
+    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
+    HybridExplain(&run, explain);
+    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Collection::CheckHybridEstimate(const BoundHybridSearch& q, const View& view) const {
+  // The fused list, and each field's own list if asked for.
+  const size_t nf = q.fields.size();
+  const size_t explain_segments = q.explain ? view.parts.size() * nf : 0;
+  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(1, q.k, q.output.attributes, q.output.with_vectors,
+                                             explain_segments, q.filter_bytes));
+  if (!q.with_field_results) return absl::OkStatus();
+  uint32_t field_k = 0;
+  for (const BoundFieldQuery& part : q.fields) field_k = std::max(field_k, part.k);
+  return CheckSearchEstimate(nf + 1, std::max(field_k, q.k), q.output.attributes,
+                             q.output.with_vectors, explain_segments, q.filter_bytes);
+}
+
+absl::Status Collection::RunHybridFields(const View& view, const StopToken& stop,
+                                         HybridRun* run) const {
+  const BoundHybridSearch& q = run->q;
+  const size_t nf = q.fields.size();
+  // One filter plan for every field: the estimate and row set of each
+  // segment are computed once, by the first field that needs them.
+  std::vector<SharedSegmentFilter> shared(q.filter != nullptr ? view.parts.size() : 0);
+  run->topk.resize(nf);
+  run->explains.resize(q.explain ? nf : 0);
+  run->field_micros.resize(nf);
+  run->multi_text.resize(nf);
+  std::vector<absl::Status> statuses(nf);
+  std::vector<std::function<void()>> tasks;
+  for (size_t i = 0; i < nf; ++i) {
+    tasks.push_back([&, i] {
+      const auto t0 = absl::Now();
+      const BoundFieldQuery& part = q.fields[i];
+      v1::Explain* explain = q.explain ? &run->explains[i] : nullptr;
+      run->topk[i].assign(1, index::TopK(part.k));
+      if (!part.sets.empty()) {
+        statuses[i] = SearchMultiView(part.field, part.sets, part.k, part.params, q.filter.get(),
+                                      view, stop, explain, &run->topk[i], &run->multi_text[i]);
+      } else {
+        SearchContext ctx = MakeContext(part.field, part.k, part.queries, part.qnorms,
+                                        part.params, q.filter.get(), stop);
+        if (!shared.empty()) ctx.shared_filter = shared.data();
+        statuses[i] = SearchView(ctx, view, explain, &run->topk[i]);
+      }
+      run->field_micros[i] = absl::ToDoubleMicroseconds(absl::Now() - t0);
+    });
+  }
+  if (options_.search_pool != nullptr) options_.search_pool->RunAll(tasks);
+  else for (const auto& t : tasks) t();
+  for (const absl::Status& st : statuses) QUIVER_RETURN_IF_ERROR(st);
+  return absl::OkStatus();
+}
+
+void Collection::HybridExplain(HybridRun* run, v1::Explain* explain) const {
+  const BoundHybridSearch& q = run->q;
+  const size_t nf = q.fields.size();
+  std::string text = absl::StrCat(
+      "HybridSearch(collection=\"", name_, "\", k=", q.k, ", fields=", nf,
+      ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none", ")\n",
+      "  Fuse(", q.fusion == FusionKind::kRrf ? absl::StrCat("RRF, rrf_k=", q.rrf_k) : "WEIGHTED",
+      absl::StrFormat(", %.1fus)\n", run->fuse_micros));
+  for (size_t i = 0; i < nf; ++i) {
+    const BoundFieldQuery& part = q.fields[i];
+    absl::StrAppend(&text, "    Field(\"", schema_->vectors()[part.field].name, "\", k=", part.k,
+                    ", weight=", part.weight,
+                    ", strategy=", std::string(FilterStrategyName(part.params.strategy)),
+                    absl::StrFormat(", %.1fus)\n", run->field_micros[i]),
+                    "      MergeTopK(segments=", run->explains[i].segments_size(), ")\n");
+    for (absl::string_view line : absl::StrSplit(run->multi_text[i], '\n', absl::SkipEmpty())) {
+      absl::StrAppend(&text, "        ", line, "\n");
+    }
+    if (run->multi_text[i].empty()) AppendSegmentsText(run->explains[i], 0, "        ", &text);
+    for (v1::SegmentPlan& sp : *run->explains[i].mutable_segments()) {
+      *explain->add_segments() = std::move(sp);
+    }
+  }
+  absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
+  explain->set_text(std::move(text));
+}
+
+}  // namespace quiver

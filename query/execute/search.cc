@@ -1,0 +1,101 @@
+// Search of one vector field: Collection::Search (a bound search; sets of
+// a multi-vector field go on to late_interaction.cc), the planner context
+// it builds, and SearchView, which runs the planner's per-segment search
+// over every segment of a view.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "base/status_macros.h"
+#include "query/collection.h"
+#include "query/execute/response.h"
+
+namespace quiver {
+
+SearchContext Collection::MakeContext(size_t f, uint32_t k, const std::vector<float>& queries,
+                                      const std::vector<float>& qnorms,
+                                      const BoundSearchParams& params,
+                                      const filter::Filter* flt, const StopToken& stop) const {
+  const VectorFieldSpec& field = schema_->vectors()[f];
+  SearchContext ctx;
+  ctx.field = f;
+  ctx.dim = stored_dims_[f];
+  ctx.k = k;
+  ctx.queries = queries.data();
+  ctx.qnorms = qnorms.data();
+  ctx.nq = qnorms.size();
+  // Multi-vector fields search their encodings, by inner product.
+  ctx.similarity = field.metric == Metric::kL2 && !field.multi ? index::Similarity::kL2
+                                                               : index::Similarity::kInnerProduct;
+  ctx.params.ef = params.ef;
+  ctx.params.nprobe = params.nprobe;
+  ctx.exact = params.exact;
+  ctx.refine_factor = params.refine_factor;
+  ctx.filter = flt;
+  ctx.forced = params.strategy;
+  ctx.stop = stop;
+  ctx.feedback = &plan_feedback_;
+  return ctx;
+}
+
+absl::Status Collection::SearchView(const SearchContext& ctx, const View& view,
+                                    v1::Explain* explain, std::vector<index::TopK>* topk) const {
+  // DISK segments submit their rerank reads and the loop goes on to the
+  // next segment's candidates while the device works; Finish collects.
+  RerankQueue rerank;
+  SearchContext c = ctx;
+  c.rerank = &rerank;
+  absl::Status status;
+  for (size_t p = 0; p < view.parts.size() && status.ok(); ++p) {
+    const Segment& seg = *view.parts[p].segment;
+    const uint32_t rows = view.parts[p].rows;
+    if (rows == 0) continue;
+    status = ctx.stop.Check();
+    if (!status.ok()) break;
+    status = SearchSegment(c, seg, rows, view.seq, p, topk->data(),
+                           explain ? explain->add_segments() : nullptr);
+  }
+  // Always: pending reads own buffers the kernel writes into.
+  const absl::Status finished = rerank.Finish();
+  return status.ok() ? finished : status;
+}
+
+absl::Status Collection::Search(const BoundSearch& q, const StopToken& stop,
+                                v1::SearchResponse* resp) const {
+  if (q.multi) return SearchMulti(q, stop, resp);
+  const VectorFieldSpec& field = schema_->vectors()[q.field];
+  const size_t nq = q.num_queries();
+  const SearchContext ctx =
+      MakeContext(q.field, q.k, q.queries, q.qnorms, q.params, q.filter.get(), stop);
+
+  const auto t_start = absl::Now();
+  const View view = TakeView();
+  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(nq, q.k, q.output.attributes,
+                                             q.output.with_vectors,
+                                             q.explain ? view.parts.size() : 0, q.filter_bytes));
+  std::vector<index::TopK> topk(nq, index::TopK(q.k));
+  v1::Explain* explain = q.explain ? resp->mutable_explain() : nullptr;
+  QUIVER_RETURN_IF_ERROR(SearchView(ctx, view, explain, &topk));
+  ResponseBudget budget(options_.max_response_bytes);
+  if (explain != nullptr) {
+    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
+    std::string text = absl::StrCat(
+        "Search(collection=\"", name_, "\", field=\"", field.name, "\", k=", q.k,
+        ", queries=", nq,
+        ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none",
+        ", strategy=", std::string(FilterStrategyName(q.params.strategy)), ")\n",
+        "  MergeTopK(segments=", explain->segments_size(), ")\n");
+    AppendSegmentsText(*explain, 0, "    ", &text);
+    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
+    explain->set_text(std::move(text));
+    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
+  }
+
+  for (index::TopK& t : topk) {
+    QUIVER_RETURN_IF_ERROR(FillHits(view, field, t.Take(), q.output.attributes,
+                                    q.output.with_vectors, &budget,
+                                    resp->add_results()->mutable_hits()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace quiver
