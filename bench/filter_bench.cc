@@ -60,14 +60,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/types/span.h"
-#include "bench/common/dataset.h"
 #include "bench/common/driver.h"
 #include "bench/common/ground_truth.h"
-#include "bench/common/quiverd_process.h"
 #include "bench/common/report.h"
-#include "bench/common/server_wait.h"
 #include "bench/common/sysinfo.h"
-#include "bench/common/table.h"
+#include "bench/common/testkit.h"
 #include "client/client.h"
 
 namespace quiver::bench {
@@ -115,10 +112,10 @@ struct Args {
   uint64_t seed = 42;
   std::vector<std::string> indexes = {"HNSW", "IVF_FLAT"};
   std::vector<std::string> families = {"uncorrelated", "correlated", "unindexed", "window"};
-  std::string quiverd = QUIVER_BENCH_QUIVERD;
+  std::string quiverd = QUIVERD_PATH;
   std::string tmp_dir;
   std::string cache_dir = QUIVER_BENCH_CACHE_DIR;
-  std::string dataset_dir = kFashionMnistDir;
+  std::string dataset_dir = kFashionDir;
   std::string json_out;
   std::vector<std::string> quiverd_env;
   size_t window_scale = 0;  // > 0: window mode with this many synthetic vectors
@@ -379,7 +376,7 @@ std::vector<v1::UpsertPointsRequest> MakeUpserts(const Matrix& base,
 void WaitIndexedAndDescribe(client::Client& c, std::vector<Collection>& colls, double timeout_s) {
   std::vector<std::string> names;
   for (const Collection& coll : colls) names.push_back(coll.name);
-  WaitIndexed(c, names, timeout_s, 50);
+  WaitIndexedOrDie(c, names, timeout_s, 50);
   for (Collection& coll : colls) {
     auto s = Segments(c, coll.name);
     if (!s.ok()) Die("GetCollection " + coll.name, s.status());
@@ -823,7 +820,7 @@ int WindowMain(const Args& args, int argc, char** argv) {
   std::printf("[0] data %.1f s, ground truth %.1f s\n", gen_s, data_s - gen_s);
 
   // ---------------------------------------------------------- quiverd
-  QuiverdOptions qo;
+  QuiverdOptions qo = BenchQuiverdOptions();
   qo.binary = args.quiverd;
   qo.durability = "async";  // loading is not what this measures
   qo.search_threads = args.search_threads;
@@ -832,10 +829,10 @@ int WindowMain(const Args& args, int argc, char** argv) {
   qo.env = args.quiverd_env;
   qo.extra_args = {"--index-build-threads", std::to_string(args.build_threads),
                    "--index-build-workers", "1"};
-  auto started = QuiverdProcess::Start(qo);
+  auto started = QuiverdProcess::Launch(qo);
   if (!started.ok()) Die("start quiverd", started.status());
   std::unique_ptr<QuiverdProcess> srv = *std::move(started);
-  client::Client admin(srv->target());
+  client::Client admin(srv->address());
 
   std::vector<Collection> colls(1);
   Collection& coll = colls[0];
@@ -914,7 +911,7 @@ int WindowMain(const Args& args, int argc, char** argv) {
   // ---------------------------------------------------------- sweep
   std::vector<std::unique_ptr<client::Client>> clients;
   for (int t = 0; t < args.threads; ++t) {
-    clients.push_back(std::make_unique<client::Client>(srv->target()));
+    clients.push_back(std::make_unique<client::Client>(srv->address()));
     if (absl::Status h = clients.back()->Health(); !h.ok()) Die("health", h);
   }
   std::vector<v1::SearchRequest> reqs(nq);
@@ -1290,7 +1287,7 @@ int Main(int argc, char** argv) {
   std::fflush(stdout);
 
   // ---------------------------------------------------------- quiverd
-  QuiverdOptions qo;
+  QuiverdOptions qo = BenchQuiverdOptions();
   qo.binary = args.quiverd;
   qo.durability = "async";  // loading is not what this measures
   qo.search_threads = args.search_threads;
@@ -1298,10 +1295,10 @@ int Main(int argc, char** argv) {
   qo.env = args.quiverd_env;
   qo.extra_args = {"--index-build-threads", std::to_string(args.build_threads),
                    "--index-build-workers", "1"};
-  auto started = QuiverdProcess::Start(qo);
+  auto started = QuiverdProcess::Launch(qo);
   if (!started.ok()) Die("start quiverd", started.status());
   std::unique_ptr<QuiverdProcess> srv = *std::move(started);
-  client::Client admin(srv->target());
+  client::Client admin(srv->address());
 
   const double load_t0 = NowSeconds();
   {
@@ -1352,7 +1349,7 @@ int Main(int argc, char** argv) {
   // ---------------------------------------------------------- sweep
   std::vector<std::unique_ptr<client::Client>> clients;
   for (int t = 0; t < args.threads; ++t) {
-    clients.push_back(std::make_unique<client::Client>(srv->target()));
+    clients.push_back(std::make_unique<client::Client>(srv->address()));
     if (absl::Status h = clients.back()->Health(); !h.ok()) Die("health", h);
   }
   // cells[collection][filter][strategy]
