@@ -1244,34 +1244,14 @@ std::string DrawWindowCurves(const WindowRun& w, std::ostream& out) {
 void WriteWindowReport(const WindowRun& w, const WindowTables& wt, const std::string& png,
                        nlohmann::json& report) {
   const Args& args = w.args;
-  const size_t k = w.k, n = w.n, dim = w.dim, nq = w.nq, rounds = w.rounds;
   const Collection& coll = w.colls[0];
-  const auto& builds = w.builds;
-  const int segments = w.segments;
-  const auto& notes = w.notes;
-  const auto& srv = w.srv;
-  const auto& filters = w.filters;
-  const MemoryInfo& mem_loaded = w.mem_loaded;
-  const MemoryInfo& mem_end = w.mem_end;
-  const double run_t0 = w.run_t0, gen_s = w.gen_s, data_s = w.data_s;
-  const double indexed_s = w.indexed_s, windows_s = w.windows_s, load_s = w.load_s;
-  const double sweep_s = w.sweep_s;
-  const auto& out = wt.out;
-  const auto& rows_json = wt.rows_json;
-  const size_t auto_met = wt.auto_met;
-  const auto& explain_error = wt.explain_error;
-  const auto& not_forced = wt.not_forced;
-  const auto& wins = wt.wins;
-  const auto& losses = wt.losses;
-  const auto& mixed = wt.mixed;
-  const auto& auto_window = wt.auto_window;
-  report["config"] = {{"rows", n},
-                      {"dim", dim},
+  report["config"] = {{"rows", w.n},
+                      {"dim", w.dim},
                       {"clusters", kClusters},
                       {"sigma", kSigma},
-                      {"queries", nq},
-                      {"k", k},
-                      {"rounds", rounds},
+                      {"queries", w.nq},
+                      {"k", w.k},
+                      {"rounds", w.rounds},
                       {"min_run_ms", args.min_run_ms},
                       {"client_threads", args.threads},
                       {"omp_threads_per_client_thread", 1},
@@ -1282,35 +1262,35 @@ void WriteWindowReport(const WindowRun& w, const WindowTables& wt, const std::st
                       {"ef", args.ef},
                       {"ingest_batch", args.ingest_batch},
                       {"seed", args.seed},
-                      {"quiverd_argv", srv->argv()},
+                      {"quiverd_argv", w.srv->argv()},
                       {"quiverd_env", args.quiverd_env}};
-  report["segments"] = {{"count", segments}, {"description", coll.segments}};
-  report["builds"] = {{"hnsw_builds", builds.indexes},
-                      {"hnsw_build_s_sum", builds.index_s},
-                      {"window_builds", builds.windows},
-                      {"window_build_s_sum", builds.window_s}};
-  report["rows"] = rows_json;
-  report["window_beats_all_at"] = wins;
-  report["window_does_not_beat_all_at"] = losses;
-  report["window_mixed_at"] = mixed;
-  report["auto_targets_met"] = {{"met", auto_met}, {"total", filters.size()}};
-  report["auto_chose_window_at"] = auto_window;
-  report["explain_error"] = explain_error;
-  report["forced_not_applied"] = not_forced;
-  report["notes"] = notes;
-  report["quiverd_memory_mb"] = {{"rss_loaded", mem_loaded.rss_kb / 1024.0},
-                                 {"rss_after_sweep", mem_end.rss_kb / 1024.0},
-                                 {"peak", mem_end.hwm_kb / 1024.0}};
-  report["tables"] = out.str();
+  report["segments"] = {{"count", w.segments}, {"description", coll.segments}};
+  report["builds"] = {{"hnsw_builds", w.builds.indexes},
+                      {"hnsw_build_s_sum", w.builds.index_s},
+                      {"window_builds", w.builds.windows},
+                      {"window_build_s_sum", w.builds.window_s}};
+  report["rows"] = wt.rows_json;
+  report["window_beats_all_at"] = wt.wins;
+  report["window_does_not_beat_all_at"] = wt.losses;
+  report["window_mixed_at"] = wt.mixed;
+  report["auto_targets_met"] = {{"met", wt.auto_met}, {"total", w.filters.size()}};
+  report["auto_chose_window_at"] = wt.auto_window;
+  report["explain_error"] = wt.explain_error;
+  report["forced_not_applied"] = wt.not_forced;
+  report["notes"] = w.notes;
+  report["quiverd_memory_mb"] = {{"rss_loaded", w.mem_loaded.rss_kb / 1024.0},
+                                 {"rss_after_sweep", w.mem_end.rss_kb / 1024.0},
+                                 {"peak", w.mem_end.hwm_kb / 1024.0}};
+  report["tables"] = wt.out.str();
   report["png"] = png;
-  report["seconds"] = {{"total", NowSeconds() - run_t0},
-                       {"data", gen_s},
-                       {"ground_truth", data_s - gen_s},
+  report["seconds"] = {{"total", NowSeconds() - w.run_t0},
+                       {"data", w.gen_s},
+                       {"ground_truth", w.data_s - w.gen_s},
                        {"ingest", coll.ingest_s},
-                       {"until_all_indexed", indexed_s},
-                       {"until_windows_built", windows_s},
-                       {"until_quiet", load_s},
-                       {"sweep", sweep_s}};
+                       {"until_all_indexed", w.indexed_s},
+                       {"until_windows_built", w.windows_s},
+                       {"until_quiet", w.load_s},
+                       {"sweep", w.sweep_s}};
   report["host"]["loadavg_at_end"] = LoadAverage();
   const std::string path = WriteReport(report, args.json_out);
   if (!path.empty()) std::printf("JSON: %s\n", path.c_str());
