@@ -46,14 +46,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "bench/common/dataset.h"
 #include "bench/common/driver.h"
 #include "bench/common/ground_truth.h"
-#include "bench/common/quiverd_process.h"
 #include "bench/common/report.h"
-#include "bench/common/server_wait.h"
 #include "bench/common/sysinfo.h"
-#include "bench/common/table.h"
+#include "bench/common/testkit.h"
 #include "client/client.h"
 #include "faiss/IndexFlat.h"
 #include "faiss/IndexHNSW.h"
@@ -98,10 +95,10 @@ struct Args {
   double idle_window_s = 1.0;  // idle-latency window after the last write
   bool restart = true;
   std::string durability = "sync";
-  std::string quiverd = QUIVER_BENCH_QUIVERD;
+  std::string quiverd = QUIVERD_PATH;
   std::string tmp_dir;
   std::string cache_dir = QUIVER_BENCH_CACHE_DIR;
-  std::string dataset_dir = kFashionMnistDir;
+  std::string dataset_dir = kFashionDir;
   std::string json_out;
   std::vector<std::string> quiverd_env;
 };
@@ -439,7 +436,7 @@ int Main(int argc, char** argv) {
   std::fflush(stdout);
 
   // ---------------------------------------------------------- quiverd
-  QuiverdOptions qo;
+  QuiverdOptions qo = BenchQuiverdOptions();
   qo.binary = args.quiverd;
   qo.durability = args.durability;
   qo.search_threads = args.search_threads;
@@ -448,10 +445,10 @@ int Main(int argc, char** argv) {
   qo.log_level = "info";  // index build times are logged at info
   qo.extra_args = {"--index-build-threads", std::to_string(args.build_threads),
                    "--index-build-workers", "1"};
-  auto started = QuiverdProcess::Start(qo);
+  auto started = QuiverdProcess::Launch(qo);
   if (!started.ok()) Die("start quiverd", started.status());
   std::unique_ptr<QuiverdProcess> srv = *std::move(started);
-  client::Client admin(srv->target());
+  client::Client admin(srv->address());
 
   auto upserts = MakeUpserts(base, ds->train_labels, args.ingest_batch);
   const std::map<std::string, std::string> hnsw_params = {
@@ -478,7 +475,7 @@ int Main(int argc, char** argv) {
   {
     auto probe = MakeSearches(kHnswColl, queries, nq, 1, k);
     for (auto& r : probe) r.mutable_params()->set_ef(64);
-    client::Client writer(srv->target()), searcher(srv->target());
+    client::Client writer(srv->address()), searcher(srv->address());
     if (!writer.Health().ok() || !searcher.Health().ok()) Die("health", absl::UnavailableError(""));
     std::atomic<bool> stop{false};
     std::thread search_thread([&] {
@@ -506,7 +503,7 @@ int Main(int argc, char** argv) {
     search_thread.join();
   }
   const double ingest_s = ingest_end - ingest_t0;
-  const double hnsw_wait_s = WaitIndexed(admin, {kHnswColl}, 900, 20);
+  const double hnsw_wait_s = WaitIndexedOrDie(admin, {kHnswColl}, 900, 20);
   const double hnsw_ready_s = NowSeconds() - ingest_end;  // from the last write's ack
   std::vector<double> during_ms, idle_ms;
   size_t during_n = 0, errors_n = 0;
@@ -532,7 +529,7 @@ int Main(int argc, char** argv) {
   std::fflush(stdout);
   double ivf_ingest_s = 0, ivf_ready_s = 0;
   {
-    client::Client writer(srv->target());
+    client::Client writer(srv->address());
     const double t0 = NowSeconds();
     for (auto& req : upserts) {
       req.set_collection(kIvfColl);
@@ -540,7 +537,7 @@ int Main(int argc, char** argv) {
     }
     const double t1 = NowSeconds();
     ivf_ingest_s = t1 - t0;
-    WaitIndexed(admin, {kIvfColl}, 900, 20);
+    WaitIndexedOrDie(admin, {kIvfColl}, 900, 20);
     ivf_ready_s = NowSeconds() - t1;
   }
   upserts.clear();
@@ -660,7 +657,7 @@ int Main(int argc, char** argv) {
   // ---------------------------------------------------------- sweep
   std::vector<std::unique_ptr<client::Client>> clients;
   for (int t = 0; t < std::max(1, args.single_threads); ++t) {
-    clients.push_back(std::make_unique<client::Client>(srv->target()));
+    clients.push_back(std::make_unique<client::Client>(srv->address()));
     if (absl::Status h = clients.back()->Health(); !h.ok()) Die("health", h);
   }
   Bench bench{&args, &base, &queries, nq, k, hnswlib_index.get(), &faiss_hnsw, &faiss_ivf, {},
@@ -762,11 +759,11 @@ int Main(int argc, char** argv) {
       QuiverdOptions ro = qo;
       ro.data_dir = data_dir;
       t0 = NowSeconds();
-      auto p = QuiverdProcess::Start(ro);
+      auto p = QuiverdProcess::Launch(ro);
       if (!p.ok()) Die("restart quiverd", p.status());
       out->health_s = NowSeconds() - t0;
-      client::Client c((*p)->target());
-      WaitIndexed(c, {kHnswColl, kIvfColl}, 900, 5);
+      client::Client c((*p)->address());
+      WaitIndexedOrDie(c, {kHnswColl, kIvfColl}, 900, 5);
       // ...and answers a search on each collection.
       for (const char* coll : {kHnswColl, kIvfColl}) {
         for (;;) {
@@ -784,8 +781,8 @@ int Main(int argc, char** argv) {
       for (double x : BuildTimesFromLog((*p)->log_path(), kIvfColl)) out->log_builds.push_back(x);
       // Same answers as before? recall at ef=64 / nprobe=16, batched.
       clients.clear();
-      clients.push_back(std::make_unique<client::Client>((*p)->target()));
-      clients.push_back(std::make_unique<client::Client>((*p)->target()));
+      clients.push_back(std::make_unique<client::Client>((*p)->address()));
+      clients.push_back(std::make_unique<client::Client>((*p)->address()));
       bench.SetParam(kQuiverHnsw, 64);
       out->recall_hnsw = MeanRecall(bench.RunSystem(kQuiverHnsw, modes[1], nq), *gt, base, queries, nq, k);
       bench.SetParam(kQuiverIvf, 16);

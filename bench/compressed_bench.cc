@@ -45,9 +45,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "bench/common/testkit.h"
 #include "index/vector_index.h"
 #include "nlohmann/json.hpp"
-#include "tests/common/fashion_mnist.h"
 
 namespace {
 

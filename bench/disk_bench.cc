@@ -53,14 +53,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "bench/common/dataset.h"
 #include "bench/common/driver.h"
 #include "bench/common/ground_truth.h"
-#include "bench/common/quiverd_process.h"
 #include "bench/common/report.h"
-#include "bench/common/server_wait.h"
 #include "bench/common/sysinfo.h"
-#include "bench/common/table.h"
+#include "bench/common/testkit.h"
 #include "client/client.h"
 
 namespace quiver::bench {
@@ -95,9 +92,9 @@ struct Args {
   // DISK builds of one kind see the same input.
   int ingest_threads = 1;
   bool no_cold = false;
-  std::string quiverd = QUIVER_BENCH_QUIVERD;
+  std::string quiverd = QUIVERD_PATH;
   std::string tmp_dir;
-  std::string dataset_dir = kFashionMnistDir;
+  std::string dataset_dir = kFashionDir;
   std::string cache_dir = QUIVER_BENCH_CACHE_DIR;
   std::string json_out;
 };
@@ -391,7 +388,7 @@ struct Env {
 };
 
 absl::Status StartServer(const Env& env, Server* s, bool direct) {
-  QuiverdOptions qo;
+  QuiverdOptions qo = BenchQuiverdOptions();
   qo.binary = env.args.quiverd;
   qo.durability = "async";  // loading is not what this measures
   qo.search_threads = 1;
@@ -402,14 +399,14 @@ absl::Status StartServer(const Env& env, Server* s, bool direct) {
   qo.extra_args = {"--index-build-threads", std::to_string(env.args.build_threads),
                    "--index-build-workers", "1"};
   if (direct) qo.extra_args.push_back("--rerank-direct-io");
-  qo.start_timeout_s = 600;
-  auto started = QuiverdProcess::Start(qo);
+  qo.start_timeout = absl::Seconds(600);
+  auto started = QuiverdProcess::Launch(qo);
   if (!started.ok()) return started.status();
   s->proc = *std::move(started);
   s->direct = direct;
   s->clients.clear();
   for (int t = 0; t < env.max_threads; ++t) {
-    s->clients.push_back(std::make_unique<client::Client>(s->proc->target()));
+    s->clients.push_back(std::make_unique<client::Client>(s->proc->address()));
   }
   return absl::OkStatus();
 }
@@ -688,7 +685,7 @@ nlohmann::json RunPart(Env& env, const PartSpec& spec, const Matrix& base, const
   // Every server indexed and idle; memory as loaded.
   for (Server& s : servers) {
     const double t0 = NowSeconds();
-    WaitIndexed(*s.clients[0], {"c"}, 7200, 200);
+    WaitIndexedOrDie(*s.clients[0], {"c"}, 7200, 200);
     WaitQuiet(s.proc->pid(), 600);
     s.index_wait_s = NowSeconds() - t0;
     Describe(s);
@@ -705,7 +702,7 @@ nlohmann::json RunPart(Env& env, const PartSpec& spec, const Matrix& base, const
     s.proc.reset();
     const double t0 = NowSeconds();
     if (auto st = StartServer(env, &s, false); !st.ok()) Die("restart " + s.cfg.label, st);
-    WaitIndexed(*s.clients[0], {"c"}, 3600, 50);
+    WaitIndexedOrDie(*s.clients[0], {"c"}, 3600, 50);
     s.restart_s = NowSeconds() - t0;
     WaitQuiet(s.proc->pid(), 300);
     Describe(s);
@@ -821,7 +818,7 @@ nlohmann::json RunPart(Env& env, const PartSpec& spec, const Matrix& base, const
       if (!s.cfg.disk) continue;
       s.proc.reset();
       if (auto st = StartServer(env, &s, true); !st.ok()) Die("restart (direct) " + s.cfg.label, st);
-      WaitIndexed(*s.clients[0], {"c"}, 3600, 50);
+      WaitIndexedOrDie(*s.clients[0], {"c"}, 3600, 50);
       WaitQuiet(s.proc->pid(), 300);
       for (const auto& f : TableFiles(s.data_dir)) tables.push_back(f);
     }

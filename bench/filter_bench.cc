@@ -50,6 +50,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -60,14 +61,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/types/span.h"
-#include "bench/common/dataset.h"
 #include "bench/common/driver.h"
 #include "bench/common/ground_truth.h"
-#include "bench/common/quiverd_process.h"
 #include "bench/common/report.h"
-#include "bench/common/server_wait.h"
 #include "bench/common/sysinfo.h"
-#include "bench/common/table.h"
+#include "bench/common/testkit.h"
 #include "client/client.h"
 
 namespace quiver::bench {
@@ -115,10 +113,10 @@ struct Args {
   uint64_t seed = 42;
   std::vector<std::string> indexes = {"HNSW", "IVF_FLAT"};
   std::vector<std::string> families = {"uncorrelated", "correlated", "unindexed", "window"};
-  std::string quiverd = QUIVER_BENCH_QUIVERD;
+  std::string quiverd = QUIVERD_PATH;
   std::string tmp_dir;
   std::string cache_dir = QUIVER_BENCH_CACHE_DIR;
-  std::string dataset_dir = kFashionMnistDir;
+  std::string dataset_dir = kFashionDir;
   std::string json_out;
   std::vector<std::string> quiverd_env;
   size_t window_scale = 0;  // > 0: window mode with this many synthetic vectors
@@ -379,7 +377,7 @@ std::vector<v1::UpsertPointsRequest> MakeUpserts(const Matrix& base,
 void WaitIndexedAndDescribe(client::Client& c, std::vector<Collection>& colls, double timeout_s) {
   std::vector<std::string> names;
   for (const Collection& coll : colls) names.push_back(coll.name);
-  WaitIndexed(c, names, timeout_s, 50);
+  WaitIndexedOrDie(c, names, timeout_s, 50);
   for (Collection& coll : colls) {
     auto s = Segments(c, coll.name);
     if (!s.ok()) Die("GetCollection " + coll.name, s.status());
@@ -764,6 +762,23 @@ nlohmann::json RowJson(const Row& row) {
 // Plot colour per strategy, in Strategy order.
 const char* kColors[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"};
 
+// quiverd as both modes run it: loading is not what they measure (async
+// durability). Window mode reads index build times from its log ("info").
+std::unique_ptr<QuiverdProcess> StartQuiverd(const Args& args, const std::string& log_level) {
+  QuiverdOptions qo = BenchQuiverdOptions();
+  qo.binary = args.quiverd;
+  qo.durability = "async";
+  qo.search_threads = args.search_threads;
+  qo.log_level = log_level;
+  qo.tmp_root = args.tmp_dir;
+  qo.env = args.quiverd_env;
+  qo.extra_args = {"--index-build-threads", std::to_string(args.build_threads),
+                   "--index-build-workers", "1"};
+  auto started = QuiverdProcess::Launch(qo);
+  if (!started.ok()) Die("start quiverd", started.status());
+  return *std::move(started);
+}
+
 // ============================================================ window mode
 
 // Window mode: at which window widths does WINDOW_FILTER beat every other
@@ -776,16 +791,34 @@ const char* kColors[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"};
 // width (kWindowWidths) the five strategies exactly as in the main mode
 // (MeasureRow: interleaved rounds, recall from each query's first run,
 // explain per strategy).
-int WindowMain(const Args& args, int argc, char** argv) {
-  const size_t k = args.k;
-  const size_t n = args.window_scale, dim = args.window_dim, nq = args.queries;
-  const size_t rounds = std::clamp<size_t>(static_cast<size_t>(std::max(args.rounds, 1)), 1, nq);
-  const double run_t0 = NowSeconds();
-  PinOmpThreads(1);
-  nlohmann::json report = NewReport("filter_bench_window", argc, argv);
-  const std::string hnsw = absl::StrCat("HNSW(M=", args.hnsw_m,
-                                        ", ef_construction=", args.ef_construction, ")");
+// What the phases of window mode share, filled in phase order.
+struct WindowRun {
+  Args args;
+  size_t k = 0, n = 0, dim = 0, nq = 0, rounds = 0;
+  double run_t0 = 0;
+  std::string hnsw;  // "HNSW(M=.., ef_construction=..)"
+  // LoadWindowData
+  Synthetic data;
+  std::vector<FilterCase> filters;
+  std::vector<std::string> notes;
+  double gen_s = 0, data_s = 0;
+  // CreateWindowCollection .. IngestWindows
+  std::unique_ptr<QuiverdProcess> srv;
+  std::vector<Collection> colls;  // one
+  double indexed_s = 0, windows_s = 0, load_s = 0;
+  BuildLog builds;
+  MemoryInfo mem_loaded;
+  int segments = 0;
+  // SweepWindows
+  std::vector<Row> rows;
+  double sweep_s = 0;
+  MemoryInfo mem_end;
+};
 
+void PrintWindowSetup(const WindowRun& w) {
+  const Args& args = w.args;
+  const size_t k = w.k, n = w.n, dim = w.dim, nq = w.nq, rounds = w.rounds;
+  const std::string& hnsw = w.hnsw;
   std::printf("filter_bench window mode: %zu synthetic vectors x %zu dims (Gaussian mixture: %zu "
               "clusters, centres N(0,1), sigma %.2f; seed %llu), ts uniform over a year, declared "
               "window; %zu queries from the same mixture per cell in %zu interleaved round%s, "
@@ -805,11 +838,18 @@ int WindowMain(const Args& args, int argc, char** argv) {
               std::thread::hardware_concurrency(), LoadAverage().c_str());
   std::fflush(stdout);
 
-  // ---------------------------------------------------------- data
-  const Synthetic data = MakeSynthetic(n, nq, dim, args.seed);
+}
+
+// The synthetic vectors and the window filters with their ground truth.
+void LoadWindowData(WindowRun& w) {
+  const Args& args = w.args;
+  const size_t k = w.k, n = w.n, dim = w.dim, nq = w.nq;
+  const double run_t0 = w.run_t0;
+  w.data = MakeSynthetic(n, nq, dim, args.seed);
+  const Synthetic& data = w.data;
   const double gen_s = NowSeconds() - run_t0;
-  std::vector<FilterCase> filters;
-  std::vector<std::string> notes;
+  std::vector<FilterCase>& filters = w.filters;
+  std::vector<std::string>& notes = w.notes;
   const std::string key = absl::StrCat("synth-", n, "x", dim, "-c", kClusters, "-seed", args.seed);
   for (double w : kWindowWidths) {
     FilterCase f = WindowFilter(w, data.ts);
@@ -820,25 +860,18 @@ int WindowMain(const Args& args, int argc, char** argv) {
   if (filters.empty()) Die("filters", absl::InvalidArgumentError("no window matches a row"));
   PinOmpThreads(1);  // the ground truth used every core
   const double data_s = NowSeconds() - run_t0;
+  w.gen_s = gen_s;
+  w.data_s = data_s;
   std::printf("[0] data %.1f s, ground truth %.1f s\n", gen_s, data_s - gen_s);
 
-  // ---------------------------------------------------------- quiverd
-  QuiverdOptions qo;
-  qo.binary = args.quiverd;
-  qo.durability = "async";  // loading is not what this measures
-  qo.search_threads = args.search_threads;
-  qo.log_level = "info";  // index build times are logged at info
-  qo.tmp_root = args.tmp_dir;
-  qo.env = args.quiverd_env;
-  qo.extra_args = {"--index-build-threads", std::to_string(args.build_threads),
-                   "--index-build-workers", "1"};
-  auto started = QuiverdProcess::Start(qo);
-  if (!started.ok()) Die("start quiverd", started.status());
-  std::unique_ptr<QuiverdProcess> srv = *std::move(started);
-  client::Client admin(srv->target());
+}
 
-  std::vector<Collection> colls(1);
-  Collection& coll = colls[0];
+// The one HNSW collection, ts declared window.
+void CreateWindowCollection(WindowRun& w, client::Client& admin) {
+  const Args& args = w.args;
+  const size_t dim = w.dim;
+  w.colls.assign(1, Collection{});
+  Collection& coll = w.colls[0];
   coll.name = "window_hnsw";
   coll.index = "HNSW";
   coll.params = {{"M", std::to_string(args.hnsw_m)},
@@ -859,6 +892,18 @@ int WindowMain(const Args& args, int argc, char** argv) {
       Die("CreateCollection " + coll.name, r.status());
     }
   }
+}
+
+// Ingests the vectors, then waits until every segment is indexed, has its
+// window index, and quiverd is quiet.
+void IngestWindows(WindowRun& w, client::Client& admin) {
+  const Args& args = w.args;
+  const size_t k = w.k, n = w.n, dim = w.dim;
+  const Synthetic& data = w.data;
+  const std::vector<FilterCase>& filters = w.filters;
+  std::vector<Collection>& colls = w.colls;
+  Collection& coll = colls[0];
+  const std::unique_ptr<QuiverdProcess>& srv = w.srv;
   std::printf("[1] ingest %zu points into %s (batches of %zu, one writer; segments are sealed "
               "and indexed in the background meanwhile)...\n",
               n, coll.name.c_str(), args.ingest_batch);
@@ -911,10 +956,25 @@ int WindowMain(const Args& args, int argc, char** argv) {
   CheckCounts(admin, coll.name, filters);
   std::fflush(stdout);
 
-  // ---------------------------------------------------------- sweep
+  w.indexed_s = indexed_s;
+  w.windows_s = windows_s;
+  w.load_s = load_s;
+  w.builds = builds;
+  w.mem_loaded = mem_loaded;
+  w.segments = segments;
+}
+
+// Every width x strategy, interleaved; then stops quiverd.
+void SweepWindows(WindowRun& w) {
+  const Args& args = w.args;
+  const size_t k = w.k, dim = w.dim, nq = w.nq, rounds = w.rounds;
+  const Synthetic& data = w.data;
+  const std::vector<FilterCase>& filters = w.filters;
+  const Collection& coll = w.colls[0];
+  const std::unique_ptr<QuiverdProcess>& srv = w.srv;
   std::vector<std::unique_ptr<client::Client>> clients;
   for (int t = 0; t < args.threads; ++t) {
-    clients.push_back(std::make_unique<client::Client>(srv->target()));
+    clients.push_back(std::make_unique<client::Client>(srv->address()));
     if (absl::Status h = clients.back()->Health(); !h.ok()) Die("health", h);
   }
   std::vector<v1::SearchRequest> reqs(nq);
@@ -937,7 +997,8 @@ int WindowMain(const Args& args, int argc, char** argv) {
     std::string ignored;
     Pass(clients, reqs.data(), nq, std::min<size_t>(nq, 20), k, srv->pid(), &ignored);
   }
-  std::vector<Row> rows(filters.size());
+  std::vector<Row>& rows = w.rows;
+  rows.assign(filters.size(), Row{});
   for (size_t wi = 0; wi < filters.size(); ++wi) {
     const FilterCase& f = filters[wi];
     MeasureRow(clients, reqs, f, StrategiesFor(f), rounds, wi, data.base, data.queries, k,
@@ -946,52 +1007,87 @@ int WindowMain(const Args& args, int argc, char** argv) {
                 ProgressLine(rows[wi]).c_str());
     std::fflush(stdout);
   }
-  const double sweep_s = NowSeconds() - sweep_t0;
-  const MemoryInfo mem_end = ReadMemory(srv->pid());
+  w.sweep_s = NowSeconds() - sweep_t0;
+  w.mem_end = ReadMemory(srv->pid());
   if (absl::Status st = srv->Stop(); !st.ok()) {
     std::fprintf(stderr, "filter_bench: stopping quiverd: %s\n", st.ToString().c_str());
   }
 
-  // ========================================================== table
+}
+
+// The table's text and what the report keeps of it.
+struct WindowTables {
   std::ostringstream out;
-  out << "\n## Window filters `ts BETWEEN a AND b`: " << Thousands(static_cast<double>(n))
-      << " x " << dim << " synthetic (" << kClusters << "-cluster Gaussian mixture), " << hnsw
-      << ", " << segments << " segments with window indexes; " << nq << " queries, "
-      << args.threads << " client threads, one query per RPC, in " << rounds
-      << " interleaved round" << (rounds == 1 ? "" : "s") << "\n\n";
-  Table t({"width", "rows", "PRE rec", "PRE QPS", "FI rec", "FI QPS", "POST rec", "POST QPS",
-           "WIN rec", "WIN QPS", "AUTO rec", "AUTO QPS", "best other", "WIN/other",
-           "WIN beats all", "best fixed", "AUTO/best", "AUTO chose (est. sel)", "others' cores"});
   nlohmann::json rows_json = nlohmann::json::array();
   std::vector<std::string> wins, losses, mixed, auto_window, not_forced;
   size_t auto_met = 0;
   std::string explain_error;
+};
+
+// WINDOW_FILTER against the best of the others (PRE, FI, POST, by the same
+// rule as the best fixed strategy). It beats them all when it reaches the
+// recall target and is faster than the fastest other that does in every
+// round (or none of them reaches it); it loses when it misses the recall or
+// is slower in every round. Rounds that disagree mean a difference this
+// noisy machine cannot resolve: "mixed".
+struct WindowVerdict {
+  int other = -1;         // the best other strategy, -1 if none ran
+  bool other_ok = false;  // it reaches the recall target
+  std::vector<double> ratios;  // WIN / other QPS per round
+  double ratio = NAN;          // their median
+  std::string verdict;
+};
+
+WindowVerdict JudgeWindow(const Row& row) {
+  WindowVerdict v;
+  v.other = Best(row, kNonWindow);
+  v.other_ok = v.other >= 0 && row[v.other].Recall() >= kRecallTarget;
+  if (v.other >= 0) v.ratios = RoundRatios(row[kWindow], row[v.other]);
+  v.ratio = MedianOrNan(v.ratios);
+  const bool win_ok = row[kWindow].error.empty() && row[kWindow].Recall() >= kRecallTarget;
+  const bool all_faster = !v.ratios.empty() &&
+                          std::all_of(v.ratios.begin(), v.ratios.end(),
+                                      [](double r) { return r > 1; });
+  const bool all_slower = !v.ratios.empty() &&
+                          std::all_of(v.ratios.begin(), v.ratios.end(),
+                                      [](double r) { return r < 1; });
+  v.verdict = "mixed";
+  if (!win_ok) v.verdict = "no (recall)";
+  else if (!v.other_ok) v.verdict = "yes (recall)";
+  else if (all_faster) v.verdict = "yes";
+  else if (all_slower) v.verdict = "no";
+  return v;
+}
+
+// A row per width: each strategy's recall and QPS, whether WINDOW_FILTER
+// beats the others, what AUTO chose and whether it met the targets.
+void WindowTable(const WindowRun& w, WindowTables& wt) {
+  const size_t n = w.n, dim = w.dim, nq = w.nq, rounds = w.rounds;
+  const std::vector<FilterCase>& filters = w.filters;
+  const std::vector<Row>& rows = w.rows;
+  std::ostringstream& out = wt.out;
+  out << "\n## Window filters `ts BETWEEN a AND b`: " << Thousands(static_cast<double>(n))
+      << " x " << dim << " synthetic (" << kClusters << "-cluster Gaussian mixture), " << w.hnsw
+      << ", " << w.segments << " segments with window indexes; " << nq << " queries, "
+      << w.args.threads << " client threads, one query per RPC, in " << rounds
+      << " interleaved round" << (rounds == 1 ? "" : "s") << "\n\n";
+  Table t({"width", "rows", "PRE rec", "PRE QPS", "FI rec", "FI QPS", "POST rec", "POST QPS",
+           "WIN rec", "WIN QPS", "AUTO rec", "AUTO QPS", "best other", "WIN/other",
+           "WIN beats all", "best fixed", "AUTO/best", "AUTO chose (est. sel)", "others' cores"});
+  nlohmann::json& rows_json = wt.rows_json;
+  std::vector<std::string>&wins = wt.wins, &losses = wt.losses, &mixed = wt.mixed,
+                          &auto_window = wt.auto_window, &not_forced = wt.not_forced;
+  size_t& auto_met = wt.auto_met;
+  std::string& explain_error = wt.explain_error;
   for (size_t wi = 0; wi < filters.size(); ++wi) {
     const FilterCase& f = filters[wi];
     const Row& row = rows[wi];
-    // WINDOW_FILTER against the best of the others (PRE, FI, POST, by the
-    // same rule as the best fixed strategy). It beats them all when it
-    // reaches the recall target and is faster than the fastest other that
-    // does in every round (or none of them reaches it); it loses when it
-    // misses the recall or is slower in every round. Rounds that disagree
-    // mean a difference this noisy machine cannot resolve: "mixed".
-    const int other = Best(row, kNonWindow);
-    const bool other_ok = other >= 0 && row[other].Recall() >= kRecallTarget;
-    const std::vector<double> win_ratios =
-        other >= 0 ? RoundRatios(row[kWindow], row[other]) : std::vector<double>{};
-    const double win_ratio = MedianOrNan(win_ratios);
-    const bool win_ok = row[kWindow].error.empty() && row[kWindow].Recall() >= kRecallTarget;
-    const bool all_faster = !win_ratios.empty() &&
-                            std::all_of(win_ratios.begin(), win_ratios.end(),
-                                        [](double r) { return r > 1; });
-    const bool all_slower = !win_ratios.empty() &&
-                            std::all_of(win_ratios.begin(), win_ratios.end(),
-                                        [](double r) { return r < 1; });
-    std::string verdict = "mixed";
-    if (!win_ok) verdict = "no (recall)";
-    else if (!other_ok) verdict = "yes (recall)";
-    else if (all_faster) verdict = "yes";
-    else if (all_slower) verdict = "no";
+    const WindowVerdict v = JudgeWindow(row);
+    const int other = v.other;
+    const bool other_ok = v.other_ok;
+    const std::vector<double>& win_ratios = v.ratios;
+    const double win_ratio = v.ratio;
+    const std::string& verdict = v.verdict;
     const std::string versus = absl::StrCat(
         Percent(f.target), " (", std::isnan(win_ratio) ? "-" : Fixed(win_ratio, 2) + "x",
         other >= 0 ? absl::StrCat(" ", kStrategyShort[other]) : "", ")");
@@ -1042,6 +1138,18 @@ int WindowMain(const Args& args, int argc, char** argv) {
                          {"auto_targets_met", auto_ok}});
   }
   t.Print(out);
+}
+
+// The legend, what WINDOW_FILTER and AUTO achieved, and the notes.
+void WindowLegend(const WindowRun& w, WindowTables& wt) {
+  const Args& args = w.args;
+  const std::vector<FilterCase>& filters = w.filters;
+  const std::vector<std::string>& notes = w.notes;
+  std::ostringstream& out = wt.out;
+  const std::vector<std::string>&wins = wt.wins, &losses = wt.losses, &mixed = wt.mixed,
+                                &auto_window = wt.auto_window, &not_forced = wt.not_forced;
+  const size_t auto_met = wt.auto_met;
+  const std::string& explain_error = wt.explain_error;
   out << "\n(width: share of the ts range, i.e. of the base, in the window; rows: points in it, "
          "counted; rec: recall@10 against the exact filtered top-10, ties count, mean over the "
          "queries; QPS: calls / time, summed over rounds, a round's queries repeated until its "
@@ -1079,7 +1187,17 @@ int WindowMain(const Args& args, int argc, char** argv) {
   }
   for (const std::string& s : notes) out << "note: " << s << "\n";
 
-  // Curves: QPS and recall vs window width per strategy.
+}
+
+// Curves: QPS and recall vs window width per strategy. Returns the PNG's
+// path ("" without gnuplot, with a note in `out`).
+std::string DrawWindowCurves(const WindowRun& w, std::ostream& out) {
+  const Args& args = w.args;
+  const size_t k = w.k, n = w.n, dim = w.dim, nq = w.nq;
+  const std::vector<FilterCase>& filters = w.filters;
+  const std::vector<Row>& rows = w.rows;
+  const std::string& hnsw = w.hnsw;
+  const int segments = w.segments;
   const std::string stem = ResultsStem(args.json_out, "filter_bench_window");
   {
     std::ofstream dat(stem + ".dat");
@@ -1120,22 +1238,20 @@ int WindowMain(const Args& args, int argc, char** argv) {
        << recall_plot << "\n"
        << "unset multiplot\n";
   }
-  const std::string png = RunGnuplot(stem, out);
+  return RunGnuplot(stem, out);
+}
 
-  std::printf("%s", out.str().c_str());
-  if (!png.empty()) std::printf("\nQPS / recall vs window width: %s\n", png.c_str());
-  std::printf("total %.0f s (data %.0f s, ground truth %.0f s, ingest %.0f s, ingest + index and "
-              "window builds %.0f s, sweep %.0f s); load average %s\n",
-              NowSeconds() - run_t0, gen_s, data_s - gen_s, coll.ingest_s, windows_s, sweep_s,
-              LoadAverage().c_str());
-
-  report["config"] = {{"rows", n},
-                      {"dim", dim},
+void WriteWindowReport(const WindowRun& w, const WindowTables& wt, const std::string& png,
+                       nlohmann::json& report) {
+  const Args& args = w.args;
+  const Collection& coll = w.colls[0];
+  report["config"] = {{"rows", w.n},
+                      {"dim", w.dim},
                       {"clusters", kClusters},
                       {"sigma", kSigma},
-                      {"queries", nq},
-                      {"k", k},
-                      {"rounds", rounds},
+                      {"queries", w.nq},
+                      {"k", w.k},
+                      {"rounds", w.rounds},
                       {"min_run_ms", args.min_run_ms},
                       {"client_threads", args.threads},
                       {"omp_threads_per_client_thread", 1},
@@ -1146,114 +1262,172 @@ int WindowMain(const Args& args, int argc, char** argv) {
                       {"ef", args.ef},
                       {"ingest_batch", args.ingest_batch},
                       {"seed", args.seed},
-                      {"quiverd_argv", srv->argv()},
+                      {"quiverd_argv", w.srv->argv()},
                       {"quiverd_env", args.quiverd_env}};
-  report["segments"] = {{"count", segments}, {"description", coll.segments}};
-  report["builds"] = {{"hnsw_builds", builds.indexes},
-                      {"hnsw_build_s_sum", builds.index_s},
-                      {"window_builds", builds.windows},
-                      {"window_build_s_sum", builds.window_s}};
-  report["rows"] = rows_json;
-  report["window_beats_all_at"] = wins;
-  report["window_does_not_beat_all_at"] = losses;
-  report["window_mixed_at"] = mixed;
-  report["auto_targets_met"] = {{"met", auto_met}, {"total", filters.size()}};
-  report["auto_chose_window_at"] = auto_window;
-  report["explain_error"] = explain_error;
-  report["forced_not_applied"] = not_forced;
-  report["notes"] = notes;
-  report["quiverd_memory_mb"] = {{"rss_loaded", mem_loaded.rss_kb / 1024.0},
-                                 {"rss_after_sweep", mem_end.rss_kb / 1024.0},
-                                 {"peak", mem_end.hwm_kb / 1024.0}};
-  report["tables"] = out.str();
+  report["segments"] = {{"count", w.segments}, {"description", coll.segments}};
+  report["builds"] = {{"hnsw_builds", w.builds.indexes},
+                      {"hnsw_build_s_sum", w.builds.index_s},
+                      {"window_builds", w.builds.windows},
+                      {"window_build_s_sum", w.builds.window_s}};
+  report["rows"] = wt.rows_json;
+  report["window_beats_all_at"] = wt.wins;
+  report["window_does_not_beat_all_at"] = wt.losses;
+  report["window_mixed_at"] = wt.mixed;
+  report["auto_targets_met"] = {{"met", wt.auto_met}, {"total", w.filters.size()}};
+  report["auto_chose_window_at"] = wt.auto_window;
+  report["explain_error"] = wt.explain_error;
+  report["forced_not_applied"] = wt.not_forced;
+  report["notes"] = w.notes;
+  report["quiverd_memory_mb"] = {{"rss_loaded", w.mem_loaded.rss_kb / 1024.0},
+                                 {"rss_after_sweep", w.mem_end.rss_kb / 1024.0},
+                                 {"peak", w.mem_end.hwm_kb / 1024.0}};
+  report["tables"] = wt.out.str();
   report["png"] = png;
-  report["seconds"] = {{"total", NowSeconds() - run_t0},
-                       {"data", gen_s},
-                       {"ground_truth", data_s - gen_s},
+  report["seconds"] = {{"total", NowSeconds() - w.run_t0},
+                       {"data", w.gen_s},
+                       {"ground_truth", w.data_s - w.gen_s},
                        {"ingest", coll.ingest_s},
-                       {"until_all_indexed", indexed_s},
-                       {"until_windows_built", windows_s},
-                       {"until_quiet", load_s},
-                       {"sweep", sweep_s}};
+                       {"until_all_indexed", w.indexed_s},
+                       {"until_windows_built", w.windows_s},
+                       {"until_quiet", w.load_s},
+                       {"sweep", w.sweep_s}};
   report["host"]["loadavg_at_end"] = LoadAverage();
   const std::string path = WriteReport(report, args.json_out);
   if (!path.empty()) std::printf("JSON: %s\n", path.c_str());
+}
+
+int WindowMain(const Args& args, int argc, char** argv) {
+  WindowRun w;
+  w.args = args;
+  w.k = args.k;
+  w.n = args.window_scale;
+  w.dim = args.window_dim;
+  w.nq = args.queries;
+  w.rounds = std::clamp<size_t>(static_cast<size_t>(std::max(args.rounds, 1)), 1, w.nq);
+  w.run_t0 = NowSeconds();
+  PinOmpThreads(1);
+  nlohmann::json report = NewReport("filter_bench_window", argc, argv);
+  w.hnsw = absl::StrCat("HNSW(M=", args.hnsw_m, ", ef_construction=", args.ef_construction, ")");
+
+  PrintWindowSetup(w);
+  LoadWindowData(w);
+  w.srv = StartQuiverd(args, "info");
+  client::Client admin(w.srv->address());
+  CreateWindowCollection(w, admin);
+  IngestWindows(w, admin);
+  SweepWindows(w);
+
+  WindowTables wt;
+  WindowTable(w, wt);
+  WindowLegend(w, wt);
+  const std::string png = DrawWindowCurves(w, wt.out);
+  std::printf("%s", wt.out.str().c_str());
+  if (!png.empty()) std::printf("\nQPS / recall vs window width: %s\n", png.c_str());
+  std::printf("total %.0f s (data %.0f s, ground truth %.0f s, ingest %.0f s, ingest + index and "
+              "window builds %.0f s, sweep %.0f s); load average %s\n",
+              NowSeconds() - w.run_t0, w.gen_s, w.data_s - w.gen_s, w.colls[0].ingest_s,
+              w.windows_s, w.sweep_s, LoadAverage().c_str());
+  WriteWindowReport(w, wt, png, report);
   return 0;
 }
 
-int Main(int argc, char** argv) {
-  Args args;
-  args.tmp_dir = ExeDir() + "/bench_tmp";
-  std::string indexes_csv = absl::StrJoin(args.indexes, ",");
-  std::string families_csv = absl::StrJoin(args.families, ",");
+// Parses the command line into `args`; returns an exit code when the
+// program should end here (--help, a bad option), else nothing.
+std::optional<int> ParseArgs(int argc, char** argv, Args* args) {
+  args->tmp_dir = ExeDir() + "/bench_tmp";
+  std::string indexes_csv = absl::StrJoin(args->indexes, ",");
+  std::string families_csv = absl::StrJoin(args->families, ",");
   CLI::App app{"filter_bench: filtered search, planner (AUTO) vs each forced filter strategy"};
-  app.add_option("--rows", args.rows, "base rows (max 60000)");
+  app.add_option("--rows", args->rows, "base rows (max 60000)");
   CLI::Option* queries_opt =
-      app.add_option("--queries", args.queries, "queries per cell (from t10k; window mode: 100)");
-  app.add_option("--rounds", args.rounds,
+      app.add_option("--queries", args->queries, "queries per cell (from t10k; window mode: 100)");
+  app.add_option("--rounds", args->rounds,
                  "interleaved rounds per collection x filter, each a slice of the queries");
-  app.add_option("--min-run-ms", args.min_run_ms,
+  app.add_option("--min-run-ms", args->min_run_ms,
                  "repeat a round's queries until its run takes at least this long (QPS only)");
-  app.add_option("--threads", args.threads, "client threads, one query per RPC");
-  app.add_option("--build-threads", args.build_threads, "quiverd --index-build-threads");
-  app.add_option("--search-threads", args.search_threads, "quiverd --search-threads");
-  CLI::Option* efc_opt = app.add_option("--ef-construction", args.ef_construction,
+  app.add_option("--threads", args->threads, "client threads, one query per RPC");
+  app.add_option("--build-threads", args->build_threads, "quiverd --index-build-threads");
+  app.add_option("--search-threads", args->search_threads, "quiverd --search-threads");
+  CLI::Option* efc_opt = app.add_option("--ef-construction", args->ef_construction,
                                         "HNSW ef_construction (window mode: 100)");
-  app.add_option("--ef", args.ef, "HNSW ef sent with every search (0: index default)");
-  app.add_option("--nprobe", args.nprobe, "IVF nprobe sent with every search (0: index default)");
-  app.add_option("--seed", args.seed, "seed of the synthetic attributes u, ts, cat");
+  app.add_option("--ef", args->ef, "HNSW ef sent with every search (0: index default)");
+  app.add_option("--nprobe", args->nprobe, "IVF nprobe sent with every search (0: index default)");
+  app.add_option("--seed", args->seed, "seed of the synthetic attributes u, ts, cat");
   app.add_option("--indexes", indexes_csv, "collections to measure: HNSW,IVF_FLAT");
   app.add_option("--families", families_csv,
                  "filter families: uncorrelated,correlated,unindexed,window");
-  app.add_option("--ingest-batch", args.ingest_batch, "points per UpsertPoints request");
-  app.add_option("--quiverd", args.quiverd, "quiverd binary");
-  app.add_option("--quiverd-env", args.quiverd_env, "extra NAME=value for quiverd (repeatable)");
-  app.add_option("--tmp-dir", args.tmp_dir, "where quiverd's data dir goes");
-  app.add_option("--cache-dir", args.cache_dir, "ground-truth cache folder");
-  app.add_option("--dataset-dir", args.dataset_dir, "Fashion-MNIST IDX folder");
-  app.add_option("--json", args.json_out, "JSON output (default <exe dir>/bench_results/)");
-  app.add_option("--window-scale", args.window_scale,
+  app.add_option("--ingest-batch", args->ingest_batch, "points per UpsertPoints request");
+  app.add_option("--quiverd", args->quiverd, "quiverd binary");
+  app.add_option("--quiverd-env", args->quiverd_env, "extra NAME=value for quiverd (repeatable)");
+  app.add_option("--tmp-dir", args->tmp_dir, "where quiverd's data dir goes");
+  app.add_option("--cache-dir", args->cache_dir, "ground-truth cache folder");
+  app.add_option("--dataset-dir", args->dataset_dir, "Fashion-MNIST IDX folder");
+  app.add_option("--json", args->json_out, "JSON output (default <exe dir>/bench_results/)");
+  app.add_option("--window-scale", args->window_scale,
                  "window mode: this many synthetic vectors (e.g. 1000000) in one HNSW "
                  "collection, window filters only, instead of the Fashion-MNIST run");
-  app.add_option("--window-dim", args.window_dim, "window mode: dimensions of the vectors");
-  CLI11_PARSE(app, argc, argv);
-  args.indexes = ParseCsv(indexes_csv);
-  args.families = ParseCsv(families_csv);
-  std::filesystem::create_directories(args.tmp_dir);
-  if (args.window_scale > 0) {
-    if (queries_opt->count() == 0) args.queries = 100;
-    if (efc_opt->count() == 0) args.ef_construction = 100;
-    return WindowMain(args, argc, argv);
+  app.add_option("--window-dim", args->window_dim, "window mode: dimensions of the vectors");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
   }
-  const size_t k = args.k;
-  const double run_t0 = NowSeconds();
+  args->indexes = ParseCsv(indexes_csv);
+  args->families = ParseCsv(families_csv);
+  if (args->window_scale > 0) {
+    if (queries_opt->count() == 0) args->queries = 100;
+    if (efc_opt->count() == 0) args->ef_construction = 100;
+  }
+  return std::nullopt;
+}
 
-  PinOmpThreads(1);
-  nlohmann::json report = NewReport("filter_bench", argc, argv);
-
-  // ---------------------------------------------------------- data
-  auto ds = LoadFashionMnist(args.dataset_dir, args.rows, args.queries);
-  if (!ds.ok()) Die("load dataset", ds.status());
-  const Matrix& base = ds->train;
-  const Matrix& queries = ds->test;
-  const size_t nq = std::min(args.queries, queries.n);
-  const size_t rounds = std::clamp<size_t>(static_cast<size_t>(std::max(args.rounds, 1)), 1, nq);
-  const Attributes attrs = MakeAttributes(base.n, args.seed);
+// What the phases of the Fashion-MNIST run share, filled in phase order.
+struct FmnistRun {
+  Args args;
+  double run_t0 = 0;
+  // LoadData
+  FashionMnist ds;
+  size_t nq = 0, rounds = 0;
+  Attributes attrs;
   std::vector<FilterCase> filters;
   std::vector<std::string> notes;
-  for (FilterCase& f : MakeFilters(ds->train_labels, attrs)) {
+  double data_s = 0;
+  // ChooseCollections .. Sweep
+  std::vector<Collection> colls;
+  std::unique_ptr<QuiverdProcess> srv;
+  double load_s = 0;
+  std::vector<std::vector<Row>> cells;  // [collection][filter][strategy]
+  double sweep_s = 0;
+  MemoryInfo quiverd_mem;
+};
+
+// Fashion-MNIST, the attributes, and the filters of the chosen families
+// with their ground truth.
+void LoadData(FmnistRun& r) {
+  const Args& args = r.args;
+  auto ds = LoadFashionMnist(args.dataset_dir, args.rows, args.queries);
+  if (!ds.ok()) Die("load dataset", ds.status());
+  r.ds = *std::move(ds);
+  const Matrix& base = r.ds.train;
+  const Matrix& queries = r.ds.test;
+  r.nq = std::min(args.queries, queries.n);
+  r.rounds = std::clamp<size_t>(static_cast<size_t>(std::max(args.rounds, 1)), 1, r.nq);
+  r.attrs = MakeAttributes(base.n, args.seed);
+  for (FilterCase& f : MakeFilters(r.ds.train_labels, r.attrs)) {
     if (std::find(args.families.begin(), args.families.end(), f.family) == args.families.end()) {
       continue;
     }
-    if (Prepare(f, absl::StrCat("fmnist-", base.n, "-seed", args.seed), base, queries, nq, k,
-                args.cache_dir, &notes)) {
-      filters.push_back(std::move(f));
+    if (Prepare(f, absl::StrCat("fmnist-", base.n, "-seed", args.seed), base, queries, r.nq,
+                args.k, args.cache_dir, &r.notes)) {
+      r.filters.push_back(std::move(f));
     }
   }
-  if (filters.empty()) Die("filters", absl::InvalidArgumentError("no filter selected"));
+  if (r.filters.empty()) Die("filters", absl::InvalidArgumentError("no filter selected"));
   PinOmpThreads(1);  // the ground truth used every core
-  const double data_s = NowSeconds() - run_t0;
+  r.data_s = NowSeconds() - r.run_t0;
+}
 
+std::vector<Collection> ChooseCollections(const Args& args) {
   std::vector<Collection> colls;
   for (const std::string& idx : args.indexes) {
     if (idx == "HNSW") {
@@ -1270,12 +1444,17 @@ int Main(int argc, char** argv) {
       Die("--indexes", absl::InvalidArgumentError("unknown index " + idx));
     }
   }
+  return colls;
+}
 
+void PrintSetup(const FmnistRun& r) {
+  const Args& args = r.args;
+  const Matrix& base = r.ds.train;
   std::printf("filter_bench: base %zu x %zu (Fashion-MNIST train), %zu queries from t10k per "
               "cell in %zu interleaved round%s, k=%zu; %zu filters x %zu collections x 4 "
               "strategies (5 on window filters: WINDOW_FILTER)\n",
-              base.n, base.dim, nq, rounds, rounds == 1 ? "" : "s", k, filters.size(),
-              colls.size());
+              base.n, base.dim, r.nq, r.rounds, r.rounds == 1 ? "" : "s", args.k,
+              r.filters.size(), r.colls.size());
   std::printf("  threads: %d client threads (one gRPC channel each), one query per RPC; OpenMP 1 "
               "thread in every client thread; quiverd --search-threads %d --index-build-threads "
               "%d --index-build-workers 1%s; %u cores\n",
@@ -1288,28 +1467,20 @@ int Main(int argc, char** argv) {
               args.nprobe ? std::to_string(args.nprobe).c_str() : "default",
               BlasConfig().c_str(), LoadAverage().c_str());
   std::fflush(stdout);
+}
 
-  // ---------------------------------------------------------- quiverd
-  QuiverdOptions qo;
-  qo.binary = args.quiverd;
-  qo.durability = "async";  // loading is not what this measures
-  qo.search_threads = args.search_threads;
-  qo.tmp_root = args.tmp_dir;
-  qo.env = args.quiverd_env;
-  qo.extra_args = {"--index-build-threads", std::to_string(args.build_threads),
-                   "--index-build-workers", "1"};
-  auto started = QuiverdProcess::Start(qo);
-  if (!started.ok()) Die("start quiverd", started.status());
-  std::unique_ptr<QuiverdProcess> srv = *std::move(started);
-  client::Client admin(srv->target());
-
+// Creates the collections, ingests the base into each, and waits until every
+// segment is indexed (and, for window filters, has its window index).
+void IngestAndIndex(FmnistRun& r, client::Client& admin) {
+  const Matrix& base = r.ds.train;
+  const Matrix& queries = r.ds.test;
   const double load_t0 = NowSeconds();
   {
     std::vector<v1::UpsertPointsRequest> upserts =
-        MakeUpserts(base, ds->train_labels, attrs, args.ingest_batch);
-    for (Collection& c : colls) {
-      if (auto r = admin.CreateCollection(c.name, MakeSchema(base.dim, c)); !r.ok()) {
-        Die("CreateCollection " + c.name, r.status());
+        MakeUpserts(base, r.ds.train_labels, r.attrs, r.args.ingest_batch);
+    for (Collection& c : r.colls) {
+      if (auto res = admin.CreateCollection(c.name, MakeSchema(base.dim, c)); !res.ok()) {
+        Die("CreateCollection " + c.name, res.status());
       }
       std::printf("[1] ingest %zu points into %s (%s)...\n", base.n, c.name.c_str(),
                   c.index.c_str());
@@ -1317,147 +1488,165 @@ int Main(int argc, char** argv) {
       const double t0 = NowSeconds();
       for (auto& req : upserts) {
         req.set_collection(c.name);
-        if (auto r = admin.Upsert(req); !r.ok()) Die("Upsert " + c.name, r.status());
+        if (auto res = admin.Upsert(req); !res.ok()) Die("Upsert " + c.name, res.status());
       }
       c.ingest_s = NowSeconds() - t0;
     }
   }
-  WaitIndexedAndDescribe(admin, colls, 1800);
-  WaitQuiet(srv->pid());
+  WaitIndexedAndDescribe(admin, r.colls, 1800);
+  WaitQuiet(r.srv->pid());
   // The window filters are measured once every segment has its window index.
-  for (const FilterCase& f : filters) {
+  for (const FilterCase& f : r.filters) {
     if (f.family != "window") continue;
-    for (const Collection& c : colls) {
+    for (const Collection& c : r.colls) {
       v1::SearchRequest req;
       req.set_collection(c.name);
       req.set_field(kField);
-      req.set_k(static_cast<uint32_t>(k));
+      req.set_k(static_cast<uint32_t>(r.args.k));
       req.add_vectors()->mutable_values()->Add(queries.row(0), queries.row(0) + queries.dim);
       req.set_filter(f.expr);
       req.mutable_params()->set_filter_strategy(v1::WINDOW_FILTER);
       WaitWindows(admin, req, 1800);
     }
-    WaitQuiet(srv->pid());
+    WaitQuiet(r.srv->pid());
     break;
   }
-  const double load_s = NowSeconds() - load_t0;
-  for (const Collection& c : colls) {
+  r.load_s = NowSeconds() - load_t0;
+  for (const Collection& c : r.colls) {
     std::printf("    %s: ingest %.1f s; %s\n", c.name.c_str(), c.ingest_s, c.segments.c_str());
   }
-  std::printf("    ingest + index builds %.1f s; quiverd RSS %.0f MB\n", load_s,
-              ReadMemory(srv->pid()).rss_kb / 1024.0);
-  for (const Collection& c : colls) CheckCounts(admin, c.name, filters);
+  std::printf("    ingest + index builds %.1f s; quiverd RSS %.0f MB\n", r.load_s,
+              ReadMemory(r.srv->pid()).rss_kb / 1024.0);
+  for (const Collection& c : r.colls) CheckCounts(admin, c.name, r.filters);
   std::fflush(stdout);
+}
 
-  // ---------------------------------------------------------- sweep
+// Every collection x filter x strategy, interleaved; then stops quiverd.
+void Sweep(FmnistRun& r) {
+  const Args& args = r.args;
+  const Matrix& base = r.ds.train;
+  const Matrix& queries = r.ds.test;
+  const size_t k = args.k, nq = r.nq;
   std::vector<std::unique_ptr<client::Client>> clients;
   for (int t = 0; t < args.threads; ++t) {
-    clients.push_back(std::make_unique<client::Client>(srv->target()));
+    clients.push_back(std::make_unique<client::Client>(r.srv->address()));
     if (absl::Status h = clients.back()->Health(); !h.ok()) Die("health", h);
   }
-  // cells[collection][filter][strategy]
-  std::vector<std::vector<Row>> cells(colls.size(), std::vector<Row>(filters.size()));
+  r.cells.assign(r.colls.size(), std::vector<Row>(r.filters.size()));
   std::printf("[2] sweep: per collection x filter, the strategies in rotating order on each of "
               "%zu slices of the %zu queries\n",
-              rounds, nq);
+              r.rounds, nq);
   std::fflush(stdout);
   const double sweep_t0 = NowSeconds();
-  for (size_t ci = 0; ci < colls.size(); ++ci) {
+  for (size_t ci = 0; ci < r.colls.size(); ++ci) {
     // The same request per query throughout; only filter and strategy change
     // between runs (never while threads search).
     std::vector<v1::SearchRequest> reqs(nq);
     for (size_t q = 0; q < nq; ++q) {
-      v1::SearchRequest& r = reqs[q];
-      r.set_collection(colls[ci].name);
-      r.set_field(kField);
-      r.set_k(static_cast<uint32_t>(k));
-      r.add_vectors()->mutable_values()->Add(queries.row(q), queries.row(q) + queries.dim);
-      if (args.ef) r.mutable_params()->set_ef(args.ef);
-      if (args.nprobe) r.mutable_params()->set_nprobe(args.nprobe);
+      v1::SearchRequest& req = reqs[q];
+      req.set_collection(r.colls[ci].name);
+      req.set_field(kField);
+      req.set_k(static_cast<uint32_t>(k));
+      req.add_vectors()->mutable_values()->Add(queries.row(q), queries.row(q) + queries.dim);
+      if (args.ef) req.mutable_params()->set_ef(args.ef);
+      if (args.nprobe) req.mutable_params()->set_nprobe(args.nprobe);
     }
     // Warm-up: a few calls of every strategy on the first filter.
-    for (Strategy s : StrategiesFor(filters[0])) {
-      SetFilter(reqs, filters[0].expr, s);
+    for (Strategy s : StrategiesFor(r.filters[0])) {
+      SetFilter(reqs, r.filters[0].expr, s);
       std::string ignored;
-      Pass(clients, reqs.data(), nq, std::min<size_t>(nq, 50), k, srv->pid(), &ignored);
+      Pass(clients, reqs.data(), nq, std::min<size_t>(nq, 50), k, r.srv->pid(), &ignored);
     }
-    for (size_t fi = 0; fi < filters.size(); ++fi) {
-      const FilterCase& f = filters[fi];
-      Row& row = cells[ci][fi];
-      MeasureRow(clients, reqs, f, StrategiesFor(f), rounds, fi, base, queries, k, srv->pid(),
-                 args.min_run_ms / 1e3, row);
-      std::printf("  %-8s %-42s %8s %s\n", colls[ci].index.c_str(), f.expr.c_str(),
+    for (size_t fi = 0; fi < r.filters.size(); ++fi) {
+      const FilterCase& f = r.filters[fi];
+      Row& row = r.cells[ci][fi];
+      MeasureRow(clients, reqs, f, StrategiesFor(f), r.rounds, fi, base, queries, k,
+                 r.srv->pid(), args.min_run_ms / 1e3, row);
+      std::printf("  %-8s %-42s %8s %s\n", r.colls[ci].index.c_str(), f.expr.c_str(),
                   Percent(f.Selectivity(base.n)).c_str(), ProgressLine(row).c_str());
       std::fflush(stdout);
     }
   }
-  const double sweep_s = NowSeconds() - sweep_t0;
-  const MemoryInfo quiverd_mem = ReadMemory(srv->pid());
-  if (absl::Status st = srv->Stop(); !st.ok()) {
+  r.sweep_s = NowSeconds() - sweep_t0;
+  r.quiverd_mem = ReadMemory(r.srv->pid());
+  if (absl::Status st = r.srv->Stop(); !st.ok()) {
     std::fprintf(stderr, "filter_bench: stopping quiverd: %s\n", st.ToString().c_str());
   }
+}
 
-  // ========================================================== tables
+// The tables' text and what the report keeps of them.
+struct Tables {
   std::ostringstream out;
   nlohmann::json rows_json = nlohmann::json::array();
   size_t rows_total = 0, rows_met = 0;
   std::string explain_error;
   std::vector<std::string> not_forced;
-  for (size_t ci = 0; ci < colls.size(); ++ci) {
-    out << "\n## " << colls[ci].index << " (" << colls[ci].segments << "): recall@10 and QPS per "
-        << "strategy (" << nq << " queries, " << args.threads
-        << " client threads, one query per RPC, in " << rounds << " interleaved round"
-        << (rounds == 1 ? "" : "s") << ")\n\n";
-    Table t({"family", "filter", "sel", "PRE rec", "PRE QPS", "FI rec", "FI QPS", "POST rec",
-             "POST QPS", "WIN rec", "WIN QPS", "AUTO rec", "AUTO QPS", "AUTO chose (est. sel)",
-             "best fixed", "AUTO/best", ">= 0.9x", "rec >= 0.95", "others' cores"});
-    for (size_t fi = 0; fi < filters.size(); ++fi) {
-      const FilterCase& f = filters[fi];
-      const Row& row = cells[ci][fi];
-      const int best = Best(row, kFixed);
-      const std::vector<double> ratios =
-          best >= 0 ? RoundRatios(row[kAuto], row[best]) : std::vector<double>{};
-      const double ratio = MedianOrNan(ratios);
-      const bool fast_ok = !std::isnan(ratio) && ratio >= kQpsTarget;
-      const bool recall_ok = row[kAuto].Recall() >= kRecallTarget;
-      ++rows_total;
-      rows_met += fast_ok && recall_ok;
+};
 
-      const Explained& ex = row[kAuto].explain;
-      if (!ex.ok && explain_error.empty()) explain_error = ex.status;
-      CheckForced(row, absl::StrCat(colls[ci].index, " `", f.expr, "`"), &not_forced);
-      std::vector<double> others;
-      for (const Cell& c : row) others.insert(others.end(), c.others.begin(), c.others.end());
-      t.AddRow({f.family, f.expr, Percent(f.Selectivity(base.n)), RecallText(row[kPre]),
-                QpsText(row[kPre]), RecallText(row[kFilteredIndex]), QpsText(row[kFilteredIndex]),
-                RecallText(row[kPost]), QpsText(row[kPost]), RecallText(row[kWindow]),
-                QpsText(row[kWindow]), RecallText(row[kAuto]), QpsText(row[kAuto]),
-                ChoseText(ex), best >= 0 ? kStrategyShort[best] : "-",
-                std::isnan(ratio) ? "-" : Fixed(ratio, 2) + "x", fast_ok ? "yes" : "NO",
-                recall_ok ? "yes" : "NO", others.empty() ? "-" : Fixed(Median(others), 2)});
-      rows_json.push_back({{"collection", colls[ci].name},
-                           {"index", colls[ci].index},
-                           {"family", f.family},
-                           {"filter", f.expr},
-                           {"target_selectivity", f.target},
-                           {"selectivity", f.Selectivity(base.n)},
-                           {"matches", f.subset.size()},
-                           {"ground_truth_k", f.gt.k},
-                           {"strategies", RowJson(row)},
-                           {"best_fixed", best >= 0 ? kStrategyName[best] : ""},
-                           {"auto_over_best_rounds", ratios},
-                           {"auto_over_best", ratio},
-                           {"auto_chose", ex.ok ? ex.chose : ""},
-                           {"auto_estimated_selectivity", ex.est_selectivity},
-                           {"qps_target_met", fast_ok},
-                           {"recall_target_met", recall_ok}});
-    }
-    t.Print(out);
+// One collection's table: a row per filter, each strategy's recall and QPS,
+// what AUTO chose and whether it met the targets.
+void CollectionTable(const FmnistRun& r, size_t ci, Tables& tables) {
+  const Matrix& base = r.ds.train;
+  const Collection& coll = r.colls[ci];
+  tables.out << "\n## " << coll.index << " (" << coll.segments << "): recall@10 and QPS per "
+             << "strategy (" << r.nq << " queries, " << r.args.threads
+             << " client threads, one query per RPC, in " << r.rounds << " interleaved round"
+             << (r.rounds == 1 ? "" : "s") << ")\n\n";
+  Table t({"family", "filter", "sel", "PRE rec", "PRE QPS", "FI rec", "FI QPS", "POST rec",
+           "POST QPS", "WIN rec", "WIN QPS", "AUTO rec", "AUTO QPS", "AUTO chose (est. sel)",
+           "best fixed", "AUTO/best", ">= 0.9x", "rec >= 0.95", "others' cores"});
+  for (size_t fi = 0; fi < r.filters.size(); ++fi) {
+    const FilterCase& f = r.filters[fi];
+    const Row& row = r.cells[ci][fi];
+    const int best = Best(row, kFixed);
+    const std::vector<double> ratios =
+        best >= 0 ? RoundRatios(row[kAuto], row[best]) : std::vector<double>{};
+    const double ratio = MedianOrNan(ratios);
+    const bool fast_ok = !std::isnan(ratio) && ratio >= kQpsTarget;
+    const bool recall_ok = row[kAuto].Recall() >= kRecallTarget;
+    ++tables.rows_total;
+    tables.rows_met += fast_ok && recall_ok;
+
+    const Explained& ex = row[kAuto].explain;
+    if (!ex.ok && tables.explain_error.empty()) tables.explain_error = ex.status;
+    CheckForced(row, absl::StrCat(coll.index, " `", f.expr, "`"), &tables.not_forced);
+    std::vector<double> others;
+    for (const Cell& c : row) others.insert(others.end(), c.others.begin(), c.others.end());
+    t.AddRow({f.family, f.expr, Percent(f.Selectivity(base.n)), RecallText(row[kPre]),
+              QpsText(row[kPre]), RecallText(row[kFilteredIndex]), QpsText(row[kFilteredIndex]),
+              RecallText(row[kPost]), QpsText(row[kPost]), RecallText(row[kWindow]),
+              QpsText(row[kWindow]), RecallText(row[kAuto]), QpsText(row[kAuto]),
+              ChoseText(ex), best >= 0 ? kStrategyShort[best] : "-",
+              std::isnan(ratio) ? "-" : Fixed(ratio, 2) + "x", fast_ok ? "yes" : "NO",
+              recall_ok ? "yes" : "NO", others.empty() ? "-" : Fixed(Median(others), 2)});
+    tables.rows_json.push_back({{"collection", coll.name},
+                                {"index", coll.index},
+                                {"family", f.family},
+                                {"filter", f.expr},
+                                {"target_selectivity", f.target},
+                                {"selectivity", f.Selectivity(base.n)},
+                                {"matches", f.subset.size()},
+                                {"ground_truth_k", f.gt.k},
+                                {"strategies", RowJson(row)},
+                                {"best_fixed", best >= 0 ? kStrategyName[best] : ""},
+                                {"auto_over_best_rounds", ratios},
+                                {"auto_over_best", ratio},
+                                {"auto_chose", ex.ok ? ex.chose : ""},
+                                {"auto_estimated_selectivity", ex.est_selectivity},
+                                {"qps_target_met", fast_ok},
+                                {"recall_target_met", recall_ok}});
   }
+  t.Print(tables.out);
+}
+
+// Every collection's table, the legend, the targets met and the notes.
+void PrintTables(const FmnistRun& r, Tables& tables) {
+  for (size_t ci = 0; ci < r.colls.size(); ++ci) CollectionTable(r, ci, tables);
+  std::ostringstream& out = tables.out;
   out << "\n(sel: share of the base the filter matches, counted; rec: recall@10 against the exact "
          "filtered top-10, ties count, mean over the queries; QPS: calls / time, summed over "
          "rounds, a round's queries repeated until its run took "
-      << Fixed(args.min_run_ms, 0) << " ms; PRE = PRE_FILTER, FI = FILTERED_INDEX, "
+      << Fixed(r.args.min_run_ms, 0) << " ms; PRE = PRE_FILTER, FI = FILTERED_INDEX, "
          "POST = POST_FILTER, WIN = WINDOW_FILTER (window filters only, '-' elsewhere), AUTO = "
          "the planner; AUTO chose: strategies over segments from one "
          "explain call with the first query, and the planner's estimated selectivity; best "
@@ -1467,91 +1656,92 @@ int Main(int argc, char** argv) {
          "queries, run side by side); others' cores: CPU other processes on the machine used "
          "meanwhile, median over the row's runs; above ~0.2 the row is disturbed.)\n";
   out << "\nPlanner targets met (recall >= " << Fixed(kRecallTarget, 2) << " and >= "
-      << Fixed(kQpsTarget, 1) << "x the best fixed strategy's QPS): " << rows_met << " of "
-      << rows_total << " rows\n";
-  if (!explain_error.empty()) {
-    out << "explain unavailable (" << explain_error
+      << Fixed(kQpsTarget, 1) << "x the best fixed strategy's QPS): " << tables.rows_met
+      << " of " << tables.rows_total << " rows\n";
+  if (!tables.explain_error.empty()) {
+    out << "explain unavailable (" << tables.explain_error
         << "): what AUTO chose, and whether the forced strategies were applied, is unknown\n";
   }
-  for (const std::string& n : not_forced) {
+  for (const std::string& n : tables.not_forced) {
     out << "WARNING: forced strategy not applied: " << n << "\n";
   }
-  for (const std::string& n : notes) out << "note: " << n << "\n";
+  for (const std::string& n : r.notes) out << "note: " << n << "\n";
+}
 
-  // Curves: QPS and recall vs selectivity per strategy, one column per
-  // collection; the uncorrelated family solid, the correlated one dashed.
-  std::string png;
-  {
-    const std::string stem = ResultsStem(args.json_out, "filter_bench");
-    struct Block {
-      size_t ci;
-      int s;
-      bool correlated;
-    };
-    std::vector<Block> blocks;
-    std::ofstream dat(stem + ".dat");
-    for (size_t ci = 0; ci < colls.size(); ++ci) {
-      for (const char* family : {"uncorrelated", "correlated"}) {
-        for (int s = 0; s < kNumStrategies; ++s) {
-          std::ostringstream pts;
-          for (size_t fi = 0; fi < filters.size(); ++fi) {
-            const Cell& c = cells[ci][fi][s];
-            if (filters[fi].family != family || c.qps.empty()) continue;
-            pts << filters[fi].Selectivity(base.n) << " " << Fixed(c.Qps(), 1) << " "
-                << Fixed(c.Recall(), 4) << "\n";
-          }
-          if (pts.str().empty()) continue;
-          dat << "# " << colls[ci].index << " " << family << " " << kStrategyName[s] << "\n"
-              << pts.str() << "\n\n";
-          blocks.push_back({ci, s, std::string(family) == "correlated"});
+// Curves: QPS and recall vs selectivity per strategy, one column per
+// collection; the uncorrelated family solid, the correlated one dashed.
+// Returns the PNG's path ("" without gnuplot, with a note in `out`).
+std::string DrawCurves(const FmnistRun& r, std::ostream& out) {
+  const Matrix& base = r.ds.train;
+  const auto& colls = r.colls;
+  const std::string stem = ResultsStem(r.args.json_out, "filter_bench");
+  struct Block {
+    size_t ci;
+    int s;
+    bool correlated;
+  };
+  std::vector<Block> blocks;
+  std::ofstream dat(stem + ".dat");
+  for (size_t ci = 0; ci < colls.size(); ++ci) {
+    for (const char* family : {"uncorrelated", "correlated"}) {
+      for (int s = 0; s < kNumStrategies; ++s) {
+        std::ostringstream pts;
+        for (size_t fi = 0; fi < r.filters.size(); ++fi) {
+          const Cell& c = r.cells[ci][fi][s];
+          if (r.filters[fi].family != family || c.qps.empty()) continue;
+          pts << r.filters[fi].Selectivity(base.n) << " " << Fixed(c.Qps(), 1) << " "
+              << Fixed(c.Recall(), 4) << "\n";
         }
+        if (pts.str().empty()) continue;
+        dat << "# " << colls[ci].index << " " << family << " " << kStrategyName[s] << "\n"
+            << pts.str() << "\n\n";
+        blocks.push_back({ci, s, std::string(family) == "correlated"});
       }
     }
-    dat.close();
-    std::ofstream gp(stem + ".gp");
-    gp << "set terminal pngcairo noenhanced size " << 750 * colls.size()
-       << ",1000 font 'DejaVu Sans,11'\n"
-       << "set output '" << stem << ".png'\n"
-       << "set multiplot layout 2," << colls.size() << " title 'Fashion-MNIST " << base.n
-       << " x " << base.dim << ", k=" << k << ", " << nq << " queries, " << args.threads
-       << " client threads, one query per RPC: filtered search by strategy (solid: u < X, "
-          "uncorrelated; dashed: label = 3 [AND u < X], correlated)'\n"
-       << "set logscale x\nset format x '%g'\nset xrange [*:2]\nset grid xtics ytics mytics\n"
-       << "set key box opaque\n"
-       << "set xlabel 'selectivity (share of the base passing, log scale)'\n";
-    for (int panel = 0; panel < 2; ++panel) {
-      for (size_t ci = 0; ci < colls.size(); ++ci) {
-        gp << "set title '" << colls[ci].index << (panel ? ": recall@10" : ": QPS") << "'\n"
-           << (panel ? "unset logscale y\nset yrange [0:1.05]\nset ylabel 'recall@10'\n"
-                       "set key bottom right\n"
-                     : "set logscale y\nset yrange [*:*]\nset ylabel 'queries per second (log "
-                       "scale)'\nset key top left\n");
-        std::string plot;
-        for (size_t b = 0; b < blocks.size(); ++b) {
-          if (blocks[b].ci != ci) continue;
-          const std::string title =
-              blocks[b].correlated ? " dt 2 notitle"
-                                   : absl::StrCat(" title '", kStrategyName[blocks[b].s], "'");
-          plot += absl::StrCat(plot.empty() ? "plot " : ", \\\n     ", "'", stem, ".dat' index ",
-                               b, " using 1:", panel ? 3 : 2, " with linespoints lc rgb '",
-                               kColors[blocks[b].s], "' pt 7 lw 2", title);
-        }
-        gp << (plot.empty() ? "plot NaN notitle" : plot) << "\n";
-      }
-    }
-    gp << "unset multiplot\n";
-    gp.close();
-    png = RunGnuplot(stem, out);
   }
+  dat.close();
+  std::ofstream gp(stem + ".gp");
+  gp << "set terminal pngcairo noenhanced size " << 750 * colls.size()
+     << ",1000 font 'DejaVu Sans,11'\n"
+     << "set output '" << stem << ".png'\n"
+     << "set multiplot layout 2," << colls.size() << " title 'Fashion-MNIST " << base.n << " x "
+     << base.dim << ", k=" << r.args.k << ", " << r.nq << " queries, " << r.args.threads
+     << " client threads, one query per RPC: filtered search by strategy (solid: u < X, "
+        "uncorrelated; dashed: label = 3 [AND u < X], correlated)'\n"
+     << "set logscale x\nset format x '%g'\nset xrange [*:2]\nset grid xtics ytics mytics\n"
+     << "set key box opaque\n"
+     << "set xlabel 'selectivity (share of the base passing, log scale)'\n";
+  for (int panel = 0; panel < 2; ++panel) {
+    for (size_t ci = 0; ci < colls.size(); ++ci) {
+      gp << "set title '" << colls[ci].index << (panel ? ": recall@10" : ": QPS") << "'\n"
+         << (panel ? "unset logscale y\nset yrange [0:1.05]\nset ylabel 'recall@10'\n"
+                     "set key bottom right\n"
+                   : "set logscale y\nset yrange [*:*]\nset ylabel 'queries per second (log "
+                     "scale)'\nset key top left\n");
+      std::string plot;
+      for (size_t b = 0; b < blocks.size(); ++b) {
+        if (blocks[b].ci != ci) continue;
+        const std::string title =
+            blocks[b].correlated ? " dt 2 notitle"
+                                 : absl::StrCat(" title '", kStrategyName[blocks[b].s], "'");
+        plot += absl::StrCat(plot.empty() ? "plot " : ", \\\n     ", "'", stem, ".dat' index ",
+                             b, " using 1:", panel ? 3 : 2, " with linespoints lc rgb '",
+                             kColors[blocks[b].s], "' pt 7 lw 2", title);
+      }
+      gp << (plot.empty() ? "plot NaN notitle" : plot) << "\n";
+    }
+  }
+  gp << "unset multiplot\n";
+  gp.close();
+  return RunGnuplot(stem, out);
+}
 
-  std::printf("%s", out.str().c_str());
-  if (!png.empty()) std::printf("\nQPS / recall vs selectivity: %s\n", png.c_str());
-  std::printf("total %.0f s (data + ground truth %.0f s, ingest + index builds %.0f s, sweep %.0f "
-              "s); load average %s\n",
-              NowSeconds() - run_t0, data_s, load_s, sweep_s, LoadAverage().c_str());
-
+void WriteFmnistReport(const FmnistRun& r, const Tables& tables, const std::string& png,
+                       nlohmann::json& report) {
+  const Args& args = r.args;
+  const Matrix& base = r.ds.train;
   nlohmann::json colls_json = nlohmann::json::array();
-  for (const Collection& c : colls) {
+  for (const Collection& c : r.colls) {
     colls_json.push_back({{"name", c.name},
                           {"index", c.index},
                           {"params", c.params},
@@ -1560,9 +1750,9 @@ int Main(int argc, char** argv) {
   }
   report["config"] = {{"rows", base.n},
                       {"dim", base.dim},
-                      {"queries", nq},
-                      {"k", k},
-                      {"rounds", rounds},
+                      {"queries", r.nq},
+                      {"k", args.k},
+                      {"rounds", r.rounds},
                       {"min_run_ms", args.min_run_ms},
                       {"client_threads", args.threads},
                       {"omp_threads_per_client_thread", 1},
@@ -1572,26 +1762,62 @@ int Main(int argc, char** argv) {
                       {"nprobe", args.nprobe},
                       {"seed", args.seed},
                       {"families", args.families},
-                      {"quiverd_argv", srv->argv()},
+                      {"quiverd_argv", r.srv->argv()},
                       {"quiverd_env", args.quiverd_env}};
   report["collections"] = colls_json;
-  report["rows"] = rows_json;
-  report["rows_meeting_targets"] = {{"met", rows_met}, {"total", rows_total}};
-  report["explain_error"] = explain_error;
-  report["forced_not_applied"] = not_forced;
-  report["notes"] = notes;
-  report["quiverd_memory_mb"] = {{"rss_after_sweep", quiverd_mem.rss_kb / 1024.0},
-                                 {"peak", quiverd_mem.hwm_kb / 1024.0}};
-  report["tables"] = out.str();
+  report["rows"] = tables.rows_json;
+  report["rows_meeting_targets"] = {{"met", tables.rows_met}, {"total", tables.rows_total}};
+  report["explain_error"] = tables.explain_error;
+  report["forced_not_applied"] = tables.not_forced;
+  report["notes"] = r.notes;
+  report["quiverd_memory_mb"] = {{"rss_after_sweep", r.quiverd_mem.rss_kb / 1024.0},
+                                 {"peak", r.quiverd_mem.hwm_kb / 1024.0}};
+  report["tables"] = tables.out.str();
   report["png"] = png;
-  report["seconds"] = {{"total", NowSeconds() - run_t0},
-                       {"data_and_ground_truth", data_s},
-                       {"ingest_and_index_builds", load_s},
-                       {"sweep", sweep_s}};
+  report["seconds"] = {{"total", NowSeconds() - r.run_t0},
+                       {"data_and_ground_truth", r.data_s},
+                       {"ingest_and_index_builds", r.load_s},
+                       {"sweep", r.sweep_s}};
   report["host"]["loadavg_at_end"] = LoadAverage();
   const std::string path = WriteReport(report, args.json_out);
   if (!path.empty()) std::printf("JSON: %s\n", path.c_str());
+}
+
+// The Fashion-MNIST run: load, ingest, sweep, print, report.
+int FmnistMain(const Args& args, int argc, char** argv) {
+  FmnistRun r;
+  r.args = args;
+  r.run_t0 = NowSeconds();
+  PinOmpThreads(1);
+  nlohmann::json report = NewReport("filter_bench", argc, argv);
+
+  LoadData(r);
+  r.colls = ChooseCollections(args);
+  PrintSetup(r);
+
+  r.srv = StartQuiverd(args, "warn");
+  client::Client admin(r.srv->address());
+  IngestAndIndex(r, admin);
+  Sweep(r);
+
+  Tables tables;
+  PrintTables(r, tables);
+  const std::string png = DrawCurves(r, tables.out);
+  std::printf("%s", tables.out.str().c_str());
+  if (!png.empty()) std::printf("\nQPS / recall vs selectivity: %s\n", png.c_str());
+  std::printf("total %.0f s (data + ground truth %.0f s, ingest + index builds %.0f s, sweep %.0f "
+              "s); load average %s\n",
+              NowSeconds() - r.run_t0, r.data_s, r.load_s, r.sweep_s, LoadAverage().c_str());
+  WriteFmnistReport(r, tables, png, report);
   return 0;
+}
+
+int Main(int argc, char** argv) {
+  Args args;
+  if (std::optional<int> exit_code = ParseArgs(argc, argv, &args)) return *exit_code;
+  std::filesystem::create_directories(args.tmp_dir);
+  if (args.window_scale > 0) return WindowMain(args, argc, argv);
+  return FmnistMain(args, argc, argv);
 }
 
 }  // namespace

@@ -26,13 +26,10 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
-#include "bench/common/dataset.h"
 #include "bench/common/driver.h"
-#include "bench/common/quiverd_process.h"
 #include "bench/common/report.h"
-#include "bench/common/server_wait.h"
 #include "bench/common/sysinfo.h"
-#include "bench/common/table.h"
+#include "bench/common/testkit.h"
 #include "client/client.h"
 #include "faiss/IndexFlat.h"
 #include "query/fusion.h"
@@ -49,7 +46,7 @@ struct Args {
   int rounds = 3;
   std::vector<int> efs = {16, 32, 64, 128};
   int build_threads = 2;
-  std::string quiverd = QUIVER_BENCH_QUIVERD;
+  std::string quiverd = QUIVERD_PATH;
   std::string tmp_dir = "/tmp";
   std::string dataset_dir = "/usr/share/datasets/fashion-mnist";
   std::string json_out;
@@ -173,16 +170,16 @@ int Main(int argc, char** argv) {
               flat_qps_pixels, flat_qps_pooled);
   std::fflush(stdout);
 
-  QuiverdOptions qo;
+  QuiverdOptions qo = BenchQuiverdOptions();
   qo.binary = args.quiverd;
   qo.durability = "async";
   qo.tmp_root = args.tmp_dir;
   qo.extra_args = {"--index-build-threads", std::to_string(args.build_threads),
                    "--index-build-workers", "1"};
-  auto started = QuiverdProcess::Start(qo);
+  auto started = QuiverdProcess::Launch(qo);
   if (!started.ok()) Die("start quiverd", started.status());
   std::unique_ptr<QuiverdProcess> srv = *std::move(started);
-  client::Client admin(srv->target());
+  client::Client admin(srv->address());
   v1::CollectionSchema schema;
   for (auto [name, dim, metric] : {std::tuple{"pixels", 784, v1::L2},
                                    std::tuple{"pooled", 196, v1::COSINE}}) {
@@ -205,13 +202,13 @@ int Main(int argc, char** argv) {
     }
     if (auto r = admin.Upsert(up); !r.ok()) Die("upsert", r.status());
   }
-  WaitIndexed(admin, {"hy"}, 3600, 50);
+  WaitIndexedOrDie(admin, {"hy"}, 3600, 50);
   WaitQuiet(srv->pid());
   const double load_s = NowSeconds() - load_t0;
 
   std::vector<std::unique_ptr<client::Client>> clients;
   for (int t = 0; t < args.threads; ++t) {
-    clients.push_back(std::make_unique<client::Client>(srv->target()));
+    clients.push_back(std::make_unique<client::Client>(srv->address()));
   }
   enum Mode { kPixels, kPooled, kRrf, kWeighted, kModes };
   const char* kModeName[] = {"pixels alone", "pooled alone", "hybrid RRF", "hybrid WEIGHTED"};

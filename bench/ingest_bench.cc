@@ -29,11 +29,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "bench/common/dataset.h"
-#include "bench/common/quiverd_process.h"
 #include "bench/common/report.h"
 #include "bench/common/sysinfo.h"
-#include "bench/common/table.h"
+#include "bench/common/testkit.h"
 #include "client/client.h"
 #include "storage/store.h"
 
@@ -50,9 +48,9 @@ struct Args {
   std::string durability = "sync";
   std::vector<int> threads = {1, 2};
   int rounds = 3;
-  std::string quiverd = QUIVER_BENCH_QUIVERD;
+  std::string quiverd = QUIVERD_PATH;
   std::string tmp_dir;
-  std::string dataset_dir = kFashionMnistDir;
+  std::string dataset_dir = kFashionDir;
   std::string json_out;
   std::vector<std::string> quiverd_env;
   bool server_timing = false;
@@ -105,22 +103,22 @@ std::vector<v1::UpsertPointsRequest> BuildRequests(const Matrix& x,
 
 Sample RunGrpc(const Args& args, const std::vector<v1::UpsertPointsRequest>& reqs,
                size_t dim, int threads, size_t expect_rows) {
-  QuiverdOptions qo;
+  QuiverdOptions qo = BenchQuiverdOptions();
   qo.binary = args.quiverd;
   qo.durability = args.durability;
   qo.tmp_root = args.tmp_dir;
   qo.env = args.quiverd_env;
   qo.log_level = args.server_timing ? "debug" : "warn";
-  auto server = QuiverdProcess::Start(qo);
+  auto server = QuiverdProcess::Launch(qo);
   if (!server.ok()) Die("start quiverd", server.status());
   {
-    client::Client admin((*server)->target());
+    client::Client admin((*server)->address());
     auto created = admin.CreateCollection(kCollection, Schema(dim));
     if (!created.ok()) Die("CreateCollection", created.status());
   }
   std::vector<std::unique_ptr<client::Client>> clients;
   for (int t = 0; t < threads; ++t) {
-    clients.push_back(std::make_unique<client::Client>((*server)->target()));
+    clients.push_back(std::make_unique<client::Client>((*server)->address()));
     if (absl::Status h = clients.back()->Health(); !h.ok()) Die("health", h);
   }
   Sample s;

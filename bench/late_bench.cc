@@ -6,7 +6,7 @@
 // PLAID/Milvus-style baseline the MUVERA paper compares against; the paper
 // reports 2-5x fewer)?
 //
-// Data (BENCHMARKS.md, tests/common/fashion_patches.h): the 60,000
+// Data (bench/README.md Rules, tests/common/fashion_patches.h): the 60,000
 // Fashion-MNIST training images as points of 16 vectors (7x7 patches + 0.5 x
 // one-hot place, normalized, 65-d), the first --queries test images as query
 // sets; MaxSim by inner product, k = 10. Ground truth: exact MaxSim top-10 by
@@ -51,14 +51,11 @@
 #include "absl/strings/str_join.h"
 #include "bench/common/driver.h"
 #include "bench/common/maxsim_truth.h"
-#include "bench/common/quiverd_process.h"
 #include "bench/common/report.h"
-#include "bench/common/server_wait.h"
 #include "bench/common/sysinfo.h"
-#include "bench/common/table.h"
+#include "bench/common/testkit.h"
 #include "client/client.h"
 #include "index/maxsim.h"
-#include "tests/common/fashion_patches.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -96,7 +93,7 @@ struct Args {
   int build_threads = 2;
   int batch = 500;
   bool token_cache = true;
-  std::string quiverd = QUIVER_BENCH_QUIVERD;
+  std::string quiverd = QUIVERD_PATH;
   std::string tmp_dir = "/tmp";
   std::string cache_dir = QUIVER_BENCH_CACHE_DIR;
   std::string json_out;
@@ -232,16 +229,11 @@ int Main(int argc, char** argv) {
   PinOmpThreads(1);
   nlohmann::json report = NewReport("late_bench", argc, argv);
 
-  const std::vector<float> base = quiver::testing::FashionPatches("train", args.rows);
-  const std::vector<float> queries = quiver::testing::FashionPatches("t10k", args.queries);
-  if (base.empty() || queries.empty()) {
-    Die("loading Fashion-MNIST", absl::NotFoundError(quiver::testing::kFashionDir));
-  }
-  const size_t n = base.size() / kPatchSetFloats;
-  const size_t nq = queries.size() / kPatchSetFloats;
-  std::vector<uint64_t> offsets(n + 1);
-  for (size_t i = 0; i <= n; ++i) offsets[i] = i * kPatchesPerImage;
-  const index::MultiVectorDocs docs{base.data(), offsets.data(), n, kPatchDim};
+  const PatchData patches = LoadPatchData(args.rows, args.queries);
+  const std::vector<float>& base = patches.base;
+  const std::vector<float>& queries = patches.queries;
+  const size_t n = patches.n, nq = patches.nq;
+  const index::MultiVectorDocs docs = patches.docs();
   auto query_of = [&](size_t q) {
     return index::MaxSimQuery{queries.data() + q * kPatchSetFloats, kPatchesPerImage, kPatchDim,
                               index::Similarity::kInnerProduct};
@@ -264,7 +256,7 @@ int Main(int argc, char** argv) {
   std::fflush(stdout);
 
   // ------------------------------------------------------------ quiverd
-  QuiverdOptions qo;
+  QuiverdOptions qo = BenchQuiverdOptions();
   qo.binary = args.quiverd;
   qo.durability = "async";
   qo.tmp_root = args.tmp_dir;
@@ -273,11 +265,11 @@ int Main(int argc, char** argv) {
   qo.env = {"OMP_NUM_THREADS=1"};
   qo.extra_args = {"--index-build-threads", std::to_string(args.build_threads),
                    "--index-build-workers", "1"};
-  auto started = QuiverdProcess::Start(qo);
+  auto started = QuiverdProcess::Launch(qo);
   if (!started.ok()) Die("start quiverd", started.status());
   std::unique_ptr<QuiverdProcess> srv = *std::move(started);
   std::printf("quiverd: %s (env OMP_NUM_THREADS=1)\n", absl::StrJoin(srv->argv(), " ").c_str());
-  client::Client admin(srv->target());
+  client::Client admin(srv->address());
 
   auto make_schema = [&](const std::string& index_type, bool tokens) {
     v1::CollectionSchema schema;
@@ -362,7 +354,7 @@ int Main(int argc, char** argv) {
     std::printf("[2] ingest %s: %zu points in %.1f s\n", c.c_str(), n, NowSeconds() - c0);
     std::fflush(stdout);
   }
-  const double waited = WaitIndexed(admin, colls, 3600, 200);
+  const double waited = WaitIndexedOrDie(admin, colls, 3600, 200);
   WaitQuiet(srv->pid());
   const double load_s = NowSeconds() - t0;
   std::printf("    all indexed %.1f s after the last write (builds one at a time, %d threads "
@@ -414,7 +406,7 @@ int Main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<client::Client>> clients;
   for (int t = 0; t < max_threads; ++t) {
-    clients.push_back(std::make_unique<client::Client>(srv->target()));
+    clients.push_back(std::make_unique<client::Client>(srv->address()));
   }
   auto make_request = [&](const Mode& m, size_t q) {
     v1::SearchRequest req;

@@ -37,11 +37,10 @@
 #include "bench/common/maxsim_truth.h"
 #include "bench/common/report.h"
 #include "bench/common/sysinfo.h"
-#include "bench/common/table.h"
+#include "bench/common/testkit.h"
 #include "index/maxsim.h"
 #include "index/muvera.h"
 #include "index/topk.h"
-#include "tests/common/fashion_patches.h"
 
 namespace quiver::bench {
 namespace {
@@ -74,7 +73,7 @@ Truth LoadOrComputeTruth(const std::vector<float>& base, const MultiVectorDocs& 
                                   index::Similarity::kInnerProduct, args.cache_dir, args.threads);
 }
 
-// recall@10 as BENCHMARKS.md counts it (ties with the 10th count).
+// recall@10 as bench/README.md (Rules) counts it (ties with the 10th count).
 double Recall(const Truth& t, size_t q, const std::vector<index::Neighbor>& returned) {
   return MaxSimRecall(t, q, returned);
 }
@@ -101,8 +100,8 @@ MuveraParams P(uint32_t r, uint32_t k, uint32_t d, uint32_t final_dim = 0, bool 
 std::vector<Setting> DefaultSettings() {
   const bool kFill = true, kNoFill = false;
   return {
-      // The numpy reference's size (BENCHMARKS.md), with and without the
-      // paper's fill_empty.
+      // The numpy reference implementation's size, with and without
+      // the paper's fill_empty.
       {P(20, 4, 16, 0, kFill)},
       {P(20, 4, 16, 0, kNoFill)},
       // Raw encodings of 1,280 to 10,240 dims.
@@ -251,16 +250,11 @@ int main(int argc, char** argv) {
 
   PinOmpThreads(1);
   nlohmann::json report = NewReport("muvera_tune", argc, argv);
-  const std::vector<float> base = quiver::testing::FashionPatches("train", args.docs);
-  const std::vector<float> queries = quiver::testing::FashionPatches("t10k", args.queries);
-  if (base.empty() || queries.empty()) {
-    Die("loading Fashion-MNIST", absl::NotFoundError(quiver::testing::kFashionDir));
-  }
-  const size_t n = base.size() / kPatchSetFloats;
-  const size_t nq = queries.size() / kPatchSetFloats;
-  std::vector<uint64_t> offsets(n + 1);
-  for (size_t i = 0; i <= n; ++i) offsets[i] = i * kPatchesPerImage;
-  const MultiVectorDocs docs{base.data(), offsets.data(), n, kPatchDim};
+  const PatchData patches = LoadPatchData(args.docs, args.queries);
+  const std::vector<float>& base = patches.base;
+  const std::vector<float>& queries = patches.queries;
+  const size_t n = patches.n, nq = patches.nq;
+  const MultiVectorDocs docs = patches.docs();
   std::printf("muvera_tune: %zu documents, %zu queries, 16 x 65 each; %s; load %s\n", n, nq,
               BlasConfig().c_str(), LoadAverage().c_str());
 

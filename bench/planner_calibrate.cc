@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "bench/common/dataset.h"
 #include "bench/common/sysinfo.h"
+#include "bench/common/testkit.h"
 #include "query/engine.h"
 
 namespace quiver::bench {
@@ -82,7 +82,7 @@ std::map<std::string, double> Estimates(const std::string& reason) {
 }
 
 int Main() {
-  auto data = LoadFashionMnist(kFashionMnistDir, 60000, kQueries);
+  auto data = LoadFashionMnist(kFashionDir, 60000, kQueries);
   if (!data.ok()) {
     std::fprintf(stderr, "%s\n", data.status().ToString().c_str());
     return 1;

@@ -35,13 +35,11 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "bench/common/dataset.h"
 #include "bench/common/driver.h"
 #include "bench/common/ground_truth.h"
-#include "bench/common/quiverd_process.h"
 #include "bench/common/report.h"
 #include "bench/common/sysinfo.h"
-#include "bench/common/table.h"
+#include "bench/common/testkit.h"
 #include "client/client.h"
 #include "faiss/IndexFlat.h"
 #include "faiss/impl/IDSelector.h"
@@ -67,9 +65,9 @@ struct Args {
   int filter_label = 3;
   bool filtered = true;
   bool server_timing = false;
-  std::string quiverd = QUIVER_BENCH_QUIVERD;
+  std::string quiverd = QUIVERD_PATH;
   std::string tmp_dir;
-  std::string dataset_dir = kFashionMnistDir;
+  std::string dataset_dir = kFashionDir;
   std::string json_out;
   std::vector<std::string> quiverd_env;
 };
@@ -244,19 +242,19 @@ int Main(int argc, char** argv) {
   filter_params.sel = &selector;
 
   // ---- quiverd
-  QuiverdOptions qo;
+  QuiverdOptions qo = BenchQuiverdOptions();
   qo.binary = args.quiverd;
   qo.durability = "async";  // loading is not what this measures
   qo.search_threads = args.omp_threads;
   qo.tmp_root = args.tmp_dir;
   qo.env = args.quiverd_env;
   qo.log_level = args.server_timing ? "debug" : "warn";
-  auto server = QuiverdProcess::Start(qo);
+  auto server = QuiverdProcess::Launch(qo);
   if (!server.ok()) Die("start quiverd", server.status());
   std::unique_ptr<QuiverdProcess> srv = *std::move(server);
   double load_s = 0;
   {
-    client::Client c(srv->target());
+    client::Client c(srv->address());
     v1::CollectionSchema schema;
     v1::VectorField* v = schema.add_vectors();
     v->set_name(kVectorField);
@@ -296,7 +294,7 @@ int Main(int argc, char** argv) {
   const double wait0 = NowSeconds();
   std::string segments_desc;
   {
-    client::Client c(srv->target());
+    client::Client c(srv->address());
     for (;;) {
       auto info = c.GetCollection(kCollection);
       if (!info.ok()) Die("GetCollection", info.status());
@@ -339,7 +337,7 @@ int Main(int argc, char** argv) {
   for (const Mode& m : modes) max_threads = std::max(max_threads, m.client_threads);
   std::vector<std::unique_ptr<client::Client>> clients;
   for (int t = 0; t < max_threads; ++t) {
-    clients.push_back(std::make_unique<client::Client>(srv->target()));
+    clients.push_back(std::make_unique<client::Client>(srv->address()));
     if (absl::Status h = clients.back()->Health(); !h.ok()) Die("health", h);
   }
   // Requests are built once, outside the clock.

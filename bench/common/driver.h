@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "bench/common/dataset.h"
 #include "bench/common/ground_truth.h"
 #include "bench/common/sysinfo.h"
+#include "bench/common/testkit.h"
 
 namespace quiver::bench {
 

@@ -1,3 +1,4 @@
+// Ground truth: FAISS candidates re-ranked in double, cached; recall.
 #include "bench/common/ground_truth.h"
 
 #include <omp.h>
@@ -7,10 +8,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "faiss/IndexFlat.h"
+#include "tests/common/recall.h"
 
 namespace quiver::bench {
 namespace {
@@ -150,20 +151,18 @@ absl::StatusOr<GroundTruth> LoadOrComputeGroundTruth(const std::string& key,
 
 double Recall(const GroundTruth& gt, size_t q, const int64_t* returned, size_t n,
               const Matrix& base, const float* query, const std::vector<bool>& allowed) {
-  const int64_t* truth = gt.ids_of(q);
-  const double kth = gt.kth(q);
-  std::unordered_set<int64_t> seen;
-  size_t hits = 0;
-  for (size_t i = 0; i < n && hits < gt.k; ++i) {
+  std::vector<int64_t> got;
+  got.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
     const int64_t id = returned[i];
-    if (id < 0 || static_cast<size_t>(id) >= base.n || !seen.insert(id).second) continue;
+    if (id < 0 || static_cast<size_t>(id) >= base.n) continue;
     if (!allowed.empty() && !allowed[id]) continue;
-    if (std::find(truth, truth + gt.k, id) != truth + gt.k ||
-        ExactL2(query, base.row(id), base.dim) <= kth) {
-      ++hits;
-    }
+    got.push_back(id);
   }
-  return static_cast<double>(hits) / static_cast<double>(gt.k);
+  testing::TieRule<int64_t> ties;
+  ties.kth = gt.kth(q);
+  ties.distance = [&](int64_t id) { return ExactL2(query, base.row(id), base.dim); };
+  return testing::RecallAtK(got, std::vector<int64_t>(gt.ids_of(q), gt.ids_of(q) + gt.k), ties);
 }
 
 }  // namespace quiver::bench

@@ -7,7 +7,7 @@
 // k + kRerankPad candidates and re-rank them by the exact distance computed
 // in double. The stored distances are those exact values.
 //
-// Recall follows BENCHMARKS.md: a returned id is a hit if it is one of the
+// Recall (tests/common/recall.h): a returned id is a hit if it is one of the
 // true top k, or if its (exact) distance equals the k-th true distance (a
 // tie). Returned ids are re-scored exactly here, so the server's own float
 // rounding does not matter.
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "bench/common/dataset.h"
+#include "bench/common/testkit.h"
 
 namespace quiver::bench {
 

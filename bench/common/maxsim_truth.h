@@ -1,14 +1,17 @@
-// Exact MaxSim (late-interaction) ground truth for the multi-vector
-// benchmarks (muvera_tune, late_bench): the top-k documents of each query
+// The data and exact MaxSim (late-interaction) ground truth of the
+// multi-vector benchmarks (muvera_tune, late_bench): Fashion-MNIST patch
+// sets (LoadPatchData), and the top-k documents of each query
 // set by brute-force exact MaxSim (index/maxsim.h), computed once and cached
 // as a binary file under the build folder, keyed by a hash of the data.
 //
-// Recall follows BENCHMARKS.md: a returned id counts if it is one of the
+// Recall (tests/common/recall.h): a returned id counts if it is one of the
 // true top k, or if its exact distance is within rounding of the k-th true
 // distance (a tie). Callers re-score the ids they got with the same kernel,
 // so a server's own float rounding does not matter.
 //
-// Header-only (muvera_tune compiles without the bench library).
+// Header-only; stateless functions (thread-safe). The loader ends the
+// benchmark on missing data; the truth falls back to computing on a bad
+// cache file.
 #ifndef QUIVER_BENCH_COMMON_MAXSIM_TRUTH_H_
 #define QUIVER_BENCH_COMMON_MAXSIM_TRUTH_H_
 
@@ -21,10 +24,41 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "bench/common/report.h"
 #include "index/maxsim.h"
+#include "tests/common/fashion_patches.h"
+#include "tests/common/recall.h"
 
 namespace quiver::bench {
+
+// Fashion-MNIST patch sets as the multi-vector benchmarks use them: the
+// first `docs` training images as documents, the first `queries` test
+// images as query sets, and the offsets MaxSim needs. Ends the benchmark
+// (Die) when the files cannot be read.
+struct PatchData {
+  std::vector<float> base, queries;  // n (nq) sets of kPatchSetFloats
+  std::vector<uint64_t> offsets;     // n + 1
+  size_t n = 0, nq = 0;
+  index::MultiVectorDocs docs() const {
+    return {base.data(), offsets.data(), n, testing::kPatchDim};
+  }
+};
+
+inline PatchData LoadPatchData(size_t docs, size_t queries) {
+  PatchData d;
+  d.base = testing::FashionPatches("train", docs);
+  d.queries = testing::FashionPatches("t10k", queries);
+  if (d.base.empty() || d.queries.empty()) {
+    Die("loading Fashion-MNIST", absl::NotFoundError(testing::kFashionDir));
+  }
+  d.n = d.base.size() / testing::kPatchSetFloats;
+  d.nq = d.queries.size() / testing::kPatchSetFloats;
+  d.offsets.resize(d.n + 1);
+  for (size_t i = 0; i <= d.n; ++i) d.offsets[i] = i * testing::kPatchesPerImage;
+  return d;
+}
 
 // Exact top-k by MaxSim, best first (distance = -Chamfer similarity for IP).
 struct MaxSimTruth {
@@ -98,14 +132,20 @@ inline MaxSimTruth LoadOrComputeMaxSimTruth(const std::string& key, const std::v
 // rounding).
 inline double MaxSimRecall(const MaxSimTruth& t, size_t q,
                            const std::vector<index::Neighbor>& returned) {
-  const uint64_t* truth = t.ids_of(q);
-  const float kth = t.kth(q);
-  size_t hits = 0;
+  std::vector<uint64_t> got;
+  std::vector<float> dist;
   for (size_t i = 0; i < std::min(t.k, returned.size()); ++i) {
-    const bool in = std::find(truth, truth + t.k, returned[i].id) != truth + t.k;
-    hits += in || returned[i].distance <= kth + 1e-5f * std::abs(kth);
+    got.push_back(returned[i].id);
+    dist.push_back(returned[i].distance);
   }
-  return static_cast<double>(hits) / static_cast<double>(t.k);
+  testing::TieRule<uint64_t> ties;
+  ties.kth = t.kth(q);
+  ties.tolerance = 1e-5 * std::abs(ties.kth);
+  // The distances came with the ids: look each one up by position.
+  ties.distance = [&](uint64_t id) {
+    return static_cast<double>(dist[std::find(got.begin(), got.end(), id) - got.begin()]);
+  };
+  return testing::RecallAtK(got, std::vector<uint64_t>(t.ids_of(q), t.ids_of(q) + t.k), ties);
 }
 
 }  // namespace quiver::bench

@@ -1,12 +1,14 @@
-// Fashion-MNIST images as multi-vector points (BENCHMARKS.md): each 28x28
-// image is cut into 16 patches of 7x7 pixels (49 dims); a 16-d one-hot code
-// of the patch's place, scaled by 0.5, is appended (so blank patches still
-// differ by place) and the 65-d vector is normalized to unit length. 16
-// vectors of 65 dims per point; MaxSim by inner product.
+// Fashion-MNIST images as multi-vector points (bench/README.md, Rules):
+// each 28x28 image is cut into 16 patches of 7x7 pixels (49 dims); a 16-d
+// one-hot code of the patch's place, scaled by 0.5, is appended (so blank
+// patches still differ by place) and the 65-d vector is normalized to unit
+// length. 16 vectors of 65 dims per point; MaxSim by inner product.
 //
-// Pixels are scaled to [0, 1] first (BENCHMARKS.md leaves the scale implicit;
-// with raw 0..255 pixels the 0.5 place code would vanish in any patch that
-// is not blank).
+// Pixels are scaled to [0, 1] first (with raw 0..255 pixels the 0.5 place
+// code would vanish in any patch that is not blank).
+//
+// Header-only and stateless (thread-safe); an empty vector when the
+// Fashion-MNIST files cannot be read.
 //
 // Patches are in row-major order of the 4x4 grid (patch p = 4 * row + col),
 // each patch's pixels row-major, place code bit at dim 49 + p.

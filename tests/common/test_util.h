@@ -6,12 +6,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "quiver/v1/search.pb.h"
 #include "quiver/v1/types.pb.h"
 
 namespace quiver::testing {
@@ -49,6 +51,13 @@ MATCHER_P2(StatusIs, code, substr, "") {
     ASSERT_TRUE(::quiver::testing::GetStatus(quiver_s_).ok()) \
         << ::quiver::testing::GetStatus(quiver_s_);    \
   } while (0)
+
+// The ids of a result's hits, best first (for recall and comparisons).
+inline std::vector<std::string> HitIds(const v1::SearchResult& r) {
+  std::vector<std::string> ids;
+  for (const auto& h : r.hits()) ids.push_back(h.id());
+  return ids;
+}
 
 inline v1::VectorField VectorField(const std::string& name, uint32_t dim,
                                    v1::Metric metric = v1::L2) {

@@ -14,14 +14,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/client.h"
-#include "tests/common/quiverd_process.h"
+#include "tests/common/server_fixture.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
 namespace {
 
-using ::quiver::testing::QuiverdOptions;
-using ::quiver::testing::QuiverdProcess;
 using ::quiver::testing::StatusIs;
 using ::quiver::testing::TempDir;
 
@@ -48,16 +46,8 @@ int64_t PeakRss(pid_t pid) {
   return -1;
 }
 
-class LimitsTest : public ::testing::Test {
+class LimitsTest : public ::quiver::testing::ServerFixture {
  protected:
-  void StartServer(std::vector<std::string> args = {}) {
-    QuiverdOptions o;
-    o.binary = QUIVERD_PATH;
-    server_ = std::make_unique<QuiverdProcess>(o);
-    QUIVER_ASSERT_OK(server_->Start(dir_.path() + "/data", std::move(args)));
-    client_ = std::make_unique<client::Client>(server_->address());
-  }
-
   // `n` points of vector field "v" (dim) with INT64 n = i and STRING s.
   void Load(const std::string& coll, uint32_t dim, int n, int batch = 5000) {
     for (int first = 0; first < n; first += batch) {
@@ -82,10 +72,6 @@ class LimitsTest : public ::testing::Test {
     *s.add_attributes() = ::quiver::testing::Attribute("s", v1::STRING);
     QUIVER_ASSERT_OK(client_->CreateCollection(coll, s));
   }
-
-  TempDir dir_;
-  std::unique_ptr<QuiverdProcess> server_;
-  std::unique_ptr<client::Client> client_;
 };
 
 // A filter of about `bytes` bytes that costs a comparison per OR-ed branch

@@ -13,14 +13,12 @@
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "reflection.grpc.pb.h"
-#include "tests/common/quiverd_process.h"
+#include "tests/common/server_fixture.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
 namespace {
 
-using ::quiver::testing::QuiverdOptions;
-using ::quiver::testing::QuiverdProcess;
 using ::quiver::testing::StatusIs;
 using ::quiver::testing::TempDir;
 
@@ -77,19 +75,7 @@ std::pair<int, std::string> RunToExit(const std::vector<std::string>& args,
   return {status, out};
 }
 
-class ServerTest : public ::testing::Test {
- protected:
-  void StartServer(std::vector<std::string> args = {}) {
-    QuiverdOptions o;
-    o.binary = QUIVERD_PATH;
-    server_ = std::make_unique<QuiverdProcess>(o);
-    QUIVER_ASSERT_OK(server_->Start(dir_.path() + "/data", std::move(args)));
-    client_ = std::make_unique<client::Client>(server_->address());
-  }
-  TempDir dir_;
-  std::unique_ptr<QuiverdProcess> server_;
-  std::unique_ptr<client::Client> client_;
-};
+class ServerTest : public ::quiver::testing::ServerFixture {};
 
 // A second quiverd on a data directory in use, or on a port in use, exits
 // with an error saying why, and leaves the first one serving.

@@ -38,6 +38,7 @@
 #include "index/sq8.h"
 #include "index/vector_index.h"
 #include "tests/common/fashion_mnist.h"
+#include "tests/common/recall.h"
 #include "tests/common/test_util.h"
 
 namespace quiver::index {
@@ -178,13 +179,14 @@ double Recall(const Truth& truth, const std::vector<std::vector<Neighbor>>& resu
       sum += 1;
       continue;
     }
+    std::vector<uint64_t> truth, got;
+    for (size_t i = 0; i < want; ++i) truth.push_back(exact[i].second);
+    for (const Neighbor& nb : results[j]) got.push_back(nb.id);
     const double kth = exact[want - 1].first;
-    const double tol = 1e-5 * std::max(1.0, std::abs(kth));
-    size_t hits = 0;
-    for (const Neighbor& nb : results[j]) {
-      if (TrueDistance(d.query(j), d.row(nb.id), d.dim, sim) <= kth + tol) ++hits;
-    }
-    sum += static_cast<double>(std::min(hits, want)) / want;
+    const testing::TieRule<uint64_t> ties{
+        kth, [&](uint64_t id) { return TrueDistance(d.query(j), d.row(id), d.dim, sim); },
+        1e-5 * std::max(1.0, std::abs(kth))};
+    sum += testing::RecallAtK(got, truth, ties);
   }
   return sum / results.size();
 }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "query/engine.h"
 #include "tests/common/fashion_mnist.h"
+#include "tests/common/recall.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
@@ -19,6 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::quiver::testing::Attribute;
+using ::quiver::testing::HitIds;
+using ::quiver::testing::RecallSum;
 using ::quiver::testing::StatusIs;
 using ::quiver::testing::TempDir;
 using ::quiver::testing::VectorField;
@@ -146,14 +149,11 @@ class DiskTest : public ::testing::TestWithParam<std::string> {
   }
 
   double Recall(const v1::SearchResponse& got, const v1::SearchResponse& exact) {
-    size_t hits = 0, total = 0;
+    RecallSum sum;
     for (int q = 0; q < exact.results_size(); ++q) {
-      std::set<std::string> want;
-      for (const auto& h : exact.results(q).hits()) want.insert(h.id());
-      for (const auto& h : got.results(q).hits()) hits += want.count(h.id());
-      total += want.size();
+      sum.Add(HitIds(got.results(q)), HitIds(exact.results(q)));
     }
-    return static_cast<double>(hits) / total;
+    return sum.value();
   }
 
   // VerifyCollection finds nothing wrong (files, rows, vectors, indexes).

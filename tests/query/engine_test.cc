@@ -14,12 +14,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/mutex.h"
+#include "tests/common/recall.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
 namespace {
 
 using ::quiver::testing::Attribute;
+using ::quiver::testing::RecallSum;
 using ::quiver::testing::StatusIs;
 using ::quiver::testing::TempDir;
 using ::quiver::testing::VectorField;
@@ -686,14 +688,11 @@ class SmallSegmentsTest : public EngineTest {
     auto r = Search("c", qs, 10, filter);
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return 0;
-    size_t hits = 0, total = 0;
+    RecallSum sum;
     for (size_t i = 0; i < qs.size(); ++i) {
-      auto want = Expected(pts, qs[i], 10, v1::L2, keep);
-      auto got = Ids(r->results(i));
-      total += want.size();
-      for (const auto& id : got) hits += std::count(want.begin(), want.end(), id);
+      sum.Add(Ids(r->results(i)), Expected(pts, qs[i], 10, v1::L2, keep));
     }
-    return total == 0 ? 1.0 : static_cast<double>(hits) / total;
+    return sum.value();
   }
   void EverythingConcurrently(const std::string& index,
                               const std::map<std::string, std::string>& params);

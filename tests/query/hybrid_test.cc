@@ -16,14 +16,17 @@
 #include "query/fusion.h"
 #include "query/task_pool.h"
 #include "tests/common/fashion_mnist.h"
+#include "tests/common/recall.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
 namespace {
 
 using ::quiver::testing::Attribute;
+using ::quiver::testing::RecallSum;
 using ::quiver::testing::StatusIs;
 using ::quiver::testing::TempDir;
+using ::quiver::testing::TieRule;
 using ::quiver::testing::VectorField;
 
 RankedList List(std::vector<std::pair<uint64_t, float>> hits, double weight = 1) {
@@ -275,7 +278,7 @@ class HybridSearchTest : public ::testing::TestWithParam<std::string> {
   double FusedRecall(v1::FusionMethod fusion, const std::string& filter,
                      const std::vector<bool>& keep) {
     const FusionKind kind = fusion == v1::WEIGHTED ? FusionKind::kWeighted : FusionKind::kRrf;
-    size_t hits = 0, total = 0;
+    RecallSum sum;
     for (size_t q = 0; q < kQueries; ++q) {
       v1::SearchResponse resp;
       const absl::Status s =
@@ -293,17 +296,24 @@ class HybridSearchTest : public ::testing::TestWithParam<std::string> {
                                 kBase)) {
         exact_score[h.id] = h.score;
       }
-      const double kth = truth.empty() ? 0 : truth.back().score;
       EXPECT_EQ(resp.results(0).hits_size(), static_cast<int>(truth.size()));
+      std::vector<uint64_t> want, got;
+      for (const auto& t : truth) want.push_back(t.id);
       for (const v1::Hit& h : resp.results(0).hits()) {
         const uint64_t id = std::stoull(h.id());
         EXPECT_TRUE(keep[id]) << "hit " << id << " fails the filter";
-        auto it = exact_score.find(id);
-        if (it != exact_score.end() && it->second >= kth - 1e-6) ++hits;
+        got.push_back(id);
       }
-      total += truth.size();
+      // Fused scores are similarities: distance = -score; an id outside the
+      // exact fused list never counts.
+      TieRule<uint64_t> ties{truth.empty() ? 0 : -truth.back().score, [&](uint64_t id) {
+                               auto it = exact_score.find(id);
+                               return it == exact_score.end() ? HUGE_VAL : -it->second;
+                             },
+                             1e-6};
+      sum.Add(got, want, ties);
     }
-    return total == 0 ? 1 : static_cast<double>(hits) / total;
+    return sum.value();
   }
 
   TempDir dir_;

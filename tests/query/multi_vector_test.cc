@@ -11,6 +11,7 @@
 #include "query/engine.h"
 #include "tests/common/fashion_mnist.h"
 #include "tests/common/fashion_patches.h"
+#include "tests/common/recall.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
@@ -20,8 +21,10 @@ using ::quiver::testing::Attribute;
 using ::quiver::testing::kPatchDim;
 using ::quiver::testing::kPatchesPerImage;
 using ::quiver::testing::kPatchSetFloats;
+using ::quiver::testing::RecallSum;
 using ::quiver::testing::StatusIs;
 using ::quiver::testing::TempDir;
+using ::quiver::testing::TieRule;
 using ::quiver::testing::VectorField;
 
 constexpr size_t kBase = 3000;
@@ -160,20 +163,23 @@ class MultiVectorTest : public ::testing::TestWithParam<std::string> {
 
   // Recall@k against brute force, counting ties at the k-th similarity.
   double Recall(const v1::SearchResponse& resp, const std::vector<bool>& keep) {
-    size_t hits = 0, total = 0;
+    RecallSum sum;
     for (size_t q = 0; q < kQueries; ++q) {
       const auto truth = ExactTop(q, keep);
-      const double kth = truth.back().first;
-      std::set<size_t> want;
-      for (const auto& t : truth) want.insert(t.second);
+      std::vector<size_t> want, got;
+      for (const auto& t : truth) want.push_back(t.second);
+      std::map<size_t, double> score;  // the server's, which ties are judged by
       for (const v1::Hit& h : resp.results(static_cast<int>(q)).hits()) {
         const size_t id = std::stoul(h.id());
         EXPECT_TRUE(keep[id]) << "hit " << id << " fails the filter";
-        if (want.count(id) || h.score() >= kth - 1e-4) ++hits;
+        got.push_back(id);
+        score.emplace(id, h.score());
       }
-      total += truth.size();
+      // Similarities: distance = -score.
+      TieRule<size_t> ties{-truth.back().first, [&](size_t id) { return -score.at(id); }, 1e-4};
+      sum.Add(got, want, ties);
     }
-    return static_cast<double>(hits) / total;
+    return sum.value();
   }
 
   TempDir dir_;

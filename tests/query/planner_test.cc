@@ -22,13 +22,16 @@
 #include "query/engine.h"
 #include "query/segment.h"
 #include "tests/common/fashion_mnist.h"
+#include "tests/common/recall.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
 namespace {
 
 using ::quiver::testing::Attribute;
+using ::quiver::testing::RecallSum;
 using ::quiver::testing::TempDir;
+using ::quiver::testing::TieRule;
 using ::quiver::testing::VectorField;
 
 // ------------------------------------------- attribute index vs row evaluator
@@ -252,7 +255,7 @@ double FilteredRecall(const v1::SearchResponse& resp, const std::vector<float>& 
                       const std::vector<float>& queries, size_t dim, size_t k,
                       const std::function<bool(size_t)>& keep, const std::string& what) {
   const size_t n = base.size() / dim, nq = queries.size() / dim;
-  size_t hits = 0, total = 0;
+  RecallSum sum;
   for (size_t q = 0; q < nq; ++q) {
     const float* qv = queries.data() + q * dim;
     auto dist = [&](size_t i) {
@@ -269,17 +272,22 @@ double FilteredRecall(const v1::SearchResponse& resp, const std::vector<float>& 
     }
     const size_t want = std::min(k, all.size());
     std::partial_sort(all.begin(), all.begin() + want, all.end());
-    total += want;
-    if (static_cast<int>(q) >= resp.results_size()) continue;
-    const auto& r = resp.results(static_cast<int>(q));
-    EXPECT_LE(static_cast<size_t>(r.hits_size()), k);
-    for (const auto& h : r.hits()) {
-      const size_t i = std::stoul(h.id());
-      EXPECT_TRUE(keep(i)) << what << ": hit " << i << " fails the filter";
-      if (want > 0 && dist(i) <= all[want - 1].first * (1 + 1e-5f)) ++hits;
+    std::vector<size_t> truth, got;
+    for (size_t j = 0; j < want; ++j) truth.push_back(all[j].second);
+    if (static_cast<int>(q) < resp.results_size()) {
+      const auto& r = resp.results(static_cast<int>(q));
+      EXPECT_LE(static_cast<size_t>(r.hits_size()), k);
+      for (const auto& h : r.hits()) {
+        const size_t i = std::stoul(h.id());
+        EXPECT_TRUE(keep(i)) << what << ": hit " << i << " fails the filter";
+        got.push_back(i);
+      }
     }
+    TieRule<size_t> ties;
+    if (want > 0) ties = {all[want - 1].first, dist, all[want - 1].first * 1e-5};
+    sum.Add(got, truth, ties);
   }
-  return total == 0 ? 1.0 : std::min(1.0, static_cast<double>(hits) / total);
+  return sum.value();
 }
 
 constexpr size_t kBase = 6000;

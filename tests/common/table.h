@@ -1,13 +1,17 @@
-// Table: a plain-text table (Markdown pipe syntax, so it pastes into issues
-// and READMEs) with columns padded to width; numbers right-aligned.
-#ifndef QUIVER_BENCH_COMMON_TABLE_H_
-#define QUIVER_BENCH_COMMON_TABLE_H_
+// Table: the one table printer of the tests and benchmarks. A plain-text
+// table (Markdown pipe syntax, so it pastes into issues and READMEs) with
+// columns padded to width; numbers right-aligned. Plus the number formats
+// the tables use.
+//
+// A Table owns its cells; not thread-safe. Nothing here fails.
+#ifndef QUIVER_TESTS_COMMON_TABLE_H_
+#define QUIVER_TESTS_COMMON_TABLE_H_
 
 #include <ostream>
 #include <string>
 #include <vector>
 
-namespace quiver::bench {
+namespace quiver::testing {
 
 class Table {
  public:
@@ -25,6 +29,6 @@ std::string Fixed(double v, int digits);
 // Rounded integer with thousands separators: 12,345.
 std::string Thousands(double v);
 
-}  // namespace quiver::bench
+}  // namespace quiver::testing
 
-#endif  // QUIVER_BENCH_COMMON_TABLE_H_
+#endif  // QUIVER_TESTS_COMMON_TABLE_H_

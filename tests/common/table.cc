@@ -1,11 +1,12 @@
-#include "bench/common/table.h"
+// Table: padding, alignment and number formats.
+#include "tests/common/table.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 
-namespace quiver::bench {
+namespace quiver::testing {
 namespace {
 
 bool LooksNumeric(const std::string& s) {
@@ -64,4 +65,4 @@ std::string Thousands(double v) {
   return out;
 }
 
-}  // namespace quiver::bench
+}  // namespace quiver::testing

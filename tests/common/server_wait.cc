@@ -1,13 +1,10 @@
-#include "bench/common/server_wait.h"
-
-#include <chrono>
-#include <thread>
+// Segments / WaitIndexed: polling a server's describe output.
+#include "tests/common/server_wait.h"
 
 #include "absl/strings/str_cat.h"
-#include "bench/common/report.h"
-#include "bench/common/sysinfo.h"
+#include "absl/time/clock.h"
 
-namespace quiver::bench {
+namespace quiver::testing {
 
 absl::StatusOr<SegmentsState> Segments(client::Client& c, const std::string& coll) {
   auto info = c.GetCollection(coll);
@@ -32,9 +29,9 @@ absl::StatusOr<SegmentsState> Segments(client::Client& c, const std::string& col
   return s;
 }
 
-double WaitIndexed(client::Client& c, const std::vector<std::string>& colls, double timeout_s,
-                   int poll_ms) {
-  const double t0 = NowSeconds();
+absl::StatusOr<double> WaitIndexed(client::Client& c, const std::vector<std::string>& colls,
+                                   double timeout_s, int poll_ms) {
+  const absl::Time t0 = absl::Now();
   for (;;) {
     bool all = true;
     std::string desc;
@@ -48,21 +45,11 @@ double WaitIndexed(client::Client& c, const std::vector<std::string>& colls, dou
       all &= s->all_indexed;
       desc += absl::StrCat(coll, ": ", s->desc, "; ");
     }
-    if (all) return NowSeconds() - t0;
-    if (NowSeconds() - t0 > timeout_s) {
-      Die("wait for indexes", absl::DeadlineExceededError(desc));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+    const double waited = absl::ToDoubleSeconds(absl::Now() - t0);
+    if (all) return waited;
+    if (waited > timeout_s) return absl::DeadlineExceededError(desc);
+    absl::SleepFor(absl::Milliseconds(poll_ms));
   }
 }
 
-void WaitQuiet(pid_t pid, double timeout_s) {
-  const double t0 = NowSeconds();
-  for (int quiet = 0; quiet < 2 && NowSeconds() - t0 < timeout_s;) {
-    const double c0 = ProcessCpuSeconds(pid);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    quiet = ProcessCpuSeconds(pid) - c0 < 0.03 ? quiet + 1 : 0;
-  }
-}
-
-}  // namespace quiver::bench
+}  // namespace quiver::testing

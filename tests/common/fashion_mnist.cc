@@ -1,12 +1,14 @@
-#include "bench/common/dataset.h"
+// Fashion-MNIST: reading IDX files through zlib.
+#include "tests/common/fashion_mnist.h"
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 
-namespace quiver::bench {
+namespace quiver::testing {
 namespace {
 
 // gzread reads plain files too (transparently), so one reader serves both.
@@ -105,6 +107,20 @@ absl::StatusOr<FashionMnist> LoadFashionMnist(const std::string& dir, size_t tra
   return ds;
 }
 
+std::vector<float> FashionImages(const std::string& split, size_t count, size_t* dim) {
+  *dim = 0;
+  auto m = LoadIdxImages(std::string(kFashionDir) + "/" + split + "-images-idx3-ubyte.gz", count);
+  if (!m.ok()) return {};
+  *dim = m->dim;
+  return std::move(m->data);
+}
+
+std::vector<int> FashionLabels(const std::string& split, size_t count) {
+  auto l = LoadIdxLabels(std::string(kFashionDir) + "/" + split + "-labels-idx1-ubyte.gz", count);
+  if (!l.ok()) return {};
+  return std::vector<int>(l->begin(), l->end());
+}
+
 uint64_t HashFloats(const float* data, size_t n, uint64_t seed) {
   uint64_t h = seed;
   for (size_t i = 0; i < n; ++i) {
@@ -116,4 +132,4 @@ uint64_t HashFloats(const float* data, size_t n, uint64_t seed) {
   return h;
 }
 
-}  // namespace quiver::bench
+}  // namespace quiver::testing
