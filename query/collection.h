@@ -53,6 +53,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "base/mutex.h"
+#include "base/thread_role.h"
 #include "absl/time/time.h"
 #include "query/bind/binder.h"
 #include "query/bind/bound.h"
@@ -78,6 +79,12 @@
 #include "storage/store.h"
 
 namespace quiver {
+
+// The engine's commit thread (query/engine.h), as a capability: state only
+// it touches is ABSL_GUARDED_BY(kCommitThread) and functions only it may call
+// require it, so clang's -Wthread-safety checks the confinement. The commit
+// loop, and recovery before the collection is shared, Assume() it.
+inline ThreadRole kCommitThread;
 
 class TaskPool;
 
@@ -195,32 +202,33 @@ class Collection : public std::enable_shared_from_this<Collection> {
 
   // --- Commit protocol (commit thread) ---
   void PrepareUpsert(uint64_t seq, const BoundUpsert& up, storage::Batch* batch,
-                     WriteEffects* fx);
+                     WriteEffects* fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void PrepareDelete(uint64_t seq, const BoundDelete& del, storage::Batch* batch,
-                     WriteEffects* fx);
-  void ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEffects& fx);
-  void ApplyDelete(uint64_t seq, const WriteEffects& fx);
+                     WriteEffects* fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEffects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void ApplyDelete(uint64_t seq, const WriteEffects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Records that `seq` touched this collection without changing rows.
-  void ApplyNoop(uint64_t seq);
+  void ApplyNoop(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Switches field f to `spec` (commit thread). Segments whose index was
   // built for another spec go to the sealed callback for a rebuild; their
   // old index serves until then. FLAT drops the indexes.
-  void ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& spec);
-  void EndGroup() { pending_.clear(); }
+  void ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void EndGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread) { pending_.clear(); }
   // Seals the growing segment if it has rows and no write came for
   // `idle` (commit thread).
-  void SealIfIdle(absl::Duration idle);
+  void SealIfIdle(absl::Duration idle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
 
   // --- Compaction.
   // Picks segments to compact and marks them (commit thread).
-  std::vector<CompactionPlan> PlanCompactions();
+  std::vector<CompactionPlan> PlanCompactions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Copies the live rows of the plan's inputs into a new sealed segment, as
   // of a fresh view (any thread; the result is not visible to anyone yet).
   std::shared_ptr<Segment> BuildCompacted(const CompactionPlan& plan) const;
   // Replaces the inputs by `output` (commit thread): rows deleted since the
   // copy are marked deleted in it and the id map moves to it. Returns false
   // (and changes nothing) if the collection was dropped.
-  bool SwapCompacted(const CompactionPlan& plan, const std::shared_ptr<Segment>& output);
+  bool SwapCompacted(const CompactionPlan& plan, const std::shared_ptr<Segment>& output)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
 
   // Loads all points from the store (before the collection is shared).
   // Segments persisted in `files` are restored with their indexes when their
@@ -259,7 +267,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
 
   // Resolves an external id as the commit thread sees it: pending writes of
   // the current group first, then the applied id map. -1 if absent.
-  int64_t ResolveForWrite(const std::string& id) const;
+  int64_t ResolveForWrite(const std::string& id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   SearchContext MakeContext(size_t f, uint32_t k, const std::vector<float>& queries,
                             const std::vector<float>& qnorms, const BoundSearchParams& params,
                             const filter::Filter* flt, const StopToken& stop) const;
@@ -338,29 +346,32 @@ class Collection : public std::enable_shared_from_this<Collection> {
   struct RecoveryState;
   // Drops a persisted segment's files; its rows are loaded from RocksDB.
   void RebuildSegment(const storage::SegmentFiles& files, uint64_t segment_id,
-                      const std::string& why);
+                      const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Why a MANIFEST cannot be trusted ("" if it can).
-  std::string ManifestProblem(const storage::SegmentManifest& m) const;
-  void RestorePersistedSegments(const storage::SegmentFiles& files, RecoveryState* st);
+  std::string ManifestProblem(const storage::SegmentManifest& m) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void RestorePersistedSegments(const storage::SegmentFiles& files, RecoveryState* st)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void AttachRestoredTables(Segment& seg, const storage::SegmentManifest& m,
                             const storage::SegmentFiles& files) const;
   absl::Status CheckRestoredTables(storage::Store& store, const storage::SegmentFiles& files,
-                                   RecoveryState* st);
+                                   RecoveryState* st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   absl::Status LoadPoints(storage::Store& store, const storage::SegmentFiles& files,
-                          RecoveryState* st);
+                          RecoveryState* st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   absl::Status LoadVectors(storage::Store& store, RecoveryState* st);
-  void FinishRestoredSegments(const std::vector<bool>& complete, const RecoveryState& st);
+  void FinishRestoredSegments(const std::vector<bool>& complete, const RecoveryState& st)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // False (and the failing field's index dropped) if a loaded index fails
   // its self-check.
   bool CheckLoadedIndexes(Segment& seg) const;
   // The growing segment, creating one if there is none or it is full
   // (sealing the full one). Commit thread.
-  Segment& GrowingForAppend();
+  Segment& GrowingForAppend() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Seals the growing segment (commit thread). Returns it, or null.
-  std::shared_ptr<Segment> SealGrowing();
+  std::shared_ptr<Segment> SealGrowing() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Makes the writer's segment list and row counts visible. Commit thread.
-  void PublishLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void NotifySealed();
+  void PublishLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_, kCommitThread);
+  void NotifySealed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
 
   // Hands the in-memory vectors a rerank table replaced to the current
   // epoch and starts a new one: they are freed when the last pin taken
@@ -403,13 +414,14 @@ class Collection : public std::enable_shared_from_this<Collection> {
   std::vector<index::IndexSpec> index_specs_ ABSL_GUARDED_BY(spec_mu_);
 
   // Commit thread only.
-  uint64_t next_iid_;
-  uint64_t next_segment_id_ = 1;
-  absl::flat_hash_map<std::string, int64_t> pending_;
-  std::vector<std::shared_ptr<Segment>> writer_segments_;  // growing one last
-  std::shared_ptr<Segment> growing_;
-  std::vector<std::shared_ptr<Segment>> just_sealed_;
-  absl::Time last_write_ = absl::InfinitePast();
+  uint64_t next_iid_ ABSL_GUARDED_BY(kCommitThread);
+  uint64_t next_segment_id_ ABSL_GUARDED_BY(kCommitThread) = 1;
+  absl::flat_hash_map<std::string, int64_t> pending_ ABSL_GUARDED_BY(kCommitThread);
+  // The growing segment last.
+  std::vector<std::shared_ptr<Segment>> writer_segments_ ABSL_GUARDED_BY(kCommitThread);
+  std::shared_ptr<Segment> growing_ ABSL_GUARDED_BY(kCommitThread);
+  std::vector<std::shared_ptr<Segment>> just_sealed_ ABSL_GUARDED_BY(kCommitThread);
+  absl::Time last_write_ ABSL_GUARDED_BY(kCommitThread) = absl::InfinitePast();
 
   // What readers see; changed only by the commit thread, under mu_.
   mutable Mutex mu_;

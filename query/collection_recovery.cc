@@ -201,6 +201,9 @@ struct Collection::RecoveryState {
 
 absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFiles& files,
                                  uint64_t last_seq) {
+  // Before the collection is shared, recovery is the only writer: it plays
+  // the commit thread.
+  kCommitThread.Assume();
   RecoveryState st;
   st.last_seq = last_seq;
   // 1. Persisted segments, their rerank tables checked against RocksDB.
@@ -362,6 +365,7 @@ absl::Status Collection::CheckRestoredTables(storage::Store& store,
                             std::memcmp(t->mapped_vectors() + t->offset(off) * field.dim, data,
                                         d * sizeof(float)) == 0;
           if (!same) {
+            kCommitThread.Assume();  // called inline, on this thread
             mismatched.insert(seg);
             RebuildSegment(files, seg->id(),
                            absl::StrCat("field \"", field.name, "\": rerank table row ", off,
@@ -388,6 +392,7 @@ absl::Status Collection::LoadPoints(storage::Store& store, const storage::Segmen
   const auto& attrs = schema_->attributes();
   QUIVER_RETURN_IF_ERROR(store.ScanPoints(
       id_, [&](uint64_t iid, storage::PointRecord& rec) -> absl::Status {
+        kCommitThread.Assume();  // called inline, on this thread
         if (iid >= next_iid_) next_iid_ = iid + 1;
         AttrRow row_attrs(attrs.size());
         for (int a = 0; a < rec.attributes_size() && a < static_cast<int>(attrs.size()); ++a) {

@@ -72,7 +72,8 @@ void Collection::PrepareDelete(uint64_t seq, const BoundDelete& del, storage::Ba
   op.set_type(storage::OpRecord::DELETE);
   op.set_collection_id(id_);
   op.set_unix_ms(NowMs());
-  auto remove = [&](const std::string& id, uint64_t iid) {
+  auto remove = [&](const std::string& id, uint64_t iid)
+                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread) {
     batch->DeletePointData(id_, iid, schema_->vectors().size());
     batch->DeleteIdMapping(id_, id);
     fx->removed_ids.push_back(id);
@@ -87,6 +88,7 @@ void Collection::PrepareDelete(uint64_t seq, const BoundDelete& del, storage::Ba
     for (const View::Part& part : view.parts) {
       const Segment& seg = *part.segment;
       MatchingRows(seg, part.rows, view.seq, del.filter.get()).ForEach([&](uint32_t off) {
+        kCommitThread.Assume();  // called inline, on this thread
         remove(seg.external_id(off), seg.iid(off));
       });
     }

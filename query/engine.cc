@@ -69,6 +69,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
                          std::shared_ptr<Segment> out) {
         // The swap runs on the commit thread, ordered with writes.
         e->RunOnCommitThreadAsync([e, c, plan = std::move(plan), out = std::move(out)] {
+          kCommitThread.Assume();
           if (!c->SwapCompacted(plan, out)) return;
           for (const auto& in : plan.inputs) (void)e->files_->RemoveSegment(c->id(), in->id());
         });
@@ -116,6 +117,7 @@ std::vector<std::shared_ptr<Collection>> Engine::AllCollections() const {
 
 void Engine::SealAndWaitForIndexes() {
   RunOnCommitThread([this] {
+    kCommitThread.Assume();
     for (const auto& c : AllCollections()) c->SealIfIdle(absl::ZeroDuration());
   });
   builder_->WaitIdle();

@@ -54,6 +54,7 @@ void Engine::MaintenanceLoop() {
     auto w = std::make_unique<Writer>();
     w->kind = Writer::Kind::kInternal;
     w->internal = [this] {
+      kCommitThread.Assume();  // internal jobs run in the commit loop
       for (const auto& c : AllCollections()) {
         c->SealIfIdle(options_.seal_idle);
         for (CompactionPlan& p : c->PlanCompactions()) {
@@ -370,6 +371,7 @@ absl::Status Engine::Delete(const v1::DeletePointsRequest& req, v1::DeletePoints
 }
 
 void Engine::CommitLoop() {
+  kCommitThread.Assume();
   std::vector<std::unique_ptr<Writer>> group;
   for (;;) {
     {
