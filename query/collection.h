@@ -205,14 +205,17 @@ class Collection : public std::enable_shared_from_this<Collection> {
                      WriteEffects* fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void PrepareDelete(uint64_t seq, const BoundDelete& del, storage::Batch* batch,
                      WriteEffects* fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
-  void ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEffects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
-  void ApplyDelete(uint64_t seq, const WriteEffects& fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEffects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void ApplyDelete(uint64_t seq, const WriteEffects& fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Records that `seq` touched this collection without changing rows.
   void ApplyNoop(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Switches field f to `spec` (commit thread). Segments whose index was
   // built for another spec go to the sealed callback for a rebuild; their
   // old index serves until then. FLAT drops the indexes.
-  void ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& spec) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& spec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void EndGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread) { pending_.clear(); }
   // Seals the growing segment if it has rows and no write came for
   // `idle` (commit thread).

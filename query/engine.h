@@ -189,10 +189,12 @@ class Engine {
   void RetryPersists();
   std::vector<std::shared_ptr<Collection>> AllCollections() const;
   void CommitLoop();
-  void CommitGroup(std::vector<std::unique_ptr<Writer>>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void CommitGroup(std::vector<std::unique_ptr<Writer>>& group)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Prepares one writer into the batch; returns its status (the batch is
   // rolled back to before it on failure).
-  absl::Status Prepare(Writer& w, uint64_t seq, storage::Batch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  absl::Status Prepare(Writer& w, uint64_t seq, storage::Batch* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void Apply(Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void Describe(const Collection& c, v1::CollectionInfo* info) const;
 
