@@ -7,6 +7,8 @@
 // built for TSan, so absl::Mutex would hide our synchronization from it).
 //
 // Thread-safety: these are the synchronization primitives.
+// Errors: none are reported; misuse (unlocking a mutex not held, waiting
+// without holding it) is ruled out by the REQUIRES annotations, not checked.
 #ifndef QUIVER_BASE_MUTEX_H_
 #define QUIVER_BASE_MUTEX_H_
 

@@ -1,4 +1,6 @@
 // Status helpers missing from Debian's abseil 20220623.
+// Macros only, no state: usable from any thread. They add no error of their
+// own; they return the absl::Status the expression gave, unchanged.
 #ifndef QUIVER_BASE_STATUS_MACROS_H_
 #define QUIVER_BASE_STATUS_MACROS_H_
 

@@ -2,7 +2,8 @@
 // key/value lists; scripts (--json) get JSON, either a response message in
 // proto3's JSON mapping or a document composed with nlohmann::json.
 //
-// Everything here writes to the stream it is given and never throws.
+// Everything here writes to the stream it is given (borrowed, not owned) and
+// never throws or fails; stream errors are left in the stream's state.
 // Not thread-safe (quiverctl is single-threaded).
 #ifndef QUIVER_CLIENT_OUTPUT_H_
 #define QUIVER_CLIENT_OUTPUT_H_

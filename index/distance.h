@@ -1,5 +1,7 @@
 // Distance kernels over float32 vectors. Compiled with the project's
 // -march flags (x86-64-v3 by default), so they use AVX2/FMA where built for.
+// Pure functions over caller-owned arrays of `dim` floats (REQUIRES: both
+// valid for `dim` reads); no state, so safe from any thread; they do not fail.
 #ifndef QUIVER_INDEX_DISTANCE_H_
 #define QUIVER_INDEX_DISTANCE_H_
 

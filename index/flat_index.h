@@ -11,6 +11,10 @@
 // Thread-safety: as VectorIndex. Search runs BLAS on the calling thread only:
 // it sets OpenMP's thread count of the calling thread to 1 for the duration
 // of the call, so a single-query search never starts an OpenMP team.
+// Errors: Build over 0 vectors is INVALID_ARGUMENT and an allocation failure
+// RESOURCE_EXHAUSTED; Search/SaveTo before Build FAILED_PRECONDITION; Load
+// reports a missing file as NOT_FOUND and a foreign, mismatched or truncated
+// one as DATA_LOSS.
 #ifndef QUIVER_INDEX_FLAT_INDEX_H_
 #define QUIVER_INDEX_FLAT_INDEX_H_
 

@@ -6,7 +6,8 @@
 // leaves few rows are scanned row by row instead.
 //
 // Thread-safety: the functions are reentrant; each call writes only the
-// TopK objects and scratch space it is given.
+// TopK objects and scratch space it is given. The functions do not fail;
+// vectors, masks and queries are caller-owned and only read.
 #ifndef QUIVER_INDEX_FLAT_SEARCH_H_
 #define QUIVER_INDEX_FLAT_SEARCH_H_
 

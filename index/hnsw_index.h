@@ -28,6 +28,10 @@
 // 2-byte visited mark per node of the largest graph it has searched.
 //
 // Thread-safety: as VectorIndex.
+// Errors: Build over 0 vectors, too many, or none holding data is
+// INVALID_ARGUMENT; out of memory RESOURCE_EXHAUSTED; any other hnswlib
+// exception INTERNAL. Search/SaveTo before Build are FAILED_PRECONDITION;
+// Load reports a missing file as NOT_FOUND and a damaged one as DATA_LOSS.
 #ifndef QUIVER_INDEX_HNSW_INDEX_H_
 #define QUIVER_INDEX_HNSW_INDEX_H_
 

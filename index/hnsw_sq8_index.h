@@ -13,10 +13,10 @@
 // an IndexScalarQuantizer holding the codes), which gives the file format
 // (write_index / read_index). Why this mix:
 //   - FAISS 1.7.3's IndexHNSW::search ignores SearchParametersHNSW (no
-//     per-query efSearch, no IDSelector: DESIGN.md), so the LabelFilter
+//     per-query efSearch, no IDSelector), so the LabelFilter
 //     cannot go through it; and its HNSW build runs Debian's baseline
 //     x86-64 code, 5.6x slower than hnswlib's for the float graph (192 s vs
-//     34 s, DESIGN.md).
+//     34 s).
 //   - hnswlib builds fast with our flags, and a graph built on exact
 //     distances is at least as good as one built on code distances; but its
 //     file format has no room for the SQ ranges (loadIndex rejects trailing
@@ -59,6 +59,9 @@
 // searching thread keeps a 2-byte visited mark per node, as HNSW.
 //
 // Thread-safety: as VectorIndex.
+// Errors: Build over 0 or too many vectors is INVALID_ARGUMENT; Search/SaveTo
+// before Build FAILED_PRECONDITION; Load reports a file whose FAISS layout or
+// graph does not check out as DATA_LOSS.
 #ifndef QUIVER_INDEX_HNSW_SQ8_INDEX_H_
 #define QUIVER_INDEX_HNSW_SQ8_INDEX_H_
 

@@ -50,6 +50,9 @@
 // Ownership: Build encodes the vectors; it keeps no pointer to them.
 // Thread-safety: as VectorIndex. Build uses `threads` OpenMP threads in the
 // calling thread only.
+// Errors: Build over 0 vectors (or none holding data) is INVALID_ARGUMENT;
+// Search/SaveTo before Build FAILED_PRECONDITION; Load reports a file of
+// another layout or dimension as DATA_LOSS.
 #ifndef QUIVER_INDEX_IVF_SQ8_INDEX_H_
 #define QUIVER_INDEX_IVF_SQ8_INDEX_H_
 

@@ -28,6 +28,8 @@
 //
 // Thread-safety: the functions are reentrant; each call writes only its
 // output and the scratch it is given (one MaxSimScratch per thread).
+// The functions do not fail (their preconditions are the REQUIRES below);
+// inputs are caller-owned and only read.
 #ifndef QUIVER_INDEX_MAXSIM_H_
 #define QUIVER_INDEX_MAXSIM_H_
 

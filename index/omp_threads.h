@@ -1,7 +1,8 @@
 // ScopedOmpThreads: sets the calling thread's OpenMP thread count for a
 // scope and restores it after, so a single-query search does not start an
 // OpenMP team (OpenBLAS and FAISS follow the calling thread's setting) and a
-// build uses exactly the threads it was given.
+// build uses exactly the threads it was given. It touches only the calling
+// thread's setting, so create and destroy it on the same thread; does not fail.
 #ifndef QUIVER_INDEX_OMP_THREADS_H_
 #define QUIVER_INDEX_OMP_THREADS_H_
 

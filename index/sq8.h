@@ -12,6 +12,7 @@
 // fallback is portable C++.
 //
 // Thread-safety: the functions are pure; an Sq8Query belongs to one search.
+// They do not fail; codes and ranges are caller-owned and only read.
 #ifndef QUIVER_INDEX_SQ8_H_
 #define QUIVER_INDEX_SQ8_H_
 

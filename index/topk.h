@@ -3,6 +3,7 @@
 // Scores are kept as distances, lower is better; callers searching by
 // similarity (IP, COSINE) push the negated score and negate back on output.
 // Not thread-safe: one TopK per query per thread; merge with Merge().
+// Does not fail: a TopK owns its candidates and keeps at most k of them.
 #ifndef QUIVER_INDEX_TOPK_H_
 #define QUIVER_INDEX_TOPK_H_
 

@@ -22,6 +22,8 @@
 //
 // Thread-safety: a SegmentAttrIndex is immutable after Build and may be
 // shared by any number of readers. RowSet is a plain value.
+// Errors: EstimateFilter does not fail; EvaluateFilter fails only when its
+// StopToken says stop (CANCELLED or DEADLINE_EXCEEDED).
 #ifndef QUIVER_QUERY_ATTR_INDEX_H_
 #define QUIVER_QUERY_ATTR_INDEX_H_
 

@@ -22,6 +22,13 @@
 // Thread-safety: all public methods are safe to call concurrently.
 // Callbacks run on the commit thread (or inline for requests rejected before
 // queueing) and must not block.
+// Errors (returned, or passed to `done`): INVALID_ARGUMENT for a request that
+// fails its checks, NOT_FOUND for an unknown or dropped collection,
+// ALREADY_EXISTS for a duplicate create, DEADLINE_EXCEEDED for a write not
+// committed by its deadline, UNAVAILABLE while shutting down or after a
+// storage write failed (writes are refused until restart). Open reports an
+// unusable data directory as UNAVAILABLE and an unreadable stored schema as
+// DATA_LOSS.
 #ifndef QUIVER_QUERY_ENGINE_H_
 #define QUIVER_QUERY_ENGINE_H_
 

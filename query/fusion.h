@@ -18,7 +18,8 @@
 // score is higher-is-better. Ties are broken by id (ascending) so results
 // are deterministic.
 //
-// Pure functions; thread-safe.
+// Pure functions; thread-safe. They do not fail; the ranked lists are the
+// caller's and only read.
 #ifndef QUIVER_QUERY_FUSION_H_
 #define QUIVER_QUERY_FUSION_H_
 

@@ -9,6 +9,9 @@
 // oversubscribe the cores that gRPC and searches use.
 //
 // Thread-safety: all methods are safe to call concurrently.
+// Errors never reach the caller (the Enqueue methods return nothing): a build
+// that fails, or fails its recall self-check, is logged and its segment
+// stays searched exactly until a later rebuild.
 #ifndef QUIVER_QUERY_INDEX_BUILDER_H_
 #define QUIVER_QUERY_INDEX_BUILDER_H_
 

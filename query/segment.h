@@ -21,6 +21,7 @@
 // collection's mutex, so appended data is visible before its count.
 // delete_seq is atomic. Indexes are swapped atomically (SetIndex) and are
 // immutable once set. Chunks never move: a segment's capacity is fixed.
+// Errors: no method fails; misuse is ruled out by the REQUIRES below.
 #ifndef QUIVER_QUERY_SEGMENT_H_
 #define QUIVER_QUERY_SEGMENT_H_
 

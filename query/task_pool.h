@@ -9,6 +9,7 @@
 //
 // Thread-safety: RunAll may be called from any number of threads at once.
 // The destructor joins the workers; no RunAll may be running then.
+// Does not fail: RunAll reports nothing, so tasks carry their own results.
 #ifndef QUIVER_QUERY_TASK_POOL_H_
 #define QUIVER_QUERY_TASK_POOL_H_
 

@@ -15,7 +15,8 @@
 //
 // Built by the index builder after the segment's attribute index, kept in
 // memory only (rebuilt after a restart). Immutable once built; any number of
-// threads may search it.
+// threads may search it. Build returns the first error from creating or
+// building a partition's index, unchanged; nothing else here fails.
 #ifndef QUIVER_QUERY_WINDOW_INDEX_H_
 #define QUIVER_QUERY_WINDOW_INDEX_H_
 

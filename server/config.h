@@ -1,5 +1,8 @@
 // ServerConfig: quiverd's settings, from command-line flags and/or a config
-// file (INI/TOML, same keys as the long flags, via --config).
+// file (INI/TOML, same keys as the long flags, via --config). ParseConfig
+// reports --help/--version as CANCELLED and bad flags as INVALID_ARGUMENT;
+// it keeps no global state (safe from any thread), and the ServerConfig it
+// returns is a plain value its caller owns.
 #ifndef QUIVER_SERVER_CONFIG_H_
 #define QUIVER_SERVER_CONFIG_H_
 

@@ -8,6 +8,7 @@
 // "suppressed N similar lines" line.
 //
 // Thread-safety: all methods may be called concurrently.
+// Does not fail: it only decides whether to write a line.
 #ifndef QUIVER_SERVER_LOG_LIMIT_H_
 #define QUIVER_SERVER_LOG_LIMIT_H_
 

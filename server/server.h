@@ -1,8 +1,11 @@
 // Server: quiverd's gRPC server — the v1 services, the standard health
 // service (grpc.health.v1) and server reflection — over one Engine.
 //
+// A Server owns its Engine, the work queue and the services.
 // Thread-safety: Shutdown may be called from any thread, once; Wait from
 // one thread.
+// Errors: Start returns Engine::Open's status, or UNAVAILABLE when it cannot
+// listen on the configured address.
 #ifndef QUIVER_SERVER_SERVER_H_
 #define QUIVER_SERVER_SERVER_H_
 

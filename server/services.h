@@ -7,10 +7,15 @@
 // the engine's commit thread, which finishes the RPC when the write is
 // durable. Queued and running expensive reads stop early, with CANCELLED or
 // DEADLINE_EXCEEDED, when their client cancels or their deadline passes.
-// No handler holds a lock across requests.
+// Handlers run concurrently on gRPC's threads and the WorkQueue and share
+// only the Engine, RpcGate and WorkQueue, all safe for concurrent use; no
+// handler holds a lock across requests.
 //
 // The Engine, RpcGate and WorkQueue are borrowed and must outlive the
-// services.
+// services. Errors: each RPC finishes with the engine's absl::Status mapped
+// one-to-one to a gRPC status (server/status.h); once the gate closes for
+// shutdown, new RPCs get UNAVAILABLE. Server-side failures are logged, rate
+// limited; client errors only at debug.
 #ifndef QUIVER_SERVER_SERVICES_H_
 #define QUIVER_SERVER_SERVICES_H_
 

@@ -4,7 +4,7 @@
 // client refuses trailers past its metadata limit (8 KiB by default),
 // reporting its own RESOURCE_EXHAUSTED instead of the error. Echoed inputs
 // are cut far shorter where they are echoed (base/truncate.h); this is
-// the backstop.
+// the backstop. Stateless, safe from any thread; ToGrpc does not fail.
 #ifndef QUIVER_SERVER_STATUS_H_
 #define QUIVER_SERVER_STATUS_H_
 

@@ -9,6 +9,8 @@
 //
 // Thread-safety: Submit may be called from any thread. The destructor runs
 // the jobs still queued, then joins the workers; no Submit may race with it.
+// Does not fail: the queue is unbounded and owns each job until it has run,
+// so jobs report their own outcome (they finish their RPC); jobs must not throw.
 #ifndef QUIVER_SERVER_WORK_QUEUE_H_
 #define QUIVER_SERVER_WORK_QUEUE_H_
 

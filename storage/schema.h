@@ -2,9 +2,8 @@
 //
 // A Schema is built from the API message by Schema::FromProto, which checks
 // every rule a client can break (names, dimensions, duplicate names, types)
-// and reports the first violation as INVALID_ARGUMENT, or UNIMPLEMENTED for
-// features the API describes but this version does not serve yet
-
+// and reports the first violation as INVALID_ARGUMENT.
+//
 // Schemas are immutable once built and safe to share between threads.
 #ifndef QUIVER_STORAGE_SCHEMA_H_
 #define QUIVER_STORAGE_SCHEMA_H_

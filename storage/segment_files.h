@@ -27,6 +27,10 @@
 //
 // Thread-safety: functions are safe to call concurrently for different
 // segments; the caller serializes work on one segment.
+// Errors: a missing file is NOT_FOUND; a manifest or index file that is
+// unframed, of another version, fails its CRC or size, or names another
+// segment is DATA_LOSS; write, fsync and rename failures are the
+// FileSystem's statuses, passed on.
 #ifndef QUIVER_STORAGE_SEGMENT_FILES_H_
 #define QUIVER_STORAGE_SEGMENT_FILES_H_
 

@@ -12,10 +12,13 @@
 // reports as corruption is damage, and so is a record whose length runs
 // past the end of the file while intact records follow it (see
 // CheckWalTail). Not detected, as RocksDB does not: a zero-filled header
-// (RocksDB skips the rest of that 32 KiB block). Recyclable records (recycle_log_file_num,
-// which Store does not use) and compressed WALs are reported as unsupported.
+// (RocksDB skips the rest of that 32 KiB block).
 //
 // Read-only: never modifies a file. Thread-safe (no shared state).
+// Errors: damage is a result (a WalDamage), not an error. A missing file is
+// NOT_FOUND, one that cannot be opened, stat'ed or read INTERNAL, and
+// recyclable records (recycle_log_file_num, which Store does not use) or
+// compressed WALs UNIMPLEMENTED.
 #ifndef QUIVER_STORAGE_WAL_CHECK_H_
 #define QUIVER_STORAGE_WAL_CHECK_H_
 

@@ -2,7 +2,9 @@
 // Filter::Compile produces (children before parents). Exposed so that the
 // planner (query/attr_index.h) can estimate and evaluate a filter against
 // attribute indexes node by node, with the same meaning Filter::Matches
-// gives each node. Plain data, immutable once compiled.
+// gives each node. Plain data, immutable once compiled, so any number of
+// threads may read it at once (OrDispatch is shared by shared_ptr for that
+// reason). Compile reports errors; evaluating bound nodes does not fail.
 #ifndef QUIVER_QUERY_FILTER_BOUND_H_
 #define QUIVER_QUERY_FILTER_BOUND_H_
 

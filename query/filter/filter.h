@@ -13,7 +13,9 @@
 //
 // A Filter is immutable and does not refer to the Schema after Compile
 // returns. Thread-safety: all methods are const and may be called
-// concurrently.
+// concurrently. Errors: Compile reports a malformed, unknown-attribute or
+// ill-typed expression as INVALID_ARGUMENT naming its position; Matches does
+// not fail.
 #ifndef QUIVER_QUERY_FILTER_FILTER_H_
 #define QUIVER_QUERY_FILTER_FILTER_H_
 

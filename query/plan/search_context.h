@@ -1,7 +1,8 @@
 // SearchContext: one field's search request as the planner and the executor
 // see it, shared by every segment of the search.
 //
-// Built per request by the caller (query/collection.cc) from the bound
+// Built per request by the caller (Collection::MakeContext, in
+// query/execute/search.cc) from the bound
 // request; holds no proto. Ownership: the context points at the caller's
 // queries, filter, feedback, shared filters and rerank queue, which outlive
 // the search. Thread-safety: read-only while segments are searched (the

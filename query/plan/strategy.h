@@ -2,7 +2,8 @@
 // binder sets it from the request; the planner (query/plan/planner.h) either
 // prices the strategies (kAuto) or uses the one forced wherever it applies.
 //
-// Plain enum and a name function; no state.
+// Plain enum and a name function; no state, so safe from any thread.
+// FilterStrategyName does not fail (an out-of-range value names kAuto).
 #ifndef QUIVER_QUERY_PLAN_STRATEGY_H_
 #define QUIVER_QUERY_PLAN_STRATEGY_H_
 
