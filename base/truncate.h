@@ -7,7 +7,8 @@
 // filter tokens, attribute values) goes through this, so a message stays
 // short whatever the input.
 //
-// Stateless; safe from any thread.
+// Stateless; safe from any thread. Does not fail: it returns a (possibly
+// shortened) copy and never touches its input.
 #ifndef QUIVER_BASE_TRUNCATE_H_
 #define QUIVER_BASE_TRUNCATE_H_
 

@@ -19,6 +19,8 @@
 // Thread-safety: reads the segment and index only; safe to run concurrently
 // with searches. The caller holds a pin (Collection::Pin) while the
 // segment's vectors are read.
+// Errors: CheckIndex does not fail; an index search that errs counts as a
+// miss, so a broken index shows as a failed check (ok == false).
 #ifndef QUIVER_QUERY_INDEX_CHECK_H_
 #define QUIVER_QUERY_INDEX_CHECK_H_
 
