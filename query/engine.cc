@@ -36,7 +36,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   std::unique_ptr<Engine> engine(new Engine());
   engine->options_ = options;
   engine->options_.store.path = options.data_dir + "/db";
-  if (engine->options_.store.fs == nullptr) engine->options_.store.fs = storage::FileSystem::Default();
+  if (engine->options_.store.fs == nullptr) {
+    engine->options_.store.fs = storage::FileSystem::Default();
+  }
   if (absl::Status s = engine->options_.store.fs->CreateDirs(engine->options_.store.path);
       !s.ok()) {
     return absl::UnavailableError(
@@ -222,6 +224,15 @@ absl::Status Engine::Search(const v1::SearchRequest& req, const StopToken& stop,
 
 absl::Status Engine::Search(const Bound<BoundSearchRequest>& q, const StopToken& stop,
                             v1::SearchResponse* resp) const {
+  // A search bound before it waited (the expensive-request queue) must not
+  // answer from a collection dropped, or dropped and created again, since.
+  absl::StatusOr<std::shared_ptr<Collection>> current = Find(q.collection->name());
+  if (!current.ok()) return current.status();
+  if (*current != q.collection || q.collection->dropped()) {
+    return absl::NotFoundError(absl::StrCat("collection \"",
+                                            TruncateForMessage(q.collection->name()),
+                                            "\" was dropped while the search waited"));
+  }
   const Collection& c = *q.collection;
   const absl::Status s =
       std::visit([&](const auto& bound) { return RunSearch(c, bound, stop, resp); }, q.request);

@@ -138,7 +138,10 @@ class PosixFileSystem final : public FileSystem {
     std::vector<std::string> missing;  // deepest first
     for (std::string p = dir; p != "/" && p != "."; p = DirName(p)) {
       struct stat st;
-      if (::stat(p.c_str(), &st) == 0) break;
+      if (::stat(p.c_str(), &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return IoError("create", p, ENOTDIR);
+        break;
+      }
       missing.push_back(p);
     }
     for (auto it = missing.rbegin(); it != missing.rend(); ++it) {

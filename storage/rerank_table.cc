@@ -150,9 +150,14 @@ absl::Status RerankTableWriter::Finish() {
   if (!status_.ok()) return status_;
   file_.reset();
   status_ = fs_.Rename(tmp_path_, path_);
-  // The rename is durable once the directory is.
-  if (status_.ok()) status_ = fs_.SyncDir(DirName(path_));
   if (!status_.ok()) return status_;
+  // The rename is durable once the directory is. If that fails, the caller
+  // never lists the table, so it must not stay behind under its final name.
+  status_ = fs_.SyncDir(DirName(path_));
+  if (!status_.ok()) {
+    (void)fs_.DeleteFile(path_);
+    return status_;
+  }
   finished_ = true;
   return absl::OkStatus();
 }

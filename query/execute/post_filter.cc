@@ -76,7 +76,9 @@ absl::Status PostFilterOp::Execute(SegmentRun& run, index::TopK* topk) {
     QUIVER_RETURN_IF_ERROR(fallback()->RunOne(run, q, topk + q));
   }
   stats_.fallbacks += fallbacks;
-  if (adaptive(run) && ctx.feedback != nullptr) {
+  // A stopped request's counts would teach the planner about work it
+  // never finished.
+  if (adaptive(run) && ctx.feedback != nullptr && ctx.stop.Check().ok()) {
     ctx.feedback->Add(run.seg.id(), ctx.filter->ToString(), static_cast<uint32_t>(ctx.nq),
                       fallbacks);
   }

@@ -188,6 +188,33 @@ TEST_F(EngineTest, CollectionLifecycle) {
   EXPECT_EQ(Count("a"), 0u);
 }
 
+// A search bound before it waits (quiverd's queue for expensive requests)
+// must not answer from a collection dropped, or dropped and re-created,
+// while it waited.
+TEST_F(EngineTest, SearchBoundBeforeADropIsNotFound) {
+  QUIVER_ASSERT_OK(Create("c"));
+  auto pts = RandomPoints(100, 5);
+  QUIVER_ASSERT_OK(Upsert("c", pts));
+  v1::SearchRequest req;
+  req.set_collection("c");
+  req.set_k(3);
+  req.add_vectors()->mutable_values()->Add(pts[7].v.begin(), pts[7].v.end());
+  auto bound = engine_->BindSearch(req);
+  QUIVER_ASSERT_OK(bound);
+  v1::SearchResponse resp;
+  QUIVER_ASSERT_OK(engine_->Search(*bound, StopToken(), &resp));
+
+  v1::DropCollectionRequest drop;
+  drop.set_name("c");
+  v1::DropCollectionResponse dropped;
+  QUIVER_ASSERT_OK(engine_->DropCollection(drop, &dropped));
+  EXPECT_THAT(engine_->Search(*bound, StopToken(), &resp),
+              StatusIs(absl::StatusCode::kNotFound, "does not exist"));
+  QUIVER_ASSERT_OK(Create("c"));
+  EXPECT_THAT(engine_->Search(*bound, StopToken(), &resp),
+              StatusIs(absl::StatusCode::kNotFound, "was dropped while the search waited"));
+}
+
 class EngineMetricTest : public EngineTest,
                          public ::testing::WithParamInterface<v1::Metric> {};
 
