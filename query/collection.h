@@ -297,6 +297,12 @@ class Collection : public std::enable_shared_from_this<Collection> {
   absl::Status CheckHybridEstimate(const BoundHybridSearch& q, const View& view) const;
   absl::Status RunHybridFields(const View& view, const StopToken& stop, HybridRun* run) const;
   void HybridExplain(HybridRun* run, v1::Explain* explain) const;
+  // The end of a single-field search (plain or late interaction): explain's
+  // text, given all but its total line (explain's total_micros set), then
+  // every query's hits, all counted against the response budget.
+  absl::Status FinishSearch(const View& view, const BoundSearch& q, std::string text,
+                            v1::Explain* explain, std::vector<index::TopK>* topk,
+                            v1::SearchResponse* resp) const;
   // Appends a hit per neighbour of field `field`, scored by its metric,
   // counting each against *budget (stops at its limit).
   absl::Status FillHits(const View& view, const VectorFieldSpec& field,

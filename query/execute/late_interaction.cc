@@ -91,19 +91,10 @@ absl::Status Collection::SearchMulti(const BoundSearch& q, const StopToken& stop
   std::string text;
   QUIVER_RETURN_IF_ERROR(SearchMultiView(q.field, q.sets, q.k, q.params, q.filter.get(), view,
                                          stop, explain, &topk, &text));
-  ResponseBudget budget(options_.max_response_bytes);
   if (explain != nullptr) {
     explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
-    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
-    explain->set_text(std::move(text));
-    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
   }
-  for (index::TopK& t : topk) {
-    QUIVER_RETURN_IF_ERROR(FillHits(view, field, t.Take(), q.output.attributes,
-                                    q.output.with_vectors, &budget,
-                                    resp->add_results()->mutable_hits()));
-  }
-  return absl::OkStatus();
+  return FinishSearch(view, q, std::move(text), explain, &topk, resp);
 }
 
 absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,

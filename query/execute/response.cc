@@ -112,6 +112,24 @@ absl::Status Collection::FillHit(const View& view, uint64_t id, float score,
   return budget->Add(hit->ByteSizeLong() + 4);
 }
 
+absl::Status Collection::FinishSearch(const View& view, const BoundSearch& q, std::string text,
+                                      v1::Explain* explain, std::vector<index::TopK>* topk,
+                                      v1::SearchResponse* resp) const {
+  ResponseBudget budget(options_.max_response_bytes);
+  if (explain != nullptr) {
+    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
+    explain->set_text(std::move(text));
+    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
+  }
+  const VectorFieldSpec& field = schema_->vectors()[q.field];
+  for (index::TopK& t : *topk) {
+    QUIVER_RETURN_IF_ERROR(FillHits(view, field, t.Take(), q.output.attributes,
+                                    q.output.with_vectors, &budget,
+                                    resp->add_results()->mutable_hits()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Collection::FillHits(const View& view, const VectorFieldSpec& field,
                                   const std::vector<index::Neighbor>& hits,
                                   const std::vector<int>& out_attrs, bool with_vectors,

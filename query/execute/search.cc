@@ -75,27 +75,18 @@ absl::Status Collection::Search(const BoundSearch& q, const StopToken& stop,
   std::vector<index::TopK> topk(nq, index::TopK(q.k));
   v1::Explain* explain = q.explain ? resp->mutable_explain() : nullptr;
   QUIVER_RETURN_IF_ERROR(SearchView(ctx, view, explain, &topk));
-  ResponseBudget budget(options_.max_response_bytes);
+  std::string text;
   if (explain != nullptr) {
     explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
-    std::string text = absl::StrCat(
+    text = absl::StrCat(
         "Search(collection=\"", name_, "\", field=\"", field.name, "\", k=", q.k,
         ", queries=", nq,
         ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none",
         ", strategy=", std::string(FilterStrategyName(q.params.strategy)), ")\n",
         "  MergeTopK(segments=", explain->segments_size(), ")\n");
     AppendSegmentsText(*explain, 0, "    ", &text);
-    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
-    explain->set_text(std::move(text));
-    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
   }
-
-  for (index::TopK& t : topk) {
-    QUIVER_RETURN_IF_ERROR(FillHits(view, field, t.Take(), q.output.attributes,
-                                    q.output.with_vectors, &budget,
-                                    resp->add_results()->mutable_hits()));
-  }
-  return absl::OkStatus();
+  return FinishSearch(view, q, std::move(text), explain, &topk, resp);
 }
 
 }  // namespace quiver
