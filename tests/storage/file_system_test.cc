@@ -47,6 +47,16 @@ TEST(FileSystemTest, PosixWritesAtomicallyAndLists) {
   QUIVER_ASSERT_OK(fs.DeleteFile(path));  // missing is fine
 }
 
+// A file where a directory should be is an error, not a directory that
+// "exists": writing into it would fail later, far from the cause.
+TEST(FileSystemTest, CreateDirsRefusesAFileInTheWay) {
+  TempDir dir;
+  FileSystem& fs = *FileSystem::Default();
+  QUIVER_ASSERT_OK(WriteFileAtomic(fs, dir.path() + "/x", "data"));
+  EXPECT_FALSE(fs.CreateDirs(dir.path() + "/x").ok());
+  EXPECT_FALSE(fs.CreateDirs(dir.path() + "/x/y").ok());
+}
+
 TEST(FaultFileSystemTest, PowerLossKeepsOnlySyncedData) {
   TempDir dir;
   auto fs = FaultFileSystem::Create(dir.path() + "/trash");
