@@ -1,0 +1,531 @@
+// libFuzzer target for quiverd's gRPC surface: a Server (the Engine, the v1
+// services, health, reflection, the decode-error interceptor) is started in
+// this process on a loopback port with a temporary data directory, and each
+// input becomes one RPC sent to it through a generic stub, so requests go
+// through gRPC's real transport and protobuf's real parsing.
+//
+// Input: byte 0 picks the method (every v1 RPC, the health check, and a
+// method that does not exist), byte 1 the way the rest becomes a request:
+//   0: the bytes themselves are the serialized request (the seed corpus,
+//      tests/fuzz/rpc_fuzz_corpus/, holds valid requests in this form);
+//   1: a request built field by field from the bytes (FuzzedDataProvider),
+//      with names, dimensions, values, filters and limits drawn from sets
+//      that reach past validation (the collection "c" exists, its fields
+//      are "v" and "d", its attributes a..e), and hostile ones (NaN,
+//      16385, empty, huge);
+//   2: such a request, serialized, then its bytes mutated (overwritten,
+//      cut, spliced with a varint), so it is mostly well-formed.
+// Invariants beyond "no crash, sanitizer report or leak": every RPC is
+// answered within its deadline (a hang is DEADLINE_EXCEEDED, which traps;
+// libFuzzer's -timeout catches a server that never answers), and no
+// answer is UNKNOWN, INTERNAL or DATA_LOSS (a request, however bad, is the
+// client's error; an internal error means quiverd broke).
+//
+// State: "c" is re-created whenever an input dropped it, collections an
+// input created are dropped after it, and "c" is rebuilt every 2000 inputs
+// so memory stays bounded. Built with the ASan build (deploy/asan.sh
+// --build rpc_fuzz, QUIVER_ASAN=ON QUIVER_FUZZ=ON: the whole server carries
+// coverage counters) and run by deploy/fuzz.sh. Replay an input with
+//   build-asan/rpc_fuzz build-asan/rpc-fuzz-artifacts/crash-...
+// The seeds are written by tests/fuzz/make_seeds.py.
+#include <fuzzer/FuzzedDataProvider.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.pb.h"
+#include "quiver/v1/collections.pb.h"
+#include "quiver/v1/points.pb.h"
+#include "quiver/v1/search.pb.h"
+#include "server/config.h"
+#include "server/server.h"
+#include "spdlog/spdlog.h"
+
+namespace quiver::fuzz {
+namespace {
+
+enum Method {
+  kCreate, kGetCollection, kList, kDrop, kUpdate, kVerify,
+  kUpsert, kGetPoints, kDelete, kCount, kSearch, kHealth, kNoSuchMethod, kMethods
+};
+constexpr const char* kPaths[kMethods] = {
+    "/quiver.v1.CollectionService/CreateCollection",
+    "/quiver.v1.CollectionService/GetCollection",
+    "/quiver.v1.CollectionService/ListCollections",
+    "/quiver.v1.CollectionService/DropCollection",
+    "/quiver.v1.CollectionService/UpdateCollection",
+    "/quiver.v1.CollectionService/VerifyCollection",
+    "/quiver.v1.PointService/UpsertPoints",
+    "/quiver.v1.PointService/GetPoints",
+    "/quiver.v1.PointService/DeletePoints",
+    "/quiver.v1.PointService/CountPoints",
+    "/quiver.v1.SearchService/Search",
+    "/grpc.health.v1.Health/Check",
+    "/quiver.v1.PointService/NoSuchMethod",
+};
+
+constexpr uint32_t kDimV = 4, kDimD = 8;
+
+v1::CollectionSchema BaseSchema() {
+  v1::CollectionSchema s;
+  auto* v = s.add_vectors();
+  v->set_name("v");
+  v->set_dim(kDimV);
+  v->set_metric(v1::L2);
+  v->mutable_index()->set_type("HNSW");
+  auto* d = s.add_vectors();
+  d->set_name("d");
+  d->set_dim(kDimD);
+  d->set_metric(v1::COSINE);
+  d->mutable_index()->set_type("IVF_SQ8");
+  d->set_storage(v1::DISK);
+  const std::pair<const char*, v1::AttributeType> attrs[] = {
+      {"a", v1::INT64}, {"b", v1::DOUBLE}, {"c", v1::BOOL}, {"d", v1::STRING},
+      {"e", v1::STRING_LIST}};
+  for (const auto& [name, type] : attrs) {
+    auto* a = s.add_attributes();
+    a->set_name(name);
+    a->set_type(type);
+    a->set_indexed(type != v1::BOOL);
+  }
+  return s;
+}
+
+// ------------------------------------------------------------ the server
+class Harness {
+ public:
+  Harness() {
+    spdlog::set_level(spdlog::level::off);
+    char tmpl[] = "/tmp/rpc-fuzz-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) std::abort();
+    dir_ = tmpl;
+    server::ServerConfig config;
+    config.listen = "127.0.0.1:0";
+    config.data_dir = dir_ + "/data";
+    config.log_level = "off";
+    config.segment_max_rows = 64;
+    config.seal_idle_ms = 50;
+    config.max_message_bytes = 4 << 20;
+    config.shutdown_grace_seconds = 1;
+    config.expensive_workers = 2;
+    config.index_check_samples = 4;
+    auto s = server::Server::Start(config);
+    if (!s.ok()) {
+      std::fprintf(stderr, "rpc_fuzz: cannot start the server: %s\n", s.status().ToString().c_str());
+      std::abort();
+    }
+    server_ = *std::move(s);
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetMaxSendMessageSize(-1);
+    channel_ = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                         grpc::InsecureChannelCredentials(), args);
+    stub_ = std::make_unique<grpc::GenericStub>(channel_);
+    ResetBase();
+  }
+
+  // Sends `request` to `path`; the status, or a trap on an invariant.
+  grpc::Status Call(const char* path, const std::string& request, std::string* response) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Slice slice(request);
+    grpc::ByteBuffer req(&slice, 1), resp;
+    std::promise<grpc::Status> done;
+    stub_->UnaryCall(&ctx, path, grpc::StubOptions(), &req, &resp,
+                     [&done](grpc::Status s) { done.set_value(std::move(s)); });
+    grpc::Status s = done.get_future().get();
+    if (s.ok() && response != nullptr) {
+      std::vector<grpc::Slice> slices;
+      (void)resp.Dump(&slices);
+      response->clear();
+      for (const auto& sl : slices) response->append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+    }
+    return s;
+  }
+
+  // "c" with a few points in sealed and growing segments.
+  void ResetBase() {
+    v1::DropCollectionRequest drop;
+    drop.set_name("c");
+    (void)Call(kPaths[kDrop], drop.SerializeAsString(), nullptr);
+    v1::CreateCollectionRequest create;
+    create.set_name("c");
+    *create.mutable_schema() = BaseSchema();
+    Must(Call(kPaths[kCreate], create.SerializeAsString(), nullptr), "create c");
+    v1::UpsertPointsRequest up;
+    up.set_collection("c");
+    for (int i = 0; i < 100; ++i) {
+      v1::Point* p = up.add_points();
+      p->set_id(absl::StrCat("p", i));
+      for (uint32_t j = 0; j < kDimV; ++j) (*p->mutable_vectors())["v"].add_values((i * 7 + j) % 11);
+      for (uint32_t j = 0; j < kDimD; ++j) (*p->mutable_vectors())["d"].add_values((i + j) % 5 + 1);
+      auto& a = *p->mutable_attributes();
+      a["a"].set_int_value(i % 10);
+      a["b"].set_double_value(i * 0.5);
+      a["c"].set_bool_value(i % 2 == 0);
+      a["d"].set_string_value(absl::StrCat("s", i % 3));
+      a["e"].mutable_string_list_value()->add_values(absl::StrCat("t", i % 4));
+    }
+    Must(Call(kPaths[kUpsert], up.SerializeAsString(), nullptr), "upsert into c");
+  }
+
+  bool BaseExists() {
+    v1::GetCollectionRequest get;
+    get.set_name("c");
+    return Call(kPaths[kGetCollection], get.SerializeAsString(), nullptr).ok();
+  }
+
+ private:
+  static void Must(const grpc::Status& s, const char* what) {
+    if (!s.ok()) {
+      std::fprintf(stderr, "rpc_fuzz: %s: %d %s\n", what, s.error_code(), s.error_message().c_str());
+      std::abort();
+    }
+  }
+
+  std::string dir_;
+  std::unique_ptr<server::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<grpc::GenericStub> stub_;
+};
+
+Harness* harness = nullptr;
+uint64_t inputs = 0;
+
+}  // namespace
+}  // namespace quiver::fuzz
+
+// ------------------------------------------------------------ structured requests
+namespace quiver::fuzz {
+namespace {
+
+// Draws request fields from the input: mostly from small sets of values
+// that get past validation, sometimes hostile ones, sometimes raw bytes.
+class Gen {
+ public:
+  explicit Gen(FuzzedDataProvider* p) : p_(*p) {}
+
+  bool Bool() { return p_.ConsumeBool(); }
+  uint32_t Small(uint32_t max) { return p_.ConsumeIntegralInRange<uint32_t>(0, max); }
+  std::string Bytes(size_t max) { return p_.ConsumeRandomLengthString(max); }
+  std::string Pick(std::initializer_list<const char*> values) {
+    const size_t i = p_.ConsumeIntegralInRange<size_t>(0, values.size());
+    if (i == values.size()) return Bytes(64);  // anything at all
+    return *(values.begin() + i);
+  }
+  std::string Collection() { return Pick({"c", "c", "c", "c", "x", "", "C", "c2"}); }
+  std::string Field() { return Pick({"v", "v", "d", "", "a", "nope"}); }
+  std::string Attr() { return Pick({"a", "b", "c", "d", "e", "zz", ""}); }
+  std::string Id() {
+    if (Bool()) return absl::StrCat("p", Small(120));
+    return Pick({"", "p0", "new", "\xff\xfe"});
+  }
+  uint32_t K() {
+    switch (Small(4)) {
+      case 0: return Small(20);
+      case 1: return 16384;
+      case 2: return 16385;
+      case 3: return std::numeric_limits<uint32_t>::max();
+      default: return p_.ConsumeIntegral<uint32_t>();
+    }
+  }
+  float Float() {
+    switch (Small(7)) {
+      case 0: return std::numeric_limits<float>::quiet_NaN();
+      case 1: return std::numeric_limits<float>::infinity();
+      case 2: return -0.0f;
+      case 3: return std::numeric_limits<float>::max();
+      case 4: return std::numeric_limits<float>::denorm_min();
+      default: return static_cast<float>(p_.ConsumeIntegralInRange<int>(-50, 50)) / 4;
+    }
+  }
+  void Vector(const std::string& field, v1::Vector* v) {
+    uint32_t dim = field == "d" ? kDimD : kDimV;
+    if (Small(5) == 0) dim = Small(3) == 0 ? Small(70000) : Small(12);
+    for (uint32_t i = 0; i < dim; ++i) v->add_values(Small(8) == 0 ? Float() : Small(10));
+  }
+  std::string Filter() {
+    if (Small(6) == 0) return "";
+    std::string f;
+    const int terms = 1 + Small(3);
+    for (int t = 0; t < terms; ++t) {
+      if (t > 0) f += Pick({" AND ", " OR ", " AND NOT ", ") OR (", " "});
+      f += Pick({"a = 3", "a < 5", "a IN (1, 2, 9)", "b BETWEEN 1 AND 20.5", "c", "NOT c",
+                 "d = \"s1\"", "d != \"s2\"", "e CONTAINS \"t1\"", "e CONTAINS ANY (\"t0\", \"t3\")",
+                 "a >= 9223372036854775807", "(a = 1", "zz = 1", "b = 1e400", "d IN ()"});
+    }
+    return f;
+  }
+  void Value(v1::Value* v) {
+    switch (Small(6)) {
+      case 0: v->set_int_value(p_.ConsumeIntegral<int64_t>()); break;
+      case 1: v->set_double_value(Bool() ? Float() : p_.ConsumeFloatingPoint<double>()); break;
+      case 2: v->set_bool_value(Bool()); break;
+      case 3: v->set_string_value(Bytes(40)); break;
+      case 4: {
+        const int n = Small(4);
+        for (int i = 0; i < n; ++i) v->mutable_string_list_value()->add_values(Bytes(10));
+        break;
+      }
+      default: break;  // a Value with nothing set
+    }
+  }
+  void Point(v1::Point* p) {
+    p->set_id(Id());
+    const int fields = Small(3);
+    for (int i = 0; i < fields; ++i) {
+      const std::string f = i == 0 ? "v" : i == 1 ? "d" : Field();
+      Vector(f, &(*p->mutable_vectors())[f]);
+    }
+    if (Small(10) == 0) {
+      auto& mv = (*p->mutable_multi_vectors())[Field()];
+      const int n = Small(3);
+      for (int i = 0; i < n; ++i) Vector("v", mv.add_vectors());
+    }
+    const int attrs = Small(6);
+    for (int i = 0; i < attrs; ++i) Value(&(*p->mutable_attributes())[Attr()]);
+  }
+  void Index(v1::IndexSpec* s) {
+    s->set_type(Pick({"HNSW", "FLAT", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "HNSW_SQ8", "hnsw", ""}));
+    const int n = Small(3);
+    for (int i = 0; i < n; ++i) {
+      (*s->mutable_params())[Pick({"M", "ef_construction", "nlist", "m", "bogus"})] =
+          Pick({"2", "16", "0", "-1", "100000", "4096", "1.5", "9999999999999999999"});
+    }
+  }
+  void Schema(v1::CollectionSchema* s) {
+    const int vectors = Small(3);
+    for (int i = 0; i < vectors; ++i) {
+      auto* v = s->add_vectors();
+      v->set_name(Pick({"v", "w", "d", "1x", ""}));
+      v->set_dim(Small(3) == 0 ? p_.ConsumeIntegral<uint32_t>() : Small(16));
+      v->set_metric(static_cast<v1::Metric>(Small(4)));
+      if (Bool()) Index(v->mutable_index());
+      v->set_storage(static_cast<v1::StorageMode>(Small(2)));
+      if (Small(6) == 0) {
+        auto* mv = v->mutable_multi_vector();
+        mv->set_max_vectors_per_point(Small(600));
+        if (Bool()) (*mv->mutable_encoding_params())[Pick({"r_reps", "k_sim", "x"})] = Bytes(6);
+        mv->set_candidates(static_cast<v1::MultiVectorOptions::Candidates>(Small(1)));
+      }
+    }
+    const int attrs = Small(4);
+    for (int i = 0; i < attrs; ++i) {
+      auto* a = s->add_attributes();
+      a->set_name(Attr());
+      a->set_type(static_cast<v1::AttributeType>(Small(5)));
+      a->set_indexed(Bool());
+      a->set_window(Small(4) == 0);
+    }
+  }
+  void Params(v1::SearchParams* p) {
+    if (Bool()) p->set_ef(K());
+    if (Bool()) p->set_nprobe(K());
+    p->set_exact(Small(3) == 0);
+    if (Bool()) p->set_refine_factor(Float());
+    p->set_filter_strategy(static_cast<v1::FilterStrategy>(Small(5)));
+  }
+  void Search(v1::SearchRequest* r) {
+    r->set_collection(Collection());
+    const std::string field = Field();
+    if (Small(3) != 0) r->set_field(field);
+    const int queries = Small(3) == 0 ? Small(1100) : 1 + Small(2);
+    for (int i = 0; i < queries && p_.remaining_bytes() > 0; ++i) Vector(field, r->add_vectors());
+    r->set_k(K());
+    r->set_filter(Filter());
+    const int outs = Small(3);
+    for (int i = 0; i < outs; ++i) r->add_output_attributes(Bool() ? "*" : Attr());
+    r->set_with_vectors(Small(4) == 0);
+    if (Bool()) Params(r->mutable_params());
+    r->set_explain(Small(4) == 0);
+    if (Small(5) == 0) {
+      const int n = 1 + Small(2);
+      for (int i = 0; i < n; ++i) {
+        auto* fq = r->add_field_queries();
+        fq->set_field(Field());
+        Vector(fq->field(), fq->mutable_vector());
+        fq->set_k(Bool() ? 0 : K());
+        if (Bool()) Params(fq->mutable_params());
+        fq->set_weight(Float());
+      }
+      r->set_fusion(static_cast<v1::FusionMethod>(Small(2)));
+      r->set_rrf_k(Float());
+      r->set_with_field_results(Bool());
+    }
+  }
+
+  // The request for `m`, serialized.
+  std::string Request(Method m) {
+    switch (m) {
+      case kCreate: {
+        v1::CreateCollectionRequest r;
+        r.set_name(Pick({"n1", "n2", "c", "", "bad name", "_x"}));
+        if (Small(3) == 0) *r.mutable_schema() = BaseSchema();
+        else Schema(r.mutable_schema());
+        return r.SerializeAsString();
+      }
+      case kGetCollection: {
+        v1::GetCollectionRequest r;
+        r.set_name(Collection());
+        return r.SerializeAsString();
+      }
+      case kList: return v1::ListCollectionsRequest().SerializeAsString();
+      case kDrop: {
+        v1::DropCollectionRequest r;
+        r.set_name(Pick({"n1", "x", "", "c"}));
+        return r.SerializeAsString();
+      }
+      case kUpdate: {
+        v1::UpdateCollectionRequest r;
+        r.set_name(Collection());
+        const int n = Small(2);
+        for (int i = 0; i <= n; ++i) {
+          auto* u = r.add_vectors();
+          u->set_field(Field());
+          Index(u->mutable_index());
+        }
+        return r.SerializeAsString();
+      }
+      case kVerify: {
+        v1::VerifyCollectionRequest r;
+        r.set_name(Collection());
+        r.set_index_samples(Bool() ? Small(20) : p_.ConsumeIntegral<uint32_t>());
+        r.set_skip_index_check(Bool());
+        r.set_vector_sample_rows(Small(50));
+        r.set_seed(p_.ConsumeIntegral<uint64_t>());
+        return r.SerializeAsString();
+      }
+      case kUpsert: {
+        v1::UpsertPointsRequest r;
+        r.set_collection(Collection());
+        const int n = Small(8);
+        for (int i = 0; i < n && p_.remaining_bytes() > 0; ++i) Point(r.add_points());
+        return r.SerializeAsString();
+      }
+      case kGetPoints: {
+        v1::GetPointsRequest r;
+        r.set_collection(Collection());
+        const int n = Small(6);
+        for (int i = 0; i < n; ++i) r.add_ids(Id());
+        r.set_with_vectors(Bool());
+        const int a = Small(2);
+        for (int i = 0; i < a; ++i) r.add_attributes(Attr());
+        return r.SerializeAsString();
+      }
+      case kDelete: {
+        v1::DeletePointsRequest r;
+        r.set_collection(Collection());
+        const int n = Small(4);
+        for (int i = 0; i < n; ++i) r.add_ids(Id());
+        if (n == 0 || Small(4) == 0) r.set_filter(Filter());
+        return r.SerializeAsString();
+      }
+      case kCount: {
+        v1::CountPointsRequest r;
+        r.set_collection(Collection());
+        r.set_filter(Filter());
+        return r.SerializeAsString();
+      }
+      case kSearch: {
+        v1::SearchRequest r;
+        Search(&r);
+        return r.SerializeAsString();
+      }
+      case kHealth: {
+        grpc::health::v1::HealthCheckRequest r;
+        r.set_service(Pick({"", "quiver.v1.SearchService", "nope"}));
+        return r.SerializeAsString();
+      }
+      default: return Bytes(256);
+    }
+  }
+
+  // Overwrites, cuts and splices bytes of `s` as the input says.
+  void Mutate(std::string* s) {
+    const int edits = 1 + Small(4);
+    for (int e = 0; e < edits && !s->empty(); ++e) {
+      const size_t at = p_.ConsumeIntegralInRange<size_t>(0, s->size() - 1);
+      switch (Small(3)) {
+        case 0: (*s)[at] = static_cast<char>(p_.ConsumeIntegral<uint8_t>()); break;
+        case 1: s->resize(at); break;
+        case 2: {
+          std::string varint;
+          for (uint64_t v = p_.ConsumeIntegral<uint64_t>() >> Small(63); ; v >>= 7) {
+            varint.push_back(static_cast<char>((v & 0x7f) | (v >= 0x80 ? 0x80 : 0)));
+            if (v < 0x80) break;
+          }
+          s->insert(at, varint);
+          break;
+        }
+        default: s->insert(at, Bytes(16)); break;
+      }
+    }
+  }
+
+ private:
+  FuzzedDataProvider& p_;
+};
+
+// The name of the collection a CreateCollection request asks for, if it
+// parses (to drop it after the input).
+std::string CreatedName(const std::string& request) {
+  v1::CreateCollectionRequest r;
+  return r.ParseFromString(request) ? r.name() : "";
+}
+
+}  // namespace
+}  // namespace quiver::fuzz
+
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  quiver::fuzz::harness = new quiver::fuzz::Harness();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace quiver::fuzz;
+  if (size < 2) return 0;
+  const auto method = static_cast<Method>(data[0] % kMethods);
+  const int mode = data[1] % 3;
+  std::string request;
+  if (mode == 0) {
+    request.assign(reinterpret_cast<const char*>(data + 2), size - 2);
+  } else {
+    FuzzedDataProvider p(data + 2, size - 2);
+    Gen g(&p);
+    request = g.Request(method);
+    if (mode == 2) g.Mutate(&request);
+  }
+  const grpc::Status s = harness->Call(kPaths[method], request, nullptr);
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::DATA_LOSS:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      std::fprintf(stderr, "rpc_fuzz: %s answered %d: %s\n", kPaths[method], s.error_code(),
+                   s.error_message().c_str());
+      __builtin_trap();
+    default: break;
+  }
+  if (method == kCreate && s.ok()) {
+    const std::string name = CreatedName(request);
+    if (name != "c") {
+      quiver::v1::DropCollectionRequest drop;
+      drop.set_name(name);
+      (void)harness->Call(kPaths[kDrop], drop.SerializeAsString(), nullptr);
+    }
+  }
+  if (++inputs % 2000 == 0 || (method == kDrop && s.ok()) || (method == kCreate && s.ok())) {
+    if (!harness->BaseExists() || inputs % 2000 == 0) harness->ResetBase();
+  }
+  return 0;
+}
