@@ -12,7 +12,9 @@
 // --segment-max-rows and --seal-idle-ms, so segments are sealed, indexed
 // (HNSW on a MEMORY field, IVF_SQ8 on a DISK field with rerank tables) and
 // compacted all the time. The kill comes after a number of acknowledged
-// writes drawn from the seed.
+// writes drawn from the seed; every --recovery-kill-every'th restart is
+// itself killed part-way (during WAL replay, segment loads or rebuilds)
+// before the restart that is checked.
 //
 // After each restart: every id of every owner is read back (vectors and
 // attributes), acknowledged upserts must be there at their last
@@ -68,6 +70,7 @@ struct Args {
   int segment_max_rows = 100;
   int seal_idle_ms = 100;
   int restart_attempts = 3;
+  int recovery_kill_every = 4;  // every Nth restart is itself killed part-way first
   bool verbose = false;
 };
 
@@ -81,6 +84,7 @@ struct CycleStats {
   RecoveryCounts rec;
   uint64_t verify_defects = 0;
   uint64_t restart_failures = 0;
+  uint64_t recovery_kills = 0;  // restarts killed part-way (then restarted)
   double restart_ms = 0;
   uint64_t segments = 0, indexed = 0;
 
@@ -491,6 +495,7 @@ class Loop {
     o.wait_healthy = true;
     o.extra_args = {"--segment-max-rows", absl::StrCat(a_.segment_max_rows), "--seal-idle-ms",
                     absl::StrCat(a_.seal_idle_ms), "--index-check-samples", "8"};
+    options_ = o;
     server_ = std::make_unique<QuiverdProcess>(o);
     if (absl::Status s = server_->Start(); !s.ok()) return s;
     client::Client c(server_->address(), ClientOpts());
@@ -550,11 +555,15 @@ class Loop {
   }
 
   bool Restart(int cycle, CycleStats* st) {
+    if (a_.recovery_kill_every > 0 && cycle % a_.recovery_kill_every == 0) {
+      KillDuringRecovery(cycle, st);
+    }
     for (int attempt = 0; attempt < a_.restart_attempts; ++attempt) {
       const absl::Time t0 = absl::Now();
       absl::Status s = server_->Start();
       if (s.ok()) {
         st->restart_ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+        last_restart_ms_ = st->restart_ms;
         return true;
       }
       ++st->restart_failures;
@@ -562,6 +571,27 @@ class Loop {
       (void)server_->Kill9();
     }
     return false;
+  }
+
+  // Starts quiverd on the data and kills it again after a random part of
+  // the last restart's time: recovery (WAL replay, segment files, index
+  // loads and rebuilds) must itself survive kill -9.
+  void KillDuringRecovery(int cycle, CycleStats* st) {
+    const double window_ms = std::max(20.0, last_restart_ms_);
+    const absl::Time kill_at =
+        absl::Now() + absl::Milliseconds(static_cast<double>(rng_() % 1000) / 1000 * window_ms);
+    QuiverdOptions o = options_;
+    o.data_dir = server_->data_dir();
+    o.log_file = server_->log_path();
+    o.ready = [kill_at](const std::string&) { return absl::Now() >= kill_at; };
+    QuiverdProcess early(o);
+    absl::Status s = early.Start();
+    if (!s.ok()) {
+      ++st->restart_failures;
+      Report(cycle, "restart killed part-way", s.ToString());
+    }
+    (void)early.Kill9();
+    ++st->recovery_kills;
   }
 
   void Check(int cycle, CycleStats* st) {
@@ -641,7 +671,9 @@ class Loop {
   std::mt19937_64 rng_;
   std::vector<Model> models_;
   AdminModel admin_;
+  QuiverdOptions options_;
   std::unique_ptr<QuiverdProcess> server_;
+  double last_restart_ms_ = 0;
 
  public:
   QuiverdProcess* server() { return server_.get(); }
@@ -651,7 +683,8 @@ void PrintSummary(const Args& a, const std::vector<CycleStats>& cycles) {
   using ::quiver::testing::Fixed;
   testing::Table t({"cycle", "acked ops", "acked writes", "in flight", "landed", "lost",
                     "resurrected", "corrupt", "torn", "inconsistent", "load errors",
-                    "verify defects", "restart failures", "restart ms", "segments (indexed)"});
+                    "verify defects", "recovery kills", "restart failures", "restart ms",
+                    "segments (indexed)"});
   CycleStats sum;
   double max_ms = 0;
   auto row = [&](const std::string& name, const CycleStats& s, double ms) {
@@ -659,7 +692,8 @@ void PrintSummary(const Args& a, const std::vector<CycleStats>& cycles) {
               absl::StrCat(s.rec.in_flight_landed), absl::StrCat(s.rec.lost),
               absl::StrCat(s.rec.resurrected), absl::StrCat(s.rec.corrupt),
               absl::StrCat(s.rec.torn), absl::StrCat(s.inconsistent), absl::StrCat(s.load_errors),
-              absl::StrCat(s.verify_defects), absl::StrCat(s.restart_failures), Fixed(ms, 0),
+              absl::StrCat(s.verify_defects), absl::StrCat(s.recovery_kills),
+              absl::StrCat(s.restart_failures), Fixed(ms, 0),
               absl::StrCat(s.segments, " (", s.indexed, ")")});
   };
   for (size_t i = 0; i < cycles.size(); ++i) {
@@ -677,6 +711,7 @@ void PrintSummary(const Args& a, const std::vector<CycleStats>& cycles) {
     sum.load_errors += s.load_errors;
     sum.verify_defects += s.verify_defects;
     sum.restart_failures += s.restart_failures;
+    sum.recovery_kills += s.recovery_kills;
     sum.restart_ms += s.restart_ms;
     max_ms = std::max(max_ms, s.restart_ms);
   }
@@ -709,6 +744,9 @@ int Main(int argc, char** argv) {
   app.add_option("--segment-max-rows", a.segment_max_rows, "quiverd --segment-max-rows")
       ->capture_default_str();
   app.add_option("--seal-idle-ms", a.seal_idle_ms, "quiverd --seal-idle-ms")->capture_default_str();
+  app.add_option("--recovery-kill-every", a.recovery_kill_every,
+                 "Every Nth restart is first killed part-way through recovery (0: never)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (a.max_acks < a.min_acks) {
     std::fprintf(stderr, "crash_loop: --max-acks must be at least --min-acks\n");
