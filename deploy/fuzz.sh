@@ -1,35 +1,27 @@
 #!/usr/bin/env bash
-# Two libFuzzer targets, each for a bounded time, with ASan and UBSan:
-#  - filter_fuzz, the filter language (tests/query/filter_fuzz.cc), built with
-#    clang-14 into ./build-fuzz, for FUZZ_SECONDS (default 60), from the seed
-#    corpus tests/query/filter_fuzz_corpus/ and the dictionary
+# Two libFuzzer targets, each for a bounded time, with ASan and UBSan, both
+# built in the ASan build directory (deploy/asan.sh --build, so CI compiles
+# the sources once for the suite and the fuzzers):
+#  - filter_fuzz, the filter language (tests/query/filter_fuzz.cc), for
+#    FUZZ_SECONDS (default 60), from the seed corpus
+#    tests/query/filter_fuzz_corpus/ and the dictionary
 #    tests/query/filter_fuzz.dict;
 #  - rpc_fuzz, every RPC of an in-process server (tests/fuzz/rpc_fuzz.cc),
-#    built in the ASan build directory (deploy/asan.sh --build rpc_fuzz, so
-#    CI compiles the server once for both), for RPC_FUZZ_SECONDS (default
-#    90), from tests/fuzz/rpc_fuzz_corpus/.
+#    for RPC_FUZZ_SECONDS (default 90), from tests/fuzz/rpc_fuzz_corpus/.
 # Fails on any crash, sanitizer report, leak, hang (an input running over
 # the per-input timeout) or out-of-memory; the offending input is kept in
-# <build dir>/<target>-artifacts/ and can be replayed with
-#   build-fuzz/filter_fuzz build-fuzz/filter_fuzz-artifacts/crash-...
+# build-asan/<target>-artifacts/ and can be replayed with
+#   build-asan/filter_fuzz build-asan/filter_fuzz-artifacts/crash-...
 #   build-asan/rpc_fuzz build-asan/rpc_fuzz-artifacts/crash-...
-# CI runs it after the main suite. Run deploy/install-deps.sh once first.
+# CI runs it after deploy/asan.sh. Run deploy/install-deps.sh once first.
 # Environment: FUZZ_SECONDS, RPC_FUZZ_SECONDS, JOBS (build parallelism,
-# default 2), FUZZ_BUILD_DIR (default build-fuzz), ASAN_BUILD_DIR (default
-# build-asan).
+# default 2), ASAN_BUILD_DIR (default build-asan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
-ASAN_DIR=${ASAN_BUILD_DIR:-build-asan}
+BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 RPC_FUZZ_SECONDS=${RPC_FUZZ_SECONDS:-90}
-
-# Only the filter fuzzer's own sources are built there (the filter language,
-# storage/schema.cc, types.proto); the tests are not even configured.
-CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD_DIR" -G Ninja \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUIVER_FUZZ=ON -DQUIVER_BUILD_TESTS=OFF
-cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target filter_fuzz
-deploy/asan.sh --build rpc_fuzz
+deploy/asan.sh --build filter_fuzz rpc_fuzz
 
 SYMBOLIZER=/usr/lib/llvm-14/bin/llvm-symbolizer
 sym=""
@@ -99,5 +91,5 @@ run_fuzzer filter_fuzz "$BUILD_DIR/filter_fuzz" tests/query/filter_fuzz_corpus "
   -dict=tests/query/filter_fuzz.dict -max_len=4096
 # A 20 s per-input timeout: one RPC has a 10 s deadline, and the server's
 # background work (seals, builds) shares the machine.
-run_fuzzer rpc_fuzz "$ASAN_DIR/rpc_fuzz" tests/fuzz/rpc_fuzz_corpus "$RPC_FUZZ_SECONDS" 20 \
+run_fuzzer rpc_fuzz "$BUILD_DIR/rpc_fuzz" tests/fuzz/rpc_fuzz_corpus "$RPC_FUZZ_SECONDS" 20 \
   -max_len=65536

@@ -10,7 +10,7 @@
 // Built and run by deploy/fuzz.sh (CMake target filter_fuzz, QUIVER_FUZZ=ON
 // with clang-14; seeds in tests/query/filter_fuzz_corpus/, dictionary
 // tests/query/filter_fuzz.dict). To replay an input:
-//   build-fuzz/filter_fuzz build-fuzz/fuzz-artifacts/crash-...
+//   build-asan/filter_fuzz build-asan/filter_fuzz-artifacts/crash-...
 #include <cstddef>
 #include <cstdint>
 #include <memory>
