@@ -91,5 +91,9 @@ run_fuzzer filter_fuzz "$BUILD_DIR/filter_fuzz" tests/query/filter_fuzz_corpus "
   -dict=tests/query/filter_fuzz.dict -max_len=4096
 # A 20 s per-input timeout: one RPC has a 10 s deadline, and the server's
 # background work (seals, builds) shares the machine.
-run_fuzzer rpc_fuzz "$BUILD_DIR/rpc_fuzz" tests/fuzz/rpc_fuzz_corpus "$RPC_FUZZ_SECONDS" 20 \
-  -max_len=65536
+# The server's data directory goes under TMPDIR, removed afterwards.
+rpc_tmp=$(realpath -m "$BUILD_DIR")/rpc_fuzz-tmp
+rm -rf "$rpc_tmp" && mkdir -p "$rpc_tmp"
+TMPDIR=$rpc_tmp run_fuzzer rpc_fuzz "$BUILD_DIR/rpc_fuzz" tests/fuzz/rpc_fuzz_corpus \
+  "$RPC_FUZZ_SECONDS" 20 -max_len=65536
+rm -rf "$rpc_tmp"

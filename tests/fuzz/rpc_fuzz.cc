@@ -106,8 +106,11 @@ class Harness {
  public:
   Harness() {
     spdlog::set_level(spdlog::level::off);
-    char tmpl[] = "/tmp/rpc-fuzz-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) std::abort();
+    // Left behind at exit (the server is still running then): fuzz.sh
+    // points TMPDIR at a directory it removes.
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = absl::StrCat(tmp != nullptr && *tmp != 0 ? tmp : "/tmp", "/rpc-fuzz-XXXXXX");
+    if (mkdtemp(tmpl.data()) == nullptr) std::abort();
     dir_ = tmpl;
     server::ServerConfig config;
     config.listen = "127.0.0.1:0";
