@@ -1,5 +1,6 @@
 #include "client/client.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 
 namespace quiver::client {
@@ -100,12 +101,27 @@ absl::StatusOr<v1::CollectionInfo> Client::UpdateCollection(
 }
 
 absl::StatusOr<v1::UpsertPointsResponse> Client::Upsert(const v1::UpsertPointsRequest& req) {
-  grpc::ClientContext ctx;
-  Prepare(&ctx);
-  v1::UpsertPointsResponse resp;
-  absl::Status s = FromGrpc(points_->UpsertPoints(&ctx, req, &resp));
-  if (!s.ok()) return s;
-  return resp;
+  // A server holding writes back (its index builds or compactions are
+  // behind) answers UNAVAILABLE with a "retry-after-ms" trailer: the
+  // upsert is tried again after that long, within the call's timeout.
+  // Upserts are idempotent, and a refused one changed nothing.
+  const absl::Time give_up = absl::Now() + options_.timeout;
+  for (;;) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    v1::UpsertPointsResponse resp;
+    absl::Status s = FromGrpc(points_->UpsertPoints(&ctx, req, &resp));
+    if (s.ok()) return resp;
+    const auto& trailers = ctx.GetServerTrailingMetadata();
+    auto hint = trailers.find("retry-after-ms");
+    int64_t ms = 0;
+    if (!absl::IsUnavailable(s) || hint == trailers.end() ||
+        !absl::SimpleAtoi(absl::string_view(hint->second.data(), hint->second.size()), &ms) ||
+        absl::Now() + absl::Milliseconds(ms) >= give_up) {
+      return s;
+    }
+    absl::SleepFor(absl::Milliseconds(ms));
+  }
 }
 
 absl::StatusOr<v1::GetPointsResponse> Client::GetPoints(const v1::GetPointsRequest& req) {

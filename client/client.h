@@ -48,6 +48,9 @@ class Client {
   absl::StatusOr<v1::VerifyCollectionResponse> VerifyCollection(
       const v1::VerifyCollectionRequest& req);
 
+  // Retried while the server holds writes back (UNAVAILABLE with a
+  // retry-after-ms trailer: its index builds are behind), within the
+  // timeout; the last refusal is returned if the hint would pass it.
   absl::StatusOr<v1::UpsertPointsResponse> Upsert(const v1::UpsertPointsRequest& req);
   absl::StatusOr<v1::GetPointsResponse> GetPoints(const v1::GetPointsRequest& req);
   absl::StatusOr<v1::DeletePointsResponse> Delete(const v1::DeletePointsRequest& req);

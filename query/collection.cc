@@ -240,6 +240,29 @@ absl::StatusOr<uint64_t> Collection::Count(const BoundCount& q, const StopToken&
   return count;
 }
 
+uint64_t Collection::MemoryBytes() const {
+  const View view = TakeView();
+  uint64_t bytes = 0;
+  for (const View::Part& part : view.parts) {
+    for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+      std::shared_ptr<const index::VectorIndex> idx = part.segment->index(f);
+      bytes += part.segment->VectorBytes(f, part.rows) + (idx ? idx->MemoryBytes() : 0);
+    }
+  }
+  return bytes;
+}
+
+uint64_t Collection::CompactionDebtRows() const {
+  uint64_t rows = 0;
+  for (const auto& seg : writer_segments_) {
+    if (seg->sealed() && seg->appended() > 0 &&
+        seg->dead() >= options_.compact_deleted_ratio * seg->appended()) {
+      rows += seg->dead();
+    }
+  }
+  return rows;
+}
+
 void Collection::Describe(v1::CollectionInfo* info) const {
   info->Clear();
   storage::CollectionRecord rec = Record();

@@ -194,6 +194,13 @@ class Collection : public std::enable_shared_from_this<Collection> {
   uint64_t EstimateWork(const BoundSearchRequest& q) const;
   uint64_t EstimateCountWork(const std::string& filter_expr) const;
   View TakeView() const;
+  // Bytes of vectors and indexes in memory: the sum of the fields'
+  // memory_bytes that Describe reports. Any thread.
+  uint64_t MemoryBytes() const;
+  // Deleted rows in sealed segments whose deleted share has reached
+  // compact_deleted_ratio: what compaction has yet to remove (commit
+  // thread, which changes the segment list).
+  uint64_t CompactionDebtRows() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Segment vectors may move from memory to a mapped rerank table (DISK
   // fields) while readers run; the memory is freed only once every pin
   // taken before the move is released. Anything that reads vectors outside

@@ -96,6 +96,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
     MutexLock lock(&engine->collections_mu_);
     engine->collections_.emplace(st.record.name(), std::move(coll));
   }
+  {
+    // Before the commit thread exists: the first writes meet the budget
+    // with what recovery loaded counted.
+    kCommitThread.Assume();
+    engine->MeasureLimits();
+  }
+  engine->delayer_ = std::make_unique<WriteDelayer>();
   engine->commit_thread_ = std::thread([e = engine.get()] { e->CommitLoop(); });
   engine->maintenance_thread_ = std::thread([e = engine.get()] { e->MaintenanceLoop(); });
   return engine;
@@ -147,11 +154,21 @@ absl::StatusOr<Bound<BoundSearchRequest>> Engine::BindSearch(
     const v1::SearchRequest& req) const {
   QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
   QUIVER_ASSIGN_OR_RETURN(BoundSearchRequest q, bind::BindSearch(c->bind_target(), req));
+  // The candidate lists are allocated when the search starts (the
+  // response is estimated against --max-message-bytes on its own).
+  QUIVER_RETURN_IF_ERROR(CheckRequestMemory(options_.limits, SearchWorkBytes(q, c->schema()),
+                                            "the candidate lists of its queries"));
   return Bound<BoundSearchRequest>{std::move(c), std::move(q)};
 }
 
 absl::StatusOr<Bound<BoundUpsert>> Engine::BindUpsert(const v1::UpsertPointsRequest& req) const {
   QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, Find(req.collection()));
+  // Before binding, which allocates it: a small request of many points
+  // can unfold into far more (a multi-vector encoding is thousands of
+  // floats, whatever the size of the set).
+  QUIVER_RETURN_IF_ERROR(CheckRequestMemory(
+      options_.limits, UpsertPrepareBytes(c->schema(), *c->bind_target().stored_dims, req),
+      absl::StrCat(req.points_size(), " points with their vector copies and encodings")));
   QUIVER_ASSIGN_OR_RETURN(BoundUpsert up, bind::BindUpsert(c->bind_target(), req));
   return Bound<BoundUpsert>{std::move(c), std::move(up)};
 }

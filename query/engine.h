@@ -32,6 +32,7 @@
 #ifndef QUIVER_QUERY_ENGINE_H_
 #define QUIVER_QUERY_ENGINE_H_
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -46,6 +47,7 @@
 #include "query/collection.h"
 #include "query/index_builder.h"
 #include "query/task_pool.h"
+#include "query/write_limits.h"
 #include "quiver/v1/collections.pb.h"
 #include "quiver/v1/points.pb.h"
 #include "quiver/v1/search.pb.h"
@@ -84,6 +86,9 @@ struct EngineOptions {
   // Threads that search the fields of a hybrid request in parallel (the
   // request's own thread takes part too). Default 0: one per core, less one.
   int search_threads = 0;
+  // Memory budget, per-request memory and write backpressure
+  // (query/write_limits.h). Default: none of them.
+  LimitOptions limits;
 };
 
 // A request bound against one collection: it runs there even if the name
@@ -178,6 +183,11 @@ class Engine {
   // NOT_FOUND if there is no such collection.
   absl::StatusOr<std::shared_ptr<Collection>> Find(const std::string& name) const;
 
+  // Vector data in memory as the memory budget counts it (vectors and
+  // indexes, as describe reports them, plus upserts accepted since the
+  // last measure), measured now on the commit thread. For tests and logs.
+  uint64_t BudgetedMemoryBytes();
+
   uint64_t last_sequence() const { return store_->last_sequence(); }
   storage::Store& store() { return *store_; }
 
@@ -204,6 +214,14 @@ class Engine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void Apply(Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void Describe(const Collection& c, v1::CollectionInfo* info) const;
+  // Write limits (engine_limits.cc). Queues an upsert now, after a
+  // backpressure delay, or refuses it (UNAVAILABLE with a retry hint).
+  void AdmitUpsert(std::unique_ptr<Writer> w);
+  // Measures the memory the budget counts and the compaction debt.
+  void MeasureLimits() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  // RESOURCE_EXHAUSTED if the upsert's rows would take the memory past the
+  // budget; else counts them.
+  absl::Status ChargeMemory(const Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
 
   EngineOptions options_;
   std::unique_ptr<storage::Store> store_;
@@ -231,6 +249,13 @@ class Engine {
   };
   Mutex persist_retry_mu_;
   std::vector<PersistRetry> persist_retries_ ABSL_GUARDED_BY(persist_retry_mu_);
+  // Vector memory as last measured plus upserts accepted since.
+  uint64_t memory_used_ ABSL_GUARDED_BY(kCommitThread) = 0;
+  // Written on the commit thread, read by writers' threads.
+  std::atomic<uint64_t> compaction_debt_rows_{0};
+  // Upserts held back by backpressure; destroyed (running what it holds)
+  // before the commit thread stops.
+  std::unique_ptr<WriteDelayer> delayer_;
   Mutex maintenance_mu_;
   CondVar maintenance_cv_;
   bool maintenance_stop_ ABSL_GUARDED_BY(maintenance_mu_) = false;

@@ -61,6 +61,7 @@ void Engine::MaintenanceLoop() {
           builder_->EnqueueCompaction(c->weak_from_this(), std::move(p));
         }
       }
+      MeasureLimits();
     };
     w->respond = [](Writer&) {};
     w->done = [](absl::Status) {};
@@ -160,6 +161,7 @@ Engine::~Engine() {
   }
   maintenance_cv_.NotifyAll();
   if (maintenance_thread_.joinable()) maintenance_thread_.join();
+  delayer_.reset();  // queues (or refuses) the upserts it held
   {
     MutexLock lock(&queue_mu_);
     stopping_ = true;
@@ -318,7 +320,7 @@ void Engine::Upsert(Bound<BoundUpsert> up, v1::UpsertPointsResponse* resp, absl:
     resp->set_upserted_count(static_cast<uint32_t>(w.up.points.size()));
   };
   w->done = std::move(done);
-  Enqueue(std::move(w));
+  AdmitUpsert(std::move(w));
 }
 
 void Engine::Delete(Bound<BoundDelete> del, v1::DeletePointsResponse* resp, absl::Time deadline,
@@ -450,6 +452,7 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
     op.set_unix_ms(absl::ToUnixMillis(absl::Now()));
     batch->LogOp(seq, op);
   } else if (w.kind == Writer::Kind::kUpsert) {
+    QUIVER_RETURN_IF_ERROR(ChargeMemory(w));
     w.coll->PrepareUpsert(seq, w.up, batch, &w.fx);
   } else {
     w.coll->PrepareDelete(seq, w.del, batch, &w.fx);
@@ -478,6 +481,7 @@ void Engine::Apply(Writer& w) {
       if (absl::Status s = files_->RemoveCollection(w.coll->id()); !s.ok()) {
         spdlog::warn("drop \"{}\": {}", w.name, s.ToString());
       }
+      MeasureLimits();  // a drop frees at once what the budget counted
       break;
     }
     case Writer::Kind::kUpdate:

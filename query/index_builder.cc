@@ -26,20 +26,46 @@ IndexBuilder::~IndexBuilder() {
   for (auto& t : workers_) t.join();
 }
 
+
+namespace {
+
+// The segment's rows if some field that should have an index has none.
+uint64_t UnindexedRows(const std::weak_ptr<Collection>& collection, const Segment& seg) {
+  std::shared_ptr<Collection> c = collection.lock();
+  if (c == nullptr) return 0;
+  for (size_t f = 0; f < c->schema().vectors().size(); ++f) {
+    if (seg.index(f) == nullptr && c->IndexSpecFor(f).type != "FLAT") return seg.published();
+  }
+  return 0;
+}
+
+}  // namespace
+
 void IndexBuilder::Enqueue(std::weak_ptr<Collection> collection,
                            std::shared_ptr<Segment> segment) {
+  const uint64_t unindexed = UnindexedRows(collection, *segment);
   MutexLock lock(&mu_);
   if (stopping_) return;
-  queue_.push_back({std::move(collection), std::move(segment), CompactionPlan()});
+  Job job{std::move(collection), std::move(segment), CompactionPlan()};
+  job.unindexed = unindexed;
+  unindexed_rows_.fetch_add(unindexed, std::memory_order_relaxed);
+  queue_.push_back(std::move(job));
   cv_.NotifyAll();
 }
 
 void IndexBuilder::EnqueueCompaction(std::weak_ptr<Collection> collection,
                                      CompactionPlan plan) {
+  // Not counted in unindexed_rows_: the inputs serve, through their
+  // indexes, until the output is built and swapped in.
   MutexLock lock(&mu_);
   if (stopping_) return;
   queue_.push_back({std::move(collection), nullptr, std::move(plan)});
   cv_.NotifyAll();
+}
+
+double IndexBuilder::rows_per_second() const {
+  MutexLock lock(&rate_mu_);
+  return rows_per_second_;
 }
 
 void IndexBuilder::EnqueuePersist(std::weak_ptr<Collection> collection,
@@ -72,8 +98,11 @@ void IndexBuilder::Work() {
       queue_.pop_front();
       ++running_;
     }
+    const absl::Time job_start = absl::Now();
+    bool worked = false;
     if (std::shared_ptr<Collection> coll = job.collection.lock();
         coll != nullptr && !coll->dropped()) {
+      worked = true;
       if (job.persist_only) {
         // Persist reads vectors (rerank tables), as in Build.
         const std::shared_ptr<const void> pin = coll->Pin();
@@ -89,6 +118,15 @@ void IndexBuilder::Work() {
                      absl::ToDoubleSeconds(absl::Now() - start));
         if (on_compacted_) on_compacted_(coll, std::move(job.plan), std::move(out));
       }
+    }
+    if (job.unindexed > 0) {
+      unindexed_rows_.fetch_sub(job.unindexed, std::memory_order_relaxed);
+    }
+    if (job.unindexed > 0 && worked) {
+      const double seconds = std::max(1e-3, absl::ToDoubleSeconds(absl::Now() - job_start));
+      const double rate = static_cast<double>(job.unindexed) / seconds;
+      MutexLock lock(&rate_mu_);
+      rows_per_second_ = rows_per_second_ == 0 ? rate : 0.7 * rows_per_second_ + 0.3 * rate;
     }
     MutexLock lock(&mu_);
     --running_;

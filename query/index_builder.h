@@ -15,6 +15,7 @@
 #ifndef QUIVER_QUERY_INDEX_BUILDER_H_
 #define QUIVER_QUERY_INDEX_BUILDER_H_
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -61,12 +62,22 @@ class IndexBuilder {
   // Blocks until no job is queued or running.
   void WaitIdle();
 
+  // Rows of the segments queued or being built that have no index yet for
+  // some indexed field (rebuilds of a segment that still serves its old
+  // index do not count), and of compactions' outputs: what searches scan
+  // exactly until the builder catches up. Write backpressure watches it.
+  uint64_t unindexed_rows() const { return unindexed_rows_.load(std::memory_order_relaxed); }
+  // Rows per second the builder has been getting through such jobs lately
+  // (0 before the first).
+  double rows_per_second() const;
+
  private:
   struct Job {
     std::weak_ptr<Collection> collection;
     std::shared_ptr<Segment> segment;  // index build
     CompactionPlan plan;               // compaction, when it has inputs
     bool persist_only = false;         // EnqueuePersist
+    uint64_t unindexed = 0;            // its share of unindexed_rows_
   };
   void Work();
   void Build(Collection& coll, const std::shared_ptr<Segment>& seg);
@@ -80,6 +91,10 @@ class IndexBuilder {
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
+  std::atomic<uint64_t> unindexed_rows_{0};
+  // An exponential average of unindexed rows per second of job.
+  mutable Mutex rate_mu_;
+  double rows_per_second_ ABSL_GUARDED_BY(rate_mu_) = 0;
 };
 
 }  // namespace quiver

@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "CLI/CLI.hpp"
@@ -69,6 +70,36 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
                "If the write-ahead log is damaged (quiverd then refuses to start and says "
                "where), start anyway: copy the WAL files to DATA_DIR/damaged-wal-<time>/, "
                "recover the writes before the damage and discard the rest");
+  app.add_option("--memory-budget-mb", c.memory_budget_mb,
+                 "Vector data in memory past which upserts are refused (-1: half the memory "
+                 "quiverd may use, RAM or cgroup limit; 0: none)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-request-memory-mb", c.max_request_memory_mb,
+                 "Memory one request may take to prepare or run (-1: 1/16 of the memory "
+                 "quiverd may use, at least 64; 0: none)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-concurrent-requests", c.max_concurrent_requests,
+                 "Requests of one RPC method in flight at once; more are refused (0: none)")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--method-concurrency", c.method_concurrency,
+                 "Per-method override of --max-concurrent-requests: METHOD=N[,METHOD=N...]");
+  app.add_option("--max-unindexed-rows", c.max_unindexed_rows,
+                 "Rows waiting for their index build at which upserts are refused, delayed "
+                 "from half of it (-1: 4 x --segment-max-rows, at least 65536; 0: none)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-compaction-debt-rows", c.max_compaction_debt_rows,
+                 "Deleted rows waiting for compaction at which upserts are refused, delayed "
+                 "from half of it (-1: 4 x --segment-max-rows, at least 65536; 0: none)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-write-delay-ms", c.max_write_delay_ms,
+                 "Longest delay write backpressure adds to one upsert")
+      ->check(CLI::Range(int64_t{0}, int64_t{60000}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -81,6 +112,17 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
     return absl::InvalidArgumentError(e.what());
   }
   return c;
+}
+
+void ResolveLimits(ServerConfig* c, uint64_t memory_bytes) {
+  const int64_t mib = static_cast<int64_t>((memory_bytes > 0 ? memory_bytes : 8ull << 30) >> 20);
+  if (c->memory_budget_mb < 0) c->memory_budget_mb = std::max<int64_t>(1, mib / 2);
+  if (c->max_request_memory_mb < 0) c->max_request_memory_mb = std::max<int64_t>(64, mib / 16);
+  // A growing segment of up to segment_max_rows is scanned exactly anyway;
+  // the floor keeps tiny test segments from throttling small imports.
+  const int64_t rows = std::max<int64_t>(65536, 4 * c->segment_max_rows);
+  if (c->max_unindexed_rows < 0) c->max_unindexed_rows = rows;
+  if (c->max_compaction_debt_rows < 0) c->max_compaction_debt_rows = rows;
 }
 
 }  // namespace quiver::server

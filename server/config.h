@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -64,7 +65,35 @@ struct ServerConfig {
   // damage and discard the rest (logged). Without it quiverd refuses to
   // start and names the damage. Default: false.
   bool accept_wal_loss = false;
+
+  // Limits (README "Operations > Limits"). -1 means the default derived
+  // at start-up (ResolveLimits), 0 no limit.
+  // Vector data in memory (vectors and indexes, as describe reports them)
+  // past which upserts are refused with RESOURCE_EXHAUSTED. Default: half
+  // the memory quiverd may use (RAM or its cgroup's limit, the smaller).
+  int64_t memory_budget_mb = -1;
+  // Memory one request may take to prepare or run (an upsert's copies and
+  // encodings, a search's candidate lists). Default: 1/16 of the memory
+  // quiverd may use, at least 64 MiB.
+  int64_t max_request_memory_mb = -1;
+  // Requests of one RPC method in flight at once; more are refused at once
+  // with RESOURCE_EXHAUSTED. Default: 256. method_concurrency overrides it
+  // per method ("Search=32").
+  int max_concurrent_requests = 256;
+  std::vector<std::string> method_concurrency;
+  // Write backpressure: rows of sealed segments waiting for their index,
+  // and deleted rows waiting for compaction, at which upserts are refused
+  // with UNAVAILABLE and a retry hint; from half of it they are delayed, up
+  // to max_write_delay_ms. Default: 4 x segment_max_rows each, at least
+  // 65536.
+  int64_t max_unindexed_rows = -1;
+  int64_t max_compaction_debt_rows = -1;
+  int64_t max_write_delay_ms = 250;
 };
+
+// Replaces the -1 ("derived") limits by their defaults for a machine whose
+// quiverd may use `memory_bytes` (0: unknown, taken as 8 GiB).
+void ResolveLimits(ServerConfig* c, uint64_t memory_bytes);
 
 // Parses argv. On --help/--version prints and returns a status with code
 // CANCELLED (exit 0); on bad flags returns INVALID_ARGUMENT with the message.

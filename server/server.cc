@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/decode_errors.h"
+#include "server/limits_setup.h"
+#include "base/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace quiver::server {
@@ -38,6 +40,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
                                                      : storage::Durability::kSync;
   eo.store.block_cache_bytes = static_cast<size_t>(config.block_cache_mb) << 20;
   eo.store.accept_wal_loss = config.accept_wal_loss;
+  QUIVER_RETURN_IF_ERROR(ConfigureLimits(&s->config_, &eo, &s->method_limits_));
+  s->gate_.set_method_limits(s->method_limits_.get());
   auto engine = Engine::Open(eo);
   if (!engine.ok()) return engine.status();
   s->engine_ = *std::move(engine);

@@ -18,6 +18,7 @@
 #include "base/mutex.h"
 #include "query/engine.h"
 #include "server/config.h"
+#include "server/method_limits.h"
 #include "server/services.h"
 
 namespace quiver::server {
@@ -42,6 +43,7 @@ class Server {
   void NotifyShutDown();
   ServerConfig config_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<MethodLimits> method_limits_;  // outlives the gate's use of it
   RpcGate gate_;
   // Declared after the engine, destroyed before it: its queued jobs use it.
   std::unique_ptr<WorkQueue> expensive_;

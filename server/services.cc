@@ -59,10 +59,20 @@ grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx) {
   return reactor;
 }
 
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx, const char* method,
+                                 const absl::Status& s) {
+  LogRpc(method, absl::Now(), s);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpc(s));
+  return reactor;
+}
+
 // For reads, which run inline on the gRPC thread. `run` returns the status.
 template <typename Run>
 grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* gate,
                                     const char* method, Run run) {
+  const MethodLimits::Permit permit = MethodLimits::Admit(gate->method_limits(), method);
+  if (!permit.ok()) return Refuse(ctx, method, permit.status());
   if (!gate->Enter()) return Reject(ctx);
   const absl::Time start = absl::Now();
   const absl::Status s = run();
@@ -79,11 +89,13 @@ grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* g
 template <typename Run>
 grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* gate,
                                     WorkQueue* queue, const char* method, Run run) {
+  const MethodLimits::Permit permit = MethodLimits::Admit(gate->method_limits(), method);
+  if (!permit.ok()) return Refuse(ctx, method, permit.status());
   if (!gate->Enter()) return Reject(ctx);
   auto* reactor = new CancellableReactor();
   const absl::Time start = absl::Now();
   const StopToken stop(Deadline(ctx), reactor->cancelled());
-  queue->Submit([reactor, gate, method, start, stop, run = std::move(run)] {
+  queue->Submit([reactor, gate, method, start, stop, permit, run = std::move(run)] {
     absl::Status s = stop.Check();
     if (s.ok()) s = run(stop);
     LogRpc(method, start, s);
@@ -97,11 +109,14 @@ grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* g
 template <typename Start>
 grpc::ServerUnaryReactor* FinishLater(grpc::CallbackServerContext* ctx, RpcGate* gate,
                                       const char* method, Start start_write) {
+  const MethodLimits::Permit permit = MethodLimits::Admit(gate->method_limits(), method);
+  if (!permit.ok()) return Refuse(ctx, method, permit.status());
   if (!gate->Enter()) return Reject(ctx);
   auto* reactor = ctx->DefaultReactor();
   const absl::Time start = absl::Now();
-  start_write([reactor, gate, method, start](absl::Status s) {
+  start_write([ctx, reactor, gate, method, start, permit](absl::Status s) {
     LogRpc(method, start, s);
+    AddRetryAfter(ctx, s);
     reactor->Finish(ToGrpc(s));
     gate->Exit();
   });

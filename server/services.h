@@ -24,6 +24,7 @@
 #include "base/mutex.h"
 #include "absl/time/time.h"
 #include "query/engine.h"
+#include "server/method_limits.h"
 #include "server/work_queue.h"
 #include "quiver/v1/collections.grpc.pb.h"
 #include "quiver/v1/points.grpc.pb.h"
@@ -62,8 +63,13 @@ class RpcGate {
                     [this] { return inflight_.load(std::memory_order_acquire) == 0; });
     return inflight_.load(std::memory_order_acquire);
   }
+  // The per-method concurrency caps the wrappers admit RPCs through
+  // (server/method_limits.h); null: none. Set before serving.
+  void set_method_limits(MethodLimits* limits) { method_limits_ = limits; }
+  MethodLimits* method_limits() const { return method_limits_; }
 
  private:
+  MethodLimits* method_limits_ = nullptr;
   std::atomic<int> inflight_{0};
   std::atomic<bool> draining_{false};
   Mutex mu_;

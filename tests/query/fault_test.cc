@@ -556,5 +556,77 @@ TEST_F(FaultEngineTest, LastingDiskFullOnPersistRecovers) {
   ExpectVerifies();
 }
 
+// Compaction on a disk that stays full for segment files: the compacted
+// segment (indexes and a DISK field's rerank table) cannot be written, yet
+// it is swapped in and serves from memory, the collection keeps taking
+// writes (RocksDB still has room) and answering, a restart meanwhile loses
+// nothing, and its files are written once there is space again.
+TEST_F(FaultEngineTest, CompactionOnAFullDiskServesFromMemoryAndPersistsLater) {
+  QUIVER_ASSERT_OK(Open());
+  QUIVER_ASSERT_OK(Create());
+  Model m;
+  for (int b = 0; b < 3; ++b) {  // three sealed segments of 30 rows
+    std::vector<std::pair<int, int>> batch;
+    for (int i = 0; i < 30; ++i) batch.emplace_back(b * 30 + i, 1);
+    QUIVER_ASSERT_OK(Upsert(batch));
+    for (const auto& [id, v] : batch) m.live[id] = v;
+  }
+  engine_->SealAndWaitForIndexes();
+  ASSERT_TRUE(WaitPersisted());
+  auto segments = [&] {
+    v1::GetCollectionRequest req;
+    req.set_name(kColl);
+    v1::GetCollectionResponse resp;
+    EXPECT_TRUE(engine_->GetCollection(req, &resp).ok());
+    std::set<uint64_t> ids;
+    for (const auto& s : resp.collection().stats().segments()) ids.insert(s.id());
+    return ids;
+  };
+  const std::set<uint64_t> before = segments();
+
+  FaultFileSystem::Fault f;
+  f.op = Op::kAppend;
+  f.path_contains = "segments/";
+  f.err = ENOSPC;
+  f.times = -1;
+  fs_->Inject(f);
+  // Two thirds of every segment deleted: each is due for compaction.
+  std::vector<int> del;
+  for (int id = 0; id < 90; ++id) {
+    if (id % 3 != 0) del.push_back(id);
+  }
+  QUIVER_ASSERT_OK(Delete(del));
+  for (int id : del) m.live.erase(id);
+  // Compactions are planned by the maintenance tick; wait until one swapped.
+  for (int i = 0; i < 200 && segments() == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    engine_->SealAndWaitForIndexes();
+  }
+  ASSERT_NE(segments(), before) << "no compaction ran";
+  EXPECT_GT(fs_->faults_fired(), 0);
+  EXPECT_FALSE(WaitPersisted(absl::Milliseconds(300)));
+  ExpectModel(m);
+  ExpectSearches();
+  QUIVER_ASSERT_OK(Upsert({{100, 2}, {101, 2}}));
+  m.live[100] = m.live[101] = 2;
+  ExpectModel(m);
+  ExpectNoLeftovers();
+
+  // A restart with the disk still full: everything is there.
+  engine_.reset();
+  QUIVER_ASSERT_OK(Open());
+  ExpectModel(m);
+  ExpectSearches();
+
+  fs_->ClearFaults();
+  engine_->SealAndWaitForIndexes();
+  EXPECT_TRUE(WaitPersisted());
+  ExpectVerifies();
+  engine_.reset();
+  QUIVER_ASSERT_OK(Open());
+  ExpectModel(m);
+  ExpectVerifies();
+}
+
 }  // namespace
 }  // namespace quiver

@@ -1,0 +1,61 @@
+// The engine's write limits (query/write_limits.h): backpressure on
+// upserts, the memory budget's account (kept on the commit thread, so the
+// writes of one commit group are counted one after the other), and its
+// measure.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "query/engine.h"
+#include "query/engine_writer.h"
+
+namespace quiver {
+
+void Engine::AdmitUpsert(std::unique_ptr<Writer> w) {
+  const WritePressure p =
+      EvaluatePressure(options_.limits, builder_->unindexed_rows(),
+                       compaction_debt_rows_.load(std::memory_order_relaxed),
+                       builder_->rows_per_second());
+  if (!p.refused.ok()) return w->done(p.refused);
+  if (p.delay <= absl::ZeroDuration()) return Enqueue(std::move(w));
+  // The delayer's jobs are copyable functions.
+  auto held = std::make_shared<std::unique_ptr<Writer>>(std::move(w));
+  delayer_->RunAt(absl::Now() + p.delay, [this, held] { Enqueue(std::move(*held)); });
+}
+
+void Engine::MeasureLimits() {
+  uint64_t memory = 0, debt = 0;
+  for (const auto& c : AllCollections()) {
+    memory += c->MemoryBytes();
+    debt += c->CompactionDebtRows();
+  }
+  memory_used_ = memory;
+  compaction_debt_rows_.store(debt, std::memory_order_relaxed);
+}
+
+absl::Status Engine::ChargeMemory(const Writer& w) {
+  const uint64_t budget = options_.limits.memory_budget_bytes;
+  if (budget == 0) return absl::OkStatus();
+  const uint64_t need = UpsertRowBytes(w.coll->schema(), *w.coll->bind_target().stored_dims, w.up);
+  if (memory_used_ + need > budget) {
+    auto mib = [](uint64_t b) { return absl::StrFormat("%.1f MiB", b / 1048576.0); };
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "memory budget for vector data exhausted: vectors and indexes in memory take ",
+        mib(memory_used_), " and this upsert needs ", mib(need), " more, past --memory-budget-mb=",
+        budget >> 20, "; delete points (their memory is freed when their segments are "
+        "compacted) or drop collections, or raise --memory-budget-mb"));
+  }
+  memory_used_ += need;
+  return absl::OkStatus();
+}
+
+uint64_t Engine::BudgetedMemoryBytes() {
+  uint64_t bytes = 0;
+  RunOnCommitThread([this, &bytes] {
+    kCommitThread.Assume();
+    MeasureLimits();
+    bytes = memory_used_;
+  });
+  return bytes;
+}
+
+}  // namespace quiver

@@ -1,0 +1,226 @@
+// The engine's write limits (query/write_limits.h), below gRPC: the memory
+// budget for vector data (its account against what Describe reports, a
+// refused upsert that changes nothing, deletes and drops that still work
+// and bring writes back), the memory estimate of requests checked before
+// any of it is allocated (multi-vector upserts and late-interaction
+// searches), and the backpressure rule (delay, then UNAVAILABLE with a
+// retry hint).
+#include "query/write_limits.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "query/engine.h"
+#include "tests/common/test_util.h"
+
+namespace quiver {
+namespace {
+
+using ::quiver::testing::StatusIs;
+using ::quiver::testing::TempDir;
+using ::quiver::testing::VectorField;
+
+constexpr uint32_t kDim = 64;
+
+class WriteLimitsTest : public ::testing::Test {
+ protected:
+  void Open() {
+    engine_.reset();
+    EngineOptions o;
+    o.data_dir = dir_.path();
+    o.limits = limits_;
+    o.collection.segment_max_rows = 1024;
+    o.search_threads = 1;
+    auto e = Engine::Open(o);
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = *std::move(e);
+  }
+
+  void Create(const std::string& name) {
+    v1::CreateCollectionRequest req;
+    req.set_name(name);
+    *req.mutable_schema()->add_vectors() = VectorField("v", kDim, v1::L2);
+    v1::CreateCollectionResponse resp;
+    QUIVER_ASSERT_OK(engine_->CreateCollection(req, &resp));
+  }
+
+  absl::Status Upsert(const std::string& coll, int first, int n) {
+    v1::UpsertPointsRequest req;
+    req.set_collection(coll);
+    for (int i = first; i < first + n; ++i) {
+      v1::Point* p = req.add_points();
+      p->set_id(absl::StrCat("p", i));
+      auto* v = (*p->mutable_vectors())["v"].mutable_values();
+      for (uint32_t d = 0; d < kDim; ++d) v->Add(static_cast<float>((i + d) % 17));
+    }
+    v1::UpsertPointsResponse resp;
+    return engine_->Upsert(req, &resp);
+  }
+
+  uint64_t Count(const std::string& coll) {
+    v1::CountPointsRequest req;
+    req.set_collection(coll);
+    v1::CountPointsResponse resp;
+    EXPECT_TRUE(engine_->CountPoints(req, &resp).ok());
+    return resp.count();
+  }
+
+  // What describe reports: the fields' memory_bytes, summed over collections.
+  uint64_t DescribedMemory() {
+    v1::ListCollectionsResponse list;
+    EXPECT_TRUE(engine_->ListCollections(&list).ok());
+    uint64_t bytes = 0;
+    for (const auto& c : list.collections()) {
+      for (const auto& f : c.stats().vectors()) bytes += f.memory_bytes();
+    }
+    return bytes;
+  }
+
+  TempDir dir_;
+  LimitOptions limits_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(WriteLimitsTest, MemoryBudgetRefusesUpsertsButNotDeletesOrDrops) {
+  // 8 MiB: a few segments of 1024 rows x 65 floats (260 KiB each).
+  limits_.memory_budget_bytes = 8 << 20;
+  Open();
+  Create("a");
+  Create("b");
+  int next = 0;
+  absl::Status s;
+  for (int i = 0; i < 200 && s.ok(); ++i) {
+    s = Upsert("a", next, 500);
+    if (s.ok()) next += 500;
+  }
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kResourceExhausted, "--memory-budget-mb=8"));
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kResourceExhausted, "memory budget"));
+  const uint64_t have = Count("a");
+  EXPECT_EQ(have, static_cast<uint64_t>(next));
+  EXPECT_GT(next, 5000);
+  // The account is what describe reports, measured afresh, and it is
+  // within one refused batch of the budget.
+  engine_->SealAndWaitForIndexes();
+  const uint64_t used = engine_->BudgetedMemoryBytes();
+  EXPECT_EQ(used, DescribedMemory());
+  // (Describe counts growing segments by whole chunks: one chunk over.)
+  EXPECT_LE(used, limits_.memory_budget_bytes + 1024 * (kDim + 1) * sizeof(float));
+  EXPECT_GT(used + 500 * (kDim + 1) * sizeof(float) * 2, limits_.memory_budget_bytes / 2);
+
+  // The refused upsert changed nothing, in any collection.
+  EXPECT_THAT(Upsert("b", 0, 500), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(Count("a"), have);
+  EXPECT_EQ(Count("b"), 0u);
+  v1::GetPointsRequest get;
+  get.set_collection("a");
+  get.add_ids(absl::StrCat("p", next));
+  v1::GetPointsResponse got;
+  QUIVER_ASSERT_OK(engine_->GetPoints(get, &got));
+  EXPECT_EQ(got.points_size(), 0);
+
+  // Deletes still work; a drop frees the memory at once and writes resume.
+  v1::DeletePointsRequest del;
+  del.set_collection("a");
+  del.add_ids("p0");
+  v1::DeletePointsResponse del_resp;
+  QUIVER_ASSERT_OK(engine_->Delete(del, &del_resp));
+  EXPECT_EQ(del_resp.deleted_count(), 1u);
+  v1::DropCollectionRequest drop;
+  drop.set_name("a");
+  v1::DropCollectionResponse drop_resp;
+  QUIVER_ASSERT_OK(engine_->DropCollection(drop, &drop_resp));
+  EXPECT_EQ(engine_->BudgetedMemoryBytes(), DescribedMemory());
+  QUIVER_ASSERT_OK(Upsert("b", 0, 500));
+  EXPECT_EQ(Count("b"), 500u);
+
+  // A restart counts what recovery loaded before the first write.
+  engine_.reset();
+  Open();
+  EXPECT_EQ(engine_->BudgetedMemoryBytes(), DescribedMemory());
+  EXPECT_GT(DescribedMemory(), 0u);
+}
+
+// A multi-vector point of one small vector becomes a 2048-float encoding:
+// a request of 30,000 such points (~1.5 MB) would take ~250 MB to bind. It
+// is refused before any of it is allocated, and changes nothing.
+TEST_F(WriteLimitsTest, RequestMemoryIsCheckedBeforeBindingAndSearching) {
+  limits_.max_request_memory_bytes = 64 << 20;
+  Open();
+  v1::CreateCollectionRequest create;
+  create.set_name("m");
+  v1::VectorField f = VectorField("m", 4, v1::IP);
+  f.mutable_multi_vector()->set_max_vectors_per_point(16);
+  *create.mutable_schema()->add_vectors() = f;
+  v1::CreateCollectionResponse cresp;
+  QUIVER_ASSERT_OK(engine_->CreateCollection(create, &cresp));
+  auto upsert = [&](int n) {
+    v1::UpsertPointsRequest req;
+    req.set_collection("m");
+    for (int i = 0; i < n; ++i) {
+      v1::Point* p = req.add_points();
+      p->set_id(absl::StrCat("m", i));
+      auto* v = (*p->mutable_multi_vectors())["m"].add_vectors()->mutable_values();
+      for (int d = 0; d < 4; ++d) v->Add(static_cast<float>(1 + (i + d) % 3));
+    }
+    v1::UpsertPointsResponse resp;
+    return engine_->Upsert(req, &resp);
+  };
+  const absl::Status big = upsert(30000);
+  EXPECT_THAT(big, StatusIs(absl::StatusCode::kResourceExhausted, "--max-request-memory-mb=64"));
+  EXPECT_THAT(big, StatusIs(absl::StatusCode::kResourceExhausted, "30000 points"));
+  EXPECT_EQ(Count("m"), 0u);
+  QUIVER_ASSERT_OK(upsert(1000));
+  EXPECT_EQ(Count("m"), 1000u);
+
+  // 1024 query sets x k 64 x refine 1024: 65,536 candidates per set, 2 GiB
+  // of candidate lists over a collection of 1000 points.
+  v1::SearchRequest search;
+  search.set_collection("m");
+  search.set_k(64);
+  search.mutable_params()->set_refine_factor(1024);
+  for (int q = 0; q < 1024; ++q) {
+    auto* v = search.add_multi_vectors()->add_vectors()->mutable_values();
+    for (int d = 0; d < 4; ++d) v->Add(1.0f);
+  }
+  v1::SearchResponse resp;
+  EXPECT_THAT(engine_->Search(search, StopToken(), &resp),
+              StatusIs(absl::StatusCode::kResourceExhausted, "--max-request-memory-mb=64"));
+  search.set_k(8);
+  search.mutable_params()->set_refine_factor(0);  // the default: 8 x 50 per set
+  QUIVER_ASSERT_OK(engine_->Search(search, StopToken(), &resp));
+  EXPECT_EQ(resp.results_size(), 1024);
+}
+
+TEST(WritePressureTest, DelaysFromHalfTheLimitAndRefusesAtIt) {
+  LimitOptions o;
+  o.max_unindexed_rows = 1000;
+  o.max_compaction_debt_rows = 4000;
+  o.max_write_delay = absl::Milliseconds(200);
+  WritePressure p = EvaluatePressure(o, 400, 1000, 0);
+  EXPECT_EQ(p.delay, absl::ZeroDuration());
+  EXPECT_TRUE(p.refused.ok());
+  p = EvaluatePressure(o, 750, 0, 0);
+  EXPECT_EQ(p.delay, absl::Milliseconds(100));
+  EXPECT_TRUE(p.refused.ok());
+  // The worse of the two decides.
+  p = EvaluatePressure(o, 100, 3800, 0);
+  EXPECT_EQ(p.delay, absl::Milliseconds(180));
+
+  p = EvaluatePressure(o, 1200, 0, 350);
+  EXPECT_THAT(p.refused, StatusIs(absl::StatusCode::kUnavailable, "--max-unindexed-rows=1000"));
+  EXPECT_THAT(p.refused, StatusIs(absl::StatusCode::kUnavailable, "retry in about 2s"));
+  // 700 rows past half the limit at 350 rows/s: 2 s.
+  ASSERT_TRUE(RetryAfter(p.refused).has_value());
+  EXPECT_EQ(*RetryAfter(p.refused), absl::Seconds(2));
+  p = EvaluatePressure(o, 0, 5000, 0);
+  EXPECT_THAT(p.refused,
+              StatusIs(absl::StatusCode::kUnavailable, "--max-compaction-debt-rows=4000"));
+  EXPECT_EQ(*RetryAfter(p.refused), absl::Seconds(1));  // no rate known yet
+  // No limits, no pressure.
+  EXPECT_TRUE(EvaluatePressure(LimitOptions(), 1 << 30, 1 << 30, 0).refused.ok());
+  EXPECT_FALSE(RetryAfter(absl::UnavailableError("x")).has_value());
+}
+
+}  // namespace
+}  // namespace quiver
