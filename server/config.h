@@ -64,6 +64,18 @@ struct ServerConfig {
   // damage and discard the rest (logged). Without it quiverd refuses to
   // start and names the damage. Default: false.
   bool accept_wal_loss = false;
+  // Access control (server/auth.h, server/tls.h; reloaded on SIGHUP).
+  // API keys by SHA-256 with a role; empty: no keys required.
+  std::string api_keys_file;
+  // TLS certificate chain and key (PEM); both or neither. With
+  // tls_client_ca, clients must present a certificate it signed.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // Serve on a non-loopback address without API keys or TLS.
+  bool allow_insecure = false;
+  // Serve gRPC server reflection (it describes the API, never data).
+  bool reflection = false;
 };
 
 // Parses argv. On --help/--version prints and returns a status with code

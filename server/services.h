@@ -24,6 +24,7 @@
 #include "base/mutex.h"
 #include "absl/time/time.h"
 #include "query/engine.h"
+#include "server/auth.h"
 #include "server/work_queue.h"
 #include "quiver/v1/collections.grpc.pb.h"
 #include "quiver/v1/points.grpc.pb.h"
@@ -63,7 +64,13 @@ class RpcGate {
     return inflight_.load(std::memory_order_acquire);
   }
 
+  // The API keys every RPC is checked against; null: none required. Set
+  // once, before serving starts (gRPC's start orders it before any RPC).
+  void set_authorizer(const Authorizer* auth) { auth_ = auth; }
+  const Authorizer* authorizer() const { return auth_; }
+
  private:
+  const Authorizer* auth_ = nullptr;
   std::atomic<int> inflight_{0};
   std::atomic<bool> draining_{false};
   Mutex mu_;
