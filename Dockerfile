@@ -1,6 +1,10 @@
 # Quiver image: quiverd + quiverctl on Debian 12.
 #   docker build -t quiver .
-#   docker run -p 50051:50051 -v quiver-data:/data quiver
+#   docker run -p 50051:50051 -v quiver-data:/data -e QUIVER_API_KEY=... quiver
+# quiverd listens on 0.0.0.0 and so needs API keys or TLS (or
+# QUIVER_ALLOW_INSECURE=1): deploy/docker-entrypoint.sh takes them from the
+# environment or from files mounted under /etc/quiver (README, "Operations >
+# API keys and TLS").
 # The build stage runs the same install script and build script as the
 # README and CI, so what CI tests is what the image ships.
 
@@ -18,14 +22,16 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 librocksdb7.8 libopenblas0-openmp libgomp1 \
-      libspdlog1.10 libfmt9 libabsl20220623 zlib1g liburing2 \
+      libspdlog1.10 libfmt9 libabsl20220623 zlib1g liburing2 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /data quiver \
  && mkdir -p /data && chown quiver:quiver /data
 COPY --from=build /src/build/quiverd /src/build/quiverctl /usr/local/bin/
+COPY deploy/docker-entrypoint.sh /usr/local/bin/quiver-entrypoint
+COPY deploy/docker-healthcheck.sh /usr/local/bin/quiver-healthcheck
 USER quiver
 VOLUME /data
 EXPOSE 50051
-HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["quiverctl", "--addr", "127.0.0.1:50051", "health"]
-ENTRYPOINT ["quiverd", "--listen", "0.0.0.0:50051", "--data-dir", "/data"]
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["quiver-healthcheck"]
+ENTRYPOINT ["quiver-entrypoint"]

@@ -1,9 +1,67 @@
 #include "client/client.h"
 
 #include "absl/strings/numbers.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace quiver::client {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& what, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read ", what, " ", path, ": ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " ", path, " is not a PEM file"));
+  }
+  return text.str();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const ClientOptions& o) {
+  if (!o.tls && o.tls_ca_pem.empty() && o.tls_cert_pem.empty() && o.tls_server_name.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = o.tls_ca_pem;
+  ssl.pem_private_key = o.tls_key_pem;
+  ssl.pem_cert_chain = o.tls_cert_pem;
+  return grpc::SslCredentials(ssl);
+}
+
+}  // namespace
+
+absl::Status LoadClientTls(const std::string& ca_file, const std::string& cert_file,
+                           const std::string& key_file, ClientOptions* options) {
+  if (cert_file.empty() != key_file.empty()) {
+    return absl::InvalidArgumentError("a TLS client certificate and its key go together");
+  }
+  if (!ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem("TLS CA file", ca_file);
+    if (!ca.ok()) return ca.status();
+    options->tls_ca_pem = *std::move(ca);
+    options->tls = true;
+  }
+  if (!cert_file.empty()) {
+    absl::StatusOr<std::string> cert = ReadPem("TLS client certificate", cert_file);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPem("TLS client key", key_file);
+    if (!key.ok()) return key.status();
+    options->tls_cert_pem = *std::move(cert);
+    options->tls_key_pem = *std::move(key);
+    options->tls = true;
+  }
+  return absl::OkStatus();
+}
 
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
@@ -14,7 +72,10 @@ Client::Client(const std::string& target, ClientOptions options) : options_(opti
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_message_bytes);
   args.SetMaxSendMessageSize(options.max_message_bytes);
-  channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  if (!options.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  }
+  channel_ = grpc::CreateCustomChannel(target, ChannelCredentials(options), args);
   collections_ = v1::CollectionService::NewStub(channel_);
   points_ = v1::PointService::NewStub(channel_);
   search_ = v1::SearchService::NewStub(channel_);
@@ -23,6 +84,7 @@ Client::Client(const std::string& target, ClientOptions options) : options_(opti
 
 void Client::Prepare(grpc::ClientContext* ctx) const {
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  if (!options_.api_key.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.api_key);
 }
 
 absl::Status Client::Health() {

@@ -4,6 +4,12 @@
 //
 // Thread-safety: a Client may be shared by many threads (gRPC channels and
 // stubs are thread-safe).
+//
+// Access control: with `api_key` every call carries the metadata
+// "authorization: Bearer <key>"; with TLS options the channel is TLS,
+// verifying the server against `tls_ca_pem` (or the system's roots) and
+// presenting a client certificate for mutual TLS. LoadClientTls reads the
+// PEM files.
 #ifndef QUIVER_CLIENT_CLIENT_H_
 #define QUIVER_CLIENT_CLIENT_H_
 
@@ -27,7 +33,25 @@ struct ClientOptions {
   absl::Duration timeout = absl::Seconds(60);
   // Largest message sent or received. Default: 256 MiB.
   int max_message_bytes = 256 << 20;
+  // Sent as "authorization: Bearer <api_key>"; empty: no key.
+  std::string api_key;
+  // TLS instead of plaintext. Implied by any of the tls_ fields below.
+  bool tls = false;
+  // PEM CA certificates the server's certificate must chain to; empty: the
+  // system's roots.
+  std::string tls_ca_pem;
+  // Mutual TLS: this client's certificate chain and private key (PEM).
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+  // The name the server's certificate must carry, instead of the host in
+  // the target (e.g. connecting to an IP with a certificate for a name).
+  std::string tls_server_name;
 };
+
+// Fills the TLS fields of `options` from PEM files; empty paths are
+// skipped. NOT_FOUND/INVALID_ARGUMENT naming the file.
+absl::Status LoadClientTls(const std::string& ca_file, const std::string& cert_file,
+                           const std::string& key_file, ClientOptions* options);
 
 class Client {
  public:

@@ -1,9 +1,10 @@
 // quiverctl: the admin command-line tool for quiverd.
 //
-//   quiverctl [--addr host:port] [--json] [--timeout SECONDS] COMMAND ...
+//   quiverctl [--addr host:port] [--json] [--timeout SECONDS] [--api-key KEY]
+//             [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] COMMAND ...
 //
 // Commands: health; collection create|list|describe|drop|set-index; import; get;
-// delete; count; search; stats; verify. Run `quiverctl COMMAND --help` for each.
+// delete; count; search; stats; verify; key hash. Run `quiverctl COMMAND --help` for each.
 //
 // Results go to stdout (tables for people, --json for scripts); errors go to
 // stderr as "error: <CODE>: <message>", the server's message unchanged.
@@ -35,6 +36,7 @@
 #include "absl/time/time.h"
 #include "client/client.h"
 #include "client/import.h"
+#include "client/key_command.h"
 #include "client/output.h"
 #include "base/status_macros.h"
 
@@ -68,6 +70,9 @@ struct Globals {
   std::string addr = "127.0.0.1:50051";
   bool json = false;
   double timeout_seconds = 60;
+  std::string api_key;
+  bool tls = false;
+  std::string tls_ca, tls_cert, tls_key, tls_server_name;
 };
 
 struct CreateArgs {
@@ -1118,6 +1123,21 @@ int Main(int argc, char** argv) {
   app.add_option("--timeout", g.timeout_seconds, "Per-request timeout in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--api-key", g.api_key,
+                 "API key, sent as 'authorization: Bearer KEY' (prefer the environment "
+                 "variable: command lines are visible to other users)")
+      ->envname("QUIVER_API_KEY");
+  app.add_flag("--tls", g.tls, "Connect with TLS, verifying the server with the system's CAs");
+  app.add_option("--tls-ca", g.tls_ca, "Connect with TLS; the server's CA certificates (PEM)")
+      ->envname("QUIVER_TLS_CA");
+  app.add_option("--tls-cert", g.tls_cert, "Mutual TLS: this client's certificate (PEM)")
+      ->envname("QUIVER_TLS_CERT");
+  app.add_option("--tls-key", g.tls_key, "Mutual TLS: the private key of --tls-cert (PEM)")
+      ->envname("QUIVER_TLS_KEY");
+  app.add_option("--tls-server-name", g.tls_server_name,
+                 "Name the server's certificate must carry, if not the host of --addr")
+      ->envname("QUIVER_TLS_SERVER_NAME");
+  KeyCommand key_cmd(app);
 
   auto* health = app.add_subcommand("health", "Check that the server is serving");
 
@@ -1298,10 +1318,16 @@ int Main(int argc, char** argv) {
   c.globals = g;
   client::ClientOptions copts;
   copts.timeout = absl::Seconds(g.timeout_seconds);
+  copts.api_key = g.api_key;
+  copts.tls = g.tls;
+  copts.tls_server_name = g.tls_server_name;
+  absl::Status s = client::LoadClientTls(g.tls_ca, g.tls_cert, g.tls_key, &copts);
   c.client = std::make_unique<client::Client>(g.addr, copts);
 
-  absl::Status s;
-  if (health->parsed()) {
+  if (!s.ok()) {
+  } else if (key_cmd.parsed()) {
+    s = key_cmd.Run(g.json, std::cin, c.out, std::cerr);
+  } else if (health->parsed()) {
     s = Health(c);
   } else if (create_cmd->parsed()) {
     s = CollectionCreate(c, create);

@@ -16,9 +16,12 @@ $SUDO apt-get install -y --no-install-recommends \
   libspdlog-dev libfmt-dev libabsl-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
   libcli11-dev nlohmann-json3-dev libroaring-dev liburing-dev libhnswlib-dev zlib1g-dev \
+  libssl-dev openssl \
   python3 python3-grpcio python3-protobuf python3-numpy \
   dataset-fashion-mnist gnuplot-nox \
   clang-14 libclang-rt-14-dev libomp-14-dev llvm-14
 # clang-14 etc.: deploy/fuzz.sh (libFuzzer and the ASan/UBSan runtimes are in
 # libclang-rt-14-dev, llvm-symbolizer in llvm-14; libomp-14-dev because the
 # configure step finds OpenMP, for faiss, with the compiler in use).
+# libssl-dev: API key digests and TLS file checks; openssl: the TLS tests
+# make their certificates with it.

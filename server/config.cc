@@ -100,6 +100,19 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
                  "Longest delay write backpressure adds to one upsert")
       ->check(CLI::Range(int64_t{0}, int64_t{60000}))
       ->capture_default_str();
+
+  app.add_option("--api-keys-file", c.api_keys_file,
+                 "API keys by SHA-256, one per line: <sha256-hex> <role> [collection,...] "
+                 "(role read|write|admin); clients send 'authorization: Bearer <key>'. "
+                 "Reloaded on SIGHUP");
+  app.add_option("--tls-cert", c.tls_cert, "TLS certificate chain (PEM); reloaded on SIGHUP");
+  app.add_option("--tls-key", c.tls_key, "TLS private key (PEM) of --tls-cert");
+  app.add_option("--tls-client-ca", c.tls_client_ca,
+                 "Mutual TLS: require client certificates signed by these CAs (PEM)");
+  app.add_flag("--allow-insecure", c.allow_insecure,
+               "Serve on a non-loopback address without API keys or TLS");
+  app.add_flag("--reflection", c.reflection,
+               "Serve gRPC server reflection (describes the API to tools; no key needed)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -110,6 +123,12 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
     return absl::CancelledError("version");
   } catch (const CLI::ParseError& e) {
     return absl::InvalidArgumentError(e.what());
+  }
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (!c.tls_client_ca.empty() && c.tls_cert.empty()) {
+    return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
   }
   return c;
 }

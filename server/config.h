@@ -89,6 +89,19 @@ struct ServerConfig {
   int64_t max_unindexed_rows = -1;
   int64_t max_compaction_debt_rows = -1;
   int64_t max_write_delay_ms = 250;
+
+  // Access control (server/auth.h, server/tls.h; reloaded on SIGHUP).
+  // API keys by SHA-256 with a role; empty: no keys required.
+  std::string api_keys_file;
+  // TLS certificate chain and key (PEM); both or neither. With
+  // tls_client_ca, clients must present a certificate it signed.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // Serve on a non-loopback address without API keys or TLS.
+  bool allow_insecure = false;
+  // Serve gRPC server reflection (it describes the API, never data).
+  bool reflection = false;
 };
 
 // Replaces the -1 ("derived") limits by their defaults for a machine whose

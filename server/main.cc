@@ -18,13 +18,14 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   quiver::server::RouteLibraryLogs();
 
-  // Block the shutdown signals in every thread (threads inherit the mask);
-  // one thread waits for them with sigwait, so no handler runs in an
-  // arbitrary thread.
+  // Block the shutdown signals and SIGHUP in every thread (threads inherit
+  // the mask); one thread waits for them with sigwait, so no handler runs in
+  // an arbitrary thread.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto server = quiver::server::Server::Start(*config);
@@ -34,7 +35,10 @@ int main(int argc, char** argv) {
   }
   std::thread waiter([&] {
     int sig = 0;
-    sigwait(&signals, &sig);
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+      spdlog::info("received SIGHUP: reloading API keys and TLS files");
+      (*server)->Reload();
+    }
     spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     (*server)->Shutdown();
   });

@@ -17,6 +17,25 @@ namespace quiver::server {
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
+  if (absl::Status exposed = CheckExposure(config); !exposed.ok()) return exposed;
+  if (!config.api_keys_file.empty()) {
+    auto auth = Authorizer::Load(config.api_keys_file);
+    if (!auth.ok()) return auth.status();
+    s->auth_ = *std::move(auth);
+    s->gate_.set_authorizer(s->auth_.get());
+    spdlog::info("API keys: {} from {}", s->auth_->key_count(), config.api_keys_file);
+  }
+  if (!config.tls_cert.empty()) {
+    auto tls = ServerTls::Load(config.tls_cert, config.tls_key, config.tls_client_ca);
+    if (!tls.ok()) return tls.status();
+    s->tls_ = *std::move(tls);
+    spdlog::info("TLS: {}{}", config.tls_cert,
+                 s->tls_->mutual() ? ", client certificates required" : "");
+    if (s->auth_ == nullptr && !s->tls_->mutual() && !IsLoopbackListen(config.listen)) {
+      spdlog::warn("TLS without --api-keys-file or --tls-client-ca: traffic is encrypted, but "
+                   "any client that reaches {} may call every RPC", config.listen);
+    }
+  }
 
   const std::string blas = ConfigureBlas(config.search_threads);
   if (blas.rfind("OpenBLAS", 0) == 0) spdlog::info("BLAS: {}", blas);
@@ -58,12 +77,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       std::make_unique<SearchServiceImpl>(s->engine_.get(), &s->gate_, s->expensive_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   // Without this a second quiverd on a busy port would bind it too
   // (SO_REUSEPORT) and split the traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(
+      config.listen,
+      s->tls_ != nullptr ? s->tls_->Credentials() : grpc::InsecureServerCredentials(), &s->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> intercept;
@@ -83,6 +104,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
 }
 
 Server::~Server() { Shutdown(); }
+
+void Server::Reload() {
+  if (auth_ != nullptr) {
+    const absl::Status st = auth_->Reload();
+    if (st.ok()) {
+      spdlog::info("reloaded API keys: {} from {}", auth_->key_count(), auth_->path());
+    } else {
+      spdlog::error("reload: {}; keeping the {} API keys loaded before",
+                    std::string(st.message()), auth_->key_count());
+    }
+  }
+  if (tls_ != nullptr) {
+    const absl::Status st = tls_->Reload();
+    if (st.ok()) {
+      spdlog::info("reloaded TLS files; new connections use them");
+    } else {
+      spdlog::error("reload: {}; keeping the TLS certificate loaded before",
+                    std::string(st.message()));
+    }
+  }
+  if (auth_ == nullptr && tls_ == nullptr) spdlog::info("reload: no API keys or TLS to reload");
+}
 
 void Server::Wait() {
   MutexLock lock(&done_mu_);

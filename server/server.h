@@ -1,11 +1,14 @@
 // Server: quiverd's gRPC server — the v1 services, the standard health
-// service (grpc.health.v1) and server reflection — over one Engine.
+// service (grpc.health.v1) and, with --reflection, server reflection — over
+// one Engine, behind API keys and TLS when configured.
 //
-// A Server owns its Engine, the work queue and the services.
-// Thread-safety: Shutdown may be called from any thread, once; Wait from
-// one thread.
-// Errors: Start returns Engine::Open's status, or UNAVAILABLE when it cannot
-// listen on the configured address.
+// A Server owns its Engine, the work queue, the services, the Authorizer and
+// the TLS material. Thread-safety: Shutdown may be called from any thread,
+// once; Wait from one thread; Reload from any thread, any time.
+// Errors: Start returns FAILED_PRECONDITION when it would serve a network
+// address unprotected (server/auth.h CheckExposure), the keys file's or TLS
+// files' error, Engine::Open's status, or UNAVAILABLE when it cannot listen
+// on the configured address.
 #ifndef QUIVER_SERVER_SERVER_H_
 #define QUIVER_SERVER_SERVER_H_
 
@@ -17,9 +20,11 @@
 #include "absl/status/statusor.h"
 #include "base/mutex.h"
 #include "query/engine.h"
+#include "server/auth.h"
 #include "server/config.h"
 #include "server/method_limits.h"
 #include "server/services.h"
+#include "server/tls.h"
 
 namespace quiver::server {
 
@@ -36,12 +41,18 @@ class Server {
   // Stops accepting RPCs, lets in-flight ones finish (up to the grace
   // period), then closes the engine (flushing RocksDB).
   void Shutdown();
+  // Re-reads the API keys file and the TLS files (on SIGHUP). What fails to
+  // load is logged and the previous keys or certificates stay in force.
+  void Reload();
 
  private:
   Server() = default;
   void ShutdownOnce();
   void NotifyShutDown();
   ServerConfig config_;
+  // Declared before the gRPC server, destroyed after it: it calls into them.
+  std::unique_ptr<Authorizer> auth_;
+  std::unique_ptr<ServerTls> tls_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<MethodLimits> method_limits_;  // outlives the gate's use of it
   RpcGate gate_;

@@ -67,10 +67,31 @@ grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx, const char* m
   return reactor;
 }
 
+// The API key check at the entry of every RPC (server/auth.h): null when
+// the call may go on, else the reactor already finished with
+// UNAUTHENTICATED or PERMISSION_DENIED. Refusals are logged at warn, rate
+// limited, with the peer's address (never the key).
+grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* ctx, const RpcGate* gate,
+                                    const char* method, const google::protobuf::Message& req) {
+  const Authorizer* auth = gate->authorizer();
+  if (auth == nullptr) return nullptr;
+  const absl::Status s = auth->Check(*ctx, method, req);
+  if (s.ok()) return nullptr;
+  const LogRateLimiter::Decision d = RequestLogLimiter().Admit(
+      absl::StrCat("auth ", absl::StatusCodeToString(s.code())), absl::Now());
+  if (d.suppressed > 0) spdlog::warn("refused requests: suppressed {} similar lines", d.suppressed);
+  if (d.write) spdlog::warn("{} from {} refused: {}", method, ctx->peer(), s.ToString());
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpc(s));
+  return reactor;
+}
+
 // For reads, which run inline on the gRPC thread. `run` returns the status.
 template <typename Run>
 grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                    const char* method, Run run) {
+                                    const google::protobuf::Message& req, const char* method,
+                                    Run run) {
+  if (auto* refused = Authorize(ctx, gate, method, req)) return refused;
   const MethodLimits::Permit permit = MethodLimits::Admit(gate->method_limits(), method);
   if (!permit.ok()) return Refuse(ctx, method, permit.status());
   if (!gate->Enter()) return Reject(ctx);
@@ -88,7 +109,9 @@ grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* g
 // while it waited is answered without running.
 template <typename Run>
 grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                    WorkQueue* queue, const char* method, Run run) {
+                                    WorkQueue* queue, const google::protobuf::Message& req,
+                                    const char* method, Run run) {
+  if (auto* refused = Authorize(ctx, gate, method, req)) return refused;
   const MethodLimits::Permit permit = MethodLimits::Admit(gate->method_limits(), method);
   if (!permit.ok()) return Refuse(ctx, method, permit.status());
   if (!gate->Enter()) return Reject(ctx);
@@ -108,7 +131,9 @@ grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* g
 // For writes: the reactor is finished from the engine's commit thread.
 template <typename Start>
 grpc::ServerUnaryReactor* FinishLater(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                      const char* method, Start start_write) {
+                                      const google::protobuf::Message& req, const char* method,
+                                      Start start_write) {
+  if (auto* refused = Authorize(ctx, gate, method, req)) return refused;
   const MethodLimits::Permit permit = MethodLimits::Admit(gate->method_limits(), method);
   if (!permit.ok()) return Refuse(ctx, method, permit.status());
   if (!gate->Enter()) return Reject(ctx);
@@ -128,7 +153,7 @@ grpc::ServerUnaryReactor* FinishLater(grpc::CallbackServerContext* ctx, RpcGate*
 grpc::ServerUnaryReactor* CollectionServiceImpl::CreateCollection(
     grpc::CallbackServerContext* ctx, const v1::CreateCollectionRequest* req,
     v1::CreateCollectionResponse* resp) {
-  return FinishLater(ctx, gate_, "CreateCollection", [&](Engine::Done done) {
+  return FinishLater(ctx, gate_, *req, "CreateCollection", [&](Engine::Done done) {
     engine_->CreateCollection(*req, resp, std::move(done));
   });
 }
@@ -136,19 +161,25 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::CreateCollection(
 grpc::ServerUnaryReactor* CollectionServiceImpl::GetCollection(
     grpc::CallbackServerContext* ctx, const v1::GetCollectionRequest* req,
     v1::GetCollectionResponse* resp) {
-  return RunInline(ctx, gate_, "GetCollection", [&] { return engine_->GetCollection(*req, resp); });
+  return RunInline(ctx, gate_, *req, "GetCollection",
+                   [&] { return engine_->GetCollection(*req, resp); });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::ListCollections(
-    grpc::CallbackServerContext* ctx, const v1::ListCollectionsRequest*,
+    grpc::CallbackServerContext* ctx, const v1::ListCollectionsRequest* req,
     v1::ListCollectionsResponse* resp) {
-  return RunInline(ctx, gate_, "ListCollections", [&] { return engine_->ListCollections(resp); });
+  return RunInline(ctx, gate_, *req, "ListCollections", [&] {
+    QUIVER_RETURN_IF_ERROR(engine_->ListCollections(resp));
+    // A key limited to collections sees only those.
+    if (gate_->authorizer() != nullptr) gate_->authorizer()->FilterCollections(*ctx, resp);
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::DropCollection(
     grpc::CallbackServerContext* ctx, const v1::DropCollectionRequest* req,
     v1::DropCollectionResponse* resp) {
-  return FinishLater(ctx, gate_, "DropCollection", [&](Engine::Done done) {
+  return FinishLater(ctx, gate_, *req, "DropCollection", [&](Engine::Done done) {
     engine_->DropCollection(*req, resp, std::move(done));
   });
 }
@@ -156,7 +187,7 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::DropCollection(
 grpc::ServerUnaryReactor* CollectionServiceImpl::UpdateCollection(
     grpc::CallbackServerContext* ctx, const v1::UpdateCollectionRequest* req,
     v1::UpdateCollectionResponse* resp) {
-  return FinishLater(ctx, gate_, "UpdateCollection", [&](Engine::Done done) {
+  return FinishLater(ctx, gate_, *req, "UpdateCollection", [&](Engine::Done done) {
     engine_->UpdateCollection(*req, resp, std::move(done));
   });
 }
@@ -164,7 +195,7 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::UpdateCollection(
 grpc::ServerUnaryReactor* CollectionServiceImpl::VerifyCollection(
     grpc::CallbackServerContext* ctx, const v1::VerifyCollectionRequest* req,
     v1::VerifyCollectionResponse* resp) {
-  return RunQueued(ctx, gate_, expensive_, "VerifyCollection",
+  return RunQueued(ctx, gate_, expensive_, *req, "VerifyCollection",
                    [this, req, resp](const StopToken& stop) {
                      return engine_->VerifyCollection(*req, resp, stop);
                    });
@@ -173,7 +204,7 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::VerifyCollection(
 grpc::ServerUnaryReactor* PointServiceImpl::UpsertPoints(grpc::CallbackServerContext* ctx,
                                                          const v1::UpsertPointsRequest* req,
                                                          v1::UpsertPointsResponse* resp) {
-  return FinishLater(ctx, gate_, "UpsertPoints", [&](Engine::Done done) {
+  return FinishLater(ctx, gate_, *req, "UpsertPoints", [&](Engine::Done done) {
     absl::StatusOr<Bound<BoundUpsert>> up = engine_->BindUpsert(*req);
     if (!up.ok()) return done(up.status());
     engine_->Upsert(*std::move(up), resp, Deadline(ctx), std::move(done));
@@ -183,13 +214,13 @@ grpc::ServerUnaryReactor* PointServiceImpl::UpsertPoints(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* PointServiceImpl::GetPoints(grpc::CallbackServerContext* ctx,
                                                       const v1::GetPointsRequest* req,
                                                       v1::GetPointsResponse* resp) {
-  return RunInline(ctx, gate_, "GetPoints", [&] { return engine_->GetPoints(*req, resp); });
+  return RunInline(ctx, gate_, *req, "GetPoints", [&] { return engine_->GetPoints(*req, resp); });
 }
 
 grpc::ServerUnaryReactor* PointServiceImpl::DeletePoints(grpc::CallbackServerContext* ctx,
                                                          const v1::DeletePointsRequest* req,
                                                          v1::DeletePointsResponse* resp) {
-  return FinishLater(ctx, gate_, "DeletePoints", [&](Engine::Done done) {
+  return FinishLater(ctx, gate_, *req, "DeletePoints", [&](Engine::Done done) {
     absl::StatusOr<Bound<BoundDelete>> del = engine_->BindDelete(*req);
     if (!del.ok()) return done(del.status());
     engine_->Delete(*std::move(del), resp, Deadline(ctx), std::move(done));
@@ -200,11 +231,12 @@ grpc::ServerUnaryReactor* PointServiceImpl::CountPoints(grpc::CallbackServerCont
                                                         const v1::CountPointsRequest* req,
                                                         v1::CountPointsResponse* resp) {
   if (engine_->IsExpensive(*req)) {
-    return RunQueued(ctx, gate_, expensive_, "CountPoints", [this, req, resp](const StopToken& stop) {
-      return engine_->CountPoints(*req, resp, stop);
-    });
+    return RunQueued(ctx, gate_, expensive_, *req, "CountPoints",
+                     [this, req, resp](const StopToken& stop) {
+                       return engine_->CountPoints(*req, resp, stop);
+                     });
   }
-  return RunInline(ctx, gate_, "CountPoints",
+  return RunInline(ctx, gate_, *req, "CountPoints",
                    [&] { return engine_->CountPoints(*req, resp, Deadline(ctx)); });
 }
 
@@ -216,12 +248,12 @@ grpc::ServerUnaryReactor* SearchServiceImpl::Search(grpc::CallbackServerContext*
   auto bound = std::make_shared<const absl::StatusOr<Bound<BoundSearchRequest>>>(
       engine_->BindSearch(*req));
   if (bound->ok() && engine_->IsExpensive(**bound)) {
-    return RunQueued(ctx, gate_, expensive_, "Search",
+    return RunQueued(ctx, gate_, expensive_, *req, "Search",
                      [this, bound, resp](const StopToken& stop) {
                        return engine_->Search(**bound, stop, resp);
                      });
   }
-  return RunInline(ctx, gate_, "Search", [&] {
+  return RunInline(ctx, gate_, *req, "Search", [&] {
     const StopToken stop(Deadline(ctx));
     QUIVER_RETURN_IF_ERROR(stop.Check());
     QUIVER_RETURN_IF_ERROR(bound->status());

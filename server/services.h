@@ -25,6 +25,8 @@
 #include "absl/time/time.h"
 #include "query/engine.h"
 #include "server/method_limits.h"
+
+#include "server/auth.h"
 #include "server/work_queue.h"
 #include "quiver/v1/collections.grpc.pb.h"
 #include "quiver/v1/points.grpc.pb.h"
@@ -68,8 +70,15 @@ class RpcGate {
   void set_method_limits(MethodLimits* limits) { method_limits_ = limits; }
   MethodLimits* method_limits() const { return method_limits_; }
 
+  // The API keys every RPC is checked against; null: none required. Set
+  // once, before serving starts (gRPC's start orders it before any RPC).
+  void set_authorizer(const Authorizer* auth) { auth_ = auth; }
+  const Authorizer* authorizer() const { return auth_; }
+
  private:
   MethodLimits* method_limits_ = nullptr;
+
+  const Authorizer* auth_ = nullptr;
   std::atomic<int> inflight_{0};
   std::atomic<bool> draining_{false};
   Mutex mu_;

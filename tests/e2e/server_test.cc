@@ -101,8 +101,22 @@ TEST_F(ServerTest, HealthServing) {
   QUIVER_ASSERT_OK(client_->Health());
 }
 
-TEST_F(ServerTest, ReflectionListsServicesAndDescribesThem) {
+TEST_F(ServerTest, ReflectionIsServedOnlyWithItsFlag) {
   StartServer();
+  auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(client_->channel());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = stub->ServerReflectionInfo(&ctx);
+  grpc::reflection::v1alpha::ServerReflectionRequest req;
+  req.set_list_services("");
+  stream->Write(req);
+  grpc::reflection::v1alpha::ServerReflectionResponse resp;
+  EXPECT_FALSE(stream->Read(&resp));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(ServerTest, ReflectionListsServicesAndDescribesThem) {
+  StartServer({"--reflection"});
   auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(client_->channel());
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));

@@ -1,0 +1,37 @@
+#!/bin/sh
+# The Docker image's entrypoint: runs quiverd on 0.0.0.0:50051 with its data
+# in /data, protected by what the container was given (see README.md,
+# "Operations > API keys and TLS"):
+#   - an API keys file mounted at $QUIVER_API_KEYS_FILE (default
+#     /etc/quiver/api-keys), reloaded on SIGHUP (docker kill -s HUP); or
+#   - one admin key in the environment variable QUIVER_API_KEY (its SHA-256
+#     is written to a private file; quiverd never sees it in clear);
+#   - TLS files mounted in $QUIVER_TLS_DIR (default /etc/quiver/tls):
+#     tls.crt and tls.key, and client-ca.crt for mutual TLS.
+# With none of these quiverd refuses to start (it would serve everyone);
+# QUIVER_ALLOW_INSECURE=1 starts it anyway. Arguments are passed on to
+# quiverd.
+set -eu
+
+keys_file="${QUIVER_API_KEYS_FILE:-/etc/quiver/api-keys}"
+tls_dir="${QUIVER_TLS_DIR:-/etc/quiver/tls}"
+set -- --listen "${QUIVER_LISTEN:-0.0.0.0:50051}" --data-dir "${QUIVER_DATA_DIR:-/data}" "$@"
+
+if [ -f "$keys_file" ]; then
+  set -- "$@" --api-keys-file "$keys_file"
+elif [ -n "${QUIVER_API_KEY:-}" ]; then
+  umask 077
+  generated="$(mktemp -d)/api-keys"
+  printf '%s\n' "$QUIVER_API_KEY" | quiverctl key hash --stdin --role admin >"$generated"
+  set -- "$@" --api-keys-file "$generated"
+fi
+if [ -f "$tls_dir/tls.crt" ] && [ -f "$tls_dir/tls.key" ]; then
+  set -- "$@" --tls-cert "$tls_dir/tls.crt" --tls-key "$tls_dir/tls.key"
+  if [ -f "$tls_dir/client-ca.crt" ]; then
+    set -- "$@" --tls-client-ca "$tls_dir/client-ca.crt"
+  fi
+fi
+if [ "${QUIVER_ALLOW_INSECURE:-0}" = "1" ]; then
+  set -- "$@" --allow-insecure
+fi
+exec quiverd "$@"
