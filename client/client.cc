@@ -1,12 +1,11 @@
 #include "client/client.h"
 
-#include "absl/strings/numbers.h"
-
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
