@@ -36,6 +36,7 @@
 #include "client/client.h"
 #include "client/import.h"
 #include "client/output.h"
+#include "client/snapshot_cmd.h"
 #include "base/status_macros.h"
 
 namespace quiver::ctl {
@@ -1286,6 +1287,8 @@ int Main(int argc, char** argv) {
                          "Compare only this many rows' vectors per segment (default: all)");
   verify_cmd->add_option("--seed", ver.seed, "Seed of the samples")->capture_default_str();
 
+  SnapshotCommands snapshot_cmds(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -1327,6 +1330,8 @@ int Main(int argc, char** argv) {
     s = Stats(c, stats_coll);
   } else if (verify_cmd->parsed()) {
     s = Verify(c, ver);
+  } else if (snapshot_cmds.parsed()) {
+    s = snapshot_cmds.Run(*c.client, g.json, absl::Seconds(g.timeout_seconds), c.out);
   }
   c.out.flush();
   if (s.ok()) return 0;

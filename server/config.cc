@@ -69,6 +69,9 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
                "If the write-ahead log is damaged (quiverd then refuses to start and says "
                "where), start anyway: copy the WAL files to DATA_DIR/damaged-wal-<time>/, "
                "recover the writes before the damage and discard the rest");
+  app.add_option("--restore-from", c.restore_from,
+                 "Restore this snapshot file into --data-dir (which must be empty or missing), "
+                 "then serve it");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -64,6 +64,10 @@ struct ServerConfig {
   // damage and discard the rest (logged). Without it quiverd refuses to
   // start and names the damage. Default: false.
   bool accept_wal_loss = false;
+  // A snapshot file (server/snapshot_service.h) to restore into --data-dir
+  // before serving; the data directory must be missing or empty. Default:
+  // none.
+  std::string restore_from;
 };
 
 // Parses argv. On --help/--version prints and returns a status with code

@@ -38,6 +38,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
                                                      : storage::Durability::kSync;
   eo.store.block_cache_bytes = static_cast<size_t>(config.block_cache_mb) << 20;
   eo.store.accept_wal_loss = config.accept_wal_loss;
+  if (!config.restore_from.empty()) {
+    if (absl::Status r = Engine::RestoreDataDir(config.restore_from, config.data_dir,
+                                                *storage::FileSystem::Default());
+        !r.ok()) {
+      return r;
+    }
+  }
   auto engine = Engine::Open(eo);
   if (!engine.ok()) return engine.status();
   s->engine_ = *std::move(engine);
@@ -52,6 +59,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       std::make_unique<PointServiceImpl>(s->engine_.get(), &s->gate_, s->expensive_.get());
   s->search_ =
       std::make_unique<SearchServiceImpl>(s->engine_.get(), &s->gate_, s->expensive_.get());
+
+  s->snapshots_ = std::make_unique<SnapshotServiceImpl>(s->engine_.get(), &s->gate_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -68,6 +77,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   builder.RegisterService(s->collections_.get());
   builder.RegisterService(s->points_.get());
   builder.RegisterService(s->search_.get());
+  builder.RegisterService(s->snapshots_.get());
   s->grpc_ = builder.BuildAndStart();
   if (s->grpc_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));

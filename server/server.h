@@ -19,6 +19,7 @@
 #include "query/engine.h"
 #include "server/config.h"
 #include "server/services.h"
+#include "server/snapshot_service.h"
 
 namespace quiver::server {
 
@@ -48,6 +49,7 @@ class Server {
   std::unique_ptr<CollectionServiceImpl> collections_;
   std::unique_ptr<PointServiceImpl> points_;
   std::unique_ptr<SearchServiceImpl> search_;
+  std::unique_ptr<SnapshotServiceImpl> snapshots_;
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
   std::once_flag shutdown_once_;
