@@ -23,6 +23,7 @@
 #include "client/commands/command.h"
 #include "client/commands/commands.h"
 #include "client/key_command.h"
+#include "client/snapshot_cmd.h"
 
 namespace quiver::ctl {
 namespace {
@@ -64,6 +65,9 @@ int Main(int argc, char** argv) {
   RegisterSearchCommands(app, commands);
   RegisterStatsCommands(app, commands);
   RegisterVerifyCommands(app, commands);
+  SnapshotCommands snapshot_cmds(app);
+
+  SnapshotCommands snapshot_cmds(app);
 
   try {
     app.parse(argc, argv);
@@ -86,8 +90,11 @@ int Main(int argc, char** argv) {
   if (!s.ok()) {
   } else if (key_cmd.parsed()) {
     s = key_cmd.Run(g.json, std::cin, c.out, std::cerr);
+  } else if (snapshot_cmds.parsed()) {
+    s = snapshot_cmds.Run(*c.client, g.json, absl::Seconds(g.timeout_seconds), c.out);
   } else if (const CommandSet::Run* run = commands.Parsed()) {
     s = (*run)(c);
+#include "client/snapshot_cmd.h"
   }
   c.out.flush();
   if (s.ok()) return 0;

@@ -206,6 +206,12 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // taken before the move is released. Anything that reads vectors outside
   // a View (index builds, compaction) holds one.
   std::shared_ptr<const void> Pin() const;
+  // Runs `fn` while no Persist of this collection runs, so the segment
+  // files it reads are whole (snapshots link them).
+  void WithPersistLocked(const std::function<void()>& fn) const {
+    MutexLock lock(&persist_mu_);
+    fn();
+  }
 
   // --- Commit protocol (commit thread) ---
   void PrepareUpsert(uint64_t seq, const BoundUpsert& up, storage::Batch* batch,

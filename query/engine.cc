@@ -76,6 +76,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
           for (const auto& in : plan.inputs) (void)e->files_->RemoveSegment(c->id(), in->id());
         });
       });
+  QUIVER_RETURN_IF_ERROR(engine->CleanSnapshotLeftovers());
   QUIVER_ASSIGN_OR_RETURN(std::vector<storage::CollectionState> states,
                           engine->store_->LoadCollections());
   const uint64_t last_seq = engine->store_->last_sequence();

@@ -51,6 +51,7 @@
 #include "quiver/v1/collections.pb.h"
 #include "quiver/v1/points.pb.h"
 #include "quiver/v1/search.pb.h"
+#include "storage/snapshot_file.h"
 #include "storage/store.h"
 
 namespace quiver {
@@ -188,6 +189,56 @@ class Engine {
   // last measure), measured now on the commit thread. For tests and logs.
   uint64_t BudgetedMemoryBytes();
 
+  // --- Snapshots (query/engine_snapshot.cc). Snapshot files live in
+  // DATA_DIR/snapshots/NAME.qsnap (storage/snapshot_file.h).
+  //
+  // Takes a snapshot of collection `collection` (empty: all of them and
+  // the operation log) consistent at one sequence number, while writes go
+  // on: the sequence and a RocksDB snapshot are taken on the commit thread
+  // between two commit groups (writers wait for that only), then the data
+  // is exported, the segment files of that moment are hard-linked and
+  // everything is packed into NAME.qsnap.tmp, renamed into place once
+  // synced. `name` empty: "snap-<UTC time>-<sequence>". One at a time.
+  // Errors: INVALID_ARGUMENT (name), ALREADY_EXISTS, NOT_FOUND
+  // (collection), RESOURCE_EXHAUSTED when the disk fills (nothing is left
+  // behind), UNAVAILABLE while shutting down.
+  absl::StatusOr<storage::SnapshotManifest> CreateSnapshot(const std::string& name,
+                                                           const std::string& collection);
+  // Every snapshot file's manifest, by name; `damaged` gets the names of
+  // files whose manifest cannot be read, with why.
+  absl::StatusOr<std::vector<storage::SnapshotManifest>> ListSnapshots(
+      std::vector<std::pair<std::string, std::string>>* damaged) const;
+  // NOT_FOUND if there is no such snapshot.
+  absl::Status DeleteSnapshot(const std::string& name);
+  // The path of snapshot `name`: INVALID_ARGUMENT for a bad name,
+  // NOT_FOUND if it does not exist.
+  absl::StatusOr<std::string> SnapshotPath(const std::string& name) const;
+  // A path for an uploaded snapshot file; the caller removes it.
+  std::string NewUploadPath();
+  // What every file is written through.
+  storage::FileSystem& file_system() const { return *options_.store.fs; }
+  // Restores collection `source` (empty: the snapshot's only one) of the
+  // snapshot file at `path` as a new collection `new_name`, online. The
+  // whole file is checked before anything changes: DATA_LOSS naming the
+  // packed file that failed its checksum or was cut. Its data is imported
+  // under a fresh collection id in chunks ordered with writes, its segment
+  // files (indexes, rerank tables) are linked in so nothing is rebuilt,
+  // and one catalog write makes it visible; a crash before that leaves
+  // nothing (the next start removes the partial import). Also
+  // ALREADY_EXISTS, NOT_FOUND (source), INVALID_ARGUMENT.
+  absl::StatusOr<std::shared_ptr<Collection>> RestoreCollection(const std::string& path,
+                                                                const std::string& source,
+                                                                const std::string& new_name);
+  // Describes a collection as GetCollection does.
+  void DescribeCollection(const Collection& c, v1::CollectionInfo* info) const {
+    Describe(c, info);
+  }
+  // Offline restore: unpacks the snapshot at `path` into `data_dir`, which
+  // must be missing or empty (FAILED_PRECONDITION otherwise), checking
+  // every file first; on failure the directory is left empty.
+  static absl::Status RestoreDataDir(const std::string& path, const std::string& data_dir,
+                                     storage::FileSystem& fs);
+
   uint64_t last_sequence() const { return store_->last_sequence(); }
   storage::Store& store() { return *store_; }
 
@@ -223,6 +274,28 @@ class Engine {
   // budget; else counts them.
   absl::Status ChargeMemory(const Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
 
+  // Snapshot helpers (query/engine_snapshot.cc).
+  std::string SnapshotDir() const { return options_.data_dir + "/snapshots"; }
+  // Removes what an interrupted snapshot or restore left: temporary files
+  // in the snapshot directory, and data of restores never finished.
+  absl::Status CleanSnapshotLeftovers();
+  // Links the segment files of `c` (sequence <= seq) under `dest`. A
+  // segment whose files went meanwhile is left out; other errors return.
+  absl::Status LinkSegmentFiles(const Collection& c, uint64_t seq, const std::string& dest);
+  // Packs `staging` into the snapshot file `final_path`.
+  absl::Status PackSnapshot(const std::string& staging, const std::string& final_path,
+                            const storage::SnapshotManifest& m);
+  // Imports collection `src_cid` of `src` (files under `src_files`) as
+  // collection `cid`: its data, then its segment files.
+  absl::Status ImportCollection(storage::Store& src, const storage::SegmentFiles& src_files,
+                                uint32_t src_cid, uint32_t cid, uint64_t seq);
+  // Removes the data and files of an unfinished restore into `cid`.
+  void AbandonRestore(uint32_t cid);
+  // Runs `fn` on the commit thread as a commit group of its own (every
+  // earlier group written and applied, no later one started) and returns
+  // its status; UNAVAILABLE, without running it, once writes are refused.
+  absl::Status RunJobOnCommitThread(const std::function<absl::Status()>& fn);
+
   EngineOptions options_;
   std::unique_ptr<storage::Store> store_;
   // Declared before the collections, which point to it, so it outlives them.
@@ -241,6 +314,9 @@ class Engine {
   std::thread commit_thread_;
 
   std::unique_ptr<storage::SegmentFiles> files_;
+  // One snapshot or restore at a time.
+  Mutex snapshot_mu_;
+  std::atomic<uint64_t> upload_counter_{0};
   std::unique_ptr<IndexBuilder> builder_;
   struct PersistRetry {
     std::weak_ptr<Collection> collection;

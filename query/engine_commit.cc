@@ -421,6 +421,20 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
     batch->LogOp(seq, op);
     return absl::OkStatus();
   }
+  if (w.kind == Writer::Kind::kRestore) {
+    if (Find(w.name).ok()) {
+      return absl::AlreadyExistsError(absl::StrCat("collection \"", w.name, "\" already exists"));
+    }
+    batch->PutCollection(w.created);
+    batch->PutNextInternalId(w.created.id(), w.next_iid);
+    batch->DeleteRestoreMark(w.created.id());
+    storage::OpRecord op;
+    op.set_type(storage::OpRecord::CREATE_COLLECTION);
+    op.set_collection_id(w.created.id());
+    op.set_unix_ms(w.created.created_at_unix_ms());
+    batch->LogOp(seq, op);
+    return absl::OkStatus();
+  }
   if (w.kind == Writer::Kind::kDrop) {
     QUIVER_ASSIGN_OR_RETURN(w.coll, Find(w.name));
     batch->DropCollection(w.coll->id(), w.name);
@@ -470,6 +484,12 @@ void Engine::Apply(Writer& w) {
       coll->ApplyNoop(w.seq);
       MutexLock lock(&collections_mu_);
       collections_.emplace(w.name, std::move(coll));
+      break;
+    }
+    case Writer::Kind::kRestore: {
+      w.coll->ApplyNoop(w.seq);
+      MutexLock lock(&collections_mu_);
+      collections_.emplace(w.name, w.coll);
       break;
     }
     case Writer::Kind::kDrop: {

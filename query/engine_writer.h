@@ -24,7 +24,9 @@ namespace quiver {
 struct Engine::Writer {
   // kInternal runs `internal` on the commit thread: segment-list changes
   // that write nothing to storage and take no sequence number.
-  enum class Kind { kCreate, kDrop, kUpdate, kUpsert, kDelete, kInternal };
+  // kRestore publishes a collection a restore imported (coll, recovered
+  // already, and its record in `created`).
+  enum class Kind { kCreate, kDrop, kUpdate, kUpsert, kDelete, kInternal, kRestore };
   Kind kind;
   // Runs as a commit group of its own, so its Prepare sees only applied
   // state (catalog changes and filter deletes).
@@ -38,7 +40,8 @@ struct Engine::Writer {
   absl::Time deadline = absl::InfiniteFuture();
   size_t bytes = 0;
   uint64_t seq = 0;
-  storage::CollectionRecord created;  // kCreate
+  storage::CollectionRecord created;  // kCreate, kRestore
+  uint64_t next_iid = 0;              // kRestore
   std::function<void()> internal;     // kInternal
   std::vector<std::pair<size_t, index::IndexSpec>> index_updates;  // kUpdate
   // Fills the response after a successful apply.

@@ -113,6 +113,10 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
                "Serve on a non-loopback address without API keys or TLS");
   app.add_flag("--reflection", c.reflection,
                "Serve gRPC server reflection (describes the API to tools; no key needed)");
+
+  app.add_option("--restore-from", c.restore_from,
+                 "Restore this snapshot file into --data-dir (which must be empty or missing), "
+                 "then serve it");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

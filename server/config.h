@@ -102,6 +102,11 @@ struct ServerConfig {
   bool allow_insecure = false;
   // Serve gRPC server reflection (it describes the API, never data).
   bool reflection = false;
+
+  // A snapshot file (server/snapshot_service.h) to restore into --data-dir
+  // before serving; the data directory must be missing or empty. Default:
+  // none.
+  std::string restore_from;
 };
 
 // Replaces the -1 ("derived") limits by their defaults for a machine whose

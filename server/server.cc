@@ -61,6 +61,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   eo.store.accept_wal_loss = config.accept_wal_loss;
   QUIVER_RETURN_IF_ERROR(ConfigureLimits(&s->config_, &eo, &s->method_limits_));
   s->gate_.set_method_limits(s->method_limits_.get());
+  if (!config.restore_from.empty()) {
+    if (absl::Status r = Engine::RestoreDataDir(config.restore_from, config.data_dir,
+                                                *storage::FileSystem::Default());
+        !r.ok()) {
+      return r;
+    }
+  }
   auto engine = Engine::Open(eo);
   if (!engine.ok()) return engine.status();
   s->engine_ = *std::move(engine);
@@ -75,6 +82,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       std::make_unique<PointServiceImpl>(s->engine_.get(), &s->gate_, s->expensive_.get());
   s->search_ =
       std::make_unique<SearchServiceImpl>(s->engine_.get(), &s->gate_, s->expensive_.get());
+
+  s->snapshots_ = std::make_unique<SnapshotServiceImpl>(s->engine_.get(), &s->gate_);
 
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -93,6 +102,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   builder.RegisterService(s->collections_.get());
   builder.RegisterService(s->points_.get());
   builder.RegisterService(s->search_.get());
+  builder.RegisterService(s->snapshots_.get());
   s->grpc_ = builder.BuildAndStart();
   if (s->grpc_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));

@@ -26,6 +26,8 @@
 #include "server/services.h"
 #include "server/tls.h"
 
+#include "server/snapshot_service.h"
+
 namespace quiver::server {
 
 class Server {
@@ -61,6 +63,7 @@ class Server {
   std::unique_ptr<CollectionServiceImpl> collections_;
   std::unique_ptr<PointServiceImpl> points_;
   std::unique_ptr<SearchServiceImpl> search_;
+  std::unique_ptr<SnapshotServiceImpl> snapshots_;
   std::unique_ptr<grpc::Server> grpc_;
   int port_ = 0;
   std::once_flag shutdown_once_;

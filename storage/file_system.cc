@@ -189,6 +189,13 @@ class PosixFileSystem final : public FileSystem {
     return static_cast<uint64_t>(st.st_size);
   }
 
+  absl::Status LinkFile(const std::string& from, const std::string& to) override {
+    if (::link(from.c_str(), to.c_str()) == 0) return absl::OkStatus();
+    const int err = errno;
+    if (err == EXDEV || err == EPERM || err == EMLINK) return FileSystem::LinkFile(from, to);
+    return IoError(absl::StrCat("link ", from, " to"), to, err);
+  }
+
   std::shared_ptr<rocksdb::FileSystem> ForRocksDb() override {
     return rocksdb::FileSystem::Default();
   }
@@ -199,6 +206,34 @@ class PosixFileSystem final : public FileSystem {
 std::shared_ptr<FileSystem> FileSystem::Default() {
   static const std::shared_ptr<FileSystem> posix = std::make_shared<PosixFileSystem>();
   return posix;
+}
+
+absl::Status FileSystem::LinkFile(const std::string& from, const std::string& to) {
+  absl::StatusOr<bool> exists = Exists(to);
+  if (!exists.ok()) return exists.status();
+  if (*exists) return IoError(absl::StrCat("link ", from, " to"), to, EEXIST);
+  const int fd = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError("open", from, errno);
+  absl::StatusOr<std::unique_ptr<WritableFile>> out = NewWritableFile(to);
+  absl::Status s = out.status();
+  std::string buf(1 << 20, '\0');
+  while (s.ok()) {
+    const ssize_t got = ::read(fd, buf.data(), buf.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      s = IoError("read", from, errno);
+      break;
+    }
+    if (got == 0) break;
+    s = (*out)->Append(absl::string_view(buf.data(), static_cast<size_t>(got)));
+  }
+  ::close(fd);
+  if (s.ok()) s = (*out)->Sync();
+  if (out.ok()) {
+    if (absl::Status c = (*out)->Close(); s.ok()) s = c;
+  }
+  if (!s.ok() && out.ok()) (void)DeleteFile(to);
+  return s;
 }
 
 absl::Status WriteFileSynced(FileSystem& fs, const std::string& path, absl::string_view data) {

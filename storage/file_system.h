@@ -84,6 +84,13 @@ class FileSystem {
   // Names (not paths) of the entries of `dir`; NOT_FOUND if it is missing.
   virtual absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) = 0;
   virtual absl::StatusOr<uint64_t> FileSize(const std::string& path) = 0;
+  // Makes `to` a second name of the file `from` (link(2)), so that it keeps
+  // the contents `from` has now even if `from` is replaced or removed
+  // later; fails if `to` exists. Where a link is impossible (another file
+  // system) or for an implementation without links (this default), a
+  // synced copy written through NewWritableFile. The new name is durable
+  // once SyncDir of its directory returns OK.
+  virtual absl::Status LinkFile(const std::string& from, const std::string& to);
 
   // What RocksDB writes through: the same file system, seen through
   // RocksDB's interface (rocksdb/file_system.h).

@@ -111,6 +111,15 @@ class Batch {
   void DeletePointData(uint32_t cid, uint64_t iid, size_t num_vector_fields);
   void DeleteIdMapping(uint32_t cid, absl::string_view external_id);
 
+  // Restores (storage/store_snapshot.cc). A restore marks the collection id
+  // it imports into before it writes any data there, and removes the mark
+  // in the batch that writes the collection's catalog record; a mark found
+  // at start-up is a restore that never finished (Store::UnfinishedRestores).
+  void PutRestoreMark(uint32_t cid);
+  void DeleteRestoreMark(uint32_t cid);
+  // Removes every key of collection `cid` except its catalog record.
+  void DropCollectionData(uint32_t cid);
+
   // Appends the operation-log entry for sequence `seq` and records `seq` as
   // the last committed one.
   void LogOp(uint64_t seq, const OpRecord& op);
@@ -217,6 +226,30 @@ class Store {
   uint64_t ApproximateCollectionBytes(uint32_t cid);
 
   const StoreOptions& options() const { return options_; }
+
+  // --- Snapshots (storage/store_snapshot.cc).
+  // Copies the state `snapshot` shows into a new database at `dest_path`
+  // (which must not exist), written through this store's FileSystem. With
+  // `cids` null: everything (catalog, data, operation log). Otherwise
+  // those collections' catalog records, data and next internal ids, the
+  // last sequence and the next collection id, and no operation log. The
+  // copy is flushed and closed when this returns. RESOURCE_EXHAUSTED
+  // ("disk full: ...") when space runs out.
+  absl::Status ExportTo(const StoreSnapshot& snapshot, const std::vector<uint32_t>* cids,
+                        const std::string& dest_path);
+  // Where an import (AddImportChunk) has got to.
+  struct ImportCursor {
+    int cf = 0;          // vectors, attributes, idmap
+    std::string next;    // the first key of that column family not copied
+    bool done = false;
+  };
+  // Adds to `batch` the next keys, about `max_bytes`, of collection
+  // `src_cid`'s points, vectors and id map in `src`, renamed to collection
+  // `dst_cid` of this store. Sets cursor->done after the last.
+  absl::Status AddImportChunk(Store& src, uint32_t src_cid, uint32_t dst_cid, size_t max_bytes,
+                              ImportCursor* cursor, Batch* batch);
+  // Collection ids a restore marked and never finished (see Batch).
+  absl::StatusOr<std::vector<uint32_t>> UnfinishedRestores();
 
  private:
   friend class Batch;

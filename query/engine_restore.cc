@@ -1,0 +1,231 @@
+// Engine restores (engine.h, "Snapshots"): a collection of a snapshot file
+// restored online under a new name, and a whole data directory offline.
+#include <unistd.h>
+
+#include <future>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "base/status_macros.h"
+#include "base/truncate.h"
+#include "query/engine.h"
+#include "query/engine_writer.h"
+#include "spdlog/spdlog.h"
+
+namespace quiver {
+namespace {
+
+// Bytes of data imported per commit-thread job: writers wait for one chunk
+// at most.
+constexpr size_t kImportChunkBytes = 4u << 20;
+
+}  // namespace
+
+absl::Status Engine::RunJobOnCommitThread(const std::function<absl::Status()>& fn) {
+  absl::Status result = absl::UnavailableError("server is shutting down");
+  std::promise<absl::Status> p;
+  std::future<absl::Status> f = p.get_future();
+  auto w = std::make_unique<Writer>();
+  w->kind = Writer::Kind::kInternal;
+  w->barrier = true;
+  w->internal = [&] { result = fn(); };
+  w->respond = [](Writer&) {};
+  w->done = [&p](absl::Status s) { p.set_value(std::move(s)); };
+  Enqueue(std::move(w));
+  const absl::Status queued = f.get();
+  return queued.ok() ? result : queued;
+}
+
+void Engine::AbandonRestore(uint32_t cid) {
+  absl::Status s = RunJobOnCommitThread([&]() -> absl::Status {
+    std::unique_ptr<storage::Batch> b = store_->NewBatch();
+    b->DropCollectionData(cid);
+    b->DeleteRestoreMark(cid);
+    return store_->Write(*b);
+  });
+  if (!s.ok()) {
+    spdlog::warn("restore: cannot remove the partial import into collection id {} now ({}); "
+                 "the next start removes it",
+                 cid, s.ToString());
+  }
+  (void)files_->RemoveCollection(cid);
+}
+
+absl::Status Engine::ImportCollection(storage::Store& src, const storage::SegmentFiles& src_files,
+                                      uint32_t src_cid, uint32_t cid, uint64_t seq) {
+  storage::Store::ImportCursor cursor;
+  while (!cursor.done) {
+    QUIVER_RETURN_IF_ERROR(RunJobOnCommitThread([&]() -> absl::Status {
+      std::unique_ptr<storage::Batch> b = store_->NewBatch();
+      QUIVER_RETURN_IF_ERROR(
+          store_->AddImportChunk(src, src_cid, cid, kImportChunkBytes, &cursor, b.get()));
+      return b->ByteSize() > 0 ? store_->Write(*b) : absl::OkStatus();
+    }));
+  }
+  // Segment files: linked (not copied) from the unpacked snapshot, each
+  // MANIFEST rewritten for the new collection id and dated `seq`, a
+  // sequence this server has passed (a later one would mark it superseded).
+  storage::FileSystem& fs = *options_.store.fs;
+  std::vector<storage::SegmentManifest> ms =
+      src_files.List(src_cid, [](uint64_t, const std::string&, const std::string&) {});
+  for (storage::SegmentManifest m : ms) {
+    QUIVER_ASSIGN_OR_RETURN(const std::string tmp, files_->BeginWrite(cid, m.segment_id()));
+    const std::string from_dir = src_files.SegmentDir(src_cid, m.segment_id());
+    for (const auto& e : m.indexes()) {
+      QUIVER_RETURN_IF_ERROR(
+          fs.LinkFile(absl::StrCat(from_dir, "/", e.file()), absl::StrCat(tmp, "/", e.file())));
+    }
+    for (const auto& t : m.rerank_tables()) {
+      const std::string to = files_->RerankTablePath(cid, m.segment_id(), t.field());
+      QUIVER_RETURN_IF_ERROR(fs.CreateDirs(storage::DirName(to)));
+      QUIVER_RETURN_IF_ERROR(
+          fs.LinkFile(src_files.RerankTablePath(src_cid, m.segment_id(), t.field()), to));
+      QUIVER_RETURN_IF_ERROR(fs.SyncDir(storage::DirName(to)));
+    }
+    QUIVER_RETURN_IF_ERROR(fs.SyncDir(tmp));
+    m.set_collection_id(cid);
+    m.set_sequence(std::min(m.sequence(), seq));
+    QUIVER_RETURN_IF_ERROR(files_->Commit(tmp, m));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Collection>> Engine::RestoreCollection(const std::string& path,
+                                                                      const std::string& source,
+                                                                      const std::string& new_name) {
+  if (!IsValidName(new_name)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid collection name \"", TruncateForMessage(new_name),
+        "\": names must match [A-Za-z][A-Za-z0-9_]{0,63}"));
+  }
+  if (Find(new_name).ok()) {
+    return absl::AlreadyExistsError(absl::StrCat("collection \"", new_name, "\" already exists"));
+  }
+  MutexLock lock(&snapshot_mu_);
+  storage::FileSystem& fs = *options_.store.fs;
+  QUIVER_RETURN_IF_ERROR(fs.CreateDirs(SnapshotDir()));
+  static std::atomic<uint64_t> counter{0};
+  const std::string staging =
+      absl::StrCat(SnapshotDir(), "/.restore-", ::getpid(), "-", counter.fetch_add(1));
+  struct Cleanup {
+    storage::FileSystem& fs;
+    const std::string& dir;
+    std::unique_ptr<storage::Store> src;
+    ~Cleanup() {
+      src.reset();
+      (void)fs.DeleteTree(dir);
+    }
+  } cleanup{fs, staging, nullptr};
+  QUIVER_RETURN_IF_ERROR(fs.DeleteTree(staging));
+  // Every file is checked before anything of this server changes.
+  QUIVER_ASSIGN_OR_RETURN(const storage::SnapshotManifest manifest,
+                          storage::ExtractSnapshot(fs, path, staging));
+  storage::StoreOptions so;
+  so.path = staging + "/db";
+  so.durability = storage::Durability::kAsync;
+  so.block_cache_bytes = 8u << 20;
+  so.fs = options_.store.fs;
+  QUIVER_ASSIGN_OR_RETURN(cleanup.src, storage::Store::Open(so));
+  QUIVER_ASSIGN_OR_RETURN(std::vector<storage::CollectionState> states,
+                          cleanup.src->LoadCollections());
+  const storage::CollectionState* st = nullptr;
+  std::vector<std::string> names;
+  for (const auto& s : states) {
+    names.push_back(s.record.name());
+    if (s.record.name() == source || (source.empty() && states.size() == 1)) st = &s;
+  }
+  if (st == nullptr) {
+    if (source.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "snapshot \"", manifest.name(), "\" holds ", states.size(),
+          " collections (", absl::StrJoin(names, ", "), "); name the one to restore"));
+    }
+    return absl::NotFoundError(absl::StrCat("snapshot \"", manifest.name(),
+                                            "\" has no collection \"", TruncateForMessage(source),
+                                            "\" (it holds: ", absl::StrJoin(names, ", "), ")"));
+  }
+  QUIVER_ASSIGN_OR_RETURN(Schema schema, Schema::FromProto(st->record.schema()));
+  // A fresh collection id, marked so that a crash before the end has the
+  // next start remove what was imported.
+  uint32_t cid = 0;
+  uint64_t seq = 0;
+  QUIVER_RETURN_IF_ERROR(RunJobOnCommitThread([&]() -> absl::Status {
+    cid = store_->next_collection_id();
+    seq = store_->last_sequence();
+    std::unique_ptr<storage::Batch> b = store_->NewBatch();
+    b->PutNextCollectionId(cid + 1);
+    b->PutRestoreMark(cid);
+    return store_->Write(*b);
+  }));
+  const absl::Time start = absl::Now();
+  std::shared_ptr<Collection> coll;
+  absl::Status s = [&]() -> absl::Status {
+    storage::SegmentFiles src_files(staging + "/segments", options_.store.fs);
+    QUIVER_RETURN_IF_ERROR(ImportCollection(*cleanup.src, src_files, st->record.id(), cid, seq));
+    storage::CollectionRecord rec = st->record;
+    rec.set_id(cid);
+    rec.set_name(new_name);
+    rec.set_created_at_unix_ms(absl::ToUnixMillis(absl::Now()));
+    coll = NewCollection(rec, schema, st->next_iid);
+    QUIVER_RETURN_IF_ERROR(coll->Recover(*store_, *files_, store_->last_sequence()));
+    std::promise<absl::Status> p;
+    std::future<absl::Status> f = p.get_future();
+    auto w = std::make_unique<Writer>();
+    w->kind = Writer::Kind::kRestore;
+    w->barrier = true;
+    w->name = new_name;
+    w->coll = coll;
+    w->created = rec;
+    w->next_iid = st->next_iid;
+    w->respond = [](Writer&) {};
+    w->done = [&p](absl::Status s) { p.set_value(std::move(s)); };
+    Enqueue(std::move(w));
+    return f.get();
+  }();
+  if (!s.ok()) {
+    if (coll != nullptr) coll->MarkDropped();
+    AbandonRestore(cid);
+    return s;
+  }
+  spdlog::info("restored collection \"{}\" of snapshot \"{}\" (sequence {}) as \"{}\" in {:.3f}s",
+               st->record.name(), manifest.name(), manifest.sequence(), new_name,
+               absl::ToDoubleSeconds(absl::Now() - start));
+  return coll;
+}
+
+absl::Status Engine::RestoreDataDir(const std::string& path, const std::string& data_dir,
+                                    storage::FileSystem& fs) {
+  absl::StatusOr<std::vector<std::string>> names = fs.ListDir(data_dir);
+  if (names.ok() && !names->empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--restore-from: data directory ", data_dir,
+        " is not empty; restore into a new or empty directory"));
+  }
+  if (!names.ok() && !absl::IsNotFound(names.status())) return names.status();
+  QUIVER_RETURN_IF_ERROR(fs.CreateDirs(data_dir));
+  const std::string staging = data_dir + "/.restore-tmp";
+  absl::Status s = [&]() -> absl::Status {
+    QUIVER_ASSIGN_OR_RETURN(const storage::SnapshotManifest m,
+                            storage::ExtractSnapshot(fs, path, staging));
+    QUIVER_RETURN_IF_ERROR(fs.SyncDir(staging + "/db"));
+    // The database goes last: a directory with db/ in it is a restored one.
+    QUIVER_ASSIGN_OR_RETURN(const bool segs, fs.Exists(staging + "/segments"));
+    if (segs) QUIVER_RETURN_IF_ERROR(fs.Rename(staging + "/segments", data_dir + "/segments"));
+    QUIVER_RETURN_IF_ERROR(fs.Rename(staging + "/db", data_dir + "/db"));
+    QUIVER_RETURN_IF_ERROR(fs.DeleteTree(staging));
+    QUIVER_RETURN_IF_ERROR(fs.SyncDir(data_dir));
+    spdlog::info("restored snapshot \"{}\" (sequence {}, {} collections) into {}", m.name(),
+                 m.sequence(), m.collections_size(), data_dir);
+    return absl::OkStatus();
+  }();
+  if (!s.ok()) {
+    absl::StatusOr<std::vector<std::string>> left = fs.ListDir(data_dir);
+    if (left.ok()) {
+      for (const std::string& n : *left) (void)fs.DeleteTree(absl::StrCat(data_dir, "/", n));
+    }
+  }
+  return s;
+}
+
+}  // namespace quiver

@@ -1,0 +1,305 @@
+#include "server/snapshot_service.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "server/status.h"
+#include "spdlog/spdlog.h"
+
+namespace quiver::server {
+namespace {
+
+constexpr size_t kChunkBytes = 1 << 20;
+
+grpc::Status Unavailable() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
+}
+
+void LogFailure(const char* method, const absl::Status& s) {
+  if (s.ok()) return;
+  if (absl::IsInvalidArgument(s) || absl::IsNotFound(s) || absl::IsAlreadyExists(s) ||
+      absl::IsFailedPrecondition(s)) {
+    spdlog::debug("{}: {}", method, s.ToString());
+  } else {
+    spdlog::warn("{}: {}", method, s.ToString());
+  }
+}
+
+uint64_t SizeOf(Engine& engine, const std::string& name) {
+  absl::StatusOr<std::string> path = engine.SnapshotPath(name);
+  if (!path.ok()) return 0;
+  absl::StatusOr<uint64_t> size = engine.file_system().FileSize(*path);
+  return size.ok() ? *size : 0;
+}
+
+// Streams one snapshot file. Reads happen in OnWriteDone, one chunk ahead
+// of the client; the file stays readable if it is deleted meanwhile.
+class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadSnapshotResponse> {
+ public:
+  DownloadReactor(Engine* engine, RpcGate* gate, const std::string& name) : gate_(gate) {
+    absl::StatusOr<std::string> path = engine->SnapshotPath(name);
+    absl::StatusOr<storage::SnapshotManifest> m =
+        path.ok() ? storage::ReadSnapshotManifest(*path) : path.status();
+    if (!m.ok()) {
+      LogFailure("DownloadSnapshot", m.status());
+      Finish(ToGrpc(m.status()));
+      return;
+    }
+    fd_ = ::open(path->c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) {
+      Finish(ToGrpc(storage::IoError("open", *path, errno)));
+      return;
+    }
+    m->set_name(name);
+    *msg_.mutable_snapshot() = ToSnapshotInfo(*m, SizeOf(*engine, name));
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled"));
+      return;
+    }
+    Next();
+  }
+  void OnDone() override {
+    if (fd_ >= 0) ::close(fd_);
+    gate_->Exit();
+    delete this;
+  }
+
+ private:
+  void Next() {
+    std::string* chunk = msg_.mutable_chunk();
+    chunk->resize(kChunkBytes);
+    size_t got = 0;
+    while (got < kChunkBytes) {
+      const ssize_t n = ::read(fd_, chunk->data() + got, kChunkBytes - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        Finish(ToGrpc(storage::IoError("read", "snapshot", errno)));
+        return;
+      }
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
+    }
+    chunk->resize(got);
+    if (got == 0 && !first_) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    first_ = false;
+    out_ = msg_;
+    msg_.Clear();
+    StartWrite(&out_);
+  }
+
+  RpcGate* gate_;
+  int fd_ = -1;
+  bool first_ = true;
+  v1::DownloadSnapshotResponse msg_, out_;
+};
+
+// Receives RestoreSnapshot's messages; an upload is written to a temporary
+// file as it comes. The restore itself runs on the service's worker.
+class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotRequest> {
+ public:
+  RestoreReactor(Engine* engine, RpcGate* gate, WorkQueue* worker,
+                 v1::RestoreSnapshotResponse* resp)
+      : engine_(engine), gate_(gate), worker_(worker), resp_(resp) {
+    StartRead(&req_);
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return Complete();
+    absl::Status s = Take();
+    if (!s.ok()) return Fail(s);
+    req_.Clear();
+    StartRead(&req_);
+  }
+  void OnDone() override {
+    if (upload_ != nullptr) (void)upload_->Close();
+    if (!upload_path_.empty()) (void)engine_->file_system().DeleteFile(upload_path_);
+    gate_->Exit();
+    delete this;
+  }
+
+ private:
+  absl::Status Take() {
+    if (first_) {
+      first_ = false;
+      snapshot_ = req_.snapshot();
+      source_ = req_.source_collection();
+      target_ = req_.new_collection();
+      if (target_.empty()) {
+        return absl::InvalidArgumentError("new_collection is required: the name to restore as");
+      }
+      if (snapshot_.empty()) {
+        upload_path_ = engine_->NewUploadPath();
+        absl::Status s = engine_->file_system().CreateDirs(storage::DirName(upload_path_));
+        if (!s.ok()) return s;
+        absl::StatusOr<std::unique_ptr<storage::WritableFile>> f =
+            engine_->file_system().NewWritableFile(upload_path_);
+        if (!f.ok()) return f.status();
+        upload_ = *std::move(f);
+      }
+    } else if (!req_.snapshot().empty() || !req_.new_collection().empty() ||
+               !req_.source_collection().empty()) {
+      return absl::InvalidArgumentError(
+          "only the first RestoreSnapshot message names the snapshot and collections");
+    }
+    if (req_.chunk().empty()) return absl::OkStatus();
+    if (upload_ == nullptr) {
+      return absl::InvalidArgumentError(
+          "a RestoreSnapshot request names a snapshot on the server or uploads one, not both");
+    }
+    received_ += req_.chunk().size();
+    return upload_->Append(req_.chunk());
+  }
+
+  // Removes the upload before answering, so a client that lists the
+  // snapshot directory after the answer finds nothing of it.
+  void Respond(const absl::Status& s) {
+    if (upload_ != nullptr) (void)upload_->Close();
+    upload_.reset();
+    if (!upload_path_.empty()) (void)engine_->file_system().DeleteFile(upload_path_);
+    upload_path_.clear();
+    Finish(ToGrpc(s));
+  }
+  void Fail(const absl::Status& s) {
+    LogFailure("RestoreSnapshot", s);
+    Respond(s);
+  }
+
+  void Complete() {
+    if (first_) return Fail(absl::InvalidArgumentError("RestoreSnapshot got no request"));
+    absl::Status s;
+    if (upload_ != nullptr) {
+      s = upload_->Sync();
+      if (absl::Status c = upload_->Close(); s.ok()) s = c;
+      upload_.reset();
+      if (s.ok() && received_ == 0) s = absl::InvalidArgumentError("the upload is empty");
+      if (!s.ok()) return Fail(s);
+    }
+    worker_->Submit([this] {
+      absl::StatusOr<std::string> path =
+          upload_path_.empty() ? engine_->SnapshotPath(snapshot_) : upload_path_;
+      absl::StatusOr<std::shared_ptr<Collection>> c =
+          path.ok() ? engine_->RestoreCollection(*path, source_, target_) : path.status();
+      if (!c.ok()) return Fail(c.status());
+      engine_->DescribeCollection(**c, resp_->mutable_collection());
+      if (absl::StatusOr<storage::SnapshotManifest> m = storage::ReadSnapshotManifest(*path);
+          m.ok()) {
+        resp_->set_sequence(m->sequence());
+      }
+      Respond(absl::OkStatus());
+    });
+  }
+
+  Engine* engine_;
+  RpcGate* gate_;
+  WorkQueue* worker_;
+  v1::RestoreSnapshotResponse* resp_;
+  v1::RestoreSnapshotRequest req_;
+  bool first_ = true;
+  std::string snapshot_, source_, target_;
+  std::string upload_path_;
+  std::unique_ptr<storage::WritableFile> upload_;
+  uint64_t received_ = 0;
+};
+
+}  // namespace
+
+v1::SnapshotInfo ToSnapshotInfo(const storage::SnapshotManifest& m, uint64_t size_bytes) {
+  v1::SnapshotInfo info;
+  info.set_name(m.name());
+  info.set_sequence(m.sequence());
+  info.set_created_unix_ms(m.created_unix_ms());
+  info.set_all_collections(m.all_collections());
+  for (const auto& c : m.collections()) info.add_collections(c.name());
+  info.set_size_bytes(size_bytes);
+  info.set_file_count(static_cast<uint32_t>(m.files_size()));
+  return info;
+}
+
+grpc::ServerUnaryReactor* SnapshotServiceImpl::CreateSnapshot(
+    grpc::CallbackServerContext* ctx, const v1::CreateSnapshotRequest* req,
+    v1::CreateSnapshotResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!gate_->Enter()) {
+    reactor->Finish(Unavailable());
+    return reactor;
+  }
+  worker_.Submit([this, req, resp, reactor] {
+    absl::StatusOr<storage::SnapshotManifest> m =
+        engine_->CreateSnapshot(req->name(), req->collection());
+    if (m.ok()) *resp->mutable_snapshot() = ToSnapshotInfo(*m, SizeOf(*engine_, m->name()));
+    LogFailure("CreateSnapshot", m.status());
+    reactor->Finish(ToGrpc(m.status()));
+    gate_->Exit();
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SnapshotServiceImpl::ListSnapshots(grpc::CallbackServerContext* ctx,
+                                                             const v1::ListSnapshotsRequest*,
+                                                             v1::ListSnapshotsResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!gate_->Enter()) {
+    reactor->Finish(Unavailable());
+    return reactor;
+  }
+  std::vector<std::pair<std::string, std::string>> damaged;
+  absl::StatusOr<std::vector<storage::SnapshotManifest>> all = engine_->ListSnapshots(&damaged);
+  if (all.ok()) {
+    for (const auto& m : *all) {
+      *resp->add_snapshots() = ToSnapshotInfo(m, SizeOf(*engine_, m.name()));
+    }
+    for (const auto& [name, why] : damaged) resp->add_damaged(absl::StrCat(name, ": ", why));
+  }
+  reactor->Finish(ToGrpc(all.status()));
+  gate_->Exit();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SnapshotServiceImpl::DeleteSnapshot(grpc::CallbackServerContext* ctx,
+                                                              const v1::DeleteSnapshotRequest* req,
+                                                              v1::DeleteSnapshotResponse*) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!gate_->Enter()) {
+    reactor->Finish(Unavailable());
+    return reactor;
+  }
+  const absl::Status s = engine_->DeleteSnapshot(req->name());
+  LogFailure("DeleteSnapshot", s);
+  reactor->Finish(ToGrpc(s));
+  gate_->Exit();
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::DownloadSnapshotResponse>* SnapshotServiceImpl::DownloadSnapshot(
+    grpc::CallbackServerContext*, const v1::DownloadSnapshotRequest* req) {
+  if (!gate_->Enter()) {
+    struct Refused final : grpc::ServerWriteReactor<v1::DownloadSnapshotResponse> {
+      Refused() { Finish(Unavailable()); }
+      void OnDone() override { delete this; }
+    };
+    return new Refused();
+  }
+  return new DownloadReactor(engine_, gate_, req->name());
+}
+
+grpc::ServerReadReactor<v1::RestoreSnapshotRequest>* SnapshotServiceImpl::RestoreSnapshot(
+    grpc::CallbackServerContext*, v1::RestoreSnapshotResponse* resp) {
+  if (!gate_->Enter()) {
+    struct Refused final : grpc::ServerReadReactor<v1::RestoreSnapshotRequest> {
+      Refused() { Finish(Unavailable()); }
+      void OnDone() override { delete this; }
+    };
+    return new Refused();
+  }
+  return new RestoreReactor(engine_, gate_, &worker_, resp);
+}
+
+}  // namespace quiver::server

@@ -1,0 +1,54 @@
+// SnapshotService (proto/quiver/v1/snapshots.proto) over the Engine's
+// snapshots (query/engine.h, "Snapshots"). Creating and restoring run on
+// the service's own worker thread, one at a time (the engine serializes
+// them anyway), so they never hold a gRPC thread; list and delete run
+// inline. Downloads stream the file in 1 MiB chunks, read as the client
+// takes them; uploads for RestoreSnapshot are written through the engine's
+// FileSystem to a temporary file in the snapshot directory, restored from,
+// and removed.
+//
+// The Engine and RpcGate are borrowed and must outlive the service.
+// Thread-safety: handlers run concurrently on gRPC's threads and the
+// worker; each stream's reactor is touched by one gRPC callback at a time.
+// Errors: the engine's absl::Status mapped to gRPC (server/status.h); a
+// malformed request (no target name, a snapshot name and chunks at once)
+// is INVALID_ARGUMENT; UNAVAILABLE once shutting down.
+#ifndef QUIVER_SERVER_SNAPSHOT_SERVICE_H_
+#define QUIVER_SERVER_SNAPSHOT_SERVICE_H_
+
+#include "query/engine.h"
+#include "quiver/v1/snapshots.grpc.pb.h"
+#include "server/services.h"
+#include "server/work_queue.h"
+
+namespace quiver::server {
+
+// The API form of a snapshot's manifest; `size_bytes` from the file.
+v1::SnapshotInfo ToSnapshotInfo(const storage::SnapshotManifest& m, uint64_t size_bytes);
+
+class SnapshotServiceImpl final : public v1::SnapshotService::CallbackService {
+ public:
+  SnapshotServiceImpl(Engine* engine, RpcGate* gate) : engine_(engine), gate_(gate), worker_(1) {}
+  grpc::ServerUnaryReactor* CreateSnapshot(grpc::CallbackServerContext* ctx,
+                                           const v1::CreateSnapshotRequest* req,
+                                           v1::CreateSnapshotResponse* resp) override;
+  grpc::ServerUnaryReactor* ListSnapshots(grpc::CallbackServerContext* ctx,
+                                          const v1::ListSnapshotsRequest* req,
+                                          v1::ListSnapshotsResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteSnapshot(grpc::CallbackServerContext* ctx,
+                                           const v1::DeleteSnapshotRequest* req,
+                                           v1::DeleteSnapshotResponse* resp) override;
+  grpc::ServerWriteReactor<v1::DownloadSnapshotResponse>* DownloadSnapshot(
+      grpc::CallbackServerContext* ctx, const v1::DownloadSnapshotRequest* req) override;
+  grpc::ServerReadReactor<v1::RestoreSnapshotRequest>* RestoreSnapshot(
+      grpc::CallbackServerContext* ctx, v1::RestoreSnapshotResponse* resp) override;
+
+ private:
+  Engine* engine_;
+  RpcGate* gate_;
+  WorkQueue worker_;
+};
+
+}  // namespace quiver::server
+
+#endif  // QUIVER_SERVER_SNAPSHOT_SERVICE_H_

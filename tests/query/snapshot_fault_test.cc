@@ -1,0 +1,163 @@
+// Snapshots against a failing disk: ENOSPC (and EIO) at each place a
+// snapshot writes -- the exported database, the linked (here: copied, the
+// fault file system has no links) segment files and rerank tables, the
+// packed file, its sync and its rename -- gives the file system's status
+// (RESOURCE_EXHAUSTED for a full disk), lists nothing and leaves nothing in
+// the snapshot directory; once the disk is back the same snapshot is taken
+// and restores. Also: a restore whose import fails midway leaves no
+// collection and no data behind.
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "query/engine.h"
+#include "tests/common/fault_file_system.h"
+#include "tests/common/test_util.h"
+
+namespace quiver {
+namespace {
+
+using ::quiver::testing::FaultFileSystem;
+using ::quiver::testing::StatusIs;
+using ::quiver::testing::TempDir;
+using Op = FaultFileSystem::Op;
+
+constexpr uint32_t kDim = 8;
+
+class SnapshotFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs_ = FaultFileSystem::Create(dir_.path() + "/trash");
+    EngineOptions o;
+    o.data_dir = dir_.path() + "/data";
+    o.store.fs = fs_;
+    o.collection.segment_max_rows = 50;
+    o.seal_idle = absl::Milliseconds(50);
+    o.search_threads = 1;
+    absl::StatusOr<std::unique_ptr<Engine>> e = Engine::Open(o);
+    QUIVER_ASSERT_OK(e);
+    engine_ = *std::move(e);
+    v1::CreateCollectionRequest req;
+    req.set_name("c");
+    v1::VectorField v = ::quiver::testing::VectorField("v", kDim, v1::L2);
+    v.mutable_index()->set_type("HNSW");
+    *req.mutable_schema()->add_vectors() = v;
+    v1::VectorField d = ::quiver::testing::VectorField("d", kDim, v1::L2);
+    d.mutable_index()->set_type("IVF_SQ8");
+    (*d.mutable_index()->mutable_params())["nlist"] = "2";
+    d.set_storage(v1::DISK);
+    *req.mutable_schema()->add_vectors() = d;
+    v1::CreateCollectionResponse resp;
+    QUIVER_ASSERT_OK(engine_->CreateCollection(req, &resp));
+    v1::UpsertPointsRequest up;
+    up.set_collection("c");
+    for (int i = 0; i < 200; ++i) {
+      v1::Point* p = up.add_points();
+      p->set_id(absl::StrCat("p", i));
+      for (const char* f : {"v", "d"}) {
+        auto* vals = (*p->mutable_vectors())[f].mutable_values();
+        for (uint32_t k = 0; k < kDim; ++k) vals->Add(static_cast<float>((i * 13 + k) % 17));
+      }
+    }
+    v1::UpsertPointsResponse ur;
+    QUIVER_ASSERT_OK(engine_->Upsert(up, &ur));
+    engine_->SealAndWaitForIndexes();
+  }
+
+  std::vector<std::string> SnapshotDirEntries() {
+    absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(dir_.path() + "/data/snapshots");
+    return names.ok() ? *names : std::vector<std::string>{};
+  }
+
+  TempDir dir_;
+  std::shared_ptr<FaultFileSystem> fs_;
+  std::unique_ptr<Engine> engine_;
+};
+
+struct Site {
+  const char* name;
+  Op op;
+  const char* path;
+};
+
+TEST_F(SnapshotFaultTest, AFailedWriteLeavesNoSnapshot) {
+  const Site sites[] = {
+      {"export", Op::kAppend, "snapshots/.tmp-*/db/"},
+      {"export_create", Op::kCreate, "snapshots/.tmp-*/db/"},
+      {"segment_copy", Op::kAppend, "snapshots/.tmp-*/segments/*index"},
+      {"table_copy", Op::kAppend, "snapshots/.tmp-*/rerank/"},
+      {"pack", Op::kAppend, "snapshots/s.qsnap.tmp"},
+      {"pack_sync", Op::kSync, "snapshots/s.qsnap.tmp"},
+      {"rename", Op::kRename, "snapshots/s.qsnap"},
+  };
+  for (const Site& site : sites) {
+    for (int err : {ENOSPC, EIO}) {
+      SCOPED_TRACE(absl::StrCat(site.name, " ", err == ENOSPC ? "ENOSPC" : "EIO"));
+      FaultFileSystem::Fault f;
+      f.op = site.op;
+      f.err = err;
+      f.path_contains = site.path;
+      f.times = -1;
+      fs_->Inject(f);
+      absl::StatusOr<storage::SnapshotManifest> m = engine_->CreateSnapshot("s", "");
+      const int fired = fs_->faults_fired();
+      fs_->ClearFaults();
+      ASSERT_GT(fired, 0) << "the fault site was never reached";
+      ASSERT_FALSE(m.ok());
+      if (err == ENOSPC) {
+        EXPECT_THAT(m, StatusIs(absl::StatusCode::kResourceExhausted, "disk full"));
+      }
+      absl::StatusOr<std::vector<storage::SnapshotManifest>> list = engine_->ListSnapshots(nullptr);
+      QUIVER_ASSERT_OK(list);
+      EXPECT_TRUE(list->empty());
+      EXPECT_TRUE(SnapshotDirEntries().empty())
+          << "left: " << (SnapshotDirEntries().empty() ? "" : SnapshotDirEntries()[0]);
+    }
+  }
+  // The disk is back: the same snapshot now, and it restores.
+  absl::StatusOr<storage::SnapshotManifest> m = engine_->CreateSnapshot("s", "");
+  QUIVER_ASSERT_OK(m);
+  absl::StatusOr<std::string> path = engine_->SnapshotPath("s");
+  QUIVER_ASSERT_OK(path);
+  absl::StatusOr<std::shared_ptr<Collection>> r = engine_->RestoreCollection(*path, "", "r");
+  QUIVER_ASSERT_OK(r);
+  v1::CountPointsRequest cr;
+  cr.set_collection("r");
+  v1::CountPointsResponse count;
+  QUIVER_ASSERT_OK(engine_->CountPoints(cr, &count));
+  EXPECT_EQ(count.count(), 200u);
+}
+
+TEST_F(SnapshotFaultTest, AFailedRestoreLeavesNothing) {
+  QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", "c"));
+  absl::StatusOr<std::string> path = engine_->SnapshotPath("s");
+  QUIVER_ASSERT_OK(path);
+  // The segment files of the new collection cannot be written.
+  FaultFileSystem::Fault f;
+  f.op = Op::kAppend;
+  f.err = ENOSPC;
+  f.path_contains = "segments/c2/";
+  f.times = -1;
+  fs_->Inject(f);
+  absl::StatusOr<std::shared_ptr<Collection>> r = engine_->RestoreCollection(*path, "", "r");
+  fs_->ClearFaults();
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(engine_->Find("r"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_TRUE(SnapshotDirEntries().size() == 1) << "restore staging left behind";
+  absl::StatusOr<bool> dir = fs_->Exists(dir_.path() + "/data/segments/c2");
+  QUIVER_ASSERT_OK(dir);
+  EXPECT_FALSE(*dir);
+  // Nothing of the import stays in RocksDB under the abandoned id.
+  uint64_t rows = 0;
+  QUIVER_ASSERT_OK(engine_->store().ScanIdMap(2, [&](absl::string_view, uint64_t) {
+    ++rows;
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(rows, 0u);
+  // And the next restore works.
+  QUIVER_ASSERT_OK(engine_->RestoreCollection(*path, "", "r"));
+}
+
+}  // namespace
+}  // namespace quiver
