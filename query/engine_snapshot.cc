@@ -161,6 +161,8 @@ absl::Status Engine::PackSnapshot(const std::string& staging, const std::string&
                             storage::SnapshotWriter::Create(fs, tmp));
     for (const char* top : {"db", "segments"}) {
       for (const std::string& rel : FilesUnder(absl::StrCat(staging, "/", top))) {
+        // The export's own RocksDB info log is of no use to a restore.
+        if (absl::StartsWith(rel, "LOG")) continue;
         QUIVER_RETURN_IF_ERROR(
             w->AddFile(absl::StrCat(top, "/", rel), absl::StrCat(staging, "/", top, "/", rel)));
       }
