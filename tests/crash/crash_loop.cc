@@ -694,7 +694,7 @@ void PrintSummary(const Args& a, const std::vector<CycleStats>& cycles) {
               absl::StrCat(s.rec.torn), absl::StrCat(s.inconsistent), absl::StrCat(s.load_errors),
               absl::StrCat(s.verify_defects), absl::StrCat(s.recovery_kills),
               absl::StrCat(s.restart_failures), Fixed(ms, 0),
-              absl::StrCat(s.segments, " (", s.indexed, ")")});
+              name == "total" ? "-" : absl::StrCat(s.segments, " (", s.indexed, ")")});
   };
   for (size_t i = 0; i < cycles.size(); ++i) {
     const CycleStats& s = cycles[i];
