@@ -151,8 +151,12 @@ grpc_ssl_certificate_config_reload_status ServerTls::FetchConfig(
   if (t->served_generation_ == t->generation_) return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_UNCHANGED;
   grpc_ssl_pem_key_cert_pair pair{t->material_.private_key.c_str(),
                                   t->material_.cert_chain.c_str()};
-  *config = grpc_ssl_server_certificate_config_create(
-      t->material_.client_ca.empty() ? nullptr : t->material_.client_ca.c_str(), &pair, 1);
+  // gRPC 1.51 asserts that a fetched config has root certificates, even
+  // when clients are not asked for certificates (then they are never used):
+  // without mutual TLS the server's own chain stands in.
+  const std::string& roots =
+      t->material_.client_ca.empty() ? t->material_.cert_chain : t->material_.client_ca;
+  *config = grpc_ssl_server_certificate_config_create(roots.c_str(), &pair, 1);
   if (*config == nullptr) return GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_FAIL;
   if (t->served_generation_ != 0) spdlog::info("TLS: new certificate in use for new connections");
   t->served_generation_ = t->generation_;

@@ -89,7 +89,8 @@ v1::SearchRequest Query(const std::string& coll) {
   v1::SearchRequest req;
   req.set_collection(coll);
   req.set_k(3);
-  for (int d = 0; d < 4; ++d) req.add_vectors()->add_values(static_cast<float>(d));
+  auto* q = req.add_vectors();
+  for (int d = 0; d < 4; ++d) q->add_values(static_cast<float>(d));
   return req;
 }
 
