@@ -26,7 +26,10 @@
 // fails its checks, NOT_FOUND for an unknown or dropped collection,
 // ALREADY_EXISTS for a duplicate create, DEADLINE_EXCEEDED for a write not
 // committed by its deadline, UNAVAILABLE while shutting down or after a
-// storage write failed (writes are refused until restart). Open reports an
+// storage write failed (writes are refused until restart), and the write
+// limits of query/write_limits.h: RESOURCE_EXHAUSTED for an upsert past the
+// memory budget or a request past the per-request memory, UNAVAILABLE with
+// a retry hint while index builds or compactions are behind. Open reports an
 // unusable data directory as UNAVAILABLE and an unreadable stored schema as
 // DATA_LOSS.
 #ifndef QUIVER_QUERY_ENGINE_H_

@@ -53,6 +53,10 @@ void Engine::MaintenanceLoop() {
     }
     auto w = std::make_unique<Writer>();
     w->kind = Writer::Kind::kInternal;
+    // A group of its own, so that MeasureLimits sees every upsert the
+    // memory account charged applied (an upsert prepared in the same group
+    // but applied after it would be counted by neither).
+    w->barrier = true;
     w->internal = [this] {
       kCommitThread.Assume();  // internal jobs run in the commit loop
       for (const auto& c : AllCollections()) {

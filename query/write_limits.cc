@@ -192,8 +192,10 @@ void WriteDelayer::Loop() {
         if (stop_ && jobs_.empty()) return;
         if (!jobs_.empty() && (stop_ || jobs_.begin()->first <= absl::Now())) break;
         const absl::Time next = jobs_.empty() ? absl::InfiniteFuture() : jobs_.begin()->first;
-        cv_.WaitUntil(&mu_, next, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return stop_ || (!jobs_.empty() && jobs_.begin()->first <= absl::Now());
+        // Wakes for the first job's time, and for a job due before it.
+        cv_.WaitUntil(&mu_, next, [this, next]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stop_ || (!jobs_.empty() && (jobs_.begin()->first < next ||
+                                              jobs_.begin()->first <= absl::Now()));
         });
       }
       job = std::move(jobs_.begin()->second);

@@ -11,6 +11,11 @@
 // only the Engine, RpcGate and WorkQueue, all safe for concurrent use; no
 // handler holds a lock across requests.
 //
+// Every RPC is first admitted by its method's concurrency cap (the
+// RpcGate's MethodLimits, server/method_limits.h): past it, it is refused
+// at once with RESOURCE_EXHAUSTED. A write refused for backpressure
+// carries its retry hint to the client as the "retry-after-ms" trailer.
+//
 // The Engine, RpcGate and WorkQueue are borrowed and must outlive the
 // services. Errors: each RPC finishes with the engine's absl::Status mapped
 // one-to-one to a gRPC status (server/status.h); once the gate closes for
