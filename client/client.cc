@@ -83,6 +83,10 @@ Client::Client(const std::string& target, ClientOptions options) : options_(opti
 
 void Client::Prepare(grpc::ClientContext* ctx) const {
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  AddCredentials(ctx);
+}
+
+void Client::AddCredentials(grpc::ClientContext* ctx) const {
   if (!options_.api_key.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.api_key);
 }
 

@@ -82,6 +82,9 @@ class Client {
   absl::StatusOr<v1::SearchResponse> Search(const v1::SearchRequest& req);
 
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  // Adds the API key (if any) to a call made on channel() with another
+  // service's stub (client/snapshot_client.h).
+  void AddCredentials(grpc::ClientContext* ctx) const;
 
  private:
   void Prepare(grpc::ClientContext* ctx) const;

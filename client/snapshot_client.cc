@@ -8,8 +8,10 @@
 namespace quiver::client {
 namespace {
 
-void SetDeadline(grpc::ClientContext* ctx, absl::Duration timeout) {
+// The deadline, and the client's API key: snapshot calls need an admin key.
+void SetDeadline(const Client& c, grpc::ClientContext* ctx, absl::Duration timeout) {
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  c.AddCredentials(ctx);
 }
 
 }  // namespace
@@ -19,7 +21,7 @@ absl::StatusOr<v1::SnapshotInfo> CreateSnapshot(Client& c, const std::string& co
                                                 absl::Duration timeout) {
   auto stub = v1::SnapshotService::NewStub(c.channel());
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout);
+  SetDeadline(c, &ctx, timeout);
   v1::CreateSnapshotRequest req;
   req.set_collection(collection);
   req.set_name(name);
@@ -31,7 +33,7 @@ absl::StatusOr<v1::SnapshotInfo> CreateSnapshot(Client& c, const std::string& co
 absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(Client& c, absl::Duration timeout) {
   auto stub = v1::SnapshotService::NewStub(c.channel());
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout);
+  SetDeadline(c, &ctx, timeout);
   v1::ListSnapshotsResponse resp;
   if (absl::Status s = FromGrpc(stub->ListSnapshots(&ctx, {}, &resp)); !s.ok()) return s;
   return resp;
@@ -40,7 +42,7 @@ absl::StatusOr<v1::ListSnapshotsResponse> ListSnapshots(Client& c, absl::Duratio
 absl::Status DeleteSnapshot(Client& c, const std::string& name, absl::Duration timeout) {
   auto stub = v1::SnapshotService::NewStub(c.channel());
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout);
+  SetDeadline(c, &ctx, timeout);
   v1::DeleteSnapshotRequest req;
   req.set_name(name);
   v1::DeleteSnapshotResponse resp;
@@ -52,7 +54,7 @@ absl::StatusOr<v1::SnapshotInfo> DownloadSnapshot(Client& c, const std::string& 
                                                   absl::Duration timeout) {
   auto stub = v1::SnapshotService::NewStub(c.channel());
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout);
+  SetDeadline(c, &ctx, timeout);
   v1::DownloadSnapshotRequest req;
   req.set_name(name);
   const std::string tmp = path + ".part";
@@ -98,7 +100,7 @@ absl::StatusOr<v1::RestoreSnapshotResponse> RestoreSnapshot(Client& c, const std
   }
   auto stub = v1::SnapshotService::NewStub(c.channel());
   grpc::ClientContext ctx;
-  SetDeadline(&ctx, timeout);
+  SetDeadline(c, &ctx, timeout);
   v1::RestoreSnapshotResponse resp;
   auto writer = stub->RestoreSnapshot(&ctx, &resp);
   v1::RestoreSnapshotRequest req;

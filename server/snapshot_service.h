@@ -12,7 +12,9 @@
 // worker; each stream's reactor is touched by one gRPC callback at a time.
 // Errors: the engine's absl::Status mapped to gRPC (server/status.h); a
 // malformed request (no target name, a snapshot name and chunks at once)
-// is INVALID_ARGUMENT; UNAVAILABLE once shutting down.
+// is INVALID_ARGUMENT; UNAVAILABLE once shutting down; UNAUTHENTICATED or
+// PERMISSION_DENIED, before anything else, when API keys are required and
+// the caller's is missing or not an unlimited admin key.
 #ifndef QUIVER_SERVER_SNAPSHOT_SERVICE_H_
 #define QUIVER_SERVER_SNAPSHOT_SERVICE_H_
 
@@ -44,6 +46,11 @@ class SnapshotServiceImpl final : public v1::SnapshotService::CallbackService {
       grpc::CallbackServerContext* ctx, v1::RestoreSnapshotResponse* resp) override;
 
  private:
+  // The API key check (server/auth.h) every snapshot RPC passes first:
+  // all of them need an admin key that is not limited to collections.
+  absl::Status Authorize(const grpc::ServerContextBase& ctx, const char* method,
+                         const google::protobuf::Message& req) const;
+
   Engine* engine_;
   RpcGate* gate_;
   WorkQueue worker_;

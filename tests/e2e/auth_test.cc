@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
+#include "client/snapshot_client.h"
 #include "tests/common/pki.h"
 #include "tests/common/quiverd_process.h"
 #include "tests/common/test_util.h"
@@ -252,6 +253,44 @@ TEST_F(AuthTest, ACollectionLimitedKeySeesAndTouchesOnlyItsCollections) {
   auto all = admin.ListCollections();
   QUIVER_ASSERT_OK(all);
   EXPECT_EQ(all->size(), 2u);
+}
+
+// Snapshots hold every collection's data: each SnapshotService RPC needs an
+// admin key that is not limited to collections, and the snapshot client
+// sends the key it was given.
+TEST_F(AuthTest, SnapshotRpcsNeedAnUnlimitedAdminKey) {
+  StartWithKeys(Line(kAdminKey, "admin") + Line(kWriteKey, "write") +
+                Line(kLimitedKey, "admin", "a"));
+  client::Client admin = As(kAdminKey), writer = As(kWriteKey), limited = As(kLimitedKey);
+  client::Client anon(server_->address(), Opts());
+  QUIVER_ASSERT_OK(admin.CreateCollection("a", Schema()));
+  QUIVER_ASSERT_OK(admin.Upsert(Points("a")));
+  const absl::Duration t = absl::Seconds(60);
+  EXPECT_THAT(client::CreateSnapshot(anon, "a", "s1", t),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(client::CreateSnapshot(writer, "a", "s1", t),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(client::CreateSnapshot(limited, "a", "s1", t),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  auto none = client::ListSnapshots(admin, t);
+  QUIVER_ASSERT_OK(none);
+  EXPECT_EQ(none->snapshots_size(), 0) << "a refused CreateSnapshot made one";
+
+  QUIVER_ASSERT_OK(client::CreateSnapshot(admin, "a", "s1", t));
+  EXPECT_THAT(client::ListSnapshots(writer, t), StatusIs(absl::StatusCode::kPermissionDenied));
+  const std::string file = dir_.path() + "/s1.qsnap";
+  EXPECT_THAT(client::DownloadSnapshot(anon, "s1", file, t),
+              StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(client::RestoreSnapshot(writer, "s1", "", "", "b", t),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(client::DeleteSnapshot(limited, "s1", t),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  QUIVER_ASSERT_OK(client::DownloadSnapshot(admin, "s1", file, t));
+  QUIVER_ASSERT_OK(client::RestoreSnapshot(admin, "s1", "", "", "b", t));
+  auto n = admin.Count("b");
+  QUIVER_ASSERT_OK(n);
+  EXPECT_EQ(*n, 5u);
+  QUIVER_ASSERT_OK(client::DeleteSnapshot(admin, "s1", t));
 }
 
 TEST_F(AuthTest, SighupRotatesKeysWithoutARestart) {
