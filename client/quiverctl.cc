@@ -36,6 +36,7 @@
 #include "client/client.h"
 #include "client/import.h"
 #include "client/output.h"
+#include "client/recall_output.h"
 #include "base/status_macros.h"
 
 namespace quiver::ctl {
@@ -437,6 +438,7 @@ void PrintStats(std::ostream& out, const v1::CollectionInfo& info) {
     }
     t.Print(out);
   }
+  PrintRecallAudit(out, st);
   PrintSegments(out, info);
 }
 

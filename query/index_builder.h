@@ -60,6 +60,11 @@ class IndexBuilder {
   void EnqueuePersist(std::weak_ptr<Collection> collection, std::shared_ptr<Segment> segment);
   // Blocks until no job is queued or running.
   void WaitIdle();
+  // Jobs waiting for a worker (metrics).
+  size_t queued() {
+    MutexLock lock(&mu_);
+    return queue_.size();
+  }
 
  private:
   struct Job {

@@ -69,6 +69,14 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
                "If the write-ahead log is damaged (quiverd then refuses to start and says "
                "where), start anyway: copy the WAL files to DATA_DIR/damaged-wal-<time>/, "
                "recover the writes before the damage and discard the rest");
+  app.add_option("--metrics-listen", c.metrics_listen,
+                 "Serve Prometheus metrics at http://HOST:PORT/metrics (empty: off)")
+      ->capture_default_str();
+  app.add_option("--recall-audit-rate", c.recall_audit_rate,
+                 "Share of ANN searches re-run exactly in the background to measure recall "
+                 "(0: off)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

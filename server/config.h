@@ -64,6 +64,13 @@ struct ServerConfig {
   // damage and discard the rest (logged). Without it quiverd refuses to
   // start and names the damage. Default: false.
   bool accept_wal_loss = false;
+  // host:port to serve Prometheus metrics on, at /metrics
+  // (server/metrics.h). Empty: no metrics. Default: empty.
+  std::string metrics_listen;
+  // Share of ANN searches re-run exactly in the background to measure
+  // their recall (query/recall_audit.h); 0 turns the audit off.
+  // Default: 0.001.
+  double recall_audit_rate = 0.001;
 };
 
 // Parses argv. On --help/--version prints and returns a status with code

@@ -18,6 +18,7 @@
 #include "base/mutex.h"
 #include "query/engine.h"
 #include "server/config.h"
+#include "server/metrics.h"
 #include "server/services.h"
 
 namespace quiver::server {
@@ -42,6 +43,8 @@ class Server {
   void NotifyShutDown();
   ServerConfig config_;
   std::unique_ptr<Engine> engine_;
+  // Null without --metrics-listen. Destroyed before the engine it reads.
+  std::unique_ptr<MetricsServer> metrics_;
   RpcGate gate_;
   // Declared after the engine, destroyed before it: its queued jobs use it.
   std::unique_ptr<WorkQueue> expensive_;

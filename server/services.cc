@@ -62,11 +62,13 @@ grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx) {
 // For reads, which run inline on the gRPC thread. `run` returns the status.
 template <typename Run>
 grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                    const char* method, Run run) {
+                                    RpcObserver obs, Run run) {
   if (!gate->Enter()) return Reject(ctx);
+  obs.Start();
   const absl::Time start = absl::Now();
   const absl::Status s = run();
-  LogRpc(method, start, s);
+  obs.Finish(s);
+  LogRpc(obs.method(), start, s);
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpc(s));
   gate->Exit();
@@ -78,15 +80,17 @@ grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* g
 // while it waited is answered without running.
 template <typename Run>
 grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                    WorkQueue* queue, const char* method, Run run) {
+                                    WorkQueue* queue, RpcObserver obs, Run run) {
   if (!gate->Enter()) return Reject(ctx);
+  obs.Start();
   auto* reactor = new CancellableReactor();
   const absl::Time start = absl::Now();
   const StopToken stop(Deadline(ctx), reactor->cancelled());
-  queue->Submit([reactor, gate, method, start, stop, run = std::move(run)] {
+  queue->Submit([reactor, gate, obs, start, stop, run = std::move(run)]() mutable {
     absl::Status s = stop.Check();
     if (s.ok()) s = run(stop);
-    LogRpc(method, start, s);
+    obs.Finish(s);
+    LogRpc(obs.method(), start, s);
     reactor->Finish(ToGrpc(s));
     gate->Exit();
   });
@@ -96,12 +100,14 @@ grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* g
 // For writes: the reactor is finished from the engine's commit thread.
 template <typename Start>
 grpc::ServerUnaryReactor* FinishLater(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                      const char* method, Start start_write) {
+                                      RpcObserver obs, Start start_write) {
   if (!gate->Enter()) return Reject(ctx);
+  obs.Start();
   auto* reactor = ctx->DefaultReactor();
   const absl::Time start = absl::Now();
-  start_write([reactor, gate, method, start](absl::Status s) {
-    LogRpc(method, start, s);
+  start_write([reactor, gate, obs, start](absl::Status s) mutable {
+    obs.Finish(s);
+    LogRpc(obs.method(), start, s);
     reactor->Finish(ToGrpc(s));
     gate->Exit();
   });
@@ -113,43 +119,48 @@ grpc::ServerUnaryReactor* FinishLater(grpc::CallbackServerContext* ctx, RpcGate*
 grpc::ServerUnaryReactor* CollectionServiceImpl::CreateCollection(
     grpc::CallbackServerContext* ctx, const v1::CreateCollectionRequest* req,
     v1::CreateCollectionResponse* resp) {
-  return FinishLater(ctx, gate_, "CreateCollection", [&](Engine::Done done) {
-    engine_->CreateCollection(*req, resp, std::move(done));
-  });
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "CreateCollection", req, resp),
+                     [&](Engine::Done done) {
+                       engine_->CreateCollection(*req, resp, std::move(done));
+                     });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::GetCollection(
     grpc::CallbackServerContext* ctx, const v1::GetCollectionRequest* req,
     v1::GetCollectionResponse* resp) {
-  return RunInline(ctx, gate_, "GetCollection", [&] { return engine_->GetCollection(*req, resp); });
+  return RunInline(ctx, gate_, RpcObserver(metrics_, "GetCollection", req, resp),
+                   [&] { return engine_->GetCollection(*req, resp); });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::ListCollections(
-    grpc::CallbackServerContext* ctx, const v1::ListCollectionsRequest*,
+    grpc::CallbackServerContext* ctx, const v1::ListCollectionsRequest* req,
     v1::ListCollectionsResponse* resp) {
-  return RunInline(ctx, gate_, "ListCollections", [&] { return engine_->ListCollections(resp); });
+  return RunInline(ctx, gate_, RpcObserver(metrics_, "ListCollections", req, resp),
+                   [&] { return engine_->ListCollections(resp); });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::DropCollection(
     grpc::CallbackServerContext* ctx, const v1::DropCollectionRequest* req,
     v1::DropCollectionResponse* resp) {
-  return FinishLater(ctx, gate_, "DropCollection", [&](Engine::Done done) {
-    engine_->DropCollection(*req, resp, std::move(done));
-  });
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "DropCollection", req, resp),
+                     [&](Engine::Done done) {
+                       engine_->DropCollection(*req, resp, std::move(done));
+                     });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::UpdateCollection(
     grpc::CallbackServerContext* ctx, const v1::UpdateCollectionRequest* req,
     v1::UpdateCollectionResponse* resp) {
-  return FinishLater(ctx, gate_, "UpdateCollection", [&](Engine::Done done) {
-    engine_->UpdateCollection(*req, resp, std::move(done));
-  });
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "UpdateCollection", req, resp),
+                     [&](Engine::Done done) {
+                       engine_->UpdateCollection(*req, resp, std::move(done));
+                     });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::VerifyCollection(
     grpc::CallbackServerContext* ctx, const v1::VerifyCollectionRequest* req,
     v1::VerifyCollectionResponse* resp) {
-  return RunQueued(ctx, gate_, expensive_, "VerifyCollection",
+  return RunQueued(ctx, gate_, expensive_, RpcObserver(metrics_, "VerifyCollection", req, resp),
                    [this, req, resp](const StopToken& stop) {
                      return engine_->VerifyCollection(*req, resp, stop);
                    });
@@ -158,38 +169,42 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::VerifyCollection(
 grpc::ServerUnaryReactor* PointServiceImpl::UpsertPoints(grpc::CallbackServerContext* ctx,
                                                          const v1::UpsertPointsRequest* req,
                                                          v1::UpsertPointsResponse* resp) {
-  return FinishLater(ctx, gate_, "UpsertPoints", [&](Engine::Done done) {
-    absl::StatusOr<Bound<BoundUpsert>> up = engine_->BindUpsert(*req);
-    if (!up.ok()) return done(up.status());
-    engine_->Upsert(*std::move(up), resp, Deadline(ctx), std::move(done));
-  });
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "UpsertPoints", req, resp),
+                     [&](Engine::Done done) {
+                       absl::StatusOr<Bound<BoundUpsert>> up = engine_->BindUpsert(*req);
+                       if (!up.ok()) return done(up.status());
+                       engine_->Upsert(*std::move(up), resp, Deadline(ctx), std::move(done));
+                     });
 }
 
 grpc::ServerUnaryReactor* PointServiceImpl::GetPoints(grpc::CallbackServerContext* ctx,
                                                       const v1::GetPointsRequest* req,
                                                       v1::GetPointsResponse* resp) {
-  return RunInline(ctx, gate_, "GetPoints", [&] { return engine_->GetPoints(*req, resp); });
+  return RunInline(ctx, gate_, RpcObserver(metrics_, "GetPoints", req, resp),
+                   [&] { return engine_->GetPoints(*req, resp); });
 }
 
 grpc::ServerUnaryReactor* PointServiceImpl::DeletePoints(grpc::CallbackServerContext* ctx,
                                                          const v1::DeletePointsRequest* req,
                                                          v1::DeletePointsResponse* resp) {
-  return FinishLater(ctx, gate_, "DeletePoints", [&](Engine::Done done) {
-    absl::StatusOr<Bound<BoundDelete>> del = engine_->BindDelete(*req);
-    if (!del.ok()) return done(del.status());
-    engine_->Delete(*std::move(del), resp, Deadline(ctx), std::move(done));
-  });
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "DeletePoints", req, resp),
+                     [&](Engine::Done done) {
+                       absl::StatusOr<Bound<BoundDelete>> del = engine_->BindDelete(*req);
+                       if (!del.ok()) return done(del.status());
+                       engine_->Delete(*std::move(del), resp, Deadline(ctx), std::move(done));
+                     });
 }
 
 grpc::ServerUnaryReactor* PointServiceImpl::CountPoints(grpc::CallbackServerContext* ctx,
                                                         const v1::CountPointsRequest* req,
                                                         v1::CountPointsResponse* resp) {
   if (engine_->IsExpensive(*req)) {
-    return RunQueued(ctx, gate_, expensive_, "CountPoints", [this, req, resp](const StopToken& stop) {
-      return engine_->CountPoints(*req, resp, stop);
-    });
+    return RunQueued(ctx, gate_, expensive_, RpcObserver(metrics_, "CountPoints", req, resp),
+                     [this, req, resp](const StopToken& stop) {
+                       return engine_->CountPoints(*req, resp, stop);
+                     });
   }
-  return RunInline(ctx, gate_, "CountPoints",
+  return RunInline(ctx, gate_, RpcObserver(metrics_, "CountPoints", req, resp),
                    [&] { return engine_->CountPoints(*req, resp, Deadline(ctx)); });
 }
 
@@ -201,12 +216,12 @@ grpc::ServerUnaryReactor* SearchServiceImpl::Search(grpc::CallbackServerContext*
   auto bound = std::make_shared<const absl::StatusOr<Bound<BoundSearchRequest>>>(
       engine_->BindSearch(*req));
   if (bound->ok() && engine_->IsExpensive(**bound)) {
-    return RunQueued(ctx, gate_, expensive_, "Search",
+    return RunQueued(ctx, gate_, expensive_, RpcObserver(metrics_, "Search", req, resp),
                      [this, bound, resp](const StopToken& stop) {
                        return engine_->Search(**bound, stop, resp);
                      });
   }
-  return RunInline(ctx, gate_, "Search", [&] {
+  return RunInline(ctx, gate_, RpcObserver(metrics_, "Search", req, resp), [&] {
     const StopToken stop(Deadline(ctx));
     QUIVER_RETURN_IF_ERROR(stop.Check());
     QUIVER_RETURN_IF_ERROR(bound->status());
