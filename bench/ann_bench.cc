@@ -105,7 +105,7 @@ struct Args {
   // Only ingest the HNSW collection, then measure what metrics and the
   // recall audit cost searches (bench/common/metrics_overhead.h).
   bool metrics_overhead = false;
-  int overhead_rounds = 10;
+  int overhead_rounds = 40;
 };
 
 // ------------------------------------------------------------ helpers

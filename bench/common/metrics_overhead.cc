@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <numeric>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -29,6 +30,7 @@ struct Server {
   std::vector<std::unique_ptr<client::Client>> clients;  // one per thread
   int metrics_port = 0;
   std::vector<double> qps;
+  std::vector<double> cpu_us;  // server CPU per search, per block
   std::vector<double> latency_ms;
 };
 
@@ -80,21 +82,25 @@ nlohmann::json MeasureMetricsOverhead(const QuiverdOptions& server, const std::s
   });
 
   auto block = [&](Server& s, size_t offset) {
+    const double cpu0 = ProcessCpuSeconds(s.proc->pid());
     Run run = Drive(options.calls_per_block, options.threads, 0, 0,
                     [&](size_t c, int t, Run*) {
                       auto r = s.clients[t]->Search(reqs[(offset + c) % reqs.size()]);
                       if (!r.ok()) Die("Search", r.status());
                     });
     s.qps.push_back(static_cast<double>(options.calls_per_block) / run.seconds);
+    s.cpu_us.push_back((ProcessCpuSeconds(s.proc->pid()) - cpu0) * 1e6 /
+                       static_cast<double>(options.calls_per_block));
     s.latency_ms.insert(s.latency_ms.end(), run.latency_ms.begin(), run.latency_ms.end());
   };
   // Warm-up: both servers once, untimed.
   for (Server& s : servers) {
     block(s, 0);
     s.qps.clear();
+    s.cpu_us.clear();
     s.latency_ms.clear();
   }
-  std::vector<double> ratios;
+  std::vector<double> ratios, cpu_ratios;
   for (int r = 0; r < options.rounds; ++r) {
     const size_t offset = static_cast<size_t>(r) * options.calls_per_block;
     if (r % 2 == 0) {
@@ -105,6 +111,7 @@ nlohmann::json MeasureMetricsOverhead(const QuiverdOptions& server, const std::s
       block(servers[0], offset);
     }
     ratios.push_back(servers[1].qps.back() / servers[0].qps.back());
+    cpu_ratios.push_back(servers[1].cpu_us.back() / servers[0].cpu_us.back());
   }
   stop = true;
   scraper.join();
@@ -120,20 +127,30 @@ nlohmann::json MeasureMetricsOverhead(const QuiverdOptions& server, const std::s
     }
   }
   const double ratio = Median(ratios);
-  Table t({"quiverd", "QPS (median)", "p50 ms", "p99 ms", "QPS / off"});
+  // CPU time comes in clock ticks (10 ms), coarse for one block: the ratio
+  // of the totals over all rounds.
+  const double cpu_ratio =
+      std::accumulate(servers[1].cpu_us.begin(), servers[1].cpu_us.end(), 0.0) /
+      std::accumulate(servers[0].cpu_us.begin(), servers[0].cpu_us.end(), 0.0);
+  Table t({"quiverd", "QPS (median)", "p50 ms", "p99 ms", "QPS / off", "server CPU us/search",
+           "CPU / off"});
   const char* names[] = {"off (no --metrics-listen, --recall-audit-rate 0)",
                          "on (--metrics-listen, scraped every 1 s; audit rate 0.001)"};
   for (int i = 0; i < 2; ++i) {
     t.AddRow({names[i], Fixed(Median(servers[i].qps), 0),
               Fixed(Percentile(servers[i].latency_ms, 50), 3),
-              Fixed(Percentile(servers[i].latency_ms, 99), 3), i == 0 ? "1.000" : Fixed(ratio, 3)});
+              Fixed(Percentile(servers[i].latency_ms, 99), 3), i == 0 ? "1.000" : Fixed(ratio, 3),
+              Fixed(std::accumulate(servers[i].cpu_us.begin(), servers[i].cpu_us.end(), 0.0) /
+                        static_cast<double>(std::max<size_t>(1, servers[i].cpu_us.size())),
+                    1),
+              i == 0 ? "1.000" : Fixed(cpu_ratio, 3)});
   }
   t.Print(std::cout);
   std::printf("  %d rounds x %zu single-query searches per server, %d client threads; median of "
-              "per-round ratios %.3f (overhead %.1f%%); %d scrapes (%d failed); %.0f searches "
-              "audited\n",
+              "per-round ratios: QPS %.3f (overhead %.1f%%); server CPU per search, all rounds: %.3f (%+.1f%%); "
+              "%d scrapes (%d failed); %.0f searches audited\n",
               options.rounds, options.calls_per_block, options.threads, ratio, (1 - ratio) * 100,
-              scrapes.load(), scrape_errors.load(), audited);
+              cpu_ratio, (cpu_ratio - 1) * 100, scrapes.load(), scrape_errors.load(), audited);
   std::fflush(stdout);
   nlohmann::json j = {{"rounds", options.rounds},
                       {"calls_per_block", options.calls_per_block},
@@ -143,6 +160,10 @@ nlohmann::json MeasureMetricsOverhead(const QuiverdOptions& server, const std::s
                       {"qps_on", servers[1].qps},
                       {"ratios", ratios},
                       {"median_ratio", ratio},
+                      {"cpu_us_off", servers[0].cpu_us},
+                      {"cpu_us_on", servers[1].cpu_us},
+                      {"cpu_ratios", cpu_ratios},
+                      {"cpu_ratio_all_rounds", cpu_ratio},
                       {"overhead_percent", (1 - ratio) * 100},
                       {"p50_ms_off", Percentile(servers[0].latency_ms, 50)},
                       {"p50_ms_on", Percentile(servers[1].latency_ms, 50)},

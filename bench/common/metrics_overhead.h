@@ -7,7 +7,9 @@
 // from `threads` client threads go to one, then the other, in blocks, the
 // order alternating per round, so a change in the machine's background load
 // hits both alike. Reports the median QPS of each and the median of the
-// per-round ratios on/off.
+// per-round ratios on/off of QPS, and the ratio of the servers' CPU time per
+// search over all rounds (from /proc; less sensitive than QPS to what else
+// the machine runs).
 //
 // Used by ann_bench --metrics-overhead. Not thread-safe; ends the benchmark
 // (Die) when a server does not start or a search fails.
@@ -25,8 +27,8 @@
 namespace quiver::bench {
 
 struct MetricsOverheadOptions {
-  int rounds = 10;
-  size_t calls_per_block = 1000;  // searches per server and round
+  int rounds = 40;
+  size_t calls_per_block = 250;  // searches per server and round
   int threads = 2;                // client threads, one channel each
   double scrape_interval_s = 1;
 };
