@@ -48,6 +48,7 @@
 #include "absl/strings/str_split.h"
 #include "bench/common/driver.h"
 #include "bench/common/ground_truth.h"
+#include "bench/common/metrics_overhead.h"
 #include "bench/common/report.h"
 #include "bench/common/sysinfo.h"
 #include "bench/common/testkit.h"
@@ -101,6 +102,10 @@ struct Args {
   std::string dataset_dir = kFashionDir;
   std::string json_out;
   std::vector<std::string> quiverd_env;
+  // Only ingest the HNSW collection, then measure what metrics and the
+  // recall audit cost searches (bench/common/metrics_overhead.h).
+  bool metrics_overhead = false;
+  int overhead_rounds = 40;
 };
 
 // ------------------------------------------------------------ helpers
@@ -392,6 +397,10 @@ int Main(int argc, char** argv) {
   app.add_option("--cache-dir", args.cache_dir, "ground-truth cache folder");
   app.add_option("--dataset-dir", args.dataset_dir, "Fashion-MNIST IDX folder");
   app.add_option("--json", args.json_out, "JSON output (default <exe dir>/bench_results/)");
+  app.add_flag("--metrics-overhead", args.metrics_overhead,
+               "only ingest the HNSW collection, then compare search QPS of quiverd with and "
+               "without --metrics-listen (and the recall audit at its default rate)");
+  app.add_option("--overhead-rounds", args.overhead_rounds, "rounds of --metrics-overhead");
   CLI11_PARSE(app, argc, argv);
   args.restart = !no_restart;
   auto parse_list = [](const std::string& csv) {
@@ -504,6 +513,23 @@ int Main(int argc, char** argv) {
   }
   const double ingest_s = ingest_end - ingest_t0;
   const double hnsw_wait_s = WaitIndexedOrDie(admin, {kHnswColl}, 900, 20);
+  if (args.metrics_overhead) {
+    if (absl::Status s = srv->Stop(); !s.ok()) Die("stop quiverd", s);
+    std::printf("[M] metrics overhead: HNSW ef=64, single-query searches, %d client threads\n",
+                args.single_threads);
+    std::fflush(stdout);
+    std::vector<v1::SearchRequest> reqs = MakeSearches(kHnswColl, queries, nq, 1, k);
+    for (auto& r : reqs) r.mutable_params()->set_ef(64);
+    MetricsOverheadOptions mo;
+    mo.rounds = args.overhead_rounds;
+    mo.threads = args.single_threads;
+    report["metrics_overhead"] =
+        MeasureMetricsOverhead(qo, srv->data_dir(), {kHnswColl}, reqs, mo);
+    report["seconds_total"] = NowSeconds() - run_t0;
+    const std::string path = WriteReport(report, args.json_out);
+    if (!path.empty()) std::printf("JSON: %s\n", path.c_str());
+    return 0;
+  }
   const double hnsw_ready_s = NowSeconds() - ingest_end;  // from the last write's ack
   std::vector<double> during_ms, idle_ms;
   size_t during_n = 0, errors_n = 0;

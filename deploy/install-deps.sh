@@ -19,7 +19,10 @@ $SUDO apt-get install -y --no-install-recommends \
   libssl-dev openssl \
   python3 python3-grpcio python3-protobuf python3-numpy \
   dataset-fashion-mnist gnuplot-nox \
-  clang-14 libclang-rt-14-dev libomp-14-dev llvm-14
+  clang-14 libclang-rt-14-dev libomp-14-dev llvm-14 \
+  prometheus-cpp-dev prometheus
+# prometheus-cpp-dev: quiverd's /metrics (--metrics-listen); prometheus: the
+# Prometheus server and promtool, which the metrics test starts and runs.
 # clang-14 etc.: deploy/fuzz.sh (libFuzzer and the ASan/UBSan runtimes are in
 # libclang-rt-14-dev, llvm-symbolizer in llvm-14; libomp-14-dev because the
 # configure step finds OpenMP, for faiss, with the compiler in use).

@@ -26,6 +26,7 @@ Collection::Collection(const storage::CollectionRecord& record, Schema schema, u
       created_at_unix_ms_(record.created_at_unix_ms()),
       options_(options),
       on_sealed_(std::move(on_sealed)),
+      counters_(schema_->vectors().size()),
       next_iid_(next_iid) {
   {
     MutexLock lock(&mu_);
@@ -283,6 +284,9 @@ void Collection::Describe(v1::CollectionInfo* info) const {
   for (size_t f = 0; f < nf; ++f) {
     v1::VectorFieldStats* vs = st->add_vectors();
     vs->set_name(schema_->vectors()[f].name);
+    const RunningMean& recall = counters_.field(f).recall;
+    vs->set_recall_audit(recall.Mean());
+    vs->set_recall_audit_searches(recall.count());
   }
   for (const View::Part& part : view.parts) {
     const Segment& seg = *part.segment;

@@ -67,6 +67,7 @@
 #include "query/plan/search_context.h"
 #include "query/plan/segment_filter.h"
 #include "query/plan/segment_planner.h"
+#include "query/query_stats.h"
 #include "query/segment.h"
 #include "query/stop.h"
 #include "quiver/v1/collections.pb.h"
@@ -120,6 +121,9 @@ struct CollectionOptions {
   // exactly (vector sets, string attributes) is counted while the response
   // is filled, which stops at the limit. 0: no limit.
   size_t max_response_bytes = 0;
+  // The engine's planner and executor counters (metrics); null: not
+  // counted. Not owned; outlives the collection.
+  QueryStats* query_stats = nullptr;
 };
 
 // One compaction: rewrite `inputs` (sealed segments of one collection) as
@@ -274,6 +278,10 @@ class Collection : public std::enable_shared_from_this<Collection> {
   void MarkDropped() { dropped_.store(true, std::memory_order_release); }
   bool dropped() const { return dropped_.load(std::memory_order_acquire); }
 
+  // Counters of index builds, compactions and recall audits (metrics).
+  // Thread-safe.
+  CollectionCounters& counters() const { return counters_; }
+
  private:
   // Where an external id's current row lives.
   struct RowRef {
@@ -420,6 +428,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   const SealedCallback on_sealed_;
 
   std::atomic<bool> dropped_{false};
+  mutable CollectionCounters counters_;
 
   mutable std::shared_ptr<Epoch> epoch_ ABSL_GUARDED_BY(mu_);
   mutable Mutex persist_mu_;  // serializes Persist

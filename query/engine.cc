@@ -51,6 +51,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   }
   engine->search_pool_ = std::make_unique<TaskPool>(search_threads);
   engine->options_.collection.search_pool = engine->search_pool_.get();
+  engine->options_.collection.query_stats = &engine->query_stats_;
   engine->files_ = std::make_unique<storage::SegmentFiles>(options.data_dir + "/segments",
                                                           engine->options_.store.fs);
   engine->builder_ = std::make_unique<IndexBuilder>(
@@ -72,7 +73,11 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
         // The swap runs on the commit thread, ordered with writes.
         e->RunOnCommitThreadAsync([e, c, plan = std::move(plan), out = std::move(out)] {
           kCommitThread.Assume();
+          uint64_t reclaimed = 0;
+          for (const auto& in : plan.inputs) reclaimed += in->dead();
           if (!c->SwapCompacted(plan, out)) return;
+          c->counters().compactions.fetch_add(1, std::memory_order_relaxed);
+          c->counters().compacted_deleted_rows.fetch_add(reclaimed, std::memory_order_relaxed);
           for (const auto& in : plan.inputs) (void)e->files_->RemoveSegment(c->id(), in->id());
         });
       });
@@ -106,6 +111,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   engine->delayer_ = std::make_unique<WriteDelayer>();
   engine->commit_thread_ = std::thread([e = engine.get()] { e->CommitLoop(); });
   engine->maintenance_thread_ = std::thread([e = engine.get()] { e->MaintenanceLoop(); });
+  if (options.recall_audit_rate > 0) {
+    engine->auditor_ = std::make_unique<RecallAuditor>(options.recall_audit_rate);
+  }
   return engine;
 }
 
@@ -254,7 +262,15 @@ absl::Status Engine::Search(const Bound<BoundSearchRequest>& q, const StopToken&
   const Collection& c = *q.collection;
   const absl::Status s =
       std::visit([&](const auto& bound) { return RunSearch(c, bound, stop, resp); }, q.request);
-  if (!s.ok()) resp->Clear();  // what was filled before a limit or a stop ended it
+  if (!s.ok()) {
+    resp->Clear();  // what was filled before a limit or a stop ended it
+    return s;
+  }
+  if (auditor_ != nullptr) {
+    if (const auto* single = std::get_if<BoundSearch>(&q.request)) {
+      auditor_->MaybeAudit(q.collection, *single, *resp);
+    }
+  }
   return s;
 }
 

@@ -49,6 +49,8 @@
 #include "absl/time/time.h"
 #include "query/collection.h"
 #include "query/index_builder.h"
+#include "query/query_stats.h"
+#include "query/recall_audit.h"
 #include "query/task_pool.h"
 #include "query/write_limits.h"
 #include "quiver/v1/collections.pb.h"
@@ -93,6 +95,11 @@ struct EngineOptions {
   // Memory budget, per-request memory and write backpressure
   // (query/write_limits.h). Default: none of them.
   LimitOptions limits;
+
+  // Share of ANN searches re-run exactly in the background to measure
+  // their recall (query/recall_audit.h). 0: no audit. Default: 0 (quiverd
+  // passes --recall-audit-rate).
+  double recall_audit_rate = 0;
 };
 
 // A request bound against one collection: it runs there even if the name
@@ -245,6 +252,19 @@ class Engine {
   uint64_t last_sequence() const { return store_->last_sequence(); }
   storage::Store& store() { return *store_; }
 
+  // --- For metrics (server/metrics_collector.h); any thread.
+  // Every collection now, in no particular order.
+  std::vector<std::shared_ptr<Collection>> Collections() const { return AllCollections(); }
+  // A collection's description as GetCollection returns it.
+  void DescribeCollection(const Collection& c, v1::CollectionInfo* info) const {
+    Describe(c, info);
+  }
+  const QueryStats& query_stats() const { return query_stats_; }
+  // Null when the audit is off.
+  const RecallAuditor* recall_auditor() const { return auditor_.get(); }
+  // Index builds, compactions and persist retries waiting for a builder.
+  size_t builder_queue() const { return builder_->queued(); }
+
  private:
   struct Writer;
   Engine() = default;
@@ -302,6 +322,8 @@ class Engine {
   EngineOptions options_;
   std::unique_ptr<storage::Store> store_;
   // Declared before the collections, which point to it, so it outlives them.
+  QueryStats query_stats_;
+  // Declared before the collections, which point to it, so it outlives them.
   std::unique_ptr<TaskPool> search_pool_;
 
   mutable Mutex collections_mu_;
@@ -339,6 +361,8 @@ class Engine {
   CondVar maintenance_cv_;
   bool maintenance_stop_ ABSL_GUARDED_BY(maintenance_mu_) = false;
   std::thread maintenance_thread_;
+  // Null when off. Reset first in the destructor: its thread searches.
+  std::unique_ptr<RecallAuditor> auditor_;
 };
 
 }  // namespace quiver

@@ -159,6 +159,7 @@ absl::Status Engine::VerifyCollection(const v1::VerifyCollectionRequest& req,
 }
 
 Engine::~Engine() {
+  auditor_.reset();
   {
     MutexLock lock(&maintenance_mu_);
     maintenance_stop_ = true;

@@ -195,6 +195,10 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
                  tokens ? "vectors of its rows" : "rows", build_seconds, check_seconds,
                  check.ToString());
     seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
+    CollectionCounters::Field& counted = coll.counters().field(f);
+    counted.index_builds.fetch_add(1, std::memory_order_relaxed);
+    counted.index_build_micros.fetch_add(static_cast<uint64_t>(build_seconds * 1e6),
+                                         std::memory_order_relaxed);
     built_any = true;
   }
   // Window indexes: per window attribute and indexed vector field, over the

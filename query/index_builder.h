@@ -61,6 +61,11 @@ class IndexBuilder {
   void EnqueuePersist(std::weak_ptr<Collection> collection, std::shared_ptr<Segment> segment);
   // Blocks until no job is queued or running.
   void WaitIdle();
+  // Jobs waiting for a worker (metrics).
+  size_t queued() {
+    MutexLock lock(&mu_);
+    return queue_.size();
+  }
 
   // Rows of the segments queued or being built that have no index yet for
   // some indexed field (rebuilds of a segment that still serves its old

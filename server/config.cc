@@ -117,6 +117,15 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
   app.add_option("--restore-from", c.restore_from,
                  "Restore this snapshot file into --data-dir (which must be empty or missing), "
                  "then serve it");
+
+  app.add_option("--metrics-listen", c.metrics_listen,
+                 "Serve Prometheus metrics at http://HOST:PORT/metrics (empty: off)")
+      ->capture_default_str();
+  app.add_option("--recall-audit-rate", c.recall_audit_rate,
+                 "Share of ANN searches re-run exactly in the background to measure recall "
+                 "(0: off)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -107,6 +107,14 @@ struct ServerConfig {
   // before serving; the data directory must be missing or empty. Default:
   // none.
   std::string restore_from;
+
+  // host:port to serve Prometheus metrics on, at /metrics
+  // (server/metrics.h). Empty: no metrics. Default: empty.
+  std::string metrics_listen;
+  // Share of ANN searches re-run exactly in the background to measure
+  // their recall (query/recall_audit.h); 0 turns the audit off.
+  // Default: 0.001.
+  double recall_audit_rate = 0.001;
 };
 
 // Replaces the -1 ("derived") limits by their defaults for a machine whose

@@ -86,6 +86,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
       return r;
     }
   }
+
+  eo.recall_audit_rate = config.recall_audit_rate;
   auto engine = Engine::Open(eo);
   if (!engine.ok()) return engine.status();
   s->engine_ = *std::move(engine);
@@ -94,12 +96,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
                           ? config.expensive_workers
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   s->expensive_ = std::make_unique<WorkQueue>(workers);
-  s->collections_ =
-      std::make_unique<CollectionServiceImpl>(s->engine_.get(), &s->gate_, s->expensive_.get());
-  s->points_ =
-      std::make_unique<PointServiceImpl>(s->engine_.get(), &s->gate_, s->expensive_.get());
-  s->search_ =
-      std::make_unique<SearchServiceImpl>(s->engine_.get(), &s->gate_, s->expensive_.get());
+  if (!config.metrics_listen.empty()) {
+    auto metrics = MetricsServer::Start(config.metrics_listen, s->engine_.get());
+    if (!metrics.ok()) return metrics.status();
+    s->metrics_ = *std::move(metrics);
+  }
+  RpcMetrics* rpc_metrics = s->metrics_ ? s->metrics_->rpc() : nullptr;
+  s->collections_ = std::make_unique<CollectionServiceImpl>(s->engine_.get(), &s->gate_,
+                                                            s->expensive_.get(), rpc_metrics);
+  s->points_ = std::make_unique<PointServiceImpl>(s->engine_.get(), &s->gate_,
+                                                  s->expensive_.get(), rpc_metrics);
+  s->search_ = std::make_unique<SearchServiceImpl>(s->engine_.get(), &s->gate_,
+                                                   s->expensive_.get(), rpc_metrics);
 
   s->snapshots_ = std::make_unique<SnapshotServiceImpl>(s->engine_.get(), &s->gate_);
 
@@ -176,6 +184,7 @@ void Server::Shutdown() {
 void Server::ShutdownOnce() {
   if (grpc_ == nullptr) {
     // Start failed part-way; there is nothing to drain.
+    metrics_.reset();
     engine_.reset();
     NotifyShutDown();
     return;
@@ -192,6 +201,7 @@ void Server::ShutdownOnce() {
   engine_->StopAcceptingWrites();
   grpc_.reset();
   expensive_.reset();  // runs what is queued (cancelled by now), joins
+  metrics_.reset();    // before the engine its scrapes read
   engine_.reset();  // drains the commit thread, closes RocksDB
   spdlog::info("shutdown complete");
   NotifyShutDown();

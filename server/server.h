@@ -23,6 +23,8 @@
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/method_limits.h"
+
+#include "server/metrics.h"
 #include "server/services.h"
 #include "server/tls.h"
 
@@ -57,6 +59,9 @@ class Server {
   std::unique_ptr<ServerTls> tls_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<MethodLimits> method_limits_;  // outlives the gate's use of it
+
+  // Null without --metrics-listen. Destroyed before the engine it reads.
+  std::unique_ptr<MetricsServer> metrics_;
   RpcGate gate_;
   // Declared after the engine, destroyed before it: its queued jobs use it.
   std::unique_ptr<WorkQueue> expensive_;

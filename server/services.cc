@@ -59,45 +59,57 @@ grpc::ServerUnaryReactor* Reject(grpc::CallbackServerContext* ctx) {
   return reactor;
 }
 
-grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx, const char* method,
+// Finishes an RPC refused at entry (API key, per-method limit) with `s`:
+// counted and timed like any other, logged as LogRpc does.
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx, RpcObserver& obs,
                                  const absl::Status& s) {
-  LogRpc(method, absl::Now(), s);
+  obs.Start();
+  obs.Finish(s);
+  LogRpc(obs.method(), absl::Now(), s);
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpc(s));
   return reactor;
 }
 
-// The API key check at the entry of every RPC (server/auth.h): null when
-// the call may go on, else the reactor already finished with
-// UNAUTHENTICATED or PERMISSION_DENIED. Refusals are logged at warn, rate
-// limited, with the peer's address (never the key).
-grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* ctx, const RpcGate* gate,
-                                    const char* method, const google::protobuf::Message& req) {
+// The API key check at the entry of every RPC (server/auth.h): OK when the
+// call may go on, else UNAUTHENTICATED or PERMISSION_DENIED. Refusals are
+// logged at warn, rate limited, with the peer's address (never the key).
+absl::Status Authorize(grpc::CallbackServerContext* ctx, const RpcGate* gate,
+                       const RpcObserver& obs) {
   const Authorizer* auth = gate->authorizer();
-  if (auth == nullptr) return nullptr;
-  const absl::Status s = auth->Check(*ctx, method, req);
-  if (s.ok()) return nullptr;
+  if (auth == nullptr) return absl::OkStatus();
+  absl::Status s = auth->Check(*ctx, obs.method(), obs.request());
+  if (s.ok()) return s;
   const LogRateLimiter::Decision d = RequestLogLimiter().Admit(
       absl::StrCat("auth ", absl::StatusCodeToString(s.code())), absl::Now());
   if (d.suppressed > 0) spdlog::warn("refused requests: suppressed {} similar lines", d.suppressed);
-  if (d.write) spdlog::warn("{} from {} refused: {}", method, ctx->peer(), s.ToString());
-  auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpc(s));
-  return reactor;
+  if (d.write) spdlog::warn("{} from {} refused: {}", obs.method(), ctx->peer(), s.ToString());
+  return s;
+}
+
+// What every RPC passes at entry, in order: its API key, then its method's
+// concurrency cap. On refusal returns the finished reactor, else null with
+// `permit` holding the method's slot until the RPC ends.
+grpc::ServerUnaryReactor* Admit(grpc::CallbackServerContext* ctx, const RpcGate* gate,
+                                RpcObserver& obs, MethodLimits::Permit* permit) {
+  if (absl::Status a = Authorize(ctx, gate, obs); !a.ok()) return Refuse(ctx, obs, a);
+  *permit = MethodLimits::Admit(gate->method_limits(), obs.method());
+  if (!permit->ok()) return Refuse(ctx, obs, permit->status());
+  return nullptr;
 }
 
 // For reads, which run inline on the gRPC thread. `run` returns the status.
 template <typename Run>
 grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                    const google::protobuf::Message& req, const char* method,
-                                    Run run) {
-  if (auto* refused = Authorize(ctx, gate, method, req)) return refused;
-  const MethodLimits::Permit permit = MethodLimits::Admit(gate->method_limits(), method);
-  if (!permit.ok()) return Refuse(ctx, method, permit.status());
+                                    RpcObserver obs, Run run) {
+  MethodLimits::Permit permit;
+  if (auto* refused = Admit(ctx, gate, obs, &permit)) return refused;
   if (!gate->Enter()) return Reject(ctx);
+  obs.Start();
   const absl::Time start = absl::Now();
   const absl::Status s = run();
-  LogRpc(method, start, s);
+  obs.Finish(s);
+  LogRpc(obs.method(), start, s);
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpc(s));
   gate->Exit();
@@ -109,19 +121,19 @@ grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* g
 // while it waited is answered without running.
 template <typename Run>
 grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                    WorkQueue* queue, const google::protobuf::Message& req,
-                                    const char* method, Run run) {
-  if (auto* refused = Authorize(ctx, gate, method, req)) return refused;
-  const MethodLimits::Permit permit = MethodLimits::Admit(gate->method_limits(), method);
-  if (!permit.ok()) return Refuse(ctx, method, permit.status());
+                                    WorkQueue* queue, RpcObserver obs, Run run) {
+  MethodLimits::Permit permit;
+  if (auto* refused = Admit(ctx, gate, obs, &permit)) return refused;
   if (!gate->Enter()) return Reject(ctx);
+  obs.Start();
   auto* reactor = new CancellableReactor();
   const absl::Time start = absl::Now();
   const StopToken stop(Deadline(ctx), reactor->cancelled());
-  queue->Submit([reactor, gate, method, start, stop, permit, run = std::move(run)] {
+  queue->Submit([reactor, gate, obs, start, stop, permit, run = std::move(run)]() mutable {
     absl::Status s = stop.Check();
     if (s.ok()) s = run(stop);
-    LogRpc(method, start, s);
+    obs.Finish(s);
+    LogRpc(obs.method(), start, s);
     reactor->Finish(ToGrpc(s));
     gate->Exit();
   });
@@ -131,16 +143,16 @@ grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* g
 // For writes: the reactor is finished from the engine's commit thread.
 template <typename Start>
 grpc::ServerUnaryReactor* FinishLater(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                      const google::protobuf::Message& req, const char* method,
-                                      Start start_write) {
-  if (auto* refused = Authorize(ctx, gate, method, req)) return refused;
-  const MethodLimits::Permit permit = MethodLimits::Admit(gate->method_limits(), method);
-  if (!permit.ok()) return Refuse(ctx, method, permit.status());
+                                      RpcObserver obs, Start start_write) {
+  MethodLimits::Permit permit;
+  if (auto* refused = Admit(ctx, gate, obs, &permit)) return refused;
   if (!gate->Enter()) return Reject(ctx);
+  obs.Start();
   auto* reactor = ctx->DefaultReactor();
   const absl::Time start = absl::Now();
-  start_write([ctx, reactor, gate, method, start, permit](absl::Status s) {
-    LogRpc(method, start, s);
+  start_write([ctx, reactor, gate, obs, start, permit](absl::Status s) mutable {
+    obs.Finish(s);
+    LogRpc(obs.method(), start, s);
     AddRetryAfter(ctx, s);
     reactor->Finish(ToGrpc(s));
     gate->Exit();
@@ -153,22 +165,23 @@ grpc::ServerUnaryReactor* FinishLater(grpc::CallbackServerContext* ctx, RpcGate*
 grpc::ServerUnaryReactor* CollectionServiceImpl::CreateCollection(
     grpc::CallbackServerContext* ctx, const v1::CreateCollectionRequest* req,
     v1::CreateCollectionResponse* resp) {
-  return FinishLater(ctx, gate_, *req, "CreateCollection", [&](Engine::Done done) {
-    engine_->CreateCollection(*req, resp, std::move(done));
-  });
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "CreateCollection", req, resp),
+                     [&](Engine::Done done) {
+                       engine_->CreateCollection(*req, resp, std::move(done));
+                     });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::GetCollection(
     grpc::CallbackServerContext* ctx, const v1::GetCollectionRequest* req,
     v1::GetCollectionResponse* resp) {
-  return RunInline(ctx, gate_, *req, "GetCollection",
+  return RunInline(ctx, gate_, RpcObserver(metrics_, "GetCollection", req, resp),
                    [&] { return engine_->GetCollection(*req, resp); });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::ListCollections(
     grpc::CallbackServerContext* ctx, const v1::ListCollectionsRequest* req,
     v1::ListCollectionsResponse* resp) {
-  return RunInline(ctx, gate_, *req, "ListCollections", [&] {
+  return RunInline(ctx, gate_, RpcObserver(metrics_, "ListCollections", req, resp), [&] {
     QUIVER_RETURN_IF_ERROR(engine_->ListCollections(resp));
     // A key limited to collections sees only those.
     if (gate_->authorizer() != nullptr) gate_->authorizer()->FilterCollections(*ctx, resp);
@@ -179,23 +192,25 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::ListCollections(
 grpc::ServerUnaryReactor* CollectionServiceImpl::DropCollection(
     grpc::CallbackServerContext* ctx, const v1::DropCollectionRequest* req,
     v1::DropCollectionResponse* resp) {
-  return FinishLater(ctx, gate_, *req, "DropCollection", [&](Engine::Done done) {
-    engine_->DropCollection(*req, resp, std::move(done));
-  });
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "DropCollection", req, resp),
+                     [&](Engine::Done done) {
+                       engine_->DropCollection(*req, resp, std::move(done));
+                     });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::UpdateCollection(
     grpc::CallbackServerContext* ctx, const v1::UpdateCollectionRequest* req,
     v1::UpdateCollectionResponse* resp) {
-  return FinishLater(ctx, gate_, *req, "UpdateCollection", [&](Engine::Done done) {
-    engine_->UpdateCollection(*req, resp, std::move(done));
-  });
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "UpdateCollection", req, resp),
+                     [&](Engine::Done done) {
+                       engine_->UpdateCollection(*req, resp, std::move(done));
+                     });
 }
 
 grpc::ServerUnaryReactor* CollectionServiceImpl::VerifyCollection(
     grpc::CallbackServerContext* ctx, const v1::VerifyCollectionRequest* req,
     v1::VerifyCollectionResponse* resp) {
-  return RunQueued(ctx, gate_, expensive_, *req, "VerifyCollection",
+  return RunQueued(ctx, gate_, expensive_, RpcObserver(metrics_, "VerifyCollection", req, resp),
                    [this, req, resp](const StopToken& stop) {
                      return engine_->VerifyCollection(*req, resp, stop);
                    });
@@ -204,39 +219,42 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::VerifyCollection(
 grpc::ServerUnaryReactor* PointServiceImpl::UpsertPoints(grpc::CallbackServerContext* ctx,
                                                          const v1::UpsertPointsRequest* req,
                                                          v1::UpsertPointsResponse* resp) {
-  return FinishLater(ctx, gate_, *req, "UpsertPoints", [&](Engine::Done done) {
-    absl::StatusOr<Bound<BoundUpsert>> up = engine_->BindUpsert(*req);
-    if (!up.ok()) return done(up.status());
-    engine_->Upsert(*std::move(up), resp, Deadline(ctx), std::move(done));
-  });
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "UpsertPoints", req, resp),
+                     [&](Engine::Done done) {
+                       absl::StatusOr<Bound<BoundUpsert>> up = engine_->BindUpsert(*req);
+                       if (!up.ok()) return done(up.status());
+                       engine_->Upsert(*std::move(up), resp, Deadline(ctx), std::move(done));
+                     });
 }
 
 grpc::ServerUnaryReactor* PointServiceImpl::GetPoints(grpc::CallbackServerContext* ctx,
                                                       const v1::GetPointsRequest* req,
                                                       v1::GetPointsResponse* resp) {
-  return RunInline(ctx, gate_, *req, "GetPoints", [&] { return engine_->GetPoints(*req, resp); });
+  return RunInline(ctx, gate_, RpcObserver(metrics_, "GetPoints", req, resp),
+                   [&] { return engine_->GetPoints(*req, resp); });
 }
 
 grpc::ServerUnaryReactor* PointServiceImpl::DeletePoints(grpc::CallbackServerContext* ctx,
                                                          const v1::DeletePointsRequest* req,
                                                          v1::DeletePointsResponse* resp) {
-  return FinishLater(ctx, gate_, *req, "DeletePoints", [&](Engine::Done done) {
-    absl::StatusOr<Bound<BoundDelete>> del = engine_->BindDelete(*req);
-    if (!del.ok()) return done(del.status());
-    engine_->Delete(*std::move(del), resp, Deadline(ctx), std::move(done));
-  });
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "DeletePoints", req, resp),
+                     [&](Engine::Done done) {
+                       absl::StatusOr<Bound<BoundDelete>> del = engine_->BindDelete(*req);
+                       if (!del.ok()) return done(del.status());
+                       engine_->Delete(*std::move(del), resp, Deadline(ctx), std::move(done));
+                     });
 }
 
 grpc::ServerUnaryReactor* PointServiceImpl::CountPoints(grpc::CallbackServerContext* ctx,
                                                         const v1::CountPointsRequest* req,
                                                         v1::CountPointsResponse* resp) {
   if (engine_->IsExpensive(*req)) {
-    return RunQueued(ctx, gate_, expensive_, *req, "CountPoints",
+    return RunQueued(ctx, gate_, expensive_, RpcObserver(metrics_, "CountPoints", req, resp),
                      [this, req, resp](const StopToken& stop) {
                        return engine_->CountPoints(*req, resp, stop);
                      });
   }
-  return RunInline(ctx, gate_, *req, "CountPoints",
+  return RunInline(ctx, gate_, RpcObserver(metrics_, "CountPoints", req, resp),
                    [&] { return engine_->CountPoints(*req, resp, Deadline(ctx)); });
 }
 
@@ -248,12 +266,12 @@ grpc::ServerUnaryReactor* SearchServiceImpl::Search(grpc::CallbackServerContext*
   auto bound = std::make_shared<const absl::StatusOr<Bound<BoundSearchRequest>>>(
       engine_->BindSearch(*req));
   if (bound->ok() && engine_->IsExpensive(**bound)) {
-    return RunQueued(ctx, gate_, expensive_, *req, "Search",
+    return RunQueued(ctx, gate_, expensive_, RpcObserver(metrics_, "Search", req, resp),
                      [this, bound, resp](const StopToken& stop) {
                        return engine_->Search(**bound, stop, resp);
                      });
   }
-  return RunInline(ctx, gate_, *req, "Search", [&] {
+  return RunInline(ctx, gate_, RpcObserver(metrics_, "Search", req, resp), [&] {
     const StopToken stop(Deadline(ctx));
     QUIVER_RETURN_IF_ERROR(stop.Check());
     QUIVER_RETURN_IF_ERROR(bound->status());

@@ -18,6 +18,10 @@
 //
 // The Engine, RpcGate and WorkQueue are borrowed and must outlive the
 // services. Errors: each RPC finishes with the engine's absl::Status mapped
+
+// The Engine, RpcGate, WorkQueue and RpcMetrics (null: no metrics) are
+// borrowed and must outlive the services; every RPC is observed by an
+// RpcObserver (server/rpc_metrics.h) from entry to finish. Errors: each RPC finishes with the engine's absl::Status mapped
 // one-to-one to a gRPC status (server/status.h); once the gate closes for
 // shutdown, new RPCs get UNAVAILABLE. Server-side failures are logged, rate
 // limited; client errors only at debug.
@@ -32,6 +36,8 @@
 #include "server/method_limits.h"
 
 #include "server/auth.h"
+
+#include "server/rpc_metrics.h"
 #include "server/work_queue.h"
 #include "quiver/v1/collections.grpc.pb.h"
 #include "quiver/v1/points.grpc.pb.h"
@@ -92,8 +98,9 @@ class RpcGate {
 
 class CollectionServiceImpl final : public v1::CollectionService::CallbackService {
  public:
-  CollectionServiceImpl(Engine* engine, RpcGate* gate, WorkQueue* expensive)
-      : engine_(engine), gate_(gate), expensive_(expensive) {}
+  CollectionServiceImpl(Engine* engine, RpcGate* gate, WorkQueue* expensive,
+                        RpcMetrics* metrics = nullptr)
+      : engine_(engine), gate_(gate), expensive_(expensive), metrics_(metrics) {}
   grpc::ServerUnaryReactor* CreateCollection(grpc::CallbackServerContext* ctx,
                                              const v1::CreateCollectionRequest* req,
                                              v1::CreateCollectionResponse* resp) override;
@@ -119,12 +126,14 @@ class CollectionServiceImpl final : public v1::CollectionService::CallbackServic
   Engine* engine_;
   RpcGate* gate_;
   WorkQueue* expensive_;
+  RpcMetrics* metrics_;  // null: no metrics
 };
 
 class PointServiceImpl final : public v1::PointService::CallbackService {
  public:
-  PointServiceImpl(Engine* engine, RpcGate* gate, WorkQueue* expensive)
-      : engine_(engine), gate_(gate), expensive_(expensive) {}
+  PointServiceImpl(Engine* engine, RpcGate* gate, WorkQueue* expensive,
+                   RpcMetrics* metrics = nullptr)
+      : engine_(engine), gate_(gate), expensive_(expensive), metrics_(metrics) {}
   grpc::ServerUnaryReactor* UpsertPoints(grpc::CallbackServerContext* ctx,
                                          const v1::UpsertPointsRequest* req,
                                          v1::UpsertPointsResponse* resp) override;
@@ -142,12 +151,14 @@ class PointServiceImpl final : public v1::PointService::CallbackService {
   Engine* engine_;
   RpcGate* gate_;
   WorkQueue* expensive_;
+  RpcMetrics* metrics_;  // null: no metrics
 };
 
 class SearchServiceImpl final : public v1::SearchService::CallbackService {
  public:
-  SearchServiceImpl(Engine* engine, RpcGate* gate, WorkQueue* expensive)
-      : engine_(engine), gate_(gate), expensive_(expensive) {}
+  SearchServiceImpl(Engine* engine, RpcGate* gate, WorkQueue* expensive,
+                    RpcMetrics* metrics = nullptr)
+      : engine_(engine), gate_(gate), expensive_(expensive), metrics_(metrics) {}
   grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx,
                                    const v1::SearchRequest* req,
                                    v1::SearchResponse* resp) override;
@@ -156,6 +167,7 @@ class SearchServiceImpl final : public v1::SearchService::CallbackService {
   Engine* engine_;
   RpcGate* gate_;
   WorkQueue* expensive_;
+  RpcMetrics* metrics_;  // null: no metrics
 };
 
 }  // namespace quiver::server

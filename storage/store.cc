@@ -25,6 +25,7 @@
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
 #include "rocksdb/sst_file_manager.h"
+#include "rocksdb/statistics.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "spdlog/spdlog.h"
@@ -376,6 +377,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   db_opts.info_log = store->info_log_;
   db_opts.env = store->env_.get();
   db_opts.listeners.push_back(std::make_shared<ManualNoSpaceRecovery>());
+  store->statistics_ = rocksdb::CreateDBStatistics();
+  store->statistics_->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+  db_opts.statistics = store->statistics_;
   // A torn last record is what a crash leaves and holds nothing that was
   // acknowledged; damage before it does. RocksDB's default,
   // kPointInTimeRecovery, stops replay at either and then drops the rest

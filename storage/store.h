@@ -43,6 +43,7 @@ namespace rocksdb {
 class DB;
 class Env;
 class Snapshot;
+class Statistics;
 class ColumnFamilyHandle;
 class Logger;
 class Slice;
@@ -52,6 +53,20 @@ struct ReadOptions;
 }  // namespace rocksdb
 
 namespace quiver::storage {
+
+// RocksDB's own figures, for metrics (Store::Stats). Counters are since
+// the store was opened.
+struct StoreStats {
+  uint64_t wal_bytes = 0;         // bytes written to the write-ahead log
+  uint64_t wal_syncs = 0;         // WAL fsyncs
+  uint64_t stall_micros = 0;      // time writes were delayed or stopped
+  uint64_t pending_compaction_bytes = 0;  // estimate, all column families
+  uint64_t block_cache_usage_bytes = 0;
+  uint64_t block_cache_capacity_bytes = 0;
+  uint64_t memtable_bytes = 0;    // all memtables, all column families
+  uint64_t live_sst_bytes = 0;    // all column families
+  bool write_stopped = false;     // writes stopped now (too many L0 files, ...)
+};
 
 enum class Durability {
   // The WAL is fsynced before a write is acknowledged: survives kill -9 and
@@ -225,6 +240,10 @@ class Store {
   // Approximate bytes on disk of one collection (SST files, all CFs).
   uint64_t ApproximateCollectionBytes(uint32_t cid);
 
+  // RocksDB's statistics and properties now (storage/store_stats.cc). Cheap
+  // (no I/O); any thread.
+  StoreStats Stats() const;
+
   const StoreOptions& options() const { return options_; }
 
   // --- Snapshots (storage/store_snapshot.cc).
@@ -268,6 +287,9 @@ class Store {
   std::unique_ptr<rocksdb::Env> env_;
   // RocksDB's info log (see InfoLog in store.cc); outlives db_.
   std::shared_ptr<rocksdb::Logger> info_log_;
+  // Tickers only (no timers or histograms): WAL, stall and cache figures
+  // for Stats(). Outlives db_.
+  std::shared_ptr<rocksdb::Statistics> statistics_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* catalog_ = nullptr;

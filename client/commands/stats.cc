@@ -8,6 +8,7 @@
 #include "client/commands/commands.h"
 #include "client/commands/segments.h"
 #include "client/output.h"
+#include "client/recall_output.h"
 
 namespace quiver::ctl {
 namespace {
@@ -30,6 +31,7 @@ void PrintStats(std::ostream& out, const v1::CollectionInfo& info) {
     }
     t.Print(out);
   }
+  PrintRecallAudit(out, st);
   PrintSegments(out, info);
 }
 

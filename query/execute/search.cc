@@ -34,6 +34,7 @@ SearchContext Collection::MakeContext(size_t f, uint32_t k, const std::vector<fl
   ctx.forced = params.strategy;
   ctx.stop = stop;
   ctx.feedback = &plan_feedback_;
+  ctx.stats = options_.query_stats;
   return ctx;
 }
 

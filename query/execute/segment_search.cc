@@ -9,6 +9,7 @@
 #include "query/execute/post_filter.h"
 #include "query/execute/row_set.h"
 #include "query/execute/window_search.h"
+#include "query/query_stats.h"
 #include "quiver/v1/search.pb.h"
 
 namespace quiver {
@@ -121,6 +122,7 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   }
   // A stopped request's results never count, whichever operator noticed.
   if (status.ok()) status = ctx.stop.Check();
+  if (status.ok() && ctx.stats != nullptr) ctx.stats->RecordSegment(p, *tree.root());
   if (!status.ok() || plan == nullptr) return status;
   return FillExplain(run, *tree.root(), plan_us, plan);
 }

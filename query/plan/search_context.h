@@ -23,6 +23,7 @@ namespace quiver {
 
 class SharedSegmentFilter;  // query/plan/segment_filter.h
 class RerankQueue;          // query/execute/rerank.h
+struct QueryStats;          // query/query_stats.h
 
 struct SearchContext {
   size_t field = 0;
@@ -49,6 +50,8 @@ struct SearchContext {
   // DISK fields: where reranks wait for their reads (null: each segment
   // waits for its own).
   RerankQueue* rerank = nullptr;
+  // Where each segment search counts what it did (metrics); may be null.
+  QueryStats* stats = nullptr;
 };
 
 }  // namespace quiver

@@ -26,6 +26,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "tests/common/quiverd_process.h"
 
 extern char** environ;
@@ -1004,6 +1006,40 @@ TEST_F(QuiverctlTest, VerifyFindsDamagedFiles) {
   r = Ctl({"verify", "nosuch"});
   EXPECT_EQ(r.exit_code, 1) << r;
   EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << r;
+}
+
+// quiverd --recall-audit-rate 1 re-runs every ANN search exactly in the
+// background; `stats` shows the measured recall per field once one was
+// audited, and nothing about it before.
+TEST_F(QuiverctlTest, StatsShowsTheRecallAudit) {
+  absl::Status s = server_->Stop();
+  ASSERT_TRUE(s.ok()) << s;
+  s = server_->Start(dir_ + "/data", {"--recall-audit-rate", "1", "--seal-idle-ms", "100"});
+  ASSERT_TRUE(s.ok()) << s;
+  CtlOk({"collection", "create", "aud", "--vector", "v:16:L2:HNSW"});
+  const Rows rows = RandomRows(2000, 16, 5);
+  WriteFile(Path("aud.fvecs"), FvecsBytes(rows));
+  CtlOk({"import", "aud", Path("aud.fvecs"), "--id-prefix", "v", "--no-progress"});
+  CtlOk({"collection", "describe", "aud", "--wait-indexed"});
+  std::string out = CtlOk({"stats", "aud"});
+  EXPECT_EQ(out.find("RECALL AUDIT"), std::string::npos) << out;
+  for (int row = 0; row < 5; ++row) {
+    CtlOk({"search", "aud", "--vector-file", Path("aud.fvecs"), "--row", std::to_string(row),
+           "-k", "10"});
+  }
+  // The audit thread runs at the lowest priority: on a busy machine it waits.
+  const absl::Time until = absl::Now() + absl::Seconds(120);
+  while ((out = CtlOk({"stats", "aud"})).find("RECALL AUDIT") == std::string::npos) {
+    ASSERT_LT(absl::Now(), until) << out;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_NE(out.find("AUDITED SEARCHES"), std::string::npos) << out;
+  const json j = CtlJson({"stats", "aud"});
+  const json& v = j["vectors"][0];
+  EXPECT_EQ(v["name"], "v");
+  EXPECT_GE(std::stoull(v["recallAuditSearches"].get<std::string>()), 1u) << v.dump();
+  // Each query is a stored row: HNSW finds nearly all of its exact top 10.
+  EXPECT_GE(v["recallAudit"].get<double>(), 0.9) << v.dump();
 }
 
 }  // namespace

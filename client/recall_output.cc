@@ -1,0 +1,23 @@
+#include "client/recall_output.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/output.h"
+
+namespace quiver::ctl {
+
+void PrintRecallAudit(std::ostream& out, const v1::CollectionStats& st) {
+  bool any = false;
+  for (const auto& v : st.vectors()) any = any || v.recall_audit_searches() > 0;
+  if (!any) return;
+  out << "\n";
+  Table t({"VECTOR FIELD", "RECALL AUDIT", "AUDITED SEARCHES"});
+  for (const auto& v : st.vectors()) {
+    t.AddRow({v.name(),
+              v.recall_audit_searches() > 0 ? absl::StrFormat("%.4f", v.recall_audit()) : "-",
+              absl::StrCat(v.recall_audit_searches())});
+  }
+  t.Print(out);
+}
+
+}  // namespace quiver::ctl

@@ -1,0 +1,144 @@
+#include "query/recall_audit.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "absl/container/flat_hash_set.h"
+#include "query/collection.h"
+#include "spdlog/spdlog.h"
+
+namespace quiver {
+namespace {
+
+uint64_t Threshold(double rate) {
+  if (rate >= 1.0) return UINT64_MAX;
+  if (rate <= 0.0) return 0;
+  return static_cast<uint64_t>(std::ldexp(rate, 64));
+}
+
+// splitmix64 over a per-thread state: a draw costs a few nanoseconds and
+// no lock, and threads do not share a cache line.
+uint64_t Draw() {
+  thread_local uint64_t state =
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+      reinterpret_cast<uintptr_t>(&state);
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+RecallAuditor::RecallAuditor(double rate, size_t max_queued)
+    : rate_(rate), threshold_(Threshold(rate)), max_queued_(std::max<size_t>(1, max_queued)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+RecallAuditor::~RecallAuditor() {
+  {
+    MutexLock lock(&mu_);
+    stop_ = true;
+    queue_.clear();
+  }
+  cv_.NotifyAll();
+  thread_.join();
+}
+
+bool RecallAuditor::Sampled() const {
+  return threshold_ == UINT64_MAX || (threshold_ != 0 && Draw() < threshold_);
+}
+
+void RecallAuditor::MaybeAudit(const std::shared_ptr<Collection>& c, const BoundSearch& q,
+                               const v1::SearchResponse& resp) {
+  // Exact searches and multi-vector fields (exact MaxSim reranks already)
+  // have nothing to audit; nor a field without an ANN index.
+  if (q.params.exact || q.multi || !Sampled()) return;
+  if (c->IndexSpecFor(static_cast<size_t>(q.field)).type == "FLAT") return;
+  {
+    MutexLock lock(&mu_);
+    if (stop_) return;
+    if (queue_.size() >= max_queued_) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  Job job;
+  job.collection = c;
+  BoundSearch& e = job.exact;
+  e.field = q.field;
+  e.k = q.k;
+  e.params = q.params;
+  e.params.exact = true;
+  e.params.strategy = FilterStrategy::kAuto;
+  e.filter = q.filter;
+  e.filter_bytes = q.filter_bytes;
+  e.queries = q.queries;
+  e.qnorms = q.qnorms;
+  job.ann_ids.resize(static_cast<size_t>(resp.results_size()));
+  for (int i = 0; i < resp.results_size(); ++i) {
+    for (const v1::Hit& h : resp.results(i).hits()) job.ann_ids[i].push_back(h.id());
+  }
+  {
+    MutexLock lock(&mu_);
+    if (stop_) return;
+    if (queue_.size() >= max_queued_) {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    queue_.push_back(std::move(job));
+  }
+  cv_.NotifyOne();
+}
+
+void RecallAuditor::Loop() {
+  // The lowest priority there is: the audit runs only on otherwise idle CPU.
+  sched_param param{};
+  param.sched_priority = 0;
+  if (int err = pthread_setschedparam(pthread_self(), SCHED_IDLE, &param); err != 0) {
+    spdlog::warn("recall audit: cannot lower the audit thread's priority (error {})", err);
+  }
+  for (;;) {
+    Job job;
+    {
+      MutexLock lock(&mu_);
+      cv_.Wait(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stop_ || !queue_.empty();
+      });
+      if (stop_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    Run(job);
+  }
+}
+
+void RecallAuditor::Run(const Job& job) {
+  const Collection& c = *job.collection;
+  if (c.dropped()) return;
+  v1::SearchResponse exact;
+  if (absl::Status s = c.Search(job.exact, StopToken(), &exact); !s.ok()) {
+    failed_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::debug("recall audit of \"{}\": exact search failed: {}", c.name(), s.ToString());
+    return;
+  }
+  double sum = 0;
+  size_t counted = 0;
+  for (int i = 0; i < exact.results_size() && static_cast<size_t>(i) < job.ann_ids.size(); ++i) {
+    const auto& truth = exact.results(i).hits();
+    if (truth.empty()) continue;  // nothing to find: no figure
+    absl::flat_hash_set<std::string> found(job.ann_ids[i].begin(), job.ann_ids[i].end());
+    size_t hit = 0;
+    for (const v1::Hit& h : truth) hit += found.contains(h.id());
+    sum += static_cast<double>(hit) / truth.size();
+    ++counted;
+  }
+  if (counted == 0) return;
+  c.counters().field(static_cast<size_t>(job.exact.field)).recall.Add(sum / counted);
+}
+
+}  // namespace quiver

@@ -1,0 +1,86 @@
+// RecallAuditor: measures, on the live traffic, how close a collection's
+// approximate (ANN) searches come to the exact answer. A sampled fraction
+// of successful single-field, non-exact searches of indexed fields is
+// copied (queries, filter, k, and the ids the search returned) into a small
+// bounded queue; one background thread at the lowest CPU priority
+// (SCHED_IDLE) runs each again exactly and records recall@k, the share of
+// the exact top k the ANN search returned, averaged over the request's
+// queries, in the collection's CollectionCounters (a running mean over the
+// last kRecallAuditWindow audits per field, and a count).
+//
+// The request never waits for its audit: sampling is a thread-local random
+// draw, a sampled search is copied under a short lock, and when the queue
+// is full the audit is dropped (counted). Writes between the search and its
+// re-run can lower the figure slightly on a collection that changes fast;
+// ties in distance can too. The re-runs count in the planner's counters
+// (QueryStats) like any search: at the default rate, a few in a thousand.
+//
+// Ownership: the Engine owns the auditor; queued audits hold their
+// collection (a dropped collection's audits are skipped). Thread-safety:
+// MaybeAudit may be called from any thread. Errors: an audit whose exact
+// search fails is dropped and counted in failed(); nothing is reported to
+// the request.
+#ifndef QUIVER_QUERY_RECALL_AUDIT_H_
+#define QUIVER_QUERY_RECALL_AUDIT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "base/mutex.h"
+#include "query/bind/bound.h"
+#include "quiver/v1/search.pb.h"
+
+namespace quiver {
+
+class Collection;
+
+class RecallAuditor {
+ public:
+  // `rate` in (0, 1]: the share of eligible searches audited. At most
+  // `max_queued` audits wait; more are dropped.
+  RecallAuditor(double rate, size_t max_queued = 16);
+  // Stops the thread after the audit it is running; queued ones are dropped.
+  ~RecallAuditor();
+  RecallAuditor(const RecallAuditor&) = delete;
+  RecallAuditor& operator=(const RecallAuditor&) = delete;
+
+  // Called after `q` searched `c` successfully and produced `resp`.
+  void MaybeAudit(const std::shared_ptr<Collection>& c, const BoundSearch& q,
+                  const v1::SearchResponse& resp);
+
+  double rate() const { return rate_; }
+  // Audits dropped because the queue was full, and exact re-runs that failed.
+  uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Job {
+    std::shared_ptr<Collection> collection;
+    BoundSearch exact;  // the search again, exact, ids only
+    std::vector<std::vector<std::string>> ann_ids;  // per query
+  };
+  bool Sampled() const;
+  void Loop();
+  void Run(const Job& job);
+
+  const double rate_;
+  const uint64_t threshold_;  // a 64-bit draw below it samples
+  const size_t max_queued_;
+  std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> failed_{0};
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace quiver
+
+#endif  // QUIVER_QUERY_RECALL_AUDIT_H_
