@@ -2,7 +2,6 @@
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <arpa/inet.h>
@@ -72,6 +71,21 @@ bool IsHex64(absl::string_view s) {
     if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return false;
   }
   return true;
+}
+
+// Whether two digests are equal, in time independent of where they differ:
+// the words' differences are ORed together, with no early exit. (OpenSSL's
+// CRYPTO_memcmp does the same byte by byte through a call, about 30 times
+// slower, which shows with a hundred keys on every request.)
+bool DigestEquals(const Sha256Digest& a, const Sha256Digest& b) {
+  uint64_t diff = 0;
+  for (size_t i = 0; i < a.size(); i += sizeof(uint64_t)) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + i, sizeof(x));
+    std::memcpy(&y, b.data() + i, sizeof(y));
+    diff |= x ^ y;
+  }
+  return diff == 0;
 }
 
 // The key sent as "authorization: Bearer <key>", or why there is none.
@@ -260,7 +274,7 @@ absl::StatusOr<const ApiKey*> Authorizer::Authenticate(const grpc::ServerContext
   // Every stored digest is compared in full, whatever matched before.
   const ApiKey* found = nullptr;
   for (const ApiKey& k : keys) {
-    const bool match = CRYPTO_memcmp(k.digest.data(), digest.data(), digest.size()) == 0;
+    const bool match = DigestEquals(k.digest, digest);
     found = match ? &k : found;
   }
   if (found == nullptr) return absl::UnauthenticatedError("unknown API key");

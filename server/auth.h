@@ -19,8 +19,8 @@
 // unknown key is UNAUTHENTICATED; a known key whose role or collections do
 // not cover the call is PERMISSION_DENIED. Messages never quote the key or
 // its hash. A key's digest is compared with every stored digest in constant
-// time (CRYPTO_memcmp, no early exit), so the time taken says nothing about
-// how close a guess came.
+// time (differences ORed word by word, no early exit), so the time taken
+// says nothing about how close a guess came.
 //
 // Ownership: the Server owns its Authorizer; the services borrow it through
 // their RpcGate. Thread-safety: Check and FilterCollections may run on any

@@ -16,7 +16,8 @@ namespace quiver::server {
 
 struct ServerConfig {
   // host:port to serve gRPC on. Default: 127.0.0.1:50051 (loopback only;
-  // use 0.0.0.0:50051 to serve other hosts, as the Docker image does).
+  // use 0.0.0.0:50051 to serve other hosts, as the Docker image does, which
+  // needs API keys or TLS, or allow_insecure).
   std::string listen = "127.0.0.1:50051";
   // Directory for the database; created if missing. Default: ./quiver-data
   std::string data_dir = "./quiver-data";

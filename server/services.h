@@ -23,7 +23,9 @@
 // borrowed and must outlive the services; every RPC is observed by an
 // RpcObserver (server/rpc_metrics.h) from entry to finish. Errors: each RPC finishes with the engine's absl::Status mapped
 // one-to-one to a gRPC status (server/status.h); once the gate closes for
-// shutdown, new RPCs get UNAVAILABLE. Server-side failures are logged, rate
+// shutdown, new RPCs get UNAVAILABLE; with API keys (the gate's
+// Authorizer), every RPC is first checked and may end UNAUTHENTICATED or
+// PERMISSION_DENIED without running. Server-side failures are logged, rate
 // limited; client errors only at debug.
 #ifndef QUIVER_SERVER_SERVICES_H_
 #define QUIVER_SERVER_SERVICES_H_
