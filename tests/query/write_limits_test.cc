@@ -33,6 +33,7 @@ class WriteLimitsTest : public ::testing::Test {
     o.data_dir = dir_.path();
     o.limits = limits_;
     o.collection.segment_max_rows = 1024;
+    o.seal_idle = absl::Seconds(2);  // maintenance ticks every 500 ms
     o.search_threads = 1;
     auto e = Engine::Open(o);
     ASSERT_TRUE(e.ok()) << e.status();
@@ -201,6 +202,40 @@ TEST_F(WriteLimitsTest, RequestMemoryIsCheckedBeforeBindingAndSearching) {
   QUIVER_ASSERT_OK(engine_->Search(search, StopToken(), &resp));
   EXPECT_EQ(resp.results_size(), 1024);
 }
+
+// Deleted rows due for compaction count as debt from the maintenance tick
+// that plans their compaction until the one after its swap: upserts are
+// refused with UNAVAILABLE naming the flag, with a retry hint, meanwhile,
+// and accepted again by themselves once compaction has caught up.
+TEST_F(WriteLimitsTest, CompactionDebtRefusesUpsertsUntilCompactionCatchesUp) {
+  limits_.max_compaction_debt_rows = 100;
+  Open();
+  Create("c");
+  QUIVER_ASSERT_OK(Upsert("c", 0, 1100));  // a sealed segment of 1024 rows
+  v1::DeletePointsRequest del;
+  del.set_collection("c");
+  for (int i = 0; i < 600; ++i) del.add_ids(absl::StrCat("p", i));
+  v1::DeletePointsResponse del_resp;
+  QUIVER_ASSERT_OK(engine_->Delete(del, &del_resp));
+  absl::Status refused;
+  int next = 2000;
+  for (int i = 0; i < 300 && refused.ok(); ++i) {
+    refused = Upsert("c", next, 1);
+    if (refused.ok()) ++next;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_THAT(refused,
+              StatusIs(absl::StatusCode::kUnavailable, "--max-compaction-debt-rows=100"));
+  EXPECT_TRUE(RetryAfter(refused).has_value());
+  EXPECT_EQ(Count("c"), static_cast<uint64_t>(1100 - 600 + (next - 2000)));
+  absl::Status again = refused;
+  for (int i = 0; i < 100 && !again.ok(); ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    again = Upsert("c", next, 1);
+  }
+  QUIVER_ASSERT_OK(again);
+}
+
 
 TEST(WritePressureTest, DelaysFromHalfTheLimitAndRefusesAtIt) {
   LimitOptions o;
