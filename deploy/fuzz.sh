@@ -12,7 +12,7 @@
 # the per-input timeout) or out-of-memory; the offending input is kept in
 # build-asan/<target>-artifacts/ and can be replayed with
 #   build-asan/filter_fuzz build-asan/filter_fuzz-artifacts/crash-...
-#   build-asan/rpc_fuzz build-asan/rpc_fuzz-artifacts/crash-...
+#   build-asan/tests/fuzz/rpc_fuzz build-asan/tests/fuzz/rpc_fuzz-artifacts/crash-...
 # CI runs it after deploy/asan.sh. Run deploy/install-deps.sh once first.
 # Environment: FUZZ_SECONDS, RPC_FUZZ_SECONDS, JOBS (build parallelism,
 # default 2), ASAN_BUILD_DIR (default build-asan).
@@ -94,6 +94,6 @@ run_fuzzer filter_fuzz "$BUILD_DIR/filter_fuzz" tests/query/filter_fuzz_corpus "
 # The server's data directory goes under TMPDIR, removed afterwards.
 rpc_tmp=$(realpath -m "$BUILD_DIR")/rpc_fuzz-tmp
 rm -rf "$rpc_tmp" && mkdir -p "$rpc_tmp"
-TMPDIR=$rpc_tmp run_fuzzer rpc_fuzz "$BUILD_DIR/rpc_fuzz" tests/fuzz/rpc_fuzz_corpus \
+TMPDIR=$rpc_tmp run_fuzzer rpc_fuzz "$BUILD_DIR/tests/fuzz/rpc_fuzz" tests/fuzz/rpc_fuzz_corpus \
   "$RPC_FUZZ_SECONDS" 20 -max_len=65536
 rm -rf "$rpc_tmp"

@@ -100,6 +100,7 @@ struct LoadContext {
   std::atomic<bool> killing{false};
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> acked_writes{0};
+  std::atomic<int> writers_running{0};
   Mutex mu;  // guards the counters below and `examples`
   uint64_t acked ABSL_GUARDED_BY(mu) = 0;
   uint64_t load_errors ABSL_GUARDED_BY(mu) = 0;
@@ -160,6 +161,8 @@ class Writer {
       ctx_->Note(&LoadContext::load_errors, absl::StrCat("owner ", m_->owner, " ", op->name,
                                                          ": ", s.ToString()));
       m_->in_flight.reset();  // refused while up: nothing was written
+      // Counted; more of the same would only spin.
+      if (++errors_ >= kMaxErrors) return;
     }
   }
 
@@ -372,10 +375,12 @@ class Writer {
     return absl::OkStatus();
   }
 
+  static constexpr int kMaxErrors = 20;
   Model* m_;
   LoadContext* ctx_;
   std::mt19937_64 rng_;
   client::Client c_;
+  int errors_ = 0;
 };
 
 // The index spec of field "v" the admin thread last had acknowledged, and
@@ -418,6 +423,7 @@ class Admin {
       if (ctx_->killing.load()) return;
       ctx_->Note(&LoadContext::load_errors, absl::StrCat("admin ", op->name, ": ", s.ToString()));
       m_->in_flight.clear();
+      if (++errors_ >= 20) return;
     }
   }
 
@@ -457,6 +463,7 @@ class Admin {
   LoadContext* ctx_;
   std::mt19937_64 rng_;
   client::Client c_;
+  int errors_ = 0;
 };
 
 }  // namespace
@@ -511,7 +518,11 @@ class Loop {
     std::vector<std::thread> threads;
     for (int t = 0; t < a_.writers; ++t) {
       writers.push_back(std::make_unique<Writer>(&models_[t], &ctx, SeedOf(a_.seed, cycle, t + 1)));
-      threads.emplace_back([w = writers.back().get()] { w->Run(); });
+      ctx.writers_running.fetch_add(1);
+      threads.emplace_back([w = writers.back().get(), &ctx] {
+        w->Run();
+        ctx.writers_running.fetch_sub(1);
+      });
     }
     Admin admin(&admin_, &ctx, SeedOf(a_.seed, cycle, 1000));
     threads.emplace_back([&admin] { admin.Run(); });
@@ -520,13 +531,15 @@ class Loop {
         a_.min_acks + rng_() % static_cast<uint64_t>(a_.max_acks - a_.min_acks + 1);
     const absl::Duration extra = absl::Milliseconds(static_cast<int>(rng_() % 20));
     const absl::Time give_up = absl::Now() + absl::Seconds(300);
-    while (ctx.acked_writes.load() < kill_after && absl::Now() < give_up) {
+    while (ctx.acked_writes.load() < kill_after && absl::Now() < give_up &&
+           ctx.writers_running.load() > 0) {
       absl::SleepFor(absl::Milliseconds(1));
     }
     absl::SleepFor(extra);
     if (ctx.acked_writes.load() < kill_after) {
       ctx.Note(&LoadContext::load_errors,
-               absl::StrCat("only ", ctx.acked_writes.load(), " writes acknowledged in 300 s"));
+               absl::StrCat("only ", ctx.acked_writes.load(), " writes acknowledged, of ",
+                            kill_after, " wanted before the kill"));
     }
     ctx.killing = true;
     if (absl::Status s = server_->Kill9(); !s.ok()) {
@@ -607,9 +620,11 @@ class Loop {
       req.set_with_vectors(true);
       for (int i = 0; i < m.ids; ++i) req.add_ids(PointId(m.owner, i));
       auto r = c.GetPoints(req);
-      if (!r.ok()) return fail(absl::StrCat("get after restart: ", r.status().ToString()));
+      if (!r.ok()) fail(absl::StrCat("get after restart: ", r.status().ToString()));
+      // (A failed get finds nothing: every acknowledged point counts as lost.)
+      v1::GetPointsResponse none;
       std::map<int, const v1::Point*> found;
-      for (const v1::Point& p : r->points()) {
+      for (const v1::Point& p : r.ok() ? r->points() : none.points()) {
         int index = -1;
         if (sscanf(p.id().c_str(), "t%*d-%d", &index) == 1) found[index] = &p;
       }

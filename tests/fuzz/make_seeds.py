@@ -55,7 +55,7 @@ def point(t, i):
     pt.attributes["a"].int_value = i % 10
     pt.attributes["b"].double_value = i * 0.5
     pt.attributes["c"].bool_value = i % 2 == 0
-    pt.attributes["d"].string_value = "s%d" % (i % 3)
+    pt.attributes["s"].string_value = "s%d" % (i % 3)
     pt.attributes["e"].string_list_value.values.append("t%d" % (i % 4))
     return pt
 

@@ -11,7 +11,7 @@
 //   1: a request built field by field from the bytes (FuzzedDataProvider),
 //      with names, dimensions, values, filters and limits drawn from sets
 //      that reach past validation (the collection "c" exists, its fields
-//      are "v" and "d", its attributes a..e), and hostile ones (NaN,
+//      are "v" and "d", its attributes a, b, c, s, e), and hostile ones (NaN,
 //      16385, empty, huge);
 //   2: such a request, serialized, then its bytes mutated (overwritten,
 //      cut, spliced with a varint), so it is mostly well-formed.
@@ -26,7 +26,7 @@
 // so memory stays bounded. Built with the ASan build (deploy/asan.sh
 // --build rpc_fuzz, QUIVER_ASAN=ON QUIVER_FUZZ=ON: the whole server carries
 // coverage counters) and run by deploy/fuzz.sh. Replay an input with
-//   build-asan/rpc_fuzz build-asan/rpc-fuzz-artifacts/crash-...
+//   build-asan/tests/fuzz/rpc_fuzz build-asan/tests/fuzz/rpc_fuzz-artifacts/crash-...
 // The seeds are written by tests/fuzz/make_seeds.py.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -90,7 +90,7 @@ v1::CollectionSchema BaseSchema() {
   d->mutable_index()->set_type("IVF_SQ8");
   d->set_storage(v1::DISK);
   const std::pair<const char*, v1::AttributeType> attrs[] = {
-      {"a", v1::INT64}, {"b", v1::DOUBLE}, {"c", v1::BOOL}, {"d", v1::STRING},
+      {"a", v1::INT64}, {"b", v1::DOUBLE}, {"c", v1::BOOL}, {"s", v1::STRING},
       {"e", v1::STRING_LIST}};
   for (const auto& [name, type] : attrs) {
     auto* a = s.add_attributes();
@@ -176,7 +176,7 @@ class Harness {
       a["a"].set_int_value(i % 10);
       a["b"].set_double_value(i * 0.5);
       a["c"].set_bool_value(i % 2 == 0);
-      a["d"].set_string_value(absl::StrCat("s", i % 3));
+      a["s"].set_string_value(absl::StrCat("s", i % 3));
       a["e"].mutable_string_list_value()->add_values(absl::StrCat("t", i % 4));
     }
     Must(Call(kPaths[kUpsert], up.SerializeAsString(), nullptr), "upsert into c");
@@ -228,7 +228,7 @@ class Gen {
   }
   std::string Collection() { return Pick({"c", "c", "c", "c", "x", "", "C", "c2"}); }
   std::string Field() { return Pick({"v", "v", "d", "", "a", "nope"}); }
-  std::string Attr() { return Pick({"a", "b", "c", "d", "e", "zz", ""}); }
+  std::string Attr() { return Pick({"a", "b", "c", "s", "e", "zz", ""}); }
   std::string Id() {
     if (Bool()) return absl::StrCat("p", Small(120));
     return Pick({"", "p0", "new", "\xff\xfe"});
@@ -264,8 +264,8 @@ class Gen {
     for (int t = 0; t < terms; ++t) {
       if (t > 0) f += Pick({" AND ", " OR ", " AND NOT ", ") OR (", " "});
       f += Pick({"a = 3", "a < 5", "a IN (1, 2, 9)", "b BETWEEN 1 AND 20.5", "c", "NOT c",
-                 "d = \"s1\"", "d != \"s2\"", "e CONTAINS \"t1\"", "e CONTAINS ANY (\"t0\", \"t3\")",
-                 "a >= 9223372036854775807", "(a = 1", "zz = 1", "b = 1e400", "d IN ()"});
+                 "s = \"s1\"", "s != \"s2\"", "e CONTAINS \"t1\"", "e CONTAINS ANY (\"t0\", \"t3\")",
+                 "a >= 9223372036854775807", "(a = 1", "zz = 1", "b = 1e400", "s IN ()"});
     }
     return f;
   }
