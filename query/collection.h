@@ -302,8 +302,10 @@ class Collection : public std::enable_shared_from_this<Collection> {
   absl::Status SearchMulti(const BoundSearch& q, const StopToken& stop,
                            v1::SearchResponse* resp) const;
   // Its core over one view: the k best points of each query set (checked
-  // already), into topk (one per set), and explain's text. One of three
-  // ways, by the field's candidates (query/execute/late_interaction.cc).
+  // already), into topk (one per set), and explain's text (its first line
+  // the search, the operators under it indented). One of three ways, by the
+  // field's candidates (query/execute/late_interaction.cc), each reading
+  // the MultiViewArgs SearchMultiView packs.
   absl::Status SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
                                const BoundSearchParams& params, const filter::Filter* flt,
                                const View& view, const StopToken& stop, v1::Explain* explain,
@@ -318,11 +320,23 @@ class Collection : public std::enable_shared_from_this<Collection> {
   absl::Status CheckHybridEstimate(const BoundHybridSearch& q, const View& view) const;
   absl::Status RunHybridFields(const View& view, const StopToken& stop, HybridRun* run) const;
   void HybridExplain(HybridRun* run, v1::Explain* explain) const;
-  // The end of a single-field search (plain or late interaction): explain's
-  // text, given all but its total line (explain's total_micros set), then
-  // every query's hits, all counted against the response budget.
-  absl::Status FinishSearch(const View& view, const BoundSearch& q, std::string text,
-                            v1::Explain* explain, std::vector<index::TopK>* topk,
+  // A single-field search (plain or late interaction) under way: its view,
+  // a top-k heap per query and resp's explain if asked for.
+  struct SearchStart {
+    absl::Time t_start;
+    View view;
+    std::vector<index::TopK> topk;
+    v1::Explain* explain = nullptr;
+  };
+  // Its start: takes the view and checks the response's estimate
+  // (RESOURCE_EXHAUSTED past --max-message-bytes) before any work.
+  absl::Status BeginSearch(const BoundSearch& q, v1::SearchResponse* resp,
+                           SearchStart* s) const;
+  // Its end: explain's total and text, given all but its total line, then
+  // every query's hits (best first, as the Limit operator left them), all
+  // counted against the response budget.
+  absl::Status FinishSearch(const SearchStart& s, const BoundSearch& q, std::string text,
+                            const std::vector<std::vector<index::Neighbor>>& hits,
                             v1::SearchResponse* resp) const;
   // Appends a hit per neighbour of field `field`, scored by its metric,
   // counting each against *budget (stops at its limit).

@@ -134,75 +134,73 @@ void IndexBuilder::Work() {
   }
 }
 
-void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) {
+namespace {
+
+// Builds field f's index of `seg` if its spec asks for one the segment does
+// not have, checks it and installs it. False when nothing was installed:
+// no index wanted, or the build or its self-check failed (logged; the
+// segment stays searchable exactly, and a later rebuild may succeed).
+bool BuildVectorIndex(const IndexBuilderOptions& options, Collection& coll, Segment* seg,
+                      size_t f) {
+  const VectorFieldSpec& field = coll.schema().vectors()[f];
+  const index::IndexSpec spec = coll.IndexSpecFor(f);
+  std::shared_ptr<const index::VectorIndex> current = seg->index(f);
+  if (spec.type == "FLAT" || (current != nullptr && SameIndexSpec(current->spec(), spec))) {
+    return false;
+  }
+  const absl::Time start = absl::Now();
+  auto idx = index::CreateIndex(spec);
+  if (!idx.ok()) {
+    spdlog::error("collection \"{}\" segment {} field \"{}\": {}", coll.name(), seg->id(),
+                  field.name, idx.status().ToString());
+    return false;
+  }
+  const uint32_t rows = seg->published();
+  // TOKENS multi-vector fields: an index over every vector of every row
+  // (a placeholder row has none).
+  const bool tokens = field.multi && field.token_candidates;
+  const std::vector<float> data =
+      tokens ? seg->GatherTokens(f, rows) : seg->GatherVectors(f, rows);
+  const size_t n = tokens ? data.size() / field.dim : rows;
+  const RowsWithData with_data(*seg, rows);
+  const index::LabelFilter* build_rows = tokens || with_data.all() ? nullptr : &with_data;
+  absl::Status s = (*idx)->Build(data.data(), n, options.threads_per_build, build_rows);
+  if (!s.ok()) {
+    spdlog::error("collection \"{}\" segment {} field \"{}\": index build failed: {}",
+                  coll.name(), seg->id(), field.name, s.ToString());
+    return false;
+  }
+  const double build_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const absl::Time check_start = absl::Now();
+  const IndexCheckResult check =
+      CheckIndex(*seg, f, **idx, options.check_samples, /*seed=*/seg->id() * 131 + f);
+  const double check_seconds = absl::ToDoubleSeconds(absl::Now() - check_start);
+  if (!check.ok) {
+    // Serving it would answer wrong without a trace; exact search is slow
+    // but right. UpdateCollection or a restart builds it again.
+    spdlog::error("collection \"{}\" segment {} field \"{}\": built {} over {} rows fails its "
+                  "self-check, not used (the segment is searched exactly): {}",
+                  coll.name(), seg->id(), field.name, (*idx)->Describe(), n, check.ToString());
+    return false;
+  }
+  spdlog::info("collection \"{}\" segment {} field \"{}\": built {} over {} {} in {:.2f}s; "
+               "self-check in {:.2f}s: {}",
+               coll.name(), seg->id(), field.name, (*idx)->Describe(),
+               build_rows != nullptr ? with_data.count() : n,
+               tokens ? "vectors of its rows" : "rows", build_seconds, check_seconds,
+               check.ToString());
+  seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
+  CollectionCounters::Field& counted = coll.counters().field(f);
+  counted.index_builds.fetch_add(1, std::memory_order_relaxed);
+  counted.index_build_micros.fetch_add(static_cast<uint64_t>(build_seconds * 1e6),
+                                       std::memory_order_relaxed);
+  return true;
+}
+
+// Window indexes: per window attribute and indexed vector field, over the
+// attribute index's sorted column. Failures are logged and skipped.
+void BuildWindowIndexes(const IndexBuilderOptions& options, Collection& coll, Segment* seg) {
   const Schema& schema = coll.schema();
-  bool built_any = false;
-  // Vectors are read below (builds, and Persist writing rerank tables).
-  const std::shared_ptr<const void> pin = coll.Pin();
-  seg->SetBuilding(true);
-  // Attribute indexes first: they take milliseconds, vector indexes seconds,
-  // and filtered searches use them at once.
-  if (seg->attr_index() == nullptr) {
-    seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->published()));
-  }
-  for (size_t f = 0; f < schema.vectors().size(); ++f) {
-    const VectorFieldSpec& field = schema.vectors()[f];
-    const index::IndexSpec spec = coll.IndexSpecFor(f);
-    std::shared_ptr<const index::VectorIndex> current = seg->index(f);
-    if (spec.type == "FLAT" || (current != nullptr && SameIndexSpec(current->spec(), spec))) {
-      continue;
-    }
-    const absl::Time start = absl::Now();
-    auto idx = index::CreateIndex(spec);
-    if (!idx.ok()) {
-      spdlog::error("collection \"{}\" segment {} field \"{}\": {}", coll.name(), seg->id(),
-                    field.name, idx.status().ToString());
-      continue;
-    }
-    const uint32_t rows = seg->published();
-    // TOKENS multi-vector fields: an index over every vector of every row
-    // (a placeholder row has none).
-    const bool tokens = field.multi && field.token_candidates;
-    const std::vector<float> data =
-        tokens ? seg->GatherTokens(f, rows) : seg->GatherVectors(f, rows);
-    const size_t n = tokens ? data.size() / field.dim : rows;
-    const RowsWithData with_data(*seg, rows);
-    const index::LabelFilter* build_rows = tokens || with_data.all() ? nullptr : &with_data;
-    absl::Status s = (*idx)->Build(data.data(), n, options_.threads_per_build, build_rows);
-    if (!s.ok()) {
-      // The segment stays searchable exactly; a later rebuild may succeed.
-      spdlog::error("collection \"{}\" segment {} field \"{}\": index build failed: {}",
-                    coll.name(), seg->id(), field.name, s.ToString());
-      continue;
-    }
-    const double build_seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    const absl::Time check_start = absl::Now();
-    const IndexCheckResult check =
-        CheckIndex(*seg, f, **idx, options_.check_samples, /*seed=*/seg->id() * 131 + f);
-    const double check_seconds = absl::ToDoubleSeconds(absl::Now() - check_start);
-    if (!check.ok) {
-      // Serving it would answer wrong without a trace; exact search is slow
-      // but right. UpdateCollection or a restart builds it again.
-      spdlog::error("collection \"{}\" segment {} field \"{}\": built {} over {} rows fails its "
-                    "self-check, not used (the segment is searched exactly): {}",
-                    coll.name(), seg->id(), field.name, (*idx)->Describe(), n, check.ToString());
-      continue;
-    }
-    spdlog::info("collection \"{}\" segment {} field \"{}\": built {} over {} {} in {:.2f}s; "
-                 "self-check in {:.2f}s: {}",
-                 coll.name(), seg->id(), field.name, (*idx)->Describe(),
-                 build_rows != nullptr ? with_data.count() : n,
-                 tokens ? "vectors of its rows" : "rows", build_seconds, check_seconds,
-                 check.ToString());
-    seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
-    CollectionCounters::Field& counted = coll.counters().field(f);
-    counted.index_builds.fetch_add(1, std::memory_order_relaxed);
-    counted.index_build_micros.fetch_add(static_cast<uint64_t>(build_seconds * 1e6),
-                                         std::memory_order_relaxed);
-    built_any = true;
-  }
-  // Window indexes: per window attribute and indexed vector field, over the
-  // attribute index's sorted column.
   std::shared_ptr<const SegmentAttrIndex> attrs = seg->attr_index();
   for (size_t a = 0; a < schema.attributes().size() && attrs != nullptr; ++a) {
     if (!schema.attributes()[a].window) continue;
@@ -215,7 +213,7 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
       }
       const absl::Time start = absl::Now();
       auto w = WindowIndex::Build(*seg, attrs, static_cast<int>(a), f, spec,
-                                  options_.threads_per_build);
+                                  options.threads_per_build);
       if (!w.ok()) {
         spdlog::error("collection \"{}\" segment {} window on \"{}\": {}", coll.name(), seg->id(),
                       schema.attributes()[a].name, w.status().ToString());
@@ -228,18 +226,39 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
       seg->SetWindowIndex(std::move(*w));
     }
   }
-  seg->SetBuilding(false);
-  // A DISK field without its rerank table (new, or found missing or corrupt
-  // at start-up) needs a persist even when every index loaded.
-  // (Multi-vector fields always keep their sets in a table, FLAT or not.)
-  bool needs_table = false;
+}
+
+// A DISK field without its rerank table (new, or found missing or corrupt
+// at start-up) needs a persist even when every index loaded.
+// (Multi-vector fields always keep their sets in a table, FLAT or not.)
+bool NeedsRerankTable(const Collection& coll, const Segment& seg) {
+  const Schema& schema = coll.schema();
   for (size_t f = 0; f < schema.vectors().size(); ++f) {
     const VectorFieldSpec& field = schema.vectors()[f];
-    const bool has_index = seg->index(f) != nullptr || coll.IndexSpecFor(f).type == "FLAT";
-    needs_table = needs_table || ((field.disk || field.multi) && seg->table(f) == nullptr &&
-                                  has_index);
+    const bool has_index = seg.index(f) != nullptr || coll.IndexSpecFor(f).type == "FLAT";
+    if ((field.disk || field.multi) && seg.table(f) == nullptr && has_index) return true;
   }
-  if ((built_any || needs_table) && on_built_) on_built_(coll, seg);
+  return false;
+}
+
+}  // namespace
+
+void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) {
+  bool built_any = false;
+  // Vectors are read below (builds, and Persist writing rerank tables).
+  const std::shared_ptr<const void> pin = coll.Pin();
+  seg->SetBuilding(true);
+  // Attribute indexes first: they take milliseconds, vector indexes seconds,
+  // and filtered searches use them at once.
+  if (seg->attr_index() == nullptr) {
+    seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->published()));
+  }
+  for (size_t f = 0; f < coll.schema().vectors().size(); ++f) {
+    if (BuildVectorIndex(options_, coll, seg.get(), f)) built_any = true;
+  }
+  BuildWindowIndexes(options_, coll, seg.get());
+  seg->SetBuilding(false);
+  if ((built_any || NeedsRerankTable(coll, *seg)) && on_built_) on_built_(coll, seg);
 }
 
 }  // namespace quiver

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/status_macros.h"
 
 namespace quiver::ctl {
 namespace {
@@ -70,18 +71,33 @@ void Progress::Draw(uint64_t done, double fraction, double elapsed) {
   drawn_ = true;
 }
 
-Batcher::Batcher(client::Client& client, const ImportOptions& options, const char* unit)
-    : client_(client), options_(options), unit_(unit) {
+Batcher::Batcher(client::Client& client, const ImportOptions& options, const char* unit,
+                 Progress* progress)
+    : client_(client),
+      options_(options),
+      unit_(unit),
+      progress_(progress),
+      start_(std::chrono::steady_clock::now()) {
   req_.set_collection(options.collection);
 }
 
-absl::Status Batcher::Add(v1::Point point, int64_t position) {
+absl::Status Batcher::Add(v1::Point point, int64_t position, double fraction) {
   if (req_.points_size() == 0) first_ = position;
   last_ = position;
   bytes_ += point.ByteSizeLong();
   *req_.add_points() = std::move(point);
-  if (req_.points_size() >= options_.batch || bytes_ >= kMaxRequestBytes) return Flush();
+  if (req_.points_size() < options_.batch && bytes_ < kMaxRequestBytes) return absl::OkStatus();
+  QUIVER_RETURN_IF_ERROR(Flush());
+  progress_->Update(imported_, fraction);
   return absl::OkStatus();
+}
+
+absl::StatusOr<ImportResult> Batcher::Finish() {
+  QUIVER_RETURN_IF_ERROR(Flush());
+  progress_->Finish(imported_);
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return ImportResult{imported_, secs};
 }
 
 absl::Status Batcher::Flush() {

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "client/client.h"
 #include "client/import/import.h"
 
@@ -51,14 +52,21 @@ class Progress {
 // what a position is ("row", "line") in error messages.
 class Batcher {
  public:
-  Batcher(client::Client& client, const ImportOptions& options, const char* unit);
+  // `progress` (borrowed) hears of every batch sent.
+  Batcher(client::Client& client, const ImportOptions& options, const char* unit,
+          Progress* progress);
 
   // Adds a point from `position` of the input; sends the batch when it is
-  // full (options.batch points or 32 MiB).
-  absl::Status Add(v1::Point point, int64_t position);
+  // full (options.batch points or 32 MiB), then reports progress with
+  // `fraction`, the share of the input read so far.
+  absl::Status Add(v1::Point point, int64_t position, double fraction);
 
   // Sends what is collected, if anything.
   absl::Status Flush();
+
+  // The end of an import: sends the last batch and ends the progress
+  // report; the points imported and the time since construction.
+  absl::StatusOr<ImportResult> Finish();
 
   uint64_t imported() const { return imported_; }
 
@@ -66,6 +74,8 @@ class Batcher {
   client::Client& client_;
   const ImportOptions& options_;
   const char* unit_;
+  Progress* progress_;
+  const std::chrono::steady_clock::time_point start_;
   v1::UpsertPointsRequest req_;
   size_t bytes_ = 0;
   int64_t first_ = 0, last_ = 0;

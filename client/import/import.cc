@@ -84,8 +84,7 @@ absl::StatusOr<ImportResult> ImportMultiVectors(client::Client& client,
   }
   const int64_t total = options.limit >= 0 ? std::min(points, options.limit) : points;
   Progress progress(options.show_progress, total);
-  Batcher batcher(client, options, "point");
-  const auto start = std::chrono::steady_clock::now();
+  Batcher batcher(client, options, "point", &progress);
   std::vector<float> row;
   for (int64_t i = 0; i < total; ++i) {
     v1::Point p;
@@ -106,15 +105,9 @@ absl::StatusOr<ImportResult> ImportMultiVectors(client::Client& client,
       (*p.mutable_attributes())[options.label_attr] =
           LabelValue(labels[static_cast<size_t>(i)], label_type);
     }
-    const uint64_t before = batcher.imported();
-    QUIVER_RETURN_IF_ERROR(batcher.Add(std::move(p), i));
-    if (batcher.imported() != before) progress.Update(batcher.imported(), reader->progress());
+    QUIVER_RETURN_IF_ERROR(batcher.Add(std::move(p), i, reader->progress()));
   }
-  QUIVER_RETURN_IF_ERROR(batcher.Flush());
-  progress.Finish(batcher.imported());
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return ImportResult{batcher.imported(), secs};
+  return batcher.Finish();
 }
 
 absl::StatusOr<ImportResult> ImportVectors(client::Client& client, const ImportOptions& options,
@@ -181,8 +174,7 @@ absl::StatusOr<ImportResult> ImportVectors(client::Client& client, const ImportO
     total = reader->rows() < 0 ? -1 : options.limit;
   }
   Progress progress(options.show_progress, total);
-  Batcher batcher(client, options, "row");
-  const auto start = std::chrono::steady_clock::now();
+  Batcher batcher(client, options, "row", &progress);
   std::vector<float> row;
   int64_t n = 0;
   while (options.limit < 0 || n < options.limit) {
@@ -210,16 +202,10 @@ absl::StatusOr<ImportResult> ImportVectors(client::Client& client, const ImportO
       (*p.mutable_attributes())[options.label_attr] =
           LabelValue(labels[static_cast<size_t>(index)], label_type);
     }
-    const uint64_t before = batcher.imported();
-    QUIVER_RETURN_IF_ERROR(batcher.Add(std::move(p), index));
+    QUIVER_RETURN_IF_ERROR(batcher.Add(std::move(p), index, reader->progress()));
     ++n;
-    if (batcher.imported() != before) progress.Update(batcher.imported(), reader->progress());
   }
-  QUIVER_RETURN_IF_ERROR(batcher.Flush());
-  progress.Finish(batcher.imported());
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return ImportResult{batcher.imported(), secs};
+  return batcher.Finish();
 }
 
 absl::StatusOr<ImportResult> ImportJsonl(client::Client& client, const ImportOptions& options,
@@ -236,8 +222,7 @@ absl::StatusOr<ImportResult> ImportJsonl(client::Client& client, const ImportOpt
   QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<GzInput> in, GzInput::Open(options.path));
 
   Progress progress(options.show_progress, options.limit);
-  Batcher batcher(client, options, "line");
-  const auto start = std::chrono::steady_clock::now();
+  Batcher batcher(client, options, "line", &progress);
   std::string line;
   int64_t line_no = 0, n = 0;
   while (options.limit < 0 || n < options.limit) {
@@ -259,16 +244,10 @@ absl::StatusOr<ImportResult> ImportJsonl(client::Client& client, const ImportOpt
     }
     v1::Point p;
     if (absl::Status s = converter.Convert(j, &p); !s.ok()) return where(s.message());
-    const uint64_t before = batcher.imported();
-    QUIVER_RETURN_IF_ERROR(batcher.Add(std::move(p), line_no));
+    QUIVER_RETURN_IF_ERROR(batcher.Add(std::move(p), line_no, in->progress()));
     ++n;
-    if (batcher.imported() != before) progress.Update(batcher.imported(), in->progress());
   }
-  QUIVER_RETURN_IF_ERROR(batcher.Flush());
-  progress.Finish(batcher.imported());
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return ImportResult{batcher.imported(), secs};
+  return batcher.Finish();
 }
 
 }  // namespace

@@ -107,103 +107,117 @@ absl::StatusOr<std::unique_ptr<VectorFileReader>> VectorFileReader::Open(const s
 }
 
 absl::Status VectorFileReader::ReadHeader() {
-  GzInput& in = *impl_->in;
   switch (format_) {
-    case FileFormat::kFvecs: {
-      // fvecs has no header: the first row's dimension stands for the file.
-      unsigned char d[4];
-      QUIVER_ASSIGN_OR_RETURN(size_t got, in.Read(d, 4, "row 0"));
-      if (got == 0) return absl::InvalidArgumentError(absl::StrCat(path_, ": empty file"));
-      if (got < 4) {
-        return absl::DataLossError(absl::StrCat(path_, ": row 0: truncated dimension"));
-      }
-      const int32_t dim = static_cast<int32_t>(LoadLE32(d));
-      if (dim <= 0 || static_cast<uint32_t>(dim) > kMaxDim) {
-        return absl::InvalidArgumentError(absl::StrCat(path_, ": row 0: implausible dimension ",
-                                                       dim, " (is this an fvecs file?)"));
-      }
-      dim_ = static_cast<uint32_t>(dim);
-      impl_->element = Element::kF32LE;
-      if (in.direct() && in.file_size() > 0) {
-        const uint64_t row_bytes = 4 + 4 * uint64_t{dim_};
-        rows_ = static_cast<int64_t>(in.file_size() / row_bytes);
-        if (in.file_size() % row_bytes != 0) {
-          return absl::DataLossError(absl::StrCat(
-              path_, ": truncated: ", in.file_size(), " bytes is not a whole number of rows of ",
-              row_bytes, " bytes (dimension ", dim_, "); row ", rows_, " is incomplete"));
-        }
-      }
+    case FileFormat::kFvecs:
+      QUIVER_RETURN_IF_ERROR(ReadFvecsHeader());
       break;
-    }
-    case FileFormat::kNpy: {
-      QUIVER_ASSIGN_OR_RETURN(NpyHeader h, ReadNpyHeader(in));
-      if (h.fortran_order) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(path_,
-                         ": fortran_order arrays are not supported; save a C-order array "
-                         "(numpy.ascontiguousarray)"));
-      }
-      const NpyDtype dt = ParseDtype(h.descr);
-      if (dt.kind == 'f' && dt.size == 4) {
-        impl_->element = IsBigEndian(dt.order) ? Element::kF32BE : Element::kF32LE;
-      } else if (dt.kind == 'u' && dt.size == 1) {
-        impl_->element = Element::kU8;
-      } else {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path_, ": unsupported dtype '", h.descr,
-            "'; vectors must be float32 ('<f4') or uint8 ('|u1'), e.g. array.astype('float32')"));
-      }
-      if (h.shape.size() != 2) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path_, ": expected a 2-D array (rows, dim), got shape ", ShapeText(h.shape)));
-      }
-      if (h.shape[1] == 0 || h.shape[1] > kMaxDim) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path_, ": implausible dimension ", h.shape[1], " in shape ", ShapeText(h.shape)));
-      }
-      dim_ = static_cast<uint32_t>(h.shape[1]);
-      QUIVER_RETURN_IF_ERROR(
-          DataBytes(path_, h.shape[0], dim_ * ElementSize(impl_->element)).status());
-      rows_ = static_cast<int64_t>(h.shape[0]);
-      QUIVER_RETURN_IF_ERROR(
-          CheckSize(in, h.data_offset, h.shape[0], dim_ * ElementSize(impl_->element), "row"));
+    case FileFormat::kNpy:
+      QUIVER_RETURN_IF_ERROR(ReadNpyVectorsHeader());
       break;
-    }
-    case FileFormat::kIdx: {
-      QUIVER_ASSIGN_OR_RETURN(IdxHeader h, ReadIdxHeader(in));
-      if (h.dims.size() < 2) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path_, ": a 1-D IDX file holds labels, not vectors; pass it with --labels"));
-      }
-      if (h.type == 0x08) {
-        impl_->element = Element::kU8;
-      } else if (h.type == 0x0D) {
-        impl_->element = Element::kF32BE;
-      } else {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "%s: unsupported IDX element type 0x%02x; vectors must be ubyte (0x08) or float "
-            "(0x0D)",
-            path_, h.type));
-      }
-      uint64_t dim = 1;
-      for (size_t i = 1; i < h.dims.size(); ++i) {
-        dim *= h.dims[i];
-        if (dim > kMaxDim) break;
-      }
-      if (dim == 0 || dim > kMaxDim) {
-        return absl::InvalidArgumentError(absl::StrCat(path_, ": implausible IDX item size (",
-                                                       absl::StrJoin(h.dims, " x "), ")"));
-      }
-      dim_ = static_cast<uint32_t>(dim);
-      rows_ = h.dims[0];
-      QUIVER_RETURN_IF_ERROR(
-          CheckSize(in, h.data_offset, h.dims[0], dim_ * ElementSize(impl_->element), "row"));
+    case FileFormat::kIdx:
+      QUIVER_RETURN_IF_ERROR(ReadIdxVectorsHeader());
       break;
-    }
     case FileFormat::kJsonl:
       break;
   }
   impl_->buf.resize(dim_ * ElementSize(impl_->element));
+  return absl::OkStatus();
+}
+
+absl::Status VectorFileReader::ReadFvecsHeader() {
+  GzInput& in = *impl_->in;
+  // fvecs has no header: the first row's dimension stands for the file.
+  unsigned char d[4];
+  QUIVER_ASSIGN_OR_RETURN(size_t got, in.Read(d, 4, "row 0"));
+  if (got == 0) return absl::InvalidArgumentError(absl::StrCat(path_, ": empty file"));
+  if (got < 4) {
+    return absl::DataLossError(absl::StrCat(path_, ": row 0: truncated dimension"));
+  }
+  const int32_t dim = static_cast<int32_t>(LoadLE32(d));
+  if (dim <= 0 || static_cast<uint32_t>(dim) > kMaxDim) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": row 0: implausible dimension ",
+                                                   dim, " (is this an fvecs file?)"));
+  }
+  dim_ = static_cast<uint32_t>(dim);
+  impl_->element = Element::kF32LE;
+  if (in.direct() && in.file_size() > 0) {
+    const uint64_t row_bytes = 4 + 4 * uint64_t{dim_};
+    rows_ = static_cast<int64_t>(in.file_size() / row_bytes);
+    if (in.file_size() % row_bytes != 0) {
+      return absl::DataLossError(absl::StrCat(
+          path_, ": truncated: ", in.file_size(), " bytes is not a whole number of rows of ",
+          row_bytes, " bytes (dimension ", dim_, "); row ", rows_, " is incomplete"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VectorFileReader::ReadNpyVectorsHeader() {
+  GzInput& in = *impl_->in;
+  QUIVER_ASSIGN_OR_RETURN(NpyHeader h, ReadNpyHeader(in));
+  if (h.fortran_order) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_,
+                     ": fortran_order arrays are not supported; save a C-order array "
+                     "(numpy.ascontiguousarray)"));
+  }
+  const NpyDtype dt = ParseDtype(h.descr);
+  if (dt.kind == 'f' && dt.size == 4) {
+    impl_->element = IsBigEndian(dt.order) ? Element::kF32BE : Element::kF32LE;
+  } else if (dt.kind == 'u' && dt.size == 1) {
+    impl_->element = Element::kU8;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path_, ": unsupported dtype '", h.descr,
+        "'; vectors must be float32 ('<f4') or uint8 ('|u1'), e.g. array.astype('float32')"));
+  }
+  if (h.shape.size() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path_, ": expected a 2-D array (rows, dim), got shape ", ShapeText(h.shape)));
+  }
+  if (h.shape[1] == 0 || h.shape[1] > kMaxDim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path_, ": implausible dimension ", h.shape[1], " in shape ", ShapeText(h.shape)));
+  }
+  dim_ = static_cast<uint32_t>(h.shape[1]);
+  QUIVER_RETURN_IF_ERROR(
+      DataBytes(path_, h.shape[0], dim_ * ElementSize(impl_->element)).status());
+  rows_ = static_cast<int64_t>(h.shape[0]);
+  QUIVER_RETURN_IF_ERROR(
+      CheckSize(in, h.data_offset, h.shape[0], dim_ * ElementSize(impl_->element), "row"));
+  return absl::OkStatus();
+}
+
+absl::Status VectorFileReader::ReadIdxVectorsHeader() {
+  GzInput& in = *impl_->in;
+  QUIVER_ASSIGN_OR_RETURN(IdxHeader h, ReadIdxHeader(in));
+  if (h.dims.size() < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path_, ": a 1-D IDX file holds labels, not vectors; pass it with --labels"));
+  }
+  if (h.type == 0x08) {
+    impl_->element = Element::kU8;
+  } else if (h.type == 0x0D) {
+    impl_->element = Element::kF32BE;
+  } else {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: unsupported IDX element type 0x%02x; vectors must be ubyte (0x08) or float "
+        "(0x0D)",
+        path_, h.type));
+  }
+  uint64_t dim = 1;
+  for (size_t i = 1; i < h.dims.size(); ++i) {
+    dim *= h.dims[i];
+    if (dim > kMaxDim) break;
+  }
+  if (dim == 0 || dim > kMaxDim) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": implausible IDX item size (",
+                                                   absl::StrJoin(h.dims, " x "), ")"));
+  }
+  dim_ = static_cast<uint32_t>(dim);
+  rows_ = h.dims[0];
+  QUIVER_RETURN_IF_ERROR(
+      CheckSize(in, h.data_offset, h.dims[0], dim_ * ElementSize(impl_->element), "row"));
   return absl::OkStatus();
 }
 

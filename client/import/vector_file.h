@@ -74,6 +74,11 @@ class VectorFileReader {
   struct Impl;
   VectorFileReader(std::string path, FileFormat format);
   absl::Status ReadHeader();
+  // One format's header each; they set dim_, rows_ (when known) and the
+  // element type.
+  absl::Status ReadFvecsHeader();
+  absl::Status ReadNpyVectorsHeader();
+  absl::Status ReadIdxVectorsHeader();
 
   std::string path_;
   FileFormat format_;

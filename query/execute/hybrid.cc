@@ -1,15 +1,18 @@
 // Hybrid search (a bound SearchRequest.field_queries): each field searched
 // over one view, in parallel on the search pool, with one filter plan
-// shared by the fields; the ranked lists fused (RRF or weighted) into one.
+// shared by the fields; the ranked lists fused (RRF or weighted) into one
+// (the Fuse operator) and cut to k (Limit).
 #include <algorithm>
 #include <functional>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
 #include "query/collection.h"
+#include "query/execute/fuse.h"
+#include "query/execute/limit.h"
 #include "query/execute/response.h"
 #include "query/task_pool.h"
 
@@ -26,7 +29,9 @@ struct Collection::HybridRun {
   std::vector<double> field_micros;
   std::vector<std::string> multi_text;
   std::vector<RankedList> lists;
-  double fuse_micros = 0;
+  // The operators over the fields' lists.
+  std::unique_ptr<FuseOp> fuse;
+  std::unique_ptr<LimitOp> limit;
 };
 
 absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToken& stop,
@@ -43,9 +48,9 @@ absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToke
     run.lists[i].hits = run.topk[i][0].Take();
     run.lists[i].weight = q.fields[i].weight;
   }
-  const auto t_fuse = absl::Now();
-  const std::vector<FusedHit> fused = Fuse(q.fusion, run.lists, q.k, q.rrf_k);
-  run.fuse_micros = absl::ToDoubleMicroseconds(absl::Now() - t_fuse);
+  run.fuse = std::make_unique<FuseOp>(q.fusion, q.rrf_k);
+  run.limit = std::make_unique<LimitOp>(q.k);
+  const std::vector<FusedHit> fused = run.limit->Run(run.fuse->Run(run.lists));
 
   ResponseBudget budget(options_.max_response_bytes);
   v1::SearchResult* result = resp->add_results();
@@ -126,20 +131,18 @@ void Collection::HybridExplain(HybridRun* run, v1::Explain* explain) const {
   const size_t nf = q.fields.size();
   std::string text = absl::StrCat(
       "HybridSearch(collection=\"", name_, "\", k=", q.k, ", fields=", nf,
-      ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none", ")\n",
-      "  Fuse(", q.fusion == FusionKind::kRrf ? absl::StrCat("RRF, rrf_k=", q.rrf_k) : "WEIGHTED",
-      absl::StrFormat(", %.1fus)\n", run->fuse_micros));
+      ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none", ")\n");
+  run->limit->ToExplain("  ", &text);
+  run->fuse->ToExplain("    ", &text);
   for (size_t i = 0; i < nf; ++i) {
     const BoundFieldQuery& part = q.fields[i];
-    absl::StrAppend(&text, "    Field(\"", schema_->vectors()[part.field].name, "\", k=", part.k,
-                    ", weight=", part.weight,
+    absl::StrAppend(&text, "      Field(\"", schema_->vectors()[part.field].name, "\", k=",
+                    part.k, ", weight=", part.weight,
                     ", strategy=", std::string(FilterStrategyName(part.params.strategy)),
                     absl::StrFormat(", %.1fus)\n", run->field_micros[i]),
-                    "      MergeTopK(segments=", run->explains[i].segments_size(), ")\n");
-    for (absl::string_view line : absl::StrSplit(run->multi_text[i], '\n', absl::SkipEmpty())) {
-      absl::StrAppend(&text, "        ", line, "\n");
-    }
-    if (run->multi_text[i].empty()) AppendSegmentsText(run->explains[i], 0, "        ", &text);
+                    "        MergeTopK(segments=", run->explains[i].segments_size(), ")\n");
+    AppendIndented(run->multi_text[i], "          ", &text);
+    if (run->multi_text[i].empty()) AppendSegmentsText(run->explains[i], 0, "          ", &text);
     for (v1::SegmentPlan& sp : *run->explains[i].mutable_segments()) {
       *explain->add_segments() = std::move(sp);
     }

@@ -1,7 +1,7 @@
 // Late-interaction (multi-vector) search: Collection::SearchMulti and its
 // core over one view, SearchMultiView, which finds candidates one of three
 // ways (exact MaxSim over every row, token-vector index, MUVERA encodings'
-// index) and ranks them by exact MaxSim.
+// index) and ranks them by exact MaxSim (the MaxSimRerank operator).
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -9,29 +9,17 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
 #include "base/status_macros.h"
 #include "index/distance.h"
 #include "index/maxsim.h"
 #include "query/collection.h"
+#include "query/execute/limit.h"
+#include "query/execute/maxsim_rerank.h"
 #include "query/execute/response.h"
 
 namespace quiver {
 
 namespace {
-
-// Candidates' vector sets gathered contiguously for blocked MaxSim.
-struct Gathered {
-  std::vector<float> vectors;
-  std::vector<uint64_t> offsets{0};
-  void Add(const float* data, size_t count, size_t dim) {
-    vectors.insert(vectors.end(), data, data + count * dim);
-    offsets.push_back(offsets.back() + count);
-  }
-  index::MultiVectorDocs Docs(size_t dim) const {
-    return {vectors.data(), offsets.data(), offsets.size() - 1, dim};
-  }
-};
 
 // The rows of the nearest `per_vector` token vectors of each vector of
 // `set` in `idx` (an index over a segment's token vectors, which
@@ -50,6 +38,32 @@ absl::Status TokenCandidates(const index::VectorIndex& idx,
       const uint32_t row = token_rows[nb.id];
       if (seen.insert(row).second) cand->push_back(row);
     }
+  }
+  return absl::OkStatus();
+}
+
+// Candidates per query: k times the refine factor (the request's, else
+// `default_refine`), at least k, at most kMaxRefineCandidates.
+uint32_t RefinedCandidates(uint32_t k, float refine_factor, float default_refine) {
+  const float rf = refine_factor > 0 ? refine_factor : default_refine;
+  return static_cast<uint32_t>(std::min<double>(
+      kMaxRefineCandidates, std::ceil(static_cast<double>(k) * std::max(1.0f, rf))));
+}
+
+// Runs fn(p, seg, rows, keep) on each non-empty part p of `view`, keep
+// being its visible rows that pass `flt`; stops at the first error, or when
+// the request is stopped.
+template <typename Fn>
+absl::Status ForEachPart(const View& view, const filter::Filter* flt, const StopToken& stop,
+                         Fn fn) {
+  for (size_t p = 0; p < view.parts.size(); ++p) {
+    const Segment& seg = *view.parts[p].segment;
+    const uint32_t rows = view.parts[p].rows;
+    if (rows == 0) continue;
+    QUIVER_RETURN_IF_ERROR(stop.Check());
+    RowSet keep;
+    QUIVER_RETURN_IF_ERROR(MatchingRows(seg, rows, view.seq, flt, stop, &keep));
+    QUIVER_RETURN_IF_ERROR(fn(p, seg, rows, keep));
   }
   return absl::OkStatus();
 }
@@ -79,22 +93,22 @@ struct Collection::MultiViewArgs {
 
 absl::Status Collection::SearchMulti(const BoundSearch& q, const StopToken& stop,
                                      v1::SearchResponse* resp) const {
-  const VectorFieldSpec& field = schema_->vectors()[q.field];
-  const size_t nq = q.num_queries();
-  const auto t_start = absl::Now();
-  const View view = TakeView();
-  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(nq, q.k, q.output.attributes,
-                                             q.output.with_vectors,
-                                             q.explain ? view.parts.size() : 0, q.filter_bytes));
-  std::vector<index::TopK> topk(nq, index::TopK(q.k));
-  v1::Explain* explain = q.explain ? resp->mutable_explain() : nullptr;
+  SearchStart s;
+  QUIVER_RETURN_IF_ERROR(BeginSearch(q, resp, &s));
+  std::string ways;
+  QUIVER_RETURN_IF_ERROR(SearchMultiView(q.field, q.sets, q.k, q.params, q.filter.get(), s.view,
+                                         stop, s.explain, &s.topk, &ways));
+  LimitOp limit(q.k);
+  const std::vector<std::vector<index::Neighbor>> hits = limit.Run(&s.topk);
   std::string text;
-  QUIVER_RETURN_IF_ERROR(SearchMultiView(q.field, q.sets, q.k, q.params, q.filter.get(), view,
-                                         stop, explain, &topk, &text));
-  if (explain != nullptr) {
-    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
+  if (s.explain != nullptr) {
+    // The search's line, the limit, then the way's operators under it.
+    const size_t first_end = ways.find('\n') + 1;
+    text = ways.substr(0, first_end);
+    limit.ToExplain("  ", &text);
+    AppendIndented(absl::string_view(ways).substr(first_end), "  ", &text);
   }
-  return FinishSearch(view, q, std::move(text), explain, &topk, resp);
+  return FinishSearch(s, q, std::move(text), hits, resp);
 }
 
 absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
@@ -111,98 +125,65 @@ absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& set
 }
 
 absl::Status Collection::ExactMaxSimView(const MultiViewArgs& a) const {
-  const int f = a.f;
-  const VectorFieldSpec& field = a.field;
-  const std::vector<TokenSet>& sets = a.sets;
-  const uint32_t k = a.k;
-  const filter::Filter* flt = a.flt;
-  const View& view = a.view;
-  const StopToken& stop = a.stop;
-  v1::Explain* explain = a.explain;
-  const size_t nq = sets.size();
-  std::vector<index::TopK>& topk = *a.topk;
-  std::string& text = *a.text;
-  auto query_of = [&](size_t q) { return a.Query(q); };
+  const size_t nq = a.sets.size();
   index::MaxSimScratch scratch;
   uint64_t scored = 0;
   // Exact MaxSim over every visible row that passes the filter.
-  for (size_t p = 0; p < view.parts.size(); ++p) {
-    const Segment& seg = *view.parts[p].segment;
-    const uint32_t rows = view.parts[p].rows;
-    if (rows == 0) continue;
-    QUIVER_RETURN_IF_ERROR(stop.Check());
-    RowSet keep;
-    QUIVER_RETURN_IF_ERROR(MatchingRows(seg, rows, view.seq, flt, stop, &keep));
-    std::shared_ptr<const storage::RerankTable> table = seg.table(f);
+  auto score_part = [&](size_t p, const Segment& seg, uint32_t rows,
+                        const RowSet& keep) -> absl::Status {
+    std::shared_ptr<const storage::RerankTable> table = seg.table(a.f);
     index::MultiVectorDocs docs;
-    Gathered gathered;
+    GatheredSets gathered;
     if (table != nullptr && table->mapped_vectors() != nullptr) {
-      docs = {table->mapped_vectors(), table->offsets(), rows, field.dim};
+      docs = {table->mapped_vectors(), table->offsets(), rows, a.field.dim};
     } else {
       for (uint32_t off = 0; off < rows; ++off) {
-        const TokenSet t = seg.tokens(f, off);
-        gathered.Add(t.data, t.count, field.dim);
+        const TokenSet t = seg.tokens(a.f, off);
+        gathered.Add(t.data, t.count, a.field.dim);
       }
-      docs = gathered.Docs(field.dim);
+      docs = gathered.Docs(a.field.dim);
     }
     std::vector<float> dist(rows);
     for (size_t q = 0; q < nq; ++q) {
-      QUIVER_RETURN_IF_ERROR(stop.Check());
-      index::MaxSimDistances(query_of(q), docs, 0, rows, dist.data(), &scratch);
-      keep.ForEach([&](uint32_t off) { topk[q].Push(dist[off], HitId(p, off)); });
+      QUIVER_RETURN_IF_ERROR(a.stop.Check());
+      index::MaxSimDistances(a.Query(q), docs, 0, rows, dist.data(), &scratch);
+      keep.ForEach([&](uint32_t off) { (*a.topk)[q].Push(dist[off], HitId(p, off)); });
     }
     scored += static_cast<uint64_t>(keep.Count()) * nq;
-    if (explain != nullptr) {
-      v1::SegmentPlan* sp = explain->add_segments();
+    if (a.explain != nullptr) {
+      v1::SegmentPlan* sp = a.explain->add_segments();
       sp->set_segment_id(seg.id());
-      sp->set_field(field.name);
+      sp->set_field(a.field.name);
       sp->set_rows(rows);
       sp->set_strategy("EXACT_SCAN");
       sp->set_plan(absl::StrCat("ExactMaxSim(rows=", keep.Count(), " of ", rows, ")"));
       sp->set_distances(static_cast<uint64_t>(keep.Count()) * nq);
     }
-  }
-  text = absl::StrCat("LateInteraction(field=\"", field.name, "\", k=", k, ", queries=",
-                      nq, ", exact MaxSim over ", scored / std::max<size_t>(nq, 1), " points)\n");
+    return absl::OkStatus();
+  };
+  QUIVER_RETURN_IF_ERROR(ForEachPart(a.view, a.flt, a.stop, score_part));
+  *a.text = absl::StrCat("LateInteraction(field=\"", a.field.name, "\", k=", a.k, ", queries=",
+                         nq, ", exact MaxSim over ", scored / std::max<size_t>(nq, 1),
+                         " points)\n");
   return absl::OkStatus();
 }
 
 absl::Status Collection::TokenMaxSimView(const MultiViewArgs& a) const {
-  const int f = a.f;
-  const VectorFieldSpec& field = a.field;
-  const std::vector<TokenSet>& sets = a.sets;
-  const uint32_t k = a.k;
-  const BoundSearchParams& params = a.params;
-  const filter::Filter* flt = a.flt;
-  const View& view = a.view;
-  const StopToken& stop = a.stop;
-  const size_t nq = sets.size();
-  std::vector<index::TopK>& topk = *a.topk;
-  std::string& text = *a.text;
-  auto query_of = [&](size_t q) { return a.Query(q); };
-  index::MaxSimScratch scratch;
-  uint64_t scored = 0;
+  const size_t nq = a.sets.size();
   // The baseline: each query vector's nearest token vectors in the
   // segment's index over all of them, mapped to their rows; those rows
   // are the candidates. Segments without that index are scored exactly.
-  const float rf = params.refine_factor > 0 ? params.refine_factor
-                                                    : kDefaultTokenRefine;
-  const auto per_vector = static_cast<uint32_t>(std::min<double>(
-      kMaxRefineCandidates, std::ceil(static_cast<double>(k) * std::max(1.0f, rf))));
-  const auto t_cand = absl::Now();
-  double rerank_us = 0;
+  const uint32_t per_vector =
+      RefinedCandidates(a.k, a.params.refine_factor, kDefaultTokenRefine);
+  MaxSimRerankOp rerank(a.f, a.field, /*read_table=*/false, /*candidates=*/0);
+  const Stopwatch watch;
   uint64_t token_searches = 0;
-  for (size_t p = 0; p < view.parts.size(); ++p) {
-    const Segment& seg = *view.parts[p].segment;
-    const uint32_t rows = view.parts[p].rows;
-    if (rows == 0) continue;
-    QUIVER_RETURN_IF_ERROR(stop.Check());
-    RowSet keep;
-    QUIVER_RETURN_IF_ERROR(MatchingRows(seg, rows, view.seq, flt, stop, &keep));
-    std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
+  auto rerank_part = [&](size_t p, const Segment& seg, uint32_t,
+                         const RowSet& keep) -> absl::Status {
+    std::shared_ptr<const index::VectorIndex> idx = seg.index(a.f);
     std::shared_ptr<const std::vector<uint32_t>> token_rows;
     if (idx != nullptr && seg.sealed()) {
-      token_rows = seg.TokenRows(f);
+      token_rows = seg.TokenRows(a.f);
       if (token_rows->size() != idx->size()) token_rows = nullptr;
     }
     // A token passes when its row is visible and passes the filter.
@@ -214,113 +195,72 @@ absl::Status Collection::TokenMaxSimView(const MultiViewArgs& a) const {
     accept.keep = &keep;
     accept.rows = token_rows.get();
     index::SearchParams sp;
-    sp.ef = params.ef;
-    sp.nprobe = params.nprobe;
+    sp.ef = a.params.ef;
+    sp.nprobe = a.params.nprobe;
     for (size_t q = 0; q < nq; ++q) {
-      QUIVER_RETURN_IF_ERROR(stop.Check());
+      QUIVER_RETURN_IF_ERROR(a.stop.Check());
       std::vector<uint32_t> cand;
       if (token_rows == nullptr) {
         keep.ForEach([&](uint32_t off) { cand.push_back(off); });
       } else {
-        QUIVER_RETURN_IF_ERROR(TokenCandidates(*idx, *token_rows, sets[q], field.dim, per_vector,
-                                               sp, accept, &cand, &token_searches));
+        QUIVER_RETURN_IF_ERROR(TokenCandidates(*idx, *token_rows, a.sets[q], a.field.dim,
+                                               per_vector, sp, accept, &cand, &token_searches));
       }
-      const auto t0 = absl::Now();
-      Gathered g;
-      for (uint32_t off : cand) {
-        const TokenSet t = seg.tokens(f, off);
-        g.Add(t.data, t.count, field.dim);
-      }
-      std::vector<float> dist(cand.size());
-      index::MaxSimDistances(query_of(q), g.Docs(field.dim), 0, cand.size(), dist.data(),
-                             &scratch);
-      for (size_t i = 0; i < cand.size(); ++i) topk[q].Push(dist[i], HitId(p, cand[i]));
-      scored += cand.size();
-      rerank_us += absl::ToDoubleMicroseconds(absl::Now() - t0);
+      QUIVER_RETURN_IF_ERROR(rerank.Run(a.Query(q), seg, p, cand, &(*a.topk)[q]));
     }
-  }
-  text = absl::StrCat(
-      "LateInteraction(field=\"", field.name, "\", k=", k, ", queries=", nq, ")\n",
-      absl::StrFormat("  MaxSimRerank(reranked=%d, %.1fus)\n", scored, rerank_us),
-      absl::StrFormat("    TokenCandidates(nearest %d token vectors per query vector, %d "
-                      "searches, %.1fus)\n",
-                      per_vector, token_searches,
-                      absl::ToDoubleMicroseconds(absl::Now() - t_cand) - rerank_us));
+    return absl::OkStatus();
+  };
+  QUIVER_RETURN_IF_ERROR(ForEachPart(a.view, a.flt, a.stop, rerank_part));
+  *a.text = absl::StrCat("LateInteraction(field=\"", a.field.name, "\", k=", a.k,
+                         ", queries=", nq, ")\n");
+  rerank.ToExplain("  ", a.text);
+  absl::StrAppend(a.text,
+                  absl::StrFormat("    TokenCandidates(nearest %d token vectors per query "
+                                  "vector, %d searches, %.1fus)\n",
+                                  per_vector, token_searches,
+                                  watch.Micros() - rerank.stats().micros));
   return absl::OkStatus();
 }
 
 absl::Status Collection::MuveraMaxSimView(const MultiViewArgs& a) const {
-  const int f = a.f;
-  const VectorFieldSpec& field = a.field;
-  const std::vector<TokenSet>& sets = a.sets;
-  const uint32_t k = a.k;
-  const BoundSearchParams& params = a.params;
-  const filter::Filter* flt = a.flt;
-  const View& view = a.view;
-  const StopToken& stop = a.stop;
-  v1::Explain* explain = a.explain;
-  const size_t nq = sets.size();
-  std::vector<index::TopK>& topk = *a.topk;
-  std::string& text = *a.text;
-  auto query_of = [&](size_t q) { return a.Query(q); };
-  index::MaxSimScratch scratch;
-  uint64_t scored = 0, reads = 0;
+  const size_t nq = a.sets.size();
   // Candidates: the field's index over MUVERA encodings (with the
   // filter, through the planner), then exact MaxSim over their sets.
-  const uint32_t fde_dim = stored_dims_[f];
+  const index::MuveraEncoder& encoder = *encoders_[a.f];
+  const uint32_t fde_dim = stored_dims_[a.f];
   std::vector<float> fde(nq * fde_dim), norms(nq);
   for (size_t q = 0; q < nq; ++q) {
-    encoders_[f]->EncodeQuery(sets[q].data, sets[q].count, fde.data() + q * fde_dim);
+    encoder.EncodeQuery(a.sets[q].data, a.sets[q].count, fde.data() + q * fde_dim);
     norms[q] = index::NormSqr(fde.data() + q * fde_dim, fde_dim);
   }
-  const float rf = params.refine_factor > 0 ? params.refine_factor
-                                                    : kDefaultMultiRefine;
-  const auto candidates = static_cast<uint32_t>(std::min<double>(
-      kMaxRefineCandidates, std::ceil(static_cast<double>(k) * std::max(1.0f, rf))));
-  BoundSearchParams fde_params = params;
+  const uint32_t candidates =
+      RefinedCandidates(a.k, a.params.refine_factor, kDefaultMultiRefine);
+  BoundSearchParams fde_params = a.params;
   fde_params.refine_factor = 0;  // the encodings' own index, at its default
-  const SearchContext ctx =
-      MakeContext(static_cast<size_t>(f), candidates, fde, norms, fde_params, flt, stop);
+  const SearchContext ctx = MakeContext(static_cast<size_t>(a.f), candidates, fde, norms,
+                                        fde_params, a.flt, a.stop);
   std::vector<index::TopK> cand(nq, index::TopK(candidates));
-  QUIVER_RETURN_IF_ERROR(SearchView(ctx, view, explain, &cand));
-  const auto t_rerank = absl::Now();
+  QUIVER_RETURN_IF_ERROR(SearchView(ctx, a.view, a.explain, &cand));
+  // Per segment: DISK fields read the sets from the table in one batch.
+  MaxSimRerankOp rerank(a.f, a.field, /*read_table=*/a.field.disk, candidates);
   for (size_t q = 0; q < nq; ++q) {
-    QUIVER_RETURN_IF_ERROR(stop.Check());
-    const std::vector<index::Neighbor> found = cand[q].Take();
-    // Per segment: DISK fields read the sets from the table in one batch.
-    std::map<size_t, std::vector<uint64_t>> by_part;
-    for (const index::Neighbor& nb : found) by_part[nb.id >> 32].push_back(nb.id);
-    for (auto& [p, ids] : by_part) {
-      const Segment& seg = *view.parts[p].segment;
-      std::shared_ptr<const storage::RerankTable> table = seg.table(f);
-      Gathered g;
-      if (field.disk && table != nullptr) {
-        std::vector<uint64_t> rows;
-        for (uint64_t id : ids) rows.push_back(id & 0xffffffffu);
-        std::vector<std::vector<float>> got;
-        QUIVER_RETURN_IF_ERROR(table->Read(rows, &got, &reads));
-        for (const auto& v : got) g.Add(v.data(), v.size() / field.dim, field.dim);
-      } else {
-        for (uint64_t id : ids) {
-          const TokenSet t = seg.tokens(f, static_cast<uint32_t>(id & 0xffffffffu));
-          g.Add(t.data, t.count, field.dim);
-        }
-      }
-      std::vector<float> dist(ids.size());
-      index::MaxSimDistances(query_of(q), g.Docs(field.dim), 0, ids.size(), dist.data(),
-                             &scratch);
-      for (size_t i = 0; i < ids.size(); ++i) topk[q].Push(dist[i], ids[i]);
-      scored += ids.size();
+    QUIVER_RETURN_IF_ERROR(a.stop.Check());
+    std::map<size_t, std::vector<uint32_t>> by_part;
+    for (const index::Neighbor& nb : cand[q].Take()) {
+      by_part[nb.id >> 32].push_back(static_cast<uint32_t>(nb.id & 0xffffffffu));
+    }
+    for (const auto& [p, rows] : by_part) {
+      QUIVER_RETURN_IF_ERROR(
+          rerank.Run(a.Query(q), *a.view.parts[p].segment, p, rows, &(*a.topk)[q]));
     }
   }
-  text = absl::StrCat(
-      "LateInteraction(field=\"", field.name, "\", k=", k, ", queries=", nq, ")\n",
-      absl::StrFormat("  MaxSimRerank(candidates=%d per query, reranked=%d, reads=%d, %.1fus)\n",
-                      candidates, scored, reads,
-                      absl::ToDoubleMicroseconds(absl::Now() - t_rerank)),
-      "    MuveraCandidates(encoding dims=", fde_dim, ", ", encoders_[f]->params().r_reps,
-      " repetitions x ", 1u << encoders_[f]->params().k_sim, " partitions)\n");
-  if (explain != nullptr) AppendSegmentsText(*explain, 0, "      ", &text);
+  *a.text = absl::StrCat("LateInteraction(field=\"", a.field.name, "\", k=", a.k,
+                         ", queries=", nq, ")\n");
+  rerank.ToExplain("  ", a.text);
+  absl::StrAppend(a.text, "    MuveraCandidates(encoding dims=", fde_dim, ", ",
+                  encoder.params().r_reps, " repetitions x ", 1u << encoder.params().k_sim,
+                  " partitions)\n");
+  if (a.explain != nullptr) AppendSegmentsText(*a.explain, 0, "      ", a.text);
   return absl::OkStatus();
 }
 

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "query/execute/result_operator.h"
 
 namespace quiver {
 
@@ -45,18 +46,7 @@ std::string Operator::BatchText(const SegmentRun& run) const {
 void Operator::ToExplain(const SegmentRun& run, int depth, std::string* out) const {
   const std::string indent(2 * depth, ' ');
   absl::StrAppend(out, indent, Describe(run), "\n");
-  if (stats_.runs > 0) {
-    const OpStats& s = stats_;
-    absl::StrAppend(out, indent, "  | actual: ", absl::StrFormat("time=%.1fus", s.micros),
-                    s.runs > 1 ? absl::StrCat(" runs=", s.runs) : "",
-                    s.rows_in ? absl::StrCat(" rows_in=", s.rows_in) : "",
-                    s.rows_out ? absl::StrCat(" rows_out=", s.rows_out) : "",
-                    s.distances ? absl::StrCat(" distances=", s.distances) : "",
-                    s.checks ? absl::StrCat(" checks=", s.checks) : "",
-                    s.reads ? absl::StrCat(" reads=", s.reads) : "",
-                    s.fetches ? absl::StrCat(" fetches=", s.fetches) : "",
-                    s.fallbacks ? absl::StrCat(" fallbacks=", s.fallbacks) : "", "\n");
-  }
+  if (stats_.runs > 0) absl::StrAppend(out, indent, "  ", ActualText(stats_), "\n");
   for (const Operator* c : children_) c->ToExplain(run, depth + 1, out);
 }
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "base/status_macros.h"
 #include "query/collection.h"
 
@@ -19,14 +20,18 @@ void AppendSegmentsText(const v1::Explain& explain, int first, const std::string
     const v1::SegmentPlan& sp = explain.segments(i);
     absl::StrAppend(text, indent, "Segment(id=", sp.segment_id(), ", ", sp.state(), ", rows=",
                     sp.rows(), ", live=", sp.live_rows(), ") -> ", sp.strategy(), "\n");
-    for (absl::string_view line : absl::StrSplit(sp.plan(), '\n', absl::SkipEmpty())) {
-      absl::StrAppend(text, indent, "  ", line, "\n");
-    }
+    AppendIndented(sp.plan(), indent + "  ", text);
     absl::StrAppend(text, indent, "  why: ", sp.reason(), "\n",
                     absl::StrFormat("%s  measured: distances=%d filter_checks=%d "
                                     "plan=%.1fus filter=%.1fus search=%.1fus\n",
                                     indent, sp.distances(), sp.filter_checks(), sp.plan_micros(),
                                     sp.filter_micros(), sp.search_micros()));
+  }
+}
+
+void AppendIndented(absl::string_view lines, const std::string& indent, std::string* text) {
+  for (absl::string_view line : absl::StrSplit(lines, '\n', absl::SkipEmpty())) {
+    absl::StrAppend(text, indent, line, "\n");
   }
 }
 
@@ -112,20 +117,34 @@ absl::Status Collection::FillHit(const View& view, uint64_t id, float score,
   return budget->Add(hit->ByteSizeLong() + 4);
 }
 
-absl::Status Collection::FinishSearch(const View& view, const BoundSearch& q, std::string text,
-                                      v1::Explain* explain, std::vector<index::TopK>* topk,
+absl::Status Collection::BeginSearch(const BoundSearch& q, v1::SearchResponse* resp,
+                                     SearchStart* s) const {
+  s->t_start = absl::Now();
+  s->view = TakeView();
+  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(q.num_queries(), q.k, q.output.attributes,
+                                             q.output.with_vectors,
+                                             q.explain ? s->view.parts.size() : 0,
+                                             q.filter_bytes));
+  s->topk.assign(q.num_queries(), index::TopK(q.k));
+  s->explain = q.explain ? resp->mutable_explain() : nullptr;
+  return absl::OkStatus();
+}
+
+absl::Status Collection::FinishSearch(const SearchStart& s, const BoundSearch& q,
+                                      std::string text,
+                                      const std::vector<std::vector<index::Neighbor>>& hits,
                                       v1::SearchResponse* resp) const {
   ResponseBudget budget(options_.max_response_bytes);
-  if (explain != nullptr) {
-    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
-    explain->set_text(std::move(text));
-    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
+  if (s.explain != nullptr) {
+    s.explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - s.t_start));
+    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", s.explain->total_micros()));
+    s.explain->set_text(std::move(text));
+    QUIVER_RETURN_IF_ERROR(budget.Add(s.explain->ByteSizeLong()));
   }
   const VectorFieldSpec& field = schema_->vectors()[q.field];
-  for (index::TopK& t : *topk) {
-    QUIVER_RETURN_IF_ERROR(FillHits(view, field, t.Take(), q.output.attributes,
-                                    q.output.with_vectors, &budget,
-                                    resp->add_results()->mutable_hits()));
+  for (const std::vector<index::Neighbor>& h : hits) {
+    QUIVER_RETURN_IF_ERROR(FillHits(s.view, field, h, q.output.attributes, q.output.with_vectors,
+                                    &budget, resp->add_results()->mutable_hits()));
   }
   return absl::OkStatus();
 }

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "quiver/v1/search.pb.h"
 
 namespace quiver {
@@ -39,6 +40,9 @@ class ResponseBudget {
 // `first` on) to explain text, each line prefixed by `indent`.
 void AppendSegmentsText(const v1::Explain& explain, int first, const std::string& indent,
                         std::string* text);
+// Appends each non-empty line of `lines` to explain text, prefixed by
+// `indent`.
+void AppendIndented(absl::string_view lines, const std::string& indent, std::string* text);
 
 }  // namespace quiver
 

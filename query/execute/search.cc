@@ -4,9 +4,9 @@
 // over every segment of a view.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
 #include "base/status_macros.h"
 #include "query/collection.h"
+#include "query/execute/limit.h"
 #include "query/execute/response.h"
 
 namespace quiver {
@@ -64,30 +64,25 @@ absl::Status Collection::Search(const BoundSearch& q, const StopToken& stop,
                                 v1::SearchResponse* resp) const {
   if (q.multi) return SearchMulti(q, stop, resp);
   const VectorFieldSpec& field = schema_->vectors()[q.field];
-  const size_t nq = q.num_queries();
   const SearchContext ctx =
       MakeContext(q.field, q.k, q.queries, q.qnorms, q.params, q.filter.get(), stop);
-
-  const auto t_start = absl::Now();
-  const View view = TakeView();
-  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(nq, q.k, q.output.attributes,
-                                             q.output.with_vectors,
-                                             q.explain ? view.parts.size() : 0, q.filter_bytes));
-  std::vector<index::TopK> topk(nq, index::TopK(q.k));
-  v1::Explain* explain = q.explain ? resp->mutable_explain() : nullptr;
-  QUIVER_RETURN_IF_ERROR(SearchView(ctx, view, explain, &topk));
+  SearchStart s;
+  QUIVER_RETURN_IF_ERROR(BeginSearch(q, resp, &s));
+  QUIVER_RETURN_IF_ERROR(SearchView(ctx, s.view, s.explain, &s.topk));
+  LimitOp limit(q.k);
+  const std::vector<std::vector<index::Neighbor>> hits = limit.Run(&s.topk);
   std::string text;
-  if (explain != nullptr) {
-    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
+  if (s.explain != nullptr) {
     text = absl::StrCat(
         "Search(collection=\"", name_, "\", field=\"", field.name, "\", k=", q.k,
-        ", queries=", nq,
+        ", queries=", q.num_queries(),
         ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none",
-        ", strategy=", std::string(FilterStrategyName(q.params.strategy)), ")\n",
-        "  MergeTopK(segments=", explain->segments_size(), ")\n");
-    AppendSegmentsText(*explain, 0, "    ", &text);
+        ", strategy=", std::string(FilterStrategyName(q.params.strategy)), ")\n");
+    limit.ToExplain("  ", &text);
+    absl::StrAppend(&text, "    MergeTopK(segments=", s.explain->segments_size(), ")\n");
+    AppendSegmentsText(*s.explain, 0, "      ", &text);
   }
-  return FinishSearch(view, q, std::move(text), explain, &topk, resp);
+  return FinishSearch(s, q, std::move(text), hits, resp);
 }
 
 }  // namespace quiver

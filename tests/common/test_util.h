@@ -13,6 +13,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "quiver/v1/search.pb.h"
 #include "quiver/v1/types.pb.h"
 
@@ -73,6 +76,26 @@ inline v1::AttributeField Attribute(const std::string& name, v1::AttributeType t
   a.set_name(name);
   a.set_type(type);
   return a;
+}
+
+// The "| actual:" line explain prints under the first operator whose line
+// starts with `op` (after indentation), or "" if it has none.
+inline std::string ActualLine(const std::string& plan, const std::string& op) {
+  const std::vector<std::string> lines = absl::StrSplit(plan, '\n');
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    if (absl::StripLeadingAsciiWhitespace(lines[i]).substr(0, op.size()) != op) continue;
+    const absl::string_view next = absl::StripLeadingAsciiWhitespace(lines[i + 1]);
+    return absl::StartsWith(next, "| actual:") ? std::string(next) : "";
+  }
+  return "";
+}
+
+// The count `name=N` on an actual line (0 when absent: zero counts are not
+// printed).
+inline uint64_t ActualCount(const std::string& line, const std::string& name) {
+  const size_t at = line.find(" " + name + "=");
+  if (at == std::string::npos) return 0;
+  return std::stoull(line.substr(at + name.size() + 2));
 }
 
 }  // namespace quiver::testing

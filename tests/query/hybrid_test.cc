@@ -22,6 +22,8 @@
 namespace quiver {
 namespace {
 
+using ::quiver::testing::ActualCount;
+using ::quiver::testing::ActualLine;
 using ::quiver::testing::Attribute;
 using ::quiver::testing::RecallSum;
 using ::quiver::testing::StatusIs;
@@ -397,6 +399,21 @@ TEST_P(HybridSearchTest, OneFilterPlanServesEveryField) {
   EXPECT_NE(text.find("Field(\"pixels\", k=30, weight=0.7"), std::string::npos) << text;
   EXPECT_NE(text.find("Field(\"pooled\""), std::string::npos) << text;
   for (const v1::Hit& h : resp.results(0).hits()) EXPECT_EQ(std::stoi(h.id()) % 7, 3);
+  // The Fuse operator ranked every point of the two fields' lists (at most
+  // kFieldK each, some in both); the Limit above it kept k.
+  const std::string fuse = ActualLine(text, "Fuse(");
+  ASSERT_FALSE(fuse.empty()) << text;
+  EXPECT_NE(text.find("Fuse(RRF, rrf_k=60, lists=2)"), std::string::npos) << text;
+  EXPECT_EQ(ActualCount(fuse, "rows_in"), 2 * kFieldK) << text;
+  EXPECT_GE(ActualCount(fuse, "rows_out"), kFieldK) << text;
+  EXPECT_LE(ActualCount(fuse, "rows_out"), 2 * kFieldK) << text;
+  const std::string limit = ActualLine(text, "Limit(k=");
+  ASSERT_FALSE(limit.empty()) << text;
+  EXPECT_EQ(ActualCount(limit, "rows_in"), ActualCount(fuse, "rows_out")) << text;
+  EXPECT_EQ(ActualCount(limit, "rows_out"), static_cast<uint64_t>(resp.results(0).hits_size()))
+      << text;
+  EXPECT_EQ(resp.results(0).hits_size(), static_cast<int>(kK)) << text;
+  EXPECT_LT(text.find("Limit("), text.find("Fuse(")) << text;
 }
 
 TEST_P(HybridSearchTest, RrfConstantAndWeightsChangeTheRanking) {

@@ -17,6 +17,8 @@
 namespace quiver {
 namespace {
 
+using ::quiver::testing::ActualCount;
+using ::quiver::testing::ActualLine;
 using ::quiver::testing::Attribute;
 using ::quiver::testing::kPatchDim;
 using ::quiver::testing::kPatchesPerImage;
@@ -225,11 +227,27 @@ TEST_P(MultiVectorTest, FiltersApply) {
 
 TEST_P(MultiVectorTest, ExplainDeletesRestartAndVectors) {
   const v1::SearchResponse disk = Search("disk_patches", false, "", true);
-  EXPECT_NE(disk.explain().text().find("MaxSimRerank(candidates=500"), std::string::npos)
-      << disk.explain().text();
-  EXPECT_EQ(disk.explain().text().find("reads=0,"), std::string::npos) << disk.explain().text();
+  const std::string& disk_text = disk.explain().text();
+  EXPECT_NE(disk_text.find("candidates=500 per query"), std::string::npos) << disk_text;
+  // The MaxSimRerank operator scored each query's candidates, reading a
+  // DISK field's sets from its rerank tables and a memory field's from
+  // memory; the Limit above it kept k per query.
+  const std::string disk_rerank = ActualLine(disk_text, "MaxSimRerank(");
+  ASSERT_FALSE(disk_rerank.empty()) << disk_text;
+  EXPECT_GT(ActualCount(disk_rerank, "reads"), 0u) << disk_text;
+  EXPECT_GE(ActualCount(disk_rerank, "rows_in"), kQueries * kK) << disk_text;
+  EXPECT_LE(ActualCount(disk_rerank, "rows_in"), kQueries * 500) << disk_text;
+  EXPECT_GT(ActualCount(disk_rerank, "distances"), ActualCount(disk_rerank, "rows_in"))
+      << disk_text;
+  const std::string limit = ActualLine(disk_text, "Limit(k=10, queries=");
+  ASSERT_FALSE(limit.empty()) << disk_text;
+  EXPECT_EQ(ActualCount(limit, "rows_out"), kQueries * kK) << disk_text;
+  EXPECT_LT(disk_text.find("Limit("), disk_text.find("MaxSimRerank(")) << disk_text;
   const v1::SearchResponse mem = Search("patches", false, "", true);
-  EXPECT_NE(mem.explain().text().find("reads=0,"), std::string::npos) << mem.explain().text();
+  const std::string mem_rerank = ActualLine(mem.explain().text(), "MaxSimRerank(");
+  ASSERT_FALSE(mem_rerank.empty()) << mem.explain().text();
+  EXPECT_EQ(ActualCount(mem_rerank, "reads"), 0u) << mem.explain().text();
+  EXPECT_GE(ActualCount(mem_rerank, "rows_in"), kQueries * kK) << mem.explain().text();
 
   // The resolved encoding parameters are stored with the schema.
   const auto& params = created_.schema().vectors(0).multi_vector().encoding_params();
@@ -495,6 +513,10 @@ TEST(MultiVectorTokensTest, TokenCandidatesRecallAndExplain) {
   EXPECT_NE(def.explain().text().find("TokenCandidates(nearest 100 token vectors"),
             std::string::npos)
       << def.explain().text();
+  // The token candidates went through the MaxSimRerank operator.
+  const std::string rerank = ActualLine(def.explain().text(), "MaxSimRerank(");
+  ASSERT_FALSE(rerank.empty()) << def.explain().text();
+  EXPECT_GE(ActualCount(rerank, "rows_in"), kQueries * kK) << def.explain().text();
   // k token neighbours per query vector instead of 10 k find fewer.
   EXPECT_LT(recall(search(1, false)), r);
 }

@@ -9,6 +9,7 @@
 #include "query/plan/segment_planner.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <random>
@@ -28,6 +29,8 @@
 namespace quiver {
 namespace {
 
+using ::quiver::testing::ActualCount;
+using ::quiver::testing::ActualLine;
 using ::quiver::testing::Attribute;
 using ::quiver::testing::RecallSum;
 using ::quiver::testing::TempDir;
@@ -99,6 +102,115 @@ const char* const kFilters[] = {
     "plain = 3 OR i > 0", "i > 0 AND (plain < 2 OR s = \"b\") AND NOT b",
     "NOT plain IN (1, 2)", "TRUE", "FALSE", "i > 0 AND FALSE", "i < 0 OR TRUE",
     "(i = 1 OR i = 2) AND (d > 0 OR tags CONTAINS \"b\") AND plain != 6"};
+
+// An index that forwards to a real one and, on the search for one given
+// query, sets a cancel flag: a request stopped while its last query's
+// post-filter fetch ran, after the operator's last stop check.
+class CancelOnQueryIndex final : public index::VectorIndex {
+ public:
+  CancelOnQueryIndex(std::shared_ptr<const index::VectorIndex> real, const float* query,
+                     std::atomic<bool>* cancel)
+      : real_(std::move(real)), query_(query), cancel_(cancel) {}
+  absl::Status Build(const float*, size_t, int, const index::LabelFilter*) override {
+    return absl::UnimplementedError("built already");
+  }
+  absl::Status Search(const float* query, const index::SearchParams& params,
+                      const index::LabelFilter* filter, index::TopK* out) const override {
+    if (query == query_) cancel_->store(true);
+    return real_->Search(query, params, filter, out);
+  }
+  absl::Status Load(const std::string&) override { return absl::UnimplementedError("load"); }
+  absl::Status SaveTo(storage::WritableFile&) const override {
+    return absl::UnimplementedError("save");
+  }
+  size_t size() const override { return real_->size(); }
+  size_t MemoryBytes() const override { return real_->MemoryBytes(); }
+  bool approximate() const override { return real_->approximate(); }
+  const index::IndexSpec& spec() const override { return real_->spec(); }
+  index::IndexShape shape() const override { return real_->shape(); }
+  std::string Describe() const override { return real_->Describe(); }
+
+ private:
+  std::shared_ptr<const index::VectorIndex> real_;
+  const float* query_;
+  std::atomic<bool>* cancel_;
+};
+
+// The planner learns from post-filter searches how often a filter makes
+// queries fall back (PlanFeedback). A request stopped while it ran did not
+// finish its work, so its counts are withheld: here the cancel arrives
+// during the last query's fetch, after the operator's last stop check, and
+// the segment's feedback stays empty; the same search not stopped reports.
+TEST(PlanFeedbackTest, AStoppedPostFilterSearchTeachesNothing) {
+  constexpr uint32_t kRows = 20000, kDim = 8;
+  constexpr size_t kNq = 4;
+  v1::CollectionSchema p;
+  *p.add_vectors() = VectorField("v", kDim, v1::L2);
+  *p.add_attributes() = Attribute("plain", v1::INT64);
+  auto schema = Schema::FromProto(p);
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  auto shared_schema = std::make_shared<const Schema>(*schema);
+  auto seg = std::make_shared<Segment>(7, shared_schema, kRows);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> g;
+  std::vector<float> data(size_t{kRows} * kDim);
+  for (float& x : data) x = g(rng);
+  for (uint32_t r = 0; r < kRows; ++r) {
+    AttrRow row(1);
+    row[0] = static_cast<int64_t>(r % 7);
+    seg->Append(r, absl::StrCat("p", r), std::move(row), {data.data() + size_t{r} * kDim});
+  }
+  seg->Publish(seg->appended());
+  seg->Seal();
+  index::IndexSpec spec;
+  spec.type = "HNSW";
+  spec.dim = kDim;
+  auto built = index::CreateIndex(spec);
+  ASSERT_TRUE(built.ok()) << built.status();
+  QUIVER_ASSERT_OK((*built)->Build(data.data(), kRows, 2));
+  std::shared_ptr<const index::VectorIndex> real(std::move(*built));
+
+  std::vector<float> queries(kNq * kDim), qnorms(kNq);
+  for (float& x : queries) x = g(rng);
+  for (size_t q = 0; q < kNq; ++q) {
+    for (uint32_t d = 0; d < kDim; ++d) qnorms[q] += queries[q * kDim + d] * queries[q * kDim + d];
+  }
+  // Six in seven rows pass: the planner post-filters, and one fetch per
+  // query finds k passing rows.
+  auto flt = filter::Filter::Compile("plain != 3", *schema);
+  ASSERT_TRUE(flt.ok()) << flt.status();
+
+  auto search = [&](bool cancel_last) {
+    std::atomic<bool> cancelled{false};
+    const float* trigger = cancel_last ? queries.data() + (kNq - 1) * kDim : nullptr;
+    seg->SetIndex(0, std::make_shared<CancelOnQueryIndex>(real, trigger, &cancelled));
+    PlanFeedback feedback;
+    SearchContext ctx;
+    ctx.dim = kDim;
+    ctx.k = 10;
+    ctx.queries = queries.data();
+    ctx.qnorms = qnorms.data();
+    ctx.nq = kNq;
+    ctx.filter = flt->get();
+    ctx.stop = StopToken(absl::InfiniteFuture(), &cancelled);
+    ctx.feedback = &feedback;
+    std::vector<index::TopK> topk(kNq, index::TopK(ctx.k));
+    v1::SegmentPlan plan;
+    const absl::Status s =
+        SearchSegment(ctx, *seg, seg->published(), 1, 0, topk.data(), &plan);
+    EXPECT_EQ(cancelled.load(), cancel_last);
+    if (cancel_last) {
+      // A stopped request's results never count (no explain either).
+      EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+    } else {
+      EXPECT_TRUE(s.ok()) << s;
+      EXPECT_EQ(plan.strategy(), "POST_FILTER") << plan.plan();
+    }
+    return feedback.Get(seg->id(), (*flt)->ToString()).attempts;
+  };
+  EXPECT_DOUBLE_EQ(search(/*cancel_last=*/false), static_cast<double>(kNq));
+  EXPECT_DOUBLE_EQ(search(/*cancel_last=*/true), 0.0);
+}
 
 TEST(AttrIndexTest, EvaluationMatchesTheRowEvaluator) {
   for (bool indexed : {true, false}) {
@@ -494,26 +606,6 @@ TEST_P(FilteredSearchTest, PostFilterFallsBackPerQuery) {
   EXPECT_GE(Recall(r, c), 0.95);
 }
 
-// The "| actual:" line explain prints under the first operator whose line
-// starts with `op` (after indentation), or "" if it has none.
-std::string ActualLine(const std::string& plan, const std::string& op) {
-  const std::vector<std::string> lines = absl::StrSplit(plan, '\n');
-  for (size_t i = 0; i + 1 < lines.size(); ++i) {
-    if (absl::StripLeadingAsciiWhitespace(lines[i]).substr(0, op.size()) != op) continue;
-    const absl::string_view next = absl::StripLeadingAsciiWhitespace(lines[i + 1]);
-    return absl::StartsWith(next, "| actual:") ? std::string(next) : "";
-  }
-  return "";
-}
-
-// The count `name=N` on an actual line (0 when absent: zero counts are not
-// printed).
-uint64_t Count(const std::string& line, const std::string& name) {
-  const size_t at = line.find(" " + name + "=");
-  if (at == std::string::npos) return 0;
-  return std::stoull(line.substr(at + name.size() + 2));
-}
-
 // Each operator reports what it did while it ran: an exact scan the rows it
 // scanned and the distances it computed, a row set the rows that passed, a
 // post-filter its fetches and the queries that fell back, which its fallback
@@ -527,14 +619,23 @@ TEST_P(FilteredSearchTest, OperatorsReportWhatTheyDid) {
   const uint64_t passing = std::llround(pre.actual_selectivity() * kBase);
   const std::string set_line = ActualLine(pre.plan(), "RowSet(");
   ASSERT_FALSE(set_line.empty()) << pre.plan();
-  EXPECT_EQ(Count(set_line, "rows_in"), kBase) << set_line;
-  EXPECT_EQ(Count(set_line, "rows_out"), passing) << set_line;
+  EXPECT_EQ(ActualCount(set_line, "rows_in"), kBase) << set_line;
+  EXPECT_EQ(ActualCount(set_line, "rows_out"), passing) << set_line;
   const std::string scan_line = ActualLine(pre.plan(), "ExactScan(");
   ASSERT_FALSE(scan_line.empty()) << pre.plan();
-  EXPECT_EQ(Count(scan_line, "rows_in"), passing) << scan_line;
-  EXPECT_EQ(Count(scan_line, "distances"), passing * kQueries) << scan_line;
+  EXPECT_EQ(ActualCount(scan_line, "rows_in"), passing) << scan_line;
+  EXPECT_EQ(ActualCount(scan_line, "distances"), passing * kQueries) << scan_line;
   EXPECT_EQ(pre.distances(), passing * kQueries);
   EXPECT_NE(scan_line.find("time="), std::string::npos) << scan_line;
+  // Over the segments, the Limit keeps each query's best k of the merged
+  // heaps.
+  const std::string limit_line = ActualLine(r.explain().text(), "Limit(");
+  ASSERT_FALSE(limit_line.empty()) << r.explain().text();
+  uint64_t hits = 0;
+  for (const v1::SearchResult& res : r.results()) hits += res.hits_size();
+  EXPECT_GT(hits, 0u);
+  EXPECT_EQ(ActualCount(limit_line, "rows_out"), hits) << r.explain().text();
+  EXPECT_EQ(ActualCount(limit_line, "rows_in"), hits) << r.explain().text();
 
   if (GetParam() != "HNSW") return;
   // POST_FILTER on a filter correlated with the vectors: some queries fall
@@ -546,14 +647,14 @@ TEST_P(FilteredSearchTest, OperatorsReportWhatTheyDid) {
   std::printf("%s", r.explain().text().c_str());
   const std::string post_line = ActualLine(post.plan(), "PostFilter(");
   ASSERT_FALSE(post_line.empty()) << post.plan();
-  const uint64_t fallbacks = Count(post_line, "fallbacks");
+  const uint64_t fallbacks = ActualCount(post_line, "fallbacks");
   EXPECT_GE(fallbacks, 1u) << post.plan();
-  EXPECT_GE(Count(post_line, "fetches"), kQueries) << post.plan();
-  EXPECT_GT(Count(post_line, "checks"), 0u) << post.plan();
+  EXPECT_GE(ActualCount(post_line, "fetches"), kQueries) << post.plan();
+  EXPECT_GT(ActualCount(post_line, "checks"), 0u) << post.plan();
   EXPECT_NE(post.plan().find(absl::StrCat("for ", fallbacks, " queries")), std::string::npos)
       << post.plan();
   // The index it fetched from ran at least once per query.
-  EXPECT_GE(std::max<uint64_t>(Count(ActualLine(post.plan(), "IndexSearch("), "runs"), 1),
+  EXPECT_GE(std::max<uint64_t>(ActualCount(ActualLine(post.plan(), "IndexSearch("), "runs"), 1),
             kQueries)
       << post.plan();
   // The fallback (the planner's next choice) ran once per query that fell
@@ -562,7 +663,7 @@ TEST_P(FilteredSearchTest, OperatorsReportWhatTheyDid) {
                              ? ActualLine(post.plan(), "FilteredIndexSearch(")
                              : ActualLine(post.plan(), "ExactScan(");
   ASSERT_FALSE(fb.empty()) << post.plan();
-  EXPECT_EQ(std::max<uint64_t>(Count(fb, "runs"), 1), fallbacks) << post.plan();
+  EXPECT_EQ(std::max<uint64_t>(ActualCount(fb, "runs"), 1), fallbacks) << post.plan();
 }
 
 TEST_P(FilteredSearchTest, DeleteAndCountByFilterUseTheIndexes) {

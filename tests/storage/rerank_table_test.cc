@@ -3,10 +3,12 @@
 // missing, stale, truncated or corrupt being reported, never served.
 #include "storage/rerank_table.h"
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
+#include "tests/common/fault_file_system.h"
 #include "tests/common/test_util.h"
 
 namespace quiver::storage {
@@ -180,6 +182,29 @@ TEST(RerankTableWriterTest, RowsHoldTheRightNumberOfVectors) {
   EXPECT_THAT(multi.Finish(), StatusIs(absl::StatusCode::kFailedPrecondition));
   RerankTableWriter bad(dir.path() + "/no/such/dir/t", kDim, 1, false);
   EXPECT_THAT(bad.Add(v.data(), 1), StatusIs(absl::StatusCode::kNotFound, "create"));
+}
+
+// The rename into place is durable only once the directory is synced. When
+// that sync fails the writer says so, and the caller never lists the table,
+// so nothing may stay behind under its final name to be opened later.
+TEST(RerankTableWriterTest, FailedDirectorySyncLeavesNoTable) {
+  TempDir dir;
+  auto fs = ::quiver::testing::FaultFileSystem::Create(dir.path() + "/trash");
+  ::quiver::testing::FaultFileSystem::Fault f;
+  f.op = ::quiver::testing::FaultFileSystem::Op::kSyncDir;
+  f.err = EIO;
+  f.path_contains = dir.path() + "/tables";
+  QUIVER_ASSERT_OK(fs->CreateDirs(dir.path() + "/tables"));
+  fs->Inject(f);
+  const std::string path = dir.path() + "/tables/f0.rerank";
+  const Rows r = RandomRows(20, /*multi=*/false, 5);
+  RerankTableWriter w(*fs, path, kDim, 1, /*multi=*/false);
+  for (const auto& row : r.rows) QUIVER_ASSERT_OK(w.Add(row.data(), 1));
+  EXPECT_THAT(w.Finish(), StatusIs(absl::StatusCode::kInternal, "Input/output error"));
+  EXPECT_EQ(fs->faults_fired(), 1);
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_FALSE(RerankTable::Open(path, Expect(r, false, 1)).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RerankTableTest,
