@@ -67,8 +67,6 @@ int Main(int argc, char** argv) {
   RegisterVerifyCommands(app, commands);
   SnapshotCommands snapshot_cmds(app);
 
-  SnapshotCommands snapshot_cmds(app);
-
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -94,7 +92,6 @@ int Main(int argc, char** argv) {
     s = snapshot_cmds.Run(*c.client, g.json, absl::Seconds(g.timeout_seconds), c.out);
   } else if (const CommandSet::Run* run = commands.Parsed()) {
     s = (*run)(c);
-#include "client/snapshot_cmd.h"
   }
   c.out.flush();
   if (s.ok()) return 0;

@@ -255,10 +255,6 @@ class Engine {
   // --- For metrics (server/metrics_collector.h); any thread.
   // Every collection now, in no particular order.
   std::vector<std::shared_ptr<Collection>> Collections() const { return AllCollections(); }
-  // A collection's description as GetCollection returns it.
-  void DescribeCollection(const Collection& c, v1::CollectionInfo* info) const {
-    Describe(c, info);
-  }
   const QueryStats& query_stats() const { return query_stats_; }
   // Null when the audit is off.
   const RecallAuditor* recall_auditor() const { return auditor_.get(); }
