@@ -13,8 +13,9 @@
 #                                  directory, so CI compiles the sources once)
 #
 # -O1: ASan's recommended level; about as fast to run as -O2 under the
-# sanitizers and quicker to compile. Suppressions (third-party findings only,
-# one reason per entry) are in tests/lsan.supp and tests/ubsan.supp.
+# sanitizers and quicker to compile. Exceptions (third-party findings only,
+# one reason per entry) are in tests/asan_ignorelist.txt (compile time),
+# tests/lsan.supp and tests/ubsan.supp.
 # Environment: ASAN_BUILD_DIR (default build-asan), JOBS (default 2),
 # ASAN_CMAKE_ARGS (extra configure arguments), ASAN_CTEST_ARGS (extra ctest
 # arguments, e.g. "-R ServerTest").

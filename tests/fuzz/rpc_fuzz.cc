@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <future>
 #include <limits>
 #include <memory>
@@ -106,8 +107,8 @@ class Harness {
  public:
   Harness() {
     spdlog::set_level(spdlog::level::off);
-    // Left behind at exit (the server is still running then): fuzz.sh
-    // points TMPDIR at a directory it removes.
+    // Removed at exit; fuzz.sh also points TMPDIR at a directory it
+    // removes, for runs that end in a crash.
     const char* tmp = std::getenv("TMPDIR");
     std::string tmpl = absl::StrCat(tmp != nullptr && *tmp != 0 ? tmp : "/tmp", "/rpc-fuzz-XXXXXX");
     if (mkdtemp(tmpl.data()) == nullptr) std::abort();
@@ -135,6 +136,15 @@ class Harness {
                                          grpc::InsecureChannelCredentials(), args);
     stub_ = std::make_unique<grpc::GenericStub>(channel_);
     ResetBase();
+  }
+
+  // Shuts the server down (its threads joined) and removes its data.
+  ~Harness() {
+    stub_.reset();
+    channel_.reset();
+    server_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
   }
 
   // Sends `request` to `path`; the status, or a trap on an invariant.
@@ -491,6 +501,14 @@ std::string CreatedName(const std::string& request) {
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   quiver::fuzz::harness = new quiver::fuzz::Harness();
+  // libFuzzer ends with exit(): stop the server's threads first, before
+  // static destructors (spdlog's registry among them) run under them. An
+  // atexit handler registered now runs before the destructors of statics
+  // constructed earlier.
+  std::atexit([] {
+    delete quiver::fuzz::harness;
+    quiver::fuzz::harness = nullptr;
+  });
   return 0;
 }
 
