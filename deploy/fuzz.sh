@@ -14,14 +14,17 @@
 #   build-asan/filter_fuzz build-asan/filter_fuzz-artifacts/crash-...
 #   build-asan/tests/fuzz/rpc_fuzz build-asan/tests/fuzz/rpc_fuzz-artifacts/crash-...
 # CI runs it after deploy/asan.sh. Run deploy/install-deps.sh once first.
-# Environment: FUZZ_SECONDS, RPC_FUZZ_SECONDS, JOBS (build parallelism,
+# Environment: FUZZ_TARGETS, FUZZ_SECONDS, RPC_FUZZ_SECONDS, JOBS (build parallelism,
 # default 2), ASAN_BUILD_DIR (default build-asan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 RPC_FUZZ_SECONDS=${RPC_FUZZ_SECONDS:-90}
-deploy/asan.sh --build filter_fuzz rpc_fuzz
+# FUZZ_TARGETS picks which of the two run (default both).
+FUZZ_TARGETS=${FUZZ_TARGETS:-filter_fuzz rpc_fuzz}
+# shellcheck disable=SC2086
+deploy/asan.sh --build $FUZZ_TARGETS
 
 SYMBOLIZER=/usr/lib/llvm-14/bin/llvm-symbolizer
 sym=""
@@ -87,8 +90,13 @@ run_fuzzer() {
     "corpus $nseeds -> $ncorpus inputs, peak RSS ${rss:-?} MB, no crash, leak or hang"
 }
 
+wants() { case " $FUZZ_TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+if wants filter_fuzz; then
 run_fuzzer filter_fuzz "$BUILD_DIR/filter_fuzz" tests/query/filter_fuzz_corpus "$FUZZ_SECONDS" 10 \
   -dict=tests/query/filter_fuzz.dict -max_len=4096
+fi
+if wants rpc_fuzz; then
 # A 20 s per-input timeout: one RPC has a 10 s deadline, and the server's
 # background work (seals, builds) shares the machine.
 # The server's data directory goes under TMPDIR, removed afterwards.
@@ -97,3 +105,4 @@ rm -rf "$rpc_tmp" && mkdir -p "$rpc_tmp"
 TMPDIR=$rpc_tmp run_fuzzer rpc_fuzz "$BUILD_DIR/tests/fuzz/rpc_fuzz" tests/fuzz/rpc_fuzz_corpus \
   "$RPC_FUZZ_SECONDS" 20 -max_len=65536
 rm -rf "$rpc_tmp"
+fi
