@@ -389,6 +389,24 @@ TEST(ExposureTest, ANetworkAddressWithoutKeysOrTlsIsRefusedInOneLine) {
   }
 }
 
+TEST(ExposureTest, NetworkMetricsAreRefusedEvenWithKeys) {
+  TempDir dir;
+  const std::string keys = dir.path() + "/api-keys";
+  WriteFile(keys, Line(kAdminKey, "admin"));
+  const std::string metrics = absl::StrCat("0.0.0.0:", ::quiver::testing::PickFreePort());
+  auto [code, out] =
+      RunToExit({"--listen", absl::StrCat("127.0.0.1:", ::quiver::testing::PickFreePort()),
+                 "--api-keys-file", keys, "--metrics-listen", metrics, "--data-dir",
+                 dir.path() + "/d"},
+                dir.path() + "/out");
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("refusing to serve metrics on " + metrics), std::string::npos) << out;
+  EXPECT_NE(out.find("collection"), std::string::npos) << out;
+  EXPECT_NE(out.find("--allow-insecure"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/d"));
+}
+
 // quiverd on 0.0.0.0:PORT (the launcher always passes --listen
 // 127.0.0.1:PORT), stopped with SIGTERM when the object goes away.
 class WildcardServer {

@@ -347,7 +347,9 @@ TEST_F(MetricsTest, PrometheusScrapesQuiverd) {
 TEST(MetricsFlagsTest, BadMetricsAddressIsRefusedAtStart) {
   QuiverdOptions o;
   o.capture_log = true;
-  o.extra_args = {"--metrics-listen", "no-port-here"};
+  // --allow-insecure: a non-loopback metrics address is refused before it is
+  // parsed otherwise (server/auth.h CheckExposure).
+  o.extra_args = {"--metrics-listen", "no-port-here", "--allow-insecure"};
   o.start_timeout = absl::Seconds(20);
   QuiverdProcess server(o);
   const absl::Status s = server.Start();
