@@ -98,12 +98,12 @@ grpc::ServerUnaryReactor* Admit(grpc::CallbackServerContext* ctx, const RpcGate*
   return nullptr;
 }
 
-// For reads, which run inline on the gRPC thread. `run` returns the status.
+// For reads, which run inline on the gRPC thread, once admitted (`permit`
+// from Admit). `run` returns the status.
 template <typename Run>
-grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                    RpcObserver obs, Run run) {
-  MethodLimits::Permit permit;
-  if (auto* refused = Admit(ctx, gate, obs, &permit)) return refused;
+grpc::ServerUnaryReactor* RunInlineAdmitted(grpc::CallbackServerContext* ctx, RpcGate* gate,
+                                            RpcObserver obs, MethodLimits::Permit permit,
+                                            Run run) {
   if (!gate->Enter()) return Reject(ctx);
   obs.Start();
   const absl::Time start = absl::Now();
@@ -116,14 +116,21 @@ grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* g
   return reactor;
 }
 
-// For expensive reads: `run(stop)` runs on a worker of `queue`, and the
-// reactor is finished from there. A request cancelled or past its deadline
-// while it waited is answered without running.
 template <typename Run>
-grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                    WorkQueue* queue, RpcObserver obs, Run run) {
+grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* gate,
+                                    RpcObserver obs, Run run) {
   MethodLimits::Permit permit;
   if (auto* refused = Admit(ctx, gate, obs, &permit)) return refused;
+  return RunInlineAdmitted(ctx, gate, std::move(obs), std::move(permit), std::move(run));
+}
+
+// For expensive reads, once admitted: `run(stop)` runs on a worker of
+// `queue`, and the reactor is finished from there. A request cancelled or
+// past its deadline while it waited is answered without running.
+template <typename Run>
+grpc::ServerUnaryReactor* RunQueuedAdmitted(grpc::CallbackServerContext* ctx, RpcGate* gate,
+                                            WorkQueue* queue, RpcObserver obs,
+                                            MethodLimits::Permit permit, Run run) {
   if (!gate->Enter()) return Reject(ctx);
   obs.Start();
   auto* reactor = new CancellableReactor();
@@ -138,6 +145,14 @@ grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* g
     gate->Exit();
   });
   return reactor;
+}
+
+template <typename Run>
+grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* gate,
+                                    WorkQueue* queue, RpcObserver obs, Run run) {
+  MethodLimits::Permit permit;
+  if (auto* refused = Admit(ctx, gate, obs, &permit)) return refused;
+  return RunQueuedAdmitted(ctx, gate, queue, std::move(obs), std::move(permit), std::move(run));
 }
 
 // For writes: the reactor is finished from the engine's commit thread.
@@ -261,17 +276,22 @@ grpc::ServerUnaryReactor* PointServiceImpl::CountPoints(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* SearchServiceImpl::Search(grpc::CallbackServerContext* ctx,
                                                     const v1::SearchRequest* req,
                                                     v1::SearchResponse* resp) {
+  // Key and method cap first: binding copies and normalizes every query
+  // vector, work an unauthorized or over-limit caller must not cause.
+  RpcObserver obs(metrics_, "Search", req, resp);
+  MethodLimits::Permit permit;
+  if (auto* refused = Admit(ctx, gate_, obs, &permit)) return refused;
   // Bound here, so that a request estimated expensive is queued already
   // checked; one that does not bind is answered inline.
   auto bound = std::make_shared<const absl::StatusOr<Bound<BoundSearchRequest>>>(
       engine_->BindSearch(*req));
   if (bound->ok() && engine_->IsExpensive(**bound)) {
-    return RunQueued(ctx, gate_, expensive_, RpcObserver(metrics_, "Search", req, resp),
-                     [this, bound, resp](const StopToken& stop) {
-                       return engine_->Search(**bound, stop, resp);
-                     });
+    return RunQueuedAdmitted(ctx, gate_, expensive_, std::move(obs), std::move(permit),
+                             [this, bound, resp](const StopToken& stop) {
+                               return engine_->Search(**bound, stop, resp);
+                             });
   }
-  return RunInline(ctx, gate_, RpcObserver(metrics_, "Search", req, resp), [&] {
+  return RunInlineAdmitted(ctx, gate_, std::move(obs), std::move(permit), [&] {
     const StopToken stop(Deadline(ctx));
     QUIVER_RETURN_IF_ERROR(stop.Check());
     QUIVER_RETURN_IF_ERROR(bound->status());

@@ -167,6 +167,25 @@ TEST_F(AuthTest, WithoutAKeyDataRpcsAreUnauthenticatedButHealthWorks) {
   EXPECT_EQ(LogCount(wrong), 0u);
 }
 
+// The key is checked before the request is bound: a big request that would
+// not even bind (wrong dimension) is refused for its key, not its content.
+TEST_F(AuthTest, AnUnauthenticatedSearchIsRefusedBeforeItsContentIsLookedAt) {
+  StartWithKeys(Line(kAdminKey, "admin") + Line(kLimitedKey, "read", "a"));
+  QUIVER_ASSERT_OK(As(kAdminKey).CreateCollection("a", Schema()));
+  QUIVER_ASSERT_OK(As(kAdminKey).CreateCollection("b", Schema()));
+  v1::SearchRequest big;
+  big.set_collection("b");
+  big.set_k(10);
+  for (int i = 0; i < 1000; ++i) {  // about 1 MB
+    auto* q = big.add_vectors();
+    for (int d = 0; d < 256; ++d) q->add_values(1.0f);  // the collection has 4 dims
+  }
+  client::Client anon(server_->address(), Opts());
+  EXPECT_THAT(anon.Search(big), StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(As(kLimitedKey).Search(big), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(As(kAdminKey).Search(big), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST_F(AuthTest, MalformedAuthorizationIsUnauthenticated) {
   StartWithKeys(Line(kAdminKey, "admin"));
   client::Client anon(server_->address(), Opts());
