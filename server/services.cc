@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "query/write_limits.h"
 #include "server/log_limit.h"
 #include "server/status.h"
 #include "spdlog/spdlog.h"
@@ -20,14 +21,23 @@ absl::Time Deadline(const grpc::CallbackServerContext* ctx) {
   return absl::FromChrono(d);
 }
 
-// Client-caused errors are logged at debug like successes; everything that
-// is the server's fault at error, at most a few lines per method and code
-// per 10 s (one failing disk must not turn every request into a log line).
+// Whether `s` is the client's doing or an expected refusal, not a server
+// fault: bad requests, key refusals (already logged at warn by Authorize),
+// failed preconditions and backpressure (UNAVAILABLE with a retry hint).
+bool IsExpectedFailure(const absl::Status& s) {
+  return absl::IsInvalidArgument(s) || absl::IsNotFound(s) || absl::IsAlreadyExists(s) ||
+         absl::IsUnimplemented(s) || absl::IsDeadlineExceeded(s) || absl::IsCancelled(s) ||
+         absl::IsResourceExhausted(s) || absl::IsUnauthenticated(s) ||
+         absl::IsPermissionDenied(s) || absl::IsFailedPrecondition(s) ||
+         (absl::IsUnavailable(s) && RetryAfter(s).has_value());
+}
+
+// Successes and expected failures are logged at debug; everything that is
+// the server's fault at error, at most a few lines per method and code per
+// 10 s (one failing disk must not turn every request into a log line).
 void LogRpc(const char* method, absl::Time start, const absl::Status& s) {
   const double ms = absl::ToDoubleMilliseconds(absl::Now() - start);
-  if (s.ok() || absl::IsInvalidArgument(s) || absl::IsNotFound(s) || absl::IsAlreadyExists(s) ||
-      absl::IsUnimplemented(s) || absl::IsDeadlineExceeded(s) || absl::IsCancelled(s) ||
-      absl::IsResourceExhausted(s)) {
+  if (s.ok() || IsExpectedFailure(s)) {
     spdlog::debug("{} {:.3f}ms {}", method, ms, TruncateForMessage(s.ToString(), 1024));
     return;
   }

@@ -186,6 +186,18 @@ TEST_F(AuthTest, AnUnauthenticatedSearchIsRefusedBeforeItsContentIsLookedAt) {
   EXPECT_THAT(As(kAdminKey).Search(big), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// A refused key is the client's doing: one warn line each, never an error.
+TEST_F(AuthTest, KeyRefusalsAreLoggedOnceAndNotAsServerErrors) {
+  StartWithKeys(Line(kAdminKey, "admin") + Line(kReadKey, "read"));
+  client::Client anon(server_->address(), Opts());
+  EXPECT_THAT(anon.ListCollections(), StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(As(kReadKey).CreateCollection("c", Schema()),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  ASSERT_TRUE(Eventually([&] { return LogCount("refused") >= 2; }));
+  EXPECT_EQ(LogCount("refused"), 2u) << ReadFile(server_->log_path());
+  EXPECT_EQ(LogCount("[error]"), 0u) << ReadFile(server_->log_path());
+}
+
 TEST_F(AuthTest, MalformedAuthorizationIsUnauthenticated) {
   StartWithKeys(Line(kAdminKey, "admin"));
   client::Client anon(server_->address(), Opts());
