@@ -1,5 +1,6 @@
 #include "client/client.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -168,25 +169,35 @@ absl::StatusOr<v1::CollectionInfo> Client::UpdateCollection(
 absl::StatusOr<v1::UpsertPointsResponse> Client::Upsert(const v1::UpsertPointsRequest& req) {
   // A server holding writes back (its index builds or compactions are
   // behind) answers UNAVAILABLE with a "retry-after-ms" trailer: the
-  // upsert is tried again after that long, within the call's timeout.
-  // Upserts are idempotent, and a refused one changed nothing.
+  // upsert is tried again after that long, within the call's timeout:
+  // every attempt's deadline is the call's, so the whole call never takes
+  // longer than one timeout. Upserts are idempotent, and a refused one
+  // changed nothing.
   const absl::Time give_up = absl::Now() + options_.timeout;
   for (;;) {
     grpc::ClientContext ctx;
     Prepare(&ctx);
+    ctx.set_deadline(absl::ToChronoTime(give_up));
     v1::UpsertPointsResponse resp;
     absl::Status s = FromGrpc(points_->UpsertPoints(&ctx, req, &resp));
     if (s.ok()) return resp;
+    if (!absl::IsUnavailable(s)) return s;
     const auto& trailers = ctx.GetServerTrailingMetadata();
     auto hint = trailers.find("retry-after-ms");
-    int64_t ms = 0;
-    if (!absl::IsUnavailable(s) || hint == trailers.end() ||
-        !absl::SimpleAtoi(absl::string_view(hint->second.data(), hint->second.size()), &ms) ||
-        absl::Now() + absl::Milliseconds(ms) >= give_up) {
-      return s;
-    }
-    absl::SleepFor(absl::Milliseconds(ms));
+    if (hint == trailers.end()) return s;
+    const std::optional<absl::Duration> wait = RetryWait(
+        absl::string_view(hint->second.data(), hint->second.size()), give_up - absl::Now());
+    if (!wait.has_value()) return s;
+    absl::SleepFor(*wait);
   }
+}
+
+std::optional<absl::Duration> RetryWait(absl::string_view hint, absl::Duration remaining) {
+  int64_t ms = 0;
+  if (!absl::SimpleAtoi(hint, &ms) || ms < 0) return std::nullopt;
+  const absl::Duration wait = absl::Milliseconds(std::max<int64_t>(ms, 1));
+  if (wait >= remaining) return std::nullopt;
+  return wait;
 }
 
 absl::StatusOr<v1::GetPointsResponse> Client::GetPoints(const v1::GetPointsRequest& req) {

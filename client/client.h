@@ -14,12 +14,14 @@
 #define QUIVER_CLIENT_CLIENT_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "quiver/v1/collections.grpc.pb.h"
@@ -27,6 +29,13 @@
 #include "quiver/v1/search.grpc.pb.h"
 
 namespace quiver::client {
+
+// How long Upsert waits before trying again after the server refused a
+// write with the "retry-after-ms" trailer `hint`, when `remaining` is left
+// of the call's timeout; nullopt: do not retry. A hint that is not a whole
+// number of milliseconds, or is negative, is ignored (no retry); 0 waits
+// 1 ms; a wait that would reach the end of the timeout is not taken.
+std::optional<absl::Duration> RetryWait(absl::string_view hint, absl::Duration remaining);
 
 struct ClientOptions {
   // Per-call timeout. Default: 60 s.

@@ -5,7 +5,8 @@
 #   - an API keys file mounted at $QUIVER_API_KEYS_FILE (default
 #     /etc/quiver/api-keys), reloaded on SIGHUP (docker kill -s HUP); or
 #   - one admin key in the environment variable QUIVER_API_KEY (its SHA-256
-#     is written to a private file; quiverd never sees it in clear);
+#     is written to a private file and the variable is unset before quiverd
+#     starts, so quiverd never sees it in clear);
 #   - TLS files mounted in $QUIVER_TLS_DIR (default /etc/quiver/tls):
 #     tls.crt and tls.key, and client-ca.crt for mutual TLS.
 # With none of these quiverd refuses to start (it would serve everyone);
@@ -34,4 +35,7 @@ fi
 if [ "${QUIVER_ALLOW_INSECURE:-0}" = "1" ]; then
   set -- "$@" --allow-insecure
 fi
+# The key in clear is not passed on: quiverd's environment is readable in
+# /proc/<pid>/environ and inherited by anything it starts.
+unset QUIVER_API_KEY
 exec quiverd "$@"

@@ -40,6 +40,7 @@ RecallAuditor::RecallAuditor(double rate, size_t max_queued)
 }
 
 RecallAuditor::~RecallAuditor() {
+  stopping_.store(true, std::memory_order_relaxed);
   {
     MutexLock lock(&mu_);
     stop_ = true;
@@ -118,10 +119,13 @@ void RecallAuditor::Loop() {
 }
 
 void RecallAuditor::Run(const Job& job) {
-  const Collection& c = *job.collection;
-  if (c.dropped()) return;
+  const std::shared_ptr<Collection> held = job.collection.lock();
+  if (held == nullptr || held->dropped()) return;
+  const Collection& c = *held;
   v1::SearchResponse exact;
-  if (absl::Status s = c.Search(job.exact, StopToken(), &exact); !s.ok()) {
+  const StopToken stop(absl::InfiniteFuture(), &stopping_);
+  if (absl::Status s = c.Search(job.exact, stop, &exact); !s.ok()) {
+    if (stop.stopped()) return;  // shutting down: not a failure
     failed_.fetch_add(1, std::memory_order_relaxed);
     spdlog::debug("recall audit of \"{}\": exact search failed: {}", c.name(), s.ToString());
     return;

@@ -16,7 +16,10 @@
 // (QueryStats) like any search: at the default rate, a few in a thousand.
 //
 // Ownership: the Engine owns the auditor; queued audits hold their
-// collection (a dropped collection's audits are skipped). Thread-safety:
+// collection weakly (a dropped or freed collection's audits are skipped, and
+// never keep its vectors in memory). Destruction stops the exact re-run in
+// progress (through its StopToken), so shutdown never waits for a long
+// exact scan at idle priority. Thread-safety:
 // MaybeAudit may be called from any thread. Errors: an audit whose exact
 // search fails is dropped and counted in failed(); nothing is reported to
 // the request.
@@ -45,7 +48,8 @@ class RecallAuditor {
   // `rate` in (0, 1]: the share of eligible searches audited. At most
   // `max_queued` audits wait; more are dropped.
   RecallAuditor(double rate, size_t max_queued = 16);
-  // Stops the thread after the audit it is running; queued ones are dropped.
+  // Stops the audit it is running and joins the thread; queued ones are
+  // dropped.
   ~RecallAuditor();
   RecallAuditor(const RecallAuditor&) = delete;
   RecallAuditor& operator=(const RecallAuditor&) = delete;
@@ -61,7 +65,7 @@ class RecallAuditor {
 
  private:
   struct Job {
-    std::shared_ptr<Collection> collection;
+    std::weak_ptr<Collection> collection;
     BoundSearch exact;  // the search again, exact, ids only
     std::vector<std::vector<std::string>> ann_ids;  // per query
   };
@@ -74,6 +78,8 @@ class RecallAuditor {
   const size_t max_queued_;
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> failed_{0};
+  // Set by the destructor: the running exact search's StopToken watches it.
+  std::atomic<bool> stopping_{false};
   Mutex mu_;
   CondVar cv_;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);

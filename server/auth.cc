@@ -137,7 +137,17 @@ bool IsLoopbackListen(absl::string_view listen) {
 }
 
 absl::Status CheckExposure(const ServerConfig& config) {
-  if (config.allow_insecure || !config.api_keys_file.empty() || !config.tls_cert.empty() ||
+  if (config.allow_insecure) return absl::OkStatus();
+  // The metrics endpoint has neither keys nor TLS, so only loopback (or the
+  // explicit flag) keeps it private, whatever protects the gRPC port.
+  if (!config.metrics_listen.empty() && !IsLoopbackListen(config.metrics_listen)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to serve metrics on ", config.metrics_listen,
+        ": it is not a loopback address and /metrics has no authentication, so anyone who "
+        "can reach it could read every collection's name and size and the request traffic "
+        "(use --metrics-listen 127.0.0.1:PORT behind a proxy, or pass --allow-insecure)"));
+  }
+  if (!config.api_keys_file.empty() || !config.tls_cert.empty() ||
       IsLoopbackListen(config.listen)) {
     return absl::OkStatus();
   }

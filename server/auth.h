@@ -83,7 +83,8 @@ bool IsLoopbackListen(absl::string_view listen);
 
 // Safe by default: FAILED_PRECONDITION, with a one-line reason, when
 // quiverd would serve a non-loopback address with neither API keys nor TLS
-// and without --allow-insecure.
+// and without --allow-insecure, or --metrics-listen on a non-loopback
+// address without --allow-insecure (/metrics is never authenticated).
 absl::Status CheckExposure(const ServerConfig& config);
 
 class Authorizer {

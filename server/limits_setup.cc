@@ -10,12 +10,13 @@ namespace quiver::server {
 namespace {
 
 // The short names of the API's methods ("Search"), as services.cc's
-// wrappers name them.
+// and snapshot_service.cc's wrappers name them.
 std::vector<std::string> ApiMethods() {
   std::vector<std::string> out;
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   for (const char* service :
-       {"quiver.v1.CollectionService", "quiver.v1.PointService", "quiver.v1.SearchService"}) {
+       {"quiver.v1.CollectionService", "quiver.v1.PointService", "quiver.v1.SearchService",
+        "quiver.v1.SnapshotService"}) {
     const google::protobuf::ServiceDescriptor* d = pool->FindServiceByName(service);
     for (int i = 0; d != nullptr && i < d->method_count(); ++i) {
       out.push_back(d->method(i)->name());

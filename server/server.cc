@@ -109,7 +109,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   s->search_ = std::make_unique<SearchServiceImpl>(s->engine_.get(), &s->gate_,
                                                    s->expensive_.get(), rpc_metrics);
 
-  s->snapshots_ = std::make_unique<SnapshotServiceImpl>(s->engine_.get(), &s->gate_);
+  s->snapshots_ = std::make_unique<SnapshotServiceImpl>(s->engine_.get(), &s->gate_, rpc_metrics);
 
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "query/write_limits.h"
 #include "server/log_limit.h"
 #include "server/status.h"
 #include "spdlog/spdlog.h"
@@ -20,14 +21,23 @@ absl::Time Deadline(const grpc::CallbackServerContext* ctx) {
   return absl::FromChrono(d);
 }
 
-// Client-caused errors are logged at debug like successes; everything that
-// is the server's fault at error, at most a few lines per method and code
-// per 10 s (one failing disk must not turn every request into a log line).
+// Whether `s` is the client's doing or an expected refusal, not a server
+// fault: bad requests, key refusals (already logged at warn by Authorize),
+// failed preconditions and backpressure (UNAVAILABLE with a retry hint).
+bool IsExpectedFailure(const absl::Status& s) {
+  return absl::IsInvalidArgument(s) || absl::IsNotFound(s) || absl::IsAlreadyExists(s) ||
+         absl::IsUnimplemented(s) || absl::IsDeadlineExceeded(s) || absl::IsCancelled(s) ||
+         absl::IsResourceExhausted(s) || absl::IsUnauthenticated(s) ||
+         absl::IsPermissionDenied(s) || absl::IsFailedPrecondition(s) ||
+         (absl::IsUnavailable(s) && RetryAfter(s).has_value());
+}
+
+// Successes and expected failures are logged at debug; everything that is
+// the server's fault at error, at most a few lines per method and code per
+// 10 s (one failing disk must not turn every request into a log line).
 void LogRpc(const char* method, absl::Time start, const absl::Status& s) {
   const double ms = absl::ToDoubleMilliseconds(absl::Now() - start);
-  if (s.ok() || absl::IsInvalidArgument(s) || absl::IsNotFound(s) || absl::IsAlreadyExists(s) ||
-      absl::IsUnimplemented(s) || absl::IsDeadlineExceeded(s) || absl::IsCancelled(s) ||
-      absl::IsResourceExhausted(s)) {
+  if (s.ok() || IsExpectedFailure(s)) {
     spdlog::debug("{} {:.3f}ms {}", method, ms, TruncateForMessage(s.ToString(), 1024));
     return;
   }
@@ -98,12 +108,12 @@ grpc::ServerUnaryReactor* Admit(grpc::CallbackServerContext* ctx, const RpcGate*
   return nullptr;
 }
 
-// For reads, which run inline on the gRPC thread. `run` returns the status.
+// For reads, which run inline on the gRPC thread, once admitted (`permit`
+// from Admit). `run` returns the status.
 template <typename Run>
-grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                    RpcObserver obs, Run run) {
-  MethodLimits::Permit permit;
-  if (auto* refused = Admit(ctx, gate, obs, &permit)) return refused;
+grpc::ServerUnaryReactor* RunInlineAdmitted(grpc::CallbackServerContext* ctx, RpcGate* gate,
+                                            RpcObserver obs, MethodLimits::Permit permit,
+                                            Run run) {
   if (!gate->Enter()) return Reject(ctx);
   obs.Start();
   const absl::Time start = absl::Now();
@@ -116,14 +126,21 @@ grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* g
   return reactor;
 }
 
-// For expensive reads: `run(stop)` runs on a worker of `queue`, and the
-// reactor is finished from there. A request cancelled or past its deadline
-// while it waited is answered without running.
 template <typename Run>
-grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* gate,
-                                    WorkQueue* queue, RpcObserver obs, Run run) {
+grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, RpcGate* gate,
+                                    RpcObserver obs, Run run) {
   MethodLimits::Permit permit;
   if (auto* refused = Admit(ctx, gate, obs, &permit)) return refused;
+  return RunInlineAdmitted(ctx, gate, std::move(obs), std::move(permit), std::move(run));
+}
+
+// For expensive reads, once admitted: `run(stop)` runs on a worker of
+// `queue`, and the reactor is finished from there. A request cancelled or
+// past its deadline while it waited is answered without running.
+template <typename Run>
+grpc::ServerUnaryReactor* RunQueuedAdmitted(grpc::CallbackServerContext* ctx, RpcGate* gate,
+                                            WorkQueue* queue, RpcObserver obs,
+                                            MethodLimits::Permit permit, Run run) {
   if (!gate->Enter()) return Reject(ctx);
   obs.Start();
   auto* reactor = new CancellableReactor();
@@ -138,6 +155,14 @@ grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* g
     gate->Exit();
   });
   return reactor;
+}
+
+template <typename Run>
+grpc::ServerUnaryReactor* RunQueued(grpc::CallbackServerContext* ctx, RpcGate* gate,
+                                    WorkQueue* queue, RpcObserver obs, Run run) {
+  MethodLimits::Permit permit;
+  if (auto* refused = Admit(ctx, gate, obs, &permit)) return refused;
+  return RunQueuedAdmitted(ctx, gate, queue, std::move(obs), std::move(permit), std::move(run));
 }
 
 // For writes: the reactor is finished from the engine's commit thread.
@@ -261,17 +286,22 @@ grpc::ServerUnaryReactor* PointServiceImpl::CountPoints(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* SearchServiceImpl::Search(grpc::CallbackServerContext* ctx,
                                                     const v1::SearchRequest* req,
                                                     v1::SearchResponse* resp) {
+  // Key and method cap first: binding copies and normalizes every query
+  // vector, work an unauthorized or over-limit caller must not cause.
+  RpcObserver obs(metrics_, "Search", req, resp);
+  MethodLimits::Permit permit;
+  if (auto* refused = Admit(ctx, gate_, obs, &permit)) return refused;
   // Bound here, so that a request estimated expensive is queued already
   // checked; one that does not bind is answered inline.
   auto bound = std::make_shared<const absl::StatusOr<Bound<BoundSearchRequest>>>(
       engine_->BindSearch(*req));
   if (bound->ok() && engine_->IsExpensive(**bound)) {
-    return RunQueued(ctx, gate_, expensive_, RpcObserver(metrics_, "Search", req, resp),
-                     [this, bound, resp](const StopToken& stop) {
-                       return engine_->Search(**bound, stop, resp);
-                     });
+    return RunQueuedAdmitted(ctx, gate_, expensive_, std::move(obs), std::move(permit),
+                             [this, bound, resp](const StopToken& stop) {
+                               return engine_->Search(**bound, stop, resp);
+                             });
   }
-  return RunInline(ctx, gate_, RpcObserver(metrics_, "Search", req, resp), [&] {
+  return RunInlineAdmitted(ctx, gate_, std::move(obs), std::move(permit), [&] {
     const StopToken stop(Deadline(ctx));
     QUIVER_RETURN_IF_ERROR(stop.Check());
     QUIVER_RETURN_IF_ERROR(bound->status());

@@ -6,6 +6,8 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/log_limit.h"
 #include "server/status.h"
 #include "spdlog/spdlog.h"
 
@@ -18,14 +20,20 @@ grpc::Status Unavailable() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
 }
 
+// Client-caused failures at debug; the rest at warn, rate limited per
+// method and code like the other services' (server/log_limit.h).
 void LogFailure(const char* method, const absl::Status& s) {
   if (s.ok()) return;
   if (absl::IsInvalidArgument(s) || absl::IsNotFound(s) || absl::IsAlreadyExists(s) ||
-      absl::IsFailedPrecondition(s)) {
+      absl::IsFailedPrecondition(s) || absl::IsResourceExhausted(s) || absl::IsCancelled(s) ||
+      absl::IsDeadlineExceeded(s) || absl::IsUnauthenticated(s) || absl::IsPermissionDenied(s)) {
     spdlog::debug("{}: {}", method, s.ToString());
-  } else {
-    spdlog::warn("{}: {}", method, s.ToString());
+    return;
   }
+  const LogRateLimiter::Decision d = RequestLogLimiter().Admit(
+      absl::StrCat(method, " ", absl::StatusCodeToString(s.code())), absl::Now());
+  if (d.suppressed > 0) spdlog::warn("{}: suppressed {} similar lines", method, d.suppressed);
+  if (d.write) spdlog::warn("{}: {}", method, s.ToString());
 }
 
 uint64_t SizeOf(Engine& engine, const std::string& name) {
@@ -39,18 +47,20 @@ uint64_t SizeOf(Engine& engine, const std::string& name) {
 // of the client; the file stays readable if it is deleted meanwhile.
 class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadSnapshotResponse> {
  public:
-  DownloadReactor(Engine* engine, RpcGate* gate, const std::string& name) : gate_(gate) {
+  DownloadReactor(Engine* engine, RpcGate* gate, RpcObserver obs, MethodLimits::Permit permit,
+                  const std::string& name)
+      : gate_(gate), obs_(std::move(obs)), permit_(std::move(permit)) {
+    obs_.Start();
     absl::StatusOr<std::string> path = engine->SnapshotPath(name);
     absl::StatusOr<storage::SnapshotManifest> m =
         path.ok() ? storage::ReadSnapshotManifest(*path) : path.status();
     if (!m.ok()) {
-      LogFailure("DownloadSnapshot", m.status());
-      Finish(ToGrpc(m.status()));
+      End(m.status());
       return;
     }
     fd_ = ::open(path->c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) {
-      Finish(ToGrpc(storage::IoError("open", *path, errno)));
+      End(storage::IoError("open", *path, errno));
       return;
     }
     m->set_name(name);
@@ -58,10 +68,7 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadSnapsh
     Next();
   }
   void OnWriteDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "download cancelled"));
-      return;
-    }
+    if (!ok) return End(absl::CancelledError("download cancelled"));
     Next();
   }
   void OnDone() override {
@@ -78,25 +85,28 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadSnapsh
     while (got < kChunkBytes) {
       const ssize_t n = ::read(fd_, chunk->data() + got, kChunkBytes - got);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        Finish(ToGrpc(storage::IoError("read", "snapshot", errno)));
-        return;
-      }
+      if (n < 0) return End(storage::IoError("read", "snapshot", errno));
       if (n == 0) break;
       got += static_cast<size_t>(n);
     }
     chunk->resize(got);
-    if (got == 0 && !first_) {
-      Finish(grpc::Status::OK);
-      return;
-    }
+    if (got == 0 && !first_) return End(absl::OkStatus());
     first_ = false;
     out_ = msg_;
     msg_.Clear();
     StartWrite(&out_);
   }
 
+  // Finishes the stream (once), counted and logged.
+  void End(const absl::Status& s) {
+    obs_.Finish(s);
+    LogFailure("DownloadSnapshot", s);
+    Finish(ToGrpc(s));
+  }
+
   RpcGate* gate_;
+  RpcObserver obs_;
+  MethodLimits::Permit permit_;  // the method's slot, until the stream ends
   int fd_ = -1;
   bool first_ = true;
   v1::DownloadSnapshotResponse msg_, out_;
@@ -106,9 +116,15 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadSnapsh
 // file as it comes. The restore itself runs on the service's worker.
 class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotRequest> {
  public:
-  RestoreReactor(Engine* engine, RpcGate* gate, WorkQueue* worker,
-                 v1::RestoreSnapshotResponse* resp)
-      : engine_(engine), gate_(gate), worker_(worker), resp_(resp) {
+  RestoreReactor(Engine* engine, RpcGate* gate, WorkQueue* worker, RpcObserver obs,
+                 MethodLimits::Permit permit, v1::RestoreSnapshotResponse* resp)
+      : engine_(engine),
+        gate_(gate),
+        worker_(worker),
+        obs_(std::move(obs)),
+        permit_(std::move(permit)),
+        resp_(resp) {
+    obs_.Start();
     StartRead(&req_);
   }
   void OnReadDone(bool ok) override {
@@ -165,6 +181,7 @@ class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotR
     upload_.reset();
     if (!upload_path_.empty()) (void)engine_->file_system().DeleteFile(upload_path_);
     upload_path_.clear();
+    obs_.Finish(s);
     Finish(ToGrpc(s));
   }
   void Fail(const absl::Status& s) {
@@ -200,6 +217,8 @@ class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotR
   Engine* engine_;
   RpcGate* gate_;
   WorkQueue* worker_;
+  RpcObserver obs_;
+  MethodLimits::Permit permit_;  // the method's slot, until the RPC ends
   v1::RestoreSnapshotResponse* resp_;
   v1::RestoreSnapshotRequest req_;
   bool first_ = true;
@@ -227,7 +246,9 @@ grpc::ServerUnaryReactor* SnapshotServiceImpl::CreateSnapshot(
     grpc::CallbackServerContext* ctx, const v1::CreateSnapshotRequest* req,
     v1::CreateSnapshotResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (absl::Status a = Authorize(*ctx, "CreateSnapshot", *req); !a.ok()) {
+  RpcObserver obs(metrics_, "CreateSnapshot", req, resp);
+  MethodLimits::Permit permit;
+  if (absl::Status a = Admit(*ctx, obs, *req, &permit); !a.ok()) {
     reactor->Finish(ToGrpc(a));
     return reactor;
   }
@@ -235,10 +256,12 @@ grpc::ServerUnaryReactor* SnapshotServiceImpl::CreateSnapshot(
     reactor->Finish(Unavailable());
     return reactor;
   }
-  worker_.Submit([this, req, resp, reactor] {
+  obs.Start();
+  worker_.Submit([this, req, resp, reactor, obs, permit]() mutable {
     absl::StatusOr<storage::SnapshotManifest> m =
         engine_->CreateSnapshot(req->name(), req->collection());
     if (m.ok()) *resp->mutable_snapshot() = ToSnapshotInfo(*m, SizeOf(*engine_, m->name()));
+    obs.Finish(m.status());
     LogFailure("CreateSnapshot", m.status());
     reactor->Finish(ToGrpc(m.status()));
     gate_->Exit();
@@ -250,7 +273,9 @@ grpc::ServerUnaryReactor* SnapshotServiceImpl::ListSnapshots(grpc::CallbackServe
                                                              const v1::ListSnapshotsRequest* req,
                                                              v1::ListSnapshotsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (absl::Status a = Authorize(*ctx, "ListSnapshots", *req); !a.ok()) {
+  RpcObserver obs(metrics_, "ListSnapshots", req, resp);
+  MethodLimits::Permit permit;
+  if (absl::Status a = Admit(*ctx, obs, *req, &permit); !a.ok()) {
     reactor->Finish(ToGrpc(a));
     return reactor;
   }
@@ -258,6 +283,7 @@ grpc::ServerUnaryReactor* SnapshotServiceImpl::ListSnapshots(grpc::CallbackServe
     reactor->Finish(Unavailable());
     return reactor;
   }
+  obs.Start();
   std::vector<std::pair<std::string, std::string>> damaged;
   absl::StatusOr<std::vector<storage::SnapshotManifest>> all = engine_->ListSnapshots(&damaged);
   if (all.ok()) {
@@ -266,6 +292,8 @@ grpc::ServerUnaryReactor* SnapshotServiceImpl::ListSnapshots(grpc::CallbackServe
     }
     for (const auto& [name, why] : damaged) resp->add_damaged(absl::StrCat(name, ": ", why));
   }
+  obs.Finish(all.status());
+  LogFailure("ListSnapshots", all.status());
   reactor->Finish(ToGrpc(all.status()));
   gate_->Exit();
   return reactor;
@@ -273,9 +301,11 @@ grpc::ServerUnaryReactor* SnapshotServiceImpl::ListSnapshots(grpc::CallbackServe
 
 grpc::ServerUnaryReactor* SnapshotServiceImpl::DeleteSnapshot(grpc::CallbackServerContext* ctx,
                                                               const v1::DeleteSnapshotRequest* req,
-                                                              v1::DeleteSnapshotResponse*) {
+                                                              v1::DeleteSnapshotResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  if (absl::Status a = Authorize(*ctx, "DeleteSnapshot", *req); !a.ok()) {
+  RpcObserver obs(metrics_, "DeleteSnapshot", req, resp);
+  MethodLimits::Permit permit;
+  if (absl::Status a = Admit(*ctx, obs, *req, &permit); !a.ok()) {
     reactor->Finish(ToGrpc(a));
     return reactor;
   }
@@ -283,7 +313,9 @@ grpc::ServerUnaryReactor* SnapshotServiceImpl::DeleteSnapshot(grpc::CallbackServ
     reactor->Finish(Unavailable());
     return reactor;
   }
+  obs.Start();
   const absl::Status s = engine_->DeleteSnapshot(req->name());
+  obs.Finish(s);
   LogFailure("DeleteSnapshot", s);
   reactor->Finish(ToGrpc(s));
   gate_->Exit();
@@ -292,7 +324,10 @@ grpc::ServerUnaryReactor* SnapshotServiceImpl::DeleteSnapshot(grpc::CallbackServ
 
 grpc::ServerWriteReactor<v1::DownloadSnapshotResponse>* SnapshotServiceImpl::DownloadSnapshot(
     grpc::CallbackServerContext* ctx, const v1::DownloadSnapshotRequest* req) {
-  if (absl::Status a = Authorize(*ctx, "DownloadSnapshot", *req); !a.ok()) {
+  // The chunks are not counted in the response bytes.
+  RpcObserver obs(metrics_, "DownloadSnapshot", req, nullptr);
+  MethodLimits::Permit permit;
+  if (absl::Status a = Admit(*ctx, obs, *req, &permit); !a.ok()) {
     struct Denied final : grpc::ServerWriteReactor<v1::DownloadSnapshotResponse> {
       explicit Denied(const absl::Status& s) { Finish(ToGrpc(s)); }
       void OnDone() override { delete this; }
@@ -306,15 +341,17 @@ grpc::ServerWriteReactor<v1::DownloadSnapshotResponse>* SnapshotServiceImpl::Dow
     };
     return new Refused();
   }
-  return new DownloadReactor(engine_, gate_, req->name());
+  return new DownloadReactor(engine_, gate_, std::move(obs), std::move(permit), req->name());
 }
 
 grpc::ServerReadReactor<v1::RestoreSnapshotRequest>* SnapshotServiceImpl::RestoreSnapshot(
     grpc::CallbackServerContext* ctx, v1::RestoreSnapshotResponse* resp) {
   // The uploaded messages are not read yet: the check is on the method
   // alone, which needs an admin key not limited to collections.
-  if (absl::Status a = Authorize(*ctx, "RestoreSnapshot", v1::RestoreSnapshotRequest());
-      !a.ok()) {
+  // Nor are the uploaded chunks in the request bytes.
+  RpcObserver obs(metrics_, "RestoreSnapshot", nullptr, resp);
+  MethodLimits::Permit permit;
+  if (absl::Status a = Admit(*ctx, obs, v1::RestoreSnapshotRequest(), &permit); !a.ok()) {
     struct Denied final : grpc::ServerReadReactor<v1::RestoreSnapshotRequest> {
       explicit Denied(const absl::Status& s) { Finish(ToGrpc(s)); }
       void OnDone() override { delete this; }
@@ -328,16 +365,34 @@ grpc::ServerReadReactor<v1::RestoreSnapshotRequest>* SnapshotServiceImpl::Restor
     };
     return new Refused();
   }
-  return new RestoreReactor(engine_, gate_, &worker_, resp);
+  return new RestoreReactor(engine_, gate_, &worker_, std::move(obs), std::move(permit), resp);
 }
 
-absl::Status SnapshotServiceImpl::Authorize(const grpc::ServerContextBase& ctx,
-                                            const char* method,
-                                            const google::protobuf::Message& req) const {
-  const Authorizer* auth = gate_->authorizer();
-  if (auth == nullptr) return absl::OkStatus();
-  absl::Status s = auth->Check(ctx, method, req);
-  if (!s.ok()) spdlog::warn("{} from {} refused: {}", method, ctx.peer(), s.ToString());
+absl::Status SnapshotServiceImpl::Admit(const grpc::ServerContextBase& ctx, RpcObserver& obs,
+                                        const google::protobuf::Message& req,
+                                        MethodLimits::Permit* permit) const {
+  absl::Status s;
+  if (const Authorizer* auth = gate_->authorizer(); auth != nullptr) {
+    s = auth->Check(ctx, obs.method(), req);
+    if (!s.ok()) {
+      // The same key as services.cc's refusals: one budget for all of them.
+      const LogRateLimiter::Decision d = RequestLogLimiter().Admit(
+          absl::StrCat("auth ", absl::StatusCodeToString(s.code())), absl::Now());
+      if (d.suppressed > 0) {
+        spdlog::warn("refused requests: suppressed {} similar lines", d.suppressed);
+      }
+      if (d.write) spdlog::warn("{} from {} refused: {}", obs.method(), ctx.peer(), s.ToString());
+    }
+  }
+  if (s.ok()) {
+    *permit = MethodLimits::Admit(gate_->method_limits(), obs.method());
+    s = permit->status();
+    LogFailure(obs.method(), s);
+  }
+  if (!s.ok()) {
+    obs.Start();
+    obs.Finish(s);
+  }
   return s;
 }
 

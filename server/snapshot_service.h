@@ -14,7 +14,10 @@
 // malformed request (no target name, a snapshot name and chunks at once)
 // is INVALID_ARGUMENT; UNAVAILABLE once shutting down; UNAUTHENTICATED or
 // PERMISSION_DENIED, before anything else, when API keys are required and
-// the caller's is missing or not an unlimited admin key.
+// the caller's is missing or not an unlimited admin key; RESOURCE_EXHAUSTED
+// past the method's cap (--max-concurrent-requests, --method-concurrency).
+// Every RPC is counted in quiver_rpc_* (server/rpc_metrics.h) when metrics
+// are on; for the streams, the request count, code and duration.
 #ifndef QUIVER_SERVER_SNAPSHOT_SERVICE_H_
 #define QUIVER_SERVER_SNAPSHOT_SERVICE_H_
 
@@ -30,7 +33,9 @@ v1::SnapshotInfo ToSnapshotInfo(const storage::SnapshotManifest& m, uint64_t siz
 
 class SnapshotServiceImpl final : public v1::SnapshotService::CallbackService {
  public:
-  SnapshotServiceImpl(Engine* engine, RpcGate* gate) : engine_(engine), gate_(gate), worker_(1) {}
+  // `metrics` null: no RPC metrics.
+  SnapshotServiceImpl(Engine* engine, RpcGate* gate, RpcMetrics* metrics = nullptr)
+      : engine_(engine), gate_(gate), metrics_(metrics), worker_(1) {}
   grpc::ServerUnaryReactor* CreateSnapshot(grpc::CallbackServerContext* ctx,
                                            const v1::CreateSnapshotRequest* req,
                                            v1::CreateSnapshotResponse* resp) override;
@@ -46,13 +51,16 @@ class SnapshotServiceImpl final : public v1::SnapshotService::CallbackService {
       grpc::CallbackServerContext* ctx, v1::RestoreSnapshotResponse* resp) override;
 
  private:
-  // The API key check (server/auth.h) every snapshot RPC passes first:
-  // all of them need an admin key that is not limited to collections.
-  absl::Status Authorize(const grpc::ServerContextBase& ctx, const char* method,
-                         const google::protobuf::Message& req) const;
+  // What every snapshot RPC passes first, in order: the API key check
+  // (server/auth.h; all of them need an admin key that is not limited to
+  // collections), then the method's cap. A refusal is counted in `obs` and
+  // logged (rate limited) and returned; else `permit` holds the slot.
+  absl::Status Admit(const grpc::ServerContextBase& ctx, RpcObserver& obs,
+                     const google::protobuf::Message& req, MethodLimits::Permit* permit) const;
 
   Engine* engine_;
   RpcGate* gate_;
+  RpcMetrics* metrics_;
   WorkQueue worker_;
 };
 

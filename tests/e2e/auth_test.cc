@@ -167,6 +167,37 @@ TEST_F(AuthTest, WithoutAKeyDataRpcsAreUnauthenticatedButHealthWorks) {
   EXPECT_EQ(LogCount(wrong), 0u);
 }
 
+// The key is checked before the request is bound: a big request that would
+// not even bind (wrong dimension) is refused for its key, not its content.
+TEST_F(AuthTest, AnUnauthenticatedSearchIsRefusedBeforeItsContentIsLookedAt) {
+  StartWithKeys(Line(kAdminKey, "admin") + Line(kLimitedKey, "read", "a"));
+  QUIVER_ASSERT_OK(As(kAdminKey).CreateCollection("a", Schema()));
+  QUIVER_ASSERT_OK(As(kAdminKey).CreateCollection("b", Schema()));
+  v1::SearchRequest big;
+  big.set_collection("b");
+  big.set_k(10);
+  for (int i = 0; i < 1000; ++i) {  // about 1 MB
+    auto* q = big.add_vectors();
+    for (int d = 0; d < 256; ++d) q->add_values(1.0f);  // the collection has 4 dims
+  }
+  client::Client anon(server_->address(), Opts());
+  EXPECT_THAT(anon.Search(big), StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(As(kLimitedKey).Search(big), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(As(kAdminKey).Search(big), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// A refused key is the client's doing: one warn line each, never an error.
+TEST_F(AuthTest, KeyRefusalsAreLoggedOnceAndNotAsServerErrors) {
+  StartWithKeys(Line(kAdminKey, "admin") + Line(kReadKey, "read"));
+  client::Client anon(server_->address(), Opts());
+  EXPECT_THAT(anon.ListCollections(), StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(As(kReadKey).CreateCollection("c", Schema()),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  ASSERT_TRUE(Eventually([&] { return LogCount("refused") >= 2; }));
+  EXPECT_EQ(LogCount("refused"), 2u) << ReadFile(server_->log_path());
+  EXPECT_EQ(LogCount("[error]"), 0u) << ReadFile(server_->log_path());
+}
+
 TEST_F(AuthTest, MalformedAuthorizationIsUnauthenticated) {
   StartWithKeys(Line(kAdminKey, "admin"));
   client::Client anon(server_->address(), Opts());
@@ -387,6 +418,24 @@ TEST(ExposureTest, ANetworkAddressWithoutKeysOrTlsIsRefusedInOneLine) {
     EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
     EXPECT_FALSE(std::filesystem::exists(dir.path() + "/d"));
   }
+}
+
+TEST(ExposureTest, NetworkMetricsAreRefusedEvenWithKeys) {
+  TempDir dir;
+  const std::string keys = dir.path() + "/api-keys";
+  WriteFile(keys, Line(kAdminKey, "admin"));
+  const std::string metrics = absl::StrCat("0.0.0.0:", ::quiver::testing::PickFreePort());
+  auto [code, out] =
+      RunToExit({"--listen", absl::StrCat("127.0.0.1:", ::quiver::testing::PickFreePort()),
+                 "--api-keys-file", keys, "--metrics-listen", metrics, "--data-dir",
+                 dir.path() + "/d"},
+                dir.path() + "/out");
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("refusing to serve metrics on " + metrics), std::string::npos) << out;
+  EXPECT_NE(out.find("collection"), std::string::npos) << out;
+  EXPECT_NE(out.find("--allow-insecure"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/d"));
 }
 
 // quiverd on 0.0.0.0:PORT (the launcher always passes --listen

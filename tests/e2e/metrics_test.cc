@@ -26,6 +26,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
+#include "quiver/v1/snapshots.grpc.pb.h"
 #include "tests/common/http_get.h"
 #include "tests/common/quiverd_process.h"
 #include "tests/common/test_util.h"
@@ -344,10 +345,46 @@ TEST_F(MetricsTest, PrometheusScrapesQuiverd) {
   }
 }
 
+// SnapshotService's RPCs have their series like the other services'.
+TEST_F(MetricsTest, SnapshotRpcsAreCounted) {
+  auto stub = v1::SnapshotService::NewStub(client_->channel());
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext ctx;
+    v1::ListSnapshotsResponse resp;
+    ASSERT_TRUE(stub->ListSnapshots(&ctx, {}, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::DeleteSnapshotRequest req;
+    req.set_name("no-such-snapshot");
+    v1::DeleteSnapshotResponse resp;
+    EXPECT_EQ(stub->DeleteSnapshot(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::DownloadSnapshotRequest req;
+    req.set_name("no-such-snapshot");
+    auto reader = stub->DownloadSnapshot(&ctx, req);
+    v1::DownloadSnapshotResponse chunk;
+    while (reader->Read(&chunk)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  const Samples s = Scrape();
+  EXPECT_EQ(Get(s, R"(quiver_rpc_requests_total{code="OK",method="ListSnapshots"})"), 2)
+      << last_text_;
+  EXPECT_EQ(Get(s, R"(quiver_rpc_requests_total{code="NOT_FOUND",method="DeleteSnapshot"})"), 1);
+  EXPECT_EQ(Get(s, R"(quiver_rpc_requests_total{code="NOT_FOUND",method="DownloadSnapshot"})"),
+            1);
+  EXPECT_EQ(Get(s, R"(quiver_rpc_in_flight{method="DownloadSnapshot"})"), 0);
+}
+
 TEST(MetricsFlagsTest, BadMetricsAddressIsRefusedAtStart) {
   QuiverdOptions o;
   o.capture_log = true;
-  o.extra_args = {"--metrics-listen", "no-port-here"};
+  // --allow-insecure: a non-loopback metrics address is refused before it is
+  // parsed otherwise (server/auth.h CheckExposure).
+  o.extra_args = {"--metrics-listen", "no-port-here", "--allow-insecure"};
   o.start_timeout = absl::Seconds(20);
   QuiverdProcess server(o);
   const absl::Status s = server.Start();

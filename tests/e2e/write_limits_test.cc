@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
+#include "quiver/v1/snapshots.grpc.pb.h"
 #include "tests/common/server_fixture.h"
 #include "tests/common/test_util.h"
 
@@ -151,6 +152,49 @@ TEST_F(WriteLimitsE2eTest, MethodConcurrencyCapRefusesTheExcessAtOnce) {
   }
   QUIVER_ASSERT_OK(again);
   EXPECT_EQ(again->results(0).hits_size(), 5);
+}
+
+// SnapshotService's methods are known to --method-concurrency and capped
+// like the others: an open restore stream holds RestoreSnapshot's one slot.
+TEST_F(WriteLimitsE2eTest, SnapshotMethodsAreCappedToo) {
+  StartServer({"--method-concurrency", "RestoreSnapshot=1,DownloadSnapshot=2"});
+  auto stub = v1::SnapshotService::NewStub(client_->channel());
+  grpc::ClientContext held;
+  v1::RestoreSnapshotResponse held_resp;
+  auto writer = stub->RestoreSnapshot(&held, &held_resp);
+  v1::RestoreSnapshotRequest first;
+  first.set_new_collection("r");
+  ASSERT_TRUE(writer->Write(first));
+  grpc::Status second;
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  do {
+    grpc::ClientContext ctx;
+    v1::RestoreSnapshotResponse resp;
+    auto w = stub->RestoreSnapshot(&ctx, &resp);
+    w->WritesDone();
+    second = w->Finish();
+  } while (second.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED && absl::Now() < until);
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << second.error_message();
+  EXPECT_NE(second.error_message().find("--method-concurrency=RestoreSnapshot=1"),
+            std::string::npos)
+      << second.error_message();
+  QUIVER_ASSERT_OK(client_->ListCollections());  // other methods go on
+  held.TryCancel();
+  (void)writer->Finish();
+  // The slot comes back: a restore gets past the cap (and fails on its
+  // content: it names no snapshot and uploads nothing).
+  grpc::Status again;
+  for (int i = 0; i < 50; ++i) {
+    grpc::ClientContext ctx;
+    v1::RestoreSnapshotResponse resp;
+    auto w = stub->RestoreSnapshot(&ctx, &resp);
+    ASSERT_TRUE(w->Write(first));
+    w->WritesDone();
+    again = w->Finish();
+    if (again.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_NE(again.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << again.error_message();
 }
 
 // Upserts past --memory-budget-mb are refused (in every collection) and

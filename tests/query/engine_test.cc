@@ -657,6 +657,51 @@ TEST_F(EngineTest, ConcurrentOverwritesNeverShowTwoVersions) {
   EXPECT_EQ(Count("c"), 20u + 4 * 40 * 100);
 }
 
+// Queued recall audits hold their collection weakly: a drop frees it even
+// with audits waiting, and closing the engine does not wait for them.
+TEST_F(EngineTest, RecallAuditsNeitherKeepADroppedCollectionNorDelayClosing) {
+  options_.recall_audit_rate = 1.0;
+  Reopen();
+  QUIVER_ASSERT_OK(Create("c", v1::L2, "HNSW"));
+  const std::vector<RefPoint> pts = RandomPoints(3000, 11);
+  ASSERT_TRUE(Upsert("c", pts).ok());
+  v1::SearchRequest req;
+  req.set_collection("c");
+  req.set_k(10);
+  for (int i = 0; i < 50; ++i) {
+    req.add_vectors()->mutable_values()->Add(pts[i].v.begin(), pts[i].v.end());
+  }
+  std::weak_ptr<Collection> weak;
+  {
+    absl::StatusOr<Bound<BoundSearchRequest>> bound = engine_->BindSearch(req);
+    QUIVER_ASSERT_OK(bound);
+    weak = bound->collection;
+    for (int i = 0; i < 40; ++i) {  // more than the audit queue holds
+      v1::SearchResponse resp;
+      QUIVER_ASSERT_OK(engine_->Search(*bound, StopToken(), &resp));
+    }
+  }
+  v1::DropCollectionRequest drop;
+  drop.set_name("c");
+  v1::DropCollectionResponse dropped;
+  QUIVER_ASSERT_OK(engine_->DropCollection(drop, &dropped));
+  const absl::Time until = absl::Now() + absl::Seconds(20);
+  while (!weak.expired() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_TRUE(weak.expired()) << "the dropped collection is still held";
+
+  // Queue audits again, on a live collection this time, and close at once.
+  QUIVER_ASSERT_OK(Create("d", v1::L2, "HNSW"));
+  ASSERT_TRUE(Upsert("d", pts).ok());
+  req.set_collection("d");
+  for (int i = 0; i < 40; ++i) {
+    v1::SearchResponse resp;
+    QUIVER_ASSERT_OK(engine_->Search(req, absl::InfiniteFuture(), &resp));
+  }
+  const absl::Time start = absl::Now();
+  engine_.reset();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
 TEST_F(EngineTest, HugeOrTinyValuesAreHandled) {
   QUIVER_ASSERT_OK(Create("l2"));
   QUIVER_ASSERT_OK(Create("cos", v1::COSINE));

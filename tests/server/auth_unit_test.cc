@@ -92,5 +92,24 @@ TEST(CheckExposureTest, NeedsKeysTlsOrTheFlagOffLoopback) {
   EXPECT_TRUE(CheckExposure(c).ok());
 }
 
+TEST(CheckExposureTest, RemoteMetricsNeedTheFlagEvenWithKeys) {
+  ServerConfig c;
+  c.listen = "127.0.0.1:50051";
+  c.api_keys_file = "keys";
+  c.tls_cert = "cert";
+  c.metrics_listen = "127.0.0.1:9464";
+  EXPECT_TRUE(CheckExposure(c).ok());
+  for (const std::string m : {"0.0.0.0:9464", "9464", "[::]:9464", "192.0.2.1:9464"}) {
+    c.metrics_listen = m;
+    const absl::Status refused = CheckExposure(c);
+    EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << m;
+    EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("collection"));
+    EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("--allow-insecure"));
+    EXPECT_EQ(std::string(refused.message()).find('\n'), std::string::npos);
+  }
+  c.allow_insecure = true;
+  EXPECT_TRUE(CheckExposure(c).ok());
+}
+
 }  // namespace
 }  // namespace quiver::server
