@@ -20,6 +20,19 @@ namespace {
 // at most.
 constexpr size_t kImportChunkBytes = 4u << 20;
 
+// The segment manifests unpacked into `staging`: a snapshot's checksums say
+// only that it is what its maker packed, and a manifest naming a file
+// outside its segment's directory would have the restore link it there.
+absl::Status CheckSegments(storage::FileSystem* fs, const std::string& staging,
+                           const storage::SnapshotManifest& m) {
+  storage::SegmentFiles files(staging + "/segments",
+                              std::shared_ptr<storage::FileSystem>(fs, [](auto*) {}));
+  absl::Status s = files.CheckManifests();
+  if (s.ok()) return s;
+  return absl::DataLossError(
+      absl::StrCat("snapshot \"", m.name(), "\" is damaged: ", s.message()));
+}
+
 }  // namespace
 
 absl::Status Engine::RunJobOnCommitThread(const std::function<absl::Status()>& fn) {
@@ -121,6 +134,7 @@ absl::StatusOr<std::shared_ptr<Collection>> Engine::RestoreCollection(const std:
   // Every file is checked before anything of this server changes.
   QUIVER_ASSIGN_OR_RETURN(const storage::SnapshotManifest manifest,
                           storage::ExtractSnapshot(fs, path, staging));
+  QUIVER_RETURN_IF_ERROR(CheckSegments(&fs, staging, manifest));
   storage::StoreOptions so;
   so.path = staging + "/db";
   so.durability = storage::Durability::kAsync;
@@ -208,6 +222,7 @@ absl::Status Engine::RestoreDataDir(const std::string& path, const std::string& 
   absl::Status s = [&]() -> absl::Status {
     QUIVER_ASSIGN_OR_RETURN(const storage::SnapshotManifest m,
                             storage::ExtractSnapshot(fs, path, staging));
+    QUIVER_RETURN_IF_ERROR(CheckSegments(&fs, staging, m));
     QUIVER_RETURN_IF_ERROR(fs.SyncDir(staging + "/db"));
     // The database goes last: a directory with db/ in it is a restored one.
     QUIVER_ASSIGN_OR_RETURN(const bool segs, fs.Exists(staging + "/segments"));
