@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <cstring>
 #include <filesystem>
@@ -46,16 +47,35 @@ absl::Status BadName(const std::string& name) {
                    "\": names match [A-Za-z0-9][A-Za-z0-9_.-]{0,127} and do not end in .tmp"));
 }
 
-// Relative paths of every regular file under `root`, sorted.
-std::vector<std::string> FilesUnder(const std::string& root) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec)) {
-      out.push_back(std::filesystem::relative(it->path(), root, ec).string());
+// Relative paths of every regular file under `root`, sorted; none if
+// `root` does not exist (a snapshot of collections with no segment). Any
+// error listing a directory fails the walk: a partial list would pack a
+// snapshot that verifies but cannot be restored.
+absl::Status FilesUnder(storage::FileSystem& fs, const std::string& root, const std::string& rel,
+                        std::vector<std::string>* out) {
+  const std::string dir = rel.empty() ? root : absl::StrCat(root, "/", rel);
+  absl::StatusOr<std::vector<std::string>> names = fs.ListDir(dir);
+  if (rel.empty() && absl::IsNotFound(names.status())) return absl::OkStatus();
+  if (!names.ok()) return names.status();
+  for (const std::string& n : *names) {
+    const std::string sub = rel.empty() ? n : absl::StrCat(rel, "/", n);
+    struct stat st;
+    if (::lstat(absl::StrCat(root, "/", sub).c_str(), &st) != 0) {
+      return storage::IoError("stat", absl::StrCat(root, "/", sub), errno);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      QUIVER_RETURN_IF_ERROR(FilesUnder(fs, root, sub, out));
+    } else if (S_ISREG(st.st_mode)) {
+      out->push_back(sub);
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> FilesUnder(storage::FileSystem& fs,
+                                                    const std::string& root) {
+  std::vector<std::string> out;
+  QUIVER_RETURN_IF_ERROR(FilesUnder(fs, root, "", &out));
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -160,7 +180,9 @@ absl::Status Engine::PackSnapshot(const std::string& staging, const std::string&
     QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<storage::SnapshotWriter> w,
                             storage::SnapshotWriter::Create(fs, tmp));
     for (const char* top : {"db", "segments"}) {
-      for (const std::string& rel : FilesUnder(absl::StrCat(staging, "/", top))) {
+      QUIVER_ASSIGN_OR_RETURN(const std::vector<std::string> files,
+                              FilesUnder(fs, absl::StrCat(staging, "/", top)));
+      for (const std::string& rel : files) {
         // The export's own RocksDB info log is of no use to a restore.
         if (absl::StartsWith(rel, "LOG")) continue;
         QUIVER_RETURN_IF_ERROR(

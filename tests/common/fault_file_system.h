@@ -48,8 +48,9 @@ namespace quiver::testing {
 class FaultFileSystem final : public storage::FileSystem,
                               public std::enable_shared_from_this<FaultFileSystem> {
  public:
-  // The mutating operations, as faults name them.
-  enum class Op { kCreate, kAppend, kSync, kRename, kDelete, kSyncDir };
+  // The mutating operations, as faults name them, and kList (listing a
+  // directory: it can fail, but is not counted for PowerOffAfter).
+  enum class Op { kCreate, kAppend, kSync, kRename, kDelete, kSyncDir, kList };
   static const char* OpName(Op op);
 
   struct Fault {

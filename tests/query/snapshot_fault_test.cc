@@ -135,6 +135,31 @@ TEST_F(SnapshotFaultTest, AFailedWriteLeavesNoSnapshot) {
   EXPECT_EQ(count.count(), 200u);
 }
 
+// A directory of the staging tree that cannot be listed (EIO, EMFILE) part
+// way through the walk fails the snapshot: packing the files found so far
+// would give a snapshot that verifies but cannot be restored.
+TEST_F(SnapshotFaultTest, AFailedListingLeavesNoSnapshot) {
+  for (int err : {EIO, EMFILE}) {
+    SCOPED_TRACE(err == EIO ? "EIO" : "EMFILE");
+    FaultFileSystem::Fault f;
+    f.op = Op::kList;
+    f.err = err;
+    // A collection's directory, below the top of the staged segments.
+    f.path_contains = "snapshots/.tmp-*/segments/c";
+    fs_->Inject(f);
+    absl::StatusOr<storage::SnapshotManifest> m = engine_->CreateSnapshot("s", "");
+    const int fired = fs_->faults_fired();
+    fs_->ClearFaults();
+    ASSERT_GT(fired, 0) << "the walk never listed a collection directory through the fs";
+    EXPECT_THAT(m, StatusIs(absl::StatusCode::kInternal, "snapshot \"s\": list "));
+    absl::StatusOr<std::vector<storage::SnapshotManifest>> list = engine_->ListSnapshots(nullptr);
+    QUIVER_ASSERT_OK(list);
+    EXPECT_TRUE(list->empty());
+    EXPECT_TRUE(SnapshotDirEntries().empty());
+  }
+  QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", ""));
+}
+
 TEST_F(SnapshotFaultTest, AFailedRestoreLeavesNothing) {
   QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", "c"));
   absl::StatusOr<std::string> path = engine_->SnapshotPath("s");
