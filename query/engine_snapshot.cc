@@ -233,11 +233,21 @@ absl::StatusOr<storage::SnapshotManifest> Engine::CreateSnapshot(const std::stri
     return absl::OkStatus();
   });
   QUIVER_RETURN_IF_ERROR(taken);
-  const std::string name =
-      !name_in.empty() ? name_in
-                       : absl::StrCat("snap-", absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(),
-                                                                absl::UTCTimeZone()),
-                                      "-", seq);
+  std::string name = name_in;
+  if (name.empty()) {
+    // Two snapshots in one second with no write between have the same time
+    // and sequence: the name nobody chose gets a counter instead of
+    // ALREADY_EXISTS (free names are stable under snapshot_mu_).
+    const std::string base = absl::StrCat(
+        "snap-", absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()), "-", seq);
+    name = base;
+    for (int n = 2;; ++n) {
+      QUIVER_ASSIGN_OR_RETURN(const bool taken,
+                              fs.Exists(absl::StrCat(SnapshotDir(), "/", name, kSuffix)));
+      if (!taken) break;
+      name = absl::StrCat(base, "-", n);
+    }
+  }
   const std::string final_path = absl::StrCat(SnapshotDir(), "/", name, kSuffix);
   QUIVER_ASSIGN_OR_RETURN(const bool exists, fs.Exists(final_path));
   if (exists) return absl::AlreadyExistsError(absl::StrCat("snapshot \"", name, "\" already exists"));

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -451,6 +452,28 @@ TEST_F(SnapshotTest, ListDeleteAndKill9) {
       client::RestoreSnapshot(c2, "s2", "", "c", "back", kTimeout);
   QUIVER_ASSERT_OK(r);
   EXPECT_EQ(r->collection().stats().point_count(), 100u);
+}
+
+// Snapshots nobody named, taken back to back with no write between (same
+// second, same sequence), of everything and of one collection: each gets a
+// name of its own.
+TEST_F(SnapshotTest, UnnamedSnapshotsBackToBackGetDistinctNames) {
+  QuiverdProcess server(QuiverdOptions{});
+  QUIVER_ASSERT_OK(server.Start(dir_.path() + "/data", Args()));
+  client::Client c(server.address());
+  QUIVER_ASSERT_OK(c.CreateCollection("c", Schema()));
+  QUIVER_ASSERT_OK(Upsert(c, "c", 0, 10, 0, nullptr));
+  std::set<std::string> names;
+  for (const char* coll : {"", "", "c", "c", ""}) {
+    absl::StatusOr<v1::SnapshotInfo> s = client::CreateSnapshot(c, coll, "", kTimeout);
+    QUIVER_ASSERT_OK(s);
+    EXPECT_THAT(s->name(), ::testing::StartsWith("snap-"));
+    names.insert(s->name());
+  }
+  EXPECT_EQ(names.size(), 5u);
+  absl::StatusOr<v1::ListSnapshotsResponse> l = client::ListSnapshots(c, kTimeout);
+  QUIVER_ASSERT_OK(l);
+  EXPECT_EQ(l->snapshots_size(), 5);
 }
 
 TEST_F(SnapshotTest, SnapshotCutByKill9IsNotListed) {
