@@ -278,5 +278,53 @@ TEST_F(SnapshotFaultTest, ManifestNamingAFileOutsideItsSegmentIsRefused) {
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/evil"));
 }
 
+// An offline restore cut between its renames (here: the rename of db/
+// fails, and so does every removal, which leaves what kill -9 would) is
+// not served by a normal start, and --restore-from redoes it.
+TEST_F(SnapshotFaultTest, AnInterruptedOfflineRestoreIsRefusedAndRedone) {
+  QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", ""));
+  absl::StatusOr<std::string> path = engine_->SnapshotPath("s");
+  QUIVER_ASSERT_OK(path);
+  const std::string file = dir_.path() + "/s.qsnap";
+  std::filesystem::copy_file(*path, file);
+  engine_.reset();
+  const std::string fresh = dir_.path() + "/fresh";
+  FaultFileSystem::Fault rename;
+  rename.op = Op::kRename;
+  rename.path_contains = "fresh/.restore-tmp/db";
+  fs_->Inject(rename);
+  FaultFileSystem::Fault del;
+  del.op = Op::kDelete;
+  del.path_contains = "fresh/";
+  del.times = -1;
+  fs_->Inject(del);
+  EXPECT_FALSE(Engine::RestoreDataDir(file, fresh, *fs_).ok());
+  fs_->ClearFaults();
+  ASSERT_TRUE(std::filesystem::exists(fresh + "/segments")) << "not cut between the renames";
+  ASSERT_FALSE(std::filesystem::exists(fresh + "/db"));
+
+  EngineOptions o;
+  o.data_dir = fresh;
+  o.store.fs = fs_;
+  o.search_threads = 1;
+  EXPECT_THAT(Engine::Open(o),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "--restore-from"));
+  EXPECT_FALSE(std::filesystem::exists(fresh + "/db")) << "an empty database was made";
+
+  QUIVER_ASSERT_OK(Engine::RestoreDataDir(file, fresh, *fs_));
+  EXPECT_FALSE(std::filesystem::exists(fresh + "/" + Engine::kRestoringMarker));
+  absl::StatusOr<std::unique_ptr<Engine>> e = Engine::Open(o);
+  QUIVER_ASSERT_OK(e);
+  v1::CountPointsRequest cr;
+  cr.set_collection("c");
+  v1::CountPointsResponse count;
+  QUIVER_ASSERT_OK((*e)->CountPoints(cr, &count));
+  EXPECT_EQ(count.count(), 200u);
+  e->reset();
+  // A finished restore is a database like any other: not restored over.
+  EXPECT_THAT(Engine::RestoreDataDir(file, fresh, *fs_),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "not empty"));
+}
+
 }  // namespace
 }  // namespace quiver
