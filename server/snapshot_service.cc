@@ -18,6 +18,15 @@ grpc::Status Unavailable() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
 }
 
+// For a job that waited on the worker: a client that is gone (cancelled,
+// or its deadline passed) would not learn of a snapshot or collection made
+// after it stopped waiting, and its retry would make a second one.
+absl::Status Gone(const char* what) {
+  return absl::CancelledError(absl::StrCat(what, " not started: the client cancelled or its "
+                                                 "deadline passed while it waited for an earlier "
+                                                 "one"));
+}
+
 void LogFailure(const char* method, const absl::Status& s) {
   if (s.ok()) return;
   if (absl::IsInvalidArgument(s) || absl::IsNotFound(s) || absl::IsAlreadyExists(s) ||
@@ -106,9 +115,9 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadSnapsh
 // file as it comes. The restore itself runs on the service's worker.
 class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotRequest> {
  public:
-  RestoreReactor(Engine* engine, RpcGate* gate, WorkQueue* worker,
-                 v1::RestoreSnapshotResponse* resp)
-      : engine_(engine), gate_(gate), worker_(worker), resp_(resp) {
+  RestoreReactor(grpc::CallbackServerContext* ctx, Engine* engine, RpcGate* gate,
+                 WorkQueue* worker, v1::RestoreSnapshotResponse* resp)
+      : ctx_(ctx), engine_(engine), gate_(gate), worker_(worker), resp_(resp) {
     StartRead(&req_);
   }
   void OnReadDone(bool ok) override {
@@ -173,6 +182,8 @@ class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotR
   }
 
   void Complete() {
+    // OnReadDone(false) also comes of a cancel, not only of a half-close.
+    if (ctx_->IsCancelled()) return Respond(Gone("restore"));
     if (first_) return Fail(absl::InvalidArgumentError("RestoreSnapshot got no request"));
     absl::Status s;
     if (upload_ != nullptr) {
@@ -183,6 +194,7 @@ class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotR
       if (!s.ok()) return Fail(s);
     }
     worker_->Submit([this] {
+      if (ctx_->IsCancelled()) return Respond(Gone("restore"));
       absl::StatusOr<std::string> path =
           upload_path_.empty() ? engine_->SnapshotPath(snapshot_) : upload_path_;
       absl::StatusOr<std::shared_ptr<Collection>> c =
@@ -197,6 +209,7 @@ class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotR
     });
   }
 
+  grpc::CallbackServerContext* ctx_;
   Engine* engine_;
   RpcGate* gate_;
   WorkQueue* worker_;
@@ -235,7 +248,13 @@ grpc::ServerUnaryReactor* SnapshotServiceImpl::CreateSnapshot(
     reactor->Finish(Unavailable());
     return reactor;
   }
-  worker_.Submit([this, req, resp, reactor] {
+  worker_.Submit([this, ctx, req, resp, reactor] {
+    if (ctx->IsCancelled()) {
+      spdlog::info("CreateSnapshot \"{}\": the client is gone; not started", req->name());
+      reactor->Finish(ToGrpc(Gone("snapshot")));
+      gate_->Exit();
+      return;
+    }
     absl::StatusOr<storage::SnapshotManifest> m =
         engine_->CreateSnapshot(req->name(), req->collection());
     if (m.ok()) *resp->mutable_snapshot() = ToSnapshotInfo(*m, SizeOf(*engine_, m->name()));
@@ -328,7 +347,7 @@ grpc::ServerReadReactor<v1::RestoreSnapshotRequest>* SnapshotServiceImpl::Restor
     };
     return new Refused();
   }
-  return new RestoreReactor(engine_, gate_, &worker_, resp);
+  return new RestoreReactor(ctx, engine_, gate_, &worker_, resp);
 }
 
 absl::Status SnapshotServiceImpl::Authorize(const grpc::ServerContextBase& ctx,
