@@ -309,6 +309,11 @@ class Engine {
   // Links the segment files of `c` (sequence <= seq) under `dest`. A
   // segment whose files went meanwhile is left out; other errors return.
   absl::Status LinkSegmentFiles(const Collection& c, uint64_t seq, const std::string& dest);
+  // RESOURCE_EXHAUSTED, naming the shortfall, if the data file system has
+  // less free space than snapshot `name` of `colls` (`all`: of everything)
+  // would take at its peak, plus a margin.
+  absl::Status CheckSnapshotSpace(const std::string& name,
+                                  const std::vector<std::shared_ptr<Collection>>& colls, bool all);
   // Packs `staging` into the snapshot file `final_path`.
   absl::Status PackSnapshot(const std::string& staging, const std::string& final_path,
                             const storage::SnapshotManifest& m);

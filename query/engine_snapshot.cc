@@ -80,7 +80,54 @@ absl::StatusOr<std::vector<std::string>> FilesUnder(storage::FileSystem& fs,
   return out;
 }
 
+constexpr uint64_t kMiB = 1u << 20;
+// Kept free beyond the estimate: the live database goes on writing.
+constexpr uint64_t kSpaceMargin = 64 * kMiB;
+
+// Bytes of the regular files under `dir` (0 if missing; an estimate, so
+// errors only make it smaller).
+uint64_t BytesUnder(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      const uint64_t n = it->file_size(size_ec);
+      if (!size_ec) total += n;
+    }
+  }
+  return total;
+}
+
 }  // namespace
+
+absl::Status Engine::CheckSnapshotSpace(const std::string& name,
+                                        const std::vector<std::shared_ptr<Collection>>& colls,
+                                        bool all) {
+  // The export is a second copy of the database, packed into a third
+  // (the staging copy is removed only after packing); segment files are
+  // linked into staging (copied where links fail) and packed once.
+  uint64_t db = 0, segs = 0;
+  if (all) {
+    const storage::StoreStats st = store_->Stats();
+    db = st.live_sst_bytes + st.memtable_bytes;
+  }
+  for (const auto& c : colls) {
+    if (!all) db += store_->ApproximateCollectionBytes(c->id());
+    segs += BytesUnder(files_->CollectionDir(c->id()));
+  }
+  const uint64_t need = 2 * db + 2 * segs + kSpaceMargin;
+  QUIVER_ASSIGN_OR_RETURN(const uint64_t avail,
+                          options_.store.fs->AvailableBytes(SnapshotDir()));
+  if (avail >= need) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "snapshot \"", name, "\" not started: it needs about ", need / kMiB,
+      " MiB free on the data file system (twice the database export, ", db / kMiB,
+      " MiB, and the segment files, ", segs / kMiB, " MiB, plus ", kSpaceMargin / kMiB,
+      " MiB to spare) and ", avail / kMiB, " MiB are free: free ",
+      (need - avail + kMiB - 1) / kMiB, " MiB more (nothing was written)"));
+}
 
 absl::Status Engine::CleanSnapshotLeftovers() {
   storage::FileSystem& fs = *options_.store.fs;
@@ -251,6 +298,9 @@ absl::StatusOr<storage::SnapshotManifest> Engine::CreateSnapshot(const std::stri
   const std::string final_path = absl::StrCat(SnapshotDir(), "/", name, kSuffix);
   QUIVER_ASSIGN_OR_RETURN(const bool exists, fs.Exists(final_path));
   if (exists) return absl::AlreadyExistsError(absl::StrCat("snapshot \"", name, "\" already exists"));
+  // Before any byte is written: a snapshot must not fill the disk that the
+  // live database writes to.
+  QUIVER_RETURN_IF_ERROR(CheckSnapshotSpace(name, colls, only == nullptr));
   const std::string staging = absl::StrCat(SnapshotDir(), "/", kStagingPrefix, name);
   storage::SnapshotManifest m;
   m.set_name(name);

@@ -650,6 +650,19 @@ absl::StatusOr<std::vector<std::string>> FaultFileSystem::ListDir(const std::str
   return storage::FileSystem::Default()->ListDir(dir);
 }
 
+void FaultFileSystem::SetAvailableBytes(std::optional<uint64_t> bytes) {
+  MutexLock lock(&mu_);
+  available_ = bytes;
+}
+
+absl::StatusOr<uint64_t> FaultFileSystem::AvailableBytes(const std::string& path) {
+  {
+    MutexLock lock(&mu_);
+    if (available_.has_value()) return *available_;
+  }
+  return storage::FileSystem::Default()->AvailableBytes(path);
+}
+
 absl::StatusOr<uint64_t> FaultFileSystem::FileSize(const std::string& path) {
   return storage::FileSystem::Default()->FileSize(path);
 }

@@ -160,6 +160,25 @@ TEST_F(SnapshotFaultTest, AFailedListingLeavesNoSnapshot) {
   QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", ""));
 }
 
+// Too little free space for the estimate: refused before anything is
+// written, naming the shortfall; with room, the same snapshot is taken.
+TEST_F(SnapshotFaultTest, TooLittleFreeSpaceRefusesTheSnapshot) {
+  fs_->SetAvailableBytes(1u << 20);
+  for (const char* coll : {"", "c"}) {
+    absl::StatusOr<storage::SnapshotManifest> m = engine_->CreateSnapshot("s", coll);
+    EXPECT_THAT(m, StatusIs(absl::StatusCode::kResourceExhausted, "MiB more"));
+    EXPECT_THAT(m, StatusIs(absl::StatusCode::kResourceExhausted, "snapshot \"s\""));
+    absl::StatusOr<std::vector<storage::SnapshotManifest>> list = engine_->ListSnapshots(nullptr);
+    QUIVER_ASSERT_OK(list);
+    EXPECT_TRUE(list->empty());
+    EXPECT_TRUE(SnapshotDirEntries().empty());
+  }
+  fs_->SetAvailableBytes(uint64_t{1} << 40);
+  QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", ""));
+  fs_->SetAvailableBytes(std::nullopt);
+  QUIVER_ASSERT_OK(engine_->CreateSnapshot("s2", "c"));
+}
+
 TEST_F(SnapshotFaultTest, AFailedRestoreLeavesNothing) {
   QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", "c"));
   absl::StatusOr<std::string> path = engine_->SnapshotPath("s");
