@@ -38,7 +38,8 @@ int Main(int argc, char** argv) {
       ->envname("QUIVER_ADDR")
       ->capture_default_str();
   app.add_flag("--json", g.json, "Print JSON instead of tables");
-  app.add_option("--timeout", g.timeout_seconds, "Per-request timeout in seconds")
+  CLI::Option* timeout_opt =
+      app.add_option("--timeout", g.timeout_seconds, "Per-request timeout in seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--api-key", g.api_key,
@@ -89,7 +90,8 @@ int Main(int argc, char** argv) {
   } else if (key_cmd.parsed()) {
     s = key_cmd.Run(g.json, std::cin, c.out, std::cerr);
   } else if (snapshot_cmds.parsed()) {
-    s = snapshot_cmds.Run(*c.client, g.json, absl::Seconds(g.timeout_seconds), c.out);
+    s = snapshot_cmds.Run(*c.client, g.json, absl::Seconds(g.timeout_seconds),
+                          timeout_opt->count() > 0, c.out);
   } else if (const CommandSet::Run* run = commands.Parsed()) {
     s = (*run)(c);
   }

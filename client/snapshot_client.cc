@@ -8,9 +8,12 @@
 namespace quiver::client {
 namespace {
 
-// The deadline, and the client's API key: snapshot calls need an admin key.
+// The deadline (none for an infinite timeout), and the client's API key:
+// snapshot calls need an admin key.
 void SetDeadline(const Client& c, grpc::ClientContext* ctx, absl::Duration timeout) {
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  if (timeout != absl::InfiniteDuration()) {
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
   c.AddCredentials(ctx);
 }
 

@@ -19,6 +19,7 @@
 
 namespace quiver::client {
 
+// `timeout`: absl::InfiniteDuration() sets no deadline.
 // `collection` empty: every collection; `name` empty: the server names it.
 absl::StatusOr<v1::SnapshotInfo> CreateSnapshot(Client& c, const std::string& collection,
                                                 const std::string& name,

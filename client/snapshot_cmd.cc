@@ -54,9 +54,11 @@ SnapshotCommands::SnapshotCommands(CLI::App& app) {
 }
 
 absl::Status SnapshotCommands::Run(client::Client& c, bool json, absl::Duration timeout,
-                                   std::ostream& out) {
+                                   bool timeout_given, std::ostream& out) {
+  const absl::Duration long_timeout = timeout_given ? timeout : absl::InfiniteDuration();
   if (create_->parsed()) {
-    absl::StatusOr<v1::SnapshotInfo> s = client::CreateSnapshot(c, collection_, name_, timeout);
+    absl::StatusOr<v1::SnapshotInfo> s =
+        client::CreateSnapshot(c, collection_, name_, long_timeout);
     if (!s.ok()) return s.status();
     out << (json ? ToJson(*s).dump(2) : Line(*s)) << "\n";
   } else if (list_->parsed()) {
@@ -73,7 +75,8 @@ absl::Status SnapshotCommands::Run(client::Client& c, bool json, absl::Duration 
       for (const auto& d : r->damaged()) out << "damaged: " << d << "\n";
     }
   } else if (download_->parsed()) {
-    absl::StatusOr<v1::SnapshotInfo> s = client::DownloadSnapshot(c, snapshot_, file_, timeout);
+    absl::StatusOr<v1::SnapshotInfo> s =
+        client::DownloadSnapshot(c, snapshot_, file_, long_timeout);
     if (!s.ok()) return s.status();
     out << (json ? ToJson(*s).dump(2) : absl::StrCat("wrote ", file_, ": ", Line(*s))) << "\n";
   } else if (restore_->parsed()) {
@@ -81,7 +84,7 @@ absl::Status SnapshotCommands::Run(client::Client& c, bool json, absl::Duration 
       return absl::InvalidArgumentError("restore needs --snapshot NAME or --file PATH");
     }
     absl::StatusOr<v1::RestoreSnapshotResponse> r =
-        client::RestoreSnapshot(c, snapshot_, file_, source_, target_, timeout);
+        client::RestoreSnapshot(c, snapshot_, file_, source_, target_, long_timeout);
     if (!r.ok()) return r.status();
     if (json) {
       out << nlohmann::json{{"collection", r->collection().name()},

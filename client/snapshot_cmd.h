@@ -23,7 +23,11 @@ class SnapshotCommands {
   explicit SnapshotCommands(CLI::App& app);
   // Whether a snapshot command was given.
   bool parsed() const { return group_->parsed(); }
-  absl::Status Run(client::Client& c, bool json, absl::Duration timeout, std::ostream& out);
+  // `timeout` bounds list and delete; create, download and restore run as
+  // long as the work takes (it grows with the database) unless
+  // `timeout_given` (--timeout on the command line).
+  absl::Status Run(client::Client& c, bool json, absl::Duration timeout, bool timeout_given,
+                   std::ostream& out);
 
  private:
   CLI::App* group_;

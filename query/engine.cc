@@ -39,6 +39,17 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   if (engine->options_.store.fs == nullptr) {
     engine->options_.store.fs = storage::FileSystem::Default();
   }
+  // A half-done offline restore would open as an empty or partial
+  // database (and its leftovers be cleaned up as debris).
+  absl::StatusOr<bool> restoring = engine->options_.store.fs->Exists(
+      absl::StrCat(options.data_dir, "/", kRestoringMarker));
+  if (!restoring.ok()) return restoring.status();
+  if (*restoring) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data directory ", options.data_dir, " holds an offline restore that never finished (",
+        kRestoringMarker, " is there): start again with --restore-from and the same snapshot "
+        "file to redo it"));
+  }
   if (absl::Status s = engine->options_.store.fs->CreateDirs(engine->options_.store.path);
       !s.ok()) {
     return absl::UnavailableError(

@@ -116,7 +116,11 @@ class Engine {
   using Done = std::function<void(absl::Status)>;
 
   // Opens the data directory and recovers every collection.
+  // FAILED_PRECONDITION if the data directory holds kRestoringMarker (an
+  // offline restore that never finished: run it again).
   static absl::StatusOr<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  // In DATA_DIR while an offline restore (RestoreDataDir) is under way.
+  static constexpr char kRestoringMarker[] = "RESTORING";
   // Stops the commit thread after it has finished the queued writes.
   ~Engine();
 
@@ -244,8 +248,12 @@ class Engine {
     Describe(c, info);
   }
   // Offline restore: unpacks the snapshot at `path` into `data_dir`, which
-  // must be missing or empty (FAILED_PRECONDITION otherwise), checking
-  // every file first; on failure the directory is left empty.
+  // must be missing, empty, or hold what an interrupted offline restore
+  // left (its kRestoringMarker; that is removed and the restore redone);
+  // FAILED_PRECONDITION otherwise. Every file is checked first. The marker
+  // is written (and synced) before anything else and removed last, so a
+  // crash in between leaves a directory Open refuses rather than serves
+  // half restored. On failure the directory is left empty.
   static absl::Status RestoreDataDir(const std::string& path, const std::string& data_dir,
                                      storage::FileSystem& fs);
 
@@ -301,6 +309,11 @@ class Engine {
   // Links the segment files of `c` (sequence <= seq) under `dest`. A
   // segment whose files went meanwhile is left out; other errors return.
   absl::Status LinkSegmentFiles(const Collection& c, uint64_t seq, const std::string& dest);
+  // RESOURCE_EXHAUSTED, naming the shortfall, if the data file system has
+  // less free space than snapshot `name` of `colls` (`all`: of everything)
+  // would take at its peak, plus a margin.
+  absl::Status CheckSnapshotSpace(const std::string& name,
+                                  const std::vector<std::shared_ptr<Collection>>& colls, bool all);
   // Packs `staging` into the snapshot file `final_path`.
   absl::Status PackSnapshot(const std::string& staging, const std::string& final_path,
                             const storage::SnapshotManifest& m);

@@ -2,6 +2,7 @@
 // restored online under a new name, and a whole data directory offline.
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,19 @@ namespace {
 // Bytes of data imported per commit-thread job: writers wait for one chunk
 // at most.
 constexpr size_t kImportChunkBytes = 4u << 20;
+
+// The segment manifests unpacked into `staging`: a snapshot's checksums say
+// only that it is what its maker packed, and a manifest naming a file
+// outside its segment's directory would have the restore link it there.
+absl::Status CheckSegments(storage::FileSystem* fs, const std::string& staging,
+                           const storage::SnapshotManifest& m) {
+  storage::SegmentFiles files(staging + "/segments",
+                              std::shared_ptr<storage::FileSystem>(fs, [](auto*) {}));
+  absl::Status s = files.CheckManifests();
+  if (s.ok()) return s;
+  return absl::DataLossError(
+      absl::StrCat("snapshot \"", m.name(), "\" is damaged: ", s.message()));
+}
 
 }  // namespace
 
@@ -121,6 +135,7 @@ absl::StatusOr<std::shared_ptr<Collection>> Engine::RestoreCollection(const std:
   // Every file is checked before anything of this server changes.
   QUIVER_ASSIGN_OR_RETURN(const storage::SnapshotManifest manifest,
                           storage::ExtractSnapshot(fs, path, staging));
+  QUIVER_RETURN_IF_ERROR(CheckSegments(&fs, staging, manifest));
   storage::StoreOptions so;
   so.path = staging + "/db";
   so.durability = storage::Durability::kAsync;
@@ -196,34 +211,57 @@ absl::StatusOr<std::shared_ptr<Collection>> Engine::RestoreCollection(const std:
 
 absl::Status Engine::RestoreDataDir(const std::string& path, const std::string& data_dir,
                                     storage::FileSystem& fs) {
+  const std::string marker = absl::StrCat(data_dir, "/", kRestoringMarker);
   absl::StatusOr<std::vector<std::string>> names = fs.ListDir(data_dir);
-  if (names.ok() && !names->empty()) {
+  if (!names.ok() && !absl::IsNotFound(names.status())) return names.status();
+  const bool resumed = names.ok() && std::find(names->begin(), names->end(),
+                                               kRestoringMarker) != names->end();
+  if (names.ok() && !names->empty() && !resumed) {
     return absl::FailedPreconditionError(absl::StrCat(
         "--restore-from: data directory ", data_dir,
         " is not empty; restore into a new or empty directory"));
   }
-  if (!names.ok() && !absl::IsNotFound(names.status())) return names.status();
-  QUIVER_RETURN_IF_ERROR(fs.CreateDirs(data_dir));
+  // Everything but the marker, which goes last: until it does, a crash
+  // leaves a directory that Open refuses.
+  auto remove_all_but_marker = [&]() -> absl::Status {
+    QUIVER_ASSIGN_OR_RETURN(const std::vector<std::string> left, fs.ListDir(data_dir));
+    for (const std::string& n : left) {
+      if (n != kRestoringMarker) {
+        QUIVER_RETURN_IF_ERROR(fs.DeleteTree(absl::StrCat(data_dir, "/", n)));
+      }
+    }
+    return fs.SyncDir(data_dir);
+  };
+  if (resumed) {
+    spdlog::warn("--restore-from: {} holds an unfinished restore; removing it and restoring again",
+                 data_dir);
+    QUIVER_RETURN_IF_ERROR(remove_all_but_marker());
+  } else {
+    QUIVER_RETURN_IF_ERROR(fs.CreateDirs(data_dir));
+    QUIVER_RETURN_IF_ERROR(storage::WriteFileSynced(fs, marker, path + "\n"));
+    QUIVER_RETURN_IF_ERROR(fs.SyncDir(data_dir));
+  }
   const std::string staging = data_dir + "/.restore-tmp";
   absl::Status s = [&]() -> absl::Status {
     QUIVER_ASSIGN_OR_RETURN(const storage::SnapshotManifest m,
                             storage::ExtractSnapshot(fs, path, staging));
+    QUIVER_RETURN_IF_ERROR(CheckSegments(&fs, staging, m));
     QUIVER_RETURN_IF_ERROR(fs.SyncDir(staging + "/db"));
-    // The database goes last: a directory with db/ in it is a restored one.
     QUIVER_ASSIGN_OR_RETURN(const bool segs, fs.Exists(staging + "/segments"));
     if (segs) QUIVER_RETURN_IF_ERROR(fs.Rename(staging + "/segments", data_dir + "/segments"));
     QUIVER_RETURN_IF_ERROR(fs.Rename(staging + "/db", data_dir + "/db"));
     QUIVER_RETURN_IF_ERROR(fs.DeleteTree(staging));
     QUIVER_RETURN_IF_ERROR(fs.SyncDir(data_dir));
+    // The restore is whole and durable: only now may Open use it.
+    QUIVER_RETURN_IF_ERROR(fs.DeleteFile(marker));
+    QUIVER_RETURN_IF_ERROR(fs.SyncDir(data_dir));
     spdlog::info("restored snapshot \"{}\" (sequence {}, {} collections) into {}", m.name(),
                  m.sequence(), m.collections_size(), data_dir);
     return absl::OkStatus();
   }();
-  if (!s.ok()) {
-    absl::StatusOr<std::vector<std::string>> left = fs.ListDir(data_dir);
-    if (left.ok()) {
-      for (const std::string& n : *left) (void)fs.DeleteTree(absl::StrCat(data_dir, "/", n));
-    }
+  if (!s.ok() && remove_all_but_marker().ok()) {
+    (void)fs.DeleteFile(marker);
+    (void)fs.SyncDir(data_dir);
   }
   return s;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cctype>
 #include <cstring>
 #include <filesystem>
@@ -46,21 +47,87 @@ absl::Status BadName(const std::string& name) {
                    "\": names match [A-Za-z0-9][A-Za-z0-9_.-]{0,127} and do not end in .tmp"));
 }
 
-// Relative paths of every regular file under `root`, sorted.
-std::vector<std::string> FilesUnder(const std::string& root) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec)) {
-      out.push_back(std::filesystem::relative(it->path(), root, ec).string());
+// Relative paths of every regular file under `root`, sorted; none if
+// `root` does not exist (a snapshot of collections with no segment). Any
+// error listing a directory fails the walk: a partial list would pack a
+// snapshot that verifies but cannot be restored.
+absl::Status FilesUnder(storage::FileSystem& fs, const std::string& root, const std::string& rel,
+                        std::vector<std::string>* out) {
+  const std::string dir = rel.empty() ? root : absl::StrCat(root, "/", rel);
+  absl::StatusOr<std::vector<std::string>> names = fs.ListDir(dir);
+  if (rel.empty() && absl::IsNotFound(names.status())) return absl::OkStatus();
+  if (!names.ok()) return names.status();
+  for (const std::string& n : *names) {
+    const std::string sub = rel.empty() ? n : absl::StrCat(rel, "/", n);
+    struct stat st;
+    if (::lstat(absl::StrCat(root, "/", sub).c_str(), &st) != 0) {
+      return storage::IoError("stat", absl::StrCat(root, "/", sub), errno);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      QUIVER_RETURN_IF_ERROR(FilesUnder(fs, root, sub, out));
+    } else if (S_ISREG(st.st_mode)) {
+      out->push_back(sub);
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> FilesUnder(storage::FileSystem& fs,
+                                                    const std::string& root) {
+  std::vector<std::string> out;
+  QUIVER_RETURN_IF_ERROR(FilesUnder(fs, root, "", &out));
   std::sort(out.begin(), out.end());
   return out;
 }
 
+constexpr uint64_t kMiB = 1u << 20;
+// Kept free beyond the estimate: the live database goes on writing.
+constexpr uint64_t kSpaceMargin = 64 * kMiB;
+
+// Bytes of the regular files under `dir` (0 if missing; an estimate, so
+// errors only make it smaller).
+uint64_t BytesUnder(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      const uint64_t n = it->file_size(size_ec);
+      if (!size_ec) total += n;
+    }
+  }
+  return total;
+}
+
 }  // namespace
+
+absl::Status Engine::CheckSnapshotSpace(const std::string& name,
+                                        const std::vector<std::shared_ptr<Collection>>& colls,
+                                        bool all) {
+  // The export is a second copy of the database, packed into a third
+  // (the staging copy is removed only after packing); segment files are
+  // linked into staging (copied where links fail) and packed once.
+  uint64_t db = 0, segs = 0;
+  if (all) {
+    const storage::StoreStats st = store_->Stats();
+    db = st.live_sst_bytes + st.memtable_bytes;
+  }
+  for (const auto& c : colls) {
+    if (!all) db += store_->ApproximateCollectionBytes(c->id());
+    segs += BytesUnder(files_->CollectionDir(c->id()));
+  }
+  const uint64_t need = 2 * db + 2 * segs + kSpaceMargin;
+  QUIVER_ASSIGN_OR_RETURN(const uint64_t avail,
+                          options_.store.fs->AvailableBytes(SnapshotDir()));
+  if (avail >= need) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "snapshot \"", name, "\" not started: it needs about ", need / kMiB,
+      " MiB free on the data file system (twice the database export, ", db / kMiB,
+      " MiB, and the segment files, ", segs / kMiB, " MiB, plus ", kSpaceMargin / kMiB,
+      " MiB to spare) and ", avail / kMiB, " MiB are free: free ",
+      (need - avail + kMiB - 1) / kMiB, " MiB more (nothing was written)"));
+}
 
 absl::Status Engine::CleanSnapshotLeftovers() {
   storage::FileSystem& fs = *options_.store.fs;
@@ -160,7 +227,9 @@ absl::Status Engine::PackSnapshot(const std::string& staging, const std::string&
     QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<storage::SnapshotWriter> w,
                             storage::SnapshotWriter::Create(fs, tmp));
     for (const char* top : {"db", "segments"}) {
-      for (const std::string& rel : FilesUnder(absl::StrCat(staging, "/", top))) {
+      QUIVER_ASSIGN_OR_RETURN(const std::vector<std::string> files,
+                              FilesUnder(fs, absl::StrCat(staging, "/", top)));
+      for (const std::string& rel : files) {
         // The export's own RocksDB info log is of no use to a restore.
         if (absl::StartsWith(rel, "LOG")) continue;
         QUIVER_RETURN_IF_ERROR(
@@ -211,14 +280,27 @@ absl::StatusOr<storage::SnapshotManifest> Engine::CreateSnapshot(const std::stri
     return absl::OkStatus();
   });
   QUIVER_RETURN_IF_ERROR(taken);
-  const std::string name =
-      !name_in.empty() ? name_in
-                       : absl::StrCat("snap-", absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(),
-                                                                absl::UTCTimeZone()),
-                                      "-", seq);
+  std::string name = name_in;
+  if (name.empty()) {
+    // Two snapshots in one second with no write between have the same time
+    // and sequence: the name nobody chose gets a counter instead of
+    // ALREADY_EXISTS (free names are stable under snapshot_mu_).
+    const std::string base = absl::StrCat(
+        "snap-", absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()), "-", seq);
+    name = base;
+    for (int n = 2;; ++n) {
+      QUIVER_ASSIGN_OR_RETURN(const bool taken,
+                              fs.Exists(absl::StrCat(SnapshotDir(), "/", name, kSuffix)));
+      if (!taken) break;
+      name = absl::StrCat(base, "-", n);
+    }
+  }
   const std::string final_path = absl::StrCat(SnapshotDir(), "/", name, kSuffix);
   QUIVER_ASSIGN_OR_RETURN(const bool exists, fs.Exists(final_path));
   if (exists) return absl::AlreadyExistsError(absl::StrCat("snapshot \"", name, "\" already exists"));
+  // Before any byte is written: a snapshot must not fill the disk that the
+  // live database writes to.
+  QUIVER_RETURN_IF_ERROR(CheckSnapshotSpace(name, colls, only == nullptr));
   const std::string staging = absl::StrCat(SnapshotDir(), "/", kStagingPrefix, name);
   storage::SnapshotManifest m;
   m.set_name(name);

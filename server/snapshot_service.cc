@@ -20,6 +20,15 @@ grpc::Status Unavailable() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
 }
 
+// For a job that waited on the worker: a client that is gone (cancelled,
+// or its deadline passed) would not learn of a snapshot or collection made
+// after it stopped waiting, and its retry would make a second one.
+absl::Status Gone(const char* what) {
+  return absl::CancelledError(absl::StrCat(what, " not started: the client cancelled or its "
+                                                 "deadline passed while it waited for an earlier "
+                                                 "one"));
+}
+
 // Client-caused failures at debug; the rest at warn, rate limited per
 // method and code like the other services' (server/log_limit.h).
 void LogFailure(const char* method, const absl::Status& s) {
@@ -116,9 +125,11 @@ class DownloadReactor final : public grpc::ServerWriteReactor<v1::DownloadSnapsh
 // file as it comes. The restore itself runs on the service's worker.
 class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotRequest> {
  public:
-  RestoreReactor(Engine* engine, RpcGate* gate, WorkQueue* worker, RpcObserver obs,
-                 MethodLimits::Permit permit, v1::RestoreSnapshotResponse* resp)
-      : engine_(engine),
+  RestoreReactor(grpc::CallbackServerContext* ctx, Engine* engine, RpcGate* gate,
+                 WorkQueue* worker, RpcObserver obs, MethodLimits::Permit permit,
+                 v1::RestoreSnapshotResponse* resp)
+      : ctx_(ctx),
+        engine_(engine),
         gate_(gate),
         worker_(worker),
         obs_(std::move(obs)),
@@ -190,6 +201,8 @@ class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotR
   }
 
   void Complete() {
+    // OnReadDone(false) also comes of a cancel, not only of a half-close.
+    if (ctx_->IsCancelled()) return Respond(Gone("restore"));
     if (first_) return Fail(absl::InvalidArgumentError("RestoreSnapshot got no request"));
     absl::Status s;
     if (upload_ != nullptr) {
@@ -200,6 +213,7 @@ class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotR
       if (!s.ok()) return Fail(s);
     }
     worker_->Submit([this] {
+      if (ctx_->IsCancelled()) return Respond(Gone("restore"));
       absl::StatusOr<std::string> path =
           upload_path_.empty() ? engine_->SnapshotPath(snapshot_) : upload_path_;
       absl::StatusOr<std::shared_ptr<Collection>> c =
@@ -214,6 +228,7 @@ class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotR
     });
   }
 
+  grpc::CallbackServerContext* ctx_;
   Engine* engine_;
   RpcGate* gate_;
   WorkQueue* worker_;
@@ -257,7 +272,15 @@ grpc::ServerUnaryReactor* SnapshotServiceImpl::CreateSnapshot(
     return reactor;
   }
   obs.Start();
-  worker_.Submit([this, req, resp, reactor, obs, permit]() mutable {
+  worker_.Submit([this, ctx, req, resp, reactor, obs, permit]() mutable {
+    if (ctx->IsCancelled()) {
+      spdlog::info("CreateSnapshot \"{}\": the client is gone; not started", req->name());
+      const absl::Status gone = Gone("snapshot");
+      obs.Finish(gone);
+      reactor->Finish(ToGrpc(gone));
+      gate_->Exit();
+      return;
+    }
     absl::StatusOr<storage::SnapshotManifest> m =
         engine_->CreateSnapshot(req->name(), req->collection());
     if (m.ok()) *resp->mutable_snapshot() = ToSnapshotInfo(*m, SizeOf(*engine_, m->name()));
@@ -365,7 +388,8 @@ grpc::ServerReadReactor<v1::RestoreSnapshotRequest>* SnapshotServiceImpl::Restor
     };
     return new Refused();
   }
-  return new RestoreReactor(engine_, gate_, &worker_, std::move(obs), std::move(permit), resp);
+  return new RestoreReactor(ctx, engine_, gate_, &worker_, std::move(obs), std::move(permit),
+                            resp);
 }
 
 absl::Status SnapshotServiceImpl::Admit(const grpc::ServerContextBase& ctx, RpcObserver& obs,

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -206,6 +207,12 @@ class PosixFileSystem final : public FileSystem {
 std::shared_ptr<FileSystem> FileSystem::Default() {
   static const std::shared_ptr<FileSystem> posix = std::make_shared<PosixFileSystem>();
   return posix;
+}
+
+absl::StatusOr<uint64_t> FileSystem::AvailableBytes(const std::string& path) {
+  struct statvfs st;
+  if (::statvfs(path.c_str(), &st) != 0) return IoError("statvfs", path, errno);
+  return static_cast<uint64_t>(st.f_bavail) * static_cast<uint64_t>(st.f_frsize);
 }
 
 absl::Status FileSystem::LinkFile(const std::string& from, const std::string& to) {

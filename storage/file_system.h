@@ -84,6 +84,9 @@ class FileSystem {
   // Names (not paths) of the entries of `dir`; NOT_FOUND if it is missing.
   virtual absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) = 0;
   virtual absl::StatusOr<uint64_t> FileSize(const std::string& path) = 0;
+  // Bytes an unprivileged writer may still use on the file system holding
+  // `path` (statvfs: f_bavail * f_frsize).
+  virtual absl::StatusOr<uint64_t> AvailableBytes(const std::string& path);
   // Makes `to` a second name of the file `from` (link(2)), so that it keeps
   // the contents `from` has now even if `from` is replaced or removed
   // later; fails if `to` exists. Where a link is impossible (another file

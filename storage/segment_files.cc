@@ -13,8 +13,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "base/status_macros.h"
+#include "base/truncate.h"
 
 namespace quiver::storage {
 namespace {
@@ -104,7 +106,44 @@ absl::StatusOr<SegmentManifest> DecodeManifest(const std::string& bytes) {
   if (!m.ParseFromArray(bytes.data() + kFrameBytes, static_cast<int>(length))) {
     return absl::DataLossError("MANIFEST payload does not parse");
   }
+  // The names are joined to the segment's directory: one that leaves it
+  // would read, link or overwrite files elsewhere (a snapshot upload can
+  // carry any manifest with a matching checksum).
+  for (const auto& e : m.indexes()) {
+    if (!SafeFileName(e.file())) {
+      return absl::DataLossError(absl::StrCat("MANIFEST names an index file \"",
+                                              absl::CHexEscape(TruncateForMessage(e.file())),
+                                              "\" that is not a plain file name"));
+    }
+  }
   return m;
+}
+
+bool SafeFileName(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.size() <= 255 &&
+         name.find('/') == std::string::npos && name.find('\0') == std::string::npos;
+}
+
+absl::Status SegmentFiles::CheckManifests() const {
+  absl::StatusOr<std::vector<std::string>> colls = fs_->ListDir(root_);
+  if (absl::IsNotFound(colls.status())) return absl::OkStatus();
+  if (!colls.ok()) return colls.status();
+  for (const std::string& c : *colls) {
+    uint32_t cid = 0;
+    if (c.size() < 2 || c[0] != 'c' || !absl::SimpleAtoi(c.substr(1), &cid)) continue;
+    QUIVER_ASSIGN_OR_RETURN(const std::vector<std::string> segs,
+                            fs_->ListDir(CollectionDir(cid)));
+    for (const std::string& name : segs) {
+      uint64_t id = 0;
+      if (name.size() < 2 || name[0] != 's' || !absl::SimpleAtoi(name.substr(1), &id)) continue;
+      absl::StatusOr<SegmentManifest> m = ReadManifest(cid, id);
+      if (!m.ok()) {
+        return absl::DataLossError(absl::StrCat("segments/", c, "/", name, "/", kManifest, ": ",
+                                                m.status().message()));
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::string SegmentFiles::CollectionDir(uint32_t cid) const {

@@ -28,8 +28,10 @@
 // Thread-safety: functions are safe to call concurrently for different
 // segments; the caller serializes work on one segment.
 // Errors: a missing file is NOT_FOUND; a manifest or index file that is
-// unframed, of another version, fails its CRC or size, or names another
-// segment is DATA_LOSS; write, fsync and rename failures are the
+// unframed, of another version, fails its CRC or size, names another
+// segment or names an index file that is not a plain file name (empty, ".",
+// "..", or holding '/' or NUL: it would leave the segment's directory) is
+// DATA_LOSS; write, fsync and rename failures are the
 // FileSystem's statuses, passed on.
 #ifndef QUIVER_STORAGE_SEGMENT_FILES_H_
 #define QUIVER_STORAGE_SEGMENT_FILES_H_
@@ -51,8 +53,12 @@ inline constexpr uint32_t kManifestVersion = 1;
 // The framed bytes of `m` (see the layout above).
 std::string EncodeManifest(const SegmentManifest& m);
 // Parses framed manifest bytes. DATA_LOSS, saying why, if the magic,
-// version, length or checksum is wrong or the payload does not parse.
+// version, length or checksum is wrong, the payload does not parse, or an
+// index file name is not SafeFileName.
 absl::StatusOr<SegmentManifest> DecodeManifest(const std::string& bytes);
+// True for a name that stays inside the directory it is joined to: not
+// empty, ".", "..", longer than 255 bytes, and without '/' or NUL.
+bool SafeFileName(const std::string& name);
 
 class SegmentFiles {
  public:
@@ -85,6 +91,11 @@ class SegmentFiles {
   std::vector<SegmentManifest> List(
       uint32_t cid,
       const std::function<void(uint64_t, const std::string&, const std::string&)>& bad) const;
+  // OK if every segment directory under the root has a MANIFEST that
+  // ReadManifest accepts; else DATA_LOSS naming the first one that fails
+  // ("segments/c1/s3/MANIFEST: ...") and why. Removes nothing (unlike
+  // List): for checking an unpacked snapshot before it is used.
+  absl::Status CheckManifests() const;
   // The verified MANIFEST of one segment. NOT_FOUND if the segment has no
   // directory or no MANIFEST; DATA_LOSS if it is damaged or names another
   // segment.

@@ -341,6 +341,7 @@ const char* FaultFileSystem::OpName(Op op) {
     case Op::kRename: return "rename";
     case Op::kDelete: return "delete";
     case Op::kSyncDir: return "fsync-dir";
+    case Op::kList: return "list";
   }
   return "?";
 }
@@ -400,7 +401,7 @@ int FaultFileSystem::BeforeOp(Op op, const std::string& path, bool* torn) {
   MutexLock lock(&mu_);
   // RocksDB's info log writes hundreds of lines at open: cut points are
   // counted among the operations that matter.
-  if (!absl::EndsWith(path, "/LOG")) CountOp();
+  if (!absl::EndsWith(path, "/LOG") && op != Op::kList) CountOp();
   for (Fault& f : faults_) {
     if (f.op != op || f.times == 0) continue;
     if (!Matches(path, f.path_contains)) continue;
@@ -641,8 +642,25 @@ absl::StatusOr<bool> FaultFileSystem::Exists(const std::string& path) {
   return storage::FileSystem::Default()->Exists(path);
 }
 
-absl::StatusOr<std::vector<std::string>> FaultFileSystem::ListDir(const std::string& dir) {
+absl::StatusOr<std::vector<std::string>> FaultFileSystem::ListDir(const std::string& d) {
+  const std::string dir = Normalize(d);
+  if (const int err = BeforeOp(Op::kList, dir); err != 0) {
+    return storage::IoError("list", dir, err);
+  }
   return storage::FileSystem::Default()->ListDir(dir);
+}
+
+void FaultFileSystem::SetAvailableBytes(std::optional<uint64_t> bytes) {
+  MutexLock lock(&mu_);
+  available_ = bytes;
+}
+
+absl::StatusOr<uint64_t> FaultFileSystem::AvailableBytes(const std::string& path) {
+  {
+    MutexLock lock(&mu_);
+    if (available_.has_value()) return *available_;
+  }
+  return storage::FileSystem::Default()->AvailableBytes(path);
 }
 
 absl::StatusOr<uint64_t> FaultFileSystem::FileSize(const std::string& path) {

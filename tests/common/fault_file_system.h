@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,8 +49,9 @@ namespace quiver::testing {
 class FaultFileSystem final : public storage::FileSystem,
                               public std::enable_shared_from_this<FaultFileSystem> {
  public:
-  // The mutating operations, as faults name them.
-  enum class Op { kCreate, kAppend, kSync, kRename, kDelete, kSyncDir };
+  // The mutating operations, as faults name them, and kList (listing a
+  // directory: it can fail, but is not counted for PowerOffAfter).
+  enum class Op { kCreate, kAppend, kSync, kRename, kDelete, kSyncDir, kList };
   static const char* OpName(Op op);
 
   struct Fault {
@@ -84,6 +86,10 @@ class FaultFileSystem final : public storage::FileSystem,
   // with nothing writing through this file system.
   absl::Status DropUnsyncedData(bool keep_torn_tail = false, uint64_t seed = 1);
 
+  // Makes AvailableBytes report `bytes` (a nearly full disk without
+  // filling one); nullopt: the real figure again.
+  void SetAvailableBytes(std::optional<uint64_t> bytes);
+
   // storage::FileSystem
   absl::StatusOr<std::unique_ptr<storage::WritableFile>> NewWritableFile(const std::string& path,
                                                                         bool append = false) override;
@@ -96,6 +102,7 @@ class FaultFileSystem final : public storage::FileSystem,
   absl::StatusOr<bool> Exists(const std::string& path) override;
   absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override;
   absl::StatusOr<uint64_t> FileSize(const std::string& path) override;
+  absl::StatusOr<uint64_t> AvailableBytes(const std::string& path) override;
   std::shared_ptr<rocksdb::FileSystem> ForRocksDb() override;
 
   // The bookkeeping both front ends (ours and RocksDB's) report to. Each
@@ -145,6 +152,7 @@ class FaultFileSystem final : public storage::FileSystem,
   uint64_t trash_seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, FileState> files_ ABSL_GUARDED_BY(mu_);
   std::vector<NameChange> pending_ ABSL_GUARDED_BY(mu_);
+  std::optional<uint64_t> available_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace quiver::testing

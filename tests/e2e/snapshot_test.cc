@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -451,6 +452,82 @@ TEST_F(SnapshotTest, ListDeleteAndKill9) {
       client::RestoreSnapshot(c2, "s2", "", "c", "back", kTimeout);
   QUIVER_ASSERT_OK(r);
   EXPECT_EQ(r->collection().stats().point_count(), 100u);
+}
+
+// Snapshots nobody named, taken back to back with no write between (same
+// second, same sequence), of everything and of one collection: each gets a
+// name of its own.
+TEST_F(SnapshotTest, UnnamedSnapshotsBackToBackGetDistinctNames) {
+  QuiverdProcess server(QuiverdOptions{});
+  QUIVER_ASSERT_OK(server.Start(dir_.path() + "/data", Args()));
+  client::Client c(server.address());
+  QUIVER_ASSERT_OK(c.CreateCollection("c", Schema()));
+  QUIVER_ASSERT_OK(Upsert(c, "c", 0, 10, 0, nullptr));
+  std::set<std::string> names;
+  for (const char* coll : {"", "", "c", "c", ""}) {
+    absl::StatusOr<v1::SnapshotInfo> s = client::CreateSnapshot(c, coll, "", kTimeout);
+    QUIVER_ASSERT_OK(s);
+    EXPECT_THAT(s->name(), ::testing::StartsWith("snap-"));
+    names.insert(s->name());
+  }
+  EXPECT_EQ(names.size(), 5u);
+  absl::StatusOr<v1::ListSnapshotsResponse> l = client::ListSnapshots(c, kTimeout);
+  QUIVER_ASSERT_OK(l);
+  EXPECT_EQ(l->snapshots_size(), 5);
+}
+
+// A create whose client's deadline passes while it waits behind a long
+// one is not started: no snapshot appears after the client was told
+// DEADLINE_EXCEEDED (its retry would have made a second one).
+TEST_F(SnapshotTest, QueuedCreateWhoseClientIsGoneIsNotStarted) {
+  const std::string data = dir_.path() + "/data";
+  QuiverdProcess server(QuiverdOptions{});
+  QUIVER_ASSERT_OK(server.Start(data, Args()));
+  client::Client c(server.address());
+  v1::CollectionSchema schema;
+  *schema.add_vectors() = ::quiver::testing::VectorField("v", 256);
+  QUIVER_ASSERT_OK(c.CreateCollection("big", schema));
+  for (int at = 0; at < 40000; at += 1000) {
+    v1::UpsertPointsRequest req;
+    req.set_collection("big");
+    for (int id = at; id < at + 1000; ++id) {
+      v1::Point* p = req.add_points();
+      p->set_id(absl::StrCat("p", id));
+      auto* v = (*p->mutable_vectors())["v"].mutable_values();
+      for (int d = 0; d < 256; ++d) v->Add(static_cast<float>((id * 7 + d) % 997));
+    }
+    QUIVER_ASSERT_OK(c.Upsert(req));
+  }
+  absl::Status first;
+  std::thread create([&] {
+    client::Client cc(server.address());
+    first = client::CreateSnapshot(cc, "", "first", kTimeout).status();
+  });
+  const std::string snaps = data + "/snapshots";
+  bool started = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!started && absl::Now() < deadline) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(snaps, ec)) {
+      if (e.path().filename().string().rfind(".tmp-", 0) == 0) started = true;
+    }
+    if (!started) absl::SleepFor(absl::Microseconds(200));
+  }
+  ASSERT_TRUE(started);
+  absl::StatusOr<v1::SnapshotInfo> late =
+      client::CreateSnapshot(c, "", "late", absl::Milliseconds(200));
+  create.join();
+  QUIVER_ASSERT_OK(first);
+  ASSERT_THAT(late, StatusIs(absl::StatusCode::kDeadlineExceeded))
+      << "the first snapshot was too quick to queue the second behind it";
+  // The worker runs jobs in order: once this one is answered, the late
+  // one was taken off the queue.
+  QUIVER_ASSERT_OK(client::CreateSnapshot(c, "", "after", kTimeout));
+  absl::StatusOr<v1::ListSnapshotsResponse> l = client::ListSnapshots(c, kTimeout);
+  QUIVER_ASSERT_OK(l);
+  std::vector<std::string> names;
+  for (const auto& s : l->snapshots()) names.push_back(s.name());
+  EXPECT_THAT(names, ::testing::ElementsAre("after", "first"));
 }
 
 TEST_F(SnapshotTest, SnapshotCutByKill9IsNotListed) {

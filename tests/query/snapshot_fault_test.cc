@@ -5,13 +5,19 @@
 // (RESOURCE_EXHAUSTED for a full disk), lists nothing and leaves nothing in
 // the snapshot directory; once the disk is back the same snapshot is taken
 // and restores. Also: a restore whose import fails midway leaves no
-// collection and no data behind.
+// collection and no data behind. A crafted snapshot whose segment MANIFEST
+// names an index file outside its directory is refused before anything
+// changes, online and offline.
 #include <cerrno>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "query/engine.h"
+#include "storage/segment_files.h"
+#include "storage/snapshot_file.h"
 #include "tests/common/fault_file_system.h"
 #include "tests/common/test_util.h"
 
@@ -129,6 +135,50 @@ TEST_F(SnapshotFaultTest, AFailedWriteLeavesNoSnapshot) {
   EXPECT_EQ(count.count(), 200u);
 }
 
+// A directory of the staging tree that cannot be listed (EIO, EMFILE) part
+// way through the walk fails the snapshot: packing the files found so far
+// would give a snapshot that verifies but cannot be restored.
+TEST_F(SnapshotFaultTest, AFailedListingLeavesNoSnapshot) {
+  for (int err : {EIO, EMFILE}) {
+    SCOPED_TRACE(err == EIO ? "EIO" : "EMFILE");
+    FaultFileSystem::Fault f;
+    f.op = Op::kList;
+    f.err = err;
+    // A collection's directory, below the top of the staged segments.
+    f.path_contains = "snapshots/.tmp-*/segments/c";
+    fs_->Inject(f);
+    absl::StatusOr<storage::SnapshotManifest> m = engine_->CreateSnapshot("s", "");
+    const int fired = fs_->faults_fired();
+    fs_->ClearFaults();
+    ASSERT_GT(fired, 0) << "the walk never listed a collection directory through the fs";
+    EXPECT_THAT(m, StatusIs(absl::StatusCode::kInternal, "snapshot \"s\": list "));
+    absl::StatusOr<std::vector<storage::SnapshotManifest>> list = engine_->ListSnapshots(nullptr);
+    QUIVER_ASSERT_OK(list);
+    EXPECT_TRUE(list->empty());
+    EXPECT_TRUE(SnapshotDirEntries().empty());
+  }
+  QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", ""));
+}
+
+// Too little free space for the estimate: refused before anything is
+// written, naming the shortfall; with room, the same snapshot is taken.
+TEST_F(SnapshotFaultTest, TooLittleFreeSpaceRefusesTheSnapshot) {
+  fs_->SetAvailableBytes(1u << 20);
+  for (const char* coll : {"", "c"}) {
+    absl::StatusOr<storage::SnapshotManifest> m = engine_->CreateSnapshot("s", coll);
+    EXPECT_THAT(m, StatusIs(absl::StatusCode::kResourceExhausted, "MiB more"));
+    EXPECT_THAT(m, StatusIs(absl::StatusCode::kResourceExhausted, "snapshot \"s\""));
+    absl::StatusOr<std::vector<storage::SnapshotManifest>> list = engine_->ListSnapshots(nullptr);
+    QUIVER_ASSERT_OK(list);
+    EXPECT_TRUE(list->empty());
+    EXPECT_TRUE(SnapshotDirEntries().empty());
+  }
+  fs_->SetAvailableBytes(uint64_t{1} << 40);
+  QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", ""));
+  fs_->SetAvailableBytes(std::nullopt);
+  QUIVER_ASSERT_OK(engine_->CreateSnapshot("s2", "c"));
+}
+
 TEST_F(SnapshotFaultTest, AFailedRestoreLeavesNothing) {
   QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", "c"));
   absl::StatusOr<std::string> path = engine_->SnapshotPath("s");
@@ -157,6 +207,142 @@ TEST_F(SnapshotFaultTest, AFailedRestoreLeavesNothing) {
   EXPECT_EQ(rows, 0u);
   // And the next restore works.
   QUIVER_ASSERT_OK(engine_->RestoreCollection(*path, "", "r"));
+}
+
+// Rewrites every segment MANIFEST of the snapshot at `in` so that its first
+// index file is `evil_name` (with a correct checksum, as an attacker can
+// compute), adds a file "evil" at the top of the archive, and packs the
+// result at `out`. Returns a directory path of the unpacked copy.
+void CraftSnapshot(const std::string& in, const std::string& unpacked, const std::string& out,
+                   const std::string& evil_name) {
+  storage::FileSystem& fs = *storage::FileSystem::Default();
+  absl::StatusOr<storage::SnapshotManifest> m = storage::ExtractSnapshot(fs, in, unpacked);
+  QUIVER_ASSERT_OK(m);
+  int rewritten = 0;
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(unpacked)) {
+    if (!e.is_regular_file()) continue;
+    const std::string rel = std::filesystem::relative(e.path(), unpacked).string();
+    files.push_back(rel);
+    if (e.path().filename() != "MANIFEST" || rel.rfind("segments/", 0) != 0) continue;
+    absl::StatusOr<std::string> bytes = fs.ReadFile(e.path().string());
+    QUIVER_ASSERT_OK(bytes);
+    absl::StatusOr<storage::SegmentManifest> sm = storage::DecodeManifest(*bytes);
+    QUIVER_ASSERT_OK(sm);
+    ASSERT_GT(sm->indexes_size(), 0);
+    sm->mutable_indexes(0)->set_file(evil_name);
+    std::ofstream(e.path(), std::ios::binary | std::ios::trunc) << storage::EncodeManifest(*sm);
+    ++rewritten;
+  }
+  ASSERT_GT(rewritten, 0) << "the snapshot has no segment";
+  std::ofstream(unpacked + "/evil") << "attacker's bytes";
+  files.push_back("evil");
+  absl::StatusOr<std::unique_ptr<storage::SnapshotWriter>> w =
+      storage::SnapshotWriter::Create(fs, out);
+  QUIVER_ASSERT_OK(w);
+  for (const std::string& rel : files) QUIVER_ASSERT_OK((*w)->AddFile(rel, unpacked + "/" + rel));
+  m->clear_files();
+  QUIVER_ASSERT_OK((*w)->Finish(*m));
+  QUIVER_ASSERT_OK(storage::VerifySnapshot(out));
+}
+
+TEST_F(SnapshotFaultTest, ManifestNamingAFileOutsideItsSegmentIsRefused) {
+  QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", "c"));
+  absl::StatusOr<std::string> path = engine_->SnapshotPath("s");
+  QUIVER_ASSERT_OK(path);
+  // From the restore's staging segment directory, three levels up is the
+  // staging root (where the archive's "evil" lands); from the new
+  // segment's temporary directory, it is the data directory.
+  const std::string data = dir_.path() + "/data";
+  const std::string crafted = dir_.path() + "/crafted.qsnap";
+  CraftSnapshot(*path, dir_.path() + "/unpacked", crafted, "../../../evil");
+  if (HasFatalFailure()) return;
+
+  // The reading side refuses such a MANIFEST wherever it is found.
+  storage::SegmentFiles unpacked(dir_.path() + "/unpacked/segments");
+  absl::Status check = unpacked.CheckManifests();
+  EXPECT_THAT(check, StatusIs(absl::StatusCode::kDataLoss, "../../../evil"));
+  int bad = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/unpacked/segments")) {
+    const uint32_t cid = static_cast<uint32_t>(std::stoul(e.path().filename().string().substr(1)));
+    EXPECT_TRUE(unpacked.List(cid, [&](uint64_t, const std::string&, const std::string& why) {
+                          ++bad;
+                          EXPECT_NE(why.find("not a plain file name"), std::string::npos) << why;
+                        }).empty());
+  }
+  EXPECT_GT(bad, 0);
+  for (const char* name : {"", ".", "..", "a/b", "../x"}) {
+    EXPECT_FALSE(storage::SafeFileName(name)) << name;
+  }
+  EXPECT_FALSE(storage::SafeFileName(std::string("f0\0.index", 9)));
+  EXPECT_TRUE(storage::SafeFileName("f0.index"));
+
+  // Online: DATA_LOSS naming the file, and nothing changed.
+  absl::StatusOr<std::shared_ptr<Collection>> r = engine_->RestoreCollection(crafted, "", "r");
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kDataLoss, "../../../evil"));
+  EXPECT_FALSE(std::filesystem::exists(data + "/evil"));
+  EXPECT_THAT(engine_->Find("r"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(SnapshotDirEntries(), std::vector<std::string>{"s.qsnap"});
+  std::vector<std::string> colls;
+  for (const auto& e : std::filesystem::directory_iterator(data + "/segments")) {
+    colls.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(colls.size(), 1u) << "a segment directory of a new collection was made";
+
+  // Offline: refused, the directory left empty, nothing written beside it.
+  const std::string fresh = dir_.path() + "/fresh";
+  EXPECT_THAT(Engine::RestoreDataDir(crafted, fresh, *fs_),
+              StatusIs(absl::StatusCode::kDataLoss, "../../../evil"));
+  EXPECT_TRUE(std::filesystem::is_empty(fresh));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/evil"));
+}
+
+// An offline restore cut between its renames (here: the rename of db/
+// fails, and so does every removal, which leaves what kill -9 would) is
+// not served by a normal start, and --restore-from redoes it.
+TEST_F(SnapshotFaultTest, AnInterruptedOfflineRestoreIsRefusedAndRedone) {
+  QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", ""));
+  absl::StatusOr<std::string> path = engine_->SnapshotPath("s");
+  QUIVER_ASSERT_OK(path);
+  const std::string file = dir_.path() + "/s.qsnap";
+  std::filesystem::copy_file(*path, file);
+  engine_.reset();
+  const std::string fresh = dir_.path() + "/fresh";
+  FaultFileSystem::Fault rename;
+  rename.op = Op::kRename;
+  rename.path_contains = "fresh/.restore-tmp/db";
+  fs_->Inject(rename);
+  FaultFileSystem::Fault del;
+  del.op = Op::kDelete;
+  del.path_contains = "fresh/";
+  del.times = -1;
+  fs_->Inject(del);
+  EXPECT_FALSE(Engine::RestoreDataDir(file, fresh, *fs_).ok());
+  fs_->ClearFaults();
+  ASSERT_TRUE(std::filesystem::exists(fresh + "/segments")) << "not cut between the renames";
+  ASSERT_FALSE(std::filesystem::exists(fresh + "/db"));
+
+  EngineOptions o;
+  o.data_dir = fresh;
+  o.store.fs = fs_;
+  o.search_threads = 1;
+  EXPECT_THAT(Engine::Open(o),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "--restore-from"));
+  EXPECT_FALSE(std::filesystem::exists(fresh + "/db")) << "an empty database was made";
+
+  QUIVER_ASSERT_OK(Engine::RestoreDataDir(file, fresh, *fs_));
+  EXPECT_FALSE(std::filesystem::exists(fresh + "/" + Engine::kRestoringMarker));
+  absl::StatusOr<std::unique_ptr<Engine>> e = Engine::Open(o);
+  QUIVER_ASSERT_OK(e);
+  v1::CountPointsRequest cr;
+  cr.set_collection("c");
+  v1::CountPointsResponse count;
+  QUIVER_ASSERT_OK((*e)->CountPoints(cr, &count));
+  EXPECT_EQ(count.count(), 200u);
+  e->reset();
+  // A finished restore is a database like any other: not restored over.
+  EXPECT_THAT(Engine::RestoreDataDir(file, fresh, *fs_),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "not empty"));
 }
 
 }  // namespace
