@@ -4,9 +4,10 @@
 // than one kernel needs. Header-only and inline: they sit inside hot loops.
 //
 // QUIVER_SIMD_AVX2 is 1 when the translation unit is compiled for AVX2 and
-// FMA (the project's default -march, see the top-level CMakeLists.txt), 0
-// otherwise; code that uses the __m256 helpers below must test it, and have
-// a scalar path for 0. The build decides, not the CPU at run time.
+// FMA, 0 otherwise; code that uses the __m256 helpers below must test it,
+// and have a scalar path for 0. Only index/kernels.cc is compiled for AVX2
+// in the default build (once more, beside its baseline copy); which of the
+// two runs is chosen at run time (index/kernels.h).
 //
 // Stateless; safe from any thread. Nothing here fails.
 #ifndef QUIVER_BASE_SIMD_H_

@@ -7,7 +7,7 @@
 #include <cblas.h>
 #include <omp.h>
 
-#include "index/distance.h"
+#include "index/kernels.h"
 
 // Declared weak so a binary linked against reference BLAS still starts and
 // can say so (OpenBLAS defines these; reference BLAS does not).
@@ -60,6 +60,7 @@ void ScanBlock(const QueryBatch& q, const Block& b, TopK* topk,
       return from;
     };
     const size_t row_bytes = dim * sizeof(float);
+    const KernelTable& k = ActiveKernels();  // once per block, not per row
     for (size_t i = next_kept(0); i < b.n;) {
       const size_t next = next_kept(i + 1);
       if (next < b.n) {
@@ -69,7 +70,7 @@ void ScanBlock(const QueryBatch& q, const Block& b, TopK* topk,
       const float* row = b.rows + i * dim;
       for (size_t j = 0; j < q.nq; ++j) {
         const float* v = q.vectors + j * dim;
-        const float d = l2 ? L2Sqr(v, row, dim) : -Dot(v, row, dim);
+        const float d = l2 ? k.l2sqr(v, row, dim) : -k.dot(v, row, dim);
         topk[j].Push(d, b.first_id + i);
       }
       i = next;

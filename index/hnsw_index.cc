@@ -65,22 +65,24 @@ using hnswlib::tableint;
 // 3 size_t, double mult, size_t ef_construction (see saveIndex).
 constexpr size_t kHeaderBytes = 96;
 
-float L2Dist(const void* a, const void* b, const void* dim) {
-  return L2Sqr(static_cast<const float*>(a), static_cast<const float*>(b),
-               *static_cast<const size_t*>(dim));
-}
-float NegDotDist(const void* a, const void* b, const void* dim) {
-  return -Dot(static_cast<const float*>(a), static_cast<const float*>(b),
-              *static_cast<const size_t*>(dim));
+template <class Metric>
+float DistOf(const void* a, const void* b, const void* dim) {
+  return Metric::Distance(static_cast<const float*>(a), static_cast<const float*>(b),
+                          *static_cast<const size_t*>(dim));
 }
 
 // An hnswlib space over our kernels: distances are already in our
 // convention (-ip, not hnswlib's 1 - ip), and constructing it writes no
 // global (hnswlib's L2Space/InnerProductSpace constructors do, racily).
+// The kernel variant is the one in use when the space is made (hnswlib's
+// own kernels would be chosen by the flags this file is compiled with).
 class Space final : public hnswlib::SpaceInterface<float> {
  public:
   Space(size_t dim, Similarity sim)
-      : dim_(dim), fn_(sim == Similarity::kL2 ? &L2Dist : &NegDotDist) {}
+      : dim_(dim), fn_(WithKernels([sim](auto k) -> hnswlib::DISTFUNC<float> {
+          using K = decltype(k);
+          return sim == Similarity::kL2 ? &DistOf<L2MetricOf<K>> : &DistOf<IpMetricOf<K>>;
+        })) {}
   size_t get_data_size() override { return dim_ * sizeof(float); }
   hnswlib::DISTFUNC<float> get_dist_func() override { return fn_; }
   void* get_dist_func_param() override { return &dim_; }
@@ -326,12 +328,17 @@ absl::Status HnswIndex::Search(const float* query, const SearchParams& params,
                                const LabelFilter* filter, TopK* out) const {
   if (!graph_) return absl::FailedPreconditionError("HNSW: index not built");
   const Graph* g = graph_.get();
-  hnsw::Search(*g, spec_.similarity, params, filter, out, [&](auto l2) {
-    if constexpr (decltype(l2)::value) {
-      return Graph::Distance<L2Metric>{g, query};
-    } else {
-      return Graph::Distance<IpMetric>{g, query};
-    }
+  // The walk is instantiated per kernel variant: its distances are direct
+  // calls to the variant chosen here, once per search.
+  WithKernels([&](auto k) {
+    using K = decltype(k);
+    hnsw::Search(*g, spec_.similarity, params, filter, out, [&](auto l2) {
+      if constexpr (decltype(l2)::value) {
+        return Graph::Distance<L2MetricOf<K>>{g, query};
+      } else {
+        return Graph::Distance<IpMetricOf<K>>{g, query};
+      }
+    });
   });
   return absl::OkStatus();
 }

@@ -1,7 +1,7 @@
 // HnswIndex: the HNSW kind of VectorIndex, a hierarchical navigable
 // small-world graph (Malkov & Yashunin). The graph is built and stored by
-// hnswlib 0.6.2 (header-only, compiled with our flags, so its kernels get
-// AVX2); searching it is ours (see below), because hnswlib's searchKnn reads
+// hnswlib 0.6.2 (header-only; its distances are ours, index/kernels.h's
+// variant chosen at run time); searching it is ours (see below), because hnswlib's searchKnn reads
 // a shared mutable `ef_` and has no filter hook in 0.6.2.
 //
 // Build: hnswlib addPoint from `threads` threads (the first row that holds
@@ -20,8 +20,9 @@
 //      ef are held. So a filter costs more hops, not recall; a very selective
 //      filter (a few % of labels) should be served by an exact scan instead.
 //   ef = max(k, SearchParams::ef or kHnswDefaultEf).
-// Distances are computed with index/distance.h kernels (the same numbers as
-// FLAT's per-row path): kL2 squared L2, kInnerProduct -<q, x>.
+// Distances are computed with index/kernels.h's kernels (the same numbers
+// as FLAT's per-row path), the variant picked once per search:
+// kL2 squared L2, kInnerProduct -<q, x>.
 //
 // Memory: the layer-0 block (n x (links + vector + label)), the upper-layer
 // link lists, and a 4-byte label per node. Each searching thread keeps a

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "index/kernels.h"
 #include "index/hnsw_walk.h"
 #include "index/ivf_common.h"
 
@@ -45,8 +46,8 @@ struct FaissGraph {
   uint64_t Label(uint32_t id) const { return id; }
 };
 
-// Query-to-code distance estimates for hnsw::Walk.
-template <bool kL2>
+// Query-to-code distance estimates for hnsw::Walk, with kernel variant K.
+template <bool kL2, class K>
 struct CodeDistance {
   const Sq8Query* query;
   const uint8_t* codes;  // n * dim
@@ -54,7 +55,7 @@ struct CodeDistance {
   const void* Data(uint32_t id) const { return codes + size_t{id} * dim; }
   float operator()(uint32_t id) const {
     const uint8_t* code = codes + size_t{id} * dim;
-    return kL2 ? query->L2(code) : query->NegIp(code);
+    return kL2 ? query->L2With<K>(code) : query->NegIpWith<K>(code);
   }
 };
 
@@ -189,10 +190,13 @@ absl::Status HnswSq8Index::Search(const float* query, const SearchParams& params
                                   const LabelFilter* filter, TopK* out) const {
   if (!index_) return absl::FailedPreconditionError("HNSW_SQ8: index not built");
   const FaissGraph graph{&index_->hnsw, neighbors_, offsets_, n_};
-  hnsw::Search(graph, spec_.similarity, params, filter, out, [&](auto l2) {
-    Sq8Query& q = tls_query;
-    q.Prepare(query, sq_, spec_.similarity);
-    return CodeDistance<decltype(l2)::value>{&q, codes_, spec_.dim};
+  // The walk per kernel variant, chosen once per search (hnsw_index.cc).
+  WithKernels([&](auto k) {
+    hnsw::Search(graph, spec_.similarity, params, filter, out, [&](auto l2) {
+      Sq8Query& q = tls_query;
+      q.Prepare(query, sq_, spec_.similarity);
+      return CodeDistance<decltype(l2)::value, decltype(k)>{&q, codes_, spec_.dim};
+    });
   });
   return absl::OkStatus();
 }

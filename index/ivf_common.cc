@@ -186,13 +186,14 @@ std::vector<Probe>& RankLists(const float* query, const float* centroids, size_t
                               size_t dim, Similarity sim, size_t sorted) {
   thread_local std::vector<Probe> probes;
   probes.resize(nlist);
+  const KernelTable& k = ActiveKernels();
   if (sim == Similarity::kL2) {
     for (size_t l = 0; l < nlist; ++l) {
-      probes[l] = {L2Sqr(query, centroids + l * dim, dim), static_cast<uint32_t>(l)};
+      probes[l] = {k.l2sqr(query, centroids + l * dim, dim), static_cast<uint32_t>(l)};
     }
   } else {
     for (size_t l = 0; l < nlist; ++l) {
-      probes[l] = {-Dot(query, centroids + l * dim, dim), static_cast<uint32_t>(l)};
+      probes[l] = {-k.dot(query, centroids + l * dim, dim), static_cast<uint32_t>(l)};
     }
   }
   sorted = std::min(sorted, nlist);

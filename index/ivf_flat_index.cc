@@ -115,12 +115,15 @@ absl::Status IvfFlatIndex::Search(const float* query, const SearchParams& params
   if (!index_) return absl::FailedPreconditionError("IVF_FLAT: index not built");
   const size_t dim = spec_.dim;
   const ivf::ListsView view{&lists_, dim * sizeof(float), centroids_, dim, spec_.similarity};
-  ivf::Search(view, query, params, filter, out, [&](auto l2) {
-    if constexpr (decltype(l2)::value) {
-      return RowScanner<L2Metric>{query, dim};
-    } else {
-      return RowScanner<IpMetric>{query, dim};
-    }
+  WithKernels([&](auto k) {
+    using K = decltype(k);
+    ivf::Search(view, query, params, filter, out, [&](auto l2) {
+      if constexpr (decltype(l2)::value) {
+        return RowScanner<L2MetricOf<K>>{query, dim};
+      } else {
+        return RowScanner<IpMetricOf<K>>{query, dim};
+      }
+    });
   });
   return absl::OkStatus();
 }

@@ -7,8 +7,8 @@
 // 256 * nlist of them when there are more), assigning vectors to lists, the
 // list storage and the file format (write_index/read_index). Searching is
 // ours: the list scan (index/ivf_search.h, shared with IVF_SQ8 and IVF_PQ)
-// is a loop over contiguous rows with index/distance.h's AVX2 kernels and
-// the LabelFilter checked inline, with no OpenMP and no allocation per
+// is a loop over contiguous rows with index/kernels.h's kernels (AVX2
+// where the CPU has it) and the LabelFilter checked inline, with no OpenMP and no allocation per
 // query. Debian's FAISS is built for baseline x86-64 and
 // scans at a fraction of memory bandwidth; on the same
 // lists (60k x 784, nlist 256, 1 thread) this scan is 4.1-4.6x faster than

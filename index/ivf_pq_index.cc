@@ -16,8 +16,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "base/simd.h"
 #include "index/ivf_search.h"
+#include "index/kernels.h"
 #include "index/omp_threads.h"
 
 namespace quiver::index {
@@ -46,76 +46,6 @@ inline float AdcSum(const float* table, const uint8_t* code, size_t m) {
   }
   for (; j < m; ++j) s0 += table[j * kKsub + code[j]];
   return (s0 + s1) + (s2 + s3);
-}
-
-// table[j * 256 + k] = sum over the dsub dimensions d of sub-space j of
-// (x[d] - C[d][k])^2 (kL2) or x[d] * C[d][k] (IP), with the codebook
-// dimension-major (codebook_t[d * 256 + k]): 8 centroids per instruction.
-template <bool kL2>
-void Tables(const float* x, const float* codebook_t, size_t m, size_t dsub, float* table) {
-  for (size_t j = 0; j < m; ++j) {
-    const float* xj = x + j * dsub;
-    const float* cj = codebook_t + j * dsub * kKsub;
-    float* tj = table + j * kKsub;
-#if QUIVER_SIMD_AVX2
-    for (size_t k = 0; k < kKsub; k += 32) {
-      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-      __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-      for (size_t s = 0; s < dsub; ++s) {
-        const __m256 v = _mm256_set1_ps(xj[s]);
-        const float* c = cj + s * kKsub + k;
-        if constexpr (kL2) {
-          const __m256 d0 = _mm256_sub_ps(v, _mm256_loadu_ps(c));
-          const __m256 d1 = _mm256_sub_ps(v, _mm256_loadu_ps(c + 8));
-          const __m256 d2 = _mm256_sub_ps(v, _mm256_loadu_ps(c + 16));
-          const __m256 d3 = _mm256_sub_ps(v, _mm256_loadu_ps(c + 24));
-          a0 = _mm256_fmadd_ps(d0, d0, a0);
-          a1 = _mm256_fmadd_ps(d1, d1, a1);
-          a2 = _mm256_fmadd_ps(d2, d2, a2);
-          a3 = _mm256_fmadd_ps(d3, d3, a3);
-        } else {
-          a0 = _mm256_fmadd_ps(v, _mm256_loadu_ps(c), a0);
-          a1 = _mm256_fmadd_ps(v, _mm256_loadu_ps(c + 8), a1);
-          a2 = _mm256_fmadd_ps(v, _mm256_loadu_ps(c + 16), a2);
-          a3 = _mm256_fmadd_ps(v, _mm256_loadu_ps(c + 24), a3);
-        }
-      }
-      _mm256_storeu_ps(tj + k, a0);
-      _mm256_storeu_ps(tj + k + 8, a1);
-      _mm256_storeu_ps(tj + k + 16, a2);
-      _mm256_storeu_ps(tj + k + 24, a3);
-    }
-#else
-    std::fill(tj, tj + kKsub, 0.0f);
-    for (size_t s = 0; s < dsub; ++s) {
-      const float* c = cj + s * kKsub;
-      for (size_t k = 0; k < kKsub; ++k) {
-        if constexpr (kL2) {
-          const float d = xj[s] - c[k];
-          tj[k] += d * d;
-        } else {
-          tj[k] += xj[s] * c[k];
-        }
-      }
-    }
-#endif
-  }
-}
-
-// The index of the smallest of 256 floats (the first on a tie).
-inline uint8_t ArgMin256(const float* t) {
-#if QUIVER_SIMD_AVX2
-  __m256 lo = _mm256_loadu_ps(t);
-  for (size_t k = 8; k < kKsub; k += 8) lo = _mm256_min_ps(lo, _mm256_loadu_ps(t + k));
-  const __m256 best = simd::HorizontalMin(lo);
-  for (size_t k = 0; k < kKsub; k += 8) {
-    const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(t + k), best, _CMP_EQ_OQ));
-    if (mask != 0) return static_cast<uint8_t>(k + __builtin_ctz(mask));
-  }
-  return 0;  // only if the table holds NaN
-#else
-  return static_cast<uint8_t>(std::min_element(t, t + kKsub) - t);
-#endif
 }
 
 // Runs fn(i) for i in [0, count) on up to `threads` threads (the calling one
@@ -179,6 +109,7 @@ void KMeans256(const float* x, size_t n, size_t dsub, uint32_t seed, float* cent
   }
   std::vector<float> ct(dsub * kKsub), table(kKsub), sums(kKsub * dsub);
   std::vector<size_t> counts(kKsub);
+  const KernelTable& kernels = ActiveKernels();
   for (int iter = 0; iter < kKmeansIterations; ++iter) {
     for (size_t k = 0; k < kKsub; ++k) {
       for (size_t s = 0; s < dsub; ++s) ct[s * kKsub + k] = centroids[k * dsub + s];
@@ -187,8 +118,8 @@ void KMeans256(const float* x, size_t n, size_t dsub, uint32_t seed, float* cent
     std::fill(counts.begin(), counts.end(), 0);
     for (size_t i = 0; i < n; ++i) {
       const float* p = x + i * dsub;
-      Tables<true>(p, ct.data(), 1, dsub, table.data());
-      const size_t k = ArgMin256(table.data());
+      kernels.pq_tables_l2(p, ct.data(), 1, dsub, table.data());
+      const size_t k = kernels.argmin256(table.data());
       ++counts[k];
       for (size_t s = 0; s < dsub; ++s) sums[k * dsub + s] += p[s];
     }
@@ -231,12 +162,13 @@ struct L2Scanner {
   const float* codebook_t;
   size_t dim, m, dsub;
   Scratch* scratch;
+  decltype(&baseline::PqTablesL2) tables;  // the kernel variant in use
 
   void BeginList(const ivf::Probe& p) {
     const float* c = centroids + size_t{p.list} * dim;
     float* r = scratch->residual.data();
     for (size_t d = 0; d < dim; ++d) r[d] = query[d] - c[d];
-    Tables<true>(r, codebook_t, m, dsub, scratch->table.data());
+    tables(r, codebook_t, m, dsub, scratch->table.data());
   }
   float Score(const uint8_t* code) const { return AdcSum(scratch->table.data(), code, m); }
 };
@@ -372,14 +304,17 @@ absl::Status IvfPqIndex::Build(const float* vectors, size_t n, int threads,
     // Encode every vector's residual: the nearest centroid per sub-space.
     std::vector<uint8_t> codes(n * m);
     constexpr size_t kBlock = 256;
+    const KernelTable& kernels = ActiveKernels();
     ParallelFor((n + kBlock - 1) / kBlock, threads, [&](size_t b) {
       std::vector<float> r(dim), table(m * kKsub);
       for (size_t i = b * kBlock; i < std::min(n, (b + 1) * kBlock); ++i) {
         const float* x = vectors + i * dim;
         const float* c = centroids + assign[i] * dim;
         for (size_t d = 0; d < dim; ++d) r[d] = x[d] - c[d];
-        Tables<true>(r.data(), codebook_t.data(), m, dsub, table.data());
-        for (size_t j = 0; j < m; ++j) codes[i * m + j] = ArgMin256(table.data() + j * kKsub);
+        kernels.pq_tables_l2(r.data(), codebook_t.data(), m, dsub, table.data());
+        for (size_t j = 0; j < m; ++j) {
+          codes[i * m + j] = kernels.argmin256(table.data() + j * kKsub);
+        }
       }
     });
     auto* invlists = dynamic_cast<faiss::ArrayInvertedLists*>(index->invlists);
@@ -427,14 +362,16 @@ absl::Status IvfPqIndex::Search(const float* query, const SearchParams& params,
   if (!index_) return absl::FailedPreconditionError("IVF_PQ: index not built");
   const size_t dim = spec_.dim, m = options_.m, dsub = dim / m;
   const ivf::ListsView view{&lists_, m, centroids_, dim, spec_.similarity};
+  const KernelTable& kernels = ActiveKernels();
   ivf::Search(view, query, params, filter, out, [&](auto l2) {
     Scratch& scratch = tls_scratch;
     scratch.table.resize(m * kKsub);
     if constexpr (decltype(l2)::value) {
       scratch.residual.resize(dim);
-      return L2Scanner{query, centroids_, codebook_t_.data(), dim, m, dsub, &scratch};
+      return L2Scanner{query, centroids_, codebook_t_.data(), dim, m, dsub, &scratch,
+                       kernels.pq_tables_l2};
     } else {
-      Tables<false>(query, codebook_t_.data(), m, dsub, scratch.table.data());
+      kernels.pq_tables_ip(query, codebook_t_.data(), m, dsub, scratch.table.data());
       return IpScanner{m, scratch.table.data()};
     }
   });

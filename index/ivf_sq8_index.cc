@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "index/kernels.h"
 #include "index/ivf_search.h"
 #include "index/omp_threads.h"
 
@@ -21,11 +22,13 @@ faiss::MetricType MetricOf(Similarity sim) {
 
 // Scores the codes of every list against one prepared query; the codes are
 // of the vectors, not residuals, so lists need no preparation.
-template <bool kL2>
+template <bool kL2, class K>  // K: the kernel variant (kernels.h)
 struct Sq8Scanner {
   const Sq8Query* query;
   void BeginList(const ivf::Probe&) {}
-  float Score(const uint8_t* code) const { return kL2 ? query->L2(code) : query->NegIp(code); }
+  float Score(const uint8_t* code) const {
+    return kL2 ? query->L2With<K>(code) : query->NegIpWith<K>(code);
+  }
 };
 
 thread_local Sq8Query tls_query;
@@ -101,10 +104,12 @@ absl::Status IvfSq8Index::Search(const float* query, const SearchParams& params,
                                  const LabelFilter* filter, TopK* out) const {
   if (!index_) return absl::FailedPreconditionError("IVF_SQ8: index not built");
   const ivf::ListsView view{&lists_, spec_.dim, centroids_, spec_.dim, spec_.similarity};
-  ivf::Search(view, query, params, filter, out, [&](auto l2) {
-    Sq8Query& q = tls_query;
-    q.Prepare(query, sq_, spec_.similarity);
-    return Sq8Scanner<decltype(l2)::value>{&q};
+  WithKernels([&](auto k) {
+    ivf::Search(view, query, params, filter, out, [&](auto l2) {
+      Sq8Query& q = tls_query;
+      q.Prepare(query, sq_, spec_.similarity);
+      return Sq8Scanner<decltype(l2)::value, decltype(k)>{&q};
+    });
   });
   return absl::OkStatus();
 }

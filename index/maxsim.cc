@@ -7,6 +7,7 @@
 #include <cblas.h>
 
 #include "index/distance.h"
+#include "index/kernels.h"
 #include "index/omp_threads.h"
 
 namespace quiver::index {
@@ -36,7 +37,8 @@ void ScoreBlock(const MaxSimQuery& q, const float* query_norms, const float* tok
   const float* norms = nullptr;
   if (l2) {
     s->norms.resize(rows);
-    for (size_t j = 0; j < rows; ++j) s->norms[j] = NormSqr(tokens + j * dim, dim);
+    const auto dot = ActiveKernels().dot;
+    for (size_t j = 0; j < rows; ++j) s->norms[j] = dot(tokens + j * dim, tokens + j * dim, dim);
     norms = s->norms.data();
   }
   for (size_t i = 0; i < ndocs; ++i) {

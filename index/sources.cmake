@@ -18,8 +18,14 @@
 # non-inline definitions get internal linkage); only the IVF kinds' .cc files
 # (ivf_flat_index.cc, ivf_common.cc, ivf_sq8_index.cc, ivf_pq_index.cc) and
 # hnsw_sq8_index.cc include FAISS headers.
+#
+# index/kernels.cc is not in the list: it is compiled twice, with
+# -DQUIVER_KERNEL_NS=baseline and with -DQUIVER_KERNEL_NS=avx2
+# -DQUIVER_KERNEL_WANT_AVX2 -mavx2 -mfma, and both objects are added (the
+# top-level CMakeLists.txt, quiver_kernels_*).
 set(QUIVER_INDEX_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/distance.cc
+  ${CMAKE_CURRENT_LIST_DIR}/cpu_dispatch.cc
   ${CMAKE_CURRENT_LIST_DIR}/flat_search.cc
   ${CMAKE_CURRENT_LIST_DIR}/flat_index.cc
   ${CMAKE_CURRENT_LIST_DIR}/hnsw_index.cc

@@ -8,8 +8,8 @@
 // (Sq8Query) so that the per-code loop is one FMA chain with no decode step:
 //   L2:  sum_j (q_j - offset_j - c_j * scale_j)^2
 //   IP:  -(sum_j q_j * offset_j + sum_j (q_j * scale_j) * c_j)
-// Compiled with the project's -march flags (AVX2/FMA by default); the
-// fallback is portable C++.
+// The kernels are index/kernels.h's (Sq8L2, Sq8Dot), AVX2/FMA or baseline
+// as chosen at run time.
 //
 // Thread-safety: the functions are pure; an Sq8Query belongs to one search.
 // They do not fail; codes and ranges are caller-owned and only read.
@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "index/flat_search.h"
+#include "index/kernels.h"
 
 namespace quiver::index {
 
@@ -35,20 +36,28 @@ struct Sq8Params {
   size_t MemoryBytes() const { return (offset.capacity() + scale.capacity()) * sizeof(float); }
 };
 
-// sum_j (qo_j - c_j * scale_j)^2.
-float Sq8L2(const float* qo, const float* scale, const uint8_t* code, size_t dim);
-// sum_j w_j * c_j.
-float Sq8Dot(const float* w, const uint8_t* code, size_t dim);
-
-// A query prepared for one codec and similarity. Distance() is in the
-// ranking convention of flat_search.h (squared L2, or -ip).
+// A query prepared for one codec and similarity. L2() and NegIp() are in
+// the ranking convention of flat_search.h (squared L2, or -ip): with the
+// kernel variant in use, or, in hot loops, with variant K (kernels.h).
 class Sq8Query {
  public:
   Sq8Query() = default;
   void Prepare(const float* query, const Sq8Params& params, Similarity sim);
 
-  float L2(const uint8_t* code) const { return Sq8L2(v_.data(), scale_, code, v_.size()); }
-  float NegIp(const uint8_t* code) const { return -(bias_ + Sq8Dot(v_.data(), code, v_.size())); }
+  template <class K>
+  float L2With(const uint8_t* code) const {
+    return K::Sq8L2(v_.data(), scale_, code, v_.size());
+  }
+  template <class K>
+  float NegIpWith(const uint8_t* code) const {
+    return -(bias_ + K::Sq8Dot(v_.data(), code, v_.size()));
+  }
+  float L2(const uint8_t* code) const {
+    return ActiveKernels().sq8_l2(v_.data(), scale_, code, v_.size());
+  }
+  float NegIp(const uint8_t* code) const {
+    return -(bias_ + ActiveKernels().sq8_dot(v_.data(), code, v_.size()));
+  }
 
  private:
   std::vector<float> v_;  // L2: q - offset; IP: q * scale

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <thread>
 
+#include "query/cpu_kernels.h"
 #include "server/config.h"
 #include "server/log_limit.h"
 #include "server/server.h"
@@ -17,6 +18,13 @@ int main(int argc, char** argv) {
   }
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   quiver::server::RouteLibraryLogs();
+  // Before anything searches: the distance kernels for this CPU.
+  auto kernels = quiver::SelectCpuKernels();
+  if (!kernels.ok()) {
+    std::cerr << "quiverd: " << kernels.status().message() << "\n";
+    return 2;
+  }
+  spdlog::info("distance kernels: {}", *kernels);
 
   // Block the shutdown signals and SIGHUP in every thread (threads inherit
   // the mask); one thread waits for them with sigwait, so no handler runs in
