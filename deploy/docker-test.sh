@@ -240,33 +240,30 @@ figure "docker stop during an index build" "$s s"
 logs_after "$mark" | grep -q 'index build stopped' || fail "the build was not stopped: $(logs_after "$mark")"
 logs_after "$mark" | grep -q 'shutdown complete' || fail "no graceful shutdown: $(logs_after "$mark")"
 
+# docker start, then the figure $1 (time to healthy) and the count; the
+# (random) host port may change.
+start_again() {
+  local s
+  $DOCKER start "$NAME" >/dev/null
+  PORT=$($DOCKER port "$NAME" 50051/tcp | head -1 | sed 's/.*://')
+  s=$(wait_healthy "$NAME")
+  figure "$1" "$s s"
+  check_count
+}
+all_indexed() { segments_line | grep -qE '\(([1-9][0-9]*) indexed, 0 building, 0 sealed'; }
+
 log "docker start: the points are there, the index is built again"
-mark=$(log_lines)
-t=$(now)
-$DOCKER start "$NAME" >/dev/null
-PORT=$($DOCKER port "$NAME" 50051/tcp | head -1 | sed 's/.*://')
-s=$(wait_healthy "$NAME")
-figure "docker start to healthy (after the stop)" "$s s"
-check_count
-for _ in $(seq 1500); do
-  segments_line | grep -qE '\(([1-9][0-9]*) indexed, 0 building, 0 sealed' && break
-  sleep 0.2
-done
-segments_line | grep -qE '\(([1-9][0-9]*) indexed, 0 building, 0 sealed' ||
-  fail "the index was not rebuilt: $(segments_line)"
+start_again "docker start to healthy (after the stop)"
+for _ in $(seq 1500); do all_indexed && break; sleep 0.2; done
+all_indexed || fail "the index was not rebuilt: $(segments_line)"
 check_search
 
 log "idle docker stop and start: the index loads from the volume"
 s=$(timed_stop "$NAME")
 figure "docker stop, idle" "$s s"
 mark=$(log_lines)
-$DOCKER start "$NAME" >/dev/null
-PORT=$($DOCKER port "$NAME" 50051/tcp | head -1 | sed 's/.*://')
-s=$(wait_healthy "$NAME")
-figure "docker start to healthy (idle restart)" "$s s"
-check_count
-segments_line | grep -qE '\(([1-9][0-9]*) indexed, 0 building, 0 sealed' ||
-  fail "the index did not load: $(segments_line)"
+start_again "docker start to healthy (idle restart)"
+all_indexed || fail "the index did not load: $(segments_line)"
 if logs_after "$mark" | grep -q 'built HNSW'; then fail "the index was rebuilt, not loaded"; fi
 check_search
 $DOCKER rm -f "$NAME" >/dev/null
