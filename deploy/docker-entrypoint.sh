@@ -11,12 +11,33 @@
 #     tls.crt and tls.key, and client-ca.crt for mutual TLS.
 # With none of these quiverd refuses to start (it would serve everyone);
 # QUIVER_ALLOW_INSECURE=1 starts it anyway. Arguments are passed on to
-# quiverd.
+# quiverd, after the ones made here.
+# QUIVER_SHUTDOWN_GRACE_SECONDS (the image sets 5) becomes
+# --shutdown-grace-seconds unless the arguments give it: the grace must end
+# before `docker stop` (10 s) or Kubernetes' terminationGracePeriodSeconds
+# sends SIGKILL.
 set -eu
+
+data_dir="${QUIVER_DATA_DIR:-/data}"
+# A bind-mounted host directory keeps its owner, usually not this uid:
+# say so in one line instead of RocksDB's error about a LOCK file.
+if [ -d "$data_dir" ] && [ ! -w "$data_dir" ]; then
+  echo "quiver-entrypoint: the data directory $data_dir is not writable by uid $(id -u):" \
+    "make the mounted directory writable for it (on the host: chown $(id -u):$(id -g) DIR)" \
+    "or run the container as the directory's owner (docker run --user UID:GID)" >&2
+  exit 1
+fi
 
 keys_file="${QUIVER_API_KEYS_FILE:-/etc/quiver/api-keys}"
 tls_dir="${QUIVER_TLS_DIR:-/etc/quiver/tls}"
-set -- --listen "${QUIVER_LISTEN:-0.0.0.0:50051}" --data-dir "${QUIVER_DATA_DIR:-/data}" "$@"
+case " $* " in
+  *" --shutdown-grace-seconds"*) grace="" ;;
+  *) grace="${QUIVER_SHUTDOWN_GRACE_SECONDS:-}" ;;
+esac
+set -- --listen "${QUIVER_LISTEN:-0.0.0.0:50051}" --data-dir "$data_dir" "$@"
+if [ -n "$grace" ]; then
+  set -- "$@" --shutdown-grace-seconds "$grace"
+fi
 
 if [ -f "$keys_file" ]; then
   set -- "$@" --api-keys-file "$keys_file"

@@ -36,6 +36,7 @@
 #ifndef QUIVER_INDEX_HNSW_INDEX_H_
 #define QUIVER_INDEX_HNSW_INDEX_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -86,12 +87,14 @@ struct HnswGraph {
 // distances, the same options and threads) and returns it without the
 // vectors: for kinds that keep the graph over compressed codes (HNSW_SQ8).
 // REQUIRES: `spec` (type "HNSW") and `options` passed ValidateIndexSpec.
-// Errors as HnswIndex::Build.
+// Errors as HnswIndex::Build (CANCELLED once *stop is true, as
+// VectorIndex::set_build_stop).
 // Rows `rows` rejects (VectorIndex::Build) are nodes on level 0 with no
 // links, which no node links to.
 absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec& spec, const HnswOptions& options,
                                          const float* vectors, size_t n, int threads,
-                                         const LabelFilter* rows = nullptr);
+                                         const LabelFilter* rows = nullptr,
+                                         const std::atomic<bool>* stop = nullptr);
 
 class HnswIndex final : public VectorIndex {
  public:
@@ -126,7 +129,8 @@ class HnswIndex final : public VectorIndex {
  private:
   struct Graph;  // hnswlib's objects; hnswlib headers stay in the .cc
   friend absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec&, const HnswOptions&,
-                                                  const float*, size_t, int, const LabelFilter*);
+                                                  const float*, size_t, int, const LabelFilter*,
+                                                  const std::atomic<bool>*);
 
   const IndexSpec spec_;
   const HnswOptions options_;

@@ -94,7 +94,8 @@ absl::Status HnswSq8Index::Build(const float* vectors, size_t n, int threads,
   }
   IndexSpec float_spec = spec_;
   float_spec.type = "HNSW";
-  absl::StatusOr<HnswGraph> graph = BuildHnswGraph(float_spec, options_, vectors, n, threads, rows);
+  absl::StatusOr<HnswGraph> graph =
+      BuildHnswGraph(float_spec, options_, vectors, n, threads, rows, build_stop());
   if (!graph.ok()) return graph.status();
   try {
     auto index = std::make_unique<faiss::IndexHNSWSQ>(

@@ -91,6 +91,7 @@ absl::Status IvfFlatIndex::Build(const float* vectors, size_t n, int threads,
     // warn about too few training points for tiny segments.
     if (nlist > 1) index->train(static_cast<faiss::Index::idx_t>(m), train);
     index->is_trained = true;
+    if (build_stopped()) return BuildStoppedError(kKind);  // between k-means and adding
     index->add(static_cast<faiss::Index::idx_t>(n), vectors);  // labels 0..n-1
     return Attach(std::move(index));
   } catch (const std::exception& e) {

@@ -252,6 +252,7 @@ absl::Status IvfPqIndex::Build(const float* vectors, size_t n, int threads,
     index->use_precomputed_table = -1;  // see header: it would outweigh the codes
     const auto count = static_cast<faiss::Index::idx_t>(n);
     if (nlist > 1) index->train_q1(data_rows, train, false, metric);  // FAISS k-means
+    if (build_stopped()) return BuildStoppedError(kKind);
     std::vector<faiss::Index::idx_t> assign(n);
     index->quantizer->assign(count, vectors, assign.data());
     const float* centroids = dynamic_cast<const faiss::IndexFlat*>(index->quantizer)->get_xb();

@@ -79,6 +79,7 @@ absl::Status IvfSq8Index::Build(const float* vectors, size_t n, int threads,
     // clips (placeholders may clip: they are never returned).
     index->sq.train(m, train);
     index->is_trained = true;
+    if (build_stopped()) return BuildStoppedError(kKind);  // between k-means and adding
     index->add(count, vectors);  // labels 0..n-1
     return Attach(std::move(index));
   } catch (const std::exception& e) {

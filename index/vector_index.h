@@ -28,6 +28,7 @@
 #ifndef QUIVER_INDEX_VECTOR_INDEX_H_
 #define QUIVER_INDEX_VECTOR_INDEX_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -155,7 +156,28 @@ class VectorIndex {
   virtual IndexShape shape() const = 0;
   // One line for logs and `describe`, e.g. "HNSW(M=16, ef_construction=200)".
   virtual std::string Describe() const = 0;
+
+  // Lets the owner of a build end it early (a server shutting down): once
+  // *stop is true, Build returns CANCELLED soon and the index stays unbuilt.
+  // Graph kinds check between inserts (milliseconds); IVF kinds between
+  // training and adding. Null (the default): never. *stop must outlive
+  // Build.
+  void set_build_stop(const std::atomic<bool>* stop) { build_stop_ = stop; }
+
+ protected:
+  const std::atomic<bool>* build_stop() const { return build_stop_; }
+  bool build_stopped() const {
+    return build_stop_ != nullptr && build_stop_->load(std::memory_order_relaxed);
+  }
+
+ private:
+  const std::atomic<bool>* build_stop_ = nullptr;
 };
+
+// What Build returns when its stop flag was set.
+inline absl::Status BuildStoppedError(const char* kind) {
+  return absl::CancelledError(std::string(kind) + " build stopped before it finished");
+}
 
 // Checks type and params: INVALID_ARGUMENT names the bad parameter (unknown
 // type, unknown parameter, value out of range).

@@ -159,6 +159,9 @@ absl::Status Engine::VerifyCollection(const v1::VerifyCollectionRequest& req,
 }
 
 Engine::~Engine() {
+  // First, so that index builds and compactions end within milliseconds
+  // while the threads below wind down (a restart redoes them).
+  if (builder_ != nullptr) builder_->Stop();
   auditor_.reset();
   {
     MutexLock lock(&maintenance_mu_);

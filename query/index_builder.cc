@@ -17,13 +17,21 @@ IndexBuilder::IndexBuilder(IndexBuilderOptions options, BuiltCallback on_built,
 }
 
 IndexBuilder::~IndexBuilder() {
+  Stop();
+  for (auto& t : workers_) t.join();
+}
+
+void IndexBuilder::Stop() {
+  stop_builds_.store(true, std::memory_order_relaxed);
   {
     MutexLock lock(&mu_);
     stopping_ = true;
+    for (const Job& job : queue_) {
+      if (job.unindexed > 0) unindexed_rows_.fetch_sub(job.unindexed, std::memory_order_relaxed);
+    }
     queue_.clear();
   }
   cv_.NotifyAll();
-  for (auto& t : workers_) t.join();
 }
 
 
@@ -108,15 +116,24 @@ void IndexBuilder::Work() {
         const std::shared_ptr<const void> pin = coll->Pin();
         if (on_built_) on_built_(*coll, job.segment);
       } else if (job.plan.inputs.empty()) {
-        Build(*coll, job.segment);
+        // A stopped build says nothing about the builder's rate.
+        worked = Build(*coll, job.segment);
       } else {
         const absl::Time start = absl::Now();
         std::shared_ptr<Segment> out = coll->BuildCompacted(job.plan);
-        Build(*coll, out);
-        spdlog::info("collection \"{}\": compacted {} segment(s) into segment {} ({} rows) in {:.2f}s",
-                     coll->name(), job.plan.inputs.size(), out->id(), out->appended(),
-                     absl::ToDoubleSeconds(absl::Now() - start));
-        if (on_compacted_) on_compacted_(coll, std::move(job.plan), std::move(out));
+        if (Build(*coll, out)) {
+          spdlog::info(
+              "collection \"{}\": compacted {} segment(s) into segment {} ({} rows) in {:.2f}s",
+              coll->name(), job.plan.inputs.size(), out->id(), out->appended(),
+              absl::ToDoubleSeconds(absl::Now() - start));
+          if (on_compacted_) on_compacted_(coll, std::move(job.plan), std::move(out));
+        } else {
+          // Nothing of the output was persisted or swapped in: the inputs
+          // stay, and the compaction is planned again after the restart.
+          spdlog::info("collection \"{}\": compaction of {} segment(s) stopped (shutting down); "
+                       "it is redone after a restart",
+                       coll->name(), job.plan.inputs.size());
+        }
       }
     }
     if (job.unindexed > 0) {
@@ -140,8 +157,8 @@ namespace {
 // not have, checks it and installs it. False when nothing was installed:
 // no index wanted, or the build or its self-check failed (logged; the
 // segment stays searchable exactly, and a later rebuild may succeed).
-bool BuildVectorIndex(const IndexBuilderOptions& options, Collection& coll, Segment* seg,
-                      size_t f) {
+bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool>* stop,
+                      Collection& coll, Segment* seg, size_t f) {
   const VectorFieldSpec& field = coll.schema().vectors()[f];
   const index::IndexSpec spec = coll.IndexSpecFor(f);
   std::shared_ptr<const index::VectorIndex> current = seg->index(f);
@@ -164,7 +181,14 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, Collection& coll, Segm
   const size_t n = tokens ? data.size() / field.dim : rows;
   const RowsWithData with_data(*seg, rows);
   const index::LabelFilter* build_rows = tokens || with_data.all() ? nullptr : &with_data;
+  (*idx)->set_build_stop(stop);
   absl::Status s = (*idx)->Build(data.data(), n, options.threads_per_build, build_rows);
+  if (absl::IsCancelled(s) && stop->load(std::memory_order_relaxed)) {
+    spdlog::info("collection \"{}\" segment {} field \"{}\": index build stopped after {:.2f}s "
+                 "(shutting down); it is built again after a restart",
+                 coll.name(), seg->id(), field.name, absl::ToDoubleSeconds(absl::Now() - start));
+    return false;
+  }
   if (!s.ok()) {
     spdlog::error("collection \"{}\" segment {} field \"{}\": index build failed: {}",
                   coll.name(), seg->id(), field.name, s.ToString());
@@ -199,7 +223,8 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, Collection& coll, Segm
 
 // Window indexes: per window attribute and indexed vector field, over the
 // attribute index's sorted column. Failures are logged and skipped.
-void BuildWindowIndexes(const IndexBuilderOptions& options, Collection& coll, Segment* seg) {
+void BuildWindowIndexes(const IndexBuilderOptions& options, const std::atomic<bool>* stop,
+                        Collection& coll, Segment* seg) {
   const Schema& schema = coll.schema();
   std::shared_ptr<const SegmentAttrIndex> attrs = seg->attr_index();
   for (size_t a = 0; a < schema.attributes().size() && attrs != nullptr; ++a) {
@@ -212,8 +237,10 @@ void BuildWindowIndexes(const IndexBuilderOptions& options, Collection& coll, Se
         continue;
       }
       const absl::Time start = absl::Now();
+      if (stop->load(std::memory_order_relaxed)) return;
       auto w = WindowIndex::Build(*seg, attrs, static_cast<int>(a), f, spec,
-                                  options.threads_per_build);
+                                  options.threads_per_build, stop);
+      if (!w.ok() && stop->load(std::memory_order_relaxed)) return;
       if (!w.ok()) {
         spdlog::error("collection \"{}\" segment {} window on \"{}\": {}", coll.name(), seg->id(),
                       schema.attributes()[a].name, w.status().ToString());
@@ -243,8 +270,13 @@ bool NeedsRerankTable(const Collection& coll, const Segment& seg) {
 
 }  // namespace
 
-void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) {
+bool IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) {
   bool built_any = false;
+  auto stopped = [&] {
+    if (!stop_builds_.load(std::memory_order_relaxed)) return false;
+    seg->SetBuilding(false);
+    return true;
+  };
   // Vectors are read below (builds, and Persist writing rerank tables).
   const std::shared_ptr<const void> pin = coll.Pin();
   seg->SetBuilding(true);
@@ -254,11 +286,17 @@ void IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
     seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->published()));
   }
   for (size_t f = 0; f < coll.schema().vectors().size(); ++f) {
-    if (BuildVectorIndex(options_, coll, seg.get(), f)) built_any = true;
+    if (stopped()) return false;
+    if (BuildVectorIndex(options_, &stop_builds_, coll, seg.get(), f)) built_any = true;
   }
-  BuildWindowIndexes(options_, coll, seg.get());
+  if (stopped()) return false;
+  BuildWindowIndexes(options_, &stop_builds_, coll, seg.get());
+  // Persisting new index files can take seconds: after a stop the segment
+  // is indexed again after the restart instead.
+  if (stopped()) return false;
   seg->SetBuilding(false);
   if ((built_any || NeedsRerankTable(coll, *seg)) && on_built_) on_built_(coll, seg);
+  return true;
 }
 
 }  // namespace quiver

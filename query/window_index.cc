@@ -9,7 +9,7 @@ namespace quiver {
 
 absl::StatusOr<std::shared_ptr<const WindowIndex>> WindowIndex::Build(
     const Segment& seg, std::shared_ptr<const SegmentAttrIndex> attrs, int attr, size_t field,
-    const index::IndexSpec& spec, int threads) {
+    const index::IndexSpec& spec, int threads, const std::atomic<bool>* stop) {
   std::shared_ptr<WindowIndex> w(new WindowIndex());
   w->attr_ = attr;
   w->field_ = field;
@@ -32,6 +32,7 @@ absl::StatusOr<std::shared_ptr<const WindowIndex>> WindowIndex::Build(
     }
     auto idx = index::CreateIndex(spec);
     if (!idx.ok()) return idx.status();
+    (*idx)->set_build_stop(stop);
     absl::Status s = (*idx)->Build(data.data(), part.last - part.first, threads);
     if (!s.ok()) return s;
     part.index = std::move(*idx);

@@ -20,6 +20,7 @@
 #ifndef QUIVER_QUERY_WINDOW_INDEX_H_
 #define QUIVER_QUERY_WINDOW_INDEX_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -48,10 +49,11 @@ class WindowIndex {
   // Partitions the rows of `seg` that have a value of attribute `attr`
   // (indexed in `attrs`) and builds an index of `spec` over vector field
   // `field` in each, with up to `threads` threads. Null (and OK) when no row
-  // has a value.
+  // has a value. CANCELLED soon after *stop becomes true (null: never; see
+  // VectorIndex::set_build_stop).
   static absl::StatusOr<std::shared_ptr<const WindowIndex>> Build(
       const Segment& seg, std::shared_ptr<const SegmentAttrIndex> attrs, int attr, size_t field,
-      const index::IndexSpec& spec, int threads);
+      const index::IndexSpec& spec, int threads, const std::atomic<bool>* stop = nullptr);
 
   int attr() const { return attr_; }
   size_t field() const { return field_; }

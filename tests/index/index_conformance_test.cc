@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -675,6 +676,37 @@ TEST_P(IndexConformanceTest, UnbuiltIndexAndEmptyBuild) {
   EXPECT_THAT((*index)->Build(q, 0, 1), StatusIs(absl::StatusCode::kInvalidArgument));
   TempDir dir;
   EXPECT_FALSE((*index)->Save(dir.path() + "/x").ok());
+}
+
+// A server shutting down sets the build's stop flag: every kind with steps
+// gives up with CANCELLED and stays unbuilt (FLAT has no steps); a flag
+// that stays false changes nothing.
+TEST_P(IndexConformanceTest, BuildGivesUpOnceStopped) {
+  constexpr size_t kN = 3000, kDim = 16;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> g;
+  std::vector<float> data(kN * kDim);
+  for (float& x : data) x = g(rng);
+  auto index = CreateIndex(Spec(type(), kDim, sim()));
+  QUIVER_ASSERT_OK(index);
+  std::atomic<bool> stop{true};
+  (*index)->set_build_stop(&stop);
+  if (type() == "FLAT") {
+    QUIVER_ASSERT_OK((*index)->Build(data.data(), kN, 1));
+    return;
+  }
+  EXPECT_THAT((*index)->Build(data.data(), kN, 2), StatusIs(absl::StatusCode::kCancelled));
+  EXPECT_EQ((*index)->size(), 0u);
+  const float q[kDim] = {};
+  TopK out(kK);
+  EXPECT_THAT((*index)->Search(q, {}, nullptr, &out),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  stop = false;
+  auto again = CreateIndex(Spec(type(), kDim, sim()));
+  QUIVER_ASSERT_OK(again);
+  (*again)->set_build_stop(&stop);
+  QUIVER_ASSERT_OK((*again)->Build(data.data(), kN, 2));
+  EXPECT_EQ((*again)->size(), kN);
 }
 
 std::string CaseName(const ::testing::TestParamInfo<std::tuple<std::string, Similarity>>& info) {

@@ -1,0 +1,133 @@
+// SIGTERM while quiverd builds an index: the real server stops within a
+// second or two, well inside `docker stop`'s 10 s (the build gives up
+// instead of running to its end), with a graceful exit; after the restart
+// every point is there and the index is built again.
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "client/client.h"
+#include "tests/common/quiverd_process.h"
+#include "tests/common/test_util.h"
+
+namespace quiver {
+namespace {
+
+using ::quiver::testing::QuiverdOptions;
+using ::quiver::testing::QuiverdProcess;
+using ::quiver::testing::TempDir;
+
+constexpr uint32_t kDim = 64;
+constexpr int kPoints = 6000;
+
+std::vector<float> VectorOf(int i) {
+  std::mt19937 rng(static_cast<uint32_t>(i) * 7919u + 3);
+  std::normal_distribution<float> g;
+  std::vector<float> v(kDim);
+  for (float& x : v) x = g(rng);
+  return v;
+}
+
+class ShutdownE2ETest : public ::testing::Test {
+ protected:
+  v1::CollectionStats Stats() {
+    auto info = client_->GetCollection("c");
+    EXPECT_TRUE(info.ok()) << info.status();
+    return info.ok() ? info->stats() : v1::CollectionStats();
+  }
+  bool AnySegment(v1::SegmentInfo::State state) {
+    const v1::CollectionStats st = Stats();
+    for (const auto& seg : st.segments()) {
+      if (seg.state() == state) return true;
+    }
+    return false;
+  }
+
+  TempDir dir_;
+  std::string data_ = dir_.path() + "/data";
+  QuiverdProcess server_{[] {
+    QuiverdOptions o;
+    o.log_level = "info";
+    o.capture_log = true;
+    o.stop_timeout = absl::Seconds(20);  // long enough to see a slow stop
+    return o;
+  }()};
+  std::unique_ptr<client::Client> client_;
+};
+
+TEST_F(ShutdownE2ETest, SigtermDuringIndexBuildStopsPromptlyAndRebuildsAfterRestart) {
+  QUIVER_ASSERT_OK(server_.Start(data_, {"--seal-idle-ms", "100", "--index-build-threads", "1",
+                                         "--shutdown-grace-seconds", "5"}));
+  client_ = std::make_unique<client::Client>(server_.address());
+  v1::CollectionSchema schema;
+  *schema.add_vectors() = ::quiver::testing::VectorField("v", kDim);
+  // Slow on purpose: one build of this takes many seconds on one thread.
+  schema.mutable_vectors(0)->mutable_index()->set_type("HNSW");
+  (*schema.mutable_vectors(0)->mutable_index()->mutable_params())["ef_construction"] = "1000";
+  (*schema.mutable_vectors(0)->mutable_index()->mutable_params())["M"] = "48";
+  QUIVER_ASSERT_OK(client_->CreateCollection("c", schema));
+  for (int first = 0; first < kPoints; first += 500) {
+    v1::UpsertPointsRequest req;
+    req.set_collection("c");
+    for (int i = first; i < first + 500; ++i) {
+      v1::Point* p = req.add_points();
+      p->set_id(absl::StrCat("p", i));
+      auto v = VectorOf(i);
+      (*p->mutable_vectors())["v"].mutable_values()->Add(v.begin(), v.end());
+    }
+    QUIVER_ASSERT_OK(client_->Upsert(req));
+  }
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (!AnySegment(v1::SegmentInfo::BUILDING)) {
+    ASSERT_LT(absl::Now(), give_up) << Stats().DebugString();
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  absl::SleepFor(absl::Milliseconds(300));  // well into the build
+  ASSERT_TRUE(AnySegment(v1::SegmentInfo::BUILDING)) << "the build ended too soon to test";
+
+  client_.reset();
+  const absl::Time stop_start = absl::Now();
+  QUIVER_ASSERT_OK(server_.Stop());  // SIGTERM; OK means exit code 0, no SIGKILL
+  const absl::Duration stop_time = absl::Now() - stop_start;
+  EXPECT_LT(stop_time, absl::Seconds(3));
+  const std::string log = ::quiver::testing::FileTail(server_.log_path(), 20000);
+  EXPECT_NE(log.find("index build stopped"), std::string::npos) << log;
+  EXPECT_NE(log.find("shutdown complete"), std::string::npos) << log;
+
+  // After the restart the segment is built again, from the start.
+  QUIVER_ASSERT_OK(server_.Start(data_, {"--seal-idle-ms", "100", "--index-build-threads", "1",
+                                         "--shutdown-grace-seconds", "5"}));
+  client_ = std::make_unique<client::Client>(server_.address());
+  const absl::Time rebuild_start = absl::Now();
+  for (;;) {
+    v1::CollectionStats st = Stats();
+    bool indexed = st.segments_size() > 0;
+    for (const auto& seg : st.segments()) {
+      indexed = indexed && seg.state() == v1::SegmentInfo::INDEXED;
+    }
+    if (indexed) break;
+    ASSERT_LT(absl::Now(), rebuild_start + absl::Seconds(300)) << st.DebugString();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  const absl::Duration rebuild_time = absl::Now() - rebuild_start;
+  // The stop was prompt because the build gave up, not because it was short.
+  EXPECT_GT(rebuild_time, 2 * stop_time) << "rebuild " << rebuild_time << ", stop " << stop_time;
+  auto count = client_->Count("c");
+  QUIVER_ASSERT_OK(count);
+  EXPECT_EQ(*count, static_cast<uint64_t>(kPoints));
+  for (int i = 0; i < kPoints; i += 997) {
+    v1::SearchRequest req;
+    req.set_collection("c");
+    req.set_k(1);
+    auto v = VectorOf(i);
+    req.add_vectors()->mutable_values()->Add(v.begin(), v.end());
+    auto r = client_->Search(req);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->results(0).hits_size(), 1);
+    EXPECT_EQ(r->results(0).hits(0).id(), absl::StrCat("p", i));
+  }
+  client_.reset();
+  QUIVER_ASSERT_OK(server_.Stop());
+}
+
+}  // namespace
+}  // namespace quiver
