@@ -26,7 +26,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# Extra CMake arguments, e.g. --build-arg QUIVER_CMAKE_ARGS=-DQUIVER_X86_64_V3=OFF.
+# Extra CMake arguments, e.g. --build-arg QUIVER_CMAKE_ARGS=-DQUIVER_X86_64_V3=ON
+# (everything compiled for AVX2 CPUs only; the default image runs on any
+# x86-64 and picks its distance kernels at run time).
 ARG QUIVER_CMAKE_ARGS=""
 ARG JOBS=2
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUIVER_BUILD_TESTS=OFF \

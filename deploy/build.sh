@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds Quiver into ./build (Release-with-debug-info, Ninja).
 # Extra arguments are passed to the CMake configure step, e.g.
-#   deploy/build.sh -DQUIVER_X86_64_V3=OFF      # CPUs without AVX2
+#   deploy/build.sh -DQUIVER_X86_64_V3=ON       # everything for AVX2 CPUs only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
