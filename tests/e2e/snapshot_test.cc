@@ -580,5 +580,87 @@ TEST_F(SnapshotTest, SnapshotCutByKill9IsNotListed) {
   QUIVER_ASSERT_OK(client::CreateSnapshot(c2, "", "cut", kTimeout));
 }
 
+// quiverd restarted with the same --restore-from after a finished restore
+// of that snapshot (a container's fixed arguments) starts on the directory
+// as it is, writes since the restore included; a different snapshot, or a
+// non-empty directory no restore made, is still refused, saying why.
+TEST_F(SnapshotTest, RestartWithTheSameRestoreFromStartsOnTheRestoredData) {
+  const std::string first = dir_.path() + "/first.qsnap", second = dir_.path() + "/second.qsnap";
+  {
+    QuiverdProcess server(QuiverdOptions{});
+    QUIVER_ASSERT_OK(server.Start(dir_.path() + "/data", Args()));
+    client::Client c(server.address());
+    QUIVER_ASSERT_OK(c.CreateCollection("c", Schema()));
+    QUIVER_ASSERT_OK(Upsert(c, "c", 0, 100, 0, nullptr));
+    QUIVER_ASSERT_OK(client::CreateSnapshot(c, "", "first", kTimeout));
+    QUIVER_ASSERT_OK(client::DownloadSnapshot(c, "first", first, kTimeout));
+    QUIVER_ASSERT_OK(Upsert(c, "c", 100, 150, 0, nullptr));
+    QUIVER_ASSERT_OK(client::CreateSnapshot(c, "", "second", kTimeout));
+    QUIVER_ASSERT_OK(client::DownloadSnapshot(c, "second", second, kTimeout));
+  }
+  const std::string fresh = dir_.path() + "/fresh";
+  std::vector<std::string> args = Args();
+  args.insert(args.end(), {"--restore-from", first});
+  QuiverdOptions opts;
+  opts.capture_log = true;
+  opts.log_level = "info";
+  QuiverdProcess offline(opts);
+  QUIVER_ASSERT_OK(offline.Start(fresh, args));
+  {
+    client::Client c(offline.address());
+    absl::StatusOr<uint64_t> n = c.Count("c");
+    QUIVER_ASSERT_OK(n);
+    EXPECT_EQ(*n, 100u);
+    QUIVER_ASSERT_OK(Upsert(c, "c", 1000, 1005, 0, nullptr));
+  }
+  QUIVER_ASSERT_OK(offline.Stop());
+
+  // The same flag again: it starts, and nothing was restored over the
+  // writes made since.
+  const size_t lines = ::quiver::testing::CountLines(offline.log_path());
+  QUIVER_ASSERT_OK(offline.Start(fresh, args));
+  {
+    client::Client c(offline.address());
+    absl::StatusOr<uint64_t> n = c.Count("c");
+    QUIVER_ASSERT_OK(n);
+    EXPECT_EQ(*n, 105u);
+  }
+  QUIVER_ASSERT_OK(offline.Kill9());
+  std::ifstream log(offline.log_path());
+  std::string line;
+  int applied = 0;
+  for (size_t i = 0; std::getline(log, line); ++i) {
+    if (i >= lines && line.find("was already restored into") != std::string::npos) ++applied;
+  }
+  EXPECT_EQ(applied, 1) << ::quiver::testing::FileTail(offline.log_path());
+  // And after a kill -9 too.
+  QUIVER_ASSERT_OK(offline.Start(fresh, args));
+  QUIVER_ASSERT_OK(offline.Stop());
+
+  // Another snapshot over it is refused, naming both; the data stays.
+  std::vector<std::string> other = Args();
+  other.insert(other.end(), {"--restore-from", second});
+  QuiverdProcess refused(opts);
+  absl::Status s = refused.Start(fresh, other);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()),
+              ContainsRegex("restored from snapshot \"first\".*not from snapshot \"second\""));
+  QUIVER_ASSERT_OK(offline.Start(fresh, Args()));
+  {
+    client::Client c(offline.address());
+    absl::StatusOr<uint64_t> n = c.Count("c");
+    QUIVER_ASSERT_OK(n);
+    EXPECT_EQ(*n, 105u);
+  }
+  QUIVER_ASSERT_OK(offline.Stop());
+
+  // A data directory of a server that never restored anything is refused
+  // with the snapshot it would have matched.
+  QuiverdProcess plain(opts);
+  s = plain.Start(dir_.path() + "/data", args);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("holds no restore of a snapshot"));
+}
+
 }  // namespace
 }  // namespace quiver
