@@ -297,8 +297,8 @@ class Engine {
   void AdmitUpsert(std::unique_ptr<Writer> w);
   // Measures the memory the budget counts and the compaction debt.
   void MeasureLimits() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
-  // RESOURCE_EXHAUSTED if the upsert's rows would take the memory past the
-  // budget; else counts them.
+  // RESOURCE_EXHAUSTED if the upsert's rows (or the restored collection,
+  // for a restore) would take the memory past the budget; else counts them.
   absl::Status ChargeMemory(const Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
 
   // Snapshot helpers (query/engine_snapshot.cc).
