@@ -98,7 +98,23 @@ absl::Status Engine::RunJobOnCommitThread(const std::function<absl::Status()>& f
   w->done = [&p](absl::Status s) { p.set_value(std::move(s)); };
   Enqueue(std::move(w));
   const absl::Status queued = f.get();
-  return queued.ok() ? result : queued;
+  if (queued.ok()) return result;
+  bool write_failed = false;
+  {
+    MutexLock lock(&queue_mu_);
+    write_failed = write_failed_;
+  }
+  // Not a full disk (the store resumes by itself once space is back, and
+  // snapshots with it): another write error, after which memory and disk
+  // may disagree, so the engine takes nothing more until a restart
+  // recovers from what is on disk.
+  if (write_failed) {
+    return absl::UnavailableError(
+        "a storage write failed earlier (not a full disk): quiverd is read-only until it is "
+        "restarted, which recovers from what is on disk; reads and searches go on, writes, "
+        "snapshots and restores are refused");
+  }
+  return queued;
 }
 
 void Engine::AbandonRestore(uint32_t cid) {
