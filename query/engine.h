@@ -304,8 +304,10 @@ class Engine {
   // Snapshot helpers (query/engine_snapshot.cc).
   std::string SnapshotDir() const { return options_.data_dir + "/snapshots"; }
   // Removes what an interrupted snapshot or restore left: temporary files
-  // in the snapshot directory, and data of restores never finished.
+  // in the snapshot directory, data of restores never finished, and
+  // segment directories of no collection (RemoveOrphanSegmentDirs).
   absl::Status CleanSnapshotLeftovers();
+  absl::Status RemoveOrphanSegmentDirs();
   // Links the segment files of `c` (sequence <= seq) under `dest`. A
   // segment whose files went meanwhile is left out; other errors return.
   absl::Status LinkSegmentFiles(const Collection& c, uint64_t seq, const std::string& dest);

@@ -265,7 +265,13 @@ absl::StatusOr<std::shared_ptr<Collection>> Engine::RestoreCollection(const std:
     return f.get();
   }();
   if (!s.ok()) {
-    if (coll != nullptr) coll->MarkDropped();
+    if (coll != nullptr) {
+      coll->MarkDropped();
+      // A persist under way finishes before the files go; what one that
+      // checked the mark just before it was set still writes is removed
+      // at the next start (RemoveOrphanSegmentDirs).
+      coll->WithPersistLocked([] {});
+    }
     AbandonRestore(cid);
     return s;
   }

@@ -295,6 +295,51 @@ TEST_F(SnapshotFaultTest, AfterAWriteErrorSnapshotsAreRefusedAsReadOnlyUntilRest
   QUIVER_ASSERT_OK(engine_->RestoreCollection(*path, "", "r"));
 }
 
+// What an abandoned restore racing an index build can leave: the build
+// passed its collection's dropped check before the abandon marked it, and
+// committed a segment directory after the abandon removed the collection's
+// files. The next start removes segment directories of no collection and
+// keeps those of live ones.
+TEST_F(SnapshotFaultTest, SegmentFilesOfNoCollectionAreRemovedAtStart) {
+  absl::StatusOr<std::shared_ptr<Collection>> c = engine_->Find("c");
+  QUIVER_ASSERT_OK(c);
+  const uint32_t cid = (*c)->id();
+  c->reset();
+  engine_.reset();
+  const std::string segs = dir_.path() + "/data/segments";
+  const std::string live = absl::StrCat(segs, "/c", cid);
+  const std::string orphan = absl::StrCat(segs, "/c", cid + 7);
+  ASSERT_TRUE(std::filesystem::exists(live));
+  std::filesystem::copy(live, orphan, std::filesystem::copy_options::recursive);
+  std::ofstream(segs + "/not-a-collection") << "kept";
+
+  EngineOptions o;
+  o.data_dir = dir_.path() + "/data";
+  o.store.fs = fs_;
+  o.search_threads = 1;
+  absl::StatusOr<std::unique_ptr<Engine>> e = Engine::Open(o);
+  QUIVER_ASSERT_OK(e);
+  engine_ = *std::move(e);
+  EXPECT_FALSE(std::filesystem::exists(orphan));
+  EXPECT_TRUE(std::filesystem::exists(live));
+  EXPECT_TRUE(std::filesystem::exists(segs + "/not-a-collection"));
+  v1::CountPointsRequest cr;
+  cr.set_collection("c");
+  v1::CountPointsResponse count;
+  QUIVER_ASSERT_OK(engine_->CountPoints(cr, &count));
+  EXPECT_EQ(count.count(), 200u);
+  // The live collection's segments still load from their files.
+  v1::GetCollectionRequest get;
+  get.set_name("c");
+  v1::GetCollectionResponse info;
+  QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
+  int persisted = 0;
+  for (const auto& seg : info.collection().stats().segments()) {
+    if (seg.state() == v1::SegmentInfo::INDEXED) ++persisted;
+  }
+  EXPECT_GT(persisted, 0);
+}
+
 // Rewrites every segment MANIFEST of the snapshot at `in` so that its first
 // index file is `evil_name` (with a correct checksum, as an attacker can
 // compute), adds a file "evil" at the top of the archive, and packs the
