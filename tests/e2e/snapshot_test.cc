@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/mutex.h"
+#include "base/status_macros.h"
 #include "client/client.h"
 #include "client/snapshot_client.h"
 #include "gmock/gmock.h"
@@ -204,6 +205,26 @@ absl::Status Upsert(client::Client& c, const std::string& coll, int from, int to
   if (!r.ok()) return r.status();
   w.seq = r->sequence();
   if (log != nullptr) log->push_back(std::move(w));
+  return absl::OkStatus();
+}
+
+// "big": 40,000 points of 256 dims, enough that a snapshot of it takes a
+// while (for catching one under way).
+absl::Status CreateBig(client::Client& c) {
+  v1::CollectionSchema schema;
+  *schema.add_vectors() = ::quiver::testing::VectorField("v", 256);
+  QUIVER_RETURN_IF_ERROR(c.CreateCollection("big", schema).status());
+  for (int at = 0; at < 40000; at += 1000) {
+    v1::UpsertPointsRequest req;
+    req.set_collection("big");
+    for (int id = at; id < at + 1000; ++id) {
+      v1::Point* p = req.add_points();
+      p->set_id(absl::StrCat("p", id));
+      auto* v = (*p->mutable_vectors())["v"].mutable_values();
+      for (int d = 0; d < 256; ++d) v->Add(static_cast<float>((id * 7 + d) % 997));
+    }
+    QUIVER_RETURN_IF_ERROR(c.Upsert(req).status());
+  }
   return absl::OkStatus();
 }
 
@@ -484,20 +505,7 @@ TEST_F(SnapshotTest, QueuedCreateWhoseClientIsGoneIsNotStarted) {
   QuiverdProcess server(QuiverdOptions{});
   QUIVER_ASSERT_OK(server.Start(data, Args()));
   client::Client c(server.address());
-  v1::CollectionSchema schema;
-  *schema.add_vectors() = ::quiver::testing::VectorField("v", 256);
-  QUIVER_ASSERT_OK(c.CreateCollection("big", schema));
-  for (int at = 0; at < 40000; at += 1000) {
-    v1::UpsertPointsRequest req;
-    req.set_collection("big");
-    for (int id = at; id < at + 1000; ++id) {
-      v1::Point* p = req.add_points();
-      p->set_id(absl::StrCat("p", id));
-      auto* v = (*p->mutable_vectors())["v"].mutable_values();
-      for (int d = 0; d < 256; ++d) v->Add(static_cast<float>((id * 7 + d) % 997));
-    }
-    QUIVER_ASSERT_OK(c.Upsert(req));
-  }
+  QUIVER_ASSERT_OK(CreateBig(c));
   absl::Status first;
   std::thread create([&] {
     client::Client cc(server.address());
@@ -535,20 +543,7 @@ TEST_F(SnapshotTest, SnapshotCutByKill9IsNotListed) {
   QuiverdProcess server(QuiverdOptions{});
   QUIVER_ASSERT_OK(server.Start(data, Args()));
   client::Client c(server.address());
-  v1::CollectionSchema schema;
-  *schema.add_vectors() = ::quiver::testing::VectorField("v", 256);
-  QUIVER_ASSERT_OK(c.CreateCollection("big", schema));
-  for (int at = 0; at < 40000; at += 1000) {
-    v1::UpsertPointsRequest req;
-    req.set_collection("big");
-    for (int id = at; id < at + 1000; ++id) {
-      v1::Point* p = req.add_points();
-      p->set_id(absl::StrCat("p", id));
-      auto* v = (*p->mutable_vectors())["v"].mutable_values();
-      for (int d = 0; d < 256; ++d) v->Add(static_cast<float>((id * 7 + d) % 997));
-    }
-    QUIVER_ASSERT_OK(c.Upsert(req));
-  }
+  QUIVER_ASSERT_OK(CreateBig(c));
   std::thread create([&] {
     client::Client cc(server.address());
     (void)client::CreateSnapshot(cc, "", "cut", kTimeout);
