@@ -749,8 +749,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   const grpc::Status s = Send(method, request, stream, AuthHeader(key));
-  const v1::RestoreSnapshotRequest restore =
-      method == kRestoreSnapshot ? FirstRestoreMessage(stream) : v1::RestoreSnapshotRequest();
+  const quiver::v1::RestoreSnapshotRequest restore =
+      method == kRestoreSnapshot ? FirstRestoreMessage(stream) : quiver::v1::RestoreSnapshotRequest();
   switch (s.error_code()) {
     case grpc::StatusCode::DATA_LOSS:
       // A damaged upload is reported as such.
