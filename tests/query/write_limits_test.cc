@@ -179,12 +179,14 @@ TEST_F(WriteLimitsTest, RestoreIsChargedAgainstTheMemoryBudget) {
   QUIVER_ASSERT_OK(engine_->ListCollections(&list));
   EXPECT_EQ(list.collections_size(), 1);
   EXPECT_EQ(engine_->BudgetedMemoryBytes(), before);
+  // (Segment files, if any were written, are only the source's.)
   int segment_dirs = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/segments")) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/segments", ec)) {
     (void)e;
     ++segment_dirs;
   }
-  EXPECT_EQ(segment_dirs, 1) << "the refused restore left segment files";
+  EXPECT_LE(segment_dirs, 1) << "the refused restore left segment files";
   // Upserts that fit still go in.
   QUIVER_ASSERT_OK(Upsert("a", 100000, 500));
 
