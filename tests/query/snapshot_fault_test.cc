@@ -36,15 +36,13 @@ class SnapshotFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
     fs_ = FaultFileSystem::Create(dir_.path() + "/trash");
-    EngineOptions o;
-    o.data_dir = dir_.path() + "/data";
-    o.store.fs = fs_;
-    o.collection.segment_max_rows = 50;
-    o.seal_idle = absl::Milliseconds(50);
-    o.search_threads = 1;
-    absl::StatusOr<std::unique_ptr<Engine>> e = Engine::Open(o);
-    QUIVER_ASSERT_OK(e);
-    engine_ = *std::move(e);
+    options_.data_dir = dir_.path() + "/data";
+    options_.store.fs = fs_;
+    options_.collection.segment_max_rows = 50;
+    options_.seal_idle = absl::Milliseconds(50);
+    options_.search_threads = 1;
+    Reopen();
+    if (HasFatalFailure()) return;
     v1::CreateCollectionRequest req;
     req.set_name("c");
     v1::VectorField v = ::quiver::testing::VectorField("v", kDim, v1::L2);
@@ -72,6 +70,23 @@ class SnapshotFaultTest : public ::testing::Test {
     engine_->SealAndWaitForIndexes();
   }
 
+  // Closes the engine (if open) and opens it again on the same files.
+  void Reopen() {
+    engine_.reset();
+    absl::StatusOr<std::unique_ptr<Engine>> e = Engine::Open(options_);
+    QUIVER_ASSERT_OK(e);
+    engine_ = *std::move(e);
+  }
+
+  uint64_t Count(const std::string& coll) {
+    v1::CountPointsRequest cr;
+    cr.set_collection(coll);
+    v1::CountPointsResponse count;
+    const absl::Status s = engine_->CountPoints(cr, &count);
+    EXPECT_TRUE(s.ok()) << s;
+    return count.count();
+  }
+
   std::vector<std::string> SnapshotDirEntries() {
     absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(dir_.path() + "/data/snapshots");
     return names.ok() ? *names : std::vector<std::string>{};
@@ -79,6 +94,7 @@ class SnapshotFaultTest : public ::testing::Test {
 
   TempDir dir_;
   std::shared_ptr<FaultFileSystem> fs_;
+  EngineOptions options_;
   std::unique_ptr<Engine> engine_;
 };
 
@@ -127,13 +143,8 @@ TEST_F(SnapshotFaultTest, AFailedWriteLeavesNoSnapshot) {
   QUIVER_ASSERT_OK(m);
   absl::StatusOr<std::string> path = engine_->SnapshotPath("s");
   QUIVER_ASSERT_OK(path);
-  absl::StatusOr<std::shared_ptr<Collection>> r = engine_->RestoreCollection(*path, "", "r");
-  QUIVER_ASSERT_OK(r);
-  v1::CountPointsRequest cr;
-  cr.set_collection("r");
-  v1::CountPointsResponse count;
-  QUIVER_ASSERT_OK(engine_->CountPoints(cr, &count));
-  EXPECT_EQ(count.count(), 200u);
+  QUIVER_ASSERT_OK(engine_->RestoreCollection(*path, "", "r"));
+  EXPECT_EQ(Count("r"), 200u);
 }
 
 // A directory of the staging tree that cannot be listed (EIO, EMFILE) part
@@ -249,11 +260,7 @@ TEST_F(SnapshotFaultTest, SnapshotsWorkAgainOnceAFullDiskHasSpace) {
   absl::StatusOr<std::string> path = engine_->SnapshotPath("after");
   QUIVER_ASSERT_OK(path);
   QUIVER_ASSERT_OK(engine_->RestoreCollection(*path, "c", "r"));
-  v1::CountPointsRequest cr;
-  cr.set_collection("r");
-  v1::CountPointsResponse count;
-  QUIVER_ASSERT_OK(engine_->CountPoints(cr, &count));
-  EXPECT_EQ(count.count(), 201u);
+  EXPECT_EQ(Count("r"), 201u);
 }
 
 // Any other write error (EIO on the write-ahead log) leaves memory and disk
@@ -278,19 +285,9 @@ TEST_F(SnapshotFaultTest, AfterAWriteErrorSnapshotsAreRefusedAsReadOnlyUntilRest
               StatusIs(absl::StatusCode::kUnavailable, "read-only until it is restarted"));
   EXPECT_EQ(SnapshotDirEntries(), std::vector<std::string>{"before.qsnap"});
   // Reads go on.
-  v1::CountPointsRequest cr;
-  cr.set_collection("c");
-  v1::CountPointsResponse count;
-  QUIVER_ASSERT_OK(engine_->CountPoints(cr, &count));
+  EXPECT_EQ(Count("c"), 200u);
 
-  engine_.reset();
-  EngineOptions o;
-  o.data_dir = dir_.path() + "/data";
-  o.store.fs = fs_;
-  o.search_threads = 1;
-  absl::StatusOr<std::unique_ptr<Engine>> e = Engine::Open(o);
-  QUIVER_ASSERT_OK(e);
-  engine_ = *std::move(e);
+  Reopen();
   QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", ""));
   QUIVER_ASSERT_OK(engine_->RestoreCollection(*path, "", "r"));
 }
@@ -313,21 +310,11 @@ TEST_F(SnapshotFaultTest, SegmentFilesOfNoCollectionAreRemovedAtStart) {
   std::filesystem::copy(live, orphan, std::filesystem::copy_options::recursive);
   std::ofstream(segs + "/not-a-collection") << "kept";
 
-  EngineOptions o;
-  o.data_dir = dir_.path() + "/data";
-  o.store.fs = fs_;
-  o.search_threads = 1;
-  absl::StatusOr<std::unique_ptr<Engine>> e = Engine::Open(o);
-  QUIVER_ASSERT_OK(e);
-  engine_ = *std::move(e);
+  Reopen();
   EXPECT_FALSE(std::filesystem::exists(orphan));
   EXPECT_TRUE(std::filesystem::exists(live));
   EXPECT_TRUE(std::filesystem::exists(segs + "/not-a-collection"));
-  v1::CountPointsRequest cr;
-  cr.set_collection("c");
-  v1::CountPointsResponse count;
-  QUIVER_ASSERT_OK(engine_->CountPoints(cr, &count));
-  EXPECT_EQ(count.count(), 200u);
+  EXPECT_EQ(Count("c"), 200u);
   // The live collection's segments still load from their files.
   v1::GetCollectionRequest get;
   get.set_name("c");
