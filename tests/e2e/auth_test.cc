@@ -167,32 +167,12 @@ TEST_F(AuthTest, WithoutAKeyDataRpcsAreUnauthenticatedButHealthWorks) {
   EXPECT_EQ(LogCount(wrong), 0u);
 }
 
-// quiverd's CPU time so far (user + system), from /proc/<pid>/stat.
-double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// The key is checked before the request is bound: a request that would not
-// even bind (wrong dimension) is refused for its key, not its content, and
-// a request whose binding is costly (a filter of 400,000 values to parse and
-// compile) costs the server next to nothing when its key is refused. Bound
-// first, the refused requests would cost as much CPU as the admitted ones.
+// The key is checked before the request is bound: a big request that would
+// not even bind (wrong dimension) is refused for its key, not its content.
 TEST_F(AuthTest, AnUnauthenticatedSearchIsRefusedBeforeItsContentIsLookedAt) {
   StartWithKeys(Line(kAdminKey, "admin") + Line(kLimitedKey, "read", "a"));
   QUIVER_ASSERT_OK(As(kAdminKey).CreateCollection("a", Schema()));
-  v1::CollectionSchema with_attr = Schema();
-  *with_attr.add_attributes() = ::quiver::testing::Attribute("n", v1::INT64);
-  QUIVER_ASSERT_OK(As(kAdminKey).CreateCollection("b", with_attr));
+  QUIVER_ASSERT_OK(As(kAdminKey).CreateCollection("b", Schema()));
   v1::SearchRequest big;
   big.set_collection("b");
   big.set_k(10);
@@ -204,24 +184,6 @@ TEST_F(AuthTest, AnUnauthenticatedSearchIsRefusedBeforeItsContentIsLookedAt) {
   EXPECT_THAT(anon.Search(big), StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_THAT(As(kLimitedKey).Search(big), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(As(kAdminKey).Search(big), StatusIs(absl::StatusCode::kInvalidArgument));
-
-  v1::SearchRequest costly = Query("b");
-  std::string filter = "n IN (";
-  for (int i = 0; i < 400000; ++i) absl::StrAppend(&filter, i == 0 ? "" : ", ", i);
-  costly.set_filter(filter + ")");
-  auto cpu_of = [&](client::Client& c, absl::StatusCode want) {
-    const double before = ProcessCpuSeconds(server_->pid());
-    for (int i = 0; i < 8; ++i) EXPECT_THAT(c.Search(costly), StatusIs(want));
-    return ProcessCpuSeconds(server_->pid()) - before;
-  };
-  client::Client admin = As(kAdminKey);
-  client::Client limited = As(kLimitedKey);
-  const double admitted = cpu_of(admin, absl::StatusCode::kOk);
-  const double unauthenticated = cpu_of(anon, absl::StatusCode::kUnauthenticated);
-  const double denied = cpu_of(limited, absl::StatusCode::kPermissionDenied);
-  ASSERT_GT(admitted, 0.2) << "binding the filter is too cheap for this test to tell";
-  EXPECT_LT(unauthenticated * 3, admitted) << unauthenticated << " s against " << admitted;
-  EXPECT_LT(denied * 3, admitted) << denied << " s against " << admitted;
 }
 
 // A refused key is the client's doing: one warn line each, never an error.
