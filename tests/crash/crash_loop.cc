@@ -424,7 +424,7 @@ class Admin {
     static constexpr Op kOps[] = {
         {"set_index", 3, &Admin::SetIndex},
         {"verify", 1, &Admin::Verify},
-        {"snapshot", 1, &Admin::Snapshot},
+        {"snapshot", 3, &Admin::Snapshot},
     };
     int total = 0;
     for (const Op& op : kOps) total += op.weight;
