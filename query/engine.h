@@ -297,15 +297,17 @@ class Engine {
   void AdmitUpsert(std::unique_ptr<Writer> w);
   // Measures the memory the budget counts and the compaction debt.
   void MeasureLimits() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
-  // RESOURCE_EXHAUSTED if the upsert's rows would take the memory past the
-  // budget; else counts them.
+  // RESOURCE_EXHAUSTED if the upsert's rows (or the restored collection,
+  // for a restore) would take the memory past the budget; else counts them.
   absl::Status ChargeMemory(const Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
 
   // Snapshot helpers (query/engine_snapshot.cc).
   std::string SnapshotDir() const { return options_.data_dir + "/snapshots"; }
   // Removes what an interrupted snapshot or restore left: temporary files
-  // in the snapshot directory, and data of restores never finished.
+  // in the snapshot directory, data of restores never finished, and
+  // segment directories of no collection (RemoveOrphanSegmentDirs).
   absl::Status CleanSnapshotLeftovers();
+  absl::Status RemoveOrphanSegmentDirs();
   // Links the segment files of `c` (sequence <= seq) under `dest`. A
   // segment whose files went meanwhile is left out; other errors return.
   absl::Status LinkSegmentFiles(const Collection& c, uint64_t seq, const std::string& dest);

@@ -433,6 +433,7 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
     if (Find(w.name).ok()) {
       return absl::AlreadyExistsError(absl::StrCat("collection \"", w.name, "\" already exists"));
     }
+    QUIVER_RETURN_IF_ERROR(ChargeMemory(w));
     batch->PutCollection(w.created);
     batch->PutNextInternalId(w.created.id(), w.next_iid);
     batch->DeleteRestoreMark(w.created.id());

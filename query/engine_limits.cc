@@ -35,13 +35,22 @@ void Engine::MeasureLimits() {
 absl::Status Engine::ChargeMemory(const Writer& w) {
   const uint64_t budget = options_.limits.memory_budget_bytes;
   if (budget == 0) return absl::OkStatus();
-  const uint64_t need = UpsertRowBytes(w.coll->schema(), *w.coll->bind_target().stored_dims, w.up);
+  // A restored collection is charged whole, as loaded (its vectors and
+  // indexes in memory, as describe reports them), like an upsert of all
+  // its rows.
+  const bool restore = w.kind == Writer::Kind::kRestore;
+  const uint64_t need =
+      restore ? w.coll->MemoryBytes()
+              : UpsertRowBytes(w.coll->schema(), *w.coll->bind_target().stored_dims, w.up);
   if (memory_used_ + need > budget) {
     auto mib = [](uint64_t b) { return absl::StrFormat("%.1f MiB", b / 1048576.0); };
     return absl::ResourceExhaustedError(absl::StrCat(
         "memory budget for vector data exhausted: vectors and indexes in memory take ",
-        mib(memory_used_), " and this upsert needs ", mib(need), " more, past --memory-budget-mb=",
-        budget >> 20, "; delete points (their memory is freed when their segments are "
+        mib(memory_used_), " and ",
+        restore ? absl::StrCat("restoring collection \"", w.name, "\"") : "this upsert",
+        " needs ", mib(need), " more, past --memory-budget-mb=", budget >> 20,
+        restore ? " (nothing was restored)" : "",
+        "; delete points (their memory is freed when their segments are "
         "compacted) or drop collections, or raise --memory-budget-mb"));
   }
   memory_used_ += need;

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
 #include "base/truncate.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "query/engine.h"
 #include "query/engine_writer.h"
 #include "spdlog/spdlog.h"
@@ -34,6 +35,55 @@ absl::Status CheckSegments(storage::FileSystem* fs, const std::string& staging,
       absl::StrCat("snapshot \"", m.name(), "\" is damaged: ", s.message()));
 }
 
+// Written into DATA_DIR by a finished offline restore, before its marker
+// goes: the manifest of the snapshot restored. quiverd started again with
+// the same --restore-from (a container's fixed arguments after a restart)
+// then finds the restore applied instead of refusing a non-empty directory.
+constexpr char kRestoredFrom[] = "RESTORED_FROM";
+
+std::string SnapshotLabel(const storage::SnapshotManifest& m) {
+  const absl::Time created = absl::FromUnixMillis(m.created_unix_ms());
+  return absl::StrCat("snapshot \"", m.name(), "\" (sequence ", m.sequence(), ", created ",
+                      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", created, absl::UTCTimeZone()), ")");
+}
+
+// For a non-empty `data_dir` with no unfinished restore: OK if it holds a
+// finished restore of the very snapshot at `path` (its files and their
+// checksums, not only its name), FAILED_PRECONDITION otherwise.
+absl::Status CheckAlreadyRestored(storage::FileSystem& fs, const std::string& path,
+                                  const std::string& data_dir) {
+  const std::string record = absl::StrCat(data_dir, "/", kRestoredFrom);
+  absl::StatusOr<std::string> bytes = fs.ReadFile(record);
+  if (absl::IsNotFound(bytes.status())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--restore-from: data directory ", data_dir,
+        " is not empty and holds no restore of a snapshot (no ", kRestoredFrom,
+        "); restore into a new or empty directory"));
+  }
+  if (!bytes.ok()) return bytes.status();
+  storage::SnapshotManifest done;
+  if (!done.ParseFromString(*bytes)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--restore-from: data directory ", data_dir, " is not empty and its ", kRestoredFrom,
+        " is damaged; restore into a new or empty directory"));
+  }
+  absl::StatusOr<storage::SnapshotManifest> wanted = storage::ReadSnapshotManifest(path);
+  if (!wanted.ok()) {
+    return absl::Status(wanted.status().code(),
+                        absl::StrCat("--restore-from ", path, ": ", wanted.status().message()));
+  }
+  if (!google::protobuf::util::MessageDifferencer::Equals(done, *wanted)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--restore-from: data directory ", data_dir, " is not empty: it was restored from ",
+        SnapshotLabel(done), ", not from ", SnapshotLabel(*wanted), " in ", path,
+        "; drop --restore-from to start on that directory, or restore into a new or empty one"));
+  }
+  spdlog::info("--restore-from: {} was already restored into {}; starting on that directory "
+               "(its writes since the restore are kept)",
+               SnapshotLabel(done), data_dir);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status Engine::RunJobOnCommitThread(const std::function<absl::Status()>& fn) {
@@ -48,7 +98,23 @@ absl::Status Engine::RunJobOnCommitThread(const std::function<absl::Status()>& f
   w->done = [&p](absl::Status s) { p.set_value(std::move(s)); };
   Enqueue(std::move(w));
   const absl::Status queued = f.get();
-  return queued.ok() ? result : queued;
+  if (queued.ok()) return result;
+  bool write_failed = false;
+  {
+    MutexLock lock(&queue_mu_);
+    write_failed = write_failed_;
+  }
+  // Not a full disk (the store resumes by itself once space is back, and
+  // snapshots with it): another write error, after which memory and disk
+  // may disagree, so the engine takes nothing more until a restart
+  // recovers from what is on disk.
+  if (write_failed) {
+    return absl::UnavailableError(
+        "a storage write failed earlier (not a full disk): quiverd is read-only until it is "
+        "restarted, which recovers from what is on disk; reads and searches go on, writes, "
+        "snapshots and restores are refused");
+  }
+  return queued;
 }
 
 void Engine::AbandonRestore(uint32_t cid) {
@@ -199,7 +265,13 @@ absl::StatusOr<std::shared_ptr<Collection>> Engine::RestoreCollection(const std:
     return f.get();
   }();
   if (!s.ok()) {
-    if (coll != nullptr) coll->MarkDropped();
+    if (coll != nullptr) {
+      coll->MarkDropped();
+      // A persist under way finishes before the files go; what one that
+      // checked the mark just before it was set still writes is removed
+      // at the next start (RemoveOrphanSegmentDirs).
+      coll->WithPersistLocked([] {});
+    }
     AbandonRestore(cid);
     return s;
   }
@@ -216,11 +288,7 @@ absl::Status Engine::RestoreDataDir(const std::string& path, const std::string& 
   if (!names.ok() && !absl::IsNotFound(names.status())) return names.status();
   const bool resumed = names.ok() && std::find(names->begin(), names->end(),
                                                kRestoringMarker) != names->end();
-  if (names.ok() && !names->empty() && !resumed) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--restore-from: data directory ", data_dir,
-        " is not empty; restore into a new or empty directory"));
-  }
+  if (names.ok() && !names->empty() && !resumed) return CheckAlreadyRestored(fs, path, data_dir);
   // Everything but the marker, which goes last: until it does, a crash
   // leaves a directory that Open refuses.
   auto remove_all_but_marker = [&]() -> absl::Status {
@@ -251,6 +319,8 @@ absl::Status Engine::RestoreDataDir(const std::string& path, const std::string& 
     if (segs) QUIVER_RETURN_IF_ERROR(fs.Rename(staging + "/segments", data_dir + "/segments"));
     QUIVER_RETURN_IF_ERROR(fs.Rename(staging + "/db", data_dir + "/db"));
     QUIVER_RETURN_IF_ERROR(fs.DeleteTree(staging));
+    QUIVER_RETURN_IF_ERROR(storage::WriteFileSynced(fs, absl::StrCat(data_dir, "/", kRestoredFrom),
+                                                    m.SerializeAsString()));
     QUIVER_RETURN_IF_ERROR(fs.SyncDir(data_dir));
     // The restore is whole and durable: only now may Open use it.
     QUIVER_RETURN_IF_ERROR(fs.DeleteFile(marker));

@@ -10,8 +10,10 @@
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
@@ -151,6 +153,32 @@ absl::Status Engine::CleanSnapshotLeftovers() {
     b->DeleteRestoreMark(cid);
     QUIVER_RETURN_IF_ERROR(store_->Write(*b));
     QUIVER_RETURN_IF_ERROR(files_->RemoveCollection(cid));
+  }
+  return RemoveOrphanSegmentDirs();
+}
+
+absl::Status Engine::RemoveOrphanSegmentDirs() {
+  // An index build that passed its collection's dropped check before an
+  // abandoned restore (or a drop) marked it commits its files after the
+  // collection's directory was removed: they belong to no collection.
+  // Collection ids are never reused, so such a directory is only debris.
+  QUIVER_ASSIGN_OR_RETURN(const std::vector<storage::CollectionState> states,
+                          store_->LoadCollections());
+  std::set<uint32_t> live;
+  for (const storage::CollectionState& st : states) live.insert(st.record.id());
+  storage::FileSystem& fs = *options_.store.fs;
+  const std::string root = options_.data_dir + "/segments";
+  absl::StatusOr<std::vector<std::string>> names = fs.ListDir(root);
+  if (absl::IsNotFound(names.status())) return absl::OkStatus();
+  if (!names.ok()) return names.status();
+  for (const std::string& n : *names) {
+    uint32_t cid = 0;
+    if (n.size() < 2 || n[0] != 'c' || !absl::SimpleAtoi(n.substr(1), &cid)) continue;
+    if (live.count(cid) != 0 || files_->CollectionDir(cid) != absl::StrCat(root, "/", n)) continue;
+    spdlog::info("removing {}/{}: segment files of no collection (left by a build that finished "
+                 "as its collection's restore was abandoned or it was dropped)",
+                 root, n);
+    QUIVER_RETURN_IF_ERROR(fs.DeleteTree(absl::StrCat(root, "/", n)));
   }
   return absl::OkStatus();
 }

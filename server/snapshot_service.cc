@@ -257,13 +257,12 @@ v1::SnapshotInfo ToSnapshotInfo(const storage::SnapshotManifest& m, uint64_t siz
   return info;
 }
 
-grpc::ServerUnaryReactor* SnapshotServiceImpl::CreateSnapshot(
-    grpc::CallbackServerContext* ctx, const v1::CreateSnapshotRequest* req,
-    v1::CreateSnapshotResponse* resp) {
+grpc::ServerUnaryReactor* SnapshotServiceImpl::RunUnary(
+    grpc::CallbackServerContext* ctx, RpcObserver obs, const google::protobuf::Message& req,
+    const std::function<void(Done)>& run) {
   auto* reactor = ctx->DefaultReactor();
-  RpcObserver obs(metrics_, "CreateSnapshot", req, resp);
   MethodLimits::Permit permit;
-  if (absl::Status a = Admit(*ctx, obs, *req, &permit); !a.ok()) {
+  if (absl::Status a = Admit(*ctx, obs, req, &permit); !a.ok()) {
     reactor->Finish(ToGrpc(a));
     return reactor;
   }
@@ -272,77 +271,61 @@ grpc::ServerUnaryReactor* SnapshotServiceImpl::CreateSnapshot(
     return reactor;
   }
   obs.Start();
-  worker_.Submit([this, ctx, req, resp, reactor, obs, permit]() mutable {
-    if (ctx->IsCancelled()) {
-      spdlog::info("CreateSnapshot \"{}\": the client is gone; not started", req->name());
-      const absl::Status gone = Gone("snapshot");
-      obs.Finish(gone);
-      reactor->Finish(ToGrpc(gone));
-      gate_->Exit();
-      return;
-    }
-    absl::StatusOr<storage::SnapshotManifest> m =
-        engine_->CreateSnapshot(req->name(), req->collection());
-    if (m.ok()) *resp->mutable_snapshot() = ToSnapshotInfo(*m, SizeOf(*engine_, m->name()));
-    obs.Finish(m.status());
-    LogFailure("CreateSnapshot", m.status());
-    reactor->Finish(ToGrpc(m.status()));
+  run([this, reactor, obs, permit](const absl::Status& s) mutable {
+    obs.Finish(s);
+    LogFailure(obs.method(), s);
+    reactor->Finish(ToGrpc(s));
     gate_->Exit();
   });
   return reactor;
 }
 
+grpc::ServerUnaryReactor* SnapshotServiceImpl::CreateSnapshot(
+    grpc::CallbackServerContext* ctx, const v1::CreateSnapshotRequest* req,
+    v1::CreateSnapshotResponse* resp) {
+  return RunUnary(ctx, RpcObserver(metrics_, "CreateSnapshot", req, resp), *req,
+                  [this, ctx, req, resp](Done done) {
+                    worker_.Submit([this, ctx, req, resp, done] {
+                      if (ctx->IsCancelled()) {
+                        spdlog::info("CreateSnapshot \"{}\": the client is gone; not started",
+                                     req->name());
+                        return done(Gone("snapshot"));
+                      }
+                      absl::StatusOr<storage::SnapshotManifest> m =
+                          engine_->CreateSnapshot(req->name(), req->collection());
+                      if (m.ok()) {
+                        *resp->mutable_snapshot() = ToSnapshotInfo(*m, SizeOf(*engine_, m->name()));
+                      }
+                      done(m.status());
+                    });
+                  });
+}
+
 grpc::ServerUnaryReactor* SnapshotServiceImpl::ListSnapshots(grpc::CallbackServerContext* ctx,
                                                              const v1::ListSnapshotsRequest* req,
                                                              v1::ListSnapshotsResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  RpcObserver obs(metrics_, "ListSnapshots", req, resp);
-  MethodLimits::Permit permit;
-  if (absl::Status a = Admit(*ctx, obs, *req, &permit); !a.ok()) {
-    reactor->Finish(ToGrpc(a));
-    return reactor;
-  }
-  if (!gate_->Enter()) {
-    reactor->Finish(Unavailable());
-    return reactor;
-  }
-  obs.Start();
-  std::vector<std::pair<std::string, std::string>> damaged;
-  absl::StatusOr<std::vector<storage::SnapshotManifest>> all = engine_->ListSnapshots(&damaged);
-  if (all.ok()) {
-    for (const auto& m : *all) {
-      *resp->add_snapshots() = ToSnapshotInfo(m, SizeOf(*engine_, m.name()));
-    }
-    for (const auto& [name, why] : damaged) resp->add_damaged(absl::StrCat(name, ": ", why));
-  }
-  obs.Finish(all.status());
-  LogFailure("ListSnapshots", all.status());
-  reactor->Finish(ToGrpc(all.status()));
-  gate_->Exit();
-  return reactor;
+  return RunUnary(ctx, RpcObserver(metrics_, "ListSnapshots", req, resp), *req,
+                  [this, resp](Done done) {
+                    std::vector<std::pair<std::string, std::string>> damaged;
+                    absl::StatusOr<std::vector<storage::SnapshotManifest>> all =
+                        engine_->ListSnapshots(&damaged);
+                    if (all.ok()) {
+                      for (const auto& m : *all) {
+                        *resp->add_snapshots() = ToSnapshotInfo(m, SizeOf(*engine_, m.name()));
+                      }
+                      for (const auto& [name, why] : damaged) {
+                        resp->add_damaged(absl::StrCat(name, ": ", why));
+                      }
+                    }
+                    done(all.status());
+                  });
 }
 
 grpc::ServerUnaryReactor* SnapshotServiceImpl::DeleteSnapshot(grpc::CallbackServerContext* ctx,
                                                               const v1::DeleteSnapshotRequest* req,
                                                               v1::DeleteSnapshotResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  RpcObserver obs(metrics_, "DeleteSnapshot", req, resp);
-  MethodLimits::Permit permit;
-  if (absl::Status a = Admit(*ctx, obs, *req, &permit); !a.ok()) {
-    reactor->Finish(ToGrpc(a));
-    return reactor;
-  }
-  if (!gate_->Enter()) {
-    reactor->Finish(Unavailable());
-    return reactor;
-  }
-  obs.Start();
-  const absl::Status s = engine_->DeleteSnapshot(req->name());
-  obs.Finish(s);
-  LogFailure("DeleteSnapshot", s);
-  reactor->Finish(ToGrpc(s));
-  gate_->Exit();
-  return reactor;
+  return RunUnary(ctx, RpcObserver(metrics_, "DeleteSnapshot", req, resp), *req,
+                  [this, req](Done done) { done(engine_->DeleteSnapshot(req->name())); });
 }
 
 grpc::ServerWriteReactor<v1::DownloadSnapshotResponse>* SnapshotServiceImpl::DownloadSnapshot(

@@ -21,6 +21,8 @@
 #ifndef QUIVER_SERVER_SNAPSHOT_SERVICE_H_
 #define QUIVER_SERVER_SNAPSHOT_SERVICE_H_
 
+#include <functional>
+
 #include "query/engine.h"
 #include "quiver/v1/snapshots.grpc.pb.h"
 #include "server/services.h"
@@ -57,6 +59,14 @@ class SnapshotServiceImpl final : public v1::SnapshotService::CallbackService {
   // logged (rate limited) and returned; else `permit` holds the slot.
   absl::Status Admit(const grpc::ServerContextBase& ctx, RpcObserver& obs,
                      const google::protobuf::Message& req, MethodLimits::Permit* permit) const;
+  // Answers a unary RPC: once admitted (Admit) and inside the gate, `run`
+  // is called with `done`, which it (or work it hands on) calls once with
+  // the status: counted in `obs`, logged if a failure, answered, and the
+  // gate and the method's slot left. Refusals are answered here.
+  using Done = std::function<void(const absl::Status&)>;
+  grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, RpcObserver obs,
+                                     const google::protobuf::Message& req,
+                                     const std::function<void(Done)>& run);
 
   Engine* engine_;
   RpcGate* gate_;

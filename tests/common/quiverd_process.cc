@@ -138,6 +138,35 @@ std::string FileTail(const std::string& path, size_t max_bytes) {
   return s.size() > max_bytes ? s.substr(s.size() - max_bytes) : s;
 }
 
+std::pair<int, std::string> RunQuiverdToExit(const std::vector<std::string>& args,
+                                             const std::string& log_path,
+                                             absl::Duration timeout) {
+  std::vector<std::string> copy = {QUIVERD_PATH};
+  copy.insert(copy.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (absl::Now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return {-1, "did not exit: " + FileTail(log_path, 1 << 20)};
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, FileTail(log_path, 1 << 20)};
+}
+
 size_t CountLines(const std::string& path) {
   std::ifstream in(path);
   size_t n = 0;

@@ -31,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -158,6 +159,15 @@ std::string FileTail(const std::string& path, size_t max_bytes = 2000);
 
 // Lines in a file (0 if unreadable).
 size_t CountLines(const std::string& path);
+
+// Runs quiverd (QUIVERD_PATH) with `args` until it exits, for starts that
+// are expected to fail: no port is picked and no readiness awaited. Its
+// stdout and stderr go to `log_path`. Returns its exit code (-1 if a
+// signal ended it, or it was still running after `timeout` and was killed)
+// and its output.
+std::pair<int, std::string> RunQuiverdToExit(const std::vector<std::string>& args,
+                                             const std::string& log_path,
+                                             absl::Duration timeout = absl::Seconds(60));
 
 // Handler times quiverd logs at --log-level debug, one line per RPC
 // ("... <Method> 12.345ms OK", server/services.cc LogRpc), for lines after

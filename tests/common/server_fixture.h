@@ -25,9 +25,10 @@ namespace quiver::testing {
 
 class ServerFixture : public ::testing::Test {
  protected:
-  // Starts quiverd on dir_/data with `args` and connects client_ to it.
-  void StartServer(std::vector<std::string> args = {}) {
-    server_ = std::make_unique<QuiverdProcess>(QuiverdOptions{});
+  // Starts quiverd on dir_/data with `args` (and `options`: its log kept,
+  // say) and connects client_ to it.
+  void StartServer(std::vector<std::string> args = {}, QuiverdOptions options = {}) {
+    server_ = std::make_unique<QuiverdProcess>(std::move(options));
     QUIVER_ASSERT_OK(server_->Start(dir_.path() + "/data", std::move(args)));
     client_ = std::make_unique<client::Client>(server_->address());
   }

@@ -8,7 +8,8 @@
 // delete-by-filter (owner = t AND group = g), exact and approximate
 // searches, gets and counts, and check every read against their model as
 // they go; one admin thread changes the vector index (a rebuild of every
-// sealed segment) and verifies the collection. quiverd runs with a small
+// sealed segment), verifies the collection and takes snapshots (of "c"
+// or of everything, under names of its own). quiverd runs with a small
 // --segment-max-rows and --seal-idle-ms, so segments are sealed, indexed
 // (HNSW on a MEMORY field, IVF_SQ8 on a DISK field with rerank tables) and
 // compacted all the time. The kill comes after a number of acknowledged
@@ -23,8 +24,12 @@
 // no write produced; counts must match; searches must agree with the gets
 // (each sampled point found by its own vector at distance 0, every
 // approximate hit live at its version with its true distance); the index
-// spec must be the last acknowledged one (or the one in flight); and
-// VerifyCollection must find no defect. Prints one line per cycle and a
+// spec must be the last acknowledged one (or the one in flight);
+// VerifyCollection must find no defect; every snapshot whose create was
+// acknowledged must be listed, download whole (every packed file passing
+// its checksum, storage::VerifySnapshot) and restore online, and no other
+// snapshot (but the one in flight at the kill) nor a damaged one may be
+// listed. Prints one line per cycle and a
 // summary table; exits 1 if anything was lost, resurrected, corrupt, torn,
 // inconsistent, or a restart failed for good.
 //
@@ -38,10 +43,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "CLI/CLI.hpp"
@@ -50,6 +57,8 @@
 #include "absl/time/clock.h"
 #include "base/mutex.h"
 #include "client/client.h"
+#include "client/snapshot_client.h"
+#include "storage/snapshot_file.h"
 #include "tests/common/quiverd_process.h"
 #include "tests/common/table.h"
 #include "tests/crash/crash_model.h"
@@ -87,10 +96,13 @@ struct CycleStats {
   uint64_t recovery_kills = 0;  // restarts killed part-way (then restarted)
   double restart_ms = 0;
   uint64_t segments = 0, indexed = 0;
+  uint64_t snapshots_acked = 0;    // creates acknowledged in this cycle's load
+  uint64_t snapshots_checked = 0;  // listed, downloaded, verified and restored after the restart
+  uint64_t snapshot_failures = 0;  // acknowledged but missing or damaged, or listed unasked
 
   uint64_t Failures() const {
     return load_errors + inconsistent + rec.lost + rec.resurrected + rec.corrupt + rec.torn +
-           verify_defects + restart_failures;
+           verify_defects + restart_failures + snapshot_failures;
   }
 };
 
@@ -388,6 +400,12 @@ class Writer {
 struct AdminModel {
   std::string acked = "8";  // HNSW M
   std::string in_flight;
+  // Snapshots whose create was acknowledged (and not deleted since), and
+  // the one being created.
+  std::vector<std::string> snapshots;
+  std::string snapshot_in_flight;
+  int next_snapshot = 1;
+  uint64_t snapshots_acked = 0;  // in the current cycle
 };
 
 // The admin thread: index changes (every sealed segment rebuilt) and
@@ -406,15 +424,21 @@ class Admin {
     static constexpr Op kOps[] = {
         {"set_index", 3, &Admin::SetIndex},
         {"verify", 1, &Admin::Verify},
+        {"snapshot", 3, &Admin::Snapshot},
     };
     int total = 0;
     for (const Op& op : kOps) total += op.weight;
+    // A snapshot first: a cycle's load (async above all) is often killed
+    // before the mix reaches one.
+    bool first = true;
     while (!ctx_->stop.load()) {
-      absl::SleepFor(absl::Milliseconds(50 + rng_() % 200));
+      if (!first) absl::SleepFor(absl::Milliseconds(50 + rng_() % 200));
       if (ctx_->stop.load()) return;
       int pick = static_cast<int>(rng_() % total);
       const Op* op = kOps;
       while (pick >= op->weight) pick -= (op++)->weight;
+      if (first) op = &kOps[2];
+      first = false;
       const absl::Status s = (this->*op->run)();
       if (s.ok()) {
         ctx_->Acked();
@@ -423,6 +447,7 @@ class Admin {
       if (ctx_->killing.load()) return;
       ctx_->Note(&LoadContext::load_errors, absl::StrCat("admin ", op->name, ": ", s.ToString()));
       m_->in_flight.clear();
+      m_->snapshot_in_flight.clear();
       if (++errors_ >= 20) return;
     }
   }
@@ -443,6 +468,18 @@ class Admin {
       m_->in_flight.clear();
     }
     return s;
+  }
+  // A snapshot of "c" or of every collection, taken while the writers go
+  // on; the checker keeps the number on the server small.
+  absl::Status Snapshot() {
+    m_->snapshot_in_flight = absl::StrCat("s", m_->next_snapshot++);
+    absl::StatusOr<v1::SnapshotInfo> info = client::CreateSnapshot(
+        c_, rng_() % 2 == 0 ? "c" : "", m_->snapshot_in_flight, absl::Seconds(60));
+    if (!info.ok()) return info.status();
+    m_->snapshots.push_back(m_->snapshot_in_flight);
+    m_->snapshot_in_flight.clear();
+    ++m_->snapshots_acked;
+    return absl::OkStatus();
   }
   absl::Status Verify() {
     v1::VerifyCollectionRequest req;
@@ -556,6 +593,8 @@ class Loop {
     }
     st->acked_writes = ctx.acked_writes.load();
     for (const Model& m : models_) st->in_flight += m.in_flight.has_value();
+    st->snapshots_acked = admin_.snapshots_acked;
+    admin_.snapshots_acked = 0;
 
     if (!Restart(cycle, st)) return false;
     Check(cycle, st);
@@ -639,6 +678,7 @@ class Loop {
                         ", the model has ", live));
     }
     CheckAdmin(cycle, c, fail, st);
+    CheckSnapshots(cycle, c, st);
     // Searches, gets and counts against the reconciled model.
     LoadContext probe;
     probe.address = server_->address();
@@ -682,6 +722,75 @@ class Loop {
     }
   }
 
+  // Every acknowledged snapshot is listed, none is damaged, and the only
+  // other one allowed is the create in flight at the kill (it may have
+  // finished: then it counts as acknowledged). Each is downloaded, every
+  // packed file checked, and restored online under a new name (then
+  // dropped). All but the newest two are deleted afterwards.
+  void CheckSnapshots(int cycle, client::Client& c, CycleStats* st) {
+    auto bad = [&](std::string what) {
+      ++st->snapshot_failures;
+      Report(cycle, "snapshots", what);
+    };
+    const absl::Duration timeout = absl::Seconds(120);
+    absl::StatusOr<v1::ListSnapshotsResponse> list = client::ListSnapshots(c, timeout);
+    if (!list.ok()) return bad(absl::StrCat("list: ", list.status().ToString()));
+    for (const std::string& d : list->damaged()) bad(absl::StrCat("listed damaged: ", d));
+    std::set<std::string> listed;
+    for (const v1::SnapshotInfo& info : list->snapshots()) listed.insert(info.name());
+    if (!admin_.snapshot_in_flight.empty() && listed.count(admin_.snapshot_in_flight) != 0) {
+      admin_.snapshots.push_back(admin_.snapshot_in_flight);
+    }
+    admin_.snapshot_in_flight.clear();
+    for (const std::string& name : listed) {
+      if (std::find(admin_.snapshots.begin(), admin_.snapshots.end(), name) ==
+          admin_.snapshots.end()) {
+        bad(absl::StrCat("\"", name, "\" is listed, no create of it was acknowledged"));
+      }
+    }
+    const std::string file = server_->data_dir() + "-download.qsnap";
+    std::vector<std::string> kept;
+    for (const std::string& name : admin_.snapshots) {
+      if (listed.count(name) == 0) {
+        bad(absl::StrCat("\"", name, "\" was acknowledged and is not listed"));
+        continue;
+      }
+      kept.push_back(name);
+      absl::StatusOr<v1::SnapshotInfo> got = client::DownloadSnapshot(c, name, file, timeout);
+      if (!got.ok()) {
+        bad(absl::StrCat("download \"", name, "\": ", got.status().ToString()));
+        continue;
+      }
+      absl::StatusOr<storage::SnapshotManifest> m = storage::VerifySnapshot(file);
+      if (!m.ok() || m->sequence() != got->sequence() ||
+          std::filesystem::file_size(file) != got->size_bytes()) {
+        bad(absl::StrCat("downloaded \"", name, "\": ",
+                         m.ok() ? "sequence or size differs from its listing"
+                                : m.status().ToString()));
+        continue;
+      }
+      absl::StatusOr<v1::RestoreSnapshotResponse> r =
+          client::RestoreSnapshot(c, name, "", "c", "restored", timeout);
+      if (!r.ok()) {
+        bad(absl::StrCat("restore \"", name, "\": ", r.status().ToString()));
+        continue;
+      }
+      if (absl::Status d = c.DropCollection("restored"); !d.ok()) {
+        bad(absl::StrCat("drop the restore of \"", name, "\": ", d.ToString()));
+      }
+      ++st->snapshots_checked;
+    }
+    std::error_code ec;
+    std::filesystem::remove(file, ec);
+    while (kept.size() > 2) {
+      if (absl::Status d = client::DeleteSnapshot(c, kept.front(), timeout); !d.ok()) {
+        bad(absl::StrCat("delete \"", kept.front(), "\": ", d.ToString()));
+      }
+      kept.erase(kept.begin());
+    }
+    admin_.snapshots = kept;
+  }
+
   Args a_;
   std::mt19937_64 rng_;
   std::vector<Model> models_;
@@ -699,7 +808,8 @@ void PrintSummary(const Args& a, const std::vector<CycleStats>& cycles) {
   testing::Table t({"cycle", "acked ops", "acked writes", "in flight", "landed", "lost",
                     "resurrected", "corrupt", "torn", "inconsistent", "load errors",
                     "verify defects", "recovery kills", "restart failures", "restart ms",
-                    "segments (indexed)"});
+                    "segments (indexed)", "snapshots acked", "snapshots checked",
+                    "snapshot failures"});
   CycleStats sum;
   double max_ms = 0;
   auto row = [&](const std::string& name, const CycleStats& s, double ms) {
@@ -709,7 +819,9 @@ void PrintSummary(const Args& a, const std::vector<CycleStats>& cycles) {
               absl::StrCat(s.rec.torn), absl::StrCat(s.inconsistent), absl::StrCat(s.load_errors),
               absl::StrCat(s.verify_defects), absl::StrCat(s.recovery_kills),
               absl::StrCat(s.restart_failures), Fixed(ms, 0),
-              name == "total" ? "-" : absl::StrCat(s.segments, " (", s.indexed, ")")});
+              name == "total" ? "-" : absl::StrCat(s.segments, " (", s.indexed, ")"),
+              absl::StrCat(s.snapshots_acked), absl::StrCat(s.snapshots_checked),
+              absl::StrCat(s.snapshot_failures)});
   };
   for (size_t i = 0; i < cycles.size(); ++i) {
     const CycleStats& s = cycles[i];
@@ -727,6 +839,9 @@ void PrintSummary(const Args& a, const std::vector<CycleStats>& cycles) {
     sum.verify_defects += s.verify_defects;
     sum.restart_failures += s.restart_failures;
     sum.recovery_kills += s.recovery_kills;
+    sum.snapshots_acked += s.snapshots_acked;
+    sum.snapshots_checked += s.snapshots_checked;
+    sum.snapshot_failures += s.snapshot_failures;
     sum.restart_ms += s.restart_ms;
     max_ms = std::max(max_ms, s.restart_ms);
   }
@@ -779,11 +894,13 @@ int Main(int argc, char** argv) {
     CycleStats st;
     alive = loop.RunCycle(i, &st);
     failures += st.Failures();
-    std::printf("cycle %d: %llu ops acknowledged (%llu writes), %llu in flight, restart %.0f ms, "
-                "%llu failures\n",
+    std::printf("cycle %d: %llu ops acknowledged (%llu writes, %llu snapshots), %llu in flight, "
+                "restart %.0f ms, %llu snapshots checked, %llu failures\n",
                 i, static_cast<unsigned long long>(st.acked),
                 static_cast<unsigned long long>(st.acked_writes),
+                static_cast<unsigned long long>(st.snapshots_acked),
                 static_cast<unsigned long long>(st.in_flight), st.restart_ms,
+                static_cast<unsigned long long>(st.snapshots_checked),
                 static_cast<unsigned long long>(st.Failures()));
     std::fflush(stdout);
     cycles.push_back(std::move(st));

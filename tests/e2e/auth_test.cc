@@ -23,6 +23,7 @@
 #include "client/snapshot_client.h"
 #include "tests/common/pki.h"
 #include "tests/common/quiverd_process.h"
+#include "tests/common/server_fixture.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
@@ -30,6 +31,7 @@ namespace {
 
 using ::quiver::testing::QuiverdOptions;
 using ::quiver::testing::QuiverdProcess;
+using ::quiver::testing::RunQuiverdToExit;
 using ::quiver::testing::StatusIs;
 using ::quiver::testing::TempDir;
 
@@ -112,14 +114,14 @@ bool Eventually(const std::function<bool()>& ok) {
   return false;
 }
 
-class AuthTest : public ::testing::Test {
+// The server's log is kept (at info) so tests can read what it said.
+class AuthTest : public ::quiver::testing::ServerFixture {
  protected:
   void StartServer(std::vector<std::string> args) {
     QuiverdOptions o;
     o.capture_log = true;
     o.log_level = "info";
-    server_ = std::make_unique<QuiverdProcess>(o);
-    QUIVER_ASSERT_OK(server_->Start(dir_.path() + "/data", std::move(args)));
+    ServerFixture::StartServer(std::move(args), std::move(o));
   }
   void StartWithKeys(const std::string& keys_text) {
     keys_ = dir_.path() + "/api-keys";
@@ -136,9 +138,7 @@ class AuthTest : public ::testing::Test {
     return n;
   }
 
-  TempDir dir_;
   std::string keys_;
-  std::unique_ptr<QuiverdProcess> server_;
 };
 
 TEST_F(AuthTest, WithoutAKeyDataRpcsAreUnauthenticatedButHealthWorks) {
@@ -361,40 +361,10 @@ TEST_F(AuthTest, ABadFileOnReloadKeepsTheOldKeys) {
   QUIVER_ASSERT_OK(admin.ListCollections());
 }
 
-// Runs quiverd with `args` until it exits (at most 60 s); its exit status
-// and output.
-std::pair<int, std::string> RunToExit(const std::vector<std::string>& args,
-                                      const std::string& log_path) {
-  std::vector<std::string> copy = {QUIVERD_PATH};
-  copy.insert(copy.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (absl::Now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return {-1, "did not exit: " + ReadFile(log_path)};
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFile(log_path)};
-}
-
 TEST_F(AuthTest, AStartWithABadKeysFileFailsAndSaysWhere) {
   const std::string keys = dir_.path() + "/keys";
   WriteFile(keys, Line(kAdminKey, "admin") + Line(kReadKey, "superuser"));
-  auto [code, out] = RunToExit({"--listen", "127.0.0.1:0", "--data-dir", dir_.path() + "/d",
+  auto [code, out] = RunQuiverdToExit({"--listen", "127.0.0.1:0", "--data-dir", dir_.path() + "/d",
                                 "--api-keys-file", keys},
                                dir_.path() + "/out");
   EXPECT_NE(code, 0) << out;
@@ -407,7 +377,7 @@ TEST(ExposureTest, ANetworkAddressWithoutKeysOrTlsIsRefusedInOneLine) {
   const int port = ::quiver::testing::PickFreePort();
   for (const std::string host : {"0.0.0.0", "[::]", "192.0.2.1"}) {
     const std::string listen = absl::StrCat(host, ":", port);
-    auto [code, out] = RunToExit({"--listen", listen, "--data-dir", dir.path() + "/d"},
+    auto [code, out] = RunQuiverdToExit({"--listen", listen, "--data-dir", dir.path() + "/d"},
                                  dir.path() + "/out");
     EXPECT_NE(code, 0) << out;
     EXPECT_NE(out.find("refusing to serve " + listen + " without authentication"),
@@ -426,7 +396,7 @@ TEST(ExposureTest, NetworkMetricsAreRefusedEvenWithKeys) {
   WriteFile(keys, Line(kAdminKey, "admin"));
   const std::string metrics = absl::StrCat("0.0.0.0:", ::quiver::testing::PickFreePort());
   auto [code, out] =
-      RunToExit({"--listen", absl::StrCat("127.0.0.1:", ::quiver::testing::PickFreePort()),
+      RunQuiverdToExit({"--listen", absl::StrCat("127.0.0.1:", ::quiver::testing::PickFreePort()),
                  "--api-keys-file", keys, "--metrics-listen", metrics, "--data-dir",
                  dir.path() + "/d"},
                 dir.path() + "/out");

@@ -42,56 +42,23 @@ v1::UpsertPointsRequest Points(const std::string& coll, int first, int count, ui
   return req;
 }
 
-// Runs quiverd with `args` to completion (it is expected to fail at start);
-// returns its wait status and what it printed.
-std::pair<int, std::string> RunToExit(const std::vector<std::string>& args,
-                                      const std::string& log_path) {
-  std::vector<char*> argv;
-  std::string bin = QUIVERD_PATH;
-  argv.push_back(bin.data());
-  std::vector<std::string> copy = args;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  const absl::Time give_up = absl::Now() + absl::Seconds(20);
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (absl::Now() > give_up) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  std::ifstream in(log_path);
-  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return {status, out};
-}
-
 class ServerTest : public ::quiver::testing::ServerFixture {};
 
 // A second quiverd on a data directory in use, or on a port in use, exits
 // with an error saying why, and leaves the first one serving.
 TEST_F(ServerTest, StartFailuresExitCleanlyWithAReason) {
   StartServer();
-  auto [st1, out1] = RunToExit({"--listen", "127.0.0.1:0", "--data-dir", dir_.path() + "/data"},
-                               dir_.path() + "/second.log");
-  EXPECT_TRUE(WIFEXITED(st1)) << out1;
-  EXPECT_EQ(WEXITSTATUS(st1), 1) << out1;
+  auto [code1, out1] = ::quiver::testing::RunQuiverdToExit(
+      {"--listen", "127.0.0.1:0", "--data-dir", dir_.path() + "/data"}, dir_.path() + "/second.log",
+      absl::Seconds(20));
+  EXPECT_EQ(code1, 1) << out1;
   EXPECT_NE(out1.find("cannot start"), std::string::npos) << out1;
   EXPECT_NE(out1.find("lock"), std::string::npos) << out1;
 
-  auto [st2, out2] = RunToExit({"--listen", server_->address(), "--data-dir", dir_.path() + "/other"},
-                               dir_.path() + "/third.log");
-  EXPECT_TRUE(WIFEXITED(st2)) << out2;
-  EXPECT_EQ(WEXITSTATUS(st2), 1) << out2;
+  auto [code2, out2] = ::quiver::testing::RunQuiverdToExit(
+      {"--listen", server_->address(), "--data-dir", dir_.path() + "/other"},
+      dir_.path() + "/third.log", absl::Seconds(20));
+  EXPECT_EQ(code2, 1) << out2;
   EXPECT_NE(out2.find("cannot listen"), std::string::npos) << out2;
   QUIVER_ASSERT_OK(client_->Health());
 }

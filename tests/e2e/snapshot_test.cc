@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/mutex.h"
+#include "base/status_macros.h"
 #include "client/client.h"
 #include "client/snapshot_client.h"
 #include "gmock/gmock.h"
@@ -204,6 +205,26 @@ absl::Status Upsert(client::Client& c, const std::string& coll, int from, int to
   if (!r.ok()) return r.status();
   w.seq = r->sequence();
   if (log != nullptr) log->push_back(std::move(w));
+  return absl::OkStatus();
+}
+
+// "big": 40,000 points of 256 dims, enough that a snapshot of it takes a
+// while (for catching one under way).
+absl::Status CreateBig(client::Client& c) {
+  v1::CollectionSchema schema;
+  *schema.add_vectors() = ::quiver::testing::VectorField("v", 256);
+  QUIVER_RETURN_IF_ERROR(c.CreateCollection("big", schema).status());
+  for (int at = 0; at < 40000; at += 1000) {
+    v1::UpsertPointsRequest req;
+    req.set_collection("big");
+    for (int id = at; id < at + 1000; ++id) {
+      v1::Point* p = req.add_points();
+      p->set_id(absl::StrCat("p", id));
+      auto* v = (*p->mutable_vectors())["v"].mutable_values();
+      for (int d = 0; d < 256; ++d) v->Add(static_cast<float>((id * 7 + d) % 997));
+    }
+    QUIVER_RETURN_IF_ERROR(c.Upsert(req).status());
+  }
   return absl::OkStatus();
 }
 
@@ -484,20 +505,7 @@ TEST_F(SnapshotTest, QueuedCreateWhoseClientIsGoneIsNotStarted) {
   QuiverdProcess server(QuiverdOptions{});
   QUIVER_ASSERT_OK(server.Start(data, Args()));
   client::Client c(server.address());
-  v1::CollectionSchema schema;
-  *schema.add_vectors() = ::quiver::testing::VectorField("v", 256);
-  QUIVER_ASSERT_OK(c.CreateCollection("big", schema));
-  for (int at = 0; at < 40000; at += 1000) {
-    v1::UpsertPointsRequest req;
-    req.set_collection("big");
-    for (int id = at; id < at + 1000; ++id) {
-      v1::Point* p = req.add_points();
-      p->set_id(absl::StrCat("p", id));
-      auto* v = (*p->mutable_vectors())["v"].mutable_values();
-      for (int d = 0; d < 256; ++d) v->Add(static_cast<float>((id * 7 + d) % 997));
-    }
-    QUIVER_ASSERT_OK(c.Upsert(req));
-  }
+  QUIVER_ASSERT_OK(CreateBig(c));
   absl::Status first;
   std::thread create([&] {
     client::Client cc(server.address());
@@ -535,20 +543,7 @@ TEST_F(SnapshotTest, SnapshotCutByKill9IsNotListed) {
   QuiverdProcess server(QuiverdOptions{});
   QUIVER_ASSERT_OK(server.Start(data, Args()));
   client::Client c(server.address());
-  v1::CollectionSchema schema;
-  *schema.add_vectors() = ::quiver::testing::VectorField("v", 256);
-  QUIVER_ASSERT_OK(c.CreateCollection("big", schema));
-  for (int at = 0; at < 40000; at += 1000) {
-    v1::UpsertPointsRequest req;
-    req.set_collection("big");
-    for (int id = at; id < at + 1000; ++id) {
-      v1::Point* p = req.add_points();
-      p->set_id(absl::StrCat("p", id));
-      auto* v = (*p->mutable_vectors())["v"].mutable_values();
-      for (int d = 0; d < 256; ++d) v->Add(static_cast<float>((id * 7 + d) % 997));
-    }
-    QUIVER_ASSERT_OK(c.Upsert(req));
-  }
+  QUIVER_ASSERT_OK(CreateBig(c));
   std::thread create([&] {
     client::Client cc(server.address());
     (void)client::CreateSnapshot(cc, "", "cut", kTimeout);
@@ -578,6 +573,88 @@ TEST_F(SnapshotTest, SnapshotCutByKill9IsNotListed) {
   EXPECT_TRUE(std::filesystem::is_empty(snaps)) << "debris left";
   // And a snapshot of the same name can be taken now.
   QUIVER_ASSERT_OK(client::CreateSnapshot(c2, "", "cut", kTimeout));
+}
+
+// quiverd restarted with the same --restore-from after a finished restore
+// of that snapshot (a container's fixed arguments) starts on the directory
+// as it is, writes since the restore included; a different snapshot, or a
+// non-empty directory no restore made, is still refused, saying why.
+TEST_F(SnapshotTest, RestartWithTheSameRestoreFromStartsOnTheRestoredData) {
+  const std::string first = dir_.path() + "/first.qsnap", second = dir_.path() + "/second.qsnap";
+  {
+    QuiverdProcess server(QuiverdOptions{});
+    QUIVER_ASSERT_OK(server.Start(dir_.path() + "/data", Args()));
+    client::Client c(server.address());
+    QUIVER_ASSERT_OK(c.CreateCollection("c", Schema()));
+    QUIVER_ASSERT_OK(Upsert(c, "c", 0, 100, 0, nullptr));
+    QUIVER_ASSERT_OK(client::CreateSnapshot(c, "", "first", kTimeout));
+    QUIVER_ASSERT_OK(client::DownloadSnapshot(c, "first", first, kTimeout));
+    QUIVER_ASSERT_OK(Upsert(c, "c", 100, 150, 0, nullptr));
+    QUIVER_ASSERT_OK(client::CreateSnapshot(c, "", "second", kTimeout));
+    QUIVER_ASSERT_OK(client::DownloadSnapshot(c, "second", second, kTimeout));
+  }
+  const std::string fresh = dir_.path() + "/fresh";
+  std::vector<std::string> args = Args();
+  args.insert(args.end(), {"--restore-from", first});
+  QuiverdOptions opts;
+  opts.capture_log = true;
+  opts.log_level = "info";
+  QuiverdProcess offline(opts);
+  QUIVER_ASSERT_OK(offline.Start(fresh, args));
+  {
+    client::Client c(offline.address());
+    absl::StatusOr<uint64_t> n = c.Count("c");
+    QUIVER_ASSERT_OK(n);
+    EXPECT_EQ(*n, 100u);
+    QUIVER_ASSERT_OK(Upsert(c, "c", 1000, 1005, 0, nullptr));
+  }
+  QUIVER_ASSERT_OK(offline.Stop());
+
+  // The same flag again: it starts, and nothing was restored over the
+  // writes made since.
+  const size_t lines = ::quiver::testing::CountLines(offline.log_path());
+  QUIVER_ASSERT_OK(offline.Start(fresh, args));
+  {
+    client::Client c(offline.address());
+    absl::StatusOr<uint64_t> n = c.Count("c");
+    QUIVER_ASSERT_OK(n);
+    EXPECT_EQ(*n, 105u);
+  }
+  QUIVER_ASSERT_OK(offline.Kill9());
+  std::ifstream log(offline.log_path());
+  std::string line;
+  int applied = 0;
+  for (size_t i = 0; std::getline(log, line); ++i) {
+    if (i >= lines && line.find("was already restored into") != std::string::npos) ++applied;
+  }
+  EXPECT_EQ(applied, 1) << ::quiver::testing::FileTail(offline.log_path());
+  // And after a kill -9 too.
+  QUIVER_ASSERT_OK(offline.Start(fresh, args));
+  QUIVER_ASSERT_OK(offline.Stop());
+
+  // Another snapshot over it is refused, naming both; the data stays.
+  std::vector<std::string> other = Args();
+  other.insert(other.end(), {"--restore-from", second});
+  QuiverdProcess refused(opts);
+  absl::Status s = refused.Start(fresh, other);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()),
+              ContainsRegex("restored from snapshot \"first\".*not from snapshot \"second\""));
+  QUIVER_ASSERT_OK(offline.Start(fresh, Args()));
+  {
+    client::Client c(offline.address());
+    absl::StatusOr<uint64_t> n = c.Count("c");
+    QUIVER_ASSERT_OK(n);
+    EXPECT_EQ(*n, 105u);
+  }
+  QUIVER_ASSERT_OK(offline.Stop());
+
+  // A data directory of a server that never restored anything is refused
+  // with the snapshot it would have matched.
+  QuiverdProcess plain(opts);
+  s = plain.Start(dir_.path() + "/data", args);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("holds no restore of a snapshot"));
 }
 
 }  // namespace

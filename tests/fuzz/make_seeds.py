@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Writes the seed corpus of rpc_fuzz (tests/fuzz/rpc_fuzz.cc): valid
 requests to every RPC, in the fuzzer's raw form (byte 0: the method's index
-in rpc_fuzz.cc's kPaths, byte 1: 0 = the rest is the serialized request).
+in rpc_fuzz.cc's kPaths, byte 1: 0 = the rest is the serialized request,
+sent with the unlimited admin key; byte 1 = 3 * KEY: the same with another
+key of rpc_fuzz.cc's AuthHeader; RestoreSnapshot's stream is its messages,
+each after its length in 2 bytes, little-endian).
 They name the collection "c" and the fields and attributes the fuzzer's
 server creates, so they get past validation.
 
@@ -20,14 +23,18 @@ OUT = os.path.join(ROOT, "tests", "fuzz", "rpc_fuzz_corpus")
 
 # The order of rpc_fuzz.cc's Method enum.
 CREATE, GET_COLLECTION, LIST, DROP, UPDATE, VERIFY, UPSERT, GET_POINTS, DELETE, COUNT, \
-    SEARCH, HEALTH = range(12)
+    SEARCH, HEALTH, NO_SUCH_METHOD, CREATE_SNAPSHOT, LIST_SNAPSHOTS, DELETE_SNAPSHOT, \
+    DOWNLOAD_SNAPSHOT, RESTORE_SNAPSHOT = range(18)
+# rpc_fuzz.cc's AuthHeader choices.
+KEY_ADMIN, KEY_READ, KEY_WRITE_C, KEY_ADMIN_C, KEY_UNKNOWN, KEY_NONE, KEY_BASIC = range(7)
 
 
 def main():
     gen = tempfile.mkdtemp()
     try:
         protos = ["quiver/v1/types.proto", "quiver/v1/collections.proto",
-                  "quiver/v1/points.proto", "quiver/v1/search.proto"]
+                  "quiver/v1/points.proto", "quiver/v1/search.proto",
+                  "quiver/v1/snapshots.proto"]
         subprocess.check_call(["protoc", "-I", os.path.join(ROOT, "proto"),
                                "--python_out=" + gen] + protos)
         sys.path.insert(0, gen)
@@ -35,7 +42,8 @@ def main():
         c = importlib.import_module("quiver.v1.collections_pb2")
         p = importlib.import_module("quiver.v1.points_pb2")
         s = importlib.import_module("quiver.v1.search_pb2")
-        write_all(t, c, p, s)
+        n = importlib.import_module("quiver.v1.snapshots_pb2")
+        write_all(t, c, p, s, n)
     finally:
         shutil.rmtree(gen)
 
@@ -60,7 +68,16 @@ def point(t, i):
     return pt
 
 
-def write_all(t, c, p, s):
+def stream(*messages):
+    """RestoreSnapshot's client stream in the fuzzer's raw form."""
+    out = b""
+    for m in messages:
+        data = m.SerializeToString()
+        out += bytes([len(data) & 0xff, len(data) >> 8]) + data
+    return RawMessage(out)
+
+
+def write_all(t, c, p, s, n):
     seeds = []
     schema = t.CollectionSchema(
         vectors=[t.VectorField(name="v", dim=4, metric=t.L2, index=t.IndexSpec(type="HNSW")),
@@ -105,13 +122,44 @@ def write_all(t, c, p, s):
     # grpc.health.v1.HealthCheckRequest{service: "quiver.v1.SearchService"}, by
     # hand: its Python module would clash with grpcio's `grpc` package.
     seeds.append((HEALTH, "health", RawMessage(b"\x0a\x17quiver.v1.SearchService")))
+    seeds.append((CREATE_SNAPSHOT, "snapshot_create", n.CreateSnapshotRequest(
+        collection="c", name="s1")))
+    seeds.append((CREATE_SNAPSHOT, "snapshot_create_all", n.CreateSnapshotRequest()))
+    seeds.append((LIST_SNAPSHOTS, "snapshot_list", n.ListSnapshotsRequest()))
+    seeds.append((DELETE_SNAPSHOT, "snapshot_delete", n.DeleteSnapshotRequest(name="s1")))
+    seeds.append((DOWNLOAD_SNAPSHOT, "snapshot_download",
+                  n.DownloadSnapshotRequest(name="base")))
+    seeds.append((RESTORE_SNAPSHOT, "snapshot_restore", stream(
+        n.RestoreSnapshotRequest(snapshot="base", new_collection="r1"))))
+    seeds.append((RESTORE_SNAPSHOT, "snapshot_restore_bad_upload", stream(
+        n.RestoreSnapshotRequest(new_collection="r2", chunk=b"QVSNAP01"),
+        n.RestoreSnapshotRequest(chunk=b"QVFL\x03\x00\x00\x00"))))
+    # Other keys: a read key searching and upserting (refused), a write key
+    # limited to "c", an admin key limited to "c" snapshotting everything
+    # (refused), an unknown key, no key, a Basic header.
+    keyed = [
+        (SEARCH, KEY_READ, "key_read_search", s.SearchRequest(
+            collection="c", field="v", vectors=[q], k=3)),
+        (UPSERT, KEY_READ, "key_read_upsert", p.UpsertPointsRequest(
+            collection="c", points=[point(t, 7)])),
+        (UPSERT, KEY_WRITE_C, "key_write_c_upsert", p.UpsertPointsRequest(
+            collection="c", points=[point(t, 8)])),
+        (LIST, KEY_WRITE_C, "key_write_c_list", c.ListCollectionsRequest()),
+        (CREATE_SNAPSHOT, KEY_ADMIN_C, "key_admin_c_snapshot", n.CreateSnapshotRequest()),
+        (GET_COLLECTION, KEY_UNKNOWN, "key_unknown_get", c.GetCollectionRequest(name="c")),
+        (LIST_SNAPSHOTS, KEY_NONE, "key_none_list_snapshots", n.ListSnapshotsRequest()),
+        (DROP, KEY_BASIC, "key_basic_drop", c.DropCollectionRequest(name="c")),
+    ]
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
     os.makedirs(OUT)
     for method, name, msg in seeds:
         with open(os.path.join(OUT, name), "wb") as f:
             f.write(bytes([method, 0]) + msg.SerializeToString())
-    print("wrote %d seeds to %s" % (len(seeds), OUT))
+    for method, key, name, msg in keyed:
+        with open(os.path.join(OUT, name), "wb") as f:
+            f.write(bytes([method, 3 * key]) + msg.SerializeToString())
+    print("wrote %d seeds to %s" % (len(seeds) + len(keyed), OUT))
 
 
 if __name__ == "__main__":

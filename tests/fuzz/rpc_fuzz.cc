@@ -4,10 +4,19 @@
 // input becomes one RPC sent to it through a generic stub, so requests go
 // through gRPC's real transport and protobuf's real parsing.
 //
-// Input: byte 0 picks the method (every v1 RPC, the health check, and a
-// method that does not exist), byte 1 the way the rest becomes a request:
+// The server requires API keys (--api-keys-file): an unlimited admin key,
+// a read key, a write key limited to "c", an admin key limited to "c" and
+// "n1". Each input picks the key it is sent with, or none, an unknown or
+// malformed one; the harness's own calls use the unlimited admin key.
+//
+// Input: byte 0 picks the method (every v1 RPC, SnapshotService's included,
+// the health check, and a method that does not exist), byte 1 % 3 the way
+// the rest becomes a request, byte 1 / 3 % 8 the key (0: the unlimited
+// admin key, so seeds written before keys keep their meaning):
 //   0: the bytes themselves are the serialized request (the seed corpus,
 //      tests/fuzz/rpc_fuzz_corpus/, holds valid requests in this form);
+//      for RestoreSnapshot, a client stream, a series of messages each
+//      preceded by its length (2 bytes, little-endian);
 //   1: a request built field by field from the bytes (FuzzedDataProvider),
 //      with names, dimensions, values, filters and limits drawn from sets
 //      that reach past validation (the collection "c" exists, its fields
@@ -15,15 +24,22 @@
 //      16385, empty, huge);
 //   2: such a request, serialized, then its bytes mutated (overwritten,
 //      cut, spliced with a varint), so it is mostly well-formed.
+// Snapshots: a snapshot "base" of "c" is kept on the server; restores name
+// it (or other names) or upload its file, mutated (bytes flipped, cut,
+// spliced) and sent in chunks of fuzzed sizes.
 // Invariants beyond "no crash, sanitizer report or leak": every RPC is
 // answered within its deadline (a hang is DEADLINE_EXCEEDED, which traps;
-// libFuzzer's -timeout catches a server that never answers), and no
-// answer is UNKNOWN, INTERNAL or DATA_LOSS (a request, however bad, is the
-// client's error; an internal error means quiverd broke).
+// libFuzzer's -timeout catches a server that never answers), no answer is
+// UNKNOWN, INTERNAL or DATA_LOSS (a request, however bad, is the client's
+// error; an internal error means quiverd broke) except DATA_LOSS for a
+// restore of an uploaded file (a damaged snapshot), a call without a valid
+// key never succeeds (but the health check), and no error message quotes a
+// key.
 //
 // State: "c" is re-created whenever an input dropped it, collections an
-// input created are dropped after it, and "c" is rebuilt every 2000 inputs
-// so memory stays bounded. Built with the ASan build (deploy/asan.sh
+// input created or restored are dropped after it, snapshots it created
+// under a generated name are deleted, and "c" (and "base") is rebuilt every
+// 2000 inputs so memory and disk stay bounded. Built with the ASan build (deploy/asan.sh
 // --build rpc_fuzz, QUIVER_ASAN=ON QUIVER_FUZZ=ON: the whole server carries
 // coverage counters) and run by deploy/fuzz.sh. Replay an input with
 //   build-asan/tests/fuzz/rpc_fuzz build-asan/tests/fuzz/rpc_fuzz-artifacts/crash-...
@@ -37,6 +53,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <limits>
 #include <memory>
@@ -48,6 +65,8 @@
 #include "quiver/v1/collections.pb.h"
 #include "quiver/v1/points.pb.h"
 #include "quiver/v1/search.pb.h"
+#include "quiver/v1/snapshots.pb.h"
+#include "server/auth.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
@@ -55,9 +74,12 @@
 namespace quiver::fuzz {
 namespace {
 
+// New methods go at the end: the seeds name methods by their index.
 enum Method {
   kCreate, kGetCollection, kList, kDrop, kUpdate, kVerify,
-  kUpsert, kGetPoints, kDelete, kCount, kSearch, kHealth, kNoSuchMethod, kMethods
+  kUpsert, kGetPoints, kDelete, kCount, kSearch, kHealth, kNoSuchMethod,
+  kCreateSnapshot, kListSnapshots, kDeleteSnapshot, kDownloadSnapshot, kRestoreSnapshot,
+  kMethods
 };
 constexpr const char* kPaths[kMethods] = {
     "/quiver.v1.CollectionService/CreateCollection",
@@ -73,7 +95,39 @@ constexpr const char* kPaths[kMethods] = {
     "/quiver.v1.SearchService/Search",
     "/grpc.health.v1.Health/Check",
     "/quiver.v1.PointService/NoSuchMethod",
+    "/quiver.v1.SnapshotService/CreateSnapshot",
+    "/quiver.v1.SnapshotService/ListSnapshots",
+    "/quiver.v1.SnapshotService/DeleteSnapshot",
+    "/quiver.v1.SnapshotService/DownloadSnapshot",
+    "/quiver.v1.SnapshotService/RestoreSnapshot",
 };
+
+// The keys of the server's --api-keys-file, and what an input may send:
+// index 0 (the harness's own key) first.
+constexpr const char* kAdminKey = "fuzz-admin-key";
+constexpr int kKeyChoices = 8;
+// The authorization header an input sends; empty: none.
+std::string AuthHeader(int choice) {
+  switch (choice % kKeyChoices) {
+    case 0: return absl::StrCat("Bearer ", kAdminKey);
+    case 1: return "Bearer fuzz-read-key";
+    case 2: return "Bearer fuzz-write-c-key";
+    case 3: return "Bearer fuzz-admin-c-key";
+    case 4: return "Bearer fuzz-unknown-key";
+    case 5: return "";
+    case 6: return absl::StrCat("Basic ", kAdminKey);
+    default: return absl::StrCat("bearer  ", kAdminKey);
+  }
+}
+// Whether a call with this header may succeed at all.
+bool ValidKey(int choice) { return choice % kKeyChoices <= 3; }
+
+std::string KeyLine(const std::string& key, const std::string& rest) {
+  const server::Sha256Digest d = server::Sha256(key);
+  std::string hex;
+  for (uint8_t b : d) absl::StrAppend(&hex, absl::Hex(b, absl::kZeroPad2));
+  return absl::StrCat(hex, " ", rest, "\n");
+}
 
 constexpr uint32_t kDimV = 4, kDimD = 8;
 
@@ -113,7 +167,12 @@ class Harness {
     std::string tmpl = absl::StrCat(tmp != nullptr && *tmp != 0 ? tmp : "/tmp", "/rpc-fuzz-XXXXXX");
     if (mkdtemp(tmpl.data()) == nullptr) std::abort();
     dir_ = tmpl;
+    const std::string keys = dir_ + "/api-keys";
+    std::ofstream(keys) << KeyLine(kAdminKey, "admin") << KeyLine("fuzz-read-key", "read")
+                        << KeyLine("fuzz-write-c-key", "write c")
+                        << KeyLine("fuzz-admin-c-key", "admin c,n1");
     server::ServerConfig config;
+    config.api_keys_file = keys;
     config.listen = "127.0.0.1:0";
     config.data_dir = dir_ + "/data";
     config.log_level = "off";
@@ -147,10 +206,13 @@ class Harness {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  // Sends `request` to `path`; the status, or a trap on an invariant.
-  grpc::Status Call(const char* path, const std::string& request, std::string* response) {
+  // Sends `request` to `path` with the authorization header `auth` (none
+  // if empty); the status.
+  grpc::Status Call(const char* path, const std::string& request, std::string* response,
+                    const std::string& auth = AuthHeader(0)) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!auth.empty()) ctx.AddMetadata("authorization", auth);
     grpc::Slice slice(request);
     grpc::ByteBuffer req(&slice, 1), resp;
     std::promise<grpc::Status> done;
@@ -166,7 +228,17 @@ class Harness {
     return s;
   }
 
-  // "c" with a few points in sealed and growing segments.
+  // A streaming call (DownloadSnapshot, RestoreSnapshot) as a generic
+  // bidirectional stream: `requests` are written in order, then the
+  // writes are closed, and every response is read. The status.
+  grpc::Status Stream(const char* path, const std::vector<std::string>& requests,
+                      const std::string& auth = AuthHeader(0)) {
+    StreamCall call(stub_.get(), path, requests, auth);
+    return call.Wait();
+  }
+
+  // "c" with a few points in sealed and growing segments, and "base", a
+  // snapshot of it, whose file's bytes uploads start from.
   void ResetBase() {
     v1::DropCollectionRequest drop;
     drop.set_name("c");
@@ -190,7 +262,22 @@ class Harness {
       a["e"].mutable_string_list_value()->add_values(absl::StrCat("t", i % 4));
     }
     Must(Call(kPaths[kUpsert], up.SerializeAsString(), nullptr), "upsert into c");
+    v1::DeleteSnapshotRequest del;
+    del.set_name("base");
+    (void)Call(kPaths[kDeleteSnapshot], del.SerializeAsString(), nullptr);
+    v1::CreateSnapshotRequest snap;
+    snap.set_collection("c");
+    snap.set_name("base");
+    Must(Call(kPaths[kCreateSnapshot], snap.SerializeAsString(), nullptr), "snapshot c");
+    std::ifstream in(dir_ + "/data/snapshots/base.qsnap", std::ios::binary);
+    base_snapshot_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (base_snapshot_.empty()) {
+      std::fprintf(stderr, "rpc_fuzz: cannot read the snapshot \"base\"\n");
+      std::abort();
+    }
   }
+
+  const std::string& base_snapshot() const { return base_snapshot_; }
 
   bool BaseExists() {
     v1::GetCollectionRequest get;
@@ -199,6 +286,43 @@ class Harness {
   }
 
  private:
+  class StreamCall final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+   public:
+    StreamCall(grpc::GenericStub* stub, const char* path, const std::vector<std::string>& requests,
+               const std::string& auth)
+        : requests_(requests) {
+      ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      if (!auth.empty()) ctx_.AddMetadata("authorization", auth);
+      stub->PrepareBidiStreamingCall(&ctx_, path, grpc::StubOptions(), this);
+      StartRead(&in_);
+      WriteNext();
+      StartCall();
+    }
+    grpc::Status Wait() { return done_.get_future().get(); }
+
+    void OnWriteDone(bool ok) override {
+      if (ok) WriteNext();  // else the server ended the call: stop writing
+    }
+    void OnReadDone(bool ok) override {
+      if (ok) StartRead(&in_);
+    }
+    void OnDone(const grpc::Status& s) override { done_.set_value(s); }
+
+   private:
+    void WriteNext() {
+      if (next_ == requests_.size()) return StartWritesDone();
+      grpc::Slice slice(requests_[next_++]);
+      out_ = grpc::ByteBuffer(&slice, 1);
+      StartWrite(&out_);
+    }
+
+    grpc::ClientContext ctx_;
+    const std::vector<std::string>& requests_;
+    size_t next_ = 0;
+    grpc::ByteBuffer out_, in_;
+    std::promise<grpc::Status> done_;
+  };
+
   static void Must(const grpc::Status& s, const char* what) {
     if (!s.ok()) {
       std::fprintf(stderr, "rpc_fuzz: %s: %d %s\n", what, s.error_code(), s.error_message().c_str());
@@ -210,6 +334,7 @@ class Harness {
   std::unique_ptr<server::Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<grpc::GenericStub> stub_;
+  std::string base_snapshot_;
 };
 
 Harness* harness = nullptr;
@@ -454,6 +579,23 @@ class Gen {
         Search(&r);
         return r.SerializeAsString();
       }
+      case kCreateSnapshot: {
+        v1::CreateSnapshotRequest r;
+        r.set_collection(Pick({"c", "", "", "x", "C"}));
+        r.set_name(SnapshotName());
+        return r.SerializeAsString();
+      }
+      case kListSnapshots: return v1::ListSnapshotsRequest().SerializeAsString();
+      case kDeleteSnapshot: {
+        v1::DeleteSnapshotRequest r;
+        r.set_name(SnapshotName());
+        return r.SerializeAsString();
+      }
+      case kDownloadSnapshot: {
+        v1::DownloadSnapshotRequest r;
+        r.set_name(SnapshotName());
+        return r.SerializeAsString();
+      }
       case kHealth: {
         grpc::health::v1::HealthCheckRequest r;
         r.set_service(Pick({"", "quiver.v1.SearchService", "nope"}));
@@ -461,6 +603,42 @@ class Gen {
       }
       default: return Bytes(256);
     }
+  }
+
+  std::string SnapshotName() {
+    return Pick({"base", "base", "s1", "s1", "", "nope", "../x", "a.tmp", ".hidden", "base.qsnap"});
+  }
+
+  // RestoreSnapshot's client stream: a first message naming the target
+  // and a snapshot on the server, or starting an upload of `file` (the
+  // "base" snapshot) mutated and cut into chunks; sometimes a stray field
+  // in a later message, an empty stream or an empty upload.
+  std::vector<std::string> RestoreStream(const std::string& file) {
+    std::vector<std::string> out;
+    if (Small(15) == 0) return out;
+    v1::RestoreSnapshotRequest first;
+    first.set_new_collection(Pick({"r1", "r1", "r2", "c", "", "bad name"}));
+    if (Small(3) == 0) first.set_source_collection(Pick({"c", "x", ""}));
+    const bool upload = Bool();
+    if (!upload || Small(10) == 0) first.set_snapshot(SnapshotName());
+    std::string data;
+    if (upload) {
+      data = file;
+      if (Small(3) != 0) Mutate(&data);
+    }
+    const size_t chunk = Small(3) == 0 ? 64 + Small(960) : 1 + Small(1 << 16);
+    first.set_chunk(data.substr(0, std::min(data.size(), chunk)));
+    size_t at = first.chunk().size();
+    out.push_back(first.SerializeAsString());
+    while (at < data.size() && out.size() < 4096) {
+      v1::RestoreSnapshotRequest r;
+      r.set_chunk(data.substr(at, chunk));
+      at += r.chunk().size();
+      if (Small(50) == 0) r.set_new_collection("r3");
+      out.push_back(r.SerializeAsString());
+    }
+    if (Small(20) == 0) out.push_back(Bytes(32));
+    return out;
   }
 
   // Overwrites, cuts and splices bytes of `s` as the input says.
@@ -496,6 +674,42 @@ std::string CreatedName(const std::string& request) {
   return r.ParseFromString(request) ? r.name() : "";
 }
 
+// The raw form of a client stream: messages each preceded by its length
+// (2 bytes, little-endian; a length past the end takes what is left).
+std::vector<std::string> SplitMessages(const uint8_t* data, size_t size) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at + 2 <= size) {
+    const size_t n = std::min<size_t>(data[at] | (data[at + 1] << 8), size - at - 2);
+    out.emplace_back(reinterpret_cast<const char*>(data + at + 2), n);
+    at += 2 + n;
+  }
+  return out;
+}
+
+// The first message of a RestoreSnapshot stream, parsed (an empty message
+// if there is none or it does not parse).
+v1::RestoreSnapshotRequest FirstRestoreMessage(const std::vector<std::string>& stream) {
+  v1::RestoreSnapshotRequest r;
+  if (stream.empty() || !r.ParseFromString(stream[0])) r.Clear();
+  return r;
+}
+
+// Sends one input's request(s); what it made that is not "c" or "base"
+// is removed afterwards by the caller.
+grpc::Status Send(Method method, const std::string& request,
+                  const std::vector<std::string>& stream, const std::string& auth) {
+  if (method == kRestoreSnapshot) return harness->Stream(kPaths[method], stream, auth);
+  if (method == kDownloadSnapshot) return harness->Stream(kPaths[method], {request}, auth);
+  return harness->Call(kPaths[method], request, nullptr, auth);
+}
+
+[[noreturn]] void Trap(Method method, const grpc::Status& s, const char* why) {
+  std::fprintf(stderr, "rpc_fuzz: %s answered %d (%s): %s\n", kPaths[method], s.error_code(), why,
+               s.error_message().c_str());
+  __builtin_trap();
+}
+
 }  // namespace
 }  // namespace quiver::fuzz
 
@@ -517,25 +731,41 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
   const auto method = static_cast<Method>(data[0] % kMethods);
   const int mode = data[1] % 3;
+  const int key = data[1] / 3 % kKeyChoices;
   std::string request;
+  std::vector<std::string> stream;
   if (mode == 0) {
-    request.assign(reinterpret_cast<const char*>(data + 2), size - 2);
+    if (method == kRestoreSnapshot) stream = SplitMessages(data + 2, size - 2);
+    else request.assign(reinterpret_cast<const char*>(data + 2), size - 2);
   } else {
     FuzzedDataProvider p(data + 2, size - 2);
     Gen g(&p);
-    request = g.Request(method);
-    if (mode == 2) g.Mutate(&request);
+    if (method == kRestoreSnapshot) {
+      stream = g.RestoreStream(harness->base_snapshot());
+      if (mode == 2 && !stream.empty()) g.Mutate(&stream[0]);
+    } else {
+      request = g.Request(method);
+      if (mode == 2) g.Mutate(&request);
+    }
   }
-  const grpc::Status s = harness->Call(kPaths[method], request, nullptr);
+  const grpc::Status s = Send(method, request, stream, AuthHeader(key));
+  const quiver::v1::RestoreSnapshotRequest restore =
+      method == kRestoreSnapshot ? FirstRestoreMessage(stream) : quiver::v1::RestoreSnapshotRequest();
   switch (s.error_code()) {
+    case grpc::StatusCode::DATA_LOSS:
+      // A damaged upload is reported as such.
+      if (method == kRestoreSnapshot && restore.snapshot().empty()) break;
+      [[fallthrough]];
     case grpc::StatusCode::UNKNOWN:
     case grpc::StatusCode::INTERNAL:
-    case grpc::StatusCode::DATA_LOSS:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      std::fprintf(stderr, "rpc_fuzz: %s answered %d: %s\n", kPaths[method], s.error_code(),
-                   s.error_message().c_str());
-      __builtin_trap();
+      Trap(method, s, "a server error");
     default: break;
+  }
+  if (s.ok() && !ValidKey(key) && method != kHealth) Trap(method, s, "without a valid key");
+  if (s.error_message().find("fuzz-") != std::string::npos ||
+      s.error_message().find("Bearer") != std::string::npos) {
+    Trap(method, s, "a key quoted");
   }
   if (method == kCreate && s.ok()) {
     const std::string name = CreatedName(request);
@@ -545,8 +775,36 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)harness->Call(kPaths[kDrop], drop.SerializeAsString(), nullptr);
     }
   }
-  if (++inputs % 2000 == 0 || (method == kDrop && s.ok()) || (method == kCreate && s.ok())) {
-    if (!harness->BaseExists() || inputs % 2000 == 0) harness->ResetBase();
+  if (method == kRestoreSnapshot && s.ok()) {
+    quiver::v1::DropCollectionRequest drop;
+    drop.set_name(restore.new_collection());
+    (void)harness->Call(kPaths[kDrop], drop.SerializeAsString(), nullptr);
+  }
+  if (method == kCreateSnapshot && s.ok()) {
+    // Generated names would pile up; named ones are few ("s1", "base").
+    quiver::v1::CreateSnapshotRequest r;
+    if (r.ParseFromString(request) && r.name().empty()) {
+      const std::string all = quiver::v1::ListSnapshotsRequest().SerializeAsString();
+      std::string listed;
+      quiver::v1::ListSnapshotsResponse list;
+      if (harness->Call(kPaths[kListSnapshots], all, &listed).ok() &&
+          list.ParseFromString(listed)) {
+        for (const auto& info : list.snapshots()) {
+          if (info.name().rfind("snap-", 0) != 0) continue;
+          quiver::v1::DeleteSnapshotRequest del;
+          del.set_name(info.name());
+          (void)harness->Call(kPaths[kDeleteSnapshot], del.SerializeAsString(), nullptr);
+        }
+      }
+    }
+  }
+  const bool base_changed = s.ok() && (method == kDrop || method == kCreate ||
+                                       (method == kDeleteSnapshot && request.find("base") !=
+                                                                         std::string::npos));
+  if (++inputs % 2000 == 0 || base_changed) {
+    if (!harness->BaseExists() || inputs % 2000 == 0 || method == kDeleteSnapshot) {
+      harness->ResetBase();
+    }
   }
   return 0;
 }

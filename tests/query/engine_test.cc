@@ -657,14 +657,74 @@ TEST_F(EngineTest, ConcurrentOverwritesNeverShowTwoVersions) {
   EXPECT_EQ(Count("c"), 20u + 4 * 40 * 100);
 }
 
-// Queued recall audits hold their collection weakly: a drop frees it even
-// with audits waiting, and closing the engine does not wait for them.
+// Queued recall audits hold their collection weakly: a drop frees it while
+// audits of it wait behind a long one, and closing the engine stops the
+// audit it is running instead of waiting for the rest of it. The long one
+// is the exact re-run of 1024 queries over a collection ("long") grown
+// until such a run takes over 2 s here; it must still be running at both
+// checks, or they would prove nothing.
 TEST_F(EngineTest, RecallAuditsNeitherKeepADroppedCollectionNorDelayClosing) {
   options_.recall_audit_rate = 1.0;
+  options_.seal_idle = absl::Hours(1);  // growing segments only: nothing is built
+  options_.collection.segment_max_rows = 1u << 18;
   Reopen();
+  constexpr uint32_t kLongDim = 256;
+  {
+    v1::CreateCollectionRequest req;
+    req.set_name("long");
+    *req.mutable_schema()->add_vectors() = VectorField("v", kLongDim, v1::L2);
+    req.mutable_schema()->mutable_vectors(0)->mutable_index()->set_type("HNSW");
+    v1::CreateCollectionResponse resp;
+    QUIVER_ASSERT_OK(engine_->CreateCollection(req, &resp));
+  }
+  v1::SearchRequest heavy;
+  heavy.set_collection("long");
+  heavy.set_k(1);
+  for (int q = 0; q < 1024; ++q) {
+    auto* v = heavy.add_vectors()->mutable_values();
+    for (uint32_t d = 0; d < kLongDim; ++d) v->Add(static_cast<float>((q * 13 + d) % 97));
+  }
+  auto audits_of_long = [&] {
+    v1::GetCollectionRequest get;
+    get.set_name("long");
+    v1::GetCollectionResponse info;
+    EXPECT_TRUE(engine_->GetCollection(get, &info).ok());
+    return info.collection().stats().vectors(0).recall_audit_searches();
+  };
+  absl::Duration exact_run;
+  int rows = 0;
+  while (rows < 200000) {
+    for (const int end = rows + 40000; rows < end; rows += 2000) {
+      v1::UpsertPointsRequest req;
+      req.set_collection("long");
+      for (int i = rows; i < rows + 2000; ++i) {
+        v1::Point* p = req.add_points();
+        p->set_id(absl::StrCat("l", i));
+        auto* v = (*p->mutable_vectors())["v"].mutable_values();
+        for (uint32_t d = 0; d < kLongDim; ++d) v->Add(static_cast<float>((i * 31 + d * 7) % 101));
+      }
+      v1::UpsertPointsResponse resp;
+      QUIVER_ASSERT_OK(engine_->Upsert(req, &resp));
+    }
+    // The exact run at normal priority (exact searches are not audited).
+    heavy.mutable_params()->set_exact(true);
+    v1::SearchResponse resp;
+    const absl::Time start = absl::Now();
+    QUIVER_ASSERT_OK(engine_->Search(heavy, absl::InfiniteFuture(), &resp));
+    exact_run = absl::Now() - start;
+    heavy.mutable_params()->set_exact(false);
+    if (exact_run > absl::Seconds(2)) break;
+  }
+  ASSERT_GT(exact_run, absl::Seconds(2)) << rows << " rows";
+
   QUIVER_ASSERT_OK(Create("c", v1::L2, "HNSW"));
   const std::vector<RefPoint> pts = RandomPoints(3000, 11);
   ASSERT_TRUE(Upsert("c", pts).ok());
+  // The long audit starts; audits of "c" queue behind it.
+  {
+    v1::SearchResponse resp;
+    QUIVER_ASSERT_OK(engine_->Search(heavy, absl::InfiniteFuture(), &resp));
+  }
   v1::SearchRequest req;
   req.set_collection("c");
   req.set_k(10);
@@ -685,21 +745,16 @@ TEST_F(EngineTest, RecallAuditsNeitherKeepADroppedCollectionNorDelayClosing) {
   drop.set_name("c");
   v1::DropCollectionResponse dropped;
   QUIVER_ASSERT_OK(engine_->DropCollection(drop, &dropped));
-  const absl::Time until = absl::Now() + absl::Seconds(20);
-  while (!weak.expired() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
-  EXPECT_TRUE(weak.expired()) << "the dropped collection is still held";
+  const absl::Time until = absl::Now() + absl::Milliseconds(500);
+  while (!weak.expired() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(audits_of_long(), 0u) << "the long audit ended before the check";
+  EXPECT_TRUE(weak.expired()) << "the dropped collection is still held by queued audits";
 
-  // Queue audits again, on a live collection this time, and close at once.
-  QUIVER_ASSERT_OK(Create("d", v1::L2, "HNSW"));
-  ASSERT_TRUE(Upsert("d", pts).ok());
-  req.set_collection("d");
-  for (int i = 0; i < 40; ++i) {
-    v1::SearchResponse resp;
-    QUIVER_ASSERT_OK(engine_->Search(req, absl::InfiniteFuture(), &resp));
-  }
+  // Closing while the long audit runs stops it.
+  ASSERT_EQ(audits_of_long(), 0u) << "the long audit ended before the close";
   const absl::Time start = absl::Now();
   engine_.reset();
-  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_LT(absl::Now() - start, exact_run / 2) << "closing waited for the audit";
 }
 
 TEST_F(EngineTest, HugeOrTinyValuesAreHandled) {

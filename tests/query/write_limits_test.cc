@@ -7,6 +7,7 @@
 // retry hint).
 #include "query/write_limits.h"
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -150,6 +151,58 @@ TEST_F(WriteLimitsTest, MemoryBudgetRefusesUpsertsButNotDeletesOrDrops) {
   Open();
   EXPECT_EQ(engine_->BudgetedMemoryBytes(), DescribedMemory());
   EXPECT_GT(DescribedMemory(), 0u);
+}
+
+// An online restore is charged against the budget as its rows would be if
+// upserted: one that would pass it is refused (RESOURCE_EXHAUSTED naming
+// the flag) and changes nothing; one that fits is counted, so the writes
+// after it meet the budget with it included.
+TEST_F(WriteLimitsTest, RestoreIsChargedAgainstTheMemoryBudget) {
+  limits_.memory_budget_bytes = 8 << 20;
+  Open();
+  Create("a");
+  // ~5 MiB: 20 segments of 1024 rows x 65 floats.
+  for (int at = 0; at < 20480; at += 1024) QUIVER_ASSERT_OK(Upsert("a", at, 1024));
+  engine_->SealAndWaitForIndexes();
+  const uint64_t before = engine_->BudgetedMemoryBytes();
+  ASSERT_GT(before, 4u << 20);
+  ASSERT_LT(before, 6u << 20);
+  QUIVER_ASSERT_OK(engine_->CreateSnapshot("s", "a"));
+  absl::StatusOr<std::string> path = engine_->SnapshotPath("s");
+  QUIVER_ASSERT_OK(path);
+
+  absl::StatusOr<std::shared_ptr<Collection>> r = engine_->RestoreCollection(*path, "", "b");
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kResourceExhausted, "--memory-budget-mb=8"));
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kResourceExhausted, "restoring collection \"b\""));
+  EXPECT_THAT(engine_->Find("b"), StatusIs(absl::StatusCode::kNotFound));
+  v1::ListCollectionsResponse list;
+  QUIVER_ASSERT_OK(engine_->ListCollections(&list));
+  EXPECT_EQ(list.collections_size(), 1);
+  EXPECT_EQ(engine_->BudgetedMemoryBytes(), before);
+  // (Segment files, if any were written, are only the source's.)
+  int segment_dirs = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.path() + "/segments", ec)) {
+    (void)e;
+    ++segment_dirs;
+  }
+  EXPECT_LE(segment_dirs, 1) << "the refused restore left segment files";
+  // Upserts that fit still go in.
+  QUIVER_ASSERT_OK(Upsert("a", 100000, 500));
+
+  // A small collection's restore fits, and is counted at once (before the
+  // next measure).
+  Create("small");
+  QUIVER_ASSERT_OK(Upsert("small", 0, 2000));
+  engine_->SealAndWaitForIndexes();
+  QUIVER_ASSERT_OK(engine_->CreateSnapshot("t", "small"));
+  absl::StatusOr<std::string> small = engine_->SnapshotPath("t");
+  QUIVER_ASSERT_OK(small);
+  const uint64_t with_small = engine_->BudgetedMemoryBytes();
+  QUIVER_ASSERT_OK(engine_->RestoreCollection(*small, "", "small2"));
+  EXPECT_EQ(Count("small2"), 2000u);
+  EXPECT_GT(engine_->BudgetedMemoryBytes(), with_small + (2000u * (kDim + 1) * sizeof(float)) / 2);
+  EXPECT_EQ(engine_->BudgetedMemoryBytes(), DescribedMemory());
 }
 
 // A multi-vector point of one small vector becomes a 2048-float encoding:

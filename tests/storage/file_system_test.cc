@@ -98,17 +98,22 @@ TEST(FaultFileSystemTest, PowerLossKeepsOnlySyncedData) {
 TEST(FaultFileSystemTest, InjectedFaultsFailTheChosenOperation) {
   TempDir dir;
   auto fs = FaultFileSystem::Create(dir.path() + "/trash");
+  // A directory whose name holds a "b", as the random part of a temporary
+  // directory's may: the pattern is anchored at the directory, so only the
+  // file names can match its "b".
+  const std::string d = dir.path() + "/b-dir";
+  std::filesystem::create_directories(d);
   FaultFileSystem::Fault f;
   f.op = FaultFileSystem::Op::kSync;
   f.err = ENOSPC;
-  f.path_contains = "b*.idx";
+  f.path_contains = d + "/b*.idx";
   f.skip = 1;
   fs->Inject(f);
-  QUIVER_ASSERT_OK(WriteFileSynced(*fs, dir.path() + "/a.idx", "x"));
-  QUIVER_ASSERT_OK(WriteFileSynced(*fs, dir.path() + "/b1.idx", "x"));  // skipped
-  EXPECT_THAT(WriteFileSynced(*fs, dir.path() + "/b2.idx", "x"),
+  QUIVER_ASSERT_OK(WriteFileSynced(*fs, d + "/a.idx", "x"));
+  QUIVER_ASSERT_OK(WriteFileSynced(*fs, d + "/b1.idx", "x"));  // skipped
+  EXPECT_THAT(WriteFileSynced(*fs, d + "/b2.idx", "x"),
               StatusIs(absl::StatusCode::kResourceExhausted, "disk full"));
-  QUIVER_ASSERT_OK(WriteFileSynced(*fs, dir.path() + "/b3.idx", "x"));  // once only
+  QUIVER_ASSERT_OK(WriteFileSynced(*fs, d + "/b3.idx", "x"));  // once only
   EXPECT_EQ(fs->faults_fired(), 1);
 
   f = {};
