@@ -136,10 +136,14 @@ struct Answer {
   double candidates = 0;
 };
 
+// Candidates reranked per query: the rows going into the MaxSimRerank
+// operator ("| actual: ... rows_in=N" under it); -1 if the explain has none.
 double RerankedFromExplain(const std::string& text) {
-  const size_t at = text.find("reranked=");
+  const size_t op = text.find("MaxSimRerank(");
+  if (op == std::string::npos) return -1;
+  const size_t at = text.find("rows_in=", op);
   if (at == std::string::npos) return -1;
-  return std::strtod(text.c_str() + at + 9, nullptr);
+  return std::strtod(text.c_str() + at + 8, nullptr);
 }
 
 // In-process token baseline: hnswlib over every token vector (label =
