@@ -1505,6 +1505,17 @@ std::map<std::string, std::string> PqParams(const Args& args) {
   return pq_params;
 }
 
+// A part's sweep: its refine factors and nprobe values, ef values from
+// --efs / --cold-efs.
+void SetKnobs(PartSpec& ps, const Args& args, const std::vector<double>& refines,
+              const std::vector<int>& nprobes, const std::vector<int>& cold_nprobes) {
+  ps.refines = refines;
+  ps.nprobes = nprobes;
+  ps.cold_nprobes = cold_nprobes;
+  ps.efs = args.efs;
+  ps.cold_efs = args.cold_efs;
+}
+
 // Part 1: the first --rows Fashion-MNIST training images, every config.
 nlohmann::json RunFmnistPart(Env& env, const FashionMnist& ds, const Matrix& queries,
                              std::ostream& out) {
@@ -1526,11 +1537,7 @@ nlohmann::json RunFmnistPart(Env& env, const FashionMnist& ds, const Matrix& que
       {"DISK IVF_SQ8", true, "IVF_SQ8", {}, Kind::kIvf, true, false},
       {"DISK IVF_PQ", true, "IVF_PQ", PqParams(args), Kind::kIvf, true, false},
   };
-  ps.refines = args.refines;
-  ps.nprobes = args.nprobes;
-  ps.cold_nprobes = args.cold_nprobes;
-  ps.efs = args.efs;
-  ps.cold_efs = args.cold_efs;
+  SetKnobs(ps, args, args.refines, args.nprobes, args.cold_nprobes);
   ps.try_hnsw_sq8 = true;
   return RunPart(env, ps, base, queries, *gt, out);
 }
@@ -1589,11 +1596,7 @@ nlohmann::json RunScalePart(Env& env, FashionMnist& ds, const Matrix& queries,
   if (args.scale_memory) {
     ps.configs.push_back({"MEMORY IVF_SQ8", false, "IVF_SQ8", {}, Kind::kIvf, true, false});
   }
-  ps.refines = args.scale_refines;
-  ps.nprobes = args.scale_nprobes;
-  ps.cold_nprobes = args.scale_cold_nprobes;
-  ps.efs = args.efs;
-  ps.cold_efs = args.cold_efs;
+  SetKnobs(ps, args, args.scale_refines, args.scale_nprobes, args.scale_cold_nprobes);
   ps.try_hnsw_sq8 = false;
   out << "\n(" << name << ": MEMORY HNSW is not built at this scale: its 1M-point graph "
          "takes too long on 2 cores; MEMORY IVF_SQ8 is the memory-mode comparison"
