@@ -626,64 +626,99 @@ std::vector<Point> Points(const Config& c, const PartSpec& ps, bool cold) {
 }
 
 // ---------------------------------------------------------------------------
-// One part: load, restart, warm rounds, cold rounds, tables.
+// One part, in phases: MeasureEmpty, LoadServers, WaitAllIndexed,
+// RestartAll, WarmPhase, ColdPhase (rounds in RunRounds), then the report:
+// TableMemory, TableSweep (warm, cold), TableDevice, CellsJson,
+// CompareAnswers, the targets, DrawCurves; Cleanup.
 
-nlohmann::json RunPart(Env& env, const PartSpec& spec, const Matrix& base, const Matrix& queries,
-                       const GroundTruth& gt, std::ostream& out) {
-  const Args& a = env.args;
-  const size_t nq = gt.nq, k = a.k;
+// Device measurements per (queue depth, threads), one per cold round.
+using DeviceMap = std::map<std::pair<size_t, int>, std::vector<DeviceResult>>;
+
+// Everything one part holds; phases fill it in order. Not movable: cells
+// point at their servers' configs.
+struct Part {
+  Env& env;
+  const PartSpec& spec;
+  const Matrix& base;
+  const Matrix& queries;
+  const GroundTruth& gt;
+  std::ostream& out;
+  size_t nq = 0, k = 0;
+  double t0 = 0;
   nlohmann::json pj;
-  pj["name"] = spec.name;
-  pj["rows"] = base.n;
-  pj["dim"] = base.dim;
-  pj["queries"] = nq;
-  const double part_t0 = NowSeconds();
-
-  // An empty quiverd: the RSS every server starts from.
   Server empty;
-  empty.cfg.label = "empty quiverd";
-  empty.data_dir = absl::StrCat(env.data_root, "/", spec.name, "-empty");
-  if (auto st = StartServer(env, &empty, false); !st.ok()) Die("start empty quiverd", st);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  const ProcMem empty_mem = ReadProcMem(empty.proc->pid());
-  empty.proc.reset();
-  pj["empty_quiverd"] = MemJson(empty_mem);
-
+  ProcMem empty_mem;
   std::vector<Server> servers;
-  std::vector<Config> configs = spec.configs;
-  if (spec.try_hnsw_sq8) {
+  std::vector<std::string> skipped;
+  std::vector<Cell> cells;
+  FsInfo fsi;
+  bool cold_ok = false;
+  std::vector<std::string> tables;  // rerank table files of the DISK servers
+  std::vector<std::pair<size_t, int>> qd_t;
+  DeviceMap dev, dev_batch, dev_rec;
+  // For the report.
+  const Server* ref = nullptr;      // MEMORY HNSW
+  const Server* mem_sq8 = nullptr;  // MEMORY IVF_SQ8
+  double raw_bytes = 0;
+
+  Part(Env& e, const PartSpec& s, const Matrix& b, const Matrix& q, const GroundTruth& g,
+       std::ostream& o)
+      : env(e), spec(s), base(b), queries(q), gt(g), out(o), nq(g.nq), k(e.args.k) {}
+  Part(const Part&) = delete;
+  Part& operator=(const Part&) = delete;
+};
+
+// An empty quiverd: the RSS every server starts from.
+void MeasureEmpty(Part& p) {
+  p.empty.cfg.label = "empty quiverd";
+  p.empty.data_dir = absl::StrCat(p.env.data_root, "/", p.spec.name, "-empty");
+  if (auto st = StartServer(p.env, &p.empty, false); !st.ok()) Die("start empty quiverd", st);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  p.empty_mem = ReadProcMem(p.empty.proc->pid());
+  p.empty.proc.reset();
+  p.pj["empty_quiverd"] = MemJson(p.empty_mem);
+}
+
+// One quiverd per config, the collection created and loaded (DISK HNSW_SQ8
+// is skipped with the server's answer when it refuses it).
+void LoadServers(Part& p) {
+  std::vector<Config> configs = p.spec.configs;
+  if (p.spec.try_hnsw_sq8) {
     Config c{"DISK HNSW_SQ8", true, "HNSW_SQ8", {{"M", "16"}, {"ef_construction", "200"}},
              Kind::kHnsw, true, false};
     configs.push_back(c);
   }
-  std::vector<std::string> skipped;
+  const char* name = p.spec.name.c_str();
   for (const Config& c : configs) {
     Server s;
     s.cfg = c;
-    s.data_dir = absl::StrCat(env.data_root, "/", spec.name, "-",
+    s.data_dir = absl::StrCat(p.env.data_root, "/", p.spec.name, "-",
                               absl::StrJoin(absl::StrSplit(c.label, ' '), "_"));
-    if (auto st = StartServer(env, &s, false); !st.ok()) Die("start quiverd", st);
-    auto created = s.clients[0]->CreateCollection("c", SchemaOf(c, base.dim));
+    if (auto st = StartServer(p.env, &s, false); !st.ok()) Die("start quiverd", st);
+    auto created = s.clients[0]->CreateCollection("c", SchemaOf(c, p.base.dim));
     if (!created.ok()) {
       if (c.type == "HNSW_SQ8") {
-        skipped.push_back(absl::StrCat(c.label, ": ", created.status().ToString()));
-        std::printf("[%s] %s skipped: the server answered %s\n", spec.name.c_str(),
-                    c.label.c_str(), created.status().ToString().c_str());
+        p.skipped.push_back(absl::StrCat(c.label, ": ", created.status().ToString()));
+        std::printf("[%s] %s skipped: the server answered %s\n", name, c.label.c_str(),
+                    created.status().ToString().c_str());
         continue;
       }
       Die("create " + c.label, created.status());
     }
     const double t0 = NowSeconds();
-    Ingest(s, base, a.ingest_threads);
+    Ingest(s, p.base, p.env.args.ingest_threads);
     s.load_s = NowSeconds() - t0;
-    std::printf("[%s] %s: ingested %zu points in %.1f s (%.0f/s)\n", spec.name.c_str(),
-                c.label.c_str(), base.n, s.load_s, base.n / s.load_s);
+    std::printf("[%s] %s: ingested %zu points in %.1f s (%.0f/s)\n", name, c.label.c_str(),
+                p.base.n, s.load_s, p.base.n / s.load_s);
     std::fflush(stdout);
-    servers.push_back(std::move(s));
+    p.servers.push_back(std::move(s));
   }
-  pj["skipped"] = skipped;
-  // Every server indexed and idle; memory as loaded.
-  for (Server& s : servers) {
+  p.pj["skipped"] = p.skipped;
+}
+
+// Every server indexed and idle; memory as loaded.
+void WaitAllIndexed(Part& p) {
+  for (Server& s : p.servers) {
     const double t0 = NowSeconds();
     WaitIndexedOrDie(*s.clients[0], {"c"}, 7200, 200);
     WaitQuiet(s.proc->pid(), 600);
@@ -692,16 +727,19 @@ nlohmann::json RunPart(Env& env, const PartSpec& spec, const Matrix& base, const
     s.memory["after_load"] = MemJson(ReadProcMem(s.proc->pid()));
     std::printf("[%s] %s: indexed (waited %.1f s more after its own load): %zu segments, %s, "
                 "field memory %s MiB, disk %s MiB\n",
-                spec.name.c_str(), s.cfg.label.c_str(), s.index_wait_s, s.segments,
+                p.spec.name.c_str(), s.cfg.label.c_str(), s.index_wait_s, s.segments,
                 s.index_desc.c_str(), Mib(s.field_memory).c_str(), Mib(s.field_disk).c_str());
     std::fflush(stdout);
   }
-  // Restart each on its data: memory in the steady state (no ingest
-  // leftovers), and the tables found and reused.
-  for (Server& s : servers) {
+}
+
+// Restarts each on its data: memory in the steady state (no ingest
+// leftovers), and the tables found and reused.
+void RestartAll(Part& p) {
+  for (Server& s : p.servers) {
     s.proc.reset();
     const double t0 = NowSeconds();
-    if (auto st = StartServer(env, &s, false); !st.ok()) Die("restart " + s.cfg.label, st);
+    if (auto st = StartServer(p.env, &s, false); !st.ok()) Die("restart " + s.cfg.label, st);
     WaitIndexedOrDie(*s.clients[0], {"c"}, 3600, 50);
     s.restart_s = NowSeconds() - t0;
     WaitQuiet(s.proc->pid(), 300);
@@ -711,157 +749,165 @@ nlohmann::json RunPart(Env& env, const PartSpec& spec, const Matrix& base, const
     s.memory["table_bytes"] = DirBytes(s.data_dir, ".rrt");
     s.memory["data_dir_bytes"] = DirBytes(s.data_dir);
   }
+}
 
-  // Cells.
-  std::vector<Cell> cells;
-  auto add_cells = [&](bool cold) {
-    for (size_t si = 0; si < servers.size(); ++si) {
-      const Config& c = servers[si].cfg;
-      if (cold && !c.disk && !c.reference) continue;
-      for (const Point& p : Points(c, spec, cold)) {
-        for (int t : a.threads) {
-          Cell cell;
-          cell.cfg = &servers[si].cfg;
-          cell.server = si;
-          cell.p = p;
-          cell.threads = t;
-          cell.cold = cold;
-          cell.ids.assign(nq * k, -1);
-          cells.push_back(std::move(cell));
-        }
+// The cells of one phase: every point of every server (cold: DISK servers
+// and the reference) at every thread count.
+void AddCells(Part& p, bool cold) {
+  for (size_t si = 0; si < p.servers.size(); ++si) {
+    const Config& c = p.servers[si].cfg;
+    if (cold && !c.disk && !c.reference) continue;
+    for (const Point& pt : Points(c, p.spec, cold)) {
+      for (int t : p.env.args.threads) {
+        Cell cell;
+        cell.cfg = &p.servers[si].cfg;
+        cell.server = si;
+        cell.p = pt;
+        cell.threads = t;
+        cell.cold = cold;
+        cell.ids.assign(p.nq * p.k, -1);
+        p.cells.push_back(std::move(cell));
       }
     }
-  };
+  }
+}
 
-  auto finish_recall = [&](Cell& cell) {
-    cell.recall = MeanRecall(Run{0, {}, cell.ids}, gt, base, queries, nq, k);
-  };
+// Cold rounds: the device's rates at each wanted (QD, threads), measured
+// in the round.
+void MeasureDevice(Part& p, int round) {
+  const Args& a = p.env.args;
+  for (const auto& [qd, t] : p.qd_t) {
+    p.dev[{qd, t}].push_back(
+        DeviceRate(p.tables, qd, t, a.device_seconds, false, 0, a.seed + round));
+    p.dev_batch[{qd, t}].push_back(
+        DeviceRate(p.tables, qd, t, a.device_seconds, true, 0, a.seed + round));
+    p.dev_rec[{qd, t}].push_back(
+        DeviceRate(p.tables, qd, t, a.device_seconds, false, p.base.dim * 4, a.seed + round));
+  }
+}
 
-  auto run_rounds = [&](bool cold, const std::vector<std::pair<size_t, int>>& qd_t,
-                        std::map<std::pair<size_t, int>, std::vector<DeviceResult>>* dev,
-                        std::map<std::pair<size_t, int>, std::vector<DeviceResult>>* dev_batch,
-                        std::map<std::pair<size_t, int>, std::vector<DeviceResult>>* dev_rec,
-                        const std::vector<std::string>& tables) {
-    std::vector<size_t> idx;
-    for (size_t i = 0; i < cells.size(); ++i) {
-      if (cells[i].cold == cold) idx.push_back(i);
+// Every cell of the phase over --rounds query slices, the servers' order
+// rotated per round; explain first (outside the clock), recall last.
+void RunRounds(Part& p, bool cold) {
+  const Args& a = p.env.args;
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < p.cells.size(); ++i) {
+    if (p.cells[i].cold == cold) idx.push_back(i);
+  }
+  for (size_t i : idx) {
+    Cell& c = p.cells[i];
+    if (c.reads_q < 0) {
+      ExplainCell(p.servers[c.server], c, p.queries, std::min(p.nq, a.explain_queries), p.k);
     }
-    // Explain per (server, point), outside the clock.
-    for (size_t i : idx) {
-      Cell& c = cells[i];
-      if (c.reads_q < 0) ExplainCell(servers[c.server], c, queries, std::min(nq, a.explain_queries), k);
-    }
-    const size_t per_round = std::max<size_t>(1, nq / a.rounds);
-    for (int round = 0; round < a.rounds; ++round) {
-      const size_t q0 = round * per_round;
-      const size_t q1 = round + 1 == a.rounds ? nq : q0 + per_round;
-      if (cold) {
-        for (const auto& [qd, t] : qd_t) {
-          (*dev)[{qd, t}].push_back(
-              DeviceRate(tables, qd, t, a.device_seconds, false, 0, a.seed + round));
-          (*dev_batch)[{qd, t}].push_back(
-              DeviceRate(tables, qd, t, a.device_seconds, true, 0, a.seed + round));
-          (*dev_rec)[{qd, t}].push_back(
-              DeviceRate(tables, qd, t, a.device_seconds, false, base.dim * 4, a.seed + round));
-        }
-      }
-      // Rotate the servers' order each round (interleaved).
-      for (size_t si0 = 0; si0 < servers.size(); ++si0) {
-        const size_t si = (si0 + round) % servers.size();
-        for (size_t i : idx) {
-          Cell& c = cells[i];
-          if (c.server != si) continue;
-          RunSlice(servers[si], c, queries, q0, q1, k, a.min_run_ms);
-          if (cold && c.cfg->disk && c.reads_q > 0) {
-            const size_t qd = static_cast<size_t>(std::lround(c.reads_q));
-            const auto it = dev->find({qd, c.threads});
-            if (it != dev->end() && !it->second.empty() && it->second.back().reads_per_s > 0) {
-              c.device_ratio.push_back(c.qps.back() * c.reads_q / it->second.back().reads_per_s);
-            }
+  }
+  const size_t per_round = std::max<size_t>(1, p.nq / a.rounds);
+  for (int round = 0; round < a.rounds; ++round) {
+    const size_t q0 = round * per_round;
+    const size_t q1 = round + 1 == a.rounds ? p.nq : q0 + per_round;
+    if (cold) MeasureDevice(p, round);
+    for (size_t si0 = 0; si0 < p.servers.size(); ++si0) {
+      const size_t si = (si0 + round) % p.servers.size();
+      for (size_t i : idx) {
+        Cell& c = p.cells[i];
+        if (c.server != si) continue;
+        RunSlice(p.servers[si], c, p.queries, q0, q1, p.k, a.min_run_ms);
+        if (cold && c.cfg->disk && c.reads_q > 0) {
+          const size_t qd = static_cast<size_t>(std::lround(c.reads_q));
+          const auto it = p.dev.find({qd, c.threads});
+          if (it != p.dev.end() && !it->second.empty() && it->second.back().reads_per_s > 0) {
+            c.device_ratio.push_back(c.qps.back() * c.reads_q / it->second.back().reads_per_s);
           }
         }
       }
-      std::printf("[%s] %s round %d/%d done (load average %s)\n", spec.name.c_str(),
-                  cold ? "cold" : "warm", round + 1, a.rounds, LoadAverage().c_str());
-      std::fflush(stdout);
     }
-    for (size_t i : idx) finish_recall(cells[i]);
-  };
+    std::printf("[%s] %s round %d/%d done (load average %s)\n", p.spec.name.c_str(),
+                cold ? "cold" : "warm", round + 1, a.rounds, LoadAverage().c_str());
+    std::fflush(stdout);
+  }
+  for (size_t i : idx) {
+    Cell& c = p.cells[i];
+    c.recall = MeanRecall(Run{0, {}, c.ids}, p.gt, p.base, p.queries, p.nq, p.k);
+  }
+}
 
-  // Warm: one pass of every query through each server's default search
-  // first (page cache, allocator), then the rounds.
-  add_cells(false);
-  for (Server& s : servers) {
+// Warm: one pass of every query through each server's default search first
+// (page cache, allocator), then the rounds.
+void WarmPhase(Part& p) {
+  AddCells(p, false);
+  for (Server& s : p.servers) {
     Cell w;
     w.cfg = &s.cfg;
-    w.p = Points(s.cfg, spec, false).back();
+    w.p = Points(s.cfg, p.spec, false).back();
     w.threads = 1;
-    w.ids.assign(nq * k, -1);
-    RunSlice(s, w, queries, 0, nq, k, 0);
+    w.ids.assign(p.nq * p.k, -1);
+    RunSlice(s, w, p.queries, 0, p.nq, p.k, 0);
   }
-  std::map<std::pair<size_t, int>, std::vector<DeviceResult>> dev, dev_batch, dev_rec;
-  run_rounds(false, {}, nullptr, nullptr, nullptr, {});
-  for (Server& s : servers) s.memory["after_warm"] = MemJson(ReadProcMem(s.proc->pid()));
+  RunRounds(p, false);
+  for (Server& s : p.servers) s.memory["after_warm"] = MemJson(ReadProcMem(s.proc->pid()));
+}
 
-  // Cold: the DISK servers restarted with O_DIRECT rerank reads.
-  std::vector<std::string> tables;
-  std::vector<std::pair<size_t, int>> qd_t;
-  const FsInfo fsi = CheckFs(env.data_root);
-  bool cold_ok = !a.no_cold && fsi.direct_ok && !fsi.tmpfs_or_overlay;
-  if (!cold_ok && !a.no_cold) {
-    std::printf("[%s] cold phase skipped: %s is on %s (%s), O_DIRECT %s\n", spec.name.c_str(),
-                env.data_root.c_str(), fsi.type.c_str(), fsi.device.c_str(),
-                fsi.direct_ok ? "works" : ("fails: " + fsi.direct_error).c_str());
+// Cold: the DISK servers restarted with O_DIRECT rerank reads (skipped
+// where the data dir's file system cannot do O_DIRECT or is tmpfs).
+void ColdPhase(Part& p) {
+  const Args& a = p.env.args;
+  p.fsi = CheckFs(p.env.data_root);
+  p.cold_ok = !a.no_cold && p.fsi.direct_ok && !p.fsi.tmpfs_or_overlay;
+  if (!p.cold_ok && !a.no_cold) {
+    std::printf("[%s] cold phase skipped: %s is on %s (%s), O_DIRECT %s\n", p.spec.name.c_str(),
+                p.env.data_root.c_str(), p.fsi.type.c_str(), p.fsi.device.c_str(),
+                p.fsi.direct_ok ? "works" : ("fails: " + p.fsi.direct_error).c_str());
   }
-  if (cold_ok) {
-    for (Server& s : servers) {
-      if (!s.cfg.disk) continue;
-      s.proc.reset();
-      if (auto st = StartServer(env, &s, true); !st.ok()) Die("restart (direct) " + s.cfg.label, st);
-      WaitIndexedOrDie(*s.clients[0], {"c"}, 3600, 50);
-      WaitQuiet(s.proc->pid(), 300);
-      for (const auto& f : TableFiles(s.data_dir)) tables.push_back(f);
+  if (!p.cold_ok) return;
+  for (Server& s : p.servers) {
+    if (!s.cfg.disk) continue;
+    s.proc.reset();
+    if (auto st = StartServer(p.env, &s, true); !st.ok()) {
+      Die("restart (direct) " + s.cfg.label, st);
     }
-    add_cells(true);
-    // The queue depths: each cold DISK cell's reads per query (explain),
-    // all of a query's reads being in flight together.
-    std::set<std::pair<size_t, int>> want;
-    for (Cell& c : cells) {
-      if (!c.cold || !c.cfg->disk) continue;
-      ExplainCell(servers[c.server], c, queries, std::min(nq, a.explain_queries), k);
-      if (c.reads_q > 0) want.insert({std::min<size_t>(4096, std::lround(c.reads_q)), c.threads});
-    }
-    qd_t.assign(want.begin(), want.end());
-    run_rounds(true, qd_t, &dev, &dev_batch, &dev_rec, tables);
-    for (Server& s : servers) s.memory["after_cold"] = MemJson(ReadProcMem(s.proc->pid()));
+    WaitIndexedOrDie(*s.clients[0], {"c"}, 3600, 50);
+    WaitQuiet(s.proc->pid(), 300);
+    for (const auto& f : TableFiles(s.data_dir)) p.tables.push_back(f);
   }
-
-  // ---- Tables.
-  const Server* ref = nullptr;
-  const Server* mem_sq8 = nullptr;
-  for (const Server& s : servers) {
-    if (s.cfg.reference) ref = &s;
-    if (!s.cfg.disk && s.cfg.type == "IVF_SQ8") mem_sq8 = &s;
+  AddCells(p, true);
+  // The queue depths: each cold DISK cell's reads per query (explain), all
+  // of a query's reads being in flight together.
+  std::set<std::pair<size_t, int>> want;
+  for (Cell& c : p.cells) {
+    if (!c.cold || !c.cfg->disk) continue;
+    ExplainCell(p.servers[c.server], c, p.queries, std::min(p.nq, a.explain_queries), p.k);
+    if (c.reads_q > 0) want.insert({std::min<size_t>(4096, std::lround(c.reads_q)), c.threads});
   }
-  const double raw_bytes = static_cast<double>(base.n) * base.dim * sizeof(float);
+  p.qd_t.assign(want.begin(), want.end());
+  RunRounds(p, true);
+  for (Server& s : p.servers) s.memory["after_cold"] = MemJson(ReadProcMem(s.proc->pid()));
+}
 
-  out << "\n### " << spec.name << ": " << base.n << " x " << base.dim << "-d L2, " << nq
-      << " queries, k=" << k << "\n\n";
-  out << "Data dir: " << env.data_root << " on " << fsi.type << " (" << fsi.device
-      << ", mounted at " << fsi.mount << "), O_DIRECT "
-      << (fsi.direct_ok ? "works" : "fails: " + fsi.direct_error)
-      << (fsi.tmpfs_or_overlay ? " (tmpfs/overlay!)" : "") << ".\n";
-  if (!skipped.empty()) out << "Skipped: " << absl::StrJoin(skipped, "; ") << "\n";
+// ---- Tables.
+
+void TableMemory(Part& p) {
+  std::ostream& out = p.out;
+  for (const Server& s : p.servers) {
+    if (s.cfg.reference) p.ref = &s;
+    if (!s.cfg.disk && s.cfg.type == "IVF_SQ8") p.mem_sq8 = &s;
+  }
+  p.raw_bytes = static_cast<double>(p.base.n) * p.base.dim * sizeof(float);
+  out << "\n### " << p.spec.name << ": " << p.base.n << " x " << p.base.dim << "-d L2, " << p.nq
+      << " queries, k=" << p.k << "\n\n";
+  out << "Data dir: " << p.env.data_root << " on " << p.fsi.type << " (" << p.fsi.device
+      << ", mounted at " << p.fsi.mount << "), O_DIRECT "
+      << (p.fsi.direct_ok ? "works" : "fails: " + p.fsi.direct_error)
+      << (p.fsi.tmpfs_or_overlay ? " (tmpfs/overlay!)" : "") << ".\n";
+  if (!p.skipped.empty()) out << "Skipped: " << absl::StrJoin(p.skipped, "; ") << "\n";
   out << "\nMemory (field = GetCollection stats.vectors memory_bytes; RSS of each config's own "
          "quiverd after a restart on its data, and after the warm / cold sweeps; an empty "
          "quiverd has RSS "
-      << Mib(empty_mem.rss_kb * 1024.0) << " MiB; raw float vectors = " << Mib(raw_bytes)
+      << Mib(p.empty_mem.rss_kb * 1024.0) << " MiB; raw float vectors = " << Mib(p.raw_bytes)
       << " MiB):\n\n";
   Table mt({"config", "index", "segs", "field MiB", "/ raw floats", "/ MEMORY HNSW",
             "/ MEMORY IVF_SQ8", "disk MiB (field)", "tables MiB", "RSS MiB", "RSS - empty",
             "anon / file MiB", "RSS warm", "RSS cold", "load s", "restart s"});
   nlohmann::json mj = nlohmann::json::array();
-  for (Server& s : servers) {
+  for (Server& s : p.servers) {
     auto rss = [&](const char* when) -> double {
       if (!s.memory.contains(when)) return NAN;
       return s.memory[when]["rss_kb"].get<int64_t>() * 1024.0;
@@ -869,12 +915,12 @@ nlohmann::json RunPart(Env& env, const PartSpec& spec, const Matrix& base, const
     const double fm = static_cast<double>(s.field_memory);
     const auto& ar = s.memory["after_restart"];
     mt.AddRow({s.cfg.label, s.index_desc, std::to_string(s.segments), Mib(fm),
-               Fixed(fm / raw_bytes, 3),
-               ref ? Fixed(fm / static_cast<double>(ref->field_memory), 3) : "-",
-               mem_sq8 ? Fixed(fm / static_cast<double>(mem_sq8->field_memory), 3) : "-",
+               Fixed(fm / p.raw_bytes, 3),
+               p.ref ? Fixed(fm / static_cast<double>(p.ref->field_memory), 3) : "-",
+               p.mem_sq8 ? Fixed(fm / static_cast<double>(p.mem_sq8->field_memory), 3) : "-",
                Mib(static_cast<double>(s.field_disk)),
                Mib(s.memory["table_bytes"].get<double>()), Mib(rss("after_restart")),
-               Mib(rss("after_restart") - empty_mem.rss_kb * 1024.0),
+               Mib(rss("after_restart") - p.empty_mem.rss_kb * 1024.0),
                absl::StrCat(Mib(ar["rss_anon_kb"].get<int64_t>() * 1024.0), " / ",
                             Mib(ar["rss_file_kb"].get<int64_t>() * 1024.0)),
                Mib(rss("after_warm")), Mib(rss("after_cold")), Fixed(s.load_s, 1),
@@ -885,106 +931,115 @@ nlohmann::json RunPart(Env& env, const PartSpec& spec, const Matrix& base, const
                   {"restart_seconds", s.restart_s}, {"memory", s.memory}});
   }
   mt.Print(out);
-  pj["servers"] = mj;
+  p.pj["servers"] = mj;
+}
 
-  auto sweep_table = [&](bool cold) {
-    std::vector<std::string> head = {"config", "search", "refine", "recall@10", "reads/q",
-                                     "cand/q", "codes/q"};
-    for (int t : a.threads) {
-      head.push_back(absl::StrCat("QPS ", t, "t"));
-      head.push_back(absl::StrCat("p50/p99 ms ", t, "t"));
-      head.push_back(absl::StrCat("srv CPU ms/q ", t, "t"));
-      if (cold) head.push_back(absl::StrCat("x reads / device ", t, "t"));
+// One row of the sweep table: a (server, point) over the thread counts.
+std::vector<std::string> SweepRow(const Part& p, const std::vector<const Cell*>& cs, bool cold) {
+  const Cell& c0 = *cs.front();
+  std::vector<std::string> row = {c0.cfg->label, PointLabel(*c0.cfg, c0.p), RefineLabel(c0.p),
+                                  Fixed(c0.recall, 4), Fixed(c0.reads_q, 1),
+                                  Fixed(c0.cand_q, 1), Thousands(c0.dist_q)};
+  std::vector<double> others;
+  for (int th : p.env.args.threads) {
+    const Cell* c = nullptr;
+    for (const Cell* x : cs) {
+      if (x->threads == th) c = x;
     }
-    head.push_back("others");
-    Table t(head);
-    std::map<std::string, std::vector<const Cell*>> rows;  // keep insertion order below
-    std::vector<std::string> order;
-    for (const Cell& c : cells) {
-      if (c.cold != cold) continue;
-      const std::string key = absl::StrCat(c.server, "|", c.p.Key());
-      if (!rows.count(key)) order.push_back(key);
-      rows[key].push_back(&c);
+    if (c == nullptr) {
+      row.insert(row.end(), cold ? 4 : 3, "-");
+      continue;
     }
-    for (const auto& key : order) {
-      const auto& cs = rows[key];
-      const Cell& c0 = *cs.front();
-      std::vector<std::string> row = {c0.cfg->label, PointLabel(*c0.cfg, c0.p),
-                                      RefineLabel(c0.p), Fixed(c0.recall, 4),
-                                      Fixed(c0.reads_q, 1), Fixed(c0.cand_q, 1),
-                                      Thousands(c0.dist_q)};
-      std::vector<double> others;
-      for (int th : a.threads) {
-        const Cell* c = nullptr;
-        for (const Cell* x : cs) {
-          if (x->threads == th) c = x;
-        }
-        if (c == nullptr) {
-          row.insert(row.end(), cold ? 4 : 3, "-");
-          continue;
-        }
-        row.push_back(Thousands(c->Qps()));
-        row.push_back(absl::StrCat(Fixed(Percentile(c->lat_ms, 50), 2), " / ",
-                                   Fixed(Percentile(c->lat_ms, 99), 2)));
-        row.push_back(Fixed(Median(c->cpu_ms_q), 2));
-        if (cold) {
-          row.push_back(c->device_ratio.empty() ? "-" : Fixed(Median(c->device_ratio), 2));
-        }
-        others.insert(others.end(), c->others.begin(), c->others.end());
-        if (std::fabs(c->recall - c0.recall) > 1e-9) row[3] += "*";
-      }
-      row.push_back(Fixed(Median(others), 2));
-      t.AddRow(row);
-    }
-    t.Print(out);
-  };
-  out << "\nWarm (page cache; one query per RPC; QPS median of " << a.rounds
-      << " interleaved rounds; recall mean over the queries, tie rule; reads/q, cand/q "
-         "(candidates reranked) and codes/q (distances computed) from explain over "
-      << std::min(nq, a.explain_queries)
-      << " queries; srv CPU = quiverd CPU per query; others = cores other processes used):\n\n";
-  sweep_table(false);
-  if (cold_ok) {
-    out << "\nCold (DISK servers restarted with --rerank-direct-io: O_DIRECT rerank reads; "
-           "MEMORY HNSW again as the same-phase reference; 'x reads / device' = QPS x reads/q "
-           "over the device's steady 4 KiB O_DIRECT random-read rate at QD = reads/q from as "
-           "many threads, measured in the same round):\n\n";
-    sweep_table(true);
-    out << "\nDevice: 4 KiB O_DIRECT random reads over the " << tables.size()
+    row.push_back(Thousands(c->Qps()));
+    row.push_back(absl::StrCat(Fixed(Percentile(c->lat_ms, 50), 2), " / ",
+                               Fixed(Percentile(c->lat_ms, 99), 2)));
+    row.push_back(Fixed(Median(c->cpu_ms_q), 2));
+    if (cold) row.push_back(c->device_ratio.empty() ? "-" : Fixed(Median(c->device_ratio), 2));
+    others.insert(others.end(), c->others.begin(), c->others.end());
+    if (std::fabs(c->recall - c0.recall) > 1e-9) row[3] += "*";
+  }
+  row.push_back(Fixed(Median(others), 2));
+  return row;
+}
+
+void TableSweep(Part& p, bool cold) {
+  std::vector<std::string> head = {"config", "search", "refine", "recall@10", "reads/q",
+                                   "cand/q", "codes/q"};
+  for (int t : p.env.args.threads) {
+    head.push_back(absl::StrCat("QPS ", t, "t"));
+    head.push_back(absl::StrCat("p50/p99 ms ", t, "t"));
+    head.push_back(absl::StrCat("srv CPU ms/q ", t, "t"));
+    if (cold) head.push_back(absl::StrCat("x reads / device ", t, "t"));
+  }
+  head.push_back("others");
+  Table t(head);
+  std::map<std::string, std::vector<const Cell*>> rows;  // keep insertion order below
+  std::vector<std::string> order;
+  for (const Cell& c : p.cells) {
+    if (c.cold != cold) continue;
+    const std::string key = absl::StrCat(c.server, "|", c.p.Key());
+    if (!rows.count(key)) order.push_back(key);
+    rows[key].push_back(&c);
+  }
+  for (const auto& key : order) t.AddRow(SweepRow(p, rows[key], cold));
+  t.Print(p.out);
+}
+
+void TableDevice(Part& p) {
+  const Args& a = p.env.args;
+  p.out << "\nDevice: 4 KiB O_DIRECT random reads over the " << p.tables.size()
         << " rerank table files of the DISK servers, io_uring, " << a.device_seconds
         << " s per measurement, median over the " << a.rounds
         << " cold rounds. steady = QD reads kept in flight; batch = QD submitted, all awaited, "
            "repeat (the server's per-query pattern); record = one "
-        << base.dim * 4 << "-byte row widened to 4 KiB blocks, as the server reads it:\n\n";
-    Table dt({"QD", "threads", "4K steady reads/s", "4K steady MB/s", "4K batch reads/s",
-              "record steady reads/s", "record MB/s"});
-    nlohmann::json dj = nlohmann::json::array();
-    for (const auto& key : qd_t) {
-      auto med = [&](auto& m, bool mb) {
-        std::vector<double> v;
-        for (const auto& d : m[key]) v.push_back(mb ? d.mb_per_s : d.reads_per_s);
-        return Median(v);
-      };
-      dt.AddRow({std::to_string(key.first), std::to_string(key.second),
-                 Thousands(med(dev, false)), Fixed(med(dev, true), 1),
-                 Thousands(med(dev_batch, false)), Thousands(med(dev_rec, false)),
-                 Fixed(med(dev_rec, true), 1)});
-      nlohmann::json rs = nlohmann::json::array();
-      for (size_t i = 0; i < dev[key].size(); ++i) {
-        rs.push_back({{"steady_reads_per_s", dev[key][i].reads_per_s},
-                      {"steady_mb_per_s", dev[key][i].mb_per_s},
-                      {"batch_reads_per_s", dev_batch[key][i].reads_per_s},
-                      {"record_reads_per_s", dev_rec[key][i].reads_per_s},
-                      {"record_mb_per_s", dev_rec[key][i].mb_per_s}});
-      }
-      dj.push_back({{"qd", key.first}, {"threads", key.second}, {"rounds", rs}});
+        << p.base.dim * 4 << "-byte row widened to 4 KiB blocks, as the server reads it:\n\n";
+  Table dt({"QD", "threads", "4K steady reads/s", "4K steady MB/s", "4K batch reads/s",
+            "record steady reads/s", "record MB/s"});
+  nlohmann::json dj = nlohmann::json::array();
+  for (const auto& key : p.qd_t) {
+    auto med = [&](DeviceMap& m, bool mb) {
+      std::vector<double> v;
+      for (const auto& d : m[key]) v.push_back(mb ? d.mb_per_s : d.reads_per_s);
+      return Median(v);
+    };
+    dt.AddRow({std::to_string(key.first), std::to_string(key.second),
+               Thousands(med(p.dev, false)), Fixed(med(p.dev, true), 1),
+               Thousands(med(p.dev_batch, false)), Thousands(med(p.dev_rec, false)),
+               Fixed(med(p.dev_rec, true), 1)});
+    nlohmann::json rs = nlohmann::json::array();
+    for (size_t i = 0; i < p.dev[key].size(); ++i) {
+      rs.push_back({{"steady_reads_per_s", p.dev[key][i].reads_per_s},
+                    {"steady_mb_per_s", p.dev[key][i].mb_per_s},
+                    {"batch_reads_per_s", p.dev_batch[key][i].reads_per_s},
+                    {"record_reads_per_s", p.dev_rec[key][i].reads_per_s},
+                    {"record_mb_per_s", p.dev_rec[key][i].mb_per_s}});
     }
-    dt.Print(out);
-    pj["device"] = dj;
+    dj.push_back({{"qd", key.first}, {"threads", key.second}, {"rounds", rs}});
   }
+  dt.Print(p.out);
+  p.pj["device"] = dj;
+}
 
+void TablesSweepAndDevice(Part& p) {
+  const Args& a = p.env.args;
+  p.out << "\nWarm (page cache; one query per RPC; QPS median of " << a.rounds
+        << " interleaved rounds; recall mean over the queries, tie rule; reads/q, cand/q "
+           "(candidates reranked) and codes/q (distances computed) from explain over "
+        << std::min(p.nq, a.explain_queries)
+        << " queries; srv CPU = quiverd CPU per query; others = cores other processes used):\n\n";
+  TableSweep(p, false);
+  if (!p.cold_ok) return;
+  p.out << "\nCold (DISK servers restarted with --rerank-direct-io: O_DIRECT rerank reads; "
+           "MEMORY HNSW again as the same-phase reference; 'x reads / device' = QPS x reads/q "
+           "over the device's steady 4 KiB O_DIRECT random-read rate at QD = reads/q from as "
+           "many threads, measured in the same round):\n\n";
+  TableSweep(p, true);
+  TableDevice(p);
+}
+
+void CellsJson(Part& p) {
   nlohmann::json cj = nlohmann::json::array();
-  for (const Cell& c : cells) {
+  for (const Cell& c : p.cells) {
     cj.push_back({{"config", c.cfg->label}, {"cold", c.cold}, {"threads", c.threads},
                   {c.cfg->kind == Kind::kHnsw ? "ef" : "nprobe", c.p.knob},
                   {"refine", c.p.refine}, {"recall", c.recall}, {"qps_rounds", c.qps},
@@ -994,259 +1049,312 @@ nlohmann::json RunPart(Env& env, const PartSpec& spec, const Matrix& base, const
                   {"server_cpu_ms_per_query", c.cpu_ms_q}, {"others_cores", c.others},
                   {"device_ratio_rounds", c.device_ratio}});
   }
-  pj["cells"] = cj;
+  p.pj["cells"] = cj;
+}
 
-  // Do warm and cold (one server, one index) return the same answers? And
-  // MEMORY vs DISK of one kind (two servers, two builds from the same rows
-  // in the same order: the same unless the build is not deterministic)?
-  {
-    std::vector<std::string> same_server, cross;
-    for (const Cell& x : cells) {
-      for (const Cell& y : cells) {
-        if (&x >= &y || x.cfg->type != y.cfg->type || x.p.Key() != y.p.Key() ||
-            x.threads != 1 || y.threads != 1 || (x.cfg == y.cfg && x.cold == y.cold)) {
-          continue;
-        }
-        size_t differ = 0;
-        for (size_t q = 0; q < nq; ++q) {
-          if (!std::equal(x.ids.begin() + q * k, x.ids.begin() + (q + 1) * k,
-                          y.ids.begin() + q * k)) {
-            ++differ;
-          }
-        }
-        auto& list = x.cfg == y.cfg ? same_server : cross;
-        list.push_back(absl::StrCat(x.cfg->label, x.cold ? " cold" : " warm", " vs ",
-                                    y.cfg->label, y.cold ? " cold" : " warm", " at ",
-                                    PointLabel(*x.cfg, x.p), " refine ", RefineLabel(x.p), ": ",
-                                    differ, " of ", nq, " queries differ",
-                                    differ ? absl::StrCat(" (recall ", Fixed(x.recall, 4), " vs ",
-                                                          Fixed(y.recall, 4), ")")
-                                           : ""));
-        if (differ == 0) list.pop_back();
+// Do warm and cold (one server, one index) return the same answers? And
+// MEMORY vs DISK of one kind (two servers, two builds from the same rows in
+// the same order: the same unless the build is not deterministic)?
+void CompareAnswers(Part& p) {
+  const size_t nq = p.nq, k = p.k;
+  std::vector<std::string> same_server, cross;
+  for (const Cell& x : p.cells) {
+    for (const Cell& y : p.cells) {
+      if (&x >= &y || x.cfg->type != y.cfg->type || x.p.Key() != y.p.Key() || x.threads != 1 ||
+          y.threads != 1 || (x.cfg == y.cfg && x.cold == y.cold)) {
+        continue;
       }
+      size_t differ = 0;
+      for (size_t q = 0; q < nq; ++q) {
+        if (!std::equal(x.ids.begin() + q * k, x.ids.begin() + (q + 1) * k,
+                        y.ids.begin() + q * k)) {
+          ++differ;
+        }
+      }
+      if (differ == 0) continue;
+      auto& list = x.cfg == y.cfg ? same_server : cross;
+      list.push_back(absl::StrCat(x.cfg->label, x.cold ? " cold" : " warm", " vs ", y.cfg->label,
+                                  y.cold ? " cold" : " warm", " at ", PointLabel(*x.cfg, x.p),
+                                  " refine ", RefineLabel(x.p), ": ", differ, " of ", nq,
+                                  " queries differ (recall ", Fixed(x.recall, 4), " vs ",
+                                  Fixed(y.recall, 4), ")"));
     }
-    auto print = [&](const char* what, const std::vector<std::string>& diffs) {
-      out << "\n" << what << ": " << (diffs.empty() ? "identical on every query" : "DIFFER:")
-          << "\n";
-      for (size_t i = 0; i < diffs.size() && i < 12; ++i) out << "  " << diffs[i] << "\n";
-      if (diffs.size() > 12) out << "  ... " << diffs.size() - 12 << " more\n";
-    };
-    print("Answers (1 thread), the same server warm vs cold (one index)", same_server);
-    print("Answers (1 thread), MEMORY vs DISK of one kind (separate builds from the same rows "
-          "in the same order)", cross);
-    pj["answer_differences_warm_cold"] = same_server;
-    pj["answer_differences_memory_disk"] = cross;
   }
-
-  // ---- Targets, at recall >= 0.95.
-  out << "\nTargets (" << spec.name << ", at recall@10 >= 0.95):\n\n";
-  Table tt({"target", "config", "operating point", "measured", "limit", "met"});
-  nlohmann::json tj = nlohmann::json::array();
-  auto add_target = [&](const std::string& what, const std::string& cfg, const std::string& at,
-                        double v, const std::string& limit, bool met, const std::string& note) {
-    tt.AddRow({what, cfg, at, note.empty() ? Fixed(v, 3) : Fixed(v, 3) + " " + note, limit,
-               met ? "met" : "NOT met"});
-    tj.push_back({{"target", what}, {"config", cfg}, {"at", at}, {"value", v},
-                  {"limit", limit}, {"met", met}, {"note", note}});
+  auto print = [&](const char* what, const std::vector<std::string>& diffs) {
+    p.out << "\n" << what << ": " << (diffs.empty() ? "identical on every query" : "DIFFER:")
+          << "\n";
+    for (size_t i = 0; i < diffs.size() && i < 12; ++i) p.out << "  " << diffs[i] << "\n";
+    if (diffs.size() > 12) p.out << "  ... " << diffs.size() - 12 << " more\n";
   };
-  // Memory.
-  for (const Server& s : servers) {
+  print("Answers (1 thread), the same server warm vs cold (one index)", same_server);
+  print("Answers (1 thread), MEMORY vs DISK of one kind (separate builds from the same rows "
+        "in the same order)", cross);
+  p.pj["answer_differences_warm_cold"] = same_server;
+  p.pj["answer_differences_memory_disk"] = cross;
+}
+
+// Adds one target row (table and JSON).
+struct Targets {
+  Table table{{"target", "config", "operating point", "measured", "limit", "met"}};
+  nlohmann::json json = nlohmann::json::array();
+  void Add(const std::string& what, const std::string& cfg, const std::string& at, double v,
+           const std::string& limit, bool met, const std::string& note) {
+    table.AddRow({what, cfg, at, note.empty() ? Fixed(v, 3) : Fixed(v, 3) + " " + note, limit,
+                  met ? "met" : "NOT met"});
+    json.push_back({{"target", what}, {"config", cfg}, {"at", at}, {"value", v},
+                    {"limit", limit}, {"met", met}, {"note", note}});
+  }
+};
+
+// The fastest cell of `s` at `threads` reaching recall 0.95 in the phase;
+// null if none does.
+const Cell* FastestAt95(const Part& p, const Server& s, int threads, bool cold) {
+  const Cell* best = nullptr;
+  for (const Cell& c : p.cells) {
+    if (c.cold != cold || c.cfg != &s.cfg || c.threads != threads || c.recall < 0.95) continue;
+    if (best == nullptr || c.Qps() > best->Qps()) best = &c;
+  }
+  return best;
+}
+
+// Memory: field memory of each DISK config against MEMORY HNSW, MEMORY
+// IVF_SQ8 and the raw floats (<= 1/4 for SQ8, <= 1/8 for PQ).
+void TargetsMemory(const Part& p, Targets& t) {
+  for (const Server& s : p.servers) {
     if (!s.cfg.disk) continue;
     const bool pq = s.cfg.type.find("PQ") != std::string::npos;
     const double limit = pq ? 1.0 / 8 : 1.0 / 4;
     const std::string lim = pq ? "<= 0.125" : "<= 0.25";
-    // Does any cell of this config reach 0.95?
     bool reaches = false;
-    for (const Cell& c : cells) reaches |= c.cfg == &s.cfg && c.recall >= 0.95;
+    for (const Cell& c : p.cells) reaches |= c.cfg == &s.cfg && c.recall >= 0.95;
     const std::string at = reaches ? "reaches 0.95" : "never reaches 0.95";
-    if (ref) {
-      const double r = static_cast<double>(s.field_memory) / ref->field_memory;
-      add_target("field memory / MEMORY HNSW field", s.cfg.label, at, r, lim,
-                 reaches && r <= limit, "");
+    if (p.ref) {
+      const double r = static_cast<double>(s.field_memory) / p.ref->field_memory;
+      t.Add("field memory / MEMORY HNSW field", s.cfg.label, at, r, lim, reaches && r <= limit,
+            "");
     }
-    if (mem_sq8) {
-      const double r = static_cast<double>(s.field_memory) / mem_sq8->field_memory;
-      add_target("field memory / MEMORY IVF_SQ8 field", s.cfg.label, at, r, lim,
-                 reaches && r <= limit, "");
+    if (p.mem_sq8) {
+      const double r = static_cast<double>(s.field_memory) / p.mem_sq8->field_memory;
+      t.Add("field memory / MEMORY IVF_SQ8 field", s.cfg.label, at, r, lim,
+            reaches && r <= limit, "");
     }
-    const double r = static_cast<double>(s.field_memory) / raw_bytes;
-    add_target("field memory / raw float vectors", s.cfg.label, at, r, lim,
-               reaches && r <= limit, "");
+    const double r = static_cast<double>(s.field_memory) / p.raw_bytes;
+    t.Add("field memory / raw float vectors", s.cfg.label, at, r, lim, reaches && r <= limit,
+          "");
   }
-  // Warm QPS vs MEMORY HNSW at the same recall, per thread count.
-  if (ref) {
-    for (int th : a.threads) {
-      std::vector<std::pair<double, double>> curve;
-      std::vector<const Cell*> ref_cells;
-      for (const Cell& c : cells) {
-        if (!c.cold && c.cfg == &ref->cfg && c.threads == th) {
-          curve.push_back({c.recall, c.Qps()});
-          ref_cells.push_back(&c);
-        }
-      }
-      for (const Server& s : servers) {
-        if (s.cfg.reference) continue;
-        const Cell* best = nullptr;
-        for (const Cell& c : cells) {
-          if (c.cold || c.cfg != &s.cfg || c.threads != th || c.recall < 0.95) continue;
-          if (best == nullptr || c.Qps() > best->Qps()) best = &c;
-        }
-        if (best == nullptr) {
-          add_target(absl::StrCat("warm QPS / MEMORY HNSW, ", th, "t"), s.cfg.label,
-                     "none >= 0.95", 0, ">= 0.5", false, "");
-          continue;
-        }
-        // Per round: this cell's QPS over the reference curve of that round.
-        std::vector<double> ratios;
-        bool beyond = false;
-        for (size_t r = 0; r < best->qps.size(); ++r) {
-          std::vector<std::pair<double, double>> rc;
-          for (const Cell* c : ref_cells) {
-            if (r < c->qps.size()) rc.push_back({c->recall, c->qps[r]});
-          }
-          ratios.push_back(best->qps[r] / RefQpsAt(rc, best->recall, &beyond));
-        }
-        const double ratio = Median(ratios);
-        const double hq = RefQpsAt(curve, best->recall, &beyond);
-        add_target(absl::StrCat("warm QPS / MEMORY HNSW, ", th, "t"), s.cfg.label,
-                   absl::StrCat(PointLabel(s.cfg, best->p), " refine ", RefineLabel(best->p),
-                                ": recall ", Fixed(best->recall, 3), ", ",
-                                Thousands(best->Qps()), " QPS vs HNSW ", Thousands(hq)),
-                   ratio, ">= 0.5", ratio >= 0.5,
-                   beyond ? "(HNSW never reached this recall: vs its best point)" : "");
-      }
-    }
-  }
-  // Cold: QPS x reads / device rate.
-  if (cold_ok) {
-    for (int th : a.threads) {
-      for (const Server& s : servers) {
-        if (!s.cfg.disk) continue;
-        const Cell* best = nullptr;
-        for (const Cell& c : cells) {
-          if (!c.cold || c.cfg != &s.cfg || c.threads != th || c.recall < 0.95) continue;
-          if (best == nullptr || c.Qps() > best->Qps()) best = &c;
-        }
-        if (best == nullptr) {
-          add_target(absl::StrCat("cold QPS x reads/q / device rate, ", th, "t"), s.cfg.label,
-                     "none >= 0.95", 0, ">= 0.8", false, "");
-          continue;
-        }
-        const double ratio = Median(best->device_ratio);
-        const size_t qd = std::lround(best->reads_q);
-        std::vector<double> dv;
-        for (const auto& d : dev[{qd, th}]) dv.push_back(d.reads_per_s);
-        add_target(absl::StrCat("cold QPS x reads/q / device rate, ", th, "t"), s.cfg.label,
-                   absl::StrCat(PointLabel(s.cfg, best->p), " refine ", RefineLabel(best->p),
-                                ": recall ", Fixed(best->recall, 3), ", ",
-                                Thousands(best->Qps()), " QPS x ", Fixed(best->reads_q, 0),
-                                " reads vs ", Thousands(Median(dv)), " reads/s at QD ", qd),
-                   ratio, ">= 0.8", ratio >= 0.8, "");
-      }
-    }
-  }
-  tt.Print(out);
-  pj["targets"] = tj;
+}
 
-  // ---- Curves.
-  const std::string stem = ResultsStem(a.json_out, "disk_bench_" + spec.name);
-  {
-    std::ofstream dat(stem + ".dat");
-    std::ofstream gp(stem + ".gp");
-    std::vector<std::string> plots[2][2];  // [cold][thread index]
-    int block = 0;
-    for (int cold = 0; cold < 2; ++cold) {
-      for (size_t ti = 0; ti < a.threads.size() && ti < 2; ++ti) {
-        for (size_t si = 0; si < servers.size(); ++si) {
-          const Config& c = servers[si].cfg;
-          std::vector<int> knobs;
-          for (const Cell& x : cells) {
-            if (x.server == si && x.cold == (cold == 1) && x.threads == a.threads[ti] &&
-                std::find(knobs.begin(), knobs.end(), x.p.knob) == knobs.end()) {
-              knobs.push_back(x.p.knob);
-            }
-          }
-          // HNSW (not compressed): one curve over ef; compressed: one curve
-          // per knob over refine.
-          std::vector<std::vector<const Cell*>> curves;
-          if (!c.compressed) {
-            curves.emplace_back();
-            for (const Cell& x : cells) {
-              if (x.server == si && x.cold == (cold == 1) && x.threads == a.threads[ti]) {
-                curves.back().push_back(&x);
-              }
-            }
-          } else {
-            for (int kb : knobs) {
-              curves.emplace_back();
-              for (const Cell& x : cells) {
-                if (x.server == si && x.cold == (cold == 1) && x.threads == a.threads[ti] &&
-                    x.p.knob == kb) {
-                  curves.back().push_back(&x);
-                }
-              }
-            }
-          }
-          for (const auto& cv : curves) {
-            if (cv.empty()) continue;
-            dat << "# " << c.label << (cold ? " cold " : " warm ") << a.threads[ti] << "t "
-                << (c.compressed ? PointLabel(c, cv.front()->p) : "") << "\n";
-            for (const Cell* x : cv) {
-              dat << x->recall << " " << x->Qps() << " " << x->p.knob << " " << x->p.refine
-                  << "\n";
-            }
-            dat << "\n\n";
-            const std::string title =
-                c.compressed ? absl::StrCat(c.label, " ", PointLabel(c, cv.front()->p))
-                             : absl::StrCat(c.label, " (ef)");
-            // One colour per config in every panel, one point type per knob.
-            const size_t ki = c.compressed ? std::find(knobs.begin(), knobs.end(),
-                                                       cv.front()->p.knob) - knobs.begin() : 0;
-            plots[cold][ti].push_back(absl::StrCat(
-                "'", stem, ".dat' index ", block, " using 1:2 with linespoints lw 2 lc ", si + 1,
-                " pt ", 5 + 2 * ki, " dt ", ki + 1, " title '", title, "'"));
-            ++block;
-          }
-        }
+// Warm QPS vs MEMORY HNSW at the same recall, per thread count (>= 0.5x).
+void TargetsWarm(const Part& p, Targets& t) {
+  if (!p.ref) return;
+  for (int th : p.env.args.threads) {
+    std::vector<std::pair<double, double>> curve;
+    std::vector<const Cell*> ref_cells;
+    for (const Cell& c : p.cells) {
+      if (!c.cold && c.cfg == &p.ref->cfg && c.threads == th) {
+        curve.push_back({c.recall, c.Qps()});
+        ref_cells.push_back(&c);
       }
     }
-    gp << "set terminal pngcairo noenhanced size 1400,1000 font 'DejaVu Sans,10'\n"
-       << "set output '" << stem << ".png'\n"
-       << "set multiplot layout 2,2 title \"disk_bench " << spec.name << ": " << base.n << " x "
-       << base.dim << "-d L2, k=" << k
-       << ", recall@10 vs QPS (one query per RPC; compressed: points = refine "
-       << absl::StrJoin(spec.refines, ",") << ")\"\n"
-       << "set grid\nset logscale y\nset key bottom left box\nset xlabel 'recall@10'\n"
-       << "set xrange [*:1.002]\n"
-       << "set ylabel 'QPS'\n";
-    for (int cold = 0; cold < 2; ++cold) {
-      for (size_t ti = 0; ti < a.threads.size() && ti < 2; ++ti) {
-        gp << "set title '" << (cold ? "cold (O_DIRECT rerank reads)" : "warm (page cache)")
-           << ", " << a.threads[ti] << " client thread" << (a.threads[ti] > 1 ? "s" : "")
-           << "'\n";
-        if (plots[cold][ti].empty()) {
-          gp << "plot 1/0 notitle\n";
-        } else {
-          gp << "plot " << absl::StrJoin(plots[cold][ti], ", ") << "\n";
-        }
+    for (const Server& s : p.servers) {
+      if (s.cfg.reference) continue;
+      const Cell* best = FastestAt95(p, s, th, false);
+      if (best == nullptr) {
+        t.Add(absl::StrCat("warm QPS / MEMORY HNSW, ", th, "t"), s.cfg.label, "none >= 0.95", 0,
+              ">= 0.5", false, "");
+        continue;
       }
+      // Per round: this cell's QPS over the reference curve of that round.
+      std::vector<double> ratios;
+      bool beyond = false;
+      for (size_t r = 0; r < best->qps.size(); ++r) {
+        std::vector<std::pair<double, double>> rc;
+        for (const Cell* c : ref_cells) {
+          if (r < c->qps.size()) rc.push_back({c->recall, c->qps[r]});
+        }
+        ratios.push_back(best->qps[r] / RefQpsAt(rc, best->recall, &beyond));
+      }
+      const double ratio = Median(ratios);
+      const double hq = RefQpsAt(curve, best->recall, &beyond);
+      t.Add(absl::StrCat("warm QPS / MEMORY HNSW, ", th, "t"), s.cfg.label,
+            absl::StrCat(PointLabel(s.cfg, best->p), " refine ", RefineLabel(best->p),
+                         ": recall ", Fixed(best->recall, 3), ", ", Thousands(best->Qps()),
+                         " QPS vs HNSW ", Thousands(hq)),
+            ratio, ">= 0.5", ratio >= 0.5,
+            beyond ? "(HNSW never reached this recall: vs its best point)" : "");
     }
-    gp << "unset multiplot\n";
   }
-  const std::string png = RunGnuplot(stem, out);
-  if (!png.empty()) out << "\ncurves: " << png << "\n";
-  pj["png"] = png;
-  pj["seconds"] = NowSeconds() - part_t0;
+}
 
-  for (Server& s : servers) {
+// Cold: QPS x reads per query over the device's random-read rate (>= 0.8).
+void TargetsCold(Part& p, Targets& t) {
+  if (!p.cold_ok) return;
+  for (int th : p.env.args.threads) {
+    for (const Server& s : p.servers) {
+      if (!s.cfg.disk) continue;
+      const Cell* best = FastestAt95(p, s, th, true);
+      if (best == nullptr) {
+        t.Add(absl::StrCat("cold QPS x reads/q / device rate, ", th, "t"), s.cfg.label,
+              "none >= 0.95", 0, ">= 0.8", false, "");
+        continue;
+      }
+      const double ratio = Median(best->device_ratio);
+      const size_t qd = std::lround(best->reads_q);
+      std::vector<double> dv;
+      for (const auto& d : p.dev[{qd, th}]) dv.push_back(d.reads_per_s);
+      t.Add(absl::StrCat("cold QPS x reads/q / device rate, ", th, "t"), s.cfg.label,
+            absl::StrCat(PointLabel(s.cfg, best->p), " refine ", RefineLabel(best->p),
+                         ": recall ", Fixed(best->recall, 3), ", ", Thousands(best->Qps()),
+                         " QPS x ", Fixed(best->reads_q, 0), " reads vs ", Thousands(Median(dv)),
+                         " reads/s at QD ", qd),
+            ratio, ">= 0.8", ratio >= 0.8, "");
+    }
+  }
+}
+
+void TableTargets(Part& p) {
+  p.out << "\nTargets (" << p.spec.name << ", at recall@10 >= 0.95):\n\n";
+  Targets t;
+  TargetsMemory(p, t);
+  TargetsWarm(p, t);
+  TargetsCold(p, t);
+  t.table.Print(p.out);
+  p.pj["targets"] = t.json;
+}
+
+// The curves of one server in one panel: HNSW (not compressed) one curve
+// over ef; compressed, one curve per knob over refine. `knobs` gets the
+// knobs in order.
+std::vector<std::vector<const Cell*>> CurvesOf(const Part& p, size_t si, bool cold, int threads,
+                                               std::vector<int>* knobs) {
+  auto in_panel = [&](const Cell& x) {
+    return x.server == si && x.cold == cold && x.threads == threads;
+  };
+  for (const Cell& x : p.cells) {
+    if (in_panel(x) && std::find(knobs->begin(), knobs->end(), x.p.knob) == knobs->end()) {
+      knobs->push_back(x.p.knob);
+    }
+  }
+  std::vector<std::vector<const Cell*>> curves;
+  if (!p.servers[si].cfg.compressed) {
+    curves.emplace_back();
+    for (const Cell& x : p.cells) {
+      if (in_panel(x)) curves.back().push_back(&x);
+    }
+    return curves;
+  }
+  for (int kb : *knobs) {
+    curves.emplace_back();
+    for (const Cell& x : p.cells) {
+      if (in_panel(x) && x.p.knob == kb) curves.back().push_back(&x);
+    }
+  }
+  return curves;
+}
+
+// Curves: recall vs QPS, warm and cold, per thread count (the first two);
+// returns the PNG ("" if none).
+std::string DrawCurves(Part& p) {
+  const Args& a = p.env.args;
+  const std::string stem = ResultsStem(a.json_out, "disk_bench_" + p.spec.name);
+  std::ofstream dat(stem + ".dat");
+  std::ofstream gp(stem + ".gp");
+  std::vector<std::string> plots[2][2];  // [cold][thread index]
+  int block = 0;
+  for (int cold = 0; cold < 2; ++cold) {
+    for (size_t ti = 0; ti < a.threads.size() && ti < 2; ++ti) {
+      for (size_t si = 0; si < p.servers.size(); ++si) {
+        const Config& c = p.servers[si].cfg;
+        std::vector<int> knobs;
+        for (const auto& cv : CurvesOf(p, si, cold == 1, a.threads[ti], &knobs)) {
+          if (cv.empty()) continue;
+          dat << "# " << c.label << (cold ? " cold " : " warm ") << a.threads[ti] << "t "
+              << (c.compressed ? PointLabel(c, cv.front()->p) : "") << "\n";
+          for (const Cell* x : cv) {
+            dat << x->recall << " " << x->Qps() << " " << x->p.knob << " " << x->p.refine
+                << "\n";
+          }
+          dat << "\n\n";
+          const std::string title = c.compressed
+                                        ? absl::StrCat(c.label, " ", PointLabel(c, cv.front()->p))
+                                        : absl::StrCat(c.label, " (ef)");
+          // One colour per config in every panel, one point type per knob.
+          const size_t ki =
+              c.compressed
+                  ? std::find(knobs.begin(), knobs.end(), cv.front()->p.knob) - knobs.begin()
+                  : 0;
+          plots[cold][ti].push_back(absl::StrCat(
+              "'", stem, ".dat' index ", block, " using 1:2 with linespoints lw 2 lc ", si + 1,
+              " pt ", 5 + 2 * ki, " dt ", ki + 1, " title '", title, "'"));
+          ++block;
+        }
+      }
+    }
+  }
+  gp << "set terminal pngcairo noenhanced size 1400,1000 font 'DejaVu Sans,10'\n"
+     << "set output '" << stem << ".png'\n"
+     << "set multiplot layout 2,2 title \"disk_bench " << p.spec.name << ": " << p.base.n
+     << " x " << p.base.dim << "-d L2, k=" << p.k
+     << ", recall@10 vs QPS (one query per RPC; compressed: points = refine "
+     << absl::StrJoin(p.spec.refines, ",") << ")\"\n"
+     << "set grid\nset logscale y\nset key bottom left box\nset xlabel 'recall@10'\n"
+     << "set xrange [*:1.002]\n"
+     << "set ylabel 'QPS'\n";
+  for (int cold = 0; cold < 2; ++cold) {
+    for (size_t ti = 0; ti < a.threads.size() && ti < 2; ++ti) {
+      gp << "set title '" << (cold ? "cold (O_DIRECT rerank reads)" : "warm (page cache)")
+         << ", " << a.threads[ti] << " client thread" << (a.threads[ti] > 1 ? "s" : "") << "'\n";
+      if (plots[cold][ti].empty()) {
+        gp << "plot 1/0 notitle\n";
+      } else {
+        gp << "plot " << absl::StrJoin(plots[cold][ti], ", ") << "\n";
+      }
+    }
+  }
+  gp << "unset multiplot\n";
+  dat.close();
+  gp.close();
+  return RunGnuplot(stem, p.out);
+}
+
+// Stops the servers and removes their data (unless QUIVER_BENCH_KEEP_TMP).
+void Cleanup(Part& p) {
+  for (Server& s : p.servers) {
     s.clients.clear();
     s.proc.reset();
     std::error_code ec;
     if (std::getenv("QUIVER_BENCH_KEEP_TMP") == nullptr) fs::remove_all(s.data_dir, ec);
   }
   std::error_code ec;
-  fs::remove_all(empty.data_dir, ec);
-  return pj;
+  fs::remove_all(p.empty.data_dir, ec);
+}
+
+nlohmann::json RunPart(Env& env, const PartSpec& spec, const Matrix& base, const Matrix& queries,
+                       const GroundTruth& gt, std::ostream& out) {
+  Part p(env, spec, base, queries, gt, out);
+  p.t0 = NowSeconds();
+  p.pj["name"] = spec.name;
+  p.pj["rows"] = base.n;
+  p.pj["dim"] = base.dim;
+  p.pj["queries"] = p.nq;
+  MeasureEmpty(p);
+  LoadServers(p);
+  WaitAllIndexed(p);
+  RestartAll(p);
+  WarmPhase(p);
+  ColdPhase(p);
+
+  TableMemory(p);
+  TablesSweepAndDevice(p);
+  CellsJson(p);
+  CompareAnswers(p);
+  TableTargets(p);
+  const std::string png = DrawCurves(p);
+  if (!png.empty()) out << "\ncurves: " << png << "\n";
+  p.pj["png"] = png;
+  p.pj["seconds"] = NowSeconds() - p.t0;
+  Cleanup(p);
+  return p.pj;
 }
 
 // ---------------------------------------------------------------------------
@@ -1302,9 +1410,9 @@ Matrix Augment(const Matrix& sources, size_t n, uint64_t seed, double noise) {
   return m;
 }
 
-int Main(int argc, char** argv) {
-  Env env;
-  Args& args = env.args;
+// Returns false (after CLI11 printed why, or help) when the run should end
+// with `*exit_code`.
+bool ParseArgs(int argc, char** argv, Args& args, int* exit_code) {
   CLI::App app{"disk_bench: DISK storage (codes in memory, rerank tables on disk) vs MEMORY"};
   app.add_option("--rows", args.rows, "Fashion-MNIST base rows (max 60000)");
   app.add_option("--queries", args.queries, "queries (the first t10k images)");
@@ -1339,10 +1447,19 @@ int Main(int argc, char** argv) {
                  "where the data dirs go (default <exe dir>/bench_tmp; not tmpfs)");
   app.add_option("--dataset-dir", args.dataset_dir, "Fashion-MNIST IDX folder");
   app.add_option("--json", args.json_out, "JSON output (default <exe dir>/bench_results/)");
-  CLI11_PARSE(app, argc, argv);
-  const double t_start = NowSeconds();
-  nlohmann::json report = NewReport("disk_bench", argc, argv);
-  PinOmpThreads(1);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    *exit_code = app.exit(e);
+    return false;
+  }
+  return true;
+}
+
+// The per-run data root (removed at exit unless QUIVER_BENCH_KEEP_TMP),
+// and the settings, printed and in the report.
+void Setup(Env& env, nlohmann::json& report) {
+  Args& args = env.args;
   env.max_threads = std::max(args.ingest_threads,
                              *std::max_element(args.threads.begin(), args.threads.end()));
   if (args.tmp_dir.empty()) args.tmp_dir = ExeDir() + "/bench_tmp";
@@ -1380,6 +1497,123 @@ int Main(int argc, char** argv) {
                         {"data_root", env.data_root},
                         {"fs", {{"type", fsi.type}, {"device", fsi.device},
                                 {"mount", fsi.mount}, {"direct_io", fsi.direct_ok}}}};
+}
+
+std::map<std::string, std::string> PqParams(const Args& args) {
+  std::map<std::string, std::string> pq_params;
+  if (args.pq_m > 0) pq_params["m"] = std::to_string(args.pq_m);
+  return pq_params;
+}
+
+// A part's sweep: its refine factors and nprobe values, ef values from
+// --efs / --cold-efs.
+void SetKnobs(PartSpec& ps, const Args& args, const std::vector<double>& refines,
+              const std::vector<int>& nprobes, const std::vector<int>& cold_nprobes) {
+  ps.refines = refines;
+  ps.nprobes = nprobes;
+  ps.cold_nprobes = cold_nprobes;
+  ps.efs = args.efs;
+  ps.cold_efs = args.cold_efs;
+}
+
+// Part 1: the first --rows Fashion-MNIST training images, every config.
+nlohmann::json RunFmnistPart(Env& env, const FashionMnist& ds, const Matrix& queries,
+                             std::ostream& out) {
+  const Args& args = env.args;
+  Matrix base;
+  base.dim = ds.train.dim;
+  base.n = std::min(args.rows, ds.train.n);
+  base.data.assign(ds.train.data.begin(), ds.train.data.begin() + base.n * base.dim);
+  auto gt = LoadOrComputeGroundTruth(absl::StrCat("fmnist-", base.n), base, queries, queries.n,
+                                     args.k, {}, args.cache_dir);
+  if (!gt.ok()) Die("ground truth", gt.status());
+  PinOmpThreads(1);
+  PartSpec ps;
+  ps.name = base.n == 60000 ? "60k" : absl::StrCat(base.n);
+  ps.configs = {
+      {"MEMORY HNSW", false, "HNSW", {{"M", "16"}, {"ef_construction", "200"}}, Kind::kHnsw,
+       false, true},
+      {"MEMORY IVF_SQ8", false, "IVF_SQ8", {}, Kind::kIvf, true, false},
+      {"DISK IVF_SQ8", true, "IVF_SQ8", {}, Kind::kIvf, true, false},
+      {"DISK IVF_PQ", true, "IVF_PQ", PqParams(args), Kind::kIvf, true, false},
+  };
+  SetKnobs(ps, args, args.refines, args.nprobes, args.cold_nprobes);
+  ps.try_hnsw_sq8 = true;
+  return RunPart(env, ps, base, queries, *gt, out);
+}
+
+// Part 2 (--scale N): N augmented points from the 70,000 images minus the
+// queries; DISK IVF_SQ8, DISK IVF_PQ and (unless --scale-memory 0) MEMORY
+// IVF_SQ8. Consumes ds->train's data.
+nlohmann::json RunScalePart(Env& env, FashionMnist& ds, const Matrix& queries,
+                            std::ostream& out) {
+  const Args& args = env.args;
+  const size_t nq = queries.n;
+  // Sources: 60k train + 10k test minus the queries.
+  Matrix src;
+  src.dim = ds.train.dim;
+  src.n = ds.train.n + ds.test.n - nq;
+  src.data.reserve(src.n * src.dim);
+  src.data.insert(src.data.end(), ds.train.data.begin(), ds.train.data.end());
+  src.data.insert(src.data.end(), ds.test.data.begin() + nq * ds.test.dim, ds.test.data.end());
+  ds.train.data = {};
+  const double g0 = NowSeconds();
+  Matrix base = Augment(src, args.scale, args.seed, 8.0);
+  src.data = {};
+  const double gen_s = NowSeconds() - g0;
+  const std::string name = args.scale % 1000000 == 0 ? absl::StrCat(args.scale / 1000000, "M")
+                                                       : absl::StrCat(args.scale);
+  std::printf("\n[%s] generated %zu x %zu (%.2f GB) in %.1f s: %zu source images (t10k minus "
+              "the %zu queries + train), then copies shifted by dx, dy in -2..2 (not both 0) "
+              "with N(0, 8^2) noise, clamped to [0, 255], seed %llu\n",
+              name.c_str(), base.n, base.dim, base.bytes() / 1e9, gen_s,
+              ds.train.n + ds.test.n - nq, nq, static_cast<unsigned long long>(args.seed));
+  std::fflush(stdout);
+  const double gt0 = NowSeconds();
+  auto gt = LoadOrComputeGroundTruth(absl::StrCat("fmnist-aug", args.scale, "-s", args.seed),
+                                     base, queries, nq, args.k, {}, args.cache_dir);
+  if (!gt.ok()) Die("ground truth", gt.status());
+  std::printf("[%s] ground truth in %.1f s (FAISS IndexFlatL2, all cores, cached)\n",
+              name.c_str(), NowSeconds() - gt0);
+  PinOmpThreads(1);
+  const FsInfo f = CheckFs(env.data_root);
+  struct statfs sf {};
+  statfs(env.data_root.c_str(), &sf);
+  const double free_gb = static_cast<double>(sf.f_bavail) * sf.f_bsize / 1e9;
+  const int n_cfg = args.scale_memory ? 3 : 2;
+  const double need_gb = base.bytes() / 1e9 * (n_cfg * 1.3 + 2) + 2;
+  std::printf("[%s] %s has %.1f GB free on %s; this part needs about %.1f GB\n", name.c_str(),
+              env.data_root.c_str(), free_gb, f.device.c_str(), need_gb);
+  if (free_gb < need_gb) {
+    Die("scale part", absl::ResourceExhaustedError("not enough disk space"));
+  }
+  PartSpec ps;
+  ps.name = name;
+  ps.configs = {
+      {"DISK IVF_SQ8", true, "IVF_SQ8", {}, Kind::kIvf, true, false},
+      {"DISK IVF_PQ", true, "IVF_PQ", PqParams(args), Kind::kIvf, true, false},
+  };
+  if (args.scale_memory) {
+    ps.configs.push_back({"MEMORY IVF_SQ8", false, "IVF_SQ8", {}, Kind::kIvf, true, false});
+  }
+  SetKnobs(ps, args, args.scale_refines, args.scale_nprobes, args.scale_cold_nprobes);
+  ps.try_hnsw_sq8 = false;
+  out << "\n(" << name << ": MEMORY HNSW is not built at this scale: its 1M-point graph "
+         "takes too long on 2 cores; MEMORY IVF_SQ8 is the memory-mode comparison"
+      << (args.scale_memory ? "" : " (disabled with --scale-memory 0)") << ".)\n";
+  nlohmann::json pj = RunPart(env, ps, base, queries, *gt, out);
+  pj["generate_seconds"] = gen_s;
+  return pj;
+}
+
+int Main(int argc, char** argv) {
+  Env env;
+  Args& args = env.args;
+  if (int code = 0; !ParseArgs(argc, argv, args, &code)) return code;
+  const double t_start = NowSeconds();
+  nlohmann::json report = NewReport("disk_bench", argc, argv);
+  PinOmpThreads(1);
+  Setup(env, report);
 
   std::ostringstream out;
   auto ds = LoadFashionMnist(args.dataset_dir, 0, 0);
@@ -1390,101 +1624,15 @@ int Main(int argc, char** argv) {
   queries.dim = ds->test.dim;
   queries.data.assign(ds->test.data.begin(), ds->test.data.begin() + nq * ds->test.dim);
 
-  std::map<std::string, std::string> pq_params;
-  if (args.pq_m > 0) pq_params["m"] = std::to_string(args.pq_m);
   nlohmann::json parts = nlohmann::json::array();
-
   if (!args.skip_60k) {
-    Matrix base;
-    base.dim = ds->train.dim;
-    base.n = std::min(args.rows, ds->train.n);
-    base.data.assign(ds->train.data.begin(), ds->train.data.begin() + base.n * base.dim);
-    auto gt = LoadOrComputeGroundTruth(absl::StrCat("fmnist-", base.n), base, queries, nq,
-                                       args.k, {}, args.cache_dir);
-    if (!gt.ok()) Die("ground truth", gt.status());
-    PinOmpThreads(1);
-    PartSpec ps;
-    ps.name = base.n == 60000 ? "60k" : absl::StrCat(base.n);
-    ps.configs = {
-        {"MEMORY HNSW", false, "HNSW", {{"M", "16"}, {"ef_construction", "200"}}, Kind::kHnsw,
-         false, true},
-        {"MEMORY IVF_SQ8", false, "IVF_SQ8", {}, Kind::kIvf, true, false},
-        {"DISK IVF_SQ8", true, "IVF_SQ8", {}, Kind::kIvf, true, false},
-        {"DISK IVF_PQ", true, "IVF_PQ", pq_params, Kind::kIvf, true, false},
-    };
-    ps.refines = args.refines;
-    ps.nprobes = args.nprobes;
-    ps.cold_nprobes = args.cold_nprobes;
-    ps.efs = args.efs;
-    ps.cold_efs = args.cold_efs;
-    ps.try_hnsw_sq8 = true;
-    parts.push_back(RunPart(env, ps, base, queries, *gt, out));
+    parts.push_back(RunFmnistPart(env, *ds, queries, out));
     std::printf("%s", out.str().c_str());
     out.str("");
     std::fflush(stdout);
   }
-
   if (args.scale > 0) {
-    // Sources: 60k train + 10k test minus the queries.
-    Matrix src;
-    src.dim = ds->train.dim;
-    src.n = ds->train.n + ds->test.n - nq;
-    src.data.reserve(src.n * src.dim);
-    src.data.insert(src.data.end(), ds->train.data.begin(), ds->train.data.end());
-    src.data.insert(src.data.end(), ds->test.data.begin() + nq * ds->test.dim,
-                    ds->test.data.end());
-    ds->train.data = {};
-    const double g0 = NowSeconds();
-    Matrix base = Augment(src, args.scale, args.seed, 8.0);
-    src.data = {};
-    const double gen_s = NowSeconds() - g0;
-    const std::string name = args.scale % 1000000 == 0 ? absl::StrCat(args.scale / 1000000, "M")
-                                                         : absl::StrCat(args.scale);
-    std::printf("\n[%s] generated %zu x %zu (%.2f GB) in %.1f s: %zu source images (t10k minus "
-                "the %zu queries + train), then copies shifted by dx, dy in -2..2 (not both 0) "
-                "with N(0, 8^2) noise, clamped to [0, 255], seed %llu\n",
-                name.c_str(), base.n, base.dim, base.bytes() / 1e9, gen_s,
-                ds->train.n + ds->test.n - nq, nq, static_cast<unsigned long long>(args.seed));
-    std::fflush(stdout);
-    const double gt0 = NowSeconds();
-    auto gt = LoadOrComputeGroundTruth(absl::StrCat("fmnist-aug", args.scale, "-s", args.seed),
-                                       base, queries, nq, args.k, {}, args.cache_dir);
-    if (!gt.ok()) Die("ground truth", gt.status());
-    std::printf("[%s] ground truth in %.1f s (FAISS IndexFlatL2, all cores, cached)\n",
-                name.c_str(), NowSeconds() - gt0);
-    PinOmpThreads(1);
-    const FsInfo f = CheckFs(env.data_root);
-    struct statfs sf {};
-    statfs(env.data_root.c_str(), &sf);
-    const double free_gb = static_cast<double>(sf.f_bavail) * sf.f_bsize / 1e9;
-    const int n_cfg = args.scale_memory ? 3 : 2;
-    const double need_gb = base.bytes() / 1e9 * (n_cfg * 1.3 + 2) + 2;
-    std::printf("[%s] %s has %.1f GB free on %s; this part needs about %.1f GB\n", name.c_str(),
-                env.data_root.c_str(), free_gb, f.device.c_str(), need_gb);
-    if (free_gb < need_gb) {
-      Die("scale part", absl::ResourceExhaustedError("not enough disk space"));
-    }
-    PartSpec ps;
-    ps.name = name;
-    ps.configs = {
-        {"DISK IVF_SQ8", true, "IVF_SQ8", {}, Kind::kIvf, true, false},
-        {"DISK IVF_PQ", true, "IVF_PQ", pq_params, Kind::kIvf, true, false},
-    };
-    if (args.scale_memory) {
-      ps.configs.push_back({"MEMORY IVF_SQ8", false, "IVF_SQ8", {}, Kind::kIvf, true, false});
-    }
-    ps.refines = args.scale_refines;
-    ps.nprobes = args.scale_nprobes;
-    ps.cold_nprobes = args.scale_cold_nprobes;
-    ps.efs = args.efs;
-    ps.cold_efs = args.cold_efs;
-    ps.try_hnsw_sq8 = false;
-    out << "\n(" << name << ": MEMORY HNSW is not built at this scale: its 1M-point graph "
-           "takes too long on 2 cores; MEMORY IVF_SQ8 is the memory-mode comparison"
-        << (args.scale_memory ? "" : " (disabled with --scale-memory 0)") << ".)\n";
-    nlohmann::json pj = RunPart(env, ps, base, queries, *gt, out);
-    pj["generate_seconds"] = gen_s;
-    parts.push_back(pj);
+    parts.push_back(RunScalePart(env, *ds, queries, out));
     std::printf("%s", out.str().c_str());
     out.str("");
   }

@@ -33,6 +33,7 @@
 #include "bench/common/sysinfo.h"
 #include "bench/common/testkit.h"
 #include "client/client.h"
+#include "query/bind/wire_schema.h"
 #include "storage/store.h"
 
 namespace quiver::bench {
@@ -199,7 +200,9 @@ Sample RunStorage(const Args& args, const Matrix& x, const std::vector<uint8_t>&
     storage::CollectionRecord rec;
     rec.set_id((*store)->next_collection_id());
     rec.set_name(kCollection);
-    *rec.mutable_schema() = Schema(x.dim);
+    absl::StatusOr<quiver::Schema> bound = bind::BindSchema(Schema(x.dim));
+    if (!bound.ok()) Die("BindSchema", bound.status());
+    *rec.mutable_schema() = SchemaToRecord(*bound);
     rec.set_created_at_unix_ms(absl::ToUnixMillis(absl::Now()));
     const uint32_t cid = rec.id();
     {

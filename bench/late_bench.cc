@@ -136,10 +136,14 @@ struct Answer {
   double candidates = 0;
 };
 
+// Candidates reranked per query: the rows going into the MaxSimRerank
+// operator ("| actual: ... rows_in=N" under it); -1 if the explain has none.
 double RerankedFromExplain(const std::string& text) {
-  const size_t at = text.find("reranked=");
+  const size_t op = text.find("MaxSimRerank(");
+  if (op == std::string::npos) return -1;
+  const size_t at = text.find("rows_in=", op);
   if (at == std::string::npos) return -1;
-  return std::strtod(text.c_str() + at + 9, nullptr);
+  return std::strtod(text.c_str() + at + 8, nullptr);
 }
 
 // In-process token baseline: hnswlib over every token vector (label =
@@ -193,8 +197,54 @@ TokenIndex BuildTokenIndex(const std::vector<float>& base, size_t n, const Args&
   return t;
 }
 
-int Main(int argc, char** argv) {
+// ------------------------------------------------------------ phases
+// Main runs them in order: ParseArgs, LoadData (points, queries, ground
+// truth), StartServer, CreateCollections, IngestAndIndex, BuildTokenBaseline,
+// PlanModes, Sweep (warm-up, interleaved rounds, explain samples), then the
+// report: PrintRows, the targets, DrawCurves, PrintSummary.
+
+// Everything one run holds; phases fill it in order. Not movable: `docs`
+// points into `data`.
+struct LateRun {
   Args args;
+  PatchData data;
+  index::MultiVectorDocs docs;
+  MaxSimTruth truth;
+  QuiverdOptions qo;
+  std::unique_ptr<QuiverdProcess> srv;
+  std::unique_ptr<client::Client> admin;
+  std::vector<std::string> colls;
+  bool tokens_server = false, tokens_local = false;
+  std::string tokens_server_note;
+  double load_s = 0;
+  TokenIndex tok;
+  // Every mode at every thread count; exact_of[mi] is the exact mode at
+  // the same thread count (the QPS ratios' denominator).
+  std::vector<Mode> modes;
+  std::vector<size_t> exact_of;
+  int max_threads = 1;
+  std::vector<std::unique_ptr<client::Client>> clients;
+  std::vector<index::MaxSimScratch> scratch;  // per client thread (in process)
+  std::vector<Cell> cells;
+  std::vector<std::string> explain_samples;
+  nlohmann::json report;
+  std::ostringstream out;  // tables and targets, printed at the end
+
+  LateRun() = default;
+  LateRun(const LateRun&) = delete;
+  LateRun& operator=(const LateRun&) = delete;
+
+  size_t n() const { return data.n; }
+  size_t nq() const { return data.nq; }
+  index::MaxSimQuery query_of(size_t q) const {
+    return index::MaxSimQuery{data.queries.data() + q * kPatchSetFloats, kPatchesPerImage,
+                              kPatchDim, index::Similarity::kInnerProduct};
+  }
+};
+
+// Returns false (after CLI11 printed why, or help) when the run should end
+// with `*exit_code`.
+bool ParseArgs(int argc, char** argv, Args& args, int* exit_code) {
   CLI::App app{"late_bench: late-interaction search (MUVERA + rerank vs exact MaxSim vs tokens)"};
   app.add_option("--rows", args.rows, "points (training images, max 60000)");
   app.add_option("--queries", args.queries, "query sets (test images)");
@@ -223,104 +273,108 @@ int Main(int argc, char** argv) {
   app.add_option("--tmp-dir", args.tmp_dir, "where quiverd's data dir goes");
   app.add_option("--cache-dir", args.cache_dir, "ground truth / token index cache");
   app.add_option("--json", args.json_out, "JSON output (default <exe dir>/bench_results/)");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    *exit_code = app.exit(e);
+    return false;
+  }
   if (no_flat) args.flat_refine.clear();
-  const double t_start = NowSeconds();
-  PinOmpThreads(1);
-  nlohmann::json report = NewReport("late_bench", argc, argv);
+  return true;
+}
 
-  const PatchData patches = LoadPatchData(args.rows, args.queries);
-  const std::vector<float>& base = patches.base;
-  const std::vector<float>& queries = patches.queries;
-  const size_t n = patches.n, nq = patches.nq;
-  const index::MultiVectorDocs docs = patches.docs();
-  auto query_of = [&](size_t q) {
-    return index::MaxSimQuery{queries.data() + q * kPatchSetFloats, kPatchesPerImage, kPatchDim,
-                              index::Similarity::kInnerProduct};
-  };
-
+// The patch sets and the exact MaxSim top-k of every query (cached).
+void LoadData(LateRun& r) {
+  r.data = LoadPatchData(r.args.rows, r.args.queries);
+  r.docs = r.data.docs();
   std::printf("late_bench: %zu points x 16 vectors x 65 dims (Fashion-MNIST patch sets), %zu "
               "query sets, k=%zu, MaxSim by inner product; client threads %s, one query set per "
               "RPC, %d interleaved rounds; %u cores; %s; load average %s\n",
-              n, nq, kK, absl::StrJoin(args.threads, ",").c_str(), args.rounds,
+              r.n(), r.nq(), kK, absl::StrJoin(r.args.threads, ",").c_str(), r.args.rounds,
               std::thread::hardware_concurrency(), BlasConfig().c_str(), LoadAverage().c_str());
   std::printf("bench threads: OpenMP/BLAS 1 per thread (MaxSim pins BLAS to 1 per call)\n");
   std::fflush(stdout);
-
-  double t0 = NowSeconds();
-  const MaxSimTruth truth =
-      LoadOrComputeMaxSimTruth("fmnist_patches", base, docs, queries, kPatchesPerImage, nq, kK,
-                               index::Similarity::kInnerProduct, args.cache_dir, 2);
+  const double t0 = NowSeconds();
+  r.truth = LoadOrComputeMaxSimTruth("fmnist_patches", r.data.base, r.docs, r.data.queries,
+                                     kPatchesPerImage, r.nq(), kK,
+                                     index::Similarity::kInnerProduct, r.args.cache_dir, 2);
   std::printf("[1] ground truth (exact MaxSim brute force, 2 threads, cached): %.1f s\n",
               NowSeconds() - t0);
   std::fflush(stdout);
+}
 
-  // ------------------------------------------------------------ quiverd
-  QuiverdOptions qo = BenchQuiverdOptions();
-  qo.binary = args.quiverd;
-  qo.durability = "async";
-  qo.tmp_root = args.tmp_dir;
-  qo.search_threads = 1;
-  qo.log_level = "info";  // index build times are read from the log
-  qo.env = {"OMP_NUM_THREADS=1"};
-  qo.extra_args = {"--index-build-threads", std::to_string(args.build_threads),
-                   "--index-build-workers", "1"};
-  auto started = QuiverdProcess::Launch(qo);
+void StartServer(LateRun& r) {
+  r.qo = BenchQuiverdOptions();
+  r.qo.binary = r.args.quiverd;
+  r.qo.durability = "async";
+  r.qo.tmp_root = r.args.tmp_dir;
+  r.qo.search_threads = 1;
+  r.qo.log_level = "info";  // index build times are read from the log
+  r.qo.env = {"OMP_NUM_THREADS=1"};
+  r.qo.extra_args = {"--index-build-threads", std::to_string(r.args.build_threads),
+                     "--index-build-workers", "1"};
+  auto started = QuiverdProcess::Launch(r.qo);
   if (!started.ok()) Die("start quiverd", started.status());
-  std::unique_ptr<QuiverdProcess> srv = *std::move(started);
-  std::printf("quiverd: %s (env OMP_NUM_THREADS=1)\n", absl::StrJoin(srv->argv(), " ").c_str());
-  client::Client admin(srv->address());
+  r.srv = *std::move(started);
+  std::printf("quiverd: %s (env OMP_NUM_THREADS=1)\n",
+              absl::StrJoin(r.srv->argv(), " ").c_str());
+  r.admin = std::make_unique<client::Client>(r.srv->address());
+}
 
-  auto make_schema = [&](const std::string& index_type, bool tokens) {
-    v1::CollectionSchema schema;
-    v1::VectorField* f = schema.add_vectors();
-    f->set_name(kField);
-    f->set_dim(kPatchDim);
-    f->set_metric(v1::IP);
-    f->mutable_index()->set_type(index_type);
-    if (index_type == "HNSW") {
-      (*f->mutable_index()->mutable_params())["M"] = std::to_string(args.hnsw_m);
-      (*f->mutable_index()->mutable_params())["ef_construction"] =
-          std::to_string(args.ef_construction);
-    }
-    v1::MultiVectorOptions* mv = f->mutable_multi_vector();
-    mv->set_max_vectors_per_point(kPatchesPerImage);
-    if (tokens) mv->set_candidates(v1::MultiVectorOptions::TOKENS);
-    return schema;
-  };
-  std::vector<std::string> colls;
+v1::CollectionSchema MakeSchema(const Args& args, const std::string& index_type, bool tokens) {
+  v1::CollectionSchema schema;
+  v1::VectorField* f = schema.add_vectors();
+  f->set_name(kField);
+  f->set_dim(kPatchDim);
+  f->set_metric(v1::IP);
+  f->mutable_index()->set_type(index_type);
+  if (index_type == "HNSW") {
+    (*f->mutable_index()->mutable_params())["M"] = std::to_string(args.hnsw_m);
+    (*f->mutable_index()->mutable_params())["ef_construction"] =
+        std::to_string(args.ef_construction);
+  }
+  v1::MultiVectorOptions* mv = f->mutable_multi_vector();
+  mv->set_max_vectors_per_point(kPatchesPerImage);
+  if (tokens) mv->set_candidates(v1::MultiVectorOptions::TOKENS);
+  return schema;
+}
+
+// mv_hnsw, mv_flat (unless --no-flat) and mv_tokens (when the server has
+// TOKENS candidates and the token baseline asks for it); decides which token
+// baselines run.
+void CreateCollections(LateRun& r) {
+  const Args& args = r.args;
+  client::Client& admin = *r.admin;
   const std::map<std::string, std::string> coll_desc = {
       {"mv_hnsw", "HNSW over MUVERA encodings"},
       {"mv_flat", "FLAT over MUVERA encodings"},
       {"mv_tokens", "TOKENS: HNSW over every token vector"}};
-  if (auto r = admin.CreateCollection("mv_hnsw", make_schema("HNSW", false)); !r.ok()) {
-    Die("create mv_hnsw", r.status());
+  if (auto c = admin.CreateCollection("mv_hnsw", MakeSchema(args, "HNSW", false)); !c.ok()) {
+    Die("create mv_hnsw", c.status());
   }
-  colls.push_back("mv_hnsw");
+  r.colls.push_back("mv_hnsw");
   if (!args.flat_refine.empty()) {
-    if (auto r = admin.CreateCollection("mv_flat", make_schema("FLAT", false)); !r.ok()) {
-      Die("create mv_flat", r.status());
+    if (auto c = admin.CreateCollection("mv_flat", MakeSchema(args, "FLAT", false)); !c.ok()) {
+      Die("create mv_flat", c.status());
     }
-    colls.push_back("mv_flat");
+    r.colls.push_back("mv_flat");
   }
-  bool tokens_server = false, tokens_local = false;
-  std::string tokens_server_note;
   if (args.tokens != "none" && args.tokens != "inprocess") {
-    auto r = admin.CreateCollection("mv_tokens", make_schema("HNSW", true));
-    if (r.ok()) {
-      tokens_server = true;
-      colls.push_back("mv_tokens");
+    auto c = admin.CreateCollection("mv_tokens", MakeSchema(args, "HNSW", true));
+    if (c.ok()) {
+      r.tokens_server = true;
+      r.colls.push_back("mv_tokens");
     } else if (args.tokens == "server") {
-      Die("create mv_tokens (candidates TOKENS)", r.status());
+      Die("create mv_tokens (candidates TOKENS)", c.status());
     } else {
-      tokens_server_note = r.status().ToString();
+      r.tokens_server_note = c.status().ToString();
       std::printf("quiverd has no TOKENS candidates (%s): token baseline in process\n",
-                  tokens_server_note.c_str());
+                  r.tokens_server_note.c_str());
     }
   }
-  tokens_local = args.tokens == "inprocess" || args.tokens == "both" ||
-                 (args.tokens == "auto" && !tokens_server);
-  for (const std::string& c : colls) {
+  r.tokens_local = args.tokens == "inprocess" || args.tokens == "both" ||
+                   (args.tokens == "auto" && !r.tokens_server);
+  for (const std::string& c : r.colls) {
     auto info = admin.GetCollection(c);
     if (!info.ok()) Die("describe " + c, info.status());
     std::string params;
@@ -330,235 +384,252 @@ int Main(int argc, char** argv) {
     }
     std::printf("collection %s: %s; encoding params as stored: %s\n", c.c_str(),
                 coll_desc.at(c).c_str(), params.c_str());
-    report["collections"][c] = {{"what", coll_desc.at(c)}, {"encoding_params", params}};
+    r.report["collections"][c] = {{"what", coll_desc.at(c)}, {"encoding_params", params}};
   }
+}
 
-  // Ingest: the same points into every collection, --batch per request.
-  t0 = NowSeconds();
-  for (const std::string& c : colls) {
+// The same points into every collection, --batch per request, then waits
+// for every index; prints the build lines of quiverd's log and the segments.
+void IngestAndIndex(LateRun& r) {
+  client::Client& admin = *r.admin;
+  const double t0 = NowSeconds();
+  for (const std::string& c : r.colls) {
     const double c0 = NowSeconds();
-    for (size_t start = 0; start < n; start += args.batch) {
+    for (size_t start = 0; start < r.n(); start += r.args.batch) {
       v1::UpsertPointsRequest up;
       up.set_collection(c);
-      for (size_t i = start; i < std::min(n, start + args.batch); ++i) {
+      for (size_t i = start; i < std::min(r.n(), start + r.args.batch); ++i) {
         v1::Point* p = up.add_points();
         p->set_id(std::to_string(i));
         v1::MultiVector& mv = (*p->mutable_multi_vectors())[kField];
         for (size_t j = 0; j < kPatchesPerImage; ++j) {
-          const float* v = base.data() + i * kPatchSetFloats + j * kPatchDim;
+          const float* v = r.data.base.data() + i * kPatchSetFloats + j * kPatchDim;
           mv.add_vectors()->mutable_values()->Add(v, v + kPatchDim);
         }
       }
-      if (auto r = admin.Upsert(up); !r.ok()) Die("upsert " + c, r.status());
+      if (auto u = admin.Upsert(up); !u.ok()) Die("upsert " + c, u.status());
     }
-    std::printf("[2] ingest %s: %zu points in %.1f s\n", c.c_str(), n, NowSeconds() - c0);
+    std::printf("[2] ingest %s: %zu points in %.1f s\n", c.c_str(), r.n(), NowSeconds() - c0);
     std::fflush(stdout);
   }
-  const double waited = WaitIndexedOrDie(admin, colls, 3600, 200);
-  WaitQuiet(srv->pid());
-  const double load_s = NowSeconds() - t0;
+  const double waited = WaitIndexedOrDie(admin, r.colls, 3600, 200);
+  WaitQuiet(r.srv->pid());
+  r.load_s = NowSeconds() - t0;
   std::printf("    all indexed %.1f s after the last write (builds one at a time, %d threads "
               "each); quiverd RSS %.0f MB\n",
-              waited, args.build_threads, ReadMemory(srv->pid()).rss_kb / 1024.0);
+              waited, r.args.build_threads, ReadMemory(r.srv->pid()).rss_kb / 1024.0);
   {
-    std::ifstream log(srv->log_path());
+    std::ifstream log(r.srv->log_path());
     std::string line;
     while (std::getline(log, line)) {
       if (line.find(" built ") != std::string::npos) {
         std::printf("    quiverd log: %s\n", line.c_str());
-        report["quiverd_build_log"].push_back(line);
+        r.report["quiverd_build_log"].push_back(line);
       }
     }
   }
-  for (const std::string& c : colls) {
+  for (const std::string& c : r.colls) {
     auto s = Segments(admin, c);
     if (s.ok()) {
       std::printf("    %s: %s; index memory %.0f MB\n", c.c_str(), s->desc.c_str(),
                   s->index_memory / 1e6);
-      report["segments"][c] = {{"desc", s->desc}, {"index_memory", s->index_memory}};
+      r.report["segments"][c] = {{"desc", s->desc}, {"index_memory", s->index_memory}};
     }
   }
   std::fflush(stdout);
+}
 
-  TokenIndex tok;
-  if (tokens_local) {
-    std::printf("[3] in-process token baseline (quiverd idle)...\n");
-    std::fflush(stdout);
-    tok = BuildTokenIndex(base, n, args);
+void BuildTokenBaseline(LateRun& r) {
+  if (!r.tokens_local) return;
+  std::printf("[3] in-process token baseline (quiverd idle)...\n");
+  std::fflush(stdout);
+  r.tok = BuildTokenIndex(r.data.base, r.n(), r.args);
+}
+
+// The modes, their client connections and per-thread scratch.
+void PlanModes(LateRun& r) {
+  for (int th : r.args.threads) {
+    r.max_threads = std::max(r.max_threads, th);
+    const size_t exact = r.modes.size();
+    r.modes.push_back({kExact, 0, th});
+    for (float rf : r.args.refine) r.modes.push_back({kMuveraHnsw, rf, th});
+    for (float rf : r.args.flat_refine) r.modes.push_back({kMuveraFlat, rf, th});
+    if (r.tokens_server) {
+      for (float rf : r.args.token_refine) r.modes.push_back({kTokensServer, rf, th});
+    }
+    if (r.tokens_local) {
+      for (int kp : r.args.token_k) r.modes.push_back({kTokensLocal, double(kp), th});
+    }
+    r.exact_of.resize(r.modes.size(), exact);
   }
-
-  // ------------------------------------------------------------ modes
-  // Every mode at every thread count; exact_of[mi] is the exact mode at
-  // the same thread count (the QPS ratios' denominator).
-  std::vector<Mode> modes;
-  std::vector<size_t> exact_of;
-  int max_threads = 1;
-  for (int th : args.threads) {
-    max_threads = std::max(max_threads, th);
-    const size_t exact = modes.size();
-    modes.push_back({kExact, 0, th});
-    for (float rf : args.refine) modes.push_back({kMuveraHnsw, rf, th});
-    for (float rf : args.flat_refine) modes.push_back({kMuveraFlat, rf, th});
-    if (tokens_server) for (float rf : args.token_refine) modes.push_back({kTokensServer, rf, th});
-    if (tokens_local) for (int kp : args.token_k) modes.push_back({kTokensLocal, double(kp), th});
-    exact_of.resize(modes.size(), exact);
+  for (int t = 0; t < r.max_threads; ++t) {
+    r.clients.push_back(std::make_unique<client::Client>(r.srv->address()));
   }
+  r.scratch.resize(r.max_threads);
+  r.cells.resize(r.modes.size());
+  r.explain_samples.resize(r.modes.size());
+}
 
-  std::vector<std::unique_ptr<client::Client>> clients;
-  for (int t = 0; t < max_threads; ++t) {
-    clients.push_back(std::make_unique<client::Client>(srv->address()));
+v1::SearchRequest MakeRequest(const LateRun& r, const Mode& m, size_t q) {
+  v1::SearchRequest req;
+  req.set_collection(m.kind == kMuveraFlat     ? "mv_flat"
+                     : m.kind == kTokensServer ? "mv_tokens"
+                                               : "mv_hnsw");
+  req.set_field(kField);
+  req.set_k(kK);
+  req.set_explain(true);  // every mode, for the reranked count
+  v1::MultiVector* mv = req.add_multi_vectors();
+  for (size_t j = 0; j < kPatchesPerImage; ++j) {
+    const float* v = r.data.queries.data() + q * kPatchSetFloats + j * kPatchDim;
+    mv->add_vectors()->mutable_values()->Add(v, v + kPatchDim);
   }
-  auto make_request = [&](const Mode& m, size_t q) {
-    v1::SearchRequest req;
-    req.set_collection(m.kind == kMuveraFlat ? "mv_flat"
-                       : m.kind == kTokensServer ? "mv_tokens"
-                                                 : "mv_hnsw");
-    req.set_field(kField);
-    req.set_k(kK);
-    req.set_explain(true);  // every mode, for the reranked count
-    v1::MultiVector* mv = req.add_multi_vectors();
-    for (size_t j = 0; j < kPatchesPerImage; ++j) {
-      const float* v = queries.data() + q * kPatchSetFloats + j * kPatchDim;
-      mv->add_vectors()->mutable_values()->Add(v, v + kPatchDim);
-    }
-    if (m.kind == kExact) req.mutable_params()->set_exact(true);
-    else req.mutable_params()->set_refine_factor(static_cast<float>(m.knob));
-    return req;
-  };
-  // The in-process token search of query q; scratch per thread.
-  std::vector<index::MaxSimScratch> scratch(max_threads);
-  auto local_search = [&](const Mode& m, size_t q, int thread, Answer* out) {
-    const size_t kp = static_cast<size_t>(m.knob);
-    std::vector<uint64_t> cand;
-    cand.reserve(kPatchesPerImage * kp);
-    for (size_t j = 0; j < kPatchesPerImage; ++j) {
-      auto pq = tok.hnsw->searchKnn(queries.data() + q * kPatchSetFloats + j * kPatchDim, kp);
-      for (; !pq.empty(); pq.pop()) cand.push_back(pq.top().second / kPatchesPerImage);
-    }
-    std::sort(cand.begin(), cand.end());
-    cand.erase(std::unique(cand.begin(), cand.end()), cand.end());
-    std::vector<float> dist(cand.size());
-    index::MaxSimDistancesOf(query_of(q), docs, cand.data(), cand.size(), dist.data(),
-                             &scratch[thread]);
-    index::TopK top(kK);
-    for (size_t i = 0; i < cand.size(); ++i) top.Push(dist[i], cand[i]);
-    out->ids.clear();
-    for (const index::Neighbor& nb : top.Take()) out->ids.push_back(nb.id);
-    out->candidates = static_cast<double>(cand.size());
-  };
+  if (m.kind == kExact) req.mutable_params()->set_exact(true);
+  else req.mutable_params()->set_refine_factor(static_cast<float>(m.knob));
+  return req;
+}
 
-  // Runs mode m over queries [q0, q1); returns the Run and fills answers.
-  auto run_mode = [&](const Mode& m, size_t q0, size_t q1, std::vector<Answer>* answers) {
-    const size_t calls = q1 - q0;
-    answers->assign(calls, Answer{});
-    std::vector<v1::SearchRequest> reqs;
-    if (m.kind != kTokensLocal) {
-      for (size_t q = q0; q < q1; ++q) reqs.push_back(make_request(m, q));
-    } else {
-      tok.hnsw->setEf(static_cast<size_t>(m.knob));  // never while threads search
-    }
-    std::vector<absl::Status> errs(m.threads);
-    const double busy0 = MachineBusySeconds(/*include_irq=*/false);
-    const double self0 = ProcessCpuSeconds();
-    const double srv0 = ProcessCpuSeconds(srv->pid());
-    Run run = Drive(
-        calls, m.threads, 0, 0,
-        [&](size_t c, int t, Run*) {
-          Answer& a = (*answers)[c];
-          if (m.kind == kTokensLocal) {
-            local_search(m, q0 + c, t, &a);
-            return;
-          }
-          auto r = clients[t]->Search(reqs[c]);
-          if (!r.ok()) {
-            errs[t] = r.status();
-            return;
-          }
-          for (const v1::Hit& h : r->results(0).hits()) {
-            a.ids.push_back(static_cast<uint64_t>(ParseId(h.id())));
-          }
-          a.candidates = m.kind == kExact ? static_cast<double>(n)
-                                          : RerankedFromExplain(r->explain().text());
-        },
-        [](int) { PinOmpThreads(1); });
-    const double used = (ProcessCpuSeconds() - self0) + (ProcessCpuSeconds(srv->pid()) - srv0);
-    run.other_cores = std::max(
-        0.0, (MachineBusySeconds(/*include_irq=*/false) - busy0 - used) / run.seconds);
-    for (const auto& e : errs) {
-      if (!e.ok()) Die(absl::StrCat(kSeriesName[m.kind], " ", m.knob_text(), " ", m.threads, "t"), e);
-    }
-    return run;
-  };
+// The in-process token search of query q on client thread `thread`.
+void LocalSearch(LateRun& r, const Mode& m, size_t q, int thread, Answer* out) {
+  const size_t kp = static_cast<size_t>(m.knob);
+  std::vector<uint64_t> cand;
+  cand.reserve(kPatchesPerImage * kp);
+  for (size_t j = 0; j < kPatchesPerImage; ++j) {
+    auto pq = r.tok.hnsw->searchKnn(r.data.queries.data() + q * kPatchSetFloats + j * kPatchDim,
+                                    kp);
+    for (; !pq.empty(); pq.pop()) cand.push_back(pq.top().second / kPatchesPerImage);
+  }
+  std::sort(cand.begin(), cand.end());
+  cand.erase(std::unique(cand.begin(), cand.end()), cand.end());
+  std::vector<float> dist(cand.size());
+  index::MaxSimDistancesOf(r.query_of(q), r.docs, cand.data(), cand.size(), dist.data(),
+                           &r.scratch[thread]);
+  index::TopK top(kK);
+  for (size_t i = 0; i < cand.size(); ++i) top.Push(dist[i], cand[i]);
+  out->ids.clear();
+  for (const index::Neighbor& nb : top.Take()) out->ids.push_back(nb.id);
+  out->candidates = static_cast<double>(cand.size());
+}
 
+// Runs mode m over queries [q0, q1); returns the Run and fills answers.
+Run RunMode(LateRun& r, const Mode& m, size_t q0, size_t q1, std::vector<Answer>* answers) {
+  const size_t calls = q1 - q0;
+  answers->assign(calls, Answer{});
+  std::vector<v1::SearchRequest> reqs;
+  if (m.kind != kTokensLocal) {
+    for (size_t q = q0; q < q1; ++q) reqs.push_back(MakeRequest(r, m, q));
+  } else {
+    r.tok.hnsw->setEf(static_cast<size_t>(m.knob));  // never while threads search
+  }
+  std::vector<absl::Status> errs(m.threads);
+  const pid_t pid = r.srv->pid();
+  const double busy0 = MachineBusySeconds(/*include_irq=*/false);
+  const double self0 = ProcessCpuSeconds();
+  const double srv0 = ProcessCpuSeconds(pid);
+  Run run = Drive(
+      calls, m.threads, 0, 0,
+      [&](size_t c, int t, Run*) {
+        Answer& a = (*answers)[c];
+        if (m.kind == kTokensLocal) {
+          LocalSearch(r, m, q0 + c, t, &a);
+          return;
+        }
+        auto res = r.clients[t]->Search(reqs[c]);
+        if (!res.ok()) {
+          errs[t] = res.status();
+          return;
+        }
+        for (const v1::Hit& h : res->results(0).hits()) {
+          a.ids.push_back(static_cast<uint64_t>(ParseId(h.id())));
+        }
+        a.candidates = m.kind == kExact ? static_cast<double>(r.n())
+                                        : RerankedFromExplain(res->explain().text());
+      },
+      [](int) { PinOmpThreads(1); });
+  const double used = (ProcessCpuSeconds() - self0) + (ProcessCpuSeconds(pid) - srv0);
+  run.other_cores =
+      std::max(0.0, (MachineBusySeconds(/*include_irq=*/false) - busy0 - used) / run.seconds);
+  for (const auto& e : errs) {
+    if (!e.ok()) {
+      Die(absl::StrCat(kSeriesName[m.kind], " ", m.knob_text(), " ", m.threads, "t"), e);
+    }
+  }
+  return run;
+}
+
+// Adds one mode's run over queries from q0 to its cell: QPS, latencies,
+// and each answer re-scored with the truth's kernel for recall.
+void Score(LateRun& r, const Run& run, size_t q0, const std::vector<Answer>& answers,
+           index::MaxSimScratch* rescore, Cell& cell) {
+  cell.qps.push_back(answers.size() / run.seconds);
+  cell.other.push_back(run.other_cores);
+  cell.latency_ms.insert(cell.latency_ms.end(), run.latency_ms.begin(), run.latency_ms.end());
+  for (size_t c = 0; c < answers.size(); ++c) {
+    const size_t q = q0 + c;
+    std::vector<float> d(answers[c].ids.size());
+    index::MaxSimDistancesOf(r.query_of(q), r.docs, answers[c].ids.data(), d.size(), d.data(),
+                             rescore);
+    std::vector<index::Neighbor> got;
+    for (size_t i = 0; i < d.size(); ++i) got.push_back({d[i], answers[c].ids[i]});
+    std::sort(got.begin(), got.end(), [](const index::Neighbor& a, const index::Neighbor& b) {
+      return a.distance < b.distance;
+    });
+    cell.recall_sum += MaxSimRecall(r.truth, q, got);
+    cell.cand_sum += answers[c].candidates;
+    ++cell.n;
+  }
+}
+
+// Warm-up, then --rounds rounds, each a slice of the queries with every mode
+// (order rotated per round); then one explain text per mode (untimed).
+void Sweep(LateRun& r) {
   // Warm-up: a few queries of every mode (page cache, gRPC channels).
-  std::printf("[4] warm-up, then %d rounds x %zu modes...\n", args.rounds, modes.size());
+  std::printf("[4] warm-up, then %d rounds x %zu modes...\n", r.args.rounds, r.modes.size());
   std::fflush(stdout);
   {
     std::vector<Answer> tmp;
-    for (const Mode& m : modes) run_mode(m, 0, std::min<size_t>(nq, 5), &tmp);
+    for (const Mode& m : r.modes) RunMode(r, m, 0, std::min<size_t>(r.nq(), 5), &tmp);
   }
-
-  std::vector<Cell> cells(modes.size());
-  std::vector<std::string> explain_samples(modes.size());
-  const size_t per_round = std::max<size_t>(1, nq / args.rounds);
+  const size_t per_round = std::max<size_t>(1, r.nq() / r.args.rounds);
   index::MaxSimScratch rescore;
-  for (int round = 0; round < args.rounds; ++round) {
+  for (int round = 0; round < r.args.rounds; ++round) {
     const size_t q0 = round * per_round;
-    const size_t q1 = round + 1 == args.rounds ? nq : q0 + per_round;
+    const size_t q1 = round + 1 == r.args.rounds ? r.nq() : q0 + per_round;
     if (q0 >= q1) break;
-    std::vector<double> round_qps(modes.size());
-    for (size_t i = 0; i < modes.size(); ++i) {
-      const size_t mi = (i + round) % modes.size();  // rotated order
-      const Mode& m = modes[mi];
+    std::vector<double> round_qps(r.modes.size());
+    for (size_t i = 0; i < r.modes.size(); ++i) {
+      const size_t mi = (i + round) % r.modes.size();  // rotated order
+      const Mode& m = r.modes[mi];
       std::vector<Answer> answers;
-      const Run run = run_mode(m, q0, q1, &answers);
-      Cell& cell = cells[mi];
-      round_qps[mi] = (q1 - q0) / run.seconds;
-      cell.qps.push_back(round_qps[mi]);
-      cell.other.push_back(run.other_cores);
-      cell.latency_ms.insert(cell.latency_ms.end(), run.latency_ms.begin(), run.latency_ms.end());
-      for (size_t c = 0; c < answers.size(); ++c) {
-        const size_t q = q0 + c;
-        // Re-score the returned ids with the truth's kernel.
-        std::vector<float> d(answers[c].ids.size());
-        index::MaxSimDistancesOf(query_of(q), docs, answers[c].ids.data(), d.size(), d.data(),
-                                 &rescore);
-        std::vector<index::Neighbor> got;
-        for (size_t i2 = 0; i2 < d.size(); ++i2) got.push_back({d[i2], answers[c].ids[i2]});
-        std::sort(got.begin(), got.end(),
-                  [](const index::Neighbor& a, const index::Neighbor& b) {
-                    return a.distance < b.distance;
-                  });
-        cell.recall_sum += MaxSimRecall(truth, q, got);
-        cell.cand_sum += answers[c].candidates;
-        ++cell.n;
-      }
+      const Run run = RunMode(r, m, q0, q1, &answers);
+      Score(r, run, q0, answers, &rescore, r.cells[mi]);
+      round_qps[mi] = r.cells[mi].qps.back();
       std::fprintf(stderr, "round %d, %d thread(s), %s %s: %.1f QPS\n", round, m.threads,
                    kSeriesName[m.kind], m.knob_text().c_str(), round_qps[mi]);
     }
-    for (size_t mi = 0; mi < modes.size(); ++mi) {
-      cells[mi].ratio.push_back(round_qps[mi] / round_qps[exact_of[mi]]);
+    for (size_t mi = 0; mi < r.modes.size(); ++mi) {
+      r.cells[mi].ratio.push_back(round_qps[mi] / round_qps[r.exact_of[mi]]);
     }
   }
-  // One explain text per mode for the report (query 0, untimed).
-  for (size_t mi = 0; mi < modes.size(); ++mi) {
-    if (modes[mi].kind == kTokensLocal || modes[mi].threads != args.threads[0]) continue;
-    auto r = admin.Search(make_request(modes[mi], 0));
-    if (r.ok()) explain_samples[mi] = r->explain().text();
+  for (size_t mi = 0; mi < r.modes.size(); ++mi) {
+    if (r.modes[mi].kind == kTokensLocal || r.modes[mi].threads != r.args.threads[0]) continue;
+    auto res = r.admin->Search(MakeRequest(r, r.modes[mi], 0));
+    if (res.ok()) r.explain_samples[mi] = res->explain().text();
   }
+}
 
-  // ------------------------------------------------------------ output
-  std::ostringstream out;
-  Table t({"threads", "system", "knob", "candidates reranked", "recall@10", "QPS", "x exact", "p50 ms",
-           "p99 ms", "other cores"});
+// ------------------------------------------------------------ report
+
+void PrintRows(LateRun& r) {
+  Table t({"threads", "system", "knob", "candidates reranked", "recall@10", "QPS", "x exact",
+           "p50 ms", "p99 ms", "other cores"});
   nlohmann::json rows = nlohmann::json::array();
-  for (size_t mi = 0; mi < modes.size(); ++mi) {
-    const Mode& m = modes[mi];
-    const Cell& c = cells[mi];
-    t.AddRow({std::to_string(m.threads), kSeriesName[m.kind], m.knob_text(), Thousands(c.Cands()), Fixed(c.Recall(), 3),
-              Fixed(c.Qps(), 1), Fixed(Median(c.ratio), 1) + "x",
-              Fixed(Percentile(c.latency_ms, 50), 2), Fixed(Percentile(c.latency_ms, 99), 2),
-              Fixed(Median(c.other), 2)});
+  for (size_t mi = 0; mi < r.modes.size(); ++mi) {
+    const Mode& m = r.modes[mi];
+    const Cell& c = r.cells[mi];
+    t.AddRow({std::to_string(m.threads), kSeriesName[m.kind], m.knob_text(),
+              Thousands(c.Cands()), Fixed(c.Recall(), 3), Fixed(c.Qps(), 1),
+              Fixed(Median(c.ratio), 1) + "x", Fixed(Percentile(c.latency_ms, 50), 2),
+              Fixed(Percentile(c.latency_ms, 99), 2), Fixed(Median(c.other), 2)});
     rows.push_back({{"threads", m.threads},
                     {"system", kSeriesKey[m.kind]},
                     {"knob", m.knob},
@@ -570,156 +641,173 @@ int Main(int argc, char** argv) {
                     {"p50_ms", Percentile(c.latency_ms, 50)},
                     {"p99_ms", Percentile(c.latency_ms, 99)},
                     {"other_cores", Median(c.other)},
-                    {"explain_sample", explain_samples[mi]}});
+                    {"explain_sample", r.explain_samples[mi]}});
   }
-  t.Print(out);
-  report["rows"] = rows;
+  t.Print(r.out);
+  r.report["rows"] = rows;
+}
 
-  // Targets.
-  out << "\n";
-  nlohmann::json targets;
-  auto is_token = [](Kind k) { return k == kTokensServer || k == kTokensLocal; };
-  for (int th : args.threads) {
-    // (1) MUVERA HNSW + rerank: recall >= 0.95 at >= 10x exact, per thread
-    // count; and the fastest setting of each series reaching 0.95.
-    std::map<int, int> fastest;  // kind -> mode index
-    for (size_t mi = 0; mi < modes.size(); ++mi) {
-      if (modes[mi].threads != th || cells[mi].Recall() < 0.95) continue;
-      auto it = fastest.find(modes[mi].kind);
-      if (it == fastest.end() || Median(cells[mi].ratio) > Median(cells[it->second].ratio)) {
-        fastest[modes[mi].kind] = static_cast<int>(mi);
-      }
-    }
-    const std::string name =
-        absl::StrCat("target 1, ", th, " client thread", th == 1 ? "" : "s",
-                     " (MUVERA HNSW + rerank recall@10 >= 0.95 at >= 10x exact MaxSim QPS): ");
-    if (!fastest.count(kMuveraHnsw)) {
-      out << name << "NOT MET: no refine factor reached 0.95\n";
-      targets["muvera_10x"].push_back({{"threads", th}, {"met", false}});
-    } else {
-      const int best = fastest[kMuveraHnsw];
-      const Cell& c = cells[best];
-      const bool met = Median(c.ratio) >= 10;
-      out << name << (met ? "MET" : "NOT MET") << ": " << modes[best].knob_text() << " recall "
-          << Fixed(c.Recall(), 3) << " at " << Fixed(c.Qps(), 1) << " QPS = "
-          << Fixed(Median(c.ratio), 1) << "x exact (" << Fixed(cells[exact_of[best]].Qps(), 1)
-          << " QPS)\n";
-      targets["muvera_10x"].push_back({{"threads", th}, {"met", met},
-                                       {"knob", modes[best].knob}, {"recall", c.Recall()},
-                                       {"qps", c.Qps()}, {"x_exact", Median(c.ratio)}});
-    }
-    for (const auto& [kind, mi] : fastest) {
-      if (!is_token(Kind(kind)) && kind != kMuveraFlat) continue;
-      out << "  fastest " << kSeriesName[kind] << " reaching 0.95 at " << th << " thread(s): "
-          << modes[mi].knob_text() << " recall " << Fixed(cells[mi].Recall(), 3) << " at "
-          << Fixed(cells[mi].Qps(), 1) << " QPS = " << Fixed(Median(cells[mi].ratio), 1)
-          << "x exact\n";
+bool IsToken(Kind k) { return k == kTokensServer || k == kTokensLocal; }
+
+// Target 1, per thread count: MUVERA HNSW + rerank reaches recall 0.95 at
+// >= 10x exact; and the fastest setting of each other series reaching 0.95.
+void TargetSpeed(LateRun& r, int th, nlohmann::json& targets) {
+  std::ostringstream& out = r.out;
+  std::map<int, int> fastest;  // kind -> mode index
+  for (size_t mi = 0; mi < r.modes.size(); ++mi) {
+    if (r.modes[mi].threads != th || r.cells[mi].Recall() < 0.95) continue;
+    auto it = fastest.find(r.modes[mi].kind);
+    if (it == fastest.end() || Median(r.cells[mi].ratio) > Median(r.cells[it->second].ratio)) {
+      fastest[r.modes[mi].kind] = static_cast<int>(mi);
     }
   }
-  {
-    // (2) candidates for the same recall (at the first thread count; the
-    // counts do not depend on threads): per series, candidates where the
-    // recall curve crosses the level, interpolated linearly in
-    // log(candidates) between the measured points around it.
-    auto needed = [&](Kind kind, double level) {
-      std::vector<std::pair<double, double>> pts;  // candidates, recall
-      for (size_t mi = 0; mi < modes.size(); ++mi) {
-        if (modes[mi].kind == kind && modes[mi].threads == args.threads[0]) {
-          pts.push_back({cells[mi].Cands(), cells[mi].Recall()});
-        }
-      }
-      std::sort(pts.begin(), pts.end());
-      for (size_t i = 0; i < pts.size(); ++i) {
-        if (pts[i].second < level) continue;
-        if (i == 0) return -pts[0].first - 0.5;  // already there at the fewest measured: <=
-        const auto [c0, r0] = pts[i - 1];
-        const auto [c1, r1] = pts[i];
-        const double f = r1 > r0 ? (level - r0) / (r1 - r0) : 1;
-        return std::exp(std::log(c0) + f * (std::log(c1) - std::log(c0)));
-      }
-      return -1.0;  // never reached
-    };
-    for (Kind tk : {kTokensServer, kTokensLocal}) {
-      if ((tk == kTokensServer && !tokens_server) || (tk == kTokensLocal && !tokens_local)) {
-        continue;
-      }
-      for (double level : {0.80, 0.90, 0.95, 0.97}) {
-        const double cm = needed(kMuveraHnsw, level), ct = needed(tk, level);
-        // -1: never reached; other negatives: <= the fewest measured.
-        auto show = [](double c) {
-          return c == -1 ? std::string("not reached")
-                         : c < 0 ? "<= " + Thousands(-c - 0.5) : Thousands(c);
-        };
-        out << "candidates for recall@10 " << Fixed(level, 2) << " (interpolated): MUVERA HNSW "
-            << show(cm) << ", " << kSeriesName[tk] << " " << show(ct);
-        if (cm > 0 && ct > 0) out << ": tokens / MUVERA = " << Fixed(ct / cm, 2) << "x";
-        out << "\n";
-        targets["candidates"].push_back({{"level", level}, {"tokens", kSeriesKey[tk]},
-                                         {"muvera_hnsw", cm}, {"token_series", ct}});
-      }
+  const std::string name =
+      absl::StrCat("target 1, ", th, " client thread", th == 1 ? "" : "s",
+                   " (MUVERA HNSW + rerank recall@10 >= 0.95 at >= 10x exact MaxSim QPS): ");
+  if (!fastest.count(kMuveraHnsw)) {
+    out << name << "NOT MET: no refine factor reached 0.95\n";
+    targets["muvera_10x"].push_back({{"threads", th}, {"met", false}});
+  } else {
+    const int best = fastest[kMuveraHnsw];
+    const Cell& c = r.cells[best];
+    const bool met = Median(c.ratio) >= 10;
+    out << name << (met ? "MET" : "NOT MET") << ": " << r.modes[best].knob_text() << " recall "
+        << Fixed(c.Recall(), 3) << " at " << Fixed(c.Qps(), 1) << " QPS = "
+        << Fixed(Median(c.ratio), 1) << "x exact (" << Fixed(r.cells[r.exact_of[best]].Qps(), 1)
+        << " QPS)\n";
+    targets["muvera_10x"].push_back({{"threads", th}, {"met", met},
+                                     {"knob", r.modes[best].knob}, {"recall", c.Recall()},
+                                     {"qps", c.Qps()}, {"x_exact", Median(c.ratio)}});
+  }
+  for (const auto& [kind, mi] : fastest) {
+    if (!IsToken(Kind(kind)) && kind != kMuveraFlat) continue;
+    out << "  fastest " << kSeriesName[kind] << " reaching 0.95 at " << th << " thread(s): "
+        << r.modes[mi].knob_text() << " recall " << Fixed(r.cells[mi].Recall(), 3) << " at "
+        << Fixed(r.cells[mi].Qps(), 1) << " QPS = " << Fixed(Median(r.cells[mi].ratio), 1)
+        << "x exact\n";
+  }
+}
+
+// Candidates a series needs for `level` recall (at the first thread count;
+// the counts do not depend on threads): where its recall curve crosses the
+// level, interpolated linearly in log(candidates) between the measured
+// points around it. -1: never reached; other negatives: <= the fewest
+// measured (-c - 0.5).
+double CandidatesNeeded(const LateRun& r, Kind kind, double level) {
+  std::vector<std::pair<double, double>> pts;  // candidates, recall
+  for (size_t mi = 0; mi < r.modes.size(); ++mi) {
+    if (r.modes[mi].kind == kind && r.modes[mi].threads == r.args.threads[0]) {
+      pts.push_back({r.cells[mi].Cands(), r.cells[mi].Recall()});
     }
-    if (tokens_server || tokens_local) {
-      const Kind tk = tokens_server ? kTokensServer : kTokensLocal;
-      const double cm = needed(kMuveraHnsw, 0.95), ct = needed(tk, 0.95);
-      auto val = [](double c) { return c < -1 ? -c - 0.5 : c; };
-      const bool met = cm != -1 && (ct == -1 || val(cm) < val(ct));
-      out << "target 2 (MUVERA fewer candidates than " << kSeriesName[tk]
-          << " at recall@10 0.95; paper: 2-5x fewer): " << (met ? "MET" : "NOT MET");
-      if (cm != -1 && ct != -1) {
-        out << " (tokens / MUVERA " << (cm < 0 ? ">= " : "") << Fixed(val(ct) / val(cm), 2) << "x)";
-      }
+  }
+  std::sort(pts.begin(), pts.end());
+  for (size_t i = 0; i < pts.size(); ++i) {
+    if (pts[i].second < level) continue;
+    if (i == 0) return -pts[0].first - 0.5;  // already there at the fewest measured: <=
+    const auto [c0, r0] = pts[i - 1];
+    const auto [c1, r1] = pts[i];
+    const double f = r1 > r0 ? (level - r0) / (r1 - r0) : 1;
+    return std::exp(std::log(c0) + f * (std::log(c1) - std::log(c0)));
+  }
+  return -1.0;
+}
+
+// Target 2: MUVERA reranks fewer candidates than the token baseline for the
+// same recall.
+void TargetCandidates(LateRun& r, nlohmann::json& targets) {
+  std::ostringstream& out = r.out;
+  for (Kind tk : {kTokensServer, kTokensLocal}) {
+    if ((tk == kTokensServer && !r.tokens_server) || (tk == kTokensLocal && !r.tokens_local)) {
+      continue;
+    }
+    for (double level : {0.80, 0.90, 0.95, 0.97}) {
+      const double cm = CandidatesNeeded(r, kMuveraHnsw, level);
+      const double ct = CandidatesNeeded(r, tk, level);
+      auto show = [](double c) {
+        return c == -1 ? std::string("not reached")
+                       : c < 0 ? "<= " + Thousands(-c - 0.5) : Thousands(c);
+      };
+      out << "candidates for recall@10 " << Fixed(level, 2) << " (interpolated): MUVERA HNSW "
+          << show(cm) << ", " << kSeriesName[tk] << " " << show(ct);
+      if (cm > 0 && ct > 0) out << ": tokens / MUVERA = " << Fixed(ct / cm, 2) << "x";
       out << "\n";
-      targets["fewer_candidates_met"] = met;
+      targets["candidates"].push_back({{"level", level}, {"tokens", kSeriesKey[tk]},
+                                       {"muvera_hnsw", cm}, {"token_series", ct}});
     }
   }
-  report["targets"] = targets;
-  report["quiverd_argv"] = srv->argv();
-  report["quiverd_env"] = qo.env;
-  report["threads"] = args.threads;
-  report["load_seconds"] = load_s;
-  report["tokens_server"] = tokens_server;
-  report["tokens_server_note"] = tokens_server_note;
-  if (tokens_local) report["token_index_build_s"] = tok.build_s;
-
-  // Curves: one data block per (thread count, series).
-  const std::string stem = ResultsStem(args.json_out, "late_bench");
-  {
-    std::vector<std::pair<int, int>> blocks;  // threads, kind
-    std::ofstream dat(stem + ".dat");
-    for (int th : args.threads) {
-      for (int kind = kExact; kind <= kTokensLocal; ++kind) {
-        bool any = false;
-        for (const Mode& m : modes) any |= m.kind == kind && m.threads == th;
-        if (!any) continue;
-        blocks.push_back({th, kind});
-        dat << "# " << kSeriesName[kind] << ", " << th
-            << " client thread(s): knob, candidates, recall, QPS\n";
-        for (size_t mi = 0; mi < modes.size(); ++mi) {
-          if (modes[mi].kind != kind || modes[mi].threads != th) continue;
-          dat << modes[mi].knob << " " << cells[mi].Cands() << " " << cells[mi].Recall() << " "
-              << cells[mi].Qps() << "\n";
-        }
-        dat << "\n\n";
-      }
+  if (r.tokens_server || r.tokens_local) {
+    const Kind tk = r.tokens_server ? kTokensServer : kTokensLocal;
+    const double cm = CandidatesNeeded(r, kMuveraHnsw, 0.95);
+    const double ct = CandidatesNeeded(r, tk, 0.95);
+    auto val = [](double c) { return c < -1 ? -c - 0.5 : c; };
+    const bool met = cm != -1 && (ct == -1 || val(cm) < val(ct));
+    out << "target 2 (MUVERA fewer candidates than " << kSeriesName[tk]
+        << " at recall@10 0.95; paper: 2-5x fewer): " << (met ? "MET" : "NOT MET");
+    if (cm != -1 && ct != -1) {
+      out << " (tokens / MUVERA " << (cm < 0 ? ">= " : "") << Fixed(val(ct) / val(cm), 2) << "x)";
     }
-    const char* pt[] = {"9", "7", "5", "13", "11"};
-    const char* color[] = {"#000000", "#0072b2", "#56b4e9", "#d55e00", "#e69f00"};
-    auto style = [&](size_t b) {
-      const auto [th, kind] = blocks[b];
-      return absl::StrCat("with linespoints pt ", pt[kind], " ps 1.5 lw 2 lc rgb '", color[kind],
-                          "' dt ", th == args.threads[0] ? 1 : 2, " title '", kSeriesName[kind],
-                          args.threads.size() > 1 ? absl::StrCat(", ", th, "t") : "", "'");
-    };
+    out << "\n";
+    targets["fewer_candidates_met"] = met;
+  }
+}
+
+void ReportTargets(LateRun& r) {
+  r.out << "\n";
+  nlohmann::json targets;
+  for (int th : r.args.threads) TargetSpeed(r, th, targets);
+  TargetCandidates(r, targets);
+  r.report["targets"] = targets;
+  r.report["quiverd_argv"] = r.srv->argv();
+  r.report["quiverd_env"] = r.qo.env;
+  r.report["threads"] = r.args.threads;
+  r.report["load_seconds"] = r.load_s;
+  r.report["tokens_server"] = r.tokens_server;
+  r.report["tokens_server_note"] = r.tokens_server_note;
+  if (r.tokens_local) r.report["token_index_build_s"] = r.tok.build_s;
+}
+
+// Curves: one data block per (thread count, series); returns the PNG ("" if
+// none).
+std::string DrawCurves(LateRun& r) {
+  const std::vector<int>& threads = r.args.threads;
+  const std::string stem = ResultsStem(r.args.json_out, "late_bench");
+  std::vector<std::pair<int, int>> blocks;  // threads, kind
+  std::ofstream dat(stem + ".dat");
+  for (int th : threads) {
+    for (int kind = kExact; kind <= kTokensLocal; ++kind) {
+      bool any = false;
+      for (const Mode& m : r.modes) any |= m.kind == kind && m.threads == th;
+      if (!any) continue;
+      blocks.push_back({th, kind});
+      dat << "# " << kSeriesName[kind] << ", " << th
+          << " client thread(s): knob, candidates, recall, QPS\n";
+      for (size_t mi = 0; mi < r.modes.size(); ++mi) {
+        if (r.modes[mi].kind != kind || r.modes[mi].threads != th) continue;
+        dat << r.modes[mi].knob << " " << r.cells[mi].Cands() << " " << r.cells[mi].Recall()
+            << " " << r.cells[mi].Qps() << "\n";
+      }
+      dat << "\n\n";
+    }
+  }
+  dat.close();
+  const char* pt[] = {"9", "7", "5", "13", "11"};
+  const char* color[] = {"#000000", "#0072b2", "#56b4e9", "#d55e00", "#e69f00"};
+  auto style = [&](size_t b) {
+    const auto [th, kind] = blocks[b];
+    return absl::StrCat("with linespoints pt ", pt[kind], " ps 1.5 lw 2 lc rgb '", color[kind],
+                        "' dt ", th == threads[0] ? 1 : 2, " title '", kSeriesName[kind],
+                        threads.size() > 1 ? absl::StrCat(", ", th, "t") : "", "'");
+  };
+  {
     std::ofstream gp(stem + ".gp");
     gp << "set terminal pngcairo noenhanced size 1100,1000 font 'DejaVu Sans,11'\n"
        << "set output '" << stem << ".png'\n"
        << "set multiplot layout 2,1 title \"late interaction through quiverd: Fashion-MNIST "
-       << n << " points x 16 x 65-d patch sets, " << nq
+       << r.n() << " points x 16 x 65-d patch sets, " << r.nq()
        << " query sets, k=10, MaxSim (IP), one query per RPC\"\n"
        << "set grid\nset key bottom left box opaque\nset lmargin 12\nset rmargin 3\n"
        << "set title 'recall@10 vs QPS (exact MaxSim: the point at recall 1; dashed: "
-       << (args.threads.size() > 1 ? absl::StrCat(args.threads[1], " client threads") : "-")
-       << ")'\n"
+       << (threads.size() > 1 ? absl::StrCat(threads[1], " client threads") : "-") << ")'\n"
        << "set xlabel 'recall@10 against exact MaxSim'\nset ylabel 'QPS'\nset logscale y\n"
        << "plot";
     for (size_t b = 0; b < blocks.size(); ++b) {
@@ -732,33 +820,54 @@ int Main(int argc, char** argv) {
        << "plot";
     bool first = true;
     for (size_t b = 0; b < blocks.size(); ++b) {
-      if (blocks[b].second == kExact || blocks[b].first != args.threads[0]) continue;
+      if (blocks[b].second == kExact || blocks[b].first != threads[0]) continue;
       gp << (first ? "" : ",") << " '" << stem << ".dat' index " << b << " using 2:3 "
          << style(b);
       first = false;
     }
     gp << "\nunset multiplot\n";
   }
-  const std::string png = RunGnuplot(stem, out);
-  std::printf("\n%s", out.str().c_str());
+  return RunGnuplot(stem, r.out);
+}
+
+// The tables and targets, the curves' path, one explain text, totals.
+void PrintSummary(LateRun& r, const std::string& png, double t_start) {
+  std::printf("\n%s", r.out.str().c_str());
   if (!png.empty()) std::printf("\ncurves: %s\n", png.c_str());
-  {
-    // The explain of the first MUVERA HNSW setting reaching 0.95 (else the last).
-    size_t shown = 0;
-    for (size_t mi = 0; mi < modes.size(); ++mi) {
-      if (modes[mi].kind != kMuveraHnsw || modes[mi].threads != args.threads[0]) continue;
-      shown = mi;
-      if (cells[mi].Recall() >= 0.95) break;
-    }
-    if (shown > 0) {
-      std::printf("explain (query 0, %s %s):\n%s", kSeriesName[modes[shown].kind],
-                  modes[shown].knob_text().c_str(), explain_samples[shown].c_str());
-    }
+  // The explain of the first MUVERA HNSW setting reaching 0.95 (else the last).
+  size_t shown = 0;
+  for (size_t mi = 0; mi < r.modes.size(); ++mi) {
+    if (r.modes[mi].kind != kMuveraHnsw || r.modes[mi].threads != r.args.threads[0]) continue;
+    shown = mi;
+    if (r.cells[mi].Recall() >= 0.95) break;
+  }
+  if (shown > 0) {
+    std::printf("explain (query 0, %s %s):\n%s", kSeriesName[r.modes[shown].kind],
+                r.modes[shown].knob_text().c_str(), r.explain_samples[shown].c_str());
   }
   std::printf("total %.0f s (ingest and index %.0f s); quiverd RSS %.0f MB; load average %s\n",
-              NowSeconds() - t_start, load_s, ReadMemory(srv->pid()).rss_kb / 1024.0,
+              NowSeconds() - t_start, r.load_s, ReadMemory(r.srv->pid()).rss_kb / 1024.0,
               LoadAverage().c_str());
-  const std::string path = WriteReport(report, args.json_out);
+}
+
+int Main(int argc, char** argv) {
+  LateRun r;
+  if (int code = 0; !ParseArgs(argc, argv, r.args, &code)) return code;
+  const double t_start = NowSeconds();
+  PinOmpThreads(1);
+  r.report = NewReport("late_bench", argc, argv);
+  LoadData(r);
+  StartServer(r);
+  CreateCollections(r);
+  IngestAndIndex(r);
+  BuildTokenBaseline(r);
+  PlanModes(r);
+  Sweep(r);
+  PrintRows(r);
+  ReportTargets(r);
+  const std::string png = DrawCurves(r);
+  PrintSummary(r, png, t_start);
+  const std::string path = WriteReport(r.report, r.args.json_out);
   if (!path.empty()) std::printf("report: %s\n", path.c_str());
   return 0;
 }

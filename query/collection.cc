@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "base/truncate.h"
+#include "query/bind/wire_schema.h"
 #include "query/execute/response.h"
 #include "spdlog/spdlog.h"
 
@@ -59,19 +60,27 @@ index::IndexSpec Collection::IndexSpecFor(size_t f) const {
   return index_specs_[f];
 }
 
+// The schema in message form (stored or API), with each field's current
+// index spec (UpdateCollection changes them after create).
+template <typename SchemaMsg>
+SchemaMsg Collection::CurrentSchema() const {
+  SchemaMsg m = SchemaToMessage<SchemaMsg>(*schema_);
+  MutexLock lock(&spec_mu_);
+  for (size_t f = 0; f < index_specs_.size(); ++f) {
+    auto* idx = m.mutable_vectors(static_cast<int>(f))->mutable_index();
+    idx->set_type(index_specs_[f].type);
+    idx->mutable_params()->clear();
+    idx->mutable_params()->insert(index_specs_[f].params.begin(), index_specs_[f].params.end());
+  }
+  return m;
+}
+
 storage::CollectionRecord Collection::Record() const {
   storage::CollectionRecord r;
   r.set_id(id_);
   r.set_name(name_);
   r.set_created_at_unix_ms(created_at_unix_ms_);
-  *r.mutable_schema() = schema_->proto();
-  MutexLock lock(&spec_mu_);
-  for (size_t f = 0; f < index_specs_.size(); ++f) {
-    auto* idx = r.mutable_schema()->mutable_vectors(static_cast<int>(f))->mutable_index();
-    idx->set_type(index_specs_[f].type);
-    idx->mutable_params()->clear();
-    idx->mutable_params()->insert(index_specs_[f].params.begin(), index_specs_[f].params.end());
-  }
+  *r.mutable_schema() = CurrentSchema<storage::StoredSchema>();
   return r;
 }
 
@@ -164,7 +173,7 @@ absl::Status Collection::Get(const BoundGet& q, v1::GetPointsResponse* resp) con
     p->set_id(seg.external_id(off));
     for (int ai : out_attrs) {
       v1::Value value;
-      if (AttrToValue(seg.attrs(off)[ai], &value)) {
+      if (bind::AttrToValue(seg.attrs(off)[ai], &value)) {
         (*p->mutable_attributes())[schema_->attributes()[ai].name] = std::move(value);
       }
     }
@@ -266,9 +275,8 @@ uint64_t Collection::CompactionDebtRows() const {
 
 void Collection::Describe(v1::CollectionInfo* info) const {
   info->Clear();
-  storage::CollectionRecord rec = Record();
   info->set_name(name_);
-  *info->mutable_schema() = std::move(*rec.mutable_schema());
+  *info->mutable_schema() = CurrentSchema<v1::CollectionSchema>();
   info->set_created_at_unix_ms(created_at_unix_ms_);
   const View view = TakeView();
   v1::CollectionStats* st = info->mutable_stats();

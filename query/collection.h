@@ -269,7 +269,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // for failures to read RocksDB, not for defects, and CANCELLED or
   // DEADLINE_EXCEEDED once `stop` says so (checked every few hundred rows
   // and between segments).
-  absl::Status Verify(const v1::VerifyCollectionRequest& req, const View& view,
+  absl::Status Verify(const BoundVerify& check, const View& view,
                       storage::Store& store, const storage::StoreSnapshot& snapshot,
                       const storage::SegmentFiles& files, v1::VerifyCollectionResponse* resp,
                       const StopToken& stop = StopToken()) const;
@@ -283,6 +283,11 @@ class Collection : public std::enable_shared_from_this<Collection> {
   CollectionCounters& counters() const { return counters_; }
 
  private:
+  // The schema as a StoredSchema or the API's message, with the current
+  // index specs. Any thread.
+  template <typename SchemaMsg>
+  SchemaMsg CurrentSchema() const;
+
   // Where an external id's current row lives.
   struct RowRef {
     Segment* segment;

@@ -15,6 +15,7 @@
 #include "query/attr_index.h"
 #include "query/collection.h"
 #include "query/index_check.h"
+#include "storage/schema_message.h"
 #include "spdlog/spdlog.h"
 
 namespace quiver {
@@ -397,7 +398,7 @@ absl::Status Collection::LoadPoints(storage::Store& store, const storage::Segmen
         AttrRow row_attrs(attrs.size());
         for (int a = 0; a < rec.attributes_size() && a < static_cast<int>(attrs.size()); ++a) {
           QUIVER_ASSIGN_OR_RETURN(row_attrs[a],
-                                  ValueToAttr(rec.attributes(a), attrs[a].type, "stored point"));
+                                  AttrFromMessage(rec.attributes(a), attrs[a].type, "stored point"));
         }
         auto found = st->by_iid.find(iid);
         if (found == st->by_iid.end()) {

@@ -53,7 +53,7 @@ struct RowState {
 
 }  // namespace
 
-absl::Status Collection::Verify(const v1::VerifyCollectionRequest& req, const View& view,
+absl::Status Collection::Verify(const BoundVerify& verify, const View& view,
                                 storage::Store& store, const storage::StoreSnapshot& snapshot,
                                 const storage::SegmentFiles& files,
                                 v1::VerifyCollectionResponse* resp,
@@ -150,10 +150,10 @@ absl::Status Collection::Verify(const v1::VerifyCollectionRequest& req, const Vi
   std::vector<std::vector<bool>> sampled(view.parts.size());
   for (uint32_t p = 0; p < view.parts.size(); ++p) {
     const uint32_t n = view.parts[p].rows;
-    const uint32_t want = req.vector_sample_rows();
+    const uint32_t want = verify.vector_sample_rows;
     sampled[p].assign(n, want == 0 || want >= n);
     if (want == 0 || want >= n) continue;
-    std::mt19937_64 rng(req.seed() ^ (view.parts[p].segment->id() * 0x9E3779B97F4A7C15ull));
+    std::mt19937_64 rng(verify.seed ^ (view.parts[p].segment->id() * 0x9E3779B97F4A7C15ull));
     std::vector<uint32_t> offs(n);
     for (uint32_t i = 0; i < n; ++i) offs[i] = i;
     for (uint32_t i = 0; i < want; ++i) {
@@ -286,8 +286,8 @@ absl::Status Collection::Verify(const v1::VerifyCollectionRequest& req, const Vi
   // 4. Each sealed segment's vector indexes answer a sample of its own rows
   // as an exact search over the segment does (the check the index builder
   // runs before serving a build; here for indexes loaded or served since).
-  if (!req.skip_index_check()) {
-    const uint32_t samples = req.index_samples() == 0 ? 100 : req.index_samples();
+  if (verify.index_samples > 0) {
+    const uint32_t samples = verify.index_samples;
     uint32_t indexes_checked = 0;
     for (const View::Part& part : view.parts) {
       const Segment& seg = *part.segment;
@@ -297,7 +297,7 @@ absl::Status Collection::Verify(const v1::VerifyCollectionRequest& req, const Vi
         std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
         if (idx == nullptr) continue;
         const IndexCheckResult check =
-            CheckIndex(seg, f, *idx, samples, req.seed() ^ (seg.id() * 131 + f),
+            CheckIndex(seg, f, *idx, samples, verify.seed ^ (seg.id() * 131 + f),
                        /*measure_recall=*/true, &stop);
         if (check.samples == 0) continue;  // nothing it can check (TOKENS indexes)
         ++indexes_checked;

@@ -97,7 +97,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
                           engine->store_->LoadCollections());
   const uint64_t last_seq = engine->store_->last_sequence();
   for (storage::CollectionState& st : states) {
-    absl::StatusOr<Schema> schema = Schema::FromProto(st.record.schema());
+    absl::StatusOr<Schema> schema = SchemaFromRecord(st.record.schema());
     if (!schema.ok()) {
       return absl::DataLossError(absl::StrCat("collection \"", st.record.name(),
                                               "\": stored schema is invalid: ",

@@ -116,10 +116,7 @@ void Engine::RunOnCommitThread(std::function<void()> fn) {
 absl::Status Engine::VerifyCollection(const v1::VerifyCollectionRequest& req,
                                       v1::VerifyCollectionResponse* resp,
                                       const StopToken& stop) {
-  if (req.index_samples() > 10000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("index_samples is ", req.index_samples(), "; at most 10000"));
-  }
+  QUIVER_ASSIGN_OR_RETURN(const BoundVerify check, bind::BindVerify(req));
   QUIVER_ASSIGN_OR_RETURN(std::shared_ptr<Collection> coll, Find(req.name()));
   // The engine's commit thread writes a group to RocksDB and then makes it
   // visible, so at any moment RocksDB may be ahead of every view, and a view
@@ -150,7 +147,7 @@ absl::Status Engine::VerifyCollection(const v1::VerifyCollectionRequest& req,
   if (coll->dropped()) {
     return absl::NotFoundError(absl::StrCat("collection \"", req.name(), "\" was dropped"));
   }
-  QUIVER_RETURN_IF_ERROR(coll->Verify(req, view, *store_, *snapshot, *files_, resp, stop));
+  QUIVER_RETURN_IF_ERROR(coll->Verify(check, view, *store_, *snapshot, *files_, resp, stop));
   // A drop during the check removed the files it was reading.
   if (coll->dropped()) {
     return absl::NotFoundError(absl::StrCat("collection \"", req.name(), "\" was dropped"));
@@ -227,7 +224,7 @@ void Engine::CreateCollection(const v1::CreateCollectionRequest& req,
     params->clear();
     for (const auto& [k, v] : index::MuveraParamsToMap(*p)) (*params)[k] = v;
   }
-  absl::StatusOr<Schema> schema = Schema::FromProto(proto);
+  absl::StatusOr<Schema> schema = bind::BindSchema(proto);
   if (!schema.ok()) return done(schema.status());
   for (const VectorFieldSpec& f : schema->vectors()) {
     absl::Status s = index::ValidateIndexSpec(IndexSpecOf(f));
@@ -418,7 +415,7 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
     }
     w.created.set_id(store_->next_collection_id());
     w.created.set_name(w.name);
-    *w.created.mutable_schema() = w.schema->proto();
+    *w.created.mutable_schema() = SchemaToRecord(*w.schema);
     w.created.set_created_at_unix_ms(absl::ToUnixMillis(absl::Now()));
     batch->PutCollection(w.created);
     batch->PutNextCollectionId(w.created.id() + 1);

@@ -226,7 +226,7 @@ absl::StatusOr<std::shared_ptr<Collection>> Engine::RestoreCollection(const std:
                                             "\" has no collection \"", TruncateForMessage(source),
                                             "\" (it holds: ", absl::StrJoin(names, ", "), ")"));
   }
-  QUIVER_ASSIGN_OR_RETURN(Schema schema, Schema::FromProto(st->record.schema()));
+  QUIVER_ASSIGN_OR_RETURN(Schema schema, SchemaFromRecord(st->record.schema()));
   // A fresh collection id, marked so that a crash before the end has the
   // next start remove what was imported.
   uint32_t cid = 0;

@@ -1,8 +1,11 @@
 // Schema: the validated, in-memory form of a collection's schema.
 //
-// A Schema is built from the API message by Schema::FromProto, which checks
-// every rule a client can break (names, dimensions, duplicate names, types)
-// and reports the first violation as INVALID_ARGUMENT.
+// A Schema is built by Schema::Create from field specs, which checks every
+// rule a schema keeps (names, dimensions, duplicate names, counts, window
+// attributes) and reports the first violation as INVALID_ARGUMENT. Storage
+// knows no API message: the query layer binds the API's schema into specs
+// (query/bind/wire_schema.h), and the collection record stores its own form
+// (storage/schema_message.h).
 //
 // Schemas are immutable once built and safe to share between threads.
 #ifndef QUIVER_STORAGE_SCHEMA_H_
@@ -17,7 +20,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "quiver/v1/types.pb.h"
 
 namespace quiver {
 
@@ -84,10 +86,13 @@ bool IsValidName(std::string_view name);
 
 class Schema {
  public:
-  // Validates `proto` and builds the schema. INVALID_ARGUMENT names the bad
-  // field;  Index
-  // types and parameters are checked by the index registry, not here.
-  static absl::StatusOr<Schema> FromProto(const v1::CollectionSchema& proto);
+  // Validates the fields and builds the schema, normalized: index type
+  // upper-cased ("FLAT" when empty), max_vectors 0 (multi-vector fields)
+  // the default, window attributes indexed. INVALID_ARGUMENT names the bad
+  // field. Index types and parameters are checked by the index registry,
+  // not here.
+  static absl::StatusOr<Schema> Create(std::vector<VectorFieldSpec> vectors,
+                                       std::vector<AttributeSpec> attributes);
 
   const std::vector<VectorFieldSpec>& vectors() const { return vectors_; }
   const std::vector<AttributeSpec>& attributes() const { return attributes_; }
@@ -96,23 +101,12 @@ class Schema {
   int VectorFieldIndex(std::string_view name) const;
   int AttributeIndex(std::string_view name) const;
 
-  // The validated message (normalized: defaults filled in).
-  const v1::CollectionSchema& proto() const { return proto_; }
-
  private:
-  v1::CollectionSchema proto_;
   std::vector<VectorFieldSpec> vectors_;
   std::vector<AttributeSpec> attributes_;
   absl::flat_hash_map<std::string, int> vector_index_;
   absl::flat_hash_map<std::string, int> attribute_index_;
 };
-
-// Converts between the API's Value and AttrValue. ValueToAttr checks the
-// value against `type`; a mismatch is INVALID_ARGUMENT mentioning `what`.
-absl::StatusOr<AttrValue> ValueToAttr(const v1::Value& v, AttrType type,
-                                      std::string_view what);
-// Appends nothing for a null value (returns false).
-bool AttrToValue(const AttrValue& a, v1::Value* out);
 
 }  // namespace quiver
 

@@ -10,6 +10,7 @@
 #include "base/truncate.h"
 #include "index/distance.h"
 #include "query/bind/request_checks.h"
+#include "query/bind/wire_schema.h"
 
 namespace quiver {
 
@@ -313,11 +314,7 @@ absl::Status BindPointAttributes(const BindTarget& t, const v1::Point& p, int i,
           absl::StrCat(label(), ": attribute \"", aname, "\"", av.status().message()));
     }
     out->attrs[ai] = *std::move(av);
-    *out->record.mutable_attributes(ai) = value;
-    if (attrs[ai].type == AttrType::kDouble && value.has_int_value()) {
-      out->record.mutable_attributes(ai)->set_double_value(
-          static_cast<double>(value.int_value()));
-    }
+    AttrToMessage(out->attrs[ai], out->record.mutable_attributes(ai));
   }
   return absl::OkStatus();
 }
@@ -457,6 +454,22 @@ absl::StatusOr<BoundDelete> BindDelete(const BindTarget& t, const v1::DeletePoin
     QUIVER_ASSIGN_OR_RETURN(del.filter, filter::Filter::Compile(req.filter(), t.schema));
   }
   return del;
+}
+
+absl::StatusOr<BoundVerify> BindVerify(const v1::VerifyCollectionRequest& req) {
+  if (req.index_samples() > kMaxVerifyIndexSamples) {
+    return absl::InvalidArgumentError(absl::StrCat("index_samples is ", req.index_samples(),
+                                                   "; at most ", kMaxVerifyIndexSamples));
+  }
+  BoundVerify v;
+  if (req.skip_index_check()) {
+    v.index_samples = 0;
+  } else if (req.index_samples() != 0) {
+    v.index_samples = req.index_samples();
+  }
+  v.vector_sample_rows = req.vector_sample_rows();
+  v.seed = req.seed();
+  return v;
 }
 
 }  // namespace bind

@@ -24,6 +24,8 @@
 #include "absl/status/statusor.h"
 #include "index/muvera.h"
 #include "query/bind/bound.h"
+#include "query/bind/wire_schema.h"
+#include "quiver/v1/collections.pb.h"
 #include "quiver/v1/points.pb.h"
 #include "quiver/v1/search.pb.h"
 #include "storage/schema.h"
@@ -47,6 +49,8 @@ absl::StatusOr<BoundCount> BindCount(const BindTarget& t, const v1::CountPointsR
 // REQUIRES: t.encoders and t.stored_dims set. The result points into `req`.
 absl::StatusOr<BoundUpsert> BindUpsert(const BindTarget& t, const v1::UpsertPointsRequest& req);
 absl::StatusOr<BoundDelete> BindDelete(const BindTarget& t, const v1::DeletePointsRequest& req);
+// Needs no collection: the check's options only.
+absl::StatusOr<BoundVerify> BindVerify(const v1::VerifyCollectionRequest& req);
 
 // Pieces of BindSearch, for tests and for front ends that build part of a
 // request themselves.

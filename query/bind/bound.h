@@ -135,6 +135,20 @@ struct BoundDelete {
   size_t request_bytes = 0;
 };
 
+// Most index samples a verify may ask for (per segment and field).
+inline constexpr uint32_t kMaxVerifyIndexSamples = 10000;
+
+// A consistency check of a collection's derived data (VerifyCollection),
+// defaults applied.
+struct BoundVerify {
+  // Rows per sealed segment and field searched in the segment's index; 0:
+  // no index check.
+  uint32_t index_samples = 100;
+  // Rows per segment whose vectors are compared with RocksDB's; 0: all.
+  uint32_t vector_sample_rows = 0;
+  uint64_t seed = 0;  // of the row samples
+};
+
 }  // namespace quiver
 
 #endif  // QUIVER_QUERY_BIND_BOUND_H_

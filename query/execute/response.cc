@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
+#include "query/bind/wire_schema.h"
 #include "query/collection.h"
 
 namespace quiver {
@@ -107,7 +108,7 @@ absl::Status Collection::FillHit(const View& view, uint64_t id, float score,
   const AttrRow& attrs = seg.attrs(off);
   for (int ai : out_attrs) {
     v1::Value value;
-    if (AttrToValue(attrs[ai], &value)) {
+    if (bind::AttrToValue(attrs[ai], &value)) {
       (*hit->mutable_attributes())[schema_->attributes()[ai].name] = std::move(value);
     }
   }

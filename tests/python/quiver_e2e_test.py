@@ -854,7 +854,7 @@ class QuiverE2ETest(QuiverTestCase):
         # The existing points were not touched by any of it.
         self.assertEqual(self.count(name), 50)
         # An integer for a DOUBLE attribute is accepted and widened (the
-        # server does this on purpose: storage/schema.cc ValueToAttr).
+        # server does this on purpose: storage/schema_message.h AttrFromMessage).
         self.upsert(name, [make_point("p00003", vecs(), {"price": 5})])
         got = self.get(name, ["p00003"])[0].attributes["price"]
         self.assertEqual(got.WhichOneof("kind"), "double_value")

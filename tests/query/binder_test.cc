@@ -23,7 +23,7 @@ class BinderTest : public ::testing::Test {
     *proto.add_vectors() = VectorField("b", 2, v1::L2);
     *proto.add_attributes() = Attribute("label", v1::INT64);
     *proto.add_attributes() = Attribute("color", v1::STRING);
-    absl::StatusOr<Schema> s = Schema::FromProto(proto);
+    absl::StatusOr<Schema> s = bind::BindSchema(proto);
     ASSERT_TRUE(s.ok()) << s.status();
     schema_ = std::make_unique<Schema>(*std::move(s));
   }
@@ -165,6 +165,30 @@ TEST_F(BinderTest, DeleteAndGet) {
   get.add_attributes("nope");
   EXPECT_THAT(BindGet(Target(), get).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, std::string("no attribute \"nope\"")));
+}
+
+// VerifyCollection's options, bound at the engine boundary: defaults
+// applied, the limit checked, skip_index_check as no index samples.
+TEST(BindVerifyTest, AppliesDefaultsAndTheLimit) {
+  v1::VerifyCollectionRequest req;
+  req.set_name("c");
+  absl::StatusOr<BoundVerify> v = BindVerify(req);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->index_samples, 100u);
+  EXPECT_EQ(v->vector_sample_rows, 0u);
+  req.set_index_samples(7);
+  req.set_vector_sample_rows(3);
+  req.set_seed(9);
+  v = BindVerify(req);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->index_samples, 7u);
+  EXPECT_EQ(v->vector_sample_rows, 3u);
+  EXPECT_EQ(v->seed, 9u);
+  req.set_skip_index_check(true);
+  EXPECT_EQ(BindVerify(req)->index_samples, 0u);
+  req.set_index_samples(kMaxVerifyIndexSamples + 1);
+  EXPECT_THAT(BindVerify(req), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        "index_samples is 10001; at most 10000"));
 }
 
 }  // namespace

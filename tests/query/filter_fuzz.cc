@@ -24,29 +24,22 @@
 
 namespace {
 
+using quiver::AttributeSpec;
 using quiver::AttrRow;
+using quiver::AttrType;
 using quiver::Schema;
+using quiver::VectorFieldSpec;
 using quiver::filter::Filter;
 
 const Schema& FuzzSchema() {
   static const Schema* schema = [] {
-    quiver::v1::CollectionSchema p;
-    quiver::v1::VectorField* v = p.add_vectors();
-    v->set_name("v");
-    v->set_dim(4);
-    v->set_metric(quiver::v1::L2);
-    auto add = [&](const char* name, quiver::v1::AttributeType type) {
-      quiver::v1::AttributeField* a = p.add_attributes();
-      a->set_name(name);
-      a->set_type(type);
-    };
-    add("i", quiver::v1::INT64);
-    add("d", quiver::v1::DOUBLE);
-    add("b", quiver::v1::BOOL);
-    add("s", quiver::v1::STRING);
-    add("tags", quiver::v1::STRING_LIST);
-    add("in", quiver::v1::INT64);
-    absl::StatusOr<Schema> s = Schema::FromProto(p);
+    VectorFieldSpec v;
+    v.name = "v";
+    v.dim = 4;
+    std::vector<AttributeSpec> attrs = {
+        {"i", AttrType::kInt64}, {"d", AttrType::kDouble}, {"b", AttrType::kBool},
+        {"s", AttrType::kString}, {"tags", AttrType::kStringList}, {"in", AttrType::kInt64}};
+    absl::StatusOr<Schema> s = Schema::Create({v}, std::move(attrs));
     if (!s.ok()) __builtin_trap();
     return new Schema(*std::move(s));
   }();

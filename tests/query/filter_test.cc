@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "query/bind/wire_schema.h"
 #include "query/filter/ast.h"
 #include "query/filter/filter.h"
 #include "query/filter/lexer.h"
@@ -46,7 +47,7 @@ Schema TestSchema() {
   add("tags", v1::STRING_LIST);
   add("in", v1::INT64);  // a keyword; reachable as `in`
   add("any", v1::BOOL);  // ANY is a keyword only after CONTAINS
-  absl::StatusOr<Schema> s = Schema::FromProto(p);
+  absl::StatusOr<Schema> s = bind::BindSchema(p);
   EXPECT_TRUE(s.ok()) << s.status();
   return *std::move(s);
 }

@@ -51,7 +51,7 @@ Schema AllTypesSchema(bool indexed) {
     a.set_indexed(indexed && std::string(name) != "plain");
     *p.add_attributes() = a;
   }
-  auto s = Schema::FromProto(p);
+  auto s = bind::BindSchema(p);
   EXPECT_TRUE(s.ok()) << s.status();
   return *std::move(s);
 }
@@ -147,7 +147,7 @@ TEST(PlanFeedbackTest, AStoppedPostFilterSearchTeachesNothing) {
   v1::CollectionSchema p;
   *p.add_vectors() = VectorField("v", kDim, v1::L2);
   *p.add_attributes() = Attribute("plain", v1::INT64);
-  auto schema = Schema::FromProto(p);
+  auto schema = bind::BindSchema(p);
   ASSERT_TRUE(schema.ok()) << schema.status();
   auto shared_schema = std::make_shared<const Schema>(*schema);
   auto seg = std::make_shared<Segment>(7, shared_schema, kRows);
@@ -882,13 +882,13 @@ TEST(WindowSchemaTest, WindowNeedsANumericAttributeAndImpliesIndexed) {
   v1::AttributeField a = Attribute("s", v1::STRING);
   a.set_window(true);
   *p.add_attributes() = a;
-  EXPECT_THAT(Schema::FromProto(p),
+  EXPECT_THAT(bind::BindSchema(p),
               ::quiver::testing::StatusIs(absl::StatusCode::kInvalidArgument, "window needs"));
   p.mutable_attributes(0)->set_type(v1::DOUBLE);
-  auto s = Schema::FromProto(p);
+  auto s = bind::BindSchema(p);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_TRUE(s->attributes()[0].indexed);
-  EXPECT_TRUE(s->proto().attributes(0).indexed());
+  EXPECT_TRUE(bind::SchemaToProto(*s).attributes(0).indexed());
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, WindowFilterTest, ::testing::Values("HNSW", "IVF_FLAT"),

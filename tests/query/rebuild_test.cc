@@ -194,7 +194,7 @@ INSTANTIATE_TEST_SUITE_P(Kinds, RebuildAfterRestartTest,
 TEST(IndexCheckTest, PassesSoundIndexAndFailsBrokenOne) {
   const size_t n = 3000;
   const std::vector<float> v = RandomVectors(n, 3);
-  auto schema = Schema::FromProto([] {
+  auto schema = bind::BindSchema([] {
     v1::CollectionSchema s;
     *s.add_vectors() = VectorField("v", kDim, v1::L2);
     return s;

@@ -22,7 +22,7 @@ CollectionRecord Record(uint32_t id, const std::string& name) {
   auto* v = r.mutable_schema()->add_vectors();
   v->set_name("v");
   v->set_dim(3);
-  v->set_metric(quiver::v1::L2);
+  v->set_metric(StoredVectorField::L2);
   return r;
 }
 
