@@ -65,7 +65,8 @@ EXPOSE 50051
 # quiverd's grace for in-flight requests on SIGTERM (entrypoint:
 # --shutdown-grace-seconds): well inside `docker stop`'s default 10 s, so a
 # stop under load ends gracefully, not in SIGKILL. Index builds and
-# compactions stop within a second of SIGTERM and resume after a restart.
+# compactions stop soon after SIGTERM (HNSW within a second; IVF kinds once
+# their k-means training ends) and resume after a restart.
 ENV QUIVER_SHUTDOWN_GRACE_SECONDS=5
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 \

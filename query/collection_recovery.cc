@@ -26,6 +26,10 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
   // re-queues it): one persist at a time, so a table is written and
   // attached once.
   MutexLock persist_lock(&persist_mu_);
+  // Again under the lock: a drop or an abandoned restore marks the
+  // collection dropped, then waits on this lock before removing its files,
+  // so a persist that passed the first check must not write them back.
+  if (dropped() || seg.retired()) return absl::OkStatus();
   QUIVER_ASSIGN_OR_RETURN(const std::string tmp, files.BeginWrite(id_, seg.id()));
   // A failed persist (a full disk, say) leaves nothing behind: the space
   // goes back, and the next attempt starts over.

@@ -68,6 +68,15 @@ absl::Status CheckAlreadyRestored(storage::FileSystem& fs, const std::string& pa
         " is damaged; restore into a new or empty directory"));
   }
   absl::StatusOr<storage::SnapshotManifest> wanted = storage::ReadSnapshotManifest(path);
+  if (absl::IsNotFound(wanted.status())) {
+    // The snapshot was moved or deleted after its restore (to free space):
+    // the directory records a finished restore, so start on it rather than
+    // refuse every restart of a container whose arguments still name it.
+    spdlog::warn("--restore-from: {} no longer exists; {} was restored from {} and starts on "
+                 "that data (its writes since the restore are kept)",
+                 path, data_dir, SnapshotLabel(done));
+    return absl::OkStatus();
+  }
   if (!wanted.ok()) {
     return absl::Status(wanted.status().code(),
                         absl::StrCat("--restore-from ", path, ": ", wanted.status().message()));
@@ -78,8 +87,9 @@ absl::Status CheckAlreadyRestored(storage::FileSystem& fs, const std::string& pa
         SnapshotLabel(done), ", not from ", SnapshotLabel(*wanted), " in ", path,
         "; drop --restore-from to start on that directory, or restore into a new or empty one"));
   }
-  spdlog::info("--restore-from: {} was already restored into {}; starting on that directory "
-               "(its writes since the restore are kept)",
+  spdlog::warn("--restore-from: {} was already restored into {}; starting on that directory "
+               "(its writes since the restore are kept; to roll back, restore into a new or "
+               "empty directory)",
                SnapshotLabel(done), data_dir);
   return absl::OkStatus();
 }
@@ -288,13 +298,15 @@ absl::Status Engine::RestoreDataDir(const std::string& path, const std::string& 
   if (!names.ok() && !absl::IsNotFound(names.status())) return names.status();
   const bool resumed = names.ok() && std::find(names->begin(), names->end(),
                                                kRestoringMarker) != names->end();
+  // A fresh ext4 volume (a Kubernetes PVC, say) holds lost+found: empty.
+  if (names.ok()) std::erase(*names, std::string("lost+found"));
   if (names.ok() && !names->empty() && !resumed) return CheckAlreadyRestored(fs, path, data_dir);
   // Everything but the marker, which goes last: until it does, a crash
   // leaves a directory that Open refuses.
   auto remove_all_but_marker = [&]() -> absl::Status {
     QUIVER_ASSIGN_OR_RETURN(const std::vector<std::string> left, fs.ListDir(data_dir));
     for (const std::string& n : left) {
-      if (n != kRestoringMarker) {
+      if (n != kRestoringMarker && n != "lost+found") {
         QUIVER_RETURN_IF_ERROR(fs.DeleteTree(absl::StrCat(data_dir, "/", n)));
       }
     }

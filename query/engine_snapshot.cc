@@ -178,7 +178,12 @@ absl::Status Engine::RemoveOrphanSegmentDirs() {
     spdlog::info("removing {}/{}: segment files of no collection (left by a build that finished "
                  "as its collection's restore was abandoned or it was dropped)",
                  root, n);
-    QUIVER_RETURN_IF_ERROR(fs.DeleteTree(absl::StrCat(root, "/", n)));
+    // Debris by definition: a directory that cannot be removed (left by a
+    // run under another user, say) is worth a warning, not a failed start.
+    if (absl::Status s = fs.DeleteTree(absl::StrCat(root, "/", n)); !s.ok()) {
+      spdlog::warn("could not remove {}/{} (segment files of no collection): {}", root, n,
+                   s.ToString());
+    }
   }
   return absl::OkStatus();
 }

@@ -8,6 +8,7 @@
 // keeps it, kill -9 during one leaves nothing listed.
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -655,6 +656,48 @@ TEST_F(SnapshotTest, RestartWithTheSameRestoreFromStartsOnTheRestoredData) {
   s = plain.Start(dir_.path() + "/data", args);
   EXPECT_FALSE(s.ok());
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("holds no restore of a snapshot"));
+
+  // The snapshot moved away after its restore (to free space): the restore
+  // is on record in the directory, so the container's unchanged arguments
+  // still start it, on its own data.
+  ASSERT_EQ(std::rename(first.c_str(), (first + ".moved").c_str()), 0);
+  QUIVER_ASSERT_OK(offline.Start(fresh, args));
+  {
+    client::Client c(offline.address());
+    absl::StatusOr<uint64_t> n = c.Count("c");
+    QUIVER_ASSERT_OK(n);
+    EXPECT_EQ(*n, 105u);
+  }
+  QUIVER_ASSERT_OK(offline.Stop());
+}
+
+// A fresh ext4 volume (a Kubernetes PersistentVolumeClaim) holds only
+// lost+found: that is an empty data directory, not one to refuse.
+TEST_F(SnapshotTest, RestoreFromIntoAVolumeHoldingOnlyLostAndFound) {
+  const std::string snap = dir_.path() + "/s.qsnap";
+  {
+    QuiverdProcess server(QuiverdOptions{});
+    QUIVER_ASSERT_OK(server.Start(dir_.path() + "/data", Args()));
+    client::Client c(server.address());
+    QUIVER_ASSERT_OK(c.CreateCollection("c", Schema()));
+    QUIVER_ASSERT_OK(Upsert(c, "c", 0, 40, 0, nullptr));
+    QUIVER_ASSERT_OK(client::CreateSnapshot(c, "", "s", kTimeout));
+    QUIVER_ASSERT_OK(client::DownloadSnapshot(c, "s", snap, kTimeout));
+  }
+  const std::string volume = dir_.path() + "/volume";
+  ASSERT_TRUE(std::filesystem::create_directories(volume + "/lost+found"));
+  std::vector<std::string> args = Args();
+  args.insert(args.end(), {"--restore-from", snap});
+  QuiverdProcess restored(QuiverdOptions{});
+  QUIVER_ASSERT_OK(restored.Start(volume, args));
+  {
+    client::Client c(restored.address());
+    absl::StatusOr<uint64_t> n = c.Count("c");
+    QUIVER_ASSERT_OK(n);
+    EXPECT_EQ(*n, 40u);
+  }
+  QUIVER_ASSERT_OK(restored.Stop());
+  EXPECT_TRUE(std::filesystem::exists(volume + "/lost+found"));
 }
 
 }  // namespace

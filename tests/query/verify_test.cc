@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "query/bind/binder.h"
 #include "query/engine.h"
 #include "storage/segment_files.h"
 #include "tests/common/test_util.h"
@@ -258,7 +259,9 @@ TEST_F(VerifyTest, ASegmentSealedAfterTheViewIsNoDefect) {
   req.set_skip_index_check(true);
   v1::VerifyCollectionResponse resp;
   storage::SegmentFiles files(dir_.path() + "/segments");
-  QUIVER_ASSERT_OK((*c)->Verify(req, view, engine_->store(), *snap, files, &resp));
+  absl::StatusOr<BoundVerify> bound = bind::BindVerify(req);
+  QUIVER_ASSERT_OK(bound);
+  QUIVER_ASSERT_OK((*c)->Verify(*bound, view, engine_->store(), *snap, files, &resp));
   EXPECT_EQ(resp.defects_size(), 0) << Defects(resp);
   EXPECT_GT(resp.files_checked(), 0u);
 }
