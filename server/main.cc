@@ -24,7 +24,6 @@ int main(int argc, char** argv) {
     std::cerr << "quiverd: " << kernels.status().message() << "\n";
     return 2;
   }
-  spdlog::info("distance kernels: {}", *kernels);
 
   // Block the shutdown signals and SIGHUP in every thread (threads inherit
   // the mask); one thread waits for them with sigwait, so no handler runs in
@@ -41,6 +40,8 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", server.status().ToString());
     return 1;
   }
+  // Logged once started, so a refused start stays one line.
+  spdlog::info("distance kernels: {}", *kernels);
   std::thread waiter([&] {
     int sig = 0;
     while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
