@@ -6,7 +6,6 @@
 #include <sys/wait.h>
 
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "client/client.h"
 #include "index/kernels.h"
 #include "tests/common/quiverd_process.h"
+#include "tests/common/random_vectors.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
@@ -27,13 +27,7 @@ using ::quiver::testing::TempDir;
 constexpr uint32_t kDim = 40;
 constexpr int kPoints = 1200;
 
-std::vector<float> VectorOf(int i) {
-  std::mt19937 rng(static_cast<uint32_t>(i) * 7919u + 3);
-  std::normal_distribution<float> g;
-  std::vector<float> v(kDim);
-  for (float& x : v) x = g(rng);
-  return v;
-}
+std::vector<float> VectorOf(int i) { return ::quiver::testing::GaussianVector(i, kDim, 3); }
 
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path);

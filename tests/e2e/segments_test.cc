@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "tests/common/quiverd_process.h"
+#include "tests/common/random_vectors.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
@@ -32,13 +32,7 @@ void ExpectVerifyClean(client::Client& c) {
   EXPECT_GT(r->rows_checked(), 0u);
 }
 
-std::vector<float> VectorOf(int i) {
-  std::mt19937 rng(static_cast<uint32_t>(i) * 7919u + 1);
-  std::normal_distribution<float> g;
-  std::vector<float> v(kDim);
-  for (float& x : v) x = g(rng);
-  return v;
-}
+std::vector<float> VectorOf(int i) { return ::quiver::testing::GaussianVector(i, kDim, 1); }
 
 class SegmentsE2ETest : public ::testing::Test {
  protected:

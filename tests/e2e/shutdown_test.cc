@@ -2,11 +2,11 @@
 // second or two, well inside `docker stop`'s 10 s (the build gives up
 // instead of running to its end), with a graceful exit; after the restart
 // every point is there and the index is built again.
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "tests/common/quiverd_process.h"
+#include "tests/common/random_vectors.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
@@ -19,13 +19,7 @@ using ::quiver::testing::TempDir;
 constexpr uint32_t kDim = 64;
 constexpr int kPoints = 6000;
 
-std::vector<float> VectorOf(int i) {
-  std::mt19937 rng(static_cast<uint32_t>(i) * 7919u + 3);
-  std::normal_distribution<float> g;
-  std::vector<float> v(kDim);
-  for (float& x : v) x = g(rng);
-  return v;
-}
+std::vector<float> VectorOf(int i) { return ::quiver::testing::GaussianVector(i, kDim, 3); }
 
 class ShutdownE2ETest : public ::testing::Test {
  protected:
