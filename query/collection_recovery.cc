@@ -21,14 +21,13 @@
 namespace quiver {
 
 absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& files) const {
-  if (dropped() || seg.retired()) return absl::OkStatus();
   // Several builder workers may finish one segment (an index change
   // re-queues it): one persist at a time, so a table is written and
   // attached once.
   MutexLock persist_lock(&persist_mu_);
-  // Again under the lock: a drop or an abandoned restore marks the
+  // Checked under the lock: a drop or an abandoned restore marks the
   // collection dropped, then waits on this lock before removing its files,
-  // so a persist that passed the first check must not write them back.
+  // so no persist may write them back after that.
   if (dropped() || seg.retired()) return absl::OkStatus();
   QUIVER_ASSIGN_OR_RETURN(const std::string tmp, files.BeginWrite(id_, seg.id()));
   // A failed persist (a full disk, say) leaves nothing behind: the space

@@ -88,6 +88,14 @@ v1::CollectionSchema Schema() {
   return s;
 }
 
+// The server at `address` holds `want` points in `coll`.
+void ExpectCount(const std::string& address, const std::string& coll, uint64_t want) {
+  client::Client c(address);
+  absl::StatusOr<uint64_t> n = c.Count(coll);
+  QUIVER_ASSERT_OK(n);
+  EXPECT_EQ(*n, want) << coll;
+}
+
 // Every expected point is there with its version and exact vector, and
 // nothing else is.
 void ExpectContent(client::Client& c, const std::string& coll, const std::map<int, int>& want) {
@@ -615,12 +623,7 @@ TEST_F(SnapshotTest, RestartWithTheSameRestoreFromStartsOnTheRestoredData) {
   // writes made since.
   const size_t lines = ::quiver::testing::CountLines(offline.log_path());
   QUIVER_ASSERT_OK(offline.Start(fresh, args));
-  {
-    client::Client c(offline.address());
-    absl::StatusOr<uint64_t> n = c.Count("c");
-    QUIVER_ASSERT_OK(n);
-    EXPECT_EQ(*n, 105u);
-  }
+  ExpectCount(offline.address(), "c", 105);
   QUIVER_ASSERT_OK(offline.Kill9());
   std::ifstream log(offline.log_path());
   std::string line;
@@ -642,12 +645,7 @@ TEST_F(SnapshotTest, RestartWithTheSameRestoreFromStartsOnTheRestoredData) {
   EXPECT_THAT(std::string(s.message()),
               ContainsRegex("restored from snapshot \"first\".*not from snapshot \"second\""));
   QUIVER_ASSERT_OK(offline.Start(fresh, Args()));
-  {
-    client::Client c(offline.address());
-    absl::StatusOr<uint64_t> n = c.Count("c");
-    QUIVER_ASSERT_OK(n);
-    EXPECT_EQ(*n, 105u);
-  }
+  ExpectCount(offline.address(), "c", 105);
   QUIVER_ASSERT_OK(offline.Stop());
 
   // A data directory of a server that never restored anything is refused
@@ -662,12 +660,7 @@ TEST_F(SnapshotTest, RestartWithTheSameRestoreFromStartsOnTheRestoredData) {
   // still start it, on its own data.
   ASSERT_EQ(std::rename(first.c_str(), (first + ".moved").c_str()), 0);
   QUIVER_ASSERT_OK(offline.Start(fresh, args));
-  {
-    client::Client c(offline.address());
-    absl::StatusOr<uint64_t> n = c.Count("c");
-    QUIVER_ASSERT_OK(n);
-    EXPECT_EQ(*n, 105u);
-  }
+  ExpectCount(offline.address(), "c", 105);
   QUIVER_ASSERT_OK(offline.Stop());
 }
 
@@ -690,12 +683,7 @@ TEST_F(SnapshotTest, RestoreFromIntoAVolumeHoldingOnlyLostAndFound) {
   args.insert(args.end(), {"--restore-from", snap});
   QuiverdProcess restored(QuiverdOptions{});
   QUIVER_ASSERT_OK(restored.Start(volume, args));
-  {
-    client::Client c(restored.address());
-    absl::StatusOr<uint64_t> n = c.Count("c");
-    QUIVER_ASSERT_OK(n);
-    EXPECT_EQ(*n, 40u);
-  }
+  ExpectCount(restored.address(), "c", 40);
   QUIVER_ASSERT_OK(restored.Stop());
   EXPECT_TRUE(std::filesystem::exists(volume + "/lost+found"));
 }
