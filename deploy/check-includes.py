@@ -6,7 +6,8 @@ The layers, each allowed to include itself and the ones listed after it:
     server -> query -> index -> storage -> base
     client -> base
 
-plus the generated API messages ("quiver/...", "grpc/health/...") where a
+plus the generated API messages ("quiver/...", "grpc/health/...",
+"grpc/reflection/...") where a
 layer needs the wire types: query, server and client. Storage keeps its own
 messages (storage/*.proto, which may not import the API's either), so the
 API can change without touching what is on disk; index and base use none. bench/ and tests/ may
@@ -34,7 +35,7 @@ IMPORT = re.compile(r'^\s*import\s+(?:public\s+|weak\s+)?"([^"]+)"')
 
 
 def layer_of_include(path: str):
-    if path.startswith("quiver/") or path.startswith("grpc/health/"):
+    if path.startswith(("quiver/", "grpc/health/", "grpc/reflection/")):
         return PROTO
     if path.startswith("storage/") and path.endswith(".pb.h"):
         return "storage"  # storage/records.proto, generated

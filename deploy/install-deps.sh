@@ -18,6 +18,7 @@ $SUDO apt-get install -y --no-install-recommends \
   libcli11-dev nlohmann-json3-dev libroaring-dev liburing-dev libhnswlib-dev zlib1g-dev \
   libssl-dev openssl \
   python3 python3-grpcio python3-protobuf python3-numpy \
+  python3-pip python3-setuptools python3-wheel python3-venv libcpp-httplib-dev \
   dataset-fashion-mnist gnuplot-nox \
   clang-14 libclang-rt-14-dev libomp-14-dev llvm-14 \
   prometheus-cpp-dev prometheus
@@ -28,3 +29,12 @@ $SUDO apt-get install -y --no-install-recommends \
 # configure step finds OpenMP, for faiss, with the compiler in use).
 # libssl-dev: API key digests and TLS file checks; openssl: the TLS tests
 # make their certificates with it.
+# python3-pip/-setuptools/-wheel/-venv: the Python client package
+# (client/python) is pip-installed into a venv by its tests, as the README
+# shows; libcpp-httplib-dev: quiverd's HTTP/JSON endpoint (--http-listen).
+# Node.js and npm for the Node client (client/node) and its tests: Debian's,
+# unless a node is installed already (another distribution's nodejs package
+# bundles npm and conflicts with Debian's npm package).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  $SUDO apt-get install -y --no-install-recommends nodejs npm
+fi

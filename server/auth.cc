@@ -147,15 +147,17 @@ absl::Status CheckExposure(const ServerConfig& config) {
         "can reach it could read every collection's name and size and the request traffic "
         "(use --metrics-listen 127.0.0.1:PORT behind a proxy, or pass --allow-insecure)"));
   }
-  if (!config.api_keys_file.empty() || !config.tls_cert.empty() ||
-      IsLoopbackListen(config.listen)) {
-    return absl::OkStatus();
+  if (!config.api_keys_file.empty() || !config.tls_cert.empty()) return absl::OkStatus();
+  // The HTTP endpoint has the gRPC port's keys and TLS, so the same rule.
+  for (const std::string* listen : {&config.listen, &config.http_listen}) {
+    if (listen->empty() || IsLoopbackListen(*listen)) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to serve ", *listen,
+        " without authentication: it is not a loopback address and neither --api-keys-file nor "
+        "--tls-cert is set, so anyone who can reach it could read, write and drop every "
+        "collection (give one of them, listen on 127.0.0.1, or pass --allow-insecure)"));
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "refusing to serve ", config.listen,
-      " without authentication: it is not a loopback address and neither --api-keys-file nor "
-      "--tls-cert is set, so anyone who can reach it could read, write and drop every "
-      "collection (give one of them, listen on 127.0.0.1, or pass --allow-insecure)"));
+  return absl::OkStatus();
 }
 
 absl::string_view RoleName(Role r) {

@@ -82,8 +82,8 @@ absl::StatusOr<std::vector<ApiKey>> ParseApiKeys(absl::string_view text);
 bool IsLoopbackListen(absl::string_view listen);
 
 // Safe by default: FAILED_PRECONDITION, with a one-line reason, when
-// quiverd would serve a non-loopback address with neither API keys nor TLS
-// and without --allow-insecure, or --metrics-listen on a non-loopback
+// quiverd would serve a non-loopback address (--listen or --http-listen)
+// with neither API keys nor TLS and without --allow-insecure, or --metrics-listen on a non-loopback
 // address without --allow-insecure (/metrics is never authenticated).
 absl::Status CheckExposure(const ServerConfig& config);
 

@@ -121,6 +121,10 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
   app.add_option("--metrics-listen", c.metrics_listen,
                  "Serve Prometheus metrics at http://HOST:PORT/metrics (empty: off)")
       ->capture_default_str();
+  app.add_option("--http-listen", c.http_listen,
+                 "Serve the API as HTTP/JSON on HOST:PORT (same keys, TLS and limits as gRPC; "
+                 "empty: off)")
+      ->capture_default_str();
   app.add_option("--recall-audit-rate", c.recall_audit_rate,
                  "Share of ANN searches re-run exactly in the background to measure recall "
                  "(0: off)")

@@ -112,6 +112,10 @@ struct ServerConfig {
   // host:port to serve Prometheus metrics on, at /metrics
   // (server/metrics.h). Empty: no metrics. Default: empty.
   std::string metrics_listen;
+  // host:port to serve the API as HTTP/JSON on (server/http_gateway.h):
+  // the same services, keys, TLS and limits as gRPC. Empty: off. Default:
+  // empty.
+  std::string http_listen;
   // Share of ANN searches re-run exactly in the background to measure
   // their recall (query/recall_audit.h); 0 turns the audit off.
   // Default: 0.001.

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.pb.h"
 #include "server/decode_errors.h"
 #include "server/limits_setup.h"
 #include "base/status_macros.h"
@@ -29,6 +30,19 @@ class WithoutReflection final : public grpc::ServerBuilderOption {
     });
   }
 };
+
+// The services health answers for by name, reflection lists and the HTTP
+// gateway serves (besides reflection itself).
+std::vector<std::string> ServedServices() {
+  return {v1::CollectionService::service_full_name(), v1::PointService::service_full_name(),
+          v1::SearchService::service_full_name(), v1::SnapshotService::service_full_name()};
+}
+
+// The health service's full name; taken from its generated descriptor,
+// which also links that descriptor in for the HTTP gateway's GET /healthz.
+std::string HealthServiceName() {
+  return grpc::health::v1::HealthCheckRequest::descriptor()->file()->service(0)->full_name();
+}
 
 }  // namespace
 
@@ -130,11 +144,37 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   builder.RegisterService(s->points_.get());
   builder.RegisterService(s->search_.get());
   builder.RegisterService(s->snapshots_.get());
+  if (config.reflection) {
+    std::vector<std::string> listed = ServedServices();
+    listed.insert(listed.end(), {HealthServiceName(), "grpc.reflection.v1alpha.ServerReflection",
+                                 "grpc.reflection.v1.ServerReflection"});
+    s->reflection_v1_ = std::make_unique<ReflectionV1Service>(std::move(listed));
+    builder.RegisterService(s->reflection_v1_.get());
+  }
   s->grpc_ = builder.BuildAndStart();
   if (s->grpc_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
   }
   s->grpc_->GetHealthCheckService()->SetServingStatus(true);
+  // Per service name too; SetServingStatus(false) turns them all off.
+  for (const std::string& name : ServedServices()) {
+    s->grpc_->GetHealthCheckService()->SetServingStatus(name, true);
+  }
+  if (!config.http_listen.empty()) {
+    HttpGatewayOptions ho;
+    ho.listen = config.http_listen;
+    ho.max_body_bytes = config.max_message_bytes;
+    ho.services = ServedServices();
+    ho.services.push_back(HealthServiceName());
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
+    args.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
+    auto http = HttpGateway::Start(ho, s->grpc_->InProcessChannel(args), s->tls_.get());
+    if (!http.ok()) return http.status();
+    s->http_ = *std::move(http);
+    spdlog::info("HTTP/JSON on {} (port {}){}", config.http_listen, s->http_->port(),
+                 s->http_->https() ? ", HTTPS" : "");
+  }
   spdlog::info("quiverd serving on {} (port {}), data dir {}, durability {}", config.listen,
                s->port_, config.data_dir, config.durability);
   return s;
@@ -193,11 +233,16 @@ void Server::ShutdownOnce() {
   grpc_->GetHealthCheckService()->SetServingStatus(false);
   const int left = gate_.Drain(absl::Now() + absl::Seconds(config_.shutdown_grace_seconds));
   if (left > 0) spdlog::warn("{} requests still in flight after the grace period; cancelling", left);
+  // No new HTTP connections; requests already read still reach the gRPC
+  // server until it shuts down (then UNAVAILABLE), and the gateway's
+  // threads are joined before the server they call is destroyed.
+  if (http_ != nullptr) http_->StopListening();
   // Our own requests are done (or out of time). The short deadline lets the
   // UNAVAILABLE replies of requests refused meanwhile reach their clients
   // instead of being cancelled.
   grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(250));
   grpc_->Wait();
+  http_.reset();
   engine_->StopAcceptingWrites();
   grpc_.reset();
   expensive_.reset();  // runs what is queued (cancelled by now), joins

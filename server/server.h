@@ -1,6 +1,9 @@
 // Server: quiverd's gRPC server — the v1 services, the standard health
-// service (grpc.health.v1) and, with --reflection, server reflection — over
-// one Engine, behind API keys and TLS when configured.
+// service (grpc.health.v1, answering for "" and for each quiver.v1 service
+// name) and, with --reflection, server reflection (v1alpha from gRPC, v1
+// from server/reflection_v1.h) — over one Engine, behind API keys and TLS
+// when configured; with --http-listen also the HTTP/JSON gateway
+// (server/http_gateway.h) in front of it.
 //
 // A Server owns its Engine, the work queue, the services, the Authorizer and
 // the TLS material. Thread-safety: Shutdown may be called from any thread,
@@ -22,6 +25,7 @@
 #include "query/engine.h"
 #include "server/auth.h"
 #include "server/config.h"
+#include "server/http_gateway.h"
 #include "server/method_limits.h"
 
 #include "server/metrics.h"
@@ -29,6 +33,7 @@
 #include "server/tls.h"
 
 #include "server/snapshot_service.h"
+#include "server/reflection_v1.h"
 
 namespace quiver::server {
 
@@ -40,6 +45,8 @@ class Server {
 
   // The port actually bound (useful with port 0).
   int port() const { return port_; }
+  // The HTTP/JSON endpoint's port; 0 without --http-listen.
+  int http_port() const { return http_ != nullptr ? http_->port() : 0; }
   // Blocks until Shutdown has completed.
   void Wait();
   // Stops accepting RPCs, lets in-flight ones finish (up to the grace
@@ -69,7 +76,11 @@ class Server {
   std::unique_ptr<PointServiceImpl> points_;
   std::unique_ptr<SearchServiceImpl> search_;
   std::unique_ptr<SnapshotServiceImpl> snapshots_;
+  std::unique_ptr<ReflectionV1Service> reflection_v1_;  // null without --reflection
   std::unique_ptr<grpc::Server> grpc_;
+  // Null without --http-listen. Destroyed before grpc_, whose in-process
+  // channel it calls.
+  std::unique_ptr<HttpGateway> http_;
   int port_ = 0;
   std::once_flag shutdown_once_;
   Mutex done_mu_;

@@ -51,6 +51,19 @@ class ServerTls {
 
   bool mutual() const { return !client_ca_path_.empty(); }
 
+  // The PEM texts in force, and a number that grows with each successful
+  // load, for other TLS endpoints (the HTTP gateway) to follow reloads.
+  struct Pem {
+    std::string cert_chain;
+    std::string private_key;
+    std::string client_ca;  // "" without mutual TLS
+    uint64_t generation = 0;
+  };
+  Pem CurrentPem() {
+    MutexLock lock(&mu_);
+    return Pem{material_.cert_chain, material_.private_key, material_.client_ca, generation_};
+  }
+
  private:
   struct Material {
     std::string cert_chain;

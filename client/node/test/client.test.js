@@ -1,0 +1,140 @@
+'use strict';
+// quiver-client against a real quiverd ($QUIVERD): round trips, exact
+// int64s, large responses, errors, API keys, raw calls and the typings.
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const { after, before, describe, test } = require('node:test');
+const quiver = require('..');
+const { startQuiverd } = require('./quiverd');
+
+const client = (address, extra = {}) => new quiver.QuiverClient({ address, timeoutMs: 30000, ...extra });
+
+describe('quiver-client', () => {
+  let server;
+  let q;
+  before(async () => {
+    server = await startQuiverd([], { makeClient: (a) => client(a, { timeoutMs: 2000 }) });
+    q = client(server.address);
+  });
+  after(async () => {
+    if (q) q.close();
+    if (server) await server.stop();
+  });
+
+  test('health answers for the server and each service', async () => {
+    assert.equal(await q.health(), 'SERVING');
+    assert.equal(await q.health('quiver.v1.SearchService'), 'SERVING');
+    await assert.rejects(q.health('no.such.Service'), quiver.NotFoundError);
+  });
+
+  test('create, upsert, search, get, count, delete', async () => {
+    await q.createCollection('shop', {
+      vectors: { img: { dim: 4, metric: 'L2', index: 'HNSW', params: { M: 8 } } },
+      attributes: { qty: 'INT64', price: { type: 'DOUBLE', indexed: true }, tags: 'STRING_LIST', ok: 'BOOL' },
+    });
+    assert.deepEqual(await q.listCollections(), ['shop']);
+    const big = 9007199254740993n;  // 2^53 + 1: not a float64
+    const seq = await q.upsert('shop', [
+      { id: 'a', vectors: { img: [1, 0, 0, 0] }, attributes: { qty: big, price: 1.5, tags: ['x', 'y'], ok: true } },
+      { id: 'b', vectors: { img: new Float32Array([0, 1, 0, 0]) }, attributes: { qty: 2, price: quiver.double(3) } },
+      { id: 'c', vectors: { img: [0, 0, 1, 0] }, attributes: { qty: -3n } },
+    ]);
+    assert.equal(typeof seq, 'bigint');
+    assert.equal(await q.count('shop'), 3n);
+    assert.equal(await q.count('shop', 'qty > 9007199254740992'), 1n);
+
+    const hits = await q.search('shop', [0.9, 0.1, 0, 0], { k: 2, outputAttributes: ['*'], withVectors: true });
+    assert.deepEqual(hits.map((h) => h.id), ['a', 'b']);
+    assert.equal(hits[0].attributes.qty, big);
+    assert.deepEqual(hits[0].attributes.tags, ['x', 'y']);
+    assert.ok(hits[0].vectors.img instanceof Float32Array);
+    assert.deepEqual(Array.from(hits[0].vectors.img), [1, 0, 0, 0]);
+    assert.ok(Math.abs(hits[0].score - 0.02) < 1e-6);
+
+    const batch = await q.search('shop', [[1, 0, 0, 0], new Float32Array([0, 0, 1, 0])],
+      { k: 1, filter: 'qty < 0 OR ok' });
+    assert.deepEqual(batch.map((l) => l.map((h) => h.id)), [['a'], ['c']]);
+    // An option without a wrapper of its own: SearchParams by name.
+    const exact = await q.search('shop', [0, 1, 0, 0], { k: 1, params: { exact: true } });
+    assert.equal(exact[0].id, 'b');
+
+    const got = await q.get('shop', ['b', 'missing', 'a'], { withVectors: true });
+    assert.deepEqual(got.map((p) => p.id).sort(), ['a', 'b']);
+    const b = got.find((p) => p.id === 'b');
+    assert.equal(b.attributes.qty, 2n);
+    assert.equal(b.attributes.price, 3);
+    assert.deepEqual(Array.from(b.vectors.img), [0, 1, 0, 0]);
+
+    assert.equal(await q.delete('shop', { filter: 'qty < 0' }), 1n);
+    assert.equal(await q.delete('shop', { ids: ['b'] }), 1n);
+    assert.equal(await q.count('shop'), 1n);
+    const info = await q.getCollection('shop');
+    assert.equal(info.stats.point_count, '1');  // raw messages: 64-bit integers as strings
+  });
+
+  test('GetPoints of 2,000 784-d vectors (past grpc-js default 4 MiB)', async () => {
+    await q.createCollection('mnist', { vectors: { pixels: { dim: 784, metric: 'L2' } } });
+    const n = 2000;
+    const vec = (i) => Float32Array.from({ length: 784 }, (_, j) => ((i * 31 + j * 7) % 256) / 255);
+    const points = Array.from({ length: n }, (_, i) => ({ id: `img-${i}`, vectors: { pixels: vec(i) } }));
+    let calls = 0;
+    assert.equal(await q.upsertBatches('mnist', points, { batchSize: 500, onProgress: () => { calls++; } }), n);
+    assert.equal(calls, 4);
+    const got = await q.get('mnist', points.map((p) => p.id), { withVectors: true });
+    assert.equal(got.length, n);
+    const byId = new Map(got.map((p) => [p.id, p]));
+    for (const i of [0, 999, 1999]) assert.deepEqual(byId.get(`img-${i}`).vectors.pixels, vec(i));
+  });
+
+  test('errors are QuiverError subclasses with the status code', async () => {
+    await assert.rejects(q.count('nope'), (e) => e instanceof quiver.NotFoundError &&
+      e instanceof quiver.QuiverError && e.code === quiver.grpc.status.NOT_FOUND && /nope/.test(e.message));
+    await assert.rejects(q.search('shop', [1, 0, 0, 0], { filter: 'qty >' }),
+      (e) => e instanceof quiver.InvalidArgumentError && /filter/.test(e.message));
+    await assert.rejects(q.createCollection('shop', { vectors: { v: { dim: 2, metric: 'L2' } } }),
+      quiver.AlreadyExistsError);
+    await assert.rejects(q.search('shop', [1, 0, 0, 0], { noSuchOption: 1 }), /SearchRequest has no field no_such_option/);
+    await assert.rejects(q.call('points', 'NoSuchRpc', {}), TypeError);
+  });
+
+  test('any RPC through call(), including ones without a wrapper', async () => {
+    const resp = await q.call('points', 'CountPoints', { collection: 'shop', filter: '' });
+    assert.equal(resp.count, '1');
+    const verify = await q.call('collections', 'VerifyCollection', { name: 'shop', seed: 18446744073709551615n.toString() });
+    assert.equal(verify.defects_total, '0');
+  });
+
+  test('the typings compile against a typed program', () => {
+    const tsc = path.join(__dirname, '..', 'node_modules', 'typescript', 'bin', 'tsc');
+    execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'es2020', '--module', 'commonjs',
+      '--types', 'node', path.join(__dirname, 'typed.ts')], { stdio: 'inherit' });
+  });
+});
+
+describe('API keys', () => {
+  test('no key: UNAUTHENTICATED; the key: allowed; a read key: PERMISSION_DENIED on writes', async () => {
+    const admin = 'qk_node_admin_key';
+    const reader = 'qk_node_read_key';
+    const sha = (k) => crypto.createHash('sha256').update(k).digest('hex');
+    const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'quiver-node-keys-'));
+    const keys = path.join(dir, 'keys');
+    fs.writeFileSync(keys, `${sha(admin)} admin\n${sha(reader)} read\n`);
+    const server = await startQuiverd(['--api-keys-file', keys], { makeClient: (a) => client(a, { timeoutMs: 2000 }) });
+    const anon = client(server.address, { apiKey: '' });
+    const q = client(server.address, { apiKey: admin });
+    const r = client(server.address, { apiKey: reader });
+    try {
+      await assert.rejects(anon.listCollections(), quiver.UnauthenticatedError);
+      await q.createCollection('k', { vectors: { v: { dim: 2, metric: 'IP' } } });
+      assert.deepEqual(await r.listCollections(), ['k']);
+      await assert.rejects(r.upsert('k', [{ id: 'x', vectors: { v: [1, 2] } }]), quiver.PermissionDeniedError);
+    } finally {
+      anon.close(); q.close(); r.close();
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

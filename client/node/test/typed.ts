@@ -1,0 +1,22 @@
+// Compiled by client.test.js with tsc --strict --noEmit: the typings
+// describe the API as the tests use it (never run).
+import { QuiverClient, NotFoundError, Hit, Point, double } from '..';
+
+async function main(): Promise<void> {
+  const q = new QuiverClient({ address: '127.0.0.1:50051', apiKey: 'k', timeoutMs: 1000 });
+  await q.createCollection('c', { vectors: { v: { dim: 2, metric: 'L2', index: 'HNSW' } }, attributes: { n: 'INT64' } });
+  const seq: bigint = await q.upsert('c', [{ id: 'a', vectors: { v: new Float32Array([1, 2]) }, attributes: { n: 1n, d: double(2) } }]);
+  const hits: Hit[] = await q.search('c', [1, 2], { k: 1, filter: 'n = 1' });
+  const lists: Hit[][] = await q.search('c', [[1, 2], [3, 4]]);
+  const pts: Point[] = await q.get('c', ['a'], { withVectors: true });
+  const n: bigint = await q.count('c');
+  const v: Float32Array = pts[0].vectors.v;
+  try {
+    await q.dropCollection('c');
+  } catch (e) {
+    if (e instanceof NotFoundError) console.log(e.code, e.message);
+  }
+  console.log(seq, hits, lists, n, v);
+  q.close();
+}
+void main;

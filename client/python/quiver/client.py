@@ -1,0 +1,327 @@
+"""quiver.Client: the Quiver API over one gRPC channel.
+
+Each method builds the request message, calls the generated stub through
+Client.call (which adds the API key, the timeout and turns grpc.RpcError
+into quiver errors), and converts the response: numpy float32 arrays for
+vectors, Python values for attributes. Wrapping an RPC added to the API is
+a few lines in the same pattern:
+
+    def scroll(self, collection, **options):
+        req = points_pb2.ScrollPointsRequest(collection=collection)
+        set_fields(req, options, "ScrollPointsRequest")
+        return self.call(self.stubs.points.ScrollPoints, req)
+
+and until then any RPC is callable as
+`q.call(q.stubs.points.SomeNewRpc, points_pb2.SomeNewRpcRequest(...))`.
+"""
+import os
+from types import SimpleNamespace
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import grpc
+import numpy as np
+
+from quiver import convert
+from quiver.convert import Hit, Point, set_fields
+from quiver.errors import from_rpc_error
+from quiver.v1 import (collections_pb2, collections_pb2_grpc, points_pb2, points_pb2_grpc,
+                       search_pb2, search_pb2_grpc, snapshots_pb2, snapshots_pb2_grpc,
+                       types_pb2)
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+# A vector field: (dim, metric) or (dim, metric, index), a dict of
+# VectorField's fields (plus "index" as a kind name and "params"), or the
+# message itself.
+VectorSpec = Union[Tuple, Mapping[str, Any], types_pb2.VectorField]
+# An attribute: its type name ("int64", "double", "bool", "string",
+# "string_list"), a dict of AttributeField's fields, or the message.
+AttributeSpec = Union[str, Mapping[str, Any], types_pb2.AttributeField]
+
+
+def _read(path_or_bytes: Union[None, str, bytes]) -> Optional[bytes]:
+    if path_or_bytes is None or isinstance(path_or_bytes, bytes):
+        return path_or_bytes
+    with open(path_or_bytes, "rb") as f:
+        return f.read()
+
+
+def _vector_field(name: str, spec: VectorSpec) -> types_pb2.VectorField:
+    if isinstance(spec, types_pb2.VectorField):
+        f = types_pb2.VectorField()
+        f.CopyFrom(spec)
+        f.name = name
+        return f
+    if isinstance(spec, tuple):
+        keys = ("dim", "metric", "index")
+        spec = dict(zip(keys, spec))
+    spec = dict(spec)
+    f = types_pb2.VectorField(name=name)
+    index = spec.pop("index", None)
+    params = spec.pop("params", None)
+    if index is not None:
+        f.index.type = index
+    if params:
+        f.index.params.update({k: str(v) for k, v in params.items()})
+    set_fields(f, spec, "VectorField")
+    return f
+
+
+def _attribute_field(name: str, spec: AttributeSpec) -> types_pb2.AttributeField:
+    if isinstance(spec, types_pb2.AttributeField):
+        f = types_pb2.AttributeField()
+        f.CopyFrom(spec)
+        f.name = name
+        return f
+    if isinstance(spec, str):
+        spec = {"type": spec}
+    spec = dict(spec)
+    if isinstance(spec.get("type"), str):
+        spec["type"] = spec["type"].upper()
+    f = types_pb2.AttributeField(name=name)
+    set_fields(f, spec, "AttributeField")
+    return f
+
+
+class Client:
+    """A connection to quiverd. Use it in a `with` block, or call close().
+
+    address: "host:port"; default $QUIVER_ADDR, else 127.0.0.1:50051.
+    api_key: sent as "authorization: Bearer <key>" on every call; default
+        $QUIVER_API_KEY (none when unset).
+    tls: connect with TLS (the system's CAs unless ca_cert is given);
+        implied by ca_cert. ca_cert, client_cert, client_key: PEM file paths
+        or bytes (client_cert/client_key for mutual TLS). server_name: the
+        name the server's certificate must carry, when not the host.
+    timeout: seconds per call (None: no deadline); each method also takes
+        timeout=.
+    max_message_bytes: largest message sent or received (the server's
+        --max-message-bytes default, 64 MiB).
+    """
+
+    def __init__(self, address: Optional[str] = None, *, api_key: Optional[str] = None,
+                 tls: bool = False, ca_cert: Union[None, str, bytes] = None,
+                 client_cert: Union[None, str, bytes] = None,
+                 client_key: Union[None, str, bytes] = None, server_name: Optional[str] = None,
+                 timeout: Optional[float] = 60.0, max_message_bytes: int = 64 << 20,
+                 options: Sequence[Tuple[str, Any]] = ()):
+        self.address = address or os.environ.get("QUIVER_ADDR") or DEFAULT_ADDRESS
+        if api_key is None:
+            api_key = os.environ.get("QUIVER_API_KEY") or None
+        self._metadata = (("authorization", "Bearer " + api_key),) if api_key else ()
+        self.timeout = timeout
+        opts = [("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.max_send_message_length", max_message_bytes)]
+        if server_name:
+            opts.append(("grpc.ssl_target_name_override", server_name))
+        opts.extend(options)
+        if tls or ca_cert is not None or client_cert is not None:
+            creds = grpc.ssl_channel_credentials(root_certificates=_read(ca_cert),
+                                                 private_key=_read(client_key),
+                                                 certificate_chain=_read(client_cert))
+            self.channel = grpc.secure_channel(self.address, creds, options=opts)
+        else:
+            self.channel = grpc.insecure_channel(self.address, options=opts)
+        # The generated stubs, for RPCs without a wrapper here.
+        self.stubs = SimpleNamespace(
+            collections=collections_pb2_grpc.CollectionServiceStub(self.channel),
+            points=points_pb2_grpc.PointServiceStub(self.channel),
+            search=search_pb2_grpc.SearchServiceStub(self.channel),
+            snapshots=snapshots_pb2_grpc.SnapshotServiceStub(self.channel))
+
+    # ------------------------------------------------------------ plumbing
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def call(self, rpc: Callable, request, timeout: Optional[float] = ..., **kwargs):
+        """Calls a unary stub method with the key and timeout; raises
+        QuiverError subclasses."""
+        try:
+            return rpc(request, timeout=self.timeout if timeout is ... else timeout,
+                       metadata=self._metadata, **kwargs)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+
+    def health(self, service: str = "", timeout: Optional[float] = ...) -> str:
+        """The grpc.health.v1 status of `service` ("" for the server, or e.g.
+        "quiver.v1.SearchService"): "SERVING", "NOT_SERVING", ..."""
+        # Called by name: compiling health.proto for Python would collide with
+        # the grpc package's own module path.
+        check = self.channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=lambda s: (b"\x0a" + _varint(len(s.encode())) + s.encode()
+                                          if s else b""),
+            response_deserializer=_health_status)
+        return self.call(check, service, timeout=timeout)
+
+    # --------------------------------------------------------- collections
+    def create_collection(self, name: str, vectors: Mapping[str, VectorSpec],
+                          attributes: Optional[Mapping[str, AttributeSpec]] = None,
+                          timeout: Optional[float] = ...) -> collections_pb2.CollectionInfo:
+        """Creates a collection; returns its CollectionInfo. vectors:
+        {"emb": (768, "COSINE", "HNSW")}, attributes: {"price": "double",
+        "tag": {"type": "string", "indexed": True}}."""
+        schema = types_pb2.CollectionSchema(
+            vectors=[_vector_field(n, s) for n, s in vectors.items()],
+            attributes=[_attribute_field(n, s) for n, s in (attributes or {}).items()])
+        req = collections_pb2.CreateCollectionRequest(name=name, schema=schema)
+        return self.call(self.stubs.collections.CreateCollection, req, timeout).collection
+
+    def get_collection(self, name: str, timeout: Optional[float] = ...):
+        """The CollectionInfo message: schema, stats, segments."""
+        req = collections_pb2.GetCollectionRequest(name=name)
+        return self.call(self.stubs.collections.GetCollection, req, timeout).collection
+
+    def list_collections(self, timeout: Optional[float] = ...) -> List[str]:
+        req = collections_pb2.ListCollectionsRequest()
+        resp = self.call(self.stubs.collections.ListCollections, req, timeout)
+        return [c.name for c in resp.collections]
+
+    def drop_collection(self, name: str, timeout: Optional[float] = ...) -> int:
+        """Drops it; returns the write's sequence number."""
+        req = collections_pb2.DropCollectionRequest(name=name)
+        return self.call(self.stubs.collections.DropCollection, req, timeout).sequence
+
+    # -------------------------------------------------------------- points
+    def upsert(self, collection: str, ids: Sequence[str], vectors: Mapping[str, Any],
+               attributes=None, multi_vectors=None, timeout: Optional[float] = ...) -> int:
+        """Writes points in one request (atomically): ids[i] gets row i of
+        each field's array (vectors={"emb": array of shape (n, dim)}) and
+        attributes[i] (a list of dicts, or a dict of columns of n values;
+        None leaves a value null). Returns the write's sequence number."""
+        req = points_pb2.UpsertPointsRequest(
+            collection=collection,
+            points=convert.make_points(ids, vectors, attributes, multi_vectors))
+        return self.call(self.stubs.points.UpsertPoints, req, timeout).sequence
+
+    def upsert_batches(self, collection: str, ids: Sequence[str], vectors: Mapping[str, Any],
+                       attributes=None, batch_size: int = 1000,
+                       max_batch_bytes: int = 16 << 20,
+                       progress: Optional[Callable[[int, int], None]] = None,
+                       timeout: Optional[float] = ...) -> int:
+        """Imports many points as a series of upserts of at most batch_size
+        points and about max_batch_bytes of vectors each (each batch is
+        atomic, the import as a whole is not). progress(done, total) is
+        called after each batch. Returns the number of points written."""
+        ids = list(ids)
+        n = len(ids)
+        mats = {k: convert.as_matrix(v, "vectors[%r]" % k) for k, v in vectors.items()}
+        rows = convert.attribute_rows(attributes, n)
+        row_bytes = max(1, sum(m.shape[1] * 4 for m in mats.values()))
+        step = max(1, min(batch_size, max_batch_bytes // row_bytes))
+        done = 0
+        for start in range(0, n, step):
+            end = min(n, start + step)
+            self.upsert(collection, ids[start:end], {k: m[start:end] for k, m in mats.items()},
+                        rows[start:end], timeout=timeout)
+            done = end
+            if progress is not None:
+                progress(done, n)
+        return done
+
+    def get(self, collection: str, ids: Sequence[str], with_vectors: bool = False,
+            attributes: Optional[Sequence[str]] = None,
+            timeout: Optional[float] = ...) -> List[Point]:
+        """The points that exist among ids (missing ids are left out), with
+        all their attributes (or those named) and, with_vectors, vectors."""
+        req = points_pb2.GetPointsRequest(collection=collection, ids=list(ids),
+                                          with_vectors=with_vectors,
+                                          attributes=list(attributes or ()))
+        resp = self.call(self.stubs.points.GetPoints, req, timeout)
+        return [convert.from_point(p) for p in resp.points]
+
+    def delete(self, collection: str, ids: Optional[Sequence[str]] = None, filter: str = "",
+               timeout: Optional[float] = ...) -> int:
+        """Deletes by ids and/or filter; returns how many points were
+        deleted."""
+        req = points_pb2.DeletePointsRequest(collection=collection, ids=list(ids or ()),
+                                             filter=filter)
+        return self.call(self.stubs.points.DeletePoints, req, timeout).deleted_count
+
+    def count(self, collection: str, filter: str = "", timeout: Optional[float] = ...) -> int:
+        req = points_pb2.CountPointsRequest(collection=collection, filter=filter)
+        return self.call(self.stubs.points.CountPoints, req, timeout).count
+
+    # -------------------------------------------------------------- search
+    def search(self, collection: str, vectors: Any, k: int = 10, *, field: str = "",
+               filter: str = "", output_attributes: Sequence[str] = (),
+               with_vectors: bool = False, params: Optional[Mapping[str, Any]] = None,
+               timeout: Optional[float] = ...,
+               **options) -> Union[List[Hit], List[List[Hit]]]:
+        """The k nearest points to a query vector (1-D array: returns a list
+        of Hits, best first) or to each row of a 2-D array (returns one list
+        per row). params: SearchParams fields (ef, nprobe, exact,
+        refine_factor, filter_strategy); options: any other SearchRequest
+        field by name."""
+        q = np.asarray(vectors, dtype=np.float32)
+        single = q.ndim == 1
+        req = search_pb2.SearchRequest(
+            collection=collection, field=field, k=k, filter=filter,
+            output_attributes=list(output_attributes), with_vectors=with_vectors,
+            vectors=[convert.to_vector(r) for r in convert.as_matrix(q, "vectors")])
+        if params:
+            set_fields(req.params, params, "SearchParams")
+        set_fields(req, options, "SearchRequest")
+        resp = self.search_raw(req, timeout=timeout)
+        lists = [[convert.from_hit(h) for h in r.hits] for r in resp.results]
+        return lists[0] if single else lists
+
+    def search_raw(self, request: search_pb2.SearchRequest,
+                   timeout: Optional[float] = ...) -> search_pb2.SearchResponse:
+        """Any SearchRequest (hybrid, multi-vector, explain): the response
+        message as it is."""
+        return self.call(self.stubs.search.Search, request, timeout)
+
+    # ----------------------------------------------------------- snapshots
+    def create_snapshot(self, name: str, collection: str = "", timeout: Optional[float] = None):
+        """Snapshots one collection (or all of them); returns SnapshotInfo."""
+        req = snapshots_pb2.CreateSnapshotRequest(collection=collection, name=name)
+        return self.call(self.stubs.snapshots.CreateSnapshot, req, timeout).snapshot
+
+    def list_snapshots(self, timeout: Optional[float] = ...) -> List[Any]:
+        req = snapshots_pb2.ListSnapshotsRequest()
+        return list(self.call(self.stubs.snapshots.ListSnapshots, req, timeout).snapshots)
+
+    def delete_snapshot(self, name: str, timeout: Optional[float] = ...) -> None:
+        req = snapshots_pb2.DeleteSnapshotRequest(name=name)
+        self.call(self.stubs.snapshots.DeleteSnapshot, req, timeout)
+
+    def download_snapshot(self, name: str, path: str, timeout: Optional[float] = None) -> int:
+        """Streams the snapshot file to `path`; returns its size in bytes."""
+        req = snapshots_pb2.DownloadSnapshotRequest(name=name)
+        size = 0
+        try:
+            with open(path, "wb") as f:
+                for msg in self.stubs.snapshots.DownloadSnapshot(req, timeout=timeout,
+                                                                  metadata=self._metadata):
+                    f.write(msg.chunk)
+                    size += len(msg.chunk)
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from None
+        return size
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+_HEALTH = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
+
+
+def _health_status(data: bytes) -> str:
+    # HealthCheckResponse: field 1 (status), a varint enum; absent = 0.
+    if len(data) >= 2 and data[0] == 0x08:
+        return _HEALTH.get(data[1], str(data[1]))
+    return _HEALTH[0]

@@ -1,0 +1,243 @@
+"""The Python client package (client/python), installed with pip into a
+venv (install_python_client.sh), against real quiverd processes: numpy in
+and out, exact int64s, batched imports, a GetPoints response past gRPC's
+default 4 MiB, one exception class per status code, `with`, API keys, TLS
+and per-service health.
+
+Usage (ctest runs it with the venv's python):
+  VENV/bin/python tests/clients/python_client_test.py --quiverd build/quiverd
+"""
+import argparse
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import grpc
+import numpy as np
+
+import quiver
+from quiver.v1 import points_pb2, search_pb2
+
+QUIVERD = None
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Quiverd:
+    """A quiverd on a free loopback port with a temporary data dir."""
+
+    def __init__(self, args=(), client_kwargs=None):
+        self.tmp = tempfile.mkdtemp(prefix="quiver_pyclient_")
+        self.port = free_port()
+        self.address = "127.0.0.1:%d" % self.port
+        self.log = open(os.path.join(self.tmp, "quiverd.log"), "wb")
+        self.proc = subprocess.Popen(
+            [QUIVERD, "--listen", self.address, "--data-dir", os.path.join(self.tmp, "data"),
+             "--log-level", "warn"] + list(args), stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        with quiver.Client(self.address, timeout=1, **(client_kwargs or {})) as q:
+            while True:
+                try:
+                    if q.health() == "SERVING":
+                        return
+                except quiver.QuiverError:
+                    pass
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("quiverd did not start")
+                time.sleep(0.05)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class ClientTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Quiverd()
+        cls.q = quiver.Client(cls.server.address, timeout=30)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.q.close()
+        cls.server.stop()
+
+    def test_round_trip_with_numpy(self):
+        q = self.q
+        info = q.create_collection(
+            "shop", vectors={"img": (4, "L2", "HNSW"), "txt": {"dim": 2, "metric": "COSINE"}},
+            attributes={"qty": "int64", "price": {"type": "double", "indexed": True},
+                        "tags": "string_list", "ok": "bool"})
+        self.assertEqual(info.name, "shop")
+        self.assertIn("shop", q.list_collections())
+        big = 2 ** 53 + 1
+        img = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], dtype=np.float64)
+        txt = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
+        seq = q.upsert("shop", ["a", "b", "c"], {"img": img, "txt": txt},
+                       attributes={"qty": [big, np.int64(2), -3], "price": [1.5, 3, None],
+                                   "tags": [["x", "y"], None, []], "ok": [True, None, False]})
+        self.assertIsInstance(seq, int)
+        self.assertEqual(q.count("shop"), 3)
+        self.assertEqual(q.count("shop", "qty > 9007199254740992"), 1)
+
+        hits = q.search("shop", np.array([0.9, 0.1, 0, 0]), k=2, field="img",
+                        output_attributes=["*"], with_vectors=True)
+        self.assertEqual([h.id for h in hits], ["a", "b"])
+        self.assertEqual(hits[0].attributes["qty"], big)
+        self.assertEqual(hits[0].attributes["tags"], ["x", "y"])
+        self.assertEqual(hits[0].vectors["img"].dtype, np.float32)
+        np.testing.assert_array_equal(hits[0].vectors["img"], [1, 0, 0, 0])
+        self.assertAlmostEqual(hits[0].score, 0.02, places=6)
+
+        lists = q.search("shop", img[[0, 2]], k=1, field="img", filter="qty < 0 OR ok")
+        self.assertEqual([[h.id for h in l] for l in lists], [["a"], ["c"]])
+        exact = q.search("shop", [0, 1, 0, 0], k=1, field="img", params={"exact": True})
+        self.assertEqual(exact[0].id, "b")
+
+        pts = {p.id: p for p in q.get("shop", ["b", "missing", "a"], with_vectors=True)}
+        self.assertEqual(sorted(pts), ["a", "b"])
+        self.assertEqual(pts["b"].attributes, {"qty": 2, "price": 3.0})
+        np.testing.assert_array_equal(pts["b"].vectors["img"], [0, 1, 0, 0])
+        np.testing.assert_allclose(pts["a"].vectors["txt"], [1, 0])
+
+        self.assertEqual(q.delete("shop", filter="qty < 0"), 1)
+        self.assertEqual(q.delete("shop", ids=["b"]), 1)
+        self.assertEqual(q.count("shop"), 1)
+        self.assertEqual(q.get_collection("shop").stats.point_count, 1)
+
+    def test_batched_import_and_large_get(self):
+        q = self.q
+        q.create_collection("mnist", vectors={"pixels": (784, "L2")}, attributes={"label": "int64"})
+        rng = np.random.default_rng(7)
+        x = rng.random((2000, 784), dtype=np.float32)
+        ids = ["img-%d" % i for i in range(2000)]
+        seen = []
+        n = q.upsert_batches("mnist", ids, {"pixels": x}, attributes={"label": np.arange(2000) % 10},
+                             batch_size=300, progress=lambda done, total: seen.append((done, total)))
+        self.assertEqual(n, 2000)
+        self.assertEqual(seen[-1], (2000, 2000))
+        self.assertEqual(len(seen), 7)
+        # 2,000 784-d vectors: a 6.3 MB response, past gRPC's default 4 MiB.
+        got = q.get("mnist", ids, with_vectors=True)
+        self.assertEqual(len(got), 2000)
+        back = np.stack([p.vectors["pixels"] for p in sorted(got, key=lambda p: int(p.id[4:]))])
+        np.testing.assert_array_equal(back, x)
+        self.assertEqual(q.count("mnist", "label = 3"), 200)
+
+    def test_errors_are_typed(self):
+        q = self.q
+        with self.assertRaises(quiver.NotFoundError) as cm:
+            q.count("nope")
+        self.assertIsInstance(cm.exception, quiver.QuiverError)
+        self.assertEqual(cm.exception.code, grpc.StatusCode.NOT_FOUND)
+        self.assertIn("nope", cm.exception.message)
+        q.create_collection("err", vectors={"v": (2, "IP")})
+        with self.assertRaises(quiver.AlreadyExistsError):
+            q.create_collection("err", vectors={"v": (2, "IP")})
+        with self.assertRaises(quiver.InvalidArgumentError) as cm:
+            q.search("err", [1, 0], filter="x >")
+        self.assertIn("filter", str(cm.exception))
+        with self.assertRaises(TypeError):
+            q.search("err", [1, 0], no_such_option=1)
+        with self.assertRaises(TypeError):
+            q.upsert("err", ["a"], {"v": [[1, 0]]}, attributes=[{"x": object()}])
+        self.assertEqual(set(quiver.ERRORS), set(grpc.StatusCode) - {grpc.StatusCode.OK})
+
+    def test_any_rpc_through_call_and_options_by_name(self):
+        q = self.q
+        q.create_collection("raw", vectors={"v": (2, "L2")})
+        q.upsert("raw", ["p"], {"v": [[1, 2]]})
+        resp = q.call(q.stubs.points.CountPoints, points_pb2.CountPointsRequest(collection="raw"))
+        self.assertEqual(resp.count, 1)
+        req = search_pb2.SearchRequest(collection="raw", k=1, explain=True)
+        req.vectors.add(values=[1, 2])
+        self.assertTrue(q.search_raw(req).explain.text)
+        # Every RPC of proto/ has a stub: the package is generated from it.
+        from quiver.v1 import collections_pb2, points_pb2 as p2, search_pb2 as s2, snapshots_pb2
+        for mod, stub in ((collections_pb2, q.stubs.collections), (p2, q.stubs.points),
+                          (s2, q.stubs.search), (snapshots_pb2, q.stubs.snapshots)):
+            for service in mod.DESCRIPTOR.services_by_name.values():
+                for m in service.methods:
+                    self.assertTrue(callable(getattr(stub, m.name)), m.full_name)
+        pkg = os.path.dirname(quiver.__file__)
+        self.assertTrue(os.path.exists(os.path.join(pkg, "py.typed")))
+        self.assertTrue(os.path.exists(os.path.join(pkg, "v1", "search_pb2.pyi")))
+
+    def test_health_per_service_and_with_closes(self):
+        with quiver.Client(self.server.address) as q:
+            for s in ("", "quiver.v1.CollectionService", "quiver.v1.PointService",
+                      "quiver.v1.SearchService", "quiver.v1.SnapshotService"):
+                self.assertEqual(q.health(s), "SERVING", s)
+            with self.assertRaises(quiver.NotFoundError):
+                q.health("quiver.v1.Nope")
+        with self.assertRaises(ValueError):  # the channel is closed
+            q.list_collections()
+
+    def test_snapshots(self):
+        q = self.q
+        q.create_collection("snap", vectors={"v": (2, "L2")})
+        q.upsert("snap", ["p"], {"v": [[1, 2]]})
+        info = q.create_snapshot("s1", collection="snap")
+        self.assertEqual(info.name, "s1")
+        self.assertIn("s1", [s.name for s in q.list_snapshots()])
+        path = os.path.join(self.server.tmp, "s1.qsnap")
+        self.assertEqual(q.download_snapshot("s1", path), os.path.getsize(path))
+        q.delete_snapshot("s1")
+        with self.assertRaises(quiver.NotFoundError):
+            q.delete_snapshot("s1")
+
+
+class AuthAndTlsTest(unittest.TestCase):
+    def test_api_key_and_tls(self):
+        tmp = tempfile.mkdtemp(prefix="quiver_pyclient_tls_")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=quiver.test",
+                        "-addext", "subjectAltName=DNS:quiver.test"],
+                       check=True, capture_output=True)
+        keys = os.path.join(tmp, "keys")
+        with open(keys, "w") as f:
+            f.write("%s admin\n" % hashlib.sha256(b"qk_py_admin").hexdigest())
+        tls = {"ca_cert": cert, "server_name": "quiver.test"}
+        server = Quiverd(["--tls-cert", cert, "--tls-key", key, "--api-keys-file", keys],
+                         client_kwargs=tls)
+        self.addCleanup(server.stop)
+        with quiver.Client(server.address, api_key="", **tls) as q:
+            with self.assertRaises(quiver.UnauthenticatedError):
+                q.list_collections()
+        with quiver.Client(server.address, api_key="qk_py_admin", **tls) as q:
+            self.assertEqual(q.list_collections(), [])
+        os.environ["QUIVER_API_KEY"] = "qk_py_admin"
+        try:
+            with quiver.Client(server.address, ca_cert=open(cert, "rb").read(),
+                               server_name="quiver.test") as q:
+                self.assertEqual(q.list_collections(), [])
+        finally:
+            del os.environ["QUIVER_API_KEY"]
+        with quiver.Client(server.address, api_key="qk_py_admin", timeout=2) as q:
+            with self.assertRaises(quiver.UnavailableError):  # plaintext to a TLS port
+                q.list_collections()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quiverd", required=True)
+    args, rest = parser.parse_known_args()
+    QUIVERD = args.quiverd
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
