@@ -225,8 +225,9 @@ class AuthAndTlsTest(unittest.TestCase):
             self.assertEqual(q.list_collections(), [])
         os.environ["QUIVER_API_KEY"] = "qk_py_admin"
         try:
-            with quiver.Client(server.address, ca_cert=open(cert, "rb").read(),
-                               server_name="quiver.test") as q:
+            with open(cert, "rb") as f:
+                pem = f.read()
+            with quiver.Client(server.address, ca_cert=pem, server_name="quiver.test") as q:
                 self.assertEqual(q.list_collections(), [])
         finally:
             del os.environ["QUIVER_API_KEY"]

@@ -75,7 +75,7 @@ def command(kind, code, tmp, args):
     if kind == "python":
         path = os.path.join(tmp, "example.py")
         open(path, "w").write(code)
-        return [args.python, path]
+        return [os.path.abspath(args.python), path]
     if kind == "node":
         # `import ... from 'quiver-client'` resolves through node_modules.
         os.makedirs(os.path.join(tmp, "node_modules"))
