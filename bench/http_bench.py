@@ -3,7 +3,7 @@
 against gRPC, in the same run.
 
 One quiverd serves both. Fashion-MNIST: the first --base training images
-(784-d, L2, HNSW), imported with quiverctl and indexed; the first --queries
+(784-d, L2, HNSW), upserted and indexed; the first --queries
 test images as queries, k = 10. Rounds alternate the order of the two
 transports; in each, every query is sent once over gRPC and once over HTTP,
 by one client thread, with the requests serialized beforehand and the
@@ -13,8 +13,7 @@ in-process gRPC call, JSON print). Reports QPS, latency and quiverd's CPU
 time per search (from /proc, 10 ms ticks: read the mean over many rounds).
 
 Usage:
-  bench/http_bench.py --quiverd build/quiverd --quiverctl build/quiverctl \
-      --proto proto [--base 20000] [--queries 500] [--rounds 10] [--json out.json]
+  bench/http_bench.py --quiverd build/quiverd --proto proto [--base 20000] [--queries 500] [--rounds 10] [--json out.json]
 """
 import argparse
 import glob
@@ -65,7 +64,6 @@ def pct(xs, p):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quiverd", required=True)
-    ap.add_argument("--quiverctl", required=True)
     ap.add_argument("--proto", required=True)
     ap.add_argument("--base", type=int, default=20000)
     ap.add_argument("--queries", type=int, default=500)
@@ -91,17 +89,33 @@ def main():
                                  "127.0.0.1:%d" % http_port, "--data-dir", os.path.join(tmp, "data"),
                                  "--log-level", "warn", "--recall-audit-rate", "0"],
                                 stdout=log, stderr=subprocess.STDOUT)
-        q = [args.quiverctl, "--addr", addr]
-        for _ in range(200):
-            if subprocess.run(q + ["health"], capture_output=True).returncode == 0:
+        channel = grpc.insecure_channel(addr, options=[
+            ("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)])
+        grpc.channel_ready_future(channel).result(timeout=30)
+        types_pb2 = importlib.import_module("quiver.v1.types_pb2")
+        coll = importlib.import_module("quiver.v1.collections_pb2")
+        pts = importlib.import_module("quiver.v1.points_pb2")
+        rpc = lambda name, resp: channel.unary_unary(
+            name, request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=resp.FromString)
+        schema = types_pb2.CollectionSchema()
+        f = schema.vectors.add(name="pixels", dim=784, metric=types_pb2.L2)
+        f.index.type = "HNSW"
+        rpc("/quiver.v1.CollectionService/CreateCollection", coll.CreateCollectionResponse)(
+            coll.CreateCollectionRequest(name="fm", schema=schema), timeout=60)
+        base = idx_images(os.path.join(DATA, "train-images-idx3-ubyte.gz"), args.base)
+        upsert = rpc("/quiver.v1.PointService/UpsertPoints", pts.UpsertPointsResponse)
+        for start in range(0, len(base), 1000):
+            req = pts.UpsertPointsRequest(collection="fm")
+            for i in range(start, min(len(base), start + 1000)):
+                req.points.add(id="img-%d" % i).vectors["pixels"].values.extend(base[i])
+            upsert(req, timeout=600)
+        describe = rpc("/quiver.v1.CollectionService/GetCollection", coll.GetCollectionResponse)
+        while True:  # until every segment is indexed
+            segs = describe(coll.GetCollectionRequest(name="fm"), timeout=60).collection.stats.segments
+            if segs and all(s.state == s.INDEXED for s in segs):
                 break
-            time.sleep(0.05)
-        subprocess.run(q + ["collection", "create", "fm", "--vector", "pixels:784:L2:HNSW"],
-                       check=True, capture_output=True)
-        subprocess.run(q + ["import", "fm", os.path.join(DATA, "train-images-idx3-ubyte.gz"),
-                            "--limit", str(args.base)], check=True, capture_output=True)
-        subprocess.run(q + ["--timeout", "3600", "collection", "describe", "fm", "--wait-indexed"],
-                       check=True, capture_output=True)
+            time.sleep(1)
 
         queries = idx_images(os.path.join(DATA, "t10k-images-idx3-ubyte.gz"), args.queries)
         grpc_bodies, http_bodies = [], []
@@ -111,7 +125,6 @@ def main():
             grpc_bodies.append(req.SerializeToString())
             http_bodies.append(json.dumps({"vectors": [{"values": v}], "k": args.k}).encode())
 
-        channel = grpc.insecure_channel(addr)
         call = channel.unary_unary("/quiver.v1.SearchService/Search")  # bytes in, bytes out
         conn = http.client.HTTPConnection("127.0.0.1", http_port)
 

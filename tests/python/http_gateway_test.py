@@ -17,6 +17,8 @@ import http.client
 import json
 import os
 import shutil
+import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -249,16 +251,30 @@ class HttpAuthTest(unittest.TestCase):
         self.assertEqual(status, 200, body)
 
 
+def make_cert(cert, key):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+
+
+def served_cert(port):
+    """The certificate the server presents to a new connection (DER)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
 class HttpsTest(unittest.TestCase):
     def test_https_with_the_grpc_certificate(self):
         tmp = tempfile.mkdtemp(prefix="quiver_https_")
         self.addCleanup(shutil.rmtree, tmp, True)
         cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
-                        "-days", "2", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                       check=True, capture_output=True)
+        make_cert(cert, key)
         port, http_port = e2e._free_port(), e2e._free_port()
         log = open(os.path.join(tmp, "quiverd.log"), "wb")
         proc = subprocess.Popen([e2e.QUIVERD, "--listen", "127.0.0.1:%d" % port,
@@ -284,6 +300,23 @@ class HttpsTest(unittest.TestCase):
             # Plain HTTP to the HTTPS port gets no answer.
             with self.assertRaises((urllib.error.URLError, OSError, http.client.HTTPException)):
                 request("http://127.0.0.1:%d" % http_port, "GET", "/healthz")
+            # SIGHUP reloads the files for HTTPS too: new connections get the
+            # new certificate.
+            with open(cert, "rb") as f:
+                old = ssl.PEM_cert_to_DER_cert(f.read().decode())
+            self.assertEqual(served_cert(http_port), old)
+            make_cert(cert, key)
+            with open(cert, "rb") as f:
+                new = ssl.PEM_cert_to_DER_cert(f.read().decode())
+            self.assertNotEqual(new, old)
+            proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 20
+            while served_cert(http_port) != new:
+                self.assertLess(time.monotonic(), deadline, "HTTPS kept the old certificate")
+                time.sleep(0.1)
+            ctx2 = ssl.create_default_context(cafile=cert)
+            status, body, _ = request(base, "GET", "/healthz", context=ctx2)
+            self.assertEqual(status, 200, body)
         finally:
             proc.terminate()
             proc.wait(30)
