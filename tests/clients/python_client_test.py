@@ -173,6 +173,12 @@ class ClientTest(unittest.TestCase):
             for service in mod.DESCRIPTOR.services_by_name.values():
                 for m in service.methods:
                     self.assertTrue(callable(getattr(stub, m.name)), m.full_name)
+        from quiver.v1 import types_pb2
+        q.create_collection("msg", vectors={"v": types_pb2.VectorField(dim=2, metric=types_pb2.L2)},
+                            attributes={"a": types_pb2.AttributeField(type=types_pb2.INT64)})
+        schema = q.get_collection("msg").schema
+        self.assertEqual(([f.name for f in schema.vectors], [a.name for a in schema.attributes]),
+                         (["v"], ["a"]))
         pkg = os.path.dirname(quiver.__file__)
         self.assertTrue(os.path.exists(os.path.join(pkg, "py.typed")))
         self.assertTrue(os.path.exists(os.path.join(pkg, "v1", "search_pb2.pyi")))

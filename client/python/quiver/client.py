@@ -46,12 +46,16 @@ def _read(path_or_bytes: Union[None, str, bytes]) -> Optional[bytes]:
         return f.read()
 
 
+def _named_copy(msg, name: str):
+    out = type(msg)()
+    out.CopyFrom(msg)
+    out.name = name
+    return out
+
+
 def _vector_field(name: str, spec: VectorSpec) -> types_pb2.VectorField:
     if isinstance(spec, types_pb2.VectorField):
-        f = types_pb2.VectorField()
-        f.CopyFrom(spec)
-        f.name = name
-        return f
+        return _named_copy(spec, name)
     if isinstance(spec, tuple):
         keys = ("dim", "metric", "index")
         spec = dict(zip(keys, spec))
@@ -69,10 +73,7 @@ def _vector_field(name: str, spec: VectorSpec) -> types_pb2.VectorField:
 
 def _attribute_field(name: str, spec: AttributeSpec) -> types_pb2.AttributeField:
     if isinstance(spec, types_pb2.AttributeField):
-        f = types_pb2.AttributeField()
-        f.CopyFrom(spec)
-        f.name = name
-        return f
+        return _named_copy(spec, name)
     if isinstance(spec, str):
         spec = {"type": spec}
     spec = dict(spec)
