@@ -11,7 +11,7 @@
 // Errors: Start returns FAILED_PRECONDITION when it would serve a network
 // address unprotected (server/auth.h CheckExposure), the keys file's or TLS
 // files' error, Engine::Open's status, or UNAVAILABLE when it cannot listen
-// on the configured address.
+// on the configured address (--listen, or --http-listen).
 #ifndef QUIVER_SERVER_SERVER_H_
 #define QUIVER_SERVER_SERVER_H_
 
