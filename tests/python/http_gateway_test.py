@@ -216,6 +216,37 @@ class HttpGatewayTest(unittest.TestCase):
         self.assertIn("refusing to serve 0.0.0.0:0 without authentication", proc.stdout + proc.stderr)
 
 
+class HttpBackpressureTest(unittest.TestCase):
+    def test_refused_write_carries_retry_after(self):
+        # As WriteLimitsE2eTest.WriteBackpressureSlowsThenRefusesThenRecovers:
+        # slow HNSW builds behind a fast importer, until upserts are refused.
+        tmp = tempfile.mkdtemp(prefix="quiver_http_bp_")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        server, base = start_server(tmp, "data", [
+            "--segment-max-rows", "1000", "--max-unindexed-rows", "2000",
+            "--max-write-delay-ms", "100", "--index-build-workers", "1",
+            "--index-build-threads", "1"])
+        self.addCleanup(server.stop)
+        dim = 256
+        status, body, _ = request(base, "PUT", "/v1/collections/c", {"schema": {"vectors": [{
+            "name": "v", "dim": dim, "metric": "L2",
+            "index": {"type": "HNSW", "params": {"M": "100", "ef_construction": "4096"}}}]}})
+        self.assertEqual(status, 200, body)
+        rng = e2e.random.Random(5)
+        vectors = [[rng.random() for _ in range(dim)] for _ in range(250)]
+        for batch in range(200):
+            points = [{"id": "p%d" % (batch * 250 + i), "vectors": {"v": {"values": v}}}
+                      for i, v in enumerate(vectors)]
+            status, body, headers = request(base, "PUT", "/v1/collections/c/points",
+                                            {"points": points})
+            if status != 200:
+                break
+        self.assertEqual((status, body["status"]), (503, "UNAVAILABLE"), body)
+        self.assertIn("--max-unindexed-rows=2000", body["message"])
+        self.assertGreaterEqual(int(headers["retry-after-ms"]), 100)
+        self.assertEqual(int(headers["Retry-After"]), (int(headers["retry-after-ms"]) + 999) // 1000)
+
+
 class HttpAuthTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
