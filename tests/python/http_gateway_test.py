@@ -5,7 +5,9 @@ Drives the REST routes and the generic POST /v1/<Service>/<Method> form
 against a real quiverd, checks that HTTP and gRPC answer the same search the
 same way, that errors carry the mapped HTTP status and a JSON body (bad JSON
 400 with the parser's message and nothing changed, 404, 405, 409, 413, 429,
-501), that API keys apply (401, 403) and that with TLS the endpoint is HTTPS.
+501; a write refused for backpressure 503 with Retry-After), that API keys
+apply (401, 403) and that with TLS the endpoint is HTTPS, following SIGHUP
+reloads.
 
 Usage:
   /usr/bin/python3 tests/python/http_gateway_test.py \
