@@ -210,6 +210,17 @@ class HttpGatewayTest(unittest.TestCase):
                              "vectors": [{"values": [0.0] * dim}], "k": 8, "with_vectors": True}),
                          "max-message-bytes")
 
+    def test_shutdown_with_an_idle_kept_alive_connection(self):
+        server, base = start_server(self.tmp, "shutdown")
+        conn = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=30)
+        conn.request("GET", "/healthz")
+        self.assertEqual(conn.getresponse().read(), b'{"status":"SERVING"}\n')
+        t0 = time.monotonic()
+        rc = server.stop(grace=20)
+        self.assertEqual(rc, 0)
+        self.assertLess(time.monotonic() - t0, 8)
+        conn.close()
+
     def test_refuses_public_address_without_protection(self):
         proc = subprocess.run([e2e.QUIVERD, "--data-dir", os.path.join(self.tmp, "refused"),
                                "--listen", "127.0.0.1:0", "--http-listen", "0.0.0.0:0"],
