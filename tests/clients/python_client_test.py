@@ -207,6 +207,25 @@ class ClientTest(unittest.TestCase):
             q.delete_snapshot("s1")
 
 
+class BackpressureTest(unittest.TestCase):
+    def test_unavailable_carries_the_retry_hint(self):
+        # Slow HNSW builds behind a fast importer, until upserts are refused
+        # (as the server's WriteLimitsE2eTest).
+        server = Quiverd(["--segment-max-rows", "1000", "--max-unindexed-rows", "2000",
+                          "--max-write-delay-ms", "100", "--index-build-workers", "1",
+                          "--index-build-threads", "1"])
+        self.addCleanup(server.stop)
+        with quiver.Client(server.address, timeout=60) as q:
+            q.create_collection("c", vectors={"v": {"dim": 256, "metric": "L2", "index": "HNSW",
+                                                    "params": {"M": 100, "ef_construction": 4096}}})
+            x = np.random.default_rng(3).random((250, 256), dtype=np.float32)
+            with self.assertRaises(quiver.UnavailableError) as cm:
+                for batch in range(200):
+                    q.upsert("c", ["p%d" % (batch * 250 + i) for i in range(250)], {"v": x})
+            self.assertIn("--max-unindexed-rows=2000", cm.exception.message)
+            self.assertGreaterEqual(cm.exception.retry_after, 0.1)
+
+
 class AuthAndTlsTest(unittest.TestCase):
     def test_api_key_and_tls(self):
         tmp = tempfile.mkdtemp(prefix="quiver_pyclient_tls_")
