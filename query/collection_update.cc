@@ -42,7 +42,7 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
             "\"; nothing was updated (set upsert to create missing points)"));
       }
       for (size_t f = 0; f < nf; ++f) {
-        if (p.vectors[f] == nullptr) {
+        if (p.vectors[f] == nullptr && !schema_->vectors()[f].optional) {
           return absl::InvalidArgumentError(absl::StrCat(
               label(), ": point does not exist, and creating it needs vector field \"",
               schema_->vectors()[f].name, "\"; nothing was updated"));
@@ -55,7 +55,9 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
       const uint32_t off = it->second.offset;
       p.attrs = seg.attrs(off);
       for (size_t f = 0; f < nf; ++f) {
-        if (p.vectors[f] != nullptr) continue;
+        // Kept unless replaced or removed; an optional one the point lacks
+        // stays absent (null).
+        if (p.vectors[f] != nullptr || pu.drop[f] || !seg.HasVector(f, off)) continue;
         p.vectors[f] = seg.vector(f, off);  // for a multi-vector field: its encoding
         if (schema_->vectors()[f].multi) p.tokens[f] = seg.tokens(f, off);
       }

@@ -152,7 +152,9 @@ class JsonlSink final : public Sink {
     if (!file_) return WriteError(path_);
     return absl::OkStatus();
   }
-  absl::Status Write(const v1::Point& p) override { return WriteJsonLine(PointJson(p), path_, out()); }
+  absl::Status Write(const v1::Point& p) override {
+    return WriteJsonLine(PointJson(p), path_, out());
+  }
   absl::Status Close(ExportResult*) override {
     out().flush();
     if (!out()) return WriteError(path_);
@@ -215,8 +217,9 @@ class NpySink final : public Sink {
     return vectors_->Append(v.values().data(), v.values_size() * sizeof(float));
   }
   absl::Status Missing(const v1::Point& p) const {
-    return absl::DataLossError(absl::StrCat("the server sent point \"", p.id(),
-                                            "\" without field \"", field_.name(), "\""));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "point \"", p.id(), "\" has no vector of optional field \"", field_.name(),
+        "\", which an npy file cannot leave out: export with --format jsonl"));
   }
 
   std::string path_;
@@ -236,7 +239,7 @@ absl::StatusOr<std::unique_ptr<Sink>> OpenSink(const ExportOptions& o,
   if (o.format == ExportFormat::kJsonl) {
     auto s = std::make_unique<JsonlSink>(o.path);
     QUIVER_RETURN_IF_ERROR(s->Open());
-    return s;
+    return std::unique_ptr<Sink>(std::move(s));
   }
   if (o.path == "-") return absl::InvalidArgumentError("npy export needs an output file (-o)");
   if (schema.vectors_size() != 1) {
@@ -246,7 +249,7 @@ absl::StatusOr<std::unique_ptr<Sink>> OpenSink(const ExportOptions& o,
   }
   auto s = std::make_unique<NpySink>(o.path, schema.vectors(0));
   QUIVER_RETURN_IF_ERROR(s->Open());
-  return s;
+  return std::unique_ptr<Sink>(std::move(s));
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ class MetaLines {
  public:
   static absl::StatusOr<std::unique_ptr<MetaLines>> Open(const ImportOptions& options,
                                                          const v1::CollectionSchema& schema) {
-    if (options.meta_path.empty()) return nullptr;
+    if (options.meta_path.empty()) return std::unique_ptr<MetaLines>();
     QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<GzInput> in, GzInput::Open(options.meta_path));
     return std::unique_ptr<MetaLines>(new MetaLines(options.meta_path, std::move(in), schema));
   }

@@ -105,6 +105,7 @@ absl::Status BindUpdateVectors(const BindTarget& t, const v1::PointUpdate& u,
   const size_t nf = t.schema.vectors().size();
   out->vectors.assign(nf, nullptr);
   out->tokens.assign(nf, TokenSet{});
+  out->drop.assign(nf, false);
   for (const auto& [name, vec] : u.vectors()) {
     const int f = t.schema.VectorFieldIndex(name);
     if (f < 0) {
@@ -136,6 +137,24 @@ absl::Status BindUpdateVectors(const BindTarget& t, const v1::PointUpdate& u,
         PrepareTokens(t.schema.vectors()[f], mv, absl::StrCat(label, ": field \"", name, "\""),
                       &up->owned_blocks));
     out->vectors[f] = EncodeSet(t, f, out->tokens[f], &up->owned_blocks);
+  }
+  for (const std::string& name : u.remove_vectors()) {
+    const int f = t.schema.VectorFieldIndex(name);
+    if (f < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(label, ": collection \"", t.name,
+                                                     "\" has no vector field \"",
+                                                     TruncateForMessage(name), "\" to remove"));
+    }
+    if (!t.schema.vectors()[f].optional) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          label, ": vector field \"", name, "\" is required: only an optional field's "
+          "vector can be removed"));
+    }
+    if (out->vectors[f] != nullptr || out->drop[f]) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          label, ": vector field \"", name, "\" is both given and removed (or removed twice)"));
+    }
+    out->drop[f] = true;
   }
   return absl::OkStatus();
 }
@@ -221,9 +240,10 @@ absl::StatusOr<BoundUpdate> BindUpdate(const BindTarget& t, const v1::UpdatePoin
     out.id = u.id();
     QUIVER_RETURN_IF_ERROR(BindUpdateAttributes(t, u, label, &out));
     QUIVER_RETURN_IF_ERROR(BindUpdateVectors(t, u, label, &up, &out));
-    if (out.attrs.empty() && u.vectors().empty() && u.multi_vectors().empty()) {
+    if (out.attrs.empty() && u.vectors().empty() && u.multi_vectors().empty() &&
+        u.remove_vectors().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          label, ": changes nothing (set or remove an attribute, or give a vector)"));
+          label, ": changes nothing (set or remove an attribute, give or remove a vector)"));
     }
   }
   return up;

@@ -54,6 +54,8 @@ struct BoundPointUpdate {
   std::vector<const float*> vectors;
   // Multi-vector fields: the replacement set (count 0: keep).
   std::vector<TokenSet> tokens;
+  // Optional fields whose vector is removed.
+  std::vector<bool> drop;
 };
 
 // An UpdatePoints request, bound. The vectors point into owned_blocks.

@@ -102,6 +102,26 @@ class PointsTestCase(base.QuiverTestCase):
             base.pts_pb.UpdatePointsRequest(collection=name, updates=updates, upsert=upsert),
             timeout=T)
 
+    def ctl(self, *args):
+        cmd = [QUIVERCTL, "--addr", "127.0.0.1:%d" % self.server.port] + list(args)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, "%s\nstdout: %s\nstderr: %s" % (cmd, r.stdout, r.stderr))
+        return r.stdout
+
+    def schema_of(self, name):
+        return self.server.collections.GetCollection(
+            base.coll_pb.GetCollectionRequest(name=name), timeout=T).collection.schema
+
+    def round_trip(self, name, fmt, out, import_args=()):
+        before, _ = self.scroll(name, page_size=97, with_vectors=True)
+        self.ctl("export", name, "--format", fmt, "-o", out, "--page-size", "97")
+        copy = name + "_copy_" + fmt
+        self.make(copy, self.schema_of(name))
+        self.ctl("import", copy, out, "--format", fmt, *import_args)
+        after, _ = self.scroll(copy, page_size=500, with_vectors=True)
+        self.assertEqual(len(after), len(before))
+        self.assertEqual(snapshot(after), snapshot(before))
+
 
 class ScrollTest(PointsTestCase):
     def test_pages_complete_and_without_repeats_under_writes(self):
@@ -206,26 +226,6 @@ class ScrollTest(PointsTestCase):
 
 
 class ExportImportTest(PointsTestCase):
-    def ctl(self, *args):
-        cmd = [QUIVERCTL, "--addr", "127.0.0.1:%d" % self.server.port] + list(args)
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        self.assertEqual(r.returncode, 0, "%s\nstdout: %s\nstderr: %s" % (cmd, r.stdout, r.stderr))
-        return r.stdout
-
-    def schema_of(self, name):
-        return self.server.collections.GetCollection(
-            base.coll_pb.GetCollectionRequest(name=name), timeout=T).collection.schema
-
-    def round_trip(self, name, fmt, out, import_args=()):
-        before, _ = self.scroll(name, page_size=97, with_vectors=True)
-        self.ctl("export", name, "--format", fmt, "-o", out, "--page-size", "97")
-        copy = name + "_copy_" + fmt
-        self.make(copy, self.schema_of(name))
-        self.ctl("import", copy, out, "--format", fmt, *import_args)
-        after, _ = self.scroll(copy, page_size=500, with_vectors=True)
-        self.assertEqual(len(after), len(before))
-        self.assertEqual(snapshot(after), snapshot(before))
-
     def rich(self):
         s = base.pb.CollectionSchema()
         s.vectors.add(name="img", dim=12, metric=base.pb.L2)
@@ -406,6 +406,89 @@ class UpdateTest(PointsTestCase):
         self.server.kill()
         self.server.start()
         self.assertEqual(self.state("u"), want)
+
+
+class OptionalVectorTest(PointsTestCase):
+    """Optional vector fields from outside, through each index kind."""
+
+    def test_optional_field_through_every_index_kind(self):
+        kinds = [("FLAT", {}), ("HNSW", {}), ("IVF_FLAT", {}), ("IVF_SQ8", {}),
+                 ("IVF_PQ", {"m": "4"}), ("HNSW_SQ8", {})]
+        for kind, params in kinds:
+            with self.subTest(kind=kind):
+                name = "opt_" + kind.lower()
+                s = base.pb.CollectionSchema()
+                s.vectors.add(name="r", dim=DIM, metric=base.pb.L2)
+                o = s.vectors.add(name="o", dim=DIM, metric=base.pb.COSINE, optional=True)
+                o.index.type = kind
+                o.index.params.update(params)
+                s.attributes.add(name="n", type=base.pb.INT64)
+                self.make(name, s)
+                rng = random.Random(kind)
+                pts = []
+                for i in range(500):
+                    vecs = {"r": vec(rng)}
+                    if i % 4:
+                        vecs["o"] = vec(rng)
+                    pts.append(base.make_point("q%04d" % i, vecs, {"n": i}))
+                self.upsert(name, pts)
+                without = {"q%04d" % i for i in range(0, 500, 4)}
+                self.wait_indexed(name)
+                self.check_skips(name, without)
+                e = self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.update, name,
+                                    [base.pts_pb.PointUpdate(id="q0001", remove_vectors=["r"])])
+                self.assertIn("required", e.details())
+                self.update(name, [base.pts_pb.PointUpdate(id="q0001", remove_vectors=["o"])])
+                without.add("q0001")
+                self.check_skips(name, without)
+                p = self.get(name, ["q0001", "q0002"], with_vectors=True)
+                self.assertEqual((sorted(p[0].vectors), sorted(p[1].vectors)), (["r"], ["o", "r"]))
+
+    def wait_indexed(self, name, timeout=30.0):
+        import time
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            info = self.server.collections.GetCollection(
+                base.coll_pb.GetCollectionRequest(name=name), timeout=T).collection
+            segs = info.stats.segments
+            if segs and all(sg.state == base.coll_pb.SegmentInfo.INDEXED for sg in segs):
+                return
+            time.sleep(0.1)
+
+    def check_skips(self, name, without):
+        q = vec(random.Random(1))
+        for exact in (False, True):
+            for flt in ("", "n >= 0", "n < 250"):
+                hits = self.search(name, "o", [q], 200, flt,
+                                   params=base.srch_pb.SearchParams(exact=exact))[0].hits
+                self.assertTrue(hits)
+                bad = [h.id for h in hits if h.id in without]
+                self.assertEqual(bad, [], "exact=%s filter=%r" % (exact, flt))
+        hits = self.search(name, "o", [q], 500, params=base.srch_pb.SearchParams(exact=True))[0].hits
+        self.assertEqual(len(hits), 500 - len(without))
+        self.assertEqual(len(self.search(name, "r", [q], 500,
+                                         params=base.srch_pb.SearchParams(exact=True))[0].hits), 500)
+
+    def test_optional_round_trip_and_kill_9(self):
+        s = base.pb.CollectionSchema()
+        s.vectors.add(name="r", dim=DIM, metric=base.pb.L2)
+        s.vectors.add(name="o", dim=DIM, metric=base.pb.IP, optional=True)
+        self.make("ko", s)
+        rng = random.Random(2)
+        self.upsert("ko", [base.make_point("k%04d" % i, {"r": vec(rng), "o": vec(rng)} if i % 2
+                                           else {"r": vec(rng)}, {}) for i in range(300)])
+        self.round_trip("ko", "jsonl", os.path.join(self.tmp, "ko.jsonl"))
+        self.update("ko", [base.pts_pb.PointUpdate(id="k0001", remove_vectors=["o"]),
+                           base.pts_pb.PointUpdate(id="k0002", vectors={"o": base.pb.Vector(values=[1.0] * DIM)})])
+        want = snapshot(self.scroll("ko", page_size=1000, with_vectors=True)[0])
+        self.server.kill()
+        self.server.start()
+        self.assertEqual(snapshot(self.scroll("ko", page_size=1000, with_vectors=True)[0]), want)
+        self.assertNotIn("o", want["k0001"][0])
+        self.assertIn("o", want["k0002"][0])
+        info = self.server.collections.GetCollection(
+            base.coll_pb.GetCollectionRequest(name="ko"), timeout=T).collection
+        self.assertEqual([v.optional for v in info.schema.vectors], [False, True])
 
 
 if __name__ == "__main__":

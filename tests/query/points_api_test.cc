@@ -482,5 +482,174 @@ TEST_F(PointsApiTest, NormalizedCosineVectorsStoreUnchanged) {
   }
 }
 
+
+// ------------------------------------------------------------ optional vectors
+
+// A collection with a required field "r" and an optional field "o" of index
+// kind `kind` (DISK when `disk`); point i lacks "o" when i % 3 == 0.
+class OptionalVectorTest : public PointsApiTest,
+                           public ::testing::WithParamInterface<std::pair<std::string, bool>> {
+ protected:
+  static constexpr int kPoints = 600;
+
+  void CreateOptional() {
+    v1::CreateCollectionRequest req;
+    req.set_name("o");
+    *req.mutable_schema()->add_vectors() = VectorField("r", kDim);
+    v1::VectorField* o = req.mutable_schema()->add_vectors();
+    *o = VectorField("o", kDim);
+    o->set_optional(true);
+    o->mutable_index()->set_type(GetParam().first);
+    if (GetParam().first == "IVF_PQ") (*o->mutable_index()->mutable_params())["m"] = "4";
+    if (GetParam().second) o->set_storage(v1::DISK);
+    v1::AttributeField n = Attribute("n", v1::INT64);
+    n.set_window(true);
+    *req.mutable_schema()->add_attributes() = n;
+    v1::CreateCollectionResponse resp;
+    QUIVER_ASSERT_OK(engine_->CreateCollection(req, &resp));
+    std::vector<v1::Point> pts;
+    for (int i = 0; i < kPoints; ++i) {
+      v1::Point p;
+      p.set_id(absl::StrFormat("o%04d", i));
+      const std::vector<float> r = Vec(i), v = Vec(100000 + i);
+      (*p.mutable_vectors())["r"].mutable_values()->Add(r.begin(), r.end());
+      if (i % 3 != 0) (*p.mutable_vectors())["o"].mutable_values()->Add(v.begin(), v.end());
+      (*p.mutable_attributes())["n"].set_int_value(i);
+      pts.push_back(std::move(p));
+    }
+    QUIVER_ASSERT_OK(Upsert("o", pts));
+  }
+
+  // Ids a search of `field` returns for a query of point `seed`'s vector.
+  std::set<std::string> SearchIds(const std::string& field, uint32_t k, bool exact,
+                                  const std::string& filter = "",
+                                  v1::FilterStrategy strategy = v1::FILTER_STRATEGY_AUTO) {
+    v1::SearchRequest req;
+    req.set_collection("o");
+    req.set_field(field);
+    req.set_k(k);
+    req.set_filter(filter);
+    req.mutable_params()->set_exact(exact);
+    req.mutable_params()->set_filter_strategy(strategy);
+    const std::vector<float> q = Vec(100000 + 7);
+    req.add_vectors()->mutable_values()->Add(q.begin(), q.end());
+    v1::SearchResponse resp;
+    absl::Status s = engine_->Search(req, StopToken(), &resp);
+    EXPECT_TRUE(s.ok()) << s;
+    std::set<std::string> ids;
+    if (s.ok()) {
+      for (const auto& h : resp.results(0).hits()) ids.insert(h.id());
+    }
+    return ids;
+  }
+
+  // Every search of "o" (exact, through the index, filtered by each
+  // strategy) returns only points that have "o"; the exact one all of them.
+  void ExpectOnlyPointsWithVectors(const std::set<std::string>& without) {
+    const std::set<std::string> exact = SearchIds("o", kPoints, true);
+    EXPECT_EQ(exact.size(), kPoints - without.size());
+    for (const auto& id : without) EXPECT_FALSE(exact.contains(id)) << id;
+    for (bool ex : {false, true}) {
+      std::vector<std::set<std::string>> runs = {SearchIds("o", 50, ex)};
+      for (auto st : {v1::PRE_FILTER, v1::FILTERED_INDEX, v1::POST_FILTER, v1::WINDOW_FILTER}) {
+        runs.push_back(SearchIds("o", 50, ex, "n >= 0", st));
+        runs.push_back(SearchIds("o", 50, ex, "n BETWEEN 100 AND 400", st));
+      }
+      for (const auto& ids : runs) {
+        EXPECT_FALSE(ids.empty());
+        for (const auto& id : ids) EXPECT_FALSE(without.contains(id)) << id << " exact=" << ex;
+      }
+    }
+    // The required field still finds every point.
+    EXPECT_EQ(SearchIds("r", kPoints, true).size(), static_cast<size_t>(kPoints));
+  }
+};
+
+TEST_P(OptionalVectorTest, SearchesSkipPointsWithoutTheVector) {
+  CreateOptional();
+  std::set<std::string> without;
+  for (int i = 0; i < kPoints; i += 3) without.insert(absl::StrFormat("o%04d", i));
+  ExpectOnlyPointsWithVectors(without);  // growing and sealed segments, before indexes
+  engine_->SealAndWaitForIndexes();
+  ExpectOnlyPointsWithVectors(without);
+  std::map<std::string, v1::Point> got = Get("o", {"o0000", "o0001"});
+  EXPECT_FALSE(got["o0000"].vectors().contains("o"));
+  EXPECT_TRUE(got["o0000"].vectors().contains("r"));
+  EXPECT_EQ(Values(got["o0001"].vectors().at("o")), Vec(100001));
+
+  // Removed through UpdatePoints, given back through it.
+  v1::UpdatePointsRequest req;
+  req.set_collection("o");
+  v1::PointUpdate* rm = req.add_updates();
+  rm->set_id("o0001");
+  rm->add_remove_vectors("o");
+  v1::PointUpdate* add = req.add_updates();
+  add->set_id("o0003");
+  const std::vector<float> v3 = Vec(100003);
+  (*add->mutable_vectors())["o"].mutable_values()->Add(v3.begin(), v3.end());
+  QUIVER_ASSERT_OK(Update(req));
+  without.insert("o0001");
+  without.erase("o0003");
+  ExpectOnlyPointsWithVectors(without);
+  // After a restart (recovery marks them from RocksDB) and compaction.
+  engine_->SealAndWaitForIndexes();
+  Reopen();
+  engine_->SealAndWaitForIndexes();
+  ExpectOnlyPointsWithVectors(without);
+  got = Get("o", {"o0001", "o0003"});
+  EXPECT_FALSE(got["o0001"].vectors().contains("o"));
+  EXPECT_EQ(Values(got["o0003"].vectors().at("o")), v3);
+  v1::VerifyCollectionRequest vreq;
+  vreq.set_name("o");
+  v1::VerifyCollectionResponse vresp;
+  QUIVER_ASSERT_OK(engine_->VerifyCollection(vreq, &vresp));
+  EXPECT_EQ(vresp.defects_size(), 0) << vresp.DebugString();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, OptionalVectorTest,
+    ::testing::Values(std::make_pair("FLAT", false), std::make_pair("HNSW", false),
+                      std::make_pair("IVF_FLAT", false), std::make_pair("IVF_SQ8", false),
+                      std::make_pair("IVF_PQ", false), std::make_pair("HNSW_SQ8", false),
+                      std::make_pair("IVF_SQ8", true)),
+    [](const auto& info) { return info.param.first + (info.param.second ? "_DISK" : ""); });
+
+TEST_F(PointsApiTest, OptionalFieldRules) {
+  v1::CreateCollectionRequest req;
+  req.set_name("m");
+  v1::VectorField* mv = req.mutable_schema()->add_vectors();
+  *mv = VectorField("t", kDim, v1::IP);
+  mv->mutable_multi_vector()->set_max_vectors_per_point(4);
+  mv->set_optional(true);
+  v1::CreateCollectionResponse resp;
+  EXPECT_THAT(engine_->CreateCollection(req, &resp),
+              StatusIs(absl::StatusCode::kInvalidArgument, "cannot be optional"));
+  QUIVER_ASSERT_OK(Create("c"));
+  QUIVER_ASSERT_OK(Fill("c", 3));
+  // A required field stays required, on upsert and on update.
+  v1::Point p = Point("x", 1, 1);
+  p.mutable_vectors()->erase("c");
+  EXPECT_THAT(Upsert("c", {p}), StatusIs(absl::StatusCode::kInvalidArgument, "is missing"));
+  v1::UpdatePointsRequest upd;
+  upd.set_collection("c");
+  upd.add_updates()->set_id("p0001");
+  upd.mutable_updates(0)->add_remove_vectors("c");
+  EXPECT_THAT(Update(upd), StatusIs(absl::StatusCode::kInvalidArgument, "is required"));
+  // The flag is stored with the schema and read back after a restart.
+  v1::CreateCollectionRequest opt;
+  opt.set_name("opt");
+  *opt.mutable_schema()->add_vectors() = VectorField("a", kDim);
+  *opt.mutable_schema()->add_vectors() = VectorField("b", kDim);
+  opt.mutable_schema()->mutable_vectors(1)->set_optional(true);
+  QUIVER_ASSERT_OK(engine_->CreateCollection(opt, &resp));
+  Reopen();
+  v1::GetCollectionRequest get;
+  get.set_name("opt");
+  v1::GetCollectionResponse info;
+  QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
+  EXPECT_FALSE(info.collection().schema().vectors(0).optional());
+  EXPECT_TRUE(info.collection().schema().vectors(1).optional());
+}
+
 }  // namespace
 }  // namespace quiver
