@@ -230,6 +230,24 @@ absl::StatusOr<uint64_t> Client::Count(const std::string& collection, const std:
   return resp.count();
 }
 
+absl::StatusOr<v1::ScrollPointsResponse> Client::Scroll(const v1::ScrollPointsRequest& req) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::ScrollPointsResponse resp;
+  absl::Status s = FromGrpc(points_->ScrollPoints(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp;
+}
+
+absl::StatusOr<v1::UpdatePointsResponse> Client::Update(const v1::UpdatePointsRequest& req) {
+  grpc::ClientContext ctx;
+  Prepare(&ctx);
+  v1::UpdatePointsResponse resp;
+  absl::Status s = FromGrpc(points_->UpdatePoints(&ctx, req, &resp));
+  if (!s.ok()) return s;
+  return resp;
+}
+
 absl::StatusOr<v1::SearchResponse> Client::Search(const v1::SearchRequest& req) {
   grpc::ClientContext ctx;
   Prepare(&ctx);

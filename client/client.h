@@ -88,6 +88,9 @@ class Client {
   absl::StatusOr<v1::GetPointsResponse> GetPoints(const v1::GetPointsRequest& req);
   absl::StatusOr<v1::DeletePointsResponse> Delete(const v1::DeletePointsRequest& req);
   absl::StatusOr<uint64_t> Count(const std::string& collection, const std::string& filter = "");
+  // One page; pass its next_cursor in the next request (empty: the end).
+  absl::StatusOr<v1::ScrollPointsResponse> Scroll(const v1::ScrollPointsRequest& req);
+  absl::StatusOr<v1::UpdatePointsResponse> Update(const v1::UpdatePointsRequest& req);
   absl::StatusOr<v1::SearchResponse> Search(const v1::SearchRequest& req);
 
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }

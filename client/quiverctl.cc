@@ -62,6 +62,7 @@ int Main(int argc, char** argv) {
   RegisterHealthCommands(app, commands);
   RegisterCollectionCommands(app, commands);
   RegisterImportCommands(app, commands);
+  RegisterExportCommands(app, commands);
   RegisterPointCommands(app, commands);
   RegisterSearchCommands(app, commands);
   RegisterStatsCommands(app, commands);

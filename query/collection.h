@@ -23,8 +23,9 @@
 // writer's view of the segments never races with them.
 //
 // Where it lives, by concept: construction, index specs, views, reader
-// epochs, get/count/describe in collection.cc; the commit protocol in
-// collection_write.cc; compaction in collection_compaction.cc; Persist and
+// epochs, get/count/describe in collection.cc; scroll in
+// collection_scroll.cc; the commit protocol in collection_write.cc, partial
+// updates' merge in collection_update.cc; compaction in collection_compaction.cc; Persist and
 // Recover in collection_recovery.cc; Verify in collection_verify.cc;
 // searches in query/execute/ (search.cc, late_interaction.cc, hybrid.cc,
 // and response.cc for filling responses and explain).
@@ -57,6 +58,7 @@
 #include "absl/time/time.h"
 #include "query/bind/binder.h"
 #include "query/bind/bound.h"
+#include "query/bind/point_binder.h"
 #include "query/bind/request_checks.h"
 #include "query/execute/response.h"
 #include "query/filter/filter.h"
@@ -189,6 +191,12 @@ class Collection : public std::enable_shared_from_this<Collection> {
                             v1::SearchResponse* resp) const;
   absl::Status Get(const BoundGet& q, v1::GetPointsResponse* resp) const;
   absl::StatusOr<uint64_t> Count(const BoundCount& q, const StopToken& stop = StopToken()) const;
+  // One page of ScrollPoints (query/collection_scroll.cc): the points
+  // passing q's filter with ids after q.after, in id order, from one view;
+  // next_cursor set when more follow. A page stops early at
+  // max_response_bytes (RESOURCE_EXHAUSTED only if not one point fits).
+  absl::Status Scroll(const BoundScroll& q, const StopToken& stop,
+                      v1::ScrollPointsResponse* resp) const;
   void Describe(v1::CollectionInfo* info) const;
   // A rough count of the unit operations (one filter predicate on one row,
   // 16 floats of distance computation) a search or a count with this
@@ -197,6 +205,10 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // kExpensiveWork on its pool for expensive requests.
   uint64_t EstimateWork(const BoundSearchRequest& q) const;
   uint64_t EstimateCountWork(const std::string& filter_expr) const;
+  // A scroll page looks at every live row (its id), filtered or not.
+  uint64_t EstimateScrollWork(const std::string& filter_expr) const {
+    return LiveCount() + EstimateCountWork(filter_expr);
+  }
   View TakeView() const;
   // Bytes of vectors and indexes in memory: the sum of the fields'
   // memory_bytes that Describe reports. Any thread.
@@ -224,6 +236,16 @@ class Collection : public std::enable_shared_from_this<Collection> {
                      WriteEffects* fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEffects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  // A partial update as the upsert it amounts to (query/collection_update.cc):
+  // each point's current row merged with its changes into *merged, which
+  // then goes through PrepareUpsert and ApplyUpsert. *keep holds the rows
+  // *merged points into until it is applied; *created counts the points
+  // created (u.upsert). NOT_FOUND naming the first missing id (without
+  // upsert), INVALID_ARGUMENT for a point to create without every vector.
+  // REQUIRES: run in a commit group of its own (the applied state is the
+  // whole truth).
+  absl::Status MergeUpdate(const BoundUpdate& u, View* keep, BoundUpsert* merged,
+                           uint32_t* created) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void ApplyDelete(uint64_t seq, const WriteEffects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Records that `seq` touched this collection without changing rows.

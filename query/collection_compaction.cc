@@ -72,7 +72,7 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
     for (uint32_t off = 0; off < rows && !out->full(); ++off) {
       if (!in->Visible(off, view.seq)) continue;
       for (size_t f = 0; f < nf; ++f) {
-        vectors[f] = in->vector(f, off);
+        vectors[f] = in->HasVector(f, off) ? in->vector(f, off) : nullptr;
         if (schema_->vectors()[f].multi) tokens[f] = in->tokens(f, off);
       }
       out->Append(in->iid(off), in->external_id(off), in->attrs(off), vectors, tokens.data());

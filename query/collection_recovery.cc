@@ -457,7 +457,9 @@ absl::Status Collection::LoadVectors(storage::Store& store, RecoveryState* st) {
           ++found;
           return absl::OkStatus();
         }));
-    if (found != live) {
+    // An optional field's points may lack it (FillRow marked them absent
+    // until SetVector found one).
+    if (found != live && !(field.optional && found < live)) {
       return absl::DataLossError(absl::StrCat("collection \"", name_, "\": field \"",
                                               schema_->vectors()[f].name, "\" has ", found,
                                               " vectors for ", live, " points"));

@@ -177,6 +177,12 @@ absl::Status Collection::Verify(const BoundVerify& verify, const View& view,
           ++vectors_checked;
           const Segment& seg = *view.parts[it->second.part].segment;
           const uint32_t off = it->second.offset;
+          if (!seg.HasVector(f, off)) {
+            found.Add(seg.id(), v1::VerifyDefect::VECTOR_MISMATCH, field.name,
+                      absl::StrCat("row ", off, " (\"", seg.external_id(off),
+                                   "\"): RocksDB holds a vector the segment says is absent"));
+            return absl::OkStatus();
+          }
           const float* have;
           size_t n;
           if (field.multi) {
@@ -199,6 +205,7 @@ absl::Status Collection::Verify(const BoundVerify& verify, const View& view,
     for (const auto& [iid, row] : rows) {
       if (!sampled[row.part][row.offset] || !row.has_point || seen.contains(iid)) continue;
       const Segment& seg = *view.parts[row.part].segment;
+      if (!seg.HasVector(f, row.offset)) continue;  // an optional field the point lacks
       found.Add(seg.id(), v1::VerifyDefect::VECTOR_MISMATCH, field.name,
                 absl::StrCat("row ", row.offset, " (\"", seg.external_id(row.offset),
                              "\"): no vector in RocksDB"));

@@ -142,12 +142,20 @@ class Engine {
               Done done);
   void Delete(Bound<BoundDelete> del, v1::DeletePointsResponse* resp, absl::Time deadline,
               Done done);
+  // Partial updates (query/engine_points.cc): committed as an upsert of the
+  // merged points, in a commit group of its own, under the upserts' write
+  // limits. NOT_FOUND for a missing id (without upsert): nothing applied.
+  void Update(const v1::UpdatePointsRequest& req, v1::UpdatePointsResponse* resp,
+              absl::Time deadline, Done done);
+  void Update(Bound<BoundUpdate> up, v1::UpdatePointsResponse* resp, absl::Time deadline,
+              Done done);
 
   // --- Binding (any thread): NOT_FOUND for an unknown collection, else
   // the binder's INVALID_ARGUMENT (query/bind/binder.h).
   absl::StatusOr<Bound<BoundSearchRequest>> BindSearch(const v1::SearchRequest& req) const;
   absl::StatusOr<Bound<BoundUpsert>> BindUpsert(const v1::UpsertPointsRequest& req) const;
   absl::StatusOr<Bound<BoundDelete>> BindDelete(const v1::DeletePointsRequest& req) const;
+  absl::StatusOr<Bound<BoundUpdate>> BindUpdate(const v1::UpdatePointsRequest& req) const;
 
   // Blocking forms of the writes, for tests and tools.
   absl::Status CreateCollection(const v1::CreateCollectionRequest& req,
@@ -158,6 +166,7 @@ class Engine {
                                 v1::UpdateCollectionResponse* resp);
   absl::Status Upsert(const v1::UpsertPointsRequest& req, v1::UpsertPointsResponse* resp);
   absl::Status Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse* resp);
+  absl::Status Update(const v1::UpdatePointsRequest& req, v1::UpdatePointsResponse* resp);
 
   // --- Reads.
   absl::Status GetCollection(const v1::GetCollectionRequest& req,
@@ -170,6 +179,9 @@ class Engine {
                            const StopToken& stop = StopToken()) const;
   absl::Status Search(const v1::SearchRequest& req, const StopToken& stop,
                       v1::SearchResponse* resp) const;
+  // One page of ScrollPoints (Collection::Scroll; query/engine_points.cc).
+  absl::Status ScrollPoints(const v1::ScrollPointsRequest& req, v1::ScrollPointsResponse* resp,
+                            const StopToken& stop = StopToken()) const;
   absl::Status Search(const Bound<BoundSearchRequest>& q, const StopToken& stop,
                       v1::SearchResponse* resp) const;
 
@@ -177,6 +189,8 @@ class Engine {
   // kExpensiveWork). False for an unknown collection: the read fails fast.
   bool IsExpensive(const Bound<BoundSearchRequest>& q) const;
   bool IsExpensive(const v1::CountPointsRequest& req) const;
+  // A page walks every row that passes the filter.
+  bool IsExpensive(const v1::ScrollPointsRequest& req) const;
   // Checks a collection's segments, files and indexes against RocksDB
   // (Collection::Verify), at one consistent point in time. NOT_FOUND,
   // INVALID_ARGUMENT (sample sizes); UNAVAILABLE when the engine no longer

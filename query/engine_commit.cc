@@ -471,7 +471,11 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
     op.set_collection_id(w.coll->id());
     op.set_unix_ms(absl::ToUnixMillis(absl::Now()));
     batch->LogOp(seq, op);
-  } else if (w.kind == Writer::Kind::kUpsert) {
+  } else if (w.kind == Writer::Kind::kUpsert || w.kind == Writer::Kind::kPointUpdate) {
+    if (w.kind == Writer::Kind::kPointUpdate) {
+      QUIVER_RETURN_IF_ERROR(
+          w.coll->MergeUpdate(w.point_update, &w.merge_view, &w.up, &w.points_created));
+    }
     QUIVER_RETURN_IF_ERROR(ChargeMemory(w));
     w.coll->PrepareUpsert(seq, w.up, batch, &w.fx);
   } else {
@@ -514,6 +518,7 @@ void Engine::Apply(Writer& w) {
       for (const auto& [f, spec] : w.index_updates) w.coll->ApplyIndexSpec(w.seq, f, spec);
       break;
     case Writer::Kind::kUpsert:
+    case Writer::Kind::kPointUpdate:
       w.coll->ApplyUpsert(w.seq, w.up, w.fx);
       break;
     case Writer::Kind::kDelete:

@@ -26,7 +26,9 @@ struct Engine::Writer {
   // that write nothing to storage and take no sequence number.
   // kRestore publishes a collection a restore imported (coll, recovered
   // already, and its record in `created`).
-  enum class Kind { kCreate, kDrop, kUpdate, kUpsert, kDelete, kInternal, kRestore };
+  // kPointUpdate: a partial update (UpdatePoints), a barrier: merged into
+  // `up` in Prepare (Collection::MergeUpdate), then committed as kUpsert is.
+  enum class Kind { kCreate, kDrop, kUpdate, kUpsert, kDelete, kInternal, kRestore, kPointUpdate };
   Kind kind;
   // Runs as a commit group of its own, so its Prepare sees only applied
   // state (catalog changes and filter deletes).
@@ -36,6 +38,9 @@ struct Engine::Writer {
   std::shared_ptr<Collection> coll;
   BoundUpsert up;
   BoundDelete del;
+  BoundUpdate point_update;  // kPointUpdate
+  View merge_view;           // kPointUpdate: keeps the merged rows alive
+  uint32_t points_created = 0;  // kPointUpdate: points created (upsert)
   WriteEffects fx;
   absl::Time deadline = absl::InfiniteFuture();
   size_t bytes = 0;

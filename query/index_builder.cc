@@ -179,7 +179,7 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool
   const std::vector<float> data =
       tokens ? seg->GatherTokens(f, rows) : seg->GatherVectors(f, rows);
   const size_t n = tokens ? data.size() / field.dim : rows;
-  const RowsWithData with_data(*seg, rows);
+  const RowsWithData with_data(*seg, rows, static_cast<int>(f));
   const index::LabelFilter* build_rows = tokens || with_data.all() ? nullptr : &with_data;
   (*idx)->set_build_stop(stop);
   absl::Status s = (*idx)->Build(data.data(), n, options.threads_per_build, build_rows);

@@ -22,10 +22,11 @@ std::string IndexCheckResult::ToString() const {
                          nearest_found, samples, recall_at_10, ok ? "passed" : "FAILED");
 }
 
-RowsWithData::RowsWithData(const Segment& seg, uint32_t rows)
+RowsWithData::RowsWithData(const Segment& seg, uint32_t rows, int field)
     : words_((static_cast<size_t>(rows) + 63) / 64, 0), size_(rows) {
   for (uint32_t off = 0; off < rows; ++off) {
     if (seg.delete_seq(off) == 0) continue;
+    if (field >= 0 && !seg.HasVector(static_cast<size_t>(field), off)) continue;
     words_[off >> 6] |= uint64_t{1} << (off & 63);
     ++count_;
   }
@@ -40,7 +41,7 @@ IndexCheckResult CheckIndex(const Segment& seg, size_t f, const index::VectorInd
   const VectorFieldSpec& field = seg.schema().vectors()[f];
   if (samples == 0 || (field.multi && field.token_candidates)) return result;
   const uint32_t rows = static_cast<uint32_t>(std::min<size_t>(idx.size(), seg.published()));
-  const RowsWithData data(seg, rows);
+  const RowsWithData data(seg, rows, static_cast<int>(f));
   if (data.count() == 0) return result;
   std::vector<uint32_t> candidates;
   candidates.reserve(data.count());

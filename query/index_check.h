@@ -57,7 +57,9 @@ struct IndexCheckResult {
 // vector). A bitmap LabelFilter, for index builds and checks.
 class RowsWithData final : public index::LabelFilter {
  public:
-  RowsWithData(const Segment& seg, uint32_t rows);
+  // With `field` (>= 0), also without the rows that lack that optional
+  // field's vector (their slots hold zeros, like a placeholder's).
+  RowsWithData(const Segment& seg, uint32_t rows, int field = -1);
   bool Accept(uint32_t label) const override { return Test(label); }
   // Every row holds data (the filter can be left out).
   bool all() const { return count_ == size_; }

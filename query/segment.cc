@@ -106,6 +106,15 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
   }
   disk_bytes_.reset(new std::atomic<uint64_t>[dims_.size()]);
   for (size_t f = 0; f < dims_.size(); ++f) disk_bytes_[f].store(0, std::memory_order_relaxed);
+  absent_bits_.resize(dims_.size());
+  absent_count_.reset(new std::atomic<uint32_t>[dims_.size()]);
+  for (size_t f = 0; f < dims_.size(); ++f) {
+    absent_count_[f].store(0, std::memory_order_relaxed);
+    if (!schema_->vectors()[f].optional) continue;
+    const size_t words = (static_cast<size_t>(capacity) + 63) / 64;
+    absent_bits_[f].reset(new std::atomic<uint64_t>[words]);
+    for (size_t w = 0; w < words; ++w) absent_bits_[f][w].store(0, std::memory_order_relaxed);
+  }
   chunks_.resize((static_cast<size_t>(capacity) + chunk_rows_ - 1) / chunk_rows_);
   MutexLock lock(&index_mu_);
   indexes_.resize(dims_.size());
@@ -172,6 +181,14 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
   c.attrs[r] = std::move(attrs);
   for (size_t f = 0; f < vectors.size(); ++f) {
     float* dst = c.owned[f].get() + static_cast<size_t>(r) * dims_[f];
+    if (vectors[f] == nullptr) {
+      // An optional field the point lacks: finite data for the slot, which
+      // searches and index builds leave out.
+      std::memset(dst, 0, dims_[f] * sizeof(float));
+      c.norms[f][r] = 0;
+      SetAbsent(f, off, true);
+      continue;
+    }
     std::memcpy(dst, vectors[f], dims_[f] * sizeof(float));
     c.norms[f][r] = index::NormSqr(dst, dims_[f]);
     if (multi_[f] && tokens != nullptr) {
@@ -187,9 +204,25 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
   return off;
 }
 
+void Segment::SetAbsent(size_t f, uint32_t off, bool absent) {
+  if (absent_bits_[f] == nullptr) return;
+  const uint64_t bit = uint64_t{1} << (off & 63);
+  std::atomic<uint64_t>& word = absent_bits_[f][off >> 6];
+  const uint64_t before = absent ? word.fetch_or(bit, std::memory_order_relaxed)
+                                 : word.fetch_and(~bit, std::memory_order_relaxed);
+  if (((before & bit) != 0) != absent) {
+    if (absent) {
+      absent_count_[f].fetch_add(1, std::memory_order_relaxed);
+    } else {
+      absent_count_[f].fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+}
+
 void Segment::SetVector(uint32_t offset, size_t f, const float* v) {
   Chunk& c = *chunks_[offset / chunk_rows_];
   const uint32_t r = offset % chunk_rows_;
+  SetAbsent(f, offset, false);
   if (c.owned[f] == nullptr) return;  // served from a rerank table
   float* dst = c.owned[f].get() + static_cast<size_t>(r) * dims_[f];
   std::memcpy(dst, v, dims_[f] * sizeof(float));
@@ -201,6 +234,8 @@ void Segment::FillRow(uint32_t offset, const std::string& external_id, AttrRow a
   const uint32_t r = offset % chunk_rows_;
   c.ids[r] = external_id;
   c.attrs[r] = std::move(attrs);
+  // Until SetVector finds its vector, an optional field's is absent.
+  for (size_t f = 0; f < dims_.size(); ++f) SetAbsent(f, offset, true);
   if (c.delete_seq[r].exchange(kAlive, std::memory_order_relaxed) != kAlive) {
     dead_.fetch_sub(1, std::memory_order_relaxed);
   }

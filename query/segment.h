@@ -87,7 +87,7 @@ class Segment {
   bool full() const { return appended_ >= capacity_; }
   // Appends a live row and returns its offset. REQUIRES: !full(), !sealed().
   // vectors[f] has schema().vectors()[f].dim floats (already normalized for
-  // COSINE fields).
+  // COSINE fields), or is null for an optional field the point lacks.
   // Multi-vector fields: vectors[f] is the point's encoding and tokens[f]
   // its vectors (tokens may be null when the schema has no such field).
   uint32_t Append(uint64_t iid, const std::string& external_id, AttrRow attrs,
@@ -95,7 +95,8 @@ class Segment {
   // Appends an empty slot (a row whose point no longer exists).
   uint32_t AppendHole(uint64_t iid);
   // Fills the vector of field `f` at `offset` (recovery loads attributes and
-  // vectors in separate passes).
+  // vectors in separate passes; FillRow marks an optional field absent
+  // until its vector is set here).
   void SetVector(uint32_t offset, size_t f, const float* v);
   // Fills the vectors of multi-vector field f at `offset` (recovery); a
   // no-op once a table serves the field.
@@ -141,6 +142,21 @@ class Segment {
     return chunk(off).delete_seq[off % chunk_rows_].load(std::memory_order_relaxed);
   }
   bool Visible(uint32_t off, uint64_t seq) const { return delete_seq(off) > seq; }
+  // Whether row `off` holds a vector of field f: false only for a row whose
+  // point lacks an optional field's vector (its slot holds zeros, no index
+  // build takes it and no search of f returns it).
+  bool HasVector(size_t f, uint32_t off) const {
+    const std::atomic<uint64_t>* bits = absent_bits_[f].get();
+    return bits == nullptr ||
+           ((bits[off >> 6].load(std::memory_order_relaxed) >> (off & 63)) & 1) == 0;
+  }
+  // Visible at `seq` and holding a vector of field f: what a search of f
+  // may return.
+  bool VisibleWith(size_t f, uint32_t off, uint64_t seq) const {
+    return Visible(off, seq) && HasVector(f, off);
+  }
+  // Rows whose point lacks field f's vector (0 for required fields).
+  uint32_t absent(size_t f) const { return absent_count_[f].load(std::memory_order_relaxed); }
 
   // Marks a live row deleted by operation `seq`.
   void MarkDeleted(uint32_t off, uint64_t seq);
@@ -257,6 +273,12 @@ class Segment {
   std::atomic<bool> retired_{false};
   std::atomic<bool> persisted_{false};
   std::unique_ptr<std::atomic<uint64_t>[]> disk_bytes_;
+  // Optional fields: a bit per row set while the row lacks the field's
+  // vector (null for required fields), and how many are set. Bits of
+  // published rows change only in recovery, before the segment is shared.
+  std::vector<std::unique_ptr<std::atomic<uint64_t>[]>> absent_bits_;
+  std::unique_ptr<std::atomic<uint32_t>[]> absent_count_;
+  void SetAbsent(size_t f, uint32_t off, bool absent);
 
   mutable Mutex index_mu_;
   std::vector<std::shared_ptr<const index::VectorIndex>> indexes_ ABSL_GUARDED_BY(index_mu_);

@@ -6,6 +6,27 @@
 #include "query/segment.h"
 
 namespace quiver {
+namespace {
+
+// The labels of a partition whose row holds a vector of an optional field:
+// the others are left out of its index, as placeholders are.
+class PartitionRowsWithVector final : public index::LabelFilter {
+ public:
+  PartitionRowsWithVector(const Segment& seg, size_t field, const std::vector<uint32_t>& rows,
+                          uint32_t first)
+      : seg_(seg), field_(field), rows_(rows), first_(first) {}
+  bool Accept(uint32_t label) const override {
+    return seg_.HasVector(field_, rows_[first_ + label]);
+  }
+
+ private:
+  const Segment& seg_;
+  const size_t field_;
+  const std::vector<uint32_t>& rows_;
+  const uint32_t first_;
+};
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<const WindowIndex>> WindowIndex::Build(
     const Segment& seg, std::shared_ptr<const SegmentAttrIndex> attrs, int attr, size_t field,
@@ -25,6 +46,11 @@ absl::StatusOr<std::shared_ptr<const WindowIndex>> WindowIndex::Build(
     part.first = static_cast<uint32_t>(uint64_t{n} * p / parts);
     part.last = static_cast<uint32_t>(uint64_t{n} * (p + 1) / parts);
     if (part.last == part.first) continue;
+    const PartitionRowsWithVector with_vector(seg, field, *w->sorted_rows_, part.first);
+    const bool some_absent = seg.absent(field) > 0;
+    bool any = !some_absent;
+    for (uint32_t i = 0; !any && i < part.last - part.first; ++i) any = with_vector.Accept(i);
+    if (!any) continue;  // no row here has a vector to search
     data.resize(size_t{part.last - part.first} * dim);
     for (uint32_t i = part.first; i < part.last; ++i) {
       std::copy_n(seg.vector(field, (*w->sorted_rows_)[i]), dim,
@@ -33,7 +59,8 @@ absl::StatusOr<std::shared_ptr<const WindowIndex>> WindowIndex::Build(
     auto idx = index::CreateIndex(spec);
     if (!idx.ok()) return idx.status();
     (*idx)->set_build_stop(stop);
-    absl::Status s = (*idx)->Build(data.data(), part.last - part.first, threads);
+    absl::Status s = (*idx)->Build(data.data(), part.last - part.first, threads,
+                                   some_absent ? &with_vector : nullptr);
     if (!s.ok()) return s;
     part.index = std::move(*idx);
     w->partitions_.push_back(std::move(part));

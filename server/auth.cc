@@ -44,6 +44,8 @@ constexpr RuleSpec kRules[] = {
     {"quiver.v1.CollectionService", "VerifyCollection", Role::kAdmin, "name"},
     {"quiver.v1.PointService", "GetPoints", Role::kRead, "collection"},
     {"quiver.v1.PointService", "CountPoints", Role::kRead, "collection"},
+    {"quiver.v1.PointService", "ScrollPoints", Role::kRead, "collection"},
+    {"quiver.v1.PointService", "UpdatePoints", Role::kWrite, "collection"},
     {"quiver.v1.PointService", "UpsertPoints", Role::kWrite, "collection"},
     {"quiver.v1.PointService", "DeletePoints", Role::kWrite, "collection"},
     {"quiver.v1.SearchService", "Search", Role::kRead, "collection"},

@@ -7,7 +7,8 @@
 //   <sha256 of the key, 64 hex digits> <role> [collection,collection,...]
 //
 // A role is `read` (GetCollection, ListCollections, GetPoints, CountPoints,
-// Search), `write` (read's, plus UpsertPoints and DeletePoints) or `admin`
+// ScrollPoints, Search), `write` (read's, plus UpsertPoints, UpdatePoints
+// and DeletePoints) or `admin`
 // (everything: CreateCollection, DropCollection, UpdateCollection,
 // VerifyCollection, every SnapshotService RPC and any method not listed
 // here). A key limited to collections may call a method only on those;

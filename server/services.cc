@@ -283,6 +283,30 @@ grpc::ServerUnaryReactor* PointServiceImpl::CountPoints(grpc::CallbackServerCont
                    [&] { return engine_->CountPoints(*req, resp, Deadline(ctx)); });
 }
 
+grpc::ServerUnaryReactor* PointServiceImpl::ScrollPoints(grpc::CallbackServerContext* ctx,
+                                                         const v1::ScrollPointsRequest* req,
+                                                         v1::ScrollPointsResponse* resp) {
+  if (engine_->IsExpensive(*req)) {
+    return RunQueued(ctx, gate_, expensive_, RpcObserver(metrics_, "ScrollPoints", req, resp),
+                     [this, req, resp](const StopToken& stop) {
+                       return engine_->ScrollPoints(*req, resp, stop);
+                     });
+  }
+  return RunInline(ctx, gate_, RpcObserver(metrics_, "ScrollPoints", req, resp),
+                   [&] { return engine_->ScrollPoints(*req, resp, Deadline(ctx)); });
+}
+
+grpc::ServerUnaryReactor* PointServiceImpl::UpdatePoints(grpc::CallbackServerContext* ctx,
+                                                         const v1::UpdatePointsRequest* req,
+                                                         v1::UpdatePointsResponse* resp) {
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "UpdatePoints", req, resp),
+                     [&](Engine::Done done) {
+                       absl::StatusOr<Bound<BoundUpdate>> up = engine_->BindUpdate(*req);
+                       if (!up.ok()) return done(up.status());
+                       engine_->Update(*std::move(up), resp, Deadline(ctx), std::move(done));
+                     });
+}
+
 grpc::ServerUnaryReactor* SearchServiceImpl::Search(grpc::CallbackServerContext* ctx,
                                                     const v1::SearchRequest* req,
                                                     v1::SearchResponse* resp) {

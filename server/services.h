@@ -148,6 +148,12 @@ class PointServiceImpl final : public v1::PointService::CallbackService {
   grpc::ServerUnaryReactor* CountPoints(grpc::CallbackServerContext* ctx,
                                         const v1::CountPointsRequest* req,
                                         v1::CountPointsResponse* resp) override;
+  grpc::ServerUnaryReactor* ScrollPoints(grpc::CallbackServerContext* ctx,
+                                         const v1::ScrollPointsRequest* req,
+                                         v1::ScrollPointsResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdatePoints(grpc::CallbackServerContext* ctx,
+                                         const v1::UpdatePointsRequest* req,
+                                         v1::UpdatePointsResponse* resp) override;
 
  private:
   Engine* engine_;

@@ -73,6 +73,10 @@ absl::StatusOr<Schema> Schema::Create(std::vector<VectorFieldSpec> vectors,
     }
     f.index_type = absl::AsciiStrToUpper(f.index_type);
     if (f.index_type.empty()) f.index_type = "FLAT";
+    if (f.multi && f.optional) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "vector field \"", f.name, "\": a multi-vector field cannot be optional"));
+    }
     if (f.multi) {
       if (f.max_vectors == 0) f.max_vectors = kDefaultMaxVectorsPerPoint;
       if (f.max_vectors > kMaxVectorsPerPoint) {

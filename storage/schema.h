@@ -51,6 +51,8 @@ struct VectorFieldSpec {
   // Candidates from an index over every token vector instead of the
   // encodings (the baseline MUVERA is compared with).
   bool token_candidates = false;
+  // Points may lack this field's vector (single-vector fields only).
+  bool optional = false;
 };
 
 // Multi-vector fields: vectors per point when the schema says 0, and the

@@ -71,6 +71,7 @@ absl::StatusOr<VectorFieldSpec> VectorSpecFrom(const FieldMsg& f) {
     case kCosine: spec.metric = Metric::kCosine; break;
     default: return FieldError("vector field", f.name(), "metric must be L2, IP or COSINE");
   }
+  spec.optional = f.optional();
   spec.index_type = f.index().type();
   spec.index_params.insert(f.index().params().begin(), f.index().params().end());
   if (f.has_multi_vector()) {
@@ -97,6 +98,7 @@ void VectorSpecTo(const VectorFieldSpec& spec, FieldMsg* f) {
   f->mutable_index()->mutable_params()->insert(spec.index_params.begin(),
                                                spec.index_params.end());
   SetNumber(f, &FieldMsg::set_storage, spec.disk ? kDisk : kMemory);
+  f->set_optional(spec.optional);
   if (spec.multi) {
     auto* mv = f->mutable_multi_vector();
     mv->set_max_vectors_per_point(spec.max_vectors);

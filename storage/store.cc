@@ -287,6 +287,7 @@ void Batch::PutPoint(uint32_t cid, uint64_t iid, const PointRecord& rec,
   rec.SerializeToString(&scratch_);
   wb_->Put(store_->attributes_, PointKey(cid, iid), scratch_);
   for (size_t f = 0; f < vectors.size(); ++f) {
+    if (vectors[f] == nullptr) continue;  // an optional field the point lacks
     // Stored as raw little-endian float32 (the only byte order we build for).
     wb_->Put(store_->vectors_, VectorKey(cid, static_cast<uint16_t>(f), iid),
              rocksdb::Slice(reinterpret_cast<const char*>(vectors[f]),

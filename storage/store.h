@@ -117,7 +117,8 @@ class Batch {
   void PutNextInternalId(uint32_t cid, uint64_t next);
 
   // Writes a point under internal id `iid`: its record, one vector per field
-  // (vectors[f] has the field's dim floats) and its id-map entry.
+  // (vectors[f] has the field's dim floats; null: the point has none, as an
+  // optional field allows) and its id-map entry.
   void PutPoint(uint32_t cid, uint64_t iid, const PointRecord& rec,
                 absl::Span<const float* const> vectors,
                 absl::Span<const uint32_t> dims);

@@ -72,22 +72,27 @@ absl::StatusOr<v1::IndexSpec> ParseIndexSpec(const std::string& text, const std:
   return index;
 }
 
-// name:dim:metric[:index][:memory|:disk], index = TYPE[,param=value...],
-// e.g. "emb:768:COSINE:HNSW,M=16,ef_construction=200" or
-// "img:784:L2:IVF_PQ,m=56:disk".
+// name:dim:metric[:index][:memory|:disk][:optional], index =
+// TYPE[,param=value...], e.g. "emb:768:COSINE:HNSW,M=16,ef_construction=200"
+// or "img:784:L2:IVF_PQ,m=56:disk".
 absl::StatusOr<v1::VectorField> ParseVectorSpec(const std::string& spec) {
   std::vector<std::string> parts = absl::StrSplit(spec, ':');
   v1::StorageMode storage = v1::MEMORY;
-  if (parts.size() >= 4) {
+  bool optional = false;
+  while (parts.size() >= 4) {
     const std::string last = absl::AsciiStrToLower(parts.back());
     if (last == "disk" || last == "memory") {
       storage = last == "disk" ? v1::DISK : v1::MEMORY;
-      parts.pop_back();
+    } else if (last == "optional") {
+      optional = true;
+    } else {
+      break;
     }
+    parts.pop_back();
   }
   if (parts.size() < 3 || parts.size() > 4) {
-    return UsageError(absl::StrCat("--vector \"", spec,
-                                   "\": expected name:dim:metric[:index][:memory|:disk]"));
+    return UsageError(absl::StrCat(
+        "--vector \"", spec, "\": expected name:dim:metric[:index][:memory|:disk][:optional]"));
   }
   v1::VectorField f;
   f.set_name(parts[0]);
@@ -103,6 +108,7 @@ absl::StatusOr<v1::VectorField> ParseVectorSpec(const std::string& spec) {
                           ParseIndexSpec(parts.size() == 4 ? parts[3] : "FLAT",
                                          absl::StrCat("--vector \"", spec, "\"")));
   f.set_storage(storage);
+  f.set_optional(optional);
   return f;
 }
 
@@ -271,6 +277,7 @@ void PrintDescribe(Context& c, const v1::CollectionInfo& info) {
     const std::string disk = it == field_stats.end() ? "-" : FormatBytes(it->second->disk_bytes());
     std::string name = f.name();
     if (f.has_multi_vector()) name += " (multi)";
+    if (f.optional()) name += " (optional)";
     vt.AddRow({name, absl::StrCat(f.dim()), MetricName(f.metric()), IndexText(f.index()),
                StorageModeName(f.storage()), mem, disk});
   }
@@ -377,11 +384,11 @@ void RegisterCollectionCommands(CLI::App& app, CommandSet& commands) {
   auto* create_cmd = coll->add_subcommand("create", "Create a collection");
   create_cmd->add_option("name", create.name, "Collection name")->required();
   create_cmd->add_option("--vector", create.vectors,
-                         "Vector field name:dim:metric[:index][:disk] (metric L2|IP|COSINE; "
-                         "index FLAT (default), HNSW,M=16,..., IVF_FLAT,nlist=..., or a "
-                         "compressed IVF_SQ8, IVF_PQ,m=..., HNSW_SQ8; disk: only the "
-                         "compressed index in memory, full vectors in a rerank table on disk); "
-                         "repeatable");
+                         "Vector field name:dim:metric[:index][:disk][:optional] (metric "
+                         "L2|IP|COSINE; index FLAT (default), HNSW,M=16,..., IVF_FLAT,nlist=..., "
+                         "or a compressed IVF_SQ8, IVF_PQ,m=..., HNSW_SQ8; disk: only the "
+                         "compressed index in memory, full vectors in a rerank table on disk; "
+                         "optional: points may lack it); repeatable");
   create_cmd->add_option("--attr", create.attrs,
                          "Attribute name:type[:indexed|:window] (int64|double|bool|string|"
                          "string_list; window: numeric, indexed, with window indexes for range "

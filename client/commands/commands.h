@@ -18,6 +18,8 @@ void RegisterHealthCommands(CLI::App& app, CommandSet& commands);
 void RegisterCollectionCommands(CLI::App& app, CommandSet& commands);
 // import
 void RegisterImportCommands(CLI::App& app, CommandSet& commands);
+// export
+void RegisterExportCommands(CLI::App& app, CommandSet& commands);
 // get, delete, count
 void RegisterPointCommands(CLI::App& app, CommandSet& commands);
 // search

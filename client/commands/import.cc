@@ -25,6 +25,7 @@ struct ImportArgs {
   std::string label_attr = "label";
   int64_t limit = -1;
   std::string offsets;
+  std::string meta;
   bool no_progress = false;
 };
 
@@ -51,6 +52,7 @@ absl::Status Import(Context& c, const ImportArgs& a) {
   o.batch = a.batch;
   o.labels_path = a.labels;
   o.offsets_path = a.offsets;
+  o.meta_path = a.meta;
   o.label_attr = a.label_attr;
   o.limit = a.limit;
   o.show_progress = !a.no_progress;
@@ -88,6 +90,9 @@ void RegisterImportCommands(CLI::App& app, CommandSet& commands) {
   import_cmd->add_option("--offsets", imp.offsets,
                          "Multi-vector field: IDX1 or .npy integers, the row where each point's "
                          "vectors start (n + 1 entries, the last = the file's rows)");
+  import_cmd->add_option("--meta", imp.meta,
+                         "fvecs/npy/idx: jsonl of each row's (point's) id and attributes, as "
+                         "`export --format npy` writes it (instead of --id-prefix and --labels)");
   import_cmd->add_flag("--no-progress", imp.no_progress, "No progress report on stderr");
 
   commands.Add(import_cmd, [imp_args](Context& c) { return Import(c, *imp_args); });

@@ -19,9 +19,10 @@ constexpr size_t kMaxRequestBytes = 32 << 20;
 
 }  // namespace
 
-Progress::Progress(bool enabled, int64_t total)
+Progress::Progress(bool enabled, int64_t total, const char* what)
     : enabled_(enabled),
       total_(total),
+      what_(what),
       tty_(isatty(STDERR_FILENO) == 1),
       start_(std::chrono::steady_clock::now()) {}
 
@@ -40,7 +41,7 @@ void Progress::Update(uint64_t done, double fraction) {
     const int decile = static_cast<int>(fraction * 10);
     if (decile <= last_decile_) return;
     last_decile_ = decile;
-    std::cerr << "import: " << Line(done, fraction, elapsed) << "\n";
+    std::cerr << what_ << ": " << Line(done, fraction, elapsed) << "\n";
   }
 }
 

@@ -24,8 +24,8 @@ namespace quiver::ctl {
 // place; in a log (stderr redirected) a line per 10% so logs stay short.
 class Progress {
  public:
-  // `total` points expected; -1 when unknown.
-  Progress(bool enabled, int64_t total);
+  // `total` points expected; -1 when unknown. `what` starts the log lines.
+  Progress(bool enabled, int64_t total, const char* what = "import");
 
   // `done` points so far; `fraction` of the input consumed (used when the
   // total is unknown).
@@ -41,6 +41,7 @@ class Progress {
 
   const bool enabled_;
   const int64_t total_;
+  const char* what_;
   const bool tty_;
   const std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_;

@@ -60,6 +60,54 @@ v1::Value LabelValue(int64_t label, v1::AttributeType type) {
   return v;
 }
 
+// --meta: the id and attributes of each row (or point), a jsonl line each.
+class MetaLines {
+ public:
+  static absl::StatusOr<std::unique_ptr<MetaLines>> Open(const ImportOptions& options,
+                                                         const v1::CollectionSchema& schema) {
+    if (options.meta_path.empty()) return std::unique_ptr<MetaLines>();
+    QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<GzInput> in, GzInput::Open(options.meta_path));
+    return std::unique_ptr<MetaLines>(new MetaLines(options.meta_path, std::move(in), schema));
+  }
+
+  // The next line's id and attributes into *p.
+  absl::Status Next(v1::Point* p) {
+    std::string line;
+    do {
+      QUIVER_ASSIGN_OR_RETURN(bool more, in_->ReadLine(&line, absl::StrCat("line ", line_ + 1)));
+      if (!more) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path_, " ends after ", line_, " lines, before the vectors do"));
+      }
+      ++line_;
+    } while (absl::StripAsciiWhitespace(line).empty());
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, ": line ", line_, ": invalid JSON: ", ParseErrorText(e.what())));
+    }
+    if (j.is_object() && (j.contains("vector") || j.contains("vectors"))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path_, ": line ", line_, ": --meta lines hold ids and attributes, not vectors"));
+    }
+    if (absl::Status s = converter_.Convert(j, p); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path_, ": line ", line_, ": ", s.message()));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  MetaLines(std::string path, std::unique_ptr<GzInput> in, const v1::CollectionSchema& schema)
+      : path_(std::move(path)), in_(std::move(in)), converter_(schema, "") {}
+
+  std::string path_;
+  std::unique_ptr<GzInput> in_;
+  JsonlConverter converter_;
+  int64_t line_ = 0;
+};
+
 // Points of a multi-vector field from a vector file of all their vectors,
 // point i holding rows [offsets[i], offsets[i + 1]).
 absl::StatusOr<ImportResult> ImportMultiVectors(client::Client& client,
@@ -67,7 +115,8 @@ absl::StatusOr<ImportResult> ImportMultiVectors(client::Client& client,
                                                 const v1::VectorField& field,
                                                 VectorFileReader* reader,
                                                 const std::vector<int64_t>& labels,
-                                                v1::AttributeType label_type) {
+                                                v1::AttributeType label_type,
+                                                MetaLines* meta) {
   QUIVER_ASSIGN_OR_RETURN(std::vector<int64_t> offsets, ReadLabels(options.offsets_path));
   if (offsets.size() < 2 || offsets.front() != 0 ||
       !std::is_sorted(offsets.begin(), offsets.end()) ||
@@ -88,7 +137,11 @@ absl::StatusOr<ImportResult> ImportMultiVectors(client::Client& client,
   std::vector<float> row;
   for (int64_t i = 0; i < total; ++i) {
     v1::Point p;
-    p.set_id(absl::StrCat(options.id_prefix, options.start_id + i));
+    if (meta != nullptr) {
+      QUIVER_RETURN_IF_ERROR(meta->Next(&p));
+    } else {
+      p.set_id(absl::StrCat(options.id_prefix, options.start_id + i));
+    }
     v1::MultiVector& mv = (*p.mutable_multi_vectors())[field.name()];
     for (int64_t r = offsets[i]; r < offsets[i + 1]; ++r) {
       absl::StatusOr<bool> more = reader->Next(&row);
@@ -166,7 +219,11 @@ absl::StatusOr<ImportResult> ImportVectors(client::Client& client, const ImportO
     }
   }
 
-  if (multi) return ImportMultiVectors(client, options, *field, reader.get(), labels, label_type);
+  QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<MetaLines> meta, MetaLines::Open(options, schema));
+  if (multi) {
+    return ImportMultiVectors(client, options, *field, reader.get(), labels, label_type,
+                              meta.get());
+  }
 
   int64_t total = reader->rows();
   if (options.limit >= 0 && (total < 0 || total > options.limit)) {
@@ -189,7 +246,11 @@ absl::StatusOr<ImportResult> ImportVectors(client::Client& client, const ImportO
     }
     if (!*more) break;
     v1::Point p;
-    p.set_id(absl::StrCat(options.id_prefix, options.start_id + index));
+    if (meta != nullptr) {
+      QUIVER_RETURN_IF_ERROR(meta->Next(&p));
+    } else {
+      p.set_id(absl::StrCat(options.id_prefix, options.start_id + index));
+    }
     auto* values = (*p.mutable_vectors())[field->name()].mutable_values();
     values->Reserve(static_cast<int>(row.size()));
     values->Add(row.begin(), row.end());
@@ -262,6 +323,13 @@ absl::StatusOr<ImportResult> Import(client::Client& client, const ImportOptions&
     return absl::InvalidArgumentError(
         "--labels applies to fvecs, npy and idx files; jsonl "
         "lines carry their own attributes");
+  }
+  if (!opts.meta_path.empty() &&
+      (*opts.format == FileFormat::kJsonl || !opts.labels_path.empty() ||
+       !opts.id_prefix.empty() || opts.start_id != 0)) {
+    return absl::InvalidArgumentError(
+        "--meta gives fvecs, npy and idx rows their ids and attributes: it goes without "
+        "--labels, --id-prefix and --start-id, and jsonl lines carry their own");
   }
   QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo info, client.GetCollection(opts.collection));
   if (*opts.format == FileFormat::kJsonl) return ImportJsonl(client, opts, info.schema());

@@ -44,6 +44,11 @@ struct ImportOptions {
   // vectors back to back, and this file (as for labels) the row where each
   // point's start, n + 1 entries from 0 to the file's rows.
   std::string offsets_path;
+  // fvecs/npy/IDX only, instead of id_prefix and labels: each row's (for a
+  // multi-vector field each point's) id and attributes, one JSON object
+  // per line ({"id": ..., "attributes": {...}}), as `quiverctl export
+  // --format npy` writes them.
+  std::string meta_path;
   // Import at most this many rows; -1 for all.
   int64_t limit = -1;
   // Progress on stderr: a bar on a terminal, a line per ~10% otherwise.

@@ -273,6 +273,7 @@ absl::Status BindPointVectors(const BindTarget& t, const v1::Point& p, int i,
     }
     auto it = p.vectors().find(spec.name);
     if (it == p.vectors().end()) {
+      if (spec.optional) continue;  // vectors[f] stays null: the point has none
       return absl::InvalidArgumentError(
           absl::StrCat(label(), ": vector field \"", spec.name, "\" is missing"));
     }

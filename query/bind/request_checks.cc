@@ -48,6 +48,14 @@ absl::Status CheckVector(const google::protobuf::RepeatedField<float>& v, uint32
 void Normalize(const float* in, float* out, size_t dim) {
   double norm = 0;
   for (size_t i = 0; i < dim; ++i) norm += static_cast<double>(in[i]) * in[i];
+  // A vector this normalized before (each value off by at most half a
+  // float ulp, so its squared norm by ~1.2e-7) is kept as it is: scaling
+  // it again could move values by an ulp, and an exported collection would
+  // not import bit for bit.
+  if (std::abs(norm - 1.0) <= kUnitNormTolerance) {
+    std::memcpy(out, in, dim * sizeof(float));
+    return;
+  }
   const double inv = 1.0 / std::sqrt(norm);
   for (size_t i = 0; i < dim; ++i) out[i] = static_cast<float>(in[i] * inv);
 }

@@ -47,7 +47,10 @@ absl::Status CheckVector(const google::protobuf::RepeatedField<float>& v, uint32
                          Metric metric, absl::string_view what);
 
 // out = in / |in|, computed in double so that tiny vectors normalize
-// without overflowing 1/norm.
+// without overflowing 1/norm. A vector whose squared norm is within
+// kUnitNormTolerance of 1 (one normalized already) is copied unchanged, so
+// normalizing is idempotent.
+inline constexpr double kUnitNormTolerance = 1e-6;
 void Normalize(const float* in, float* out, size_t dim);
 
 // Checks a multi-vector field's set (1..max vectors of dim finite floats;

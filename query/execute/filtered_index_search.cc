@@ -12,7 +12,8 @@ absl::Status FilteredIndexSearchOp::SearchQueries(SegmentRun& run, size_t first,
                                                   index::TopK* topk) {
   QUIVER_RETURN_IF_ERROR(EnsureRowSet(run, rowset()));
   RowSetFilter by_set(run.set);
-  RowFilter by_row(run.seg, run.rows, run.seq, run.ctx.filter, &run.ctx.stop);
+  RowFilter by_row(run.seg, run.rows, run.seq, run.ctx.filter, &run.ctx.stop,
+                   static_cast<int>(run.ctx.field));
   const index::LabelFilter* accept = &by_row;
   if (run.have_set) {
     by_set.Bind();

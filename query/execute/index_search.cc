@@ -47,11 +47,14 @@ absl::Status IndexSearchOp::Fetch(SegmentRun& run, size_t q, const index::Search
 }
 
 absl::Status IndexSearchOp::Execute(SegmentRun& run, index::TopK* topk) {
-  // No filter and no deleted row: every label is visible, so the index runs
-  // without a per-row check. dead() is published before a view that could
-  // see a delete, so 0 here means none at `seq`.
-  RowFilter visible(run.seg, run.rows, run.seq, nullptr);
-  const index::LabelFilter* accept = run.seg.dead() == 0 ? nullptr : &visible;
+  // No filter, no deleted row and no row without this field's vector: every
+  // label is visible, so the index runs without a per-row check. dead() is
+  // published before a view that could see a delete, so 0 here means none
+  // at `seq`.
+  const int f = static_cast<int>(run.ctx.field);
+  RowFilter visible(run.seg, run.rows, run.seq, nullptr, nullptr, f);
+  const index::LabelFilter* accept =
+      run.seg.dead() == 0 && run.seg.absent(run.ctx.field) == 0 ? nullptr : &visible;
   for (size_t q = 0; q < run.ctx.nq; ++q) {
     QUIVER_RETURN_IF_ERROR(run.ctx.stop.Check());
     QUIVER_RETURN_IF_ERROR(

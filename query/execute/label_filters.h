@@ -38,15 +38,17 @@ class RowSetFilter final : public index::LabelFilter {
 };
 
 // Lets through labels below the reader's row count, not deleted at its
-// sequence number and (when given) passing the filter. With `stop`, every
+// sequence number, holding a vector of `field` (when given: an optional
+// field's points may lack one) and (when given) passing the filter. With
+// `stop`, every
 // few hundred filter checks look whether the request was stopped; from then
 // on every label passes without a check, which ends an index walk soonest
 // (its results are discarded).
 class RowFilter final : public index::LabelFilter {
  public:
   RowFilter(const Segment& seg, uint32_t rows, uint64_t seq, const filter::Filter* flt,
-            const StopToken* stop = nullptr)
-      : seg_(seg), rows_(rows), seq_(seq), flt_(flt), stop_(stop) {}
+            const StopToken* stop = nullptr, int field = -1)
+      : seg_(seg), rows_(rows), seq_(seq), flt_(flt), stop_(stop), field_(field) {}
   // The walk saw its request stopped and let labels through unchecked.
   bool stopped() const { return stopped_; }
   bool Accept(uint32_t label) const override {
@@ -58,6 +60,7 @@ class RowFilter final : public index::LabelFilter {
       }
     }
     return label < rows_ && seg_.Visible(label, seq_) &&
+           (field_ < 0 || seg_.HasVector(static_cast<size_t>(field_), label)) &&
            (flt_ == nullptr || flt_->Matches(seg_.attrs(label)));
   }
 
@@ -67,6 +70,7 @@ class RowFilter final : public index::LabelFilter {
   const uint64_t seq_;
   const filter::Filter* flt_;
   const StopToken* stop_;
+  const int field_;
   // One search consults a filter from one thread at a time.
   mutable uint32_t checks_ = 0;
   mutable bool stopped_ = false;

@@ -13,8 +13,10 @@ absl::Status PostFilterOp::FetchAndFilter(SegmentRun& run, size_t q, index::TopK
                                           bool* fall_back) {
   const SearchContext& ctx = run.ctx;
   const PhysicalPlan& p = run.plan;
-  RowFilter visible(run.seg, run.rows, run.seq, nullptr);
-  const index::LabelFilter* accept = run.seg.dead() == 0 ? nullptr : &visible;
+  RowFilter visible(run.seg, run.rows, run.seq, nullptr, nullptr,
+                    static_cast<int>(ctx.field));
+  const index::LabelFilter* accept =
+      run.seg.dead() == 0 && run.seg.absent(ctx.field) == 0 ? nullptr : &visible;
   const double s = std::max(p.est.selectivity, kMinSelectivity);
   const bool lists = p.idx->shape().kind == index::IndexShape::Kind::kLists;
   const uint32_t nlist = p.idx->shape().nlist;

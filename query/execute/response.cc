@@ -179,6 +179,7 @@ void Collection::AddVectors(const Segment& seg, uint32_t off,
       }
       continue;
     }
+    if (!seg.HasVector(vf, off)) continue;  // an optional field the point lacks
     const float* src = seg.vector(vf, off);
     (*vectors)[field.name].mutable_values()->Add(src, src + field.dim);
   }

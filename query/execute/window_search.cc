@@ -14,20 +14,22 @@ namespace {
 // and (when the filter has more than the range) passing the filter.
 class PartitionFilter final : public index::LabelFilter {
  public:
-  PartitionFilter(const Segment& seg, uint64_t seq, const WindowIndex& w,
+  PartitionFilter(const Segment& seg, uint64_t seq, size_t field, const WindowIndex& w,
                   const WindowIndex::Partition& p, const WindowRange& range,
                   const filter::Filter* rest)
-      : seg_(seg), seq_(seq), w_(w), p_(p), range_(range), rest_(rest) {}
+      : seg_(seg), seq_(seq), field_(field), w_(w), p_(p), range_(range), rest_(rest) {}
   bool Accept(uint32_t label) const override {
     const uint32_t pos = p_.first + label;
     if (pos < range_.first || pos >= range_.last) return false;
     const uint32_t off = w_.row(p_, label);
-    return seg_.Visible(off, seq_) && (rest_ == nullptr || rest_->Matches(seg_.attrs(off)));
+    return seg_.VisibleWith(field_, off, seq_) &&
+           (rest_ == nullptr || rest_->Matches(seg_.attrs(off)));
   }
 
  private:
   const Segment& seg_;
   const uint64_t seq_;
+  const size_t field_;
   const WindowIndex& w_;
   const WindowIndex::Partition& p_;
   const WindowRange& range_;
@@ -44,7 +46,7 @@ void WindowSearchOp::ScanExact(SegmentRun& run, const WindowIndex::Partition& p,
   const bool l2 = ctx.similarity == index::Similarity::kL2;
   for (uint32_t pos = lo; pos < hi; ++pos) {
     const uint32_t off = w.row(p, pos - p.first);
-    if (!run.seg.Visible(off, run.seq)) continue;
+    if (!run.seg.VisibleWith(ctx.field, off, run.seq)) continue;
     if (rest != nullptr) {
       ++stats_.checks;
       if (!rest->Matches(run.seg.attrs(off))) continue;
@@ -67,8 +69,9 @@ absl::Status WindowSearchOp::SearchPartition(SegmentRun& run, const WindowIndex:
   const WindowIndex& w = *run.plan.window;
   const WindowRange& range = run.plan.range;
   const filter::Filter* rest = range.rest ? ctx.filter : nullptr;
-  const bool whole = lo == p.first && hi == p.last && rest == nullptr && run.seg.dead() == 0;
-  PartitionFilter accept(run.seg, run.seq, w, p, range, rest);
+  const bool whole = lo == p.first && hi == p.last && rest == nullptr &&
+                     run.seg.dead() == 0 && run.seg.absent(ctx.field) == 0;
+  PartitionFilter accept(run.seg, run.seq, ctx.field, w, p, range, rest);
   index::SearchParams params = ctx.params;
   if (!whole) {
     // ef / nprobe raised for the share of the partition that passes.

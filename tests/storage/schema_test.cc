@@ -198,6 +198,8 @@ TEST(SchemaRecordTest, RecordsOfTheApiLayoutStillOpen) {
   EXPECT_EQ(s->vectors()[0].index_params.at("M"), "24");
   EXPECT_TRUE(s->vectors()[1].multi);
   EXPECT_TRUE(s->vectors()[1].token_candidates);
+  // Records from before optional vector fields hold none: every field required.
+  for (const VectorFieldSpec& v : s->vectors()) EXPECT_FALSE(v.optional) << v.name;
   EXPECT_EQ(s->vectors()[1].encoding_params.at("seed"), "7");
   ASSERT_EQ(s->attributes().size(), 5u);
   EXPECT_EQ(s->attributes()[4].type, AttrType::kStringList);
