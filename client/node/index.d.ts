@@ -18,6 +18,17 @@ export interface PointInput {
   multiVectors?: Record<string, VectorLike[]>;
 }
 
+/** Changes to one point (UpdatePoints); what is left out stays. */
+export interface PointUpdateInput {
+  id: string;
+  /** null removes the attribute. */
+  setAttributes?: Record<string, AttributeValue | ValueMessage | null>;
+  removeAttributes?: string[];
+  vectors?: Record<string, VectorLike>;
+  /** Optional vector fields whose vector is removed. */
+  removeVectors?: string[];
+}
+
 export interface Point {
   id: string;
   vectors: Record<string, Float32Array>;
@@ -99,6 +110,10 @@ export class QuiverClient {
   get(collection: string, ids: string[], options?: { withVectors?: boolean; attributes?: string[] }): Promise<Point[]>;
   delete(collection: string, options?: { ids?: string[]; filter?: string }): Promise<bigint>;
   count(collection: string, filter?: string): Promise<bigint>;
+  scroll(collection: string, options?: { filter?: string; pageSize?: number; withVectors?: boolean;
+    attributes?: string[] }): AsyncGenerator<Point>;
+  update(collection: string, updates: Iterable<PointUpdateInput>, options?: { upsert?: boolean }):
+    Promise<{ sequence: bigint; updated: number; created: number }>;
   search(collection: string, vector: VectorLike, options?: SearchOptions): Promise<Hit[]>;
   search(collection: string, vectors: VectorLike[], options?: SearchOptions): Promise<Hit[][]>;
   searchRaw(request: object): Promise<any>;

@@ -10,8 +10,8 @@
 // - one Error class per gRPC status code, all extending QuiverError.
 //
 // Wrapping an RPC added to the API is a few lines in the pattern below:
-//   async scroll(collection, options = {}) {
-//     return this.call('points', 'ScrollPoints', { collection, ...requestFields(options) });
+//   async count(collection, filter = '') {
+//     return BigInt((await this.call('points', 'CountPoints', { collection, filter })).count);
 //   }
 const fs = require('fs');
 const path = require('path');
@@ -300,6 +300,39 @@ class QuiverClient {
 
   async count(collection, filter = '') {
     return BigInt((await this.call('points', 'CountPoints', { collection, filter })).count);
+  }
+
+  // Every point (matching filter) in id order, fetched page by page with
+  // ScrollPoints; a point that exists throughout comes exactly once while
+  // writes go on. for await (const p of q.scroll('c', { pageSize: 500 })).
+  async *scroll(collection, { filter = '', pageSize = 0, withVectors = false, attributes = [] } = {}) {
+    let cursor = '';
+    do {
+      const resp = await this.call('points', 'ScrollPoints', {
+        collection, filter, page_size: pageSize, cursor, with_vectors: withVectors, attributes,
+      });
+      for (const p of resp.points) yield fromPoint(p);
+      cursor = resp.next_cursor;
+    } while (cursor);
+  }
+
+  // Partial updates (UpdatePoints), all applied or none: [{ id,
+  // setAttributes: { name: value | null (removes) }, removeAttributes,
+  // vectors: { field: vector }, removeVectors }]. A missing id rejects with
+  // NotFoundError unless upsert. Resolves with { sequence, updated, created }.
+  async update(collection, updates, { upsert = false } = {}) {
+    const resp = await this.call('points', 'UpdatePoints', {
+      collection,
+      upsert,
+      updates: Array.from(updates, (u) => ({
+        id: String(u.id),
+        set_attributes: mapValues(u.setAttributes, (v) => (v === null || v === undefined ? {} : toValue(v))),
+        remove_attributes: u.removeAttributes || [],
+        vectors: mapValues(u.vectors, toVector),
+        remove_vectors: u.removeVectors || [],
+      })),
+    });
+    return { sequence: BigInt(resp.sequence), updated: resp.updated_count, created: resp.created_count };
   }
 
   // One query vector -> its hits, best first; an array of vectors -> one

@@ -138,6 +138,39 @@ class ClientTest(unittest.TestCase):
         np.testing.assert_array_equal(back, x)
         self.assertEqual(q.count("mnist", "label = 3"), 200)
 
+    def test_scroll_and_partial_update(self):
+        q = self.q
+        q.create_collection("pages", vectors={"v": (3, "L2")},
+                            attributes={"n": "int64", "tag": "string"})
+        ids = ["p%03d" % i for i in range(250)]
+        x = np.arange(750, dtype=np.float32).reshape(250, 3)
+        q.upsert_batches("pages", ids, {"v": x},
+                         attributes={"n": list(range(250)), "tag": ["t"] * 250}, batch_size=100)
+        # Pages of 64 over 250 points: all of them once, in id order.
+        got = list(q.scroll("pages", page_size=64, with_vectors=True))
+        self.assertEqual([p.id for p in got], ids)
+        np.testing.assert_array_equal(np.stack([p.vectors["v"] for p in got]), x)
+        self.assertEqual([p.id for p in q.scroll("pages", filter="n >= 240")], ids[240:])
+
+        r = q.update("pages", [{"id": "p001", "set_attributes": {"n": -1, "tag": None},
+                                "vectors": {"v": [9, 9, 9]}},
+                               {"id": "p002", "remove_attributes": ["tag"]}])
+        self.assertEqual(r.updated_count, 2)
+        p1, p2 = q.get("pages", ["p001", "p002"], with_vectors=True)
+        self.assertEqual(p1.attributes, {"n": -1})
+        np.testing.assert_array_equal(p1.vectors["v"], [9, 9, 9])
+        self.assertEqual(p2.attributes, {"n": 2})
+        np.testing.assert_array_equal(p2.vectors["v"], x[2])
+        # A missing id fails the whole batch: p003 keeps its attribute.
+        with self.assertRaises(quiver.NotFoundError):
+            q.update("pages", [{"id": "p003", "set_attributes": {"n": 0}},
+                               {"id": "nope", "set_attributes": {"n": 0}}])
+        self.assertEqual(q.get("pages", ["p003"])[0].attributes["n"], 3)
+        r = q.update("pages", [{"id": "new", "set_attributes": {"n": 7},
+                                "vectors": {"v": [1, 2, 3]}}], upsert=True)
+        self.assertEqual(r.created_count, 1)
+        self.assertEqual(q.count("pages"), 251)
+
     def test_errors_are_typed(self):
         q = self.q
         with self.assertRaises(quiver.NotFoundError) as cm:

@@ -24,7 +24,7 @@ OUT = os.path.join(ROOT, "tests", "fuzz", "rpc_fuzz_corpus")
 # The order of rpc_fuzz.cc's Method enum.
 CREATE, GET_COLLECTION, LIST, DROP, UPDATE, VERIFY, UPSERT, GET_POINTS, DELETE, COUNT, \
     SEARCH, HEALTH, NO_SUCH_METHOD, CREATE_SNAPSHOT, LIST_SNAPSHOTS, DELETE_SNAPSHOT, \
-    DOWNLOAD_SNAPSHOT, RESTORE_SNAPSHOT = range(18)
+    DOWNLOAD_SNAPSHOT, RESTORE_SNAPSHOT, SCROLL_POINTS, UPDATE_POINTS = range(20)
 # rpc_fuzz.cc's AuthHeader choices.
 KEY_ADMIN, KEY_READ, KEY_WRITE_C, KEY_ADMIN_C, KEY_UNKNOWN, KEY_NONE, KEY_BASIC = range(7)
 
@@ -107,6 +107,13 @@ def write_all(t, c, p, s, n):
     seeds.append((DELETE, "delete_filter", p.DeletePointsRequest(
         collection="c", filter='a = 3 AND e CONTAINS "t1"')))
     seeds.append((COUNT, "count", p.CountPointsRequest(collection="c", filter="b < 10 OR c")))
+    seeds.append((SCROLL_POINTS, "scroll", p.ScrollPointsRequest(
+        collection="c", filter="a < 5", page_size=3, with_vectors=True, attributes=["a", "s"])))
+    upd = p.PointUpdate(id="p1", remove_attributes=["e"])
+    upd.set_attributes["a"].int_value = 42
+    upd.vectors["v"].values.extend([0.5, 1.5, 2.5, 3.5])
+    seeds.append((UPDATE_POINTS, "update_points", p.UpdatePointsRequest(
+        collection="c", updates=[upd, p.PointUpdate(id="p2", remove_attributes=["b"])])))
     q = t.Vector(values=[1.0, 2.0, 3.0, 4.0])
     seeds.append((SEARCH, "search", s.SearchRequest(
         collection="c", field="v", vectors=[q], k=5, filter="a IN (1, 2, 3)",

@@ -79,6 +79,7 @@ enum Method {
   kCreate, kGetCollection, kList, kDrop, kUpdate, kVerify,
   kUpsert, kGetPoints, kDelete, kCount, kSearch, kHealth, kNoSuchMethod,
   kCreateSnapshot, kListSnapshots, kDeleteSnapshot, kDownloadSnapshot, kRestoreSnapshot,
+  kScrollPoints, kUpdatePoints,
   kMethods
 };
 constexpr const char* kPaths[kMethods] = {
@@ -100,7 +101,14 @@ constexpr const char* kPaths[kMethods] = {
     "/quiver.v1.SnapshotService/DeleteSnapshot",
     "/quiver.v1.SnapshotService/DownloadSnapshot",
     "/quiver.v1.SnapshotService/RestoreSnapshot",
+    "/quiver.v1.PointService/ScrollPoints",
+    "/quiver.v1.PointService/UpdatePoints",
 };
+
+// The next_cursor of the last ScrollPoints that answered one, so inputs
+// also page on with cursors the server issued (the fuzzer runs one input
+// at a time).
+std::string last_scroll_cursor;
 
 // The keys of the server's --api-keys-file, and what an input may send:
 // index 0 (the harness's own key) first.
@@ -596,6 +604,41 @@ class Gen {
         r.set_name(SnapshotName());
         return r.SerializeAsString();
       }
+      case kScrollPoints: {
+        v1::ScrollPointsRequest r;
+        r.set_collection(Collection());
+        if (Bool()) r.set_filter(Filter());
+        r.set_page_size(Small(3) == 0 ? p_.ConsumeIntegral<uint32_t>() : Small(20));
+        // An empty cursor, fuzzed bytes, or a cursor the server issued.
+        switch (Small(3)) {
+          case 0: break;
+          case 1: r.set_cursor(Bytes(60)); break;
+          default: r.set_cursor(last_scroll_cursor); break;
+        }
+        r.set_with_vectors(Bool());
+        const int a = Small(2);
+        for (int i = 0; i < a; ++i) r.add_attributes(Attr());
+        return r.SerializeAsString();
+      }
+      case kUpdatePoints: {
+        v1::UpdatePointsRequest r;
+        r.set_collection(Collection());
+        r.set_upsert(Small(4) == 0);
+        const int n = Small(5);
+        for (int i = 0; i < n && p_.remaining_bytes() > 0; ++i) {
+          v1::PointUpdate* u = r.add_updates();
+          u->set_id(Id());
+          const int set = Small(3);
+          for (int j = 0; j < set; ++j) Value(&(*u->mutable_set_attributes())[Attr()]);
+          if (Small(3) == 0) u->add_remove_attributes(Attr());
+          if (Bool()) {
+            const std::string f = Bool() ? "v" : Field();
+            Vector(f, &(*u->mutable_vectors())[f]);
+          }
+          if (Small(5) == 0) u->add_remove_vectors(Bool() ? "d" : Field());
+        }
+        return r.SerializeAsString();
+      }
       case kHealth: {
         grpc::health::v1::HealthCheckRequest r;
         r.set_service(Pick({"", "quiver.v1.SearchService", "nope"}));
@@ -701,6 +744,15 @@ grpc::Status Send(Method method, const std::string& request,
                   const std::vector<std::string>& stream, const std::string& auth) {
   if (method == kRestoreSnapshot) return harness->Stream(kPaths[method], stream, auth);
   if (method == kDownloadSnapshot) return harness->Stream(kPaths[method], {request}, auth);
+  if (method == kScrollPoints) {
+    std::string response;
+    const grpc::Status s = harness->Call(kPaths[method], request, &response, auth);
+    v1::ScrollPointsResponse page;
+    if (s.ok() && page.ParseFromString(response) && !page.next_cursor().empty()) {
+      last_scroll_cursor = page.next_cursor();
+    }
+    return s;
+  }
   return harness->Call(kPaths[method], request, nullptr, auth);
 }
 

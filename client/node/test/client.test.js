@@ -75,6 +75,33 @@ describe('quiver-client', () => {
     assert.equal(info.stats.point_count, '1');  // raw messages: 64-bit integers as strings
   });
 
+  test('scroll pages through every point once; update changes parts, all or nothing', async () => {
+    await q.createCollection('pages', { vectors: { v: { dim: 2, metric: 'L2' } }, attributes: { n: 'INT64', tag: 'STRING' } });
+    const ids = Array.from({ length: 130 }, (_, i) => `p${String(i).padStart(3, '0')}`);
+    await q.upsertBatches('pages', ids.map((id, i) => ({ id, vectors: { v: [i, -i] }, attributes: { n: i, tag: 't' } })),
+      { batchSize: 50 });
+    const seen = [];
+    for await (const p of q.scroll('pages', { pageSize: 40, withVectors: true })) seen.push(p);
+    assert.deepEqual(seen.map((p) => p.id), ids);
+    assert.deepEqual(Array.from(seen[7].vectors.v), [7, -7]);
+    const tail = [];
+    for await (const p of q.scroll('pages', { filter: 'n >= 125' })) tail.push(p.id);
+    assert.deepEqual(tail, ids.slice(125));
+
+    const r = await q.update('pages', [
+      { id: 'p001', setAttributes: { n: -1n, tag: null }, vectors: { v: [5, 5] } },
+      { id: 'p002', removeAttributes: ['tag'] },
+    ]);
+    assert.equal(r.updated, 2);
+    const [p1, p2] = await q.get('pages', ['p001', 'p002'], { withVectors: true });
+    assert.deepEqual(p1.attributes, { n: -1n });
+    assert.deepEqual(Array.from(p1.vectors.v), [5, 5]);
+    assert.deepEqual(p2.attributes, { n: 2n });
+    await assert.rejects(q.update('pages', [{ id: 'p003', setAttributes: { n: 0 } }, { id: 'nope', setAttributes: { n: 0 } }]),
+      quiver.NotFoundError);
+    assert.equal((await q.get('pages', ['p003']))[0].attributes.n, 3n);
+  });
+
   test('GetPoints of 2,000 784-d vectors (past grpc-js default 4 MiB)', async () => {
     await q.createCollection('mnist', { vectors: { pixels: { dim: 784, metric: 'L2' } } });
     const n = 2000;

@@ -6,17 +6,16 @@ into quiver errors), and converts the response: numpy float32 arrays for
 vectors, Python values for attributes. Wrapping an RPC added to the API is
 a few lines in the same pattern:
 
-    def scroll(self, collection, **options):
-        req = points_pb2.ScrollPointsRequest(collection=collection)
-        set_fields(req, options, "ScrollPointsRequest")
-        return self.call(self.stubs.points.ScrollPoints, req)
+    def count(self, collection, filter=""):
+        req = points_pb2.CountPointsRequest(collection=collection, filter=filter)
+        return self.call(self.stubs.points.CountPoints, req).count
 
 and until then any RPC is callable as
 `q.call(q.stubs.points.SomeNewRpc, points_pb2.SomeNewRpcRequest(...))`.
 """
 import os
 from types import SimpleNamespace
-from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import grpc
 import numpy as np
@@ -248,6 +247,45 @@ class Client:
     def count(self, collection: str, filter: str = "", timeout: Optional[float] = ...) -> int:
         req = points_pb2.CountPointsRequest(collection=collection, filter=filter)
         return self.call(self.stubs.points.CountPoints, req, timeout).count
+
+    def scroll(self, collection: str, filter: str = "", page_size: int = 0,
+               with_vectors: bool = False, attributes: Optional[Sequence[str]] = None,
+               timeout: Optional[float] = ...) -> "Iterator[Point]":
+        """Every point (matching filter) in id order, fetched page by page
+        with ScrollPoints (page_size per call; 0: the server's default). A
+        point that exists throughout is returned exactly once, while writes
+        go on."""
+        cursor = ""
+        while True:
+            req = points_pb2.ScrollPointsRequest(
+                collection=collection, filter=filter, page_size=page_size, cursor=cursor,
+                with_vectors=with_vectors, attributes=list(attributes or ()))
+            resp = self.call(self.stubs.points.ScrollPoints, req, timeout)
+            for p in resp.points:
+                yield convert.from_point(p)
+            if not resp.next_cursor:
+                return
+            cursor = resp.next_cursor
+
+    def update(self, collection: str, updates: Sequence[Mapping[str, Any]], upsert: bool = False,
+               timeout: Optional[float] = ...) -> Any:
+        """Partial updates (UpdatePoints), all applied or none: each update
+        is a dict with "id" and any of "set_attributes" (a dict; None
+        removes), "remove_attributes", "vectors" (field -> 1-D array) and
+        "remove_vectors". A missing id raises NotFoundError unless upsert.
+        Returns the response (sequence, updated_count, created_count)."""
+        req = points_pb2.UpdatePointsRequest(collection=collection, upsert=upsert)
+        for u in updates:
+            pu = req.updates.add(id=u["id"])
+            for name, value in (u.get("set_attributes") or {}).items():
+                pu.set_attributes[name].CopyFrom(
+                    types_pb2.Value() if value is None else convert.to_value(value))
+            pu.remove_attributes.extend(u.get("remove_attributes") or ())
+            for name, vec in (u.get("vectors") or {}).items():
+                pu.vectors[name].CopyFrom(convert.to_vector(
+                    convert.as_matrix(vec, "vectors[%r]" % name)[0]))
+            pu.remove_vectors.extend(u.get("remove_vectors") or ())
+        return self.call(self.stubs.points.UpdatePoints, req, timeout)
 
     # -------------------------------------------------------------- search
     def search(self, collection: str, vectors: Any, k: int = 10, *, field: str = "",
