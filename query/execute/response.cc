@@ -132,9 +132,9 @@ absl::Status Collection::BeginSearch(const BoundSearch& q, v1::SearchResponse* r
 }
 
 absl::Status Collection::FinishSearch(const SearchStart& s, const BoundSearch& q,
-                                      std::string text,
-                                      const std::vector<std::vector<index::Neighbor>>& hits,
-                                      v1::SearchResponse* resp) const {
+                                      std::string text, const SearchLists& lists,
+                                      MatchingCounter* counter, v1::SearchResponse* resp) const {
+  QUIVER_ASSIGN_OR_RETURN(const std::vector<ListInfo> infos, DescribeLists(lists, q.k, counter));
   ResponseBudget budget(options_.max_response_bytes);
   if (s.explain != nullptr) {
     s.explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - s.t_start));
@@ -143,9 +143,11 @@ absl::Status Collection::FinishSearch(const SearchStart& s, const BoundSearch& q
     QUIVER_RETURN_IF_ERROR(budget.Add(s.explain->ByteSizeLong()));
   }
   const VectorFieldSpec& field = schema_->vectors()[q.field];
-  for (const std::vector<index::Neighbor>& h : hits) {
-    QUIVER_RETURN_IF_ERROR(FillHits(s.view, field, h, q.output.attributes, q.output.with_vectors,
-                                    &budget, resp->add_results()->mutable_hits()));
+  for (size_t i = 0; i < lists.hits.size(); ++i) {
+    v1::SearchResult* result = resp->add_results();
+    SetListInfo(infos[i], result);
+    QUIVER_RETURN_IF_ERROR(FillHits(s.view, field, lists.hits[i], q.output.attributes,
+                                    q.output.with_vectors, &budget, result->mutable_hits()));
   }
   return absl::OkStatus();
 }

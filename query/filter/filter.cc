@@ -188,27 +188,25 @@ class Filter::Binder {
  public:
   Binder(const Schema& schema, Filter* out) : schema_(schema), out_(out) {}
 
-  absl::StatusOr<uint32_t> Bind(const Ast& n) {
+  // Binds `n`, or NOT n when `neg`: NOTs are pushed down to the predicates
+  // (bound.h), so the compiled form has none.
+  absl::StatusOr<uint32_t> Bind(const Ast& n, bool neg = false) {
     BoundNode b;
     switch (n.kind) {
       case NodeKind::kConst:
         b.op = Op::kConst;
-        b.value = n.const_value;
+        b.value = n.const_value != neg;
         return Emit(std::move(b));
-      case NodeKind::kOr:
-        return BindOr(n);
-      case NodeKind::kAnd:
       case NodeKind::kNot:
-        b.op = n.kind == NodeKind::kAnd ? Op::kAnd : Op::kNot;
-        for (const auto& child : n.children) {
-          QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(*child));
-          b.kids.push_back(k);
-        }
-        return Emit(std::move(b));
+        return Bind(*n.children.at(0), !neg);
+      case NodeKind::kOr:
+      case NodeKind::kAnd:
+        return BindConnective(n, neg);
       default:
         break;
     }
     const int attr = schema_.AttributeIndex(n.field);
+    if (attr < 0 && n.field == kIdName) return BindId(n, neg);
     if (attr < 0) {
       return FilterError(n.field_pos, absl::StrCat("unknown attribute \"",
                                                    TruncateForMessage(n.field), "\""));
@@ -224,19 +222,27 @@ class Filter::Binder {
                                                        "only a BOOL attribute can"));
         }
         b.op = Op::kBoolEq;
-        b.value = true;
-        break;
+        b.value = !neg;  // NOT flag is flag = FALSE: both false on a null flag
+        return Emit(std::move(b));
+      case NodeKind::kIsNull:
+        b.op = Op::kIsNull;
+        b.negate = n.negated != neg;
+        b.value_index = ValueIndex(spec.type);
+        return Emit(std::move(b));
       case NodeKind::kCompare:
-        QUIVER_RETURN_IF_ERROR(BindCompare(n, spec, &b));
+        QUIVER_RETURN_IF_ERROR(BindCompare(n, neg ? Complement(n.op) : n.op, spec, &b));
         break;
       case NodeKind::kIn:
         QUIVER_RETURN_IF_ERROR(BindIn(n, spec, &b));
+        b.negate = n.negated != neg;
         break;
       case NodeKind::kBetween:
         QUIVER_RETURN_IF_ERROR(BindBetween(n, spec, &b));
+        b.negate = n.negated != neg;
         break;
       case NodeKind::kContains:
         QUIVER_RETURN_IF_ERROR(BindContains(n, spec, &b));
+        b.negate = neg;
         break;
       default:
         return absl::InternalError("filter: unexpected node kind");
@@ -244,16 +250,50 @@ class Filter::Binder {
     return Emit(std::move(b));
   }
 
-  // An OR whose children include several equalities or IN lists on one
-  // INT64, DOUBLE or STRING attribute binds those as one IN list, which a
-  // row answers with one binary search: `a = 1 OR a = 2 OR ...` (a 64 KiB
+  // The predicates on the point id (the name `id` when no attribute has
+  // it): =, !=, [NOT] IN with strings, IS [NOT] NULL (an id is never null).
+  absl::StatusOr<uint32_t> BindId(const Ast& n, bool neg) {
+    BoundNode b;
+    b.attr = kIdAttr;
+    uses_id_ = true;
+    if (n.kind == NodeKind::kIsNull) {
+      b.op = Op::kConst;
+      b.value = n.negated != neg;
+      return Emit(std::move(b));
+    }
+    const bool eq = n.kind == NodeKind::kCompare &&
+                    (n.op == CompareOp::kEq || n.op == CompareOp::kNe);
+    if (!eq && n.kind != NodeKind::kIn) {
+      return FilterError(n.kind == NodeKind::kField ? n.field_pos : n.op_pos,
+                         "the point id (`id`) takes only =, !=, IN, NOT IN and IS [NOT] NULL");
+    }
+    for (const Literal& lit : n.values) {
+      if (!lit.is_string()) {
+        return FilterError(lit.pos, absl::StrCat("type mismatch: the point id (`id`) needs a "
+                                                 "string, got ", Sv(lit.KindName())));
+      }
+      b.strs.push_back(std::get<std::string>(lit.value));
+    }
+    SortUnique(&b.strs);
+    b.op = Op::kIdIn;
+    b.negate = (n.kind == NodeKind::kIn ? n.negated : n.op == CompareOp::kNe) != neg;
+    return Emit(std::move(b));
+  }
+
+  bool uses_id() const { return uses_id_; }
+
+  // An AND or OR, with NOT pushed into its children when `neg`. An OR whose
+  // children include several equalities or IN lists on one INT64, DOUBLE or
+  // STRING attribute binds those as one IN list (NOT IN under a NOT), which
+  // a row answers with one binary search: `a = 1 OR a = 2 OR ...` (a 64 KiB
   // filter holds ~8000 of them) otherwise costs a comparison per value per
   // row, and, on an indexed attribute, a row set per value. The meaning is
   // the same, nulls included (both are false on a null). Errors are those
   // of the equalities: a literal of the wrong type is reported at its
   // position.
-  absl::StatusOr<uint32_t> BindOr(const Ast& n) {
+  absl::StatusOr<uint32_t> BindConnective(const Ast& n, bool neg) {
     auto mergeable = [&](const Ast& c) {
+      if (n.kind != NodeKind::kOr) return false;
       if (!((c.kind == NodeKind::kCompare && c.op == CompareOp::kEq) ||
             (c.kind == NodeKind::kIn && !c.negated))) {
         return false;
@@ -279,15 +319,16 @@ class Filter::Binder {
       g->second.push_back(&child);
       group_of[i] = static_cast<int>(g - groups.begin());
     }
+    // NOT (x OR y) is NOT x AND NOT y; NOT (x AND y) is NOT x OR NOT y.
     BoundNode b;
-    b.op = Op::kOr;
+    b.op = (n.kind == NodeKind::kOr) != neg ? Op::kOr : Op::kAnd;
     for (size_t i = 0; i < n.children.size(); ++i) {
       const auto& child = n.children[i];
       const std::vector<const Ast*>* group =
           group_of[i] >= 0 && groups[group_of[i]].second.size() > 1 ? &groups[group_of[i]].second
                                                                     : nullptr;
       if (group == nullptr) {
-        QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(*child));
+        QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(*child, neg));
         b.kids.push_back(k);
         continue;
       }
@@ -299,11 +340,11 @@ class Filter::Binder {
       in.field_pos = child->field_pos;
       in.op_pos = child->op_pos;
       for (const Ast* m : *group) in.values.insert(in.values.end(), m->values.begin(), m->values.end());
-      QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(in));
+      QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(in, neg));
       b.kids.push_back(k);
     }
     if (b.kids.size() == 1) return b.kids[0];
-    b.dispatch = MakeDispatch(b.kids);
+    if (b.op == Op::kOr) b.dispatch = MakeDispatch(b.kids);
     return Emit(std::move(b));
   }
 
@@ -426,7 +467,9 @@ class Filter::Binder {
                                               hint.empty() ? "" : "; ", Sv(hint)));
   }
 
-  static absl::Status BindCompare(const Ast& n, const AttributeSpec& spec, BoundNode* b) {
+  // `n` with comparison `op` (n.op, or its complement under a NOT).
+  static absl::Status BindCompare(const Ast& n, CompareOp op, const AttributeSpec& spec,
+                                  BoundNode* b) {
     const std::string what = absl::StrCat("operator ", Sv(CompareOpSymbol(n.op)));
     if (spec.type == AttrType::kStringList) {
       return NotAllowed(what, n, spec, "use CONTAINS");
@@ -436,18 +479,18 @@ class Filter::Binder {
     }
     const Literal& lit = n.values.at(0);
     QUIVER_RETURN_IF_ERROR(CheckLiteral(lit, spec));
-    b->negate = n.op == CompareOp::kNe;
+    b->negate = op == CompareOp::kNe;
     switch (spec.type) {
       case AttrType::kInt64: {
         b->op = Op::kIntRange;
-        Range<int64_t> r = RangeFor(n.op, IntBounds(lit));
+        Range<int64_t> r = RangeFor(op, IntBounds(lit));
         b->ilo = r.lo;
         b->ihi = r.hi;
         break;
       }
       case AttrType::kDouble: {
         b->op = Op::kDoubleRange;
-        Range<double> r = RangeFor(n.op, DoubleBounds(lit));
+        Range<double> r = RangeFor(op, DoubleBounds(lit));
         b->dlo = r.lo;
         b->dhi = r.hi;
         break;
@@ -460,7 +503,7 @@ class Filter::Binder {
         break;
       case AttrType::kString:
         b->op = Op::kStrCmp;
-        b->cmp = n.op;
+        b->cmp = op;
         b->negate = false;
         b->slo = std::get<std::string>(lit.value);
         break;
@@ -558,14 +601,43 @@ class Filter::Binder {
     return absl::OkStatus();
   }
 
+  // The AttrValue alternative that holds values of type `t`.
+  static uint8_t ValueIndex(AttrType t) {
+    AttrValue v;
+    switch (t) {
+      case AttrType::kInt64: v = int64_t{0}; break;
+      case AttrType::kDouble: v = 0.0; break;
+      case AttrType::kBool: v = false; break;
+      case AttrType::kString: v = std::string(); break;
+      case AttrType::kStringList: v = std::vector<std::string>(); break;
+    }
+    return static_cast<uint8_t>(v.index());
+  }
+
+  // The comparison that holds on a non-null value exactly when `op` fails.
+  static CompareOp Complement(CompareOp op) {
+    switch (op) {
+      case CompareOp::kEq: return CompareOp::kNe;
+      case CompareOp::kNe: return CompareOp::kEq;
+      case CompareOp::kLt: return CompareOp::kGe;
+      case CompareOp::kLe: return CompareOp::kGt;
+      case CompareOp::kGt: return CompareOp::kLe;
+      case CompareOp::kGe: return CompareOp::kLt;
+    }
+    return op;
+  }
+
   uint32_t Emit(BoundNode b) {
     out_->nodes_.push_back(std::move(b));
     return static_cast<uint32_t>(out_->nodes_.size() - 1);
   }
 
+  static constexpr std::string_view kIdName = "id";
+
   const Schema& schema_;
   Filter* out_;
   std::vector<int> referenced_;
+  bool uses_id_ = false;
 };
 
 Filter::Filter() = default;
@@ -578,6 +650,7 @@ absl::StatusOr<std::shared_ptr<const Filter>> Filter::Compile(std::string_view e
   Binder binder(schema, f.get());
   QUIVER_ASSIGN_OR_RETURN(f->root_, binder.Bind(*tree));
   f->referenced_ = binder.TakeReferenced();
+  f->uses_id_ = binder.uses_id();
   f->text_ = tree->ToString();
   return std::shared_ptr<const Filter>(std::move(f));
 }
