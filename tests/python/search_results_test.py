@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import quiver_e2e_test as base  # noqa: E402  (stub generation and the Server class)
 
 DIM = 8
-N = 600
+N = 5000  # the size at which HNSW and IVF_FLAT were seen to return 4,999 and 1,596
 KINDS = ["FLAT", "HNSW", "IVF_FLAT", "IVF_SQ8", "IVF_PQ"]
 
 
@@ -53,7 +53,7 @@ class SearchResultsTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="quiver_py_results_")
         cls.server = base.Server(os.path.join(cls.tmp, "data"),
-                                 ["--segment-max-rows", "200", "--seal-idle-ms", "200"])
+                                 ["--segment-max-rows", "2000", "--seal-idle-ms", "200"])
         cls.server.start()
         rng = random.Random(5)
         cls.points = {}
@@ -83,8 +83,6 @@ class SearchResultsTest(unittest.TestCase):
         s = base.pb.CollectionSchema()
         f = s.vectors.add(name="v", dim=DIM, metric=metric)
         f.index.type = kind
-        if kind.startswith("IVF"):
-            f.index.params["nlist"] = "4"
         if kind == "IVF_PQ":
             f.index.params["m"] = "4"
         if kind == "HNSW":
@@ -96,9 +94,9 @@ class SearchResultsTest(unittest.TestCase):
         cls.server.collections.CreateCollection(
             base.coll_pb.CreateCollectionRequest(name=name, schema=s), timeout=base.RPC_TIMEOUT)
         pts = [base.make_point(pid, {"v": v}, a) for pid, (v, a) in sorted(cls.points.items())]
-        for at in range(0, len(pts), 200):
+        for at in range(0, len(pts), 1000):
             cls.server.points.UpsertPoints(
-                base.pts_pb.UpsertPointsRequest(collection=name, points=pts[at:at + 200]),
+                base.pts_pb.UpsertPointsRequest(collection=name, points=pts[at:at + 1000]),
                 timeout=base.RPC_TIMEOUT)
 
     @classmethod
