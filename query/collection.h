@@ -344,6 +344,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // every query's hits (best first, as the Limit operator left them) and
   // what each list says about itself (result_info.h), all counted against
   // the response budget.
+  // explain's total and text (given all but its total line), counted
+  // against *budget; nothing without explain.
+  absl::Status FinishExplain(const SearchStart& s, std::string text, ResponseBudget* budget) const;
   absl::Status FinishSearch(const SearchStart& s, const BoundSearch& q, std::string text,
                             const SearchLists& lists, MatchingCounter* counter,
                             v1::SearchResponse* resp) const;

@@ -14,8 +14,6 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
 #include "base/status_macros.h"
 #include "query/bind/wire_schema.h"
 #include "query/collection.h"
@@ -143,12 +141,7 @@ absl::Status Collection::FinishGrouped(const SearchStart& s, const BoundSearch& 
                                        std::string text, uint64_t matching,
                                        const GroupedLists& g, v1::SearchResponse* resp) const {
   ResponseBudget budget(options_.max_response_bytes);
-  if (s.explain != nullptr) {
-    s.explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - s.t_start));
-    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", s.explain->total_micros()));
-    s.explain->set_text(std::move(text));
-    QUIVER_RETURN_IF_ERROR(budget.Add(s.explain->ByteSizeLong()));
-  }
+  QUIVER_RETURN_IF_ERROR(FinishExplain(s, std::move(text), &budget));
   const VectorFieldSpec& field = schema_->vectors()[q.field];
   for (size_t i = 0; i < g.groups.size(); ++i) {
     v1::SearchResult* result = resp->add_results();

@@ -154,6 +154,16 @@ class SearchResultsTest : public ::testing::TestWithParam<std::string> {
     return resp;
   }
 
+  uint64_t Count(const std::string& filter) {
+    v1::CountPointsRequest count;
+    count.set_collection("c");
+    count.set_filter(filter);
+    v1::CountPointsResponse resp;
+    const absl::Status s = engine_->CountPoints(count, &resp);
+    EXPECT_TRUE(s.ok()) << s;
+    return resp.count();
+  }
+
   static std::set<std::string> Ids(const v1::SearchResult& r) {
     std::set<std::string> ids;
     for (const v1::Hit& h : r.hits()) ids.insert(h.id());
@@ -181,12 +191,7 @@ TEST_P(SearchResultsTest, OneAnswerPerFilterOnEveryPath) {
   for (const char* filter : kNullFilters) {
     SCOPED_TRACE(filter);
     const std::set<std::string> want = Reference(filter);
-    v1::CountPointsRequest count;
-    count.set_collection("c");
-    count.set_filter(filter);
-    v1::CountPointsResponse cresp;
-    QUIVER_ASSERT_OK(engine_->CountPoints(count, &cresp));
-    EXPECT_EQ(cresp.count(), want.size());
+    EXPECT_EQ(Count(filter), want.size());
     for (auto strategy : {v1::FILTER_STRATEGY_AUTO, v1::PRE_FILTER, v1::FILTERED_INDEX,
                           v1::POST_FILTER, v1::WINDOW_FILTER}) {
       v1::SearchRequest req = Request(kN, filter);
@@ -215,6 +220,7 @@ TEST_P(SearchResultsTest, OneAnswerPerFilterOnEveryPath) {
   v1::DeletePointsResponse dresp;
   QUIVER_ASSERT_OK(engine_->Delete(del, &dresp));
   EXPECT_EQ(dresp.deleted_count(), gone.size());
+  EXPECT_EQ(Count(filter), 0u);
   v1::SearchRequest all = Request(kN, "");
   all.set_exhaustive(true);
   const std::set<std::string> left = Ids(Run(all).results(0));
@@ -406,11 +412,7 @@ TEST_P(SearchResultsTest, BadOptionsAreInvalidArgument) {
   hybrid.set_exhaustive(true);
   code(hybrid, "min_results and exhaustive apply only to a search of a single-vector field");
   // Nothing changed.
-  v1::CountPointsRequest count;
-  count.set_collection("c");
-  v1::CountPointsResponse cresp;
-  QUIVER_ASSERT_OK(engine_->CountPoints(count, &cresp));
-  EXPECT_EQ(cresp.count(), static_cast<uint64_t>(kN));
+  EXPECT_EQ(Count(""), kN);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, SearchResultsTest,
