@@ -6,6 +6,7 @@
 #include <utility>
 #include <variant>
 
+#include "query/row_filter.h"
 #include "query/segment.h"
 
 namespace quiver {
@@ -340,7 +341,11 @@ std::vector<bool> IndexableNodes(const filter::Filter& flt, const SegmentAttrInd
     if (n.op == Op::kConst) {
       ok[i] = true;
     } else if (filter::IsPredicate(n.op)) {
-      ok[i] = index != nullptr && index->indexed(n.attr);
+      // Columns and postings hold values only: no nulls (IS NULL), no empty
+      // lists (negated CONTAINS). Ids (kIdAttr) are not indexed.
+      const bool contains = n.op >= Op::kContainsOne && n.op <= Op::kContainsAll;
+      ok[i] = index != nullptr && index->indexed(n.attr) && n.op != Op::kIsNull &&
+              !(contains && n.negate);
     } else {
       ok[i] = true;
       for (uint32_t k : n.kids) ok[i] = ok[i] && ok[k];
@@ -362,8 +367,6 @@ class Estimator {
     switch (n.op) {
       case Op::kConst:
         return n.value ? 1.0 : 0.0;
-      case Op::kNot:
-        return 1.0 - Estimate(n.kids[0]);
       case Op::kOr: {
         double none = 1.0;
         for (uint32_t k : n.kids) none *= 1.0 - Estimate(k);
@@ -415,7 +418,7 @@ class Estimator {
     uint32_t hits = 0;
     for (uint32_t s = 0; s < n; ++s) {
       const uint32_t off = static_cast<uint32_t>(static_cast<uint64_t>(s) * rows_ / n);
-      hits += flt_.EvalNode(i, seg_.attrs(off));
+      hits += RowMatchesNode(flt_, i, seg_, off);
     }
     if (hits == 0) return 0.5 / n;
     return static_cast<double>(hits) / n;
@@ -449,10 +452,6 @@ class Evaluator {
     switch (n.op) {
       case Op::kConst:
         if (n.value) out->SetAll();
-        return;
-      case Op::kNot:
-        Eval(n.kids[0], out);
-        out->Invert();
         return;
       case Op::kAnd:
         EvalAnd(i, n, out);
@@ -495,7 +494,7 @@ class Evaluator {
     for (uint32_t k : rest) {
       out->ForEach([&](uint32_t off) {
         if (!Continue()) return;
-        if (!flt_.EvalNode(k, seg_.attrs(off))) out->Clear(off);
+        if (!RowMatchesNode(flt_, k, seg_, off)) out->Clear(off);
       });
     }
   }
@@ -519,12 +518,13 @@ class Evaluator {
       if (out->Test(off)) continue;
       if (!Continue()) return;
       const AttrRow& row = seg_.attrs(off);
+      const std::string_view id = FilterRowId(flt_, seg_, off);
       if (n.dispatch != nullptr) {
-        if (flt_.EvalNode(i, row)) out->Set(off);
+        if (flt_.EvalNode(i, row, id)) out->Set(off);
         continue;
       }
       for (uint32_t k : rest) {
-        if (flt_.EvalNode(k, row)) {
+        if (flt_.EvalNode(k, row, id)) {
           out->Set(off);
           break;
         }
@@ -535,7 +535,7 @@ class Evaluator {
   void Scan(uint32_t i, RowSet* out) {
     for (uint32_t off = 0; off < rows_; ++off) {
       if (!Continue()) return;
-      if (flt_.EvalNode(i, seg_.attrs(off))) out->Set(off);
+      if (RowMatchesNode(flt_, i, seg_, off)) out->Set(off);
     }
   }
 
@@ -572,8 +572,7 @@ FilterEstimate EstimateFilter(const filter::Filter& flt, const Segment& seg, uin
   Estimator est(flt, seg, rows, index);
   e.selectivity = std::clamp(est.Estimate(flt.root()), 0.0, 1.0);
   const BoundNode& root = flt.nodes()[flt.root()];
-  e.exact = root.op == Op::kConst ||
-            (filter::IsPredicate(root.op) && index != nullptr && index->indexed(root.attr));
+  e.exact = root.op == Op::kConst || (filter::IsPredicate(root.op) && est.indexable(flt.root()));
   e.indexable = est.indexable(flt.root());
   if (e.indexable) {
     e.checked_share = 0;

@@ -61,6 +61,7 @@
 #include "query/bind/point_binder.h"
 #include "query/bind/request_checks.h"
 #include "query/execute/response.h"
+#include "query/execute/result_info.h"
 #include "query/filter/filter.h"
 #include "index/muvera.h"
 #include "query/execute/rerank.h"
@@ -153,6 +154,8 @@ struct View {
   // view may hold pointers into it (see Collection::Pin).
   std::shared_ptr<const void> pin;
 };
+
+struct GroupedLists;  // query/execute/grouped_search.cc
 
 class Collection : public std::enable_shared_from_this<Collection> {
  public:
@@ -360,11 +363,31 @@ class Collection : public std::enable_shared_from_this<Collection> {
   absl::Status BeginSearch(const BoundSearch& q, v1::SearchResponse* resp,
                            SearchStart* s) const;
   // Its end: explain's total and text, given all but its total line, then
-  // every query's hits (best first, as the Limit operator left them), all
-  // counted against the response budget.
+  // every query's hits (best first, as the Limit operator left them) and
+  // what each list says about itself (result_info.h), all counted against
+  // the response budget.
+  // explain's total and text (given all but its total line), counted
+  // against *budget; nothing without explain.
+  absl::Status FinishExplain(const SearchStart& s, std::string text, ResponseBudget* budget) const;
   absl::Status FinishSearch(const SearchStart& s, const BoundSearch& q, std::string text,
-                            const std::vector<std::vector<index::Neighbor>>& hits,
+                            const SearchLists& lists, MatchingCounter* counter,
                             v1::SearchResponse* resp) const;
+  // min_results / exhaustive (query/execute/fallback.cc): searches again the
+  // queries of `ctx` whose lists are short while more points match, first
+  // with ef and nprobe widened, then exactly; notes each step in *text.
+  absl::Status FallBack(const BoundSearch& q, const SearchContext& ctx, const View& view,
+                        MatchingCounter* counter, SearchLists* lists, std::string* text) const;
+  // One step of it: the queries `which` of ctx searched with `c`'s
+  // parameters, their lists replaced where the new one is longer.
+  absl::Status SearchAgain(const BoundSearch& q, SearchContext c, const View& view,
+                           const std::vector<size_t>& which, SearchLists* lists) const;
+  // Grouped search (q.group_by; query/execute/grouped_search.cc), and its
+  // response: per query its groups and what the list says about itself.
+  absl::Status SearchGrouped(const BoundSearch& q, const StopToken& stop,
+                             v1::SearchResponse* resp) const;
+  absl::Status FinishGrouped(const SearchStart& s, const BoundSearch& q, std::string text,
+                             uint64_t matching, const GroupedLists& g,
+                             v1::SearchResponse* resp) const;
   // Appends a hit per neighbour of field `field`, scored by its metric,
   // counting each against *budget (stops at its limit).
   absl::Status FillHits(const View& view, const VectorFieldSpec& field,

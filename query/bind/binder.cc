@@ -10,6 +10,7 @@
 #include "base/truncate.h"
 #include "index/distance.h"
 #include "query/bind/request_checks.h"
+#include "query/filter/ast.h"
 #include "query/bind/wire_schema.h"
 
 namespace quiver {
@@ -80,6 +81,84 @@ absl::Status BindSingle(const BindTarget& t, const v1::SearchRequest& req, Bound
                         &s->queries, &s->qnorms);
 }
 
+// min_results / exhaustive, score_threshold and group_by: only a search of
+// a single-vector field (req.vectors) takes them. `kind` names the search
+// the request is, for the message.
+absl::Status RefuseResultOptions(const v1::SearchRequest& req, absl::string_view kind) {
+  const char* what = req.min_results() != 0 || req.exhaustive() ? "min_results and exhaustive"
+                     : req.has_score_threshold()               ? "score_threshold"
+                     : !req.group_by().empty() || req.group_size() != 0 ? "group_by and group_size"
+                                                                        : nullptr;
+  if (what == nullptr) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, " apply only to a search of a single-vector field (vectors), not to ", kind));
+}
+
+// The attribute to group by (INT64, STRING or BOOL).
+absl::StatusOr<int> BindGroupBy(const BindTarget& t, const std::string& name) {
+  const int a = t.schema.AttributeIndex(name);
+  if (a < 0) {
+    for (const VectorFieldSpec& f : t.schema.vectors()) {
+      if (f.name == name) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "group_by: \"", TruncateForMessage(name), "\" is a vector field, not an attribute"));
+      }
+    }
+    return absl::InvalidArgumentError(absl::StrCat("group_by: collection \"", t.name,
+                                                   "\" has no attribute \"",
+                                                   TruncateForMessage(name), "\""));
+  }
+  const AttrType type = t.schema.attributes()[a].type;
+  if (type != AttrType::kInt64 && type != AttrType::kString && type != AttrType::kBool) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "group_by: attribute \"", name, "\" is ", std::string(AttrTypeName(type)),
+        "; groups need an INT64, STRING or BOOL attribute"));
+  }
+  return a;
+}
+
+absl::Status BindResultOptions(const BindTarget& t, const v1::SearchRequest& req,
+                               BoundSearch* s) {
+  if (req.min_results() > req.k()) {
+    return absl::InvalidArgumentError(absl::StrCat("min_results must be at most k (", req.k(),
+                                                   "), got ", req.min_results()));
+  }
+  s->min_results = req.exhaustive() ? req.k() : req.min_results();
+  if (req.has_score_threshold()) {
+    if (!std::isfinite(req.score_threshold())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "score_threshold must be a finite number, got ", req.score_threshold()));
+    }
+    s->has_threshold = true;
+    s->score_threshold = req.score_threshold();
+  }
+  if (req.group_by().empty()) {
+    if (req.group_size() != 0) {
+      return absl::InvalidArgumentError("group_size needs group_by (an attribute to group by)");
+    }
+    return absl::OkStatus();
+  }
+  QUIVER_ASSIGN_OR_RETURN(s->group_by, BindGroupBy(t, req.group_by()));
+  s->group_size = req.group_size() == 0 ? 1 : req.group_size();
+  // Points without the attribute belong to no group: the search leaves
+  // them out (unless the filter is nested too deep to wrap; grouping skips
+  // them then).
+  const std::string not_null =
+      absl::StrCat(filter::QuoteIdentifier(req.group_by()), " IS NOT NULL");
+  auto grouped = filter::Filter::Compile(
+      req.filter().empty() ? not_null : absl::StrCat("(", req.filter(), ") AND ", not_null),
+      t.schema);
+  if (grouped.ok()) s->filter = *std::move(grouped);
+  if (s->group_size > kMaxK ||
+      static_cast<uint64_t>(s->group_size) * req.k() > kMaxHitsPerRequest) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "group_size must be in 1..", kMaxK, " and k x group_size at most ", kMaxHitsPerRequest,
+        ", got group_size ", req.group_size(), " with k ", req.k()));
+  }
+  return CheckBatch(req.vectors_size(), req.k() * s->group_size, "query vector",
+                    " (k x group_size hits each)");
+}
+
 absl::StatusOr<BoundSearch> BindVectorSearch(const BindTarget& t, const v1::SearchRequest& req) {
   if (req.fusion() != v1::FUSION_METHOD_UNSPECIFIED || req.rrf_k() != 0 ||
       req.with_field_results()) {
@@ -98,6 +177,7 @@ absl::StatusOr<BoundSearch> BindVectorSearch(const BindTarget& t, const v1::Sear
           "\" is a multi-vector field: give the query sets in multi_vectors"));
     }
     QUIVER_RETURN_IF_ERROR(BindMulti(t, req, &s));
+    QUIVER_RETURN_IF_ERROR(RefuseResultOptions(req, "late-interaction search (multi_vectors)"));
   } else {
     if (!req.multi_vectors().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -106,6 +186,7 @@ absl::StatusOr<BoundSearch> BindVectorSearch(const BindTarget& t, const v1::Sear
     QUIVER_RETURN_IF_ERROR(BindSingle(t, req, &s));
   }
   QUIVER_RETURN_IF_ERROR(CompileFilter(t, req.filter(), &s.filter, &s.filter_bytes));
+  if (!s.multi) QUIVER_RETURN_IF_ERROR(BindResultOptions(t, req, &s));
   QUIVER_ASSIGN_OR_RETURN(s.output.attributes, OutputAttributes(t, req.output_attributes()));
   s.output.with_vectors = req.with_vectors();
   s.explain = req.explain();
@@ -172,6 +253,7 @@ absl::StatusOr<BoundHybridSearch> BindHybrid(const BindTarget& t, const v1::Sear
         "hybrid search takes its queries in field_queries: leave field and vectors (and "
         "multi_vectors) empty");
   }
+  QUIVER_RETURN_IF_ERROR(RefuseResultOptions(req, "hybrid search (field_queries)"));
   BoundHybridSearch h;
   h.k = req.k();
   if (req.rrf_k() != 0) {

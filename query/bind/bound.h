@@ -67,6 +67,15 @@ struct BoundSearch {
   std::vector<std::unique_ptr<float[]>> owned;
   BoundOutput output;
   bool explain = false;
+  // Single-vector searches only (the binder refuses them elsewhere):
+  // fall back until a list has min(min_results, k) hits (0: never; k with
+  // exhaustive), keep only hits within score_threshold, group by an
+  // attribute (query/execute/result_info.h, grouped_search.cc).
+  uint32_t min_results = 0;
+  bool has_threshold = false;
+  float score_threshold = 0;
+  int group_by = -1;        // index into Schema::attributes(); -1: not grouped
+  uint32_t group_size = 1;  // hits per group
 
   size_t num_queries() const { return multi ? sets.size() : qnorms.size(); }
 };

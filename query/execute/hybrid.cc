@@ -14,6 +14,7 @@
 #include "query/execute/fuse.h"
 #include "query/execute/limit.h"
 #include "query/execute/response.h"
+#include "query/execute/result_info.h"
 #include "query/task_pool.h"
 
 namespace quiver {
@@ -28,6 +29,7 @@ struct Collection::HybridRun {
   std::vector<v1::Explain> explains;
   std::vector<double> field_micros;
   std::vector<std::string> multi_text;
+  std::vector<uint8_t> exact;  // per field: its search considered every matching point
   std::vector<RankedList> lists;
   // The operators over the fields' lists.
   std::unique_ptr<FuseOp> fuse;
@@ -52,8 +54,15 @@ absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToke
   run.limit = std::make_unique<LimitOp>(q.k);
   const std::vector<FusedHit> fused = run.limit->Run(run.fuse->Run(run.lists));
 
+  MatchingCounter counter(view, q.filter.get(), stop);
+  const bool all_exact =
+      std::all_of(run.exact.begin(), run.exact.end(), [](uint8_t e) { return e != 0; });
+  QUIVER_ASSIGN_OR_RETURN(
+      const ListInfo info,
+      DescribeList(static_cast<uint32_t>(fused.size()), q.k, all_exact, false, &counter));
   ResponseBudget budget(options_.max_response_bytes);
   v1::SearchResult* result = resp->add_results();
+  SetListInfo(info, result);
   for (const FusedHit& h : fused) {
     QUIVER_RETURN_IF_ERROR(FillHit(view, h.id, static_cast<float>(h.score), q.output.attributes,
                                    q.output.with_vectors, &budget, result->add_hits()));
@@ -63,6 +72,11 @@ absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToke
       v1::FieldResult* fr = resp->add_field_results();
       const VectorFieldSpec& field = schema_->vectors()[q.fields[i].field];
       fr->set_field(field.name);
+      QUIVER_ASSIGN_OR_RETURN(
+          const ListInfo field_info,
+          DescribeList(static_cast<uint32_t>(run.lists[i].hits.size()), q.fields[i].k,
+                       run.exact[i] != 0, false, &counter));
+      SetListInfo(field_info, fr);
       QUIVER_RETURN_IF_ERROR(FillHits(view, field, run.lists[i].hits, q.output.attributes,
                                       q.output.with_vectors, &budget, fr->mutable_hits()));
     }
@@ -100,6 +114,7 @@ absl::Status Collection::RunHybridFields(const View& view, const StopToken& stop
   run->explains.resize(q.explain ? nf : 0);
   run->field_micros.resize(nf);
   run->multi_text.resize(nf);
+  run->exact.assign(nf, 0);
   std::vector<absl::Status> statuses(nf);
   std::vector<std::function<void()>> tasks;
   for (size_t i = 0; i < nf; ++i) {
@@ -111,11 +126,15 @@ absl::Status Collection::RunHybridFields(const View& view, const StopToken& stop
       if (!part.sets.empty()) {
         statuses[i] = SearchMultiView(part.field, part.sets, part.k, part.params, q.filter.get(),
                                       view, stop, explain, &run->topk[i], &run->multi_text[i]);
+        run->exact[i] = part.params.exact;
       } else {
         SearchContext ctx = MakeContext(part.field, part.k, part.queries, part.qnorms,
                                         part.params, q.filter.get(), stop);
         if (!shared.empty()) ctx.shared_filter = shared.data();
+        bool approximate = false;
+        ctx.approximate = &approximate;
         statuses[i] = SearchView(ctx, view, explain, &run->topk[i]);
+        run->exact[i] = !approximate;
       }
       run->field_micros[i] = absl::ToDoubleMicroseconds(absl::Now() - t0);
     });

@@ -17,6 +17,7 @@
 #include "index/vector_index.h"
 #include "query/attr_index.h"
 #include "query/filter/filter.h"
+#include "query/row_filter.h"
 #include "query/segment.h"
 #include "query/stop.h"
 
@@ -61,7 +62,7 @@ class RowFilter final : public index::LabelFilter {
     }
     return label < rows_ && seg_.Visible(label, seq_) &&
            (field_ < 0 || seg_.HasVector(static_cast<size_t>(field_), label)) &&
-           (flt_ == nullptr || flt_->Matches(seg_.attrs(label)));
+           (flt_ == nullptr || RowMatches(*flt_, seg_, label));
   }
 
  private:

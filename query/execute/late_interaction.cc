@@ -99,7 +99,11 @@ absl::Status Collection::SearchMulti(const BoundSearch& q, const StopToken& stop
   QUIVER_RETURN_IF_ERROR(SearchMultiView(q.field, q.sets, q.k, q.params, q.filter.get(), s.view,
                                          stop, s.explain, &s.topk, &ways));
   LimitOp limit(q.k);
-  const std::vector<std::vector<index::Neighbor>> hits = limit.Run(&s.topk);
+  SearchLists lists;
+  lists.hits = limit.Run(&s.topk);
+  // MaxSim reranks the index's candidates; only an exact search sees all.
+  lists.exact.assign(lists.hits.size(), q.params.exact ? 1 : 0);
+  lists.cut.assign(lists.hits.size(), 0);
   std::string text;
   if (s.explain != nullptr) {
     // The search's line, the limit, then the way's operators under it.
@@ -108,7 +112,8 @@ absl::Status Collection::SearchMulti(const BoundSearch& q, const StopToken& stop
     limit.ToExplain("  ", &text);
     AppendIndented(absl::string_view(ways).substr(first_end), "  ", &text);
   }
-  return FinishSearch(s, q, std::move(text), hits, resp);
+  MatchingCounter counter(s.view, q.filter.get(), stop);
+  return FinishSearch(s, q, std::move(text), lists, &counter, resp);
 }
 
 absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,

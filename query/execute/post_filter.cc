@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "query/execute/label_filters.h"
+#include "query/row_filter.h"
 
 namespace quiver {
 
@@ -34,7 +35,7 @@ absl::Status PostFilterOp::FetchAndFilter(SegmentRun& run, size_t q, index::TopK
     size_t passing = 0;
     for (const index::Neighbor& nb : got.Take()) {
       ++stats_.checks;
-      if (ctx.filter->Matches(run.seg.attrs(static_cast<uint32_t>(nb.id)))) {
+      if (RowMatches(*ctx.filter, run.seg, static_cast<uint32_t>(nb.id))) {
         passed.Push(nb.distance, nb.id);
         ++passing;
       }

@@ -131,21 +131,27 @@ absl::Status Collection::BeginSearch(const BoundSearch& q, v1::SearchResponse* r
   return absl::OkStatus();
 }
 
+absl::Status Collection::FinishExplain(const SearchStart& s, std::string text,
+                                       ResponseBudget* budget) const {
+  if (s.explain == nullptr) return absl::OkStatus();
+  s.explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - s.t_start));
+  absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", s.explain->total_micros()));
+  s.explain->set_text(std::move(text));
+  return budget->Add(s.explain->ByteSizeLong());
+}
+
 absl::Status Collection::FinishSearch(const SearchStart& s, const BoundSearch& q,
-                                      std::string text,
-                                      const std::vector<std::vector<index::Neighbor>>& hits,
-                                      v1::SearchResponse* resp) const {
+                                      std::string text, const SearchLists& lists,
+                                      MatchingCounter* counter, v1::SearchResponse* resp) const {
+  QUIVER_ASSIGN_OR_RETURN(const std::vector<ListInfo> infos, DescribeLists(lists, q.k, counter));
   ResponseBudget budget(options_.max_response_bytes);
-  if (s.explain != nullptr) {
-    s.explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - s.t_start));
-    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", s.explain->total_micros()));
-    s.explain->set_text(std::move(text));
-    QUIVER_RETURN_IF_ERROR(budget.Add(s.explain->ByteSizeLong()));
-  }
+  QUIVER_RETURN_IF_ERROR(FinishExplain(s, std::move(text), &budget));
   const VectorFieldSpec& field = schema_->vectors()[q.field];
-  for (const std::vector<index::Neighbor>& h : hits) {
-    QUIVER_RETURN_IF_ERROR(FillHits(s.view, field, h, q.output.attributes, q.output.with_vectors,
-                                    &budget, resp->add_results()->mutable_hits()));
+  for (size_t i = 0; i < lists.hits.size(); ++i) {
+    v1::SearchResult* result = resp->add_results();
+    SetListInfo(infos[i], result);
+    QUIVER_RETURN_IF_ERROR(FillHits(s.view, field, lists.hits[i], q.output.attributes,
+                                    q.output.with_vectors, &budget, result->mutable_hits()));
   }
   return absl::OkStatus();
 }

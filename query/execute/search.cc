@@ -8,6 +8,7 @@
 #include "query/collection.h"
 #include "query/execute/limit.h"
 #include "query/execute/response.h"
+#include "query/execute/result_info.h"
 
 namespace quiver {
 
@@ -63,14 +64,26 @@ absl::Status Collection::SearchView(const SearchContext& ctx, const View& view,
 absl::Status Collection::Search(const BoundSearch& q, const StopToken& stop,
                                 v1::SearchResponse* resp) const {
   if (q.multi) return SearchMulti(q, stop, resp);
+  if (q.group_by >= 0) return SearchGrouped(q, stop, resp);
   const VectorFieldSpec& field = schema_->vectors()[q.field];
-  const SearchContext ctx =
+  bool approximate = false;
+  SearchContext ctx =
       MakeContext(q.field, q.k, q.queries, q.qnorms, q.params, q.filter.get(), stop);
+  ctx.approximate = &approximate;
   SearchStart s;
   QUIVER_RETURN_IF_ERROR(BeginSearch(q, resp, &s));
   QUIVER_RETURN_IF_ERROR(SearchView(ctx, s.view, s.explain, &s.topk));
   LimitOp limit(q.k);
-  const std::vector<std::vector<index::Neighbor>> hits = limit.Run(&s.topk);
+  SearchLists lists;
+  lists.hits = limit.Run(&s.topk);
+  lists.exact.assign(lists.hits.size(), approximate ? 0 : 1);
+  lists.cut.assign(lists.hits.size(), 0);
+  if (q.has_threshold) {
+    const float max_distance = ThresholdDistance(field.metric, q.score_threshold);
+    for (size_t i = 0; i < lists.hits.size(); ++i) {
+      lists.cut[i] = CutByThreshold(max_distance, &lists.hits[i]);
+    }
+  }
   std::string text;
   if (s.explain != nullptr) {
     text = absl::StrCat(
@@ -78,11 +91,17 @@ absl::Status Collection::Search(const BoundSearch& q, const StopToken& stop,
         ", queries=", q.num_queries(),
         ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none",
         ", strategy=", std::string(FilterStrategyName(q.params.strategy)), ")\n");
+    if (q.has_threshold) absl::StrAppend(&text, "  ScoreThreshold(", q.score_threshold, ")\n");
     limit.ToExplain("  ", &text);
     absl::StrAppend(&text, "    MergeTopK(segments=", s.explain->segments_size(), ")\n");
     AppendSegmentsText(*s.explain, 0, "      ", &text);
   }
-  return FinishSearch(s, q, std::move(text), hits, resp);
+  MatchingCounter counter(s.view, q.filter.get(), stop);
+  if (q.min_results > 0) {
+    QUIVER_RETURN_IF_ERROR(FallBack(q, ctx, s.view, &counter, &lists,
+                                    s.explain != nullptr ? &text : nullptr));
+  }
+  return FinishSearch(s, q, std::move(text), lists, &counter, resp);
 }
 
 }  // namespace quiver

@@ -95,6 +95,18 @@ absl::Status FillExplain(SegmentRun& run, const Operator& root, double plan_us,
   return absl::OkStatus();
 }
 
+// Whether the plan considers every visible, matching row of the segment.
+bool ExactPlan(const PhysicalPlan& p) {
+  switch (p.choice.strategy) {
+    case Strategy::kExactScan:
+    case Strategy::kPreFilter:
+    case Strategy::kEmpty:
+      return true;
+    default:
+      return p.idx != nullptr && p.idx->spec().type == "FLAT";
+  }
+}
+
 }  // namespace
 
 absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_t rows,
@@ -102,6 +114,7 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   const Stopwatch plan_watch;
   const PhysicalPlan p = PlanSegment(ctx, seg, rows, part);
   const double plan_us = plan_watch.Micros();
+  if (ctx.approximate != nullptr && !ExactPlan(p)) *ctx.approximate = true;
   OperatorTree tree(p);
   SegmentRun run(p, seg, rows, seq, part);
   run.explain = plan;

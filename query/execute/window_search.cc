@@ -6,6 +6,7 @@
 #include "base/status_macros.h"
 #include "index/distance.h"
 #include "query/plan/planner.h"
+#include "query/row_filter.h"
 
 namespace quiver {
 namespace {
@@ -23,7 +24,7 @@ class PartitionFilter final : public index::LabelFilter {
     if (pos < range_.first || pos >= range_.last) return false;
     const uint32_t off = w_.row(p_, label);
     return seg_.VisibleWith(field_, off, seq_) &&
-           (rest_ == nullptr || rest_->Matches(seg_.attrs(off)));
+           (rest_ == nullptr || RowMatches(*rest_, seg_, off));
   }
 
  private:
@@ -49,7 +50,7 @@ void WindowSearchOp::ScanExact(SegmentRun& run, const WindowIndex::Partition& p,
     if (!run.seg.VisibleWith(ctx.field, off, run.seq)) continue;
     if (rest != nullptr) {
       ++stats_.checks;
-      if (!rest->Matches(run.seg.attrs(off))) continue;
+      if (!RowMatches(*rest, run.seg, off)) continue;
     }
     const float* v = run.seg.vector(ctx.field, off);
     for (size_t q = 0; q < ctx.nq; ++q) {

@@ -142,6 +142,9 @@ std::string Node::ToString() const {
     case NodeKind::kField:
       out = QuoteIdentifier(field);
       break;
+    case NodeKind::kIsNull:
+      out = absl::StrCat(QuoteIdentifier(field), negated ? " IS NOT NULL" : " IS NULL");
+      break;
     case NodeKind::kConst:
       out = const_value ? "TRUE" : "FALSE";
       break;

@@ -58,6 +58,7 @@ enum class NodeKind {
   kNot,       // NOT children[0]
   kField,     // a BOOL attribute used alone as a predicate
   kConst,     // TRUE / FALSE
+  kIsNull,    // field IS NULL, or IS NOT NULL when `negated`
 };
 
 enum class ContainsMode { kOne, kAny, kAll };
@@ -71,7 +72,7 @@ struct Node {
   size_t field_pos = 0;
   size_t op_pos = 0;  // offset of the operator / IN / BETWEEN / CONTAINS
   CompareOp op = CompareOp::kEq;
-  bool negated = false;  // NOT IN, NOT BETWEEN
+  bool negated = false;  // NOT IN, NOT BETWEEN, IS NOT NULL
   ContainsMode contains_mode = ContainsMode::kOne;
   std::vector<Literal> values;
 

@@ -20,14 +20,23 @@
 
 namespace quiver::filter {
 
-// What the evaluator does at a node. "v" is the row's value of `attr`; a
-// predicate is false when v is null or of another type, and `negate` flips
-// the test on non-null values only (so `a != 1` is false for a null a).
+// What the evaluator does at a node. "v" is the row's value of `attr`.
+//
+// The compiled form is two-valued and has no NOT: Compile pushes every NOT
+// down to the predicates (De Morgan; NOT flips a comparison, IN, BETWEEN,
+// CONTAINS, a BOOL test or IS NULL), which in SQL's three-valued logic is
+// exact, and then a node holds (TRUE) or does not (FALSE or UNKNOWN alike):
+// with no NOT above it, an UNKNOWN can only ever make its parents UNKNOWN or
+// FALSE, never TRUE. So a predicate is false when v is null or of another
+// type, and `negate` flips the test on non-null values only (`a != 1` and
+// `NOT a = 1` are both false for a null a). Every path that evaluates a
+// filter (row by row, through attribute indexes, window indexes) gives each
+// node this meaning, so they all agree.
 enum class Op : uint8_t {
   kConst,         // `value`
   kAnd,           // all kids
   kOr,            // any kid
-  kNot,           // !kids[0] (plain negation: true on null)
+  kIsNull,        // v is null (never UNKNOWN), != negate (IS NOT NULL)
   kIntRange,      // ilo <= v <= ihi (int64 attribute), != negate
   kDoubleRange,   // dlo <= v <= dhi (double attribute), != negate
   kBoolEq,        // v == value
@@ -36,13 +45,17 @@ enum class Op : uint8_t {
   kIntIn,         // v in ints (sorted), != negate
   kDoubleIn,      // v in doubles (sorted), != negate
   kStrIn,         // v in strs (sorted), != negate
-  kContainsOne,   // slo is an element of v
-  kContainsAny,   // some element of v is in strs (sorted)
-  kContainsAll,   // every element of strs is in v
+  kContainsOne,   // slo is an element of v, != negate
+  kContainsAny,   // some element of v is in strs (sorted), != negate
+  kContainsAll,   // every element of strs is in v, != negate
+  kIdIn,          // the point's id is in strs (sorted), != negate; attr is kIdAttr
 };
 
+// BoundNode::attr of the predicates on the point id (never null).
+inline constexpr int kIdAttr = -2;
+
 inline bool IsPredicate(Op op) {
-  return op != Op::kConst && op != Op::kAnd && op != Op::kOr && op != Op::kNot;
+  return op != Op::kConst && op != Op::kAnd && op != Op::kOr;
 }
 
 // For an OR of many branches that each require an equality on one INT64 or
@@ -64,7 +77,8 @@ struct BoundNode {
   bool negate = false;
   bool value = false;
   CompareOp cmp = CompareOp::kEq;
-  int attr = -1;  // index into Schema::attributes(), predicates only
+  uint8_t value_index = 0;  // kIsNull: AttrValue's alternative for the attribute's type
+  int attr = -1;  // index into Schema::attributes() (predicates only), or kIdAttr
   int64_t ilo = 1, ihi = 0;
   double dlo = std::numeric_limits<double>::infinity();
   double dhi = -std::numeric_limits<double>::infinity();

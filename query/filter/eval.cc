@@ -24,32 +24,31 @@ bool Compared(CompareOp cmp, int c) {
   return false;
 }
 
-// The CONTAINS predicates, on a string-list value.
-bool EvalTags(const BoundNode& n, const AttrValue& v) {
+// Whether the list `x` passes a CONTAINS node, before `negate`.
+bool ContainsTest(const BoundNode& n, const std::vector<std::string>& x) {
   switch (n.op) {
-    case Op::kContainsOne: {
-      const auto* x = std::get_if<std::vector<std::string>>(&v);
-      return x != nullptr && std::find(x->begin(), x->end(), n.slo) != x->end();
-    }
-    case Op::kContainsAny: {
-      const auto* x = std::get_if<std::vector<std::string>>(&v);
-      if (x == nullptr) return false;
-      for (const std::string& tag : *x) {
+    case Op::kContainsOne:
+      return std::find(x.begin(), x.end(), n.slo) != x.end();
+    case Op::kContainsAny:
+      for (const std::string& tag : x) {
         if (std::binary_search(n.strs.begin(), n.strs.end(), tag)) return true;
       }
       return false;
-    }
-    case Op::kContainsAll: {
-      const auto* x = std::get_if<std::vector<std::string>>(&v);
-      if (x == nullptr) return false;
+    case Op::kContainsAll:
       for (const std::string& want : n.strs) {
-        if (std::find(x->begin(), x->end(), want) == x->end()) return false;
+        if (std::find(x.begin(), x.end(), want) == x.end()) return false;
       }
       return true;
-    }
     default:
       return false;
   }
+}
+
+// The CONTAINS predicates, on a string-list value; false on null, else
+// flipped by `negate`.
+bool EvalTags(const BoundNode& n, const AttrValue& v) {
+  const auto* x = std::get_if<std::vector<std::string>>(&v);
+  return x != nullptr && (ContainsTest(n, *x) != n.negate);
 }
 
 // A predicate node on the row's value `v`: false on null and on a value of
@@ -101,11 +100,12 @@ bool EvalPredicate(const BoundNode& n, const AttrValue& v) {
   }
 }
 
+// Null to the evaluator: absent, or of another type than the attribute's.
+bool IsNull(const BoundNode& n, const AttrValue& v) { return v.index() != n.value_index; }
+
 }  // namespace
 
-bool Filter::Matches(const AttrRow& row) const { return EvalNode(root_, row); }
-
-bool Filter::EvalDispatch(const OrDispatch& d, const AttrRow& row) const {
+bool Filter::EvalDispatch(const OrDispatch& d, const AttrRow& row, std::string_view id) const {
   const std::vector<uint32_t>* bucket = nullptr;
   if (static_cast<size_t>(d.attr) < row.size()) {
     const AttrValue& v = row[d.attr];
@@ -121,33 +121,38 @@ bool Filter::EvalDispatch(const OrDispatch& d, const AttrRow& row) const {
   }
   if (bucket != nullptr) {
     for (uint32_t k : *bucket) {
-      if (EvalNode(k, row)) return true;
+      if (EvalNode(k, row, id)) return true;
     }
   }
   for (uint32_t k : d.always) {
-    if (EvalNode(k, row)) return true;
+    if (EvalNode(k, row, id)) return true;
   }
   return false;
 }
 
-bool Filter::EvalNode(uint32_t i, const AttrRow& row) const {
+bool Filter::EvalNode(uint32_t i, const AttrRow& row, std::string_view id) const {
   const BoundNode& n = nodes_[i];
   switch (n.op) {
     case Op::kConst:
       return n.value;
     case Op::kAnd:
       for (uint32_t k : n.kids) {
-        if (!EvalNode(k, row)) return false;
+        if (!EvalNode(k, row, id)) return false;
       }
       return true;
     case Op::kOr:
-      if (n.dispatch != nullptr) return EvalDispatch(*n.dispatch, row);
+      if (n.dispatch != nullptr) return EvalDispatch(*n.dispatch, row, id);
       for (uint32_t k : n.kids) {
-        if (EvalNode(k, row)) return true;
+        if (EvalNode(k, row, id)) return true;
       }
       return false;
-    case Op::kNot:
-      return !EvalNode(n.kids[0], row);
+    case Op::kIdIn:
+      return std::binary_search(n.strs.begin(), n.strs.end(), id,
+                                [](std::string_view a, std::string_view b) { return a < b; }) !=
+             n.negate;
+    case Op::kIsNull:
+      return (static_cast<size_t>(n.attr) >= row.size() || IsNull(n, row[n.attr])) !=
+             n.negate;
     default:
       break;
   }

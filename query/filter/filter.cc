@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "query/filter/ast.h"
 #include "query/filter/bound.h"
+#include "query/filter/numeric_range.h"
 #include "query/filter/parser.h"
 #include "base/status_macros.h"
 #include "base/truncate.h"
@@ -21,156 +22,12 @@ namespace {
 absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 using Ast = ::quiver::filter::Node;  // syntax tree; BoundNode is the evaluator's
-
-constexpr int64_t kMinInt = std::numeric_limits<int64_t>::min();
-constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
-constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kTwo63 = 9223372036854775808.0;  // 2^63, exactly a double
-
-
-// Where a numeric literal falls among the values of T (int64_t or double):
-// floor is the largest T <= literal, ceil the smallest T >= literal (absent
-// when the literal lies beyond every T), exact if the literal is a T. Lets
-// `int_attr < 2.5` or `double_attr = 9007199254740993` compile to exact
-// comparisons in T, with no mixed-type arithmetic at evaluation time.
-template <typename T>
-struct Bounds {
-  bool has_floor = false;
-  bool has_ceil = false;
-  T floor{};
-  T ceil{};
-  bool exact = false;
-};
-
-Bounds<int64_t> IntBounds(const Literal& lit) {
-  Bounds<int64_t> b;
-  if (const auto* i = std::get_if<int64_t>(&lit.value)) {
-    b.has_floor = b.has_ceil = b.exact = true;
-    b.floor = b.ceil = *i;
-    return b;
-  }
-  const double f = std::get<double>(lit.value);  // finite: the lexer checks
-  const double fl = std::floor(f);
-  const double ce = std::ceil(f);
-  if (fl >= -kTwo63) {
-    b.has_floor = true;
-    b.floor = fl >= kTwo63 ? kMaxInt : static_cast<int64_t>(fl);
-  }
-  if (ce < kTwo63) {
-    b.has_ceil = true;
-    b.ceil = ce < -kTwo63 ? kMinInt : static_cast<int64_t>(ce);
-  }
-  b.exact = fl == f && f >= -kTwo63 && f < kTwo63;
-  return b;
-}
-
-Bounds<double> DoubleBounds(const Literal& lit) {
-  Bounds<double> b;
-  b.has_floor = b.has_ceil = true;
-  if (const auto* f = std::get_if<double>(&lit.value)) {
-    b.floor = b.ceil = *f;
-    b.exact = true;
-    return b;
-  }
-  const int64_t i = std::get<int64_t>(lit.value);
-  const double d = static_cast<double>(i);  // nearest double
-  int order = 1;  // sign of d - i; d >= 2^63 cannot be converted back
-  if (d < kTwo63) {
-    const int64_t back = static_cast<int64_t>(d);
-    order = back > i ? 1 : (back < i ? -1 : 0);
-  }
-  if (order == 0) {
-    b.floor = b.ceil = d;
-    b.exact = true;
-  } else if (order > 0) {
-    b.ceil = d;
-    b.floor = std::nextafter(d, -kInf);
-  } else {
-    b.floor = d;
-    b.ceil = std::nextafter(d, kInf);
-  }
-  return b;
-}
-
-// The next / previous value of T, or nullopt-like `false` at the end of T.
-bool Prev(int64_t v, int64_t* out) {
-  if (v == kMinInt) return false;
-  *out = v - 1;
-  return true;
-}
-bool Next(int64_t v, int64_t* out) {
-  if (v == kMaxInt) return false;
-  *out = v + 1;
-  return true;
-}
-bool Prev(double v, double* out) {
-  *out = std::nextafter(v, -kInf);
-  return true;
-}
-bool Next(double v, double* out) {
-  *out = std::nextafter(v, kInf);
-  return true;
-}
-
-// Inclusive range of T; lo > hi is empty.
-template <typename T>
-struct Range {
-  T lo;
-  T hi;
-};
-
-template <typename T>
-Range<T> EmptyRange();
-template <>
-Range<int64_t> EmptyRange() { return {1, 0}; }
-template <>
-Range<double> EmptyRange() { return {kInf, -kInf}; }
-
-template <typename T>
-Range<T> FullRange();
-template <>
-Range<int64_t> FullRange() { return {kMinInt, kMaxInt}; }
-template <>
-Range<double> FullRange() { return {-kInf, kInf}; }
-
-// The values v of T with `v op literal`; for kNe the range of kEq (the
-// caller negates it).
-template <typename T>
-Range<T> RangeFor(CompareOp op, const Bounds<T>& b) {
-  Range<T> r = FullRange<T>();
-  switch (op) {
-    case CompareOp::kEq:
-    case CompareOp::kNe:
-      if (!b.exact) return EmptyRange<T>();
-      return {b.floor, b.floor};
-    case CompareOp::kLe:
-      if (!b.has_floor) return EmptyRange<T>();
-      r.hi = b.floor;
-      return r;
-    case CompareOp::kLt:
-      if (!b.has_floor) return EmptyRange<T>();
-      r.hi = b.floor;
-      if (b.exact && !Prev(b.floor, &r.hi)) return EmptyRange<T>();
-      return r;
-    case CompareOp::kGe:
-      if (!b.has_ceil) return EmptyRange<T>();
-      r.lo = b.ceil;
-      return r;
-    case CompareOp::kGt:
-      if (!b.has_ceil) return EmptyRange<T>();
-      r.lo = b.ceil;
-      if (b.exact && !Next(b.ceil, &r.lo)) return EmptyRange<T>();
-      return r;
-  }
-  return EmptyRange<T>();
-}
-
-template <typename T>
-Range<T> Intersect(Range<T> a, Range<T> b) {
-  if (a.lo > a.hi || b.lo > b.hi) return EmptyRange<T>();
-  Range<T> r{std::max(a.lo, b.lo), std::min(a.hi, b.hi)};
-  return r.lo > r.hi ? EmptyRange<T>() : r;
-}
+using numeric::Bounds;
+using numeric::DoubleBounds;
+using numeric::IntBounds;
+using numeric::Intersect;
+using numeric::Range;
+using numeric::RangeFor;
 
 template <typename T>
 void SortUnique(std::vector<T>* v) {
@@ -188,27 +45,25 @@ class Filter::Binder {
  public:
   Binder(const Schema& schema, Filter* out) : schema_(schema), out_(out) {}
 
-  absl::StatusOr<uint32_t> Bind(const Ast& n) {
+  // Binds `n`, or NOT n when `neg`: NOTs are pushed down to the predicates
+  // (bound.h), so the compiled form has none.
+  absl::StatusOr<uint32_t> Bind(const Ast& n, bool neg = false) {
     BoundNode b;
     switch (n.kind) {
       case NodeKind::kConst:
         b.op = Op::kConst;
-        b.value = n.const_value;
+        b.value = n.const_value != neg;
         return Emit(std::move(b));
-      case NodeKind::kOr:
-        return BindOr(n);
-      case NodeKind::kAnd:
       case NodeKind::kNot:
-        b.op = n.kind == NodeKind::kAnd ? Op::kAnd : Op::kNot;
-        for (const auto& child : n.children) {
-          QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(*child));
-          b.kids.push_back(k);
-        }
-        return Emit(std::move(b));
+        return Bind(*n.children.at(0), !neg);
+      case NodeKind::kOr:
+      case NodeKind::kAnd:
+        return BindConnective(n, neg);
       default:
         break;
     }
     const int attr = schema_.AttributeIndex(n.field);
+    if (attr < 0 && n.field == kIdName) return BindId(n, neg);
     if (attr < 0) {
       return FilterError(n.field_pos, absl::StrCat("unknown attribute \"",
                                                    TruncateForMessage(n.field), "\""));
@@ -224,19 +79,27 @@ class Filter::Binder {
                                                        "only a BOOL attribute can"));
         }
         b.op = Op::kBoolEq;
-        b.value = true;
-        break;
+        b.value = !neg;  // NOT flag is flag = FALSE: both false on a null flag
+        return Emit(std::move(b));
+      case NodeKind::kIsNull:
+        b.op = Op::kIsNull;
+        b.negate = n.negated != neg;
+        b.value_index = ValueIndex(spec.type);
+        return Emit(std::move(b));
       case NodeKind::kCompare:
-        QUIVER_RETURN_IF_ERROR(BindCompare(n, spec, &b));
+        QUIVER_RETURN_IF_ERROR(BindCompare(n, neg ? Complement(n.op) : n.op, spec, &b));
         break;
       case NodeKind::kIn:
         QUIVER_RETURN_IF_ERROR(BindIn(n, spec, &b));
+        b.negate = n.negated != neg;
         break;
       case NodeKind::kBetween:
         QUIVER_RETURN_IF_ERROR(BindBetween(n, spec, &b));
+        b.negate = n.negated != neg;
         break;
       case NodeKind::kContains:
         QUIVER_RETURN_IF_ERROR(BindContains(n, spec, &b));
+        b.negate = neg;
         break;
       default:
         return absl::InternalError("filter: unexpected node kind");
@@ -244,16 +107,50 @@ class Filter::Binder {
     return Emit(std::move(b));
   }
 
-  // An OR whose children include several equalities or IN lists on one
-  // INT64, DOUBLE or STRING attribute binds those as one IN list, which a
-  // row answers with one binary search: `a = 1 OR a = 2 OR ...` (a 64 KiB
+  // The predicates on the point id (the name `id` when no attribute has
+  // it): =, !=, [NOT] IN with strings, IS [NOT] NULL (an id is never null).
+  absl::StatusOr<uint32_t> BindId(const Ast& n, bool neg) {
+    BoundNode b;
+    b.attr = kIdAttr;
+    uses_id_ = true;
+    if (n.kind == NodeKind::kIsNull) {
+      b.op = Op::kConst;
+      b.value = n.negated != neg;
+      return Emit(std::move(b));
+    }
+    const bool eq = n.kind == NodeKind::kCompare &&
+                    (n.op == CompareOp::kEq || n.op == CompareOp::kNe);
+    if (!eq && n.kind != NodeKind::kIn) {
+      return FilterError(n.kind == NodeKind::kField ? n.field_pos : n.op_pos,
+                         "the point id (`id`) takes only =, !=, IN, NOT IN and IS [NOT] NULL");
+    }
+    for (const Literal& lit : n.values) {
+      if (!lit.is_string()) {
+        return FilterError(lit.pos, absl::StrCat("type mismatch: the point id (`id`) needs a "
+                                                 "string, got ", Sv(lit.KindName())));
+      }
+      b.strs.push_back(std::get<std::string>(lit.value));
+    }
+    SortUnique(&b.strs);
+    b.op = Op::kIdIn;
+    b.negate = (n.kind == NodeKind::kIn ? n.negated : n.op == CompareOp::kNe) != neg;
+    return Emit(std::move(b));
+  }
+
+  bool uses_id() const { return uses_id_; }
+
+  // An AND or OR, with NOT pushed into its children when `neg`. An OR whose
+  // children include several equalities or IN lists on one INT64, DOUBLE or
+  // STRING attribute binds those as one IN list (NOT IN under a NOT), which
+  // a row answers with one binary search: `a = 1 OR a = 2 OR ...` (a 64 KiB
   // filter holds ~8000 of them) otherwise costs a comparison per value per
   // row, and, on an indexed attribute, a row set per value. The meaning is
   // the same, nulls included (both are false on a null). Errors are those
   // of the equalities: a literal of the wrong type is reported at its
   // position.
-  absl::StatusOr<uint32_t> BindOr(const Ast& n) {
+  absl::StatusOr<uint32_t> BindConnective(const Ast& n, bool neg) {
     auto mergeable = [&](const Ast& c) {
+      if (n.kind != NodeKind::kOr) return false;
       if (!((c.kind == NodeKind::kCompare && c.op == CompareOp::kEq) ||
             (c.kind == NodeKind::kIn && !c.negated))) {
         return false;
@@ -279,15 +176,16 @@ class Filter::Binder {
       g->second.push_back(&child);
       group_of[i] = static_cast<int>(g - groups.begin());
     }
+    // NOT (x OR y) is NOT x AND NOT y; NOT (x AND y) is NOT x OR NOT y.
     BoundNode b;
-    b.op = Op::kOr;
+    b.op = (n.kind == NodeKind::kOr) != neg ? Op::kOr : Op::kAnd;
     for (size_t i = 0; i < n.children.size(); ++i) {
       const auto& child = n.children[i];
       const std::vector<const Ast*>* group =
           group_of[i] >= 0 && groups[group_of[i]].second.size() > 1 ? &groups[group_of[i]].second
                                                                     : nullptr;
       if (group == nullptr) {
-        QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(*child));
+        QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(*child, neg));
         b.kids.push_back(k);
         continue;
       }
@@ -299,11 +197,11 @@ class Filter::Binder {
       in.field_pos = child->field_pos;
       in.op_pos = child->op_pos;
       for (const Ast* m : *group) in.values.insert(in.values.end(), m->values.begin(), m->values.end());
-      QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(in));
+      QUIVER_ASSIGN_OR_RETURN(uint32_t k, Bind(in, neg));
       b.kids.push_back(k);
     }
     if (b.kids.size() == 1) return b.kids[0];
-    b.dispatch = MakeDispatch(b.kids);
+    if (b.op == Op::kOr) b.dispatch = MakeDispatch(b.kids);
     return Emit(std::move(b));
   }
 
@@ -426,7 +324,9 @@ class Filter::Binder {
                                               hint.empty() ? "" : "; ", Sv(hint)));
   }
 
-  static absl::Status BindCompare(const Ast& n, const AttributeSpec& spec, BoundNode* b) {
+  // `n` with comparison `op` (n.op, or its complement under a NOT).
+  static absl::Status BindCompare(const Ast& n, CompareOp op, const AttributeSpec& spec,
+                                  BoundNode* b) {
     const std::string what = absl::StrCat("operator ", Sv(CompareOpSymbol(n.op)));
     if (spec.type == AttrType::kStringList) {
       return NotAllowed(what, n, spec, "use CONTAINS");
@@ -436,18 +336,18 @@ class Filter::Binder {
     }
     const Literal& lit = n.values.at(0);
     QUIVER_RETURN_IF_ERROR(CheckLiteral(lit, spec));
-    b->negate = n.op == CompareOp::kNe;
+    b->negate = op == CompareOp::kNe;
     switch (spec.type) {
       case AttrType::kInt64: {
         b->op = Op::kIntRange;
-        Range<int64_t> r = RangeFor(n.op, IntBounds(lit));
+        Range<int64_t> r = RangeFor(op, IntBounds(lit));
         b->ilo = r.lo;
         b->ihi = r.hi;
         break;
       }
       case AttrType::kDouble: {
         b->op = Op::kDoubleRange;
-        Range<double> r = RangeFor(n.op, DoubleBounds(lit));
+        Range<double> r = RangeFor(op, DoubleBounds(lit));
         b->dlo = r.lo;
         b->dhi = r.hi;
         break;
@@ -460,7 +360,7 @@ class Filter::Binder {
         break;
       case AttrType::kString:
         b->op = Op::kStrCmp;
-        b->cmp = n.op;
+        b->cmp = op;
         b->negate = false;
         b->slo = std::get<std::string>(lit.value);
         break;
@@ -558,14 +458,43 @@ class Filter::Binder {
     return absl::OkStatus();
   }
 
+  // The AttrValue alternative that holds values of type `t`.
+  static uint8_t ValueIndex(AttrType t) {
+    AttrValue v;
+    switch (t) {
+      case AttrType::kInt64: v = int64_t{0}; break;
+      case AttrType::kDouble: v = 0.0; break;
+      case AttrType::kBool: v = false; break;
+      case AttrType::kString: v = std::string(); break;
+      case AttrType::kStringList: v = std::vector<std::string>(); break;
+    }
+    return static_cast<uint8_t>(v.index());
+  }
+
+  // The comparison that holds on a non-null value exactly when `op` fails.
+  static CompareOp Complement(CompareOp op) {
+    switch (op) {
+      case CompareOp::kEq: return CompareOp::kNe;
+      case CompareOp::kNe: return CompareOp::kEq;
+      case CompareOp::kLt: return CompareOp::kGe;
+      case CompareOp::kLe: return CompareOp::kGt;
+      case CompareOp::kGt: return CompareOp::kLe;
+      case CompareOp::kGe: return CompareOp::kLt;
+    }
+    return op;
+  }
+
   uint32_t Emit(BoundNode b) {
     out_->nodes_.push_back(std::move(b));
     return static_cast<uint32_t>(out_->nodes_.size() - 1);
   }
 
+  static constexpr std::string_view kIdName = "id";
+
   const Schema& schema_;
   Filter* out_;
   std::vector<int> referenced_;
+  bool uses_id_ = false;
 };
 
 Filter::Filter() = default;
@@ -578,6 +507,7 @@ absl::StatusOr<std::shared_ptr<const Filter>> Filter::Compile(std::string_view e
   Binder binder(schema, f.get());
   QUIVER_ASSIGN_OR_RETURN(f->root_, binder.Bind(*tree));
   f->referenced_ = binder.TakeReferenced();
+  f->uses_id_ = binder.uses_id();
   f->text_ = tree->ToString();
   return std::shared_ptr<const Filter>(std::move(f));
 }

@@ -7,9 +7,16 @@
 // ranges, IN lists sorted vectors), so Matches() does no name lookup, no
 // parsing and no allocation.
 //
-// Null semantics (two-valued): a predicate on a null attribute is false,
-// including `a != 1`, `a NOT IN (..)` and `a NOT BETWEEN ..`; NOT is plain
-// negation, so `NOT (a = 1)` is true when `a` is null.
+// Null semantics (SQL's three-valued logic): a comparison with a null
+// attribute is UNKNOWN, NOT UNKNOWN is UNKNOWN, AND / OR follow Kleene's
+// tables, and a point matches only when the whole filter is TRUE. So
+// `a != 1`, `NOT a = 1` and `NOT (a = 1 OR b)` all fail on a null `a`;
+// `a IS NULL` / `a IS NOT NULL` test for null and are never UNKNOWN.
+// Compile pushes the NOTs down to the predicates, after which the
+// evaluation is two-valued (bound.h).
+//
+// The name `id`, when no attribute has it, is the point id: `id = "x"`,
+// `id IN ("a", "b")` and their negations.
 //
 // A Filter is immutable and does not refer to the Schema after Compile
 // returns. Thread-safety: all methods are const and may be called
@@ -49,10 +56,16 @@ class Filter {
   Filter(const Filter&) = delete;
   Filter& operator=(const Filter&) = delete;
 
-  // True if `row` (indexed like the schema's attributes) satisfies the
-  // filter. A row shorter than the schema, or a value whose type differs from
-  // its attribute's, reads as null. Never throws.
-  bool Matches(const AttrRow& row) const;
+  // True if the point with attributes `row` (indexed like the schema's
+  // attributes) and id `id` satisfies the filter. A row shorter than the
+  // schema, or a value whose type differs from its attribute's, reads as
+  // null. `id` is read only when uses_id(): callers with ids at hand pass
+  // them (query/row_filter.h does for a segment's rows). Never throws.
+  bool Matches(const AttrRow& row, std::string_view id = {}) const {
+    return EvalNode(root_, row, id);
+  }
+  // Whether the filter tests the point id (`id = ...`, `id IN (...)`).
+  bool uses_id() const { return uses_id_; }
 
   // Normalized expression, for logs and explain; compiling it again against
   // the same schema gives an equivalent filter with the same ToString().
@@ -67,20 +80,21 @@ class Filter {
   const std::vector<BoundNode>& nodes() const { return nodes_; }
   uint32_t root() const { return root_; }
   // Matches() restricted to the subtree at `node`.
-  bool EvalNode(uint32_t node, const AttrRow& row) const;
+  bool EvalNode(uint32_t node, const AttrRow& row, std::string_view id = {}) const;
 
  private:
   class Binder;
 
   Filter();
   // An OR through its dispatch table (bound.h).
-  bool EvalDispatch(const OrDispatch& d, const AttrRow& row) const;
+  bool EvalDispatch(const OrDispatch& d, const AttrRow& row, std::string_view id) const;
 
   // All constant after Compile.
   std::vector<BoundNode> nodes_;  // nodes_[root_] is the root
   uint32_t root_ = 0;
   std::string text_;
   std::vector<int> referenced_;
+  bool uses_id_ = false;
 };
 
 }  // namespace quiver::filter

@@ -130,7 +130,7 @@ class Parser {
   }
 
   // predicate = name [ cmp_op literal | [NOT] IN list
-  //                  | [NOT] BETWEEN literal AND literal
+  //                  | [NOT] BETWEEN literal AND literal | IS [NOT] NULL
   //                  | CONTAINS ( literal | (ANY | ALL) list ) ]
   absl::StatusOr<NodePtr> ParsePredicate() {
     NodePtr node = NewNode(NodeKind::kField, cur().pos);
@@ -154,6 +154,10 @@ class Parser {
       case TokenKind::kIn: return ParseIn(std::move(node));
       case TokenKind::kBetween: return ParseBetween(std::move(node));
       case TokenKind::kContains: return ParseContains(std::move(node));
+      case TokenKind::kIdent:
+        // IS and NULL are keywords only here, so attributes may be named so.
+        if (absl::EqualsIgnoreCase(cur().text, "IS")) return ParseIsNull(std::move(node));
+        return node;  // the caller reports what follows
       default:
         return node;  // a BOOL attribute alone; the binder checks the type
     }
@@ -165,6 +169,21 @@ class Parser {
     Advance();
     QUIVER_ASSIGN_OR_RETURN(Literal lit, ParseLiteral());
     node->values.push_back(std::move(lit));
+    return node;
+  }
+
+  // IS [NOT] NULL
+  absl::StatusOr<NodePtr> ParseIsNull(NodePtr node) {
+    node->kind = NodeKind::kIsNull;
+    Advance();  // IS
+    if (cur().kind == TokenKind::kNot) {
+      node->negated = true;
+      Advance();
+    }
+    if (cur().kind != TokenKind::kIdent || !absl::EqualsIgnoreCase(cur().text, "NULL")) {
+      return Unexpected(node->negated ? "NULL after IS NOT" : "NULL or NOT NULL after IS");
+    }
+    Advance();
     return node;
   }
 

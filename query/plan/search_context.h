@@ -52,6 +52,11 @@ struct SearchContext {
   RerankQueue* rerank = nullptr;
   // Where each segment search counts what it did (metrics); may be null.
   QueryStats* stats = nullptr;
+  // Set to true by a segment searched through an ANN index that may miss
+  // matching rows (not an exact scan, pre-filter or FLAT index), so the
+  // results can say whether they are exhaustive. May be null. Segments of
+  // one search are searched one after another, so a plain bool serves.
+  bool* approximate = nullptr;
 };
 
 }  // namespace quiver

@@ -326,19 +326,24 @@ def schema(index_type=""):
 
 
 # Filters used by the tests, each with its Python meaning under the documented
-# null semantics: a predicate on a null attribute is false; NOT negates.
+# null semantics (SQL's): a comparison with a null attribute is UNKNOWN, NOT
+# UNKNOWN is UNKNOWN, and only TRUE matches.
 FILTERS = [
     ('price < 50 AND tags CONTAINS "red"',
      lambda a: a.get("price") is not None and a["price"] < 50 and "red" in (a.get("tags") or [])),
     ('category IN ("a","b") AND NOT in_stock',
-     lambda a: a.get("category") in ("a", "b") and not (a.get("in_stock") is True)),
+     lambda a: a.get("category") in ("a", "b") and a.get("in_stock") is False),
     ('qty BETWEEN 10 AND 20 OR category = "c"',
      lambda a: (a.get("qty") is not None and 10 <= a["qty"] <= 20) or a.get("category") == "c"),
     ('tags CONTAINS ANY ("blue", "white") AND price >= 25.5',
      lambda a: bool(set(a.get("tags") or []) & {"blue", "white"})
      and a.get("price") is not None and a["price"] >= 25.5),
     ('qty != 3 AND NOT (category = "d")',
-     lambda a: a.get("qty") is not None and a["qty"] != 3 and not (a.get("category") == "d")),
+     lambda a: a.get("qty") is not None and a["qty"] != 3
+     and a.get("category") is not None and a["category"] != "d"),
+    ('qty IS NULL OR NOT (price < 50 OR in_stock)',
+     lambda a: a.get("qty") is None
+     or (a.get("price") is not None and a["price"] >= 50 and a.get("in_stock") is False)),
     ('in_stock = true AND qty > 30',
      lambda a: a.get("in_stock") is True and a.get("qty") is not None and a["qty"] > 30),
 ]

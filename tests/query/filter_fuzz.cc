@@ -1,12 +1,15 @@
 // libFuzzer entry point for the attribute filter language.
 //
 // Compiles the input against a fixed schema with every attribute type and
-// evaluates it on a few fixed rows (one all-null, one short, one with a
-// value of the wrong type). Beyond "no crash, no sanitizer report", it
-// checks two invariants and traps if either breaks:
+// evaluates it on a few fixed rows (two with every value, one all-null, one
+// short, one with every value of the wrong type). Beyond "no crash, no
+// sanitizer report", it checks these invariants and traps if one breaks:
 //   - errors are INVALID_ARGUMENT;
 //   - the normalized form (ToString) compiles again, to the same text and
-//     the same result on every row.
+//     the same result on every row;
+//   - three-valued logic (GRAMMAR.md): f and NOT (f) never both match; on
+//     the rows with every value exactly one does; the all-null, short and
+//     wrong-type rows all read as null, so they give the same answer.
 // Built and run by deploy/fuzz.sh (CMake target filter_fuzz, QUIVER_FUZZ=ON
 // with clang-14; seeds in tests/query/filter_fuzz_corpus/, dictionary
 // tests/query/filter_fuzz.dict). To replay an input:
@@ -74,8 +77,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text = (*f)->ToString();
   absl::StatusOr<std::shared_ptr<const Filter>> again = Filter::Compile(text, FuzzSchema());
   if (!again.ok() || (*again)->ToString() != text) __builtin_trap();
-  for (const AttrRow& row : FuzzRows()) {
-    if ((*f)->Matches(row) != (*again)->Matches(row)) __builtin_trap();
+  const std::vector<AttrRow>& rows = FuzzRows();
+  for (const AttrRow& row : rows) {
+    if ((*f)->Matches(row, "p") != (*again)->Matches(row, "p")) __builtin_trap();
+  }
+  if ((*f)->Matches(rows[2], "p") != (*f)->Matches(rows[3], "p") ||
+      (*f)->Matches(rows[2], "p") != (*f)->Matches(rows[4], "p")) {
+    __builtin_trap();
+  }
+  // NOT (f) may nest one level past the limit; then there is nothing to check.
+  absl::StatusOr<std::shared_ptr<const Filter>> negated =
+      Filter::Compile("NOT (" + text + ")", FuzzSchema());
+  if (!negated.ok()) return 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const bool m = (*f)->Matches(rows[r], "p");
+    const bool n = (*negated)->Matches(rows[r], "p");
+    if (m && n) __builtin_trap();
+    if (r < 2 && m == n) __builtin_trap();
   }
   return 0;
 }

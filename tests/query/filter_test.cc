@@ -409,7 +409,7 @@ TEST(FilterTest, EveryOperatorAndType) {
       {"tags CONTAINS ALL ('red', 'red')", true},
       // Names that are keywords.
       {"`in` = 7", true}, {"`in` = 8", false},
-      {"any", false},     {"NOT any", true},
+      {"any", false},     {"NOT any", false},  // `any` is null here: UNKNOWN
       // Constants and logic.
       {"TRUE", true}, {"FALSE", false}, {"NOT FALSE", true},
       {"i = 5 AND s = 'mango'", true}, {"i = 5 AND s = 'x'", false},
@@ -438,14 +438,23 @@ TEST(FilterTest, NullSemantics) {
       {"s > ''", false},       {"s NOT IN ('x')", false}, {"s NOT BETWEEN 'a' AND 'b'", false},
       {"tags CONTAINS 'x'", false}, {"tags CONTAINS ANY ('x')", false},
       {"tags CONTAINS ALL ('x')", false},
-      // NOT is plain negation of the (false) predicate.
-      {"NOT i = 1", true},     {"NOT (i != 1)", true},   {"NOT i NOT IN (1)", true},
-      {"NOT b", true},         {"NOT tags CONTAINS 'x'", true},
-      {"i = 1 OR NOT i = 1", true}, {"i = 1 OR i != 1", false},
+      // SQL: NOT UNKNOWN is UNKNOWN, and only TRUE matches.
+      {"NOT i = 1", false},    {"NOT (i != 1)", false},  {"NOT i NOT IN (1)", false},
+      {"NOT b", false},        {"NOT tags CONTAINS 'x'", false},
+      {"NOT NOT b", false},    {"NOT (i = 1 OR b)", false}, {"NOT (i = 1 AND b)", false},
+      {"i = 1 OR NOT i = 1", false}, {"i = 1 OR i != 1", false},
+      {"NOT i BETWEEN 0 AND 9", false}, {"NOT s < 'x'", false},
+      // Kleene: UNKNOWN AND FALSE is FALSE, UNKNOWN OR TRUE is TRUE.
+      {"NOT (i = 1 AND FALSE)", true}, {"NOT (i = 1 OR TRUE)", false},
+      {"i = 1 OR TRUE", true},  {"NOT (b AND i = 1 AND FALSE)", true},
+      // IS [NOT] NULL is never UNKNOWN.
+      {"i IS NULL", true},      {"i IS NOT NULL", false}, {"NOT i IS NULL", false},
+      {"NOT i IS NOT NULL", true}, {"tags IS NULL", true}, {"b is null", true},
+      {"i = 1 OR NOT i = 1 OR i IS NULL", true}, {"i != 1 OR i IS NULL", true},
       {"TRUE", true},
   });
   // A row shorter than the schema, or a value of the wrong type, reads as null.
-  std::shared_ptr<const Filter> f = MustCompile("NOT i = 1 AND NOT s = 'x'");
+  std::shared_ptr<const Filter> f = MustCompile("i IS NULL AND NOT s IS NOT NULL");
   ASSERT_NE(f, nullptr);
   EXPECT_TRUE(f->Matches(AttrRow{}));
   AttrRow wrong = MakeRow({});
@@ -453,6 +462,113 @@ TEST(FilterTest, NullSemantics) {
   wrong[kS] = int64_t{1};
   EXPECT_TRUE(f->Matches(wrong));
   EXPECT_FALSE(MustCompile("i != 2")->Matches(wrong));
+  EXPECT_FALSE(MustCompile("NOT i = 2")->Matches(wrong));
+  EXPECT_FALSE(MustCompile("NOT i = 1 AND NOT s = 'x'")->Matches(AttrRow{}));
+  // On values, NOT is plain negation, IS NULL false.
+  ExpectMatches(MakeRow({.i = 1, .b = false, .tags = StringList{}}),
+                {{"NOT i = 1", false}, {"NOT i = 2", true}, {"NOT b", true},
+                 {"NOT tags CONTAINS 'x'", true}, {"tags IS NOT NULL", true},
+                 {"i IS NULL", false}, {"NOT (i = 2 OR b)", true}});
+}
+
+TEST(FilterTest, IsNullSyntax) {
+  EXPECT_EQ(MustCompile("i IS NULL")->ToString(), "i IS NULL");
+  EXPECT_EQ(MustCompile("NOT  i  is  not  null")->ToString(), "NOT i IS NOT NULL");
+  // IS and NULL are keywords only there: attributes may be named so.
+  EXPECT_EQ(CompileError("i IS 1"),
+            "filter: at position 5: expected NULL or NOT NULL after IS, found integer 1");
+  EXPECT_EQ(CompileError("i IS NOT 1"),
+            "filter: at position 9: expected NULL after IS NOT, found integer 1");
+  EXPECT_EQ(CompileError("i IS"),
+            "filter: at position 4: unexpected end of input; expected NULL or NOT NULL after IS");
+  EXPECT_EQ(CompileError("nope IS NULL"), "filter: at position 0: unknown attribute \"nope\"");
+}
+
+TEST(FilterTest, PointId) {
+  const AttrRow row = MakeRow({.i = 1});
+  auto matches = [&](const char* expr, std::string_view id) {
+    std::shared_ptr<const Filter> f = MustCompile(expr);
+    EXPECT_TRUE(f == nullptr || f->uses_id()) << expr;
+    return f != nullptr && f->Matches(row, id);
+  };
+  EXPECT_TRUE(matches("id = 'p1'", "p1"));
+  EXPECT_FALSE(matches("id = 'p1'", "p2"));
+  EXPECT_TRUE(matches("id != 'p1'", "p2"));
+  EXPECT_TRUE(matches("id IN ('a', 'p2', 'z')", "p2"));
+  EXPECT_FALSE(matches("id IN ('a', 'z')", "p2"));
+  EXPECT_TRUE(matches("id NOT IN ('a', 'z')", "p2"));
+  EXPECT_TRUE(matches("NOT id IN ('a', 'z') AND i = 1", "p2"));
+  EXPECT_TRUE(matches("id IS NOT NULL", "p2"));
+  EXPECT_FALSE(matches("id IS NULL", "p2"));
+  EXPECT_FALSE(MustCompile("i = 1")->uses_id());
+  EXPECT_EQ(CompileError("id < 'a'"),
+            "filter: at position 3: the point id (`id`) takes only =, !=, IN, NOT IN and IS "
+            "[NOT] NULL");
+  EXPECT_EQ(CompileError("id = 3"),
+            "filter: at position 5: type mismatch: the point id (`id`) needs a string, got an "
+            "integer");
+  EXPECT_EQ(CompileError("id"),
+            "filter: at position 0: the point id (`id`) takes only =, !=, IN, NOT IN and IS "
+            "[NOT] NULL");
+}
+
+// The three-valued reference: random expressions over a few attributes,
+// evaluated by a direct Kleene evaluation of SQL's rules, against Matches on
+// rows where each attribute may be missing.
+enum class Tri { kFalse, kUnknown, kTrue };
+Tri Not(Tri t) { return t == Tri::kTrue ? Tri::kFalse : t == Tri::kFalse ? Tri::kTrue : t; }
+
+struct RefExpr {
+  std::string text;
+  std::function<Tri(const RowSpec&)> eval;
+};
+
+RefExpr RandomExpr(std::mt19937& rng, int depth) {
+  const int pick = static_cast<int>(rng() % (depth <= 0 ? 5 : 9));
+  const int64_t v = static_cast<int64_t>(rng() % 3);
+  auto tri = [](bool b) { return b ? Tri::kTrue : Tri::kFalse; };
+  switch (pick) {
+    case 0: return {absl::StrCat("i = ", v), [=](const RowSpec& r) {
+                      return r.i ? tri(*r.i == v) : Tri::kUnknown; }};
+    case 1: return {absl::StrCat("i < ", v), [=](const RowSpec& r) {
+                      return r.i ? tri(*r.i < v) : Tri::kUnknown; }};
+    case 2: return {"b", [=](const RowSpec& r) { return r.b ? tri(*r.b) : Tri::kUnknown; }};
+    case 3: return {absl::StrCat("s NOT IN ('", v, "')"), [=](const RowSpec& r) {
+                      return r.s ? tri(*r.s != std::to_string(v)) : Tri::kUnknown; }};
+    case 4: return {absl::StrCat(v == 0 ? "i" : v == 1 ? "b" : "s", " IS NULL"),
+                    [=](const RowSpec& r) {
+                      return tri(v == 0 ? !r.i : v == 1 ? !r.b : !r.s); }};
+    case 5: case 6: {
+      RefExpr n = RandomExpr(rng, depth - 1);
+      return {absl::StrCat("NOT (", n.text, ")"), [=](const RowSpec& r) { return Not(n.eval(r)); }};
+    }
+    default: {
+      RefExpr a = RandomExpr(rng, depth - 1), b = RandomExpr(rng, depth - 1);
+      const bool is_and = pick == 7;
+      return {absl::StrCat("(", a.text, is_and ? ") AND (" : ") OR (", b.text, ")"),
+              [=](const RowSpec& r) {
+                const Tri x = a.eval(r), y = b.eval(r);
+                if (is_and) return std::min(x, y);  // kFalse < kUnknown < kTrue
+                return std::max(x, y);
+              }};
+    }
+  }
+}
+
+TEST(FilterTest, ThreeValuedLogicMatchesReference) {
+  std::mt19937 rng(11);
+  for (int t = 0; t < 3000; ++t) {
+    const RefExpr e = RandomExpr(rng, 4);
+    std::shared_ptr<const Filter> f = MustCompile(e.text);
+    ASSERT_NE(f, nullptr);
+    for (int m = 0; m < 27; ++m) {
+      RowSpec r;
+      if (m % 3) r.i = m % 3 - 1;
+      if ((m / 3) % 3) r.b = (m / 3) % 3 == 2;
+      if ((m / 9) % 3) r.s = std::to_string((m / 9) % 3);
+      ASSERT_EQ(f->Matches(MakeRow(r)), e.eval(r) == Tri::kTrue) << e.text << " row " << m;
+    }
+  }
 }
 
 // An OR of equalities (and IN lists) on one attribute compiles to one IN
@@ -480,6 +596,7 @@ TEST(FilterTest, OrOfEqualitiesIsOneInList) {
   EXPECT_EQ(f->nodes()[root.kids[2]].op, Op::kDoubleRange);
   ExpectMatches(MakeRow({.i = 3}), {{"i = 1 OR i = 3", true}, {"i = 1 OR i = 2", false},
                                     {"i = 1 OR i != 3", false}, {"NOT (i = 1 OR i = 3)", false},
+                                    {"NOT (i = 1 OR i = 4)", true},
                                     {"s = 'x' OR i = 1 OR s = 'y' OR i = 3", true}});
   // Errors still point at the offending literal.
   EXPECT_EQ(CompileError("i = 1 OR s = 'a' OR i = 'x'"),
@@ -729,7 +846,7 @@ TEST(FilterTest, MatchesAgreesWithReferenceOnRandomRows) {
       {"i > 2 AND d <= 1.5",
        [&](Row r) { return I(r) && *I(r) > 2 && D(r) && *D(r) <= 1.5; }},
       {"i < -3 OR NOT b",
-       [&](Row r) { return (I(r) && *I(r) < -3) || !(B(r) && *B(r)); }},
+       [&](Row r) { return (I(r) && *I(r) < -3) || (B(r) && !*B(r)); }},  // NOT null: UNKNOWN
       {"i != 0 AND (s IN ('a', 'c') OR tags CONTAINS 'e')",
        [&](Row r) {
          return I(r) && *I(r) != 0 &&
@@ -737,20 +854,20 @@ TEST(FilterTest, MatchesAgreesWithReferenceOnRandomRows) {
        }},
       {"NOT (i BETWEEN -2 AND 4) AND d NOT BETWEEN -1 AND 1",
        [&](Row r) {
-         return !(I(r) && *I(r) >= -2 && *I(r) <= 4) && D(r) && (*D(r) < -1 || *D(r) > 1);
+         return I(r) && !(*I(r) >= -2 && *I(r) <= 4) && D(r) && (*D(r) < -1 || *D(r) > 1);
        }},
       {"i < 2.5 AND i >= -1.5 OR d = 2",
        [&](Row r) { return (I(r) && *I(r) <= 2 && *I(r) >= -1) || (D(r) && *D(r) == 2.0); }},
       {"tags CONTAINS ANY ('a', 'b') AND NOT tags CONTAINS ALL ('a', 'b')",
        [&](Row r) {
-         return (has(T(r), "a") || has(T(r), "b")) && !(has(T(r), "a") && has(T(r), "b"));
+         return (has(T(r), "a") || has(T(r), "b")) && T(r) && !(has(T(r), "a") && has(T(r), "b"));
        }},
       {"s > 'b' AND s <= 'd' OR b = FALSE",
        [&](Row r) { return (Str(r) && *Str(r) > "b" && *Str(r) <= "d") || (B(r) && !*B(r)); }},
       {"i NOT IN (1, 2, 3) OR d IN (0.5, -0.25) OR NOT s != 'a'",
        [&](Row r) {
          return (I(r) && *I(r) != 1 && *I(r) != 2 && *I(r) != 3) ||
-                (D(r) && (*D(r) == 0.5 || *D(r) == -0.25)) || !(Str(r) && *Str(r) != "a");
+                (D(r) && (*D(r) == 0.5 || *D(r) == -0.25)) || (Str(r) && *Str(r) == "a");
        }},
   };
   for (const Case& c : cases) {

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "query/attr_index.h"
+#include "query/row_filter.h"
 #include "query/engine.h"
 #include "query/segment.h"
 #include "tests/common/fashion_mnist.h"
@@ -101,7 +102,12 @@ const char* const kFilters[] = {
     "i > 0 OR d < 0", "NOT (i > 0 OR s = \"a\")", "plain = 3", "plain = 3 AND i > 0",
     "plain = 3 OR i > 0", "i > 0 AND (plain < 2 OR s = \"b\") AND NOT b",
     "NOT plain IN (1, 2)", "TRUE", "FALSE", "i > 0 AND FALSE", "i < 0 OR TRUE",
-    "(i = 1 OR i = 2) AND (d > 0 OR tags CONTAINS \"b\") AND plain != 6"};
+    "(i = 1 OR i = 2) AND (d > 0 OR tags CONTAINS \"b\") AND plain != 6",
+    // Null tests, negations under three-valued logic, and the point id.
+    "i IS NULL", "tags IS NOT NULL", "NOT tags CONTAINS ANY (\"a\")", "NOT s < \"b\"",
+    "s IS NULL OR NOT s < \"b\"", "NOT (i > 0 AND plain = 3)", "NOT (b OR d > 0)",
+    "id IN (\"p1\", \"p7\", \"p100\")", "NOT id = \"p3\" AND i > 0",
+    "id NOT IN (\"p2\") OR i IS NULL"};
 
 // An index that forwards to a real one and, on the search for one given
 // query, sets a cancel flag: a request stopped while its last query's
@@ -228,7 +234,7 @@ TEST(AttrIndexTest, EvaluationMatchesTheRowEvaluator) {
       uint64_t checks = 0;
       QUIVER_ASSERT_OK(EvaluateFilter(**flt, *seg, rows, index.get(), &got, &checks));
       for (uint32_t off = 0; off < rows; ++off) {
-        const bool m = (*flt)->Matches(seg->attrs(off));
+        const bool m = RowMatches(**flt, *seg, off);
         want += m;
         ASSERT_EQ(got.Test(off), m) << "row " << off;
       }
