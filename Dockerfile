@@ -9,9 +9,9 @@
 #
 # Three stages: `build` compiles only quiverd and quiverctl; `debug` holds
 # their debug information, split off so the image carries none of it
-# (`docker build --target debug -o type=local,dest=DIR .` with BuildKit, or
-# copy /out/debug out of the build stage); the last stage is the image, with
-# the stripped binaries and only the shared libraries they load.
+# (README, "Docker": build that stage and `docker cp` its files out); the
+# last stage is the image, with the stripped binaries and only the shared
+# libraries they load.
 
 FROM debian:bookworm AS build
 # What compiling quiverd and quiverctl needs; deploy/install-deps.sh has the

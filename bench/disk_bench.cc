@@ -209,136 +209,176 @@ struct DeviceResult {
   double mb_per_s = 0;
 };
 
-// `threads` threads, each with its own ring holding `qd` reads in flight
-// (steady: a completed read is replaced at once; batch: `qd` reads are
-// submitted, all awaited, repeat: the server's pattern per query). `record`
-// = 0: aligned 4 KiB reads at random blocks of the tables' data; otherwise
-// a random row's `record` bytes widened to whole blocks, as the server reads
-// a record with O_DIRECT.
-DeviceResult DeviceRate(const std::vector<std::string>& files, size_t qd, int threads,
-                        double seconds, bool batch, uint64_t record, uint64_t seed) {
+// The table files' record regions, opened with O_DIRECT; files too small
+// to hold a block of records are left out.
+struct OpenTables {
   struct F {
     int fd;
     uint64_t data_bytes;
   };
   std::vector<F> fds;
   uint64_t total = 0;
-  for (const auto& p : files) {
-    const int fd = open(p.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-    if (fd < 0) continue;
-    const uint64_t size = static_cast<uint64_t>(lseek(fd, 0, SEEK_END));
-    if (size <= kTableHeader + kBlock) {
-      close(fd);
-      continue;
+
+  explicit OpenTables(const std::vector<std::string>& files) {
+    for (const auto& p : files) {
+      const int fd = open(p.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+      if (fd < 0) continue;
+      const uint64_t size = static_cast<uint64_t>(lseek(fd, 0, SEEK_END));
+      if (size <= kTableHeader + kBlock) {
+        close(fd);
+        continue;
+      }
+      fds.push_back({fd, size - kTableHeader});
+      total += size - kTableHeader;
     }
-    fds.push_back({fd, size - kTableHeader});
-    total += size - kTableHeader;
   }
+  ~OpenTables() {
+    for (const F& f : fds) close(f.fd);
+  }
+  OpenTables(const OpenTables&) = delete;
+  OpenTables& operator=(const OpenTables&) = delete;
+};
+
+// One thread's io_uring with `qd` slots of buffer, issuing random reads
+// over the tables and counting the bytes that came back. `record` = 0:
+// aligned 4 KiB reads at random blocks; otherwise a random row's `record`
+// bytes widened to whole blocks, as the server reads a record.
+class RingReader {
+ public:
+  RingReader(const OpenTables& files, size_t qd, uint64_t record, uint64_t seed)
+      : files_(files),
+        record_(record),
+        rng_(seed),
+        depth_(static_cast<unsigned>(std::min<size_t>(qd, 4096))),
+        max_read_(record == 0 ? kBlock : ((record + 2 * kBlock - 1) / kBlock) * kBlock) {
+    ok_ = io_uring_queue_init(depth_, &ring_, 0) == 0;
+    if (ok_ && posix_memalign(&mem_, kBlock, depth_ * max_read_) != 0) mem_ = nullptr;
+  }
+  ~RingReader() {
+    if (ok_) {
+      Drain();
+      io_uring_queue_exit(&ring_);
+    }
+    free(mem_);
+  }
+  bool ok() const { return ok_ && mem_ != nullptr; }
+
+  // Submits `depth` reads, awaits them all, repeats (the server's pattern
+  // per query) for `seconds`; returns the seconds it ran.
+  double RunBatches(double seconds) {
+    const double t0 = NowSeconds();
+    do {
+      for (unsigned s = 0; s < depth_; ++s) Prep(s);
+      io_uring_submit(&ring_);
+      inflight_ = depth_;
+      Drain();
+    } while (NowSeconds() - t0 < seconds);
+    return NowSeconds() - t0;
+  }
+
+  // Keeps `depth` reads in flight: each completed read is replaced at once.
+  double RunSteady(double seconds) {
+    const double t0 = NowSeconds();
+    for (unsigned s = 0; s < depth_; ++s) Prep(s);
+    io_uring_submit(&ring_);
+    inflight_ = depth_;
+    std::vector<unsigned> slots;
+    for (;;) {
+      io_uring_cqe* cqe = nullptr;
+      if (io_uring_wait_cqe(&ring_, &cqe) != 0) continue;
+      const bool stop = NowSeconds() - t0 >= seconds;
+      unsigned head;
+      unsigned seen = 0;
+      slots.clear();
+      io_uring_for_each_cqe(&ring_, head, cqe) {
+        Count(cqe);
+        slots.push_back(static_cast<unsigned>(io_uring_cqe_get_data64(cqe)));
+        ++seen;
+      }
+      io_uring_cq_advance(&ring_, seen);
+      inflight_ -= seen;
+      if (stop) break;
+      for (unsigned s : slots) Prep(s);
+      io_uring_submit(&ring_);
+      inflight_ += static_cast<unsigned>(slots.size());
+    }
+    return NowSeconds() - t0;
+  }
+
+  uint64_t reads() const { return reads_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  // A read into `slot`: a file in proportion to its size, then a place in it.
+  void Prep(unsigned slot) {
+    uint64_t at = rng_() % files_.total;
+    size_t f = 0;
+    while (at >= files_.fds[f].data_bytes) at -= files_.fds[f++].data_bytes;
+    uint64_t off, len;
+    if (record_ == 0) {
+      off = kTableHeader + (at / kBlock) * kBlock;
+      if (off + kBlock > kTableHeader + files_.fds[f].data_bytes) off -= kBlock;
+      len = kBlock;
+    } else {
+      const uint64_t rows = files_.fds[f].data_bytes / record_;
+      const uint64_t start = kTableHeader + (rng_() % rows) * record_;
+      off = start & ~(kBlock - 1);
+      len = ((start + record_ + kBlock - 1) & ~(kBlock - 1)) - off;
+    }
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    io_uring_prep_read(sqe, files_.fds[f].fd, static_cast<char*>(mem_) + slot * max_read_,
+                       static_cast<unsigned>(len), off);
+    io_uring_sqe_set_data64(sqe, slot);
+  }
+  void Count(const io_uring_cqe* cqe) {
+    if (cqe->res <= 0) return;
+    ++reads_;
+    bytes_ += static_cast<uint64_t>(cqe->res);
+  }
+  // Waits for every read in flight (buffers are not freed under the kernel).
+  void Drain() {
+    while (inflight_ > 0) {
+      io_uring_cqe* cqe = nullptr;
+      if (io_uring_wait_cqe(&ring_, &cqe) != 0) break;
+      Count(cqe);
+      io_uring_cqe_seen(&ring_, cqe);
+      --inflight_;
+    }
+  }
+
+  const OpenTables& files_;
+  const uint64_t record_;
+  std::mt19937_64 rng_;
+  const unsigned depth_;
+  const uint64_t max_read_;
+  io_uring ring_{};
+  bool ok_ = false;
+  void* mem_ = nullptr;
+  unsigned inflight_ = 0;
+  uint64_t reads_ = 0;
+  uint64_t bytes_ = 0;
+};
+
+// `threads` threads, each with its own RingReader holding `qd` reads in
+// flight, steadily or in batches (`batch`); the sum of their rates.
+DeviceResult DeviceRate(const std::vector<std::string>& files, size_t qd, int threads,
+                        double seconds, bool batch, uint64_t record, uint64_t seed) {
+  const OpenTables tables(files);
   DeviceResult res;
-  if (fds.empty() || qd == 0) return res;
+  if (tables.fds.empty() || qd == 0) return res;
   std::vector<uint64_t> reads(threads, 0), bytes(threads, 0);
   std::vector<double> secs(threads, 0);
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
-      std::mt19937_64 rng(seed * 7919 + t);
-      const unsigned depth = static_cast<unsigned>(std::min<size_t>(qd, 4096));
-      io_uring ring{};
-      if (io_uring_queue_init(depth, &ring, 0) != 0) return;
-      const uint64_t max_read = record == 0 ? kBlock : ((record + 2 * kBlock - 1) / kBlock) * kBlock;
-      void* mem = nullptr;
-      if (posix_memalign(&mem, kBlock, depth * max_read) != 0) return;
-      char* buf = static_cast<char*>(mem);
-      auto prep = [&](unsigned slot) {
-        // A file in proportion to its size, then a place in it.
-        uint64_t at = rng() % total;
-        size_t f = 0;
-        while (at >= fds[f].data_bytes) at -= fds[f++].data_bytes;
-        uint64_t off, len;
-        if (record == 0) {
-          off = kTableHeader + (at / kBlock) * kBlock;
-          if (off + kBlock > kTableHeader + fds[f].data_bytes) off -= kBlock;
-          len = kBlock;
-        } else {
-          const uint64_t rows = fds[f].data_bytes / record;
-          const uint64_t start = kTableHeader + (rng() % rows) * record;
-          off = start & ~(kBlock - 1);
-          len = ((start + record + kBlock - 1) & ~(kBlock - 1)) - off;
-        }
-        io_uring_sqe* sqe = io_uring_get_sqe(&ring);
-        io_uring_prep_read(sqe, fds[f].fd, buf + slot * max_read, static_cast<unsigned>(len), off);
-        io_uring_sqe_set_data64(sqe, slot);
-      };
-      const double t0 = NowSeconds();
-      uint64_t n = 0, b = 0;
-      unsigned inflight = 0;
-      if (!batch) {
-        for (unsigned s = 0; s < depth; ++s) prep(s);
-        io_uring_submit(&ring);
-        inflight = depth;
-      }
-      bool stop = false;
-      while (!stop) {
-        if (batch) {
-          for (unsigned s = 0; s < depth; ++s) prep(s);
-          io_uring_submit(&ring);
-          inflight = depth;
-          while (inflight > 0) {
-            io_uring_cqe* cqe = nullptr;
-            if (io_uring_wait_cqe(&ring, &cqe) != 0) continue;
-            if (cqe->res > 0) {
-              ++n;
-              b += static_cast<uint64_t>(cqe->res);
-            }
-            io_uring_cqe_seen(&ring, cqe);
-            --inflight;
-          }
-          stop = NowSeconds() - t0 >= seconds;
-          continue;
-        }
-        io_uring_cqe* cqe = nullptr;
-        if (io_uring_wait_cqe(&ring, &cqe) != 0) continue;
-        unsigned resubmit = 0;
-        stop = NowSeconds() - t0 >= seconds;
-        // Reap what completed; give each slot a new read unless stopping.
-        unsigned head;
-        unsigned seen = 0;
-        std::vector<unsigned> slots;
-        io_uring_for_each_cqe(&ring, head, cqe) {
-          if (cqe->res > 0) {
-            ++n;
-            b += static_cast<uint64_t>(cqe->res);
-          }
-          slots.push_back(static_cast<unsigned>(io_uring_cqe_get_data64(cqe)));
-          ++seen;
-        }
-        io_uring_cq_advance(&ring, seen);
-        inflight -= seen;
-        if (!stop) {
-          for (unsigned s : slots) {
-            prep(s);
-            ++resubmit;
-          }
-          io_uring_submit(&ring);
-          inflight += resubmit;
-        }
-      }
-      const double el = NowSeconds() - t0;
-      while (inflight > 0) {
-        io_uring_cqe* cqe = nullptr;
-        if (io_uring_wait_cqe(&ring, &cqe) != 0) break;
-        io_uring_cqe_seen(&ring, cqe);
-        --inflight;
-      }
-      io_uring_queue_exit(&ring);
-      free(mem);
-      reads[t] = n;
-      bytes[t] = b;
-      secs[t] = el;
+      RingReader reader(tables, qd, record, seed * 7919 + t);
+      if (!reader.ok()) return;
+      secs[t] = batch ? reader.RunBatches(seconds) : reader.RunSteady(seconds);
+      reads[t] = reader.reads();
+      bytes[t] = reader.bytes();
     });
   }
   for (auto& th : pool) th.join();
-  for (const F& f : fds) close(f.fd);
   for (int t = 0; t < threads; ++t) {
     if (secs[t] <= 0) continue;
     res.reads_per_s += reads[t] / secs[t];

@@ -1,6 +1,5 @@
 #include "client/key_command.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <iostream>
@@ -9,17 +8,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/api_key.h"
 #include "nlohmann/json.hpp"
 
 namespace quiver::ctl {
-
-std::string ApiKeySha256Hex(const std::string& key) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(key.data(), key.size(), digest, &len, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), len));
-}
 
 KeyCommand::KeyCommand(CLI::App& app) {
   CLI::App* key = app.add_subcommand("key", "Make API keys for quiverd --api-keys-file");
@@ -54,7 +46,7 @@ absl::Status KeyCommand::Run(bool json, std::istream& in, std::ostream& out,
     key = "qk_" + absl::WebSafeBase64Escape(
                       absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
   }
-  const std::string sha = ApiKeySha256Hex(key);
+  const std::string sha = client::ApiKeySha256Hex(key);
   std::string line = absl::StrCat(sha, " ", role_);
   if (!collections_.empty()) absl::StrAppend(&line, " ", absl::StrJoin(collections_, ","));
   if (json) {

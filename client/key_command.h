@@ -37,9 +37,6 @@ class KeyCommand {
   std::vector<std::string> collections_;
 };
 
-// The hex SHA-256 of `key`, as the keys file lists it.
-std::string ApiKeySha256Hex(const std::string& key);
-
 }  // namespace quiver::ctl
 
 #endif  // QUIVER_CLIENT_KEY_COMMAND_H_

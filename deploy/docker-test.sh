@@ -61,7 +61,7 @@ cleanup() {
   if [ -n "${COMPOSE_UP:-}" ]; then
     docker_compose down -v --remove-orphans >/dev/null 2>&1
   fi
-  for c in "$NAME" "$NAME-bind"; do $DOCKER rm -f "$c" >/dev/null 2>&1; done
+  for c in "$NAME" "$NAME-bind" "$NAME-debug"; do $DOCKER rm -f "$c" >/dev/null 2>&1; done
   $DOCKER volume rm -f "$NAME" >/dev/null 2>&1
   rm -rf "$WORK"
   if [ -n "$STARTED_DOCKERD" ]; then
@@ -147,6 +147,26 @@ for b in quiverd quiverctl; do
   readelf -S "$WORK/$b" | grep -q '\.gnu_debuglink' || fail "$b has no link to its debug file"
 done
 $DOCKER rm "$NAME" >/dev/null
+if [ -z "${DOCKER_TEST_IMAGE:-}" ]; then
+  # The README's way to the debug information: the `debug` stage (from the
+  # build's cache, so seconds), copied out of a container of it. Each file
+  # must carry the debug information of the image's binary (same build ID).
+  if ! $DOCKER build --target debug -t "$IMAGE-debug" --build-arg JOBS="${JOBS:-2}" . \
+    >"$WORK/build-debug.log" 2>&1; then
+    tail -20 "$WORK/build-debug.log"
+    fail "docker build --target debug failed"
+  fi
+  $DOCKER create --name "$NAME-debug" "$IMAGE-debug" /none >/dev/null
+  for b in quiverd quiverctl; do
+    $DOCKER cp "$NAME-debug:/$b.debug" "$WORK/$b.debug"
+    want=$(readelf -n "$WORK/$b" 2>/dev/null | awk '/Build ID/ { print $3 }')
+    got=$(readelf -n "$WORK/$b.debug" 2>/dev/null | awk '/Build ID/ { print $3 }')
+    [ -n "$want" ] && [ "$want" = "$got" ] || fail "$b.debug (build ID $got) is not $b's ($want)"
+    readelf -S "$WORK/$b.debug" | grep -q '\.debug_info' || fail "$b.debug has no debug information"
+  done
+  $DOCKER rm "$NAME-debug" >/dev/null
+  $DOCKER rmi "$IMAGE-debug" >/dev/null
+fi
 
 # ---------------------------------------------------------------- quiverctl
 if [ ! -x "$QUIVERCTL" ]; then

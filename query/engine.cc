@@ -160,6 +160,10 @@ void Engine::StopAcceptingWrites() {
   accepting_ = false;
 }
 
+void Engine::StopIndexBuilds() {
+  if (builder_ != nullptr) builder_->Stop();
+}
+
 absl::StatusOr<std::shared_ptr<Collection>> Engine::Find(const std::string& name) const {
   ReaderMutexLock lock(&collections_mu_);
   auto it = collections_.find(name);

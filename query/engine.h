@@ -202,6 +202,10 @@ class Engine {
 
   // After this, new writes fail UNAVAILABLE; queued ones still complete.
   void StopAcceptingWrites();
+  // Stops index builds and compactions (running ones end within
+  // milliseconds, queued ones are dropped; the next start redoes them), so
+  // a shutdown's grace period goes to the requests it drains. Idempotent.
+  void StopIndexBuilds();
 
   // Seals every growing segment now and waits until all sealed segments
   // have their indexes and queued compactions are swapped in (tests,
@@ -314,6 +318,13 @@ class Engine {
   // RESOURCE_EXHAUSTED if the upsert's rows (or the restored collection,
   // for a restore) would take the memory past the budget; else counts them.
   absl::Status ChargeMemory(const Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  // Before a restore loads anything: RESOURCE_EXHAUSTED if the memory in
+  // use plus `bytes` (a lower bound of what the restored collection takes
+  // once loaded, from the snapshot's files) would pass the budget, so a
+  // snapshot far over the budget is refused before it can take the memory;
+  // ChargeMemory, once loaded, stays the exact check.
+  // Runs a job on the commit thread: never call it from there.
+  absl::Status PrecheckRestoreMemory(uint64_t bytes, const std::string& name);
 
   // Snapshot helpers (query/engine_snapshot.cc).
   std::string SnapshotDir() const { return options_.data_dir + "/snapshots"; }

@@ -32,6 +32,25 @@ void Engine::MeasureLimits() {
   compaction_debt_rows_.store(debt, std::memory_order_relaxed);
 }
 
+namespace {
+
+absl::Status BudgetExhausted(uint64_t used, uint64_t need, uint64_t budget,
+                             const std::string& what, bool restore) {
+  auto mib = [](uint64_t b) { return absl::StrFormat("%.1f MiB", b / 1048576.0); };
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "memory budget for vector data exhausted: vectors and indexes in memory take ", mib(used),
+      " and ", what, " needs ", mib(need), " more, past --memory-budget-mb=", budget >> 20,
+      restore ? " (nothing was restored)" : "",
+      "; delete points (their memory is freed when their segments are "
+      "compacted) or drop collections, or raise --memory-budget-mb"));
+}
+
+std::string RestoringWhat(const std::string& name) {
+  return absl::StrCat("restoring collection \"", name, "\"");
+}
+
+}  // namespace
+
 absl::Status Engine::ChargeMemory(const Writer& w) {
   const uint64_t budget = options_.limits.memory_budget_bytes;
   if (budget == 0) return absl::OkStatus();
@@ -43,18 +62,21 @@ absl::Status Engine::ChargeMemory(const Writer& w) {
       restore ? w.coll->MemoryBytes()
               : UpsertRowBytes(w.coll->schema(), *w.coll->bind_target().stored_dims, w.up);
   if (memory_used_ + need > budget) {
-    auto mib = [](uint64_t b) { return absl::StrFormat("%.1f MiB", b / 1048576.0); };
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "memory budget for vector data exhausted: vectors and indexes in memory take ",
-        mib(memory_used_), " and ",
-        restore ? absl::StrCat("restoring collection \"", w.name, "\"") : "this upsert",
-        " needs ", mib(need), " more, past --memory-budget-mb=", budget >> 20,
-        restore ? " (nothing was restored)" : "",
-        "; delete points (their memory is freed when their segments are "
-        "compacted) or drop collections, or raise --memory-budget-mb"));
+    return BudgetExhausted(memory_used_, need, budget,
+                           restore ? RestoringWhat(w.name) : "this upsert", restore);
   }
   memory_used_ += need;
   return absl::OkStatus();
+}
+
+absl::Status Engine::PrecheckRestoreMemory(uint64_t bytes, const std::string& name) {
+  const uint64_t budget = options_.limits.memory_budget_bytes;
+  if (budget == 0) return absl::OkStatus();
+  const uint64_t used = BudgetedMemoryBytes();
+  if (used + bytes <= budget) return absl::OkStatus();
+  return BudgetExhausted(used, bytes, budget,
+                         absl::StrCat(RestoringWhat(name), " (by its files, before loading it)"),
+                         true);
 }
 
 uint64_t Engine::BudgetedMemoryBytes() {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <future>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -17,6 +18,18 @@
 
 namespace quiver {
 namespace {
+
+// The bytes of collection `id`'s segment files in the snapshot that load
+// into memory: vectors and indexes; rerank tables stay on disk.
+uint64_t LoadedSegmentBytes(const storage::SnapshotManifest& manifest, uint32_t id) {
+  const std::string dir = absl::StrCat("segments/c", id, "/");
+  const std::string rerank = dir + "rerank/";
+  uint64_t bytes = 0;
+  for (const auto& f : manifest.files()) {
+    if (absl::StartsWith(f.path(), dir) && !absl::StartsWith(f.path(), rerank)) bytes += f.size();
+  }
+  return bytes;
+}
 
 // Bytes of data imported per commit-thread job: writers wait for one chunk
 // at most.
@@ -237,6 +250,12 @@ absl::StatusOr<std::shared_ptr<Collection>> Engine::RestoreCollection(const std:
                                             "\" (it holds: ", absl::StrJoin(names, ", "), ")"));
   }
   QUIVER_ASSIGN_OR_RETURN(Schema schema, SchemaFromRecord(st->record.schema()));
+  // Vectors are loaded from the store or from segment files, and indexes
+  // from theirs: each is a lower bound of what loading takes.
+  QUIVER_RETURN_IF_ERROR(PrecheckRestoreMemory(
+      std::max(cleanup.src->ApproximateVectorBytes(st->record.id()),
+               LoadedSegmentBytes(manifest, st->record.id())),
+      new_name));
   // A fresh collection id, marked so that a crash before the end has the
   // next start remove what was imported.
   uint32_t cid = 0;

@@ -231,6 +231,9 @@ void Server::ShutdownOnce() {
   }
   spdlog::info("shutting down: finishing in-flight requests");
   grpc_->GetHealthCheckService()->SetServingStatus(false);
+  // Builds are redone after the restart anyway; stopped now they leave the
+  // CPU to the requests being drained.
+  engine_->StopIndexBuilds();
   const int left = gate_.Drain(absl::Now() + absl::Seconds(config_.shutdown_grace_seconds));
   if (left > 0) spdlog::warn("{} requests still in flight after the grace period; cancelling", left);
   // No new HTTP connections; requests already read still reach the gRPC

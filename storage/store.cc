@@ -708,11 +708,12 @@ absl::Status Store::ScanOplog(
   return FromRocks(it->status(), "scan oplog");
 }
 
-uint64_t Store::ApproximateCollectionBytes(uint32_t cid) {
+uint64_t Store::ApproximateBytes(uint32_t cid,
+                                 std::initializer_list<rocksdb::ColumnFamilyHandle*> cfs) {
   const std::string begin = CidKey(cid), end = CidKey(cid + 1);
   rocksdb::Range r(begin, end);
   uint64_t total = 0;
-  for (auto* cf : {vectors_, attributes_, idmap_}) {
+  for (auto* cf : cfs) {
     uint64_t size = 0;
     rocksdb::SizeApproximationOptions o;
     o.include_memtables = true;
@@ -721,5 +722,11 @@ uint64_t Store::ApproximateCollectionBytes(uint32_t cid) {
   }
   return total;
 }
+
+uint64_t Store::ApproximateCollectionBytes(uint32_t cid) {
+  return ApproximateBytes(cid, {vectors_, attributes_, idmap_});
+}
+
+uint64_t Store::ApproximateVectorBytes(uint32_t cid) { return ApproximateBytes(cid, {vectors_}); }
 
 }  // namespace quiver::storage

@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include "absl/strings/string_view.h"
@@ -240,6 +241,9 @@ class Store {
 
   // Approximate bytes on disk of one collection (SST files, all CFs).
   uint64_t ApproximateCollectionBytes(uint32_t cid);
+  // The same of its vectors only (compressed as stored: at most what they
+  // take in memory).
+  uint64_t ApproximateVectorBytes(uint32_t cid);
 
   // RocksDB's statistics and properties now (storage/store_stats.cc). Cheap
   // (no I/O); any thread.
@@ -272,6 +276,9 @@ class Store {
   absl::StatusOr<std::vector<uint32_t>> UnfinishedRestores();
 
  private:
+  // Bytes of collection `cid`'s keys in the column families `cfs`.
+  uint64_t ApproximateBytes(uint32_t cid,
+                            std::initializer_list<rocksdb::ColumnFamilyHandle*> cfs);
   friend class Batch;
   Store() = default;
   // Read options of a whole-range scan up to `upper`, at `snapshot` (null:

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
-#include "index/distance.h"
+#include "index/kernels.h"
 #include "query/plan/planner.h"
 #include "query/row_filter.h"
 
@@ -45,6 +45,9 @@ void WindowSearchOp::ScanExact(SegmentRun& run, const WindowIndex::Partition& p,
   const WindowIndex& w = *run.plan.window;
   const filter::Filter* rest = run.plan.range.rest ? ctx.filter : nullptr;
   const bool l2 = ctx.similarity == index::Similarity::kL2;
+  // The kernel variant is looked up once per scan, not per distance.
+  const index::KernelTable& kernels = index::ActiveKernels();
+  const auto distance = l2 ? kernels.l2sqr : kernels.dot;
   for (uint32_t pos = lo; pos < hi; ++pos) {
     const uint32_t off = w.row(p, pos - p.first);
     if (!run.seg.VisibleWith(ctx.field, off, run.seq)) continue;
@@ -55,8 +58,8 @@ void WindowSearchOp::ScanExact(SegmentRun& run, const WindowIndex::Partition& p,
     const float* v = run.seg.vector(ctx.field, off);
     for (size_t q = 0; q < ctx.nq; ++q) {
       const float* qv = ctx.queries + q * ctx.dim;
-      const float d = l2 ? index::L2Metric::Distance(qv, v, ctx.dim)
-                         : index::IpMetric::Distance(qv, v, ctx.dim);
+      const float raw = distance(qv, v, ctx.dim);
+      const float d = l2 ? raw : -raw;  // lower is nearer: -<q, x> for IP
       topk[q].Push(d, HitId(run.part, off));
     }
     stats_.distances += ctx.nq;

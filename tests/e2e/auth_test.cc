@@ -4,7 +4,6 @@
 // (and rotated on SIGHUP), and the refusal to serve a network address
 // unprotected.
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client/api_key.h"
 #include "client/client.h"
 #include "client/snapshot_client.h"
 #include "tests/common/pki.h"
@@ -40,12 +40,7 @@ constexpr char kWriteKey[] = "qk_write-key-for-tests-0123456789";
 constexpr char kReadKey[] = "qk_read-key-for-tests-0123456789";
 constexpr char kLimitedKey[] = "qk_limited-key-for-tests-0123456789";
 
-std::string Sha256Hex(const std::string& key) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(key.data(), key.size(), d, &len, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(d), len));
-}
+std::string Sha256Hex(const std::string& key) { return client::ApiKeySha256Hex(key); }
 
 // A line of the keys file.
 std::string Line(const std::string& key, const std::string& role, const std::string& colls = "") {
@@ -202,7 +197,7 @@ TEST_F(AuthTest, MalformedAuthorizationIsUnauthenticated) {
   StartWithKeys(Line(kAdminKey, "admin"));
   client::Client anon(server_->address(), Opts());
   auto stub = v1::CollectionService::NewStub(anon.channel());
-  for (const std::string value : {std::string("Basic ") + kAdminKey, std::string(kAdminKey),
+  for (const std::string& value : {std::string("Basic ") + kAdminKey, std::string(kAdminKey),
                                   std::string("Bearer ")}) {
     grpc::ClientContext ctx;
     ctx.AddMetadata("authorization", value);

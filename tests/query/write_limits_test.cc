@@ -155,7 +155,8 @@ TEST_F(WriteLimitsTest, MemoryBudgetRefusesUpsertsButNotDeletesOrDrops) {
 
 // An online restore is charged against the budget as its rows would be if
 // upserted: one that would pass it is refused (RESOURCE_EXHAUSTED naming
-// the flag) and changes nothing; one that fits is counted, so the writes
+// the flag; one whose segment files alone pass it, before it is loaded)
+// and changes nothing; one that fits is counted, so the writes
 // after it meet the budget with it included.
 TEST_F(WriteLimitsTest, RestoreIsChargedAgainstTheMemoryBudget) {
   limits_.memory_budget_bytes = 8 << 20;
@@ -174,6 +175,8 @@ TEST_F(WriteLimitsTest, RestoreIsChargedAgainstTheMemoryBudget) {
   absl::StatusOr<std::shared_ptr<Collection>> r = engine_->RestoreCollection(*path, "", "b");
   EXPECT_THAT(r, StatusIs(absl::StatusCode::kResourceExhausted, "--memory-budget-mb=8"));
   EXPECT_THAT(r, StatusIs(absl::StatusCode::kResourceExhausted, "restoring collection \"b\""));
+  // Refused from the snapshot's file sizes, before anything was loaded.
+  EXPECT_THAT(r, StatusIs(absl::StatusCode::kResourceExhausted, "before loading"));
   EXPECT_THAT(engine_->Find("b"), StatusIs(absl::StatusCode::kNotFound));
   v1::ListCollectionsResponse list;
   QUIVER_ASSERT_OK(engine_->ListCollections(&list));
