@@ -498,7 +498,7 @@ bool ParseArgs(int argc, char** argv, Args& args, int* exit_code) {
   app.add_option("--json", args.json_out, "JSON output (default <exe dir>/bench_results/)");
   app.add_flag("--metrics-overhead", args.metrics_overhead,
                "only ingest the HNSW collection, then compare search QPS of quiverd with and "
-               "without --metrics-listen, the recall audit at its default rate and API keys");
+               "without --metrics-listen (and the recall audit at its default rate)");
   app.add_option("--overhead-rounds", args.overhead_rounds, "rounds of --metrics-overhead");
   try {
     app.parse(argc, argv);

@@ -25,9 +25,9 @@
 #include "bench/common/report.h"
 #include "bench/common/sysinfo.h"
 #include "bench/common/testkit.h"
+#include "client/api_key.h"
 #include "client/client.h"
 #include "tests/common/pki.h"
-#include <openssl/evp.h>
 
 namespace quiver::bench {
 namespace {
@@ -44,15 +44,6 @@ struct Args {
   uint32_t k = 10;
   std::string json_out;
 };
-
-std::string Sha256Hex(const std::string& key) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(key.data(), key.size(), d, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) absl::StrAppend(&hex, absl::Hex(d[i], absl::kZeroPad2));
-  return hex;
-}
 
 struct Setup {
   std::string name;
@@ -112,9 +103,9 @@ int Main(int argc, char** argv) {
   {
     std::ofstream keys(dir + "/keys");
     for (int i = 1; i < a.keys; ++i) {
-      keys << Sha256Hex(absl::StrCat("qk_other-", i)) << " read\n";
+      keys << client::ApiKeySha256Hex(absl::StrCat("qk_other-", i)) << " read\n";
     }
-    keys << Sha256Hex(key) << " admin\n";
+    keys << client::ApiKeySha256Hex(key) << " admin\n";
   }
   if (absl::Status s = testing::MakeTestPki(dir, "bench"); !s.ok()) Die("openssl", s);
 

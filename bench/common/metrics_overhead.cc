@@ -3,7 +3,6 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <numeric>
@@ -14,7 +13,6 @@
 #include "bench/common/report.h"
 #include "bench/common/sysinfo.h"
 #include "client/client.h"
-#include "client/api_key.h"
 #include "tests/common/http_get.h"
 
 namespace quiver::bench {
@@ -47,39 +45,25 @@ nlohmann::json MeasureMetricsOverhead(const QuiverdOptions& server, const std::s
   std::filesystem::remove_all(copy);
   std::filesystem::copy(data_dir, copy, std::filesystem::copy_options::recursive);
 
-  // The "on" server also checks an API key on every call (the client sends
-  // it), so the figure is what metrics, the audit and auth cost together.
-  const std::string key = "bench-metrics-overhead-key-0123456789abcdef";
-  const std::string keys_file = data_dir + "-api-keys";
-  {
-    std::ofstream out(keys_file, std::ios::trunc);
-    out << client::ApiKeySha256Hex(key) << " admin\n";
-    if (!out.good()) Die("write the API keys file", absl::InternalError(keys_file));
-  }
   Server servers[2];  // [0] off, [1] on
   for (int i = 0; i < 2; ++i) {
     QuiverdOptions o = server;
     o.data_dir = i == 0 ? data_dir : copy;
-    client::ClientOptions co;
     if (i == 0) {
       o.extra_args.insert(o.extra_args.end(), {"--recall-audit-rate", "0"});
     } else {
       servers[i].metrics_port = testing::PickFreePort();
-      o.extra_args.insert(o.extra_args.end(),
-                          {"--metrics-listen",
-                           absl::StrCat("127.0.0.1:", servers[i].metrics_port),
-                           "--api-keys-file", keys_file});
-      co.api_key = key;
+      o.extra_args.insert(o.extra_args.end(), {"--metrics-listen", absl::StrCat(
+                                                  "127.0.0.1:", servers[i].metrics_port)});
     }
     auto p = QuiverdProcess::Launch(o);
     if (!p.ok()) Die(i == 0 ? "start quiverd (metrics off)" : "start quiverd (metrics on)",
                      p.status());
     servers[i].proc = *std::move(p);
-    client::Client admin(servers[i].proc->address(), co);
+    client::Client admin(servers[i].proc->address());
     WaitIndexedOrDie(admin, collections, 900, 50);
     for (int t = 0; t < options.threads; ++t) {
-      servers[i].clients.push_back(
-          std::make_unique<client::Client>(servers[i].proc->address(), co));
+      servers[i].clients.push_back(std::make_unique<client::Client>(servers[i].proc->address()));
     }
   }
   for (Server& s : servers) WaitQuiet(s.proc->pid(), 60);
@@ -150,9 +134,8 @@ nlohmann::json MeasureMetricsOverhead(const QuiverdOptions& server, const std::s
       std::accumulate(servers[0].cpu_us.begin(), servers[0].cpu_us.end(), 0.0);
   Table t({"quiverd", "QPS (median)", "p50 ms", "p99 ms", "QPS / off", "server CPU us/search",
            "CPU / off"});
-  const char* names[] = {"off (no --metrics-listen, --recall-audit-rate 0, no keys)",
-                         "on (--metrics-listen, scraped every 1 s; audit rate 0.001; "
-                         "--api-keys-file, a key per call)"};
+  const char* names[] = {"off (no --metrics-listen, --recall-audit-rate 0)",
+                         "on (--metrics-listen, scraped every 1 s; audit rate 0.001)"};
   for (int i = 0; i < 2; ++i) {
     t.AddRow({names[i], Fixed(Median(servers[i].qps), 0),
               Fixed(Percentile(servers[i].latency_ms, 50), 3),
@@ -190,7 +173,6 @@ nlohmann::json MeasureMetricsOverhead(const QuiverdOptions& server, const std::s
                       {"argv_on", servers[1].proc->argv()}};
   for (Server& s : servers) (void)s.proc->Stop();
   std::filesystem::remove_all(copy);
-  std::filesystem::remove(keys_file);
   return j;
 }
 

@@ -1,10 +1,9 @@
 // MeasureMetricsOverhead: what quiverd's Prometheus metrics
 // (--metrics-listen, scraped every second here, more often than Prometheus
-// usually does), the recall audit at its default rate and API keys (an
-// --api-keys-file, a key sent with every call) cost searches together.
+// usually does) and the recall audit at its default rate cost searches.
 // Two quiverd processes serve copies of the same data directory at once, one
-// with --recall-audit-rate 0, no metrics and no keys ("off"), one with
-// --metrics-listen, the default audit rate and keys ("on"); single-query searches
+// with --recall-audit-rate 0 and no metrics ("off"), one with
+// --metrics-listen and the default audit rate ("on"); single-query searches
 // from `threads` client threads go to one, then the other, in blocks, the
 // order alternating per round, so a change in the machine's background load
 // hits both alike. Reports the median QPS of each and the median of the

@@ -78,7 +78,7 @@ absl::Status Collection::SearchGrouped(const BoundSearch& q, const StopToken& st
   QUIVER_RETURN_IF_ERROR(BeginSearch(q, resp, &s));
   QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(q.num_queries(), q.k * q.group_size,
                                              q.output.attributes, q.output.with_vectors, 0, 0));
-  MatchingCounter counter(s.view, q.filter.get(), stop);
+  MatchingCounter counter(s.view, q.filter.get(), stop, static_cast<int>(q.field));
   QUIVER_ASSIGN_OR_RETURN(const uint64_t matching, counter.Get());
   const size_t nq = q.num_queries();
   GroupedLists g;

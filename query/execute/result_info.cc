@@ -14,7 +14,14 @@ absl::StatusOr<uint64_t> MatchingCounter::Get() {
   for (const View::Part& part : view_.parts) {
     RowSet rows;
     QUIVER_RETURN_IF_ERROR(MatchingRows(*part.segment, part.rows, view_.seq, flt_, stop_, &rows));
-    n += rows.Count();
+    const Segment& seg = *part.segment;
+    if (field_ >= 0 && seg.absent(static_cast<size_t>(field_)) > 0) {
+      rows.ForEach([&](uint32_t off) {
+        if (seg.HasVector(static_cast<size_t>(field_), off)) ++n;
+      });
+    } else {
+      n += rows.Count();
+    }
   }
   count_ = n;
   return n;

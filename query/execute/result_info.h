@@ -50,14 +50,18 @@ inline bool CutByThreshold(float max_distance, std::vector<index::Neighbor>* hit
 // counted on first use and remembered.
 class MatchingCounter {
  public:
-  MatchingCounter(const View& view, const filter::Filter* flt, const StopToken& stop)
-      : view_(view), flt_(flt), stop_(stop) {}
+  // `field` >= 0: only points that have that field's vector count (an
+  // optional field's searches skip the others); -1: every matching point.
+  MatchingCounter(const View& view, const filter::Filter* flt, const StopToken& stop,
+                  int field = -1)
+      : view_(view), flt_(flt), stop_(stop), field_(field) {}
   absl::StatusOr<uint64_t> Get();
 
  private:
   const View& view_;
   const filter::Filter* flt_;
   const StopToken& stop_;
+  const int field_;
   std::optional<uint64_t> count_;
 };
 

@@ -96,7 +96,7 @@ absl::Status Collection::Search(const BoundSearch& q, const StopToken& stop,
     absl::StrAppend(&text, "    MergeTopK(segments=", s.explain->segments_size(), ")\n");
     AppendSegmentsText(*s.explain, 0, "      ", &text);
   }
-  MatchingCounter counter(s.view, q.filter.get(), stop);
+  MatchingCounter counter(s.view, q.filter.get(), stop, static_cast<int>(q.field));
   if (q.min_results > 0) {
     QUIVER_RETURN_IF_ERROR(FallBack(q, ctx, s.view, &counter, &lists,
                                     s.explain != nullptr ? &text : nullptr));

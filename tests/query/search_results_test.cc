@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "query/bind/wire_schema.h"
 #include "query/engine.h"
@@ -413,6 +414,65 @@ TEST_P(SearchResultsTest, BadOptionsAreInvalidArgument) {
   code(hybrid, "min_results and exhaustive apply only to a search of a single-vector field");
   // Nothing changed.
   EXPECT_EQ(Count(""), kN);
+}
+
+// An optional field's searches skip points without its vector, and so do
+// the counts that explain a short list: matching_points is the points that
+// match and have the vector, and an exhaustive search returns all of them.
+TEST_P(SearchResultsTest, OptionalFieldCountsOnlyPointsWithItsVector) {
+  v1::CreateCollectionRequest create;
+  create.set_name("opt");
+  *create.mutable_schema()->add_vectors() = VectorField("v", kDim, v1::L2);
+  v1::VectorField* w = create.mutable_schema()->add_vectors();
+  *w = VectorField("w", kDim, v1::L2);
+  w->set_optional(true);
+  w->mutable_index()->set_type(GetParam());
+  if (GetParam().rfind("IVF", 0) == 0) (*w->mutable_index()->mutable_params())["nlist"] = "4";
+  if (GetParam() == "IVF_PQ") (*w->mutable_index()->mutable_params())["m"] = "4";
+  *create.mutable_schema()->add_attributes() = Attribute("i", v1::INT64);
+  v1::CreateCollectionResponse cresp;
+  QUIVER_ASSERT_OK(engine_->CreateCollection(create, &cresp));
+  v1::UpsertPointsRequest up;
+  up.set_collection("opt");
+  size_t with_w = 0, with_w_even = 0;
+  for (size_t n = 0; n < 1500; ++n) {
+    v1::Point* p = up.add_points();
+    p->set_id(absl::StrCat("o", n));
+    (*p->mutable_vectors())["v"].mutable_values()->Add(pts_[n].v.begin(), pts_[n].v.end());
+    (*p->mutable_attributes())["i"].set_int_value(static_cast<int64_t>(n % 2));
+    if (n % 3 == 0) {
+      (*p->mutable_vectors())["w"].mutable_values()->Add(pts_[n].v.begin(), pts_[n].v.end());
+      ++with_w;
+      if (n % 2 == 0) ++with_w_even;
+    }
+  }
+  v1::UpsertPointsResponse uresp;
+  QUIVER_ASSERT_OK(engine_->Upsert(up, &uresp));
+  engine_->SealAndWaitForIndexes();
+  for (const std::string filter : {"", "i = 0"}) {
+    SCOPED_TRACE(filter);
+    const uint64_t matching = filter.empty() ? with_w : with_w_even;
+    v1::SearchRequest req;
+    req.set_collection("opt");
+    req.set_field("w");
+    req.set_k(16384);
+    req.set_filter(filter);
+    req.add_vectors()->mutable_values()->Add(pts_[0].v.begin(), pts_[0].v.end());
+    const v1::SearchResult plain = Run(req).results(0);
+    EXPECT_EQ(plain.matching_points(), matching);
+    EXPECT_LE(plain.count(), matching);
+    req.set_exhaustive(true);
+    const v1::SearchResult all = Run(req).results(0);
+    EXPECT_EQ(all.count(), matching);
+    EXPECT_EQ(all.matching_points(), matching);
+    EXPECT_EQ(all.shortfall(), v1::SHORTFALL_FEWER_MATCHES);
+    EXPECT_TRUE(all.exhaustive());
+    for (const v1::Hit& h : all.hits()) {
+      size_t n = 0;
+      ASSERT_TRUE(absl::SimpleAtoi(h.id().substr(1), &n)) << h.id();
+      EXPECT_EQ(n % 3, 0u) << h.id() << " has no vector in w";
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, SearchResultsTest,
