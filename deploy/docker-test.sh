@@ -162,7 +162,7 @@ if [ -z "${DOCKER_TEST_IMAGE:-}" ]; then
     want=$(readelf -n "$WORK/$b" 2>/dev/null | awk '/Build ID/ { print $3 }')
     got=$(readelf -n "$WORK/$b.debug" 2>/dev/null | awk '/Build ID/ { print $3 }')
     [ -n "$want" ] && [ "$want" = "$got" ] || fail "$b.debug (build ID $got) is not $b's ($want)"
-    readelf -S "$WORK/$b.debug" | grep -q '\.debug_info' || fail "$b.debug has no debug information"
+    readelf -S "$WORK/$b.debug" 2>/dev/null | grep -q '\.debug_info' || fail "$b.debug has no debug information"
   done
   $DOCKER rm "$NAME-debug" >/dev/null
   $DOCKER rmi "$IMAGE-debug" >/dev/null

@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/api_key.h"
 #include "tests/common/pki.h"
 #include "tests/common/quiverd_process.h"
 #include "tests/common/test_util.h"

@@ -233,10 +233,14 @@ class HttpBackpressureTest(unittest.TestCase):
     def test_refused_write_carries_retry_after(self):
         # As WriteLimitsE2eTest.WriteBackpressureSlowsThenRefusesThenRecovers:
         # slow HNSW builds behind a fast importer, until upserts are refused.
+        # Slow whatever the machine: ef_construction past the segment's rows
+        # makes a build cost rows^2 (20,000-row segments: tens of seconds on
+        # one thread), while importing a segment takes seconds, so a second
+        # sealed segment always finds the first one still building.
         tmp = tempfile.mkdtemp(prefix="quiver_http_bp_")
         self.addCleanup(shutil.rmtree, tmp, True)
         server, base = start_server(tmp, "data", [
-            "--segment-max-rows", "1000", "--max-unindexed-rows", "2000",
+            "--segment-max-rows", "20000", "--max-unindexed-rows", "20000",
             "--max-write-delay-ms", "100", "--index-build-workers", "1",
             "--index-build-threads", "1"])
         self.addCleanup(server.stop)
@@ -255,7 +259,7 @@ class HttpBackpressureTest(unittest.TestCase):
             if status != 200:
                 break
         self.assertEqual((status, body["status"]), (503, "UNAVAILABLE"), body)
-        self.assertIn("--max-unindexed-rows=2000", body["message"])
+        self.assertIn("--max-unindexed-rows=20000", body["message"])
         self.assertGreaterEqual(int(headers["retry-after-ms"]), 100)
         self.assertEqual(int(headers["Retry-After"]), (int(headers["retry-after-ms"]) + 999) // 1000)
 
