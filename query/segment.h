@@ -157,6 +157,10 @@ class Segment {
   }
   // Rows whose point lacks field f's vector (0 for required fields).
   uint32_t absent(size_t f) const { return absent_count_[f].load(std::memory_order_relaxed); }
+  // No row deleted and none without field f's vector: a search of f needs
+  // no per-row check. (dead() is published before a view that could see a
+  // delete, so 0 here means none at the view's sequence.)
+  bool AllSearchable(size_t f) const { return dead() == 0 && absent(f) == 0; }
 
   // Marks a live row deleted by operation `seq`.
   void MarkDeleted(uint32_t off, uint64_t seq);

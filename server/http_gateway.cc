@@ -15,6 +15,7 @@
 #include <cmath>
 #include <future>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -30,35 +31,12 @@ namespace {
 
 using google::protobuf::Message;
 
-const char* StatusName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "UNKNOWN";
-  }
-}
-
 // Answers `res` with the JSON error body and the status's HTTP status (or
 // `http_status` when given: 404/405/413 have no gRPC call behind them).
 void SetError(httplib::Response& res, grpc::StatusCode code, const std::string& message,
               int http_status = 0) {
   nlohmann::json body = {{"code", static_cast<int>(code)},
-                         {"status", StatusName(code)},
+                         {"status", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))},
                          {"message", message}};
   res.status = http_status != 0 ? http_status : HttpStatusOf(code);
   // Messages quote user input, which need not be UTF-8.
@@ -97,6 +75,10 @@ class HttpsContexts {
   bool Setup(SSL_CTX& ctx) {
     const ServerTls::Pem pem = tls_->CurrentPem();
     if (!Configure(&ctx, pem)) return false;
+    {
+      MutexLock lock(&mu_);
+      generation_ = pem.generation;  // the base context serves these files
+    }
     SSL_CTX_set_client_hello_cb(&ctx, &HttpsContexts::OnClientHello, this);
     return true;
   }
@@ -155,10 +137,6 @@ class HttpsContexts {
     const ServerTls::Pem pem = tls_->CurrentPem();
     MutexLock lock(&mu_);
     if (pem.generation != generation_) {
-      if (generation_ == 0) {
-        generation_ = pem.generation;  // Setup used these files
-        return nullptr;
-      }
       std::unique_ptr<SSL_CTX, CtxFree> ctx(SSL_CTX_new(TLS_server_method()));
       if (ctx != nullptr && Configure(ctx.get(), pem)) {
         current_ = std::move(ctx);
@@ -224,12 +202,11 @@ class HttpGateway::Handler {
                                    " streams its messages, which the HTTP/JSON endpoint does not "
                                    "do: call it over gRPC (quiverctl snapshot ...)"));
     }
-    std::unique_ptr<Message> request(
-        google::protobuf::MessageFactory::generated_factory()->GetPrototype(rpc->input_type())->New());
+    std::unique_ptr<Message> request(route.request_prototype->New());
     if (std::string error = ParseBody(req, route, match->path_value, request.get()); !error.empty()) {
       return SetError(res, grpc::StatusCode::INVALID_ARGUMENT, error);
     }
-    Call(req, *rpc, *request, res);
+    Call(req, route, *request, res);
   }
 
  private:
@@ -259,8 +236,9 @@ class HttpGateway::Handler {
     return "";
   }
 
-  void Call(const httplib::Request& req, const google::protobuf::MethodDescriptor& rpc,
-            const Message& request, httplib::Response& res) {
+  void Call(const httplib::Request& req, const HttpRoute& route, const Message& request,
+            httplib::Response& res) {
+    const google::protobuf::MethodDescriptor& rpc = *route.rpc;
     grpc::ClientContext ctx;
     const std::string auth = req.get_header_value("Authorization");
     if (!auth.empty()) {
@@ -276,14 +254,12 @@ class HttpGateway::Handler {
     grpc::ByteBuffer in(&slice, 1);
     grpc::ByteBuffer out;
     std::promise<grpc::Status> done;
-    const std::string method = absl::StrCat("/", rpc.service()->full_name(), "/", rpc.name());
-    stub_.UnaryCall(&ctx, method, grpc::StubOptions(), &in, &out,
+    stub_.UnaryCall(&ctx, route.grpc_method, grpc::StubOptions(), &in, &out,
                     [&done](grpc::Status s) { done.set_value(std::move(s)); });
     const grpc::Status status = done.get_future().get();
     AddRetryAfter(ctx, res);
     if (!status.ok()) return SetError(res, status.error_code(), status.error_message());
-    std::unique_ptr<Message> response(
-        google::protobuf::MessageFactory::generated_factory()->GetPrototype(rpc.output_type())->New());
+    std::unique_ptr<Message> response(route.response_prototype->New());
     grpc::ProtoBufferReader reader(&out);
     if (!response->ParseFromZeroCopyStream(&reader)) {
       return SetError(res, grpc::StatusCode::INTERNAL,

@@ -1,6 +1,7 @@
 #include "server/http_routes.h"
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -68,6 +69,10 @@ HttpRoute MakeRoute(std::string http_method, std::vector<std::string> segments,
   r.http_method = std::move(http_method);
   r.segments = std::move(segments);
   r.rpc = m;
+  r.grpc_method = absl::StrCat("/", m->service()->full_name(), "/", m->name());
+  auto* factory = google::protobuf::MessageFactory::generated_factory();
+  r.request_prototype = factory->GetPrototype(m->input_type());
+  r.response_prototype = factory->GetPrototype(m->output_type());
   r.streaming = m->client_streaming() || m->server_streaming();
   for (const auto& s : r.segments) {
     if (s == kParam) r.path_field = CollectionField(m);

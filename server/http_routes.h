@@ -34,6 +34,7 @@
 
 namespace google::protobuf {
 class FieldDescriptor;
+class Message;
 class MethodDescriptor;
 class ServiceDescriptor;
 }  // namespace google::protobuf
@@ -45,6 +46,12 @@ struct HttpRoute {
   // The path, segment by segment; "{name}" stands for the collection.
   std::vector<std::string> segments;
   const google::protobuf::MethodDescriptor* rpc = nullptr;
+  // Fixed per route, so requests do not look them up: the gRPC method path
+  // ("/quiver.v1.SearchService/Search") and the generated request and
+  // response prototypes.
+  std::string grpc_method;
+  const google::protobuf::Message* request_prototype = nullptr;
+  const google::protobuf::Message* response_prototype = nullptr;
   // The request field "{name}" sets; null when the path has none.
   const google::protobuf::FieldDescriptor* path_field = nullptr;
   bool streaming = false;

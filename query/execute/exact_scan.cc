@@ -26,7 +26,7 @@ absl::Status ExactOverRows(const SearchContext& ctx, const Segment& seg, uint32_
   thread_local std::vector<float> scratch;
   uint8_t mask[Segment::kMaxChunkRows];
   const uint32_t chunk_rows = seg.chunk_rows();
-  const bool any_dead = seg.dead() > 0 || seg.absent(ctx.field) > 0;
+  const bool any_dead = !seg.AllSearchable(ctx.field);
   for (uint32_t first = 0; first < rows; first += chunk_rows) {
     QUIVER_RETURN_IF_ERROR(ctx.stop.Check());
     const uint32_t n = std::min(chunk_rows, rows - first);

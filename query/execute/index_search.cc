@@ -54,7 +54,7 @@ absl::Status IndexSearchOp::Execute(SegmentRun& run, index::TopK* topk) {
   const int f = static_cast<int>(run.ctx.field);
   RowFilter visible(run.seg, run.rows, run.seq, nullptr, nullptr, f);
   const index::LabelFilter* accept =
-      run.seg.dead() == 0 && run.seg.absent(run.ctx.field) == 0 ? nullptr : &visible;
+      run.seg.AllSearchable(run.ctx.field) ? nullptr : &visible;
   for (size_t q = 0; q < run.ctx.nq; ++q) {
     QUIVER_RETURN_IF_ERROR(run.ctx.stop.Check());
     QUIVER_RETURN_IF_ERROR(

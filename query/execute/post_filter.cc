@@ -17,7 +17,7 @@ absl::Status PostFilterOp::FetchAndFilter(SegmentRun& run, size_t q, index::TopK
   RowFilter visible(run.seg, run.rows, run.seq, nullptr, nullptr,
                     static_cast<int>(ctx.field));
   const index::LabelFilter* accept =
-      run.seg.dead() == 0 && run.seg.absent(ctx.field) == 0 ? nullptr : &visible;
+      run.seg.AllSearchable(ctx.field) ? nullptr : &visible;
   const double s = std::max(p.est.selectivity, kMinSelectivity);
   const bool lists = p.idx->shape().kind == index::IndexShape::Kind::kLists;
   const uint32_t nlist = p.idx->shape().nlist;

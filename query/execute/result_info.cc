@@ -14,14 +14,8 @@ absl::StatusOr<uint64_t> MatchingCounter::Get() {
   for (const View::Part& part : view_.parts) {
     RowSet rows;
     QUIVER_RETURN_IF_ERROR(MatchingRows(*part.segment, part.rows, view_.seq, flt_, stop_, &rows));
-    const Segment& seg = *part.segment;
-    if (field_ >= 0 && seg.absent(static_cast<size_t>(field_)) > 0) {
-      rows.ForEach([&](uint32_t off) {
-        if (seg.HasVector(static_cast<size_t>(field_), off)) ++n;
-      });
-    } else {
-      n += rows.Count();
-    }
+    if (field_ >= 0) DropAbsent(*part.segment, static_cast<size_t>(field_), &rows);
+    n += rows.Count();
   }
   count_ = n;
   return n;

@@ -19,11 +19,7 @@ absl::Status RowSetOp::Execute(SegmentRun& run, index::TopK*) {
   }
   // The set may be shared by the fields of a hybrid search; this run's copy
   // drops the rows without a vector of its own field.
-  if (run.seg.absent(run.ctx.field) > 0) {
-    for (uint32_t off = 0; off < run.set.size(); ++off) {
-      if (!run.seg.HasVector(run.ctx.field, off)) run.set.Clear(off);
-    }
-  }
+  DropAbsent(run.seg, run.ctx.field, &run.set);
   run.have_set = true;
   stats_.rows_in = run.rows;
   stats_.rows_out = run.set.Count();

@@ -65,7 +65,7 @@ absl::Status FillExplain(SegmentRun& run, const Operator& root, double plan_us,
     // Over all rows, deleted or not, like the estimate: the row set the
     // search used serves when no row is deleted.
     uint32_t matching = 0;
-    if (run.have_set && seg.dead() == 0 && seg.absent(p.ctx.field) == 0) {
+    if (run.have_set && seg.AllSearchable(p.ctx.field)) {
       matching = run.set.Count();
     } else {
       RowSet all;

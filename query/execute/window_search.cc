@@ -74,7 +74,7 @@ absl::Status WindowSearchOp::SearchPartition(SegmentRun& run, const WindowIndex:
   const WindowRange& range = run.plan.range;
   const filter::Filter* rest = range.rest ? ctx.filter : nullptr;
   const bool whole = lo == p.first && hi == p.last && rest == nullptr &&
-                     run.seg.dead() == 0 && run.seg.absent(ctx.field) == 0;
+                     run.seg.AllSearchable(ctx.field);
   PartitionFilter accept(run.seg, run.seq, ctx.field, w, p, range, rest);
   index::SearchParams params = ctx.params;
   if (!whole) {

@@ -13,6 +13,13 @@ void DropInvisible(const Segment& seg, uint64_t seq, RowSet* set) {
   });
 }
 
+void DropAbsent(const Segment& seg, size_t f, RowSet* set) {
+  if (seg.absent(f) == 0) return;
+  set->ForEach([&](uint32_t off) {
+    if (!seg.HasVector(f, off)) set->Clear(off);
+  });
+}
+
 FilterEstimate SharedSegmentFilter::Estimate(const filter::Filter& flt, const Segment& seg,
                                              uint32_t rows, const SegmentAttrIndex* attrs) {
   MutexLock lock(&mu_);

@@ -46,6 +46,8 @@ class SharedSegmentFilter {
 
 // Clears the rows of `set` not visible at `seq`.
 void DropInvisible(const Segment& seg, uint64_t seq, RowSet* set);
+// Clears the rows of `set` whose point lacks field f's vector.
+void DropAbsent(const Segment& seg, size_t f, RowSet* set);
 
 // The rows of [0, rows) visible at `seq` that pass `flt` (null: all
 // visible), through the attribute indexes where they help. For delete by

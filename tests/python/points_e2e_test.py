@@ -433,7 +433,7 @@ class OptionalVectorTest(PointsTestCase):
                     pts.append(base.make_point("q%04d" % i, vecs, {"n": i}))
                 self.upsert(name, pts)
                 without = {"q%04d" % i for i in range(0, 500, 4)}
-                self.wait_indexed(name)
+                base.wait_indexed(self.server, name, timeout=30.0)
                 self.check_skips(name, without)
                 e = self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.update, name,
                                     [base.pts_pb.PointUpdate(id="q0001", remove_vectors=["r"])])
@@ -443,17 +443,6 @@ class OptionalVectorTest(PointsTestCase):
                 self.check_skips(name, without)
                 p = self.get(name, ["q0001", "q0002"], with_vectors=True)
                 self.assertEqual((sorted(p[0].vectors), sorted(p[1].vectors)), (["r"], ["o", "r"]))
-
-    def wait_indexed(self, name, timeout=30.0):
-        import time
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            info = self.server.collections.GetCollection(
-                base.coll_pb.GetCollectionRequest(name=name), timeout=T).collection
-            segs = info.stats.segments
-            if segs and all(sg.state == base.coll_pb.SegmentInfo.INDEXED for sg in segs):
-                return
-            time.sleep(0.1)
 
     def check_skips(self, name, without):
         q = vec(random.Random(1))

@@ -379,6 +379,25 @@ def close(a, b, rel=1e-3, abs_tol=1e-4):
     return math.isclose(a, b, rel_tol=rel, abs_tol=abs_tol)
 
 
+def wait_indexed(server, name, min_segments=1, timeout=120.0, sealed_only=False):
+    """Waits until collection `name` has at least min_segments segments
+    (sealed ones only, with sealed_only) and all of them are INDEXED;
+    RuntimeError with the segments and the server's log after timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = server.collections.GetCollection(
+            coll_pb.GetCollectionRequest(name=name), timeout=RPC_TIMEOUT).collection
+        segs = [s for s in info.stats.segments
+                if not sealed_only or s.state != coll_pb.SegmentInfo.GROWING]
+        if len(segs) >= min_segments and all(s.state == coll_pb.SegmentInfo.INDEXED
+                                              for s in segs):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("segments of %s not indexed: %s\n%s"
+                               % (name, info.stats.segments, server.log()))
+        time.sleep(0.1)
+
+
 class QuiverTestCase(unittest.TestCase):
     server = None
 
@@ -1076,16 +1095,7 @@ class QuiverRebuildAfterRestartTest(QuiverTestCase):
         self.server.start()
 
     def wait_indexed(self, name, timeout=120.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            info = self.server.collections.GetCollection(
-                coll_pb.GetCollectionRequest(name=name), timeout=RPC_TIMEOUT).collection
-            segs = [s for s in info.stats.segments if s.state != coll_pb.SegmentInfo.GROWING]
-            if len(segs) >= 5 and all(s.state == coll_pb.SegmentInfo.INDEXED for s in segs):
-                return
-            if time.monotonic() > deadline:
-                self.fail("segments not indexed: %s\n%s" % (info.stats.segments, self.server.log()))
-            time.sleep(0.2)
+        wait_indexed(self.server, name, min_segments=5, timeout=timeout, sealed_only=True)
 
     def own_vector_misses(self, name, vectors, live):
         misses = 0

@@ -16,7 +16,6 @@ Usage:
   /usr/bin/python3 tests/python/search_results_test.py --quiverd build/quiverd --proto proto
 """
 
-import math
 import os
 import random
 import shutil
@@ -39,16 +38,7 @@ def setUpModule():
     base.setUpModule()
 
 
-def l2(a, b):
-    return sum((x - y) * (x - y) for x, y in zip(a, b))
-
-
-def cos(a, b):
-    return sum(x * y for x, y in zip(a, b)) / math.sqrt(
-        sum(x * x for x in a) * sum(y * y for y in b))
-
-
-class SearchResultsTest(unittest.TestCase):
+class SearchResultsTest(base.QuiverTestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="quiver_py_results_")
@@ -71,7 +61,7 @@ class SearchResultsTest(unittest.TestCase):
             cls.create("c_" + kind, kind, base.pb.L2)
         cls.create("cos", "HNSW", base.pb.COSINE)
         for name in ["c_" + k for k in KINDS] + ["cos"]:
-            cls.wait_indexed(name)
+            base.wait_indexed(cls.server, name, min_segments=3)
 
     @classmethod
     def tearDownClass(cls):
@@ -99,19 +89,6 @@ class SearchResultsTest(unittest.TestCase):
                 base.pts_pb.UpsertPointsRequest(collection=name, points=pts[at:at + 1000]),
                 timeout=base.RPC_TIMEOUT)
 
-    @classmethod
-    def wait_indexed(cls, name, timeout=120.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            info = cls.server.collections.GetCollection(
-                base.coll_pb.GetCollectionRequest(name=name), timeout=base.RPC_TIMEOUT).collection
-            segs = list(info.stats.segments)
-            if len(segs) >= 3 and all(s.state == base.coll_pb.SegmentInfo.INDEXED for s in segs):
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError("not indexed: %s\n%s" % (segs, cls.server.log()))
-            time.sleep(0.1)
-
     def search(self, coll, query, k, **kw):
         req = base.srch_pb.SearchRequest(collection=coll, k=k, **kw)
         req.vectors.add(values=query)
@@ -119,11 +96,6 @@ class SearchResultsTest(unittest.TestCase):
 
     def ids(self, pred):
         return {pid for pid, (_, a) in self.points.items() if pred(a)}
-
-    def count(self, coll, flt):
-        return self.server.points.CountPoints(
-            base.pts_pb.CountPointsRequest(collection=coll, filter=flt),
-            timeout=base.RPC_TIMEOUT).count
 
     # -- k past the collection --
     def test_k_past_the_collection_says_what_happened(self):
@@ -167,11 +139,11 @@ class SearchResultsTest(unittest.TestCase):
                 for flt, pred in (("", lambda a: True), ("ok", lambda a: a.get("ok") is True)):
                     with self.subTest(coll=coll, threshold=t, filter=flt):
                         def inside(v):
-                            return l2(v, q) <= t if metric == "l2" else cos(v, q) >= t
+                            return base.l2sqr(v, q) <= t if metric == "l2" else base.cosine(v, q) >= t
                         # Scores near the threshold differ in the last float bits
                         # between here and the server: leave those out of the check.
                         def near(v):
-                            s = l2(v, q) if metric == "l2" else cos(v, q)
+                            s = base.l2sqr(v, q) if metric == "l2" else base.cosine(v, q)
                             return abs(s - t) < 1e-4 * max(1.0, abs(t))
                         want = {pid for pid, (v, a) in self.points.items()
                                 if pred(a) and inside(v) and not near(v)}
@@ -198,7 +170,7 @@ class SearchResultsTest(unittest.TestCase):
             if pred is None:
                 pred = lambda a: a.get("n") is not None and a["n"] >= 2  # noqa: E731
             with self.subTest(k=k, size=size, filter=flt):
-                ranked = sorted((l2(v, q), pid) for pid, (v, a) in self.points.items() if pred(a))
+                ranked = sorted((base.l2sqr(v, q), pid) for pid, (v, a) in self.points.items() if pred(a))
                 groups = []
                 for _, pid in ranked:
                     key = self.points[pid][1].get("brand")
