@@ -44,6 +44,12 @@ struct SearchArgs {
   std::string strategy = "auto";
   bool explain = false;
   float refine = 0;
+  // Honest results, range and grouped search (SearchRequest's fields).
+  uint32_t min_results = 0;
+  bool exhaustive = false;
+  std::optional<float> score_threshold;
+  std::string group_by;
+  uint32_t group_size = 0;
   // Hybrid search: NAME=1,2,3 / NAME=PATH[:ROW] per field, and per-field k
   // and weight as NAME=N.
   std::vector<std::string> field_vectors;
@@ -168,13 +174,12 @@ absl::StatusOr<std::vector<std::vector<float>>> SearchQueries(const SearchArgs& 
   return ReadVectorRows(a.vector_file, format, begin, end);
 }
 
-void PrintHits(std::ostream& out, const v1::SearchResult& result,
-               const std::vector<std::string>& output_attrs) {
-  if (result.hits_size() == 0) {
+void PrintHitTable(std::ostream& out, const google::protobuf::RepeatedPtrField<v1::Hit>& hits,
+                   const std::vector<std::string>& output_attrs) {
+  if (hits.empty()) {
     out << "(no results)\n";
     return;
   }
-  const auto& hits = result.hits();
   std::vector<std::string> attr_cols = AttrColumns(
       hits, [](const v1::Hit& h) -> const auto& { return h.attributes(); }, output_attrs);
   std::vector<std::string> vec_cols = VectorColumns(
@@ -197,6 +202,47 @@ void PrintHits(std::ostream& out, const v1::SearchResult& result,
     t.AddRow(std::move(row));
   }
   t.Print(out);
+}
+
+// One line when a list is short of k: how many it holds, how many points
+// match, and why it stopped (SearchResult's count, matching_points and
+// shortfall), so a short answer is never mistaken for a complete one.
+void PrintShortfall(std::ostream& out, uint32_t count, bool exhaustive, v1::Shortfall shortfall,
+                    uint64_t matching_points, uint32_t k, bool groups) {
+  if (shortfall == v1::SHORTFALL_NONE) return;
+  out << count << (groups ? " groups" : " hits") << " of k=" << k;
+  if (matching_points > 0) out << ", " << matching_points << " matching points";
+  switch (shortfall) {
+    case v1::SHORTFALL_FEWER_MATCHES:
+      out << ": fewer " << (groups ? "groups" : "points") << " match than k";
+      break;
+    case v1::SHORTFALL_INDEX_STOPPED_EARLY:
+      out << ": the index stopped early (--min-results or --exhaustive fall back to an exact scan)";
+      break;
+    case v1::SHORTFALL_SCORE_THRESHOLD:
+      out << ": the rest are outside --score-threshold";
+      break;
+    default:
+      out << ": " << v1::Shortfall_Name(shortfall);
+      break;
+  }
+  out << (exhaustive ? " (exhaustive)" : "") << "\n";
+}
+
+void PrintResult(std::ostream& out, const v1::SearchResult& result, uint32_t k,
+                 const std::vector<std::string>& output_attrs) {
+  const bool grouped = result.groups_size() > 0;
+  if (!grouped) {
+    PrintHitTable(out, result.hits(), output_attrs);
+  } else {
+    for (int g = 0; g < result.groups_size(); ++g) {
+      const v1::HitGroup& group = result.groups(g);
+      out << (g > 0 ? "\n" : "") << "group " << FormatValue(group.key()) << ":\n";
+      PrintHitTable(out, group.hits(), output_attrs);
+    }
+  }
+  PrintShortfall(out, result.count(), result.exhaustive(), result.shortfall(),
+                 result.matching_points(), k, grouped);
 }
 
 // Splits "NAME=REST" (hybrid search options).
@@ -358,6 +404,13 @@ absl::Status Search(Context& c, const SearchArgs& a) {
   }
   req.mutable_params()->set_filter_strategy(strategy);
   req.set_explain(a.explain);
+  // Range checks are the server's (INVALID_ARGUMENT with its reasons).
+  req.set_min_results(a.min_results);
+  req.set_exhaustive(a.exhaustive);
+  if (a.score_threshold) req.set_score_threshold(*a.score_threshold);
+  req.set_group_by(a.group_by);
+  req.set_group_size(a.group_size);
+  if (a.group_size != 0 && a.group_by.empty()) return UsageError("--group-size needs --group-by");
   QUIVER_ASSIGN_OR_RETURN(v1::SearchResponse resp, c.client->Search(req));
   if (c.globals.json) {
     PrintJson(c.out, ProtoToJson(resp));
@@ -366,13 +419,11 @@ absl::Status Search(Context& c, const SearchArgs& a) {
   for (int i = 0; i < resp.results_size(); ++i) {
     if (resp.results_size() > 1) c.out << (i > 0 ? "\n" : "") << "query " << i << ":\n";
     if (hybrid) c.out << "fused (" << v1::FusionMethod_Name(req.fusion()) << "):\n";
-    PrintHits(c.out, resp.results(i), a.output_attrs);
+    PrintResult(c.out, resp.results(i), a.k, a.output_attrs);
   }
   for (const v1::FieldResult& fr : resp.field_results()) {
     c.out << "\nfield " << fr.field() << ":\n";
-    v1::SearchResult r;
-    *r.mutable_hits() = fr.hits();
-    PrintHits(c.out, r, a.output_attrs);
+    PrintHitTable(c.out, fr.hits(), a.output_attrs);
   }
   if (!resp.explain().text().empty()) c.out << "\nexplain:\n" << resp.explain().text() << "\n";
   return absl::OkStatus();
@@ -428,6 +479,17 @@ void RegisterSearchCommands(CLI::App& app, CommandSet& commands) {
                          "multi-vector --field, scored by MaxSim");
   search_cmd->add_option("--query-set-file", srch.query_set_file,
                          "Late interaction: one query set, every row of an fvecs/npy/idx file");
+  search_cmd->add_option("--min-results", srch.min_results,
+                         "Fall back (wider search, then exact) until each list has this many "
+                         "hits or every matching point");
+  search_cmd->add_flag("--exhaustive", srch.exhaustive,
+                       "Same as --min-results k: k hits, or every matching point");
+  search_cmd->add_option("--score-threshold", srch.score_threshold,
+                         "Range search: only hits within this distance (L2) or at least this "
+                         "similarity (IP, COSINE)");
+  search_cmd->add_option("--group-by", srch.group_by,
+                         "Grouped search: the best hits per value of this attribute, k groups");
+  search_cmd->add_option("--group-size", srch.group_size, "Hits per group with --group-by (default 1)");
   search_cmd->add_option("--refine", srch.refine,
                          "Candidates reranked = k x this (compressed indexes; late interaction: "
                          "points scored by exact MaxSim). Default: the index's");

@@ -559,6 +559,52 @@ TEST_F(QuiverctlShopTest, JsonlAttributesFilterAndGet) {
   EXPECT_EQ(j["points"][0]["attributes"]["price"]["doubleValue"], 99);
 }
 
+// Range, grouped and exhaustive search from the command line, and the line
+// that says why a list is short of k. Distances from [1,0,0] (L2): p1 0,
+// p4 1, p6 1, p2 2, p3 2, p5 3.
+TEST_F(QuiverctlShopTest, RangeGroupedAndExhaustiveSearch) {
+  json j = CtlJson({"search", "shop", "--vector", "1,0,0", "-k", "5", "--score-threshold", "1"});
+  const json& r = j["results"][0];
+  ASSERT_EQ(r["hits"].size(), 3u) << j.dump();
+  for (const auto& hit : r["hits"]) EXPECT_LE(hit["score"].get<double>(), 1.0 + 1e-6);
+  EXPECT_EQ(r["shortfall"], "SHORTFALL_SCORE_THRESHOLD") << j.dump();
+  std::string out = CtlOk({"search", "shop", "--vector", "1,0,0", "-k", "5", "--score-threshold", "1"});
+  EXPECT_NE(out.find("3 hits of k=5"), std::string::npos) << out;
+  EXPECT_NE(out.find("outside --score-threshold"), std::string::npos) << out;
+
+  // Groups by colour, best group first: red (p1 0, p3 2), then green (p4).
+  j = CtlJson({"search", "shop", "--vector", "1,0,0", "-k", "2", "--group-by", "color",
+               "--group-size", "2"});
+  const json& groups = j["results"][0]["groups"];
+  ASSERT_EQ(groups.size(), 2u) << j.dump();
+  EXPECT_EQ(groups[0]["key"]["stringValue"], "red");
+  ASSERT_EQ(groups[0]["hits"].size(), 2u);
+  EXPECT_EQ(groups[0]["hits"][0]["id"], "p1");
+  EXPECT_EQ(groups[0]["hits"][1]["id"], "p3");
+  EXPECT_EQ(groups[1]["key"]["stringValue"], "green");
+  out = CtlOk({"search", "shop", "--vector", "1,0,0", "-k", "2", "--group-by", "color"});
+  EXPECT_NE(out.find("group red:"), std::string::npos) << out;
+  EXPECT_NE(out.find("group green:"), std::string::npos) << out;
+  EXPECT_EQ(out.find("group blue:"), std::string::npos) << out;
+
+  // k past the collection: every point, said to be all there is.
+  j = CtlJson({"search", "shop", "--vector", "1,0,0", "-k", "10", "--exhaustive"});
+  EXPECT_EQ(j["results"][0]["hits"].size(), 6u);
+  EXPECT_EQ(j["results"][0]["exhaustive"], true) << j.dump();
+  EXPECT_EQ(j["results"][0]["shortfall"], "SHORTFALL_FEWER_MATCHES") << j.dump();
+  out = CtlOk({"search", "shop", "--vector", "1,0,0", "-k", "10", "--min-results", "10"});
+  EXPECT_NE(out.find("6 hits of k=10, 6 matching points: fewer points match than k"),
+            std::string::npos)
+      << out;
+
+  CmdResult bad = Ctl({"search", "shop", "--vector", "1,0,0", "--group-size", "2"});
+  EXPECT_EQ(bad.exit_code, 2) << bad;
+  EXPECT_NE(bad.err.find("--group-size needs --group-by"), std::string::npos) << bad;
+  bad = Ctl({"search", "shop", "--vector", "1,0,0", "--group-by", "price"});
+  EXPECT_EQ(bad.exit_code, 1) << bad;
+  EXPECT_NE(bad.err.find("INVALID_ARGUMENT"), std::string::npos) << bad;
+}
+
 // Two fields that disagree: by `a` the nearest to [0, 0] is h1, by `b` it is
 // h3; h2 is second in both, so RRF puts it first.
 constexpr char kHybridJsonl[] =
