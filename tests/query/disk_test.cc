@@ -211,8 +211,9 @@ TEST_P(DiskTest, ExplainShowsRerankFromTheTable) {
     EXPECT_NE(sp.plan().find("from rerank table"), std::string::npos) << sp.plan();
     reads += sp.rerank_reads();
   }
-  std::printf("%s: %llu reads for 3 segments x %u candidates\n", GetParam().c_str(),
-              static_cast<unsigned long long>(reads), kQueries * kK * 4);
+  std::printf("%s: %llu reads for 3 segments x %llu candidates\n", GetParam().c_str(),
+              static_cast<unsigned long long>(reads),
+              static_cast<unsigned long long>(kQueries * kK * 4));
   EXPECT_LT(reads, 3u * kQueries * kK * 4);
   // MEMORY reranks the same candidates, from memory.
   const v1::SearchResponse mem = Search("mem", 4, 0, "", true);

@@ -219,6 +219,9 @@ std::string Sexp(const Node& n) {
       for (const auto& c : n.children) out += " " + Sexp(*c);
       out += ")";
       break;
+    case NodeKind::kIsNull:
+      out = (n.negated ? "(IS-NOT-NULL " : "(IS-NULL ") + n.field + ")";
+      break;
     case NodeKind::kField:
       out = n.field;
       break;
@@ -257,6 +260,7 @@ TEST(ParserTest, PrecedenceAndShapes) {
       {"tags CONTAINS All ('a')", "(CONTAINS-ALL tags \"a\")"},
       {"any CONTAINS ANY ('x') AND all", "(AND (CONTAINS-ANY any \"x\") all)"},
       {"TRUE OR false", "(OR TRUE FALSE)"},
+      {"a IS NULL OR NOT b IS NOT NULL", "(OR (IS-NULL a) (NOT (IS-NOT-NULL b)))"},
       {"a == 1 AND b <> 2 AND c != 3", "(AND (= a 1) (!= b 2) (!= c 3))"},
       {"a<1 or a<=1 or a>1 or a>=1", "(OR (< a 1) (<= a 1) (> a 1) (>= a 1))"},
       {"flag = TRUE", "(= flag TRUE)"},
