@@ -205,7 +205,9 @@ TEST_P(DiskTest, ExplainShowsRerankFromTheTable) {
   uint64_t reads = 0;
   for (int i = 0; i < 3; ++i) {
     const v1::SegmentPlan& sp = disk.explain().segments(i);
-    if (i == 0) EXPECT_EQ(sp.rerank_candidates(), kQueries * kK * 4) << disk.explain().text();
+    if (i == 0) {
+      EXPECT_EQ(sp.rerank_candidates(), kQueries * kK * 4) << disk.explain().text();
+    }
     EXPECT_LE(sp.rerank_candidates(), kQueries * kK * 4) << disk.explain().text();
     EXPECT_EQ(sp.rerank_reads(), sp.rerank_candidates());
     EXPECT_NE(sp.plan().find("from rerank table"), std::string::npos) << sp.plan();
