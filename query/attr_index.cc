@@ -161,9 +161,18 @@ struct SegmentAttrIndex::Column {
 
 SegmentAttrIndex::~SegmentAttrIndex() = default;
 
-std::shared_ptr<const SegmentAttrIndex> SegmentAttrIndex::Build(const Segment& seg,
-                                                                uint32_t rows) {
-  const auto& attrs = seg.schema().attributes();
+bool SegmentAttrIndex::Matches(const SegmentAttrIndex* idx,
+                               const std::vector<AttributeSpec>& attrs) {
+  bool any = false;
+  for (size_t a = 0; a < attrs.size(); ++a) {
+    any = any || attrs[a].indexed;
+    if (idx != nullptr && idx->indexed(static_cast<int>(a)) != attrs[a].indexed) return false;
+  }
+  return any == (idx != nullptr);
+}
+
+std::shared_ptr<const SegmentAttrIndex> SegmentAttrIndex::Build(
+    const Segment& seg, uint32_t rows, const std::vector<AttributeSpec>& attrs) {
   bool any = false;
   for (const AttributeSpec& a : attrs) any = any || a.indexed;
   if (!any) return nullptr;

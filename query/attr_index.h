@@ -74,9 +74,15 @@ class RowSet {
 
 class SegmentAttrIndex {
  public:
-  // Indexes rows [0, rows) of `seg` (sealed; rows at most its row count).
-  // Null when the schema indexes no attribute.
-  static std::shared_ptr<const SegmentAttrIndex> Build(const Segment& seg, uint32_t rows);
+  // Indexes rows [0, rows) of `seg` (sealed; rows at most its row count)
+  // on the attributes `attrs` (the collection's current schema, which
+  // UpdateCollection may have changed since the segment was made) marks
+  // indexed. Null when it marks none.
+  static std::shared_ptr<const SegmentAttrIndex> Build(const Segment& seg, uint32_t rows,
+                                                       const std::vector<AttributeSpec>& attrs);
+  // Whether `idx` (null: none) indexes exactly the attributes `attrs` marks
+  // indexed: false means a rebuild is due.
+  static bool Matches(const SegmentAttrIndex* idx, const std::vector<AttributeSpec>& attrs);
   ~SegmentAttrIndex();
   SegmentAttrIndex(const SegmentAttrIndex&) = delete;
   SegmentAttrIndex& operator=(const SegmentAttrIndex&) = delete;

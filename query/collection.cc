@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "base/truncate.h"
+#include "query/attr_index.h"
 #include "query/bind/wire_schema.h"
 #include "query/execute/response.h"
 #include "spdlog/spdlog.h"
@@ -23,17 +24,21 @@ Collection::Collection(const storage::CollectionRecord& record, Schema schema, u
                        CollectionOptions options, SealedCallback on_sealed)
     : id_(record.id()),
       name_(record.name()),
-      schema_(std::make_shared<const Schema>(std::move(schema))),
       created_at_unix_ms_(record.created_at_unix_ms()),
       options_(options),
       on_sealed_(std::move(on_sealed)),
-      counters_(schema_->vectors().size()),
+      counters_(schema.vectors().size()),
       next_iid_(next_iid) {
+  {
+    MutexLock lock(&schema_mu_);
+    schemas_.push_back(std::make_shared<const Schema>(std::move(schema)));
+    current_schema_.store(schemas_.back().get(), std::memory_order_release);
+  }
   {
     MutexLock lock(&mu_);
     epoch_ = std::make_shared<Epoch>();
   }
-  for (const VectorFieldSpec& f : schema_->vectors()) {
+  for (const VectorFieldSpec& f : this->schema().vectors()) {
     std::shared_ptr<const index::MuveraEncoder> enc;
     if (f.multi) {
       // Validated at create; a stored schema that no longer parses serves
@@ -52,7 +57,7 @@ Collection::Collection(const storage::CollectionRecord& record, Schema schema, u
     stored_dims_.push_back(StoredDim(f));
   }
   MutexLock lock(&spec_mu_);
-  for (const VectorFieldSpec& f : schema_->vectors()) index_specs_.push_back(IndexSpecOf(f));
+  for (const VectorFieldSpec& f : this->schema().vectors()) index_specs_.push_back(IndexSpecOf(f));
 }
 
 index::IndexSpec Collection::IndexSpecFor(size_t f) const {
@@ -63,8 +68,8 @@ index::IndexSpec Collection::IndexSpecFor(size_t f) const {
 // The schema in message form (stored or API), with each field's current
 // index spec (UpdateCollection changes them after create).
 template <typename SchemaMsg>
-SchemaMsg Collection::CurrentSchema() const {
-  SchemaMsg m = SchemaToMessage<SchemaMsg>(*schema_);
+SchemaMsg Collection::CurrentSchema(const Schema& schema) const {
+  SchemaMsg m = SchemaToMessage<SchemaMsg>(schema);
   MutexLock lock(&spec_mu_);
   for (size_t f = 0; f < index_specs_.size(); ++f) {
     auto* idx = m.mutable_vectors(static_cast<int>(f))->mutable_index();
@@ -80,7 +85,13 @@ storage::CollectionRecord Collection::Record() const {
   r.set_id(id_);
   r.set_name(name_);
   r.set_created_at_unix_ms(created_at_unix_ms_);
-  *r.mutable_schema() = CurrentSchema<storage::StoredSchema>();
+  *r.mutable_schema() = CurrentSchema<storage::StoredSchema>(schema());
+  return r;
+}
+
+storage::CollectionRecord Collection::RecordWith(const Schema& next) const {
+  storage::CollectionRecord r = Record();
+  *r.mutable_schema() = CurrentSchema<storage::StoredSchema>(next);
   return r;
 }
 
@@ -131,7 +142,7 @@ absl::Status Collection::AttachTable(Segment& seg, size_t f, const std::string& 
   QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<storage::RerankTable> table,
                           storage::RerankTable::Open(path, expect, options));
   std::vector<std::unique_ptr<float[]>> retired;
-  if (schema_->vectors()[f].multi) {
+  if (schema().vectors()[f].multi) {
     seg.AttachTokenTable(f, std::move(table), &retired);
   } else {
     seg.AttachTable(f, std::move(table), compute_norms, &retired);
@@ -173,8 +184,8 @@ absl::Status Collection::Get(const BoundGet& q, v1::GetPointsResponse* resp) con
     p->set_id(seg.external_id(off));
     for (int ai : out_attrs) {
       v1::Value value;
-      if (bind::AttrToValue(seg.attrs(off)[ai], &value)) {
-        (*p->mutable_attributes())[schema_->attributes()[ai].name] = std::move(value);
+      if (bind::AttrToValue(AttrAt(seg.attrs(off), ai), &value)) {
+        (*p->mutable_attributes())[schema().attributes()[ai].name] = std::move(value);
       }
     }
     if (with_vectors) AddVectors(seg, off, p->mutable_vectors(), p->mutable_multi_vectors());
@@ -212,7 +223,7 @@ uint64_t Collection::EstimateWork(const BoundSearchRequest& q) const {
   // Floats of distance computation per query vector: every row for an
   // exact scan, a few thousand rows' worth through an index.
   auto search = [&](int f, bool exact, uint64_t vectors) {
-    const uint32_t dim = schema_->vectors()[f].dim;
+    const uint32_t dim = schema().vectors()[f].dim;
     const uint64_t rows = exact ? live : std::min<uint64_t>(live, 4096);
     return vectors * rows * std::max<uint32_t>(dim, 16) / 16;
   };
@@ -254,7 +265,7 @@ uint64_t Collection::MemoryBytes() const {
   const View view = TakeView();
   uint64_t bytes = 0;
   for (const View::Part& part : view.parts) {
-    for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+    for (size_t f = 0; f < schema().vectors().size(); ++f) {
       std::shared_ptr<const index::VectorIndex> idx = part.segment->index(f);
       bytes += part.segment->VectorBytes(f, part.rows) + (idx ? idx->MemoryBytes() : 0);
     }
@@ -276,7 +287,7 @@ uint64_t Collection::CompactionDebtRows() const {
 void Collection::Describe(v1::CollectionInfo* info) const {
   info->Clear();
   info->set_name(name_);
-  *info->mutable_schema() = CurrentSchema<v1::CollectionSchema>();
+  *info->mutable_schema() = CurrentSchema<v1::CollectionSchema>(schema());
   info->set_created_at_unix_ms(created_at_unix_ms_);
   const View view = TakeView();
   v1::CollectionStats* st = info->mutable_stats();
@@ -288,10 +299,10 @@ void Collection::Describe(v1::CollectionInfo* info) const {
   for (const View::Part& part : view.parts) dead += part.segment->dead();
   st->set_deleted_count(dead);
   st->set_last_sequence(view.seq);
-  const size_t nf = schema_->vectors().size();
+  const size_t nf = schema().vectors().size();
   for (size_t f = 0; f < nf; ++f) {
     v1::VectorFieldStats* vs = st->add_vectors();
-    vs->set_name(schema_->vectors()[f].name);
+    vs->set_name(schema().vectors()[f].name);
     const RunningMean& recall = counters_.field(f).recall;
     vs->set_recall_audit(recall.Mean());
     vs->set_recall_audit_searches(recall.count());
@@ -304,7 +315,7 @@ void Collection::Describe(v1::CollectionInfo* info) const {
     si->set_deleted(seg.dead());
     bool indexed = true;
     for (size_t f = 0; f < nf; ++f) {
-      const VectorFieldSpec& field = schema_->vectors()[f];
+      const VectorFieldSpec& field = schema().vectors()[f];
       const index::IndexSpec spec = IndexSpecFor(f);
       v1::SegmentInfo::Field* fi = si->add_fields();
       fi->set_name(field.name);
@@ -319,6 +330,25 @@ void Collection::Describe(v1::CollectionInfo* info) const {
       v1::VectorFieldStats* vs = st->mutable_vectors(static_cast<int>(f));
       vs->set_memory_bytes(vs->memory_bytes() + fi->memory_bytes());
       vs->set_disk_bytes(vs->disk_bytes() + fi->disk_bytes());
+    }
+    // Attribute indexes as the schema now asks (UpdateCollection may have
+    // changed it since the segment's were built).
+    const Schema& schema = this->schema();
+    std::shared_ptr<const SegmentAttrIndex> attr_index = seg.attr_index();
+    if (seg.sealed() && !SegmentAttrIndex::Matches(attr_index.get(), schema.attributes())) {
+      indexed = false;
+    }
+    for (size_t a = 0; a < schema.attributes().size(); ++a) {
+      const int ai = static_cast<int>(a);
+      if (attr_index != nullptr && attr_index->indexed(ai)) {
+        si->add_indexed_attributes(schema.attributes()[a].name);
+      }
+      for (size_t f = 0; f < nf; ++f) {
+        if (seg.window_index(ai, f) != nullptr) {
+          si->add_window_attributes(schema.attributes()[a].name);
+          break;
+        }
+      }
     }
     si->set_state(!seg.sealed() ? v1::SegmentInfo::GROWING
                   : indexed     ? v1::SegmentInfo::INDEXED

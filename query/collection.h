@@ -168,8 +168,17 @@ class Collection : public std::enable_shared_from_this<Collection> {
 
   const std::string& name() const { return name_; }
   uint32_t id() const { return id_; }
-  const Schema& schema() const { return *schema_; }
-  const std::shared_ptr<const Schema>& shared_schema() const { return schema_; }
+  // The current schema. UpdateCollection replaces it (ApplySchema), but a
+  // schema once published lives as long as the collection does, so the
+  // reference stays valid for any reader holding the collection. Versions
+  // only append fields and never change a field's type, so an attribute or
+  // vector field index taken from an older version means the same field in
+  // every later one. Any thread.
+  const Schema& schema() const { return *current_schema_.load(std::memory_order_acquire); }
+  std::shared_ptr<const Schema> shared_schema() const {
+    MutexLock lock(&schema_mu_);
+    return schemas_.back();
+  }
   // Field f's index kind and build parameters now: the schema's, unless an
   // UpdateCollection changed them since. Any thread.
   index::IndexSpec IndexSpecFor(size_t f) const;
@@ -179,7 +188,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // What requests to this collection are bound against (binder.h). Valid
   // while the collection is.
   bind::BindTarget bind_target() const {
-    return bind::BindTarget{*schema_, name_, &encoders_, &stored_dims_};
+    return bind::BindTarget{schema(), name_, &encoders_, &stored_dims_};
   }
 
   // --- Reads (any thread), of requests bound against bind_target() ---
@@ -253,6 +262,15 @@ class Collection : public std::enable_shared_from_this<Collection> {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Records that `seq` touched this collection without changing rows.
   void ApplyNoop(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  // Publishes `next`, a later version of the schema (query/schema_update.h
+  // checked it: it only appends attributes or changes their indexed /
+  // window flags). Sealed segments whose attribute indexes or window
+  // indexes no longer match go to the sealed callback for a rebuild; a
+  // window turned off is dropped at once. Commit thread.
+  void ApplySchema(uint64_t seq, std::shared_ptr<const Schema> next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  // The catalog record `next` would make (Record() with its schema).
+  storage::CollectionRecord RecordWith(const Schema& next) const;
   // Switches field f to `spec` (commit thread). Segments whose index was
   // built for another spec go to the sealed callback for a rebuild; their
   // old index serves until then. FLAT drops the indexes.
@@ -311,7 +329,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // The schema as a StoredSchema or the API's message, with the current
   // index specs. Any thread.
   template <typename SchemaMsg>
-  SchemaMsg CurrentSchema() const;
+  SchemaMsg CurrentSchema(const Schema& schema) const;
 
   // Where an external id's current row lives.
   struct RowRef {
@@ -486,7 +504,11 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Constant after construction.
   const uint32_t id_;
   const std::string name_;
-  const std::shared_ptr<const Schema> schema_;
+  // Every schema version published, the current one last; never shrinks
+  // (see schema()). current_schema_ points at the last.
+  mutable Mutex schema_mu_;
+  std::vector<std::shared_ptr<const Schema>> schemas_ ABSL_GUARDED_BY(schema_mu_);
+  std::atomic<const Schema*> current_schema_{nullptr};
   const int64_t created_at_unix_ms_;
   const CollectionOptions options_;
   const SealedCallback on_sealed_;

@@ -62,9 +62,9 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
     const uint32_t rows = in->published();
     for (uint32_t off = 0; off < rows; ++off) live += in->Visible(off, view.seq);
   }
-  auto out = std::make_shared<Segment>(plan.output_id, schema_,
+  auto out = std::make_shared<Segment>(plan.output_id, shared_schema(),
                                        static_cast<uint32_t>(std::max<uint64_t>(live, 1)));
-  const size_t nf = schema_->vectors().size();
+  const size_t nf = schema().vectors().size();
   std::vector<const float*> vectors(nf);
   std::vector<TokenSet> tokens(nf);
   for (const auto& in : plan.inputs) {
@@ -73,7 +73,7 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
       if (!in->Visible(off, view.seq)) continue;
       for (size_t f = 0; f < nf; ++f) {
         vectors[f] = in->HasVector(f, off) ? in->vector(f, off) : nullptr;
-        if (schema_->vectors()[f].multi) tokens[f] = in->tokens(f, off);
+        if (schema().vectors()[f].multi) tokens[f] = in->tokens(f, off);
       }
       out->Append(in->iid(off), in->external_id(off), in->attrs(off), vectors, tokens.data());
     }

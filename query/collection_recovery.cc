@@ -73,10 +73,10 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
   // Only now, with the manifest naming them, do the tables serve.
   for (size_t f : written) {
     storage::RerankTableExpect expect;
-    expect.dim = schema_->vectors()[f].dim;
+    expect.dim = schema().vectors()[f].dim;
     expect.rows = rows;
     expect.sequence = m.sequence();
-    expect.multi = schema_->vectors()[f].multi;
+    expect.multi = schema().vectors()[f].multi;
     QUIVER_RETURN_IF_ERROR(AttachTable(seg, f, files.RerankTablePath(id_, seg.id(),
                                                                      static_cast<uint32_t>(f)),
                                        expect, /*compute_norms=*/false));
@@ -87,10 +87,10 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
 absl::Status Collection::WriteIndexFiles(const Segment& seg, const storage::SegmentFiles& files,
                                          const std::string& tmp,
                                          storage::SegmentManifest* m) const {
-  for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+  for (size_t f = 0; f < schema().vectors().size(); ++f) {
     std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
     if (idx == nullptr) continue;
-    const VectorFieldSpec& field = schema_->vectors()[f];
+    const VectorFieldSpec& field = schema().vectors()[f];
     const index::IndexSpec& spec = idx->spec();
     storage::SegmentManifest::IndexFile* e = m->add_indexes();
     e->set_field(static_cast<uint32_t>(f));
@@ -110,10 +110,10 @@ absl::Status Collection::WriteRerankTables(const Segment& seg, const storage::Se
                                            std::vector<size_t>* written) const {
   // DISK fields: the full vectors go to a rerank table, written once; an
   // attached one is named again with the sequence it was written at.
-  for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+  for (size_t f = 0; f < schema().vectors().size(); ++f) {
     // Multi-vector fields always keep their sets in a table: one contiguous
     // array that exact MaxSim scans block by block.
-    const VectorFieldSpec& field = schema_->vectors()[f];
+    const VectorFieldSpec& field = schema().vectors()[f];
     if (!field.disk && !field.multi) continue;
     storage::SegmentManifest::RerankFile* rf = m->add_rerank_tables();
     rf->set_field(static_cast<uint32_t>(f));
@@ -147,8 +147,8 @@ bool Collection::LoadIndexes(Segment* seg, const storage::SegmentManifest& manif
                              const storage::SegmentFiles& files) const {
   const storage::SegmentManifest* m = &manifest;
   bool complete = true;
-  for (size_t f = 0; f < schema_->vectors().size(); ++f) {
-    const VectorFieldSpec& field = schema_->vectors()[f];
+  for (size_t f = 0; f < schema().vectors().size(); ++f) {
+    const VectorFieldSpec& field = schema().vectors()[f];
     const index::IndexSpec spec = IndexSpecFor(f);
     if (spec.type == "FLAT") continue;
     const storage::SegmentManifest::IndexFile* entry = nullptr;
@@ -308,7 +308,7 @@ void Collection::RestorePersistedSegments(const storage::SegmentFiles& files,
       continue;
     }
     claimed.insert(m.iids().begin(), m.iids().end());
-    auto seg = std::make_shared<Segment>(m.segment_id(), schema_,
+    auto seg = std::make_shared<Segment>(m.segment_id(), shared_schema(),
                                          static_cast<uint32_t>(m.iids_size()));
     for (uint64_t iid : m.iids()) st->by_iid[iid] = RowRef{seg.get(), seg->AppendHole(iid)};
     seg->Seal();
@@ -322,22 +322,22 @@ void Collection::AttachRestoredTables(Segment& seg, const storage::SegmentManife
   // DISK fields with a verified table serve from it at once: their vectors
   // are never loaded into memory (ScanVectors skips them). A missing, stale
   // or corrupt table is rebuilt by the builder.
-  for (size_t f = 0; f < schema_->vectors().size(); ++f) {
-    if (!schema_->vectors()[f].disk && !schema_->vectors()[f].multi) continue;
+  for (size_t f = 0; f < schema().vectors().size(); ++f) {
+    if (!schema().vectors()[f].disk && !schema().vectors()[f].multi) continue;
     absl::Status st = absl::NotFoundError("not in the manifest");
     for (const auto& rf : m.rerank_tables()) {
       if (rf.field() != f) continue;
       storage::RerankTableExpect expect;
-      expect.dim = schema_->vectors()[f].dim;
+      expect.dim = schema().vectors()[f].dim;
       expect.rows = static_cast<uint64_t>(m.iids_size());
       expect.sequence = rf.sequence();
-      expect.multi = schema_->vectors()[f].multi;
+      expect.multi = schema().vectors()[f].multi;
       st = AttachTable(seg, f, files.RerankTablePath(id_, m.segment_id(), static_cast<uint32_t>(f)),
                        expect, /*compute_norms=*/true);
     }
     if (!st.ok()) {
       spdlog::warn("collection \"{}\" segment {} field \"{}\": rebuilding rerank table: {}", name_,
-                   m.segment_id(), schema_->vectors()[f].name, st.ToString());
+                   m.segment_id(), schema().vectors()[f].name, st.ToString());
     }
   }
 }
@@ -351,8 +351,8 @@ absl::Status Collection::CheckRestoredTables(storage::Store& store,
   // from the page cache; the price is one more scan of the DISK fields'
   // vectors in RocksDB. A segment that disagrees is rebuilt.
   absl::flat_hash_set<const Segment*> mismatched;
-  for (size_t f = 0; f < schema_->vectors().size(); ++f) {
-    const VectorFieldSpec& field = schema_->vectors()[f];
+  for (size_t f = 0; f < schema().vectors().size(); ++f) {
+    const VectorFieldSpec& field = schema().vectors()[f];
     bool any = false;
     for (const auto& [seg, m] : st->restored) any = any || seg->table(f) != nullptr;
     if (!any) continue;
@@ -393,7 +393,7 @@ absl::Status Collection::LoadPoints(storage::Store& store, const storage::Segmen
                                     RecoveryState* st) {
   // Points go into their persisted segment, or are appended to new segments
   // of segment_max_rows in iid order, all sealed but the last.
-  const auto& attrs = schema_->attributes();
+  const auto& attrs = schema().attributes();
   QUIVER_RETURN_IF_ERROR(store.ScanPoints(
       id_, [&](uint64_t iid, storage::PointRecord& rec) -> absl::Status {
         kCommitThread.Assume();  // called inline, on this thread
@@ -429,8 +429,8 @@ absl::Status Collection::LoadPoints(storage::Store& store, const storage::Segmen
 absl::Status Collection::LoadVectors(storage::Store& store, RecoveryState* st) {
   uint64_t live = 0;
   for (const auto& [iid, ref] : st->by_iid) live += ref.segment->Visible(ref.offset, st->last_seq);
-  for (size_t f = 0; f < schema_->vectors().size(); ++f) {
-    const VectorFieldSpec& field = schema_->vectors()[f];
+  for (size_t f = 0; f < schema().vectors().size(); ++f) {
+    const VectorFieldSpec& field = schema().vectors()[f];
     const uint32_t dim = field.dim;
     std::vector<float> fde(field.multi ? stored_dims_[f] : 0, 0.0f);
     uint64_t found = 0;
@@ -461,7 +461,7 @@ absl::Status Collection::LoadVectors(storage::Store& store, RecoveryState* st) {
     // until SetVector found one).
     if (found != live && !(field.optional && found < live)) {
       return absl::DataLossError(absl::StrCat("collection \"", name_, "\": field \"",
-                                              schema_->vectors()[f].name, "\" has ", found,
+                                              schema().vectors()[f].name, "\" has ", found,
                                               " vectors for ", live, " points"));
     }
   }
@@ -473,7 +473,7 @@ void Collection::FinishRestoredSegments(const std::vector<bool>& complete,
   // Where an index file was intact and built for the field's current spec
   // it serves; the rest are rebuilt.
   bool has_windows = false;
-  for (const AttributeSpec& a : schema_->attributes()) has_windows = has_windows || a.window;
+  for (const AttributeSpec& a : schema().attributes()) has_windows = has_windows || a.window;
   for (size_t i = 0; i < st.load_order.size(); ++i) {
     const auto& seg = st.load_order[i];
     if (std::find(writer_segments_.begin(), writer_segments_.end(), seg) == writer_segments_.end()) {
@@ -482,13 +482,13 @@ void Collection::FinishRestoredSegments(const std::vector<bool>& complete,
     seg->Publish(seg->appended());
     const bool indexes_ok = complete[i] && CheckLoadedIndexes(*seg);
     if (indexes_ok) {
-      seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->appended()));
+      seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->appended(), schema().attributes()));
     }
     // The builder builds what is missing: vector indexes that did not load,
     // attribute indexes, window indexes (which are not persisted).
     bool tables = true;
-    for (size_t f = 0; f < schema_->vectors().size(); ++f) {
-      tables = tables && ((!schema_->vectors()[f].disk && !schema_->vectors()[f].multi) ||
+    for (size_t f = 0; f < schema().vectors().size(); ++f) {
+      tables = tables && ((!schema().vectors()[f].disk && !schema().vectors()[f].multi) ||
                           seg->table(f) != nullptr);
     }
     if (!indexes_ok || has_windows || !tables) just_sealed_.push_back(seg);
@@ -502,7 +502,7 @@ bool Collection::CheckLoadedIndexes(Segment& seg) const {
   // A file that passed its checksum can still hold a bad index (one built
   // by an older version over placeholder rows): the vectors are loaded by
   // now, so a few own-vector searches tell, and a failure is rebuilt.
-  for (size_t f = 0; f < schema_->vectors().size(); ++f) {
+  for (size_t f = 0; f < schema().vectors().size(); ++f) {
     std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
     if (idx == nullptr) continue;
     const IndexCheckResult check = CheckIndex(seg, f, *idx, options_.index_check_samples,
@@ -510,7 +510,7 @@ bool Collection::CheckLoadedIndexes(Segment& seg) const {
     if (check.ok) continue;
     spdlog::error("collection \"{}\" segment {} field \"{}\": index file fails its self-check, "
                   "rebuilding (searched exactly meanwhile): {}",
-                  name_, seg.id(), schema_->vectors()[f].name, check.ToString());
+                  name_, seg.id(), schema().vectors()[f].name, check.ToString());
     seg.SetIndex(f, nullptr);
     return false;
   }

@@ -71,8 +71,8 @@ absl::Status Collection::Scroll(const BoundScroll& q, const StopToken& stop,
     p->set_id(std::string(e.id));
     for (int ai : q.output.attributes) {
       v1::Value value;
-      if (bind::AttrToValue(e.segment->attrs(e.offset)[ai], &value)) {
-        (*p->mutable_attributes())[schema_->attributes()[ai].name] = std::move(value);
+      if (bind::AttrToValue(AttrAt(e.segment->attrs(e.offset), ai), &value)) {
+        (*p->mutable_attributes())[schema().attributes()[ai].name] = std::move(value);
       }
     }
     if (q.output.with_vectors) {

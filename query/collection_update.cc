@@ -19,8 +19,8 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
   // The view keeps the current rows' segments alive, and pins the memory
   // their vectors are read from, until the merged upsert is applied.
   *keep = TakeView();
-  const size_t nf = schema_->vectors().size();
-  const size_t na = schema_->attributes().size();
+  const size_t nf = schema().vectors().size();
+  const size_t na = schema().attributes().size();
   merged->points.clear();
   merged->points.resize(u.updates.size());
   merged->request_bytes = u.request_bytes;
@@ -42,10 +42,10 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
             "\"; nothing was updated (set upsert to create missing points)"));
       }
       for (size_t f = 0; f < nf; ++f) {
-        if (p.vectors[f] == nullptr && !schema_->vectors()[f].optional) {
+        if (p.vectors[f] == nullptr && !schema().vectors()[f].optional) {
           return absl::InvalidArgumentError(absl::StrCat(
               label(), ": point does not exist, and creating it needs vector field \"",
-              schema_->vectors()[f].name, "\"; nothing was updated"));
+              schema().vectors()[f].name, "\"; nothing was updated"));
         }
       }
       p.attrs.assign(na, AttrValue{});
@@ -54,12 +54,13 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
       const Segment& seg = *it->second.segment;
       const uint32_t off = it->second.offset;
       p.attrs = seg.attrs(off);
+      p.attrs.resize(na);  // attributes added since the row was written: null
       for (size_t f = 0; f < nf; ++f) {
         // Kept unless replaced or removed; an optional one the point lacks
         // stays absent (null).
         if (p.vectors[f] != nullptr || pu.drop[f] || !seg.HasVector(f, off)) continue;
         p.vectors[f] = seg.vector(f, off);  // for a multi-vector field: its encoding
-        if (schema_->vectors()[f].multi) p.tokens[f] = seg.tokens(f, off);
+        if (schema().vectors()[f].multi) p.tokens[f] = seg.tokens(f, off);
       }
     }
     for (const auto& [ai, value] : pu.attrs) p.attrs[ai] = value;

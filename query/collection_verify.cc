@@ -62,7 +62,7 @@ absl::Status Collection::Verify(const BoundVerify& verify, const View& view,
   Findings found(resp);
   resp->set_sequence(view.seq);
   resp->set_segments_checked(static_cast<uint32_t>(view.parts.size()));
-  const auto& fields = schema_->vectors();
+  const auto& fields = schema().vectors();
 
   // 1. Rows. Every row visible at view.seq, by internal id; holes (delete
   // sequence 0) and rows deleted by then are not visible.

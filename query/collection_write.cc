@@ -36,14 +36,14 @@ void Collection::PrepareUpsert(uint64_t seq, const BoundUpsert& up, storage::Bat
   op.set_collection_id(id_);
   op.set_unix_ms(NowMs());
   std::vector<uint32_t> dims;
-  for (const VectorFieldSpec& f : schema_->vectors()) dims.push_back(f.dim);
+  for (const VectorFieldSpec& f : schema().vectors()) dims.push_back(f.dim);
   std::vector<const float*> stored(dims.size());
   for (const BoundUpsert::Point& p : up.points) {
     // Multi-vector fields store the point's vectors; encodings are derived.
     for (size_t f = 0; f < dims.size(); ++f) {
-      if (schema_->vectors()[f].multi) {
+      if (schema().vectors()[f].multi) {
         stored[f] = p.tokens[f].data;
-        dims[f] = p.tokens[f].count * schema_->vectors()[f].dim;
+        dims[f] = p.tokens[f].count * schema().vectors()[f].dim;
       } else {
         stored[f] = p.vectors[f];
       }
@@ -74,7 +74,7 @@ void Collection::PrepareDelete(uint64_t seq, const BoundDelete& del, storage::Ba
   op.set_unix_ms(NowMs());
   auto remove = [&](const std::string& id, uint64_t iid)
                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread) {
-    batch->DeletePointData(id_, iid, schema_->vectors().size());
+    batch->DeletePointData(id_, iid, schema().vectors().size());
     batch->DeleteIdMapping(id_, id);
     fx->removed_ids.push_back(id);
     pending_[id] = -1;
@@ -106,7 +106,7 @@ void Collection::PrepareDelete(uint64_t seq, const BoundDelete& del, storage::Ba
 Segment& Collection::GrowingForAppend() {
   if (growing_ != nullptr && growing_->full()) SealGrowing();
   if (growing_ == nullptr) {
-    growing_ = std::make_shared<Segment>(next_segment_id_++, schema_, options_.segment_max_rows);
+    growing_ = std::make_shared<Segment>(next_segment_id_++, shared_schema(), options_.segment_max_rows);
     writer_segments_.push_back(growing_);
   }
   return *growing_;
@@ -206,6 +206,35 @@ void Collection::ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& 
       seg->SetIndex(f, nullptr);
     } else {
       just_sealed_.push_back(seg);  // the builder rebuilds what is stale
+    }
+  }
+  ApplyNoop(seq);
+  NotifySealed();
+}
+
+void Collection::ApplySchema(uint64_t seq, std::shared_ptr<const Schema> next) {
+  const std::shared_ptr<const Schema> prev = shared_schema();
+  {
+    MutexLock lock(&schema_mu_);
+    schemas_.push_back(next);
+    current_schema_.store(next.get(), std::memory_order_release);
+  }
+  // Windows turned off go now (the planner finds none to use); indexes and
+  // windows turned on are built by the index builder, which compares each
+  // sealed segment with the schema it finds then.
+  bool rebuild = false;
+  for (size_t a = 0; a < next->attributes().size(); ++a) {
+    const AttributeSpec& now = next->attributes()[a];
+    const bool was_indexed = a < prev->attributes().size() && prev->attributes()[a].indexed;
+    const bool was_window = a < prev->attributes().size() && prev->attributes()[a].window;
+    rebuild = rebuild || now.indexed != was_indexed || (now.window && !was_window);
+    if (was_window && !now.window) {
+      for (const auto& seg : writer_segments_) seg->DropWindowIndexes(static_cast<int>(a));
+    }
+  }
+  if (rebuild) {
+    for (const auto& seg : writer_segments_) {
+      if (seg->sealed()) just_sealed_.push_back(seg);
     }
   }
   ApplyNoop(seq);

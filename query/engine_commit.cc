@@ -14,6 +14,7 @@
 #include "index/muvera.h"
 #include "query/engine.h"
 #include "query/engine_writer.h"
+#include "query/schema_update.h"
 #include "spdlog/spdlog.h"
 
 namespace quiver {
@@ -261,10 +262,19 @@ void Engine::UpdateCollection(const v1::UpdateCollectionRequest& req,
                               v1::UpdateCollectionResponse* resp, Done done) {
   absl::StatusOr<std::shared_ptr<Collection>> coll = Find(req.name());
   if (!coll.ok()) return done(coll.status());
-  if (req.vectors().empty()) {
-    return done(absl::InvalidArgumentError("update names no vector field to change"));
+  if (req.vectors().empty() && req.attributes().empty()) {
+    return done(absl::InvalidArgumentError(
+        "update names nothing to change: give vector fields' indexes (vectors) or attributes"));
+  }
+  // Checked now to answer at once; applied in Prepare to the schema then
+  // current, which an update queued before this one may have changed.
+  if (absl::StatusOr<std::shared_ptr<const Schema>> next =
+          EvolveSchema((*coll)->schema(), req.name(), req);
+      !next.ok()) {
+    return done(next.status());
   }
   auto w = std::make_unique<Writer>();
+  *w->schema_update.mutable_attributes() = req.attributes();
   for (const v1::VectorFieldUpdate& u : req.vectors()) {
     const int f = (*coll)->schema().VectorFieldIndex(u.field());
     if (f < 0) {
@@ -458,7 +468,10 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
     return absl::NotFoundError(absl::StrCat("collection \"", w.name, "\" was dropped"));
   }
   if (w.kind == Writer::Kind::kUpdate) {
-    storage::CollectionRecord rec = w.coll->Record();
+    QUIVER_ASSIGN_OR_RETURN(w.next_schema,
+                            EvolveSchema(w.coll->schema(), w.name, w.schema_update));
+    storage::CollectionRecord rec =
+        w.next_schema != nullptr ? w.coll->RecordWith(*w.next_schema) : w.coll->Record();
     for (const auto& [f, spec] : w.index_updates) {
       auto* idx = rec.mutable_schema()->mutable_vectors(static_cast<int>(f))->mutable_index();
       idx->set_type(spec.type);
@@ -515,6 +528,7 @@ void Engine::Apply(Writer& w) {
       break;
     }
     case Writer::Kind::kUpdate:
+      if (w.next_schema != nullptr) w.coll->ApplySchema(w.seq, w.next_schema);
       for (const auto& [f, spec] : w.index_updates) w.coll->ApplyIndexSpec(w.seq, f, spec);
       break;
     case Writer::Kind::kUpsert:

@@ -49,6 +49,10 @@ struct Engine::Writer {
   uint64_t next_iid = 0;              // kRestore
   std::function<void()> internal;     // kInternal
   std::vector<std::pair<size_t, index::IndexSpec>> index_updates;  // kUpdate
+  // kUpdate: the request's schema changes, applied in Prepare to the schema
+  // then current (query/schema_update.h), giving next_schema (null: none).
+  v1::UpdateCollectionRequest schema_update;
+  std::shared_ptr<const Schema> next_schema;
   // Fills the response after a successful apply.
   std::function<void(Writer&)> respond;
   Done done;

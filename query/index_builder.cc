@@ -228,7 +228,7 @@ void BuildWindowIndexes(const IndexBuilderOptions& options, const std::atomic<bo
   const Schema& schema = coll.schema();
   std::shared_ptr<const SegmentAttrIndex> attrs = seg->attr_index();
   for (size_t a = 0; a < schema.attributes().size() && attrs != nullptr; ++a) {
-    if (!schema.attributes()[a].window) continue;
+    if (!schema.attributes()[a].window || !attrs->indexed(static_cast<int>(a))) continue;
     for (size_t f = 0; f < schema.vectors().size(); ++f) {
       if (schema.vectors()[f].token_candidates) continue;  // its index is not per row
       const index::IndexSpec spec = coll.IndexSpecFor(f);
@@ -282,8 +282,11 @@ bool IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
   seg->SetBuilding(true);
   // Attribute indexes first: they take milliseconds, vector indexes seconds,
   // and filtered searches use them at once.
-  if (seg->attr_index() == nullptr) {
-    seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->published()));
+  // The collection's current schema: UpdateCollection may have turned an
+  // attribute's index on or off since the segment was made.
+  const std::shared_ptr<const Schema> schema = coll.shared_schema();
+  if (!SegmentAttrIndex::Matches(seg->attr_index().get(), schema->attributes())) {
+    seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->published(), schema->attributes()));
   }
   for (size_t f = 0; f < coll.schema().vectors().size(); ++f) {
     if (stopped()) return false;

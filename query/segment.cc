@@ -287,6 +287,11 @@ void Segment::SetWindowIndex(std::shared_ptr<const WindowIndex> w) {
   windows_.push_back(std::move(w));
 }
 
+void Segment::DropWindowIndexes(int attr) {
+  MutexLock lock(&index_mu_);
+  std::erase_if(windows_, [attr](const auto& w) { return w->attr() == attr; });
+}
+
 std::vector<float> Segment::GatherVectors(size_t f, uint32_t rows) const {
   const size_t dim = dims_[f];
   std::vector<float> out(static_cast<size_t>(rows) * dim);

@@ -180,6 +180,9 @@ class Segment {
   std::shared_ptr<const WindowIndex> window_index(int attr, size_t f) const;
   // Adds `w`, replacing one for the same attribute and field.
   void SetWindowIndex(std::shared_ptr<const WindowIndex> w);
+  // Drops every window index over attribute `attr` (its window was turned
+  // off); readers holding one keep it until they finish.
+  void DropWindowIndexes(int attr);
   // Copies field f's vectors of rows [0, rows) into one contiguous array, as
   // index builds need.
   std::vector<float> GatherVectors(size_t f, uint32_t rows) const;

@@ -71,8 +71,16 @@ struct AttributeSpec {
 // One attribute value; std::monostate is null (attribute absent).
 using AttrValue = std::variant<std::monostate, int64_t, double, bool,
                                std::string, std::vector<std::string>>;
-// A point's attributes, indexed like Schema::attributes().
+// A point's attributes, indexed like Schema::attributes(). A row may be
+// shorter than the schema: attributes added (UpdateCollection) after the
+// row was written are null in it. Read through AttrAt.
 using AttrRow = std::vector<AttrValue>;
+
+// Attribute `a` of `row`: null past the row's end.
+inline const AttrValue& AttrAt(const AttrRow& row, size_t a) {
+  static const AttrValue kNull;
+  return a < row.size() ? row[a] : kNull;
+}
 
 // Largest dimension a vector field may declare.
 inline constexpr uint32_t kMaxDim = 65536;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -286,8 +287,18 @@ void PrintDescribe(Context& c, const v1::CollectionInfo& info) {
     c.out << "\n";
     Table at({"ATTRIBUTE", "TYPE", "INDEXED"});
     for (const auto& a : info.schema().attributes()) {
-      at.AddRow({a.name(), AttributeTypeName(a.type()),
-                 a.window() ? "window" : a.indexed() ? "yes" : "no"});
+      std::string indexed = a.window() ? "window" : a.indexed() ? "yes" : "no";
+      // Sealed segments whose attribute index still differs from the
+      // schema's (an update being built).
+      int sealed = 0, pending = 0;
+      for (const auto& seg : info.stats().segments()) {
+        if (seg.state() == v1::SegmentInfo::GROWING) continue;
+        ++sealed;
+        const bool has = absl::c_linear_search(seg.indexed_attributes(), a.name());
+        pending += has != a.indexed();
+      }
+      if (pending > 0) absl::StrAppend(&indexed, " (building ", pending, "/", sealed, ")");
+      at.AddRow({a.name(), AttributeTypeName(a.type()), indexed});
     }
     at.Print(c.out);
   }
@@ -363,6 +374,57 @@ absl::Status CollectionSetIndex(Context& c, const SetIndexArgs& a) {
   return absl::OkStatus();
 }
 
+struct UpdateArgs {
+  std::string name;
+  std::vector<std::string> add_attrs;  // name:type[:indexed|:window]
+  std::vector<std::string> index_attrs;  // name[:window]
+  std::vector<std::string> unindex_attrs;
+};
+
+// One UpdateCollection request, all or nothing: --index-attribute and
+// --unindex-attribute send the attribute with its type left unspecified
+// (the server keeps it) and the flags it should have.
+absl::Status CollectionUpdate(Context& c, const UpdateArgs& a) {
+  if (a.add_attrs.empty() && a.index_attrs.empty() && a.unindex_attrs.empty()) {
+    return UsageError(
+        "nothing to change: give --add-attribute, --index-attribute or --unindex-attribute");
+  }
+  v1::UpdateCollectionRequest req;
+  req.set_name(a.name);
+  for (const std::string& spec : a.add_attrs) {
+    QUIVER_ASSIGN_OR_RETURN(*req.add_attributes(), ParseAttrSpec(spec));
+  }
+  if (!a.index_attrs.empty()) {
+    // An attribute indexed again keeps its window unless :window asks for one.
+    QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo current, c.client->GetCollection(a.name));
+    for (const std::string& spec : a.index_attrs) {
+      std::vector<std::string> parts = absl::StrSplit(spec, ':');
+      if (parts.size() > 2 || (parts.size() == 2 && absl::AsciiStrToLower(parts[1]) != "window")) {
+        return UsageError(
+            absl::StrCat("--index-attribute \"", spec, "\": expected name[:window]"));
+      }
+      v1::AttributeField* f = req.add_attributes();
+      f->set_name(parts[0]);
+      f->set_indexed(true);
+      f->set_window(parts.size() == 2);
+      for (const auto& have : current.schema().attributes()) {
+        if (have.name() == parts[0]) f->set_window(f->window() || have.window());
+      }
+    }
+  }
+  for (const std::string& name : a.unindex_attrs) {
+    v1::AttributeField* f = req.add_attributes();
+    f->set_name(name);  // indexed and window off
+  }
+  QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo info, c.client->UpdateCollection(req));
+  if (!c.globals.json) {
+    c.out << "collection " << info.name() << " updated; sealed segments build changed "
+          << "attribute indexes in the background\n\n";
+  }
+  PrintDescribe(c, info);
+  return absl::OkStatus();
+}
+
 absl::Status CollectionDrop(Context& c, const std::string& name) {
   QUIVER_RETURN_IF_ERROR(c.client->DropCollection(name));
   if (c.globals.json) {
@@ -377,7 +439,8 @@ absl::Status CollectionDrop(Context& c, const std::string& name) {
 
 void RegisterCollectionCommands(CLI::App& app, CommandSet& commands) {
   auto* coll = app.add_subcommand(
-      "collection", "Create, list, describe or drop collections, or change their index");
+      "collection",
+      "Create, list, describe or drop collections, or change their index or attributes");
   coll->require_subcommand(1);
   auto create_args = std::make_shared<CreateArgs>();
   CreateArgs& create = *create_args;
@@ -434,6 +497,20 @@ void RegisterCollectionCommands(CLI::App& app, CommandSet& commands) {
                    "TYPE[,param=value...] as in create --vector: FLAT, HNSW,M=16,"
                    "ef_construction=200 or IVF_FLAT,nlist=1024")
       ->required();
+  auto update_args = std::make_shared<UpdateArgs>();
+  auto* update_cmd = coll->add_subcommand(
+      "update",
+      "Change a collection's schema: add attributes, turn attribute indexes or windows on or "
+      "off (built in the background); one request, all or nothing");
+  update_cmd->add_option("name", update_args->name, "Collection name")->required();
+  update_cmd->add_option("--add-attribute", update_args->add_attrs,
+                         "New attribute name:type[:indexed|:window] as in create --attr (points "
+                         "written before are null in it); repeatable");
+  update_cmd->add_option("--index-attribute", update_args->index_attrs,
+                         "Turn an attribute's index on, name[:window] (window: numeric, adds "
+                         "window indexes); repeatable");
+  update_cmd->add_option("--unindex-attribute", update_args->unindex_attrs,
+                         "Turn an attribute's index and window off; repeatable");
   auto drop_name = std::make_shared<std::string>();
   auto* drop_cmd = coll->add_subcommand("drop", "Drop a collection and all its points");
   drop_cmd->add_option("name", *drop_name, "Collection name")->required();
@@ -445,6 +522,8 @@ void RegisterCollectionCommands(CLI::App& app, CommandSet& commands) {
   });
   commands.Add(set_index_cmd,
                [set_index_args](Context& c) { return CollectionSetIndex(c, *set_index_args); });
+  commands.Add(update_cmd,
+               [update_args](Context& c) { return CollectionUpdate(c, *update_args); });
   commands.Add(drop_cmd, [drop_name](Context& c) { return CollectionDrop(c, *drop_name); });
 }
 

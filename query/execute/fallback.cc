@@ -37,7 +37,7 @@ absl::Status Collection::SearchAgain(const BoundSearch& q, SearchContext c, cons
   LimitOp limit(q.k);
   std::vector<std::vector<index::Neighbor>> again = limit.Run(&topk);
   const float max_distance =
-      ThresholdDistance(schema_->vectors()[q.field].metric, q.score_threshold);
+      ThresholdDistance(schema().vectors()[q.field].metric, q.score_threshold);
   for (size_t j = 0; j < which.size(); ++j) {
     const size_t i = which[j];
     const bool cut = q.has_threshold && CutByThreshold(max_distance, &again[j]);

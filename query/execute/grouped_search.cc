@@ -73,7 +73,7 @@ bool GroupCandidates(const View& view, int attr, uint32_t k, uint32_t size,
 
 absl::Status Collection::SearchGrouped(const BoundSearch& q, const StopToken& stop,
                                        v1::SearchResponse* resp) const {
-  const VectorFieldSpec& field = schema_->vectors()[q.field];
+  const VectorFieldSpec& field = schema().vectors()[q.field];
   SearchStart s;
   QUIVER_RETURN_IF_ERROR(BeginSearch(q, resp, &s));
   QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(q.num_queries(), q.k * q.group_size,
@@ -128,7 +128,7 @@ absl::Status Collection::SearchGrouped(const BoundSearch& q, const StopToken& st
   }
   if (s.explain != nullptr) {
     text = absl::StrCat("GroupedSearch(collection=\"", name_, "\", field=\"", field.name,
-                        "\", k=", q.k, ", group_by=\"", schema_->attributes()[q.group_by].name,
+                        "\", k=", q.k, ", group_by=\"", schema().attributes()[q.group_by].name,
                         "\", group_size=", q.group_size, ", filter=",
                         q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none",
                         ")\n", text);
@@ -142,7 +142,7 @@ absl::Status Collection::FinishGrouped(const SearchStart& s, const BoundSearch& 
                                        const GroupedLists& g, v1::SearchResponse* resp) const {
   ResponseBudget budget(options_.max_response_bytes);
   QUIVER_RETURN_IF_ERROR(FinishExplain(s, std::move(text), &budget));
-  const VectorFieldSpec& field = schema_->vectors()[q.field];
+  const VectorFieldSpec& field = schema().vectors()[q.field];
   for (size_t i = 0; i < g.groups.size(); ++i) {
     v1::SearchResult* result = resp->add_results();
     ListInfo info;

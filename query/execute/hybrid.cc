@@ -70,7 +70,7 @@ absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToke
   if (q.with_field_results) {
     for (size_t i = 0; i < nf; ++i) {
       v1::FieldResult* fr = resp->add_field_results();
-      const VectorFieldSpec& field = schema_->vectors()[q.fields[i].field];
+      const VectorFieldSpec& field = schema().vectors()[q.fields[i].field];
       fr->set_field(field.name);
       QUIVER_ASSIGN_OR_RETURN(
           const ListInfo field_info,
@@ -155,7 +155,7 @@ void Collection::HybridExplain(HybridRun* run, v1::Explain* explain) const {
   run->fuse->ToExplain("    ", &text);
   for (size_t i = 0; i < nf; ++i) {
     const BoundFieldQuery& part = q.fields[i];
-    absl::StrAppend(&text, "      Field(\"", schema_->vectors()[part.field].name, "\", k=",
+    absl::StrAppend(&text, "      Field(\"", schema().vectors()[part.field].name, "\", k=",
                     part.k, ", weight=", part.weight,
                     ", strategy=", std::string(FilterStrategyName(part.params.strategy)),
                     absl::StrFormat(", %.1fus)\n", run->field_micros[i]),

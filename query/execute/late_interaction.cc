@@ -122,7 +122,7 @@ absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& set
                                          const StopToken& stop, v1::Explain* explain,
                                          std::vector<index::TopK>* topk,
                                          std::string* text) const {
-  const MultiViewArgs a{f,    schema_->vectors()[f], sets,    k,    params, flt,
+  const MultiViewArgs a{f,    schema().vectors()[f], sets,    k,    params, flt,
                         view, stop,                  explain, topk, text};
   if (params.exact || encoders_[f] == nullptr) return ExactMaxSimView(a);
   if (a.field.token_candidates) return TokenMaxSimView(a);

@@ -50,7 +50,7 @@ size_t Collection::HitBytesEstimate(const std::vector<int>& out_attrs, bool with
   constexpr size_t kIdBytes = 16;  // nominal; actual ids are counted when filled
   size_t b = 4 + (2 + kIdBytes) + 5;  // the hit, its id, its score
   for (int ai : out_attrs) {
-    const AttributeSpec& a = schema_->attributes()[ai];
+    const AttributeSpec& a = schema().attributes()[ai];
     size_t value = 0;
     switch (a.type) {
       case AttrType::kInt64: value = 11; break;
@@ -62,7 +62,7 @@ size_t Collection::HitBytesEstimate(const std::vector<int>& out_attrs, bool with
     b += 4 + (2 + a.name.size()) + (2 + value);
   }
   if (with_vectors) {
-    for (const VectorFieldSpec& f : schema_->vectors()) {
+    for (const VectorFieldSpec& f : schema().vectors()) {
       // One vector of a set at the least; sets are counted when filled.
       b += 6 + (2 + f.name.size()) + (6 + 4 * static_cast<size_t>(f.dim)) + (f.multi ? 6 : 0);
     }
@@ -108,8 +108,8 @@ absl::Status Collection::FillHit(const View& view, uint64_t id, float score,
   const AttrRow& attrs = seg.attrs(off);
   for (int ai : out_attrs) {
     v1::Value value;
-    if (bind::AttrToValue(attrs[ai], &value)) {
-      (*hit->mutable_attributes())[schema_->attributes()[ai].name] = std::move(value);
+    if (bind::AttrToValue(AttrAt(attrs, ai), &value)) {
+      (*hit->mutable_attributes())[schema().attributes()[ai].name] = std::move(value);
     }
   }
   if (with_vectors) AddVectors(seg, off, hit->mutable_vectors(), hit->mutable_multi_vectors());
@@ -146,7 +146,7 @@ absl::Status Collection::FinishSearch(const SearchStart& s, const BoundSearch& q
   QUIVER_ASSIGN_OR_RETURN(const std::vector<ListInfo> infos, DescribeLists(lists, q.k, counter));
   ResponseBudget budget(options_.max_response_bytes);
   QUIVER_RETURN_IF_ERROR(FinishExplain(s, std::move(text), &budget));
-  const VectorFieldSpec& field = schema_->vectors()[q.field];
+  const VectorFieldSpec& field = schema().vectors()[q.field];
   for (size_t i = 0; i < lists.hits.size(); ++i) {
     v1::SearchResult* result = resp->add_results();
     SetListInfo(infos[i], result);
@@ -174,8 +174,8 @@ absl::Status Collection::FillHits(const View& view, const VectorFieldSpec& field
 void Collection::AddVectors(const Segment& seg, uint32_t off,
                             google::protobuf::Map<std::string, v1::Vector>* vectors,
                             google::protobuf::Map<std::string, v1::MultiVector>* multi) const {
-  for (size_t vf = 0; vf < schema_->vectors().size(); ++vf) {
-    const VectorFieldSpec& field = schema_->vectors()[vf];
+  for (size_t vf = 0; vf < schema().vectors().size(); ++vf) {
+    const VectorFieldSpec& field = schema().vectors()[vf];
     if (field.multi) {
       const TokenSet t = seg.tokens(vf, off);
       v1::MultiVector& mv = (*multi)[field.name];

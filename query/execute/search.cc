@@ -16,7 +16,7 @@ SearchContext Collection::MakeContext(size_t f, uint32_t k, const std::vector<fl
                                       const std::vector<float>& qnorms,
                                       const BoundSearchParams& params,
                                       const filter::Filter* flt, const StopToken& stop) const {
-  const VectorFieldSpec& field = schema_->vectors()[f];
+  const VectorFieldSpec& field = schema().vectors()[f];
   SearchContext ctx;
   ctx.field = f;
   ctx.dim = stored_dims_[f];
@@ -65,7 +65,7 @@ absl::Status Collection::Search(const BoundSearch& q, const StopToken& stop,
                                 v1::SearchResponse* resp) const {
   if (q.multi) return SearchMulti(q, stop, resp);
   if (q.group_by >= 0) return SearchGrouped(q, stop, resp);
-  const VectorFieldSpec& field = schema_->vectors()[q.field];
+  const VectorFieldSpec& field = schema().vectors()[q.field];
   bool approximate = false;
   SearchContext ctx =
       MakeContext(q.field, q.k, q.queries, q.qnorms, q.params, q.filter.get(), stop);

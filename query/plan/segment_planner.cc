@@ -14,6 +14,8 @@ void FindWindowIndex(const SearchContext& ctx, const Segment& seg, uint32_t rows
                      PlanInput* in) {
   if (p->idx == nullptr || p->attrs == nullptr || p->attrs->rows() != rows) return;
   for (int a : ctx.filter->referenced_attributes()) {
+    // (An attribute whose index was turned off has no column to search.)
+    if (!p->attrs->indexed(a)) continue;
     std::shared_ptr<const WindowIndex> w = seg.window_index(a, ctx.field);
     if (w == nullptr || !SameIndexSpec(w->spec(), p->idx->spec())) continue;
     const WindowRange r = FindWindow(*ctx.filter, *p->attrs, a);

@@ -1088,5 +1088,52 @@ TEST_F(QuiverctlTest, StatsShowsTheRecallAudit) {
   EXPECT_GE(v["recallAudit"].get<double>(), 0.9) << v.dump();
 }
 
+// collection update: attributes added and their indexes turned on and off
+// (built in the background, shown by describe); a type change is refused.
+TEST_F(QuiverctlTest, CollectionUpdateEvolvesAttributes) {
+  CtlOk({"collection", "create", "evo", "--vector", "v:3:L2", "--attr", "qty:int64"});
+  std::string lines;
+  for (int i = 0; i < 40; ++i) {
+    lines += absl::StrCat("{\"id\": \"p", i, "\", \"vector\": [", i, ", 1, 2], \"attributes\": "
+                          "{\"qty\": ", i, "}}\n");
+  }
+  WriteFile(Path("evo.jsonl"), lines);
+  CtlOk({"import", "evo", Path("evo.jsonl"), "--no-progress"});
+
+  std::string out = CtlOk({"collection", "update", "evo", "--add-attribute", "tag:string:indexed",
+                           "--index-attribute", "qty"});
+  EXPECT_NE(out.find("updated"), std::string::npos) << out;
+  EXPECT_NE(out.find("tag"), std::string::npos) << out;
+  json j = CtlJson({"collection", "describe", "evo", "--wait-indexed", "--timeout-s", "20"});
+  ASSERT_EQ(j["schema"]["attributes"].size(), 2u) << j.dump(2);
+  EXPECT_EQ(j["schema"]["attributes"][0]["indexed"], true);
+  EXPECT_EQ(j["schema"]["attributes"][1]["name"], "tag");
+  EXPECT_EQ(j["schema"]["attributes"][1]["type"], "STRING");
+  ASSERT_GE(j["stats"]["segments"].size(), 1u) << j.dump(2);
+  for (const auto& seg : j["stats"]["segments"]) {
+    EXPECT_EQ(seg["indexedAttributes"], json({"qty", "tag"})) << seg.dump();
+  }
+  EXPECT_EQ(Count("evo", "tag IS NULL"), 40u);
+
+  // A type change: the server's FAILED_PRECONDITION, exit 1, nothing changed.
+  CmdResult r = Ctl({"collection", "update", "evo", "--add-attribute", "qty:double",
+                     "--add-attribute", "more:bool"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("FAILED_PRECONDITION"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("is INT64"), std::string::npos) << r;
+  r = Ctl({"collection", "update", "evo"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  r = Ctl({"collection", "update", "evo", "--index-attribute", "qty:bogus"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+
+  CtlOk({"collection", "update", "evo", "--unindex-attribute", "qty"});
+  j = CtlJson({"collection", "describe", "evo", "--wait-indexed", "--timeout-s", "20"});
+  ASSERT_EQ(j["schema"]["attributes"].size(), 2u) << j.dump(2);
+  EXPECT_EQ(j["schema"]["attributes"][0]["indexed"], false) << j.dump(2);
+  for (const auto& seg : j["stats"]["segments"]) {
+    EXPECT_EQ(seg["indexedAttributes"], json({"tag"})) << seg.dump();
+  }
+}
+
 }  // namespace
 }  // namespace quiver

@@ -98,6 +98,9 @@ def write_all(t, c, p, s, n):
     seeds.append((UPDATE, "update", c.UpdateCollectionRequest(
         name="c", vectors=[c.VectorFieldUpdate(field="v", index=t.IndexSpec(
             type="IVF_FLAT", params={"nlist": "2"}))])))
+    seeds.append((UPDATE, "update_attributes", c.UpdateCollectionRequest(
+        name="c", attributes=[t.AttributeField(name="z", type=t.STRING, indexed=True),
+                              t.AttributeField(name="a", window=True)])))
     seeds.append((VERIFY, "verify", c.VerifyCollectionRequest(name="c", index_samples=5, seed=3)))
     seeds.append((UPSERT, "upsert", p.UpsertPointsRequest(
         collection="c", points=[point(t, 200), point(t, 3)])))

@@ -223,7 +223,7 @@ TEST(AttrIndexTest, EvaluationMatchesTheRowEvaluator) {
     const Schema schema = AllTypesSchema(indexed);
     auto seg = RandomSegment(schema, 3000, 5);
     const uint32_t rows = seg->published();
-    auto index = SegmentAttrIndex::Build(*seg, rows);
+    auto index = SegmentAttrIndex::Build(*seg, rows, seg->schema().attributes());
     ASSERT_EQ(index != nullptr, indexed);
     for (const char* expr : kFilters) {
       SCOPED_TRACE(absl::StrCat(expr, indexed ? " (indexed)" : " (unindexed)"));
@@ -251,7 +251,7 @@ TEST(AttrIndexTest, EvaluationMatchesTheRowEvaluator) {
 TEST(AttrIndexTest, WindowEstimateIntersectsRanges) {
   const Schema schema = AllTypesSchema(true);
   auto seg = RandomSegment(schema, 3000, 9);
-  auto index = SegmentAttrIndex::Build(*seg, seg->published());
+  auto index = SegmentAttrIndex::Build(*seg, seg->published(), seg->schema().attributes());
   auto flt = filter::Filter::Compile("i >= -2 AND i < 3", schema);
   ASSERT_TRUE(flt.ok());
   uint32_t want = 0;
@@ -263,7 +263,7 @@ TEST(AttrIndexTest, WindowEstimateIntersectsRanges) {
 TEST(AttrIndexTest, MatchingRowsDropsDeletedRows) {
   const Schema schema = AllTypesSchema(true);
   auto seg = RandomSegment(schema, 1000, 3);
-  seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->published()));
+  seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->published(), seg->schema().attributes()));
   auto flt = filter::Filter::Compile("i > 0", schema);
   ASSERT_TRUE(flt.ok());
   const RowSet before = MatchingRows(*seg, seg->published(), 10, flt->get());
