@@ -124,11 +124,33 @@ void RecallAuditor::Run(const Job& job) {
   const Collection& c = *held;
   v1::SearchResponse exact;
   const StopToken stop(absl::InfiniteFuture(), &stopping_);
-  if (absl::Status s = c.Search(job.exact, stop, &exact); !s.ok()) {
-    if (stop.stopped()) return;  // shutting down: not a failure
-    failed_.fetch_add(1, std::memory_order_relaxed);
-    spdlog::debug("recall audit of \"{}\": exact search failed: {}", c.name(), s.ToString());
-    return;
+  // Re-run in batches of kBatch queries. The thread runs at idle priority,
+  // so on a busy machine it gets a sliver of a core, and a shutdown (which
+  // joins it) waits for it to reach its next stop check: an exact scan of
+  // one whole large batch between checks held closing for seconds.
+  constexpr size_t kBatch = 16;
+  const BoundSearch& all = job.exact;
+  const size_t nq = all.num_queries();
+  const size_t dim = nq == 0 ? 0 : all.queries.size() / nq;
+  for (size_t first = 0; first < nq; first += kBatch) {
+    const size_t end = std::min(nq, first + kBatch);
+    BoundSearch part;
+    part.field = all.field;
+    part.k = all.k;
+    part.params = all.params;
+    part.filter = all.filter;
+    part.filter_bytes = all.filter_bytes;
+    part.queries.assign(all.queries.begin() + first * dim, all.queries.begin() + end * dim);
+    part.qnorms.assign(all.qnorms.begin() + first, all.qnorms.begin() + end);
+    v1::SearchResponse r;
+    if (absl::Status s = c.Search(part, stop, &r); !s.ok()) {
+      if (stop.stopped()) return;  // shutting down: not a failure
+      failed_.fetch_add(1, std::memory_order_relaxed);
+      spdlog::debug("recall audit of \"{}\": exact search failed: {}", c.name(), s.ToString());
+      return;
+    }
+    for (v1::SearchResult& res : *r.mutable_results()) exact.add_results()->Swap(&res);
+    if (c.dropped()) return;
   }
   double sum = 0;
   size_t counted = 0;
