@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds everything (quiverd, quiverctl, every test binary, and the RPC
-# fuzzer) with clang-14, AddressSanitizer and UndefinedBehaviorSanitizer into
-# ./build-asan and runs the whole test suite there (ctest, as the README's
-# test command does): any out-of-bounds access, use after free, leak (at a
-# process's exit, quiverd's included: the tests start the instrumented
-# quiverd) or undefined behaviour fails the run. CI runs it after the TSan
-# suites. Run deploy/install-deps.sh once first.
+# Builds everything (quiverd, quiverctl, every test binary, and both
+# fuzzers) with clang-14, AddressSanitizer and UndefinedBehaviorSanitizer into
+# ./build-asan and runs the whole test suite there: any out-of-bounds access,
+# use after free, leak (at a process's exit, quiverd's included: the tests
+# start the instrumented quiverd) or undefined behaviour fails the run. The
+# same compile applies clang's lock analysis (-Wthread-safety as errors, as
+# deploy/thread-safety.sh does alone). This is the README's test command
+# (deploy/test.sh runs it). Run deploy/install-deps.sh once first.
 #
 #   deploy/asan.sh                 configure, build, run the suite
 #   deploy/asan.sh --build TARGET  configure and build TARGET only (fuzz.sh
@@ -27,7 +28,7 @@ CC=clang-14 CXX=clang++-14 cmake -S . -B "$BUILD_DIR" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-  -DQUIVER_ASAN=ON -DQUIVER_FUZZ=ON ${ASAN_CMAKE_ARGS:-} >/dev/null
+  -DQUIVER_ASAN=ON -DQUIVER_FUZZ=ON -DQUIVER_THREAD_SAFETY=ON ${ASAN_CMAKE_ARGS:-} >/dev/null
 
 if [ "${1:-}" = "--build" ]; then
   shift

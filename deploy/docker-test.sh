@@ -13,8 +13,8 @@
 #     above the base (at most 120 MB), and checks the binaries carry no
 #     debug information.
 #  4. docker run -d -p 127.0.0.1:PORT:50051 -v VOLUME:/data with an API key:
-#     the container becomes healthy; quiverctl from the host (this tree's
-#     build/quiverctl) is refused without the key, and with it creates a
+#     the container becomes healthy; quiverctl from the host (the image's
+#     binary, copied out) is refused without the key, and with it creates a
 #     collection, imports a Fashion-MNIST slice and searches; quiverd runs as
 #     uid 10001.
 #  5. docker stop while the new segment's index is being built: ends well
@@ -25,7 +25,7 @@
 #     and a non-zero exit; one it can write: healthy.
 #  7. docker-compose up -d (quiverd + Prometheus): Prometheus's HTTP API
 #     reports the quiverd target up; then down -v.
-# Environment: QUIVERCTL (default build/quiverctl, built if missing),
+# Environment: QUIVERCTL (default: the image's own quiverctl, copied out),
 # DOCKER_TEST_ROWS (points imported, default 12000), JOBS (compile jobs in
 # the image build, default 2), FASHION_MNIST_DIR, DOCKER_TEST_IMAGE (check
 # this image instead of building one).
@@ -36,7 +36,7 @@ ROOT=$PWD
 # than Debian's daemon (20.10) accepts.
 DOCKER=/usr/bin/docker
 IMAGE=quiver:docker-test
-QUIVERCTL=${QUIVERCTL:-$ROOT/build/quiverctl}
+QUIVERCTL=${QUIVERCTL:-}
 DATA=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
 ROWS=${DOCKER_TEST_ROWS:-12000}
 SUDO=""
@@ -61,7 +61,7 @@ cleanup() {
   if [ -n "${COMPOSE_UP:-}" ]; then
     docker_compose down -v --remove-orphans >/dev/null 2>&1
   fi
-  for c in "$NAME" "$NAME-bind" "$NAME-debug"; do $DOCKER rm -f "$c" >/dev/null 2>&1; done
+  for c in "$NAME" "$NAME-bind" "$NAME-debug" "$NAME-build"; do $DOCKER rm -f "$c" >/dev/null 2>&1; done
   $DOCKER volume rm -f "$NAME" >/dev/null 2>&1
   rm -rf "$WORK"
   if [ -n "$STARTED_DOCKERD" ]; then
@@ -166,14 +166,29 @@ if [ -z "${DOCKER_TEST_IMAGE:-}" ]; then
   done
   $DOCKER rm "$NAME-debug" >/dev/null
   $DOCKER rmi "$IMAGE-debug" >/dev/null
+  # The shipped quiverd runs on any x86-64: no AVX instruction outside the
+  # AVX2 kernels (tests/check_kernel_isa.py, ctest's KernelIsa in an
+  # unsanitized build tree), checked on the build stage's binary before
+  # stripping, which still has its symbols (from the cache: seconds).
+  if ! $DOCKER build --target build -t "$IMAGE-build" --build-arg JOBS="${JOBS:-2}" . \
+    >"$WORK/build-stage.log" 2>&1; then
+    tail -20 "$WORK/build-stage.log"
+    fail "docker build --target build failed"
+  fi
+  $DOCKER create --name "$NAME-build" "$IMAGE-build" /none >/dev/null
+  $DOCKER cp "$NAME-build:/src/build/quiverd" "$WORK/quiverd.unstripped"
+  $DOCKER rm "$NAME-build" >/dev/null
+  $DOCKER rmi "$IMAGE-build" >/dev/null
+  /usr/bin/python3 tests/check_kernel_isa.py "$WORK/quiverd.unstripped" \
+    || fail "the image's quiverd has AVX instructions outside the AVX2 kernels"
+  rm -f "$WORK/quiverd.unstripped"
 fi
 
 # ---------------------------------------------------------------- quiverctl
-if [ ! -x "$QUIVERCTL" ]; then
-  log "building quiverctl on the host"
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build -j"${JOBS:-2}" --target quiverctl >/dev/null
-fi
+# The image's quiverctl runs on the host too (same Debian, and the host has
+# the libraries: deploy/install-deps.sh), so no second build is needed here.
+[ -n "$QUIVERCTL" ] || QUIVERCTL="$WORK/quiverctl"
+[ -x "$QUIVERCTL" ] || fail "no quiverctl at $QUIVERCTL"
 KEY=$("$QUIVERCTL" key hash 2>/dev/null | awk '$1 == "key" { print $2 }')
 [ -n "$KEY" ] || fail "quiverctl key hash made no key"
 export QUIVER_API_KEY=$KEY

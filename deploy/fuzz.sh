@@ -13,7 +13,8 @@
 # build-asan/<target>-artifacts/ and can be replayed with
 #   build-asan/filter_fuzz build-asan/filter_fuzz-artifacts/crash-...
 #   build-asan/tests/fuzz/rpc_fuzz build-asan/tests/fuzz/rpc_fuzz-artifacts/crash-...
-# CI runs it after deploy/asan.sh. Run deploy/install-deps.sh once first.
+# CI runs it after the TSan suites, in the ASan build the README's test
+# command (deploy/test.sh) left. Run deploy/install-deps.sh once first.
 # Environment: FUZZ_TARGETS, FUZZ_SECONDS, RPC_FUZZ_SECONDS, JOBS (build parallelism,
 # default 2), ASAN_BUILD_DIR (default build-asan).
 set -euo pipefail

@@ -5,8 +5,10 @@
 # held, or a function annotated ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) called
 # without it, fails the build. Tests and benchmarks are not compiled (they are
 # not the product and gain nothing from the analysis); no optimisation and no
-# debug information, since only the compiler front end matters. CI runs it first,
-# since it needs no test run. Run deploy/install-deps.sh once first.
+# debug information, since only the compiler front end matters. The README's
+# test command applies the same analysis to everything it compiles (it is
+# what CI runs); this script is the quick check by hand. Run
+# deploy/install-deps.sh once first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${TSA_BUILD_DIR:-build-tsa}
