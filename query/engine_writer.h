@@ -28,7 +28,11 @@ struct Engine::Writer {
   // already, and its record in `created`).
   // kPointUpdate: a partial update (UpdatePoints), a barrier: merged into
   // `up` in Prepare (Collection::MergeUpdate), then committed as kUpsert is.
-  enum class Kind { kCreate, kDrop, kUpdate, kUpsert, kDelete, kInternal, kRestore, kPointUpdate };
+  // kAlias: an alias change (query/engine_alias.cc), a barrier: alias_op
+  // says which, `name` is the alias, alias_target the collection.
+  enum class Kind {
+    kCreate, kDrop, kUpdate, kUpsert, kDelete, kInternal, kRestore, kPointUpdate, kAlias
+  };
   Kind kind;
   // Runs as a commit group of its own, so its Prepare sees only applied
   // state (catalog changes and filter deletes).
@@ -49,6 +53,8 @@ struct Engine::Writer {
   uint64_t next_iid = 0;              // kRestore
   std::function<void()> internal;     // kInternal
   std::vector<std::pair<size_t, index::IndexSpec>> index_updates;  // kUpdate
+  storage::OpRecord::Type alias_op = storage::OpRecord::UNKNOWN;  // kAlias
+  std::string alias_target;                                       // kAlias
   // Fills the response after a successful apply.
   std::function<void(Writer&)> respond;
   Done done;
