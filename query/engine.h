@@ -24,7 +24,9 @@
 // queueing) and must not block.
 // Errors (returned, or passed to `done`): INVALID_ARGUMENT for a request that
 // fails its checks, NOT_FOUND for an unknown or dropped collection,
-// ALREADY_EXISTS for a duplicate create, DEADLINE_EXCEEDED for a write not
+// ALREADY_EXISTS for a duplicate create (a name is a collection's or an
+// alias's), FAILED_PRECONDITION for a drop of an alias or of a collection
+// aliases point to, DEADLINE_EXCEEDED for a write not
 // committed by its deadline, UNAVAILABLE while shutting down or after a
 // storage write failed (writes are refused until restart), and the write
 // limits of query/write_limits.h: RESOURCE_EXHAUSTED for an upsert past the

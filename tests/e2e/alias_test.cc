@@ -123,7 +123,7 @@ TEST_F(AliasE2eTest, SwitchUnderSearchesNeverSplitsOrFailsOne) {
       const auto& hits = resp->results(0).hits();
       const char first = hits.empty() ? '?' : hits[0].id()[0];
       const int want = first == 'x' ? 20 : 30;
-      bool same = hits.size() == static_cast<size_t>(want);
+      bool same = hits.size() == want;
       for (const auto& h : hits) same = same && h.id()[0] == first;
       if (!same) ++mixed;
       ++searches;
