@@ -10,7 +10,6 @@
 // operation-log entry in one batch; Apply changes the map. At Open the
 // records are read back after the collections.
 #include <algorithm>
-#include <future>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -198,27 +197,17 @@ void Engine::DeleteAlias(const v1::DeleteAliasRequest& req, v1::DeleteAliasRespo
                [resp](uint64_t seq) { resp->set_sequence(seq); }, std::move(done));
 }
 
-namespace {
-template <typename Fn>
-absl::Status WaitFor(Fn&& start) {
-  std::promise<absl::Status> p;
-  std::future<absl::Status> f = p.get_future();
-  start([&p](absl::Status s) { p.set_value(std::move(s)); });
-  return f.get();
-}
-}  // namespace
-
 absl::Status Engine::CreateAlias(const v1::CreateAliasRequest& req,
                                  v1::CreateAliasResponse* resp) {
-  return WaitFor([&](Done d) { CreateAlias(req, resp, std::move(d)); });
+  return Wait([&](Done d) { CreateAlias(req, resp, std::move(d)); });
 }
 absl::Status Engine::SwitchAlias(const v1::SwitchAliasRequest& req,
                                  v1::SwitchAliasResponse* resp) {
-  return WaitFor([&](Done d) { SwitchAlias(req, resp, std::move(d)); });
+  return Wait([&](Done d) { SwitchAlias(req, resp, std::move(d)); });
 }
 absl::Status Engine::DeleteAlias(const v1::DeleteAliasRequest& req,
                                  v1::DeleteAliasResponse* resp) {
-  return WaitFor([&](Done d) { DeleteAlias(req, resp, std::move(d)); });
+  return Wait([&](Done d) { DeleteAlias(req, resp, std::move(d)); });
 }
 
 absl::Status Engine::ListAliases(const v1::ListAliasesRequest& req,

@@ -346,17 +346,6 @@ void Engine::Delete(Bound<BoundDelete> del, v1::DeletePointsResponse* resp, absl
   Enqueue(std::move(w));
 }
 
-namespace {
-
-// Runs an asynchronous write and waits for it.
-template <typename Fn>
-absl::Status Wait(Fn&& start) {
-  std::promise<absl::Status> p;
-  std::future<absl::Status> f = p.get_future();
-  start([&p](absl::Status s) { p.set_value(std::move(s)); });
-  return f.get();
-}
-}  // namespace
 
 absl::Status Engine::CreateCollection(const v1::CreateCollectionRequest& req,
                                       v1::CreateCollectionResponse* resp) {

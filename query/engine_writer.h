@@ -12,6 +12,7 @@
 #define QUIVER_QUERY_ENGINE_WRITER_H_
 
 #include <functional>
+#include <future>
 #include <optional>
 #include <string>
 #include <utility>
@@ -59,6 +60,16 @@ struct Engine::Writer {
   std::function<void(Writer&)> respond;
   Done done;
 };
+
+// Runs an asynchronous write (`start` is given its Done) and waits for it:
+// the blocking forms of the engine's writes.
+template <typename Fn>
+absl::Status Wait(Fn&& start) {
+  std::promise<absl::Status> p;
+  std::future<absl::Status> f = p.get_future();
+  start([&p](absl::Status s) { p.set_value(std::move(s)); });
+  return f.get();
+}
 
 }  // namespace quiver
 

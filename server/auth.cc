@@ -63,6 +63,27 @@ constexpr RuleSpec kRules[] = {
 constexpr char kListCollections[] = "/quiver.v1.CollectionService/ListCollections";
 constexpr char kListAliases[] = "/quiver.v1.CollectionService/ListAliases";
 
+// Keeps the entries of a listing that `keep(entry, covered)` accepts, where
+// covered(name) says whether the caller's key covers a collection name:
+// every entry for a key not limited to collections, none when the key no
+// longer authenticates (it was removed between the check and now).
+template <typename Entry, typename Keep>
+void KeepCovered(const absl::StatusOr<const ApiKey*>& key,
+                 google::protobuf::RepeatedPtrField<Entry>* list, Keep keep) {
+  if (!key.ok()) {
+    list->Clear();
+    return;
+  }
+  const std::vector<std::string>& allowed = (*key)->collections;
+  if (allowed.empty()) return;
+  auto covered = [&allowed](const std::string& name) {
+    return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
+  };
+  for (int i = list->size() - 1; i >= 0; --i) {
+    if (!keep(list->Get(i), covered)) list->DeleteSubrange(i, 1);
+  }
+}
+
 const EVP_MD* Sha256Md() {
   // Fetched once: an implicit fetch per digest takes a lock in OpenSSL 3.
   static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
@@ -354,42 +375,17 @@ absl::Status Authorizer::Check(const grpc::ServerContextBase& ctx, absl::string_
 void Authorizer::FilterCollections(const grpc::ServerContextBase& ctx,
                                    v1::ListCollectionsResponse* resp) const {
   const std::shared_ptr<const std::vector<ApiKey>> keys = this->keys();
-  absl::StatusOr<const ApiKey*> key = Authenticate(ctx, *keys);
-  if (!key.ok()) {
-    // The key was removed between the check and now: show nothing.
-    resp->clear_collections();
-    return;
-  }
-  if ((*key)->collections.empty()) return;
-  const std::vector<std::string>& allowed = (*key)->collections;
-  auto* list = resp->mutable_collections();
-  for (int i = list->size() - 1; i >= 0; --i) {
-    const std::string& name = list->Get(i).name();
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-      list->DeleteSubrange(i, 1);
-    }
-  }
+  KeepCovered(Authenticate(ctx, *keys), resp->mutable_collections(),
+              [](const v1::CollectionInfo& c, const auto& covered) { return covered(c.name()); });
 }
 
 void Authorizer::FilterAliases(const grpc::ServerContextBase& ctx,
                                v1::ListAliasesResponse* resp) const {
   const std::shared_ptr<const std::vector<ApiKey>> keys = this->keys();
-  absl::StatusOr<const ApiKey*> key = Authenticate(ctx, *keys);
-  if (!key.ok()) {
-    resp->clear_aliases();
-    return;
-  }
-  if ((*key)->collections.empty()) return;
-  const std::vector<std::string>& allowed = (*key)->collections;
-  auto covered = [&](const std::string& name) {
-    return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
-  };
-  auto* list = resp->mutable_aliases();
-  for (int i = list->size() - 1; i >= 0; --i) {
-    if (!covered(list->Get(i).alias()) || !covered(list->Get(i).collection())) {
-      list->DeleteSubrange(i, 1);
-    }
-  }
+  KeepCovered(Authenticate(ctx, *keys), resp->mutable_aliases(),
+              [](const v1::AliasInfo& a, const auto& covered) {
+                return covered(a.alias()) && covered(a.collection());
+              });
 }
 
 }  // namespace quiver::server

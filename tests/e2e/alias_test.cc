@@ -209,8 +209,12 @@ TEST_F(AliasE2eTest, ALimitedKeyCannotReachAnotherCollectionThroughAnAlias) {
               StatusIs(absl::StatusCode::kPermissionDenied, "sneaky"));
   EXPECT_THAT(limited.DeleteAlias("sneaky"), StatusIs(absl::StatusCode::kPermissionDenied));
   QUIVER_ASSERT_OK(limited.CreateAlias("pub_alias", "public"));
-  // It sees only the pairs within its limit.
+  // It sees only the pairs within its limit, and only its collections.
   EXPECT_EQ(Pairs(*limited.ListAliases()), std::vector<std::string>{"pub_alias->public"});
+  absl::StatusOr<std::vector<v1::CollectionInfo>> listed = limited.ListCollections();
+  QUIVER_ASSERT_OK(listed);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].name(), "public");
   EXPECT_THAT(limited.ListAliases("secret"), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_EQ(Pairs(*admin.ListAliases()),
             (std::vector<std::string>{"pub_alias->public", "sneaky->secret"}));
