@@ -93,6 +93,14 @@ class Client {
   absl::StatusOr<v1::UpdatePointsResponse> Update(const v1::UpdatePointsRequest& req);
   absl::StatusOr<v1::SearchResponse> Search(const v1::SearchRequest& req);
 
+  // Aliases (client/alias_client.cc): the changes return their
+  // operation-log sequence; ListAliases of one collection, or of all when
+  // `collection` is empty.
+  absl::StatusOr<uint64_t> CreateAlias(const std::string& alias, const std::string& collection);
+  absl::StatusOr<uint64_t> SwitchAlias(const std::string& alias, const std::string& collection);
+  absl::StatusOr<uint64_t> DeleteAlias(const std::string& alias);
+  absl::StatusOr<std::vector<v1::AliasInfo>> ListAliases(const std::string& collection = "");
+
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   // Adds the API key (if any) to a call made on channel() with another
   // service's stub (client/snapshot_client.h).

@@ -61,6 +61,7 @@ int Main(int argc, char** argv) {
   CommandSet commands;
   RegisterHealthCommands(app, commands);
   RegisterCollectionCommands(app, commands);
+  RegisterAliasCommands(app, commands);
   RegisterImportCommands(app, commands);
   RegisterExportCommands(app, commands);
   RegisterPointCommands(app, commands);

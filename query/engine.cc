@@ -113,6 +113,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
     MutexLock lock(&engine->collections_mu_);
     engine->collections_.emplace(st.record.name(), std::move(coll));
   }
+  QUIVER_RETURN_IF_ERROR(engine->RecoverAliases());
   {
     // Before the commit thread exists: the first writes meet the budget
     // with what recovery loaded counted.
@@ -167,6 +168,9 @@ void Engine::StopIndexBuilds() {
 absl::StatusOr<std::shared_ptr<Collection>> Engine::Find(const std::string& name) const {
   ReaderMutexLock lock(&collections_mu_);
   auto it = collections_.find(name);
+  if (it == collections_.end()) {
+    if (auto a = aliases_.find(name); a != aliases_.end()) it = collections_.find(a->second);
+  }
   if (it == collections_.end()) {
     return absl::NotFoundError(
         absl::StrCat("collection \"", TruncateForMessage(name), "\" does not exist"));

@@ -24,7 +24,9 @@
 // queueing) and must not block.
 // Errors (returned, or passed to `done`): INVALID_ARGUMENT for a request that
 // fails its checks, NOT_FOUND for an unknown or dropped collection,
-// ALREADY_EXISTS for a duplicate create, DEADLINE_EXCEEDED for a write not
+// ALREADY_EXISTS for a duplicate create (a name is a collection's or an
+// alias's), FAILED_PRECONDITION for a drop of an alias or of a collection
+// aliases point to, DEADLINE_EXCEEDED for a write not
 // committed by its deadline, UNAVAILABLE while shutting down or after a
 // storage write failed (writes are refused until restart), and the write
 // limits of query/write_limits.h: RESOURCE_EXHAUSTED for an upsert past the
@@ -168,6 +170,20 @@ class Engine {
   absl::Status Delete(const v1::DeletePointsRequest& req, v1::DeletePointsResponse* resp);
   absl::Status Update(const v1::UpdatePointsRequest& req, v1::UpdatePointsResponse* resp);
 
+  // --- Aliases (query/engine_alias.cc; the rules are CreateAlias's in
+  // collections.proto). Changes are barriers on the commit thread, written
+  // with their operation-log entry; `resp` gets the sequence. Find resolves
+  // an alias, so every entry point taking a collection name takes one, and
+  // a request bound through an alias stays on that collection.
+  void CreateAlias(const v1::CreateAliasRequest& req, v1::CreateAliasResponse* resp, Done done);
+  void SwitchAlias(const v1::SwitchAliasRequest& req, v1::SwitchAliasResponse* resp, Done done);
+  void DeleteAlias(const v1::DeleteAliasRequest& req, v1::DeleteAliasResponse* resp, Done done);
+  absl::Status CreateAlias(const v1::CreateAliasRequest& req, v1::CreateAliasResponse* resp);
+  absl::Status SwitchAlias(const v1::SwitchAliasRequest& req, v1::SwitchAliasResponse* resp);
+  absl::Status DeleteAlias(const v1::DeleteAliasRequest& req, v1::DeleteAliasResponse* resp);
+  absl::Status ListAliases(const v1::ListAliasesRequest& req,
+                           v1::ListAliasesResponse* resp) const;
+
   // --- Reads.
   absl::Status GetCollection(const v1::GetCollectionRequest& req,
                              v1::GetCollectionResponse* resp) const;
@@ -213,7 +229,8 @@ class Engine {
   // by the maintenance thread may still follow.
   void SealAndWaitForIndexes();
 
-  // NOT_FOUND if there is no such collection.
+  // The collection `name` names, directly or as an alias. NOT_FOUND if
+  // there is no such collection or alias.
   absl::StatusOr<std::shared_ptr<Collection>> Find(const std::string& name) const;
 
   // Vector data in memory as the memory budget counts it (vectors and
@@ -310,6 +327,18 @@ class Engine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void Apply(Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void Describe(const Collection& c, v1::CollectionInfo* info) const;
+  // Aliases (query/engine_alias.cc). Loads the stored aliases at Open.
+  absl::Status RecoverAliases();
+  // ALREADY_EXISTS, saying which, if a collection or alias is called `name`.
+  absl::Status CheckNameFree(const std::string& name) const;
+  // FAILED_PRECONDITION if `name` is an alias or aliases point to it.
+  absl::Status CheckDroppable(const std::string& name) const;
+  void EnqueueAlias(storage::OpRecord::Type op, const std::string& alias,
+                    const std::string& collection,
+                    std::function<void(uint64_t)> set_sequence, Done done);
+  absl::Status PrepareAlias(Writer& w, uint64_t seq, storage::Batch* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void ApplyAlias(const Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Write limits (engine_limits.cc). Queues an upsert now, after a
   // backpressure delay, or refuses it (UNAVAILABLE with a retry hint).
   void AdmitUpsert(std::unique_ptr<Writer> w);
@@ -365,6 +394,9 @@ class Engine {
   mutable Mutex collections_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Collection>> collections_
       ABSL_GUARDED_BY(collections_mu_);
+  // Alias -> its collection's name. Under the same lock as collections_,
+  // so a lookup sees both at one moment; changed only on the commit thread.
+  absl::flat_hash_map<std::string, std::string> aliases_ ABSL_GUARDED_BY(collections_mu_);
 
   Mutex queue_mu_;
   CondVar queue_cv_;

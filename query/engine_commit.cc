@@ -356,17 +356,6 @@ void Engine::Delete(Bound<BoundDelete> del, v1::DeletePointsResponse* resp, absl
   Enqueue(std::move(w));
 }
 
-namespace {
-
-// Runs an asynchronous write and waits for it.
-template <typename Fn>
-absl::Status Wait(Fn&& start) {
-  std::promise<absl::Status> p;
-  std::future<absl::Status> f = p.get_future();
-  start([&p](absl::Status s) { p.set_value(std::move(s)); });
-  return f.get();
-}
-}  // namespace
 
 absl::Status Engine::CreateCollection(const v1::CreateCollectionRequest& req,
                                       v1::CreateCollectionResponse* resp) {
@@ -419,10 +408,9 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
   if (absl::Now() > w.deadline) {
     return absl::DeadlineExceededError("deadline passed before the write was committed");
   }
+  if (w.kind == Writer::Kind::kAlias) return PrepareAlias(w, seq, batch);
   if (w.kind == Writer::Kind::kCreate) {
-    if (Find(w.name).ok()) {
-      return absl::AlreadyExistsError(absl::StrCat("collection \"", w.name, "\" already exists"));
-    }
+    QUIVER_RETURN_IF_ERROR(CheckNameFree(w.name));
     w.created.set_id(store_->next_collection_id());
     w.created.set_name(w.name);
     *w.created.mutable_schema() = SchemaToRecord(*w.schema);
@@ -437,9 +425,7 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
     return absl::OkStatus();
   }
   if (w.kind == Writer::Kind::kRestore) {
-    if (Find(w.name).ok()) {
-      return absl::AlreadyExistsError(absl::StrCat("collection \"", w.name, "\" already exists"));
-    }
+    QUIVER_RETURN_IF_ERROR(CheckNameFree(w.name));
     QUIVER_RETURN_IF_ERROR(ChargeMemory(w));
     batch->PutCollection(w.created);
     batch->PutNextInternalId(w.created.id(), w.next_iid);
@@ -452,6 +438,7 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
     return absl::OkStatus();
   }
   if (w.kind == Writer::Kind::kDrop) {
+    QUIVER_RETURN_IF_ERROR(CheckDroppable(w.name));
     QUIVER_ASSIGN_OR_RETURN(w.coll, Find(w.name));
     batch->DropCollection(w.coll->id(), w.name);
     storage::OpRecord op;
@@ -463,7 +450,8 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
   }
   // The collection may have been dropped (and even re-created) since the
   // request was validated against it.
-  absl::StatusOr<std::shared_ptr<Collection>> current = Find(w.name);
+  // By its own name: `name` may be an alias switched since.
+  absl::StatusOr<std::shared_ptr<Collection>> current = Find(w.coll->name());
   if (!current.ok() || *current != w.coll) {
     return absl::NotFoundError(absl::StrCat("collection \"", w.name, "\" was dropped"));
   }
@@ -537,6 +525,9 @@ void Engine::Apply(Writer& w) {
       break;
     case Writer::Kind::kDelete:
       w.coll->ApplyDelete(w.seq, w.fx);
+      break;
+    case Writer::Kind::kAlias:
+      ApplyAlias(w);
       break;
   }
 }

@@ -202,9 +202,7 @@ absl::StatusOr<std::shared_ptr<Collection>> Engine::RestoreCollection(const std:
         "invalid collection name \"", TruncateForMessage(new_name),
         "\": names must match [A-Za-z][A-Za-z0-9_]{0,63}"));
   }
-  if (Find(new_name).ok()) {
-    return absl::AlreadyExistsError(absl::StrCat("collection \"", new_name, "\" already exists"));
-  }
+  QUIVER_RETURN_IF_ERROR(CheckNameFree(new_name));
   MutexLock lock(&snapshot_mu_);
   storage::FileSystem& fs = *options_.store.fs;
   QUIVER_RETURN_IF_ERROR(fs.CreateDirs(SnapshotDir()));

@@ -12,6 +12,7 @@
 #define QUIVER_QUERY_ENGINE_WRITER_H_
 
 #include <functional>
+#include <future>
 #include <optional>
 #include <string>
 #include <utility>
@@ -28,7 +29,11 @@ struct Engine::Writer {
   // already, and its record in `created`).
   // kPointUpdate: a partial update (UpdatePoints), a barrier: merged into
   // `up` in Prepare (Collection::MergeUpdate), then committed as kUpsert is.
-  enum class Kind { kCreate, kDrop, kUpdate, kUpsert, kDelete, kInternal, kRestore, kPointUpdate };
+  // kAlias: an alias change (query/engine_alias.cc), a barrier: alias_op
+  // says which, `name` is the alias, alias_target the collection.
+  enum class Kind {
+    kCreate, kDrop, kUpdate, kUpsert, kDelete, kInternal, kRestore, kPointUpdate, kAlias
+  };
   Kind kind;
   // Runs as a commit group of its own, so its Prepare sees only applied
   // state (catalog changes and filter deletes).
@@ -53,10 +58,22 @@ struct Engine::Writer {
   // then current (query/schema_update.h), giving next_schema (null: none).
   v1::UpdateCollectionRequest schema_update;
   std::shared_ptr<const Schema> next_schema;
+  storage::OpRecord::Type alias_op = storage::OpRecord::UNKNOWN;  // kAlias
+  std::string alias_target;                                       // kAlias
   // Fills the response after a successful apply.
   std::function<void(Writer&)> respond;
   Done done;
 };
+
+// Runs an asynchronous write (`start` is given its Done) and waits for it:
+// the blocking forms of the engine's writes.
+template <typename Fn>
+absl::Status Wait(Fn&& start) {
+  std::promise<absl::Status> p;
+  std::future<absl::Status> f = p.get_future();
+  start([&p](absl::Status s) { p.set_value(std::move(s)); });
+  return f.get();
+}
 
 }  // namespace quiver
 

@@ -34,6 +34,9 @@ struct RuleSpec {
   const char* method;
   Role role;
   const char* collection_field;  // "" : the request names no collection
+  // A second name the key must also cover ("" : none): an alias change
+  // names the alias and its collection.
+  const char* second_field = "";
 };
 constexpr RuleSpec kRules[] = {
     {"quiver.v1.CollectionService", "GetCollection", Role::kRead, "name"},
@@ -49,8 +52,37 @@ constexpr RuleSpec kRules[] = {
     {"quiver.v1.PointService", "UpsertPoints", Role::kWrite, "collection"},
     {"quiver.v1.PointService", "DeletePoints", Role::kWrite, "collection"},
     {"quiver.v1.SearchService", "Search", Role::kRead, "collection"},
+    // A limited key may change an alias only if it covers both the alias
+    // and the collection, so no alias it can make or switch leads outside
+    // its limit; requests through an alias are checked by the name given.
+    {"quiver.v1.CollectionService", "CreateAlias", Role::kAdmin, "alias", "collection"},
+    {"quiver.v1.CollectionService", "SwitchAlias", Role::kAdmin, "alias", "collection"},
+    {"quiver.v1.CollectionService", "DeleteAlias", Role::kAdmin, "alias"},
+    {"quiver.v1.CollectionService", "ListAliases", Role::kAdmin, "collection"},
 };
 constexpr char kListCollections[] = "/quiver.v1.CollectionService/ListCollections";
+constexpr char kListAliases[] = "/quiver.v1.CollectionService/ListAliases";
+
+// Keeps the entries of a listing that `keep(entry, covered)` accepts, where
+// covered(name) says whether the caller's key covers a collection name:
+// every entry for a key not limited to collections, none when the key no
+// longer authenticates (it was removed between the check and now).
+template <typename Entry, typename Keep>
+void KeepCovered(const absl::StatusOr<const ApiKey*>& key,
+                 google::protobuf::RepeatedPtrField<Entry>* list, Keep keep) {
+  if (!key.ok()) {
+    list->Clear();
+    return;
+  }
+  const std::vector<std::string>& allowed = (*key)->collections;
+  if (allowed.empty()) return;
+  auto covered = [&allowed](const std::string& name) {
+    return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
+  };
+  for (int i = list->size() - 1; i >= 0; --i) {
+    if (!keep(list->Get(i), covered)) list->DeleteSubrange(i, 1);
+  }
+}
 
 const EVP_MD* Sha256Md() {
   // Fetched once: an implicit fetch per digest takes a lock in OpenSSL 3.
@@ -240,6 +272,9 @@ Authorizer::Authorizer(std::string path) : path_(std::move(path)) {
     if (*spec.collection_field != '\0') {
       rule.collection = m->input_type()->FindFieldByName(spec.collection_field);
     }
+    if (*spec.second_field != '\0') {
+      rule.second = m->input_type()->FindFieldByName(spec.second_field);
+    }
     rules_.emplace(m->input_type(), std::move(rule));
   }
 }
@@ -322,32 +357,35 @@ absl::Status Authorizer::Check(const grpc::ServerContextBase& ctx, absl::string_
   std::string scratch;
   const std::string& coll =
       request.GetReflection()->GetStringReference(request, rule->collection, &scratch);
-  for (const std::string& c : (*key)->collections) {
-    if (c == coll) return absl::OkStatus();
+  // ListAliases of every collection: allowed, then filtered (FilterAliases).
+  if (rule->full_name == kListAliases && coll.empty()) return absl::OkStatus();
+  for (const google::protobuf::FieldDescriptor* field : {rule->collection, rule->second}) {
+    if (field == nullptr) continue;
+    const std::string& name = request.GetReflection()->GetStringReference(request, field, &scratch);
+    if (std::find((*key)->collections.begin(), (*key)->collections.end(), name) ==
+        (*key)->collections.end()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("this API key does not give access to collection \"",
+                       TruncateForMessage(name, 200), "\""));
+    }
   }
-  return absl::PermissionDeniedError(
-      absl::StrCat("this API key does not give access to collection \"",
-                   TruncateForMessage(coll, 200), "\""));
+  return absl::OkStatus();
 }
 
 void Authorizer::FilterCollections(const grpc::ServerContextBase& ctx,
                                    v1::ListCollectionsResponse* resp) const {
   const std::shared_ptr<const std::vector<ApiKey>> keys = this->keys();
-  absl::StatusOr<const ApiKey*> key = Authenticate(ctx, *keys);
-  if (!key.ok()) {
-    // The key was removed between the check and now: show nothing.
-    resp->clear_collections();
-    return;
-  }
-  if ((*key)->collections.empty()) return;
-  const std::vector<std::string>& allowed = (*key)->collections;
-  auto* list = resp->mutable_collections();
-  for (int i = list->size() - 1; i >= 0; --i) {
-    const std::string& name = list->Get(i).name();
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-      list->DeleteSubrange(i, 1);
-    }
-  }
+  KeepCovered(Authenticate(ctx, *keys), resp->mutable_collections(),
+              [](const v1::CollectionInfo& c, const auto& covered) { return covered(c.name()); });
+}
+
+void Authorizer::FilterAliases(const grpc::ServerContextBase& ctx,
+                               v1::ListAliasesResponse* resp) const {
+  const std::shared_ptr<const std::vector<ApiKey>> keys = this->keys();
+  KeepCovered(Authenticate(ctx, *keys), resp->mutable_aliases(),
+              [](const v1::AliasInfo& a, const auto& covered) {
+                return covered(a.alias()) && covered(a.collection());
+              });
 }
 
 }  // namespace quiver::server

@@ -10,10 +10,19 @@
 // ScrollPoints, Search), `write` (read's, plus UpsertPoints, UpdatePoints
 // and DeletePoints) or `admin`
 // (everything: CreateCollection, DropCollection, UpdateCollection,
-// VerifyCollection, every SnapshotService RPC and any method not listed
-// here). A key limited to collections may call a method only on those;
-// ListCollections shows it only those; a method that names no collection
-// (snapshots of all collections, say) needs a key not limited to any.
+// VerifyCollection, the alias RPCs, every SnapshotService RPC and any
+// method not listed here). A key limited to collections may call a method
+// only on those; ListCollections shows it only those; a method that names
+// no collection (snapshots of all collections, say) needs a key not
+// limited to any.
+//
+// Aliases: the limit applies to the name a request gives, never to what
+// an alias resolves to, so a key limited to "docs" cannot reach another
+// collection through an alias (unless the alias's own name is in its
+// list: listing an alias grants whatever it points to). CreateAlias and
+// SwitchAlias need the key to cover both the alias and the collection,
+// DeleteAlias the alias; ListAliases shows a limited key only the pairs
+// whose alias and collection it both covers.
 // `quiverctl key hash` makes a key and its line.
 //
 // Clients send the metadata "authorization: Bearer <key>". A missing or
@@ -108,6 +117,9 @@ class Authorizer {
   // (a ListCollections the caller was allowed to make).
   void FilterCollections(const grpc::ServerContextBase& ctx,
                          v1::ListCollectionsResponse* resp) const;
+  // The same for ListAliases: keeps the pairs whose alias and collection
+  // the key both covers.
+  void FilterAliases(const grpc::ServerContextBase& ctx, v1::ListAliasesResponse* resp) const;
 
   const std::string& path() const { return path_; }
   size_t key_count() const;
@@ -120,6 +132,8 @@ class Authorizer {
     Role role = Role::kAdmin;
     // The request's string field naming the collection; null: none.
     const google::protobuf::FieldDescriptor* collection = nullptr;
+    // A second name the key must cover too; null: none.
+    const google::protobuf::FieldDescriptor* second = nullptr;
   };
 
   explicit Authorizer(std::string path);

@@ -18,6 +18,8 @@ using google::protobuf::MethodDescriptor;
 using google::protobuf::ServiceDescriptor;
 
 constexpr char kParam[] = "{name}";
+// Stands for an alias: sets the request's "alias" field.
+constexpr char kAliasParam[] = "{alias}";
 
 // Routes with HTTP verbs, for the methods REST clients expect there. A
 // method missing from the served services is skipped.
@@ -34,6 +36,10 @@ constexpr Alias kAliases[] = {
     {"PATCH", "/v1/collections/{name}", "quiver.v1.CollectionService.UpdateCollection"},
     {"PUT", "/v1/collections/{name}/points", "quiver.v1.PointService.UpsertPoints"},
     {"GET", "/v1/snapshots", "quiver.v1.SnapshotService.ListSnapshots"},
+    {"GET", "/v1/aliases", "quiver.v1.CollectionService.ListAliases"},
+    {"PUT", "/v1/aliases/{alias}", "quiver.v1.CollectionService.CreateAlias"},
+    {"PATCH", "/v1/aliases/{alias}", "quiver.v1.CollectionService.SwitchAlias"},
+    {"DELETE", "/v1/aliases/{alias}", "quiver.v1.CollectionService.DeleteAlias"},
     {"GET", "/healthz", "grpc.health.v1.Health.Check"},
 };
 
@@ -76,6 +82,7 @@ HttpRoute MakeRoute(std::string http_method, std::vector<std::string> segments,
   r.streaming = m->client_streaming() || m->server_streaming();
   for (const auto& s : r.segments) {
     if (s == kParam) r.path_field = CollectionField(m);
+    if (s == kAliasParam) r.path_field = m->input_type()->FindFieldByName("alias");
   }
   return r;
 }
@@ -84,7 +91,7 @@ bool SegmentsMatch(const HttpRoute& r, const std::vector<std::string>& path, std
   if (r.segments.size() != path.size()) return false;
   std::string v;
   for (size_t i = 0; i < path.size(); ++i) {
-    if (r.segments[i] == kParam) {
+    if (r.segments[i] == kParam || r.segments[i] == kAliasParam) {
       if (path[i].empty()) return false;
       v = path[i];
     } else if (r.segments[i] != path[i]) {

@@ -15,7 +15,9 @@
 // Search, which is /search. A few aliases use HTTP verbs (kAliases in
 // http_routes.cc): GET /v1/collections, GET|PUT|DELETE|PATCH
 // /v1/collections/{name}, PUT /v1/collections/{name}/points,
-// GET /v1/snapshots, GET /healthz.
+// GET /v1/snapshots, GET /healthz, and for aliases GET /v1/aliases,
+// PUT|PATCH|DELETE /v1/aliases/{alias} (create, switch, delete; the
+// body names the collection).
 // Streaming methods are in the table too, marked, so the gateway can answer
 // them 501 rather than 404.
 //
@@ -43,7 +45,8 @@ namespace quiver::server {
 
 struct HttpRoute {
   std::string http_method;  // "POST", "GET", ...
-  // The path, segment by segment; "{name}" stands for the collection.
+  // The path, segment by segment; "{name}" stands for the collection,
+  // "{alias}" for an alias.
   std::vector<std::string> segments;
   const google::protobuf::MethodDescriptor* rpc = nullptr;
   // Fixed per route, so requests do not look them up: the gRPC method path
@@ -52,7 +55,8 @@ struct HttpRoute {
   std::string grpc_method;
   const google::protobuf::Message* request_prototype = nullptr;
   const google::protobuf::Message* response_prototype = nullptr;
-  // The request field "{name}" sets; null when the path has none.
+  // The request field "{name}" or "{alias}" sets; null when the path has
+  // none.
   const google::protobuf::FieldDescriptor* path_field = nullptr;
   bool streaming = false;
 

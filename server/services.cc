@@ -241,6 +241,38 @@ grpc::ServerUnaryReactor* CollectionServiceImpl::VerifyCollection(
                    });
 }
 
+grpc::ServerUnaryReactor* CollectionServiceImpl::CreateAlias(grpc::CallbackServerContext* ctx,
+                                                          const v1::CreateAliasRequest* req,
+                                                          v1::CreateAliasResponse* resp) {
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "CreateAlias", req, resp),
+                     [&](Engine::Done done) { engine_->CreateAlias(*req, resp, std::move(done)); });
+}
+
+grpc::ServerUnaryReactor* CollectionServiceImpl::SwitchAlias(grpc::CallbackServerContext* ctx,
+                                                          const v1::SwitchAliasRequest* req,
+                                                          v1::SwitchAliasResponse* resp) {
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "SwitchAlias", req, resp),
+                     [&](Engine::Done done) { engine_->SwitchAlias(*req, resp, std::move(done)); });
+}
+
+grpc::ServerUnaryReactor* CollectionServiceImpl::DeleteAlias(grpc::CallbackServerContext* ctx,
+                                                          const v1::DeleteAliasRequest* req,
+                                                          v1::DeleteAliasResponse* resp) {
+  return FinishLater(ctx, gate_, RpcObserver(metrics_, "DeleteAlias", req, resp),
+                     [&](Engine::Done done) { engine_->DeleteAlias(*req, resp, std::move(done)); });
+}
+
+grpc::ServerUnaryReactor* CollectionServiceImpl::ListAliases(grpc::CallbackServerContext* ctx,
+                                                          const v1::ListAliasesRequest* req,
+                                                          v1::ListAliasesResponse* resp) {
+  return RunInline(ctx, gate_, RpcObserver(metrics_, "ListAliases", req, resp), [&] {
+    QUIVER_RETURN_IF_ERROR(engine_->ListAliases(*req, resp));
+    // A key limited to collections sees only aliases within its limit.
+    if (gate_->authorizer() != nullptr) gate_->authorizer()->FilterAliases(*ctx, resp);
+    return absl::OkStatus();
+  });
+}
+
 grpc::ServerUnaryReactor* PointServiceImpl::UpsertPoints(grpc::CallbackServerContext* ctx,
                                                          const v1::UpsertPointsRequest* req,
                                                          v1::UpsertPointsResponse* resp) {

@@ -123,6 +123,20 @@ class CollectionServiceImpl final : public v1::CollectionService::CallbackServic
   grpc::ServerUnaryReactor* VerifyCollection(grpc::CallbackServerContext* ctx,
                                              const v1::VerifyCollectionRequest* req,
                                              v1::VerifyCollectionResponse* resp) override;
+  // Alias changes go to the commit thread as writes do; ListAliases is a
+  // cheap inline read.
+  grpc::ServerUnaryReactor* CreateAlias(grpc::CallbackServerContext* ctx,
+                                        const v1::CreateAliasRequest* req,
+                                        v1::CreateAliasResponse* resp) override;
+  grpc::ServerUnaryReactor* SwitchAlias(grpc::CallbackServerContext* ctx,
+                                        const v1::SwitchAliasRequest* req,
+                                        v1::SwitchAliasResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteAlias(grpc::CallbackServerContext* ctx,
+                                        const v1::DeleteAliasRequest* req,
+                                        v1::DeleteAliasResponse* resp) override;
+  grpc::ServerUnaryReactor* ListAliases(grpc::CallbackServerContext* ctx,
+                                        const v1::ListAliasesRequest* req,
+                                        v1::ListAliasesResponse* resp) override;
 
  private:
   Engine* engine_;

@@ -3,6 +3,7 @@
 // Column families and keys (all integers big-endian so keys sort by value):
 //   catalog     "c/" + name          -> CollectionRecord
 //               "n/" + cid(4)        -> next internal id of the collection (8)
+//               "a/" + alias         -> AliasRecord (store_alias.cc)
 //               "meta/next_cid"      -> next collection id (4)
 //               "meta/last_seq"      -> last committed sequence number (8)
 //   vectors     cid(4) field(2) iid(8) -> float32[dim], little-endian
@@ -104,6 +105,9 @@ struct StoreOptions {
 
 class Store;
 
+// Whether a catalog key is an alias record's.
+bool IsAliasKey(absl::string_view catalog_key);
+
 // One atomic mutation under construction. Obtained from Store::NewBatch.
 class Batch {
  public:
@@ -116,6 +120,9 @@ class Batch {
   void DropCollection(uint32_t cid, absl::string_view name);
   void PutNextCollectionId(uint32_t next);
   void PutNextInternalId(uint32_t cid, uint64_t next);
+  // Aliases (storage/store_alias.cc): creates or re-points one, removes one.
+  void PutAlias(const AliasRecord& rec);
+  void DeleteAlias(absl::string_view alias);
 
   // Writes a point under internal id `iid`: its record, one vector per field
   // (vectors[f] has the field's dim floats; null: the point has none, as an
@@ -213,6 +220,8 @@ class Store {
   uint32_t next_collection_id() const { return next_cid_; }
 
   absl::StatusOr<std::vector<CollectionState>> LoadCollections();
+  // Every alias record, by alias name. DATA_LOSS for one that does not parse.
+  absl::StatusOr<std::vector<AliasRecord>> LoadAliases();
 
   // A snapshot of the database as of now (see StoreSnapshot).
   std::unique_ptr<StoreSnapshot> NewSnapshot();
@@ -255,8 +264,9 @@ class Store {
   // Copies the state `snapshot` shows into a new database at `dest_path`
   // (which must not exist), written through this store's FileSystem. With
   // `cids` null: everything (catalog, data, operation log). Otherwise
-  // those collections' catalog records, data and next internal ids, the
-  // last sequence and the next collection id, and no operation log. The
+  // those collections' catalog records, data, next internal ids and
+  // aliases, the last sequence and the next collection id, and no
+  // operation log. The
   // copy is flushed and closed when this returns. RESOURCE_EXHAUSTED
   // ("disk full: ...") when space runs out.
   absl::Status ExportTo(const StoreSnapshot& snapshot, const std::vector<uint32_t>* cids,

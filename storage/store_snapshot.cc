@@ -107,6 +107,11 @@ absl::Status Store::ExportTo(const StoreSnapshot& snapshot, const std::vector<ui
           keep = wanted(ReadCid(c));
         } else if (k.starts_with(kRestorePrefix)) {
           keep = cids == nullptr;
+        } else if (IsAliasKey(absl::string_view(k.data(), k.size()))) {
+          // An alias goes with its collection (to an offline restore).
+          AliasRecord rec;
+          keep = rec.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) &&
+                 wanted(rec.collection_id());
         }
       } else if (from != oplog_) {
         keep = k.size() >= 4 && wanted(ReadCid(k));

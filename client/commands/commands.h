@@ -16,6 +16,8 @@ namespace quiver::ctl {
 void RegisterHealthCommands(CLI::App& app, CommandSet& commands);
 // collection create|list|describe|set-index|drop
 void RegisterCollectionCommands(CLI::App& app, CommandSet& commands);
+// alias create|switch|delete|list
+void RegisterAliasCommands(CLI::App& app, CommandSet& commands);
 // import
 void RegisterImportCommands(CLI::App& app, CommandSet& commands);
 // export

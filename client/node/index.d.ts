@@ -104,6 +104,11 @@ export class QuiverClient {
   getCollection(name: string): Promise<any>;
   listCollections(): Promise<string[]>;
   dropCollection(name: string): Promise<bigint>;
+  // Aliases: every call taking a collection name takes an alias too.
+  createAlias(alias: string, collection: string): Promise<bigint>;
+  switchAlias(alias: string, collection: string): Promise<bigint>;
+  deleteAlias(alias: string): Promise<bigint>;
+  listAliases(collection?: string): Promise<AliasInfo[]>;
   upsert(collection: string, points: Iterable<PointInput>): Promise<bigint>;
   upsertBatches(collection: string, points: Iterable<PointInput>,
     options?: { batchSize?: number; onProgress?: (done: number) => void }): Promise<number>;
@@ -137,6 +142,11 @@ export class AlreadyExistsError extends QuiverError {}
 export class PermissionDeniedError extends QuiverError {}
 export class ResourceExhaustedError extends QuiverError {}
 export class FailedPreconditionError extends QuiverError {}
+
+export interface AliasInfo {
+  alias: string;
+  collection: string;
+}
 export class AbortedError extends QuiverError {}
 export class OutOfRangeError extends QuiverError {}
 export class UnimplementedError extends QuiverError {}

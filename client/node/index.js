@@ -263,6 +263,25 @@ class QuiverClient {
 
   async dropCollection(name) { return BigInt((await this.call('collections', 'DropCollection', { name })).sequence); }
 
+  // Aliases: a second name for a collection, taken by every call that takes
+  // a collection name; switchAlias re-points it atomically. The changes
+  // resolve with their sequence number.
+  async createAlias(alias, collection) {
+    return BigInt((await this.call('collections', 'CreateAlias', { alias, collection })).sequence);
+  }
+
+  async switchAlias(alias, collection) {
+    return BigInt((await this.call('collections', 'SwitchAlias', { alias, collection })).sequence);
+  }
+
+  async deleteAlias(alias) { return BigInt((await this.call('collections', 'DeleteAlias', { alias })).sequence); }
+
+  // [{ alias, collection }] sorted by alias; only `collection`'s when given.
+  async listAliases(collection = '') {
+    const resp = await this.call('collections', 'ListAliases', { collection });
+    return resp.aliases.map((a) => ({ alias: a.alias, collection: a.collection }));
+  }
+
   // points: [{ id, vectors: { emb: Float32Array | number[] }, attributes: {...}, multiVectors? }];
   // one atomic write. Resolves with its sequence number.
   async upsert(collection, points) {

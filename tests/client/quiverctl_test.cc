@@ -326,6 +326,49 @@ TEST_F(QuiverctlTest, CreateListDescribeDrop) {
   EXPECT_EQ(out.find("imgs"), std::string::npos) << out;
 }
 
+TEST_F(QuiverctlTest, AliasCreateSwitchListDelete) {
+  CtlOk({"collection", "create", "v1", "--vector", "emb:2:L2"});
+  CtlOk({"collection", "create", "v2", "--vector", "emb:2:L2"});
+  WriteFile(Path("p.jsonl"), R"({"id": "a", "vectors": {"emb": [1, 0]}})" "\n"
+                             R"({"id": "b", "vectors": {"emb": [0, 1]}})" "\n");
+  CtlOk({"import", "v2", Path("p.jsonl")});
+  std::string out = CtlOk({"alias", "create", "live", "v1"});
+  EXPECT_NE(out.find("created alias live -> v1 (sequence "), std::string::npos) << out;
+  EXPECT_EQ(Count("live"), 0u);
+  json j = CtlJson({"alias", "switch", "live", "v2"});
+  EXPECT_EQ(j["alias"], "live");
+  EXPECT_EQ(j["collection"], "v2");
+  EXPECT_TRUE(j["sequence"].is_number()) << j;
+  EXPECT_EQ(Count("live"), 2u);
+  out = CtlOk({"alias", "list"});
+  EXPECT_NE(out.find("ALIAS"), std::string::npos) << out;
+  EXPECT_NE(out.find("live"), std::string::npos) << out;
+  json list = CtlJson({"alias", "list", "--collection", "v2"});
+  ASSERT_EQ(list.size(), 1u) << list;
+  EXPECT_EQ(list[0]["alias"], "live");
+  EXPECT_EQ(list[0]["collection"], "v2");
+  EXPECT_EQ(CtlJson({"alias", "list", "--collection", "v1"}).size(), 0u);
+
+  CmdResult r = Ctl({"collection", "drop", "v2"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("FAILED_PRECONDITION"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("live"), std::string::npos) << r;
+  r = Ctl({"alias", "create", "v1", "v2"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("ALREADY_EXISTS"), std::string::npos) << r;
+  r = Ctl({"alias", "switch", "nope", "v2"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("NOT_FOUND"), std::string::npos) << r;
+  r = Ctl({"alias", "create", "only_one_arg"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+
+  out = CtlOk({"alias", "delete", "live"});
+  EXPECT_NE(out.find("deleted alias live"), std::string::npos) << out;
+  r = Ctl({"count", "live"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  CtlOk({"collection", "drop", "v2"});
+}
+
 TEST_F(QuiverctlTest, ImportFvecsThenSearchGetStats) {
   CtlOk({"collection", "create", "vec", "--vector", "emb:8:L2"});
   const Rows rows = RandomRows(250, 8, 1);

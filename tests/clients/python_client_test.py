@@ -190,6 +190,35 @@ class ClientTest(unittest.TestCase):
             q.upsert("err", ["a"], {"v": [[1, 0]]}, attributes=[{"x": object()}])
         self.assertEqual(set(quiver.ERRORS), set(grpc.StatusCode) - {grpc.StatusCode.OK})
 
+    def test_aliases(self):
+        q = self.q
+        q.create_collection("al_v1", vectors={"v": (2, "L2")})
+        q.create_collection("al_v2", vectors={"v": (2, "L2")})
+        q.upsert("al_v1", ["a"], {"v": np.array([[1, 0]], dtype=np.float32)})
+        q.upsert("al_v2", ["b", "c"], {"v": np.array([[1, 0], [0, 1]], dtype=np.float32)})
+        seq = q.create_alias("al", "al_v1")
+        self.assertGreater(seq, 0)
+        self.assertEqual(q.count("al"), 1)
+        self.assertEqual(q.get_collection("al").name, "al_v1")
+        self.assertGreater(q.switch_alias("al", "al_v2"), seq)
+        self.assertEqual(q.count("al"), 2)
+        self.assertEqual([h.id for h in q.search("al", [1, 0], k=1)], ["b"])
+        self.assertIn(("al", "al_v2"), q.list_aliases())
+        self.assertEqual(q.list_aliases("al_v2"), [("al", "al_v2")])
+        with self.assertRaises(quiver.AlreadyExistsError):
+            q.create_alias("al_v1", "al_v2")
+        with self.assertRaises(quiver.NotFoundError):
+            q.switch_alias("no_alias", "al_v2")
+        with self.assertRaises(quiver.InvalidArgumentError):
+            q.create_alias("bad-name", "al_v2")
+        with self.assertRaises(quiver.FailedPreconditionError) as cm:
+            q.drop_collection("al_v2")
+        self.assertIn("al", cm.exception.message)
+        q.delete_alias("al")
+        self.assertEqual(q.list_aliases("al_v2"), [])
+        with self.assertRaises(quiver.NotFoundError):
+            q.count("al")
+
     def test_any_rpc_through_call_and_options_by_name(self):
         q = self.q
         q.create_collection("raw", vectors={"v": (2, "L2")})

@@ -24,7 +24,8 @@ OUT = os.path.join(ROOT, "tests", "fuzz", "rpc_fuzz_corpus")
 # The order of rpc_fuzz.cc's Method enum.
 CREATE, GET_COLLECTION, LIST, DROP, UPDATE, VERIFY, UPSERT, GET_POINTS, DELETE, COUNT, \
     SEARCH, HEALTH, NO_SUCH_METHOD, CREATE_SNAPSHOT, LIST_SNAPSHOTS, DELETE_SNAPSHOT, \
-    DOWNLOAD_SNAPSHOT, RESTORE_SNAPSHOT, SCROLL_POINTS, UPDATE_POINTS = range(20)
+    DOWNLOAD_SNAPSHOT, RESTORE_SNAPSHOT, SCROLL_POINTS, UPDATE_POINTS, CREATE_ALIAS, \
+    SWITCH_ALIAS, DELETE_ALIAS, LIST_ALIASES = range(24)
 # rpc_fuzz.cc's AuthHeader choices.
 KEY_ADMIN, KEY_READ, KEY_WRITE_C, KEY_ADMIN_C, KEY_UNKNOWN, KEY_NONE, KEY_BASIC = range(7)
 
@@ -117,6 +118,10 @@ def write_all(t, c, p, s, n):
     upd.vectors["v"].values.extend([0.5, 1.5, 2.5, 3.5])
     seeds.append((UPDATE_POINTS, "update_points", p.UpdatePointsRequest(
         collection="c", updates=[upd, p.PointUpdate(id="p2", remove_attributes=["b"])])))
+    seeds.append((CREATE_ALIAS, "alias_create", c.CreateAliasRequest(alias="al", collection="c")))
+    seeds.append((SWITCH_ALIAS, "alias_switch", c.SwitchAliasRequest(alias="al", collection="c")))
+    seeds.append((DELETE_ALIAS, "alias_delete", c.DeleteAliasRequest(alias="al")))
+    seeds.append((LIST_ALIASES, "alias_list", c.ListAliasesRequest(collection="c")))
     q = t.Vector(values=[1.0, 2.0, 3.0, 4.0])
     seeds.append((SEARCH, "search", s.SearchRequest(
         collection="c", field="v", vectors=[q], k=5, filter="a IN (1, 2, 3)",
@@ -155,6 +160,8 @@ def write_all(t, c, p, s, n):
         (UPSERT, KEY_WRITE_C, "key_write_c_upsert", p.UpsertPointsRequest(
             collection="c", points=[point(t, 8)])),
         (LIST, KEY_WRITE_C, "key_write_c_list", c.ListCollectionsRequest()),
+        (CREATE_ALIAS, KEY_ADMIN_C, "key_admin_c_alias", c.CreateAliasRequest(
+            alias="n1", collection="c")),
         (CREATE_SNAPSHOT, KEY_ADMIN_C, "key_admin_c_snapshot", n.CreateSnapshotRequest()),
         (GET_COLLECTION, KEY_UNKNOWN, "key_unknown_get", c.GetCollectionRequest(name="c")),
         (LIST_SNAPSHOTS, KEY_NONE, "key_none_list_snapshots", n.ListSnapshotsRequest()),

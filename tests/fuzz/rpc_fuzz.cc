@@ -9,7 +9,8 @@
 // "n1". Each input picks the key it is sent with, or none, an unknown or
 // malformed one; the harness's own calls use the unlimited admin key.
 //
-// Input: byte 0 picks the method (every v1 RPC, SnapshotService's included,
+// Input: byte 0 picks the method (every v1 RPC, SnapshotService's and the
+// alias RPCs included,
 // the health check, and a method that does not exist), byte 1 % 3 the way
 // the rest becomes a request, byte 1 / 3 % 8 the key (0: the unlimited
 // admin key, so seeds written before keys keep their meaning):
@@ -80,6 +81,7 @@ enum Method {
   kUpsert, kGetPoints, kDelete, kCount, kSearch, kHealth, kNoSuchMethod,
   kCreateSnapshot, kListSnapshots, kDeleteSnapshot, kDownloadSnapshot, kRestoreSnapshot,
   kScrollPoints, kUpdatePoints,
+  kCreateAlias, kSwitchAlias, kDeleteAlias, kListAliases,
   kMethods
 };
 constexpr const char* kPaths[kMethods] = {
@@ -103,6 +105,10 @@ constexpr const char* kPaths[kMethods] = {
     "/quiver.v1.SnapshotService/RestoreSnapshot",
     "/quiver.v1.PointService/ScrollPoints",
     "/quiver.v1.PointService/UpdatePoints",
+    "/quiver.v1.CollectionService/CreateAlias",
+    "/quiver.v1.CollectionService/SwitchAlias",
+    "/quiver.v1.CollectionService/DeleteAlias",
+    "/quiver.v1.CollectionService/ListAliases",
 };
 
 // The next_cursor of the last ScrollPoints that answered one, so inputs
@@ -370,6 +376,7 @@ class Gen {
     return *(values.begin() + i);
   }
   std::string Collection() { return Pick({"c", "c", "c", "c", "x", "", "C", "c2"}); }
+  std::string AliasName() { return Pick({"al", "al", "c", "n1", "", "bad name", "c2"}); }
   std::string Field() { return Pick({"v", "v", "d", "", "a", "nope"}); }
   std::string Attr() { return Pick({"a", "b", "c", "s", "e", "zz", ""}); }
   std::string Id() {
@@ -639,6 +646,30 @@ class Gen {
         }
         return r.SerializeAsString();
       }
+      // Aliases: names that clash with "c" and "n1", bad ones, and targets
+      // that are missing or aliases themselves.
+      case kCreateAlias: {
+        v1::CreateAliasRequest r;
+        r.set_alias(AliasName());
+        r.set_collection(Pick({"c", "c", "al", "x", "", "n1"}));
+        return r.SerializeAsString();
+      }
+      case kSwitchAlias: {
+        v1::SwitchAliasRequest r;
+        r.set_alias(AliasName());
+        r.set_collection(Pick({"c", "al", "x", ""}));
+        return r.SerializeAsString();
+      }
+      case kDeleteAlias: {
+        v1::DeleteAliasRequest r;
+        r.set_alias(AliasName());
+        return r.SerializeAsString();
+      }
+      case kListAliases: {
+        v1::ListAliasesRequest r;
+        r.set_collection(Pick({"", "", "c", "al", "x"}));
+        return r.SerializeAsString();
+      }
       case kHealth: {
         grpc::health::v1::HealthCheckRequest r;
         r.set_service(Pick({"", "quiver.v1.SearchService", "nope"}));
@@ -825,6 +856,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       quiver::v1::DropCollectionRequest drop;
       drop.set_name(name);
       (void)harness->Call(kPaths[kDrop], drop.SerializeAsString(), nullptr);
+    }
+  }
+  if (method == kCreateAlias && s.ok()) {
+    // No alias outlives its input: "c" stays droppable and rebuildable.
+    quiver::v1::CreateAliasRequest created;
+    if (created.ParseFromString(request)) {
+      quiver::v1::DeleteAliasRequest del;
+      del.set_alias(created.alias());
+      (void)harness->Call(kPaths[kDeleteAlias], del.SerializeAsString(), nullptr);
     }
   }
   if (method == kRestoreSnapshot && s.ok()) {

@@ -139,6 +139,51 @@ class HttpGatewayTest(unittest.TestCase):
         self.assertEqual(status, 200, body)
         self.assertEqual(body["defects_total"], "0")
 
+    def test_alias_routes(self):
+        self.create_shop("al_one")
+        status, body, _ = self.call("PUT", "/v1/collections/al_two", {"schema": {
+            "vectors": [{"name": "v", "dim": 3, "metric": "L2"}]}})
+        self.assertEqual(status, 200, body)
+        status, body, _ = self.call("PUT", "/v1/aliases/al", {"collection": "al_one"})
+        self.assertEqual(status, 200, body)
+        created = int(body["sequence"])
+        status, body, _ = self.call("POST", "/v1/collections/al/points/count")
+        self.assertEqual((status, body), (200, {"count": "3"}))
+        status, body, _ = self.call("GET", "/v1/collections/al")
+        self.assertEqual(body["collection"]["name"], "al_one")
+        status, body, _ = self.call("PATCH", "/v1/aliases/al", {"collection": "al_two"})
+        self.assertEqual(status, 200, body)
+        self.assertGreater(int(body["sequence"]), created)
+        status, body, _ = self.call("POST", "/v1/collections/al/points/count")
+        self.assertEqual(body, {"count": "0"})
+        status, body, _ = self.call("POST", "/v1/CollectionService/ListAliases",
+                                    {"collection": "al_two"})
+        self.assertEqual(body, {"aliases": [{"alias": "al", "collection": "al_two"}]})
+        # Errors: mapped, and nothing changed.
+        self.assertError(409, "ALREADY_EXISTS",
+                         self.call("PUT", "/v1/aliases/al_one", {"collection": "al_two"}),
+                         "share one namespace")
+        self.assertError(404, "NOT_FOUND",
+                         self.call("PATCH", "/v1/aliases/nope", {"collection": "al_two"}))
+        self.assertError(400, "INVALID_ARGUMENT",
+                         self.call("PUT", "/v1/aliases/al2", {"collection": "al"}),
+                         "itself an alias")
+        self.assertError(400, "FAILED_PRECONDITION",
+                         self.call("DELETE", "/v1/collections/al_two"), r"aliases \(al\)")
+        self.assertError(400, "FAILED_PRECONDITION",
+                         self.call("DELETE", "/v1/collections/al"), "is an alias of")
+        self.assertError(400, "INVALID_ARGUMENT",
+                         self.call("PUT", "/v1/aliases/al3", {"alias": "other",
+                                                              "collection": "al_two"}),
+                         'the path names "al3"')
+        status, body, _ = self.call("GET", "/v1/aliases")
+        self.assertIn({"alias": "al", "collection": "al_two"}, body["aliases"])
+        status, body, _ = self.call("DELETE", "/v1/aliases/al")
+        self.assertEqual(status, 200, body)
+        self.assertError(404, "NOT_FOUND", self.call("POST", "/v1/collections/al/points/count"))
+        status, body, _ = self.call("DELETE", "/v1/collections/al_two")
+        self.assertEqual(status, 200, body)
+
     def test_generic_route_matches_grpc(self):
         self.create_shop("generic")
         req = {"collection": "generic", "vectors": [{"values": [0.2, 0.3, 0.9]}], "k": 3}

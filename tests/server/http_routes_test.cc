@@ -55,6 +55,27 @@ TEST(HttpRoutesTest, RestFormsSetTheCollectionFromThePath) {
   EXPECT_EQ(m->route->Pattern(), "/v1/collections/{name}/search");
 }
 
+TEST(HttpRoutesTest, AliasRoutesSetTheAliasFromThePath) {
+  const HttpRouter r = Router();
+  std::string v;
+  EXPECT_EQ(Rpc(r, "GET", "/v1/aliases"), "quiver.v1.CollectionService.ListAliases");
+  for (const auto& [method, rpc] : std::vector<std::pair<const char*, std::string>>{
+           {"PUT", "quiver.v1.CollectionService.CreateAlias"},
+           {"PATCH", "quiver.v1.CollectionService.SwitchAlias"},
+           {"DELETE", "quiver.v1.CollectionService.DeleteAlias"}}) {
+    EXPECT_EQ(Rpc(r, method, "/v1/aliases/live", &v), rpc);
+    EXPECT_EQ(v, "live");
+    auto m = r.Find(method, "/v1/aliases/live");
+    ASSERT_TRUE(m.ok());
+    ASSERT_NE(m->route->path_field, nullptr);
+    EXPECT_EQ(m->route->path_field->name(), "alias");
+  }
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.Find("POST", "/v1/aliases/live").status()));
+  EXPECT_TRUE(absl::IsNotFound(r.Find("PUT", "/v1/aliases//").status()));
+  EXPECT_EQ(Rpc(r, "POST", "/v1/CollectionService/SwitchAlias"),
+            "quiver.v1.CollectionService.SwitchAlias");
+}
+
 TEST(HttpRoutesTest, GenericFormCoversEveryMethod) {
   const HttpRouter r = Router();
   EXPECT_EQ(Rpc(r, "POST", "/v1/SearchService/Search"), "quiver.v1.SearchService.Search");

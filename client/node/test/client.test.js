@@ -127,6 +127,27 @@ describe('quiver-client', () => {
     await assert.rejects(q.call('points', 'NoSuchRpc', {}), TypeError);
   });
 
+  test('aliases: create, switch, list, delete; calls through an alias', async () => {
+    await q.createCollection('al_v1', { vectors: { v: { dim: 2, metric: 'L2' } } });
+    await q.createCollection('al_v2', { vectors: { v: { dim: 2, metric: 'L2' } } });
+    await q.upsert('al_v1', [{ id: 'a', vectors: { v: [1, 0] } }]);
+    await q.upsert('al_v2', [{ id: 'b', vectors: { v: [1, 0] } }, { id: 'c', vectors: { v: [0, 1] } }]);
+    const seq = await q.createAlias('al', 'al_v1');
+    assert.equal(typeof seq, 'bigint');
+    assert.equal(await q.count('al'), 1n);
+    assert.equal((await q.getCollection('al')).name, 'al_v1');
+    assert.ok(await q.switchAlias('al', 'al_v2') > seq);
+    assert.deepEqual((await q.search('al', [1, 0], { k: 1 })).map((h) => h.id), ['b']);
+    assert.deepEqual(await q.listAliases('al_v2'), [{ alias: 'al', collection: 'al_v2' }]);
+    await assert.rejects(q.createAlias('al_v1', 'al_v2'), quiver.AlreadyExistsError);
+    await assert.rejects(q.switchAlias('no_alias', 'al_v2'), quiver.NotFoundError);
+    await assert.rejects(q.dropCollection('al_v2'),
+      (e) => e instanceof quiver.FailedPreconditionError && /aliases \(al\)/.test(e.message));
+    await q.deleteAlias('al');
+    assert.deepEqual(await q.listAliases('al_v2'), []);
+    await assert.rejects(q.count('al'), quiver.NotFoundError);
+  });
+
   test('any RPC through call(), including ones without a wrapper', async () => {
     const resp = await q.call('points', 'CountPoints', { collection: 'shop', filter: '' });
     assert.equal(resp.count, '1');

@@ -1,6 +1,6 @@
 // Compiled by client.test.js with tsc --strict --noEmit: the typings
 // describe the API as the tests use it (never run).
-import { QuiverClient, NotFoundError, Hit, Point, double } from '..';
+import { QuiverClient, NotFoundError, Hit, Point, AliasInfo, double } from '..';
 
 async function main(): Promise<void> {
   const q = new QuiverClient({ address: '127.0.0.1:50051', apiKey: 'k', timeoutMs: 1000 });
@@ -11,6 +11,11 @@ async function main(): Promise<void> {
   const pts: Point[] = await q.get('c', ['a'], { withVectors: true });
   const n: bigint = await q.count('c');
   const v: Float32Array = pts[0].vectors.v;
+  const aliasSeq: bigint = await q.createAlias('live', 'c');
+  await q.switchAlias('live', 'c');
+  const aliases: AliasInfo[] = await q.listAliases('c');
+  await q.deleteAlias(aliases[0].alias);
+  console.log(aliasSeq);
   try {
     await q.dropCollection('c');
   } catch (e) {

@@ -188,6 +188,37 @@ class Client:
         req = collections_pb2.DropCollectionRequest(name=name)
         return self.call(self.stubs.collections.DropCollection, req, timeout).sequence
 
+    # ------------------------------------------------------------- aliases
+    # An alias is a second name for a collection: every call taking a
+    # collection name takes one, and switch_alias re-points it atomically
+    # (swap in a re-built collection). The changes return their sequence.
+    def create_alias(self, alias: str, collection: str,
+                     timeout: Optional[float] = ...) -> int:
+        """Creates alias -> collection; AlreadyExistsError if a collection
+        or alias has that name."""
+        req = collections_pb2.CreateAliasRequest(alias=alias, collection=collection)
+        return self.call(self.stubs.collections.CreateAlias, req, timeout).sequence
+
+    def switch_alias(self, alias: str, collection: str,
+                     timeout: Optional[float] = ...) -> int:
+        """Points an existing alias at `collection`, atomically;
+        NotFoundError if the alias does not exist."""
+        req = collections_pb2.SwitchAliasRequest(alias=alias, collection=collection)
+        return self.call(self.stubs.collections.SwitchAlias, req, timeout).sequence
+
+    def delete_alias(self, alias: str, timeout: Optional[float] = ...) -> int:
+        """Removes the alias (never its collection)."""
+        req = collections_pb2.DeleteAliasRequest(alias=alias)
+        return self.call(self.stubs.collections.DeleteAlias, req, timeout).sequence
+
+    def list_aliases(self, collection: str = "",
+                     timeout: Optional[float] = ...) -> List[Tuple[str, str]]:
+        """(alias, collection) pairs sorted by alias; only `collection`'s
+        when given."""
+        req = collections_pb2.ListAliasesRequest(collection=collection)
+        resp = self.call(self.stubs.collections.ListAliases, req, timeout)
+        return [(a.alias, a.collection) for a in resp.aliases]
+
     # -------------------------------------------------------------- points
     def upsert(self, collection: str, ids: Sequence[str], vectors: Mapping[str, Any],
                attributes=None, multi_vectors=None, timeout: Optional[float] = ...) -> int:
