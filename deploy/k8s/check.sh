@@ -2,7 +2,7 @@
 # Checks deploy/k8s without a cluster: kubectl renders the kustomization
 # (every manifest parses as Kubernetes objects), then check.py compares the
 # manifests with the Dockerfile (EXPOSE, VOLUME, USER, HEALTHCHECK), the
-# entrypoint's variables and quiverd's flags (build/quiverd --help).
+# entrypoint's variables and quiverd's flags (quiverd --help).
 # `kubectl apply --dry-run=client` is run too when a cluster answers: even a
 # client-side dry run asks the API server which resources exist.
 # Installs kubectl (Debian's kubernetes-client) and python3-yaml if missing.
@@ -17,6 +17,13 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${need[@]}" >/dev/null
+fi
+# Any quiverd of this tree answers --help the same: the optimised build's,
+# else the test command's (ASan) build, else one built now.
+if [ -z "${QUIVERD:-}" ]; then
+  for q in build/quiverd build-asan/quiverd; do
+    if [ -x "$q" ]; then QUIVERD=$q; break; fi
+  done
 fi
 QUIVERD=${QUIVERD:-build/quiverd}
 if [ ! -x "$QUIVERD" ]; then
