@@ -130,7 +130,9 @@ std::string AuthHeader(int choice) {
     case 4: return "Bearer fuzz-unknown-key";
     case 5: return "";
     case 6: return absl::StrCat("Basic ", kAdminKey);
-    default: return absl::StrCat("bearer  ", kAdminKey);
+    // No space after the scheme. (A lower-case scheme and extra spaces are
+    // valid, as in HTTP: "bearer  KEY" is the admin key.)
+    default: return absl::StrCat("Bearer", kAdminKey);
   }
 }
 // Whether a call with this header may succeed at all.
