@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "server/log_limit.h"
 #include "server/status.h"
@@ -218,7 +219,17 @@ class RestoreReactor final : public grpc::ServerReadReactor<v1::RestoreSnapshotR
           upload_path_.empty() ? engine_->SnapshotPath(snapshot_) : upload_path_;
       absl::StatusOr<std::shared_ptr<Collection>> c =
           path.ok() ? engine_->RestoreCollection(*path, source_, target_) : path.status();
-      if (!c.ok()) return Fail(c.status());
+      if (!c.ok()) {
+        // The client named a snapshot or sent one: where its file lies on
+        // the server is none of its business (and the data directory's
+        // path no client's to learn).
+        if (!path.ok()) return Fail(c.status());
+        const std::string shown = upload_path_.empty()
+                                      ? absl::StrCat("snapshot \"", snapshot_, "\"")
+                                      : std::string("the uploaded snapshot");
+        return Fail(absl::Status(c.status().code(),
+                                 absl::StrReplaceAll(c.status().message(), {{*path, shown}})));
+      }
       engine_->DescribeCollection(**c, resp_->mutable_collection());
       if (absl::StatusOr<storage::SnapshotManifest> m = storage::ReadSnapshotManifest(*path);
           m.ok()) {
