@@ -422,6 +422,16 @@ TEST_F(SnapshotTest, DamagedSnapshotsAreRefusedNamingTheFile) {
       client::RestoreSnapshot(c, "", cut, "", "from_cut", kTimeout);
   EXPECT_THAT(std::string(cut_status.status().message()),
               ContainsRegex("file (db|segments)/[^ ]+"));
+  // Not a snapshot at all: said of the upload, never of its file on the
+  // server (a client has no business with the data directory's path).
+  const std::string junk = dir_.path() + "/junk.qsnap";
+  std::ofstream(junk) << "this is not a snapshot, but it is long enough to read a header from";
+  absl::StatusOr<v1::RestoreSnapshotResponse> junk_status =
+      client::RestoreSnapshot(c, "", junk, "", "from_junk", kTimeout);
+  EXPECT_THAT(junk_status, StatusIs(absl::StatusCode::kDataLoss,
+                                    "the uploaded snapshot is not a Quiver snapshot"));
+  EXPECT_EQ(std::string(junk_status.status().message()).find(dir_.path()), std::string::npos)
+      << junk_status.status();
   // Nothing changed: no collection, no leftovers in the snapshot directory.
   absl::StatusOr<std::vector<v1::CollectionInfo>> colls = c.ListCollections();
   QUIVER_ASSERT_OK(colls);
