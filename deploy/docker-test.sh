@@ -147,38 +147,40 @@ for b in quiverd quiverctl; do
   readelf -S "$WORK/$b" | grep -q '\.gnu_debuglink' || fail "$b has no link to its debug file"
 done
 $DOCKER rm "$NAME" >/dev/null
-if [ -z "${DOCKER_TEST_IMAGE:-}" ]; then
-  # The README's way to the debug information: the `debug` stage (from the
-  # build's cache, so seconds), copied out of a container of it. Each file
-  # must carry the debug information of the image's binary (same build ID).
-  if ! $DOCKER build --target debug -t "$IMAGE-debug" --build-arg JOBS="${JOBS:-2}" . \
-    >"$WORK/build-debug.log" 2>&1; then
-    tail -20 "$WORK/build-debug.log"
-    fail "docker build --target debug failed"
+# copy_from_stage STAGE SRC DEST [SRC DEST ...]: builds the Dockerfile's
+# stage STAGE (from the image build's cache, so seconds) and copies files out
+# of a container of it.
+copy_from_stage() {
+  local stage=$1
+  shift
+  if ! $DOCKER build --target "$stage" -t "$IMAGE-$stage" --build-arg JOBS="${JOBS:-2}" . \
+    >"$WORK/build-$stage.log" 2>&1; then
+    tail -20 "$WORK/build-$stage.log"
+    fail "docker build --target $stage failed"
   fi
-  $DOCKER create --name "$NAME-debug" "$IMAGE-debug" /none >/dev/null
+  $DOCKER create --name "$NAME-$stage" "$IMAGE-$stage" /none >/dev/null
+  while [ $# -ge 2 ]; do
+    $DOCKER cp "$NAME-$stage:$1" "$2"
+    shift 2
+  done
+  $DOCKER rm "$NAME-$stage" >/dev/null
+  $DOCKER rmi "$IMAGE-$stage" >/dev/null
+}
+if [ -z "${DOCKER_TEST_IMAGE:-}" ]; then
+  # The README's way to the debug information: the `debug` stage. Each file
+  # must carry the debug information of the image's binary (same build ID).
+  copy_from_stage debug /quiverd.debug "$WORK/quiverd.debug" /quiverctl.debug "$WORK/quiverctl.debug"
   for b in quiverd quiverctl; do
-    $DOCKER cp "$NAME-debug:/$b.debug" "$WORK/$b.debug"
     want=$(readelf -n "$WORK/$b" 2>/dev/null | awk '/Build ID/ { print $3 }')
     got=$(readelf -n "$WORK/$b.debug" 2>/dev/null | awk '/Build ID/ { print $3 }')
     [ -n "$want" ] && [ "$want" = "$got" ] || fail "$b.debug (build ID $got) is not $b's ($want)"
     readelf -S "$WORK/$b.debug" 2>/dev/null | grep -q '\.debug_info' || fail "$b.debug has no debug information"
   done
-  $DOCKER rm "$NAME-debug" >/dev/null
-  $DOCKER rmi "$IMAGE-debug" >/dev/null
   # The shipped quiverd runs on any x86-64: no AVX instruction outside the
   # AVX2 kernels (tests/check_kernel_isa.py, ctest's KernelIsa in an
   # unsanitized build tree), checked on the build stage's binary before
-  # stripping, which still has its symbols (from the cache: seconds).
-  if ! $DOCKER build --target build -t "$IMAGE-build" --build-arg JOBS="${JOBS:-2}" . \
-    >"$WORK/build-stage.log" 2>&1; then
-    tail -20 "$WORK/build-stage.log"
-    fail "docker build --target build failed"
-  fi
-  $DOCKER create --name "$NAME-build" "$IMAGE-build" /none >/dev/null
-  $DOCKER cp "$NAME-build:/src/build/quiverd" "$WORK/quiverd.unstripped"
-  $DOCKER rm "$NAME-build" >/dev/null
-  $DOCKER rmi "$IMAGE-build" >/dev/null
+  # stripping, which still has its symbols.
+  copy_from_stage build /src/build/quiverd "$WORK/quiverd.unstripped"
   /usr/bin/python3 tests/check_kernel_isa.py "$WORK/quiverd.unstripped" \
     || fail "the image's quiverd has AVX instructions outside the AVX2 kernels"
   rm -f "$WORK/quiverd.unstripped"

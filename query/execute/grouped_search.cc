@@ -53,13 +53,14 @@ bool GroupCandidates(const View& view, int attr, uint32_t k, uint32_t size,
   size_t full = 0;
   for (const index::Neighbor& nb : cand) {
     const Segment& seg = *view.parts[nb.id >> 32].segment;
-    const AttrRow& row = seg.attrs(static_cast<uint32_t>(nb.id & 0xffffffffu));
-    if (static_cast<size_t>(attr) >= row.size() || row[attr].index() == 0) continue;  // null
-    auto it = where.find(row[attr]);
+    const AttrValue& key =
+        AttrAt(seg.attrs(static_cast<uint32_t>(nb.id & 0xffffffffu)), static_cast<size_t>(attr));
+    if (key.index() == 0) continue;  // null
+    auto it = where.find(key);
     if (it == where.end()) {
       if (groups->size() >= k) continue;
-      it = where.emplace(row[attr], groups->size()).first;
-      groups->push_back(Group{row[attr], {}});
+      it = where.emplace(key, groups->size()).first;
+      groups->push_back(Group{key, {}});
     }
     std::vector<index::Neighbor>& hits = (*groups)[it->second].hits;
     if (hits.size() >= size) continue;
