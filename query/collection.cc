@@ -80,17 +80,13 @@ SchemaMsg Collection::CurrentSchema(const Schema& schema) const {
   return m;
 }
 
-storage::CollectionRecord Collection::Record() const {
+storage::CollectionRecord Collection::Record() const { return RecordWith(schema()); }
+
+storage::CollectionRecord Collection::RecordWith(const Schema& next) const {
   storage::CollectionRecord r;
   r.set_id(id_);
   r.set_name(name_);
   r.set_created_at_unix_ms(created_at_unix_ms_);
-  *r.mutable_schema() = CurrentSchema<storage::StoredSchema>(schema());
-  return r;
-}
-
-storage::CollectionRecord Collection::RecordWith(const Schema& next) const {
-  storage::CollectionRecord r = Record();
   *r.mutable_schema() = CurrentSchema<storage::StoredSchema>(next);
   return r;
 }
