@@ -27,7 +27,7 @@ Collection::Collection(const storage::CollectionRecord& record, Schema schema, u
       created_at_unix_ms_(record.created_at_unix_ms()),
       options_(options),
       on_sealed_(std::move(on_sealed)),
-      counters_(schema.vectors().size()),
+      counters_(kMaxVectorFields),
       next_iid_(next_iid) {
   {
     MutexLock lock(&schema_mu_);
@@ -56,6 +56,10 @@ Collection::Collection(const storage::CollectionRecord& record, Schema schema, u
     encoders_.push_back(std::move(enc));
     stored_dims_.push_back(StoredDim(f));
   }
+  // Room for every field UpdateCollection may add (ApplySchema): readers
+  // index these without a lock, so they never reallocate.
+  encoders_.resize(kMaxVectorFields);
+  stored_dims_.resize(kMaxVectorFields, 0);
   MutexLock lock(&spec_mu_);
   for (const VectorFieldSpec& f : this->schema().vectors()) index_specs_.push_back(IndexSpecOf(f));
 }
@@ -71,8 +75,11 @@ template <typename SchemaMsg>
 SchemaMsg Collection::CurrentSchema(const Schema& schema) const {
   SchemaMsg m = SchemaToMessage<SchemaMsg>(schema);
   MutexLock lock(&spec_mu_);
-  for (size_t f = 0; f < index_specs_.size(); ++f) {
-    auto* idx = m.mutable_vectors(static_cast<int>(f))->mutable_index();
+  // (The API's form leaves dropped fields out: j is field f's place.)
+  int j = 0;
+  for (size_t f = 0; f < index_specs_.size() && f < schema.vectors().size(); ++f) {
+    if (schema.vectors()[f].dropped && !kSchemaKeepsDropped<SchemaMsg>) continue;
+    auto* idx = m.mutable_vectors(j++)->mutable_index();
     idx->set_type(index_specs_[f].type);
     idx->mutable_params()->clear();
     idx->mutable_params()->insert(index_specs_[f].params.begin(), index_specs_[f].params.end());
@@ -296,7 +303,12 @@ void Collection::Describe(v1::CollectionInfo* info) const {
   st->set_deleted_count(dead);
   st->set_last_sequence(view.seq);
   const size_t nf = schema().vectors().size();
+  // Dropped fields are not described: stats[f] is field f's place in the
+  // list, -1 for those.
+  std::vector<int> stats(nf, -1);
   for (size_t f = 0; f < nf; ++f) {
+    if (schema().vectors()[f].dropped) continue;
+    stats[f] = st->vectors_size();
     v1::VectorFieldStats* vs = st->add_vectors();
     vs->set_name(schema().vectors()[f].name);
     const RunningMean& recall = counters_.field(f).recall;
@@ -312,18 +324,21 @@ void Collection::Describe(v1::CollectionInfo* info) const {
     bool indexed = true;
     for (size_t f = 0; f < nf; ++f) {
       const VectorFieldSpec& field = schema().vectors()[f];
+      if (stats[f] < 0) continue;
       const index::IndexSpec spec = IndexSpecFor(f);
       v1::SegmentInfo::Field* fi = si->add_fields();
       fi->set_name(field.name);
       std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
       if (idx != nullptr) fi->set_index(idx->Describe());
-      if (spec.type != "FLAT" && (idx == nullptr || !SameIndexSpec(idx->spec(), spec))) {
+      // (A segment no row of which holds the field needs no index of it.)
+      if (spec.type != "FLAT" && !seg.LacksField(f) &&
+          (idx == nullptr || !SameIndexSpec(idx->spec(), spec))) {
         indexed = false;
       }
       fi->set_memory_bytes(seg.VectorBytes(f, part.rows) + (idx ? idx->MemoryBytes() : 0));
       std::shared_ptr<const storage::RerankTable> table = seg.table(f);
       fi->set_disk_bytes(seg.disk_bytes(f) + (table ? table->file_bytes() : 0));
-      v1::VectorFieldStats* vs = st->mutable_vectors(static_cast<int>(f));
+      v1::VectorFieldStats* vs = st->mutable_vectors(stats[f]);
       vs->set_memory_bytes(vs->memory_bytes() + fi->memory_bytes());
       vs->set_disk_bytes(vs->disk_bytes() + fi->disk_bytes());
     }

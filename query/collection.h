@@ -263,10 +263,15 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Records that `seq` touched this collection without changing rows.
   void ApplyNoop(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Publishes `next`, a later version of the schema (query/schema_update.h
-  // checked it: it only appends attributes or changes their indexed /
-  // window flags). Sealed segments whose attribute indexes or window
-  // indexes no longer match go to the sealed callback for a rebuild; a
-  // window turned off is dropped at once. Commit thread.
+  // checked it: it only appends attributes or vector fields, changes
+  // attributes' indexed / window flags, or marks vector fields dropped).
+  // Sealed segments whose attribute indexes or window indexes no longer
+  // match go to the sealed callback for a rebuild; a window turned off is
+  // dropped at once. A vector field added or dropped seals the growing
+  // segment first (its rows have the old fields; new rows go to a segment
+  // of the new schema); sealed segments get the added field's index built
+  // in the background, and lose a dropped field's indexes at once.
+  // Commit thread.
   void ApplySchema(uint64_t seq, std::shared_ptr<const Schema> next)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // The catalog record `next` would make (Record() with its schema).
@@ -518,10 +523,14 @@ class Collection : public std::enable_shared_from_this<Collection> {
 
   mutable std::shared_ptr<Epoch> epoch_ ABSL_GUARDED_BY(mu_);
   mutable Mutex persist_mu_;  // serializes Persist
-  // Multi-vector fields' MUVERA encoders (null for other fields). Constant
-  // after construction; immutable, shared by every thread.
+  // Multi-vector fields' MUVERA encoders (null for other fields), and the
+  // StoredDim of each field (parsed once, not per point or query). Sized
+  // kMaxVectorFields at construction and never resized: the entry of a
+  // field added later is written by ApplySchema before the schema naming
+  // the field is published, and a reader reaches it only through that
+  // schema (so the schema's release/acquire orders the write before the
+  // read). Added fields are never multi-vector: their encoder stays null.
   std::vector<std::shared_ptr<const index::MuveraEncoder>> encoders_;
-  // StoredDim of each field (parsed once, not per point or query).
   std::vector<uint32_t> stored_dims_;
 
   // What the filter planner learned from past searches (thread-safe).

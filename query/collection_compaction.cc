@@ -62,9 +62,12 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
     const uint32_t rows = in->published();
     for (uint32_t off = 0; off < rows; ++off) live += in->Visible(off, view.seq);
   }
-  auto out = std::make_shared<Segment>(plan.output_id, shared_schema(),
+  // The output has the fields of the schema now: an added field its older
+  // inputs lack is absent in their rows, a dropped one takes no memory.
+  const std::shared_ptr<const Schema> schema = shared_schema();
+  auto out = std::make_shared<Segment>(plan.output_id, schema,
                                        static_cast<uint32_t>(std::max<uint64_t>(live, 1)));
-  const size_t nf = schema().vectors().size();
+  const size_t nf = schema->vectors().size();
   std::vector<const float*> vectors(nf);
   std::vector<TokenSet> tokens(nf);
   for (const auto& in : plan.inputs) {
@@ -72,8 +75,10 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
     for (uint32_t off = 0; off < rows && !out->full(); ++off) {
       if (!in->Visible(off, view.seq)) continue;
       for (size_t f = 0; f < nf; ++f) {
-        vectors[f] = in->HasVector(f, off) ? in->vector(f, off) : nullptr;
-        if (schema().vectors()[f].multi) tokens[f] = in->tokens(f, off);
+        const VectorFieldSpec& field = schema->vectors()[f];
+        const bool has = !field.dropped && in->HasVector(f, off);
+        vectors[f] = has ? in->vector(f, off) : nullptr;
+        if (field.multi && has) tokens[f] = in->tokens(f, off);
       }
       out->Append(in->iid(off), in->external_id(off), in->attrs(off), vectors, tokens.data());
     }

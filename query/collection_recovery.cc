@@ -88,9 +88,14 @@ absl::Status Collection::WriteIndexFiles(const Segment& seg, const storage::Segm
                                          const std::string& tmp,
                                          storage::SegmentManifest* m) const {
   for (size_t f = 0; f < schema().vectors().size(); ++f) {
+    const VectorFieldSpec& field = schema().vectors()[f];
+    if (field.dropped) continue;
+    if (seg.LacksField(f)) {
+      m->add_fields_without_rows(static_cast<uint32_t>(f));
+      continue;
+    }
     std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
     if (idx == nullptr) continue;
-    const VectorFieldSpec& field = schema().vectors()[f];
     const index::IndexSpec& spec = idx->spec();
     storage::SegmentManifest::IndexFile* e = m->add_indexes();
     e->set_field(static_cast<uint32_t>(f));
@@ -114,7 +119,7 @@ absl::Status Collection::WriteRerankTables(const Segment& seg, const storage::Se
     // Multi-vector fields always keep their sets in a table: one contiguous
     // array that exact MaxSim scans block by block.
     const VectorFieldSpec& field = schema().vectors()[f];
-    if (!field.disk && !field.multi) continue;
+    if ((!field.disk && !field.multi) || field.dropped) continue;
     storage::SegmentManifest::RerankFile* rf = m->add_rerank_tables();
     rf->set_field(static_cast<uint32_t>(f));
     if (std::shared_ptr<const storage::RerankTable> t = seg.table(f); t != nullptr) {
@@ -150,7 +155,12 @@ bool Collection::LoadIndexes(Segment* seg, const storage::SegmentManifest& manif
   for (size_t f = 0; f < schema().vectors().size(); ++f) {
     const VectorFieldSpec& field = schema().vectors()[f];
     const index::IndexSpec spec = IndexSpecFor(f);
-    if (spec.type == "FLAT") continue;
+    if (spec.type == "FLAT" || field.dropped) continue;
+    // Written when no row held the field: rows never change, so none does.
+    if (std::find(m->fields_without_rows().begin(), m->fields_without_rows().end(), f) !=
+        m->fields_without_rows().end()) {
+      continue;
+    }
     const storage::SegmentManifest::IndexFile* entry = nullptr;
     for (const auto& e : m->indexes()) {
       if (e.field() == f && e.index_type() == spec.type &&
@@ -181,7 +191,13 @@ bool Collection::LoadIndexes(Segment* seg, const storage::SegmentManifest& manif
         seg->SetDiskBytes(f, entry->size());
       }
     }
-    if (!s.ok()) {
+    if (!s.ok() && entry == nullptr && field.optional) {
+      // Likely a field added since the segment was written: whether an
+      // index is needed is known once the vectors are loaded.
+      spdlog::info("collection \"{}\" segment {} field \"{}\": no index file; built if a row "
+                   "holds the field", name_, seg->id(), field.name);
+      complete = false;
+    } else if (!s.ok()) {
       spdlog::warn("collection \"{}\" segment {} field \"{}\": rebuilding index: {}", name_,
                    seg->id(), field.name, s.ToString());
       complete = false;
@@ -324,6 +340,7 @@ void Collection::AttachRestoredTables(Segment& seg, const storage::SegmentManife
   // or corrupt table is rebuilt by the builder.
   for (size_t f = 0; f < schema().vectors().size(); ++f) {
     if (!schema().vectors()[f].disk && !schema().vectors()[f].multi) continue;
+    if (schema().vectors()[f].dropped) continue;
     absl::Status st = absl::NotFoundError("not in the manifest");
     for (const auto& rf : m.rerank_tables()) {
       if (rf.field() != f) continue;
@@ -353,6 +370,7 @@ absl::Status Collection::CheckRestoredTables(storage::Store& store,
   absl::flat_hash_set<const Segment*> mismatched;
   for (size_t f = 0; f < schema().vectors().size(); ++f) {
     const VectorFieldSpec& field = schema().vectors()[f];
+    if (field.dropped) continue;
     bool any = false;
     for (const auto& [seg, m] : st->restored) any = any || seg->table(f) != nullptr;
     if (!any) continue;
@@ -431,6 +449,9 @@ absl::Status Collection::LoadVectors(storage::Store& store, RecoveryState* st) {
   for (const auto& [iid, ref] : st->by_iid) live += ref.segment->Visible(ref.offset, st->last_seq);
   for (size_t f = 0; f < schema().vectors().size(); ++f) {
     const VectorFieldSpec& field = schema().vectors()[f];
+    // Its vectors were deleted with the drop (one range delete, in the
+    // batch that dropped it).
+    if (field.dropped) continue;
     const uint32_t dim = field.dim;
     std::vector<float> fde(field.multi ? stored_dims_[f] : 0, 0.0f);
     uint64_t found = 0;
@@ -488,8 +509,8 @@ void Collection::FinishRestoredSegments(const std::vector<bool>& complete,
     // attribute indexes, window indexes (which are not persisted).
     bool tables = true;
     for (size_t f = 0; f < schema().vectors().size(); ++f) {
-      tables = tables && ((!schema().vectors()[f].disk && !schema().vectors()[f].multi) ||
-                          seg->table(f) != nullptr);
+      const VectorFieldSpec& field = schema().vectors()[f];
+      tables = tables && ((!field.disk && !field.multi) || field.dropped || seg->table(f) != nullptr);
     }
     if (!indexes_ok || has_windows || !tables) just_sealed_.push_back(seg);
     // Files that are being replaced are not the segment's until Persist

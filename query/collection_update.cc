@@ -32,8 +32,12 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
     auto label = [&] {
       return absl::StrCat("update ", i, " (id \"", TruncateForMessage(pu.id, 64), "\")");
     };
+    // Sized for the schema now (the update may have been bound against one
+    // with fewer fields).
     p.vectors = pu.vectors;
     p.tokens = pu.tokens;
+    p.vectors.resize(nf, nullptr);
+    p.tokens.resize(nf);
     auto it = id_map_.find(pu.id);
     if (it == id_map_.end()) {
       if (!u.upsert) {
@@ -42,7 +46,8 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
             "\"; nothing was updated (set upsert to create missing points)"));
       }
       for (size_t f = 0; f < nf; ++f) {
-        if (p.vectors[f] == nullptr && !schema().vectors()[f].optional) {
+        const VectorFieldSpec& field = schema().vectors()[f];
+        if (p.vectors[f] == nullptr && !field.optional && !field.dropped) {
           return absl::InvalidArgumentError(absl::StrCat(
               label(), ": point does not exist, and creating it needs vector field \"",
               schema().vectors()[f].name, "\"; nothing was updated"));
@@ -58,7 +63,10 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
       for (size_t f = 0; f < nf; ++f) {
         // Kept unless replaced or removed; an optional one the point lacks
         // stays absent (null).
-        if (p.vectors[f] != nullptr || pu.drop[f] || !seg.HasVector(f, off)) continue;
+        if (p.vectors[f] != nullptr || (f < pu.drop.size() && pu.drop[f]) ||
+            schema().vectors()[f].dropped || !seg.HasVector(f, off)) {
+          continue;
+        }
         p.vectors[f] = seg.vector(f, off);  // for a multi-vector field: its encoding
         if (schema().vectors()[f].multi) p.tokens[f] = seg.tokens(f, off);
       }

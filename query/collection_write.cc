@@ -40,10 +40,16 @@ void Collection::PrepareUpsert(uint64_t seq, const BoundUpsert& up, storage::Bat
   std::vector<const float*> stored(dims.size());
   for (const BoundUpsert::Point& p : up.points) {
     // Multi-vector fields store the point's vectors; encodings are derived.
+    // A request bound before a field was added has no slot for it, and
+    // one bound before a field was dropped may still carry its vector
+    // (stored, it would outlive the drop's range delete).
     for (size_t f = 0; f < dims.size(); ++f) {
-      if (schema().vectors()[f].multi) {
+      const VectorFieldSpec& field = schema().vectors()[f];
+      if (f >= p.vectors.size() || field.dropped) {
+        stored[f] = nullptr;
+      } else if (field.multi) {
         stored[f] = p.tokens[f].data;
-        dims[f] = p.tokens[f].count * schema().vectors()[f].dim;
+        dims[f] = p.tokens[f].count * field.dim;
       } else {
         stored[f] = p.vectors[f];
       }
@@ -214,6 +220,26 @@ void Collection::ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& 
 
 void Collection::ApplySchema(uint64_t seq, std::shared_ptr<const Schema> next) {
   const std::shared_ptr<const Schema> prev = shared_schema();
+  bool fields_changed = next->vectors().size() != prev->vectors().size();
+  for (size_t f = 0; f < prev->vectors().size(); ++f) {
+    fields_changed = fields_changed || next->vectors()[f].dropped != prev->vectors()[f].dropped;
+  }
+  if (fields_changed) {
+    // The growing segment's rows are laid out for the old fields: it takes
+    // no more (the next write starts a segment of the new schema).
+    SealGrowing();
+    if (growing_ != nullptr) {
+      // Empty: drop it rather than append to its old layout.
+      writer_segments_.erase(
+          std::find(writer_segments_.begin(), writer_segments_.end(), growing_));
+      growing_ = nullptr;
+    }
+    for (size_t f = prev->vectors().size(); f < next->vectors().size(); ++f) {
+      stored_dims_[f] = StoredDim(next->vectors()[f]);
+      MutexLock lock(&spec_mu_);
+      index_specs_.push_back(IndexSpecOf(next->vectors()[f]));
+    }
+  }
   {
     MutexLock lock(&schema_mu_);
     schemas_.push_back(next);
@@ -232,6 +258,18 @@ void Collection::ApplySchema(uint64_t seq, std::shared_ptr<const Schema> next) {
       for (const auto& seg : writer_segments_) seg->DropWindowIndexes(static_cast<int>(a));
     }
   }
+  for (size_t f = 0; f < prev->vectors().size(); ++f) {
+    if (!next->vectors()[f].dropped || prev->vectors()[f].dropped) continue;
+    // Nothing can search a dropped field any more: its indexes go now
+    // (readers holding one keep it until they finish). The vectors in
+    // memory stay until the segment is rewritten (or quiverd restarts):
+    // a reader bound before the drop may still read them.
+    for (const auto& seg : writer_segments_) seg->DropIndexes(f);
+    MutexLock lock(&spec_mu_);
+    index_specs_[f] = IndexSpecOf(next->vectors()[f]);
+  }
+  // Sealed segments get an added field's index from the builder.
+  rebuild = rebuild || next->vectors().size() > prev->vectors().size();
   if (rebuild) {
     for (const auto& seg : writer_segments_) {
       if (seg->sealed()) just_sealed_.push_back(seg);

@@ -262,25 +262,44 @@ void Engine::UpdateCollection(const v1::UpdateCollectionRequest& req,
                               v1::UpdateCollectionResponse* resp, Done done) {
   absl::StatusOr<std::shared_ptr<Collection>> coll = Find(req.name());
   if (!coll.ok()) return done(coll.status());
-  if (req.vectors().empty() && req.attributes().empty()) {
+  if (req.vectors().empty() && req.attributes().empty() && req.add_vectors().empty() &&
+      req.drop_vectors().empty()) {
     return done(absl::InvalidArgumentError(
-        "update names nothing to change: give vector fields' indexes (vectors) or attributes"));
+        "update names nothing to change: give vector fields' indexes (vectors), attributes, "
+        "add_vectors or drop_vectors"));
   }
   // Checked now to answer at once; applied in Prepare to the schema then
   // current, which an update queued before this one may have changed.
-  if (absl::StatusOr<std::shared_ptr<const Schema>> next =
-          EvolveSchema((*coll)->schema(), req.name(), req);
-      !next.ok()) {
-    return done(next.status());
+  const Schema& current = (*coll)->schema();
+  absl::StatusOr<std::shared_ptr<const Schema>> next = EvolveSchema(current, req.name(), req);
+  if (!next.ok()) return done(next.status());
+  if (*next != nullptr) {
+    // Added fields' indexes and storage, as at create.
+    for (size_t f = current.vectors().size(); f < (*next)->vectors().size(); ++f) {
+      const VectorFieldSpec& field = (*next)->vectors()[f];
+      absl::Status s = index::ValidateIndexSpec(IndexSpecOf(field));
+      if (s.ok()) s = CheckStorage(field, IndexSpecOf(field));
+      if (!s.ok()) {
+        return done(absl::Status(
+            s.code(), absl::StrCat("vector field \"", field.name, "\": ", s.message())));
+      }
+    }
   }
   auto w = std::make_unique<Writer>();
   *w->schema_update.mutable_attributes() = req.attributes();
+  *w->schema_update.mutable_add_vectors() = req.add_vectors();
+  *w->schema_update.mutable_drop_vectors() = req.drop_vectors();
   for (const v1::VectorFieldUpdate& u : req.vectors()) {
     const int f = (*coll)->schema().VectorFieldIndex(u.field());
     if (f < 0) {
       return done(absl::InvalidArgumentError(absl::StrCat(
           "collection \"", req.name(), "\" has no vector field \"", TruncateForMessage(u.field()),
           "\"")));
+    }
+    if (std::find(req.drop_vectors().begin(), req.drop_vectors().end(), u.field()) !=
+        req.drop_vectors().end()) {
+      return done(absl::InvalidArgumentError(absl::StrCat(
+          "vector field \"", u.field(), "\" is both dropped and given a new index")));
     }
     index::IndexSpec spec = IndexSpecOf((*coll)->schema().vectors()[f]);
     spec.type = absl::AsciiStrToUpper(u.index().type());
@@ -456,8 +475,21 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
     return absl::NotFoundError(absl::StrCat("collection \"", w.name, "\" was dropped"));
   }
   if (w.kind == Writer::Kind::kUpdate) {
-    QUIVER_ASSIGN_OR_RETURN(w.next_schema,
-                            EvolveSchema(w.coll->schema(), w.name, w.schema_update));
+    const Schema& now = w.coll->schema();
+    QUIVER_ASSIGN_OR_RETURN(w.next_schema, EvolveSchema(now, w.name, w.schema_update));
+    // A dropped field's vectors go with the schema change, in one batch.
+    for (size_t f = 0; w.next_schema != nullptr && f < now.vectors().size(); ++f) {
+      if (w.next_schema->vectors()[f].dropped && !now.vectors()[f].dropped) {
+        batch->DeleteVectorField(w.coll->id(), static_cast<uint16_t>(f));
+      }
+    }
+    const Schema& after = w.next_schema != nullptr ? *w.next_schema : now;
+    for (const auto& [f, spec] : w.index_updates) {
+      if (after.vectors()[f].dropped) {  // by an update queued before this one
+        return absl::NotFoundError(absl::StrCat("vector field \"", after.vectors()[f].name,
+                                                "\" of collection \"", w.name, "\" was dropped"));
+      }
+    }
     storage::CollectionRecord rec =
         w.next_schema != nullptr ? w.coll->RecordWith(*w.next_schema) : w.coll->Record();
     for (const auto& [f, spec] : w.index_updates) {

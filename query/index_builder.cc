@@ -42,6 +42,7 @@ uint64_t UnindexedRows(const std::weak_ptr<Collection>& collection, const Segmen
   std::shared_ptr<Collection> c = collection.lock();
   if (c == nullptr) return 0;
   for (size_t f = 0; f < c->schema().vectors().size(); ++f) {
+    if (c->schema().vectors()[f].dropped || seg.LacksField(f)) continue;
     if (seg.index(f) == nullptr && c->IndexSpecFor(f).type != "FLAT") return seg.published();
   }
   return 0;
@@ -160,6 +161,9 @@ namespace {
 bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool>* stop,
                       Collection& coll, Segment* seg, size_t f) {
   const VectorFieldSpec& field = coll.schema().vectors()[f];
+  // No index for a dropped field, nor for one no row here holds (searches
+  // skip the segment).
+  if (field.dropped || seg->LacksField(f)) return false;
   const index::IndexSpec spec = coll.IndexSpecFor(f);
   std::shared_ptr<const index::VectorIndex> current = seg->index(f);
   if (spec.type == "FLAT" || (current != nullptr && SameIndexSpec(current->spec(), spec))) {
@@ -214,6 +218,13 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool
                tokens ? "vectors of its rows" : "rows", build_seconds, check_seconds,
                check.ToString());
   seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
+  if (coll.schema().vectors()[f].dropped) {
+    // Dropped while it was built. Either this sees the drop, or the drop
+    // (which publishes the schema, then drops the segments' indexes under
+    // the same lock SetIndex takes) comes after SetIndex and removes it.
+    seg->DropIndexes(f);
+    return false;
+  }
   CollectionCounters::Field& counted = coll.counters().field(f);
   counted.index_builds.fetch_add(1, std::memory_order_relaxed);
   counted.index_build_micros.fetch_add(static_cast<uint64_t>(build_seconds * 1e6),
@@ -231,6 +242,7 @@ void BuildWindowIndexes(const IndexBuilderOptions& options, const std::atomic<bo
     if (!schema.attributes()[a].window || !attrs->indexed(static_cast<int>(a))) continue;
     for (size_t f = 0; f < schema.vectors().size(); ++f) {
       if (schema.vectors()[f].token_candidates) continue;  // its index is not per row
+      if (schema.vectors()[f].dropped || seg->LacksField(f)) continue;
       const index::IndexSpec spec = coll.IndexSpecFor(f);
       std::shared_ptr<const WindowIndex> current = seg->window_index(static_cast<int>(a), f);
       if (spec.type == "FLAT" || (current != nullptr && SameIndexSpec(current->spec(), spec))) {
@@ -251,6 +263,7 @@ void BuildWindowIndexes(const IndexBuilderOptions& options, const std::atomic<bo
                    coll.name(), seg->id(), schema.vectors()[f].name, (*w)->Describe(),
                    schema.attributes()[a].name, absl::ToDoubleSeconds(absl::Now() - start));
       seg->SetWindowIndex(std::move(*w));
+      if (coll.schema().vectors()[f].dropped) seg->DropIndexes(f);  // as in BuildVectorIndex
     }
   }
 }
@@ -262,8 +275,24 @@ bool NeedsRerankTable(const Collection& coll, const Segment& seg) {
   const Schema& schema = coll.schema();
   for (size_t f = 0; f < schema.vectors().size(); ++f) {
     const VectorFieldSpec& field = schema.vectors()[f];
+    if (field.dropped) continue;
     const bool has_index = seg.index(f) != nullptr || coll.IndexSpecFor(f).type == "FLAT";
     if ((field.disk || field.multi) && seg.table(f) == nullptr && has_index) return true;
+  }
+  return false;
+}
+
+// A segment restored from files written before a vector field was added
+// (no index file for it, nor the mark that none is needed) and no row of
+// which holds it: its MANIFEST is written again to say so, or every restart
+// would look for the index again.
+bool NeedsManifest(const Collection& coll, const Segment& seg) {
+  if (seg.persisted()) return false;
+  const Schema& schema = coll.schema();
+  for (size_t f = 0; f < schema.vectors().size(); ++f) {
+    if (!schema.vectors()[f].dropped && seg.LacksField(f) && coll.IndexSpecFor(f).type != "FLAT") {
+      return true;
+    }
   }
   return false;
 }
@@ -298,7 +327,9 @@ bool IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
   // is indexed again after the restart instead.
   if (stopped()) return false;
   seg->SetBuilding(false);
-  if ((built_any || NeedsRerankTable(coll, *seg)) && on_built_) on_built_(coll, seg);
+  if ((built_any || NeedsRerankTable(coll, *seg) || NeedsManifest(coll, *seg)) && on_built_) {
+    on_built_(coll, seg);
+  }
   return true;
 }
 

@@ -1,6 +1,8 @@
 #include "query/schema_update.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -11,9 +13,72 @@ namespace quiver {
 
 absl::StatusOr<std::shared_ptr<const Schema>> EvolveSchema(
     const Schema& current, const std::string& collection, const v1::UpdateCollectionRequest& req) {
-  if (req.attributes().empty()) return std::shared_ptr<const Schema>();
-  // Edited in message form and bound again, so the new version passes
-  // every check a created schema does (names, counts, window rules).
+  if (req.attributes().empty() && req.add_vectors().empty() && req.drop_vectors().empty()) {
+    return std::shared_ptr<const Schema>();
+  }
+  // Vector fields are edited in place (a dropped one keeps its slot).
+  std::vector<VectorFieldSpec> vectors = current.vectors();
+  absl::flat_hash_set<std::string> dropping;
+  for (const std::string& name : req.drop_vectors()) {
+    if (!dropping.insert(name).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "vector field \"", TruncateForMessage(name), "\" is dropped more than once"));
+    }
+    const int f = current.VectorFieldIndex(name);
+    if (f < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("collection \"", collection,
+                                                     "\" has no vector field \"",
+                                                     TruncateForMessage(name), "\" to drop"));
+    }
+    vectors[f].dropped = true;
+  }
+  for (const v1::VectorField& add : req.add_vectors()) {
+    absl::StatusOr<VectorFieldSpec> spec = schema_message_internal::VectorSpecFrom(add);
+    if (!spec.ok()) return spec.status();
+    // Taken by a field that stays (a dropped name is free again, even in
+    // the request that drops it).
+    if (current.VectorFieldIndex(add.name()) >= 0 && !dropping.contains(add.name())) {
+      return absl::AlreadyExistsError(absl::StrCat("collection \"", collection,
+                                                   "\" already has a vector field \"",
+                                                   TruncateForMessage(add.name()), "\""));
+    }
+    if (current.AttributeIndex(add.name()) >= 0) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "collection \"", collection, "\" has an attribute \"", TruncateForMessage(add.name()),
+          "\"; fields and attributes share one namespace"));
+    }
+    if (spec->multi) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "vector field \"", TruncateForMessage(add.name()),
+          "\": a multi-vector field cannot be added to an existing collection (the points "
+          "there would lack it, and multi-vector fields cannot be optional)"));
+    }
+    if (spec->disk) {
+      // Every segment of a DISK field has its rerank table, one record per
+      // row; segments written before the field existed have none.
+      return absl::InvalidArgumentError(absl::StrCat(
+          "vector field \"", TruncateForMessage(add.name()),
+          "\": an added vector field keeps its vectors in memory (storage MEMORY); DISK is "
+          "available for fields declared at create"));
+    }
+    // The points already there have no vector of it.
+    spec->optional = true;
+    vectors.push_back(*std::move(spec));
+  }
+  if (std::none_of(vectors.begin(), vectors.end(),
+                   [](const VectorFieldSpec& f) { return !f.dropped; })) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "collection \"", collection, "\" would have no vector field left: a collection keeps at "
+        "least one (add its replacement in the same request, or drop the collection)"));
+  }
+  if (req.attributes().empty()) {
+    absl::StatusOr<Schema> s = Schema::Create(std::move(vectors), current.attributes());
+    if (!s.ok()) return s.status();
+    return std::make_shared<const Schema>(*std::move(s));
+  }
+  // Attributes are edited in message form and bound again, so they pass
+  // every check a created schema's do (names, types, window rules); the
+  // vector fields are then put back with their dropped slots.
   v1::CollectionSchema next = bind::SchemaToProto(current);
   absl::flat_hash_set<std::string> seen;
   for (const v1::AttributeField& a : req.attributes()) {
@@ -40,7 +105,10 @@ absl::StatusOr<std::shared_ptr<const Schema>> EvolveSchema(
   }
   absl::StatusOr<Schema> bound = bind::BindSchema(next);
   if (!bound.ok()) return bound.status();
-  return std::make_shared<const Schema>(*std::move(bound));
+  // Names again, now against the added vector fields too.
+  absl::StatusOr<Schema> s = Schema::Create(std::move(vectors), bound->attributes());
+  if (!s.ok()) return s.status();
+  return std::make_shared<const Schema>(*std::move(s));
 }
 
 }  // namespace quiver

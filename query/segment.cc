@@ -91,8 +91,10 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
     : id_(id), schema_(std::move(schema)), capacity_(capacity) {
   size_t row_bytes = 0;
   for (const VectorFieldSpec& f : schema_->vectors()) {
-    dims_.push_back(StoredDim(f));
-    multi_.push_back(f.multi);
+    // A dropped field takes no memory: every row lacks it.
+    dims_.push_back(f.dropped ? 0 : StoredDim(f));
+    multi_.push_back(f.multi && !f.dropped);
+    has_field_.push_back(!f.dropped);
     token_dims_.push_back(f.dim);
     row_bytes += (dims_.back() + 1) * sizeof(float);
   }
@@ -110,7 +112,7 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
   absent_count_.reset(new std::atomic<uint32_t>[dims_.size()]);
   for (size_t f = 0; f < dims_.size(); ++f) {
     absent_count_[f].store(0, std::memory_order_relaxed);
-    if (!schema_->vectors()[f].optional) continue;
+    if (!schema_->vectors()[f].optional && has_field_[f]) continue;
     const size_t words = (static_cast<size_t>(capacity) + 63) / 64;
     absent_bits_[f].reset(new std::atomic<uint64_t>[words]);
     for (size_t w = 0; w < words; ++w) absent_bits_[f][w].store(0, std::memory_order_relaxed);
@@ -142,6 +144,9 @@ uint32_t Segment::AppendHole(uint64_t iid) {
       c.tok_ptr[f][r].store(nullptr, std::memory_order_relaxed);
     }
   }
+  // Nor does a hole hold an optional field's vector (FillRow keeps it so
+  // until SetVector finds one): LacksField counts on it.
+  for (size_t f = 0; f < dims_.size(); ++f) SetAbsent(f, off, true);
   dead_.fetch_add(1, std::memory_order_relaxed);
   return off;
 }
@@ -179,9 +184,9 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
   c.iids[r] = iid;
   c.ids[r] = external_id;
   c.attrs[r] = std::move(attrs);
-  for (size_t f = 0; f < vectors.size(); ++f) {
+  for (size_t f = 0; f < dims_.size(); ++f) {
     float* dst = c.owned[f].get() + static_cast<size_t>(r) * dims_[f];
-    if (vectors[f] == nullptr) {
+    if (f >= vectors.size() || vectors[f] == nullptr || !has_field_[f]) {
       // An optional field the point lacks: finite data for the slot, which
       // searches and index builds leave out.
       std::memset(dst, 0, dims_[f] * sizeof(float));
@@ -250,12 +255,18 @@ void Segment::MarkDeleted(uint32_t off, uint64_t seq) {
 
 std::shared_ptr<const index::VectorIndex> Segment::index(size_t f) const {
   MutexLock lock(&index_mu_);
-  return indexes_[f];
+  return f < indexes_.size() ? indexes_[f] : nullptr;
 }
 
 void Segment::SetIndex(size_t f, std::shared_ptr<const index::VectorIndex> idx) {
   MutexLock lock(&index_mu_);
-  indexes_[f] = std::move(idx);
+  if (f < indexes_.size()) indexes_[f] = std::move(idx);
+}
+
+void Segment::DropIndexes(size_t f) {
+  MutexLock lock(&index_mu_);
+  if (f < indexes_.size()) indexes_[f] = nullptr;
+  std::erase_if(windows_, [f](const auto& w) { return w->field() == f; });
 }
 
 std::shared_ptr<const SegmentAttrIndex> Segment::attr_index() const {
@@ -303,6 +314,7 @@ std::vector<float> Segment::GatherVectors(size_t f, uint32_t rows) const {
 }
 
 size_t Segment::VectorBytes(size_t f, uint32_t rows) const {
+  if (f >= dims_.size()) return 0;
   const size_t chunks = (static_cast<size_t>(rows) + chunk_rows_ - 1) / chunk_rows_;
   const bool mapped = table(f) != nullptr && !multi_[f];
   const size_t per_row = mapped ? 1 : dims_[f] + 1;  // norms stay in memory
@@ -352,7 +364,7 @@ void Segment::AttachTable(size_t f, std::shared_ptr<const storage::RerankTable> 
 
 std::shared_ptr<const storage::RerankTable> Segment::table(size_t f) const {
   ReaderMutexLock lock(&index_mu_);
-  return tables_[f];
+  return f < tables_.size() ? tables_[f] : nullptr;
 }
 
 size_t Segment::IndexBytes(size_t f) const {

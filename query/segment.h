@@ -79,7 +79,20 @@ class Segment {
 
   uint64_t id() const { return id_; }
   uint32_t capacity() const { return capacity_; }
+  // The schema the segment was made with. The collection's may have more
+  // vector fields since (UpdateCollection): fields past this one's are
+  // ones the segment's rows lack, and every per-field accessor below
+  // answers for them as for a field no row holds (no vector, no index, no
+  // table), except the raw reads (vector, chunk_vectors, chunk_norms,
+  // tokens, Gather*), which callers make only for fields the segment has.
   const Schema& schema() const { return *schema_; }
+  // No row here can hold field f's vector: a field added after the segment
+  // was made, one dropped before, or a sealed segment none of whose rows
+  // has it (an optional field, an added one after a restart). Searches of
+  // f skip such a segment, and no index of f is built for it.
+  bool LacksField(size_t f) const {
+    return f >= dims_.size() || !has_field_[f] || (sealed() && absent(f) >= published());
+  }
 
   // --- Writer side.
   // Rows appended so far (the writer's count; readers use their own).
@@ -88,6 +101,8 @@ class Segment {
   // Appends a live row and returns its offset. REQUIRES: !full(), !sealed().
   // vectors[f] has schema().vectors()[f].dim floats (already normalized for
   // COSINE fields), or is null for an optional field the point lacks.
+  // Fields past vectors' end (a request bound before a field was added),
+  // and dropped ones, are absent whatever vectors holds.
   // Multi-vector fields: vectors[f] is the point's encoding and tokens[f]
   // its vectors (tokens may be null when the schema has no such field).
   uint32_t Append(uint64_t iid, const std::string& external_id, AttrRow attrs,
@@ -146,6 +161,7 @@ class Segment {
   // point lacks an optional field's vector (its slot holds zeros, no index
   // build takes it and no search of f returns it).
   bool HasVector(size_t f, uint32_t off) const {
+    if (f >= dims_.size()) return false;
     const std::atomic<uint64_t>* bits = absent_bits_[f].get();
     return bits == nullptr ||
            ((bits[off >> 6].load(std::memory_order_relaxed) >> (off & 63)) & 1) == 0;
@@ -156,7 +172,9 @@ class Segment {
     return Visible(off, seq) && HasVector(f, off);
   }
   // Rows whose point lacks field f's vector (0 for required fields).
-  uint32_t absent(size_t f) const { return absent_count_[f].load(std::memory_order_relaxed); }
+  uint32_t absent(size_t f) const {
+    return f < dims_.size() ? absent_count_[f].load(std::memory_order_relaxed) : published();
+  }
   // No row deleted and none without field f's vector: a search of f needs
   // no per-row check. (dead() is published before a view that could see a
   // delete, so 0 here means none at the view's sequence.)
@@ -183,6 +201,9 @@ class Segment {
   // Drops every window index over attribute `attr` (its window was turned
   // off); readers holding one keep it until they finish.
   void DropWindowIndexes(int attr);
+  // Drops field f's index and window indexes (the field was dropped);
+  // readers holding one keep it until they finish.
+  void DropIndexes(size_t f);
   // Copies field f's vectors of rows [0, rows) into one contiguous array, as
   // index builds need.
   std::vector<float> GatherVectors(size_t f, uint32_t rows) const;
@@ -228,7 +249,9 @@ class Segment {
   bool building() const { return building_.load(std::memory_order_relaxed); }
   // Bytes of field f's index file on disk, once persisted.
   void SetDiskBytes(size_t f, uint64_t bytes) { disk_bytes_[f].store(bytes, std::memory_order_relaxed); }
-  uint64_t disk_bytes(size_t f) const { return disk_bytes_[f].load(std::memory_order_relaxed); }
+  uint64_t disk_bytes(size_t f) const {
+    return f < dims_.size() ? disk_bytes_[f].load(std::memory_order_relaxed) : 0;
+  }
 
   // Bytes of row data held in memory for field f given `rows` published
   // rows, and of its index.
@@ -260,6 +283,7 @@ class Segment {
   const uint32_t capacity_;
   std::vector<uint32_t> dims_;        // stored per row: the vector, or the encoding
   std::vector<bool> multi_;
+  std::vector<bool> has_field_;       // not dropped in schema_ (no memory if dropped)
   std::vector<uint32_t> token_dims_;  // multi-vector fields: each vector's dim
   // Writer only: blocks that hold multi-vector fields' vectors, per field,
   // and floats used in the last block. Blocks never move.
@@ -280,8 +304,8 @@ class Segment {
   std::atomic<bool> retired_{false};
   std::atomic<bool> persisted_{false};
   std::unique_ptr<std::atomic<uint64_t>[]> disk_bytes_;
-  // Optional fields: a bit per row set while the row lacks the field's
-  // vector (null for required fields), and how many are set. Bits of
+  // Optional and dropped fields: a bit per row set while the row lacks the
+  // field's vector (null for required fields), and how many are set. Bits of
   // published rows change only in recovery, before the segment is shared.
   std::vector<std::unique_ptr<std::atomic<uint64_t>[]>> absent_bits_;
   std::unique_ptr<std::atomic<uint32_t>[]> absent_count_;

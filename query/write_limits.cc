@@ -77,6 +77,7 @@ uint64_t UpsertPrepareBytes(const Schema& schema, const std::vector<uint32_t>& s
     }
     for (size_t f = 0; f < fields.size(); ++f) {
       const VectorFieldSpec& spec = fields[f];
+      if (spec.dropped) continue;
       if (spec.multi) {
         auto it = p.multi_vectors().find(spec.name);
         const uint64_t n = it == p.multi_vectors().end() ? 0 : it->second.vectors_size();
@@ -92,7 +93,10 @@ uint64_t UpsertPrepareBytes(const Schema& schema, const std::vector<uint32_t>& s
 uint64_t UpsertRowBytes(const Schema& schema, const std::vector<uint32_t>& stored_dims,
                         const BoundUpsert& up) {
   uint64_t per_row = 0;
-  for (size_t f = 0; f < stored_dims.size(); ++f) per_row += (stored_dims[f] + 1) * sizeof(float);
+  // (stored_dims has room for fields not added yet: the schema's count.)
+  for (size_t f = 0; f < schema.vectors().size(); ++f) {
+    if (!schema.vectors()[f].dropped) per_row += (stored_dims[f] + 1) * sizeof(float);
+  }
   uint64_t bytes = per_row * up.points.size();
   for (const BoundUpsert::Point& p : up.points) {
     for (size_t f = 0; f < p.tokens.size(); ++f) {

@@ -135,15 +135,18 @@ void EngineCollector::CollectCollections(std::vector<MetricFamily>* out) const {
     const View view = c->TakeView();
     for (size_t f = 0; f < nf; ++f) {
       const index::IndexSpec spec = c->IndexSpecFor(f);
-      if (spec.type == "FLAT") continue;
+      if (spec.type == "FLAT" || c->schema().vectors()[f].dropped) continue;
       for (const View::Part& part : view.parts) {
-        if (!part.segment->sealed()) continue;
+        if (!part.segment->sealed() || part.segment->LacksField(f)) continue;
         std::shared_ptr<const index::VectorIndex> idx = part.segment->index(f);
         pending[f] += idx == nullptr || !SameIndexSpec(idx->spec(), spec);
       }
     }
-    for (size_t f = 0; f < nf && f < static_cast<size_t>(st.vectors_size()); ++f) {
-      const v1::VectorFieldStats& vs = st.vectors(static_cast<int>(f));
+    // st.vectors leaves dropped fields out: j is field f's place in it.
+    int j = 0;
+    for (size_t f = 0; f < nf && j < st.vectors_size(); ++f) {
+      if (c->schema().vectors()[f].dropped) continue;
+      const v1::VectorFieldStats& vs = st.vectors(j++);
       const std::vector<ClientMetric::Label> labels{{"collection", name}, {"field", vs.name()}};
       AddSample(fam(kMemory), labels, static_cast<double>(vs.memory_bytes()));
       AddSample(fam(kDisk), labels, static_cast<double>(vs.disk_bytes()));

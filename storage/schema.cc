@@ -1,5 +1,7 @@
 #include "storage/schema.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "base/truncate.h"
@@ -49,12 +51,14 @@ absl::Status BadName(std::string_view what, std::string_view name) {
 
 absl::StatusOr<Schema> Schema::Create(std::vector<VectorFieldSpec> vectors,
                                       std::vector<AttributeSpec> attributes) {
-  if (vectors.empty()) {
+  if (std::none_of(vectors.begin(), vectors.end(),
+                   [](const VectorFieldSpec& f) { return !f.dropped; })) {
     return absl::InvalidArgumentError("schema must declare at least one vector field");
   }
   if (vectors.size() > static_cast<size_t>(kMaxVectorFields)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("at most ", kMaxVectorFields, " vector fields, got ", vectors.size()));
+        absl::StrCat("at most ", kMaxVectorFields, " vector fields (dropped ones count), got ",
+                     vectors.size()));
   }
   if (attributes.size() > static_cast<size_t>(kMaxAttributes)) {
     return absl::InvalidArgumentError(
@@ -64,6 +68,11 @@ absl::StatusOr<Schema> Schema::Create(std::vector<VectorFieldSpec> vectors,
   absl::flat_hash_map<std::string, int> all_names;
   for (VectorFieldSpec& f : vectors) {
     if (!IsValidName(f.name)) return BadName("vector field", f.name);
+    if (f.dropped) {
+      // Kept for its place only: its name may be in use again.
+      s.vectors_.push_back(std::move(f));
+      continue;
+    }
     if (!all_names.emplace(f.name, 0).second) {
       return absl::InvalidArgumentError(absl::StrCat("duplicate field name \"", f.name, "\""));
     }
@@ -87,6 +96,7 @@ absl::StatusOr<Schema> Schema::Create(std::vector<VectorFieldSpec> vectors,
     }
     s.vector_index_.emplace(f.name, static_cast<int>(s.vectors_.size()));
     s.vectors_.push_back(std::move(f));
+    ++s.live_vectors_;
   }
   for (AttributeSpec& a : attributes) {
     if (!IsValidName(a.name)) return BadName("attribute", a.name);

@@ -53,6 +53,12 @@ struct VectorFieldSpec {
   bool token_candidates = false;
   // Points may lack this field's vector (single-vector fields only).
   bool optional = false;
+  // Dropped by UpdateCollection. A dropped field keeps its place in
+  // Schema::vectors(), so the fields after it keep their indexes (which
+  // storage keys, segment slots and index files are addressed by); nothing
+  // reads or writes it any more, no point holds a vector of it, and its
+  // name is free for a new field.
+  bool dropped = false;
 };
 
 // Multi-vector fields: vectors per point when the schema says 0, and the
@@ -86,7 +92,8 @@ inline const AttrValue& AttrAt(const AttrRow& row, size_t a) {
 inline constexpr uint32_t kMaxDim = 65536;
 // Most vector fields and attributes a collection may declare. (Vector keys
 // in storage hold the field index in 16 bits; the limits keep every
-// per-point structure small.)
+// per-point structure small.) Dropped vector fields count: they keep their
+// place.
 inline constexpr int kMaxVectorFields = 16;
 inline constexpr int kMaxAttributes = 256;
 
@@ -104,15 +111,20 @@ class Schema {
   static absl::StatusOr<Schema> Create(std::vector<VectorFieldSpec> vectors,
                                        std::vector<AttributeSpec> attributes);
 
+  // Every vector field ever declared, dropped ones included (see
+  // VectorFieldSpec::dropped): loops over fields skip those.
   const std::vector<VectorFieldSpec>& vectors() const { return vectors_; }
+  // Vector fields not dropped.
+  size_t live_vector_count() const { return live_vectors_; }
   const std::vector<AttributeSpec>& attributes() const { return attributes_; }
 
-  // Index of the named field, or -1 if there is none.
+  // Index of the named field (never a dropped one), or -1 if there is none.
   int VectorFieldIndex(std::string_view name) const;
   int AttributeIndex(std::string_view name) const;
 
  private:
   std::vector<VectorFieldSpec> vectors_;
+  size_t live_vectors_ = 0;
   std::vector<AttributeSpec> attributes_;
   absl::flat_hash_map<std::string, int> vector_index_;
   absl::flat_hash_map<std::string, int> attribute_index_;

@@ -55,9 +55,14 @@ inline absl::Status FieldError(absl::string_view kind, const std::string& name,
       absl::StrCat(kind, " \"", TruncateForMessage(name), "\": ", rule));
 }
 
+// Only the stored form keeps dropped fields (the API never shows one).
+template <typename FieldMsg>
+inline constexpr bool kKeepsDropped = std::is_same_v<FieldMsg, storage::StoredVectorField>;
+
 template <typename FieldMsg>
 absl::StatusOr<VectorFieldSpec> VectorSpecFrom(const FieldMsg& f) {
   VectorFieldSpec spec;
+  if constexpr (kKeepsDropped<FieldMsg>) spec.dropped = f.dropped();
   spec.name = f.name();
   spec.dim = f.dim();
   const int storage = static_cast<int>(f.storage());
@@ -99,6 +104,7 @@ void VectorSpecTo(const VectorFieldSpec& spec, FieldMsg* f) {
                                                spec.index_params.end());
   SetNumber(f, &FieldMsg::set_storage, spec.disk ? kDisk : kMemory);
   f->set_optional(spec.optional);
+  if constexpr (kKeepsDropped<FieldMsg>) f->set_dropped(spec.dropped);
   if (spec.multi) {
     auto* mv = f->mutable_multi_vector();
     mv->set_max_vectors_per_point(spec.max_vectors);
@@ -136,12 +142,21 @@ absl::StatusOr<Schema> SchemaFromMessage(const SchemaMsg& m) {
   return Schema::Create(std::move(vectors), std::move(attributes));
 }
 
+// Whether SchemaMsg's form lists dropped vector fields (the stored form
+// does, in place; the API's leaves them out).
+template <typename SchemaMsg>
+inline constexpr bool kSchemaKeepsDropped =
+    std::is_same_v<SchemaMsg, storage::StoredSchema>;
+
 // The message form of `s` (normalized, as Schema holds it).
 template <typename SchemaMsg>
 SchemaMsg SchemaToMessage(const Schema& s) {
   namespace in = schema_message_internal;
   SchemaMsg m;
-  for (const VectorFieldSpec& spec : s.vectors()) in::VectorSpecTo(spec, m.add_vectors());
+  for (const VectorFieldSpec& spec : s.vectors()) {
+    if (spec.dropped && !kSchemaKeepsDropped<SchemaMsg>) continue;
+    in::VectorSpecTo(spec, m.add_vectors());
+  }
   for (const AttributeSpec& spec : s.attributes()) {
     auto* a = m.add_attributes();
     a->set_name(spec.name);

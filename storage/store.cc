@@ -305,6 +305,13 @@ void Batch::DeletePointData(uint32_t cid, uint64_t iid, size_t num_vector_fields
   }
 }
 
+void Batch::DeleteVectorField(uint32_t cid, uint16_t field) {
+  // Keys are cid(4) field(2) iid(8): the field's vectors are one range.
+  // (Fields number at most kMaxVectorFields: field + 1 fits.)
+  wb_->DeleteRange(store_->vectors_, VectorKey(cid, field, 0),
+                   VectorKey(cid, static_cast<uint16_t>(field + 1), 0));
+}
+
 void Batch::DeleteIdMapping(uint32_t cid, absl::string_view external_id) {
   wb_->Delete(store_->idmap_, absl::StrCat(CidKey(cid), external_id));
 }

@@ -134,6 +134,9 @@ class Batch {
   // id map alone.
   void DeletePointData(uint32_t cid, uint64_t iid, size_t num_vector_fields);
   void DeleteIdMapping(uint32_t cid, absl::string_view external_id);
+  // Removes every vector of field `field` (a dropped field): one range
+  // tombstone, whatever the number of points.
+  void DeleteVectorField(uint32_t cid, uint16_t field);
 
   // Restores (storage/store_snapshot.cc). A restore marks the collection id
   // it imports into before it writes any data there, and removes the mark

@@ -379,18 +379,26 @@ struct UpdateArgs {
   std::vector<std::string> add_attrs;  // name:type[:indexed|:window]
   std::vector<std::string> index_attrs;  // name[:window]
   std::vector<std::string> unindex_attrs;
+  std::vector<std::string> add_vectors;  // as create --vector
+  std::vector<std::string> drop_vectors;
 };
 
 // One UpdateCollection request, all or nothing: --index-attribute and
 // --unindex-attribute send the attribute with its type left unspecified
 // (the server keeps it) and the flags it should have.
 absl::Status CollectionUpdate(Context& c, const UpdateArgs& a) {
-  if (a.add_attrs.empty() && a.index_attrs.empty() && a.unindex_attrs.empty()) {
+  if (a.add_attrs.empty() && a.index_attrs.empty() && a.unindex_attrs.empty() &&
+      a.add_vectors.empty() && a.drop_vectors.empty()) {
     return UsageError(
-        "nothing to change: give --add-attribute, --index-attribute or --unindex-attribute");
+        "nothing to change: give --add-attribute, --index-attribute, --unindex-attribute, "
+        "--add-vector or --drop-vector");
   }
   v1::UpdateCollectionRequest req;
   req.set_name(a.name);
+  for (const std::string& spec : a.add_vectors) {
+    QUIVER_ASSIGN_OR_RETURN(*req.add_add_vectors(), ParseVectorSpec(spec));
+  }
+  for (const std::string& name : a.drop_vectors) req.add_drop_vectors(name);
   for (const std::string& spec : a.add_attrs) {
     QUIVER_ASSIGN_OR_RETURN(*req.add_attributes(), ParseAttrSpec(spec));
   }
@@ -419,7 +427,7 @@ absl::Status CollectionUpdate(Context& c, const UpdateArgs& a) {
   QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo info, c.client->UpdateCollection(req));
   if (!c.globals.json) {
     c.out << "collection " << info.name() << " updated; sealed segments build changed "
-          << "attribute indexes in the background\n\n";
+          << "indexes in the background\n\n";
   }
   PrintDescribe(c, info);
   return absl::OkStatus();
@@ -501,7 +509,8 @@ void RegisterCollectionCommands(CLI::App& app, CommandSet& commands) {
   auto* update_cmd = coll->add_subcommand(
       "update",
       "Change a collection's schema: add attributes, turn attribute indexes or windows on or "
-      "off (built in the background); one request, all or nothing");
+      "off, add or drop vector fields (indexes built in the background); one request, all or "
+      "nothing");
   update_cmd->add_option("name", update_args->name, "Collection name")->required();
   update_cmd->add_option("--add-attribute", update_args->add_attrs,
                          "New attribute name:type[:indexed|:window] as in create --attr (points "
@@ -511,6 +520,12 @@ void RegisterCollectionCommands(CLI::App& app, CommandSet& commands) {
                          "window indexes); repeatable");
   update_cmd->add_option("--unindex-attribute", update_args->unindex_attrs,
                          "Turn an attribute's index and window off; repeatable");
+  update_cmd->add_option("--add-vector", update_args->add_vectors,
+                         "New vector field name:dim:metric[:index] as in create --vector; "
+                         "optional (points written before lack it), in memory; repeatable");
+  update_cmd->add_option("--drop-vector", update_args->drop_vectors,
+                         "Drop a vector field and its vectors (its name is free again); "
+                         "repeatable");
   auto drop_name = std::make_shared<std::string>();
   auto* drop_cmd = coll->add_subcommand("drop", "Drop a collection and all its points");
   drop_cmd->add_option("name", *drop_name, "Collection name")->required();

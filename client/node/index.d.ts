@@ -63,6 +63,17 @@ export interface CollectionSpec {
   attributes?: Record<string, AttributeType | AttributeFieldSpec>;
 }
 
+/** UpdateCollection's changes, applied all or nothing. */
+export interface CollectionChanges {
+  /** New attributes, or existing ones with their index flags as they should be. */
+  attributes?: Record<string, AttributeType | Partial<AttributeFieldSpec>>;
+  /** New vector fields: optional, since points written before lack them. */
+  addVectors?: Record<string, VectorFieldSpec>;
+  dropVectors?: string[];
+  /** A field's new index. */
+  indexes?: Record<string, string | { type: string; params?: Record<string, string | number> }>;
+}
+
 export interface SearchOptions {
   k?: number;
   field?: string;
@@ -101,6 +112,7 @@ export class QuiverClient {
   call(service: ServiceKey, method: string, request: object, options?: { timeoutMs?: number }): Promise<any>;
   health(service?: string): Promise<string>;
   createCollection(name: string, spec: CollectionSpec): Promise<any>;
+  updateCollection(name: string, changes: CollectionChanges): Promise<any>;
   getCollection(name: string): Promise<any>;
   listCollections(): Promise<string[]>;
   dropCollection(name: string): Promise<bigint>;

@@ -184,7 +184,9 @@ function vectorField(name, spec) {
 
 function attributeField(name, spec) {
   const s = typeof spec === 'string' ? { type: spec } : spec;
-  return { name, ...requestFields({ ...s, type: String(s.type).toUpperCase() }) };
+  // (An update may leave the type out: the attribute keeps its own.)
+  const typed = s.type === undefined ? s : { ...s, type: String(s.type).toUpperCase() };
+  return { name, ...requestFields(typed) };
 }
 
 const isVector = (v) => ArrayBuffer.isView(v) || (Array.isArray(v) && (v.length === 0 || typeof v[0] === 'number'));
@@ -253,6 +255,25 @@ class QuiverClient {
       attributes: Object.entries(spec.attributes || {}).map(([n, s]) => attributeField(n, s)),
     };
     return (await this.call('collections', 'CreateCollection', { name, schema })).collection;
+  }
+
+  // Changes the schema in one all-or-nothing request; resolves with the new
+  // collection info. changes: { attributes: new ones, or existing ones with
+  // their index flags as they should be ({ n: { indexed: true } });
+  // addVectors: new (optional) vector fields, as in createCollection;
+  // dropVectors: names; indexes: { emb: 'HNSW' | { type, params } } }.
+  async updateCollection(name, changes = {}) {
+    const req = {
+      name,
+      attributes: Object.entries(changes.attributes || {}).map(([n, s]) => attributeField(n, s)),
+      add_vectors: Object.entries(changes.addVectors || {}).map(([n, s]) => vectorField(n, s)),
+      drop_vectors: Array.from(changes.dropVectors || []),
+      vectors: Object.entries(changes.indexes || {}).map(([field, ix]) => {
+        const { type, params } = typeof ix === 'string' ? { type: ix } : ix;
+        return { field, index: { type, params: mapValues(params, String) } };
+      }),
+    };
+    return (await this.call('collections', 'UpdateCollection', req)).collection;
   }
 
   async getCollection(name) { return (await this.call('collections', 'GetCollection', { name })).collection; }

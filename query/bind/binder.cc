@@ -331,6 +331,7 @@ absl::Status BindPointVectors(const BindTarget& t, const v1::Point& p, int i,
   out->tokens.resize(nf);
   for (size_t f = 0; f < nf; ++f) {
     const VectorFieldSpec& spec = t.schema.vectors()[f];
+    if (spec.dropped) continue;  // vectors[f] stays null
     if (spec.multi) {
       auto mit = p.multi_vectors().find(spec.name);
       if (mit == p.multi_vectors().end()) {
@@ -406,9 +407,13 @@ absl::Status BindPointAttributes(const BindTarget& t, const v1::Point& p, int i,
 
 absl::StatusOr<int> ResolveField(const BindTarget& t, const std::string& field) {
   if (field.empty()) {
-    if (t.schema.vectors().size() == 1) return 0;
+    if (t.schema.live_vector_count() == 1) {
+      for (size_t f = 0; f < t.schema.vectors().size(); ++f) {
+        if (!t.schema.vectors()[f].dropped) return static_cast<int>(f);
+      }
+    }
     return absl::InvalidArgumentError(absl::StrCat(
-        "collection \"", t.name, "\" has ", t.schema.vectors().size(),
+        "collection \"", t.name, "\" has ", t.schema.live_vector_count(),
         " vector fields: name the one to search in `field`"));
   }
   const int f = t.schema.VectorFieldIndex(field);

@@ -50,16 +50,18 @@ uint32_t RefinedCandidates(uint32_t k, float refine_factor, float default_refine
       kMaxRefineCandidates, std::ceil(static_cast<double>(k) * std::max(1.0f, rf))));
 }
 
-// Runs fn(p, seg, rows, keep) on each non-empty part p of `view`, keep
-// being its visible rows that pass `flt`; stops at the first error, or when
-// the request is stopped.
+// Runs fn(p, seg, rows, keep) on each non-empty part p of `view` that
+// holds field f, keep being its visible rows that pass `flt`; stops at the
+// first error, or when the request is stopped.
 template <typename Fn>
-absl::Status ForEachPart(const View& view, const filter::Filter* flt, const StopToken& stop,
-                         Fn fn) {
+absl::Status ForEachPart(const View& view, size_t f, const filter::Filter* flt,
+                         const StopToken& stop, Fn fn) {
   for (size_t p = 0; p < view.parts.size(); ++p) {
     const Segment& seg = *view.parts[p].segment;
     const uint32_t rows = view.parts[p].rows;
-    if (rows == 0) continue;
+    // (A segment made after the field was dropped, by a search bound
+    // before: it has no vector sets.)
+    if (rows == 0 || seg.LacksField(f)) continue;
     QUIVER_RETURN_IF_ERROR(stop.Check());
     RowSet keep;
     QUIVER_RETURN_IF_ERROR(MatchingRows(seg, rows, view.seq, flt, stop, &keep));
@@ -166,7 +168,7 @@ absl::Status Collection::ExactMaxSimView(const MultiViewArgs& a) const {
     }
     return absl::OkStatus();
   };
-  QUIVER_RETURN_IF_ERROR(ForEachPart(a.view, a.flt, a.stop, score_part));
+  QUIVER_RETURN_IF_ERROR(ForEachPart(a.view, static_cast<size_t>(a.f), a.flt, a.stop, score_part));
   *a.text = absl::StrCat("LateInteraction(field=\"", a.field.name, "\", k=", a.k, ", queries=",
                          nq, ", exact MaxSim over ", scored / std::max<size_t>(nq, 1),
                          " points)\n");
@@ -215,7 +217,7 @@ absl::Status Collection::TokenMaxSimView(const MultiViewArgs& a) const {
     }
     return absl::OkStatus();
   };
-  QUIVER_RETURN_IF_ERROR(ForEachPart(a.view, a.flt, a.stop, rerank_part));
+  QUIVER_RETURN_IF_ERROR(ForEachPart(a.view, static_cast<size_t>(a.f), a.flt, a.stop, rerank_part));
   *a.text = absl::StrCat("LateInteraction(field=\"", a.field.name, "\", k=", a.k,
                          ", queries=", nq, ")\n");
   rerank.ToExplain("  ", a.text);

@@ -63,6 +63,7 @@ size_t Collection::HitBytesEstimate(const std::vector<int>& out_attrs, bool with
   }
   if (with_vectors) {
     for (const VectorFieldSpec& f : schema().vectors()) {
+      if (f.dropped) continue;
       // One vector of a set at the least; sets are counted when filled.
       b += 6 + (2 + f.name.size()) + (6 + 4 * static_cast<size_t>(f.dim)) + (f.multi ? 6 : 0);
     }
@@ -176,6 +177,7 @@ void Collection::AddVectors(const Segment& seg, uint32_t off,
                             google::protobuf::Map<std::string, v1::MultiVector>* multi) const {
   for (size_t vf = 0; vf < schema().vectors().size(); ++vf) {
     const VectorFieldSpec& field = schema().vectors()[vf];
+    if (field.dropped) continue;
     if (field.multi) {
       const TokenSet t = seg.tokens(vf, off);
       v1::MultiVector& mv = (*multi)[field.name];

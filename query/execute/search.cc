@@ -50,7 +50,9 @@ absl::Status Collection::SearchView(const SearchContext& ctx, const View& view,
   for (size_t p = 0; p < view.parts.size() && status.ok(); ++p) {
     const Segment& seg = *view.parts[p].segment;
     const uint32_t rows = view.parts[p].rows;
-    if (rows == 0) continue;
+    // No row of a segment made before the field was added (or after it was
+    // dropped, for a search bound before) can match.
+    if (rows == 0 || seg.LacksField(ctx.field)) continue;
     status = ctx.stop.Check();
     if (!status.ok()) break;
     status = SearchSegment(c, seg, rows, view.seq, p, topk->data(),

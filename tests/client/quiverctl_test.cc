@@ -1176,6 +1176,19 @@ TEST_F(QuiverctlTest, CollectionUpdateEvolvesAttributes) {
   for (const auto& seg : j["stats"]["segments"]) {
     EXPECT_EQ(seg["indexedAttributes"], json({"tag"})) << seg.dump();
   }
+  // Vector fields: one added (optional, in describe), one dropped.
+  out = CtlOk({"collection", "update", "evo", "--add-vector", "w:2:ip:hnsw"});
+  EXPECT_NE(out.find("w (optional)"), std::string::npos) << out;
+  out = CtlOk({"collection", "update", "evo", "--drop-vector", "v"});
+  j = CtlJson({"collection", "describe", "evo", "--wait-indexed", "--timeout-s", "20"});
+  ASSERT_EQ(j["schema"]["vectors"].size(), 1u) << j.dump(2);
+  EXPECT_EQ(j["schema"]["vectors"][0]["name"], "w");
+  EXPECT_EQ(j["schema"]["vectors"][0]["optional"], true);
+  EXPECT_EQ(Count("evo", ""), 40u);
+  // The last vector field cannot go.
+  r = Ctl({"collection", "update", "evo", "--drop-vector", "w"});
+  EXPECT_EQ(r.exit_code, 1) << r;
+  EXPECT_NE(r.err.find("FAILED_PRECONDITION"), std::string::npos) << r;
 }
 
 }  // namespace

@@ -119,6 +119,27 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(q.count("shop"), 1)
         self.assertEqual(q.get_collection("shop").stats.point_count, 1)
 
+    def test_update_collection_changes_the_schema(self):
+        q = self.q
+        q.create_collection("evolve", vectors={"v": (2, "L2")}, attributes={"n": "int64"})
+        q.upsert("evolve", ["a", "b"], {"v": np.eye(2)}, attributes={"n": [1, 2]})
+        info = q.update_collection("evolve", attributes={"n": {"indexed": True},
+                                                         "tag": "string"},
+                                   add_vectors={"w": (3, "IP", "HNSW")},
+                                   indexes={"v": ("IVF_FLAT", {"nlist": 4})})
+        self.assertEqual([(f.name, f.optional, f.index.type) for f in info.schema.vectors],
+                         [("v", False, "IVF_FLAT"), ("w", True, "HNSW")])
+        self.assertEqual([(a.name, a.indexed) for a in info.schema.attributes],
+                         [("n", True), ("tag", False)])
+        q.update("evolve", [{"id": "a", "vectors": {"w": [1, 0, 0]}}])
+        self.assertEqual([h.id for h in q.search("evolve", [1, 0, 0], k=5, field="w")], ["a"])
+        info = q.update_collection("evolve", drop_vectors=["v"])
+        self.assertEqual([f.name for f in info.schema.vectors], ["w"])
+        with self.assertRaises(quiver.FailedPreconditionError):
+            q.update_collection("evolve", drop_vectors=["w"])
+        with self.assertRaises(quiver.InvalidArgumentError):
+            q.search("evolve", [1, 0], k=1, field="v")
+
     def test_batched_import_and_large_get(self):
         q = self.q
         q.create_collection("mnist", vectors={"pixels": (784, "L2")}, attributes={"label": "int64"})

@@ -8,7 +8,15 @@ against a real quiverd:
     shows it per segment) and off again;
   - a type change is FAILED_PRECONDITION and changes nothing; malformed
     changes are INVALID_ARGUMENT;
-  - an acknowledged change survives kill -9;
+  - a vector field added to a collection with points: older points lack it,
+    searches of it find exactly the points given one (by upsert or partial
+    update), in brute-force order, before and after its index is built;
+  - a vector field dropped: no request can name it, its name is free, the
+    rest of the collection answers as before;
+  - refused vector-field changes (name taken, multi-vector, dropping the
+    last field, unknown names) change nothing;
+  - an acknowledged change survives kill -9 (and VerifyCollection finds no
+    defect after one);
   - PATCH /v1/collections/{name} on the HTTP endpoint carries the same
     fields.
 
@@ -119,6 +127,138 @@ class SchemaUpdateTest(base.QuiverTestCase):
         self.assertEqual(self.sealed_coverage("n")[1], 0)
         self.assertFalse(self.describe().schema.attributes[0].indexed)
         self.assertEqual(self.count("c", "n < 10"), 10)
+
+    def update_fields(self, add=(), drop=()):
+        return self.server.collections.UpdateCollection(
+            base.coll_pb.UpdateCollectionRequest(name="c", add_vectors=list(add),
+                                                 drop_vectors=list(drop)), timeout=T)
+
+    def nearest_w(self, w_of, query, k):
+        """Ids of the k points nearest `query` by L2 over w_of (id -> w)."""
+        def l2(a):
+            return sum((x - y) ** 2 for x, y in zip(a, query))
+        return [pid for pid, _ in sorted(w_of.items(), key=lambda kv: (l2(kv[1]), kv[0]))][:k]
+
+    def verify_clean(self):
+        resp = self.server.collections.VerifyCollection(
+            base.coll_pb.VerifyCollectionRequest(name="c"), timeout=120)
+        self.assertEqual(list(resp.defects), [])
+
+    def test_add_and_drop_vector_fields_survive_kill9(self):
+        self.put(0, 300)
+        base.wait_indexed(self.server, "c", min_segments=3, sealed_only=True)
+        w_field = base.pb.VectorField(name="w", dim=3, metric=base.pb.L2,
+                                      index=base.pb.IndexSpec(type="HNSW"))
+        resp = self.update_fields(add=[w_field])
+        self.assertEqual([(f.name, f.optional) for f in resp.collection.schema.vectors],
+                         [("v", False), ("w", True)])
+        # No point has one yet: an empty answer that says why.
+        res = self.search("c", "w", [[0.0, 0.0, 0.0]], 10)[0]
+        self.assertEqual((len(res.hits), res.matching_points), (0, 0))
+
+        w_of = {}
+        pts = []
+        for i in range(300, 340):
+            w = [self.rng.gauss(0, 1) for _ in range(3)]
+            w_of["p%d" % i] = w
+            pts.append(base.make_point("p%d" % i, {"v": [self.rng.gauss(0, 1)] * DIM, "w": w},
+                                       {"n": i}))
+        self.upsert("c", pts)
+        upd = base.pts_pb.UpdatePointsRequest(collection="c")
+        for i in range(10):
+            w = [self.rng.gauss(0, 1) for _ in range(3)]
+            w_of["p%d" % i] = w
+            u = upd.updates.add(id="p%d" % i)
+            u.vectors["w"].values.extend(w)
+        self.assertEqual(self.server.points.UpdatePoints(upd, timeout=T).updated_count, 10)
+
+        query = [0.3, -0.2, 0.1]
+        want = self.nearest_w(w_of, query, 100)
+        self.assertEqual(len(want), 50)
+
+        def check_w():
+            for exact in (True, False):
+                res = self.search("c", "w", [query], 100,
+                                  params=base.srch_pb.SearchParams(exact=exact, ef=200))[0]
+                self.assertEqual([h.id for h in res.hits], want, "exact=%s" % exact)
+            got = {p.id: p for p in self.get("c", ["p1", "p100", "p310"], with_vectors=True)}
+            self.assertIn("w", got["p1"].vectors)
+            self.assertNotIn("w", got["p100"].vectors)
+            self.assertEqual(len(got["p310"].vectors["w"].values), 3)
+            self.assertEqual(self.count("c"), 340)
+
+        check_w()
+        # Segments written before the field have no index of it and need
+        # none: they count as indexed.
+        base.wait_indexed(self.server, "c", min_segments=3, sealed_only=True)
+        check_w()
+        for _ in range(2):  # the second start reads what the first wrote
+            self.server.kill()
+            self.server.start()
+            base.wait_indexed(self.server, "c", min_segments=3, sealed_only=True)
+            check_w()
+        self.verify_clean()
+
+        # Drop v: w answers as before; v is gone, its name free.
+        resp = self.update_fields(drop=["v"])
+        self.assertEqual([f.name for f in resp.collection.schema.vectors], ["w"])
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.server.search.Search,
+                        base.srch_pb.SearchRequest(collection="c", field="v", k=1,
+                                                   vectors=[base.pb.Vector(values=[0.0] * DIM)]))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.upsert, "c",
+                        [base.make_point("p0", {"v": [0.0] * DIM}, {})])
+        self.upsert("c", [base.make_point("p400", {}, {"n": 400})])  # no vector at all now
+        got = self.get("c", ["p1"], with_vectors=True)[0]
+        self.assertEqual(sorted(got.vectors), ["w"])
+        self.assertEqual([h.id for h in self.search("c", "", [query], 100)[0].hits], want)
+
+        self.server.kill()
+        self.server.start()
+        info = self.describe()
+        self.assertEqual([(f.name, f.optional) for f in info.schema.vectors], [("w", True)])
+        self.assertEqual([s.name for s in info.stats.vectors], ["w"])
+        self.assertEqual(self.count("c"), 341)
+        self.assertEqual([h.id for h in self.search("c", "w", [query], 100)[0].hits], want)
+        self.verify_clean()
+
+        # The name is free again: a new v of another dim, empty at first.
+        self.update_fields(add=[base.pb.VectorField(name="v", dim=2, metric=base.pb.IP)])
+        self.assertEqual(len(self.search("c", "v", [[1.0, 0.0]], 10)[0].hits), 0)
+        self.upsert("c", [base.make_point("p401", {"v": [1.0, 2.0]}, {})])
+        self.assertEqual([h.id for h in self.search("c", "v", [[1.0, 0.0]], 10)[0].hits],
+                         ["p401"])
+
+    def test_refused_vector_field_changes_change_nothing(self):
+        self.put(0, 50)
+        before = self.describe()
+        code = grpc.StatusCode
+        w = base.pb.VectorField(name="w", dim=3, metric=base.pb.L2)
+        for want, add, drop, substr in (
+                (code.ALREADY_EXISTS, [base.pb.VectorField(name="v", dim=3, metric=base.pb.L2)],
+                 [], 'already has a vector field "v"'),
+                (code.ALREADY_EXISTS, [base.pb.VectorField(name="n", dim=3, metric=base.pb.L2)],
+                 [], 'has an attribute "n"'),
+                (code.INVALID_ARGUMENT, [base.pb.VectorField(
+                    name="m", dim=3, metric=base.pb.IP,
+                    multi_vector=base.pb.MultiVectorOptions())], [], "multi-vector"),
+                (code.INVALID_ARGUMENT, [base.pb.VectorField(name="d", dim=3, metric=base.pb.L2,
+                                                             storage=base.pb.DISK)], [], "DISK"),
+                (code.INVALID_ARGUMENT, [base.pb.VectorField(name="z", dim=0, metric=base.pb.L2)],
+                 [], "dim"),
+                (code.INVALID_ARGUMENT, [w, w], [], "duplicate"),
+                (code.INVALID_ARGUMENT, [], ["nope"], 'no vector field "nope"'),
+                (code.INVALID_ARGUMENT, [], ["v", "v"], "more than once"),
+                (code.FAILED_PRECONDITION, [], ["v"], "no vector field left")):
+            err = self.assertCode(want, self.update_fields, add, drop)
+            self.assertIn(substr, err.details())
+        after = self.describe()
+        self.assertEqual(after.schema, before.schema)
+        self.assertEqual(after.stats.last_sequence, before.stats.last_sequence)
+        # Dropping v and adding its replacement in one request is allowed.
+        resp = self.update_fields(add=[base.pb.VectorField(name="v", dim=5, metric=base.pb.L2)],
+                                  drop=["v"])
+        self.assertEqual([(f.name, f.dim) for f in resp.collection.schema.vectors], [("v", 5)])
+        self.assertEqual(self.count("c"), 50)
 
     def test_refused_changes_change_nothing(self):
         self.put(0, 50)

@@ -122,6 +122,39 @@ TEST(StoreTest, DropCollectionRemovesEverythingOfItOnly) {
   EXPECT_EQ(n2, 1);
 }
 
+TEST(StoreTest, DeleteVectorFieldRemovesThatFieldsVectorsOnly) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  const float v[2] = {1, 2};
+  const uint32_t dims[3] = {2, 2, 2};
+  const float* pv[3] = {v, v, v};
+  auto b = store->NewBatch();
+  for (uint32_t cid = 1; cid <= 2; ++cid) {
+    for (uint64_t iid = 0; iid < 5; ++iid) b->PutPoint(cid, iid, Point("p", 1), pv, dims);
+  }
+  b->LogOp(1, OpRecord());
+  QUIVER_ASSERT_OK(store->Write(*b));
+  auto d = store->NewBatch();
+  d->DeleteVectorField(1, 1);
+  d->LogOp(2, OpRecord());
+  QUIVER_ASSERT_OK(store->Write(*d));
+  auto count = [&](uint32_t cid, uint16_t field) {
+    int n = 0;
+    EXPECT_TRUE(store
+                    ->ScanVectors(cid, field,
+                                  [&](uint64_t, const float*, size_t) {
+                                    ++n;
+                                    return absl::OkStatus();
+                                  })
+                    .ok());
+    return n;
+  };
+  EXPECT_EQ(count(1, 0), 5);
+  EXPECT_EQ(count(1, 1), 0);
+  EXPECT_EQ(count(1, 2), 5);
+  EXPECT_EQ(count(2, 1), 5);
+}
+
 TEST(StoreTest, SavePointRollbackDropsOnlyLaterWrites) {
   TempDir dir;
   auto store = OpenStore(dir.path());

@@ -148,6 +148,24 @@ describe('quiver-client', () => {
     await assert.rejects(q.count('al'), quiver.NotFoundError);
   });
 
+  test('updateCollection adds attributes and vector fields, drops one, changes an index', async () => {
+    await q.createCollection('evo', { vectors: { v: { dim: 2, metric: 'L2' } }, attributes: { n: 'INT64' } });
+    await q.upsert('evo', [{ id: 'a', vectors: { v: [1, 0] }, attributes: { n: 1 } }]);
+    let info = await q.updateCollection('evo', {
+      attributes: { n: { indexed: true }, tag: 'string' },
+      addVectors: { w: { dim: 3, metric: 'IP', index: 'HNSW' } },
+      indexes: { v: { type: 'IVF_FLAT', params: { nlist: 4 } } },
+    });
+    assert.deepEqual(info.schema.vectors.map((f) => [f.name, f.optional, f.index.type]),
+      [['v', false, 'IVF_FLAT'], ['w', true, 'HNSW']]);
+    assert.deepEqual(info.schema.attributes.map((a) => [a.name, a.indexed]), [['n', true], ['tag', false]]);
+    await q.upsert('evo', [{ id: 'b', vectors: { v: [0, 1], w: [1, 0, 0] } }]);
+    assert.deepEqual((await q.search('evo', [1, 0, 0], { field: 'w', k: 5 })).map((h) => h.id), ['b']);
+    info = await q.updateCollection('evo', { dropVectors: ['v'] });
+    assert.deepEqual(info.schema.vectors.map((f) => f.name), ['w']);
+    await assert.rejects(q.updateCollection('evo', { dropVectors: ['w'] }), quiver.FailedPreconditionError);
+  });
+
   test('any RPC through call(), including ones without a wrapper', async () => {
     const resp = await q.call('points', 'CountPoints', { collection: 'shop', filter: '' });
     assert.equal(resp.count, '1');

@@ -15,6 +15,8 @@ async function main(): Promise<void> {
   await q.switchAlias('live', 'c');
   const aliases: AliasInfo[] = await q.listAliases('c');
   await q.deleteAlias(aliases[0].alias);
+  await q.updateCollection('c', { attributes: { n: { indexed: true } }, addVectors: { w: { dim: 3, metric: 'IP' } },
+    dropVectors: ['v'], indexes: { w: { type: 'HNSW', params: { M: 16 } } } });
   console.log(aliasSeq);
   try {
     await q.dropCollection('c');

@@ -173,6 +173,31 @@ class Client:
         req = collections_pb2.CreateCollectionRequest(name=name, schema=schema)
         return self.call(self.stubs.collections.CreateCollection, req, timeout).collection
 
+    def update_collection(self, name: str, *,
+                          attributes: Optional[Mapping[str, AttributeSpec]] = None,
+                          add_vectors: Optional[Mapping[str, VectorSpec]] = None,
+                          drop_vectors: Sequence[str] = (),
+                          indexes: Optional[Mapping[str, Any]] = None,
+                          timeout: Optional[float] = ...) -> collections_pb2.CollectionInfo:
+        """Changes the schema in one all-or-nothing request; returns the new
+        CollectionInfo. attributes: new ones, or existing ones with their
+        index flags as they should be ({"tag": {"type": "string",
+        "indexed": True}}); add_vectors: new (optional) vector fields, as in
+        create_collection; drop_vectors: names of fields to drop; indexes:
+        {"emb": "HNSW"} or {"emb": ("IVF_FLAT", {"nlist": 64})}, a field's
+        new index."""
+        req = collections_pb2.UpdateCollectionRequest(
+            name=name,
+            attributes=[_attribute_field(n, s) for n, s in (attributes or {}).items()],
+            add_vectors=[_vector_field(n, s) for n, s in (add_vectors or {}).items()],
+            drop_vectors=list(drop_vectors))
+        for field, index in (indexes or {}).items():
+            kind, params = (index, {}) if isinstance(index, str) else index
+            u = req.vectors.add(field=field)
+            u.index.type = kind
+            u.index.params.update({k: str(v) for k, v in params.items()})
+        return self.call(self.stubs.collections.UpdateCollection, req, timeout).collection
+
     def get_collection(self, name: str, timeout: Optional[float] = ...):
         """The CollectionInfo message: schema, stats, segments."""
         req = collections_pb2.GetCollectionRequest(name=name)
