@@ -31,7 +31,9 @@ COPY . .
 # x86-64 and picks its distance kernels at run time).
 ARG QUIVER_CMAKE_ARGS=""
 ARG JOBS=2
+# (A clean build: the product libraries compiled in batches, QUIVER_UNITY_BUILD.)
 RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUIVER_BUILD_TESTS=OFF \
+      -DQUIVER_UNITY_BUILD=ON \
       ${QUIVER_CMAKE_ARGS} \
  && cmake --build build -j"${JOBS}" --target quiverd quiverctl \
  && mkdir -p /out/bin /out/debug \

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${TSAN_BUILD_DIR:-build-tsan}
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUIVER_TSAN=ON
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUIVER_TSAN=ON \
+  ${TSAN_CMAKE_ARGS:-}
 cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target unit_tests e2e_tests quiverd
 # detect_deadlocks=0: hnswlib's per-node std::mutexes live in memory that is
 # freed and reused without TSan seeing it, which yields lock-order reports
@@ -29,4 +30,8 @@ cd "$BUILD_DIR"
 # (WindowsOfEveryWidth counts segments, which a 1 s idle seal splits at
 # TSan's speed.)
 ctest --output-on-failure --timeout 900 -j2 -E "SearchDeadlineIsHonoured|FilteredSearchTest|WindowsOfEveryWidthAreAccurate" \
-  -R "^(StoreTest|EngineTest|SchemaUpdateTest|VectorFieldUpdateTest|SmallSegmentsTest|Metrics/|Kinds/(SegmentedEngineTest|WindowFilterTest|HybridSearchTest)|AllKinds/IndexConformanceTest.ConcurrentSearchesMatchSequential/(HNSW|IVF_FLAT|IVF_SQ8)_L2|ServerTest|CrashTest|SegmentsE2ETest|TaskPoolTest)"
+  -R "^(StoreTest|EngineTest|SchemaUpdateTest|VectorFieldUpdateTest|SmallSegmentsTest|Metrics/|Kinds/(SegmentedEngineTest|WindowFilterTest|HybridSearchTest)|ServerTest|CrashTest|SegmentsE2ETest|TaskPoolTest)"
+# The concurrent index searches, from the conformance suite (which ctest
+# runs as a whole, by metric).
+./tests/unit_tests \
+  "--gtest_filter=AllKinds/IndexConformanceTest.ConcurrentSearchesMatchSequential/HNSW_L2:AllKinds/IndexConformanceTest.ConcurrentSearchesMatchSequential/IVF_FLAT_L2:AllKinds/IndexConformanceTest.ConcurrentSearchesMatchSequential/IVF_SQ8_L2"

@@ -21,6 +21,7 @@
 #include "query/engine.h"
 #include "query/engine_writer.h"
 #include "spdlog/spdlog.h"
+#include "base/units.h"
 
 namespace quiver {
 namespace {
@@ -82,7 +83,6 @@ absl::StatusOr<std::vector<std::string>> FilesUnder(storage::FileSystem& fs,
   return out;
 }
 
-constexpr uint64_t kMiB = 1u << 20;
 // Kept free beyond the estimate: the live database goes on writing.
 constexpr uint64_t kSpaceMargin = 64 * kMiB;
 

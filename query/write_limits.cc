@@ -11,11 +11,10 @@
 #include "absl/time/clock.h"
 #include "index/topk.h"
 #include "query/plan/segment_planner.h"
+#include "base/units.h"
 
 namespace quiver {
 namespace {
-
-constexpr uint64_t kMiB = 1 << 20;
 
 std::string Mib(uint64_t bytes) {
   return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / kMiB);

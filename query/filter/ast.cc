@@ -5,13 +5,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "query/filter/lexer.h"
+#include "base/string_view.h"
 
 namespace quiver::filter {
 namespace {
-
-// Debian's abseil keeps its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW
-// is 0), to which std::string_view does not convert implicitly.
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 std::string FloatToString(double v) {
   char buf[64];

@@ -13,13 +13,10 @@
 #include "query/filter/parser.h"
 #include "base/status_macros.h"
 #include "base/truncate.h"
+#include "base/string_view.h"
 
 namespace quiver::filter {
 namespace {
-
-// Debian's abseil keeps its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW
-// is 0), to which std::string_view does not convert implicitly.
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 using Ast = ::quiver::filter::Node;  // syntax tree; BoundNode is the evaluator's
 using numeric::Bounds;

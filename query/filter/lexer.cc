@@ -9,13 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/truncate.h"
+#include "base/string_view.h"
 
 namespace quiver::filter {
 namespace {
-
-// Debian's abseil keeps its own string_view (ABSL_OPTION_USE_STD_STRING_VIEW
-// is 0), to which std::string_view does not convert implicitly.
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 bool IsIdentStart(char c) {
   return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_';
