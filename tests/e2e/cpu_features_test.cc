@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/client.h"
 #include "index/kernels.h"
 #include "tests/common/quiverd_process.h"
@@ -34,6 +36,19 @@ std::string ReadFile(const std::string& path) {
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+// The log once it holds `line`, or as it is after 10 s. quiverd logs its
+// kernel choice just after it starts serving (a refused start stays one
+// line), so the line can come a moment after Start() sees it serve.
+std::string LogWith(const std::string& path, const std::string& line) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  std::string log = ReadFile(path);
+  while (log.find(line) == std::string::npos && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+    log = ReadFile(path);
+  }
+  return log;
 }
 
 QuiverdOptions Options(const std::string& data_dir, const std::string& features) {
@@ -107,10 +122,9 @@ TEST(CpuFeaturesE2ETest, BaselineForcedAnswersAsTheDefault) {
   {
     QuiverdProcess server(Options(data, "baseline"));
     QUIVER_ASSERT_OK(server.Start());
-    EXPECT_NE(ReadFile(server.log_path())
-                  .find("distance kernels: baseline (QUIVER_CPU_FEATURES=baseline)"),
-              std::string::npos)
-        << ReadFile(server.log_path());
+    const std::string want = "distance kernels: baseline (QUIVER_CPU_FEATURES=baseline)";
+    const std::string log = LogWith(server.log_path(), want);
+    EXPECT_NE(log.find(want), std::string::npos) << log;
     client::Client c(server.address());
     Load(c);
     WaitIndexed(c);
@@ -120,11 +134,10 @@ TEST(CpuFeaturesE2ETest, BaselineForcedAnswersAsTheDefault) {
   // The same data and index files, served with the default choice.
   QuiverdProcess server(Options(data, ""));
   QUIVER_ASSERT_OK(server.Start());
-  const std::string log = ReadFile(server.log_path());
-  EXPECT_NE(log.find(index::CpuHasAvx2() ? "distance kernels: avx2+fma (CPU has AVX2 and FMA)"
-                                  : "distance kernels: baseline (CPU has no AVX2/FMA)"),
-            std::string::npos)
-      << log;
+  const std::string want = index::CpuHasAvx2() ? "distance kernels: avx2+fma (CPU has AVX2 and FMA)"
+                                               : "distance kernels: baseline (CPU has no AVX2/FMA)";
+  const std::string log = LogWith(server.log_path(), want);
+  EXPECT_NE(log.find(want), std::string::npos) << log;
   client::Client c(server.address());
   WaitIndexed(c);
   const std::vector<v1::SearchResult> by_default = Searches(c);
