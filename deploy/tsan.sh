@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${TSAN_BUILD_DIR:-build-tsan}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUIVER_TSAN=ON \
   ${TSAN_CMAKE_ARGS:-}
-cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target unit_tests e2e_tests quiverd
+# tsan_unit_tests and tsan_e2e_tests: the suites below, without the test
+# files they do not need (tests/CMakeLists.txt).
+cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target tsan_unit_tests tsan_e2e_tests quiverd
 # detect_deadlocks=0: hnswlib's per-node std::mutexes live in memory that is
 # freed and reused without TSan seeing it, which yields lock-order reports
 # with no usable stacks; data races are still reported. Third-party
@@ -33,5 +35,5 @@ ctest --output-on-failure --timeout 900 -j2 -E "SearchDeadlineIsHonoured|Filtere
   -R "^(StoreTest|EngineTest|SchemaUpdateTest|VectorFieldUpdateTest|SmallSegmentsTest|Metrics/|Kinds/(SegmentedEngineTest|WindowFilterTest|HybridSearchTest)|ServerTest|CrashTest|SegmentsE2ETest|TaskPoolTest)"
 # The concurrent index searches, from the conformance suite (which ctest
 # runs as a whole, by metric).
-./tests/unit_tests \
+./tests/tsan_unit_tests \
   "--gtest_filter=AllKinds/IndexConformanceTest.ConcurrentSearchesMatchSequential/HNSW_L2:AllKinds/IndexConformanceTest.ConcurrentSearchesMatchSequential/IVF_FLAT_L2:AllKinds/IndexConformanceTest.ConcurrentSearchesMatchSequential/IVF_SQ8_L2"
