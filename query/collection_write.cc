@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
 #include "query/collection.h"
+#include "query/schema_update.h"
 
 namespace quiver {
 namespace {
@@ -220,11 +221,9 @@ void Collection::ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& 
 
 void Collection::ApplySchema(uint64_t seq, std::shared_ptr<const Schema> next) {
   const std::shared_ptr<const Schema> prev = shared_schema();
-  bool fields_changed = next->vectors().size() != prev->vectors().size();
-  for (size_t f = 0; f < prev->vectors().size(); ++f) {
-    fields_changed = fields_changed || next->vectors()[f].dropped != prev->vectors()[f].dropped;
-  }
-  if (fields_changed) {
+  const std::vector<size_t> dropped = DroppedFields(*prev, *next);
+  const bool added = next->vectors().size() > prev->vectors().size();
+  if (added || !dropped.empty()) {
     // The growing segment's rows are laid out for the old fields: it takes
     // no more (the next write starts a segment of the new schema).
     SealGrowing();
@@ -258,8 +257,7 @@ void Collection::ApplySchema(uint64_t seq, std::shared_ptr<const Schema> next) {
       for (const auto& seg : writer_segments_) seg->DropWindowIndexes(static_cast<int>(a));
     }
   }
-  for (size_t f = 0; f < prev->vectors().size(); ++f) {
-    if (!next->vectors()[f].dropped || prev->vectors()[f].dropped) continue;
+  for (size_t f : dropped) {
     // Nothing can search a dropped field any more: its indexes go now
     // (readers holding one keep it until they finish). The vectors in
     // memory stay until the segment is rewritten (or quiverd restarts):
@@ -269,7 +267,7 @@ void Collection::ApplySchema(uint64_t seq, std::shared_ptr<const Schema> next) {
     index_specs_[f] = IndexSpecOf(next->vectors()[f]);
   }
   // Sealed segments get an added field's index from the builder.
-  rebuild = rebuild || next->vectors().size() > prev->vectors().size();
+  rebuild = rebuild || added;
   if (rebuild) {
     for (const auto& seg : writer_segments_) {
       if (seg->sealed()) just_sealed_.push_back(seg);

@@ -36,6 +36,15 @@ absl::Status CheckStorage(const VectorFieldSpec& field, const index::IndexSpec& 
   return absl::OkStatus();
 }
 
+// A vector field's index spec and storage, as create and add_vectors check
+// them; the error names the field.
+absl::Status CheckFieldIndex(const VectorFieldSpec& f) {
+  absl::Status s = index::ValidateIndexSpec(IndexSpecOf(f));
+  if (s.ok()) s = CheckStorage(f, IndexSpecOf(f));
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat("vector field \"", f.name, "\": ", s.message()));
+}
+
 }  // namespace
 
 void Engine::MaintenanceLoop() {
@@ -228,11 +237,7 @@ void Engine::CreateCollection(const v1::CreateCollectionRequest& req,
   absl::StatusOr<Schema> schema = bind::BindSchema(proto);
   if (!schema.ok()) return done(schema.status());
   for (const VectorFieldSpec& f : schema->vectors()) {
-    absl::Status s = index::ValidateIndexSpec(IndexSpecOf(f));
-    if (s.ok()) s = CheckStorage(f, IndexSpecOf(f));
-    if (!s.ok()) {
-      return done(absl::Status(s.code(), absl::StrCat("vector field \"", f.name, "\": ", s.message())));
-    }
+    if (absl::Status s = CheckFieldIndex(f); !s.ok()) return done(s);
   }
   auto w = std::make_unique<Writer>();
   w->kind = Writer::Kind::kCreate;
@@ -276,13 +281,7 @@ void Engine::UpdateCollection(const v1::UpdateCollectionRequest& req,
   if (*next != nullptr) {
     // Added fields' indexes and storage, as at create.
     for (size_t f = current.vectors().size(); f < (*next)->vectors().size(); ++f) {
-      const VectorFieldSpec& field = (*next)->vectors()[f];
-      absl::Status s = index::ValidateIndexSpec(IndexSpecOf(field));
-      if (s.ok()) s = CheckStorage(field, IndexSpecOf(field));
-      if (!s.ok()) {
-        return done(absl::Status(
-            s.code(), absl::StrCat("vector field \"", field.name, "\": ", s.message())));
-      }
+      if (absl::Status s = CheckFieldIndex((*next)->vectors()[f]); !s.ok()) return done(s);
     }
   }
   auto w = std::make_unique<Writer>();
@@ -478,8 +477,8 @@ absl::Status Engine::Prepare(Writer& w, uint64_t seq, storage::Batch* batch) {
     const Schema& now = w.coll->schema();
     QUIVER_ASSIGN_OR_RETURN(w.next_schema, EvolveSchema(now, w.name, w.schema_update));
     // A dropped field's vectors go with the schema change, in one batch.
-    for (size_t f = 0; w.next_schema != nullptr && f < now.vectors().size(); ++f) {
-      if (w.next_schema->vectors()[f].dropped && !now.vectors()[f].dropped) {
+    if (w.next_schema != nullptr) {
+      for (size_t f : DroppedFields(now, *w.next_schema)) {
         batch->DeleteVectorField(w.coll->id(), static_cast<uint16_t>(f));
       }
     }

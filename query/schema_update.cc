@@ -1,6 +1,5 @@
 #include "query/schema_update.h"
 
-#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -65,8 +64,8 @@ absl::StatusOr<std::shared_ptr<const Schema>> EvolveSchema(
     spec->optional = true;
     vectors.push_back(*std::move(spec));
   }
-  if (std::none_of(vectors.begin(), vectors.end(),
-                   [](const VectorFieldSpec& f) { return !f.dropped; })) {
+  // (Each name dropped was live and distinct; each added one is new.)
+  if (current.live_vector_count() + req.add_vectors_size() == dropping.size()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "collection \"", collection, "\" would have no vector field left: a collection keeps at "
         "least one (add its replacement in the same request, or drop the collection)"));
@@ -109,6 +108,14 @@ absl::StatusOr<std::shared_ptr<const Schema>> EvolveSchema(
   absl::StatusOr<Schema> s = Schema::Create(std::move(vectors), bound->attributes());
   if (!s.ok()) return s.status();
   return std::make_shared<const Schema>(*std::move(s));
+}
+
+std::vector<size_t> DroppedFields(const Schema& before, const Schema& after) {
+  std::vector<size_t> out;
+  for (size_t f = 0; f < before.vectors().size(); ++f) {
+    if (!before.vectors()[f].dropped && after.vectors()[f].dropped) out.push_back(f);
+  }
+  return out;
 }
 
 }  // namespace quiver

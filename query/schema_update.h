@@ -22,6 +22,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "quiver/v1/collections.pb.h"
@@ -35,6 +36,10 @@ namespace quiver {
 absl::StatusOr<std::shared_ptr<const Schema>> EvolveSchema(const Schema& current,
                                                            const std::string& collection,
                                                            const v1::UpdateCollectionRequest& req);
+
+// The vector fields `after` (a later version of `before`) marks dropped
+// that `before` has live.
+std::vector<size_t> DroppedFields(const Schema& before, const Schema& after);
 
 }  // namespace quiver
 

@@ -130,23 +130,24 @@ void EngineCollector::CollectCollections(std::vector<MetricFamily>* out) const {
               static_cast<double>(counters.compacted_deleted_rows.load(std::memory_order_relaxed)));
 
     // Segments whose field index is missing or stale, as the builder sees it.
-    const size_t nf = c->schema().vectors().size();
+    const Schema& schema = c->schema();
+    const size_t nf = schema.vectors().size();
     std::vector<double> pending(nf, 0);
     const View view = c->TakeView();
     for (size_t f = 0; f < nf; ++f) {
       const index::IndexSpec spec = c->IndexSpecFor(f);
-      if (spec.type == "FLAT" || c->schema().vectors()[f].dropped) continue;
+      if (spec.type == "FLAT" || schema.vectors()[f].dropped) continue;
       for (const View::Part& part : view.parts) {
         if (!part.segment->sealed() || part.segment->LacksField(f)) continue;
         std::shared_ptr<const index::VectorIndex> idx = part.segment->index(f);
         pending[f] += idx == nullptr || !SameIndexSpec(idx->spec(), spec);
       }
     }
-    // st.vectors leaves dropped fields out: j is field f's place in it.
-    int j = 0;
-    for (size_t f = 0; f < nf && j < st.vectors_size(); ++f) {
-      if (c->schema().vectors()[f].dropped) continue;
-      const v1::VectorFieldStats& vs = st.vectors(j++);
+    // By name: describe leaves dropped fields out of st.vectors.
+    for (const v1::VectorFieldStats& vs : st.vectors()) {
+      const int fi = schema.VectorFieldIndex(vs.name());
+      if (fi < 0 || static_cast<size_t>(fi) >= nf) continue;
+      const size_t f = static_cast<size_t>(fi);
       const std::vector<ClientMetric::Label> labels{{"collection", name}, {"field", vs.name()}};
       AddSample(fam(kMemory), labels, static_cast<double>(vs.memory_bytes()));
       AddSample(fam(kDisk), labels, static_cast<double>(vs.disk_bytes()));
