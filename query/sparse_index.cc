@@ -435,6 +435,14 @@ std::vector<SparseIndex::Hit> SparseIndex::SearchBmw(const std::vector<QueryTerm
 
   std::vector<SparseCursor*> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = &cursors[i];
+  // The order in which the lists behind a pivot seek to it: highest bound
+  // first, so that the pivot is given up as soon as what the lists not yet
+  // sought could add cannot lift it above theta. List bounds rather than
+  // block bounds: a fixed order needs no sorting per pivot.
+  std::vector<SparseCursor*> by_bound = order;
+  std::stable_sort(
+      by_bound.begin(), by_bound.end(),
+      [](const SparseCursor* a, const SparseCursor* b) { return a->list_bound > b->list_bound; });
   SparseSortCursors(&order);
   SparseCursorList at_pivot(n), behind(n);
   // By query term: values to sum in term order, and which terms have one.
@@ -485,14 +493,15 @@ std::vector<SparseIndex::Hit> SparseIndex::SearchBmw(const std::vector<QueryTerm
     const uint32_t pivot = order[p]->doc;
     while (p + 1 < n && order[p + 1]->doc == pivot) ++p;
 
+    // The cursors behind the pivot are exactly those with a lower row, all
+    // among 0..p.
     at_pivot.clear();
     behind.clear();
+    for (SparseCursor* c : by_bound) {
+      if (c->doc < pivot) behind.push_back(c);
+    }
     for (size_t i = 0; i <= p; ++i) {
-      if (order[i]->doc == pivot) {
-        at_pivot.push_back(order[i]);
-      } else {
-        behind.push_back(order[i]);
-      }
+      if (order[i]->doc == pivot) at_pivot.push_back(order[i]);
     }
     auto score_at_pivot = [&](SparseCursor* c) {
       const float v = scorer.Contribution(c->q, c->weights[c->pos], pivot);
@@ -552,16 +561,6 @@ std::vector<SparseIndex::Hit> SparseIndex::SearchBmw(const std::vector<QueryTerm
         for (SparseCursor* c : at_pivot) c->Next();
         SparseResortPrefix(&order, p);
         continue;
-      }
-      // The highest bound first: the pivot is given up as soon as what the
-      // lists not yet sought could add cannot lift it above theta.
-      for (size_t i = 1; i < behind.size(); ++i) {
-        SparseCursor* c = behind[i];
-        size_t j = i;
-        for (; j > 0 && range_bound[behind[j - 1]->qpos] < range_bound[c->qpos]; --j) {
-          behind[j] = behind[j - 1];
-        }
-        behind[j] = c;
       }
     } else {
       for (SparseCursor* c : at_pivot) score_at_pivot(c);
