@@ -97,9 +97,10 @@ class SparseIndex {
   // term order, of one contribution per query term it holds, for query
   // weight q, document weight w (BM25: the term frequency) and length dl:
   //   kDot:  q * w
-  //   kBm25: q * w * (k1 + 1) / (w + k1 * (1 - b + b * dl / avg_doc_len))
-  // (IDF folded into q by the caller; a negative q, as a Robertson IDF gives
-  // a term in most rows, is bounded too). A matching row may score <= 0 and
+  //   kBm25: q * w * (k1 + 1) / (w + k1 * (1 - b + dl * (b / avg_doc_len)))
+  // (in float, b / avg_doc_len once per search; IDF folded into q by the
+  // caller; a negative q, as a Robertson IDF gives a term in most rows, is
+  // bounded too). A matching row may score <= 0 and
   // still be a hit. `accept` is called only on rows whose score would enter
   // the current top-k, so it may be costly. `stats` may be null.
   std::vector<Hit> Search(const std::vector<SparseTerm>& query, uint32_t k,
