@@ -14,6 +14,7 @@
 #include "base/status_macros.h"
 #include "base/truncate.h"
 #include "query/attr_index.h"
+#include "query/sparse_index.h"
 #include "query/bind/wire_schema.h"
 #include "query/execute/response.h"
 #include "spdlog/spdlog.h"
@@ -191,7 +192,8 @@ absl::Status Collection::Get(const BoundGet& q, v1::GetPointsResponse* resp) con
         (*p->mutable_attributes())[schema().attributes()[ai].name] = std::move(value);
       }
     }
-    if (with_vectors) AddVectors(seg, off, p->mutable_vectors(), p->mutable_multi_vectors());
+    if (with_vectors) AddVectors(seg, off, p->mutable_vectors(), p->mutable_multi_vectors(),
+                                  p->mutable_sparse_vectors());
     QUIVER_RETURN_IF_ERROR(budget.Add(p->ByteSizeLong() + 4));
   }
   return absl::OkStatus();
@@ -236,11 +238,24 @@ uint64_t Collection::EstimateWork(const BoundSearchRequest& q) const {
     for (const TokenSet& t : sets) n += t.count;
     return n;
   };
+  // A sparse query reads the postings of its indexes (about a row's worth
+  // of work per posting), or every row's vector when scanning.
+  auto sparse = [&](const SparseVector& query, bool exact) -> uint64_t {
+    const uint64_t per_index = std::max<uint64_t>(query.size(), 1) * std::min<uint64_t>(live, 4096);
+    return exact ? live * 4 : per_index;
+  };
   if (const auto* h = std::get_if<BoundHybridSearch>(&q)) {
     uint64_t work = FilterWork(live, h->filter_bytes);
     for (const BoundFieldQuery& fq : h->fields) {
-      work += search(fq.field, fq.params.exact, vectors(fq.sets, fq.qnorms.size()));
+      work += fq.sparse_field >= 0
+                  ? sparse(*fq.sparse, fq.params.exact)
+                  : search(fq.field, fq.params.exact, vectors(fq.sets, fq.qnorms.size()));
     }
+    return work;
+  }
+  if (const auto* sp = std::get_if<BoundSparseSearch>(&q)) {
+    uint64_t work = FilterWork(live, sp->filter_bytes);
+    for (const SparseValue& query : sp->queries) work += sparse(*query, sp->exact);
     return work;
   }
   const BoundSearch& s = std::get<BoundSearch>(q);
@@ -271,6 +286,9 @@ uint64_t Collection::MemoryBytes() const {
     for (size_t f = 0; f < schema().vectors().size(); ++f) {
       std::shared_ptr<const index::VectorIndex> idx = part.segment->index(f);
       bytes += part.segment->VectorBytes(f, part.rows) + (idx ? idx->MemoryBytes() : 0);
+    }
+    for (size_t s = 0; s < schema().sparse().size(); ++s) {
+      bytes += part.segment->SparseBytes(s) + part.segment->SparseIndexBytes(s);
     }
   }
   return bytes;
@@ -315,6 +333,11 @@ void Collection::Describe(v1::CollectionInfo* info) const {
     vs->set_recall_audit(recall.Mean());
     vs->set_recall_audit_searches(recall.count());
   }
+  // Sparse fields after the vector fields (their searches are exact: no
+  // recall audit).
+  const size_t ns = schema().sparse().size();
+  const int first_sparse = st->vectors_size();
+  for (size_t s = 0; s < ns; ++s) st->add_vectors()->set_name(schema().sparse()[s].name);
   for (const View::Part& part : view.parts) {
     const Segment& seg = *part.segment;
     v1::SegmentInfo* si = st->add_segments();
@@ -341,6 +364,16 @@ void Collection::Describe(v1::CollectionInfo* info) const {
       v1::VectorFieldStats* vs = st->mutable_vectors(stats[f]);
       vs->set_memory_bytes(vs->memory_bytes() + fi->memory_bytes());
       vs->set_disk_bytes(vs->disk_bytes() + fi->disk_bytes());
+    }
+    for (size_t s = 0; s < ns; ++s) {
+      v1::SegmentInfo::Field* fi = si->add_fields();
+      fi->set_name(schema().sparse()[s].name);
+      std::shared_ptr<const SparseIndex> idx = seg.sparse_index(s);
+      if (idx != nullptr) fi->set_index("SPARSE_INVERTED");
+      if (seg.sealed() && idx == nullptr && !seg.LacksSparse(s)) indexed = false;
+      fi->set_memory_bytes(seg.SparseBytes(s) + (idx ? idx->MemoryBytes() : 0));
+      v1::VectorFieldStats* vs = st->mutable_vectors(first_sparse + static_cast<int>(s));
+      vs->set_memory_bytes(vs->memory_bytes() + fi->memory_bytes());
     }
     // Attribute indexes as the schema now asks (UpdateCollection may have
     // changed it since the segment's were built).

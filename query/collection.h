@@ -201,6 +201,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // one view, with one filter plan; lists fused (query/execute/hybrid.cc).
   absl::Status SearchHybrid(const BoundHybridSearch& q, const StopToken& stop,
                             v1::SearchResponse* resp) const;
+  // A search of a sparse vector field (query/execute/sparse_search.cc).
+  absl::Status SearchSparse(const BoundSparseSearch& q, const StopToken& stop,
+                            v1::SearchResponse* resp) const;
   absl::Status Get(const BoundGet& q, v1::GetPointsResponse* resp) const;
   absl::StatusOr<uint64_t> Count(const BoundCount& q, const StopToken& stop = StopToken()) const;
   // One page of ScrollPoints (query/collection_scroll.cc): the points
@@ -367,10 +370,20 @@ class Collection : public std::enable_shared_from_this<Collection> {
   absl::Status ExactMaxSimView(const MultiViewArgs& a) const;
   absl::Status TokenMaxSimView(const MultiViewArgs& a) const;
   absl::Status MuveraMaxSimView(const MultiViewArgs& a) const;
+  // Sparse field s searched over one view: each query's k best points
+  // into topk (one per query; ids as HitId), a SegmentPlan per segment
+  // into explain (may be null). shared: one SharedSegmentFilter per part
+  // of the view, or null.
+  absl::Status SparseSearchView(int s, const std::vector<SparseValue>& queries, uint32_t k,
+                                bool exact, const filter::Filter* flt, const View& view,
+                                const StopToken& stop, SharedSegmentFilter* shared,
+                                v1::Explain* explain, std::vector<index::TopK>* topk) const;
   // SearchHybrid's steps (query/execute/hybrid.cc): check the response
   // estimate, search the fields, explain.
   struct HybridRun;
   absl::Status CheckHybridEstimate(const BoundHybridSearch& q, const View& view) const;
+  // The name of the field a hybrid part searches (vector or sparse).
+  const std::string& FieldName(const BoundFieldQuery& part) const;
   absl::Status RunHybridFields(const View& view, const StopToken& stop, HybridRun* run) const;
   void HybridExplain(HybridRun* run, v1::Explain* explain) const;
   // A single-field search (plain or late interaction) under way: its view,
@@ -435,10 +448,11 @@ class Collection : public std::enable_shared_from_this<Collection> {
                                    bool with_vectors, size_t explain_segments,
                                    size_t filter_bytes) const;
   // Adds row `off`'s vectors: single-vector fields to *vectors,
-  // multi-vector fields to *multi.
+  // multi-vector fields to *multi, sparse fields to *sparse.
   void AddVectors(const Segment& seg, uint32_t off,
                   google::protobuf::Map<std::string, v1::Vector>* vectors,
-                  google::protobuf::Map<std::string, v1::MultiVector>* multi) const;
+                  google::protobuf::Map<std::string, v1::MultiVector>* multi,
+                  google::protobuf::Map<std::string, v1::SparseVector>* sparse) const;
   // Fills a hit from row `id` (HitId) of `view`, counted against *budget.
   absl::Status FillHit(const View& view, uint64_t id, float score,
                        const std::vector<int>& out_attrs, bool with_vectors,

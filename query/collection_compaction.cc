@@ -80,7 +80,8 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
         vectors[f] = has ? in->vector(f, off) : nullptr;
         if (field.multi && has) tokens[f] = in->tokens(f, off);
       }
-      out->Append(in->iid(off), in->external_id(off), in->attrs(off), vectors, tokens.data());
+      out->Append(in->iid(off), in->external_id(off), in->attrs(off), vectors, tokens.data(),
+                  in->sparse(off));
     }
   }
   out->Seal();

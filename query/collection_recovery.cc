@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "query/attr_index.h"
+#include "query/execute/sparse_search.h"
 #include "query/collection.h"
 #include "query/index_check.h"
 #include "storage/schema_message.h"
@@ -412,6 +413,7 @@ absl::Status Collection::LoadPoints(storage::Store& store, const storage::Segmen
   // Points go into their persisted segment, or are appended to new segments
   // of segment_max_rows in iid order, all sealed but the last.
   const auto& attrs = schema().attributes();
+  const uint32_t num_sparse = static_cast<uint32_t>(schema().sparse().size());
   QUIVER_RETURN_IF_ERROR(store.ScanPoints(
       id_, [&](uint64_t iid, storage::PointRecord& rec) -> absl::Status {
         kCommitThread.Assume();  // called inline, on this thread
@@ -421,12 +423,24 @@ absl::Status Collection::LoadPoints(storage::Store& store, const storage::Segmen
           QUIVER_ASSIGN_OR_RETURN(row_attrs[a],
                                   AttrFromMessage(rec.attributes(a), attrs[a].type, "stored point"));
         }
+        SparseRow row_sparse;
+        for (const auto& [s, v] : rec.sparse_vectors()) {
+          // Written with the schema's sparse fields, which are never removed.
+          if (s >= num_sparse) {
+            return absl::DataLossError(absl::StrCat("point ", iid, " of collection \"", name_,
+                                                    "\" has a vector of sparse field ", s,
+                                                    ", which the schema lacks"));
+          }
+          if (row_sparse.size() <= s) row_sparse.resize(s + 1);
+          QUIVER_ASSIGN_OR_RETURN(row_sparse[s], SparseFromMessage(v, "stored point"));
+        }
         auto found = st->by_iid.find(iid);
         if (found == st->by_iid.end()) {
           Segment& seg = GrowingForAppend();
           found = st->by_iid.emplace(iid, RowRef{&seg, seg.AppendHole(iid)}).first;
         }
-        found->second.segment->FillRow(found->second.offset, rec.id(), std::move(row_attrs));
+        found->second.segment->FillRow(found->second.offset, rec.id(), std::move(row_attrs),
+                                       std::move(row_sparse));
         return absl::OkStatus();
       }));
   // Persisted segments none of whose rows still exist are gone for good.
@@ -504,6 +518,10 @@ void Collection::FinishRestoredSegments(const std::vector<bool>& complete,
     const bool indexes_ok = complete[i] && CheckLoadedIndexes(*seg);
     if (indexes_ok) {
       seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->appended(), schema().attributes()));
+    }
+    // Sparse indexes are never persisted: built from the rows just loaded.
+    for (size_t s = 0; s < schema().sparse().size(); ++s) {
+      seg->SetSparseIndex(s, BuildSparseIndex(*seg, s, seg->appended()));
     }
     // The builder builds what is missing: vector indexes that did not load,
     // attribute indexes, window indexes (which are not persisted).

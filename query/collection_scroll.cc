@@ -76,7 +76,8 @@ absl::Status Collection::Scroll(const BoundScroll& q, const StopToken& stop,
       }
     }
     if (q.output.with_vectors) {
-      AddVectors(*e.segment, e.offset, p->mutable_vectors(), p->mutable_multi_vectors());
+      AddVectors(*e.segment, e.offset, p->mutable_vectors(), p->mutable_multi_vectors(),
+                 p->mutable_sparse_vectors());
     }
     if (absl::Status s = budget.Add(p->ByteSizeLong() + 4); !s.ok()) {
       if (filled == 0) return s;  // not even one point fits

@@ -21,6 +21,7 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
   *keep = TakeView();
   const size_t nf = schema().vectors().size();
   const size_t na = schema().attributes().size();
+  const size_t ns = schema().sparse().size();
   merged->points.clear();
   merged->points.resize(u.updates.size());
   merged->request_bytes = u.request_bytes;
@@ -54,12 +55,15 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
         }
       }
       p.attrs.assign(na, AttrValue{});
+      p.sparse.assign(ns, nullptr);
       ++*created;
     } else {
       const Segment& seg = *it->second.segment;
       const uint32_t off = it->second.offset;
       p.attrs = seg.attrs(off);
       p.attrs.resize(na);  // attributes added since the row was written: null
+      p.sparse = seg.sparse(off);
+      p.sparse.resize(ns);
       for (size_t f = 0; f < nf; ++f) {
         // Kept unless replaced or removed; an optional one the point lacks
         // stays absent (null).
@@ -72,8 +76,14 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
       }
     }
     for (const auto& [ai, value] : pu.attrs) p.attrs[ai] = value;
+    for (const auto& [si, value] : pu.sparse) p.sparse[si] = value;  // null removes
     p.record.set_id(pu.id);
     for (size_t a = 0; a < na; ++a) AttrToMessage(p.attrs[a], p.record.add_attributes());
+    for (size_t s = 0; s < ns; ++s) {
+      if (p.sparse[s] != nullptr) {
+        SparseToMessage(*p.sparse[s], &(*p.record.mutable_sparse_vectors())[static_cast<uint32_t>(s)]);
+      }
+    }
   }
   return absl::OkStatus();
 }

@@ -156,7 +156,8 @@ void Collection::ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEff
     const BoundUpsert::Point& p = up.points[i];
     Segment& seg = GrowingForAppend();
     rows.push_back(
-        {&seg, seg.Append(fx.added[i], p.record.id(), p.attrs, p.vectors, p.tokens.data())});
+        {&seg, seg.Append(fx.added[i], p.record.id(), p.attrs, p.vectors, p.tokens.data(),
+                          p.sparse)});
   }
   {
     MutexLock lock(&mu_);
@@ -222,7 +223,8 @@ void Collection::ApplyIndexSpec(uint64_t seq, size_t f, const index::IndexSpec& 
 void Collection::ApplySchema(uint64_t seq, std::shared_ptr<const Schema> next) {
   const std::shared_ptr<const Schema> prev = shared_schema();
   const std::vector<size_t> dropped = DroppedFields(*prev, *next);
-  const bool added = next->vectors().size() > prev->vectors().size();
+  const bool added = next->vectors().size() > prev->vectors().size() ||
+                     next->sparse().size() > prev->sparse().size();
   if (added || !dropped.empty()) {
     // The growing segment's rows are laid out for the old fields: it takes
     // no more (the next write starts a segment of the new schema).

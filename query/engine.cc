@@ -29,6 +29,10 @@ absl::Status RunSearch(const Collection& c, const BoundHybridSearch& q, const St
                        v1::SearchResponse* resp) {
   return c.SearchHybrid(q, stop, resp);
 }
+absl::Status RunSearch(const Collection& c, const BoundSparseSearch& q, const StopToken& stop,
+                       v1::SearchResponse* resp) {
+  return c.SearchSparse(q, stop, resp);
+}
 
 }  // namespace
 

@@ -268,10 +268,10 @@ void Engine::UpdateCollection(const v1::UpdateCollectionRequest& req,
   absl::StatusOr<std::shared_ptr<Collection>> coll = Find(req.name());
   if (!coll.ok()) return done(coll.status());
   if (req.vectors().empty() && req.attributes().empty() && req.add_vectors().empty() &&
-      req.drop_vectors().empty()) {
+      req.drop_vectors().empty() && req.add_sparse_vectors().empty()) {
     return done(absl::InvalidArgumentError(
         "update names nothing to change: give vector fields' indexes (vectors), attributes, "
-        "add_vectors or drop_vectors"));
+        "add_vectors, drop_vectors or add_sparse_vectors"));
   }
   // Checked now to answer at once; applied in Prepare to the schema then
   // current, which an update queued before this one may have changed.
@@ -288,6 +288,7 @@ void Engine::UpdateCollection(const v1::UpdateCollectionRequest& req,
   *w->schema_update.mutable_attributes() = req.attributes();
   *w->schema_update.mutable_add_vectors() = req.add_vectors();
   *w->schema_update.mutable_drop_vectors() = req.drop_vectors();
+  *w->schema_update.mutable_add_sparse_vectors() = req.add_sparse_vectors();
   for (const v1::VectorFieldUpdate& u : req.vectors()) {
     const int f = (*coll)->schema().VectorFieldIndex(u.field());
     if (f < 0) {

@@ -2,7 +2,7 @@
 // where one request carries a query vector for each of several vector fields
 // and each field's search returns its own nearest points.
 //
-// Two methods, chosen per request:
+// Three methods, chosen per request:
 //   - RRF (reciprocal rank fusion, Cormack et al. 2009): a point scores
 //     sum over lists of weight / (rrf_k + rank), rank 1-based in that list.
 //     Only ranks matter, so fields whose distances live on different scales
@@ -14,7 +14,13 @@
 //     weight * normalized. Normalizing per list is scale-free like RRF but
 //     keeps how far apart candidates are; a metric-based map such as
 //     Milvus's arctan saturates on squared L2 distances of raw pixels.
-// In both, a point absent from a list gets nothing from it, and the fused
+//   - DBSF (distribution-based score fusion, as Qdrant names it): each
+//     list's distances are normalized by their own mean m and population
+//     standard deviation sd, (m + 3 sd - d) / (6 sd) clamped to [0, 1] (a
+//     list whose candidates all tie gives each 0.5), and a point scores sum
+//     over lists of weight * normalized. Unlike min-max, one outlier does
+//     not squash the rest of its list towards 0 or 1.
+// In all three, a point absent from a list gets nothing from it, and the fused
 // score is higher-is-better. Ties are broken by id (ascending) so results
 // are deterministic.
 //
@@ -30,7 +36,7 @@
 
 namespace quiver {
 
-enum class FusionKind { kRrf, kWeighted };
+enum class FusionKind { kRrf, kWeighted, kDbsf };
 
 inline constexpr double kDefaultRrfK = 60;
 

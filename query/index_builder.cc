@@ -2,6 +2,7 @@
 
 #include "absl/time/clock.h"
 #include "query/attr_index.h"
+#include "query/execute/sparse_search.h"
 #include "query/index_check.h"
 #include "query/window_index.h"
 #include "spdlog/spdlog.h"
@@ -316,6 +317,13 @@ bool IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
   const std::shared_ptr<const Schema> schema = coll.shared_schema();
   if (!SegmentAttrIndex::Matches(seg->attr_index().get(), schema->attributes())) {
     seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->published(), schema->attributes()));
+  }
+  // Sparse fields' inverted indexes, as fast to build (one pass over the
+  // rows' postings); never persisted, so built again after a restart.
+  for (size_t s = 0; s < schema->sparse().size(); ++s) {
+    if (!seg->LacksSparse(s) && seg->sparse_index(s) == nullptr) {
+      seg->SetSparseIndex(s, BuildSparseIndex(*seg, s, seg->published()));
+    }
   }
   for (size_t f = 0; f < coll.schema().vectors().size(); ++f) {
     if (stopped()) return false;

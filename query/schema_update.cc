@@ -12,8 +12,21 @@ namespace quiver {
 
 absl::StatusOr<std::shared_ptr<const Schema>> EvolveSchema(
     const Schema& current, const std::string& collection, const v1::UpdateCollectionRequest& req) {
-  if (req.attributes().empty() && req.add_vectors().empty() && req.drop_vectors().empty()) {
+  if (req.attributes().empty() && req.add_vectors().empty() && req.drop_vectors().empty() &&
+      req.add_sparse_vectors().empty()) {
     return std::shared_ptr<const Schema>();
+  }
+  // Sparse fields are only added (each point may lack one: the points
+  // already there simply do).
+  std::vector<SparseFieldSpec> sparse = current.sparse();
+  for (const v1::SparseVectorField& add : req.add_sparse_vectors()) {
+    if (current.VectorFieldIndex(add.name()) >= 0 || current.SparseFieldIndex(add.name()) >= 0 ||
+        current.AttributeIndex(add.name()) >= 0) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "collection \"", collection, "\" already has a field or attribute \"",
+          TruncateForMessage(add.name()), "\"; fields and attributes share one namespace"));
+    }
+    sparse.push_back(SparseFieldSpec{add.name()});
   }
   // Vector fields are edited in place (a dropped one keeps its slot).
   std::vector<VectorFieldSpec> vectors = current.vectors();
@@ -41,6 +54,11 @@ absl::StatusOr<std::shared_ptr<const Schema>> EvolveSchema(
                                                    "\" already has a vector field \"",
                                                    TruncateForMessage(add.name()), "\""));
     }
+    if (current.SparseFieldIndex(add.name()) >= 0) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "collection \"", collection, "\" already has a sparse vector field \"",
+          TruncateForMessage(add.name()), "\""));
+    }
     if (current.AttributeIndex(add.name()) >= 0) {
       return absl::AlreadyExistsError(absl::StrCat(
           "collection \"", collection, "\" has an attribute \"", TruncateForMessage(add.name()),
@@ -65,13 +83,16 @@ absl::StatusOr<std::shared_ptr<const Schema>> EvolveSchema(
     vectors.push_back(*std::move(spec));
   }
   // (Each name dropped was live and distinct; each added one is new.)
-  if (current.live_vector_count() + req.add_vectors_size() == dropping.size()) {
+  if (current.live_vector_count() + req.add_vectors_size() == dropping.size() &&
+      sparse.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "collection \"", collection, "\" would have no vector field left: a collection keeps at "
-        "least one (add its replacement in the same request, or drop the collection)"));
+        "least one, dense or sparse (add its replacement in the same request, or drop the "
+        "collection)"));
   }
   if (req.attributes().empty()) {
-    absl::StatusOr<Schema> s = Schema::Create(std::move(vectors), current.attributes());
+    absl::StatusOr<Schema> s =
+        Schema::Create(std::move(vectors), current.attributes(), std::move(sparse));
     if (!s.ok()) return s.status();
     return std::make_shared<const Schema>(*std::move(s));
   }
@@ -105,7 +126,8 @@ absl::StatusOr<std::shared_ptr<const Schema>> EvolveSchema(
   absl::StatusOr<Schema> bound = bind::BindSchema(next);
   if (!bound.ok()) return bound.status();
   // Names again, now against the added vector fields too.
-  absl::StatusOr<Schema> s = Schema::Create(std::move(vectors), bound->attributes());
+  absl::StatusOr<Schema> s =
+      Schema::Create(std::move(vectors), bound->attributes(), std::move(sparse));
   if (!s.ok()) return s.status();
   return std::make_shared<const Schema>(*std::move(s));
 }

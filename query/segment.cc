@@ -5,6 +5,7 @@
 
 #include "index/distance.h"
 #include "query/attr_index.h"
+#include "query/sparse_index.h"
 #include "query/window_index.h"
 #include "storage/rerank_table.h"
 #include "index/muvera.h"
@@ -67,7 +68,7 @@ std::vector<float> Segment::GatherTokens(size_t f, uint32_t rows) const {
 
 Segment::Chunk::Chunk(const std::vector<uint32_t>& dims, const std::vector<bool>& multi,
                       uint32_t rows)
-    : iids(rows), ids(rows), attrs(rows), delete_seq(new std::atomic<uint64_t>[rows]) {
+    : iids(rows), ids(rows), attrs(rows), sparse(rows), delete_seq(new std::atomic<uint64_t>[rows]) {
   // Not zero-filled: every row is written by Append, or zeroed by
   // AppendHole, before anything reads it (zeroing was ~10% of ingest CPU).
   vectors.reset(new std::atomic<float*>[dims.size()]);
@@ -118,7 +119,11 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
     for (size_t w = 0; w < words; ++w) absent_bits_[f][w].store(0, std::memory_order_relaxed);
   }
   chunks_.resize((static_cast<size_t>(capacity) + chunk_rows_ - 1) / chunk_rows_);
+  num_sparse_ = schema_->sparse().size();
+  sparse_bytes_.reset(new std::atomic<uint64_t>[num_sparse_]);
+  for (size_t i = 0; i < num_sparse_; ++i) sparse_bytes_[i].store(0, std::memory_order_relaxed);
   MutexLock lock(&index_mu_);
+  sparse_indexes_.resize(num_sparse_);
   indexes_.resize(dims_.size());
   tables_.resize(dims_.size());
   token_rows_.resize(dims_.size());
@@ -176,14 +181,27 @@ void Segment::SetTokens(uint32_t offset, size_t f, TokenSet tokens) {
   token_bytes_[f].fetch_add(floats * sizeof(float), std::memory_order_relaxed);
 }
 
+void Segment::CountSparse(const SparseRow& row) {
+  for (size_t i = 0; i < row.size() && i < num_sparse_; ++i) {
+    if (row[i] != nullptr) {
+      sparse_bytes_[i].fetch_add(row[i]->MemoryBytes(), std::memory_order_relaxed);
+    }
+  }
+}
+
 uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow attrs,
-                         const std::vector<const float*>& vectors, const TokenSet* tokens) {
+                         const std::vector<const float*>& vectors, const TokenSet* tokens,
+                         SparseRow sparse) {
   const uint32_t off = appended_++;
   Chunk& c = ChunkForAppend(off);
   const uint32_t r = off % chunk_rows_;
   c.iids[r] = iid;
   c.ids[r] = external_id;
   c.attrs[r] = std::move(attrs);
+  // A row never holds more sparse fields than the segment's schema has.
+  if (sparse.size() > num_sparse_) sparse.resize(num_sparse_);
+  CountSparse(sparse);
+  c.sparse[r] = std::move(sparse);
   for (size_t f = 0; f < dims_.size(); ++f) {
     float* dst = c.owned[f].get() + static_cast<size_t>(r) * dims_[f];
     if (f >= vectors.size() || vectors[f] == nullptr || !has_field_[f]) {
@@ -234,11 +252,15 @@ void Segment::SetVector(uint32_t offset, size_t f, const float* v) {
   c.norms[f][r] = index::NormSqr(dst, dims_[f]);
 }
 
-void Segment::FillRow(uint32_t offset, const std::string& external_id, AttrRow attrs) {
+void Segment::FillRow(uint32_t offset, const std::string& external_id, AttrRow attrs,
+                      SparseRow sparse) {
   Chunk& c = *chunks_[offset / chunk_rows_];
   const uint32_t r = offset % chunk_rows_;
   c.ids[r] = external_id;
   c.attrs[r] = std::move(attrs);
+  if (sparse.size() > num_sparse_) sparse.resize(num_sparse_);
+  CountSparse(sparse);
+  c.sparse[r] = std::move(sparse);
   // Until SetVector finds its vector, an optional field's is absent.
   for (size_t f = 0; f < dims_.size(); ++f) SetAbsent(f, offset, true);
   if (c.delete_seq[r].exchange(kAlive, std::memory_order_relaxed) != kAlive) {
@@ -267,6 +289,25 @@ void Segment::DropIndexes(size_t f) {
   MutexLock lock(&index_mu_);
   if (f < indexes_.size()) indexes_[f] = nullptr;
   std::erase_if(windows_, [f](const auto& w) { return w->field() == f; });
+}
+
+std::shared_ptr<const SparseIndex> Segment::sparse_index(size_t s) const {
+  ReaderMutexLock lock(&index_mu_);
+  return s < sparse_indexes_.size() ? sparse_indexes_[s] : nullptr;
+}
+
+void Segment::SetSparseIndex(size_t s, std::shared_ptr<const SparseIndex> idx) {
+  MutexLock lock(&index_mu_);
+  if (s < sparse_indexes_.size()) sparse_indexes_[s] = std::move(idx);
+}
+
+size_t Segment::SparseBytes(size_t s) const {
+  return s < num_sparse_ ? sparse_bytes_[s].load(std::memory_order_relaxed) : 0;
+}
+
+size_t Segment::SparseIndexBytes(size_t s) const {
+  auto idx = sparse_index(s);
+  return idx == nullptr ? 0 : idx->MemoryBytes();
 }
 
 std::shared_ptr<const SegmentAttrIndex> Segment::attr_index() const {

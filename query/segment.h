@@ -40,6 +40,7 @@
 namespace quiver {
 
 class SegmentAttrIndex;
+class SparseIndex;
 class WindowIndex;
 namespace storage {
 class RerankTable;
@@ -94,6 +95,10 @@ class Segment {
     return f >= dims_.size() || !has_field_[f] || (sealed() && absent(f) >= published());
   }
 
+  // No row here can hold sparse field s: one added after the segment was
+  // made. Sparse searches of s skip the segment.
+  bool LacksSparse(size_t s) const { return s >= num_sparse_; }
+
   // --- Writer side.
   // Rows appended so far (the writer's count; readers use their own).
   uint32_t appended() const { return appended_; }
@@ -105,8 +110,10 @@ class Segment {
   // and dropped ones, are absent whatever vectors holds.
   // Multi-vector fields: vectors[f] is the point's encoding and tokens[f]
   // its vectors (tokens may be null when the schema has no such field).
+  // sparse: the point's sparse vectors (shared, not copied).
   uint32_t Append(uint64_t iid, const std::string& external_id, AttrRow attrs,
-                  const std::vector<const float*>& vectors, const TokenSet* tokens = nullptr);
+                  const std::vector<const float*>& vectors, const TokenSet* tokens = nullptr,
+                  SparseRow sparse = {});
   // Appends an empty slot (a row whose point no longer exists).
   uint32_t AppendHole(uint64_t iid);
   // Fills the vector of field `f` at `offset` (recovery loads attributes and
@@ -117,7 +124,8 @@ class Segment {
   // no-op once a table serves the field.
   void SetTokens(uint32_t offset, size_t f, TokenSet tokens);
   // Fills a hole's row data and marks it alive (recovery).
-  void FillRow(uint32_t offset, const std::string& external_id, AttrRow attrs);
+  void FillRow(uint32_t offset, const std::string& external_id, AttrRow attrs,
+               SparseRow sparse = {});
 
   // Makes rows [0, rows) visible to readers that take views after this.
   // Called under the collection's mutex, which orders it with view-taking.
@@ -133,6 +141,9 @@ class Segment {
   uint64_t iid(uint32_t off) const { return chunk(off).iids[off % chunk_rows_]; }
   const std::string& external_id(uint32_t off) const { return chunk(off).ids[off % chunk_rows_]; }
   const AttrRow& attrs(uint32_t off) const { return chunk(off).attrs[off % chunk_rows_]; }
+  // The row's sparse vectors (query through SparseAt: null where it has
+  // none, including every field added after the row was written).
+  const SparseRow& sparse(uint32_t off) const { return chunk(off).sparse[off % chunk_rows_]; }
   // Pointers into memory, or into a mapped rerank table once the field is
   // served from one (AttachTable): hold a pin (Collection::TakeView) while
   // using them.
@@ -193,6 +204,14 @@ class Segment {
   // attribute.
   std::shared_ptr<const SegmentAttrIndex> attr_index() const;
   void SetAttrIndex(std::shared_ptr<const SegmentAttrIndex> idx);
+  // Sparse field s's inverted index over all rows (query/sparse_index.h);
+  // null until the index builder (or recovery) builds it. Not persisted:
+  // built from the rows, which recovery loads from RocksDB anyway.
+  std::shared_ptr<const SparseIndex> sparse_index(size_t s) const;
+  void SetSparseIndex(size_t s, std::shared_ptr<const SparseIndex> idx);
+  // Bytes of sparse field s's vectors held by the rows, and of its index.
+  size_t SparseBytes(size_t s) const;
+  size_t SparseIndexBytes(size_t s) const;
   // Window indexes (query/window_index.h), at most one per window attribute
   // and vector field; null if none is built.
   std::shared_ptr<const WindowIndex> window_index(int attr, size_t f) const;
@@ -273,6 +292,7 @@ class Segment {
     std::vector<uint64_t> iids;
     std::vector<std::string> ids;
     std::vector<AttrRow> attrs;
+    std::vector<SparseRow> sparse;
     std::unique_ptr<std::atomic<uint64_t>[]> delete_seq;
   };
   const Chunk& chunk(uint32_t off) const { return *chunks_[off / chunk_rows_]; }
@@ -310,12 +330,17 @@ class Segment {
   std::vector<std::unique_ptr<std::atomic<uint64_t>[]>> absent_bits_;
   std::unique_ptr<std::atomic<uint32_t>[]> absent_count_;
   void SetAbsent(size_t f, uint32_t off, bool absent);
+  // Per sparse field of schema_: bytes its rows' vectors hold.
+  std::unique_ptr<std::atomic<uint64_t>[]> sparse_bytes_;
+  size_t num_sparse_ = 0;
+  void CountSparse(const SparseRow& row);
 
   mutable Mutex index_mu_;
   std::vector<std::shared_ptr<const index::VectorIndex>> indexes_ ABSL_GUARDED_BY(index_mu_);
   std::shared_ptr<const SegmentAttrIndex> attr_index_ ABSL_GUARDED_BY(index_mu_);
   std::vector<std::shared_ptr<const WindowIndex>> windows_ ABSL_GUARDED_BY(index_mu_);
   std::vector<std::shared_ptr<const storage::RerankTable>> tables_ ABSL_GUARDED_BY(index_mu_);
+  std::vector<std::shared_ptr<const SparseIndex>> sparse_indexes_ ABSL_GUARDED_BY(index_mu_);
   mutable std::vector<std::shared_ptr<const std::vector<uint32_t>>> token_rows_
       ABSL_GUARDED_BY(index_mu_);
 };

@@ -46,6 +46,12 @@ uint64_t FieldWork(const VectorFieldSpec& field, uint32_t k, const BoundSearchPa
   return 2 * lists * sizeof(index::Neighbor);
 }
 
+// A sparse search's lists: a top-k heap per query and segment pass, the
+// merged one, and the index's own heap.
+uint64_t SparseWork(uint32_t k, size_t queries) {
+  return 3 * static_cast<uint64_t>(k) * queries * sizeof(index::Neighbor);
+}
+
 }  // namespace
 
 absl::Status RetryLater(const std::string& message, absl::Duration after) {
@@ -101,6 +107,7 @@ uint64_t UpsertRowBytes(const Schema& schema, const std::vector<uint32_t>& store
     for (size_t f = 0; f < p.tokens.size(); ++f) {
       bytes += static_cast<uint64_t>(p.tokens[f].count) * schema.vectors()[f].dim * sizeof(float);
     }
+    for (const SparseValue& v : p.sparse) bytes += v == nullptr ? 0 : v->MemoryBytes();
   }
   return bytes;
 }
@@ -109,9 +116,14 @@ uint64_t SearchWorkBytes(const BoundSearchRequest& q, const Schema& schema) {
   if (const auto* h = std::get_if<BoundHybridSearch>(&q)) {
     uint64_t bytes = 0;
     for (const BoundFieldQuery& fq : h->fields) {
-      bytes += FieldWork(schema.vectors()[fq.field], fq.k, fq.params, fq.qnorms.size(), fq.sets);
+      bytes += fq.sparse_field >= 0 ? SparseWork(fq.k, 1)
+                                    : FieldWork(schema.vectors()[fq.field], fq.k, fq.params,
+                                                fq.qnorms.size(), fq.sets);
     }
     return bytes;
+  }
+  if (const auto* sp = std::get_if<BoundSparseSearch>(&q)) {
+    return SparseWork(sp->k, sp->queries.size());
   }
   const BoundSearch& s = std::get<BoundSearch>(q);
   return FieldWork(schema.vectors()[s.field], s.k, s.params, s.multi ? 0 : s.qnorms.size(),

@@ -146,9 +146,15 @@ void EngineCollector::CollectCollections(std::vector<MetricFamily>* out) const {
     // By name: describe leaves dropped fields out of st.vectors.
     for (const v1::VectorFieldStats& vs : st.vectors()) {
       const int fi = schema.VectorFieldIndex(vs.name());
+      const std::vector<ClientMetric::Label> labels{{"collection", name}, {"field", vs.name()}};
+      if (fi < 0 && schema.SparseFieldIndex(vs.name()) >= 0) {
+        // A sparse field: its memory only (its index is built with the
+        // segment's attribute indexes, and its searches are exact).
+        AddSample(fam(kMemory), labels, static_cast<double>(vs.memory_bytes()));
+        continue;
+      }
       if (fi < 0 || static_cast<size_t>(fi) >= nf) continue;
       const size_t f = static_cast<size_t>(fi);
-      const std::vector<ClientMetric::Label> labels{{"collection", name}, {"field", vs.name()}};
       AddSample(fam(kMemory), labels, static_cast<double>(vs.memory_bytes()));
       AddSample(fam(kDisk), labels, static_cast<double>(vs.disk_bytes()));
       AddSample(fam(kPending), labels, pending[f]);

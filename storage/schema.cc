@@ -50,10 +50,16 @@ absl::Status BadName(std::string_view what, std::string_view name) {
 }  // namespace
 
 absl::StatusOr<Schema> Schema::Create(std::vector<VectorFieldSpec> vectors,
-                                      std::vector<AttributeSpec> attributes) {
-  if (std::none_of(vectors.begin(), vectors.end(),
-                   [](const VectorFieldSpec& f) { return !f.dropped; })) {
-    return absl::InvalidArgumentError("schema must declare at least one vector field");
+                                      std::vector<AttributeSpec> attributes,
+                                      std::vector<SparseFieldSpec> sparse) {
+  if (sparse.empty() && std::none_of(vectors.begin(), vectors.end(),
+                                     [](const VectorFieldSpec& f) { return !f.dropped; })) {
+    return absl::InvalidArgumentError(
+        "schema must declare at least one vector field (dense or sparse)");
+  }
+  if (sparse.size() > static_cast<size_t>(kMaxSparseFields)) {
+    return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxSparseFields,
+                                                   " sparse vector fields, got ", sparse.size()));
   }
   if (vectors.size() > static_cast<size_t>(kMaxVectorFields)) {
     return absl::InvalidArgumentError(
@@ -114,7 +120,20 @@ absl::StatusOr<Schema> Schema::Create(std::vector<VectorFieldSpec> vectors,
     s.attribute_index_.emplace(a.name, static_cast<int>(s.attributes_.size()));
     s.attributes_.push_back(std::move(a));
   }
+  for (SparseFieldSpec& f : sparse) {
+    if (!IsValidName(f.name)) return BadName("sparse vector field", f.name);
+    if (!all_names.emplace(f.name, 0).second) {
+      return absl::InvalidArgumentError(absl::StrCat("duplicate field name \"", f.name, "\""));
+    }
+    s.sparse_index_.emplace(f.name, static_cast<int>(s.sparse_.size()));
+    s.sparse_.push_back(std::move(f));
+  }
   return s;
+}
+
+int Schema::SparseFieldIndex(std::string_view name) const {
+  auto it = sparse_index_.find(AV(name));
+  return it == sparse_index_.end() ? -1 : it->second;
 }
 
 int Schema::VectorFieldIndex(std::string_view name) const {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -88,6 +89,39 @@ inline const AttrValue& AttrAt(const AttrRow& row, size_t a) {
   return a < row.size() ? row[a] : kNull;
 }
 
+// A sparse vector field (the API's SparseVectorField): every point may
+// hold one sparse vector of it.
+struct SparseFieldSpec {
+  std::string name;
+};
+
+// One point's sparse vector: values[i] at dimension indices[i], indices
+// ascending and unique (the binder sorts and checks them), values finite.
+struct SparseVector {
+  std::vector<uint32_t> indices;
+  std::vector<float> values;
+  size_t size() const { return indices.size(); }
+  size_t MemoryBytes() const {
+    return sizeof(SparseVector) + indices.capacity() * sizeof(uint32_t) +
+           values.capacity() * sizeof(float);
+  }
+};
+// Immutable once built, so rows, bound requests and compaction share one
+// copy.
+using SparseValue = std::shared_ptr<const SparseVector>;
+// A point's sparse vectors, indexed like Schema::sparse(); null (or past
+// the end, for fields added after the row was written) where it has none.
+using SparseRow = std::vector<SparseValue>;
+
+inline const SparseVector* SparseAt(const SparseRow& row, size_t s) {
+  return s < row.size() ? row[s].get() : nullptr;
+}
+
+// Most (index, value) pairs one sparse vector may hold.
+inline constexpr uint32_t kMaxSparseNonZeros = 65536;
+// Most sparse vector fields a collection may declare.
+inline constexpr int kMaxSparseFields = 16;
+
 // Largest dimension a vector field may declare.
 inline constexpr uint32_t kMaxDim = 65536;
 // Most vector fields and attributes a collection may declare. (Vector keys
@@ -108,8 +142,10 @@ class Schema {
   // the default, window attributes indexed. INVALID_ARGUMENT names the bad
   // field. Index types and parameters are checked by the index registry,
   // not here.
+  // A schema needs at least one live vector field, dense or sparse.
   static absl::StatusOr<Schema> Create(std::vector<VectorFieldSpec> vectors,
-                                       std::vector<AttributeSpec> attributes);
+                                       std::vector<AttributeSpec> attributes,
+                                       std::vector<SparseFieldSpec> sparse = {});
 
   // Every vector field ever declared, dropped ones included (see
   // VectorFieldSpec::dropped): loops over fields skip those.
@@ -117,16 +153,20 @@ class Schema {
   // Vector fields not dropped.
   size_t live_vector_count() const { return live_vectors_; }
   const std::vector<AttributeSpec>& attributes() const { return attributes_; }
+  const std::vector<SparseFieldSpec>& sparse() const { return sparse_; }
 
   // Index of the named field (never a dropped one), or -1 if there is none.
   int VectorFieldIndex(std::string_view name) const;
   int AttributeIndex(std::string_view name) const;
+  int SparseFieldIndex(std::string_view name) const;
 
  private:
   std::vector<VectorFieldSpec> vectors_;
   size_t live_vectors_ = 0;
   std::vector<AttributeSpec> attributes_;
+  std::vector<SparseFieldSpec> sparse_;
   absl::flat_hash_map<std::string, int> vector_index_;
+  absl::flat_hash_map<std::string, int> sparse_index_;
   absl::flat_hash_map<std::string, int> attribute_index_;
 };
 

@@ -15,9 +15,11 @@
 #ifndef QUIVER_STORAGE_SCHEMA_MESSAGE_H_
 #define QUIVER_STORAGE_SCHEMA_MESSAGE_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -139,7 +141,10 @@ absl::StatusOr<Schema> SchemaFromMessage(const SchemaMsg& m) {
     attributes.push_back(
         AttributeSpec{a.name(), in::kAttrTypes[type - 1], a.indexed(), a.window()});
   }
-  return Schema::Create(std::move(vectors), std::move(attributes));
+  std::vector<SparseFieldSpec> sparse;
+  sparse.reserve(m.sparse_vectors_size());
+  for (const auto& f : m.sparse_vectors()) sparse.push_back(SparseFieldSpec{f.name()});
+  return Schema::Create(std::move(vectors), std::move(attributes), std::move(sparse));
 }
 
 // Whether SchemaMsg's form lists dropped vector fields (the stored form
@@ -165,7 +170,65 @@ SchemaMsg SchemaToMessage(const Schema& s) {
     a->set_indexed(spec.indexed);
     a->set_window(spec.window);
   }
+  for (const SparseFieldSpec& spec : s.sparse()) m.add_sparse_vectors()->set_name(spec.name);
   return m;
+}
+
+// A SparseVector-shaped message (indices, values) checked and sorted by
+// index: INVALID_ARGUMENT "<what>: ..." for lengths that differ, more than
+// kMaxSparseNonZeros pairs, a value that is not finite, or an index given
+// twice.
+template <typename SparseMsg>
+absl::StatusOr<SparseValue> SparseFromMessage(const SparseMsg& m, std::string_view what) {
+  const absl::string_view w(what.data(), what.size());
+  if (m.indices_size() != m.values_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(w, ": ", m.indices_size(), " indices but ",
+                                                   m.values_size(), " values"));
+  }
+  if (static_cast<size_t>(m.indices_size()) > kMaxSparseNonZeros) {
+    return absl::InvalidArgumentError(absl::StrCat(w, ": at most ", kMaxSparseNonZeros,
+                                                   " indices, got ", m.indices_size()));
+  }
+  const size_t n = static_cast<size_t>(m.indices_size());
+  bool sorted = true;
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(m.values(static_cast<int>(i)))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(w, ": the value at index ", m.indices(static_cast<int>(i)),
+                       " is not finite"));
+    }
+    if (i > 0 && m.indices(static_cast<int>(i)) <= m.indices(static_cast<int>(i - 1))) {
+      sorted = false;
+    }
+  }
+  auto v = std::make_shared<SparseVector>();
+  v->indices.assign(m.indices().begin(), m.indices().end());
+  v->values.assign(m.values().begin(), m.values().end());
+  if (!sorted) {
+    std::vector<uint32_t> order(n);
+    for (uint32_t i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](uint32_t a, uint32_t b) { return v->indices[a] < v->indices[b]; });
+    SparseVector s;
+    s.indices.reserve(n);
+    s.values.reserve(n);
+    for (uint32_t i : order) {
+      if (!s.indices.empty() && s.indices.back() == v->indices[i]) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(w, ": index ", v->indices[i], " is given twice"));
+      }
+      s.indices.push_back(v->indices[i]);
+      s.values.push_back(v->values[i]);
+    }
+    *v = std::move(s);
+  }
+  return SparseValue(std::move(v));
+}
+
+template <typename SparseMsg>
+void SparseToMessage(const SparseVector& v, SparseMsg* m) {
+  m->mutable_indices()->Assign(v.indices.begin(), v.indices.end());
+  m->mutable_values()->Assign(v.values.begin(), v.values.end());
 }
 
 // A StoredValue-shaped message as an attribute of `type` (an integer for a

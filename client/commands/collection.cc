@@ -37,6 +37,7 @@ struct CreateArgs {
   uint32_t max_vectors = 0;
   std::vector<std::string> encoding;  // k=v
   std::vector<std::string> attrs;
+  std::vector<std::string> sparse;  // sparse vector field names
   std::string schema_file;
 };
 
@@ -180,8 +181,8 @@ std::string IndexText(const v1::IndexSpec& index) {
 absl::Status CollectionCreate(Context& c, const CreateArgs& a) {
   v1::CollectionSchema schema;
   if (!a.schema_file.empty()) {
-    if (!a.vectors.empty() || !a.attrs.empty()) {
-      return UsageError("--schema cannot be combined with --vector/--attr");
+    if (!a.vectors.empty() || !a.attrs.empty() || !a.sparse.empty()) {
+      return UsageError("--schema cannot be combined with --vector/--attr/--sparse");
     }
     QUIVER_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(a.schema_file));
     auto s = google::protobuf::util::JsonStringToMessage(text, &schema);
@@ -190,9 +191,10 @@ absl::Status CollectionCreate(Context& c, const CreateArgs& a) {
           a.schema_file, ": not a CollectionSchema in JSON: ", s.message().as_string()));
     }
   } else {
-    if (a.vectors.empty() && a.multi_vectors.empty())
+    if (a.vectors.empty() && a.multi_vectors.empty() && a.sparse.empty())
       return UsageError(
-          "give at least one --vector (or --multi-vector) name:dim:metric, or --schema FILE");
+          "give at least one --vector (or --multi-vector) name:dim:metric or --sparse name, or "
+          "--schema FILE");
     for (const auto& spec : a.vectors) {
       QUIVER_ASSIGN_OR_RETURN(*schema.add_vectors(), ParseVectorSpec(spec));
     }
@@ -214,6 +216,9 @@ absl::Status CollectionCreate(Context& c, const CreateArgs& a) {
     }
     for (const auto& spec : a.attrs) {
       QUIVER_ASSIGN_OR_RETURN(*schema.add_attributes(), ParseAttrSpec(spec));
+    }
+    for (const auto& name : a.sparse) {
+      schema.add_sparse_vectors()->set_name(name);
     }
   }
   QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo info, c.client->CreateCollection(a.name, schema));
@@ -381,6 +386,7 @@ struct UpdateArgs {
   std::vector<std::string> unindex_attrs;
   std::vector<std::string> add_vectors;  // as create --vector
   std::vector<std::string> drop_vectors;
+  std::vector<std::string> add_sparse;
 };
 
 // One UpdateCollection request, all or nothing: --index-attribute and
@@ -388,13 +394,14 @@ struct UpdateArgs {
 // (the server keeps it) and the flags it should have.
 absl::Status CollectionUpdate(Context& c, const UpdateArgs& a) {
   if (a.add_attrs.empty() && a.index_attrs.empty() && a.unindex_attrs.empty() &&
-      a.add_vectors.empty() && a.drop_vectors.empty()) {
+      a.add_vectors.empty() && a.drop_vectors.empty() && a.add_sparse.empty()) {
     return UsageError(
         "nothing to change: give --add-attribute, --index-attribute, --unindex-attribute, "
-        "--add-vector or --drop-vector");
+        "--add-vector, --drop-vector or --add-sparse");
   }
   v1::UpdateCollectionRequest req;
   req.set_name(a.name);
+  for (const std::string& name : a.add_sparse) req.add_add_sparse_vectors()->set_name(name);
   for (const std::string& spec : a.add_vectors) {
     QUIVER_ASSIGN_OR_RETURN(*req.add_add_vectors(), ParseVectorSpec(spec));
   }
@@ -464,6 +471,9 @@ void RegisterCollectionCommands(CLI::App& app, CommandSet& commands) {
                          "Attribute name:type[:indexed|:window] (int64|double|bool|string|"
                          "string_list; window: numeric, indexed, with window indexes for range "
                          "filters); repeatable");
+  create_cmd->add_option("--sparse", create.sparse,
+                         "Sparse vector field name (points hold INDEX:VALUE pairs, searched by "
+                         "dot product); repeatable");
   create_cmd->add_option("--schema", create.schema_file,
                          "CollectionSchema as JSON (instead of --vector/--attr)");
   create_cmd->add_option("--multi-vector", create.multi_vectors,
@@ -523,6 +533,9 @@ void RegisterCollectionCommands(CLI::App& app, CommandSet& commands) {
   update_cmd->add_option("--add-vector", update_args->add_vectors,
                          "New vector field name:dim:metric[:index] as in create --vector; "
                          "optional (points written before lack it), in memory; repeatable");
+  update_cmd->add_option("--add-sparse", update_args->add_sparse,
+                         "New sparse vector field name (points written before lack it); "
+                         "repeatable");
   update_cmd->add_option("--drop-vector", update_args->drop_vectors,
                          "Drop a vector field and its vectors (its name is free again); "
                          "repeatable");

@@ -62,9 +62,38 @@ struct SearchArgs {
   // Late interaction: one query set.
   std::string query_set_json;
   std::string query_set_file;
+  // Sparse search: one query per flag, "INDEX:VALUE,..."; hybrid:
+  // FIELD=INDEX:VALUE,... per sparse field.
+  std::vector<std::string> sparse;
+  std::vector<std::string> field_sparse;
 };
 
 // ------------------------------------------------------------ parsing
+
+// "3:0.5,17:1.2" (or with spaces, or as JSON {"3": 0.5}) -> a sparse vector;
+// the server checks and sorts it.
+absl::StatusOr<v1::SparseVector> ParseSparse(const std::string& flag, const std::string& text) {
+  absl::string_view s = absl::StripAsciiWhitespace(text);
+  absl::ConsumePrefix(&s, "{");
+  absl::ConsumeSuffix(&s, "}");
+  v1::SparseVector v;
+  for (absl::string_view part : absl::StrSplit(s, absl::ByAnyChar(", \t"), absl::SkipEmpty())) {
+    const size_t colon = part.find(':');
+    uint32_t index = 0;
+    float value = 0;
+    absl::string_view idx = colon == absl::string_view::npos ? part : part.substr(0, colon);
+    absl::ConsumePrefix(&idx, "\"");
+    absl::ConsumeSuffix(&idx, "\"");
+    if (colon == absl::string_view::npos || !absl::SimpleAtoi(idx, &index) ||
+        !absl::SimpleAtof(part.substr(colon + 1), &value)) {
+      return UsageError(absl::StrCat(flag, ": \"", part, "\" is not INDEX:VALUE"));
+    }
+    v.add_indices(index);
+    v.add_values(value);
+  }
+  if (v.indices().empty()) return UsageError(absl::StrCat(flag, ": no INDEX:VALUE pairs"));
+  return v;
+}
 
 // "1,2,3", "[1, 2, 3]" or "1 2 3" -> floats.
 absl::StatusOr<std::vector<float>> ParseFloatList(const std::string& text) {
@@ -270,6 +299,17 @@ absl::Status AddFieldQueries(const SearchArgs& a, v1::SearchRequest* req) {
     by_field[name] = fq;
     return absl::OkStatus();
   };
+  for (const std::string& arg : a.field_sparse) {
+    QUIVER_ASSIGN_OR_RETURN(auto kv, SplitFieldArg("--field-sparse", arg));
+    QUIVER_ASSIGN_OR_RETURN(v1::SparseVector v, ParseSparse("--field-sparse", kv.second));
+    if (by_field.count(kv.first) != 0) {
+      return UsageError(absl::StrCat("--field-sparse: field \"", kv.first, "\" is given twice"));
+    }
+    v1::FieldQuery* fq = req->add_field_queries();
+    fq->set_field(kv.first);
+    *fq->mutable_sparse_vector() = std::move(v);
+    by_field[kv.first] = fq;
+  }
   for (const std::string& arg : a.field_vectors) {
     QUIVER_ASSIGN_OR_RETURN(auto kv, SplitFieldArg("--field-vector", arg));
     QUIVER_ASSIGN_OR_RETURN(std::vector<float> v, ParseFloatList(kv.second));
@@ -304,7 +344,8 @@ absl::Status AddFieldQueries(const SearchArgs& a, v1::SearchRequest* req) {
       auto it = by_field.find(kv.first);
       if (it == by_field.end()) {
         return UsageError(absl::StrCat(flag, ": field \"", kv.first,
-                                       "\" has no --field-vector or --field-vector-file"));
+                                       "\" has no --field-vector, --field-vector-file or "
+                                       "--field-sparse"));
       }
       if (!set(it->second, kv.second)) {
         return UsageError(absl::StrCat(flag, " \"", arg, "\": bad number"));
@@ -334,8 +375,11 @@ absl::Status AddFieldQueries(const SearchArgs& a, v1::SearchRequest* req) {
     req->set_fusion(v1::RRF);
   } else if (absl::EqualsIgnoreCase(a.fusion, "weighted")) {
     req->set_fusion(v1::WEIGHTED);
+  } else if (absl::EqualsIgnoreCase(a.fusion, "dbsf")) {
+    req->set_fusion(v1::DBSF);
   } else {
-    return UsageError(absl::StrCat("--fusion \"", a.fusion, "\": expected rrf or weighted"));
+    return UsageError(
+        absl::StrCat("--fusion \"", a.fusion, "\": expected rrf, weighted or dbsf"));
   }
   req->set_rrf_k(a.rrf_k);
   req->set_with_field_results(a.field_results);
@@ -345,15 +389,26 @@ absl::Status AddFieldQueries(const SearchArgs& a, v1::SearchRequest* req) {
 absl::Status Search(Context& c, const SearchArgs& a) {
   v1::SearchRequest req;
   req.set_collection(a.collection);
-  const bool hybrid = !a.field_vectors.empty() || !a.field_vector_files.empty();
+  const bool hybrid =
+      !a.field_vectors.empty() || !a.field_vector_files.empty() || !a.field_sparse.empty();
   if (hybrid) {
     if (!a.vector.empty() || !a.vector_file.empty() || !a.query_json.empty() ||
-        !a.field.empty()) {
+        !a.field.empty() || !a.sparse.empty()) {
       return UsageError(
-          "--field-vector/--field-vector-file (hybrid search) replace --vector, "
-          "--vector-file, --query-json and --field");
+          "--field-vector/--field-vector-file/--field-sparse (hybrid search) replace --vector, "
+          "--vector-file, --query-json, --sparse and --field");
     }
     QUIVER_RETURN_IF_ERROR(AddFieldQueries(a, &req));
+  } else if (!a.sparse.empty()) {
+    if (!a.vector.empty() || !a.vector_file.empty() || !a.query_json.empty() ||
+        !a.query_set_json.empty() || !a.query_set_file.empty()) {
+      return UsageError("--sparse takes the place of the other query flags");
+    }
+    if (a.field.empty()) return UsageError("--sparse needs --field (the sparse vector field)");
+    req.set_field(a.field);
+    for (const std::string& q : a.sparse) {
+      QUIVER_ASSIGN_OR_RETURN(*req.add_sparse_vectors(), ParseSparse("--sparse", q));
+    }
   } else if (!a.query_set_json.empty() || !a.query_set_file.empty()) {
     if (!a.vector.empty() || !a.vector_file.empty() || !a.query_json.empty() ||
         (!a.query_set_json.empty() && !a.query_set_file.empty())) {
@@ -383,7 +438,7 @@ absl::Status Search(Context& c, const SearchArgs& a) {
         a.field_results) {
       return UsageError(
           "--field-k, --weight, --fusion, --rrf-k and --field-results need "
-          "--field-vector or --field-vector-file (hybrid search)");
+          "--field-vector, --field-vector-file or --field-sparse (hybrid search)");
     }
     QUIVER_ASSIGN_OR_RETURN(std::vector<std::vector<float>> queries, SearchQueries(a));
     req.set_field(a.field);
@@ -468,8 +523,15 @@ void RegisterSearchCommands(CLI::App& app, CommandSet& commands) {
                          "Hybrid search: FIELD=N candidates from that field (default: -k)");
   search_cmd->add_option("--weight", srch.weights,
                          "Hybrid search: FIELD=W, the field's weight in the fusion (default 1)");
+  search_cmd->add_option("--sparse", srch.sparse,
+                         "Sparse search of --field: a query \"INDEX:VALUE,...\" (repeat for a "
+                         "batch); hits score by dot product");
+  search_cmd->add_option("--field-sparse", srch.field_sparse,
+                         "Hybrid search: FIELD=INDEX:VALUE,..., a sparse field's query; repeat "
+                         "per field");
   search_cmd->add_option("--fusion", srch.fusion,
-                         "Hybrid search: rrf (reciprocal rank fusion, default) or weighted "
+                         "Hybrid search: rrf (reciprocal rank fusion, default), dbsf "
+                         "(distribution-based score fusion) or weighted "
                          "(weighted min-max normalized scores)");
   search_cmd->add_option("--rrf-k", srch.rrf_k, "Hybrid search: RRF's constant (default 60)");
   search_cmd->add_flag("--field-results", srch.field_results,

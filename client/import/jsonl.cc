@@ -4,6 +4,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "base/status_macros.h"
@@ -20,6 +21,7 @@ JsonlConverter::JsonlConverter(const v1::CollectionSchema& schema, std::string d
     : default_field_(std::move(default_field)) {
   for (const auto& f : schema.vectors()) vectors_[f.name()] = &f;
   for (const auto& a : schema.attributes()) attributes_[a.name()] = a.type();
+  for (const auto& s : schema.sparse_vectors()) sparse_.insert(s.name());
 }
 
 absl::Status JsonlConverter::Convert(const nlohmann::json& j, v1::Point* p) const {
@@ -62,11 +64,19 @@ absl::Status JsonlConverter::Convert(const nlohmann::json& j, v1::Point* p) cons
             absl::StrCat("\"attributes\" must be an object, got ", JsonTypeName(value)));
       }
       for (const auto& [name, v] : value.items()) QUIVER_RETURN_IF_ERROR(Attribute(name, v, p));
+    } else if (key == "sparse_vectors") {
+      if (!value.is_object()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "\"sparse_vectors\" must be an object of field -> sparse vector, got ",
+            JsonTypeName(value)));
+      }
+      for (const auto& [name, v] : value.items()) QUIVER_RETURN_IF_ERROR(Sparse(name, v, p));
     } else {
       // Strict about keys: a misspelt "attribute" would otherwise drop
       // data silently.
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown key \"", key, "\" (expected id, vector, vectors, attributes)"));
+          absl::StrCat("unknown key \"", key,
+                       "\" (expected id, vector, vectors, sparse_vectors, attributes)"));
     }
   }
   if (!have_id) return absl::InvalidArgumentError("missing \"id\"");
@@ -96,6 +106,53 @@ absl::Status JsonlConverter::Vector(const std::string& name, const nlohmann::jso
     return absl::OkStatus();
   }
   return Values(name, it->second->dim(), v, (*p->mutable_vectors())[name].mutable_values());
+}
+
+absl::Status JsonlConverter::Sparse(const std::string& name, const nlohmann::json& v,
+                                    v1::Point* p) const {
+  if (!sparse_.contains(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no sparse vector field \"", name, "\" in the schema"));
+  }
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat("sparse vector \"", name, "\": ", why));
+  };
+  if (!v.is_object()) {
+    return bad(absl::StrCat("expected {\"indices\": [...], \"values\": [...]} or "
+                            "{\"INDEX\": VALUE, ...}, got ", JsonTypeName(v)));
+  }
+  v1::SparseVector& out = (*p->mutable_sparse_vectors())[name];
+  auto add = [&](const nlohmann::json& index, const nlohmann::json& value) -> absl::Status {
+    uint64_t i = 0;
+    if (index.is_number_unsigned()) {
+      i = index.get<uint64_t>();
+    } else if (index.is_string()) {
+      if (!absl::SimpleAtoi(index.get<std::string>(), &i)) {
+        return bad(absl::StrCat("index \"", index.get<std::string>(), "\" is not a number"));
+      }
+    } else {
+      return bad(absl::StrCat("an index must be a non-negative integer, got ", index.dump()));
+    }
+    if (i > std::numeric_limits<uint32_t>::max()) {
+      return bad(absl::StrCat("index ", i, " is past 2^32 - 1"));
+    }
+    if (!value.is_number()) return bad(absl::StrCat("value ", value.dump(), " is not a number"));
+    out.add_indices(static_cast<uint32_t>(i));
+    out.add_values(static_cast<float>(value.get<double>()));
+    return absl::OkStatus();
+  };
+  if (v.contains("indices") || v.contains("values")) {
+    const nlohmann::json& idx = v.value("indices", nlohmann::json::array());
+    const nlohmann::json& val = v.value("values", nlohmann::json::array());
+    if (!idx.is_array() || !val.is_array() || idx.size() != val.size() || v.size() != 2) {
+      return bad("\"indices\" and \"values\" must be arrays of the same length (and nothing "
+                 "else)");
+    }
+    for (size_t i = 0; i < idx.size(); ++i) QUIVER_RETURN_IF_ERROR(add(idx[i], val[i]));
+    return absl::OkStatus();
+  }
+  for (const auto& [index, value] : v.items()) QUIVER_RETURN_IF_ERROR(add(nlohmann::json(index), value));
+  return absl::OkStatus();
 }
 
 absl::Status JsonlConverter::Values(const std::string& name, uint32_t dim, const nlohmann::json& v,

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -36,10 +37,13 @@ class JsonlConverter {
                              google::protobuf::RepeatedField<float>* values);
 
   absl::Status Attribute(const std::string& name, const nlohmann::json& v, v1::Point* p) const;
+  // {"indices": [...], "values": [...]} or {"INDEX": VALUE, ...}.
+  absl::Status Sparse(const std::string& name, const nlohmann::json& v, v1::Point* p) const;
 
   std::string default_field_;
   std::map<std::string, const v1::VectorField*> vectors_;
   std::map<std::string, v1::AttributeType> attributes_;
+  std::set<std::string> sparse_;
 };
 
 

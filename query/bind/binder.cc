@@ -193,7 +193,17 @@ absl::StatusOr<BoundSearch> BindVectorSearch(const BindTarget& t, const v1::Sear
   return s;
 }
 
-// field_queries[i]; `used` marks the fields queried so far.
+// A sparse search's query, checked and sorted.
+absl::StatusOr<SparseValue> BindSparseQuery(const v1::SparseVector& v, const std::string& what) {
+  QUIVER_ASSIGN_OR_RETURN(SparseValue q, SparseFromProto(v, what));
+  if (q->size() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": the sparse query vector is empty"));
+  }
+  return q;
+}
+
+// field_queries[i]; `used` marks the fields queried so far (sparse fields
+// after the vector fields).
 absl::Status BindFieldQuery(const BindTarget& t, const v1::SearchRequest& req, size_t i,
                             std::vector<bool>* used, BoundFieldQuery* part,
                             std::vector<std::unique_ptr<float[]>>* owned) {
@@ -202,14 +212,40 @@ absl::Status BindFieldQuery(const BindTarget& t, const v1::SearchRequest& req, s
   if (fq.field().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": field is empty"));
   }
-  QUIVER_ASSIGN_OR_RETURN(const int f, ResolveField(t, fq.field()));
+  const int sf = t.schema.SparseFieldIndex(fq.field());
+  int f = 0;
+  if (sf >= 0) {
+    f = static_cast<int>(t.schema.vectors().size()) + sf;
+  } else {
+    QUIVER_ASSIGN_OR_RETURN(f, ResolveField(t, fq.field()));
+  }
   if ((*used)[f]) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": field \"", fq.field(), "\" is queried twice"));
   }
   (*used)[f] = true;
-  part->field = f;
   part->k = fq.k() == 0 ? req.k() : fq.k();
+  if (sf >= 0) {
+    if (fq.query_case() != v1::FieldQuery::kSparseVector) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": \"", fq.field(), "\" is a sparse vector field: give a sparse_vector"));
+    }
+    if (part->k > kMaxK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": k must be in 1..", kMaxK, ", got ", fq.k()));
+    }
+    if (!std::isfinite(fq.weight()) || fq.weight() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": weight must be a finite number >= 0, got ", fq.weight()));
+    }
+    part->weight = fq.weight() == 0 ? 1.0 : fq.weight();
+    QUIVER_ASSIGN_OR_RETURN(part->params, BindParams(fq.params(), absl::StrCat(what, ": ")));
+    part->sparse_field = sf;
+    QUIVER_ASSIGN_OR_RETURN(part->sparse,
+                            BindSparseQuery(fq.sparse_vector(), absl::StrCat(what, " sparse_vector")));
+    return absl::OkStatus();
+  }
+  part->field = f;
   if (part->k > kMaxK) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": k must be in 1..", kMaxK, ", got ", fq.k()));
@@ -241,10 +277,52 @@ absl::Status BindFieldQuery(const BindTarget& t, const v1::SearchRequest& req, s
       part->sets.push_back(set);
       return absl::OkStatus();
     }
+    case v1::FieldQuery::kSparseVector:
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": \"", spec.name, "\" is not a sparse vector field: give a vector"));
     case v1::FieldQuery::QUERY_NOT_SET:
       break;
   }
   return absl::InvalidArgumentError(absl::StrCat(what, ": no query vector"));
+}
+
+absl::StatusOr<BoundSparseSearch> BindSparseSearch(const BindTarget& t,
+                                                   const v1::SearchRequest& req) {
+  if (req.field().empty()) {
+    return absl::InvalidArgumentError("a search of sparse_vectors needs field: the sparse "
+                                      "vector field to search");
+  }
+  BoundSparseSearch s;
+  s.field = t.schema.SparseFieldIndex(req.field());
+  if (s.field < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sparse_vectors: collection \"", t.name, "\" has no sparse vector field \"",
+        TruncateForMessage(req.field()), "\""));
+  }
+  if (!req.vectors().empty() || !req.multi_vectors().empty()) {
+    return absl::InvalidArgumentError(
+        "a search takes vectors, multi_vectors or sparse_vectors, not several");
+  }
+  if (req.fusion() != v1::FUSION_METHOD_UNSPECIFIED || req.rrf_k() != 0 ||
+      req.with_field_results()) {
+    return absl::InvalidArgumentError(
+        "fusion, rrf_k and with_field_results apply only to hybrid search (field_queries)");
+  }
+  QUIVER_RETURN_IF_ERROR(RefuseResultOptions(req, "sparse search (sparse_vectors)"));
+  s.k = req.k();
+  QUIVER_RETURN_IF_ERROR(CheckBatch(req.sparse_vectors_size(), req.k(), "sparse query vector", ""));
+  QUIVER_ASSIGN_OR_RETURN(const BoundSearchParams params, BindParams(req.params(), ""));
+  s.exact = params.exact;
+  for (int i = 0; i < req.sparse_vectors_size(); ++i) {
+    QUIVER_ASSIGN_OR_RETURN(SparseValue q, BindSparseQuery(req.sparse_vectors(i),
+                                                           absl::StrCat("sparse_vectors[", i, "]")));
+    s.queries.push_back(std::move(q));
+  }
+  QUIVER_RETURN_IF_ERROR(CompileFilter(t, req.filter(), &s.filter, &s.filter_bytes));
+  QUIVER_ASSIGN_OR_RETURN(s.output.attributes, OutputAttributes(t, req.output_attributes()));
+  s.output.with_vectors = req.with_vectors();
+  s.explain = req.explain();
+  return s;
 }
 
 absl::StatusOr<BoundHybridSearch> BindHybrid(const BindTarget& t, const v1::SearchRequest& req) {
@@ -263,13 +341,20 @@ absl::StatusOr<BoundHybridSearch> BindHybrid(const BindTarget& t, const v1::Sear
     }
     h.rrf_k = req.rrf_k();
   }
-  if (req.fusion() != v1::FUSION_METHOD_UNSPECIFIED && req.fusion() != v1::RRF &&
-      req.fusion() != v1::WEIGHTED) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown fusion method ", req.fusion()));
+  switch (req.fusion()) {
+    case v1::FUSION_METHOD_UNSPECIFIED:
+    case v1::RRF: h.fusion = FusionKind::kRrf; break;
+    case v1::WEIGHTED: h.fusion = FusionKind::kWeighted; break;
+    case v1::DBSF: h.fusion = FusionKind::kDbsf; break;
+    default: return absl::InvalidArgumentError(absl::StrCat("unknown fusion method ", req.fusion()));
   }
-  h.fusion = req.fusion() == v1::WEIGHTED ? FusionKind::kWeighted : FusionKind::kRrf;
+  if (!req.sparse_vectors().empty()) {
+    return absl::InvalidArgumentError(
+        "hybrid search takes a sparse field's query in its field_queries entry "
+        "(sparse_vector): leave sparse_vectors empty");
+  }
   h.fields.resize(req.field_queries_size());
-  std::vector<bool> used(t.schema.vectors().size(), false);
+  std::vector<bool> used(t.schema.vectors().size() + t.schema.sparse().size(), false);
   for (size_t i = 0; i < h.fields.size(); ++i) {
     QUIVER_RETURN_IF_ERROR(BindFieldQuery(t, req, i, &used, &h.fields[i], &h.owned));
   }
@@ -305,6 +390,11 @@ absl::Status CheckPointNames(const BindTarget& t, const v1::Point& p, int i,
   }
   for (const auto& [fname, vec] : p.vectors()) {
     const int f = t.schema.VectorFieldIndex(fname);
+    if (f < 0 && t.schema.SparseFieldIndex(fname) >= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(label(), ": field \"", fname,
+                       "\" is a sparse vector field: give its vector in sparse_vectors"));
+    }
     if (f < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(label(), ": collection \"", t.name, "\" has no vector field \"",
@@ -403,6 +493,28 @@ absl::Status BindPointAttributes(const BindTarget& t, const v1::Point& p, int i,
   return absl::OkStatus();
 }
 
+// The point's sparse vectors, checked and sorted, into out->sparse and
+// out->record.
+absl::Status BindPointSparse(const BindTarget& t, const v1::Point& p, int i,
+                             BoundUpsert::Point* out) {
+  if (p.sparse_vectors().empty()) return absl::OkStatus();
+  out->sparse.resize(t.schema.sparse().size());
+  for (const auto& [name, v] : p.sparse_vectors()) {
+    const int s = t.schema.SparseFieldIndex(name);
+    if (s < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(PointLabel(p.id(), i), ": collection \"", t.name,
+                       "\" has no sparse vector field \"", TruncateForMessage(name), "\""));
+    }
+    QUIVER_ASSIGN_OR_RETURN(
+        out->sparse[s],
+        SparseFromProto(v, absl::StrCat(PointLabel(p.id(), i), ": sparse vector \"", name, "\"")));
+    SparseToMessage(*out->sparse[s],
+                    &(*out->record.mutable_sparse_vectors())[static_cast<uint32_t>(s)]);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<int> ResolveField(const BindTarget& t, const std::string& field) {
@@ -417,6 +529,10 @@ absl::StatusOr<int> ResolveField(const BindTarget& t, const std::string& field) 
         " vector fields: name the one to search in `field`"));
   }
   const int f = t.schema.VectorFieldIndex(field);
+  if (f < 0 && t.schema.SparseFieldIndex(field) >= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "field \"", field, "\" is a sparse vector field: give the queries in sparse_vectors"));
+  }
   if (f < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("collection \"", t.name, "\" has no vector field \"",
@@ -471,6 +587,10 @@ absl::StatusOr<BoundSearchRequest> BindSearch(const BindTarget& t, const v1::Sea
     QUIVER_ASSIGN_OR_RETURN(BoundHybridSearch h, BindHybrid(t, req));
     return BoundSearchRequest(std::move(h));
   }
+  if (!req.sparse_vectors().empty()) {
+    QUIVER_ASSIGN_OR_RETURN(BoundSparseSearch s, BindSparseSearch(t, req));
+    return BoundSearchRequest(std::move(s));
+  }
   QUIVER_ASSIGN_OR_RETURN(BoundSearch s, BindVectorSearch(t, req));
   return BoundSearchRequest(std::move(s));
 }
@@ -521,6 +641,7 @@ absl::StatusOr<BoundUpsert> BindUpsert(const BindTarget& t, const v1::UpsertPoin
     QUIVER_RETURN_IF_ERROR(CheckPointNames(t, p, i, &seen));
     QUIVER_RETURN_IF_ERROR(BindPointVectors(t, p, i, &up, &owned_pos, &up.points[i]));
     QUIVER_RETURN_IF_ERROR(BindPointAttributes(t, p, i, &up.points[i]));
+    QUIVER_RETURN_IF_ERROR(BindPointSparse(t, p, i, &up.points[i]));
   }
   return up;
 }

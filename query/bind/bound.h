@@ -80,9 +80,25 @@ struct BoundSearch {
   size_t num_queries() const { return multi ? sets.size() : qnorms.size(); }
 };
 
+// A search of a sparse vector field: exact top-k by dot product among the
+// points sharing an index with the query (query/execute/sparse_search.h).
+struct BoundSparseSearch {
+  int field = 0;   // index into Schema::sparse()
+  uint32_t k = 0;  // 1..kMaxK
+  bool exact = false;  // scan every row instead of the inverted index
+  std::shared_ptr<const filter::Filter> filter;  // null: no filter
+  size_t filter_bytes = 0;
+  std::vector<SparseValue> queries;  // sorted, checked
+  BoundOutput output;
+  bool explain = false;
+};
+
 // One field of a hybrid search; k and weight have their defaults applied.
+// A sparse field's query has sparse_field >= 0 (and `field` unused).
 struct BoundFieldQuery {
   int field = 0;
+  int sparse_field = -1;  // index into Schema::sparse(), or -1
+  SparseValue sparse;     // its query
   uint32_t k = 0;
   double weight = 1;
   BoundSearchParams params;
@@ -105,7 +121,7 @@ struct BoundHybridSearch {
 };
 
 // Any search request.
-using BoundSearchRequest = std::variant<BoundSearch, BoundHybridSearch>;
+using BoundSearchRequest = std::variant<BoundSearch, BoundHybridSearch, BoundSparseSearch>;
 
 // Points by id.
 struct BoundGet {
@@ -129,6 +145,8 @@ struct BoundUpsert {
     std::vector<const float*> vectors;
     // Multi-vector fields: the point's vectors (count 0 for other fields).
     std::vector<TokenSet> tokens;
+    // Sparse vectors, indexed like Schema::sparse() (also in `record`).
+    SparseRow sparse;
   };
   std::vector<Point> points;
   std::vector<float> owned;

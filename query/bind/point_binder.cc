@@ -108,6 +108,11 @@ absl::Status BindUpdateVectors(const BindTarget& t, const v1::PointUpdate& u,
   out->drop.assign(nf, false);
   for (const auto& [name, vec] : u.vectors()) {
     const int f = t.schema.VectorFieldIndex(name);
+    if (f < 0 && t.schema.SparseFieldIndex(name) >= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          label, ": field \"", name, "\" is a sparse vector field: give its vector in "
+          "sparse_vectors"));
+    }
     if (f < 0) {
       return absl::InvalidArgumentError(absl::StrCat(label, ": collection \"", t.name,
                                                      "\" has no vector field \"",
@@ -138,8 +143,32 @@ absl::Status BindUpdateVectors(const BindTarget& t, const v1::PointUpdate& u,
                       &up->owned_blocks));
     out->vectors[f] = EncodeSet(t, f, out->tokens[f], &up->owned_blocks);
   }
+  std::vector<bool> sparse_named(t.schema.sparse().size(), false);
+  for (const auto& [name, vec] : u.sparse_vectors()) {
+    const int s = t.schema.SparseFieldIndex(name);
+    if (s < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(label, ": collection \"", t.name,
+                                                     "\" has no sparse vector field \"",
+                                                     TruncateForMessage(name), "\""));
+    }
+    QUIVER_ASSIGN_OR_RETURN(
+        SparseValue v, SparseFromProto(vec, absl::StrCat(label, ": sparse vector \"", name, "\"")));
+    out->sparse.emplace_back(s, std::move(v));
+    sparse_named[s] = true;
+  }
   for (const std::string& name : u.remove_vectors()) {
     const int f = t.schema.VectorFieldIndex(name);
+    if (const int s = t.schema.SparseFieldIndex(name); s >= 0) {
+      // Every sparse field is optional.
+      if (sparse_named[s]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            label, ": sparse vector field \"", name,
+            "\" is both given and removed (or removed twice)"));
+      }
+      out->sparse.emplace_back(s, nullptr);
+      sparse_named[s] = true;
+      continue;
+    }
     if (f < 0) {
       return absl::InvalidArgumentError(absl::StrCat(label, ": collection \"", t.name,
                                                      "\" has no vector field \"",
@@ -241,7 +270,7 @@ absl::StatusOr<BoundUpdate> BindUpdate(const BindTarget& t, const v1::UpdatePoin
     QUIVER_RETURN_IF_ERROR(BindUpdateAttributes(t, u, label, &out));
     QUIVER_RETURN_IF_ERROR(BindUpdateVectors(t, u, label, &up, &out));
     if (out.attrs.empty() && u.vectors().empty() && u.multi_vectors().empty() &&
-        u.remove_vectors().empty()) {
+        u.remove_vectors().empty() && u.sparse_vectors().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           label, ": changes nothing (set or remove an attribute, give or remove a vector)"));
     }

@@ -56,6 +56,8 @@ struct BoundPointUpdate {
   std::vector<TokenSet> tokens;
   // Optional fields whose vector is removed.
   std::vector<bool> drop;
+  // Sparse field index -> its new vector; null removes it.
+  std::vector<std::pair<int, SparseValue>> sparse;
 };
 
 // An UpdatePoints request, bound. The vectors point into owned_blocks.

@@ -35,6 +35,15 @@ inline absl::StatusOr<AttrValue> ValueToAttr(const v1::Value& v, AttrType type,
   return AttrFromMessage(v, type, what);
 }
 
+// A request's sparse vector, checked and sorted (SparseFromMessage).
+inline absl::StatusOr<SparseValue> SparseFromProto(const v1::SparseVector& v,
+                                                   std::string_view what) {
+  return SparseFromMessage(v, what);
+}
+inline void SparseToProto(const SparseVector& v, v1::SparseVector* out) {
+  SparseToMessage(v, out);
+}
+
 // Sets `out` to `a`; false (nothing set) for null.
 inline bool AttrToValue(const AttrValue& a, v1::Value* out) { return AttrToMessage(a, out); }
 

@@ -18,7 +18,9 @@ std::vector<FusedHit> FuseOp::Run(const std::vector<RankedList>& lists) {
 
 std::string FuseOp::Describe() const {
   return absl::StrCat("Fuse(",
-                      kind_ == FusionKind::kRrf ? absl::StrCat("RRF, rrf_k=", rrf_k_) : "WEIGHTED",
+                      kind_ == FusionKind::kRrf        ? absl::StrCat("RRF, rrf_k=", rrf_k_)
+                      : kind_ == FusionKind::kWeighted ? std::string("WEIGHTED")
+                                                       : std::string("DBSF"),
                       ", lists=", lists_, ")");
 }
 

@@ -15,6 +15,7 @@
 #include "query/execute/limit.h"
 #include "query/execute/response.h"
 #include "query/execute/result_info.h"
+#include "query/execute/sparse_search.h"
 #include "query/task_pool.h"
 
 namespace quiver {
@@ -70,8 +71,16 @@ absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToke
   if (q.with_field_results) {
     for (size_t i = 0; i < nf; ++i) {
       v1::FieldResult* fr = resp->add_field_results();
+      fr->set_field(FieldName(q.fields[i]));
+      if (q.fields[i].sparse_field >= 0) {
+        SetListInfo(SparseListInfo(run.lists[i].hits.size(), q.fields[i].k), fr);
+        for (const index::Neighbor& nb : run.lists[i].hits) {
+          QUIVER_RETURN_IF_ERROR(FillHit(view, nb.id, -nb.distance, q.output.attributes,
+                                         q.output.with_vectors, &budget, fr->add_hits()));
+        }
+        continue;
+      }
       const VectorFieldSpec& field = schema().vectors()[q.fields[i].field];
-      fr->set_field(field.name);
       QUIVER_ASSIGN_OR_RETURN(
           const ListInfo field_info,
           DescribeList(static_cast<uint32_t>(run.lists[i].hits.size()), q.fields[i].k,
@@ -88,6 +97,11 @@ absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToke
     QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
   }
   return absl::OkStatus();
+}
+
+const std::string& Collection::FieldName(const BoundFieldQuery& part) const {
+  return part.sparse_field >= 0 ? schema().sparse()[part.sparse_field].name
+                                : schema().vectors()[part.field].name;
 }
 
 absl::Status Collection::CheckHybridEstimate(const BoundHybridSearch& q, const View& view) const {
@@ -123,7 +137,13 @@ absl::Status Collection::RunHybridFields(const View& view, const StopToken& stop
       const BoundFieldQuery& part = q.fields[i];
       v1::Explain* explain = q.explain ? &run->explains[i] : nullptr;
       run->topk[i].assign(1, index::TopK(part.k));
-      if (!part.sets.empty()) {
+      if (part.sparse_field >= 0) {
+        statuses[i] = SparseSearchView(part.sparse_field, {part.sparse}, part.k,
+                                       part.params.exact, q.filter.get(), view, stop,
+                                       shared.empty() ? nullptr : shared.data(), explain,
+                                       &run->topk[i]);
+        run->exact[i] = 1;  // sparse searches are exact
+      } else if (!part.sets.empty()) {
         statuses[i] = SearchMultiView(part.field, part.sets, part.k, part.params, q.filter.get(),
                                       view, stop, explain, &run->topk[i], &run->multi_text[i]);
         run->exact[i] = part.params.exact;
@@ -155,7 +175,7 @@ void Collection::HybridExplain(HybridRun* run, v1::Explain* explain) const {
   run->fuse->ToExplain("    ", &text);
   for (size_t i = 0; i < nf; ++i) {
     const BoundFieldQuery& part = q.fields[i];
-    absl::StrAppend(&text, "      Field(\"", schema().vectors()[part.field].name, "\", k=",
+    absl::StrAppend(&text, "      Field(\"", FieldName(part), "\", k=",
                     part.k, ", weight=", part.weight,
                     ", strategy=", std::string(FilterStrategyName(part.params.strategy)),
                     absl::StrFormat(", %.1fus)\n", run->field_micros[i]),

@@ -67,6 +67,8 @@ size_t Collection::HitBytesEstimate(const std::vector<int>& out_attrs, bool with
       // One vector of a set at the least; sets are counted when filled.
       b += 6 + (2 + f.name.size()) + (6 + 4 * static_cast<size_t>(f.dim)) + (f.multi ? 6 : 0);
     }
+    // Sparse vectors are counted when filled (their size varies).
+    for (const SparseFieldSpec& f : schema().sparse()) b += 6 + (2 + f.name.size());
   }
   return b;
 }
@@ -113,7 +115,10 @@ absl::Status Collection::FillHit(const View& view, uint64_t id, float score,
       (*hit->mutable_attributes())[schema().attributes()[ai].name] = std::move(value);
     }
   }
-  if (with_vectors) AddVectors(seg, off, hit->mutable_vectors(), hit->mutable_multi_vectors());
+  if (with_vectors) {
+    AddVectors(seg, off, hit->mutable_vectors(), hit->mutable_multi_vectors(),
+               hit->mutable_sparse_vectors());
+  }
   // ByteSizeLong is arithmetic over the fields (a packed float field is
   // counted, not walked); +4 for the hit's own tag and length.
   return budget->Add(hit->ByteSizeLong() + 4);
@@ -174,7 +179,13 @@ absl::Status Collection::FillHits(const View& view, const VectorFieldSpec& field
 
 void Collection::AddVectors(const Segment& seg, uint32_t off,
                             google::protobuf::Map<std::string, v1::Vector>* vectors,
-                            google::protobuf::Map<std::string, v1::MultiVector>* multi) const {
+                            google::protobuf::Map<std::string, v1::MultiVector>* multi,
+                            google::protobuf::Map<std::string, v1::SparseVector>* sparse) const {
+  for (size_t s = 0; s < schema().sparse().size(); ++s) {
+    if (const SparseVector* v = SparseAt(seg.sparse(off), s)) {
+      bind::SparseToProto(*v, &(*sparse)[schema().sparse()[s].name]);
+    }
+  }
   for (size_t vf = 0; vf < schema().vectors().size(); ++vf) {
     const VectorFieldSpec& field = schema().vectors()[vf];
     if (field.dropped) continue;

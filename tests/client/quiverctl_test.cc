@@ -707,6 +707,59 @@ TEST_F(QuiverctlTest, HybridSearchFusesFields) {
   EXPECT_NE(bad.err.find("expected 2 values"), std::string::npos) << bad.err;
 }
 
+// Sparse vectors in both JSON forms: s1 . {7: 1, 9: 1} = 2 + 0.5, s2 = 1,
+// s3 shares no index (no hit), s4 has no sparse vector.
+constexpr char kSparseJsonl[] =
+    R"({"id": "s1", "vectors": {"d": [0, 0]}, "sparse_vectors": {"sp": {"indices": [9, 7], "values": [0.5, 2]}}}
+{"id": "s2", "vectors": {"d": [1, 1]}, "sparse_vectors": {"sp": {"7": 1}}}
+{"id": "s3", "vectors": {"d": [2, 2]}, "sparse_vectors": {"sp": {"indices": [4000000000], "values": [3]}}}
+{"id": "s4", "vectors": {"d": [3, 3]}}
+)";
+
+TEST_F(QuiverctlTest, SparseFieldsCreateImportSearchAndFuse) {
+  CtlOk({"collection", "create", "sv", "--vector", "d:2:L2", "--sparse", "sp"});
+  WriteFile(Path("sv.jsonl"), kSparseJsonl);
+  CtlOk({"import", "sv", Path("sv.jsonl")});
+  json j = CtlJson({"search", "sv", "--field", "sp", "--sparse", "7:1,9:1", "-k", "10",
+                    "--with-vectors"});
+  ASSERT_EQ(j["results"][0]["hits"].size(), 2u) << j.dump();
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "s1");
+  EXPECT_DOUBLE_EQ(j["results"][0]["hits"][0]["score"].get<double>(), 2.5);
+  EXPECT_EQ(j["results"][0]["hits"][0]["sparseVectors"]["sp"]["indices"][0], 7);
+  EXPECT_EQ(j["results"][0]["hits"][1]["id"], "s2");
+  EXPECT_EQ(j["results"][0]["shortfall"], "SHORTFALL_FEWER_MATCHES") << j.dump();
+  // A batch of two queries; an index past 2^31.
+  j = CtlJson({"search", "sv", "--field", "sp", "--sparse", "7:1", "--sparse", "4000000000:1"});
+  ASSERT_EQ(j["results"].size(), 2u);
+  EXPECT_EQ(j["results"][1]["hits"][0]["id"], "s3");
+  // Hybrid with the dense field, fused by DBSF.
+  j = CtlJson({"search", "sv", "--field-sparse", "sp=7:1", "--field-vector", "d=3,3",
+               "--fusion", "dbsf", "-k", "4", "--field-results"});
+  ASSERT_EQ(j["fieldResults"].size(), 2u) << j.dump();
+  EXPECT_EQ(j["fieldResults"][0]["field"], "sp");
+  EXPECT_EQ(j["results"][0]["hits"].size(), 4u) << j.dump();
+  // Table output and explain.
+  std::string out = CtlOk({"search", "sv", "--field", "sp", "--sparse", "7:1", "--explain"});
+  EXPECT_NE(out.find("SparseSearch("), std::string::npos) << out;
+  // A field added later, and mistakes.
+  CtlOk({"collection", "update", "sv", "--add-sparse", "sp2"});
+  j = CtlJson({"collection", "describe", "sv"});
+  EXPECT_EQ(j["schema"]["sparseVectors"].size(), 2u) << j.dump();
+  auto bad = Ctl({"search", "sv", "--sparse", "7:1"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--sparse needs --field"), std::string::npos) << bad.err;
+  bad = Ctl({"search", "sv", "--field", "sp", "--sparse", "7=1"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("INDEX:VALUE"), std::string::npos) << bad.err;
+  bad = Ctl({"search", "sv", "--field", "sp", "--sparse", "7:1,7:2"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("given twice"), std::string::npos) << bad.err;
+  WriteFile(Path("bad.jsonl"), R"({"id": "x", "vectors": {"d": [0, 0]}, "sparse_vectors": {"sp": {"indices": [1], "values": [1, 2]}}})" "\n");
+  bad = Ctl({"import", "sv", Path("bad.jsonl")});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("same length"), std::string::npos) << bad.err;
+}
+
 // Late interaction: a multi-vector field created, filled from jsonl sets
 // and from npy + offsets, searched with a query set by MaxSim.
 TEST_F(QuiverctlTest, MultiVectorFieldsImportAndSearch) {

@@ -119,6 +119,28 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(q.count("shop"), 1)
         self.assertEqual(q.get_collection("shop").stats.point_count, 1)
 
+    def test_sparse_vectors(self):
+        q = self.q
+        q.create_collection("sp", vectors={}, attributes={"n": "int64"}, sparse_vectors=["kw"])
+        q.upsert("sp", ["a", "b", "c"], {}, attributes={"n": [1, 2, 3]},
+                 sparse_vectors={"kw": [{3: 1.0, 10: 2.0}, ([10], [0.5]), None]})
+        hits = q.search_sparse("sp", "kw", {10: 1.0, 3: 1.0}, k=5, with_vectors=True)
+        self.assertEqual([(h.id, h.score) for h in hits], [("a", 3.0), ("b", 0.5)])
+        self.assertEqual(hits[0].sparse_vectors["kw"], {3: 1.0, 10: 2.0})
+        lists = q.search_sparse("sp", "kw", [{3: 1.0}, ([10], [1.0])], k=5, filter="n >= 2")
+        self.assertEqual([[h.id for h in l] for l in lists], [[], ["b"]])
+        q.update("sp", [{"id": "c", "sparse_vectors": {"kw": {3: 9.0}}},
+                        {"id": "a", "remove_vectors": ["kw"]}])
+        self.assertEqual([h.id for h in q.search_sparse("sp", "kw", {3: 1.0})], ["c"])
+        pts = {p.id: p for p in q.get("sp", ["a", "c"], with_vectors=True)}
+        self.assertEqual(pts["a"].sparse_vectors, {})
+        self.assertEqual(pts["c"].sparse_vectors, {"kw": {3: 9.0}})
+        info = q.update_collection("sp", add_sparse_vectors=["kw2"])
+        self.assertEqual([f.name for f in info.schema.sparse_vectors], ["kw", "kw2"])
+        with self.assertRaises(quiver.InvalidArgumentError):
+            q.upsert("sp", ["d"], {}, sparse_vectors={"kw": [{1: float("nan")}]})
+        self.assertEqual(q.count("sp"), 3)
+
     def test_update_collection_changes_the_schema(self):
         q = self.q
         q.create_collection("evolve", vectors={"v": (2, "L2")}, attributes={"n": "int64"})

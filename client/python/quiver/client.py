@@ -163,13 +163,16 @@ class Client:
     # --------------------------------------------------------- collections
     def create_collection(self, name: str, vectors: Mapping[str, VectorSpec],
                           attributes: Optional[Mapping[str, AttributeSpec]] = None,
+                          sparse_vectors: Sequence[str] = (),
                           timeout: Optional[float] = ...) -> collections_pb2.CollectionInfo:
         """Creates a collection; returns its CollectionInfo. vectors:
-        {"emb": (768, "COSINE", "HNSW")}, attributes: {"price": "double",
-        "tag": {"type": "string", "indexed": True}}."""
+        {"emb": (768, "COSINE", "HNSW")} (may be empty when there are sparse
+        fields), attributes: {"price": "double", "tag": {"type": "string",
+        "indexed": True}}, sparse_vectors: names of sparse vector fields."""
         schema = types_pb2.CollectionSchema(
             vectors=[_vector_field(n, s) for n, s in vectors.items()],
-            attributes=[_attribute_field(n, s) for n, s in (attributes or {}).items()])
+            attributes=[_attribute_field(n, s) for n, s in (attributes or {}).items()],
+            sparse_vectors=[types_pb2.SparseVectorField(name=n) for n in sparse_vectors])
         req = collections_pb2.CreateCollectionRequest(name=name, schema=schema)
         return self.call(self.stubs.collections.CreateCollection, req, timeout).collection
 
@@ -178,6 +181,7 @@ class Client:
                           add_vectors: Optional[Mapping[str, VectorSpec]] = None,
                           drop_vectors: Sequence[str] = (),
                           indexes: Optional[Mapping[str, Any]] = None,
+                          add_sparse_vectors: Sequence[str] = (),
                           timeout: Optional[float] = ...) -> collections_pb2.CollectionInfo:
         """Changes the schema in one all-or-nothing request; returns the new
         CollectionInfo. attributes: new ones, or existing ones with their
@@ -185,12 +189,13 @@ class Client:
         "indexed": True}}); add_vectors: new (optional) vector fields, as in
         create_collection; drop_vectors: names of fields to drop; indexes:
         {"emb": "HNSW"} or {"emb": ("IVF_FLAT", {"nlist": 64})}, a field's
-        new index."""
+        new index; add_sparse_vectors: names of new sparse vector fields."""
         req = collections_pb2.UpdateCollectionRequest(
             name=name,
             attributes=[_attribute_field(n, s) for n, s in (attributes or {}).items()],
             add_vectors=[_vector_field(n, s) for n, s in (add_vectors or {}).items()],
-            drop_vectors=list(drop_vectors))
+            drop_vectors=list(drop_vectors),
+            add_sparse_vectors=[types_pb2.SparseVectorField(name=n) for n in add_sparse_vectors])
         for field, index in (indexes or {}).items():
             kind, params = (index, {}) if isinstance(index, str) else index
             u = req.vectors.add(field=field)
@@ -246,14 +251,17 @@ class Client:
 
     # -------------------------------------------------------------- points
     def upsert(self, collection: str, ids: Sequence[str], vectors: Mapping[str, Any],
-               attributes=None, multi_vectors=None, timeout: Optional[float] = ...) -> int:
+               attributes=None, multi_vectors=None, sparse_vectors=None,
+               timeout: Optional[float] = ...) -> int:
         """Writes points in one request (atomically): ids[i] gets row i of
-        each field's array (vectors={"emb": array of shape (n, dim)}) and
+        each field's array (vectors={"emb": array of shape (n, dim)}),
         attributes[i] (a list of dicts, or a dict of columns of n values;
-        None leaves a value null). Returns the write's sequence number."""
+        None leaves a value null) and sparse_vectors[field][i] ({index:
+        value} or (indices, values); None: none). Returns the write's
+        sequence number."""
         req = points_pb2.UpsertPointsRequest(
             collection=collection,
-            points=convert.make_points(ids, vectors, attributes, multi_vectors))
+            points=convert.make_points(ids, vectors, attributes, multi_vectors, sparse_vectors))
         return self.call(self.stubs.points.UpsertPoints, req, timeout).sequence
 
     def upsert_batches(self, collection: str, ids: Sequence[str], vectors: Mapping[str, Any],
@@ -327,8 +335,10 @@ class Client:
                timeout: Optional[float] = ...) -> Any:
         """Partial updates (UpdatePoints), all applied or none: each update
         is a dict with "id" and any of "set_attributes" (a dict; None
-        removes), "remove_attributes", "vectors" (field -> 1-D array) and
-        "remove_vectors". A missing id raises NotFoundError unless upsert.
+        removes), "remove_attributes", "vectors" (field -> 1-D array),
+        "sparse_vectors" (field -> {index: value}) and "remove_vectors"
+        (optional and sparse fields). A missing id raises NotFoundError
+        unless upsert.
         Returns the response (sequence, updated_count, created_count)."""
         req = points_pb2.UpdatePointsRequest(collection=collection, upsert=upsert)
         for u in updates:
@@ -340,6 +350,9 @@ class Client:
             for name, vec in (u.get("vectors") or {}).items():
                 pu.vectors[name].CopyFrom(convert.to_vector(
                     convert.as_matrix(vec, "vectors[%r]" % name)[0]))
+            for name, vec in (u.get("sparse_vectors") or {}).items():
+                pu.sparse_vectors[name].CopyFrom(
+                    convert.to_sparse(vec, "sparse_vectors[%r]" % name))
             pu.remove_vectors.extend(u.get("remove_vectors") or ())
         return self.call(self.stubs.points.UpdatePoints, req, timeout)
 
@@ -362,6 +375,31 @@ class Client:
             vectors=[convert.to_vector(r) for r in convert.as_matrix(q, "vectors")])
         if params:
             set_fields(req.params, params, "SearchParams")
+        set_fields(req, options, "SearchRequest")
+        resp = self.search_raw(req, timeout=timeout)
+        lists = [[convert.from_hit(h) for h in r.hits] for r in resp.results]
+        return lists[0] if single else lists
+
+    def search_sparse(self, collection: str, field: str, queries: Any, k: int = 10, *,
+                      filter: str = "", output_attributes: Sequence[str] = (),
+                      with_vectors: bool = False, exact: bool = False,
+                      timeout: Optional[float] = ...,
+                      **options) -> Union[List[Hit], List[List[Hit]]]:
+        """The k best points of sparse vector field `field` by dot product
+        with a query ({index: value} or (indices, values): returns a list of
+        Hits, best first) or with each of a list of queries (returns one
+        list per query). exact scans every point instead of the inverted
+        index (the same answer, for checking)."""
+        single = isinstance(queries, Mapping) or (
+            isinstance(queries, tuple) and len(queries) == 2 and
+            not isinstance(queries[0], Mapping) and
+            all(np.isscalar(x) for x in queries[0]))
+        qs = [queries] if single else list(queries)
+        req = search_pb2.SearchRequest(
+            collection=collection, field=field, k=k, filter=filter,
+            output_attributes=list(output_attributes), with_vectors=with_vectors,
+            sparse_vectors=[convert.to_sparse(q, "queries[%d]" % i) for i, q in enumerate(qs)])
+        req.params.exact = exact
         set_fields(req, options, "SearchRequest")
         resp = self.search_raw(req, timeout=timeout)
         lists = [[convert.from_hit(h) for h in r.hits] for r in resp.results]

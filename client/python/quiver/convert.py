@@ -10,6 +10,9 @@ from quiver.v1 import types_pb2
 # str (STRING_LIST). None (or a missing key) leaves the attribute null.
 AttributeValue = Union[int, float, bool, str, List[str]]
 
+# A sparse vector: {index: value}, or a pair (indices, values) of sequences.
+SparseVector = Union[Mapping[int, float], Sequence[Sequence[Any]]]
+
 
 @dataclass
 class Point:
@@ -19,6 +22,8 @@ class Point:
     vectors: Dict[str, np.ndarray] = field(default_factory=dict)
     attributes: Dict[str, AttributeValue] = field(default_factory=dict)
     multi_vectors: Dict[str, np.ndarray] = field(default_factory=dict)
+    # Sparse vector fields: {index: value}, indexes ascending.
+    sparse_vectors: Dict[str, Dict[int, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -29,6 +34,23 @@ class Hit:
     score: float
     attributes: Dict[str, AttributeValue] = field(default_factory=dict)
     vectors: Dict[str, np.ndarray] = field(default_factory=dict)
+    sparse_vectors: Dict[str, Dict[int, float]] = field(default_factory=dict)
+
+
+def to_sparse(v: SparseVector, name: str) -> types_pb2.SparseVector:
+    """A SparseVector message from {index: value} or (indices, values)."""
+    if isinstance(v, Mapping):
+        indices, values = list(v.keys()), list(v.values())
+    else:
+        if len(v) != 2:
+            raise ValueError("%s: expected {index: value} or (indices, values)" % name)
+        indices, values = list(v[0]), list(v[1])
+    return types_pb2.SparseVector(indices=[int(i) for i in indices],
+                                  values=[float(x) for x in values])
+
+
+def from_sparse(v: types_pb2.SparseVector) -> Dict[int, float]:
+    return dict(zip(v.indices, v.values))
 
 
 def to_value(v: Any) -> types_pb2.Value:
@@ -92,9 +114,11 @@ def attribute_rows(attributes: Union[None, Sequence[Mapping[str, Any]], Mapping[
 
 
 def make_points(ids: Sequence[str], vectors: Mapping[str, Any],
-                attributes=None, multi_vectors: Optional[Mapping[str, Sequence[Any]]] = None
+                attributes=None, multi_vectors: Optional[Mapping[str, Sequence[Any]]] = None,
+                sparse_vectors: Optional[Mapping[str, Sequence[Optional[SparseVector]]]] = None
                 ) -> List[types_pb2.Point]:
-    """Point messages for ids[i] with row i of each field's array."""
+    """Point messages for ids[i] with row i of each field's array, and
+    sparse_vectors[field][i] (None: the point has none)."""
     ids = [str(i) for i in ids]
     n = len(ids)
     mats = {name: as_matrix(v, "vectors[%r]" % name) for name, v in vectors.items()}
@@ -106,6 +130,10 @@ def make_points(ids: Sequence[str], vectors: Mapping[str, Any],
         if len(per_point) != n:
             raise ValueError("multi_vectors[%r] has %d sets for %d ids" % (name, len(per_point), n))
         sets[name] = per_point
+    for name, per_point in (sparse_vectors or {}).items():
+        if len(per_point) != n:
+            raise ValueError("sparse_vectors[%r] has %d vectors for %d ids" % (
+                name, len(per_point), n))
     rows = attribute_rows(attributes, n)
     points = []
     for i, pid in enumerate(ids):
@@ -116,6 +144,10 @@ def make_points(ids: Sequence[str], vectors: Mapping[str, Any],
             mv = p.multi_vectors[name]
             for row in as_matrix(per_point[i], "multi_vectors[%r][%d]" % (name, i)):
                 mv.vectors.add().values.extend(row.tolist())
+        for name, per_point in (sparse_vectors or {}).items():
+            if per_point[i] is not None:
+                p.sparse_vectors[name].CopyFrom(
+                    to_sparse(per_point[i], "sparse_vectors[%r][%d]" % (name, i)))
         for k, v in rows[i].items():
             if v is not None:
                 p.attributes[k].CopyFrom(to_value(v))
@@ -129,13 +161,15 @@ def from_point(p: types_pb2.Point) -> Point:
         vectors={k: from_vector(v) for k, v in p.vectors.items()},
         attributes={k: from_value(v) for k, v in p.attributes.items()},
         multi_vectors={k: np.array([list(r.values) for r in mv.vectors], dtype=np.float32)
-                       for k, mv in p.multi_vectors.items()})
+                       for k, mv in p.multi_vectors.items()},
+        sparse_vectors={k: from_sparse(v) for k, v in p.sparse_vectors.items()})
 
 
 def from_hit(h) -> Hit:
     return Hit(id=h.id, score=h.score,
                attributes={k: from_value(v) for k, v in h.attributes.items()},
-               vectors={k: from_vector(v) for k, v in h.vectors.items()})
+               vectors={k: from_vector(v) for k, v in h.vectors.items()},
+               sparse_vectors={k: from_sparse(v) for k, v in h.sparse_vectors.items()})
 
 
 def set_fields(msg, options: Mapping[str, Any], what: str) -> None:

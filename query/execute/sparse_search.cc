@@ -1,0 +1,201 @@
+// Search of a sparse vector field: Collection::SearchSparse (a bound
+// SearchRequest.sparse_vectors) and SparseSearchView, which hybrid search
+// also runs for a sparse field's part.
+#include "query/execute/sparse_search.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "base/status_macros.h"
+#include "query/collection.h"
+#include "query/execute/limit.h"
+#include "query/execute/response.h"
+#include "query/execute/result_info.h"
+
+namespace quiver {
+
+std::shared_ptr<const SparseIndex> BuildSparseIndex(const Segment& seg, size_t s, uint32_t rows) {
+  return SparseIndex::Build(rows, [&](uint32_t off, std::vector<SparseTerm>* out) {
+    const SparseVector* v = SparseAt(seg.sparse(off), s);
+    if (v == nullptr) return false;
+    for (size_t i = 0; i < v->size(); ++i) out->push_back({v->indices[i], v->values[i]});
+    return true;
+  });
+}
+
+std::vector<SparseTerm> SparseQueryTerms(const SparseVector& q) {
+  std::vector<SparseTerm> terms;
+  terms.reserve(q.size());
+  for (size_t i = 0; i < q.size(); ++i) terms.push_back({q.indices[i], q.values[i]});
+  return terms;
+}
+
+float SparseDot(const SparseVector& a, const SparseVector& b, bool* overlap) {
+  // Both sorted: a merge, in the index's order of terms (ascending), so a
+  // row scores the same here as through the index.
+  float dot = 0;
+  bool any = false;
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a.indices[i] < b.indices[j]) {
+      ++i;
+    } else if (a.indices[i] > b.indices[j]) {
+      ++j;
+    } else {
+      dot += a.values[i] * b.values[j];
+      any = true;
+      ++i;
+      ++j;
+    }
+  }
+  *overlap = any;
+  return dot;
+}
+
+absl::Status Collection::SparseSearchView(int s, const std::vector<SparseValue>& queries,
+                                          uint32_t k, bool exact, const filter::Filter* flt,
+                                          const View& view, const StopToken& stop,
+                                          SharedSegmentFilter* shared, v1::Explain* explain,
+                                          std::vector<index::TopK>* topk) const {
+  std::vector<std::vector<SparseTerm>> terms;
+  terms.reserve(queries.size());
+  for (const SparseValue& q : queries) terms.push_back(SparseQueryTerms(*q));
+  for (size_t p = 0; p < view.parts.size(); ++p) {
+    const Segment& seg = *view.parts[p].segment;
+    const uint32_t rows = view.parts[p].rows;
+    if (rows == 0 || seg.LacksSparse(static_cast<size_t>(s))) continue;
+    QUIVER_RETURN_IF_ERROR(stop.Check());
+    const absl::Time t0 = absl::Now();
+    // The rows a hit may come from: visible, and passing the filter.
+    uint64_t checks = 0;
+    RowSet allowed;
+    const bool filtered = flt != nullptr;
+    if (filtered) {
+      std::shared_ptr<const SegmentAttrIndex> attrs = seg.attr_index();
+      if (shared != nullptr) {
+        QUIVER_RETURN_IF_ERROR(
+            shared[p].Rows(*flt, seg, rows, view.seq, attrs.get(), stop, &checks, &allowed));
+      } else {
+        allowed = RowSet(rows);
+        QUIVER_RETURN_IF_ERROR(EvaluateFilter(*flt, seg, rows, attrs.get(), &allowed, &checks,
+                                              stop));
+        DropInvisible(seg, view.seq, &allowed);
+      }
+    }
+    const absl::Time t1 = absl::Now();
+    const uint64_t seq = view.seq;
+    auto accept = [&](uint32_t off) {
+      return off < rows && (filtered ? allowed.Test(off) : seg.Visible(off, seq));
+    };
+    // A sealed segment's index covers every row it will ever have; a
+    // growing one has none.
+    std::shared_ptr<const SparseIndex> idx = exact ? nullptr : seg.sparse_index(s);
+    if (idx != nullptr && idx->rows() < rows) idx = nullptr;
+    uint64_t scored = 0, exhaustive = 0;
+    const uint64_t part_bits = static_cast<uint64_t>(p) << 32;
+    for (size_t qi = 0; qi < queries.size(); ++qi) {
+      index::TopK& heap = (*topk)[qi];
+      if (idx != nullptr) {
+        SparseIndex::Stats st;
+        for (const SparseIndex::Hit& h :
+             idx->Search(terms[qi], k, SparseScoring{}, accept, &st)) {
+          heap.Push(-h.score, part_bits | h.row);
+        }
+        scored += st.postings_scored;
+        for (const SparseTerm& t : terms[qi]) exhaustive += idx->DocFreq(t.term);
+        continue;
+      }
+      for (uint32_t off = 0; off < rows; ++off) {
+        if ((off & 4095) == 0 && off > 0) QUIVER_RETURN_IF_ERROR(stop.Check());
+        const SparseVector* v = SparseAt(seg.sparse(off), s);
+        if (v == nullptr || !accept(off)) continue;
+        bool overlap = false;
+        const float score = SparseDot(*queries[qi], *v, &overlap);
+        ++scored;
+        if (overlap) heap.Push(-score, part_bits | off);
+      }
+    }
+    if (explain == nullptr) continue;
+    v1::SegmentPlan* sp = explain->add_segments();
+    sp->set_segment_id(seg.id());
+    sp->set_field(schema().sparse()[s].name);
+    sp->set_state(!seg.sealed() ? "GROWING" : idx != nullptr ? "INDEXED" : "SEALED");
+    sp->set_index(idx != nullptr ? "SPARSE_INVERTED(block-max WAND)" : "none");
+    sp->set_rows(rows);
+    sp->set_live_rows(rows - std::min(rows, seg.dead()));
+    sp->set_strategy(idx != nullptr ? "SPARSE_INDEX" : "EXACT_SCAN");
+    sp->set_distances(scored);
+    sp->set_filter_checks(checks);
+    sp->set_filter_micros(absl::ToDoubleMicroseconds(t1 - t0));
+    sp->set_search_micros(absl::ToDoubleMicroseconds(absl::Now() - t1));
+    if (idx != nullptr) {
+      sp->set_plan(absl::StrCat("SparseIndexSearch(k=", k, ", postings scored=", scored, " of ",
+                                exhaustive, ")"));
+      sp->set_reason(exact ? "forced" : "sealed segment with its inverted index");
+    } else {
+      sp->set_plan(absl::StrCat("SparseScan(k=", k, ", rows scored=", scored, ")"));
+      sp->set_reason(exact ? "forced (params.exact)"
+                           : seg.sealed() ? "inverted index not built yet" : "growing segment");
+    }
+    if (filtered) {
+      sp->set_actual_selectivity(static_cast<double>(allowed.Count()) / rows);
+      sp->set_plan(absl::StrCat(sp->plan(), "\n  RowSet(filter=\"", flt->ToString(), "\")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Collection::SearchSparse(const BoundSparseSearch& q, const StopToken& stop,
+                                      v1::SearchResponse* resp) const {
+  const absl::Time t_start = absl::Now();
+  const View view = TakeView();
+  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(q.queries.size(), q.k, q.output.attributes,
+                                             q.output.with_vectors,
+                                             q.explain ? view.parts.size() : 0, q.filter_bytes));
+  std::vector<index::TopK> topk(q.queries.size(), index::TopK(q.k));
+  v1::Explain* explain = q.explain ? resp->mutable_explain() : nullptr;
+  QUIVER_RETURN_IF_ERROR(SparseSearchView(q.field, q.queries, q.k, q.exact, q.filter.get(), view,
+                                          stop, nullptr, explain, &topk));
+  LimitOp limit(q.k);
+  const std::vector<std::vector<index::Neighbor>> lists = limit.Run(&topk);
+  ResponseBudget budget(options_.max_response_bytes);
+  if (explain != nullptr) {
+    std::string text = absl::StrCat(
+        "SparseSearch(collection=\"", name_, "\", field=\"", schema().sparse()[q.field].name,
+        "\", k=", q.k, ", queries=", q.queries.size(),
+        ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none", ")\n");
+    limit.ToExplain("  ", &text);
+    absl::StrAppend(&text, "    MergeTopK(segments=", explain->segments_size(), ")\n");
+    AppendSegmentsText(*explain, 0, "      ", &text);
+    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
+    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
+    explain->set_text(std::move(text));
+    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
+  }
+  for (const std::vector<index::Neighbor>& hits : lists) {
+    v1::SearchResult* result = resp->add_results();
+    SetListInfo(SparseListInfo(hits.size(), q.k), result);
+    for (const index::Neighbor& nb : hits) {
+      QUIVER_RETURN_IF_ERROR(FillHit(view, nb.id, -nb.distance, q.output.attributes,
+                                     q.output.with_vectors, &budget, result->add_hits()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+ListInfo SparseListInfo(size_t count, uint32_t k) {
+  // The search is exact over every point sharing an index with the query:
+  // a short list holds all of those that pass the filter.
+  ListInfo info;
+  info.count = static_cast<uint32_t>(count);
+  info.exhaustive = true;
+  if (count < k) {
+    info.shortfall = v1::SHORTFALL_FEWER_MATCHES;
+    info.matching = count;
+  }
+  return info;
+}
+
+}  // namespace quiver

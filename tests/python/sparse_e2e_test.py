@@ -1,0 +1,287 @@
+#!/usr/bin/python3
+"""Sparse vector fields from Python through proto/ alone, against a real
+quiverd:
+
+  - a collection with a dense and a sparse field: sparse searches (single,
+    batched, filtered, forced exact, k past the matching points) return
+    what a brute-force dot product over the same points returns, in order,
+    before and after the segments are sealed and indexed;
+  - overwrites, deletes and partial updates (set, remove) of sparse vectors
+    are searched exactly;
+  - hybrid search of the sparse and the dense field fuses their lists as
+    RRF, WEIGHTED and DBSF compute by hand;
+  - acknowledged writes survive kill -9 (searches and GetPoints after the
+    restart), and VerifyCollection finds no defect;
+  - bad sparse vectors and requests are INVALID_ARGUMENT and change nothing;
+  - a collection with sparse fields only.
+
+Usage:
+  /usr/bin/python3 tests/python/sparse_e2e_test.py --quiverd build/quiverd --proto proto
+"""
+
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import unittest
+
+import grpc
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import quiver_e2e_test as base  # noqa: E402  (stub generation and the Server class)
+
+T = base.RPC_TIMEOUT
+
+
+def setUpModule():
+    base.setUpModule()
+
+
+def sparse_msg(d):
+    """A SparseVector message, indices given in descending order (the server
+    sorts)."""
+    items = sorted(d.items(), reverse=True)
+    return base.pb.SparseVector(indices=[i for i, _ in items], values=[v for _, v in items])
+
+
+def sparse_dot(q, d):
+    """The dot product as the server sums it: float32, ascending index."""
+    s = np.float32(0)
+    hit = False
+    for i in sorted(q):
+        if i in d:
+            s = np.float32(s + np.float32(q[i]) * np.float32(d[i]))
+            hit = True
+    return float(s), hit
+
+
+class SparseTest(base.QuiverTestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="quiver_py_sparse_")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.server = base.Server(os.path.join(self.tmp, "data"),
+                                  ["--segment-max-rows", "200", "--seal-idle-ms", "50"])
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.rng = random.Random(11)
+        self.points = {}  # id -> (sparse dict or None, dense list, cat)
+
+    def create_collection(self, dense=True):
+        sch = base.pb.CollectionSchema(
+            attributes=[base.pb.AttributeField(name="cat", type=base.pb.INT64, indexed=True)],
+            sparse_vectors=[base.pb.SparseVectorField(name="sp")])
+        if dense:
+            sch.vectors.add(name="v", dim=4, metric=base.pb.L2)
+        self.create("c", sch)
+
+    def rand_sparse(self, lo, hi):
+        d = {}
+        n = self.rng.randint(lo, hi)
+        while len(d) < n:
+            # A power law over the vocabulary, spread over the uint32 range.
+            d[int(3000 ** self.rng.random()) * 1_000_003 % (2 ** 32)] = \
+                float(np.float32(0.05 + self.rng.random()))
+        return d
+
+    def put(self, ids, dense=True):
+        pts = []
+        for pid in ids:
+            sp = self.rand_sparse(1, 30) if self.rng.random() > 0.1 else None
+            vec = [float(np.float32(self.rng.random())) for _ in range(4)] if dense else []
+            cat = self.rng.randrange(5)
+            self.points[pid] = (sp, vec, cat)
+            p = base.pb.Point(id=pid)
+            if dense:
+                p.vectors["v"].values.extend(vec)
+            if sp is not None:
+                p.sparse_vectors["sp"].CopyFrom(sparse_msg(sp))
+            p.attributes["cat"].int_value = cat
+            pts.append(p)
+        return self.upsert("c", pts)
+
+    def truth(self, q, cats=None):
+        out = []
+        for pid, (sp, _, cat) in self.points.items():
+            if sp is None or (cats is not None and cat not in cats):
+                continue
+            s, hit = sparse_dot(q, sp)
+            if hit:
+                out.append((s, pid))
+        out.sort(key=lambda t: (-t[0], t[1]))
+        return out
+
+    def sparse_search(self, queries, k, flt="", exact=False, **kw):
+        req = base.srch_pb.SearchRequest(collection="c", field="sp", k=k, filter=flt,
+                                         sparse_vectors=[sparse_msg(q) for q in queries], **kw)
+        req.params.exact = exact
+        return self.server.search.Search(req, timeout=T)
+
+    def check_searches(self, label):
+        for rnd in range(12):
+            queries = [self.rand_sparse(1, 10) for _ in range(1 + rnd % 3)]
+            k = [1, 10, 2000][rnd % 3]
+            cats = {0, 2} if rnd % 4 == 1 else None
+            resp = self.sparse_search(queries, k, "cat IN (0, 2)" if cats else "",
+                                      exact=rnd % 5 == 4)
+            self.assertEqual(len(resp.results), len(queries))
+            for q, res in zip(queries, resp.results):
+                want = self.truth(q, cats)[:k]
+                ctx = "%s round %d k %d" % (label, rnd, k)
+                self.assertEqual(len(res.hits), len(want), ctx)
+                self.assertEqual(res.count, len(want), ctx)
+                self.assertTrue(res.exhaustive, ctx)
+                if len(want) < k:
+                    self.assertEqual(res.shortfall, base.srch_pb.SHORTFALL_FEWER_MATCHES, ctx)
+                seen = set()
+                for h, (ws, _) in zip(res.hits, want):
+                    self.assertTrue(base.close(h.score, ws, 1e-4, 1e-5), "%s: %s vs %s" %
+                                    (ctx, h.score, ws))
+                    own, hit = sparse_dot(q, self.points[h.id][0])
+                    self.assertTrue(hit, ctx)
+                    self.assertTrue(base.close(h.score, own, 1e-4, 1e-5), ctx)
+                    if cats:
+                        self.assertIn(self.points[h.id][2], cats, ctx)
+                    self.assertNotIn(h.id, seen, ctx)
+                    seen.add(h.id)
+
+    def verify_clean(self):
+        resp = self.server.collections.VerifyCollection(
+            base.coll_pb.VerifyCollectionRequest(name="c"), timeout=T)
+        self.assertEqual(resp.defects_total, 0, resp)
+
+    def test_searches_writes_and_kill9(self):
+        self.create_collection()
+        ids = ["p%d" % i for i in range(900)]
+        for i in range(0, len(ids), 150):
+            self.put(ids[i:i + 150])
+        self.check_searches("growing and sealed")
+        base.wait_indexed(self.server, "c", min_segments=4, sealed_only=True)
+        self.check_searches("indexed")
+
+        # Overwrites, deletes, partial updates.
+        self.put(["p%d" % i for i in range(100, 200)])
+        gone = ["p%d" % i for i in range(300, 420)]
+        self.server.points.DeletePoints(base.pts_pb.DeletePointsRequest(collection="c", ids=gone),
+                                        timeout=T)
+        for pid in gone:
+            del self.points[pid]
+        req = base.pts_pb.UpdatePointsRequest(collection="c")
+        for i in range(500, 560):
+            pid = "p%d" % i
+            u = req.updates.add(id=pid)
+            sp, vec, cat = self.points[pid]
+            if i % 2:
+                u.remove_vectors.append("sp")
+                self.points[pid] = (None, vec, cat)
+            else:
+                new = self.rand_sparse(2, 6)
+                u.sparse_vectors["sp"].CopyFrom(sparse_msg(new))
+                self.points[pid] = (new, vec, cat)
+        self.server.points.UpdatePoints(req, timeout=T)
+        self.check_searches("after writes")
+
+        # The last batch is acknowledged, then quiverd is killed.
+        self.put(["q%d" % i for i in range(50)])
+        self.server.kill()
+        self.server.start()
+        self.assertEqual(self.count("c"), len(self.points))
+        self.check_searches("after kill -9")
+        got = {p.id: p for p in self.get("c", ["p500", "p501", "q7", "p0"], with_vectors=True)}
+        for pid, p in got.items():
+            sp = self.points[pid][0]
+            if sp is None:
+                self.assertNotIn("sp", p.sparse_vectors)
+            else:
+                self.assertEqual(list(p.sparse_vectors["sp"].indices), sorted(sp))
+                self.assertEqual(list(p.sparse_vectors["sp"].values), [sp[i] for i in sorted(sp)])
+        base.wait_indexed(self.server, "c", min_segments=4, sealed_only=True)
+        self.check_searches("after kill -9, indexed")
+        self.verify_clean()
+
+        # Hits carry the sparse vectors with with_vectors.
+        q = self.rand_sparse(3, 3)
+        res = self.sparse_search([q], 3, with_vectors=True).results[0]
+        for h in res.hits:
+            self.assertEqual(dict(zip(h.sparse_vectors["sp"].indices,
+                                      h.sparse_vectors["sp"].values)), self.points[h.id][0])
+
+    def test_hybrid_fusion_by_hand(self):
+        self.create_collection()
+        self.put(["p%d" % i for i in range(600)])
+        base.wait_indexed(self.server, "c", min_segments=3, sealed_only=True)
+        for fusion in ("RRF", "WEIGHTED", "DBSF"):
+            req = base.srch_pb.SearchRequest(
+                collection="c", k=10, fusion=base.srch_pb.FusionMethod.Value(fusion),
+                with_field_results=True)
+            a = req.field_queries.add(field="sp", k=40, weight=0.7)
+            a.sparse_vector.CopyFrom(sparse_msg(self.rand_sparse(3, 6)))
+            b = req.field_queries.add(field="v", k=40, weight=0.3)
+            b.vector.values.extend([0.5, 0.5, 0.5, 0.5])
+            resp = self.server.search.Search(req, timeout=T)
+            # Lists as (id, distance): sparse scores are similarities.
+            lists = [([(h.id, -h.score) for h in resp.field_results[0].hits], 0.7),
+                     ([(h.id, h.score) for h in resp.field_results[1].hits], 0.3)]
+            fused = {}
+            for hits, w in lists:
+                if not hits:
+                    continue
+                ds = [d for _, d in hits]
+                mean = sum(ds) / len(ds)
+                sd = math.sqrt(max(0.0, sum(d * d for d in ds) / len(ds) - mean * mean))
+                lo, hi = min(ds), max(ds)
+                for rank, (pid, d) in enumerate(hits, 1):
+                    if fusion == "RRF":
+                        c = w / (60 + rank)
+                    elif fusion == "WEIGHTED":
+                        c = w * ((hi - d) / (hi - lo) if hi > lo else 1.0)
+                    else:
+                        c = w * (min(1.0, max(0.0, (mean + 3 * sd - d) / (6 * sd)))
+                                 if sd > 1e-12 else 0.5)
+                    fused[pid] = fused.get(pid, 0.0) + c
+            want = sorted(fused.items(), key=lambda t: (-t[1], t[0]))[:10]
+            got = [(h.id, h.score) for h in resp.results[0].hits]
+            self.assertEqual(len(got), len(want), fusion)
+            for (gid, gs), (wid, ws) in zip(got, want):
+                self.assertTrue(base.close(gs, ws, 1e-4, 1e-5), "%s: %s vs %s" % (fusion, gs, ws))
+
+    def test_bad_inputs_change_nothing(self):
+        self.create_collection()
+        self.put(["p%d" % i for i in range(20)])
+        before = self.count("c")
+        bad = [
+            base.pb.SparseVector(indices=[1, 2], values=[1.0]),
+            base.pb.SparseVector(indices=[1], values=[float("nan")]),
+            base.pb.SparseVector(indices=[4, 4], values=[1.0, 2.0]),
+        ]
+        for sv in bad:
+            p = base.pb.Point(id="bad")
+            p.vectors["v"].values.extend([0, 0, 0, 0])
+            p.sparse_vectors["sp"].CopyFrom(sv)
+            self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.upsert, "c", [p])
+        p = base.pb.Point(id="bad")
+        p.vectors["v"].values.extend([0, 0, 0, 0])
+        p.sparse_vectors["nope"].CopyFrom(base.pb.SparseVector(indices=[1], values=[1]))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.upsert, "c", [p])
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.sparse_search, [{}], 5)
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.sparse_search, [{1: 1.0}], 5,
+                        group_by="cat")
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.server.search.Search,
+                        base.srch_pb.SearchRequest(collection="c", field="sp", k=3,
+                                                   vectors=[base.pb.Vector(values=[1, 2])]))
+        self.assertEqual(self.count("c"), before)
+        self.check_searches("after bad inputs")
+
+    def test_sparse_only_collection(self):
+        self.create_collection(dense=False)
+        self.put(["p%d" % i for i in range(450)], dense=False)
+        self.check_searches("sparse only")
+        self.server.kill()
+        self.server.start()
+        self.check_searches("sparse only after kill -9")
+
+
+if __name__ == "__main__":
+    unittest.main(argv=base._parse_own_args(sys.argv), verbosity=2)
