@@ -23,6 +23,7 @@ RUN apt-get update \
       librocksdb-dev libfaiss-dev libopenblas-openmp-dev \
       libspdlog-dev libfmt-dev libabsl-dev libcli11-dev nlohmann-json3-dev \
       liburing-dev libhnswlib-dev zlib1g-dev libssl-dev prometheus-cpp-dev libcpp-httplib-dev \
+      libicu-dev libstemmer-dev libxxhash-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -54,7 +55,7 @@ RUN apt-get update \
       libabsl20220623 libgrpc++1.51 libgrpc29 libprotobuf32 libopenblas0-openmp libgomp1 \
       libspdlog1.10 libfmt9 libssl3 liburing2 zlib1g libbz2-1.0 liblz4-1 libsnappy1v5 \
       libzstd1 libre2-9 libc-ares2 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
-      libcpp-httplib0.11 libbrotli1 \
+      libcpp-httplib0.11 libbrotli1 libicu72 libstemmer0d \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 quiver \
  && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home quiver \

@@ -21,7 +21,8 @@ $SUDO apt-get install -y --no-install-recommends \
   python3-pip python3-setuptools python3-wheel python3-venv libcpp-httplib-dev \
   dataset-fashion-mnist gnuplot-nox \
   clang-14 libclang-rt-14-dev libomp-14-dev llvm-14 \
-  prometheus-cpp-dev prometheus
+  prometheus-cpp-dev prometheus libicu-dev libstemmer-dev libxxhash-dev
+# libicu-dev libstemmer-dev libxxhash-dev: the full-text analyzer (words, stems, term ids).
 # prometheus-cpp-dev: quiverd's /metrics (--metrics-listen); prometheus: the
 # Prometheus server and promtool, which the metrics test starts and runs.
 # clang-14 etc.: deploy/fuzz.sh (libFuzzer and the ASan/UBSan runtimes are in
