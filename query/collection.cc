@@ -61,8 +61,29 @@ Collection::Collection(const storage::CollectionRecord& record, Schema schema, u
   // index these without a lock, so they never reallocate.
   encoders_.resize(kMaxVectorFields);
   stored_dims_.resize(kMaxVectorFields, 0);
+  analyzers_.resize(kMaxAttributes);
+  text_stats_.resize(kMaxAttributes);
+  SetUpTextAttributes(this->schema());
   MutexLock lock(&spec_mu_);
   for (const VectorFieldSpec& f : this->schema().vectors()) index_specs_.push_back(IndexSpecOf(f));
+}
+
+void Collection::SetUpTextAttributes(const Schema& schema) {
+  for (size_t a = 0; a < schema.attributes().size(); ++a) {
+    const AttributeSpec& spec = schema.attributes()[a];
+    if (!spec.text || analyzers_[a] != nullptr) continue;
+    // Checked at create and update; a stored schema whose language this
+    // build does not know leaves the attribute unsearchable, not the
+    // collection unloadable.
+    absl::StatusOr<std::shared_ptr<const text::Analyzer>> an = MakeTextAnalyzer(spec.text_spec);
+    if (!an.ok()) {
+      spdlog::error("collection \"{}\" attribute \"{}\": {}", name_, spec.name,
+                    an.status().ToString());
+      continue;
+    }
+    analyzers_[a] = *std::move(an);
+    text_stats_[a] = std::make_unique<Bm25Stats>();
+  }
 }
 
 index::IndexSpec Collection::IndexSpecFor(size_t f) const {
@@ -244,10 +265,16 @@ uint64_t Collection::EstimateWork(const BoundSearchRequest& q) const {
     const uint64_t per_index = std::max<uint64_t>(query.size(), 1) * std::min<uint64_t>(live, 4096);
     return exact ? live * 4 : per_index;
   };
+  auto text = [&](const text::Analyzer::TermCounts& query, bool exact) -> uint64_t {
+    const uint64_t per_index =
+        std::max<uint64_t>(query.terms.size(), 1) * std::min<uint64_t>(live, 4096);
+    return exact ? live * 4 : per_index;
+  };
   if (const auto* h = std::get_if<BoundHybridSearch>(&q)) {
     uint64_t work = FilterWork(live, h->filter_bytes);
     for (const BoundFieldQuery& fq : h->fields) {
-      work += fq.sparse_field >= 0
+      work += fq.text_attr >= 0 ? text(*fq.text, fq.params.exact)
+              : fq.sparse_field >= 0
                   ? sparse(*fq.sparse, fq.params.exact)
                   : search(fq.field, fq.params.exact, vectors(fq.sets, fq.qnorms.size()));
     }
@@ -256,6 +283,11 @@ uint64_t Collection::EstimateWork(const BoundSearchRequest& q) const {
   if (const auto* sp = std::get_if<BoundSparseSearch>(&q)) {
     uint64_t work = FilterWork(live, sp->filter_bytes);
     for (const SparseValue& query : sp->queries) work += sparse(*query, sp->exact);
+    return work;
+  }
+  if (const auto* tx = std::get_if<BoundTextSearch>(&q)) {
+    uint64_t work = FilterWork(live, tx->filter_bytes);
+    for (const TextTerms& query : tx->queries) work += text(*query, tx->exact);
     return work;
   }
   const BoundSearch& s = std::get<BoundSearch>(q);

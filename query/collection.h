@@ -73,6 +73,7 @@
 #include "query/query_stats.h"
 #include "query/segment.h"
 #include "query/stop.h"
+#include "query/text/bm25_stats.h"
 #include "quiver/v1/collections.pb.h"
 #include "quiver/v1/points.pb.h"
 #include "quiver/v1/search.pb.h"
@@ -188,7 +189,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // What requests to this collection are bound against (binder.h). Valid
   // while the collection is.
   bind::BindTarget bind_target() const {
-    return bind::BindTarget{schema(), name_, &encoders_, &stored_dims_};
+    return bind::BindTarget{schema(), name_, &encoders_, &stored_dims_, &analyzers_};
   }
 
   // --- Reads (any thread), of requests bound against bind_target() ---
@@ -204,6 +205,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // A search of a sparse vector field (query/execute/sparse_search.cc).
   absl::Status SearchSparse(const BoundSparseSearch& q, const StopToken& stop,
                             v1::SearchResponse* resp) const;
+  // A full-text (BM25) search of a text attribute (the same file).
+  absl::Status SearchText(const BoundTextSearch& q, const StopToken& stop,
+                          v1::SearchResponse* resp) const;
   absl::Status Get(const BoundGet& q, v1::GetPointsResponse* resp) const;
   absl::StatusOr<uint64_t> Count(const BoundCount& q, const StopToken& stop = StopToken()) const;
   // One page of ScrollPoints (query/collection_scroll.cc): the points
@@ -378,6 +382,19 @@ class Collection : public std::enable_shared_from_this<Collection> {
                                 bool exact, const filter::Filter* flt, const View& view,
                                 const StopToken& stop, SharedSegmentFilter* shared,
                                 v1::Explain* explain, std::vector<index::TopK>* topk) const;
+  // Text attribute a searched by BM25 over one view, as SparseSearchView.
+  absl::Status TextSearchView(int a, const std::vector<TextTerms>& queries, uint32_t k,
+                              bool exact, const filter::Filter* flt, const View& view,
+                              const StopToken& stop, SharedSegmentFilter* shared,
+                              v1::Explain* explain, std::vector<index::TopK>* topk) const;
+  // Text attributes' statistics follow the rows written and removed
+  // (commit thread), and are counted again from the live rows at recovery.
+  void AddTextStats(const TextRow& row) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void RemoveTextStats(const TextRow& row) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void RecountTextStats() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  // Analyzers and statistics for the text attributes of `schema` that have
+  // none yet (construction, ApplySchema before the schema is published).
+  void SetUpTextAttributes(const Schema& schema);
   // SearchHybrid's steps (query/execute/hybrid.cc): check the response
   // estimate, search the fields, explain.
   struct HybridRun;
@@ -546,6 +563,11 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // read). Added fields are never multi-vector: their encoder stays null.
   std::vector<std::shared_ptr<const index::MuveraEncoder>> encoders_;
   std::vector<uint32_t> stored_dims_;
+  // Text attributes' analyzers and BM25 statistics, by attribute index
+  // (null for other attributes). Sized kMaxAttributes and filled like
+  // encoders_ (an added attribute's before the schema naming it).
+  std::vector<std::shared_ptr<const text::Analyzer>> analyzers_;
+  std::vector<std::unique_ptr<Bm25Stats>> text_stats_;
 
   // What the filter planner learned from past searches (thread-safe).
   mutable PlanFeedback plan_feedback_;

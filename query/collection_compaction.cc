@@ -81,7 +81,7 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
         if (field.multi && has) tokens[f] = in->tokens(f, off);
       }
       out->Append(in->iid(off), in->external_id(off), in->attrs(off), vectors, tokens.data(),
-                  in->sparse(off));
+                  in->sparse(off), in->text(off));
     }
   }
   out->Seal();

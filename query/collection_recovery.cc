@@ -265,8 +265,17 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
     live_ = id_map_.size();
     PublishLocked(last_seq);
   }
+  RecountTextStats();
   NotifySealed();
   return absl::OkStatus();
+}
+
+void Collection::RecountTextStats() {
+  for (const auto& stats : text_stats_) {
+    if (stats != nullptr) stats->Clear();
+  }
+  ReaderMutexLock lock(&mu_);
+  for (const auto& [id, ref] : id_map_) AddTextStats(ref.segment->text(ref.offset));
 }
 
 void Collection::RebuildSegment(const storage::SegmentFiles& files, uint64_t segment_id,
@@ -434,13 +443,23 @@ absl::Status Collection::LoadPoints(storage::Store& store, const storage::Segmen
           if (row_sparse.size() <= s) row_sparse.resize(s + 1);
           QUIVER_ASSIGN_OR_RETURN(row_sparse[s], SparseFromMessage(v, "stored point"));
         }
+        // Text is analyzed again: the terms are derived, never stored.
+        TextRow row_text;
+        for (size_t a = 0; a < attrs.size(); ++a) {
+          if (!attrs[a].text || analyzers_[a] == nullptr) continue;
+          if (const auto* s = std::get_if<std::string>(&row_attrs[a])) {
+            if (row_text.size() <= a) row_text.resize(a + 1);
+            row_text[a] = std::make_shared<const text::Analyzer::TermCounts>(
+                analyzers_[a]->TermFrequencies(*s));
+          }
+        }
         auto found = st->by_iid.find(iid);
         if (found == st->by_iid.end()) {
           Segment& seg = GrowingForAppend();
           found = st->by_iid.emplace(iid, RowRef{&seg, seg.AppendHole(iid)}).first;
         }
         found->second.segment->FillRow(found->second.offset, rec.id(), std::move(row_attrs),
-                                       std::move(row_sparse));
+                                       std::move(row_sparse), std::move(row_text));
         return absl::OkStatus();
       }));
   // Persisted segments none of whose rows still exist are gone for good.
@@ -519,9 +538,13 @@ void Collection::FinishRestoredSegments(const std::vector<bool>& complete,
     if (indexes_ok) {
       seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->appended(), schema().attributes()));
     }
-    // Sparse indexes are never persisted: built from the rows just loaded.
+    // Sparse and text indexes are never persisted: built from the rows
+    // just loaded.
     for (size_t s = 0; s < schema().sparse().size(); ++s) {
       seg->SetSparseIndex(s, BuildSparseIndex(*seg, s, seg->appended()));
+    }
+    for (size_t a = 0; a < schema().attributes().size(); ++a) {
+      if (schema().attributes()[a].text) seg->SetTextIndex(a, BuildTextIndex(*seg, a, seg->appended()));
     }
     // The builder builds what is missing: vector indexes that did not load,
     // attribute indexes, window indexes (which are not persisted).

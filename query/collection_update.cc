@@ -56,6 +56,7 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
       }
       p.attrs.assign(na, AttrValue{});
       p.sparse.assign(ns, nullptr);
+      p.text.clear();
       ++*created;
     } else {
       const Segment& seg = *it->second.segment;
@@ -64,6 +65,7 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
       p.attrs.resize(na);  // attributes added since the row was written: null
       p.sparse = seg.sparse(off);
       p.sparse.resize(ns);
+      p.text = seg.text(off);
       for (size_t f = 0; f < nf; ++f) {
         // Kept unless replaced or removed; an optional one the point lacks
         // stays absent (null).
@@ -77,6 +79,10 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
     }
     for (const auto& [ai, value] : pu.attrs) p.attrs[ai] = value;
     for (const auto& [si, value] : pu.sparse) p.sparse[si] = value;  // null removes
+    for (const auto& [ai, terms] : pu.text) {
+      if (p.text.size() <= static_cast<size_t>(ai)) p.text.resize(ai + 1);
+      p.text[ai] = terms;
+    }
     p.record.set_id(pu.id);
     for (size_t a = 0; a < na; ++a) AttrToMessage(p.attrs[a], p.record.add_attributes());
     for (size_t s = 0; s < ns; ++s) {

@@ -157,13 +157,16 @@ void Collection::ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEff
     Segment& seg = GrowingForAppend();
     rows.push_back(
         {&seg, seg.Append(fx.added[i], p.record.id(), p.attrs, p.vectors, p.tokens.data(),
-                          p.sparse)});
+                          p.sparse, p.text)});
+    AddTextStats(p.text);
   }
   {
     MutexLock lock(&mu_);
     for (const std::string& id : fx.removed_ids) {
       auto it = id_map_.find(id);
-      if (it != id_map_.end()) it->second.segment->MarkDeleted(it->second.offset, seq);
+      if (it == id_map_.end()) continue;
+      RemoveTextStats(it->second.segment->text(it->second.offset));
+      it->second.segment->MarkDeleted(it->second.offset, seq);
     }
     for (size_t i = 0; i < up.points.size(); ++i) id_map_[up.points[i].record.id()] = rows[i];
     live_ += up.points.size() - fx.removed_ids.size();
@@ -179,6 +182,7 @@ void Collection::ApplyDelete(uint64_t seq, const WriteEffects& fx) {
     for (const std::string& id : fx.removed_ids) {
       auto it = id_map_.find(id);
       if (it == id_map_.end()) continue;
+      RemoveTextStats(it->second.segment->text(it->second.offset));
       it->second.segment->MarkDeleted(it->second.offset, seq);
       id_map_.erase(it);
     }
@@ -186,6 +190,18 @@ void Collection::ApplyDelete(uint64_t seq, const WriteEffects& fx) {
     PublishLocked(seq);
   }
   last_write_ = absl::Now();
+}
+
+void Collection::AddTextStats(const TextRow& row) {
+  for (size_t a = 0; a < row.size(); ++a) {
+    if (row[a] != nullptr && text_stats_[a] != nullptr) text_stats_[a]->Add(*row[a]);
+  }
+}
+
+void Collection::RemoveTextStats(const TextRow& row) {
+  for (size_t a = 0; a < row.size(); ++a) {
+    if (row[a] != nullptr && text_stats_[a] != nullptr) text_stats_[a]->Remove(*row[a]);
+  }
 }
 
 void Collection::ApplyNoop(uint64_t seq) {
@@ -241,6 +257,7 @@ void Collection::ApplySchema(uint64_t seq, std::shared_ptr<const Schema> next) {
       index_specs_.push_back(IndexSpecOf(next->vectors()[f]));
     }
   }
+  SetUpTextAttributes(*next);  // before anyone can name the new attributes
   {
     MutexLock lock(&schema_mu_);
     schemas_.push_back(next);

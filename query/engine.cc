@@ -33,6 +33,10 @@ absl::Status RunSearch(const Collection& c, const BoundSparseSearch& q, const St
                        v1::SearchResponse* resp) {
   return c.SearchSparse(q, stop, resp);
 }
+absl::Status RunSearch(const Collection& c, const BoundTextSearch& q, const StopToken& stop,
+                       v1::SearchResponse* resp) {
+  return c.SearchText(q, stop, resp);
+}
 
 }  // namespace
 

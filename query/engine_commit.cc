@@ -45,6 +45,20 @@ absl::Status CheckFieldIndex(const VectorFieldSpec& f) {
   return absl::Status(s.code(), absl::StrCat("vector field \"", f.name, "\": ", s.message()));
 }
 
+// A text attribute's options, as create and update check them (the
+// analyzer knows the languages); the error names the attribute.
+absl::Status CheckTextAttributes(const Schema& schema) {
+  for (const AttributeSpec& a : schema.attributes()) {
+    if (!a.text) continue;
+    absl::StatusOr<std::shared_ptr<const text::Analyzer>> an = MakeTextAnalyzer(a.text_spec);
+    if (!an.ok()) {
+      return absl::Status(an.status().code(),
+                          absl::StrCat("attribute \"", a.name, "\": ", an.status().message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void Engine::MaintenanceLoop() {
@@ -239,6 +253,7 @@ void Engine::CreateCollection(const v1::CreateCollectionRequest& req,
   for (const VectorFieldSpec& f : schema->vectors()) {
     if (absl::Status s = CheckFieldIndex(f); !s.ok()) return done(s);
   }
+  if (absl::Status s = CheckTextAttributes(*schema); !s.ok()) return done(s);
   auto w = std::make_unique<Writer>();
   w->kind = Writer::Kind::kCreate;
   w->barrier = true;
@@ -283,6 +298,7 @@ void Engine::UpdateCollection(const v1::UpdateCollectionRequest& req,
     for (size_t f = current.vectors().size(); f < (*next)->vectors().size(); ++f) {
       if (absl::Status s = CheckFieldIndex((*next)->vectors()[f]); !s.ok()) return done(s);
     }
+    if (absl::Status s = CheckTextAttributes(**next); !s.ok()) return done(s);
   }
   auto w = std::make_unique<Writer>();
   *w->schema_update.mutable_attributes() = req.attributes();

@@ -325,6 +325,11 @@ bool IndexBuilder::Build(Collection& coll, const std::shared_ptr<Segment>& seg) 
       seg->SetSparseIndex(s, BuildSparseIndex(*seg, s, seg->published()));
     }
   }
+  for (size_t a = 0; a < schema->attributes().size(); ++a) {
+    if (schema->attributes()[a].text && seg->text_index(a) == nullptr) {
+      seg->SetTextIndex(a, BuildTextIndex(*seg, a, seg->published()));
+    }
+  }
   for (size_t f = 0; f < coll.schema().vectors().size(); ++f) {
     if (stopped()) return false;
     if (BuildVectorIndex(options_, &stop_builds_, coll, seg.get(), f)) built_any = true;

@@ -120,6 +120,22 @@ absl::StatusOr<std::shared_ptr<const Schema>> EvolveSchema(
           " would invalidate the values stored under it; nothing was changed (add an "
           "attribute under another name instead)"));
     }
+    // Full text is decided when an attribute is made: its values are
+    // analyzed as they are written, and older ones were not.
+    if (a.has_text() && !have->has_text()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "attribute \"", a.name(), "\" of collection \"", collection,
+          "\" is not a text attribute, and cannot become one: the values written before were "
+          "not analyzed; add a new attribute with text instead"));
+    }
+    if (a.has_text() && (a.text().language() != have->text().language() ||
+                         a.text().stop_words() != have->text().stop_words() ||
+                         (a.text().has_k1() && a.text().k1() != have->text().k1()) ||
+                         (a.text().has_b() && a.text().b() != have->text().b()))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "attribute \"", a.name(), "\": its text options cannot change (the stored terms "
+          "were made with them)"));
+    }
     have->set_indexed(a.indexed());
     have->set_window(a.window());
   }

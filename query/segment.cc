@@ -68,7 +68,7 @@ std::vector<float> Segment::GatherTokens(size_t f, uint32_t rows) const {
 
 Segment::Chunk::Chunk(const std::vector<uint32_t>& dims, const std::vector<bool>& multi,
                       uint32_t rows)
-    : iids(rows), ids(rows), attrs(rows), sparse(rows), delete_seq(new std::atomic<uint64_t>[rows]) {
+    : iids(rows), ids(rows), attrs(rows), sparse(rows), text(rows), delete_seq(new std::atomic<uint64_t>[rows]) {
   // Not zero-filled: every row is written by Append, or zeroed by
   // AppendHole, before anything reads it (zeroing was ~10% of ingest CPU).
   vectors.reset(new std::atomic<float*>[dims.size()]);
@@ -191,7 +191,7 @@ void Segment::CountSparse(const SparseRow& row) {
 
 uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow attrs,
                          const std::vector<const float*>& vectors, const TokenSet* tokens,
-                         SparseRow sparse) {
+                         SparseRow sparse, TextRow text) {
   const uint32_t off = appended_++;
   Chunk& c = ChunkForAppend(off);
   const uint32_t r = off % chunk_rows_;
@@ -202,6 +202,7 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
   if (sparse.size() > num_sparse_) sparse.resize(num_sparse_);
   CountSparse(sparse);
   c.sparse[r] = std::move(sparse);
+  c.text[r] = std::move(text);
   for (size_t f = 0; f < dims_.size(); ++f) {
     float* dst = c.owned[f].get() + static_cast<size_t>(r) * dims_[f];
     if (f >= vectors.size() || vectors[f] == nullptr || !has_field_[f]) {
@@ -253,7 +254,7 @@ void Segment::SetVector(uint32_t offset, size_t f, const float* v) {
 }
 
 void Segment::FillRow(uint32_t offset, const std::string& external_id, AttrRow attrs,
-                      SparseRow sparse) {
+                      SparseRow sparse, TextRow text) {
   Chunk& c = *chunks_[offset / chunk_rows_];
   const uint32_t r = offset % chunk_rows_;
   c.ids[r] = external_id;
@@ -261,6 +262,7 @@ void Segment::FillRow(uint32_t offset, const std::string& external_id, AttrRow a
   if (sparse.size() > num_sparse_) sparse.resize(num_sparse_);
   CountSparse(sparse);
   c.sparse[r] = std::move(sparse);
+  c.text[r] = std::move(text);
   // Until SetVector finds its vector, an optional field's is absent.
   for (size_t f = 0; f < dims_.size(); ++f) SetAbsent(f, offset, true);
   if (c.delete_seq[r].exchange(kAlive, std::memory_order_relaxed) != kAlive) {
@@ -299,6 +301,17 @@ std::shared_ptr<const SparseIndex> Segment::sparse_index(size_t s) const {
 void Segment::SetSparseIndex(size_t s, std::shared_ptr<const SparseIndex> idx) {
   MutexLock lock(&index_mu_);
   if (s < sparse_indexes_.size()) sparse_indexes_[s] = std::move(idx);
+}
+
+std::shared_ptr<const SparseIndex> Segment::text_index(size_t a) const {
+  ReaderMutexLock lock(&index_mu_);
+  return a < text_indexes_.size() ? text_indexes_[a] : nullptr;
+}
+
+void Segment::SetTextIndex(size_t a, std::shared_ptr<const SparseIndex> idx) {
+  MutexLock lock(&index_mu_);
+  if (a >= text_indexes_.size()) text_indexes_.resize(a + 1);
+  text_indexes_[a] = std::move(idx);
 }
 
 size_t Segment::SparseBytes(size_t s) const {

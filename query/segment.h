@@ -35,6 +35,7 @@
 #include "absl/base/thread_annotations.h"
 #include "base/mutex.h"
 #include "index/vector_index.h"
+#include "query/text/analyzer.h"
 #include "storage/schema.h"
 
 namespace quiver {
@@ -47,6 +48,15 @@ class RerankTable;
 }  // namespace storage
 
 inline constexpr uint64_t kAlive = std::numeric_limits<uint64_t>::max();
+
+// A row's analyzed text, per attribute index (null: not a text attribute,
+// or no value). Derived from the attribute's string when the row is
+// written or loaded; never stored.
+using TextTerms = std::shared_ptr<const text::Analyzer::TermCounts>;
+using TextRow = std::vector<TextTerms>;
+inline const text::Analyzer::TermCounts* TextAt(const TextRow& row, size_t a) {
+  return a < row.size() ? row[a].get() : nullptr;
+}
 
 // A point's vectors in a multi-vector field: `count` rows of the field's dim.
 struct TokenSet {
@@ -111,9 +121,10 @@ class Segment {
   // Multi-vector fields: vectors[f] is the point's encoding and tokens[f]
   // its vectors (tokens may be null when the schema has no such field).
   // sparse: the point's sparse vectors (shared, not copied).
+  // text: the analyzed text of its text attributes.
   uint32_t Append(uint64_t iid, const std::string& external_id, AttrRow attrs,
                   const std::vector<const float*>& vectors, const TokenSet* tokens = nullptr,
-                  SparseRow sparse = {});
+                  SparseRow sparse = {}, TextRow text = {});
   // Appends an empty slot (a row whose point no longer exists).
   uint32_t AppendHole(uint64_t iid);
   // Fills the vector of field `f` at `offset` (recovery loads attributes and
@@ -125,7 +136,7 @@ class Segment {
   void SetTokens(uint32_t offset, size_t f, TokenSet tokens);
   // Fills a hole's row data and marks it alive (recovery).
   void FillRow(uint32_t offset, const std::string& external_id, AttrRow attrs,
-               SparseRow sparse = {});
+               SparseRow sparse = {}, TextRow text = {});
 
   // Makes rows [0, rows) visible to readers that take views after this.
   // Called under the collection's mutex, which orders it with view-taking.
@@ -144,6 +155,8 @@ class Segment {
   // The row's sparse vectors (query through SparseAt: null where it has
   // none, including every field added after the row was written).
   const SparseRow& sparse(uint32_t off) const { return chunk(off).sparse[off % chunk_rows_]; }
+  // The row's analyzed text attributes (through TextAt).
+  const TextRow& text(uint32_t off) const { return chunk(off).text[off % chunk_rows_]; }
   // Pointers into memory, or into a mapped rerank table once the field is
   // served from one (AttachTable): hold a pin (Collection::TakeView) while
   // using them.
@@ -209,6 +222,10 @@ class Segment {
   // built from the rows, which recovery loads from RocksDB anyway.
   std::shared_ptr<const SparseIndex> sparse_index(size_t s) const;
   void SetSparseIndex(size_t s, std::shared_ptr<const SparseIndex> idx);
+  // Text attribute a's BM25 index over all rows (the same inverted index,
+  // over term frequencies and with document lengths); null until built.
+  std::shared_ptr<const SparseIndex> text_index(size_t a) const;
+  void SetTextIndex(size_t a, std::shared_ptr<const SparseIndex> idx);
   // Bytes of sparse field s's vectors held by the rows, and of its index.
   size_t SparseBytes(size_t s) const;
   size_t SparseIndexBytes(size_t s) const;
@@ -293,6 +310,7 @@ class Segment {
     std::vector<std::string> ids;
     std::vector<AttrRow> attrs;
     std::vector<SparseRow> sparse;
+    std::vector<TextRow> text;
     std::unique_ptr<std::atomic<uint64_t>[]> delete_seq;
   };
   const Chunk& chunk(uint32_t off) const { return *chunks_[off / chunk_rows_]; }
@@ -341,6 +359,9 @@ class Segment {
   std::vector<std::shared_ptr<const WindowIndex>> windows_ ABSL_GUARDED_BY(index_mu_);
   std::vector<std::shared_ptr<const storage::RerankTable>> tables_ ABSL_GUARDED_BY(index_mu_);
   std::vector<std::shared_ptr<const SparseIndex>> sparse_indexes_ ABSL_GUARDED_BY(index_mu_);
+  // By attribute index (attributes may be added after the segment was
+  // made), grown on demand.
+  std::vector<std::shared_ptr<const SparseIndex>> text_indexes_ ABSL_GUARDED_BY(index_mu_);
   mutable std::vector<std::shared_ptr<const std::vector<uint32_t>>> token_rows_
       ABSL_GUARDED_BY(index_mu_);
 };

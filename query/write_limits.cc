@@ -116,7 +116,7 @@ uint64_t SearchWorkBytes(const BoundSearchRequest& q, const Schema& schema) {
   if (const auto* h = std::get_if<BoundHybridSearch>(&q)) {
     uint64_t bytes = 0;
     for (const BoundFieldQuery& fq : h->fields) {
-      bytes += fq.sparse_field >= 0 ? SparseWork(fq.k, 1)
+      bytes += fq.sparse_field >= 0 || fq.text_attr >= 0 ? SparseWork(fq.k, 1)
                                     : FieldWork(schema.vectors()[fq.field], fq.k, fq.params,
                                                 fq.qnorms.size(), fq.sets);
     }
@@ -124,6 +124,9 @@ uint64_t SearchWorkBytes(const BoundSearchRequest& q, const Schema& schema) {
   }
   if (const auto* sp = std::get_if<BoundSparseSearch>(&q)) {
     return SparseWork(sp->k, sp->queries.size());
+  }
+  if (const auto* tx = std::get_if<BoundTextSearch>(&q)) {
+    return SparseWork(tx->k, tx->queries.size());
   }
   const BoundSearch& s = std::get<BoundSearch>(q);
   return FieldWork(schema.vectors()[s.field], s.k, s.params, s.multi ? 0 : s.qnorms.size(),

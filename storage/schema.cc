@@ -1,5 +1,7 @@
 #include "storage/schema.h"
 
+#include <cmath>
+
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
@@ -108,6 +110,22 @@ absl::StatusOr<Schema> Schema::Create(std::vector<VectorFieldSpec> vectors,
     if (!IsValidName(a.name)) return BadName("attribute", a.name);
     if (!all_names.emplace(a.name, 0).second) {
       return absl::InvalidArgumentError(absl::StrCat("duplicate field name \"", a.name, "\""));
+    }
+    if (a.text) {
+      if (a.type != AttrType::kString) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("attribute \"", a.name, "\": text needs a STRING attribute"));
+      }
+      const TextSpec& t = a.text_spec;
+      if (!std::isfinite(t.k1) || t.k1 < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "attribute \"", a.name, "\": text k1 must be a finite number >= 0, got ", t.k1));
+      }
+      if (!std::isfinite(t.b) || t.b < 0 || t.b > 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("attribute \"", a.name, "\": text b must be in [0, 1], got ", t.b));
+      }
+      if (a.text_spec.language.empty()) a.text_spec.language = "english";
     }
     if (a.window) {
       if (a.type != AttrType::kInt64 && a.type != AttrType::kDouble) {

@@ -67,12 +67,25 @@ struct VectorFieldSpec {
 inline constexpr uint32_t kDefaultMaxVectorsPerPoint = 1024;
 inline constexpr uint32_t kMaxVectorsPerPoint = 8192;
 
+// Full-text options of a STRING attribute (the API's TextOptions), with
+// defaults applied. The language is checked by the analyzer, which storage
+// does not know (query/text/analyzer.h).
+struct TextSpec {
+  std::string language = "english";
+  bool stop_words = false;
+  float k1 = 1.2f;
+  float b = 0.75f;
+};
+
 struct AttributeSpec {
   std::string name;
   AttrType type = AttrType::kInt64;
   bool indexed = false;
   // Keep window indexes over this (numeric) attribute; implies indexed.
   bool window = false;
+  // A full-text attribute (STRING only): searched by BM25.
+  bool text = false;
+  TextSpec text_spec;
 };
 
 // One attribute value; std::monostate is null (attribute absent).

@@ -138,8 +138,15 @@ absl::StatusOr<Schema> SchemaFromMessage(const SchemaMsg& m) {
       return in::FieldError("attribute", a.name(),
                             "type must be INT64, DOUBLE, BOOL, STRING or STRING_LIST");
     }
-    attributes.push_back(
-        AttributeSpec{a.name(), in::kAttrTypes[type - 1], a.indexed(), a.window()});
+    AttributeSpec spec{a.name(), in::kAttrTypes[type - 1], a.indexed(), a.window()};
+    if (a.has_text()) {
+      spec.text = true;
+      spec.text_spec.language = a.text().language();
+      spec.text_spec.stop_words = a.text().stop_words();
+      if (a.text().has_k1()) spec.text_spec.k1 = a.text().k1();
+      if (a.text().has_b()) spec.text_spec.b = a.text().b();
+    }
+    attributes.push_back(std::move(spec));
   }
   std::vector<SparseFieldSpec> sparse;
   sparse.reserve(m.sparse_vectors_size());
@@ -169,6 +176,13 @@ SchemaMsg SchemaToMessage(const Schema& s) {
                   static_cast<int>(spec.type) + 1);
     a->set_indexed(spec.indexed);
     a->set_window(spec.window);
+    if (spec.text) {
+      auto* t = a->mutable_text();
+      t->set_language(spec.text_spec.language);
+      t->set_stop_words(spec.text_spec.stop_words);
+      t->set_k1(spec.text_spec.k1);
+      t->set_b(spec.text_spec.b);
+    }
   }
   for (const SparseFieldSpec& spec : s.sparse()) m.add_sparse_vectors()->set_name(spec.name);
   return m;

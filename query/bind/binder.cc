@@ -202,6 +202,23 @@ absl::StatusOr<SparseValue> BindSparseQuery(const v1::SparseVector& v, const std
   return q;
 }
 
+// The text attribute named `name` for a full-text query, or
+// INVALID_ARGUMENT saying what it is instead.
+absl::StatusOr<int> ResolveTextAttr(const BindTarget& t, const std::string& name,
+                                    const std::string& what) {
+  const int a = t.schema.AttributeIndex(name);
+  if (a < 0 || !t.schema.attributes()[a].text) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": collection \"", t.name, "\" has no text attribute \"",
+        TruncateForMessage(name), "\"", a >= 0 ? " (it is not declared with text)" : ""));
+  }
+  if (t.analyzers == nullptr || static_cast<size_t>(a) >= t.analyzers->size() ||
+      (*t.analyzers)[a] == nullptr) {
+    return absl::InternalError(absl::StrCat("text attribute \"", name, "\" has no analyzer"));
+  }
+  return a;
+}
+
 // field_queries[i]; `used` marks the fields queried so far (sparse fields
 // after the vector fields).
 absl::Status BindFieldQuery(const BindTarget& t, const v1::SearchRequest& req, size_t i,
@@ -211,6 +228,34 @@ absl::Status BindFieldQuery(const BindTarget& t, const v1::SearchRequest& req, s
   const std::string what = absl::StrCat("field_queries[", i, "]");
   if (fq.field().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": field is empty"));
+  }
+  if (fq.query_case() == v1::FieldQuery::kText) {
+    QUIVER_ASSIGN_OR_RETURN(const int a, ResolveTextAttr(t, fq.field(), what));
+    const size_t slot = t.schema.vectors().size() + t.schema.sparse().size() + a;
+    if ((*used)[slot]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": field \"", fq.field(), "\" is queried twice"));
+    }
+    (*used)[slot] = true;
+    part->k = fq.k() == 0 ? req.k() : fq.k();
+    if (part->k > kMaxK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": k must be in 1..", kMaxK, ", got ", fq.k()));
+    }
+    if (!std::isfinite(fq.weight()) || fq.weight() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": weight must be a finite number >= 0, got ", fq.weight()));
+    }
+    part->weight = fq.weight() == 0 ? 1.0 : fq.weight();
+    QUIVER_ASSIGN_OR_RETURN(part->params, BindParams(fq.params(), absl::StrCat(what, ": ")));
+    part->text_attr = a;
+    part->text = std::make_shared<const text::Analyzer::TermCounts>(
+        (*t.analyzers)[a]->TermFrequencies(fq.text()));
+    return absl::OkStatus();
+  }
+  if (t.schema.AttributeIndex(fq.field()) >= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": \"", fq.field(), "\" is an attribute: give a text query for a text attribute"));
   }
   const int sf = t.schema.SparseFieldIndex(fq.field());
   int f = 0;
@@ -325,6 +370,40 @@ absl::StatusOr<BoundSparseSearch> BindSparseSearch(const BindTarget& t,
   return s;
 }
 
+absl::StatusOr<BoundTextSearch> BindTextSearch(const BindTarget& t,
+                                               const v1::SearchRequest& req) {
+  if (req.field().empty()) {
+    return absl::InvalidArgumentError(
+        "a search of texts needs field: the text attribute to search");
+  }
+  BoundTextSearch s;
+  QUIVER_ASSIGN_OR_RETURN(s.attr, ResolveTextAttr(t, req.field(), "texts"));
+  if (!req.vectors().empty() || !req.multi_vectors().empty() || !req.sparse_vectors().empty()) {
+    return absl::InvalidArgumentError(
+        "a search takes vectors, multi_vectors, sparse_vectors or texts, not several");
+  }
+  if (req.fusion() != v1::FUSION_METHOD_UNSPECIFIED || req.rrf_k() != 0 ||
+      req.with_field_results()) {
+    return absl::InvalidArgumentError(
+        "fusion, rrf_k and with_field_results apply only to hybrid search (field_queries)");
+  }
+  QUIVER_RETURN_IF_ERROR(RefuseResultOptions(req, "text search (texts)"));
+  s.k = req.k();
+  QUIVER_RETURN_IF_ERROR(CheckBatch(req.texts_size(), req.k(), "text query", ""));
+  QUIVER_ASSIGN_OR_RETURN(const BoundSearchParams params, BindParams(req.params(), ""));
+  s.exact = params.exact;
+  const text::Analyzer& analyzer = *(*t.analyzers)[s.attr];
+  for (const std::string& q : req.texts()) {
+    s.queries.push_back(
+        std::make_shared<const text::Analyzer::TermCounts>(analyzer.TermFrequencies(q)));
+  }
+  QUIVER_RETURN_IF_ERROR(CompileFilter(t, req.filter(), &s.filter, &s.filter_bytes));
+  QUIVER_ASSIGN_OR_RETURN(s.output.attributes, OutputAttributes(t, req.output_attributes()));
+  s.output.with_vectors = req.with_vectors();
+  s.explain = req.explain();
+  return s;
+}
+
 absl::StatusOr<BoundHybridSearch> BindHybrid(const BindTarget& t, const v1::SearchRequest& req) {
   if (!req.field().empty() || !req.vectors().empty() || !req.multi_vectors().empty()) {
     return absl::InvalidArgumentError(
@@ -348,13 +427,14 @@ absl::StatusOr<BoundHybridSearch> BindHybrid(const BindTarget& t, const v1::Sear
     case v1::DBSF: h.fusion = FusionKind::kDbsf; break;
     default: return absl::InvalidArgumentError(absl::StrCat("unknown fusion method ", req.fusion()));
   }
-  if (!req.sparse_vectors().empty()) {
+  if (!req.sparse_vectors().empty() || !req.texts().empty()) {
     return absl::InvalidArgumentError(
-        "hybrid search takes a sparse field's query in its field_queries entry "
-        "(sparse_vector): leave sparse_vectors empty");
+        "hybrid search takes a sparse field's or text attribute's query in its field_queries "
+        "entry (sparse_vector, text): leave sparse_vectors and texts empty");
   }
   h.fields.resize(req.field_queries_size());
-  std::vector<bool> used(t.schema.vectors().size() + t.schema.sparse().size(), false);
+  std::vector<bool> used(
+      t.schema.vectors().size() + t.schema.sparse().size() + t.schema.attributes().size(), false);
   for (size_t i = 0; i < h.fields.size(); ++i) {
     QUIVER_RETURN_IF_ERROR(BindFieldQuery(t, req, i, &used, &h.fields[i], &h.owned));
   }
@@ -489,6 +569,10 @@ absl::Status BindPointAttributes(const BindTarget& t, const v1::Point& p, int i,
     }
     out->attrs[ai] = *std::move(av);
     AttrToMessage(out->attrs[ai], out->record.mutable_attributes(ai));
+    if (attrs[ai].text) {
+      if (out->text.size() <= static_cast<size_t>(ai)) out->text.resize(ai + 1);
+      out->text[ai] = AnalyzeText(t, ai, out->attrs[ai]);
+    }
   }
   return absl::OkStatus();
 }
@@ -516,6 +600,15 @@ absl::Status BindPointSparse(const BindTarget& t, const v1::Point& p, int i,
 }
 
 }  // namespace
+
+TextTerms AnalyzeText(const BindTarget& t, int a, const AttrValue& v) {
+  const auto* s = std::get_if<std::string>(&v);
+  if (s == nullptr || t.analyzers == nullptr || static_cast<size_t>(a) >= t.analyzers->size() ||
+      (*t.analyzers)[a] == nullptr) {
+    return nullptr;
+  }
+  return std::make_shared<const text::Analyzer::TermCounts>((*t.analyzers)[a]->TermFrequencies(*s));
+}
 
 absl::StatusOr<int> ResolveField(const BindTarget& t, const std::string& field) {
   if (field.empty()) {
@@ -586,6 +679,10 @@ absl::StatusOr<BoundSearchRequest> BindSearch(const BindTarget& t, const v1::Sea
   if (!req.field_queries().empty()) {
     QUIVER_ASSIGN_OR_RETURN(BoundHybridSearch h, BindHybrid(t, req));
     return BoundSearchRequest(std::move(h));
+  }
+  if (!req.texts().empty()) {
+    QUIVER_ASSIGN_OR_RETURN(BoundTextSearch s, BindTextSearch(t, req));
+    return BoundSearchRequest(std::move(s));
   }
   if (!req.sparse_vectors().empty()) {
     QUIVER_ASSIGN_OR_RETURN(BoundSparseSearch s, BindSparseSearch(t, req));

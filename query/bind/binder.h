@@ -41,7 +41,13 @@ struct BindTarget {
   // for multi-vector fields). Only BindUpsert reads these.
   const std::vector<std::shared_ptr<const index::MuveraEncoder>>* encoders = nullptr;
   const std::vector<uint32_t>* stored_dims = nullptr;
+  // Per attribute: its analyzer if it is a text attribute (null
+  // otherwise). Upserts, updates and text searches analyze with it.
+  const std::vector<std::shared_ptr<const text::Analyzer>>* analyzers = nullptr;
 };
+
+// The analyzed value of text attribute `a` (null for a null value).
+TextTerms AnalyzeText(const BindTarget& t, int a, const AttrValue& v);
 
 absl::StatusOr<BoundSearchRequest> BindSearch(const BindTarget& t, const v1::SearchRequest& req);
 absl::StatusOr<BoundGet> BindGet(const BindTarget& t, const v1::GetPointsRequest& req);

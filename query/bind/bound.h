@@ -93,12 +93,27 @@ struct BoundSparseSearch {
   bool explain = false;
 };
 
+// A full-text search of a text attribute: exact top-k by BM25 among the
+// points whose text shares a term with the query.
+struct BoundTextSearch {
+  int attr = 0;    // index into Schema::attributes() (a text attribute)
+  uint32_t k = 0;  // 1..kMaxK
+  bool exact = false;  // scan every row instead of the inverted index
+  std::shared_ptr<const filter::Filter> filter;  // null: no filter
+  size_t filter_bytes = 0;
+  std::vector<TextTerms> queries;  // analyzed; a query may have no term
+  BoundOutput output;
+  bool explain = false;
+};
+
 // One field of a hybrid search; k and weight have their defaults applied.
 // A sparse field's query has sparse_field >= 0 (and `field` unused).
 struct BoundFieldQuery {
   int field = 0;
   int sparse_field = -1;  // index into Schema::sparse(), or -1
   SparseValue sparse;     // its query
+  int text_attr = -1;     // a text attribute's index, or -1
+  TextTerms text;         // its analyzed query
   uint32_t k = 0;
   double weight = 1;
   BoundSearchParams params;
@@ -121,7 +136,8 @@ struct BoundHybridSearch {
 };
 
 // Any search request.
-using BoundSearchRequest = std::variant<BoundSearch, BoundHybridSearch, BoundSparseSearch>;
+using BoundSearchRequest =
+    std::variant<BoundSearch, BoundHybridSearch, BoundSparseSearch, BoundTextSearch>;
 
 // Points by id.
 struct BoundGet {
@@ -147,6 +163,8 @@ struct BoundUpsert {
     std::vector<TokenSet> tokens;
     // Sparse vectors, indexed like Schema::sparse() (also in `record`).
     SparseRow sparse;
+    // Text attributes' analyzed values (derived from attrs; not stored).
+    TextRow text;
   };
   std::vector<Point> points;
   std::vector<float> owned;

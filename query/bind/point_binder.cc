@@ -96,6 +96,10 @@ absl::Status BindUpdateAttributes(const BindTarget& t, const v1::PointUpdate& u,
   // Schema order: the merge on the commit thread walks them in order.
   std::sort(out->attrs.begin(), out->attrs.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Text attributes are analyzed here, off the commit thread.
+  for (const auto& [ai, value] : out->attrs) {
+    if (attrs[ai].text) out->text.emplace_back(ai, AnalyzeText(t, ai, value));
+  }
   return absl::OkStatus();
 }
 

@@ -58,6 +58,8 @@ struct BoundPointUpdate {
   std::vector<bool> drop;
   // Sparse field index -> its new vector; null removes it.
   std::vector<std::pair<int, SparseValue>> sparse;
+  // Text attributes set (or removed: null) by `attrs`, analyzed.
+  std::vector<std::pair<int, TextTerms>> text;
 };
 
 // An UpdatePoints request, bound. The vectors point into owned_blocks.

@@ -72,7 +72,7 @@ absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToke
     for (size_t i = 0; i < nf; ++i) {
       v1::FieldResult* fr = resp->add_field_results();
       fr->set_field(FieldName(q.fields[i]));
-      if (q.fields[i].sparse_field >= 0) {
+      if (q.fields[i].sparse_field >= 0 || q.fields[i].text_attr >= 0) {
         SetListInfo(SparseListInfo(run.lists[i].hits.size(), q.fields[i].k), fr);
         for (const index::Neighbor& nb : run.lists[i].hits) {
           QUIVER_RETURN_IF_ERROR(FillHit(view, nb.id, -nb.distance, q.output.attributes,
@@ -100,6 +100,7 @@ absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToke
 }
 
 const std::string& Collection::FieldName(const BoundFieldQuery& part) const {
+  if (part.text_attr >= 0) return schema().attributes()[part.text_attr].name;
   return part.sparse_field >= 0 ? schema().sparse()[part.sparse_field].name
                                 : schema().vectors()[part.field].name;
 }
@@ -137,7 +138,13 @@ absl::Status Collection::RunHybridFields(const View& view, const StopToken& stop
       const BoundFieldQuery& part = q.fields[i];
       v1::Explain* explain = q.explain ? &run->explains[i] : nullptr;
       run->topk[i].assign(1, index::TopK(part.k));
-      if (part.sparse_field >= 0) {
+      if (part.text_attr >= 0) {
+        statuses[i] = TextSearchView(part.text_attr, {part.text}, part.k, part.params.exact,
+                                     q.filter.get(), view, stop,
+                                     shared.empty() ? nullptr : shared.data(), explain,
+                                     &run->topk[i]);
+        run->exact[i] = 1;
+      } else if (part.sparse_field >= 0) {
         statuses[i] = SparseSearchView(part.sparse_field, {part.sparse}, part.k,
                                        part.params.exact, q.filter.get(), view, stop,
                                        shared.empty() ? nullptr : shared.data(), explain,

@@ -25,6 +25,21 @@ std::shared_ptr<const SparseIndex> BuildSparseIndex(const Segment& seg, size_t s
   });
 }
 
+std::shared_ptr<const SparseIndex> BuildTextIndex(const Segment& seg, size_t a, uint32_t rows) {
+  return SparseIndex::Build(
+      rows,
+      [&](uint32_t off, std::vector<SparseTerm>* out) {
+        const text::Analyzer::TermCounts* t = TextAt(seg.text(off), a);
+        if (t == nullptr) return false;
+        for (const auto& [term, tf] : t->terms) out->push_back({term, static_cast<float>(tf)});
+        return true;
+      },
+      [&](uint32_t off) {
+        const text::Analyzer::TermCounts* t = TextAt(seg.text(off), a);
+        return t == nullptr ? 0u : t->length;
+      });
+}
+
 std::vector<SparseTerm> SparseQueryTerms(const SparseVector& q) {
   std::vector<SparseTerm> terms;
   terms.reserve(q.size());
@@ -166,6 +181,170 @@ absl::Status Collection::SearchSparse(const BoundSparseSearch& q, const StopToke
         "SparseSearch(collection=\"", name_, "\", field=\"", schema().sparse()[q.field].name,
         "\", k=", q.k, ", queries=", q.queries.size(),
         ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none", ")\n");
+    limit.ToExplain("  ", &text);
+    absl::StrAppend(&text, "    MergeTopK(segments=", explain->segments_size(), ")\n");
+    AppendSegmentsText(*explain, 0, "      ", &text);
+    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
+    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
+    explain->set_text(std::move(text));
+    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
+  }
+  for (const std::vector<index::Neighbor>& hits : lists) {
+    v1::SearchResult* result = resp->add_results();
+    SetListInfo(SparseListInfo(hits.size(), q.k), result);
+    for (const index::Neighbor& nb : hits) {
+      QUIVER_RETURN_IF_ERROR(FillHit(view, nb.id, -nb.distance, q.output.attributes,
+                                     q.output.with_vectors, &budget, result->add_hits()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& queries, uint32_t k,
+                                        bool exact, const filter::Filter* flt, const View& view,
+                                        const StopToken& stop, SharedSegmentFilter* shared,
+                                        v1::Explain* explain,
+                                        std::vector<index::TopK>* topk) const {
+  const AttributeSpec& spec = schema().attributes()[a];
+  // Each query's terms weighted by IDF (times their count in the query),
+  // from the statistics as they are now: collection-wide, so every segment
+  // scores a point alike.
+  std::vector<std::vector<SparseTerm>> terms(queries.size());
+  SparseScoring scoring;
+  scoring.kind = SparseScoring::kBm25;
+  scoring.k1 = spec.text_spec.k1;
+  scoring.b = spec.text_spec.b;
+  for (size_t qi = 0; qi < queries.size(); ++qi) {
+    std::vector<uint64_t> ids;
+    for (const auto& [term, count] : queries[qi]->terms) ids.push_back(term);
+    const Bm25Snapshot snap = text_stats_[a]->Snapshot(ids);
+    scoring.avg_doc_len = static_cast<float>(snap.avg_len);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (snap.df[i] == 0) continue;  // in no live point
+      const double w = Bm25Idf(snap.docs, snap.df[i]) * queries[qi]->terms[i].second;
+      terms[qi].push_back({ids[i], static_cast<float>(w)});
+    }
+  }
+  const Bm25Term score(scoring);
+  for (size_t p = 0; p < view.parts.size(); ++p) {
+    const Segment& seg = *view.parts[p].segment;
+    const uint32_t rows = view.parts[p].rows;
+    if (rows == 0) continue;
+    QUIVER_RETURN_IF_ERROR(stop.Check());
+    const absl::Time t0 = absl::Now();
+    uint64_t checks = 0;
+    RowSet allowed;
+    const bool filtered = flt != nullptr;
+    if (filtered) {
+      std::shared_ptr<const SegmentAttrIndex> attrs = seg.attr_index();
+      if (shared != nullptr) {
+        QUIVER_RETURN_IF_ERROR(
+            shared[p].Rows(*flt, seg, rows, view.seq, attrs.get(), stop, &checks, &allowed));
+      } else {
+        allowed = RowSet(rows);
+        QUIVER_RETURN_IF_ERROR(EvaluateFilter(*flt, seg, rows, attrs.get(), &allowed, &checks,
+                                              stop));
+        DropInvisible(seg, view.seq, &allowed);
+      }
+    }
+    const absl::Time t1 = absl::Now();
+    const uint64_t seq = view.seq;
+    auto accept = [&](uint32_t off) {
+      return off < rows && (filtered ? allowed.Test(off) : seg.Visible(off, seq));
+    };
+    std::shared_ptr<const SparseIndex> idx = exact ? nullptr : seg.text_index(a);
+    if (idx != nullptr && idx->rows() < rows) idx = nullptr;
+    uint64_t scored = 0, exhaustive = 0;
+    const uint64_t part_bits = static_cast<uint64_t>(p) << 32;
+    for (size_t qi = 0; qi < queries.size(); ++qi) {
+      if (terms[qi].empty()) continue;
+      index::TopK& heap = (*topk)[qi];
+      if (idx != nullptr) {
+        SparseIndex::Stats st;
+        for (const SparseIndex::Hit& h : idx->Search(terms[qi], k, scoring, accept, &st)) {
+          heap.Push(-h.score, part_bits | h.row);
+        }
+        scored += st.postings_scored;
+        for (const SparseTerm& t : terms[qi]) exhaustive += idx->DocFreq(t.term);
+        continue;
+      }
+      // Terms ascending on both sides (TermFrequencies sorts by id), summed
+      // in that order as the index does.
+      std::vector<SparseTerm> q = terms[qi];
+      std::sort(q.begin(), q.end(),
+                [](const SparseTerm& x, const SparseTerm& y) { return x.term < y.term; });
+      for (uint32_t off = 0; off < rows; ++off) {
+        if ((off & 4095) == 0 && off > 0) QUIVER_RETURN_IF_ERROR(stop.Check());
+        const text::Analyzer::TermCounts* doc = TextAt(seg.text(off), a);
+        if (doc == nullptr || !accept(off)) continue;
+        ++scored;
+        float total = 0;
+        bool overlap = false;
+        size_t i = 0, j = 0;
+        while (i < q.size() && j < doc->terms.size()) {
+          if (q[i].term < doc->terms[j].first) {
+            ++i;
+          } else if (q[i].term > doc->terms[j].first) {
+            ++j;
+          } else {
+            total += score(q[i].weight, static_cast<float>(doc->terms[j].second), doc->length);
+            overlap = true;
+            ++i;
+            ++j;
+          }
+        }
+        if (overlap) heap.Push(-total, part_bits | off);
+      }
+    }
+    if (explain == nullptr) continue;
+    v1::SegmentPlan* sp = explain->add_segments();
+    sp->set_segment_id(seg.id());
+    sp->set_field(spec.name);
+    sp->set_state(!seg.sealed() ? "GROWING" : idx != nullptr ? "INDEXED" : "SEALED");
+    sp->set_index(idx != nullptr ? "TEXT_INVERTED(BM25, block-max WAND)" : "none");
+    sp->set_rows(rows);
+    sp->set_live_rows(rows - std::min(rows, seg.dead()));
+    sp->set_strategy(idx != nullptr ? "TEXT_INDEX" : "EXACT_SCAN");
+    sp->set_distances(scored);
+    sp->set_filter_checks(checks);
+    sp->set_filter_micros(absl::ToDoubleMicroseconds(t1 - t0));
+    sp->set_search_micros(absl::ToDoubleMicroseconds(absl::Now() - t1));
+    sp->set_plan(idx != nullptr
+                     ? absl::StrCat("TextIndexSearch(k=", k, ", postings scored=", scored, " of ",
+                                    exhaustive, ")")
+                     : absl::StrCat("TextScan(k=", k, ", rows scored=", scored, ")"));
+    sp->set_reason(exact ? "forced (params.exact)"
+                   : idx != nullptr ? "sealed segment with its inverted index"
+                   : seg.sealed()   ? "inverted index not built yet"
+                                    : "growing segment");
+    if (filtered) {
+      sp->set_actual_selectivity(static_cast<double>(allowed.Count()) / rows);
+      sp->set_plan(absl::StrCat(sp->plan(), "\n  RowSet(filter=\"", flt->ToString(), "\")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Collection::SearchText(const BoundTextSearch& q, const StopToken& stop,
+                                    v1::SearchResponse* resp) const {
+  const absl::Time t_start = absl::Now();
+  const View view = TakeView();
+  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(q.queries.size(), q.k, q.output.attributes,
+                                             q.output.with_vectors,
+                                             q.explain ? view.parts.size() : 0, q.filter_bytes));
+  std::vector<index::TopK> topk(q.queries.size(), index::TopK(q.k));
+  v1::Explain* explain = q.explain ? resp->mutable_explain() : nullptr;
+  QUIVER_RETURN_IF_ERROR(TextSearchView(q.attr, q.queries, q.k, q.exact, q.filter.get(), view,
+                                        stop, nullptr, explain, &topk));
+  LimitOp limit(q.k);
+  const std::vector<std::vector<index::Neighbor>> lists = limit.Run(&topk);
+  ResponseBudget budget(options_.max_response_bytes);
+  if (explain != nullptr) {
+    const AttributeSpec& spec = schema().attributes()[q.attr];
+    std::string text = absl::StrCat(
+        "TextSearch(collection=\"", name_, "\", field=\"", spec.name, "\", k=", q.k,
+        ", queries=", q.queries.size(), ", BM25(k1=", spec.text_spec.k1, ", b=", spec.text_spec.b,
+        "), filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none", ")\n");
     limit.ToExplain("  ", &text);
     absl::StrAppend(&text, "    MergeTopK(segments=", explain->segments_size(), ")\n");
     AppendSegmentsText(*explain, 0, "      ", &text);

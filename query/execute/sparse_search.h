@@ -26,6 +26,20 @@ namespace quiver {
 
 // The inverted index of sparse field s over rows [0, rows) of `seg`.
 std::shared_ptr<const SparseIndex> BuildSparseIndex(const Segment& seg, size_t s, uint32_t rows);
+// The BM25 index of text attribute a (term frequencies and lengths).
+std::shared_ptr<const SparseIndex> BuildTextIndex(const Segment& seg, size_t a, uint32_t rows);
+
+// One query term's part of a BM25 score, computed exactly as SparseIndex
+// computes it (so a row scores the same scanned or through an index):
+// q * tf * (k1 + 1) / (tf + k1 * ((1 - b) + dl * (b / avg_len))) in float.
+struct Bm25Term {
+  explicit Bm25Term(const SparseScoring& s)
+      : k1(s.k1), k1p1(s.k1 + 1), one_minus_b(1 - s.b), b_per_len(s.b / s.avg_doc_len) {}
+  float operator()(float q, float tf, uint32_t dl) const {
+    return q * tf * k1p1 / (tf + k1 * (one_minus_b + static_cast<float>(dl) * b_per_len));
+  }
+  float k1, k1p1, one_minus_b, b_per_len;
+};
 
 // A sparse query as the index takes it.
 std::vector<SparseTerm> SparseQueryTerms(const SparseVector& q);
