@@ -117,9 +117,9 @@ absl::StatusOr<v1::VectorField> ParseVectorSpec(const std::string& spec) {
 // name:type[:indexed|:window]
 absl::StatusOr<v1::AttributeField> ParseAttrSpec(const std::string& spec) {
   std::vector<std::string> parts = absl::StrSplit(spec, ':');
-  if (parts.size() < 2 || parts.size() > 3) {
-    return UsageError(
-        absl::StrCat("--attr \"", spec, "\": expected name:type[:indexed|:window]"));
+  if (parts.size() < 2 || parts.size() > 4) {
+    return UsageError(absl::StrCat(
+        "--attr \"", spec, "\": expected name:type[:indexed|:window] or name:string:text[:LANG]"));
   }
   v1::AttributeField a;
   a.set_name(parts[0]);
@@ -138,6 +138,14 @@ absl::StatusOr<v1::AttributeField> ParseAttrSpec(const std::string& spec) {
     return UsageError(absl::StrCat("--attr \"", spec, "\": unknown type \"", parts[1],
                                    "\" (expected int64, double, bool, string, string_list)"));
   }
+  if (parts.size() >= 3 && absl::AsciiStrToLower(parts[2]) == "text") {
+    // Full text: the server checks the type and the language.
+    a.mutable_text()->set_language(parts.size() == 4 ? parts[3] : "");
+    return a;
+  }
+  if (parts.size() == 4) {
+    return UsageError(absl::StrCat("--attr \"", spec, "\": a fourth part is text's language"));
+  }
   if (parts.size() == 3) {
     const std::string opt = absl::AsciiStrToLower(parts[2]);
     if (opt == "window") {
@@ -146,7 +154,7 @@ absl::StatusOr<v1::AttributeField> ParseAttrSpec(const std::string& spec) {
       a.set_indexed(true);
     } else {
       return UsageError(absl::StrCat("--attr \"", spec,
-                                     "\": third part must be \"indexed\" or \"window\", got \"",
+                                     "\": third part must be \"indexed\", \"window\" or \"text\", got \"",
                                      parts[2], "\""));
     }
   }
@@ -470,7 +478,8 @@ void RegisterCollectionCommands(CLI::App& app, CommandSet& commands) {
   create_cmd->add_option("--attr", create.attrs,
                          "Attribute name:type[:indexed|:window] (int64|double|bool|string|"
                          "string_list; window: numeric, indexed, with window indexes for range "
-                         "filters); repeatable");
+                         "filters), or name:string:text[:LANGUAGE] for full-text (BM25) search "
+                         "(LANGUAGE a Snowball stemmer, default english, or none); repeatable");
   create_cmd->add_option("--sparse", create.sparse,
                          "Sparse vector field name (points hold INDEX:VALUE pairs, searched by "
                          "dot product); repeatable");

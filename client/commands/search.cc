@@ -66,6 +66,9 @@ struct SearchArgs {
   // FIELD=INDEX:VALUE,... per sparse field.
   std::vector<std::string> sparse;
   std::vector<std::string> field_sparse;
+  // Full-text search: one query per flag; hybrid: FIELD=TEXT.
+  std::vector<std::string> text;
+  std::vector<std::string> field_text;
 };
 
 // ------------------------------------------------------------ parsing
@@ -299,6 +302,16 @@ absl::Status AddFieldQueries(const SearchArgs& a, v1::SearchRequest* req) {
     by_field[name] = fq;
     return absl::OkStatus();
   };
+  for (const std::string& arg : a.field_text) {
+    QUIVER_ASSIGN_OR_RETURN(auto kv, SplitFieldArg("--field-text", arg));
+    if (by_field.count(kv.first) != 0) {
+      return UsageError(absl::StrCat("--field-text: field \"", kv.first, "\" is given twice"));
+    }
+    v1::FieldQuery* fq = req->add_field_queries();
+    fq->set_field(kv.first);
+    fq->set_text(kv.second);
+    by_field[kv.first] = fq;
+  }
   for (const std::string& arg : a.field_sparse) {
     QUIVER_ASSIGN_OR_RETURN(auto kv, SplitFieldArg("--field-sparse", arg));
     QUIVER_ASSIGN_OR_RETURN(v1::SparseVector v, ParseSparse("--field-sparse", kv.second));
@@ -344,8 +357,8 @@ absl::Status AddFieldQueries(const SearchArgs& a, v1::SearchRequest* req) {
       auto it = by_field.find(kv.first);
       if (it == by_field.end()) {
         return UsageError(absl::StrCat(flag, ": field \"", kv.first,
-                                       "\" has no --field-vector, --field-vector-file or "
-                                       "--field-sparse"));
+                                       "\" has no --field-vector, --field-vector-file, "
+                                       "--field-sparse or --field-text"));
       }
       if (!set(it->second, kv.second)) {
         return UsageError(absl::StrCat(flag, " \"", arg, "\": bad number"));
@@ -389,16 +402,24 @@ absl::Status AddFieldQueries(const SearchArgs& a, v1::SearchRequest* req) {
 absl::Status Search(Context& c, const SearchArgs& a) {
   v1::SearchRequest req;
   req.set_collection(a.collection);
-  const bool hybrid =
-      !a.field_vectors.empty() || !a.field_vector_files.empty() || !a.field_sparse.empty();
+  const bool hybrid = !a.field_vectors.empty() || !a.field_vector_files.empty() ||
+                      !a.field_sparse.empty() || !a.field_text.empty();
   if (hybrid) {
     if (!a.vector.empty() || !a.vector_file.empty() || !a.query_json.empty() ||
-        !a.field.empty() || !a.sparse.empty()) {
+        !a.field.empty() || !a.sparse.empty() || !a.text.empty()) {
       return UsageError(
           "--field-vector/--field-vector-file/--field-sparse (hybrid search) replace --vector, "
           "--vector-file, --query-json, --sparse and --field");
     }
     QUIVER_RETURN_IF_ERROR(AddFieldQueries(a, &req));
+  } else if (!a.text.empty()) {
+    if (!a.vector.empty() || !a.vector_file.empty() || !a.query_json.empty() ||
+        !a.query_set_json.empty() || !a.query_set_file.empty() || !a.sparse.empty()) {
+      return UsageError("--text takes the place of the other query flags");
+    }
+    if (a.field.empty()) return UsageError("--text needs --field (the text attribute)");
+    req.set_field(a.field);
+    for (const std::string& q : a.text) req.add_texts(q);
   } else if (!a.sparse.empty()) {
     if (!a.vector.empty() || !a.vector_file.empty() || !a.query_json.empty() ||
         !a.query_set_json.empty() || !a.query_set_file.empty()) {
@@ -526,6 +547,11 @@ void RegisterSearchCommands(CLI::App& app, CommandSet& commands) {
   search_cmd->add_option("--sparse", srch.sparse,
                          "Sparse search of --field: a query \"INDEX:VALUE,...\" (repeat for a "
                          "batch); hits score by dot product");
+  search_cmd->add_option("--text", srch.text,
+                         "Full-text search of --field (a text attribute): a plain-text query, "
+                         "ranked by BM25 (repeat for a batch)");
+  search_cmd->add_option("--field-text", srch.field_text,
+                         "Hybrid search: FIELD=TEXT, a text attribute's query; repeat per field");
   search_cmd->add_option("--field-sparse", srch.field_sparse,
                          "Hybrid search: FIELD=INDEX:VALUE,..., a sparse field's query; repeat "
                          "per field");

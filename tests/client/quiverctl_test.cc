@@ -760,6 +760,43 @@ TEST_F(QuiverctlTest, SparseFieldsCreateImportSearchAndFuse) {
   EXPECT_NE(bad.err.find("same length"), std::string::npos) << bad.err;
 }
 
+// Full text: t1 mentions running twice, t2 once, t3 not at all.
+constexpr char kTextJsonl[] =
+    R"({"id": "t1", "vectors": {"d": [0, 0]}, "attributes": {"body": "Running runners run", "n": 1}}
+{"id": "t2", "vectors": {"d": [1, 1]}, "attributes": {"body": "a long text about how one runs a database", "n": 2}}
+{"id": "t3", "vectors": {"d": [2, 2]}, "attributes": {"body": "nothing of the sort", "n": 3}}
+)";
+
+TEST_F(QuiverctlTest, TextAttributesCreateImportSearchAndFuse) {
+  CtlOk({"collection", "create", "tx", "--vector", "d:2:L2", "--attr", "body:string:text",
+         "--attr", "n:int64"});
+  WriteFile(Path("tx.jsonl"), kTextJsonl);
+  CtlOk({"import", "tx", Path("tx.jsonl")});
+  json j = CtlJson({"search", "tx", "--field", "body", "--text", "RUN", "-k", "5",
+                    "--output-attrs", "*"});
+  ASSERT_EQ(j["results"][0]["hits"].size(), 2u) << j.dump();
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "t1");
+  EXPECT_EQ(j["results"][0]["hits"][1]["id"], "t2");
+  EXPECT_EQ(j["results"][0]["hits"][0]["attributes"]["body"]["stringValue"],
+            "Running runners run");
+  j = CtlJson({"search", "tx", "--field-text", "body=run", "--field-vector", "d=2,2", "-k", "3",
+               "--fusion", "dbsf", "--field-results"});
+  EXPECT_EQ(j["fieldResults"][0]["field"], "body") << j.dump();
+  EXPECT_EQ(j["results"][0]["hits"].size(), 3u) << j.dump();
+  std::string out = CtlOk({"search", "tx", "--field", "body", "--text", "run", "--explain"});
+  EXPECT_NE(out.find("TextSearch("), std::string::npos) << out;
+  j = CtlJson({"collection", "describe", "tx"});
+  EXPECT_EQ(j["schema"]["attributes"][0]["text"]["language"], "english") << j.dump();
+  auto bad = Ctl({"collection", "create", "tx2", "--vector", "d:2:L2", "--attr",
+                  "body:string:text:klingon"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("klingon"), std::string::npos) << bad.err;
+  bad = Ctl({"search", "tx", "--text", "run"});
+  EXPECT_NE(bad.err.find("--text needs --field"), std::string::npos) << bad.err;
+  bad = Ctl({"search", "tx", "--field", "n", "--text", "run"});
+  EXPECT_NE(bad.err.find("no text attribute"), std::string::npos) << bad.err;
+}
+
 // Late interaction: a multi-vector field created, filled from jsonl sets
 // and from npy + offsets, searched with a query set by MaxSim.
 TEST_F(QuiverctlTest, MultiVectorFieldsImportAndSearch) {

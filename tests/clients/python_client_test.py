@@ -141,6 +141,24 @@ class ClientTest(unittest.TestCase):
             q.upsert("sp", ["d"], {}, sparse_vectors={"kw": [{1: float("nan")}]})
         self.assertEqual(q.count("sp"), 3)
 
+    def test_text_attributes(self):
+        q = self.q
+        q.create_collection("docs", vectors={"v": (2, "L2")},
+                            attributes={"body": {"type": "string", "text": True},
+                                        "titre": {"type": "string",
+                                                  "text": {"language": "french"}}})
+        q.upsert("docs", ["a", "b", "c"], {"v": np.zeros((3, 2))},
+                 attributes={"body": ["Searching the index", "index of indexes", None],
+                             "titre": [None, None, "Les chevaux"]})
+        hits = q.search_text("docs", "body", "indexed", k=5, output_attributes=["body"])
+        self.assertEqual([h.id for h in hits], ["b", "a"])
+        self.assertEqual(hits[0].attributes["body"], "index of indexes")
+        self.assertEqual([h.id for h in q.search_text("docs", "titre", "cheval")], ["c"])
+        self.assertEqual([[h.id for h in l] for l in
+                          q.search_text("docs", "body", ["search", "nothing"])], [["a"], []])
+        with self.assertRaises(quiver.InvalidArgumentError):
+            q.search_text("docs", "v", "x")
+
     def test_update_collection_changes_the_schema(self):
         q = self.q
         q.create_collection("evolve", vectors={"v": (2, "L2")}, attributes={"n": "int64"})

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Sparse vector fields from Python through proto/ alone, against a real
-quiverd:
+"""Sparse vector fields and full-text (BM25) attributes from Python through
+proto/ alone, against a real quiverd:
 
   - a collection with a dense and a sparse field: sparse searches (single,
     batched, filtered, forced exact, k past the matching points) return
@@ -13,7 +13,11 @@ quiverd:
   - acknowledged writes survive kill -9 (searches and GetPoints after the
     restart), and VerifyCollection finds no defect;
   - bad sparse vectors and requests are INVALID_ARGUMENT and change nothing;
-  - a collection with sparse fields only.
+  - a collection with sparse fields only;
+  - a text attribute (language "none", so terms are the lower-cased
+    words): BM25 searches equal a brute force over the same documents
+    with collection-wide statistics, after overwrites, deletes and kill -9;
+    an english attribute stems.
 
 Usage:
   /usr/bin/python3 tests/python/sparse_e2e_test.py --quiverd build/quiverd --proto proto
@@ -281,6 +285,131 @@ class SparseTest(base.QuiverTestCase):
         self.server.kill()
         self.server.start()
         self.check_searches("sparse only after kill -9")
+
+
+class TextTest(base.QuiverTestCase):
+    WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
+             "kappa"] + ["w%d" % i for i in range(200)]
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="quiver_py_text_")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.server = base.Server(os.path.join(self.tmp, "data"),
+                                  ["--segment-max-rows", "150", "--seal-idle-ms", "50"])
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.rng = random.Random(5)
+        self.docs = {}
+        sch = base.pb.CollectionSchema(
+            vectors=[base.pb.VectorField(name="v", dim=2, metric=base.pb.L2)],
+            attributes=[base.pb.AttributeField(name="body", type=base.pb.STRING,
+                                               text=base.pb.TextOptions(language="none")),
+                        base.pb.AttributeField(name="en", type=base.pb.STRING,
+                                               text=base.pb.TextOptions(k1=1.5, b=0.5)),
+                        base.pb.AttributeField(name="cat", type=base.pb.INT64)])
+        self.create("t", sch)
+
+    def text(self):
+        n = self.rng.randint(1, 25)
+        return " ".join(self.WORDS[min(len(self.WORDS) - 1, int(len(self.WORDS) **
+                                                                 self.rng.random()) - 1)]
+                        for _ in range(n))
+
+    def put(self, ids):
+        pts = []
+        for pid in ids:
+            body = self.text() if self.rng.random() > 0.1 else None
+            self.docs[pid] = (body, self.rng.randrange(3))
+            p = base.pb.Point(id=pid)
+            p.vectors["v"].values.extend([0.0, 1.0])
+            if body is not None:
+                p.attributes["body"].string_value = body.upper() if self.rng.random() < 0.2 \
+                    else body
+            p.attributes["cat"].int_value = self.docs[pid][1]
+            pts.append(p)
+        self.upsert("t", pts)
+
+    def truth(self, query, k1=1.2, b=0.75, cats=None):
+        tfs = {pid: {} for pid, (body, _) in self.docs.items() if body is not None}
+        for pid in tfs:
+            for w in self.docs[pid][0].split():
+                tfs[pid][w] = tfs[pid].get(w, 0) + 1
+        n_docs = len(tfs)
+        avg = sum(sum(t.values()) for t in tfs.values()) / n_docs
+        df = {}
+        for t in tfs.values():
+            for w in t:
+                df[w] = df.get(w, 0) + 1
+        qtf = {}
+        for w in query.lower().split():
+            qtf[w] = qtf.get(w, 0) + 1
+        out = []
+        for pid, t in tfs.items():
+            if cats is not None and self.docs[pid][1] not in cats:
+                continue
+            dl = sum(t.values())
+            s, hit = 0.0, False
+            for w, c in qtf.items():
+                if w in t:
+                    idf = math.log(1 + (n_docs - df[w] + 0.5) / (df[w] + 0.5))
+                    s += idf * c * t[w] * (k1 + 1) / (t[w] + k1 * (1 - b + b * dl / avg))
+                    hit = True
+            if hit:
+                out.append((s, pid))
+        out.sort(key=lambda x: (-x[0], x[1]))
+        return out
+
+    def check(self, label):
+        for rnd in range(10):
+            q = " ".join(self.rng.choice(self.WORDS[:40]) for _ in range(self.rng.randint(1, 4)))
+            k = [5, 50, 1000][rnd % 3]
+            cats = {0, 2} if rnd % 2 else None
+            req = base.srch_pb.SearchRequest(collection="t", field="body", k=k, texts=[q],
+                                             filter="cat IN (0, 2)" if cats else "")
+            res = self.server.search.Search(req, timeout=T).results[0]
+            want = self.truth(q, cats=cats)[:k]
+            ctx = "%s: %r k %d" % (label, q, k)
+            self.assertEqual(len(res.hits), len(want), ctx)
+            own = dict((pid, s) for s, pid in self.truth(q, cats=cats))
+            for h, (ws, _) in zip(res.hits, want):
+                self.assertTrue(base.close(h.score, ws, 1e-4, 1e-5), "%s: %s vs %s" %
+                                (ctx, h.score, ws))
+                self.assertTrue(base.close(h.score, own[h.id], 1e-4, 1e-5), ctx)
+
+    def test_bm25_against_brute_force_and_kill9(self):
+        self.put(["d%d" % i for i in range(600)])
+        self.check("growing and sealed")
+        base.wait_indexed(self.server, "t", min_segments=4, sealed_only=True)
+        self.check("indexed")
+        self.put(["d%d" % i for i in range(100, 180)])  # overwrites
+        gone = ["d%d" % i for i in range(200, 320)]
+        self.server.points.DeletePoints(base.pts_pb.DeletePointsRequest(collection="t", ids=gone),
+                                        timeout=T)
+        for pid in gone:
+            del self.docs[pid]
+        self.check("after writes")
+        self.server.kill()
+        self.server.start()
+        self.check("after kill -9")
+        base.wait_indexed(self.server, "t", min_segments=3, sealed_only=True)
+        self.check("after kill -9, indexed")
+
+    def test_english_stems_and_bad_requests(self):
+        p = base.pb.Point(id="e1")
+        p.vectors["v"].values.extend([0.0, 0.0])
+        p.attributes["en"].string_value = "The connections were running"
+        self.upsert("t", [p])
+        res = self.server.search.Search(base.srch_pb.SearchRequest(
+            collection="t", field="en", k=3, texts=["connected runs"]), timeout=T).results[0]
+        self.assertEqual([h.id for h in res.hits], ["e1"])
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.server.search.Search,
+                        base.srch_pb.SearchRequest(collection="t", field="cat", k=3,
+                                                   texts=["x"]))
+        bad = base.pb.CollectionSchema(
+            vectors=[base.pb.VectorField(name="v", dim=2, metric=base.pb.L2)],
+            attributes=[base.pb.AttributeField(name="b", type=base.pb.STRING,
+                                               text=base.pb.TextOptions(language="elvish"))])
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.create, "u", bad)
 
 
 if __name__ == "__main__":

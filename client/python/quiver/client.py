@@ -78,7 +78,13 @@ def _attribute_field(name: str, spec: AttributeSpec) -> types_pb2.AttributeField
     spec = dict(spec)
     if isinstance(spec.get("type"), str):
         spec["type"] = spec["type"].upper()
+    text = spec.pop("text", None)
     f = types_pb2.AttributeField(name=name)
+    if text is not None and text is not False:
+        # {"text": True} or {"text": {"language": "french", "k1": 1.5, ...}}
+        f.text.SetInParent()
+        if isinstance(text, Mapping):
+            set_fields(f.text, text, "TextOptions")
     set_fields(f, spec, "AttributeField")
     return f
 
@@ -399,6 +405,26 @@ class Client:
             collection=collection, field=field, k=k, filter=filter,
             output_attributes=list(output_attributes), with_vectors=with_vectors,
             sparse_vectors=[convert.to_sparse(q, "queries[%d]" % i) for i, q in enumerate(qs)])
+        req.params.exact = exact
+        set_fields(req, options, "SearchRequest")
+        resp = self.search_raw(req, timeout=timeout)
+        lists = [[convert.from_hit(h) for h in r.hits] for r in resp.results]
+        return lists[0] if single else lists
+
+    def search_text(self, collection: str, field: str, queries: Union[str, Sequence[str]],
+                    k: int = 10, *, filter: str = "", output_attributes: Sequence[str] = (),
+                    with_vectors: bool = False, exact: bool = False,
+                    timeout: Optional[float] = ...,
+                    **options) -> Union[List[Hit], List[List[Hit]]]:
+        """Full-text search of text attribute `field` (declared with
+        {"type": "string", "text": True}): the k best points by BM25 for a
+        plain-text query (a str: returns a list of Hits) or for each of a
+        list of queries (returns one list per query)."""
+        single = isinstance(queries, str)
+        qs = [queries] if single else list(queries)
+        req = search_pb2.SearchRequest(
+            collection=collection, field=field, k=k, filter=filter,
+            output_attributes=list(output_attributes), with_vectors=with_vectors, texts=qs)
         req.params.exact = exact
         set_fields(req, options, "SearchRequest")
         resp = self.search_raw(req, timeout=timeout)
