@@ -109,6 +109,26 @@ absl::Status Collection::Verify(const BoundVerify& verify, const View& view,
                                  seg.external_id(it->second.offset), "\", RocksDB says \"",
                                  rec.id(), "\""));
         }
+        // Sparse vectors: the row's in memory against the record's.
+        const Schema& schema = this->schema();
+        for (size_t s = 0; s < schema.sparse().size(); ++s) {
+          const SparseVector* mine = SparseAt(seg.sparse(it->second.offset), s);
+          auto stored = rec.sparse_vectors().find(static_cast<uint32_t>(s));
+          const bool same =
+              stored == rec.sparse_vectors().end()
+                  ? mine == nullptr
+                  : mine != nullptr &&
+                        std::equal(mine->indices.begin(), mine->indices.end(),
+                                   stored->second.indices().begin(),
+                                   stored->second.indices().end()) &&
+                        std::equal(mine->values.begin(), mine->values.end(),
+                                   stored->second.values().begin(), stored->second.values().end());
+          if (!same) {
+            found.Add(seg.id(), v1::VerifyDefect::VECTOR_MISMATCH, schema.sparse()[s].name,
+                      absl::StrCat("row ", it->second.offset, " (internal id ", iid,
+                                   "): the sparse vector in memory differs from RocksDB's"));
+          }
+        }
         return absl::OkStatus();
       },
       &snapshot));
