@@ -229,68 +229,34 @@ absl::Status BindFieldQuery(const BindTarget& t, const v1::SearchRequest& req, s
   if (fq.field().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": field is empty"));
   }
-  if (fq.query_case() == v1::FieldQuery::kText) {
-    QUIVER_ASSIGN_OR_RETURN(const int a, ResolveTextAttr(t, fq.field(), what));
-    const size_t slot = t.schema.vectors().size() + t.schema.sparse().size() + a;
-    if ((*used)[slot]) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": field \"", fq.field(), "\" is queried twice"));
-    }
-    (*used)[slot] = true;
-    part->k = fq.k() == 0 ? req.k() : fq.k();
-    if (part->k > kMaxK) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": k must be in 1..", kMaxK, ", got ", fq.k()));
-    }
-    if (!std::isfinite(fq.weight()) || fq.weight() < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": weight must be a finite number >= 0, got ", fq.weight()));
-    }
-    part->weight = fq.weight() == 0 ? 1.0 : fq.weight();
-    QUIVER_ASSIGN_OR_RETURN(part->params, BindParams(fq.params(), absl::StrCat(what, ": ")));
-    part->text_attr = a;
-    part->text = std::make_shared<const text::Analyzer::TermCounts>(
-        (*t.analyzers)[a]->TermFrequencies(fq.text()));
-    return absl::OkStatus();
-  }
-  if (t.schema.AttributeIndex(fq.field()) >= 0) {
+  // Which field, and its place in `used`: vector fields, sparse fields,
+  // then attributes (text).
+  const bool text = fq.query_case() == v1::FieldQuery::kText;
+  const int sf = t.schema.SparseFieldIndex(fq.field());
+  size_t slot = 0;
+  if (text) {
+    QUIVER_ASSIGN_OR_RETURN(part->text_attr, ResolveTextAttr(t, fq.field(), what));
+    slot = t.schema.vectors().size() + t.schema.sparse().size() + part->text_attr;
+  } else if (t.schema.AttributeIndex(fq.field()) >= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, ": \"", fq.field(), "\" is an attribute: give a text query for a text attribute"));
-  }
-  const int sf = t.schema.SparseFieldIndex(fq.field());
-  int f = 0;
-  if (sf >= 0) {
-    f = static_cast<int>(t.schema.vectors().size()) + sf;
-  } else {
-    QUIVER_ASSIGN_OR_RETURN(f, ResolveField(t, fq.field()));
-  }
-  if ((*used)[f]) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": field \"", fq.field(), "\" is queried twice"));
-  }
-  (*used)[f] = true;
-  part->k = fq.k() == 0 ? req.k() : fq.k();
-  if (sf >= 0) {
+  } else if (sf >= 0) {
     if (fq.query_case() != v1::FieldQuery::kSparseVector) {
       return absl::InvalidArgumentError(absl::StrCat(
           what, ": \"", fq.field(), "\" is a sparse vector field: give a sparse_vector"));
     }
-    if (part->k > kMaxK) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": k must be in 1..", kMaxK, ", got ", fq.k()));
-    }
-    if (!std::isfinite(fq.weight()) || fq.weight() < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": weight must be a finite number >= 0, got ", fq.weight()));
-    }
-    part->weight = fq.weight() == 0 ? 1.0 : fq.weight();
-    QUIVER_ASSIGN_OR_RETURN(part->params, BindParams(fq.params(), absl::StrCat(what, ": ")));
     part->sparse_field = sf;
-    QUIVER_ASSIGN_OR_RETURN(part->sparse,
-                            BindSparseQuery(fq.sparse_vector(), absl::StrCat(what, " sparse_vector")));
-    return absl::OkStatus();
+    slot = t.schema.vectors().size() + sf;
+  } else {
+    QUIVER_ASSIGN_OR_RETURN(part->field, ResolveField(t, fq.field()));
+    slot = static_cast<size_t>(part->field);
   }
-  part->field = f;
+  if ((*used)[slot]) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": field \"", fq.field(), "\" is queried twice"));
+  }
+  (*used)[slot] = true;
+  part->k = fq.k() == 0 ? req.k() : fq.k();
   if (part->k > kMaxK) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": k must be in 1..", kMaxK, ", got ", fq.k()));
@@ -301,7 +267,17 @@ absl::Status BindFieldQuery(const BindTarget& t, const v1::SearchRequest& req, s
   }
   part->weight = fq.weight() == 0 ? 1.0 : fq.weight();
   QUIVER_ASSIGN_OR_RETURN(part->params, BindParams(fq.params(), absl::StrCat(what, ": ")));
-  const VectorFieldSpec& spec = t.schema.vectors()[f];
+  if (text) {
+    part->text = std::make_shared<const text::Analyzer::TermCounts>(
+        (*t.analyzers)[part->text_attr]->TermFrequencies(fq.text()));
+    return absl::OkStatus();
+  }
+  if (sf >= 0) {
+    QUIVER_ASSIGN_OR_RETURN(
+        part->sparse, BindSparseQuery(fq.sparse_vector(), absl::StrCat(what, " sparse_vector")));
+    return absl::OkStatus();
+  }
+  const VectorFieldSpec& spec = t.schema.vectors()[part->field];
   switch (fq.query_case()) {
     case v1::FieldQuery::kVector: {
       if (spec.multi) {
@@ -325,6 +301,7 @@ absl::Status BindFieldQuery(const BindTarget& t, const v1::SearchRequest& req, s
     case v1::FieldQuery::kSparseVector:
       return absl::InvalidArgumentError(absl::StrCat(
           what, ": \"", spec.name, "\" is not a sparse vector field: give a vector"));
+    case v1::FieldQuery::kText:
     case v1::FieldQuery::QUERY_NOT_SET:
       break;
   }

@@ -69,6 +69,61 @@ float SparseDot(const SparseVector& a, const SparseVector& b, bool* overlap) {
   return dot;
 }
 
+namespace {
+
+// The rows of one segment of a view a hit may come from: visible at the
+// view's sequence and passing the filter (evaluated once per segment, or
+// taken from the hybrid search's shared plan). Without a filter the rows
+// are checked for visibility one by one instead, as candidates come.
+absl::Status FilterRows(const Segment& seg, uint32_t rows, uint64_t seq, SharedSegmentFilter* shared,
+                        const filter::Filter& flt, const StopToken& stop, RowSet* allowed,
+                        uint64_t* checks) {
+  std::shared_ptr<const SegmentAttrIndex> attrs = seg.attr_index();
+  if (shared != nullptr) {
+    return shared->Rows(flt, seg, rows, seq, attrs.get(), stop, checks, allowed);
+  }
+  *allowed = RowSet(rows);
+  QUIVER_RETURN_IF_ERROR(EvaluateFilter(flt, seg, rows, attrs.get(), allowed, checks, stop));
+  DropInvisible(seg, seq, allowed);
+  return absl::OkStatus();
+}
+
+// What a sparse or text search did in one segment, for explain.
+struct TermPlan {
+  const char* index_name;  // the index kind, when one was searched
+  const char* strategy;    // when one was searched
+  std::string index_op;    // e.g. SparseIndexSearch(...)
+  std::string scan_op;     // e.g. SparseScan(...)
+};
+
+void FillTermPlan(const Segment& seg, uint32_t rows, const std::string& field, bool indexed,
+                  bool exact, const TermPlan& what, uint64_t scored, uint64_t checks,
+                  absl::Time t0, absl::Time t1, const filter::Filter* flt, const RowSet& allowed,
+                  v1::SegmentPlan* sp) {
+  sp->set_segment_id(seg.id());
+  sp->set_field(field);
+  sp->set_state(!seg.sealed() ? "GROWING" : indexed ? "INDEXED" : "SEALED");
+  sp->set_index(indexed ? what.index_name : "none");
+  sp->set_rows(rows);
+  sp->set_live_rows(rows - std::min(rows, seg.dead()));
+  sp->set_strategy(indexed ? what.strategy : "EXACT_SCAN");
+  sp->set_distances(scored);
+  sp->set_filter_checks(checks);
+  sp->set_filter_micros(absl::ToDoubleMicroseconds(t1 - t0));
+  sp->set_search_micros(absl::ToDoubleMicroseconds(absl::Now() - t1));
+  sp->set_plan(indexed ? what.index_op : what.scan_op);
+  sp->set_reason(exact     ? "forced (params.exact)"
+                 : indexed ? "sealed segment with its inverted index"
+                 : seg.sealed() ? "inverted index not built yet"
+                                : "growing segment");
+  if (flt != nullptr) {
+    sp->set_actual_selectivity(static_cast<double>(allowed.Count()) / rows);
+    sp->set_plan(absl::StrCat(sp->plan(), "\n  RowSet(filter=\"", flt->ToString(), "\")"));
+  }
+}
+
+}  // namespace
+
 absl::Status Collection::SparseSearchView(int s, const std::vector<SparseValue>& queries,
                                           uint32_t k, bool exact, const filter::Filter* flt,
                                           const View& view, const StopToken& stop,
@@ -88,16 +143,8 @@ absl::Status Collection::SparseSearchView(int s, const std::vector<SparseValue>&
     RowSet allowed;
     const bool filtered = flt != nullptr;
     if (filtered) {
-      std::shared_ptr<const SegmentAttrIndex> attrs = seg.attr_index();
-      if (shared != nullptr) {
-        QUIVER_RETURN_IF_ERROR(
-            shared[p].Rows(*flt, seg, rows, view.seq, attrs.get(), stop, &checks, &allowed));
-      } else {
-        allowed = RowSet(rows);
-        QUIVER_RETURN_IF_ERROR(EvaluateFilter(*flt, seg, rows, attrs.get(), &allowed, &checks,
-                                              stop));
-        DropInvisible(seg, view.seq, &allowed);
-      }
+      QUIVER_RETURN_IF_ERROR(FilterRows(seg, rows, view.seq, shared ? &shared[p] : nullptr, *flt,
+                                        stop, &allowed, &checks));
     }
     const absl::Time t1 = absl::Now();
     const uint64_t seq = view.seq;
@@ -133,30 +180,40 @@ absl::Status Collection::SparseSearchView(int s, const std::vector<SparseValue>&
       }
     }
     if (explain == nullptr) continue;
-    v1::SegmentPlan* sp = explain->add_segments();
-    sp->set_segment_id(seg.id());
-    sp->set_field(schema().sparse()[s].name);
-    sp->set_state(!seg.sealed() ? "GROWING" : idx != nullptr ? "INDEXED" : "SEALED");
-    sp->set_index(idx != nullptr ? "SPARSE_INVERTED(block-max WAND)" : "none");
-    sp->set_rows(rows);
-    sp->set_live_rows(rows - std::min(rows, seg.dead()));
-    sp->set_strategy(idx != nullptr ? "SPARSE_INDEX" : "EXACT_SCAN");
-    sp->set_distances(scored);
-    sp->set_filter_checks(checks);
-    sp->set_filter_micros(absl::ToDoubleMicroseconds(t1 - t0));
-    sp->set_search_micros(absl::ToDoubleMicroseconds(absl::Now() - t1));
-    if (idx != nullptr) {
-      sp->set_plan(absl::StrCat("SparseIndexSearch(k=", k, ", postings scored=", scored, " of ",
-                                exhaustive, ")"));
-      sp->set_reason(exact ? "forced" : "sealed segment with its inverted index");
-    } else {
-      sp->set_plan(absl::StrCat("SparseScan(k=", k, ", rows scored=", scored, ")"));
-      sp->set_reason(exact ? "forced (params.exact)"
-                           : seg.sealed() ? "inverted index not built yet" : "growing segment");
-    }
-    if (filtered) {
-      sp->set_actual_selectivity(static_cast<double>(allowed.Count()) / rows);
-      sp->set_plan(absl::StrCat(sp->plan(), "\n  RowSet(filter=\"", flt->ToString(), "\")"));
+    FillTermPlan(seg, rows, schema().sparse()[s].name, idx != nullptr, exact,
+                 TermPlan{"SPARSE_INVERTED(block-max WAND)", "SPARSE_INDEX",
+                          absl::StrCat("SparseIndexSearch(k=", k, ", postings scored=", scored,
+                                       " of ", exhaustive, ")"),
+                          absl::StrCat("SparseScan(k=", k, ", rows scored=", scored, ")")},
+                 scored, checks, t0, t1, flt, allowed, explain->add_segments());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Collection::FinishTermSearch(const View& view, std::vector<index::TopK>* topk,
+                                          uint32_t k, const BoundOutput& output,
+                                          std::string header, absl::Time t_start,
+                                          v1::Explain* explain, v1::SearchResponse* resp) const {
+  LimitOp limit(k);
+  const std::vector<std::vector<index::Neighbor>> lists = limit.Run(topk);
+  ResponseBudget budget(options_.max_response_bytes);
+  if (explain != nullptr) {
+    std::string text = std::move(header);
+    limit.ToExplain("  ", &text);
+    absl::StrAppend(&text, "    MergeTopK(segments=", explain->segments_size(), ")\n");
+    AppendSegmentsText(*explain, 0, "      ", &text);
+    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
+    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
+    explain->set_text(std::move(text));
+    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
+  }
+  for (const std::vector<index::Neighbor>& hits : lists) {
+    v1::SearchResult* result = resp->add_results();
+    SetListInfo(SparseListInfo(hits.size(), k), result);
+    for (const index::Neighbor& nb : hits) {
+      // Scores are similarities, negated in the heaps.
+      QUIVER_RETURN_IF_ERROR(FillHit(view, nb.id, -nb.distance, output.attributes,
+                                     output.with_vectors, &budget, result->add_hits()));
     }
   }
   return absl::OkStatus();
@@ -173,31 +230,14 @@ absl::Status Collection::SearchSparse(const BoundSparseSearch& q, const StopToke
   v1::Explain* explain = q.explain ? resp->mutable_explain() : nullptr;
   QUIVER_RETURN_IF_ERROR(SparseSearchView(q.field, q.queries, q.k, q.exact, q.filter.get(), view,
                                           stop, nullptr, explain, &topk));
-  LimitOp limit(q.k);
-  const std::vector<std::vector<index::Neighbor>> lists = limit.Run(&topk);
-  ResponseBudget budget(options_.max_response_bytes);
+  std::string header;
   if (explain != nullptr) {
-    std::string text = absl::StrCat(
+    header = absl::StrCat(
         "SparseSearch(collection=\"", name_, "\", field=\"", schema().sparse()[q.field].name,
         "\", k=", q.k, ", queries=", q.queries.size(),
         ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none", ")\n");
-    limit.ToExplain("  ", &text);
-    absl::StrAppend(&text, "    MergeTopK(segments=", explain->segments_size(), ")\n");
-    AppendSegmentsText(*explain, 0, "      ", &text);
-    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
-    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
-    explain->set_text(std::move(text));
-    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
   }
-  for (const std::vector<index::Neighbor>& hits : lists) {
-    v1::SearchResult* result = resp->add_results();
-    SetListInfo(SparseListInfo(hits.size(), q.k), result);
-    for (const index::Neighbor& nb : hits) {
-      QUIVER_RETURN_IF_ERROR(FillHit(view, nb.id, -nb.distance, q.output.attributes,
-                                     q.output.with_vectors, &budget, result->add_hits()));
-    }
-  }
-  return absl::OkStatus();
+  return FinishTermSearch(view, &topk, q.k, q.output, std::move(header), t_start, explain, resp);
 }
 
 absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& queries, uint32_t k,
@@ -236,16 +276,8 @@ absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& que
     RowSet allowed;
     const bool filtered = flt != nullptr;
     if (filtered) {
-      std::shared_ptr<const SegmentAttrIndex> attrs = seg.attr_index();
-      if (shared != nullptr) {
-        QUIVER_RETURN_IF_ERROR(
-            shared[p].Rows(*flt, seg, rows, view.seq, attrs.get(), stop, &checks, &allowed));
-      } else {
-        allowed = RowSet(rows);
-        QUIVER_RETURN_IF_ERROR(EvaluateFilter(*flt, seg, rows, attrs.get(), &allowed, &checks,
-                                              stop));
-        DropInvisible(seg, view.seq, &allowed);
-      }
+      QUIVER_RETURN_IF_ERROR(FilterRows(seg, rows, view.seq, shared ? &shared[p] : nullptr, *flt,
+                                        stop, &allowed, &checks));
     }
     const absl::Time t1 = absl::Now();
     const uint64_t seq = view.seq;
@@ -297,30 +329,12 @@ absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& que
       }
     }
     if (explain == nullptr) continue;
-    v1::SegmentPlan* sp = explain->add_segments();
-    sp->set_segment_id(seg.id());
-    sp->set_field(spec.name);
-    sp->set_state(!seg.sealed() ? "GROWING" : idx != nullptr ? "INDEXED" : "SEALED");
-    sp->set_index(idx != nullptr ? "TEXT_INVERTED(BM25, block-max WAND)" : "none");
-    sp->set_rows(rows);
-    sp->set_live_rows(rows - std::min(rows, seg.dead()));
-    sp->set_strategy(idx != nullptr ? "TEXT_INDEX" : "EXACT_SCAN");
-    sp->set_distances(scored);
-    sp->set_filter_checks(checks);
-    sp->set_filter_micros(absl::ToDoubleMicroseconds(t1 - t0));
-    sp->set_search_micros(absl::ToDoubleMicroseconds(absl::Now() - t1));
-    sp->set_plan(idx != nullptr
-                     ? absl::StrCat("TextIndexSearch(k=", k, ", postings scored=", scored, " of ",
-                                    exhaustive, ")")
-                     : absl::StrCat("TextScan(k=", k, ", rows scored=", scored, ")"));
-    sp->set_reason(exact ? "forced (params.exact)"
-                   : idx != nullptr ? "sealed segment with its inverted index"
-                   : seg.sealed()   ? "inverted index not built yet"
-                                    : "growing segment");
-    if (filtered) {
-      sp->set_actual_selectivity(static_cast<double>(allowed.Count()) / rows);
-      sp->set_plan(absl::StrCat(sp->plan(), "\n  RowSet(filter=\"", flt->ToString(), "\")"));
-    }
+    FillTermPlan(seg, rows, spec.name, idx != nullptr, exact,
+                 TermPlan{"TEXT_INVERTED(BM25, block-max WAND)", "TEXT_INDEX",
+                          absl::StrCat("TextIndexSearch(k=", k, ", postings scored=", scored,
+                                       " of ", exhaustive, ")"),
+                          absl::StrCat("TextScan(k=", k, ", rows scored=", scored, ")")},
+                 scored, checks, t0, t1, flt, allowed, explain->add_segments());
   }
   return absl::OkStatus();
 }
@@ -336,32 +350,15 @@ absl::Status Collection::SearchText(const BoundTextSearch& q, const StopToken& s
   v1::Explain* explain = q.explain ? resp->mutable_explain() : nullptr;
   QUIVER_RETURN_IF_ERROR(TextSearchView(q.attr, q.queries, q.k, q.exact, q.filter.get(), view,
                                         stop, nullptr, explain, &topk));
-  LimitOp limit(q.k);
-  const std::vector<std::vector<index::Neighbor>> lists = limit.Run(&topk);
-  ResponseBudget budget(options_.max_response_bytes);
+  std::string header;
   if (explain != nullptr) {
     const AttributeSpec& spec = schema().attributes()[q.attr];
-    std::string text = absl::StrCat(
+    header = absl::StrCat(
         "TextSearch(collection=\"", name_, "\", field=\"", spec.name, "\", k=", q.k,
         ", queries=", q.queries.size(), ", BM25(k1=", spec.text_spec.k1, ", b=", spec.text_spec.b,
         "), filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none", ")\n");
-    limit.ToExplain("  ", &text);
-    absl::StrAppend(&text, "    MergeTopK(segments=", explain->segments_size(), ")\n");
-    AppendSegmentsText(*explain, 0, "      ", &text);
-    explain->set_total_micros(absl::ToDoubleMicroseconds(absl::Now() - t_start));
-    absl::StrAppend(&text, absl::StrFormat("  total=%.1fus\n", explain->total_micros()));
-    explain->set_text(std::move(text));
-    QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
   }
-  for (const std::vector<index::Neighbor>& hits : lists) {
-    v1::SearchResult* result = resp->add_results();
-    SetListInfo(SparseListInfo(hits.size(), q.k), result);
-    for (const index::Neighbor& nb : hits) {
-      QUIVER_RETURN_IF_ERROR(FillHit(view, nb.id, -nb.distance, q.output.attributes,
-                                     q.output.with_vectors, &budget, result->add_hits()));
-    }
-  }
-  return absl::OkStatus();
+  return FinishTermSearch(view, &topk, q.k, q.output, std::move(header), t_start, explain, resp);
 }
 
 ListInfo SparseListInfo(size_t count, uint32_t k) {
