@@ -66,6 +66,9 @@ def point(t, i):
     pt.attributes["c"].bool_value = i % 2 == 0
     pt.attributes["s"].string_value = "s%d" % (i % 3)
     pt.attributes["e"].string_list_value.values.append("t%d" % (i % 4))
+    pt.attributes["tx"].string_value = "point %d runs fast" % i
+    pt.sparse_vectors["sp"].indices.extend([i, 1000 + i])
+    pt.sparse_vectors["sp"].values.extend([1.0, 0.5])
     return pt
 
 
@@ -130,6 +133,18 @@ def write_all(t, c, p, s, n):
     seeds.append((SEARCH, "search_exact", s.SearchRequest(
         collection="c", field="d", vectors=[t.Vector(values=[1.0] * 8)], k=3,
         params=s.SearchParams(exact=True))))
+    sq = t.SparseVector(indices=[3, 1003, 7], values=[1.0, 2.0, 0.5])
+    seeds.append((SEARCH, "search_sparse", s.SearchRequest(
+        collection="c", field="sp", sparse_vectors=[sq, sq], k=5, filter="a < 7",
+        explain=True, with_vectors=True)))
+    seeds.append((SEARCH, "search_text", s.SearchRequest(
+        collection="c", field="tx", texts=["running points", "number 4"], k=5,
+        output_attributes=["tx"], explain=True)))
+    seeds.append((SEARCH, "search_hybrid_terms", s.SearchRequest(
+        collection="c", k=4, fusion=s.DBSF, with_field_results=True,
+        field_queries=[s.FieldQuery(field="sp", sparse_vector=sq, k=6),
+                       s.FieldQuery(field="tx", text="runs"),
+                       s.FieldQuery(field="v", vector=q)])))
     seeds.append((SEARCH, "search_hybrid", s.SearchRequest(
         collection="c", k=4, fusion=s.WEIGHTED, with_field_results=True,
         field_queries=[s.FieldQuery(field="v", vector=q, k=6, weight=2.0),

@@ -169,6 +169,13 @@ v1::CollectionSchema BaseSchema() {
     a->set_type(type);
     a->set_indexed(type != v1::BOOL);
   }
+  // Full text and a sparse field, so sparse_vectors, texts and their hybrid
+  // parts reach a field that exists.
+  auto* tx = s.add_attributes();
+  tx->set_name("tx");
+  tx->set_type(v1::STRING);
+  tx->mutable_text()->set_language("english");
+  s.add_sparse_vectors()->set_name("sp");
   return s;
 }
 
@@ -279,6 +286,12 @@ class Harness {
       a["c"].set_bool_value(i % 2 == 0);
       a["s"].set_string_value(absl::StrCat("s", i % 3));
       a["e"].mutable_string_list_value()->add_values(absl::StrCat("t", i % 4));
+      a["tx"].set_string_value(absl::StrCat("point number ", i, " runs ", i % 7, " times"));
+      v1::SparseVector& sp = (*p->mutable_sparse_vectors())["sp"];
+      for (uint32_t j = 0; j < 3; ++j) {
+        sp.add_indices(static_cast<uint32_t>(i * 3 + j * 1000));
+        sp.add_values(1.0f + j);
+      }
     }
     Must(Call(kPaths[kUpsert], up.SerializeAsString(), nullptr), "upsert into c");
     v1::DeleteSnapshotRequest del;
