@@ -9,6 +9,9 @@ export interface ValueMessage {
   string_list_value?: { values: string[] };
 }
 export type VectorLike = Float32Array | ArrayLike<number>;
+/** A sparse vector: index -> value, or parallel arrays. */
+export type SparseLike = Map<number, number> | Record<number, number> |
+  { indices: ArrayLike<number>; values: ArrayLike<number> };
 
 export interface PointInput {
   id: string;
@@ -16,6 +19,8 @@ export interface PointInput {
   attributes?: Record<string, AttributeValue | ValueMessage | null | undefined>;
   /** Multi-vector fields: a set of vectors per field. */
   multiVectors?: Record<string, VectorLike[]>;
+  /** Sparse vector fields. */
+  sparseVectors?: Record<string, SparseLike>;
 }
 
 /** Changes to one point (UpdatePoints); what is left out stays. */
@@ -25,7 +30,8 @@ export interface PointUpdateInput {
   setAttributes?: Record<string, AttributeValue | ValueMessage | null>;
   removeAttributes?: string[];
   vectors?: Record<string, VectorLike>;
-  /** Optional vector fields whose vector is removed. */
+  sparseVectors?: Record<string, SparseLike>;
+  /** Optional and sparse vector fields whose vector is removed. */
   removeVectors?: string[];
 }
 
@@ -34,6 +40,7 @@ export interface Point {
   vectors: Record<string, Float32Array>;
   attributes: Record<string, AttributeValue | null>;
   multiVectors?: Record<string, Float32Array[]>;
+  sparseVectors?: Record<string, Map<number, number>>;
 }
 
 export interface Hit {
@@ -42,6 +49,7 @@ export interface Hit {
   score: number;
   attributes: Record<string, AttributeValue | null>;
   vectors: Record<string, Float32Array>;
+  sparseVectors?: Record<string, Map<number, number>>;
 }
 
 export interface VectorFieldSpec {
@@ -56,11 +64,17 @@ export interface VectorFieldSpec {
 
 export type AttributeType = 'INT64' | 'DOUBLE' | 'BOOL' | 'STRING' | 'STRING_LIST' |
   'int64' | 'double' | 'bool' | 'string' | 'string_list';
-export interface AttributeFieldSpec { type: AttributeType; indexed?: boolean; window?: boolean }
+export interface TextOptions { language?: string; stopWords?: boolean; k1?: number; b?: number }
+export interface AttributeFieldSpec {
+  type: AttributeType; indexed?: boolean; window?: boolean;
+  /** STRING only: full-text (BM25) search. */
+  text?: boolean | TextOptions;
+}
 
 export interface CollectionSpec {
   vectors: Record<string, VectorFieldSpec>;
   attributes?: Record<string, AttributeType | AttributeFieldSpec>;
+  sparseVectors?: string[];
 }
 
 /** UpdateCollection's changes, applied all or nothing. */
@@ -70,6 +84,7 @@ export interface CollectionChanges {
   /** New vector fields: optional, since points written before lack them. */
   addVectors?: Record<string, VectorFieldSpec>;
   dropVectors?: string[];
+  addSparseVectors?: string[];
   /** A field's new index. */
   indexes?: Record<string, string | { type: string; params?: Record<string, string | number> }>;
 }
@@ -133,6 +148,10 @@ export class QuiverClient {
     Promise<{ sequence: bigint; updated: number; created: number }>;
   search(collection: string, vector: VectorLike, options?: SearchOptions): Promise<Hit[]>;
   search(collection: string, vectors: VectorLike[], options?: SearchOptions): Promise<Hit[][]>;
+  searchSparse(collection: string, field: string, query: SparseLike, options?: SearchOptions): Promise<Hit[]>;
+  searchSparse(collection: string, field: string, queries: SparseLike[], options?: SearchOptions): Promise<Hit[][]>;
+  searchText(collection: string, field: string, query: string, options?: SearchOptions): Promise<Hit[]>;
+  searchText(collection: string, field: string, queries: string[], options?: SearchOptions): Promise<Hit[][]>;
   searchRaw(request: object): Promise<any>;
   createSnapshot(name: string, collection?: string, options?: { timeoutMs?: number }): Promise<any>;
   listSnapshots(): Promise<any[]>;

@@ -132,6 +132,14 @@ function mapValues(obj, fn) {
 
 const toVector = (v) => ({ values: Array.from(v) });
 const fromVector = (v) => Float32Array.from(v.values);
+// A sparse vector: a Map or object { index: value }, or { indices, values }.
+function toSparse(s) {
+  if (s instanceof Map) return { indices: Array.from(s.keys(), Number), values: Array.from(s.values()) };
+  if (s && s.indices !== undefined) return { indices: Array.from(s.indices, Number), values: Array.from(s.values) };
+  return { indices: Object.keys(s).map(Number), values: Object.values(s).map(Number) };
+}
+// -> Map(index -> value), indexes ascending.
+const fromSparse = (s) => new Map(s.indices.map((i, j) => [i, s.values[j]]));
 
 function toPoint(p) {
   const point = { id: String(p.id), vectors: mapValues(p.vectors, toVector), attributes: {} };
@@ -141,6 +149,7 @@ function toPoint(p) {
   if (p.multiVectors) {
     point.multi_vectors = mapValues(p.multiVectors, (set) => ({ vectors: Array.from(set, toVector) }));
   }
+  if (p.sparseVectors) point.sparse_vectors = mapValues(p.sparseVectors, toSparse);
   return point;
 }
 
@@ -149,12 +158,19 @@ function fromPoint(p) {
   if (p.multi_vectors && Object.keys(p.multi_vectors).length > 0) {
     out.multiVectors = mapValues(p.multi_vectors, (mv) => mv.vectors.map(fromVector));
   }
+  if (p.sparse_vectors && Object.keys(p.sparse_vectors).length > 0) {
+    out.sparseVectors = mapValues(p.sparse_vectors, fromSparse);
+  }
   return out;
 }
 
 function fromHit(h) {
-  return { id: h.id, score: h.score, attributes: mapValues(h.attributes, fromValue),
+  const hit = { id: h.id, score: h.score, attributes: mapValues(h.attributes, fromValue),
     vectors: mapValues(h.vectors, fromVector) };
+  if (h.sparse_vectors && Object.keys(h.sparse_vectors).length > 0) {
+    hit.sparseVectors = mapValues(h.sparse_vectors, fromSparse);
+  }
+  return hit;
 }
 
 // camelCase option names -> the messages' snake_case field names, bigints
@@ -185,7 +201,10 @@ function vectorField(name, spec) {
 function attributeField(name, spec) {
   const s = typeof spec === 'string' ? { type: spec } : spec;
   // (An update may leave the type out: the attribute keeps its own.)
-  const typed = s.type === undefined ? s : { ...s, type: String(s.type).toUpperCase() };
+  const typed = s.type === undefined ? { ...s } : { ...s, type: String(s.type).toUpperCase() };
+  // text: true, or TextOptions ({ language, stopWords, k1, b }).
+  if (typed.text === true) typed.text = {};
+  if (typed.text === false) delete typed.text;
   return { name, ...requestFields(typed) };
 }
 
@@ -253,6 +272,7 @@ class QuiverClient {
     const schema = {
       vectors: Object.entries(spec.vectors || {}).map(([n, s]) => vectorField(n, s)),
       attributes: Object.entries(spec.attributes || {}).map(([n, s]) => attributeField(n, s)),
+      sparse_vectors: Array.from(spec.sparseVectors || [], (n) => ({ name: n })),
     };
     return (await this.call('collections', 'CreateCollection', { name, schema })).collection;
   }
@@ -268,6 +288,7 @@ class QuiverClient {
       attributes: Object.entries(changes.attributes || {}).map(([n, s]) => attributeField(n, s)),
       add_vectors: Object.entries(changes.addVectors || {}).map(([n, s]) => vectorField(n, s)),
       drop_vectors: Array.from(changes.dropVectors || []),
+      add_sparse_vectors: Array.from(changes.addSparseVectors || [], (n) => ({ name: n })),
       vectors: Object.entries(changes.indexes || {}).map(([field, ix]) => {
         const { type, params } = typeof ix === 'string' ? { type: ix } : ix;
         return { field, index: { type, params: mapValues(params, String) } };
@@ -369,6 +390,7 @@ class QuiverClient {
         set_attributes: mapValues(u.setAttributes, (v) => (v === null || v === undefined ? {} : toValue(v))),
         remove_attributes: u.removeAttributes || [],
         vectors: mapValues(u.vectors, toVector),
+        sparse_vectors: mapValues(u.sparseVectors, toSparse),
         remove_vectors: u.removeVectors || [],
       })),
     });
@@ -385,6 +407,31 @@ class QuiverClient {
     const request = { k: 10, ...requestFields(options), collection, vectors: queries.map(toVector) };
     checkFields('quiver.v1.SearchRequest', request);
     if (request.params) checkFields('quiver.v1.SearchParams', request.params);
+    const resp = await this.searchRaw(request);
+    const lists = resp.results.map((r) => r.hits.map(fromHit));
+    return single ? lists[0] : lists;
+  }
+
+  // A sparse vector field's k best points by dot product: one query (a Map,
+  // { index: value } or { indices, values }) -> its hits; an array of
+  // queries -> one list per query. options as for search (field required).
+  async searchSparse(collection, field, queries, options = {}) {
+    const single = !Array.isArray(queries);
+    const request = { k: 10, ...requestFields(options), collection, field,
+      sparse_vectors: (single ? [queries] : queries).map(toSparse) };
+    checkFields('quiver.v1.SearchRequest', request);
+    const resp = await this.searchRaw(request);
+    const lists = resp.results.map((r) => r.hits.map(fromHit));
+    return single ? lists[0] : lists;
+  }
+
+  // Full-text (BM25) search of a text attribute: a string -> its hits; an
+  // array of strings -> one list per query.
+  async searchText(collection, field, queries, options = {}) {
+    const single = typeof queries === 'string';
+    const request = { k: 10, ...requestFields(options), collection, field,
+      texts: single ? [queries] : Array.from(queries) };
+    checkFields('quiver.v1.SearchRequest', request);
     const resp = await this.searchRaw(request);
     const lists = resp.results.map((r) => r.hits.map(fromHit));
     return single ? lists[0] : lists;

@@ -166,6 +166,32 @@ describe('quiver-client', () => {
     await assert.rejects(q.updateCollection('evo', { dropVectors: ['w'] }), quiver.FailedPreconditionError);
   });
 
+  test('sparse vector fields and text attributes', async () => {
+    await q.createCollection('kw', {
+      vectors: { v: { dim: 2, metric: 'L2' } },
+      attributes: { body: { type: 'string', text: true }, n: 'INT64' },
+      sparseVectors: ['sp'],
+    });
+    await q.upsert('kw', [
+      { id: 'a', vectors: { v: [0, 0] }, attributes: { body: 'Searching the index', n: 1 },
+        sparseVectors: { sp: new Map([[3, 1], [10, 2]]) } },
+      { id: 'b', vectors: { v: [1, 1] }, attributes: { body: 'index of indexes', n: 2 },
+        sparseVectors: { sp: { indices: [10], values: [0.5] } } },
+      { id: 'c', vectors: { v: [2, 2] }, attributes: { n: 3 } },
+    ]);
+    const hits = await q.searchSparse('kw', 'sp', { 10: 1, 3: 1 }, { k: 5, withVectors: true });
+    assert.deepEqual(hits.map((h) => [h.id, h.score]), [['a', 3], ['b', 0.5]]);
+    assert.deepEqual([...hits[0].sparseVectors.sp], [[3, 1], [10, 2]]);
+    const lists = await q.searchSparse('kw', 'sp', [new Map([[3, 1]]), { 10: 1 }], { filter: 'n >= 2' });
+    assert.deepEqual(lists.map((l) => l.map((h) => h.id)), [[], ['b']]);
+    assert.deepEqual((await q.searchText('kw', 'body', 'indexed')).map((h) => h.id), ['b', 'a']);
+    await q.update('kw', [{ id: 'c', sparseVectors: { sp: { 3: 9 } } }, { id: 'a', removeVectors: ['sp'] }]);
+    assert.deepEqual((await q.searchSparse('kw', 'sp', { 3: 1 })).map((h) => h.id), ['c']);
+    const info = await q.updateCollection('kw', { addSparseVectors: ['sp2'] });
+    assert.deepEqual(info.schema.sparse_vectors.map((f) => f.name), ['sp', 'sp2']);
+    await assert.rejects(q.searchText('kw', 'n', 'x'), quiver.InvalidArgumentError);
+  });
+
   test('any RPC through call(), including ones without a wrapper', async () => {
     const resp = await q.call('points', 'CountPoints', { collection: 'shop', filter: '' });
     assert.equal(resp.count, '1');

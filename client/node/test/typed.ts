@@ -18,6 +18,12 @@ async function main(): Promise<void> {
   await q.updateCollection('c', { attributes: { n: { indexed: true } }, addVectors: { w: { dim: 3, metric: 'IP' } },
     dropVectors: ['v'], indexes: { w: { type: 'HNSW', params: { M: 16 } } } });
   console.log(aliasSeq);
+  await q.createCollection('t', { vectors: {}, attributes: { body: { type: 'string', text: { language: 'french' } } },
+    sparseVectors: ['sp'] });
+  await q.upsert('t', [{ id: 'x', sparseVectors: { sp: new Map([[1, 0.5]]) }, attributes: { body: 'mots' } }]);
+  const sparseHits: Hit[] = await q.searchSparse('t', 'sp', { indices: [1], values: [1] });
+  const textLists: Hit[][] = await q.searchText('t', 'body', ['mot', 'autre'], { k: 3 });
+  console.log(sparseHits, textLists);
   try {
     await q.dropCollection('c');
   } catch (e) {
