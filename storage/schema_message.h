@@ -138,7 +138,11 @@ absl::StatusOr<Schema> SchemaFromMessage(const SchemaMsg& m) {
       return in::FieldError("attribute", a.name(),
                             "type must be INT64, DOUBLE, BOOL, STRING or STRING_LIST");
     }
-    AttributeSpec spec{a.name(), in::kAttrTypes[type - 1], a.indexed(), a.window()};
+    AttributeSpec spec;
+    spec.name = a.name();
+    spec.type = in::kAttrTypes[type - 1];
+    spec.indexed = a.indexed();
+    spec.window = a.window();
     if (a.has_text()) {
       spec.text = true;
       spec.text_spec.language = a.text().language();
