@@ -10,8 +10,9 @@
 #     `docker import`ed (tagged debian:bookworm-slim too), so the
 #     Dockerfile's FROM lines work unchanged.
 #  3. Builds the image; prints the build time and the image size, total and
-#     above the base (at most 120 MB), and checks the binaries carry no
-#     debug information.
+#     above the base (at most 170 MB: about 125 MB of libraries and binaries,
+#     and ICU's 36 MB, most of it the Unicode data full-text search breaks
+#     words with), and checks the binaries carry no debug information.
 #  4. docker run -d -p 127.0.0.1:PORT:50051 -v VOLUME:/data with an API key:
 #     the container becomes healthy; quiverctl from the host (the image's
 #     binary, copied out) is refused without the key, and with it creates a
@@ -139,7 +140,7 @@ size=$($DOCKER image inspect -f '{{.Size}}' "$IMAGE")
 base=$($DOCKER image inspect -f '{{.Size}}' debian:bookworm-slim)
 above=$(( (size - base) / 1000000 ))
 figure "image size" "$(( size / 1000000 )) MB ($above MB above the base)"
-[ "$above" -le 120 ] || { $DOCKER history "$IMAGE"; fail "the layers above the base take $above MB (> 120)"; }
+[ "$above" -le 170 ] || { $DOCKER history "$IMAGE"; fail "the layers above the base take $above MB (> 170)"; }
 $DOCKER create --name "$NAME" "$IMAGE" >/dev/null
 for b in quiverd quiverctl; do
   $DOCKER cp "$NAME:/usr/local/bin/$b" "$WORK/$b"

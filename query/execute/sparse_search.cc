@@ -88,30 +88,32 @@ absl::Status FilterRows(const Segment& seg, uint32_t rows, uint64_t seq, SharedS
   return absl::OkStatus();
 }
 
-// What a sparse or text search did in one segment, for explain.
-struct TermPlan {
+// The names a sparse or text search gives its segments' plans.
+struct TermPlanNames {
   const char* index_name;  // the index kind, when one was searched
-  const char* strategy;    // when one was searched
-  std::string index_op;    // e.g. SparseIndexSearch(...)
-  std::string scan_op;     // e.g. SparseScan(...)
+  const char* strategy;    // its strategy, when one was searched
+  const char* index_op;    // e.g. "SparseIndexSearch"
+  const char* scan_op;     // e.g. "SparseScan"
 };
 
 void FillTermPlan(const Segment& seg, uint32_t rows, const std::string& field, bool indexed,
-                  bool exact, const TermPlan& what, uint64_t scored, uint64_t checks,
-                  absl::Time t0, absl::Time t1, const filter::Filter* flt, const RowSet& allowed,
-                  v1::SegmentPlan* sp) {
+                  bool exact, const TermPlanNames& names, uint32_t k, uint64_t scored,
+                  uint64_t exhaustive, uint64_t checks, absl::Time t0, absl::Time t1,
+                  const filter::Filter* flt, const RowSet& allowed, v1::SegmentPlan* sp) {
   sp->set_segment_id(seg.id());
   sp->set_field(field);
   sp->set_state(!seg.sealed() ? "GROWING" : indexed ? "INDEXED" : "SEALED");
-  sp->set_index(indexed ? what.index_name : "none");
+  sp->set_index(indexed ? names.index_name : "none");
   sp->set_rows(rows);
   sp->set_live_rows(rows - std::min(rows, seg.dead()));
-  sp->set_strategy(indexed ? what.strategy : "EXACT_SCAN");
+  sp->set_strategy(indexed ? names.strategy : "EXACT_SCAN");
   sp->set_distances(scored);
   sp->set_filter_checks(checks);
   sp->set_filter_micros(absl::ToDoubleMicroseconds(t1 - t0));
   sp->set_search_micros(absl::ToDoubleMicroseconds(absl::Now() - t1));
-  sp->set_plan(indexed ? what.index_op : what.scan_op);
+  sp->set_plan(indexed ? absl::StrCat(names.index_op, "(k=", k, ", postings scored=", scored,
+                                      " of ", exhaustive, ")")
+                       : absl::StrCat(names.scan_op, "(k=", k, ", rows scored=", scored, ")"));
   sp->set_reason(exact     ? "forced (params.exact)"
                  : indexed ? "sealed segment with its inverted index"
                  : seg.sealed() ? "inverted index not built yet"
@@ -122,23 +124,25 @@ void FillTermPlan(const Segment& seg, uint32_t rows, const std::string& field, b
   }
 }
 
-}  // namespace
-
-absl::Status Collection::SparseSearchView(int s, const std::vector<SparseValue>& queries,
-                                          uint32_t k, bool exact, const filter::Filter* flt,
-                                          const View& view, const StopToken& stop,
-                                          SharedSegmentFilter* shared, v1::Explain* explain,
-                                          std::vector<index::TopK>* topk) const {
-  std::vector<std::vector<SparseTerm>> terms;
-  terms.reserve(queries.size());
-  for (const SparseValue& q : queries) terms.push_back(SparseQueryTerms(*q));
+// The per-segment loop both sparse and text searches run: for each segment
+// of the view, the rows a hit may come from (filter and visibility), then
+// each query through the segment's inverted index (index_of(seg); null:
+// none) or, without one, a scan that scores each row with a value
+// (scan_row(seg, off, qi, &score): false if the row shares no term). Each
+// query's k best go into (*topk)[qi] as similarities negated, ids HitId.
+template <typename IndexOf, typename ScanRow>
+absl::Status TermSearchSegments(const View& view, const std::vector<std::vector<SparseTerm>>& terms,
+                                uint32_t k, bool exact, const SparseScoring& scoring,
+                                const filter::Filter* flt, const StopToken& stop,
+                                SharedSegmentFilter* shared, IndexOf index_of, ScanRow scan_row,
+                                const std::string& field, const TermPlanNames& names,
+                                v1::Explain* explain, std::vector<index::TopK>* topk) {
   for (size_t p = 0; p < view.parts.size(); ++p) {
     const Segment& seg = *view.parts[p].segment;
     const uint32_t rows = view.parts[p].rows;
-    if (rows == 0 || seg.LacksSparse(static_cast<size_t>(s))) continue;
+    if (rows == 0) continue;
     QUIVER_RETURN_IF_ERROR(stop.Check());
     const absl::Time t0 = absl::Now();
-    // The rows a hit may come from: visible, and passing the filter.
     uint64_t checks = 0;
     RowSet allowed;
     const bool filtered = flt != nullptr;
@@ -153,16 +157,16 @@ absl::Status Collection::SparseSearchView(int s, const std::vector<SparseValue>&
     };
     // A sealed segment's index covers every row it will ever have; a
     // growing one has none.
-    std::shared_ptr<const SparseIndex> idx = exact ? nullptr : seg.sparse_index(s);
+    std::shared_ptr<const SparseIndex> idx = exact ? nullptr : index_of(seg);
     if (idx != nullptr && idx->rows() < rows) idx = nullptr;
     uint64_t scored = 0, exhaustive = 0;
     const uint64_t part_bits = static_cast<uint64_t>(p) << 32;
-    for (size_t qi = 0; qi < queries.size(); ++qi) {
+    for (size_t qi = 0; qi < terms.size(); ++qi) {
+      if (terms[qi].empty()) continue;  // no term any point has
       index::TopK& heap = (*topk)[qi];
       if (idx != nullptr) {
         SparseIndex::Stats st;
-        for (const SparseIndex::Hit& h :
-             idx->Search(terms[qi], k, SparseScoring{}, accept, &st)) {
+        for (const SparseIndex::Hit& h : idx->Search(terms[qi], k, scoring, accept, &st)) {
           heap.Push(-h.score, part_bits | h.row);
         }
         scored += st.postings_scored;
@@ -171,23 +175,48 @@ absl::Status Collection::SparseSearchView(int s, const std::vector<SparseValue>&
       }
       for (uint32_t off = 0; off < rows; ++off) {
         if ((off & 4095) == 0 && off > 0) QUIVER_RETURN_IF_ERROR(stop.Check());
-        const SparseVector* v = SparseAt(seg.sparse(off), s);
-        if (v == nullptr || !accept(off)) continue;
-        bool overlap = false;
-        const float score = SparseDot(*queries[qi], *v, &overlap);
-        ++scored;
-        if (overlap) heap.Push(-score, part_bits | off);
+        if (!accept(off)) continue;
+        float score = 0;
+        bool had_value = false;
+        if (scan_row(seg, off, qi, &score, &had_value)) heap.Push(-score, part_bits | off);
+        scored += had_value;
       }
     }
     if (explain == nullptr) continue;
-    FillTermPlan(seg, rows, schema().sparse()[s].name, idx != nullptr, exact,
-                 TermPlan{"SPARSE_INVERTED(block-max WAND)", "SPARSE_INDEX",
-                          absl::StrCat("SparseIndexSearch(k=", k, ", postings scored=", scored,
-                                       " of ", exhaustive, ")"),
-                          absl::StrCat("SparseScan(k=", k, ", rows scored=", scored, ")")},
-                 scored, checks, t0, t1, flt, allowed, explain->add_segments());
+    FillTermPlan(seg, rows, field, idx != nullptr, exact, names, k, scored, exhaustive, checks,
+                 t0, t1, flt, allowed, explain->add_segments());
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Collection::SparseSearchView(int s, const std::vector<SparseValue>& queries,
+                                          uint32_t k, bool exact, const filter::Filter* flt,
+                                          const View& view, const StopToken& stop,
+                                          SharedSegmentFilter* shared, v1::Explain* explain,
+                                          std::vector<index::TopK>* topk) const {
+  std::vector<std::vector<SparseTerm>> terms;
+  terms.reserve(queries.size());
+  for (const SparseValue& q : queries) terms.push_back(SparseQueryTerms(*q));
+  const size_t field = static_cast<size_t>(s);
+  return TermSearchSegments(
+      view, terms, k, exact, SparseScoring{}, flt, stop, shared,
+      [&](const Segment& seg) {
+        return seg.LacksSparse(field) ? nullptr : seg.sparse_index(field);
+      },
+      [&](const Segment& seg, uint32_t off, size_t qi, float* score, bool* had_value) {
+        const SparseVector* v = SparseAt(seg.sparse(off), field);
+        if (v == nullptr) return false;
+        *had_value = true;
+        bool overlap = false;
+        *score = SparseDot(*queries[qi], *v, &overlap);
+        return overlap;
+      },
+      schema().sparse()[s].name,
+      TermPlanNames{"SPARSE_INVERTED(block-max WAND)", "SPARSE_INDEX", "SparseIndexSearch",
+                    "SparseScan"},
+      explain, topk);
 }
 
 absl::Status Collection::FinishTermSearch(const View& view, std::vector<index::TopK>* topk,
@@ -266,51 +295,19 @@ absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& que
     }
   }
   const Bm25Term score(scoring);
-  for (size_t p = 0; p < view.parts.size(); ++p) {
-    const Segment& seg = *view.parts[p].segment;
-    const uint32_t rows = view.parts[p].rows;
-    if (rows == 0) continue;
-    QUIVER_RETURN_IF_ERROR(stop.Check());
-    const absl::Time t0 = absl::Now();
-    uint64_t checks = 0;
-    RowSet allowed;
-    const bool filtered = flt != nullptr;
-    if (filtered) {
-      QUIVER_RETURN_IF_ERROR(FilterRows(seg, rows, view.seq, shared ? &shared[p] : nullptr, *flt,
-                                        stop, &allowed, &checks));
-    }
-    const absl::Time t1 = absl::Now();
-    const uint64_t seq = view.seq;
-    auto accept = [&](uint32_t off) {
-      return off < rows && (filtered ? allowed.Test(off) : seg.Visible(off, seq));
-    };
-    std::shared_ptr<const SparseIndex> idx = exact ? nullptr : seg.text_index(a);
-    if (idx != nullptr && idx->rows() < rows) idx = nullptr;
-    uint64_t scored = 0, exhaustive = 0;
-    const uint64_t part_bits = static_cast<uint64_t>(p) << 32;
-    for (size_t qi = 0; qi < queries.size(); ++qi) {
-      if (terms[qi].empty()) continue;
-      index::TopK& heap = (*topk)[qi];
-      if (idx != nullptr) {
-        SparseIndex::Stats st;
-        for (const SparseIndex::Hit& h : idx->Search(terms[qi], k, scoring, accept, &st)) {
-          heap.Push(-h.score, part_bits | h.row);
-        }
-        scored += st.postings_scored;
-        for (const SparseTerm& t : terms[qi]) exhaustive += idx->DocFreq(t.term);
-        continue;
-      }
-      // Terms ascending on both sides (TermFrequencies sorts by id), summed
-      // in that order as the index does.
-      std::vector<SparseTerm> q = terms[qi];
-      std::sort(q.begin(), q.end(),
-                [](const SparseTerm& x, const SparseTerm& y) { return x.term < y.term; });
-      for (uint32_t off = 0; off < rows; ++off) {
-        if ((off & 4095) == 0 && off > 0) QUIVER_RETURN_IF_ERROR(stop.Check());
-        const text::Analyzer::TermCounts* doc = TextAt(seg.text(off), a);
-        if (doc == nullptr || !accept(off)) continue;
-        ++scored;
-        float total = 0;
+  // The scan sums a row's terms in ascending id, as the index does.
+  for (std::vector<SparseTerm>& q : terms) {
+    std::sort(q.begin(), q.end(),
+              [](const SparseTerm& x, const SparseTerm& y) { return x.term < y.term; });
+  }
+  return TermSearchSegments(
+      view, terms, k, exact, scoring, flt, stop, shared,
+      [&](const Segment& seg) { return seg.text_index(static_cast<size_t>(a)); },
+      [&](const Segment& seg, uint32_t off, size_t qi, float* total, bool* had_value) {
+        const text::Analyzer::TermCounts* doc = TextAt(seg.text(off), static_cast<size_t>(a));
+        if (doc == nullptr) return false;
+        *had_value = true;
+        const std::vector<SparseTerm>& q = terms[qi];
         bool overlap = false;
         size_t i = 0, j = 0;
         while (i < q.size() && j < doc->terms.size()) {
@@ -319,24 +316,18 @@ absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& que
           } else if (q[i].term > doc->terms[j].first) {
             ++j;
           } else {
-            total += score(q[i].weight, static_cast<float>(doc->terms[j].second), doc->length);
+            *total += score(q[i].weight, static_cast<float>(doc->terms[j].second), doc->length);
             overlap = true;
             ++i;
             ++j;
           }
         }
-        if (overlap) heap.Push(-total, part_bits | off);
-      }
-    }
-    if (explain == nullptr) continue;
-    FillTermPlan(seg, rows, spec.name, idx != nullptr, exact,
-                 TermPlan{"TEXT_INVERTED(BM25, block-max WAND)", "TEXT_INDEX",
-                          absl::StrCat("TextIndexSearch(k=", k, ", postings scored=", scored,
-                                       " of ", exhaustive, ")"),
-                          absl::StrCat("TextScan(k=", k, ", rows scored=", scored, ")")},
-                 scored, checks, t0, t1, flt, allowed, explain->add_segments());
-  }
-  return absl::OkStatus();
+        return overlap;
+      },
+      spec.name,
+      TermPlanNames{"TEXT_INVERTED(BM25, block-max WAND)", "TEXT_INDEX", "TextIndexSearch",
+                    "TextScan"},
+      explain, topk);
 }
 
 absl::Status Collection::SearchText(const BoundTextSearch& q, const StopToken& stop,
