@@ -382,12 +382,16 @@ class Collection : public std::enable_shared_from_this<Collection> {
                                 bool exact, const filter::Filter* flt, const View& view,
                                 const StopToken& stop, SharedSegmentFilter* shared,
                                 v1::Explain* explain, std::vector<index::TopK>* topk) const;
-  // The end of a sparse or text search: the lists cut to k and filled
-  // (similarity scores), and explain's text after `header`.
-  absl::Status FinishTermSearch(const View& view, std::vector<index::TopK>* topk, uint32_t k,
-                                const BoundOutput& output, std::string header,
-                                absl::Time t_start, v1::Explain* explain,
-                                v1::SearchResponse* resp) const;
+  // A sparse or text search, start to end: a view, the response estimate,
+  // `search` over the view into one top-k heap per query, the lists cut
+  // to k and filled (similarity scores), and explain's text after
+  // header() (called only with explain).
+  using TermViewSearch = std::function<absl::Status(const View&, v1::Explain*,
+                                                    std::vector<index::TopK>*)>;
+  absl::Status RunTermSearch(size_t queries, uint32_t k, const BoundOutput& output,
+                             size_t filter_bytes, bool with_explain, const TermViewSearch& search,
+                             const std::function<std::string()>& header,
+                             v1::SearchResponse* resp) const;
   // Text attribute a searched by BM25 over one view, as SparseSearchView.
   absl::Status TextSearchView(int a, const std::vector<TextTerms>& queries, uint32_t k,
                               bool exact, const filter::Filter* flt, const View& view,

@@ -219,15 +219,24 @@ absl::Status Collection::SparseSearchView(int s, const std::vector<SparseValue>&
       explain, topk);
 }
 
-absl::Status Collection::FinishTermSearch(const View& view, std::vector<index::TopK>* topk,
-                                          uint32_t k, const BoundOutput& output,
-                                          std::string header, absl::Time t_start,
-                                          v1::Explain* explain, v1::SearchResponse* resp) const {
+absl::Status Collection::RunTermSearch(size_t queries, uint32_t k, const BoundOutput& output,
+                                       size_t filter_bytes, bool with_explain,
+                                       const TermViewSearch& search,
+                                       const std::function<std::string()>& header,
+                                       v1::SearchResponse* resp) const {
+  const absl::Time t_start = absl::Now();
+  const View view = TakeView();
+  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(queries, k, output.attributes, output.with_vectors,
+                                             with_explain ? view.parts.size() : 0,
+                                             filter_bytes));
+  std::vector<index::TopK> topk(queries, index::TopK(k));
+  v1::Explain* explain = with_explain ? resp->mutable_explain() : nullptr;
+  QUIVER_RETURN_IF_ERROR(search(view, explain, &topk));
   LimitOp limit(k);
-  const std::vector<std::vector<index::Neighbor>> lists = limit.Run(topk);
+  const std::vector<std::vector<index::Neighbor>> lists = limit.Run(&topk);
   ResponseBudget budget(options_.max_response_bytes);
   if (explain != nullptr) {
-    std::string text = std::move(header);
+    std::string text = header();
     limit.ToExplain("  ", &text);
     absl::StrAppend(&text, "    MergeTopK(segments=", explain->segments_size(), ")\n");
     AppendSegmentsText(*explain, 0, "      ", &text);
@@ -250,23 +259,20 @@ absl::Status Collection::FinishTermSearch(const View& view, std::vector<index::T
 
 absl::Status Collection::SearchSparse(const BoundSparseSearch& q, const StopToken& stop,
                                       v1::SearchResponse* resp) const {
-  const absl::Time t_start = absl::Now();
-  const View view = TakeView();
-  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(q.queries.size(), q.k, q.output.attributes,
-                                             q.output.with_vectors,
-                                             q.explain ? view.parts.size() : 0, q.filter_bytes));
-  std::vector<index::TopK> topk(q.queries.size(), index::TopK(q.k));
-  v1::Explain* explain = q.explain ? resp->mutable_explain() : nullptr;
-  QUIVER_RETURN_IF_ERROR(SparseSearchView(q.field, q.queries, q.k, q.exact, q.filter.get(), view,
-                                          stop, nullptr, explain, &topk));
-  std::string header;
-  if (explain != nullptr) {
-    header = absl::StrCat(
-        "SparseSearch(collection=\"", name_, "\", field=\"", schema().sparse()[q.field].name,
-        "\", k=", q.k, ", queries=", q.queries.size(),
-        ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none", ")\n");
-  }
-  return FinishTermSearch(view, &topk, q.k, q.output, std::move(header), t_start, explain, resp);
+  return RunTermSearch(
+      q.queries.size(), q.k, q.output, q.filter_bytes, q.explain,
+      [&](const View& view, v1::Explain* explain, std::vector<index::TopK>* topk) {
+        return SparseSearchView(q.field, q.queries, q.k, q.exact, q.filter.get(), view, stop,
+                                nullptr, explain, topk);
+      },
+      [&] {
+        return absl::StrCat("SparseSearch(collection=\"", name_, "\", field=\"",
+                            schema().sparse()[q.field].name, "\", k=", q.k,
+                            ", queries=", q.queries.size(), ", filter=",
+                            q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none",
+                            ")\n");
+      },
+      resp);
 }
 
 absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& queries, uint32_t k,
@@ -278,28 +284,29 @@ absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& que
   // Each query's terms weighted by IDF (times their count in the query),
   // from the statistics as they are now: collection-wide, so every segment
   // scores a point alike.
-  std::vector<std::vector<SparseTerm>> terms(queries.size());
   SparseScoring scoring;
   scoring.kind = SparseScoring::kBm25;
   scoring.k1 = spec.text_spec.k1;
   scoring.b = spec.text_spec.b;
+  // One snapshot for every query, so the batch is scored against one state.
+  std::vector<uint64_t> ids;
+  for (const TextTerms& q : queries) {
+    for (const auto& [term, count] : q->terms) ids.push_back(term);
+  }
+  const Bm25Snapshot snap = text_stats_[a]->Snapshot(ids);
+  scoring.avg_doc_len = static_cast<float>(snap.avg_len);
+  // Terms stay in ascending id (TermFrequencies' order), the order the
+  // index sums a row's terms in and the scan below merges by.
+  std::vector<std::vector<SparseTerm>> terms(queries.size());
+  size_t next = 0;
   for (size_t qi = 0; qi < queries.size(); ++qi) {
-    std::vector<uint64_t> ids;
-    for (const auto& [term, count] : queries[qi]->terms) ids.push_back(term);
-    const Bm25Snapshot snap = text_stats_[a]->Snapshot(ids);
-    scoring.avg_doc_len = static_cast<float>(snap.avg_len);
-    for (size_t i = 0; i < ids.size(); ++i) {
-      if (snap.df[i] == 0) continue;  // in no live point
-      const double w = Bm25Idf(snap.docs, snap.df[i]) * queries[qi]->terms[i].second;
-      terms[qi].push_back({ids[i], static_cast<float>(w)});
+    for (const auto& [term, count] : queries[qi]->terms) {
+      const uint32_t df = snap.df[next++];
+      if (df == 0) continue;  // in no live point
+      terms[qi].push_back({term, static_cast<float>(Bm25Idf(snap.docs, df) * count)});
     }
   }
   const Bm25Term score(scoring);
-  // The scan sums a row's terms in ascending id, as the index does.
-  for (std::vector<SparseTerm>& q : terms) {
-    std::sort(q.begin(), q.end(),
-              [](const SparseTerm& x, const SparseTerm& y) { return x.term < y.term; });
-  }
   return TermSearchSegments(
       view, terms, k, exact, scoring, flt, stop, shared,
       [&](const Segment& seg) { return seg.text_index(static_cast<size_t>(a)); },
@@ -332,24 +339,21 @@ absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& que
 
 absl::Status Collection::SearchText(const BoundTextSearch& q, const StopToken& stop,
                                     v1::SearchResponse* resp) const {
-  const absl::Time t_start = absl::Now();
-  const View view = TakeView();
-  QUIVER_RETURN_IF_ERROR(CheckSearchEstimate(q.queries.size(), q.k, q.output.attributes,
-                                             q.output.with_vectors,
-                                             q.explain ? view.parts.size() : 0, q.filter_bytes));
-  std::vector<index::TopK> topk(q.queries.size(), index::TopK(q.k));
-  v1::Explain* explain = q.explain ? resp->mutable_explain() : nullptr;
-  QUIVER_RETURN_IF_ERROR(TextSearchView(q.attr, q.queries, q.k, q.exact, q.filter.get(), view,
-                                        stop, nullptr, explain, &topk));
-  std::string header;
-  if (explain != nullptr) {
-    const AttributeSpec& spec = schema().attributes()[q.attr];
-    header = absl::StrCat(
-        "TextSearch(collection=\"", name_, "\", field=\"", spec.name, "\", k=", q.k,
-        ", queries=", q.queries.size(), ", BM25(k1=", spec.text_spec.k1, ", b=", spec.text_spec.b,
-        "), filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none", ")\n");
-  }
-  return FinishTermSearch(view, &topk, q.k, q.output, std::move(header), t_start, explain, resp);
+  return RunTermSearch(
+      q.queries.size(), q.k, q.output, q.filter_bytes, q.explain,
+      [&](const View& view, v1::Explain* explain, std::vector<index::TopK>* topk) {
+        return TextSearchView(q.attr, q.queries, q.k, q.exact, q.filter.get(), view, stop,
+                              nullptr, explain, topk);
+      },
+      [&] {
+        const AttributeSpec& spec = schema().attributes()[q.attr];
+        return absl::StrCat(
+            "TextSearch(collection=\"", name_, "\", field=\"", spec.name, "\", k=", q.k,
+            ", queries=", q.queries.size(), ", BM25(k1=", spec.text_spec.k1,
+            ", b=", spec.text_spec.b, "), filter=",
+            q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none", ")\n");
+      },
+      resp);
 }
 
 ListInfo SparseListInfo(size_t count, uint32_t k) {
