@@ -72,6 +72,7 @@
 #include "query/plan/segment_planner.h"
 #include "query/query_stats.h"
 #include "query/segment.h"
+#include "query/sparse_index.h"
 #include "query/stop.h"
 #include "query/text/bm25_stats.h"
 #include "quiver/v1/collections.pb.h"
@@ -397,6 +398,12 @@ class Collection : public std::enable_shared_from_this<Collection> {
                               bool exact, const filter::Filter* flt, const View& view,
                               const StopToken& stop, SharedSegmentFilter* shared,
                               v1::Explain* explain, std::vector<index::TopK>* topk) const;
+  // Text attribute a's queries as weighted terms: IDF from the statistics
+  // now (one snapshot for the batch) times the count in the query, terms
+  // in no live point left out; *scoring gets the attribute's BM25
+  // parameters and average length.
+  std::vector<std::vector<SparseTerm>> TextQueryTerms(int a, const std::vector<TextTerms>& queries,
+                                                      SparseScoring* scoring) const;
   // Text attributes' statistics follow the rows written and removed
   // (commit thread), and are counted again from the live rows at recovery.
   void AddTextStats(const TextRow& row) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
@@ -412,6 +419,24 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // The name of the field a hybrid part searches (vector or sparse).
   const std::string& FieldName(const BoundFieldQuery& part) const;
   absl::Status RunHybridFields(const View& view, const StopToken& stop, HybridRun* run) const;
+  // Multi-stage search (query/execute/multi_stage.cc): the fused candidates
+  // through each stage, and the exact scoring a stage does.
+  absl::Status RunStages(const View& view, const StopToken& stop, HybridRun* run,
+                         std::vector<index::Neighbor>* hits) const;
+  // Scores candidates `ids` (HitIds of `view`) exactly by q's field:
+  // (*dist)[i] as the searches' heaps hold scores, (*present)[i] 0 where
+  // the row lacks the field. Counts the scores in stats->distances.
+  absl::Status ScoreCandidates(const View& view, const BoundFieldQuery& q, const StopToken& stop,
+                               const std::vector<uint64_t>& ids, std::vector<float>* dist,
+                               std::vector<uint8_t>* present, OpStats* stats) const;
+  // How a stage scores, for explain: "exact MaxSim (IP)", "BM25(...)", ...
+  std::string StageScoring(const BoundFieldQuery& q) const;
+  // Appends hits scored as a search of q's field scores them (metric,
+  // MaxSim, dot product, BM25), from its heaps' distances.
+  absl::Status FillPartHits(const View& view, const BoundFieldQuery& q,
+                            const std::vector<index::Neighbor>& hits, const BoundOutput& output,
+                            ResponseBudget* budget,
+                            google::protobuf::RepeatedPtrField<v1::Hit>* out) const;
   void HybridExplain(HybridRun* run, v1::Explain* explain) const;
   // A single-field search (plain or late interaction) under way: its view,
   // a top-k heap per query and resp's explain if asked for.

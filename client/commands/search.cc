@@ -69,6 +69,11 @@ struct SearchArgs {
   // Full-text search: one query per flag; hybrid: FIELD=TEXT.
   std::vector<std::string> text;
   std::vector<std::string> field_text;
+  // Multi-stage search: KIND:FIELD=QUERY per stage, in order; the stages'
+  // limits, in the same order; the fused candidates the first one takes.
+  std::vector<std::string> stages;
+  std::vector<uint32_t> stage_limits;
+  uint32_t candidates = 0;
 };
 
 // ------------------------------------------------------------ parsing
@@ -399,6 +404,48 @@ absl::Status AddFieldQueries(const SearchArgs& a, v1::SearchRequest* req) {
   return absl::OkStatus();
 }
 
+// The stages of a multi-stage search, from --stage KIND:FIELD=QUERY (KIND
+// vector, set, sparse or text) and --stage-limits.
+absl::Status AddStages(const SearchArgs& a, v1::SearchRequest* req) {
+  if (a.stage_limits.size() > a.stages.size()) {
+    return UsageError(absl::StrCat("--stage-limits gives ", a.stage_limits.size(),
+                                   " limits for ", a.stages.size(), " --stage"));
+  }
+  for (size_t i = 0; i < a.stages.size(); ++i) {
+    const std::string& arg = a.stages[i];
+    const size_t colon = arg.find(':');
+    const size_t eq = arg.find('=');
+    if (colon == std::string::npos || eq == std::string::npos || eq < colon) {
+      return UsageError(absl::StrCat("--stage \"", arg,
+                                     "\": expected KIND:FIELD=QUERY, KIND one of vector, set, "
+                                     "sparse, text"));
+    }
+    const std::string kind = arg.substr(0, colon);
+    QUIVER_ASSIGN_OR_RETURN(auto kv, SplitFieldArg("--stage", arg.substr(colon + 1)));
+    v1::SearchStage* st = req->add_stages();
+    st->set_field(kv.first);
+    if (i < a.stage_limits.size()) st->set_limit(a.stage_limits[i]);
+    if (kind == "vector") {
+      QUIVER_ASSIGN_OR_RETURN(std::vector<float> v, ParseFloatList(kv.second));
+      st->mutable_vector()->mutable_values()->Add(v.begin(), v.end());
+    } else if (kind == "set") {
+      QUIVER_ASSIGN_OR_RETURN(std::vector<std::vector<float>> set, ParseQueryJson(kv.second));
+      for (const auto& v : set) {
+        st->mutable_multi_vector()->add_vectors()->mutable_values()->Add(v.begin(), v.end());
+      }
+    } else if (kind == "sparse") {
+      QUIVER_ASSIGN_OR_RETURN(*st->mutable_sparse_vector(), ParseSparse("--stage", kv.second));
+    } else if (kind == "text") {
+      st->set_text(kv.second);
+    } else {
+      return UsageError(absl::StrCat("--stage \"", arg, "\": unknown kind \"", kind,
+                                     "\" (vector, set, sparse or text)"));
+    }
+  }
+  req->set_candidates(a.candidates);
+  return absl::OkStatus();
+}
+
 absl::Status Search(Context& c, const SearchArgs& a) {
   v1::SearchRequest req;
   req.set_collection(a.collection);
@@ -412,6 +459,11 @@ absl::Status Search(Context& c, const SearchArgs& a) {
           "--vector-file, --query-json, --sparse and --field");
     }
     QUIVER_RETURN_IF_ERROR(AddFieldQueries(a, &req));
+    QUIVER_RETURN_IF_ERROR(AddStages(a, &req));
+  } else if (!a.stages.empty() || !a.stage_limits.empty() || a.candidates != 0) {
+    return UsageError(
+        "--stage, --stage-limits and --candidates re-score a hybrid search's candidates: give "
+        "them with --field-vector, --field-vector-file, --field-sparse or --field-text");
   } else if (!a.text.empty()) {
     if (!a.vector.empty() || !a.vector_file.empty() || !a.query_json.empty() ||
         !a.query_set_json.empty() || !a.query_set_file.empty() || !a.sparse.empty()) {
@@ -494,7 +546,11 @@ absl::Status Search(Context& c, const SearchArgs& a) {
   }
   for (int i = 0; i < resp.results_size(); ++i) {
     if (resp.results_size() > 1) c.out << (i > 0 ? "\n" : "") << "query " << i << ":\n";
-    if (hybrid) c.out << "fused (" << v1::FusionMethod_Name(req.fusion()) << "):\n";
+    if (hybrid && req.stages().empty()) {
+      c.out << "fused (" << v1::FusionMethod_Name(req.fusion()) << "):\n";
+    } else if (hybrid) {
+      c.out << "stage " << req.stages_size() << " (" << req.stages().rbegin()->field() << "):\n";
+    }
     PrintResult(c.out, resp.results(i), a.k, a.output_attrs);
   }
   for (const v1::FieldResult& fr : resp.field_results()) {
@@ -562,6 +618,17 @@ void RegisterSearchCommands(CLI::App& app, CommandSet& commands) {
   search_cmd->add_option("--rrf-k", srch.rrf_k, "Hybrid search: RRF's constant (default 60)");
   search_cmd->add_flag("--field-results", srch.field_results,
                        "Hybrid search: also print each field's own list");
+  search_cmd->add_option("--stage", srch.stages,
+                         "Multi-stage search: KIND:FIELD=QUERY re-scores the hybrid search's "
+                         "candidates exactly by FIELD (KIND vector: 1,2,3; set: [[1,2],[3,4]]; "
+                         "sparse: 3:0.5,17:1.2; text: words); repeat for each stage, in order");
+  search_cmd->add_option("--stage-limits", srch.stage_limits,
+                         "Multi-stage search: how many candidates each --stage keeps, in order "
+                         "(default: -k)")
+      ->delimiter(',');
+  search_cmd->add_option("--candidates", srch.candidates,
+                         "Multi-stage search: the fused candidates the first --stage takes "
+                         "(default: every point of the fields' lists)");
   search_cmd->add_option("--query-set-json", srch.query_set_json,
                          "Late interaction: one query set [[1,2,3],[4,5,6]] for the "
                          "multi-vector --field, scored by MaxSim");

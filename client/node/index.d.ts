@@ -89,6 +89,35 @@ export interface CollectionChanges {
   indexes?: Record<string, string | { type: string; params?: Record<string, string | number> }>;
 }
 
+/** One field's query in a hybrid search, or a stage's: exactly one of
+ * vector, multiVector, sparseVector and text. */
+export interface FieldQueryInput {
+  field: string;
+  vector?: VectorLike;
+  multiVector?: VectorLike[];
+  sparseVector?: SparseLike;
+  text?: string;
+  /** Field queries: candidates from this field (default: k). */
+  k?: number;
+  /** Field queries: the weight of this field's scores in the fusion. */
+  weight?: number;
+  params?: { ef?: number; nprobe?: number; exact?: boolean; refineFactor?: number; filterStrategy?: string };
+}
+
+export interface StageInput extends FieldQueryInput {
+  /** Candidates this stage keeps (>= k; default k). */
+  limit?: number;
+}
+
+export interface HybridOptions extends SearchOptions {
+  fusion?: 'rrf' | 'weighted' | 'dbsf';
+  rrfK?: number;
+  /** Multi-stage search: stages re-scoring the fused candidates, in order. */
+  stages?: Iterable<StageInput>;
+  /** How many of the fused ranking the first stage takes (0: all). */
+  candidates?: number;
+}
+
 export interface SearchOptions {
   k?: number;
   field?: string;
@@ -152,6 +181,8 @@ export class QuiverClient {
   searchSparse(collection: string, field: string, queries: SparseLike[], options?: SearchOptions): Promise<Hit[][]>;
   searchText(collection: string, field: string, query: string, options?: SearchOptions): Promise<Hit[]>;
   searchText(collection: string, field: string, queries: string[], options?: SearchOptions): Promise<Hit[][]>;
+  searchHybrid(collection: string, queries: Iterable<FieldQueryInput>, options?: HybridOptions):
+    Promise<Hit[]>;
   searchRaw(request: object): Promise<any>;
   createSnapshot(name: string, collection?: string, options?: { timeoutMs?: number }): Promise<any>;
   listSnapshots(): Promise<any[]>;

@@ -141,6 +141,21 @@ function toSparse(s) {
 // -> Map(index -> value), indexes ascending.
 const fromSparse = (s) => new Map(s.indices.map((i, j) => [i, s.values[j]]));
 
+// The one query of a FieldQuery or SearchStage: vector, multiVector,
+// sparseVector or text.
+function fieldQuery(q, what) {
+  const given = ['vector', 'multiVector', 'sparseVector', 'text'].filter((kind) => q[kind] !== undefined);
+  if (given.length !== 1) {
+    throw new TypeError(`${what}: give exactly one of vector, multiVector, sparseVector, text`);
+  }
+  switch (given[0]) {
+    case 'vector': return { vector: toVector(q.vector) };
+    case 'multiVector': return { multi_vector: { vectors: Array.from(q.multiVector, toVector) } };
+    case 'sparseVector': return { sparse_vector: toSparse(q.sparseVector) };
+    default: return { text: String(q.text) };
+  }
+}
+
 function toPoint(p) {
   const point = { id: String(p.id), vectors: mapValues(p.vectors, toVector), attributes: {} };
   for (const [k, v] of Object.entries(p.attributes || {})) {
@@ -435,6 +450,32 @@ class QuiverClient {
     const resp = await this.searchRaw(request);
     const lists = resp.results.map((r) => r.hits.map(fromHit));
     return single ? lists[0] : lists;
+  }
+
+  // Hybrid search, one query: each of `queries` searches one field,
+  // { field, and one of vector, multiVector (an array of vectors),
+  // sparseVector or text, optional k, weight, params }, their lists fused
+  // (options.fusion 'rrf', 'weighted' or 'dbsf'). Multi-stage search:
+  // options.stages, in order, each { field, one query as above, limit }
+  // re-scoring the candidates exactly by its field; options.candidates,
+  // how many of the fused ranking the first stage takes (0: all).
+  async searchHybrid(collection, queries, options = {}) {
+    const { fusion = 'rrf', stages = [], ...rest } = options;
+    const method = String(fusion).toUpperCase();
+    if (!['RRF', 'WEIGHTED', 'DBSF'].includes(method)) {
+      throw new TypeError(`fusion must be rrf, weighted or dbsf, got ${fusion}`);
+    }
+    const request = { k: 10, ...requestFields(rest), collection, fusion: method,
+      field_queries: Array.from(queries, (q, i) => {
+        const { field, k = 0, weight = 0, params } = q;
+        return { field, k, weight, ...(params ? { params: requestFields(params) } : {}),
+          ...fieldQuery(q, `queries[${i}]`) };
+      }),
+      stages: Array.from(stages, (st, i) => ({ field: st.field, limit: st.limit || 0,
+        ...fieldQuery(st, `stages[${i}]`) })) };
+    checkFields('quiver.v1.SearchRequest', request);
+    const resp = await this.searchRaw(request);
+    return resp.results[0].hits.map(fromHit);
   }
 
   // Any SearchRequest (hybrid, multi-vector, explain); the raw response.

@@ -219,13 +219,12 @@ absl::StatusOr<int> ResolveTextAttr(const BindTarget& t, const std::string& name
   return a;
 }
 
-// field_queries[i]; `used` marks the fields queried so far (sparse fields
-// after the vector fields).
-absl::Status BindFieldQuery(const BindTarget& t, const v1::SearchRequest& req, size_t i,
-                            std::vector<bool>* used, BoundFieldQuery* part,
+// One field's query `fq` (named `what` in errors), k defaulting to
+// default_k. `used`, if set, marks the fields queried so far (sparse fields
+// after the vector fields, then attributes), so none is queried twice.
+absl::Status BindFieldQuery(const BindTarget& t, const v1::FieldQuery& fq, const std::string& what,
+                            uint32_t default_k, std::vector<bool>* used, BoundFieldQuery* part,
                             std::vector<std::unique_ptr<float[]>>* owned) {
-  const v1::FieldQuery& fq = req.field_queries(static_cast<int>(i));
-  const std::string what = absl::StrCat("field_queries[", i, "]");
   if (fq.field().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": field is empty"));
   }
@@ -251,12 +250,14 @@ absl::Status BindFieldQuery(const BindTarget& t, const v1::SearchRequest& req, s
     QUIVER_ASSIGN_OR_RETURN(part->field, ResolveField(t, fq.field()));
     slot = static_cast<size_t>(part->field);
   }
-  if ((*used)[slot]) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": field \"", fq.field(), "\" is queried twice"));
+  if (used != nullptr) {
+    if ((*used)[slot]) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": field \"", fq.field(), "\" is queried twice"));
+    }
+    (*used)[slot] = true;
   }
-  (*used)[slot] = true;
-  part->k = fq.k() == 0 ? req.k() : fq.k();
+  part->k = fq.k() == 0 ? default_k : fq.k();
   if (part->k > kMaxK) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": k must be in 1..", kMaxK, ", got ", fq.k()));
@@ -381,6 +382,56 @@ absl::StatusOr<BoundTextSearch> BindTextSearch(const BindTarget& t,
   return s;
 }
 
+// A limit of a multi-stage search: 0 means k; otherwise k..kMaxK.
+absl::StatusOr<uint32_t> BindStageLimit(uint32_t limit, uint32_t k, const std::string& what) {
+  if (limit == 0) return k;
+  if (limit < k || limit > kMaxK) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " must be 0 (k) or in k..", kMaxK, " (k is ", k, "), got ", limit));
+  }
+  return limit;
+}
+
+// SearchRequest.stages and candidates.
+absl::Status BindStages(const BindTarget& t, const v1::SearchRequest& req, BoundHybridSearch* h) {
+  if (req.stages().empty()) {
+    if (req.candidates() != 0) {
+      return absl::InvalidArgumentError("candidates applies only to a multi-stage search (stages)");
+    }
+    return absl::OkStatus();
+  }
+  if (req.stages_size() > kMaxStages) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxStages, " stages, got ", req.stages_size()));
+  }
+  if (req.candidates() != 0) {
+    QUIVER_ASSIGN_OR_RETURN(h->candidates, BindStageLimit(req.candidates(), req.k(), "candidates"));
+  }
+  h->stages.resize(req.stages_size());
+  for (int i = 0; i < req.stages_size(); ++i) {
+    const v1::SearchStage& stage = req.stages(i);
+    const std::string what = absl::StrCat("stages[", i, "]");
+    // A stage names a field and a query as a FieldQuery does; bind it as
+    // one, so both accept and refuse the same queries.
+    v1::FieldQuery fq;
+    fq.set_field(stage.field());
+    switch (stage.query_case()) {
+      case v1::SearchStage::kVector: *fq.mutable_vector() = stage.vector(); break;
+      case v1::SearchStage::kMultiVector: *fq.mutable_multi_vector() = stage.multi_vector(); break;
+      case v1::SearchStage::kSparseVector:
+        *fq.mutable_sparse_vector() = stage.sparse_vector();
+        break;
+      case v1::SearchStage::kText: fq.set_text(stage.text()); break;
+      case v1::SearchStage::QUERY_NOT_SET: break;
+    }
+    BoundStage& bs = h->stages[i];
+    QUIVER_RETURN_IF_ERROR(BindFieldQuery(t, fq, what, req.k(), nullptr, &bs.query, &h->owned));
+    QUIVER_ASSIGN_OR_RETURN(bs.limit,
+                            BindStageLimit(stage.limit(), req.k(), absl::StrCat(what, ": limit")));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<BoundHybridSearch> BindHybrid(const BindTarget& t, const v1::SearchRequest& req) {
   if (!req.field().empty() || !req.vectors().empty() || !req.multi_vectors().empty()) {
     return absl::InvalidArgumentError(
@@ -413,8 +464,11 @@ absl::StatusOr<BoundHybridSearch> BindHybrid(const BindTarget& t, const v1::Sear
   std::vector<bool> used(
       t.schema.vectors().size() + t.schema.sparse().size() + t.schema.attributes().size(), false);
   for (size_t i = 0; i < h.fields.size(); ++i) {
-    QUIVER_RETURN_IF_ERROR(BindFieldQuery(t, req, i, &used, &h.fields[i], &h.owned));
+    QUIVER_RETURN_IF_ERROR(BindFieldQuery(t, req.field_queries(static_cast<int>(i)),
+                                          absl::StrCat("field_queries[", i, "]"), req.k(), &used,
+                                          &h.fields[i], &h.owned));
   }
+  QUIVER_RETURN_IF_ERROR(BindStages(t, req, &h));
   QUIVER_RETURN_IF_ERROR(CompileFilter(t, req.filter(), &h.filter, &h.filter_bytes));
   QUIVER_ASSIGN_OR_RETURN(h.output.attributes, OutputAttributes(t, req.output_attributes()));
   h.output.with_vectors = req.with_vectors();
@@ -652,6 +706,11 @@ absl::StatusOr<BoundSearchParams> BindParams(const v1::SearchParams& p, absl::st
 absl::StatusOr<BoundSearchRequest> BindSearch(const BindTarget& t, const v1::SearchRequest& req) {
   if (req.k() == 0 || req.k() > kMaxK) {
     return absl::InvalidArgumentError(absl::StrCat("k must be in 1..", kMaxK, ", got ", req.k()));
+  }
+  if (req.field_queries().empty() && (!req.stages().empty() || req.candidates() != 0)) {
+    return absl::InvalidArgumentError(
+        "stages and candidates re-score a hybrid search's candidates: give the searches that "
+        "find them in field_queries (one entry is enough)");
   }
   if (!req.field_queries().empty()) {
     QUIVER_ASSIGN_OR_RETURN(BoundHybridSearch h, BindHybrid(t, req));

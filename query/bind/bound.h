@@ -121,7 +121,18 @@ struct BoundFieldQuery {
   std::vector<TokenSet> sets;          // one set (multi-vector field)
 };
 
-// A hybrid search: fields searched separately, their lists fused.
+// A stage of a multi-stage search: the candidates re-scored exactly by
+// one field (`query`: its k, weight and params unused), `limit` kept.
+struct BoundStage {
+  BoundFieldQuery query;
+  uint32_t limit = 0;  // >= the request's k
+};
+
+// Most stages a multi-stage search may have.
+inline constexpr int kMaxStages = 4;
+
+// A hybrid search: fields searched separately, their lists fused; with
+// stages, the fused candidates re-scored stage by stage.
 struct BoundHybridSearch {
   uint32_t k = 0;
   std::vector<BoundFieldQuery> fields;
@@ -130,7 +141,10 @@ struct BoundHybridSearch {
   bool with_field_results = false;
   std::shared_ptr<const filter::Filter> filter;
   size_t filter_bytes = 0;
-  std::vector<std::unique_ptr<float[]>> owned;  // the fields' query sets
+  std::vector<BoundStage> stages;
+  // With stages: fused candidates the first stage takes (0: all of them).
+  uint32_t candidates = 0;
+  std::vector<std::unique_ptr<float[]>> owned;  // the fields' and stages' query sets
   BoundOutput output;
   bool explain = false;
 };

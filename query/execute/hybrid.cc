@@ -1,7 +1,9 @@
 // Hybrid search (a bound SearchRequest.field_queries): each field searched
 // over one view, in parallel on the search pool, with one filter plan
-// shared by the fields; the ranked lists fused (RRF or weighted) into one
-// (the Fuse operator) and cut to k (Limit).
+// shared by the fields; the ranked lists fused (RRF, weighted or DBSF) into
+// one (the Fuse operator) and cut to k (Limit). A multi-stage search
+// (stages) re-scores the fused candidates stage by stage (Rescore,
+// scoring in multi_stage.cc) before the cut.
 #include <algorithm>
 #include <functional>
 #include <memory>
@@ -13,6 +15,7 @@
 #include "query/collection.h"
 #include "query/execute/fuse.h"
 #include "query/execute/limit.h"
+#include "query/execute/rescore.h"
 #include "query/execute/response.h"
 #include "query/execute/result_info.h"
 #include "query/execute/sparse_search.h"
@@ -32,8 +35,11 @@ struct Collection::HybridRun {
   std::vector<std::string> multi_text;
   std::vector<uint8_t> exact;  // per field: its search considered every matching point
   std::vector<RankedList> lists;
-  // The operators over the fields' lists.
+  // The operators over the fields' lists, bottom up: fusion, the cut to
+  // the candidates and the stages of a multi-stage search, the limit to k.
   std::unique_ptr<FuseOp> fuse;
+  std::unique_ptr<LimitOp> candidates;
+  std::vector<std::unique_ptr<RescoreOp>> stages;
   std::unique_ptr<LimitOp> limit;
 };
 
@@ -53,41 +59,54 @@ absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToke
   }
   run.fuse = std::make_unique<FuseOp>(q.fusion, q.rrf_k);
   run.limit = std::make_unique<LimitOp>(q.k);
-  const std::vector<FusedHit> fused = run.limit->Run(run.fuse->Run(run.lists));
-
   MatchingCounter counter(view, q.filter.get(), stop);
-  const bool all_exact =
-      std::all_of(run.exact.begin(), run.exact.end(), [](uint8_t e) { return e != 0; });
-  QUIVER_ASSIGN_OR_RETURN(
-      const ListInfo info,
-      DescribeList(static_cast<uint32_t>(fused.size()), q.k, all_exact, false, &counter));
   ResponseBudget budget(options_.max_response_bytes);
   v1::SearchResult* result = resp->add_results();
-  SetListInfo(info, result);
-  for (const FusedHit& h : fused) {
-    QUIVER_RETURN_IF_ERROR(FillHit(view, h.id, static_cast<float>(h.score), q.output.attributes,
-                                   q.output.with_vectors, &budget, result->add_hits()));
+  if (q.stages.empty()) {
+    const std::vector<FusedHit> fused = run.limit->Run(run.fuse->Run(run.lists));
+    const bool all_exact =
+        std::all_of(run.exact.begin(), run.exact.end(), [](uint8_t e) { return e != 0; });
+    QUIVER_ASSIGN_OR_RETURN(
+        const ListInfo info,
+        DescribeList(static_cast<uint32_t>(fused.size()), q.k, all_exact, false, &counter));
+    SetListInfo(info, result);
+    for (const FusedHit& h : fused) {
+      QUIVER_RETURN_IF_ERROR(FillHit(view, h.id, static_cast<float>(h.score), q.output.attributes,
+                                     q.output.with_vectors, &budget, result->add_hits()));
+    }
+  } else {
+    std::vector<index::Neighbor> hits;
+    QUIVER_RETURN_IF_ERROR(RunStages(view, stop, &run, &hits));
+    hits = run.limit->Run(std::move(hits));
+    // The last stage scored its candidates exactly, but only those: the
+    // list is complete only if it holds every matching point (of those
+    // with the field, for a vector field, whose searches skip the rest).
+    const BoundFieldQuery& last = q.stages.back().query;
+    const bool vector_field = last.text_attr < 0 && last.sparse_field < 0;
+    MatchingCounter stage_counter(view, q.filter.get(), stop, vector_field ? last.field : -1);
+    QUIVER_ASSIGN_OR_RETURN(
+        const ListInfo info,
+        DescribeList(static_cast<uint32_t>(hits.size()), q.k, false, false, &stage_counter));
+    SetListInfo(info, result);
+    QUIVER_RETURN_IF_ERROR(
+        FillPartHits(view, last, hits, q.output, &budget, result->mutable_hits()));
   }
   if (q.with_field_results) {
     for (size_t i = 0; i < nf; ++i) {
       v1::FieldResult* fr = resp->add_field_results();
       fr->set_field(FieldName(q.fields[i]));
+      ListInfo field_info;
       if (q.fields[i].sparse_field >= 0 || q.fields[i].text_attr >= 0) {
-        SetListInfo(SparseListInfo(run.lists[i].hits.size(), q.fields[i].k), fr);
-        for (const index::Neighbor& nb : run.lists[i].hits) {
-          QUIVER_RETURN_IF_ERROR(FillHit(view, nb.id, -nb.distance, q.output.attributes,
-                                         q.output.with_vectors, &budget, fr->add_hits()));
-        }
-        continue;
+        field_info = SparseListInfo(run.lists[i].hits.size(), q.fields[i].k);
+      } else {
+        QUIVER_ASSIGN_OR_RETURN(
+            field_info,
+            DescribeList(static_cast<uint32_t>(run.lists[i].hits.size()), q.fields[i].k,
+                         run.exact[i] != 0, false, &counter));
       }
-      const VectorFieldSpec& field = schema().vectors()[q.fields[i].field];
-      QUIVER_ASSIGN_OR_RETURN(
-          const ListInfo field_info,
-          DescribeList(static_cast<uint32_t>(run.lists[i].hits.size()), q.fields[i].k,
-                       run.exact[i] != 0, false, &counter));
       SetListInfo(field_info, fr);
-      QUIVER_RETURN_IF_ERROR(FillHits(view, field, run.lists[i].hits, q.output.attributes,
-                                      q.output.with_vectors, &budget, fr->mutable_hits()));
+      QUIVER_RETURN_IF_ERROR(FillPartHits(view, q.fields[i], run.lists[i].hits, q.output,
+                                          &budget, fr->mutable_hits()));
     }
   }
   if (q.explain) {
@@ -97,6 +116,48 @@ absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToke
     QUIVER_RETURN_IF_ERROR(budget.Add(explain->ByteSizeLong()));
   }
   return absl::OkStatus();
+}
+
+absl::Status Collection::RunStages(const View& view, const StopToken& stop, HybridRun* run,
+                                   std::vector<index::Neighbor>* hits) const {
+  const BoundHybridSearch& q = run->q;
+  std::vector<FusedHit> fused = run->fuse->Run(run->lists);
+  if (q.candidates > 0) {
+    run->candidates = std::make_unique<LimitOp>(q.candidates);
+    fused = run->candidates->Run(std::move(fused));
+  }
+  std::vector<uint64_t> ids;
+  ids.reserve(fused.size());
+  for (const FusedHit& h : fused) ids.push_back(h.id);
+  for (const BoundStage& stage : q.stages) {
+    run->stages.push_back(std::make_unique<RescoreOp>(FieldName(stage.query),
+                                                      StageScoring(stage.query), stage.limit));
+    QUIVER_ASSIGN_OR_RETURN(
+        *hits, run->stages.back()->Run(
+                   ids, [&](const std::vector<uint64_t>& in, std::vector<float>* dist,
+                            std::vector<uint8_t>* present, OpStats* stats) {
+                     return ScoreCandidates(view, stage.query, stop, in, dist, present, stats);
+                   }));
+    ids.clear();
+    for (const index::Neighbor& nb : *hits) ids.push_back(nb.id);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Collection::FillPartHits(const View& view, const BoundFieldQuery& q,
+                                      const std::vector<index::Neighbor>& hits,
+                                      const BoundOutput& output, ResponseBudget* budget,
+                                      google::protobuf::RepeatedPtrField<v1::Hit>* out) const {
+  if (q.sparse_field >= 0 || q.text_attr >= 0) {
+    // Similarities, negated in the heaps.
+    for (const index::Neighbor& nb : hits) {
+      QUIVER_RETURN_IF_ERROR(FillHit(view, nb.id, -nb.distance, output.attributes,
+                                     output.with_vectors, budget, out->Add()));
+    }
+    return absl::OkStatus();
+  }
+  return FillHits(view, schema().vectors()[q.field], hits, output.attributes,
+                  output.with_vectors, budget, out);
 }
 
 const std::string& Collection::FieldName(const BoundFieldQuery& part) const {
@@ -175,20 +236,40 @@ absl::Status Collection::RunHybridFields(const View& view, const StopToken& stop
 void Collection::HybridExplain(HybridRun* run, v1::Explain* explain) const {
   const BoundHybridSearch& q = run->q;
   const size_t nf = q.fields.size();
-  std::string text = absl::StrCat(
-      "HybridSearch(collection=\"", name_, "\", k=", q.k, ", fields=", nf,
-      ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none", ")\n");
-  run->limit->ToExplain("  ", &text);
-  run->fuse->ToExplain("    ", &text);
+  const std::string filter =
+      q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none";
+  std::string text =
+      q.stages.empty()
+          ? absl::StrCat("HybridSearch(collection=\"", name_, "\", k=", q.k, ", fields=", nf,
+                         ", filter=", filter, ")\n")
+          : absl::StrCat("MultiStageSearch(collection=\"", name_, "\", k=", q.k,
+                         ", fields=", nf, ", stages=", q.stages.size(), ", filter=", filter,
+                         ")\n");
+  // Top down: each operator's input one level deeper.
+  std::string indent = "  ";
+  run->limit->ToExplain(indent, &text);
+  for (auto it = run->stages.rbegin(); it != run->stages.rend(); ++it) {
+    indent += "  ";
+    (*it)->ToExplain(indent, &text);
+  }
+  if (run->candidates != nullptr) {
+    indent += "  ";
+    run->candidates->ToExplain(indent, &text);
+  }
+  indent += "  ";
+  run->fuse->ToExplain(indent, &text);
+  const std::string field_indent = indent + "  ";
   for (size_t i = 0; i < nf; ++i) {
     const BoundFieldQuery& part = q.fields[i];
-    absl::StrAppend(&text, "      Field(\"", FieldName(part), "\", k=",
+    absl::StrAppend(&text, field_indent, "Field(\"", FieldName(part), "\", k=",
                     part.k, ", weight=", part.weight,
                     ", strategy=", std::string(FilterStrategyName(part.params.strategy)),
-                    absl::StrFormat(", %.1fus)\n", run->field_micros[i]),
-                    "        MergeTopK(segments=", run->explains[i].segments_size(), ")\n");
-    AppendIndented(run->multi_text[i], "          ", &text);
-    if (run->multi_text[i].empty()) AppendSegmentsText(run->explains[i], 0, "          ", &text);
+                    absl::StrFormat(", %.1fus)\n", run->field_micros[i]), field_indent,
+                    "  MergeTopK(segments=", run->explains[i].segments_size(), ")\n");
+    AppendIndented(run->multi_text[i], field_indent + "    ", &text);
+    if (run->multi_text[i].empty()) {
+      AppendSegmentsText(run->explains[i], 0, field_indent + "    ", &text);
+    }
     for (v1::SegmentPlan& sp : *run->explains[i].mutable_segments()) {
       *explain->add_segments() = std::move(sp);
     }

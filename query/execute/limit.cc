@@ -21,13 +21,20 @@ std::vector<std::vector<index::Neighbor>> LimitOp::Run(std::vector<index::TopK>*
   return out;
 }
 
-std::vector<FusedHit> LimitOp::Run(std::vector<FusedHit> ranked) {
+template <typename Hit>
+std::vector<Hit> LimitOp::Cut(std::vector<Hit> ranked) {
   const Timed timed(&stats_);
   stats_.rows_in += ranked.size();
   if (ranked.size() > k_) ranked.resize(k_);
   stats_.rows_out += ranked.size();
   queries_ = 1;
   return ranked;
+}
+
+std::vector<FusedHit> LimitOp::Run(std::vector<FusedHit> ranked) { return Cut(std::move(ranked)); }
+
+std::vector<index::Neighbor> LimitOp::Run(std::vector<index::Neighbor> ranked) {
+  return Cut(std::move(ranked));
 }
 
 std::string LimitOp::Describe() const {

@@ -275,28 +275,24 @@ absl::Status Collection::SearchSparse(const BoundSparseSearch& q, const StopToke
       resp);
 }
 
-absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& queries, uint32_t k,
-                                        bool exact, const filter::Filter* flt, const View& view,
-                                        const StopToken& stop, SharedSegmentFilter* shared,
-                                        v1::Explain* explain,
-                                        std::vector<index::TopK>* topk) const {
+std::vector<std::vector<SparseTerm>> Collection::TextQueryTerms(
+    int a, const std::vector<TextTerms>& queries, SparseScoring* scoring) const {
   const AttributeSpec& spec = schema().attributes()[a];
   // Each query's terms weighted by IDF (times their count in the query),
   // from the statistics as they are now: collection-wide, so every segment
   // scores a point alike.
-  SparseScoring scoring;
-  scoring.kind = SparseScoring::kBm25;
-  scoring.k1 = spec.text_spec.k1;
-  scoring.b = spec.text_spec.b;
+  scoring->kind = SparseScoring::kBm25;
+  scoring->k1 = spec.text_spec.k1;
+  scoring->b = spec.text_spec.b;
   // One snapshot for every query, so the batch is scored against one state.
   std::vector<uint64_t> ids;
   for (const TextTerms& q : queries) {
     for (const auto& [term, count] : q->terms) ids.push_back(term);
   }
   const Bm25Snapshot snap = text_stats_[a]->Snapshot(ids);
-  scoring.avg_doc_len = static_cast<float>(snap.avg_len);
+  scoring->avg_doc_len = static_cast<float>(snap.avg_len);
   // Terms stay in ascending id (TermFrequencies' order), the order the
-  // index sums a row's terms in and the scan below merges by.
+  // index sums a row's terms in and ScoreTextRow merges by.
   std::vector<std::vector<SparseTerm>> terms(queries.size());
   size_t next = 0;
   for (size_t qi = 0; qi < queries.size(); ++qi) {
@@ -306,6 +302,35 @@ absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& que
       terms[qi].push_back({term, static_cast<float>(Bm25Idf(snap.docs, df) * count)});
     }
   }
+  return terms;
+}
+
+bool ScoreTextRow(const std::vector<SparseTerm>& q, const text::Analyzer::TermCounts& doc,
+                  const Bm25Term& score, float* total) {
+  bool overlap = false;
+  size_t i = 0, j = 0;
+  while (i < q.size() && j < doc.terms.size()) {
+    if (q[i].term < doc.terms[j].first) {
+      ++i;
+    } else if (q[i].term > doc.terms[j].first) {
+      ++j;
+    } else {
+      *total += score(q[i].weight, static_cast<float>(doc.terms[j].second), doc.length);
+      overlap = true;
+      ++i;
+      ++j;
+    }
+  }
+  return overlap;
+}
+
+absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& queries, uint32_t k,
+                                        bool exact, const filter::Filter* flt, const View& view,
+                                        const StopToken& stop, SharedSegmentFilter* shared,
+                                        v1::Explain* explain,
+                                        std::vector<index::TopK>* topk) const {
+  SparseScoring scoring;
+  const std::vector<std::vector<SparseTerm>> terms = TextQueryTerms(a, queries, &scoring);
   const Bm25Term score(scoring);
   return TermSearchSegments(
       view, terms, k, exact, scoring, flt, stop, shared,
@@ -314,24 +339,9 @@ absl::Status Collection::TextSearchView(int a, const std::vector<TextTerms>& que
         const text::Analyzer::TermCounts* doc = TextAt(seg.text(off), static_cast<size_t>(a));
         if (doc == nullptr) return false;
         *had_value = true;
-        const std::vector<SparseTerm>& q = terms[qi];
-        bool overlap = false;
-        size_t i = 0, j = 0;
-        while (i < q.size() && j < doc->terms.size()) {
-          if (q[i].term < doc->terms[j].first) {
-            ++i;
-          } else if (q[i].term > doc->terms[j].first) {
-            ++j;
-          } else {
-            *total += score(q[i].weight, static_cast<float>(doc->terms[j].second), doc->length);
-            overlap = true;
-            ++i;
-            ++j;
-          }
-        }
-        return overlap;
+        return ScoreTextRow(terms[qi], *doc, score, total);
       },
-      spec.name,
+      schema().attributes()[a].name,
       TermPlanNames{"TEXT_INVERTED(BM25, block-max WAND)", "TEXT_INDEX", "TextIndexSearch",
                     "TextScan"},
       explain, topk);

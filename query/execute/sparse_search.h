@@ -41,6 +41,12 @@ struct Bm25Term {
   float k1, k1p1, one_minus_b, b_per_len;
 };
 
+// BM25 of document `doc` for a query's terms weighted by IDF (both
+// ascending by term, as Collection::TextQueryTerms and TermFrequencies
+// give them), added to *total; false if they share no term.
+bool ScoreTextRow(const std::vector<SparseTerm>& q, const text::Analyzer::TermCounts& doc,
+                  const Bm25Term& score, float* total);
+
 // A sparse query as the index takes it.
 std::vector<SparseTerm> SparseQueryTerms(const SparseVector& q);
 

@@ -785,6 +785,26 @@ TEST_F(QuiverctlTest, TextAttributesCreateImportSearchAndFuse) {
   EXPECT_EQ(j["results"][0]["hits"].size(), 3u) << j.dump();
   std::string out = CtlOk({"search", "tx", "--field", "body", "--text", "run", "--explain"});
   EXPECT_NE(out.find("TextSearch("), std::string::npos) << out;
+  // Multi-stage: BM25 finds t1 and t2 (t1 first), the vectors' exact L2 to
+  // (2, 2) re-ranks them: t2 (distance 2), then t1 (8).
+  j = CtlJson({"search", "tx", "--field-text", "body=run", "--stage", "vector:d=2,2",
+               "--stage-limits", "5", "-k", "5"});
+  ASSERT_EQ(j["results"][0]["hits"].size(), 2u) << j.dump();
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "t2") << j.dump();
+  EXPECT_FLOAT_EQ(j["results"][0]["hits"][0]["score"].get<float>(), 2.0f) << j.dump();
+  EXPECT_EQ(j["results"][0]["hits"][1]["id"], "t1") << j.dump();
+  out = CtlOk({"search", "tx", "--field-vector", "d=0,0", "--field-k", "d=3", "--stage",
+               "text:body=running", "-k", "1", "--candidates", "2", "--explain"});
+  EXPECT_NE(out.find("stage 1 (body):"), std::string::npos) << out;
+  EXPECT_NE(out.find("Rescore(field=\"body\", BM25(k1=1.2, b=0.75), limit=1)"),
+            std::string::npos)
+      << out;
+  CmdResult wrong =
+      Ctl({"search", "tx", "--field", "body", "--text", "run", "--stage", "vector:d=1,1"});
+  EXPECT_NE(wrong.err.find("re-score a hybrid search's candidates"), std::string::npos)
+      << wrong.err;
+  wrong = Ctl({"search", "tx", "--field-text", "body=run", "--stage", "dense:d=1,1"});
+  EXPECT_NE(wrong.err.find("unknown kind \"dense\""), std::string::npos) << wrong.err;
   j = CtlJson({"collection", "describe", "tx"});
   EXPECT_EQ(j["schema"]["attributes"][0]["text"]["language"], "english") << j.dump();
   auto bad = Ctl({"collection", "create", "tx2", "--vector", "d:2:L2", "--attr",

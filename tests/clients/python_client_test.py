@@ -159,6 +159,34 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(quiver.InvalidArgumentError):
             q.search_text("docs", "v", "x")
 
+    def test_hybrid_and_multi_stage_search(self):
+        q = self.q
+        q.create_collection("hy", vectors={"v": (2, "L2")},
+                            attributes={"body": {"type": "string", "text": True}},
+                            sparse_vectors=["sp"])
+        q.upsert("hy", ["a", "b", "c"], {"v": np.array([[0, 0], [1, 1], [5, 5]])},
+                 attributes={"body": ["running fast", "they run", "walking"]},
+                 sparse_vectors={"sp": [{1: 1.0}, {1: 3.0}, {2: 1.0}]})
+        # Text ranks b then a, the vector b, a, c: b is first in both.
+        hits = q.search_hybrid("hy", [{"field": "body", "text": "they run"},
+                                      {"field": "v", "vector": [1, 1], "k": 3}], k=3)
+        self.assertEqual(hits[0].id, "b")
+        self.assertEqual(sorted(h.id for h in hits), ["a", "b", "c"])
+        # BM25's candidates (a, b) re-scored by the sparse field: b (3) over
+        # a (1); then by exact L2 to (0, 0), keeping 1: a.
+        hits = q.search_hybrid("hy", [{"field": "body", "text": "run"}], k=1,
+                               stages=[{"field": "sp", "sparse_vector": {1: 1.0}, "limit": 2},
+                                       {"field": "v", "vector": [0, 0]}])
+        self.assertEqual([(h.id, h.score) for h in hits], [("a", 0.0)])
+        hits = q.search_hybrid("hy", [{"field": "body", "text": "run"}], k=2,
+                               stages=[{"field": "sp", "sparse_vector": {1: 1.0}}])
+        self.assertEqual([(h.id, h.score) for h in hits], [("b", 3.0), ("a", 1.0)])
+        with self.assertRaises(quiver.InvalidArgumentError):
+            q.search_hybrid("hy", [{"field": "body", "text": "run"}], k=2,
+                            stages=[{"field": "v", "vector": [0, 0], "limit": 1}])
+        with self.assertRaises(ValueError):
+            q.search_hybrid("hy", [{"field": "v", "vector": [0, 0], "text": "x"}])
+
     def test_update_collection_changes_the_schema(self):
         q = self.q
         q.create_collection("evolve", vectors={"v": (2, "L2")}, attributes={"n": "int64"})

@@ -145,6 +145,12 @@ def write_all(t, c, p, s, n):
         field_queries=[s.FieldQuery(field="sp", sparse_vector=sq, k=6),
                        s.FieldQuery(field="tx", text="runs"),
                        s.FieldQuery(field="v", vector=q)])))
+    seeds.append((SEARCH, "search_multi_stage", s.SearchRequest(
+        collection="c", k=3, candidates=8, explain=True,
+        field_queries=[s.FieldQuery(field="tx", text="running points", k=10),
+                       s.FieldQuery(field="v", vector=q, k=10)],
+        stages=[s.SearchStage(field="sp", sparse_vector=sq, limit=5),
+                s.SearchStage(field="d", vector=t.Vector(values=[2.0] * 8))])))
     seeds.append((SEARCH, "search_hybrid", s.SearchRequest(
         collection="c", k=4, fusion=s.WEIGHTED, with_field_results=True,
         field_queries=[s.FieldQuery(field="v", vector=q, k=6, weight=2.0),

@@ -10,6 +10,8 @@ proto/ alone, against a real quiverd:
     are searched exactly;
   - hybrid search of the sparse and the dense field fuses their lists as
     RRF, WEIGHTED and DBSF compute by hand;
+  - a multi-stage search re-scores the fused candidates by the sparse dot
+    product, then by exact L2, as the same stages computed here do;
   - acknowledged writes survive kill -9 (searches and GetPoints after the
     restart), and VerifyCollection finds no defect;
   - bad sparse vectors and requests are INVALID_ARGUMENT and change nothing;
@@ -250,6 +252,60 @@ class SparseTest(base.QuiverTestCase):
             self.assertEqual(len(got), len(want), fusion)
             for (gid, gs), (wid, ws) in zip(got, want):
                 self.assertTrue(base.close(gs, ws, 1e-4, 1e-5), "%s: %s vs %s" % (fusion, gs, ws))
+
+    def test_multi_stage_by_hand(self):
+        # The fused candidates of a sparse and a dense search, re-scored by
+        # the sparse dot product (keeping 20), then by exact L2 (keeping k),
+        # against the same stages computed here over the candidates.
+        self.create_collection()
+        self.put(["p%d" % i for i in range(600)])
+        for label in ("growing", "indexed"):
+            if label == "indexed":
+                base.wait_indexed(self.server, "c", min_segments=3, sealed_only=True)
+            for rnd in range(4):
+                qs = self.rand_sparse(3, 6)
+                qv = [float(np.float32(self.rng.random())) for _ in range(4)]
+                flt = "cat IN (0, 1, 2)" if rnd % 2 else ""
+                req = base.srch_pb.SearchRequest(collection="c", k=10, filter=flt,
+                                                 with_field_results=True, explain=True)
+                a = req.field_queries.add(field="sp", k=40)
+                a.sparse_vector.CopyFrom(sparse_msg(qs))
+                b = req.field_queries.add(field="v", k=40)
+                b.vector.values.extend(qv)
+                st = req.stages.add(field="sp", limit=20)
+                st.sparse_vector.CopyFrom(sparse_msg(qs))
+                st = req.stages.add(field="v")
+                st.vector.values.extend(qv)
+                resp = self.server.search.Search(req, timeout=T)
+                cand = {h.id for fr in resp.field_results for h in fr.hits}
+                # Stage 1: points without a sparse vector are dropped, the
+                # others score their dot product (0 without a shared index).
+                scored = [(sparse_dot(qs, self.points[pid][0])[0], pid) for pid in cand
+                          if self.points[pid][0] is not None]
+                scored.sort(key=lambda t: -t[0])
+                kept = [pid for _, pid in scored[:20]]
+                q32 = np.asarray(qv, dtype=np.float32)
+                dist = sorted((float(np.sum((np.asarray(self.points[pid][1], dtype=np.float32)
+                                             - q32) ** 2)), pid) for pid in kept)[:10]
+                got = [(h.id, h.score) for h in resp.results[0].hits]
+                ctx = "%s round %d" % (label, rnd)
+                if len(scored) > 20 and scored[19][0] == scored[20][0]:
+                    continue  # a tie at the cut: either point may go on
+                self.assertEqual(len(got), len(dist), ctx)
+                for (gid, gs), (wd, wid) in zip(got, dist):
+                    self.assertTrue(base.close(gs, wd, 1e-4, 1e-5), "%s: %s vs %s" % (ctx, gs, wd))
+                    self.assertEqual(gid, wid, ctx)
+                self.assertIn("MultiStageSearch(", resp.explain.text)
+                self.assertIn('Rescore(field="sp", dot product, limit=20', resp.explain.text)
+        # A stage limit under k, and stages without field_queries, are refused.
+        req = base.srch_pb.SearchRequest(collection="c", k=10)
+        req.field_queries.add(field="v").vector.values.extend([0, 0, 0, 0])
+        st = req.stages.add(field="v", limit=5)
+        st.vector.values.extend([0, 0, 0, 0])
+        with self.assertRaises(grpc.RpcError) as e:
+            self.server.search.Search(req, timeout=T)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("limit must be 0 (k) or in k..", e.exception.details())
 
     def test_bad_inputs_change_nothing(self):
         self.create_collection()

@@ -192,6 +192,32 @@ describe('quiver-client', () => {
     await assert.rejects(q.searchText('kw', 'n', 'x'), quiver.InvalidArgumentError);
   });
 
+  test('hybrid and multi-stage search', async () => {
+    await q.createCollection('hy', {
+      vectors: { v: { dim: 2, metric: 'L2' } },
+      attributes: { body: { type: 'string', text: true } },
+      sparseVectors: ['sp'],
+    });
+    await q.upsert('hy', [
+      { id: 'a', vectors: { v: [0, 0] }, attributes: { body: 'running fast' }, sparseVectors: { sp: { 1: 1 } } },
+      { id: 'b', vectors: { v: [1, 1] }, attributes: { body: 'they run' }, sparseVectors: { sp: { 1: 3 } } },
+      { id: 'c', vectors: { v: [5, 5] }, attributes: { body: 'walking' }, sparseVectors: { sp: { 2: 1 } } },
+    ]);
+    let hits = await q.searchHybrid('hy', [{ field: 'body', text: 'run' }, { field: 'v', vector: [5, 5], k: 3 }],
+      { k: 3, fusion: 'dbsf' });
+    assert.deepEqual(hits.map((h) => h.id).sort(), ['a', 'b', 'c']);
+    // BM25's candidates (a, b) re-scored by the sparse field, then by L2 to (0, 0).
+    hits = await q.searchHybrid('hy', [{ field: 'body', text: 'run' }], {
+      k: 1, stages: [{ field: 'sp', sparseVector: { 1: 1 }, limit: 2 }, { field: 'v', vector: [0, 0] }] });
+    assert.deepEqual(hits.map((h) => [h.id, h.score]), [['a', 0]]);
+    hits = await q.searchHybrid('hy', [{ field: 'body', text: 'run' }], {
+      k: 2, stages: [{ field: 'sp', sparseVector: new Map([[1, 1]]) }] });
+    assert.deepEqual(hits.map((h) => [h.id, h.score]), [['b', 3], ['a', 1]]);
+    await assert.rejects(q.searchHybrid('hy', [{ field: 'body', text: 'run' }], {
+      k: 2, stages: [{ field: 'v', vector: [0, 0], limit: 1 }] }), quiver.InvalidArgumentError);
+    await assert.rejects(q.searchHybrid('hy', [{ field: 'v', vector: [0, 0], text: 'x' }]), TypeError);
+  });
+
   test('any RPC through call(), including ones without a wrapper', async () => {
     const resp = await q.call('points', 'CountPoints', { collection: 'shop', filter: '' });
     assert.equal(resp.count, '1');

@@ -23,7 +23,9 @@ async function main(): Promise<void> {
   await q.upsert('t', [{ id: 'x', sparseVectors: { sp: new Map([[1, 0.5]]) }, attributes: { body: 'mots' } }]);
   const sparseHits: Hit[] = await q.searchSparse('t', 'sp', { indices: [1], values: [1] });
   const textLists: Hit[][] = await q.searchText('t', 'body', ['mot', 'autre'], { k: 3 });
-  console.log(sparseHits, textLists);
+  const staged: Hit[] = await q.searchHybrid('t', [{ field: 'body', text: 'mot', k: 20 }, { field: 'sp', sparseVector: { 1: 1 } }],
+    { k: 5, fusion: 'dbsf', candidates: 10, stages: [{ field: 'sp', sparseVector: new Map([[1, 1]]), limit: 5 }] });
+  console.log(sparseHits, textLists, staged);
   try {
     await q.dropCollection('c');
   } catch (e) {

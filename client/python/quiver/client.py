@@ -52,6 +52,27 @@ def _named_copy(msg, name: str):
     return out
 
 
+_QUERY_KINDS = ("vector", "multi_vector", "sparse_vector", "text")
+
+
+def _set_field_query(msg, q: Mapping[str, Any], what: str) -> None:
+    """Sets the one query of a FieldQuery or SearchStage from q's "vector",
+    "multi_vector", "sparse_vector" or "text"."""
+    given = [kind for kind in _QUERY_KINDS if q.get(kind) is not None]
+    if len(given) != 1:
+        raise ValueError("%s: give exactly one of %s" % (what, ", ".join(_QUERY_KINDS)))
+    kind = given[0]
+    if kind == "vector":
+        msg.vector.CopyFrom(convert.to_vector(np.asarray(q[kind], dtype=np.float32)))
+    elif kind == "multi_vector":
+        rows = convert.as_matrix(np.asarray(q[kind], dtype=np.float32), what)
+        msg.multi_vector.vectors.extend(convert.to_vector(r) for r in rows)
+    elif kind == "sparse_vector":
+        msg.sparse_vector.CopyFrom(convert.to_sparse(q[kind], what))
+    else:
+        msg.text = q[kind]
+
+
 def _vector_field(name: str, spec: VectorSpec) -> types_pb2.VectorField:
     if isinstance(spec, types_pb2.VectorField):
         return _named_copy(spec, name)
@@ -430,6 +451,44 @@ class Client:
         resp = self.search_raw(req, timeout=timeout)
         lists = [[convert.from_hit(h) for h in r.hits] for r in resp.results]
         return lists[0] if single else lists
+
+    def search_hybrid(self, collection: str, queries: Sequence[Mapping[str, Any]],
+                      k: int = 10, *, fusion: str = "rrf", rrf_k: float = 0,
+                      stages: Sequence[Mapping[str, Any]] = (), candidates: int = 0,
+                      filter: str = "", output_attributes: Sequence[str] = (),
+                      with_vectors: bool = False, timeout: Optional[float] = ...,
+                      **options) -> List[Hit]:
+        """Hybrid search, one query: each entry of `queries` searches one
+        field, {"field": name} with one of "vector" (1-D array),
+        "multi_vector" (2-D array, a multi-vector field), "sparse_vector"
+        ({index: value} or (indices, values)) or "text" (a text attribute),
+        and optionally "k", "weight" and "params" (SearchParams fields).
+        Their lists are fused by `fusion` ("rrf", "weighted" or "dbsf").
+        Multi-stage search: `stages`, in order, each {"field": name, one
+        query as above, "limit": n} re-scoring the candidates exactly by
+        its field and keeping its best `limit` (default k); `candidates`:
+        how many of the fused ranking the first stage takes (0: all).
+        Returns the hits, best first (scored by the fusion, or by the last
+        stage's field)."""
+        method = fusion.upper()
+        if method not in ("RRF", "WEIGHTED", "DBSF"):
+            raise ValueError("fusion must be rrf, weighted or dbsf, got %r" % fusion)
+        req = search_pb2.SearchRequest(
+            collection=collection, k=k, filter=filter, rrf_k=rrf_k,
+            fusion=search_pb2.FusionMethod.Value(method), candidates=candidates,
+            output_attributes=list(output_attributes), with_vectors=with_vectors)
+        for i, q in enumerate(queries):
+            fq = req.field_queries.add(field=q["field"], k=int(q.get("k", 0)),
+                                       weight=float(q.get("weight", 0)))
+            _set_field_query(fq, q, "queries[%d]" % i)
+            if q.get("params"):
+                set_fields(fq.params, q["params"], "SearchParams")
+        for i, st in enumerate(stages):
+            stage = req.stages.add(field=st["field"], limit=int(st.get("limit", 0)))
+            _set_field_query(stage, st, "stages[%d]" % i)
+        set_fields(req, options, "SearchRequest")
+        resp = self.search_raw(req, timeout=timeout)
+        return [convert.from_hit(h) for h in resp.results[0].hits]
 
     def search_raw(self, request: search_pb2.SearchRequest,
                    timeout: Optional[float] = ...) -> search_pb2.SearchResponse:
