@@ -313,16 +313,25 @@ size_t Analyzer::Shared::RunChunk(Worker& w, std::string_view chunk,
   }
   int32_t run_begin = -1;
   int32_t run_end = -1;
+  bool run_ends_unworded = false;  // the run's last piece had no word status
   int32_t start = w.breaker->first();
   for (int32_t end = w.breaker->next(); end != icu::BreakIterator::DONE;
        start = end, end = w.breaker->next()) {
     // ICU gives a lone '_' or "²" no word status; Xapian indexes them.
-    if (w.breaker->getRuleStatus() < UBRK_WORD_NONE_LIMIT && !IsWordChar(at(start))) continue;
+    const bool unworded = w.breaker->getRuleStatus() < UBRK_WORD_NONE_LIMIT;
+    if (unworded && !IsWordChar(at(start))) continue;
     if (run_begin >= 0) {
       // One character between this word and the last that Xapian would
       // keep inside a word ICU ends there: "AT&T", "90's".
       bool join = false;
-      if (run_end < start) {
+      if (run_end == start) {
+        // ICU breaks around a number it gives no word status ("I²C",
+        // "½cup"); Xapian's words run on through any word character. Only
+        // there: ICU's other breaks between word characters (ideographs,
+        // a change of script) stay.
+        join = (unworded || run_ends_unworded) && IsWordChar(before(run_end)) &&
+               IsWordChar(at(start));
+      } else if (run_end < start) {
         int32_t k = run_end;
         UChar32 gap;
         U16_NEXT(s, k, len, gap);
@@ -332,12 +341,14 @@ size_t Analyzer::Shared::RunChunk(Worker& w, std::string_view chunk,
       }
       if (join) {
         run_end = end;
+        run_ends_unworded = unworded;
         continue;
       }
       run(run_begin, run_end);
     }
     run_begin = start;
     run_end = end;
+    run_ends_unworded = unworded;
   }
   if (run_begin >= 0) run(run_begin, run_end);
   utext_close(&ut);

@@ -21,7 +21,9 @@
 //        - up to three '+' or '#' right after a word, not followed by a
 //          word character, belong to it: "C++", "C#";
 //        - segments ICU gives no word status but that start with a word
-//          character are words too: a lone '_', "²", "½".
+//          character are words too: a lone '_', "²", "½"; and such a
+//          segment joins the word characters it touches, as ICU breaks
+//          around it where Xapian does not: "I²C", "m²", "½cup".
 //   3. Full Unicode case folding (ICU, default mappings: "Straße" gives
 //      "strasse", final sigma folds to sigma).
 //   4. Words longer than `max_token_bytes` after folding are dropped
@@ -46,7 +48,12 @@
 //     1.4 without FLAG_CJK_NGRAM keeps a whole run as one term (dropped when
 //     over 64 bytes);
 //   - Unicode versions: ICU 72 knows Unicode 15, Xapian 1.4.22 an older
-//     one, so a letter added since is a word here and a separator there.
+//     one, so a letter added since is a word here and a separator there;
+//   - a stray combining mark or variation selector with no letter before
+//     it: Xapian indexes it as a term of its own, this analyzer drops it.
+// On the 63,905 long descriptions of Debian's packages (bench/text_bench),
+// 63,851 documents get the same terms from both and every one of 1,000
+// package summaries as a query does.
 // Xapian's STEM_SOME (its default) indexes the unstemmed word and a
 // "Z"-prefixed stem for words starting with a letter; our terms are its
 // Z terms without the prefix, except that words starting with a digit are

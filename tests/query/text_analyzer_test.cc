@@ -72,6 +72,17 @@ TEST(TextAnalyzerTest, XapianJoiningRules) {
   EXPECT_THAT(Terms(*a, "a _ b"), ElementsAre("a", "_", "b"));
 }
 
+TEST(TextAnalyzerTest, NumbersOtherThanDigitsStayInsideWords) {
+  // ICU gives a superscript or a vulgar fraction no word status and breaks
+  // around it; they are numbers, so Xapian (and this analyzer) keep the
+  // word whole.
+  auto a = Unstemmed();
+  EXPECT_THAT(Terms(*a, "I\u00b2C bus and GOsa\u00b2 tools, ROM\u00b2 and x\u00b3y and \u00bdcup"),
+              ElementsAre("i\u00b2c", "bus", "and", "gosa\u00b2", "tools", "rom\u00b2", "and",
+                          "x\u00b3y", "and", "\u00bdcup"));
+  EXPECT_THAT(Terms(*a, "\u00b2 alone, m\u00b2"), ElementsAre("\u00b2", "alone", "m\u00b2"));
+}
+
 TEST(TextAnalyzerTest, UnicodeCaseFolding) {
   auto a = Unstemmed();
   EXPECT_THAT(Terms(*a, "Café NAÏVE Ångström"), ElementsAre("café", "naïve", "ångström"));
