@@ -52,7 +52,7 @@
 //   - a stray combining mark or variation selector with no letter before
 //     it: Xapian indexes it as a term of its own, this analyzer drops it.
 // On the 63,905 long descriptions of Debian's packages (bench/text_bench),
-// 63,851 documents get the same terms from both and every one of 1,000
+// 63,872 documents get the same terms from both and every one of 1,000
 // package summaries as a query does.
 // Xapian's STEM_SOME (its default) indexes the unstemmed word and a
 // "Z"-prefixed stem for words starting with a letter; our terms are its
