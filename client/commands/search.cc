@@ -50,6 +50,9 @@ struct SearchArgs {
   std::optional<float> score_threshold;
   std::string group_by;
   uint32_t group_size = 0;
+  // Diversity (MMR): lambda, and the candidates re-ranked.
+  std::optional<float> diversity;
+  uint32_t fetch_k = 0;
   // Hybrid search: NAME=1,2,3 / NAME=PATH[:ROW] per field, and per-field k
   // and weight as NAME=N.
   std::vector<std::string> field_vectors;
@@ -539,6 +542,12 @@ absl::Status Search(Context& c, const SearchArgs& a) {
   req.set_group_by(a.group_by);
   req.set_group_size(a.group_size);
   if (a.group_size != 0 && a.group_by.empty()) return UsageError("--group-size needs --group-by");
+  if (a.diversity) {
+    req.mutable_diversity()->set_lambda(*a.diversity);
+    req.mutable_diversity()->set_fetch_k(a.fetch_k);
+  } else if (a.fetch_k != 0) {
+    return UsageError("--fetch-k needs --diversity");
+  }
   QUIVER_ASSIGN_OR_RETURN(v1::SearchResponse resp, c.client->Search(req));
   if (c.globals.json) {
     PrintJson(c.out, ProtoToJson(resp));
@@ -645,6 +654,12 @@ void RegisterSearchCommands(CLI::App& app, CommandSet& commands) {
   search_cmd->add_option("--group-by", srch.group_by,
                          "Grouped search: the best hits per value of this attribute, k groups");
   search_cmd->add_option("--group-size", srch.group_size, "Hits per group with --group-by (default 1)");
+  search_cmd->add_option("--diversity", srch.diversity,
+                         "Diversity-aware results: re-rank the best --fetch-k by maximal "
+                         "marginal relevance with this lambda (1: plain relevance order, lower: "
+                         "fewer near-duplicates; 0.5 is a good start)");
+  search_cmd->add_option("--fetch-k", srch.fetch_k,
+                         "With --diversity: candidates re-ranked (default max(4k, 50))");
   search_cmd->add_option("--refine", srch.refine,
                          "Candidates reranked = k x this (compressed indexes; late interaction: "
                          "points scored by exact MaxSim). Default: the index's");

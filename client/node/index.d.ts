@@ -125,6 +125,8 @@ export interface SearchOptions {
   outputAttributes?: string[];
   withVectors?: boolean;
   params?: { ef?: number; nprobe?: number; exact?: boolean; refineFactor?: number; filterStrategy?: string };
+  /** Re-rank the best fetchK by maximal marginal relevance (lambda in [0, 1], default 0.5). */
+  diversity?: { lambda?: number; fetchK?: number };
   /** Any other SearchRequest field, by name (camelCase or snake_case). */
   [field: string]: unknown;
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "base/truncate.h"
@@ -88,10 +89,14 @@ absl::Status RefuseResultOptions(const v1::SearchRequest& req, absl::string_view
   const char* what = req.min_results() != 0 || req.exhaustive() ? "min_results and exhaustive"
                      : req.has_score_threshold()               ? "score_threshold"
                      : !req.group_by().empty() || req.group_size() != 0 ? "group_by and group_size"
+                     : req.has_diversity()                                ? "diversity"
                                                                         : nullptr;
   if (what == nullptr) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      what, " apply only to a search of a single-vector field (vectors), not to ", kind));
+  const bool several = absl::StrContains(what, " and ");
+  return absl::InvalidArgumentError(absl::StrCat(what, several ? " apply" : " applies",
+                                                 " only to a search of a single-vector field "
+                                                 "(vectors), not to ",
+                                                 kind));
 }
 
 // The attribute to group by (INT64, STRING or BOOL).
@@ -117,6 +122,40 @@ absl::StatusOr<int> BindGroupBy(const BindTarget& t, const std::string& name) {
   return a;
 }
 
+// SearchRequest.diversity: lambda in [0, 1] (default 0.5), fetch_k in
+// k..kMaxK (default max(4k, 50), capped).
+absl::Status BindDiversity(const v1::SearchRequest& req, BoundSearch* s) {
+  if (!req.has_diversity()) return absl::OkStatus();
+  if (req.min_results() != 0 || req.exhaustive() || req.has_score_threshold() ||
+      !req.group_by().empty()) {
+    return absl::InvalidArgumentError(
+        "diversity does not combine with min_results, exhaustive, score_threshold or group_by");
+  }
+  const v1::Diversity& d = req.diversity();
+  if (d.has_lambda()) {
+    if (!(d.lambda() >= 0 && d.lambda() <= 1)) {  // NaN fails too
+      return absl::InvalidArgumentError(
+          absl::StrCat("diversity.lambda must be in [0, 1], got ", d.lambda()));
+    }
+    s->mmr_lambda = d.lambda();
+  }
+  if (d.fetch_k() == 0) {
+    s->mmr_fetch_k = std::min<uint32_t>(std::max<uint32_t>(4 * req.k(), 50), kMaxK);
+  } else if (d.fetch_k() < req.k() || d.fetch_k() > kMaxK) {
+    return absl::InvalidArgumentError(absl::StrCat("diversity.fetch_k must be 0 or in k..", kMaxK,
+                                                   " (k is ", req.k(), "), got ", d.fetch_k()));
+  } else {
+    s->mmr_fetch_k = d.fetch_k();
+  }
+  // The candidates are held per query like hits.
+  if (static_cast<uint64_t>(req.vectors_size()) * s->mmr_fetch_k > kMaxHitsPerRequest) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("queries x diversity.fetch_k must be at most ", kMaxHitsPerRequest, ", got ",
+                     req.vectors_size(), " x ", s->mmr_fetch_k));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BindResultOptions(const BindTarget& t, const v1::SearchRequest& req,
                                BoundSearch* s) {
   if (req.min_results() > req.k()) {
@@ -124,6 +163,7 @@ absl::Status BindResultOptions(const BindTarget& t, const v1::SearchRequest& req
                                                    "), got ", req.min_results()));
   }
   s->min_results = req.exhaustive() ? req.k() : req.min_results();
+  QUIVER_RETURN_IF_ERROR(BindDiversity(req, s));
   if (req.has_score_threshold()) {
     if (!std::isfinite(req.score_threshold())) {
       return absl::InvalidArgumentError(absl::StrCat(

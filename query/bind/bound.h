@@ -76,6 +76,10 @@ struct BoundSearch {
   float score_threshold = 0;
   int group_by = -1;        // index into Schema::attributes(); -1: not grouped
   uint32_t group_size = 1;  // hits per group
+  // Diversity (query/execute/mmr.h): fetch_k > 0 re-ranks the best fetch_k
+  // by maximal marginal relevance with this lambda.
+  uint32_t mmr_fetch_k = 0;
+  double mmr_lambda = 0.5;
 
   size_t num_queries() const { return multi ? sets.size() : qnorms.size(); }
 };

@@ -1,12 +1,14 @@
 // Search of one vector field: Collection::Search (a bound search; sets of
-// a multi-vector field go on to late_interaction.cc), the planner context
-// it builds, and SearchView, which runs the planner's per-segment search
-// over every segment of a view.
+// a multi-vector field go on to late_interaction.cc; with diversity, MMR
+// over the best fetch_k), the planner context it builds, and SearchView,
+// which runs the planner's per-segment search over every segment of a
+// view.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "query/collection.h"
 #include "query/execute/limit.h"
+#include "query/execute/mmr.h"
 #include "query/execute/response.h"
 #include "query/execute/result_info.h"
 
@@ -69,15 +71,32 @@ absl::Status Collection::Search(const BoundSearch& q, const StopToken& stop,
   if (q.group_by >= 0) return SearchGrouped(q, stop, resp);
   const VectorFieldSpec& field = schema().vectors()[q.field];
   bool approximate = false;
+  // With diversity the index finds fetch_k candidates and MMR picks k.
+  const bool mmr = q.mmr_fetch_k > 0;
+  const uint32_t fetch = mmr ? q.mmr_fetch_k : q.k;
   SearchContext ctx =
-      MakeContext(q.field, q.k, q.queries, q.qnorms, q.params, q.filter.get(), stop);
+      MakeContext(q.field, fetch, q.queries, q.qnorms, q.params, q.filter.get(), stop);
   ctx.approximate = &approximate;
   SearchStart s;
   QUIVER_RETURN_IF_ERROR(BeginSearch(q, resp, &s));
+  if (mmr) s.topk.assign(q.num_queries(), index::TopK(fetch));
   QUIVER_RETURN_IF_ERROR(SearchView(ctx, s.view, s.explain, &s.topk));
-  LimitOp limit(q.k);
+  LimitOp limit(fetch);
   SearchLists lists;
   lists.hits = limit.Run(&s.topk);
+  MmrOp diversify(q.k, q.mmr_lambda, q.mmr_fetch_k, field.dim, ctx.similarity);
+  if (mmr) {
+    std::vector<MmrCandidate> cands;
+    for (std::vector<index::Neighbor>& hits : lists.hits) {
+      QUIVER_RETURN_IF_ERROR(stop.Check());
+      cands.clear();
+      for (const index::Neighbor& nb : hits) {
+        const Segment& seg = *s.view.parts[nb.id >> 32].segment;
+        cands.push_back({nb, seg.vector(q.field, static_cast<uint32_t>(nb.id))});
+      }
+      hits = diversify.Run(cands);
+    }
+  }
   lists.exact.assign(lists.hits.size(), approximate ? 0 : 1);
   lists.cut.assign(lists.hits.size(), 0);
   if (q.has_threshold) {
@@ -94,9 +113,14 @@ absl::Status Collection::Search(const BoundSearch& q, const StopToken& stop,
         ", filter=", q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none",
         ", strategy=", std::string(FilterStrategyName(q.params.strategy)), ")\n");
     if (q.has_threshold) absl::StrAppend(&text, "  ScoreThreshold(", q.score_threshold, ")\n");
-    limit.ToExplain("  ", &text);
-    absl::StrAppend(&text, "    MergeTopK(segments=", s.explain->segments_size(), ")\n");
-    AppendSegmentsText(*s.explain, 0, "      ", &text);
+    std::string indent = "  ";
+    if (mmr) {
+      diversify.ToExplain(indent, &text);
+      indent += "  ";
+    }
+    limit.ToExplain(indent, &text);
+    absl::StrAppend(&text, indent, "  MergeTopK(segments=", s.explain->segments_size(), ")\n");
+    AppendSegmentsText(*s.explain, 0, indent + "    ", &text);
   }
   MatchingCounter counter(s.view, q.filter.get(), stop, static_cast<int>(q.field));
   if (q.min_results > 0) {

@@ -799,12 +799,21 @@ TEST_F(QuiverctlTest, TextAttributesCreateImportSearchAndFuse) {
   EXPECT_NE(out.find("Rescore(field=\"body\", BM25(k1=1.2, b=0.75), limit=1)"),
             std::string::npos)
       << out;
+  // Diversity: t2 (1, 1) and t3 (2, 2) are the nearest to (1.9, 1.9), but
+  // MMR with a low lambda takes t1 (0, 0), far from t3, second.
+  j = CtlJson({"search", "tx", "--vector", "1.9,1.9", "-k", "2", "--diversity", "0.2",
+               "--fetch-k", "3"});
+  ASSERT_EQ(j["results"][0]["hits"].size(), 2u) << j.dump();
+  EXPECT_EQ(j["results"][0]["hits"][0]["id"], "t3") << j.dump();
+  EXPECT_EQ(j["results"][0]["hits"][1]["id"], "t1") << j.dump();
   CmdResult wrong =
       Ctl({"search", "tx", "--field", "body", "--text", "run", "--stage", "vector:d=1,1"});
   EXPECT_NE(wrong.err.find("re-score a hybrid search's candidates"), std::string::npos)
       << wrong.err;
   wrong = Ctl({"search", "tx", "--field-text", "body=run", "--stage", "dense:d=1,1"});
   EXPECT_NE(wrong.err.find("unknown kind \"dense\""), std::string::npos) << wrong.err;
+  wrong = Ctl({"search", "tx", "--vector", "1,1", "--fetch-k", "5"});
+  EXPECT_NE(wrong.err.find("--fetch-k needs --diversity"), std::string::npos) << wrong.err;
   j = CtlJson({"collection", "describe", "tx"});
   EXPECT_EQ(j["schema"]["attributes"][0]["text"]["language"], "english") << j.dump();
   auto bad = Ctl({"collection", "create", "tx2", "--vector", "d:2:L2", "--attr",

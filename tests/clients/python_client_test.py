@@ -187,6 +187,22 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             q.search_hybrid("hy", [{"field": "v", "vector": [0, 0], "text": "x"}])
 
+    def test_diversity(self):
+        q = self.q
+        q.create_collection("dv", vectors={"v": (2, "L2")})
+        # Three near-copies at (0, 0) and one point at (1, 0).
+        q.upsert("dv", ["a", "b", "c", "d"],
+                 {"v": np.array([[0, 0], [0.01, 0], [0, 0.01], [1, 0]])})
+        self.assertEqual([h.id for h in q.search("dv", [0, 0], k=2)], ["a", "b"])
+        # MMR keeps the best, then the point unlike it.
+        hits = q.search("dv", [0, 0], k=2, diversity=0.3)
+        self.assertEqual([h.id for h in hits], ["a", "d"])
+        self.assertAlmostEqual(hits[1].score, 1.0)  # its relevance: squared distance
+        hits = q.search("dv", [0, 0], k=2, diversity={"lambda": 1.0, "fetch_k": 4})
+        self.assertEqual([h.id for h in hits], ["a", "b"])
+        with self.assertRaises(quiver.InvalidArgumentError):
+            q.search("dv", [0, 0], k=2, diversity=2.0)
+
     def test_update_collection_changes_the_schema(self):
         q = self.q
         q.create_collection("evolve", vectors={"v": (2, "L2")}, attributes={"n": "int64"})

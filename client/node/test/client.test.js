@@ -218,6 +218,15 @@ describe('quiver-client', () => {
     await assert.rejects(q.searchHybrid('hy', [{ field: 'v', vector: [0, 0], text: 'x' }]), TypeError);
   });
 
+  test('diversity-aware search', async () => {
+    await q.createCollection('dv', { vectors: { v: { dim: 2, metric: 'L2' } } });
+    await q.upsert('dv', [[0, 0], [0.01, 0], [0, 0.01], [1, 0]].map((v, i) => ({ id: 'abcd'[i], vectors: { v } })));
+    assert.deepEqual((await q.search('dv', [0, 0], { k: 2 })).map((h) => h.id), ['a', 'b']);
+    assert.deepEqual((await q.search('dv', [0, 0], { k: 2, diversity: { lambda: 0.3 } })).map((h) => h.id), ['a', 'd']);
+    assert.deepEqual((await q.search('dv', [0, 0], { k: 2, diversity: { lambda: 1, fetchK: 4 } })).map((h) => h.id), ['a', 'b']);
+    await assert.rejects(q.search('dv', [0, 0], { k: 2, diversity: { lambda: 2 } }), quiver.InvalidArgumentError);
+  });
+
   test('any RPC through call(), including ones without a wrapper', async () => {
     const resp = await q.call('points', 'CountPoints', { collection: 'shop', filter: '' });
     assert.equal(resp.count, '1');

@@ -387,12 +387,15 @@ class Client:
     def search(self, collection: str, vectors: Any, k: int = 10, *, field: str = "",
                filter: str = "", output_attributes: Sequence[str] = (),
                with_vectors: bool = False, params: Optional[Mapping[str, Any]] = None,
+               diversity: Union[None, float, Mapping[str, Any]] = None,
                timeout: Optional[float] = ...,
                **options) -> Union[List[Hit], List[List[Hit]]]:
         """The k nearest points to a query vector (1-D array: returns a list
         of Hits, best first) or to each row of a 2-D array (returns one list
         per row). params: SearchParams fields (ef, nprobe, exact,
-        refine_factor, filter_strategy); options: any other SearchRequest
+        refine_factor, filter_strategy); diversity: re-rank the best
+        candidates by maximal marginal relevance, a lambda in [0, 1] or
+        {"lambda": 0.5, "fetch_k": 100}; options: any other SearchRequest
         field by name."""
         q = np.asarray(vectors, dtype=np.float32)
         single = q.ndim == 1
@@ -402,6 +405,10 @@ class Client:
             vectors=[convert.to_vector(r) for r in convert.as_matrix(q, "vectors")])
         if params:
             set_fields(req.params, params, "SearchParams")
+        if diversity is not None:
+            req.diversity.SetInParent()
+            set_fields(req.diversity, diversity if isinstance(diversity, Mapping)
+                       else {"lambda": float(diversity)}, "Diversity")
         set_fields(req, options, "SearchRequest")
         resp = self.search_raw(req, timeout=timeout)
         lists = [[convert.from_hit(h) for h in r.hits] for r in resp.results]
