@@ -130,6 +130,9 @@ def write_all(t, c, p, s, n):
         collection="c", field="v", vectors=[q], k=5, filter="a IN (1, 2, 3)",
         output_attributes=["*"], with_vectors=True, explain=True,
         params=s.SearchParams(ef=32, filter_strategy=s.POST_FILTER))))
+    seeds.append((SEARCH, "search_diversity", s.SearchRequest(
+        collection="c", field="v", vectors=[q, q], k=3, filter="a < 9", explain=True,
+        diversity=s.Diversity(**{"lambda": 0.4, "fetch_k": 12}))))
     seeds.append((SEARCH, "search_exact", s.SearchRequest(
         collection="c", field="d", vectors=[t.Vector(values=[1.0] * 8)], k=3,
         params=s.SearchParams(exact=True))))
