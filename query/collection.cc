@@ -63,12 +63,13 @@ Collection::Collection(const storage::CollectionRecord& record, Schema schema, u
   stored_dims_.resize(kMaxVectorFields, 0);
   analyzers_.resize(kMaxAttributes);
   text_stats_.resize(kMaxAttributes);
-  SetUpTextAttributes(this->schema());
+  sparse_stats_.resize(kMaxSparseFields);
+  SetUpTermStats(this->schema());
   MutexLock lock(&spec_mu_);
   for (const VectorFieldSpec& f : this->schema().vectors()) index_specs_.push_back(IndexSpecOf(f));
 }
 
-void Collection::SetUpTextAttributes(const Schema& schema) {
+void Collection::SetUpTermStats(const Schema& schema) {
   for (size_t a = 0; a < schema.attributes().size(); ++a) {
     const AttributeSpec& spec = schema.attributes()[a];
     if (!spec.text || analyzers_[a] != nullptr) continue;
@@ -83,6 +84,11 @@ void Collection::SetUpTextAttributes(const Schema& schema) {
     }
     analyzers_[a] = *std::move(an);
     text_stats_[a] = std::make_unique<Bm25Stats>();
+  }
+  for (size_t s = 0; s < schema.sparse().size(); ++s) {
+    if (schema.sparse()[s].idf && sparse_stats_[s] == nullptr) {
+      sparse_stats_[s] = std::make_unique<Bm25Stats>();
+    }
   }
 }
 

@@ -404,14 +404,22 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // parameters and average length.
   std::vector<std::vector<SparseTerm>> TextQueryTerms(int a, const std::vector<TextTerms>& queries,
                                                       SparseScoring* scoring) const;
-  // Text attributes' statistics follow the rows written and removed
-  // (commit thread), and are counted again from the live rows at recovery.
-  void AddTextStats(const TextRow& row) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
-  void RemoveTextStats(const TextRow& row) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
-  void RecountTextStats() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
-  // Analyzers and statistics for the text attributes of `schema` that have
-  // none yet (construction, ApplySchema before the schema is published).
-  void SetUpTextAttributes(const Schema& schema);
+  // Text attributes' and IDF sparse fields' statistics follow the rows
+  // written and removed (commit thread), and are counted again from the
+  // live rows at recovery.
+  void AddTermStats(const TextRow& text, const SparseRow& sparse)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void RemoveTermStats(const TextRow& text, const SparseRow& sparse)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void RecountTermStats() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  // Analyzers and statistics for the text attributes and IDF sparse fields
+  // of `schema` that have none yet (construction, ApplySchema before the
+  // schema is published).
+  void SetUpTermStats(const Schema& schema);
+  // Sparse field s's queries, each value times its index's IDF when the
+  // field has the IDF modifier (one statistics snapshot for the batch);
+  // the queries as they are otherwise.
+  std::vector<SparseValue> SparseQueriesFor(int s, const std::vector<SparseValue>& queries) const;
   // SearchHybrid's steps (query/execute/hybrid.cc): check the response
   // estimate, search the fields, explain.
   struct HybridRun;
@@ -603,6 +611,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // encoders_ (an added attribute's before the schema naming it).
   std::vector<std::shared_ptr<const text::Analyzer>> analyzers_;
   std::vector<std::unique_ptr<Bm25Stats>> text_stats_;
+  // Per sparse field with the IDF modifier (sized kMaxSparseFields, null
+  // for the others), as text_stats_.
+  std::vector<std::unique_ptr<Bm25Stats>> sparse_stats_;
 
   // What the filter planner learned from past searches (thread-safe).
   mutable PlanFeedback plan_feedback_;

@@ -265,17 +265,20 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
     live_ = id_map_.size();
     PublishLocked(last_seq);
   }
-  RecountTextStats();
+  RecountTermStats();
   NotifySealed();
   return absl::OkStatus();
 }
 
-void Collection::RecountTextStats() {
+void Collection::RecountTermStats() {
   for (const auto& stats : text_stats_) {
     if (stats != nullptr) stats->Clear();
   }
+  for (const auto& stats : sparse_stats_) {
+    if (stats != nullptr) stats->Clear();
+  }
   ReaderMutexLock lock(&mu_);
-  for (const auto& [id, ref] : id_map_) AddTextStats(ref.segment->text(ref.offset));
+  for (const auto& [id, ref] : id_map_) AddTermStats(ref.segment->text(ref.offset), ref.segment->sparse(ref.offset));
 }
 
 void Collection::RebuildSegment(const storage::SegmentFiles& files, uint64_t segment_id,

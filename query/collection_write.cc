@@ -158,14 +158,15 @@ void Collection::ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEff
     rows.push_back(
         {&seg, seg.Append(fx.added[i], p.record.id(), p.attrs, p.vectors, p.tokens.data(),
                           p.sparse, p.text)});
-    AddTextStats(p.text);
+    AddTermStats(p.text, p.sparse);
   }
   {
     MutexLock lock(&mu_);
     for (const std::string& id : fx.removed_ids) {
       auto it = id_map_.find(id);
       if (it == id_map_.end()) continue;
-      RemoveTextStats(it->second.segment->text(it->second.offset));
+      RemoveTermStats(it->second.segment->text(it->second.offset),
+                      it->second.segment->sparse(it->second.offset));
       it->second.segment->MarkDeleted(it->second.offset, seq);
     }
     for (size_t i = 0; i < up.points.size(); ++i) id_map_[up.points[i].record.id()] = rows[i];
@@ -182,7 +183,8 @@ void Collection::ApplyDelete(uint64_t seq, const WriteEffects& fx) {
     for (const std::string& id : fx.removed_ids) {
       auto it = id_map_.find(id);
       if (it == id_map_.end()) continue;
-      RemoveTextStats(it->second.segment->text(it->second.offset));
+      RemoveTermStats(it->second.segment->text(it->second.offset),
+                      it->second.segment->sparse(it->second.offset));
       it->second.segment->MarkDeleted(it->second.offset, seq);
       id_map_.erase(it);
     }
@@ -192,15 +194,21 @@ void Collection::ApplyDelete(uint64_t seq, const WriteEffects& fx) {
   last_write_ = absl::Now();
 }
 
-void Collection::AddTextStats(const TextRow& row) {
-  for (size_t a = 0; a < row.size(); ++a) {
-    if (row[a] != nullptr && text_stats_[a] != nullptr) text_stats_[a]->Add(*row[a]);
+void Collection::AddTermStats(const TextRow& text, const SparseRow& sparse) {
+  for (size_t a = 0; a < text.size(); ++a) {
+    if (text[a] != nullptr && text_stats_[a] != nullptr) text_stats_[a]->Add(*text[a]);
+  }
+  for (size_t s = 0; s < sparse.size(); ++s) {
+    if (sparse[s] != nullptr && sparse_stats_[s] != nullptr) sparse_stats_[s]->Add(*sparse[s]);
   }
 }
 
-void Collection::RemoveTextStats(const TextRow& row) {
-  for (size_t a = 0; a < row.size(); ++a) {
-    if (row[a] != nullptr && text_stats_[a] != nullptr) text_stats_[a]->Remove(*row[a]);
+void Collection::RemoveTermStats(const TextRow& text, const SparseRow& sparse) {
+  for (size_t a = 0; a < text.size(); ++a) {
+    if (text[a] != nullptr && text_stats_[a] != nullptr) text_stats_[a]->Remove(*text[a]);
+  }
+  for (size_t s = 0; s < sparse.size(); ++s) {
+    if (sparse[s] != nullptr && sparse_stats_[s] != nullptr) sparse_stats_[s]->Remove(*sparse[s]);
   }
 }
 
@@ -257,7 +265,7 @@ void Collection::ApplySchema(uint64_t seq, std::shared_ptr<const Schema> next) {
       index_specs_.push_back(IndexSpecOf(next->vectors()[f]));
     }
   }
-  SetUpTextAttributes(*next);  // before anyone can name the new attributes
+  SetUpTermStats(*next);  // before anyone can name the new attributes
   {
     MutexLock lock(&schema_mu_);
     schemas_.push_back(next);

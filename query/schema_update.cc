@@ -26,7 +26,12 @@ absl::StatusOr<std::shared_ptr<const Schema>> EvolveSchema(
           "collection \"", collection, "\" already has a field or attribute \"",
           TruncateForMessage(add.name()), "\"; fields and attributes share one namespace"));
     }
-    sparse.push_back(SparseFieldSpec{add.name()});
+    if (add.modifier() != v1::SPARSE_MODIFIER_NONE && add.modifier() != v1::IDF) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("add_sparse_vectors: sparse vector field \"", TruncateForMessage(add.name()),
+                       "\" has an unknown modifier (NONE or IDF)"));
+    }
+    sparse.push_back(SparseFieldSpec{add.name(), add.modifier() == v1::IDF});
   }
   // Vector fields are edited in place (a dropped one keeps its slot).
   std::vector<VectorFieldSpec> vectors = current.vectors();

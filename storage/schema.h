@@ -106,6 +106,9 @@ inline const AttrValue& AttrAt(const AttrRow& row, size_t a) {
 // hold one sparse vector of it.
 struct SparseFieldSpec {
   std::string name;
+  // Queries are weighted by each index's IDF over the live points with a
+  // vector of the field (the API's SparseModifier IDF).
+  bool idf = false;
 };
 
 // One point's sparse vector: values[i] at dimension indices[i], indices

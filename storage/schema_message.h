@@ -117,6 +117,25 @@ void VectorSpecTo(const VectorFieldSpec& spec, FieldMsg* f) {
   }
 }
 
+// A sparse field's IDF modifier: a bool in the stored form, the API's
+// SparseModifier enum (IDF = 1) in the other.
+template <typename SparseMsg>
+bool SparseIdf(const SparseMsg& f) {
+  if constexpr (requires { f.idf(); }) {
+    return f.idf();
+  } else {
+    return static_cast<int>(f.modifier()) == 1;
+  }
+}
+template <typename SparseMsg>
+void SetSparseIdf(bool idf, SparseMsg* f) {
+  if constexpr (requires { f->set_idf(true); }) {
+    f->set_idf(idf);
+  } else {
+    SetNumber(f, &SparseMsg::set_modifier, idf ? 1 : 0);
+  }
+}
+
 }  // namespace schema_message_internal
 
 // Builds a Schema from a StoredSchema-shaped message.
@@ -154,7 +173,15 @@ absl::StatusOr<Schema> SchemaFromMessage(const SchemaMsg& m) {
   }
   std::vector<SparseFieldSpec> sparse;
   sparse.reserve(m.sparse_vectors_size());
-  for (const auto& f : m.sparse_vectors()) sparse.push_back(SparseFieldSpec{f.name()});
+  for (const auto& f : m.sparse_vectors()) {
+    if constexpr (requires { f.modifier(); }) {
+      if (static_cast<int>(f.modifier()) < 0 || static_cast<int>(f.modifier()) > 1) {
+        return in::FieldError("sparse vector field", f.name(),
+                              "has an unknown modifier (NONE or IDF)");
+      }
+    }
+    sparse.push_back(SparseFieldSpec{f.name(), in::SparseIdf(f)});
+  }
   return Schema::Create(std::move(vectors), std::move(attributes), std::move(sparse));
 }
 
@@ -188,7 +215,11 @@ SchemaMsg SchemaToMessage(const Schema& s) {
       t->set_b(spec.text_spec.b);
     }
   }
-  for (const SparseFieldSpec& spec : s.sparse()) m.add_sparse_vectors()->set_name(spec.name);
+  for (const SparseFieldSpec& spec : s.sparse()) {
+    auto* f = m.add_sparse_vectors();
+    f->set_name(spec.name);
+    in::SetSparseIdf(spec.idf, f);
+  }
   return m;
 }
 

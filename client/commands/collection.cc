@@ -161,6 +161,22 @@ absl::StatusOr<v1::AttributeField> ParseAttrSpec(const std::string& spec) {
   return a;
 }
 
+// "name" or "name:idf" -> a SparseVectorField.
+absl::StatusOr<v1::SparseVectorField> ParseSparseSpec(const std::string& spec,
+                                                      const std::string& flag) {
+  v1::SparseVectorField f;
+  const size_t colon = spec.find(':');
+  f.set_name(spec.substr(0, colon));
+  if (colon != std::string::npos) {
+    const std::string modifier = absl::AsciiStrToLower(spec.substr(colon + 1));
+    if (modifier != "idf") {
+      return UsageError(absl::StrCat(flag, " \"", spec, "\": expected NAME or NAME:idf"));
+    }
+    f.set_modifier(v1::IDF);
+  }
+  return f;
+}
+
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -225,8 +241,8 @@ absl::Status CollectionCreate(Context& c, const CreateArgs& a) {
     for (const auto& spec : a.attrs) {
       QUIVER_ASSIGN_OR_RETURN(*schema.add_attributes(), ParseAttrSpec(spec));
     }
-    for (const auto& name : a.sparse) {
-      schema.add_sparse_vectors()->set_name(name);
+    for (const auto& spec : a.sparse) {
+      QUIVER_ASSIGN_OR_RETURN(*schema.add_sparse_vectors(), ParseSparseSpec(spec, "--sparse"));
     }
   }
   QUIVER_ASSIGN_OR_RETURN(v1::CollectionInfo info, c.client->CreateCollection(a.name, schema));
@@ -409,7 +425,9 @@ absl::Status CollectionUpdate(Context& c, const UpdateArgs& a) {
   }
   v1::UpdateCollectionRequest req;
   req.set_name(a.name);
-  for (const std::string& name : a.add_sparse) req.add_add_sparse_vectors()->set_name(name);
+  for (const std::string& spec : a.add_sparse) {
+    QUIVER_ASSIGN_OR_RETURN(*req.add_add_sparse_vectors(), ParseSparseSpec(spec, "--add-sparse"));
+  }
   for (const std::string& spec : a.add_vectors) {
     QUIVER_ASSIGN_OR_RETURN(*req.add_add_vectors(), ParseVectorSpec(spec));
   }
@@ -481,8 +499,9 @@ void RegisterCollectionCommands(CLI::App& app, CommandSet& commands) {
                          "filters), or name:string:text[:LANGUAGE] for full-text (BM25) search "
                          "(LANGUAGE a Snowball stemmer, default english, or none); repeatable");
   create_cmd->add_option("--sparse", create.sparse,
-                         "Sparse vector field name (points hold INDEX:VALUE pairs, searched by "
-                         "dot product); repeatable");
+                         "Sparse vector field name[:idf] (points hold INDEX:VALUE pairs, "
+                         "searched by dot product; idf weighs each query index by its inverse "
+                         "document frequency); repeatable");
   create_cmd->add_option("--schema", create.schema_file,
                          "CollectionSchema as JSON (instead of --vector/--attr)");
   create_cmd->add_option("--multi-vector", create.multi_vectors,
@@ -543,7 +562,7 @@ void RegisterCollectionCommands(CLI::App& app, CommandSet& commands) {
                          "New vector field name:dim:metric[:index] as in create --vector; "
                          "optional (points written before lack it), in memory; repeatable");
   update_cmd->add_option("--add-sparse", update_args->add_sparse,
-                         "New sparse vector field name (points written before lack it); "
+                         "New sparse vector field name[:idf] (points written before lack it); "
                          "repeatable");
   update_cmd->add_option("--drop-vector", update_args->drop_vectors,
                          "Drop a vector field and its vectors (its name is free again); "

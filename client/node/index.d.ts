@@ -74,7 +74,7 @@ export interface AttributeFieldSpec {
 export interface CollectionSpec {
   vectors: Record<string, VectorFieldSpec>;
   attributes?: Record<string, AttributeType | AttributeFieldSpec>;
-  sparseVectors?: string[];
+  sparseVectors?: SparseFieldInput[];
 }
 
 /** UpdateCollection's changes, applied all or nothing. */
@@ -84,7 +84,7 @@ export interface CollectionChanges {
   /** New vector fields: optional, since points written before lack them. */
   addVectors?: Record<string, VectorFieldSpec>;
   dropVectors?: string[];
-  addSparseVectors?: string[];
+  addSparseVectors?: SparseFieldInput[];
   /** A field's new index. */
   indexes?: Record<string, string | { type: string; params?: Record<string, string | number> }>;
 }
@@ -117,6 +117,9 @@ export interface HybridOptions extends SearchOptions {
   /** How many of the fused ranking the first stage takes (0: all). */
   candidates?: number;
 }
+
+/** A sparse vector field: its name, or with the IDF modifier. */
+export type SparseFieldInput = string | { name: string; modifier?: 'idf' | 'none' };
 
 export interface SearchOptions {
   k?: number;

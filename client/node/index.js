@@ -156,6 +156,16 @@ function fieldQuery(q, what) {
   }
 }
 
+// A sparse field: its name, or { name, modifier: 'idf' | 'none' }.
+function sparseField(f) {
+  if (typeof f === 'string') return { name: f };
+  const modifier = String(f.modifier || 'none').toUpperCase();
+  if (modifier !== 'IDF' && modifier !== 'NONE') {
+    throw new TypeError(`sparse field ${f.name}: modifier must be 'idf' or 'none', got ${f.modifier}`);
+  }
+  return { name: f.name, modifier: modifier === 'IDF' ? 'IDF' : 'SPARSE_MODIFIER_NONE' };
+}
+
 function toPoint(p) {
   const point = { id: String(p.id), vectors: mapValues(p.vectors, toVector), attributes: {} };
   for (const [k, v] of Object.entries(p.attributes || {})) {
@@ -287,7 +297,7 @@ class QuiverClient {
     const schema = {
       vectors: Object.entries(spec.vectors || {}).map(([n, s]) => vectorField(n, s)),
       attributes: Object.entries(spec.attributes || {}).map(([n, s]) => attributeField(n, s)),
-      sparse_vectors: Array.from(spec.sparseVectors || [], (n) => ({ name: n })),
+      sparse_vectors: Array.from(spec.sparseVectors || [], sparseField),
     };
     return (await this.call('collections', 'CreateCollection', { name, schema })).collection;
   }
@@ -303,7 +313,7 @@ class QuiverClient {
       attributes: Object.entries(changes.attributes || {}).map(([n, s]) => attributeField(n, s)),
       add_vectors: Object.entries(changes.addVectors || {}).map(([n, s]) => vectorField(n, s)),
       drop_vectors: Array.from(changes.dropVectors || []),
-      add_sparse_vectors: Array.from(changes.addSparseVectors || [], (n) => ({ name: n })),
+      add_sparse_vectors: Array.from(changes.addSparseVectors || [], sparseField),
       vectors: Object.entries(changes.indexes || {}).map(([field, ix]) => {
         const { type, params } = typeof ix === 'string' ? { type: ix } : ix;
         return { field, index: { type, params: mapValues(params, String) } };

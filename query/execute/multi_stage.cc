@@ -52,11 +52,12 @@ absl::Status Collection::ScoreCandidates(const View& view, const BoundFieldQuery
   }
   if (q.sparse_field >= 0) {
     const size_t s = static_cast<size_t>(q.sparse_field);
+    const SparseValue query = SparseQueriesFor(q.sparse_field, {q.sparse})[0];
     return for_each([&](const Segment& seg, uint32_t off, float* d) {
       const SparseVector* v = SparseAt(seg.sparse(off), s);
       if (v == nullptr) return false;
       bool overlap = false;
-      *d = -SparseDot(*q.sparse, *v, &overlap);
+      *d = -SparseDot(*query, *v, &overlap);
       return true;
     });
   }
@@ -96,7 +97,10 @@ std::string Collection::StageScoring(const BoundFieldQuery& q) const {
     const AttributeSpec& spec = schema().attributes()[q.text_attr];
     return absl::StrCat("BM25(k1=", spec.text_spec.k1, ", b=", spec.text_spec.b, ")");
   }
-  if (q.sparse_field >= 0) return "dot product";
+  if (q.sparse_field >= 0) {
+    return schema().sparse()[q.sparse_field].idf ? "dot product, IDF-weighted query"
+                                                  : "dot product";
+  }
   const VectorFieldSpec& spec = schema().vectors()[q.field];
   if (spec.multi) return absl::StrCat("exact MaxSim (", std::string(MetricName(spec.metric)), ")");
   return absl::StrCat("exact ", std::string(MetricName(spec.metric)), ", full-precision vectors");

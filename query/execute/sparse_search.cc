@@ -191,11 +191,37 @@ absl::Status TermSearchSegments(const View& view, const std::vector<std::vector<
 
 }  // namespace
 
-absl::Status Collection::SparseSearchView(int s, const std::vector<SparseValue>& queries,
+std::vector<SparseValue> Collection::SparseQueriesFor(
+    int s, const std::vector<SparseValue>& queries) const {
+  const Bm25Stats* stats = sparse_stats_[s].get();
+  if (stats == nullptr) return queries;
+  std::vector<uint64_t> ids;
+  for (const SparseValue& q : queries) ids.insert(ids.end(), q->indices.begin(), q->indices.end());
+  const Bm25Snapshot snap = stats->Snapshot(ids);
+  std::vector<SparseValue> out;
+  out.reserve(queries.size());
+  size_t next = 0;
+  for (const SparseValue& q : queries) {
+    auto w = std::make_shared<SparseVector>();
+    for (size_t i = 0; i < q->size(); ++i) {
+      const uint32_t df = snap.df[next++];
+      if (df == 0) continue;  // in no live point: it can match nothing
+      w->indices.push_back(q->indices[i]);
+      w->values.push_back(static_cast<float>(q->values[i] * Bm25Idf(snap.docs, df)));
+    }
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+absl::Status Collection::SparseSearchView(int s, const std::vector<SparseValue>& given,
                                           uint32_t k, bool exact, const filter::Filter* flt,
                                           const View& view, const StopToken& stop,
                                           SharedSegmentFilter* shared, v1::Explain* explain,
                                           std::vector<index::TopK>* topk) const {
+  // With the IDF modifier, the weighted queries from here on, so the index
+  // and the scan score alike.
+  const std::vector<SparseValue> queries = SparseQueriesFor(s, given);
   std::vector<std::vector<SparseTerm>> terms;
   terms.reserve(queries.size());
   for (const SparseValue& q : queries) terms.push_back(SparseQueryTerms(*q));
@@ -268,6 +294,7 @@ absl::Status Collection::SearchSparse(const BoundSparseSearch& q, const StopToke
       [&] {
         return absl::StrCat("SparseSearch(collection=\"", name_, "\", field=\"",
                             schema().sparse()[q.field].name, "\", k=", q.k,
+                            schema().sparse()[q.field].idf ? ", modifier=IDF" : "",
                             ", queries=", q.queries.size(), ", filter=",
                             q.filter ? absl::StrCat("\"", q.filter->ToString(), "\"") : "none",
                             ")\n");

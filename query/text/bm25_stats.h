@@ -1,6 +1,6 @@
-// Collection-wide BM25 statistics of one text attribute: how many live
-// points have a value, their total length, and each term's document
-// frequency. BM25 ranks with these, not a segment's own, so a point scores
+// Collection-wide BM25 statistics of one text attribute (or sparse field
+// with the IDF modifier, its indexes as terms): how many live points have a
+// value, their total length, and each term's document frequency. BM25 ranks with these, not a segment's own, so a point scores
 // the same whichever segment holds it, and the figures stay exact through
 // overwrites, deletes and compaction: the commit thread adds a row's terms
 // when it is written and removes them when the row is deleted or replaced
@@ -56,6 +56,10 @@ class Bm25Stats {
  public:
   void Add(const text::Analyzer::TermCounts& doc) { Change(doc, +1); }
   void Remove(const text::Analyzer::TermCounts& doc) { Change(doc, -1); }
+  // A sparse vector's indexes, as the terms of a document (a sparse field
+  // with the IDF modifier needs only the counts; its length is its size).
+  void Add(const SparseVector& v) { Change(v, +1); }
+  void Remove(const SparseVector& v) { Change(v, -1); }
   void Clear() {
     MutexLock lock(&mu_);
     docs_ = 0;
@@ -85,11 +89,18 @@ class Bm25Stats {
     MutexLock lock(&mu_);
     docs_ += sign;
     total_len_ += sign * static_cast<int64_t>(doc.length);
-    for (const auto& [term, tf] : doc.terms) {
-      uint32_t& n = df_[term];
-      n += sign;
-      if (n == 0) df_.erase(term);
-    }
+    for (const auto& [term, tf] : doc.terms) CountLocked(term, sign);
+  }
+  void Change(const SparseVector& v, int sign) {
+    MutexLock lock(&mu_);
+    docs_ += sign;
+    total_len_ += sign * static_cast<int64_t>(v.size());
+    for (uint32_t index : v.indices) CountLocked(index, sign);
+  }
+  void CountLocked(uint64_t term, int sign) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    uint32_t& n = df_[term];
+    n += sign;
+    if (n == 0) df_.erase(term);
   }
 
   mutable Mutex mu_;

@@ -741,10 +741,14 @@ TEST_F(QuiverctlTest, SparseFieldsCreateImportSearchAndFuse) {
   // Table output and explain.
   std::string out = CtlOk({"search", "sv", "--field", "sp", "--sparse", "7:1", "--explain"});
   EXPECT_NE(out.find("SparseSearch("), std::string::npos) << out;
-  // A field added later, and mistakes.
-  CtlOk({"collection", "update", "sv", "--add-sparse", "sp2"});
+  // A field added later (with the IDF modifier), and mistakes.
+  CtlOk({"collection", "update", "sv", "--add-sparse", "sp2:idf"});
   j = CtlJson({"collection", "describe", "sv"});
   EXPECT_EQ(j["schema"]["sparseVectors"].size(), 2u) << j.dump();
+  EXPECT_EQ(j["schema"]["sparseVectors"][1]["modifier"], "IDF") << j.dump();
+  CmdResult idf_bad = Ctl({"collection", "create", "sv3", "--sparse", "x:bm42"});
+  EXPECT_NE(idf_bad.exit_code, 0);
+  EXPECT_NE(idf_bad.err.find("expected NAME or NAME:idf"), std::string::npos) << idf_bad.err;
   auto bad = Ctl({"search", "sv", "--sparse", "7:1"});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_NE(bad.err.find("--sparse needs --field"), std::string::npos) << bad.err;

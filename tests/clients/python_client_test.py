@@ -9,6 +9,7 @@ Usage (ctest runs it with the venv's python):
 """
 import argparse
 import hashlib
+import math
 import os
 import shutil
 import socket
@@ -22,7 +23,7 @@ import grpc
 import numpy as np
 
 import quiver
-from quiver.v1 import points_pb2, search_pb2
+from quiver.v1 import points_pb2, search_pb2, types_pb2
 
 QUIVERD = None
 
@@ -140,6 +141,27 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(quiver.InvalidArgumentError):
             q.upsert("sp", ["d"], {}, sparse_vectors={"kw": [{1: float("nan")}]})
         self.assertEqual(q.count("sp"), 3)
+
+    def test_sparse_idf_modifier(self):
+        q = self.q
+        q.create_collection("idf", vectors={}, sparse_vectors=[("bm", "idf"), "raw"])
+        q.upsert("idf", ["a", "b", "c"], {},
+                 sparse_vectors={"bm": [{1: 1.0}, {2: 1.0}, {2: 1.0}],
+                                 "raw": [{1: 1.0}, {2: 1.0}, {2: 1.0}]})
+        # Index 1 is in one point of three, index 2 in two: IDF ln(1 + 2.5/1.5)
+        # and ln(1 + 1.5/2.5).
+        hits = q.search_sparse("idf", "bm", {1: 1.0, 2: 1.0}, k=3)
+        self.assertEqual([h.id for h in hits], ["a", "b", "c"])
+        self.assertAlmostEqual(hits[0].score, math.log(1 + 2.5 / 1.5), places=5)
+        self.assertAlmostEqual(hits[1].score, math.log(1 + 1.5 / 2.5), places=5)
+        # Without the modifier every point scores 1.
+        self.assertEqual([h.score for h in q.search_sparse("idf", "raw", {1: 1.0, 2: 1.0})],
+                         [1.0, 1.0, 1.0])
+        info = q.get_collection("idf")
+        self.assertEqual([f.modifier for f in info.schema.sparse_vectors],
+                         [types_pb2.IDF, types_pb2.SPARSE_MODIFIER_NONE])
+        with self.assertRaises(ValueError):
+            q.update_collection("idf", add_sparse_vectors=[("x", "bm42")])
 
     def test_text_attributes(self):
         q = self.q

@@ -52,12 +52,37 @@ class SparseTest : public ::testing::Test {
     v1::CreateCollectionRequest req;
     req.set_name("s");
     if (dense) *req.mutable_schema()->add_vectors() = VectorField("v", 4, v1::L2);
-    req.mutable_schema()->add_sparse_vectors()->set_name("sp");
+    v1::SparseVectorField* sp = req.mutable_schema()->add_sparse_vectors();
+    sp->set_name("sp");
+    if (idf_) sp->set_modifier(v1::IDF);
     v1::AttributeField cat = Attribute("cat", v1::INT64);
     cat.set_indexed(true);
     *req.mutable_schema()->add_attributes() = cat;
     v1::CreateCollectionResponse resp;
     QUIVER_ASSERT_OK(engine_->CreateCollection(req, &resp));
+  }
+
+  // With the IDF modifier, the query as the server weighs it: each value
+  // times ln(1 + (N - df + 0.5) / (df + 0.5)) over the live points with a
+  // sparse vector, indexes no such point holds left out.
+  std::map<uint32_t, float> Weighted(const std::map<uint32_t, float>& q) const {
+    if (!idf_) return q;
+    uint64_t n = 0;
+    std::map<uint32_t, uint32_t> df;
+    for (const auto& [id, r] : points_) {
+      if (!r.has) continue;
+      ++n;
+      for (const auto& [i, x] : r.sparse) {
+        if (q.contains(i)) ++df[i];
+      }
+    }
+    std::map<uint32_t, float> out;
+    for (const auto& [i, x] : q) {
+      if (df[i] == 0) continue;
+      const double idf = std::log(1.0 + (static_cast<double>(n) - df[i] + 0.5) / (df[i] + 0.5));
+      out[i] = static_cast<float>(x * idf);
+    }
+    return out;
   }
 
   // A random sparse vector over a Zipf-like vocabulary, so some indexes
@@ -181,7 +206,8 @@ class SparseTest : public ::testing::Test {
       v1::SearchResponse resp;
       QUIVER_ASSERT_OK(engine_->Search(SparseQuery(q, k, filtered ? "cat IN (1, 3)" : "", exact),
                                        absl::InfiniteFuture(), &resp));
-      const auto truth = Truth(q, cats);
+      const std::map<uint32_t, float> qw = Weighted(q);
+      const auto truth = Truth(qw, cats);
       const size_t want = std::min<size_t>(k, truth.size());
       const std::string ctx = absl::StrCat(when, " round ", round, " k ", k);
       ASSERT_EQ(resp.results_size(), 1);
@@ -201,13 +227,17 @@ class SparseTest : public ::testing::Test {
         ASSERT_TRUE(p.has) << ctx << " " << h.id() << " has no sparse vector";
         if (filtered) EXPECT_TRUE(cats.contains(p.cat)) << ctx;
         bool overlap = false;
-        const float own = Dot(q, p.sparse, &overlap);
+        const float own = Dot(qw, p.sparse, &overlap);
         EXPECT_TRUE(overlap) << ctx;
         EXPECT_NEAR(h.score(), own, 1e-4f * std::max(1.0f, std::abs(own))) << ctx;
         EXPECT_TRUE(seen.insert(h.id()).second) << ctx << " " << h.id() << " twice";
       }
     }
   }
+
+  // Writes (overwrites, deletes, partial updates), compaction and a
+  // restart, each followed by CheckAgainstBruteForce.
+  void WritesCompactionAndRestart();
 
   uint64_t Count() {
     v1::CountPointsRequest req;
@@ -221,6 +251,7 @@ class SparseTest : public ::testing::Test {
   std::unique_ptr<Engine> engine_;
   std::mt19937 rng_{42};
   std::map<std::string, Ref> points_;
+  bool idf_ = false;  // the field has the IDF modifier
 };
 
 TEST_F(SparseTest, SearchesMatchBruteForceInEverySegmentState) {
@@ -266,7 +297,48 @@ TEST_F(SparseTest, SearchesMatchBruteForceInEverySegmentState) {
   }
 }
 
-TEST_F(SparseTest, WritesCompactionAndRestartKeepSearchesExact) {
+TEST_F(SparseTest, WritesCompactionAndRestartKeepSearchesExact) { WritesCompactionAndRestart(); }
+
+// The IDF modifier: queries weighted by statistics over the live points
+// that stay exact through the same writes, compaction and restart.
+TEST_F(SparseTest, IdfModifierStaysExactThroughWritesCompactionAndRestart) {
+  idf_ = true;
+  WritesCompactionAndRestart();
+  v1::GetCollectionRequest get;
+  get.set_name("s");
+  v1::GetCollectionResponse info;
+  QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
+  EXPECT_EQ(info.collection().schema().sparse_vectors(0).modifier(), v1::IDF);
+  // Explain says so.
+  v1::SearchRequest req = SparseQuery(RandomSparse(4, 4), 5);
+  req.set_explain(true);
+  v1::SearchResponse resp;
+  QUIVER_ASSERT_OK(engine_->Search(req, absl::InfiniteFuture(), &resp));
+  EXPECT_NE(resp.explain().text().find("modifier=IDF"), std::string::npos)
+      << resp.explain().text();
+  // A field added with the modifier, and an unknown modifier refused.
+  v1::UpdateCollectionRequest upd;
+  upd.set_name("s");
+  v1::SparseVectorField* add = upd.add_add_sparse_vectors();
+  add->set_name("sp2");
+  add->set_modifier(static_cast<v1::SparseModifier>(7));
+  v1::UpdateCollectionResponse uresp;
+  EXPECT_THAT(engine_->UpdateCollection(upd, &uresp),
+              StatusIs(absl::StatusCode::kInvalidArgument, "has an unknown modifier"));
+  add->set_modifier(v1::IDF);
+  QUIVER_ASSERT_OK(engine_->UpdateCollection(upd, &uresp));
+  EXPECT_EQ(uresp.collection().schema().sparse_vectors(1).modifier(), v1::IDF);
+  v1::CreateCollectionRequest bad;
+  bad.set_name("bad");
+  v1::SparseVectorField* f = bad.mutable_schema()->add_sparse_vectors();
+  f->set_name("x");
+  f->set_modifier(static_cast<v1::SparseModifier>(2));
+  v1::CreateCollectionResponse cresp;
+  EXPECT_THAT(engine_->CreateCollection(bad, &cresp),
+              StatusIs(absl::StatusCode::kInvalidArgument, "has an unknown modifier"));
+}
+
+void SparseTest::WritesCompactionAndRestart() {
   Create();
   Fill(1500);
   engine_->SealAndWaitForIndexes();

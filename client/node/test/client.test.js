@@ -218,6 +218,17 @@ describe('quiver-client', () => {
     await assert.rejects(q.searchHybrid('hy', [{ field: 'v', vector: [0, 0], text: 'x' }]), TypeError);
   });
 
+  test('sparse fields with the IDF modifier', async () => {
+    await q.createCollection('idf', { vectors: {}, sparseVectors: [{ name: 'bm', modifier: 'idf' }, 'raw'] });
+    await q.upsert('idf', [{ 1: 1 }, { 2: 1 }, { 2: 1 }].map((v, i) => ({ id: 'abc'[i], sparseVectors: { bm: v, raw: v } })));
+    const hits = await q.searchSparse('idf', 'bm', { 1: 1, 2: 1 }, { k: 3 });
+    assert.deepEqual(hits.map((h) => h.id), ['a', 'b', 'c']);
+    assert.ok(Math.abs(hits[0].score - Math.log(1 + 2.5 / 1.5)) < 1e-5);
+    const info = await q.getCollection('idf');
+    assert.deepEqual(info.schema.sparse_vectors.map((f) => f.modifier), ['IDF', 'SPARSE_MODIFIER_NONE']);
+    await assert.rejects(q.createCollection('idf2', { vectors: {}, sparseVectors: [{ name: 'x', modifier: 'bm42' }] }), TypeError);
+  });
+
   test('diversity-aware search', async () => {
     await q.createCollection('dv', { vectors: { v: { dim: 2, metric: 'L2' } } });
     await q.upsert('dv', [[0, 0], [0.01, 0], [0, 0.01], [1, 0]].map((v, i) => ({ id: 'abcd'[i], vectors: { v } })));

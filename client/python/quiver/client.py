@@ -52,6 +52,19 @@ def _named_copy(msg, name: str):
     return out
 
 
+def _sparse_field(spec: Union[str, Tuple[str, str]]) -> types_pb2.SparseVectorField:
+    """A sparse field from its name, or (name, modifier) with modifier
+    "idf" or "none"."""
+    if isinstance(spec, str):
+        return types_pb2.SparseVectorField(name=spec)
+    name, modifier = spec
+    kind = {"idf": types_pb2.IDF, "none": types_pb2.SPARSE_MODIFIER_NONE}.get(modifier.lower())
+    if kind is None:
+        raise ValueError("sparse field %r: modifier must be \"idf\" or \"none\", got %r"
+                         % (name, modifier))
+    return types_pb2.SparseVectorField(name=name, modifier=kind)
+
+
 _QUERY_KINDS = ("vector", "multi_vector", "sparse_vector", "text")
 
 
@@ -190,16 +203,17 @@ class Client:
     # --------------------------------------------------------- collections
     def create_collection(self, name: str, vectors: Mapping[str, VectorSpec],
                           attributes: Optional[Mapping[str, AttributeSpec]] = None,
-                          sparse_vectors: Sequence[str] = (),
+                          sparse_vectors: Sequence[Union[str, Tuple[str, str]]] = (),
                           timeout: Optional[float] = ...) -> collections_pb2.CollectionInfo:
         """Creates a collection; returns its CollectionInfo. vectors:
         {"emb": (768, "COSINE", "HNSW")} (may be empty when there are sparse
         fields), attributes: {"price": "double", "tag": {"type": "string",
-        "indexed": True}}, sparse_vectors: names of sparse vector fields."""
+        "indexed": True}}, sparse_vectors: sparse vector fields, a name or
+        (name, "idf") for one whose queries are weighted by IDF."""
         schema = types_pb2.CollectionSchema(
             vectors=[_vector_field(n, s) for n, s in vectors.items()],
             attributes=[_attribute_field(n, s) for n, s in (attributes or {}).items()],
-            sparse_vectors=[types_pb2.SparseVectorField(name=n) for n in sparse_vectors])
+            sparse_vectors=[_sparse_field(n) for n in sparse_vectors])
         req = collections_pb2.CreateCollectionRequest(name=name, schema=schema)
         return self.call(self.stubs.collections.CreateCollection, req, timeout).collection
 
@@ -208,7 +222,7 @@ class Client:
                           add_vectors: Optional[Mapping[str, VectorSpec]] = None,
                           drop_vectors: Sequence[str] = (),
                           indexes: Optional[Mapping[str, Any]] = None,
-                          add_sparse_vectors: Sequence[str] = (),
+                          add_sparse_vectors: Sequence[Union[str, Tuple[str, str]]] = (),
                           timeout: Optional[float] = ...) -> collections_pb2.CollectionInfo:
         """Changes the schema in one all-or-nothing request; returns the new
         CollectionInfo. attributes: new ones, or existing ones with their
@@ -216,13 +230,14 @@ class Client:
         "indexed": True}}); add_vectors: new (optional) vector fields, as in
         create_collection; drop_vectors: names of fields to drop; indexes:
         {"emb": "HNSW"} or {"emb": ("IVF_FLAT", {"nlist": 64})}, a field's
-        new index; add_sparse_vectors: names of new sparse vector fields."""
+        new index; add_sparse_vectors: new sparse vector fields, as in
+        create_collection."""
         req = collections_pb2.UpdateCollectionRequest(
             name=name,
             attributes=[_attribute_field(n, s) for n, s in (attributes or {}).items()],
             add_vectors=[_vector_field(n, s) for n, s in (add_vectors or {}).items()],
             drop_vectors=list(drop_vectors),
-            add_sparse_vectors=[types_pb2.SparseVectorField(name=n) for n in add_sparse_vectors])
+            add_sparse_vectors=[_sparse_field(n) for n in add_sparse_vectors])
         for field, index in (indexes or {}).items():
             kind, params = (index, {}) if isinstance(index, str) else index
             u = req.vectors.add(field=field)
