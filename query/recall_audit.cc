@@ -57,8 +57,13 @@ bool RecallAuditor::Sampled() const {
 void RecallAuditor::MaybeAudit(const std::shared_ptr<Collection>& c, const BoundSearch& q,
                                const v1::SearchResponse& resp) {
   // Exact searches and multi-vector fields (exact MaxSim reranks already)
-  // have nothing to audit; nor a field without an ANN index.
-  if (q.params.exact || q.multi || !Sampled()) return;
+  // have nothing to audit; nor a field without an ANN index. Diversity,
+  // score_threshold and group_by return something other than the top k
+  // by design, so the exact top k is no measure of what they missed.
+  if (q.params.exact || q.multi || q.mmr_fetch_k > 0 || q.has_threshold || q.group_by >= 0 ||
+      !Sampled()) {
+    return;
+  }
   if (c->IndexSpecFor(static_cast<size_t>(q.field)).type == "FLAT") return;
   {
     MutexLock lock(&mu_);

@@ -117,23 +117,15 @@ void VectorSpecTo(const VectorFieldSpec& spec, FieldMsg* f) {
   }
 }
 
-// A sparse field's IDF modifier: a bool in the stored form, the API's
-// SparseModifier enum (IDF = 1) in the other.
+// A sparse field's modifier: 1 is IDF in both forms (SparseModifier,
+// StoredSparseField.Modifier).
 template <typename SparseMsg>
 bool SparseIdf(const SparseMsg& f) {
-  if constexpr (requires { f.idf(); }) {
-    return f.idf();
-  } else {
-    return static_cast<int>(f.modifier()) == 1;
-  }
+  return static_cast<int>(f.modifier()) == 1;
 }
 template <typename SparseMsg>
 void SetSparseIdf(bool idf, SparseMsg* f) {
-  if constexpr (requires { f->set_idf(true); }) {
-    f->set_idf(idf);
-  } else {
-    SetNumber(f, &SparseMsg::set_modifier, idf ? 1 : 0);
-  }
+  SetNumber(f, &SparseMsg::set_modifier, idf ? 1 : 0);
 }
 
 }  // namespace schema_message_internal
@@ -174,11 +166,9 @@ absl::StatusOr<Schema> SchemaFromMessage(const SchemaMsg& m) {
   std::vector<SparseFieldSpec> sparse;
   sparse.reserve(m.sparse_vectors_size());
   for (const auto& f : m.sparse_vectors()) {
-    if constexpr (requires { f.modifier(); }) {
-      if (static_cast<int>(f.modifier()) < 0 || static_cast<int>(f.modifier()) > 1) {
-        return in::FieldError("sparse vector field", f.name(),
-                              "has an unknown modifier (NONE or IDF)");
-      }
+    if (static_cast<int>(f.modifier()) < 0 || static_cast<int>(f.modifier()) > 1) {
+      return in::FieldError("sparse vector field", f.name(),
+                            "has an unknown modifier (NONE or IDF)");
     }
     sparse.push_back(SparseFieldSpec{f.name(), in::SparseIdf(f)});
   }

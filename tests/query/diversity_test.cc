@@ -3,9 +3,11 @@
 // brute-force MMR over those candidates (L2 and COSINE, filtered, batched,
 // indexed and not), lambda 1 is plain relevance order, near-duplicates are
 // skipped where plain search returns them all, explain shows the step, and
-// bad requests are refused.
+// bad requests are refused; such searches are not counted by the recall
+// audit, whose exact top k they do not aim for.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <random>
@@ -292,6 +294,79 @@ TEST_P(DiversityTest, BadRequestsAreRefused) {
 
 INSTANTIATE_TEST_SUITE_P(Metrics, DiversityTest, ::testing::Values(v1::L2, v1::COSINE),
                          [](const auto& info) { return v1::Metric_Name(info.param); });
+
+}  // namespace
+}  // namespace quiver
+
+namespace quiver {
+namespace {
+
+// The recall audit measures the index against the exact top k: searches
+// that return something else by design (diversity, score_threshold,
+// group_by) are not audited, or they would read as recall lost.
+TEST(RecallAuditOfDiversityTest, OnlySearchesReturningTheTopKAreAudited) {
+  TempDir dir;
+  EngineOptions o;
+  o.data_dir = dir.path();
+  o.recall_audit_rate = 1.0;
+  auto e = Engine::Open(o);
+  ASSERT_TRUE(e.ok()) << e.status();
+  Engine& engine = **e;
+  v1::CreateCollectionRequest create;
+  create.set_name("a");
+  v1::VectorField v = VectorField("v", kDim, v1::L2);
+  v.mutable_index()->set_type("HNSW");
+  *create.mutable_schema()->add_vectors() = v;
+  *create.mutable_schema()->add_attributes() = Attribute("g", v1::INT64);
+  v1::CreateCollectionResponse cresp;
+  QUIVER_ASSERT_OK(engine.CreateCollection(create, &cresp));
+  std::mt19937 rng(5);
+  std::normal_distribution<float> n(0, 1);
+  v1::UpsertPointsRequest up;
+  up.set_collection("a");
+  for (int i = 0; i < 500; ++i) {
+    v1::Point* p = up.add_points();
+    p->set_id(absl::StrCat("p", i));
+    for (uint32_t d = 0; d < kDim; ++d) (*p->mutable_vectors())["v"].add_values(n(rng));
+    (*p->mutable_attributes())["g"].set_int_value(i % 7);
+  }
+  v1::UpsertPointsResponse uresp;
+  QUIVER_ASSERT_OK(engine.Upsert(up, &uresp));
+  engine.SealAndWaitForIndexes();
+  auto search = [&](const std::function<void(v1::SearchRequest*)>& set) {
+    v1::SearchRequest req;
+    req.set_collection("a");
+    req.set_k(10);
+    v1::Vector* query = req.add_vectors();
+    for (uint32_t d = 0; d < kDim; ++d) query->add_values(n(rng));
+    set(&req);
+    v1::SearchResponse resp;
+    QUIVER_ASSERT_OK(engine.Search(req, absl::InfiniteFuture(), &resp));
+  };
+  // 9 + 6 searches: fewer than the audit queue holds (16), so none would be
+  // dropped if all were queued.
+  for (int i = 0; i < 3; ++i) {
+    search([](v1::SearchRequest* r) { r->mutable_diversity()->set_lambda(0.3f); });
+    search([](v1::SearchRequest* r) { r->set_score_threshold(1.0f); });
+    search([](v1::SearchRequest* r) { r->set_group_by("g"); });
+  }
+  constexpr uint64_t kPlain = 6;
+  for (uint64_t i = 0; i < kPlain; ++i) search([](v1::SearchRequest*) {});
+  // Audits run in order on an idle-priority thread: once the plain ones
+  // are counted, any audit of the others would be too.
+  v1::GetCollectionRequest get;
+  get.set_name("a");
+  v1::GetCollectionResponse info;
+  const absl::Time give_up = absl::Now() + absl::Seconds(120);
+  for (;;) {
+    QUIVER_ASSERT_OK(engine.GetCollection(get, &info));
+    if (info.collection().stats().vectors(0).recall_audit_searches() >= kPlain) break;
+    ASSERT_LT(absl::Now(), give_up) << info.collection().stats().DebugString();
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(info.collection().stats().vectors(0).recall_audit_searches(), kPlain);
+  EXPECT_GT(info.collection().stats().vectors(0).recall_audit(), 0.9);
+}
 
 }  // namespace
 }  // namespace quiver
