@@ -13,6 +13,12 @@ std::vector<size_t> SelectMmr(const std::vector<MmrCandidate>& cands, size_t k, 
   std::vector<size_t> picked;
   if (n == 0 || k == 0) return picked;
   picked.reserve(std::min(k, n));
+  if (lambda >= 1) {
+    // Novelty has no weight: the picks are the relevance order, which the
+    // candidates already are; no similarity is needed.
+    for (size_t i = 0; i < std::min(k, n); ++i) picked.push_back(i);
+    return picked;
+  }
   const index::KernelTable& kernels = index::ActiveKernels();
   auto sim = [&](const float* a, const float* b) -> double {
     return similarity == index::Similarity::kL2 ? -static_cast<double>(kernels.l2sqr(a, b, dim))

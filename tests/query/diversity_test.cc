@@ -225,9 +225,14 @@ TEST_P(DiversityTest, NearDuplicatesGiveWayAndLambdaOneIsPlainOrder) {
     EXPECT_GE(div_clusters.size(), 6u) << div_resp.DebugString();
 
     div.mutable_diversity()->set_lambda(1);
+    div.set_explain(true);
     v1::SearchResponse same;
     QUIVER_ASSERT_OK(engine_->Search(div, absl::InfiniteFuture(), &same));
     ASSERT_EQ(same.results(0).hits_size(), 8);
+    // Without novelty no similarity is computed.
+    const std::string actual = testing::ActualLine(same.explain().text(), "MMR(");
+    EXPECT_NE(actual.find("rows_out=8"), std::string::npos) << same.explain().text();
+    EXPECT_EQ(actual.find("distances="), std::string::npos) << same.explain().text();
     for (int i = 0; i < 8; ++i) {
       EXPECT_EQ(same.results(0).hits(i).id(), plain_resp.results(0).hits(i).id());
     }
