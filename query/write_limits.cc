@@ -116,9 +116,9 @@ uint64_t SearchWorkBytes(const BoundSearchRequest& q, const Schema& schema) {
   if (const auto* h = std::get_if<BoundHybridSearch>(&q)) {
     uint64_t bytes = 0;
     for (const BoundFieldQuery& fq : h->fields) {
-      bytes += fq.sparse_field >= 0 || fq.text_attr >= 0 ? SparseWork(fq.k, 1)
-                                    : FieldWork(schema.vectors()[fq.field], fq.k, fq.params,
-                                                fq.qnorms.size(), fq.sets);
+      bytes += fq.term_query() ? SparseWork(fq.k, 1)
+                               : FieldWork(schema.vectors()[fq.field], fq.k, fq.params,
+                                           fq.qnorms.size(), fq.sets);
     }
     return bytes;
   }

@@ -123,6 +123,10 @@ struct BoundFieldQuery {
   BoundSearchParams params;
   std::vector<float> queries, qnorms;  // one vector (single-vector field)
   std::vector<TokenSet> sets;          // one set (multi-vector field)
+
+  // A sparse or text query (scored by similarity, exactly), not one of a
+  // vector field.
+  bool term_query() const { return sparse_field >= 0 || text_attr >= 0; }
 };
 
 // A stage of a multi-stage search: the candidates re-scored exactly by

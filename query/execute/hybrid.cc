@@ -82,8 +82,8 @@ absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToke
     // list is complete only if it holds every matching point (of those
     // with the field, for a vector field, whose searches skip the rest).
     const BoundFieldQuery& last = q.stages.back().query;
-    const bool vector_field = last.text_attr < 0 && last.sparse_field < 0;
-    MatchingCounter stage_counter(view, q.filter.get(), stop, vector_field ? last.field : -1);
+    MatchingCounter stage_counter(view, q.filter.get(), stop,
+                                  last.term_query() ? -1 : last.field);
     QUIVER_ASSIGN_OR_RETURN(
         const ListInfo info,
         DescribeList(static_cast<uint32_t>(hits.size()), q.k, false, false, &stage_counter));
@@ -96,7 +96,7 @@ absl::Status Collection::SearchHybrid(const BoundHybridSearch& q, const StopToke
       v1::FieldResult* fr = resp->add_field_results();
       fr->set_field(FieldName(q.fields[i]));
       ListInfo field_info;
-      if (q.fields[i].sparse_field >= 0 || q.fields[i].text_attr >= 0) {
+      if (q.fields[i].term_query()) {
         field_info = SparseListInfo(run.lists[i].hits.size(), q.fields[i].k);
       } else {
         QUIVER_ASSIGN_OR_RETURN(
@@ -148,7 +148,7 @@ absl::Status Collection::FillPartHits(const View& view, const BoundFieldQuery& q
                                       const std::vector<index::Neighbor>& hits,
                                       const BoundOutput& output, ResponseBudget* budget,
                                       google::protobuf::RepeatedPtrField<v1::Hit>* out) const {
-  if (q.sparse_field >= 0 || q.text_attr >= 0) {
+  if (q.term_query()) {
     // Similarities, negated in the heaps.
     for (const index::Neighbor& nb : hits) {
       QUIVER_RETURN_IF_ERROR(FillHit(view, nb.id, -nb.distance, output.attributes,

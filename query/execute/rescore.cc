@@ -22,14 +22,12 @@ absl::StatusOr<std::vector<index::Neighbor>> RescoreOp::Run(const std::vector<ui
       ++dropped_;
     }
   }
-  auto better = [](const index::Neighbor& a, const index::Neighbor& b) {
-    return a.distance != b.distance ? a.distance < b.distance : a.id < b.id;
-  };
+  // Neighbor's order: distance, then id.
   if (out.size() > limit_) {
-    std::partial_sort(out.begin(), out.begin() + limit_, out.end(), better);
+    std::partial_sort(out.begin(), out.begin() + limit_, out.end());
     out.resize(limit_);
   } else {
-    std::sort(out.begin(), out.end(), better);
+    std::sort(out.begin(), out.end());
   }
   stats_.rows_in += ids.size();
   stats_.rows_out += out.size();
