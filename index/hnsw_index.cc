@@ -119,6 +119,16 @@ struct HnswIndex::Graph {
   // After Build/Load: label table, and hnswlib state search never needs
   // (the label hash map, per-node insert locks, its visited-list pool).
   void Finish() {
+    Label();
+    std::unordered_map<hnswlib::labeltype, tableint>().swap(hnsw->label_lookup_);
+    std::vector<std::mutex>().swap(hnsw->link_list_locks_);
+    std::vector<std::mutex>().swap(hnsw->link_list_update_locks_);
+    delete hnsw->visited_list_pool_;
+    hnsw->visited_list_pool_ = new hnswlib::VisitedListPool(0, 0);
+  }
+  // The label table alone: the graph can be searched, and still grown
+  // (hnswlib's insert state stays).
+  void Label() {
     const size_t n = hnsw->cur_element_count;
     labels.resize(n);
     upper_link_bytes = 0;
@@ -127,11 +137,6 @@ struct HnswIndex::Graph {
       upper_link_bytes += static_cast<size_t>(hnsw->element_levels_[i]) *
                           hnsw->size_links_per_element_;
     }
-    std::unordered_map<hnswlib::labeltype, tableint>().swap(hnsw->label_lookup_);
-    std::vector<std::mutex>().swap(hnsw->link_list_locks_);
-    std::vector<std::mutex>().swap(hnsw->link_list_update_locks_);
-    delete hnsw->visited_list_pool_;
-    hnsw->visited_list_pool_ = new hnswlib::VisitedListPool(0, 0);
   }
 
   // Checks a loaded graph so that search cannot read out of bounds: every
@@ -222,21 +227,57 @@ size_t HnswIndex::MemoryBytes() const {
 
 absl::Status HnswIndex::Build(const float* vectors, size_t n, int threads,
                               const LabelFilter* rows) {
+  return BuildHoldingOut(vectors, n, threads, rows, {}, nullptr);
+}
+
+namespace {
+
+// The rows Build inserts first: those `rows` accepts and `held` does not.
+class HeldOutRows final : public LabelFilter {
+ public:
+  HeldOutRows(const LabelFilter* rows, size_t n, const std::vector<uint32_t>& held)
+      : rows_(rows), held_(n, false) {
+    for (uint32_t h : held) {
+      if (h < n) held_[h] = true;
+    }
+  }
+  bool Accept(uint32_t label) const override {
+    return !held_[label] && (rows_ == nullptr || rows_->Test(label));
+  }
+
+ private:
+  const LabelFilter* rows_;
+  std::vector<bool> held_;
+};
+
+}  // namespace
+
+absl::Status HnswIndex::BuildHoldingOut(const float* vectors, size_t n, int threads,
+                                        const LabelFilter* rows,
+                                        const std::vector<uint32_t>& held_out,
+                                        const std::function<void()>& probe) {
   if (n == 0) return absl::InvalidArgumentError("HNSW: cannot build over 0 vectors");
   if (n >= std::numeric_limits<uint32_t>::max()) {
     return absl::InvalidArgumentError(absl::StrCat("HNSW: too many vectors (", n, ")"));
   }
   const size_t dim = spec_.dim;
-  std::vector<uint32_t> order;  // the rows inserted, in row order
+  const HeldOutRows first_rows(rows, n, held_out);
+  std::vector<uint32_t> order;  // the rows inserted, in row order, held-out ones last
+  size_t held_from = 0;
   try {
     order.reserve(n);
     for (size_t i = 0; i < n; ++i) {
-      if (rows == nullptr || rows->Test(static_cast<uint32_t>(i))) order.push_back(static_cast<uint32_t>(i));
+      if (first_rows.Test(static_cast<uint32_t>(i))) order.push_back(static_cast<uint32_t>(i));
+    }
+    held_from = order.size();
+    for (uint32_t h : held_out) {
+      if (h < n && (rows == nullptr || rows->Test(h))) order.push_back(h);
     }
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(absl::StrCat("HNSW: out of memory for ", n, " vectors"));
   }
   if (order.empty()) return absl::InvalidArgumentError("HNSW: no row holds data");
+  if (held_from == 0) held_from = 1;  // the entry point must be in before a probe
   auto graph = std::make_unique<Graph>(dim, spec_.similarity);
   graph->label_space = n;
   try {
@@ -252,19 +293,36 @@ absl::Status HnswIndex::Build(const float* vectors, size_t n, int threads,
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("HNSW build: ", e.what()));
   }
+  QUIVER_RETURN_IF_ERROR(Insert(vectors, order, 1, held_from, threads, graph.get()));
+  if (probe != nullptr && held_from < order.size()) {
+    // Searchable as it is: the probe sees the graph without the held-out
+    // rows, then they go in as the last inserts.
+    graph->Label();
+    graph_ = std::move(graph);
+    probe();
+    graph = std::move(graph_);
+  }
+  QUIVER_RETURN_IF_ERROR(Insert(vectors, order, held_from, order.size(), threads, graph.get()));
+  graph->Finish();
+  graph_ = std::move(graph);
+  return absl::OkStatus();
+}
 
-  const size_t total = order.size();
-  std::atomic<size_t> next{1};
+absl::Status HnswIndex::Insert(const float* vectors, const std::vector<uint32_t>& order,
+                               size_t from, size_t to, int threads, Graph* graph) {
+  if (from >= to) return absl::OkStatus();
+  const size_t dim = spec_.dim;
+  std::atomic<size_t> next{from};
   std::atomic<bool> stopped{false};
   std::mutex error_mu;
   absl::Status error;
   auto insert = [&] {
-    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < total;) {
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < to;) {
       // One insert takes ~0.1-10 ms: checked before each, a stop ends the
       // build within one insert per thread.
       if (build_stopped()) {
         stopped.store(true, std::memory_order_relaxed);
-        next.store(total);
+        next.store(to);
         return;
       }
       try {
@@ -277,12 +335,12 @@ absl::Status HnswIndex::Build(const float* vectors, size_t n, int threads,
           error = oom ? absl::ResourceExhaustedError(absl::StrCat("HNSW build: ", e.what()))
                       : absl::InternalError(absl::StrCat("HNSW build: ", e.what()));
         }
-        next.store(total);
+        next.store(to);
         return;
       }
     }
   };
-  const size_t workers = std::clamp<size_t>(threads < 1 ? 1 : threads, 1, total);
+  const size_t workers = std::clamp<size_t>(threads < 1 ? 1 : threads, 1, to - from);
   std::vector<std::thread> pool;
   for (size_t t = 1; t < workers; ++t) {
     try {
@@ -295,9 +353,6 @@ absl::Status HnswIndex::Build(const float* vectors, size_t n, int threads,
   for (std::thread& t : pool) t.join();
   if (!error.ok()) return error;
   if (stopped.load(std::memory_order_relaxed)) return BuildStoppedError("HNSW");
-
-  graph->Finish();
-  graph_ = std::move(graph);
   return absl::OkStatus();
 }
 

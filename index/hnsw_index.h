@@ -106,6 +106,10 @@ class HnswIndex final : public VectorIndex {
   // failure; INTERNAL if hnswlib reports an error.
   absl::Status Build(const float* vectors, size_t n, int threads,
                      const LabelFilter* rows = nullptr) override;
+  absl::Status BuildHoldingOut(const float* vectors, size_t n, int threads,
+                               const LabelFilter* rows, const std::vector<uint32_t>& held_out,
+                               const std::function<void()>& probe) override;
+  bool holds_out() const override { return true; }
   // FAILED_PRECONDITION before Build/Load.
   absl::Status Search(const float* query, const SearchParams& params,
                       const LabelFilter* filter, TopK* out) const override;
@@ -131,6 +135,10 @@ class HnswIndex final : public VectorIndex {
   friend absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec&, const HnswOptions&,
                                                   const float*, size_t, int, const LabelFilter*,
                                                   const std::atomic<bool>*);
+
+  // Inserts order[from, to) into `graph` with up to `threads` threads.
+  absl::Status Insert(const float* vectors, const std::vector<uint32_t>& order, size_t from,
+                      size_t to, int threads, Graph* graph);
 
   const IndexSpec spec_;
   const HnswOptions options_;

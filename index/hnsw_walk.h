@@ -205,10 +205,35 @@ void Walk(const Graph& graph, const Distance& distance, size_t ef, const LabelFi
   }
 }
 
+// A Distance under which one label is not in the graph (SearchParams::
+// skip_label): its node is infinitely far, so the descent never moves to it
+// and the layer-0 walk never queues it or follows its links (unless it is
+// the entry point of a one-level graph, which the walk must start from).
+template <class Graph, class Distance>
+struct Skipping {
+  const Graph& graph;
+  const Distance& distance;
+  uint64_t skip;
+  float operator()(uint32_t id) const {
+    return graph.Label(id) == skip ? std::numeric_limits<float>::infinity() : distance(id);
+  }
+  const void* Data(uint32_t id) const { return distance.Data(id); }
+};
+
 template <bool kL2, class Graph, class MakeDistance>
-void WalkWith(const Graph& graph, size_t ef, const LabelFilter* filter, TopK* out,
-              SearchStats* stats, MakeDistance& make_distance) {
+void WalkWith(const Graph& graph, size_t ef, const LabelFilter* filter, int64_t skip_label,
+              TopK* out, SearchStats* stats, MakeDistance& make_distance) {
   const auto distance = make_distance(std::bool_constant<kL2>{});
+  if (skip_label >= 0) {
+    // Calibration only (query/recall_calibration.h), which always filters.
+    static const struct AcceptAll final : LabelFilter {
+      bool Accept(uint32_t) const override { return true; }
+    } all;
+    const Skipping<Graph, decltype(distance)> skipping{graph, distance,
+                                                       static_cast<uint64_t>(skip_label)};
+    Walk<true>(graph, skipping, ef, filter != nullptr ? filter : &all, out, stats);
+    return;
+  }
   filter == nullptr ? Walk<false>(graph, distance, ef, nullptr, out, stats)
                     : Walk<true>(graph, distance, ef, filter, out, stats);
 }
@@ -225,8 +250,8 @@ void Search(const Graph& graph, Similarity similarity, const SearchParams& param
   if (k == 0) return;
   const size_t ef = std::max<size_t>(k, params.ef != 0 ? params.ef : kHnswDefaultEf);
   similarity == Similarity::kL2
-      ? WalkWith<true>(graph, ef, filter, out, params.stats, make_distance)
-      : WalkWith<false>(graph, ef, filter, out, params.stats, make_distance);
+      ? WalkWith<true>(graph, ef, filter, params.skip_label, out, params.stats, make_distance)
+      : WalkWith<false>(graph, ef, filter, params.skip_label, out, params.stats, make_distance);
 }
 
 }  // namespace quiver::index::hnsw

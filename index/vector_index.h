@@ -31,7 +31,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <vector>
 #include <memory>
 #include <string>
 
@@ -68,6 +70,13 @@ struct SearchParams {
   // the nearest lists; this keeps recall where a fixed nprobe loses it.
   uint32_t min_accepted = 0;
   SearchStats* stats = nullptr;  // if set, the search adds its counts here
+  // Recall calibration only (query/recall_calibration.h): search as if this
+  // label were not indexed, so that a row can stand in for a query that is
+  // not in the index. Graph kinds leave its node out of the walk (its links
+  // would lead straight to its neighbours, and recall would read high);
+  // list kinds need nothing more than a filter rejecting it, which the
+  // caller also passes. -1: none.
+  int64_t skip_label = -1;
 };
 
 // How an index searches, for the filter planner's cost model
@@ -125,6 +134,25 @@ class VectorIndex {
   // the rest), which is why this exists. size() stays n.
   virtual absl::Status Build(const float* vectors, size_t n, int threads,
                              const LabelFilter* rows = nullptr) = 0;
+
+  // Build, for recall calibration (query/recall_calibration.h): the rows
+  // `held_out` names go in last, and `probe` runs just before them, while
+  // the index can be searched as if they were not in it, so that they can
+  // stand in for queries the index has never seen. The index ends as Build
+  // would have made it (the held-out rows inserted last). Kinds whose search
+  // does not depend on which rows they hold beyond returning them (lists:
+  // a filter rejecting a row is as good as its absence) build, then probe.
+  virtual absl::Status BuildHoldingOut(const float* vectors, size_t n, int threads,
+                                       const LabelFilter* rows,
+                                       const std::vector<uint32_t>& held_out,
+                                       const std::function<void()>& probe) {
+    absl::Status s = Build(vectors, n, threads, rows);
+    if (s.ok() && probe != nullptr) probe();
+    return s;
+  }
+  // BuildHoldingOut really leaves the held-out rows out while it probes
+  // (graph kinds whose links a row shapes; HNSW).
+  virtual bool holds_out() const { return false; }
 
   // Pushes the nearest accepted labels of `query` (dim floats) into `out`
   // (whose capacity is k). `filter` may be null (accept all).

@@ -370,6 +370,10 @@ void Collection::Describe(v1::CollectionInfo* info) const {
     const RunningMean& recall = counters_.field(f).recall;
     vs->set_recall_audit(recall.Mean());
     vs->set_recall_audit_searches(recall.count());
+    const RunningMean& target = counters_.field(f).target_recall;
+    vs->set_recall_audit_target(target.Mean());
+    vs->set_recall_audit_target_achieved(counters_.field(f).target_achieved.Mean());
+    vs->set_recall_audit_target_searches(target.count());
   }
   // Sparse fields after the vector fields (their searches are exact: no
   // recall audit).

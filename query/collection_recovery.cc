@@ -16,6 +16,7 @@
 #include "query/execute/sparse_search.h"
 #include "query/collection.h"
 #include "query/index_check.h"
+#include "query/recall_calibration.h"
 #include "storage/schema_message.h"
 #include "spdlog/spdlog.h"
 
@@ -104,6 +105,10 @@ absl::Status Collection::WriteIndexFiles(const Segment& seg, const storage::Segm
     e->set_index_type(spec.type);
     e->mutable_index_params()->insert(spec.params.begin(), spec.params.end());
     e->set_file(absl::StrCat("f", f, ".index"));
+    if (const Segment::CalibratedIndex ci = seg.calibrated_index(f);
+        ci.calibration != nullptr && ci.index == idx) {
+      *e->mutable_calibration() = ci.calibration->ToProto();
+    }
     QUIVER_RETURN_IF_ERROR(idx->Save(files.fs(), absl::StrCat(tmp, "/", e->file())));
     QUIVER_RETURN_IF_ERROR(files.Checksum(tmp, e));
   }
@@ -188,7 +193,19 @@ bool Collection::LoadIndexes(Segment* seg, const storage::SegmentManifest& manif
         s = absl::DataLossError("index size does not match the segment");
       }
       if (s.ok()) {
-        seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
+        // The index's recall calibration, written with it. One that does
+        // not parse is measured again (the index itself is fine).
+        std::shared_ptr<const RecallCalibration> cal;
+        if (entry->has_calibration()) {
+          absl::StatusOr<RecallCalibration> c = RecallCalibration::FromProto(entry->calibration());
+          if (c.ok()) {
+            cal = std::make_shared<const RecallCalibration>(std::move(*c));
+          } else {
+            spdlog::warn("collection \"{}\" segment {} field \"{}\": recalibrating: {}", name_,
+                         seg->id(), field.name, c.status().ToString());
+          }
+        }
+        seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)), cal);
         seg->SetDiskBytes(f, entry->size());
       }
     }
@@ -556,7 +573,18 @@ void Collection::FinishRestoredSegments(const std::vector<bool>& complete,
       const VectorFieldSpec& field = schema().vectors()[f];
       tables = tables && ((!field.disk && !field.multi) || field.dropped || seg->table(f) != nullptr);
     }
-    if (!indexes_ok || has_windows || !tables) just_sealed_.push_back(seg);
+    // An index loaded without its recall calibration (written by an older
+    // version) is calibrated by the builder, which persists it again.
+    bool calibrated = true;
+    for (size_t f = 0; f < schema().vectors().size(); ++f) {
+      const Segment::CalibratedIndex ci = seg->calibrated_index(f);
+      if (ci.index != nullptr && ci.calibration == nullptr &&
+          Calibratable(schema().vectors()[f], *ci.index) &&
+          seg->appended() >= CalibrationOptions().min_rows) {
+        calibrated = false;
+      }
+    }
+    if (!indexes_ok || has_windows || !tables || !calibrated) just_sealed_.push_back(seg);
     // Files that are being replaced are not the segment's until Persist
     // rewrites them (verify would report the damage it already knows).
     if (indexes_ok && tables) seg->SetPersisted();

@@ -4,6 +4,7 @@
 #include "query/attr_index.h"
 #include "query/execute/sparse_search.h"
 #include "query/index_check.h"
+#include "query/recall_calibration.h"
 #include "query/window_index.h"
 #include "spdlog/spdlog.h"
 
@@ -155,6 +156,34 @@ void IndexBuilder::Work() {
 
 namespace {
 
+// Measures field f's index `idx` for target-recall searches
+// (query/recall_calibration.h) and attaches the result to the segment.
+// False if nothing was attached: calibration off, a kind or segment it does
+// not apply to (logged at debug level), or a stop.
+bool CalibrateField(const IndexBuilderOptions& options, const std::atomic<bool>* stop,
+                    Collection& coll, Segment* seg, size_t f,
+                    const std::shared_ptr<const index::VectorIndex>& idx) {
+  if (options.calibration.samples == 0 || !Calibratable(coll.schema().vectors()[f], *idx)) {
+    return false;
+  }
+  CalibrationOptions copts = options.calibration;
+  copts.seed = seg->id() * 7919 + f;
+  const absl::Time start = absl::Now();
+  absl::StatusOr<RecallCalibration> cal = Calibrate(*seg, f, *idx, copts, stop);
+  if (!cal.ok()) {
+    if (!absl::IsCancelled(cal.status())) {
+      spdlog::debug("collection \"{}\" segment {} field \"{}\": not calibrated: {}", coll.name(),
+                    seg->id(), coll.schema().vectors()[f].name, cal.status().ToString());
+    }
+    return false;
+  }
+  spdlog::info("collection \"{}\" segment {} field \"{}\": recall {} in {:.2f}s", coll.name(),
+               seg->id(), coll.schema().vectors()[f].name, cal->Describe(),
+               absl::ToDoubleSeconds(absl::Now() - start));
+  seg->SetCalibration(f, idx.get(), std::make_shared<const RecallCalibration>(std::move(*cal)));
+  return true;
+}
+
 // Builds field f's index of `seg` if its spec asks for one the segment does
 // not have, checks it and installs it. False when nothing was installed:
 // no index wanted, or the build or its self-check failed (logged; the
@@ -167,8 +196,11 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool
   if (field.dropped || seg->LacksField(f)) return false;
   const index::IndexSpec spec = coll.IndexSpecFor(f);
   std::shared_ptr<const index::VectorIndex> current = seg->index(f);
-  if (spec.type == "FLAT" || (current != nullptr && SameIndexSpec(current->spec(), spec))) {
-    return false;
+  if (spec.type == "FLAT") return false;
+  if (current != nullptr && SameIndexSpec(current->spec(), spec)) {
+    // Loaded from a file written before calibration existed: measured now,
+    // and the segment persisted again with it.
+    return seg->calibration(f) == nullptr && CalibrateField(options, stop, coll, seg, f, current);
   }
   const absl::Time start = absl::Now();
   auto idx = index::CreateIndex(spec);
@@ -187,7 +219,31 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool
   const RowsWithData with_data(*seg, rows, static_cast<int>(f));
   const index::LabelFilter* build_rows = tokens || with_data.all() ? nullptr : &with_data;
   (*idx)->set_build_stop(stop);
-  absl::Status s = (*idx)->Build(data.data(), n, options.threads_per_build, build_rows);
+  // Graph kinds are calibrated while they are built: the sampled rows go in
+  // last, and are searched for just before, as queries the graph has not
+  // seen (query/recall_calibration.h).
+  std::shared_ptr<const RecallCalibration> calibration;
+  double calibration_seconds = 0;
+  absl::Status s;
+  if (options.calibration.samples > 0 && (*idx)->holds_out() && Calibratable(field, **idx)) {
+    CalibrationOptions copts = options.calibration;
+    copts.seed = seg->id() * 7919 + f;
+    const std::vector<uint32_t> samples = CalibrationSamples(*seg, f, rows, copts);
+    s = (*idx)->BuildHoldingOut(data.data(), n, options.threads_per_build, build_rows, samples,
+                                [&] {
+                                  const absl::Time cal_start = absl::Now();
+                                  absl::StatusOr<RecallCalibration> cal = Calibrate(
+                                      *seg, f, **idx, copts, stop, /*held_out=*/true);
+                                  calibration_seconds =
+                                      absl::ToDoubleSeconds(absl::Now() - cal_start);
+                                  if (cal.ok()) {
+                                    calibration = std::make_shared<const RecallCalibration>(
+                                        std::move(*cal));
+                                  }
+                                });
+  } else {
+    s = (*idx)->Build(data.data(), n, options.threads_per_build, build_rows);
+  }
   if (absl::IsCancelled(s) && stop->load(std::memory_order_relaxed)) {
     spdlog::info("collection \"{}\" segment {} field \"{}\": index build stopped after {:.2f}s "
                  "(shutting down); it is built again after a restart",
@@ -199,7 +255,7 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool
                   coll.name(), seg->id(), field.name, s.ToString());
     return false;
   }
-  const double build_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const double build_seconds = absl::ToDoubleSeconds(absl::Now() - start) - calibration_seconds;
   const absl::Time check_start = absl::Now();
   const IndexCheckResult check =
       CheckIndex(*seg, f, **idx, options.check_samples, /*seed=*/seg->id() * 131 + f);
@@ -218,7 +274,18 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool
                build_rows != nullptr ? with_data.count() : n,
                tokens ? "vectors of its rows" : "rows", build_seconds, check_seconds,
                check.ToString());
-  seg->SetIndex(f, std::shared_ptr<const index::VectorIndex>(std::move(*idx)));
+  std::shared_ptr<const index::VectorIndex> built(std::move(*idx));
+  if (calibration != nullptr) {
+    spdlog::info("collection \"{}\" segment {} field \"{}\": recall {} (held out of the build) "
+                 "in {:.2f}s", coll.name(), seg->id(), field.name, calibration->Describe(),
+                 calibration_seconds);
+    seg->SetIndex(f, built, std::move(calibration));
+  } else {
+    // Served at once; target-recall searches scan the segment exactly until
+    // the calibration below is attached.
+    seg->SetIndex(f, built);
+    CalibrateField(options, stop, coll, seg, f, built);
+  }
   if (coll.schema().vectors()[f].dropped) {
     // Dropped while it was built. Either this sees the drop, or the drop
     // (which publishes the schema, then drops the segments' indexes under

@@ -32,6 +32,7 @@
 #include "absl/base/thread_annotations.h"
 #include "base/mutex.h"
 #include "query/collection.h"
+#include "query/recall_calibration.h"
 #include "query/segment.h"
 
 namespace quiver {
@@ -45,6 +46,9 @@ struct IndexBuilderOptions {
   // (query/index_check.h); an index that fails is logged as an error and not
   // used. 0 turns the check off. Default: kDefaultIndexCheckSamples (32).
   uint32_t check_samples = 32;
+  // Recall calibration of each new index (query/recall_calibration.h), for
+  // target-recall searches; samples == 0 turns it off.
+  CalibrationOptions calibration;
 };
 
 class IndexBuilder {

@@ -80,6 +80,10 @@ class CollectionCounters {
     // Recall@k of audited searches against an exact re-run
     // (query/recall_audit.h).
     RunningMean recall{kRecallAuditWindow};
+    // Of those, the searches that asked for a recall (target_recall): the
+    // target, and the recall they achieved.
+    RunningMean target_recall{kRecallAuditWindow};
+    RunningMean target_achieved{kRecallAuditWindow};
   };
   explicit CollectionCounters(size_t num_fields);
 

@@ -81,6 +81,8 @@ void RecallAuditor::MaybeAudit(const std::shared_ptr<Collection>& c, const Bound
   e.params = q.params;
   e.params.exact = true;
   e.params.strategy = FilterStrategy::kAuto;
+  e.params.target_recall = 0;
+  job.target = q.params.target_recall;
   e.filter = q.filter;
   e.filter_bytes = q.filter_bytes;
   e.queries = q.queries;
@@ -169,7 +171,12 @@ void RecallAuditor::Run(const Job& job) {
     ++counted;
   }
   if (counted == 0) return;
-  c.counters().field(static_cast<size_t>(job.exact.field)).recall.Add(sum / counted);
+  CollectionCounters::Field& counters = c.counters().field(static_cast<size_t>(job.exact.field));
+  counters.recall.Add(sum / counted);
+  if (job.target > 0) {
+    counters.target_recall.Add(job.target);
+    counters.target_achieved.Add(sum / counted);
+  }
 }
 
 }  // namespace quiver

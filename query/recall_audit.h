@@ -67,6 +67,7 @@ class RecallAuditor {
   struct Job {
     std::weak_ptr<Collection> collection;
     BoundSearch exact;  // the search again, exact, ids only
+    float target = 0;   // the search's target_recall (0: none)
     std::vector<std::vector<std::string>> ann_ids;  // per query
   };
   bool Sampled() const;

@@ -125,6 +125,7 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
   MutexLock lock(&index_mu_);
   sparse_indexes_.resize(num_sparse_);
   indexes_.resize(dims_.size());
+  calibrations_.resize(dims_.size());
   tables_.resize(dims_.size());
   token_rows_.resize(dims_.size());
 }
@@ -282,14 +283,35 @@ std::shared_ptr<const index::VectorIndex> Segment::index(size_t f) const {
   return f < indexes_.size() ? indexes_[f] : nullptr;
 }
 
-void Segment::SetIndex(size_t f, std::shared_ptr<const index::VectorIndex> idx) {
+void Segment::SetIndex(size_t f, std::shared_ptr<const index::VectorIndex> idx,
+                       std::shared_ptr<const RecallCalibration> calibration) {
   MutexLock lock(&index_mu_);
-  if (f < indexes_.size()) indexes_[f] = std::move(idx);
+  if (f >= indexes_.size()) return;
+  indexes_[f] = std::move(idx);
+  if (calibrations_.size() < indexes_.size()) calibrations_.resize(indexes_.size());
+  calibrations_[f] = indexes_[f] != nullptr ? std::move(calibration) : nullptr;
+}
+
+Segment::CalibratedIndex Segment::calibrated_index(size_t f) const {
+  MutexLock lock(&index_mu_);
+  CalibratedIndex out;
+  if (f < indexes_.size()) out.index = indexes_[f];
+  if (f < calibrations_.size()) out.calibration = calibrations_[f];
+  return out;
+}
+
+void Segment::SetCalibration(size_t f, const index::VectorIndex* for_index,
+                             std::shared_ptr<const RecallCalibration> calibration) {
+  MutexLock lock(&index_mu_);
+  if (f >= indexes_.size() || indexes_[f].get() != for_index || for_index == nullptr) return;
+  if (calibrations_.size() < indexes_.size()) calibrations_.resize(indexes_.size());
+  calibrations_[f] = std::move(calibration);
 }
 
 void Segment::DropIndexes(size_t f) {
   MutexLock lock(&index_mu_);
   if (f < indexes_.size()) indexes_[f] = nullptr;
+  if (f < calibrations_.size()) calibrations_[f] = nullptr;
   std::erase_if(windows_, [f](const auto& w) { return w->field() == f; });
 }
 

@@ -40,6 +40,7 @@
 
 namespace quiver {
 
+class RecallCalibration;
 class SegmentAttrIndex;
 class SparseIndex;
 class WindowIndex;
@@ -211,7 +212,24 @@ class Segment {
 
   // --- Indexes, one slot per vector field; null until built.
   std::shared_ptr<const index::VectorIndex> index(size_t f) const;
-  void SetIndex(size_t f, std::shared_ptr<const index::VectorIndex> idx);
+  // Sets field f's index and the recall calibration measured on it
+  // (query/recall_calibration.h; null: none yet), together.
+  void SetIndex(size_t f, std::shared_ptr<const index::VectorIndex> idx,
+                std::shared_ptr<const RecallCalibration> calibration = nullptr);
+  // An index and its calibration, read together (a calibration always
+  // belongs to the index beside it; either may be null).
+  struct CalibratedIndex {
+    std::shared_ptr<const index::VectorIndex> index;
+    std::shared_ptr<const RecallCalibration> calibration;
+  };
+  CalibratedIndex calibrated_index(size_t f) const;
+  std::shared_ptr<const RecallCalibration> calibration(size_t f) const {
+    return calibrated_index(f).calibration;
+  }
+  // Attaches a calibration measured on `for_index` if that is still field
+  // f's index (a rebuild may have replaced it meanwhile).
+  void SetCalibration(size_t f, const index::VectorIndex* for_index,
+                      std::shared_ptr<const RecallCalibration> calibration);
   // Attribute indexes over all rows (query/attr_index.h); null until the
   // index builder (or recovery) builds them, and when the schema indexes no
   // attribute.
@@ -355,6 +373,8 @@ class Segment {
 
   mutable Mutex index_mu_;
   std::vector<std::shared_ptr<const index::VectorIndex>> indexes_ ABSL_GUARDED_BY(index_mu_);
+  // Per field, the calibration of indexes_[f] (or null); reset with it.
+  std::vector<std::shared_ptr<const RecallCalibration>> calibrations_ ABSL_GUARDED_BY(index_mu_);
   std::shared_ptr<const SegmentAttrIndex> attr_index_ ABSL_GUARDED_BY(index_mu_);
   std::vector<std::shared_ptr<const WindowIndex>> windows_ ABSL_GUARDED_BY(index_mu_);
   std::vector<std::shared_ptr<const storage::RerankTable>> tables_ ABSL_GUARDED_BY(index_mu_);

@@ -62,6 +62,12 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
                  "(0: off)")
       ->check(CLI::Range(0u, 4096u))
       ->capture_default_str();
+  app.add_option("--calibration-samples", c.calibration_samples,
+                 "Rows each new index's recall is calibrated on, for target_recall searches "
+                 "(at most; a segment gets one per 16 rows, at least 100; 0: off, and "
+                 "target_recall searches scan exactly)")
+      ->check(CLI::Range(0u, 10000u))
+      ->capture_default_str();
   app.add_option("--compact-deleted-ratio", c.compact_deleted_ratio,
                  "Compact a sealed segment once this share of its rows is deleted")
       ->check(CLI::Range(0.01, 1.0))

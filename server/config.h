@@ -58,6 +58,10 @@ struct ServerConfig {
   // Rows a new index is checked on (recall against exact search) before it
   // is served; 0 turns the check off. Default: 32.
   uint32_t index_check_samples = 32;
+  // Rows (at most) each new index's recall is calibrated on, for
+  // target_recall searches (query/recall_calibration.h); 0 turns it off.
+  // Default: 500.
+  uint32_t calibration_samples = 500;
   // A sealed segment with this share of deleted rows is compacted.
   // Default: 0.2.
   double compact_deleted_ratio = 0.2;

@@ -65,7 +65,8 @@ void EngineCollector::CollectCollections(std::vector<MetricFamily>* out) const {
   // Families are appended first and filled by index: push_back would move them.
   enum {
     kPoints, kDeleted, kSegments, kStorage, kDebtRows, kDebtBytes, kCompactions, kCompacted,
-    kMemory, kDisk, kPending, kBuilds, kBuildSeconds, kRecall, kAudited, kNum
+    kMemory, kDisk, kPending, kBuilds, kBuildSeconds, kRecall, kAudited, kTarget, kAchieved,
+    kTargetAudited, kNum
   };
   const size_t base = out->size();
   AddFamily(out, "quiver_collection_points", "Live points", kGauge);
@@ -97,6 +98,13 @@ void EngineCollector::CollectCollections(std::vector<MetricFamily>* out) const {
             kGauge);
   AddFamily(out, "quiver_recall_audit_searches_total",
             "ANN searches whose recall was audited", kCounter);
+  AddFamily(out, "quiver_recall_audit_target",
+            "Mean target_recall of the last 100 audited searches that asked for one", kGauge);
+  AddFamily(out, "quiver_recall_audit_target_achieved",
+            "Mean recall@k achieved by the last 100 audited searches that asked for a recall",
+            kGauge);
+  AddFamily(out, "quiver_recall_audit_target_searches_total",
+            "Audited searches that asked for a recall (target_recall)", kCounter);
   auto fam = [&](int i) { return &(*out)[base + static_cast<size_t>(i)]; };
 
   for (const auto& c : all) {
@@ -166,9 +174,15 @@ void EngineCollector::CollectCollections(std::vector<MetricFamily>* out) const {
       AddSample(fam(kAudited), labels, static_cast<double>(vs.recall_audit_searches()));
       // No figure until a search was audited: 0 would read as "finds nothing".
       if (vs.recall_audit_searches() > 0) AddSample(fam(kRecall), labels, vs.recall_audit());
+      AddSample(fam(kTargetAudited), labels,
+                static_cast<double>(vs.recall_audit_target_searches()));
+      if (vs.recall_audit_target_searches() > 0) {
+        AddSample(fam(kTarget), labels, vs.recall_audit_target());
+        AddSample(fam(kAchieved), labels, vs.recall_audit_target_achieved());
+      }
     }
   }
-  static_assert(kNum == 15);
+  static_assert(kNum == 18);
 }
 
 void EngineCollector::CollectQuery(std::vector<MetricFamily>* out) const {

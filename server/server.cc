@@ -84,6 +84,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   eo.builder.workers = config.index_build_workers;
   eo.builder.threads_per_build = config.index_build_threads;
   eo.builder.check_samples = config.index_check_samples;
+  eo.builder.calibration.samples = config.calibration_samples;
+  eo.builder.calibration.filtered_samples =
+      std::min(config.calibration_samples, eo.builder.calibration.filtered_samples);
   eo.on_write_failure = [srv = s.get()] {
     if (srv->grpc_ != nullptr) srv->grpc_->GetHealthCheckService()->SetServingStatus(false);
   };

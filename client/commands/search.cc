@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
@@ -44,6 +45,7 @@ struct SearchArgs {
   std::string strategy = "auto";
   bool explain = false;
   float refine = 0;
+  float target_recall = 0;
   // Honest results, range and grouped search (SearchRequest's fields).
   uint32_t min_results = 0;
   bool exhaustive = false;
@@ -283,6 +285,9 @@ void PrintResult(std::ostream& out, const v1::SearchResult& result, uint32_t k,
   }
   PrintShortfall(out, result.count(), result.exhaustive(), result.shortfall(),
                  result.matching_points(), k, grouped);
+  if (result.predicted_recall() > 0) {
+    out << absl::StrFormat("predicted recall@%u: %.3f\n", k, result.predicted_recall());
+  }
 }
 
 // Splits "NAME=REST" (hybrid search options).
@@ -391,6 +396,7 @@ absl::Status AddFieldQueries(const SearchArgs& a, v1::SearchRequest* req) {
     fq.mutable_params()->set_nprobe(a.nprobe);
     fq.mutable_params()->set_exact(a.exact);
     fq.mutable_params()->set_refine_factor(a.refine);
+    fq.mutable_params()->set_target_recall(a.target_recall);
   }
   if (a.fusion.empty() || absl::EqualsIgnoreCase(a.fusion, "rrf")) {
     req->set_fusion(v1::RRF);
@@ -528,6 +534,7 @@ absl::Status Search(Context& c, const SearchArgs& a) {
   req.mutable_params()->set_nprobe(a.nprobe);
   req.mutable_params()->set_exact(a.exact);
   req.mutable_params()->set_refine_factor(a.refine);
+  req.mutable_params()->set_target_recall(a.target_recall);
   v1::FilterStrategy strategy = v1::FILTER_STRATEGY_AUTO;
   if (a.strategy != "auto" && !v1::FilterStrategy_Parse(absl::AsciiStrToUpper(a.strategy), &strategy)) {
     return UsageError(absl::StrCat("--strategy \"", a.strategy,
@@ -660,6 +667,10 @@ void RegisterSearchCommands(CLI::App& app, CommandSet& commands) {
                          "fewer near-duplicates; 0.5 is a good start)");
   search_cmd->add_option("--fetch-k", srch.fetch_k,
                          "With --diversity: candidates re-ranked (default max(4k, 50))");
+  search_cmd->add_option("--target-recall", srch.target_recall,
+                         "Ask for this recall@k (0.5..0.999) instead of --ef, --nprobe and "
+                         "--refine: each segment picks the cheapest setting its index's "
+                         "calibration predicts reaches it; the predicted recall is printed");
   search_cmd->add_option("--refine", srch.refine,
                          "Candidates reranked = k x this (compressed indexes; late interaction: "
                          "points scored by exact MaxSim). Default: the index's");

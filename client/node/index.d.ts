@@ -101,7 +101,7 @@ export interface FieldQueryInput {
   k?: number;
   /** Field queries: the weight of this field's scores in the fusion. */
   weight?: number;
-  params?: { ef?: number; nprobe?: number; exact?: boolean; refineFactor?: number; filterStrategy?: string };
+  params?: { ef?: number; nprobe?: number; exact?: boolean; refineFactor?: number; filterStrategy?: string; targetRecall?: number };
 }
 
 export interface StageInput extends FieldQueryInput {
@@ -127,7 +127,7 @@ export interface SearchOptions {
   filter?: string;
   outputAttributes?: string[];
   withVectors?: boolean;
-  params?: { ef?: number; nprobe?: number; exact?: boolean; refineFactor?: number; filterStrategy?: string };
+  params?: { ef?: number; nprobe?: number; exact?: boolean; refineFactor?: number; filterStrategy?: string; targetRecall?: number };
   /** Re-rank the best fetchK by maximal marginal relevance (lambda in [0, 1], default 0.5). */
   diversity?: { lambda?: number; fetchK?: number };
   /** Any other SearchRequest field, by name (camelCase or snake_case). */

@@ -424,7 +424,8 @@ class QuiverClient {
 
   // One query vector -> its hits, best first; an array of vectors -> one
   // list per vector. options: k (10), field, filter, outputAttributes,
-  // withVectors, params ({ ef, nprobe, exact, refineFactor, filterStrategy }),
+  // withVectors, params ({ ef, nprobe, exact, refineFactor, filterStrategy,
+  // targetRecall }),
   // and any other SearchRequest field by name.
   async search(collection, vectors, options = {}) {
     const single = isVector(vectors);

@@ -58,12 +58,23 @@ FilterStrategy StrategyOf(v1::FilterStrategy s) {
   }
 }
 
+// target_recall is calibrated for single-vector fields' indexes only.
+absl::Status RefuseTargetRecall(const BoundSearchParams& p, absl::string_view what,
+                                absl::string_view kind) {
+  if (p.target_recall == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, "target_recall applies to searches of single-vector fields; not available for ",
+      kind, " yet"));
+}
+
 // A search of a multi-vector field (req.multi_vectors).
 absl::Status BindMulti(const BindTarget& t, const v1::SearchRequest& req, BoundSearch* s) {
   const VectorFieldSpec& field = t.schema.vectors()[s->field];
   const size_t nq = req.multi_vectors_size();
   QUIVER_RETURN_IF_ERROR(CheckBatch(nq, req.k(), "query set", " (multi_vectors)"));
   QUIVER_ASSIGN_OR_RETURN(s->params, BindParams(req.params(), ""));
+  QUIVER_RETURN_IF_ERROR(
+      RefuseTargetRecall(s->params, "params: ", "multi-vector fields (late interaction)"));
   s->sets.resize(nq);
   for (size_t q = 0; q < nq; ++q) {
     QUIVER_ASSIGN_OR_RETURN(s->sets[q], PrepareTokens(field, req.multi_vectors(static_cast<int>(q)),
@@ -308,6 +319,12 @@ absl::Status BindFieldQuery(const BindTarget& t, const v1::FieldQuery& fq, const
   }
   part->weight = fq.weight() == 0 ? 1.0 : fq.weight();
   QUIVER_ASSIGN_OR_RETURN(part->params, BindParams(fq.params(), absl::StrCat(what, ": ")));
+  const bool multi = !text && sf < 0 && t.schema.vectors()[part->field].multi;
+  if (text || sf >= 0 || multi) {
+    QUIVER_RETURN_IF_ERROR(RefuseTargetRecall(
+        part->params, absl::StrCat(what, " params: "),
+        text ? "text attributes" : sf >= 0 ? "sparse vector fields" : "multi-vector fields"));
+  }
   if (text) {
     part->text = std::make_shared<const text::Analyzer::TermCounts>(
         (*t.analyzers)[part->text_attr]->TermFrequencies(fq.text()));
@@ -375,6 +392,7 @@ absl::StatusOr<BoundSparseSearch> BindSparseSearch(const BindTarget& t,
   s.k = req.k();
   QUIVER_RETURN_IF_ERROR(CheckBatch(req.sparse_vectors_size(), req.k(), "sparse query vector", ""));
   QUIVER_ASSIGN_OR_RETURN(const BoundSearchParams params, BindParams(req.params(), ""));
+  QUIVER_RETURN_IF_ERROR(RefuseTargetRecall(params, "params: ", "sparse vector fields"));
   s.exact = params.exact;
   for (int i = 0; i < req.sparse_vectors_size(); ++i) {
     QUIVER_ASSIGN_OR_RETURN(SparseValue q, BindSparseQuery(req.sparse_vectors(i),
@@ -409,6 +427,7 @@ absl::StatusOr<BoundTextSearch> BindTextSearch(const BindTarget& t,
   s.k = req.k();
   QUIVER_RETURN_IF_ERROR(CheckBatch(req.texts_size(), req.k(), "text query", ""));
   QUIVER_ASSIGN_OR_RETURN(const BoundSearchParams params, BindParams(req.params(), ""));
+  QUIVER_RETURN_IF_ERROR(RefuseTargetRecall(params, "params: ", "text search (BM25)"));
   s.exact = params.exact;
   const text::Analyzer& analyzer = *(*t.analyzers)[s.attr];
   for (const std::string& q : req.texts()) {
@@ -740,8 +759,10 @@ absl::StatusOr<BoundSearchParams> BindParams(const v1::SearchParams& p, absl::st
   b.exact = p.exact();
   b.refine_factor = p.refine_factor();
   b.strategy = StrategyOf(p.filter_strategy());
+  b.target_recall = p.target_recall();
   return b;
 }
+
 
 absl::StatusOr<BoundSearchRequest> BindSearch(const BindTarget& t, const v1::SearchRequest& req) {
   if (req.k() == 0 || req.k() > kMaxK) {

@@ -41,6 +41,9 @@ struct BoundSearchParams {
   bool exact = false;          // no ANN index: exact scan
   float refine_factor = 0;     // 0 or >= 1 (checked)
   FilterStrategy strategy = FilterStrategy::kAuto;
+  // 0, or the recall@k each segment is planned for (checked: 0.5..0.999,
+  // and none of the knobs above with it).
+  float target_recall = 0;
 };
 
 // What a read returns of each point.

@@ -7,6 +7,7 @@
 #include "base/status_macros.h"
 #include "base/truncate.h"
 #include "index/distance.h"
+#include "query/recall_calibration.h"
 
 namespace quiver::bind {
 
@@ -100,6 +101,28 @@ absl::Status CheckSearchParams(const v1::SearchParams& p, absl::string_view what
   if (!std::isfinite(rf) || rf < 0 || (rf > 0 && rf < 1)) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, "refine_factor must be 0 (the index's default) or a number >= 1, got ", rf));
+  }
+  const float tr = p.target_recall();
+  if (tr == 0) return absl::OkStatus();
+  if (!std::isfinite(tr) || tr < kMinTargetRecall || tr > kMaxTargetRecall) {
+    return absl::InvalidArgumentError(absl::StrCat(what, "target_recall must be 0 (off) or in ",
+                                                   kMinTargetRecall, "..", kMaxTargetRecall,
+                                                   ", got ", tr));
+  }
+  if (p.exact()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, "exact scans every row (recall 1): set exact or target_recall, not both"));
+  }
+  if (p.ef() != 0 || p.nprobe() != 0 || rf != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, "target_recall picks ef, nprobe and refine_factor per segment: set "
+              "target_recall or those, not both"));
+  }
+  if (p.filter_strategy() == v1::POST_FILTER || p.filter_strategy() == v1::WINDOW_FILTER) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, "target_recall plans each segment as an exact scan of the filtered rows or a "
+              "filtered index search; it cannot be combined with filter_strategy ",
+        v1::FilterStrategy_Name(p.filter_strategy()), " (whose recall is not predicted)"));
   }
   return absl::OkStatus();
 }

@@ -22,6 +22,9 @@ void AppendSegmentsText(const v1::Explain& explain, int first, const std::string
     absl::StrAppend(text, indent, "Segment(id=", sp.segment_id(), ", ", sp.state(), ", rows=",
                     sp.rows(), ", live=", sp.live_rows(), ") -> ", sp.strategy(), "\n");
     AppendIndented(sp.plan(), indent + "  ", text);
+    if (!sp.recall_choice().empty()) {
+      absl::StrAppend(text, indent, "  recall: ", sp.recall_choice(), "\n");
+    }
     absl::StrAppend(text, indent, "  why: ", sp.reason(), "\n",
                     absl::StrFormat("%s  measured: distances=%d filter_checks=%d "
                                     "plan=%.1fus filter=%.1fus search=%.1fus\n",

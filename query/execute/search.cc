@@ -38,6 +38,7 @@ SearchContext Collection::MakeContext(size_t f, uint32_t k, const std::vector<fl
   ctx.stop = stop;
   ctx.feedback = &plan_feedback_;
   ctx.stats = options_.query_stats;
+  ctx.target_recall = params.target_recall;
   return ctx;
 }
 
@@ -77,6 +78,8 @@ absl::Status Collection::Search(const BoundSearch& q, const StopToken& stop,
   SearchContext ctx =
       MakeContext(q.field, fetch, q.queries, q.qnorms, q.params, q.filter.get(), stop);
   ctx.approximate = &approximate;
+  RecallTally tally;
+  ctx.recall = q.params.target_recall > 0 ? &tally : nullptr;
   SearchStart s;
   QUIVER_RETURN_IF_ERROR(BeginSearch(q, resp, &s));
   if (mmr) s.topk.assign(q.num_queries(), index::TopK(fetch));
@@ -127,7 +130,18 @@ absl::Status Collection::Search(const BoundSearch& q, const StopToken& stop,
     QUIVER_RETURN_IF_ERROR(FallBack(q, ctx, s.view, &counter, &lists,
                                     s.explain != nullptr ? &text : nullptr));
   }
-  return FinishSearch(s, q, std::move(text), lists, &counter, resp);
+  const int first = resp->results_size();
+  QUIVER_RETURN_IF_ERROR(FinishSearch(s, q, std::move(text), lists, &counter, resp));
+  // The list's predicted recall@k: what the segments' calibrations predict,
+  // or 1 for a list known complete. Not for diversified lists, which do not
+  // aim for the nearest k.
+  if (ctx.recall != nullptr && !mmr) {
+    for (int i = first; i < resp->results_size(); ++i) {
+      v1::SearchResult* r = resp->mutable_results(i);
+      r->set_predicted_recall(r->exhaustive() ? 1.0f : static_cast<float>(tally.Get()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace quiver

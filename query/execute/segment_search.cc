@@ -60,6 +60,10 @@ absl::Status FillExplain(SegmentRun& run, const Operator& root, double plan_us,
   plan->set_live_rows(live);
   plan->set_strategy(std::string(StrategyName(p.choice.strategy)));
   plan->set_reason(p.choice.reason);
+  if (p.predicted_recall >= 0) {
+    plan->set_predicted_recall(p.predicted_recall);
+    plan->set_recall_choice(p.recall_choice);
+  }
   if (p.ctx.filter != nullptr) {
     plan->set_estimated_selectivity(p.est.selectivity);
     // Over all rows, deleted or not, like the estimate: the row set the
@@ -115,6 +119,12 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
   const PhysicalPlan p = PlanSegment(ctx, seg, rows, part);
   const double plan_us = plan_watch.Micros();
   if (ctx.approximate != nullptr && !ExactPlan(p)) *ctx.approximate = true;
+  if (ctx.recall != nullptr) {
+    // Where the true neighbours are, in expectation: the rows expected to
+    // match. A segment without an index is scanned exactly.
+    const double matching = ctx.filter != nullptr ? p.est.selectivity * rows : rows;
+    ctx.recall->Add(p.predicted_recall >= 0 ? p.predicted_recall : 1.0, matching);
+  }
   OperatorTree tree(p);
   SegmentRun run(p, seg, rows, seq, part);
   run.explain = plan;

@@ -32,14 +32,16 @@ std::string Us(double ns) { return absl::StrFormat("%.1f", ns / 1000.0); }
 // share `s` of them passes (1: no filter), without the cost of checking the
 // filter; sets the ef / nprobe it would search with and the rows it visits
 // (each of which a filter check would read).
+// `raise`: false when the requested ef / nprobe already account for the
+// filter (a recall calibration chose them for this selectivity).
 double IndexSearchNs(const index::IndexShape& shape, double rows, double s, double k,
                      uint32_t dim, const index::SearchParams& requested, const CostModel& m,
-                     index::SearchParams* params, double* visited) {
+                     index::SearchParams* params, double* visited, bool raise = true) {
   *params = requested;
   if (shape.kind == index::IndexShape::Kind::kGraph) {
     const double ef0 = std::max(k, static_cast<double>(requested.ef != 0 ? requested.ef
                                                                           : shape.default_ef));
-    const double ef = std::ceil(ef0 * EfRaise(s));
+    const double ef = raise ? std::ceil(ef0 * EfRaise(s)) : ef0;
     params->ef = static_cast<uint32_t>(ef);
     // The raised ef is part of what the filtered-walk exponent was fitted
     // on, so visits follow the requested ef.
@@ -54,10 +56,10 @@ double IndexSearchNs(const index::IndexShape& shape, double rows, double s, doub
   const double nlist = std::max<uint32_t>(shape.nlist, 1);
   const double np0 = requested.nprobe != 0 ? std::min<double>(requested.nprobe, nlist)
                                            : shape.default_nprobe;
-  const double np = std::min(nlist, std::ceil(np0 * NprobeRaise(s)));
+  const double np = raise ? std::min(nlist, std::ceil(np0 * NprobeRaise(s))) : np0;
   params->nprobe = static_cast<uint32_t>(np);
   *visited = rows * np / nlist;
-  if (s < 1) {
+  if (s < 1 && raise) {
     // As many passing rows as an unfiltered scan would see, however the
     // filter falls across the lists (see SearchParams::min_accepted).
     params->min_accepted = static_cast<uint32_t>(std::ceil(rows * np0 / nlist / 2));
@@ -129,8 +131,8 @@ void PriceIndexStrategies(const PlanInput& in, const CostModel& m, double s, dou
   // FILTERED_INDEX, checking a RowSet when materializing it pays for
   // itself against reading each visited row's attributes.
   double visited = 0;
-  c->filtered_ns =
-      nq * IndexSearchNs(in.shape, rows, s, k, in.dim, in.params, m, &c->params, &visited);
+  c->filtered_ns = nq * IndexSearchNs(in.shape, rows, s, k, in.dim, in.params, m, &c->params,
+                                      &visited, /*raise=*/!in.calibrated);
   const double lazy_checks = nq * visited * m.match_random_ns;
   const double set_checks = materialize + nq * visited * m.bit_ns;
   c->materialize = set_checks <= lazy_checks;

@@ -105,6 +105,10 @@ struct PlanInput {
   bool has_index = false;     // an ANN index covers the segment
   index::IndexShape shape;    // its shape, when it does
   index::SearchParams params;                 // as requested (ef, nprobe)
+  // The params were chosen by a recall calibration for this selectivity
+  // (query/recall_calibration.h): FILTERED_INDEX searches with them as they
+  // are, without the raise for selectivity.
+  bool calibrated = false;
   double selectivity = 1;        // estimated share of rows passing
   bool indexable = false;        // the filter can be evaluated from attribute indexes alone
   double checked_share = 1;      // share of rows read one by one to evaluate it

@@ -25,6 +25,21 @@ class SharedSegmentFilter;  // query/plan/segment_filter.h
 class RerankQueue;          // query/execute/rerank.h
 struct QueryStats;          // query/query_stats.h
 
+// The predicted recall of a search over several segments: each segment's
+// prediction weighted by its share of the rows expected to match (where
+// the true neighbours are, in expectation). Segments of one search are
+// searched one after another, so plain fields serve.
+struct RecallTally {
+  double weighted = 0;
+  double weight = 0;
+  void Add(double predicted, double rows) {
+    weighted += predicted * rows;
+    weight += rows;
+  }
+  // 1 when no segment held matching rows.
+  double Get() const { return weight > 0 ? weighted / weight : 1.0; }
+};
+
 struct SearchContext {
   size_t field = 0;
   uint32_t dim = 0;
@@ -57,6 +72,12 @@ struct SearchContext {
   // results can say whether they are exhaustive. May be null. Segments of
   // one search are searched one after another, so a plain bool serves.
   bool* approximate = nullptr;
+  // Ask each segment for this recall@k instead of ef / nprobe /
+  // refine_factor (0: off; query/recall_calibration.h).
+  float target_recall = 0;
+  // With target_recall: where segments add their predicted recall, weighted
+  // by the rows expected to match. May be null.
+  RecallTally* recall = nullptr;
 };
 
 }  // namespace quiver

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace quiver {
 namespace {
 
@@ -38,10 +40,50 @@ void FindWindowIndex(const SearchContext& ctx, const Segment& seg, uint32_t rows
   }
 }
 
-// The strategy for a filtered search of the segment into p->choice.
-void ChooseFiltered(const SearchContext& ctx, const Segment& seg, uint32_t rows, PhysicalPlan* p) {
+// The filter's estimate for the segment into p->est.
+void EstimateInto(const SearchContext& ctx, const Segment& seg, uint32_t rows, PhysicalPlan* p) {
   p->est = p->shared != nullptr ? p->shared->Estimate(*ctx.filter, seg, rows, p->attrs.get())
                                 : EstimateFilter(*ctx.filter, seg, rows, p->attrs.get());
+}
+
+// The planner's input for a filtered search of the segment (p->est set).
+PlanInput FilteredInput(const SearchContext& ctx, uint32_t rows, const PhysicalPlan& p) {
+  PlanInput in;
+  in.rows = rows;
+  in.dim = ctx.dim;
+  in.k = ctx.k;
+  in.nq = ctx.nq;
+  in.has_index = p.idx != nullptr;
+  if (p.idx != nullptr) in.shape = p.idx->shape();
+  in.params = ctx.params;
+  in.selectivity = p.est.selectivity;
+  in.indexable = p.est.indexable;
+  in.checked_share = p.est.checked_share;
+  in.forced = ctx.forced;
+  return in;
+}
+
+// The strategy for a filtered search of the segment into p->choice
+// (p->est set).
+void ChooseFiltered(const SearchContext& ctx, const Segment& seg, uint32_t rows, PhysicalPlan* p) {
+  if (p->predicted_recall >= 0) {
+    // target_recall: the calibration chose between an exact scan of the
+    // filtered rows and the filtered index at the knobs it picked for this
+    // selectivity; the planner prices and runs that choice. (POST_FILTER
+    // and WINDOW_FILTER are left out: their recall is not predicted.)
+    PlanInput in = FilteredInput(ctx, rows, *p);
+    in.calibrated = true;
+    in.forced = p->idx != nullptr ? FilterStrategy::kFilteredIndex : FilterStrategy::kPreFilter;
+    const std::string reason = p->idx != nullptr ? "target_recall: the calibrated setting"
+                                                 : "target_recall: an exact scan";
+    p->choice = ChoosePlan(in);
+    p->choice.reason = reason;
+    if (p->est.exact && p->est.selectivity == 0) {
+      p->choice.strategy = Strategy::kEmpty;
+      p->choice.reason = "the attribute index counts no matching row";
+    }
+    return;
+  }
   PlanInput in;
   in.rows = rows;
   in.dim = ctx.dim;
@@ -157,35 +199,87 @@ uint32_t RefineCandidates(uint32_t k, float refine_factor, const index::VectorIn
   return static_cast<uint32_t>(std::min<double>(n, kMaxRefineCandidates));
 }
 
+namespace {
+
+// target_recall: the calibration's choice for the segment into p (its
+// knobs into p->ctx, or no index when an exact scan is chosen), with
+// p->est set first when there is a filter.
+void ChooseForRecall(const SearchContext& ctx, const Segment& seg, uint32_t rows,
+                     const std::shared_ptr<const RecallCalibration>& cal, PhysicalPlan* p) {
+  double s = 1;
+  double exact_ns = 0;
+  if (ctx.filter != nullptr) {
+    EstimateInto(ctx, seg, rows, p);
+    s = p->est.selectivity;
+    PlanInput in = FilteredInput(ctx, rows, *p);
+    in.forced = FilterStrategy::kPreFilter;
+    exact_ns = ChoosePlan(in).pre_ns / std::max<size_t>(ctx.nq, 1);
+  } else {
+    const CostModel m;
+    exact_ns = static_cast<double>(rows) * ctx.dim * m.scan_ns_per_float;
+  }
+  RecallCalibration::Choice choice;
+  std::string how;
+  if (cal == nullptr) {
+    choice.exact = true;
+    how = "exact scan (recall 1): the index is not calibrated yet";
+  } else {
+    choice = cal->Choose(ctx.k, s, ctx.target_recall, exact_ns);
+    how = absl::StrCat(choice.ToString(), "; ", cal->Describe());
+  }
+  p->predicted_recall = choice.exact ? 1.0 : choice.predicted;
+  p->recall_choice = absl::StrCat("target_recall ", ctx.target_recall, ": ", how);
+  if (choice.exact) {
+    p->idx = nullptr;
+    return;
+  }
+  p->ctx.params.ef = choice.params.ef;
+  p->ctx.params.nprobe = choice.params.nprobe;
+  p->ctx.refine_factor = choice.refine_factor;
+}
+
+}  // namespace
+
 PhysicalPlan PlanSegment(const SearchContext& ctx, const Segment& seg, uint32_t rows, size_t part) {
   PhysicalPlan p;
   p.ctx = ctx;
   p.k = ctx.k;
-  p.idx = ctx.exact ? nullptr : seg.index(ctx.field);
+  Segment::CalibratedIndex ci;
+  if (!ctx.exact) ci = seg.calibrated_index(ctx.field);
+  p.idx = ci.index;
   // An index covers the rows present when it was built; the rows of a
   // sealed segment never change, so it covers all of them or is not used.
   if (p.idx != nullptr && p.idx->size() != rows) p.idx = nullptr;
   p.index_name = p.idx != nullptr ? p.idx->Describe() : "none";
+  if (ctx.filter != nullptr) {
+    p.attrs = seg.attr_index();
+    if (ctx.shared_filter != nullptr) p.shared = &ctx.shared_filter[part];
+  }
+  if (ctx.target_recall > 0 && p.idx != nullptr) ChooseForRecall(ctx, seg, rows, ci.calibration, &p);
   const bool rerank = p.idx != nullptr && p.idx->approximate();
   if (rerank) {
     // A compressed index ranks by estimated distances: ask it for k *
     // refine_factor candidates, then rerank them exactly.
-    p.ctx.k = RefineCandidates(ctx.k, ctx.refine_factor, *p.idx);
+    p.ctx.k = RefineCandidates(ctx.k, p.ctx.refine_factor, *p.idx);
     // IVF at its default nprobe may probe fewer rows than the candidates
     // wanted (late interaction asks for hundreds): probe lists enough to
     // hold them on average. An nprobe the request sets is kept.
     const index::IndexShape shape = p.idx->shape();
     if (shape.kind == index::IndexShape::Kind::kLists && shape.nlist > 0 &&
-        ctx.params.nprobe == 0) {
+        p.ctx.params.nprobe == 0) {
       const auto need = static_cast<uint32_t>(std::ceil(
           static_cast<double>(p.ctx.k) * shape.nlist / std::max<uint32_t>(rows, 1)));
       p.ctx.params.nprobe = std::min(shape.nlist, std::max(shape.default_nprobe, need));
     }
   }
   if (ctx.filter != nullptr) {
-    p.attrs = seg.attr_index();
-    if (ctx.shared_filter != nullptr) p.shared = &ctx.shared_filter[part];
+    if (p.predicted_recall < 0) EstimateInto(p.ctx, seg, rows, &p);
     ChooseFiltered(p.ctx, seg, rows, &p);
+  } else if (p.predicted_recall >= 0) {
+    p.choice.strategy = p.idx != nullptr ? Strategy::kIndex : Strategy::kExactScan;
+    p.choice.params = p.ctx.params;
+    p.choice.reason = p.idx != nullptr ? "target_recall: the calibrated setting"
+                                       : "target_recall: an exact scan";
   } else {
     p.choice.strategy = p.idx != nullptr ? Strategy::kIndex : Strategy::kExactScan;
     p.choice.params = p.ctx.params;

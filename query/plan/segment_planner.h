@@ -28,6 +28,7 @@
 #include "query/plan/planner.h"
 #include "query/plan/search_context.h"
 #include "query/plan/segment_filter.h"
+#include "query/recall_calibration.h"
 #include "query/segment.h"
 #include "query/window_index.h"
 
@@ -66,6 +67,10 @@ struct PhysicalPlan {
   WindowRange range;
   std::vector<PlanInput::WindowPart> in_window;
   PlanNode root;
+  // target_recall: the segment's predicted recall@k (1 for an exact scan)
+  // and what was chosen, for explain; -1 and empty without it.
+  double predicted_recall = -1;
+  std::string recall_choice;
 };
 
 // The plan for rows [0, rows) of `seg`, part `part` of the view.

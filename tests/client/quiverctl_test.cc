@@ -1239,9 +1239,23 @@ TEST_F(QuiverctlTest, StatsShowsTheRecallAudit) {
     CtlOk({"search", "aud", "--vector-file", Path("aud.fvecs"), "--row", std::to_string(row),
            "-k", "10"});
   }
+  // Searches that ask for a recall print the recall their list should have,
+  // and explain says how each segment meant to reach it.
+  for (int row = 5; row < 8; ++row) {
+    out = CtlOk({"search", "aud", "--vector-file", Path("aud.fvecs"), "--row",
+                 std::to_string(row), "-k", "10", "--target-recall", "0.95", "--explain"});
+    EXPECT_NE(out.find("predicted recall@10: "), std::string::npos) << out;
+    EXPECT_NE(out.find("recall: target_recall 0.95: "), std::string::npos) << out;
+  }
+  const CmdResult bad = Ctl({"search", "aud", "--vector-file", Path("aud.fvecs"), "--row", "0",
+                             "--target-recall", "0.95", "--ef", "64"});
+  EXPECT_EQ(bad.exit_code, 1) << bad;
+  EXPECT_NE(bad.err.find("INVALID_ARGUMENT"), std::string::npos) << bad;
   // The audit thread runs at the lowest priority: on a busy machine it waits.
   const absl::Time until = absl::Now() + absl::Seconds(120);
-  while ((out = CtlOk({"stats", "aud"})).find("RECALL AUDIT") == std::string::npos) {
+  // All eight audited: the three with a target show beside the others.
+  while ((out = CtlOk({"stats", "aud"})).find("RECALL AUDIT") == std::string::npos ||
+         CtlJson({"stats", "aud"})["vectors"][0].value("recallAuditSearches", "0") != "8") {
     ASSERT_LT(absl::Now(), until) << out;
     absl::SleepFor(absl::Milliseconds(100));
   }
@@ -1252,6 +1266,10 @@ TEST_F(QuiverctlTest, StatsShowsTheRecallAudit) {
   EXPECT_GE(std::stoull(v["recallAuditSearches"].get<std::string>()), 1u) << v.dump();
   // Each query is a stored row: HNSW finds nearly all of its exact top 10.
   EXPECT_GE(v["recallAudit"].get<double>(), 0.9) << v.dump();
+  EXPECT_EQ(v["recallAuditTargetSearches"], "3") << v.dump();
+  EXPECT_NEAR(v["recallAuditTarget"].get<double>(), 0.95, 1e-6) << v.dump();
+  EXPECT_GE(v["recallAuditTargetAchieved"].get<double>(), 0.9) << v.dump();
+  EXPECT_NE(out.find("TARGET RECALL"), std::string::npos) << out;
 }
 
 // collection update: attributes added and their indexes turned on and off

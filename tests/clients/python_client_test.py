@@ -225,6 +225,34 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(quiver.InvalidArgumentError):
             q.search("dv", [0, 0], k=2, diversity=2.0)
 
+    def test_target_recall(self):
+        q = self.q
+        x = np.random.default_rng(3).standard_normal((1500, 8)).astype(np.float32)
+        q.create_collection("tr", vectors={"v": (8, "L2", "HNSW")})
+        q.upsert("tr", [str(i) for i in range(len(x))], {"v": x})
+        # Sealed after a second without writes, then indexed and calibrated.
+        deadline = time.time() + 120
+        while True:
+            segs = q.get_collection("tr").stats.segments
+            if segs and all(s.state == s.INDEXED for s in segs):
+                break
+            self.assertLess(time.time(), deadline, "not indexed")
+            time.sleep(0.1)
+        hits = q.search("tr", x[:5], k=10, params={"target_recall": 0.95})
+        self.assertEqual([len(h) for h in hits], [10] * 5)
+        req = search_pb2.SearchRequest(collection="tr", k=10, explain=True,
+                                       vectors=[types_pb2.Vector(values=x[7].tolist())])
+        req.params.target_recall = 0.95
+        resp = q.search_raw(req)
+        self.assertGreaterEqual(resp.results[0].predicted_recall, 0.95)
+        self.assertLessEqual(resp.results[0].predicted_recall, 1.0)
+        self.assertIn("target_recall 0.95", resp.explain.text)
+        self.assertIn("calibrated on 100 rows", resp.explain.text)
+        with self.assertRaises(quiver.InvalidArgumentError):
+            q.search("tr", x[0], params={"target_recall": 0.95, "ef": 64})
+        with self.assertRaises(quiver.InvalidArgumentError):
+            q.search("tr", x[0], params={"target_recall": 1.5})
+
     def test_update_collection_changes_the_schema(self):
         q = self.q
         q.create_collection("evolve", vectors={"v": (2, "L2")}, attributes={"n": "int64"})

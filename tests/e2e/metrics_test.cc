@@ -155,7 +155,12 @@ TEST_F(MetricsTest, CountsMoveWithTheLoadAndPromtoolAcceptsThem) {
   CreateAndLoad("m", kPoints);
   ASSERT_NO_FATAL_FAILURE(CreateAndLoad("gone", 50));
   constexpr int kSearches = 40;
-  for (int i = 0; i < kSearches; ++i) QUIVER_ASSERT_OK(client_->Search(Query("m", i)));
+  // Every other search asks for a recall instead of using the default ef.
+  for (int i = 0; i < kSearches; ++i) {
+    v1::SearchRequest req = Query("m", i);
+    if (i % 2 == 1) req.mutable_params()->set_target_recall(0.95f);
+    QUIVER_ASSERT_OK(client_->Search(req));
+  }
   EXPECT_FALSE(client_->Search(Query("nope", 0)).ok());
   v1::DeletePointsRequest del;
   del.set_collection("m");
@@ -192,6 +197,23 @@ TEST_F(MetricsTest, CountsMoveWithTheLoadAndPromtoolAcceptsThem) {
   EXPECT_EQ(static_cast<double>(info->stats().vectors(0).recall_audit_searches()), audited);
   EXPECT_DOUBLE_EQ(info->stats().vectors(0).recall_audit(), *recall);
 
+  // The searches that asked for a recall: the target they asked for beside
+  // what they achieved, in the metrics and the API alike.
+  const std::optional<double> targeted =
+      Get(s, R"(quiver_recall_audit_target_searches_total{collection="m",field="v"})");
+  ASSERT_TRUE(targeted.has_value()) << last_text_;
+  EXPECT_GE(*targeted, 1);
+  EXPECT_LE(*targeted, audited);
+  EXPECT_NEAR(*Get(s, R"(quiver_recall_audit_target{collection="m",field="v"})"), 0.95, 1e-6);
+  const std::optional<double> achieved =
+      Get(s, R"(quiver_recall_audit_target_achieved{collection="m",field="v"})");
+  ASSERT_TRUE(achieved.has_value());
+  EXPECT_GE(*achieved, 0.85);
+  EXPECT_LE(*achieved, 1.0);
+  EXPECT_EQ(static_cast<double>(info->stats().vectors(0).recall_audit_target_searches()),
+            *targeted);
+  EXPECT_DOUBLE_EQ(info->stats().vectors(0).recall_audit_target_achieved(), *achieved);
+
   // RPCs by method and code.
   EXPECT_EQ(Get(s, R"(quiver_rpc_requests_total{code="OK",method="Search"})"), kSearches);
   EXPECT_EQ(Get(s, R"(quiver_rpc_requests_total{code="NOT_FOUND",method="Search"})"), 1);
@@ -222,7 +244,13 @@ TEST_F(MetricsTest, CountsMoveWithTheLoadAndPromtoolAcceptsThem) {
   EXPECT_EQ(Get(s, "quiver_collections"), 2);
 
   // Planner, RocksDB, process.
+  // The plain searches go through the index; those asking for a recall may
+  // scan a segment this small exactly instead (cheaper, recall 1).
   EXPECT_GE(Get(s, R"(quiver_planner_segment_searches_total{strategy="index"})").value_or(0),
+            kSearches / 2);
+  EXPECT_GE(Get(s, R"(quiver_planner_segment_searches_total{strategy="index"})").value_or(0) +
+                Get(s, R"(quiver_planner_segment_searches_total{strategy="exact_scan"})")
+                    .value_or(0),
             kSearches);
   EXPECT_GT(Get(s, "quiver_rocksdb_wal_bytes_total").value_or(0), kPoints * kDim * 4);
   EXPECT_GE(Get(s, "quiver_rocksdb_wal_syncs_total").value_or(0), 1);

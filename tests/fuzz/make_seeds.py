@@ -133,6 +133,9 @@ def write_all(t, c, p, s, n):
     seeds.append((SEARCH, "search_diversity", s.SearchRequest(
         collection="c", field="v", vectors=[q, q], k=3, filter="a < 9", explain=True,
         diversity=s.Diversity(**{"lambda": 0.4, "fetch_k": 12}))))
+    seeds.append((SEARCH, "search_target_recall", s.SearchRequest(
+        collection="c", field="v", vectors=[q, q], k=4, filter="a < 5", explain=True,
+        params=s.SearchParams(target_recall=0.95))))
     seeds.append((SEARCH, "search_exact", s.SearchRequest(
         collection="c", field="d", vectors=[t.Vector(values=[1.0] * 8)], k=3,
         params=s.SearchParams(exact=True))))

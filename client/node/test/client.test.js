@@ -238,6 +238,19 @@ describe('quiver-client', () => {
     await assert.rejects(q.search('dv', [0, 0], { k: 2, diversity: { lambda: 2 } }), quiver.InvalidArgumentError);
   });
 
+  test('target recall', async () => {
+    await q.createCollection('tr', { vectors: { v: { dim: 2, metric: 'L2', index: 'HNSW' } } });
+    await q.upsert('tr', [[0, 0], [1, 0], [2, 0]].map((v, i) => ({ id: 'abc'[i], vectors: { v } })));
+    // A growing segment is scanned exactly: the exact answer, predicted 1.
+    const hits = await q.search('tr', [0.9, 0], { k: 2, params: { targetRecall: 0.9 } });
+    assert.deepEqual(hits.map((h) => h.id), ['b', 'a']);
+    const resp = await q.searchRaw({ collection: 'tr', k: 2, vectors: [{ values: [0.9, 0] }], params: { target_recall: 0.9 } });
+    assert.equal(resp.results[0].predicted_recall, 1);
+    assert.equal(resp.results[0].exhaustive, true);
+    await assert.rejects(q.search('tr', [0, 0], { params: { targetRecall: 0.9, ef: 64 } }), quiver.InvalidArgumentError);
+    await assert.rejects(q.search('tr', [0, 0], { params: { targetRecall: 2 } }), quiver.InvalidArgumentError);
+  });
+
   test('any RPC through call(), including ones without a wrapper', async () => {
     const resp = await q.call('points', 'CountPoints', { collection: 'shop', filter: '' });
     assert.equal(resp.count, '1');

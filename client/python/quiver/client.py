@@ -408,7 +408,9 @@ class Client:
         """The k nearest points to a query vector (1-D array: returns a list
         of Hits, best first) or to each row of a 2-D array (returns one list
         per row). params: SearchParams fields (ef, nprobe, exact,
-        refine_factor, filter_strategy); diversity: re-rank the best
+        refine_factor, filter_strategy, target_recall: the recall@k to
+        reach, in place of ef / nprobe / refine_factor; search_raw returns
+        the predicted recall of each list); diversity: re-rank the best
         candidates by maximal marginal relevance, a lambda in [0, 1] or
         {"lambda": 0.5, "fetch_k": 100}; options: any other SearchRequest
         field by name."""

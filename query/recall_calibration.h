@@ -1,0 +1,193 @@
+// Recall calibration: what recall@k one segment's ANN index reaches at each
+// setting of its search knobs, measured when the index is built, so that a
+// search can ask for a recall (SearchParams.target_recall) instead of an ef,
+// nprobe or refine factor, and be told the recall it should expect.
+//
+// How it is measured. Queries are a sample of the segment's own rows, each
+// searched as if it were not in the index. The rows and any later query
+// come from the same data, so each sampled row faces the rest of the
+// segment the way a new query faces the whole of it. A row the index holds
+// is no such query for a graph: its own links lead straight to its
+// neighbours (HNSW on Fashion-MNIST read recall@10 0.958 at ef 10 for rows
+// it holds, 0.914 for test images). So HNSW holds the sampled rows out of
+// the build, is measured, and inserts them last
+// (index::VectorIndex::BuildHoldingOut); measured so, predictions were
+// within 0.006 of test images' recall at ef 10..38. Other kinds, and an
+// index calibrated after it was built, filter each row out of its own
+// search, and graph kinds leave its node out of the walk
+// (index::SearchParams::skip_label), which reads low (its neighbours' links
+// were pruned with it in place: ~0.02 at ef 20), so such a calibration errs
+// towards more work. Truth is the exact top 100 of each sample over the
+// segment's other rows.
+//
+// What is measured, per sample:
+//   - the knob over a grid: ef for graph kinds (HNSW, HNSW_SQ8), nprobe for
+//     list kinds (IVF_FLAT, IVF_SQ8, IVF_PQ);
+//   - for compressed kinds, the refine factor too (candidates reranked
+//     exactly = k x refine factor, as the planner computes them);
+//   - recall@k for k in kCalibratedK, from one search per knob value (a
+//     search's best k is a prefix of its best k' > k at the same knob);
+//   - filtered: the same over random row subsets passing a share s of the
+//     rows (CalibrationOptions::selectivities), with fewer samples and every
+//     other knob value: a filter that is independent of where the
+//     neighbours are. A filter correlated with the
+//     vectors (a class label) can do better or worse than predicted.
+//   - cost: distances computed per query, and measured nanoseconds per
+//     index distance and per reranked candidate, so settings are compared
+//     by time on this machine.
+//
+// Choose() turns (k, selectivity, target) into the cheapest setting
+// predicted to reach the target, interpolating recall linearly in the knob
+// between grid points, in log k between calibrated k, and in log
+// selectivity between calibrated subsets. A target no setting reaches is
+// reported (reached = false) and the caller scans exactly.
+//
+// Ownership: plain values. Thread-safety: a RecallCalibration is immutable
+// after Calibrate or FromProto; Choose is const and reentrant. Calibrate
+// reads the segment and index only (the caller pins the vectors).
+// Errors: Calibrate returns CANCELLED when stopped and FAILED_PRECONDITION
+// when the segment has too few rows to calibrate on; FromProto returns
+// DATA_LOSS for a record that does not fit together.
+#ifndef QUIVER_QUERY_RECALL_CALIBRATION_H_
+#define QUIVER_QUERY_RECALL_CALIBRATION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "index/vector_index.h"
+#include "query/segment.h"
+#include "storage/records.pb.h"
+
+namespace quiver {
+
+// The range SearchParams.target_recall accepts (0 turns it off).
+inline constexpr float kMinTargetRecall = 0.5f;
+inline constexpr float kMaxTargetRecall = 0.999f;
+
+// k values recall is measured at; a request's k between two is
+// interpolated, one above the last uses the last (and says so).
+inline constexpr uint32_t kCalibratedK[] = {1, 5, 10, 20, 50, 100};
+
+struct CalibrationOptions {
+  // Unfiltered queries (at most; a segment gets one per 16 rows, at least
+  // 100) and queries per filtered subset (at most a third of those).
+  // samples == 0: no calibration (the index builder's switch).
+  uint32_t samples = 500;
+  uint32_t filtered_samples = 150;
+  // Shares of rows the filtered subsets pass; empty: unfiltered only.
+  std::vector<double> selectivities = {0.3, 0.1, 0.03};
+  uint64_t seed = 1;
+  // Segments with fewer rows holding data are not calibrated (an exact
+  // scan of them costs less than calibrating).
+  uint32_t min_rows = 1000;
+  // Filtered subsets passing fewer rows are not measured: so few rows are
+  // scanned exactly for less than a filtered walk costs.
+  uint32_t min_filtered_rows = 4096;
+};
+
+class RecallCalibration {
+ public:
+  enum class Knob { kEf, kNprobe };
+
+  // One measured setting at one selectivity.
+  struct Cell {
+    uint32_t knob = 0;     // ef or nprobe
+    float refine = 0;      // compressed kinds: the refine factor; 0 otherwise
+    float selectivity = 1;
+    double distances = 0;  // index distance computations per query
+    // Mean recall@kCalibratedK[i]; negative: not measured (a graph kind
+    // searched with ef below k, or k x refine above ef, runs at a larger ef,
+    // which another cell measures).
+    std::vector<float> recall;
+  };
+
+  // What Choose picked for one segment and query batch.
+  struct Choice {
+    bool exact = false;        // no setting reaches the target: scan exactly
+    index::SearchParams params;  // ef or nprobe (only the knob is set)
+    float refine_factor = 0;   // compressed kinds
+    double predicted = 1;      // predicted recall@k of this segment's list
+    double cost_ns = 0;        // predicted per query
+    bool reached = true;       // predicted >= target
+    // The prediction goes past what was measured: k above the largest
+    // calibrated, or a filter passing fewer rows than the smallest subset.
+    bool extrapolated = false;
+    std::string ToString() const;
+  };
+
+  Knob knob() const { return knob_; }
+  bool compressed() const { return compressed_; }
+  uint32_t samples() const { return samples_; }
+  uint32_t filtered_samples() const { return filtered_samples_; }
+  const std::vector<Cell>& cells() const { return cells_; }
+  double ns_per_distance() const { return ns_per_distance_; }
+  double ns_per_rerank() const { return ns_per_rerank_; }
+
+  // The cheapest setting predicted to reach `target` recall@k when a share
+  // `selectivity` of the segment's rows pass the filter (1: no filter).
+  // `exact_ns`: what scanning the segment exactly costs per query; a
+  // setting that costs more is not chosen (exact wins at recall 1).
+  Choice Choose(uint32_t k, double selectivity, double target, double exact_ns) const;
+
+  // Predicted recall@k of one cell's knob values (interpolated as above),
+  // or -1 where it was not measured. For tests and explain.
+  double Predict(uint32_t k, double selectivity, uint32_t knob, float refine) const;
+
+  // "calibrated on 500 rows (150 per filtered subset): ef 1..1024"
+  std::string Describe() const;
+
+  storage::RecallCalibration ToProto() const;
+  static absl::StatusOr<RecallCalibration> FromProto(const storage::RecallCalibration& p);
+
+ private:
+  friend absl::StatusOr<RecallCalibration> Calibrate(const Segment&, size_t,
+                                                     const index::VectorIndex&,
+                                                     const CalibrationOptions&,
+                                                     const std::atomic<bool>*, bool);
+  // Sorts cells by (selectivity, refine, knob) and lists the groups; called
+  // once the cells are in.
+  void Finish();
+  const Cell* Find(float selectivity, float refine, uint32_t knob) const;
+
+  Knob knob_ = Knob::kEf;
+  bool compressed_ = false;
+  uint32_t samples_ = 0;
+  uint32_t filtered_samples_ = 0;
+  std::vector<Cell> cells_;      // sorted by (selectivity, refine, knob)
+  std::vector<float> groups_;    // the selectivities measured, largest (1) first
+  std::vector<float> refines_;   // ascending
+  std::vector<uint32_t> knobs_;  // ascending
+  double ns_per_distance_ = 0;
+  double ns_per_rerank_ = 0;
+};
+
+// Whether Calibrate applies to an index of `field`: an ANN kind (not FLAT)
+// of a single-vector field. (Multi-vector fields' recall depends on their
+// MaxSim rerank, not on the encoding index alone.)
+bool Calibratable(const VectorFieldSpec& field, const index::VectorIndex& idx);
+
+// The rows of field f of `seg` (below `rows`) Calibrate samples as queries:
+// a seeded random sample of those holding data. Empty when the segment is
+// too small to calibrate.
+std::vector<uint32_t> CalibrationSamples(const Segment& seg, size_t f, uint32_t rows,
+                                         const CalibrationOptions& options);
+
+// Measures `idx`, built for vector field `f` of `seg` over its first
+// idx.size() rows, with CalibrationSamples as queries. `held_out`: the
+// index does not hold those rows yet (VectorIndex::BuildHoldingOut's
+// probe); otherwise each sample is left out of its own search (see above).
+// Not for FLAT
+// indexes or multi-vector fields (INVALID_ARGUMENT). `stop` (null: never)
+// ends it early with CANCELLED.
+absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
+                                            const index::VectorIndex& idx,
+                                            const CalibrationOptions& options,
+                                            const std::atomic<bool>* stop = nullptr,
+                                            bool held_out = false);
+
+}  // namespace quiver
+
+#endif  // QUIVER_QUERY_RECALL_CALIBRATION_H_
