@@ -21,7 +21,7 @@ constexpr size_t kNumK = sizeof(kCalibratedK) / sizeof(kCalibratedK[0]);
 // (query/plan/planner.h's CostModel::filtered_visits_exponent), for a
 // selectivity below the smallest subset measured.
 constexpr double kFilteredVisitsExponent = 0.85;
-constexpr uint32_t kMaxK = kCalibratedK[kNumK - 1];
+constexpr uint32_t kLargestK = kCalibratedK[kNumK - 1];
 // Compressed kinds: the most candidates a measured setting reranks (k x
 // refine factor). Each costs an exact distance per sample and knob value;
 // larger refine factors at large k are left unmeasured (not chosen).
@@ -54,7 +54,7 @@ const std::vector<float>& RefineGrid() {
   return grid;
 }
 
-uint32_t Candidates(uint32_t k, float refine) {
+uint32_t CandidatesFor(uint32_t k, float refine) {
   return static_cast<uint32_t>(std::ceil(static_cast<double>(k) * std::max(1.0f, refine)));
 }
 
@@ -178,6 +178,22 @@ double RecallCalibration::Predict(uint32_t k, double selectivity, uint32_t knob,
 
 RecallCalibration::Choice RecallCalibration::Choose(uint32_t k, double selectivity,
                                                     double target, double exact_ns) const {
+  const ChoiceCache::Key key{k, selectivity, target, exact_ns};
+  {
+    MutexLock lock(&cache_->mu);
+    auto it = cache_->choices.find(key);
+    if (it != cache_->choices.end()) return it->second;
+  }
+  Choice c = ChooseUncached(k, selectivity, target, exact_ns);
+  MutexLock lock(&cache_->mu);
+  if (cache_->choices.size() >= ChoiceCache::kMaxEntries) cache_->choices.clear();
+  cache_->choices.emplace(key, c);
+  return c;
+}
+
+RecallCalibration::Choice RecallCalibration::ChooseUncached(uint32_t k, double selectivity,
+                                                            double target,
+                                                            double exact_ns) const {
   const std::vector<float>& refines = refines_;
   const std::vector<uint32_t>& knobs = knobs_;
   const float smallest_group = groups_.empty() ? 1 : groups_.back();
@@ -206,7 +222,7 @@ RecallCalibration::Choice RecallCalibration::Choose(uint32_t k, double selectivi
   best.cost_ns = 1e300;
   for (float refine : refines) {
     const double rerank_ns =
-        compressed_ ? Candidates(k, refine) * ns_per_rerank_ : 0;
+        compressed_ ? CandidatesFor(k, refine) * ns_per_rerank_ : 0;
     double prev_p = -1;
     uint32_t prev_knob = 0;
     for (uint32_t knob : knobs) {
@@ -250,7 +266,7 @@ RecallCalibration::Choice RecallCalibration::Choose(uint32_t k, double selectivi
     c.cost_ns = exact_ns;
     return c;
   }
-  best.extrapolated = k > kMaxK || selectivity < smallest_group * 0.999;
+  best.extrapolated = k > kLargestK || selectivity < smallest_group * 0.999;
   if (exact_ns > 0 && exact_ns <= best.cost_ns) {
     Choice c;
     c.exact = true;
@@ -320,7 +336,7 @@ bool Calibratable(const VectorFieldSpec& field, const index::VectorIndex& idx) {
 std::vector<uint32_t> CalibrationSamples(const Segment& seg, size_t f, uint32_t rows,
                                          const CalibrationOptions& options) {
   const RowsWithData data(seg, rows, static_cast<int>(f));
-  if (options.samples == 0 || data.count() < std::max<uint32_t>(options.min_rows, kMaxK + 1)) {
+  if (options.samples == 0 || data.count() < std::max<uint32_t>(options.min_rows, kLargestK + 1)) {
     return {};
   }
   std::vector<uint32_t> picked;
@@ -352,7 +368,7 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
   }
   const uint32_t rows = static_cast<uint32_t>(std::min<size_t>(idx.size(), seg.published()));
   const RowsWithData data(seg, rows, static_cast<int>(f));
-  if (data.count() < std::max<uint32_t>(options.min_rows, kMaxK + 1)) {
+  if (data.count() < std::max<uint32_t>(options.min_rows, kLargestK + 1)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "too few rows to calibrate on (", data.count(), ")"));
   }
@@ -404,7 +420,7 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
     }
     // Too few passing rows to measure recall@100 on: an exact scan serves
     // such filters anyway.
-    if (passing <= kMaxK * 2 || g.samples == 0) continue;
+    if (passing <= kLargestK * 2 || g.samples == 0) continue;
     groups.push_back(std::move(g));
   }
 
@@ -419,7 +435,7 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
   if (graph) {
     for (uint32_t e : EfGrid()) {
       // Past half the rows a walk costs more than a scan.
-      if (e <= std::max<uint32_t>(data.count() / 2, kMaxK)) knobs.push_back(e);
+      if (e <= std::max<uint32_t>(data.count() / 2, kLargestK)) knobs.push_back(e);
     }
   } else {
     knobs = NprobeGrid(shape.nlist);
@@ -427,7 +443,7 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
   const std::vector<float> refines =
       cal.compressed_ ? RefineGrid() : std::vector<float>{0.0f};
   const uint32_t max_candidates =
-      cal.compressed_ ? std::min<uint32_t>(kMaxCalibratedCandidates, data.count()) : kMaxK;
+      cal.compressed_ ? std::min<uint32_t>(kMaxCalibratedCandidates, data.count()) : kLargestK;
 
   const size_t dim = idx.spec().dim;
   const bool l2 = idx.spec().similarity == index::Similarity::kL2;
@@ -454,12 +470,12 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
     for (uint32_t off : with_data) exact[off] = distance(query.data(), off);
     for (size_t g = 0; g < groups.size(); ++g) {
       if (qi >= groups[g].samples) continue;
-      index::TopK top(kMaxK);
+      index::TopK top(kLargestK);
       for (uint32_t off : with_data) {
         if (off != self && Bit(groups[g].words, off)) top.Push(exact[off], off);
       }
       const std::vector<index::Neighbor> truth = top.Take();
-      if (truth.size() < kMaxK) continue;
+      if (truth.size() < kLargestK) continue;
       for (size_t i = 0; i < kNumK; ++i) {
         const float d = truth[kCalibratedK[i] - 1].distance;
         kth[g][qi * kNumK + i] = d + 1e-6f * (1.0f + std::fabs(d));
@@ -520,7 +536,7 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
         for (size_t r = 0; r < refines.size(); ++r) {
           for (size_t i = 0; i < kNumK; ++i) {
             const uint32_t k = kCalibratedK[i];
-            const uint32_t want = cal.compressed_ ? Candidates(k, refines[r]) : k;
+            const uint32_t want = cal.compressed_ ? CandidatesFor(k, refines[r]) : k;
             if ((graph && want > knob) || want > max_candidates) {
               // Runs at a larger ef (another cell), or too many to rerank.
               measured[r * kNumK + i] = false;

@@ -53,10 +53,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "base/mutex.h"
 #include "index/vector_index.h"
 #include "query/segment.h"
 #include "storage/records.pb.h"
@@ -151,6 +156,32 @@ class RecallCalibration {
   // once the cells are in.
   void Finish();
   const Cell* Find(float selectivity, float refine, uint32_t knob) const;
+
+  Choice ChooseUncached(uint32_t k, double selectivity, double target, double exact_ns) const;
+
+  // Choose's answers by (k, selectivity, target, exact_ns): a search asks
+  // the same question of a segment again and again, and answering it walks
+  // every cell (tens of microseconds for a compressed kind, a sizeable
+  // share of one query). Bounded; cleared when full. Shared by copies,
+  // which hold the same table.
+  struct ChoiceCache {
+    struct Key {
+      uint32_t k;
+      double selectivity, target, exact_ns;
+      bool operator==(const Key& o) const {
+        return k == o.k && selectivity == o.selectivity && target == o.target &&
+               exact_ns == o.exact_ns;
+      }
+      template <typename H>
+      friend H AbslHashValue(H h, const Key& key) {
+        return H::combine(std::move(h), key.k, key.selectivity, key.target, key.exact_ns);
+      }
+    };
+    static constexpr size_t kMaxEntries = 256;
+    Mutex mu;
+    absl::flat_hash_map<Key, Choice> choices ABSL_GUARDED_BY(mu);
+  };
+  std::shared_ptr<ChoiceCache> cache_ = std::make_shared<ChoiceCache>();
 
   Knob knob_ = Knob::kEf;
   bool compressed_ = false;
