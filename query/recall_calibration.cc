@@ -17,10 +17,6 @@ namespace quiver {
 namespace {
 
 constexpr size_t kNumK = sizeof(kCalibratedK) / sizeof(kCalibratedK[0]);
-// How a filtered walk's distances grow as the filter passes fewer rows
-// (query/plan/planner.h's CostModel::filtered_visits_exponent), for a
-// selectivity below the smallest subset measured.
-constexpr double kFilteredVisitsExponent = 0.85;
 constexpr uint32_t kLargestK = kCalibratedK[kNumK - 1];
 // Compressed kinds: the most candidates a measured setting reranks (k x
 // refine factor). Each costs an exact distance per sample and knob value;
@@ -85,7 +81,12 @@ double Lerp(double x, double x0, double x1, double y0, double y1) {
 }  // namespace
 
 std::string RecallCalibration::Choice::ToString() const {
-  if (exact) return absl::StrFormat("exact scan (recall 1)%s", reached ? "" : ": no setting reaches the target");
+  if (exact && extrapolated) {
+    return "exact scan (recall 1): the filter passes fewer rows than any subset calibrated";
+  }
+  if (exact) {
+    return absl::StrFormat("exact scan (recall 1)%s", reached ? "" : ": no setting reaches the target");
+  }
   std::string knob = params.ef != 0 ? absl::StrCat("ef=", params.ef)
                                     : absl::StrCat("nprobe=", params.nprobe);
   if (refine_factor > 0) absl::StrAppend(&knob, ", refine_factor=", refine_factor);
@@ -197,6 +198,16 @@ RecallCalibration::Choice RecallCalibration::ChooseUncached(uint32_t k, double s
   const std::vector<float>& refines = refines_;
   const std::vector<uint32_t>& knobs = knobs_;
   const float smallest_group = groups_.empty() ? 1 : groups_.back();
+  if (selectivity < smallest_group * 0.999) {
+    // Fewer rows pass than in any subset measured: an exact scan of them.
+    Choice c;
+    c.exact = true;
+    c.reached = false;
+    c.extrapolated = true;
+    c.predicted = 1;
+    c.cost_ns = exact_ns;
+    return c;
+  }
   // Distances per query of one knob value at the request's selectivity
   // (the nearest measured group's).
   auto distances = [&](uint32_t knob, float refine) {
@@ -210,7 +221,6 @@ RecallCalibration::Choice RecallCalibration::ChooseUncached(uint32_t k, double s
         best = c->distances;
         // Below the smallest subset a walk visits more, as the planner
         // models it.
-        if (selectivity < g) best *= std::pow(g / std::max(selectivity, 1e-6), kFilteredVisitsExponent);
       }
     }
     return best;
@@ -266,7 +276,7 @@ RecallCalibration::Choice RecallCalibration::ChooseUncached(uint32_t k, double s
     c.cost_ns = exact_ns;
     return c;
   }
-  best.extrapolated = k > kLargestK || selectivity < smallest_group * 0.999;
+  best.extrapolated = k > kLargestK;
   if (exact_ns > 0 && exact_ns <= best.cost_ns) {
     Choice c;
     c.exact = true;
@@ -405,9 +415,9 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
   }
   for (double s : options.selectivities) {
     if (!(s > 0 && s < 1)) continue;
-    // A subset this small is scanned exactly for less than a filtered walk
-    // costs (a few thousand rows: well under a millisecond).
-    if (s * with_data.size() < options.min_filtered_rows) continue;
+    // See CalibrationOptions::min_filtered_rows.
+    const bool walk = idx.shape().kind == index::IndexShape::Kind::kGraph;
+    if (s * with_data.size() < (walk ? options.min_filtered_rows : kMinListSubsetRows)) continue;
     Group g{static_cast<float>(s), std::vector<uint64_t>((rows + 63) / 64, 0),
             std::min(options.filtered_samples, std::max<uint32_t>(samples / 3, 1))};
     std::bernoulli_distribution in(s);

@@ -40,7 +40,10 @@
 // predicted to reach the target, interpolating recall linearly in the knob
 // between grid points, in log k between calibrated k, and in log
 // selectivity between calibrated subsets. A target no setting reaches is
-// reported (reached = false) and the caller scans exactly.
+// reported (reached = false) and the caller scans exactly; so is a filter
+// passing fewer rows than the smallest subset measured, whose recall at a
+// given knob is lower than any measured (its neighbours lie further out)
+// and is not guessed.
 //
 // Ownership: plain values. Thread-safety: a RecallCalibration is immutable
 // after Calibrate or FromProto; Choose is const and reentrant. Calibrate
@@ -75,6 +78,9 @@ inline constexpr float kMaxTargetRecall = 0.999f;
 // k values recall is measured at; a request's k between two is
 // interpolated, one above the last uses the last (and says so).
 inline constexpr uint32_t kCalibratedK[] = {1, 5, 10, 20, 50, 100};
+// The fewest rows a list kind's filtered subset is measured on (twice the
+// largest calibrated k, so that the truth is well defined).
+inline constexpr uint32_t kMinListSubsetRows = 256;
 
 struct CalibrationOptions {
   // Unfiltered queries (at most; a segment gets one per 16 rows, at least
@@ -83,13 +89,17 @@ struct CalibrationOptions {
   uint32_t samples = 500;
   uint32_t filtered_samples = 150;
   // Shares of rows the filtered subsets pass; empty: unfiltered only.
-  std::vector<double> selectivities = {0.3, 0.1, 0.03};
+  std::vector<double> selectivities = {0.3, 0.1, 0.03, 0.01};
   uint64_t seed = 1;
   // Segments with fewer rows holding data are not calibrated (an exact
   // scan of them costs less than calibrating).
   uint32_t min_rows = 1000;
-  // Filtered subsets passing fewer rows are not measured: so few rows are
-  // scanned exactly for less than a filtered walk costs.
+  // Graph kinds: filtered subsets passing fewer rows are not measured: so
+  // few rows are scanned exactly for less than a filtered walk costs, and
+  // such walks cost the most to measure. List kinds measure any subset of
+  // at least kMinListSubsetRows: their filtered scans cost no more than
+  // unfiltered ones (rejected rows are skipped before they are scored), so
+  // they often beat an exact scan of a few hundred rows.
   uint32_t min_filtered_rows = 4096;
 };
 
