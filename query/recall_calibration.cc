@@ -208,8 +208,10 @@ RecallCalibration::Choice RecallCalibration::ChooseUncached(uint32_t k, double s
     c.cost_ns = exact_ns;
     return c;
   }
-  // Distances per query of one knob value at the request's selectivity
-  // (the nearest measured group's).
+  // The index search time per query of one knob value at the request's
+  // selectivity (the nearest measured group's). Measured per cell: a
+  // filtered list scan steps over every rejected row, which a count of
+  // distances does not see.
   auto distances = [&](uint32_t knob, float refine) {
     double best = 0, best_gap = 1e300;
     for (float g : groups_) {
@@ -218,9 +220,7 @@ RecallCalibration::Choice RecallCalibration::ChooseUncached(uint32_t k, double s
       const double gap = std::fabs(std::log(g) - std::log(std::max(selectivity, 1e-6)));
       if (gap < best_gap) {
         best_gap = gap;
-        best = c->distances;
-        // Below the smallest subset a walk visits more, as the planner
-        // models it.
+        best = c->ns > 0 ? c->ns : c->distances * ns_per_distance_;
       }
     }
     return best;
@@ -255,7 +255,7 @@ RecallCalibration::Choice RecallCalibration::ChooseUncached(uint32_t k, double s
         predicted = Lerp(chosen, prev_knob, knob, prev_p, p);
         dist = Lerp(chosen, prev_knob, knob, distances(prev_knob, refine), dist);
       }
-      const double cost = dist * ns_per_distance_ + rerank_ns;
+      const double cost = dist + rerank_ns;
       if (cost < best.cost_ns) {
         best = Choice();
         (knob_ == Knob::kEf ? best.params.ef : best.params.nprobe) = chosen;
@@ -301,6 +301,7 @@ storage::RecallCalibration RecallCalibration::ToProto() const {
     pc->set_refine(c.refine);
     pc->set_selectivity(c.selectivity);
     pc->set_distances(c.distances);
+    pc->set_ns(c.ns);
     for (float r : c.recall) pc->add_recall(r);
   }
   p.set_ns_per_distance(ns_per_distance_);
@@ -332,6 +333,7 @@ absl::StatusOr<RecallCalibration> RecallCalibration::FromProto(
     cell.refine = pc.refine();
     cell.selectivity = pc.selectivity();
     cell.distances = pc.distances();
+    cell.ns = pc.ns();
     cell.recall.assign(pc.recall().begin(), pc.recall().end());
     c.cells_.push_back(std::move(cell));
   }
@@ -419,7 +421,11 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
     const bool walk = idx.shape().kind == index::IndexShape::Kind::kGraph;
     if (s * with_data.size() < (walk ? options.min_filtered_rows : kMinListSubsetRows)) continue;
     Group g{static_cast<float>(s), std::vector<uint64_t>((rows + 63) / 64, 0),
-            std::min(options.filtered_samples, std::max<uint32_t>(samples / 3, 1))};
+            // List kinds' filtered scans are as cheap as unfiltered ones:
+            // all the samples, for a prediction as steady as the
+            // unfiltered one where a few hundred rows pass.
+            walk ? std::min(options.filtered_samples, std::max<uint32_t>(samples / 3, 1))
+                 : samples};
     std::bernoulli_distribution in(s);
     uint32_t passing = 0;
     for (uint32_t off : with_data) {
@@ -507,6 +513,7 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
       // an unfiltered one's), and always the last.
       if (g > 0 && kn % 2 == 1 && kn + 1 < knobs.size()) continue;
       double distances = 0;
+      double cell_ns = 0;
       std::vector<double> sums(refines.size() * kNumK, 0.0);
       std::vector<bool> measured(refines.size() * kNumK, true);
       uint32_t queries = 0;
@@ -528,7 +535,9 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
         index::TopK found(fetch);
         const auto start = Clock::now();
         const absl::Status st = idx.Search(query.data(), params, &filter, &found);
-        search_ns += std::chrono::duration<double, std::nano>(Clock::now() - start).count();
+        const double took = std::chrono::duration<double, std::nano>(Clock::now() - start).count();
+        search_ns += took;
+        cell_ns += took;
         if (!st.ok()) return st;
         search_distances += stats.distances;
         distances += stats.distances;
@@ -579,6 +588,7 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
         c.refine = refines[r];
         c.selectivity = group.selectivity;
         c.distances = distances / queries;
+        c.ns = cell_ns / queries;
         for (size_t i = 0; i < kNumK; ++i) {
           c.recall.push_back(measured[r * kNumK + i]
                                  ? static_cast<float>(sums[r * kNumK + i] / queries)

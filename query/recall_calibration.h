@@ -84,7 +84,8 @@ inline constexpr uint32_t kMinListSubsetRows = 256;
 
 struct CalibrationOptions {
   // Unfiltered queries (at most; a segment gets one per 16 rows, at least
-  // 100) and queries per filtered subset (at most a third of those).
+  // 100) and, for graph kinds, queries per filtered subset (at most a third
+  // of those; list kinds use all of them).
   // samples == 0: no calibration (the index builder's switch).
   uint32_t samples = 500;
   uint32_t filtered_samples = 150;
@@ -113,6 +114,9 @@ class RecallCalibration {
     float refine = 0;      // compressed kinds: the refine factor; 0 otherwise
     float selectivity = 1;
     double distances = 0;  // index distance computations per query
+    // Measured index search time per query (filter checks included); 0 in
+    // a record that lacks it, priced as distances x ns_per_distance.
+    double ns = 0;
     // Mean recall@kCalibratedK[i]; negative: not measured (a graph kind
     // searched with ef below k, or k x refine above ef, runs at a larger ef,
     // which another cell measures).
