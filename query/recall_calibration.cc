@@ -212,7 +212,7 @@ RecallCalibration::Choice RecallCalibration::ChooseUncached(uint32_t k, double s
   // selectivity (the nearest measured group's). Measured per cell: a
   // filtered list scan steps over every rejected row, which a count of
   // distances does not see.
-  auto distances = [&](uint32_t knob, float refine) {
+  auto search_ns = [&](uint32_t knob, float refine) {
     double best = 0, best_gap = 1e300;
     for (float g : groups_) {
       const Cell* c = Find(g, refine, knob);
@@ -247,15 +247,15 @@ RecallCalibration::Choice RecallCalibration::ChooseUncached(uint32_t k, double s
       // the last that did not, where the line between them crosses it.
       uint32_t chosen = knob;
       double predicted = p;
-      double dist = distances(knob, refine);
+      double ns = search_ns(knob, refine);
       if (prev_p >= 0 && p > prev_p && knob > prev_knob + 1) {
         const double x = Lerp(target, prev_p, p, prev_knob, knob);
         chosen = std::clamp<uint32_t>(static_cast<uint32_t>(std::ceil(x - 1e-9)), prev_knob + 1,
                                       knob);
         predicted = Lerp(chosen, prev_knob, knob, prev_p, p);
-        dist = Lerp(chosen, prev_knob, knob, distances(prev_knob, refine), dist);
+        ns = Lerp(chosen, prev_knob, knob, search_ns(prev_knob, refine), ns);
       }
-      const double cost = dist + rerank_ns;
+      const double cost = ns + rerank_ns;
       if (cost < best.cost_ns) {
         best = Choice();
         (knob_ == Knob::kEf ? best.params.ef : best.params.nprobe) = chosen;
