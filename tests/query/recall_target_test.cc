@@ -383,6 +383,25 @@ TEST(RecallCalibrationTest, ChoosesTheCheapestSettingThatReachesTheTarget) {
               1e-6);
 }
 
+TEST(RecallCalibrationTest, SettingsArePricedByTheirMeasuredTime) {
+  // The same table, but ef 40's measured time is 1 ms a query: ef 30, half
+  // way to it, costs more than the exact scan's 0.5 ms, though 300
+  // distances x 100 ns read 30 us (a filtered scan steps over rejected rows
+  // that no count sees).
+  storage::RecallCalibration p = Table();
+  for (auto& c : *p.mutable_cells()) c.set_ns(c.distances() * 100);
+  p.mutable_cells(2)->set_ns(1e6);
+  auto cal = RecallCalibration::FromProto(p);
+  ASSERT_TRUE(cal.ok()) << cal.status();
+  EXPECT_TRUE(cal->Choose(10, 1.0, 0.96, /*exact_ns=*/5e5).exact);
+  // 0.93 is reached between ef 10 (0.90, 10 us) and 20 (0.94, 20 us): ef
+  // 18, priced on the line between their measured times.
+  const RecallCalibration::Choice c = cal->Choose(10, 1.0, 0.93, 5e5);
+  EXPECT_FALSE(c.exact);
+  EXPECT_EQ(c.params.ef, 18u);
+  EXPECT_NEAR(c.cost_ns, 1.8e4, 1e-6);
+}
+
 TEST(RecallCalibrationTest, ATableThatDoesNotFitTogetherIsDataLoss) {
   storage::RecallCalibration p = Table();
   p.mutable_ks()->RemoveLast();
