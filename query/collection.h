@@ -63,6 +63,7 @@
 #include "query/execute/response.h"
 #include "query/execute/result_info.h"
 #include "query/filter/filter.h"
+#include "index/maxsim.h"
 #include "index/muvera.h"
 #include "query/execute/rerank.h"
 #include "query/execute/segment_search.h"
@@ -177,6 +178,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // vector field index taken from an older version means the same field in
   // every later one. Any thread.
   const Schema& schema() const { return *current_schema_.load(std::memory_order_acquire); }
+  // Vector field f's MUVERA encoder: null unless f is a multi-vector field
+  // searched through encodings. Any thread (see encoders_).
+  const index::MuveraEncoder* encoder(size_t f) const { return encoders_[f].get(); }
   std::shared_ptr<const Schema> shared_schema() const {
     MutexLock lock(&schema_mu_);
     return schemas_.back();
@@ -367,14 +371,26 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // the search, the operators under it indented). One of three ways, by the
   // field's candidates (query/execute/late_interaction.cc), each reading
   // the MultiViewArgs SearchMultiView packs.
+  // With params.target_recall, `recall` (may be null) gets each segment's
+  // predicted recall.
   absl::Status SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
                                const BoundSearchParams& params, const filter::Filter* flt,
                                const View& view, const StopToken& stop, v1::Explain* explain,
-                               std::vector<index::TopK>* topk, std::string* text) const;
+                               std::vector<index::TopK>* topk, std::string* text,
+                               RecallTally* recall = nullptr) const;
   struct MultiViewArgs;
   absl::Status ExactMaxSimView(const MultiViewArgs& a) const;
   absl::Status TokenMaxSimView(const MultiViewArgs& a) const;
   absl::Status MuveraMaxSimView(const MultiViewArgs& a) const;
+  // MUVERA with target_recall: each segment as its calibration picks
+  // (fde / norms: the queries' encodings and their squared norms).
+  absl::Status MuveraTargetView(const MultiViewArgs& a, const std::vector<float>& fde,
+                                const std::vector<float>& norms) const;
+  // Exact MaxSim of every row in `keep` of part p (seg, its rows) into
+  // a.topk; fills `plan` when not null.
+  absl::Status ExactMaxSimPart(const MultiViewArgs& a, size_t p, const Segment& seg,
+                               uint32_t rows, const RowSet& keep, index::MaxSimScratch* scratch,
+                               v1::SegmentPlan* plan) const;
   // Sparse field s searched over one view: each query's k best points
   // into topk (one per query; ids as HitId), a SegmentPlan per segment
   // into explain (may be null). shared: one SharedSegmentFilter per part

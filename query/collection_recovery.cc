@@ -580,6 +580,7 @@ void Collection::FinishRestoredSegments(const std::vector<bool>& complete,
       const Segment::CalibratedIndex ci = seg->calibrated_index(f);
       if (ci.index != nullptr && ci.calibration == nullptr &&
           Calibratable(schema().vectors()[f], *ci.index) &&
+          (!schema().vectors()[f].multi || encoder(f) != nullptr) &&
           seg->appended() >= CalibrationOptions().min_rows) {
         calibrated = false;
       }

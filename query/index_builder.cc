@@ -169,7 +169,8 @@ bool CalibrateField(const IndexBuilderOptions& options, const std::atomic<bool>*
   CalibrationOptions copts = options.calibration;
   copts.seed = seg->id() * 7919 + f;
   const absl::Time start = absl::Now();
-  absl::StatusOr<RecallCalibration> cal = Calibrate(*seg, f, *idx, copts, stop);
+  absl::StatusOr<RecallCalibration> cal =
+      Calibrate(*seg, f, *idx, copts, stop, /*held_out=*/false, coll.encoder(f));
   if (!cal.ok()) {
     if (!absl::IsCancelled(cal.status())) {
       spdlog::debug("collection \"{}\" segment {} field \"{}\": not calibrated: {}", coll.name(),
@@ -233,7 +234,8 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool
                                 [&] {
                                   const absl::Time cal_start = absl::Now();
                                   absl::StatusOr<RecallCalibration> cal = Calibrate(
-                                      *seg, f, **idx, copts, stop, /*held_out=*/true);
+                                      *seg, f, **idx, copts, stop, /*held_out=*/true,
+                                      coll.encoder(f));
                                   calibration_seconds =
                                       absl::ToDoubleSeconds(absl::Now() - cal_start);
                                   if (cal.ok()) {

@@ -113,6 +113,13 @@ IndexCheckResult CheckIndex(const Segment& seg, size_t f, const index::VectorInd
   if (result.samples == 0) return result;
   result.recall_at_10 = measure_recall ? recall_sum / result.samples : -1;
   result.ok = result.nearest_found >= kIndexCheckMinNearest * result.samples;
+  if (!self_nearest && recall_sum >= kIndexCheckMinNearest * result.samples) {
+    // By inner product the nearest is often a long "hub" vector that a
+    // graph walk reaches late (MUVERA encodings of Fashion-MNIST strips:
+    // HNSW at its defaults found it for 24 of 32 rows, recall@10 0.966);
+    // a graph in pieces loses most of the top 10 too.
+    result.ok = true;
+  }
   return result;
 }
 

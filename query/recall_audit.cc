@@ -56,15 +56,20 @@ bool RecallAuditor::Sampled() const {
 
 void RecallAuditor::MaybeAudit(const std::shared_ptr<Collection>& c, const BoundSearch& q,
                                const v1::SearchResponse& resp) {
-  // Exact searches and multi-vector fields (exact MaxSim reranks already)
-  // have nothing to audit; nor a field without an ANN index. Diversity,
-  // score_threshold and group_by return something other than the top k
-  // by design, so the exact top k is no measure of what they missed.
-  if (q.params.exact || q.multi || q.mmr_fetch_k > 0 || q.has_threshold || q.group_by >= 0 ||
+  // Exact searches have nothing to audit; nor a field without an ANN
+  // index, nor a multi-vector field scored by exact MaxSim only (no
+  // encoder). Diversity, score_threshold and group_by return something
+  // other than the top k by design, so the exact top k is no measure of
+  // what they missed. Late-interaction searches are audited against exact
+  // MaxSim: their candidates can miss.
+  if (q.params.exact || q.mmr_fetch_k > 0 || q.has_threshold || q.group_by >= 0 ||
       !Sampled()) {
     return;
   }
-  if (c->IndexSpecFor(static_cast<size_t>(q.field)).type == "FLAT") return;
+  const size_t f = static_cast<size_t>(q.field);
+  if (c->IndexSpecFor(f).type == "FLAT") return;
+  const VectorFieldSpec& field = c->schema().vectors()[f];
+  if (q.multi && !field.token_candidates && c->encoder(f) == nullptr) return;
   {
     MutexLock lock(&mu_);
     if (stop_) return;
@@ -87,6 +92,16 @@ void RecallAuditor::MaybeAudit(const std::shared_ptr<Collection>& c, const Bound
   e.filter_bytes = q.filter_bytes;
   e.queries = q.queries;
   e.qnorms = q.qnorms;
+  if (q.multi) {
+    // The sets again, owned by the job (the request's go with it).
+    e.multi = true;
+    for (const TokenSet& set : q.sets) {
+      const size_t n = static_cast<size_t>(set.count) * field.dim;
+      e.owned.push_back(std::make_unique<float[]>(n));
+      std::copy(set.data, set.data + n, e.owned.back().get());
+      e.sets.push_back(TokenSet{e.owned.back().get(), set.count});
+    }
+  }
   job.ann_ids.resize(static_cast<size_t>(resp.results_size()));
   for (int i = 0; i < resp.results_size(); ++i) {
     for (const v1::Hit& h : resp.results(i).hits()) job.ann_ids[i].push_back(h.id());
@@ -147,8 +162,15 @@ void RecallAuditor::Run(const Job& job) {
     part.params = all.params;
     part.filter = all.filter;
     part.filter_bytes = all.filter_bytes;
-    part.queries.assign(all.queries.begin() + first * dim, all.queries.begin() + end * dim);
-    part.qnorms.assign(all.qnorms.begin() + first, all.qnorms.begin() + end);
+    if (all.multi) {
+      // (The sets point into the job's buffers, which outlive the search.)
+      part.multi = true;
+      part.sets.assign(all.sets.begin() + first, all.sets.begin() + end);
+    } else {
+      part.queries.assign(all.queries.begin() + first * dim,
+                          all.queries.begin() + end * dim);
+      part.qnorms.assign(all.qnorms.begin() + first, all.qnorms.begin() + end);
+    }
     v1::SearchResponse r;
     if (absl::Status s = c.Search(part, stop, &r); !s.ok()) {
       if (stop.stopped()) return;  // shutting down: not a failure

@@ -1,6 +1,7 @@
 // RecallAuditor: measures, on the live traffic, how close a collection's
 // approximate (ANN) searches come to the exact answer. A sampled fraction
-// of successful single-field, non-exact searches of indexed fields is
+// of successful single-field, non-exact searches of indexed fields
+// (late-interaction ones included, re-run by exact MaxSim) is
 // copied (queries, filter, k, and the ids the search returned) into a small
 // bounded queue; one background thread at the lowest CPU priority
 // (SCHED_IDLE) runs each again exactly and records recall@k, the share of

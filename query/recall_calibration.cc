@@ -9,8 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "index/distance.h"
+#include "index/maxsim.h"
+#include "index/muvera.h"
 #include "index/topk.h"
+#include "query/execute/maxsim_rerank.h"
 #include "query/index_check.h"
+#include "storage/rerank_table.h"
 #include "spdlog/spdlog.h"
 
 namespace quiver {
@@ -22,6 +26,11 @@ constexpr uint32_t kLargestK = kCalibratedK[kNumK - 1];
 // refine factor). Each costs an exact distance per sample and knob value;
 // larger refine factors at large k are left unmeasured (not chosen).
 constexpr uint32_t kMaxCalibratedCandidates = 1024;
+// Late interaction: MUVERA encodings rank sets loosely (the default takes
+// 500 candidates for recall@10 0.967 on Fashion patch sets), so more
+// candidates and larger ef are measured; a MaxSim rerank costs about what
+// an exact distance of a single 784-d vector does.
+constexpr uint32_t kMaxCalibratedMaxSimCandidates = 2048;
 
 // Knob grids: dense where recall moves fast (small ef, few lists), so
 // interpolating between neighbours stays within a fraction of a percent.
@@ -44,9 +53,30 @@ std::vector<uint32_t> NprobeGrid(uint32_t nlist) {
   return grid;
 }
 
+// Late interaction: the ef grid goes on to the most candidates measured.
+const std::vector<uint32_t>& MaxSimEfGrid() {
+  static const std::vector<uint32_t> grid = [] {
+    // Dense enough above 512 for a knob near the candidates (an ef below
+    // them runs at them, unmeasured): 640 candidates are common.
+    std::vector<uint32_t> g = EfGrid();
+    g.insert(std::find(g.begin(), g.end(), 768u), 640);
+    g.insert(std::find(g.begin(), g.end(), 1024u), 896);
+    g.insert(g.end(), {1280, 1536, 2048});
+    return g;
+  }();
+  return grid;
+}
+
 // Refine factors of compressed kinds: the candidates reranked are k x this.
 const std::vector<float>& RefineGrid() {
   static const std::vector<float> grid = {1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32};
+  return grid;
+}
+
+// Late interaction: points reranked by exact MaxSim are k x this.
+const std::vector<float>& MaxSimRefineGrid() {
+  static const std::vector<float> grid = {1,  1.5, 2,  3,  4,  6,   8,   12,  16, 24,
+                                          32, 48,  64, 80, 96, 128, 160, 192, 256};
   return grid;
 }
 
@@ -105,7 +135,10 @@ std::string RecallCalibration::Describe() const {
                                                            " per filtered subset)")
                                             : "",
                       ": ", knob_ == Knob::kEf ? "ef " : "nprobe ", lo, "..", hi,
-                      compressed_ ? ", refine_factor 1..32" : "");
+                      compressed_ && !refines_.empty()
+                          ? absl::StrCat(", refine_factor ", refines_.front(), "..",
+                                         refines_.back())
+                          : "");
 }
 
 void RecallCalibration::Finish() {
@@ -342,7 +375,11 @@ absl::StatusOr<RecallCalibration> RecallCalibration::FromProto(
 }
 
 bool Calibratable(const VectorFieldSpec& field, const index::VectorIndex& idx) {
-  return !field.multi && idx.spec().type != "FLAT";
+  if (idx.spec().type == "FLAT") return false;
+  // Late interaction: MUVERA encodings' indexes that rank by exact
+  // encoding distances (a compressed one would rerank twice, encodings
+  // then sets, which the calibration does not model).
+  return !field.multi || (!field.token_candidates && !idx.approximate());
 }
 
 std::vector<uint32_t> CalibrationSamples(const Segment& seg, size_t f, uint32_t rows,
@@ -371,12 +408,18 @@ std::vector<uint32_t> CalibrationSamples(const Segment& seg, size_t f, uint32_t 
 absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
                                             const index::VectorIndex& idx,
                                             const CalibrationOptions& options,
-                                            const std::atomic<bool>* stop, bool held_out) {
+                                            const std::atomic<bool>* stop, bool held_out,
+                                            const index::MuveraEncoder* encoder) {
   using Clock = std::chrono::steady_clock;
   const VectorFieldSpec& field = seg.schema().vectors()[f];
   if (!Calibratable(field, idx)) {
     return absl::InvalidArgumentError(
-        "recall calibration is for ANN indexes of single-vector fields");
+        "recall calibration is for ANN indexes of single-vector fields and of MUVERA "
+        "encodings");
+  }
+  const bool multi = field.multi;
+  if (multi && (encoder == nullptr || encoder->output_dim() != idx.spec().dim)) {
+    return absl::InvalidArgumentError("a multi-vector field is calibrated with its encoder");
   }
   const uint32_t rows = static_cast<uint32_t>(std::min<size_t>(idx.size(), seg.published()));
   const RowsWithData data(seg, rows, static_cast<int>(f));
@@ -444,12 +487,14 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
   const index::IndexShape shape = idx.shape();
   const bool graph = shape.kind == index::IndexShape::Kind::kGraph;
   cal.knob_ = graph ? RecallCalibration::Knob::kEf : RecallCalibration::Knob::kNprobe;
-  cal.compressed_ = idx.approximate();
+  // Late interaction reranks candidates by exact MaxSim, as compressed
+  // kinds rerank theirs by exact distance.
+  cal.compressed_ = idx.approximate() || multi;
   cal.samples_ = samples;
   cal.filtered_samples_ = groups.size() > 1 ? groups[1].samples : 0;
   std::vector<uint32_t> knobs;
   if (graph) {
-    for (uint32_t e : EfGrid()) {
+    for (uint32_t e : multi ? MaxSimEfGrid() : EfGrid()) {
       // Past half the rows a walk costs more than a scan.
       if (e <= std::max<uint32_t>(data.count() / 2, kLargestK)) knobs.push_back(e);
     }
@@ -457,15 +502,73 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
     knobs = NprobeGrid(shape.nlist);
   }
   const std::vector<float> refines =
-      cal.compressed_ ? RefineGrid() : std::vector<float>{0.0f};
+      multi ? MaxSimRefineGrid() : cal.compressed_ ? RefineGrid() : std::vector<float>{0.0f};
   const uint32_t max_candidates =
-      cal.compressed_ ? std::min<uint32_t>(kMaxCalibratedCandidates, data.count()) : kLargestK;
+      cal.compressed_
+          ? std::min<uint32_t>(multi ? kMaxCalibratedMaxSimCandidates : kMaxCalibratedCandidates,
+                               data.count())
+          : kLargestK;
 
+  // A sample as the index searches for it (its vector, or its set's query
+  // encoding), and exact distances of rows to it (L2 / negated inner
+  // product, or MaxSim of the sets, as searches rank them).
   const size_t dim = idx.spec().dim;
   const bool l2 = idx.spec().similarity == index::Similarity::kL2;
-  auto distance = [&](const float* q, uint32_t off) {
-    const float* v = seg.vector(f, off);
-    return l2 ? index::L2Sqr(q, v, dim) : -index::Dot(q, v, dim);
+  GatheredSets gathered;
+  index::MultiVectorDocs docs;
+  index::MaxSimScratch scratch;
+  std::vector<uint64_t> ids;
+  if (multi) {
+    std::shared_ptr<const storage::RerankTable> table = seg.table(f);
+    if (table != nullptr && table->mapped_vectors() != nullptr) {
+      docs = {table->mapped_vectors(), table->offsets(), rows, field.dim};
+    } else {
+      for (uint32_t off = 0; off < rows; ++off) {
+        const TokenSet t = seg.tokens(f, off);
+        gathered.Add(t.data, t.count, field.dim);
+      }
+      docs = gathered.Docs(field.dim);
+    }
+  }
+  auto sample_set = [&](uint32_t self) {
+    return index::MaxSimQuery{docs.vectors + docs.offsets[self] * field.dim,
+                              docs.offsets[self + 1] - docs.offsets[self], field.dim,
+                              field.metric == Metric::kL2 ? index::Similarity::kL2
+                                                          : index::Similarity::kInnerProduct};
+  };
+  auto load_query = [&](uint32_t self, float* out) {
+    if (multi) {
+      const index::MaxSimQuery set = sample_set(self);
+      encoder->EncodeQuery(set.vectors, set.n, out);
+    } else {
+      std::copy(seg.vector(f, self), seg.vector(f, self) + dim, out);
+    }
+  };
+  // exact[off] for every row with data.
+  auto all_distances = [&](const float* q, uint32_t self, const std::vector<uint32_t>& offs,
+                           float* exact) {
+    if (multi) {
+      index::MaxSimDistances(sample_set(self), docs, 0, rows, exact, &scratch);
+      return;
+    }
+    for (uint32_t off : offs) {
+      const float* v = seg.vector(f, off);
+      exact[off] = l2 ? index::L2Sqr(q, v, dim) : -index::Dot(q, v, dim);
+    }
+  };
+  // out[j] = distance of rows got[j].id.
+  auto candidate_distances = [&](const float* q, uint32_t self,
+                                 const std::vector<index::Neighbor>& got, float* out) {
+    if (multi) {
+      ids.resize(got.size());
+      for (size_t j = 0; j < got.size(); ++j) ids[j] = got[j].id;
+      index::MaxSimDistancesOf(sample_set(self), docs, ids.data(), ids.size(), out, &scratch);
+      return;
+    }
+    for (size_t j = 0; j < got.size(); ++j) {
+      const float* v = seg.vector(f, static_cast<uint32_t>(got[j].id));
+      out[j] = l2 ? index::L2Sqr(q, v, dim) : -index::Dot(q, v, dim);
+    }
   };
   auto stopped = [&] { return stop != nullptr && stop->load(std::memory_order_relaxed); };
 
@@ -482,8 +585,8 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
   for (uint32_t qi = 0; qi < samples; ++qi) {
     if (stopped()) return absl::CancelledError("recall calibration stopped");
     const uint32_t self = picked[qi];
-    std::copy(seg.vector(f, self), seg.vector(f, self) + dim, query.begin());
-    for (uint32_t off : with_data) exact[off] = distance(query.data(), off);
+    load_query(self, query.data());
+    all_distances(query.data(), self, with_data, exact.data());
     for (size_t g = 0; g < groups.size(); ++g) {
       if (qi >= groups[g].samples) continue;
       index::TopK top(kLargestK);
@@ -522,7 +625,7 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
         const float* t = &kth[g][qi * kNumK];
         if (std::isnan(t[0])) continue;
         const uint32_t self = picked[qi];
-        std::copy(seg.vector(f, self), seg.vector(f, self) + dim, query.begin());
+        load_query(self, query.data());
         const SampleFilter filter(group.words, self);
         index::SearchStats stats;
         index::SearchParams params;
@@ -546,9 +649,7 @@ absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
         // Exact distances of the candidates, in the index's order.
         const auto rerank_start = Clock::now();
         cand.resize(got.size());
-        for (size_t j = 0; j < got.size(); ++j) {
-          cand[j] = distance(query.data(), static_cast<uint32_t>(got[j].id));
-        }
+        candidate_distances(query.data(), self, got, cand.data());
         rerank_ns +=
             std::chrono::duration<double, std::nano>(Clock::now() - rerank_start).count();
         reranked_rows += got.size();

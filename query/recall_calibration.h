@@ -26,6 +26,11 @@
 //     list kinds (IVF_FLAT, IVF_SQ8, IVF_PQ);
 //   - for compressed kinds, the refine factor too (candidates reranked
 //     exactly = k x refine factor, as the planner computes them);
+//   - late interaction (a multi-vector field's index over MUVERA
+//     encodings): the sample's set is encoded as a query, its candidates
+//     are reranked by exact MaxSim, and the truth is exact MaxSim over the
+//     segment's sets, so the table says what the whole search reaches at
+//     each ef / nprobe and refine factor (points reranked = k x factor);
 //   - recall@k for k in kCalibratedK, from one search per knob value (a
 //     search's best k is a prefix of its best k' > k at the same knob);
 //   - filtered: the same over random row subsets passing a share s of the
@@ -68,6 +73,10 @@
 #include "base/mutex.h"
 #include "index/vector_index.h"
 #include "query/segment.h"
+
+namespace quiver::index {
+class MuveraEncoder;
+}  // namespace quiver::index
 #include "storage/records.pb.h"
 
 namespace quiver {
@@ -166,7 +175,8 @@ class RecallCalibration {
   friend absl::StatusOr<RecallCalibration> Calibrate(const Segment&, size_t,
                                                      const index::VectorIndex&,
                                                      const CalibrationOptions&,
-                                                     const std::atomic<bool>*, bool);
+                                                     const std::atomic<bool>*, bool,
+                                                     const index::MuveraEncoder*);
   // Sorts cells by (selectivity, refine, knob) and lists the groups; called
   // once the cells are in.
   void Finish();
@@ -211,8 +221,9 @@ class RecallCalibration {
 };
 
 // Whether Calibrate applies to an index of `field`: an ANN kind (not FLAT)
-// of a single-vector field. (Multi-vector fields' recall depends on their
-// MaxSim rerank, not on the encoding index alone.)
+// of a single-vector field, or of a multi-vector field's MUVERA encodings
+// when that index ranks by exact encoding distances (HNSW, IVF_FLAT). Not
+// TOKENS fields' index over every token vector.
 bool Calibratable(const VectorFieldSpec& field, const index::VectorIndex& idx);
 
 // The rows of field f of `seg` (below `rows`) Calibrate samples as queries:
@@ -225,14 +236,18 @@ std::vector<uint32_t> CalibrationSamples(const Segment& seg, size_t f, uint32_t 
 // idx.size() rows, with CalibrationSamples as queries. `held_out`: the
 // index does not hold those rows yet (VectorIndex::BuildHoldingOut's
 // probe); otherwise each sample is left out of its own search (see above).
-// Not for FLAT
-// indexes or multi-vector fields (INVALID_ARGUMENT). `stop` (null: never)
-// ends it early with CANCELLED.
+// A multi-vector field's index over MUVERA encodings needs the field's
+// `encoder`: each sample's set is encoded as a query, the truth is exact
+// MaxSim over the segment's sets, and the refine factor is the late-
+// interaction one (points reranked by MaxSim = k x refine factor). Not for
+// what Calibratable refuses (INVALID_ARGUMENT). `stop` (null: never) ends
+// it early with CANCELLED.
 absl::StatusOr<RecallCalibration> Calibrate(const Segment& seg, size_t f,
                                             const index::VectorIndex& idx,
                                             const CalibrationOptions& options,
                                             const std::atomic<bool>* stop = nullptr,
-                                            bool held_out = false);
+                                            bool held_out = false,
+                                            const index::MuveraEncoder* encoder = nullptr);
 
 }  // namespace quiver
 

@@ -58,12 +58,14 @@ FilterStrategy StrategyOf(v1::FilterStrategy s) {
   }
 }
 
-// target_recall is calibrated for single-vector fields' indexes only.
+// target_recall is calibrated for single-vector fields' indexes and for
+// multi-vector fields searched through MUVERA encodings.
 absl::Status RefuseTargetRecall(const BoundSearchParams& p, absl::string_view what,
                                 absl::string_view kind) {
   if (p.target_recall == 0) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
-      what, "target_recall applies to searches of single-vector fields; not available for ",
+      what, "target_recall applies to searches of vector fields and of multi-vector fields "
+            "with MUVERA candidates; not available for ",
       kind, " yet"));
 }
 
@@ -73,8 +75,10 @@ absl::Status BindMulti(const BindTarget& t, const v1::SearchRequest& req, BoundS
   const size_t nq = req.multi_vectors_size();
   QUIVER_RETURN_IF_ERROR(CheckBatch(nq, req.k(), "query set", " (multi_vectors)"));
   QUIVER_ASSIGN_OR_RETURN(s->params, BindParams(req.params(), ""));
-  QUIVER_RETURN_IF_ERROR(
-      RefuseTargetRecall(s->params, "params: ", "multi-vector fields (late interaction)"));
+  if (field.token_candidates) {
+    QUIVER_RETURN_IF_ERROR(RefuseTargetRecall(
+        s->params, "params: ", "multi-vector fields with token candidates"));
+  }
   s->sets.resize(nq);
   for (size_t q = 0; q < nq; ++q) {
     QUIVER_ASSIGN_OR_RETURN(s->sets[q], PrepareTokens(field, req.multi_vectors(static_cast<int>(q)),
@@ -319,11 +323,13 @@ absl::Status BindFieldQuery(const BindTarget& t, const v1::FieldQuery& fq, const
   }
   part->weight = fq.weight() == 0 ? 1.0 : fq.weight();
   QUIVER_ASSIGN_OR_RETURN(part->params, BindParams(fq.params(), absl::StrCat(what, ": ")));
-  const bool multi = !text && sf < 0 && t.schema.vectors()[part->field].multi;
-  if (text || sf >= 0 || multi) {
+  const bool tokens = !text && sf < 0 && t.schema.vectors()[part->field].multi &&
+                      t.schema.vectors()[part->field].token_candidates;
+  if (text || sf >= 0 || tokens) {
     QUIVER_RETURN_IF_ERROR(RefuseTargetRecall(
         part->params, absl::StrCat(what, " params: "),
-        text ? "text attributes" : sf >= 0 ? "sparse vector fields" : "multi-vector fields"));
+        text ? "text attributes"
+             : sf >= 0 ? "sparse vector fields" : "multi-vector fields with token candidates"));
   }
   if (text) {
     part->text = std::make_shared<const text::Analyzer::TermCounts>(

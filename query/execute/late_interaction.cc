@@ -16,6 +16,8 @@
 #include "query/execute/limit.h"
 #include "query/execute/maxsim_rerank.h"
 #include "query/execute/response.h"
+#include "query/execute/segment_search.h"
+#include "query/plan/segment_planner.h"
 
 namespace quiver {
 
@@ -85,6 +87,7 @@ struct Collection::MultiViewArgs {
   v1::Explain* explain;
   std::vector<index::TopK>* topk;  // one per set
   std::string* text;               // explain's text
+  RecallTally* recall;             // target_recall's prediction; may be null
 
   index::MaxSimQuery Query(size_t q) const {
     const index::Similarity sim = field.metric == Metric::kL2 ? index::Similarity::kL2
@@ -98,8 +101,9 @@ absl::Status Collection::SearchMulti(const BoundSearch& q, const StopToken& stop
   SearchStart s;
   QUIVER_RETURN_IF_ERROR(BeginSearch(q, resp, &s));
   std::string ways;
+  RecallTally tally;
   QUIVER_RETURN_IF_ERROR(SearchMultiView(q.field, q.sets, q.k, q.params, q.filter.get(), s.view,
-                                         stop, s.explain, &s.topk, &ways));
+                                         stop, s.explain, &s.topk, &ways, &tally));
   LimitOp limit(q.k);
   SearchLists lists;
   lists.hits = limit.Run(&s.topk);
@@ -115,20 +119,62 @@ absl::Status Collection::SearchMulti(const BoundSearch& q, const StopToken& stop
     AppendIndented(absl::string_view(ways).substr(first_end), "  ", &text);
   }
   MatchingCounter counter(s.view, q.filter.get(), stop);
-  return FinishSearch(s, q, std::move(text), lists, &counter, resp);
+  const int first = resp->results_size();
+  QUIVER_RETURN_IF_ERROR(FinishSearch(s, q, std::move(text), lists, &counter, resp));
+  if (q.params.target_recall > 0) {
+    for (int i = first; i < resp->results_size(); ++i) {
+      v1::SearchResult* r = resp->mutable_results(i);
+      r->set_predicted_recall(r->exhaustive() ? 1.0f : static_cast<float>(tally.Get()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Collection::SearchMultiView(int f, const std::vector<TokenSet>& sets, uint32_t k,
                                          const BoundSearchParams& params,
                                          const filter::Filter* flt, const View& view,
                                          const StopToken& stop, v1::Explain* explain,
-                                         std::vector<index::TopK>* topk,
-                                         std::string* text) const {
+                                         std::vector<index::TopK>* topk, std::string* text,
+                                         RecallTally* recall) const {
   const MultiViewArgs a{f,    schema().vectors()[f], sets,    k,    params, flt,
-                        view, stop,                  explain, topk, text};
+                        view, stop,                  explain, topk, text, recall};
   if (params.exact || encoders_[f] == nullptr) return ExactMaxSimView(a);
   if (a.field.token_candidates) return TokenMaxSimView(a);
   return MuveraMaxSimView(a);
+}
+
+absl::Status Collection::ExactMaxSimPart(const MultiViewArgs& a, size_t p, const Segment& seg,
+                                         uint32_t rows, const RowSet& keep,
+                                         index::MaxSimScratch* scratch,
+                                         v1::SegmentPlan* plan) const {
+  const size_t nq = a.sets.size();
+  std::shared_ptr<const storage::RerankTable> table = seg.table(a.f);
+  index::MultiVectorDocs docs;
+  GatheredSets gathered;
+  if (table != nullptr && table->mapped_vectors() != nullptr) {
+    docs = {table->mapped_vectors(), table->offsets(), rows, a.field.dim};
+  } else {
+    for (uint32_t off = 0; off < rows; ++off) {
+      const TokenSet t = seg.tokens(a.f, off);
+      gathered.Add(t.data, t.count, a.field.dim);
+    }
+    docs = gathered.Docs(a.field.dim);
+  }
+  std::vector<float> dist(rows);
+  for (size_t q = 0; q < nq; ++q) {
+    QUIVER_RETURN_IF_ERROR(a.stop.Check());
+    index::MaxSimDistances(a.Query(q), docs, 0, rows, dist.data(), scratch);
+    keep.ForEach([&](uint32_t off) { (*a.topk)[q].Push(dist[off], HitId(p, off)); });
+  }
+  if (plan != nullptr) {
+    plan->set_segment_id(seg.id());
+    plan->set_field(a.field.name);
+    plan->set_rows(rows);
+    plan->set_strategy("EXACT_SCAN");
+    plan->set_plan(absl::StrCat("ExactMaxSim(rows=", keep.Count(), " of ", rows, ")"));
+    plan->set_distances(static_cast<uint64_t>(keep.Count()) * nq);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Collection::ExactMaxSimView(const MultiViewArgs& a) const {
@@ -138,35 +184,9 @@ absl::Status Collection::ExactMaxSimView(const MultiViewArgs& a) const {
   // Exact MaxSim over every visible row that passes the filter.
   auto score_part = [&](size_t p, const Segment& seg, uint32_t rows,
                         const RowSet& keep) -> absl::Status {
-    std::shared_ptr<const storage::RerankTable> table = seg.table(a.f);
-    index::MultiVectorDocs docs;
-    GatheredSets gathered;
-    if (table != nullptr && table->mapped_vectors() != nullptr) {
-      docs = {table->mapped_vectors(), table->offsets(), rows, a.field.dim};
-    } else {
-      for (uint32_t off = 0; off < rows; ++off) {
-        const TokenSet t = seg.tokens(a.f, off);
-        gathered.Add(t.data, t.count, a.field.dim);
-      }
-      docs = gathered.Docs(a.field.dim);
-    }
-    std::vector<float> dist(rows);
-    for (size_t q = 0; q < nq; ++q) {
-      QUIVER_RETURN_IF_ERROR(a.stop.Check());
-      index::MaxSimDistances(a.Query(q), docs, 0, rows, dist.data(), &scratch);
-      keep.ForEach([&](uint32_t off) { (*a.topk)[q].Push(dist[off], HitId(p, off)); });
-    }
     scored += static_cast<uint64_t>(keep.Count()) * nq;
-    if (a.explain != nullptr) {
-      v1::SegmentPlan* sp = a.explain->add_segments();
-      sp->set_segment_id(seg.id());
-      sp->set_field(a.field.name);
-      sp->set_rows(rows);
-      sp->set_strategy("EXACT_SCAN");
-      sp->set_plan(absl::StrCat("ExactMaxSim(rows=", keep.Count(), " of ", rows, ")"));
-      sp->set_distances(static_cast<uint64_t>(keep.Count()) * nq);
-    }
-    return absl::OkStatus();
+    return ExactMaxSimPart(a, p, seg, rows, keep, &scratch,
+                           a.explain != nullptr ? a.explain->add_segments() : nullptr);
   };
   QUIVER_RETURN_IF_ERROR(ForEachPart(a.view, static_cast<size_t>(a.f), a.flt, a.stop, score_part));
   *a.text = absl::StrCat("LateInteraction(field=\"", a.field.name, "\", k=", a.k, ", queries=",
@@ -240,6 +260,7 @@ absl::Status Collection::MuveraMaxSimView(const MultiViewArgs& a) const {
     encoder.EncodeQuery(a.sets[q].data, a.sets[q].count, fde.data() + q * fde_dim);
     norms[q] = index::NormSqr(fde.data() + q * fde_dim, fde_dim);
   }
+  if (a.params.target_recall > 0) return MuveraTargetView(a, fde, norms);
   const uint32_t candidates =
       RefinedCandidates(a.k, a.params.refine_factor, kDefaultMultiRefine);
   BoundSearchParams fde_params = a.params;
@@ -267,6 +288,78 @@ absl::Status Collection::MuveraMaxSimView(const MultiViewArgs& a) const {
   absl::StrAppend(a.text, "    MuveraCandidates(encoding dims=", fde_dim, ", ",
                   encoder.params().r_reps, " repetitions x ", 1u << encoder.params().k_sim,
                   " partitions)\n");
+  if (a.explain != nullptr) AppendSegmentsText(*a.explain, 0, "      ", a.text);
+  return absl::OkStatus();
+}
+
+absl::Status Collection::MuveraTargetView(const MultiViewArgs& a, const std::vector<float>& fde,
+                                          const std::vector<float>& norms) const {
+  // Per segment, what its calibration (the whole late-interaction search,
+  // measured against exact MaxSim) picks for the target: ef / nprobe and
+  // the candidates from the encodings' index, reranked by MaxSim within
+  // the segment; or exact MaxSim over the segment's matching rows (no
+  // index, not calibrated, cheaper, or nothing reaches the target).
+  const size_t nq = a.sets.size();
+  BoundSearchParams fde_params = a.params;
+  fde_params.refine_factor = 0;
+  SearchContext ctx = MakeContext(static_cast<size_t>(a.f), a.k, fde, norms, fde_params, a.flt,
+                                  a.stop);
+  ctx.late_interaction = true;
+  ctx.recall = a.recall;
+  MaxSimRerankOp rerank(a.f, a.field, /*read_table=*/a.field.disk, /*candidates=*/0);
+  index::MaxSimScratch scratch;
+  uint64_t exact_rows = 0, indexed = 0, candidates = 0;
+  absl::Status status;
+  for (size_t p = 0; p < a.view.parts.size() && status.ok(); ++p) {
+    const Segment& seg = *a.view.parts[p].segment;
+    const uint32_t rows = a.view.parts[p].rows;
+    if (rows == 0 || seg.LacksField(static_cast<size_t>(a.f))) continue;
+    status = a.stop.Check();
+    if (!status.ok()) break;
+    const Stopwatch plan_watch;
+    const PhysicalPlan plan = PlanSegment(ctx, seg, rows, p);
+    const double plan_us = plan_watch.Micros();
+    v1::SegmentPlan* sp = a.explain != nullptr ? a.explain->add_segments() : nullptr;
+    if (plan.idx == nullptr) {
+      RowSet keep;
+      status = MatchingRows(seg, rows, a.view.seq, a.flt, a.stop, &keep);
+      if (!status.ok()) break;
+      if (a.recall != nullptr) a.recall->Add(1.0, keep.Count());
+      exact_rows += keep.Count();
+      status = ExactMaxSimPart(a, p, seg, rows, keep, &scratch, sp);
+      if (sp != nullptr) {
+        sp->set_predicted_recall(1);
+        sp->set_recall_choice(!plan.recall_choice.empty()
+                                  ? plan.recall_choice
+                                  : absl::StrCat("target_recall ", a.params.target_recall,
+                                                 ": exact MaxSim (recall 1): no index"));
+      }
+      continue;
+    }
+    // The segment's candidates (k x the chosen refine factor), then
+    // exact MaxSim over them.
+    std::vector<index::TopK> cand(nq, index::TopK(plan.ctx.k));
+    status = RunSegmentPlan(plan, plan_us, seg, rows, a.view.seq, p, cand.data(), sp);
+    ++indexed;
+    candidates = std::max<uint64_t>(candidates, plan.ctx.k);
+    for (size_t q = 0; q < nq && status.ok(); ++q) {
+      status = a.stop.Check();
+      if (!status.ok()) break;
+      std::vector<uint32_t> offs;
+      for (const index::Neighbor& nb : cand[q].Take()) {
+        offs.push_back(static_cast<uint32_t>(nb.id & 0xffffffffu));
+      }
+      status = rerank.Run(a.Query(q), seg, p, offs, &(*a.topk)[q]);
+    }
+  }
+  QUIVER_RETURN_IF_ERROR(status);
+  *a.text = absl::StrCat("LateInteraction(field=\"", a.field.name, "\", k=", a.k,
+                         ", queries=", nq, ", target_recall=", a.params.target_recall, ")\n");
+  rerank.ToExplain("  ", a.text);
+  absl::StrAppend(a.text, "    MuveraCandidates(encoding dims=", stored_dims_[a.f], ", ",
+                  indexed, " segments by their calibration, up to ", candidates,
+                  " candidates per query; exact MaxSim over ", exact_rows / std::max<size_t>(nq, 1),
+                  " rows of the others)\n");
   if (a.explain != nullptr) AppendSegmentsText(*a.explain, 0, "      ", a.text);
   return absl::OkStatus();
 }

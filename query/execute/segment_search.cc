@@ -117,7 +117,13 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
                            uint64_t seq, size_t part, index::TopK* topk, v1::SegmentPlan* plan) {
   const Stopwatch plan_watch;
   const PhysicalPlan p = PlanSegment(ctx, seg, rows, part);
-  const double plan_us = plan_watch.Micros();
+  return RunSegmentPlan(p, plan_watch.Micros(), seg, rows, seq, part, topk, plan);
+}
+
+absl::Status RunSegmentPlan(const PhysicalPlan& p, double plan_us, const Segment& seg,
+                            uint32_t rows, uint64_t seq, size_t part, index::TopK* topk,
+                            v1::SegmentPlan* plan) {
+  const SearchContext& ctx = p.ctx;
   if (ctx.approximate != nullptr && !ExactPlan(p)) *ctx.approximate = true;
   if (ctx.recall != nullptr) {
     // Where the true neighbours are, in expectation: the rows expected to
@@ -136,7 +142,7 @@ absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_
     status = tree.root()->Run(run, found.data());
     for (size_t q = 0; q < ctx.nq && status.ok(); ++q) {
       const std::vector<index::Neighbor> cand = found[q].Take();
-      for (size_t i = 0; i < cand.size() && i < ctx.k; ++i) {
+      for (size_t i = 0; i < cand.size() && i < p.k; ++i) {
         topk[q].Push(cand[i].distance, cand[i].id);
       }
     }

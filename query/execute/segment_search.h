@@ -53,6 +53,15 @@ class OperatorTree {
 absl::Status SearchSegment(const SearchContext& ctx, const Segment& seg, uint32_t rows,
                            uint64_t seq, size_t part, index::TopK* topk, v1::SegmentPlan* plan);
 
+// SearchSegment's second half: runs `p` (PlanSegment's plan for the same
+// segment, rows and part; planning took plan_us, for explain), pushing
+// hits into topk as SearchSegment does. For callers that look at the plan
+// first (late interaction with target_recall runs exact MaxSim itself
+// where the plan has no index).
+absl::Status RunSegmentPlan(const PhysicalPlan& p, double plan_us, const Segment& seg,
+                            uint32_t rows, uint64_t seq, size_t part, index::TopK* topk,
+                            v1::SegmentPlan* plan);
+
 }  // namespace quiver
 
 #endif  // QUIVER_QUERY_EXECUTE_SEGMENT_SEARCH_H_

@@ -78,6 +78,14 @@ struct SearchContext {
   // With target_recall: where segments add their predicted recall, weighted
   // by the rows expected to match. May be null.
   RecallTally* recall = nullptr;
+  // The field searched is a multi-vector field's MUVERA encodings (late
+  // interaction; k is the request's). With target_recall the calibration
+  // measured the whole search (candidates reranked by exact MaxSim): its
+  // refine factor sets the candidates a segment returns (k x factor), and
+  // where it picks an exact scan PlanSegment leaves the plan without an
+  // index; the caller then scores the segment by exact MaxSim, since an
+  // exact scan of encodings is not an exact late-interaction search.
+  bool late_interaction = false;
 };
 
 }  // namespace quiver

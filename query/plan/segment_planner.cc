@@ -218,11 +218,19 @@ void ChooseForRecall(const SearchContext& ctx, const Segment& seg, uint32_t rows
     const CostModel m;
     exact_ns = static_cast<double>(rows) * ctx.dim * m.scan_ns_per_float;
   }
+  if (ctx.late_interaction && cal != nullptr) {
+    // Exact MaxSim over the matching rows, at the measured cost of one
+    // MaxSim (a contiguous scan costs about what scattered reranks do:
+    // index/maxsim.h).
+    exact_ns = s * rows * cal->ns_per_rerank();
+  }
   RecallCalibration::Choice choice;
   std::string how;
   if (cal == nullptr) {
     choice.exact = true;
-    how = "exact scan (recall 1): the index is not calibrated yet";
+    how = ctx.late_interaction && p->idx->approximate()
+              ? "exact scan (recall 1): a compressed index over encodings is not calibrated"
+              : "exact scan (recall 1): the index is not calibrated yet";
   } else {
     choice = cal->Choose(ctx.k, s, ctx.target_recall, exact_ns);
     how = absl::StrCat(choice.ToString(), "; ", cal->Describe());
@@ -235,6 +243,15 @@ void ChooseForRecall(const SearchContext& ctx, const Segment& seg, uint32_t rows
   }
   p->ctx.params.ef = choice.params.ef;
   p->ctx.params.nprobe = choice.params.nprobe;
+  if (ctx.late_interaction) {
+    // The refine factor is the late-interaction one: the segment returns
+    // k x factor candidates for the caller's MaxSim rerank.
+    const double c = std::ceil(static_cast<double>(ctx.k) * std::max(1.0f, choice.refine_factor));
+    p->ctx.k = static_cast<uint32_t>(std::min<double>(c, rows));
+    p->k = p->ctx.k;
+    p->ctx.refine_factor = 0;
+    return;
+  }
   p->ctx.refine_factor = choice.refine_factor;
 }
 

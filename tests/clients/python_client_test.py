@@ -253,6 +253,59 @@ class ClientTest(unittest.TestCase):
         with self.assertRaises(quiver.InvalidArgumentError):
             q.search("tr", x[0], params={"target_recall": 1.5})
 
+    def test_target_recall_of_a_multi_vector_field(self):
+        q = self.q
+        rng = np.random.default_rng(5)
+        sets = rng.standard_normal((1500, 4, 8)).astype(np.float32)
+        field = types_pb2.VectorField(name="m", dim=8, metric=types_pb2.IP)
+        field.index.type = "HNSW"
+        field.multi_vector.max_vectors_per_point = 4
+        q.create_collection("trm", vectors={"m": field})
+        q.upsert("trm", [str(i) for i in range(len(sets))], {}, multi_vectors={"m": list(sets)})
+        deadline = time.time() + 180
+        while True:
+            segs = q.get_collection("trm").stats.segments
+            if segs and all(s.state == s.INDEXED for s in segs):
+                break
+            self.assertLess(time.time(), deadline, "not indexed")
+            time.sleep(0.1)
+
+        queries = sets[:20] + 0.3 * rng.standard_normal((20, 4, 8)).astype(np.float32)
+
+        def request(**params):
+            req = search_pb2.SearchRequest(collection="trm", field="m", k=10)
+            for s in queries:
+                req.multi_vectors.add().vectors.extend(
+                    types_pb2.Vector(values=v.tolist()) for v in s)
+            for name, value in params.items():
+                setattr(req.params, name, value)
+            return req
+
+        req = request(target_recall=0.9)
+        # Calibrated against exact MaxSim after the index is built: until
+        # then the segment is scored exactly (explain says which).
+        deadline = time.time() + 120
+        while True:
+            req.explain = True
+            resp = q.search_raw(req)
+            if "calibrated on 100 rows" in resp.explain.text:
+                break
+            self.assertLess(time.time(), deadline, resp.explain.text)
+            time.sleep(0.2)
+        self.assertIn("target_recall 0.9", resp.explain.text)
+        self.assertGreaterEqual(resp.results[0].predicted_recall, 0.9)
+        exact = q.search_raw(request(exact=True))
+        found = sum(len({h.id for h in a.hits} & {h.id for h in b.hits})
+                    for a, b in zip(resp.results, exact.results))
+        self.assertGreaterEqual(found / (10 * len(exact.results)), 0.8)
+        tokens = types_pb2.VectorField(name="t", dim=8, metric=types_pb2.IP)
+        tokens.multi_vector.candidates = types_pb2.MultiVectorOptions.TOKENS
+        q.create_collection("trt", vectors={"t": tokens})
+        req = request(target_recall=0.9)
+        req.collection, req.field = "trt", "t"
+        with self.assertRaises(quiver.InvalidArgumentError):
+            q.search_raw(req)
+
     def test_update_collection_changes_the_schema(self):
         q = self.q
         q.create_collection("evolve", vectors={"v": (2, "L2")}, attributes={"n": "int64"})

@@ -239,6 +239,197 @@ INSTANTIATE_TEST_SUITE_P(
                       Kind{"IVF_PQ", {{"nlist", "32"}, {"m", "16"}}}),
     [](const ::testing::TestParamInfo<Kind>& info) { return std::string(info.param.type); });
 
+// A multi-vector field (each image cut into 8 strips of 98 pixels, inner
+// product) searched through MUVERA encodings' HNSW: the calibration
+// measures the whole late-interaction search against exact MaxSim, and
+// picks ef and the candidates per segment.
+class MultiVectorRecallTargetTest : public ::testing::Test {
+ protected:
+  static constexpr size_t kMvRows = 4000;
+  static constexpr size_t kMvQueries = 300;
+  static constexpr size_t kStrips = 8;
+
+  void SetUp() override {
+    base_ = testing::FashionImages("train", kMvRows, &dim_);
+    queries_ = testing::FashionImages("t10k", kMvQueries, &dim_);
+    if (base_.empty() || queries_.empty()) GTEST_SKIP() << "Fashion-MNIST is not installed";
+    strip_ = static_cast<uint32_t>(dim_ / kStrips);
+    Open();
+  }
+
+  void Open(double audit_rate = 0) {
+    engine_.reset();
+    EngineOptions o;
+    o.data_dir = dir_.path();
+    o.builder.calibration.samples = 300;
+    o.builder.calibration.min_filtered_rows = 1000;
+    o.recall_audit_rate = audit_rate;
+    auto e = Engine::Open(o);
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = *std::move(e);
+  }
+
+  void AddSet(const std::vector<float>& images, size_t i, v1::MultiVector* mv) const {
+    for (size_t j = 0; j < kStrips; ++j) {
+      const float* v = images.data() + i * dim_ + j * strip_;
+      mv->add_vectors()->mutable_values()->Add(v, v + strip_);
+    }
+  }
+
+  void CreateAndFill() {
+    v1::CreateCollectionRequest req;
+    req.set_name("m");
+    v1::VectorField v = VectorField("strips", strip_, v1::IP);
+    v.mutable_multi_vector()->set_max_vectors_per_point(kStrips);
+    // The default M and ef_construction: with M 8 / ef_construction 40 the
+    // graph over 2,048-d encodings fails its self-check.
+    v.mutable_index()->set_type("HNSW");
+    *req.mutable_schema()->add_vectors() = v;
+    v1::AttributeField bucket = Attribute("bucket", v1::INT64);
+    bucket.set_indexed(true);
+    *req.mutable_schema()->add_attributes() = bucket;
+    v1::CreateCollectionResponse cresp;
+    QUIVER_ASSERT_OK(engine_->CreateCollection(req, &cresp));
+    for (size_t first = 0; first < kMvRows; first += 500) {
+      v1::UpsertPointsRequest up;
+      up.set_collection("m");
+      for (size_t i = first; i < first + 500; ++i) {
+        v1::Point* p = up.add_points();
+        p->set_id(absl::StrCat(i));
+        AddSet(base_, i, &(*p->mutable_multi_vectors())["strips"]);
+        (*p->mutable_attributes())["bucket"].set_int_value(static_cast<int64_t>((i * 7) % 10));
+      }
+      v1::UpsertPointsResponse uresp;
+      QUIVER_ASSERT_OK(engine_->Upsert(up, &uresp));
+    }
+    engine_->SealAndWaitForIndexes();
+  }
+
+  v1::SearchRequest Request(float target, const std::string& filter = "",
+                            size_t queries = kMvQueries) const {
+    v1::SearchRequest req;
+    req.set_collection("m");
+    req.set_field("strips");
+    req.set_k(kK);
+    req.set_filter(filter);
+    for (size_t q = 0; q < queries; ++q) AddSet(queries_, q, req.add_multi_vectors());
+    if (target > 0) req.mutable_params()->set_target_recall(target);
+    return req;
+  }
+
+  // Mean recall@k against exact MaxSim (ties at the k-th score count).
+  double Recall(const v1::SearchResponse& got, const std::string& filter) {
+    v1::SearchRequest req = Request(0, filter);
+    req.mutable_params()->set_exact(true);
+    v1::SearchResponse exact;
+    EXPECT_TRUE(engine_->Search(req, absl::InfiniteFuture(), &exact).ok());
+    double sum = 0;
+    for (size_t q = 0; q < kMvQueries; ++q) {
+      const auto& truth = exact.results(static_cast<int>(q)).hits();
+      if (truth.empty()) return 0;
+      // Inner product: higher scores are nearer.
+      const float kth = truth[truth.size() - 1].score();
+      std::set<std::string> ids;
+      for (const v1::Hit& h : truth) ids.insert(h.id());
+      size_t hits = 0;
+      for (const v1::Hit& h : got.results(static_cast<int>(q)).hits()) {
+        hits += ids.contains(h.id()) || h.score() >= kth - 1e-5f * std::fabs(kth);
+      }
+      sum += static_cast<double>(std::min<size_t>(hits, truth.size())) / truth.size();
+    }
+    return sum / kMvQueries;
+  }
+
+  v1::Explain Explain(float target, const std::string& filter = "") {
+    v1::SearchRequest req = Request(target, filter, 1);
+    req.set_explain(true);
+    v1::SearchResponse resp;
+    EXPECT_TRUE(engine_->Search(req, absl::InfiniteFuture(), &resp).ok());
+    return resp.explain();
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Engine> engine_;
+  size_t dim_ = 0;
+  uint32_t strip_ = 0;
+  std::vector<float> base_;
+  std::vector<float> queries_;
+};
+
+TEST_F(MultiVectorRecallTargetTest, TargetsAreMetAgainstExactMaxSim) {
+  CreateAndFill();
+  double last_predicted = 0;
+  for (float target : {0.8f, 0.9f, 0.97f}) {
+    SCOPED_TRACE(absl::StrCat("target ", target));
+    v1::SearchResponse resp;
+    QUIVER_ASSERT_OK(engine_->Search(Request(target), absl::InfiniteFuture(), &resp));
+    ASSERT_EQ(resp.results_size(), static_cast<int>(kMvQueries));
+    const double predicted = resp.results(0).predicted_recall();
+    const double achieved = Recall(resp, "");
+    const v1::Explain explain = Explain(target);
+    ASSERT_GT(explain.segments_size(), 0);
+    const std::string choice = explain.segments(0).recall_choice();
+    // 300 calibration rows and 300 test images: ~0.015 of noise each.
+    EXPECT_GE(predicted, target - 1e-6);
+    EXPECT_NEAR(achieved, predicted, 0.04) << choice;
+    EXPECT_GE(achieved, target - 0.04) << choice;
+    EXPECT_GE(predicted, last_predicted);
+    last_predicted = predicted;
+    EXPECT_THAT(choice, HasSubstr("calibrated on 250 rows")) << choice;
+    std::printf("target %.2f: predicted %.4f, achieved %.4f; %s\n", target, predicted, achieved,
+                choice.c_str());
+    EXPECT_THAT(explain.text(), HasSubstr("target_recall=")) << explain.text();
+  }
+}
+
+TEST_F(MultiVectorRecallTargetTest, FilteredAndPersisted) {
+  CreateAndFill();
+  // 30% of the rows: a subset the calibration measured.
+  v1::SearchResponse resp;
+  QUIVER_ASSERT_OK(
+      engine_->Search(Request(0.9f, "bucket < 3"), absl::InfiniteFuture(), &resp));
+  const double predicted = resp.results(0).predicted_recall();
+  const double achieved = Recall(resp, "bucket < 3");
+  const std::string choice = Explain(0.9f, "bucket < 3").segments(0).recall_choice();
+  EXPECT_GE(predicted, 0.9 - 1e-6);
+  EXPECT_GE(achieved, 0.9 - 0.04) << choice;
+  EXPECT_NEAR(achieved, predicted, 0.04) << choice;
+  EXPECT_THAT(choice, HasSubstr("calibrated on"));
+  // Persisted with the index: the same choice after a restart, nothing
+  // measured again.
+  const std::string before = Explain(0.9f).segments(0).recall_choice();
+  Open();
+  EXPECT_EQ(Explain(0.9f).segments(0).recall_choice(), before);
+  EXPECT_EQ(engine_->builder_queue(), 0u);
+}
+
+TEST_F(MultiVectorRecallTargetTest, TheRecallAuditMeasuresAgainstExactMaxSim) {
+  CreateAndFill();
+  Open(/*audit_rate=*/1.0);
+  // Three audited searches of the same queries, the target 0.9.
+  double achieved = 0;
+  for (int i = 0; i < 3; ++i) {
+    v1::SearchResponse resp;
+    QUIVER_ASSERT_OK(engine_->Search(Request(0.9f), absl::InfiniteFuture(), &resp));
+    if (i == 0) achieved = Recall(resp, "");
+  }
+  v1::GetCollectionRequest get;
+  get.set_name("m");
+  v1::GetCollectionResponse info;
+  const absl::Time give_up = absl::Now() + absl::Seconds(120);
+  for (;;) {
+    QUIVER_ASSERT_OK(engine_->GetCollection(get, &info));
+    if (info.collection().stats().vectors(0).recall_audit_target_searches() >= 3) break;
+    ASSERT_LT(absl::Now(), give_up) << info.collection().stats().DebugString();
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  const auto& stats = info.collection().stats().vectors(0);
+  EXPECT_NEAR(stats.recall_audit_target(), 0.9, 1e-6);
+  // The audits re-ran these queries by exact MaxSim, as Recall() does
+  // (which also counts ties at the k-th score).
+  EXPECT_NEAR(stats.recall_audit_target_achieved(), achieved, 0.01);
+}
+
 const std::vector<float> kQuery = {1, 2, 3, 4};
 
 TEST(RecallTargetRequestTest, BadRequestsAreRefused) {
@@ -254,6 +445,9 @@ TEST(RecallTargetRequestTest, BadRequestsAreRefused) {
   v1::VectorField m = VectorField("m", 4, v1::L2);
   m.mutable_multi_vector();
   *create.mutable_schema()->add_vectors() = m;
+  v1::VectorField t = VectorField("t", 4, v1::L2);
+  t.mutable_multi_vector()->set_candidates(v1::MultiVectorOptions::TOKENS);
+  *create.mutable_schema()->add_vectors() = t;
   v1::CreateCollectionResponse cresp;
   QUIVER_ASSERT_OK(engine->CreateCollection(create, &cresp));
   auto search = [&](const std::function<void(v1::SearchRequest*)>& edit) {
@@ -284,23 +478,34 @@ TEST(RecallTargetRequestTest, BadRequestsAreRefused) {
                 r->mutable_params()->set_filter_strategy(v1::POST_FILTER);
               }),
               StatusIs(absl::StatusCode::kInvalidArgument, "POST_FILTER"));
-  EXPECT_THAT(search([](v1::SearchRequest* r) {
-                r->set_field("m");
-                r->clear_vectors();
-                r->add_multi_vectors()->add_vectors()->mutable_values()->Add(kQuery.begin(), kQuery.end());
-              }),
-              StatusIs(absl::StatusCode::kInvalidArgument, "not available for multi-vector"));
-  // A hybrid part of a multi-vector field is refused too; a dense one is not.
-  EXPECT_THAT(search([](v1::SearchRequest* r) {
-                r->clear_vectors();
-                r->clear_field();
-                r->clear_params();
-                v1::FieldQuery* fq = r->add_field_queries();
-                fq->set_field("m");
-                fq->mutable_multi_vector()->add_vectors()->mutable_values()->Add(kQuery.begin(), kQuery.end());
-                fq->mutable_params()->set_target_recall(0.9f);
-              }),
+  // Multi-vector fields with MUVERA candidates take a target (calibrated
+  // against exact MaxSim); TOKENS fields are refused, alone or in hybrid.
+  auto multi = [&](const std::string& field) {
+    return search([&](v1::SearchRequest* r) {
+      r->set_field(field);
+      r->clear_vectors();
+      r->add_multi_vectors()->add_vectors()->mutable_values()->Add(kQuery.begin(), kQuery.end());
+    });
+  };
+  const absl::Status muvera = multi("m");
+  EXPECT_TRUE(muvera.ok()) << muvera;
+  EXPECT_THAT(multi("t"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                   "not available for multi-vector fields with token candidates"));
+  auto hybrid_multi = [&](const std::string& field) {
+    return search([&](v1::SearchRequest* r) {
+      r->clear_vectors();
+      r->clear_field();
+      r->clear_params();
+      v1::FieldQuery* fq = r->add_field_queries();
+      fq->set_field(field);
+      fq->mutable_multi_vector()->add_vectors()->mutable_values()->Add(kQuery.begin(), kQuery.end());
+      fq->mutable_params()->set_target_recall(0.9f);
+    });
+  };
+  EXPECT_THAT(hybrid_multi("t"),
               StatusIs(absl::StatusCode::kInvalidArgument, "field_queries[0] params: target_recall"));
+  const absl::Status hybrid_muvera = hybrid_multi("m");
+  EXPECT_TRUE(hybrid_muvera.ok()) << hybrid_muvera;
   const absl::Status dense = search([](v1::SearchRequest* r) {
     r->clear_vectors();
     r->clear_field();
