@@ -148,31 +148,59 @@ absl::Status Collection::ExactMaxSimPart(const MultiViewArgs& a, size_t p, const
                                          index::MaxSimScratch* scratch,
                                          v1::SegmentPlan* plan) const {
   const size_t nq = a.sets.size();
+  const uint32_t matching = keep.Count();
+  // A filter (or deletes) passing at most half the rows: only those are
+  // scored (MaxSim costs the same per row wherever it reads the sets);
+  // otherwise every row, in one contiguous pass.
+  const bool sparse = matching <= rows / 2;
+  std::vector<uint32_t> offs;
+  if (sparse) {
+    offs.reserve(matching);
+    keep.ForEach([&](uint32_t off) { offs.push_back(off); });
+  }
   std::shared_ptr<const storage::RerankTable> table = seg.table(a.f);
+  const bool mapped = table != nullptr && table->mapped_vectors() != nullptr;
   index::MultiVectorDocs docs;
   GatheredSets gathered;
-  if (table != nullptr && table->mapped_vectors() != nullptr) {
+  std::vector<uint64_t> ids;
+  if (mapped) {
     docs = {table->mapped_vectors(), table->offsets(), rows, a.field.dim};
+    if (sparse) ids.assign(offs.begin(), offs.end());
   } else {
-    for (uint32_t off = 0; off < rows; ++off) {
+    // Gathered in memory: only the sets scored.
+    auto add = [&](uint32_t off) {
       const TokenSet t = seg.tokens(a.f, off);
       gathered.Add(t.data, t.count, a.field.dim);
+    };
+    if (sparse) {
+      for (uint32_t off : offs) add(off);
+    } else {
+      for (uint32_t off = 0; off < rows; ++off) add(off);
     }
     docs = gathered.Docs(a.field.dim);
   }
-  std::vector<float> dist(rows);
+  std::vector<float> dist(sparse ? offs.size() : rows);
   for (size_t q = 0; q < nq; ++q) {
     QUIVER_RETURN_IF_ERROR(a.stop.Check());
-    index::MaxSimDistances(a.Query(q), docs, 0, rows, dist.data(), scratch);
-    keep.ForEach([&](uint32_t off) { (*a.topk)[q].Push(dist[off], HitId(p, off)); });
+    if (!sparse) {
+      index::MaxSimDistances(a.Query(q), docs, 0, rows, dist.data(), scratch);
+      keep.ForEach([&](uint32_t off) { (*a.topk)[q].Push(dist[off], HitId(p, off)); });
+      continue;
+    }
+    if (mapped) {
+      index::MaxSimDistancesOf(a.Query(q), docs, ids.data(), ids.size(), dist.data(), scratch);
+    } else {
+      index::MaxSimDistances(a.Query(q), docs, 0, offs.size(), dist.data(), scratch);
+    }
+    for (size_t i = 0; i < offs.size(); ++i) (*a.topk)[q].Push(dist[i], HitId(p, offs[i]));
   }
   if (plan != nullptr) {
     plan->set_segment_id(seg.id());
     plan->set_field(a.field.name);
     plan->set_rows(rows);
     plan->set_strategy("EXACT_SCAN");
-    plan->set_plan(absl::StrCat("ExactMaxSim(rows=", keep.Count(), " of ", rows, ")"));
-    plan->set_distances(static_cast<uint64_t>(keep.Count()) * nq);
+    plan->set_plan(absl::StrCat("ExactMaxSim(rows=", matching, " of ", rows, ")"));
+    plan->set_distances(static_cast<uint64_t>(sparse ? matching : rows) * nq);
   }
   return absl::OkStatus();
 }
