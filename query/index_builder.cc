@@ -1,5 +1,11 @@
 #include "query/index_builder.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "absl/time/clock.h"
 #include "query/attr_index.h"
 #include "query/execute/sparse_search.h"
@@ -97,6 +103,13 @@ void IndexBuilder::WaitIdle() {
 }
 
 void IndexBuilder::Work() {
+  if (options_.nice > 0) {
+    // Per thread on Linux: this worker, and the threads its builds start.
+    if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice) != 0) {
+      spdlog::warn("index builder: cannot lower its CPU priority (nice {}): {}", options_.nice,
+                   std::strerror(errno));
+    }
+  }
   for (;;) {
     Job job;
     {

@@ -42,6 +42,11 @@ struct IndexBuilderOptions {
   int workers = 1;
   // Threads one build may use (hnswlib inserts, FAISS k-means). Default: 1.
   int threads_per_build = 1;
+  // The builder threads' nice value (and so that of the threads a build
+  // starts, which inherit it): above 0 they yield the CPU to searches and
+  // writes and take what those leave idle. 0 leaves it unchanged.
+  // Default: 10 (a nice-0 thread gets ~10x the CPU of a nice-10 one).
+  int nice = 10;
   // Rows each new index is checked on before it is served
   // (query/index_check.h); an index that fails is logged as an error and not
   // used. 0 turns the check off. Default: kDefaultIndexCheckSamples (32).

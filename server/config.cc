@@ -54,8 +54,10 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
                  "Concurrent background index builds and compactions")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  app.add_option("--index-build-threads", c.index_build_threads, "Threads per index build")
-      ->check(CLI::Range(1, 256))
+  app.add_option("--index-build-threads", c.index_build_threads,
+                 "Threads per index build or compaction (0: the cores quiverd may use, by its "
+                 "CPU affinity and cgroup quota); builds run at nice 10, behind searches")
+      ->check(CLI::Range(0, 256))
       ->capture_default_str();
   app.add_option("--index-check-samples", c.index_check_samples,
                  "Rows each new index is checked on against exact search before it is served "

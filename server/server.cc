@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.pb.h"
+#include "server/cpu_limit.h"
 #include "server/decode_errors.h"
 #include "server/limits_setup.h"
 #include "base/status_macros.h"
@@ -82,7 +83,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   eo.collection.max_response_bytes = static_cast<size_t>(config.max_message_bytes);
   eo.seal_idle = absl::Milliseconds(config.seal_idle_ms);
   eo.builder.workers = config.index_build_workers;
-  eo.builder.threads_per_build = config.index_build_threads;
+  const CpuLimit cpu = DetectCpuLimit();
+  eo.builder.threads_per_build =
+      config.index_build_threads > 0 ? config.index_build_threads : cpu.cores;
+  spdlog::info("cores: {} ({}); index builds use {} thread{} at nice {}", cpu.cores, cpu.source,
+               eo.builder.threads_per_build, eo.builder.threads_per_build == 1 ? "" : "s",
+               eo.builder.nice);
   eo.builder.check_samples = config.index_check_samples;
   eo.builder.calibration.samples = config.calibration_samples;
   eo.builder.calibration.filtered_samples =
@@ -109,9 +115,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (!engine.ok()) return engine.status();
   s->engine_ = *std::move(engine);
 
-  const int workers = config.expensive_workers > 0
-                          ? config.expensive_workers
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int workers = config.expensive_workers > 0 ? config.expensive_workers : cpu.cores;
   s->expensive_ = std::make_unique<WorkQueue>(workers);
   if (!config.metrics_listen.empty()) {
     auto metrics = MetricsServer::Start(config.metrics_listen, s->engine_.get());
