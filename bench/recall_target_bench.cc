@@ -1,7 +1,9 @@
 // recall_target_bench: does a search that asks for a recall
 // (SearchParams.target_recall) get it, and does it cost no more than the
 // best ef / nprobe / refine_factor picked by hand that reaches the same
-// recall, measured in the same run?
+// recall, measured in the same run? For single-vector fields (HNSW,
+// IVF_FLAT, IVF_PQ) and for a multi-vector field searched through MUVERA
+// encodings (late interaction; below).
 //
 // Fashion-MNIST: the 60,000 training images are the base set (784-d, L2),
 // the first --queries (1,000) test images the queries -- never seen by the
@@ -34,9 +36,23 @@
 // queries at a time, the configurations in an order that rotates per slice
 // and reverses every other one; recall from the first round.
 //
-// A multi-vector field (Fashion-MNIST patch sets, MUVERA + HNSW) is not
-// measured: target_recall is refused there (not calibrated yet); the bench
-// sends one such request and quotes the status.
+// Multi-vector (kind MULTI, collection rt_multi, field `strips`): the first
+// --mv-rows (20,000) training images, each cut into 8 strips of 98
+// consecutive pixels (floats [98j, 98j + 98) of the image are strip j), a
+// multi-vector field with inner product, the default MUVERA encoding and
+// HNSW over the encodings at the server's defaults, max_vectors_per_point
+// 8, and the same `bucket` attribute (the same seeded sequence). Queries:
+// the same t10k images as strip sets, k the same. Its calibration measures
+// the whole late-interaction search (the encodings' HNSW, k x refine_factor
+// candidates reranked by exact MaxSim) against exact MaxSim; the planner
+// picks ef and refine_factor per segment, or exact MaxSim. Truth: the
+// server's exact MaxSim top k (params.exact, with the filter), once per
+// filter; recall with ties re-scores the returned ids by MaxSim in double
+// here (distance = -MaxSim). Baseline: refine_factor swept by hand
+// (--mv-refine; candidates k x refine_factor, ef left to the server, which
+// raises it to at least the candidates), AUTO and FILTERED_INDEX forced
+// (--forced-mv-refine), plus an exact search, the same way as above.
+// `--kinds MULTI` measures the multi-vector collection alone.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -67,8 +83,10 @@ namespace {
 
 constexpr char kField[] = "image";
 constexpr char kBucket[] = "bucket";
-constexpr char kMvCollection[] = "rt_multi";
-constexpr char kMvField[] = "patches";
+constexpr char kMvField[] = "strips";
+// A multi-vector point: the image's 784 floats as 8 strips of 98.
+constexpr size_t kStrips = 8;
+constexpr size_t kStripDim = 98;
 constexpr int64_t kBuckets = 100;
 
 // A cell meets its target when |achieved - target| <= kBand. A hand-picked
@@ -79,20 +97,23 @@ constexpr double kTolerance = 0.002;
 constexpr double kQpsGoal = 0.9;
 
 struct KindSpec {
-  const char* name;
+  const char* name;   // --kinds
   const char* coll;
+  const char* label;  // the tables' kind column
 };
-constexpr KindSpec kKinds[] = {
-    {"HNSW", "rt_hnsw"}, {"IVF_FLAT", "rt_ivf_flat"}, {"IVF_PQ", "rt_ivf_pq"}};
-constexpr size_t kNumKinds = 3;
-constexpr size_t kHnsw = 0, kIvfFlat = 1, kIvfPq = 2;
+constexpr KindSpec kKinds[] = {{"HNSW", "rt_hnsw", "HNSW"},
+                               {"IVF_FLAT", "rt_ivf_flat", "IVF_FLAT"},
+                               {"IVF_PQ", "rt_ivf_pq", "IVF_PQ"},
+                               {"MULTI", "rt_multi", "multi-vector (MUVERA+HNSW, 8x98 strips)"}};
+constexpr size_t kNumKinds = 4;
+constexpr size_t kHnsw = 0, kIvfFlat = 1, kIvfPq = 2, kMulti = 3;
 
 struct Args {
   size_t rows = 60000;
   size_t queries = 1000;
   uint32_t k = 10;
   std::vector<double> targets = {0.9, 0.95, 0.99};
-  std::vector<std::string> kinds = {"HNSW", "IVF_FLAT", "IVF_PQ"};
+  std::vector<std::string> kinds = {"HNSW", "IVF_FLAT", "IVF_PQ", "MULTI"};
   std::vector<uint32_t> hnsw_ef = {10, 12, 14, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256};
   std::vector<uint32_t> ivf_nprobe = {1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32};
   std::vector<uint32_t> pq_nprobe = {2, 3, 4, 5, 6, 8, 10, 12, 16};
@@ -102,6 +123,10 @@ struct Args {
   std::vector<uint32_t> forced_hnsw_ef = {10, 16};
   std::vector<uint32_t> forced_pq_nprobe = {2, 4, 8};
   std::vector<float> forced_pq_refine = {2, 4, 8};
+  // Multi-vector: refine_factor (candidates k x refine_factor for the
+  // MaxSim rerank; ef left to the server), AUTO and FILTERED_INDEX forced.
+  std::vector<float> mv_refine = {1, 2, 3, 5, 8, 12, 16, 24, 32, 50, 64, 100, 150, 200};
+  std::vector<float> forced_mv_refine = {1, 2, 3, 5, 8, 12, 16, 24, 32, 50, 64, 100, 150, 200};
   // The target whose choice is the cheapest setting the calibration
   // offers (target_recall's lowest): the floor probe.
   double floor_target = 0.5;
@@ -110,7 +135,7 @@ struct Args {
   size_t slice = 100;
   bool batched = true;
   int build_threads = 2;
-  size_t mv_rows = 2000;
+  size_t mv_rows = 20000;
   uint64_t seed = 42;
   std::string quiverd = QUIVERD_PATH;
   std::string tmp_dir;
@@ -126,6 +151,13 @@ struct Filter {
   std::vector<int64_t> subset;  // passing rows, ascending
   std::vector<bool> allowed;    // empty without a filter
   GroundTruth gt;
+  // The multi-vector collection: its rows passing (mv_allowed empty
+  // without a filter), and per query the server's exact MaxSim top k and
+  // the k-th true distance (-MaxSim in double, the largest of the top k).
+  size_t mv_count = 0;
+  std::vector<bool> mv_allowed;
+  std::vector<std::vector<int64_t>> mv_truth;
+  std::vector<double> mv_kth;
 };
 
 enum class Mode { kTarget, kHand, kForced, kExact };
@@ -147,11 +179,17 @@ struct Config {
   size_t changed = 0;                     // answers that differed in later rounds
   double recall = 0;
   double predicted = 0;  // mean SearchResult.predicted_recall
-  // Explain of the first query.
-  std::string strategy, reason, recall_choice;
+  // Explain of the first query: every segment's distinct recall_choice,
+  // and the first indexed (calibrated) segment's.
+  std::string strategy, reason, recall_choice, first_choice;
   double explain_predicted = 0;
 
   bool hand() const { return mode != Mode::kTarget; }
+  // The choice the tables show: the multi-vector collection's first
+  // indexed segment's (it may hold several segments), else all of them.
+  const std::string& choice() const {
+    return kind == kMulti && !first_choice.empty() ? first_choice : recall_choice;
+  }
   std::string Setting() const {
     switch (mode) {
       case Mode::kTarget:
@@ -161,21 +199,72 @@ struct Config {
       default:
         break;
     }
-    std::string s = ef ? absl::StrCat("ef=", ef) : absl::StrCat("nprobe=", nprobe);
-    if (refine > 0) absl::StrAppend(&s, " rf=", refine);
+    std::string s = ef ? absl::StrCat("ef=", ef) : nprobe ? absl::StrCat("nprobe=", nprobe) : "";
+    if (refine > 0) absl::StrAppend(&s, s.empty() ? "" : " ", "rf=", refine);
     if (mode == Mode::kForced) absl::StrAppend(&s, " (FI)");
     return s;
   }
 };
 
+// An image (784 floats) as a multi-vector point: 8 strips of 98.
+void AddStrips(const float* image, v1::MultiVector* mv) {
+  for (size_t j = 0; j < kStrips; ++j) {
+    const float* v = image + j * kStripDim;
+    mv->add_vectors()->mutable_values()->Add(v, v + kStripDim);
+  }
+}
+
+// MaxSim by inner product of two images' strip sets, in double: the sum
+// over the query's strips of the best inner product with a document strip.
+double MaxSimIp(const float* query, const float* doc) {
+  double sum = 0;
+  for (size_t i = 0; i < kStrips; ++i) {
+    double best = -std::numeric_limits<double>::infinity();
+    for (size_t j = 0; j < kStrips; ++j) {
+      double dot = 0;
+      for (size_t d = 0; d < kStripDim; ++d) {
+        dot += static_cast<double>(query[i * kStripDim + d]) * doc[j * kStripDim + d];
+      }
+      best = std::max(best, dot);
+    }
+    sum += best;
+  }
+  return sum;
+}
+
+// recall@k of a multi-vector answer against the server's exact MaxSim top
+// k (tests/common/recall.h; distance = -MaxSim, smaller is better): an id
+// counts if it is a true top-k member or ties with the k-th (pixels are
+// integers, so MaxSim in double is exact and ties are exact; the k-th is
+// the largest distance of the server's top k re-scored here, so the
+// server's float rounding does not matter). Ids failing the filter never
+// count.
+double MvRecall(const Filter& f, size_t q, const std::vector<int64_t>& returned,
+                const Matrix& docs, const float* query) {
+  std::vector<int64_t> got;
+  for (int64_t id : returned) {
+    if (id < 0 || static_cast<size_t>(id) >= docs.n) continue;
+    if (!f.mv_allowed.empty() && !f.mv_allowed[id]) continue;
+    got.push_back(id);
+  }
+  testing::TieRule<int64_t> ties;
+  ties.kth = f.mv_kth[q];
+  ties.distance = [&](int64_t id) { return -MaxSimIp(query, docs.row(id)); };
+  return testing::RecallAtK(got, f.mv_truth[q], ties);
+}
+
 v1::SearchRequest MakeRequest(const Config& c, const Filter& f, const Matrix& queries, size_t q0,
                               size_t n, uint32_t k) {
   v1::SearchRequest req;
   req.set_collection(kKinds[c.kind].coll);
-  req.set_field(kField);
+  req.set_field(c.kind == kMulti ? kMvField : kField);
   req.set_k(k);
   for (size_t q = q0; q < q0 + n; ++q) {
-    req.add_vectors()->mutable_values()->Add(queries.row(q), queries.row(q) + queries.dim);
+    if (c.kind == kMulti) {
+      AddStrips(queries.row(q), req.add_multi_vectors());
+    } else {
+      req.add_vectors()->mutable_values()->Add(queries.row(q), queries.row(q) + queries.dim);
+    }
   }
   if (!f.expr.empty()) req.set_filter(f.expr);
   v1::SearchParams* p = req.mutable_params();
@@ -230,7 +319,9 @@ int Main(int argc, char** argv) {
   app.add_option("--rows", args.rows, "base rows (max 60000)");
   app.add_option("--queries", args.queries, "queries (the first t10k images)");
   app.add_option("--targets", args.targets, "target recalls")->delimiter(',');
-  app.add_option("--kinds", args.kinds, "index kinds (HNSW, IVF_FLAT, IVF_PQ)")->delimiter(',');
+  app.add_option("--kinds", args.kinds,
+                 "index kinds (HNSW, IVF_FLAT, IVF_PQ) and MULTI (the multi-vector collection)")
+      ->delimiter(',');
   app.add_option("--hnsw-ef", args.hnsw_ef, "HNSW ef swept by hand")->delimiter(',');
   app.add_option("--ivf-nprobe", args.ivf_nprobe, "IVF_FLAT nprobe swept by hand")->delimiter(',');
   app.add_option("--pq-nprobe", args.pq_nprobe, "IVF_PQ nprobe swept by hand")->delimiter(',');
@@ -245,13 +336,20 @@ int Main(int argc, char** argv) {
   app.add_option("--forced-pq-refine", args.forced_pq_refine,
                  "IVF_PQ refine_factor swept with FILTERED_INDEX forced")
       ->delimiter(',');
+  app.add_option("--mv-refine", args.mv_refine,
+                 "multi-vector refine_factor swept by hand (candidates k x refine_factor)")
+      ->delimiter(',');
+  app.add_option("--forced-mv-refine", args.forced_mv_refine,
+                 "multi-vector refine_factor swept with FILTERED_INDEX forced")
+      ->delimiter(',');
   app.add_flag("--no-forced", no_forced, "skip the FILTERED_INDEX-forced sweeps");
   app.add_option("--rounds", args.rounds, "interleaved rounds");
   app.add_option("--slice", args.slice,
                  "queries per interleaving slice; the batched mode sends a slice per RPC");
   app.add_flag("--no-batched", no_batched, "skip the batched mode");
   app.add_option("--build-threads", args.build_threads, "quiverd --index-build-threads");
-  app.add_option("--mv-rows", args.mv_rows, "points of the multi-vector collection");
+  app.add_option("--mv-rows", args.mv_rows,
+                 "points of the multi-vector collection (the first training images)");
   app.add_option("--seed", args.seed, "seed of the bucket attribute");
   app.add_option("--quiverd", args.quiverd, "quiverd binary");
   app.add_option("--tmp-dir", args.tmp_dir, "where quiverd's data dir goes");
@@ -279,15 +377,35 @@ int Main(int argc, char** argv) {
   const uint32_t k = args.k;
 
   // ---- data, filters, exact truth
-  auto ds = LoadFashionMnist(args.dataset_dir, args.rows, args.queries);
+  const bool has_single =
+      std::any_of(kinds.begin(), kinds.end(), [](size_t kd) { return kd != kMulti; });
+  const bool multi = std::find(kinds.begin(), kinds.end(), kMulti) != kinds.end();
+  auto ds = LoadFashionMnist(args.dataset_dir,
+                             std::max(has_single ? args.rows : 0, multi ? args.mv_rows : 0),
+                             args.queries);
   if (!ds.ok()) Die("load dataset", ds.status());
-  const Matrix& base = ds->train;
+  // The single-vector collections' rows (the first --rows training
+  // images) and the multi-vector collection's (the first --mv-rows).
+  auto first_rows = [&](size_t n) {
+    Matrix m;
+    m.n = std::min(n, ds->train.n);
+    m.dim = ds->train.dim;
+    m.data.assign(ds->train.data.begin(), ds->train.data.begin() + m.n * m.dim);
+    return m;
+  };
+  const Matrix base = has_single ? first_rows(args.rows) : Matrix{};
+  const Matrix mv_base = multi ? first_rows(args.mv_rows) : Matrix{};
+  ds->train = Matrix{};
   const Matrix& queries = ds->test;
+  if (multi && (mv_base.dim != kStrips * kStripDim || mv_base.n < k)) {
+    Die("multi-vector rows", absl::InvalidArgumentError("784-d images, at least k of them"));
+  }
   const size_t nq = std::min(args.queries, queries.n);
   const size_t slice = std::max<size_t>(1, std::min(args.slice, nq));
   const size_t nslices = (nq + slice - 1) / slice;
   // mt19937_64's sequence is fixed by the standard; modulo bias ~1e-17.
-  std::vector<int64_t> bucket(base.n);
+  // Row i's bucket is the i-th draw in every collection.
+  std::vector<int64_t> bucket(std::max(base.n, mv_base.n));
   {
     std::mt19937_64 rng(args.seed);
     for (auto& b : bucket) b = static_cast<int64_t>(rng() % kBuckets);
@@ -301,7 +419,18 @@ int Main(int argc, char** argv) {
   filters[2].expr = "bucket < 1";
   filters[2].below = 1;
   for (Filter& f : filters) {
-    std::vector<int64_t> subset;
+    f.mv_count = mv_base.n;
+    if (!f.expr.empty()) {
+      f.mv_allowed.assign(mv_base.n, false);
+      f.mv_count = 0;
+      for (size_t i = 0; i < mv_base.n; ++i) {
+        if (bucket[i] < f.below) {
+          f.mv_allowed[i] = true;
+          ++f.mv_count;
+        }
+      }
+    }
+    if (!has_single) continue;
     if (!f.expr.empty()) {
       f.allowed.assign(base.n, false);
       for (size_t i = 0; i < base.n; ++i) {
@@ -338,10 +467,20 @@ int Main(int argc, char** argv) {
   for (size_t kd : kinds) {
     v1::CollectionSchema schema;
     v1::VectorField* f = schema.add_vectors();
-    f->set_name(kField);
-    f->set_dim(static_cast<uint32_t>(base.dim));
-    f->set_metric(v1::L2);
-    f->mutable_index()->set_type(kKinds[kd].name);
+    if (kd == kMulti) {
+      // Strips of 98, inner product, the default MUVERA encoding, HNSW
+      // over the encodings at the server's defaults.
+      f->set_name(kMvField);
+      f->set_dim(static_cast<uint32_t>(kStripDim));
+      f->set_metric(v1::IP);
+      f->mutable_index()->set_type("HNSW");
+      f->mutable_multi_vector()->set_max_vectors_per_point(static_cast<uint32_t>(kStrips));
+    } else {
+      f->set_name(kField);
+      f->set_dim(static_cast<uint32_t>(base.dim));
+      f->set_metric(v1::L2);
+      f->mutable_index()->set_type(kKinds[kd].name);
+    }
     v1::AttributeField* a = schema.add_attributes();
     a->set_name(kBucket);
     a->set_type(v1::INT64);
@@ -353,61 +492,36 @@ int Main(int argc, char** argv) {
   }
   const double load_t0 = NowSeconds();
   for (size_t kd : kinds) {
-    for (size_t b = 0; b < base.n; b += 1000) {
+    const bool mv = kd == kMulti;
+    const Matrix& rows = mv ? mv_base : base;
+    const size_t batch = mv ? 500 : 1000;
+    for (size_t b = 0; b < rows.n; b += batch) {
       v1::UpsertPointsRequest up;
       up.set_collection(kKinds[kd].coll);
-      for (size_t i = b; i < std::min(base.n, b + 1000); ++i) {
+      for (size_t i = b; i < std::min(rows.n, b + batch); ++i) {
         v1::Point* p = up.add_points();
         p->set_id(std::to_string(i));
-        (*p->mutable_vectors())[kField].mutable_values()->Add(base.row(i),
-                                                              base.row(i) + base.dim);
+        if (mv) {
+          AddStrips(rows.row(i), &(*p->mutable_multi_vectors())[kMvField]);
+        } else {
+          (*p->mutable_vectors())[kField].mutable_values()->Add(rows.row(i),
+                                                                rows.row(i) + rows.dim);
+        }
         (*p->mutable_attributes())[kBucket].set_int_value(bucket[i]);
       }
-      if (auto r = c.Upsert(up); !r.ok()) Die("upsert", r.status());
-    }
-  }
-  // The multi-vector field: a collection of patch sets, MUVERA + HNSW.
-  std::vector<float> mv_queries;
-  {
-    const std::vector<float> docs = testing::FashionPatches("train", args.mv_rows);
-    mv_queries = testing::FashionPatches("t10k", 1);
-    if (docs.empty() || mv_queries.empty()) {
-      Die("Fashion-MNIST patches", absl::NotFoundError(args.dataset_dir));
-    }
-    v1::CollectionSchema schema;
-    v1::VectorField* f = schema.add_vectors();
-    f->set_name(kMvField);
-    f->set_dim(testing::kPatchDim);
-    f->set_metric(v1::IP);
-    f->mutable_index()->set_type("HNSW");
-    f->mutable_multi_vector()->set_max_vectors_per_point(testing::kPatchesPerImage);
-    if (auto r = c.CreateCollection(kMvCollection, schema); !r.ok()) {
-      Die("create multi-vector collection", r.status());
-    }
-    const size_t n = docs.size() / testing::kPatchSetFloats;
-    for (size_t b = 0; b < n; b += 500) {
-      v1::UpsertPointsRequest up;
-      up.set_collection(kMvCollection);
-      for (size_t i = b; i < std::min(n, b + 500); ++i) {
-        v1::Point* p = up.add_points();
-        p->set_id(std::to_string(i));
-        v1::MultiVector& mv = (*p->mutable_multi_vectors())[kMvField];
-        for (size_t j = 0; j < testing::kPatchesPerImage; ++j) {
-          const float* v = docs.data() + i * testing::kPatchSetFloats + j * testing::kPatchDim;
-          mv.add_vectors()->mutable_values()->Add(v, v + testing::kPatchDim);
-        }
-      }
-      if (auto r = c.Upsert(up); !r.ok()) Die("upsert multi-vector", r.status());
+      if (auto r = c.Upsert(up); !r.ok()) Die(absl::StrCat("upsert ", kKinds[kd].coll), r.status());
     }
   }
   const double upsert_s = NowSeconds() - load_t0;
-  std::vector<std::string> all_colls = colls;
-  all_colls.push_back(kMvCollection);
-  WaitIndexedOrDie(c, all_colls, 3600, 200);
+  WaitIndexedOrDie(c, colls, 3600, 200);
   const double indexed_s = NowSeconds() - load_t0;
   // IVF kinds are served before their calibration is attached (target
-  // searches scan exactly meanwhile): wait until an explained target search
-  // says every segment is calibrated.
+  // searches scan exactly meanwhile), and so is the multi-vector field
+  // (its calibration runs after the build): wait until an explained
+  // target search says every segment is calibrated. (A segment where
+  // exact MaxSim is chosen still says "calibrated on" when it has a
+  // calibration.)
+  std::map<size_t, double> calibrated_at;  // kind -> seconds after the first write
   for (size_t kd : kinds) {
     Config probe;
     probe.kind = kd;
@@ -418,7 +532,7 @@ int Main(int argc, char** argv) {
     const double w0 = NowSeconds();
     for (;;) {
       auto r = c.Search(req);
-      if (!r.ok()) Die("calibration probe", r.status());
+      if (!r.ok()) Die(absl::StrCat("calibration probe ", kKinds[kd].coll), r.status());
       bool all = r->explain().segments_size() > 0;
       for (const v1::SegmentPlan& sp : r->explain().segments()) {
         all &= absl::StrContains(sp.recall_choice(), "calibrated on");
@@ -429,18 +543,61 @@ int Main(int argc, char** argv) {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
+    calibrated_at[kd] = NowSeconds() - load_t0;
   }
   const double calibrated_s = NowSeconds() - load_t0;
+  // The multi-vector truth: the server's exact MaxSim top k per query and
+  // filter (params.exact, with the filter), a slice of queries per RPC;
+  // the k-th true distance re-scored here in double. The server's scores
+  // (inner product: MaxSim, higher is better) are checked against it.
+  double mv_truth_s = 0, mv_score_diff = 0;
+  if (multi) {
+    const double t0 = NowSeconds();
+    Config ex;
+    ex.kind = kMulti;
+    ex.mode = Mode::kExact;
+    for (Filter& f : filters) {
+      f.mv_truth.assign(nq, {});
+      f.mv_kth.assign(nq, std::nan(""));
+      for (size_t q0 = 0; q0 < nq; q0 += slice) {
+        const size_t n = std::min(slice, nq - q0);
+        auto r = c.Search(MakeRequest(ex, f, queries, q0, n, k));
+        if (!r.ok()) Die("exact MaxSim truth, filter " + f.name, r.status());
+        if (static_cast<size_t>(r->results_size()) != n) {
+          Die("exact MaxSim truth", absl::DataLossError("results per query set"));
+        }
+        for (size_t i = 0; i < n; ++i) {
+          const size_t q = q0 + i;
+          double kth = -std::numeric_limits<double>::infinity();
+          for (const v1::Hit& h : r->results(static_cast<int>(i)).hits()) {
+            const int64_t id = ParseId(h.id());
+            if (id < 0 || static_cast<size_t>(id) >= mv_base.n) {
+              Die("exact MaxSim truth", absl::DataLossError("id " + h.id()));
+            }
+            const double sim = MaxSimIp(queries.row(q), mv_base.row(id));
+            mv_score_diff = std::max(mv_score_diff, std::abs(sim - double{h.score()}) /
+                                                        std::max(1.0, std::abs(sim)));
+            f.mv_truth[q].push_back(id);
+            kth = std::max(kth, -sim);
+          }
+          if (!f.mv_truth[q].empty()) f.mv_kth[q] = kth;
+        }
+      }
+    }
+    mv_truth_s = NowSeconds() - t0;
+  }
   WaitQuiet(srv->pid());
   std::vector<std::string> segment_desc;
-  for (const std::string& coll : all_colls) {
+  for (const std::string& coll : colls) {
     auto s = Segments(c, coll);
     if (!s.ok()) Die("describe " + coll, s.status());
     segment_desc.push_back(absl::StrCat(coll, ": ", s->desc));
   }
-  for (const std::string& coll : colls) {
-    if (auto n = c.Count(coll); !n.ok() || *n != base.n) {
-      Die("Count " + coll, n.ok() ? absl::DataLossError("count differs") : n.status());
+  for (size_t kd : kinds) {
+    const size_t want = kd == kMulti ? mv_base.n : base.n;
+    if (auto n = c.Count(kKinds[kd].coll); !n.ok() || *n != want) {
+      Die(absl::StrCat("Count ", kKinds[kd].coll),
+          n.ok() ? absl::DataLossError("count differs") : n.status());
     }
   }
   // Build and calibration lines of the log.
@@ -454,49 +611,43 @@ int Main(int argc, char** argv) {
     }
   }
 
-  std::printf("recall_target_bench: Fashion-MNIST %zu x %zu (L2), %zu queries (t10k, never "
-              "used for calibration), k=%u; targets %s; bucket uniform 0..%lld (seed %llu): "
-              "filters none, bucket < 10 (%zu rows), bucket < 1 (%zu rows); %d rounds "
+  std::printf("recall_target_bench: %zu queries (the first t10k images, never used for "
+              "calibration), k=%u; targets %s; bucket uniform 0..%lld (seed %llu); %d rounds "
               "interleaved per slice of %zu queries; 1 client thread; %u cores\n",
-              base.n, base.dim, nq, k, absl::StrJoin(args.targets, ",").c_str(),
+              nq, k, absl::StrJoin(args.targets, ",").c_str(),
               static_cast<long long>(kBuckets - 1), static_cast<unsigned long long>(args.seed),
-              filters[1].subset.size(), filters[2].subset.size(), args.rounds, slice,
-              std::thread::hardware_concurrency());
+              args.rounds, slice, std::thread::hardware_concurrency());
+  if (has_single) {
+    std::printf("  single-vector: Fashion-MNIST %zu x %zu (L2); filters none, bucket < 10 (%zu "
+                "rows), bucket < 1 (%zu rows)\n",
+                base.n, base.dim, filters[1].subset.size(), filters[2].subset.size());
+  }
+  if (multi) {
+    std::printf("  multi-vector: %s.%s, Fashion-MNIST %zu images x %zu strips of %zu (IP, "
+                "default MUVERA, HNSW defaults); filters none, bucket < 10 (%zu rows), bucket "
+                "< 1 (%zu rows); exact MaxSim truth from the server in %.1f s (its scores vs "
+                "MaxSim in double here: max relative difference %.2g)\n",
+                kKinds[kMulti].coll, kMvField, mv_base.n, kStrips, kStripDim,
+                filters[1].mv_count, filters[2].mv_count, mv_truth_s, mv_score_diff);
+    if (mv_score_diff > 1e-3) {
+      std::printf("  WARNING: the server's exact MaxSim scores differ from MaxSim computed "
+                  "here by up to %.3g (relative)\n",
+                  mv_score_diff);
+    }
+  }
   std::printf("quiverd: %s; upserts %.1f s, indexed %.1f s and calibrated %.1f s after the "
-              "first write; load average %s\n",
+              "first write (%s); load average %s\n",
               absl::StrJoin(srv->argv(), " ").c_str(), upsert_s, indexed_s, calibrated_s,
+              absl::StrJoin(calibrated_at, ", ",
+                            [](std::string* s, const std::pair<const size_t, double>& kv) {
+                              absl::StrAppend(s, kKinds[kv.first].coll, " ",
+                                              Fixed(kv.second, 1), " s");
+                            })
+                  .c_str(),
               LoadAverage().c_str());
   for (const std::string& s : segment_desc) std::printf("  %s\n", s.c_str());
   for (const std::string& l : log_lines) std::printf("  log: %s\n", l.c_str());
   std::fflush(stdout);
-
-  // ---- the multi-vector field: one target_recall request, expected refused
-  std::string mv_status;
-  {
-    v1::SearchRequest req;
-    req.set_collection(kMvCollection);
-    req.set_field(kMvField);
-    req.set_k(k);
-    v1::MultiVector* mv = req.add_multi_vectors();
-    for (size_t j = 0; j < testing::kPatchesPerImage; ++j) {
-      const float* v = mv_queries.data() + j * testing::kPatchDim;
-      mv->add_vectors()->mutable_values()->Add(v, v + testing::kPatchDim);
-    }
-    auto plain = c.Search(req);
-    req.mutable_params()->set_target_recall(0.95f);
-    auto r = c.Search(req);
-    mv_status = r.ok() ? absl::StrCat("ACCEPTED (predicted_recall ",
-                                      r->results(0).predicted_recall(), ", ",
-                                      r->results(0).hits_size(), " hits)")
-                       : r.status().ToString();
-    std::printf("multi-vector field %s.%s (%zu points; the same search without target_recall: "
-                "%s): target_recall 0.95 -> %s\n",
-                kMvCollection, kMvField, args.mv_rows,
-                plain.ok() ? absl::StrCat("OK, ", plain->results(0).hits_size(), " hits").c_str()
-                           : plain.status().ToString().c_str(),
-                mv_status.c_str());
-    std::fflush(stdout);
-  }
 
   // ---- configurations
   std::vector<Config> cfg;
@@ -532,7 +683,11 @@ int Main(int argc, char** argv) {
           x.refine = refine;
           cfg.push_back(x);
         };
-        if (kd == kHnsw) {
+        if (kd == kMulti) {
+          for (float rf : m == Mode::kForced ? args.forced_mv_refine : args.mv_refine) {
+            add(0, 0, rf);
+          }
+        } else if (kd == kHnsw) {
           for (uint32_t ef : m == Mode::kForced ? args.forced_hnsw_ef : args.hnsw_ef) {
             add(ef, 0, 0);
           }
@@ -563,6 +718,12 @@ int Main(int argc, char** argv) {
       strategies.insert(sp.strategy());
       reasons.insert(sp.reason());
       if (!sp.recall_choice().empty()) choices.insert(sp.recall_choice());
+      // The first indexed segment: the first with a calibration (a
+      // segment searched by exact MaxSim under target_recall leaves its
+      // explain state empty).
+      if (x.first_choice.empty() && absl::StrContains(sp.recall_choice(), "calibrated on")) {
+        x.first_choice = sp.recall_choice();
+      }
       x.explain_predicted = sp.predicted_recall();
     }
     x.strategy = absl::StrJoin(strategies, "+");
@@ -580,10 +741,10 @@ int Main(int argc, char** argv) {
         bool wanted = false;
         for (const Config& y : cfg) {
           wanted |= y.mode == Mode::kTarget && y.kind == x.kind && y.filter == 0 &&
-                    absl::StrContains(y.recall_choice, "exact scan");
+                    absl::StrContains(y.choice(), "exact scan");
         }
         if (!wanted) {
-          notes.push_back(absl::StrCat(kKinds[x.kind].name, ": no unfiltered target search chose "
+          notes.push_back(absl::StrCat(kKinds[x.kind].label, ": no unfiltered target search chose "
                                        "an exact scan, so the unfiltered exact baseline is not "
                                        "measured"));
           continue;
@@ -665,7 +826,10 @@ int Main(int argc, char** argv) {
     const Filter& f = filters[x.filter];
     double sum = 0;
     for (size_t q = 0; q < nq; ++q) {
-      sum += Recall(f.gt, q, x.ids[q].data(), x.ids[q].size(), base, queries.row(q), f.allowed);
+      sum += x.kind == kMulti
+                 ? MvRecall(f, q, x.ids[q], mv_base, queries.row(q))
+                 : Recall(f.gt, q, x.ids[q].data(), x.ids[q].size(), base, queries.row(q),
+                          f.allowed);
     }
     x.recall = sum / static_cast<double>(nq);
     x.predicted = predicted_sum[ci] / static_cast<double>(nq);
@@ -703,6 +867,11 @@ int Main(int argc, char** argv) {
     std::string lowest_setting;
     bool exact_chosen = false, exact_cheapest = false;
     bool ann_at_or_below = false;  // a hand-picked ANN setting reached <= target + kBand
+    double best_ann = -1;          // the highest recall of a hand-picked ANN setting
+    // An exact scan was chosen and no hand-picked ANN setting reaching
+    // target - kBand is faster than the hand-picked exact search: the
+    // cheapest plan that meets the target is exact (recall 1).
+    bool exact_cheapest_reaching = false;
   };
   // Recall comparisons allow for the sum's rounding (1.0 - 0.99 > 0.01).
   constexpr double kEps = 1e-9;
@@ -712,14 +881,15 @@ int Main(int argc, char** argv) {
     const Config& x = cfg[ci];
     Cell cell;
     cell.ci = ci;
-    cell.exact_chosen = absl::StrContains(x.recall_choice, "exact scan");
+    cell.exact_chosen = absl::StrContains(x.choice(), "exact scan");
     double best_qps = -1, fastest_band = -1, exact_qps = -1, fastest_ann_at_or_below = -1;
+    double fastest_ann_reaching = -1;
     for (size_t hi = 0; hi < nc; ++hi) {
       const Config& h = cfg[hi];
       if (h.kind != x.kind || h.filter != x.filter) continue;
       if (h.probe && h.recall < cell.lowest) {
         cell.lowest = h.recall;
-        cell.lowest_setting = absl::StrCat("target ", h.target, ": ", ShortChoice(h.recall_choice));
+        cell.lowest_setting = absl::StrCat("target ", h.target, ": ", ShortChoice(h.choice()));
       }
       if (!h.hand()) continue;
       const double qps = median_qps(h, false);
@@ -729,8 +899,14 @@ int Main(int argc, char** argv) {
       }
       if (h.mode == Mode::kExact) {
         exact_qps = qps;
-      } else if (h.recall <= x.target + kBand + kEps) {
-        fastest_ann_at_or_below = std::max(fastest_ann_at_or_below, qps);
+      } else {
+        cell.best_ann = std::max(cell.best_ann, h.recall);
+        if (h.recall >= x.target - kBand - kEps) {
+          fastest_ann_reaching = std::max(fastest_ann_reaching, qps);
+        }
+        if (h.recall <= x.target + kBand + kEps) {
+          fastest_ann_at_or_below = std::max(fastest_ann_at_or_below, qps);
+        }
       }
       if (h.recall >= x.recall - kTolerance) {
         ++cell.qualifying;
@@ -750,6 +926,8 @@ int Main(int argc, char** argv) {
     if (cell.best != SIZE_MAX) cell.ratio = median_ratio(x, cfg[cell.best], false);
     cell.exact_cheapest = exact_qps > 0 && fastest_ann_at_or_below < exact_qps;
     cell.ann_at_or_below = fastest_ann_at_or_below >= 0;
+    cell.exact_cheapest_reaching = cell.exact_chosen && exact_qps > 0 &&
+                                   fastest_ann_reaching < exact_qps;
     const double d = x.recall - x.target;
     if (std::abs(d) <= kBand + kEps) {
       cell.verdict = "yes";
@@ -761,9 +939,11 @@ int Main(int argc, char** argv) {
       // the lowest target chose) reached more than target + kBand (HNSW's
       // ef cannot go below k) -- or when an exact scan was chosen and no
       // hand-picked ANN setting at or below target + kBand is faster than
-      // the exact search.
+      // the exact search, or none that reaches target - kBand is (the
+      // multi-vector field: unfiltered no setting gets there, at 10% those
+      // that do are slower than an exact scan of the matching rows).
       const bool floor = cell.lowest > x.target + kBand + kEps ||
-                         (cell.exact_chosen && cell.exact_cheapest);
+                         (cell.exact_chosen && (cell.exact_cheapest || cell.exact_cheapest_reaching));
       cell.verdict = floor ? "floor" : "above";
     }
     cells.push_back(cell);
@@ -822,8 +1002,10 @@ int Main(int argc, char** argv) {
   std::ostringstream out;
   out << "Target cells: recall@" << k << " over " << nq
       << " queries (first round) against the exact (filtered) top " << k
-      << "; predicted: mean SearchResult.predicted_recall; chosen: explain's recall_choice "
-         "(first query); QPS: single-query RPCs, 1 client thread, median over "
+      << " (multi-vector: exact MaxSim); predicted: mean SearchResult.predicted_recall; chosen: "
+         "explain's recall_choice (first query; multi-vector: its first indexed segment's); "
+         "multi-vector hand-picked \"rf=N\": refine_factor N, k x N candidates reranked by "
+         "MaxSim, ef left to the server; QPS: single-query RPCs, 1 client thread, median over "
       << args.rounds
       << " rounds. Hand-picked: the fastest point of the sweep (AUTO strategy, FILTERED_INDEX "
          "forced \"(FI)\", or exact) whose recall >= the cell's - "
@@ -835,7 +1017,8 @@ int Main(int argc, char** argv) {
          "(every setting measured -- hand-picked, or what target "
       << args.floor_target << " chose -- reached more than target + " << kBand
       << "), or an exact scan was chosen and no hand-picked ANN setting at or below target + "
-      << kBand << " is faster than the hand-picked exact search.\n\n";
+      << kBand << " is faster than the hand-picked exact search, or none reaching target - "
+      << kBand << " is.\n\n";
   std::vector<std::string> header = {
       "kind", "filter", "target", "achieved", "predicted", "abs(ach-pred)", "ach-target",
       "in band", "chosen", "strategy", "QPS", "p50 ms", "quiverd CPU us", "hand-picked",
@@ -851,7 +1034,7 @@ int Main(int argc, char** argv) {
     const bool has_best = cell.best != SIZE_MAX;
     const Config* b = has_best ? &cfg[cell.best] : nullptr;
     std::vector<std::string> row = {
-        kKinds[x.kind].name,
+        kKinds[x.kind].label,
         filters[x.filter].name,
         Fixed(x.target, 2),
         Fixed(x.recall, 4),
@@ -859,7 +1042,7 @@ int Main(int argc, char** argv) {
         Fixed(std::abs(x.recall - x.predicted), 4),
         Signed(x.recall - x.target, 4),
         cell.verdict,
-        ShortChoice(x.recall_choice),
+        ShortChoice(x.choice()),
         x.strategy,
         Thousands(median_qps(x, false)),
         Fixed(Percentile(x.latency_ms, 50), 3),
@@ -878,12 +1061,14 @@ int Main(int argc, char** argv) {
     t.AddRow(std::move(row));
     nlohmann::json j = {
         {"kind", kKinds[x.kind].name},
+        {"kind_label", kKinds[x.kind].label},
         {"filter", filters[x.filter].expr},
         {"target", x.target},
         {"achieved", x.recall},
         {"predicted_mean", x.predicted},
         {"explain_predicted", x.explain_predicted},
         {"recall_choice", x.recall_choice},
+        {"first_indexed_segment_choice", x.first_choice},
         {"strategy", x.strategy},
         {"reason", x.reason},
         {"verdict", cell.verdict},
@@ -899,6 +1084,8 @@ int Main(int argc, char** argv) {
         {"lowest_recall_setting", cell.lowest_setting},
         {"exact_chosen", cell.exact_chosen},
         {"exact_cheapest", cell.exact_cheapest},
+        {"exact_cheapest_reaching", cell.exact_cheapest_reaching},
+        {"best_hand_ann_recall", cell.best_ann},
         {"fastest_in_band",
          cell.fastest_in_band != SIZE_MAX ? cfg[cell.fastest_in_band].Setting() : ""},
         {"best_hand", has_best ? b->Setting() : ""},
@@ -915,15 +1102,6 @@ int Main(int argc, char** argv) {
     }
     jcells.push_back(j);
   }
-  // The multi-vector row: refused, not measured.
-  {
-    std::vector<std::string> row = {"multi-vector (MUVERA+HNSW)", "all", "all", "n/a", "n/a",
-                                    "-", "-", "-",
-                                    "not available: target_recall is refused for multi-vector "
-                                    "fields (not calibrated yet)"};
-    while (row.size() < header.size()) row.push_back("-");
-    t.AddRow(std::move(row));
-  }
   t.Print(out);
 
   // Summary.
@@ -937,10 +1115,18 @@ int Main(int argc, char** argv) {
     if (cell.verdict == "below") ++below;
     if (cell.verdict != "yes") {
       misses.push_back(absl::StrCat(
-          kKinds[x.kind].name, " ", filters[x.filter].name, " ", x.target, ": ", cell.verdict,
+          kKinds[x.kind].label, " ", filters[x.filter].name, " ", x.target, ": ", cell.verdict,
           " (achieved ", Fixed(x.recall, 4), ", predicted ", Fixed(x.predicted, 4), ", ",
-          ShortChoice(x.recall_choice), "; lowest recall of any setting ", Fixed(cell.lowest, 4),
-          " (", cell.lowest_setting, ")", cell.exact_chosen
+          ShortChoice(x.choice()), "; lowest recall of any setting ", Fixed(cell.lowest, 4),
+          " (", cell.lowest_setting, ")",
+          cell.exact_chosen && cell.best_ann >= 0 && cell.best_ann < x.target - kBand - kEps
+              ? absl::StrCat("; exact scan chosen; no hand-picked ANN setting reached target - ",
+                             kBand, " (the best: ", Fixed(cell.best_ann, 4), ")")
+          : cell.exact_cheapest_reaching
+              ? absl::StrCat("; exact scan chosen; every hand-picked ANN setting reaching "
+                             "target - ",
+                             kBand, " is slower than the hand-picked exact search")
+          : cell.exact_chosen
               ? (cell.ann_at_or_below
                      ? absl::StrCat("; exact scan chosen, hand-picked exact ",
                                     cell.exact_cheapest ? "faster than" : "slower than",
@@ -982,7 +1168,7 @@ int Main(int argc, char** argv) {
       const Config& x = cfg[cell.ci];
       if (x.kind != kd) continue;
       all.push_back(x.recall - x.predicted);
-      if (!absl::StrContains(x.recall_choice, "exact scan")) ann.push_back(x.recall - x.predicted);
+      if (!absl::StrContains(x.choice(), "exact scan")) ann.push_back(x.recall - x.predicted);
     }
     auto mean = [](const std::vector<double>& v) {
       double s = 0;
@@ -994,7 +1180,7 @@ int Main(int argc, char** argv) {
       return absl::StrCat(Signed(*std::min_element(v.begin(), v.end()), 4), "..",
                           Signed(*std::max_element(v.begin(), v.end()), 4));
     };
-    out << "achieved - predicted, " << kKinds[kd].name << ": mean " << Signed(mean(all), 4)
+    out << "achieved - predicted, " << kKinds[kd].label << ": mean " << Signed(mean(all), 4)
         << " over " << all.size() << " cells; over the " << ann.size()
         << " cells searched by the index: mean " << Signed(mean(ann), 4) << ", range "
         << minmax(ann) << "\n";
@@ -1002,7 +1188,7 @@ int Main(int argc, char** argv) {
   for (size_t kd : kinds) {
     for (const Config& x : cfg) {
       if (x.kind == kd && x.mode == Mode::kTarget && x.filter == 0) {
-        out << "calibration " << kKinds[kd].name << ": " << CalibrationOf(x.recall_choice)
+        out << "calibration " << kKinds[kd].label << ": " << CalibrationOf(x.choice())
             << "\n";
         break;
       }
@@ -1010,14 +1196,12 @@ int Main(int argc, char** argv) {
   }
   for (const Config& x : cfg) {
     if (!x.probe) continue;
-    out << "floor probe " << kKinds[x.kind].name << " filter " << filters[x.filter].name
-        << ": target " << x.target << " chose " << ShortChoice(x.recall_choice) << " ["
+    out << "floor probe " << kKinds[x.kind].label << " filter " << filters[x.filter].name
+        << ": target " << x.target << " chose " << ShortChoice(x.choice()) << " ["
         << x.strategy << "], achieved " << Fixed(x.recall, 4) << ", predicted "
         << Fixed(x.predicted, 4) << ", " << Thousands(median_qps(x, false)) << " QPS\n";
   }
   for (const std::string& n : notes) out << "note: " << n << "\n";
-  out << "multi-vector: target_recall 0.95 on " << kMvCollection << "." << kMvField << " -> "
-      << mv_status << "\n";
   size_t changed = 0;
   for (const Config& x : cfg) changed += x.changed;
   out << "answers that changed between rounds: " << changed << "\n";
@@ -1073,7 +1257,7 @@ int Main(int argc, char** argv) {
                          {"pareto", !dominated},
                          {"answers_changed_after_first_round", h.changed}});
         if (dominated) continue;
-        pt.AddRow({kKinds[kd].name, filters[fi].name, h.Setting(), h.strategy,
+        pt.AddRow({kKinds[kd].label, filters[fi].name, h.Setting(), h.strategy,
                    Fixed(h.recall, 4), Thousands(median_qps(h, false)),
                    Fixed(Percentile(h.latency_ms, 50), 3), Fixed(cpu_us(h), 0)});
       }
@@ -1098,6 +1282,9 @@ int Main(int argc, char** argv) {
                       {"forced_pq_nprobe", args.forced_pq_nprobe},
                       {"floor_target", args.floor_target},
                       {"forced_pq_refine", args.forced_pq_refine},
+                      {"mv_rows", mv_base.n},
+                      {"mv_refine", args.mv_refine},
+                      {"forced_mv_refine", args.forced_mv_refine},
                       {"rounds", args.rounds},
                       {"slice", slice},
                       {"seed", args.seed},
@@ -1108,7 +1295,12 @@ int Main(int argc, char** argv) {
                       {"log", log_lines},
                       {"upsert_seconds", upsert_s},
                       {"indexed_seconds", indexed_s},
-                      {"calibrated_seconds", calibrated_s}};
+                      {"calibrated_seconds", calibrated_s},
+                      {"calibrated_seconds_per_collection", [&] {
+                         nlohmann::json j = nlohmann::json::object();
+                         for (const auto& [kd, t] : calibrated_at) j[kKinds[kd].coll] = t;
+                         return j;
+                       }()}};
   report["cells"] = jcells;
   report["notes"] = notes;
   nlohmann::json jprobes = nlohmann::json::array();
@@ -1121,7 +1313,21 @@ int Main(int argc, char** argv) {
   }
   report["floor_probes"] = jprobes;
   report["hand_picked"] = jhand;
-  report["multi_vector"] = {{"collection", kMvCollection}, {"status", mv_status}};
+  if (multi) {
+    report["multi_vector"] = {
+        {"collection", kKinds[kMulti].coll},
+        {"field", kMvField},
+        {"rows", mv_base.n},
+        {"strips", kStrips},
+        {"strip_dim", kStripDim},
+        {"metric", "IP"},
+        {"filter_rows", {mv_base.n, filters[1].mv_count, filters[2].mv_count}},
+        {"truth", "server exact MaxSim (params.exact), ties re-scored here in double"},
+        {"truth_seconds", mv_truth_s},
+        {"server_score_max_relative_diff", mv_score_diff},
+        {"refine", args.mv_refine},
+        {"forced_refine", args.forced_mv_refine}};
+  }
   report["summary"] = {{"cells", ncells}, {"in_band", in_band}, {"floor", floor},
                        {"above", above}, {"below", below}, {"qps_ratio_ok", qps_ok},
                        {"qps_ratio_cells", qps_n}, {"batched_qps_ratio_ok", batch_ok}};

@@ -197,6 +197,9 @@ absl::Status Collection::ExactMaxSimPart(const MultiViewArgs& a, size_t p, const
   if (plan != nullptr) {
     plan->set_segment_id(seg.id());
     plan->set_field(a.field.name);
+    plan->set_state(!seg.sealed()                              ? "GROWING"
+                    : seg.index(static_cast<size_t>(a.f)) != nullptr ? "INDEXED"
+                                                                      : "SEALED");
     plan->set_rows(rows);
     plan->set_strategy("EXACT_SCAN");
     plan->set_plan(absl::StrCat("ExactMaxSim(rows=", matching, " of ", rows, ")"));
@@ -356,6 +359,9 @@ absl::Status Collection::MuveraTargetView(const MultiViewArgs& a, const std::vec
       exact_rows += keep.Count();
       status = ExactMaxSimPart(a, p, seg, rows, keep, &scratch, sp);
       if (sp != nullptr) {
+        sp->set_reason(plan.recall_choice.empty()
+                           ? "no index"
+                           : "target_recall: exact MaxSim");
         sp->set_predicted_recall(1);
         sp->set_recall_choice(!plan.recall_choice.empty()
                                   ? plan.recall_choice
