@@ -8,27 +8,10 @@
 #include <thread>
 #include <vector>
 
+#include "server/cgroup.h"
+
 namespace quiver::server {
 namespace {
-
-// This process's cgroup paths: v2 ("0::/path") and v1's cpu controller.
-void CgroupPaths(std::string* v2, std::string* v1) {
-  std::ifstream in("/proc/self/cgroup");
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t a = line.find(':');
-    const size_t b = line.find(':', a + 1);
-    if (a == std::string::npos || b == std::string::npos) continue;
-    const std::string controllers = line.substr(a + 1, b - a - 1);
-    const std::string path = line.substr(b + 1);
-    if (line.compare(0, a, "0") == 0 && controllers.empty()) *v2 = path;
-    std::stringstream list(controllers);
-    std::string c;
-    while (std::getline(list, c, ',')) {
-      if (c == "cpu") *v1 = path;
-    }
-  }
-}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
@@ -92,7 +75,7 @@ CpuLimit DetectCpuLimit() {
     out.source = "hardware_concurrency";
   }
   std::string v2, v1;
-  CgroupPaths(&v2, &v1);
+  CgroupPaths("cpu", &v2, &v1);
   // Inside a container the cgroup is usually mounted as the root; outside,
   // under its path: both are looked at, the tightest limit wins.
   auto cap = [&](int cores, const std::string& file) {

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <vector>
 
+#include "server/cgroup.h"
+
 namespace quiver::server {
 namespace {
 
@@ -15,25 +17,6 @@ uint64_t ReadNumber(const std::string& path) {
   uint64_t v = 0;
   if (!(in >> v)) return 0;
   return v;
-}
-
-// This process's cgroup paths: v2 ("0::/path") and v1's memory controller.
-void CgroupPaths(std::string* v2, std::string* v1) {
-  std::ifstream in("/proc/self/cgroup");
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t a = line.find(':');
-    const size_t b = line.find(':', a + 1);
-    if (a == std::string::npos || b == std::string::npos) continue;
-    const std::string controllers = line.substr(a + 1, b - a - 1);
-    const std::string path = line.substr(b + 1);
-    if (line.compare(0, a, "0") == 0 && controllers.empty()) *v2 = path;
-    std::stringstream list(controllers);
-    std::string c;
-    while (std::getline(list, c, ',')) {
-      if (c == "memory") *v1 = path;
-    }
-  }
 }
 
 }  // namespace
@@ -47,7 +30,7 @@ MemoryLimit DetectMemoryLimit() {
     out.source = "RAM";
   }
   std::string v2, v1;
-  CgroupPaths(&v2, &v1);
+  CgroupPaths("memory", &v2, &v1);
   // Inside a container the cgroup is usually mounted as the root; outside,
   // under its path. Unlimited reads as "max" (v2) or a huge number (v1).
   std::vector<std::string> candidates;
