@@ -45,6 +45,28 @@ class ShutdownE2ETest : public ::testing::Test {
     return false;
   }
 
+  // Collection "c" with kPoints points whose HNSW build is slow on purpose
+  // (many seconds on one thread), so tests can act while it runs.
+  void CreateSlowCollection() {
+    v1::CollectionSchema schema;
+    *schema.add_vectors() = ::quiver::testing::VectorField("v", kDim);
+    schema.mutable_vectors(0)->mutable_index()->set_type("HNSW");
+    (*schema.mutable_vectors(0)->mutable_index()->mutable_params())["ef_construction"] = "1000";
+    (*schema.mutable_vectors(0)->mutable_index()->mutable_params())["M"] = "48";
+    QUIVER_ASSERT_OK(client_->CreateCollection("c", schema));
+    for (int first = 0; first < kPoints; first += 500) {
+      v1::UpsertPointsRequest req;
+      req.set_collection("c");
+      for (int i = first; i < first + 500; ++i) {
+        v1::Point* p = req.add_points();
+        p->set_id(absl::StrCat("p", i));
+        auto v = VectorOf(i);
+        (*p->mutable_vectors())["v"].mutable_values()->Add(v.begin(), v.end());
+      }
+      QUIVER_ASSERT_OK(client_->Upsert(req));
+    }
+  }
+
   TempDir dir_;
   std::string data_ = dir_.path() + "/data";
   QuiverdProcess server_{[] {
@@ -61,24 +83,7 @@ TEST_F(ShutdownE2ETest, SigtermDuringIndexBuildStopsPromptlyAndRebuildsAfterRest
   QUIVER_ASSERT_OK(server_.Start(data_, {"--seal-idle-ms", "100", "--index-build-threads", "1",
                                          "--shutdown-grace-seconds", "5"}));
   client_ = std::make_unique<client::Client>(server_.address());
-  v1::CollectionSchema schema;
-  *schema.add_vectors() = ::quiver::testing::VectorField("v", kDim);
-  // Slow on purpose: one build of this takes many seconds on one thread.
-  schema.mutable_vectors(0)->mutable_index()->set_type("HNSW");
-  (*schema.mutable_vectors(0)->mutable_index()->mutable_params())["ef_construction"] = "1000";
-  (*schema.mutable_vectors(0)->mutable_index()->mutable_params())["M"] = "48";
-  QUIVER_ASSERT_OK(client_->CreateCollection("c", schema));
-  for (int first = 0; first < kPoints; first += 500) {
-    v1::UpsertPointsRequest req;
-    req.set_collection("c");
-    for (int i = first; i < first + 500; ++i) {
-      v1::Point* p = req.add_points();
-      p->set_id(absl::StrCat("p", i));
-      auto v = VectorOf(i);
-      (*p->mutable_vectors())["v"].mutable_values()->Add(v.begin(), v.end());
-    }
-    QUIVER_ASSERT_OK(client_->Upsert(req));
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateSlowCollection());
   const absl::Time give_up = absl::Now() + absl::Seconds(30);
   while (!AnySegment(v1::SegmentInfo::BUILDING)) {
     ASSERT_LT(absl::Now(), give_up) << Stats().DebugString();
@@ -172,23 +177,7 @@ TEST_F(ShutdownE2ETest, IndexBuildsRunAtALowerPriority) {
   }
   EXPECT_EQ(CountNice(pid, 10), 1);
   EXPECT_GT(CountNice(pid, 0), 5);  // gRPC, the commit thread, ...
-  v1::CollectionSchema schema;
-  *schema.add_vectors() = ::quiver::testing::VectorField("v", kDim);
-  schema.mutable_vectors(0)->mutable_index()->set_type("HNSW");
-  (*schema.mutable_vectors(0)->mutable_index()->mutable_params())["ef_construction"] = "1000";
-  (*schema.mutable_vectors(0)->mutable_index()->mutable_params())["M"] = "48";
-  QUIVER_ASSERT_OK(client_->CreateCollection("c", schema));
-  for (int first = 0; first < kPoints; first += 500) {
-    v1::UpsertPointsRequest req;
-    req.set_collection("c");
-    for (int i = first; i < first + 500; ++i) {
-      v1::Point* p = req.add_points();
-      p->set_id(absl::StrCat("p", i));
-      auto v = VectorOf(i);
-      (*p->mutable_vectors())["v"].mutable_values()->Add(v.begin(), v.end());
-    }
-    QUIVER_ASSERT_OK(client_->Upsert(req));
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateSlowCollection());
   // Building on 3 threads: the worker and the 2 insert threads it starts.
   const absl::Time give_up = absl::Now() + absl::Seconds(60);
   int most = 0;

@@ -32,6 +32,32 @@ constexpr size_t kRows = 8000;
 constexpr size_t kQueries = 1000;
 constexpr uint32_t kK = 10;
 
+// Mean recall@k of `got` against `exact` (the same queries searched with
+// params.exact), ties counted: a hit scoring as well as the k-th exact one
+// counts whichever tied point it is. Scores are L2 distances (lower is
+// nearer) or, `higher_is_nearer`, similarities such as MaxSim's.
+double MeanRecall(const v1::SearchResponse& exact, const v1::SearchResponse& got,
+                  bool higher_is_nearer) {
+  const int n = exact.results_size();
+  if (n == 0 || got.results_size() != n) return 0;
+  double sum = 0;
+  for (int q = 0; q < n; ++q) {
+    const auto& truth = exact.results(q).hits();
+    if (truth.empty()) return 0;
+    const float kth = truth[truth.size() - 1].score();
+    const float slack = 1e-5f * std::fabs(kth);
+    std::set<std::string> ids;
+    for (const v1::Hit& h : truth) ids.insert(h.id());
+    size_t hits = 0;
+    for (const v1::Hit& h : got.results(q).hits()) {
+      const bool tied = higher_is_nearer ? h.score() >= kth - slack : h.score() <= kth + slack;
+      hits += ids.contains(h.id()) || tied;
+    }
+    sum += static_cast<double>(std::min<size_t>(hits, truth.size())) / truth.size();
+  }
+  return sum / n;
+}
+
 struct Kind {
   const char* type;
   std::map<std::string, std::string> params;
@@ -99,27 +125,13 @@ class RecallTargetTest : public ::testing::TestWithParam<Kind> {
     return req;
   }
 
-  // Mean recall@k of `got` against an exact search, ties counted (a hit at
-  // the k-th exact distance counts whichever tied point it is).
+  // Mean recall@k of `got` against an exact search of the same queries.
   double Recall(const v1::SearchResponse& got, const std::string& filter) {
     v1::SearchRequest req = Request(0, filter);
     req.mutable_params()->set_exact(true);
     v1::SearchResponse exact;
     EXPECT_TRUE(engine_->Search(req, absl::InfiniteFuture(), &exact).ok());
-    double sum = 0;
-    for (size_t q = 0; q < kQueries; ++q) {
-      const auto& truth = exact.results(static_cast<int>(q)).hits();
-      if (truth.empty()) return 0;
-      const float kth = truth[truth.size() - 1].score();
-      std::set<std::string> ids;
-      for (const v1::Hit& h : truth) ids.insert(h.id());
-      size_t hits = 0;
-      for (const v1::Hit& h : got.results(static_cast<int>(q)).hits()) {
-        hits += ids.contains(h.id()) || h.score() <= kth * (1 + 1e-5f);
-      }
-      sum += static_cast<double>(std::min<size_t>(hits, truth.size())) / truth.size();
-    }
-    return sum / kQueries;
+    return MeanRecall(exact, got, /*higher_is_nearer=*/false);
   }
 
   // The first segment's recall line of an explained one-query search.
@@ -317,27 +329,13 @@ class MultiVectorRecallTargetTest : public ::testing::Test {
     return req;
   }
 
-  // Mean recall@k against exact MaxSim (ties at the k-th score count).
+  // Mean recall@k against exact MaxSim (a similarity: higher is nearer).
   double Recall(const v1::SearchResponse& got, const std::string& filter) {
     v1::SearchRequest req = Request(0, filter);
     req.mutable_params()->set_exact(true);
     v1::SearchResponse exact;
     EXPECT_TRUE(engine_->Search(req, absl::InfiniteFuture(), &exact).ok());
-    double sum = 0;
-    for (size_t q = 0; q < kMvQueries; ++q) {
-      const auto& truth = exact.results(static_cast<int>(q)).hits();
-      if (truth.empty()) return 0;
-      // Inner product: higher scores are nearer.
-      const float kth = truth[truth.size() - 1].score();
-      std::set<std::string> ids;
-      for (const v1::Hit& h : truth) ids.insert(h.id());
-      size_t hits = 0;
-      for (const v1::Hit& h : got.results(static_cast<int>(q)).hits()) {
-        hits += ids.contains(h.id()) || h.score() >= kth - 1e-5f * std::fabs(kth);
-      }
-      sum += static_cast<double>(std::min<size_t>(hits, truth.size())) / truth.size();
-    }
-    return sum / kMvQueries;
+    return MeanRecall(exact, got, /*higher_is_nearer=*/true);
   }
 
   v1::Explain Explain(float target, const std::string& filter = "") {
