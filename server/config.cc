@@ -56,7 +56,8 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--index-build-threads", c.index_build_threads,
                  "Threads per index build or compaction (0: the cores quiverd may use, by its "
-                 "CPU affinity and cgroup quota); builds run at nice 10, behind searches")
+                 "CPU affinity and cgroup quota, but one, at least 1); builds run at nice 10, "
+                 "behind searches")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
   app.add_option("--index-check-samples", c.index_check_samples,

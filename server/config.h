@@ -52,9 +52,9 @@ struct ServerConfig {
   // indexed. Default: 1000 ms.
   int64_t seal_idle_ms = 1000;
   // Concurrent index builds / compactions, and threads each may use.
-  // Default: 1 and 0, the cores quiverd may use (server/cpu_limit.h). Build
-  // threads run at a lower CPU priority (nice 10), so searches go first
-  // and a build takes the cores they leave idle.
+  // Default: 1 and 0, all cores quiverd may use but one (server/cpu_limit.h;
+  // at least 1), the one left to serving. Build threads run at a lower CPU
+  // priority (nice 10), so searches go first.
   int index_build_workers = 1;
   int index_build_threads = 0;
   // Rows a new index is checked on (recall against exact search) before it

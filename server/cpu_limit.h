@@ -4,8 +4,8 @@
 // sets. A container on a large host sees every host CPU through
 // std::thread::hardware_concurrency(), but its quota lets it run only as
 // many threads at once as --cpus says; more build threads than that only
-// queue behind each other and behind searches. --index-build-threads and
-// --expensive-workers default to it.
+// queue behind each other and behind searches. --expensive-workers defaults
+// to it, --index-build-threads to one less (at least 1).
 //
 // Stateless; reads /proc and /sys on each call (at start-up). Does not
 // fail: what cannot be read is left out; the result is at least 1.
