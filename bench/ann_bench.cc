@@ -1312,9 +1312,7 @@ void WriteJson(AnnRun& r, const std::string& png) {
   report["tables"] = r.out.str();
   report["png"] = png;
   report["seconds_total"] = NowSeconds() - r.run_t0;
-  report["host"]["loadavg_at_end"] = LoadAverage();
-  const std::string path = WriteReport(report, args.json_out);
-  if (!path.empty()) std::printf("JSON: %s\n", path.c_str());
+  FinishReport(&report, args.json_out);
 }
 
 int Main(int argc, char** argv) {

@@ -199,9 +199,7 @@ int Main(int argc, char** argv) {
   std::printf("\n%s\nload average at the end: %s\n", out.str().c_str(), LoadAverage().c_str());
   report["results"] = results;
   report["table"] = out.str();
-  report["host"]["loadavg_at_end"] = LoadAverage();
-  const std::string path = WriteReport(report, args.json_out);
-  if (!path.empty()) std::printf("JSON: %s\n", path.c_str());
+  FinishReport(&report, args.json_out);
   return 0;
 }
 

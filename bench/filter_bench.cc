@@ -1291,9 +1291,7 @@ void WriteWindowReport(const WindowRun& w, const WindowTables& wt, const std::st
                        {"until_windows_built", w.windows_s},
                        {"until_quiet", w.load_s},
                        {"sweep", w.sweep_s}};
-  report["host"]["loadavg_at_end"] = LoadAverage();
-  const std::string path = WriteReport(report, args.json_out);
-  if (!path.empty()) std::printf("JSON: %s\n", path.c_str());
+  FinishReport(&report, args.json_out);
 }
 
 int WindowMain(const Args& args, int argc, char** argv) {
@@ -1778,9 +1776,7 @@ void WriteFmnistReport(const FmnistRun& r, const Tables& tables, const std::stri
                        {"data_and_ground_truth", r.data_s},
                        {"ingest_and_index_builds", r.load_s},
                        {"sweep", r.sweep_s}};
-  report["host"]["loadavg_at_end"] = LoadAverage();
-  const std::string path = WriteReport(report, args.json_out);
-  if (!path.empty()) std::printf("JSON: %s\n", path.c_str());
+  FinishReport(&report, args.json_out);
 }
 
 // The Fashion-MNIST run: load, ingest, sweep, print, report.

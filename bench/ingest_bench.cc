@@ -443,9 +443,7 @@ int Main(int argc, char** argv) {
   }
   report["results"] = results;
   report["table"] = out.str();
-  report["host"]["loadavg_at_end"] = LoadAverage();
-  const std::string path = WriteReport(report, args.json_out);
-  if (!path.empty()) std::printf("\nJSON: %s\n", path.c_str());
+  FinishReport(&report, args.json_out);
   return 0;
 }
 

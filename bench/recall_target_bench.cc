@@ -1335,12 +1335,10 @@ int Main(int argc, char** argv) {
   report["others_cores_batched"] = others_batched;
   report["answers_changed"] = changed;
   report["table"] = out.str();
-  report["host"]["loadavg_at_end"] = LoadAverage();
   if (absl::Status st = srv->Stop(); !st.ok()) {
     std::fprintf(stderr, "recall_target_bench: stopping quiverd: %s\n", st.ToString().c_str());
   }
-  const std::string path = WriteReport(report, args.json_out);
-  if (!path.empty()) std::printf("JSON: %s\n", path.c_str());
+  FinishReport(&report, args.json_out);
   return 0;
 }
 

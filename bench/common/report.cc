@@ -69,6 +69,12 @@ std::string WriteReport(const nlohmann::json& report, const std::string& path) {
   return out;
 }
 
+void FinishReport(nlohmann::json* report, const std::string& path) {
+  (*report)["host"]["loadavg_at_end"] = LoadAverage();
+  const std::string written = WriteReport(*report, path);
+  if (!written.empty()) std::printf("JSON: %s\n", written.c_str());
+}
+
 std::string ResultsStem(const std::string& json_out, const std::string& name) {
   std::string dir = json_out.empty() ? ExeDir() + "/bench_results"
                                      : std::filesystem::path(json_out).parent_path().string();

@@ -21,6 +21,10 @@ nlohmann::json NewReport(const std::string& name, int argc, char** argv);
 // failure).
 std::string WriteReport(const nlohmann::json& report, const std::string& path = "");
 
+// The end of a run: records the load average at the end in the report's
+// "host", writes it (WriteReport) and prints "JSON: <path>".
+void FinishReport(nlohmann::json* report, const std::string& path);
+
 // <folder of `json_out`, or <exe dir>/bench_results>/<name>, the folder
 // created: where a benchmark's curves (.dat, .gp, .png) go.
 std::string ResultsStem(const std::string& json_out, const std::string& name);

@@ -207,22 +207,23 @@ namespace {
 void ChooseForRecall(const SearchContext& ctx, const Segment& seg, uint32_t rows,
                      const std::shared_ptr<const RecallCalibration>& cal, PhysicalPlan* p) {
   double s = 1;
-  double exact_ns = 0;
   if (ctx.filter != nullptr) {
     EstimateInto(ctx, seg, rows, p);
     s = p->est.selectivity;
+  }
+  // What scanning the matching rows exactly costs per query.
+  double exact_ns = 0;
+  if (ctx.late_interaction) {
+    // Exact MaxSim, at the measured cost of one MaxSim (a contiguous scan
+    // costs about what scattered reranks do: index/maxsim.h).
+    exact_ns = cal != nullptr ? s * rows * cal->ns_per_rerank() : 0;
+  } else if (ctx.filter != nullptr) {
     PlanInput in = FilteredInput(ctx, rows, *p);
     in.forced = FilterStrategy::kPreFilter;
     exact_ns = ChoosePlan(in).pre_ns / std::max<size_t>(ctx.nq, 1);
   } else {
     const CostModel m;
     exact_ns = static_cast<double>(rows) * ctx.dim * m.scan_ns_per_float;
-  }
-  if (ctx.late_interaction && cal != nullptr) {
-    // Exact MaxSim over the matching rows, at the measured cost of one
-    // MaxSim (a contiguous scan costs about what scattered reranks do:
-    // index/maxsim.h).
-    exact_ns = s * rows * cal->ns_per_rerank();
   }
   RecallCalibration::Choice choice;
   std::string how;
@@ -246,8 +247,7 @@ void ChooseForRecall(const SearchContext& ctx, const Segment& seg, uint32_t rows
   if (ctx.late_interaction) {
     // The refine factor is the late-interaction one: the segment returns
     // k x factor candidates for the caller's MaxSim rerank.
-    const double c = std::ceil(static_cast<double>(ctx.k) * std::max(1.0f, choice.refine_factor));
-    p->ctx.k = static_cast<uint32_t>(std::min<double>(c, rows));
+    p->ctx.k = std::min(RefineCandidates(ctx.k, choice.refine_factor, *p->idx), rows);
     p->k = p->ctx.k;
     p->ctx.refine_factor = 0;
     return;
