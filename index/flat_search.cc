@@ -51,6 +51,7 @@ void ScanBlock(const QueryBatch& q, const Block& b, TopK* topk,
   ApplyBlasThreadsHere();
   const bool l2 = q.similarity == Similarity::kL2;
   const size_t dim = q.dim;
+  const size_t ld = b.stride != 0 ? b.stride : dim;
 
   if (b.mask != nullptr && SparseWins(b.passing, b.n, q.nq)) {
     // Kept rows are scattered, so the hardware prefetcher starts on each
@@ -64,10 +65,10 @@ void ScanBlock(const QueryBatch& q, const Block& b, TopK* topk,
     for (size_t i = next_kept(0); i < b.n;) {
       const size_t next = next_kept(i + 1);
       if (next < b.n) {
-        const char* p = reinterpret_cast<const char*>(b.rows + next * dim);
+        const char* p = reinterpret_cast<const char*>(b.rows + next * ld);
         for (size_t off = 0; off < row_bytes; off += 64) __builtin_prefetch(p + off);
       }
-      const float* row = b.rows + i * dim;
+      const float* row = b.rows + i * ld;
       for (size_t j = 0; j < q.nq; ++j) {
         const float* v = q.vectors + j * dim;
         const float d = l2 ? k.l2sqr(v, row, dim) : -k.dot(v, row, dim);
@@ -84,12 +85,12 @@ void ScanBlock(const QueryBatch& q, const Block& b, TopK* topk,
     float* ip = scratch->data();
     if (m == 1) {
       cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(b.n), static_cast<int>(dim),
-                  1.0f, b.rows, static_cast<int>(dim), q.vectors + q0 * dim, 1, 0.0f, ip, 1);
+                  1.0f, b.rows, static_cast<int>(ld), q.vectors + q0 * dim, 1, 0.0f, ip, 1);
     } else {
       // ip (m x n) = Q (m x dim) * R^T (dim x n)
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
                   static_cast<int>(b.n), static_cast<int>(dim), 1.0f, q.vectors + q0 * dim,
-                  static_cast<int>(dim), b.rows, static_cast<int>(dim), 0.0f, ip,
+                  static_cast<int>(dim), b.rows, static_cast<int>(ld), 0.0f, ip,
                   static_cast<int>(b.n));
     }
     for (size_t j = 0; j < m; ++j) {

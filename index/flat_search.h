@@ -33,13 +33,16 @@ struct QueryBatch {
 };
 
 struct Block {
-  const float* rows = nullptr;       // n * dim
+  const float* rows = nullptr;       // row i at rows + i * stride
   const float* norms_sqr = nullptr;  // n, needed for kL2
   size_t n = 0;
   uint64_t first_id = 0;             // id of rows[0]; rows are consecutive
   // Optional: mask[i] != 0 keeps row i. `passing` = number of set entries.
   const uint8_t* mask = nullptr;
   size_t passing = 0;
+  // Floats from one row to the next (0: dim, rows packed). Wider when the
+  // rows are records of a larger structure (an HNSW level-0 block).
+  size_t stride = 0;
 };
 
 // Pushes every kept row of `block` into topk[q] for each query q (topk has

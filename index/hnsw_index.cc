@@ -99,6 +99,12 @@ class Space final : public hnswlib::SpaceInterface<float> {
 
 struct HnswIndex::Graph {
   Graph(size_t d, Similarity sim) : dim(d), space(d, sim) {}
+  // hnswlib frees the level-0 block itself unless it is shared (Share).
+  ~Graph() {
+    if (hnsw != nullptr && block != nullptr) hnsw->data_level0_memory_ = nullptr;
+  }
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
 
   const char* Vector(uint32_t id) const {
     return hnsw->data_level0_memory_ + id * hnsw->size_data_per_element_ + hnsw->offsetData_;
@@ -137,6 +143,87 @@ struct HnswIndex::Graph {
       upper_link_bytes += static_cast<size_t>(hnsw->element_levels_[i]) *
                           hnsw->size_links_per_element_;
     }
+  }
+
+  // Renumbers the graph so that every label 0..label_space-1 is its own
+  // internal id: the level-0 block then holds label i's vector in record i,
+  // and a segment can read its rows there instead of keeping a copy
+  // (shared_rows). hnswlib numbers nodes in insertion order, which differs
+  // from label order under concurrent inserts, held-out rows and rows left
+  // out of the build. A label that is no node (a row the build left out)
+  // gets a record with no links that nothing links to (never reached by a
+  // walk), holding its row of `fill` (the build's input) or zeros.
+  // REQUIRES: labels is current (Label()), the block has room for
+  // label_space records (hnswlib's max_elements), insert state is gone.
+  // Nothing may search the graph meanwhile.
+  void Renumber(const float* fill) {
+    Hnsw& h = *hnsw;
+    const size_t count = h.cur_element_count, n = label_space;
+    bool identity = count == n;
+    for (size_t i = 0; identity && i < count; ++i) identity = labels[i] == i;
+    if (identity) return;
+    // perm[internal id] = its label; the records past the nodes go to the
+    // labels no node holds.
+    std::vector<uint32_t> perm(n);
+    std::vector<bool> placed(n, false);
+    for (size_t i = 0; i < count; ++i) {
+      perm[i] = labels[i];
+      placed[labels[i]] = true;
+    }
+    const size_t per = h.size_data_per_element_;
+    char* const base = h.data_level0_memory_;
+    for (size_t next = count, label = 0; label < n; ++label) {
+      if (placed[label]) continue;
+      char* rec = base + next * per;
+      std::memset(rec + h.offsetLevel0_, 0, h.size_links_level0_);
+      if (fill != nullptr) {
+        std::memcpy(rec + h.offsetData_, fill + label * dim, dim * sizeof(float));
+      } else {
+        std::memset(rec + h.offsetData_, 0, dim * sizeof(float));
+      }
+      const hnswlib::labeltype l = label;
+      std::memcpy(rec + h.label_offset_, &l, sizeof(l));
+      h.element_levels_[next] = 0;
+      h.linkLists_[next] = nullptr;
+      perm[next++] = static_cast<uint32_t>(label);
+    }
+    for (size_t i = 0; i < count; ++i) {
+      for (int level = 0; level <= h.element_levels_[i]; ++level) {
+        uint32_t* links = const_cast<uint32_t*>(level == 0 ? Links0(i) : Links(i, level));
+        const size_t c = Count(links);
+        for (size_t j = 1; j <= c; ++j) links[j] = perm[links[j]];
+      }
+    }
+    // Apply perm in place, cycle by cycle: one record in hand at a time.
+    std::vector<char> held(per), swap(per);
+    std::vector<bool> done(n, false);
+    for (size_t start = 0; start < n; ++start) {
+      if (done[start] || perm[start] == start) continue;
+      std::memcpy(held.data(), base + start * per, per);
+      int held_level = h.element_levels_[start];
+      char* held_links = h.linkLists_[start];
+      size_t cur = start;
+      do {
+        const size_t dst = perm[cur];
+        char* rec = base + dst * per;
+        std::memcpy(swap.data(), rec, per);
+        std::memcpy(rec, held.data(), per);
+        held.swap(swap);
+        std::swap(held_level, h.element_levels_[dst]);
+        std::swap(held_links, h.linkLists_[dst]);
+        done[dst] = true;
+        cur = dst;
+      } while (cur != start);
+    }
+    h.enterpoint_node_ = perm[h.enterpoint_node_];
+    h.cur_element_count = n;
+    Label();
+  }
+
+  // Hands the level-0 block to a shared owner (shared_rows), once it is
+  // final.
+  void Share() {
+    if (block == nullptr) block = std::shared_ptr<char>(hnsw->data_level0_memory_, &std::free);
   }
 
   // Checks a loaded graph so that search cannot read out of bounds: every
@@ -204,6 +291,9 @@ struct HnswIndex::Graph {
   // which only those holding data are nodes (labels.size()).
   size_t label_space = 0;
   size_t upper_link_bytes = 0;
+  // hnswlib's level-0 block once Share() has run (its owner from then on:
+  // shared_rows hands out copies).
+  std::shared_ptr<char> block;
 };
 
 HnswIndex::HnswIndex(IndexSpec spec, HnswOptions options)
@@ -223,6 +313,17 @@ size_t HnswIndex::MemoryBytes() const {
   const size_t n = graph_->labels.size();
   return n * h.size_data_per_element_ + graph_->upper_link_bytes +
          n * (sizeof(char*) + sizeof(int) + sizeof(uint32_t));
+}
+
+std::optional<SharedRows> HnswIndex::shared_rows() const {
+  if (!graph_ || graph_->block == nullptr) return std::nullopt;
+  const Hnsw& h = *graph_->hnsw;
+  SharedRows rows;
+  rows.base = reinterpret_cast<const float*>(graph_->block.get() + h.offsetData_);
+  rows.stride = h.size_data_per_element_ / sizeof(float);
+  rows.rows = graph_->label_space;
+  rows.owner = graph_->block;
+  return rows;
 }
 
 absl::Status HnswIndex::Build(const float* vectors, size_t n, int threads,
@@ -304,6 +405,8 @@ absl::Status HnswIndex::BuildHoldingOut(const float* vectors, size_t n, int thre
   }
   QUIVER_RETURN_IF_ERROR(Insert(vectors, order, held_from, order.size(), threads, graph.get()));
   graph->Finish();
+  graph->Renumber(vectors);
+  graph->Share();
   graph_ = std::move(graph);
   return absl::OkStatus();
 }
@@ -544,7 +647,9 @@ absl::Status HnswIndex::Load(const std::string& path) {
   h.cur_element_count = 0;
   h.num_deleted_ = 0;
   try {
-    h.loadIndex(path, &graph->space, count);
+    // Room for a record per label: Renumber fills in the labels no node
+    // holds (files written before labels were renumbered).
+    h.loadIndex(path, &graph->space, label_space);
   } catch (const std::exception& e) {
     if (h.linkLists_ == nullptr || h.element_levels_.size() < h.cur_element_count) {
       h.cur_element_count = 0;  // the destructor walks element_levels_
@@ -557,14 +662,12 @@ absl::Status HnswIndex::Load(const std::string& path) {
   if (h.cur_element_count != count) {
     return absl::DataLossError(absl::StrCat("HNSW: ", path, " changed while loading"));
   }
-  // loadIndex sized the graph for its nodes; a later Save must still record
-  // the label space. (Nothing is added after a load, so the capacity this
-  // claims is never used.)
-  h.max_elements_ = label_space;
   if (absl::Status s = graph->Check(); !s.ok()) {
     return absl::DataLossError(absl::StrCat(s.message(), " in ", path));
   }
   graph->Finish();
+  graph->Renumber(nullptr);
+  graph->Share();
   graph_ = std::move(graph);
   return absl::OkStatus();
 }

@@ -7,8 +7,14 @@
 // Build: hnswlib addPoint from `threads` threads (the first row that holds
 // data first, alone: it becomes the entry point). Labels 0..n-1 are
 // hnswlib's external labels; rows the build's `rows` filter rejects are not
-// inserted at all, so hnswlib's element count may be below n, and the file
-// records n (the label space, size()) in hnswlib's max_elements field.
+// inserted. Then the graph is renumbered so that label i is node i
+// (hnswlib numbers nodes in insertion order), a rejected row becoming a
+// node without links that no node links to: hnswlib's level-0 block holds
+// every label's vector at a fixed stride, which a sealed segment reads as
+// its rows instead of keeping a copy (shared_rows). The file records n (the
+// label space, size()) in hnswlib's max_elements field; files written
+// before renumbering (fewer nodes than labels, any order) are renumbered
+// when loaded, and the renumbered layout is still a plain hnswlib file.
 //
 // Search (per query, no shared mutable state; index/hnsw_walk.h, the walk
 // HNSW_SQ8 runs too):
@@ -25,7 +31,8 @@
 // kL2 squared L2, kInnerProduct -<q, x>.
 //
 // Memory: the layer-0 block (n x (links + vector + label)), the upper-layer
-// link lists, and a 4-byte label per node. Each searching thread keeps a
+// link lists, and a 4-byte label per node. The block outlives the index
+// while a holder of shared_rows() keeps it. Each searching thread keeps a
 // 2-byte visited mark per node of the largest graph it has searched.
 //
 // Thread-safety: as VectorIndex.
@@ -124,6 +131,8 @@ class HnswIndex final : public VectorIndex {
 
   size_t size() const override;
   size_t MemoryBytes() const override;
+  // The level-0 block: every label's vector, stride = one record.
+  std::optional<SharedRows> shared_rows() const override;
   const IndexSpec& spec() const override { return spec_; }
   IndexShape shape() const override {
     return {IndexShape::Kind::kGraph, kHnswDefaultEf, 0, 0};

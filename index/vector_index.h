@@ -33,9 +33,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <vector>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "index/flat_search.h"
@@ -114,6 +115,18 @@ class LabelFilter {
   }
 };
 
+// The float rows an index holds, addressed by label, for a caller that
+// wants to read them instead of keeping its own copy (a sealed segment,
+// query/segment.h): label i's dim floats start at base + i * stride, for
+// i < rows. `owner` keeps them alive, so the rows outlive the index if the
+// caller holds it. Read-only: the index searches the same memory.
+struct SharedRows {
+  const float* base = nullptr;
+  size_t stride = 0;  // floats, >= dim
+  size_t rows = 0;
+  std::shared_ptr<const void> owner;
+};
+
 class VectorIndex {
  public:
   virtual ~VectorIndex() = default;
@@ -180,6 +193,10 @@ class VectorIndex {
   // layer asks for k * refine_factor of them, query/planner.h). The kind
   // keeps no copy of the float vectors.
   virtual bool approximate() const { return false; }
+  // The index's float rows by label (see SharedRows), where it keeps every
+  // label's row contiguous in one block; nullopt otherwise (compressed
+  // kinds, list kinds, before Build/Load).
+  virtual std::optional<SharedRows> shared_rows() const { return std::nullopt; }
   virtual const IndexSpec& spec() const = 0;
   virtual IndexShape shape() const = 0;
   // One line for logs and `describe`, e.g. "HNSW(M=16, ef_construction=200)".

@@ -147,7 +147,7 @@ std::shared_ptr<const void> Collection::Pin() const {
   return epoch_;
 }
 
-void Collection::Retire(std::vector<std::unique_ptr<float[]>> memory) const {
+void Collection::Retire(std::vector<std::shared_ptr<const void>> memory) const {
   std::shared_ptr<Epoch> old;
   {
     // Exclusive: Get reads vectors under the reader lock without a pin, so
@@ -161,6 +161,19 @@ void Collection::Retire(std::vector<std::unique_ptr<float[]>> memory) const {
   // `old` is released here: if no pin holds it, the memory goes now.
 }
 
+void Collection::AdoptIndexRows(Segment& seg, size_t f) const {
+  std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
+  if (idx == nullptr || !idx->shared_rows().has_value()) return;
+  std::vector<std::shared_ptr<const void>> retired;
+  if (absl::Status s = seg.AdoptRows(f, *idx, &retired); !s.ok()) {
+    spdlog::warn("collection \"{}\" segment {} field \"{}\": the segment keeps its own copy of "
+                 "the vectors {} also holds: {}",
+                 name_, seg.id(), schema().vectors()[f].name, idx->Describe(), s.ToString());
+    return;
+  }
+  Retire(std::move(retired));
+}
+
 absl::Status Collection::AttachTable(Segment& seg, size_t f, const std::string& path,
                                      const storage::RerankTableExpect& expect,
                                      bool compute_norms) const {
@@ -172,7 +185,7 @@ absl::Status Collection::AttachTable(Segment& seg, size_t f, const std::string& 
   options.map = true;
   QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<storage::RerankTable> table,
                           storage::RerankTable::Open(path, expect, options));
-  std::vector<std::unique_ptr<float[]>> retired;
+  std::vector<std::shared_ptr<const void>> retired;
   if (schema().vectors()[f].multi) {
     seg.AttachTokenTable(f, std::move(table), &retired);
   } else {

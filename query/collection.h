@@ -246,6 +246,13 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // taken before the move is released. Anything that reads vectors outside
   // a View (index builds, compaction) holds one.
   std::shared_ptr<const void> Pin() const;
+  // One copy of every vector: once field f's index of sealed `seg` keeps
+  // the rows itself (an HNSW level-0 block), the segment reads them there
+  // (Segment::AdoptRows) and its own copy is freed when no pin taken
+  // before can reach it. A refusal (rows differ, say) is logged and the
+  // segment keeps its copy: two copies, right answers. Any thread; not
+  // concurrently for one segment and field (the index builder, recovery).
+  void AdoptIndexRows(Segment& seg, size_t f) const;
   // Runs `fn` while no Persist of this collection runs, so the segment
   // files it reads are whole (snapshots link them).
   void WithPersistLocked(const std::function<void()>& fn) const {
@@ -580,18 +587,18 @@ class Collection : public std::enable_shared_from_this<Collection> {
   void PublishLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_, kCommitThread);
   void NotifySealed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
 
-  // Hands the in-memory vectors a rerank table replaced to the current
-  // epoch and starts a new one: they are freed when the last pin taken
-  // before now is released. Epoch i holds epoch i+1, so an old pin keeps
-  // everything retired after it alive.
+  // Hands the in-memory vectors a rerank table or an index's block
+  // replaced to the current epoch and starts a new one: they are freed when
+  // the last pin taken before now is released. Epoch i holds epoch i+1, so
+  // an old pin keeps everything retired after it alive.
   struct Epoch {
     std::shared_ptr<Epoch> next;
-    std::vector<std::unique_ptr<float[]>> retired;
+    std::vector<std::shared_ptr<const void>> retired;
     // Hands the freed memory back to the system: glibc keeps large freed
-    // blocks in its heap, and the point of DISK storage is a smaller RSS.
+    // blocks in its heap, and the point of one copy is a smaller RSS.
     ~Epoch();
   };
-  void Retire(std::vector<std::unique_ptr<float[]>> memory) const;
+  void Retire(std::vector<std::shared_ptr<const void>> memory) const;
   // Opens the table of DISK field f of `seg` and serves the field from it.
   absl::Status AttachTable(Segment& seg, size_t f, const std::string& path,
                            const storage::RerankTableExpect& expect, bool compute_norms) const;

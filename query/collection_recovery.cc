@@ -555,6 +555,10 @@ void Collection::FinishRestoredSegments(const std::vector<bool>& complete,
     }
     seg->Publish(seg->appended());
     const bool indexes_ok = complete[i] && CheckLoadedIndexes(*seg);
+    // Loaded indexes that passed hold the rows the segment loaded from
+    // RocksDB: one copy is kept (the index's). Indexes built later adopt
+    // theirs in the builder.
+    for (size_t f = 0; f < schema().vectors().size(); ++f) AdoptIndexRows(*seg, f);
     if (indexes_ok) {
       seg->SetAttrIndex(SegmentAttrIndex::Build(*seg, seg->appended(), schema().attributes()));
     }

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
 
 #include "index/distance.h"
 #include "query/attr_index.h"
@@ -71,10 +74,8 @@ Segment::Chunk::Chunk(const std::vector<uint32_t>& dims, const std::vector<bool>
     : iids(rows), ids(rows), attrs(rows), sparse(rows), text(rows), delete_seq(new std::atomic<uint64_t>[rows]) {
   // Not zero-filled: every row is written by Append, or zeroed by
   // AppendHole, before anything reads it (zeroing was ~10% of ingest CPU).
-  vectors.reset(new std::atomic<float*>[dims.size()]);
   for (size_t f = 0; f < dims.size(); ++f) {
     owned.emplace_back(new float[static_cast<size_t>(rows) * dims[f]]);
-    vectors[f].store(owned.back().get(), std::memory_order_relaxed);
     norms.emplace_back(new float[rows]);
     if (multi[f]) {
       tok_ptr.emplace_back(new std::atomic<const float*>[rows]);
@@ -119,6 +120,15 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
     for (size_t w = 0; w < words; ++w) absent_bits_[f][w].store(0, std::memory_order_relaxed);
   }
   chunks_.resize((static_cast<size_t>(capacity) + chunk_rows_ - 1) / chunk_rows_);
+  rows_.reset(new std::atomic<FieldRows*>[dims_.size()]);
+  std::vector<std::shared_ptr<FieldRows>> field_rows;
+  for (size_t f = 0; f < dims_.size(); ++f) {
+    auto r = std::make_shared<FieldRows>();
+    r->stride = dims_[f];
+    r->chunk_base.reset(new const float*[chunks_.size()]());
+    rows_[f].store(r.get(), std::memory_order_relaxed);
+    field_rows.push_back(std::move(r));
+  }
   num_sparse_ = schema_->sparse().size();
   sparse_bytes_.reset(new std::atomic<uint64_t>[num_sparse_]);
   for (size_t i = 0; i < num_sparse_; ++i) sparse_bytes_[i].store(0, std::memory_order_relaxed);
@@ -128,11 +138,19 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
   calibrations_.resize(dims_.size());
   tables_.resize(dims_.size());
   token_rows_.resize(dims_.size());
+  field_rows_ = std::move(field_rows);
 }
 
 Segment::Chunk& Segment::ChunkForAppend(uint32_t off) {
   std::unique_ptr<Chunk>& c = chunks_[off / chunk_rows_];
-  if (c == nullptr) c = std::make_unique<Chunk>(dims_, multi_, chunk_rows_);
+  if (c == nullptr) {
+    c = std::make_unique<Chunk>(dims_, multi_, chunk_rows_);
+    // The descriptor of a segment still appended to is its first one; its
+    // slot is read only for rows published after this.
+    for (size_t f = 0; f < dims_.size(); ++f) {
+      rows_[f].load(std::memory_order_relaxed)->chunk_base[off / chunk_rows_] = c->owned[f].get();
+    }
+  }
   return *c;
 }
 
@@ -384,22 +402,111 @@ std::vector<float> Segment::GatherVectors(size_t f, uint32_t rows) const {
   std::vector<float> out(static_cast<size_t>(rows) * dim);
   for (uint32_t first = 0; first < rows; first += chunk_rows_) {
     const uint32_t n = std::min(chunk_rows_, rows - first);
-    std::memcpy(out.data() + first * dim, chunk_vectors(f, first), n * dim * sizeof(float));
+    const RowBlock b = chunk_vectors(f, first);
+    float* dst = out.data() + static_cast<size_t>(first) * dim;
+    if (b.stride == dim) {
+      std::memcpy(dst, b.rows, n * dim * sizeof(float));
+    } else {
+      for (uint32_t i = 0; i < n; ++i) {
+        std::memcpy(dst + i * dim, b.rows + i * b.stride, dim * sizeof(float));
+      }
+    }
   }
   return out;
 }
 
+void Segment::SwapFieldRows(size_t f, std::shared_ptr<FieldRows> rows,
+                            std::vector<std::shared_ptr<const void>>* retired) {
+  std::shared_ptr<FieldRows> old;
+  {
+    MutexLock lock(&index_mu_);
+    old = std::move(field_rows_[f]);
+    rows_[f].store(rows.get(), std::memory_order_release);
+    field_rows_[f] = std::move(rows);
+  }
+  for (auto& c : chunks_) {
+    if (c != nullptr && c->owned[f] != nullptr) retired->emplace_back(std::move(c->owned[f]));
+  }
+  retired->push_back(std::move(old));
+}
+
+absl::Status Segment::AdoptRows(size_t f, const index::VectorIndex& idx,
+                                std::vector<std::shared_ptr<const void>>* retired) {
+  if (f >= dims_.size() || !has_field_[f] || schema_->vectors()[f].token_candidates) {
+    return absl::FailedPreconditionError("the field keeps no row vectors an index could share");
+  }
+  if (!sealed()) return absl::FailedPreconditionError("the segment is not sealed");
+  if (table(f) != nullptr) return absl::FailedPreconditionError("a rerank table serves the rows");
+  const std::optional<index::SharedRows> shared = idx.shared_rows();
+  if (!shared.has_value()) {
+    return absl::FailedPreconditionError(idx.Describe() + " keeps no rows to share");
+  }
+  const size_t dim = dims_[f];
+  if (idx.spec().dim != dim || shared->stride < dim || shared->rows != appended_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the index holds ", shared->rows, " rows of dim ", idx.spec().dim,
+                     "; the segment ", appended_, " of dim ", dim));
+  }
+  {
+    ReaderMutexLock lock(&index_mu_);
+    if (field_rows_[f]->owner == shared->owner) return absl::OkStatus();
+  }
+  for (uint32_t off = 0; off < appended_; ++off) {
+    if (delete_seq(off) == 0 || !HasVector(f, off)) continue;  // a hole, or no vector
+    if (std::memcmp(vector(f, off), shared->base + static_cast<size_t>(off) * shared->stride,
+                    dim * sizeof(float)) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("row ", off, "'s vector differs from the index's"));
+    }
+  }
+  auto rows = std::make_shared<FieldRows>();
+  rows->source = FieldRows::Source::kIndex;
+  rows->stride = shared->stride;
+  rows->rows = shared->rows;
+  rows->owner = shared->owner;
+  rows->chunk_base.reset(new const float*[chunks_.size()]());
+  for (size_t ci = 0; ci < chunks_.size(); ++ci) {
+    if (chunks_[ci] != nullptr) rows->chunk_base[ci] = shared->base + ci * chunk_rows_ * shared->stride;
+  }
+  SwapFieldRows(f, std::move(rows), retired);
+  return absl::OkStatus();
+}
+
+bool Segment::rows_adopted(size_t f) const {
+  ReaderMutexLock lock(&index_mu_);
+  return f < field_rows_.size() && field_rows_[f]->source == FieldRows::Source::kIndex;
+}
+
 size_t Segment::VectorBytes(size_t f, uint32_t rows) const {
   if (f >= dims_.size()) return 0;
+  std::shared_ptr<const FieldRows> r;
+  std::shared_ptr<const index::VectorIndex> idx;
+  {
+    ReaderMutexLock lock(&index_mu_);
+    r = field_rows_[f];
+    idx = indexes_[f];
+  }
   const size_t chunks = (static_cast<size_t>(rows) + chunk_rows_ - 1) / chunk_rows_;
-  const bool mapped = table(f) != nullptr && !multi_[f];
-  const size_t per_row = mapped ? 1 : dims_[f] + 1;  // norms stay in memory
-  return chunks * chunk_rows_ * per_row * sizeof(float) +
+  // Norms stay in the segment's memory whatever serves the vectors.
+  size_t per_row = dims_[f] + 1;
+  size_t borrowed = 0;
+  if (r->source == FieldRows::Source::kTable && !multi_[f]) per_row = 1;
+  if (r->source == FieldRows::Source::kIndex) {
+    per_row = 1;
+    std::optional<index::SharedRows> current;
+    if (idx != nullptr) current = idx->shared_rows();
+    // Counted by the index while it is the field's index; the segment's
+    // alone once the index was replaced or dropped.
+    if (!current.has_value() || current->owner != r->owner) {
+      borrowed = r->rows * r->stride * sizeof(float);
+    }
+  }
+  return chunks * chunk_rows_ * per_row * sizeof(float) + borrowed +
          token_bytes_[f].load(std::memory_order_relaxed);
 }
 
 void Segment::AttachTokenTable(size_t f, std::shared_ptr<const storage::RerankTable> table,
-                               std::vector<std::unique_ptr<float[]>>* retired) {
+                               std::vector<std::shared_ptr<const void>>* retired) {
   const float* base = table->mapped_vectors();
   const size_t dim = token_dims_[f];
   for (uint32_t off = 0; off < appended_; ++off) {
@@ -410,7 +517,7 @@ void Segment::AttachTokenTable(size_t f, std::shared_ptr<const storage::RerankTa
     if (c.tok_count[f][r] != table->count(off)) c.tok_count[f][r] = table->count(off);
     c.tok_ptr[f][r].store(base + table->offset(off) * dim, std::memory_order_release);
   }
-  for (auto& block : arena_[f]) retired->push_back(std::move(block));
+  for (auto& block : arena_[f]) retired->emplace_back(std::move(block));
   arena_[f].clear();
   arena_used_[f] = 0;
   token_bytes_[f].store(0, std::memory_order_relaxed);
@@ -419,21 +526,26 @@ void Segment::AttachTokenTable(size_t f, std::shared_ptr<const storage::RerankTa
 }
 
 void Segment::AttachTable(size_t f, std::shared_ptr<const storage::RerankTable> table,
-                          bool compute_norms, std::vector<std::unique_ptr<float[]>>* retired) {
+                          bool compute_norms, std::vector<std::shared_ptr<const void>>* retired) {
   const float* base = table->mapped_vectors();
   const size_t dim = dims_[f];
+  auto rows = std::make_shared<FieldRows>();
+  rows->source = FieldRows::Source::kTable;
+  rows->stride = dim;
+  rows->owner = table;
+  rows->chunk_base.reset(new const float*[chunks_.size()]());
   for (size_t ci = 0; ci < chunks_.size(); ++ci) {
     Chunk* c = chunks_[ci].get();
     if (c == nullptr) continue;
-    float* mapped = const_cast<float*>(base) + ci * chunk_rows_ * dim;
-    c->vectors[f].store(mapped, std::memory_order_release);
-    if (c->owned[f] != nullptr) retired->push_back(std::move(c->owned[f]));
+    const float* mapped = base + ci * chunk_rows_ * dim;
+    rows->chunk_base[ci] = mapped;
     if (compute_norms) {
       const uint32_t first = static_cast<uint32_t>(ci * chunk_rows_);
       const uint32_t n = std::min<uint32_t>(chunk_rows_, appended_ - std::min(appended_, first));
       for (uint32_t r = 0; r < n; ++r) c->norms[f][r] = index::NormSqr(mapped + r * dim, dim);
     }
   }
+  SwapFieldRows(f, std::move(rows), retired);
   MutexLock lock(&index_mu_);
   tables_[f] = std::move(table);
 }

@@ -21,7 +21,8 @@
 // collection's mutex, so appended data is visible before its count.
 // delete_seq is atomic. Indexes are swapped atomically (SetIndex) and are
 // immutable once set. Chunks never move: a segment's capacity is fixed.
-// Errors: no method fails; misuse is ruled out by the REQUIRES below.
+// Errors: only AdoptRows fails (and changes nothing); other misuse is ruled
+// out by the REQUIRES below.
 #ifndef QUIVER_QUERY_SEGMENT_H_
 #define QUIVER_QUERY_SEGMENT_H_
 
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "base/mutex.h"
 #include "index/vector_index.h"
 #include "query/text/analyzer.h"
@@ -158,17 +160,23 @@ class Segment {
   const SparseRow& sparse(uint32_t off) const { return chunk(off).sparse[off % chunk_rows_]; }
   // The row's analyzed text attributes (through TextAt).
   const TextRow& text(uint32_t off) const { return chunk(off).text[off % chunk_rows_]; }
-  // Pointers into memory, or into a mapped rerank table once the field is
-  // served from one (AttachTable): hold a pin (Collection::TakeView) while
-  // using them.
+  // Pointers into the segment's own chunks, into a mapped rerank table once
+  // the field is served from one (AttachTable), or into the index's block
+  // once the segment reads its rows there (AdoptRows): hold a pin
+  // (Collection::TakeView) while using them.
   const float* vector(size_t f, uint32_t off) const {
-    return chunk(off).vectors[f].load(std::memory_order_acquire) +
-           static_cast<size_t>(off % chunk_rows_) * dims_[f];
+    const FieldRows* r = rows_[f].load(std::memory_order_acquire);
+    return r->chunk_base[off / chunk_rows_] + static_cast<size_t>(off % chunk_rows_) * r->stride;
   }
-  // Contiguous rows [first, first + n) of field f, n <= chunk_rows(), first
-  // a multiple of chunk_rows(): one chunk.
-  const float* chunk_vectors(size_t f, uint32_t first) const {
-    return chunk(first).vectors[f].load(std::memory_order_acquire);
+  // Rows [first, first + n) of field f, n <= chunk_rows(), first a multiple
+  // of chunk_rows() (one chunk): row first + i at rows + i * stride.
+  struct RowBlock {
+    const float* rows;
+    size_t stride;  // floats; dims of the field when packed
+  };
+  RowBlock chunk_vectors(size_t f, uint32_t first) const {
+    const FieldRows* r = rows_[f].load(std::memory_order_acquire);
+    return {r->chunk_base[first / chunk_rows_], r->stride};
   }
   const float* chunk_norms(size_t f, uint32_t first) const { return chunk(first).norms[f].get(); }
   // Multi-vector field f's vectors of row `off` (count 0 for a hole); the
@@ -262,6 +270,24 @@ class Segment {
   // index builds need.
   std::vector<float> GatherVectors(size_t f, uint32_t rows) const;
 
+  // One copy of every vector: from now on field f's rows are read where
+  // `idx` (field f's index, built over these rows) keeps them
+  // (VectorIndex::shared_rows, e.g. an HNSW level-0 block), and the
+  // segment's own copies move to *retired, which the caller frees once no
+  // reader can still hold a pointer into them (Collection's epochs). The
+  // block stays alive while the segment reads it, even after the index is
+  // replaced or dropped. Every row holding a vector is compared first: any
+  // difference, or an index that keeps no such rows, a multi-vector field
+  // of token vectors, a field served from a rerank table, or a label space
+  // other than the segment's rows, is FAILED_PRECONDITION and changes
+  // nothing. A hole's row (a point gone at load) is not compared: no search
+  // returns it, and the index may hold the vector it had when it was built.
+  // REQUIRES: sealed; no concurrent AdoptRows / AttachTable of field f.
+  absl::Status AdoptRows(size_t f, const index::VectorIndex& idx,
+                         std::vector<std::shared_ptr<const void>>* retired);
+  // Whether field f's rows are read from an index's block (AdoptRows).
+  bool rows_adopted(size_t f) const;
+
   // --- DISK fields. Serves field f's vectors from `table` (opened with
   // RerankTableOptions::map, one record per row, rows == appended()) from
   // now on: vector() points into the mapping, and the in-memory copies move
@@ -270,11 +296,11 @@ class Segment {
   // from the table (recovery, where the vectors were never loaded).
   // REQUIRES: sealed; no concurrent AttachTable for the same field.
   void AttachTable(size_t f, std::shared_ptr<const storage::RerankTable> table,
-                   bool compute_norms, std::vector<std::unique_ptr<float[]>>* retired);
+                   bool compute_norms, std::vector<std::shared_ptr<const void>>* retired);
   // Multi-vector fields: the same for the token vectors, from a multi
   // table; the encodings stay in memory. REQUIRES: table->multi().
   void AttachTokenTable(size_t f, std::shared_ptr<const storage::RerankTable> table,
-                        std::vector<std::unique_ptr<float[]>>* retired);
+                        std::vector<std::shared_ptr<const void>>* retired);
   // TOKENS multi-vector fields (whose index is over every vector of every
   // row, labelled in row order): the vectors held by rows [0, published),
   // the row of each such vector (computed once, for sealed segments), and
@@ -308,16 +334,17 @@ class Segment {
   }
 
   // Bytes of row data held in memory for field f given `rows` published
-  // rows, and of its index.
+  // rows, and of its index. Rows read from the current index's block count
+  // as the index's (only their norms here); from a block no longer the
+  // index's (replaced, dropped), as the segment's.
   size_t VectorBytes(size_t f, uint32_t rows) const;
   size_t IndexBytes(size_t f) const;
 
  private:
   struct Chunk {
     Chunk(const std::vector<uint32_t>& dims, const std::vector<bool>& multi, uint32_t rows);
-    // Per field: where the rows' vectors are read (owned below, or a mapped
-    // rerank table), and the in-memory copy (null once a table serves).
-    std::unique_ptr<std::atomic<float*>[]> vectors;
+    // Per field: the segment's own copy of the rows' vectors (null once a
+    // table or an index's block serves them; FieldRows says where reads go).
     std::vector<std::unique_ptr<float[]>> owned;
     std::vector<std::unique_ptr<float[]>> norms;    // per field
     // Multi-vector fields (null arrays for the others): per row, where its
@@ -333,6 +360,27 @@ class Segment {
   };
   const Chunk& chunk(uint32_t off) const { return *chunks_[off / chunk_rows_]; }
   Chunk& ChunkForAppend(uint32_t off);
+
+  // Where field f's rows are read: chunk i's first row, and the stride. A
+  // descriptor is immutable once readers can see it, but for the writer
+  // filling in a new chunk's slot before it publishes rows there; a sealed
+  // segment's is replaced whole (AttachTable, AdoptRows) and the old one
+  // retired through the collection's epochs, so one atomic load gives a
+  // reader a base and a stride that belong together.
+  struct FieldRows {
+    enum class Source { kChunks, kTable, kIndex };
+    Source source = Source::kChunks;
+    size_t stride = 0;  // floats
+    size_t rows = 0;    // kIndex: rows of the borrowed block
+    std::unique_ptr<const float*[]> chunk_base;
+    // kTable, kIndex: keeps the borrowed memory alive.
+    std::shared_ptr<const void> owner;
+  };
+  std::unique_ptr<std::atomic<FieldRows*>[]> rows_;  // per field
+  // Replaces field f's descriptor, handing the old one and the chunks'
+  // copies to *retired.
+  void SwapFieldRows(size_t f, std::shared_ptr<FieldRows> rows,
+                     std::vector<std::shared_ptr<const void>>* retired);
 
   const uint64_t id_;
   const std::shared_ptr<const Schema> schema_;
@@ -384,6 +432,8 @@ class Segment {
   std::vector<std::shared_ptr<const SparseIndex>> text_indexes_ ABSL_GUARDED_BY(index_mu_);
   mutable std::vector<std::shared_ptr<const std::vector<uint32_t>>> token_rows_
       ABSL_GUARDED_BY(index_mu_);
+  // Owners of rows_'s descriptors.
+  std::vector<std::shared_ptr<FieldRows>> field_rows_ ABSL_GUARDED_BY(index_mu_);
 };
 
 }  // namespace quiver

@@ -51,7 +51,9 @@ absl::Status ExactOverRows(const SearchContext& ctx, const Segment& seg, uint32_
     }
     if (passing == 0) continue;
     index::Block block;
-    block.rows = seg.chunk_vectors(ctx.field, first);
+    const Segment::RowBlock rows = seg.chunk_vectors(ctx.field, first);
+    block.rows = rows.rows;
+    block.stride = rows.stride;
     block.norms_sqr = seg.chunk_norms(ctx.field, first);
     block.n = n;
     block.first_id = HitId(part, first);

@@ -1,0 +1,199 @@
+// HnswIndex's level-0 layout: after a build or a load, label i is node i,
+// so hnswlib's block holds every label's vector at a fixed stride and a
+// segment can read its rows there (shared_rows). Covered: builds with
+// several threads, rows left out of the graph and held-out rows; a save
+// and load; and a file in hnswlib's own insertion order (as written before
+// renumbering existed, or by hnswlib itself), renumbered when loaded.
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <list>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <x86intrin.h>
+#endif
+
+#include "index/hnsw_index.h"
+#include "tests/common/test_util.h"
+
+// hnswlib 0.6.2 defines non-inline functions in its headers; internal
+// linkage keeps them from clashing with index/hnsw_index.cc's copy.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+namespace {
+#include <hnswlib/hnswlib.h>
+}  // namespace
+#pragma GCC diagnostic pop
+
+namespace quiver::index {
+namespace {
+
+using ::quiver::testing::TempDir;
+
+constexpr size_t kDim = 24;
+constexpr size_t kN = 3000;
+
+std::vector<float> RandomRows(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  std::vector<float> v(n * kDim);
+  for (float& x : v) x = g(rng);
+  return v;
+}
+
+// Every 7th row holds no data (a placeholder): left out of the graph.
+class EverySeventhOut final : public LabelFilter {
+ public:
+  bool Accept(uint32_t label) const override { return label % 7 != 3; }
+};
+
+IndexSpec Spec() {
+  IndexSpec spec;
+  spec.type = "HNSW";
+  spec.dim = kDim;
+  spec.similarity = Similarity::kL2;
+  return spec;
+}
+
+// The index's shared rows are `want`'s rows 0..n-1; placeholders hold
+// `want`'s row too when fill_placeholders (the build's input), else zeros.
+void ExpectRowsAre(const HnswIndex& idx, const std::vector<float>& want, bool fill_placeholders) {
+  const std::optional<SharedRows> rows = idx.shared_rows();
+  ASSERT_TRUE(rows.has_value());
+  ASSERT_EQ(rows->rows, kN);
+  // One hnswlib record: level-0 links (count, 2M ids), vector, label.
+  EXPECT_EQ(rows->stride * sizeof(float), 4 + 2 * 16 * 4 + kDim * 4 + 8);
+  const std::vector<float> zeros(kDim, 0.0f);
+  size_t wrong = 0;
+  EverySeventhOut data;
+  for (size_t i = 0; i < kN; ++i) {
+    const float* expect = data.Accept(static_cast<uint32_t>(i)) || fill_placeholders
+                              ? want.data() + i * kDim
+                              : zeros.data();
+    wrong += std::memcmp(rows->base + i * rows->stride, expect, kDim * sizeof(float)) != 0;
+  }
+  EXPECT_EQ(wrong, 0u);
+}
+
+// Searches every 5th row by its own vector; returns the top labels, and
+// checks that no placeholder is ever returned and the row itself nearly
+// always comes first.
+std::vector<std::vector<uint64_t>> OwnVectorSearches(const HnswIndex& idx,
+                                                     const std::vector<float>& rows) {
+  std::vector<std::vector<uint64_t>> out;
+  EverySeventhOut data;
+  size_t first = 0, probes = 0;
+  for (size_t i = 0; i < kN; i += 5) {
+    if (!data.Accept(static_cast<uint32_t>(i))) continue;
+    ++probes;
+    TopK top(10);
+    SearchParams p;
+    p.ef = 64;
+    EXPECT_TRUE(idx.Search(rows.data() + i * kDim, p, nullptr, &top).ok());
+    std::vector<uint64_t> ids;
+    for (const Neighbor& e : top.Take()) {
+      ids.push_back(e.id);
+      EXPECT_TRUE(data.Accept(static_cast<uint32_t>(e.id))) << "placeholder " << e.id;
+    }
+    first += !ids.empty() && ids[0] == i;
+    out.push_back(std::move(ids));
+  }
+  EXPECT_GE(first, probes * 98 / 100);
+  return out;
+}
+
+TEST(HnswLayoutTest, BuildNumbersNodesByLabel) {
+  const std::vector<float> rows = RandomRows(kN, 1);
+  HnswIndex idx(Spec(), HnswOptions{});
+  EverySeventhOut data;
+  std::vector<uint32_t> held;
+  for (uint32_t i = 11; i < kN; i += 29) held.push_back(i);
+  bool probed = false;
+  QUIVER_ASSERT_OK(idx.BuildHoldingOut(rows.data(), kN, /*threads=*/4, &data, held,
+                                       [&] { probed = true; }));
+  EXPECT_TRUE(probed);
+  EXPECT_EQ(idx.size(), kN);
+  ExpectRowsAre(idx, rows, /*fill_placeholders=*/true);
+  OwnVectorSearches(idx, rows);
+}
+
+TEST(HnswLayoutTest, SaveAndLoadKeepTheLayoutAndTheAnswers) {
+  const std::vector<float> rows = RandomRows(kN, 2);
+  HnswIndex built(Spec(), HnswOptions{});
+  EverySeventhOut data;
+  QUIVER_ASSERT_OK(built.Build(rows.data(), kN, /*threads=*/3, &data));
+  TempDir dir;
+  const std::string path = dir.path() + "/f.index";
+  QUIVER_ASSERT_OK(built.Save(path));
+  auto loaded = std::make_unique<HnswIndex>(Spec(), HnswOptions{});
+  QUIVER_ASSERT_OK(loaded->Load(path));
+  ExpectRowsAre(*loaded, rows, /*fill_placeholders=*/true);
+  EXPECT_EQ(OwnVectorSearches(*loaded, rows), OwnVectorSearches(built, rows));
+  EXPECT_EQ(loaded->MemoryBytes(), built.MemoryBytes());
+  // The shared rows outlive the index that handed them out.
+  const std::optional<SharedRows> kept = loaded->shared_rows();
+  loaded.reset();
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(std::memcmp(kept->base + 5 * kept->stride, rows.data() + 5 * kDim,
+                        kDim * sizeof(float)),
+            0);
+}
+
+TEST(HnswLayoutTest, FileInInsertionOrderIsRenumberedWhenLoaded) {
+  // As hnswlib itself (and Quiver before renumbering) writes it: nodes
+  // numbered in insertion order, here the reverse of label order, and no
+  // node for the placeholders.
+  const std::vector<float> rows = RandomRows(kN, 3);
+  TempDir dir;
+  const std::string path = dir.path() + "/f.index";
+  {
+    hnswlib::L2Space space(kDim);
+    hnswlib::HierarchicalNSW<float> h(&space, kN, 16, 200);
+    EverySeventhOut data;
+    for (size_t i = kN; i-- > 0;) {
+      if (data.Accept(static_cast<uint32_t>(i))) h.addPoint(rows.data() + i * kDim, i);
+    }
+    h.saveIndex(path);
+  }
+  HnswIndex loaded(Spec(), HnswOptions{});
+  QUIVER_ASSERT_OK(loaded.Load(path));
+  EXPECT_EQ(loaded.size(), kN);
+  ExpectRowsAre(loaded, rows, /*fill_placeholders=*/false);
+  OwnVectorSearches(loaded, rows);
+  // Saved again, it is in label order and loads as it is.
+  const std::string again = dir.path() + "/g.index";
+  QUIVER_ASSERT_OK(loaded.Save(again));
+  HnswIndex reloaded(Spec(), HnswOptions{});
+  QUIVER_ASSERT_OK(reloaded.Load(again));
+  ExpectRowsAre(reloaded, rows, /*fill_placeholders=*/false);
+  EXPECT_EQ(OwnVectorSearches(reloaded, rows), OwnVectorSearches(loaded, rows));
+}
+
+}  // namespace
+}  // namespace quiver::index

@@ -1,0 +1,289 @@
+// One copy of every vector: a sealed segment whose HNSW index keeps the
+// rows (hnswlib's level-0 block) reads them there and frees its own copy
+// (Segment::AdoptRows). Checked through what a user sees — exact and ANN
+// search, returned vectors, verify, describe's memory — and the segment's
+// rows against the points written, across index builds with several
+// threads, deletes, a restart (indexes loaded from files, deleted rows
+// become holes), a rebuild with other parameters and a change to FLAT.
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "query/engine.h"
+#include "tests/common/test_util.h"
+
+namespace quiver {
+namespace {
+
+using ::quiver::testing::TempDir;
+using ::quiver::testing::VectorField;
+
+constexpr uint32_t kDim = 64;
+constexpr size_t kPoints = 6000;
+constexpr uint32_t kSegmentRows = 2000;
+
+// hnswlib's bytes per node: level-0 links (a count and 2M ids), the vector
+// and its label.
+size_t HnswRecordBytes(size_t m) { return 4 + 2 * m * 4 + kDim * 4 + 8; }
+
+class SharedRowsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::mt19937 rng(5);
+    std::normal_distribution<float> g;
+    vectors_.resize(kPoints * kDim);
+    for (float& x : vectors_) x = g(rng);
+    Open();
+    v1::CreateCollectionRequest req;
+    req.set_name("c");
+    v1::VectorField f = VectorField("v", kDim, v1::L2);
+    f.mutable_index()->set_type("HNSW");
+    *req.mutable_schema()->add_vectors() = f;
+    v1::CreateCollectionResponse cresp;
+    QUIVER_ASSERT_OK(engine_->CreateCollection(req, &cresp));
+    for (size_t first = 0; first < kPoints; first += 1000) {
+      v1::UpsertPointsRequest up;
+      up.set_collection("c");
+      for (size_t i = first; i < first + 1000; ++i) {
+        v1::Point* p = up.add_points();
+        p->set_id(std::to_string(i));
+        (*p->mutable_vectors())["v"].mutable_values()->Add(Row(i), Row(i) + kDim);
+      }
+      v1::UpsertPointsResponse uresp;
+      QUIVER_ASSERT_OK(engine_->Upsert(up, &uresp));
+    }
+    engine_->SealAndWaitForIndexes();
+  }
+
+  void Open() {
+    engine_.reset();
+    EngineOptions o;
+    o.data_dir = dir_.path();
+    o.collection.segment_max_rows = kSegmentRows;
+    // Deleted rows stay (they become holes at a restart).
+    o.collection.compact_deleted_ratio = 0.99;
+    // Several insert threads: hnswlib numbers nodes in the order they went
+    // in, which is then not row order.
+    o.builder.threads_per_build = 3;
+    auto e = Engine::Open(o);
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = *std::move(e);
+  }
+
+  const float* Row(size_t i) const { return vectors_.data() + i * kDim; }
+
+  void Delete(size_t from, size_t to) {
+    v1::DeletePointsRequest del;
+    del.set_collection("c");
+    for (size_t i = from; i < to; ++i) {
+      del.add_ids(std::to_string(i));
+      deleted_[i] = true;
+    }
+    v1::DeletePointsResponse resp;
+    QUIVER_ASSERT_OK(engine_->Delete(del, &resp));
+  }
+
+  // Every sealed segment's rows are read from its index's block, or none
+  // are, and every row still holding a point's vector holds the one written.
+  void ExpectRows(bool adopted) {
+    auto coll = engine_->Find("c");
+    ASSERT_TRUE(coll.ok()) << coll.status();
+    const View view = (*coll)->TakeView();
+    int sealed = 0;
+    for (const View::Part& part : view.parts) {
+      const Segment& seg = *part.segment;
+      if (!seg.sealed()) continue;
+      ++sealed;
+      EXPECT_EQ(seg.rows_adopted(0), adopted) << "segment " << seg.id();
+      size_t wrong = 0;
+      for (uint32_t off = 0; off < part.rows; ++off) {
+        if (seg.delete_seq(off) == 0) continue;  // a hole: the point was gone at load
+        const size_t i = std::stoul(seg.external_id(off));
+        wrong += std::memcmp(seg.vector(0, off), Row(i), kDim * sizeof(float)) != 0;
+      }
+      EXPECT_EQ(wrong, 0u) << "segment " << seg.id();
+    }
+    EXPECT_EQ(sealed, 3);
+  }
+
+  // Describe's memory of the field in each indexed segment, per row.
+  std::vector<double> MemoryPerRow() {
+    v1::GetCollectionRequest req;
+    req.set_name("c");
+    v1::GetCollectionResponse resp;
+    EXPECT_TRUE(engine_->GetCollection(req, &resp).ok());
+    std::vector<double> out;
+    for (const v1::SegmentInfo& s : resp.collection().stats().segments()) {
+      if (s.state() != v1::SegmentInfo::INDEXED) continue;
+      out.push_back(static_cast<double>(s.fields(0).memory_bytes()) / s.rows());
+    }
+    return out;
+  }
+
+  // The exact top 10 of live points, as the test computes it.
+  std::vector<std::string> BruteForce(const float* q) const {
+    std::vector<std::pair<double, size_t>> d;
+    for (size_t i = 0; i < kPoints; ++i) {
+      if (deleted_.contains(i)) continue;
+      double s = 0;
+      for (uint32_t j = 0; j < kDim; ++j) s += (q[j] - Row(i)[j]) * double{q[j] - Row(i)[j]};
+      d.push_back({s, i});
+    }
+    std::partial_sort(d.begin(), d.begin() + 10, d.end());
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < 10; ++i) ids.push_back(std::to_string(d[i].second));
+    return ids;
+  }
+
+  v1::SearchResponse Search(const float* q, bool exact, bool with_vectors = false) {
+    v1::SearchRequest req;
+    req.set_collection("c");
+    req.set_k(10);
+    req.mutable_params()->set_exact(exact);
+    req.mutable_params()->set_ef(128);
+    req.set_with_vectors(with_vectors);
+    req.add_vectors()->mutable_values()->Add(q, q + kDim);
+    v1::SearchResponse resp;
+    const absl::Status s = engine_->Search(req, absl::InfiniteFuture(), &resp);
+    EXPECT_TRUE(s.ok()) << s;
+    return resp;
+  }
+
+  // Exact search (strided scans of the block) finds the true top 10 for
+  // points' own vectors; ANN search with a wide ef nearly all of it; the
+  // vectors returned are the ones written.
+  void ExpectSearchesRight() {
+    size_t ann_hits = 0, probes = 0;
+    for (size_t i = 1; i < kPoints; i += 97) {
+      if (deleted_.contains(i)) continue;
+      ++probes;
+      const std::vector<std::string> truth = BruteForce(Row(i));
+      const v1::SearchResponse exact = Search(Row(i), /*exact=*/true, /*with_vectors=*/true);
+      EXPECT_EQ(testing::HitIds(exact.results(0)), truth) << "query " << i;
+      for (const v1::Hit& h : exact.results(0).hits()) {
+        const float* want = Row(std::stoul(h.id()));
+        const auto& got = h.vectors().at("v").values();
+        ASSERT_EQ(got.size(), static_cast<int>(kDim));
+        EXPECT_TRUE(std::equal(got.begin(), got.end(), want)) << "point " << h.id();
+      }
+      const std::vector<std::string> ann = testing::HitIds(Search(Row(i), false).results(0));
+      for (const std::string& id : ann) {
+        ann_hits += std::find(truth.begin(), truth.end(), id) != truth.end();
+      }
+    }
+    EXPECT_GE(static_cast<double>(ann_hits) / (10.0 * probes), 0.95);
+  }
+
+  void ExpectVerifyClean() {
+    v1::VerifyCollectionRequest req;
+    req.set_name("c");
+    v1::VerifyCollectionResponse resp;
+    QUIVER_ASSERT_OK(engine_->VerifyCollection(req, &resp));
+    EXPECT_EQ(resp.defects_total(), 0u) << resp.DebugString();
+    EXPECT_GT(resp.vectors_checked(), 0u);
+  }
+
+  absl::Status SetIndex(const std::string& type, const std::map<std::string, std::string>& params) {
+    v1::UpdateCollectionRequest req;
+    req.set_name("c");
+    v1::VectorFieldUpdate* u = req.add_vectors();
+    u->set_field("v");
+    u->mutable_index()->set_type(type);
+    for (const auto& [k, v] : params) (*u->mutable_index()->mutable_params())[k] = v;
+    v1::UpdateCollectionResponse resp;
+    return engine_->UpdateCollection(req, &resp);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Engine> engine_;
+  std::vector<float> vectors_;
+  std::map<size_t, bool> deleted_;
+};
+
+TEST_F(SharedRowsTest, SegmentsReadTheirRowsFromTheIndex) {
+  ExpectRows(/*adopted=*/true);
+  ExpectSearchesRight();
+  ExpectVerifyClean();
+  // One copy: the index's block, and the segment's norms and bookkeeping.
+  for (double per_row : MemoryPerRow()) EXPECT_LE(per_row, 1.1 * HnswRecordBytes(16));
+  EXPECT_EQ(MemoryPerRow().size(), 3u);
+}
+
+TEST_F(SharedRowsTest, DeletesAndARestartKeepOneCopyAndTheRightRows) {
+  Delete(100, 700);    // in the first segment
+  Delete(2500, 2600);  // in the second
+  ExpectSearchesRight();
+  // Loaded from the index files, compared with the rows loaded from
+  // RocksDB (the deleted ones are holes now, and not compared).
+  Open();
+  engine_->SealAndWaitForIndexes();
+  ExpectRows(/*adopted=*/true);
+  ExpectSearchesRight();
+  ExpectVerifyClean();
+  for (double per_row : MemoryPerRow()) EXPECT_LE(per_row, 1.1 * HnswRecordBytes(16));
+}
+
+TEST_F(SharedRowsTest, RebuildAdoptsTheNewBlockAndFlatKeepsTheOld) {
+  QUIVER_ASSERT_OK(SetIndex("HNSW", {{"M", "8"}}));
+  engine_->SealAndWaitForIndexes();
+  ExpectRows(/*adopted=*/true);
+  ExpectSearchesRight();
+  for (double per_row : MemoryPerRow()) EXPECT_LE(per_row, 1.1 * HnswRecordBytes(8));
+  // No index keeps the rows now: the segments go on reading the last
+  // block, counted as their own memory.
+  QUIVER_ASSERT_OK(SetIndex("FLAT", {}));
+  engine_->SealAndWaitForIndexes();
+  ExpectRows(/*adopted=*/true);
+  ExpectSearchesRight();
+  ExpectVerifyClean();
+  v1::GetCollectionRequest req;
+  req.set_name("c");
+  v1::GetCollectionResponse resp;
+  QUIVER_ASSERT_OK(engine_->GetCollection(req, &resp));
+  for (const v1::SegmentInfo& s : resp.collection().stats().segments()) {
+    if (s.state() == v1::SegmentInfo::GROWING) continue;
+    EXPECT_GE(s.fields(0).memory_bytes(), s.rows() * HnswRecordBytes(8)) << s.DebugString();
+  }
+  // After a restart a FLAT field has no index to share: the rows are the
+  // segment's own again, loaded from RocksDB.
+  Open();
+  engine_->SealAndWaitForIndexes();
+  ExpectRows(/*adopted=*/false);
+  ExpectSearchesRight();
+}
+
+TEST_F(SharedRowsTest, SearchesDuringRebuildsAndAdoptionStayRight) {
+  // Exact scans and returned vectors read the rows while rebuilds swap
+  // where they are read from; the old memory must outlive every reader.
+  std::atomic<bool> done{false};
+  std::atomic<size_t> wrong{0}, searches{0};
+  std::thread reader([&] {
+    for (size_t i = 3; !done.load(); i = (i + 131) % kPoints) {
+      if (deleted_.contains(i)) continue;
+      const v1::SearchResponse r = Search(Row(i), /*exact=*/true, /*with_vectors=*/true);
+      ++searches;
+      if (r.results(0).hits_size() == 0 || r.results(0).hits(0).id() != std::to_string(i) ||
+          !std::equal(r.results(0).hits(0).vectors().at("v").values().begin(),
+                      r.results(0).hits(0).vectors().at("v").values().end(), Row(i))) {
+        ++wrong;
+      }
+    }
+  });
+  for (const char* m : {"8", "12", "16"}) {
+    QUIVER_ASSERT_OK(SetIndex("HNSW", {{"M", m}}));
+    engine_->SealAndWaitForIndexes();
+  }
+  done = true;
+  reader.join();
+  EXPECT_GT(searches.load(), 0u);
+  EXPECT_EQ(wrong.load(), 0u);
+  ExpectRows(/*adopted=*/true);
+}
+
+}  // namespace
+}  // namespace quiver
