@@ -110,6 +110,21 @@ struct CollectionOptions {
   // neighbours, up to segment_max_rows. Default: segment_max_rows / 2
   // (0 means that default).
   uint32_t merge_below_rows = 0;
+  // Segments sized for search, not for ingest: sealed segments are merged
+  // in the background into larger ones of up to this many bytes of vectors
+  // (each row's stored vectors and norms), so that a large collection is
+  // searched as a few large graphs instead of many ingest-sized ones (a
+  // search costs about the same per graph, whatever its size). Merges are
+  // tiered, as in an LSM tree: merge_factor adjacent segments of one size
+  // tier (live rows in [merge_below_rows * factor^t, ... * factor^(t+1)))
+  // become one of the next tier, when together they fit the target; so a
+  // row is rewritten (and indexed again) once per tier, not once per merge.
+  // 0: no merging by size (small and sparse segments still are). Default:
+  // 0 here; quiverd's --merge-target-mb sets it (1 GiB, Milvus's segment
+  // size, unless told otherwise).
+  uint64_t merge_target_bytes = 0;
+  // Segments per tiered merge. Default: 4.
+  uint32_t merge_factor = 4;
   // Runs the fields of a hybrid search in parallel; null runs them one
   // after another. Not owned; outlives the collection.
   TaskPool* search_pool = nullptr;

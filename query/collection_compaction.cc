@@ -3,11 +3,25 @@
 // segment (any thread), SwapCompacted puts it in their place (commit
 // thread).
 #include <algorithm>
+#include <limits>
 
 #include "absl/container/flat_hash_map.h"
 #include "query/collection.h"
 
 namespace quiver {
+namespace {
+
+// Bytes a row's stored vectors and norms take (multi-vector fields: their
+// encodings; their token vectors vary by row and are not counted).
+uint64_t RowBytes(const Schema& schema) {
+  uint64_t bytes = 0;
+  for (const VectorFieldSpec& f : schema.vectors()) {
+    if (!f.dropped) bytes += (uint64_t{StoredDim(f)} + 1) * sizeof(float);
+  }
+  return std::max<uint64_t>(bytes, 1);
+}
+
+}  // namespace
 
 std::vector<CompactionPlan> Collection::PlanCompactions() {
   const uint32_t max_rows = options_.segment_max_rows;
@@ -27,14 +41,41 @@ std::vector<CompactionPlan> Collection::PlanCompactions() {
     merge = CompactionPlan();
     merge_live = 0;
   };
+  // Tiered merges by size (merge_target_bytes): a run of adjacent segments
+  // of one tier, merged merge_factor at a time while a group fits the
+  // target (a tier whose groups do not is at its final size).
+  const uint64_t row_bytes = RowBytes(schema());
+  const uint64_t target = options_.merge_target_bytes;
+  const uint32_t factor = std::max<uint32_t>(2, options_.merge_factor);
+  auto tier_of = [&](uint32_t live) {
+    int t = 0;
+    for (uint64_t bound = uint64_t{small} * factor; live >= bound; bound *= factor) ++t;
+    return t;
+  };
+  std::vector<std::shared_ptr<Segment>> run;
+  int run_tier = -1;
+  auto flush_run = [&] {
+    for (size_t i = 0; target > 0 && i + factor <= run.size(); i += factor) {
+      uint64_t live = 0;
+      for (size_t j = i; j < i + factor; ++j) live += run[j]->appended() - run[j]->dead();
+      if (live * row_bytes > target || live > std::numeric_limits<uint32_t>::max() / 2) break;
+      CompactionPlan p;
+      p.inputs.assign(run.begin() + i, run.begin() + i + factor);
+      plans.push_back(std::move(p));
+    }
+    run.clear();
+    run_tier = -1;
+  };
   for (const auto& seg : writer_segments_) {
     if (!seg->sealed() || seg->compacting() || seg->building()) {
       flush_merge();
+      flush_run();
       continue;
     }
     const uint32_t rows = seg->appended();
     const uint32_t live = rows - std::min(rows, seg->dead());
     if (live < small) {
+      flush_run();
       if (merge_live + live > max_rows) flush_merge();
       merge.inputs.push_back(seg);
       merge_live += live;
@@ -42,12 +83,25 @@ std::vector<CompactionPlan> Collection::PlanCompactions() {
     }
     flush_merge();
     if (sparse(*seg)) {
+      flush_run();
       CompactionPlan p;
       p.inputs.push_back(seg);
       plans.push_back(std::move(p));
+      continue;
     }
+    // Only indexed segments join a size merge: a segment still waiting for
+    // its first build would be built twice.
+    if (!seg->persisted()) {
+      flush_run();
+      continue;
+    }
+    const int tier = tier_of(live);
+    if (tier != run_tier) flush_run();
+    run.push_back(seg);
+    run_tier = tier;
   }
   flush_merge();
+  flush_run();
   for (CompactionPlan& p : plans) {
     p.output_id = next_segment_id_++;
     for (const auto& in : p.inputs) in->SetCompacting(true);

@@ -46,6 +46,11 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
                  "Rows at which a growing segment is sealed and indexed")
       ->check(CLI::Range(int64_t{16}, int64_t{1} << 24))
       ->capture_default_str();
+  app.add_option("--merge-target-mb", c.merge_target_mb,
+                 "Merge sealed segments, 4 at a time, into segments of up to this many MiB of "
+                 "vectors, so large collections are searched as a few graphs (0: never by size)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
+      ->capture_default_str();
   app.add_option("--seal-idle-ms", c.seal_idle_ms,
                  "Seal and index a growing segment after this long without writes")
       ->check(CLI::Range(int64_t{10}, int64_t{86400000}))

@@ -48,6 +48,9 @@ struct ServerConfig {
   int64_t block_cache_mb = 256;
   // Rows at which a growing segment is sealed and indexed. Default: 65536.
   int64_t segment_max_rows = 65536;
+  // Sealed segments are merged (4 at a time, tier by tier) into segments of
+  // up to this many MiB of vectors. 0: no merging by size. Default: 1024.
+  int64_t merge_target_mb = 1024;
   // A growing segment that sees no write for this long is sealed and
   // indexed. Default: 1000 ms.
   int64_t seal_idle_ms = 1000;

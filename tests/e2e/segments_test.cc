@@ -36,8 +36,10 @@ std::vector<float> VectorOf(int i) { return ::quiver::testing::GaussianVector(i,
 
 class SegmentsE2ETest : public ::testing::Test {
  protected:
-  void Start() {
-    QUIVER_ASSERT_OK(server_.Start(data_, {"--segment-max-rows", "400", "--seal-idle-ms", "100"}));
+  void Start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--segment-max-rows", "400", "--seal-idle-ms", "100"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    QUIVER_ASSERT_OK(server_.Start(data_, args));
     client_ = std::make_unique<client::Client>(server_.address());
   }
 
@@ -145,6 +147,52 @@ TEST_F(SegmentsE2ETest, Kill9DuringIndexBuildsAndCompactions) {
   WaitAllIndexed(true);
   EXPECT_EQ(*client_->Count("c"), live);
   EXPECT_LE(Stats().segments_size(), 4);  // 1200 live rows in segments of <= 400
+  CheckSearches(alive, kPoints);
+  ExpectVerifyClean(*client_);
+  QUIVER_ASSERT_OK(server_.Stop());
+}
+
+// Merges by size (--merge-target-mb): 16 segments of 400 rows of 48-d
+// vectors (196 bytes a row) merge four at a time into segments of 1,600
+// rows; four of those would pass 1 MiB, so they stay. kill -9 lands while
+// merged segments are copied, indexed and swapped in.
+TEST_F(SegmentsE2ETest, Kill9DuringSizeMerges) {
+  const std::vector<std::string> merge = {"--merge-target-mb", "1"};
+  Start(merge);
+  v1::CollectionSchema schema;
+  *schema.add_vectors() = ::quiver::testing::VectorField("v", kDim);
+  schema.mutable_vectors(0)->mutable_index()->set_type("HNSW");
+  (*schema.mutable_vectors(0)->mutable_index()->mutable_params())["ef_construction"] = "400";
+  *schema.add_attributes() = ::quiver::testing::Attribute("n", v1::INT64);
+  QUIVER_ASSERT_OK(client_->CreateCollection("c", schema));
+  constexpr int kPoints = 6400;
+  for (int i = 0; i < kPoints; i += 400) Upsert(i, 400);
+  auto alive = [](int i) { return i % 9 != 4; };
+  v1::DeletePointsRequest del;
+  del.set_collection("c");
+  for (int i = 0; i < kPoints; ++i) {
+    if (!alive(i)) del.add_ids(absl::StrCat("p", i));
+  }
+  QUIVER_ASSERT_OK(client_->Delete(del));
+  const uint64_t live = *client_->Count("c");
+  for (int crash = 0; crash < 4; ++crash) {
+    absl::SleepFor(absl::Milliseconds(400 + crash * 300));
+    QUIVER_ASSERT_OK(server_.Kill9());
+    Start(merge);
+    EXPECT_EQ(*client_->Count("c"), live);
+    CheckSearches(alive, kPoints);
+  }
+  const absl::Time give_up = absl::Now() + absl::Seconds(120);
+  for (;;) {
+    WaitAllIndexed(false);
+    const v1::CollectionStats st = Stats();
+    if (st.segments_size() <= 4) break;
+    ASSERT_LT(absl::Now(), give_up) << st.DebugString();
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  const v1::CollectionStats merged = Stats();
+  for (const auto& seg : merged.segments()) EXPECT_GE(seg.rows(), 1400u) << seg.DebugString();
+  EXPECT_EQ(*client_->Count("c"), live);
   CheckSearches(alive, kPoints);
   ExpectVerifyClean(*client_);
   QUIVER_ASSERT_OK(server_.Stop());
