@@ -199,7 +199,10 @@ TEST_F(SegmentsE2ETest, Kill9DuringSizeMerges) {
 }
 
 TEST_F(SegmentsE2ETest, CorruptIndexFilesAreDetectedAndRebuilt) {
-  Start();
+  // Five segments of 400, each with its own index file to damage (no
+  // merging by size).
+  const std::vector<std::string> no_merge = {"--merge-target-mb", "0"};
+  Start(no_merge);
   v1::CollectionSchema schema;
   *schema.add_vectors() = ::quiver::testing::VectorField("v", kDim);
   schema.mutable_vectors(0)->mutable_index()->set_type("IVF_FLAT");
@@ -220,7 +223,7 @@ TEST_F(SegmentsE2ETest, CorruptIndexFilesAreDetectedAndRebuilt) {
     }
   }
   ASSERT_GE(damaged, 4);
-  Start();
+  Start(no_merge);
   EXPECT_EQ(*client_->Count("c"), 2000u);
   CheckSearches([](int) { return true; }, 2000);
   WaitAllIndexed(false);
