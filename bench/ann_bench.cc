@@ -48,7 +48,9 @@
 #include "absl/strings/str_split.h"
 #include "bench/common/driver.h"
 #include "bench/common/ground_truth.h"
+#include "bench/common/hnswlib_baseline.h"
 #include "bench/common/metrics_overhead.h"
+#include "bench/common/quiverd_io.h"
 #include "bench/common/report.h"
 #include "bench/common/sysinfo.h"
 #include "bench/common/testkit.h"
@@ -56,17 +58,6 @@
 #include "faiss/IndexFlat.h"
 #include "faiss/IndexHNSW.h"
 #include "faiss/IndexIVFFlat.h"
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <hnswlib/hnswlib.h>
-#pragma GCC diagnostic pop
 
 namespace quiver::bench {
 namespace {
@@ -146,44 +137,6 @@ std::vector<v1::UpsertPointsRequest> MakeUpserts(const Matrix& base,
       (*p->mutable_attributes())[kLabel].set_int_value(labels[i]);
     }
     out.push_back(std::move(req));
-  }
-  return out;
-}
-
-// Search requests over queries [0, nq), `per_call` query vectors each.
-std::vector<v1::SearchRequest> MakeSearches(const std::string& coll, const Matrix& queries,
-                                            size_t nq, size_t per_call, size_t k) {
-  std::vector<v1::SearchRequest> out;
-  for (size_t first = 0; first < nq; first += per_call) {
-    v1::SearchRequest req;
-    req.set_collection(coll);
-    req.set_field(kField);
-    req.set_k(static_cast<uint32_t>(k));
-    for (size_t q = first; q < std::min(nq, first + per_call); ++q) {
-      req.add_vectors()->mutable_values()->Add(queries.row(q), queries.row(q) + queries.dim);
-    }
-    out.push_back(std::move(req));
-  }
-  return out;
-}
-
-// Index build times quiverd logs at info level:
-//   collection "X" segment N field "F": built HNSW(...) over R rows in 12.34s
-std::vector<double> BuildTimesFromLog(const std::string& path, const std::string& coll) {
-  std::vector<double> out;
-  std::ifstream in(path);
-  std::string line;
-  const std::string needle = absl::StrCat("collection \"", coll, "\" segment");
-  while (std::getline(in, line)) {
-    if (line.find(needle) == std::string::npos || line.find("\": built ") == std::string::npos) {
-      continue;
-    }
-    const size_t at = line.rfind(" in ");
-    if (at == std::string::npos) continue;
-    try {
-      out.push_back(std::stod(line.substr(at + 4)));
-    } catch (...) {
-    }
   }
   return out;
 }
@@ -268,13 +221,7 @@ struct Bench {
   // Runs one system and records how many cores other processes (not this
   // one, not quiverd) kept busy meanwhile: the noise on a shared machine.
   Run RunMeasured(System s, const Mode& m, size_t nq_run) {
-    const double busy0 = MachineBusySeconds(/*include_irq=*/false);
-    const double self0 = ProcessCpuSeconds();
-    const double srv0 = ProcessCpuSeconds(server_pid);
-    Run run = RunSystem(s, m, nq_run);
-    const double used = (ProcessCpuSeconds() - self0) + (ProcessCpuSeconds(server_pid) - srv0);
-    run.other_cores = std::max(0.0, (MachineBusySeconds(/*include_irq=*/false) - busy0 - used) / run.seconds);
-    return run;
+    return MeasureOthers(server_pid, [&] { return RunSystem(s, m, nq_run); });
   }
 
   std::vector<v1::SearchRequest>& Requests(System s, bool batched) {
@@ -313,13 +260,7 @@ struct Bench {
           errors[t] = resp.status();
           return;
         }
-        const size_t first = c * m.per_call;
-        for (int r = 0; r < resp->results_size(); ++r) {
-          const auto& hits = resp->results(r).hits();
-          for (int h = 0; h < hits.size() && static_cast<size_t>(h) < k; ++h) {
-            out->ids[(first + r) * k + h] = ParseId(hits[h].id());
-          }
-        }
+        HitIdsInto(*resp, c * m.per_call, k, out->ids.data());
       });
       for (const auto& e : errors) {
         if (!e.ok()) Die(kSystemName[s], e);
@@ -331,11 +272,7 @@ struct Bench {
         const size_t first = c * m.per_call;
         const size_t last = std::min(nq_run, first + m.per_call);
         for (size_t q = first; q < last; ++q) {
-          auto pq = hnswlib_index->searchKnn(queries->row(q), k);
-          for (size_t j = pq.size(); j-- > 0;) {
-            if (j < k) out->ids[q * k + j] = static_cast<int64_t>(pq.top().second);
-            pq.pop();
-          }
+          HnswlibSearchInto(*hnswlib_index, queries->row(q), k, out->ids.data() + q * k);
         }
       });
     }
@@ -707,16 +644,8 @@ void BuildBaselines(AnnRun& r) {
   r.hnswlib_index = std::make_unique<hnswlib::HierarchicalNSW<float>>(
       r.l2space.get(), base.n, args.hnsw_m, args.ef_construction);
   {
-    const double t0 = NowSeconds();
-    std::atomic<size_t> next{0};
-    std::vector<std::thread> pool;
-    for (int t = 0; t < args.build_threads; ++t) {
-      pool.emplace_back([&] {
-        for (size_t i; (i = next.fetch_add(1)) < base.n;) r.hnswlib_index->addPoint(base.row(i), i);
-      });
-    }
-    for (auto& th : pool) th.join();
-    r.hnswlib_build_s = NowSeconds() - t0;
+    r.hnswlib_build_s =
+        BuildHnswlib(*r.hnswlib_index, base.data.data(), base.n, base.dim, args.build_threads);
     std::printf("    hnswlib: %.1f s\n", r.hnswlib_build_s);
     std::fflush(stdout);
   }
@@ -745,11 +674,7 @@ void BuildBaselines(AnnRun& r) {
     std::fflush(stdout);
   }
   // Index sizes from their structures.
-  const auto& hl = *r.hnswlib_index;
-  r.hnswlib_bytes = hl.cur_element_count * hl.size_data_per_element_;
-  for (size_t i = 0; i < hl.cur_element_count; ++i) {
-    r.hnswlib_bytes += static_cast<size_t>(hl.element_levels_[i]) * hl.size_links_per_element_;
-  }
+  r.hnswlib_bytes = HnswlibIndexBytes(*r.hnswlib_index);
   const faiss::IndexHNSWFlat& fh = *r.faiss_hnsw;
   r.faiss_hnsw_bytes = static_cast<size_t>(fh.ntotal) * base.dim * sizeof(float) +
                        fh.hnsw.neighbors.size() * sizeof(faiss::HNSW::storage_idx_t) +

@@ -56,6 +56,7 @@
 #include "bench/common/driver.h"
 #include "bench/common/ground_truth.h"
 #include "bench/common/report.h"
+#include "bench/common/scaled_fmnist.h"
 #include "bench/common/sysinfo.h"
 #include "bench/common/testkit.h"
 #include "client/client.h"
@@ -1397,59 +1398,6 @@ nlohmann::json RunPart(Env& env, const PartSpec& spec, const Matrix& base, const
   return p.pj;
 }
 
-// ---------------------------------------------------------------------------
-// The scaled set.
-
-uint64_t SplitMix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-// `n` points from `sources` (28x28 images): the sources first as they are,
-// then copies of source i % sources.n shifted by (dx, dy), each in -2..2 and
-// not both 0, with Gaussian noise (sigma `noise` grey levels), clamped to
-// [0, 255]. Each point draws from its own mt19937_64 seeded by SplitMix(seed
-// ^ i) with Box-Muller over 53-bit uniforms: the same on any platform and
-// any thread count.
-Matrix Augment(const Matrix& sources, size_t n, uint64_t seed, double noise) {
-  Matrix m;
-  m.n = n;
-  m.dim = sources.dim;
-  m.data.resize(n * m.dim);
-#pragma omp parallel for schedule(dynamic, 4096) num_threads(2)
-  for (int64_t ii = 0; ii < static_cast<int64_t>(n); ++ii) {
-    const size_t i = static_cast<size_t>(ii);
-    float* dst = m.data.data() + i * m.dim;
-    const float* src = sources.row(i % sources.n);
-    if (i < sources.n) {
-      std::memcpy(dst, src, m.dim * sizeof(float));
-      continue;
-    }
-    std::mt19937_64 rng(SplitMix(seed ^ (i * 0x9e3779b97f4a7c15ull)));
-    int dx = 0, dy = 0;
-    while (dx == 0 && dy == 0) {
-      dx = static_cast<int>(rng() % 5) - 2;
-      dy = static_cast<int>(rng() % 5) - 2;
-    }
-    auto uni = [&] { return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53; };
-    for (int y = 0; y < 28; ++y) {
-      for (int x = 0; x < 28; x += 2) {
-        const double u1 = uni(), u2 = uni();
-        const double r = std::sqrt(-2 * std::log(u1)) * noise;
-        const double z[2] = {r * std::cos(2 * M_PI * u2), r * std::sin(2 * M_PI * u2)};
-        for (int e = 0; e < 2; ++e) {
-          const int sx = x + e - dx, sy = y - dy;
-          const double v = (sx >= 0 && sx < 28 && sy >= 0 && sy < 28) ? src[sy * 28 + sx] : 0.0;
-          dst[y * 28 + x + e] = static_cast<float>(std::clamp(v + z[e], 0.0, 255.0));
-        }
-      }
-    }
-  }
-  return m;
-}
-
 // Returns false (after CLI11 printed why, or help) when the run should end
 // with `*exit_code`.
 bool ParseArgs(int argc, char** argv, Args& args, int* exit_code) {
@@ -1590,12 +1538,7 @@ nlohmann::json RunScalePart(Env& env, FashionMnist& ds, const Matrix& queries,
   const Args& args = env.args;
   const size_t nq = queries.n;
   // Sources: 60k train + 10k test minus the queries.
-  Matrix src;
-  src.dim = ds.train.dim;
-  src.n = ds.train.n + ds.test.n - nq;
-  src.data.reserve(src.n * src.dim);
-  src.data.insert(src.data.end(), ds.train.data.begin(), ds.train.data.end());
-  src.data.insert(src.data.end(), ds.test.data.begin() + nq * ds.test.dim, ds.test.data.end());
+  Matrix src = AugmentSources(ds, nq);
   ds.train.data = {};
   const double g0 = NowSeconds();
   Matrix base = Augment(src, args.scale, args.seed, 8.0);

@@ -63,6 +63,7 @@
 #include "absl/types/span.h"
 #include "bench/common/driver.h"
 #include "bench/common/ground_truth.h"
+#include "bench/common/quiverd_io.h"
 #include "bench/common/report.h"
 #include "bench/common/sysinfo.h"
 #include "bench/common/testkit.h"
@@ -410,20 +411,13 @@ struct BuildLog {
 
 BuildLog ReadBuildLog(const std::string& path) {
   BuildLog b;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    constexpr std::string_view kBuilt = "\": built ";
-    const size_t built = line.find(kBuilt);
-    const size_t at = line.rfind(" in ");
-    if (built == std::string::npos || at == std::string::npos || at < built) continue;
-    const double s = std::strtod(line.c_str() + at + 4, nullptr);
-    if (line.compare(built + kBuilt.size(), 7, "WINDOW(") == 0) {
+  for (const LoggedBuild& lb : LoggedBuilds(path)) {
+    if (lb.index.rfind("WINDOW(", 0) == 0) {
       ++b.windows;
-      b.window_s += s;
+      b.window_s += lb.build_s;
     } else {
       ++b.indexes;
-      b.index_s += s;
+      b.index_s += lb.build_s;
     }
   }
   return b;

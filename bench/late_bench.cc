@@ -36,7 +36,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -50,23 +49,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bench/common/driver.h"
+#include "bench/common/hnswlib_baseline.h"
 #include "bench/common/maxsim_truth.h"
 #include "bench/common/report.h"
 #include "bench/common/sysinfo.h"
 #include "bench/common/testkit.h"
 #include "client/client.h"
 #include "index/maxsim.h"
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <hnswlib/hnswlib.h>
-#pragma GCC diagnostic pop
 
 namespace quiver::bench {
 namespace {
@@ -173,19 +162,7 @@ TokenIndex BuildTokenIndex(const std::vector<float>& base, size_t n, const Args&
   }
   t.hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(t.space.get(), tokens, args.hnsw_m,
                                                              args.ef_construction);
-  const double t0 = NowSeconds();
-  t.hnsw->addPoint(base.data(), 0);  // alone: the entry point
-  std::atomic<size_t> next{1};
-  std::vector<std::thread> pool;
-  for (int th = 0; th < args.build_threads; ++th) {
-    pool.emplace_back([&] {
-      for (size_t i; (i = next.fetch_add(1)) < tokens;) {
-        t.hnsw->addPoint(base.data() + i * kPatchDim, i);
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
-  t.build_s = NowSeconds() - t0;
+  t.build_s = BuildHnswlib(*t.hnsw, base.data(), tokens, kPatchDim, args.build_threads);
   std::printf("    in-process token index: hnswlib M=%d ef_construction=%d over %zu vectors, "
               "%d threads: %.1f s\n",
               args.hnsw_m, args.ef_construction, tokens, args.build_threads, t.build_s);

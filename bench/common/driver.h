@@ -4,6 +4,9 @@
 #ifndef QUIVER_BENCH_COMMON_DRIVER_H_
 #define QUIVER_BENCH_COMMON_DRIVER_H_
 
+#include <sys/types.h>
+
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <cstdint>
@@ -60,6 +63,24 @@ Run Drive(size_t calls, int threads, size_t nq, size_t k, Call&& call,
   for (auto& th : pool) th.join();
   run.seconds = NowSeconds() - t0;
   for (auto& l : lat) run.latency_ms.insert(run.latency_ms.end(), l.begin(), l.end());
+  return run;
+}
+
+// Runs `run_fn` (returning a Run), recording the CPU seconds this process
+// and `server_pid` (0: none) used, and how many cores other processes kept
+// busy meanwhile: the noise on a shared machine. irq and softirq time is
+// left out, since loopback TCP is processed there and belongs to no process.
+template <typename RunFn>
+Run MeasureOthers(pid_t server_pid, RunFn&& run_fn) {
+  const double busy0 = MachineBusySeconds(/*include_irq=*/false);
+  const double self0 = ProcessCpuSeconds();
+  const double srv0 = server_pid > 0 ? ProcessCpuSeconds(server_pid) : 0;
+  Run run = run_fn();
+  run.cpu_self_s = ProcessCpuSeconds() - self0;
+  run.cpu_server_s = server_pid > 0 ? ProcessCpuSeconds(server_pid) - srv0 : 0;
+  const double used = run.cpu_self_s + run.cpu_server_s;
+  const double others = MachineBusySeconds(/*include_irq=*/false) - busy0 - used;
+  run.other_cores = run.seconds > 0 ? std::max(0.0, others / run.seconds) : 0;
   return run;
 }
 
