@@ -319,6 +319,10 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // Seals the growing segment if it has rows and no write came for
   // `idle` (commit thread).
   void SealIfIdle(absl::Duration idle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  // When the last write was applied (InfinitePast: none since opening).
+  absl::Time last_write() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread) {
+    return last_write_;
+  }
 
   // --- Compaction.
   // Picks segments to compact and marks them (commit thread).

@@ -344,6 +344,12 @@ class Engine {
   void AdmitUpsert(std::unique_ptr<Writer> w);
   // Measures the memory the budget counts and the compaction debt.
   void MeasureLimits() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  // Flushes RocksDB's memtables once writes have paused for seal_idle
+  // (`last_write`: the latest write to any collection), if they hold at
+  // least kIdleFlushBytes.
+  void FlushIfIdle(absl::Time last_write) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  static constexpr uint64_t kIdleFlushBytes = 8u << 20;
+  absl::Time idle_flushed_ ABSL_GUARDED_BY(kCommitThread) = absl::InfinitePast();
   // RESOURCE_EXHAUSTED if the upsert's rows (or the restored collection,
   // for a restore) would take the memory past the budget; else counts them.
   absl::Status ChargeMemory(const Writer& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);

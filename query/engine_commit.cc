@@ -83,18 +83,35 @@ void Engine::MaintenanceLoop() {
     w->barrier = true;
     w->internal = [this] {
       kCommitThread.Assume();  // internal jobs run in the commit loop
+      absl::Time last_write = absl::InfinitePast();
       for (const auto& c : AllCollections()) {
         c->SealIfIdle(options_.seal_idle);
+        last_write = std::max(last_write, c->last_write());
         for (CompactionPlan& p : c->PlanCompactions()) {
           builder_->EnqueueCompaction(c->weak_from_this(), std::move(p));
         }
       }
+      FlushIfIdle(last_write);
       MeasureLimits();
     };
     w->respond = [](Writer&) {};
     w->done = [](absl::Status) {};
     Enqueue(std::move(w));
     RetryPersists();
+  }
+}
+
+void Engine::FlushIfIdle(absl::Time last_write) {
+  // Once per pause in writes, as the growing segments are sealed: what
+  // the memtables still hold is the last writes' copy (up to 64 MiB per
+  // column family, the vectors' and the operation log's alike), kept until
+  // later writes would have filled them.
+  const absl::Time now = absl::Now();
+  if (last_write <= idle_flushed_ || now - last_write < options_.seal_idle) return;
+  idle_flushed_ = now;
+  if (store_->disk_full() || store_->Stats().memtable_bytes < kIdleFlushBytes) return;
+  if (absl::Status s = store_->FlushMemtables(); !s.ok()) {
+    spdlog::warn("flushing memtables after writes paused: {}", s.ToString());
   }
 }
 

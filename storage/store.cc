@@ -549,6 +549,15 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
 
 std::unique_ptr<Batch> Store::NewBatch() { return std::unique_ptr<Batch>(new Batch(this)); }
 
+absl::Status Store::FlushMemtables() {
+  rocksdb::FlushOptions fo;
+  fo.wait = false;
+  fo.allow_write_stall = true;
+  const rocksdb::Status s = db_->Flush(fo, handles_);
+  if (!s.ok()) return absl::InternalError(absl::StrCat("memtable flush: ", s.ToString()));
+  return absl::OkStatus();
+}
+
 absl::Status Store::Write(Batch& batch) {
   if (disk_full()) {
     if (absl::Status s = TryResume(); !s.ok()) return s;

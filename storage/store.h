@@ -214,6 +214,13 @@ class Store {
   absl::Status Write(Batch& batch);
   // True from a failed write for lack of space until a resume succeeds.
   bool disk_full() const { return disk_full_.load(std::memory_order_acquire); }
+  // Hands every column family's memtable to RocksDB's background flush and
+  // returns without waiting. Once writes pause, the memtables hold a copy of
+  // the latest writes (mostly vectors, which the segments hold too) until
+  // later writes fill them: up to write_buffer_size each, memory for
+  // nothing. Durability is unchanged (the WAL until the SST is written).
+  // INTERNAL if RocksDB refuses.
+  absl::Status FlushMemtables();
 
   // After an Open that accepted WAL loss: one line saying what was
   // discarded and where the copies are. Empty otherwise.
