@@ -436,7 +436,11 @@ absl::Status Segment::AdoptRows(size_t f, const index::VectorIndex& idx,
     return absl::FailedPreconditionError("the field keeps no row vectors an index could share");
   }
   if (!sealed()) return absl::FailedPreconditionError("the segment is not sealed");
-  if (table(f) != nullptr) return absl::FailedPreconditionError("a rerank table serves the rows");
+  // (A multi-vector field's table serves its token vectors; the encodings
+  // an index is built over stay in the chunks.)
+  if (table(f) != nullptr && !multi_[f]) {
+    return absl::FailedPreconditionError("a rerank table serves the rows");
+  }
   const std::optional<index::SharedRows> shared = idx.shared_rows();
   if (!shared.has_value()) {
     return absl::FailedPreconditionError(idx.Describe() + " keeps no rows to share");

@@ -217,6 +217,33 @@ TEST_P(MultiVectorTest, MuveraCandidatesAndRerankKeepRecall) {
   EXPECT_LT(Recall(Search("patches", false, "", false, 1), all), r);
 }
 
+// One copy: a MUVERA field's encodings are read from its HNSW index's
+// block (the token vectors stay where they are: memory or the table),
+// after the build and after a restart.
+TEST_P(MultiVectorTest, EncodingsAreReadFromTheIndex) {
+  if (GetParam() != "HNSW") GTEST_SKIP() << "only HNSW shares its rows";
+  for (int restart = 0; restart < 2; ++restart) {
+    if (restart == 1) {
+      Open();
+      engine_->SealAndWaitForIndexes();
+    }
+    auto coll = engine_->Find("mv");
+    ASSERT_TRUE(coll.ok()) << coll.status();
+    const View view = (*coll)->TakeView();
+    int sealed = 0;
+    for (const View::Part& part : view.parts) {
+      if (!part.segment->sealed()) continue;
+      ++sealed;
+      EXPECT_TRUE(part.segment->rows_adopted(0)) << "restart " << restart;
+      EXPECT_TRUE(part.segment->rows_adopted(1)) << "restart " << restart << " (DISK)";
+    }
+    EXPECT_GT(sealed, 0);
+    std::vector<bool> all(kBase, true);
+    EXPECT_GE(Recall(Search("patches", false), all), 0.95);
+    EXPECT_GE(Recall(Search("disk_patches", false), all), 0.95);
+  }
+}
+
 TEST_P(MultiVectorTest, FiltersApply) {
   const Data& d = Patches();
   std::vector<bool> keep(kBase);
