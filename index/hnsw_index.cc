@@ -2,59 +2,21 @@
 
 #include <sys/stat.h>
 
-// Standard headers hnswlib includes, included here first so that the
-// namespace wrapper below does not capture them.
 #include <algorithm>
 #include <atomic>
-#include <cassert>
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <fstream>
-#include <iostream>
 #include <limits>
-#include <list>
 #include <mutex>
-#include <new>
-#include <queue>
-#include <random>
-#include <stdexcept>
-#include <string>
 #include <thread>
-#include <unordered_map>
-#include <unordered_set>
-#include <utility>
 #include <vector>
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#include <x86intrin.h>
-#endif
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "index/distance.h"
 #include "index/hnsw_walk.h"
-
-// hnswlib 0.6.2's hnswlib.h defines non-inline functions and a global
-// (cpuid, AVXCapable, L2SqrSIMD16Ext, ...), so two translation units of one
-// binary that include it fail to link. Wrapped in an anonymous namespace it
-// gets internal linkage: a benchmark may include hnswlib itself and still
-// link this file.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#if !defined(__clang__)  // gcc only; clang has no such warning group
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-namespace {
-#include <hnswlib/hnswlib.h>
-}  // namespace
-#pragma GCC diagnostic pop
+#include "index/hnswlib_wrapped.h"
 
 namespace quiver::index {
 namespace {

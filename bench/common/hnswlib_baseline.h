@@ -18,17 +18,7 @@
 #include <vector>
 
 #include "bench/common/sysinfo.h"
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <hnswlib/hnswlib.h>
-#pragma GCC diagnostic pop
+#include "index/hnswlib_wrapped.h"
 
 namespace quiver::bench {
 

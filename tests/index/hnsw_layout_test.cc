@@ -4,52 +4,17 @@
 // several threads, rows left out of the graph and held-out rows; a save
 // and load; and a file in hnswlib's own insertion order (as written before
 // renumbering existed, or by hnswlib itself), renumbered when loaded.
-#include <algorithm>
-#include <atomic>
-#include <cassert>
-#include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <deque>
-#include <fstream>
-#include <iostream>
-#include <limits>
-#include <list>
-#include <mutex>
-#include <queue>
+#include <memory>
+#include <optional>
 #include <random>
-#include <set>
-#include <stdexcept>
 #include <string>
-#include <thread>
-#include <unordered_map>
-#include <unordered_set>
-#include <utility>
 #include <vector>
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#include <x86intrin.h>
-#endif
 
 #include "index/hnsw_index.h"
+// hnswlib itself, to write a file in its own node order.
+#include "index/hnswlib_wrapped.h"
 #include "tests/common/test_util.h"
-
-// hnswlib 0.6.2 defines non-inline functions in its headers; internal
-// linkage keeps them from clashing with index/hnsw_index.cc's copy.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wtype-limits"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-namespace {
-#include <hnswlib/hnswlib.h>
-}  // namespace
-#pragma GCC diagnostic pop
 
 namespace quiver::index {
 namespace {
