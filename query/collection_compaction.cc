@@ -28,22 +28,20 @@ std::vector<CompactionPlan> Collection::PlanCompactions() {
   const uint32_t small =
       options_.merge_below_rows != 0 ? options_.merge_below_rows : std::max(1u, max_rows / 2);
   std::vector<CompactionPlan> plans;
-  CompactionPlan merge;
-  uint64_t merge_live = 0;
   auto sparse = [&](const Segment& seg) {
     return seg.appended() > 0 && seg.dead() >= options_.compact_deleted_ratio * seg.appended();
   };
-  // A merge group of one is only worth rewriting for its deletions.
-  auto flush_merge = [&] {
-    if (merge.inputs.size() >= 2 || (merge.inputs.size() == 1 && sparse(*merge.inputs[0]))) {
-      plans.push_back(std::move(merge));
-    }
-    merge = CompactionPlan();
-    merge_live = 0;
+  auto live_of = [](const Segment& seg) {
+    return seg.appended() - std::min(seg.appended(), seg.dead());
   };
   // Tiered merges by size (merge_target_bytes): a run of adjacent segments
   // of one tier, merged merge_factor at a time while a group fits the
-  // target (a tier whose groups do not is at its final size).
+  // target (a tier whose groups do not is at its final size). A small
+  // segment left between them (a growing segment sealed when writes paused,
+  // as write backpressure makes them) rides along with the group it sits in
+  // instead of breaking the run: without that, an import throttled by index
+  // builds left 65,536-row segments alternating with 464-row ones, and no
+  // four of one tier were ever adjacent.
   const uint64_t row_bytes = RowBytes(schema());
   const uint64_t target = options_.merge_target_bytes;
   const uint32_t factor = std::max<uint32_t>(2, options_.merge_factor);
@@ -52,19 +50,47 @@ std::vector<CompactionPlan> Collection::PlanCompactions() {
     for (uint64_t bound = uint64_t{small} * factor; live >= bound; bound *= factor) ++t;
     return t;
   };
-  std::vector<std::shared_ptr<Segment>> run;
+  struct Member {
+    std::shared_ptr<Segment> seg;
+    bool rider;  // a small segment: not counted toward merge_factor
+  };
+  std::vector<Member> run;
   int run_tier = -1;
   auto flush_run = [&] {
-    for (size_t i = 0; target > 0 && i + factor <= run.size(); i += factor) {
+    for (size_t start = 0; target > 0;) {
+      size_t end = start;
+      uint32_t counted = 0;
       uint64_t live = 0;
-      for (size_t j = i; j < i + factor; ++j) live += run[j]->appended() - run[j]->dead();
+      for (; end < run.size() && counted < factor; ++end) {
+        counted += !run[end].rider;
+        live += live_of(*run[end].seg);
+      }
+      if (counted < factor) break;
       if (live * row_bytes > target || live > std::numeric_limits<uint32_t>::max() / 2) break;
       CompactionPlan p;
-      p.inputs.assign(run.begin() + i, run.begin() + i + factor);
+      for (size_t j = start; j < end; ++j) p.inputs.push_back(run[j].seg);
       plans.push_back(std::move(p));
+      start = end;
     }
     run.clear();
     run_tier = -1;
+  };
+  // Small segments merge with their small neighbours up to max_rows. A
+  // group of one is only worth rewriting for its deletions; otherwise it
+  // may ride along in a size merge.
+  CompactionPlan merge;
+  uint64_t merge_live = 0;
+  auto flush_merge = [&] {
+    if (merge.inputs.size() >= 2 || (merge.inputs.size() == 1 && sparse(*merge.inputs[0]))) {
+      flush_run();  // the run ends before this group
+      plans.push_back(std::move(merge));
+    } else if (merge.inputs.size() == 1 && target > 0 && merge.inputs[0]->persisted()) {
+      run.push_back({merge.inputs[0], true});
+    } else if (merge.inputs.size() == 1) {
+      flush_run();
+    }
+    merge = CompactionPlan();
+    merge_live = 0;
   };
   for (const auto& seg : writer_segments_) {
     if (!seg->sealed() || seg->compacting() || seg->building()) {
@@ -72,10 +98,8 @@ std::vector<CompactionPlan> Collection::PlanCompactions() {
       flush_run();
       continue;
     }
-    const uint32_t rows = seg->appended();
-    const uint32_t live = rows - std::min(rows, seg->dead());
+    const uint32_t live = live_of(*seg);
     if (live < small) {
-      flush_run();
       if (merge_live + live > max_rows) flush_merge();
       merge.inputs.push_back(seg);
       merge_live += live;
@@ -96,8 +120,8 @@ std::vector<CompactionPlan> Collection::PlanCompactions() {
       continue;
     }
     const int tier = tier_of(live);
-    if (tier != run_tier) flush_run();
-    run.push_back(seg);
+    if (tier != run_tier && run_tier != -1) flush_run();
+    run.push_back({seg, false});
     run_tier = tier;
   }
   flush_merge();
