@@ -181,27 +181,30 @@ TEST_F(SegmentsE2ETest, Kill9DuringSizeMerges) {
     EXPECT_EQ(*client_->Count("c"), live);
     CheckSearches(alive, kPoints);
   }
-  // Settled: fewer than four segments of the first tier (200 to 799 live
-  // rows) are left, and at least two merged ones exist. Restarts move
-  // segment boundaries: a kill leaves the growing segment's rows in a
-  // small segment of their own (under 200 rows), which size merges leave
-  // alone (the small-segment merge takes it once a small neighbour comes).
-  auto settled = [](const v1::CollectionStats& st) {
-    int first_tier = 0, merged = 0;
-    for (const auto& seg : st.segments()) {
-      const uint64_t live = seg.rows() - seg.deleted();
-      if (live >= 800) ++merged;
-      else if (live >= 200) ++first_tier;
-    }
-    return first_tier < 4 && merged >= 2;
+  // Settled: at least two merged segments (800 live rows or more) exist and
+  // the segment list stays the same for two seconds with every segment
+  // indexed. Restarts move segment boundaries and a merged segment takes
+  // its first input's place, so which first-tier segments end up adjacent
+  // (only adjacent ones merge) depends on where the kills landed.
+  auto merged = [](const v1::CollectionStats& st) {
+    int n = 0;
+    for (const auto& seg : st.segments()) n += seg.rows() - seg.deleted() >= 800;
+    return n;
+  };
+  auto ids = [](const v1::CollectionStats& st) {
+    std::vector<uint64_t> out;
+    for (const auto& seg : st.segments()) out.push_back(seg.id());
+    return out;
   };
   const absl::Time give_up = absl::Now() + absl::Seconds(120);
+  std::vector<uint64_t> last;
   for (;;) {
     WaitAllIndexed(false);
     const v1::CollectionStats st = Stats();
-    if (settled(st)) break;
+    if (merged(st) >= 2 && ids(st) == last) break;
+    last = ids(st);
     ASSERT_LT(absl::Now(), give_up) << st.DebugString();
-    absl::SleepFor(absl::Milliseconds(200));
+    absl::SleepFor(absl::Seconds(2));
   }
   EXPECT_EQ(*client_->Count("c"), live);
   CheckSearches(alive, kPoints);
