@@ -1087,10 +1087,11 @@ class QuiverRebuildAfterRestartTest(QuiverTestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="quiver_e2e_rebuild_")
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
-        # Small segments, and no compaction to rewrite the deleted rows away.
+        # Small segments, and no compaction or merge to rewrite the deleted
+        # rows away.
         self.server = Server(os.path.join(self.tmp, "data"),
                              ["--segment-max-rows", "2000", "--compact-deleted-ratio", "0.99",
-                              "--seal-idle-ms", "200"])
+                              "--seal-idle-ms", "200", "--merge-target-mb", "0"])
         self.addCleanup(self.server.stop)
         self.server.start()
 

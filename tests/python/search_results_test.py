@@ -43,7 +43,8 @@ class SearchResultsTest(base.QuiverTestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="quiver_py_results_")
         cls.server = base.Server(os.path.join(cls.tmp, "data"),
-                                 ["--segment-max-rows", "2000", "--seal-idle-ms", "200"])
+                                 ["--segment-max-rows", "2000", "--seal-idle-ms", "200",
+                                  "--merge-target-mb", "0"])
         cls.server.start()
         rng = random.Random(5)
         cls.points = {}

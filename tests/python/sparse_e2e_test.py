@@ -69,7 +69,8 @@ class SparseTest(base.QuiverTestCase):
         self.tmp = tempfile.mkdtemp(prefix="quiver_py_sparse_")
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.server = base.Server(os.path.join(self.tmp, "data"),
-                                  ["--segment-max-rows", "200", "--seal-idle-ms", "50"])
+                                  ["--segment-max-rows", "200", "--seal-idle-ms", "50",
+                                   "--merge-target-mb", "0"])
         self.server.start()
         self.addCleanup(self.server.stop)
         self.rng = random.Random(11)
@@ -351,7 +352,8 @@ class TextTest(base.QuiverTestCase):
         self.tmp = tempfile.mkdtemp(prefix="quiver_py_text_")
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.server = base.Server(os.path.join(self.tmp, "data"),
-                                  ["--segment-max-rows", "150", "--seal-idle-ms", "50"])
+                                  ["--segment-max-rows", "150", "--seal-idle-ms", "50",
+                                   "--merge-target-mb", "0"])
         self.server.start()
         self.addCleanup(self.server.stop)
         self.rng = random.Random(5)
