@@ -278,8 +278,10 @@ class Segment {
   // block stays alive while the segment reads it, even after the index is
   // replaced or dropped. Every row holding a vector is compared first: any
   // difference, or an index that keeps no such rows, a multi-vector field
-  // of token vectors, a field served from a rerank table, or a label space
-  // other than the segment's rows, is FAILED_PRECONDITION and changes
+  // of token vectors, a single-vector field served from a rerank table
+  // (a multi-vector field's table holds its tokens, not the encodings the
+  // index shares), or a label space other than the segment's rows, is
+  // FAILED_PRECONDITION and changes
   // nothing. A hole's row (a point gone at load) is not compared: no search
   // returns it, and the index may hold the vector it had when it was built.
   // REQUIRES: sealed; no concurrent AdoptRows / AttachTable of field f.
