@@ -10,6 +10,8 @@
 //     may hold a different member of the tie.
 //
 // Distances are "smaller is better"; pass a negated score for similarities.
+// ExactL2TopK is the plain brute-force truth engine tests over a few
+// thousand random rows share.
 // Header-only (templates over the id type); stateless and thread-safe.
 #ifndef QUIVER_TESTS_COMMON_RECALL_H_
 #define QUIVER_TESTS_COMMON_RECALL_H_
@@ -20,9 +22,32 @@
 #include <functional>
 #include <limits>
 #include <set>
+#include <utility>
 #include <vector>
 
 namespace quiver::testing {
+
+// The k rows of `rows` (n x dim, row-major) nearest to `q` by squared L2,
+// computed in double, nearest first, skipping rows `skip` names (deleted,
+// never written).
+inline std::vector<size_t> ExactL2TopK(const float* rows, size_t n, size_t dim, const float* q,
+                                       size_t k, const std::function<bool(size_t)>& skip) {
+  std::vector<std::pair<double, size_t>> d;
+  for (size_t i = 0; i < n; ++i) {
+    if (skip(i)) continue;
+    double s = 0;
+    for (size_t j = 0; j < dim; ++j) {
+      const double x = double{q[j]} - rows[i * dim + j];
+      s += x * x;
+    }
+    d.push_back({s, i});
+  }
+  k = std::min(k, d.size());
+  std::partial_sort(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(k), d.end());
+  std::vector<size_t> out;
+  for (size_t i = 0; i < k; ++i) out.push_back(d[i].second);
+  return out;
+}
 
 // How a returned id is judged beyond membership of the true top k.
 template <typename Id>

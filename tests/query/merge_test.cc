@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "query/engine.h"
+#include "tests/common/recall.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
@@ -160,16 +161,11 @@ class MergeTest : public ::testing::Test {
     }
     EXPECT_GE(first, probes * 98 / 100);
     for (size_t i = 5; i < kPoints; i += 997) {
-      std::vector<std::pair<double, size_t>> d;
-      for (size_t j = 0; j < kPoints; ++j) {
-        if (deleted_.contains(j)) continue;
-        double s = 0;
-        for (uint32_t k = 0; k < kDim; ++k) s += double{Row(i)[k] - Row(j)[k]} * (Row(i)[k] - Row(j)[k]);
-        d.push_back({s, j});
-      }
-      std::partial_sort(d.begin(), d.begin() + 10, d.end());
       std::vector<std::string> truth;
-      for (size_t k = 0; k < 10; ++k) truth.push_back(std::to_string(d[k].second));
+      for (size_t j : testing::ExactL2TopK(vectors_.data(), kPoints, kDim, Row(i), 10,
+                                           [&](size_t r) { return deleted_.contains(r); })) {
+        truth.push_back(std::to_string(j));
+      }
       EXPECT_EQ(testing::HitIds(Search(Row(i), true).results(0)), truth) << "query " << i;
     }
     size_t live_below = 0;

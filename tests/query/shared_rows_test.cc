@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "query/engine.h"
+#include "tests/common/recall.h"
 #include "tests/common/test_util.h"
 
 namespace quiver {
@@ -127,16 +128,11 @@ class SharedRowsTest : public ::testing::Test {
 
   // The exact top 10 of live points, as the test computes it.
   std::vector<std::string> BruteForce(const float* q) const {
-    std::vector<std::pair<double, size_t>> d;
-    for (size_t i = 0; i < kPoints; ++i) {
-      if (deleted_.contains(i)) continue;
-      double s = 0;
-      for (uint32_t j = 0; j < kDim; ++j) s += (q[j] - Row(i)[j]) * double{q[j] - Row(i)[j]};
-      d.push_back({s, i});
-    }
-    std::partial_sort(d.begin(), d.begin() + 10, d.end());
     std::vector<std::string> ids;
-    for (size_t i = 0; i < 10; ++i) ids.push_back(std::to_string(d[i].second));
+    for (size_t i : testing::ExactL2TopK(vectors_.data(), kPoints, kDim, q, 10,
+                                         [&](size_t j) { return deleted_.contains(j); })) {
+      ids.push_back(std::to_string(i));
+    }
     return ids;
   }
 
