@@ -182,8 +182,12 @@ int HttpStatusOf(grpc::StatusCode code) {
 // Translates one HTTP request into its RPC and back (see the header).
 class HttpGateway::Handler {
  public:
-  Handler(HttpRouter router, std::shared_ptr<grpc::Channel> channel, ServerTls* tls)
-      : router_(std::move(router)), stub_(std::move(channel)), https_(tls) {}
+  Handler(HttpRouter router, ServerTls* tls) : router_(std::move(router)), https_(tls) {}
+
+  // Before the accept loop starts, which orders it before every Handle.
+  void SetChannel(std::shared_ptr<grpc::Channel> channel) {
+    stub_ = std::make_unique<grpc::GenericStub>(std::move(channel));
+  }
 
   HttpsContexts* https() { return &https_; }
 
@@ -248,13 +252,16 @@ class HttpGateway::Handler {
       }
       ctx.AddMetadata("authorization", auth);
     }
+    if (stub_ == nullptr) {
+      return SetError(res, grpc::StatusCode::UNAVAILABLE, "quiverd is not serving");
+    }
     std::string wire;
     request.SerializeToString(&wire);
     grpc::Slice slice(wire);
     grpc::ByteBuffer in(&slice, 1);
     grpc::ByteBuffer out;
     std::promise<grpc::Status> done;
-    stub_.UnaryCall(&ctx, route.grpc_method, grpc::StubOptions(), &in, &out,
+    stub_->UnaryCall(&ctx, route.grpc_method, grpc::StubOptions(), &in, &out,
                     [&done](grpc::Status s) { done.set_value(std::move(s)); });
     const grpc::Status status = done.get_future().get();
     AddRetryAfter(ctx, res);
@@ -291,12 +298,12 @@ class HttpGateway::Handler {
   }
 
   const HttpRouter router_;
-  grpc::GenericStub stub_;
+  std::unique_ptr<grpc::GenericStub> stub_;
   HttpsContexts https_;
 };
 
-absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
-    const HttpGatewayOptions& options, std::shared_ptr<grpc::Channel> channel, ServerTls* tls) {
+absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Bind(const HttpGatewayOptions& options,
+                                                               ServerTls* tls) {
   int port = 0;
   const std::string host = HostOf(options.listen, &port);
   if (host.empty()) {
@@ -310,7 +317,7 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
     services.push_back(s);
   }
   std::unique_ptr<HttpGateway> g(new HttpGateway());
-  g->handler_ = std::make_unique<Handler>(HttpRouter::Build(services), std::move(channel), tls);
+  g->handler_ = std::make_unique<Handler>(HttpRouter::Build(services), tls);
   if (tls != nullptr) {
     HttpsContexts* contexts = g->handler_->https();
     g->http_ = std::make_unique<httplib::SSLServer>(
@@ -363,13 +370,22 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(
         absl::StrCat("cannot listen on --http-listen ", TruncateForMessage(options.listen, 200)));
   }
   g->port_ = port;
-  g->thread_ = std::thread([&http] { http.listen_after_bind(); });
+  return g;
+}
+
+void HttpGateway::Serve(std::shared_ptr<grpc::Channel> channel) {
+  handler_->SetChannel(std::move(channel));
+  RunLoop();
+}
+
+void HttpGateway::RunLoop() {
+  httplib::Server& http = *http_;
+  thread_ = std::thread([&http] { http.listen_after_bind(); });
   // stop() is a no-op until the loop runs; a gateway stopped right after
-  // Start must not leave it running.
+  // Serve must not leave it running.
   for (int i = 0; i < 5000 && !http.is_running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  return g;
 }
 
 void HttpGateway::StopListening() {
@@ -377,6 +393,11 @@ void HttpGateway::StopListening() {
 }
 
 HttpGateway::~HttpGateway() {
+  // httplib closes the listening socket only in stop(), which acts only on
+  // a running loop: a gateway bound but never served (quiverd failed to
+  // start after Bind) runs the loop just to close it. A request it reads
+  // meanwhile has no channel to go to and gets UNAVAILABLE (Call).
+  if (!thread_.joinable() && http_ != nullptr) RunLoop();
   StopListening();
   if (thread_.joinable()) thread_.join();
 }

@@ -27,12 +27,19 @@
 // certificate, key and client CA (mutual TLS), reloaded with them on
 // SIGHUP: connections opened after a successful reload use the new files.
 //
+// Starting is two steps so that quiverd never reports SERVING with a
+// listener still missing: Bind takes the port before the gRPC server starts
+// (a connection made from then on waits in the kernel's backlog instead of
+// being refused), Serve starts answering once the gRPC server, and so its
+// in-process channel, exists.
+//
 // Ownership: the Server owns its gateway and destroys it after draining its
 // own RPCs and before shutting gRPC down; the gateway holds the in-process
 // channel (a shared_ptr) and borrows the ServerTls. Thread-safety: requests
-// run on the gateway's own thread pool, each blocking on its RPC; Reload may
-// be called from any thread. Start returns INVALID_ARGUMENT for an address
-// that is not HOST:PORT and UNAVAILABLE when it cannot listen there.
+// run on the gateway's own thread pool, each blocking on its RPC; Bind,
+// Serve and destruction happen on one thread. Bind returns INVALID_ARGUMENT
+// for an address that is not HOST:PORT and UNAVAILABLE when it cannot
+// listen there.
 #ifndef QUIVER_SERVER_HTTP_GATEWAY_H_
 #define QUIVER_SERVER_HTTP_GATEWAY_H_
 
@@ -63,15 +70,18 @@ struct HttpGatewayOptions {
 
 class HttpGateway {
  public:
-  // `channel`: the gRPC server's in-process channel. `tls`: null for plain
-  // HTTP; else it must outlive the gateway.
-  static absl::StatusOr<std::unique_ptr<HttpGateway>> Start(const HttpGatewayOptions& options,
-                                                           std::shared_ptr<grpc::Channel> channel,
-                                                           ServerTls* tls);
+  // Listens on options.listen; nothing is answered before Serve. `tls`:
+  // null for plain HTTP; else it must outlive the gateway.
+  static absl::StatusOr<std::unique_ptr<HttpGateway>> Bind(const HttpGatewayOptions& options,
+                                                          ServerTls* tls);
+  // Answers requests through `channel`, the gRPC server's in-process
+  // channel. Once only.
+  void Serve(std::shared_ptr<grpc::Channel> channel);
   // Closes the listening socket; returns at once. Requests in progress go
   // on, and a kept-alive connection ends after its current request.
   void StopListening();
-  // Stops listening and waits for requests in progress.
+  // Stops listening and waits for requests in progress (closes the socket
+  // of a gateway never served).
   ~HttpGateway();
 
   int port() const { return port_; }
@@ -80,6 +90,7 @@ class HttpGateway {
  private:
   class Handler;
   HttpGateway() = default;
+  void RunLoop();
   std::unique_ptr<Handler> handler_;
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;

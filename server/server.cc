@@ -137,6 +137,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
 
   s->snapshots_ = std::make_unique<SnapshotServiceImpl>(s->engine_.get(), &s->gate_, rpc_metrics);
 
+  // The HTTP port is taken before gRPC starts: gRPC's health service
+  // answers SERVING as soon as it runs, and a client that saw SERVING must
+  // not have its HTTP connection refused.
+  if (!config.http_listen.empty()) {
+    HttpGatewayOptions ho;
+    ho.listen = config.http_listen;
+    ho.max_body_bytes = config.max_message_bytes;
+    ho.services = ServedServices();
+    ho.services.push_back(HealthServiceName());
+    auto http = HttpGateway::Bind(ho, s->tls_.get());
+    if (!http.ok()) return http.status();
+    s->http_ = *std::move(http);
+  }
   grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -167,25 +180,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (s->grpc_ == nullptr || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
   }
+  if (s->http_ != nullptr) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
+    args.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
+    s->http_->Serve(s->grpc_->InProcessChannel(args));
+    spdlog::info("HTTP/JSON on {} (port {}){}", config.http_listen, s->http_->port(),
+                 s->http_->https() ? ", HTTPS" : "");
+  }
   s->grpc_->GetHealthCheckService()->SetServingStatus(true);
   // Per service name too; SetServingStatus(false) turns them all off.
   for (const std::string& name : ServedServices()) {
     s->grpc_->GetHealthCheckService()->SetServingStatus(name, true);
-  }
-  if (!config.http_listen.empty()) {
-    HttpGatewayOptions ho;
-    ho.listen = config.http_listen;
-    ho.max_body_bytes = config.max_message_bytes;
-    ho.services = ServedServices();
-    ho.services.push_back(HealthServiceName());
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
-    args.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
-    auto http = HttpGateway::Start(ho, s->grpc_->InProcessChannel(args), s->tls_.get());
-    if (!http.ok()) return http.status();
-    s->http_ = *std::move(http);
-    spdlog::info("HTTP/JSON on {} (port {}){}", config.http_listen, s->http_->port(),
-                 s->http_->https() ? ", HTTPS" : "");
   }
   spdlog::info("quiverd serving on {} (port {}), data dir {}, durability {}", config.listen,
                s->port_, config.data_dir, config.durability);

@@ -266,6 +266,32 @@ class HttpGatewayTest(unittest.TestCase):
         self.assertLess(time.monotonic() - t0, 8)
         conn.close()
 
+    def test_busy_ports_stop_quiverd_before_it_serves(self):
+        # Both listeners are taken before either serves: a busy HTTP port
+        # stops quiverd before gRPC listens, a busy gRPC port after the HTTP
+        # port is bound (that socket is closed again on the way out).
+        for busy in ("http", "grpc"):
+            with socket.socket() as taken:
+                taken.bind(("127.0.0.1", 0))
+                taken.listen(1)
+                busy_port = taken.getsockname()[1]
+                free_port = e2e._free_port()
+                grpc_port, http_port = ((free_port, busy_port) if busy == "http"
+                                        else (busy_port, free_port))
+                proc = subprocess.run(
+                    [e2e.QUIVERD, "--data-dir", os.path.join(self.tmp, "busy_" + busy),
+                     "--listen", "127.0.0.1:%d" % grpc_port,
+                     "--http-listen", "127.0.0.1:%d" % http_port],
+                    capture_output=True, text=True, timeout=60)
+                self.assertNotEqual(proc.returncode, 0, busy)
+                out = proc.stdout + proc.stderr
+                if busy == "http":
+                    self.assertIn("cannot listen on --http-listen 127.0.0.1:%d" % http_port, out)
+                    self.assertNotIn("quiverd serving", out)
+                else:
+                    self.assertIn("cannot listen on 127.0.0.1:%d" % grpc_port, out)
+                    self.assertNotIn("HTTP/JSON on", out)
+
     def test_refuses_public_address_without_protection(self):
         proc = subprocess.run([e2e.QUIVERD, "--data-dir", os.path.join(self.tmp, "refused"),
                                "--listen", "127.0.0.1:0", "--http-listen", "0.0.0.0:0"],
