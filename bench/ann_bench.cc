@@ -50,6 +50,7 @@
 #include "bench/common/ground_truth.h"
 #include "bench/common/hnswlib_baseline.h"
 #include "bench/common/metrics_overhead.h"
+#include "bench/common/noop_rpc.h"
 #include "bench/common/quiverd_io.h"
 #include "bench/common/report.h"
 #include "bench/common/sysinfo.h"
@@ -166,26 +167,6 @@ double MemoryReadGBs() {
   std::free(buf);
   return best;
 }
-
-// A Search service that does nothing: k hits per query vector, no search.
-// The cost of a unary RPC of the benchmark's size on this machine.
-class NoopSearch final : public v1::SearchService::CallbackService {
-  grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx,
-                                   const v1::SearchRequest* req,
-                                   v1::SearchResponse* resp) override {
-    for (int q = 0; q < req->vectors_size(); ++q) {
-      v1::SearchResult* r = resp->add_results();
-      for (uint32_t h = 0; h < req->k(); ++h) {
-        v1::Hit* hit = r->add_hits();
-        hit->set_id(std::to_string(h));
-        hit->set_score(static_cast<float>(h));
-      }
-    }
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-};
 
 // ------------------------------------------------------------ systems
 
@@ -377,10 +358,7 @@ struct AnnRun {
 
   // Reference costs: memory bandwidth, a no-op RPC of the same size.
   double membw = 0;
-  NoopSearch noop_service;
-  std::unique_ptr<grpc::Server> noop_server;
-  std::vector<std::unique_ptr<client::Client>> noop_clients;
-  std::vector<v1::SearchRequest> noop_reqs;
+  std::unique_ptr<NoopRpc> noop;
   std::vector<double> noop1, noopN;
   double noop1_rate = 0, noopN_rate = 0;
 
@@ -697,32 +675,12 @@ void BuildBaselines(AnnRun& r) {
   }
 }
 
-// No-op RPCs per second over `threads` client threads.
-double NoopRate(AnnRun& r, int threads) {
-  const size_t calls = 3000;
-  Run run = DrivePinned(calls, threads, 0, r.k, [&](size_t c, int t, Run*) {
-    auto resp = r.noop_clients[t]->Search(r.noop_reqs[c % r.noop_reqs.size()]);
-    if (!resp.ok()) Die("noop Search", resp.status());
-  });
-  return static_cast<double>(calls) / run.seconds;
-}
-
 // Reference costs: one core's memory read bandwidth, and a callback server
 // in this process whose no-op Search is timed around the sweep.
 void StartNoopServer(AnnRun& r) {
   r.membw = MemoryReadGBs();
-  int noop_port = 0;
-  grpc::ServerBuilder b;
-  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &noop_port);
-  b.RegisterService(&r.noop_service);
-  r.noop_server = b.BuildAndStart();
-  if (r.noop_server == nullptr || noop_port == 0) Die("noop server", absl::InternalError("start"));
-  for (int t = 0; t < std::max(2, r.args.single_threads); ++t) {
-    r.noop_clients.push_back(
-        std::make_unique<client::Client>(absl::StrCat("127.0.0.1:", noop_port)));
-  }
-  r.noop_reqs = MakeSearches("noop", r.queries(), r.nq, 1, r.k);
-  NoopRate(r, 2);  // warm-up
+  r.noop = std::make_unique<NoopRpc>(MakeSearches("noop", r.queries(), r.nq, 1, r.k),
+                                     std::max(2, r.args.single_threads));
 }
 
 // The sweep's clients, requests and modes; the idle latency of the indexed
@@ -790,18 +748,18 @@ void Sweep(AnnRun& r) {
       for (const Mode& m : r.modes) r.bench->RunSystem(s, m, std::min<size_t>(r.nq, 200));
     }
   }
-  r.noop1.push_back(NoopRate(r, 1));
-  r.noopN.push_back(NoopRate(r, r.args.single_threads));
+  r.noop1.push_back(r.noop->Rate(1));
+  r.noopN.push_back(r.noop->Rate(r.args.single_threads));
   const double sweep_t0 = NowSeconds();
   for (const Family& f : r.families) {
     for (size_t pi = 0; pi < f.values.size(); ++pi) SweepPoint(r, f, pi);
-    r.noop1.push_back(NoopRate(r, 1));
-    r.noopN.push_back(NoopRate(r, r.args.single_threads));
+    r.noop1.push_back(r.noop->Rate(1));
+    r.noopN.push_back(r.noop->Rate(r.args.single_threads));
   }
   r.sweep_s = NowSeconds() - sweep_t0;
   r.noop1_rate = Median(r.noop1);
   r.noopN_rate = Median(r.noopN);
-  r.noop_server->Shutdown();
+  r.noop.reset();
   r.mem_swept = ReadMemory(r.srv->pid());
 }
 

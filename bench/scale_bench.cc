@@ -26,7 +26,9 @@
 //     single-query (1 client thread, one query per RPC / searchKnn call)
 //     and batched (1 thread, --batch queries per Search RPC; hnswlib loops
 //     searchKnn). QPS at each recall target is interpolated between the two
-//     swept ef values around it.
+//     swept ef values around it. A no-op Search RPC of the single-query
+//     size (common/noop_rpc.h) is timed before the sweep and after each ef:
+//     single-query QPS is also judged against hnswlib plus that round trip.
 //  4. Restart: SIGTERM, start on the same data, time to SERVING, to the
 //     first answered search and to every segment INDEXED; then the same
 //     after kill -9.
@@ -60,6 +62,7 @@
 #include "bench/common/driver.h"
 #include "bench/common/ground_truth.h"
 #include "bench/common/hnswlib_baseline.h"
+#include "bench/common/noop_rpc.h"
 #include "bench/common/quiverd_io.h"
 #include "bench/common/report.h"
 #include "bench/common/scaled_fmnist.h"
@@ -314,6 +317,10 @@ struct Cell {
   std::array<std::array<std::vector<Point>, 2>, 2> points;
   double sweep_s = 0;
   RestartTiming clean, kill9;
+  // A no-op unary Search RPC of the single-query size, per second (one
+  // client thread), timed before the sweep and after each ef.
+  std::vector<double> noop_rates;
+  double NoopRate() const { return noop_rates.empty() ? NAN : Median(noop_rates); }
   nlohmann::json targets = nlohmann::json::array();
   AtRecall At(System s, int mode, double target) const {
     return QpsAtRecall(points[s][mode], target);
@@ -532,6 +539,8 @@ void Sweep(CellRun& r) {
     SetEf(r, s, args.efs.front());
     for (int mode = 0; mode < 2; ++mode) RunSystem(r, s, mode, std::min<size_t>(r.nq, 200));
   }
+  NoopRpc noop(r.reqs[0], 1);
+  cell.noop_rates.push_back(noop.Rate(1));
   const double top = *std::max_element(args.recalls.begin(), args.recalls.end());
   std::printf(
       "  [sweep] ef %s, %d rounds, %zu queries a run (stops once both systems reach "
@@ -569,7 +578,9 @@ void Sweep(CellRun& r) {
                         " @ ", Thousands(p.Qps()), "/s");
       }
     }
-    std::printf("    ef=%-4d%s\n", ef, line.c_str());
+    cell.noop_rates.push_back(noop.Rate(1));
+    std::printf("    ef=%-4d%s  (no-op RPC %s/s)\n", ef, line.c_str(),
+                Thousands(cell.noop_rates.back()).c_str());
     std::fflush(stdout);
     if (all_top) break;
   }
@@ -664,6 +675,17 @@ void CheckTargets(Cell& c) {
     const AtRecall q = c.At(kQuiver, mode, kTargetRecall), h = c.At(kHnswlib, mode, kTargetRecall);
     add(absl::StrCat(kModeKey[mode], " QPS at recall 0.95 >= 0.8x hnswlib"), q.qps / h.qps,
         kMinQpsRatio, false, QpsCell(q) + " / " + QpsCell(h));
+  }
+  {
+    // What a search through gRPC can reach at best: hnswlib's time per
+    // query plus one no-op round trip. The target above compares with an
+    // in-process library that pays no round trip at all.
+    const AtRecall q = c.At(kQuiver, 0, kTargetRecall), h = c.At(kHnswlib, 0, kTargetRecall);
+    const double noop = c.NoopRate();
+    const double bound = 1.0 / (1.0 / noop + 1.0 / h.qps);
+    add("single QPS at recall 0.95 >= 0.8x 1/(1/no-op RPC + 1/hnswlib)", q.qps / bound,
+        kMinQpsRatio, false,
+        QpsCell(q) + " / " + Thousands(bound) + " (no-op " + Thousands(noop) + ")");
   }
   if (c.kill9.done) {
     add("restart (kill -9 -> INDEXED, search answered) / build <= 0.05x",
@@ -948,6 +970,7 @@ nlohmann::json CellJson(const Args& args, const Cell& c) {
         {"process_rss_kb", c.hl.rss_kb},
         {"process_peak_rss_kb", c.hl.hwm_kb}}},
       {"sweep_s", c.sweep_s},
+      {"noop_rpc_per_s", c.noop_rates},
       {"sweep", sweep},
       {"qps_at_recall", at},
       {"targets", c.targets}};
