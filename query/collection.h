@@ -44,6 +44,7 @@
 #define QUIVER_QUERY_COLLECTION_H_
 
 #include <atomic>
+#include <limits>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -317,8 +318,13 @@ class Collection : public std::enable_shared_from_this<Collection> {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void EndGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread) { pending_.clear(); }
   // Seals the growing segment if it has rows and no write came for
-  // `idle` (commit thread).
+  // `idle`, nor was held back for it (HoldIdleSeal) (commit thread).
   void SealIfIdle(absl::Duration idle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  // A write was refused or delayed by backpressure, its writer told to
+  // come back at `until`: for SealIfIdle the writer is not idle before
+  // then, so a throttled import does not seal a small segment every time
+  // the builder falls behind. Any thread.
+  void HoldIdleSeal(absl::Time until);
   // When the last write was applied (InfinitePast: none since opening).
   absl::Time last_write() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread) {
     return last_write_;
@@ -672,6 +678,8 @@ class Collection : public std::enable_shared_from_this<Collection> {
   std::shared_ptr<Segment> growing_ ABSL_GUARDED_BY(kCommitThread);
   std::vector<std::shared_ptr<Segment>> just_sealed_ ABSL_GUARDED_BY(kCommitThread);
   absl::Time last_write_ ABSL_GUARDED_BY(kCommitThread) = absl::InfinitePast();
+  // HoldIdleSeal's latest `until`, in Unix nanoseconds.
+  std::atomic<int64_t> idle_seal_held_until_ns_{std::numeric_limits<int64_t>::min()};
 
   // What readers see; changed only by the commit thread, under mu_.
   mutable Mutex mu_;

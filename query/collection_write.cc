@@ -217,8 +217,19 @@ void Collection::ApplyNoop(uint64_t seq) {
   PublishLocked(seq);
 }
 
+void Collection::HoldIdleSeal(absl::Time until) {
+  const int64_t ns = absl::ToUnixNanos(until);
+  int64_t held = idle_seal_held_until_ns_.load(std::memory_order_relaxed);
+  while (held < ns &&
+         !idle_seal_held_until_ns_.compare_exchange_weak(held, ns, std::memory_order_relaxed)) {
+  }
+}
+
 void Collection::SealIfIdle(absl::Duration idle) {
-  if (growing_ == nullptr || growing_->appended() == 0 || absl::Now() - last_write_ < idle) return;
+  if (growing_ == nullptr || growing_->appended() == 0) return;
+  const absl::Time held =
+      absl::FromUnixNanos(idle_seal_held_until_ns_.load(std::memory_order_relaxed));
+  if (absl::Now() - std::max(last_write_, held) < idle) return;
   SealGrowing();
   {
     MutexLock lock(&mu_);

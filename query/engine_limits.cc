@@ -15,8 +15,12 @@ void Engine::AdmitUpsert(std::unique_ptr<Writer> w) {
       EvaluatePressure(options_.limits, builder_->unindexed_rows(),
                        compaction_debt_rows_.load(std::memory_order_relaxed),
                        builder_->rows_per_second());
-  if (!p.refused.ok()) return w->done(p.refused);
+  if (!p.refused.ok()) {
+    w->coll->HoldIdleSeal(absl::Now() + RetryAfter(p.refused).value_or(absl::ZeroDuration()));
+    return w->done(p.refused);
+  }
   if (p.delay <= absl::ZeroDuration()) return Enqueue(std::move(w));
+  w->coll->HoldIdleSeal(absl::Now() + p.delay);
   // The delayer's jobs are copyable functions.
   auto held = std::make_shared<std::unique_ptr<Writer>>(std::move(w));
   delayer_->RunAt(absl::Now() + p.delay, [this, held] { Enqueue(std::move(*held)); });

@@ -293,6 +293,56 @@ TEST_F(WriteLimitsTest, CompactionDebtRefusesUpsertsUntilCompactionCatchesUp) {
 }
 
 
+// A writer held back by backpressure is not idle: while its upserts are
+// refused (and for the retry hint they carry) the growing segment stays
+// open, instead of being sealed small every time the builder falls behind
+// (what a throttled 1M-point import did: a few-hundred-row segment after
+// almost every full one). Once the writer stops retrying it is sealed.
+TEST_F(WriteLimitsTest, RefusedWritesDoNotSealTheGrowingSegmentAsIdle) {
+  limits_.max_compaction_debt_rows = 100;
+  Open();
+  Create("c");
+  engine_->StopIndexBuilds();  // no compaction: the debt below stays
+  QUIVER_ASSERT_OK(Upsert("c", 0, 1100));  // 1024 sealed + 76 growing
+  v1::DeletePointsRequest del;
+  del.set_collection("c");
+  for (int i = 0; i < 600; ++i) del.add_ids(absl::StrCat("p", i));
+  v1::DeletePointsResponse del_resp;
+  QUIVER_ASSERT_OK(engine_->Delete(del, &del_resp));
+  auto growing_rows = [&]() -> int64_t {
+    v1::GetCollectionRequest get;
+    get.set_name("c");
+    v1::GetCollectionResponse got;
+    EXPECT_TRUE(engine_->GetCollection(get, &got).ok());
+    for (const auto& seg : got.collection().stats().segments()) {
+      if (seg.state() == v1::SegmentInfo::GROWING) return static_cast<int64_t>(seg.rows());
+    }
+    return 0;
+  };
+  // Refused once the maintenance tick has measured the debt.
+  absl::Status refused;
+  for (int i = 0; i < 100 && refused.ok(); ++i) {
+    refused = Upsert("c", 5000, 1);
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_THAT(refused, StatusIs(absl::StatusCode::kUnavailable, "--max-compaction-debt-rows=100"));
+  const int64_t rows = growing_rows();
+  ASSERT_GT(rows, 0);
+  // Retried for twice seal_idle (2 s), every 100 ms: all refused, and the
+  // growing segment stays open.
+  const absl::Time until = absl::Now() + absl::Seconds(4);
+  while (absl::Now() < until) {
+    EXPECT_THAT(Upsert("c", 6000, 1), StatusIs(absl::StatusCode::kUnavailable));
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(growing_rows(), rows) << "sealed while the writer was refused";
+  // The writer gives up: sealed once the hint (1 s: no build rate known)
+  // and seal_idle have passed.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (growing_rows() != 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(growing_rows(), 0);
+}
+
 TEST(WritePressureTest, DelaysFromHalfTheLimitAndRefusesAtIt) {
   LimitOptions o;
   o.max_unindexed_rows = 1000;
