@@ -126,6 +126,15 @@ struct CollectionOptions {
   uint64_t merge_target_bytes = 0;
   // Segments per tiered merge. Default: 4.
   uint32_t merge_factor = 4;
+  // Once no write has come for this long, adjacent indexed segments of any
+  // tiers are merged into ones of up to merge_target_bytes (packed greedily
+  // in segment order), so that an import finished at a size between tiers
+  // (1M rows: three 262,144-row segments and three of 65,536) is searched
+  // as one graph where the target allows. A group is merged only when its
+  // other members add at least a quarter of its largest one's rows: a few
+  // new rows next to a large segment wait (at most 5x write amplification
+  // per merge). Default: 30 s; InfiniteDuration: never.
+  absl::Duration merge_idle = absl::Seconds(30);
   // Runs the fields of a hybrid search in parallel; null runs them one
   // after another. Not owned; outlives the collection.
   TaskPool* search_pool = nullptr;
@@ -333,6 +342,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // --- Compaction.
   // Picks segments to compact and marks them (commit thread).
   std::vector<CompactionPlan> PlanCompactions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  // PlanCompactions' merges once writes have paused (merge_idle).
+  void PlanIdleMerges(uint64_t row_bytes, std::vector<CompactionPlan>* plans) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // Copies the live rows of the plan's inputs into a new sealed segment, as
   // of a fresh view (any thread; the result is not visible to anyone yet).
   std::shared_ptr<Segment> BuildCompacted(const CompactionPlan& plan) const;

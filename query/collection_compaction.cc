@@ -126,11 +126,48 @@ std::vector<CompactionPlan> Collection::PlanCompactions() {
   }
   flush_merge();
   flush_run();
+  if (plans.empty() && target > 0 && absl::Now() - last_write_ >= options_.merge_idle) {
+    PlanIdleMerges(row_bytes, &plans);
+  }
   for (CompactionPlan& p : plans) {
     p.output_id = next_segment_id_++;
     for (const auto& in : p.inputs) in->SetCompacting(true);
   }
   return plans;
+}
+
+void Collection::PlanIdleMerges(uint64_t row_bytes, std::vector<CompactionPlan>* plans) const {
+  const uint64_t target = options_.merge_target_bytes;
+  // Only over a settled segment list: a merge or build in flight would
+  // split the groups differently once it lands.
+  for (const auto& seg : writer_segments_) {
+    if (seg->sealed() && (seg->compacting() || seg->building() || !seg->persisted())) return;
+  }
+  CompactionPlan group;
+  uint64_t group_live = 0, largest = 0;
+  auto flush = [&] {
+    if (group.inputs.size() >= 2 && (group_live - largest) * 4 >= largest) {
+      plans->push_back(std::move(group));
+    }
+    group = CompactionPlan();
+    group_live = largest = 0;
+  };
+  for (const auto& seg : writer_segments_) {
+    if (!seg->sealed()) {
+      flush();
+      continue;
+    }
+    const uint64_t live = seg->appended() - std::min(seg->appended(), seg->dead());
+    if ((group_live + live) * row_bytes > target ||
+        group_live + live > std::numeric_limits<uint32_t>::max() / 2) {
+      flush();
+    }
+    if (live * row_bytes > target) continue;  // at its final size already
+    group.inputs.push_back(seg);
+    group_live += live;
+    largest = std::max(largest, live);
+  }
+  flush();
 }
 
 std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) const {

@@ -51,6 +51,11 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
                  "vectors, so large collections are searched as a few graphs (0: never by size)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
       ->capture_default_str();
+  app.add_option("--merge-idle-s", c.merge_idle_s,
+                 "After this many seconds without writes to a collection, also merge adjacent "
+                 "segments of different sizes that together fit --merge-target-mb")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400 * 365}))
+      ->capture_default_str();
   app.add_option("--seal-idle-ms", c.seal_idle_ms,
                  "Seal and index a growing segment after this long without writes")
       ->check(CLI::Range(int64_t{10}, int64_t{86400000}))

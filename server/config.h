@@ -51,6 +51,9 @@ struct ServerConfig {
   // Sealed segments are merged (4 at a time, tier by tier) into segments of
   // up to this many MiB of vectors. 0: no merging by size. Default: 1024.
   int64_t merge_target_mb = 1024;
+  // After this long without writes, adjacent segments of any size merge up
+  // to merge_target_mb too. Default: 30 s.
+  int64_t merge_idle_s = 30;
   // A growing segment that sees no write for this long is sealed and
   // indexed. Default: 1000 ms.
   int64_t seal_idle_ms = 1000;

@@ -1,6 +1,7 @@
 // Segments sized for search: sealed segments merge in the background, four
 // of one size tier at a time, up to CollectionOptions::merge_target_bytes
-// (quiverd's --merge-target-mb). The merged segments must serve exactly
+// (quiverd's --merge-target-mb), and once writes pause across tiers
+// (merge_idle). The merged segments must serve exactly
 // what the inputs did: searches (ANN and exact), filters, deletes and
 // overwrites made while a merge runs, a restart, and verify.
 #include <algorithm>
@@ -36,13 +37,14 @@ class MergeTest : public ::testing::Test {
     for (float& x : vectors_) x = g(rng);
   }
 
-  void Open(uint64_t target_bytes) {
+  void Open(uint64_t target_bytes, absl::Duration merge_idle = absl::InfiniteDuration()) {
     engine_.reset();
     EngineOptions o;
     o.data_dir = dir_.path();
     o.collection.segment_max_rows = kSegmentRows;
     o.collection.merge_target_bytes = target_bytes;
     o.collection.merge_factor = 4;
+    o.collection.merge_idle = merge_idle;
     o.seal_idle = absl::Milliseconds(100);
     o.builder.threads_per_build = 2;
     auto e = Engine::Open(o);
@@ -201,6 +203,32 @@ TEST_F(MergeTest, TiersMergeIntoOneSegmentThatServesEverything) {
   ExpectServesEverything();
   Open(kPoints * kRowBytes + 1000);
   EXPECT_EQ(Stats().segments_size(), 1);
+  ExpectServesEverything();
+}
+
+TEST_F(MergeTest, AnImportBetweenTiersBecomesOneSegmentOnceWritesPause) {
+  // 14 segments: the tiers alone leave three of 2,000 rows and two of 500
+  // (no fourth of either size); once idle they pack into one.
+  Open(kPoints * kRowBytes + 1000, absl::Milliseconds(300));
+  Create();
+  Upsert(0, 7000);
+  std::vector<size_t> never;
+  for (size_t i = 7500; i < kPoints; ++i) never.push_back(i);
+  Delete(never);  // points 7500.. are never written: served as deleted
+  std::vector<uint64_t> live =
+      WaitFor([](const std::vector<uint64_t>& l) { return l.size() == 1; });
+  EXPECT_EQ(live, std::vector<uint64_t>{7000});
+  // 500 new points next to 7,000: too few to rebuild it for; they wait.
+  Upsert(7000, 7500);
+  live = WaitFor([](const std::vector<uint64_t>& l) { return l.size() == 2; });
+  absl::SleepFor(absl::Seconds(1));  // three times merge_idle
+  live = WaitFor([](const std::vector<uint64_t>& l) { return l.size() >= 1; });
+  EXPECT_EQ(live, (std::vector<uint64_t>{7000, 500}));
+  ExpectServesEverything();
+  // A restart keeps the merged segment (no merge redone: still 2).
+  Open(kPoints * kRowBytes + 1000, absl::Milliseconds(300));
+  live = WaitFor([](const std::vector<uint64_t>& l) { return l.size() >= 1; });
+  EXPECT_EQ(live, (std::vector<uint64_t>{7000, 500}));
   ExpectServesEverything();
 }
 
