@@ -102,6 +102,7 @@ struct Args {
   std::string quiverd = QUIVERD_PATH;
   std::vector<std::string> quiverd_env;
   std::vector<std::string> quiverd_args;
+  int merge_idle_s = 30;  // quiverd --merge-idle-s
   std::string out_dir;
   std::string tmp_dir;
   std::string cache_dir = QUIVER_BENCH_CACHE_DIR;
@@ -404,7 +405,8 @@ QuiverdOptions ServerOptions(const Args& args, const std::string& dir) {
   // A 1M-point restart loads 16 segments: more than the usual minute.
   qo.start_timeout = absl::Minutes(30);
   qo.extra_args = {"--index-build-threads", std::to_string(args.build_threads),
-                   "--index-build-workers", "1"};
+                   "--index-build-workers", "1", "--merge-idle-s",
+                   std::to_string(args.merge_idle_s)};
   qo.extra_args.insert(qo.extra_args.end(), args.quiverd_args.begin(), args.quiverd_args.end());
   return qo;
 }
@@ -458,8 +460,15 @@ void IngestQuiver(CellRun& r) {
   WaitAllIndexed(writer);
   // Then the merges by size (--merge-target-mb) that the sealed segments
   // start: quiverd is quiet once the last merged segment is built and
-  // swapped in (a 250k-point merge builds for minutes).
-  WaitQuiet(r.srv->pid(), 6 * 3600);
+  // swapped in (a 250k-point merge builds for minutes), and stays quiet
+  // past --merge-idle-s (after which writes count as paused and segments
+  // of different sizes merge too).
+  for (;;) {
+    WaitQuiet(r.srv->pid(), 6 * 3600);
+    const double cpu0 = ProcessCpuSeconds(r.srv->pid());
+    std::this_thread::sleep_for(std::chrono::seconds(args.merge_idle_s + 5));
+    if (ProcessCpuSeconds(r.srv->pid()) - cpu0 < 0.5) break;
+  }
   const double t_indexed = NowSeconds();
   cell.last_ack_to_indexed_s = t_indexed - t_ack;
   cell.first_write_to_indexed_s = t_indexed - t0;
@@ -806,7 +815,9 @@ void PrintMainTable(const Args& args, const std::vector<Cell>& cells, std::ostre
       << " threads. calib: quiverd's recall calibration of the same builds (for "
          "target_recall searches; hnswlib has none). ready: first write -> every segment INDEXED, "
          "merged by size and quiverd quiet (includes quiverd's --seal-idle-ms wait before "
-         "the last segment is sealed, 1 s by default; hnswlib: its build). memory: "
+         "the last segment is sealed, 1 s by default, and its --merge-idle-s wait before "
+         "merging segments of different sizes, plus 5 s of quiet after it; hnswlib: its "
+         "build). memory: "
          "Quiver, describe's memory_bytes of the field; hnswlib, its vectors and links. RSS: "
          "quiverd with the indexed collection; the hnswlib child process holding only its "
          "index (data unmapped). restart: Quiver, kill -9 -> first search answered with k "
@@ -1016,6 +1027,8 @@ bool ParseArgs(int argc, char** argv, Args& args, int* exit_code) {
   app.add_option("--quiverd", args.quiverd, "quiverd binary");
   app.add_option("--quiverd-env", args.quiverd_env, "extra NAME=value for quiverd (repeatable)");
   app.add_option("--quiverd-arg", args.quiverd_args, "extra quiverd argument (repeatable)");
+  app.add_option("--merge-idle-s", args.merge_idle_s,
+                 "quiverd --merge-idle-s; the bench waits that long plus 5 s of quiet");
   app.add_option("--out", args.out_dir,
                  "folder for scale_bench.json and .png (default <exe dir>/bench_results)");
   app.add_option("--tmp-dir", args.tmp_dir,
