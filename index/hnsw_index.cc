@@ -114,11 +114,12 @@ struct HnswIndex::Graph {
   // from label order under concurrent inserts, held-out rows and rows left
   // out of the build. A label that is no node (a row the build left out)
   // gets a record with no links that nothing links to (never reached by a
-  // walk), holding its row of `fill` (the build's input) or zeros.
+  // walk), holding its row read from `fill` (the build's input) or zeros
+  // (null).
   // REQUIRES: labels is current (Label()), the block has room for
   // label_space records (hnswlib's max_elements), insert state is gone.
   // Nothing may search the graph meanwhile.
-  void Renumber(const float* fill) {
+  void Renumber(const VectorIndex::RowReader* fill) {
     Hnsw& h = *hnsw;
     const size_t count = h.cur_element_count, n = label_space;
     bool identity = count == n;
@@ -139,7 +140,7 @@ struct HnswIndex::Graph {
       char* rec = base + next * per;
       std::memset(rec + h.offsetLevel0_, 0, h.size_links_level0_);
       if (fill != nullptr) {
-        std::memcpy(rec + h.offsetData_, fill + label * dim, dim * sizeof(float));
+        std::memcpy(rec + h.offsetData_, (*fill)(label), dim * sizeof(float));
       } else {
         std::memset(rec + h.offsetData_, 0, dim * sizeof(float));
       }
@@ -319,6 +320,15 @@ absl::Status HnswIndex::BuildHoldingOut(const float* vectors, size_t n, int thre
                                         const LabelFilter* rows,
                                         const std::vector<uint32_t>& held_out,
                                         const std::function<void()>& probe) {
+  const size_t dim = spec_.dim;
+  return BuildFromRows([vectors, dim](size_t i) { return vectors + i * dim; }, n, threads, rows,
+                       held_out, probe);
+}
+
+absl::Status HnswIndex::BuildFromRows(const RowReader& row, size_t n, int threads,
+                                      const LabelFilter* rows,
+                                      const std::vector<uint32_t>& held_out,
+                                      const std::function<void()>& probe) {
   if (n == 0) return absl::InvalidArgumentError("HNSW: cannot build over 0 vectors");
   if (n >= std::numeric_limits<uint32_t>::max()) {
     return absl::InvalidArgumentError(absl::StrCat("HNSW: too many vectors (", n, ")"));
@@ -350,13 +360,13 @@ absl::Status HnswIndex::BuildHoldingOut(const float* vectors, size_t n, int thre
     graph->hnsw = std::make_unique<Hnsw>(&graph->space, n, options_.m, options_.ef_construction);
     // The first point becomes the entry point; hnswlib needs it in place
     // before concurrent inserts.
-    graph->hnsw->addPoint(vectors + size_t{order[0]} * dim, order[0]);
+    graph->hnsw->addPoint(row(order[0]), order[0]);
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(absl::StrCat("HNSW: out of memory for ", n, " vectors"));
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("HNSW build: ", e.what()));
   }
-  QUIVER_RETURN_IF_ERROR(Insert(vectors, order, 1, held_from, threads, graph.get()));
+  QUIVER_RETURN_IF_ERROR(Insert(row, order, 1, held_from, threads, graph.get()));
   if (probe != nullptr && held_from < order.size()) {
     // Searchable as it is: the probe sees the graph without the held-out
     // rows, then they go in as the last inserts.
@@ -365,18 +375,17 @@ absl::Status HnswIndex::BuildHoldingOut(const float* vectors, size_t n, int thre
     probe();
     graph = std::move(graph_);
   }
-  QUIVER_RETURN_IF_ERROR(Insert(vectors, order, held_from, order.size(), threads, graph.get()));
+  QUIVER_RETURN_IF_ERROR(Insert(row, order, held_from, order.size(), threads, graph.get()));
   graph->Finish();
-  graph->Renumber(vectors);
+  graph->Renumber(&row);
   graph->Share();
   graph_ = std::move(graph);
   return absl::OkStatus();
 }
 
-absl::Status HnswIndex::Insert(const float* vectors, const std::vector<uint32_t>& order,
+absl::Status HnswIndex::Insert(const RowReader& row, const std::vector<uint32_t>& order,
                                size_t from, size_t to, int threads, Graph* graph) {
   if (from >= to) return absl::OkStatus();
-  const size_t dim = spec_.dim;
   std::atomic<size_t> next{from};
   std::atomic<bool> stopped{false};
   std::mutex error_mu;
@@ -391,7 +400,7 @@ absl::Status HnswIndex::Insert(const float* vectors, const std::vector<uint32_t>
         return;
       }
       try {
-        graph->hnsw->addPoint(vectors + size_t{order[i]} * dim, order[i]);
+        graph->hnsw->addPoint(row(order[i]), order[i]);
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(error_mu);
         const bool oom = dynamic_cast<const std::bad_alloc*>(&e) != nullptr ||

@@ -116,6 +116,11 @@ class HnswIndex final : public VectorIndex {
   absl::Status BuildHoldingOut(const float* vectors, size_t n, int threads,
                                const LabelFilter* rows, const std::vector<uint32_t>& held_out,
                                const std::function<void()>& probe) override;
+  // Inserts each row straight from `row` (hnswlib copies it into its
+  // level-0 block): no gathered copy of the input.
+  absl::Status BuildFromRows(const RowReader& row, size_t n, int threads, const LabelFilter* rows,
+                             const std::vector<uint32_t>& held_out,
+                             const std::function<void()>& probe) override;
   bool holds_out() const override { return true; }
   // FAILED_PRECONDITION before Build/Load.
   absl::Status Search(const float* query, const SearchParams& params,
@@ -146,7 +151,7 @@ class HnswIndex final : public VectorIndex {
                                                   const std::atomic<bool>*);
 
   // Inserts order[from, to) into `graph` with up to `threads` threads.
-  absl::Status Insert(const float* vectors, const std::vector<uint32_t>& order, size_t from,
+  absl::Status Insert(const RowReader& row, const std::vector<uint32_t>& order, size_t from,
                       size_t to, int threads, Graph* graph);
 
   const IndexSpec spec_;

@@ -31,9 +31,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -162,6 +164,29 @@ class VectorIndex {
     absl::Status s = Build(vectors, n, threads, rows);
     if (s.ok() && probe != nullptr) probe();
     return s;
+  }
+  // BuildHoldingOut (Build when `held_out` is empty and `probe` null) over
+  // rows read one at a time: `row(i)` is row i's dim floats, valid for the
+  // whole build. Kinds that copy each row into their own storage as they
+  // insert it (HNSW) override this and need no contiguous copy of the input
+  // (a sealed segment's rows live in chunks; gathering them cost a third
+  // copy of every vector while a segment was built). Default: gathers the
+  // rows, then builds from the array.
+  using RowReader = std::function<const float*(size_t row)>;
+  virtual absl::Status BuildFromRows(const RowReader& row, size_t n, int threads,
+                                     const LabelFilter* rows,
+                                     const std::vector<uint32_t>& held_out,
+                                     const std::function<void()>& probe) {
+    const size_t dim = spec().dim;
+    std::vector<float> data;
+    try {
+      data.resize(n * dim);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError("out of memory gathering the rows to index");
+    }
+    for (size_t i = 0; i < n; ++i) std::memcpy(data.data() + i * dim, row(i), dim * sizeof(float));
+    if (held_out.empty() && probe == nullptr) return Build(data.data(), n, threads, rows);
+    return BuildHoldingOut(data.data(), n, threads, rows, held_out, probe);
   }
   // BuildHoldingOut really leaves the held-out rows out while it probes
   // (graph kinds whose links a row shapes; HNSW).

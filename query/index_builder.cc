@@ -227,9 +227,17 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool
   // TOKENS multi-vector fields: an index over every vector of every row
   // (a placeholder row has none).
   const bool tokens = field.multi && field.token_candidates;
-  const std::vector<float> data =
-      tokens ? seg->GatherTokens(f, rows) : seg->GatherVectors(f, rows);
+  // Rows are read in place (the builder is the only one to swap this
+  // segment's rows, after the build); tokens are gathered, a row holding
+  // several.
+  const std::vector<float> data = tokens ? seg->GatherTokens(f, rows) : std::vector<float>();
   const size_t n = tokens ? data.size() / field.dim : rows;
+  index::VectorIndex::RowReader read;
+  if (tokens) {
+    read = [&data, dim = size_t{field.dim}](size_t i) { return data.data() + i * dim; };
+  } else {
+    read = [seg, f](size_t i) { return seg->vector(f, static_cast<uint32_t>(i)); };
+  }
   const RowsWithData with_data(*seg, rows, static_cast<int>(f));
   const index::LabelFilter* build_rows = tokens || with_data.all() ? nullptr : &with_data;
   (*idx)->set_build_stop(stop);
@@ -243,21 +251,21 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool
     CalibrationOptions copts = options.calibration;
     copts.seed = seg->id() * 7919 + f;
     const std::vector<uint32_t> samples = CalibrationSamples(*seg, f, rows, copts);
-    s = (*idx)->BuildHoldingOut(data.data(), n, options.threads_per_build, build_rows, samples,
-                                [&] {
-                                  const absl::Time cal_start = absl::Now();
-                                  absl::StatusOr<RecallCalibration> cal = Calibrate(
-                                      *seg, f, **idx, copts, stop, /*held_out=*/true,
-                                      coll.encoder(f));
-                                  calibration_seconds =
-                                      absl::ToDoubleSeconds(absl::Now() - cal_start);
-                                  if (cal.ok()) {
-                                    calibration = std::make_shared<const RecallCalibration>(
-                                        std::move(*cal));
-                                  }
-                                });
+    s = (*idx)->BuildFromRows(read, n, options.threads_per_build, build_rows, samples,
+                              [&] {
+                                const absl::Time cal_start = absl::Now();
+                                absl::StatusOr<RecallCalibration> cal = Calibrate(
+                                    *seg, f, **idx, copts, stop, /*held_out=*/true,
+                                    coll.encoder(f));
+                                calibration_seconds =
+                                    absl::ToDoubleSeconds(absl::Now() - cal_start);
+                                if (cal.ok()) {
+                                  calibration = std::make_shared<const RecallCalibration>(
+                                      std::move(*cal));
+                                }
+                              });
   } else {
-    s = (*idx)->Build(data.data(), n, options.threads_per_build, build_rows);
+    s = (*idx)->BuildFromRows(read, n, options.threads_per_build, build_rows, {}, nullptr);
   }
   if (absl::IsCancelled(s) && stop->load(std::memory_order_relaxed)) {
     spdlog::info("collection \"{}\" segment {} field \"{}\": index build stopped after {:.2f}s "
