@@ -44,9 +44,9 @@
 #define QUIVER_QUERY_COLLECTION_H_
 
 #include <atomic>
-#include <limits>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>

@@ -262,7 +262,7 @@ class HttpGateway::Handler {
     grpc::ByteBuffer out;
     std::promise<grpc::Status> done;
     stub_->UnaryCall(&ctx, route.grpc_method, grpc::StubOptions(), &in, &out,
-                    [&done](grpc::Status s) { done.set_value(std::move(s)); });
+                     [&done](grpc::Status s) { done.set_value(std::move(s)); });
     const grpc::Status status = done.get_future().get();
     AddRetryAfter(ctx, res);
     if (!status.ok()) return SetError(res, status.error_code(), status.error_message());
@@ -395,9 +395,10 @@ void HttpGateway::StopListening() {
 HttpGateway::~HttpGateway() {
   // httplib closes the listening socket only in stop(), which acts only on
   // a running loop: a gateway bound but never served (quiverd failed to
-  // start after Bind) runs the loop just to close it. A request it reads
+  // start after Bind) runs the loop just to close it; one that never bound
+  // (port_ 0) has nothing to close. A request it reads
   // meanwhile has no channel to go to and gets UNAVAILABLE (Call).
-  if (!thread_.joinable() && http_ != nullptr) RunLoop();
+  if (!thread_.joinable() && http_ != nullptr && port_ > 0) RunLoop();
   StopListening();
   if (thread_.joinable()) thread_.join();
 }
