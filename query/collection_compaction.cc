@@ -21,6 +21,11 @@ uint64_t RowBytes(const Schema& schema) {
   return std::max<uint64_t>(bytes, 1);
 }
 
+// Rows not deleted or overwritten.
+uint64_t LiveRows(const Segment& seg) {
+  return seg.appended() - std::min(seg.appended(), seg.dead());
+}
+
 }  // namespace
 
 std::vector<CompactionPlan> Collection::PlanCompactions() {
@@ -30,9 +35,6 @@ std::vector<CompactionPlan> Collection::PlanCompactions() {
   std::vector<CompactionPlan> plans;
   auto sparse = [&](const Segment& seg) {
     return seg.appended() > 0 && seg.dead() >= options_.compact_deleted_ratio * seg.appended();
-  };
-  auto live_of = [](const Segment& seg) {
-    return seg.appended() - std::min(seg.appended(), seg.dead());
   };
   // Tiered merges by size (merge_target_bytes): a run of adjacent segments
   // of one tier, merged merge_factor at a time while a group fits the
@@ -63,7 +65,7 @@ std::vector<CompactionPlan> Collection::PlanCompactions() {
       uint64_t live = 0;
       for (; end < run.size() && counted < factor; ++end) {
         counted += !run[end].rider;
-        live += live_of(*run[end].seg);
+        live += LiveRows(*run[end].seg);
       }
       if (counted < factor) break;
       if (live * row_bytes > target || live > std::numeric_limits<uint32_t>::max() / 2) break;
@@ -98,7 +100,7 @@ std::vector<CompactionPlan> Collection::PlanCompactions() {
       flush_run();
       continue;
     }
-    const uint32_t live = live_of(*seg);
+    const uint32_t live = static_cast<uint32_t>(LiveRows(*seg));
     if (live < small) {
       if (merge_live + live > max_rows) flush_merge();
       merge.inputs.push_back(seg);
@@ -157,7 +159,7 @@ void Collection::PlanIdleMerges(uint64_t row_bytes, std::vector<CompactionPlan>*
       flush();
       continue;
     }
-    const uint64_t live = seg->appended() - std::min(seg->appended(), seg->dead());
+    const uint64_t live = LiveRows(*seg);
     if ((group_live + live) * row_bytes > target ||
         group_live + live > std::numeric_limits<uint32_t>::max() / 2) {
       flush();

@@ -397,24 +397,6 @@ void Segment::DropWindowIndexes(int attr) {
   std::erase_if(windows_, [attr](const auto& w) { return w->attr() == attr; });
 }
 
-std::vector<float> Segment::GatherVectors(size_t f, uint32_t rows) const {
-  const size_t dim = dims_[f];
-  std::vector<float> out(static_cast<size_t>(rows) * dim);
-  for (uint32_t first = 0; first < rows; first += chunk_rows_) {
-    const uint32_t n = std::min(chunk_rows_, rows - first);
-    const RowBlock b = chunk_vectors(f, first);
-    float* dst = out.data() + static_cast<size_t>(first) * dim;
-    if (b.stride == dim) {
-      std::memcpy(dst, b.rows, n * dim * sizeof(float));
-    } else {
-      for (uint32_t i = 0; i < n; ++i) {
-        std::memcpy(dst + i * dim, b.rows + i * b.stride, dim * sizeof(float));
-      }
-    }
-  }
-  return out;
-}
-
 void Segment::SwapFieldRows(size_t f, std::shared_ptr<FieldRows> rows,
                             std::vector<std::shared_ptr<const void>>* retired) {
   std::shared_ptr<FieldRows> old;

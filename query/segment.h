@@ -266,9 +266,6 @@ class Segment {
   // Drops field f's index and window indexes (the field was dropped);
   // readers holding one keep it until they finish.
   void DropIndexes(size_t f);
-  // Copies field f's vectors of rows [0, rows) into one contiguous array, as
-  // index builds need.
-  std::vector<float> GatherVectors(size_t f, uint32_t rows) const;
 
   // One copy of every vector: from now on field f's rows are read where
   // `idx` (field f's index, built over these rows) keeps them
