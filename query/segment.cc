@@ -71,7 +71,7 @@ std::vector<float> Segment::GatherTokens(size_t f, uint32_t rows) const {
 
 Segment::Chunk::Chunk(const std::vector<uint32_t>& dims, const std::vector<bool>& multi,
                       uint32_t rows)
-    : iids(rows), ids(rows), attrs(rows), sparse(rows), text(rows), delete_seq(new std::atomic<uint64_t>[rows]) {
+    : iids(rows), ids(rows), delete_seq(new std::atomic<uint64_t>[rows]) {
   // Not zero-filled: every row is written by Append, or zeroed by
   // AppendHole, before anything reads it (zeroing was ~10% of ingest CPU).
   for (size_t f = 0; f < dims.size(); ++f) {
@@ -216,12 +216,12 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
   const uint32_t r = off % chunk_rows_;
   c.iids[r] = iid;
   c.ids[r] = external_id;
-  c.attrs[r] = std::move(attrs);
+  c.attrs.Set(r, chunk_rows_, std::move(attrs));
   // A row never holds more sparse fields than the segment's schema has.
   if (sparse.size() > num_sparse_) sparse.resize(num_sparse_);
   CountSparse(sparse);
-  c.sparse[r] = std::move(sparse);
-  c.text[r] = std::move(text);
+  c.sparse.Set(r, chunk_rows_, std::move(sparse));
+  c.text.Set(r, chunk_rows_, std::move(text));
   for (size_t f = 0; f < dims_.size(); ++f) {
     float* dst = c.owned[f].get() + static_cast<size_t>(r) * dims_[f];
     if (f >= vectors.size() || vectors[f] == nullptr || !has_field_[f]) {
@@ -277,11 +277,11 @@ void Segment::FillRow(uint32_t offset, const std::string& external_id, AttrRow a
   Chunk& c = *chunks_[offset / chunk_rows_];
   const uint32_t r = offset % chunk_rows_;
   c.ids[r] = external_id;
-  c.attrs[r] = std::move(attrs);
+  c.attrs.Set(r, chunk_rows_, std::move(attrs));
   if (sparse.size() > num_sparse_) sparse.resize(num_sparse_);
   CountSparse(sparse);
-  c.sparse[r] = std::move(sparse);
-  c.text[r] = std::move(text);
+  c.sparse.Set(r, chunk_rows_, std::move(sparse));
+  c.text.Set(r, chunk_rows_, std::move(text));
   // Until SetVector finds its vector, an optional field's is absent.
   for (size_t f = 0; f < dims_.size(); ++f) SetAbsent(f, offset, true);
   if (c.delete_seq[r].exchange(kAlive, std::memory_order_relaxed) != kAlive) {
