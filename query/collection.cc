@@ -222,8 +222,8 @@ absl::Status Collection::Get(const BoundGet& q, v1::GetPointsResponse* resp) con
   for (const std::string& id : q.ids) {
     auto it = id_map_.find(id);
     if (it == id_map_.end()) continue;
-    const Segment& seg = *it->second.segment;
-    const uint32_t off = it->second.offset;
+    const Segment& seg = *it->segment;
+    const uint32_t off = it->offset;
     v1::Point* p = resp->add_points();
     p->set_id(seg.external_id(off));
     for (int ai : out_attrs) {

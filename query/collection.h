@@ -49,10 +49,13 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/status/statusor.h"
 #include "base/mutex.h"
 #include "base/thread_role.h"
@@ -392,11 +395,33 @@ class Collection : public std::enable_shared_from_this<Collection> {
   template <typename SchemaMsg>
   SchemaMsg CurrentSchema(const Schema& schema) const;
 
-  // Where an external id's current row lives.
+  // Where an external id's current row lives. Mutable: an id map entry is
+  // pointed at the id's new row in place (its hash, the id's, is the same).
   struct RowRef {
-    Segment* segment;
-    uint32_t offset;
+    mutable Segment* segment;
+    mutable uint32_t offset;
   };
+  // The id map holds rows, not ids: hashing and comparing an entry read the
+  // id from its segment, so the map costs 16 bytes a slot instead of a
+  // second copy of every id (~70 MB less at 1M points). Every entry must
+  // therefore point at a row of a segment the collection still holds.
+  static std::string_view IdOf(std::string_view id) { return id; }
+  static std::string_view IdOf(const RowRef& r) { return r.segment->external_id(r.offset); }
+  struct IdHash {
+    using is_transparent = void;
+    template <typename T>
+    size_t operator()(const T& key) const {
+      return absl::Hash<std::string_view>{}(IdOf(key));
+    }
+  };
+  struct IdEq {
+    using is_transparent = void;
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return IdOf(a) == IdOf(b);
+    }
+  };
+  using IdMap = absl::flat_hash_set<RowRef, IdHash, IdEq>;
 
   // Resolves an external id as the commit thread sees it: pending writes of
   // the current group first, then the applied id map. -1 if absent.
@@ -698,7 +723,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   std::vector<std::shared_ptr<Segment>> segments_ ABSL_GUARDED_BY(mu_);
   uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t live_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::string, RowRef> id_map_ ABSL_GUARDED_BY(mu_);
+  IdMap id_map_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace quiver

@@ -216,39 +216,46 @@ bool Collection::SwapCompacted(const CompactionPlan& plan,
   absl::flat_hash_map<uint64_t, uint32_t> out_offset;
   const uint32_t out_rows = output->appended();
   for (uint32_t off = 0; off < out_rows; ++off) out_offset[output->iid(off)] = off;
-  MutexLock lock(&mu_);
-  for (const auto& in : plan.inputs) {
-    const uint32_t rows = in->published();
-    for (uint32_t off = 0; off < rows; ++off) {
-      auto it = out_offset.find(in->iid(off));
-      if (it == out_offset.end()) continue;
-      const uint64_t del = in->delete_seq(off);
-      if (del != kAlive) {
-        // Deleted or overwritten after the copy was taken.
-        output->MarkDeleted(it->second, del);
-        continue;
-      }
-      auto ref = id_map_.find(in->external_id(off));
-      if (ref != id_map_.end() && ref->second.segment == in.get() && ref->second.offset == off) {
-        ref->second = RowRef{output.get(), it->second};
+  {
+    MutexLock lock(&mu_);
+    for (const auto& in : plan.inputs) {
+      const uint32_t rows = in->published();
+      for (uint32_t off = 0; off < rows; ++off) {
+        auto it = out_offset.find(in->iid(off));
+        if (it == out_offset.end()) continue;
+        const uint64_t del = in->delete_seq(off);
+        if (del != kAlive) {
+          // Deleted or overwritten after the copy was taken.
+          output->MarkDeleted(it->second, del);
+          continue;
+        }
+        auto ref = id_map_.find(in->external_id(off));
+        if (ref != id_map_.end() && ref->segment == in.get() && ref->offset == off) {
+          ref->segment = output.get();
+          ref->offset = it->second;
+        }
       }
     }
-  }
-  // The output takes the place of the first input; the others go.
-  std::vector<std::shared_ptr<Segment>> next;
-  bool placed = false;
-  for (const auto& seg : writer_segments_) {
-    const bool is_input =
-        std::find(plan.inputs.begin(), plan.inputs.end(), seg) != plan.inputs.end();
-    if (!is_input) {
-      next.push_back(seg);
-    } else if (!placed) {
-      if (output->appended() > 0) next.push_back(output);
-      placed = true;
+    // The output takes the place of the first input; the others go.
+    std::vector<std::shared_ptr<Segment>> next;
+    bool placed = false;
+    for (const auto& seg : writer_segments_) {
+      const bool is_input =
+          std::find(plan.inputs.begin(), plan.inputs.end(), seg) != plan.inputs.end();
+      if (!is_input) {
+        next.push_back(seg);
+      } else if (!placed) {
+        if (output->appended() > 0) next.push_back(output);
+        placed = true;
+      }
     }
+    writer_segments_ = std::move(next);
+    PublishLocked(seq_);
   }
-  writer_segments_ = std::move(next);
-  PublishLocked(seq_);
+  // The inputs go once the last search that may read them ends: through the
+  // epochs, so their memory (graphs, ids, attributes) is freed and handed
+  // back to the system then, not left in the allocator's heap.
+  Retire(std::vector<std::shared_ptr<const void>>(plan.inputs.begin(), plan.inputs.end()));
   return true;
 }
 

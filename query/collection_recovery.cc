@@ -276,7 +276,7 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
     MutexLock lock(&mu_);
     for (const auto& [iid, ref] : st.by_iid) {
       if (ref.segment->Visible(ref.offset, last_seq)) {
-        id_map_.emplace(ref.segment->external_id(ref.offset), ref);
+        id_map_.insert(ref);
       }
     }
     live_ = id_map_.size();
@@ -295,7 +295,7 @@ void Collection::RecountTermStats() {
     if (stats != nullptr) stats->Clear();
   }
   ReaderMutexLock lock(&mu_);
-  for (const auto& [id, ref] : id_map_) AddTermStats(ref.segment->text(ref.offset), ref.segment->sparse(ref.offset));
+  for (const RowRef& ref : id_map_) AddTermStats(ref.segment->text(ref.offset), ref.segment->sparse(ref.offset));
 }
 
 void Collection::RebuildSegment(const storage::SegmentFiles& files, uint64_t segment_id,

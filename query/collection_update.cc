@@ -59,8 +59,8 @@ absl::Status Collection::MergeUpdate(const BoundUpdate& u, View* keep, BoundUpse
       p.text.clear();
       ++*created;
     } else {
-      const Segment& seg = *it->second.segment;
-      const uint32_t off = it->second.offset;
+      const Segment& seg = *it->segment;
+      const uint32_t off = it->offset;
       p.attrs = seg.attrs(off);
       p.attrs.resize(na);  // attributes added since the row was written: null
       p.sparse = seg.sparse(off);

@@ -27,7 +27,7 @@ int64_t Collection::ResolveForWrite(const std::string& id) const {
   ReaderMutexLock lock(&mu_);
   auto it = id_map_.find(id);
   if (it == id_map_.end()) return -1;
-  return static_cast<int64_t>(it->second.segment->iid(it->second.offset));
+  return static_cast<int64_t>(it->segment->iid(it->offset));
 }
 
 void Collection::PrepareUpsert(uint64_t seq, const BoundUpsert& up, storage::Batch* batch,
@@ -165,11 +165,16 @@ void Collection::ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEff
     for (const std::string& id : fx.removed_ids) {
       auto it = id_map_.find(id);
       if (it == id_map_.end()) continue;
-      RemoveTermStats(it->second.segment->text(it->second.offset),
-                      it->second.segment->sparse(it->second.offset));
-      it->second.segment->MarkDeleted(it->second.offset, seq);
+      RemoveTermStats(it->segment->text(it->offset), it->segment->sparse(it->offset));
+      it->segment->MarkDeleted(it->offset, seq);
     }
-    for (size_t i = 0; i < up.points.size(); ++i) id_map_[up.points[i].record.id()] = rows[i];
+    for (const RowRef& row : rows) {
+      auto [it, inserted] = id_map_.insert(row);
+      if (!inserted) {
+        it->segment = row.segment;
+        it->offset = row.offset;
+      }
+    }
     live_ += up.points.size() - fx.removed_ids.size();
     PublishLocked(seq);
   }
@@ -183,9 +188,8 @@ void Collection::ApplyDelete(uint64_t seq, const WriteEffects& fx) {
     for (const std::string& id : fx.removed_ids) {
       auto it = id_map_.find(id);
       if (it == id_map_.end()) continue;
-      RemoveTermStats(it->second.segment->text(it->second.offset),
-                      it->second.segment->sparse(it->second.offset));
-      it->second.segment->MarkDeleted(it->second.offset, seq);
+      RemoveTermStats(it->segment->text(it->offset), it->segment->sparse(it->offset));
+      it->segment->MarkDeleted(it->offset, seq);
       id_map_.erase(it);
     }
     live_ -= fx.removed_ids.size();
