@@ -138,6 +138,7 @@ class HnswIndex final : public VectorIndex {
   size_t MemoryBytes() const override;
   // The level-0 block: every label's vector, stride = one record.
   std::optional<SharedRows> shared_rows() const override;
+  bool shares_rows() const override { return true; }
   const IndexSpec& spec() const override { return spec_; }
   IndexShape shape() const override {
     return {IndexShape::Kind::kGraph, kHnswDefaultEf, 0, 0};

@@ -222,6 +222,10 @@ class VectorIndex {
   // label's row contiguous in one block; nullopt otherwise (compressed
   // kinds, list kinds, before Build/Load).
   virtual std::optional<SharedRows> shared_rows() const { return std::nullopt; }
+  // Whether this kind, once built, hands out its rows through shared_rows():
+  // a segment about to build one may lend it rows it does not own, since it
+  // will read them in the index's block afterwards (query/segment.h).
+  virtual bool shares_rows() const { return false; }
   virtual const IndexSpec& spec() const = 0;
   virtual IndexShape shape() const = 0;
   // One line for logs and `describe`, e.g. "HNSW(M=16, ef_construction=200)".

@@ -4,8 +4,12 @@
 // thread).
 #include <algorithm>
 #include <limits>
+#include <memory>
+#include <optional>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "index/vector_index.h"
 #include "query/collection.h"
 
 namespace quiver {
@@ -185,16 +189,45 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
   auto out = std::make_shared<Segment>(plan.output_id, schema,
                                        static_cast<uint32_t>(std::max<uint64_t>(live, 1)));
   const size_t nf = schema->vectors().size();
+  // A field whose new index will hold the rows (HNSW) borrows them from
+  // the inputs' blocks until it does: a copy here would be a third copy of
+  // every vector at the peak of the merge. Only when every input reads the
+  // field in an index's block, which the holds keep alive.
+  std::vector<std::vector<std::optional<Segment::HeldRows>>> held(plan.inputs.size());
+  for (size_t f = 0; f < nf; ++f) {
+    const VectorFieldSpec& field = schema->vectors()[f];
+    if (field.dropped || field.multi || field.disk) continue;
+    absl::StatusOr<std::unique_ptr<index::VectorIndex>> kind = index::CreateIndex(IndexSpecFor(f));
+    if (!kind.ok() || !(*kind)->shares_rows()) continue;
+    std::vector<std::shared_ptr<const void>> holds;
+    std::vector<std::optional<Segment::HeldRows>> rows(plan.inputs.size());
+    bool all = true;
+    for (size_t i = 0; i < plan.inputs.size() && all; ++i) {
+      const Segment& in = *plan.inputs[i];
+      if (in.LacksField(f)) continue;
+      rows[i] = in.adopted_rows(f);
+      all = rows[i].has_value();
+      if (all) holds.push_back(rows[i]->hold);
+    }
+    if (!all) continue;
+    for (size_t i = 0; i < plan.inputs.size(); ++i) {
+      held[i].resize(nf);
+      held[i][f] = std::move(rows[i]);
+    }
+    out->LendRows(f, std::make_shared<std::vector<std::shared_ptr<const void>>>(std::move(holds)));
+  }
   std::vector<const float*> vectors(nf);
   std::vector<TokenSet> tokens(nf);
-  for (const auto& in : plan.inputs) {
+  for (size_t i = 0; i < plan.inputs.size(); ++i) {
+    const std::shared_ptr<Segment>& in = plan.inputs[i];
     const uint32_t rows = in->published();
     for (uint32_t off = 0; off < rows && !out->full(); ++off) {
       if (!in->Visible(off, view.seq)) continue;
       for (size_t f = 0; f < nf; ++f) {
         const VectorFieldSpec& field = schema->vectors()[f];
         const bool has = !field.dropped && in->HasVector(f, off);
-        vectors[f] = has ? in->vector(f, off) : nullptr;
+        const bool lent = f < held[i].size() && held[i][f].has_value();
+        vectors[f] = !has ? nullptr : lent ? held[i][f]->row(off) : in->vector(f, off);
         if (field.multi && has) tokens[f] = in->tokens(f, off);
       }
       out->Append(in->iid(off), in->external_id(off), in->attrs(off), vectors, tokens.data(),

@@ -138,6 +138,9 @@ void IndexBuilder::Work() {
         const absl::Time start = absl::Now();
         std::shared_ptr<Segment> out = coll->BuildCompacted(job.plan);
         if (Build(*coll, out)) {
+          // Rows no index took over (a failed build or self-check) are
+          // copied before anyone searches the output.
+          out->OwnRows();
           spdlog::info(
               "collection \"{}\": compacted {} segment(s) into segment {} ({} rows) in {:.2f}s",
               coll->name(), job.plan.inputs.size(), out->id(), out->appended(),

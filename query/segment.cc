@@ -70,12 +70,12 @@ std::vector<float> Segment::GatherTokens(size_t f, uint32_t rows) const {
 }
 
 Segment::Chunk::Chunk(const std::vector<uint32_t>& dims, const std::vector<bool>& multi,
-                      uint32_t rows)
+                      const std::vector<bool>& lent, uint32_t rows)
     : iids(rows), ids(rows), delete_seq(new std::atomic<uint64_t>[rows]) {
   // Not zero-filled: every row is written by Append, or zeroed by
   // AppendHole, before anything reads it (zeroing was ~10% of ingest CPU).
   for (size_t f = 0; f < dims.size(); ++f) {
-    owned.emplace_back(new float[static_cast<size_t>(rows) * dims[f]]);
+    owned.emplace_back(lent[f] ? nullptr : new float[static_cast<size_t>(rows) * dims[f]]);
     norms.emplace_back(new float[rows]);
     if (multi[f]) {
       tok_ptr.emplace_back(new std::atomic<const float*>[rows]);
@@ -100,6 +100,7 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
     token_dims_.push_back(f.dim);
     row_bytes += (dims_.back() + 1) * sizeof(float);
   }
+  lent_.assign(dims_.size(), false);
   arena_.resize(dims_.size());
   arena_used_.assign(dims_.size(), 0);
   token_bytes_.reset(new std::atomic<uint64_t>[dims_.size()]);
@@ -144,7 +145,7 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
 Segment::Chunk& Segment::ChunkForAppend(uint32_t off) {
   std::unique_ptr<Chunk>& c = chunks_[off / chunk_rows_];
   if (c == nullptr) {
-    c = std::make_unique<Chunk>(dims_, multi_, chunk_rows_);
+    c = std::make_unique<Chunk>(dims_, multi_, lent_, chunk_rows_);
     // The descriptor of a segment still appended to is its first one; its
     // slot is read only for rows published after this.
     for (size_t f = 0; f < dims_.size(); ++f) {
@@ -161,7 +162,13 @@ uint32_t Segment::AppendHole(uint64_t iid) {
   c.iids[r] = iid;
   // A hole is still indexed (labels are offsets): give it finite data.
   for (size_t f = 0; f < dims_.size(); ++f) {
-    std::memset(c.owned[f].get() + static_cast<size_t>(r) * dims_[f], 0, dims_[f] * sizeof(float));
+    if (lent_[f]) {
+      FieldRows* rows = rows_[f].load(std::memory_order_relaxed);
+      rows->row_ptr[off] = rows->zeros.get();
+    } else {
+      std::memset(c.owned[f].get() + static_cast<size_t>(r) * dims_[f], 0,
+                  dims_[f] * sizeof(float));
+    }
     c.norms[f][r] = 0;
     if (multi_[f]) {
       c.tok_count[f][r] = 0;
@@ -223,8 +230,16 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
   c.sparse.Set(r, chunk_rows_, std::move(sparse));
   c.text.Set(r, chunk_rows_, std::move(text));
   for (size_t f = 0; f < dims_.size(); ++f) {
+    const bool absent = f >= vectors.size() || vectors[f] == nullptr || !has_field_[f];
+    if (lent_[f]) {
+      FieldRows* rows = rows_[f].load(std::memory_order_relaxed);
+      rows->row_ptr[off] = absent ? rows->zeros.get() : vectors[f];
+      c.norms[f][r] = absent ? 0 : index::NormSqr(vectors[f], dims_[f]);
+      if (absent) SetAbsent(f, off, true);
+      continue;
+    }
     float* dst = c.owned[f].get() + static_cast<size_t>(r) * dims_[f];
-    if (f >= vectors.size() || vectors[f] == nullptr || !has_field_[f]) {
+    if (absent) {
       // An optional field the point lacks: finite data for the slot, which
       // searches and index builds leave out.
       std::memset(dst, 0, dims_[f] * sizeof(float));
@@ -412,6 +427,65 @@ void Segment::SwapFieldRows(size_t f, std::shared_ptr<FieldRows> rows,
   retired->push_back(std::move(old));
 }
 
+void Segment::LendRows(size_t f, std::shared_ptr<const void> owner) {
+  auto rows = std::make_shared<FieldRows>();
+  rows->source = FieldRows::Source::kLent;
+  rows->stride = dims_[f];
+  rows->chunk_base.reset(new const float*[chunks_.size()]());
+  rows->row_ptr.reset(new const float*[capacity_]());
+  rows->zeros.reset(new float[dims_[f]]());
+  rows->owner = std::move(owner);
+  lent_[f] = true;
+  MutexLock lock(&index_mu_);
+  rows_[f].store(rows.get(), std::memory_order_release);
+  field_rows_[f] = std::move(rows);
+}
+
+std::optional<Segment::HeldRows> Segment::adopted_rows(size_t f) const {
+  ReaderMutexLock lock(&index_mu_);
+  if (f >= field_rows_.size() || field_rows_[f]->source != FieldRows::Source::kIndex ||
+      chunks_.empty() || field_rows_[f]->chunk_base[0] == nullptr) {
+    return std::nullopt;
+  }
+  // AdoptRows lays the chunks out back to back in the block.
+  return HeldRows{field_rows_[f], field_rows_[f]->chunk_base[0], field_rows_[f]->stride};
+}
+
+bool Segment::lends_rows(size_t f) const {
+  ReaderMutexLock lock(&index_mu_);
+  return f < field_rows_.size() && field_rows_[f]->source == FieldRows::Source::kLent;
+}
+
+void Segment::OwnRows() {
+  for (size_t f = 0; f < dims_.size(); ++f) {
+    if (!lends_rows(f)) continue;
+    const FieldRows& lent = *rows_[f].load(std::memory_order_acquire);
+    auto rows = std::make_shared<FieldRows>();
+    rows->stride = dims_[f];
+    rows->chunk_base.reset(new const float*[chunks_.size()]());
+    for (size_t ci = 0; ci < chunks_.size(); ++ci) {
+      Chunk* c = chunks_[ci].get();
+      if (c == nullptr) continue;
+      c->owned[f].reset(new float[static_cast<size_t>(chunk_rows_) * dims_[f]]);
+      const uint32_t first = static_cast<uint32_t>(ci * chunk_rows_);
+      const uint32_t n = std::min<uint32_t>(chunk_rows_, appended_ - std::min(appended_, first));
+      for (uint32_t r = 0; r < n; ++r) {
+        std::memcpy(c->owned[f].get() + static_cast<size_t>(r) * dims_[f], lent.row_ptr[first + r],
+                    dims_[f] * sizeof(float));
+      }
+      rows->chunk_base[ci] = c->owned[f].get();
+    }
+    std::shared_ptr<FieldRows> old;
+    {
+      MutexLock lock(&index_mu_);
+      old = std::move(field_rows_[f]);
+      rows_[f].store(rows.get(), std::memory_order_release);
+      field_rows_[f] = std::move(rows);
+    }
+    lent_[f] = false;
+  }
+}
+
 absl::Status Segment::AdoptRows(size_t f, const index::VectorIndex& idx,
                                 std::vector<std::shared_ptr<const void>>* retired) {
   if (f >= dims_.size() || !has_field_[f] || schema_->vectors()[f].token_candidates) {
@@ -477,6 +551,7 @@ size_t Segment::VectorBytes(size_t f, uint32_t rows) const {
   size_t per_row = dims_[f] + 1;
   size_t borrowed = 0;
   if (r->source == FieldRows::Source::kTable && !multi_[f]) per_row = 1;
+  if (r->source == FieldRows::Source::kLent) per_row = 1;  // the lenders count the rows
   if (r->source == FieldRows::Source::kIndex) {
     per_row = 1;
     std::optional<index::SharedRows> current;

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,30 @@ class Segment {
                   SparseRow sparse = {}, TextRow text = {});
   // Appends an empty slot (a row whose point no longer exists).
   uint32_t AppendHole(uint64_t iid);
+  // Field f's rows are lent, not copied: from here on Append keeps the
+  // pointer it is given for f (valid while `owner` is held; the zero row for
+  // a point lacking f) instead of copying the vector. For a compaction's
+  // output, whose copy would be a third copy of every vector at the peak of
+  // a merge (inputs, output, the new graph). Until AdoptRows moves the rows
+  // into an index's block or OwnRows copies them, the segment must not be
+  // searched: chunk_vectors has no block to give. REQUIRES: nothing
+  // appended yet; f a single-vector field without a table.
+  void LendRows(size_t f, std::shared_ptr<const void> owner);
+  // Copies the rows of every field still lent into the segment's own chunks
+  // (an index that did not adopt them: a failed build or self-check, a kind
+  // changed meanwhile). REQUIRES: sealed; nothing reads the segment yet.
+  void OwnRows();
+  bool lends_rows(size_t f) const;
+  // Field f's rows while an index's block serves them (AdoptRows): row
+  // `off` at base + off * stride, valid while `hold` is held, whatever the
+  // segment does meanwhile. nullopt while the rows are read elsewhere.
+  struct HeldRows {
+    std::shared_ptr<const void> hold;
+    const float* base = nullptr;
+    size_t stride = 0;
+    const float* row(uint32_t off) const { return base + static_cast<size_t>(off) * stride; }
+  };
+  std::optional<HeldRows> adopted_rows(size_t f) const;
   // Fills the vector of field `f` at `offset` (recovery loads attributes and
   // vectors in separate passes; FillRow marks an optional field absent
   // until its vector is set here).
@@ -166,10 +191,12 @@ class Segment {
   // (Collection::TakeView) while using them.
   const float* vector(size_t f, uint32_t off) const {
     const FieldRows* r = rows_[f].load(std::memory_order_acquire);
+    if (r->row_ptr != nullptr) [[unlikely]] return r->row_ptr[off];
     return r->chunk_base[off / chunk_rows_] + static_cast<size_t>(off % chunk_rows_) * r->stride;
   }
   // Rows [first, first + n) of field f, n <= chunk_rows(), first a multiple
-  // of chunk_rows() (one chunk): row first + i at rows + i * stride.
+  // of chunk_rows() (one chunk): row first + i at rows + i * stride; rows is
+  // null while the rows are lent (LendRows): read them through vector().
   struct RowBlock {
     const float* rows;
     size_t stride;  // floats; dims of the field when packed
@@ -372,7 +399,9 @@ class Segment {
     std::atomic<T*> rows_{nullptr};
   };
   struct Chunk {
-    Chunk(const std::vector<uint32_t>& dims, const std::vector<bool>& multi, uint32_t rows);
+    // No own copy of the fields marked in `lent`.
+    Chunk(const std::vector<uint32_t>& dims, const std::vector<bool>& multi,
+          const std::vector<bool>& lent, uint32_t rows);
     // Per field: the segment's own copy of the rows' vectors (null once a
     // table or an index's block serves them; FieldRows says where reads go).
     std::vector<std::unique_ptr<float[]>> owned;
@@ -398,12 +427,16 @@ class Segment {
   // retired through the collection's epochs, so one atomic load gives a
   // reader a base and a stride that belong together.
   struct FieldRows {
-    enum class Source { kChunks, kTable, kIndex };
+    enum class Source { kChunks, kTable, kIndex, kLent };
     Source source = Source::kChunks;
     size_t stride = 0;  // floats
     size_t rows = 0;    // kIndex: rows of the borrowed block
     std::unique_ptr<const float*[]> chunk_base;
-    // kTable, kIndex: keeps the borrowed memory alive.
+    // kLent: each row's own pointer (chunk_base is all null), and the zero
+    // row of the rows lacking the field.
+    std::unique_ptr<const float*[]> row_ptr;
+    std::unique_ptr<float[]> zeros;
+    // kTable, kIndex, kLent: keeps the borrowed memory alive.
     std::shared_ptr<const void> owner;
   };
   std::unique_ptr<std::atomic<FieldRows*>[]> rows_;  // per field
@@ -417,6 +450,7 @@ class Segment {
   const uint32_t capacity_;
   std::vector<uint32_t> dims_;        // stored per row: the vector, or the encoding
   std::vector<bool> multi_;
+  std::vector<bool> lent_;  // LendRows; the writer's (readers go by rows_)
   std::vector<bool> has_field_;       // not dropped in schema_ (no memory if dropped)
   std::vector<uint32_t> token_dims_;  // multi-vector fields: each vector's dim
   // Writer only: blocks that hold multi-vector fields' vectors, per field,

@@ -7,13 +7,18 @@
 // become holes), a rebuild with other parameters and a change to FLAT.
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <map>
+#include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "index/vector_index.h"
+#include "query/bind/wire_schema.h"
 #include "query/engine.h"
 #include "tests/common/recall.h"
 #include "tests/common/test_util.h"
@@ -279,6 +284,76 @@ TEST_F(SharedRowsTest, SearchesDuringRebuildsAndAdoptionStayRight) {
   EXPECT_GT(searches.load(), 0u);
   EXPECT_EQ(wrong.load(), 0u);
   ExpectRows(/*adopted=*/true);
+}
+
+// A compaction's output borrows its inputs' rows until its own index takes
+// them over (Segment::LendRows): nothing is copied, the rows read are the
+// lender's, and the lender is let go once the index adopted the rows or, if
+// none did, once OwnRows copied them.
+TEST(LentRowsTest, BorrowedUntilAdoptedOrCopiedAndThenLetGo) {
+  constexpr size_t n = 1500;
+  std::mt19937 rng(17);
+  std::normal_distribution<float> g;
+  std::vector<float> want(n * kDim);
+  for (float& x : want) x = g(rng);
+  auto bound = bind::BindSchema([] {
+    v1::CollectionSchema s;
+    v1::VectorField f = VectorField("v", kDim, v1::L2);
+    f.mutable_index()->set_type("HNSW");
+    *s.add_vectors() = f;
+    return s;
+  }());
+  ASSERT_TRUE(bound.ok()) << bound.status();
+  auto schema = std::make_shared<const Schema>(*std::move(bound));
+  for (const bool adopt : {true, false}) {
+    SCOPED_TRACE(adopt ? "adopted by the index" : "copied by OwnRows");
+    auto lender = std::make_shared<std::vector<float>>(want);
+    const std::weak_ptr<std::vector<float>> watch = lender;
+    const float* lent = lender->data();
+    Segment seg(1, schema, static_cast<uint32_t>(n));
+    seg.LendRows(0, std::move(lender));
+    for (size_t i = 0; i < n; ++i) {
+      seg.Append(i, std::to_string(i), AttrRow(), {lent + i * kDim});
+    }
+    seg.Publish(static_cast<uint32_t>(n));
+    seg.Seal();
+    ASSERT_TRUE(seg.lends_rows(0));
+    size_t borrowed = 0;
+    for (uint32_t i = 0; i < n; ++i) borrowed += seg.vector(0, i) == lent + i * kDim;
+    EXPECT_EQ(borrowed, n) << "rows were copied";
+    EXPECT_FALSE(watch.expired());
+
+    std::vector<std::shared_ptr<const void>> retired;
+    std::shared_ptr<index::VectorIndex> idx;
+    if (adopt) {
+      index::IndexSpec spec;
+      spec.type = "HNSW";
+      spec.dim = kDim;
+      auto built = index::CreateIndex(spec);
+      ASSERT_TRUE(built.ok()) << built.status();
+      idx = *std::move(built);
+      QUIVER_ASSERT_OK(idx->BuildFromRows(
+          [&](size_t i) { return seg.vector(0, static_cast<uint32_t>(i)); }, n, 2, nullptr, {},
+          nullptr));
+      QUIVER_ASSERT_OK(seg.AdoptRows(0, *idx, &retired));
+      EXPECT_TRUE(seg.rows_adopted(0));
+      const std::optional<Segment::HeldRows> held = seg.adopted_rows(0);
+      ASSERT_TRUE(held.has_value());
+      EXPECT_EQ(held->row(7), seg.vector(0, 7));
+    } else {
+      seg.OwnRows();
+      EXPECT_FALSE(seg.rows_adopted(0));
+      EXPECT_FALSE(seg.adopted_rows(0).has_value());
+    }
+    EXPECT_FALSE(seg.lends_rows(0));
+    retired.clear();  // what a collection's epoch frees once no search holds it
+    EXPECT_TRUE(watch.expired()) << "the lender's rows are still held";
+    size_t right = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      right += std::memcmp(seg.vector(0, i), want.data() + i * kDim, kDim * sizeof(float)) == 0;
+    }
+    EXPECT_EQ(right, n);
+  }
 }
 
 }  // namespace
