@@ -187,8 +187,9 @@ class Segment {
   const TextRow& text(uint32_t off) const { return chunk(off).text.get(off % chunk_rows_); }
   // Pointers into the segment's own chunks, into a mapped rerank table once
   // the field is served from one (AttachTable), or into the index's block
-  // once the segment reads its rows there (AdoptRows): hold a pin
-  // (Collection::TakeView) while using them.
+  // once the segment reads its rows there (AdoptRows), or into the lender's
+  // rows while they are lent (LendRows): hold a pin (Collection::TakeView)
+  // while using them.
   const float* vector(size_t f, uint32_t off) const {
     const FieldRows* r = rows_[f].load(std::memory_order_acquire);
     if (r->row_ptr != nullptr) [[unlikely]] return r->row_ptr[off];
