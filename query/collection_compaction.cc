@@ -193,7 +193,8 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
   // the inputs' blocks until it does: a copy here would be a third copy of
   // every vector at the peak of the merge. Only when every input reads the
   // field in an index's block, which the holds keep alive.
-  std::vector<std::vector<std::optional<Segment::HeldRows>>> held(plan.inputs.size());
+  std::vector<std::vector<std::optional<Segment::HeldRows>>> held(
+      plan.inputs.size(), std::vector<std::optional<Segment::HeldRows>>(nf));
   for (size_t f = 0; f < nf; ++f) {
     const VectorFieldSpec& field = schema->vectors()[f];
     if (field.dropped || field.multi || field.disk) continue;
@@ -210,10 +211,7 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
       if (all) holds.push_back(rows[i]->hold);
     }
     if (!all) continue;
-    for (size_t i = 0; i < plan.inputs.size(); ++i) {
-      held[i].resize(nf);
-      held[i][f] = std::move(rows[i]);
-    }
+    for (size_t i = 0; i < plan.inputs.size(); ++i) held[i][f] = std::move(rows[i]);
     out->LendRows(f, std::make_shared<std::vector<std::shared_ptr<const void>>>(std::move(holds)));
   }
   std::vector<const float*> vectors(nf);
@@ -226,8 +224,7 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
       for (size_t f = 0; f < nf; ++f) {
         const VectorFieldSpec& field = schema->vectors()[f];
         const bool has = !field.dropped && in->HasVector(f, off);
-        const bool lent = f < held[i].size() && held[i][f].has_value();
-        vectors[f] = !has ? nullptr : lent ? held[i][f]->row(off) : in->vector(f, off);
+        vectors[f] = !has ? nullptr : held[i][f] ? held[i][f]->row(off) : in->vector(f, off);
         if (field.multi && has) tokens[f] = in->tokens(f, off);
       }
       out->Append(in->iid(off), in->external_id(off), in->attrs(off), vectors, tokens.data(),

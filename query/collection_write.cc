@@ -149,6 +149,11 @@ void Collection::NotifySealed() {
   }
 }
 
+void Collection::Unlink(const RowRef& row, uint64_t seq) {
+  RemoveTermStats(row.segment->text(row.offset), row.segment->sparse(row.offset));
+  row.segment->MarkDeleted(row.offset, seq);
+}
+
 void Collection::ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEffects& fx) {
   std::vector<RowRef> rows;
   rows.reserve(up.points.size());
@@ -165,8 +170,7 @@ void Collection::ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEff
     for (const std::string& id : fx.removed_ids) {
       auto it = id_map_.find(id);
       if (it == id_map_.end()) continue;
-      RemoveTermStats(it->segment->text(it->offset), it->segment->sparse(it->offset));
-      it->segment->MarkDeleted(it->offset, seq);
+      Unlink(*it, seq);
     }
     for (const RowRef& row : rows) {
       auto [it, inserted] = id_map_.insert(row);
@@ -188,8 +192,7 @@ void Collection::ApplyDelete(uint64_t seq, const WriteEffects& fx) {
     for (const std::string& id : fx.removed_ids) {
       auto it = id_map_.find(id);
       if (it == id_map_.end()) continue;
-      RemoveTermStats(it->segment->text(it->offset), it->segment->sparse(it->offset));
-      it->segment->MarkDeleted(it->offset, seq);
+      Unlink(*it, seq);
       id_map_.erase(it);
     }
     live_ -= fx.removed_ids.size();

@@ -100,7 +100,6 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
     token_dims_.push_back(f.dim);
     row_bytes += (dims_.back() + 1) * sizeof(float);
   }
-  lent_.assign(dims_.size(), false);
   arena_.resize(dims_.size());
   arena_used_.assign(dims_.size(), 0);
   token_bytes_.reset(new std::atomic<uint64_t>[dims_.size()]);
@@ -145,7 +144,9 @@ Segment::Segment(uint64_t id, std::shared_ptr<const Schema> schema, uint32_t cap
 Segment::Chunk& Segment::ChunkForAppend(uint32_t off) {
   std::unique_ptr<Chunk>& c = chunks_[off / chunk_rows_];
   if (c == nullptr) {
-    c = std::make_unique<Chunk>(dims_, multi_, lent_, chunk_rows_);
+    std::vector<bool> lent(dims_.size());
+    for (size_t f = 0; f < dims_.size(); ++f) lent[f] = lends_rows(f);
+    c = std::make_unique<Chunk>(dims_, multi_, lent, chunk_rows_);
     // The descriptor of a segment still appended to is its first one; its
     // slot is read only for rows published after this.
     for (size_t f = 0; f < dims_.size(); ++f) {
@@ -162,7 +163,7 @@ uint32_t Segment::AppendHole(uint64_t iid) {
   c.iids[r] = iid;
   // A hole is still indexed (labels are offsets): give it finite data.
   for (size_t f = 0; f < dims_.size(); ++f) {
-    if (lent_[f]) {
+    if (lends_rows(f)) {
       FieldRows* rows = rows_[f].load(std::memory_order_relaxed);
       rows->row_ptr[off] = rows->zeros.get();
     } else {
@@ -231,7 +232,7 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
   c.text.Set(r, chunk_rows_, std::move(text));
   for (size_t f = 0; f < dims_.size(); ++f) {
     const bool absent = f >= vectors.size() || vectors[f] == nullptr || !has_field_[f];
-    if (lent_[f]) {
+    if (lends_rows(f)) {
       FieldRows* rows = rows_[f].load(std::memory_order_relaxed);
       rows->row_ptr[off] = absent ? rows->zeros.get() : vectors[f];
       c.norms[f][r] = absent ? 0 : index::NormSqr(vectors[f], dims_[f]);
@@ -412,15 +413,18 @@ void Segment::DropWindowIndexes(int attr) {
   std::erase_if(windows_, [attr](const auto& w) { return w->attr() == attr; });
 }
 
+std::shared_ptr<Segment::FieldRows> Segment::ReplaceFieldRows(size_t f,
+                                                              std::shared_ptr<FieldRows> rows) {
+  MutexLock lock(&index_mu_);
+  std::shared_ptr<FieldRows> old = std::move(field_rows_[f]);
+  rows_[f].store(rows.get(), std::memory_order_release);
+  field_rows_[f] = std::move(rows);
+  return old;
+}
+
 void Segment::SwapFieldRows(size_t f, std::shared_ptr<FieldRows> rows,
                             std::vector<std::shared_ptr<const void>>* retired) {
-  std::shared_ptr<FieldRows> old;
-  {
-    MutexLock lock(&index_mu_);
-    old = std::move(field_rows_[f]);
-    rows_[f].store(rows.get(), std::memory_order_release);
-    field_rows_[f] = std::move(rows);
-  }
+  std::shared_ptr<FieldRows> old = ReplaceFieldRows(f, std::move(rows));
   for (auto& c : chunks_) {
     if (c != nullptr && c->owned[f] != nullptr) retired->emplace_back(std::move(c->owned[f]));
   }
@@ -435,10 +439,7 @@ void Segment::LendRows(size_t f, std::shared_ptr<const void> owner) {
   rows->row_ptr.reset(new const float*[capacity_]());
   rows->zeros.reset(new float[dims_[f]]());
   rows->owner = std::move(owner);
-  lent_[f] = true;
-  MutexLock lock(&index_mu_);
-  rows_[f].store(rows.get(), std::memory_order_release);
-  field_rows_[f] = std::move(rows);
+  ReplaceFieldRows(f, std::move(rows));
 }
 
 std::optional<Segment::HeldRows> Segment::adopted_rows(size_t f) const {
@@ -452,8 +453,8 @@ std::optional<Segment::HeldRows> Segment::adopted_rows(size_t f) const {
 }
 
 bool Segment::lends_rows(size_t f) const {
-  ReaderMutexLock lock(&index_mu_);
-  return f < field_rows_.size() && field_rows_[f]->source == FieldRows::Source::kLent;
+  return f < dims_.size() &&
+         rows_[f].load(std::memory_order_acquire)->source == FieldRows::Source::kLent;
 }
 
 void Segment::OwnRows() {
@@ -475,14 +476,8 @@ void Segment::OwnRows() {
       }
       rows->chunk_base[ci] = c->owned[f].get();
     }
-    std::shared_ptr<FieldRows> old;
-    {
-      MutexLock lock(&index_mu_);
-      old = std::move(field_rows_[f]);
-      rows_[f].store(rows.get(), std::memory_order_release);
-      field_rows_[f] = std::move(rows);
-    }
-    lent_[f] = false;
+    // Nothing reads the segment yet: the lent rows can go at once.
+    ReplaceFieldRows(f, std::move(rows));
   }
 }
 

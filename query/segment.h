@@ -441,6 +441,8 @@ class Segment {
     std::shared_ptr<const void> owner;
   };
   std::unique_ptr<std::atomic<FieldRows*>[]> rows_;  // per field
+  // Installs field f's descriptor and returns the old one.
+  std::shared_ptr<FieldRows> ReplaceFieldRows(size_t f, std::shared_ptr<FieldRows> rows);
   // Replaces field f's descriptor, handing the old one and the chunks'
   // copies to *retired.
   void SwapFieldRows(size_t f, std::shared_ptr<FieldRows> rows,
@@ -451,7 +453,6 @@ class Segment {
   const uint32_t capacity_;
   std::vector<uint32_t> dims_;        // stored per row: the vector, or the encoding
   std::vector<bool> multi_;
-  std::vector<bool> lent_;  // LendRows; the writer's (readers go by rows_)
   std::vector<bool> has_field_;       // not dropped in schema_ (no memory if dropped)
   std::vector<uint32_t> token_dims_;  // multi-vector fields: each vector's dim
   // Writer only: blocks that hold multi-vector fields' vectors, per field,

@@ -1,7 +1,6 @@
 #include "query/execute/exact_scan.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -55,18 +54,6 @@ absl::Status ExactOverRows(const SearchContext& ctx, const Segment& seg, uint32_
     const Segment::RowBlock rows = seg.chunk_vectors(ctx.field, first);
     block.rows = rows.rows;
     block.stride = rows.stride;
-    if (rows.rows == nullptr) {
-      // Lent rows (a compaction's output while its index is built): one
-      // block of them, gathered.
-      thread_local std::vector<float> gathered;
-      gathered.resize(static_cast<size_t>(n) * ctx.dim);
-      for (uint32_t i = 0; i < n; ++i) {
-        std::memcpy(gathered.data() + static_cast<size_t>(i) * ctx.dim,
-                    seg.vector(ctx.field, first + i), ctx.dim * sizeof(float));
-      }
-      block.rows = gathered.data();
-      block.stride = ctx.dim;
-    }
     block.norms_sqr = seg.chunk_norms(ctx.field, first);
     block.n = n;
     block.first_id = HitId(part, first);
