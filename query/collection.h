@@ -424,7 +424,7 @@ class Collection : public std::enable_shared_from_this<Collection> {
   using IdMap = absl::flat_hash_set<RowRef, IdHash, IdEq>;
   // A row replaced or deleted at `seq`: marked, and out of the term
   // statistics. Commit thread, under mu_.
-  void Unlink(const RowRef& row, uint64_t seq);
+  void Unlink(const RowRef& row, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
 
   // Resolves an external id as the commit thread sees it: pending writes of
   // the current group first, then the applied id map. -1 if absent.
