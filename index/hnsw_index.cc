@@ -17,6 +17,7 @@
 #include "index/distance.h"
 #include "index/hnsw_walk.h"
 #include "index/hnswlib_wrapped.h"
+#include "storage/file_mapping.h"
 
 namespace quiver::index {
 namespace {
@@ -255,8 +256,11 @@ struct HnswIndex::Graph {
   size_t label_space = 0;
   size_t upper_link_bytes = 0;
   // hnswlib's level-0 block once Share() has run (its owner from then on:
-  // shared_rows hands out copies).
+  // shared_rows hands out copies). For a graph used in place, a pointer
+  // into `mapping` that shares its ownership.
   std::shared_ptr<char> block;
+  // The index file, when the level-0 block is read in place (LoadMapped).
+  std::shared_ptr<const storage::FileMapping> mapping;
 };
 
 HnswIndex::HnswIndex(IndexSpec spec, HnswOptions options)
@@ -536,16 +540,35 @@ absl::Status HnswIndex::SaveTo(storage::WritableFile& out) const {
   return out.Append(buf);
 }
 
-absl::Status HnswIndex::Load(const std::string& path) {
-  // Check the file against its header before hnswlib reads it: hnswlib
-  // trusts the header (sizes, counts) and a truncated file would otherwise
-  // make it allocate or read garbage.
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) return absl::NotFoundError(absl::StrCat("HNSW: cannot open ", path));
-  const uint64_t file_size = static_cast<uint64_t>(f.tellg());
-  f.seekg(0);
+absl::Status HnswIndex::Load(const std::string& path) { return LoadFile(path, false); }
+
+absl::Status HnswIndex::LoadMapped(const std::string& path) { return LoadFile(path, true); }
+
+bool HnswIndex::mapped() const { return graph_ != nullptr && graph_->mapping != nullptr; }
+
+absl::Status HnswIndex::LoadFile(const std::string& path, bool map) {
+  // Check the file against its header before hnswlib (or the mapped graph)
+  // reads it: hnswlib trusts the header (sizes, counts) and a truncated file
+  // would otherwise make it allocate or read garbage.
+  std::shared_ptr<const storage::FileMapping> mapping;
+  uint64_t file_size = 0;
   char header[kHeaderBytes];
-  if (file_size < kHeaderBytes || !f.read(header, kHeaderBytes)) {
+  std::ifstream f;
+  if (map) {
+    absl::StatusOr<std::shared_ptr<const storage::FileMapping>> m =
+        storage::FileMapping::Map(path);
+    if (!m.ok()) return m.status();
+    mapping = *std::move(m);
+    file_size = mapping->size();
+    if (file_size >= kHeaderBytes) std::memcpy(header, mapping->data(), kHeaderBytes);
+  } else {
+    f.open(path, std::ios::binary | std::ios::ate);
+    if (!f) return absl::NotFoundError(absl::StrCat("HNSW: cannot open ", path));
+    file_size = static_cast<uint64_t>(f.tellg());
+    f.seekg(0);
+    if (file_size >= kHeaderBytes && !f.read(header, kHeaderBytes)) file_size = 0;
+  }
+  if (file_size < kHeaderBytes) {
     return absl::DataLossError(absl::StrCat("HNSW: ", path, " is truncated (", file_size,
                                             " bytes)"));
   }
@@ -579,17 +602,23 @@ absl::Status HnswIndex::Load(const std::string& path) {
   }
   // The upper-layer link lists follow layer 0: a 4-byte size, then the lists.
   const uint64_t tail_offset = kHeaderBytes + uint64_t{count} * per_element;
-  std::string tail;
-  try {
-    tail.resize(file_size - tail_offset);
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(absl::StrCat("HNSW: cannot read ", path));
+  std::string read_tail;
+  absl::string_view tail;
+  if (map) {
+    tail = absl::string_view(mapping->data() + tail_offset, file_size - tail_offset);
+  } else {
+    try {
+      read_tail.resize(file_size - tail_offset);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat("HNSW: cannot read ", path));
+    }
+    f.seekg(static_cast<std::streamoff>(tail_offset));
+    if (!f.read(read_tail.data(), static_cast<std::streamsize>(read_tail.size()))) {
+      return absl::DataLossError(absl::StrCat("HNSW: short read from ", path));
+    }
+    f.close();
+    tail = read_tail;
   }
-  f.seekg(static_cast<std::streamoff>(tail_offset));
-  if (!f.read(tail.data(), static_cast<std::streamsize>(tail.size()))) {
-    return absl::DataLossError(absl::StrCat("HNSW: short read from ", path));
-  }
-  f.close();
   uint64_t pos = 0;
   for (size_t i = 0; i < count; ++i) {
     if (pos + sizeof(uint32_t) > tail.size()) {
@@ -604,12 +633,22 @@ absl::Status HnswIndex::Load(const std::string& path) {
   if (pos != tail.size()) {
     return absl::DataLossError(absl::StrCat("HNSW: ", path, " is truncated or corrupt"));
   }
-  tail = {};
+  read_tail = {};
+
+  // In place only if record i is label i for every label: the block is read
+  // only, and Renumber would have to rewrite it. Files written before
+  // labels were renumbered are loaded (and stay so until rewritten).
+  const char* const records = map ? mapping->data() + kHeaderBytes : nullptr;
+  bool in_place = map && count == label_space;
+  for (size_t i = 0; in_place && i < count; ++i) {
+    in_place = Field<hnswlib::labeltype>(records, i * per_element + label_offset) == i;
+  }
+  if (!in_place) mapping.reset();
 
   auto graph = std::make_unique<Graph>(dim, spec_.similarity);
   graph->label_space = label_space;
   // The space-only constructor initialises nothing; make the destructor safe
-  // whatever point loadIndex fails at.
+  // whatever point loading fails at.
   graph->hnsw = std::make_unique<Hnsw>(&graph->space);
   Hnsw& h = *graph->hnsw;
   h.data_level0_memory_ = nullptr;
@@ -617,18 +656,71 @@ absl::Status HnswIndex::Load(const std::string& path) {
   h.visited_list_pool_ = nullptr;
   h.cur_element_count = 0;
   h.num_deleted_ = 0;
-  try {
-    // Room for a record per label: Renumber fills in the labels no node
-    // holds (files written before labels were renumbered).
-    h.loadIndex(path, &graph->space, label_space);
-  } catch (const std::exception& e) {
-    if (h.linkLists_ == nullptr || h.element_levels_.size() < h.cur_element_count) {
-      h.cur_element_count = 0;  // the destructor walks element_levels_
-    }
-    if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
+  if (in_place) {
+    // What hnswlib's loadIndex sets, with the level-0 block pointing into
+    // the mapping. The insert state (label map, locks, visited lists) is
+    // left empty: Finish drops it anyway, and a loaded graph never grows.
+    // The block is owned by the mapping from here (~Graph clears hnswlib's
+    // pointer before hnswlib would free it).
+    graph->mapping = mapping;
+    graph->block = std::shared_ptr<char>(mapping, const_cast<char*>(records));
+    h.data_level0_memory_ = graph->block.get();
+    h.offsetLevel0_ = 0;
+    h.max_elements_ = label_space;
+    h.size_data_per_element_ = per_element;
+    h.label_offset_ = label_offset;
+    h.offsetData_ = data_offset;
+    h.maxlevel_ = max_level;
+    h.enterpoint_node_ = entry;
+    h.maxM_ = m;
+    h.maxM0_ = 2 * m;
+    h.M_ = m;
+    h.mult_ = Field<double>(header, 80);
+    h.ef_construction_ = Field<size_t>(header, 88);
+    h.data_size_ = graph->space.get_data_size();
+    h.fstdistfunc_ = graph->space.get_dist_func();
+    h.dist_func_param_ = graph->space.get_dist_func_param();
+    h.size_links_per_element_ = links_upper;
+    h.size_links_level0_ = links0;
+    h.revSize_ = 1.0 / h.mult_;
+    h.ef_ = 10;
+    h.element_levels_.assign(label_space, 0);
+    h.linkLists_ = static_cast<char**>(std::calloc(label_space, sizeof(char*)));
+    if (h.linkLists_ == nullptr) {
       return absl::ResourceExhaustedError(absl::StrCat("HNSW: cannot load ", path));
     }
-    return absl::DataLossError(absl::StrCat("HNSW: cannot load ", path, ": ", e.what()));
+    // Counted before the lists are copied: hnswlib's destructor frees the
+    // lists of the nodes whose level is set, which happens only once the
+    // node's list is allocated.
+    h.cur_element_count = count;
+    pos = 0;
+    for (size_t i = 0; i < count; ++i) {
+      const auto bytes = Field<uint32_t>(tail.data(), pos);
+      pos += sizeof(uint32_t);
+      if (bytes == 0) continue;
+      h.linkLists_[i] = static_cast<char*>(std::malloc(bytes));
+      if (h.linkLists_[i] == nullptr) {
+        return absl::ResourceExhaustedError(absl::StrCat("HNSW: cannot load ", path));
+      }
+      std::memcpy(h.linkLists_[i], tail.data() + pos, bytes);
+      h.element_levels_[i] = static_cast<int>(bytes / links_upper);
+      pos += bytes;
+    }
+    for (size_t i = 0; i < count; ++i) h.num_deleted_ += h.isMarkedDeleted(i) ? 1 : 0;
+  } else {
+    try {
+      // Room for a record per label: Renumber fills in the labels no node
+      // holds (files written before labels were renumbered).
+      h.loadIndex(path, &graph->space, label_space);
+    } catch (const std::exception& e) {
+      if (h.linkLists_ == nullptr || h.element_levels_.size() < h.cur_element_count) {
+        h.cur_element_count = 0;  // the destructor walks element_levels_
+      }
+      if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr) {
+        return absl::ResourceExhaustedError(absl::StrCat("HNSW: cannot load ", path));
+      }
+      return absl::DataLossError(absl::StrCat("HNSW: cannot load ", path, ": ", e.what()));
+    }
   }
   if (h.cur_element_count != count) {
     return absl::DataLossError(absl::StrCat("HNSW: ", path, " changed while loading"));

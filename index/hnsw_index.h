@@ -133,6 +133,13 @@ class HnswIndex final : public VectorIndex {
   // or its graph has a link out of range; the file is checked before hnswlib
   // reads it (hnswlib trusts the header) and the graph after.
   absl::Status Load(const std::string& path) override;
+  // The same checks as Load. A file whose records are in label order (every
+  // file this version writes) is used in place: the level-0 block, vectors
+  // and links, is the mapping, and the segment's rows are read there
+  // (shared_rows); only the upper layers' links (about 1/M of the nodes)
+  // are copied. Other files are loaded as Load does.
+  absl::Status LoadMapped(const std::string& path) override;
+  bool mapped() const override;
 
   size_t size() const override;
   size_t MemoryBytes() const override;
@@ -150,6 +157,8 @@ class HnswIndex final : public VectorIndex {
   friend absl::StatusOr<HnswGraph> BuildHnswGraph(const IndexSpec&, const HnswOptions&,
                                                   const float*, size_t, int, const LabelFilter*,
                                                   const std::atomic<bool>*);
+
+  absl::Status LoadFile(const std::string& path, bool map);
 
   // Inserts order[from, to) into `graph` with up to `threads` threads.
   absl::Status Insert(const RowReader& row, const std::vector<uint32_t>& order, size_t from,

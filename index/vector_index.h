@@ -207,6 +207,19 @@ class VectorIndex {
   absl::Status Save(storage::FileSystem& fs, const std::string& path) const;
   absl::Status Save(const std::string& path) const;
   virtual absl::Status Load(const std::string& path) = 0;
+  // Load, but the index may read the file in place through a read-only
+  // mapping instead of copying it into memory: its pages are then the page
+  // cache's, shared with the file, dropped under memory pressure and read
+  // again on use, and a restart copies nothing. Kinds whose file layout
+  // cannot be used in place (and files that need rewriting on load) are
+  // loaded as Load does; mapped() says which happened. The file must not
+  // change while the index lives: quiverd replaces a segment's files by
+  // rename and never writes them in place (a file altered from outside
+  // while mapped is what search reads until verify reports it and a
+  // restart rebuilds it; one truncated from outside faults the process).
+  virtual absl::Status LoadMapped(const std::string& path) { return Load(path); }
+  // True once LoadMapped has mapped the file (false after Build and Load).
+  virtual bool mapped() const { return false; }
   // The bytes of the file Save writes, appended to `out` (Save creates,
   // syncs and closes it).
   virtual absl::Status SaveTo(storage::WritableFile& out) const = 0;

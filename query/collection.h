@@ -144,6 +144,10 @@ struct CollectionOptions {
   // Read DISK fields' rerank tables with O_DIRECT, bypassing the page cache
   // (so a benchmark measures the device). Default: off.
   bool rerank_direct_io = false;
+  // Index files loaded at start-up are read in place through a read-only
+  // mapping where their kind allows (HNSW; VectorIndex::LoadMapped) rather
+  // than copied into memory. Default: on.
+  bool map_index_files = true;
   // Rows each index file loaded at start-up is checked on (own-vector
   // searches, query/index_check.h); one that fails is rebuilt. 0: off.
   // Default: 32.

@@ -179,8 +179,12 @@ bool Collection::LoadIndexes(Segment* seg, const storage::SegmentManifest& manif
                                       : files.VerifyFile(id_, seg->id(), *entry);
     if (s.ok()) {
       auto idx = index::CreateIndex(spec);
-      s = idx.ok() ? (*idx)->Load(absl::StrCat(files.SegmentDir(id_, seg->id()), "/", entry->file()))
-                   : idx.status();
+      const std::string path = absl::StrCat(files.SegmentDir(id_, seg->id()), "/", entry->file());
+      // Checked against its checksum just now; the mapping reads the same
+      // pages the check read.
+      s = !idx.ok()                 ? idx.status()
+          : options_.map_index_files ? (*idx)->LoadMapped(path)
+                                     : (*idx)->Load(path);
       // A TOKENS index is checked against the vector sets' table; without
       // one the sets are still being loaded (and the table is rebuilt).
       if (s.ok() && field.token_candidates && seg->table(f) == nullptr) {

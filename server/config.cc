@@ -29,6 +29,10 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--rerank-direct-io", c.rerank_direct_io,
                "Read DISK fields' rerank tables with O_DIRECT, bypassing the page cache");
+  app.add_option("--index-mmap", c.index_mmap,
+                 "Use HNSW index files in place through a read-only mapping at start-up "
+                 "(page cache, nothing copied) instead of reading them into memory")
+      ->capture_default_str();
   app.add_option("--max-message-bytes", c.max_message_bytes, "Largest gRPC message")
       ->check(CLI::Range(int64_t{4096}, int64_t{2000000000}))
       ->capture_default_str();

@@ -36,6 +36,9 @@ struct ServerConfig {
   int expensive_workers = 0;
   // Read DISK fields' rerank tables with O_DIRECT (benchmarks of the device).
   bool rerank_direct_io = false;
+  // Read HNSW index files in place through a read-only mapping at start-up
+  // instead of copying them into memory.
+  bool index_mmap = true;
   // Largest request or response message. Default: 64 MiB. Reads whose
   // response would be larger are refused with RESOURCE_EXHAUSTED before
   // the response is built.

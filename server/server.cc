@@ -81,6 +81,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   eo.collection.merge_idle = absl::Seconds(config.merge_idle_s);
   eo.collection.compact_deleted_ratio = config.compact_deleted_ratio;
   eo.collection.rerank_direct_io = config.rerank_direct_io;
+  eo.collection.map_index_files = config.index_mmap;
   eo.collection.index_check_samples = config.index_check_samples;
   eo.collection.max_response_bytes = static_cast<size_t>(config.max_message_bytes);
   eo.seal_idle = absl::Milliseconds(config.seal_idle_ms);

@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "tests/common/quiverd_process.h"
@@ -243,6 +245,132 @@ TEST_F(SegmentsE2ETest, CorruptIndexFilesAreDetectedAndRebuilt) {
   WaitAllIndexed(false);
   CheckSearches([](int) { return true; }, 2000);
   ExpectVerifyClean(*client_);
+}
+
+// The index files of segment directories that /proc/<pid>/maps shows
+// mapped into `pid`.
+std::set<std::string> MappedIndexFiles(pid_t pid) {
+  std::set<std::string> out;
+  std::ifstream maps(absl::StrCat("/proc/", pid, "/maps"));
+  std::string line;
+  while (std::getline(maps, line)) {
+    const size_t slash = line.find('/');
+    if (slash != std::string::npos && absl::EndsWith(line, ".index")) {
+      out.insert(line.substr(slash));
+    }
+  }
+  return out;
+}
+
+// Each point "p<i>" of [0, n), read back with its vector, holds VectorOf(i).
+void ExpectOwnVectors(client::Client& c, int n) {
+  for (int first = 0; first < n; first += 500) {
+    v1::GetPointsRequest req;
+    req.set_collection("c");
+    req.set_with_vectors(true);
+    for (int i = first; i < std::min(n, first + 500); ++i) req.add_ids(absl::StrCat("p", i));
+    auto r = c.GetPoints(req);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->points_size(), req.ids_size());
+    for (const v1::Point& p : r->points()) {
+      const auto want = VectorOf(std::stoi(p.id().substr(1)));
+      const auto& got = p.vectors().at("v").values();
+      ASSERT_EQ(got.size(), static_cast<int>(want.size())) << p.id();
+      EXPECT_TRUE(std::equal(want.begin(), want.end(), got.begin())) << p.id();
+    }
+  }
+}
+
+// HNSW index files are used in place after a restart (mapped, not read
+// into memory), and serve the same points and vectors. A mapped file
+// damaged on disk is caught: while quiverd runs, verify reports it (the
+// mapping shows the file as it is now, so verify checks what search
+// reads); at the next start its checksum fails and the segment is rebuilt
+// from RocksDB, so its damaged vectors are never served again. A file
+// truncated while quiverd was down is rebuilt the same way.
+TEST_F(SegmentsE2ETest, MappedHnswIndexFilesAreUsedInPlaceAndDamageIsCaught) {
+  const std::vector<std::string> no_merge = {"--merge-target-mb", "0"};
+  Start(no_merge);
+  v1::CollectionSchema schema;
+  *schema.add_vectors() = ::quiver::testing::VectorField("v", kDim);
+  schema.mutable_vectors(0)->mutable_index()->set_type("HNSW");
+  *schema.add_attributes() = ::quiver::testing::Attribute("n", v1::INT64);
+  QUIVER_ASSERT_OK(client_->CreateCollection("c", schema));
+  Upsert(0, 2000);
+  WaitAllIndexed(false);
+  // Built here: nothing is mapped yet.
+  EXPECT_TRUE(MappedIndexFiles(server_.pid()).empty());
+  QUIVER_ASSERT_OK(server_.Stop());
+
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(data_ + "/segments")) {
+    if (e.path().extension() == ".index") {
+      files.push_back(std::filesystem::canonical(e.path()).string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 4u);
+
+  Start(no_merge);
+  WaitAllIndexed(false);
+  EXPECT_EQ(MappedIndexFiles(server_.pid()), std::set<std::string>(files.begin(), files.end()));
+  EXPECT_EQ(*client_->Count("c"), 2000u);
+  ExpectOwnVectors(*client_, 2000);
+  CheckSearches([](int) { return true; }, 2000);
+  ExpectVerifyClean(*client_);
+
+  // Damaged in place while mapped: the first record's vector overwritten.
+  // hnswlib's records follow a 96-byte header: level-0 links (4 + 2*16*4
+  // bytes), then the vector.
+  {
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(96 + 4 + 2 * 16 * 4);
+    const std::string garbage(kDim * sizeof(float), '\x55');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  v1::VerifyCollectionRequest vreq;
+  vreq.set_name("c");
+  vreq.set_vector_sample_rows(0);  // every row
+  auto found = client_->VerifyCollection(vreq);
+  QUIVER_ASSERT_OK(found);
+  const std::filesystem::path damaged(files[0]);
+  const std::string where =
+      (damaged.parent_path().filename() / damaged.filename()).string();  // "s<id>/f0.index"
+  bool corrupt = false, mismatch = false;
+  for (const auto& d : found->defects()) {
+    corrupt = corrupt ||
+              (d.kind() == v1::VerifyDefect::FILE_CORRUPT && absl::StrContains(d.detail(), where));
+    mismatch = mismatch || d.kind() == v1::VerifyDefect::VECTOR_MISMATCH;
+  }
+  EXPECT_TRUE(corrupt) << found->DebugString();
+  EXPECT_TRUE(mismatch) << found->DebugString();
+  QUIVER_ASSERT_OK(server_.Stop());
+
+  // And one cut short while quiverd is down.
+  std::filesystem::resize_file(files[1], std::filesystem::file_size(files[1]) - 100);
+  Start(no_merge);
+  // Neither damaged file is mapped (their checksums fail before a mapping is
+  // made); the segments are searched exactly meanwhile, then rebuilt.
+  const std::set<std::string> mapped = MappedIndexFiles(server_.pid());
+  EXPECT_EQ(mapped.count(files[0]), 0u);
+  EXPECT_EQ(mapped.count(files[1]), 0u);
+  EXPECT_EQ(mapped.count(files[2]), 1u);
+  ExpectOwnVectors(*client_, 2000);
+  CheckSearches([](int) { return true; }, 2000);
+  WaitAllIndexed(false);
+  ExpectOwnVectors(*client_, 2000);
+  CheckSearches([](int) { return true; }, 2000);
+  ExpectVerifyClean(*client_);
+
+  // Loaded into memory instead when asked: nothing mapped.
+  QUIVER_ASSERT_OK(server_.Stop());
+  std::vector<std::string> no_mmap = no_merge;
+  no_mmap.push_back("--index-mmap=false");
+  Start(no_mmap);
+  WaitAllIndexed(false);
+  EXPECT_TRUE(MappedIndexFiles(server_.pid()).empty());
+  ExpectOwnVectors(*client_, 2000);
+  CheckSearches([](int) { return true; }, 2000);
 }
 
 // A byte flipped in a segment's MANIFEST (a DISK field, so rows are served

@@ -3,8 +3,15 @@
 // segment can read its rows there (shared_rows). Covered: builds with
 // several threads, rows left out of the graph and held-out rows; a save
 // and load; and a file in hnswlib's own insertion order (as written before
-// renumbering existed, or by hnswlib itself), renumbered when loaded.
+// renumbering existed, or by hnswlib itself), renumbered when loaded;
+// a file used in place (LoadMapped): its rows are the file's pages, held
+// as long as a segment reads them, and damage to it is reported, never read
+// past.
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <random>
@@ -20,6 +27,7 @@ namespace quiver::index {
 namespace {
 
 using ::quiver::testing::TempDir;
+using ::quiver::testing::StatusIs;
 
 constexpr size_t kDim = 24;
 constexpr size_t kN = 3000;
@@ -158,6 +166,92 @@ TEST(HnswLayoutTest, FileInInsertionOrderIsRenumberedWhenLoaded) {
   QUIVER_ASSERT_OK(reloaded.Load(again));
   ExpectRowsAre(reloaded, rows, /*fill_placeholders=*/false);
   EXPECT_EQ(OwnVectorSearches(reloaded, rows), OwnVectorSearches(loaded, rows));
+  // Used in place only once in label order: the old file is read (it has to
+  // be renumbered), the new one mapped.
+  HnswIndex old_mapped(Spec(), HnswOptions{});
+  QUIVER_ASSERT_OK(old_mapped.LoadMapped(path));
+  EXPECT_FALSE(old_mapped.mapped());
+  ExpectRowsAre(old_mapped, rows, /*fill_placeholders=*/false);
+  HnswIndex new_mapped(Spec(), HnswOptions{});
+  QUIVER_ASSERT_OK(new_mapped.LoadMapped(again));
+  EXPECT_TRUE(new_mapped.mapped());
+  ExpectRowsAre(new_mapped, rows, /*fill_placeholders=*/false);
+  EXPECT_EQ(OwnVectorSearches(new_mapped, rows), OwnVectorSearches(loaded, rows));
+}
+
+// The file /proc/self/maps names for the mapping holding `p`; empty if
+// `p` is in no file mapping.
+std::string MappedFile(const void* p) {
+  std::ifstream maps("/proc/self/maps");
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long a = 0, b = 0;  // NOLINT(runtime/int): sscanf's %lx
+    if (std::sscanf(line.c_str(), "%lx-%lx", &a, &b) != 2 || at < a || at >= b) continue;
+    const size_t slash = line.find('/');
+    return slash == std::string::npos ? "" : line.substr(slash);
+  }
+  return "";
+}
+
+TEST(HnswLayoutTest, MappedFileIsUsedInPlaceAndHeldByItsRows) {
+  const std::vector<float> rows = RandomRows(kN, 4);
+  HnswIndex built(Spec(), HnswOptions{});
+  EverySeventhOut data;
+  QUIVER_ASSERT_OK(built.Build(rows.data(), kN, /*threads=*/2, &data));
+  TempDir dir;
+  const std::string path = std::filesystem::canonical(dir.path()).string() + "/f.index";
+  QUIVER_ASSERT_OK(built.Save(path));
+  auto mapped = std::make_unique<HnswIndex>(Spec(), HnswOptions{});
+  QUIVER_ASSERT_OK(mapped->LoadMapped(path));
+  EXPECT_TRUE(mapped->mapped());
+  ExpectRowsAre(*mapped, rows, /*fill_placeholders=*/true);
+  EXPECT_EQ(OwnVectorSearches(*mapped, rows), OwnVectorSearches(built, rows));
+  EXPECT_EQ(mapped->MemoryBytes(), built.MemoryBytes());
+  // The rows are the file's pages, not a copy.
+  std::optional<SharedRows> kept = mapped->shared_rows();
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(MappedFile(kept->base), path);
+  // A segment reading them keeps the mapping after the index is gone; the
+  // last holder unmaps it.
+  mapped.reset();
+  EXPECT_EQ(MappedFile(kept->base), path);
+  EXPECT_EQ(std::memcmp(kept->base + 9 * kept->stride, rows.data() + 9 * kDim,
+                        kDim * sizeof(float)),
+            0);
+  const float* const base = kept->base;
+  kept.reset();
+  EXPECT_EQ(MappedFile(base), "");
+  // Loaded instead, nothing is mapped.
+  HnswIndex loaded(Spec(), HnswOptions{});
+  QUIVER_ASSERT_OK(loaded.Load(path));
+  EXPECT_FALSE(loaded.mapped());
+  EXPECT_EQ(MappedFile(loaded.shared_rows()->base), "");
+}
+
+TEST(HnswLayoutTest, MappedFileWithABadLinkIsRefused) {
+  const std::vector<float> rows = RandomRows(kN, 5);
+  HnswIndex built(Spec(), HnswOptions{});
+  QUIVER_ASSERT_OK(built.Build(rows.data(), kN, /*threads=*/1));
+  TempDir dir;
+  const std::string path = dir.path() + "/f.index";
+  QUIVER_ASSERT_OK(built.Save(path));
+  // Node 17's first level-0 link (after the 96-byte header and the 4-byte
+  // count) names a node that does not exist: a walk would read past the
+  // block. Its checksum would be fine if the file had been written so.
+  const size_t record = 4 + 2 * 16 * 4 + kDim * 4 + 8;
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(96 + 17 * record + 4));
+    const uint32_t bad = kN + 5;
+    f.write(reinterpret_cast<const char*>(&bad), sizeof(bad));
+  }
+  HnswIndex mapped(Spec(), HnswOptions{});
+  EXPECT_THAT(mapped.LoadMapped(path), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_FALSE(mapped.mapped());
+  TopK out(10);
+  EXPECT_THAT(mapped.Search(rows.data(), {}, nullptr, &out),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 }  // namespace

@@ -565,16 +565,22 @@ TEST_P(IndexConformanceTest, SaveLoadRoundTripGivesIdenticalResults) {
     const Built& b = Get(which);
     ASSERT_NE(b.index, nullptr);
     QUIVER_ASSERT_OK(b.index->Save(path));
-    auto loaded = CreateIndex(b.index->spec());
-    QUIVER_ASSERT_OK(loaded);
-    QUIVER_ASSERT_OK((*loaded)->Load(path));
-    EXPECT_EQ((*loaded)->size(), b.index->size());
-    EXPECT_EQ((*loaded)->Describe(), b.index->Describe());
-    EXPECT_GT((*loaded)->MemoryBytes(), 0u);
-    TenPercent filter;
-    EXPECT_TRUE(SameResults(SearchAll(*b.index, b.data, kK), SearchAll(**loaded, b.data, kK)));
-    EXPECT_TRUE(SameResults(SearchAll(*b.index, b.data, kK, {}, &filter),
-                            SearchAll(**loaded, b.data, kK, {}, &filter)));
+    // Read into memory, and used in place where the kind can (HNSW).
+    for (bool map : {false, true}) {
+      SCOPED_TRACE(map ? "LoadMapped" : "Load");
+      auto loaded = CreateIndex(b.index->spec());
+      QUIVER_ASSERT_OK(loaded);
+      QUIVER_ASSERT_OK(map ? (*loaded)->LoadMapped(path) : (*loaded)->Load(path));
+      EXPECT_EQ((*loaded)->mapped(), map && type() == "HNSW");
+      EXPECT_FALSE(b.index->mapped());
+      EXPECT_EQ((*loaded)->size(), b.index->size());
+      EXPECT_EQ((*loaded)->Describe(), b.index->Describe());
+      EXPECT_GT((*loaded)->MemoryBytes(), 0u);
+      TenPercent filter;
+      EXPECT_TRUE(SameResults(SearchAll(*b.index, b.data, kK), SearchAll(**loaded, b.data, kK)));
+      EXPECT_TRUE(SameResults(SearchAll(*b.index, b.data, kK, {}, &filter),
+                              SearchAll(**loaded, b.data, kK, {}, &filter)));
+    }
   }
 }
 
@@ -592,17 +598,25 @@ TEST_P(IndexConformanceTest, LoadOfTruncatedFileFails) {
     const std::string cut = dir.path() + "/cut";
     std::ofstream(cut, std::ios::binary | std::ios::trunc)
         .write(bytes.data(), static_cast<std::streamsize>(keep));
+    for (bool map : {false, true}) {
+      auto index = CreateIndex(b.index->spec());
+      QUIVER_ASSERT_OK(index);
+      EXPECT_FALSE((map ? (*index)->LoadMapped(cut) : (*index)->Load(cut)).ok())
+          << "kept " << keep << " of " << size << " bytes" << (map ? ", mapped" : "");
+      // A failed Load leaves an unbuilt index that says so.
+      TopK out(kK);
+      EXPECT_THAT((*index)->Search(b.data.query(0), {}, nullptr, &out),
+                  StatusIs(absl::StatusCode::kFailedPrecondition));
+      EXPECT_FALSE((*index)->mapped());
+    }
+  }
+  for (bool map : {false, true}) {
     auto index = CreateIndex(b.index->spec());
     QUIVER_ASSERT_OK(index);
-    EXPECT_FALSE((*index)->Load(cut).ok()) << "kept " << keep << " of " << size << " bytes";
-    // A failed Load leaves an unbuilt index that says so.
-    TopK out(kK);
-    EXPECT_THAT((*index)->Search(b.data.query(0), {}, nullptr, &out),
-                StatusIs(absl::StatusCode::kFailedPrecondition));
+    const std::string missing = dir.path() + "/missing";
+    EXPECT_THAT(map ? (*index)->LoadMapped(missing) : (*index)->Load(missing),
+                StatusIs(absl::StatusCode::kNotFound));
   }
-  auto index = CreateIndex(b.index->spec());
-  QUIVER_ASSERT_OK(index);
-  EXPECT_THAT((*index)->Load(dir.path() + "/missing"), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_P(IndexConformanceTest, KLargerThanNReturnsAll) {
