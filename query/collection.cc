@@ -161,11 +161,11 @@ void Collection::Retire(std::vector<std::shared_ptr<const void>> memory) const {
   // `old` is released here: if no pin holds it, the memory goes now.
 }
 
-void Collection::AdoptIndexRows(Segment& seg, size_t f) const {
+void Collection::AdoptIndexRows(Segment& seg, size_t f, bool compare) const {
   std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
   if (idx == nullptr || !idx->shared_rows().has_value()) return;
   std::vector<std::shared_ptr<const void>> retired;
-  if (absl::Status s = seg.AdoptRows(f, *idx, &retired); !s.ok()) {
+  if (absl::Status s = seg.AdoptRows(f, *idx, &retired, compare); !s.ok()) {
     spdlog::warn("collection \"{}\" segment {} field \"{}\": the segment keeps its own copy of "
                  "the vectors {} also holds: {}",
                  name_, seg.id(), schema().vectors()[f].name, idx->Describe(), s.ToString());

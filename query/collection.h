@@ -284,7 +284,9 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // before can reach it. A refusal (rows differ, say) is logged and the
   // segment keeps its copy: two copies, right answers. Any thread; not
   // concurrently for one segment and field (the index builder, recovery).
-  void AdoptIndexRows(Segment& seg, size_t f) const;
+  // compare false: recovery, before the vectors are loaded (it compares
+  // them as it loads them; Segment::AdoptRows).
+  void AdoptIndexRows(Segment& seg, size_t f, bool compare = true) const;
   // Runs `fn` while no Persist of this collection runs, so the segment
   // files it reads are whole (snapshots link them).
   void WithPersistLocked(const std::function<void()>& fn) const {
@@ -641,7 +643,13 @@ class Collection : public std::enable_shared_from_this<Collection> {
                                    RecoveryState* st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   absl::Status LoadPoints(storage::Store& store, const storage::SegmentFiles& files,
                           RecoveryState* st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
-  absl::Status LoadVectors(storage::Store& store, RecoveryState* st);
+  // Adds to *mismatched the restored segments whose loaded index held
+  // other vectors than RocksDB's (the index is dropped, rebuilt later).
+  absl::Status LoadVectors(storage::Store& store, RecoveryState* st,
+                           absl::flat_hash_set<const Segment*>* mismatched);
+  // Whether field f's index kind may keep a sealed segment's rows itself
+  // (VectorIndex::shares_rows): a single-vector, in-memory field.
+  bool RowsMayBeShared(size_t f) const;
   void FinishRestoredSegments(const std::vector<bool>& complete, const RecoveryState& st)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // False (and the failing field's index dropped) if a loaded index fails

@@ -196,10 +196,7 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
   std::vector<std::vector<std::optional<Segment::HeldRows>>> held(
       plan.inputs.size(), std::vector<std::optional<Segment::HeldRows>>(nf));
   for (size_t f = 0; f < nf; ++f) {
-    const VectorFieldSpec& field = schema->vectors()[f];
-    if (field.dropped || field.multi || field.disk) continue;
-    absl::StatusOr<std::unique_ptr<index::VectorIndex>> kind = index::CreateIndex(IndexSpecFor(f));
-    if (!kind.ok() || !(*kind)->shares_rows()) continue;
+    if (!RowsMayBeShared(f)) continue;
     std::vector<std::shared_ptr<const void>> holds;
     std::vector<std::optional<Segment::HeldRows>> rows(plan.inputs.size());
     bool all = true;

@@ -269,12 +269,26 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
         for (const auto& [seg, m] : jobs) complete.push_back(LoadIndexes(seg.get(), *m, files));
         return complete;
       });
-  // 2. Points and their vectors.
+  // 2. Points.
   absl::Status s = LoadPoints(store, files, &st);
-  if (s.ok()) s = LoadVectors(store, &st);
-  // 3. Indexes of restored segments (loaded meanwhile).
-  const std::vector<bool> complete = loaded.get();
+  // 3. Indexes of restored segments (loaded meanwhile). A segment reads its
+  // rows in an index that keeps them (one copy); the others get their own.
+  std::vector<bool> complete = loaded.get();
   QUIVER_RETURN_IF_ERROR(s);
+  for (const auto& seg : st.load_order) {
+    for (size_t f = 0; f < schema().vectors().size(); ++f) {
+      if (seg->lends_rows(f)) AdoptIndexRows(*seg, f, /*compare=*/false);
+    }
+    seg->OwnRows();
+  }
+  // 4. Vectors: copied where the segment keeps its own, compared where an
+  // index holds them. A segment whose index holds other vectors than
+  // RocksDB's is rebuilt.
+  absl::flat_hash_set<const Segment*> mismatched;
+  QUIVER_RETURN_IF_ERROR(LoadVectors(store, &st, &mismatched));
+  for (size_t i = 0; i < st.load_order.size(); ++i) {
+    if (mismatched.contains(st.load_order[i].get())) complete[i] = false;
+  }
   FinishRestoredSegments(complete, st);
   {
     MutexLock lock(&mu_);
@@ -360,6 +374,14 @@ void Collection::RestorePersistedSegments(const storage::SegmentFiles& files,
     claimed.insert(m.iids().begin(), m.iids().end());
     auto seg = std::make_shared<Segment>(m.segment_id(), shared_schema(),
                                          static_cast<uint32_t>(m.iids_size()));
+    // Fields whose index may keep the rows itself get no rows of their own
+    // yet: if the index file loads, the segment reads its rows there and
+    // RocksDB's vectors are only compared with them (LoadVectors), so a
+    // restart never holds two copies; if not, OwnRows gives them rows
+    // before the vectors are loaded.
+    for (size_t f = 0; f < schema().vectors().size(); ++f) {
+      if (RowsMayBeShared(f)) seg->LendRows(f, nullptr);
+    }
     for (uint64_t iid : m.iids()) st->by_iid[iid] = RowRef{seg.get(), seg->AppendHole(iid)};
     seg->Seal();
     AttachRestoredTables(*seg, m, files);
@@ -501,7 +523,15 @@ absl::Status Collection::LoadPoints(storage::Store& store, const storage::Segmen
   return absl::OkStatus();
 }
 
-absl::Status Collection::LoadVectors(storage::Store& store, RecoveryState* st) {
+bool Collection::RowsMayBeShared(size_t f) const {
+  const VectorFieldSpec& field = schema().vectors()[f];
+  if (field.dropped || field.multi || field.disk) return false;
+  absl::StatusOr<std::unique_ptr<index::VectorIndex>> kind = index::CreateIndex(IndexSpecFor(f));
+  return kind.ok() && (*kind)->shares_rows();
+}
+
+absl::Status Collection::LoadVectors(storage::Store& store, RecoveryState* st,
+                                       absl::flat_hash_set<const Segment*>* mismatched) {
   uint64_t live = 0;
   for (const auto& [iid, ref] : st->by_iid) live += ref.segment->Visible(ref.offset, st->last_seq);
   for (size_t f = 0; f < schema().vectors().size(); ++f) {
@@ -511,6 +541,13 @@ absl::Status Collection::LoadVectors(storage::Store& store, RecoveryState* st) {
     if (field.dropped) continue;
     const uint32_t dim = field.dim;
     std::vector<float> fde(field.multi ? stored_dims_[f] : 0, 0.0f);
+    // Restored segments whose rows are an index's block: compared, not
+    // copied. One that differs keeps nothing of the index: its rows are
+    // copied back and filled from RocksDB in a second pass.
+    absl::flat_hash_set<Segment*> in_index, differ;
+    for (const auto& seg : st->load_order) {
+      if (seg->rows_adopted(f)) in_index.insert(seg.get());
+    }
     uint64_t found = 0;
     QUIVER_RETURN_IF_ERROR(store.ScanVectors(
         id_, static_cast<uint16_t>(f),
@@ -520,6 +557,15 @@ absl::Status Collection::LoadVectors(storage::Store& store, RecoveryState* st) {
           if (!size_ok || it == st->by_iid.end()) {
             return absl::DataLossError(absl::StrCat("collection \"", name_,
                                                     "\": vector without a point record"));
+          }
+          Segment* const seg = it->second.segment;
+          if (!field.multi && in_index.contains(seg)) {
+            if (std::memcmp(seg->vector(f, it->second.offset), data, dim * sizeof(float)) != 0) {
+              differ.insert(seg);
+            }
+            seg->NoteVector(it->second.offset, f, data);
+            ++found;
+            return absl::OkStatus();
           }
           if (field.multi) {
             // The encoding is derived: recomputed with the field's seed.
@@ -535,6 +581,26 @@ absl::Status Collection::LoadVectors(storage::Store& store, RecoveryState* st) {
           ++found;
           return absl::OkStatus();
         }));
+    if (!differ.empty()) {
+      std::vector<std::shared_ptr<const void>> retired;
+      for (Segment* seg : differ) {
+        spdlog::error("collection \"{}\" segment {} field \"{}\": the index file holds other "
+                      "vectors than RocksDB; rebuilding it (searched exactly meanwhile)",
+                      name_, seg->id(), field.name);
+        seg->SetIndex(f, nullptr);
+        seg->ReclaimRows(f, &retired);
+        mismatched->insert(seg);
+      }
+      QUIVER_RETURN_IF_ERROR(store.ScanVectors(
+          id_, static_cast<uint16_t>(f), [&](uint64_t iid, const float* data, size_t) {
+            auto it = st->by_iid.find(iid);
+            if (it != st->by_iid.end() && differ.contains(it->second.segment)) {
+              it->second.segment->SetVector(it->second.offset, f, data);
+            }
+            return absl::OkStatus();
+          }));
+      Retire(std::move(retired));
+    }
     // An optional field's points may lack it (FillRow marked them absent
     // until SetVector found one).
     if (found != live && !(field.optional && found < live)) {

@@ -288,6 +288,12 @@ void Segment::SetVector(uint32_t offset, size_t f, const float* v) {
   c.norms[f][r] = index::NormSqr(dst, dims_[f]);
 }
 
+void Segment::NoteVector(uint32_t offset, size_t f, const float* v) {
+  Chunk& c = *chunks_[offset / chunk_rows_];
+  SetAbsent(f, offset, false);
+  c.norms[f][offset % chunk_rows_] = index::NormSqr(v, dims_[f]);
+}
+
 void Segment::FillRow(uint32_t offset, const std::string& external_id, AttrRow attrs,
                       SparseRow sparse, TextRow text) {
   Chunk& c = *chunks_[offset / chunk_rows_];
@@ -482,7 +488,7 @@ void Segment::OwnRows() {
 }
 
 absl::Status Segment::AdoptRows(size_t f, const index::VectorIndex& idx,
-                                std::vector<std::shared_ptr<const void>>* retired) {
+                                std::vector<std::shared_ptr<const void>>* retired, bool compare) {
   if (f >= dims_.size() || !has_field_[f] || schema_->vectors()[f].token_candidates) {
     return absl::FailedPreconditionError("the field keeps no row vectors an index could share");
   }
@@ -506,7 +512,7 @@ absl::Status Segment::AdoptRows(size_t f, const index::VectorIndex& idx,
     ReaderMutexLock lock(&index_mu_);
     if (field_rows_[f]->owner == shared->owner) return absl::OkStatus();
   }
-  for (uint32_t off = 0; off < appended_; ++off) {
+  for (uint32_t off = 0; compare && off < appended_; ++off) {
     if (delete_seq(off) == 0 || !HasVector(f, off)) continue;  // a hole, or no vector
     if (std::memcmp(vector(f, off), shared->base + static_cast<size_t>(off) * shared->stride,
                     dim * sizeof(float)) != 0) {
@@ -525,6 +531,26 @@ absl::Status Segment::AdoptRows(size_t f, const index::VectorIndex& idx,
   }
   SwapFieldRows(f, std::move(rows), retired);
   return absl::OkStatus();
+}
+
+void Segment::ReclaimRows(size_t f, std::vector<std::shared_ptr<const void>>* retired) {
+  if (!rows_adopted(f)) return;
+  auto rows = std::make_shared<FieldRows>();
+  rows->stride = dims_[f];
+  rows->chunk_base.reset(new const float*[chunks_.size()]());
+  for (size_t ci = 0; ci < chunks_.size(); ++ci) {
+    Chunk* c = chunks_[ci].get();
+    if (c == nullptr) continue;
+    c->owned[f].reset(new float[static_cast<size_t>(chunk_rows_) * dims_[f]]);
+    const uint32_t first = static_cast<uint32_t>(ci * chunk_rows_);
+    const uint32_t n = std::min<uint32_t>(chunk_rows_, appended_ - std::min(appended_, first));
+    for (uint32_t r = 0; r < n; ++r) {
+      std::memcpy(c->owned[f].get() + static_cast<size_t>(r) * dims_[f], vector(f, first + r),
+                  dims_[f] * sizeof(float));
+    }
+    rows->chunk_base[ci] = c->owned[f].get();
+  }
+  retired->push_back(ReplaceFieldRows(f, std::move(rows)));
 }
 
 bool Segment::rows_adopted(size_t f) const {

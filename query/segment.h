@@ -135,7 +135,10 @@ class Segment {
   // pointer it is given for f (valid while `owner` is held; the zero row for
   // a point lacking f) instead of copying the vector. For a compaction's
   // output, whose copy would be a third copy of every vector at the peak of
-  // a merge (inputs, output, the new graph). Until AdoptRows moves the rows
+  // a merge (inputs, output, the new graph); and, with a null owner and
+  // only holes appended (zero rows), for a segment restored at start-up,
+  // whose rows are about to be read in its loaded index (AdoptRows) or
+  // else copied from RocksDB (after OwnRows). Until AdoptRows moves the rows
   // into an index's block or OwnRows copies them, the segment must not be
   // searched: chunk_vectors has no block to give. REQUIRES: nothing
   // appended yet; f a single-vector field without a table.
@@ -144,6 +147,12 @@ class Segment {
   // (an index that did not adopt them: a failed build or self-check, a kind
   // changed meanwhile). REQUIRES: sealed; nothing reads the segment yet.
   void OwnRows();
+  // Field f's rows, read in an index's block, copied back into the
+  // segment's own chunks (the index is being dropped: its rows were found
+  // to differ from RocksDB's at recovery); the block's hold moves to
+  // *retired. No-op unless the rows are adopted.
+  // REQUIRES: sealed; no concurrent AdoptRows / AttachTable of field f.
+  void ReclaimRows(size_t f, std::vector<std::shared_ptr<const void>>* retired);
   bool lends_rows(size_t f) const;
   // Field f's rows while an index's block serves them (AdoptRows): row
   // `off` at base + off * stride, valid while `hold` is held, whatever the
@@ -159,6 +168,11 @@ class Segment {
   // vectors in separate passes; FillRow marks an optional field absent
   // until its vector is set here).
   void SetVector(uint32_t offset, size_t f, const float* v);
+  // As SetVector for a row whose vector the segment does not copy: its
+  // rows are read in an index's block (AdoptRows) or a table, which holds
+  // `v` already (the caller compared them). Marks it present and keeps its
+  // norm (exact scans read it).
+  void NoteVector(uint32_t offset, size_t f, const float* v);
   // Fills the vectors of multi-vector field f at `offset` (recovery); a
   // no-op once a table serves the field.
   void SetTokens(uint32_t offset, size_t f, TokenSet tokens);
@@ -309,9 +323,12 @@ class Segment {
   // FAILED_PRECONDITION and changes
   // nothing. A hole's row (a point gone at load) is not compared: no search
   // returns it, and the index may hold the vector it had when it was built.
+  // compare false skips the comparison: only for rows that hold nothing
+  // yet (a segment restored at start-up, whose vectors are compared with
+  // the index's as they are loaded).
   // REQUIRES: sealed; no concurrent AdoptRows / AttachTable of field f.
   absl::Status AdoptRows(size_t f, const index::VectorIndex& idx,
-                         std::vector<std::shared_ptr<const void>>* retired);
+                         std::vector<std::shared_ptr<const void>>* retired, bool compare = true);
   // Whether field f's rows are read from an index's block (AdoptRows).
   bool rows_adopted(size_t f) const;
 

@@ -304,6 +304,83 @@ TEST_F(VerifyTest, InconsistentManifestsAreRebuiltAtStartUp) {
   }
 }
 
+// An HNSW index file whose checksum holds but whose vectors are not
+// RocksDB's (a bug that wrote it so, or a hand that rewrote it and its
+// MANIFEST) is not served: at start-up the segment's rows are compared with
+// RocksDB's before it reads them in the index, and one that differs is
+// read from RocksDB and its index rebuilt.
+TEST_F(VerifyTest, IndexFileHoldingOtherVectorsIsNotServed) {
+  Open();
+  Create();
+  QUIVER_ASSERT_OK(Upsert(0, 1200));
+  engine_->SealAndWaitForIndexes();
+  engine_.reset();
+  storage::SegmentFiles files(dir_.path() + "/segments");
+  const uint64_t victim = SegmentIds()[1];
+  const std::string seg_dir = files.SegmentDir(1, victim);
+  // Field "m" (1) is HNSW: hnswlib records after a 96-byte header, each the
+  // level-0 links (4 + 2 * 16 * 4 bytes), the vector, an 8-byte label.
+  const size_t record = 4 + 2 * 16 * 4 + kDim * sizeof(float) + 8;
+  {
+    std::fstream f(seg_dir + "/f1.index", std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.is_open());
+    const std::vector<float> other(kDim, 1000.0f);
+    for (size_t row : {7, 123}) {
+      f.seekp(static_cast<std::streamoff>(96 + row * record + 4 + 2 * 16 * 4));
+      f.write(reinterpret_cast<const char*>(other.data()),
+              static_cast<std::streamsize>(kDim * sizeof(float)));
+    }
+  }
+  absl::StatusOr<storage::SegmentManifest> m = files.ReadManifest(1, victim);
+  QUIVER_ASSERT_OK(m);
+  bool rewritten = false;
+  for (auto& e : *m->mutable_indexes()) {
+    if (e.file() != "f1.index") continue;
+    QUIVER_ASSERT_OK(files.Checksum(seg_dir, &e));
+    rewritten = true;
+  }
+  ASSERT_TRUE(rewritten);
+  {
+    std::ofstream out(seg_dir + "/MANIFEST", std::ios::binary | std::ios::trunc);
+    out << storage::EncodeManifest(*m);
+  }
+  // Every point's "m" vector is its own, and a search for it finds it at
+  // distance 0 (an index over the other vectors would not).
+  auto expect_own_m = [&] {
+    v1::GetPointsRequest get;
+    get.set_collection("c");
+    get.set_with_vectors(true);
+    for (int i = 0; i < 1200; ++i) get.add_ids(absl::StrCat("p", i));
+    v1::GetPointsResponse got;
+    QUIVER_ASSERT_OK(engine_->GetPoints(get, &got));
+    ASSERT_EQ(got.points_size(), 1200);
+    int wrong = 0, not_found = 0;
+    for (const v1::Point& p : got.points()) {
+      const int i = std::stoi(p.id().substr(1));
+      const auto want = VectorOf(i + 100000);
+      const auto& v = p.vectors().at("m").values();
+      wrong += !std::equal(want.begin(), want.end(), v.begin(), v.end());
+      v1::SearchRequest req;
+      req.set_collection("c");
+      req.set_field("m");
+      req.set_k(1);
+      req.add_vectors()->mutable_values()->Add(want.begin(), want.end());
+      v1::SearchResponse r;
+      QUIVER_ASSERT_OK(engine_->Search(req, StopToken(), &r));
+      not_found += r.results(0).hits_size() == 0 || r.results(0).hits(0).id() != p.id() ||
+                   r.results(0).hits(0).score() > 1e-3f;
+    }
+    EXPECT_EQ(wrong, 0);
+    EXPECT_EQ(not_found, 0);
+  };
+  Open();
+  expect_own_m();
+  engine_->SealAndWaitForIndexes();
+  expect_own_m();
+  v1::VerifyCollectionResponse r = Verify();
+  EXPECT_EQ(r.defects_total(), 0u) << Defects(r);
+}
+
 // A MANIFEST written before the frame existed is damaged data: rebuilt.
 TEST_F(VerifyTest, UnframedManifestIsRebuilt) {
   Open();
