@@ -292,6 +292,8 @@ struct RestartTiming {
   double start_to_serving_s = NAN;
   bool indexed_at_first_search = false;
   double rss_mb = NAN;
+  double file_mb = NAN;  // of rss_mb: mapped files (index files used in place)
+  double peak_mb = NAN;  // VmHWM of the restarted process
   double recall = NAN;  // batched, at the ef reaching 0.95 before
   int recall_ef = 0;
   size_t rebuilt = 0;  // index builds logged after the start
@@ -637,7 +639,10 @@ RestartTiming RestartOnce(CellRun& r, bool kill9, int recall_ef) {
   WaitAllIndexed(c);
   t.indexed_s = std::max(NowSeconds() - t0, t.first_search_s);
   WaitQuiet(r.srv->pid());
-  t.rss_mb = ReadMemory(r.srv->pid()).rss_kb / 1024.0;
+  const MemoryInfo mem = ReadMemory(r.srv->pid());
+  t.rss_mb = mem.rss_kb / 1024.0;
+  t.file_mb = mem.file_kb / 1024.0;
+  t.peak_mb = mem.hwm_kb / 1024.0;
   t.rebuilt = LoggedBuilds(r.srv->log_path(), kColl).size() - builds_before;
   r.client = std::make_unique<client::Client>(r.srv->address());
   SetEf(r, kQuiver, recall_ef);
@@ -647,9 +652,10 @@ RestartTiming RestartOnce(CellRun& r, bool kill9, int recall_ef) {
   const std::string exited = kill9 ? "" : absl::StrCat("exited after ", Fixed(t.stop_s, 2), " s; ");
   std::printf(
       "  [restart, %s] %sSERVING %.2f s, first search %.2f s, all INDEXED %.2f s after "
-      "the signal; recall %.4f at ef=%d; %zu indexes rebuilt; RSS %.0f MB\n",
+      "the signal; recall %.4f at ef=%d; %zu indexes rebuilt; RSS %.0f MB (%.0f MB of it "
+      "mapped files), peak %.0f MB\n",
       kill9 ? "kill -9" : "SIGTERM", exited.c_str(), t.serving_s, t.first_search_s, t.indexed_s,
-      t.recall, recall_ef, t.rebuilt, t.rss_mb);
+      t.recall, recall_ef, t.rebuilt, t.rss_mb, t.file_mb, t.peak_mb);
   std::fflush(stdout);
   return t;
 }
@@ -938,6 +944,8 @@ nlohmann::json CellJson(const Args& args, const Cell& c) {
         {"indexed_at_first_search", t.indexed_at_first_search},
         {"indexes_rebuilt", t.rebuilt},
         {"rss_mb", t.rss_mb},
+        {"rss_file_mb", t.file_mb},
+        {"peak_mb", t.peak_mb},
         {"recall", t.recall},
         {"recall_ef", t.recall_ef}};
   };

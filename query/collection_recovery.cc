@@ -111,6 +111,24 @@ absl::Status Collection::WriteIndexFiles(const Segment& seg, const storage::Segm
     }
     QUIVER_RETURN_IF_ERROR(idx->Save(files.fs(), absl::StrCat(tmp, "/", e->file())));
     QUIVER_RETURN_IF_ERROR(files.Checksum(tmp, e));
+    // A mapped index reads its file as it is on disk now: saved again, it
+    // must be the bytes whose checksum it was loaded with, or a file damaged
+    // in place would be written back under a checksum that holds.
+    if (idx->mapped()) {
+      absl::StatusOr<storage::SegmentManifest> loaded = files.ReadManifest(id_, seg.id());
+      bool same = false;
+      if (loaded.ok()) {
+        for (const auto& le : loaded->indexes()) {
+          same = same || (le.file() == e->file() && le.size() == e->size() &&
+                          le.crc32() == e->crc32());
+        }
+      }
+      if (!same) {
+        return absl::DataLossError(absl::StrCat(
+            "segment ", seg.id(), " field \"", field.name, "\": its index file ", e->file(),
+            " changed on disk while in use; not written again (restart quiverd to rebuild it)"));
+      }
+    }
   }
   return absl::OkStatus();
 }
@@ -276,6 +294,9 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
   std::vector<bool> complete = loaded.get();
   QUIVER_RETURN_IF_ERROR(s);
   for (const auto& seg : st.load_order) {
+    if (std::find(writer_segments_.begin(), writer_segments_.end(), seg) == writer_segments_.end()) {
+      continue;  // dropped by LoadPoints: no live rows
+    }
     for (size_t f = 0; f < schema().vectors().size(); ++f) {
       if (seg->lends_rows(f)) AdoptIndexRows(*seg, f, /*compare=*/false);
     }
@@ -624,7 +645,10 @@ void Collection::FinishRestoredSegments(const std::vector<bool>& complete,
       continue;  // dropped: no live rows
     }
     seg->Publish(seg->appended());
-    const bool indexes_ok = complete[i] && CheckLoadedIndexes(*seg);
+    // Every loaded index is checked, even in a segment already being rebuilt
+    // (the others would otherwise serve unchecked).
+    const bool checked = CheckLoadedIndexes(*seg);
+    const bool indexes_ok = complete[i] && checked;
     // Loaded indexes that passed hold the rows the segment loaded from
     // RocksDB: one copy is kept (the index's). Indexes built later adopt
     // theirs in the builder.
@@ -670,6 +694,8 @@ bool Collection::CheckLoadedIndexes(Segment& seg) const {
   // A file that passed its checksum can still hold a bad index (one built
   // by an older version over placeholder rows): the vectors are loaded by
   // now, so a few own-vector searches tell, and a failure is rebuilt.
+  // Every field's index is checked, whatever an earlier one found.
+  bool ok = true;
   for (size_t f = 0; f < schema().vectors().size(); ++f) {
     std::shared_ptr<const index::VectorIndex> idx = seg.index(f);
     if (idx == nullptr) continue;
@@ -680,9 +706,9 @@ bool Collection::CheckLoadedIndexes(Segment& seg) const {
                   "rebuilding (searched exactly meanwhile): {}",
                   name_, seg.id(), schema().vectors()[f].name, check.ToString());
     seg.SetIndex(f, nullptr);
-    return false;
+    ok = false;
   }
-  return true;
+  return ok;
 }
 
 }  // namespace quiver

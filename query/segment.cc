@@ -545,8 +545,14 @@ void Segment::ReclaimRows(size_t f, std::vector<std::shared_ptr<const void>>* re
     const uint32_t first = static_cast<uint32_t>(ci * chunk_rows_);
     const uint32_t n = std::min<uint32_t>(chunk_rows_, appended_ - std::min(appended_, first));
     for (uint32_t r = 0; r < n; ++r) {
-      std::memcpy(c->owned[f].get() + static_cast<size_t>(r) * dims_[f], vector(f, first + r),
-                  dims_[f] * sizeof(float));
+      float* dst = c->owned[f].get() + static_cast<size_t>(r) * dims_[f];
+      // A hole's or an absent vector's slot holds zeros (AppendHole), not
+      // whatever the index's record held.
+      if (delete_seq(first + r) == 0 || !HasVector(f, first + r)) {
+        std::memset(dst, 0, dims_[f] * sizeof(float));
+      } else {
+        std::memcpy(dst, vector(f, first + r), dims_[f] * sizeof(float));
+      }
     }
     rows->chunk_base[ci] = c->owned[f].get();
   }

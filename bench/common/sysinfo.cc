@@ -31,6 +31,7 @@ MemoryInfo ReadMemory(pid_t pid) {
   while (std::getline(in, line)) {
     if (line.rfind("VmRSS:", 0) == 0) m.rss_kb = std::stoll(line.substr(6));
     else if (line.rfind("VmHWM:", 0) == 0) m.hwm_kb = std::stoll(line.substr(6));
+    else if (line.rfind("RssFile:", 0) == 0) m.file_kb = std::stoll(line.substr(8));
   }
   return m;
 }

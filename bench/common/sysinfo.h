@@ -15,6 +15,7 @@ namespace quiver::bench {
 struct MemoryInfo {
   int64_t rss_kb = -1;  // VmRSS: resident now
   int64_t hwm_kb = -1;  // VmHWM: peak resident
+  int64_t file_kb = -1;  // RssFile: resident pages of mapped files (part of rss_kb)
 };
 // From /proc/<pid>/status (pid 0 = this process). -1 fields if unreadable.
 MemoryInfo ReadMemory(pid_t pid = 0);

@@ -248,16 +248,18 @@ TEST_F(SegmentsE2ETest, CorruptIndexFilesAreDetectedAndRebuilt) {
 }
 
 // The index files of segment directories that /proc/<pid>/maps shows
-// mapped into `pid`.
+// mapped into `pid`, including files replaced since they were mapped
+// (listed with " (deleted)", which is cut off).
 std::set<std::string> MappedIndexFiles(pid_t pid) {
   std::set<std::string> out;
   std::ifstream maps(absl::StrCat("/proc/", pid, "/maps"));
   std::string line;
   while (std::getline(maps, line)) {
     const size_t slash = line.find('/');
-    if (slash != std::string::npos && absl::EndsWith(line, ".index")) {
-      out.insert(line.substr(slash));
-    }
+    if (slash == std::string::npos) continue;
+    std::string path = line.substr(slash);
+    if (absl::EndsWith(path, " (deleted)")) path.resize(path.size() - 10);
+    if (absl::EndsWith(path, ".index")) out.insert(path);
   }
   return out;
 }
@@ -361,6 +363,9 @@ TEST_F(SegmentsE2ETest, MappedHnswIndexFilesAreUsedInPlaceAndDamageIsCaught) {
   ExpectOwnVectors(*client_, 2000);
   CheckSearches([](int) { return true; }, 2000);
   ExpectVerifyClean(*client_);
+  // Rebuilt in memory (and written to new files), never mapped.
+  EXPECT_EQ(MappedIndexFiles(server_.pid()).count(files[0]), 0u);
+  EXPECT_EQ(MappedIndexFiles(server_.pid()).count(files[1]), 0u);
 
   // Loaded into memory instead when asked: nothing mapped.
   QUIVER_ASSERT_OK(server_.Stop());

@@ -379,6 +379,87 @@ TEST_F(VerifyTest, IndexFileHoldingOtherVectorsIsNotServed) {
   expect_own_m();
   v1::VerifyCollectionResponse r = Verify();
   EXPECT_EQ(r.defects_total(), 0u) << Defects(r);
+  // The index was rebuilt and written again: the file no longer holds the
+  // other vectors.
+  auto holds_other = [&] {
+    std::ifstream f(seg_dir + "/f1.index", std::ios::binary);
+    if (!f.is_open()) return true;
+    std::vector<float> v(kDim);
+    for (size_t row : {7, 123}) {
+      f.seekg(static_cast<std::streamoff>(96 + row * record + 4 + 2 * 16 * 4));
+      f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(kDim * sizeof(float)));
+      if (!f || v == std::vector<float>(kDim, 1000.0f)) return true;
+    }
+    return false;
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (holds_other() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_FALSE(holds_other());
+  Open();
+  expect_own_m();
+}
+
+// A mapped index file damaged in place while quiverd runs is not written
+// back under a checksum that holds when its segment is persisted again
+// (here: another field's index rebuilt): the persist refuses it, verify
+// keeps reporting the damage, and the next start rebuilds the index.
+TEST_F(VerifyTest, MappedIndexFileDamagedInPlaceIsNotWrittenBack) {
+  Open();
+  Create();
+  QUIVER_ASSERT_OK(Upsert(0, 1200));
+  engine_->SealAndWaitForIndexes();
+  Open();  // "m" (field 1, HNSW) is now read in place from its files
+  storage::SegmentFiles files(dir_.path() + "/segments");
+  const uint64_t victim = SegmentIds()[1];
+  const std::string path = files.SegmentDir(1, victim) + "/f1.index";
+  const size_t record = 4 + 2 * 16 * 4 + kDim * sizeof(float) + 8;
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.is_open());
+    const std::vector<float> other(kDim, 1000.0f);
+    f.seekp(static_cast<std::streamoff>(96 + 7 * record + 4 + 2 * 16 * 4));
+    f.write(reinterpret_cast<const char*>(other.data()),
+            static_cast<std::streamsize>(kDim * sizeof(float)));
+  }
+  auto f1_entry_verifies = [&]() -> absl::Status {
+    absl::StatusOr<storage::SegmentManifest> m = files.ReadManifest(1, victim);
+    if (!m.ok()) return m.status();
+    for (const auto& e : m->indexes()) {
+      if (e.file() == "f1.index") return files.VerifyFile(1, victim, e);
+    }
+    return absl::NotFoundError("no f1.index in the MANIFEST");
+  };
+  EXPECT_THAT(f1_entry_verifies(), StatusIs(absl::StatusCode::kDataLoss));
+  // Field "v"'s index changes: every segment is rebuilt and persisted again.
+  v1::UpdateCollectionRequest up;
+  up.set_name("c");
+  v1::VectorFieldUpdate* u = up.add_vectors();
+  u->set_field("v");
+  u->mutable_index()->set_type("IVF_SQ8");
+  (*u->mutable_index()->mutable_params())["nlist"] = "4";
+  v1::UpdateCollectionResponse uresp;
+  QUIVER_ASSERT_OK(engine_->UpdateCollection(up, &uresp));
+  engine_->SealAndWaitForIndexes();
+  // The other segments were written again; the victim's damage was not
+  // blessed with a new checksum.
+  EXPECT_THAT(f1_entry_verifies(), StatusIs(absl::StatusCode::kDataLoss));
+  v1::VerifyCollectionResponse r = Verify(/*index=*/false);
+  bool corrupt = false;
+  for (const auto& d : r.defects()) {
+    corrupt = corrupt || (d.segment_id() == victim && d.kind() == v1::VerifyDefect::FILE_CORRUPT);
+  }
+  EXPECT_TRUE(corrupt) << Defects(r);
+  // Restarted, the damaged file fails its checksum and is rebuilt.
+  Open();
+  ExpectOwnVectors(1200);
+  engine_->SealAndWaitForIndexes();
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!f1_entry_verifies().ok() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(f1_entry_verifies().ok()) << f1_entry_verifies();
+  r = Verify();
+  EXPECT_EQ(r.defects_total(), 0u) << Defects(r);
 }
 
 // A MANIFEST written before the frame existed is damaged data: rebuilt.
