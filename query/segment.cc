@@ -463,27 +463,35 @@ bool Segment::lends_rows(size_t f) const {
          rows_[f].load(std::memory_order_acquire)->source == FieldRows::Source::kLent;
 }
 
+std::shared_ptr<Segment::FieldRows> Segment::RowsCopiedHome(size_t f) {
+  auto rows = std::make_shared<FieldRows>();
+  rows->stride = dims_[f];
+  rows->chunk_base.reset(new const float*[chunks_.size()]());
+  for (size_t ci = 0; ci < chunks_.size(); ++ci) {
+    Chunk* c = chunks_[ci].get();
+    if (c == nullptr) continue;
+    c->owned[f].reset(new float[static_cast<size_t>(chunk_rows_) * dims_[f]]);
+    const uint32_t first = static_cast<uint32_t>(ci * chunk_rows_);
+    const uint32_t n = std::min<uint32_t>(chunk_rows_, appended_ - std::min(appended_, first));
+    for (uint32_t r = 0; r < n; ++r) {
+      float* dst = c->owned[f].get() + static_cast<size_t>(r) * dims_[f];
+      // A hole's or an absent vector's slot holds zeros (AppendHole), not
+      // whatever an index's record held there.
+      if (delete_seq(first + r) == 0 || !HasVector(f, first + r)) {
+        std::memset(dst, 0, dims_[f] * sizeof(float));
+      } else {
+        std::memcpy(dst, vector(f, first + r), dims_[f] * sizeof(float));
+      }
+    }
+    rows->chunk_base[ci] = c->owned[f].get();
+  }
+  return rows;
+}
+
 void Segment::OwnRows() {
   for (size_t f = 0; f < dims_.size(); ++f) {
-    if (!lends_rows(f)) continue;
-    const FieldRows& lent = *rows_[f].load(std::memory_order_acquire);
-    auto rows = std::make_shared<FieldRows>();
-    rows->stride = dims_[f];
-    rows->chunk_base.reset(new const float*[chunks_.size()]());
-    for (size_t ci = 0; ci < chunks_.size(); ++ci) {
-      Chunk* c = chunks_[ci].get();
-      if (c == nullptr) continue;
-      c->owned[f].reset(new float[static_cast<size_t>(chunk_rows_) * dims_[f]]);
-      const uint32_t first = static_cast<uint32_t>(ci * chunk_rows_);
-      const uint32_t n = std::min<uint32_t>(chunk_rows_, appended_ - std::min(appended_, first));
-      for (uint32_t r = 0; r < n; ++r) {
-        std::memcpy(c->owned[f].get() + static_cast<size_t>(r) * dims_[f], lent.row_ptr[first + r],
-                    dims_[f] * sizeof(float));
-      }
-      rows->chunk_base[ci] = c->owned[f].get();
-    }
     // Nothing reads the segment yet: the lent rows can go at once.
-    ReplaceFieldRows(f, std::move(rows));
+    if (lends_rows(f)) ReplaceFieldRows(f, RowsCopiedHome(f));
   }
 }
 
@@ -534,29 +542,7 @@ absl::Status Segment::AdoptRows(size_t f, const index::VectorIndex& idx,
 }
 
 void Segment::ReclaimRows(size_t f, std::vector<std::shared_ptr<const void>>* retired) {
-  if (!rows_adopted(f)) return;
-  auto rows = std::make_shared<FieldRows>();
-  rows->stride = dims_[f];
-  rows->chunk_base.reset(new const float*[chunks_.size()]());
-  for (size_t ci = 0; ci < chunks_.size(); ++ci) {
-    Chunk* c = chunks_[ci].get();
-    if (c == nullptr) continue;
-    c->owned[f].reset(new float[static_cast<size_t>(chunk_rows_) * dims_[f]]);
-    const uint32_t first = static_cast<uint32_t>(ci * chunk_rows_);
-    const uint32_t n = std::min<uint32_t>(chunk_rows_, appended_ - std::min(appended_, first));
-    for (uint32_t r = 0; r < n; ++r) {
-      float* dst = c->owned[f].get() + static_cast<size_t>(r) * dims_[f];
-      // A hole's or an absent vector's slot holds zeros (AppendHole), not
-      // whatever the index's record held.
-      if (delete_seq(first + r) == 0 || !HasVector(f, first + r)) {
-        std::memset(dst, 0, dims_[f] * sizeof(float));
-      } else {
-        std::memcpy(dst, vector(f, first + r), dims_[f] * sizeof(float));
-      }
-    }
-    rows->chunk_base[ci] = c->owned[f].get();
-  }
-  retired->push_back(ReplaceFieldRows(f, std::move(rows)));
+  if (rows_adopted(f)) retired->push_back(ReplaceFieldRows(f, RowsCopiedHome(f)));
 }
 
 bool Segment::rows_adopted(size_t f) const {

@@ -460,6 +460,10 @@ class Segment {
   std::unique_ptr<std::atomic<FieldRows*>[]> rows_;  // per field
   // Installs field f's descriptor and returns the old one.
   std::shared_ptr<FieldRows> ReplaceFieldRows(size_t f, std::shared_ptr<FieldRows> rows);
+  // Field f's rows copied into newly allocated chunk rows, read from where
+  // they are now (lent or an index's block), as a new descriptor to swap
+  // in. Holes and absent vectors get zeros.
+  std::shared_ptr<FieldRows> RowsCopiedHome(size_t f);
   // Replaces field f's descriptor, handing the old one and the chunks'
   // copies to *retired.
   void SwapFieldRows(size_t f, std::shared_ptr<FieldRows> rows,
