@@ -626,8 +626,11 @@ class Collection : public std::enable_shared_from_this<Collection> {
                                  std::vector<size_t>* written) const;
   // Recover's steps (query/collection_recovery.cc), in order: restore the
   // persisted segments whose MANIFEST holds up, check their rerank tables
-  // against RocksDB, load the points and vectors from RocksDB, then keep
-  // the loaded indexes that pass their self-check and queue the rest.
+  // against RocksDB, load the points from RocksDB (the index files load
+  // meanwhile), let each restored segment read its rows in a loaded index
+  // that keeps them (or give it its own), load the vectors (compared with
+  // an index's rows, copied into the others), then keep the loaded indexes
+  // that pass their self-check and queue the rest.
   struct RecoveryState;
   // Drops a persisted segment's files; its rows are loaded from RocksDB.
   void RebuildSegment(const storage::SegmentFiles& files, uint64_t segment_id,
