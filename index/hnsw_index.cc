@@ -257,10 +257,9 @@ struct HnswIndex::Graph {
   size_t upper_link_bytes = 0;
   // hnswlib's level-0 block once Share() has run (its owner from then on:
   // shared_rows hands out copies). For a graph used in place, a pointer
-  // into `mapping` that shares its ownership.
+  // into the file's mapping that shares its ownership.
   std::shared_ptr<char> block;
-  // The index file, when the level-0 block is read in place (LoadMapped).
-  std::shared_ptr<const storage::FileMapping> mapping;
+  bool in_place = false;  // the block is the index file's mapping (LoadMapped)
 };
 
 HnswIndex::HnswIndex(IndexSpec spec, HnswOptions options)
@@ -544,7 +543,7 @@ absl::Status HnswIndex::Load(const std::string& path) { return LoadFile(path, fa
 
 absl::Status HnswIndex::LoadMapped(const std::string& path) { return LoadFile(path, true); }
 
-bool HnswIndex::mapped() const { return graph_ != nullptr && graph_->mapping != nullptr; }
+bool HnswIndex::mapped() const { return graph_ != nullptr && graph_->in_place; }
 
 absl::Status HnswIndex::LoadFile(const std::string& path, bool map) {
   // Check the file against its header before hnswlib (or the mapped graph)
@@ -662,7 +661,7 @@ absl::Status HnswIndex::LoadFile(const std::string& path, bool map) {
     // left empty: Finish drops it anyway, and a loaded graph never grows.
     // The block is owned by the mapping from here (~Graph clears hnswlib's
     // pointer before hnswlib would free it).
-    graph->mapping = mapping;
+    graph->in_place = true;
     graph->block = std::shared_ptr<char>(mapping, const_cast<char*>(records));
     h.data_level0_memory_ = graph->block.get();
     h.offsetLevel0_ = 0;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -89,6 +90,8 @@ absl::Status Collection::Persist(Segment& seg, const storage::SegmentFiles& file
 absl::Status Collection::WriteIndexFiles(const Segment& seg, const storage::SegmentFiles& files,
                                          const std::string& tmp,
                                          storage::SegmentManifest* m) const {
+  // The MANIFEST the segment's mapped indexes were loaded with, read once.
+  std::optional<absl::StatusOr<storage::SegmentManifest>> loaded;
   for (size_t f = 0; f < schema().vectors().size(); ++f) {
     const VectorFieldSpec& field = schema().vectors()[f];
     if (field.dropped) continue;
@@ -115,10 +118,10 @@ absl::Status Collection::WriteIndexFiles(const Segment& seg, const storage::Segm
     // must be the bytes whose checksum it was loaded with, or a file damaged
     // in place would be written back under a checksum that holds.
     if (idx->mapped()) {
-      absl::StatusOr<storage::SegmentManifest> loaded = files.ReadManifest(id_, seg.id());
+      if (!loaded.has_value()) loaded = files.ReadManifest(id_, seg.id());
       bool same = false;
-      if (loaded.ok()) {
-        for (const auto& le : loaded->indexes()) {
+      if (loaded->ok()) {
+        for (const auto& le : (*loaded)->indexes()) {
           same = same || (le.file() == e->file() && le.size() == e->size() &&
                           le.crc32() == e->crc32());
         }
