@@ -132,7 +132,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& option
   engine->commit_thread_ = std::thread([e = engine.get()] { e->CommitLoop(); });
   engine->maintenance_thread_ = std::thread([e = engine.get()] { e->MaintenanceLoop(); });
   if (options.recall_audit_rate > 0) {
-    engine->auditor_ = std::make_unique<RecallAuditor>(options.recall_audit_rate);
+    engine->auditor_ = std::make_unique<RecallAuditor>(options.recall_audit_rate, /*max_queued=*/16,
+                                                     options.recall_audit_cpu_share);
   }
   return engine;
 }

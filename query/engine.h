@@ -102,6 +102,9 @@ struct EngineOptions {
   // their recall (query/recall_audit.h). 0: no audit. Default: 0 (quiverd
   // passes --recall-audit-rate).
   double recall_audit_rate = 0;
+  // The average share of one core the audits may use (RecallAuditor).
+  // Default: 1, no pause (quiverd passes --recall-audit-cpu).
+  double recall_audit_cpu_share = 1.0;
 };
 
 // A request bound against one collection: it runs there even if the name

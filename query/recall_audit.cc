@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -32,10 +33,27 @@ uint64_t Draw() {
   return z ^ (z >> 31);
 }
 
+int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// CPU time of the calling thread: what an audit cost, however long the
+// idle-priority thread waited for a core meanwhile.
+int64_t ThreadCpuNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 }  // namespace
 
-RecallAuditor::RecallAuditor(double rate, size_t max_queued)
-    : rate_(rate), threshold_(Threshold(rate)), max_queued_(std::max<size_t>(1, max_queued)) {
+RecallAuditor::RecallAuditor(double rate, size_t max_queued, double cpu_share)
+    : rate_(rate),
+      threshold_(Threshold(rate)),
+      max_queued_(std::max<size_t>(1, max_queued)),
+      cpu_share_(cpu_share > 0 && cpu_share < 1 ? cpu_share : 1.0) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -70,6 +88,11 @@ void RecallAuditor::MaybeAudit(const std::shared_ptr<Collection>& c, const Bound
   if (c->IndexSpecFor(f).type == "FLAT") return;
   const VectorFieldSpec& field = c->schema().vectors()[f];
   if (q.multi && !field.token_candidates && c->encoder(f) == nullptr) return;
+  // Read only for the sampled few: the clock costs more than the draw.
+  if (cpu_share_ < 1 && SteadyNowNs() < resume_ns_.load(std::memory_order_relaxed)) {
+    skipped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   {
     MutexLock lock(&mu_);
     if (stop_) return;
@@ -136,13 +159,31 @@ void RecallAuditor::Loop() {
       job = std::move(queue_.front());
       queue_.pop_front();
     }
-    Run(job);
+    const int64_t cpu_start = ThreadCpuNs();
+    const std::optional<double> recall = Run(job);
+    if (cpu_share_ >= 1) {
+      if (recall.has_value()) Record(job, *recall);
+      continue;
+    }
+    // The pause that keeps the average at cpu_share_: spent = share x
+    // (spent + pause). Jobs queued before the pause wait it out too. Set
+    // before the figure is recorded: whoever sees the audit counted also
+    // sees the pause.
+    const double spent = static_cast<double>(ThreadCpuNs() - cpu_start);
+    const auto pause = static_cast<int64_t>(spent * (1.0 / cpu_share_ - 1.0));
+    resume_ns_.store(SteadyNowNs() + pause, std::memory_order_relaxed);
+    if (recall.has_value()) Record(job, *recall);
+    MutexLock lock(&mu_);
+    if (cv_.WaitUntil(&mu_, absl::Now() + absl::Nanoseconds(pause),
+                      [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; })) {
+      return;
+    }
   }
 }
 
-void RecallAuditor::Run(const Job& job) {
+std::optional<double> RecallAuditor::Run(const Job& job) {
   const std::shared_ptr<Collection> held = job.collection.lock();
-  if (held == nullptr || held->dropped()) return;
+  if (held == nullptr || held->dropped()) return std::nullopt;
   const Collection& c = *held;
   v1::SearchResponse exact;
   const StopToken stop(absl::InfiniteFuture(), &stopping_);
@@ -173,13 +214,13 @@ void RecallAuditor::Run(const Job& job) {
     }
     v1::SearchResponse r;
     if (absl::Status s = c.Search(part, stop, &r); !s.ok()) {
-      if (stop.stopped()) return;  // shutting down: not a failure
+      if (stop.stopped()) return std::nullopt;  // shutting down: not a failure
       failed_.fetch_add(1, std::memory_order_relaxed);
       spdlog::debug("recall audit of \"{}\": exact search failed: {}", c.name(), s.ToString());
-      return;
+      return std::nullopt;
     }
     for (v1::SearchResult& res : *r.mutable_results()) exact.add_results()->Swap(&res);
-    if (c.dropped()) return;
+    if (c.dropped()) return std::nullopt;
   }
   double sum = 0;
   size_t counted = 0;
@@ -192,12 +233,19 @@ void RecallAuditor::Run(const Job& job) {
     sum += static_cast<double>(hit) / truth.size();
     ++counted;
   }
-  if (counted == 0) return;
-  CollectionCounters::Field& counters = c.counters().field(static_cast<size_t>(job.exact.field));
-  counters.recall.Add(sum / counted);
+  if (counted == 0) return std::nullopt;
+  return sum / counted;
+}
+
+void RecallAuditor::Record(const Job& job, double recall) {
+  const std::shared_ptr<Collection> held = job.collection.lock();
+  if (held == nullptr) return;
+  CollectionCounters::Field& counters =
+      held->counters().field(static_cast<size_t>(job.exact.field));
+  counters.recall.Add(recall);
   if (job.target > 0) {
     counters.target_recall.Add(job.target);
-    counters.target_achieved.Add(sum / counted);
+    counters.target_achieved.Add(recall);
   }
 }
 

@@ -153,6 +153,11 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
                  "(0: off)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  app.add_option("--recall-audit-cpu", c.recall_audit_cpu,
+                 "Average share of one core the recall audits may use; searches sampled while "
+                 "they pause are skipped (1: no limit)")
+      ->check(CLI::Range(0.0001, 1.0))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -135,6 +135,10 @@ struct ServerConfig {
   // their recall (query/recall_audit.h); 0 turns the audit off.
   // Default: 0.001.
   double recall_audit_rate = 0.001;
+  // The average share of one core the audits may use: an exact re-run over
+  // a large collection takes tens of milliseconds, so the rate alone would
+  // cost a share of a core that grows with the collection. 1: no limit.
+  double recall_audit_cpu = 0.01;
 };
 
 // Replaces the -1 ("derived") limits by their defaults for a machine whose

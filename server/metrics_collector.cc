@@ -213,6 +213,12 @@ void EngineCollector::CollectQuery(std::vector<MetricFamily>* out) const {
   AddSingle(out, "quiver_recall_audit_dropped_total",
             "Sampled searches not audited because the audit queue was full", kCounter,
             audit ? static_cast<double>(audit->dropped()) : 0);
+  AddSingle(out, "quiver_recall_audit_cpu_share",
+            "Average share of one core the audits may use (--recall-audit-cpu)", kGauge,
+            audit ? audit->cpu_share() : 0);
+  AddSingle(out, "quiver_recall_audit_skipped_total",
+            "Sampled searches not audited because audits were pausing for their CPU budget",
+            kCounter, audit ? static_cast<double>(audit->skipped()) : 0);
   AddSingle(out, "quiver_recall_audit_failed_total", "Audits whose exact re-run failed",
             kCounter, audit ? static_cast<double>(audit->failed()) : 0);
 }

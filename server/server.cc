@@ -118,6 +118,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   }
 
   eo.recall_audit_rate = config.recall_audit_rate;
+  eo.recall_audit_cpu_share = config.recall_audit_cpu;
   auto engine = Engine::Open(eo);
   if (!engine.ok()) return engine.status();
   s->engine_ = *std::move(engine);

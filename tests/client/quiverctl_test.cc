@@ -1226,7 +1226,9 @@ TEST_F(QuiverctlTest, VerifyFindsDamagedFiles) {
 TEST_F(QuiverctlTest, StatsShowsTheRecallAudit) {
   absl::Status s = server_->Stop();
   ASSERT_TRUE(s.ok()) << s;
-  s = server_->Start(dir_ + "/data", {"--recall-audit-rate", "1", "--seal-idle-ms", "100"});
+  // No CPU budget: every search is audited, none skipped for a pause.
+  s = server_->Start(dir_ + "/data", {"--recall-audit-rate", "1", "--recall-audit-cpu", "1",
+                                      "--seal-idle-ms", "100"});
   ASSERT_TRUE(s.ok()) << s;
   CtlOk({"collection", "create", "aud", "--vector", "v:16:L2:HNSW"});
   const Rows rows = RandomRows(2000, 16, 5);

@@ -87,7 +87,8 @@ class MetricsTest : public ::testing::Test {
     QuiverdOptions o;
     o.capture_log = true;
     o.extra_args = {"--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port_),
-                    "--recall-audit-rate", "1", "--seal-idle-ms", "100"};
+                    "--recall-audit-rate", "1", "--recall-audit-cpu", "0.5",
+                    "--seal-idle-ms", "100"};
     server_ = std::make_unique<QuiverdProcess>(o);
     QUIVER_ASSERT_OK(server_->Start());
     client_ = std::make_unique<client::Client>(server_->address());
@@ -167,8 +168,11 @@ TEST_F(MetricsTest, CountsMoveWithTheLoadAndPromtoolAcceptsThem) {
   for (int i = 0; i < 100; ++i) del.add_ids(absl::StrCat("p", i));
   QUIVER_ASSERT_OK(client_->Delete(del));
 
-  // Every sampled search is audited or, when the queue was full, dropped.
-  // The audit thread runs at SCHED_IDLE: on a busy machine it waits.
+  // Every sampled search is audited or, when the queue was full, dropped,
+  // or skipped while audits paused for their CPU budget (half a core here:
+  // an audit over 2,000 points is far shorter than a search's round trip,
+  // so few are). The audit thread runs at SCHED_IDLE: on a busy machine it
+  // waits.
   Samples s;
   const std::string audited_key = R"(quiver_recall_audit_searches_total{collection="m",field="v"})";
   const absl::Time until = absl::Now() + absl::Seconds(180);
@@ -176,6 +180,7 @@ TEST_F(MetricsTest, CountsMoveWithTheLoadAndPromtoolAcceptsThem) {
     s = Scrape();
     const double done = Get(s, audited_key).value_or(0) +
                         Get(s, "quiver_recall_audit_dropped_total").value_or(0) +
+                        Get(s, "quiver_recall_audit_skipped_total").value_or(0) +
                         Get(s, "quiver_recall_audit_failed_total").value_or(0);
     if (done >= kSearches) break;
     ASSERT_LT(absl::Now(), until) << "audits did not finish: " << done;
@@ -183,6 +188,8 @@ TEST_F(MetricsTest, CountsMoveWithTheLoadAndPromtoolAcceptsThem) {
   }
   EXPECT_EQ(Get(s, "quiver_recall_audit_failed_total"), 0);
   EXPECT_EQ(Get(s, "quiver_recall_audit_rate"), 1);
+  EXPECT_EQ(Get(s, "quiver_recall_audit_cpu_share"), 0.5);
+  EXPECT_TRUE(Get(s, "quiver_recall_audit_skipped_total").has_value()) << last_text_;
   const double audited = *Get(s, audited_key);
   EXPECT_GE(audited, 1);
   const std::optional<double> recall = Get(s, R"(quiver_recall_audit{collection="m",field="v"})");

@@ -757,6 +757,53 @@ TEST_F(EngineTest, RecallAuditsNeitherKeepADroppedCollectionNorDelayClosing) {
   EXPECT_LT(absl::Now() - start, exact_run / 2) << "closing waited for the audit";
 }
 
+// Audits keep to their CPU budget: after an audit that used t of CPU the
+// next waits t x (1 / share - 1), and the searches sampled meanwhile are
+// skipped, not queued. At a share of 1e-4 the pause after the exact re-run
+// of 256 queries over 3000 points (well over 1 ms of CPU anywhere) is over
+// ten seconds, so every search right after it is skipped.
+TEST_F(EngineTest, RecallAuditsKeepToTheirCpuBudget) {
+  options_.recall_audit_rate = 1.0;
+  options_.recall_audit_cpu_share = 1e-4;
+  options_.seal_idle = absl::Hours(1);
+  Reopen();
+  QUIVER_ASSERT_OK(Create("c", v1::L2, "HNSW"));
+  const std::vector<RefPoint> pts = RandomPoints(3000, 11);
+  ASSERT_TRUE(Upsert("c", pts).ok());
+  v1::SearchRequest req;
+  req.set_collection("c");
+  req.set_k(10);
+  for (int i = 0; i < 256; ++i) {
+    req.add_vectors()->mutable_values()->Add(pts[i].v.begin(), pts[i].v.end());
+  }
+  auto audited = [&] {
+    v1::GetCollectionRequest get;
+    get.set_name("c");
+    v1::GetCollectionResponse info;
+    EXPECT_TRUE(engine_->GetCollection(get, &info).ok());
+    return info.collection().stats().vectors(0).recall_audit_searches();
+  };
+  v1::SearchResponse resp;
+  QUIVER_ASSERT_OK(engine_->Search(req, absl::InfiniteFuture(), &resp));
+  const absl::Time until = absl::Now() + absl::Seconds(60);
+  while (audited() == 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(audited(), 1u);
+  const RecallAuditor* auditor = engine_->recall_auditor();
+  ASSERT_NE(auditor, nullptr);
+  EXPECT_EQ(auditor->skipped(), 0u);
+  for (int i = 0; i < 30; ++i) {
+    QUIVER_ASSERT_OK(engine_->Search(req, absl::InfiniteFuture(), &resp));
+  }
+  EXPECT_EQ(auditor->skipped(), 30u);
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(audited(), 1u) << "searches sampled during the pause were audited";
+  EXPECT_EQ(auditor->dropped(), 0u);
+  // Closing does not wait for the pause.
+  const absl::Time start = absl::Now();
+  engine_.reset();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
 TEST_F(EngineTest, HugeOrTinyValuesAreHandled) {
   QUIVER_ASSERT_OK(Create("l2"));
   QUIVER_ASSERT_OK(Create("cos", v1::COSINE));
