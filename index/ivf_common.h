@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/sanitizers.h"
 #include "storage/file_system.h"
 #include "index/flat_search.h"
 #include "index/topk.h"
@@ -35,20 +36,10 @@ struct IndexIVF;
 
 namespace quiver::index::ivf {
 
-// libgomp is not instrumented for ThreadSanitizer: the joins of FAISS's
-// OpenMP teams are invisible to it, and every later read of the lists would
-// be reported as a race. Sanitized builds train and add on one thread.
-#if defined(__SANITIZE_THREAD__)
-inline constexpr bool kThreadSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr bool kThreadSanitizer = true;
-#else
-inline constexpr bool kThreadSanitizer = false;
-#endif
-#else
-inline constexpr bool kThreadSanitizer = false;
-#endif
+// Under ThreadSanitizer (kThreadSanitizer) the IVF kinds train and add on
+// one thread: libgomp is not instrumented, so the joins of FAISS's OpenMP
+// teams are invisible to it and every later read of the lists would be
+// reported as a race.
 
 // FAISS or allocation failure as a status: RESOURCE_EXHAUSTED for
 // bad_alloc, INTERNAL otherwise. `kind` prefixes the message.

@@ -80,7 +80,7 @@ absl::Status IvfFlatIndex::Build(const float* vectors, size_t n, int threads,
   const uint32_t nlist = EffectiveNlist(m, options_.nlist);
   const auto metric = spec_.similarity == Similarity::kL2 ? faiss::METRIC_L2
                                                           : faiss::METRIC_INNER_PRODUCT;
-  ScopedOmpThreads omp_threads(ivf::kThreadSanitizer ? 1 : std::max(1, threads));
+  ScopedOmpThreads omp_threads(kThreadSanitizer ? 1 : std::max(1, threads));
   try {
     std::unique_ptr<faiss::Index> quantizer(
         ivf::NewQuantizer(spec_.dim, spec_.similarity, nlist, train, m));

@@ -242,7 +242,7 @@ absl::Status IvfPqIndex::Build(const float* vectors, size_t n, int threads,
   const size_t dim = spec_.dim, m = options_.m, dsub = dim / m;
   const faiss::MetricType metric = MetricOf(spec_.similarity);
   threads = std::max(1, threads);
-  ScopedOmpThreads omp_threads(ivf::kThreadSanitizer ? 1 : threads);
+  ScopedOmpThreads omp_threads(kThreadSanitizer ? 1 : threads);
   try {
     std::unique_ptr<faiss::Index> quantizer(
         ivf::NewQuantizer(dim, spec_.similarity, nlist, train, data_rows));

@@ -63,7 +63,7 @@ absl::Status IvfSq8Index::Build(const float* vectors, size_t n, int threads,
   const float* train = ivf::DataRows(vectors, n, spec_.dim, rows, &kept, &m);
   if (m == 0) return absl::InvalidArgumentError("IVF_SQ8: no row holds data");
   const uint32_t nlist = EffectiveNlist(m, options_.nlist);
-  ScopedOmpThreads omp_threads(ivf::kThreadSanitizer ? 1 : std::max(1, threads));
+  ScopedOmpThreads omp_threads(kThreadSanitizer ? 1 : std::max(1, threads));
   try {
     std::unique_ptr<faiss::Index> quantizer(
         ivf::NewQuantizer(spec_.dim, spec_.similarity, nlist, train, m));

@@ -161,18 +161,18 @@ void RecallAuditor::Loop() {
     }
     const int64_t cpu_start = ThreadCpuNs();
     const std::optional<double> recall = Run(job);
-    if (cpu_share_ >= 1) {
-      if (recall.has_value()) Record(job, *recall);
-      continue;
-    }
     // The pause that keeps the average at cpu_share_: spent = share x
     // (spent + pause). Jobs queued before the pause wait it out too. Set
     // before the figure is recorded: whoever sees the audit counted also
     // sees the pause.
-    const double spent = static_cast<double>(ThreadCpuNs() - cpu_start);
-    const auto pause = static_cast<int64_t>(spent * (1.0 / cpu_share_ - 1.0));
-    resume_ns_.store(SteadyNowNs() + pause, std::memory_order_relaxed);
+    int64_t pause = 0;
+    if (cpu_share_ < 1) {
+      const double spent = static_cast<double>(ThreadCpuNs() - cpu_start);
+      pause = static_cast<int64_t>(spent * (1.0 / cpu_share_ - 1.0));
+      resume_ns_.store(SteadyNowNs() + pause, std::memory_order_relaxed);
+    }
     if (recall.has_value()) Record(job, *recall);
+    if (pause <= 0) continue;
     MutexLock lock(&mu_);
     if (cv_.WaitUntil(&mu_, absl::Now() + absl::Nanoseconds(pause),
                       [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; })) {

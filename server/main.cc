@@ -4,38 +4,24 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "base/sanitizers.h"
 #include "query/cpu_kernels.h"
 #include "server/config.h"
 #include "server/log_limit.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
-namespace {
-
-// Debian's abseil is compiled without NDEBUG, so its Mutex runs deadlock
-// detection on every Lock: a process-wide graph of lock ids under one global
-// spin lock, and a stack trace per new edge. gRPC's own locks are absl
-// Mutexes too, so every RPC pays it several times over and concurrent RPCs
-// contend on that one spin lock. The sanitizer builds that run the test
-// suite keep it (a lock-order cycle aborts there); the unit tests, which
-// take the same locks in process, keep abseil's default.
-constexpr bool kSanitized =
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-    true;
-#else
-    false;
-#endif
-#else
-    false;
-#endif
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  if (!kSanitized) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Debian's abseil is compiled without NDEBUG, so its Mutex runs deadlock
+  // detection on every Lock: a process-wide graph of lock ids under one
+  // global spin lock, and a stack trace per new edge. gRPC's own locks are
+  // absl Mutexes too, so every RPC pays it several times over and concurrent
+  // RPCs contend on that one spin lock. The sanitizer builds that run the
+  // test suite keep it (a lock-order cycle aborts there); the unit tests,
+  // which take the same locks in process, keep abseil's default.
+  if (!quiver::kAddressSanitizer && !quiver::kThreadSanitizer) {
+    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  }
   auto config = quiver::server::ParseConfig(argc, argv);
   if (!config.ok()) {
     if (absl::IsCancelled(config.status())) return 0;  // --help / --version
