@@ -294,6 +294,14 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool
                   coll.name(), seg->id(), field.name, (*idx)->Describe(), n, check.ToString());
     return false;
   }
+  if (!check.passed_at_defaults) {
+    // Served, and right, but a search at the default ef or nprobe misses
+    // the nearest neighbour of most queries: say so where the operator looks.
+    spdlog::warn("collection \"{}\" segment {} field \"{}\": the index finds most rows' nearest "
+                 "neighbour only with more than its default effort ({}); searches should raise "
+                 "ef / nprobe or ask for a recall (target_recall)",
+                 coll.name(), seg->id(), field.name, check.ToString());
+  }
   spdlog::info("collection \"{}\" segment {} field \"{}\": built {} over {} {} in {:.2f}s; "
                "self-check in {:.2f}s: {}",
                coll.name(), seg->id(), field.name, (*idx)->Describe(),
