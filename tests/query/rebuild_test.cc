@@ -42,6 +42,28 @@ std::vector<float> RandomVectors(size_t n, uint32_t seed) {
   return v;
 }
 
+// Creates collection "c" with vector field `f` and upserts points "0".."n-1"
+// whose vectors are v's rows (f.dim() floats each), in one request.
+void CreateAndUpsert(Engine& engine, const v1::VectorField& f, const std::vector<float>& v,
+                     size_t n) {
+  v1::CreateCollectionRequest req;
+  req.set_name("c");
+  *req.mutable_schema()->add_vectors() = f;
+  v1::CreateCollectionResponse cresp;
+  QUIVER_ASSERT_OK(engine.CreateCollection(req, &cresp));
+  const size_t dim = f.dim();
+  v1::UpsertPointsRequest up;
+  up.set_collection("c");
+  for (size_t i = 0; i < n; ++i) {
+    v1::Point* p = up.add_points();
+    p->set_id(std::to_string(i));
+    (*p->mutable_vectors())[f.name()].mutable_values()->Add(v.begin() + i * dim,
+                                                            v.begin() + (i + 1) * dim);
+  }
+  v1::UpsertPointsResponse uresp;
+  QUIVER_ASSERT_OK(engine.Upsert(up, &uresp));
+}
+
 // The kind under test; every kind builds over the restored segments.
 class RebuildAfterRestartTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -255,25 +277,11 @@ TEST(IndexCheckTest, HardDataGetsItsIndexAndKeepsIt) {
   };
   std::unique_ptr<Engine> engine = open();
   ASSERT_NE(engine, nullptr);
-  v1::CreateCollectionRequest req;
-  req.set_name("c");
   v1::VectorField f = VectorField("v", dim, v1::L2);
   f.mutable_index()->set_type("HNSW");
   (*f.mutable_index()->mutable_params())["M"] = "8";
   (*f.mutable_index()->mutable_params())["ef_construction"] = "64";
-  *req.mutable_schema()->add_vectors() = f;
-  v1::CreateCollectionResponse cresp;
-  QUIVER_ASSERT_OK(engine->CreateCollection(req, &cresp));
-  v1::UpsertPointsRequest up;
-  up.set_collection("c");
-  for (size_t i = 0; i < n; ++i) {
-    v1::Point* p = up.add_points();
-    p->set_id(std::to_string(i));
-    (*p->mutable_vectors())["v"].mutable_values()->Add(v.begin() + i * dim,
-                                                       v.begin() + (i + 1) * dim);
-  }
-  v1::UpsertPointsResponse uresp;
-  QUIVER_ASSERT_OK(engine->Upsert(up, &uresp));
+  CreateAndUpsert(*engine, f, v, n);
   engine->SealAndWaitForIndexes();
 
   auto expect_indexed = [&](const char* when) {
@@ -338,23 +346,9 @@ TEST(IndexCheckTest, LoadedIndexFileThatAnswersWrongIsRebuilt) {
   };
   std::unique_ptr<Engine> engine = open();
   ASSERT_NE(engine, nullptr);
-  v1::CreateCollectionRequest req;
-  req.set_name("c");
   v1::VectorField f = VectorField("v", kDim, v1::L2);
   f.mutable_index()->set_type("HNSW");
-  *req.mutable_schema()->add_vectors() = f;
-  v1::CreateCollectionResponse cresp;
-  QUIVER_ASSERT_OK(engine->CreateCollection(req, &cresp));
-  v1::UpsertPointsRequest up;
-  up.set_collection("c");
-  for (size_t i = 0; i < n; ++i) {
-    v1::Point* p = up.add_points();
-    p->set_id(std::to_string(i));
-    (*p->mutable_vectors())["v"].mutable_values()->Add(v.begin() + i * kDim,
-                                                       v.begin() + (i + 1) * kDim);
-  }
-  v1::UpsertPointsResponse uresp;
-  QUIVER_ASSERT_OK(engine->Upsert(up, &uresp));
+  CreateAndUpsert(*engine, f, v, n);
   engine->SealAndWaitForIndexes();
   engine.reset();
 
