@@ -43,14 +43,13 @@ std::string IndexCheckResult::ToString() const {
   if (samples == 0) return "not checked";
   std::string found = absl::StrFormat("exact nearest found for %u of %u sampled rows", nearest_found,
                                       samples);
-  if (nearest_found_raised > nearest_found) {
+  if (raised_effort > 0 && nearest_found < samples) {
     absl::StrAppendFormat(&found, " at the index's defaults, %u of %u at %s %u",
                           nearest_found_raised, samples, raised_knob, raised_effort);
   }
   if (recall_at_10 >= 0) absl::StrAppendFormat(&found, ", recall@10 %.3f", recall_at_10);
   return absl::StrCat(found, ok ? " (passed)" : " (FAILED)");
 }
-
 
 RowsWithData::RowsWithData(const Segment& seg, uint32_t rows, int field)
     : words_((static_cast<size_t>(rows) + 63) / 64, 0), size_(rows) {
