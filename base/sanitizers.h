@@ -1,32 +1,22 @@
 // Whether this build is instrumented by a sanitizer, for the few places
-// that must act differently under one. gcc defines __SANITIZE_ADDRESS__ /
-// __SANITIZE_THREAD__; clang answers __has_feature (and, when new enough,
-// defines the same macros).
+// that must act differently under one, as constants usable in plain `if`s.
+// Abseil's config does the detection (gcc's __SANITIZE_* macros, clang's
+// __has_feature).
 #ifndef QUIVER_BASE_SANITIZERS_H_
 #define QUIVER_BASE_SANITIZERS_H_
 
+#include "absl/base/config.h"
+
 namespace quiver {
 
-#if defined(__SANITIZE_THREAD__)
+#ifdef ABSL_HAVE_THREAD_SANITIZER
 inline constexpr bool kThreadSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr bool kThreadSanitizer = true;
-#else
-inline constexpr bool kThreadSanitizer = false;
-#endif
 #else
 inline constexpr bool kThreadSanitizer = false;
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef ABSL_HAVE_ADDRESS_SANITIZER
 inline constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool kAddressSanitizer = true;
-#else
-inline constexpr bool kAddressSanitizer = false;
-#endif
 #else
 inline constexpr bool kAddressSanitizer = false;
 #endif
