@@ -52,8 +52,9 @@ absl::StatusOr<ServerConfig> ParseConfig(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--merge-target-mb", c.merge_target_mb,
                  "Merge sealed segments, 4 at a time, into segments of up to this many MiB of "
-                 "vectors, so large collections are searched as a few graphs (0: never by size)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
+                 "vectors, so large collections are searched as a few graphs (-1: a quarter of "
+                 "the memory quiverd may use, at least 256; 0: never by size)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 30))
       ->capture_default_str();
   app.add_option("--merge-idle-s", c.merge_idle_s,
                  "After this many seconds without writes to a collection, also merge adjacent "
@@ -182,6 +183,7 @@ void ResolveLimits(ServerConfig* c, uint64_t memory_bytes) {
   const int64_t mib = static_cast<int64_t>((memory_bytes > 0 ? memory_bytes : 8ull << 30) >> 20);
   if (c->memory_budget_mb < 0) c->memory_budget_mb = std::max<int64_t>(1, mib / 2);
   if (c->max_request_memory_mb < 0) c->max_request_memory_mb = std::max<int64_t>(64, mib / 16);
+  if (c->merge_target_mb < 0) c->merge_target_mb = std::max<int64_t>(256, mib / 4);
   // A growing segment of up to segment_max_rows is scanned exactly anyway;
   // the floor keeps tiny test segments from throttling small imports.
   const int64_t rows = std::max<int64_t>(65536, 4 * c->segment_max_rows);

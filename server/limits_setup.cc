@@ -34,6 +34,7 @@ absl::Status ConfigureLimits(ServerConfig* config, EngineOptions* engine,
   LimitOptions& l = engine->limits;
   l.memory_budget_bytes = static_cast<uint64_t>(config->memory_budget_mb) << 20;
   l.max_request_memory_bytes = static_cast<uint64_t>(config->max_request_memory_mb) << 20;
+  engine->collection.merge_target_bytes = static_cast<uint64_t>(config->merge_target_mb) << 20;
   l.max_unindexed_rows = static_cast<uint64_t>(config->max_unindexed_rows);
   l.max_compaction_debt_rows = static_cast<uint64_t>(config->max_compaction_debt_rows);
   l.max_write_delay = absl::Milliseconds(config->max_write_delay_ms);
@@ -42,10 +43,11 @@ absl::Status ConfigureLimits(ServerConfig* config, EngineOptions* engine,
                                                          ApiMethods()));
   spdlog::info(
       "limits: memory {} MiB ({}), --memory-budget-mb={}, --max-request-memory-mb={}, "
-      "--max-concurrent-requests={}, --max-unindexed-rows={}, --max-compaction-debt-rows={}, "
-      "--max-write-delay-ms={}",
+      "--merge-target-mb={}, --max-concurrent-requests={}, --max-unindexed-rows={}, "
+      "--max-compaction-debt-rows={}, --max-write-delay-ms={}",
       memory.bytes >> 20, memory.source.empty() ? "unknown" : memory.source,
-      config->memory_budget_mb, config->max_request_memory_mb, config->max_concurrent_requests,
+      config->memory_budget_mb, config->max_request_memory_mb, config->merge_target_mb,
+      config->max_concurrent_requests,
       config->max_unindexed_rows, config->max_compaction_debt_rows, config->max_write_delay_ms);
   return absl::OkStatus();
 }

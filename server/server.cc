@@ -77,7 +77,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   EngineOptions eo;
   eo.data_dir = config.data_dir;
   eo.collection.segment_max_rows = static_cast<uint32_t>(config.segment_max_rows);
-  eo.collection.merge_target_bytes = static_cast<uint64_t>(config.merge_target_mb) << 20;
   eo.collection.merge_idle = absl::Seconds(config.merge_idle_s);
   eo.collection.compact_deleted_ratio = config.compact_deleted_ratio;
   eo.collection.rerank_direct_io = config.rerank_direct_io;
