@@ -1050,15 +1050,17 @@ void TableMemory(AnnRun& r) {
     t.AddRow({"quiverd RSS after restart (loaded) / after rebuild",
               Fixed(r.warm.rss_mb, 0) + " / " + Fixed(r.cold.rss_mb, 0)});
   }
-  // GetCollection's per-segment field memory is the segment's own vectors
-  // plus the index's MemoryBytes (HNSW and IVF lists hold another copy).
+  // GetCollection's per-segment field memory: the index's (which holds the
+  // one copy of the vectors: HNSW's level-0 block, IVF_FLAT's lists) plus
+  // the segment's norms and bookkeeping; "/ raw" is that over the vectors'
+  // floats (1.0 would be the vectors alone).
   const double seg_vectors = static_cast<double>(base.bytes());
-  t.AddRow({"Quiver HNSW field: segment vectors + index in memory (GetCollection) / index file",
-            Mb(r.hnsw_seg.index_memory) + " (" + Mb(seg_vectors) + " + " +
-                Mb(r.hnsw_seg.index_memory - seg_vectors) + ") / " + Mb(r.hnsw_seg.index_disk)});
-  t.AddRow({"Quiver IVF_FLAT field: segment vectors + index in memory / index file",
-            Mb(r.ivf_seg.index_memory) + " (" + Mb(seg_vectors) + " + " +
-                Mb(r.ivf_seg.index_memory - seg_vectors) + ") / " + Mb(r.ivf_seg.index_disk)});
+  t.AddRow({"Quiver HNSW field in memory (GetCollection) / raw / index file",
+            Mb(r.hnsw_seg.index_memory) + " / " + Fixed(r.hnsw_seg.index_memory / seg_vectors, 2) +
+                "x / " + Mb(r.hnsw_seg.index_disk)});
+  t.AddRow({"Quiver IVF_FLAT field in memory / raw / index file",
+            Mb(r.ivf_seg.index_memory) + " / " + Fixed(r.ivf_seg.index_memory / seg_vectors, 2) +
+                "x / " + Mb(r.ivf_seg.index_disk)});
   t.AddRow({"hnswlib index (vectors + links), in-process", Mb(r.hnswlib_bytes)});
   t.AddRow({"FAISS IndexHNSWFlat (vectors + links)", Mb(r.faiss_hnsw_bytes)});
   t.AddRow({"FAISS IndexIVFFlat (lists + ids + centroids)", Mb(r.faiss_ivf_bytes)});

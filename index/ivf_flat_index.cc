@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <random>
 #include <new>
 #include <utility>
 #include <vector>
@@ -27,6 +29,11 @@ constexpr char kKind[] = "IVF_FLAT";
 
 // FAISS warns below 39 training points per centroid (k-means degenerates).
 constexpr size_t kMinPointsPerList = 39;
+// FAISS's k-means samples down to this many points per centroid
+// (ClusteringParameters::max_points_per_centroid); more are never used.
+constexpr size_t kMaxTrainPerList = 256;
+// Rows gathered and added to the lists at a time.
+constexpr size_t kAddBatch = 16384;
 
 // The lists hold the rows themselves: a code is dim floats, scored exactly.
 template <class Metric>
@@ -50,6 +57,11 @@ uint32_t EffectiveNlist(size_t n, uint32_t requested) {
 
 uint32_t DefaultNprobe(uint32_t nlist) { return std::min(nlist, std::max(8u, nlist / 32)); }
 
+struct IvfFlatIndex::Rows {
+  std::unique_ptr<const faiss::IndexIVFFlat> index;
+  std::unique_ptr<const float*[]> by_label;  // ntotal
+};
+
 IvfFlatIndex::IvfFlatIndex(IndexSpec spec, IvfFlatOptions options)
     : spec_(std::move(spec)), options_(options) {}
 
@@ -66,33 +78,75 @@ std::string IvfFlatIndex::Describe() const {
 size_t IvfFlatIndex::MemoryBytes() const {
   if (!index_) return 0;
   const size_t row = spec_.dim * sizeof(float);
-  return static_cast<size_t>(index_->ntotal) * (row + sizeof(int64_t)) + index_->nlist * row +
-         lists_.capacity() * sizeof(ivf::CodeList);
+  return static_cast<size_t>(index_->ntotal) * (row + sizeof(int64_t) + sizeof(float*)) +
+         index_->nlist * row + lists_.capacity() * sizeof(ivf::CodeList);
 }
 
 absl::Status IvfFlatIndex::Build(const float* vectors, size_t n, int threads,
                               const LabelFilter* rows) {
+  const size_t dim = spec_.dim;
+  return BuildFromRows([vectors, dim](size_t i) { return vectors + i * dim; }, n, threads, rows,
+                       {}, nullptr);
+}
+
+absl::Status IvfFlatIndex::BuildFromRows(const RowReader& row, size_t n, int threads,
+                                         const LabelFilter* rows,
+                                         const std::vector<uint32_t>& held_out,
+                                         const std::function<void()>& probe) {
+  if (!held_out.empty()) {
+    return VectorIndex::BuildFromRows(row, n, threads, rows, held_out, probe);
+  }
   if (n == 0) return absl::InvalidArgumentError("IVF_FLAT: cannot build over 0 vectors");
-  std::vector<float> kept;
-  size_t m = 0;
-  const float* train = ivf::DataRows(vectors, n, spec_.dim, rows, &kept, &m);
+  const size_t dim = spec_.dim;
+  std::vector<uint32_t> sample;
+  for (size_t i = 0; i < n; ++i) {
+    if (rows == nullptr || rows->Test(static_cast<uint32_t>(i))) {
+      sample.push_back(static_cast<uint32_t>(i));
+    }
+  }
+  const size_t m = sample.size();
   if (m == 0) return absl::InvalidArgumentError("IVF_FLAT: no row holds data");
   const uint32_t nlist = EffectiveNlist(m, options_.nlist);
+  if (m > kMaxTrainPerList * nlist) {
+    // A seeded partial shuffle, so a rebuild over the same rows trains the
+    // same lists; sorted again so the gather reads the rows in order.
+    std::mt19937_64 rng(1234);
+    const size_t keep = kMaxTrainPerList * nlist;
+    for (size_t i = 0; i < keep; ++i) {
+      std::swap(sample[i], sample[i + rng() % (m - i)]);
+    }
+    sample.resize(keep);
+    std::sort(sample.begin(), sample.end());
+  }
   const auto metric = spec_.similarity == Similarity::kL2 ? faiss::METRIC_L2
                                                           : faiss::METRIC_INNER_PRODUCT;
   ScopedOmpThreads omp_threads(kThreadSanitizer ? 1 : std::max(1, threads));
   try {
+    std::vector<float> train(sample.size() * dim);
+    for (size_t i = 0; i < sample.size(); ++i) {
+      std::memcpy(train.data() + i * dim, row(sample[i]), dim * sizeof(float));
+    }
     std::unique_ptr<faiss::Index> quantizer(
-        ivf::NewQuantizer(spec_.dim, spec_.similarity, nlist, train, m));
-    auto index = std::make_unique<faiss::IndexIVFFlat>(quantizer.get(), spec_.dim, nlist, metric);
+        ivf::NewQuantizer(dim, spec_.similarity, nlist, train.data(), sample.size()));
+    auto index = std::make_unique<faiss::IndexIVFFlat>(quantizer.get(), dim, nlist, metric);
     index->own_fields = true;
     quantizer.release();
     // One list: NewQuantizer's centroid is final, and FAISS's k-means would
     // warn about too few training points for tiny segments.
-    if (nlist > 1) index->train(static_cast<faiss::Index::idx_t>(m), train);
+    if (nlist > 1) index->train(static_cast<faiss::Index::idx_t>(sample.size()), train.data());
     index->is_trained = true;
-    if (build_stopped()) return BuildStoppedError(kKind);  // between k-means and adding
-    index->add(static_cast<faiss::Index::idx_t>(n), vectors);  // labels 0..n-1
+    train = std::vector<float>();
+    // FAISS numbers what it adds from ntotal on: labels 0..n-1, in order.
+    std::vector<float> batch(std::min(n, kAddBatch) * dim);
+    for (size_t first = 0; first < n; first += kAddBatch) {
+      if (build_stopped()) return BuildStoppedError(kKind);
+      const size_t count = std::min(kAddBatch, n - first);
+      for (size_t i = 0; i < count; ++i) {
+        std::memcpy(batch.data() + i * dim, row(first + i), dim * sizeof(float));
+      }
+      index->add(static_cast<faiss::Index::idx_t>(count), batch.data());
+    }
+    if (probe != nullptr) probe();
     return Attach(std::move(index));
   } catch (const std::exception& e) {
     return ivf::FromException(e, kKind, absl::StrCat("build over ", n, " vectors"));
@@ -105,10 +159,38 @@ absl::Status IvfFlatIndex::Attach(std::unique_ptr<faiss::IndexIVFFlat> index) {
   }
   absl::StatusOr<std::vector<ivf::CodeList>> lists = ivf::AttachLists(index.get(), kKind);
   if (!lists.ok()) return lists.status();
+  // Labels are 0..ntotal-1, each once (Build adds them so; Load checked).
+  auto rows = std::make_shared<Rows>();
+  const auto n = static_cast<size_t>(index->ntotal);
+  rows->by_label.reset(new (std::nothrow) const float*[n]());
+  if (rows->by_label == nullptr) {
+    return absl::ResourceExhaustedError("IVF_FLAT: out of memory indexing the rows by label");
+  }
+  for (const ivf::CodeList& l : *lists) {
+    for (size_t j = 0; j < l.size; ++j) {
+      const auto label = static_cast<size_t>(l.ids[j]);
+      if (label >= n || rows->by_label[label] != nullptr) {
+        return absl::DataLossError("IVF_FLAT: labels are not 0..n-1, each once");
+      }
+      rows->by_label[label] = reinterpret_cast<const float*>(l.codes + j * index->code_size);
+    }
+  }
   centroids_ = dynamic_cast<const faiss::IndexFlat*>(index->quantizer)->get_xb();
   lists_ = std::move(*lists);
-  index_ = std::move(index);
+  index_ = index.get();
+  rows->index = std::move(index);
+  rows_ = std::move(rows);
   return absl::OkStatus();
+}
+
+std::optional<SharedRows> IvfFlatIndex::shared_rows() const {
+  if (rows_ == nullptr) return std::nullopt;
+  SharedRows s;
+  s.stride = spec_.dim;
+  s.rows = static_cast<size_t>(index_->ntotal);
+  s.row_ptr = rows_->by_label.get();
+  s.owner = rows_;
+  return s;
 }
 
 absl::Status IvfFlatIndex::Search(const float* query, const SearchParams& params,

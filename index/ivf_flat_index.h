@@ -34,7 +34,10 @@
 // spherical k-means for IP as FAISS does).
 //
 // Ownership: Build copies the vectors into the lists (n * dim floats plus an
-// 8-byte id per vector).
+// 8-byte id per vector). The lists are the only copy a sealed segment keeps:
+// shared_rows() hands out a pointer per label into them (8 more bytes per
+// vector), and the FAISS index lives as long as the index or a holder of
+// those rows, whichever is longer.
 // Thread-safety: as VectorIndex. Build uses `threads` OpenMP threads in the
 // calling thread only (omp_set_num_threads, restored afterwards).
 #ifndef QUIVER_INDEX_IVF_FLAT_INDEX_H_
@@ -42,7 +45,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +82,14 @@ class IvfFlatIndex final : public VectorIndex {
   // INTERNAL if FAISS reports an error.
   absl::Status Build(const float* vectors, size_t n, int threads,
                      const LabelFilter* rows = nullptr) override;
+  // Reads the rows in place: k-means trains on a sample of at most 256 rows
+  // per list (what FAISS's k-means keeps of more), gathered, and the rows
+  // go into the lists a batch at a time, so a build holds the input and the
+  // lists, not a third copy of every row. `held_out` must be empty (the
+  // kind does not hold rows out) or the rows are gathered as by default.
+  absl::Status BuildFromRows(const RowReader& row, size_t n, int threads, const LabelFilter* rows,
+                             const std::vector<uint32_t>& held_out,
+                             const std::function<void()>& probe) override;
   // FAILED_PRECONDITION before Build/Load.
   absl::Status Search(const float* query, const SearchParams& params,
                       const LabelFilter* filter, TopK* out) const override;
@@ -96,14 +109,20 @@ class IvfFlatIndex final : public VectorIndex {
   }
   // "IVF_FLAT(nlist=245)": the nlist in force.
   std::string Describe() const override;
+  std::optional<SharedRows> shared_rows() const override;
+  bool shares_rows() const override { return true; }
 
  private:
+  // The FAISS index and a pointer per label into its lists: what a segment
+  // reading its rows here holds (SharedRows::owner).
+  struct Rows;
   // Points lists_/centroids_ into index_ after Build/Load.
   absl::Status Attach(std::unique_ptr<faiss::IndexIVFFlat> index);
 
   const IndexSpec spec_;
   const IvfFlatOptions options_;
-  std::unique_ptr<faiss::IndexIVFFlat> index_;  // null until Build/Load succeeds
+  std::shared_ptr<const Rows> rows_;  // null until Build/Load succeeds
+  const faiss::IndexIVFFlat* index_ = nullptr;  // rows_->index
   const float* centroids_ = nullptr;            // nlist * dim, owned by index_
   std::vector<ivf::CodeList> lists_;            // nlist, views into index_ (rows)
 };

@@ -119,14 +119,18 @@ class LabelFilter {
 
 // The float rows an index holds, addressed by label, for a caller that
 // wants to read them instead of keeping its own copy (a sealed segment,
-// query/segment.h): label i's dim floats start at base + i * stride, for
-// i < rows. `owner` keeps them alive, so the rows outlive the index if the
-// caller holds it. Read-only: the index searches the same memory.
+// query/segment.h): label i's dim floats start at base + i * stride (one
+// block, HNSW), or at row_ptr[i] when row_ptr is set (rows scattered over
+// lists, IVF_FLAT), for i < rows. `owner` keeps them and row_ptr alive, so
+// the rows outlive the index if the caller holds it. Read-only: the index
+// searches the same memory.
 struct SharedRows {
   const float* base = nullptr;
   size_t stride = 0;  // floats, >= dim
   size_t rows = 0;
+  const float* const* row_ptr = nullptr;
   std::shared_ptr<const void> owner;
+  const float* row(size_t i) const { return row_ptr != nullptr ? row_ptr[i] : base + i * stride; }
 };
 
 class VectorIndex {
@@ -232,8 +236,8 @@ class VectorIndex {
   // keeps no copy of the float vectors.
   virtual bool approximate() const { return false; }
   // The index's float rows by label (see SharedRows), where it keeps every
-  // label's row contiguous in one block; nullopt otherwise (compressed
-  // kinds, list kinds, before Build/Load).
+  // label's row as floats (HNSW's block, IVF_FLAT's lists); nullopt
+  // otherwise (compressed kinds, FLAT, before Build/Load).
   virtual std::optional<SharedRows> shared_rows() const { return std::nullopt; }
   // Whether this kind, once built, hands out its rows through shared_rows():
   // a segment about to build one may lend it rows it does not own, since it

@@ -327,8 +327,8 @@ bool BuildVectorIndex(const IndexBuilderOptions& options, const std::atomic<bool
     seg->DropIndexes(f);
     return false;
   }
-  // The index holds the rows now (HNSW): the segment reads them there and
-  // frees its own copy.
+  // The index holds the rows now (HNSW, IVF_FLAT): the segment reads them
+  // there and frees its own copy.
   coll.AdoptIndexRows(*seg, f);
   CollectionCounters::Field& counted = coll.counters().field(f);
   counted.index_builds.fetch_add(1, std::memory_order_relaxed);

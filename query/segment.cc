@@ -443,6 +443,7 @@ void Segment::LendRows(size_t f, std::shared_ptr<const void> owner) {
   rows->stride = dims_[f];
   rows->chunk_base.reset(new const float*[chunks_.size()]());
   rows->row_ptr.reset(new const float*[capacity_]());
+  rows->row_at = rows->row_ptr.get();
   rows->zeros.reset(new float[dims_[f]]());
   rows->owner = std::move(owner);
   ReplaceFieldRows(f, std::move(rows));
@@ -451,11 +452,14 @@ void Segment::LendRows(size_t f, std::shared_ptr<const void> owner) {
 std::optional<Segment::HeldRows> Segment::adopted_rows(size_t f) const {
   ReaderMutexLock lock(&index_mu_);
   if (f >= field_rows_.size() || field_rows_[f]->source != FieldRows::Source::kIndex ||
-      chunks_.empty() || field_rows_[f]->chunk_base[0] == nullptr) {
+      chunks_.empty()) {
     return std::nullopt;
   }
+  const FieldRows& r = *field_rows_[f];
+  if (r.row_at != nullptr) return HeldRows{field_rows_[f], nullptr, r.stride, r.row_at};
+  if (r.chunk_base[0] == nullptr) return std::nullopt;
   // AdoptRows lays the chunks out back to back in the block.
-  return HeldRows{field_rows_[f], field_rows_[f]->chunk_base[0], field_rows_[f]->stride};
+  return HeldRows{field_rows_[f], r.chunk_base[0], r.stride};
 }
 
 bool Segment::lends_rows(size_t f) const {
@@ -522,8 +526,7 @@ absl::Status Segment::AdoptRows(size_t f, const index::VectorIndex& idx,
   }
   for (uint32_t off = 0; compare && off < appended_; ++off) {
     if (delete_seq(off) == 0 || !HasVector(f, off)) continue;  // a hole, or no vector
-    if (std::memcmp(vector(f, off), shared->base + static_cast<size_t>(off) * shared->stride,
-                    dim * sizeof(float)) != 0) {
+    if (std::memcmp(vector(f, off), shared->row(off), dim * sizeof(float)) != 0) {
       return absl::FailedPreconditionError(
           absl::StrCat("row ", off, "'s vector differs from the index's"));
     }
@@ -534,8 +537,14 @@ absl::Status Segment::AdoptRows(size_t f, const index::VectorIndex& idx,
   rows->rows = shared->rows;
   rows->owner = shared->owner;
   rows->chunk_base.reset(new const float*[chunks_.size()]());
-  for (size_t ci = 0; ci < chunks_.size(); ++ci) {
-    if (chunks_[ci] != nullptr) rows->chunk_base[ci] = shared->base + ci * chunk_rows_ * shared->stride;
+  if (shared->row_ptr != nullptr) {
+    rows->row_at = shared->row_ptr;
+  } else {
+    for (size_t ci = 0; ci < chunks_.size(); ++ci) {
+      if (chunks_[ci] != nullptr) {
+        rows->chunk_base[ci] = shared->base + ci * chunk_rows_ * shared->stride;
+      }
+    }
   }
   SwapFieldRows(f, std::move(rows), retired);
   return absl::OkStatus();

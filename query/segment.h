@@ -154,14 +154,18 @@ class Segment {
   // REQUIRES: sealed; no concurrent AdoptRows / AttachTable of field f.
   void ReclaimRows(size_t f, std::vector<std::shared_ptr<const void>>* retired);
   bool lends_rows(size_t f) const;
-  // Field f's rows while an index's block serves them (AdoptRows): row
-  // `off` at base + off * stride, valid while `hold` is held, whatever the
-  // segment does meanwhile. nullopt while the rows are read elsewhere.
+  // Field f's rows while an index serves them (AdoptRows): row `off` at
+  // base + off * stride (HNSW's block), or at row_ptr[off] (IVF_FLAT's
+  // lists), valid while `hold` is held, whatever the segment does
+  // meanwhile. nullopt while the rows are read elsewhere.
   struct HeldRows {
     std::shared_ptr<const void> hold;
     const float* base = nullptr;
     size_t stride = 0;
-    const float* row(uint32_t off) const { return base + static_cast<size_t>(off) * stride; }
+    const float* const* row_ptr = nullptr;
+    const float* row(uint32_t off) const {
+      return row_ptr != nullptr ? row_ptr[off] : base + static_cast<size_t>(off) * stride;
+    }
   };
   std::optional<HeldRows> adopted_rows(size_t f) const;
   // Fills the vector of field `f` at `offset` (recovery loads attributes and
@@ -201,17 +205,18 @@ class Segment {
   const TextRow& text(uint32_t off) const { return chunk(off).text.get(off % chunk_rows_); }
   // Pointers into the segment's own chunks, into a mapped rerank table once
   // the field is served from one (AttachTable), or into the index's block
-  // once the segment reads its rows there (AdoptRows), or into the lender's
-  // rows while they are lent (LendRows): hold a pin (Collection::TakeView)
-  // while using them.
+  // or lists once the segment reads its rows there (AdoptRows), or into the
+  // lender's rows while they are lent (LendRows): hold a pin
+  // (Collection::TakeView) while using them.
   const float* vector(size_t f, uint32_t off) const {
     const FieldRows* r = rows_[f].load(std::memory_order_acquire);
-    if (r->row_ptr != nullptr) [[unlikely]] return r->row_ptr[off];
+    if (r->row_at != nullptr) [[unlikely]] return r->row_at[off];
     return r->chunk_base[off / chunk_rows_] + static_cast<size_t>(off % chunk_rows_) * r->stride;
   }
   // Rows [first, first + n) of field f, n <= chunk_rows(), first a multiple
   // of chunk_rows() (one chunk): row first + i at rows + i * stride; rows is
-  // null while the rows are lent (LendRows): read them through vector().
+  // null where each row has its own pointer (lent rows, LendRows; rows read
+  // in IVF_FLAT's lists): read them through vector().
   struct RowBlock {
     const float* rows;
     size_t stride;  // floats; dims of the field when packed
@@ -311,7 +316,7 @@ class Segment {
 
   // One copy of every vector: from now on field f's rows are read where
   // `idx` (field f's index, built over these rows) keeps them
-  // (VectorIndex::shared_rows, e.g. an HNSW level-0 block), and the
+  // (VectorIndex::shared_rows: an HNSW level-0 block, IVF_FLAT's lists), and the
   // segment's own copies move to *retired, which the caller frees once no
   // reader can still hold a pointer into them (Collection's epochs). The
   // block stays alive while the segment reads it, even after the index is
@@ -450,8 +455,12 @@ class Segment {
     size_t stride = 0;  // floats
     size_t rows = 0;    // kIndex: rows of the borrowed block
     std::unique_ptr<const float*[]> chunk_base;
-    // kLent: each row's own pointer (chunk_base is all null), and the zero
-    // row of the rows lacking the field.
+    // Set when each row has its own pointer (chunk_base is then all null):
+    // row_ptr for kLent, the index's table (SharedRows::row_ptr, kept by
+    // owner) for a kIndex whose rows are scattered over lists.
+    const float* const* row_at = nullptr;
+    // kLent: each row's own pointer, and the zero row of the rows lacking
+    // the field.
     std::unique_ptr<const float*[]> row_ptr;
     std::unique_ptr<float[]> zeros;
     // kTable, kIndex, kLent: keeps the borrowed memory alive.

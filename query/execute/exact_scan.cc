@@ -1,6 +1,7 @@
 #include "query/execute/exact_scan.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +25,9 @@ absl::Status ExactOverRows(const SearchContext& ctx, const Segment& seg, uint32_
   qb.dim = ctx.dim;
   qb.similarity = ctx.similarity;
   thread_local std::vector<float> scratch;
+  // Rows with a pointer each (read in IVF_FLAT's lists) are copied into
+  // one block per chunk for the scan, which takes strided blocks.
+  thread_local std::vector<float> gathered;
   uint8_t mask[Segment::kMaxChunkRows];
   const uint32_t chunk_rows = seg.chunk_rows();
   const bool any_dead = !seg.AllSearchable(ctx.field);
@@ -54,6 +58,17 @@ absl::Status ExactOverRows(const SearchContext& ctx, const Segment& seg, uint32_
     const Segment::RowBlock rows = seg.chunk_vectors(ctx.field, first);
     block.rows = rows.rows;
     block.stride = rows.stride;
+    if (rows.rows == nullptr) {
+      gathered.resize(static_cast<size_t>(n) * ctx.dim);
+      for (uint32_t i = 0; i < n; ++i) {
+        // Rows the mask drops are left as they are: the scan skips them.
+        if (passing < n && mask[i] == 0) continue;
+        std::memcpy(gathered.data() + static_cast<size_t>(i) * ctx.dim,
+                    seg.vector(ctx.field, first + i), ctx.dim * sizeof(float));
+      }
+      block.rows = gathered.data();
+      block.stride = ctx.dim;
+    }
     block.norms_sqr = seg.chunk_norms(ctx.field, first);
     block.n = n;
     block.first_id = HitId(part, first);

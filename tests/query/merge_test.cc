@@ -56,7 +56,7 @@ class MergeTest : public ::testing::Test {
     v1::CreateCollectionRequest req;
     req.set_name("c");
     v1::VectorField f = VectorField("v", kDim, v1::L2);
-    f.mutable_index()->set_type("HNSW");
+    f.mutable_index()->set_type(kind_);
     *req.mutable_schema()->add_vectors() = f;
     v1::AttributeField n = Attribute("n", v1::INT64);
     n.set_indexed(true);
@@ -181,6 +181,26 @@ class MergeTest : public ::testing::Test {
     EXPECT_EQ(v.defects_total(), 0u) << v.DebugString();
   }
 
+  // Room for all 8,000 rows: 16 segments of 500 become 4 of 2,000, then 1.
+  void TiersMergeIntoOneAndServeEverything() {
+    Open(kPoints * kRowBytes + 1000);
+    Create();
+    Upsert(0, kPoints);
+    const std::vector<uint64_t> live =
+        WaitFor([](const std::vector<uint64_t>& l) { return l.size() == 1; });
+    EXPECT_EQ(live, std::vector<uint64_t>{kPoints});
+    ExpectServesEverything();
+    // Deletes in the merged segment, then a restart from its files.
+    std::vector<size_t> gone;
+    for (size_t i = 0; i < kPoints; i += 8) gone.push_back(i);
+    Delete(gone);
+    ExpectServesEverything();
+    Open(kPoints * kRowBytes + 1000);
+    EXPECT_EQ(Stats().segments_size(), 1);
+    ExpectServesEverything();
+  }
+
+  std::string kind_ = "HNSW";
   TempDir dir_;
   std::unique_ptr<Engine> engine_;
   std::vector<float> vectors_;
@@ -188,22 +208,14 @@ class MergeTest : public ::testing::Test {
 };
 
 TEST_F(MergeTest, TiersMergeIntoOneSegmentThatServesEverything) {
-  // Room for all 8,000 rows: 16 segments of 500 become 4 of 2,000, then 1.
-  Open(kPoints * kRowBytes + 1000);
-  Create();
-  Upsert(0, kPoints);
-  const std::vector<uint64_t> live =
-      WaitFor([](const std::vector<uint64_t>& l) { return l.size() == 1; });
-  EXPECT_EQ(live, std::vector<uint64_t>{kPoints});
-  ExpectServesEverything();
-  // Deletes in the merged segment, then a restart from its files.
-  std::vector<size_t> gone;
-  for (size_t i = 0; i < kPoints; i += 8) gone.push_back(i);
-  Delete(gone);
-  ExpectServesEverything();
-  Open(kPoints * kRowBytes + 1000);
-  EXPECT_EQ(Stats().segments_size(), 1);
-  ExpectServesEverything();
+  TiersMergeIntoOneAndServeEverything();
+}
+
+// IVF_FLAT segments read their rows in their lists, a pointer per row: a
+// merge's output borrows them from there while its lists are built.
+TEST_F(MergeTest, IvfFlatTiersMergeIntoOneSegmentThatServesEverything) {
+  kind_ = "IVF_FLAT";
+  TiersMergeIntoOneAndServeEverything();
 }
 
 TEST_F(MergeTest, AnImportBetweenTiersBecomesOneSegmentOnceWritesPause) {

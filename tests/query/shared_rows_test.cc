@@ -1,10 +1,11 @@
-// One copy of every vector: a sealed segment whose HNSW index keeps the
-// rows (hnswlib's level-0 block) reads them there and frees its own copy
-// (Segment::AdoptRows). Checked through what a user sees — exact and ANN
-// search, returned vectors, verify, describe's memory — and the segment's
-// rows against the points written, across index builds with several
-// threads, deletes, a restart (indexes loaded from files, deleted rows
-// become holes), a rebuild with other parameters and a change to FLAT.
+// One copy of every vector: a sealed segment whose index keeps the rows
+// (HNSW: hnswlib's level-0 block, one stride; IVF_FLAT: FAISS's lists, a
+// pointer per row) reads them there and frees its own copy
+// (Segment::AdoptRows). Checked for both kinds through what a user sees —
+// exact and ANN search, returned vectors, verify, describe's memory — and
+// the segment's rows against the points written, across index builds with
+// several threads, deletes, a restart (indexes loaded from files, deleted
+// rows become holes), a rebuild with other parameters and a change to FLAT.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -36,8 +37,13 @@ constexpr uint32_t kSegmentRows = 2000;
 // hnswlib's bytes per node: level-0 links (a count and 2M ids), the vector
 // and its label.
 size_t HnswRecordBytes(size_t m) { return 4 + 2 * m * 4 + kDim * 4 + 8; }
+// IVF_FLAT's bytes per row: the vector in its list, its label, and the
+// pointer to it by label.
+constexpr size_t kIvfRecordBytes = kDim * 4 + 8 + 8;
 
-class SharedRowsTest : public ::testing::Test {
+bool IsHnsw(const std::string& kind) { return kind == "HNSW"; }
+
+class SharedRowsTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     std::mt19937 rng(5);
@@ -48,7 +54,7 @@ class SharedRowsTest : public ::testing::Test {
     v1::CreateCollectionRequest req;
     req.set_name("c");
     v1::VectorField f = VectorField("v", kDim, v1::L2);
-    f.mutable_index()->set_type("HNSW");
+    f.mutable_index()->set_type(GetParam());
     *req.mutable_schema()->add_vectors() = f;
     v1::CreateCollectionResponse cresp;
     QUIVER_ASSERT_OK(engine_->CreateCollection(req, &cresp));
@@ -147,6 +153,7 @@ class SharedRowsTest : public ::testing::Test {
     req.set_k(10);
     req.mutable_params()->set_exact(exact);
     req.mutable_params()->set_ef(128);
+    req.mutable_params()->set_nprobe(64);  // every list: random data
     req.set_with_vectors(with_vectors);
     req.add_vectors()->mutable_values()->Add(q, q + kDim);
     v1::SearchResponse resp;
@@ -200,22 +207,35 @@ class SharedRowsTest : public ::testing::Test {
     return engine_->UpdateCollection(req, &resp);
   }
 
+  // Bytes per row of the kind's one copy, with `param` (M or nlist) as set
+  // by RebuildParams, or the defaults; the segment adds its norms and
+  // bookkeeping, and IVF_FLAT its centroids, within 10%.
+  size_t RecordBytes(bool rebuilt = false) const {
+    return IsHnsw(GetParam()) ? HnswRecordBytes(rebuilt ? 8 : 16) : kIvfRecordBytes;
+  }
+  std::map<std::string, std::string> RebuildParams(int i) const {
+    static const char* kM[] = {"8", "12", "16"};
+    static const char* kNlist[] = {"16", "24", "32"};
+    return IsHnsw(GetParam()) ? std::map<std::string, std::string>{{"M", kM[i]}}
+                              : std::map<std::string, std::string>{{"nlist", kNlist[i]}};
+  }
+
   TempDir dir_;
   std::unique_ptr<Engine> engine_;
   std::vector<float> vectors_;
   std::map<size_t, bool> deleted_;
 };
 
-TEST_F(SharedRowsTest, SegmentsReadTheirRowsFromTheIndex) {
+TEST_P(SharedRowsTest, SegmentsReadTheirRowsFromTheIndex) {
   ExpectRows(/*adopted=*/true);
   ExpectSearchesRight();
   ExpectVerifyClean();
-  // One copy: the index's block, and the segment's norms and bookkeeping.
-  for (double per_row : MemoryPerRow()) EXPECT_LE(per_row, 1.1 * HnswRecordBytes(16));
+  // One copy: the index's, and the segment's norms and bookkeeping.
+  for (double per_row : MemoryPerRow()) EXPECT_LE(per_row, 1.1 * RecordBytes());
   EXPECT_EQ(MemoryPerRow().size(), 3u);
 }
 
-TEST_F(SharedRowsTest, DeletesAndARestartKeepOneCopyAndTheRightRows) {
+TEST_P(SharedRowsTest, DeletesAndARestartKeepOneCopyAndTheRightRows) {
   Delete(100, 700);    // in the first segment
   Delete(2500, 2600);  // in the second
   ExpectSearchesRight();
@@ -226,15 +246,15 @@ TEST_F(SharedRowsTest, DeletesAndARestartKeepOneCopyAndTheRightRows) {
   ExpectRows(/*adopted=*/true);
   ExpectSearchesRight();
   ExpectVerifyClean();
-  for (double per_row : MemoryPerRow()) EXPECT_LE(per_row, 1.1 * HnswRecordBytes(16));
+  for (double per_row : MemoryPerRow()) EXPECT_LE(per_row, 1.1 * RecordBytes());
 }
 
-TEST_F(SharedRowsTest, RebuildAdoptsTheNewBlockAndFlatKeepsTheOld) {
-  QUIVER_ASSERT_OK(SetIndex("HNSW", {{"M", "8"}}));
+TEST_P(SharedRowsTest, RebuildAdoptsTheNewBlockAndFlatKeepsTheOld) {
+  QUIVER_ASSERT_OK(SetIndex(GetParam(), RebuildParams(0)));
   engine_->SealAndWaitForIndexes();
   ExpectRows(/*adopted=*/true);
   ExpectSearchesRight();
-  for (double per_row : MemoryPerRow()) EXPECT_LE(per_row, 1.1 * HnswRecordBytes(8));
+  for (double per_row : MemoryPerRow()) EXPECT_LE(per_row, 1.1 * RecordBytes(/*rebuilt=*/true));
   // No index keeps the rows now: the segments go on reading the last
   // block, counted as their own memory.
   QUIVER_ASSERT_OK(SetIndex("FLAT", {}));
@@ -248,7 +268,9 @@ TEST_F(SharedRowsTest, RebuildAdoptsTheNewBlockAndFlatKeepsTheOld) {
   QUIVER_ASSERT_OK(engine_->GetCollection(req, &resp));
   for (const v1::SegmentInfo& s : resp.collection().stats().segments()) {
     if (s.state() == v1::SegmentInfo::GROWING) continue;
-    EXPECT_GE(s.fields(0).memory_bytes(), s.rows() * HnswRecordBytes(8)) << s.DebugString();
+    EXPECT_GE(s.fields(0).memory_bytes(),
+              s.rows() * (IsHnsw(GetParam()) ? HnswRecordBytes(8) : kDim * 4))
+        << s.DebugString();
   }
   // After a restart a FLAT field has no index to share: the rows are the
   // segment's own again, loaded from RocksDB.
@@ -258,7 +280,7 @@ TEST_F(SharedRowsTest, RebuildAdoptsTheNewBlockAndFlatKeepsTheOld) {
   ExpectSearchesRight();
 }
 
-TEST_F(SharedRowsTest, SearchesDuringRebuildsAndAdoptionStayRight) {
+TEST_P(SharedRowsTest, SearchesDuringRebuildsAndAdoptionStayRight) {
   // Exact scans and returned vectors read the rows while rebuilds swap
   // where they are read from; the old memory must outlive every reader.
   std::atomic<bool> done{false};
@@ -275,8 +297,8 @@ TEST_F(SharedRowsTest, SearchesDuringRebuildsAndAdoptionStayRight) {
       }
     }
   });
-  for (const char* m : {"8", "12", "16"}) {
-    QUIVER_ASSERT_OK(SetIndex("HNSW", {{"M", m}}));
+  for (int i = 0; i < 3; ++i) {
+    QUIVER_ASSERT_OK(SetIndex(GetParam(), RebuildParams(i)));
     engine_->SealAndWaitForIndexes();
   }
   done = true;
@@ -285,6 +307,9 @@ TEST_F(SharedRowsTest, SearchesDuringRebuildsAndAdoptionStayRight) {
   EXPECT_EQ(wrong.load(), 0u);
   ExpectRows(/*adopted=*/true);
 }
+
+INSTANTIATE_TEST_SUITE_P(Kinds, SharedRowsTest, ::testing::Values("HNSW", "IVF_FLAT"),
+                         [](const auto& info) { return info.param; });
 
 // A compaction's output borrows its inputs' rows until its own index takes
 // them over (Segment::LendRows): nothing is copied, the rows read are the
@@ -305,8 +330,10 @@ TEST(LentRowsTest, BorrowedUntilAdoptedOrCopiedAndThenLetGo) {
   }());
   ASSERT_TRUE(bound.ok()) << bound.status();
   auto schema = std::make_shared<const Schema>(*std::move(bound));
-  for (const bool adopt : {true, false}) {
-    SCOPED_TRACE(adopt ? "adopted by the index" : "copied by OwnRows");
+  // Adopted by an index of each kind that keeps the rows, or copied.
+  for (const std::string kind : {"HNSW", "IVF_FLAT", ""}) {
+    const bool adopt = !kind.empty();
+    SCOPED_TRACE(adopt ? "adopted by " + kind : "copied by OwnRows");
     auto lender = std::make_shared<std::vector<float>>(want);
     const std::weak_ptr<std::vector<float>> watch = lender;
     const float* lent = lender->data();
@@ -327,7 +354,7 @@ TEST(LentRowsTest, BorrowedUntilAdoptedOrCopiedAndThenLetGo) {
     std::shared_ptr<index::VectorIndex> idx;
     if (adopt) {
       index::IndexSpec spec;
-      spec.type = "HNSW";
+      spec.type = kind;
       spec.dim = kDim;
       auto built = index::CreateIndex(spec);
       ASSERT_TRUE(built.ok()) << built.status();
