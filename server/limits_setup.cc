@@ -47,8 +47,8 @@ absl::Status ConfigureLimits(ServerConfig* config, EngineOptions* engine,
       "--max-compaction-debt-rows={}, --max-write-delay-ms={}",
       memory.bytes >> 20, memory.source.empty() ? "unknown" : memory.source,
       config->memory_budget_mb, config->max_request_memory_mb, config->merge_target_mb,
-      config->max_concurrent_requests,
-      config->max_unindexed_rows, config->max_compaction_debt_rows, config->max_write_delay_ms);
+      config->max_concurrent_requests, config->max_unindexed_rows,
+      config->max_compaction_debt_rows, config->max_write_delay_ms);
   return absl::OkStatus();
 }
 

@@ -1,8 +1,8 @@
 // Turns quiverd's limit flags into what enforces them: the defaults
 // derived from the memory quiverd may use (server/memory_limit.h), the
 // engine's LimitOptions (memory budget, request memory, write
-// backpressure), the merge target and the per-method concurrency caps (MethodLimits), and
-// logs the result once at start-up.
+// backpressure), the merge target, and the per-method concurrency caps
+// (MethodLimits), and logs the result once at start-up.
 //
 // Called once by Server::Start, single-threaded. Errors: INVALID_ARGUMENT
 // for a bad --method-concurrency.

@@ -2,6 +2,7 @@
 // parsed from the command line: what -1 becomes, and that explicit values
 // and 0 ("none"/"never") are kept.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -10,11 +11,15 @@
 namespace quiver::server {
 namespace {
 
-ServerConfig Parse(std::vector<std::string> args) {
+absl::StatusOr<ServerConfig> ParseArgs(std::vector<std::string> args) {
   args.insert(args.begin(), "quiverd");
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
-  absl::StatusOr<ServerConfig> c = ParseConfig(static_cast<int>(argv.size()), argv.data());
+  return ParseConfig(static_cast<int>(argv.size()), argv.data());
+}
+
+ServerConfig Parse(std::vector<std::string> args) {
+  absl::StatusOr<ServerConfig> c = ParseArgs(std::move(args));
   EXPECT_TRUE(c.ok()) << c.status();
   return c.ok() ? *c : ServerConfig{};
 }
@@ -45,11 +50,8 @@ TEST(ConfigLimitsTest, ExplicitMergeTargetAndZeroAreKept) {
 }
 
 TEST(ConfigLimitsTest, MergeTargetBelowMinusOneIsRefused) {
-  std::vector<std::string> args = {"quiverd", "--data-dir", "/nonexistent", "--merge-target-mb",
-                                   "-2"};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  absl::StatusOr<ServerConfig> c = ParseConfig(static_cast<int>(argv.size()), argv.data());
+  absl::StatusOr<ServerConfig> c =
+      ParseArgs({"--data-dir", "/nonexistent", "--merge-target-mb", "-2"});
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
 }
