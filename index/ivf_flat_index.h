@@ -3,8 +3,9 @@
 // `nprobe` lists whose centroids are nearest to it, exactly.
 //
 // FAISS 1.7.3 does the heavy, rare work: k-means training (faiss::Clustering
-// through IndexIVFFlat::train, on the segment's own vectors: FAISS samples
-// 256 * nlist of them when there are more), assigning vectors to lists, the
+// through IndexIVFFlat::train, on the segment's own vectors: a seeded sample
+// of 256 * nlist of them when there are more, as many as FAISS's k-means
+// would keep), assigning vectors to lists, the
 // list storage and the file format (write_index/read_index). Searching is
 // ours: the list scan (index/ivf_search.h, shared with IVF_SQ8 and IVF_PQ)
 // is a loop over contiguous rows with index/kernels.h's kernels (AVX2
