@@ -281,8 +281,8 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // One copy of every vector: once field f's index of sealed `seg` keeps
   // the rows itself (an HNSW level-0 block, IVF_FLAT's lists), the segment
   // reads them there (Segment::AdoptRows) and its own copy is freed when no
-  // pin taken before can reach it. A refusal (rows differ, say) is logged and the
-  // segment keeps its copy: two copies, right answers. Any thread; not
+  // pin taken before can reach it. A refusal (rows differ, say) is logged
+  // and the segment keeps its copy: two copies, right answers. Any thread; not
   // concurrently for one segment and field (the index builder, recovery).
   // compare false: recovery, before the vectors are loaded (it compares
   // them as it loads them; Segment::AdoptRows).

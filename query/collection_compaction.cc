@@ -193,19 +193,19 @@ std::shared_ptr<Segment> Collection::BuildCompacted(const CompactionPlan& plan) 
   // the inputs' blocks until it does: a copy here would be a third copy of
   // every vector at the peak of the merge. Only when every input reads the
   // field in an index's block, which the holds keep alive.
-  std::vector<std::vector<std::optional<Segment::HeldRows>>> held(
-      plan.inputs.size(), std::vector<std::optional<Segment::HeldRows>>(nf));
+  std::vector<std::vector<std::optional<index::SharedRows>>> held(
+      plan.inputs.size(), std::vector<std::optional<index::SharedRows>>(nf));
   for (size_t f = 0; f < nf; ++f) {
     if (!RowsMayBeShared(f)) continue;
     std::vector<std::shared_ptr<const void>> holds;
-    std::vector<std::optional<Segment::HeldRows>> rows(plan.inputs.size());
+    std::vector<std::optional<index::SharedRows>> rows(plan.inputs.size());
     bool all = true;
     for (size_t i = 0; i < plan.inputs.size() && all; ++i) {
       const Segment& in = *plan.inputs[i];
       if (in.LacksField(f)) continue;
       rows[i] = in.adopted_rows(f);
       all = rows[i].has_value();
-      if (all) holds.push_back(rows[i]->hold);
+      if (all) holds.push_back(rows[i]->owner);
     }
     if (!all) continue;
     for (size_t i = 0; i < plan.inputs.size(); ++i) held[i][f] = std::move(rows[i]);

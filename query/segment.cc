@@ -449,17 +449,25 @@ void Segment::LendRows(size_t f, std::shared_ptr<const void> owner) {
   ReplaceFieldRows(f, std::move(rows));
 }
 
-std::optional<Segment::HeldRows> Segment::adopted_rows(size_t f) const {
+std::optional<index::SharedRows> Segment::adopted_rows(size_t f) const {
   ReaderMutexLock lock(&index_mu_);
   if (f >= field_rows_.size() || field_rows_[f]->source != FieldRows::Source::kIndex ||
       chunks_.empty()) {
     return std::nullopt;
   }
   const FieldRows& r = *field_rows_[f];
-  if (r.row_at != nullptr) return HeldRows{field_rows_[f], nullptr, r.stride, r.row_at};
-  if (r.chunk_base[0] == nullptr) return std::nullopt;
-  // AdoptRows lays the chunks out back to back in the block.
-  return HeldRows{field_rows_[f], r.chunk_base[0], r.stride};
+  index::SharedRows held;
+  held.stride = r.stride;
+  held.rows = r.rows;
+  held.owner = field_rows_[f];
+  if (r.row_at != nullptr) {
+    held.row_ptr = r.row_at;
+  } else if (r.chunk_base[0] != nullptr) {
+    held.base = r.chunk_base[0];  // AdoptRows lays the chunks out back to back in the block
+  } else {
+    return std::nullopt;
+  }
+  return held;
 }
 
 bool Segment::lends_rows(size_t f) const {

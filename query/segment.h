@@ -154,20 +154,11 @@ class Segment {
   // REQUIRES: sealed; no concurrent AdoptRows / AttachTable of field f.
   void ReclaimRows(size_t f, std::vector<std::shared_ptr<const void>>* retired);
   bool lends_rows(size_t f) const;
-  // Field f's rows while an index serves them (AdoptRows): row `off` at
-  // base + off * stride (HNSW's block), or at row_ptr[off] (IVF_FLAT's
-  // lists), valid while `hold` is held, whatever the segment does
-  // meanwhile. nullopt while the rows are read elsewhere.
-  struct HeldRows {
-    std::shared_ptr<const void> hold;
-    const float* base = nullptr;
-    size_t stride = 0;
-    const float* const* row_ptr = nullptr;
-    const float* row(uint32_t off) const {
-      return row_ptr != nullptr ? row_ptr[off] : base + static_cast<size_t>(off) * stride;
-    }
-  };
-  std::optional<HeldRows> adopted_rows(size_t f) const;
+  // Field f's rows while an index serves them (AdoptRows), as the index
+  // shares them: row `off` at row(off), valid while `owner` is held,
+  // whatever the segment does meanwhile. nullopt while the rows are read
+  // elsewhere.
+  std::optional<index::SharedRows> adopted_rows(size_t f) const;
   // Fills the vector of field `f` at `offset` (recovery loads attributes and
   // vectors in separate passes; FillRow marks an optional field absent
   // until its vector is set here).
@@ -316,8 +307,8 @@ class Segment {
 
   // One copy of every vector: from now on field f's rows are read where
   // `idx` (field f's index, built over these rows) keeps them
-  // (VectorIndex::shared_rows: an HNSW level-0 block, IVF_FLAT's lists), and the
-  // segment's own copies move to *retired, which the caller frees once no
+  // (VectorIndex::shared_rows: an HNSW level-0 block, IVF_FLAT's lists),
+  // and the segment's own copies move to *retired, which the caller frees once no
   // reader can still hold a pointer into them (Collection's epochs). The
   // block stays alive while the segment reads it, even after the index is
   // replaced or dropped. Every row holding a vector is compared first: any

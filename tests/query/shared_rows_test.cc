@@ -364,7 +364,7 @@ TEST(LentRowsTest, BorrowedUntilAdoptedOrCopiedAndThenLetGo) {
           nullptr));
       QUIVER_ASSERT_OK(seg.AdoptRows(0, *idx, &retired));
       EXPECT_TRUE(seg.rows_adopted(0));
-      const std::optional<Segment::HeldRows> held = seg.adopted_rows(0);
+      const std::optional<index::SharedRows> held = seg.adopted_rows(0);
       ASSERT_TRUE(held.has_value());
       EXPECT_EQ(held->row(7), seg.vector(0, 7));
     } else {
