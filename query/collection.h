@@ -175,6 +175,10 @@ struct CompactionPlan {
 struct WriteEffects {
   std::vector<uint64_t> added;           // iid per point of a BoundUpsert
   std::vector<std::string> removed_ids;  // external ids whose current row goes
+  // Set by Collection::StageUpsert: the points' rows, appended already at
+  // [staged_first, staged_first + points) of this segment, unpublished.
+  Segment* staged_in = nullptr;
+  uint32_t staged_first = 0;
 };
 
 // The segments a reader sees, with their row counts, at sequence `seq`.
@@ -301,6 +305,19 @@ class Collection : public std::enable_shared_from_this<Collection> {
                      WriteEffects* fx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   void ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEffects& fx)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  // Appends a prepared upsert's rows to the growing segment while its
+  // group's storage write is still in flight, so that copying them overlaps
+  // the fsync; ApplyUpsert then only links and publishes them. Nothing a
+  // reader sees changes: the rows stay unpublished (PublishLocked stops
+  // short of them) until their own ApplyUpsert. False, with nothing
+  // staged, when the rows do not all fit in the growing segment (a seal
+  // belongs after the write); the engine then stages no later upsert of
+  // this collection in the group either, so staged rows are never sealed
+  // before they are applied. UnstageUpserts takes back whatever is staged
+  // and unapplied (the write failed).
+  bool StageUpsert(const BoundUpsert& up, WriteEffects* fx)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
+  void UnstageUpserts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(kCommitThread);
   // A partial update as the upsert it amounts to (query/collection_update.cc):
   // each point's current row merged with its changes into *merged, which
   // then goes through PrepareUpsert and ApplyUpsert. *keep holds the rows
@@ -731,6 +748,10 @@ class Collection : public std::enable_shared_from_this<Collection> {
   // The growing segment last.
   std::vector<std::shared_ptr<Segment>> writer_segments_ ABSL_GUARDED_BY(kCommitThread);
   std::shared_ptr<Segment> growing_ ABSL_GUARDED_BY(kCommitThread);
+  // The first row of growing_ staged but not yet applied (StageUpsert);
+  // PublishLocked publishes growing_ up to it. kNoneStaged when none is.
+  static constexpr uint32_t kNoneStaged = std::numeric_limits<uint32_t>::max();
+  uint32_t staged_from_ ABSL_GUARDED_BY(kCommitThread) = kNoneStaged;
   std::vector<std::shared_ptr<Segment>> just_sealed_ ABSL_GUARDED_BY(kCommitThread);
   absl::Time last_write_ ABSL_GUARDED_BY(kCommitThread) = absl::InfinitePast();
   // HoldIdleSeal's latest `until`, in Unix nanoseconds.

@@ -132,7 +132,9 @@ void Collection::PublishLocked(uint64_t seq) {
   // Row data is written before the counts that cover it are published; the
   // release in Publish and the mutex order both before any reader's view.
   for (const auto& s : writer_segments_) {
-    if (s->published() != s->appended()) s->Publish(s->appended());
+    const uint32_t rows =
+        s == growing_ && staged_from_ != kNoneStaged ? staged_from_ : s->appended();
+    if (s->published() != rows) s->Publish(rows);
   }
   if (segments_.size() != writer_segments_.size() ||
       !std::equal(segments_.begin(), segments_.end(), writer_segments_.begin())) {
@@ -154,16 +156,54 @@ void Collection::Unlink(const RowRef& row, uint64_t seq) {
   row.segment->MarkDeleted(row.offset, seq);
 }
 
+bool Collection::StageUpsert(const BoundUpsert& up, WriteEffects* fx) {
+  const size_t n = up.points.size();
+  if (n == 0) return false;
+  if (growing_ == nullptr) {
+    if (n > options_.segment_max_rows) return false;
+    GrowingForAppend();
+  } else if (growing_->appended() + n > growing_->capacity()) {
+    return false;
+  }
+  Segment& seg = *growing_;
+  if (staged_from_ == kNoneStaged) staged_from_ = seg.appended();
+  fx->staged_in = &seg;
+  fx->staged_first = seg.appended();
+  for (size_t i = 0; i < n; ++i) {
+    const BoundUpsert::Point& p = up.points[i];
+    seg.Append(fx->added[i], p.record.id(), p.attrs, p.vectors, p.tokens.data(), p.sparse,
+               p.text);
+  }
+  return true;
+}
+
+void Collection::UnstageUpserts() {
+  if (staged_from_ == kNoneStaged) return;
+  growing_->Unappend(staged_from_);
+  staged_from_ = kNoneStaged;
+}
+
 void Collection::ApplyUpsert(uint64_t seq, const BoundUpsert& up, const WriteEffects& fx) {
   std::vector<RowRef> rows;
   rows.reserve(up.points.size());
-  for (size_t i = 0; i < up.points.size(); ++i) {
-    const BoundUpsert::Point& p = up.points[i];
-    Segment& seg = GrowingForAppend();
-    rows.push_back(
-        {&seg, seg.Append(fx.added[i], p.record.id(), p.attrs, p.vectors, p.tokens.data(),
-                          p.sparse, p.text)});
-    AddTermStats(p.text, p.sparse);
+  if (fx.staged_in != nullptr) {
+    // Staged rows are applied in the order they were staged, each upsert's
+    // after the one before it, so the rows held back start after these.
+    for (size_t i = 0; i < up.points.size(); ++i) {
+      rows.push_back({fx.staged_in, fx.staged_first + static_cast<uint32_t>(i)});
+      AddTermStats(up.points[i].text, up.points[i].sparse);
+    }
+    staged_from_ = fx.staged_first + static_cast<uint32_t>(up.points.size());
+    if (staged_from_ == fx.staged_in->appended()) staged_from_ = kNoneStaged;
+  } else {
+    for (size_t i = 0; i < up.points.size(); ++i) {
+      const BoundUpsert::Point& p = up.points[i];
+      Segment& seg = GrowingForAppend();
+      rows.push_back(
+          {&seg, seg.Append(fx.added[i], p.record.id(), p.attrs, p.vectors, p.tokens.data(),
+                            p.sparse, p.text)});
+      AddTermStats(p.text, p.sparse);
+    }
   }
   {
     MutexLock lock(&mu_);

@@ -6,6 +6,7 @@
 #include <future>
 #include <map>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -597,6 +598,19 @@ void Engine::Apply(Writer& w) {
   }
 }
 
+bool Engine::StagesRows(const std::vector<std::unique_ptr<Writer>>& group) const {
+  size_t bytes = 0;
+  for (const auto& w : group) {
+    // An internal job may seal or swap segments between staged rows and
+    // their apply: a group holding one is written the plain way.
+    if (w->kind == Writer::Kind::kInternal) return false;
+    if (w->kind == Writer::Kind::kUpsert || w->kind == Writer::Kind::kPointUpdate) {
+      bytes += w->bytes;
+    }
+  }
+  return bytes > 0 && bytes >= options_.stage_min_bytes;
+}
+
 void Engine::CommitGroup(std::vector<std::unique_ptr<Writer>>& group) {
   std::unique_ptr<storage::Batch> batch = store_->NewBatch();
   std::vector<absl::Status> status(group.size());
@@ -615,7 +629,35 @@ void Engine::CommitGroup(std::vector<std::unique_ptr<Writer>>& group) {
       ++prepared;
     }
   }
-  absl::Status written = prepared > 0 ? store_->Write(*batch) : absl::OkStatus();
+  absl::Status written = absl::OkStatus();
+  if (prepared > 0 && StagesRows(group)) {
+    // The write (mostly the WAL's checksum, copy and fsync) runs on the
+    // side thread while this one copies the upserts' rows into their
+    // growing segments, unpublished: the copy no longer adds to a
+    // request's latency. Staged rows the write failed are taken back.
+    write_thread_.Start([this, &batch] { return store_->Write(*batch); });
+    absl::flat_hash_set<Collection*> refused;
+    for (size_t i = 0; i < group.size(); ++i) {
+      Writer& w = *group[i];
+      if (!status[i].ok() ||
+          (w.kind != Writer::Kind::kUpsert && w.kind != Writer::Kind::kPointUpdate)) {
+        continue;
+      }
+      if (refused.contains(w.coll.get()) || !w.coll->StageUpsert(w.up, &w.fx)) {
+        refused.insert(w.coll.get());
+      }
+    }
+    written = write_thread_.Wait();
+    if (!written.ok()) {
+      for (auto& w : group) {
+        if (w->fx.staged_in == nullptr) continue;
+        w->coll->UnstageUpserts();
+        w->fx.staged_in = nullptr;
+      }
+    }
+  } else if (prepared > 0) {
+    written = store_->Write(*batch);
+  }
   // A full disk (RESOURCE_EXHAUSTED) is the exception to what follows: the
   // store had RocksDB stop writing, so nothing of the group reached it to
   // disagree with memory, and its next write resumes once space is free.

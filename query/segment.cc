@@ -263,6 +263,34 @@ uint32_t Segment::Append(uint64_t iid, const std::string& external_id, AttrRow a
   return off;
 }
 
+void Segment::Unappend(uint32_t rows) {
+  for (uint32_t off = rows; off < appended_; ++off) {
+    Chunk& c = *chunks_[off / chunk_rows_];
+    const uint32_t r = off % chunk_rows_;
+    c.ids[r].clear();
+    c.attrs.Set(r, chunk_rows_, AttrRow());
+    const SparseRow& sparse = c.sparse.get(r);
+    for (size_t i = 0; i < sparse.size() && i < num_sparse_; ++i) {
+      if (sparse[i] != nullptr) {
+        sparse_bytes_[i].fetch_sub(sparse[i]->MemoryBytes(), std::memory_order_relaxed);
+      }
+    }
+    c.sparse.Set(r, chunk_rows_, SparseRow());
+    c.text.Set(r, chunk_rows_, TextRow());
+    for (size_t f = 0; f < dims_.size(); ++f) {
+      SetAbsent(f, off, false);
+      if (multi_[f] && c.tok_count[f] != nullptr) {
+        token_bytes_[f].fetch_sub(static_cast<uint64_t>(c.tok_count[f][r]) * token_dims_[f] *
+                                      sizeof(float),
+                                  std::memory_order_relaxed);
+        c.tok_count[f][r] = 0;
+        c.tok_ptr[f][r].store(nullptr, std::memory_order_relaxed);
+      }
+    }
+  }
+  appended_ = rows;
+}
+
 void Segment::SetAbsent(size_t f, uint32_t off, bool absent) {
   if (absent_bits_[f] == nullptr) return;
   const uint64_t bit = uint64_t{1} << (off & 63);

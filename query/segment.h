@@ -129,6 +129,13 @@ class Segment {
   uint32_t Append(uint64_t iid, const std::string& external_id, AttrRow attrs,
                   const std::vector<const float*>& vectors, const TokenSet* tokens = nullptr,
                   SparseRow sparse = {}, TextRow text = {});
+  // Takes back the rows appended at offsets [rows, appended()), none of them
+  // published: what they counted (absent vectors, sparse and token bytes)
+  // is uncounted and appended() becomes `rows`. For rows staged ahead of a
+  // storage write that failed (Collection::StageUpsert). Memory they took
+  // in the multi-vector arena stays allocated until the segment goes.
+  // REQUIRES: published() <= rows <= appended(); not sealed.
+  void Unappend(uint32_t rows);
   // Appends an empty slot (a row whose point no longer exists).
   uint32_t AppendHole(uint64_t iid);
   // Field f's rows are lent, not copied: from here on Append keeps the

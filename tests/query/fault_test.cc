@@ -81,6 +81,9 @@ class FaultEngineTest : public ::testing::Test {
     o.seal_idle = absl::Milliseconds(100);
     o.persist_retry = absl::Milliseconds(50);
     o.search_threads = 1;
+    // Every upsert's rows are staged while its write runs, so every fault
+    // below also meets rows to take back.
+    o.stage_min_bytes = 0;
     absl::StatusOr<std::unique_ptr<Engine>> e = Engine::Open(o);
     if (!e.ok()) return e.status();
     engine_ = *std::move(e);
@@ -522,6 +525,98 @@ TEST_P(IoErrorTest, ClearStatusNoLossNoTrustedDamage) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sites, IoErrorTest, ::testing::ValuesIn(AllCases()), CaseName);
+
+// The rows of an upsert are copied into the growing segment while its WAL
+// write runs (staged, unpublished). When that write fails they must go: a
+// later write (after a full disk) or the idle seal (after an I/O error)
+// publishes the growing segment's rows, and a row left behind would be
+// served though the client was told its write failed (and nothing of it
+// reached the disk). Checked without a reopen, which would rebuild memory
+// from disk and hide it.
+class StagedWriteFailsTest : public FaultEngineTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(StagedWriteFailsTest, ItsRowsAreNeverServed) {
+  const int err = GetParam();
+  QUIVER_ASSERT_OK(Open());
+  QUIVER_ASSERT_OK(Create());
+  Model m;
+  // 20 rows in the growing segment (30 rows a segment): the two below fit,
+  // so they are staged.
+  for (int b = 0; b < 2; ++b) {
+    std::vector<std::pair<int, int>> batch;
+    for (int i = 0; i < 10; ++i) batch.emplace_back(b * 10 + i, 1);
+    QUIVER_ASSERT_OK(Upsert(batch));
+    for (const auto& [id, v] : batch) m.live[id] = v;
+  }
+  FaultFileSystem::Fault f;
+  f.op = Op::kAppend;
+  f.path_contains = ".log";
+  f.err = err;
+  f.times = 1;
+  fs_->Inject(f);
+  absl::Status s = Upsert({{100, 5}, {101, 5}});
+  ASSERT_GT(fs_->faults_fired(), 0) << "the fault never fired";
+  fs_->ClearFaults();
+  if (err == ENOSPC) {
+    ASSERT_TRUE(absl::IsResourceExhausted(s)) << s;
+    // Space is back: the next write publishes the growing segment.
+    absl::Status again;
+    for (int i = 0; i < 40; ++i) {
+      again = Upsert({{102, 6}});
+      if (again.ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    QUIVER_ASSERT_OK(again);
+    m.live[102] = 6;
+  } else {
+    ASSERT_TRUE(absl::IsInternal(s) || absl::IsUnavailable(s)) << s;
+    // Writes are refused until a reopen; the growing segment is sealed
+    // (and published) once idle.
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  ExpectModel(m);  // 100 and 101 absent: not in m
+  v1::CountPointsRequest count;
+  count.set_collection(kColl);
+  count.set_filter("n = 5");  // scans the rows, not the id map
+  v1::CountPointsResponse counted;
+  QUIVER_ASSERT_OK(engine_->CountPoints(count, &counted));
+  EXPECT_EQ(counted.count(), 0u);
+  for (bool exact : {true, false}) {
+    v1::SearchRequest req;
+    req.set_collection(kColl);
+    req.set_field("v");
+    req.set_k(5);
+    req.mutable_params()->set_exact(exact);
+    for (int id : {100, 101}) {
+      const std::vector<float> q = Vec(id, 5);
+      req.add_vectors()->mutable_values()->Add(q.begin(), q.end());
+    }
+    v1::SearchResponse resp;
+    QUIVER_ASSERT_OK(engine_->Search(req, StopToken(), &resp));
+    for (const v1::SearchResult& r : resp.results()) {
+      for (const v1::Hit& h : r.hits()) {
+        EXPECT_NE(h.id(), "100");
+        EXPECT_NE(h.id(), "101");
+      }
+    }
+  }
+  if (err == ENOSPC) {
+    ExpectVerifies();
+    // Later upserts fill the growing segment and seal it as usual.
+    for (int i = 0; i < 15; ++i) {
+      QUIVER_ASSERT_OK(Upsert({{30 + i, 2}}));
+      m.live[30 + i] = 2;
+    }
+    ExpectModel(m);
+    engine_->SealAndWaitForIndexes();
+    ExpectVerifies();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Errors, StagedWriteFailsTest, ::testing::Values(ENOSPC, EIO),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(info.param == ENOSPC ? "ENOSPC" : "EIO");
+                         });
 
 // A fault that lasts: every persist fails until the disk has space again,
 // the data stays searchable meanwhile, and nothing half-written survives.
