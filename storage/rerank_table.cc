@@ -349,39 +349,40 @@ absl::StatusOr<std::unique_ptr<RerankRead>> RerankTable::Submit(const std::vecto
   std::unique_ptr<RerankRead> b(new RerankRead());
   b->fd_ = fd_;
   b->direct_ = direct_;
-  b->out_.resize(rows.size());
+  b->floats_.resize(rows.size());
   b->reqs_.resize(rows.size());
   const uint64_t vector_bytes = uint64_t{dim_} * sizeof(float);
+  uint64_t total = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
     const uint64_t first = multi_ ? offsets_[rows[i]] : rows[i];
     const uint64_t n = count(rows[i]);
     const uint64_t start = data_offset_ + first * vector_bytes;
     const uint64_t len = n * vector_bytes;
-    b->out_[i].resize(n * dim_);
+    b->floats_[i] = n * dim_;
     RerankRead::Request& q = b->reqs_[i];
     if (!direct_) {
       q.offset = start;
       q.bytes = q.need = len;
-      q.dest = reinterpret_cast<char*>(b->out_[i].data());
-      continue;
+    } else {
+      q.offset = start & ~(kBlock - 1);
+      q.bytes = ((start + len + kBlock - 1) & ~(kBlock - 1)) - q.offset;
+      q.skip = start - q.offset;
+      q.need = q.skip + len;
     }
-    q.offset = start & ~(kBlock - 1);
-    q.bytes = ((start + len + kBlock - 1) & ~(kBlock - 1)) - q.offset;
-    q.skip = start - q.offset;
-    q.need = q.skip + len;
+    total += q.bytes;
   }
-  if (direct_ && !rows.empty()) {
-    // One aligned buffer for the whole batch, each read at a block boundary.
-    uint64_t total = 0;
-    for (const RerankRead::Request& q : b->reqs_) total += q.bytes;
+  if (total > 0) {
+    // One buffer for the whole batch; with O_DIRECT each read lands on a
+    // block boundary (every read's length is whole blocks). Records start
+    // at a multiple of 4 bytes in the file, so each is float-aligned here.
     void* p = nullptr;
     if (posix_memalign(&p, kBlock, total) != 0) {
       return absl::ResourceExhaustedError("rerank table: cannot allocate a read buffer");
     }
-    b->bounce_.reset(static_cast<char*>(p));
+    b->buffer_.reset(static_cast<char*>(p));
     uint64_t at = 0;
     for (RerankRead::Request& q : b->reqs_) {
-      q.dest = b->bounce_.get() + at;
+      q.dest = b->buffer_.get() + at;
       at += q.bytes;
     }
   }
@@ -420,7 +421,18 @@ absl::Status RerankRead::Fill() {
   return absl::OkStatus();
 }
 
+const float* RerankRead::record(size_t i) const {
+  return reinterpret_cast<const float*>(reqs_[i].dest + reqs_[i].skip);
+}
+
 absl::Status RerankRead::Wait(std::vector<std::vector<float>>* out) {
+  if (absl::Status s = Wait(); !s.ok()) return s;
+  out->resize(reqs_.size());
+  for (size_t i = 0; i < reqs_.size(); ++i) (*out)[i].assign(record(i), record(i) + floats_[i]);
+  return absl::OkStatus();
+}
+
+absl::Status RerankRead::Wait() {
   if (waited_) return absl::FailedPreconditionError("rerank table: Wait called twice");
   waited_ = true;
   absl::Status failed;
@@ -474,14 +486,7 @@ absl::Status RerankRead::Wait(std::vector<std::vector<float>>* out) {
     absl::Status s = Fill();
     if (!s.ok() && failed.ok()) failed = s;
   }
-  if (!failed.ok()) return failed;
-  if (direct_) {
-    for (size_t i = 0; i < reqs_.size(); ++i) {
-      std::memcpy(out_[i].data(), reqs_[i].dest + reqs_[i].skip, out_[i].size() * sizeof(float));
-    }
-  }
-  *out = std::move(out_);
-  return absl::OkStatus();
+  return failed;
 }
 
 absl::Status RerankTable::Read(const std::vector<uint64_t>& rows,

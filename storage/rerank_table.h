@@ -117,9 +117,14 @@ class RerankRead {
   RerankRead(const RerankRead&) = delete;
   RerankRead& operator=(const RerankRead&) = delete;
 
-  // Waits for every read of the batch and moves the records into *out, in
-  // the order they were asked for. INTERNAL on an I/O error;
+  // Waits for every read of the batch. INTERNAL on an I/O error;
   // FAILED_PRECONDITION if called again.
+  absl::Status Wait();
+  // After a successful Wait: the i-th record asked for (count * dim floats),
+  // read in place in the batch's buffer, valid while this RerankRead lives.
+  // A search computes its distances here, with no copy per record.
+  const float* record(size_t i) const;
+  // Wait, then each record copied into *out, in the order asked for.
   absl::Status Wait(std::vector<std::vector<float>>* out);
 
  private:
@@ -137,8 +142,10 @@ class RerankRead {
   unsigned inflight_ = 0;
   bool waited_ = false;
   std::vector<Request> reqs_;
-  std::vector<std::vector<float>> out_;
-  std::unique_ptr<char, AlignedFree> bounce_;  // O_DIRECT: every read's blocks
+  std::vector<size_t> floats_;  // per record: count * dim
+  // Every record's read, one after another (aligned and block-sized for
+  // O_DIRECT).
+  std::unique_ptr<char, AlignedFree> buffer_;
 };
 
 class RerankTable {

@@ -17,17 +17,18 @@ inline float ExactDistance(index::Similarity sim, const float* q, const float* v
 }
 
 // Pushes the best ctx.k of each query's candidates, by exact distance, into
-// topk. `vectors[i]` is the vector of the i-th candidate over all queries in
-// order, or null to read it from the segment.
+// topk. `read->record(i)` is the vector of the i-th candidate over all
+// queries in order (read in place in the read's buffer), or with no read the
+// segment has it.
 void PushExact(const SearchContext& ctx, const Segment& seg, size_t part,
                const std::vector<std::vector<index::Neighbor>>& cand,
-               const std::vector<std::vector<float>>* vectors, index::TopK* topk) {
+               const storage::RerankRead* read, index::TopK* topk) {
   size_t i = 0;
   for (size_t q = 0; q < cand.size(); ++q) {
     const float* query = ctx.queries + q * ctx.dim;
     for (const index::Neighbor& nb : cand[q]) {
       const uint32_t off = static_cast<uint32_t>(nb.id & 0xffffffffu);
-      const float* v = vectors != nullptr ? (*vectors)[i].data() : seg.vector(ctx.field, off);
+      const float* v = read != nullptr ? read->record(i) : seg.vector(ctx.field, off);
       topk[q].Push(ExactDistance(ctx.similarity, query, v, ctx.dim), HitId(part, off));
       ++i;
     }
@@ -52,9 +53,8 @@ absl::Status RerankQueue::Finish() {
   absl::Status status;
   for (Pending& p : pending_) {
     const Stopwatch watch;
-    std::vector<std::vector<float>> vectors;
-    absl::Status s = p.read->Wait(&vectors);
-    if (s.ok()) PushExact(p.ctx, *p.seg, p.part, p.cand, &vectors, p.topk);
+    absl::Status s = p.read->Wait();
+    if (s.ok()) PushExact(p.ctx, *p.seg, p.part, p.cand, p.read.get(), p.topk);
     if (p.plan != nullptr) {
       p.plan->set_search_micros(p.plan->search_micros() + watch.Micros());
     }
@@ -105,9 +105,8 @@ absl::Status RerankOp::Execute(SegmentRun& run, index::TopK* topk) {
                       run.explain});
     return absl::OkStatus();
   }
-  std::vector<std::vector<float>> vectors;
-  QUIVER_RETURN_IF_ERROR(read->Wait(&vectors));
-  PushExact(wide, run.seg, run.part, cand, &vectors, topk);
+  QUIVER_RETURN_IF_ERROR(read->Wait());
+  PushExact(wide, run.seg, run.part, cand, read.get(), topk);
   return absl::OkStatus();
 }
 

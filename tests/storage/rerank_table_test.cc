@@ -102,6 +102,18 @@ TEST_P(RerankTableTest, RoundTripInBatchesOfAnySize) {
   ASSERT_EQ(gb.size(), 2u);
   EXPECT_EQ(gb[0], r.rows[2999]);
   EXPECT_EQ(gb[1], r.rows[0]);
+
+  // Records read in place (what a search reranks from), repeats included.
+  const std::vector<uint64_t> ids = {17, 2999, 0, 17, 1234, 1};
+  auto c = (*t)->Submit(ids);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Wait().ok());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const std::vector<float>& want = r.rows[ids[i]];
+    const float* rec = (*c)->record(i);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(rec) % alignof(float), 0u);
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), rec)) << "row " << ids[i];
+  }
 }
 
 TEST_P(RerankTableTest, MissingStaleTruncatedOrCorruptIsReportedNotServed) {
