@@ -156,7 +156,14 @@ class EngineTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  EngineOptions options_;
+  // Every upsert's rows are staged while its write runs (CommitGroup), so
+  // the concurrent tests here (which the ThreadSanitizer suite runs) cover
+  // staging beside searches; other test files keep the default.
+  EngineOptions options_ = [] {
+    EngineOptions o;
+    o.stage_min_bytes = 0;
+    return o;
+  }();
   bool disk_ = false;  // Create makes the field DISK
   std::unique_ptr<Engine> engine_;
 };
