@@ -613,6 +613,110 @@ TEST_P(StagedWriteFailsTest, ItsRowsAreNeverServed) {
   }
 }
 
+// The same for rows with every kind of per-row data a segment counts: an
+// optional vector some points lack, a multi-vector set, a sparse vector.
+// What the failed rows added to the growing segment's memory figures goes
+// with them, and the points written next are whole.
+TEST_F(FaultEngineTest, StagedRowsOfEveryKindAreTakenBackWhole) {
+  QUIVER_ASSERT_OK(Open());
+  v1::CreateCollectionRequest create;
+  create.set_name("rich");
+  *create.mutable_schema()->add_vectors() = VectorField("v", kDim, v1::L2);
+  v1::VectorField o = VectorField("o", kDim, v1::L2);
+  o.set_optional(true);
+  *create.mutable_schema()->add_vectors() = o;
+  v1::VectorField m = VectorField("m", kDim, v1::IP);
+  m.mutable_multi_vector();
+  *create.mutable_schema()->add_vectors() = m;
+  create.mutable_schema()->add_sparse_vectors()->set_name("sp");
+  v1::CreateCollectionResponse created;
+  QUIVER_ASSERT_OK(engine_->CreateCollection(create, &created));
+  auto point = [](int id, int version) {
+    v1::Point p;
+    p.set_id(std::to_string(id));
+    const std::vector<float> v = Vec(id, version);
+    (*p.mutable_vectors())["v"].mutable_values()->Add(v.begin(), v.end());
+    if (id % 2 == 0) (*p.mutable_vectors())["o"].mutable_values()->Add(v.begin(), v.end());
+    v1::MultiVector& set = (*p.mutable_multi_vectors())["m"];
+    for (int j = 0; j < 1 + id % 4; ++j) set.add_vectors()->mutable_values()->Add(v.begin(), v.end());
+    v1::SparseVector& sp = (*p.mutable_sparse_vectors())["sp"];
+    for (int j = 0; j < 3 + id % 5; ++j) {
+      sp.add_indices(static_cast<uint32_t>(id * 10 + j));
+      sp.add_values(1.0f + j);
+    }
+    return p;
+  };
+  auto upsert = [&](int first, int n, int version) {
+    v1::UpsertPointsRequest req;
+    req.set_collection("rich");
+    for (int id = first; id < first + n; ++id) *req.add_points() = point(id, version);
+    v1::UpsertPointsResponse resp;
+    return engine_->Upsert(req, &resp);
+  };
+  // Per segment and field: rows and memory, as GetCollection reports them.
+  auto figures = [&] {
+    v1::GetCollectionRequest req;
+    req.set_name("rich");
+    v1::GetCollectionResponse resp;
+    EXPECT_TRUE(engine_->GetCollection(req, &resp).ok());
+    std::vector<uint64_t> out;
+    for (const v1::SegmentInfo& seg : resp.collection().stats().segments()) {
+      out.push_back(seg.rows());
+      for (const auto& f : seg.fields()) out.push_back(f.memory_bytes());
+    }
+    return out;
+  };
+  QUIVER_ASSERT_OK(upsert(0, 10, 1));
+  const std::vector<uint64_t> before = figures();
+  FaultFileSystem::Fault f;
+  f.op = Op::kAppend;
+  f.path_contains = ".log";
+  f.err = ENOSPC;
+  f.times = 1;
+  fs_->Inject(f);
+  EXPECT_TRUE(absl::IsResourceExhausted(upsert(10, 8, 1)));
+  ASSERT_GT(fs_->faults_fired(), 0) << "the fault never fired";
+  fs_->ClearFaults();
+  EXPECT_EQ(figures(), before);
+  absl::Status again;
+  for (int i = 0; i < 40; ++i) {
+    again = upsert(20, 5, 2);
+    if (again.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  QUIVER_ASSERT_OK(again);
+  v1::GetPointsRequest get;
+  get.set_collection("rich");
+  get.set_with_vectors(true);
+  for (int id = 0; id < 25; ++id) get.add_ids(std::to_string(id));
+  v1::GetPointsResponse got;
+  QUIVER_ASSERT_OK(engine_->GetPoints(get, &got));
+  std::set<std::string> ids;
+  for (const v1::Point& p : got.points()) {
+    ids.insert(p.id());
+    const int id = std::stoi(p.id());
+    const v1::Point want = point(id, id >= 20 ? 2 : 1);
+    EXPECT_EQ(p.vectors().contains("o"), want.vectors().contains("o")) << id;
+    ASSERT_TRUE(p.multi_vectors().contains("m")) << id;
+    EXPECT_EQ(p.multi_vectors().at("m").vectors_size(), want.multi_vectors().at("m").vectors_size())
+        << id;
+    ASSERT_TRUE(p.sparse_vectors().contains("sp")) << id;
+    EXPECT_EQ(p.sparse_vectors().at("sp").indices_size(),
+              want.sparse_vectors().at("sp").indices_size())
+        << id;
+  }
+  std::set<std::string> want_ids;
+  for (int id = 0; id < 10; ++id) want_ids.insert(std::to_string(id));
+  for (int id = 20; id < 25; ++id) want_ids.insert(std::to_string(id));
+  EXPECT_EQ(ids, want_ids);
+  v1::VerifyCollectionRequest verify;
+  verify.set_name("rich");
+  verify.set_vector_sample_rows(1000);
+  v1::VerifyCollectionResponse verified;
+  QUIVER_ASSERT_OK(engine_->VerifyCollection(verify, &verified));
+  EXPECT_EQ(verified.defects_total(), 0u) << verified.DebugString();
+}
+
 INSTANTIATE_TEST_SUITE_P(Errors, StagedWriteFailsTest, ::testing::Values(ENOSPC, EIO),
                          [](const ::testing::TestParamInfo<int>& info) {
                            return std::string(info.param == ENOSPC ? "ENOSPC" : "EIO");
