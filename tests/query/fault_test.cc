@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -130,6 +131,29 @@ class FaultEngineTest : public ::testing::Test {
     return engine_->Delete(req, &resp);
   }
 
+  // Once a full disk has space again, the store resumes RocksDB at the next
+  // write (at most once a second): retries `write` until it succeeds, for
+  // up to 4 s, and returns its last status.
+  static absl::Status UntilWritesResume(const std::function<absl::Status()>& write) {
+    absl::Status s;
+    for (int i = 0; i < 40; ++i) {
+      s = write();
+      if (s.ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return s;
+  }
+
+  // Fails the next append to RocksDB's WAL with `err`.
+  void FailNextWalAppend(int err) {
+    FaultFileSystem::Fault f;
+    f.op = Op::kAppend;
+    f.path_contains = ".log";
+    f.err = err;
+    f.times = 1;
+    fs_->Inject(f);
+  }
+
   // Checks every id against the model: exact vectors and attribute.
   void ExpectModel(const Model& m) {
     v1::GetPointsRequest req;
@@ -164,9 +188,9 @@ class FaultEngineTest : public ::testing::Test {
     }
   }
 
-  void ExpectVerifies() {
+  void ExpectVerifies(const std::string& collection = kColl) {
     v1::VerifyCollectionRequest req;
-    req.set_name(kColl);
+    req.set_name(collection);
     req.set_vector_sample_rows(1000);
     v1::VerifyCollectionResponse resp;
     QUIVER_ASSERT_OK(engine_->VerifyCollection(req, &resp));
@@ -467,16 +491,9 @@ TEST_P(IoErrorTest, ClearStatusNoLossNoTrustedDamage) {
       if (err == ENOSPC) {
         EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
         EXPECT_NE(s.message().find("disk full"), absl::string_view::npos) << s;
-        // Space is back: writes resume (Store resumes RocksDB, at most
-        // once a second).
+        // Space is back: writes resume.
         fs_->ClearFaults();
-        absl::Status again;
-        for (int i = 0; i < 40; ++i) {
-          again = Upsert({{102, 6}});
-          if (again.ok()) break;
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-        QUIVER_ASSERT_OK(again);
+        QUIVER_ASSERT_OK(UntilWritesResume([&] { return Upsert({{102, 6}}); }));
         m.live[102] = 6;
       } else {
         EXPECT_TRUE(absl::IsInternal(s) || absl::IsUnavailable(s)) << s;
@@ -548,25 +565,14 @@ TEST_P(StagedWriteFailsTest, ItsRowsAreNeverServed) {
     QUIVER_ASSERT_OK(Upsert(batch));
     for (const auto& [id, v] : batch) m.live[id] = v;
   }
-  FaultFileSystem::Fault f;
-  f.op = Op::kAppend;
-  f.path_contains = ".log";
-  f.err = err;
-  f.times = 1;
-  fs_->Inject(f);
+  FailNextWalAppend(err);
   absl::Status s = Upsert({{100, 5}, {101, 5}});
   ASSERT_GT(fs_->faults_fired(), 0) << "the fault never fired";
   fs_->ClearFaults();
   if (err == ENOSPC) {
     ASSERT_TRUE(absl::IsResourceExhausted(s)) << s;
     // Space is back: the next write publishes the growing segment.
-    absl::Status again;
-    for (int i = 0; i < 40; ++i) {
-      again = Upsert({{102, 6}});
-      if (again.ok()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    QUIVER_ASSERT_OK(again);
+    QUIVER_ASSERT_OK(UntilWritesResume([&] { return Upsert({{102, 6}}); }));
     m.live[102] = 6;
   } else {
     ASSERT_TRUE(absl::IsInternal(s) || absl::IsUnavailable(s)) << s;
@@ -668,23 +674,12 @@ TEST_F(FaultEngineTest, StagedRowsOfEveryKindAreTakenBackWhole) {
   };
   QUIVER_ASSERT_OK(upsert(0, 10, 1));
   const std::vector<uint64_t> before = figures();
-  FaultFileSystem::Fault f;
-  f.op = Op::kAppend;
-  f.path_contains = ".log";
-  f.err = ENOSPC;
-  f.times = 1;
-  fs_->Inject(f);
+  FailNextWalAppend(ENOSPC);
   EXPECT_TRUE(absl::IsResourceExhausted(upsert(10, 8, 1)));
   ASSERT_GT(fs_->faults_fired(), 0) << "the fault never fired";
   fs_->ClearFaults();
   EXPECT_EQ(figures(), before);
-  absl::Status again;
-  for (int i = 0; i < 40; ++i) {
-    again = upsert(20, 5, 2);
-    if (again.ok()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  QUIVER_ASSERT_OK(again);
+  QUIVER_ASSERT_OK(UntilWritesResume([&] { return upsert(20, 5, 2); }));
   v1::GetPointsRequest get;
   get.set_collection("rich");
   get.set_with_vectors(true);
@@ -709,12 +704,7 @@ TEST_F(FaultEngineTest, StagedRowsOfEveryKindAreTakenBackWhole) {
   for (int id = 0; id < 10; ++id) want_ids.insert(std::to_string(id));
   for (int id = 20; id < 25; ++id) want_ids.insert(std::to_string(id));
   EXPECT_EQ(ids, want_ids);
-  v1::VerifyCollectionRequest verify;
-  verify.set_name("rich");
-  verify.set_vector_sample_rows(1000);
-  v1::VerifyCollectionResponse verified;
-  QUIVER_ASSERT_OK(engine_->VerifyCollection(verify, &verified));
-  EXPECT_EQ(verified.defects_total(), 0u) << verified.DebugString();
+  ExpectVerifies("rich");
 }
 
 INSTANTIATE_TEST_SUITE_P(Errors, StagedWriteFailsTest, ::testing::Values(ENOSPC, EIO),
