@@ -269,25 +269,32 @@ RecallCalibration::Choice RecallCalibration::ChooseUncached(uint32_t k, double s
         compressed_ ? CandidatesFor(k, refine) * ns_per_rerank_ : 0;
     double prev_p = -1;
     uint32_t prev_knob = 0;
+    // A larger knob never costs less: the measured times are made
+    // non-decreasing along the knobs, so that timing noise (a loaded
+    // machine while a cell was timed) cannot make a larger knob look
+    // cheaper and be chosen for a lower target than for a higher one.
+    double prev_ns = 0;
     for (uint32_t knob : knobs) {
       const double p = Predict(k, selectivity, knob, refine);
       if (p < 0) continue;
+      const double knob_ns = std::max(prev_ns, search_ns(knob, refine));
       if (p < target) {
         prev_p = p;
         prev_knob = knob;
+        prev_ns = knob_ns;
         continue;
       }
       // The first value that reaches the target: the knob between it and
       // the last that did not, where the line between them crosses it.
       uint32_t chosen = knob;
       double predicted = p;
-      double ns = search_ns(knob, refine);
+      double ns = knob_ns;
       if (prev_p >= 0 && p > prev_p && knob > prev_knob + 1) {
         const double x = Lerp(target, prev_p, p, prev_knob, knob);
         chosen = std::clamp<uint32_t>(static_cast<uint32_t>(std::ceil(x - 1e-9)), prev_knob + 1,
                                       knob);
         predicted = Lerp(chosen, prev_knob, knob, prev_p, p);
-        ns = Lerp(chosen, prev_knob, knob, search_ns(prev_knob, refine), ns);
+        ns = Lerp(chosen, prev_knob, knob, prev_ns, ns);
       }
       const double cost = ns + rerank_ns;
       if (cost < best.cost_ns) {
