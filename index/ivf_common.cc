@@ -9,11 +9,13 @@
 #include <faiss/invlists/InvertedLists.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -43,6 +45,22 @@ const float* DataRows(const float* vectors, size_t n, size_t dim, const LabelFil
     out += dim;
   }
   return storage->data();
+}
+
+std::vector<uint32_t> SampleDataRows(size_t n, const LabelFilter* rows, size_t max) {
+  std::vector<uint32_t> sample;
+  for (size_t i = 0; i < n; ++i) {
+    if (rows == nullptr || rows->Test(static_cast<uint32_t>(i))) {
+      sample.push_back(static_cast<uint32_t>(i));
+    }
+  }
+  if (sample.size() > max) {
+    std::mt19937 rng(1234);
+    std::shuffle(sample.begin(), sample.end(), rng);
+    sample.resize(max);
+    std::sort(sample.begin(), sample.end());
+  }
+  return sample;
 }
 
 faiss::Index* NewQuantizer(size_t dim, Similarity sim, size_t nlist, const float* vectors,

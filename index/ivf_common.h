@@ -60,6 +60,12 @@ faiss::Index* NewQuantizer(size_t dim, Similarity sim, size_t nlist, const float
 const float* DataRows(const float* vectors, size_t n, size_t dim, const LabelFilter* rows,
                       std::vector<float>* storage, size_t* count);
 
+// The labels below n that `rows` accepts (every one when null), in
+// increasing order; when more than `max` are, a fixed-seed sample of `max`
+// of them (the same rows on every build over the same input), for training
+// that never uses more (k-means keeps so many points per centroid).
+std::vector<uint32_t> SampleDataRows(size_t n, const LabelFilter* rows, size_t max);
+
 // One inverted list: `size` codes of code_size bytes (IVF_FLAT: the rows
 // themselves, dim floats), and their labels.
 struct CodeList {

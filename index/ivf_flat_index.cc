@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <new>
 #include <utility>
 #include <vector>
@@ -98,26 +97,12 @@ absl::Status IvfFlatIndex::BuildFromRows(const RowReader& row, size_t n, int thr
   }
   if (n == 0) return absl::InvalidArgumentError("IVF_FLAT: cannot build over 0 vectors");
   const size_t dim = spec_.dim;
-  std::vector<uint32_t> sample;
-  for (size_t i = 0; i < n; ++i) {
-    if (rows == nullptr || rows->Test(static_cast<uint32_t>(i))) {
-      sample.push_back(static_cast<uint32_t>(i));
-    }
-  }
-  const size_t m = sample.size();
+  size_t m = 0;
+  for (size_t i = 0; i < n; ++i) m += rows == nullptr || rows->Test(static_cast<uint32_t>(i));
   if (m == 0) return absl::InvalidArgumentError("IVF_FLAT: no row holds data");
   const uint32_t nlist = EffectiveNlist(m, options_.nlist);
-  if (m > kMaxTrainPerList * nlist) {
-    // A seeded partial shuffle, so a rebuild over the same rows trains the
-    // same lists; sorted again so the gather reads the rows in order.
-    std::mt19937_64 rng(1234);
-    const size_t keep = kMaxTrainPerList * nlist;
-    for (size_t i = 0; i < keep; ++i) {
-      std::swap(sample[i], sample[i + rng() % (m - i)]);
-    }
-    sample.resize(keep);
-    std::sort(sample.begin(), sample.end());
-  }
+  // In order, so the gather below reads the rows front to back.
+  const std::vector<uint32_t> sample = ivf::SampleDataRows(n, rows, kMaxTrainPerList * nlist);
   const auto metric = spec_.similarity == Similarity::kL2 ? faiss::METRIC_L2
                                                           : faiss::METRIC_INNER_PRODUCT;
   ScopedOmpThreads omp_threads(kThreadSanitizer ? 1 : std::max(1, threads));

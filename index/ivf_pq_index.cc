@@ -259,21 +259,12 @@ absl::Status IvfPqIndex::Build(const float* vectors, size_t n, int threads,
 
     // Codebooks from the residuals of at most kMaxTrainPerCentroid * 256
     // vectors that hold data (a fixed-seed sample).
-    std::vector<size_t> sample;
-    sample.reserve(data_rows);
-    for (size_t i = 0; i < n; ++i) {
-      if (rows == nullptr || rows->Test(static_cast<uint32_t>(i))) sample.push_back(i);
-    }
-    if (sample.size() > kMaxTrainPerCentroid * kKsub) {
-      std::mt19937 rng(1234);
-      std::shuffle(sample.begin(), sample.end(), rng);
-      sample.resize(kMaxTrainPerCentroid * kKsub);
-      std::sort(sample.begin(), sample.end());
-    }
+    const std::vector<uint32_t> sample =
+        ivf::SampleDataRows(n, rows, kMaxTrainPerCentroid * kKsub);
     const size_t ns = sample.size();
     std::vector<float> residuals(ns * dim);
     for (size_t i = 0; i < ns; ++i) {
-      const float* x = vectors + sample[i] * dim;
+      const float* x = vectors + size_t{sample[i]} * dim;
       const float* c = centroids + assign[sample[i]] * dim;
       for (size_t d = 0; d < dim; ++d) residuals[i * dim + d] = x[d] - c[d];
     }

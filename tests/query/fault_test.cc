@@ -131,6 +131,18 @@ class FaultEngineTest : public ::testing::Test {
     return engine_->Delete(req, &resp);
   }
 
+  // Ids 0 .. 10 * batches - 1 at `version`, 10 a request, acknowledged
+  // into *m. Six batches (60 points, 30 a segment): two sealed segments and
+  // a growing one.
+  void Load(Model* m, int version, int batches = 6) {
+    for (int b = 0; b < batches; ++b) {
+      std::vector<std::pair<int, int>> batch;
+      for (int i = 0; i < 10; ++i) batch.emplace_back(b * 10 + i, version);
+      QUIVER_ASSERT_OK(Upsert(batch));
+      for (const auto& [id, v] : batch) m->live[id] = v;
+    }
+  }
+
   // Once a full disk has space again, the store resumes RocksDB at the next
   // write (at most once a second): retries `write` until it succeeds, for
   // up to 4 s, and returns its last status.
@@ -442,16 +454,6 @@ std::vector<IoErrorCase> AllCases() {
 
 class IoErrorTest : public FaultEngineTest, public ::testing::WithParamInterface<IoErrorCase> {
  protected:
-  // 60 acknowledged points: two sealed segments and a growing one.
-  void Load(Model* m, int version) {
-    for (int b = 0; b < 6; ++b) {
-      std::vector<std::pair<int, int>> batch;
-      for (int i = 0; i < 10; ++i) batch.emplace_back(b * 10 + i, version);
-      QUIVER_ASSERT_OK(Upsert(batch));
-      for (const auto& [id, v] : batch) m->live[id] = v;
-    }
-  }
-
   FaultFileSystem::Fault MakeFault(int times) const {
     FaultFileSystem::Fault f;
     f.op = GetParam().site.op;
@@ -559,12 +561,7 @@ TEST_P(StagedWriteFailsTest, ItsRowsAreNeverServed) {
   Model m;
   // 20 rows in the growing segment (30 rows a segment): the two below fit,
   // so they are staged.
-  for (int b = 0; b < 2; ++b) {
-    std::vector<std::pair<int, int>> batch;
-    for (int i = 0; i < 10; ++i) batch.emplace_back(b * 10 + i, 1);
-    QUIVER_ASSERT_OK(Upsert(batch));
-    for (const auto& [id, v] : batch) m.live[id] = v;
-  }
+  Load(&m, 1, 2);
   FailNextWalAppend(err);
   absl::Status s = Upsert({{100, 5}, {101, 5}});
   ASSERT_GT(fs_->faults_fired(), 0) << "the fault never fired";
@@ -724,12 +721,7 @@ TEST_F(FaultEngineTest, LastingDiskFullOnPersistRecovers) {
   f.times = -1;
   fs_->Inject(f);
   Model m;
-  for (int b = 0; b < 6; ++b) {
-    std::vector<std::pair<int, int>> batch;
-    for (int i = 0; i < 10; ++i) batch.emplace_back(b * 10 + i, 3);
-    QUIVER_ASSERT_OK(Upsert(batch));
-    for (const auto& [id, v] : batch) m.live[id] = v;
-  }
+  Load(&m, 3);
   engine_->SealAndWaitForIndexes();
   EXPECT_FALSE(WaitPersisted(absl::Milliseconds(500)));
   EXPECT_GT(fs_->faults_fired(), 1);
