@@ -605,6 +605,24 @@ TEST(RecallCalibrationTest, SettingsArePricedByTheirMeasuredTime) {
   EXPECT_NEAR(c.cost_ns, 1.8e4, 1e-6);
 }
 
+TEST(RecallCalibrationTest, NoisyTimesNeverMakeALargerEfCheaper) {
+  // ef 20 was timed at a third of ef 10's (the machine was busy while ef 10
+  // ran): a larger ef still costs at least what a smaller one does, so a
+  // higher target is never priced below a lower one.
+  storage::RecallCalibration p = Table();
+  for (auto& c : *p.mutable_cells()) c.set_ns(c.distances() * 100);
+  p.mutable_cells(0)->set_ns(3e4);  // ef 10
+  p.mutable_cells(1)->set_ns(1e4);  // ef 20
+  auto cal = RecallCalibration::FromProto(p);
+  ASSERT_TRUE(cal.ok()) << cal.status();
+  const RecallCalibration::Choice low = cal->Choose(10, 1.0, 0.85, 1e9);
+  const RecallCalibration::Choice high = cal->Choose(10, 1.0, 0.93, 1e9);
+  EXPECT_EQ(low.params.ef, 10u);
+  EXPECT_EQ(high.params.ef, 18u);
+  EXPECT_NEAR(low.cost_ns, 3e4, 1e-6);
+  EXPECT_GE(high.cost_ns, low.cost_ns);
+}
+
 TEST(RecallCalibrationTest, ATableThatDoesNotFitTogetherIsDataLoss) {
   storage::RecallCalibration p = Table();
   p.mutable_ks()->RemoveLast();
