@@ -81,6 +81,10 @@ struct Args {
   std::vector<int> cold_nprobes = {8};
   std::vector<int> efs = {10, 16, 32, 64, 128};
   std::vector<int> cold_efs = {10, 16, 32, 64, 128};
+  // Cold cells again with this many queries per Search RPC (0 or 1: none):
+  // a request's reads are submitted together, so the device sees a deep
+  // queue and the round trip is paid once per batch.
+  size_t cold_batch = 32;
   int pq_m = 0;  // 0: the server's default (98 for 784-d)
   size_t scale = 0;
   bool skip_60k = false;
@@ -523,8 +527,9 @@ struct Cell {
   Point p;
   int threads = 1;
   bool cold = false;
-  std::vector<double> qps;        // per round
-  std::vector<double> lat_ms;     // pooled
+  size_t batch = 1;               // queries per RPC
+  std::vector<double> qps;        // per round, queries a second
+  std::vector<double> lat_ms;     // pooled, per RPC
   std::vector<double> cpu_ms_q;   // quiverd CPU per query, per round
   std::vector<double> others;     // cores other processes used, per round
   std::vector<double> device_ratio;  // cold: QPS x reads/q / device rate, per round
@@ -537,13 +542,28 @@ struct Cell {
   double Qps() const { return Median(qps); }
 };
 
+// The queue depth a cold cell's reads give the device: a request submits
+// the reads of all its queries (per segment) before it waits for them.
+size_t CellQd(const Cell& c) {
+  return std::min<size_t>(4096, std::lround(c.reads_q * static_cast<double>(c.batch)));
+}
+
+// "warm", "cold", "cold, 32/RPC".
+std::string PhaseLabel(const Cell& c) {
+  if (!c.cold) return "warm";
+  return c.batch > 1 ? absl::StrCat("cold, ", c.batch, "/RPC") : "cold";
+}
+
+// Queries [q, q1) in one request (q1 = 0: query q alone).
 v1::SearchRequest MakeRequest(const Config& c, const Point& p, const Matrix& queries, size_t q,
-                              size_t k, bool explain) {
+                              size_t k, bool explain, size_t q1 = 0) {
   v1::SearchRequest req;
   req.set_collection("c");
   req.set_field("v");
   req.set_k(static_cast<uint32_t>(k));
-  req.add_vectors()->mutable_values()->Add(queries.row(q), queries.row(q) + queries.dim);
+  for (size_t i = q; i < std::max(q + 1, q1); ++i) {
+    req.add_vectors()->mutable_values()->Add(queries.row(i), queries.row(i) + queries.dim);
+  }
   if (c.kind == Kind::kHnsw) req.mutable_params()->set_ef(p.knob);
   else req.mutable_params()->set_nprobe(p.knob);
   if (p.refine > 0) req.mutable_params()->set_refine_factor(static_cast<float>(p.refine));
@@ -569,14 +589,18 @@ void ExplainCell(Server& s, Cell& cell, const Matrix& queries, size_t n, size_t 
   cell.dist_q = dist / n;
 }
 
-// One slice of queries through one cell: the first pass records ids, then
-// passes repeat until min_run_ms is filled.
+// One slice of queries through one cell (cell.batch queries per RPC): the
+// first pass records ids, then passes repeat until min_run_ms is filled.
 void RunSlice(Server& s, Cell& cell, const Matrix& queries, size_t q0, size_t q1, size_t k,
               double min_run_ms) {
   std::vector<v1::SearchRequest> reqs;
-  for (size_t q = q0; q < q1; ++q) reqs.push_back(MakeRequest(s.cfg, cell.p, queries, q, k, false));
+  std::vector<size_t> first;  // each request's first query
+  for (size_t q = q0; q < q1; q += cell.batch) {
+    reqs.push_back(MakeRequest(s.cfg, cell.p, queries, q, k, false, std::min(q1, q + cell.batch)));
+    first.push_back(q);
+  }
   std::vector<absl::Status> errs(cell.threads);
-  size_t calls = 0;
+  size_t done = 0;  // queries answered
   double secs = 0;
   const double cpu0 = ProcessCpuSeconds(s.proc->pid());
   const double self0 = ProcessCpuSeconds(0);
@@ -588,25 +612,25 @@ void RunSlice(Server& s, Cell& cell, const Matrix& queries, size_t q0, size_t q1
         if (errs[t].ok()) errs[t] = r.status();
         return;
       }
-      if (pass == 0 && r->results_size() > 0) {
-        const auto& hits = r->results(0).hits();
+      for (int i = 0; pass == 0 && i < r->results_size(); ++i) {
+        const auto& hits = r->results(i).hits();
         for (int j = 0; j < hits.size() && j < static_cast<int>(k); ++j) {
-          cell.ids[(q0 + c) * k + j] = ParseId(hits[j].id());
+          cell.ids[(first[c] + i) * k + j] = ParseId(hits[j].id());
         }
       }
     }, [](int) { omp_set_num_threads(1); });
     for (const auto& e : errs) {
       if (!e.ok()) Die("search " + s.cfg.label, e);
     }
-    calls += reqs.size();
+    done += q1 - q0;
     secs += run.seconds;
     cell.lat_ms.insert(cell.lat_ms.end(), run.latency_ms.begin(), run.latency_ms.end());
   }
   const double srv = ProcessCpuSeconds(s.proc->pid()) - cpu0;
   const double self = ProcessCpuSeconds(0) - self0;
   const double busy = MachineBusySeconds(false) - busy0;
-  cell.qps.push_back(calls / secs);
-  cell.cpu_ms_q.push_back(srv * 1e3 / calls);
+  cell.qps.push_back(done / secs);
+  cell.cpu_ms_q.push_back(srv * 1e3 / done);
   cell.others.push_back(std::max(0.0, (busy - srv - self) / secs));
 }
 
@@ -809,16 +833,21 @@ void AddCells(Part& p, bool cold) {
   for (size_t si = 0; si < p.servers.size(); ++si) {
     const Config& c = p.servers[si].cfg;
     if (cold && !c.disk && !c.reference) continue;
-    for (const Point& pt : Points(c, p.spec, cold)) {
-      for (int t : p.env.args.threads) {
-        Cell cell;
-        cell.cfg = &p.servers[si].cfg;
-        cell.server = si;
-        cell.p = pt;
-        cell.threads = t;
-        cell.cold = cold;
-        cell.ids.assign(p.nq * p.k, -1);
-        p.cells.push_back(std::move(cell));
+    std::vector<size_t> batches = {1};
+    if (cold && c.disk && p.env.args.cold_batch > 1) batches.push_back(p.env.args.cold_batch);
+    for (size_t b : batches) {
+      for (const Point& pt : Points(c, p.spec, cold)) {
+        for (int t : p.env.args.threads) {
+          Cell cell;
+          cell.cfg = &p.servers[si].cfg;
+          cell.server = si;
+          cell.p = pt;
+          cell.threads = t;
+          cell.cold = cold;
+          cell.batch = b;
+          cell.ids.assign(p.nq * p.k, -1);
+          p.cells.push_back(std::move(cell));
+        }
       }
     }
   }
@@ -867,7 +896,7 @@ void RunRounds(Part& p, bool cold) {
         if (c.server != si) continue;
         RunSlice(p.servers[si], c, p.queries, q0, q1, p.k, a.min_run_ms);
         if (cold && c.cfg->disk && c.reads_q > 0) {
-          const size_t qd = static_cast<size_t>(std::lround(c.reads_q));
+          const size_t qd = CellQd(c);
           const auto it = p.dev.find({qd, c.threads});
           if (it != p.dev.end() && !it->second.empty() && it->second.back().reads_per_s > 0) {
             c.device_ratio.push_back(c.qps.back() * c.reads_q / it->second.back().reads_per_s);
@@ -877,7 +906,7 @@ void RunRounds(Part& p, bool cold) {
           // served with nothing else (no search, no rerank) is both in turn.
           const auto batch = p.dev_batch.find({qd, c.threads});
           const double noop = p.noop[c.threads].back();
-          if (batch != p.dev_batch.end() && !batch->second.empty() &&
+          if (c.batch == 1 && batch != p.dev_batch.end() && !batch->second.empty() &&
               batch->second.back().reads_per_s > 0 && noop > 0) {
             const double bound = 1.0 / (1.0 / noop + c.reads_q / batch->second.back().reads_per_s);
             c.bound_ratio.push_back(c.qps.back() / bound);
@@ -934,13 +963,13 @@ void ColdPhase(Part& p) {
     for (const auto& f : TableFiles(s.data_dir)) p.tables.push_back(f);
   }
   AddCells(p, true);
-  // The queue depths: each cold DISK cell's reads per query (explain), all
-  // of a query's reads being in flight together.
+  // The queue depths: each cold DISK cell's reads per query (explain) times
+  // its queries per RPC, all of a request's reads being in flight together.
   std::set<std::pair<size_t, int>> want;
   for (Cell& c : p.cells) {
     if (!c.cold || !c.cfg->disk) continue;
     ExplainCell(p.servers[c.server], c, p.queries, std::min(p.nq, a.explain_queries), p.k);
-    if (c.reads_q > 0) want.insert({std::min<size_t>(4096, std::lround(c.reads_q)), c.threads});
+    if (c.reads_q > 0) want.insert({CellQd(c), c.threads});
   }
   p.qd_t.assign(want.begin(), want.end());
   p.noop_rpc = std::make_unique<NoopRpc>(MakeSearches("c", p.queries, p.nq, 1, p.k, "v"),
@@ -1029,7 +1058,7 @@ std::vector<std::string> SweepRow(const Part& p, const std::vector<const Cell*>&
   return row;
 }
 
-void TableSweep(Part& p, bool cold) {
+void TableSweep(Part& p, bool cold, size_t batch = 1) {
   std::vector<std::string> head = {"config", "search", "refine", "recall@10", "reads/q",
                                    "cand/q", "codes/q"};
   for (int t : p.env.args.threads) {
@@ -1043,7 +1072,7 @@ void TableSweep(Part& p, bool cold) {
   std::map<std::string, std::vector<const Cell*>> rows;  // keep insertion order below
   std::vector<std::string> order;
   for (const Cell& c : p.cells) {
-    if (c.cold != cold) continue;
+    if (c.cold != cold || c.batch != batch) continue;
     const std::string key = absl::StrCat(c.server, "|", c.p.Key());
     if (!rows.count(key)) order.push_back(key);
     rows[key].push_back(&c);
@@ -1110,6 +1139,12 @@ void TablesSweepAndDevice(Part& p) {
            "over the device's steady 4 KiB O_DIRECT random-read rate at QD = reads/q from as "
            "many threads, measured in the same round):\n\n";
   TableSweep(p, true);
+  if (a.cold_batch > 1) {
+    p.out << "\nCold, batched (the same DISK servers and points, " << a.cold_batch
+          << " queries per Search RPC; QPS = queries a second; p50/p99 per RPC; "
+             "'x reads / device' at QD = reads/q x queries per RPC):\n\n";
+    TableSweep(p, true, a.cold_batch);
+  }
   TableDevice(p);
 }
 
@@ -1117,6 +1152,7 @@ void CellsJson(Part& p) {
   nlohmann::json cj = nlohmann::json::array();
   for (const Cell& c : p.cells) {
     cj.push_back({{"config", c.cfg->label}, {"cold", c.cold}, {"threads", c.threads},
+                  {"queries_per_rpc", c.batch},
                   {c.cfg->kind == Kind::kHnsw ? "ef" : "nprobe", c.p.knob},
                   {"refine", c.p.refine}, {"recall", c.recall}, {"qps_rounds", c.qps},
                   {"qps", c.Qps()}, {"p50_ms", Percentile(c.lat_ms, 50)},
@@ -1138,7 +1174,7 @@ void CompareAnswers(Part& p) {
   for (const Cell& x : p.cells) {
     for (const Cell& y : p.cells) {
       if (&x >= &y || x.cfg->type != y.cfg->type || x.p.Key() != y.p.Key() || x.threads != 1 ||
-          y.threads != 1 || (x.cfg == y.cfg && x.cold == y.cold)) {
+          y.threads != 1 || (x.cfg == y.cfg && x.cold == y.cold && x.batch == y.batch)) {
         continue;
       }
       size_t differ = 0;
@@ -1150,8 +1186,8 @@ void CompareAnswers(Part& p) {
       }
       if (differ == 0) continue;
       auto& list = x.cfg == y.cfg ? same_server : cross;
-      list.push_back(absl::StrCat(x.cfg->label, x.cold ? " cold" : " warm", " vs ", y.cfg->label,
-                                  y.cold ? " cold" : " warm", " at ", PointLabel(*x.cfg, x.p),
+      list.push_back(absl::StrCat(x.cfg->label, " ", PhaseLabel(x), " vs ", y.cfg->label, " ",
+                                  PhaseLabel(y), " at ", PointLabel(*x.cfg, x.p),
                                   " refine ", RefineLabel(x.p), ": ", differ, " of ", nq,
                                   " queries differ (recall ", Fixed(x.recall, 4), " vs ",
                                   Fixed(y.recall, 4), ")"));
@@ -1183,12 +1219,16 @@ struct Targets {
   }
 };
 
-// The fastest cell of `s` at `threads` reaching recall 0.95 in the phase;
-// null if none does.
-const Cell* FastestAt95(const Part& p, const Server& s, int threads, bool cold) {
+// The fastest cell of `s` at `threads` and `batch` queries per RPC reaching
+// recall 0.95 in the phase; null if none does.
+const Cell* FastestAt95(const Part& p, const Server& s, int threads, bool cold,
+                        size_t batch = 1) {
   const Cell* best = nullptr;
   for (const Cell& c : p.cells) {
-    if (c.cold != cold || c.cfg != &s.cfg || c.threads != threads || c.recall < 0.95) continue;
+    if (c.cold != cold || c.batch != batch || c.cfg != &s.cfg || c.threads != threads ||
+        c.recall < 0.95) {
+      continue;
+    }
     if (best == nullptr || c.Qps() > best->Qps()) best = &c;
   }
   return best;
@@ -1263,40 +1303,52 @@ void TargetsWarm(const Part& p, Targets& t) {
   }
 }
 
-// Cold: QPS x reads per query over the device's random-read rate (>= 0.8).
+// One DISK server's cold target at `th` client threads and `batch` queries
+// per RPC; with one query per RPC also against the no-op RPC + read batch
+// bound.
+void TargetCold(Part& p, const Server& s, int th, size_t batch, Targets& t) {
+  const std::string how = batch > 1 ? absl::StrCat(", ", batch, " queries/RPC") : "";
+  const Cell* best = FastestAt95(p, s, th, true, batch);
+  if (best == nullptr) {
+    t.Add(absl::StrCat("cold QPS x reads/q / device rate, ", th, "t", how), s.cfg.label,
+          "none >= 0.95", 0, ">= 0.8", false, "");
+    return;
+  }
+  const double ratio = Median(best->device_ratio);
+  const size_t qd = CellQd(*best);
+  std::vector<double> dv;
+  for (const auto& d : p.dev[{qd, th}]) dv.push_back(d.reads_per_s);
+  t.Add(absl::StrCat("cold QPS x reads/q / device rate, ", th, "t", how), s.cfg.label,
+        absl::StrCat(PointLabel(s.cfg, best->p), " refine ", RefineLabel(best->p), ": recall ",
+                     Fixed(best->recall, 3), ", ", Thousands(best->Qps()), " QPS x ",
+                     Fixed(best->reads_q, 0), " reads vs ", Thousands(Median(dv)),
+                     " reads/s at QD ", qd),
+        ratio, ">= 0.8", ratio >= 0.8, "");
+  if (best->bound_ratio.empty()) return;
+  std::vector<double> bv;
+  for (const auto& d : p.dev_batch[{qd, th}]) bv.push_back(d.reads_per_s);
+  const double noop = Median(p.noop[th]);
+  const double bound = 1.0 / (1.0 / noop + best->reads_q / Median(bv));
+  const double br = Median(best->bound_ratio);
+  t.Add(absl::StrCat("cold QPS / 1/(1/no-op RPC + reads/q / device batch rate), ", th, "t"),
+        s.cfg.label,
+        absl::StrCat(PointLabel(s.cfg, best->p), " refine ", RefineLabel(best->p), ": ",
+                     Thousands(best->Qps()), " QPS vs ", Thousands(bound), " (no-op ",
+                     Thousands(noop), "/s, batch ", Thousands(Median(bv)), " reads/s)"),
+        br, ">= 0.8", br >= 0.8, "");
+}
+
+// Cold: QPS x reads per query over the device's random-read rate (>= 0.8),
+// one query per RPC and, with --cold-batch, batched.
 void TargetsCold(Part& p, Targets& t) {
   if (!p.cold_ok) return;
-  for (int th : p.env.args.threads) {
-    for (const Server& s : p.servers) {
-      if (!s.cfg.disk) continue;
-      const Cell* best = FastestAt95(p, s, th, true);
-      if (best == nullptr) {
-        t.Add(absl::StrCat("cold QPS x reads/q / device rate, ", th, "t"), s.cfg.label,
-              "none >= 0.95", 0, ">= 0.8", false, "");
-        continue;
+  std::vector<size_t> batches = {1};
+  if (p.env.args.cold_batch > 1) batches.push_back(p.env.args.cold_batch);
+  for (size_t b : batches) {
+    for (int th : p.env.args.threads) {
+      for (const Server& s : p.servers) {
+        if (s.cfg.disk) TargetCold(p, s, th, b, t);
       }
-      const double ratio = Median(best->device_ratio);
-      const size_t qd = std::lround(best->reads_q);
-      std::vector<double> dv;
-      for (const auto& d : p.dev[{qd, th}]) dv.push_back(d.reads_per_s);
-      t.Add(absl::StrCat("cold QPS x reads/q / device rate, ", th, "t"), s.cfg.label,
-            absl::StrCat(PointLabel(s.cfg, best->p), " refine ", RefineLabel(best->p),
-                         ": recall ", Fixed(best->recall, 3), ", ", Thousands(best->Qps()),
-                         " QPS x ", Fixed(best->reads_q, 0), " reads vs ", Thousands(Median(dv)),
-                         " reads/s at QD ", qd),
-            ratio, ">= 0.8", ratio >= 0.8, "");
-      if (best->bound_ratio.empty()) continue;
-      std::vector<double> bv;
-      for (const auto& d : p.dev_batch[{qd, th}]) bv.push_back(d.reads_per_s);
-      const double noop = Median(p.noop[th]);
-      const double bound = 1.0 / (1.0 / noop + best->reads_q / Median(bv));
-      const double br = Median(best->bound_ratio);
-      t.Add(absl::StrCat("cold QPS / 1/(1/no-op RPC + reads/q / device batch rate), ", th, "t"),
-            s.cfg.label,
-            absl::StrCat(PointLabel(s.cfg, best->p), " refine ", RefineLabel(best->p), ": ",
-                         Thousands(best->Qps()), " QPS vs ", Thousands(bound), " (no-op ",
-                         Thousands(noop), "/s, batch ", Thousands(Median(bv)), " reads/s)"),
-            br, ">= 0.8", br >= 0.8, "");
     }
   }
 }
@@ -1317,7 +1369,7 @@ void TableTargets(Part& p) {
 std::vector<std::vector<const Cell*>> CurvesOf(const Part& p, size_t si, bool cold, int threads,
                                                std::vector<int>* knobs) {
   auto in_panel = [&](const Cell& x) {
-    return x.server == si && x.cold == cold && x.threads == threads;
+    return x.server == si && x.cold == cold && x.batch == 1 && x.threads == threads;
   };
   for (const Cell& x : p.cells) {
     if (in_panel(x) && std::find(knobs->begin(), knobs->end(), x.p.knob) == knobs->end()) {
@@ -1461,6 +1513,8 @@ bool ParseArgs(int argc, char** argv, Args& args, int* exit_code) {
       ->delimiter(',');
   app.add_option("--efs", args.efs, "HNSW ef values, warm")->delimiter(',');
   app.add_option("--cold-efs", args.cold_efs, "HNSW ef values, cold")->delimiter(',');
+  app.add_option("--cold-batch", args.cold_batch,
+                 "cold cells again with this many queries per RPC (0: not)");
   app.add_option("--pq-m", args.pq_m, "IVF_PQ sub-quantizers (0: server default)");
   app.add_option("--scale", args.scale, "also run the augmented N-point part (e.g. 1000000)");
   app.add_flag("--skip-60k", args.skip_60k, "only the --scale part");
