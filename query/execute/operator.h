@@ -81,6 +81,17 @@ struct OpStats {
 struct SegmentRun {
   SegmentRun(const PhysicalPlan& p, const Segment& s, uint32_t r, uint64_t sq, size_t pt)
       : plan(p), ctx(p.ctx), seg(s), rows(r), seq(sq), part(pt) {}
+  // Some of `parent`'s queries, as `chunk` (a context over them, which must
+  // outlive this run) says: the same plan, segment and explain message. The
+  // row set is not copied: the caller moves it in and back.
+  SegmentRun(const SegmentRun& parent, const SearchContext& chunk)
+      : plan(parent.plan),
+        ctx(chunk),
+        seg(parent.seg),
+        rows(parent.rows),
+        seq(parent.seq),
+        part(parent.part),
+        explain(parent.explain) {}
   const PhysicalPlan& plan;
   const SearchContext& ctx;  // plan.ctx: k and knobs as widened for a rerank
   const Segment& seg;

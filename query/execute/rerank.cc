@@ -66,6 +66,37 @@ absl::Status RerankQueue::Finish() {
 
 absl::Status RerankOp::Execute(SegmentRun& run, index::TopK* topk) {
   const SearchContext& wide = run.ctx;
+  std::shared_ptr<const storage::RerankTable> table = run.seg.table(wide.field);
+  // A multi-vector field's table holds its vector sets, not the encodings
+  // this index ranks: those stay in memory.
+  if (table != nullptr && table->multi()) table = nullptr;
+  // Chunks only pay where reads can wait in the queue while later queries
+  // are searched.
+  const size_t chunk = table != nullptr && wide.rerank != nullptr
+                           ? std::max<size_t>(1, kChunkReads / std::max<uint32_t>(wide.k, 1))
+                           : wide.nq;
+  if (chunk >= wide.nq) return RerankQueries(run, table, 0, topk);
+  for (size_t q0 = 0; q0 < wide.nq; q0 += chunk) {
+    SearchContext part = wide;
+    part.queries += q0 * wide.dim;
+    part.qnorms += q0;
+    part.nq = std::min(chunk, wide.nq - q0);
+    SegmentRun sub(run, part);
+    // The filter's row set, once a chunk made it, serves every chunk.
+    std::swap(sub.set, run.set);
+    sub.have_set = run.have_set;
+    const absl::Status status = RerankQueries(sub, table, q0, topk + q0);
+    std::swap(sub.set, run.set);
+    run.have_set = sub.have_set;
+    QUIVER_RETURN_IF_ERROR(status);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RerankOp::RerankQueries(SegmentRun& run,
+                                     const std::shared_ptr<const storage::RerankTable>& table,
+                                     size_t first, index::TopK* topk) {
+  const SearchContext& wide = run.ctx;
   std::vector<index::TopK> found(wide.nq, index::TopK(wide.k));
   QUIVER_RETURN_IF_ERROR(child(0)->Run(run, found.data()));
   std::vector<std::vector<index::Neighbor>> cand(wide.nq);
@@ -75,21 +106,19 @@ absl::Status RerankOp::Execute(SegmentRun& run, index::TopK* topk) {
   // give the same answers).
   size_t total = 0;
   for (size_t q = 0; q < wide.nq; ++q) {
-    if (wide.rerank != nullptr) cand[q].resize(wide.rerank->Admit(q, cand[q], wide.k));
+    if (wide.rerank != nullptr) {
+      cand[q].resize(wide.rerank->Admit(first + q, cand[q], wide.k));
+    }
     total += cand[q].size();
   }
   stats_.rows_in += total;
-  std::shared_ptr<const storage::RerankTable> table = run.seg.table(wide.field);
-  // A multi-vector field's table holds its vector sets, not the encodings
-  // this index ranks: those stay in memory.
-  if (table != nullptr && table->multi()) table = nullptr;
   if (table == nullptr) {
     PushExact(wide, run.seg, run.part, cand, nullptr, topk);
     return absl::OkStatus();
   }
   // DISK: read the candidates' full vectors from the rerank table, all of
-  // this segment's at once. With a queue, the reads complete while the next
-  // segments generate their candidates (ESPN-style prefetching).
+  // these queries' at once. With a queue, the reads complete while the next
+  // chunks and segments generate their candidates (ESPN-style prefetching).
   from_table_ = true;
   std::vector<uint64_t> rows_to_read;
   rows_to_read.reserve(total);
@@ -100,6 +129,7 @@ absl::Status RerankOp::Execute(SegmentRun& run, index::TopK* topk) {
   QUIVER_ASSIGN_OR_RETURN(std::unique_ptr<storage::RerankRead> read,
                           table->Submit(rows_to_read, &reads));
   stats_.reads += reads;
+  ++submits_;
   if (wide.rerank != nullptr) {
     wide.rerank->Add({table, std::move(read), wide, &run.seg, run.part, std::move(cand), topk,
                       run.explain});
@@ -114,7 +144,8 @@ std::string RerankOp::Describe(const SegmentRun& run) const {
   return absl::StrCat("Rerank(exact distances, k=", node().k, ", candidates=", stats_.rows_in,
                       " (k x ", node().fetch / std::max(1u, node().k), "), from ",
                       from_table_ ? "rerank table" : "memory",
-                      stats_.reads ? absl::StrCat(", reads=", stats_.reads) : "", ")");
+                      stats_.reads ? absl::StrCat(", reads=", stats_.reads) : "",
+                      submits_ > 1 ? absl::StrCat(" in ", submits_, " batches") : "", ")");
 }
 
 }  // namespace quiver

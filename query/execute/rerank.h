@@ -6,12 +6,16 @@
 //
 // RerankQueue lets a search over many DISK segments overlap the reads with
 // the next segments' candidate searches: a segment submits its reads and
-// moves on; Finish waits for them and pushes the exact results. It also
+// moves on; Finish waits for them and pushes the exact results. Within a
+// segment, a batch of queries is searched in chunks of about kChunkReads
+// records, each chunk's reads submitted before the next chunk is searched,
+// so one batched request overlaps its reads with its own searches. It also
 // admits only candidates still among the best k x refine estimates over the
 // segments seen so far, so a search reads about k x refine records in all.
 //
 // Records the candidates reranked and the records read (explain's
-// rerank_candidates and rerank_reads).
+// rerank_candidates and rerank_reads), and the plan line says in how many
+// batches the reads were submitted.
 //
 // Ownership: RerankQueue owns its pending reads and the rerank tables they
 // read; the TopKs and explain messages they fill are the caller's and must
@@ -63,12 +67,24 @@ class RerankOp final : public Operator {
  public:
   using Operator::Operator;
 
+  // Records a chunk of a batch reads before the next chunk is searched:
+  // enough to keep the device busy while it is searched, few enough that the
+  // first reads start early.
+  static constexpr size_t kChunkReads = 64;
+
  protected:
   absl::Status Execute(SegmentRun& run, index::TopK* topk) override;
   std::string Describe(const SegmentRun& run) const override;
 
  private:
+  // Candidates of run's queries (the batch's from `first` on) from the
+  // child, reranked from memory or from `table`.
+  absl::Status RerankQueries(SegmentRun& run,
+                             const std::shared_ptr<const storage::RerankTable>& table,
+                             size_t first, index::TopK* topk);
+
   bool from_table_ = false;
+  uint64_t submits_ = 0;  // batches of reads submitted to the table
 };
 
 }  // namespace quiver

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "query/engine.h"
+#include "query/execute/rerank.h"
 #include "tests/common/fashion_mnist.h"
 #include "tests/common/recall.h"
 #include "tests/common/test_util.h"
@@ -225,6 +226,64 @@ TEST_P(DiskTest, ExplainShowsRerankFromTheTable) {
     EXPECT_EQ(sp.rerank_candidates(), disk.explain().segments(i).rerank_candidates());
     EXPECT_EQ(sp.rerank_reads(), 0u);
     EXPECT_NE(sp.plan().find("from memory"), std::string::npos) << sp.plan();
+  }
+}
+
+TEST_P(DiskTest, ABatchReadsInChunksAndAnswersAsItsQueriesAlone) {
+  // A batch submits its reads a chunk of queries at a time, so the device
+  // reads while the later queries are searched; each query's answer is what
+  // it gets alone, with each kind of candidate search under the rerank.
+  const Data& d = Fashion();
+  auto request = [&](size_t q0, size_t q1, float refine, const std::string& filter,
+                     v1::FilterStrategy strategy) {
+    v1::SearchRequest req;
+    req.set_collection("d");
+    req.set_field("disk");
+    req.set_k(kK);
+    req.set_filter(filter);
+    req.set_explain(true);
+    req.mutable_params()->set_refine_factor(refine);
+    req.mutable_params()->set_filter_strategy(strategy);
+    for (size_t q = q0; q < q1; ++q) {
+      req.add_vectors()->mutable_values()->Add(d.queries.begin() + q * 784,
+                                               d.queries.begin() + (q + 1) * 784);
+    }
+    v1::SearchResponse resp;
+    const absl::Status s = engine_->Search(req, absl::InfiniteFuture(), &resp);
+    EXPECT_TRUE(s.ok()) << s;
+    return resp;
+  };
+  const std::vector<std::pair<std::string, v1::FilterStrategy>> cases = {
+      {"", v1::FILTER_STRATEGY_AUTO},
+      {"n < 2000", v1::FILTERED_INDEX},
+      {"n >= 1500", v1::POST_FILTER}};
+  for (float refine : {1.0f, 4.0f}) {
+    for (const auto& [filter, strategy] : cases) {
+      SCOPED_TRACE(absl::StrCat("refine ", refine, " filter '", filter, "'"));
+      const v1::SearchResponse batch = request(0, kQueries, refine, filter, strategy);
+      ASSERT_EQ(batch.results_size(), static_cast<int>(kQueries));
+      for (size_t q = 0; q < kQueries; ++q) {
+        v1::SearchResponse got;
+        *got.add_results() = batch.results(static_cast<int>(q));
+        v1::SearchResponse want = request(q, q + 1, refine, filter, strategy);
+        want.clear_explain();
+        ExpectSame(got, want);
+      }
+      // Chunks of RerankOp::kChunkReads records: every segment that reranks
+      // from its table submits one batch of reads per chunk.
+      const size_t per_chunk =
+          std::max<size_t>(1, RerankOp::kChunkReads / static_cast<size_t>(kK * refine));
+      const size_t chunks = (kQueries + per_chunk - 1) / per_chunk;
+      ASSERT_GT(chunks, 1u);
+      int reranked = 0;
+      for (const v1::SegmentPlan& sp : batch.explain().segments()) {
+        if (sp.plan().find("from rerank table") == std::string::npos) continue;
+        ++reranked;
+        EXPECT_NE(sp.plan().find(absl::StrCat(" in ", chunks, " batches)")), std::string::npos)
+            << sp.plan();
+      }
+      EXPECT_GT(reranked, 0) << batch.explain().text();
+    }
   }
 }
 
