@@ -12,8 +12,8 @@ namespace quiver::index {
 namespace {
 
 template <class K>
-constexpr KernelTable kTableOf{K::kIsa,       K::Dot,        K::L2Sqr,     K::Sq8L2,
-                               K::Sq8Dot,     K::PqTablesL2, K::PqTablesIp, K::ArgMin256};
+constexpr KernelTable kTableOf{K::kIsa,         K::Dot,        K::L2Sqr,     K::U8I16Dot,
+                               K::PqTablesL2,  K::PqTablesIp, K::ArgMin256};
 
 constexpr int kUnset = -1;
 // The Isa in use, or kUnset before the first choice.

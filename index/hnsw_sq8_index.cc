@@ -51,11 +51,12 @@ template <bool kL2, class K>
 struct CodeDistance {
   const Sq8Query* query;
   const uint8_t* codes;  // n * dim
+  const float* norms;    // n (L2)
   size_t dim;
   const void* Data(uint32_t id) const { return codes + size_t{id} * dim; }
   float operator()(uint32_t id) const {
     const uint8_t* code = codes + size_t{id} * dim;
-    return kL2 ? query->L2With<K>(code) : query->NegIpWith<K>(code);
+    return kL2 ? query->L2With<K>(code, norms[id]) : query->NegIpWith<K>(code);
   }
 };
 
@@ -83,7 +84,8 @@ size_t HnswSq8Index::MemoryBytes() const {
          h.neighbors.capacity() * sizeof(int32_t) + h.offsets.capacity() * sizeof(size_t) +
          h.levels.capacity() * sizeof(int) +
          h.cum_nneighbor_per_level.capacity() * sizeof(int) +
-         h.assign_probas.capacity() * sizeof(double) + sq_.MemoryBytes();
+         h.assign_probas.capacity() * sizeof(double) + sq_.MemoryBytes() +
+         norms_.capacity() * sizeof(float);
 }
 
 absl::Status HnswSq8Index::Build(const float* vectors, size_t n, int threads,
@@ -179,6 +181,8 @@ absl::Status HnswSq8Index::Attach(std::unique_ptr<faiss::IndexHNSWSQ> index) {
     }
   }
   sq_ = Sq8Params::FromFaiss(storage->sq.trained.data(), dim);
+  norms_ = spec_.similarity == Similarity::kL2 ? sq_.CodeNorms(storage->codes.data(), n)
+                                               : std::vector<float>();
   codes_ = storage->codes.data();
   neighbors_ = h.neighbors.data();
   offsets_ = h.offsets.data();
@@ -196,7 +200,8 @@ absl::Status HnswSq8Index::Search(const float* query, const SearchParams& params
     hnsw::Search(graph, spec_.similarity, params, filter, out, [&](auto l2) {
       Sq8Query& q = tls_query;
       q.Prepare(query, sq_, spec_.similarity);
-      return CodeDistance<decltype(l2)::value, decltype(k)>{&q, codes_, spec_.dim};
+      return CodeDistance<decltype(l2)::value, decltype(k)>{&q, codes_, norms_.data(),
+                                                            spec_.dim};
     });
   });
   return absl::OkStatus();

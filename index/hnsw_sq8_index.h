@@ -123,6 +123,7 @@ class HnswSq8Index final : public VectorIndex {
   const size_t* offsets_ = nullptr;    // n + 1
   size_t n_ = 0;
   Sq8Params sq_;
+  std::vector<float> norms_;  // L2: each code's Sq8Params::CodeNorms
 };
 
 }  // namespace quiver::index

@@ -40,7 +40,7 @@ struct RowScanner {
   const float* query;
   size_t dim;
   void BeginList(const ivf::Probe&) {}
-  float Score(const uint8_t* code) const {
+  float Score(const uint8_t* code, size_t) const {
     return Metric::Distance(query, reinterpret_cast<const float*>(code), dim);
   }
 };

@@ -170,7 +170,7 @@ struct L2Scanner {
     for (size_t d = 0; d < dim; ++d) r[d] = query[d] - c[d];
     tables(r, codebook_t, m, dsub, scratch->table.data());
   }
-  float Score(const uint8_t* code) const { return AdcSum(scratch->table.data(), code, m); }
+  float Score(const uint8_t* code, size_t) const { return AdcSum(scratch->table.data(), code, m); }
 };
 
 // IP: -<q, c + r> = -<q, c> - sum_j <q_j, C_j[code_j]>; the table is the
@@ -181,7 +181,9 @@ struct IpScanner {
   float list_distance = 0;
 
   void BeginList(const ivf::Probe& p) { list_distance = p.distance; }
-  float Score(const uint8_t* code) const { return list_distance - AdcSum(table, code, m); }
+  float Score(const uint8_t* code, size_t) const {
+    return list_distance - AdcSum(table, code, m);
+  }
 };
 
 }  // namespace

@@ -37,7 +37,8 @@ struct ListsView {
 // The list scan: probes lists nearest first, `nprobe` of them, and past
 // nprobe while a filter has let fewer than `min_accepted` rows through
 // (SearchParams::min_accepted). `scanner.BeginList(probe)` prepares a list;
-// `scanner.Score(code)` is the distance (or estimate) of one code. Rejected
+// `scanner.Score(code, i)` is the distance (or estimate) of the list's i-th
+// code. Rejected
 // rows are skipped before they are scored.
 template <bool kFiltered, class Scanner>
 void ScanLists(const std::vector<CodeList>& lists, size_t code_size,
@@ -57,7 +58,7 @@ void ScanLists(const std::vector<CodeList>& lists, size_t code_size,
       if (kFiltered && !filter->Test(static_cast<uint32_t>(label))) continue;
       ++accepted;
       ++distances;
-      out->Push(scanner.Score(list.codes + i * code_size), label);
+      out->Push(scanner.Score(list.codes + i * code_size, i), label);
     }
   }
   if (stats != nullptr) {

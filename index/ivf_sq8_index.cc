@@ -21,13 +21,18 @@ faiss::MetricType MetricOf(Similarity sim) {
 }
 
 // Scores the codes of every list against one prepared query; the codes are
-// of the vectors, not residuals, so lists need no preparation.
+// of the vectors, not residuals, so a list only brings its codes' norms.
 template <bool kL2, class K>  // K: the kernel variant (kernels.h)
 struct Sq8Scanner {
   const Sq8Query* query;
-  void BeginList(const ivf::Probe&) {}
-  float Score(const uint8_t* code) const {
-    return kL2 ? query->L2With<K>(code) : query->NegIpWith<K>(code);
+  const std::vector<float>* norms;   // every list's codes' norms, in list order
+  const std::vector<size_t>* first;  // where each list's norms start
+  const float* list_norms = nullptr;
+  void BeginList(const ivf::Probe& p) {
+    if (kL2) list_norms = norms->data() + (*first)[p.list];
+  }
+  float Score(const uint8_t* code, size_t i) const {
+    return kL2 ? query->L2With<K>(code, list_norms[i]) : query->NegIpWith<K>(code);
   }
 };
 
@@ -52,7 +57,8 @@ size_t IvfSq8Index::MemoryBytes() const {
   if (!index_) return 0;
   return ivf::ListBytes(*index_) + index_->nlist * spec_.dim * sizeof(float) +
          index_->sq.trained.capacity() * sizeof(float) + sq_.MemoryBytes() +
-         lists_.capacity() * sizeof(ivf::CodeList);
+         lists_.capacity() * sizeof(ivf::CodeList) + norms_.capacity() * sizeof(float) +
+         norm_first_.capacity() * sizeof(size_t);
 }
 
 absl::Status IvfSq8Index::Build(const float* vectors, size_t n, int threads,
@@ -97,6 +103,16 @@ absl::Status IvfSq8Index::Attach(std::unique_ptr<faiss::IndexIVFScalarQuantizer>
   sq_ = Sq8Params::FromFaiss(index->sq.trained.data(), spec_.dim);
   centroids_ = dynamic_cast<const faiss::IndexFlat*>(index->quantizer)->get_xb();
   lists_ = std::move(*lists);
+  norms_.clear();
+  norm_first_.clear();
+  if (spec_.similarity == Similarity::kL2) {
+    for (const ivf::CodeList& list : lists_) {
+      norm_first_.push_back(norms_.size());
+      const std::vector<float> n = sq_.CodeNorms(list.codes, list.size);
+      norms_.insert(norms_.end(), n.begin(), n.end());
+    }
+    norms_.shrink_to_fit();
+  }
   index_ = std::move(index);
   return absl::OkStatus();
 }
@@ -109,7 +125,7 @@ absl::Status IvfSq8Index::Search(const float* query, const SearchParams& params,
     ivf::Search(view, query, params, filter, out, [&](auto l2) {
       Sq8Query& q = tls_query;
       q.Prepare(query, sq_, spec_.similarity);
-      return Sq8Scanner<decltype(l2)::value, decltype(k)>{&q};
+      return Sq8Scanner<decltype(l2)::value, decltype(k)>{&q, &norms_, &norm_first_};
     });
   });
   return absl::OkStatus();

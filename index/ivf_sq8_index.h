@@ -118,6 +118,10 @@ class IvfSq8Index final : public VectorIndex {
   const float* centroids_ = nullptr;                       // nlist * dim, owned by index_
   std::vector<ivf::CodeList> lists_;                       // nlist, views into index_
   Sq8Params sq_;                                           // from index_->sq
+  // L2: each list's codes' Sq8Params::CodeNorms, the lists one after
+  // another, and where each list's start (empty for inner product).
+  std::vector<float> norms_;
+  std::vector<size_t> norm_first_;
 };
 
 }  // namespace quiver::index

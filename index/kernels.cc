@@ -126,55 +126,44 @@ float L2Sqr(const float* a, const float* b, size_t dim) {
   return s;
 }
 
-// Four accumulators: the FMA latency (4-5 cycles) would otherwise bound the
-// loop, not the loads.
-float Sq8L2(const float* qo, const float* scale, const uint8_t* code, size_t dim) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+// Exact: vpmaddwd sums two products of at most 255 x 32767 into each 32-bit
+// lane; a block of at most 2048 dimensions adds at most 65 such sums to a
+// lane (< 2^31), and each block's lanes are added in 64 bits.
+int64_t U8I16Dot(const int16_t* w, const uint8_t* code, size_t dim) {
+  int64_t total = 0;
   size_t i = 0;
-  for (; i + 32 <= dim; i += 32) {
-    const __m256 d0 = _mm256_fnmadd_ps(Load8(code + i), _mm256_loadu_ps(scale + i),
-                                       _mm256_loadu_ps(qo + i));
-    const __m256 d1 = _mm256_fnmadd_ps(Load8(code + i + 8), _mm256_loadu_ps(scale + i + 8),
-                                       _mm256_loadu_ps(qo + i + 8));
-    const __m256 d2 = _mm256_fnmadd_ps(Load8(code + i + 16), _mm256_loadu_ps(scale + i + 16),
-                                       _mm256_loadu_ps(qo + i + 16));
-    const __m256 d3 = _mm256_fnmadd_ps(Load8(code + i + 24), _mm256_loadu_ps(scale + i + 24),
-                                       _mm256_loadu_ps(qo + i + 24));
-    s0 = _mm256_fmadd_ps(d0, d0, s0);
-    s1 = _mm256_fmadd_ps(d1, d1, s1);
-    s2 = _mm256_fmadd_ps(d2, d2, s2);
-    s3 = _mm256_fmadd_ps(d3, d3, s3);
+  while (i + 16 <= dim) {
+    const size_t whole = dim - (dim - i) % 16;  // past the last full 16
+    const size_t end = whole < i + 2048 ? whole : i + 2048;
+    __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+    for (; i + 32 <= end; i += 32) {
+      const __m256i c0 =
+          _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i)));
+      const __m256i c1 =
+          _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i + 16)));
+      a0 = _mm256_add_epi32(
+          a0, _mm256_madd_epi16(c0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))));
+      a1 = _mm256_add_epi32(
+          a1,
+          _mm256_madd_epi16(c1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 16))));
+    }
+    for (; i + 16 <= end; i += 16) {
+      const __m256i c0 =
+          _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i)));
+      a0 = _mm256_add_epi32(
+          a0, _mm256_madd_epi16(c0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i))));
+    }
+    // Lanes widened to 64 bits before they are added.
+    const __m256i lo = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(a0)),
+                                        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(a0, 1)));
+    const __m256i hi = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(a1)),
+                                        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(a1, 1)));
+    const __m256i sum = _mm256_add_epi64(lo, hi);
+    const __m128i half = _mm_add_epi64(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    total += _mm_cvtsi128_si64(half) + _mm_extract_epi64(half, 1);
   }
-  for (; i + 8 <= dim; i += 8) {
-    const __m256 d0 = _mm256_fnmadd_ps(Load8(code + i), _mm256_loadu_ps(scale + i),
-                                       _mm256_loadu_ps(qo + i));
-    s0 = _mm256_fmadd_ps(d0, d0, s0);
-  }
-  float s = HorizontalSum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < dim; ++i) {
-    const float d = qo[i] - static_cast<float>(code[i]) * scale[i];
-    s += d * d;
-  }
-  return s;
-}
-
-float Sq8Dot(const float* w, const uint8_t* code, size_t dim) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= dim; i += 32) {
-    s0 = _mm256_fmadd_ps(Load8(code + i), _mm256_loadu_ps(w + i), s0);
-    s1 = _mm256_fmadd_ps(Load8(code + i + 8), _mm256_loadu_ps(w + i + 8), s1);
-    s2 = _mm256_fmadd_ps(Load8(code + i + 16), _mm256_loadu_ps(w + i + 16), s2);
-    s3 = _mm256_fmadd_ps(Load8(code + i + 24), _mm256_loadu_ps(w + i + 24), s3);
-  }
-  for (; i + 8 <= dim; i += 8) {
-    s0 = _mm256_fmadd_ps(Load8(code + i), _mm256_loadu_ps(w + i), s0);
-  }
-  float s = HorizontalSum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < dim; ++i) s += w[i] * static_cast<float>(code[i]);
-  return s;
+  for (; i < dim; ++i) total += int64_t{w[i]} * code[i];
+  return total;
 }
 
 uint8_t ArgMin256(const float* t) {
@@ -221,30 +210,14 @@ float L2Sqr(const float* a, const float* b, size_t dim) {
   return (s0 + s1) + (s2 + s3);
 }
 
-float Sq8L2(const float* qo, const float* scale, const uint8_t* code, size_t dim) {
-  float s0 = 0, s1 = 0;
+int64_t U8I16Dot(const int16_t* w, const uint8_t* code, size_t dim) {
+  int64_t s0 = 0, s1 = 0;
   size_t i = 0;
   for (; i + 2 <= dim; i += 2) {
-    const float d0 = qo[i] - static_cast<float>(code[i]) * scale[i];
-    const float d1 = qo[i + 1] - static_cast<float>(code[i + 1]) * scale[i + 1];
-    s0 += d0 * d0;
-    s1 += d1 * d1;
+    s0 += int32_t{w[i]} * code[i];
+    s1 += int32_t{w[i + 1]} * code[i + 1];
   }
-  for (; i < dim; ++i) {
-    const float d = qo[i] - static_cast<float>(code[i]) * scale[i];
-    s0 += d * d;
-  }
-  return s0 + s1;
-}
-
-float Sq8Dot(const float* w, const uint8_t* code, size_t dim) {
-  float s0 = 0, s1 = 0;
-  size_t i = 0;
-  for (; i + 2 <= dim; i += 2) {
-    s0 += w[i] * static_cast<float>(code[i]);
-    s1 += w[i + 1] * static_cast<float>(code[i + 1]);
-  }
-  for (; i < dim; ++i) s0 += w[i] * static_cast<float>(code[i]);
+  for (; i < dim; ++i) s0 += int32_t{w[i]} * code[i];
   return s0 + s1;
 }
 

@@ -36,8 +36,9 @@ namespace quiver::index {
 
 // The kernel functions, declared once per variant namespace.
 //   Dot, L2Sqr: over two arrays of dim floats.
-//   Sq8L2: sum_j (qo_j - c_j * scale_j)^2; Sq8Dot: sum_j w_j * c_j
-//     (index/sq8.h prepares qo and w).
+//   U8I16Dot: sum_j w_j * c_j over 16-bit weights and 8-bit codes, exact
+//     (index/sq8.h prepares w from a query); both variants give the same
+//     integer.
 //   PqTablesL2 / PqTablesIp: table[j * 256 + k] = sum over the dsub
 //     dimensions d of sub-space j of (x[d] - C[d][k])^2, or x[d] * C[d][k],
 //     codebook_t dimension-major (codebook_t[(j * dsub + d) * 256 + k]).
@@ -45,8 +46,7 @@ namespace quiver::index {
 #define QUIVER_INDEX_KERNEL_DECLARATIONS                                                       \
   float Dot(const float* a, const float* b, size_t dim);                                      \
   float L2Sqr(const float* a, const float* b, size_t dim);                                    \
-  float Sq8L2(const float* qo, const float* scale, const uint8_t* code, size_t dim);          \
-  float Sq8Dot(const float* w, const uint8_t* code, size_t dim);                              \
+  int64_t U8I16Dot(const int16_t* w, const uint8_t* code, size_t dim);                        \
   void PqTablesL2(const float* x, const float* codebook_t, size_t m, size_t dsub, float* table); \
   void PqTablesIp(const float* x, const float* codebook_t, size_t m, size_t dsub, float* table); \
   uint8_t ArgMin256(const float* t);
@@ -69,8 +69,7 @@ struct KernelsOf;
     static constexpr Isa kIsa = isa_value;               \
     static constexpr auto Dot = &ns::Dot;                \
     static constexpr auto L2Sqr = &ns::L2Sqr;            \
-    static constexpr auto Sq8L2 = &ns::Sq8L2;            \
-    static constexpr auto Sq8Dot = &ns::Sq8Dot;          \
+    static constexpr auto U8I16Dot = &ns::U8I16Dot;      \
     static constexpr auto PqTablesL2 = &ns::PqTablesL2;  \
     static constexpr auto PqTablesIp = &ns::PqTablesIp;  \
     static constexpr auto ArgMin256 = &ns::ArgMin256;    \
@@ -86,8 +85,7 @@ struct KernelTable {
   Isa isa;
   decltype(&baseline::Dot) dot;
   decltype(&baseline::L2Sqr) l2sqr;
-  decltype(&baseline::Sq8L2) sq8_l2;
-  decltype(&baseline::Sq8Dot) sq8_dot;
+  decltype(&baseline::U8I16Dot) u8i16_dot;
   decltype(&baseline::PqTablesL2) pq_tables_l2;
   decltype(&baseline::PqTablesIp) pq_tables_ip;
   decltype(&baseline::ArgMin256) argmin256;

@@ -1,5 +1,8 @@
 #include "index/sq8.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace quiver::index {
 
 Sq8Params Sq8Params::FromFaiss(const float* trained, size_t dim) {
@@ -13,20 +16,44 @@ Sq8Params Sq8Params::FromFaiss(const float* trained, size_t dim) {
   return p;
 }
 
+std::vector<float> Sq8Params::CodeNorms(const uint8_t* codes, size_t n) const {
+  const size_t dim = scale.size();
+  std::vector<float> norms(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* c = codes + i * dim;
+    double s = 0;
+    for (size_t j = 0; j < dim; ++j) {
+      const double x = static_cast<double>(c[j]) * scale[j];
+      s += x * x;
+    }
+    norms[i] = static_cast<float>(s);
+  }
+  return norms;
+}
+
 void Sq8Query::Prepare(const float* query, const Sq8Params& params, Similarity sim) {
   const size_t dim = params.offset.size();
-  v_.resize(dim);
-  scale_ = params.scale.data();
-  bias_ = 0;
-  if (sim == Similarity::kL2) {
-    for (size_t j = 0; j < dim; ++j) v_[j] = query[j] - params.offset[j];
-  } else {
-    double bias = 0;
-    for (size_t j = 0; j < dim; ++j) {
-      v_[j] = query[j] * params.scale[j];
-      bias += double{query[j]} * params.offset[j];
+  scratch_.resize(dim);
+  w_.resize(dim);
+  double base = 0;
+  float largest = 0;
+  for (size_t j = 0; j < dim; ++j) {
+    float x;
+    if (sim == Similarity::kL2) {
+      const float qo = query[j] - params.offset[j];
+      base += double{qo} * qo;
+      x = qo * params.scale[j];
+    } else {
+      base += double{query[j]} * params.offset[j];
+      x = query[j] * params.scale[j];
     }
-    bias_ = static_cast<float>(bias);
+    scratch_[j] = x;
+    largest = std::max(largest, std::abs(x));
+  }
+  base_ = base;
+  unit_ = largest > 0 ? double{largest} / 32767 : 1.0;
+  for (size_t j = 0; j < dim; ++j) {
+    w_[j] = static_cast<int16_t>(std::lrint(scratch_[j] / unit_));
   }
 }
 

@@ -1,15 +1,23 @@
 // 8-bit scalar quantization (SQ8) kernels: asymmetric distances between a
-// float query and uint8 codes, for the compressed index kinds (IVF_SQ8).
+// float query and uint8 codes, for the compressed index kinds (IVF_SQ8,
+// HNSW_SQ8).
 //
 // The codec is FAISS's ScalarQuantizer::QT_8bit with per-dimension ranges:
 // component j of code c decodes to vmin_j + (c_j + 0.5) / 255 * vdiff_j,
 // i.e. offset_j + c_j * scale_j with scale_j = vdiff_j / 255 and
-// offset_j = vmin_j + 0.5 * scale_j. A query is prepared once per search
-// (Sq8Query) so that the per-code loop is one FMA chain with no decode step:
-//   L2:  sum_j (q_j - offset_j - c_j * scale_j)^2
+// offset_j = vmin_j + 0.5 * scale_j. With qo = q - offset:
+//   L2:  sum_j (qo_j - c_j * scale_j)^2
+//        = |qo|^2 - 2 sum_j (qo_j * scale_j) c_j + sum_j (c_j * scale_j)^2
 //   IP:  -(sum_j q_j * offset_j + sum_j (q_j * scale_j) * c_j)
-// The kernels are index/kernels.h's (Sq8L2, Sq8Dot), AVX2/FMA or baseline
-// as chosen at run time.
+// so per code only a dot product of the code with a weight vector of the
+// query is left (the last L2 term is the code's own, which the index keeps
+// per code: Sq8Params::CodeNorms). A query is prepared once per search
+// (Sq8Query): its weights are rounded to 16-bit integers on a common unit
+// (the largest weight is 32767 units), and the dot product is the exact
+// integer kernel U8I16Dot (index/kernels.h; vpmaddwd with AVX2, about three
+// times the speed of decoding each code to floats). The rounding moves an
+// estimate by at most 2 x unit x sum_j c_j / 2, typically ~1e-5 of it: far
+// below the codec's own error, and the rerank computes exact distances.
 //
 // Thread-safety: the functions are pure; an Sq8Query belongs to one search.
 // They do not fail; codes and ranges are caller-owned and only read.
@@ -33,36 +41,50 @@ struct Sq8Params {
   // From FAISS's ScalarQuantizer::trained layout for QT_8bit: vmin (dim
   // floats) then vdiff (dim floats).
   static Sq8Params FromFaiss(const float* trained, size_t dim);
+  // sum_j (c_j * scale_j)^2 of each of the n codes (n * dim bytes): the
+  // per-code term of the L2 estimate.
+  std::vector<float> CodeNorms(const uint8_t* codes, size_t n) const;
   size_t MemoryBytes() const { return (offset.capacity() + scale.capacity()) * sizeof(float); }
 };
 
 // A query prepared for one codec and similarity. L2() and NegIp() are in
 // the ranking convention of flat_search.h (squared L2, or -ip): with the
-// kernel variant in use, or, in hot loops, with variant K (kernels.h).
+// kernel variant in use, or, in hot loops, with variant K (kernels.h). L2
+// takes the code's CodeNorms entry.
 class Sq8Query {
  public:
   Sq8Query() = default;
   void Prepare(const float* query, const Sq8Params& params, Similarity sim);
 
   template <class K>
-  float L2With(const uint8_t* code) const {
-    return K::Sq8L2(v_.data(), scale_, code, v_.size());
+  float L2With(const uint8_t* code, float code_norm) const {
+    return L2Of(K::U8I16Dot(w_.data(), code, w_.size()), code_norm);
   }
   template <class K>
   float NegIpWith(const uint8_t* code) const {
-    return -(bias_ + K::Sq8Dot(v_.data(), code, v_.size()));
+    return NegIpOf(K::U8I16Dot(w_.data(), code, w_.size()));
   }
-  float L2(const uint8_t* code) const {
-    return ActiveKernels().sq8_l2(v_.data(), scale_, code, v_.size());
+  float L2(const uint8_t* code, float code_norm) const {
+    return L2Of(ActiveKernels().u8i16_dot(w_.data(), code, w_.size()), code_norm);
   }
   float NegIp(const uint8_t* code) const {
-    return -(bias_ + ActiveKernels().sq8_dot(v_.data(), code, v_.size()));
+    return NegIpOf(ActiveKernels().u8i16_dot(w_.data(), code, w_.size()));
   }
 
  private:
-  std::vector<float> v_;  // L2: q - offset; IP: q * scale
-  const float* scale_ = nullptr;
-  float bias_ = 0;  // IP: <q, offset>
+  // Rounding can take an estimate of a code at the query itself below 0.
+  float L2Of(int64_t dot, float code_norm) const {
+    const double d = base_ - 2.0 * unit_ * static_cast<double>(dot) + code_norm;
+    return d > 0 ? static_cast<float>(d) : 0.0f;
+  }
+  float NegIpOf(int64_t dot) const {
+    return static_cast<float>(-(base_ + unit_ * static_cast<double>(dot)));
+  }
+
+  std::vector<int16_t> w_;  // L2: (q - offset) * scale; IP: q * scale; in units
+  double unit_ = 1;         // the value of one step of w_
+  double base_ = 0;         // L2: |q - offset|^2; IP: <q, offset>
+  std::vector<float> scratch_;
 };
 
 }  // namespace quiver::index

@@ -56,20 +56,26 @@ void CheckFloatKernels(const char* name) {
     const std::string at = std::string(name) + " dim " + std::to_string(dim);
     ExpectClose(K::Dot(a.data(), b.data(), dim), dot, dot_mag, "Dot " + at);
     ExpectClose(K::L2Sqr(a.data(), b.data(), dim), l2, l2, "L2Sqr " + at);
-
-    std::mt19937 rng(dim);
-    std::vector<uint8_t> code(dim);
-    for (uint8_t& c : code) c = static_cast<uint8_t>(rng());
-    const std::vector<float> scale = Gaussian(dim, 3 + dim);
-    double sq8_l2 = 0, sq8_dot = 0, sq8_mag = 0;
-    for (size_t i = 0; i < dim; ++i) {
-      const double d = a[i] - static_cast<double>(code[i]) * scale[i];
-      sq8_l2 += d * d;
-      sq8_dot += double{b[i]} * code[i];
-      sq8_mag += std::abs(double{b[i]} * code[i]);
+  }
+  // The SQ8 dot product is exact: the same integer as a plain sum, at the
+  // extremes too, and past 2048 dimensions (where the AVX2 lanes are
+  // widened block by block).
+  for (size_t dim : {1, 15, 16, 17, 31, 32, 33, 784, 2047, 2048, 2049, 4100}) {
+    std::mt19937 rng(static_cast<uint32_t>(dim));
+    for (int pattern = 0; pattern < 3; ++pattern) {
+      std::vector<uint8_t> code(dim);
+      std::vector<int16_t> w(dim);
+      for (size_t i = 0; i < dim; ++i) {
+        code[i] = pattern == 0 ? static_cast<uint8_t>(rng()) : 255;
+        w[i] = pattern == 0   ? static_cast<int16_t>(static_cast<int>(rng() % 65535) - 32767)
+               : pattern == 1 ? int16_t{32767}
+                              : int16_t{-32767};
+      }
+      int64_t want = 0;
+      for (size_t i = 0; i < dim; ++i) want += int64_t{w[i]} * code[i];
+      EXPECT_EQ(K::U8I16Dot(w.data(), code.data(), dim), want)
+          << name << " U8I16Dot dim " << dim << " pattern " << pattern;
     }
-    ExpectClose(K::Sq8L2(a.data(), scale.data(), code.data(), dim), sq8_l2, sq8_l2, "Sq8L2 " + at);
-    ExpectClose(K::Sq8Dot(b.data(), code.data(), dim), sq8_dot, sq8_mag, "Sq8Dot " + at);
   }
 }
 
@@ -137,7 +143,7 @@ TEST_F(KernelDispatchTest, SelectionRules) {
   QUIVER_ASSERT_OK(UseKernels(Isa::kBaseline));
   EXPECT_EQ(ActiveIsa(), Isa::kBaseline);
   EXPECT_EQ(ActiveKernels().dot, &baseline::Dot);
-  EXPECT_EQ(ActiveKernels().sq8_l2, &baseline::Sq8L2);
+  EXPECT_EQ(ActiveKernels().u8i16_dot, &baseline::U8I16Dot);
   EXPECT_STREQ(IsaName(Isa::kBaseline), "baseline");
   if (CpuHasAvx2()) {
     QUIVER_ASSERT_OK(UseKernels(Isa::kAvx2));
