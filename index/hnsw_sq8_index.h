@@ -2,7 +2,8 @@
 // graph index: an HNSW graph whose nodes hold 8-bit scalar-quantized codes
 // (FAISS ScalarQuantizer::QT_8bit, per-dimension ranges over all the
 // segment's vectors) instead of floats. Search's distances are estimates
-// (index/sq8.h's asymmetric kernel: float query vs uint8 code), so
+// (index/sq8.h: the query's 16-bit weights against each uint8 code, plus
+// for L2 the code's norm, kept per node and computed at build or load), so
 // approximate() is true and callers rerank the candidates exactly
 // (vector_index.h).
 //
@@ -30,21 +31,24 @@
 // Measured with bench/compressed_bench.cc (Fashion-MNIST 60k x 784, M 16,
 // ef_construction 200, 1,000 t10k queries, 1 thread, median of 3 rounds
 // interleaved with IndexHNSWSQ::search (hnsw.efSearch = ef) on the same
-// saved graph and codes; recall@10 raw and after an exact rerank of 4k
-// candidates, which makes the effective ef at least 40):
+// saved graph and codes, 2026-12-07, with the integer kernel; recall@10 raw
+// and after an exact rerank of 4k candidates, which makes the effective ef
+// at least 40):
 //   L2      ef         16     32     64     128
-//           ratio      4.30x  4.08x  3.97x  4.44x
-//           raw        0.954  0.975  0.979  0.980  (FAISS 0.949 .. 0.980)
+//           QPS ours   21.0k  13.2k  7.4k   4.6k
+//           ratio      6.65x  6.48x  5.83x  5.76x
+//           raw        0.954  0.974  0.979  0.980  (FAISS 0.947 .. 0.980)
 //           refined 4x 0.995  0.995  0.997  0.999
-//   COSINE  QPS ours   19.1k  12.3k  7.5k   4.9k
-//           QPS FAISS  4.31k  2.88k  1.86k  1.18k
-//           raw        0.930  0.958  0.965  0.968
-//           refined 4x 0.986  0.986  0.990  0.994
-// (The L2 run's absolute QPS were disturbed by other processes; the
-// interleaved ratios were not.) Float HNSW in the same program, not
-// interleaved, cosine: 11.1k, 7.7k, 5.0k, 3.0k QPS at recall 0.949 .. 0.994,
-// at 1.05 of the floats' memory against HNSW_SQ8's 0.30. Build: 21 s on 2
-// threads, as HNSW (the same hnswlib graph; encoding is negligible).
+//   COSINE  QPS ours   21.3k  14.0k  7.8k   5.0k
+//           QPS FAISS  3.69k  2.39k  1.52k  963
+//           raw        0.931  0.957  0.965  0.969
+//           refined 4x 0.985  0.985  0.991  0.994
+// (The float kernel before it, measured on another day: 4.3x FAISS at ef
+// 16, the same recall.)
+// Float HNSW, measured earlier in the same program, not interleaved,
+// cosine: 11.1k, 7.7k, 5.0k, 3.0k QPS at recall 0.949 .. 0.994, at 1.05 of
+// the floats' memory against HNSW_SQ8's 0.30. Build: 15-21 s on 2 threads,
+// as HNSW (the same hnswlib graph; encoding is negligible).
 //
 // Build parameters as HNSW: "M" (2..100, default 16), "ef_construction"
 // (8..4096, default 200).
@@ -53,8 +57,9 @@
 //
 // Memory (MemoryBytes): dim bytes of code per node, the neighbour slots
 // (2M 4-byte ids on level 0, M per upper level), an 8-byte offset and a
-// 4-byte level per node, and the 2 * dim float ranges. The graph costs
-// 8M + 12 bytes a node (140 at M=16) on top of the codes, so this kind
+// 4-byte level per node (and for L2 a 4-byte code norm), and the 2 * dim
+// float ranges. The graph costs 8M + 12 bytes a node (140 at M=16; 144 with
+// the norm) on top of the codes, so this kind
 // saves less than IVF_SQ8 (784-d: ~0.30 of the floats; IVF_SQ8 0.26). Each
 // searching thread keeps a 2-byte visited mark per node, as HNSW.
 //
