@@ -73,14 +73,17 @@ absl::Status RerankOp::Execute(SegmentRun& run, index::TopK* topk) {
   // Chunks only pay where reads can wait in the queue while later queries
   // are searched.
   const size_t chunk = table != nullptr && wide.rerank != nullptr
-                           ? std::max<size_t>(1, kChunkReads / std::max<uint32_t>(wide.k, 1))
+                           ? ChunkQueries(wide.nq, wide.k)
                            : wide.nq;
   if (chunk >= wide.nq) return RerankQueries(run, table, 0, topk);
-  for (size_t q0 = 0; q0 < wide.nq; q0 += chunk) {
+  for (size_t q0 = 0; q0 < wide.nq;) {
     SearchContext part = wide;
     part.queries += q0 * wide.dim;
     part.qnorms += q0;
-    part.nq = std::min(chunk, wide.nq - q0);
+    // With the queue full, the rest of the batch goes in one chunk.
+    part.nq = wide.rerank->pending() + 1 >= RerankQueue::kMaxPending
+                  ? wide.nq - q0
+                  : std::min(chunk, wide.nq - q0);
     SegmentRun sub(run, part);
     // The filter's row set, once a chunk made it, serves every chunk.
     std::swap(sub.set, run.set);
@@ -89,6 +92,7 @@ absl::Status RerankOp::Execute(SegmentRun& run, index::TopK* topk) {
     std::swap(sub.set, run.set);
     run.have_set = sub.have_set;
     QUIVER_RETURN_IF_ERROR(status);
+    q0 += part.nq;
   }
   return absl::OkStatus();
 }

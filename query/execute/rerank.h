@@ -24,6 +24,7 @@
 #ifndef QUIVER_QUERY_EXECUTE_RERANK_H_
 #define QUIVER_QUERY_EXECUTE_RERANK_H_
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,6 +51,11 @@ class RerankQueue {
     v1::SegmentPlan* plan;  // explain: the wait is added to its search time
   };
   void Add(Pending p) { pending_.push_back(std::move(p)); }
+  // Batches of reads waiting for Finish. Each holds an io_uring ring (the
+  // table's pool keeps 64), so a search stops splitting its reads into
+  // chunks once this many wait.
+  size_t pending() const { return pending_.size(); }
+  static constexpr size_t kMaxPending = 32;
   // Which of query q's candidates from the next segment (best first, by
   // estimated distance) are worth reranking: those that would still be among
   // the best `keep` estimates over every segment seen so far. Returns how
@@ -69,8 +75,16 @@ class RerankOp final : public Operator {
 
   // Records a chunk of a batch reads before the next chunk is searched:
   // enough to keep the device busy while it is searched, few enough that the
-  // first reads start early.
+  // first reads start early. A segment splits a batch into at most
+  // kMaxChunks chunks (larger ones for a large batch), and none once the
+  // queue holds RerankQueue::kMaxPending batches of reads.
   static constexpr size_t kChunkReads = 64;
+  static constexpr size_t kMaxChunks = 8;
+  // Queries per chunk for a batch of nq queries of k candidates each.
+  static size_t ChunkQueries(size_t nq, uint32_t k) {
+    return std::max<size_t>({1, kChunkReads / std::max<uint32_t>(k, 1),
+                             (nq + kMaxChunks - 1) / kMaxChunks});
+  }
 
  protected:
   absl::Status Execute(SegmentRun& run, index::TopK* topk) override;

@@ -269,11 +269,13 @@ TEST_P(DiskTest, ABatchReadsInChunksAndAnswersAsItsQueriesAlone) {
         want.clear_explain();
         ExpectSame(got, want);
       }
-      // Chunks of RerankOp::kChunkReads records: every segment that reranks
-      // from its table submits one batch of reads per chunk.
+      // Chunks of RerankOp::kChunkReads records (at most kMaxChunks): every
+      // segment that reranks from its table submits one batch of reads per
+      // chunk (three segments never fill the queue).
       const size_t per_chunk =
-          std::max<size_t>(1, RerankOp::kChunkReads / static_cast<size_t>(kK * refine));
+          RerankOp::ChunkQueries(kQueries, static_cast<uint32_t>(kK * refine));
       const size_t chunks = (kQueries + per_chunk - 1) / per_chunk;
+      ASSERT_LE(3 * chunks, RerankQueue::kMaxPending);
       ASSERT_GT(chunks, 1u);
       int reranked = 0;
       for (const v1::SegmentPlan& sp : batch.explain().segments()) {
@@ -398,6 +400,86 @@ TEST_P(DiskTest, VectorsFiltersDeletesAndCompactionReadTheTable) {
 
 INSTANTIATE_TEST_SUITE_P(Kinds, DiskTest, ::testing::Values("IVF_SQ8", "IVF_PQ", "HNSW_SQ8"),
                          [](const auto& info) { return info.param; });
+
+// A large batch over many segments: at most kMaxChunks read batches a
+// segment, and once RerankQueue::kMaxPending batches wait, later segments
+// read in one batch each (every batch holds an io_uring ring until the
+// search finishes).
+TEST(DiskChunkTest, ALargeBatchKeepsItsPendingReadsBounded) {
+  const Data& d = Fashion();
+  if (d.base.empty()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  TempDir dir;
+  EngineOptions o;
+  o.data_dir = dir.path();
+  o.collection.segment_max_rows = 300;  // ten sealed segments
+  auto opened = Engine::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<Engine> engine = *std::move(opened);
+  v1::CreateCollectionRequest req;
+  req.set_name("d");
+  v1::VectorField f = VectorField("v", 784, v1::L2);
+  f.mutable_index()->set_type("IVF_SQ8");
+  f.set_storage(v1::DISK);
+  *req.mutable_schema()->add_vectors() = f;
+  v1::CreateCollectionResponse cresp;
+  QUIVER_ASSERT_OK(engine->CreateCollection(req, &cresp));
+  v1::UpsertPointsRequest up;
+  up.set_collection("d");
+  for (size_t i = 0; i < kBase; ++i) {
+    v1::Point* p = up.add_points();
+    p->set_id(std::to_string(i));
+    (*p->mutable_vectors())["v"].mutable_values()->Add(d.base.begin() + i * 784,
+                                                      d.base.begin() + (i + 1) * 784);
+  }
+  v1::UpsertPointsResponse uresp;
+  QUIVER_ASSERT_OK(engine->Upsert(up, &uresp));
+  engine->SealAndWaitForIndexes();
+
+  constexpr size_t kBatch = 10 * kQueries;  // each query ten times
+  v1::SearchRequest sreq;
+  sreq.set_collection("d");
+  sreq.set_k(kK);
+  sreq.set_explain(true);
+  sreq.mutable_params()->set_refine_factor(1);
+  for (size_t r = 0; r < kBatch; ++r) {
+    const size_t q = r % kQueries;
+    sreq.add_vectors()->mutable_values()->Add(d.queries.begin() + q * 784,
+                                              d.queries.begin() + (q + 1) * 784);
+  }
+  v1::SearchResponse resp;
+  QUIVER_ASSERT_OK(engine->Search(sreq, absl::InfiniteFuture(), &resp));
+  ASSERT_EQ(resp.results_size(), static_cast<int>(kBatch));
+  for (size_t r = kQueries; r < kBatch; ++r) {  // repeats answer as the first
+    const v1::SearchResult& a = resp.results(static_cast<int>(r % kQueries));
+    const v1::SearchResult& b = resp.results(static_cast<int>(r));
+    ASSERT_EQ(HitIds(a), HitIds(b)) << "query " << r;
+  }
+  ASSERT_EQ(RerankOp::ChunkQueries(kBatch, kK), kBatch / RerankOp::kMaxChunks);
+  std::vector<size_t> batches;
+  for (const v1::SegmentPlan& sp : resp.explain().segments()) {
+    ASSERT_NE(sp.plan().find("from rerank table"), std::string::npos) << sp.plan();
+    const size_t at = sp.plan().find(" batches)");
+    size_t n = 1;
+    if (at != std::string::npos) {
+      const size_t from = sp.plan().rfind(' ', at - 1) + 1;
+      n = std::stoul(sp.plan().substr(from, at - from));
+    }
+    batches.push_back(n);
+  }
+  ASSERT_EQ(batches.size(), 10u) << resp.explain().text();
+  size_t pending = 0;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    // Split in kMaxChunks while the queue has room; the one that reaches the
+    // limit sends its rest at once; every segment after it, one batch.
+    const size_t want = pending + 1 >= RerankQueue::kMaxPending ? 1
+                        : pending + RerankOp::kMaxChunks <= RerankQueue::kMaxPending
+                            ? RerankOp::kMaxChunks
+                            : RerankQueue::kMaxPending - pending;
+    EXPECT_EQ(batches[i], want) << "segment " << i << "\n" << resp.explain().text();
+    pending += batches[i];
+  }
+  EXPECT_LE(pending, RerankQueue::kMaxPending + batches.size());
+}
 
 TEST(DiskSchemaTest, DiskNeedsACompressedIndexAndGoodParams) {
   TempDir dir;
