@@ -15,9 +15,10 @@
 // (Sq8Query): its weights are rounded to 16-bit integers on a common unit
 // (the largest weight is 32767 units), and the dot product is the exact
 // integer kernel U8I16Dot (index/kernels.h; vpmaddwd with AVX2, about three
-// times the speed of decoding each code to floats). The rounding moves an
-// estimate by at most 2 x unit x sum_j c_j / 2, typically ~1e-5 of it: far
-// below the codec's own error, and the rerank computes exact distances.
+// times the speed of decoding each code to floats). Each weight is off by
+// at most half a unit, so an L2 estimate moves by at most unit x sum_j c_j
+// (an IP one by half that), typically ~1e-5 of it: far below the codec's
+// own error, and the rerank computes exact distances.
 //
 // Thread-safety: the functions are pure; an Sq8Query belongs to one search.
 // They do not fail; codes and ranges are caller-owned and only read.

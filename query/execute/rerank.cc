@@ -79,7 +79,7 @@ absl::Status RerankOp::Execute(SegmentRun& run, index::TopK* topk) {
   for (size_t q0 = 0; q0 < wide.nq;) {
     SearchContext part = wide;
     part.queries += q0 * wide.dim;
-    part.qnorms += q0;
+    if (part.qnorms != nullptr) part.qnorms += q0;
     // With the queue full, the rest of the batch goes in one chunk.
     part.nq = wide.rerank->pending() + 1 >= RerankQueue::kMaxPending
                   ? wide.nq - q0

@@ -73,8 +73,8 @@ class RerankOp final : public Operator {
  public:
   using Operator::Operator;
 
-  // Records a chunk of a batch reads before the next chunk is searched:
-  // enough to keep the device busy while it is searched, few enough that the
+  // How many records a chunk of a batch reads before the next chunk is
+  // searched: enough to keep the device busy meanwhile, few enough that the
   // first reads start early. A segment splits a batch into at most
   // kMaxChunks chunks (larger ones for a large batch), and none once the
   // queue holds RerankQueue::kMaxPending batches of reads.
