@@ -107,6 +107,13 @@ class DiskTest : public ::testing::TestWithParam<std::string> {
 
   v1::SearchResponse Search(const std::string& field, float refine, uint32_t nprobe = 0,
                             const std::string& filter = "", bool explain = false) {
+    return SearchQueries(field, 0, kQueries, refine, nprobe, filter, explain);
+  }
+
+  // Queries [q0, q1) of the test queries in one request.
+  v1::SearchResponse SearchQueries(const std::string& field, size_t q0, size_t q1, float refine,
+                                   uint32_t nprobe, const std::string& filter, bool explain,
+                                   v1::FilterStrategy strategy = v1::FILTER_STRATEGY_AUTO) {
     const Data& d = Fashion();
     v1::SearchRequest req;
     req.set_collection("d");
@@ -117,7 +124,8 @@ class DiskTest : public ::testing::TestWithParam<std::string> {
     req.mutable_params()->set_refine_factor(refine);
     req.mutable_params()->set_nprobe(nprobe);
     req.mutable_params()->set_ef(nprobe);  // HNSW_SQ8: the same knob, widened
-    for (size_t q = 0; q < kQueries; ++q) {
+    req.mutable_params()->set_filter_strategy(strategy);
+    for (size_t q = q0; q < q1; ++q) {
       req.add_vectors()->mutable_values()->Add(d.queries.begin() + q * 784,
                                                d.queries.begin() + (q + 1) * 784);
     }
@@ -233,26 +241,6 @@ TEST_P(DiskTest, ABatchReadsInChunksAndAnswersAsItsQueriesAlone) {
   // A batch submits its reads a chunk of queries at a time, so the device
   // reads while the later queries are searched; each query's answer is what
   // it gets alone, with each kind of candidate search under the rerank.
-  const Data& d = Fashion();
-  auto request = [&](size_t q0, size_t q1, float refine, const std::string& filter,
-                     v1::FilterStrategy strategy) {
-    v1::SearchRequest req;
-    req.set_collection("d");
-    req.set_field("disk");
-    req.set_k(kK);
-    req.set_filter(filter);
-    req.set_explain(true);
-    req.mutable_params()->set_refine_factor(refine);
-    req.mutable_params()->set_filter_strategy(strategy);
-    for (size_t q = q0; q < q1; ++q) {
-      req.add_vectors()->mutable_values()->Add(d.queries.begin() + q * 784,
-                                               d.queries.begin() + (q + 1) * 784);
-    }
-    v1::SearchResponse resp;
-    const absl::Status s = engine_->Search(req, absl::InfiniteFuture(), &resp);
-    EXPECT_TRUE(s.ok()) << s;
-    return resp;
-  };
   const std::vector<std::pair<std::string, v1::FilterStrategy>> cases = {
       {"", v1::FILTER_STRATEGY_AUTO},
       {"n < 2000", v1::FILTERED_INDEX},
@@ -260,12 +248,14 @@ TEST_P(DiskTest, ABatchReadsInChunksAndAnswersAsItsQueriesAlone) {
   for (float refine : {1.0f, 4.0f}) {
     for (const auto& [filter, strategy] : cases) {
       SCOPED_TRACE(absl::StrCat("refine ", refine, " filter '", filter, "'"));
-      const v1::SearchResponse batch = request(0, kQueries, refine, filter, strategy);
+      const v1::SearchResponse batch =
+          SearchQueries("disk", 0, kQueries, refine, 0, filter, true, strategy);
       ASSERT_EQ(batch.results_size(), static_cast<int>(kQueries));
       for (size_t q = 0; q < kQueries; ++q) {
         v1::SearchResponse got;
         *got.add_results() = batch.results(static_cast<int>(q));
-        v1::SearchResponse want = request(q, q + 1, refine, filter, strategy);
+        v1::SearchResponse want =
+            SearchQueries("disk", q, q + 1, refine, 0, filter, true, strategy);
         want.clear_explain();
         ExpectSame(got, want);
       }
