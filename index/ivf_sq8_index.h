@@ -36,9 +36,10 @@
 //           raw        0.937  0.965  0.972  0.973  (FAISS: the same)
 //           refined 4x 0.959  0.990  0.998  1.000
 // The float kernel it replaced ran 7.5k QPS at nprobe 8 (11.6x FAISS, on
-// another day) with the same recall; in quiverd, warm DISK IVF_SQ8 went
-// from 2,327 to 2,865 QPS (bench/disk_bench, one client thread,
-// back-to-back runs).
+// another day) with the same recall; in quiverd, warm DISK IVF_SQ8 at
+// nprobe 8 went from 2,327-2,525 QPS (two runs) to 2,865, quiverd's CPU
+// from 0.34-0.36 to 0.28 ms a query (bench/disk_bench, one client thread,
+// runs the same day).
 // Build (2 threads): 2-6 s, as FAISS's own train + add (coarse k-means).
 // Fashion-MNIST's pixels are 8-bit already, which flatters SQ8 there; the
 // conformance suite's Gaussian data (40-d) gives raw 0.98 / 0.93.
