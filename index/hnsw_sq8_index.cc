@@ -181,8 +181,8 @@ absl::Status HnswSq8Index::Attach(std::unique_ptr<faiss::IndexHNSWSQ> index) {
     }
   }
   sq_ = Sq8Params::FromFaiss(storage->sq.trained.data(), dim);
-  norms_ = spec_.similarity == Similarity::kL2 ? sq_.CodeNorms(storage->codes.data(), n)
-                                               : std::vector<float>();
+  norms_.assign(spec_.similarity == Similarity::kL2 ? n : 0, 0.0f);
+  sq_.CodeNorms(storage->codes.data(), norms_.size(), norms_.data());
   codes_ = storage->codes.data();
   neighbors_ = h.neighbors.data();
   offsets_ = h.offsets.data();

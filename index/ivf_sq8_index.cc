@@ -106,12 +106,15 @@ absl::Status IvfSq8Index::Attach(std::unique_ptr<faiss::IndexIVFScalarQuantizer>
   norms_.clear();
   norm_first_.clear();
   if (spec_.similarity == Similarity::kL2) {
+    size_t total = 0;
+    for (const ivf::CodeList& list : lists_) total += list.size;
+    norms_.resize(total);
+    size_t at = 0;
     for (const ivf::CodeList& list : lists_) {
-      norm_first_.push_back(norms_.size());
-      const std::vector<float> n = sq_.CodeNorms(list.codes, list.size);
-      norms_.insert(norms_.end(), n.begin(), n.end());
+      norm_first_.push_back(at);
+      sq_.CodeNorms(list.codes, list.size, norms_.data() + at);
+      at += list.size;
     }
-    norms_.shrink_to_fit();
   }
   index_ = std::move(index);
   return absl::OkStatus();

@@ -16,9 +16,8 @@ Sq8Params Sq8Params::FromFaiss(const float* trained, size_t dim) {
   return p;
 }
 
-std::vector<float> Sq8Params::CodeNorms(const uint8_t* codes, size_t n) const {
+void Sq8Params::CodeNorms(const uint8_t* codes, size_t n, float* out) const {
   const size_t dim = scale.size();
-  std::vector<float> norms(n);
   for (size_t i = 0; i < n; ++i) {
     const uint8_t* c = codes + i * dim;
     double s = 0;
@@ -26,9 +25,8 @@ std::vector<float> Sq8Params::CodeNorms(const uint8_t* codes, size_t n) const {
       const double x = static_cast<double>(c[j]) * scale[j];
       s += x * x;
     }
-    norms[i] = static_cast<float>(s);
+    out[i] = static_cast<float>(s);
   }
-  return norms;
 }
 
 void Sq8Query::Prepare(const float* query, const Sq8Params& params, Similarity sim) {

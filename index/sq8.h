@@ -42,9 +42,9 @@ struct Sq8Params {
   // From FAISS's ScalarQuantizer::trained layout for QT_8bit: vmin (dim
   // floats) then vdiff (dim floats).
   static Sq8Params FromFaiss(const float* trained, size_t dim);
-  // sum_j (c_j * scale_j)^2 of each of the n codes (n * dim bytes): the
-  // per-code term of the L2 estimate.
-  std::vector<float> CodeNorms(const uint8_t* codes, size_t n) const;
+  // sum_j (c_j * scale_j)^2 of each of the n codes (n * dim bytes) into
+  // out[0..n): the per-code term of the L2 estimate.
+  void CodeNorms(const uint8_t* codes, size_t n, float* out) const;
   size_t MemoryBytes() const { return (offset.capacity() + scale.capacity()) * sizeof(float); }
 };
 

@@ -922,7 +922,8 @@ TEST(Sq8Test, EstimatesMatchDecodedDistances) {
       code_sum += code[j];
       mag += std::abs(q[j] * x);
     }
-    const float norm = params.CodeNorms(code.data(), 1)[0];
+    float norm = 0;
+    params.CodeNorms(code.data(), 1, &norm);
     Sq8Query query;
     query.Prepare(q.data(), params, Similarity::kL2);
     const double l2_tol = largest_l2 / 32767 * code_sum + 1e-5 * (1 + qo2 + norm);

@@ -56,6 +56,32 @@ std::vector<std::string> TableFiles(const std::string& data_dir) {
   return out;
 }
 
+// The first kBase training images as points "0".."kBase-1": each image in
+// every one of `fields`, and its index in attribute "n" when `with_n`.
+v1::UpsertPointsRequest FashionPoints(const std::string& collection,
+                                      const std::vector<std::string>& fields, bool with_n) {
+  const Data& d = Fashion();
+  v1::UpsertPointsRequest up;
+  up.set_collection(collection);
+  for (size_t i = 0; i < kBase; ++i) {
+    v1::Point* p = up.add_points();
+    p->set_id(std::to_string(i));
+    for (const std::string& f : fields) {
+      (*p->mutable_vectors())[f].mutable_values()->Add(d.base.begin() + i * 784,
+                                                       d.base.begin() + (i + 1) * 784);
+    }
+    if (with_n) (*p->mutable_attributes())["n"].set_int_value(static_cast<int64_t>(i));
+  }
+  return up;
+}
+
+// Appends test query q (a t10k image) to `req`.
+void AddQuery(size_t q, v1::SearchRequest* req) {
+  const Data& d = Fashion();
+  req->add_vectors()->mutable_values()->Add(d.queries.begin() + q * 784,
+                                            d.queries.begin() + (q + 1) * 784);
+}
+
 // The index kind under test for the `disk` and `mem` fields.
 class DiskTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -70,20 +96,9 @@ class DiskTest : public ::testing::TestWithParam<std::string> {
     *req.mutable_schema()->add_attributes() = Attribute("n", v1::INT64);
     v1::CreateCollectionResponse cresp;
     QUIVER_ASSERT_OK(engine_->CreateCollection(req, &cresp));
-    const Data& d = Fashion();
-    v1::UpsertPointsRequest up;
-    up.set_collection("d");
-    for (size_t i = 0; i < kBase; ++i) {
-      v1::Point* p = up.add_points();
-      p->set_id(std::to_string(i));
-      for (const char* f : {"disk", "mem", "exact"}) {
-        (*p->mutable_vectors())[f].mutable_values()->Add(d.base.begin() + i * 784,
-                                                         d.base.begin() + (i + 1) * 784);
-      }
-      (*p->mutable_attributes())["n"].set_int_value(static_cast<int64_t>(i));
-    }
     v1::UpsertPointsResponse uresp;
-    QUIVER_ASSERT_OK(engine_->Upsert(up, &uresp));
+    QUIVER_ASSERT_OK(
+        engine_->Upsert(FashionPoints("d", {"disk", "mem", "exact"}, true), &uresp));
     engine_->SealAndWaitForIndexes();
   }
 
@@ -114,7 +129,6 @@ class DiskTest : public ::testing::TestWithParam<std::string> {
   v1::SearchResponse SearchQueries(const std::string& field, size_t q0, size_t q1, float refine,
                                    uint32_t nprobe, const std::string& filter, bool explain,
                                    v1::FilterStrategy strategy = v1::FILTER_STRATEGY_AUTO) {
-    const Data& d = Fashion();
     v1::SearchRequest req;
     req.set_collection("d");
     req.set_field(field);
@@ -125,10 +139,7 @@ class DiskTest : public ::testing::TestWithParam<std::string> {
     req.mutable_params()->set_nprobe(nprobe);
     req.mutable_params()->set_ef(nprobe);  // HNSW_SQ8: the same knob, widened
     req.mutable_params()->set_filter_strategy(strategy);
-    for (size_t q = q0; q < q1; ++q) {
-      req.add_vectors()->mutable_values()->Add(d.queries.begin() + q * 784,
-                                               d.queries.begin() + (q + 1) * 784);
-    }
+    for (size_t q = q0; q < q1; ++q) AddQuery(q, &req);
     v1::SearchResponse resp;
     const absl::Status s = engine_->Search(req, absl::InfiniteFuture(), &resp);
     EXPECT_TRUE(s.ok()) << s;
@@ -396,8 +407,7 @@ INSTANTIATE_TEST_SUITE_P(Kinds, DiskTest, ::testing::Values("IVF_SQ8", "IVF_PQ",
 // read in one batch each (every batch holds an io_uring ring until the
 // search finishes).
 TEST(DiskChunkTest, ALargeBatchKeepsItsPendingReadsBounded) {
-  const Data& d = Fashion();
-  if (d.base.empty()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  if (Fashion().base.empty()) GTEST_SKIP() << "Fashion-MNIST not installed";
   TempDir dir;
   EngineOptions o;
   o.data_dir = dir.path();
@@ -413,16 +423,8 @@ TEST(DiskChunkTest, ALargeBatchKeepsItsPendingReadsBounded) {
   *req.mutable_schema()->add_vectors() = f;
   v1::CreateCollectionResponse cresp;
   QUIVER_ASSERT_OK(engine->CreateCollection(req, &cresp));
-  v1::UpsertPointsRequest up;
-  up.set_collection("d");
-  for (size_t i = 0; i < kBase; ++i) {
-    v1::Point* p = up.add_points();
-    p->set_id(std::to_string(i));
-    (*p->mutable_vectors())["v"].mutable_values()->Add(d.base.begin() + i * 784,
-                                                      d.base.begin() + (i + 1) * 784);
-  }
   v1::UpsertPointsResponse uresp;
-  QUIVER_ASSERT_OK(engine->Upsert(up, &uresp));
+  QUIVER_ASSERT_OK(engine->Upsert(FashionPoints("d", {"v"}, false), &uresp));
   engine->SealAndWaitForIndexes();
 
   constexpr size_t kBatch = 10 * kQueries;  // each query ten times
@@ -431,11 +433,7 @@ TEST(DiskChunkTest, ALargeBatchKeepsItsPendingReadsBounded) {
   sreq.set_k(kK);
   sreq.set_explain(true);
   sreq.mutable_params()->set_refine_factor(1);
-  for (size_t r = 0; r < kBatch; ++r) {
-    const size_t q = r % kQueries;
-    sreq.add_vectors()->mutable_values()->Add(d.queries.begin() + q * 784,
-                                              d.queries.begin() + (q + 1) * 784);
-  }
+  for (size_t r = 0; r < kBatch; ++r) AddQuery(r % kQueries, &sreq);
   v1::SearchResponse resp;
   QUIVER_ASSERT_OK(engine->Search(sreq, absl::InfiniteFuture(), &resp));
   ASSERT_EQ(resp.results_size(), static_cast<int>(kBatch));
