@@ -64,6 +64,7 @@
 #include "bench/common/sysinfo.h"
 #include "bench/common/testkit.h"
 #include "client/client.h"
+#include "storage/rerank_table.h"
 
 namespace quiver::bench {
 namespace {
@@ -251,12 +252,14 @@ struct OpenTables {
 // One thread's io_uring with `qd` slots of buffer, issuing random reads
 // over the tables and counting the bytes that came back. `record` = 0:
 // aligned 4 KiB reads at random blocks; otherwise a random row's `record`
-// bytes widened to whole blocks, as the server reads a record.
+// bytes (rows `stride` bytes apart, as the table lays them out) widened to
+// whole blocks, as the server reads a record.
 class RingReader {
  public:
-  RingReader(const OpenTables& files, size_t qd, uint64_t record, uint64_t seed)
+  RingReader(const OpenTables& files, size_t qd, uint64_t record, uint64_t stride, uint64_t seed)
       : files_(files),
         record_(record),
+        stride_(stride),
         rng_(seed),
         depth_(static_cast<unsigned>(std::min<size_t>(qd, 4096))),
         max_read_(record == 0 ? kBlock : ((record + 2 * kBlock - 1) / kBlock) * kBlock) {
@@ -329,8 +332,8 @@ class RingReader {
       if (off + kBlock > kTableHeader + files_.fds[f].data_bytes) off -= kBlock;
       len = kBlock;
     } else {
-      const uint64_t rows = files_.fds[f].data_bytes / record_;
-      const uint64_t start = kTableHeader + (rng_() % rows) * record_;
+      const uint64_t rows = files_.fds[f].data_bytes / stride_;
+      const uint64_t start = kTableHeader + (rng_() % rows) * stride_;
       off = start & ~(kBlock - 1);
       len = ((start + record_ + kBlock - 1) & ~(kBlock - 1)) - off;
     }
@@ -357,6 +360,7 @@ class RingReader {
 
   const OpenTables& files_;
   const uint64_t record_;
+  const uint64_t stride_;
   std::mt19937_64 rng_;
   const unsigned depth_;
   const uint64_t max_read_;
@@ -372,6 +376,8 @@ class RingReader {
 // flight, steadily or in batches (`batch`); the sum of their rates.
 DeviceResult DeviceRate(const std::vector<std::string>& files, size_t qd, int threads,
                         double seconds, bool batch, uint64_t record, uint64_t seed) {
+  const uint64_t stride =
+      record == 0 ? 0 : storage::RerankTableWriter::RecordStride(static_cast<uint32_t>(record / 4));
   const OpenTables tables(files);
   DeviceResult res;
   if (tables.fds.empty() || qd == 0) return res;
@@ -380,7 +386,7 @@ DeviceResult DeviceRate(const std::vector<std::string>& files, size_t qd, int th
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
-      RingReader reader(tables, qd, record, seed * 7919 + t);
+      RingReader reader(tables, qd, record, stride, seed * 7919 + t);
       if (!reader.ok()) return;
       secs[t] = batch ? reader.RunBatches(seconds) : reader.RunSteady(seconds);
       reads[t] = reader.reads();

@@ -648,20 +648,23 @@ void Segment::AttachTable(size_t f, std::shared_ptr<const storage::RerankTable> 
                           bool compute_norms, std::vector<std::shared_ptr<const void>>* retired) {
   const float* base = table->mapped_vectors();
   const size_t dim = dims_[f];
+  const size_t stride = table->stride();
   auto rows = std::make_shared<FieldRows>();
   rows->source = FieldRows::Source::kTable;
-  rows->stride = dim;
+  rows->stride = stride;
   rows->owner = table;
   rows->chunk_base.reset(new const float*[chunks_.size()]());
   for (size_t ci = 0; ci < chunks_.size(); ++ci) {
     Chunk* c = chunks_[ci].get();
     if (c == nullptr) continue;
-    const float* mapped = base + ci * chunk_rows_ * dim;
+    const float* mapped = base + ci * chunk_rows_ * stride;
     rows->chunk_base[ci] = mapped;
     if (compute_norms) {
       const uint32_t first = static_cast<uint32_t>(ci * chunk_rows_);
       const uint32_t n = std::min<uint32_t>(chunk_rows_, appended_ - std::min(appended_, first));
-      for (uint32_t r = 0; r < n; ++r) c->norms[f][r] = index::NormSqr(mapped + r * dim, dim);
+      for (uint32_t r = 0; r < n; ++r) {
+        c->norms[f][r] = index::NormSqr(mapped + r * stride, dim);
+      }
     }
   }
   SwapFieldRows(f, std::move(rows), retired);

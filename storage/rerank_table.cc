@@ -21,7 +21,9 @@ namespace quiver::storage {
 namespace {
 
 constexpr char kMagic[8] = {'Q', 'V', 'R', 'R', 'T', 'B', 'L', '1'};
-constexpr uint32_t kVersion = 1;
+// Version 1: single-vector records packed (stride = dim * 4). Version 2 adds
+// record_stride; both are read.
+constexpr uint32_t kVersion = 2;
 constexpr uint64_t kHeaderBytes = 4096;
 constexpr uint64_t kBlock = 4096;
 constexpr size_t kWriteBuffer = 1 << 20;
@@ -37,8 +39,9 @@ struct RerankHeader {
   uint32_t data_crc;  // CRC-32 of bytes [kHeaderBytes, file_bytes)
   uint64_t data_offset;
   uint64_t file_bytes;
-  uint32_t header_crc;  // CRC-32 of the fields above
-  uint32_t reserved;
+  uint32_t header_crc;  // CRC-32 of the fields above (and record_stride, v2)
+  uint32_t record_stride;  // v2: bytes from one single-vector record to the
+                           // next (0 in v1 and in multi-vector tables)
 };
 static_assert(sizeof(RerankHeader) <= kHeaderBytes);
 
@@ -47,7 +50,8 @@ uint32_t Crc(uint32_t crc, const void* p, size_t n) {
 }
 
 uint32_t HeaderCrc(const RerankHeader& h) {
-  return Crc(crc32_z(0, Z_NULL, 0), &h, offsetof(RerankHeader, header_crc));
+  const uint32_t crc = Crc(crc32_z(0, Z_NULL, 0), &h, offsetof(RerankHeader, header_crc));
+  return h.version < 2 ? crc : Crc(crc, &h.record_stride, sizeof(h.record_stride));
 }
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
@@ -72,12 +76,23 @@ bool PreadAll(int fd, void* buf, size_t n, uint64_t off) {
 
 void AlignedFree::operator()(void* p) const { std::free(p); }
 
+uint64_t RerankTableWriter::RecordStride(uint32_t dim) {
+  const uint64_t record = uint64_t{dim} * sizeof(float);
+  uint64_t stride = sizeof(float);
+  if (record <= kBlock) {
+    while (stride < record) stride <<= 1;  // a power of two: divides the block
+  } else {
+    stride = (record + kBlock - 1) & ~(kBlock - 1);
+  }
+  return 3 * stride <= 4 * record ? stride : record;
+}
+
 // ------------------------------------------------------------------ writer
 
 RerankTableWriter::RerankTableWriter(FileSystem& fs, std::string path, uint32_t dim,
                                      uint64_t sequence, bool multi)
     : fs_(fs), path_(std::move(path)), tmp_path_(path_ + ".tmp"), dim_(dim), sequence_(sequence),
-      multi_(multi) {
+      multi_(multi), stride_(multi ? uint64_t{dim} * sizeof(float) : RecordStride(dim)) {
   crc_ = static_cast<uint32_t>(crc32_z(0, Z_NULL, 0));
   offsets_.push_back(0);
   status_ = Open();
@@ -118,6 +133,11 @@ absl::Status RerankTableWriter::Add(const float* vectors, size_t count) {
         absl::StrCat("rerank table: a row holds one vector, got ", count));
   }
   if (count > 0) status_ = WriteAll(vectors, count * dim_ * sizeof(float));
+  const uint64_t pad = multi_ ? 0 : stride_ - uint64_t{dim_} * sizeof(float);
+  if (status_.ok() && pad > 0) {
+    if (padding_.size() < pad) padding_.assign(pad, '\0');
+    status_ = WriteAll(padding_.data(), pad);
+  }
   ++rows_;
   vectors_ += count;
   if (multi_) offsets_.push_back(vectors_);
@@ -141,8 +161,10 @@ absl::Status RerankTableWriter::Finish() {
   h.multi = multi_ ? 1 : 0;
   h.data_crc = crc_;
   h.data_offset = kHeaderBytes;
-  h.file_bytes = kHeaderBytes + vectors_ * dim_ * sizeof(float) +
-                 (multi_ ? offsets_.size() * sizeof(uint64_t) : 0);
+  h.record_stride = multi_ ? 0 : static_cast<uint32_t>(stride_);
+  h.file_bytes = kHeaderBytes +
+                 (multi_ ? vectors_ * dim_ * sizeof(float) + offsets_.size() * sizeof(uint64_t)
+                         : rows_ * stride_);
   h.header_crc = HeaderCrc(h);
   status_ = file_->WriteAt(0, absl::string_view(reinterpret_cast<const char*>(&h), sizeof(h)));
   if (status_.ok()) status_ = file_->Sync();
@@ -193,14 +215,23 @@ absl::StatusOr<std::unique_ptr<RerankTable>> RerankTable::Open(const std::string
   if (size < kHeaderBytes || !PreadAll(t->fd_, &h, sizeof(h), 0)) return lost("truncated header");
   if (std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0) return lost("not a rerank table");
   if (h.header_crc != HeaderCrc(h)) return lost("header checksum mismatch");
-  if (h.version != kVersion) return lost(absl::StrCat("unknown format version ", h.version));
+  if (h.version != 1 && h.version != kVersion) {
+    return lost(absl::StrCat("unknown format version ", h.version));
+  }
   const uint64_t vector_bytes = uint64_t{h.dim} * sizeof(float);
   const bool multi = h.multi != 0;
+  // Version 1 packed every record; version 2 says how far apart they are.
+  const uint64_t stride = multi || h.version == 1 ? vector_bytes : h.record_stride;
   // Sizes that cannot overflow: a table is at most 2^48 bytes.
   if (h.dim == 0 || h.dim > (1u << 20) || h.vectors > (uint64_t{1} << 40) ||
       h.data_offset != kHeaderBytes || (!multi && h.vectors != h.rows) ||
-      h.file_bytes != kHeaderBytes + h.vectors * vector_bytes +
-                          (multi ? (h.rows + 1) * sizeof(uint64_t) : 0)) {
+      (h.version == 1 ? h.record_stride != 0
+                      : (multi ? h.record_stride != 0
+                               : stride < vector_bytes || stride % sizeof(float) != 0 ||
+                                     stride > 2 * vector_bytes + kBlock)) ||
+      h.file_bytes != kHeaderBytes + (multi ? h.vectors * vector_bytes +
+                                                  (h.rows + 1) * sizeof(uint64_t)
+                                            : h.rows * stride)) {
     return lost("inconsistent header");
   }
   if (size != h.file_bytes) {
@@ -257,6 +288,7 @@ absl::StatusOr<std::unique_ptr<RerankTable>> RerankTable::Open(const std::string
   t->sequence_ = h.sequence;
   t->multi_ = multi;
   t->data_offset_ = h.data_offset;
+  t->stride_ = stride;
   t->file_bytes_ = size;
   return t;
 }
@@ -356,7 +388,7 @@ absl::StatusOr<std::unique_ptr<RerankRead>> RerankTable::Submit(const std::vecto
   for (size_t i = 0; i < rows.size(); ++i) {
     const uint64_t first = multi_ ? offsets_[rows[i]] : rows[i];
     const uint64_t n = count(rows[i]);
-    const uint64_t start = data_offset_ + first * vector_bytes;
+    const uint64_t start = data_offset_ + first * (multi_ ? vector_bytes : stride_);
     const uint64_t len = n * vector_bytes;
     b->floats_[i] = n * dim_;
     RerankRead::Request& q = b->reqs_[i];

@@ -4,9 +4,13 @@
 #include "storage/rerank_table.h"
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <utility>
+
+#include <zlib.h>
 
 #include "tests/common/fault_file_system.h"
 #include "tests/common/test_util.h"
@@ -23,29 +27,30 @@ struct Rows {
   std::vector<std::vector<float>> rows;  // each count * kDim floats
 };
 
-Rows RandomRows(size_t n, bool multi, uint32_t seed) {
+Rows RandomRows(size_t n, bool multi, uint32_t seed, uint32_t dim = kDim) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> g;
   Rows r;
   for (size_t i = 0; i < n; ++i) {
     const size_t count = multi ? 1 + rng() % 7 : 1;
-    std::vector<float> v(count * kDim);
+    std::vector<float> v(count * dim);
     for (float& x : v) x = g(rng);
     r.rows.push_back(std::move(v));
   }
   return r;
 }
 
-void Write(const std::string& path, const Rows& r, bool multi, uint64_t seq = 42) {
-  RerankTableWriter w(path, kDim, seq, multi);
+void Write(const std::string& path, const Rows& r, bool multi, uint64_t seq = 42,
+           uint32_t dim = kDim) {
+  RerankTableWriter w(path, dim, seq, multi);
   for (const auto& row : r.rows) {
-    ASSERT_TRUE(w.Add(row.data(), row.size() / kDim).ok());
+    ASSERT_TRUE(w.Add(row.data(), row.size() / dim).ok());
   }
   ASSERT_TRUE(w.Finish().ok());
 }
 
-RerankTableExpect Expect(const Rows& r, bool multi, uint64_t seq = 42) {
-  return {kDim, r.rows.size(), seq, multi};
+RerankTableExpect Expect(const Rows& r, bool multi, uint64_t seq = 42, uint32_t dim = kDim) {
+  return {dim, r.rows.size(), seq, multi};
 }
 
 class RerankTableTest : public ::testing::TestWithParam<std::tuple<bool, bool>> {
@@ -217,6 +222,107 @@ TEST(RerankTableWriterTest, FailedDirectorySyncLeavesNoTable) {
   EXPECT_FALSE(std::filesystem::exists(path));
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
   EXPECT_FALSE(RerankTable::Open(path, Expect(r, false, 1)).ok());
+}
+
+// Single-vector records are laid out so that one never straddles two 4 KiB
+// blocks when it fits in one, and a larger one starts on a block: with
+// O_DIRECT a candidate costs the fewest blocks the device can read. Where
+// that would pad a record by more than a third, records stay packed.
+TEST(RerankTableLayoutTest, SingleRecordsNeverStraddleABlock) {
+  EXPECT_EQ(RerankTableWriter::RecordStride(784), 4096u);   // 3136 bytes
+  EXPECT_EQ(RerankTableWriter::RecordStride(768), 4096u);   // 3072
+  EXPECT_EQ(RerankTableWriter::RecordStride(1024), 4096u);  // exactly a block
+  EXPECT_EQ(RerankTableWriter::RecordStride(128), 512u);
+  EXPECT_EQ(RerankTableWriter::RecordStride(100), 512u);    // 400
+  EXPECT_EQ(RerankTableWriter::RecordStride(1536), 8192u);  // 6144: two blocks
+  EXPECT_EQ(RerankTableWriter::RecordStride(37), 148u);     // 256 would pad 73%
+  EXPECT_EQ(RerankTableWriter::RecordStride(300), 1200u);   // 2048 would pad 71%
+  EXPECT_EQ(RerankTableWriter::RecordStride(1100), 4400u);  // 8192 would pad 86%
+  EXPECT_EQ(RerankTableWriter::RecordStride(1), 4u);
+
+  TempDir dir;
+  for (uint32_t dim : {784u, 100u, 1536u, 300u}) {
+    SCOPED_TRACE(dim);
+    const std::string path = dir.path() + "/t" + std::to_string(dim);
+    const Rows r = RandomRows(300, /*multi=*/false, dim, dim);
+    Write(path, r, /*multi=*/false, 7, dim);
+    const uint64_t stride = RerankTableWriter::RecordStride(dim);
+    EXPECT_EQ(std::filesystem::file_size(path), 4096 + r.rows.size() * stride);
+    for (bool direct : {false, true}) {
+      RerankTableOptions o;
+      o.direct_io = direct;
+      o.map = true;
+      auto t = RerankTable::Open(path, Expect(r, false, 7, dim), o);
+      ASSERT_TRUE(t.ok()) << t.status();
+      EXPECT_EQ((*t)->stride() * sizeof(float), stride);
+      for (uint64_t row = 0; row < r.rows.size(); ++row) {
+        const uint64_t at = 4096 + row * stride;
+        const uint64_t blocks = (at + dim * 4 + 4095) / 4096 - at / 4096;
+        if (stride != dim * 4) {
+          ASSERT_EQ(blocks, (dim * 4 + 4095) / 4096) << "row " << row;
+        }
+        const float* m = (*t)->mapped_row(row);
+        ASSERT_EQ(reinterpret_cast<const char*>(m) -
+                      reinterpret_cast<const char*>((*t)->mapped_vectors()),
+                  static_cast<ptrdiff_t>(row * stride));
+        ASSERT_TRUE(std::equal(r.rows[row].begin(), r.rows[row].end(), m)) << "row " << row;
+      }
+      std::vector<uint64_t> ids = {299, 0, 150, 1, 150};
+      std::vector<std::vector<float>> got;
+      ASSERT_TRUE((*t)->Read(ids, &got).ok());
+      for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(got[i], r.rows[ids[i]]);
+    }
+  }
+}
+
+// Header fields (RerankHeader in rerank_table.cc) a test rewrites, with the
+// header checksum made again, as a writer of that version would have.
+void RewriteHeader(const std::string& path, uint32_t version, uint32_t record_stride) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  char h[72];
+  f.read(h, sizeof(h));
+  std::memcpy(h + 8, &version, 4);
+  std::memcpy(h + 68, &record_stride, 4);
+  auto crc = crc32_z(0, Z_NULL, 0);
+  crc = crc32_z(crc, reinterpret_cast<const Bytef*>(h), 64);
+  if (version >= 2) crc = crc32_z(crc, reinterpret_cast<const Bytef*>(h + 68), 4);
+  const auto crc32 = static_cast<uint32_t>(crc);
+  std::memcpy(h + 64, &crc32, 4);
+  f.seekp(0);
+  f.write(h, sizeof(h));
+}
+
+// Tables written before records were spaced (format version 1: packed, no
+// stride in the header) are read as they are, not rebuilt; a version-2
+// header with an impossible stride is damage, never served.
+TEST(RerankTableLayoutTest, VersionOneTablesAreReadAndBadStridesRefused) {
+  TempDir dir;
+  const std::string path = dir.path() + "/t";
+  const Rows r = RandomRows(200, /*multi=*/false, 9);
+  Write(path, r, /*multi=*/false, 42);  // kDim: packed, as version 1 wrote it
+  RewriteHeader(path, 1, 0);
+  for (bool direct : {false, true}) {
+    RerankTableOptions o;
+    o.direct_io = direct;
+    o.map = true;
+    auto t = RerankTable::Open(path, Expect(r, false), o);
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_EQ((*t)->stride(), kDim);
+    std::vector<std::vector<float>> got;
+    ASSERT_TRUE((*t)->Read({199, 0, 77}, &got).ok());
+    EXPECT_EQ(got[0], r.rows[199]);
+    EXPECT_EQ(got[2], r.rows[77]);
+    EXPECT_TRUE(std::equal(r.rows[123].begin(), r.rows[123].end(), (*t)->mapped_row(123)));
+  }
+  // Version 1 never had a stride; version 2 needs one that fits the file.
+  for (auto [version, stride] : {std::pair<uint32_t, uint32_t>{1, kDim * 4}, {2, kDim * 4 - 4},
+                                 {2, 0}, {2, kDim * 4 + 2}, {2, kDim * 4 + 4}, {3, kDim * 4}}) {
+    RewriteHeader(path, version, stride);
+    EXPECT_THAT(RerankTable::Open(path, Expect(r, false)), StatusIs(absl::StatusCode::kDataLoss))
+        << "version " << version << " stride " << stride;
+  }
+  RewriteHeader(path, 2, kDim * 4);
+  EXPECT_TRUE(RerankTable::Open(path, Expect(r, false)).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RerankTableTest,
