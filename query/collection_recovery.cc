@@ -314,6 +314,18 @@ absl::Status Collection::Recover(storage::Store& store, const storage::SegmentFi
     if (mismatched.contains(st.load_order[i].get())) complete[i] = false;
   }
   FinishRestoredSegments(complete, st);
+  // The norms (AttachTable), the comparison with RocksDB and the indexes'
+  // self-checks (exact nearest neighbours of sampled rows) read every table
+  // row through its mapping: without this a restarted DISK server's
+  // resident memory would count every table whole, as if the vectors were
+  // in memory.
+  for (const auto& seg : st.load_order) {
+    for (size_t f = 0; f < schema().vectors().size(); ++f) {
+      if (std::shared_ptr<const storage::RerankTable> t = seg->table(f); t != nullptr) {
+        t->ReleaseMappedPages();
+      }
+    }
+  }
   {
     MutexLock lock(&mu_);
     for (const auto& [iid, ref] : st.by_iid) {

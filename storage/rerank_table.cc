@@ -196,6 +196,12 @@ const float* RerankTable::mapped_vectors() const {
   return reinterpret_cast<const float*>(static_cast<const char*>(map_) + data_offset_);
 }
 
+void RerankTable::ReleaseMappedPages() const {
+  // Advice only: a failure leaves the pages resident, which is what the
+  // caller had before.
+  if (map_ != nullptr) (void)madvise(map_, map_bytes_, MADV_DONTNEED);
+}
+
 absl::StatusOr<std::unique_ptr<RerankTable>> RerankTable::Open(const std::string& path,
                                                                const RerankTableExpect& expect,
                                                                const RerankTableOptions& options) {

@@ -196,6 +196,14 @@ class RerankTable {
   const float* mapped_row(uint64_t r) const {
     return mapped_vectors() + (multi_ ? offsets_[r] * dim_ : r * stride());
   }
+  // With map: unmaps the pages this process has touched from its page
+  // tables (madvise MADV_DONTNEED); they stay in the page cache, and a
+  // reader that touches one again faults it back in with the same bytes
+  // (the mapping is read-only and shared), so this is safe while others
+  // read. A start-up that checked every row through the mapping calls it,
+  // so that the process's resident memory shows what searches use rather
+  // than the whole table.
+  void ReleaseMappedPages() const;
   // Multi tables: rows + 1 offsets (in vectors) of each row's first vector.
   const uint64_t* offsets() const { return offsets_.data(); }
   // First vector of row r, counted in vectors from the first record.

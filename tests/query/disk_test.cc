@@ -3,6 +3,7 @@
 // same data in a MEMORY field and an exact FLAT field, through restarts,
 // corrupted / truncated / missing tables, deletes, filters and compaction.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +45,24 @@ const Data& Fashion() {
     return d;
   }();
   return *d;
+}
+
+// Bytes of `path`'s mappings resident in this process (the Rss lines of
+// /proc/self/smaps under that file's mappings).
+uint64_t MappedResidentBytes(const std::string& path) {
+  std::ifstream in("/proc/self/smaps");
+  std::string line;
+  bool ours = false;
+  uint64_t kb = 0;
+  while (std::getline(in, line)) {
+    if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
+        line.find('-') < line.find(' ')) {
+      ours = line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0;
+    } else if (ours && line.rfind("Rss:", 0) == 0) {
+      kb += std::stoull(line.substr(4));
+    }
+  }
+  return kb * 1024;
 }
 
 std::vector<std::string> TableFiles(const std::string& data_dir) {
@@ -352,6 +371,35 @@ TEST_P(DiskTest, TablesSurviveRestartAndBadOnesAreRebuilt) {
   for (const auto& t : TableFiles(dir_.path())) EXPECT_EQ(fs::last_write_time(t), mtime2[t]) << t;
   ExpectSame(Search("disk", 3), before);
   ExpectVerifyClean();
+}
+
+// A restart reads every table row through its mapping (norms, and the
+// comparison with RocksDB); that must not leave the tables resident in the
+// process, or a DISK field would cost as much resident memory as a MEMORY
+// one. Searches still read them, and an exact scan maps what it reads.
+TEST_P(DiskTest, ARestartLeavesTheTablesOutOfResidentMemory) {
+  const v1::SearchResponse before = Search("disk", 3);
+  Open();
+  const std::vector<std::string> tables = TableFiles(dir_.path());
+  ASSERT_EQ(tables.size(), 3u);
+  uint64_t table_bytes = 0, resident = 0;
+  for (const auto& t : tables) {
+    table_bytes += fs::file_size(t);
+    resident += MappedResidentBytes(fs::canonical(t).string());
+  }
+  EXPECT_LT(resident, table_bytes / 20) << resident << " of " << table_bytes << " bytes resident";
+  ExpectSame(Search("disk", 3), before);
+  v1::SearchRequest req;
+  req.set_collection("d");
+  req.set_field("disk");
+  req.set_k(kK);
+  req.mutable_params()->set_exact(true);
+  AddQuery(0, &req);
+  v1::SearchResponse exact;
+  QUIVER_ASSERT_OK(engine_->Search(req, absl::InfiniteFuture(), &exact));
+  uint64_t after_scan = 0;
+  for (const auto& t : tables) after_scan += MappedResidentBytes(fs::canonical(t).string());
+  EXPECT_GT(after_scan, table_bytes / 2) << "an exact scan reads the tables through the mapping";
 }
 
 TEST_P(DiskTest, VectorsFiltersDeletesAndCompactionReadTheTable) {
