@@ -476,8 +476,7 @@ absl::Status Collection::CheckRestoredTables(storage::Store& store,
           if (t == nullptr || mismatched.contains(seg)) return absl::OkStatus();
           const uint32_t off = it->second.offset;
           const bool same = static_cast<size_t>(t->count(off)) * field.dim == d &&
-                            std::memcmp(t->mapped_row(off), data,
-                                        d * sizeof(float)) == 0;
+                            std::memcmp(t->mapped_row(off), data, d * sizeof(float)) == 0;
           if (!same) {
             kCommitThread.Assume();  // called inline, on this thread
             mismatched.insert(seg);

@@ -57,7 +57,8 @@ uint64_t MappedResidentBytes(const std::string& path) {
   while (std::getline(in, line)) {
     if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
         line.find('-') < line.find(' ')) {
-      ours = line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0;
+      ours = line.size() >= path.size() &&
+             line.compare(line.size() - path.size(), path.size(), path) == 0;
     } else if (ours && line.rfind("Rss:", 0) == 0) {
       kb += std::stoull(line.substr(4));
     }
@@ -373,10 +374,10 @@ TEST_P(DiskTest, TablesSurviveRestartAndBadOnesAreRebuilt) {
   ExpectVerifyClean();
 }
 
-// A restart reads every table row through its mapping (norms, and the
-// comparison with RocksDB); that must not leave the tables resident in the
-// process, or a DISK field would cost as much resident memory as a MEMORY
-// one. Searches still read them, and an exact scan maps what it reads.
+// A restart reads every table row through its mapping (norms, the
+// comparison with RocksDB, the indexes' self-checks); that must not leave
+// the tables resident in the process, or a DISK field would cost as much
+// resident memory as a MEMORY one. An exact scan maps what it reads again.
 TEST_P(DiskTest, ARestartLeavesTheTablesOutOfResidentMemory) {
   const v1::SearchResponse before = Search("disk", 3);
   Open();
