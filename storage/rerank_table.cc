@@ -226,15 +226,16 @@ absl::StatusOr<std::unique_ptr<RerankTable>> RerankTable::Open(const std::string
   }
   const uint64_t vector_bytes = uint64_t{h.dim} * sizeof(float);
   const bool multi = h.multi != 0;
-  // Version 1 packed every record; version 2 says how far apart they are.
-  const uint64_t stride = multi || h.version == 1 ? vector_bytes : h.record_stride;
-  // Sizes that cannot overflow: a table is at most 2^48 bytes.
+  // Version 1 packed every record; version 2 says how far apart a
+  // single-vector table's are (at least a record, at most two plus a block).
+  const bool packed = multi || h.version == 1;
+  const uint64_t stride = packed ? vector_bytes : h.record_stride;
+  const bool stride_ok = packed ? h.record_stride == 0
+                                : stride >= vector_bytes && stride % sizeof(float) == 0 &&
+                                      stride <= 2 * vector_bytes + kBlock;
+  // Sizes that cannot overflow: at most 2^40 rows of at most 2^23 bytes.
   if (h.dim == 0 || h.dim > (1u << 20) || h.vectors > (uint64_t{1} << 40) ||
-      h.data_offset != kHeaderBytes || (!multi && h.vectors != h.rows) ||
-      (h.version == 1 ? h.record_stride != 0
-                      : (multi ? h.record_stride != 0
-                               : stride < vector_bytes || stride % sizeof(float) != 0 ||
-                                     stride > 2 * vector_bytes + kBlock)) ||
+      h.data_offset != kHeaderBytes || (!multi && h.vectors != h.rows) || !stride_ok ||
       h.file_bytes != kHeaderBytes + (multi ? h.vectors * vector_bytes +
                                                   (h.rows + 1) * sizeof(uint64_t)
                                             : h.rows * stride)) {
